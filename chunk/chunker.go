@@ -1,0 +1,85 @@
+package chunk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/restic/chunker"
+)
+
+// Chunker cuts a stream into content-defined chunks with restic's Rabin
+// fingerprint chunker, configured by Params. It adds to restic/chunker:
+// parameter validation, reuse of the 512 KiB read buffer across streams
+// (a backup chunks many small files), and a buffer contract that never
+// reallocates: Next fills the caller's buffer, which must hold Params.Max.
+// A Chunker is not safe for concurrent use.
+type Chunker struct {
+	c      *chunker.Chunker
+	params Params
+	off    int64
+}
+
+// rabinPool recycles restic chunkers: each owns a 512 KiB read buffer.
+var rabinPool sync.Pool
+
+// NewChunker returns a Chunker reading r, cutting with polynomial pol (the
+// repository's, from its config) and params. Call Release when done to
+// recycle its read buffer.
+func NewChunker(r io.Reader, pol chunker.Pol, params Params) (*Chunker, error) {
+	if err := params.Validate(); err != nil {
+		return nil, err
+	}
+	if pol == 0 || pol.Deg() > 53 || pol.Deg() < 9 {
+		return nil, fmt.Errorf("chunker polynomial %v (degree %d): %w", pol, pol.Deg(), ErrInvalidParams)
+	}
+	rc, _ := rabinPool.Get().(*chunker.Chunker)
+	if rc == nil {
+		rc = chunker.NewWithBoundaries(r, pol, params.Min, params.Max)
+	} else {
+		rc.ResetWithBoundaries(r, pol, params.Min, params.Max)
+	}
+	rc.SetAverageBits(params.AverageBits)
+	return &Chunker{c: rc, params: params}, nil
+}
+
+// Params returns the parameters the Chunker cuts with.
+func (c *Chunker) Params() Params { return c.params }
+
+// Offset returns the stream offset of the next chunk.
+func (c *Chunker) Offset() int64 { return c.off }
+
+// Next reads the next chunk into buf[:0] and returns it. buf must have a
+// capacity of at least Params().Max, so the chunk never moves out of it (the
+// pipeline relies on that to pool buffers); a smaller buf is an error. At the
+// end of the stream Next returns io.EOF; a read error is returned wrapped with
+// the offset of the chunk it interrupted.
+func (c *Chunker) Next(buf []byte) ([]byte, error) {
+	if c.c == nil {
+		return nil, fmt.Errorf("chunker: used after Release: %w", ErrInvalidParams)
+	}
+	if uint(cap(buf)) < c.params.Max {
+		return nil, fmt.Errorf("chunker: buffer capacity %d < Max %d: %w", cap(buf), c.params.Max, ErrInvalidParams)
+	}
+	ch, err := c.c.Next(buf[:0])
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("read at offset %d: %w", c.off, err)
+	}
+	c.off += int64(ch.Length)
+	return ch.Data, nil
+}
+
+// Release returns the Chunker's read buffer for reuse. The Chunker must not
+// be used afterwards.
+func (c *Chunker) Release() {
+	if c.c == nil {
+		return
+	}
+	c.c.ResetWithBoundaries(nil, 0, c.params.Min, c.params.Max) // drop the reader
+	rabinPool.Put(c.c)
+	c.c = nil
+}

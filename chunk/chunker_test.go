@@ -1,0 +1,156 @@
+package chunk
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+
+	"github.com/restic/chunker"
+)
+
+// testPol is restic's test polynomial; otherPol another irreducible one.
+const (
+	testPol  = chunker.Pol(0x3DA3358B4DC173)
+	otherPol = chunker.Pol(0x244A0D841BD48F)
+)
+
+// boundaries returns the chunk lengths of data.
+func boundaries(t testing.TB, data []byte, pol chunker.Pol, p Params) []int {
+	t.Helper()
+	c, err := NewChunker(iotest.HalfReader(bytes.NewReader(data)), pol, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	buf := make([]byte, p.Max)
+	var lens []int
+	var joined []byte
+	for {
+		ch, err := c.Next(buf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint(len(ch)) > p.Max {
+			t.Fatalf("chunk of %d > Max %d", len(ch), p.Max)
+		}
+		lens = append(lens, len(ch))
+		joined = append(joined, ch...)
+	}
+	if !bytes.Equal(joined, data) {
+		t.Fatal("chunks do not reassemble to the input")
+	}
+	return lens
+}
+
+func TestChunkerBoundaries(t *testing.T) {
+	if !otherPol.Irreducible() || !testPol.Irreducible() {
+		t.Fatal("test polynomials must be irreducible")
+	}
+	data := genMixed(12<<20, 5)
+	small := Params{Min: 4 << 10, Max: 64 << 10, AverageBits: 14}
+	tests := []struct {
+		name   string
+		params Params
+	}{
+		{"default", ParamsDefault},
+		{"wal", ParamsWAL},
+		{"small", small},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := boundaries(t, data, testPol, tt.params)
+			b := boundaries(t, data, testPol, tt.params)
+			if !equalInts(a, b) {
+				t.Fatal("same polynomial, different boundaries")
+			}
+			if c := boundaries(t, data, otherPol, tt.params); equalInts(a, c) {
+				t.Fatal("another polynomial gave the same boundaries")
+			}
+			if len(a) < 3 {
+				t.Fatalf("only %d chunks", len(a))
+			}
+			for i, n := range a[:len(a)-1] {
+				if uint(n) < tt.params.Min {
+					t.Fatalf("chunk %d of %d < Min", i, n)
+				}
+			}
+		})
+	}
+	t.Run("fixed size when Min == Max", func(t *testing.T) {
+		lens := boundaries(t, data[:1<<20+100], testPol, ParamsWarm)
+		for i, n := range lens[:len(lens)-1] {
+			if uint(n) != ParamsWarm.Max {
+				t.Fatalf("chunk %d has %d bytes", i, n)
+			}
+		}
+		if lens[len(lens)-1] != 100 {
+			t.Fatalf("last chunk %d bytes, want 100", lens[len(lens)-1])
+		}
+	})
+	t.Run("shift resynchronises", func(t *testing.T) {
+		a := boundaries(t, data, testPol, small)
+		b := boundaries(t, append([]byte("inserted"), data...), testPol, small)
+		common := 0
+		set := map[int]int{}
+		for _, n := range a {
+			set[n]++
+		}
+		for _, n := range b {
+			if set[n] > 0 {
+				set[n]--
+				common++
+			}
+		}
+		if common < len(a)*9/10 {
+			t.Fatalf("after an 8-byte insertion only %d of %d chunk sizes recur", common, len(a))
+		}
+	})
+}
+
+func TestChunkerErrors(t *testing.T) {
+	if _, err := NewChunker(nil, testPol, Params{}); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("zero params: %v", err)
+	}
+	if _, err := NewChunker(nil, 0, ParamsDefault); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("zero pol: %v", err)
+	}
+	c, err := NewChunker(bytes.NewReader(make([]byte, 100)), testPol, ParamsDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Next(make([]byte, 10)); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("small buffer: %v", err)
+	}
+	c.Release()
+	boom := errors.New("disk on fire")
+	c, _ = NewChunker(io.MultiReader(bytes.NewReader(make([]byte, 3<<20)), iotest.ErrReader(boom)), testPol, ParamsDefault)
+	defer c.Release()
+	buf := make([]byte, ParamsDefault.Max)
+	for {
+		_, err := c.Next(buf)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want the reader's", err)
+		}
+		break
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,176 @@
+package chunk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+func TestCompressRoundTrip(t *testing.T) {
+	tests := []struct {
+		name           string
+		data           []byte
+		level          Level
+		wantCompressed bool
+		wantFormat     byte
+	}{
+		{"floats 1MiB", genFloats(1<<20, 1), LevelDefault, true, formatZstdShuffle4},
+		{"floats 16KiB page chunk", genFloats(16<<10, 2), LevelFastest, true, formatZstdShuffle4},
+		{"floats odd length", genFloats(100_003, 3), LevelFastest, true, formatZstdShuffle4},
+		{"text", genText(300_000, 4), LevelFastest, true, formatZstd},
+		{"text balanced", genText(300_000, 4), LevelBalanced, true, formatZstd},
+		{"text better", genText(70_000, 5), LevelBetter, true, formatZstd},
+		{"wal", genWAL(1<<20, 6), LevelFastest, true, formatZstd},
+		{"random stays raw", dataKinds[3].gen(1<<20, 7), LevelFastest, false, 0},
+		{"small random stays raw", dataKinds[3].gen(5000, 7), LevelFastest, false, 0},
+		{"short text", bytes.Repeat([]byte("abcabd"), 50), LevelFastest, true, formatZstd},
+		{"8 MiB text", genText(MaxChunkSize, 9), LevelFastest, true, formatZstd},
+		{"8 MiB floats", genFloats(MaxChunkSize, 9), LevelFastest, true, formatZstdShuffle4},
+		{"tiny stays raw", []byte("hello, hello, hello, hello"), LevelFastest, false, 0},
+		{"zeros", make([]byte, 1<<20), LevelFastest, true, formatZstd},
+		{"level none", genText(100_000, 8), LevelNone, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stored, compressed := Compress(nil, tt.data, tt.level)
+			if compressed != tt.wantCompressed {
+				t.Fatalf("compressed = %v, want %v (%d -> %d bytes)", compressed, tt.wantCompressed, len(tt.data), len(stored))
+			}
+			if !compressed {
+				if !bytes.Equal(stored, tt.data) {
+					t.Fatal("uncompressed stored form differs from input")
+				}
+				return
+			}
+			if stored[0] != tt.wantFormat {
+				t.Fatalf("format byte 0x%02x, want 0x%02x", stored[0], tt.wantFormat)
+			}
+			if !pays(len(tt.data), len(stored)) {
+				t.Fatalf("compressed %d -> %d does not save %d%%", len(tt.data), len(stored), minSavingsPercent)
+			}
+			got, err := Decompress(nil, stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, tt.data) {
+				t.Fatal("round trip differs")
+			}
+			// Into a reused, too-small and a big-enough buffer.
+			for _, dst := range [][]byte{make([]byte, 10), make([]byte, 0, len(tt.data)+5)} {
+				got, err := Decompress(dst, stored)
+				if err != nil || !bytes.Equal(got, tt.data) {
+					t.Fatalf("round trip into cap %d: err %v, equal %v", cap(dst), err, bytes.Equal(got, tt.data))
+				}
+			}
+		})
+	}
+}
+
+func TestShuffleRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 4, 5, 8, 1023, 4096, 100_001} {
+		src := genText(n, uint64(n))
+		sh := make([]byte, n)
+		back := make([]byte, n)
+		shuffle4(sh, src)
+		unshuffle4(back, sh)
+		if !bytes.Equal(back, src) {
+			t.Fatalf("n=%d: unshuffle(shuffle(x)) != x", n)
+		}
+	}
+	got := make([]byte, 9)
+	shuffle4(got, []byte{0, 1, 2, 3, 10, 11, 12, 13, 99})
+	if want := []byte{0, 10, 1, 11, 2, 12, 3, 13, 99}; !bytes.Equal(got, want) {
+		t.Fatalf("shuffle4 = %v, want %v", got, want)
+	}
+}
+
+func TestLooksLikeFloat32(t *testing.T) {
+	for _, k := range dataKinds {
+		for _, shift := range []int{0, 1, 2, 3} {
+			e, ok := planeEntropy(k.gen(1<<20, 9)[shift:])
+			if got, want := ok && looksLikeFloat32(e), k.name == "floats"; got != want {
+				t.Errorf("%s shifted %d: looksLikeFloat32 = %v, want %v (entropies %.2f)", k.name, shift, got, want, e)
+			}
+		}
+	}
+}
+
+func TestDecompressRejects(t *testing.T) {
+	good, ok := Compress(nil, genText(100_000, 1), LevelFastest)
+	if !ok {
+		t.Fatal("text did not compress")
+	}
+	goodShuf, ok := Compress(nil, genFloats(100_000, 1), LevelFastest)
+	if !ok || goodShuf[0] != formatZstdShuffle4 {
+		t.Fatal("floats did not compress shuffled")
+	}
+	big, ok := Compress(nil, make([]byte, MaxChunkSize+1), LevelFastest)
+	if !ok {
+		t.Fatal("zeros did not compress")
+	}
+	bigShuf := append([]byte{formatZstdShuffle4}, binary.AppendUvarint(nil, MaxChunkSize+1)...)
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0x40
+	tests := []struct {
+		name string
+		src  []byte
+		want error
+	}{
+		{"empty", nil, ErrCorrupt},
+		{"one byte", []byte{formatZstd}, ErrCorrupt},
+		{"unknown format", append([]byte{0x7f}, good[1:]...), ErrCorrupt},
+		{"not zstd", []byte{formatZstd, 1, 2, 3, 4, 5, 6, 7, 8}, ErrCorrupt},
+		{"truncated", good[:len(good)/2], ErrCorrupt},
+		{"flipped byte", flipped, ErrCorrupt},
+		{"trailing garbage", append(bytes.Clone(good), 1, 2, 3), ErrCorrupt},
+		{"too large", big, ErrTooLarge},
+		{"shuffled truncated", goodShuf[:len(goodShuf)-10], ErrCorrupt},
+		{"shuffled trailing", append(bytes.Clone(goodShuf), 0), ErrCorrupt},
+		{"shuffled too large", bigShuf, ErrTooLarge},
+		{"shuffled no planes", []byte{formatZstdShuffle4, 100}, ErrCorrupt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := Decompress(nil, tt.src)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if len(out) != 0 {
+				t.Fatalf("returned %d bytes with the error", len(out))
+			}
+		})
+	}
+	// A caller-chosen limit applies to both formats.
+	if _, err := DecompressMax(nil, good, 99_999); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("DecompressMax below size: %v", err)
+	}
+	if _, err := DecompressMax(nil, goodShuf, 99_999); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("DecompressMax shuffled below size: %v", err)
+	}
+}
+
+// FuzzDecompress feeds arbitrary bytes to Decompress: it must never panic,
+// never return more than MaxChunkSize, and whatever it accepts must be
+// exactly what re-compressing and decoding gives back.
+func FuzzDecompress(f *testing.F) {
+	for _, k := range dataKinds {
+		if s, ok := Compress(nil, k.gen(70_000, 3), LevelFastest); ok {
+			f.Add(s)
+		}
+	}
+	f.Add([]byte{formatZstd})
+	f.Add([]byte{formatZstdShuffle4, 0x80, 0x01, 0, 32})
+	f.Fuzz(func(t *testing.T, src []byte) {
+		out, err := Decompress(nil, src)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error %v wraps neither ErrCorrupt nor ErrTooLarge", err)
+			}
+			return
+		}
+		if len(out) > MaxChunkSize || len(out) == 0 {
+			t.Fatalf("decoded %d bytes", len(out))
+		}
+	})
+}

@@ -1,0 +1,234 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/restic/chunker"
+	"github.com/zeebo/blake3"
+)
+
+// Chunk is one chunk handed to the store callback of Split.
+type Chunk struct {
+	ID ID
+	// Raw is the plaintext. It is a pooled buffer, valid only until store
+	// returns: store must copy what it keeps.
+	Raw []byte
+	// Stored is what to write to the repository: the compressed form (see
+	// Decompress) when Compressed, else Raw itself. Also valid only during
+	// store.
+	Stored     []byte
+	Compressed bool
+	// Index is the chunk's position in its stream (0-based) and Offset the
+	// stream offset of its first byte, for progress and error messages.
+	Index  int
+	Offset int64
+}
+
+// Pipeline is the shared pool of hashing and compressing workers, one per
+// process. Every Split feeds the same bounded queue, so files backed up in
+// parallel share the cores instead of each starting its own workers, and the
+// memory in flight is bounded by the queue, not by the number of files.
+type Pipeline struct {
+	level   Level
+	workers int
+	jobs    chan job
+	wg      sync.WaitGroup
+
+	// mu is held shared by every running Split and exclusively by Close, so
+	// Close waits for Splits to finish instead of closing jobs under them.
+	mu     sync.RWMutex
+	closed bool
+}
+
+type job struct {
+	s      *split
+	index  int
+	offset int64
+	buf    *[]byte
+}
+
+// NewPipeline starts workers goroutines (GOMAXPROCS when workers < 1) that
+// hash and compress at level. Close stops them.
+func NewPipeline(workers int, level Level) *Pipeline {
+	if workers < 1 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if _, err := level.resolve(); err != nil {
+		level = LevelDefault
+	}
+	p := &Pipeline{
+		level:   level,
+		workers: workers,
+		// One queued chunk per worker keeps them fed while the reader cuts
+		// the next one; more would only hold more memory.
+		jobs: make(chan job, workers),
+	}
+	p.wg.Add(workers)
+	for range workers {
+		go p.work()
+	}
+	return p
+}
+
+// Workers returns the number of worker goroutines.
+func (p *Pipeline) Workers() int { return p.workers }
+
+// Close waits for running Splits to finish, then stops the workers. Split
+// after Close returns ErrClosed. Close is idempotent.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	close(p.jobs)
+	p.wg.Wait()
+}
+
+// split is the state of one running Split, shared with the workers.
+type split struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	key    Key
+	known  func(ID) bool
+	store  func(*Chunk) error
+
+	pending sync.WaitGroup
+
+	mu  sync.Mutex
+	ids []ID
+	err error
+}
+
+// fail records the first error and stops the Split.
+func (s *split) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.cancel()
+}
+
+// Split streams r through the content-defined chunker (polynomial pol,
+// params) and hands every chunk to the workers, which hash it with key, skip
+// it when known(id) reports that the repository already has it, and
+// otherwise compress it and call store. store is called concurrently from
+// the workers, in no particular order, and only for chunks known did not
+// claim (known may be nil: nothing is known); it must copy what it keeps of
+// Raw and Stored. known and store may also run concurrently with each other
+// and must be safe for that. Because concurrent Splits may both find a chunk
+// unknown, store must tolerate an ID it has already stored.
+//
+// The calling goroutine reads and chunks sequentially and computes the plain
+// BLAKE3-256 of the whole stream. Split returns the chunk IDs in stream order,
+// that digest and the stream length. The first error from r, known's caller
+// context, or store stops the Split; it is returned wrapped, after every
+// worker has finished with this Split's chunks (so store is never called
+// after Split returns).
+func (p *Pipeline) Split(ctx context.Context, r io.Reader, pol chunker.Pol, params Params, key Key,
+	known func(ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, n int64, err error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, sum, 0, ErrClosed
+	}
+	ch, err := NewChunker(r, pol, params)
+	if err != nil {
+		return nil, sum, 0, fmt.Errorf("split: %w", err)
+	}
+	defer ch.Release()
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store}
+	h := hasherPool.Get().(*blake3.Hasher)
+	h.Reset()
+	defer hasherPool.Put(h)
+
+	bufSize := int(params.Max)
+	for index := 0; ; index++ {
+		if sctx.Err() != nil {
+			break
+		}
+		buf := getBuf(bufSize)
+		data, rerr := ch.Next((*buf)[:0])
+		if rerr != nil {
+			putBuf(buf)
+			if !errors.Is(rerr, io.EOF) {
+				s.fail(fmt.Errorf("split: %w", rerr))
+			}
+			break
+		}
+		*buf = data
+		_, _ = h.Write(data)
+		j := job{s: s, index: index, offset: n, buf: buf}
+		n += int64(len(data))
+		s.mu.Lock()
+		s.ids = append(s.ids, ID{})
+		s.mu.Unlock()
+		s.pending.Add(1)
+		select {
+		case p.jobs <- j:
+		case <-sctx.Done():
+			s.pending.Done()
+			putBuf(buf)
+		}
+	}
+	s.pending.Wait()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, sum, n, s.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, sum, n, fmt.Errorf("split at offset %d: %w", n, err)
+	}
+	h.Sum(sum[:0])
+	return s.ids, sum, n, nil
+}
+
+// hasherPool recycles unkeyed BLAKE3 hashers for whole-stream digests.
+var hasherPool = sync.Pool{New: func() any { return blake3.New() }}
+
+func (p *Pipeline) work() {
+	defer p.wg.Done()
+	for j := range p.jobs {
+		p.process(j)
+	}
+}
+
+func (p *Pipeline) process(j job) {
+	s := j.s
+	defer s.pending.Done()
+	defer putBuf(j.buf)
+	if s.ctx.Err() != nil {
+		return
+	}
+	raw := *j.buf
+	id := s.key.Sum(raw)
+	s.mu.Lock()
+	s.ids[j.index] = id
+	s.mu.Unlock()
+	if s.known != nil && s.known(id) {
+		return
+	}
+	out := getBuf(len(raw))
+	stored, compressed := Compress((*out)[:0], raw, p.level)
+	if compressed {
+		*out = stored
+	}
+	c := &Chunk{ID: id, Raw: raw, Stored: stored, Compressed: compressed, Index: j.index, Offset: j.offset}
+	err := s.store(c)
+	putBuf(out)
+	if err != nil {
+		s.fail(fmt.Errorf("store chunk %d (%s) at offset %d: %w", j.index, id.Short(), j.offset, err))
+	}
+}

@@ -1,0 +1,94 @@
+package chunk
+
+import "math"
+
+// probeWindow is how many bytes the probes look at: enough for a stable
+// byte histogram, small enough to cost a few percent of a chunk.
+const probeWindow = 16 << 10
+
+// floatEntropyGap is the difference in bits per byte between the most and the
+// least random byte position within 4-byte words that marks float32 data.
+// Normal-distributed float32 values show about 7.95 bits for the mantissa
+// bytes and 2.5-3.5 bits for the sign/exponent byte; text, code and random
+// bytes show the same entropy at every position.
+const floatEntropyGap = 1.5
+
+// randomPlaneEntropy: a shuffled plane at least this random is stored raw;
+// Huffman coding cannot save the 3 % that would pay for it.
+const randomPlaneEntropy = 7.6
+
+// planeEntropy estimates, from a sample of up to probeWindow bytes aligned to
+// p's start, the byte entropy (bits per byte) of each of the four positions
+// within a 4-byte word, i.e. of each plane shuffle4 would make. Because chunk
+// boundaries are content-defined, plane 3 need not hold the exponents; the
+// callers only compare the planes, which does not depend on the phase.
+func planeEntropy(p []byte) (e [4]float64, ok bool) {
+	s := probeSample(p, probeWindow)
+	n := len(s) &^ 3
+	if n < 4096 {
+		return e, false
+	}
+	var hist [4][256]uint32
+	for i := 0; i < n; i += 4 {
+		w := s[i : i+4 : i+4]
+		hist[0][w[0]]++
+		hist[1][w[1]]++
+		hist[2][w[2]]++
+		hist[3][w[3]]++
+	}
+	per := float64(n / 4)
+	for k := range e {
+		e[k] = entropy(&hist[k], per)
+	}
+	return e, true
+}
+
+// looksLikeFloat32 reports whether the plane entropies are those of packed
+// float32 values: one plane far less random than the most random one, which
+// is nearly uniform.
+func looksLikeFloat32(e [4]float64) bool {
+	lo, hi := e[0], e[0]
+	for _, v := range e[1:] {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return hi > 7.0 && hi-lo > floatEntropyGap
+}
+
+// probeSample returns up to n bytes from the middle of p (file headers at the
+// start are less typical of a chunk than its middle), starting at an offset
+// that is a multiple of 4 so sample positions match p's planes.
+func probeSample(p []byte, n int) []byte {
+	if len(p) <= n {
+		return p
+	}
+	off := ((len(p) - n) / 2) &^ 3
+	return p[off : off+n]
+}
+
+func entropy(h *[256]uint32, total float64) float64 {
+	e := 0.0
+	for _, c := range h {
+		if c == 0 {
+			continue
+		}
+		q := float64(c) / total
+		e -= q * math.Log2(q)
+	}
+	return e
+}
+
+// samplePays compresses a sample of p and reports whether that saves
+// minSavingsPercent: the cheap test that keeps incompressible chunks (media,
+// archives, encrypted files) from paying for a full compression. Small chunks
+// are not probed, the sample would be most of the chunk.
+func samplePays(p []byte, l Level) bool {
+	if len(p) < 4*probeWindow {
+		return true
+	}
+	s := probeSample(p, probeWindow)
+	out := getBuf(len(s) + 64)
+	defer putBuf(out)
+	c := encoder(l).EncodeAll(s, (*out)[:0])
+	*out = c[:0]
+	return pays(len(s), len(c))
+}

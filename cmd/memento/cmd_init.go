@@ -1,0 +1,41 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"memento/repo"
+)
+
+func init() { commands = append(commands, newInitCommand) }
+
+func newInitCommand(a *app) *cobra.Command {
+	var insecure bool
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Create a new repository",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			be, err := a.backend(true)
+			if err != nil {
+				return err
+			}
+			pw := ""
+			if insecure {
+				a.log.Warn("INSECURE: this repository will store everything UNENCRYPTED; anyone who can read it can read your data (integrity is still checked)")
+				if !a.jsonOut {
+					a.stderr.Write([]byte("WARNING: --insecure-no-encryption: data is stored in the clear.\n"))
+				}
+			} else if pw, err = a.password(true); err != nil {
+				return err
+			}
+			cfg, err := repo.Init(cmd.Context(), be, repo.InitOptions{Password: pw, Insecure: insecure})
+			if err != nil {
+				return err
+			}
+			a.printf("created repository %s at %s (encryption: %s)\n", cfg.ID[:8], be.Location(), cfg.Encryption)
+			return a.emit(map[string]any{"id": cfg.ID, "location": be.Location(), "encryption": cfg.Encryption, "version": cfg.Version})
+		},
+	}
+	c.Flags().BoolVar(&insecure, "insecure-no-encryption", false, "store data unencrypted (authenticated only); for testing")
+	return c
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"memento/repo"
+)
+
+func init() { commands = append(commands, newSnapshotsCommand) }
+
+func newSnapshotsCommand(a *app) *cobra.Command {
+	var space, host, tag string
+	c := &cobra.Command{
+		Use:   "snapshots",
+		Short: "List snapshots, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			all, err := r.Snapshots(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var out []*repo.Snapshot
+			for _, sn := range all {
+				if (space == "" || sn.Space == space) && (host == "" || sn.Host == host) && (tag == "" || slices.Contains(sn.Tags, tag)) {
+					out = append(out, sn)
+				}
+			}
+			if a.jsonOut {
+				if out == nil {
+					out = []*repo.Snapshot{}
+				}
+				return a.emit(out)
+			}
+			if a.quiet {
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTIME\tHOST\tSPACE\tTAGS\tFILES\tSIZE\tWAL END")
+			for _, sn := range out {
+				what := sn.Space
+				if what == "" {
+					what = "(" + strings.Join(sn.Paths, ",") + ")"
+				}
+				wal := "-"
+				if sn.Engram != nil && sn.Engram.WALEnd.Seq > 0 {
+					wal = fmt.Sprintf("seq %d", sn.Engram.WALEnd.Seq)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), sn.Time.Local().Format(time.DateTime), sn.Host,
+					what, strings.Join(sn.Tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
+			}
+			fmt.Fprintf(tw, "%d snapshots\n", len(out))
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&space, "space", "", "only snapshots of this space")
+	c.Flags().StringVar(&host, "host", "", "only snapshots from this host")
+	c.Flags().StringVar(&tag, "tag", "", "only snapshots with this tag")
+	return c
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"memento/repo"
+	"memento/repo/backend/local"
+)
+
+// app holds what every command shares: global flags and the output streams.
+type app struct {
+	repoURL      string
+	passwordFile string
+	cacheDir     string
+	jsonOut      bool
+	quiet        bool
+	verbose      bool
+	noProgress   bool
+
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// commands lists the constructors of the top-level commands; each command's
+// file adds itself in an init function, so adding a command touches one file.
+var commands []func(*app) *cobra.Command
+
+func run(ctx context.Context, args []string) int {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%w: %v", context.Canceled, err)
+	}
+	code := exitCode(err)
+	msg := err.Error()
+	if code == exitInterrupted {
+		msg = "interrupted: stopped cleanly, nothing partial was kept (" + msg + ")"
+	}
+	fmt.Fprintf(a.stderr, "memento: %s\n", oneLine(msg))
+	return code
+}
+
+// oneLine keeps error output to a single line, as operators grep logs for it.
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "memento",
+		Short: "Backup, WAL archiving and point-in-time recovery for Engram",
+		Long: `memento backs up Engram data directories into a deduplicated, encrypted
+repository, archives their WAL continuously, restores any space to any
+nanosecond of its history, and mounts snapshots read-only.
+
+The repository is --repo or $MEMENTO_REPOSITORY; the password comes from
+$MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelWarn
+			if a.verbose {
+				level = slog.LevelDebug
+			}
+			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(a.log)
+			return nil
+		},
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.repoURL, "repo", "r", os.Getenv("MEMENTO_REPOSITORY"), "repository location (env MEMENTO_REPOSITORY)")
+	pf.StringVar(&a.passwordFile, "password-file", "", "read the password from this file (env MEMENTO_PASSWORD_FILE)")
+	pf.StringVar(&a.cacheDir, "cache-dir", "", "where the local index lives (env MEMENTO_CACHE_DIR; default: user cache dir)")
+	pf.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
+	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
+	for _, c := range commands {
+		root.AddCommand(c(a))
+	}
+	return root
+}
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// backend opens the repository location named by --repo.
+func (a *app) backend(create bool) (repo.Backend, error) {
+	if a.repoURL == "" {
+		return nil, usagef("no repository: give --repo or set MEMENTO_REPOSITORY")
+	}
+	if strings.HasPrefix(a.repoURL, "s3:") {
+		return openS3(a.repoURL)
+	}
+	if create {
+		return local.Create(a.repoURL)
+	}
+	be, err := local.Open(a.repoURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %v", repo.ErrNoRepository, a.repoURL, err)
+	}
+	return be, nil
+}
+
+// openS3 is replaced when the S3 backend is built in.
+var openS3 = func(url string) (repo.Backend, error) {
+	return nil, usagef("repository %s: S3 repositories are not supported by this build", url)
+}
+
+// password finds the password without ever echoing it.
+func (a *app) password(confirm bool) (string, error) {
+	if p, ok := os.LookupEnv("MEMENTO_PASSWORD"); ok {
+		return p, nil
+	}
+	file := a.passwordFile
+	if file == "" {
+		file = os.Getenv("MEMENTO_PASSWORD_FILE")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("password file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return "", usagef("no password: set MEMENTO_PASSWORD or MEMENTO_PASSWORD_FILE, or use --password-file")
+	}
+	fmt.Fprint(a.stderr, "repository password: ")
+	p, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(a.stderr)
+	if err != nil {
+		return "", err
+	}
+	if confirm {
+		fmt.Fprint(a.stderr, "enter it again: ")
+		q, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(p) != string(q) {
+			return "", usagef("the passwords do not match")
+		}
+	}
+	return string(p), nil
+}
+
+// open unlocks the repository for a command.
+func (a *app) open(ctx context.Context) (*repo.Repository, error) {
+	be, err := a.backend(false)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := a.password(false)
+	if err != nil {
+		return nil, err
+	}
+	return repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log})
+}
+
+// printf writes human output unless --quiet or --json.
+func (a *app) printf(format string, args ...any) {
+	if a.quiet || a.jsonOut {
+		return
+	}
+	fmt.Fprintf(a.stdout, format, args...)
+}
+
+// emit prints v as JSON when --json is set.
+func (a *app) emit(v any) error {
+	if !a.jsonOut {
+		return nil
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// isTTY reports whether progress bars make sense.
+func (a *app) isTTY() bool {
+	if a.noProgress || a.quiet || a.jsonOut {
+		return false
+	}
+	f, ok := a.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

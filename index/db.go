@@ -1,0 +1,245 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// FormatVersion is the version of the cache layout and of the Location
+// encoding. A file with another version is refused with ErrVersion; it is a
+// cache, so the fix is a rebuild, never a migration.
+const FormatVersion = 1
+
+// DefaultLockTimeout is how long a call waits for another process's
+// transaction before failing with ErrBusy. Transactions are short (one call),
+// so hitting it means a stuck process, not ordinary contention.
+const DefaultLockTimeout = 60 * time.Second
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketFiles     = []byte("files")
+	bucketPacks     = []byte("packs")
+	bucketSpaces    = []byte("spaces")
+	bucketSnapshots = []byte("snapshots")
+	keyVersion      = []byte("version")
+	keyRepo         = []byte("repo")
+)
+
+var topBuckets = [][]byte{bucketMeta, bucketFiles, bucketPacks, bucketSpaces, bucketSnapshots}
+
+// fileLocks serialises the goroutines of this process per cache file.
+// bbolt's flock would exclude them too (flock locks are per open file), but
+// it polls every 50 ms; a mutex hands over immediately.
+var fileLocks sync.Map // absolute path -> *sync.RWMutex
+
+func lockFor(path string) *sync.RWMutex {
+	m, _ := fileLocks.LoadOrStore(path, new(sync.RWMutex))
+	return m.(*sync.RWMutex)
+}
+
+// Index is a handle on a cache file. It holds no open file and no lock
+// between calls, and is safe for concurrent use by goroutines and processes.
+type Index struct {
+	path        string
+	mu          *sync.RWMutex
+	lockTimeout time.Duration
+}
+
+// Open returns a handle on the cache file at path, creating the file and its
+// buckets when missing. A damaged or foreign file fails with ErrCorrupt, one
+// from another format version with ErrVersion; both errors name the file.
+func Open(path string) (*Index, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", path, err)
+	}
+	ix := &Index{path: abs, mu: lockFor(abs), lockTimeout: DefaultLockTimeout}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("index %s: %w", abs, err)
+	}
+	if err := ix.update(func(*bolt.Tx) error { return nil }); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// Recreate deletes the cache file at path, whatever state it is in, and
+// opens a new empty one. It is the way out of ErrCorrupt and ErrVersion.
+// A process still using the old file keeps writing to the unlinked inode,
+// which is harmless for a cache.
+func Recreate(path string) (*Index, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", path, err)
+	}
+	mu := lockFor(abs)
+	mu.Lock()
+	err = os.Remove(abs)
+	mu.Unlock()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("index %s: remove: %w", abs, err)
+	}
+	return Open(abs)
+}
+
+// Path returns the absolute path of the cache file.
+func (ix *Index) Path() string { return ix.path }
+
+// view runs fn in a read-only transaction on a read-only (shared-lock) open.
+func (ix *Index) view(fn func(*bolt.Tx) error) error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.run(true, fn)
+}
+
+// update runs fn in one read-write transaction; fn's error rolls it back.
+func (ix *Index) update(fn func(*bolt.Tx) error) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.run(false, fn)
+}
+
+func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
+	db, err := bolt.Open(ix.path, 0o600, &bolt.Options{
+		Timeout:      ix.lockTimeout,
+		ReadOnly:     readOnly,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return ix.openError(err)
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("index %s: close: %w", ix.path, cerr)
+		}
+	}()
+	// bbolt panics on some kinds of page corruption; a cache must report
+	// that as a damaged file, not crash the backup.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("index %s: %w: %v (%s)", ix.path, ErrCorrupt, r, rebuildHint)
+		}
+	}()
+	txFn := func(tx *bolt.Tx) error {
+		if err := ix.checkLayout(tx, readOnly); err != nil {
+			return err
+		}
+		return fn(tx)
+	}
+	if readOnly {
+		return db.View(txFn)
+	}
+	return db.Update(txFn)
+}
+
+func (ix *Index) openError(err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("index %s: %w for more than %s", ix.path, ErrBusy, ix.lockTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+		return fmt.Errorf("index %s: %w: %w (%s)", ix.path, ErrCorrupt, err, rebuildHint)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("index %s: %w (it was deleted; open it again)", ix.path, err)
+	}
+	return fmt.Errorf("index %s: %w", ix.path, err)
+}
+
+// checkLayout verifies, in every transaction, that the file is a memento
+// index of our version: another process may have recreated it meanwhile. A
+// brand-new (bucketless) file is initialised when the tx is writable.
+func (ix *Index) checkLayout(tx *bolt.Tx, readOnly bool) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		empty := true
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+		if !empty || readOnly {
+			return fmt.Errorf("index %s: %w: no memento meta bucket (%s)", ix.path, ErrCorrupt, rebuildHint)
+		}
+		return initLayout(tx)
+	}
+	v := meta.Get(keyVersion)
+	if len(v) != 1 {
+		return fmt.Errorf("index %s: %w: version record of %d bytes (%s)", ix.path, ErrCorrupt, len(v), rebuildHint)
+	}
+	if v[0] != FormatVersion {
+		return fmt.Errorf("index %s: %w: file has version %d, this memento reads version %d (%s)",
+			ix.path, ErrVersion, v[0], FormatVersion, rebuildHint)
+	}
+	for _, name := range topBuckets[1:] {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("index %s: %w: bucket %q missing (%s)", ix.path, ErrCorrupt, name, rebuildHint)
+		}
+	}
+	return nil
+}
+
+func initLayout(tx *bolt.Tx) error {
+	for _, name := range topBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyVersion, []byte{FormatVersion})
+}
+
+// Reset drops everything the cache holds, including the repository binding,
+// in one transaction, for `memento index rebuild`. The file keeps its size
+// (bbolt reuses the pages); Recreate gives a fresh file.
+func (ix *Index) Reset() error {
+	return ix.update(func(tx *bolt.Tx) error {
+		var names [][]byte
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, append([]byte(nil), name...))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, name := range names {
+			if err := tx.DeleteBucket(name); err != nil {
+				return fmt.Errorf("index %s: reset: %w", ix.path, err)
+			}
+		}
+		if err := initLayout(tx); err != nil {
+			return fmt.Errorf("index %s: reset: %w", ix.path, err)
+		}
+		return nil
+	})
+}
+
+// Bind ties the cache to one repository: the first call records repoID,
+// later calls succeed only with the same id. It keeps a cache path shared by
+// mistake between two repositories from answering with the other's blobs.
+func (ix *Index) Bind(repoID string) error {
+	if repoID == "" {
+		return fmt.Errorf("index %s: bind: empty repository id", ix.path)
+	}
+	return ix.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		switch cur := meta.Get(keyRepo); {
+		case cur == nil:
+			return meta.Put(keyRepo, []byte(repoID))
+		case string(cur) != repoID:
+			return fmt.Errorf("index %s: %w: it caches repository %s, not %s (use another cache file or %s)",
+				ix.path, ErrForeign, cur, repoID, rebuildHint)
+		}
+		return nil
+	})
+}
+
+// RepoID returns the repository id recorded by Bind, or "" if unbound.
+func (ix *Index) RepoID() (string, error) {
+	var id string
+	err := ix.view(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bucketMeta).Get(keyRepo))
+		return nil
+	})
+	return id, err
+}

@@ -1,0 +1,124 @@
+package index
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"memento/chunk"
+)
+
+// Lookup resolves a batch of blob IDs of one space to their locations, in
+// one read-only transaction. IDs the space does not have are absent from the
+// result; other spaces are never consulted. When a blob is stored in several
+// packs, the location merged first is returned.
+func (ix *Index) Lookup(space string, ids []chunk.ID) (map[chunk.ID]Location, error) {
+	out := make(map[chunk.ID]Location, len(ids))
+	err := ix.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpaces).Bucket([]byte(space))
+		if b == nil {
+			return nil
+		}
+		for _, id := range ids {
+			v := b.Get(id[:])
+			if v == nil {
+				continue
+			}
+			l, err := firstLocation(v)
+			if err != nil {
+				return fmt.Errorf("index %s: space %q blob %s: %w: %w (%s)", ix.path, space, id, ErrCorrupt, err, rebuildHint)
+			}
+			out[id] = l
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LookupAll is Lookup returning every known location of each blob, for
+// restore to fall back on a second copy when a pack is damaged.
+func (ix *Index) LookupAll(space string, ids []chunk.ID) (map[chunk.ID][]Location, error) {
+	out := make(map[chunk.ID][]Location, len(ids))
+	err := ix.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpaces).Bucket([]byte(space))
+		if b == nil {
+			return nil
+		}
+		for _, id := range ids {
+			v := b.Get(id[:])
+			if v == nil {
+				continue
+			}
+			ls, err := DecodeLocations(v)
+			if err != nil {
+				return fmt.Errorf("index %s: space %q blob %s: %w: %w (%s)", ix.path, space, id, ErrCorrupt, err, rebuildHint)
+			}
+			out[id] = ls
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SpaceIDs returns the IDs of all blobs of a space, which a backup loads
+// once at start so its dedup check is a map lookup, not a transaction.
+func (ix *Index) SpaceIDs(space string) (map[chunk.ID]struct{}, error) {
+	var out map[chunk.ID]struct{}
+	err := ix.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpaces).Bucket([]byte(space))
+		if b == nil {
+			out = map[chunk.ID]struct{}{}
+			return nil
+		}
+		out = map[chunk.ID]struct{}{}
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) != len(chunk.ID{}) {
+				return fmt.Errorf("index %s: space %q: %w: key of %d bytes (%s)", ix.path, space, ErrCorrupt, len(k), rebuildHint)
+			}
+			out[chunk.ID(k)] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Spaces returns the names of the spaces that have blobs in the cache.
+func (ix *Index) Spaces() ([]string, error) {
+	var out []string
+	err := ix.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSpaces).ForEachBucket(func(k []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Packs returns every pack the cache knows, ordered by ID, without blobs.
+func (ix *Index) Packs() ([]PackSummary, error) {
+	var out []PackSummary
+	err := ix.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPacks).ForEach(func(k, v []byte) error {
+			s, err := decodePack(k, v)
+			if err != nil {
+				return fmt.Errorf("index %s: %w: %w (%s)", ix.path, ErrCorrupt, err, rebuildHint)
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,79 @@
+package index
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SnapshotEntry is the catalog's view of one snapshot manifest: enough to
+// list and pick snapshots without reading the repository. Summary is opaque
+// to the index (repo decides what it holds).
+type SnapshotEntry struct {
+	ID      string          `json:"id"`
+	Time    time.Time       `json:"time"`
+	Space   string          `json:"space"`
+	Host    string          `json:"host"`
+	Tags    []string        `json:"tags,omitempty"`
+	Summary json.RawMessage `json:"summary,omitempty"`
+}
+
+// PutSnapshots adds or replaces catalog entries, all in one transaction.
+func (ix *Index) PutSnapshots(entries []SnapshotEntry) error {
+	vals := make([][]byte, len(entries))
+	for i, e := range entries {
+		if e.ID == "" || len(e.ID) > bolt.MaxKeySize {
+			return fmt.Errorf("index %s: put snapshot: invalid id %q", ix.path, e.ID)
+		}
+		v, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("index %s: put snapshot %s: %w", ix.path, e.ID, err)
+		}
+		vals[i] = v
+	}
+	return ix.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSnapshots)
+		for i, e := range entries {
+			if err := b.Put([]byte(e.ID), vals[i]); err != nil {
+				return fmt.Errorf("index %s: put snapshot %s: %w", ix.path, e.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Snapshots returns the whole catalog ordered by time, then ID.
+func (ix *Index) Snapshots() ([]SnapshotEntry, error) {
+	var out []SnapshotEntry
+	err := ix.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
+			var e SnapshotEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b SnapshotEntry) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// DeleteSnapshot removes a catalog entry; an absent id is not an error.
+func (ix *Index) DeleteSnapshot(id string) error {
+	if id == "" {
+		return fmt.Errorf("index %s: delete snapshot: empty id", ix.path)
+	}
+	return ix.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).Delete([]byte(id))
+	})
+}

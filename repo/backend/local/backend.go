@@ -1,0 +1,150 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Permissions for what the backend creates. Repository files are immutable
+// once written, so they are made read-only; directories stay private to the
+// owner because they reveal the repository's shape (sizes, counts).
+const (
+	dirMode  fs.FileMode = 0o700
+	fileMode fs.FileMode = 0o400
+)
+
+// Backend stores repository files under one local directory.
+type Backend struct {
+	root string // absolute, cleaned
+}
+
+// Open returns a Backend on an existing repository directory. It fails with
+// an error wrapping fs.ErrNotExist when dir is missing, so that a typo in
+// --repo is reported instead of silently creating a new, empty repository.
+func Open(dir string) (*Backend, error) {
+	root, err := absDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("local backend: repository directory %s does not exist: %w", root, fs.ErrNotExist)
+		}
+		return nil, fmt.Errorf("local backend: open repository directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("local backend: repository path %s is not a directory", root)
+	}
+	return &Backend{root: root}, nil
+}
+
+// Create makes dir (and its parents) and returns a Backend on it. It refuses
+// a directory that exists and is not empty (error wraps fs.ErrExist), so that
+// `init` never mixes a new repository into someone else's files.
+func Create(dir string) (*Backend, error) {
+	root, err := absDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, dirMode); err != nil {
+		return nil, fmt.Errorf("local backend: create repository directory: %w", err)
+	}
+	empty, err := isEmptyDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("local backend: create repository directory %s: %w", root, err)
+	}
+	if !empty {
+		return nil, fmt.Errorf("local backend: repository directory %s is not empty: %w", root, fs.ErrExist)
+	}
+	if err := syncDir(filepath.Dir(root)); err != nil {
+		return nil, fmt.Errorf("local backend: create repository directory %s: %w", root, err)
+	}
+	return &Backend{root: root}, nil
+}
+
+// Location returns the absolute path of the repository directory.
+func (b *Backend) Location() string { return b.root }
+
+// Stat returns the size of the file name. The error wraps fs.ErrNotExist when
+// the file is absent.
+func (b *Backend) Stat(ctx context.Context, name string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	p, err := b.path(name)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0, fmt.Errorf("local backend: stat %s: %w", name, unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("local backend: stat %s: not a regular file", name)
+	}
+	return fi.Size(), nil
+}
+
+// Delete removes the file name. A file that is already absent is not an
+// error: deleting is idempotent so an interrupted prune can simply rerun.
+func (b *Backend) Delete(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := b.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local backend: delete %s: %w", name, unwrapPath(err))
+	}
+	return nil
+}
+
+// path validates name and returns its absolute path under the root.
+func (b *Backend) path(name string) (string, error) {
+	if err := ValidateName(name); err != nil {
+		return "", err
+	}
+	return filepath.Join(b.root, filepath.FromSlash(name)), nil
+}
+
+func absDir(dir string) (string, error) {
+	if dir == "" {
+		return "", errors.New("local backend: empty repository path")
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("local backend: repository path %q: %w", dir, err)
+	}
+	return root, nil
+}
+
+func isEmptyDir(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	return false, err
+}
+
+// unwrapPath strips the *fs.PathError layer (which names the absolute path)
+// so that messages name the repository-relative file once, not twice.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

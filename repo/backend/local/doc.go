@@ -1,0 +1,14 @@
+// Package local implements a repository backend on a local directory.
+//
+// It satisfies repo.Backend structurally (it does not import repo, so the
+// dependency points downwards only). Every file is written whole and
+// atomically — a temporary file in the destination directory, fsync, rename,
+// fsync of the directory — so a crash or kill -9 never leaves a partial file
+// under its final name, and a plain `rsync --ignore-existing` of the directory
+// is always a valid replica. Temporary files are named ".tmp-*" and are
+// invisible to List.
+//
+// The POSIX specifics (rename, directory fsync, listing) stay inside this
+// package on purpose: callers must not rely on them, because the object-store
+// backend has none of them.
+package local

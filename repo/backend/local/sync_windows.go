@@ -1,0 +1,11 @@
+//go:build windows
+
+package local
+
+import "syscall"
+
+var notDir = syscall.ENOTDIR
+
+// syncDir is a no-op: Windows cannot open a directory for fsync, and NTFS
+// journals renames itself.
+func syncDir(string) error { return nil }

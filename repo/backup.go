@@ -1,0 +1,465 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// BackupOptions say what to back up and how to describe it.
+type BackupOptions struct {
+	// Space, with DataDir, backs up one Engram space: the snapshot holds
+	// metadata.json and spaces/<Space>/, i.e. a data dir with that one space.
+	Space   string
+	DataDir string
+	// Paths, without Space, back up files and directories; each becomes a
+	// top-level entry of the snapshot named by its base name.
+	Paths []string
+
+	Host string
+	Tags []string
+	// Parent is the snapshot to compare with; nil picks the latest snapshot of
+	// the same space (or the same paths). NoParent reads every file.
+	Parent   *Snapshot
+	NoParent bool
+	// Pipeline is shared by concurrent backups; nil makes a private one.
+	Pipeline *chunk.Pipeline
+	Progress *Progress
+	// Engram is stored in the manifest as given (WAL positions, digest).
+	Engram *EngramInfo
+	// BeforeDir, if set, is called before the archiver reads a directory
+	// (relative path, "" for the root). The WAL archiving code uses it to record
+	// the WAL position between reading the tiers and reading wal/.
+	BeforeDir func(rel string) error
+}
+
+// Progress is updated atomically while a backup or restore runs, so a
+// progress bar can poll it from another goroutine.
+type Progress struct {
+	Files     atomic.Int64
+	Bytes     atomic.Int64 // bytes read (backup) or written (restore)
+	NewBytes  atomic.Int64 // raw bytes of new chunks
+	Unchanged atomic.Int64 // files skipped by change detection
+}
+
+// maxConcurrentFiles bounds how many files a backup reads at once: enough to
+// hide per-file latency on many small files; large files are parallel inside.
+const maxConcurrentFiles = 4
+
+type archiver struct {
+	r      *Repository
+	space  string
+	key    chunk.Key
+	pipe   *chunk.Pipeline
+	packer *packer
+	known  map[chunk.ID]struct{}
+	prog   *Progress
+	sem    chan struct{}
+	before func(string) error
+
+	files, dirs, links, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
+}
+
+// item is one directory entry to save: its name in the tree and its path on
+// disk. only, for directories, restricts which children are saved.
+type item struct {
+	name, path string
+	only       []string
+}
+
+// Backup saves a snapshot. On any error nothing is referenced by a new
+// manifest: packs already uploaded are recorded in an index file (so the next
+// backup reuses them) but no snapshot is written.
+func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot, error) {
+	start := time.Now()
+	roots, paths, err := backupRoots(opts)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := r.Lock(ctx, false, "backup")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+
+	parent := opts.Parent
+	if parent == nil && !opts.NoParent {
+		parent, err = r.findParent(ctx, opts.Space, paths)
+		if err != nil {
+			return nil, err
+		}
+	}
+	known, err := r.ix.SpaceIDs(storageSpace(opts.Space))
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	pipe := opts.Pipeline
+	if pipe == nil {
+		pipe = chunk.NewPipeline(0, chunk.DefaultLevel)
+		defer pipe.Close()
+	}
+	prog := opts.Progress
+	if prog == nil {
+		prog = &Progress{}
+	}
+	a := &archiver{r: r, space: opts.Space, key: r.chunkKey(opts.Space), pipe: pipe, known: known,
+		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir,
+		packer: r.newPacker(ctx, opts.Space)}
+
+	var parentRoot *Tree
+	if parent != nil {
+		if parentRoot, err = r.LoadTree(ctx, parent.Space, parent.Root); err != nil {
+			r.log.Warn("parent snapshot unreadable, reading every file", "snapshot", parent.ShortID(), "err", err)
+			parentRoot = nil
+		}
+	}
+	root, werr := a.saveItems(ctx, roots, parentRoot, "")
+	var packs []index.PackInfo
+	var stored int64
+	if werr != nil {
+		a.packer.abort()
+		packs = a.packer.packs
+	} else {
+		packs, stored, werr = a.packer.flush()
+	}
+	// Record what reached the repository even on failure, so it is reused.
+	if ierr := r.saveIndex(context.WithoutCancel(ctx), packs); ierr != nil && werr == nil {
+		werr = ierr
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: opts.Tags, Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
+	if m.Host == "" {
+		m.Host, _ = os.Hostname()
+	}
+	if u, err := user.Current(); err == nil {
+		m.Username = u.Username
+	}
+	if parent != nil {
+		m.Parent = parent.ID.String()
+	}
+	m.Summary = Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
+		UnchangedFiles: a.unchanged.Load(), Chunks: a.chunks.Load(), NewChunks: a.newChunks.Load(),
+		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Seconds: time.Since(start).Seconds()}
+	return r.saveSnapshot(context.WithoutCancel(ctx), m)
+}
+
+// backupRoots turns options into the top-level items of the snapshot.
+func backupRoots(opts BackupOptions) ([]item, []string, error) {
+	if opts.Space != "" {
+		if err := ValidSpaceID(opts.Space); err != nil {
+			return nil, nil, err
+		}
+		dd, err := filepath.Abs(opts.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		sd := filepath.Join(dd, "spaces", opts.Space)
+		if fi, err := os.Stat(sd); err != nil || !fi.IsDir() {
+			return nil, nil, fmt.Errorf("space %s: %w: no directory %s", opts.Space, ErrNotFound, sd)
+		}
+		items := []item{}
+		if _, err := os.Lstat(filepath.Join(dd, "metadata.json")); err == nil {
+			items = append(items, item{name: "metadata.json", path: filepath.Join(dd, "metadata.json")})
+		}
+		items = append(items, item{name: "spaces", path: filepath.Join(dd, "spaces"), only: []string{opts.Space}})
+		return items, []string{sd}, nil
+	}
+	if len(opts.Paths) == 0 {
+		return nil, nil, errors.New("nothing to back up: give paths or a space")
+	}
+	var items []item
+	var paths []string
+	seen := map[string]string{}
+	for _, p := range opts.Paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := os.Lstat(abs); err != nil {
+			return nil, nil, fmt.Errorf("backup source %s: %w", p, err)
+		}
+		name := filepath.Base(abs)
+		if name == "/" || name == "." {
+			return nil, nil, fmt.Errorf("backup source %s: back up its contents instead of the root", p)
+		}
+		if other, dup := seen[name]; dup {
+			return nil, nil, fmt.Errorf("backup sources %s and %s have the same name %q", other, p, name)
+		}
+		seen[name] = p
+		items = append(items, item{name: name, path: abs})
+		paths = append(paths, abs)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].name < items[j].name })
+	sort.Strings(paths)
+	return items, paths, nil
+}
+
+func (r *Repository) findParent(ctx context.Context, space string, paths []string) (*Snapshot, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Space == space && slices.Equal(all[i].Paths, paths) {
+			return all[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// saveItems saves one directory level and returns its tree ID. Files are read
+// first (concurrently), then subdirectories in order, with a directory named
+// "wal" last: for an Engram space that makes the WAL the last thing read, so
+// it covers everything the tiers hold (docs/pitr.md).
+func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, rel string) (chunk.ID, error) {
+	if a.before != nil {
+		if err := a.before(rel); err != nil {
+			return chunk.ID{}, err
+		}
+	}
+	nodes := make([]*Node, len(items))
+	var dirs []int
+	g, gctx := errgroup.WithContext(ctx)
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		fi, err := os.Lstat(it.path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && rel != "" {
+				a.r.log.Warn("file vanished during backup, skipped", "path", it.path)
+				continue
+			}
+			return chunk.ID{}, fmt.Errorf("backup %s: %w", it.path, err)
+		}
+		n := nodeFromInfo(it.name, fi)
+		var pn *Node
+		if parent != nil {
+			pn = parent.Find(it.name)
+		}
+		nodes[i] = n
+		relPath := joinRel(rel, it.name)
+		switch {
+		case fi.IsDir():
+			a.dirs.Add(1)
+			dirs = append(dirs, i)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			a.links.Add(1)
+			if n.LinkTarget, err = os.Readlink(it.path); err != nil {
+				return chunk.ID{}, fmt.Errorf("backup %s: %w", it.path, err)
+			}
+		case fi.Mode().IsRegular():
+			a.files.Add(1)
+			a.prog.Files.Add(1)
+			if unchanged(pn, n) {
+				n.Content, n.BLAKE3 = pn.Content, pn.BLAKE3
+				a.bytes.Add(n.Size)
+				a.chunks.Add(uint64(len(n.Content)))
+				a.unchanged.Add(1)
+				a.prog.Unchanged.Add(1)
+				a.prog.Bytes.Add(int64(n.Size))
+				continue
+			}
+			select {
+			case a.sem <- struct{}{}:
+			case <-gctx.Done():
+			}
+			g.Go(func() error {
+				defer func() { <-a.sem }()
+				return a.saveFile(gctx, it.path, relPath, n)
+			})
+		default:
+			a.r.log.Warn("not a regular file, directory or symlink; skipped", "path", it.path, "mode", fi.Mode().String())
+			nodes[i] = nil
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return chunk.ID{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return chunk.ID{}, err
+	}
+	sort.SliceStable(dirs, func(x, y int) bool { return items[dirs[x]].name != "wal" && items[dirs[y]].name == "wal" })
+	for _, i := range dirs {
+		it, n := items[i], nodes[i]
+		var sub *Tree
+		if pn := parentNode(parent, it.name); pn != nil && pn.Type == NodeDir && pn.Subtree != nil {
+			if t, err := a.r.LoadTree(ctx, a.space, *pn.Subtree); err == nil {
+				sub = t
+			}
+		}
+		children, err := readDirItems(it)
+		if err != nil {
+			return chunk.ID{}, err
+		}
+		id, err := a.saveItems(ctx, children, sub, joinRel(rel, it.name))
+		if err != nil {
+			return chunk.ID{}, err
+		}
+		n.Subtree = &id
+	}
+	t := &Tree{Nodes: make([]*Node, 0, len(nodes))}
+	for _, n := range nodes {
+		if n != nil {
+			t.Nodes = append(t.Nodes, n)
+		}
+	}
+	return a.saveTree(t)
+}
+
+func parentNode(parent *Tree, name string) *Node {
+	if parent == nil {
+		return nil
+	}
+	return parent.Find(name)
+}
+
+func joinRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
+func readDirItems(dir item) ([]item, error) {
+	names := dir.only
+	if names == nil {
+		ents, err := os.ReadDir(dir.path)
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
+		}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+	}
+	out := make([]item, 0, len(names))
+	for _, n := range names {
+		out = append(out, item{name: n, path: filepath.Join(dir.path, n)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// unchanged reports whether a file can keep the parent snapshot's content
+// without being read: same size, mtime, ctime and inode. ctime catches writes
+// that restore the mtime; the inode catches a file replaced by rename.
+func unchanged(pn, n *Node) bool {
+	return pn != nil && pn.Type == NodeFile && pn.BLAKE3 != nil && (pn.Size == 0 || len(pn.Content) > 0) &&
+		pn.Size == n.Size && pn.MTimeNS == n.MTimeNS && pn.CTimeNS == n.CTimeNS && pn.Inode == n.Inode
+}
+
+func nodeFromInfo(name string, fi fs.FileInfo) *Node {
+	n := &Node{Name: name, Mode: uint32(fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)),
+		MTimeNS: fi.ModTime().UnixNano()}
+	switch {
+	case fi.IsDir():
+		n.Type = NodeDir
+	case fi.Mode()&fs.ModeSymlink != 0:
+		n.Type = NodeSymlink
+	default:
+		n.Type = NodeFile
+		n.Size = uint64(fi.Size())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		n.UID, n.GID, n.Inode = st.Uid, st.Gid, st.Ino
+		n.CTimeNS = st.Ctim.Sec*1e9 + st.Ctim.Nsec
+	}
+	return n
+}
+
+// saveFile streams one file through the chunk pipeline into the packer.
+func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *Node) error {
+	f, err := os.OpenFile(fsPath, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			a.r.log.Warn("file vanished during backup, skipped", "path", fsPath)
+			n.Type = "" // dropped below
+			return nil
+		}
+		return fmt.Errorf("backup %s: %w", fsPath, err)
+	}
+	defer f.Close()
+	known := func(id chunk.ID) bool { _, ok := a.known[id]; return ok }
+	ids, sum, size, err := a.pipe.Split(ctx, &progressReader{f: f, p: a.prog}, a.r.pol, chunk.ParamsFor(relPath), a.key, known,
+		func(c *chunk.Chunk) error { return a.storeChunk(c) })
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", fsPath, err)
+	}
+	h := Hash(sum)
+	n.Content, n.BLAKE3, n.Size = ids, &h, uint64(size)
+	a.bytes.Add(uint64(size))
+	a.chunks.Add(uint64(len(ids)))
+	return nil
+}
+
+// storeChunk is called concurrently by pipeline workers: it seals a chunk the
+// repository lacks and hands it to the packer.
+func (a *archiver) storeChunk(c *chunk.Chunk) error {
+	if _, ok := a.known[c.ID]; ok {
+		return nil
+	}
+	if !a.packer.claim(c.ID) {
+		return nil
+	}
+	var flags uint8
+	if c.Compressed {
+		flags |= FlagCompressed
+	}
+	sealed := a.r.seal.seal(make([]byte, 0, len(c.Stored)+a.r.seal.overhead()), c.Stored, blobAD(DataBlob, c.ID))
+	a.newChunks.Add(1)
+	a.newBytes.Add(uint64(len(c.Raw)))
+	a.prog.NewBytes.Add(int64(len(c.Raw)))
+	return a.packer.add(DataBlob, c.ID, flags, len(c.Raw), sealed)
+}
+
+// saveTree stores a tree blob (compressed: trees are JSON) and returns its ID.
+func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
+	for i := 0; i < len(t.Nodes); i++ {
+		if t.Nodes[i].Type == "" { // a file that vanished while being read
+			t.Nodes = append(t.Nodes[:i], t.Nodes[i+1:]...)
+			i--
+		}
+	}
+	b, err := encodeTree(t)
+	if err != nil {
+		return chunk.ID{}, err
+	}
+	id := a.key.Sum(b)
+	if _, ok := a.known[id]; ok || !a.packer.claim(id) {
+		return id, nil
+	}
+	stored, compressed := chunk.Compress(nil, b, chunk.DefaultLevel)
+	var flags uint8
+	if compressed {
+		flags |= FlagCompressed
+	}
+	sealed := a.r.seal.seal(nil, stored, blobAD(TreeBlob, id))
+	return id, a.packer.add(TreeBlob, id, flags, len(b), sealed)
+}
+
+type progressReader struct {
+	f *os.File
+	p *Progress
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.f.Read(b)
+	r.p.Bytes.Add(int64(n))
+	return n, err
+}

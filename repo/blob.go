@@ -1,0 +1,95 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+func blobAD(t BlobType, id chunk.ID) []byte {
+	ad := make([]byte, 0, 33)
+	ad = append(ad, byte(t))
+	return append(ad, id[:]...)
+}
+
+func packName(id [32]byte) string { return fileName(dirData, id) }
+
+// ReadBlob returns the verified plaintext of a blob of a space: it is
+// decrypted, decompressed and its keyed hash compared with its ID, so the
+// bytes returned are exactly the bytes that were backed up, or an error.
+func (r *Repository) ReadBlob(ctx context.Context, space string, t BlobType, id chunk.ID) ([]byte, error) {
+	locs, err := r.locate(space, []chunk.ID{id})
+	if err != nil {
+		return nil, err
+	}
+	return r.readBlobAt(ctx, space, t, id, locs[id], nil)
+}
+
+// readBlobAt reads a blob whose location is known, into buf if it fits.
+func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
+	name := packName(loc.Pack)
+	rc, err := r.be.Open(ctx, name, int64(loc.Offset), int64(loc.Length))
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: blob %s: %w", shortHex(loc.Pack), id.Short(), err)
+	}
+	sealed := make([]byte, loc.Length)
+	_, err = io.ReadFull(rc, sealed)
+	rc.Close()
+	if err != nil {
+		return nil, &CorruptError{What: "pack " + shortHex(loc.Pack), Detail: fmt.Sprintf("blob %s at offset %d: short read", id.Short(), loc.Offset), Err: err}
+	}
+	return r.openBlob(sealed, space, BlobType(loc.Type), id, loc, buf)
+}
+
+// openBlob authenticates, decompresses and verifies one sealed blob.
+func (r *Repository) openBlob(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
+	what := "pack " + shortHex(loc.Pack)
+	plain, err := r.seal.open(nil, sealed, blobAD(t, id))
+	if err != nil {
+		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
+	}
+	raw := plain
+	if loc.Flags&FlagCompressed != 0 {
+		raw, err = chunk.Decompress(buf[:0], plain)
+		if err != nil {
+			return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
+		}
+	}
+	if uint32(len(raw)) != loc.RawLength {
+		return nil, corrupt(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
+	}
+	if r.chunkKey(space).Sum(raw) != id {
+		return nil, corrupt(what, "%s blob %s: content does not match its ID", t, id.Short())
+	}
+	return raw, nil
+}
+
+// LoadTree reads and validates a tree blob of a space.
+func (r *Repository) LoadTree(ctx context.Context, space string, id chunk.ID) (*Tree, error) {
+	b, err := r.ReadBlob(ctx, space, TreeBlob, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTree(b)
+	if err != nil {
+		return nil, &CorruptError{What: "tree " + id.Short(), Detail: "invalid", Err: err}
+	}
+	return t, nil
+}
+
+// ChunkSizes returns the plaintext size of each chunk, from the index, so a
+// reader can compute file offsets without fetching data.
+func (r *Repository) ChunkSizes(space string, ids []chunk.ID) ([]uint32, error) {
+	locs, err := r.locate(space, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint32, len(ids))
+	for i, id := range ids {
+		out[i] = locs[id].RawLength
+	}
+	return out, nil
+}

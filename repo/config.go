@@ -1,0 +1,65 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+)
+
+// FormatVersion is the repository format this binary writes. A binary reads
+// every version up to its own and refuses newer ones with ErrFormat.
+const FormatVersion = 1
+
+// Encryption modes recorded in the config.
+const (
+	EncryptionXChaCha = "xchacha20-poly1305"
+	EncryptionNone    = "none"
+)
+
+// Config is the only file not named by its hash: it is written once by init and
+// tells a binary what it is looking at before any key is known. It is
+// authenticated indirectly: its signing public key must match the one derived
+// from the master secret.
+type Config struct {
+	Version       int       `json:"version"`
+	ID            string    `json:"id"`
+	Created       time.Time `json:"created"`
+	Encryption    string    `json:"encryption"`
+	PackSize      int64     `json:"pack_size"`
+	SignPublicKey []byte    `json:"sign_public_key"`
+}
+
+const configName = "config"
+
+func loadConfig(ctx context.Context, be Backend) (Config, error) {
+	var cfg Config
+	rc, err := be.Open(ctx, configName, 0, -1)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return cfg, fmt.Errorf("%w at %s (no config file): create one with 'memento init'", ErrNoRepository, be.Location())
+		}
+		return cfg, fmt.Errorf("repository %s: read config: %w", be.Location(), err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return cfg, fmt.Errorf("repository %s: read config: %w", be.Location(), err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return cfg, corrupt("config", "not valid JSON: %v", err)
+	}
+	if cfg.Version < 1 || cfg.Version > FormatVersion {
+		return cfg, fmt.Errorf("%w: repository format version %d (this binary reads 1..%d); upgrade memento", ErrFormat, cfg.Version, FormatVersion)
+	}
+	if cfg.Encryption != EncryptionXChaCha && cfg.Encryption != EncryptionNone {
+		return cfg, corrupt("config", "unknown encryption %q", cfg.Encryption)
+	}
+	if cfg.PackSize <= 0 || cfg.PackSize > 1<<30 {
+		return cfg, corrupt("config", "pack size %d out of range", cfg.PackSize)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,53 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors that the CLI maps to exit codes. Errors returned by this
+// package wrap one of them where it applies, so callers use errors.Is.
+var (
+	// ErrNoRepository means the location holds no memento repository.
+	ErrNoRepository = errors.New("no repository")
+	// ErrWrongPassword means no key file of the repository opens with the password.
+	ErrWrongPassword = errors.New("wrong password")
+	// ErrCorrupt means stored bytes failed verification: a hash, MAC, signature
+	// or structural check. Nothing derived from such bytes is ever returned.
+	ErrCorrupt = errors.New("integrity check failed")
+	// ErrNotFound means a named snapshot, blob or file does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLocked means another process holds a conflicting lock.
+	ErrLocked = errors.New("repository is locked")
+	// ErrUnsafePath means a tree entry would escape the restore target.
+	ErrUnsafePath = errors.New("unsafe path")
+	// ErrFormat means a file is of a format version this binary does not know.
+	ErrFormat = errors.New("unsupported format")
+)
+
+// CorruptError names exactly what failed verification, so an operator can tell
+// which pack, blob, snapshot or file is damaged.
+type CorruptError struct {
+	What   string // e.g. "pack 3fa2c1d0", "snapshot 9a8b7c6d"
+	Detail string // e.g. "blob 11aa22bb: hash mismatch"
+	Err    error  // underlying cause, may be nil
+}
+
+func (e *CorruptError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.What, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.What, e.Detail)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true for every CorruptError.
+func (e *CorruptError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrCorrupt, e.Err}
+	}
+	return []error{ErrCorrupt}
+}
+
+func corrupt(what, format string, args ...any) error {
+	return &CorruptError{What: what, Detail: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,70 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/zeebo/blake3"
+)
+
+// Metadata files (index files, manifests, locks) share one envelope:
+//
+//	"MMTO" | u8 version (1) | sealed JSON
+//
+// and are named by the BLAKE3 of the whole file. The kind ("index",
+// "snapshot", "lock") is the associated data, so a file cannot pose as another.
+const (
+	fileMagic       = "MMTO"
+	fileVersion     = 1
+	maxMetadataFile = 256 << 20
+)
+
+// saveFile seals v as JSON and writes it under dir, named by its hash.
+func (r *Repository) saveFile(ctx context.Context, dir, kind string, v any) ([32]byte, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("encode %s: %w", kind, err)
+	}
+	buf := make([]byte, 0, len(fileMagic)+1+len(plain)+r.seal.overhead())
+	buf = append(buf, fileMagic...)
+	buf = append(buf, fileVersion)
+	buf = r.seal.seal(buf, plain, []byte(kind))
+	id := blake3.Sum256(buf)
+	name := fileName(dir, id)
+	if err := r.be.Write(ctx, name, bytes.NewReader(buf), int64(len(buf))); err != nil {
+		return id, fmt.Errorf("write %s %s: %w", kind, name, err)
+	}
+	return id, nil
+}
+
+// loadFile reads, verifies and decodes a metadata file into v.
+func (r *Repository) loadFile(ctx context.Context, name, kind string, v any) error {
+	raw, err := readAll(ctx, r.be, name, maxMetadataFile)
+	if err != nil {
+		return err
+	}
+	return r.openFile(raw, name, kind, v)
+}
+
+func (r *Repository) openFile(raw []byte, name, kind string, v any) error {
+	what := kind + " " + name
+	if blake3.Sum256(raw) != nameHash(name) {
+		return corrupt(what, "content does not match its name (hash mismatch)")
+	}
+	if len(raw) < len(fileMagic)+1 || string(raw[:4]) != fileMagic {
+		return corrupt(what, "no MMTO header")
+	}
+	if raw[4] != fileVersion {
+		return fmt.Errorf("%s: %w: file version %d", what, ErrFormat, raw[4])
+	}
+	plain, err := r.seal.open(nil, raw[5:], []byte(kind))
+	if err != nil {
+		return &CorruptError{What: what, Detail: "cannot be authenticated", Err: err}
+	}
+	if err := json.Unmarshal(plain, v); err != nil {
+		return corrupt(what, "invalid JSON: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// indexFile is the repository's durable record of which blobs each pack holds.
+// A backup writes one after its packs and before its manifest. The local bbolt
+// index merges these files; `memento index rebuild` can also recreate it from
+// the pack headers alone.
+type indexFile struct {
+	Version int         `json:"version"`
+	Packs   []indexPack `json:"packs"`
+}
+
+type indexPack struct {
+	ID    chunk.ID    `json:"id"`
+	Size  int64       `json:"size"`
+	Space string      `json:"space"`
+	Blobs []indexBlob `json:"blobs"`
+}
+
+type indexBlob struct {
+	ID        chunk.ID `json:"id"`
+	Type      uint8    `json:"t"`
+	Flags     uint8    `json:"f"`
+	Offset    uint32   `json:"o"`
+	Length    uint32   `json:"l"`
+	RawLength uint32   `json:"r"`
+}
+
+const kindIndex = "index"
+
+func toIndexFile(packs []index.PackInfo) indexFile {
+	f := indexFile{Version: 1, Packs: make([]indexPack, len(packs))}
+	for i, p := range packs {
+		ip := indexPack{ID: p.ID, Size: p.Size, Space: p.Space, Blobs: make([]indexBlob, len(p.Blobs))}
+		for j, b := range p.Blobs {
+			ip.Blobs[j] = indexBlob{ID: b.ID, Type: b.Type, Flags: b.Flags, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength}
+		}
+		f.Packs[i] = ip
+	}
+	return f
+}
+
+func (f *indexFile) packInfos() []index.PackInfo {
+	out := make([]index.PackInfo, len(f.Packs))
+	for i, p := range f.Packs {
+		pi := index.PackInfo{ID: p.ID, Size: p.Size, Space: p.Space, Blobs: make([]index.BlobInfo, len(p.Blobs))}
+		for j, b := range p.Blobs {
+			pi.Blobs[j] = index.BlobInfo{ID: b.ID, Type: b.Type, Flags: b.Flags, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength}
+		}
+		out[i] = pi
+	}
+	return out
+}
+
+// saveIndex records packs in a new index file and merges it into the local cache.
+func (r *Repository) saveIndex(ctx context.Context, packs []index.PackInfo) error {
+	if len(packs) == 0 {
+		return nil
+	}
+	id, err := r.saveFile(ctx, dirIndex, kindIndex, toIndexFile(packs))
+	if err != nil {
+		return err
+	}
+	if err := r.ix.AddFile(fileName(dirIndex, id), packs); err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	r.forgetLocations()
+	return nil
+}

@@ -1,0 +1,279 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/restic/chunker"
+	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// DefaultPackSize is the target size of a pack. 16 MiB keeps the number of
+// files (and object-store requests) low while a pack still fits comfortably in
+// memory during a backup of several spaces at once.
+const DefaultPackSize = 16 << 20
+
+// Repository is an open, unlocked repository. It is safe for concurrent use.
+type Repository struct {
+	be      Backend
+	cfg     Config
+	seal    sealer
+	idKey   [32]byte
+	pol     chunker.Pol
+	signKey ed25519.PrivateKey
+	ix      *index.Index
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	keys map[string]chunk.Key                      // per-space chunk ID keys
+	locs map[string]map[chunk.ID]index.Location // per-space location cache
+}
+
+// Options open a repository.
+type Options struct {
+	Password string
+	// CacheDir holds the local bbolt index, one subdirectory per repository ID.
+	// Empty means $MEMENTO_CACHE_DIR, else the user cache dir + "/memento".
+	CacheDir string
+	Logger   *slog.Logger
+}
+
+// InitOptions create a repository.
+type InitOptions struct {
+	Password string
+	// Insecure stores data unencrypted (still authenticated by MACs).
+	Insecure bool
+	KDF      KDFParams
+	PackSize int64
+}
+
+// Init creates a new repository on be and returns its config. It refuses to
+// touch a location that already holds a config.
+func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
+	if _, err := be.Stat(ctx, configName); err == nil {
+		return Config{}, fmt.Errorf("a repository already exists at %s", be.Location())
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Config{}, fmt.Errorf("repository %s: %w", be.Location(), err)
+	}
+	if opts.KDF == (KDFParams{}) {
+		opts.KDF = DefaultKDF
+	}
+	if opts.PackSize == 0 {
+		opts.PackSize = DefaultPackSize
+	}
+	ms, err := newMasterSecret()
+	if err != nil {
+		return Config{}, err
+	}
+	kf, err := wrapKey(ms, opts.Password, opts.KDF, opts.Insecure)
+	if err != nil {
+		return Config{}, err
+	}
+	// The key goes first: a config without a key would be a repository nobody can open.
+	if err := be.Write(ctx, fileName(dirKeys, blake3.Sum256(kf)), bytes.NewReader(kf), int64(len(kf))); err != nil {
+		return Config{}, fmt.Errorf("write key: %w", err)
+	}
+	idb := make([]byte, 16)
+	if _, err := rand.Read(idb); err != nil {
+		return Config{}, err
+	}
+	cfg := Config{
+		Version: FormatVersion, ID: hex.EncodeToString(idb), Created: time.Now().UTC(),
+		Encryption: EncryptionXChaCha, PackSize: opts.PackSize,
+		SignPublicKey: ed25519.NewKeyFromSeed(ms.SignSeed).Public().(ed25519.PublicKey),
+	}
+	if opts.Insecure {
+		cfg.Encryption = EncryptionNone
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return Config{}, err
+	}
+	if err := be.Write(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {
+		return Config{}, fmt.Errorf("write config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Open unlocks a repository with the password and brings the local index up
+// to date with the repository's index files and snapshots.
+func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
+	cfg, err := loadConfig(ctx, be)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := loadMasterSecret(ctx, be, opts.Password)
+	if err != nil {
+		return nil, err
+	}
+	signKey := ed25519.NewKeyFromSeed(ms.SignSeed)
+	if !bytes.Equal(signKey.Public().(ed25519.PublicKey), cfg.SignPublicKey) {
+		return nil, corrupt("config", "signing key does not match the repository's key (config replaced?)")
+	}
+	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
+		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{}}
+	copy(r.idKey[:], ms.IDKey)
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if cfg.Encryption == EncryptionNone {
+		r.seal = &macSealer{key: [32]byte(ms.DataKey)}
+	} else if r.seal, err = newAEADSealer(ms.DataKey); err != nil {
+		return nil, err
+	}
+	dir := opts.CacheDir
+	if dir == "" {
+		dir = DefaultCacheDir()
+	}
+	path := filepath.Join(dir, cfg.ID, "index.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cache dir: %w", err)
+	}
+	if r.ix, err = index.Open(path); err != nil {
+		return nil, fmt.Errorf("local index %s: %w (delete it or run 'memento index rebuild')", path, err)
+	}
+	if err := r.ix.Bind(cfg.ID); err != nil {
+		return nil, fmt.Errorf("local index %s: %w", path, err)
+	}
+	if err := r.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// DefaultCacheDir is where local indexes live unless told otherwise.
+func DefaultCacheDir() string {
+	if d := os.Getenv("MEMENTO_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "memento")
+	}
+	return filepath.Join(os.TempDir(), "memento-cache")
+}
+
+// Config returns the repository's config.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Backend returns the backend the repository lives on.
+func (r *Repository) Backend() Backend { return r.be }
+
+// Index returns the local index cache.
+func (r *Repository) Index() *index.Index { return r.ix }
+
+// Close releases the repository. The bbolt file is never held open between
+// operations, so there is nothing to flush.
+func (r *Repository) Close() error { return nil }
+
+// Sync merges index files and snapshots that other processes or hosts wrote
+// since the local index last looked.
+func (r *Repository) Sync(ctx context.Context) error {
+	loaded, err := r.ix.LoadedFiles()
+	if err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	var names []string
+	err = r.be.List(ctx, dirIndex, func(name string, size int64) error {
+		if !loaded[name] {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list index files: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, name := range names {
+		g.Go(func() error {
+			var f indexFile
+			if err := r.loadFile(gctx, name, kindIndex, &f); err != nil {
+				return err
+			}
+			return r.ix.AddFile(name, f.packInfos())
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		r.forgetLocations()
+	}
+	return r.syncSnapshots(ctx)
+}
+
+// chunkKey returns the ID key of a space. Keys differ per space, so the same
+// bytes in two spaces are two different blobs and no chunk is ever shared.
+func (r *Repository) chunkKey(space string) chunk.Key {
+	space = storageSpace(space)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, ok := r.keys[space]
+	if !ok {
+		k = chunk.DeriveKey(r.idKey, space)
+		r.keys[space] = k
+	}
+	return k
+}
+
+func (r *Repository) forgetLocations() {
+	r.mu.Lock()
+	r.locs = map[string]map[chunk.ID]index.Location{}
+	r.mu.Unlock()
+}
+
+// locate finds where blobs of a space are stored, through an in-memory cache
+// in front of the bbolt index.
+func (r *Repository) locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error) {
+	space = storageSpace(space)
+	out := make(map[chunk.ID]index.Location, len(ids))
+	var miss []chunk.ID
+	r.mu.Lock()
+	cache := r.locs[space]
+	for _, id := range ids {
+		if l, ok := cache[id]; ok {
+			out[id] = l
+		} else {
+			miss = append(miss, id)
+		}
+	}
+	r.mu.Unlock()
+	if len(miss) == 0 {
+		return out, nil
+	}
+	found, err := r.ix.Lookup(space, miss)
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	r.mu.Lock()
+	if r.locs[space] == nil {
+		r.locs[space] = map[chunk.ID]index.Location{}
+	}
+	for id, l := range found {
+		r.locs[space][id] = l
+		out[id] = l
+	}
+	r.mu.Unlock()
+	for _, id := range miss {
+		if _, ok := found[id]; !ok {
+			return out, fmt.Errorf("blob %s of space %q: %w in the index (run 'memento index rebuild' if packs were copied in by hand)", id.Short(), space, ErrNotFound)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,277 @@
+package repo
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// ManifestVersion is the snapshot manifest format this binary writes.
+const ManifestVersion = 1
+
+// Manifest describes one snapshot. It is signed with the repository's Ed25519
+// key over its JSON without the signature, and sealed like every metadata file:
+// the seal proves it came from someone with the key, the signature lets a
+// holder of only the public key (an auditor, a replica) check it too.
+type Manifest struct {
+	Version   int         `json:"version"`
+	Time      time.Time   `json:"time"`
+	Host      string      `json:"host"`
+	Username  string      `json:"username,omitempty"`
+	Tags      []string    `json:"tags,omitempty"`
+	Space     string      `json:"space,omitempty"`
+	Paths     []string    `json:"paths"`
+	Parent    string      `json:"parent,omitempty"`
+	Root      chunk.ID    `json:"root"`
+	Summary   Summary     `json:"summary"`
+	Engram    *EngramInfo `json:"engram,omitempty"`
+	Signature []byte      `json:"signature,omitempty"`
+}
+
+// Summary holds a backup's figures, kept in the manifest so that `snapshots`
+// can answer without reading any data.
+type Summary struct {
+	Files          uint64  `json:"files"`
+	Dirs           uint64  `json:"dirs"`
+	Symlinks       uint64  `json:"symlinks"`
+	Bytes          uint64  `json:"bytes"`
+	UnchangedFiles uint64  `json:"unchanged_files"`
+	Chunks         uint64  `json:"chunks"`
+	NewChunks      uint64  `json:"new_chunks"`
+	NewBytes       uint64  `json:"new_bytes"`    // raw bytes of chunks this backup added
+	StoredBytes    uint64  `json:"stored_bytes"` // bytes of packs this backup wrote
+	Seconds        float64 `json:"seconds"`
+}
+
+// WALPosition is an entry of the Engram WAL.
+type WALPosition struct {
+	Seq         uint64 `json:"seq"`
+	TimestampNS int64  `json:"timestamp_ns"`
+}
+
+// EngramInfo records what a space snapshot holds of the database's history:
+// tiers at Checkpoint plus the WAL from WALFirst to WALEnd. StateDigest is the
+// walreplay state digest at WALEnd, so verification has something to prove.
+type EngramInfo struct {
+	Checkpoint  WALPosition `json:"checkpoint"`
+	WALStart    WALPosition `json:"wal_start"` // last entry before the tiers were read
+	WALFirst    WALPosition `json:"wal_first"`
+	WALEnd      WALPosition `json:"wal_end"`
+	StateDigest string      `json:"state_digest,omitempty"`
+	Segments    int         `json:"segments"`
+}
+
+// Snapshot is a manifest together with its ID, the hash of its file.
+type Snapshot struct {
+	ID chunk.ID `json:"id"`
+	Manifest
+}
+
+// ShortID is the first 8 hex digits of the ID, as shown to operators.
+func (s *Snapshot) ShortID() string { return s.ID.Short() }
+
+const (
+	kindSnapshot    = "snapshot"
+	signatureDomain = "memento manifest v1\x00"
+)
+
+func (m *Manifest) signedBytes() ([]byte, error) {
+	c := *m
+	c.Signature = nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(signatureDomain), b...), nil
+}
+
+// saveSnapshot signs and writes a manifest and adds it to the local catalog.
+func (r *Repository) saveSnapshot(ctx context.Context, m *Manifest) (*Snapshot, error) {
+	m.Version = ManifestVersion
+	msg, err := m.signedBytes()
+	if err != nil {
+		return nil, err
+	}
+	m.Signature = ed25519.Sign(r.signKey, msg)
+	id, err := r.saveFile(ctx, dirSnapshots, kindSnapshot, m)
+	if err != nil {
+		return nil, err
+	}
+	sn := &Snapshot{ID: id, Manifest: *m}
+	if err := r.ix.PutSnapshots([]index.SnapshotEntry{catalogEntry(sn)}); err != nil {
+		return sn, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	return sn, nil
+}
+
+func catalogEntry(sn *Snapshot) index.SnapshotEntry {
+	raw, _ := json.Marshal(sn.Manifest)
+	return index.SnapshotEntry{ID: sn.ID.String(), Time: sn.Time, Space: sn.Space, Host: sn.Host, Tags: sn.Tags, Summary: raw}
+}
+
+// loadSnapshotFile reads a manifest from the repository and checks its seal,
+// signature and structure.
+func (r *Repository) loadSnapshotFile(ctx context.Context, id chunk.ID) (*Snapshot, error) {
+	var m Manifest
+	name := fileName(dirSnapshots, id)
+	if err := r.loadFile(ctx, name, kindSnapshot, &m); err != nil {
+		return nil, err
+	}
+	if err := r.checkManifest(id, &m); err != nil {
+		return nil, err
+	}
+	return &Snapshot{ID: id, Manifest: m}, nil
+}
+
+func (r *Repository) checkManifest(id chunk.ID, m *Manifest) error {
+	what := "snapshot " + id.Short()
+	if m.Version < 1 || m.Version > ManifestVersion {
+		return fmt.Errorf("%s: %w: manifest version %d", what, ErrFormat, m.Version)
+	}
+	msg, err := m.signedBytes()
+	if err != nil {
+		return err
+	}
+	if !ed25519.Verify(r.cfg.SignPublicKey, msg, m.Signature) {
+		return corrupt(what, "signature does not verify with the repository's public key")
+	}
+	if m.Space != "" {
+		if err := ValidSpaceID(m.Space); err != nil {
+			return corrupt(what, "%v", err)
+		}
+	}
+	return nil
+}
+
+// Snapshots lists all snapshots, oldest first, from the local catalog (kept in
+// step with the repository at Open).
+func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	entries, err := r.ix.Snapshots()
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	out := make([]*Snapshot, 0, len(entries))
+	for _, e := range entries {
+		id, err := chunk.ParseID(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("local index %s: snapshot %q: %w", r.ix.Path(), e.ID, err)
+		}
+		sn := &Snapshot{ID: id}
+		if err := json.Unmarshal(e.Summary, &sn.Manifest); err != nil {
+			return nil, fmt.Errorf("local index %s: snapshot %s: %w", r.ix.Path(), e.ID, err)
+		}
+		out = append(out, sn)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].ID.String() < out[j].ID.String()
+	})
+	return out, nil
+}
+
+// FindSnapshot resolves an ID or unique prefix (at least 4 hex digits), or
+// "latest", to a verified snapshot read from the repository itself.
+func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ref == "latest" {
+		if len(all) == 0 {
+			return nil, fmt.Errorf("snapshot latest: %w: the repository has no snapshots", ErrNotFound)
+		}
+		return r.loadSnapshotFile(ctx, all[len(all)-1].ID)
+	}
+	ref = strings.ToLower(ref)
+	if len(ref) < 4 {
+		return nil, fmt.Errorf("snapshot %q: give at least 4 hex digits", ref)
+	}
+	if _, err := hex.DecodeString(ref[:len(ref)&^1]); err != nil {
+		return nil, fmt.Errorf("snapshot %q: not a hex ID", ref)
+	}
+	var match []*Snapshot
+	for _, sn := range all {
+		if strings.HasPrefix(sn.ID.String(), ref) {
+			match = append(match, sn)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("snapshot %s: %w", ref, ErrNotFound)
+	case 1:
+		return r.loadSnapshotFile(ctx, match[0].ID)
+	}
+	return nil, fmt.Errorf("snapshot %s: prefix is ambiguous (%d snapshots match)", ref, len(match))
+}
+
+// LatestSnapshot returns the newest snapshot of a space, verified.
+func (r *Repository) LatestSnapshot(ctx context.Context, space string) (*Snapshot, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Space == space {
+			return r.loadSnapshotFile(ctx, all[i].ID)
+		}
+	}
+	return nil, fmt.Errorf("space %s: %w: no snapshot of this space", space, ErrNotFound)
+}
+
+// syncSnapshots brings the local catalog in step with snapshots/.
+func (r *Repository) syncSnapshots(ctx context.Context) error {
+	have, err := r.ix.Snapshots()
+	if err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	known := make(map[string]bool, len(have))
+	for _, e := range have {
+		known[e.ID] = true
+	}
+	present := map[string]bool{}
+	var add []index.SnapshotEntry
+	err = r.be.List(ctx, dirSnapshots, func(name string, size int64) error {
+		id := chunk.ID(nameHash(name))
+		present[id.String()] = true
+		if known[id.String()] {
+			return nil
+		}
+		sn, err := r.loadSnapshotFile(ctx, id)
+		if err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				r.log.Warn("skipping damaged snapshot", "file", name, "err", err)
+				return nil
+			}
+			return err
+		}
+		add = append(add, catalogEntry(sn))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(add) > 0 {
+		if err := r.ix.PutSnapshots(add); err != nil {
+			return err
+		}
+	}
+	for id := range known {
+		if !present[id] {
+			if err := r.ix.DeleteSnapshot(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+// Package walreplay reads, writes, validates, searches and replays the Engram
+// WAL v1 (see docs/engram-format.md) into an in-memory state with a digest.
+//
+// The package is self-contained (it imports nothing else from memento) because
+// both the backup side (archiving and proving WAL chains) and the simulator
+// (cmd/engram-sim, which writes WALs) must agree on the same bytes; keeping
+// the format in one leaf package makes that agreement a compile-time fact.
+//
+// Layers, bottom up:
+//   - entry.go, record.go: byte encodings of an entry and of its payloads.
+//   - segment_reader.go: streams the entries of one segment with bounded memory.
+//   - validator.go: the cross-entry rules (sequence continuity, timestamps,
+//     segment names, compacted runs) shared by every reader of a whole log.
+//   - log.go, search.go, replay.go: a WAL directory, binary search, replay.
+//   - state.go: the id -> record map and its digest.
+//   - writer.go, compact.go: producing segments.
+package walreplay
