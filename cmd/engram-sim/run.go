@@ -172,7 +172,7 @@ func run(ctx context.Context, o runOpts) error {
 	if cerr := fsl.close(); err == nil {
 		err = cerr
 	}
-	if err != nil && !errors.Is(err, errCrashed) {
+	if err != nil {
 		return err
 	}
 	el := time.Since(start)
@@ -183,11 +183,13 @@ func run(ctx context.Context, o runOpts) error {
 			r.id, r.written, r.lastSeq, walreplay.FormatTime(r.lastTS), r.checkpoints, r.warmWrites, r.coldSegments)
 	}
 	fmt.Fprintf(o.out, "wrote %d entries in %s (%.0f entries/s)\n", total, el.Round(time.Millisecond), float64(total)/el.Seconds())
-	if err != nil {
-		var torn []string
-		for _, r := range runners {
+	var torn []string
+	for _, r := range runners {
+		if r.crashed {
 			torn = append(torn, r.tornInfo)
 		}
+	}
+	if len(torn) > 0 {
 		return &exitCodeError{code: exitCrash, err: fmt.Errorf("%w after %d entries: torn tails: %s", errCrashed, total, strings.Join(torn, "; "))}
 	}
 	return nil
@@ -266,6 +268,7 @@ type spaceRunner struct {
 	warmWrites           int
 	coldSegments         int
 	tornInfo             string
+	crashed              bool
 	lastCkpt             time.Time
 	batchFirst, batchEnd uint64
 }
@@ -389,7 +392,7 @@ func (s *spaceRunner) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if s.crash {
+	if s.crash && s.written >= s.quota {
 		return s.tearTail(&e)
 	}
 	if err := s.checkpoint(); err != nil {
@@ -512,7 +515,10 @@ func (s *spaceRunner) tearTail(e *walreplay.Entry) error {
 		return fmt.Errorf("space %s: %w", s.id, err)
 	}
 	s.tornInfo = fmt.Sprintf("%s %s: %d of %d bytes of seq %d", s.id, s.w.Segment(), n, e.Size(), e.Seq)
-	return errCrashed
+	// Not an error for the errgroup: that would cancel the other spaces
+	// before they reach their own crash point.
+	s.crashed = true
+	return nil
 }
 
 // dirtySet holds the writes since the last checkpoint, last write per id
