@@ -85,9 +85,10 @@ var (
 	dec     *zstd.Decoder
 )
 
-// maxDecoderWindow bounds the memory a hostile frame header can make the
-// decoder reserve.
-const maxDecoderWindow = 1 << 30
+// maxDecoderWindow bounds the window a frame may declare; decodeFrame only
+// accepts single-segment frames, whose window is their (limit-checked)
+// content size, so this is a second line of defence.
+const maxDecoderWindow = 256 << 20
 
 func decoder() *zstd.Decoder {
 	decOnce.Do(func() {
@@ -252,7 +253,10 @@ func decodeFrame(dst, frame []byte, want, limit int) ([]byte, error) {
 	if err := h.Decode(frame); err != nil {
 		return dst, fmt.Errorf("frame header: %v: %w", err, ErrCorrupt)
 	}
-	if h.Skippable || !h.HasFCS || h.DictionaryID != 0 || h.FrameContentSize == 0 {
+	// Only single-segment frames with a content size (what encoder writes):
+	// their window is the content size, so a hostile header cannot make the
+	// decoder reserve a large window for a small output.
+	if h.Skippable || !h.SingleSegment || !h.HasFCS || h.DictionaryID != 0 || h.FrameContentSize == 0 {
 		return dst, fmt.Errorf("frame header: not a frame this package writes: %w", ErrCorrupt)
 	}
 	if h.FrameContentSize > uint64(limit) {

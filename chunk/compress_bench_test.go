@@ -28,10 +28,12 @@ func BenchmarkCompress(b *testing.B) {
 					dst := make([]byte, 0, size+1024)
 					b.SetBytes(size)
 					var stored int
+					cpu := startCPU()
 					for b.Loop() {
 						out, _ := compress(dst, src, level, m.mode, m.probe)
 						stored = len(out)
 					}
+					cpu.report(b, size)
 					b.ReportMetric(float64(size)/float64(stored), "ratio")
 				})
 			}

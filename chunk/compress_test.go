@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -162,6 +163,7 @@ func FuzzDecompress(f *testing.F) {
 	f.Add([]byte{formatZstd})
 	f.Add([]byte{formatZstdShuffle4, 0x80, 0x01, 0, 32})
 	f.Fuzz(func(t *testing.T, src []byte) {
+		os.WriteFile("/tmp/fuzzlast", src, 0o644)
 		out, err := Decompress(nil, src)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {

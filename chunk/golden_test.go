@@ -28,8 +28,8 @@ func goldenInput() []byte {
 
 type goldenChunk struct {
 	Offset int64 `json:"offset"`
-	Length int    `json:"length"`
-	ID     ID     `json:"id"`
+	Length int   `json:"length"`
+	ID     ID    `json:"id"`
 }
 
 type goldenSet struct {

@@ -31,7 +31,9 @@ var (
 
 // benchIndex builds, once per test binary run, a cache of 1,000,000 blobs
 // in one space plus 100,000 in another (so the lookups have a neighbour).
-func benchIndex(b *testing.B) *Index {
+func benchIndex(b *testing.B) *Index { return benchIndexT(b) }
+
+func benchIndexT(b testing.TB) *Index {
 	benchOnce.Do(func() {
 		benchDir, benchErr = os.MkdirTemp("", "memento-index-bench-")
 		if benchErr != nil {

@@ -29,59 +29,79 @@ type blobPut struct {
 	loc Location
 }
 
+// File is one repository index file: its name and the packs it lists.
+type File struct {
+	Name  string
+	Packs []PackInfo
+}
+
 // AddFile merges one repository index file (its name and the packs it
 // lists) in a single transaction and marks name as loaded. Merging a name
 // that is already loaded is a no-op, since repository files are immutable.
 // A blob already known at another location keeps both (it is in two packs
 // when two backups stored it at once); Lookup returns the first one.
 func (ix *Index) AddFile(name string, packs []PackInfo) error {
-	if name == "" || len(name) > bolt.MaxKeySize {
-		return fmt.Errorf("index %s: add file: invalid name %q", ix.path, name)
-	}
-	bySpace := map[string][]blobPut{}
-	var packIDs []byte
-	for i := range packs {
-		p := &packs[i]
-		if err := p.validate(); err != nil {
-			return fmt.Errorf("index %s: add file %s: pack %x: %w", ix.path, name, p.ID, err)
-		}
-		packIDs = append(packIDs, p.ID[:]...)
-		puts := bySpace[p.Space]
-		for _, b := range p.Blobs {
-			puts = append(puts, blobPut{id: b.ID, loc: Location{
-				Pack: p.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags,
-			}})
-		}
-		bySpace[p.Space] = puts
-	}
-	// bbolt inserts sorted keys into neighbouring pages: far fewer page
-	// splits and copies than random order.
-	for _, puts := range bySpace {
-		slices.SortFunc(puts, func(a, b blobPut) int { return bytes.Compare(a.id[:], b.id[:]) })
-	}
+	return ix.AddFiles([]File{{Name: name, Packs: packs}})
+}
 
-	return ix.update(func(tx *bolt.Tx) error {
-		files := tx.Bucket(bucketFiles)
-		if files.Get([]byte(name)) != nil {
-			return nil
+// AddFiles is AddFile for many index files in one transaction, for a
+// rebuild or a first load: one commit (and fsync) instead of one per file.
+// Either all of them are merged or, on error, none.
+func (ix *Index) AddFiles(files []File) error {
+	for _, f := range files {
+		if f.Name == "" || len(f.Name) > bolt.MaxKeySize {
+			return fmt.Errorf("index %s: add file: invalid name %q", ix.path, f.Name)
 		}
-		if err := putPacks(tx.Bucket(bucketPacks), name, packs); err != nil {
-			return fmt.Errorf("index %s: add file %s: %w", ix.path, name, err)
+		for i := range f.Packs {
+			if err := f.Packs[i].validate(); err != nil {
+				return fmt.Errorf("index %s: add file %s: pack %x: %w", ix.path, f.Name, f.Packs[i].ID, err)
+			}
+		}
+	}
+	return ix.update(func(tx *bolt.Tx) error {
+		filesB := tx.Bucket(bucketFiles)
+		packsB := tx.Bucket(bucketPacks)
+		bySpace := map[string][]blobPut{}
+		for _, f := range files {
+			if filesB.Get([]byte(f.Name)) != nil {
+				continue // loaded before, or earlier in this batch
+			}
+			if err := putPacks(packsB, f.Name, f.Packs); err != nil {
+				return fmt.Errorf("index %s: add file %s: %w", ix.path, f.Name, err)
+			}
+			packIDs := make([]byte, 0, 32*len(f.Packs))
+			for _, p := range f.Packs {
+				packIDs = append(packIDs, p.ID[:]...)
+				puts := bySpace[p.Space]
+				for _, b := range p.Blobs {
+					puts = append(puts, blobPut{id: b.ID, loc: Location{
+						Pack: p.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags,
+					}})
+				}
+				bySpace[p.Space] = puts
+			}
+			if err := filesB.Put([]byte(f.Name), packIDs); err != nil {
+				return fmt.Errorf("index %s: add file %s: %w", ix.path, f.Name, err)
+			}
 		}
 		spaces := tx.Bucket(bucketSpaces)
 		for space, puts := range bySpace {
+			// bbolt inserts sorted keys into neighbouring pages: far fewer
+			// page splits and copies than random order.
+			slices.SortFunc(puts, func(a, b blobPut) int { return bytes.Compare(a.id[:], b.id[:]) })
 			b, err := spaces.CreateBucketIfNotExists([]byte(space))
 			if err != nil {
-				return fmt.Errorf("index %s: add file %s: space %q: %w", ix.path, name, space, err)
+				return fmt.Errorf("index %s: space %q: %w", ix.path, space, err)
 			}
-			if err := putBlobs(b, puts); err != nil {
-				return fmt.Errorf("index %s: add file %s: space %q: %w", ix.path, name, space, err)
+			added, err := putBlobs(b, puts)
+			if err != nil {
+				return fmt.Errorf("index %s: space %q: %w", ix.path, space, err)
+			}
+			if err := b.SetSequence(b.Sequence() + uint64(added)); err != nil {
+				return fmt.Errorf("index %s: space %q: %w", ix.path, space, err)
 			}
 		}
-		if packIDs == nil {
-			packIDs = []byte{}
-		}
-		return files.Put([]byte(name), packIDs)
+		return nil
 	})
 }
 
@@ -111,7 +131,9 @@ func putPacks(b *bolt.Bucket, file string, packs []PackInfo) error {
 // putBlobs merges sorted puts into a space bucket. bbolt keeps references
 // to keys and values until commit, so values are carved from one arena and
 // keys point into puts.
-func putBlobs(b *bolt.Bucket, puts []blobPut) error {
+// It returns how many new keys it added; the space bucket's sequence
+// counts its keys so SpaceIDs can size its map in one go.
+func putBlobs(b *bolt.Bucket, puts []blobPut) (added int, err error) {
 	arena := make([]byte, 0, len(puts)*LocationSize)
 	for i := range puts {
 		p := &puts[i]
@@ -121,7 +143,7 @@ func putBlobs(b *bolt.Bucket, puts []blobPut) error {
 		var val []byte
 		if old := b.Get(p.id[:]); old != nil {
 			if err := checkLocations(old); err != nil {
-				return fmt.Errorf("%w: blob %s: %w", ErrCorrupt, p.id, err)
+				return 0, fmt.Errorf("%w: blob %s: %w", ErrCorrupt, p.id, err)
 			}
 			if hasLocation(old, p.loc) {
 				continue
@@ -129,15 +151,16 @@ func putBlobs(b *bolt.Bucket, puts []blobPut) error {
 			val = make([]byte, 0, len(old)+LocationSize)
 			val = appendLocation(append(val, old...), p.loc)
 		} else {
+			added++
 			start := len(arena)
 			arena = appendLocation(arena, p.loc)
 			val = arena[start:len(arena):len(arena)]
 		}
 		if err := b.Put(p.id[:], val); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return added, nil
 }
 
 // hasLocation reports whether enc already holds l's pack and offset, which
@@ -243,10 +266,12 @@ func dropLocations(b *bolt.Bucket, packs map[[32]byte]bool) error {
 			changes = append(changes, change{key: append([]byte(nil), k...), val: keep})
 		}
 	}
+	deleted := uint64(0)
 	for _, ch := range changes {
 		var err error
 		if ch.val == nil {
 			err = b.Delete(ch.key)
+			deleted++
 		} else {
 			err = b.Put(ch.key, ch.val)
 		}
@@ -254,5 +279,5 @@ func dropLocations(b *bolt.Bucket, packs map[[32]byte]bool) error {
 			return err
 		}
 	}
-	return nil
+	return b.SetSequence(b.Sequence() - min(deleted, b.Sequence()))
 }

@@ -411,3 +411,77 @@ func TestBind(t *testing.T) {
 		t.Fatal("Bind(\"\") accepted")
 	}
 }
+
+func TestAddFilesBatch(t *testing.T) {
+	ix := openTemp(t)
+	a := makePacks("s", 1, 2, 10)
+	b := makePacks("s", 2, 1, 10)
+	c := makePacks("t", 3, 1, 5)
+	if err := ix.AddFile("index/a", a); err != nil {
+		t.Fatal(err)
+	}
+	// A batch with an already-loaded name, a new one twice, and a new space.
+	err := ix.AddFiles([]File{
+		{Name: "index/a", Packs: makePacks("s", 9, 1, 1)},
+		{Name: "index/b", Packs: b},
+		{Name: "index/b", Packs: makePacks("s", 8, 1, 1)},
+		{Name: "index/c", Packs: c},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := ix.LoadedFiles()
+	if !maps.Equal(files, map[string]bool{"index/a": true, "index/b": true, "index/c": true}) {
+		t.Fatalf("LoadedFiles = %v", files)
+	}
+	for space, want := range map[string]int{"s": 30, "t": 5, "u": 0} {
+		if n, err := ix.BlobCount(space); err != nil || n != want {
+			t.Errorf("BlobCount(%s) = %d, %v; want %d", space, n, err, want)
+		}
+	}
+	if got, _ := ix.Lookup("s", idsOf(makePacks("s", 9, 1, 1))); len(got) != 0 {
+		t.Fatalf("content of a re-added name was merged")
+	}
+	if got, _ := ix.Lookup("s", idsOf(makePacks("s", 8, 1, 1))); len(got) != 0 {
+		t.Fatalf("second entry of a name in one batch was merged")
+	}
+	// One bad file fails the whole batch.
+	bad := makePacks("s", 5, 1, 1)
+	bad[0].Size = -5
+	if err := ix.AddFiles([]File{{Name: "index/d", Packs: makePacks("s", 4, 1, 1)}, {Name: "index/e", Packs: bad}}); err == nil {
+		t.Fatal("bad batch accepted")
+	}
+	if files, _ := ix.LoadedFiles(); len(files) != 3 {
+		t.Fatalf("part of a failed batch was merged: %v", files)
+	}
+}
+
+func TestBlobCountFollowsChanges(t *testing.T) {
+	ix := openTemp(t)
+	p1 := makePacks("s", 1, 1, 10)
+	p2 := makePacks("s", 2, 1, 10)
+	p2[0].Blobs[0].ID = p1[0].Blobs[0].ID // one blob in both packs
+	steps := []struct {
+		do   func() error
+		want int
+	}{
+		{func() error { return ix.AddFile("index/1", p1) }, 10},
+		{func() error { return ix.AddFile("index/2", p2) }, 19},
+		{func() error { return ix.AddFile("index/2", p2) }, 19},
+		{func() error { return ix.RemoveFile("index/1") }, 10},
+		{func() error { return ix.RemoveFile("index/2") }, 0},
+	}
+	for i, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := ix.BlobCount("s")
+		if err != nil || n != s.want {
+			t.Fatalf("step %d: BlobCount = %d, %v; want %d", i, n, err, s.want)
+		}
+		ids, _ := ix.SpaceIDs("s")
+		if len(ids) != s.want {
+			t.Fatalf("step %d: SpaceIDs has %d", i, len(ids))
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package index
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -19,7 +21,7 @@ func (ix *Index) Lookup(space string, ids []chunk.ID) (map[chunk.ID]Location, er
 		if b == nil {
 			return nil
 		}
-		for _, id := range ids {
+		for _, id := range sortedIDs(ids) {
 			v := b.Get(id[:])
 			if v == nil {
 				continue
@@ -47,7 +49,7 @@ func (ix *Index) LookupAll(space string, ids []chunk.ID) (map[chunk.ID][]Locatio
 		if b == nil {
 			return nil
 		}
-		for _, id := range ids {
+		for _, id := range sortedIDs(ids) {
 			v := b.Get(id[:])
 			if v == nil {
 				continue
@@ -66,6 +68,27 @@ func (ix *Index) LookupAll(space string, ids []chunk.ID) (map[chunk.ID][]Locatio
 	return out, nil
 }
 
+// sortedIDs returns a sorted copy of ids: lookups in key order walk the
+// B+tree's pages in order, which keeps branch pages hot and lets the
+// kernel's fault-around map neighbouring leaves in one go.
+func sortedIDs(ids []chunk.ID) []chunk.ID {
+	s := slices.Clone(ids)
+	slices.SortFunc(s, func(a, b chunk.ID) int { return bytes.Compare(a[:], b[:]) })
+	return s
+}
+
+// BlobCount returns the number of distinct blobs of a space.
+func (ix *Index) BlobCount(space string) (int, error) {
+	n := 0
+	err := ix.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketSpaces).Bucket([]byte(space)); b != nil {
+			n = int(b.Sequence())
+		}
+		return nil
+	})
+	return n, err
+}
+
 // SpaceIDs returns the IDs of all blobs of a space, which a backup loads
 // once at start so its dedup check is a map lookup, not a transaction.
 func (ix *Index) SpaceIDs(space string) (map[chunk.ID]struct{}, error) {
@@ -76,7 +99,7 @@ func (ix *Index) SpaceIDs(space string) (map[chunk.ID]struct{}, error) {
 			out = map[chunk.ID]struct{}{}
 			return nil
 		}
-		out = map[chunk.ID]struct{}{}
+		out = make(map[chunk.ID]struct{}, min(b.Sequence(), 1<<28))
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if len(k) != len(chunk.ID{}) {

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -33,6 +34,9 @@ func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, i
 	name := packName(loc.Pack)
 	rc, err := r.be.Open(ctx, name, int64(loc.Offset), int64(loc.Length))
 	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) { // the pack is shorter than the index says: truncated
+			return nil, &CorruptError{What: "pack " + shortHex(loc.Pack), Detail: fmt.Sprintf("%s blob %s at offset %d+%d: pack truncated", t, id.Short(), loc.Offset, loc.Length), Err: err}
+		}
 		return nil, fmt.Errorf("pack %s: blob %s: %w", shortHex(loc.Pack), id.Short(), err)
 	}
 	sealed := make([]byte, loc.Length)

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
 )
 
 // Locks are ordinary immutable repository files (locks/<hash>), so they work on
@@ -187,4 +186,3 @@ func (l *Lock) Unlock() error {
 	defer l.mu.Unlock()
 	return l.r.be.Delete(context.Background(), l.name)
 }
-

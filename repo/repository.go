@@ -41,7 +41,7 @@ type Repository struct {
 	log     *slog.Logger
 
 	mu   sync.Mutex
-	keys map[string]chunk.Key                      // per-space chunk ID keys
+	keys map[string]chunk.Key                   // per-space chunk ID keys
 	locs map[string]map[chunk.ID]index.Location // per-space location cache
 }
 

@@ -245,10 +245,11 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 	}
 	for i := len(metas) - 1; i >= 0; i-- {
 		m := metas[i]
+		setOwner(m.path, m.n)
 		if err := os.Chmod(m.path, fs.FileMode(m.n.Mode)&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 			return fmt.Errorf("restore %s: %w", m.path, err)
 		}
-		setOwnerAndTimes(m.path, m.n, false)
+		setTimes(m.path, m.n, false)
 	}
 	return nil
 }
@@ -311,13 +312,15 @@ func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) err
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
 		return what("content BLAKE3 does not match the snapshot")
 	}
+	// Owner before mode: chown clears the setuid and setgid bits.
+	setOwner(p, n)
 	if err := f.Chmod(fs.FileMode(n.Mode) & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
 		return fmt.Errorf("restore %s: %w", p, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("restore %s: %w", p, err)
 	}
-	setOwnerAndTimes(p, n, false)
+	setTimes(p, n, false)
 	return nil
 }
 
@@ -386,9 +389,20 @@ func isZero(b []byte) bool {
 // setOwnerAndTimes restores ownership (when running as root) and mtime.
 // Failures are not fatal: content matters more than metadata on a restore.
 func setOwnerAndTimes(p string, n *Node, symlink bool) {
+	setOwner(p, n)
+	setTimes(p, n, symlink)
+}
+
+// setOwner restores ownership when running as root. It must come before a
+// chmod, because chown clears the setuid and setgid bits of a file.
+func setOwner(p string, n *Node) {
 	if os.Geteuid() == 0 {
 		_ = os.Lchown(p, int(n.UID), int(n.GID))
 	}
+}
+
+// setTimes restores the mtime (atime is set to it too).
+func setTimes(p string, n *Node, symlink bool) {
 	ts := []unix.Timespec{unix.NsecToTimespec(n.MTimeNS), unix.NsecToTimespec(n.MTimeNS)}
 	flags := 0
 	if symlink {

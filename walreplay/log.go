@@ -58,8 +58,10 @@ func (l *Log) openSegment(i int) (*os.File, io.Reader, error) {
 	return f, io.LimitReader(f, l.segs[i].Size), nil
 }
 
-// visitFunc is called for each valid entry; returning errStop ends the walk.
-type visitFunc func(seg int, off int64, e *Entry) error
+// visitFunc is called for each entry the segment reader accepts; returning
+// errStop ends the walk. mblk >= 0 says the segment is memory-mapped as
+// block mblk of the zero-copy State given to walk, so e.Payload lies in it.
+type visitFunc func(seg int, off int64, e *Entry, mblk int) error
 
 var errStop = errors.New("stop")
 
@@ -67,12 +69,13 @@ var errStop = errors.New("stop")
 // hands it to fn (which may stop the walk with errStop). A torn tail of the
 // newest segment ends the walk and is reported as torn (with its location);
 // a torn tail of any other segment is corruption.
-func (l *Log) walk(ctx context.Context, from int, v *validator, fn visitFunc) (torn *CorruptError, err error) {
+// zc, when a zero-copy State, has segments mapped into it instead of read.
+func (l *Log) walk(ctx context.Context, from int, v *validator, zc *State, fn visitFunc) (torn *CorruptError, err error) {
 	for i := from; i < len(l.segs); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		torn, stop, err := l.walkSegment(ctx, i, v, fn)
+		torn, stop, err := l.walkSegment(ctx, i, v, zc, fn)
 		if err != nil || stop || torn != nil {
 			return torn, err
 		}
@@ -80,7 +83,7 @@ func (l *Log) walk(ctx context.Context, from int, v *validator, fn visitFunc) (t
 	return nil, nil
 }
 
-func (l *Log) walkSegment(ctx context.Context, i int, v *validator, fn visitFunc) (torn *CorruptError, stop bool, err error) {
+func (l *Log) walkSegment(ctx context.Context, i int, v *validator, zc *State, fn visitFunc) (torn *CorruptError, stop bool, err error) {
 	seg := l.segs[i]
 	newest := i == len(l.segs)-1
 	f, r, err := l.openSegment(i)
@@ -88,7 +91,14 @@ func (l *Log) walkSegment(ctx context.Context, i int, v *validator, fn visitFunc
 		return nil, false, err
 	}
 	defer f.Close()
-	sr := NewSegmentReader(r, seg.Name)
+	sr, mblk := NewSegmentReader(r, seg.Name), -1
+	if zc != nil {
+		var data []byte
+		if mblk, data = zc.mapSegment(f, seg.Size); mblk >= 0 {
+			sr = newMappedSegmentReader(data, seg.Name)
+			defer zc.doneWithMap(mblk)
+		}
+	}
 	v.startSegment(seg.Name, seg.FirstSeq)
 	for n := 0; ; n++ {
 		if n&4095 == 4095 {
@@ -112,7 +122,7 @@ func (l *Log) walkSegment(ctx context.Context, i int, v *validator, fn visitFunc
 			}
 			return nil, false, err
 		}
-		if err := fn(i, sr.Offset(), e); err != nil {
+		if err := fn(i, sr.Offset(), e, mblk); err != nil {
 			if err == errStop {
 				return nil, true, nil
 			}
@@ -131,7 +141,7 @@ func (l *Log) Verify(ctx context.Context) (Summary, error) {
 	sum := Summary{Segments: len(l.segs)}
 	v := &validator{checkPayloads: true}
 	lastSeg := -1
-	torn, err := l.walk(ctx, 0, v, func(seg int, off int64, e *Entry) error {
+	torn, err := l.walk(ctx, 0, v, nil, func(seg int, off int64, e *Entry, _ int) error {
 		if err := v.check(off, e); err != nil {
 			return err
 		}

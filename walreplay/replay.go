@@ -50,11 +50,17 @@ type Position struct {
 // or after the entry preceding the run, since the compacted-away entries may
 // have shared or followed that timestamp.
 //
-// s receives the entries in order; on error it holds a prefix of them.
+// s receives the entries in order; on error it holds a prefix of them. A
+// State from NewZeroCopyState references the payloads in memory-mapped
+// segments instead of copying them (see zerocopy.go for the trade-off).
 func (l *Log) Replay(ctx context.Context, t Target, s *State) (Position, error) {
 	var pos Position
 	v := &validator{}
-	_, err := l.walk(ctx, 0, v, func(seg int, off int64, e *Entry) error {
+	zc := s
+	if !s.zeroCopy {
+		zc = nil
+	}
+	_, err := l.walk(ctx, 0, v, zc, func(seg int, off int64, e *Entry, mblk int) error {
 		if t.beyond(e) {
 			if e.Compacted() && !(t.ToSeq != nil && *t.ToSeq < l.segs[seg].FirstSeq) {
 				return fmt.Errorf("segment %s offset %d seq %d: replay to %s: target inside the compacted run starting at seq %d: %w",
@@ -65,7 +71,13 @@ func (l *Log) Replay(ctx context.Context, t Target, s *State) (Position, error) 
 		if err := v.check(off, e); err != nil {
 			return err
 		}
-		if err := s.apply(e); err != nil {
+		var err error
+		if mblk >= 0 {
+			err = s.applyMapped(e, mblk, off+HeaderSize)
+		} else {
+			err = s.apply(e)
+		}
+		if err != nil {
 			return &CorruptError{Segment: l.segs[seg].Name, Offset: off, Seq: e.Seq, Reason: err.Error(), Err: ErrCorrupt}
 		}
 		pos = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}

@@ -3,6 +3,8 @@ package walreplay
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -32,13 +34,23 @@ func TestReplayMatchesModel(t *testing.T) {
 			m.apply(t, e)
 			want = Position{e.Seq, e.TimestampNS}
 		}
-		s := NewState()
-		pos, err := l.Replay(ctx, tg, s)
-		if err != nil {
-			t.Fatalf("%s: %v", tg, err)
-		}
-		if pos != want || s.Len() != len(m) || hexDigest(s.Digest()) != m.digest() {
-			t.Fatalf("%s: pos %+v len %d, want pos %+v len %d (or digest differs)", tg, pos, s.Len(), want, len(m))
+		for _, s := range []*State{NewState(), NewZeroCopyState()} {
+			pos, err := l.Replay(ctx, tg, s)
+			if err != nil {
+				t.Fatalf("%s: %v", tg, err)
+			}
+			if pos != want || s.Len() != len(m) || hexDigest(s.Digest()) != m.digest() {
+				t.Fatalf("%s (zero-copy %v): pos %+v len %d, want pos %+v len %d (or digest differs)", tg, s.zeroCopy, pos, s.Len(), want, len(m))
+			}
+			// The state keeps working after more entries arrive by Apply.
+			s.Apply(&Entry{Seq: pos.Seq + 1, TimestampNS: pos.TimestampNS, Type: EpisodeStore, Payload: AppendRecord(nil, rec("zz-extra", 1, "x"))})
+			if r, ok := s.Get("zz-extra"); !ok || r.Content != "x" {
+				t.Fatal("apply after replay")
+			}
+			s.Close()
+			if s.Len() != 0 {
+				t.Fatal("Close must empty the state")
+			}
 		}
 	}
 	for i, e := range es {
@@ -263,5 +275,46 @@ func TestCompactRefusesLostDelete(t *testing.T) {
 	// Starting at the log's beginning it is fine.
 	if _, err := Compact(context.Background(), dir, SegmentName(1), SegmentName(3)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestZeroCopyChurn replays a long churning log into a zero-copy state with
+// segments small enough that mapped blocks die and the arena repacks while
+// segments are mapped.
+func TestZeroCopyChurn(t *testing.T) {
+	es := genEntries(11, 3000, 64)
+	dir := t.TempDir()
+	writeLog(t, dir, 64<<10, es)
+	l, _ := OpenLog(dir)
+	m := model{}
+	for _, e := range es {
+		m.apply(t, e)
+	}
+	s := NewZeroCopyState()
+	defer s.Close()
+	// Copied records interleaved with mapped ones.
+	for i := 0; i < 2000; i++ {
+		s.Apply(store(1, 1, rec(fmt.Sprintf("mem-%06d", i), 0.5, strings.Repeat("q", 3000))))
+	}
+	if _, err := l.Replay(context.Background(), Target{}, s); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2000; i++ {
+		id := fmt.Sprintf("mem-%06d", i)
+		if _, ok := m[id]; !ok {
+			s.Apply(del(1, 1, id))
+		}
+	}
+	if hexDigest(s.Digest()) != m.digest() || s.Len() != len(m) {
+		t.Fatal("zero-copy state differs from the model")
+	}
+	live := 0
+	for _, b := range s.maps.regions {
+		if b != nil {
+			live++
+		}
+	}
+	if live > len(l.Segments()) {
+		t.Fatalf("%d live maps for %d segments", live, len(l.Segments()))
 	}
 }

@@ -44,6 +44,14 @@ func NewSegmentReader(r io.Reader, name string) *SegmentReader {
 	return sr
 }
 
+// newMappedSegmentReader reads a segment held whole in memory (a memory
+// map): entries alias data directly, nothing is copied.
+func newMappedSegmentReader(data []byte, name string) *SegmentReader {
+	r := NewSegmentReader(nil, name)
+	r.buf, r.end, r.rerr = data, len(data), io.EOF
+	return r
+}
+
 // Offset returns the byte offset of the entry Next last returned.
 func (r *SegmentReader) Offset() int64 { return r.off }
 

@@ -18,11 +18,15 @@ const arenaBlock = 4 << 20
 // wastes the tail of a shared block nor lingers after it is deleted.
 const bigPayload = arenaBlock / 4
 
-// block is one arena allocation: shared by many small payloads, or
-// dedicated to one big payload (and freed as soon as that one dies).
+// block is one region payloads live in: an arena allocation shared by many
+// small payloads, one dedicated to a big payload, or (zero-copy replay) a
+// read-only memory map of a segment file. A block whose last live payload
+// dies is released at once unless it is the shared block being filled.
 type block struct {
 	b         []byte
-	dedicated bool
+	dedicated bool  // holds one big payload
+	mapped    int32 // index+1 into maps when the block is a memory map
+	refs      int32 // live slots pointing into the block
 }
 
 // slot locates one live record's payload in the arena and remembers the entry
@@ -54,6 +58,9 @@ type State struct {
 	lastSeq uint64
 	lastTS  int64
 	applied int64
+
+	zeroCopy bool      // Log.Replay may reference mapped segments
+	maps     *mappings // the memory maps, shared with the GC cleanup
 }
 
 // NewState returns an empty state.
@@ -93,7 +100,7 @@ func (s *State) apply(e *Entry) error {
 	}
 	switch e.Type {
 	case EpisodeStore, MemoryUpdate:
-		s.set(id, e)
+		s.set(id, e, -1, 0)
 	case MemoryDelete:
 		s.del(id)
 	}
@@ -102,13 +109,16 @@ func (s *State) apply(e *Entry) error {
 	return nil
 }
 
-func (s *State) set(id []byte, e *Entry) {
+// set stores e's record under id. With mblk >= 0 the payload is referenced
+// where it lies, in mapped block mblk at offset moff, instead of copied.
+func (s *State) set(id []byte, e *Entry, mblk int, moff uint32) {
 	p := e.Payload
-	if i, ok := s.ids[string(id)]; ok { // no allocation for the lookup
+	i, ok := s.ids[string(id)] // no allocation for the lookup
+	if ok {
 		sl := &s.slots[i]
-		if len(p) <= int(sl.n) {
+		blk := &s.blocks[sl.block]
+		if mblk < 0 && len(p) <= int(sl.n) && blk.mapped == 0 {
 			// Overwrite in place: updates usually keep their size.
-			blk := &s.blocks[sl.block]
 			copy(blk.b[sl.off:], p)
 			if !blk.dedicated {
 				s.garbage += int64(sl.n) - int64(len(p))
@@ -118,24 +128,26 @@ func (s *State) set(id []byte, e *Entry) {
 			return
 		}
 		s.release(sl)
-		sl.block, sl.off = s.store(p)
-		sl.n, sl.seq, sl.ts = uint32(len(p)), e.Seq, e.TimestampNS
-		s.live += int64(len(p))
-		s.maybeRepack()
-		return
-	}
-	var i uint32
-	if n := len(s.free); n > 0 {
-		i = s.free[n-1]
-		s.free = s.free[:n-1]
 	} else {
-		s.slots = append(s.slots, slot{})
-		i = uint32(len(s.slots) - 1)
+		if n := len(s.free); n > 0 {
+			i = s.free[n-1]
+			s.free = s.free[:n-1]
+		} else {
+			s.slots = append(s.slots, slot{})
+			i = uint32(len(s.slots) - 1)
+		}
+		s.ids[string(id)] = i
 	}
-	blk, off := s.store(p)
+	var blk, off uint32
+	if mblk >= 0 {
+		blk, off = uint32(mblk), moff
+		s.blocks[mblk].refs++
+	} else {
+		blk, off = s.store(p)
+	}
 	s.slots[i] = slot{block: blk, off: off, n: uint32(len(p)), seq: e.Seq, ts: e.TimestampNS}
-	s.ids[string(id)] = i
 	s.live += int64(len(p))
+	s.maybeRepack()
 }
 
 func (s *State) del(id []byte) {
@@ -153,9 +165,19 @@ func (s *State) del(id []byte) {
 // release accounts a slot's payload as dead.
 func (s *State) release(sl *slot) {
 	s.live -= int64(sl.n)
-	if blk := &s.blocks[sl.block]; blk.dedicated {
-		blk.b = nil // a block of its own: free it now
-	} else {
+	blk := &s.blocks[sl.block]
+	blk.refs--
+	switch {
+	case blk.mapped != 0:
+		if blk.refs == 0 {
+			s.maps.unmap(int(blk.mapped - 1))
+			blk.b, blk.mapped = nil, 0
+		}
+	case blk.dedicated:
+		if blk.refs == 0 {
+			blk.b = nil // a block of its own: free it now
+		}
+	default:
 		s.garbage += int64(sl.n)
 	}
 }
@@ -163,30 +185,42 @@ func (s *State) release(sl *slot) {
 // store copies p into the arena and returns where it went.
 func (s *State) store(p []byte) (blk, off uint32) {
 	if len(p) >= bigPayload {
-		s.blocks = append(s.blocks, block{b: append(make([]byte, 0, len(p)), p...), dedicated: true})
+		s.blocks = append(s.blocks, block{b: append(make([]byte, 0, len(p)), p...), dedicated: true, refs: 1})
 		return uint32(len(s.blocks) - 1), 0
 	}
 	if s.cur < 0 || arenaBlock-len(s.blocks[s.cur].b) < len(p) {
 		s.blocks = append(s.blocks, block{b: make([]byte, 0, arenaBlock)})
 		s.cur = len(s.blocks) - 1
 	}
-	b := &s.blocks[s.cur].b
-	off = uint32(len(*b))
-	*b = append(*b, p...)
+	b := &s.blocks[s.cur]
+	off = uint32(len(b.b))
+	b.b = append(b.b, p...)
+	b.refs++
 	return uint32(s.cur), off
 }
 
 // maybeRepack rewrites the arena once dead bytes outweigh live ones (and are
-// worth at least a few blocks), bounding memory to about twice the live data.
+// worth at least a few blocks), bounding memory to about twice the live
+// data. Mapped blocks are kept as they are (their pages belong to the page
+// cache, and they are unmapped when their last record dies).
 func (s *State) maybeRepack() {
 	if s.garbage < 8*arenaBlock || s.garbage < s.live {
 		return
 	}
-	old := s.blocks
-	s.blocks, s.cur = nil, -1
+	// Mapped blocks keep their index (replay holds it while reading a
+	// segment); arena blocks are dropped and live payloads re-stored in new
+	// blocks appended after them.
+	old := make([]block, len(s.blocks))
+	copy(old, s.blocks)
+	for i := range s.blocks {
+		if s.blocks[i].mapped == 0 {
+			s.blocks[i] = block{}
+		}
+	}
+	s.cur = -1
 	for i := range s.slots {
 		sl := &s.slots[i]
-		if sl.n == 0 {
+		if sl.n == 0 || old[sl.block].mapped != 0 {
 			continue
 		}
 		p := old[sl.block].b[sl.off : sl.off+sl.n]

@@ -60,7 +60,11 @@ checkpoint.json replaced atomically (tmp, fsync, rename). It creates DIR if
 missing and resumes it (replaying its WAL) if present.
 
 Ground truth goes to --truth (JSON lines {space,sequence,timestamp_ns,digest})
-every --truth-every entries per space and on exit; --fsync-log gets one line
+every --truth-every entries per space and on exit. Each line costs a digest of
+the space's whole state (BLAKE3 over every live record, ~150 ms per 100 MB of
+live state on a 2-core VM) on the space's writer goroutine, so keep N well
+above the per-space rate on big dirs, and use "engram-sim truth --at T" for
+any other instant; --fsync-log gets one line
 per batch {space,sequence,timestamp_ns,fsync_ns,fsync} with the wall-clock
 time the batch became durable, for RPO measurements.
 
@@ -95,7 +99,7 @@ SIGINT and SIGTERM stop cleanly: final checkpoint and truth lines, exit 0.`,
 			return run(ctx, o)
 		},
 	}
-	cf.register(cmd, 1, 1000)
+	cf.register(cmd, 1, 10000)
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", "", "data dir to write (created if missing, resumed if present)")
 	f.Float64Var(&o.rate, "rate", 5000, "target entries per second over all spaces (0: as fast as possible)")
@@ -150,7 +154,7 @@ func run(ctx context.Context, o runOpts) error {
 	if o.crashAfter > 0 && (limit == 0 || o.crashAfter < limit) {
 		limit = o.crashAfter
 	}
-	start := time.Now()
+	start := time.Now() // moved to the earliest start of writing below
 	runners := make([]*spaceRunner, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, id := range ids {
@@ -175,7 +179,13 @@ func run(ctx context.Context, o runOpts) error {
 	if err != nil {
 		return err
 	}
-	el := time.Since(start)
+	end := time.Now()
+	for _, r := range runners {
+		if !r.started.IsZero() && r.started.Before(start) || start.IsZero() {
+			start = r.started
+		}
+	}
+	el := end.Sub(start)
 	var total uint64
 	for _, r := range runners {
 		total += r.written
@@ -269,6 +279,7 @@ type spaceRunner struct {
 	coldSegments         int
 	tornInfo             string
 	crashed              bool
+	started              time.Time // when writing began (after the replay)
 	lastCkpt             time.Time
 	batchFirst, batchEnd uint64
 }
@@ -340,11 +351,16 @@ func (s *spaceRunner) run(ctx context.Context) (err error) {
 	}()
 	o := s.o
 	start := time.Now()
+	s.started = start
 	var e walreplay.Entry
 	for {
 		var due uint64
 		if s.rate > 0 {
-			due = uint64(time.Since(start).Seconds() * s.rate)
+			el := time.Since(start)
+			if o.duration > 0 {
+				el = min(el, o.duration) // a late wake-up must not overshoot
+			}
+			due = uint64(el.Seconds() * s.rate)
 		} else {
 			due = s.written + 1024
 		}

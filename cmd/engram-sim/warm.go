@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"memento/walreplay"
 )
@@ -64,17 +65,13 @@ func truncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	s = s[:n]
-	for len(s) > 0 && !isRuneStart(s[len(s)-1]) {
-		s = s[:len(s)-1]
+	// s[n] is the first byte cut off; if it continues a rune, cut that
+	// rune off too.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	if len(s) > 0 && s[len(s)-1] >= 0x80 {
-		s = s[:len(s)-1] // the cut rune's leading byte
-	}
-	return s
+	return s[:n]
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // warmFreeShare is the share of free (all-zero) pages in a generated page
 // file; real page files have some after deletes.

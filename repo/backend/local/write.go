@@ -93,7 +93,7 @@ func existing(p, name string, size int64) (done bool, err error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
-	case errors.Is(err, fs.ErrInvalid), errors.Is(err, notDir):
+	case errors.Is(err, notDir):
 		// A parent is a file; let mkdirAll report it.
 		return false, nil
 	case err != nil:

@@ -1,0 +1,148 @@
+package fusefs
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"memento/chunk"
+	"memento/repo"
+)
+
+// FS is the state shared by every node of one mount: the repository, the
+// caches, the catalog and the readahead workers.
+type FS struct {
+	r       *repo.Repository
+	opts    Options
+	log     *slog.Logger
+	ctx     context.Context // the mount's lifetime; fetches use it, not a request's
+	cancel  context.CancelFunc
+	started time.Time
+
+	chunks *lru[chunk.ID, []byte]
+	trees  *lru[chunk.ID, *repo.Tree]
+	pits   *lru[string, *PointInTime] // recovered points in time, by space and name
+
+	cat       atomic.Pointer[catalog]
+	refreshMu sync.Mutex
+
+	verifiedMu sync.Mutex
+	verified   map[chunk.ID]*repo.Snapshot
+
+	prefetchQ chan prefetchJob
+	workers   sync.WaitGroup
+
+	root *genDir
+}
+
+// New builds the filesystem for r. It reads nothing: the catalog is loaded
+// when a generated directory is first used. Close stops its workers.
+func New(r *repo.Repository, opts Options) *FS {
+	opts.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &FS{r: r, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, started: time.Now(),
+		chunks:    newLRU[chunk.ID](opts.CacheSize, func(b []byte) int64 { return int64(cap(b)) + 64 }),
+		trees:     newLRU[chunk.ID](opts.TreeCacheSize, treeCost),
+		pits:      newLRU[string](16, func(*PointInTime) int64 { return 1 }),
+		verified:  map[chunk.ID]*repo.Snapshot{},
+		prefetchQ: make(chan prefetchJob, 256),
+	}
+	if opts.Readahead > 0 {
+		n := max(2, runtime.GOMAXPROCS(0))
+		f.workers.Add(n)
+		for range n {
+			go f.prefetchWorker()
+		}
+	}
+	f.root = f.rootDir()
+	return f
+}
+
+// Root is the root directory, to pass to fs.Mount or fs.NewNodeFS.
+func (f *FS) Root() fs.InodeEmbedder { return f.root }
+
+// Close stops the readahead workers. Reads after Close fail.
+func (f *FS) Close() {
+	f.cancel()
+	f.workers.Wait()
+}
+
+// CacheStats reports the chunk cache: bytes held, hits, misses, evictions.
+func (f *FS) CacheStats() (used, hits, misses, evictions int64) { return f.chunks.stats() }
+
+// treeCost estimates the memory a decoded tree holds.
+func treeCost(t *repo.Tree) int64 {
+	n := int64(64)
+	for _, nd := range t.Nodes {
+		n += 200 + int64(len(nd.Name)+len(nd.LinkTarget)+len(nd.Content)*32)
+	}
+	return n
+}
+
+// loadTree returns a verified tree of a space through the tree cache.
+func (f *FS) loadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tree, error) {
+	return f.trees.get(ctx, id, func() (*repo.Tree, error) { return f.r.LoadTree(f.ctx, space, id) })
+}
+
+// readChunk returns the verified plaintext of a data chunk through the cache.
+func (f *FS) readChunk(ctx context.Context, space string, id chunk.ID) ([]byte, error) {
+	return f.chunks.get(ctx, id, func() ([]byte, error) { return f.r.ReadBlob(f.ctx, space, repo.DataBlob, id) })
+}
+
+// verifiedSnapshot reads a snapshot's manifest from the repository and checks
+// its signature, once per mount: the local catalog only says which snapshots
+// exist, the manifest is what vouches for the root tree ID.
+func (f *FS) verifiedSnapshot(ctx context.Context, id chunk.ID) (*repo.Snapshot, error) {
+	f.verifiedMu.Lock()
+	sn, ok := f.verified[id]
+	f.verifiedMu.Unlock()
+	if ok {
+		return sn, nil
+	}
+	sn, err := f.r.FindSnapshot(f.ctx, id.String())
+	if err != nil {
+		return nil, err
+	}
+	f.verifiedMu.Lock()
+	f.verified[id] = sn
+	f.verifiedMu.Unlock()
+	return sn, nil
+}
+
+// Timeouts: snapshot content never changes, so the kernel may keep its
+// entries and attributes for long; the generated directories follow backups.
+const (
+	immutableTimeout = time.Hour
+	dynamicTimeout   = time.Second
+	// lookupRefresh is the age after which a lookup of a name the catalog
+	// lacks syncs before answering ENOENT, so `ls snapshots/<new-id>` right
+	// after a backup works.
+	lookupRefresh = time.Second
+)
+
+// nodeOptions are the go-fuse options of a mount of f.
+func (f *FS) nodeOptions(mountOpts fuse.MountOptions) *fs.Options {
+	imm := immutableTimeout
+	return &fs.Options{
+		MountOptions: mountOpts,
+		EntryTimeout: &imm,
+		AttrTimeout:  &imm,
+		// NegativeTimeout stays nil (0): a name missing now may be a snapshot
+		// written a second later.
+		RootStableAttr: &fs.StableAttr{Ino: fuse.FUSE_ROOT_ID},
+	}
+}
+
+// errno logs a failure that is not "not there" and turns it into EIO, so the
+// operator can tell a damaged repository from a typo.
+func (f *FS) errno(msg string, err error, args ...any) syscall.Errno {
+	f.log.Error(msg, append(args, "err", err)...)
+	return syscall.EIO
+}

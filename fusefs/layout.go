@@ -1,0 +1,119 @@
+package fusefs
+
+import (
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+
+	"memento/repo"
+)
+
+// rootDir is the top level: four directories that never change.
+func (f *FS) rootDir() *genDir {
+	hosts := func(c *catalog) map[string][]*repo.Snapshot { return c.hosts }
+	tags := func(c *catalog) map[string][]*repo.Snapshot { return c.tags }
+	return &genDir{f: f, ino: 1, static: sortEntries([]genEntry{
+		f.dirEntry("/snapshots", "snapshots", true, f.listSnapshots),
+		f.dirEntry("/spaces", "spaces", true, f.listSpaces),
+		f.dirEntry("/hosts", "hosts", true, func(c *catalog) []genEntry { return f.listGroups(c, "hosts", hosts) }),
+		f.dirEntry("/tags", "tags", true, func(c *catalog) []genEntry { return f.listGroups(c, "tags", tags) }),
+	})}
+}
+
+// latestLink is a "latest" symlink: its target is looked up in the current
+// catalog on every readlink, prefixed by up (the way back to the top level).
+func (f *FS) latestLink(path, up string, group func(*catalog) []*repo.Snapshot) genEntry {
+	return f.linkEntry(path, "latest", func() string {
+		c := f.age(anyAge)
+		if l := latest(group(c)); l != nil {
+			return up + c.name[l.ID]
+		}
+		return ""
+	})
+}
+
+// listSnapshots lists snapshots/: one directory per snapshot and latest.
+func (f *FS) listSnapshots(c *catalog) []genEntry {
+	es := make([]genEntry, 0, len(c.snaps)+1)
+	for _, sn := range c.snaps {
+		es = append(es, f.snapshotEntry(sn, c.name[sn.ID]))
+	}
+	if len(c.snaps) > 0 {
+		es = append(es, f.latestLink("/snapshots/latest", "", func(c *catalog) []*repo.Snapshot { return c.snaps }))
+	}
+	return es
+}
+
+// snapshotEntry is snapshots/<name>: the root of a snapshot's tree.
+func (f *FS) snapshotEntry(sn *repo.Snapshot, name string) genEntry {
+	ino := inoFor(sn.ID.String(), "/")
+	return genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
+		return &treeDir{f: f, snap: &snapRef{f: f, id: sn.ID, name: name, space: sn.Space, time: sn.Time}, ino: ino, path: "/"}
+	}}
+}
+
+// listSpaces lists spaces/: one directory per space with snapshots.
+func (f *FS) listSpaces(c *catalog) []genEntry {
+	es := make([]genEntry, 0, len(c.spaces))
+	for space := range c.spaces {
+		es = append(es, f.dirEntry("/spaces/"+space, space, true, func(c *catalog) []genEntry {
+			return f.listSpace(c, space)
+		}))
+	}
+	return es
+}
+
+// listSpace lists spaces/<space>/: latest, by-time/ and at/.
+func (f *FS) listSpace(c *catalog, space string) []genEntry {
+	if len(c.spaces[space]) == 0 {
+		return nil
+	}
+	base := "/spaces/" + space
+	return []genEntry{
+		f.latestLink(base+"/latest", "../../snapshots/", func(c *catalog) []*repo.Snapshot { return c.spaces[space] }),
+		f.dirEntry(base+"/by-time", "by-time", true, func(c *catalog) []genEntry { return f.listByTime(c, space) }),
+		f.atEntry(space),
+	}
+}
+
+// listByTime lists spaces/<space>/by-time/: a link per snapshot, named by its time.
+func (f *FS) listByTime(c *catalog, space string) []genEntry {
+	group := c.spaces[space]
+	es := make([]genEntry, 0, len(group))
+	seen := make(map[string]bool, len(group))
+	for _, sn := range group {
+		name := timeName(sn)
+		if seen[name] {
+			name += "-" + c.name[sn.ID] // two snapshots in the same nanosecond
+		}
+		seen[name] = true
+		target := "../../../snapshots/" + c.name[sn.ID]
+		es = append(es, f.linkEntry("/spaces/"+space+"/by-time/"+name, name, func() string { return target }))
+	}
+	return es
+}
+
+// listGroups lists hosts/ or tags/: a directory per host or tag, holding a
+// link per snapshot and latest.
+func (f *FS) listGroups(c *catalog, kind string, groups func(*catalog) map[string][]*repo.Snapshot) []genEntry {
+	gs := groups(c)
+	es := make([]genEntry, 0, len(gs))
+	for g := range gs {
+		base := "/" + kind + "/" + g
+		member := func(c *catalog) []*repo.Snapshot { return groups(c)[g] }
+		es = append(es, f.dirEntry(base, g, true, func(c *catalog) []genEntry {
+			group := member(c)
+			out := make([]genEntry, 0, len(group)+1)
+			for _, sn := range group {
+				name := c.name[sn.ID]
+				target := "../../snapshots/" + name
+				out = append(out, f.linkEntry(base+"/"+name, name, func() string { return target }))
+			}
+			if len(group) > 0 {
+				out = append(out, f.latestLink(base+"/latest", "../../snapshots/", member))
+			}
+			return out
+		}))
+	}
+	return es
+}

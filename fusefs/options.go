@@ -1,0 +1,56 @@
+package fusefs
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultCacheSize       = 256 << 20
+	DefaultTreeCacheSize   = 64 << 20
+	DefaultReadahead       = 8
+	DefaultRefreshInterval = 5 * time.Second
+)
+
+// Options tune a mounted repository.
+type Options struct {
+	// CacheSize bounds the decompressed chunks kept in memory (bytes).
+	CacheSize int64
+	// TreeCacheSize bounds the decoded directory trees kept in memory (bytes, estimated).
+	TreeCacheSize int64
+	// Readahead is how many chunks past the one being read are fetched and
+	// decompressed in parallel when a file is read sequentially; 0 means the
+	// default, a negative value turns readahead off.
+	Readahead int
+	// RefreshInterval is how old the snapshot catalog may get before listing a
+	// generated directory (snapshots/, spaces/, ...) syncs it with the repository.
+	RefreshInterval time.Duration
+	// AllowOther lets users other than the one who mounted read the mount; the
+	// kernel then enforces each file's mode (default_permissions).
+	AllowOther bool
+	// PointInTime, when set, materializes spaces/<space>/at/<T>/.
+	PointInTime PointInTimeFunc
+	// Logger receives one line per failed read or lookup; nil means slog.Default().
+	Logger *slog.Logger
+	// Debug logs every FUSE request (go-fuse's debug output).
+	Debug bool
+}
+
+func (o *Options) setDefaults() {
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.TreeCacheSize <= 0 {
+		o.TreeCacheSize = DefaultTreeCacheSize
+	}
+	if o.Readahead == 0 {
+		o.Readahead = DefaultReadahead
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = DefaultRefreshInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}

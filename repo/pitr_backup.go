@@ -1,0 +1,207 @@
+package repo
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"memento/walreplay"
+)
+
+// EngramRecorder fills the EngramInfo of a space snapshot while its backup
+// runs, through BackupOptions.BeforeDir. The archiver reads the space's
+// files first and its wal/ directory last (backup.go), so:
+//
+//   - before anything is read (rel ""), it records the WAL position
+//     (WALStart) and reads checkpoint.json (Checkpoint), then calls Pause;
+//   - before wal/ is read, every tier has been read: it calls Resume, then
+//     replays the WAL as it is at that moment (each segment up to the size
+//     it has then) and records its first and last entries (WALFirst,
+//     WALEnd) and the state digest at WALEnd.
+//
+// The archiver then reads the WAL segments at sizes at least as large
+// (they only grow), so the snapshot holds every entry through WALEnd, and
+// WALEnd is after any state the tiers can hold: restoring the snapshot and
+// replaying from its checkpoint always works. Replaying costs one read of
+// the WAL (from the page cache, just after the backup's own) and memory for
+// the live state; one replay runs at a time per process to bound that.
+type EngramRecorder struct {
+	Info    EngramInfo
+	dataDir string
+	space   string
+	// Pause and Resume, if set, freeze and unfreeze the database around the
+	// tiers (quiesce). Resume is called at most once per Pause.
+	Pause, Resume func() error
+	paused        bool
+	// Paused is how long the database stayed paused.
+	Paused time.Duration
+	since  time.Time
+	ctx    context.Context
+}
+
+// NewEngramRecorder prepares the recorder of one space backup.
+func NewEngramRecorder(ctx context.Context, dataDir, space string) *EngramRecorder {
+	return &EngramRecorder{dataDir: dataDir, space: space, ctx: ctx}
+}
+
+// digestSlot serializes state replays: each holds a whole space's live
+// state in memory.
+var digestSlot = make(chan struct{}, 1)
+
+// BeforeDir is the BackupOptions.BeforeDir hook.
+func (e *EngramRecorder) BeforeDir(rel string) error {
+	spaceDir := filepath.Join(e.dataDir, "spaces", e.space)
+	switch rel {
+	case "":
+		walDir := filepath.Join(spaceDir, "wal")
+		pos, err := lastWALEntry(walDir)
+		if err != nil {
+			return err
+		}
+		e.Info.WALStart = pos
+		if e.Info.Checkpoint, err = readCheckpoint(spaceDir); err != nil {
+			return err
+		}
+		if e.Pause != nil {
+			if err := e.Pause(); err != nil {
+				return fmt.Errorf("quiesce: %w", err)
+			}
+			e.paused, e.since = true, time.Now()
+		}
+	case "spaces/" + e.space + "/wal":
+		if err := e.Done(); err != nil {
+			return err
+		}
+		return e.replay(filepath.Join(spaceDir, "wal"))
+	}
+	return nil
+}
+
+// Done resumes the database if it is paused. It is safe to call more than
+// once, and callers defer it so that an error or Ctrl-C never leaves the
+// database paused.
+func (e *EngramRecorder) Done() error {
+	if !e.paused {
+		return nil
+	}
+	e.paused = false
+	e.Paused = time.Since(e.since)
+	if err := e.Resume(); err != nil {
+		return fmt.Errorf("resume after quiesce: %w", err)
+	}
+	return nil
+}
+
+func (e *EngramRecorder) replay(walDir string) error {
+	select {
+	case digestSlot <- struct{}{}:
+	case <-e.ctx.Done():
+		return e.ctx.Err()
+	}
+	defer func() { <-digestSlot }()
+	l, err := walreplay.OpenLog(walDir)
+	if err != nil {
+		return fmt.Errorf("space %s: %w", e.space, err)
+	}
+	segs := l.Segments()
+	st := walreplay.NewState()
+	first := true
+	pos, err := l.Replay(e.ctx, walreplay.Target{}, st)
+	if err != nil {
+		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)
+	}
+	e.Info.Segments = len(segs)
+	e.Info.WALEnd = WALPosition{Seq: pos.Seq, TimestampNS: pos.TimestampNS}
+	for i := range segs {
+		if p, ok, err := firstEntry(segs[i]); err != nil {
+			return fmt.Errorf("space %s: %w", e.space, err)
+		} else if ok && first {
+			e.Info.WALFirst, first = p, false
+		}
+	}
+	if len(segs) > 0 && segs[0].FirstSeq == 1 {
+		d := st.Digest()
+		e.Info.StateDigest = hex.EncodeToString(d[:])
+	}
+	return nil
+}
+
+// readCheckpoint reads spaces/<id>/checkpoint.json; a missing file means
+// nothing was checkpointed yet.
+func readCheckpoint(spaceDir string) (WALPosition, error) {
+	var c struct {
+		Sequence    uint64 `json:"sequence"`
+		TimestampNS int64  `json:"timestamp_ns"`
+	}
+	b, err := os.ReadFile(filepath.Join(spaceDir, "checkpoint.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return WALPosition{}, nil
+	}
+	if err != nil {
+		return WALPosition{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return WALPosition{}, fmt.Errorf("checkpoint %s: %w", filepath.Join(spaceDir, "checkpoint.json"), err)
+	}
+	return WALPosition{Seq: c.Sequence, TimestampNS: c.TimestampNS}, nil
+}
+
+// firstEntry reads the header of a segment's first entry.
+func firstEntry(seg walreplay.SegmentInfo) (WALPosition, bool, error) {
+	if seg.Size < walreplay.HeaderSize {
+		return WALPosition{}, false, nil
+	}
+	f, err := os.Open(seg.Path)
+	if err != nil {
+		return WALPosition{}, false, err
+	}
+	defer f.Close()
+	var b [walreplay.HeaderSize]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return WALPosition{}, false, err
+	}
+	h, reason := walreplay.DecodeHeader(b[:])
+	if reason != "" {
+		return WALPosition{}, false, fmt.Errorf("segment %s offset 0: %s", seg.Name, reason)
+	}
+	return WALPosition{Seq: h.Seq, TimestampNS: h.TimestampNS}, true, nil
+}
+
+// lastWALEntry returns the last complete entry of a WAL directory, reading
+// only its newest non-empty segment. A missing directory has no entries.
+func lastWALEntry(walDir string) (WALPosition, error) {
+	segs, err := walreplay.ListSegments(walDir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return WALPosition{}, nil
+		}
+		return WALPosition{}, err
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		f, err := os.Open(segs[i].Path)
+		if err != nil {
+			return WALPosition{}, err
+		}
+		sr := walreplay.NewSegmentReader(io.LimitReader(f, segs[i].Size), segs[i].Name)
+		var pos WALPosition
+		for {
+			e, err := sr.Next()
+			if err != nil {
+				break
+			}
+			pos = WALPosition{Seq: e.Seq, TimestampNS: e.TimestampNS}
+		}
+		f.Close()
+		if pos.Seq > 0 {
+			return pos, nil
+		}
+	}
+	return WALPosition{}, nil
+}

@@ -1,0 +1,268 @@
+package repo
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"memento/chunk"
+	"memento/walreplay"
+)
+
+// ErrWALGap means the source WAL is missing sequences that were never
+// archived: the error names the missing range.
+var ErrWALGap = errors.New("WAL sequence gap")
+
+// WALArchiver ships WAL segments of Engram spaces into the repository. It is
+// long-lived in `wal watch`: it keeps each space's archive position, the set
+// of chunk IDs the repository holds and the running BLAKE3 of the open
+// segment in memory, so a run reads only what was appended since the last
+// one. A new WALArchiver (a restart, another host) rebuilds all of that from
+// the repository: nothing is kept in local files.
+type WALArchiver struct {
+	r       *Repository
+	pipe    *chunk.Pipeline
+	ownPipe bool
+	host    string
+
+	mu     sync.Mutex
+	spaces map[string]*spaceArchiver
+}
+
+// NewWALArchiver returns an archiver using pipe (shared with other work of the
+// process; nil makes a private one that Close stops).
+func (r *Repository) NewWALArchiver(pipe *chunk.Pipeline) *WALArchiver {
+	host, _ := os.Hostname()
+	a := &WALArchiver{r: r, pipe: pipe, host: host, spaces: map[string]*spaceArchiver{}}
+	if pipe == nil {
+		a.pipe = chunk.NewPipeline(0, chunk.DefaultLevel)
+		a.ownPipe = true
+	}
+	return a
+}
+
+// Close releases the archiver's private pipeline, if any.
+func (a *WALArchiver) Close() {
+	if a.ownPipe {
+		a.pipe.Close()
+	}
+}
+
+// spaceArchiver is the in-memory state of one space. Runs of one space are
+// serialized by mu; different spaces run in parallel.
+type spaceArchiver struct {
+	mu    sync.Mutex
+	pos     *WALArchive
+	knownMu sync.Mutex
+	known   map[chunk.ID]struct{}
+	// open is the running hash of the segment last shipped while open, so
+	// that the next run hashes only the new bytes.
+	open *segHash
+	// reported remembers gaps already reported, so `wal watch` logs each once.
+	reported map[string]bool
+}
+
+type segHash struct {
+	name string
+	ino  uint64
+	size int64
+	h    *blake3.Hasher
+}
+
+// WALArchiveResult says what one run did for one space.
+type WALArchiveResult struct {
+	Space       string   `json:"space"`
+	Segments    int      `json:"segments"`     // segments with new records
+	NewBytes    int64    `json:"new_bytes"`    // WAL bytes newly covered by the archive
+	ReadBytes   int64    `json:"read_bytes"`   // bytes chunked (new bytes plus the re-cut last chunk)
+	StoredBytes int64    `json:"stored_bytes"` // bytes of packs written
+	LastSeq     uint64   `json:"last_seq"`     // archive position after the run
+	LastTS      int64    `json:"last_ts"`
+	TornTail    string   `json:"torn_tail,omitempty"` // where the newest segment's torn tail starts
+	Warnings    []string `json:"warnings,omitempty"`
+	Seconds     float64  `json:"seconds"`
+}
+
+// Position returns the in-memory archive position of space, loading it first.
+func (a *WALArchiver) Position(ctx context.Context, space string) (*WALArchive, error) {
+	sa, err := a.space(ctx, space)
+	if err != nil {
+		return nil, err
+	}
+	return sa.pos, nil
+}
+
+func (a *WALArchiver) space(ctx context.Context, space string) (*spaceArchiver, error) {
+	a.mu.Lock()
+	sa, ok := a.spaces[space]
+	if !ok {
+		sa = &spaceArchiver{reported: map[string]bool{}}
+		a.spaces[space] = sa
+	}
+	a.mu.Unlock()
+	if sa.pos == nil {
+		pos, err := a.r.LoadWALArchive(ctx, space)
+		if err != nil {
+			return nil, err
+		}
+		sa.pos = pos
+	}
+	return sa, nil
+}
+
+// ArchiveSpace ships every complete WAL entry of DIR/spaces/<space>/wal that
+// the repository lacks. Per segment it stores only what is new: a grown
+// segment is re-cut from the start of its last archived chunk (every earlier
+// boundary is final, see resumeChunking), a sealed segment already archived
+// is not even opened. Entries are validated as they are read (CRC, sequence
+// continuity, timestamps); a torn tail of the newest segment is left for the
+// next run. On error, segments shipped before it are still recorded.
+func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (*WALArchiveResult, error) {
+	start := time.Now()
+	if err := ValidSpaceID(space); err != nil {
+		return nil, err
+	}
+	sa, err := a.space(ctx, space)
+	if err != nil {
+		return nil, err
+	}
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if sa.known == nil {
+		if sa.known, err = a.r.ix.SpaceIDs(space); err != nil {
+			return nil, fmt.Errorf("local index %s: %w", a.r.ix.Path(), err)
+		}
+	}
+	dir := filepath.Join(dataDir, "spaces", space, "wal")
+	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("space %s: %w: no WAL directory %s", space, ErrNotFound, dir)
+		}
+		return nil, fmt.Errorf("space %s: %w", space, err)
+	}
+	segs, err := walreplay.ListSegments(dir)
+	if err != nil {
+		return nil, fmt.Errorf("space %s: %w", space, err)
+	}
+	res := &WALArchiveResult{Space: space}
+	run := &walRun{a: a, sa: sa, space: space, res: res, packer: a.r.newPacker(ctx, space), key: a.r.chunkKey(space)}
+	werr := run.shipAll(ctx, segs)
+	packs, stored, perr := run.packer.flush()
+	res.StoredBytes = stored
+	if perr != nil && werr == nil {
+		werr = perr
+	}
+	// Records may only name chunks that reached the repository and its index.
+	wctx := context.WithoutCancel(ctx)
+	if ierr := a.r.saveIndex(wctx, packs); ierr != nil {
+		return nil, ierr
+	}
+	if perr == nil {
+		if err := a.r.saveWALFile(wctx, sa.pos, a.host, run.recs); err != nil {
+			return nil, err
+		}
+		if _, runs := sa.pos.Files(); runs >= ConsolidateAfter {
+			if err := a.r.consolidateWAL(wctx, sa.pos, a.host); err != nil {
+				res.Warnings = append(res.Warnings, err.Error())
+			}
+		}
+	}
+	if werr != nil || perr != nil {
+		// Chunks marked known during a failed run may not have reached the
+		// repository: reload the set from the index next time.
+		sa.known = nil
+	}
+	res.Segments = len(run.recs)
+	res.LastSeq, res.LastTS = sa.pos.End()
+	res.Seconds = time.Since(start).Seconds()
+	if werr == nil {
+		werr = run.gapError(segs)
+	}
+	if werr != nil {
+		return res, fmt.Errorf("space %s: %w", space, werr)
+	}
+	return res, nil
+}
+
+// walRun is one archive run of one space.
+type walRun struct {
+	a      *WALArchiver
+	sa     *spaceArchiver
+	space  string
+	res    *WALArchiveResult
+	packer *packer
+	key    chunk.Key
+	recs   []WALSegmentRecord
+}
+
+// shipAll walks the data dir's segments oldest first.
+func (w *walRun) shipAll(ctx context.Context, segs []walreplay.SegmentInfo) error {
+	for i, seg := range segs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sealed := i < len(segs)-1
+		rec, err := w.shipSegment(ctx, seg, sealed)
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			w.recs = append(w.recs, *rec)
+		}
+	}
+	return nil
+}
+
+// gapError reports holes in the sequences held by the archive (ordinary and
+// compacted records together) that the data dir shows: a hole right before a
+// segment present in the data dir means the source lost sequences before they
+// were archived (rotated away, deleted). Holes only in the archive's history
+// are not the data dir's fault; `pitr ranges` shows them. In a long-lived
+// archiver each hole is reported once.
+func (w *walRun) gapError(segs []walreplay.SegmentInfo) error {
+	type iv struct{ lo, hi uint64 }
+	var ivs []iv
+	for _, r := range w.sa.pos.recs {
+		ivs = append(ivs, iv{r.FirstSeq, r.LastSeq})
+	}
+	slices.SortFunc(ivs, func(a, b iv) int { return cmp.Compare(a.lo, b.lo) })
+	present := map[uint64]string{}
+	for _, s := range segs {
+		present[s.FirstSeq] = s.Name
+	}
+	var msgs []error
+	var hi uint64
+	for i, v := range ivs {
+		if i > 0 && v.lo > hi+1 {
+			if name, ok := present[v.lo]; ok {
+				key := fmt.Sprintf("%d-%d", hi+1, v.lo-1)
+				if !w.sa.reported[key] {
+					w.sa.reported[key] = true
+					msgs = append(msgs, fmt.Errorf("%w: sequences %d..%d are missing: the archive ends at %d and the data dir's %s starts at %d (those entries were never archived)",
+						ErrWALGap, hi+1, v.lo-1, hi, name, v.lo))
+				}
+			}
+		}
+		hi = max(hi, v.hi)
+	}
+	return errors.Join(msgs...)
+}
+
+// inode returns a file's inode (0 if unknown), to notice a file replaced by
+// rename (compaction) at the same name.
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}

@@ -1,0 +1,114 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+)
+
+// storeStream cuts r into content-defined chunks with the parameters of
+// relPath (a WAL segment gets chunk.ParamsWAL, exactly as a backup of the
+// same file does, so archived WAL and snapshots share chunks), stores the
+// chunks the repository lacks through the run's packer and returns every
+// chunk's ID and size in stream order.
+//
+// It uses the chunker directly rather than chunk.Pipeline.Split because the
+// archive record needs each chunk's size, which Split does not return for
+// chunks that are already known. Hashing, compression and sealing run on
+// GOMAXPROCS workers fed through a bounded channel, so memory stays at a few
+// chunks.
+func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]WALChunk, error) {
+	params := chunk.ParamsFor(relPath)
+	ch, err := chunk.NewChunker(r, w.a.r.pol, params)
+	if err != nil {
+		return nil, err
+	}
+	defer ch.Release()
+	type job struct {
+		i   int
+		buf []byte
+	}
+	var (
+		mu  sync.Mutex
+		out []WALChunk
+	)
+	jobs := make(chan job, runtime.GOMAXPROCS(0))
+	g, gctx := errgroup.WithContext(ctx)
+	for range runtime.GOMAXPROCS(0) {
+		g.Go(func() error {
+			for j := range jobs {
+				id := w.key.Sum(j.buf)
+				mu.Lock()
+				out[j.i].ID = id
+				mu.Unlock()
+				if err := w.storeChunk(id, j.buf); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	var rerr error
+	for i := 0; ; i++ {
+		if err := gctx.Err(); err != nil {
+			break
+		}
+		buf := make([]byte, 0, params.Max)
+		data, err := ch.Next(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				rerr = err
+			}
+			break
+		}
+		mu.Lock()
+		out = append(out, WALChunk{Size: uint32(len(data))})
+		mu.Unlock()
+		select {
+		case jobs <- job{i, data}:
+		case <-gctx.Done():
+		}
+	}
+	close(jobs)
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// storeChunk compresses, seals and packs a chunk the repository lacks.
+// Called concurrently by storeStream's workers.
+func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
+	w.sa.knownMu.Lock()
+	_, ok := w.sa.known[id]
+	if !ok {
+		w.sa.known[id] = struct{}{}
+	}
+	w.sa.knownMu.Unlock()
+	if ok || !w.packer.claim(id) {
+		return nil
+	}
+	stored, compressed := chunk.Compress(nil, raw, chunk.DefaultLevel)
+	var flags uint8
+	if compressed {
+		flags |= FlagCompressed
+	}
+	sealed := w.a.r.seal.seal(make([]byte, 0, len(stored)+w.a.r.seal.overhead()), stored, blobAD(DataBlob, id))
+	if err := w.packer.add(DataBlob, id, flags, len(raw), sealed); err != nil {
+		return fmt.Errorf("store chunk %s: %w", id.Short(), err)
+	}
+	return nil
+}

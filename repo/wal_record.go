@@ -1,0 +1,208 @@
+package repo
+
+import (
+	"bytes"
+	"slices"
+	"time"
+
+	"memento/chunk"
+)
+
+// WALArchiveVersion is the format of the wal/ metadata files this binary
+// writes (docs/repository-format.md, "WAL archive"). Readers refuse newer
+// versions with ErrFormat.
+const WALArchiveVersion = 1
+
+// kindWALArchive is the associated data of wal/ files, so that no other
+// metadata file can pose as one.
+const kindWALArchive = "walarchive"
+
+// WALChunk is one chunk of an archived segment: its ID and plaintext size.
+// Sizes are kept so that a reader can compute offsets (and resume chunking at
+// the last chunk) without asking the index.
+type WALChunk struct {
+	ID   chunk.ID `json:"id"`
+	Size uint32   `json:"size"`
+}
+
+// WALSegmentRecord describes the archived prefix of one WAL segment file: its
+// first Size bytes, which always end at an entry boundary (the archive never
+// holds a torn entry), stored as Chunks (ordinary data blobs of the space).
+//
+// For an ordinary segment FirstSeq is the sequence of its first entry (equal
+// to the one in its name). For a compacted segment FirstSeq is a, the first
+// sequence the compacted run covers (its name), and LastSeq is b, the
+// sequence of its closing marker.
+type WALSegmentRecord struct {
+	Name      string     `json:"name"`
+	FirstSeq  uint64     `json:"first_seq"`
+	LastSeq   uint64     `json:"last_seq"`
+	FirstTS   int64      `json:"first_ts"`
+	LastTS    int64      `json:"last_ts"`
+	Entries   int64      `json:"entries"`
+	Size      int64      `json:"size"`
+	Chunks    []WALChunk `json:"chunks"`
+	BLAKE3    Hash       `json:"blake3"` // plain BLAKE3-256 of bytes [0, Size)
+	Sealed    bool       `json:"sealed"` // a newer segment existed when this was archived
+	Compacted bool       `json:"compacted"`
+}
+
+// key identifies the slot a record competes for: an ordinary segment and the
+// compacted segment later written under the same name are both kept.
+func (s *WALSegmentRecord) key() walKey { return walKey{s.Name, s.Compacted} }
+
+type walKey struct {
+	name      string
+	compacted bool
+}
+
+// supersedes reports whether record a should replace b in the same slot: the
+// longest record wins (a segment only grows); at equal size a sealed record
+// wins over an open one; records that still tie are ordered by their digest
+// so that every reader picks the same one whatever order it read files in.
+func (a *WALSegmentRecord) supersedes(b *WALSegmentRecord) bool {
+	if a.Size != b.Size {
+		return a.Size > b.Size
+	}
+	if a.Sealed != b.Sealed {
+		return a.Sealed
+	}
+	return bytes.Compare(a.BLAKE3[:], b.BLAKE3[:]) < 0
+}
+
+// walArchiveFile is the sealed JSON content of one wal/ file: what one archive
+// run shipped for one space, or (when Supersedes is set) a consolidation of
+// the files it names.
+type walArchiveFile struct {
+	Version    int                `json:"version"`
+	Space      string             `json:"space"`
+	Host       string             `json:"host"`
+	Time       time.Time          `json:"time"`
+	Supersedes []string           `json:"supersedes,omitempty"`
+	Segments   []WALSegmentRecord `json:"segments"`
+}
+
+// WALArchive is the archive position of one space: the union of all its wal/
+// files, one record per (segment name, compacted) slot, the longest winning.
+type WALArchive struct {
+	Space string
+	recs  map[walKey]*WALSegmentRecord
+	files map[string]bool // wal/ files merged (run files and consolidations)
+	// superseded are files a loaded consolidation includes.
+	superseded map[string]bool
+	runs       int // run files not yet consolidated
+}
+
+func newWALArchive(space string) *WALArchive {
+	return &WALArchive{Space: space, recs: map[walKey]*WALSegmentRecord{}, files: map[string]bool{}, superseded: map[string]bool{}}
+}
+
+// merge adds records, keeping the winner of each slot. It reports how many
+// slots changed.
+func (w *WALArchive) merge(recs []WALSegmentRecord) int {
+	n := 0
+	for i := range recs {
+		r := recs[i]
+		k := r.key()
+		if cur, ok := w.recs[k]; ok && !r.supersedes(cur) {
+			continue
+		}
+		w.recs[k] = &r
+		n++
+	}
+	return n
+}
+
+// Record returns the record of an ordinary (compacted=false) or compacted
+// segment by name, or nil.
+func (w *WALArchive) Record(name string, compacted bool) *WALSegmentRecord {
+	return w.recs[walKey{name, compacted}]
+}
+
+// Segments returns every record, ordinary ones first, each group in sequence
+// order.
+func (w *WALArchive) Segments() []WALSegmentRecord {
+	out := make([]WALSegmentRecord, 0, len(w.recs))
+	for _, r := range w.recs {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b WALSegmentRecord) int {
+		switch {
+		case a.Compacted != b.Compacted:
+			if a.Compacted {
+				return 1
+			}
+			return -1
+		case a.FirstSeq != b.FirstSeq:
+			if a.FirstSeq < b.FirstSeq {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Chain returns the ordinary (not compacted) records in sequence order: the
+// archived history entry by entry. Compacted records are kept only as a last
+// resort and are not part of the chain.
+func (w *WALArchive) Chain() []*WALSegmentRecord {
+	out := make([]*WALSegmentRecord, 0, len(w.recs))
+	for _, r := range w.recs {
+		if !r.Compacted {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *WALSegmentRecord) int {
+		switch {
+		case a.FirstSeq < b.FirstSeq:
+			return -1
+		case a.FirstSeq > b.FirstSeq:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// WALRun is a stretch of consecutive sequences that the archive holds entry by
+// entry (ordinary segments whose sequences join up).
+type WALRun struct {
+	FirstSeq, LastSeq uint64
+	FirstTS, LastTS   int64
+	Segments          int
+}
+
+// Runs merges the chain into runs of consecutive sequences. A gap between two
+// segments (sequences nobody archived) ends a run.
+func (w *WALArchive) Runs() []WALRun {
+	var out []WALRun
+	for _, r := range w.Chain() {
+		if n := len(out); n > 0 && r.FirstSeq <= out[n-1].LastSeq+1 {
+			if r.LastSeq > out[n-1].LastSeq {
+				out[n-1].LastSeq, out[n-1].LastTS = r.LastSeq, r.LastTS
+			}
+			out[n-1].Segments++
+			continue
+		}
+		out = append(out, WALRun{FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, FirstTS: r.FirstTS, LastTS: r.LastTS, Segments: 1})
+	}
+	return out
+}
+
+// End is the last archived sequence and its timestamp (zero when empty).
+func (w *WALArchive) End() (uint64, int64) {
+	var seq uint64
+	var ts int64
+	for _, r := range w.recs {
+		if !r.Compacted && r.LastSeq > seq {
+			seq, ts = r.LastSeq, r.LastTS
+		}
+	}
+	return seq, ts
+}
+
+// Files returns how many wal/ files were merged and how many of them are run
+// files awaiting consolidation.
+func (w *WALArchive) Files() (merged, runs int) { return len(w.files), w.runs }

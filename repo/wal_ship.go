@@ -1,0 +1,249 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+
+	"github.com/zeebo/blake3"
+
+	"memento/walreplay"
+)
+
+// shipSegment archives what is new in one segment and returns its new record
+// (nil when the archive already has all of it).
+func (w *walRun) shipSegment(ctx context.Context, seg walreplay.SegmentInfo, sealed bool) (*WALSegmentRecord, error) {
+	f, err := os.Open(seg.Path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // rotated away since the listing: nothing left to ship
+		}
+		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
+	}
+	size := fi.Size()
+	if size < walreplay.HeaderSize {
+		if sealed && size > 0 {
+			return nil, &walreplay.CorruptError{Segment: seg.Name, Offset: 0, Seq: seg.FirstSeq,
+				Reason: fmt.Sprintf("sealed segment of %d bytes ends in a torn tail", size), Err: walreplay.ErrCorrupt}
+		}
+		return nil, nil // the open segment has no complete entry yet
+	}
+	var hb [walreplay.HeaderSize]byte
+	if _, err := f.ReadAt(hb[:], 0); err != nil {
+		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
+	}
+	h, reason := walreplay.DecodeHeader(hb[:])
+	if reason != "" {
+		return nil, &walreplay.CorruptError{Segment: seg.Name, Offset: 0, Seq: seg.FirstSeq, Reason: reason, Err: walreplay.ErrCorrupt}
+	}
+	if h.Flags&walreplay.FlagCompacted != 0 {
+		return w.shipCompacted(ctx, f, seg, size)
+	}
+	rec := w.sa.pos.Record(seg.Name, false)
+	switch {
+	case rec == nil:
+	case size < rec.Size:
+		return nil, fmt.Errorf("segment %s is %d bytes but %d bytes of it were archived: it was truncated or rewritten in place: %w",
+			seg.Name, size, rec.Size, walreplay.ErrCorrupt)
+	case size == rec.Size:
+		if sealed && !rec.Sealed {
+			c := *rec
+			c.Sealed = true
+			return &c, nil
+		}
+		return nil, nil
+	}
+	return w.shipTail(ctx, f, fi, seg, size, sealed, rec)
+}
+
+// shipTail validates the entries of seg from the archived size on, and stores
+// the bytes through the last complete entry.
+func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg walreplay.SegmentInfo, size int64, sealed bool, rec *WALSegmentRecord) (*WALSegmentRecord, error) {
+	var from int64
+	next, lastTS := seg.FirstSeq, int64(math.MinInt64)
+	out := WALSegmentRecord{Name: seg.Name, Sealed: sealed}
+	if rec != nil {
+		out = *rec
+		out.Sealed = sealed
+		from, next, lastTS = rec.Size, rec.LastSeq+1, rec.LastTS
+	}
+	// Pass 1: validate the new entries and find where the complete ones end.
+	sr := walreplay.NewSegmentReader(io.NewSectionReader(f, from, size-from), seg.Name)
+	var n int64
+	for k := 0; ; k++ {
+		if k&4095 == 4095 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		e, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var ce *walreplay.CorruptError
+			if errors.As(err, &ce) {
+				c := *ce
+				c.Offset += from
+				if errors.Is(err, walreplay.ErrTornTail) {
+					if !sealed {
+						w.res.TornTail = fmt.Sprintf("segment %s offset %d (seq %d)", seg.Name, c.Offset, next)
+						break
+					}
+					c.Err, c.Reason = walreplay.ErrCorrupt, "sealed segment ends in a "+c.Reason
+				}
+				return nil, &c
+			}
+			return nil, err
+		}
+		off := from + sr.Offset()
+		switch {
+		case e.Compacted():
+			return nil, &walreplay.CorruptError{Segment: seg.Name, Offset: off, Seq: e.Seq, Reason: "COMPACTED entry in an ordinary segment", Err: walreplay.ErrCorrupt}
+		case e.Seq != next && rec == nil && n == 0:
+			return nil, &walreplay.CorruptError{Segment: seg.Name, Offset: off, Seq: e.Seq,
+				Reason: fmt.Sprintf("segment name says first sequence %d but first entry has %d", seg.FirstSeq, e.Seq), Err: walreplay.ErrCorrupt}
+		case e.Seq != next:
+			if e.Seq > next {
+				return nil, fmt.Errorf("%w: segment %s offset %d: sequences %d..%d are missing (seq %d follows %d)", ErrWALGap, seg.Name, off, next, e.Seq-1, e.Seq, next-1)
+			}
+			return nil, &walreplay.CorruptError{Segment: seg.Name, Offset: off, Seq: e.Seq, Reason: fmt.Sprintf("sequence repeat: expected %d", next), Err: walreplay.ErrGap}
+		case e.TimestampNS < lastTS:
+			return nil, &walreplay.CorruptError{Segment: seg.Name, Offset: off, Seq: e.Seq,
+				Reason: fmt.Sprintf("timestamp goes backwards: %d after %d", e.TimestampNS, lastTS), Err: walreplay.ErrCorrupt}
+		}
+		if out.Entries == 0 {
+			out.FirstSeq, out.FirstTS = e.Seq, e.TimestampNS
+		}
+		out.Entries++
+		out.LastSeq, out.LastTS = e.Seq, e.TimestampNS
+		next, lastTS = e.Seq+1, e.TimestampNS
+		n++
+	}
+	end := from + sr.End()
+	if n == 0 {
+		if rec != nil && sealed && !rec.Sealed {
+			return &out, nil
+		}
+		return nil, nil
+	}
+	// Pass 2: chunk from the start of the last archived chunk.
+	resume, keep := int64(0), []WALChunk(nil)
+	var last *WALChunk
+	if rec != nil {
+		last = &rec.Chunks[len(rec.Chunks)-1]
+		resume = rec.Size - int64(last.Size)
+		keep = rec.Chunks[:len(rec.Chunks)-1]
+	}
+	hasher, err := w.prefixHash(f, fi, seg.Name, rec)
+	if err != nil {
+		return nil, err
+	}
+	w.sa.open = nil // the hasher is about to change; kept again only on success
+	tail := &tailHasher{skip: from - resume, h: hasher}
+	if last != nil {
+		tail.check = make([]byte, 0, last.Size)
+	}
+	chunks, err := w.storeStream(ctx, io.TeeReader(io.NewSectionReader(f, resume, end-resume), tail), "wal/"+seg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
+	}
+	if last != nil && w.key.Sum(tail.check) != last.ID {
+		return nil, fmt.Errorf("segment %s: the %d bytes at offset %d differ from the archived chunk %s: the segment was rewritten below its archived size: %w",
+			seg.Name, last.Size, resume, last.ID.Short(), walreplay.ErrCorrupt)
+	}
+	out.Chunks = append(append([]WALChunk(nil), keep...), chunks...)
+	out.Size = end
+	hasher.Sum(out.BLAKE3[:0])
+	if sealed {
+		w.sa.open = nil
+	} else {
+		w.sa.open = &segHash{name: seg.Name, ino: inode(fi), size: end, h: hasher}
+	}
+	w.res.NewBytes += end - from
+	w.res.ReadBytes += end - resume
+	return &out, nil
+}
+
+// prefixHash returns a BLAKE3 hasher fed with the archived prefix of the
+// segment: the one kept from the previous run when it still matches, or one
+// computed by reading the prefix, which then must match the record (this is
+// where a segment rewritten below its archived size is caught after a restart).
+func (w *walRun) prefixHash(f *os.File, fi os.FileInfo, name string, rec *WALSegmentRecord) (*blake3.Hasher, error) {
+	if rec == nil {
+		return blake3.New(), nil
+	}
+	if o := w.sa.open; o != nil && o.name == name && o.size == rec.Size && o.ino == inode(fi) {
+		return o.h, nil
+	}
+	h := blake3.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, rec.Size)); err != nil {
+		return nil, fmt.Errorf("segment %s: %w", name, err)
+	}
+	var sum Hash
+	h.Sum(sum[:0])
+	if sum != rec.BLAKE3 {
+		return nil, fmt.Errorf("segment %s: its first %d bytes differ from what was archived: the segment was rewritten: %w",
+			name, rec.Size, walreplay.ErrCorrupt)
+	}
+	return h, nil
+}
+
+// tailHasher sees the re-chunked bytes: the first skip bytes (the last
+// archived chunk, already in the hash) are collected in check to prove they
+// did not change; the rest extends the segment's hash.
+type tailHasher struct {
+	skip  int64
+	check []byte
+	h     *blake3.Hasher
+}
+
+func (t *tailHasher) Write(p []byte) (int, error) {
+	n := len(p)
+	if t.skip > 0 {
+		k := int(min(int64(len(p)), t.skip))
+		if t.check != nil {
+			t.check = append(t.check, p[:k]...)
+		}
+		t.skip -= int64(k)
+		p = p[k:]
+	}
+	t.h.Write(p)
+	return n, nil
+}
+
+// shipCompacted archives a compacted segment whole, as a compacted record
+// beside the ordinary records of the segments it replaced.
+func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.SegmentInfo, size int64) (*WALSegmentRecord, error) {
+	if rec := w.sa.pos.Record(seg.Name, true); rec != nil && rec.Size == size {
+		return nil, nil
+	}
+	sum, err := walreplay.VerifySegment(ctx, io.NewSectionReader(f, 0, size), seg.Name)
+	if err != nil {
+		return nil, err
+	}
+	if sum.TornTail || sum.Bytes != size {
+		return nil, &walreplay.CorruptError{Segment: seg.Name, Offset: sum.Bytes, Seq: sum.LastSeq,
+			Reason: "compacted segment ends in a torn tail", Err: walreplay.ErrCorrupt}
+	}
+	h := blake3.New()
+	chunks, err := w.storeStream(ctx, io.TeeReader(io.NewSectionReader(f, 0, size), h), "wal/"+seg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
+	}
+	out := &WALSegmentRecord{Name: seg.Name, FirstSeq: seg.FirstSeq, LastSeq: sum.LastSeq, FirstTS: sum.FirstTS, LastTS: sum.LastTS,
+		Entries: sum.Entries, Size: size, Chunks: chunks, Sealed: true, Compacted: true}
+	h.Sum(out.BLAKE3[:0])
+	w.res.NewBytes += size
+	w.res.ReadBytes += size
+	return out, nil
+}

@@ -1,0 +1,203 @@
+package repo
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// dirWAL holds the WAL archive: wal/<space tag>/<hash> for the file each
+// archive run writes, wal/<space tag>/c/<hash> for consolidations.
+const dirWAL = "wal"
+
+// ConsolidateAfter is how many run files of a space may accumulate before an
+// archive run folds them (and the previous consolidation) into one
+// consolidated file and deletes them. It bounds what a new archiver or a
+// restore reads to one consolidation plus at most this many run files.
+const ConsolidateAfter = 64
+
+// walSpaceDir is the directory of a space's wal/ files. It is named by a
+// keyed hash of the space id, not the id itself, so that file names reveal
+// nothing about the spaces a repository holds; reading one space's archive
+// lists only that space's directory.
+func (r *Repository) walSpaceDir(space string) string {
+	id := r.chunkKey(space).Sum([]byte("memento wal archive directory v1"))
+	return dirWAL + "/" + hex.EncodeToString(id[:16])
+}
+
+// LoadWALArchive reads the archive position of a space from the repository:
+// the newest consolidations and every run file they do not include, merged.
+// A file deleted by a concurrent consolidation while it is read makes the
+// load start over (it is then part of a newer consolidation).
+func (r *Repository) LoadWALArchive(ctx context.Context, space string) (*WALArchive, error) {
+	if err := ValidSpaceID(space); err != nil {
+		return nil, err
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var w *WALArchive
+		w, err = r.loadWALArchive(ctx, space)
+		if err == nil {
+			return w, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArchive, error) {
+	dir := r.walSpaceDir(space)
+	var runs, cons []string
+	err := r.be.List(ctx, dir, func(name string, size int64) error {
+		rel := strings.TrimPrefix(name, dir+"/")
+		switch {
+		case strings.HasPrefix(rel, "c/") && !strings.Contains(rel[2:], "/"):
+			cons = append(cons, name)
+		case !strings.Contains(rel, "/"):
+			runs = append(runs, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("space %s: list WAL archive: %w", space, err)
+	}
+	w := newWALArchive(space)
+	files := make([]walArchiveFile, len(cons))
+	if err := r.loadWALFiles(ctx, space, cons, files); err != nil {
+		return nil, err
+	}
+	for i, f := range files {
+		w.files[cons[i]] = true
+		for _, s := range f.Supersedes {
+			w.superseded[s] = true
+		}
+		w.merge(f.Segments)
+	}
+	var todo []string
+	for _, n := range runs {
+		if !w.superseded[n] {
+			todo = append(todo, n)
+		}
+	}
+	files = make([]walArchiveFile, len(todo))
+	if err := r.loadWALFiles(ctx, space, todo, files); err != nil {
+		return nil, err
+	}
+	for i, f := range files {
+		w.files[todo[i]] = true
+		w.merge(f.Segments)
+	}
+	w.runs = len(todo)
+	return w, nil
+}
+
+// loadWALFiles reads names into files, a few at a time.
+func (r *Repository) loadWALFiles(ctx context.Context, space string, names []string, files []walArchiveFile) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, name := range names {
+		g.Go(func() error {
+			f := &files[i]
+			if err := r.loadFile(gctx, name, kindWALArchive, f); err != nil {
+				return fmt.Errorf("space %s: WAL archive: %w", space, err)
+			}
+			if f.Version < 1 || f.Version > WALArchiveVersion {
+				return fmt.Errorf("space %s: WAL archive file %s: %w: version %d", space, name, ErrFormat, f.Version)
+			}
+			if f.Space != space {
+				return corrupt("walarchive "+name, "belongs to space %q, found under space %q", f.Space, space)
+			}
+			return checkWALRecords(name, f.Segments)
+		})
+	}
+	return g.Wait()
+}
+
+// checkWALRecords validates records read from the repository: they come from
+// files that authenticate, but a bug in a writer must not become a restore
+// that writes nonsense.
+func checkWALRecords(file string, recs []WALSegmentRecord) error {
+	for _, s := range recs {
+		what := "walarchive " + file
+		if path.Base(s.Name) != s.Name || !strings.HasPrefix(s.Name, "wal-") || !strings.HasSuffix(s.Name, ".log") {
+			return corrupt(what, "segment name %q", s.Name)
+		}
+		var total int64
+		for _, c := range s.Chunks {
+			total += int64(c.Size)
+		}
+		switch {
+		case total != s.Size:
+			return corrupt(what, "segment %s: chunks hold %d bytes, record says %d", s.Name, total, s.Size)
+		case s.Size <= 0 || s.Entries <= 0:
+			return corrupt(what, "segment %s: empty record", s.Name)
+		case s.LastSeq < s.FirstSeq || s.LastTS < s.FirstTS:
+			return corrupt(what, "segment %s: range %d..%d / %d..%d is inverted", s.Name, s.FirstSeq, s.LastSeq, s.FirstTS, s.LastTS)
+		case !s.Compacted && uint64(s.Entries) != s.LastSeq-s.FirstSeq+1:
+			return corrupt(what, "segment %s: %d entries for sequences %d..%d", s.Name, s.Entries, s.FirstSeq, s.LastSeq)
+		}
+	}
+	return nil
+}
+
+// saveWALFile writes one run's records for a space and merges them into w.
+// The caller has already written the packs and the index file naming every
+// chunk the records list (packs, index, then wal/ file: an interruption
+// leaves at worst unreferenced packs).
+func (r *Repository) saveWALFile(ctx context.Context, w *WALArchive, host string, recs []WALSegmentRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs}
+	dir := r.walSpaceDir(w.Space)
+	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
+	if err != nil {
+		return fmt.Errorf("space %s: %w", w.Space, err)
+	}
+	w.files[fileName(dir, id)] = true
+	w.runs++
+	w.merge(recs)
+	return nil
+}
+
+// consolidateWAL folds every wal/ file of the space that w has merged into one
+// consolidated file, then deletes the files it supersedes. Readers that list
+// before the deletion and read after it start over (LoadWALArchive).
+func (r *Repository) consolidateWAL(ctx context.Context, w *WALArchive, host string) error {
+	names := make([]string, 0, len(w.files))
+	for n := range w.files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(),
+		Supersedes: names, Segments: w.Segments()}
+	dir := r.walSpaceDir(w.Space) + "/c"
+	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
+	if err != nil {
+		return fmt.Errorf("space %s: consolidate WAL archive: %w", w.Space, err)
+	}
+	name := fileName(dir, id)
+	for _, n := range names {
+		if n == name {
+			continue
+		}
+		if err := r.be.Delete(ctx, n); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.log.Warn("could not delete a consolidated WAL archive file; it is harmless", "file", n, "err", err)
+		}
+		w.superseded[n] = true
+	}
+	w.files = map[string]bool{name: true}
+	w.runs = 0
+	return nil
+}

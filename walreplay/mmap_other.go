@@ -1,0 +1,13 @@
+//go:build !unix
+
+package walreplay
+
+import (
+	"errors"
+	"os"
+)
+
+// Without mmap, zero-copy states fall back to copying.
+func mmap(*os.File, int) ([]byte, error) { return nil, errors.New("mmap not supported") }
+
+func munmap([]byte) {}
