@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -143,6 +144,9 @@ func (f *FS) nodeOptions(mountOpts fuse.MountOptions) *fs.Options {
 // errno logs a failure that is not "not there" and turns it into EIO, so the
 // operator can tell a damaged repository from a typo.
 func (f *FS) errno(msg string, err error, args ...any) syscall.Errno {
+	if errors.Is(err, repo.ErrCorrupt) {
+		args = append(args, "corrupt", true)
+	}
 	f.log.Error(msg, append(args, "err", err)...)
 	return syscall.EIO
 }

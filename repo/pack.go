@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"memento/chunk"
 	"memento/index"
@@ -105,6 +106,9 @@ func decodePackHeader(b []byte, dataLen int64) (space string, blobs []index.Blob
 		}
 		bl.Offset = uint32(off)
 		off += int64(bl.Length)
+		if off > math.MaxUint32 { // offsets are 32-bit: such a pack cannot be addressed
+			return "", nil, fmt.Errorf("%w: blob %d ends at %d, past the 4 GiB a pack may hold", errPackFormat, i, off)
+		}
 		if off > dataLen {
 			return "", nil, fmt.Errorf("%w: blob %d ends at %d, past the data (%d bytes)", errPackFormat, i, off, dataLen)
 		}

@@ -112,7 +112,6 @@ func (e *EngramRecorder) replay(walDir string) error {
 	}
 	segs := l.Segments()
 	st := walreplay.NewState()
-	first := true
 	pos, err := l.Replay(e.ctx, walreplay.Target{}, st)
 	if err != nil {
 		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)
@@ -120,10 +119,13 @@ func (e *EngramRecorder) replay(walDir string) error {
 	e.Info.Segments = len(segs)
 	e.Info.WALEnd = WALPosition{Seq: pos.Seq, TimestampNS: pos.TimestampNS}
 	for i := range segs {
-		if p, ok, err := firstEntry(segs[i]); err != nil {
+		p, ok, err := firstEntry(segs[i])
+		if err != nil {
 			return fmt.Errorf("space %s: %w", e.space, err)
-		} else if ok && first {
-			e.Info.WALFirst, first = p, false
+		}
+		if ok {
+			e.Info.WALFirst = p
+			break
 		}
 	}
 	if len(segs) > 0 && segs[0].FirstSeq == 1 {

@@ -67,6 +67,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 		return nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)
 	}
 	dest, tree, meta := target, sn.Root, (*Node)(nil)
+	var spaceNode *Node // the space directory's own node: its mode and mtime go to dest
 	if sn.Space != "" {
 		// Restore only the space's directory into the data dir.
 		dest = filepath.Join(target, "spaces", sn.Space)
@@ -83,7 +84,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 		if sd == nil || sd.Subtree == nil {
 			return nil, corrupt("snapshot "+sn.ShortID(), "no spaces/%s directory", sn.Space)
 		}
-		tree = *sd.Subtree
+		tree, spaceNode = *sd.Subtree, sd
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
@@ -98,6 +99,14 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	if err := rs.restoreDir(ctx, tree, tmp, ""); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
+	}
+	if spaceNode != nil {
+		setOwner(tmp, spaceNode)
+		if err := os.Chmod(tmp, fs.FileMode(spaceNode.Mode)&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			os.RemoveAll(tmp)
+			return nil, fmt.Errorf("restore %s: %w", dest, err)
+		}
+		setTimes(tmp, spaceNode, false)
 	}
 	if meta != nil {
 		mp := filepath.Join(target, "metadata.json")

@@ -61,7 +61,7 @@ func (a *WALArchiver) Close() {
 // spaceArchiver is the in-memory state of one space. Runs of one space are
 // serialized by mu; different spaces run in parallel.
 type spaceArchiver struct {
-	mu    sync.Mutex
+	mu      sync.Mutex
 	pos     *WALArchive
 	knownMu sync.Mutex
 	known   map[chunk.ID]struct{}
@@ -189,6 +189,10 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		werr = run.gapError(segs)
 	}
 	if werr != nil {
+		if errors.Is(werr, walreplay.ErrCorrupt) || errors.Is(werr, walreplay.ErrGap) || errors.Is(werr, ErrWALGap) {
+			// Damage in the source WAL: an integrity failure for the CLI.
+			return res, &CorruptError{What: "space " + space, Detail: "source WAL", Err: werr}
+		}
 		return res, fmt.Errorf("space %s: %w", space, werr)
 	}
 	return res, nil

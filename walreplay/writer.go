@@ -26,6 +26,10 @@ type WriterOptions struct {
 	// before writing them; 0 writes each entry with one write(2) so that
 	// concurrent readers (backups of a live data dir) see it at once.
 	BufferSize int
+	// NoSync never fsyncs, not even on rotation or Close: for tools that build
+	// a data dir from scratch (engram-sim generate), where durability does not
+	// matter and an fsync per rotation would make them as slow as the disk.
+	NoSync bool
 }
 
 // Writer appends entries to a WAL directory, rotating segments at a size.
@@ -252,7 +256,7 @@ func (w *Writer) maybeRotate(e *Entry) error {
 		return nil
 	}
 	if w.f != nil {
-		if err := w.closeFile(true); err != nil {
+		if err := w.closeFile(!w.opts.NoSync); err != nil {
 			return err
 		}
 	}
@@ -261,9 +265,11 @@ func (w *Writer) maybeRotate(e *Entry) error {
 	if err != nil {
 		return w.fail(err)
 	}
-	if err := syncDir(w.dir); err != nil {
-		f.Close()
-		return w.fail(err)
+	if !w.opts.NoSync {
+		if err := syncDir(w.dir); err != nil {
+			f.Close()
+			return w.fail(err)
+		}
 	}
 	w.f, w.seg, w.segSize, w.segN, w.segCompac, w.segMarked = f, name, 0, 0, false, false
 	return nil
@@ -337,7 +343,7 @@ func (w *Writer) Close() error {
 	}
 	var err error
 	if w.err == nil && w.f != nil {
-		err = w.closeFile(true)
+		err = w.closeFile(!w.opts.NoSync)
 	} else if w.f != nil {
 		w.f.Close()
 		err = w.err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -237,7 +238,7 @@ func generate(ctx context.Context, o generateOpts) error {
 				if err := gctx.Err(); err != nil {
 					return err
 				}
-				r := newRNG(o.seed, "generate", id, "cold", itoa(k+1))
+				r := newRNG(o.seed, "generate", id, "cold", strconv.Itoa(k+1))
 				ts := epochNS + int64(seq)*int64(o.tsStep)
 				_, err := writeCold(filepath.Join(coldDir(o.dir, id), coldName(k+1)), syntheticColdRows(r, rows, o.dim, seq, ts), false)
 				return err
@@ -266,9 +267,12 @@ func generate(ctx context.Context, o generateOpts) error {
 // (the checkpoint lands at ~90 % of the WAL: the tiers hold the state
 // through it, the WAL goes on past it). It returns the space's truth lines.
 func generateWAL(ctx context.Context, o generateOpts, id string, p spacePlan) (lines []truthLine, err error) {
-	w := newBulkSegments(walDir(o.dir, id), o.segSize)
+	w, err := walreplay.OpenWriter(walDir(o.dir, id), walreplay.WriterOptions{MaxSegmentSize: o.segSize, NoSync: true, BufferSize: 4 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("space %s: %w", id, err)
+	}
 	defer func() {
-		if cerr := w.close(); err == nil && cerr != nil {
+		if cerr := w.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("space %s: %w", id, cerr)
 		}
 	}()
@@ -297,7 +301,7 @@ func generateWAL(ctx context.Context, o generateOpts, id string, p spacePlan) (l
 		}
 		e.Seq, e.TimestampNS = seq, clk.next()
 		op := m.next(&e)
-		if err := w.append(&e); err != nil {
+		if err := w.Append(&e); err != nil {
 			return nil, fmt.Errorf("space %s: %w", id, err)
 		}
 		last = e.Seq

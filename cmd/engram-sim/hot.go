@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"path/filepath"
-	"strconv"
 
 	"memento/walreplay"
 )
@@ -100,5 +99,3 @@ func (r *recentRing) items() []coldRecord {
 	}
 	return append(append([]coldRecord(nil), r.buf[r.next:]...), r.buf[:r.next]...)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

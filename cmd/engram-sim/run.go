@@ -154,7 +154,6 @@ func run(ctx context.Context, o runOpts) error {
 	if o.crashAfter > 0 && (limit == 0 || o.crashAfter < limit) {
 		limit = o.crashAfter
 	}
-	start := time.Now() // moved to the earliest start of writing below
 	runners := make([]*spaceRunner, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, id := range ids {
@@ -179,9 +178,12 @@ func run(ctx context.Context, o runOpts) error {
 	if err != nil {
 		return err
 	}
+	// The rate is measured from the first space's start of writing, after
+	// the replay of an existing WAL.
 	end := time.Now()
+	start := end
 	for _, r := range runners {
-		if !r.started.IsZero() && r.started.Before(start) || start.IsZero() {
+		if !r.started.IsZero() && r.started.Before(start) {
 			start = r.started
 		}
 	}
@@ -343,16 +345,24 @@ func (s *spaceRunner) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
-		if s.warm != nil {
-			if cerr := s.warm.Close(); err == nil {
-				err = cerr
-			}
+		if err != nil {
+			s.w.Close() // best effort; the error that stopped us matters more
+		}
+		if cerr := s.warm.Close(); err == nil {
+			err = cerr
 		}
 	}()
 	o := s.o
 	start := time.Now()
 	s.started = start
 	var e walreplay.Entry
+	// With a rate, one batch per tick: the entries due by then are written,
+	// flushed and (with --fsync) fsynced together, as a database group-commits.
+	var tick *time.Ticker
+	if s.rate > 0 {
+		tick = time.NewTicker(o.batch)
+		defer tick.Stop()
+	}
 	for {
 		var due uint64
 		if s.rate > 0 {
@@ -389,14 +399,10 @@ func (s *spaceRunner) run(ctx context.Context) (err error) {
 				return err
 			}
 		}
-		if s.rate > 0 {
-			next := start.Add(time.Duration(float64(s.written+1) / s.rate * float64(time.Second)))
-			wait := min(time.Until(next), o.batch)
-			if wait > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(wait):
-				}
+		if tick != nil {
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
 			}
 		}
 	}

@@ -49,6 +49,7 @@ func newBackupCommand(a *app) *cobra.Command {
 	fl.StringVar(&f.host, "host", "", "host name to record (default: this host)")
 	fl.StringVar(&f.parent, "parent", "", "compare with this snapshot instead of the latest")
 	fl.BoolVar(&f.noParent, "force", false, "read every file, ignoring the parent snapshot")
+	registerQuiesceFlags(a, fl)
 	return c
 }
 

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"memento/fusefs"
+)
+
+func init() { commands = append(commands, newMountCommand, newUmountCommand) }
+
+// unmountGrace is how long a signalled mount waits for open files to be
+// closed after detaching, before it exits anyway.
+const unmountGrace = 5 * time.Second
+
+type mountFlags struct {
+	allowOther bool
+	cacheSize  string
+	debugFUSE  bool
+}
+
+func newMountCommand(a *app) *cobra.Command {
+	var f mountFlags
+	c := &cobra.Command{
+		Use:   "mount MOUNTPOINT",
+		Short: "Mount the repository read-only: every snapshot, space, host and tag as a directory",
+		Long: `Mount serves the repository as a read-only filesystem until Ctrl-C, SIGTERM
+or 'memento umount MOUNTPOINT':
+
+  snapshots/<id>/...                       a snapshot's files, as backed up
+  snapshots/latest -> <id>
+  spaces/<space>/latest -> ../../snapshots/<id>
+  spaces/<space>/by-time/<time> -> ../../../snapshots/<id>
+  spaces/<space>/at/<T>/                   the space as recovered at instant T
+  hosts/<host>/<id>, tags/<tag>/<id>       links to snapshots
+
+Nothing is read until it is looked at, every byte is verified against its
+chunk ID (a damaged chunk gives EIO and a log line, never wrong bytes), and
+new snapshots appear without remounting.`,
+		Example: `  memento mount /mnt/memento
+  cp /mnt/memento/spaces/tenant_01/latest/spaces/tenant_01/metadata.json /tmp/
+  memento umount /mnt/memento`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.mount(cmd.Context(), args[0], f)
+		},
+	}
+	fl := c.Flags()
+	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users read the mount (file modes are enforced)")
+	fl.StringVar(&f.cacheSize, "cache-size", "256MiB", "memory for decompressed chunks")
+	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
+	_ = fl.MarkHidden("debug-fuse")
+	return c
+}
+
+func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error {
+	size, err := humanize.ParseBytes(f.cacheSize)
+	if err != nil || size < 1<<20 {
+		return usagef("--cache-size %q: give a size of at least 1MiB, e.g. 256MiB or 2GiB", f.cacheSize)
+	}
+	// Check the mountpoint before asking for a password.
+	if _, err := fusefs.CheckMountpoint(mountpoint); err != nil {
+		return mountErr(err)
+	}
+	r, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	// A shared lock keeps prune from deleting packs while they are served.
+	lock, err := r.Lock(ctx, false, "mount")
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
+		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
+		PointInTime: mountPointInTime,
+	})
+	if err != nil {
+		return mountErr(err)
+	}
+	mp := srv.Mountpoint()
+	a.printf("mounted %s at %s; Ctrl-C or 'memento umount %s' to unmount\n", r.Backend().Location(), mp, mp)
+	if err := a.emit(map[string]string{"repository": r.Backend().Location(), "mountpoint": mp, "status": "mounted"}); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		lazy, err := srv.Unmount(unmountGrace)
+		if err != nil {
+			return fmt.Errorf("unmount %s: %w", mp, err)
+		}
+		if lazy {
+			a.printf("unmounted %s (files were still open: detached lazily)\n", mp)
+		} else {
+			a.printf("unmounted %s\n", mp)
+		}
+	case <-srv.Done():
+		_, _ = srv.Unmount(0)
+		a.printf("unmounted %s\n", mp)
+	}
+	return nil
+}
+
+// mountPointInTime is where point-in-time recovery plugs into the mount
+// (spaces/<space>/at/<T>/); nil shows a README saying it is not available.
+var mountPointInTime fusefs.PointInTimeFunc
+
+// mountErr makes a bad mountpoint a usage error (exit 2); FUSE problems
+// and busy mountpoints stay failures (exit 1).
+func mountErr(err error) error {
+	if errors.Is(err, fusefs.ErrMountpoint) {
+		return usagef("%v", err)
+	}
+	return err
+}
+
+func newUmountCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "umount MOUNTPOINT",
+		Short: "Unmount a 'memento mount' (lazily if files in it are still open)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lazy, err := fusefs.Unmount(args[0])
+			if err != nil {
+				return err
+			}
+			if lazy {
+				a.printf("%s is in use: detached; it disappears for good when the last open file is closed\n", args[0])
+			} else {
+				a.printf("unmounted %s\n", args[0])
+			}
+			return a.emit(map[string]any{"mountpoint": args[0], "lazy": lazy})
+		},
+	}
+}

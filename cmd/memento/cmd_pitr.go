@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"memento/repo"
+	"memento/walreplay"
+)
+
+func init() {
+	commands = append(commands, newPITRCommand)
+	restoreAt = restorePointInTime
+}
+
+// unrecoverableError carries a repo.ErrUnrecoverable error to exit code 8
+// without changing its text (which already says what cannot be recovered).
+type unrecoverableError struct{ err error }
+
+func (e *unrecoverableError) Error() string   { return e.err.Error() }
+func (e *unrecoverableError) Unwrap() []error { return []error{e.err, errUnrecoverable} }
+
+func mapPITRError(err error) error {
+	if err != nil && errors.Is(err, repo.ErrUnrecoverable) && !errors.Is(err, repo.ErrCorrupt) {
+		return &unrecoverableError{err}
+	}
+	return err
+}
+
+func newPITRCommand(a *app) *cobra.Command {
+	c := &cobra.Command{Use: "pitr", Short: "Point-in-time recovery: what can be recovered"}
+	var space string
+	ranges := &cobra.Command{
+		Use:   "ranges --space ID",
+		Short: "List the stretches of a space's history that can be recovered to any entry",
+		Long: `A range runs from the checkpoint of a snapshot through the last entry reachable
+from that snapshot by gap-free archived WAL. Any instant or sequence inside a
+range can be given to 'memento restore --space ID --at T | --to-seq N'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := repo.ValidSpaceID(space); err != nil {
+				return usagef("%v", err)
+			}
+			r, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			rs, arch, err := r.PITRRanges(cmd.Context(), space)
+			if err != nil {
+				return err
+			}
+			seq, ts := arch.End()
+			if len(rs) == 0 {
+				a.printf("space %s: nothing can be recovered yet (no snapshot with WAL positions)\n", space)
+			}
+			for _, g := range rs {
+				a.printf("space %s: %s, from %d snapshot(s)\n", space, g, g.Snapshots)
+			}
+			if seq > 0 {
+				files, _ := arch.Files()
+				a.printf("space %s: WAL archived through seq %d (%s), %d segment records in %d wal/ files\n",
+					space, seq, walreplay.FormatTime(ts), len(arch.Segments()), files)
+			}
+			if rs == nil {
+				rs = []repo.PITRRange{}
+			}
+			return a.emit(map[string]any{"space": space, "ranges": rs, "archived_seq": seq, "archived_ts": ts})
+		},
+	}
+	ranges.Flags().StringVar(&space, "space", "", "space id (required)")
+	c.AddCommand(ranges)
+	return c
+}
+
+// restorePointInTime implements `restore --space ID|--all --at T|--to-seq N`.
+func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f restoreFlags) error {
+	t, err := parseTarget(f.at, f.toSeq, f.toSeq != 0, false)
+	if err != nil {
+		return err
+	}
+	spaces := []string{f.space}
+	if f.all {
+		if f.space != "" {
+			return usagef("give either --space or --all, not both")
+		}
+		if spaces, err = engramSpaces(ctx, r); err != nil {
+			return err
+		}
+	}
+	prog := &repo.Progress{}
+	stop := a.showProgress("restore", -1, prog)
+	var mu sync.Mutex
+	var results []*repo.PITRResult
+	var errs []error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for _, sp := range spaces {
+		g.Go(func() error {
+			res, err := r.RestorePointInTime(gctx, repo.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			results = append(results, res)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	stop()
+	sort.Slice(results, func(i, j int) bool { return results[i].Space < results[j].Space })
+	for _, res := range results {
+		digest := res.StateDigest
+		if digest == "" {
+			digest = "unknown: the WAL does not start at seq 1"
+		}
+		a.printf("recovered space %s to seq %d at %s (state digest %s)\n", res.Space, res.Seq, res.Time, digest)
+		a.printf("  from snapshot %s + %d archived segments, %d records, into %s in %.1fs\n",
+			res.Snapshot[:8], res.ArchivedSegments, res.Records, res.Target, res.Seconds)
+		if res.SafetyCopy != "" {
+			a.printf("  the previous content is kept at %s\n", res.SafetyCopy)
+		}
+	}
+	if err := a.emit(results); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(errs) == 1 {
+		return mapPITRError(errs[0])
+	}
+	if len(errs) > 1 {
+		return mapPITRError(fmt.Errorf("%d of %d spaces failed: %w", len(errs), len(spaces), errors.Join(errs...)))
+	}
+	return nil
+}
+
+// engramSpaces lists the spaces that have snapshots with WAL positions.
+func engramSpaces(ctx context.Context, r *repo.Repository) ([]string, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, sn := range all {
+		if sn.Space != "" && sn.Engram != nil && !seen[sn.Space] {
+			seen[sn.Space] = true
+			out = append(out, sn.Space)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no space snapshot records WAL positions", repo.ErrNotFound)
+	}
+	sort.Strings(out)
+	return out, nil
+}

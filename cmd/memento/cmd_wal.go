@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+	"memento/repo"
+	"memento/walreplay"
+)
+
+func init() { commands = append(commands, newWALCommand) }
+
+func newWALCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "wal",
+		Short: "Archive, watch, compact, verify, inspect and replay Engram WALs",
+	}
+	c.AddCommand(newWALArchiveCommand(a), newWALWatchCommand(a), newWALCompactCommand(a),
+		newWALVerifyCommand(a), newWALInspectCommand(a), newWALReplayCommand(a))
+	return c
+}
+
+// spaceSel is the --data-dir/--space/--all trio shared by the wal commands.
+type spaceSel struct {
+	dataDir string
+	spaces  []string
+	all     bool
+}
+
+func (s *spaceSel) register(c *cobra.Command, multi bool) {
+	fl := c.Flags()
+	fl.StringVar(&s.dataDir, "data-dir", "", "Engram data directory (required)")
+	if multi {
+		fl.StringSliceVar(&s.spaces, "space", nil, "space id (repeatable)")
+		fl.BoolVar(&s.all, "all", false, "every space of the data dir")
+	} else {
+		fl.StringSliceVar(&s.spaces, "space", nil, "space id")
+	}
+}
+
+// resolve returns the spaces selected; with neither --space nor --all, every
+// space when allowDefault.
+func (s *spaceSel) resolve(allowDefault bool) ([]string, error) {
+	if s.dataDir == "" {
+		return nil, usagef("--data-dir DIR is required")
+	}
+	if s.all && len(s.spaces) > 0 {
+		return nil, usagef("give either --space or --all, not both")
+	}
+	if len(s.spaces) == 0 {
+		if !s.all && !allowDefault {
+			return nil, usagef("give --space ID or --all")
+		}
+		return listSpaces(s.dataDir)
+	}
+	for _, sp := range s.spaces {
+		if err := repo.ValidSpaceID(sp); err != nil {
+			return nil, usagef("%v", err)
+		}
+	}
+	return s.spaces, nil
+}
+
+func newWALArchiveCommand(a *app) *cobra.Command {
+	var sel spaceSel
+	c := &cobra.Command{
+		Use:   "archive --data-dir DIR (--space ID | --all)",
+		Short: "Ship every WAL byte the repository lacks (sealed segments and the written part of the open one)",
+		Long: `archive stores, per space, every complete WAL entry not yet in the repository.
+Segments are cut into content-defined chunks exactly as a backup cuts them, so a
+grown segment costs only its new tail, and archived WAL shares chunks with
+snapshots. The archive position lives in the repository (wal/), so any host
+can continue it. A torn tail of the open segment is left for the next run; a
+sequence gap in the source is an error naming the missing range.`,
+		Example: `  memento wal archive --data-dir /var/lib/engram --all`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spaces, err := sel.resolve(false)
+			if err != nil {
+				return err
+			}
+			return a.walArchive(cmd.Context(), sel.dataDir, spaces)
+		},
+	}
+	sel.register(c, true)
+	return c
+}
+
+func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string) error {
+	r, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	lock, err := r.Lock(ctx, false, "wal archive")
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
+	defer pipe.Close()
+	ar := r.NewWALArchiver(pipe)
+	defer ar.Close()
+	var mu sync.Mutex
+	var results []*repo.WALArchiveResult
+	var errs []error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, sp := range spaces {
+		g.Go(func() error {
+			res, err := ar.ArchiveSpace(gctx, dataDir, sp)
+			mu.Lock()
+			defer mu.Unlock()
+			if res != nil {
+				results = append(results, res)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	sort.Slice(results, func(i, j int) bool { return results[i].Space < results[j].Space })
+	for _, res := range results {
+		a.printArchive(res)
+	}
+	if err := a.emit(results); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func (a *app) printArchive(res *repo.WALArchiveResult) {
+	pos := "nothing archived yet"
+	if res.LastSeq > 0 {
+		pos = fmt.Sprintf("archived through seq %d (%s)", res.LastSeq, walreplay.FormatTime(res.LastTS))
+	}
+	a.printf("space %s: %d segments updated, %s of new WAL, %s stored; %s in %.2fs\n",
+		res.Space, res.Segments, human(uint64(res.NewBytes)), human(uint64(res.StoredBytes)), pos, res.Seconds)
+	if res.TornTail != "" {
+		a.printf("space %s: the open segment ends in a torn tail at %s; archived up to the last complete entry\n", res.Space, res.TornTail)
+	}
+	for _, w := range res.Warnings {
+		a.printf("space %s: warning: %s\n", res.Space, w)
+	}
+}
+
+func newWALVerifyCommand(a *app) *cobra.Command {
+	var sel spaceSel
+	c := &cobra.Command{
+		Use:   "verify --data-dir DIR [--space ID]",
+		Short: "Validate every entry of the WAL of a space (or of every space)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spaces, err := sel.resolve(true)
+			if err != nil {
+				return err
+			}
+			var sums []map[string]any
+			for _, sp := range spaces {
+				l, err := walreplay.OpenLog(filepath.Join(sel.dataDir, "spaces", sp, "wal"))
+				if err != nil {
+					return fmt.Errorf("space %s: %w", sp, err)
+				}
+				s, err := l.Verify(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("space %s: %w: %w", sp, repo.ErrCorrupt, err)
+				}
+				a.printf("space %s: %d segments, %d entries, seq %d..%d, %s .. %s, %s",
+					sp, s.Segments, s.Entries, s.FirstSeq, s.LastSeq, walreplay.FormatTime(s.FirstTS), walreplay.FormatTime(s.LastTS), human(uint64(s.Bytes)))
+				if s.Compacted > 0 {
+					a.printf(", %d compacted", s.Compacted)
+				}
+				if s.TornTail {
+					a.printf(", torn tail at %s offset %d (ignored)", s.TornSegment, s.TornOffset)
+				}
+				a.printf(": OK\n")
+				sums = append(sums, map[string]any{"space": sp, "summary": s})
+			}
+			return a.emit(sums)
+		},
+	}
+	sel.register(c, false)
+	return c
+}
+
+func newWALInspectCommand(a *app) *cobra.Command {
+	var entries bool
+	c := &cobra.Command{
+		Use:   "inspect SEGMENT",
+		Short: "Show the entries and ranges of one WAL segment file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := args[0]
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			name := filepath.Base(p)
+			s, err := walreplay.VerifySegment(cmd.Context(), f, name)
+			if err != nil {
+				return fmt.Errorf("%w: %w", repo.ErrCorrupt, err)
+			}
+			a.printf("%s: %d entries, seq %d..%d, %s .. %s, %d bytes", name, s.Entries, s.FirstSeq, s.LastSeq,
+				walreplay.FormatTime(s.FirstTS), walreplay.FormatTime(s.LastTS), s.Bytes)
+			if s.Compacted > 0 {
+				a.printf(", compacted")
+			}
+			if s.TornTail {
+				a.printf(", torn tail at offset %d", s.TornOffset)
+			}
+			a.printf("\n")
+			if entries {
+				if _, err := f.Seek(0, 0); err != nil {
+					return err
+				}
+				sr := walreplay.NewSegmentReader(f, name)
+				for {
+					e, err := sr.Next()
+					if err != nil {
+						break
+					}
+					a.printf("%10d  seq %d  %s  %-12s flags %d  %d bytes\n", sr.Offset(), e.Seq, walreplay.FormatTime(e.TimestampNS), e.Type, e.Flags, e.Size())
+				}
+			}
+			return a.emit(s)
+		},
+	}
+	c.Flags().BoolVar(&entries, "entries", false, "list every entry (offset, sequence, time, type, size)")
+	return c
+}
+
+func newWALReplayCommand(a *app) *cobra.Command {
+	var (
+		sel    spaceSel
+		at     string
+		toSeq  uint64
+		export string
+	)
+	c := &cobra.Command{
+		Use:   "replay --data-dir DIR --space ID [--at T | --to-seq N] [--export FILE]",
+		Short: "Replay a space's WAL to a point and print the entry count and state digest",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(sel.spaces) != 1 || sel.dataDir == "" {
+				return usagef("give --data-dir DIR and one --space ID")
+			}
+			t, err := parseTarget(at, toSeq, cmd.Flags().Changed("to-seq"), true)
+			if err != nil {
+				return err
+			}
+			sp := sel.spaces[0]
+			l, err := walreplay.OpenLog(filepath.Join(sel.dataDir, "spaces", sp, "wal"))
+			if err != nil {
+				return fmt.Errorf("space %s: %w", sp, err)
+			}
+			st := walreplay.NewState()
+			pos, err := l.Replay(cmd.Context(), t, st)
+			if err != nil {
+				return fmt.Errorf("space %s: replay to %s: %w", sp, t, err)
+			}
+			d := st.Digest()
+			a.printf("space %s: replayed %d entries to seq %d (%s): %d records, state digest %x\n",
+				sp, st.Applied(), pos.Seq, walreplay.FormatTime(pos.TimestampNS), st.Len(), d)
+			if export != "" {
+				f, err := os.Create(export)
+				if err != nil {
+					return err
+				}
+				if err := st.ExportJSONL(f); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+			}
+			return a.emit(map[string]any{"space": sp, "entries": st.Applied(), "seq": pos.Seq, "timestamp_ns": pos.TimestampNS,
+				"records": st.Len(), "digest": fmt.Sprintf("%x", d)})
+		},
+	}
+	sel.register(c, false)
+	fl := c.Flags()
+	fl.StringVar(&at, "at", "", "replay entries with timestamp_ns <= T (RFC 3339 with up to 9 fractional digits, or Unix ns)")
+	fl.Uint64Var(&toSeq, "to-seq", 0, "replay entries with sequence <= N")
+	fl.StringVar(&export, "export", "", "write the state as JSON lines to FILE")
+	return c
+}
+
+// parseTarget turns --at/--to-seq into a replay target; with none, optional
+// says whether "to the end" is allowed.
+func parseTarget(at string, toSeq uint64, seqSet, optional bool) (walreplay.Target, error) {
+	var t walreplay.Target
+	if at != "" && seqSet {
+		return t, usagef("give --at or --to-seq, not both")
+	}
+	if at != "" {
+		ns, err := walreplay.ParseTime(at)
+		if err != nil {
+			return t, usagef("--at: %v", err)
+		}
+		t.AtTime = &ns
+	}
+	if seqSet {
+		n := toSeq
+		t.ToSeq = &n
+	}
+	if t.AtTime == nil && t.ToSeq == nil && !optional {
+		return t, usagef("give --at T or --to-seq N")
+	}
+	return t, nil
+}

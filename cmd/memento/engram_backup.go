@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"memento/repo"
+)
+
+// quiesceFlags configure how a space backup freezes the database while it
+// reads the tiers. They are registered on the backup command by
+// registerQuiesceFlags and read by the backupOne hook below.
+type quiesceFlags struct {
+	pid      int
+	preHook  string
+	postHook string
+}
+
+var quiesce quiesceFlags
+
+func registerQuiesceFlags(a *app, fl *pflag.FlagSet) {
+	fl.IntVar(&quiesce.pid, "quiesce-pid", 0, "pause this Engram process (SIGUSR1) while the tiers are read, resume it (SIGUSR2) before the WAL is")
+	fl.StringVar(&quiesce.preHook, "pre-hook", "", "shell command that pauses the database before the tiers are read")
+	fl.StringVar(&quiesce.postHook, "post-hook", "", "shell command that resumes the database (always run after --pre-hook, even on error)")
+	engramApp = a
+}
+
+// engramApp is the app of the running backup command, for messages.
+var engramApp *app
+
+// quiescer pauses the database once for all spaces being backed up in
+// parallel: the first space to start reading its tiers pauses it, the last
+// one to finish them resumes it, so the pause covers exactly the union of
+// the tier reads.
+type quiescer struct {
+	mu     sync.Mutex
+	n      int
+	since  time.Time
+	pause  func() error
+	resume func() error
+}
+
+func (q *quiescer) acquire() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		if err := q.pause(); err != nil {
+			return err
+		}
+		q.since = time.Now()
+	}
+	q.n++
+	return nil
+}
+
+func (q *quiescer) release() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.n--
+	if q.n > 0 {
+		return nil
+	}
+	err := q.resume()
+	if engramApp != nil {
+		engramApp.log.Warn("database quiesced", "paused", time.Since(q.since).Round(time.Microsecond).String())
+		engramApp.printf("database paused for %s while the tiers were read\n", time.Since(q.since).Round(time.Microsecond))
+	}
+	return err
+}
+
+var (
+	quiesceOnce sync.Once
+	theQuiescer *quiescer
+)
+
+// currentQuiescer builds the quiescer from the flags (nil: no quiesce).
+func currentQuiescer() (*quiescer, error) {
+	q := quiesce
+	switch {
+	case q.pid != 0 && (q.preHook != "" || q.postHook != ""):
+		return nil, usagef("give either --quiesce-pid or --pre-hook/--post-hook, not both")
+	case (q.preHook == "") != (q.postHook == ""):
+		return nil, usagef("--pre-hook and --post-hook go together (the database must be resumed)")
+	case q.pid < 0:
+		return nil, usagef("--quiesce-pid %d: not a process id", q.pid)
+	case q.pid == 0 && q.preHook == "":
+		return nil, nil
+	}
+	quiesceOnce.Do(func() {
+		theQuiescer = &quiescer{}
+		if q.pid != 0 {
+			theQuiescer.pause = func() error { return signalPID(q.pid, syscall.SIGUSR1) }
+			theQuiescer.resume = func() error { return signalPID(q.pid, syscall.SIGUSR2) }
+		} else {
+			theQuiescer.pause = func() error { return runHook("--pre-hook", q.preHook) }
+			theQuiescer.resume = func() error { return runHook("--post-hook", q.postHook) }
+		}
+	})
+	return theQuiescer, nil
+}
+
+func signalPID(pid int, sig syscall.Signal) error {
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal %v to pid %d: %w", sig, pid, err)
+	}
+	return nil
+}
+
+func runHook(flag, cmdline string) error {
+	cmd := exec.Command("/bin/sh", "-c", cmdline)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %q: %w", flag, cmdline, err)
+	}
+	return nil
+}
+
+func init() {
+	backupOne = backupEngram
+}
+
+// backupEngram backs up a space with its WAL positions and state digest in
+// the manifest (repo.EngramRecorder), quiescing the database around the
+// tiers if asked. The database is resumed whatever happens: the recorder's
+// Done is deferred, and Ctrl-C cancels ctx rather than killing the process.
+func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptions) (*repo.Snapshot, error) {
+	if opts.Space == "" {
+		return r.Backup(ctx, opts)
+	}
+	rec := repo.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
+	q, err := currentQuiescer()
+	if err != nil {
+		return nil, err
+	}
+	if q != nil {
+		rec.Pause, rec.Resume = q.acquire, q.release
+	}
+	defer rec.Done()
+	prev := opts.BeforeDir
+	opts.BeforeDir = func(rel string) error {
+		if prev != nil {
+			if err := prev(rel); err != nil {
+				return err
+			}
+		}
+		return rec.BeforeDir(rel)
+	}
+	opts.Engram = &rec.Info
+	sn, err := r.Backup(ctx, opts)
+	if derr := rec.Done(); err == nil && derr != nil {
+		return sn, derr
+	}
+	return sn, err
+}

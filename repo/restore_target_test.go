@@ -1,0 +1,168 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRestoreKeepsSafetyCopy: restoring over a non-empty target first moves
+// it aside, intact, to TARGET.pre-restore-<time>; an empty target is simply
+// replaced.
+func TestRestoreKeepsSafetyCopy(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "new"), []byte("restored content"), 0o644)
+	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+
+	parent := t.TempDir()
+	target := filepath.Join(parent, "target")
+	writeFile(t, filepath.Join(target, "old", "precious"), []byte("old content"), 0o600)
+	writeFile(t, filepath.Join(target, "src", "new"), []byte("old version of new"), 0o644)
+	oldDigest := digestTree(t, target)
+
+	res, err := tr.Restore(context.Background(), sn, target, RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SafetyCopy == "" || !strings.HasPrefix(res.SafetyCopy, target+".pre-restore-") {
+		t.Fatalf("safety copy %q", res.SafetyCopy)
+	}
+	compareTrees(t, oldDigest, digestTree(t, res.SafetyCopy))
+	got, err := os.ReadFile(filepath.Join(target, "src", "new"))
+	if err != nil || string(got) != "restored content" {
+		t.Fatalf("restored %q, %v", got, err)
+	}
+	if _, err := os.Lstat(filepath.Join(target, "old")); err == nil {
+		t.Error("old content is still in the target")
+	}
+	noTempLeft(t, parent)
+
+	// An existing empty directory is replaced without a safety copy.
+	empty := filepath.Join(t.TempDir(), "empty")
+	mkdir(t, empty, 0o755)
+	res, err = tr.Restore(context.Background(), sn, empty, RestoreOptions{})
+	if err != nil || res.SafetyCopy != "" {
+		t.Fatalf("restore into an empty dir: safety copy %q, %v", res.SafetyCopy, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(empty)); len(ents) != 1 {
+		t.Errorf("restore into an empty dir left %d entries beside it", len(ents))
+	}
+}
+
+// engramDataDir writes a small Engram data dir with the given spaces.
+func engramDataDir(t *testing.T, dir string, spaces ...string) {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "metadata.json"), []byte(`{"spaces":["`+strings.Join(spaces, `","`)+`"]}`), 0o644)
+	for i, s := range spaces {
+		sd := filepath.Join(dir, "spaces", s)
+		writeFile(t, filepath.Join(sd, "wal", "wal-0000000000000001.log"), randomBytes(uint64(100+i), 300<<10), 0o644)
+		writeFile(t, filepath.Join(sd, "hot", "recent.json"), []byte(`{"space":"`+s+`"}`), 0o644)
+		writeFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), randomBytes(uint64(200+i), 64<<10), 0o644)
+		writeFile(t, filepath.Join(sd, "cold", "seg-1.col"), randomBytes(uint64(300+i), 100<<10), 0o644)
+		writeFile(t, filepath.Join(sd, "shared.bin"), randomBytes(42, 50<<10), 0o644) // same bytes in every space
+		writeFile(t, filepath.Join(sd, "checkpoint.json"), []byte(`{"sequence": 1, "timestamp_ns": 1}`), 0o644)
+	}
+}
+
+// TestEngramSpaceBackupRestore: a space snapshot holds metadata.json and only
+// its own space; restoring it into a data dir replaces spaces/<id> alone
+// (keeping a safety copy) and leaves other spaces and metadata.json alone.
+// Spaces share no chunk even for identical bytes.
+func TestEngramSpaceBackupRestore(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	dd := filepath.Join(t.TempDir(), "engram")
+	engramDataDir(t, dd, "alpha", "beta")
+	chmod(t, filepath.Join(dd, "spaces", "alpha"), 0o750) // the space dir's own mode and mtime come back too
+	touch(t, filepath.Join(dd, "spaces", "alpha"), time.Unix(1700000000, 123), false)
+	wantAlpha := digestTree(t, filepath.Join(dd, "spaces"))
+	delete(wantAlpha, "beta")
+	for p := range wantAlpha {
+		if strings.HasPrefix(p, "beta/") {
+			delete(wantAlpha, p)
+		}
+	}
+
+	snA := tr.backup(t, BackupOptions{Space: "alpha", DataDir: dd})
+	snB := tr.backup(t, BackupOptions{Space: "beta", DataDir: dd})
+	if snA.Space != "alpha" || snA.Paths[0] != filepath.Join(dd, "spaces", "alpha") {
+		t.Errorf("manifest space %q paths %q", snA.Space, snA.Paths)
+	}
+	root, err := tr.LoadTree(context.Background(), "alpha", snA.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(root.Nodes) != 2 || root.Find("metadata.json") == nil || root.Find("spaces") == nil {
+		t.Fatalf("space snapshot root holds %d nodes", len(root.Nodes))
+	}
+	sp, err := tr.LoadTree(context.Background(), "alpha", *root.Find("spaces").Subtree)
+	if err != nil || len(sp.Nodes) != 1 || sp.Nodes[0].Name != "alpha" {
+		t.Fatalf("spaces/ of the alpha snapshot: %+v, %v", sp, err)
+	}
+
+	// Isolation: identical bytes have different IDs per space, and alpha's
+	// chunks are not in beta's part of the index.
+	a := tr.nodeAt(t, snA, "spaces/alpha/shared.bin")
+	b := tr.nodeAt(t, snB, "spaces/beta/shared.bin")
+	if *a.BLAKE3 != *b.BLAKE3 || a.Content[0] == b.Content[0] {
+		t.Fatalf("shared.bin: same content must give the same BLAKE3 and different chunk IDs")
+	}
+	if found, err := tr.Index().Lookup("beta", a.Content); err != nil || len(found) != 0 {
+		t.Errorf("alpha's chunk found under beta: %v %v", found, err)
+	}
+	if _, err := tr.ReadBlob(context.Background(), "beta", DataBlob, a.Content[0]); err == nil {
+		t.Error("reading alpha's chunk as beta succeeded")
+	}
+
+	// Damage alpha and change beta, then restore alpha into the data dir.
+	writeFile(t, filepath.Join(dd, "spaces", "alpha", "hot", "recent.json"), []byte("broken"), 0o644)
+	writeFile(t, filepath.Join(dd, "spaces", "alpha", "stray"), []byte("stray"), 0o644)
+	writeFile(t, filepath.Join(dd, "spaces", "beta", "hot", "new.json"), []byte("beta moved on"), 0o644)
+	writeFile(t, filepath.Join(dd, "metadata.json"), []byte(`{"edited":true}`), 0o644)
+	damagedAlpha := digestTree(t, filepath.Join(dd, "spaces", "alpha"))
+	beta := digestTree(t, filepath.Join(dd, "spaces", "beta"))
+
+	res, err := tr.Restore(context.Background(), snA, dd, RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareTrees(t, wantAlpha, spaceDigest(t, dd, "alpha"))
+	compareTrees(t, beta, digestTree(t, filepath.Join(dd, "spaces", "beta")))
+	if !strings.HasPrefix(res.SafetyCopy, filepath.Join(dd, "spaces", "alpha.pre-restore-")) {
+		t.Fatalf("safety copy %q", res.SafetyCopy)
+	}
+	compareTrees(t, damagedAlpha, digestTree(t, res.SafetyCopy))
+	if got, _ := os.ReadFile(filepath.Join(dd, "metadata.json")); string(got) != `{"edited":true}` {
+		t.Errorf("an existing metadata.json was replaced: %q", got)
+	}
+	noTempLeft(t, filepath.Join(dd, "spaces"))
+
+	// Into a fresh data dir: metadata.json and spaces/alpha only.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if _, err := tr.Restore(context.Background(), snA, fresh, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := digestTree(t, fresh)
+	if _, ok := got["metadata.json"]; !ok {
+		t.Error("metadata.json missing from a fresh data dir")
+	}
+	if _, ok := got["spaces/beta"]; ok {
+		t.Error("beta restored from alpha's snapshot")
+	}
+	compareTrees(t, wantAlpha, spaceDigest(t, fresh, "alpha"))
+}
+
+// spaceDigest describes spaces/<space> of a data dir, the directory included,
+// keyed like digestTree(dataDir/spaces).
+func spaceDigest(t *testing.T, dataDir, space string) map[string]entry {
+	d := digestTree(t, filepath.Join(dataDir, "spaces"))
+	for p := range d {
+		if p != space && !strings.HasPrefix(p, space+"/") {
+			delete(d, p)
+		}
+	}
+	return d
+}
