@@ -21,12 +21,6 @@ const (
 	formatZstdShuffle4 byte = 0x02
 )
 
-// MaxStoredOverhead is how much larger than its plaintext a stored chunk can
-// be: Compress never returns a compressed form that does not save at least
-// minSavingsPercent, so the bound is zero, but callers sizing buffers for
-// raw-or-compressed data may rely on this constant.
-const MaxStoredOverhead = 0
-
 // minSavingsPercent: a compressed form must be at least this much smaller than
 // the plaintext, or the chunk is stored raw. Below it, restore pays the
 // decompression for nothing.

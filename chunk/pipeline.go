@@ -128,10 +128,10 @@ func (s *split) fail(err error) {
 //
 // The calling goroutine reads and chunks sequentially and computes the plain
 // BLAKE3-256 of the whole stream. Split returns the chunk IDs in stream order,
-// that digest and the stream length. The first error from r, known's caller
-// context, or store stops the Split; it is returned wrapped, after every
-// worker has finished with this Split's chunks (so store is never called
-// after Split returns).
+// that digest and the stream length. The first error from r or store, or the
+// cancellation of ctx, stops the Split; it is returned wrapped (errors.Is
+// finds the cause), after every worker has finished with this Split's chunks,
+// so store is never called after Split returns.
 func (p *Pipeline) Split(ctx context.Context, r io.Reader, pol chunker.Pol, params Params, key Key,
 	known func(ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, n int64, err error) {
 	p.mu.RLock()

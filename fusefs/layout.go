@@ -20,11 +20,12 @@ func (f *FS) rootDir() *genDir {
 	})}
 }
 
-// latestLink is a "latest" symlink: its target is looked up in the current
-// catalog on every readlink, prefixed by up (the way back to the top level).
+// latestLink is a "latest" symlink: its target is looked up on every
+// readlink in a catalog no older than the refresh interval, so that it
+// follows new backups; up is the way back to the top level.
 func (f *FS) latestLink(path, up string, group func(*catalog) []*repo.Snapshot) genEntry {
 	return f.linkEntry(path, "latest", func() string {
-		c := f.age(anyAge)
+		c := f.age(listingAge)
 		if l := latest(group(c)); l != nil {
 			return up + c.name[l.ID]
 		}

@@ -57,7 +57,13 @@ func (r *Repository) openBlob(sealed []byte, space string, t BlobType, id chunk.
 	}
 	raw := plain
 	if loc.Flags&FlagCompressed != 0 {
-		raw, err = chunk.Decompress(buf[:0], plain)
+		if t == TreeBlob {
+			// Trees list every chunk of their files, so a directory holding a
+			// multi-GiB page file of 16 KiB chunks has a tree larger than any chunk.
+			raw, err = chunk.DecompressMax(buf[:0], plain, MaxBlobSize)
+		} else {
+			raw, err = chunk.Decompress(buf[:0], plain)
+		}
 		if err != nil {
 			return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
 		}

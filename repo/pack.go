@@ -52,8 +52,9 @@ const (
 	packHeaderAD    = "memento pack header v1"
 	maxPackBlobs    = 1 << 20
 	// MaxBlobSize bounds what a pack header may claim, so a hostile header cannot
-	// make a reader allocate gigabytes.
-	MaxBlobSize = 64 << 20
+	// make a reader allocate gigabytes. Data chunks are at most 8 MiB; tree
+	// blobs may be larger (about 70 bytes per chunk of the files they list).
+	MaxBlobSize = 256 << 20
 )
 
 var errPackFormat = errors.New("malformed pack")

@@ -14,36 +14,67 @@ import (
 
 // RebuildResult reports what `index rebuild` found.
 type RebuildResult struct {
-	Packs     int      `json:"packs"`
-	Blobs     int      `json:"blobs"`
-	Snapshots int      `json:"snapshots"`
-	Damaged   []string `json:"damaged"` // packs whose header could not be read
+	Packs       int      `json:"packs"`
+	FromHeaders int      `json:"from_headers"` // packs no index file described, read from their own headers
+	Blobs       int      `json:"blobs"`
+	Snapshots   int      `json:"snapshots"`
+	Damaged     []string `json:"damaged"` // packs whose header could not be read
 }
 
 // RebuildIndex recreates the local index from the pack headers themselves
 // (not from the repository's index files, which may be the thing that is
 // missing) and from the snapshot manifests.
 func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildResult, error) {
-	if err := r.ix.Reset(); err != nil {
+	ix, err := index.Recreate(r.ix.Path())
+	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
-	if err := r.ix.Bind(r.cfg.ID); err != nil {
+	if err := ix.Bind(r.cfg.ID); err != nil {
 		return nil, err
 	}
+	r.ix = ix
 	r.forgetLocations()
+	res := &RebuildResult{}
+
+	// First the repository's index files that still read correctly...
+	var names []string
+	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+		names = append(names, name)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list index files: %w", err)
+	}
+	files, damaged, err := r.loadIndexFiles(ctx, names, true)
+	if err != nil {
+		return nil, err
+	}
+	res.Damaged = append(res.Damaged, damaged...)
+	if err := r.ix.AddFiles(files); err != nil {
+		return nil, err
+	}
+	covered := map[[32]byte]bool{}
+	for _, f := range files {
+		for _, p := range f.Packs {
+			covered[p.ID] = true
+		}
+	}
+	// ...then every pack no index file describes, from its own header.
 	type pk struct {
 		id   [32]byte
 		size int64
 	}
 	var packs []pk
-	err := r.be.List(ctx, dirData, func(name string, size int64) error {
-		packs = append(packs, pk{nameHash(name), size})
+	err = r.be.List(ctx, dirData, func(name string, size int64) error {
+		id := nameHash(name)
+		if !covered[id] {
+			packs = append(packs, pk{id, size})
+		}
+		res.Packs++
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
-	res := &RebuildResult{}
 	var mu sync.Mutex
 	var infos []index.PackInfo
 	g, gctx := errgroup.WithContext(ctx)
@@ -62,23 +93,21 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildResult, error) {
 				return err
 			}
 			infos = append(infos, pi)
-			res.Blobs += len(pi.Blobs)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	res.Packs = len(infos)
-	if err := r.ix.AddFile("rebuild@"+time.Now().UTC().Format(time.RFC3339Nano), infos); err != nil {
-		return nil, err
+	res.FromHeaders = len(infos)
+	if len(infos) > 0 {
+		if err := r.ix.AddFile("rebuild@"+time.Now().UTC().Format(time.RFC3339Nano), infos); err != nil {
+			return nil, err
+		}
 	}
-	// The repository's index files describe the same packs; mark them merged.
-	err = r.be.List(ctx, dirIndex, func(name string, size int64) error {
-		return r.ix.AddFile(name, nil)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list index files: %w", err)
+	for _, sp := range mustSpaces(r.ix) {
+		n, _ := r.ix.BlobCount(sp)
+		res.Blobs += n
 	}
 	if err := r.syncSnapshots(ctx); err != nil {
 		return nil, err
@@ -89,4 +118,9 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildResult, error) {
 	}
 	res.Snapshots = len(sns)
 	return res, nil
+}
+
+func mustSpaces(ix *index.Index) []string {
+	s, _ := ix.Spaces()
+	return s
 }

@@ -145,11 +145,8 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
-	if r.ix, err = index.Open(path); err != nil {
-		return nil, fmt.Errorf("local index %s: %w (delete it or run 'memento index rebuild')", path, err)
-	}
-	if err := r.ix.Bind(cfg.ID); err != nil {
-		return nil, fmt.Errorf("local index %s: %w", path, err)
+	if r.ix, err = openIndex(path, cfg.ID, r.log); err != nil {
+		return nil, err
 	}
 	if err := r.Sync(ctx); err != nil {
 		return nil, err
@@ -198,24 +195,65 @@ func (r *Repository) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list index files: %w", err)
 	}
+	files, _, err := r.loadIndexFiles(ctx, names, false)
+	if err != nil {
+		return err
+	}
+	if len(files) > 0 {
+		if err := r.ix.AddFiles(files); err != nil {
+			return err
+		}
+		r.forgetLocations()
+	}
+	return r.syncSnapshots(ctx)
+}
+
+// loadIndexFiles reads repository index files in parallel. With tolerant, a
+// damaged file is reported in damaged instead of failing the whole load.
+func (r *Repository) loadIndexFiles(ctx context.Context, names []string, tolerant bool) (files []index.File, damaged []string, err error) {
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, name := range names {
 		g.Go(func() error {
 			var f indexFile
-			if err := r.loadFile(gctx, name, kindIndex, &f); err != nil {
+			err := r.loadFile(gctx, name, kindIndex, &f)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if tolerant && (errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat)) {
+					damaged = append(damaged, err.Error())
+					return nil
+				}
 				return err
 			}
-			return r.ix.AddFile(name, f.packInfos())
+			files = append(files, index.File{Name: name, Packs: f.packInfos()})
+			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	err = g.Wait()
+	return files, damaged, err
+}
+
+// openIndex opens the local index cache. The cache holds nothing that is not
+// in the repository, so a damaged, outdated or foreign file is replaced (and
+// refilled by Sync) instead of stopping the operator.
+func openIndex(path, repoID string, log *slog.Logger) (*index.Index, error) {
+	ix, err := index.Open(path)
+	if err == nil {
+		err = ix.Bind(repoID)
 	}
-	if len(names) > 0 {
-		r.forgetLocations()
+	if err == nil {
+		return ix, nil
 	}
-	return r.syncSnapshots(ctx)
+	if !errors.Is(err, index.ErrCorrupt) && !errors.Is(err, index.ErrVersion) && !errors.Is(err, index.ErrForeign) {
+		return nil, err
+	}
+	log.Warn("local index cache unusable, recreating it from the repository", "path", path, "reason", err)
+	if ix, err = index.Recreate(path); err != nil {
+		return nil, err
+	}
+	return ix, ix.Bind(repoID)
 }
 
 // chunkKey returns the ID key of a space. Keys differ per space, so the same

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -175,6 +177,12 @@ func listSpaces(dataDir string) ([]string, error) {
 	var out []string
 	for _, e := range ents {
 		if !e.IsDir() || e.Name()[0] == '.' {
+			continue
+		}
+		// A restore keeps the replaced space as spaces/<id>.pre-restore-<time>:
+		// the operator's safety copy, not a space.
+		if strings.Contains(e.Name(), ".pre-restore-") {
+			slog.Warn("skipping a restore's safety copy", "dir", filepath.Join(dataDir, "spaces", e.Name()))
 			continue
 		}
 		if err := repo.ValidSpaceID(e.Name()); err != nil {

@@ -306,7 +306,6 @@ func TestPITRWhileWriting(t *testing.T) {
 	}
 }
 
-
 func rangesFor(e *env, space string) struct{ FromSeq, ToSeq uint64 } {
 	rg := e.ranges(space)
 	if len(rg.Ranges) == 0 {
@@ -452,4 +451,3 @@ func TestPITRTornTailGapAndMissingRange(t *testing.T) {
 		t.Fatalf("a failed archive changed the archive: %+v, was %+v", rg2, rg)
 	}
 }
-

@@ -1,0 +1,220 @@
+package s3
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults, chosen for a 16 MiB pack size on a fast link: a pack goes up in
+// one PUT (a multipart upload costs two extra round trips and buys nothing
+// at that size), larger files in parallel parts.
+const (
+	DefaultConnections = 8
+	DefaultPartSize    = 16 << 20
+	DefaultPartThreads = 4
+	// DefaultSinglePutLimit is the largest file written with one PUT.
+	DefaultSinglePutLimit = 32 << 20
+	DefaultIOTimeout      = 60 * time.Second
+	DefaultRetries        = 4
+	minPartSize           = 5 << 20 // S3's minimum for every part but the last
+)
+
+// Config says where a repository lives and how to talk to it.
+type Config struct {
+	Endpoint string // host[:port]
+	Secure   bool   // https
+	Bucket   string
+	Prefix   string // without leading or trailing slash; may be empty
+
+	AccessKey, SecretKey, SessionToken string
+	Region                             string
+	StorageClass                       string // e.g. STANDARD_IA, INTELLIGENT_TIERING; empty: the bucket's default
+
+	Connections    int           // at most this many connections to the endpoint
+	PartSize       int64         // part size of multipart uploads
+	PartThreads    int           // parts of one file uploaded at once
+	SinglePutLimit int64         // files up to this size go up in one PUT
+	IOTimeout      time.Duration // a connection with no progress for this long is dropped
+	Retries        int           // attempts after the first for a transient failure
+	// RetryBase is the first backoff; each retry doubles it (with full jitter), up to 30 s.
+	RetryBase time.Duration
+}
+
+// ErrBadURL is wrapped by every error about a malformed repository URL.
+var ErrBadURL = errors.New("invalid S3 repository URL")
+
+// ParseURL parses "s3:http://host[:port]/bucket[/prefix]" or the https form.
+// Credentials never go in the URL (they would end up in shell history and
+// process listings); they come from the environment (ConfigFromEnv).
+func ParseURL(s string) (Config, error) {
+	var cfg Config
+	rest, ok := strings.CutPrefix(s, "s3:")
+	if !ok {
+		return cfg, fmt.Errorf("%w %q: does not start with s3:", ErrBadURL, s)
+	}
+	u, err := url.Parse(rest)
+	if err != nil {
+		return cfg, fmt.Errorf("%w %q: %v", ErrBadURL, s, err)
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		cfg.Secure = true
+	default:
+		return cfg, fmt.Errorf("%w %q: want s3:http://host/bucket or s3:https://host/bucket", ErrBadURL, s)
+	}
+	switch {
+	case u.Host == "":
+		return cfg, fmt.Errorf("%w %q: no host", ErrBadURL, s)
+	case u.User != nil:
+		return cfg, fmt.Errorf("%w %q: credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", ErrBadURL, s)
+	case u.RawQuery != "" || u.Fragment != "":
+		return cfg, fmt.Errorf("%w %q: query and fragment are not supported", ErrBadURL, s)
+	}
+	cfg.Endpoint = u.Host
+	p := strings.Trim(u.Path, "/")
+	if p == "" {
+		return cfg, fmt.Errorf("%w %q: no bucket", ErrBadURL, s)
+	}
+	cfg.Bucket, cfg.Prefix, _ = strings.Cut(p, "/")
+	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
+	if err := checkBucketName(cfg.Bucket); err != nil {
+		return cfg, fmt.Errorf("%w %q: bucket %q: %v", ErrBadURL, s, cfg.Bucket, err)
+	}
+	if cfg.Prefix != "" {
+		if err := ValidateName(cfg.Prefix); err != nil {
+			return cfg, fmt.Errorf("%w %q: prefix: %v", ErrBadURL, s, err)
+		}
+	}
+	return cfg, nil
+}
+
+// checkBucketName applies S3's bucket naming rules, so a typo is caught here
+// with a clear message rather than as an obscure server error.
+func checkBucketName(b string) error {
+	if len(b) < 3 || len(b) > 63 {
+		return errors.New("must be 3 to 63 characters")
+	}
+	for i, r := range b {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || (r == '-' || r == '.') && i > 0 && i < len(b)-1
+		if !ok {
+			return errors.New("may hold only lowercase letters, digits, '-' and '.', and must start and end with a letter or digit")
+		}
+	}
+	if strings.Contains(b, "..") {
+		return errors.New("must not contain \"..\"")
+	}
+	return nil
+}
+
+// ConfigFromEnv parses the URL and fills credentials and tuning from the
+// environment: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
+// overridden by MEMENTO_S3_ACCESS_KEY / MEMENTO_S3_SECRET_KEY (so memento can
+// use other credentials than the AWS CLI on the same host); MEMENTO_S3_REGION
+// or AWS_REGION / AWS_DEFAULT_REGION; MEMENTO_S3_STORAGE_CLASS,
+// MEMENTO_S3_CONNECTIONS, MEMENTO_S3_TIMEOUT (a Go duration) and
+// MEMENTO_S3_RETRIES.
+func ConfigFromEnv(rawURL string) (Config, error) {
+	return configFrom(rawURL, os.Getenv)
+}
+
+func configFrom(rawURL string, getenv func(string) string) (Config, error) {
+	cfg, err := ParseURL(rawURL)
+	if err != nil {
+		return cfg, err
+	}
+	first := func(keys ...string) string {
+		for _, k := range keys {
+			if v := getenv(k); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	cfg.AccessKey = first("MEMENTO_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+	cfg.SecretKey = first("MEMENTO_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+	if getenv("MEMENTO_S3_ACCESS_KEY") == "" {
+		cfg.SessionToken = getenv("AWS_SESSION_TOKEN")
+	}
+	cfg.Region = first("MEMENTO_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+	cfg.StorageClass = getenv("MEMENTO_S3_STORAGE_CLASS")
+	if v := getenv("MEMENTO_S3_CONNECTIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			return cfg, fmt.Errorf("MEMENTO_S3_CONNECTIONS=%q: want a number from 1 to 1024", v)
+		}
+		cfg.Connections = n
+	}
+	if v := getenv("MEMENTO_S3_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("MEMENTO_S3_TIMEOUT=%q: want a positive duration such as 30s", v)
+		}
+		cfg.IOTimeout = d
+	}
+	if v := getenv("MEMENTO_S3_RETRIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			return cfg, fmt.Errorf("MEMENTO_S3_RETRIES=%q: want a number from 0 to 100", v)
+		}
+		cfg.Retries = n
+	}
+	return cfg, nil
+}
+
+// withDefaults fills zero fields and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.Connections == 0 {
+		c.Connections = DefaultConnections
+	}
+	if c.PartSize == 0 {
+		c.PartSize = DefaultPartSize
+	}
+	if c.PartThreads == 0 {
+		c.PartThreads = DefaultPartThreads
+	}
+	if c.SinglePutLimit == 0 {
+		c.SinglePutLimit = DefaultSinglePutLimit
+	}
+	if c.IOTimeout == 0 {
+		c.IOTimeout = DefaultIOTimeout
+	}
+	if c.Retries == 0 {
+		c.Retries = DefaultRetries
+	} else if c.Retries < 0 {
+		c.Retries = 0
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = time.Second
+	}
+	switch {
+	case c.Endpoint == "":
+		return c, errors.New("s3 backend: no endpoint")
+	case c.PartSize < minPartSize:
+		return c, fmt.Errorf("s3 backend: part size %d is below S3's minimum of %d", c.PartSize, minPartSize)
+	case c.AccessKey == "" || c.SecretKey == "":
+		return c, fmt.Errorf("s3 backend: no credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or MEMENTO_S3_ACCESS_KEY and MEMENTO_S3_SECRET_KEY)", c.Endpoint)
+	}
+	if err := checkBucketName(c.Bucket); err != nil {
+		return c, fmt.Errorf("s3 backend: bucket %q: %v", c.Bucket, err)
+	}
+	return c, nil
+}
+
+// String is the repository's URL, without credentials.
+func (c Config) String() string {
+	scheme := "http"
+	if c.Secure {
+		scheme = "https"
+	}
+	s := "s3:" + scheme + "://" + c.Endpoint + "/" + c.Bucket
+	if c.Prefix != "" {
+		s += "/" + c.Prefix
+	}
+	return s
+}

@@ -1,0 +1,29 @@
+// Package s3 implements a repository backend on an S3-compatible object store
+// (AWS S3, MinIO, Ceph RGW, ...) with minio-go.
+//
+// It satisfies repo.Backend structurally and imports nothing of memento's, so
+// the dependency points downwards only. The repository's file names map onto
+// object keys below an optional prefix: "s3:http://host:9000/bucket/prefix"
+// stores "data/ab/ab12..." as the key "prefix/data/ab/ab12...".
+//
+// Why it is safe without POSIX: every repository file is written once, whole,
+// and named by its content hash (the config excepted, which init writes once),
+// so a PUT is atomic for readers and idempotent for retries — re-sending a
+// write after a lost response can only store the same bytes again. That is
+// why Write retries freely, and why nothing here needs rename, exclusive
+// create or listing order.
+//
+// Robustness, because object stores sit behind networks that drop, stall and
+// reset connections:
+//   - every connection has an I/O deadline that each successful read or write
+//     pushes forward, so a stalled transfer fails after Config.IOTimeout
+//     instead of hanging, without limiting how long a large transfer may take;
+//   - minio-go retries each request a few times quickly; on top of that Write,
+//     Stat, List and Open retry transient failures with exponential backoff
+//     and full jitter, and a read that breaks mid-stream resumes at the byte
+//     it had reached with a new ranged request;
+//   - the number of connections to the endpoint is bounded (Config.Connections);
+//   - errors are one line naming the endpoint, bucket and key, and wrap the
+//     sentinels ErrAccessDenied, ErrNoBucket and ErrUnreachable (and
+//     fs.ErrNotExist for a missing key) so callers can tell them apart.
+package s3

@@ -1,0 +1,284 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strings"
+	"time"
+
+	"memento/chunk"
+)
+
+// Level is how deep `memento verify` looks. Each level includes the ones
+// below it, and each reads more of the repository:
+//
+//	L1 manifest:  signature, structure, sizes, every tree read and every chunk
+//	              in the index, every pack present with the size the index says
+//	L2 data:      every pack the snapshot references read once, every chunk
+//	              decrypted and checked against its keyed BLAKE3, every file's
+//	              BLAKE3 recomputed from its chunks in order
+//	L3 structure: L2 plus the Engram layout of a space snapshot: tiers, WAL
+//	              magic, CRC32C and sequence chain of every segment, and the
+//	              checkpoint within the WAL range
+//	L4 recovery:  restore into a temporary directory (which verifies every
+//	              byte), L3's checks on the restored files, WAL replay to the
+//	              state digest recorded at backup time, and query checks
+type Level int
+
+// Verification levels.
+const (
+	L1 Level = 1 + iota
+	L2
+	L3
+	L4
+)
+
+// ParseLevel accepts "L2", "l2" or "2".
+func ParseLevel(s string) (Level, error) {
+	t := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "L")
+	if len(t) == 1 && t[0] >= '1' && t[0] <= '4' {
+		return Level(t[0] - '0'), nil
+	}
+	return 0, fmt.Errorf("verification level %q: want L1, L2, L3 or L4", s)
+}
+
+func (l Level) String() string {
+	if l < L1 || l > L4 {
+		return fmt.Sprintf("L?%d", int(l))
+	}
+	return fmt.Sprintf("L%d", int(l))
+}
+
+// MarshalText writes a level as "L2" in JSON.
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText reads "L2".
+func (l *Level) UnmarshalText(b []byte) error {
+	v, err := ParseLevel(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// Finding is one thing that failed verification: at which level it was
+// found, what (a manifest, pack, blob, file, WAL segment) and what is wrong.
+type Finding struct {
+	Level   Level  `json:"level"`
+	What    string `json:"what"`
+	Message string `json:"message"`
+}
+
+func (f Finding) String() string { return fmt.Sprintf("%s %s: %s", f.Level, f.What, f.Message) }
+
+// Verdict is the result of verifying one snapshot. Passed is true only when
+// every check of every level up to Level held (Findings is empty).
+type Verdict struct {
+	Snapshot string             `json:"snapshot"`
+	Space    string             `json:"space,omitempty"`
+	Time     time.Time          `json:"time"`
+	Level    Level              `json:"level"`
+	Subset   string             `json:"subset,omitempty"`
+	Passed   bool               `json:"passed"`
+	Findings []Finding          `json:"findings"`
+	Notes    []string           `json:"notes,omitempty"` // figures and observations that are not failures
+	Figures  map[string]float64 `json:"figures"`
+	Query    *QueryReport       `json:"query,omitempty"` // L4
+	Seconds  float64            `json:"seconds"`
+	dropped  int
+}
+
+// maxFindings bounds the findings kept per snapshot: a pack lost from a big
+// snapshot would otherwise print one line per chunk.
+const maxFindings = 200
+
+// Short is the snapshot's 8-digit ID.
+func (v *Verdict) Short() string {
+	if len(v.Snapshot) >= 8 {
+		return v.Snapshot[:8]
+	}
+	return v.Snapshot
+}
+
+func (v *Verdict) fail(l Level, what, format string, args ...any) {
+	if len(v.Findings) >= maxFindings {
+		v.dropped++
+		return
+	}
+	v.Findings = append(v.Findings, Finding{Level: l, What: what, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *Verdict) note(format string, args ...any) {
+	v.Notes = append(v.Notes, fmt.Sprintf(format, args...))
+}
+
+// FirstLevel returns the lowest level at which a finding was made (0: none).
+func (v *Verdict) FirstLevel() Level {
+	var min Level
+	for _, f := range v.Findings {
+		if min == 0 || f.Level < min {
+			min = f.Level
+		}
+	}
+	return min
+}
+
+// VerifyOptions say how deep and how much to verify.
+type VerifyOptions struct {
+	Level Level
+	// Subset, at L2, reads only one part of the packs (see Subset).
+	Subset Subset
+	// Workers decrypt and hash packs in parallel (default GOMAXPROCS).
+	Workers int
+	// TempDir is where L4 restores (default os.TempDir()); it is removed after.
+	TempDir string
+	// Samples is how many ids L4 looks up in the replayed state (default 100).
+	Samples int
+	// BufferBytes bounds the chunk plaintexts L2 holds for files whose chunks
+	// arrive out of order (default 64 MiB); beyond it chunks are dropped and
+	// read again later, which costs a second read but never memory.
+	BufferBytes int64
+	// Progress counts bytes read, for a progress bar.
+	Progress *Progress
+}
+
+func (o *VerifyOptions) defaults() {
+	if o.Level == 0 {
+		o.Level = L1
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Samples <= 0 {
+		o.Samples = 100
+	}
+	if o.BufferBytes <= 0 {
+		o.BufferBytes = 64 << 20
+	}
+	if o.Progress == nil {
+		o.Progress = &Progress{}
+	}
+}
+
+// verifier holds what is shared by the verification of several snapshots:
+// the listing of the packs that really exist, and the pack sizes the local
+// index believes in.
+type verifier struct {
+	r         *Repository
+	opts      VerifyOptions
+	packSizes map[[32]byte]int64 // from listing data/
+	indexed   map[[32]byte]int64 // pack sizes per the index
+}
+
+func (r *Repository) newVerifier(ctx context.Context, opts VerifyOptions) (*verifier, error) {
+	opts.defaults()
+	v := &verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
+	err := r.be.List(ctx, dirData, func(name string, size int64) error {
+		v.packSizes[nameHash(name)] = size
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	packs, err := r.ix.Packs()
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	for _, p := range packs {
+		v.indexed[p.ID] = p.Size
+	}
+	return v, nil
+}
+
+// ListSnapshotIDs lists the snapshot manifests present in the repository
+// itself (not the local catalog), so that verification also sees manifests
+// the catalog skipped because they do not verify.
+func (r *Repository) ListSnapshotIDs(ctx context.Context) ([]chunk.ID, error) {
+	var out []chunk.ID
+	err := r.be.List(ctx, dirSnapshots, func(name string, size int64) error {
+		out = append(out, chunk.ID(nameHash(name)))
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	return out, nil
+}
+
+// VerifySnapshots verifies each snapshot to opts.Level and returns one
+// verdict per snapshot, in order. Damage is reported in the verdicts, never
+// as an error: the error is for being unable to verify at all (context
+// cancelled, the repository unreachable).
+func (r *Repository) VerifySnapshots(ctx context.Context, ids []chunk.ID, opts VerifyOptions) ([]*Verdict, error) {
+	if opts.Subset.Of > 0 && opts.Level != L2 {
+		return nil, fmt.Errorf("--subset reads part of the packs and applies to L2 only (L3 and L4 need every byte)")
+	}
+	lock, err := r.Lock(ctx, false, "verify")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	v, err := r.newVerifier(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Verdict, 0, len(ids))
+	for _, id := range ids {
+		vd, err := v.verify(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, vd)
+	}
+	return out, nil
+}
+
+// verify runs every level up to the requested one on one snapshot.
+func (v *verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
+	start := time.Now()
+	vd := &Verdict{Snapshot: id.String(), Level: v.opts.Level, Figures: map[string]float64{}}
+	if v.opts.Subset.Of > 0 {
+		vd.Subset = v.opts.Subset.String()
+	}
+	defer func() {
+		if vd.dropped > 0 {
+			vd.Findings = append(vd.Findings, Finding{Level: vd.FirstLevel(), What: "snapshot " + vd.Short(),
+				Message: fmt.Sprintf("%d more findings not shown", vd.dropped)})
+		}
+		vd.Passed = len(vd.Findings) == 0
+		vd.Seconds = time.Since(start).Seconds()
+	}()
+	sn, err := v.r.loadSnapshotFile(ctx, id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		vd.fail(L1, "manifest "+id.Short(), "%v", err)
+		return vd, nil
+	}
+	vd.Space, vd.Time = sn.Space, sn.Time
+	w, err := v.manifest(ctx, sn, vd)
+	if err != nil {
+		return nil, err
+	}
+	vd.Figures["l1_seconds"] = time.Since(start).Seconds()
+	switch {
+	case v.opts.Level == L2:
+		err = v.data(ctx, w, vd, nil)
+	case v.opts.Level == L3:
+		err = v.structure(ctx, w, vd)
+	case v.opts.Level == L4:
+		err = v.recovery(ctx, w, vd)
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		vd.fail(v.opts.Level, "snapshot "+id.Short(), "%v", err)
+	}
+	return vd, nil
+}

@@ -1,0 +1,408 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// L2 reads each pack a snapshot references once, in one ranged read
+// covering the chunks it needs, and decrypts and checks those chunks on
+// every core. Files are hashed as their chunks arrive, all files at once:
+// a file whose next chunk has not arrived yet simply waits, and a chunk that
+// arrives before its file needs it is held (up to BufferBytes; beyond that
+// it is dropped and read again when needed). Packs are read in the order in
+// which the files first need them, so in practice little is ever held.
+
+// fileTap receives a file's bytes in order as L2 verifies them; L3 uses it
+// to stream WAL segments through walreplay without reading them twice.
+type fileTap interface {
+	io.Writer
+	// finish is called once: with nil when the file was complete and its
+	// BLAKE3 matched, else with the reason it was not.
+	finish(err error)
+}
+
+type tapFunc func(f walkFile) fileTap
+
+type packBlob struct {
+	id  chunk.ID
+	loc index.Location
+}
+
+type packJob struct {
+	pack  [32]byte
+	blobs []packBlob // sorted by offset
+}
+
+type blobResult struct {
+	data []byte
+	err  error
+}
+
+type packResult struct {
+	blobs []blobResult
+	read  int64
+	err   error // the whole pack could not be read
+}
+
+// data is L2 (and the reading half of L3 when tap is set).
+func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFunc) error {
+	start := time.Now()
+	sub := v.opts.Subset
+	var jobs []*packJob
+	byPack := map[[32]byte]*packJob{}
+	planned := map[chunk.ID]bool{}
+	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
+		buf: map[chunk.ID][]byte{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
+	var hashable []walkFile
+	skipped := 0
+	for _, f := range w.files {
+		covered := !w.broken[f.rel]
+		for _, id := range f.node.Content {
+			l, ok := w.locs[id]
+			if !ok || w.bad[l.Pack] != "" {
+				covered = false
+				continue
+			}
+			if !sub.selects(l.Pack) {
+				covered = false
+				continue
+			}
+			if planned[id] {
+				continue
+			}
+			planned[id] = true
+			j := byPack[l.Pack]
+			if j == nil {
+				j = &packJob{pack: l.Pack}
+				byPack[l.Pack] = j
+				jobs = append(jobs, j)
+			}
+			j.blobs = append(j.blobs, packBlob{id, l})
+		}
+		if covered {
+			hashable = append(hashable, f)
+		} else if !w.broken[f.rel] {
+			skipped++
+		}
+	}
+	for _, j := range jobs {
+		sort.Slice(j.blobs, func(a, b int) bool { return j.blobs[a].loc.Offset < j.blobs[b].loc.Offset })
+	}
+	for _, f := range hashable {
+		for _, id := range f.node.Content {
+			c.uses[id]++
+		}
+	}
+	for _, f := range hashable {
+		fh := &fileHash{f: f, h: blake3.New()}
+		if tap != nil {
+			fh.tap = tap(f)
+		}
+		if len(f.node.Content) == 0 {
+			c.finish(fh)
+			continue
+		}
+		c.waiting[f.node.Content[0]] = append(c.waiting[f.node.Content[0]], fh)
+	}
+
+	// Workers read and open packs; results are consumed in job order.
+	ctx2, cancel := context.WithCancel(ctx)
+	results := make([]chan packResult, len(jobs))
+	for i := range results {
+		results[i] = make(chan packResult, 1)
+	}
+	window := make(chan struct{}, 2*v.opts.Workers+1)
+	jobCh := make(chan int)
+	var wg sync.WaitGroup
+	go func() {
+		defer close(jobCh)
+		for i := range jobs {
+			select {
+			case window <- struct{}{}:
+			case <-ctx2.Done():
+				return
+			}
+			select {
+			case jobCh <- i:
+			case <-ctx2.Done():
+				return
+			}
+		}
+	}()
+	for k := 0; k < v.opts.Workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobCh {
+				results[i] <- v.readPack(ctx2, w.sn.Space, jobs[i])
+			}
+		}()
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for i, j := range jobs {
+		var res packResult
+		select {
+		case res = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-window
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c.packs++
+		c.read += res.read
+		c.deliverPack(j, res)
+	}
+	for _, fhs := range c.waiting {
+		for _, fh := range fhs {
+			vd.fail(L2, "file "+fh.f.rel, "not completed: chunk %s never arrived", fh.f.node.Content[fh.next].Short())
+			c.breakFile(fh, errors.New("incomplete"))
+		}
+	}
+	secs := time.Since(start).Seconds()
+	vd.Figures["l2_seconds"] = secs
+	vd.Figures["packs_read"] = float64(c.packs)
+	vd.Figures["bytes_read"] = float64(c.read)
+	vd.Figures["chunks_verified"] = float64(c.chunks)
+	vd.Figures["data_bytes"] = float64(c.raw)
+	vd.Figures["files_hashed"] = float64(c.hashed)
+	vd.Figures["reread_bytes"] = float64(c.reread)
+	if secs > 0 {
+		vd.Figures["l2_mb_per_s"] = float64(c.read) / secs / 1e6
+	}
+	if skipped > 0 {
+		vd.Figures["files_skipped"] = float64(skipped)
+	}
+	vd.note("L2: read %d packs (%.1f MB) in %.2fs (%.0f MB/s), verified %d chunks (%.1f MB of data) and %d files",
+		c.packs, float64(c.read)/1e6, secs, vd.Figures["l2_mb_per_s"], c.chunks, float64(c.raw)/1e6, c.hashed)
+	if skipped > 0 {
+		vd.note("L2: subset %s: %d files have chunks outside this part and were not hashed whole", sub, skipped)
+	}
+	if c.reread > 0 {
+		vd.note("L2: %.1f MB read twice (chunks arrived far ahead of their files)", float64(c.reread)/1e6)
+	}
+	return nil
+}
+
+// readPack reads the span of a pack holding the job's blobs in one request
+// and opens (authenticates, decompresses, hashes) each blob.
+func (v *verifier) readPack(ctx context.Context, space string, j *packJob) packResult {
+	lo := int64(j.blobs[0].loc.Offset)
+	var hi int64
+	for _, b := range j.blobs {
+		hi = max(hi, int64(b.loc.Offset)+int64(b.loc.Length))
+	}
+	res := packResult{blobs: make([]blobResult, len(j.blobs))}
+	what := "pack " + shortHex(j.pack)
+	b, err := readRange(ctx, v.r.be, packName(j.pack), lo, hi-lo)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			err = &CorruptError{What: what, Detail: fmt.Sprintf("truncated: bytes %d..%d cannot be read", lo, hi), Err: err}
+		case errors.Is(err, fs.ErrNotExist):
+			err = corrupt(what, "missing from the repository")
+		}
+		res.err = err
+		for k := range res.blobs {
+			res.blobs[k].err = err
+		}
+		return res
+	}
+	res.read = hi - lo
+	v.opts.Progress.Bytes.Add(hi - lo)
+	for k, pb := range j.blobs {
+		off := int64(pb.loc.Offset) - lo
+		raw, err := v.r.openBlob(b[off:off+int64(pb.loc.Length)], space, DataBlob, pb.id, pb.loc, nil)
+		res.blobs[k] = blobResult{raw, err}
+	}
+	return res
+}
+
+// fileHash is a file being hashed as its chunks arrive.
+type fileHash struct {
+	f    walkFile
+	next int // index of the next chunk it needs
+	h    *blake3.Hasher
+	n    uint64
+	tap  fileTap
+}
+
+// dataCheck is L2's consumer: it feeds arriving chunks to the files that
+// need them. It runs on one goroutine.
+type dataCheck struct {
+	v   *verifier
+	w   *snapWalk
+	vd  *Verdict
+	ctx context.Context
+
+	uses     map[chunk.ID]int // remaining uses by files still being hashed
+	waiting  map[chunk.ID][]*fileHash
+	buf      map[chunk.ID][]byte
+	bufBytes int64
+	evicted  map[chunk.ID]bool
+	failed   map[chunk.ID]bool
+
+	packs, chunks, hashed, brokenFiles int
+	read, raw, reread                  int64
+}
+
+func (c *dataCheck) deliverPack(j *packJob, res packResult) {
+	if res.err != nil {
+		c.vd.fail(L2, "pack "+shortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(j.blobs))
+	}
+	for k, b := range res.blobs {
+		id := j.blobs[k].id
+		if b.err != nil {
+			if res.err == nil {
+				c.vd.fail(L2, "pack "+shortHex(j.pack), "%v", b.err)
+			}
+			c.failChunk(id, b.err)
+			continue
+		}
+		c.chunks++
+		c.raw += int64(len(b.data))
+		c.deliver(id, b.data)
+	}
+}
+
+func (c *dataCheck) deliver(id chunk.ID, data []byte) {
+	ws := c.waiting[id]
+	delete(c.waiting, id)
+	if c.uses[id] == 0 {
+		return // no file being hashed needs it (subset, or a file already broken)
+	}
+	c.buf[id] = data
+	c.bufBytes += int64(len(data))
+	for _, fh := range ws {
+		c.advance(fh)
+	}
+	if c.bufBytes > c.v.opts.BufferBytes {
+		for k, d := range c.buf {
+			c.bufBytes -= int64(len(d))
+			delete(c.buf, k)
+			c.evicted[k] = true
+			if c.bufBytes <= c.v.opts.BufferBytes/2 {
+				break
+			}
+		}
+	}
+}
+
+// advance feeds fh every chunk it can get, in order, until it has to wait.
+func (c *dataCheck) advance(fh *fileHash) {
+	content := fh.f.node.Content
+	for fh.next < len(content) {
+		id := content[fh.next]
+		data, ok := c.buf[id]
+		if !ok {
+			switch {
+			case c.failed[id]:
+				c.breakFile(fh, fmt.Errorf("chunk %s failed verification", id.Short()))
+				return
+			case c.evicted[id]:
+				loc := c.w.locs[id]
+				d, err := c.v.r.readBlobAt(c.ctx, c.w.sn.Space, DataBlob, id, loc, nil)
+				if err != nil {
+					c.vd.fail(L2, "pack "+shortHex(loc.Pack), "%v", err)
+					c.failed[id] = true
+					c.breakFile(fh, err)
+					return
+				}
+				c.reread += int64(loc.Length)
+				delete(c.evicted, id)
+				data = d
+				c.buf[id] = d
+				c.bufBytes += int64(len(d))
+			default:
+				c.waiting[id] = append(c.waiting[id], fh)
+				return
+			}
+		}
+		fh.h.Write(data)
+		fh.n += uint64(len(data))
+		if fh.tap != nil {
+			_, _ = fh.tap.Write(data) // a tap that stopped reading reports why in finish
+		}
+		fh.next++
+		c.release(id)
+	}
+	c.finish(fh)
+}
+
+func (c *dataCheck) release(id chunk.ID) {
+	c.uses[id]--
+	if c.uses[id] > 0 {
+		return
+	}
+	if d, ok := c.buf[id]; ok {
+		c.bufBytes -= int64(len(d))
+		delete(c.buf, id)
+	}
+	delete(c.uses, id)
+	delete(c.evicted, id)
+}
+
+func (c *dataCheck) failChunk(id chunk.ID, err error) {
+	c.failed[id] = true
+	ws := c.waiting[id]
+	delete(c.waiting, id)
+	for _, fh := range ws {
+		c.breakFile(fh, fmt.Errorf("chunk %s: %w", id.Short(), err))
+	}
+}
+
+// breakFile gives up on a file whose data is damaged.
+func (c *dataCheck) breakFile(fh *fileHash, err error) {
+	for i := fh.next; i < len(fh.f.node.Content); i++ {
+		c.release(fh.f.node.Content[i])
+	}
+	fh.next = len(fh.f.node.Content)
+	c.brokenFiles++
+	if c.brokenFiles <= maxFileFindings {
+		c.vd.fail(L2, "file "+fh.f.rel, "cannot be read whole: %v", err)
+	} else if c.brokenFiles == maxFileFindings+1 {
+		c.vd.fail(L2, "snapshot "+c.w.sn.ShortID(), "more damaged files not listed")
+	}
+	if fh.tap != nil {
+		fh.tap.finish(fmt.Errorf("damaged data: %w", err))
+	}
+}
+
+// finish checks a file's size and BLAKE3 once all its chunks went through.
+func (c *dataCheck) finish(fh *fileHash) {
+	n := fh.f.node
+	var sum Hash
+	fh.h.Sum(sum[:0])
+	var err error
+	switch {
+	case fh.n != n.Size:
+		err = fmt.Errorf("its chunks hold %d bytes, the tree says %d", fh.n, n.Size)
+	case n.BLAKE3 == nil || sum != *n.BLAKE3:
+		err = fmt.Errorf("content BLAKE3 %s does not match the tree's", sum.String()[:16])
+	}
+	if err != nil {
+		c.vd.fail(L2, "file "+fh.f.rel, "%v", err)
+	} else {
+		c.hashed++
+	}
+	if fh.tap != nil {
+		fh.tap.finish(err)
+	}
+}

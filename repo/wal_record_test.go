@@ -1,0 +1,133 @@
+package repo
+
+import (
+	"slices"
+	"testing"
+
+	"memento/walreplay"
+)
+
+func seg(name string, first, last uint64, size int64, sealed, compacted bool, sum byte) WALSegmentRecord {
+	r := WALSegmentRecord{Name: name, FirstSeq: first, LastSeq: last, FirstTS: int64(first) * 10, LastTS: int64(last) * 10,
+		Entries: int64(last - first + 1), Size: size, Sealed: sealed, Compacted: compacted,
+		Chunks: []WALChunk{{Size: uint32(size)}}}
+	r.BLAKE3[0] = sum
+	return r
+}
+
+func TestWALRecordMerge(t *testing.T) {
+	a1 := walreplay.SegmentName(1)
+	a2 := walreplay.SegmentName(101)
+	tests := []struct {
+		name string
+		in   [][]WALSegmentRecord // one slice per wal/ file, merged in order
+		want []WALSegmentRecord   // Segments() of the result
+	}{
+		{"empty", nil, []WALSegmentRecord{}},
+		{"longest wins", [][]WALSegmentRecord{{seg(a1, 1, 50, 500, false, false, 1)}, {seg(a1, 1, 80, 800, false, false, 2)}},
+			[]WALSegmentRecord{seg(a1, 1, 80, 800, false, false, 2)}},
+		{"order does not matter", [][]WALSegmentRecord{{seg(a1, 1, 80, 800, false, false, 2)}, {seg(a1, 1, 50, 500, false, false, 1)}},
+			[]WALSegmentRecord{seg(a1, 1, 80, 800, false, false, 2)}},
+		{"sealed wins at equal size", [][]WALSegmentRecord{{seg(a1, 1, 80, 800, true, false, 2)}, {seg(a1, 1, 80, 800, false, false, 2)}},
+			[]WALSegmentRecord{seg(a1, 1, 80, 800, true, false, 2)}},
+		{"tie broken by digest", [][]WALSegmentRecord{{seg(a1, 1, 80, 800, true, false, 9)}, {seg(a1, 1, 80, 800, true, false, 3)}},
+			[]WALSegmentRecord{seg(a1, 1, 80, 800, true, false, 3)}},
+		{"compacted kept beside the original", [][]WALSegmentRecord{
+			{seg(a1, 1, 100, 1000, true, false, 1), seg(a2, 101, 150, 500, false, false, 1)},
+			{seg(a1, 1, 100, 300, true, true, 4)}},
+			[]WALSegmentRecord{seg(a1, 1, 100, 1000, true, false, 1), seg(a2, 101, 150, 500, false, false, 1), seg(a1, 1, 100, 300, true, true, 4)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWALArchive("s")
+			for _, f := range tc.in {
+				w.merge(f)
+			}
+			got := w.Segments()
+			if !slices.EqualFunc(got, tc.want, func(a, b WALSegmentRecord) bool {
+				return a.Name == b.Name && a.Size == b.Size && a.Sealed == b.Sealed && a.Compacted == b.Compacted && a.BLAKE3 == b.BLAKE3 && a.LastSeq == b.LastSeq
+			}) {
+				t.Fatalf("merged:\n%+v\nwant:\n%+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestWALRunsAndGaps(t *testing.T) {
+	tests := []struct {
+		name string
+		recs []WALSegmentRecord
+		want []WALRun
+		end  uint64
+	}{
+		{"one run", []WALSegmentRecord{seg("wal-0000000000000001.log", 1, 100, 1, true, false, 0), seg("wal-0000000000000065.log", 101, 150, 1, false, false, 0)},
+			[]WALRun{{1, 150, 10, 1500, 2}}, 150},
+		{"gap", []WALSegmentRecord{seg("wal-0000000000000001.log", 1, 100, 1, true, false, 0), seg("wal-00000000000000c9.log", 201, 250, 1, false, false, 0)},
+			[]WALRun{{1, 100, 10, 1000, 1}, {201, 250, 2010, 2500, 1}}, 250},
+		{"compacted records are not part of the chain", []WALSegmentRecord{seg("wal-0000000000000001.log", 1, 100, 1, true, true, 0), seg("wal-0000000000000065.log", 101, 150, 1, false, false, 0)},
+			[]WALRun{{101, 150, 1010, 1500, 1}}, 150},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWALArchive("s")
+			w.merge(tc.recs)
+			if got := w.Runs(); !slices.Equal(got, tc.want) {
+				t.Fatalf("runs %+v, want %+v", got, tc.want)
+			}
+			if end, _ := w.End(); end != tc.end {
+				t.Fatalf("end %d, want %d", end, tc.end)
+			}
+		})
+	}
+}
+
+func TestPITRPlanAndRanges(t *testing.T) {
+	mk := func(id byte, c, e uint64) pitrSource {
+		sn := &Snapshot{}
+		sn.ID[0] = id
+		sn.Engram = &EngramInfo{Checkpoint: WALPosition{c, int64(c) * 10}, WALEnd: WALPosition{e, int64(e) * 10}}
+		return pitrSource{sn: sn, start: sn.Engram.Checkpoint, end: WALPosition{500, 5000}}
+	}
+	srcs := []pitrSource{mk(1, 10, 50), mk(2, 100, 200), mk(3, 300, 400)}
+	seq := func(n uint64) walreplay.Target { return walreplay.Target{ToSeq: &n} }
+	at := func(ts int64) walreplay.Target { return walreplay.Target{AtTime: &ts} }
+	tests := []struct {
+		name string
+		t    walreplay.Target
+		want byte // snapshot ID byte, 0 = none
+	}{
+		{"before everything", seq(5), 0},
+		{"covered by the first only", seq(30), 1},
+		{"after the first's end", seq(60), 1},
+		{"newest whose end is before", seq(250), 2},
+		{"exactly at an end", seq(400), 3},
+		{"covering when nothing ends before", seq(20), 1},
+		{"inside the second's WAL: the first ends before", seq(150), 1},
+		{"past the archive", seq(501), 0},
+		{"time exactly at an end", at(2000), 2},
+		{"time past the archive", at(5001), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := planPITR(srcs, tc.t)
+			if tc.want == 0 {
+				if ok {
+					t.Fatalf("planned snapshot %d, want none", got.sn.ID[0])
+				}
+				return
+			}
+			if !ok || got.sn.ID[0] != tc.want {
+				t.Fatalf("planned %v, want snapshot %d", got, tc.want)
+			}
+		})
+	}
+	rs := mergeRanges([]pitrSource{
+		{start: WALPosition{10, 100}, end: WALPosition{50, 500}},
+		{start: WALPosition{51, 510}, end: WALPosition{80, 800}},
+		{start: WALPosition{200, 2000}, end: WALPosition{300, 3000}},
+	})
+	want := []PITRRange{{10, 100, 80, 800, 2}, {200, 2000, 300, 3000, 1}}
+	if !slices.Equal(rs, want) {
+		t.Fatalf("ranges %+v, want %+v", rs, want)
+	}
+}

@@ -1,0 +1,421 @@
+#!/usr/bin/env bash
+# bench.sh: memento against restic, borg and tar|zstd, on the same generated
+# Engram data dir, in the same run, timed the same way (see docs/benchmarks.md).
+#
+#   make bench                    # 1 GiB, 3 runs, writes docs/benchmarks.md
+#   make bench-quick              # 256 MiB, 1 run, writes $BENCH_DIR/benchmarks.md
+#   BENCH_SIZE=10G make bench     # 10 GiB (needs about 7x the size in free disk)
+#
+# Environment (defaults in brackets):
+#   BENCH_SIZE [1G]        dataset size (engram-sim units: 1G = 1 GiB)
+#   BENCH_SPACES [3]       number of spaces
+#   BENCH_SEED [1]         engram-sim generate seed; the day's mutation uses BENCH_SEED+1
+#   BENCH_RUNS [3; 1 below 1 GiB]  rounds; every figure is the median of the rounds
+#   BENCH_DIR [/tmp/memento-bench]  work dir (deleted at the end unless BENCH_KEEP=1)
+#   BENCH_CACHE [drop if permitted, else warm]  page cache before each timed run
+#   BENCH_TOOLS [memento restic borg tar]  which rows to run
+#   BENCH_BORG_COMPRESSION [lz4]  borg's default; zstd,3 is the other sensible choice
+#   BENCH_TIMEOUT [3600]   seconds before one timed command is killed (counts as failed)
+#   BENCH_GO [1]           also run the walreplay Go benchmark for WAL replay entries/s
+#   BENCH_NO_BUILD [0]     1: use bin/memento and bin/engram-sim as they are (no make build)
+#   BENCH_OUT [docs/benchmarks.md for >= 1 GiB, else $BENCH_DIR/benchmarks.md]
+#
+# Exit status: 0 when every tool did every operation it has; 1 when a tool
+# failed (a slow figure never fails the run: benchmarks report, they do not gate).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HERE=$ROOT/scripts/bench
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+
+BENCH_SIZE=${BENCH_SIZE:-1G}
+BENCH_SPACES=${BENCH_SPACES:-3}
+BENCH_SEED=${BENCH_SEED:-1}
+BENCH_DIR=${BENCH_DIR:-/tmp/memento-bench}
+BENCH_TOOLS=${BENCH_TOOLS:-memento restic borg tar}
+BENCH_BORG_COMPRESSION=${BENCH_BORG_COMPRESSION:-lz4}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-3600}
+BENCH_GO=${BENCH_GO:-1}
+export BENCH_CACHE BENCH_TIMEOUT
+
+# ---------------------------------------------------------------- setup
+cd "$ROOT" || exit 1
+START=$(now)
+[ -n "${MAKELEVEL:-}" ] || [ "${BENCH_NO_BUILD:-0}" = 1 ] || make -s build || die "make build failed (BENCH_NO_BUILD=1 uses the binaries already in bin/)"
+[ -x bin/memento ] && [ -x bin/engram-sim ] || die "bin/memento or bin/engram-sim missing (make build)"
+
+size_bytes=$(awk -v s="$BENCH_SIZE" 'BEGIN {
+  n = s + 0; u = tolower(s); sub(/^[0-9.]+[ ]*/, "", u)
+  m["" ] = 1; m["b"] = 1; m["k"] = m["kib"] = 2^10; m["m"] = m["mib"] = 2^20; m["g"] = m["gib"] = 2^30
+  m["t"] = m["tib"] = 2^40; m["kb"] = 1e3; m["mb"] = 1e6; m["gb"] = 1e9; m["tb"] = 1e12
+  printf "%d\n", (u in m) ? n * m[u] : 0 }')
+smoke=0
+[ "$size_bytes" -gt 0 ] && [ "$size_bytes" -lt $((1 << 30)) ] && smoke=1
+BENCH_RUNS=${BENCH_RUNS:-$([ $smoke = 1 ] && echo 1 || echo 3)}
+if [ -z "${BENCH_OUT:-}" ]; then
+  if [ $smoke = 1 ]; then BENCH_OUT=$BENCH_DIR/benchmarks.md; else BENCH_OUT=$ROOT/docs/benchmarks.md; fi
+fi
+if [ -z "${BENCH_CACHE:-}" ]; then
+  if [ -w /proc/sys/vm/drop_caches ] && (echo 1 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+    BENCH_CACHE=drop
+  else
+    BENCH_CACHE=warm
+  fi
+fi
+
+# Peers: Debian packages only (never downloaded binaries).
+need_pkgs=()
+for p in restic:restic borg:borgbackup zstd:zstd /usr/bin/time:time fusermount3:fuse3; do
+  command -v "${p%%:*}" >/dev/null 2>&1 || need_pkgs+=("${p#*:}")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing ${need_pkgs[*]} from the distribution (apt-get)"
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1; }
+  else
+    sudo -n apt-get install -y -q "${need_pkgs[@]}" >/dev/null 2>&1
+  fi
+fi
+command -v zstd >/dev/null && [ -x /usr/bin/time ] || die "zstd and GNU time are required (apt-get install zstd time)"
+
+# Work dir: a frozen copy of the binaries (others may rebuild bin/ meanwhile).
+mkdir -p "$BENCH_DIR" || die "cannot create $BENCH_DIR"
+BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+for d in bin orig live repos cache restore mnt logs pitr; do rm -rf "${BENCH_DIR:?}/$d"; done
+mkdir -p "$BENCH_DIR"/{bin,repos,cache,restore,mnt,logs}
+cp bin/memento bin/engram-sim "$BENCH_DIR/bin/"
+MEMENTO=$BENCH_DIR/bin/memento
+SIM=$BENCH_DIR/bin/engram-sim
+ORIG=$BENCH_DIR/orig LIVE=$BENCH_DIR/live LOGS=$BENCH_DIR/logs
+RESULTS=$BENCH_DIR/results.tsv
+: >"$RESULTS"
+FAILED=0
+export MEMENTO_PASSWORD=memento-bench RESTIC_PASSWORD=memento-bench BORG_PASSPHRASE=memento-bench
+export MEMENTO_CACHE_DIR=$BENCH_DIR/cache/memento RESTIC_CACHE_DIR=$BENCH_DIR/cache/restic
+export BORG_BASE_DIR=$BENCH_DIR/cache/borg BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=NO
+
+MOUNT_PID=
+cleanup() {
+  [ -n "$MOUNT_PID" ] && unmount "$BENCH_DIR/mnt" "$MOUNT_PID"
+  if [ "${BENCH_KEEP:-0}" != 1 ]; then
+    for d in orig live repos cache restore mnt pitr; do rm -rf "${BENCH_DIR:?}/$d"; done
+  fi
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+TOOLS=()
+for t in $BENCH_TOOLS; do
+  case $t in
+    memento) TOOLS+=(memento) ;;
+    restic | borg) if command -v "$t" >/dev/null; then TOOLS+=("$t"); else skip_row "$t" backup1 "$t is not installed (apt-get install -y ${t/borg/borgbackup} failed)"; fi ;;
+    tar) TOOLS+=(tar) ;;
+    *) die "unknown tool $t in BENCH_TOOLS" ;;
+  esac
+done
+
+# ---------------------------------------------------------------- dataset
+log "generating a $BENCH_SIZE Engram data dir ($BENCH_SPACES spaces, seed $BENCH_SEED) in $ORIG"
+"$SIM" generate --dir "$ORIG" --size "$BENCH_SIZE" --spaces "$BENCH_SPACES" --seed "$BENCH_SEED" \
+  >"$LOGS/generate.log" 2>&1 || { cat "$LOGS/generate.log" >&2; die "engram-sim generate failed"; }
+GEN_LINE=$(tail -n 1 "$LOGS/generate.log")
+DATA_BYTES=$(sum_sizes "$ORIG")
+DATA_FILES=$(find "$ORIG" -type f | wc -l)
+WAL_SEGS=$(find "$ORIG"/spaces/*/wal -name 'wal-*.log' | wc -l)
+mapfile -t SPACES < <(cd "$ORIG/spaces" && ls)
+log "dataset: $DATA_BYTES bytes, $DATA_FILES files, spaces ${SPACES[*]}"
+
+# The day of activity is applied in place to the live copy, so unchanged
+# files keep their inode and times, as on a real server.
+MUTATE_SEED=$((BENCH_SEED + 1))
+reset_live() {
+  rm -rf "$LIVE"
+  cp -a --reflink=auto "$ORIG" "$LIVE"
+}
+mutate_live() {
+  "$SIM" mutate --dir "$LIVE" --seed "$MUTATE_SEED" >"$LOGS/mutate.log" 2>&1 ||
+    { cat "$LOGS/mutate.log" >&2; die "engram-sim mutate failed"; }
+}
+
+# ---------------------------------------------------------------- tools
+# repo_of TOOL, and the command lines of each tool's operations.
+repo_of() { echo "$BENCH_DIR/repos/$1"; }
+
+init_cmd() {
+  local r
+  r=$(repo_of "$1")
+  case $1 in
+    memento) q "$MEMENTO" init --repo "$r" ;;
+    restic) q restic -r "$r" init --repository-version 2 ;;
+    borg) q borg init -e repokey-blake2 "$r" ;;
+    tar) q mkdir -p "$r" ;;
+  esac
+}
+
+backup_cmd() { # TOOL N
+  local r
+  r=$(repo_of "$1")
+  case $1 in
+    memento) q "$MEMENTO" backup --repo "$r" --data-dir "$LIVE" --all --no-progress ;;
+    restic) q restic -r "$r" backup --compression auto -q "$LIVE" ;;
+    borg) q borg create --compression "$BENCH_BORG_COMPRESSION" "$r::b$2" "$LIVE" ;;
+    tar) q "$HERE/tar-backup.sh" "$LIVE" "$r/b$2.tar.zst" ;;
+  esac
+}
+
+restore_cmd() { # TOOL TARGET: restores the latest backup (after the day)
+  local r=$(repo_of "$1") t=$2 s c=
+  case $1 in
+    memento)
+      for s in "${SPACES[@]}"; do
+        c+="$(q "$MEMENTO" restore --repo "$r" --space "$s" --latest --target "$t" --no-progress) && "
+      done
+      echo "${c}true"
+      ;;
+    restic) q restic -r "$r" restore latest --target "$t" -q ;;
+    borg) echo "cd $(q "$t") && $(q borg extract "$r::b3")" ;;
+    tar) echo "zstd -d -q -c $(q "$r/b3.tar.zst") | tar -xf - -C $(q "$t")" ;;
+  esac
+}
+
+# restored_root TOOL TARGET: where the live dir's content lands in a restore.
+restored_root() {
+  case $1 in
+    memento | tar) echo "$2" ;;
+    restic) echo "$2$LIVE" ;;
+    borg) echo "$2/${LIVE#/}" ;;
+  esac
+}
+
+# ---------------------------------------------------------------- rounds
+HAS_MOUNT=0 HAS_VERIFY=0 HAS_WAL_ARCHIVE=0
+has_cmd mount && HAS_MOUNT=1
+has_cmd verify && has_flag level verify && HAS_VERIFY=1
+has_cmd wal archive && HAS_WAL_ARCHIVE=1
+[ $HAS_MOUNT = 1 ] || skip_row memento mountread "memento mount is not in this build"
+[ $HAS_VERIFY = 1 ] || skip_row memento verify "memento verify --level is not in this build"
+[ $HAS_WAL_ARCHIVE = 1 ] || { skip_row memento walarchive0 "memento wal archive is not in this build"; skip_row memento walarchive1 "memento wal archive is not in this build"; }
+if ! restic mount --help >/dev/null 2>&1 || [ ! -e /dev/fuse ]; then
+  skip_row restic mountread "restic mount or /dev/fuse unavailable"
+fi
+
+# largest file of the day's data (the FUSE read), as a path relative to LIVE.
+largest_rel=
+wal_bytes() { sum_sizes "$LIVE"/spaces/*/wal; }
+
+# mount_read ROUND TOOL: mount the repository, read the largest file once, timed.
+mount_read() {
+  local round=$1 tool=$2 r mnt=$BENCH_DIR/mnt f= probe bytes
+  r=$(repo_of "$tool")
+  rm -rf "$mnt" && mkdir -p "$mnt"
+  case $tool in
+    memento)
+      "$MEMENTO" mount --repo "$r" "$mnt" >"$LOGS/r$round-memento-mount.log" 2>&1 &
+      probe=spaces ;;
+    restic)
+      restic -r "$r" mount "$mnt" >"$LOGS/r$round-restic-mount.log" 2>&1 &
+      probe=snapshots/latest ;;
+  esac
+  MOUNT_PID=$!
+  if ! mount_wait "$mnt" "$probe" 60; then
+    M_RC=1 M_WALL=0 M_RSS=0 M_LOG=$LOGS/r$round-$tool-mount.log
+    log "  $tool mountread: the mount did not come up in 60 s"
+    finish_row "$round" "$tool" mountread 0
+    unmount "$mnt" "$MOUNT_PID"; MOUNT_PID=
+    return
+  fi
+  local space=${largest_rel#spaces/}
+  space=${space%%/*}
+  local inner=${largest_rel#spaces/"$space"/}
+  case $tool in
+    memento)
+      for c in "$mnt/spaces/$space/latest/$inner" "$mnt/spaces/$space/latest/spaces/$space/$inner" "$mnt/spaces/$space/latest$LIVE/$largest_rel"; do
+        [ -f "$c" ] && f=$c && break
+      done
+      [ -n "$f" ] || f=$(find -L "$mnt/spaces/$space/latest/" -path "*/$inner" -type f 2>/dev/null | head -n 1) ;;
+    restic)
+      f=$mnt/snapshots/latest$LIVE/$largest_rel ;;
+  esac
+  bytes=$(stat -L -c %s "$f" 2>/dev/null || echo 0)
+  measure "$round" "$tool" mountread "$bytes" "$(q dd if="$f" of=/dev/null bs=1M status=none)"
+  finish_row "$round" "$tool" mountread "$bytes" - - - "$largest_rel"
+  unmount "$mnt" "$MOUNT_PID"
+  MOUNT_PID=
+}
+
+# pitr_seq: a WAL sequence in the middle of the day for the first space, so
+# that recovery starts from the pre-day snapshot and replays archived WAL.
+pitr_seq() {
+  sed -n "s/^${SPACES[0]}: .*seq \([0-9]*\)\.\.\([0-9]*\).*/\1 \2/p" "$LOGS/mutate.log" | awk '{printf "%d", ($1+$2)/2}'
+}
+
+for ((round = 1; round <= BENCH_RUNS; round++)); do
+  # Rotate the tool order every round so drift hits every tool alike.
+  order=()
+  for ((i = 0; i < ${#TOOLS[@]}; i++)); do order+=("${TOOLS[(i + round - 1) % ${#TOOLS[@]}]}"); done
+  log "round $round of $BENCH_RUNS: ${order[*]}"
+  reset_live
+  rm -rf "$BENCH_DIR"/repos/* "$BENCH_DIR"/cache/*
+  for t in "${order[@]}"; do
+    bash -c "$(init_cmd "$t")" >"$LOGS/r$round-$t-init.log" 2>&1 ||
+      { log "$t init failed: $(tail -n 3 "$LOGS/r$round-$t-init.log")"; FAILED=$((FAILED + 1)); }
+  done
+  declare -A size_after=()
+
+  for n in 1 2; do
+    for t in "${order[@]}"; do
+      measure "$round" "$t" "backup$n" "$DATA_BYTES" "$(backup_cmd "$t" "$n")" "$LIVE"
+      size_after[$t]=$(dir_bytes "$(repo_of "$t")")
+      prev=${size_after[$t.prev]:-0}
+      finish_row "$round" "$t" "backup$n" "$DATA_BYTES" "${size_after[$t]}" $((size_after[$t] - prev))
+      size_after[$t.prev]=${size_after[$t]}
+    done
+    if [ $n = 1 ] && [ $HAS_WAL_ARCHIVE = 1 ] && [[ " ${TOOLS[*]} " == *" memento "* ]]; then
+      wb=$(wal_bytes)
+      measure "$round" memento walarchive0 "$wb" "$(q "$MEMENTO" wal archive --repo "$(repo_of memento)" --data-dir "$LIVE" --all)" "$LIVE"
+      wsz=$(dir_bytes "$(repo_of memento)")
+      finish_row "$round" memento walarchive0 "$wb" "$wsz" $((wsz - ${size_after[memento.prev]}))
+      size_after[memento.prev]=$wsz
+    fi
+  done
+
+  wal_before=$(wal_bytes)
+  mutate_live
+  DAY_BYTES=$(sum_sizes "$LIVE")
+  DAY_WAL=$(($(wal_bytes) - wal_before))
+  largest_rel=$(cd "$LIVE" && find . -type f -printf '%s %P\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
+  if [ $HAS_WAL_ARCHIVE = 1 ] && [[ " ${TOOLS[*]} " == *" memento "* ]]; then
+    measure "$round" memento walarchive1 "$DAY_WAL" "$(q "$MEMENTO" wal archive --repo "$(repo_of memento)" --data-dir "$LIVE" --all)" "$LIVE"
+    wsz=$(dir_bytes "$(repo_of memento)")
+    finish_row "$round" memento walarchive1 "$DAY_WAL" "$wsz" $((wsz - ${size_after[memento.prev]}))
+  fi
+  for t in "${order[@]}"; do
+    measure "$round" "$t" backup3 "$DAY_BYTES" "$(backup_cmd "$t" 3)" "$LIVE"
+    size_after[$t]=$(dir_bytes "$(repo_of "$t")")
+    finish_row "$round" "$t" backup3 "$DAY_BYTES" "${size_after[$t]}" $((size_after[$t] - ${size_after[$t.prev]}))
+  done
+
+  for t in "${order[@]}"; do
+    target=$BENCH_DIR/restore/$t
+    rm -rf "$BENCH_DIR/restore" && mkdir -p "$target"
+    measure "$round" "$t" restore "$DAY_BYTES" "$(restore_cmd "$t" "$target")" "$(repo_of "$t")"
+    note=-
+    if [ "$M_RC" = 0 ] && [ "$round" = 1 ]; then
+      # Correctness first: a fast restore of wrong bytes is no result.
+      src=$LIVE dst=$(restored_root "$t" "$target")
+      [ "$t" = memento ] && src=$LIVE/spaces dst=$dst/spaces
+      if ! diff -rq "$src" "$dst" >"$LOGS/r$round-$t-restore.diff" 2>&1; then
+        M_RC=99
+        log "  $t restore: restored tree differs from the source: $(head -n 3 "$LOGS/r$round-$t-restore.diff")"
+        M_LOG=$LOGS/r$round-$t-restore.diff
+      else
+        note="diff -r against the source: identical"
+      fi
+    fi
+    finish_row "$round" "$t" restore "$DAY_BYTES" - - - "$note"
+  done
+  rm -rf "$BENCH_DIR/restore"
+
+  for t in "${order[@]}"; do
+    case $t in
+      memento) [ $HAS_MOUNT = 1 ] && mount_read "$round" memento ;;
+      restic) grep -q "	restic	mountread	skip" "$RESULTS" || mount_read "$round" restic ;;
+    esac
+  done
+
+  if [[ " ${TOOLS[*]} " == *" memento "* ]]; then
+    r=$(repo_of memento)
+    if [ $HAS_VERIFY = 1 ]; then
+      c=
+      for s in "${SPACES[@]}"; do c+="$(q "$MEMENTO" verify --repo "$r" --space "$s" --latest --level L2) && "; done
+      measure "$round" memento verify "$DAY_BYTES" "${c}true" "$r"
+      finish_row "$round" memento verify "$DAY_BYTES"
+    fi
+    if ! grep -q "	memento	pitr	skip" "$RESULTS"; then
+      seq=$(pitr_seq)
+      target=$BENCH_DIR/restore/pitr
+      rm -rf "$BENCH_DIR/restore" && mkdir -p "$target"
+      pb=$(sum_sizes "$LIVE/spaces/${SPACES[0]}")
+      if [ -z "$seq" ]; then
+        skip_row memento pitr "could not read the day's WAL range from engram-sim mutate's output"
+      else
+        measure "$round" memento pitr "$pb" "$(q "$MEMENTO" restore --repo "$r" --space "${SPACES[0]}" --to-seq "$seq" --target "$target" --no-progress)" "$r"
+        finish_row "$round" memento pitr "$pb" - - - "space ${SPACES[0]} to seq $seq (mid-day)"
+      fi
+      rm -rf "$BENCH_DIR/restore"
+    fi
+  fi
+  unset size_after
+done
+
+# ---------------------------------------------------------------- PITR over 1,000 segments
+# A dedicated small data dir: 64 KiB WAL segments, a full backup, then ten
+# times the WAL appended (about 1,000 new segments) and archived; recovery to
+# the last entry replays all of them on top of the snapshot.
+if [[ " ${TOOLS[*]} " == *" memento "* ]] && grep -q "	memento	pitr	ok" "$RESULTS"; then
+  log "PITR over 1,000 archived segments"
+  P=$BENCH_DIR/pitr
+  mkdir -p "$P"
+  (
+    set -e
+    "$SIM" generate --dir "$P/data" --size 16M --spaces 1 --segment-size 64KiB --seed 7
+    "$MEMENTO" init --repo "$P/repo"
+    "$MEMENTO" backup --repo "$P/repo" --data-dir "$P/data" --all --no-progress
+    "$MEMENTO" wal archive --repo "$P/repo" --data-dir "$P/data" --all
+    "$SIM" mutate --dir "$P/data" --seed 8 --wal-share 10
+    "$MEMENTO" wal archive --repo "$P/repo" --data-dir "$P/data" --all
+  ) >"$LOGS/pitr1000-setup.log" 2>&1
+  if [ $? -ne 0 ]; then
+    M_RC=1 M_WALL=0 M_RSS=0 M_LOG=$LOGS/pitr1000-setup.log
+    finish_row 1 memento pitr1000 0
+  else
+    psp=$(ls "$P/data/spaces")
+    last=$(sed -n "s/^$psp: .*seq [0-9]*\.\.\([0-9]*\).*/\1/p" "$LOGS/pitr1000-setup.log")
+    first=$(sed -n "s/^$psp: .*seq \([0-9]*\)\.\.[0-9]*.*/\1/p" "$LOGS/pitr1000-setup.log")
+    segs=$(find "$P/data/spaces/$psp/wal" -name 'wal-*.log' | wc -l)
+    pbytes=$(sum_sizes "$P/data/spaces/$psp")
+    measure 1 memento pitr1000 "$pbytes" "$(q "$MEMENTO" restore --repo "$P/repo" --space "$psp" --to-seq "$last" --target "$P/restore" --no-progress)" "$P/repo"
+    finish_row 1 memento pitr1000 "$pbytes" - - - "$segs segments in the WAL, seq $first..$last replayed after the snapshot"
+  fi
+else
+  skip_row memento pitr1000 "needs memento restore --to-seq and wal archive (PITR row skipped or failed)"
+fi
+
+# ---------------------------------------------------------------- WAL replay
+if [ "$BENCH_GO" = 1 ]; then
+  log "WAL replay: go test -run '^\$' -bench 'Replay\$/copy' -benchtime 5x ./walreplay/"
+  if go test -run '^$' -bench 'Replay$/copy' -benchtime 5x ./walreplay/ >"$LOGS/walreplay-bench.log" 2>&1; then
+    eps=$(awk '/^BenchmarkReplay\/copy/ {for (i = 1; i < NF; i++) if ($(i+1) == "entries/s") print $i}' "$LOGS/walreplay-bench.log" | head -n 1)
+    mbs=$(awk '/^BenchmarkReplay\/copy/ {for (i = 1; i < NF; i++) if ($(i+1) == "MB/s") print $i}' "$LOGS/walreplay-bench.log" | head -n 1)
+    if [ -n "$eps" ]; then
+      record 1 memento walreplay ok - - - - - "$eps" "go test -bench 'Replay\$/copy' ./walreplay/ (50,000 entries, 768-dim; $mbs MB/s)"
+    else
+      skip_row memento walreplay "BenchmarkReplay/copy reported no entries/s"
+    fi
+  else
+    skip_row memento walreplay "go test -bench Replay ./walreplay/ failed (see $LOGS/walreplay-bench.log)"
+  fi
+else
+  skip_row memento walreplay "BENCH_GO=0"
+fi
+
+# ---------------------------------------------------------------- report
+ELAPSED=$(awk -v a="$START" -v b="$(now)" 'BEGIN {printf "%.0f", b-a}')
+cmdline="make bench"
+[ -n "${MAKELEVEL:-}" ] || cmdline="./scripts/bench.sh"
+export ROOT BENCH_DIR BENCH_SIZE BENCH_SPACES BENCH_SEED BENCH_RUNS BENCH_CACHE BENCH_BORG_COMPRESSION
+export DATA_BYTES DATA_FILES DAY_BYTES DAY_WAL WAL_SEGS GEN_LINE ELAPSED MEMENTO SIM LOGS RESULTS
+export CMDLINE="BENCH_SIZE=$BENCH_SIZE BENCH_RUNS=$BENCH_RUNS BENCH_CACHE=$BENCH_CACHE $cmdline"
+export SPACES_LIST="${SPACES[*]}"
+mkdir -p "$(dirname "$BENCH_OUT")"
+"$HERE/report.sh" >"$BENCH_OUT" || die "report failed"
+"$HERE/report.sh" terminal
+log "wrote $BENCH_OUT (raw rows: $RESULTS, logs: $LOGS) in ${ELAPSED}s"
+if [ "$FAILED" -gt 0 ]; then
+  log "$FAILED operation(s) FAILED: see the table and $LOGS"
+  exit 1
+fi
+exit 0
