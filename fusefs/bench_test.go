@@ -2,9 +2,11 @@ package fusefs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -99,4 +101,97 @@ func BenchmarkRestoreFile(b *testing.B) {
 		os.RemoveAll(target)
 		b.StartTimer()
 	}
+}
+
+// BenchmarkMountListTree runs `ls -lR` over a snapshot of 100,000 files
+// (10,000 with -short) in 100 directories, warm: after one cold listing, as
+// an operator browsing a mount sees it. It reports entries/s.
+func BenchmarkMountListTree(b *testing.B) {
+	requireFUSE(b)
+	ls, err := exec.LookPath("ls")
+	if err != nil {
+		b.Skip("no ls")
+	}
+	files := 100_000
+	if testing.Short() {
+		files = 10_000
+	}
+	tr := newTestRepo(b)
+	src := filepath.Join(b.TempDir(), "src")
+	for i := range files {
+		dir := filepath.Join(src, fmt.Sprintf("d%03d", i%100))
+		if i < 100 {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%06d.txt", i)), []byte(fmt.Sprint(i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
+	_, mp, _ := mount(b, tr.Repository, Options{})
+	root := filepath.Join(mp, "snapshots", sn.ShortID())
+	run := func() {
+		cmd := exec.Command(ls, "-lR", root)
+		cmd.Stdout = io.Discard
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	run()
+	cold := time.Since(start)
+	b.ResetTimer()
+	for range b.N {
+		run()
+	}
+	b.ReportMetric(float64(files)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(cold.Milliseconds()), "cold-ms")
+}
+
+// BenchmarkMountReady measures, for a repository of 1,000 snapshots (100
+// with -short), the time from opening the repository (warm local index) to
+// a mounted filesystem whose snapshots/ has been listed once.
+func BenchmarkMountReady(b *testing.B) {
+	requireFUSE(b)
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	tr := newTestRepo(b)
+	src := filepath.Join(b.TempDir(), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(src, "f"), []byte(fmt.Sprint(i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		tr.backup(b, repo.BackupOptions{Paths: []string{src}, Tags: []string{fmt.Sprintf("t%d", i%10)}})
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		mp := filepath.Join(b.TempDir(), "mnt")
+		if err := os.Mkdir(mp, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		r := tr.open(b)
+		s, err := Mount(r, mp, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		es, err := os.ReadDir(filepath.Join(mp, "snapshots"))
+		if err != nil || len(es) != n+1 {
+			b.Fatalf("snapshots/ has %d entries, %v", len(es), err)
+		}
+		b.StopTimer()
+		if _, err := s.Unmount(5 * time.Second); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/mount")
 }

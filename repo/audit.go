@@ -139,12 +139,17 @@ func (r *Repository) AuditLog(ctx context.Context, since time.Time) ([]AuditReco
 }
 
 // VerifiedLevels returns, per snapshot ID, the highest level of a passed
-// verification in recs (the audit trail), which answers "latest verified
-// backup" without reading any data.
+// verification in recs (the audit trail, oldest first), which answers
+// "latest verified backup" without reading any data. A failed verification
+// clears what earlier passes proved: damage found later wins.
 func VerifiedLevels(recs []AuditRecord) map[string]Level {
 	out := map[string]Level{}
 	for _, rec := range recs {
-		if rec.Command != "verify" || rec.Result != AuditOK || rec.Snapshot == "" {
+		if rec.Command != "verify" || rec.Snapshot == "" {
+			continue
+		}
+		if rec.Result != AuditOK {
+			delete(out, rec.Snapshot)
 			continue
 		}
 		l, err := ParseLevel(rec.Level)

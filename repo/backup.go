@@ -440,6 +440,9 @@ func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
 	if err != nil {
 		return chunk.ID{}, err
 	}
+	if len(b) > MaxBlobSize { // readers refuse larger blobs: fail now, not at restore
+		return chunk.ID{}, fmt.Errorf("a directory of %d entries makes a tree of %d bytes, above the %d a blob may hold", len(t.Nodes), len(b), MaxBlobSize)
+	}
 	id := a.key.Sum(b)
 	if _, ok := a.known[id]; ok || !a.packer.claim(id) {
 		return id, nil

@@ -14,7 +14,7 @@ import (
 func TestDedupAcrossSnapshots(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
-	const bigSize = 24 << 20
+	const bigSize = 12 << 20
 	writeFile(t, filepath.Join(src, "big"), randomBytes(1, bigSize), 0o644)
 	writeFile(t, filepath.Join(src, "log"), randomBytes(2, 3<<20), 0o644)
 	for i := range 20 {
@@ -60,7 +60,7 @@ func TestDedupAcrossSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteAt(randomBytes(99, 100), 12<<20); err != nil {
+	if _, err := f.WriteAt(randomBytes(99, 100), 6<<20); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -2,12 +2,15 @@ package repo
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +166,62 @@ func restoredDigest(t *testing.T, sn *Snapshot, dir string) map[string]entry {
 		delete(d, "spaces")
 	}
 	return d
+}
+
+// TestNewerVersionsRefused: a file of a version newer than this binary knows
+// is refused with ErrFormat ("upgrade memento"), never misread.
+func TestNewerVersionsRefused(t *testing.T) {
+	ctx := context.Background()
+	t.Run("index file", func(t *testing.T) {
+		tr := newTestRepo(t, InitOptions{})
+		if _, err := tr.saveFile(ctx, dirIndex, kindIndex, indexFile{Version: 2}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "upgrade memento") {
+			t.Fatalf("open with a version-2 index file: %v", err)
+		}
+	})
+	t.Run("manifest", func(t *testing.T) {
+		tr := newTestRepo(t, InitOptions{})
+		m := &Manifest{Version: ManifestVersion + 1, Time: time.Now().UTC(), Paths: []string{"/x"}}
+		msg, err := m.signedBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Signature = ed25519.Sign(tr.signKey, msg)
+		id, err := tr.saveFile(ctx, dirSnapshots, kindSnapshot, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.loadSnapshotFile(ctx, id); !errors.Is(err, ErrFormat) {
+			t.Fatalf("manifest version %d: %v", m.Version, err)
+		}
+	})
+	t.Run("config", func(t *testing.T) {
+		tr := newTestRepo(t, InitOptions{})
+		p := filepath.Join(tr.dir, "config")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chmod(t, p, 0o600)
+		if err := os.WriteFile(p, []byte(strings.Replace(string(b), `"version": 1`, `"version": 2`, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "repository format version 2 (this binary reads 1..1)") {
+			t.Fatalf("open a version-2 repository: %v", err)
+		}
+	})
+	t.Run("tree and pack", func(t *testing.T) {
+		if _, err := decodeTree([]byte(`{"v":2,"nodes":[]}`)); !errors.Is(err, ErrFormat) {
+			t.Errorf("tree v2: %v", err)
+		}
+		hdr := encodePackHeader("s", nil)
+		hdr[0] = 2
+		if _, _, err := decodePackHeader(hdr, 0); !errors.Is(err, ErrFormat) {
+			t.Errorf("pack header v2: %v", err)
+		}
+	})
 }

@@ -218,6 +218,9 @@ func (r *Repository) loadIndexFiles(ctx context.Context, names []string, toleran
 		g.Go(func() error {
 			var f indexFile
 			err := r.loadFile(gctx, name, kindIndex, &f)
+			if err == nil && f.Version != 1 {
+				err = fmt.Errorf("index file %s: %w: version %d (this binary reads 1); upgrade memento", name, ErrFormat, f.Version)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"path"
 	"sort"
@@ -269,4 +268,3 @@ func truncateText(b []byte, n int) string {
 	return string(b)
 }
 
-var _ = fmt.Sprintf

@@ -33,8 +33,11 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 	defer ch.Release()
 	type job struct {
 		i   int
-		buf []byte
+		buf *[]byte
 	}
+	// Buffers of params.Max are recycled: a fresh 4 MiB buffer per chunk
+	// would cost more in zeroing and GC than the chunking itself.
+	pool := sync.Pool{New: func() any { b := make([]byte, 0, params.Max); return &b }}
 	var (
 		mu  sync.Mutex
 		out []WALChunk
@@ -44,11 +47,13 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 	for range runtime.GOMAXPROCS(0) {
 		g.Go(func() error {
 			for j := range jobs {
-				id := w.key.Sum(j.buf)
+				id := w.key.Sum(*j.buf)
 				mu.Lock()
 				out[j.i].ID = id
 				mu.Unlock()
-				if err := w.storeChunk(id, j.buf); err != nil {
+				err := w.storeChunk(id, *j.buf)
+				pool.Put(j.buf)
+				if err != nil {
 					return err
 				}
 			}
@@ -60,9 +65,10 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 		if err := gctx.Err(); err != nil {
 			break
 		}
-		buf := make([]byte, 0, params.Max)
-		data, err := ch.Next(buf)
+		buf := pool.Get().(*[]byte)
+		data, err := ch.Next((*buf)[:0])
 		if err != nil {
+			pool.Put(buf)
 			if !errors.Is(err, io.EOF) {
 				rerr = err
 			}
@@ -71,8 +77,9 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 		mu.Lock()
 		out = append(out, WALChunk{Size: uint32(len(data))})
 		mu.Unlock()
+		*buf = data
 		select {
-		case jobs <- job{i, data}:
+		case jobs <- job{i, buf}:
 		case <-gctx.Done():
 		}
 	}

@@ -42,6 +42,7 @@ export BENCH_CACHE BENCH_TIMEOUT
 # ---------------------------------------------------------------- setup
 cd "$ROOT" || exit 1
 START=$(now)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 [ -n "${MAKELEVEL:-}" ] || [ "${BENCH_NO_BUILD:-0}" = 1 ] || make -s build || die "make build failed (BENCH_NO_BUILD=1 uses the binaries already in bin/)"
 [ -x bin/memento ] && [ -x bin/engram-sim ] || die "bin/memento or bin/engram-sim missing (make build)"
 
@@ -386,12 +387,12 @@ fi
 
 # ---------------------------------------------------------------- WAL replay
 if [ "$BENCH_GO" = 1 ]; then
-  log "WAL replay: go test -run '^\$' -bench 'Replay\$/copy' -benchtime 5x ./walreplay/"
-  if go test -run '^$' -bench 'Replay$/copy' -benchtime 5x ./walreplay/ >"$LOGS/walreplay-bench.log" 2>&1; then
-    eps=$(awk '/^BenchmarkReplay\/copy/ {for (i = 1; i < NF; i++) if ($(i+1) == "entries/s") print $i}' "$LOGS/walreplay-bench.log" | head -n 1)
-    mbs=$(awk '/^BenchmarkReplay\/copy/ {for (i = 1; i < NF; i++) if ($(i+1) == "MB/s") print $i}' "$LOGS/walreplay-bench.log" | head -n 1)
+  log "WAL replay: go test -run '^\$' -bench 'Replay\$' -benchtime 5x ./walreplay/"
+  if go test -run '^$' -bench 'Replay$' -benchtime 5x ./walreplay/ >"$LOGS/walreplay-bench.log" 2>&1; then
+    metric() { awk -v b="^BenchmarkReplay/$1" -v u="$2" '$0 ~ b {for (i = 1; i < NF; i++) if ($(i+1) == u) print $i}' "$LOGS/walreplay-bench.log" | head -n 1; }
+    eps=$(metric copy entries/s) mbs=$(metric copy MB/s) zeps=$(metric zerocopy entries/s)
     if [ -n "$eps" ]; then
-      record 1 memento walreplay ok - - - - - "$eps" "go test -bench 'Replay\$/copy' ./walreplay/ (50,000 entries, 768-dim; $mbs MB/s)"
+      record 1 memento walreplay ok - - - - - "$eps" "go test -bench 'Replay\$' ./walreplay/: 50,000 768-dim entries, copy mode $mbs MB/s; zero-copy mode ${zeps:-?} entries/s"
     else
       skip_row memento walreplay "BenchmarkReplay/copy reported no entries/s"
     fi
@@ -406,6 +407,7 @@ fi
 ELAPSED=$(awk -v a="$START" -v b="$(now)" 'BEGIN {printf "%.0f", b-a}')
 cmdline="make bench"
 [ -n "${MAKELEVEL:-}" ] || cmdline="./scripts/bench.sh"
+export LOAD_START LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 export ROOT BENCH_DIR BENCH_SIZE BENCH_SPACES BENCH_SEED BENCH_RUNS BENCH_CACHE BENCH_BORG_COMPRESSION
 export DATA_BYTES DATA_FILES DAY_BYTES DAY_WAL WAL_SEGS GEN_LINE ELAPSED MEMENTO SIM LOGS RESULTS
 export CMDLINE="BENCH_SIZE=$BENCH_SIZE BENCH_RUNS=$BENCH_RUNS BENCH_CACHE=$BENCH_CACHE $cmdline"

@@ -127,6 +127,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
 		g.Go(func() error {
 			sn, err := backupOne(gctx, r, job)
+			a.auditBackup(gctx, r, job, sn, err)
 			if err != nil {
 				if job.Space != "" {
 					return fmt.Errorf("space %s: %w", job.Space, err)

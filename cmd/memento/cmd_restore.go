@@ -96,6 +96,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	stop := a.showProgress("restore", int64(sn.Summary.Bytes), prog)
 	res, err := r.Restore(ctx, sn, f.target, repo.RestoreOptions{Progress: prog})
 	stop()
+	a.auditRestore(ctx, r, sn, res, err)
 	if err != nil {
 		return err
 	}

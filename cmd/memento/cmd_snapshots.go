@@ -15,7 +15,7 @@ import (
 func init() { commands = append(commands, newSnapshotsCommand) }
 
 func newSnapshotsCommand(a *app) *cobra.Command {
-	var space, host, tag string
+	var space, host, tag, verified string
 	c := &cobra.Command{
 		Use:   "snapshots",
 		Short: "List snapshots, oldest first",
@@ -34,6 +34,11 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 			for _, sn := range all {
 				if (space == "" || sn.Space == space) && (host == "" || sn.Host == host) && (tag == "" || slices.Contains(sn.Tags, tag)) {
 					out = append(out, sn)
+				}
+			}
+			if verified != "" {
+				if out, err = filterVerified(cmd.Context(), r, out, verified); err != nil {
+					return err
 				}
 			}
 			if a.jsonOut {
@@ -66,5 +71,6 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 	c.Flags().StringVar(&space, "space", "", "only snapshots of this space")
 	c.Flags().StringVar(&host, "host", "", "only snapshots from this host")
 	c.Flags().StringVar(&tag, "tag", "", "only snapshots with this tag")
+	c.Flags().StringVar(&verified, "verified", "", "only snapshots with a passed verification of at least this level (L1..L4) in the audit trail")
 	return c
 }

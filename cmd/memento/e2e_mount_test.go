@@ -23,9 +23,9 @@ import (
 	"memento/repo/backend/local"
 )
 
-// requireFUSE skips a mount test where FUSE cannot work, except in CI
+// mountRequireFUSE skips a mount test where FUSE cannot work, except in CI
 // (CI=true), where it fails: a skipped mount test would hide an untested mount.
-func requireFUSE(t *testing.T) {
+func mountRequireFUSE(t *testing.T) {
 	t.Helper()
 	fd, err := syscall.Open("/dev/fuse", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err == nil {
@@ -44,19 +44,19 @@ func requireFUSE(t *testing.T) {
 	t.Skipf("FUSE unusable here (%v); set CI=true to make this a failure", err)
 }
 
-// lockedBuffer is an io.Writer safe to read while a process writes it.
-type lockedBuffer struct {
+// mountLogBuffer is an io.Writer safe to read while a process writes it.
+type mountLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *mountLogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *mountLogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -67,8 +67,8 @@ type mountProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	mp     string
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *mountLogBuffer
+	stderr *mountLogBuffer
 	exited chan struct{}
 	code   int
 }
@@ -76,12 +76,12 @@ type mountProc struct {
 // startMount runs `memento mount MP` and waits until it says it is ready.
 func (e *env) startMount(t *testing.T, args ...string) *mountProc {
 	t.Helper()
-	requireFUSE(t)
+	mountRequireFUSE(t)
 	mp := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(mp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m := &mountProc{t: t, mp: mp, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	m := &mountProc{t: t, mp: mp, stdout: &mountLogBuffer{}, stderr: &mountLogBuffer{}, exited: make(chan struct{})}
 	m.cmd = exec.Command(mementoBin, append([]string{"mount", mp}, args...)...)
 	m.cmd.Env = e.environ()
 	m.cmd.Stderr = m.stderr
@@ -163,18 +163,18 @@ func (m *mountProc) wait(timeout time.Duration) {
 	if !strings.Contains(m.stdout.String(), "unmounted "+m.mp) {
 		m.t.Errorf("no 'unmounted' line in:\n%s", m.stdout)
 	}
-	if mounted(m.mp) {
+	if isMounted(m.mp) {
 		m.t.Errorf("%s is still mounted", m.mp)
 	}
 }
 
-func mounted(mp string) bool {
+func isMounted(mp string) bool {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
 	return strings.Contains(string(b), " "+mp+" ")
 }
 
-// makeSource writes a tree with every kind of node, exact modes and mtimes.
-func makeSource(t *testing.T, dir string) {
+// mountSource writes a tree with every kind of node, exact modes and mtimes.
+func mountSource(t *testing.T, dir string) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 4))
 	files := map[string]int{"a.txt": 1000, "big.bin": 3<<20 + 17, "empty": 0, "sub/b.txt": 70000, "sub/deeper/c": 5, "sub/run.sh": 100}
@@ -191,13 +191,13 @@ func makeSource(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
-	must(t, os.Chmod(filepath.Join(dir, "sub/run.sh"), 0o755))
-	must(t, os.Chmod(filepath.Join(dir, "a.txt"), 0o600))
-	must(t, os.Symlink("sub/b.txt", filepath.Join(dir, "link")))
-	must(t, os.Symlink("/nonexistent/target", filepath.Join(dir, "dangling")))
-	must(t, os.Chmod(filepath.Join(dir, "sub/deeper"), 0o700))
+	mustOK(t, os.Chmod(filepath.Join(dir, "sub/run.sh"), 0o755))
+	mustOK(t, os.Chmod(filepath.Join(dir, "a.txt"), 0o600))
+	mustOK(t, os.Symlink("sub/b.txt", filepath.Join(dir, "link")))
+	mustOK(t, os.Symlink("/nonexistent/target", filepath.Join(dir, "dangling")))
+	mustOK(t, os.Chmod(filepath.Join(dir, "sub/deeper"), 0o700))
 	mt := time.Date(2025, 12, 24, 18, 0, 0, 123456789, time.UTC)
-	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	mustOK(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.Type()&fs.ModeSymlink != 0 {
 			return err
 		}
@@ -205,27 +205,27 @@ func makeSource(t *testing.T, dir string) {
 		return os.Chtimes(p, mt, mt)
 	}))
 	// Directories last, children first, so their times stick.
-	must(t, os.Chtimes(filepath.Join(dir, "sub", "deeper"), mt, mt))
-	must(t, os.Chtimes(filepath.Join(dir, "sub"), mt, mt))
-	must(t, os.Chtimes(dir, mt, mt))
+	mustOK(t, os.Chtimes(filepath.Join(dir, "sub", "deeper"), mt, mt))
+	mustOK(t, os.Chtimes(filepath.Join(dir, "sub"), mt, mt))
+	mustOK(t, os.Chtimes(dir, mt, mt))
 }
 
-func must(t *testing.T, err error) {
+func mustOK(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// sameTree compares two trees through lstat and content, and with diff -r.
-func sameTree(t *testing.T, want, got string) {
+// mountSameTree compares two trees through lstat and content, and with diff -r.
+func mountSameTree(t *testing.T, want, got string) {
 	t.Helper()
 	out, err := exec.Command("diff", "-r", "--no-dereference", want, got).CombinedOutput()
 	if err != nil {
 		t.Errorf("diff -r %s %s: %v\n%s", want, got, err, out)
 	}
 	n := 0
-	must(t, filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+	mustOK(t, filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -256,7 +256,7 @@ func sameTree(t *testing.T, want, got string) {
 func TestMountServesSnapshots(t *testing.T) {
 	e := newEnv(t)
 	src := filepath.Join(t.TempDir(), "src")
-	makeSource(t, src)
+	mountSource(t, src)
 	e.mustRun("backup", src, "--tag", "e2e", "--host", "testhost")
 	restored := filepath.Join(t.TempDir(), "restored")
 	e.mustRun("restore", "latest", "--target", restored)
@@ -267,8 +267,8 @@ func TestMountServesSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := filepath.Join(m.mp, "snapshots", latest)
-	sameTree(t, src, filepath.Join(snap, "src"))
-	sameTree(t, filepath.Join(restored, "src"), filepath.Join(snap, "src"))
+	mountSameTree(t, src, filepath.Join(snap, "src"))
+	mountSameTree(t, filepath.Join(restored, "src"), filepath.Join(snap, "src"))
 	for _, p := range []string{"hosts/testhost/latest", "tags/e2e/" + latest} {
 		if got, err := os.Readlink(filepath.Join(m.mp, p)); err != nil || got != "../../snapshots/"+latest {
 			t.Errorf("%s -> %q, %v", p, got, err)
@@ -278,8 +278,8 @@ func TestMountServesSnapshots(t *testing.T) {
 	t.Run("stable inodes", func(t *testing.T) {
 		var a, b syscall.Stat_t
 		p := filepath.Join(snap, "src", "sub", "b.txt")
-		must(t, syscall.Stat(p, &a))
-		must(t, syscall.Stat(p, &b))
+		mustOK(t, syscall.Stat(p, &a))
+		mustOK(t, syscall.Stat(p, &b))
 		if a.Ino != b.Ino || a.Ino == 0 {
 			t.Errorf("inode %d then %d", a.Ino, b.Ino)
 		}
@@ -324,7 +324,7 @@ func TestMountServesSnapshots(t *testing.T) {
 	})
 
 	t.Run("new snapshot appears", func(t *testing.T) {
-		must(t, os.WriteFile(filepath.Join(src, "added.txt"), []byte("added\n"), 0o644))
+		mustOK(t, os.WriteFile(filepath.Join(src, "added.txt"), []byte("added\n"), 0o644))
 		e.mustRun("backup", src)
 		deadline := time.Now().Add(15 * time.Second)
 		for {
@@ -349,22 +349,22 @@ func TestMountServesSnapshots(t *testing.T) {
 	}
 }
 
-// chunkLocation opens the repository in the test to find where a file's
+// mountChunkLocation opens the repository in the test to find where a file's
 // chunk is stored.
-func (e *env) chunkLocation(t *testing.T, snapRef, space, rel string, i int) (chunk.ID, string, int64) {
+func (e *env) mountChunkLocation(t *testing.T, snapRef, space, rel string, i int) (chunk.ID, string, int64) {
 	t.Helper()
 	be, err := local.Open(e.repo)
-	must(t, err)
+	mustOK(t, err)
 	ctx := context.Background()
 	r, err := repo.Open(ctx, be, repo.Options{Password: e.password, CacheDir: e.cache})
-	must(t, err)
+	mustOK(t, err)
 	sn, err := r.FindSnapshot(ctx, snapRef)
-	must(t, err)
+	mustOK(t, err)
 	id := sn.Root
 	var n *repo.Node
 	for _, part := range strings.Split(rel, "/") {
 		tree, err := r.LoadTree(ctx, space, id)
-		must(t, err)
+		mustOK(t, err)
 		if n = tree.Find(part); n == nil {
 			t.Fatalf("%s: no %s", rel, part)
 		}
@@ -374,7 +374,7 @@ func (e *env) chunkLocation(t *testing.T, snapRef, space, rel string, i int) (ch
 	}
 	cid := n.Content[i]
 	locs, err := r.Index().Lookup(space, []chunk.ID{cid})
-	must(t, err)
+	mustOK(t, err)
 	loc := locs[cid]
 	h := fmt.Sprintf("%x", loc.Pack)
 	return cid, filepath.Join(e.repo, "data", h[:2], h), int64(loc.Offset) + int64(loc.Length)/2
@@ -385,31 +385,29 @@ func TestMountCorruptChunkGivesEIO(t *testing.T) {
 	dd := filepath.Join(t.TempDir(), "data")
 	// The warm page file is cut in fixed 16 KiB chunks: chunk 3 starts at 48 KiB.
 	warm := filepath.Join(dd, "spaces", "s1", "warm", "warm_tier.dat")
-	must(t, os.MkdirAll(filepath.Dir(warm), 0o755))
+	mustOK(t, os.MkdirAll(filepath.Dir(warm), 0o755))
 	content := make([]byte, 256<<10)
 	for i := range content {
 		content[i] = byte(i*7 + i/4096)
 	}
-	must(t, os.WriteFile(warm, content, 0o644))
+	mustOK(t, os.WriteFile(warm, content, 0o644))
 	e.mustRun("backup", "--data-dir", dd, "--space", "s1")
-	short := strings.TrimSpace(e.mustRun("snapshots", "--json"))
-	_ = short
 	rel := "spaces/s1/warm/warm_tier.dat"
-	id, pack, off := e.chunkLocation(t, "latest", "s1", rel, 3)
+	id, pack, off := e.mountChunkLocation(t, "latest", "s1", rel, 3)
 	f, err := os.OpenFile(pack, os.O_RDWR, 0)
-	must(t, err)
+	mustOK(t, err)
 	b := []byte{0}
 	_, err = f.ReadAt(b, off)
-	must(t, err)
+	mustOK(t, err)
 	b[0] ^= 1
 	_, err = f.WriteAt(b, off)
-	must(t, err)
+	mustOK(t, err)
 	f.Close()
 
 	m := e.startMount(t)
 	snapID, _ := os.Readlink(filepath.Join(m.mp, "snapshots", "latest"))
 	mf, err := os.Open(filepath.Join(m.mp, "snapshots", snapID, rel))
-	must(t, err)
+	mustOK(t, err)
 	defer mf.Close()
 	buf := make([]byte, 4096)
 	if _, err := mf.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, content[:4096]) {
@@ -434,21 +432,21 @@ func TestMountCorruptChunkGivesEIO(t *testing.T) {
 func TestMountUnmountWithOpenReader(t *testing.T) {
 	e := newEnv(t)
 	src := filepath.Join(t.TempDir(), "src")
-	makeSource(t, src)
+	mountSource(t, src)
 	e.mustRun("backup", src)
 
 	t.Run("umount command", func(t *testing.T) {
 		m := e.startMount(t)
 		f, err := os.Open(filepath.Join(m.mp, "snapshots", "latest", "src", "big.bin"))
-		must(t, err)
+		mustOK(t, err)
 		buf := make([]byte, 1<<20)
 		_, err = io.ReadFull(f, buf)
-		must(t, err)
+		mustOK(t, err)
 		out := e.mustRun("umount", m.mp)
 		if !strings.Contains(out, "detached") {
 			t.Errorf("umount with an open file said %q", out)
 		}
-		if mounted(m.mp) {
+		if isMounted(m.mp) {
 			t.Error("still in the mount table after umount")
 		}
 		// The open file still reads; closing it ends the mount process.
@@ -462,10 +460,10 @@ func TestMountUnmountWithOpenReader(t *testing.T) {
 	t.Run("SIGTERM", func(t *testing.T) {
 		m := e.startMount(t)
 		f, err := os.Open(filepath.Join(m.mp, "snapshots", "latest", "src", "big.bin"))
-		must(t, err)
+		mustOK(t, err)
 		defer f.Close()
 		_, err = f.Read(make([]byte, 1000))
-		must(t, err)
+		mustOK(t, err)
 		start := time.Now()
 		m.stop(syscall.SIGTERM, 15*time.Second) // must not wait for the reader
 		t.Logf("exited %v after SIGTERM with a file open", time.Since(start))
@@ -481,11 +479,11 @@ func TestMountUnmountWithOpenReader(t *testing.T) {
 }
 
 func TestMountErrors(t *testing.T) {
-	requireFUSE(t)
+	mountRequireFUSE(t)
 	e := newEnv(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
-	must(t, os.WriteFile(file, nil, 0o644))
+	mustOK(t, os.WriteFile(file, nil, 0o644))
 	e.wantFail(exitUsage, "does not exist (create it with 'mkdir -p", "mount", filepath.Join(dir, "missing"))
 	e.wantFail(exitUsage, "is not a directory", "mount", file)
 	e.wantFail(exitUsage, "--cache-size", "mount", dir, "--cache-size", "lots")

@@ -451,3 +451,175 @@ func TestPITRTornTailGapAndMissingRange(t *testing.T) {
 		t.Fatalf("a failed archive changed the archive: %+v, was %+v", rg2, rg)
 	}
 }
+
+// TestWatchRPO measures the recovery point objective of `wal watch
+// --interval 1s` while engram-sim writes 5,000 entries/s (768-dim records,
+// fsync per batch): for every durable batch (engram-sim --fsync-log), the
+// time from its fsync to the end of the first archive run that holds it
+// (wal watch --ship-log). It runs only with MEMENTO_RPO=1 (it takes ~20 s
+// and loads both cores); `MEMENTO_RPO=1 go test -run TestWatchRPO -v
+// ./cmd/memento` prints p50/p99/max.
+func TestWatchRPO(t *testing.T) {
+	if os.Getenv("MEMENTO_RPO") == "" {
+		t.Skip("set MEMENTO_RPO=1 to measure the RPO of wal watch")
+	}
+	e := newEnv(t)
+	work := t.TempDir()
+	dd, fsyncLog, shipLog := filepath.Join(work, "dd"), filepath.Join(work, "fsync.jsonl"), filepath.Join(work, "ship.jsonl")
+	e.sim("run", "--dir", dd, "--spaces", "3", "--rate", "0", "--entries", "3000")
+	watch, watchOut := e.start(mementoBin, "wal", "watch", "--data-dir", dd, "--all", "--interval", "1s", "--ship-log", shipLog)
+	time.Sleep(2 * time.Second)
+	e.sim("run", "--dir", dd, "--rate", "5000", "--duration", "15s", "--fsync", "--fsync-log", fsyncLog)
+	time.Sleep(3 * time.Second)
+	_ = watch.Process.Signal(syscall.SIGINT)
+	if err := watch.Wait(); err != nil {
+		t.Fatalf("wal watch: %v\n%s", err, watchOut)
+	}
+	type fl struct {
+		Space    string `json:"space"`
+		Sequence uint64 `json:"sequence"`
+		FsyncNS  int64  `json:"fsync_ns"`
+	}
+	type sl struct {
+		Space     string `json:"space"`
+		LastSeq   uint64 `json:"last_seq"`
+		ShippedNS int64  `json:"shipped_ns"`
+	}
+	readJSONL := func(p string, each func([]byte)) {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			each(sc.Bytes())
+		}
+	}
+	ships := map[string][]sl{}
+	readJSONL(shipLog, func(b []byte) {
+		var s sl
+		if json.Unmarshal(b, &s) == nil {
+			ships[s.Space] = append(ships[s.Space], s)
+		}
+	})
+	var lags []time.Duration
+	readJSONL(fsyncLog, func(b []byte) {
+		var f fl
+		if json.Unmarshal(b, &f) != nil {
+			return
+		}
+		for _, s := range ships[f.Space] {
+			if s.LastSeq >= f.Sequence {
+				lags = append(lags, time.Duration(s.ShippedNS-f.FsyncNS))
+				return
+			}
+		}
+		t.Errorf("space %s seq %d (fsynced) was never archived", f.Space, f.Sequence)
+	})
+	if len(lags) == 0 {
+		t.Fatal("no batches measured")
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	pct := func(p float64) time.Duration { return lags[min(len(lags)-1, int(p*float64(len(lags))))] }
+	t.Logf("RPO over %d fsynced batches: p50 %s, p99 %s, max %s", len(lags), pct(0.50).Round(time.Millisecond),
+		pct(0.99).Round(time.Millisecond), lags[len(lags)-1].Round(time.Millisecond))
+	if pct(0.99) > time.Second {
+		t.Errorf("p99 RPO %s exceeds 1 s", pct(0.99))
+	}
+}
+
+// TestWALCompact compacts 100+ segments of a workload with updates and
+// deletes: it refuses while nothing is archived, then cuts the WAL by more
+// than half, keeps the originals, leaves a WAL that verifies and replays to
+// the same state, and point-in-time recovery inside the compacted run still
+// works from the archive.
+func TestWALCompact(t *testing.T) {
+	e := newEnv(t)
+	work := t.TempDir()
+	dd := filepath.Join(work, "dd")
+	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "10000", "--segment-size", "64KiB",
+		"--dim", "16", "--mix", "store=40,update=40,delete=20", "--seed", "5")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "30000", "--mix", "store=40,update=40,delete=20", "--seed", "5")
+	walDir := filepath.Join(dd, "spaces", "space-a", "wal")
+	segs, err := walreplay.ListSegments(walDir)
+	if err != nil || len(segs) < 101 {
+		t.Fatalf("%d segments (%v), want > 100", len(segs), err)
+	}
+	e.wantFail(exitFailure, "is not fully archived in the repository yet", "wal", "compact", "--data-dir", dd, "--space", "space-a")
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	mid := e.simTruth(dd, "space-a", "--to-seq", "20000")
+	end := e.simTruth(dd, "space-a")
+	var res struct {
+		Segments    int    `json:"segments"`
+		BytesBefore int64  `json:"bytes_before"`
+		BytesAfter  int64  `json:"bytes_after"`
+		KeptIn      string `json:"kept_in"`
+	}
+	if err := json.Unmarshal([]byte(e.mustRun("wal", "compact", "--data-dir", dd, "--space", "space-a", "--json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, s := range segs {
+		total += s.Size
+	}
+	after, _ := walreplay.ListSegments(walDir)
+	var totalAfter int64
+	for _, s := range after {
+		totalAfter += s.Size
+	}
+	t.Logf("compacted %d segments: %d -> %d bytes; WAL %d -> %d bytes (%.0f %% smaller)", res.Segments, res.BytesBefore, res.BytesAfter,
+		total, totalAfter, 100-100*float64(totalAfter)/float64(total))
+	if res.Segments < 100 || totalAfter*2 > total {
+		t.Fatalf("compaction of %d segments left %d of %d bytes", res.Segments, totalAfter, total)
+	}
+	if kept, _ := os.ReadDir(res.KeptIn); len(kept) != res.Segments {
+		t.Fatalf("%d originals kept in %s, want %d", len(kept), res.KeptIn, res.Segments)
+	}
+	e.mustRun("wal", "verify", "--data-dir", dd, "--space", "space-a")
+	if got := e.simTruth(dd, "space-a"); got != end {
+		t.Fatalf("compacted WAL replays to %+v, want %+v", got, end)
+	}
+	// The compacted segment is archived beside the originals; recovery
+	// inside the compacted run uses the originals.
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	e.pitr("space-a", "--to-seq", "20000", mid)
+	e.pitr("space-a", "--at", walreplay.FormatTime(end.TimestampNS), end)
+}
+
+// TestBackupQuiesce checks that --quiesce-pid pauses and resumes the
+// database, and that --post-hook runs even when the backup fails.
+func TestBackupQuiesce(t *testing.T) {
+	e := newEnv(t)
+	work := t.TempDir()
+	dd, log := filepath.Join(work, "dd"), filepath.Join(work, "signals")
+	e.sim("run", "--dir", dd, "--spaces", "2", "--rate", "0", "--entries", "2000", "--dim", "16")
+	db := exec.Command("/bin/sh", "-c", `trap 'echo pause >> "$LOG"' USR1; trap 'echo resume >> "$LOG"' USR2; while :; do sleep 0.02; done`)
+	db.Env = append(os.Environ(), "LOG="+log)
+	if err := db.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Process.Kill()
+	time.Sleep(200 * time.Millisecond)
+	out := e.mustRun("backup", "--data-dir", dd, "--all", "--quiesce-pid", strconv.Itoa(db.Process.Pid))
+	if !strings.Contains(out, "database paused for") {
+		t.Fatalf("the pause is not reported: %q", out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if b, _ := os.ReadFile(log); string(b) != "pause\nresume\n" {
+		t.Fatalf("signals seen by the database: %q, want one pause and one resume", b)
+	}
+	// A WAL that does not verify fails the backup after the pause: the
+	// post-hook must still run.
+	segs, _ := walreplay.ListSegments(filepath.Join(dd, "spaces", "space-a", "wal"))
+	flipByte(t, segs[0].Path, 40)
+	hooks := filepath.Join(work, "hooks")
+	r := e.run("backup", "--data-dir", dd, "--space", "space-a", "--pre-hook", "echo pre >> "+hooks, "--post-hook", "echo post >> "+hooks)
+	if r.code == 0 {
+		t.Fatal("backup of a corrupt WAL succeeded")
+	}
+	if b, _ := os.ReadFile(hooks); string(b) != "pre\npost\n" {
+		t.Fatalf("hooks ran %q, want pre then post", b)
+	}
+}

@@ -34,8 +34,9 @@ prepare_cache() {
   return 0
 }
 
-# record ROUND TOOL OP STATUS WALL RSS_KB BYTES REPO ADDED EXTRA NOTE appends
-# one row to the raw results (tab separated; "-" for not applicable).
+# record ROUND TOOL OP STATUS WALL RSS_KB BYTES REPO ADDED EXTRA NOTE [CPU]
+# appends one row to the raw results (tab separated; "-" for not applicable).
+# CPU is user+system seconds of the whole run (all processes, all cores).
 record() {
   local IFS=$'\t'
   printf '%s\n' "$*" >>"$RESULTS"
@@ -45,13 +46,13 @@ record() {
 skip_row() {
   local tool=$1 op=$2 note=$3
   if ! grep -q "^[0-9]*	$tool	$op	skip	" "$RESULTS" 2>/dev/null; then
-    record 0 "$tool" "$op" skip - - - - - - "$note"
+    record 0 "$tool" "$op" skip - - - - - - "$note" -
   fi
   log "skip $tool $op: $note"
 }
 
 # Set by measure for its caller.
-M_WALL=0 M_RSS=0 M_RC=0 M_LOG=
+M_WALL=0 M_RSS=0 M_CPU=0 M_RC=0 M_LOG=
 
 # measure ROUND TOOL OP BYTES CMD [INPUT...] runs CMD (a bash -c string)
 # once, timed, after prepare_cache INPUT..., and records the row (without
@@ -71,8 +72,9 @@ measure() {
   M_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b-a}')
   M_RSS=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tf" 2>/dev/null)
   M_RSS=${M_RSS:-0}
+  M_CPU=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ {s += $2} END {printf "%.2f", s}' "$tf" 2>/dev/null)
   if [ "$M_RC" -eq 0 ]; then
-    log "  $tool $op: ${M_WALL}s, peak RSS $((M_RSS / 1024)) MiB"
+    log "  $tool $op: ${M_WALL}s wall, ${M_CPU}s CPU, peak RSS $((M_RSS / 1024)) MiB"
   else
     log "  $tool $op: FAILED (exit $M_RC) after ${M_WALL}s; last lines of $M_LOG:"
     tail -n 5 "$M_LOG" | sed 's/^/      /' >&2
@@ -92,11 +94,11 @@ missing_feature() {
 finish_row() {
   local round=$1 tool=$2 op=$3 bytes=$4 repo=${5:--} added=${6:--} extra=${7:--} note=${8:--}
   if [ "$M_RC" -eq 0 ]; then
-    record "$round" "$tool" "$op" ok "$M_WALL" "$M_RSS" "$bytes" "$repo" "$added" "$extra" "$note"
+    record "$round" "$tool" "$op" ok "$M_WALL" "$M_RSS" "$bytes" "$repo" "$added" "$extra" "$note" "$M_CPU"
   elif [ "$tool" = memento ] && missing_feature "$M_LOG"; then
     skip_row "$tool" "$op" "not in this build: $(grep -m1 -iE 'not available|unknown|not supported' "$M_LOG" | cut -c1-120)"
   else
-    record "$round" "$tool" "$op" fail "$M_WALL" "$M_RSS" "$bytes" "$repo" "$added" "$extra" "exit $M_RC, see $M_LOG"
+    record "$round" "$tool" "$op" fail "$M_WALL" "$M_RSS" "$bytes" "$repo" "$added" "$extra" "exit $M_RC, see $M_LOG" "$M_CPU"
     FAILED=$((FAILED + 1))
   fi
 }

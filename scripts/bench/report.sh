@@ -7,7 +7,7 @@ set -uo pipefail
 mode=${1:-doc}
 
 # summarize prints one aggregated line per (tool, op):
-# tool op status median_wall max_rss_kb bytes repo added extra runs note
+# tool op status median_wall max_rss_kb bytes repo added extra runs note median_cpu
 summarize() {
   awk -F'\t' '
     function median(list,   a, n, i, j, t) {
@@ -19,7 +19,7 @@ summarize() {
     {
       k = $2 SUBSEP $3
       if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
-      if ($4 == "ok") { ok[k]++; if ($5 != "-") walls[k] = walls[k] " " $5; if ($10 != "-") extras[k] = extras[k] " " $10 }
+      if ($4 == "ok") { ok[k]++; if ($5 != "-") walls[k] = walls[k] " " $5; if ($10 != "-") extras[k] = extras[k] " " $10; if ($12 != "-" && $12 != "") cpus[k] = cpus[k] " " $12 }
       else if ($4 == "fail") fail[k]++
       else skip[k] = 1
       if ($6 != "-" && $6 + 0 > rss[k] + 0) rss[k] = $6
@@ -32,10 +32,10 @@ summarize() {
       for (i = 1; i <= nk; i++) {
         k = keys[i]; split(k, p, SUBSEP)
         st = fail[k] ? "fail" : (ok[k] ? "ok" : "skip")
-        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p[1], p[2], st,
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p[1], p[2], st,
           (walls[k] == "" ? "-" : median(walls[k])), (rss[k] == "" ? "-" : rss[k]),
           (bytes[k] == "" ? "-" : bytes[k]), (repo[k] == "" ? "-" : repo[k]), (added[k] == "" ? "-" : added[k]),
-          (extras[k] == "" ? "-" : median(extras[k])), ok[k] + fail[k], (note[k] == "" ? "-" : note[k])
+          (extras[k] == "" ? "-" : median(extras[k])), ok[k] + fail[k], (note[k] == "" ? "-" : note[k]), (cpus[k] == "" ? "-" : median(cpus[k]))
       }
     }' "$RESULTS"
 }
@@ -54,7 +54,7 @@ table() {
     function verdict(ok) { return ok ? "PASS" : "MISS" }
     {
       k = $1 SUBSEP $2
-      st[k] = $3; wall[k] = $4; rss[k] = $5; bytes[k] = $6; repo[k] = $7; added[k] = $8; extra[k] = $9; runs[k] = $10; note[k] = $11
+      st[k] = $3; wall[k] = $4; rss[k] = $5; bytes[k] = $6; repo[k] = $7; added[k] = $8; extra[k] = $9; runs[k] = $10; note[k] = $11; cpu[k] = $12
       have[$1] = 1
     }
     END {
@@ -72,21 +72,21 @@ table() {
       label["walreplay"] = "WAL replay (Go benchmark, entries/s)"
       ntools = split("memento restic borg tar", tools, " ")
       tname["memento"] = "memento"; tname["restic"] = restic_label; tname["borg"] = borg_label
-      tname["tar"] = "tar | zstd -3 -T2 + sha256sum"
-      print "| operation | tool | median s | MB/s | peak RSS MiB | repository MiB | added MiB | peer / memento time | runs |"
-      print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+      tname["tar"] = "tar \\| zstd -3 -T2 + sha256sum"
+      print "| operation | tool | median s | CPU s | MB/s | peak RSS MiB | repository MiB | added MiB | peer / memento time | runs |"
+      print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
       for (i = 1; i <= nops; i++) {
         op = ops[i]
         for (j = 1; j <= ntools; j++) {
           t = tools[j]; k = t SUBSEP op
           if (!(k in st)) continue
           if (st[k] == "skip") {
-            printf "| %s | %s | skipped | | | | | | |\n", label[op], tname[t]
+            printf "| %s | %s | skipped | | | | | | | |\n", label[op], tname[t]
             continue
           }
           w = wall[k]
           if (op == "walreplay") {
-            printf "| %s | %s | - | %s entries/s | - | - | - | - | %d |\n", label[op], tname[t], fmt(extra[k], 0), runs[k]
+            printf "| %s | %s | - | - | %s entries/s | - | - | - | - | %d |\n", label[op], tname[t], fmt(extra[k], 0), runs[k]
             continue
           }
           rate = (w != "-" && w > 0 && bytes[k] != "-") ? fmt(mb(bytes[k]) / w, 1) : "-"
@@ -94,7 +94,7 @@ table() {
           mk = "memento" SUBSEP op
           if (t != "memento" && (mk in st) && st[mk] == "ok" && st[k] == "ok" && wall[mk] > 0) ratio = sprintf("%.2fx", w / wall[mk])
           s = (st[k] == "fail") ? "FAILED" : fmt(w, 2)
-          printf "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", label[op], tname[t], s, rate,
+          printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", label[op], tname[t], s, fmt(cpu[k], 2), rate,
             (rss[k] == "-" ? "-" : fmt(rss[k] / 1024, 0)), (repo[k] == "-" ? "-" : fmt(mib(repo[k]), 1)),
             (added[k] == "-" ? "-" : fmt(mib(added[k]), 1)), ratio, runs[k]
         }
@@ -193,6 +193,7 @@ Command: \`$CMDLINE\` — finished $(date -u +%Y-%m-%dT%H:%MZ), ${ELAPSED} s in 
 | CPU | $cpu, $(nproc) cores |
 | RAM | $mem |
 | kernel | $(uname -sr) |
+| load average (1, 5, 15 min) | $LOAD_START at the start, $LOAD_END at the end (the machine is shared) |
 | work dir | \`$BENCH_DIR\` ($fs) |
 | memento | $mversion |
 | restic | $(restic version 2>/dev/null | head -n 1) |
@@ -266,6 +267,8 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
   echo 'the input of the run (the data dir for backups, the repository otherwise) is read once with `cat` right before it, so every tool starts with its input cached.')
 - Timing: wall clock around \`/usr/bin/time -v bash -c 'COMMAND; sync'\`: the \`sync\` inside makes
   "done" mean "durable" for every tool, whatever each one fsyncs by itself.
+- CPU s is user + system time of every process of the operation (all cores), from GNU time: on
+  a shared machine it moves less than wall time when other work competes for the cores.
 - In round 1 every restore is compared with the source by \`diff -r\`; a difference is a failure.
 - memento backs up \`--data-dir DIR --all\` (one snapshot per space, spaces in parallel) and
   restores with \`memento restore --space ID --latest\` once per space, one after the other;

@@ -1,0 +1,152 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// minioRetries is how often minio-go itself sends one request before giving
+// up to our backoff loop: quick retries for a blip, the loop for an outage.
+const minioRetries = 3
+
+// Backend stores repository files as objects in one bucket, below a prefix.
+type Backend struct {
+	cfg  Config
+	cl   *minio.Client
+	core minio.Core
+	base string // key prefix with a trailing slash, or ""
+}
+
+// New returns a Backend for cfg without contacting the server.
+func New(cfg Config) (*Backend, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
+		Secure:       cfg.Secure,
+		Region:       cfg.Region,
+		Transport:    newTransport(cfg.Connections, cfg.IOTimeout),
+		BucketLookup: minio.BucketLookupAuto,
+		MaxRetries:   minioRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 backend: %s: %w", cfg, err)
+	}
+	b := &Backend{cfg: cfg, cl: cl, core: minio.Core{Client: cl}}
+	if cfg.Prefix != "" {
+		b.base = cfg.Prefix + "/"
+	}
+	return b, nil
+}
+
+// Open returns a Backend on an existing bucket. It checks the bucket once,
+// so that wrong credentials, a missing bucket or an unreachable endpoint
+// fail here with one clear line rather than deep inside a command.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkBucket(ctx, false); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Create is Open that makes the bucket (in cfg.Region) when it is missing.
+func Create(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkBucket(ctx, true); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) checkBucket(ctx context.Context, create bool) error {
+	var ok bool
+	err := b.retry(ctx, "check bucket", "", func() (err error) {
+		ok, err = b.cl.BucketExists(ctx, b.cfg.Bucket)
+		return err
+	})
+	if err != nil {
+		return b.wrapErr("check bucket", "", err)
+	}
+	if ok {
+		return nil
+	}
+	if !create {
+		return fmt.Errorf("s3 backend: bucket %q at %s: %w (create it, or run 'memento init' to create it)", b.cfg.Bucket, b.cfg.Endpoint, ErrNoBucket)
+	}
+	err = b.retry(ctx, "create bucket", "", func() error {
+		err := b.cl.MakeBucket(ctx, b.cfg.Bucket, minio.MakeBucketOptions{Region: b.cfg.Region})
+		if code := minio.ToErrorResponse(err).Code; code == "BucketAlreadyOwnedByYou" {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return b.wrapErr("create bucket", "", err)
+	}
+	return nil
+}
+
+// Config returns the backend's configuration, defaults filled in.
+func (b *Backend) Config() Config { return b.cfg }
+
+// Location returns the repository URL, e.g. "s3:http://127.0.0.1:9000/bucket/prefix".
+func (b *Backend) Location() string { return b.cfg.String() }
+
+func (b *Backend) key(name string) string { return b.base + name }
+
+// Stat returns the size of the file name; the error wraps fs.ErrNotExist
+// when it is absent.
+func (b *Backend) Stat(ctx context.Context, name string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := ValidateName(name); err != nil {
+		return 0, err
+	}
+	var size int64
+	err := b.retry(ctx, "stat", name, func() error {
+		oi, err := b.cl.StatObject(ctx, b.cfg.Bucket, b.key(name), minio.StatObjectOptions{})
+		size = oi.Size
+		return err
+	})
+	if err != nil {
+		return 0, b.wrapErr("stat", name, err)
+	}
+	return size, nil
+}
+
+// Delete removes the file name; a missing file is not an error, so an
+// interrupted prune can simply run again.
+func (b *Backend) Delete(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	err := b.retry(ctx, "delete", name, func() error {
+		return b.cl.RemoveObject(ctx, b.cfg.Bucket, b.key(name), minio.RemoveObjectOptions{})
+	})
+	if err != nil {
+		err = b.wrapErr("delete", name, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}

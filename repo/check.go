@@ -1,0 +1,473 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// CheckOptions say how far `memento check` goes.
+type CheckOptions struct {
+	// ReadData reads every pack whole: its BLAKE3 against its name and
+	// every blob it holds, used or not.
+	ReadData bool
+	// Repair rebuilds the index from the packs (bbolt cache and repository
+	// index files) and marks snapshots whose data is gone as damaged. It
+	// never deletes a pack or a snapshot.
+	Repair   bool
+	Workers  int
+	Progress *Progress
+}
+
+// Check severities.
+const (
+	SevError   = "error"   // something is damaged or missing
+	SevWarning = "warning" // untidy but harmless, or already known (stale locks, orphans, marked damage)
+)
+
+// CheckFinding is one line of `memento check`.
+type CheckFinding struct {
+	Severity string `json:"severity"`
+	What     string `json:"what"`
+	Message  string `json:"message"`
+}
+
+// CheckReport is everything `memento check` found and did.
+type CheckReport struct {
+	Findings   []CheckFinding     `json:"findings"`
+	Notes      []string           `json:"notes,omitempty"`
+	Figures    map[string]float64 `json:"figures"`
+	Damaged    []DamageRecord     `json:"damaged,omitempty"`
+	Repair     *RepairReport      `json:"repair,omitempty"`
+	errorCount int
+}
+
+// Errors counts the findings of severity error.
+func (c *CheckReport) Errors() int { return c.errorCount }
+
+func (c *CheckReport) add(sev, what, format string, args ...any) {
+	if sev == SevError {
+		c.errorCount++
+	}
+	c.Findings = append(c.Findings, CheckFinding{Severity: sev, What: what, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *CheckReport) note(format string, args ...any) {
+	c.Notes = append(c.Notes, fmt.Sprintf(format, args...))
+}
+
+// knownDirs are the top-level directories of a repository; anything else
+// (and anything misnamed inside them) is reported as unexpected.
+var knownDirs = map[string]bool{dirData: true, dirIndex: true, dirSnapshots: true, dirKeys: true, dirLocks: true,
+	dirLogs: true, dirWAL: true, dirDamaged: true}
+
+// Check verifies the repository as a whole: key files, that every file is
+// where and what its name says, that the index files agree with the packs
+// (headers, sizes, no pack missing, none unindexed), that every snapshot's
+// manifest verifies and its trees and chunks resolve, the audit trail
+// (including snapshots that vanished without a prune), and locks. Damage is
+// reported in the report; the error is for being unable to check.
+func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	cmd := "check"
+	if opts.Repair {
+		cmd = "check --repair"
+	}
+	lock, err := r.Lock(ctx, opts.Repair, cmd)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	rep := &CheckReport{Figures: map[string]float64{}}
+
+	packs, err := r.checkFiles(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	indexed, err := r.checkIndexFiles(ctx, rep, packs)
+	if err != nil {
+		return nil, err
+	}
+	headers, err := r.checkPackHeaders(ctx, rep, packs, indexed, opts.Workers)
+	if err != nil {
+		return nil, err
+	}
+	var badBlobs map[chunk.ID]string
+	if opts.ReadData {
+		if badBlobs, err = r.checkPackData(ctx, rep, packs, headers, opts); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Repair {
+		if rep.Repair, err = r.repairIndex(ctx, headers); err != nil {
+			return nil, err
+		}
+	} else if err := r.checkCache(rep, packs); err != nil {
+		return nil, err
+	}
+	if err := r.checkSnapshots(ctx, rep, badBlobs, opts.Repair); err != nil {
+		return nil, err
+	}
+	if err := r.checkLocksAndAudit(ctx, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// checkFiles lists the whole repository once: every file must be in a known
+// directory under a hash name (packs in their fan-out directory), and key
+// and WAL archive files must hash to their names (the others are checked
+// when they are read below). It returns the packs and their sizes.
+func (r *Repository) checkFiles(ctx context.Context, rep *CheckReport) (map[[32]byte]int64, error) {
+	packs := map[[32]byte]int64{}
+	var hashNames []string
+	err := r.be.List(ctx, "", func(name string, size int64) error {
+		if name == configName {
+			return nil
+		}
+		dir, base := path.Split(name)
+		top, _, _ := strings.Cut(name, "/")
+		h := nameHash(base)
+		switch {
+		case !knownDirs[top]:
+			rep.add(SevWarning, name, "unexpected file (not part of a memento repository)")
+		case h == [32]byte{} || fileName(top, h) != name && top != dirWAL:
+			rep.add(SevWarning, name, "unexpected file name in %s", dir)
+		case top == dirData:
+			packs[h] = size
+		case top == dirKeys || top == dirWAL:
+			hashNames = append(hashNames, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list repository: %w", err)
+	}
+	for _, name := range hashNames {
+		raw, err := readAll(ctx, r.be, name, maxMetadataFile)
+		if err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				rep.add(SevError, name, "%v", err)
+				continue
+			}
+			return nil, err
+		}
+		if blake3.Sum256(raw) != nameHash(name) {
+			rep.add(SevError, name, "content does not match its name (damaged or truncated)")
+		}
+	}
+	rep.Figures["packs"] = float64(len(packs))
+	return packs, nil
+}
+
+// indexedPack is a pack as the repository's index files describe it.
+type indexedPack struct {
+	info index.PackInfo
+	file string
+}
+
+// checkIndexFiles reads every index file and compares it with the packs.
+func (r *Repository) checkIndexFiles(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64) (map[[32]byte]indexedPack, error) {
+	var names []string
+	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+		names = append(names, name)
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list index files: %w", err)
+	}
+	sort.Strings(names)
+	out := map[[32]byte]indexedPack{}
+	reported := map[[32]byte]bool{}
+	for _, name := range names {
+		var f indexFile
+		if err := r.loadFile(ctx, name, kindIndex, &f); err != nil {
+			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+				rep.add(SevError, "index file "+path.Base(name)[:8], "%v (check --repair rewrites the index from the packs)", err)
+				continue
+			}
+			return nil, err
+		}
+		for _, p := range f.packInfos() {
+			size, ok := packs[p.ID]
+			what := "pack " + shortHex(p.ID)
+			switch {
+			case reported[p.ID]:
+			case !ok:
+				rep.add(SevError, what, "listed by index file %s but missing from the repository (%d blobs)", path.Base(name)[:8], len(p.Blobs))
+				reported[p.ID] = true
+			case size != p.Size:
+				rep.add(SevError, what, "%d bytes, index file %s says %d (truncated or replaced)", size, path.Base(name)[:8], p.Size)
+				reported[p.ID] = true
+			}
+			if _, dup := out[p.ID]; !dup {
+				out[p.ID] = indexedPack{p, name}
+			}
+		}
+	}
+	rep.Figures["index_files"] = float64(len(names))
+	return out, nil
+}
+
+// checkPackHeaders reads every pack's own header (its last bytes) and
+// compares it with what the index files say the pack holds.
+func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, indexed map[[32]byte]indexedPack, workers int) (map[[32]byte]index.PackInfo, error) {
+	var mu sync.Mutex
+	headers := map[[32]byte]index.PackInfo{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	blobs := 0
+	for id, size := range packs {
+		g.Go(func() error {
+			pi, err := r.readPackHeader(gctx, id, size)
+			mu.Lock()
+			defer mu.Unlock()
+			what := "pack " + shortHex(id)
+			if err != nil {
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				rep.add(SevError, what, "%v", err)
+				return nil
+			}
+			headers[id] = pi
+			blobs += len(pi.Blobs)
+			ip, ok := indexed[id]
+			if !ok {
+				rep.add(SevWarning, what, "not listed in any index file (an interrupted backup, or a lost index file); check --repair indexes it")
+				return nil
+			}
+			if msg := comparePack(pi, ip.info); msg != "" {
+				rep.add(SevError, what, "header and index file %s disagree: %s", path.Base(ip.file)[:8], msg)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	rep.Figures["blobs"] = float64(blobs)
+	return headers, nil
+}
+
+func comparePack(h, ix index.PackInfo) string {
+	if h.Space != ix.Space {
+		return fmt.Sprintf("space %q vs %q", h.Space, ix.Space)
+	}
+	if len(h.Blobs) != len(ix.Blobs) {
+		return fmt.Sprintf("%d blobs vs %d", len(h.Blobs), len(ix.Blobs))
+	}
+	byID := make(map[chunk.ID]index.BlobInfo, len(h.Blobs))
+	for _, b := range h.Blobs {
+		byID[b.ID] = b
+	}
+	for _, b := range ix.Blobs {
+		if hb, ok := byID[b.ID]; !ok || hb != b {
+			return fmt.Sprintf("blob %s differs", b.ID.Short())
+		}
+	}
+	return ""
+}
+
+// checkCache compares the local bbolt cache with the packs that exist.
+func (r *Repository) checkCache(rep *CheckReport, packs map[[32]byte]int64) error {
+	cached, err := r.ix.Packs()
+	if err != nil {
+		rep.add(SevWarning, "local index "+r.ix.Path(), "%v (check --repair or 'memento index rebuild' recreates it)", err)
+		return nil
+	}
+	stale := 0
+	for _, p := range cached {
+		if _, ok := packs[p.ID]; !ok {
+			stale++
+		}
+	}
+	if stale > 0 {
+		rep.add(SevWarning, "local index "+r.ix.Path(), "lists %d packs that do not exist (check --repair rebuilds it)", stale)
+	}
+	return nil
+}
+
+// checkSnapshots loads every manifest in the repository and walks its trees
+// (L1 of verify), listing snapshots whose data is gone. With repair, those
+// not yet marked are marked damaged.
+func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBlobs map[chunk.ID]string, repair bool) error {
+	ids, err := r.ListSnapshotIDs(ctx)
+	if err != nil {
+		return err
+	}
+	marked, err := r.DamagedSnapshots(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := r.newVerifier(ctx, VerifyOptions{Level: L1})
+	if err != nil {
+		return err
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	ok := 0
+	for _, id := range ids {
+		what := "snapshot " + id.Short()
+		sn, err := r.loadSnapshotFile(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d := DamageRecord{Snapshot: id.String(), Reason: "manifest: " + err.Error()}
+			r.reportDamage(ctx, rep, what, d, marked, repair)
+			continue
+		}
+		vd := &Verdict{Snapshot: id.String(), Figures: map[string]float64{}}
+		w, err := v.manifest(ctx, sn, vd)
+		if err != nil {
+			return err
+		}
+		lost := map[string]bool{}
+		for rel := range w.broken {
+			lost[rel] = true
+		}
+		var badChunks int
+		for _, f := range w.files {
+			for _, c := range f.node.Content {
+				if _, bad := badBlobs[c]; bad {
+					lost[f.rel] = true
+					badChunks++
+				}
+			}
+		}
+		if len(vd.Findings) == 0 && len(lost) == 0 {
+			ok++
+			continue
+		}
+		d := DamageRecord{Snapshot: id.String(), Space: sn.Space, MissingChunks: len(w.missing), DamagedChunks: badChunks,
+			TotalFiles: len(w.files)}
+		var reasons []string
+		for _, f := range vd.Findings {
+			if !strings.HasPrefix(f.What, "file ") && len(reasons) < 5 {
+				reasons = append(reasons, f.What+": "+f.Message)
+			}
+		}
+		if badChunks > 0 {
+			reasons = append(reasons, fmt.Sprintf("%d chunks fail verification", badChunks))
+		}
+		d.Reason = strings.Join(reasons, "; ")
+		for _, f := range w.files {
+			if lost[f.rel] {
+				d.LostFiles = append(d.LostFiles, f.rel)
+				d.LostBytes += f.node.Size
+			}
+		}
+		for rel := range lost { // directories whose tree is gone
+			if !slicesContains(d.LostFiles, rel) {
+				d.LostFiles = append(d.LostFiles, rel+"/ (whole directory)")
+			}
+		}
+		sort.Strings(d.LostFiles)
+		d.IntactFiles = len(w.files) - countFiles(w.files, lost)
+		r.reportDamage(ctx, rep, what, d, marked, repair)
+	}
+	rep.Figures["snapshots"] = float64(len(ids))
+	rep.Figures["snapshots_intact"] = float64(ok)
+	return nil
+}
+
+func countFiles(files []walkFile, lost map[string]bool) int {
+	n := 0
+	for _, f := range files {
+		if lost[f.rel] {
+			n++
+		}
+	}
+	return n
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Repository) reportDamage(ctx context.Context, rep *CheckReport, what string, d DamageRecord, marked map[string]DamageRecord, repair bool) {
+	if m, ok := marked[d.Snapshot]; ok {
+		rep.add(SevWarning, what, "damaged, marked so on %s by %s: %d files lost (forget it once you no longer need what is left)",
+			m.Time.Format(time.RFC3339), m.Host, len(m.LostFiles))
+		d.File, d.Time, d.Host = m.File, m.Time, m.Host
+		rep.Damaged = append(rep.Damaged, d)
+		return
+	}
+	rep.add(SevError, what, "damaged: %s; %d of %d files cannot be restored", d.Reason, len(d.LostFiles), d.TotalFiles)
+	if repair {
+		name, err := r.markDamaged(ctx, &d)
+		if err != nil {
+			rep.add(SevError, what, "could not mark it damaged: %v", err)
+		} else {
+			d.File = name
+			rep.Repair.Marked = append(rep.Repair.Marked, d.Snapshot)
+		}
+	}
+	rep.Damaged = append(rep.Damaged, d)
+}
+
+// checkLocksAndAudit reports stale locks, audit records that do not
+// verify, and snapshots a backup recorded that are gone without a prune.
+func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) error {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		if l.Stale {
+			rep.add(SevWarning, "lock "+path.Base(l.Name)[:8], "stale: %s pid %d since %s (%s); 'memento unlock' removes it",
+				l.Host, l.PID, l.Time.Format(time.RFC3339), l.Command)
+		}
+	}
+	recs, bad, err := r.AuditLog(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	for _, e := range bad {
+		rep.add(SevError, "audit record", "%v", e)
+	}
+	present := map[string]bool{}
+	ids, err := r.ListSnapshotIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		present[id.String()] = true
+	}
+	removed := map[string]bool{}
+	for _, rec := range recs {
+		if rec.Command == "prune" || rec.Command == "forget" {
+			removed[rec.Snapshot] = true
+		}
+	}
+	for _, rec := range recs {
+		if rec.Command == "backup" && rec.Result == AuditOK && rec.Snapshot != "" && !present[rec.Snapshot] && !removed[rec.Snapshot] {
+			rep.add(SevError, "snapshot "+rec.Snapshot[:min(8, len(rec.Snapshot))],
+				"recorded by a backup on %s at %s, but its manifest is gone and no prune or forget removed it",
+				rec.Host, rec.Time.Format(time.RFC3339))
+		}
+	}
+	rep.Figures["audit_records"] = float64(len(recs))
+	return nil
+}

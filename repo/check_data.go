@@ -1,0 +1,87 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// checkPackData is `check --read-data`: every pack is read whole, its BLAKE3
+// compared with its name (which catches any changed bit, in used blobs or
+// not, in the header or the trailer), and every blob its header lists is
+// opened and checked against its keyed hash. It returns the blobs that fail.
+func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, headers map[[32]byte]index.PackInfo, opts CheckOptions) (map[chunk.ID]string, error) {
+	var mu sync.Mutex
+	bad := map[chunk.ID]string{}
+	var read int64
+	badBlobLines := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, min(opts.Workers, 4)))
+	for id, size := range packs {
+		g.Go(func() error {
+			what := "pack " + shortHex(id)
+			b, err := readRange(gctx, r.be, packName(id), 0, size)
+			if err != nil {
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				mu.Lock()
+				rep.add(SevError, what, "cannot be read: %v", err)
+				mu.Unlock()
+				return nil
+			}
+			opts.Progress.Bytes.Add(size)
+			nameOK := blake3.Sum256(b) == id
+			type failure struct {
+				id  chunk.ID
+				err error
+			}
+			var fails []failure
+			pi, haveHeader := headers[id]
+			if haveHeader {
+				for _, bl := range pi.Blobs {
+					loc := index.Location{Pack: id, Offset: bl.Offset, Length: bl.Length, RawLength: bl.RawLength, Type: bl.Type, Flags: bl.Flags}
+					end := int64(bl.Offset) + int64(bl.Length)
+					if end > int64(len(b)) {
+						fails = append(fails, failure{bl.ID, fmt.Errorf("blob past the end of the pack")})
+						continue
+					}
+					space := pi.Space
+					if space == pathsSpace {
+						space = ""
+					}
+					if _, err := r.openBlob(b[bl.Offset:end], space, BlobType(bl.Type), bl.ID, loc, nil); err != nil {
+						fails = append(fails, failure{bl.ID, err})
+					}
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			read += size
+			if !nameOK {
+				rep.add(SevError, what, "content does not match its name (%d bytes changed somewhere; %d of its blobs fail)", size, len(fails))
+			}
+			for _, f := range fails {
+				bad[f.id] = f.err.Error()
+				if badBlobLines++; badBlobLines <= 50 {
+					rep.add(SevError, what, "%v", f.err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if badBlobLines > 50 {
+		rep.add(SevError, "packs", "%d more damaged blobs not listed", badBlobLines-50)
+	}
+	rep.Figures["bytes_read"] = float64(read)
+	return bad, nil
+}

@@ -1,0 +1,291 @@
+package repo
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"memento/chunk"
+	"memento/walreplay"
+)
+
+// spaceFixture is a repository with one Engram space snapshot and one
+// snapshot of plain paths.
+type spaceFixture struct {
+	tr      *testRepo
+	dataDir string
+	space   *Snapshot
+	paths   *Snapshot
+}
+
+func newSpaceFixture(t *testing.T, packSize int64) *spaceFixture {
+	t.Helper()
+	tr := newTestRepo(t, InitOptions{PackSize: packSize})
+	dd := filepath.Join(t.TempDir(), "engram")
+	writeEngramSpace(t, dd, "tenant_01", 600, 16<<10, 450)
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "big"), randomBytes(3, 3<<20), 0o644)
+	writeFile(t, filepath.Join(src, "dir", "small"), []byte("small file"), 0o600)
+	writeFile(t, filepath.Join(src, "empty"), nil, 0o644)
+	if err := os.Symlink("big", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	return &spaceFixture{tr: tr, dataDir: dd, space: tr.backupSpace(t, dd, "tenant_01"), paths: tr.backup(t, BackupOptions{Paths: []string{src}})}
+}
+
+func TestVerifyLevelsPassOnIntactRepository(t *testing.T) {
+	fx := newSpaceFixture(t, 256<<10)
+	for _, level := range []Level{L1, L2, L3, L4} {
+		t.Run(level.String(), func(t *testing.T) {
+			vds := verifyIDs(t, fx.tr.Repository, level, fx.space.ID, fx.paths.ID)
+			wantPass(t, vds...)
+			sp, pa := vds[0], vds[1]
+			if sp.Figures["files"] != float64(fx.space.Summary.Files) || pa.Figures["files"] != 3 {
+				t.Errorf("files: %v and %v", sp.Figures["files"], pa.Figures["files"])
+			}
+			switch level {
+			case L2, L3:
+				if sp.Figures["files_hashed"] != sp.Figures["files"] || pa.Figures["files_hashed"] != 3 {
+					t.Errorf("files hashed: %v of %v, %v of 3", sp.Figures["files_hashed"], sp.Figures["files"], pa.Figures["files_hashed"])
+				}
+				if pa.Figures["data_bytes"] < 3<<20 {
+					t.Errorf("L2 verified %v bytes of data, want at least 3 MiB", pa.Figures["data_bytes"])
+				}
+			case L4:
+				q := sp.Query
+				if q == nil || q.Digest != fx.space.Engram.StateDigest || q.Seq != 600 || q.LookupsOK != q.Sampled || q.Sampled == 0 {
+					t.Fatalf("query report %+v, manifest %+v", q, fx.space.Engram)
+				}
+				st := replayDir(t, filepath.Join(fx.dataDir, "spaces", "tenant_01", "wal"))
+				if q.Memories != st.Len() {
+					t.Errorf("L4 counted %d memories, the source WAL has %d", q.Memories, st.Len())
+				}
+			}
+		})
+	}
+}
+
+func replayDir(t *testing.T, dir string) *walreplay.State {
+	t.Helper()
+	l, err := walreplay.OpenLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := walreplay.NewState()
+	if _, err := l.Replay(context.Background(), walreplay.Target{}, st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// A WAL with a missing segment backs up (without the recorder, which would
+// refuse it) but fails L3 with the missing range, while L2 still passes:
+// the bytes are intact, the history is not.
+func TestVerifyWALGapFailsL3WithRange(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	dd := filepath.Join(t.TempDir(), "engram")
+	writeEngramSpace(t, dd, "gappy", 400, 8<<10, 50)
+	segs, err := walreplay.ListSegments(filepath.Join(dd, "spaces", "gappy", "wal"))
+	if err != nil || len(segs) < 4 {
+		t.Fatalf("%d segments, %v", len(segs), err)
+	}
+	if err := os.Remove(segs[2].Path); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := tr.Backup(context.Background(), BackupOptions{Space: "gappy", DataDir: dd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPass(t, verifyIDs(t, tr.Repository, L2, sn.ID)...)
+	vd := verifyIDs(t, tr.Repository, L3, sn.ID)[0]
+	from, to := segs[2].FirstSeq, segs[3].FirstSeq-1
+	wantFinding(t, vd, L3, "WAL", "gap: sequences "+itoa(from)+".."+itoa(to)+" are missing", segs[1].Name, segs[3].Name)
+	// L4 finds the same gap in the restored files, and no digest to prove.
+	vd = verifyIDs(t, tr.Repository, L4, sn.ID)[0]
+	wantFinding(t, vd, L3, "gap: sequences "+itoa(from)+".."+itoa(to))
+	wantFinding(t, vd, L4, "no recorded digest")
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// The checkpoint must lie within the WAL: a WAL whose older segments were
+// removed past the checkpoint has lost history the tiers do not hold.
+func TestVerifyCheckpointOutsideWALFailsL3(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	dd := filepath.Join(t.TempDir(), "engram")
+	writeEngramSpace(t, dd, "s", 300, 8<<10, 10)
+	segs, _ := walreplay.ListSegments(filepath.Join(dd, "spaces", "s", "wal"))
+	for _, s := range segs[:2] {
+		os.Remove(s.Path)
+	}
+	sn, err := tr.Backup(context.Background(), BackupOptions{Space: "s", DataDir: dd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vd := verifyIDs(t, tr.Repository, L3, sn.ID)[0]
+	wantFinding(t, vd, L3, "checkpoint.json is at seq 10 but the WAL starts at "+itoa(segs[2].FirstSeq), "sequences 11.."+itoa(segs[2].FirstSeq-1))
+}
+
+// L4 proves the replayed state against the digest recorded at backup: an
+// entry altered with a valid CRC passes L1-L3 but fails L4, and a manifest
+// re-signed with a key other than the repository's fails at L1.
+func TestVerifyL4AlteredEntry(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	dd := filepath.Join(t.TempDir(), "engram")
+	writeEngramSpace(t, dd, "s", 500, 16<<10, 400)
+	good := tr.backupSpace(t, dd, "s")
+	wantPass(t, verifyIDs(t, tr.Repository, L4, good.ID)...)
+
+	// The archived entry 123 is altered (CRC fixed), and the snapshot's
+	// manifest claims the digest of the original.
+	alterEntry(t, filepath.Join(dd, "spaces", "s", "wal"), 123)
+	info := *good.Engram
+	forged, err := tr.Backup(context.Background(), BackupOptions{Space: "s", DataDir: dd, NoParent: true, Engram: &info})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPass(t, verifyIDs(t, tr.Repository, L3, forged.ID)...)
+	vd := verifyIDs(t, tr.Repository, L4, forged.ID)[0]
+	wantFinding(t, vd, L4, "state digest at seq 500", "the backup recorded "+good.Engram.StateDigest)
+	if vd.FirstLevel() != L4 {
+		t.Errorf("first failing level %s, want L4", vd.FirstLevel())
+	}
+
+	// Re-signed with a wrong key: the same manifest, signed by an attacker.
+	m := forged.Manifest
+	m.Engram = &EngramInfo{}
+	*m.Engram = *forged.Engram
+	m.Engram.StateDigest = vd.Query.Digest // the altered state's digest
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	m.Signature = nil
+	msg, _ := m.signedBytes()
+	m.Signature = ed25519.Sign(priv, msg)
+	fid, err := tr.saveFile(context.Background(), dirSnapshots, kindSnapshot, &m)
+	id := chunk.ID(fid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vd = verifyIDs(t, tr.Repository, L4, id)[0]
+	wantFinding(t, vd, L1, "signature does not verify with the repository's public key")
+	if vd.Query != nil {
+		t.Fatal("L4 replayed a snapshot whose manifest is not signed by the repository")
+	}
+}
+
+// An old manifest replayed with a changed root: its signature no longer
+// covers it.
+func TestVerifyManifestWithChangedRoot(t *testing.T) {
+	fx := newSpaceFixture(t, 0)
+	m := fx.paths.Manifest
+	m.Root = fx.space.Root
+	fid, err := fx.tr.saveFile(context.Background(), dirSnapshots, kindSnapshot, &m)
+	id := chunk.ID(fid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := fx.tr.ListSnapshotIDs(context.Background())
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("listed %d snapshots, %v", len(ids), err)
+	}
+	vd := verifyIDs(t, fx.tr.Repository, L1, id)[0]
+	wantFinding(t, vd, L1, "manifest "+id.Short(), "signature does not verify")
+}
+
+func TestVerifyNoRecordedDigestFailsL4(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	dd := filepath.Join(t.TempDir(), "engram")
+	writeEngramSpace(t, dd, "s", 100, 16<<10, 50)
+	sn, err := tr.Backup(context.Background(), BackupOptions{Space: "s", DataDir: dd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPass(t, verifyIDs(t, tr.Repository, L3, sn.ID)...)
+	vd := verifyIDs(t, tr.Repository, L4, sn.ID)[0]
+	wantFinding(t, vd, L4, "no recorded digest")
+	if len(vd.Findings) != 1 {
+		t.Errorf("want only the missing digest, got:\n%s", findingsText(vd))
+	}
+}
+
+// With a buffer too small to hold any chunk that arrives early, L2 drops
+// and re-reads chunks instead of holding memory, and still proves every file.
+func TestVerifyL2TinyBufferRereads(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{PackSize: 64 << 10})
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 6 {
+		writeFile(t, filepath.Join(src, "f"+itoa(uint64(i))), randomBytes(uint64(i+10), 700<<10), 0o644)
+	}
+	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	// A second snapshot shares the chunks in a different order.
+	writeFile(t, filepath.Join(src, "f0"), append(randomBytes(99, 50<<10), randomBytes(10, 700<<10)...), 0o644)
+	sn2 := tr.backup(t, BackupOptions{Paths: []string{src}})
+	vds, err := tr.VerifySnapshots(context.Background(), []chunk.ID{sn.ID, sn2.ID}, VerifyOptions{Level: L2, BufferBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPass(t, vds...)
+	for _, vd := range vds {
+		if vd.Figures["files_hashed"] != 6 {
+			t.Errorf("%s: hashed %v files", vd.Short(), vd.Figures["files_hashed"])
+		}
+	}
+}
+
+func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{PackSize: 64 << 10})
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "a"), randomBytes(1, 4<<20), 0o644)
+	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	full := verifyIDs(t, tr.Repository, L2, sn.ID)[0]
+	wantPass(t, full)
+	var recs []AuditRecord
+	total := 0.0
+	for range 4 {
+		sub := NextSubset(recs, 4)
+		vds, err := tr.VerifySnapshots(context.Background(), []chunk.ID{sn.ID}, VerifyOptions{Level: L2, Subset: sub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPass(t, vds...)
+		if vds[0].Figures["packs_read"] >= full.Figures["packs_read"] {
+			t.Errorf("subset %s read %v packs of %v", sub, vds[0].Figures["packs_read"], full.Figures["packs_read"])
+		}
+		total += vds[0].Figures["packs_read"]
+		recs = append(recs, AuditRecord{Command: "verify", Subset: vds[0].Subset})
+	}
+	if total != full.Figures["packs_read"] {
+		t.Errorf("4 subsets read %v packs, the snapshot has %v", total, full.Figures["packs_read"])
+	}
+	if got := NextSubset(recs, 4); got.Part != 0 {
+		t.Errorf("rotation continues at part %d, want 0", got.Part)
+	}
+	if _, err := tr.VerifySnapshots(context.Background(), []chunk.ID{sn.ID}, VerifyOptions{Level: L3, Subset: Subset{0, 4}}); err == nil {
+		t.Error("a subset at L3 was accepted")
+	}
+}
+
+func TestParseLevelAndSubset(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Level
+		ok   bool
+	}{{"L1", L1, true}, {"l4", L4, true}, {"3", L3, true}, {"L5", 0, false}, {"", 0, false}, {"LL2", 0, false}} {
+		got, err := ParseLevel(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseLevel(%q) = %v, %v", c.in, got, err)
+		}
+	}
+	for _, c := range []struct {
+		in   string
+		want int
+	}{{"10%", 10}, {"1/10", 10}, {"25%", 4}, {"100%", 1}, {"33%", 3}, {"0%", 0}, {"1/0", 0}, {"x", 0}, {"2/10", 0}} {
+		got, err := ParseSubsetShare(c.in)
+		if got != c.want || (err == nil) != (c.want > 0) {
+			t.Errorf("ParseSubsetShare(%q) = %d, %v", c.in, got, err)
+		}
+	}
+}
