@@ -374,12 +374,21 @@ func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBl
 			}
 		}
 		for rel := range lost { // directories whose tree is gone
-			if !slicesContains(d.LostFiles, rel) {
-				d.LostFiles = append(d.LostFiles, rel+"/ (whole directory)")
+			switch {
+			case slicesContains(d.LostFiles, rel):
+			case rel == "":
+				d.LostFiles = append(d.LostFiles, "/ (everything: the root tree is gone)")
+				d.LostDirs++
+			default:
+				d.LostFiles = append(d.LostFiles, rel+"/ (the whole directory)")
+				d.LostDirs++
 			}
 		}
 		sort.Strings(d.LostFiles)
 		d.IntactFiles = len(w.files) - countFiles(w.files, lost)
+		if w.badTree {
+			d.IntactFiles = -1 // unknown: part of the tree cannot be read
+		}
 		r.reportDamage(ctx, rep, what, d, marked, repair)
 	}
 	rep.Figures["snapshots"] = float64(len(ids))
@@ -414,7 +423,7 @@ func (r *Repository) reportDamage(ctx context.Context, rep *CheckReport, what st
 		rep.Damaged = append(rep.Damaged, d)
 		return
 	}
-	rep.add(SevError, what, "damaged: %s; %d of %d files cannot be restored", d.Reason, len(d.LostFiles), d.TotalFiles)
+	rep.add(SevError, what, "damaged: %s; %d of %d files and %d whole directories cannot be restored", d.Reason, len(d.LostFiles)-d.LostDirs, d.TotalFiles, d.LostDirs)
 	if repair {
 		name, err := r.markDamaged(ctx, &d)
 		if err != nil {

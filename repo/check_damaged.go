@@ -31,8 +31,9 @@ type DamageRecord struct {
 	MissingChunks int       `json:"missing_chunks"`
 	DamagedChunks int       `json:"damaged_chunks"`
 	TotalFiles    int       `json:"total_files"`
-	IntactFiles   int       `json:"intact_files"`
-	LostFiles     []string  `json:"lost_files"`
+	IntactFiles   int       `json:"intact_files"` // -1 when a lost tree hides how many files there were
+	LostFiles     []string  `json:"lost_files"`   // files, and directories whose tree is gone (ending in "/ (...)")
+	LostDirs      int       `json:"lost_dirs"`
 	LostBytes     uint64    `json:"lost_bytes"`
 	File          string    `json:"file,omitempty"` // where the marker is stored
 }

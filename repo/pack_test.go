@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,7 +46,7 @@ func TestDecodePackHeaderRefuses(t *testing.T) {
 	}
 	// A header whose blobs add up to more than 4 GiB: offsets are 32-bit.
 	var huge []index.BlobInfo
-	for range 65 {
+	for range 1<<32/MaxBlobSize + 1 {
 		huge = append(huge, index.BlobInfo{Type: 1, Length: MaxBlobSize, RawLength: MaxBlobSize})
 	}
 	cases := []struct {
@@ -60,11 +61,11 @@ func TestDecodePackHeaderRefuses(t *testing.T) {
 		{"count mismatch", append(one(1, 10, 10), 0), 10, "header claims 1 blobs in 43 bytes"},
 		{"type", one(3, 10, 10), 10, "blob 0 has type 3"},
 		{"zero length", one(1, 0, 10), 0, "blob 0 has length 0"},
-		{"too long", one(1, MaxBlobSize+1, 10), MaxBlobSize + 1, "blob 0 has length 67108865"},
-		{"raw too long", one(1, 10, MaxBlobSize+1), 10, "(raw 67108865)"},
+		{"too long", one(1, MaxBlobSize+1, 10), MaxBlobSize + 1, "blob 0 has length " + strconv.Itoa(MaxBlobSize+1)},
+		{"raw too long", one(1, 10, MaxBlobSize+1), 10, "(raw " + strconv.Itoa(MaxBlobSize+1) + ")"},
 		{"past data", one(1, 10, 10), 9, "blob 0 ends at 10, past the data (9 bytes)"},
 		{"short of data", one(1, 10, 10), 11, "blobs cover 10 of 11 data bytes"},
-		{"over 4 GiB", encodePackHeader("s", huge), 65 * MaxBlobSize, "past the 4 GiB"},
+		{"over 4 GiB", encodePackHeader("s", huge), int64(len(huge)) * MaxBlobSize, "past the 4 GiB"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -267,4 +267,3 @@ func truncateText(b []byte, n int) string {
 	}
 	return string(b)
 }
-

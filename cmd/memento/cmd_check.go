@@ -90,7 +90,8 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 		if d.File != "" {
 			state = "marked damaged in " + d.File
 		}
-		a.printf("snapshot %.8s%s %s: could not be saved: %d of %d files (%s)\n", d.Snapshot, space, state, len(d.LostFiles), d.TotalFiles, human(d.LostBytes))
+		a.printf("snapshot %.8s%s %s: could not be saved: %d of %d files (%s), %d whole directories\n", d.Snapshot, space, state,
+			len(d.LostFiles)-d.LostDirs, d.TotalFiles, human(d.LostBytes), d.LostDirs)
 		for i, f := range d.LostFiles {
 			if i == 50 && !a.verbose {
 				a.printf("    ... and %d more (--json or --verbose lists them all)\n", len(d.LostFiles)-50)
