@@ -111,7 +111,11 @@ func (e *EngramRecorder) replay(walDir string) error {
 		return fmt.Errorf("space %s: %w", e.space, err)
 	}
 	segs := l.Segments()
-	st := walreplay.NewState()
+	// Zero-copy: the payloads stay in the page cache instead of the heap, which
+	// keeps a backup's memory flat however large the space. The live database
+	// only appends to, renames and unlinks segments, which mappings survive.
+	st := walreplay.NewZeroCopyState()
+	defer st.Close()
 	pos, err := l.Replay(e.ctx, walreplay.Target{}, st)
 	if err != nil {
 		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)

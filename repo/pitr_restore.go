@@ -156,6 +156,7 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 		d := st.Digest()
 		res.StateDigest = hex.EncodeToString(d[:])
 	}
+	st.Close()
 	if meta != nil {
 		mp := filepath.Join(dataDir, "metadata.json")
 		if _, err := os.Lstat(mp); errors.Is(err, fs.ErrNotExist) {

@@ -23,9 +23,13 @@ func replayAndCut(ctx context.Context, space, walDir string, t walreplay.Target)
 		return pos, nil, 0, false, fmt.Errorf("space %s: restored WAL: %w", space, err)
 	}
 	segs := l.Segments()
-	st := walreplay.NewState()
+	// Zero-copy replay (the restore path's >= 1M entries/s): the cut below only
+	// truncates after the last entry the state refers to and unlinks later
+	// segments, both safe for the mappings. The caller closes st.
+	st := walreplay.NewZeroCopyState()
 	pos, err = l.Replay(ctx, t, st)
 	if err != nil {
+		st.Close()
 		if errors.Is(err, walreplay.ErrNotDerivable) {
 			return pos, nil, 0, false, fmt.Errorf("space %s: %w: %v", space, ErrUnrecoverable, err)
 		}
@@ -41,16 +45,19 @@ func replayAndCut(ctx context.Context, space, walDir string, t walreplay.Target)
 	if i >= 0 {
 		end, err := entryEnd(segs[i], pos.Seq)
 		if err != nil {
+			st.Close()
 			return pos, nil, 0, false, fmt.Errorf("space %s: %w", space, err)
 		}
 		if end < segs[i].Size {
 			if err := truncateSync(segs[i].Path, end); err != nil {
+				st.Close()
 				return pos, nil, 0, false, err
 			}
 		}
 	}
 	for _, s := range segs[i+1:] {
 		if err := os.Remove(s.Path); err != nil {
+			st.Close()
 			return pos, nil, 0, false, fmt.Errorf("space %s: %w", space, err)
 		}
 	}

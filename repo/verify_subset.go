@@ -25,7 +25,7 @@ func ParseSubsetShare(s string) (int, error) {
 	switch {
 	case strings.HasSuffix(s, "%"):
 		p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-		if err != nil || p <= 0 || p > 100 || math.IsNaN(p) {
+		if err != nil || p <= 0 || p > 100 || math.IsNaN(p) || 100/p > 1<<20 {
 			return 0, bad
 		}
 		return max(1, int(math.Round(100/p))), nil

@@ -98,13 +98,22 @@ func (s *State) mapSegment(f *os.File, size int64) (int, []byte) {
 		return -1, nil
 	}
 	mi := s.maps.add(b)
-	s.blocks = append(s.blocks, block{b: b, mapped: int32(mi + 1)})
+	// The reader walking the segment holds one reference until doneWithMap:
+	// an update or delete of a record stored earlier in the same segment must
+	// not unmap the bytes the reader is still reading.
+	s.blocks = append(s.blocks, block{b: b, mapped: int32(mi + 1), refs: 1})
 	return len(s.blocks) - 1, b
 }
 
-// doneWithMap releases a mapped block no record references.
+// doneWithMap drops the reader's reference to a mapped block and releases
+// the block if no record references it either.
 func (s *State) doneWithMap(blk int) {
-	if b := &s.blocks[blk]; b.mapped != 0 && b.refs == 0 {
+	b := &s.blocks[blk]
+	if b.mapped == 0 {
+		return
+	}
+	b.refs--
+	if b.refs == 0 {
 		s.maps.unmap(int(b.mapped - 1))
 		b.b, b.mapped = nil, 0
 	}
