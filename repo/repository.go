@@ -195,9 +195,14 @@ func (r *Repository) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list index files: %w", err)
 	}
-	files, _, err := r.loadIndexFiles(ctx, names, false)
+	// A damaged index file must not stop backups or restores of everything
+	// else: its packs are merely unknown until `check --repair` rewrites it.
+	files, damaged, err := r.loadIndexFiles(ctx, names, true)
 	if err != nil {
 		return err
+	}
+	for _, d := range damaged {
+		r.log.Warn("index file skipped; run 'memento check --repair'", "err", d)
 	}
 	if len(files) > 0 {
 		if err := r.ix.AddFiles(files); err != nil {

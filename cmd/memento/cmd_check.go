@@ -40,17 +40,9 @@ printing what could not be saved. It never deletes a pack or a snapshot.`,
 }
 
 func (a *app) check(ctx context.Context, readData, repair bool) error {
-	be, err := a.backend(false)
-	if err != nil {
-		return err
-	}
-	pw, err := a.password(false)
-	if err != nil {
-		return err
-	}
-	// A damaged index file must not stop check (or its repair): it is
-	// skipped at open and reported by the check itself.
-	r, _, err := repo.OpenForCheck(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log})
+	// A damaged index file does not stop Open (it is skipped with a warning);
+	// the check reports it and --repair replaces it.
+	r, err := a.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -169,6 +169,31 @@ func (a *app) auditRestore(ctx context.Context, r *repo.Repository, sn *repo.Sna
 	a.audit(ctx, r, auditResult(rec, err))
 }
 
+// auditArchive records one space's `wal archive` run. `wal watch` does not
+// call it: one record per run would be a file a second.
+func (a *app) auditArchive(ctx context.Context, r *repo.Repository, space string, res *repo.WALArchiveResult, err error) {
+	rec := repo.AuditRecord{Command: "archive", Space: space}
+	if res != nil {
+		rec.Figures = map[string]float64{"segments": float64(res.Segments), "new_bytes": float64(res.NewBytes),
+			"stored_bytes": float64(res.StoredBytes), "last_seq": float64(res.LastSeq), "seconds": res.Seconds}
+	}
+	a.audit(ctx, r, auditResult(rec, err))
+}
+
+// auditPITR records a point-in-time restore of one space to target.
+func (a *app) auditPITR(ctx context.Context, r *repo.Repository, space, target string, res *repo.PITRResult, err error) {
+	rec := repo.AuditRecord{Command: "restore", Space: space}
+	if res != nil {
+		rec.Snapshot = res.Snapshot
+		rec.Figures = map[string]float64{"seq": float64(res.Seq), "timestamp_ns": float64(res.TimestampNS),
+			"archived_segments": float64(res.ArchivedSegments), "seconds": res.Seconds}
+	}
+	if err != nil {
+		err = fmt.Errorf("point in time %s: %w", target, err)
+	}
+	a.audit(ctx, r, auditResult(rec, err))
+}
+
 // filterVerified keeps the snapshots with a passed verification of at least
 // level in the audit trail (`snapshots --verified L2`).
 func filterVerified(ctx context.Context, r *repo.Repository, sns []*repo.Snapshot, level string) ([]*repo.Snapshot, error) {

@@ -104,6 +104,7 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 	for _, sp := range spaces {
 		g.Go(func() error {
 			res, err := r.RestorePointInTime(gctx, repo.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog})
+			a.auditPITR(gctx, r, sp, t.String(), res, err)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -118,6 +118,7 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string) e
 	for _, sp := range spaces {
 		g.Go(func() error {
 			res, err := ar.ArchiveSpace(gctx, dataDir, sp)
+			a.auditArchive(gctx, r, sp, res, err)
 			mu.Lock()
 			defer mu.Unlock()
 			if res != nil {

@@ -79,7 +79,8 @@ func transient(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
 	}
-	if errors.Is(err, context.Canceled) {
+	var nr errNoRetry
+	if errors.Is(err, context.Canceled) || errors.As(err, &nr) {
 		return false
 	}
 	resp := minio.ToErrorResponse(err)

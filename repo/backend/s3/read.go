@@ -118,24 +118,25 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 		n, err := r.body.Read(p)
 		r.off += int64(n)
 		r.remaining -= int64(n)
-		if err == io.EOF && r.remaining > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		if err == nil || err == io.EOF || n > 0 {
-			if err == io.EOF || r.remaining == 0 {
-				return n, nil
-			}
-			if err != nil && n > 0 {
-				// Report the bytes now; the error comes back on the next read.
+		if n > 0 {
+			if err != nil && err != io.EOF {
+				// Hand over the bytes now; the next Read reopens at r.off.
 				r.body.Close()
 				r.body = nil
-				return n, nil
 			}
-			return n, err
+			return n, nil
+		}
+		switch {
+		case err == nil:
+			continue
+		case err == io.EOF && r.remaining == 0:
+			return 0, io.EOF
+		case err == io.EOF:
+			err = io.ErrUnexpectedEOF // the server closed early
 		}
 		r.body.Close()
 		r.body = nil
-		if r.ctx.Err() != nil || r.resumes >= r.b.cfg.Retries {
+		if !transient(r.ctx, err) || r.resumes >= r.b.cfg.Retries {
 			return 0, r.b.wrapErr("read", r.name, err)
 		}
 		r.resumes++
