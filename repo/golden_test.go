@@ -174,12 +174,18 @@ func TestNewerVersionsRefused(t *testing.T) {
 	ctx := context.Background()
 	t.Run("index file", func(t *testing.T) {
 		tr := newTestRepo(t, InitOptions{})
-		if _, err := tr.saveFile(ctx, dirIndex, kindIndex, indexFile{Version: 2}); err != nil {
+		id, err := tr.saveFile(ctx, dirIndex, kindIndex, indexFile{Version: 2})
+		if err != nil {
 			t.Fatal(err)
 		}
-		_, err := Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})
+		_, _, err = tr.loadIndexFiles(ctx, []string{fileName(dirIndex, id)}, false)
 		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "upgrade memento") {
-			t.Fatalf("open with a version-2 index file: %v", err)
+			t.Fatalf("loading a version-2 index file: %v", err)
+		}
+		// Open tolerates it (skipping it, with a warning), but never merges it.
+		files, damaged, err := tr.loadIndexFiles(ctx, []string{fileName(dirIndex, id)}, true)
+		if err != nil || len(files) != 0 || len(damaged) != 1 {
+			t.Fatalf("tolerant load: %d files, damaged %q, %v", len(files), damaged, err)
 		}
 	})
 	t.Run("manifest", func(t *testing.T) {

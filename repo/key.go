@@ -132,7 +132,9 @@ func unwrapKey(raw []byte, password string) (*masterSecret, error) {
 		plain = kf.Data
 	case "argon2id":
 		p := kf.Params
-		if p.Time == 0 || p.Time > 100 || p.MemoryKiB < 8 || p.MemoryKiB > 4<<20 || p.Threads == 0 || len(kf.Salt) < 16 {
+		// Bounds keep a hostile key file from making every open take minutes or
+		// gigabytes: 1 GiB and 16 passes are far above any sane setting.
+		if p.Time == 0 || p.Time > 16 || p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Threads == 0 || len(kf.Salt) < 16 {
 			return nil, fmt.Errorf("implausible argon2id parameters %+v", p)
 		}
 		s, err := newAEADSealer(deriveKEK(password, kf.Salt, p))

@@ -26,6 +26,7 @@ type app struct {
 	quiet        bool
 	verbose      bool
 	noProgress   bool
+	s3           s3Flags // S3 tuning flags (s3.go)
 
 	stdout, stderr io.Writer
 	log            *slog.Logger
@@ -91,6 +92,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
+	a.addS3Flags(pf)
 	for _, c := range commands {
 		root.AddCommand(c(a))
 	}
@@ -105,7 +107,7 @@ func (a *app) backend(create bool) (repo.Backend, error) {
 		return nil, usagef("no repository: give --repo or set MEMENTO_REPOSITORY")
 	}
 	if strings.HasPrefix(a.repoURL, "s3:") {
-		return openS3(a.repoURL)
+		return openS3(a, a.repoURL, create)
 	}
 	if create {
 		return local.Create(a.repoURL)
@@ -117,8 +119,8 @@ func (a *app) backend(create bool) (repo.Backend, error) {
 	return be, nil
 }
 
-// openS3 is replaced when the S3 backend is built in.
-var openS3 = func(url string) (repo.Backend, error) {
+// openS3 opens an s3: repository URL (s3.go); create makes a missing bucket.
+var openS3 = func(a *app, url string, create bool) (repo.Backend, error) {
 	return nil, usagef("repository %s: S3 repositories are not supported by this build", url)
 }
 

@@ -1,0 +1,123 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"memento/repo/backend/s3/miniotest"
+)
+
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// Writes and reads through a proxy that resets, stalls or refuses
+// connections: retries get every byte through, or the error says so.
+func TestBackendFaults(t *testing.T) {
+	ctx := context.Background()
+	srv := minioServer(t)
+	data := randBytes(11, 3<<20)
+	name := "data/aa/" + hex64('a')
+
+	t.Run("reset mid-upload", func(t *testing.T) {
+		p := miniotest.NewProxy(t, srv.Endpoint)
+		cfg, _ := testConfig(t, p.Addr)
+		b := openTest(t, cfg)
+		// The next three connections die after 1 MiB of upload.
+		base := p.Connections()
+		p.SetPlan(func(n int64) miniotest.Fault {
+			if n <= base+3 {
+				return miniotest.Fault{ResetAfter: 1 << 20}
+			}
+			return miniotest.Fault{}
+		})
+		if err := b.Write(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatalf("write through resets: %v", err)
+		}
+		if p.Faulted() == 0 {
+			t.Fatal("no connection was faulted; the test tests nothing")
+		}
+		p.SetPlan(nil)
+		if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+			t.Fatal("stored bytes differ")
+		}
+	})
+
+	t.Run("stall mid-upload", func(t *testing.T) {
+		p := miniotest.NewProxy(t, srv.Endpoint)
+		cfg, _ := testConfig(t, p.Addr)
+		cfg.IOTimeout = 700 * time.Millisecond
+		b := openTest(t, cfg)
+		base := p.Connections()
+		p.SetPlan(func(n int64) miniotest.Fault {
+			if n == base+1 {
+				return miniotest.Fault{StallAfter: 512 << 10} // black hole, forever
+			}
+			return miniotest.Fault{}
+		})
+		start := time.Now()
+		if err := b.Write(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatalf("write through a stall: %v", err)
+		}
+		if p.Faulted() != 1 {
+			t.Fatalf("%d connections faulted, want 1", p.Faulted())
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("stall took %s to detect", d)
+		}
+		p.SetPlan(nil)
+		if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+			t.Fatal("stored bytes differ")
+		}
+	})
+
+	t.Run("download resumes after reset", func(t *testing.T) {
+		p := miniotest.NewProxy(t, srv.Endpoint)
+		cfg, _ := testConfig(t, p.Addr)
+		b := openTest(t, cfg)
+		if err := b.Write(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := b.Open(ctx, name, 100, int64(len(data))-200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		head := make([]byte, 1<<20)
+		if _, err := io.ReadFull(rc, head); err != nil {
+			t.Fatal(err)
+		}
+		p.CutAll() // connections die, the listener stays
+		rest, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatalf("read did not resume: %v", err)
+		}
+		if got := append(head, rest...); !bytes.Equal(got, data[100:len(data)-100]) {
+			t.Fatalf("resumed read differs (%d bytes)", len(got))
+		}
+	})
+
+	t.Run("endpoint gone for good", func(t *testing.T) {
+		p := miniotest.NewProxy(t, srv.Endpoint)
+		cfg, _ := testConfig(t, p.Addr)
+		cfg.Retries = 2
+		b := openTest(t, cfg)
+		p.SetPlan(func(int64) miniotest.Fault { return miniotest.Fault{Refuse: true} })
+		err := b.Write(ctx, name, bytes.NewReader(data), int64(len(data)))
+		if !errors.Is(err, ErrUnreachable) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `key "repo/`+name+`"`) {
+			t.Fatalf("write to a dead endpoint: %v", err)
+		}
+	})
+}
