@@ -29,7 +29,7 @@ type FS struct {
 
 	chunks *lru[chunk.ID, []byte]
 	trees  *lru[chunk.ID, *repo.Tree]
-	pits   *lru[string, *PointInTime] // recovered points in time, by space and name
+	pits   *pitViews // recovered points in time, by space and instant
 
 	cat       atomic.Pointer[catalog]
 	refreshMu sync.Mutex
@@ -51,7 +51,7 @@ func New(r *repo.Repository, opts Options) *FS {
 	f := &FS{r: r, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, started: time.Now(),
 		chunks:    newLRU[chunk.ID](opts.CacheSize, func(b []byte) int64 { return int64(cap(b)) + 64 }),
 		trees:     newLRU[chunk.ID](opts.TreeCacheSize, treeCost),
-		pits:      newLRU[string](16, func(*PointInTime) int64 { return 1 }),
+		pits:      newPITViews(opts.PointInTimeViews, opts.Logger),
 		verified:  map[chunk.ID]*repo.Snapshot{},
 		prefetchQ: make(chan prefetchJob, 256),
 	}
@@ -69,10 +69,12 @@ func New(r *repo.Repository, opts Options) *FS {
 // Root is the root directory, to pass to fs.Mount or fs.NewNodeFS.
 func (f *FS) Root() fs.InodeEmbedder { return f.root }
 
-// Close stops the readahead workers. Reads after Close fail.
+// Close stops the readahead workers and drops the recovered points in
+// time (PointInTime.Close). Reads after Close fail.
 func (f *FS) Close() {
 	f.cancel()
 	f.workers.Wait()
+	f.pits.closeAll()
 }
 
 // CacheStats reports the chunk cache: bytes held, hits, misses, evictions.

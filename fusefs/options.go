@@ -11,6 +11,8 @@ const (
 	DefaultTreeCacheSize   = 64 << 20
 	DefaultReadahead       = 8
 	DefaultRefreshInterval = 5 * time.Second
+	// DefaultPointInTimeViews is how many recovered instants stay on disk.
+	DefaultPointInTimeViews = 4
 )
 
 // Options tune a mounted repository.
@@ -31,6 +33,10 @@ type Options struct {
 	AllowOther bool
 	// PointInTime, when set, materializes spaces/<space>/at/<T>/.
 	PointInTime PointInTimeFunc
+	// PointInTimeViews bounds how many recovered instants stay materialized
+	// (each is a restored space on disk); the least recently used one that
+	// nothing uses is dropped first. 0 means DefaultPointInTimeViews.
+	PointInTimeViews int
 	// Logger receives one line per failed read or lookup; nil means slog.Default().
 	Logger *slog.Logger
 	// Debug logs every FUSE request (go-fuse's debug output).
@@ -49,6 +55,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = DefaultRefreshInterval
+	}
+	if o.PointInTimeViews <= 0 {
+		o.PointInTimeViews = DefaultPointInTimeViews
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

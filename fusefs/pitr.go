@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,8 +20,29 @@ import (
 )
 
 // PointInTime is a space as recovered at one instant, served under
-// spaces/<space>/at/<T>/.
+// spaces/<space>/at/<T>/. It is either a directory on disk the recovery
+// wrote (Dir) or a tree of the repository (Tree) with generated files.
 type PointInTime struct {
+	// Dir, when set, is a directory the recovery restored into, laid out as
+	// an Engram data dir (metadata.json, spaces/<space>/...) plus any files
+	// the recovery generated (memories.jsonl, ...). It is served read-only
+	// as it is, and Base, Tree and Files are ignored. The mount owns it until
+	// Close: nothing else may change it.
+	Dir string
+	// Close, when set, is called once the view is dropped: when more than
+	// Options.PointInTimeViews instants are materialized and nothing uses
+	// this one (no open file, no operation in flight), and at unmount. It
+	// typically removes Dir. A dropped view looked at again is recovered
+	// again.
+	Close func() error
+	// Lazy are files of Dir written on first use rather than by the
+	// recovery: memories.jsonl can be as large as the space and take longer
+	// to produce than the restore, and most looks at a view never read it.
+	// They are listed from the start; the first lookup, stat or open of one
+	// calls its Write (once per view; a failure is retried on the next use),
+	// which must create Dir/Name.
+	Lazy []LazyFile
+
 	// Base is the snapshot the recovery starts from and Tree the directory
 	// tree to serve (a tree of Base.Space, often Base.Root).
 	Base *repo.Snapshot
@@ -28,6 +50,15 @@ type PointInTime struct {
 	// Files are generated files shown at the top of the view next to the
 	// tree's entries, e.g. memories.jsonl: the state at T, one memory a line.
 	Files []VirtualFile
+}
+
+// LazyFile is a file at the top of a PointInTime.Dir written when it is
+// first used.
+type LazyFile struct {
+	Name string
+	// Write creates Dir/Name. It runs with the mount's context, not the
+	// request's: an interrupted reader does not waste the work.
+	Write func(ctx context.Context) error
 }
 
 // VirtualFile is a file computed rather than stored.
@@ -39,59 +70,59 @@ type VirtualFile struct {
 
 // PointInTimeFunc recovers space at instant t (Unix nanoseconds). An
 // instant that cannot be recovered is an error that says why; the view then
-// answers ENOENT and logs the reason.
+// answers ENOENT and logs the reason (EIO when the error wraps
+// repo.ErrCorrupt). It runs at most once at a time per space and instant,
+// with the mount's context, which is cancelled at unmount.
 type PointInTimeFunc func(ctx context.Context, space string, t int64) (*PointInTime, error)
 
-// ParseInstant parses an instant as `memento restore --at` accepts it:
-// RFC 3339 with up to nine fractional digits, or Unix nanoseconds.
+// ParseInstant parses an instant as `memento restore --at` accepts it
+// (walreplay.ParseTime, which fusefs may not import): an integer of Unix
+// nanoseconds, or RFC 3339 with 1 to 9 fractional digits (more would be
+// rounded silently, so they are refused) within the int64 nanosecond range.
 func ParseInstant(s string) (int64, error) {
-	if s != "" && strings.Trim(s, "0123456789") == "" {
+	if s == "" {
+		return 0, errors.New("empty instant")
+	}
+	if isInteger(s) {
 		ns, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("instant %q: %w", s, err)
 		}
 		return ns, nil
 	}
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		n := 0
+		for j := i + 1; j < len(s) && s[j] >= '0' && s[j] <= '9'; j++ {
+			n++
+		}
+		if n == 0 || n > 9 {
+			return 0, fmt.Errorf("instant %q: want 1 to 9 fractional digits, got %d", s, n)
+		}
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return 0, fmt.Errorf("instant %q: want RFC 3339 (2026-11-21T14:29:00Z) or Unix nanoseconds", s)
 	}
+	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return 0, fmt.Errorf("instant %q is outside the Unix-nanosecond range", s)
+	}
 	return t.UnixNano(), nil
 }
 
-const atReadmeComing = `Point-in-time views of this space will appear here.
-
-Once point-in-time recovery is built in, any instant that
-'memento restore --at' accepts works as a directory name, e.g.
-
-    ls at/2026-11-21T14:29:00Z/
-    cat at/1763735340000000000/memories.jsonl
-
-This build cannot recover points in time yet; use the snapshots in
-../by-time/ or 'memento restore --space <id> --at <T>'.
-`
-
-const atReadme = `This directory shows the space as recovered at any instant.
-
-Name an instant as 'memento restore --at' accepts it, as a directory:
-
-    ls at/2026-11-21T14:29:00Z/
-    cat at/2026-11-21T14:29:00.123456789Z/memories.jsonl
-    ls at/1763735340000000000/          (Unix nanoseconds)
-
-Each view is recovered when it is first looked up. An instant that cannot
-be recovered (before the first snapshot, or in a gap of the archived WAL)
-does not exist; the mount's log says why.
-`
+// isInteger reports whether s is an optionally signed run of digits.
+func isInteger(s string) bool {
+	if s[0] == '-' || s[0] == '+' {
+		s = s[1:]
+	}
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
 
 // atEntry is spaces/<space>/at/: a README, and any instant as a lookup.
+// Instants are not listed: a recursive walk of the mount (find, du, diff -r)
+// must not recover every range of every space.
 func (f *FS) atEntry(space string) genEntry {
 	base := "/spaces/" + space + "/at"
-	text := atReadmeComing
-	if f.opts.PointInTime != nil {
-		text = atReadme
-	}
-	readme := f.staticFileEntry(base+"/README", "README", []byte(text))
+	readme := f.atReadmeEntry(base+"/README", space)
 	ino := inoFor("v", base)
 	return genEntry{name: "at", mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &genDir{f: f, ino: ino, static: []genEntry{readme}, extra: func(ctx context.Context, name string) (genEntry, syscall.Errno) {
@@ -100,7 +131,26 @@ func (f *FS) atEntry(space string) genEntry {
 	}}
 }
 
-// lookupInstant materializes at/<name>.
+// instantKey identifies a view: every name of one instant
+// (2026-11-21T14:29:00Z, ...00.000Z, its Unix nanoseconds) shares it.
+func instantKey(space string, t int64) string {
+	return space + "@" + strconv.FormatInt(t, 10)
+}
+
+// loadInstant returns the recovery of space at t, for pitViews.acquire.
+func (f *FS) loadInstant(space string, t int64) func() (*PointInTime, error) {
+	return func() (*PointInTime, error) {
+		pit, err := f.opts.PointInTime(f.ctx, space, t)
+		if err == nil && (pit == nil || pit.Dir == "" && pit.Base == nil) {
+			err = errors.New("the recovery returned neither a directory nor a base snapshot")
+		}
+		return pit, err
+	}
+}
+
+// lookupInstant materializes at/<name>: the first lookup of an instant
+// recovers it (concurrent lookups wait for that one recovery); an instant
+// that cannot be recovered does not exist, and the log says why.
 func (f *FS) lookupInstant(ctx context.Context, space, name string) (genEntry, syscall.Errno) {
 	if f.opts.PointInTime == nil {
 		return genEntry{}, syscall.ENOENT
@@ -109,22 +159,41 @@ func (f *FS) lookupInstant(ctx context.Context, space, name string) (genEntry, s
 	if err != nil {
 		return genEntry{}, syscall.ENOENT
 	}
-	key := space + "\x00" + name
-	pit, err := f.pits.get(ctx, key, func() (*PointInTime, error) { return f.opts.PointInTime(f.ctx, space, t) })
+	key := instantKey(space, t)
+	pv, err := f.pits.acquire(ctx, key, f.loadInstant(space, t))
 	if err != nil {
-		if errors.Is(err, repo.ErrCorrupt) {
+		switch {
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			return genEntry{}, syscall.EINTR
+		case errors.Is(err, repo.ErrCorrupt), errors.Is(err, errUnmounted):
+			var recent *recentFailure
+			if errors.As(err, &recent) {
+				return genEntry{}, syscall.EIO
+			}
 			return genEntry{}, f.errno("point in time unreadable", err, "space", space, "at", name)
 		}
-		f.log.Warn("point in time cannot be recovered", "space", space, "at", name, "err", err)
+		var recent *recentFailure
+		if !errors.As(err, &recent) { // logged when it happened
+			f.log.Warn("point in time cannot be recovered", "space", space, "at", name, "err", err)
+		}
 		return genEntry{}, syscall.ENOENT
 	}
+	defer f.pits.release(pv)
+	pit := pv.pit
 	ns := "at:" + space + ":" + name
 	ino := inoFor(ns, "/")
+	if pit.Dir != "" {
+		v := &viewRef{f: f, key: key, space: space, name: name, t: t, ns: ns}
+		return genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
+			return &pitDir{v: v, ino: ino}
+		}}, 0
+	}
 	root := pit.Tree
 	ref := &snapRef{f: f, ns: ns, name: space + "@" + name, space: pit.Base.Space, time: time.Unix(0, t), root: &root}
 	for _, vf := range pit.Files {
 		ref.extras = append(ref.extras, f.virtualFileEntry(inoFor(ns, "/"+vf.Name), vf))
 	}
+	sortEntries(ref.extras)
 	return genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &treeDir{f: f, snap: ref, ino: ino, path: "/"}
 	}}, 0

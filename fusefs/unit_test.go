@@ -41,7 +41,7 @@ func TestParseInstant(t *testing.T) {
 		{"README", 0, false},
 		{"2026-11-21", 0, false},
 		{"99999999999999999999", 0, false},
-		{"-5", 0, false},
+		{"-5", -5, true}, // as restore --at (walreplay.ParseTime) takes it
 	}
 	for _, tt := range tests {
 		got, err := ParseInstant(tt.in)

@@ -27,14 +27,21 @@ bin() {
   echo "$root/.cache/bin/minio"
 }
 
+# The binary is cached in .cache/bin of the work tree and, because CI runs in
+# a fresh clone each time, also per machine in ~/.cache/memento-minio/VERSION.
 build() {
   if [ -x "$root/.cache/bin/minio" ] && [ -f "$root/.cache/bin/minio.version" ] &&
      [ "$(cat "$root/.cache/bin/minio.version")" = "$MINIO_VERSION" ]; then
     return
   fi
   mkdir -p "$root/.cache/bin"
-  echo "building minio@$MINIO_VERSION into .cache/bin (takes minutes the first time)" >&2
-  GOBIN="$root/.cache/bin" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
+  local machine="${XDG_CACHE_HOME:-$HOME/.cache}/memento-minio/$MINIO_VERSION"
+  if [ ! -x "$machine/minio" ]; then
+    echo "building minio@$MINIO_VERSION (takes minutes the first time on a machine)" >&2
+    mkdir -p "$machine"
+    GOBIN="$machine" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
+  fi
+  cp "$machine/minio" "$root/.cache/bin/minio.tmp" && mv "$root/.cache/bin/minio.tmp" "$root/.cache/bin/minio"
   echo "$MINIO_VERSION" > "$root/.cache/bin/minio.version"
 }
 

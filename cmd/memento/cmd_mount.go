@@ -22,6 +22,7 @@ type mountFlags struct {
 	allowOther bool
 	cacheSize  string
 	debugFUSE  bool
+	pitrViews  int
 }
 
 func newMountCommand(a *app) *cobra.Command {
@@ -39,6 +40,14 @@ or 'memento umount MOUNTPOINT':
   spaces/<space>/at/<T>/                   the space as recovered at instant T
   hosts/<host>/<id>, tags/<tag>/<id>       links to snapshots
 
+spaces/<space>/at/ accepts any instant 'memento restore --at' accepts as a
+directory name (its README lists the recoverable ranges). The first lookup
+of an instant restores the space to it, as 'memento restore --space S --at T'
+would, into a private directory under the cache dir, with memories.jsonl
+(the state at T, one memory a line) and state.json (seq, time and state
+digest) beside it; the last --pitr-views instants stay on disk until the
+unmount.
+
 Nothing is read until it is looked at, every byte is verified against its
 chunk ID (a damaged chunk gives EIO and a log line, never wrong bytes), and
 new snapshots appear without remounting.`,
@@ -53,6 +62,7 @@ new snapshots appear without remounting.`,
 	fl := c.Flags()
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users read the mount (file modes are enforced)")
 	fl.StringVar(&f.cacheSize, "cache-size", "256MiB", "memory for decompressed chunks")
+	fl.IntVar(&f.pitrViews, "pitr-views", fusefs.DefaultPointInTimeViews, "how many recovered instants (spaces/<space>/at/<T>/) stay on disk")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	_ = fl.MarkHidden("debug-fuse")
 	return c
@@ -62,6 +72,9 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	size, err := humanize.ParseBytes(f.cacheSize)
 	if err != nil || size < 1<<20 {
 		return usagef("--cache-size %q: give a size of at least 1MiB, e.g. 256MiB or 2GiB", f.cacheSize)
+	}
+	if f.pitrViews < 1 {
+		return usagef("--pitr-views %d: give at least 1", f.pitrViews)
 	}
 	// Check the mountpoint before asking for a password.
 	if _, err := fusefs.CheckMountpoint(mountpoint); err != nil {
@@ -78,9 +91,14 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 		return err
 	}
 	defer lock.Unlock()
+	pit, err := a.newMountPITR(r)
+	if err != nil {
+		return err
+	}
+	defer pit.cleanup() // after srv.Unmount, which drops every view
 	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
 		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
-		PointInTime: mountPointInTime,
+		PointInTime: pit.recover, PointInTimeViews: f.pitrViews,
 	})
 	if err != nil {
 		return mountErr(err)
@@ -107,10 +125,6 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	}
 	return nil
 }
-
-// mountPointInTime is where point-in-time recovery plugs into the mount
-// (spaces/<space>/at/<T>/); nil shows a README saying it is not available.
-var mountPointInTime fusefs.PointInTimeFunc
 
 // mountErr makes a bad mountpoint a usage error (exit 2); FUSE problems
 // and busy mountpoints stay failures (exit 1).

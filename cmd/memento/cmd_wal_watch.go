@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"memento/chunk"
@@ -22,6 +23,7 @@ func newWALWatchCommand(a *app) *cobra.Command {
 		sel      spaceSel
 		interval time.Duration
 		shipLog  string
+		metrics  string
 	)
 	c := &cobra.Command{
 		Use:   "watch --data-dir DIR (--space ID | --all) [--interval 1s]",
@@ -44,11 +46,12 @@ SIGINT/SIGTERM stop it cleanly (exit 0).`,
 			if _, err := sel.resolve(false); err != nil {
 				return err
 			}
-			return a.walWatch(cmd.Context(), sel, interval, shipLog)
+			return a.walWatch(cmd.Context(), sel, interval, shipLog, metrics)
 		},
 	}
 	sel.register(c, true)
 	c.Flags().DurationVar(&interval, "interval", time.Second, "longest time between a WAL write and its archive run (poll period)")
+	c.Flags().StringVar(&metrics, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (off by default)")
 	c.Flags().StringVar(&shipLog, "ship-log", "", "append one JSON line per archive run that shipped entries: {space,last_seq,last_ts,shipped_ns} (RPO measurement)")
 	return c
 }
@@ -77,9 +80,10 @@ type watcher struct {
 	fsw      *fsnotify.Watcher
 	ship     *os.File
 	shipMu   sync.Mutex
+	metrics  *watchMetrics // nil without --metrics-addr
 }
 
-func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog string) error {
+func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string) error {
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -96,6 +100,13 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	defer w.ar.Close()
 	if !sel.all {
 		w.fixed = sel.spaces
+	}
+	if metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		w.metrics = newWatchMetrics(reg)
+		if err := serveMetrics(ctx, metricsAddr, reg, a.log); err != nil {
+			return err
+		}
 	}
 	if shipLog != "" {
 		if w.ship, err = os.OpenFile(shipLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
@@ -215,6 +226,7 @@ func (w *watcher) loop(ctx context.Context, space string, trig chan struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
+		w.metrics.observe(space, res, err, time.Now())
 		if err != nil {
 			w.a.log.Error("archive run failed; retrying at the next change or poll", "space", space, "err", err)
 			fmt.Fprintf(w.a.stderr, "memento: wal watch: %s\n", oneLine(err.Error()))

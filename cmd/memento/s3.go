@@ -48,6 +48,9 @@ func (a *app) openS3Backend(url string, create bool) (*s3.Backend, error) {
 		}
 		return nil, usagef("repository %s: %v", url, err)
 	}
+	if cfg.AccessKey == "" || cfg.SecretKey == "" {
+		return nil, usagef("repository %s: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or MEMENTO_S3_ACCESS_KEY and MEMENTO_S3_SECRET_KEY)", url)
+	}
 	if a.s3.storageClass != "" {
 		cfg.StorageClass = a.s3.storageClass
 	}

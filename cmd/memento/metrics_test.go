@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"memento/repo"
+)
+
+func TestWatchMetricsExposition(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newWatchMetrics(reg)
+	now := time.Unix(1795000000, 500000000)
+	m.observe("space-a", &repo.WALArchiveResult{Space: "space-a", NewBytes: 4096, StoredBytes: 1000, LastSeq: 42, LastTS: 1795000000250000000, Seconds: 0.02}, nil, now)
+	m.observe("space-a", nil, errors.New("gap"), now)
+	var nilMetrics *watchMetrics
+	nilMetrics.observe("space-a", nil, nil, now) // metrics off: no panic
+
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`memento_wal_archive_runs_total{result="ok",space="space-a"} 1`,
+		`memento_wal_archive_runs_total{result="error",space="space-a"} 1`,
+		`memento_wal_archived_bytes_total{space="space-a"} 4096`,
+		`memento_wal_stored_bytes_total{space="space-a"} 1000`,
+		`memento_wal_archived_sequence{space="space-a"} 42`,
+		`memento_wal_archived_entry_timestamp_seconds{space="space-a"} 1.79500000025e+09`,
+		`memento_wal_last_success_timestamp_seconds{space="space-a"} 1.7950000005e+09`,
+		`memento_wal_archive_run_seconds_count{space="space-a"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestServeMetricsBadAddress(t *testing.T) {
+	err := serveMetrics(t.Context(), "127.0.0.1:notaport", prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	var ue *usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--metrics-addr 127.0.0.1:notaport") {
+		t.Fatalf("err = %v, want a usage error naming the address", err)
+	}
+}

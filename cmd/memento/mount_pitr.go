@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"memento/fusefs"
+	"memento/repo"
+	"memento/walreplay"
+)
+
+// The mount's spaces/<space>/at/<T>/ views are point-in-time restores: each
+// instant looked up is restored (repo.RestorePointInTime, exactly what
+// `memento restore --space S --at T --target DIR` does) into a directory of
+// its own below a private directory of the mount process, which fusefs
+// serves read-only and removes when it drops the view (it keeps the last
+// --pitr-views) or unmounts. Beside the restored data dir the view gets
+//
+//	state.json      where the recovery stopped and the state digest there
+//	memories.jsonl  the state at T, one memory a line (walreplay ExportJSONL)
+//
+// memories.jsonl is written when it is first used (fusefs.LazyFile): it can
+// be as large as the space and take longer than the restore. It is
+// streamed from a replay of the restored WAL straight to disk, never held
+// in memory.
+
+// Names of the generated files of a view.
+const (
+	memoriesFile = "memories.jsonl"
+	stateFile    = "state.json"
+)
+
+// mountPITRDirName is the directory, in the cache dir, under which every
+// mount process keeps its views, in a directory named after its PID.
+const mountPITRDirName = "mount-pitr"
+
+// mountPITR recovers points in time for one mount.
+type mountPITR struct {
+	a    *app
+	r    *repo.Repository
+	base string // this process's private directory; removed by cleanup
+
+	mu      sync.Mutex
+	closed  bool
+	running sync.WaitGroup
+}
+
+// pitState is state.json: where a view's recovery stopped.
+type pitState struct {
+	Space string `json:"space"`
+	// At is the instant asked for; Seq, TimestampNS and Time the last entry
+	// at or before it.
+	At          string `json:"at"`
+	AtNS        int64  `json:"at_ns"`
+	Seq         uint64 `json:"seq"`
+	TimestampNS int64  `json:"timestamp_ns"`
+	Time        string `json:"time"`
+	// StateDigest is the walreplay state digest at Seq, as `memento restore
+	// --at` prints it; empty when the restored WAL does not start at seq 1
+	// (the state before it lives only in the tiers; memories.jsonl is then
+	// not written).
+	StateDigest      string  `json:"state_digest"`
+	Records          int     `json:"records"`
+	Snapshot         string  `json:"snapshot"`
+	ArchivedSegments int     `json:"archived_segments"`
+	Seconds          float64 `json:"seconds"` // the restore
+}
+
+// newMountPITR makes the mount's private directory under the cache dir
+// (--cache-dir, $MEMENTO_CACHE_DIR or the user cache dir), removing those
+// of mount processes that died without cleaning up.
+func (a *app) newMountPITR(r *repo.Repository) (*mountPITR, error) {
+	cache := a.cacheDir
+	if cache == "" {
+		cache = repo.DefaultCacheDir()
+	}
+	parent := filepath.Join(cache, mountPITRDirName)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("point-in-time views: %w", err)
+	}
+	removeStaleMountDirs(parent, a)
+	base, err := os.MkdirTemp(parent, strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		return nil, fmt.Errorf("point-in-time views: %w", err)
+	}
+	return &mountPITR{a: a, r: r, base: base}, nil
+}
+
+// removeStaleMountDirs removes the view directories of mount processes that
+// are gone (killed, or the machine rebooted).
+func removeStaleMountDirs(parent string, a *app) {
+	es, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range es {
+		pidStr, _, ok := strings.Cut(e.Name(), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() || pidAlive(pid) {
+			continue
+		}
+		p := filepath.Join(parent, e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			a.log.Warn("cannot remove the views of a dead mount", "dir", p, "err", err)
+		}
+	}
+}
+
+// pidAlive reports whether a process with this PID exists.
+func pidAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// cleanup waits for recoveries still running (the mount's context is
+// cancelled by then, so they stop soon) and removes the private directory
+// with whatever views are left in it.
+func (m *mountPITR) cleanup() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		m.a.log.Warn("point-in-time recoveries still running at unmount; removing their directory anyway", "dir", m.base)
+	}
+	if err := removeView(m.base); err != nil {
+		m.a.log.Warn("cannot remove the point-in-time views", "dir", m.base, "err", err)
+	}
+}
+
+// recover is the mount's fusefs.PointInTimeFunc.
+func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs.PointInTime, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, errors.New("the mount is closing")
+	}
+	m.running.Add(1)
+	m.mu.Unlock()
+	defer m.running.Done()
+
+	start := time.Now()
+	dir, err := os.MkdirTemp(m.base, space+"-")
+	if err != nil {
+		return nil, fmt.Errorf("space %s: point-in-time view: %w", space, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			removeView(dir)
+		}
+	}()
+	// The view's root is at/<T>/; restore makes a data dir 0755.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	target := walreplay.Target{AtTime: &t}
+	res, err := m.r.RestorePointInTime(ctx, repo.PITROptions{Space: space, Target: target, DataDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	st := pitState{Space: space, At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
+		Time: res.Time, StateDigest: res.StateDigest, Records: res.Records, Snapshot: res.Snapshot,
+		ArchivedSegments: res.ArchivedSegments, Seconds: time.Since(start).Seconds()}
+	b, err := json.MarshalIndent(&st, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), append(b, '\n'), 0o444); err != nil {
+		return nil, fmt.Errorf("space %s at %s: %w", space, st.At, err)
+	}
+	pit := &fusefs.PointInTime{Dir: dir, Close: func() error { return removeView(dir) }}
+	digest := st.StateDigest
+	if digest == "" {
+		digest = "unknown: the WAL does not start at seq 1"
+	} else {
+		pit.Lazy = []fusefs.LazyFile{{Name: memoriesFile, Write: func(ctx context.Context) error {
+			start := time.Now()
+			if err := writeMemories(ctx, filepath.Join(res.Target, "wal"), res, filepath.Join(dir, memoriesFile), m.base); err != nil {
+				return fmt.Errorf("space %s at %s: %s: %w", space, st.At, memoriesFile, err)
+			}
+			m.a.log.Info("wrote memories.jsonl for the mount", "space", space, "at", st.At, "seconds", time.Since(start).Seconds())
+			return nil
+		}}}
+	}
+	m.a.printf("recovered space %s at %s for the mount: seq %d at %s (state digest %s), %d records, in %.2fs\n",
+		space, st.At, st.Seq, st.Time, digest, st.Records, st.Seconds)
+	ok = true
+	return pit, nil
+}
+
+// removeView removes a view's directory, also when the restore gave some
+// directory of it no write permission (as the snapshot recorded it).
+func removeView(dir string) error {
+	if os.RemoveAll(dir) == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}
+
+// writeMemories replays the restored WAL (which RestorePointInTime has cut
+// right after res.Seq) and streams the state to path as JSON lines, through
+// a temporary file in tmpDir (outside the view, on the same filesystem): a
+// failure leaves no partial memories.jsonl, and a listing of the view while
+// it is written shows no stray file. The replay
+// is independent of the restore's: its digest must be the one the restore
+// reported, or the file is refused.
+func writeMemories(ctx context.Context, walDir string, res *repo.PITRResult, path, tmpDir string) error {
+	l, err := walreplay.OpenLog(walDir)
+	if err != nil {
+		return fmt.Errorf("restored WAL: %w", err)
+	}
+	// Zero copy: the state refers to the restored segments, which nothing
+	// changes while it lives.
+	state := walreplay.NewZeroCopyState()
+	defer state.Close()
+	pos, err := l.Replay(ctx, walreplay.Target{ToSeq: &res.Seq}, state)
+	if err != nil {
+		return fmt.Errorf("restored WAL: %w", err)
+	}
+	d := state.Digest()
+	if got := hex.EncodeToString(d[:]); pos.Seq != res.Seq || got != res.StateDigest {
+		return &repo.CorruptError{What: "restored WAL", Detail: fmt.Sprintf("replays to seq %d with state digest %s, the restore reported seq %d with %s",
+			pos.Seq, got, res.Seq, res.StateDigest)}
+	}
+	f, err := os.CreateTemp(tmpDir, ".memories-*.jsonl")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := state.ExportJSONL(f); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o444); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

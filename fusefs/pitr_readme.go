@@ -1,0 +1,146 @@
+package fusefs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// at/README says how to use at/ and which instants can be recovered right
+// now. The ranges grow as `wal archive` runs, so the text is computed when
+// the file is opened (and for its size, at most once per dynamicTimeout) and
+// served with direct I/O: a reader always sees one whole, current text.
+
+const atReadmeDisabled = `Point-in-time views of this space are not available in this mount.
+
+It was started without point-in-time recovery; use the snapshots in
+../by-time/, or recover one with
+'memento restore --at T --space %[1]s --target DIR'.
+`
+
+const atReadmeHead = `This directory shows space %[1]s as recovered at any instant.
+
+Recoverable ranges (as 'memento pitr ranges --space %[1]s' prints them):
+%[2]s
+Name an instant as 'memento restore --at' accepts it, as a directory:
+RFC 3339 with up to 9 fractional digits, or Unix nanoseconds.
+
+    ls at/%[3]s/
+    cat at/%[3]s/memories.jsonl
+    ls at/%[4]d/
+
+Each view holds what 'memento restore --space %[1]s --at T --target DIR'
+writes to DIR (metadata.json and spaces/%[1]s/), and:
+
+    memories.jsonl   the state at T, one memory a line, sorted by id
+    state.json       where the recovery stopped: seq, time, state digest
+
+A view is recovered when it is first looked up (a restore of the space, so
+it takes a while); the views used last stay on disk until the unmount.
+An instant that cannot be recovered does not exist; the mount's log says why.
+`
+
+// readmeText returns the README of at/ for space.
+func (f *FS) readmeText(ctx context.Context, space string) []byte {
+	if f.opts.PointInTime == nil {
+		return fmt.Appendf(nil, atReadmeDisabled, space)
+	}
+	f.age(listingAge) // sync with the repository: new snapshots extend the ranges
+	rs, _, err := f.r.PITRRanges(f.ctx, space)
+	var list strings.Builder
+	example := time.Now().UTC().Truncate(time.Second)
+	switch {
+	case err != nil:
+		fmt.Fprintf(&list, "  (cannot be listed: %v)\n", err)
+	case len(rs) == 0:
+		fmt.Fprintf(&list, "  none yet: no snapshot of this space records WAL positions\n  (take one with 'memento backup --data-dir DIR --space %s')\n", space)
+	default:
+		for _, g := range rs {
+			fmt.Fprintf(&list, "  %s\n", g)
+		}
+		example = time.Unix(0, rs[len(rs)-1].ToTS).UTC()
+	}
+	return fmt.Appendf(nil, atReadmeHead, space, list.String(), example.Format(time.RFC3339Nano), example.UnixNano())
+}
+
+func (f *FS) atReadmeEntry(path, space string) genEntry {
+	ino := inoFor("v", path)
+	return genEntry{name: "README", mode: syscall.S_IFREG, ino: ino, build: func() fs.InodeEmbedder {
+		return &readmeFile{f: f, ino: ino, space: space}
+	}}
+}
+
+// readmeFile is at/README.
+type readmeFile struct {
+	fs.Inode
+	readOnly
+	f     *FS
+	ino   uint64
+	space string
+
+	mu   sync.Mutex
+	text []byte
+	at   time.Time
+}
+
+var (
+	_ fs.NodeOpener    = (*readmeFile)(nil)
+	_ fs.NodeReader    = (*readmeFile)(nil)
+	_ fs.NodeGetattrer = (*readmeFile)(nil)
+)
+
+// current returns the text, recomputed when older than maxAge.
+func (r *readmeFile) current(ctx context.Context, maxAge time.Duration) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.text == nil || time.Since(r.at) >= maxAge {
+		r.text, r.at = r.f.readmeText(ctx, r.space), time.Now()
+	}
+	return r.text
+}
+
+func (r *readmeFile) fillAttr(ctx context.Context, a *fuse.Attr) {
+	a.Ino = r.ino
+	a.Mode = syscall.S_IFREG | 0o444
+	a.Nlink = 1
+	a.Size = uint64(len(r.current(ctx, dynamicTimeout)))
+	a.Blocks = (a.Size + 511) / 512
+	a.Blksize = 4096
+	setTimes(a, r.f.started)
+}
+
+func (r *readmeFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	r.fillAttr(ctx, &out.Attr)
+	out.SetTimeout(dynamicTimeout)
+	return 0
+}
+
+// readmeHandle is one open of the README: the text as it was at open.
+type readmeHandle struct{ text []byte }
+
+func (r *readmeFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if wantsWrite(flags) {
+		return nil, 0, syscall.EROFS
+	}
+	return &readmeHandle{text: r.current(ctx, 0)}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+func (r *readmeFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h, ok := fh.(*readmeHandle)
+	if !ok {
+		return nil, syscall.EBADF
+	}
+	if off < 0 {
+		return nil, syscall.EINVAL
+	}
+	if off >= int64(len(h.text)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData(h.text[off:min(int64(len(h.text)), off+int64(len(dest)))]), 0
+}
