@@ -15,10 +15,10 @@ import (
 // at that size), larger files in parallel parts.
 const (
 	DefaultConnections = 8
-	DefaultPartSize    = 6 << 20
+	DefaultPartSize    = 16 << 20
 	DefaultPartThreads = 4
 	// DefaultSinglePutLimit is the largest file written with one PUT.
-	DefaultSinglePutLimit = 8 << 20
+	DefaultSinglePutLimit = 32 << 20
 	DefaultIOTimeout      = 60 * time.Second
 	DefaultRetries        = 4
 	minPartSize           = 5 << 20 // S3's minimum for every part but the last
