@@ -131,8 +131,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	var packs []index.PackInfo
 	var stored int64
 	if werr != nil {
-		a.packer.abort()
-		packs = a.packer.packs
+		packs = a.packer.abort()
 	} else {
 		packs, stored, werr = a.packer.flush()
 	}

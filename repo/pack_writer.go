@@ -27,11 +27,18 @@ type packer struct {
 	seen  map[chunk.ID]bool // blobs added by this packer, to drop duplicates
 
 	uploads chan pendingPack
-	done    chan struct{}
-	err     error // first upload error, read after done is closed
+	done    chan struct{} // closed when every uploader has returned
+	upMu    sync.Mutex    // guards err, packs, stored
+	err     error         // first upload error
 	packs   []index.PackInfo
 	stored  int64
 }
+
+// packUploaders is how many finished packs of one space are written at once.
+// Two hide an object store's per-request latency; the hand-off is unbuffered,
+// so a space holds at most three packs in memory (one filling, two writing),
+// as many as one uploader with a queue of one did.
+const packUploaders = 2
 
 type pendingPack struct {
 	buf   *bytes.Buffer
@@ -41,8 +48,19 @@ type pendingPack struct {
 // newPacker starts a packer whose uploader runs until flush.
 func (r *Repository) newPacker(ctx context.Context, space string) *packer {
 	p := &packer{r: r, space: storageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{},
-		uploads: make(chan pendingPack, 1), done: make(chan struct{})}
-	go p.uploader(ctx)
+		uploads: make(chan pendingPack), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for range packUploaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.uploader(ctx)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(p.done)
+	}()
 	return p
 }
 
@@ -81,18 +99,27 @@ func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, sealed []
 	case p.uploads <- full:
 		return nil
 	case <-p.done:
-		return p.err
+		return p.firstErr()
 	}
 }
 
+func (p *packer) firstErr() error {
+	p.upMu.Lock()
+	defer p.upMu.Unlock()
+	return p.err
+}
+
 func (p *packer) uploader(ctx context.Context) {
-	defer close(p.done)
 	for pp := range p.uploads {
-		if p.err != nil {
+		if p.firstErr() != nil {
 			continue // drain so that add never blocks forever
 		}
 		if err := p.upload(ctx, pp); err != nil {
-			p.err = err
+			p.upMu.Lock()
+			if p.err == nil {
+				p.err = err
+			}
+			p.upMu.Unlock()
 		}
 	}
 }
@@ -106,8 +133,10 @@ func (p *packer) upload(ctx context.Context, pp pendingPack) error {
 	if err := p.r.be.Write(ctx, packName(id), bytes.NewReader(b), int64(len(b))); err != nil {
 		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", shortHex(id), len(pp.blobs), len(b), err)
 	}
+	p.upMu.Lock()
 	p.packs = append(p.packs, index.PackInfo{ID: id, Size: int64(len(b)), Space: p.space, Blobs: pp.blobs})
 	p.stored += int64(len(b))
+	p.upMu.Unlock()
 	return nil
 }
 
@@ -129,8 +158,10 @@ func (p *packer) flush() ([]index.PackInfo, int64, error) {
 	return p.packs, p.stored, p.err
 }
 
-// abort stops the uploader without writing the partial pack.
-func (p *packer) abort() {
+// abort stops the uploaders without writing the partial pack and returns the
+// packs that were written completely.
+func (p *packer) abort() []index.PackInfo {
 	close(p.uploads)
 	<-p.done
+	return p.packs
 }
