@@ -16,23 +16,10 @@ import (
 // packs, the location merged first is returned.
 func (ix *Index) Lookup(space string, ids []chunk.ID) (map[chunk.ID]Location, error) {
 	out := make(map[chunk.ID]Location, len(ids))
-	err := ix.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSpaces).Bucket([]byte(space))
-		if b == nil {
-			return nil
-		}
-		for _, id := range sortedIDs(ids) {
-			v := b.Get(id[:])
-			if v == nil {
-				continue
-			}
-			l, err := firstLocation(v)
-			if err != nil {
-				return fmt.Errorf("index %s: space %q blob %s: %w: %w (%s)", ix.path, space, id, ErrCorrupt, err, rebuildHint)
-			}
-			out[id] = l
-		}
-		return nil
+	err := ix.lookup(space, ids, func(id chunk.ID, v []byte) error {
+		l, err := firstLocation(v)
+		out[id] = l
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -44,7 +31,21 @@ func (ix *Index) Lookup(space string, ids []chunk.ID) (map[chunk.ID]Location, er
 // restore to fall back on a second copy when a pack is damaged.
 func (ix *Index) LookupAll(space string, ids []chunk.ID) (map[chunk.ID][]Location, error) {
 	out := make(map[chunk.ID][]Location, len(ids))
-	err := ix.view(func(tx *bolt.Tx) error {
+	err := ix.lookup(space, ids, func(id chunk.ID, v []byte) error {
+		ls, err := DecodeLocations(v)
+		out[id] = ls
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lookup calls decode with the stored locations of every id of space the
+// index has, in key order (sequential page access), in one read transaction.
+func (ix *Index) lookup(space string, ids []chunk.ID, decode func(id chunk.ID, v []byte) error) error {
+	return ix.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSpaces).Bucket([]byte(space))
 		if b == nil {
 			return nil
@@ -54,18 +55,12 @@ func (ix *Index) LookupAll(space string, ids []chunk.ID) (map[chunk.ID][]Locatio
 			if v == nil {
 				continue
 			}
-			ls, err := DecodeLocations(v)
-			if err != nil {
+			if err := decode(id, v); err != nil {
 				return fmt.Errorf("index %s: space %q blob %s: %w: %w (%s)", ix.path, space, id, ErrCorrupt, err, rebuildHint)
 			}
-			out[id] = ls
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // sortedIDs returns a sorted copy of ids: lookups in key order walk the
