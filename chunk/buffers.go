@@ -47,3 +47,17 @@ func putBuf(b *[]byte) {
 	*b = (*b)[:0]
 	bufPools[c].Put(b)
 }
+
+// Buffer returns a pooled, empty buffer with capacity at least n, for callers
+// that cut chunks themselves (the WAL archiver, which must know every chunk's
+// size). Pooling is process-wide: a fresh multi-MiB buffer per chunk or per
+// file costs more in zeroing than the chunking itself. Return it with
+// PutBuffer once nothing refers to it.
+func Buffer(n int) *[]byte {
+	b := getBuf(n)
+	*b = (*b)[:0]
+	return b
+}
+
+// PutBuffer gives back a buffer from Buffer.
+func PutBuffer(b *[]byte) { putBuf(b) }

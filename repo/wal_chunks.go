@@ -35,9 +35,6 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 		i   int
 		buf *[]byte
 	}
-	// Buffers of params.Max are recycled: a fresh 4 MiB buffer per chunk
-	// would cost more in zeroing and GC than the chunking itself.
-	pool := sync.Pool{New: func() any { b := make([]byte, 0, params.Max); return &b }}
 	var (
 		mu  sync.Mutex
 		out []WALChunk
@@ -52,7 +49,7 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 				out[j.i].ID = id
 				mu.Unlock()
 				err := w.storeChunk(id, *j.buf)
-				pool.Put(j.buf)
+				chunk.PutBuffer(j.buf)
 				if err != nil {
 					return err
 				}
@@ -65,10 +62,10 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 		if err := gctx.Err(); err != nil {
 			break
 		}
-		buf := pool.Get().(*[]byte)
+		buf := chunk.Buffer(int(params.Max))
 		data, err := ch.Next((*buf)[:0])
 		if err != nil {
-			pool.Put(buf)
+			chunk.PutBuffer(buf)
 			if !errors.Is(err, io.EOF) {
 				rerr = err
 			}
