@@ -20,7 +20,24 @@
 // cached for a second and re-read the catalog (Repository.Sync) when it is
 // older than Options.RefreshInterval.
 //
-// Every byte served comes from Repository.ReadBlob, which authenticates,
+// spaces/<space>/at/ holds a README listing the recoverable ranges
+// (Repository.PITRRanges, read when it is opened) and accepts any instant
+// `memento restore --at` accepts as a name (ParseInstant); instants are
+// never listed, so a recursive walk recovers nothing. Options.PointInTime
+// recovers an instant on its first lookup, once however many lookups of it
+// (under any of its names) arrive together; an instant that cannot be
+// recovered answers ENOENT with one log line saying why. A recovery into a
+// directory (PointInTime.Dir) is served as a read-only passthrough of its
+// files; at most Options.PointInTimeViews stay materialized (the least
+// recently used one that no open file or running operation holds is dropped
+// through PointInTime.Close, and recovered again if it is used again), and
+// all are dropped at unmount. Its Lazy files (memories.jsonl) are listed at
+// once but written only on the first stat or open. The bytes of such a view
+// were verified when the recovery restored them (every chunk against its ID,
+// every WAL segment against its BLAKE3) into a directory private to the
+// mount process.
+//
+// Every snapshot byte served comes from Repository.ReadBlob, which authenticates,
 // decompresses and checks each chunk against its ID. A chunk that fails gives
 // EIO for that read and one log line naming the snapshot, the file and the
 // chunk; wrong bytes are never returned. Inode numbers are a hash of the

@@ -49,27 +49,38 @@ func (r *viewRef) acquire(ctx context.Context) (*pitView, syscall.Errno) {
 	return pv, 0
 }
 
+// pending reports whether rel is one of the view's Lazy files not written yet.
+func (r *viewRef) pending(pv *pitView, rel string) bool {
+	for _, lf := range pv.pit.Lazy {
+		if lf.Name == rel {
+			_, done := pv.lazyDone.Load(rel)
+			return !done
+		}
+	}
+	return false
+}
+
 // ensure writes rel first if it is one of the view's Lazy files.
 func (r *viewRef) ensure(pv *pitView, rel string) syscall.Errno {
+	if !r.pending(pv, rel) {
+		return 0
+	}
+	pv.lazyMu.Lock()
+	defer pv.lazyMu.Unlock()
+	if _, done := pv.lazyDone.Load(rel); done {
+		return 0 // written while we waited
+	}
 	for _, lf := range pv.pit.Lazy {
 		if lf.Name != rel {
 			continue
-		}
-		pv.lazyMu.Lock()
-		defer pv.lazyMu.Unlock()
-		if pv.lazy[rel] {
-			return 0
 		}
 		start := time.Now()
 		if err := lf.Write(r.f.ctx); err != nil {
 			return r.f.errno("cannot write a point-in-time file", err, "space", r.space, "at", r.name, "file", rel)
 		}
-		if pv.lazy == nil {
-			pv.lazy = map[string]bool{}
-		}
-		pv.lazy[rel] = true
+		pv.lazyDone.Store(rel, true)
 		r.f.log.Debug("point-in-time file written", "space", r.space, "at", r.name, "file", rel, "seconds", time.Since(start).Seconds())
-		return 0
+		break
 	}
 	return 0
 }
@@ -129,19 +140,36 @@ type pitDir struct {
 }
 
 var (
-	_ fs.NodeLookuper  = (*pitDir)(nil)
-	_ fs.NodeReaddirer = (*pitDir)(nil)
-	_ fs.NodeGetattrer = (*pitDir)(nil)
-	_ fs.NodeStatfser  = (*pitDir)(nil)
+	_ fs.NodeLookuper       = (*pitDir)(nil)
+	_ fs.NodeOpendirHandler = (*pitDir)(nil)
+	_ fs.NodeGetattrer      = (*pitDir)(nil)
+	_ fs.NodeStatfser       = (*pitDir)(nil)
 )
 
 func (d *pitDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return d.lookup(ctx, name, out, false)
+}
+
+// lookup looks name up; listing says the lookup is part of a listing
+// (readdirplus), which the kernel makes for every entry of a directory
+// listed: a Lazy file is then not written but answered with a placeholder.
+func (d *pitDir) lookup(ctx context.Context, name string, out *fuse.EntryOut, listing bool) (*fs.Inode, syscall.Errno) {
 	pv, errno := d.v.acquire(ctx)
 	if errno != 0 {
 		return nil, errno
 	}
 	defer d.v.f.pits.release(pv)
 	rel := childRel(d.rel, name)
+	ino := inoFor(d.v.ns, "/"+rel)
+	if listing && d.v.pending(pv, rel) {
+		// Its size is unknown until it is written: the attributes expire
+		// at once, so a stat or a read past that size asks again (Getattr,
+		// which writes it), and so does an open.
+		out.Attr.Ino, out.Attr.Mode, out.Attr.Nlink = ino, syscall.S_IFREG|0o444, 1
+		setTimes(&out.Attr, d.v.f.started)
+		out.SetAttrTimeout(time.Nanosecond) // 0 would mean go-fuse's default
+		return d.NewInode(ctx, &pitFile{v: d.v, ino: ino, rel: rel}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino}), 0
+	}
 	if errno := d.v.ensure(pv, rel); errno != 0 {
 		return nil, errno
 	}
@@ -149,7 +177,6 @@ func (d *pitDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if err != nil {
 		return nil, d.v.ioErrno("lookup", rel, err)
 	}
-	ino := inoFor(d.v.ns, "/"+rel)
 	typ := fileType(fi.Mode())
 	var child fs.InodeEmbedder
 	switch typ {
@@ -167,15 +194,37 @@ func (d *pitDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	return d.NewInode(ctx, child, fs.StableAttr{Mode: typ, Ino: ino}), 0
 }
 
-func (d *pitDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+// dirLister is what go-fuse's listing of a []fuse.DirEntry does.
+type dirLister interface {
+	fs.FileReaddirenter
+	fs.FileSeekdirer
+	fs.FileReleasedirer
+}
+
+// pitListing is an open directory of a view: its entries, read at opendir,
+// and the lookups of a readdirplus, told apart from the kernel's own.
+type pitListing struct {
+	dirLister
+	d *pitDir
+}
+
+var _ fs.FileLookuper = (*pitListing)(nil)
+
+func (l *pitListing) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return l.d.lookup(ctx, name, out, true)
+}
+
+// OpendirHandle lists the directory, the view's Lazy files included at its
+// top whether written or not.
+func (d *pitDir) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	pv, errno := d.v.acquire(ctx)
 	if errno != 0 {
-		return nil, errno
+		return nil, 0, errno
 	}
 	defer d.v.f.pits.release(pv)
 	es, err := os.ReadDir(d.v.path(pv, d.rel))
 	if err != nil {
-		return nil, d.v.ioErrno("readdir", d.rel, err)
+		return nil, 0, d.v.ioErrno("readdir", d.rel, err)
 	}
 	out := make([]fuse.DirEntry, 0, len(es))
 	for _, e := range es {
@@ -192,7 +241,11 @@ func (d *pitDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		}
 		slices.SortFunc(out, func(a, b fuse.DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	}
-	return fs.NewListDirStream(out), 0
+	ds, ok := fs.NewListDirStream(out).(dirLister)
+	if !ok {
+		return nil, 0, d.v.f.errno("cannot list", errors.New("go-fuse's list stream is not a directory handle"), "space", d.v.space, "at", d.v.name)
+	}
+	return &pitListing{dirLister: ds, d: d}, 0, 0
 }
 
 func (d *pitDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {

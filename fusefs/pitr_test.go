@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,21 +19,24 @@ import (
 // data dir into a fresh directory per call, as cmd/memento's restore does,
 // and counts recoveries and closes per instant.
 type dirRecoverer struct {
-	t       *testing.T
+	t       testing.TB
 	src     string // the fixture, copied for every recovery
 	first   int64  // instants before it cannot be recovered
 	workdir string
 
-	mu     sync.Mutex
-	loads  map[int64]int
-	closes map[int64]int
-	dirs   []string
+	mu         sync.Mutex
+	loads      map[int64]int
+	closes     map[int64]int
+	writes     map[int64]int // Lazy memories.jsonl written
+	failWrites map[int64]int // fail the first n writes
+	dirs       []string
 }
 
-func newDirRecoverer(t *testing.T, first int64) *dirRecoverer {
+func newDirRecoverer(t testing.TB, first int64) *dirRecoverer {
 	src := filepath.Join(t.TempDir(), "fixture")
 	makeTree(t, src, spaceTree())
-	return &dirRecoverer{t: t, src: src, first: first, workdir: t.TempDir(), loads: map[int64]int{}, closes: map[int64]int{}}
+	return &dirRecoverer{t: t, src: src, first: first, workdir: t.TempDir(), loads: map[int64]int{}, closes: map[int64]int{},
+		writes: map[int64]int{}, failWrites: map[int64]int{}}
 }
 
 func (d *dirRecoverer) recover(ctx context.Context, space string, at int64) (*PointInTime, error) {
@@ -49,19 +53,37 @@ func (d *dirRecoverer) recover(ctx context.Context, space string, at int64) (*Po
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "memories.jsonl"), fmt.Appendf(nil, "{\"at\":%d}\n", at), 0o444); err != nil {
-		return nil, err
-	}
 	d.mu.Lock()
 	d.loads[at]++
 	d.dirs = append(d.dirs, dir)
 	d.mu.Unlock()
-	return &PointInTime{Dir: dir, Close: func() error {
+	write := func(ctx context.Context) error {
+		d.mu.Lock()
+		d.writes[at]++
+		fail := d.writes[at] <= d.failWrites[at]
+		d.mu.Unlock()
+		if fail {
+			return errors.New("replay failed")
+		}
+		time.Sleep(50 * time.Millisecond) // long enough for concurrent opens to overlap
+		return os.WriteFile(filepath.Join(dir, "memories.jsonl"), memoriesAt(at), 0o444)
+	}
+	return &PointInTime{Dir: dir, Lazy: []LazyFile{{Name: "memories.jsonl", Write: write}}, Close: func() error {
 		d.mu.Lock()
 		d.closes[at]++
 		d.mu.Unlock()
 		return os.RemoveAll(dir)
 	}}, nil
+}
+
+// memoriesAt is the fake memories.jsonl of an instant: large enough that a
+// reader needs several reads, different per instant.
+func memoriesAt(at int64) []byte {
+	var b []byte
+	for i := range 3000 {
+		b = fmt.Appendf(b, "{\"at\":%d,\"i\":%d}\n", at, i)
+	}
+	return b
 }
 
 func (d *dirRecoverer) counts(at int64) (loads, closes int) {
@@ -90,12 +112,33 @@ func TestPointInTimeDirView(t *testing.T) {
 	if !sameContent(t, filepath.Join(rec.src, "metadata.json"), filepath.Join(at, t1, "metadata.json")) {
 		t.Error("metadata.json differs")
 	}
-	if got, err := os.ReadFile(filepath.Join(at, t1, "memories.jsonl")); err != nil || string(got) != fmt.Sprintf("{\"at\":%d}\n", ns(time.Minute)) {
-		t.Errorf("memories.jsonl = %q, %v", got, err)
-	}
+	// memories.jsonl is listed (readdirplus looks it up) but not written...
 	es, err := os.ReadDir(filepath.Join(at, t1))
-	if err != nil || len(es) != 3 {
+	if err != nil || len(es) != 3 || es[0].Name() != "memories.jsonl" {
 		t.Errorf("at/%s lists %v (%v), want memories.jsonl, metadata.json, spaces", t1, es, err)
+	}
+	if n := rec.writeCount(ns(time.Minute)); n != 0 {
+		t.Errorf("memories.jsonl written %d times by a listing", n)
+	}
+	// ... until it is opened: concurrent readers that never stat it (the
+	// kernel knows size 0 from the listing) get the whole file, written once.
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := readNoStat(filepath.Join(at, t1, "memories.jsonl"))
+			if err != nil || !bytes.Equal(got, memoriesAt(ns(time.Minute))) {
+				t.Errorf("reader %d: memories.jsonl %d bytes, %v; want %d", i, len(got), err, len(memoriesAt(ns(time.Minute))))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := rec.writeCount(ns(time.Minute)); n != 1 {
+		t.Errorf("memories.jsonl written %d times by 4 readers, want 1", n)
+	}
+	if fi, err := os.Stat(filepath.Join(at, t1, "memories.jsonl")); err != nil || fi.Size() != int64(len(memoriesAt(ns(time.Minute)))) || fi.Mode() != 0o444 {
+		t.Errorf("memories.jsonl: %v, %v", fi, err)
 	}
 	if fi, err := os.Stat(filepath.Join(at, t1)); err != nil || fi.Mode() != os.ModeDir|0o755 {
 		t.Errorf("at/%s: %v %v, want drwxr-xr-x", t1, fi.Mode(), err)
@@ -130,7 +173,6 @@ func TestPointInTimeDirView(t *testing.T) {
 	// Concurrent lookups of one instant, under three names, recover once.
 	t2 := ns(2 * time.Minute)
 	names := []string{name(2 * time.Minute), fmt.Sprint(t2), base.Add(2 * time.Minute).Format("2006-01-02T15:04:05.000Z07:00")}
-	var wg sync.WaitGroup
 	for i := range 12 {
 		wg.Add(1)
 		go func() {
@@ -181,6 +223,22 @@ func TestPointInTimeDirView(t *testing.T) {
 	}
 	f.Close()
 
+	// A Lazy file that cannot be written is EIO with a log line, and is
+	// tried again on the next use; a stat writes it too.
+	t6 := 6 * time.Minute
+	rec.mu.Lock()
+	rec.failWrites[ns(t6)] = 1
+	rec.mu.Unlock()
+	if _, err := os.Stat(filepath.Join(at, name(t6), "memories.jsonl")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("stat of a memories.jsonl that cannot be written: %v, want EIO", err)
+	}
+	if !contains(logs.String(), "cannot write a point-in-time file", "file=memories.jsonl", "replay failed") {
+		t.Errorf("no log line for the failed write:\n%s", logs)
+	}
+	if fi, err := os.Stat(filepath.Join(at, name(t6), "memories.jsonl")); err != nil || fi.Size() != int64(len(memoriesAt(ns(t6)))) {
+		t.Errorf("stat after a failed write: %v, %v", fi, err)
+	}
+
 	// A dropped view is recovered again when used through the inodes the
 	// kernel kept (a directory listing always reaches the mount).
 	if es, err := os.ReadDir(filepath.Join(at, t1, "spaces", testSpace)); err != nil || len(es) != 10 {
@@ -188,6 +246,10 @@ func TestPointInTimeDirView(t *testing.T) {
 	}
 	if loads, _ := rec.counts(ns(time.Minute)); loads != 2 {
 		t.Errorf("t1 used again: %d recoveries, want 2", loads)
+	}
+	// Its memories.jsonl, through the inode the kernel kept, is written again.
+	if got, err := readNoStat(filepath.Join(at, t1, "memories.jsonl")); err != nil || !bytes.Equal(got, memoriesAt(ns(time.Minute))) {
+		t.Errorf("memories.jsonl of a recovered-again view: %d bytes, %v", len(got), err)
 	}
 	compareTrees(t, filepath.Join(rec.src, "spaces"), filepath.Join(at, t1, "spaces"))
 
@@ -233,5 +295,33 @@ func TestPointInTimeDirView(t *testing.T) {
 		if rec.closes[at] != n {
 			t.Errorf("instant %d: %d recoveries, %d closes", at, n, rec.closes[at])
 		}
+	}
+}
+
+func (d *dirRecoverer) writeCount(at int64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.writes[at]
+}
+
+// readNoStat reads a file with open and read only, as a reader that does
+// not ask for its size first.
+func readNoStat(path string) ([]byte, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	var out []byte
+	buf := make([]byte, 8192)
+	for {
+		n, err := syscall.Read(fd, buf)
+		if err != nil {
+			return out, err
+		}
+		if n == 0 {
+			return out, nil
+		}
+		out = append(out, buf[:n]...)
 	}
 }

@@ -59,8 +59,8 @@ type pitView struct {
 	refs int
 	elem *list.Element // nil while loading and once dropped
 
-	lazyMu sync.Mutex      // serializes the writing of Lazy files
-	lazy   map[string]bool // Lazy files written
+	lazyMu   sync.Mutex // serializes the writing of Lazy files
+	lazyDone sync.Map   // names of the Lazy files written
 }
 
 func newPITViews(limit int, log *slog.Logger) *pitViews {

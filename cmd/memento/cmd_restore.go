@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"memento/repo"
 )
@@ -31,7 +35,8 @@ place. A non-empty target is first moved to TARGET.pre-restore-<time>.
 A space snapshot restores into an Engram data dir: --target is the data dir
 and only spaces/<id> is replaced.`,
 		Example: `  memento restore 1a2b3c4d --target /srv/restore
-  memento restore --space tenant_01 --latest --target /var/lib/engram`,
+  memento restore --space tenant_01 --latest --target /var/lib/engram
+  memento restore --all --latest --target /var/lib/engram`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.restore(cmd.Context(), f, args)
@@ -43,7 +48,7 @@ and only spaces/<id> is replaced.`,
 	fl.BoolVar(&f.latest, "latest", false, "with --space: the newest snapshot of the space")
 	fl.StringVar(&f.at, "at", "", "with --space: recover the space as it was at this instant (RFC 3339 with up to 9 fractional digits, or Unix ns)")
 	fl.Uint64Var(&f.toSeq, "to-seq", 0, "with --space: recover the space through this WAL sequence number")
-	fl.BoolVar(&f.all, "all", false, "with --at or --to-seq: recover every archived space")
+	fl.BoolVar(&f.all, "all", false, "every space: with --latest its newest snapshot, with --at/--to-seq that point in time")
 	return c
 }
 
@@ -60,9 +65,9 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 		return usagef("--at/--to-seq pick the snapshot themselves; do not name one")
 	case pitr && f.space == "" && !f.all:
 		return usagef("--at/--to-seq need --space ID or --all")
-	case !pitr && f.all:
-		return usagef("--all needs --at or --to-seq")
-	case !pitr && len(args) == 0 && !(f.space != "" && f.latest):
+	case !pitr && f.all && (!f.latest || len(args) > 0 || f.space != ""):
+		return usagef("--all needs --latest (the newest snapshot of every space) or --at/--to-seq")
+	case !pitr && !f.all && len(args) == 0 && !(f.space != "" && f.latest):
 		return usagef("name a snapshot, or give --space ID --latest")
 	case len(args) > 0 && f.latest:
 		return usagef("give either a snapshot or --latest, not both")
@@ -83,6 +88,9 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 		}
 		return restoreAt(ctx, a, r, f)
 	}
+	if f.all {
+		return a.restoreAllLatest(ctx, r, f.target)
+	}
 	var sn *repo.Snapshot
 	if len(args) > 0 {
 		sn, err = r.FindSnapshot(ctx, args[0])
@@ -94,16 +102,83 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	}
 	prog := &repo.Progress{}
 	stop := a.showProgress("restore", int64(sn.Summary.Bytes), prog)
-	res, err := r.Restore(ctx, sn, f.target, repo.RestoreOptions{Progress: prog})
+	res, err := a.restoreOne(ctx, r, sn, f.target, prog)
 	stop()
-	a.auditRestore(ctx, r, sn, res, err)
 	if err != nil {
 		return err
 	}
-	a.printf("restored snapshot %s to %s: %d files, %d dirs, %s in %.1fs, every byte verified\n",
-		sn.ShortID(), res.Target, res.Files, res.Dirs, human(res.Bytes), res.Seconds)
+	return a.emit(restoreJSON{Snapshot: sn.ID.String(), Result: res})
+}
+
+type restoreJSON struct {
+	Snapshot string              `json:"snapshot"`
+	Result   *repo.RestoreResult `json:"result"`
+}
+
+// restoreOne restores one snapshot, records it in the audit trail and says
+// what it did.
+func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress) (*repo.RestoreResult, error) {
+	res, err := r.Restore(ctx, sn, target, repo.RestoreOptions{Progress: prog})
+	a.auditRestore(ctx, r, sn, res, err)
+	if err != nil {
+		if sn.Space != "" {
+			return nil, fmt.Errorf("space %s: %w", sn.Space, err)
+		}
+		return nil, err
+	}
+	what := "snapshot " + sn.ShortID()
+	if sn.Space != "" {
+		what += " (space " + sn.Space + ")"
+	}
+	a.printf("restored %s to %s: %d files, %d dirs, %s in %.1fs, every byte verified\n",
+		what, res.Target, res.Files, res.Dirs, human(res.Bytes), res.Seconds)
 	if res.SafetyCopy != "" {
 		a.printf("the previous content is kept at %s\n", res.SafetyCopy)
 	}
-	return a.emit(map[string]any{"snapshot": sn.ID.String(), "result": res})
+	return res, nil
+}
+
+// restoreAllLatest restores the newest snapshot of every space into the data
+// dir target, two spaces at a time: a whole node back in one command.
+func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target string) error {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	latest := map[string]*repo.Snapshot{}
+	for _, sn := range all { // oldest first, so the last one wins
+		if sn.Space != "" {
+			latest[sn.Space] = sn
+		}
+	}
+	if len(latest) == 0 {
+		return fmt.Errorf("%w: the repository has no space snapshots", repo.ErrNotFound)
+	}
+	spaces := slices.Sorted(maps.Keys(latest))
+	var total int64
+	for _, sp := range spaces {
+		total += int64(latest[sp].Summary.Bytes)
+	}
+	prog := &repo.Progress{}
+	stop := a.showProgress("restore", total, prog)
+	out := make([]restoreJSON, len(spaces))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for i, sp := range spaces {
+		g.Go(func() error {
+			sn, err := r.FindSnapshot(gctx, latest[sp].ID.String()) // re-read and verify the manifest
+			if err != nil {
+				return fmt.Errorf("space %s: %w", sp, err)
+			}
+			res, err := a.restoreOne(gctx, r, sn, target, prog)
+			out[i] = restoreJSON{Snapshot: sn.ID.String(), Result: res}
+			return err
+		})
+	}
+	err = g.Wait()
+	stop()
+	if err != nil {
+		return err
+	}
+	return a.emit(out)
 }

@@ -50,10 +50,18 @@ type mountPITR struct {
 	r    *repo.Repository
 	base string // this process's private directory; removed by cleanup
 
+	// slots bounds the recoveries running at once: each restores a whole
+	// space with its own workers, and a shell loop over instants must not
+	// start them all together.
+	slots chan struct{}
+
 	mu      sync.Mutex
 	closed  bool
 	running sync.WaitGroup
 }
+
+// mountPITRParallel is how many instants a mount recovers at once.
+const mountPITRParallel = 2
 
 // pitState is state.json: where a view's recovery stopped.
 type pitState struct {
@@ -93,7 +101,7 @@ func (a *app) newMountPITR(r *repo.Repository) (*mountPITR, error) {
 	if err != nil {
 		return nil, fmt.Errorf("point-in-time views: %w", err)
 	}
-	return &mountPITR{a: a, r: r, base: base}, nil
+	return &mountPITR{a: a, r: r, base: base, slots: make(chan struct{}, mountPITRParallel)}, nil
 }
 
 // removeStaleMountDirs removes the view directories of mount processes that
@@ -141,16 +149,30 @@ func (m *mountPITR) cleanup() {
 	}
 }
 
-// recover is the mount's fusefs.PointInTimeFunc.
-func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs.PointInTime, error) {
+// enter registers work that writes below m.base, which cleanup waits for;
+// after cleanup has begun it refuses.
+func (m *mountPITR) enter() error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
-		m.mu.Unlock()
-		return nil, errors.New("the mount is closing")
+		return errors.New("the mount is closing")
 	}
 	m.running.Add(1)
-	m.mu.Unlock()
+	return nil
+}
+
+// recover is the mount's fusefs.PointInTimeFunc.
+func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs.PointInTime, error) {
+	if err := m.enter(); err != nil {
+		return nil, err
+	}
 	defer m.running.Done()
+	select {
+	case m.slots <- struct{}{}:
+		defer func() { <-m.slots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 
 	start := time.Now()
 	dir, err := os.MkdirTemp(m.base, space+"-")
@@ -188,6 +210,10 @@ func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs
 		digest = "unknown: the WAL does not start at seq 1"
 	} else {
 		pit.Lazy = []fusefs.LazyFile{{Name: memoriesFile, Write: func(ctx context.Context) error {
+			if err := m.enter(); err != nil {
+				return err
+			}
+			defer m.running.Done()
 			start := time.Now()
 			if err := writeMemories(ctx, filepath.Join(res.Target, "wal"), res, filepath.Join(dir, memoriesFile), m.base); err != nil {
 				return fmt.Errorf("space %s at %s: %s: %w", space, st.At, memoriesFile, err)
