@@ -19,6 +19,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/walreplay"
 )
 
 const testSpace = "tenant_a"
@@ -559,7 +560,7 @@ func TestPointInTimeView(t *testing.T) {
 		}
 		return &PointInTime{Base: sn, Tree: sn.Root, Files: []VirtualFile{{Name: "memories.jsonl", Size: int64(len(memories)), Data: bytes.NewReader(memories)}}}, nil
 	}
-	_, mp, logs := mount(t, tr.Repository, Options{PointInTime: pit})
+	_, mp, logs := mount(t, tr.Repository, Options{PointInTime: pit, ParseInstant: walreplay.ParseTime})
 	at := filepath.Join(mp, "spaces", testSpace, "at")
 	instant := sn.Time.Add(time.Minute).UTC().Format(time.RFC3339)
 	got, err := os.ReadFile(filepath.Join(at, instant, "memories.jsonl"))

@@ -31,8 +31,12 @@ type Options struct {
 	// AllowOther lets users other than the one who mounted read the mount; the
 	// kernel then enforces each file's mode (default_permissions).
 	AllowOther bool
-	// PointInTime, when set, materializes spaces/<space>/at/<T>/.
-	PointInTime PointInTimeFunc
+	// PointInTime, when set, materializes spaces/<space>/at/<T>/, and
+	// ParseInstant says which instant a directory name under at/ means: the
+	// same parser `memento restore --at` uses (walreplay.ParseTime, which
+	// fusefs does not import), so both accept exactly the same names.
+	PointInTime  PointInTimeFunc
+	ParseInstant func(name string) (int64, error)
 	// PointInTimeViews bounds how many recovered instants stay materialized
 	// (each is a restored space on disk); the least recently used one that
 	// nothing uses is dropped first. 0 means DefaultPointInTimeViews.

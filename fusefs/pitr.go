@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,40 +73,6 @@ type VirtualFile struct {
 // with the mount's context, which is cancelled at unmount.
 type PointInTimeFunc func(ctx context.Context, space string, t int64) (*PointInTime, error)
 
-// ParseInstant parses an instant as `memento restore --at` accepts it
-// (walreplay.ParseTime, which fusefs may not import): an integer of Unix
-// nanoseconds, or RFC 3339 with 1 to 9 fractional digits (more would be
-// rounded silently, so they are refused) within the int64 nanosecond range.
-func ParseInstant(s string) (int64, error) {
-	if s == "" {
-		return 0, errors.New("empty instant")
-	}
-	if isInteger(s) {
-		ns, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("instant %q: %w", s, err)
-		}
-		return ns, nil
-	}
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		n := 0
-		for j := i + 1; j < len(s) && s[j] >= '0' && s[j] <= '9'; j++ {
-			n++
-		}
-		if n == 0 || n > 9 {
-			return 0, fmt.Errorf("instant %q: want 1 to 9 fractional digits, got %d", s, n)
-		}
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, fmt.Errorf("instant %q: want RFC 3339 (2026-11-21T14:29:00Z) or Unix nanoseconds", s)
-	}
-	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
-		return 0, fmt.Errorf("instant %q is outside the Unix-nanosecond range", s)
-	}
-	return t.UnixNano(), nil
-}
-
 // isInteger reports whether s is an optionally signed run of digits.
 func isInteger(s string) bool {
 	if s[0] == '-' || s[0] == '+' {
@@ -152,10 +116,10 @@ func (f *FS) loadInstant(space string, t int64) func() (*PointInTime, error) {
 // recovers it (concurrent lookups wait for that one recovery); an instant
 // that cannot be recovered does not exist, and the log says why.
 func (f *FS) lookupInstant(ctx context.Context, space, name string) (genEntry, syscall.Errno) {
-	if f.opts.PointInTime == nil {
+	if f.opts.PointInTime == nil || f.opts.ParseInstant == nil {
 		return genEntry{}, syscall.ENOENT
 	}
-	t, err := ParseInstant(name)
+	t, err := f.opts.ParseInstant(name)
 	if err != nil {
 		return genEntry{}, syscall.ENOENT
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"memento/walreplay"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +23,7 @@ func BenchmarkPointInTimeViewRead(b *testing.B) {
 	tr, _, _ := spaceFixture(b)
 	base := time.Date(2026, 11, 21, 14, 29, 0, 0, time.UTC)
 	rec := newDirRecoverer(b, base.UnixNano())
-	_, mp, _ := mount(b, tr.Repository, Options{PointInTime: rec.recover})
+	_, mp, _ := mount(b, tr.Repository, Options{PointInTime: rec.recover, ParseInstant: walreplay.ParseTime})
 	p := filepath.Join(mp, "spaces", testSpace, "at", base.Format(time.RFC3339), "spaces", testSpace, "cold", "seg-000001.col")
 	fi, err := os.Stat(p)
 	if err != nil {

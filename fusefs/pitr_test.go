@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"memento/walreplay"
 )
 
 // dirRecoverer is a PointInTimeFunc that "recovers" by copying a fixture
@@ -101,7 +103,7 @@ func TestPointInTimeDirView(t *testing.T) {
 	tr, _, _ := spaceFixture(t)
 	base := time.Date(2026, 11, 21, 14, 29, 0, 0, time.UTC)
 	rec := newDirRecoverer(t, base.UnixNano())
-	srv, mp, logs := mount(t, tr.Repository, Options{PointInTime: rec.recover, PointInTimeViews: 2})
+	srv, mp, logs := mount(t, tr.Repository, Options{PointInTime: rec.recover, ParseInstant: walreplay.ParseTime, PointInTimeViews: 2})
 	at := filepath.Join(mp, "spaces", testSpace, "at")
 	name := func(d time.Duration) string { return base.Add(d).Format(time.RFC3339Nano) }
 	ns := func(d time.Duration) int64 { return base.Add(d).UnixNano() }

@@ -26,47 +26,6 @@ func TestChunkAt(t *testing.T) {
 	}
 }
 
-func TestParseInstant(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"2026-11-21T14:29:00Z", time.Date(2026, 11, 21, 14, 29, 0, 0, time.UTC).UnixNano(), true},
-		{"2026-11-21T14:29:00.123456789Z", time.Date(2026, 11, 21, 14, 29, 0, 123456789, time.UTC).UnixNano(), true},
-		{"2026-11-21T15:29:00+01:00", time.Date(2026, 11, 21, 14, 29, 0, 0, time.UTC).UnixNano(), true},
-		{"1763735340000000000", 1763735340000000000, true},
-		{"0", 0, true},
-		{"", 0, false},
-		{"README", 0, false},
-		{"2026-11-21", 0, false},
-		{"99999999999999999999", 0, false},
-		{"-5", -5, true}, // as restore --at (walreplay.ParseTime) takes it
-	}
-	for _, tt := range tests {
-		got, err := ParseInstant(tt.in)
-		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
-			t.Errorf("ParseInstant(%q) = %d, %v; want %d ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
-func FuzzParseInstant(f *testing.F) {
-	for _, s := range []string{"2026-11-21T14:29:00Z", "1763735340000000000", "README", "", "2026-11-21T14:29:00.1234567891Z"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		ns, err := ParseInstant(s)
-		if err != nil {
-			return
-		}
-		// What parses as RFC 3339 must round-trip to the same instant.
-		if tm, perr := time.Parse(time.RFC3339Nano, s); perr == nil && tm.UnixNano() != ns {
-			t.Fatalf("%q: %d, want %d", s, ns, tm.UnixNano())
-		}
-	})
-}
-
 func TestCatalogNames(t *testing.T) {
 	id := func(hex string) chunk.ID {
 		for len(hex) < 64 {

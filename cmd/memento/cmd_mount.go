@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/fusefs"
+	"memento/walreplay"
 )
 
 func init() { commands = append(commands, newMountCommand, newUmountCommand) }
@@ -98,7 +99,7 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	defer pit.cleanup() // after srv.Unmount, which drops every view
 	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
 		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
-		PointInTime: pit.recover, PointInTimeViews: f.pitrViews,
+		PointInTime: pit.recover, ParseInstant: walreplay.ParseTime, PointInTimeViews: f.pitrViews,
 	})
 	if err != nil {
 		return mountErr(err)

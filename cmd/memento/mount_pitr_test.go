@@ -7,28 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-
-	"memento/fusefs"
-	"memento/walreplay"
 )
-
-// FuzzMountInstant: at/<T> must accept exactly the instants `memento
-// restore --at` accepts, as the same nanosecond. fusefs may not import
-// walreplay, so it has its own parser; this keeps the two in step.
-func FuzzMountInstant(f *testing.F) {
-	for _, s := range []string{"2026-11-21T14:29:00Z", "2026-11-21T14:29:00.123456789Z", "2026-11-21T14:29:00.1234567891Z",
-		"1763735340000000000", "-5", "+5", "", "-", "README", "2026-11-21T15:29:00.5+01:00", "2300-01-01T00:00:00Z",
-		"99999999999999999999", "2026-11-21T14:29:00.Z"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, gerr := fusefs.ParseInstant(s)
-		want, werr := walreplay.ParseTime(s)
-		if (gerr == nil) != (werr == nil) || gerr == nil && got != want {
-			t.Fatalf("%q: mount %d, %v; restore --at %d, %v", s, got, gerr, want, werr)
-		}
-	})
-}
 
 // TestRemoveStaleMountDirs: the views of a mount process that is gone are
 // removed; those of a live process (and odd names) are kept.
