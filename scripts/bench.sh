@@ -175,10 +175,14 @@ restore_cmd() { # TOOL TARGET: restores the latest backup (after the day)
   local r=$(repo_of "$1") t=$2 s c=
   case $1 in
     memento)
-      for s in "${SPACES[@]}"; do
-        c+="$(q "$MEMENTO" restore --repo "$r" --space "$s" --latest --target "$t" --no-progress) && "
-      done
-      echo "${c}true"
+      if "$MEMENTO" restore --help 2>/dev/null | grep -q -- '--all --latest'; then
+        q "$MEMENTO" restore --repo "$r" --all --latest --target "$t" --no-progress # every space, one command
+      else
+        for s in "${SPACES[@]}"; do
+          c+="$(q "$MEMENTO" restore --repo "$r" --space "$s" --latest --target "$t" --no-progress) && "
+        done
+        echo "${c}true"
+      fi
       ;;
     restic) q restic -r "$r" restore latest --target "$t" -q ;;
     borg) echo "cd $(q "$t") && $(q borg extract "$r::b3")" ;;
