@@ -10,7 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"memento/walreplay"
 )
@@ -42,6 +45,14 @@ type EngramRecorder struct {
 	paused        bool
 	// Paused is how long the database stayed paused.
 	Paused time.Duration
+	// Parent is the EngramInfo of the previous snapshot of the space, if any:
+	// when the WAL is byte for byte what that snapshot replayed (same
+	// fingerprint), its end position and digest are reused instead of
+	// replaying the whole WAL again, which is what makes a backup of an idle
+	// space cheap.
+	Parent *EngramInfo
+	// Reused reports that the parent's WAL end and digest were reused.
+	Reused bool
 	since  time.Time
 	ctx    context.Context
 }
@@ -100,17 +111,23 @@ func (e *EngramRecorder) Done() error {
 }
 
 func (e *EngramRecorder) replay(walDir string) error {
+	l, err := walreplay.OpenLog(walDir)
+	if err != nil {
+		return fmt.Errorf("space %s: %w", e.space, err)
+	}
+	segs := l.Segments()
+	e.Info.WALFingerprint = walFingerprint(segs)
+	if p := e.Parent; p != nil && p.WALFingerprint == e.Info.WALFingerprint && p.StateDigest != "" && p.Segments == len(segs) {
+		e.Info.Segments, e.Info.WALFirst, e.Info.WALEnd, e.Info.StateDigest = p.Segments, p.WALFirst, p.WALEnd, p.StateDigest
+		e.Reused = true
+		return nil
+	}
 	select {
 	case digestSlot <- struct{}{}:
 	case <-e.ctx.Done():
 		return e.ctx.Err()
 	}
 	defer func() { <-digestSlot }()
-	l, err := walreplay.OpenLog(walDir)
-	if err != nil {
-		return fmt.Errorf("space %s: %w", e.space, err)
-	}
-	segs := l.Segments()
 	// Zero-copy: the payloads stay in the page cache instead of the heap, which
 	// keeps a backup's memory flat however large the space. The live database
 	// only appends to, renames and unlinks segments, which mappings survive.
@@ -137,6 +154,25 @@ func (e *EngramRecorder) replay(walDir string) error {
 		e.Info.StateDigest = hex.EncodeToString(d[:])
 	}
 	return nil
+}
+
+// walFingerprint identifies the WAL as a replay reads it: every segment's
+// name and the size replay stops at, plus its inode and mtime, the same
+// evidence backup change detection trusts for "these bytes did not change".
+func walFingerprint(segs []walreplay.SegmentInfo) string {
+	h := blake3.New()
+	for _, s := range segs {
+		var ino uint64
+		var mtime int64
+		if fi, err := os.Stat(s.Path); err == nil {
+			mtime = fi.ModTime().UnixNano()
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				ino = st.Ino
+			}
+		}
+		fmt.Fprintf(h, "%s %d %d %d\n", s.Name, s.Size, mtime, ino)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // readCheckpoint reads spaces/<id>/checkpoint.json; a missing file means

@@ -68,6 +68,11 @@ type EngramInfo struct {
 	WALEnd      WALPosition `json:"wal_end"`
 	StateDigest string      `json:"state_digest,omitempty"`
 	Segments    int         `json:"segments"`
+	// WALFingerprint identifies the segments (names, sizes, inodes, mtimes)
+	// the digest was computed over, so the next backup can tell the WAL is
+	// unchanged. omitempty, as every field added after version 1 must be:
+	// the signature covers the re-encoded manifest (repository-format.md).
+	WALFingerprint string `json:"wal_fingerprint,omitempty"`
 }
 
 // Snapshot is a manifest together with its ID, the hash of its file.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"sync"
@@ -135,6 +136,15 @@ func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptio
 		return r.Backup(ctx, opts)
 	}
 	rec := repo.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
+	if !opts.NoParent {
+		parent := opts.Parent
+		if parent == nil {
+			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
+		}
+		if parent != nil {
+			rec.Parent = parent.Engram
+		}
+	}
 	q, err := currentQuiescer()
 	if err != nil {
 		return nil, err
@@ -156,6 +166,9 @@ func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptio
 	sn, err := r.Backup(ctx, opts)
 	if derr := rec.Done(); err == nil && derr != nil {
 		return sn, derr
+	}
+	if err == nil && rec.Reused {
+		slog.Info("WAL unchanged since the parent snapshot: reused its end position and state digest", "space", opts.Space)
 	}
 	return sn, err
 }
