@@ -65,7 +65,7 @@ func (m *watchMetrics) observe(space string, res *repo.WALArchiveResult, err err
 		return
 	}
 	m.runs.WithLabelValues(space, "ok").Inc()
-	m.lastSuccess.WithLabelValues(space).Set(float64(now.UnixNano()) / 1e9)
+	m.lastSuccess.WithLabelValues(space).Set(unixSeconds(now.UnixNano()))
 	if res == nil {
 		return
 	}
@@ -74,8 +74,14 @@ func (m *watchMetrics) observe(space string, res *repo.WALArchiveResult, err err
 	m.runSeconds.WithLabelValues(space).Observe(res.Seconds)
 	if res.LastSeq > 0 {
 		m.lastSeq.WithLabelValues(space).Set(float64(res.LastSeq))
-		m.lastEntryTS.WithLabelValues(space).Set(float64(res.LastTS) / 1e9)
+		m.lastEntryTS.WithLabelValues(space).Set(unixSeconds(res.LastTS))
 	}
+}
+
+// unixSeconds converts Unix nanoseconds to seconds without losing the
+// fraction to float64's 53 bits, which a plain division of ns would.
+func unixSeconds(ns int64) float64 {
+	return float64(ns/1e9) + float64(ns%1e9)/1e9
 }
 
 // serveMetrics serves reg on addr at /metrics until ctx ends. It returns once
