@@ -45,6 +45,10 @@ type BackupOptions struct {
 	// (relative path, "" for the root). The WAL archiving code uses it to record
 	// the WAL position between reading the tiers and reading wal/.
 	BeforeDir func(rel string) error
+	// Redirect, if set, may name another path to read for the entry at rel
+	// (relative to the snapshot root): a quiesced Engram backup reads the
+	// tiers it copied while the database was paused (EngramRecorder).
+	Redirect func(rel string) string
 }
 
 // Progress is updated atomically while a backup or restore runs, so a
@@ -61,15 +65,16 @@ type Progress struct {
 const maxConcurrentFiles = 4
 
 type archiver struct {
-	r      *Repository
-	space  string
-	key    chunk.Key
-	pipe   *chunk.Pipeline
-	packer *packer
-	known  map[chunk.ID]struct{}
-	prog   *Progress
-	sem    chan struct{}
-	before func(string) error
+	r        *Repository
+	space    string
+	key      chunk.Key
+	pipe     *chunk.Pipeline
+	packer   *packer
+	known    map[chunk.ID]struct{}
+	prog     *Progress
+	sem      chan struct{}
+	before   func(string) error
+	redirect func(string) string
 
 	files, dirs, links, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
@@ -117,7 +122,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		prog = &Progress{}
 	}
 	a := &archiver{r: r, space: opts.Space, key: r.chunkKey(opts.Space), pipe: pipe, known: known,
-		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir,
+		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.newPacker(ctx, opts.Space)}
 
 	var parentRoot *Tree
@@ -307,7 +312,15 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 		if err != nil {
 			return chunk.ID{}, err
 		}
-		id, err := a.saveItems(ctx, children, sub, joinRel(rel, it.name))
+		crel := joinRel(rel, it.name)
+		if a.redirect != nil {
+			for i := range children {
+				if p := a.redirect(joinRel(crel, children[i].name)); p != "" {
+					children[i].path = p
+				}
+			}
+		}
+		id, err := a.saveItems(ctx, children, sub, crel)
 		if err != nil {
 			return chunk.ID{}, err
 		}

@@ -53,8 +53,11 @@ type EngramRecorder struct {
 	Parent *EngramInfo
 	// Reused reports that the parent's WAL end and digest were reused.
 	Reused bool
-	since  time.Time
-	ctx    context.Context
+	// stageDir holds the copies made during the pause (see stage); empty
+	// when nothing was staged.
+	stageDir string
+	since    time.Time
+	ctx      context.Context
 }
 
 // NewEngramRecorder prepares the recorder of one space backup.
@@ -85,6 +88,18 @@ func (e *EngramRecorder) BeforeDir(rel string) error {
 				return fmt.Errorf("quiesce: %w", err)
 			}
 			e.paused, e.since = true, time.Now()
+			// Copy what changes in place while the database is paused, then
+			// let it run again: the pause lasts a local copy, not a backup.
+			if err := e.stage(spaceDir); err != nil {
+				e.log().Warn("could not stage the tiers; keeping the database paused while they are backed up", "space", e.space, "err", err)
+				return nil
+			}
+			if err := e.Done(); err != nil {
+				return err
+			}
+			if e.Info.Checkpoint, err = readCheckpoint(e.stageDir); err != nil {
+				return err
+			}
 		}
 	case "spaces/" + e.space + "/wal":
 		if err := e.Done(); err != nil {

@@ -172,8 +172,8 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 	}
 	ok = true
 	if metaTmp != "" {
-		if err := os.Rename(metaTmp, filepath.Join(dataDir, "metadata.json")); err != nil {
-			return nil, fmt.Errorf("restore %s: %w", filepath.Join(dataDir, "metadata.json"), err)
+		if err := placeNew(metaTmp, filepath.Join(dataDir, "metadata.json")); err != nil {
+			return nil, err
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()

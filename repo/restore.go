@@ -108,22 +108,45 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 		}
 		setTimes(tmp, spaceNode, false)
 	}
+	metaTmp := ""
 	if meta != nil {
-		mp := filepath.Join(target, "metadata.json")
-		if _, err := os.Lstat(mp); errors.Is(err, fs.ErrNotExist) {
-			if err := rs.restoreFile(ctx, meta, mp, "metadata.json"); err != nil {
+		if _, err := os.Lstat(filepath.Join(target, "metadata.json")); errors.Is(err, fs.ErrNotExist) {
+			metaTmp = filepath.Join(target, ".metadata.json.restore-"+sn.Space)
+			os.Remove(metaTmp)
+			if err := rs.restoreFile(ctx, meta, metaTmp, "metadata.json"); err != nil {
 				os.RemoveAll(tmp)
+				os.Remove(metaTmp)
 				return nil, err
 			}
 		}
 	}
 	if res.SafetyCopy, err = swapIntoPlace(tmp, dest); err != nil {
 		os.RemoveAll(tmp)
+		if metaTmp != "" {
+			os.Remove(metaTmp)
+		}
 		return nil, err
+	}
+	if metaTmp != "" {
+		if err := placeNew(metaTmp, filepath.Join(target, "metadata.json")); err != nil {
+			return nil, err
+		}
 	}
 	res.Files, res.Dirs, res.Bytes = rs.files, rs.dirs, rs.bytes
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// placeNew moves the finished file tmp to dst unless dst exists by now: the
+// data dir's metadata.json is written by whichever of several concurrent
+// space restores gets there first, and never overwritten.
+func placeNew(tmp, dst string) error {
+	err := os.Link(tmp, dst)
+	os.Remove(tmp)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("restore %s: %w", dst, err)
+	}
+	return nil
 }
 
 // swapIntoPlace renames the finished tmp directory to dest, moving a non-empty

@@ -610,6 +610,14 @@ func TestBackupQuiesce(t *testing.T) {
 	if b, _ := os.ReadFile(log); string(b) != "pause\nresume\n" {
 		t.Fatalf("signals seen by the database: %q, want one pause and one resume", b)
 	}
+	// The tiers were backed up from copies made during the pause: the
+	// snapshot must hold exactly the data dir's bytes, and no copy remains.
+	restored := filepath.Join(work, "restored")
+	e.mustRun("restore", "--all", "--latest", "--target", restored)
+	sameTree(t, filepath.Join(dd, "spaces"), filepath.Join(restored, "spaces"))
+	if left, _ := filepath.Glob(filepath.Join(dd, ".memento-stage-*")); len(left) > 0 {
+		t.Fatalf("staged copies left behind: %v", left)
+	}
 	// A WAL that does not verify fails the backup after the pause: the
 	// post-hook must still run.
 	segs, _ := walreplay.ListSegments(filepath.Join(dd, "spaces", "space-a", "wal"))

@@ -153,6 +153,8 @@ func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptio
 		rec.Pause, rec.Resume = q.acquire, q.release
 	}
 	defer rec.Done()
+	defer rec.Close()
+	opts.Redirect = rec.Redirect
 	prev := opts.BeforeDir
 	opts.BeforeDir = func(rel string) error {
 		if prev != nil {
