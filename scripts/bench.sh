@@ -50,7 +50,7 @@ size_bytes=$(awk -v s="$BENCH_SIZE" 'BEGIN {
   n = s + 0; u = tolower(s); sub(/^[0-9.]+[ ]*/, "", u)
   m["" ] = 1; m["b"] = 1; m["k"] = m["kib"] = 2^10; m["m"] = m["mib"] = 2^20; m["g"] = m["gib"] = 2^30
   m["t"] = m["tib"] = 2^40; m["kb"] = 1e3; m["mb"] = 1e6; m["gb"] = 1e9; m["tb"] = 1e12
-  printf "%d\n", (u in m) ? n * m[u] : 0 }')
+  printf "%.0f\n", (u in m) ? n * m[u] : 0 }')
 smoke=0
 [ "$size_bytes" -gt 0 ] && [ "$size_bytes" -lt $((1 << 30)) ] && smoke=1
 BENCH_RUNS=${BENCH_RUNS:-$([ $smoke = 1 ] && echo 1 || echo 3)}
@@ -274,7 +274,7 @@ mount_read() {
 # pitr_seq: a WAL sequence in the middle of the day for the first space, so
 # that recovery starts from the pre-day snapshot and replays archived WAL.
 pitr_seq() {
-  sed -n "s/^${SPACES[0]}: .*seq \([0-9]*\)\.\.\([0-9]*\).*/\1 \2/p" "$LOGS/mutate.log" | awk '{printf "%d", ($1+$2)/2}'
+  sed -n "s/^${SPACES[0]}: .*seq \([0-9]*\)\.\.\([0-9]*\).*/\1 \2/p" "$LOGS/mutate.log" | awk '{printf "%.0f", ($1+$2)/2}'
 }
 
 for ((round = 1; round <= BENCH_RUNS; round++)); do

@@ -17,7 +17,7 @@ q() { printf '%q ' "$@"; }
 now() { date +%s.%N; }
 
 # sum_sizes DIR... prints the total size in bytes of the regular files below DIRs.
-sum_sizes() { find "$@" -type f -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {printf "%d\n", s}'; }
+sum_sizes() { find "$@" -type f -printf '%s\n' 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}'; }
 
 # dir_bytes DIR prints du -sb of DIR (what the repository occupies on disk).
 dir_bytes() { du -sb "$1" 2>/dev/null | awk '{print $1}'; }
