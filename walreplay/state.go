@@ -61,6 +61,7 @@ type State struct {
 
 	zeroCopy bool      // Log.Replay may reference mapped segments
 	maps     *mappings // the memory maps, shared with the GC cleanup
+	touched  int64     // mapped bytes touched since pages were last dropped (touch)
 }
 
 // NewState returns an empty state.
@@ -282,7 +283,9 @@ func (s *State) sortedIDs() []string {
 // payload (aliasing the state), stopping at the first error.
 func (s *State) Each(fn func(id string, payload []byte) error) error {
 	for _, id := range s.sortedIDs() {
-		if err := fn(id, s.payload(s.ids[id])); err != nil {
+		i := s.ids[id]
+		s.touch(i)
+		if err := fn(id, s.payload(i)); err != nil {
 			return err
 		}
 	}
@@ -299,7 +302,9 @@ func (s *State) Digest() [32]byte {
 	h := blake3.New()
 	buf := make([]byte, 0, 256<<10)
 	for _, id := range s.sortedIDs() {
-		p := s.payload(s.ids[id])
+		i := s.ids[id]
+		s.touch(i)
+		p := s.payload(i)
 		if len(buf)+len(p) > cap(buf) {
 			h.Write(buf)
 			buf = buf[:0]
@@ -326,6 +331,7 @@ func (s *State) ConfidenceHistogram(buckets int) []int {
 	}
 	h := make([]int, buckets)
 	for _, i := range s.ids {
+		s.touch(i)
 		p := s.payload(i)
 		c := math.Float32frombits(le.Uint32(p[2+int(le.Uint16(p)):]))
 		b := 0

@@ -116,6 +116,38 @@ func (s *State) doneWithMap(blk int) {
 	if b.refs == 0 {
 		s.maps.unmap(int(b.mapped - 1))
 		b.b, b.mapped = nil, 0
+		return
+	}
+	dropPages(b.b) // records still point here; their pages come back on use
+}
+
+// residentBudget bounds how many bytes of mapped payloads a pass over the
+// whole state (Digest, Each, ConfidenceHistogram) keeps resident before it
+// drops them again: the pass touches every live record once, so the resident
+// set stays near this budget instead of growing to the size of the WAL.
+const residentBudget = 64 << 20
+
+// touch accounts for reading slot i's payload during a pass and drops the
+// mapped pages once the budget is spent; copying States do nothing.
+func (s *State) touch(i uint32) {
+	if s.maps == nil || s.blocks[s.slots[i].block].mapped == 0 {
+		return
+	}
+	// A fault on a file mapping maps more than the page it needs: 64 KiB of
+	// fault-around, or a whole large folio (up to 2 MiB) on recent kernels.
+	// Charge 1 MiB per access, measured to keep the resident set bounded.
+	s.touched += int64(max(s.slots[i].n, 1<<20))
+	if s.touched >= residentBudget {
+		s.maps.dropAll()
+		s.touched = 0
+	}
+}
+
+func (m *mappings) dropAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, b := range m.regions {
+		dropPages(b)
 	}
 }
 
