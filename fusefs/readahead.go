@@ -4,6 +4,9 @@ import (
 	"memento/chunk"
 )
 
+// readaheadBytes is the least a sequential reader has fetched ahead of it.
+const readaheadBytes = 8 << 20
+
 // prefetchJob asks a worker to load one chunk into the cache.
 type prefetchJob struct {
 	space string
@@ -30,6 +33,11 @@ func (h *fileHandle) readahead(i int) {
 	}
 	from := max(h.ahead, i+1)
 	to := min(i+window, len(h.offs)-2)
+	// The window is in chunks, but chunks range from 16 KiB (the warm page
+	// file) to 8 MiB: keep at least readaheadBytes in flight whatever their size.
+	for to < len(h.offs)-2 && h.offs[to+1]-h.offs[i+1] < readaheadBytes {
+		to++
+	}
 	for j := from; j <= to; j++ {
 		id := h.n.node.Content[j]
 		if h.n.f.chunks.contains(id) {
