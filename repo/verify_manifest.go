@@ -30,6 +30,7 @@ type snapWalk struct {
 	bad     map[[32]byte]string // packs found missing or truncated
 	broken  map[string]bool     // files that cannot be read whole (missing chunk, bad pack)
 	trees   int                 // tree blobs read
+	treeIDs []chunk.ID          // every tree read, so their packs are checked too
 	badTree bool                // a tree could not be read
 	counts  struct{ files, dirs, links, bytes, chunks uint64 }
 }
@@ -83,10 +84,9 @@ func (v *verifier) manifest(ctx context.Context, sn *Snapshot, vd *Verdict) (*sn
 
 	// Every pack present, with the size the index says, and every blob inside it.
 	perPack := map[[32]byte]int{}
-	for id, l := range w.locs {
-		perPack[l.Pack]++
+	checkPack := func(id chunk.ID, l index.Location) {
 		if _, done := w.bad[l.Pack]; done {
-			continue
+			return
 		}
 		size, ok := v.packSizes[l.Pack]
 		switch {
@@ -97,6 +97,19 @@ func (v *verifier) manifest(ctx context.Context, sn *Snapshot, vd *Verdict) (*sn
 		case int64(l.Offset)+int64(l.Length) > size:
 			w.bad[l.Pack] = fmt.Sprintf("%d bytes, shorter than blob %s at %d+%d (truncated)", size, id.Short(), l.Offset, l.Length)
 		}
+	}
+	for id, l := range w.locs {
+		perPack[l.Pack]++
+		checkPack(id, l)
+	}
+	// Tree blobs were read already (so they are intact), but a pack holding
+	// only trees can still have lost its header or trailer.
+	tlocs, err := v.r.ix.Lookup(w.space, w.treeIDs)
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", v.r.ix.Path(), err)
+	}
+	for id, l := range tlocs {
+		checkPack(id, l)
 	}
 	badIDs := make([][32]byte, 0, len(w.bad))
 	for p := range w.bad {
@@ -187,6 +200,7 @@ func (v *verifier) walkTrees(ctx context.Context, w *snapWalk, id chunk.ID, rel 
 		return nil
 	}
 	w.trees++
+	w.treeIDs = append(w.treeIDs, id)
 	for _, n := range t.Nodes {
 		nrel := joinRel(rel, n.Name)
 		w.types[nrel] = n.Type

@@ -238,7 +238,9 @@ func TestVerifyL2TinyBufferRereads(t *testing.T) {
 func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{PackSize: 64 << 10})
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "a"), randomBytes(1, 4<<20), 0o644)
+	// 32 MiB: at least 4 chunks (chunks are at most 8 MiB) whatever the
+	// repository's random polynomial, so 4 subsets have packs to share.
+	writeFile(t, filepath.Join(src, "a"), randomBytes(1, 32<<20), 0o644)
 	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
 	full := verifyIDs(t, tr.Repository, L2, sn.ID)[0]
 	wantPass(t, full)

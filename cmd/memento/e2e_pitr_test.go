@@ -607,8 +607,11 @@ func TestBackupQuiesce(t *testing.T) {
 		t.Fatalf("the pause is not reported: %q", out)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if b, _ := os.ReadFile(log); string(b) != "pause\nresume\n" {
-		t.Fatalf("signals seen by the database: %q, want one pause and one resume", b)
+	// Each space pauses only for a local copy of its in-place tiers, so two
+	// spaces may pause once each or share one pause; what must hold is that
+	// pauses and resumes alternate and the database ends resumed.
+	if b, _ := os.ReadFile(log); !regexp.MustCompile(`^(pause\nresume\n){1,2}$`).Match(b) {
+		t.Fatalf("signals seen by the database: %q, want pause/resume pairs (one per space at most)", b)
 	}
 	// The tiers were backed up from copies made during the pause: the
 	// snapshot must hold exactly the data dir's bytes, and no copy remains.
