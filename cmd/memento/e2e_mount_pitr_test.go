@@ -103,7 +103,7 @@ func TestMountPointInTime(t *testing.T) {
 		if out, err := exec.Command("diff", filepath.Join(dst, "metadata.json"), filepath.Join(view, "metadata.json")).CombinedOutput(); err != nil {
 			t.Errorf("metadata.json: %v\n%s", err, out)
 		}
-		sameModesAndSizes(t, dst, view)
+		sameModesAndSizes(t, dst, view, false)
 
 		// state.json: where the recovery stopped and the digest of the
 		// replay there (= the restore's = engram-sim's ground truth).
@@ -235,9 +235,10 @@ func exportJSONL(t *testing.T, walDir string) []byte {
 }
 
 // sameModesAndSizes checks that every entry of want exists in got with the
-// same type, permissions and size. (Times differ: WAL segments fetched from
-// the archive are written when they are fetched.)
-func sameModesAndSizes(t *testing.T, want, got string) {
+// same type, permissions and size, and with checkTimes the same mtime. (Point
+// in time views differ in times: WAL segments fetched from the archive are
+// written when they are fetched.)
+func sameModesAndSizes(t *testing.T, want, got string, checkTimes bool) {
 	t.Helper()
 	n := 0
 	mustOK(t, filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
@@ -257,6 +258,9 @@ func sameModesAndSizes(t *testing.T, want, got string) {
 		n++
 		if wi.Mode() != gi.Mode() || (!wi.IsDir() && wi.Size() != gi.Size()) {
 			t.Errorf("%s: %v %d, want %v %d", rel, gi.Mode(), gi.Size(), wi.Mode(), wi.Size())
+		}
+		if checkTimes && rel != "." && !wi.ModTime().Equal(gi.ModTime()) {
+			t.Errorf("%s: mtime %v, want %v", rel, gi.ModTime(), wi.ModTime())
 		}
 		return nil
 	}))
