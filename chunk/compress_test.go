@@ -21,7 +21,9 @@ func TestCompressRoundTrip(t *testing.T) {
 		{"text", genText(300_000, 4), LevelFastest, true, formatZstd},
 		{"text balanced", genText(300_000, 4), LevelBalanced, true, formatZstd},
 		{"text better", genText(70_000, 5), LevelBetter, true, formatZstd},
-		{"wal", genWAL(1<<20, 6), LevelFastest, true, formatZstd},
+		// WAL records carry float32 payloads at every byte phase: zstd saves
+		// about 6 %, under minSavingsPercent, so the chunk is stored raw.
+		{"wal stays raw", genWAL(1<<20, 6), LevelFastest, false, 0},
 		{"random stays raw", dataKinds[3].gen(1<<20, 7), LevelFastest, false, 0},
 		{"small random stays raw", dataKinds[3].gen(5000, 7), LevelFastest, false, 0},
 		{"short text", bytes.Repeat([]byte("abcabd"), 50), LevelFastest, true, formatZstd},

@@ -52,6 +52,9 @@ func TestGolden(t *testing.T) {
 		"warm":    ParamsWarm,
 		"default": ParamsDefault,
 		"small":   {Min: 16 << 10, Max: 256 << 10, AverageBits: 16},
+		// Set 1 stays pinned: repositories created with it keep using it.
+		"set1-wal":  ParamSet1.For("wal/wal-0000000000000001.log"),
+		"set1-cold": ParamSet1.For("cold/seg-000001.col"),
 	}
 	p := NewPipeline(2, LevelFastest)
 	defer p.Close()

@@ -40,18 +40,25 @@ func (p Params) Validate() error {
 	return nil
 }
 
-// The parameter sets, chosen by measurement (docs/chunking.md,
-// BenchmarkWarmRewrite). Each is part of the repository's dedup behaviour:
+// The parameters, chosen by measurement (docs/chunking.md,
+// BenchmarkWarmRewrite). Each is part of a repository's dedup behaviour:
 // changing one does not break old snapshots, but the next backup of every
-// such file stores it anew.
+// such file would store it anew. That is why they come in numbered sets
+// ([ParamSet]) and a repository keeps the set it was created with.
 var (
 	// ParamsWAL: WAL segments only grow at the end, so all chunks but the
 	// last stay identical between backups however large they are; large
 	// chunks mean few IDs, small trees and efficient compression. A backup
-	// of the open segment re-stores only its last (partial) chunk.
-	ParamsWAL = Params{Min: 512 << 10, Max: 4 << 20, AverageBits: 20}
-	// ParamsCold: cold segments never change once written.
-	ParamsCold = Params{Min: 1 << 20, Max: 8 << 20, AverageBits: 21}
+	// of the open segment re-stores only its last (partial) chunk. Min is
+	// two thirds of the average chunk (~1.5 MiB): the Rabin chunker skips
+	// the first Min bytes of every chunk without rolling its hash, and
+	// append-only data gains nothing from boundaries that can move, so a
+	// high Min halves the chunker's CPU (the second-largest cost of a first
+	// backup in set 1) at the same average chunk size.
+	ParamsWAL = Params{Min: 1 << 20, Max: 4 << 20, AverageBits: 19}
+	// ParamsCold: cold segments never change once written; Min is two thirds
+	// of the average (~3 MiB) for the same reason as ParamsWAL's.
+	ParamsCold = Params{Min: 2 << 20, Max: 8 << 20, AverageBits: 20}
 	// ParamsWarm: the warm page file is rewritten in place in 4 KiB pages and
 	// never shifts, so fixed 16 KiB chunks (4 pages) change exactly the
 	// blocks that hold a rewritten page; content-defined chunks of the same
@@ -60,24 +67,87 @@ var (
 	// ParamsDefault: everything else (hot files, metadata, any tree given to
 	// `memento backup PATH`), the restic-like general-purpose choice.
 	ParamsDefault = Params{Min: 512 << 10, Max: 8 << 20, AverageBits: 20}
+
+	// Set 1's WAL and cold parameters (its warm and default are the same).
+	paramsWALSet1  = Params{Min: 512 << 10, Max: 4 << 20, AverageBits: 20}
+	paramsColdSet1 = Params{Min: 1 << 20, Max: 8 << 20, AverageBits: 21}
 )
 
-// ParamsFor returns the chunk parameters for a file, by its slash-separated
-// path relative to the space (or backup) root: WAL segments (wal/*.log),
-// cold segments (cold/*.col), the warm page file (warm/warm_tier.dat), and a
-// default for everything else. Only the last two path elements count, so
-// "spaces/x/wal/wal-01.log" and "wal/wal-01.log" get the same parameters.
+// ParamSet numbers one generation of the per-kind parameters. A repository
+// records its set in its config, so that upgrading memento never moves the
+// chunk boundaries of an existing repository (which would store all its WAL
+// and cold data once more); new repositories get [CurrentParamSet].
+type ParamSet int
+
+const (
+	// ParamSet1: memento's first parameters (WAL 512 KiB-4 MiB, 20 bits;
+	// cold 1-8 MiB, 21 bits). Repositories whose config names no set use it.
+	ParamSet1 ParamSet = 1
+	// ParamSet2: WAL 1-4 MiB, 19 bits; cold 2-8 MiB, 20 bits: the same
+	// average chunk sizes with half the rolling-hash work.
+	ParamSet2 ParamSet = 2
+	// CurrentParamSet is the set `memento init` records.
+	CurrentParamSet = ParamSet2
+)
+
+// Validate reports whether this binary knows the set.
+func (s ParamSet) Validate() error {
+	if s != ParamSet1 && s != ParamSet2 {
+		return fmt.Errorf("chunk parameter set %d (this binary knows 1..%d): %w", s, CurrentParamSet, ErrInvalidParams)
+	}
+	return nil
+}
+
+// For returns the set's parameters for a file, by its slash-separated path
+// relative to the space (or backup) root, as [ParamsFor] does for the
+// current set. An unknown set gets the current set's parameters; callers
+// validate the set when they read it from a repository.
+func (s ParamSet) For(relPath string) Params {
+	k := kindOf(relPath)
+	if s == ParamSet1 {
+		switch k {
+		case kindWAL:
+			return paramsWALSet1
+		case kindCold:
+			return paramsColdSet1
+		}
+	}
+	return currentParams[k]
+}
+
+// fileKind is what the parameters depend on: which kind of Engram file.
+type fileKind int
+
+const (
+	kindDefault fileKind = iota
+	kindWAL
+	kindCold
+	kindWarm
+)
+
+var currentParams = [...]Params{kindDefault: ParamsDefault, kindWAL: ParamsWAL, kindCold: ParamsCold, kindWarm: ParamsWarm}
+
+// ParamsFor returns the current set's chunk parameters for a file, by its
+// slash-separated path relative to the space (or backup) root: WAL segments
+// (wal/*.log), cold segments (cold/*.col), the warm page file
+// (warm/warm_tier.dat), and a default for everything else. Only the last two
+// path elements count, so "spaces/x/wal/wal-01.log" and "wal/wal-01.log" get
+// the same parameters.
 func ParamsFor(relPath string) Params {
+	return CurrentParamSet.For(relPath)
+}
+
+func kindOf(relPath string) fileKind {
 	p := path.Clean(strings.ReplaceAll(relPath, "\\", "/"))
 	dir, file := path.Split(p)
 	dir = path.Base(strings.TrimSuffix(dir, "/"))
 	switch {
 	case dir == "wal" && strings.HasSuffix(file, ".log"):
-		return ParamsWAL
+		return kindWAL
 	case dir == "cold" && strings.HasSuffix(file, ".col"):
-		return ParamsCold
+		return kindCold
 	case dir == "warm" && file == "warm_tier.dat":
-		return ParamsWarm
+		return kindWarm
 	}
-	return ParamsDefault
+	return kindDefault
 }

@@ -49,6 +49,11 @@ type BackupOptions struct {
 	// (relative to the snapshot root): a quiesced Engram backup reads the
 	// tiers it copied while the database was paused (EngramRecorder).
 	Redirect func(rel string) string
+	// AfterFiles, if set, is called once every file has been read, before
+	// the manifest is written; an error aborts the backup without a
+	// snapshot. An Engram backup waits there for the WAL replay it started
+	// in BeforeDir, so that the replay runs while the files are read.
+	AfterFiles func() error
 }
 
 // Progress is updated atomically while a backup or restore runs, so a
@@ -132,7 +137,14 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 			parentRoot = nil
 		}
 	}
-	root, werr := a.saveItems(ctx, roots, parentRoot, "")
+	werr := a.beforeDir("")
+	var root chunk.ID
+	if werr == nil {
+		root, werr = a.saveItems(ctx, roots, parentRoot, "")
+	}
+	if werr == nil && opts.AfterFiles != nil {
+		werr = opts.AfterFiles()
+	}
 	var packs []index.PackInfo
 	var stored int64
 	if werr != nil {
@@ -231,70 +243,90 @@ func (r *Repository) findParent(ctx context.Context, space string, paths []strin
 // first (concurrently), then subdirectories in order, with a directory named
 // "wal" last: for an Engram space that makes the WAL the last thing read, so
 // it covers everything the tiers hold (docs/pitr.md).
-func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, rel string) (chunk.ID, error) {
-	if a.before != nil {
-		if err := a.before(rel); err != nil {
-			return chunk.ID{}, err
-		}
+// beforeDir calls the BeforeDir hook. It runs before the directory is
+// listed, so that what the hook records (an Engram space's WAL segments) is
+// never newer than the listing the backup reads.
+func (a *archiver) beforeDir(rel string) error {
+	if a.before == nil {
+		return nil
 	}
+	return a.before(rel)
+}
+
+func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, rel string) (chunk.ID, error) {
 	nodes := make([]*Node, len(items))
 	var dirs []int
-	g, gctx := errgroup.WithContext(ctx)
-	for i, it := range items {
-		if err := ctx.Err(); err != nil {
-			break
-		}
-		fi, err := os.Lstat(it.path)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && rel != "" {
-				a.r.log.Warn("file vanished during backup, skipped", "path", it.path)
-				continue
+	// Files are saved by goroutines; an error found while walking items must
+	// stop and wait for them before returning, or they would add to a packer
+	// that the caller is about to abort.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(wctx)
+	walkErr := func() error {
+		for i, it := range items {
+			if err := ctx.Err(); err != nil {
+				return nil
 			}
-			return chunk.ID{}, fmt.Errorf("backup %s: %w", it.path, err)
-		}
-		n := nodeFromInfo(it.name, fi)
-		var pn *Node
-		if parent != nil {
-			pn = parent.Find(it.name)
-		}
-		nodes[i] = n
-		relPath := joinRel(rel, it.name)
-		switch {
-		case fi.IsDir():
-			a.dirs.Add(1)
-			dirs = append(dirs, i)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			a.links.Add(1)
-			if n.LinkTarget, err = os.Readlink(it.path); err != nil {
-				return chunk.ID{}, fmt.Errorf("backup %s: %w", it.path, err)
+			fi, err := os.Lstat(it.path)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && rel != "" {
+					a.r.log.Warn("file vanished during backup, skipped", "path", it.path)
+					continue
+				}
+				return fmt.Errorf("backup %s: %w", it.path, err)
 			}
-		case fi.Mode().IsRegular():
-			a.files.Add(1)
-			a.prog.Files.Add(1)
-			if unchanged(pn, n) {
-				n.Content, n.BLAKE3 = pn.Content, pn.BLAKE3
-				a.bytes.Add(n.Size)
-				a.chunks.Add(uint64(len(n.Content)))
-				a.unchanged.Add(1)
-				a.prog.Unchanged.Add(1)
-				a.prog.Bytes.Add(int64(n.Size))
-				continue
+			n := nodeFromInfo(it.name, fi)
+			var pn *Node
+			if parent != nil {
+				pn = parent.Find(it.name)
 			}
-			select {
-			case a.sem <- struct{}{}:
-			case <-gctx.Done():
+			nodes[i] = n
+			relPath := joinRel(rel, it.name)
+			switch {
+			case fi.IsDir():
+				a.dirs.Add(1)
+				dirs = append(dirs, i)
+			case fi.Mode()&fs.ModeSymlink != 0:
+				a.links.Add(1)
+				if n.LinkTarget, err = os.Readlink(it.path); err != nil {
+					return fmt.Errorf("backup %s: %w", it.path, err)
+				}
+			case fi.Mode().IsRegular():
+				a.files.Add(1)
+				a.prog.Files.Add(1)
+				if unchanged(pn, n) {
+					n.Content, n.BLAKE3 = pn.Content, pn.BLAKE3
+					a.bytes.Add(n.Size)
+					a.chunks.Add(uint64(len(n.Content)))
+					a.unchanged.Add(1)
+					a.prog.Unchanged.Add(1)
+					a.prog.Bytes.Add(int64(n.Size))
+					continue
+				}
+				select {
+				case a.sem <- struct{}{}:
+				case <-gctx.Done():
+					return nil // a file failed: g.Wait reports it
+				}
+				g.Go(func() error {
+					defer func() { <-a.sem }()
+					return a.saveFile(gctx, it.path, relPath, n)
+				})
+			default:
+				a.r.log.Warn("not a regular file, directory or symlink; skipped", "path", it.path, "mode", fi.Mode().String())
+				nodes[i] = nil
 			}
-			g.Go(func() error {
-				defer func() { <-a.sem }()
-				return a.saveFile(gctx, it.path, relPath, n)
-			})
-		default:
-			a.r.log.Warn("not a regular file, directory or symlink; skipped", "path", it.path, "mode", fi.Mode().String())
-			nodes[i] = nil
 		}
+		return nil
+	}()
+	if walkErr != nil {
+		cancel()
 	}
-	if err := g.Wait(); err != nil {
-		return chunk.ID{}, err
+	if err := g.Wait(); walkErr == nil && err != nil {
+		walkErr = err
+	}
+	if walkErr != nil {
+		return chunk.ID{}, walkErr
 	}
 	if err := ctx.Err(); err != nil {
 		return chunk.ID{}, err
@@ -308,11 +340,14 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 				sub = t
 			}
 		}
+		crel := joinRel(rel, it.name)
+		if err := a.beforeDir(crel); err != nil {
+			return chunk.ID{}, err
+		}
 		children, err := readDirItems(it)
 		if err != nil {
 			return chunk.ID{}, err
 		}
-		crel := joinRel(rel, it.name)
 		if a.redirect != nil {
 			for i := range children {
 				if p := a.redirect(joinRel(crel, children[i].name)); p != "" {
@@ -408,7 +443,7 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *Node
 	}
 	defer f.Close()
 	known := func(id chunk.ID) bool { _, ok := a.known[id]; return ok }
-	ids, sum, size, err := a.pipe.Split(ctx, &progressReader{f: f, p: a.prog}, a.r.pol, chunk.ParamsFor(relPath), a.key, known,
+	ids, sum, size, err := a.pipe.Split(ctx, &progressReader{f: f, p: a.prog}, a.r.pol, a.r.cfg.paramSet().For(relPath), a.key, known,
 		func(c *chunk.Chunk) error { return a.storeChunk(c) })
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
@@ -433,11 +468,10 @@ func (a *archiver) storeChunk(c *chunk.Chunk) error {
 	if c.Compressed {
 		flags |= FlagCompressed
 	}
-	sealed := a.r.seal.seal(make([]byte, 0, len(c.Stored)+a.r.seal.overhead()), c.Stored, blobAD(DataBlob, c.ID))
 	a.newChunks.Add(1)
 	a.newBytes.Add(uint64(len(c.Raw)))
 	a.prog.NewBytes.Add(int64(len(c.Raw)))
-	return a.packer.add(DataBlob, c.ID, flags, len(c.Raw), sealed)
+	return a.packer.add(DataBlob, c.ID, flags, len(c.Raw), c.Stored)
 }
 
 // saveTree stores a tree blob (compressed: trees are JSON) and returns its ID.
@@ -464,8 +498,7 @@ func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
 	if compressed {
 		flags |= FlagCompressed
 	}
-	sealed := a.r.seal.seal(nil, stored, blobAD(TreeBlob, id))
-	return id, a.packer.add(TreeBlob, id, flags, len(b), sealed)
+	return id, a.packer.add(TreeBlob, id, flags, len(b), stored)
 }
 
 type progressReader struct {

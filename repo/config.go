@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"time"
+
+	"memento/chunk"
 )
 
 // FormatVersion is the repository format this binary writes. A binary reads
@@ -31,6 +33,19 @@ type Config struct {
 	Encryption    string    `json:"encryption"`
 	PackSize      int64     `json:"pack_size"`
 	SignPublicKey []byte    `json:"sign_public_key"`
+	// ChunkParams is the chunk.ParamSet every backup into this repository
+	// uses, so that a newer binary cuts the same chunks and keeps deduplicating
+	// against old snapshots. Absent (0) in repositories created before sets
+	// existed: those use set 1.
+	ChunkParams chunk.ParamSet `json:"chunk_params,omitempty"`
+}
+
+// paramSet is the chunk parameter set backups into this repository use.
+func (c Config) paramSet() chunk.ParamSet {
+	if c.ChunkParams == 0 {
+		return chunk.ParamSet1
+	}
+	return c.ChunkParams
 }
 
 const configName = "config"
@@ -57,6 +72,9 @@ func loadConfig(ctx context.Context, be Backend) (Config, error) {
 	}
 	if cfg.Encryption != EncryptionXChaCha && cfg.Encryption != EncryptionNone {
 		return cfg, corrupt("config", "unknown encryption %q", cfg.Encryption)
+	}
+	if err := cfg.paramSet().Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %v; upgrade memento", ErrFormat, err)
 	}
 	if cfg.PackSize <= 0 || cfg.PackSize > 1<<30 {
 		return cfg, corrupt("config", "pack size %d out of range", cfg.PackSize)

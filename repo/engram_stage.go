@@ -53,8 +53,13 @@ func (e *EngramRecorder) Redirect(rel string) string {
 	return ""
 }
 
-// Close removes the staged copies. Safe to call more than once.
+// Close stops a replay still running (the backup failed before waiting for
+// it) and removes the staged copies. Safe to call more than once.
 func (e *EngramRecorder) Close() error {
+	if e.cancel != nil {
+		e.cancel()
+		<-e.replayed
+	}
 	if e.stageDir == "" {
 		return nil
 	}

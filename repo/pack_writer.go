@@ -12,21 +12,23 @@ import (
 	"memento/index"
 )
 
-// packer gathers sealed blobs of one space into packs of about the target size
-// and uploads finished packs in the background. Blobs are sealed by the
-// callers (in parallel) before add, so the packer's lock covers only a copy.
-// Packs never mix spaces: reading space A never touches space B's packs.
+// packer gathers the blobs of one space into packs of about the target size
+// and uploads finished packs in the background. Callers (the pipeline's
+// workers, in parallel) hand it stored blobs; it reserves each one's place in
+// the open pack under its lock and seals it straight into that place outside
+// the lock, so encryption runs on every core and no blob is copied after
+// sealing. Packs never mix spaces: reading space A never touches space B's
+// packs.
 type packer struct {
 	r      *Repository
 	space  string
 	target int
 
-	mu    sync.Mutex
-	cur   *bytes.Buffer
-	blobs []index.BlobInfo
-	seen  map[chunk.ID]bool // blobs added by this packer, to drop duplicates
+	mu   sync.Mutex
+	cur  *openPack
+	seen map[chunk.ID]bool // blobs added by this packer, to drop duplicates
 
-	uploads chan pendingPack
+	uploads chan *openPack
 	done    chan struct{} // closed when every uploader has returned
 	upMu    sync.Mutex    // guards err, packs, stored
 	err     error         // first upload error
@@ -36,19 +38,55 @@ type packer struct {
 
 // packUploaders is how many finished packs of one space are written at once.
 // Two hide an object store's per-request latency; the hand-off is unbuffered,
-// so a space holds at most three packs in memory (one filling, two writing),
-// as many as one uploader with a queue of one did.
+// so a space holds at most three packs in memory (one filling, two writing).
 const packUploaders = 2
 
-type pendingPack struct {
-	buf   *bytes.Buffer
-	blobs []index.BlobInfo
+// packBufsKept is how many written packs' buffers a repository keeps for
+// reuse: enough for the packs of two spaces in flight, a bounded 64 MiB
+// when idle.
+const packBufsKept = 4
+
+// openPack is a pack being filled. buf has its final capacity from the start
+// (see newOpenPack), so reserved ranges never move while they are sealed
+// into; sealing tells the uploader when every reserved range is written.
+type openPack struct {
+	buf     []byte
+	blobs   []index.BlobInfo
+	sealing sync.WaitGroup
+}
+
+// packHeaderReserve is room kept after the blobs for the sealed header and
+// trailer, about 50 bytes per blob: enough for a pack of 16 KiB chunks.
+// A header that does not fit only costs a reallocation.
+func packHeaderReserve(target int) int { return 64<<10 + target/256 }
+
+// newOpenPack returns an empty pack with room for at least n bytes of blobs,
+// reusing a buffer of an earlier pack when one is free.
+func (r *Repository) newOpenPack(target, n int) *openPack {
+	want := max(target, n) + packHeaderReserve(target)
+	select {
+	case b := <-r.packBufs:
+		if cap(b) >= want {
+			return &openPack{buf: b[:0]}
+		}
+	default:
+	}
+	return &openPack{buf: make([]byte, 0, want)}
+}
+
+// recyclePack keeps a written pack's buffer for the next pack, up to the
+// free list's capacity.
+func (r *Repository) recyclePack(b []byte) {
+	select {
+	case r.packBufs <- b[:0]:
+	default:
+	}
 }
 
 // newPacker starts a packer whose uploader runs until flush.
 func (r *Repository) newPacker(ctx context.Context, space string) *packer {
 	p := &packer{r: r, space: storageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{},
-		uploads: make(chan pendingPack), done: make(chan struct{})}
+		uploads: make(chan *openPack), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	for range packUploaders {
 		wg.Add(1)
@@ -76,23 +114,39 @@ func (p *packer) claim(id chunk.ID) bool {
 	return true
 }
 
-// add appends a sealed blob. It blocks while the uploader is busy with the
-// previous pack, which bounds memory to about two packs per space.
-func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, sealed []byte) error {
+// add seals stored (a blob's stored form, rawLen bytes of plaintext) into the
+// open pack. A pack is closed before a blob that would take it past the
+// target, so packs stay within their buffer; the closed pack is handed to an
+// uploader, which blocks while both uploaders are busy and so bounds memory
+// to three packs per space.
+func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []byte) error {
+	n := len(stored) + p.r.seal.overhead()
 	p.mu.Lock()
-	if p.cur == nil {
-		p.cur = bytes.NewBuffer(make([]byte, 0, p.target+p.target/8))
+	var full *openPack
+	if p.cur != nil && len(p.cur.blobs) > 0 && len(p.cur.buf)+n > p.target {
+		full, p.cur = p.cur, nil
 	}
-	p.blobs = append(p.blobs, index.BlobInfo{ID: id, Type: uint8(t), Flags: flags,
-		Offset: uint32(p.cur.Len()), Length: uint32(len(sealed)), RawLength: uint32(rawLen)})
-	p.cur.Write(sealed)
-	var full pendingPack
-	if p.cur.Len() >= p.target {
-		full = pendingPack{buf: p.cur, blobs: p.blobs}
-		p.cur, p.blobs = nil, nil
+	if p.cur == nil || cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target) {
+		if p.cur != nil { // a blob larger than the target after small ones
+			full = p.cur
+		}
+		p.cur = p.r.newOpenPack(p.target, n)
 	}
+	cur := p.cur
+	off := len(cur.buf)
+	cur.buf = cur.buf[:off+n]
+	cur.blobs = append(cur.blobs, index.BlobInfo{ID: id, Type: uint8(t), Flags: flags,
+		Offset: uint32(off), Length: uint32(n), RawLength: uint32(rawLen)})
+	cur.sealing.Add(1)
 	p.mu.Unlock()
-	if full.buf == nil {
+
+	sealed := p.r.seal.seal(cur.buf[off:off:off+n], stored, blobAD(t, id))
+	cur.sealing.Done()
+	if len(sealed) != n {
+		// Cannot happen: overhead is exact. Caught here, not by a reader.
+		panic(fmt.Sprintf("memento: sealed blob is %d bytes, reserved %d", len(sealed), n))
+	}
+	if full == nil {
 		return nil
 	}
 	select {
@@ -124,15 +178,16 @@ func (p *packer) uploader(ctx context.Context) {
 	}
 }
 
-func (p *packer) upload(ctx context.Context, pp pendingPack) error {
+func (p *packer) upload(ctx context.Context, pp *openPack) error {
+	pp.sealing.Wait()
 	hdr := p.r.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
-	pp.buf.Write(hdr)
-	pp.buf.Write(encodePackTrailer(len(hdr)))
-	b := pp.buf.Bytes()
+	b := append(pp.buf, hdr...)
+	b = append(b, encodePackTrailer(len(hdr))...)
 	id := blake3.Sum256(b)
 	if err := p.r.be.Write(ctx, packName(id), bytes.NewReader(b), int64(len(b))); err != nil {
 		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", shortHex(id), len(pp.blobs), len(b), err)
 	}
+	p.r.recyclePack(b)
 	p.upMu.Lock()
 	p.packs = append(p.packs, index.PackInfo{ID: id, Size: int64(len(b)), Space: p.space, Blobs: pp.blobs})
 	p.stored += int64(len(b))
@@ -144,10 +199,10 @@ func (p *packer) upload(ctx context.Context, pp pendingPack) error {
 // pack written. The packer cannot be used afterwards.
 func (p *packer) flush() ([]index.PackInfo, int64, error) {
 	p.mu.Lock()
-	last := pendingPack{buf: p.cur, blobs: p.blobs}
-	p.cur, p.blobs = nil, nil
+	last := p.cur
+	p.cur = nil
 	p.mu.Unlock()
-	if last.buf != nil && len(last.blobs) > 0 {
+	if last != nil && len(last.blobs) > 0 {
 		select {
 		case p.uploads <- last:
 		case <-p.done:

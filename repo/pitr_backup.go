@@ -32,9 +32,10 @@ import (
 // The archiver then reads the WAL segments at sizes at least as large
 // (they only grow), so the snapshot holds every entry through WALEnd, and
 // WALEnd is after any state the tiers can hold: restoring the snapshot and
-// replaying from its checkpoint always works. Replaying costs one read of
-// the WAL (from the page cache, just after the backup's own) and memory for
-// the live state; one replay runs at a time per process to bound that.
+// replaying from its checkpoint always works. The replay runs in the
+// background while the archiver reads the same segments (one read of the
+// WAL from disk for both), at most one per core, and the manifest waits for
+// it (Wait, the AfterFiles hook; Attach wires all of this into a backup).
 type EngramRecorder struct {
 	Info    EngramInfo
 	dataDir string
@@ -58,6 +59,11 @@ type EngramRecorder struct {
 	stageDir string
 	since    time.Time
 	ctx      context.Context
+	// The background replay (startReplay): replayed is closed when it has
+	// finished with replayErr; cancel stops it early (Close).
+	replayed  chan struct{}
+	replayErr error
+	cancel    context.CancelFunc
 }
 
 // NewEngramRecorder prepares the recorder of one space backup.
@@ -65,8 +71,29 @@ func NewEngramRecorder(ctx context.Context, dataDir, space string) *EngramRecord
 	return &EngramRecorder{dataDir: dataDir, space: space, ctx: ctx}
 }
 
-// digestSlot serializes state replays: each holds a whole space's live
-// state in memory.
+// Attach makes a backup with opts record the space through e: it sets
+// Engram, Redirect and AfterFiles and runs e's BeforeDir after any hook opts
+// already has. The caller still defers Done and Close.
+func (e *EngramRecorder) Attach(opts *BackupOptions) {
+	prev := opts.BeforeDir
+	opts.BeforeDir = func(rel string) error {
+		if prev != nil {
+			if err := prev(rel); err != nil {
+				return err
+			}
+		}
+		return e.BeforeDir(rel)
+	}
+	opts.Redirect = e.Redirect
+	opts.Engram = &e.Info
+	opts.AfterFiles = e.Wait
+}
+
+// digestSlot runs one state replay at a time per process. Replays run in the
+// background of the backup (startReplay), so serializing them costs no wall
+// time while files are still being read, and it bounds the page-cache pages
+// a zero-copy state keeps mapped (it drops them every 64 MiB): two at once
+// took a 3-space backup's peak RSS from 267 to 309 MiB.
 var digestSlot = make(chan struct{}, 1)
 
 // BeforeDir is the BackupOptions.BeforeDir hook.
@@ -105,7 +132,7 @@ func (e *EngramRecorder) BeforeDir(rel string) error {
 		if err := e.Done(); err != nil {
 			return err
 		}
-		return e.replay(filepath.Join(spaceDir, "wal"))
+		return e.startReplay(filepath.Join(spaceDir, "wal"))
 	}
 	return nil
 }
@@ -125,7 +152,12 @@ func (e *EngramRecorder) Done() error {
 	return nil
 }
 
-func (e *EngramRecorder) replay(walDir string) error {
+// startReplay fixes the WAL the snapshot will be proven against (its
+// segments and the sizes replay stops at, taken before the archiver lists
+// wal/) and replays it in the background, so that the replay's CPU and the
+// backup's overlap and both read the WAL through the page cache once. Wait
+// collects the result.
+func (e *EngramRecorder) startReplay(walDir string) error {
 	l, err := walreplay.OpenLog(walDir)
 	if err != nil {
 		return fmt.Errorf("space %s: %w", e.space, err)
@@ -137,10 +169,32 @@ func (e *EngramRecorder) replay(walDir string) error {
 		e.Reused = true
 		return nil
 	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	e.cancel = cancel
+	e.replayed = make(chan struct{})
+	go func() {
+		defer close(e.replayed)
+		e.replayErr = e.replay(ctx, l, segs)
+	}()
+	return nil
+}
+
+// Wait waits for the replay startReplay began, if any, and returns its
+// error: a WAL that does not verify must not become a consistent snapshot.
+// It is the BackupOptions.AfterFiles hook.
+func (e *EngramRecorder) Wait() error {
+	if e.replayed == nil {
+		return nil
+	}
+	<-e.replayed
+	return e.replayErr
+}
+
+func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo) error {
 	select {
 	case digestSlot <- struct{}{}:
-	case <-e.ctx.Done():
-		return e.ctx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	defer func() { <-digestSlot }()
 	// Zero-copy: the payloads stay in the page cache instead of the heap, which
@@ -148,7 +202,7 @@ func (e *EngramRecorder) replay(walDir string) error {
 	// only appends to, renames and unlinks segments, which mappings survive.
 	st := walreplay.NewZeroCopyState()
 	defer st.Close()
-	pos, err := l.Replay(e.ctx, walreplay.Target{}, st)
+	pos, err := l.Replay(ctx, walreplay.Target{}, st)
 	if err != nil {
 		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)
 	}

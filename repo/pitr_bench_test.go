@@ -68,17 +68,6 @@ func (f *walFixture) write(tb testing.TB, n int64) {
 	}
 }
 
-// backupSpace takes a space snapshot with its WAL positions, as the CLI does.
-func backupSpace(tb testing.TB, tr *testRepo, dataDir, space string) *Snapshot {
-	tb.Helper()
-	rec := NewEngramRecorder(context.Background(), dataDir, space)
-	sn, err := tr.Backup(context.Background(), BackupOptions{DataDir: dataDir, Space: space, BeforeDir: rec.BeforeDir, Engram: &rec.Info})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sn
-}
-
 // BenchmarkPITR1000Segments restores a space to its last entry from a
 // snapshot taken at the start plus 1,000 archived 256 KiB segments (~80,000
 // entries of 768-dim records): fetch, verify, lay down, replay, digest.
@@ -86,7 +75,7 @@ func BenchmarkPITR1000Segments(b *testing.B) {
 	tr := newTestRepo(b, InitOptions{})
 	fx := newWALFixture(b, 256<<10)
 	fx.write(b, 100<<10)
-	backupSpace(b, tr, fx.dataDir, fx.space)
+	tr.backupSpace(b, fx.dataDir, fx.space)
 	fx.write(b, 1000*(256<<10))
 	ar := tr.NewWALArchiver(nil)
 	defer ar.Close()

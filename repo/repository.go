@@ -43,6 +43,10 @@ type Repository struct {
 	mu   sync.Mutex
 	keys map[string]chunk.Key                   // per-space chunk ID keys
 	locs map[string]map[chunk.ID]index.Location // per-space location cache
+
+	// packBufs keeps the buffers of written packs for the next ones: a pack
+	// buffer is 16 MiB that Go would otherwise zero on every allocation.
+	packBufs chan []byte
 }
 
 // Options open a repository.
@@ -95,7 +99,7 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 	}
 	cfg := Config{
 		Version: FormatVersion, ID: hex.EncodeToString(idb), Created: time.Now().UTC(),
-		Encryption: EncryptionXChaCha, PackSize: opts.PackSize,
+		Encryption: EncryptionXChaCha, PackSize: opts.PackSize, ChunkParams: chunk.CurrentParamSet,
 		SignPublicKey: ed25519.NewKeyFromSeed(ms.SignSeed).Public().(ed25519.PublicKey),
 	}
 	if opts.Insecure {
@@ -127,7 +131,8 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 		return nil, corrupt("config", "signing key does not match the repository's key (config replaced?)")
 	}
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
-		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{}}
+		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
+		packBufs: make(chan []byte, packBufsKept)}
 	copy(r.idKey[:], ms.IDKey)
 	if r.log == nil {
 		r.log = slog.Default()

@@ -61,7 +61,10 @@ func writeEngramSpace(t testing.TB, dataDir, space string, n int, segSize int64,
 func (tr *testRepo) backupSpace(t testing.TB, dataDir, space string) *Snapshot {
 	t.Helper()
 	rec := NewEngramRecorder(context.Background(), dataDir, space)
-	sn, err := tr.Backup(context.Background(), BackupOptions{Space: space, DataDir: dataDir, BeforeDir: rec.BeforeDir, Engram: &rec.Info})
+	defer rec.Close()
+	opts := BackupOptions{Space: space, DataDir: dataDir}
+	rec.Attach(&opts)
+	sn, err := tr.Backup(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("backup space %s: %v", space, err)
 	}

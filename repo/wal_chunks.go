@@ -25,7 +25,7 @@ import (
 // GOMAXPROCS workers fed through a bounded channel, so memory stays at a few
 // chunks.
 func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]WALChunk, error) {
-	params := chunk.ParamsFor(relPath)
+	params := w.a.r.cfg.paramSet().For(relPath)
 	ch, err := chunk.NewChunker(r, w.a.r.pol, params)
 	if err != nil {
 		return nil, err
@@ -110,8 +110,7 @@ func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
 	if compressed {
 		flags |= FlagCompressed
 	}
-	sealed := w.a.r.seal.seal(make([]byte, 0, len(stored)+w.a.r.seal.overhead()), stored, blobAD(DataBlob, id))
-	if err := w.packer.add(DataBlob, id, flags, len(raw), sealed); err != nil {
+	if err := w.packer.add(DataBlob, id, flags, len(raw), stored); err != nil {
 		return fmt.Errorf("store chunk %s: %w", id.Short(), err)
 	}
 	return nil

@@ -154,17 +154,7 @@ func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptio
 	}
 	defer rec.Done()
 	defer rec.Close()
-	opts.Redirect = rec.Redirect
-	prev := opts.BeforeDir
-	opts.BeforeDir = func(rel string) error {
-		if prev != nil {
-			if err := prev(rel); err != nil {
-				return err
-			}
-		}
-		return rec.BeforeDir(rel)
-	}
-	opts.Engram = &rec.Info
+	rec.Attach(&opts)
 	sn, err := r.Backup(ctx, opts)
 	if derr := rec.Done(); err == nil && derr != nil {
 		return sn, derr

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 )
 
@@ -24,17 +25,32 @@ func main() {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// MEMENTO_CPUPROFILE=FILE writes a CPU profile, for performance work on real data.
-	if p := os.Getenv("MEMENTO_CPUPROFILE"); p != "" {
-		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
-			code := run(ctx, os.Args[1:])
-			pprof.StopCPUProfile()
-			f.Close()
-			stop()
-			os.Exit(code)
-		}
-	}
+	stopProfiles := startProfiles()
 	code := run(ctx, os.Args[1:])
+	stopProfiles()
 	stop()
 	os.Exit(code)
+}
+
+// startProfiles starts what the environment asks for, for performance work on
+// real data: MEMENTO_CPUPROFILE=FILE writes a CPU profile (go tool pprof),
+// MEMENTO_TRACE=FILE an execution trace (go tool trace: where a command
+// waits rather than where it computes). The returned func stops them.
+func startProfiles() (stopAll func()) {
+	var stops []func()
+	if p := os.Getenv("MEMENTO_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		}
+	}
+	if p := os.Getenv("MEMENTO_TRACE"); p != "" {
+		if f, err := os.Create(p); err == nil && trace.Start(f) == nil {
+			stops = append(stops, func() { trace.Stop(); f.Close() })
+		}
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"memento/repo/directio"
 )
 
 // copyBufSize is large enough that a 16 MiB pack is written in a handful of
@@ -60,7 +62,22 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 		}
 	}()
 
-	if err := copyExact(ctx, tmp, r, size); err != nil {
+	// Large files (packs) go around the page cache: nobody reads a pack
+	// right after writing it, and the copy into kernel pages cost more
+	// system CPU than sealing the pack did.
+	var w io.Writer = tmp
+	var dw *directio.Writer
+	if size >= directio.MinSize {
+		dw = directio.NewWriter(tmp)
+		w = dw
+	}
+	err = copyExact(ctx, w, r, size)
+	if dw != nil {
+		if cerr := dw.Close(); err == nil && cerr != nil {
+			err = unwrapPath(cerr)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("local backend: write %s: %w", name, err)
 	}
 	if err := tmp.Chmod(fileMode); err != nil {

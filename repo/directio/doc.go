@@ -1,0 +1,16 @@
+// Package directio writes large files around the page cache.
+//
+// A backup writes each pack once and does not read it back; a restore writes
+// each file once and the operator reads it later, if at all. Through the page
+// cache every byte is copied into kernel pages that must then be found,
+// written back and reclaimed, which on the machines memento was measured on
+// cost more system CPU than encrypting the same bytes (a 16 MiB pack: about
+// 30 ms of system time buffered, 1 ms with O_DIRECT). [Writer] hands aligned
+// blocks straight to the device with O_DIRECT where the file system allows it,
+// writes the unaligned tail through the page cache, and silently falls back
+// to ordinary writes everywhere else (tmpfs, non-Linux systems), so callers
+// never need to know which they got.
+//
+// The package imports nothing of memento's: the local backend and the
+// restorer both use it.
+package directio

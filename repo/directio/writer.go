@@ -1,0 +1,160 @@
+package directio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"unsafe"
+)
+
+// Align is the alignment O_DIRECT needs for buffer addresses, file offsets
+// and lengths; 4 KiB satisfies every block device Linux supports.
+const Align = 4096
+
+// BufferSize is how much a Writer gathers before one write: large enough
+// that a 16 MiB pack takes four system calls.
+const BufferSize = 4 << 20
+
+// MinSize is the file size from which O_DIRECT pays: below it the setup
+// (one more fcntl, one more write for the tail) is not worth it.
+const MinSize = 1 << 20
+
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, BufferSize+Align)
+	off := int(uintptr(unsafe.Pointer(&b[0])) & (Align - 1))
+	if off != 0 {
+		off = Align - off
+	}
+	b = b[off : off+BufferSize : off+BufferSize]
+	return &b
+}}
+
+// Writer writes a file sequentially from offset 0 in aligned blocks. It must
+// be closed (Close) to write the last bytes; it never closes or syncs the
+// file itself. Not safe for concurrent use.
+type Writer struct {
+	f      *os.File
+	buf    *[]byte
+	n      int   // bytes gathered in buf
+	off    int64 // file offset of buf[0]
+	direct bool  // O_DIRECT is set on f
+	err    error
+}
+
+// NewWriter returns a Writer for f, a regular file opened for writing and
+// positioned at offset 0 (a new or truncated file). It turns O_DIRECT on when
+// the file system supports it.
+func NewWriter(f *os.File) *Writer {
+	return &Writer{f: f, buf: bufPool.Get().(*[]byte), direct: setDirect(f, true) == nil}
+}
+
+// Direct reports whether the Writer is bypassing the page cache.
+func (w *Writer) Direct() bool { return w.direct }
+
+var errClosed = errors.New("directio: write after Close")
+
+// Write gathers p and writes every full buffer.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.buf == nil {
+		return 0, errClosed
+	}
+	written := 0
+	for len(p) > 0 {
+		c := copy((*w.buf)[w.n:], p)
+		w.n += c
+		p = p[c:]
+		written += c
+		if w.n == len(*w.buf) {
+			if err := w.flush(w.n); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// ReadFrom reads r to its end straight into the Writer's buffer, sparing the
+// copy io.Copy would make.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.buf == nil {
+		return 0, errClosed
+	}
+	var total int64
+	for {
+		m, err := r.Read((*w.buf)[w.n:])
+		w.n += m
+		total += int64(m)
+		if w.n == len(*w.buf) {
+			if ferr := w.flush(w.n); ferr != nil {
+				return total, ferr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close writes what is left: its aligned part directly, the tail through the
+// page cache. The file stays open; the caller syncs and closes it.
+func (w *Writer) Close() error {
+	if w.buf == nil {
+		return w.err
+	}
+	defer func() {
+		bufPool.Put(w.buf)
+		w.buf = nil
+	}()
+	if w.err != nil {
+		return w.err
+	}
+	if head := w.n &^ (Align - 1); head > 0 {
+		if err := w.flush(head); err != nil {
+			return err
+		}
+	}
+	if w.n == 0 {
+		return nil
+	}
+	if w.direct {
+		if err := setDirect(w.f, false); err != nil {
+			w.err = fmt.Errorf("%s: clear O_DIRECT: %w", w.f.Name(), err)
+			return w.err
+		}
+		w.direct = false
+	}
+	return w.flush(w.n)
+}
+
+// flush writes the first n bytes of the buffer at w.off and moves the rest
+// (when n is less than w.n) to the buffer's start. With O_DIRECT on, n is a
+// multiple of Align; a file system that refuses the direct write (EINVAL)
+// gets the same bytes through the page cache from then on.
+func (w *Writer) flush(n int) error {
+	b := (*w.buf)[:n]
+	_, err := w.f.WriteAt(b, w.off)
+	if err != nil && w.direct && isInvalid(err) {
+		w.direct = false
+		if err = setDirect(w.f, false); err == nil {
+			_, err = w.f.WriteAt(b, w.off)
+		}
+	}
+	if err != nil {
+		w.err = err
+		return err
+	}
+	w.off += int64(n)
+	w.n = copy(*w.buf, (*w.buf)[n:w.n])
+	return nil
+}
