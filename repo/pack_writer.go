@@ -135,12 +135,15 @@ func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	cur := p.cur
 	off := len(cur.buf)
 	cur.buf = cur.buf[:off+n]
+	// dst is taken under the lock: cur.buf's header changes with every add,
+	// the array under it never does (its capacity was reserved up front).
+	dst := cur.buf[off:off:off+n]
 	cur.blobs = append(cur.blobs, index.BlobInfo{ID: id, Type: uint8(t), Flags: flags,
 		Offset: uint32(off), Length: uint32(n), RawLength: uint32(rawLen)})
 	cur.sealing.Add(1)
 	p.mu.Unlock()
 
-	sealed := p.r.seal.seal(cur.buf[off:off:off+n], stored, blobAD(t, id))
+	sealed := p.r.seal.seal(dst, stored, blobAD(t, id))
 	cur.sealing.Done()
 	if len(sealed) != n {
 		// Cannot happen: overhead is exact. Caught here, not by a reader.
