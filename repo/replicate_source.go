@@ -87,9 +87,15 @@ func (f *sourceFile) readAt(p []byte, off int64, full bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Without a limiter, one read fills as much of p as the source gives:
+	// the limiter's slices only exist to keep its reservations small.
+	step := len(p)
+	if f.lim != nil {
+		step = limiterChunk
+	}
 	var n int
 	for n < len(p) {
-		chunk := p[n:min(len(p), n+limiterChunk)]
+		chunk := p[n:min(len(p), n+step)]
 		if err = f.lim.wait(f.ctx, len(chunk)); err != nil {
 			break
 		}

@@ -19,6 +19,7 @@
 #   BENCH_GO [1]           also run the walreplay Go benchmark for WAL replay entries/s
 #   BENCH_NO_BUILD [0]     1: use bin/memento and bin/engram-sim as they are (no make build)
 #   BENCH_OUT [docs/benchmarks.md for >= 1 GiB, else $BENCH_DIR/benchmarks.md]
+#   BENCH_S3 [1]           also the MinIO rows (scripts/bench/s3.sh; skipped without a MinIO binary)
 #
 # Exit status: 0 when every tool did every operation it has; 1 when a tool
 # failed (a slow figure never fails the run: benchmarks report, they do not gate).
@@ -84,7 +85,7 @@ command -v zstd >/dev/null && [ -x /usr/bin/time ] || die "zstd and GNU time are
 # Work dir: a frozen copy of the binaries (others may rebuild bin/ meanwhile).
 mkdir -p "$BENCH_DIR" || die "cannot create $BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
-for d in bin orig live repos cache restore mnt logs pitr; do rm -rf "${BENCH_DIR:?}/$d"; done
+for d in bin orig live repos cache restore mnt logs pitr emb; do rm -rf "${BENCH_DIR:?}/$d"; done
 mkdir -p "$BENCH_DIR"/{bin,repos,cache,restore,mnt,logs}
 cp bin/memento bin/engram-sim "$BENCH_DIR/bin/"
 MEMENTO=$BENCH_DIR/bin/memento
@@ -102,7 +103,7 @@ MOUNT_PID=
 cleanup() {
   [ -n "$MOUNT_PID" ] && unmount "$BENCH_DIR/mnt" "$MOUNT_PID"
   if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    for d in orig live repos cache restore mnt pitr; do rm -rf "${BENCH_DIR:?}/$d"; done
+    for d in orig live repos cache restore mnt pitr emb; do rm -rf "${BENCH_DIR:?}/$d"; done
   fi
 }
 trap cleanup EXIT
@@ -231,45 +232,163 @@ fi
 largest_rel=
 wal_bytes() { sum_sizes "$LIVE"/spaces/*/wal; }
 
-# mount_read ROUND TOOL: mount the repository, read the largest file once, timed.
-mount_read() {
-  local round=$1 tool=$2 r mnt=$BENCH_DIR/mnt f= probe bytes
-  r=$(repo_of "$tool")
-  rm -rf "$mnt" && mkdir -p "$mnt"
-  case $tool in
-    memento)
-      "$MEMENTO" mount --repo "$r" "$mnt" >"$LOGS/r$round-memento-mount.log" 2>&1 &
-      probe=spaces ;;
-    restic)
-      restic -r "$r" mount "$mnt" >"$LOGS/r$round-restic-mount.log" 2>&1 &
-      probe=snapshots/latest ;;
-  esac
-  MOUNT_PID=$!
-  if ! mount_wait "$mnt" "$probe" 60; then
-    M_RC=1 M_WALL=0 M_RSS=0 M_LOG=$LOGS/r$round-$tool-mount.log
-    log "  $tool mountread: the mount did not come up in 60 s"
-    finish_row "$round" "$tool" mountread 0
-    unmount "$mnt" "$MOUNT_PID"; MOUNT_PID=
-    return
-  fi
+# largest_in_mount TOOL MNT prints the day's largest file inside a mount.
+largest_in_mount() {
+  local tool=$1 mnt=$2 c
   local space=${largest_rel#spaces/}
   space=${space%%/*}
   local inner=${largest_rel#spaces/"$space"/}
   case $tool in
     memento)
       for c in "$mnt/spaces/$space/latest/$inner" "$mnt/spaces/$space/latest/spaces/$space/$inner" "$mnt/spaces/$space/latest$LIVE/$largest_rel"; do
-        [ -f "$c" ] && f=$c && break
+        [ -f "$c" ] && echo "$c" && return
       done
-      [ -n "$f" ] || f=$(find -L "$mnt/spaces/$space/latest/" -path "*/$inner" -type f 2>/dev/null | head -n 1) ;;
-    restic)
-      f=$mnt/snapshots/latest$LIVE/$largest_rel ;;
+      find -L "$mnt/spaces/$space/latest/" -path "*/$inner" -type f 2>/dev/null | head -n 1 ;;
+    restic) echo "$mnt/snapshots/latest$LIVE/$largest_rel" ;;
   esac
+}
+
+# server_ticks PID prints the user+system clock ticks PID has used (all threads).
+server_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# mount_read ROUND TOOL [OP REPO FINDER NOTE]: mount the repository (by
+# default the tool's main one), read one file (by default the day's largest,
+# found by FINDER TOOL MNT) once with dd, timed from a cold page cache. The
+# mount is up and the file looked up before the clock starts.
+mount_read() {
+  local round=$1 tool=$2 op=${3:-mountread} r=${4:-} finder=${5:-largest_in_mount} note=${6:-$largest_rel}
+  local mnt=$BENCH_DIR/mnt f probe bytes
+  [ -n "$r" ] || r=$(repo_of "$tool")
+  rm -rf "$mnt" && mkdir -p "$mnt"
+  case $tool in
+    memento)
+      "$MEMENTO" mount --repo "$r" "$mnt" >"$LOGS/r$round-memento-$op-mount.log" 2>&1 &
+      probe=snapshots/latest ;;
+    restic)
+      restic -r "$r" mount "$mnt" >"$LOGS/r$round-restic-$op-mount.log" 2>&1 &
+      probe=snapshots/latest ;;
+  esac
+  MOUNT_PID=$!
+  if ! mount_wait "$mnt" "$probe" 60; then
+    M_RC=1 M_WALL=0 M_RSS=0 M_LOG=$LOGS/r$round-$tool-$op-mount.log
+    log "  $tool $op: the mount did not come up in 60 s"
+    finish_row "$round" "$tool" "$op" 0
+    unmount "$mnt" "$MOUNT_PID"; MOUNT_PID=
+    return
+  fi
+  f=$("$finder" "$tool" "$mnt")
   bytes=$(stat -L -c %s "$f" 2>/dev/null || echo 0)
-  measure "$round" "$tool" mountread "$bytes" "$(q dd if="$f" of=/dev/null bs=1M status=none)"
-  finish_row "$round" "$tool" mountread "$bytes" - - - "$largest_rel"
+  # CPU s of a mount read: dd's plus the mount server's during the dd (the
+  # server does the work: fetching, decrypting, decompressing, verifying).
+  local c0
+  c0=$(server_ticks "$MOUNT_PID")
+  measure "$round" "$tool" "$op" "$bytes" "$(q dd if="$f" of=/dev/null bs=1M status=none)"
+  M_CPU=$(awk -v d="$M_CPU" -v a="$c0" -v b="$(server_ticks "$MOUNT_PID")" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", d + (b - a) / hz}')
+  finish_row "$round" "$tool" "$op" "$bytes" - - - "$note"
   unmount "$mnt" "$MOUNT_PID"
   MOUNT_PID=
 }
+
+# ------------------------------------------ FUSE: one large file of embeddings
+# Issue 5 names a 1 GiB file: a single file of float32 embedding vectors (768
+# dimensions, unit length, the content of Engram's cold tier), backed up once
+# by memento and by restic, then per round read through each tool's mount
+# (mountemb) and restored by memento alone (restoreemb, the 50 % baseline of
+# the same file). 1 GiB, or 256 MiB below a 1 GiB dataset (make bench-quick).
+# Its own repositories and caches, which the rounds do not reset.
+EMB=$BENCH_DIR/emb
+EMB_BYTES=${BENCH_EMB_BYTES:-$([ $smoke = 1 ] && echo $((256 << 20)) || echo $((1 << 30)))}
+HAS_EMB=0
+emb_env() { printf 'MEMENTO_CACHE_DIR=%q RESTIC_CACHE_DIR=%q ' "$EMB/cache/memento" "$EMB/cache/restic"; }
+emb_file() { find -L "$2/snapshots/latest/" -name embeddings.f32 -type f 2>/dev/null | head -n 1; }
+emb_setup() {
+  rm -rf "$EMB" && mkdir -p "$EMB"/{data,gen,cache}
+  # The generator is Go (seeded, 1 GiB in seconds); go is there since make build.
+  cat >"$EMB/gen/main.go" <<'EOF'
+// Writes N bytes of float32 unit vectors (dim 768, Gaussian components), little endian.
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+)
+
+func main() {
+	n, _ := strconv.ParseInt(os.Args[2], 10, 64)
+	f, err := os.Create(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	rng := rand.New(rand.NewPCG(5, 7))
+	v := make([]float64, 768)
+	b := make([]byte, 4*len(v))
+	for left := n; left > 0; {
+		var s float64
+		for i := range v {
+			v[i] = rng.NormFloat64()
+			s += v[i] * v[i]
+		}
+		s = math.Sqrt(s)
+		for i := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(v[i]/s)))
+		}
+		k := min(left, int64(len(b)))
+		w.Write(b[:k])
+		left -= k
+	}
+	if err := w.Flush(); err != nil {
+		panic(err)
+	}
+	if err := f.Close(); err != nil {
+		panic(err)
+	}
+}
+EOF
+  printf 'module embgen\n\ngo 1.22\n' >"$EMB/gen/go.mod"
+  if ! (cd "$EMB/gen" && "${GO:-go}" run . "$EMB/data/embeddings.f32" "$EMB_BYTES") >"$LOGS/emb-gen.log" 2>&1; then
+    skip_row memento mountemb "could not generate the embeddings file (go run failed, see $LOGS/emb-gen.log)"
+    return
+  fi
+  log "embeddings file: $EMB_BYTES bytes; backing it up with memento and restic (not timed)"
+  if ! env MEMENTO_CACHE_DIR="$EMB/cache/memento" bash -c "$(q "$MEMENTO" init --repo "$EMB/memento") >/dev/null && $(q "$MEMENTO" backup --repo "$EMB/memento" --no-progress "$EMB/data")" >"$LOGS/emb-memento-backup.log" 2>&1; then
+    skip_row memento mountemb "memento backup of the embeddings file failed (see $LOGS/emb-memento-backup.log)"
+    return
+  fi
+  EMB_SNAP=$(env MEMENTO_CACHE_DIR="$EMB/cache/memento" "$MEMENTO" snapshots --repo "$EMB/memento" --json 2>/dev/null | sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p' | head -n 1)
+  [ -n "$EMB_SNAP" ] || { skip_row memento mountemb "no snapshot of the embeddings file (memento snapshots --json)"; return; }
+  HAS_EMB=1
+  [[ " ${TOOLS[*]} " == *" restic "* ]] || return
+  if grep -q "	restic	mountread	skip" "$RESULTS"; then
+    skip_row restic mountemb "restic mount or /dev/fuse unavailable"
+  elif ! env RESTIC_CACHE_DIR="$EMB/cache/restic" bash -c "$(q restic -r "$EMB/restic" init --repository-version 2) >/dev/null && $(q restic -r "$EMB/restic" backup --compression auto -q "$EMB/data")" >"$LOGS/emb-restic-backup.log" 2>&1; then
+    skip_row restic mountemb "restic backup of the embeddings file failed (see $LOGS/emb-restic-backup.log)"
+  fi
+}
+# emb_round ROUND: the embeddings file through each mount, then memento's restore of it.
+emb_round() {
+  local round=$1 t target
+  for t in "${order[@]}"; do
+    case $t in
+      memento) MEMENTO_CACHE_DIR=$EMB/cache/memento mount_read "$round" memento mountemb "$EMB/memento" emb_file "embeddings.f32, one file" ;;
+      restic) grep -q "	restic	mountemb	skip" "$RESULTS" || RESTIC_CACHE_DIR=$EMB/cache/restic mount_read "$round" restic mountemb "$EMB/restic" emb_file "embeddings.f32, one file" ;;
+    esac
+  done
+  target=$BENCH_DIR/restore/emb
+  rm -rf "$BENCH_DIR/restore" && mkdir -p "$target"
+  measure "$round" memento restoreemb "$EMB_BYTES" "$(emb_env)$(q "$MEMENTO" restore --repo "$EMB/memento" "$EMB_SNAP" --target "$target" --no-progress)" "$EMB/memento"
+  finish_row "$round" memento restoreemb "$EMB_BYTES" - - - "embeddings.f32, one file"
+  rm -rf "$BENCH_DIR/restore"
+}
+if [ $HAS_MOUNT = 1 ] && [[ " ${TOOLS[*]} " == *" memento "* ]]; then
+  emb_setup
+else
+  skip_row memento mountemb "memento mount is not in this build, or memento not in BENCH_TOOLS"
+fi
 
 # pitr_seq: a WAL sequence in the middle of the day for the first space, so
 # that recovery starts from the pre-day snapshot and replays archived WAL.
@@ -353,6 +472,7 @@ for ((round = 1; round <= BENCH_RUNS; round++)); do
       restic) grep -q "	restic	mountread	skip" "$RESULTS" || mount_read "$round" restic ;;
     esac
   done
+  [ $HAS_EMB = 1 ] && emb_round "$round"
 
   if [[ " ${TOOLS[*]} " == *" memento "* ]]; then
     r=$(repo_of memento)
@@ -442,6 +562,16 @@ if [ "$BENCH_GO" = 1 ]; then
   fi
 else
   skip_row memento walreplay "BENCH_GO=0"
+fi
+
+# ---------------------------------------------------------------- S3 (MinIO)
+# Backup straight to MinIO (memento vs restic) and replication local -> MinIO
+# (memento vs a plain parallel upload): scripts/bench/s3.sh, same rows file.
+if [ "${BENCH_S3:-1}" = 1 ] && [[ " ${TOOLS[*]} " == *" memento "* ]]; then
+  ROOT=$ROOT BENCH_DIR=$BENCH_DIR BENCH_RUNS=$BENCH_RUNS BENCH_TOOLS="${TOOLS[*]}" MEMENTO=$MEMENTO ORIG=$ORIG \
+    DATA_BYTES=$DATA_BYTES LOGS=$LOGS RESULTS=$RESULTS "$HERE/s3.sh" || FAILED=$((FAILED + 1))
+else
+  skip_row memento s3backup1 "BENCH_S3=0 or memento not in BENCH_TOOLS"
 fi
 
 # ---------------------------------------------------------------- report

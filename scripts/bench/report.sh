@@ -61,7 +61,7 @@ table() {
       have[$1] = 1
     }
     END {
-      nops = split("backup1 backup2 walarchive0 walarchive1 backup3 restore mountread verify pitr walarchive100 pitr1000 walreplay", ops, " ")
+      nops = split("backup1 backup2 walarchive0 walarchive1 backup3 restore mountread mountemb restoreemb verify pitr walarchive100 pitr1000 walreplay s3backup1 s3replicate", ops, " ")
       label["backup1"] = "first backup (fresh repository)"
       label["backup2"] = "second backup, nothing changed"
       label["walarchive0"] = "WAL archive, all WAL (after the first backup)"
@@ -69,14 +69,19 @@ table() {
       label["backup3"] = "backup after a day of activity"
       label["restore"] = "full restore of the latest backup"
       label["mountread"] = "FUSE mount: sequential read of the largest file"
+      label["mountemb"] = "FUSE mount: sequential read of one file of float32 embeddings"
+      label["restoreemb"] = "restore of that one file of embeddings"
       label["verify"] = "verify --level L2, latest snapshot of every space"
       label["pitr"] = "PITR restore --to-seq (one space, mid-day)"
       label["walarchive100"] = "WAL archive of ~100 MB of new WAL (64 KiB segments)"
       label["pitr1000"] = "PITR over 1,000+ archived 64 KiB segments"
       label["walreplay"] = "WAL replay, zero-copy as in PITR (Go benchmark)"
-      ntools = split("memento restic borg tar", tools, " ")
+      label["s3backup1"] = "first backup straight to MinIO (fresh bucket)"
+      label["s3replicate"] = "replicate the local repository to MinIO (fresh bucket)"
+      ntools = split("memento restic borg tar s3put", tools, " ")
       tname["memento"] = "memento"; tname["restic"] = restic_label; tname["borg"] = borg_label
       tname["tar"] = "tar \\| zstd -3 -T2 + sha256sum"
+      tname["s3put"] = "plain parallel upload (s3put, 8 at once)"
       print "| operation | tool | median s (min-max) | CPU s | MB/s | peak RSS MiB | repository MiB | added MiB | peer / memento time | runs |"
       print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
       for (i = 1; i <= nops; i++) {
@@ -99,7 +104,10 @@ table() {
           if (t != "memento" && (mk in st) && st[mk] == "ok" && st[k] == "ok" && wall[mk] > 0) ratio = sprintf("%.2fx", w / wall[mk])
           s = (st[k] == "fail") ? "FAILED" : fmt(w, 2)
           if (st[k] != "fail" && runs[k] > 1 && wlo[k] != "-") s = s sprintf(" (%.2f-%.2f)", wlo[k], whi[k])
-          printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", label[op], tname[t], s, fmt(cpu[k], 2), rate,
+          c = fmt(cpu[k], 2)
+          # S3 rows: the MinIO server'"'"'s CPU seconds of the same run are in "extra".
+          if (op ~ /^s3/ && extra[k] != "-" && c != "-") c = c sprintf(" + %.2f MinIO", extra[k])
+          printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", label[op], tname[t], s, c, rate,
             (rss[k] == "-" ? "-" : fmt(rss[k] / 1024, 0)), (repo[k] == "-" ? "-" : fmt(mib(repo[k]), 1)),
             (added[k] == "-" ? "-" : fmt(mib(added[k]), 1)), ratio, runs[k]
         }
@@ -166,10 +174,29 @@ table() {
         if (st[R "mountread"] == "ok") { x = wall[R "mountread"] / wall[k] * bytes[k] / bytes[R "mountread"]
           printf "| FUSE read at least 3x restic mount (issue 5) | %.2fx | %s |\n", x, verdict(x >= 3) } }
       else printf "| FUSE read at least 50 %% of restore, 3x restic mount (issue 5) | not measured (memento mount not in this build) | n/a |\n"
+      k = M "mountemb"
+      if (st[k] == "ok") { mr = bytes[k] / wall[k]
+        if (st[M "restoreemb"] == "ok") { rr = bytes[M "restoreemb"] / wall[M "restoreemb"]
+          printf "| FUSE read of one %.0f MiB file at least 50 %% of restore of it (issue 5) | %.0f MB/s vs restore %.0f MB/s (%.0f %%) | %s |\n", mib(bytes[k]), mb(mr), mb(rr), mr / rr * 100, verdict(mr >= rr / 2) }
+        if (st[R "mountemb"] == "ok") { x = wall[R "mountemb"] / wall[k] * bytes[k] / bytes[R "mountemb"]
+          printf "| FUSE read of one %.0f MiB file at least 3x restic mount (issue 5) | %.2fx | %s |\n", mib(bytes[k]), x, verdict(x >= 3)
+          if (cpu[k] > 0) { x = cpu[R "mountemb"] / cpu[k]
+            printf "| the same by CPU time (dd and the mount server) | %.2fx (memento %.2f s, restic %.2f s) | %s |\n", x, cpu[k], cpu[R "mountemb"], verdict(x >= 3) } } }
       k = M "walarchive100"
       if (st[k] == "ok" && bytes[k] > 0) { r = bytes[k] / wall[k]
         printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | %.1f MB in %.2f s (%.0f MB/s) | %s |\n", mb(bytes[k]), wall[k], mb(r), verdict(1e8 / r < 2) }
       else printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : "wal archive not in this build"
+      # issue 8: object storage (scripts/bench/s3.sh)
+      k = M "s3backup1"; rk = R "s3backup1"
+      if (st[k] == "ok" && st[rk] == "ok") { x = wall[rk] / wall[k]
+        printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", x, wall[k], wall[rk], verdict(x >= 2)
+        if (cpu[k] > 0) { x = cpu[rk] / cpu[k]
+          printf "| the same by client CPU time (MinIO: memento %s s, restic %s s) | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", fmt(extra[k], 1), fmt(extra[rk], 1), x, cpu[k], cpu[rk], verdict(x >= 2) } }
+      else printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-") ? note[k] : "no S3 rows"
+      k = M "s3replicate"; pk = "s3put" SUBSEP "s3replicate"
+      if (st[k] == "ok" && st[pk] == "ok") { x = wall[pk] / wall[k]
+        printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | %.0f %% (memento %.1f MB/s, s3put %.1f MB/s) | %s |\n", x * 100, mb(bytes[k]) / wall[k], mb(bytes[pk]) / wall[pk], verdict(x >= 0.8) }
+      else printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-") ? note[k] : "no S3 rows"
     }'
 }
 
@@ -280,10 +307,13 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
   time: on a shared machine it moves much less than wall time when other work competes for the
   cores, so the targets against restic are also given by CPU time. "min-max" is the spread of the
   wall times over the rounds: read a ratio as significant only when the spreads do not overlap.
+- FUSE rows: CPU s is dd's plus the mount server's during the read (the server does the work).
+  "one file of float32 embeddings" is a single file of unit vectors (768 dimensions), 1 GiB (256 MiB
+  below a 1 GiB dataset), backed up once by memento and restic into repositories of its own.
 - In round 1 every restore is compared with the source by \`diff -r\`; a difference is a failure.
 - memento backs up \`--data-dir DIR --all\` (one snapshot per space, spaces in parallel) and
-  restores with \`memento restore --space ID --latest\` once per space, one after the other;
-  the peers back up and restore the whole directory (the extra \`metadata.json\` is a few hundred bytes).
+  restores with \`memento restore --all --latest\` (every space's latest snapshot and
+  \`metadata.json\`, one command, as the peers restore the whole directory).
 - restic: \`init --repository-version 2\`, \`backup --compression auto\` (restic 0.14 compresses only
   with repository v2). borg: \`init -e repokey-blake2\`, \`create --compression $BENCH_BORG_COMPRESSION\`
   (lz4 is borg's default; \`BENCH_BORG_COMPRESSION=zstd,3\` for the other choice). All encrypted;
@@ -303,6 +333,18 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
 - WAL replay entries/s comes from the walreplay Go benchmark (\`BenchmarkReplay/zerocopy\`, the
   state PITR restores replay into: 50,000 768-dim entries read from disk, CRC-checked, validated
   and applied to a fresh state; the copy mode's figure is in the notes).
+- Object storage (\`scripts/bench/s3.sh\`, issue 8): every round starts a fresh MinIO (the pinned
+  \`scripts/minio.sh\` build, one drive, on 127.0.0.1 of this machine, so it shares the cores) that
+  every tool of the round uses, tools interleaved, the order rotating. First backup of the dataset
+  into a fresh bucket: memento \`backup --all\` vs restic \`-r s3:http://127.0.0.1:PORT/BUCKET\`
+  (\`init --repository-version 2\`, \`backup --compression auto\`), credentials in AWS_ACCESS_KEY_ID /
+  AWS_SECRET_ACCESS_KEY. Replication: a memento repository of the dataset (made once, not timed)
+  copied into a fresh bucket by \`memento replicate\` (defaults, no password, so no audit record)
+  vs \`s3put\` (\`repo/backend/s3/internal/s3put\`): every file of the repository, 8 at once, one
+  minio-go PutObject each straight from the open file, on the backend's wire protocol (unsigned
+  payload with a CRC32C trailer), so the ratio is what replication itself costs. CPU s is the
+  client's; "+ N MinIO" is the server's CPU time during the same run (from /proc/PID/stat).
+  Repository MiB is \`du -sb\` of the bucket in MinIO's data directory.
 EOF
 
 notes=$(printf '%s\n' "$SUMMARY" | awk -F'\t' '$3 == "skip" || $3 == "fail" || ($11 != "-" && $11 != "") {printf "- %s %s (%s): %s\n", $1, $2, $3, $11}')

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -17,9 +18,16 @@ const minioRetries = 3
 // Backend stores repository files as objects in one bucket, below a prefix.
 type Backend struct {
 	cfg  Config
-	cl   *minio.Client
+	cl   *minio.Client // every request but uploads with a trailer
 	core minio.Core
 	base string // key prefix with a trailing slash, or ""
+	// trailerCl is cl with trailing checksums on (ChecksumCRC32C and
+	// ChecksumAuto); it shares cl's transport, so Connections still bounds
+	// the connections of both.
+	trailerCl *minio.Client
+	// noTrailers is set when the server refused an upload with a trailer
+	// under ChecksumAuto: from then on uploads use the fallback.
+	noTrailers atomic.Bool
 }
 
 // New returns a Backend for cfg without contacting the server.
@@ -28,18 +36,25 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := minio.New(cfg.Endpoint, &minio.Options{
+	opts := &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
 		Secure:       cfg.Secure,
 		Region:       cfg.Region,
 		Transport:    newTransport(cfg.Connections, cfg.IOTimeout),
 		BucketLookup: minio.BucketLookupAuto,
 		MaxRetries:   minioRetries,
-	})
+	}
+	cl, err := minio.New(cfg.Endpoint, opts)
 	if err != nil {
 		return nil, fmt.Errorf("s3 backend: %s: %w", cfg, err)
 	}
-	b := &Backend{cfg: cfg, cl: cl, core: minio.Core{Client: cl}}
+	topts := *opts
+	topts.TrailingHeaders = true
+	tcl, err := minio.New(cfg.Endpoint, &topts)
+	if err != nil {
+		return nil, fmt.Errorf("s3 backend: %s: %w", cfg, err)
+	}
+	b := &Backend{cfg: cfg, cl: cl, core: minio.Core{Client: cl}, trailerCl: tcl}
 	if cfg.Prefix != "" {
 		b.base = cfg.Prefix + "/"
 	}

@@ -41,9 +41,50 @@ type Config struct {
 	SinglePutLimit int64         // files up to this size go up in one PUT
 	IOTimeout      time.Duration // a connection with no progress for this long is dropped
 	Retries        int           // attempts after the first for a transient failure
+	// Checksum is how an upload's bytes are protected on their way to the
+	// server (see UploadChecksum); empty means ChecksumAuto.
+	Checksum UploadChecksum
 	// RetryBase is the first backoff; each retry doubles it (with full jitter), up to 30 s.
 	RetryBase time.Duration
 }
+
+// UploadChecksum says what proves to the server that an upload arrived
+// intact. Hashing is the largest CPU cost of an upload on a fast link
+// (SHA-256 runs at about 1 GB/s per core, on the client and again on the
+// server), and repository files are already named by their BLAKE3 and
+// checked on every read, so the choice is between cost and how early a
+// corrupted transfer is noticed.
+type UploadChecksum string
+
+const (
+	// ChecksumAuto is ChecksumCRC32C, falling back for good to what
+	// minio-go does by default (ChecksumSHA256 on http, ChecksumNone on
+	// https, where TLS authenticates every byte) the first time a server
+	// refuses an upload with a trailer.
+	ChecksumAuto UploadChecksum = ""
+	// ChecksumMD5 sends a Content-MD5 header: the server rejects a body
+	// that does not match it. It costs an extra read of the source and an
+	// MD5 pass (slower than SHA-256 on CPUs with SHA extensions), and
+	// multipart uploads then send their parts one at a time.
+	ChecksumMD5 UploadChecksum = "md5"
+	// ChecksumSHA256 signs the payload chunk by chunk (SigV4 streaming,
+	// SHA-256 of every 64 KiB chunk on both sides): minio-go's default on
+	// http, and the most expensive.
+	ChecksumSHA256 UploadChecksum = "sha256"
+	// ChecksumCRC32C sends the payload unsigned with a CRC32C of the
+	// whole object, which the server checks: nearly free on both sides.
+	// A body already in memory (*bytes.Reader: every file a backup
+	// writes) gets it as the x-amz-checksum-crc32c header, computed
+	// first; a stream (replication) and the parts of a multipart upload
+	// get it in an HTTP trailer (aws-chunked encoding), which needs a
+	// server that knows trailing checksums (AWS S3 since 2022, MinIO). A
+	// server that knows neither ignores the header (no check, as with
+	// ChecksumNone) and refuses the trailer.
+	ChecksumCRC32C UploadChecksum = "crc32c"
+	// ChecksumNone sends the payload unsigned (UNSIGNED-PAYLOAD) with no
+	// digest: TCP's checksum on http, TLS on https.
+	ChecksumNone UploadChecksum = "none"
+)
 
 // ErrBadURL is wrapped by every error about a malformed repository URL.
 var ErrBadURL = errors.New("invalid S3 repository URL")
@@ -117,8 +158,8 @@ func checkBucketName(b string) error {
 // overridden by MEMENTO_S3_ACCESS_KEY / MEMENTO_S3_SECRET_KEY (so memento can
 // use other credentials than the AWS CLI on the same host); MEMENTO_S3_REGION
 // or AWS_REGION / AWS_DEFAULT_REGION; MEMENTO_S3_STORAGE_CLASS,
-// MEMENTO_S3_CONNECTIONS, MEMENTO_S3_TIMEOUT (a Go duration) and
-// MEMENTO_S3_RETRIES.
+// MEMENTO_S3_CONNECTIONS, MEMENTO_S3_TIMEOUT (a Go duration),
+// MEMENTO_S3_RETRIES and MEMENTO_S3_CHECKSUM (auto, crc32c, md5, sha256 or none).
 func ConfigFromEnv(rawURL string) (Config, error) {
 	return configFrom(rawURL, os.Getenv)
 }
@@ -164,6 +205,13 @@ func configFrom(rawURL string, getenv func(string) string) (Config, error) {
 		}
 		cfg.Retries = n
 	}
+	switch v := UploadChecksum(strings.ToLower(getenv("MEMENTO_S3_CHECKSUM"))); v {
+	case "auto", ChecksumAuto:
+	case ChecksumMD5, ChecksumSHA256, ChecksumCRC32C, ChecksumNone:
+		cfg.Checksum = v
+	default:
+		return cfg, fmt.Errorf("MEMENTO_S3_CHECKSUM=%q: want auto, crc32c, md5, sha256 or none", v)
+	}
 	return cfg, nil
 }
 
@@ -197,6 +245,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("s3 backend: no endpoint")
 	case c.PartSize < minPartSize:
 		return c, fmt.Errorf("s3 backend: part size %d is below S3's minimum of %d", c.PartSize, minPartSize)
+	case c.Checksum != ChecksumAuto && c.Checksum != ChecksumMD5 && c.Checksum != ChecksumSHA256 && c.Checksum != ChecksumCRC32C && c.Checksum != ChecksumNone:
+		return c, fmt.Errorf("s3 backend: upload checksum %q: want crc32c, md5, sha256 or none", c.Checksum)
 	case c.AccessKey == "" || c.SecretKey == "":
 		return c, fmt.Errorf("s3 backend: no credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or MEMENTO_S3_ACCESS_KEY and MEMENTO_S3_SECRET_KEY)", c.Endpoint)
 	}

@@ -60,6 +60,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"AWS_ACCESS_KEY_ID": "aws-key", "AWS_SECRET_ACCESS_KEY": "aws-secret", "AWS_SESSION_TOKEN": "tok",
 		"AWS_REGION": "eu-west-1", "MEMENTO_S3_STORAGE_CLASS": "INTELLIGENT_TIERING",
 		"MEMENTO_S3_CONNECTIONS": "3", "MEMENTO_S3_TIMEOUT": "2s", "MEMENTO_S3_RETRIES": "1",
+		"MEMENTO_S3_CHECKSUM": "SHA256",
 	}
 	get := func(k string) string { return env[k] }
 	cfg, err := configFrom("s3:http://h:1/bucket", get)
@@ -67,7 +68,8 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Endpoint: "h:1", Bucket: "bucket", AccessKey: "aws-key", SecretKey: "aws-secret", SessionToken: "tok",
-		Region: "eu-west-1", StorageClass: "INTELLIGENT_TIERING", Connections: 3, IOTimeout: 2 * time.Second, Retries: 1}
+		Region: "eu-west-1", StorageClass: "INTELLIGENT_TIERING", Connections: 3, IOTimeout: 2 * time.Second, Retries: 1,
+		Checksum: ChecksumSHA256}
 	if cfg != want {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
 	}
@@ -81,7 +83,16 @@ func TestConfigFromEnv(t *testing.T) {
 	if cfg.AccessKey != "mk" || cfg.SecretKey != "ms" || cfg.SessionToken != "" || cfg.Region != "us-west-2" {
 		t.Fatalf("got %+v", cfg)
 	}
-	for k, v := range map[string]string{"MEMENTO_S3_CONNECTIONS": "0", "MEMENTO_S3_TIMEOUT": "soon", "MEMENTO_S3_RETRIES": "-1"} {
+	for v, want := range map[string]UploadChecksum{"auto": ChecksumAuto, "": ChecksumAuto, "crc32c": ChecksumCRC32C, "md5": ChecksumMD5, "none": ChecksumNone} {
+		env["MEMENTO_S3_CHECKSUM"] = v
+		if cfg, err := configFrom("s3:http://h:1/bucket", get); err != nil || cfg.Checksum != want {
+			t.Errorf("MEMENTO_S3_CHECKSUM=%q: %q, %v; want %q", v, cfg.Checksum, err, want)
+		}
+	}
+	if _, err := New(Config{Endpoint: "h:1", Bucket: "bucket", AccessKey: "a", SecretKey: "b", Checksum: "crc64"}); err == nil || !contains(err.Error(), `upload checksum "crc64"`) {
+		t.Errorf("New with checksum crc64: %v", err)
+	}
+	for k, v := range map[string]string{"MEMENTO_S3_CONNECTIONS": "0", "MEMENTO_S3_TIMEOUT": "soon", "MEMENTO_S3_RETRIES": "-1", "MEMENTO_S3_CHECKSUM": "sha1"} {
 		old := env[k]
 		env[k] = v
 		if _, err := configFrom("s3:http://h:1/bucket", get); err == nil || !contains(err.Error(), k) {

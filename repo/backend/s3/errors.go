@@ -83,13 +83,20 @@ func transient(ctx context.Context, err error) bool {
 	if errors.Is(err, context.Canceled) || errors.As(err, &nr) {
 		return false
 	}
+	if rt := (errRetry{}); errors.As(err, &rt) {
+		return true
+	}
 	resp := minio.ToErrorResponse(err)
 	switch resp.Code {
 	case "NoSuchKey", "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-		"InvalidToken", "ExpiredToken", "AllAccessDisabled", "InvalidRange", "InvalidBucketName", "InvalidArgument":
+		"InvalidToken", "ExpiredToken", "AllAccessDisabled", "InvalidRange", "InvalidBucketName", "InvalidArgument",
+		"NotImplemented":
 		return false
 	case "RequestTimeout", "RequestTimeTooSkewed", "SlowDown", "InternalError", "ServiceUnavailable",
-		"XMinioServerNotInitialized", "RequestError", "ExpiredRequest", "IncompleteBody":
+		"XMinioServerNotInitialized", "RequestError", "ExpiredRequest", "IncompleteBody",
+		// The body did not match its checksum: damaged in transit, so
+		// sending it again is the cure.
+		"BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch":
 		return true
 	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout {

@@ -17,25 +17,33 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+// run is TestMain's body, apart so that its deferred cleanup runs: os.Exit
+// skips defers, and a leaked data directory keeps every byte the tests and
+// benchmarks uploaded.
+func run(m *testing.M) int {
 	bin, why := miniotest.Binary()
 	if bin == "" {
 		serverErr = why
-	} else {
-		dir, err := os.MkdirTemp("", "memento-s3-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		if server, err = miniotest.StartBinary(bin, dir); err != nil {
-			serverErr = err.Error()
-		}
-		defer os.RemoveAll(dir)
+		return m.Run()
 	}
-	code := m.Run()
-	if server != nil {
-		server.Stop()
+	dir, err := os.MkdirTemp("", "memento-s3-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	os.Exit(code)
+	defer os.RemoveAll(dir)
+	if server, err = miniotest.StartBinary(bin, dir); err != nil {
+		serverErr = err.Error()
+	}
+	defer func() {
+		if server != nil {
+			server.Stop()
+		}
+	}()
+	return m.Run()
 }
 
 // minioServer returns the package's MinIO, skipping the test without one

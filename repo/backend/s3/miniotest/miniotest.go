@@ -231,3 +231,42 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// CPUSeconds is the user+system CPU time the server has used so far (from
+// /proc/PID/stat), so that benchmarks can report what the server spent
+// beside what the client spent: on one machine both share the cores.
+func (s *Server) CPUSeconds() (float64, error) {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0, fmt.Errorf("minio is not running")
+	}
+	return ProcessCPUSeconds(s.cmd.Process.Pid)
+}
+
+// ProcessCPUSeconds reads utime+stime of pid from /proc/PID/stat.
+func ProcessCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are fixed.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var utime, stime float64
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat utime: %w", pid, err)
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat stime: %w", pid, err)
+	}
+	return (utime + stime) / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux platform Go supports.
+const clockTicks = 100

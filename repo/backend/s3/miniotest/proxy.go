@@ -21,6 +21,10 @@ type Fault struct {
 	// black-holed connection, the case only timeouts can detect.
 	StallAfter int64
 	StallFor   time.Duration
+	// CorruptAt flips the lowest bit of the client->server byte at this
+	// offset (0: never; headers come first, so pick an offset inside the
+	// body): bytes damaged in transit, which only a checksum catches.
+	CorruptAt int64
 }
 
 // Proxy forwards TCP connections on 127.0.0.1 to a target, injecting faults.
@@ -162,6 +166,9 @@ func (p *Proxy) handle(c net.Conn, f Fault) {
 		for {
 			n, err := c.Read(buf)
 			chunk := buf[:n]
+			if f.CorruptAt > 0 && sent <= f.CorruptAt && f.CorruptAt < sent+int64(n) {
+				chunk[f.CorruptAt-sent] ^= 1
+			}
 			if f.ResetAfter > 0 && sent+int64(n) >= f.ResetAfter {
 				k := f.ResetAfter - sent
 				_, _ = up.Write(chunk[:k])
