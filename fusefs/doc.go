@@ -37,8 +37,23 @@
 // every WAL segment against its BLAKE3) into a directory private to the
 // mount process.
 //
-// Every snapshot byte served comes from Repository.ReadBlob, which authenticates,
-// decompresses and checks each chunk against its ID. A chunk that fails gives
+// Sequential reading is what a mount is mostly used for (cp, dd, diff -r),
+// so its cost is per request and per chunk, not per byte: the mount raises
+// the kernel's readahead for itself (Options.KernelReadahead, 4 MiB, so the
+// kernel sends 1 MiB reads, several at once; it needs root), a read that
+// spans many chunks fetches those it lacks together, and a sequential reader
+// has the next 16 MiB fetched in batches of about 1 MiB by prefetch workers
+// (twice as many as cores), so that decrypting, decompressing and hashing
+// run on every core. A batch is one ranged read per run of neighbouring
+// blobs in a pack (Repository.ReadDataBlobs), and the local backend keeps
+// packs open between reads, so a page file of 16 KiB chunks costs no more
+// requests than one of 1 MiB chunks. The caches are bounded; the Go soft
+// memory limit is raised to hold them (the GC would otherwise run back to
+// back once they fill).
+//
+// Every snapshot byte served comes from Repository.ReadDataBlobs, which
+// authenticates, decompresses and checks each chunk against its ID exactly
+// as ReadBlob does. A chunk that fails gives
 // EIO for that read and one log line naming the snapshot, the file and the
 // chunk; wrong bytes are never returned. Inode numbers are a hash of the
 // snapshot ID and the path inside it, so they are stable across lookups,

@@ -122,43 +122,99 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		return fuse.ReadResultData(nil), 0
 	}
 	end := min(off+int64(len(dest)), size)
-	i := chunkAt(h.offs, off)
-	h.readahead(i)
-	data, errno := h.chunk(ctx, i, off)
+	i, j := chunkAt(h.offs, off), chunkAt(h.offs, end-1)
+	h.readahead(i, j)
+	if i == j {
+		// The common case for small chunks' neighbours and large chunks:
+		// the read lies in one chunk; hand out the cached bytes without
+		// copying (they are never modified).
+		data, errno := h.chunks(ctx, i, i, nil)
+		if errno != 0 {
+			return nil, errno
+		}
+		return fuse.ReadResultData(data[0][off-h.offs[i] : end-h.offs[i]]), 0
+	}
+	// A large read (the kernel asks for up to 1 MiB) spans many small
+	// chunks: those not cached yet are fetched together.
+	var buf [16][]byte
+	data, errno := h.chunks(ctx, i, j, buf[:0])
 	if errno != 0 {
 		return nil, errno
 	}
-	if end <= h.offs[i+1] {
-		// The common case: the read lies in one chunk; hand out the cached
-		// bytes without copying (they are never modified).
-		return fuse.ReadResultData(data[off-h.offs[i] : end-h.offs[i]]), 0
-	}
-	n := copy(dest, data[off-h.offs[i]:])
-	for j := i + 1; off+int64(n) < end; j++ {
-		if data, errno = h.chunk(ctx, j, h.offs[j]); errno != 0 {
-			return nil, errno
-		}
-		n += copy(dest[n:end-off], data)
+	n := copy(dest, data[0][off-h.offs[i]:])
+	for _, d := range data[1:] {
+		n += copy(dest[n:end-off], d)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
-// chunk returns chunk i, verified, or EIO with a log line naming the
-// snapshot, the file and the chunk.
-func (h *fileHandle) chunk(ctx context.Context, i int, off int64) ([]byte, syscall.Errno) {
-	n := h.n
-	id := n.node.Content[i]
-	data, err := n.f.readChunk(ctx, n.snap.space, id)
-	if err == nil {
-		if int64(len(data)) != h.offs[i+1]-h.offs[i] { // ReadBlob checks the index's size; belt and braces
-			err = &repo.CorruptError{What: "chunk " + id.Short(), Detail: "size differs from the index"}
-		} else {
-			return data, 0
+// chunks returns chunks i..j, verified, appended to out. The cached ones are
+// used as they are, those another reader or the readahead is loading are
+// waited for, and the rest are fetched with one batched read
+// (Repository.ReadDataBlobs). A chunk that cannot be read gives EIO with a
+// log line naming the snapshot, the file and the chunk.
+func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte) ([][]byte, syscall.Errno) {
+	f, ids := h.n.f, h.n.node.Content
+	type pending struct {
+		k int // index into out
+		e *chunkEntry
+	}
+	var waits, mine []pending
+	f.chunks.claimAll(ids[i:j+1], func(k int, e *chunkEntry, st claimState) {
+		var v []byte
+		switch st {
+		case claimHit:
+			v = e.val
+		case claimWait:
+			waits = append(waits, pending{k, e})
+		case claimOwn:
+			mine = append(mine, pending{k, e})
+		}
+		out = append(out, v)
+	})
+	var firstErr error
+	errAt := -1
+	fail := func(k int, err error) {
+		if errAt < 0 || k < errAt {
+			firstErr, errAt = err, k
 		}
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if len(mine) > 0 {
+		entries := make([]*chunkEntry, len(mine))
+		for m, p := range mine {
+			entries[m] = p.e
+		}
+		f.loadChunks(h.n.snap.space, entries)
+		for _, p := range mine {
+			if p.e.err != nil {
+				fail(p.k, p.e.err)
+			}
+			out[p.k] = p.e.val
+		}
+	}
+	for _, p := range waits {
+		v, err := p.e.wait(ctx)
+		if err != nil {
+			fail(p.k, err)
+		}
+		out[p.k] = v
+	}
+	if errAt < 0 {
+		for k, d := range out {
+			c := i + k
+			if int64(len(d)) != h.offs[c+1]-h.offs[c] { // ReadBlob checks the index's size; belt and braces
+				fail(k, &repo.CorruptError{What: "chunk " + ids[c].Short(), Detail: "size differs from the index"})
+				break
+			}
+		}
+	}
+	if errAt < 0 {
+		return out, 0
+	}
+	c := i + errAt
+	if errors.Is(firstErr, context.Canceled) && ctx.Err() != nil {
 		return nil, syscall.EINTR
 	}
-	return nil, n.f.errno("read failed", err, "snapshot", n.snap.name, "file", n.path,
-		"chunk", id.String(), "chunk_index", i, "offset", off)
+	return nil, f.errno("read failed", firstErr, "snapshot", h.n.snap.name, "file", h.n.path,
+		"chunk", ids[c].String(), "chunk_index", c, "offset", h.offs[c])
 }

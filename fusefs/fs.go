@@ -1,8 +1,10 @@
 package fusefs
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -53,10 +55,11 @@ func New(r *repo.Repository, opts Options) *FS {
 		trees:     newLRU[chunk.ID](opts.TreeCacheSize, treeCost),
 		pits:      newPITViews(opts.PointInTimeViews, opts.Logger),
 		verified:  map[chunk.ID]*repo.Snapshot{},
-		prefetchQ: make(chan prefetchJob, 256),
+		prefetchQ: make(chan prefetchJob, 64),
 	}
 	if opts.Readahead > 0 {
-		n := max(2, runtime.GOMAXPROCS(0))
+		// Twice the cores: a worker waits on the disk between chunks.
+		n := max(4, 2*runtime.GOMAXPROCS(0))
 		f.workers.Add(n)
 		for range n {
 			go f.prefetchWorker()
@@ -94,10 +97,36 @@ func (f *FS) loadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tre
 	return f.trees.get(ctx, id, func() (*repo.Tree, error) { return f.r.LoadTree(f.ctx, space, id) })
 }
 
-// readChunk returns the verified plaintext of a data chunk through the cache.
-func (f *FS) readChunk(ctx context.Context, space string, id chunk.ID) ([]byte, error) {
-	return f.chunks.get(ctx, id, func() ([]byte, error) { return f.r.ReadBlob(f.ctx, space, repo.DataBlob, id) })
+// chunkEntry is a chunk in the cache, or being loaded into it.
+type chunkEntry = lruEntry[chunk.ID, []byte]
+
+// loadChunks fetches the chunks of entries, claimed by the caller
+// (claimOwn), with one batched read, and fills every entry: with its
+// verified plaintext, or with the error that kept it from being read (not
+// cached; the next read tries again). It uses the mount's context, not a
+// request's: other readers may be waiting for these entries.
+func (f *FS) loadChunks(space string, entries []*chunkEntry) {
+	ids := make([]chunk.ID, len(entries))
+	for k, e := range entries {
+		ids[k] = e.key
+	}
+	filled := make([]bool, len(ids))
+	err := f.r.ReadDataBlobs(f.ctx, space, ids, func(k int, data []byte, err error) {
+		if !filled[k] {
+			filled[k] = true
+			f.chunks.fill(entries[k], data, err)
+		}
+	})
+	// ReadDataBlobs answers every id; should it ever not, no waiter may hang.
+	for k, done := range filled {
+		if !done {
+			f.chunks.fill(entries[k], nil, fmt.Errorf("chunk %s: not read: %w", ids[k].Short(), cmp.Or(err, errNotRead)))
+		}
+	}
 }
+
+// errNotRead marks a chunk a batched read did not answer.
+var errNotRead = errors.New("batched read returned without it")
 
 // verifiedSnapshot reads a snapshot's manifest from the repository and checks
 // its signature, once per mount: the local catalog only says which snapshots

@@ -40,33 +40,72 @@ func newLRU[K comparable, V any](limit int64, cost func(V) int64) *lru[K, V] {
 // next get tries again, so a transient backend failure does not stick. ctx
 // only bounds the wait for another goroutine's load.
 func (c *lru[K, V]) get(ctx context.Context, key K, load func() (V, error)) (V, error) {
+	e, st := c.claim(key)
+	switch st {
+	case claimHit:
+		return e.val, nil
+	case claimWait:
+		return e.wait(ctx)
+	}
+	v, err := load()
+	c.fill(e, v, err)
+	return v, err
+}
+
+// claimState says what claim found.
+type claimState int
+
+const (
+	claimHit  claimState = iota // cached: the entry's val is the value
+	claimWait                   // someone else is loading it: wait on the entry
+	claimOwn                    // nobody has it: the caller loads it and must fill the entry
+)
+
+// claim looks key up, and when it is neither cached nor being loaded makes
+// the caller its loader: the caller must then call fill exactly once (other
+// goroutines wait for it), so that a batch loader can claim many keys, load
+// them together and fill them one by one as they arrive.
+func (c *lru[K, V]) claim(key K) (*lruEntry[K, V], claimState) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claimLocked(key)
+}
+
+// claimAll claims every key of keys under one lock (a 1 MiB read of a page
+// file is 64 chunks) and calls fn with each one's entry and state, in order.
+// fn runs with the cache locked: it must only record what it is given.
+func (c *lru[K, V]) claimAll(keys []K, fn func(i int, e *lruEntry[K, V], st claimState)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, k := range keys {
+		e, st := c.claimLocked(k)
+		fn(i, e, st)
+	}
+}
+
+func (c *lru[K, V]) claimLocked(key K) (*lruEntry[K, V], claimState) {
 	if e, ok := c.m[key]; ok {
 		if e.elem != nil {
 			c.order.MoveToFront(e.elem)
 			c.hits++
-			c.mu.Unlock()
-			return e.val, nil
+			return e, claimHit
 		}
-		c.mu.Unlock()
-		select {
-		case <-e.done:
-			return e.val, e.err
-		case <-ctx.Done():
-			var zero V
-			return zero, ctx.Err()
-		}
+		return e, claimWait
 	}
 	c.misses++
 	e := &lruEntry[K, V]{key: key, done: make(chan struct{})}
 	c.m[key] = e
-	c.mu.Unlock()
+	return e, claimOwn
+}
 
-	v, err := load()
+// fill completes an entry claimed with claimOwn: a value is cached (and may
+// be evicted at once if it alone exceeds the limit), an error is handed to
+// the waiters and forgotten.
+func (c *lru[K, V]) fill(e *lruEntry[K, V], v V, err error) {
 	c.mu.Lock()
 	e.val, e.err = v, err
 	if err != nil {
-		delete(c.m, key)
+		delete(c.m, e.key)
 	} else {
 		e.cost = c.cost(v)
 		e.elem = c.order.PushFront(e)
@@ -75,7 +114,17 @@ func (c *lru[K, V]) get(ctx context.Context, key K, load func() (V, error)) (V, 
 	}
 	c.mu.Unlock()
 	close(e.done)
-	return v, err
+}
+
+// wait returns the value or error of an entry once its loader filled it.
+func (e *lruEntry[K, V]) wait(ctx context.Context) (V, error) {
+	select {
+	case <-e.done:
+		return e.val, e.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
 }
 
 // contains reports whether key is cached or being loaded.

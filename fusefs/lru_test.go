@@ -99,3 +99,52 @@ func TestLRUWaitHonoursContext(t *testing.T) {
 	}
 	close(release)
 }
+
+// A batch loader claims several keys, others wait on them, and each waiter
+// gets what fill gave its key: a value (then cached) or an error (then
+// forgotten, so the next claim loads again).
+func TestLRUClaimAndFill(t *testing.T) {
+	c := newLRU[string](100, func(b []byte) int64 { return int64(len(b)) })
+	a, st := c.claim("a")
+	if st != claimOwn {
+		t.Fatalf("first claim of a: %v, want claimOwn", st)
+	}
+	b, _ := c.claim("b")
+	if _, st := c.claim("a"); st != claimWait {
+		t.Fatalf("second claim of a: %v, want claimWait", st)
+	}
+	type got struct {
+		v   string
+		err error
+	}
+	results := make(chan got, 2)
+	for _, e := range []*lruEntry[string, []byte]{a, b} {
+		go func() {
+			v, err := e.wait(context.Background())
+			results <- got{string(v), err}
+		}()
+	}
+	boom := errors.New("damaged")
+	c.fill(a, []byte("AAA"), nil)
+	c.fill(b, nil, boom)
+	want := map[string]error{"AAA": nil, "": boom}
+	for range 2 {
+		r := <-results
+		if werr, ok := want[r.v]; !ok || !errors.Is(r.err, werr) {
+			t.Errorf("waiter got %q, %v", r.v, r.err)
+		}
+	}
+	if e, st := c.claim("a"); st != claimHit || string(e.val) != "AAA" {
+		t.Errorf("a after fill: %v %q, want a hit", st, e.val)
+	}
+	if _, st := c.claim("b"); st != claimOwn {
+		t.Errorf("b after a failed fill: %v, want claimOwn (errors are not cached)", st)
+	}
+	// A waiter gives up with its context; the loader is not disturbed.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e, _ := c.claim("b")
+	if _, err := e.wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("wait with a cancelled context: %v", err)
+	}
+}

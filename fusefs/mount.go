@@ -49,6 +49,7 @@ func Mount(r *repo.Repository, mountpoint string, opts Options) (*Server, error)
 		return nil, err
 	}
 	f := New(r, opts)
+	raiseMemoryLimit(f.opts, f.log)
 	mo := fuse.MountOptions{
 		FsName:     "memento:" + strings.NewReplacer(",", "_", " ", "_").Replace(r.Backend().Location()),
 		Name:       fsType,
@@ -60,9 +61,14 @@ func Mount(r *repo.Repository, mountpoint string, opts Options) (*Server, error)
 		// ls -l asks for ACL xattrs of every file; ENOSYS once makes the
 		// kernel stop asking.
 		DisableXAttrs: true,
-		// Larger requests mean fewer round trips for sequential reads.
+		// Larger requests mean fewer round trips for sequential reads
+		// (with KernelReadahead, reads come in 1 MiB).
 		MaxWrite: 1 << 20,
-		Debug:    f.opts.Debug,
+		// Every reply is bytes in memory, never a file descriptor, so
+		// splicing can only fail: 1 MiB and a header do not fit the largest
+		// pipe, and go-fuse would log each failure.
+		DisableSplice: true,
+		Debug:         f.opts.Debug,
 	}
 	if f.opts.Debug {
 		mo.Logger = log.New(os.Stderr, "fuse: ", 0)
@@ -75,6 +81,11 @@ func Mount(r *repo.Repository, mountpoint string, opts Options) (*Server, error)
 	if err != nil {
 		f.Close()
 		return nil, mountError(abs, err)
+	}
+	if f.opts.KernelReadahead > 0 {
+		if err := setKernelReadahead(abs, f.opts.KernelReadahead); err != nil {
+			f.log.Debug("kernel readahead of the mount stays at the default", "err", err)
+		}
 	}
 	s := &Server{FS: f, srv: srv, mountpoint: abs, done: make(chan struct{})}
 	go func() {

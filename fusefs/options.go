@@ -7,9 +7,12 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultCacheSize       = 256 << 20
-	DefaultTreeCacheSize   = 64 << 20
-	DefaultReadahead       = 8
+	DefaultCacheSize     = 256 << 20
+	DefaultTreeCacheSize = 64 << 20
+	DefaultReadahead     = 8
+	// DefaultKernelReadahead is how far the kernel reads ahead of a
+	// sequential reader: 4 MiB lets it send 1 MiB reads, several at once.
+	DefaultKernelReadahead = 4 << 20
 	DefaultRefreshInterval = 5 * time.Second
 	// DefaultPointInTimeViews is how many recovered instants stay on disk.
 	DefaultPointInTimeViews = 4
@@ -21,10 +24,20 @@ type Options struct {
 	CacheSize int64
 	// TreeCacheSize bounds the decoded directory trees kept in memory (bytes, estimated).
 	TreeCacheSize int64
-	// Readahead is how many chunks past the one being read are fetched and
-	// decompressed in parallel when a file is read sequentially; 0 means the
-	// default, a negative value turns readahead off.
+	// Readahead is the least number of chunks past the ones being read that
+	// are fetched and decompressed in parallel when a file is read
+	// sequentially (at least 16 MiB are, whatever the chunk size); 0 means
+	// the default, a negative value turns readahead off.
 	Readahead int
+	// KernelReadahead is how far ahead of a sequential reader the kernel
+	// asks the mount for data (the read_ahead_kb of the mount's backing
+	// device), in bytes; 0 means DefaultKernelReadahead, a negative value
+	// keeps the kernel's default. The kernel's default of 128 KiB caps every
+	// read request at 128 KiB and keeps one in flight; 4 MiB gives 1 MiB
+	// requests (MountOptions.MaxWrite), several in flight. Setting it needs
+	// write access to /sys/class/bdi (root); without it the default stays,
+	// and reads are slower but correct.
+	KernelReadahead int64
 	// RefreshInterval is how old the snapshot catalog may get before listing a
 	// generated directory (snapshots/, spaces/, ...) syncs it with the repository.
 	RefreshInterval time.Duration
@@ -56,6 +69,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Readahead == 0 {
 		o.Readahead = DefaultReadahead
+	}
+	if o.KernelReadahead == 0 {
+		o.KernelReadahead = DefaultKernelReadahead
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = DefaultRefreshInterval

@@ -4,69 +4,98 @@ import (
 	"memento/chunk"
 )
 
-// readaheadBytes is the least a sequential reader has fetched ahead of it.
-const readaheadBytes = 8 << 20
+const (
+	// readaheadBytes is the least a sequential reader has fetched ahead of
+	// it, whatever the chunk size (16 KiB in the warm page file, up to 8 MiB
+	// elsewhere): enough to keep every prefetch worker busy while the
+	// kernel's own readahead (KernelReadahead) is being answered.
+	readaheadBytes = 16 << 20
+	// batchBytes is what one prefetch job fetches: 64 chunks of a page
+	// file, read with one request per pack run, so that the per-chunk cost
+	// is the decrypting, decompressing and hashing only.
+	batchBytes = 1 << 20
+	// batchChunks bounds the chunks of one job.
+	batchChunks = 128
+)
 
-// prefetchJob asks a worker to load one chunk into the cache.
+// prefetchJob asks a worker to load chunks of a file into the cache.
 type prefetchJob struct {
 	space string
-	id    chunk.ID
+	ids   []chunk.ID
 }
 
-// readahead hands the chunks after chunk i to the prefetch workers when the
-// file is being read sequentially (this read is in the same chunk as the
-// last one or the next), so that fetching, decrypting, decompressing and
-// verifying them runs in parallel with the reader instead of in its path.
-// The kernel's own readahead is only 128 KiB, far less than a chunk.
-func (h *fileHandle) readahead(i int) {
+// readahead hands the chunks after chunks i..j (those of the current read)
+// to the prefetch workers when the file is being read sequentially (this
+// read starts in the chunk where the last one ended, or the next), so that
+// fetching, decrypting, decompressing and verifying them runs in parallel
+// on every core instead of in the reader's path. The kernel sends several
+// reads of one file at once: the window is taken under the handle's lock,
+// the jobs are queued outside it, and the cache is not consulted here (a
+// worker skips what is cached or loading when it claims a job's chunks).
+func (h *fileHandle) readahead(i, j int) {
 	window := h.n.f.opts.Readahead
 	if window <= 0 {
 		return
 	}
+	lastChunk := len(h.offs) - 2
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	seq := i == h.last || i == h.last+1
-	h.last = i
+	h.last = j
 	if !seq {
-		h.ahead = i + 1
+		h.ahead = j + 1
+		h.mu.Unlock()
 		return
 	}
-	from := max(h.ahead, i+1)
-	to := min(i+window, len(h.offs)-2)
-	// The window is in chunks, but chunks range from 16 KiB (the warm page
-	// file) to 8 MiB: keep at least readaheadBytes in flight whatever their size.
-	for to < len(h.offs)-2 && h.offs[to+1]-h.offs[i+1] < readaheadBytes {
+	from := max(h.ahead, j+1)
+	to := min(j+window, lastChunk)
+	for to < lastChunk && h.offs[to+1]-h.offs[j+1] < readaheadBytes {
 		to++
 	}
-	for j := from; j <= to; j++ {
-		id := h.n.node.Content[j]
-		if h.n.f.chunks.contains(id) {
-			h.ahead = j + 1
-			continue
+	if from > to {
+		h.mu.Unlock()
+		return
+	}
+	h.ahead = to + 1
+	h.mu.Unlock()
+
+	f, ids := h.n.f, h.n.node.Content
+	for from <= to {
+		// A job is up to batchBytes of consecutive chunks.
+		end := from + 1
+		for end <= to && end-from < batchChunks && h.offs[end+1]-h.offs[from] <= batchBytes {
+			end++
 		}
 		select {
-		case h.n.f.prefetchQ <- prefetchJob{space: h.n.snap.space, id: id}:
-			h.ahead = j + 1
+		case f.prefetchQ <- prefetchJob{space: h.n.snap.space, ids: ids[from:end]}:
+			from = end
 		default:
-			return // the workers are saturated; try again on the next read
+			// The workers are saturated: leave the rest to the reads that
+			// need it (they fetch what they lack in one batch, in parallel
+			// with the workers).
+			return
 		}
 	}
 }
 
+// prefetchWorker loads the chunks of jobs that nobody has loaded or is
+// loading yet. A failure is not reported here: the read that needs the
+// chunk fetches it again and reports it with the file's name.
 func (f *FS) prefetchWorker() {
 	defer f.workers.Done()
+	var entries []*chunkEntry
 	for {
 		select {
 		case <-f.ctx.Done():
 			return
 		case j := <-f.prefetchQ:
-			if f.chunks.contains(j.id) {
-				continue
-			}
-			// A failure is not reported here: the read that needs the chunk
-			// fetches it again and reports it with the file's name.
-			if _, err := f.readChunk(f.ctx, j.space, j.id); err != nil {
-				f.log.Debug("readahead failed", "chunk", j.id.String(), "err", err)
+			entries = entries[:0]
+			f.chunks.claimAll(j.ids, func(_ int, e *chunkEntry, st claimState) {
+				if st == claimOwn {
+					entries = append(entries, e)
+				}
+			})
+			if len(entries) > 0 {
+				f.loadChunks(j.space, entries)
 			}
 		}
 	}

@@ -137,7 +137,7 @@ func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	cur.buf = cur.buf[:off+n]
 	// dst is taken under the lock: cur.buf's header changes with every add,
 	// the array under it never does (its capacity was reserved up front).
-	dst := cur.buf[off:off:off+n]
+	dst := cur.buf[off : off : off+n]
 	cur.blobs = append(cur.blobs, index.BlobInfo{ID: id, Type: uint8(t), Flags: flags,
 		Offset: uint32(off), Length: uint32(n), RawLength: uint32(rawLen)})
 	cur.sealing.Add(1)

@@ -1,21 +1,19 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
-	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"memento/chunk"
-	"memento/index"
 )
 
 // RestoreOptions tune a restore.
@@ -201,6 +199,9 @@ type restorer struct {
 	opts RestoreOptions
 
 	files, dirs, bytes uint64 // updated only by the walking goroutine or under g
+
+	mu      sync.Mutex
+	zeroIDs map[uint32]chunk.ID // IDs of chunks of n zeros, see planFetch
 }
 
 type fileJob struct {
@@ -291,131 +292,6 @@ func displayRel(rel string) string {
 		return "/"
 	}
 	return rel
-}
-
-// restoreWindow is how many chunks of one file are fetched ahead of the writer.
-const restoreWindow = 6
-
-// restoreFile writes one file: chunks are fetched and verified ahead in
-// parallel and written in order while the whole-file BLAKE3 is computed; a
-// chunk of zeros becomes a hole. The file is only kept if its digest matches.
-func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) error {
-	what := func(format string, args ...any) error {
-		return corrupt("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
-	}
-	locs, err := rs.r.locate(rs.sn.Space, n.Content)
-	if err != nil {
-		return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", p, err)
-	}
-	defer f.Close()
-	h := blake3.New()
-	var off int64
-	err = rs.fetchOrdered(ctx, n.Content, locs, func(data []byte) error {
-		h.Write(data)
-		if isZero(data) {
-			off += int64(len(data))
-			return nil
-		}
-		if _, err := f.WriteAt(data, off); err != nil {
-			return fmt.Errorf("restore %s: %w", p, err)
-		}
-		off += int64(len(data))
-		rs.opts.Progress.Bytes.Add(int64(len(data)))
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
-			return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
-		}
-		return err
-	}
-	if uint64(off) != n.Size {
-		return what("chunks hold %d bytes, the tree says %d", off, n.Size)
-	}
-	if err := f.Truncate(off); err != nil { // materializes a trailing hole
-		return fmt.Errorf("restore %s: %w", p, err)
-	}
-	var sum Hash
-	h.Sum(sum[:0])
-	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
-		return what("content BLAKE3 does not match the snapshot")
-	}
-	// Owner before mode: chown clears the setuid and setgid bits.
-	setOwner(p, n)
-	if err := f.Chmod(fs.FileMode(n.Mode) & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
-		return fmt.Errorf("restore %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("restore %s: %w", p, err)
-	}
-	setTimes(p, n, false)
-	return nil
-}
-
-// fetchOrdered reads and verifies the chunks ids with up to restoreWindow in
-// flight and calls fn with each in order.
-func (rs *restorer) fetchOrdered(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	type result struct {
-		data []byte
-		err  error
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	slots := make([]chan result, len(ids))
-	for i := range slots {
-		slots[i] = make(chan result, 1)
-	}
-	sem := make(chan struct{}, restoreWindow)
-	go func() {
-		for i, id := range ids {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			go func() {
-				loc := locs[id]
-				data, err := rs.r.readBlobAt(ctx, rs.sn.Space, DataBlob, id, loc, nil)
-				slots[i] <- result{data, err}
-			}()
-		}
-	}()
-	for i := range ids {
-		var res result
-		select {
-		case res = <-slots[i]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		<-sem
-		if res.err != nil {
-			return res.err
-		}
-		if err := fn(res.data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-var zeroPage [64 << 10]byte
-
-func isZero(b []byte) bool {
-	for len(b) > 0 {
-		n := min(len(b), len(zeroPage))
-		if !bytes.Equal(b[:n], zeroPage[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }
 
 // setOwnerAndTimes restores ownership (when running as root) and mtime.

@@ -5,20 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/zeebo/blake3"
+	"golang.org/x/sync/semaphore"
 
 	"memento/chunk"
 	"memento/index"
 )
 
-// L2 reads each pack a snapshot references once, in one ranged read
-// covering the chunks it needs, and decrypts and checks those chunks on
-// every core. Files are hashed as their chunks arrive, all files at once:
+// L2 reads each pack a snapshot references once, front to back in runs of
+// the chunks it needs (blobRun: a few MiB per ranged read, short gaps read
+// through), several runs in flight so that the disk streams while every
+// core decrypts and checks the chunks of the runs already read. Files are hashed as their chunks arrive, all files at once:
 // a file whose next chunk has not arrived yet simply waits, and a chunk that
 // arrives before its file needs it is held (up to BufferBytes; beyond that
 // it is dropped and read again when needed). Packs are read in the order in
@@ -43,17 +44,23 @@ type packBlob struct {
 type packJob struct {
 	pack  [32]byte
 	blobs []packBlob // sorted by offset
+	runs  []*blobRun // the blobs, cut into reads
 }
 
-type blobResult struct {
-	data []byte
-	err  error
-}
+// l2RunBytes bounds one read of L2, and l2Ahead the stored bytes read ahead
+// of the consumer: enough runs in flight that both cores have chunks to
+// open while the disk reads the next ones.
+const (
+	l2RunBytes = 8 << 20
+	l2Ahead    = 48 << 20
+)
 
-type packResult struct {
-	blobs []blobResult
-	read  int64
-	err   error // the whole pack could not be read
+// runResult is a run read and opened: one plaintext (pooled) or error per blob.
+type runResult struct {
+	data []*[]byte
+	errs []error
+	read int64
+	err  error // the run could not be read
 }
 
 // data is L2 (and the reading half of L3 when tap is set).
@@ -64,7 +71,7 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 	byPack := map[[32]byte]*packJob{}
 	planned := map[chunk.ID]bool{}
 	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
-		buf: map[chunk.ID][]byte{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
+		buf: map[chunk.ID]*[]byte{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
 	var hashable []walkFile
 	skipped := 0
 	for _, f := range w.files {
@@ -97,8 +104,16 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 			skipped++
 		}
 	}
+	var runs []*blobRun // every job's runs, in job order
 	for _, j := range jobs {
 		sort.Slice(j.blobs, func(a, b int) bool { return j.blobs[a].loc.Offset < j.blobs[b].loc.Offset })
+		for _, b := range j.blobs {
+			if n := len(j.runs); n > 0 && j.runs[n-1].add(b.id, b.loc, l2RunBytes) {
+				continue
+			}
+			j.runs = append(j.runs, newBlobRun(b.id, b.loc))
+			runs = append(runs, j.runs[len(j.runs)-1])
+		}
 	}
 	for _, f := range hashable {
 		for _, id := range f.node.Content {
@@ -117,57 +132,62 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 		c.waiting[f.node.Content[0]] = append(c.waiting[f.node.Content[0]], fh)
 	}
 
-	// Workers read and open packs; results are consumed in job order.
+	// Every run is read and opened on a goroutine of its own, started in
+	// order as long as at most l2Ahead stored bytes are in flight; the
+	// consumer takes them in order. Opening is CPU work, so at most Workers
+	// runs open blobs at once.
 	ctx2, cancel := context.WithCancel(ctx)
-	results := make([]chan packResult, len(jobs))
+	results := make([]chan runResult, len(runs))
 	for i := range results {
-		results[i] = make(chan packResult, 1)
+		results[i] = make(chan runResult, 1)
 	}
-	window := make(chan struct{}, 2*v.opts.Workers+1)
-	jobCh := make(chan int)
+	ahead := semaphore.NewWeighted(l2Ahead)
+	cpu := make(chan struct{}, v.opts.Workers)
 	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(jobCh)
-		for i := range jobs {
-			select {
-			case window <- struct{}{}:
-			case <-ctx2.Done():
+		defer wg.Done()
+		for i, run := range runs {
+			if ahead.Acquire(ctx2, min(run.n, l2Ahead)) != nil {
 				return
 			}
-			select {
-			case jobCh <- i:
-			case <-ctx2.Done():
-				return
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] <- v.readRun(ctx2, w.sn.Space, run, cpu)
+			}()
 		}
 	}()
-	for k := 0; k < v.opts.Workers; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobCh {
-				results[i] <- v.readPack(ctx2, w.sn.Space, jobs[i])
-			}
-		}()
-	}
 	defer func() {
 		cancel()
 		wg.Wait()
+		for i := range results { // give back what the consumer did not take
+			select {
+			case res := <-results[i]:
+				res.free()
+			default:
+			}
+		}
 	}()
-	for i, j := range jobs {
-		var res packResult
-		select {
-		case res = <-results[i]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		<-window
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	k := 0
+	for _, j := range jobs {
 		c.packs++
-		c.read += res.read
-		c.deliverPack(j, res)
+		for range j.runs {
+			var res runResult
+			select {
+			case res = <-results[k]:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			ahead.Release(min(runs[k].n, l2Ahead))
+			if err := ctx.Err(); err != nil {
+				res.free()
+				return err
+			}
+			c.read += res.read
+			c.deliverRun(j, runs[k], res)
+			k++
+		}
 	}
 	for _, fhs := range c.waiting {
 		for _, fh := range fhs {
@@ -200,39 +220,39 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 	return nil
 }
 
-// readPack reads the span of a pack holding the job's blobs in one request
-// and opens (authenticates, decompresses, hashes) each blob.
-func (v *verifier) readPack(ctx context.Context, space string, j *packJob) packResult {
-	lo := int64(j.blobs[0].loc.Offset)
-	var hi int64
-	for _, b := range j.blobs {
-		hi = max(hi, int64(b.loc.Offset)+int64(b.loc.Length))
-	}
-	res := packResult{blobs: make([]blobResult, len(j.blobs))}
-	what := "pack " + shortHex(j.pack)
-	b, err := readRange(ctx, v.r.be, packName(j.pack), lo, hi-lo)
+// readRun reads a run of a pack in one request and opens (authenticates,
+// decompresses, hashes) each of its blobs, holding a cpu token meanwhile.
+func (v *verifier) readRun(ctx context.Context, space string, run *blobRun, cpu chan struct{}) runResult {
+	res := runResult{errs: make([]error, len(run.blobs))}
+	buf, err := run.read(ctx, v.r.be)
 	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-			err = &CorruptError{What: what, Detail: fmt.Sprintf("truncated: bytes %d..%d cannot be read", lo, hi), Err: err}
-		case errors.Is(err, fs.ErrNotExist):
-			err = corrupt(what, "missing from the repository")
-		}
 		res.err = err
-		for k := range res.blobs {
-			res.blobs[k].err = err
-		}
 		return res
 	}
-	res.read = hi - lo
-	v.opts.Progress.Bytes.Add(hi - lo)
-	for k, pb := range j.blobs {
-		off := int64(pb.loc.Offset) - lo
-		raw, err := v.r.openBlob(b[off:off+int64(pb.loc.Length)], space, DataBlob, pb.id, pb.loc, nil)
-		res.blobs[k] = blobResult{raw, err}
+	defer chunk.PutBuffer(buf)
+	res.read = run.n
+	v.opts.Progress.Bytes.Add(run.n)
+	select {
+	case cpu <- struct{}{}:
+	case <-ctx.Done():
+		res.err = ctx.Err()
+		return res
+	}
+	defer func() { <-cpu }()
+	res.data = make([]*[]byte, len(run.blobs))
+	for k, b := range run.blobs {
+		res.data[k], res.errs[k] = v.r.openBlobPooled(run.sealed(*buf, k), space, DataBlob, b.id, b.loc)
 	}
 	return res
+}
+
+// free gives back the plaintexts of a result nobody will deliver.
+func (res runResult) free() {
+	for _, d := range res.data {
+		if d != nil {
+			chunk.PutBuffer(d)
+		}
+	}
 }
 
 // fileHash is a file being hashed as its chunks arrive.
@@ -254,7 +274,7 @@ type dataCheck struct {
 
 	uses     map[chunk.ID]int // remaining uses by files still being hashed
 	waiting  map[chunk.ID][]*fileHash
-	buf      map[chunk.ID][]byte
+	buf      map[chunk.ID]*[]byte // pooled plaintexts held for files not there yet
 	bufBytes int64
 	evicted  map[chunk.ID]bool
 	failed   map[chunk.ID]bool
@@ -263,39 +283,51 @@ type dataCheck struct {
 	read, raw, reread                  int64
 }
 
-func (c *dataCheck) deliverPack(j *packJob, res packResult) {
+// deliverRun hands the chunks of a run to the files waiting for them. A run
+// that could not be read is one finding for its pack, not one per chunk.
+func (c *dataCheck) deliverRun(j *packJob, run *blobRun, res runResult) {
 	if res.err != nil {
-		c.vd.fail(L2, "pack "+shortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(j.blobs))
+		c.vd.fail(L2, "pack "+shortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(run.blobs))
 	}
-	for k, b := range res.blobs {
-		id := j.blobs[k].id
-		if b.err != nil {
-			if res.err == nil {
-				c.vd.fail(L2, "pack "+shortHex(j.pack), "%v", b.err)
+	for k, b := range run.blobs {
+		err := res.err
+		if err == nil {
+			err = res.errs[k]
+			if err != nil {
+				c.vd.fail(L2, "pack "+shortHex(j.pack), "%v", err)
 			}
-			c.failChunk(id, b.err)
+		}
+		if err != nil {
+			c.failChunk(b.id, err)
 			continue
 		}
 		c.chunks++
-		c.raw += int64(len(b.data))
-		c.deliver(id, b.data)
+		c.raw += int64(len(*res.data[k]))
+		c.deliver(b.id, res.data[k])
 	}
 }
 
-func (c *dataCheck) deliver(id chunk.ID, data []byte) {
+// deliver takes ownership of the pooled plaintext d of chunk id.
+func (c *dataCheck) deliver(id chunk.ID, d *[]byte) {
 	ws := c.waiting[id]
 	delete(c.waiting, id)
 	if c.uses[id] == 0 {
+		chunk.PutBuffer(d)
 		return // no file being hashed needs it (subset, or a file already broken)
 	}
-	c.buf[id] = data
-	c.bufBytes += int64(len(data))
+	if old, ok := c.buf[id]; ok { // the same chunk twice in the snapshot's packs
+		c.bufBytes -= int64(len(*old))
+		chunk.PutBuffer(old)
+	}
+	c.buf[id] = d
+	c.bufBytes += int64(len(*d))
 	for _, fh := range ws {
 		c.advance(fh)
 	}
 	if c.bufBytes > c.v.opts.BufferBytes {
 		for k, d := range c.buf {
-			c.bufBytes -= int64(len(d))
+			c.bufBytes -= int64(len(*d))
+			chunk.PutBuffer(d)
 			delete(c.buf, k)
 			c.evicted[k] = true
 			if c.bufBytes <= c.v.opts.BufferBytes/2 {
@@ -310,7 +342,7 @@ func (c *dataCheck) advance(fh *fileHash) {
 	content := fh.f.node.Content
 	for fh.next < len(content) {
 		id := content[fh.next]
-		data, ok := c.buf[id]
+		d, ok := c.buf[id]
 		if !ok {
 			switch {
 			case c.failed[id]:
@@ -318,7 +350,7 @@ func (c *dataCheck) advance(fh *fileHash) {
 				return
 			case c.evicted[id]:
 				loc := c.w.locs[id]
-				d, err := c.v.r.readBlobAt(c.ctx, c.w.sn.Space, DataBlob, id, loc, nil)
+				raw, err := c.v.r.readBlobAt(c.ctx, c.w.sn.Space, DataBlob, id, loc, nil)
 				if err != nil {
 					c.vd.fail(L2, "pack "+shortHex(loc.Pack), "%v", err)
 					c.failed[id] = true
@@ -327,14 +359,15 @@ func (c *dataCheck) advance(fh *fileHash) {
 				}
 				c.reread += int64(loc.Length)
 				delete(c.evicted, id)
-				data = d
+				d = &raw
 				c.buf[id] = d
-				c.bufBytes += int64(len(d))
+				c.bufBytes += int64(len(raw))
 			default:
 				c.waiting[id] = append(c.waiting[id], fh)
 				return
 			}
 		}
+		data := *d
 		fh.h.Write(data)
 		fh.n += uint64(len(data))
 		if fh.tap != nil {
@@ -352,7 +385,8 @@ func (c *dataCheck) release(id chunk.ID) {
 		return
 	}
 	if d, ok := c.buf[id]; ok {
-		c.bufBytes -= int64(len(d))
+		c.bufBytes -= int64(len(*d))
+		chunk.PutBuffer(d)
 		delete(c.buf, id)
 	}
 	delete(c.uses, id)

@@ -50,6 +50,19 @@ func NewWriter(f *os.File) *Writer {
 	return &Writer{f: f, buf: bufPool.Get().(*[]byte), direct: setDirect(f, true) == nil}
 }
 
+// Enable turns O_DIRECT on for f, an open regular file, and reports whether
+// the file system took it. Callers with their own buffering (the restorer's
+// file writer) use Enable, Disable and Refused; everyone else uses Writer.
+func Enable(f *os.File) bool { return setDirect(f, true) == nil }
+
+// Disable turns O_DIRECT off again, e.g. after Refused.
+func Disable(f *os.File) error { return setDirect(f, false) }
+
+// Refused reports whether a write failed because the file system accepted
+// O_DIRECT at open but refuses direct writes (EINVAL); the same write then
+// succeeds through the page cache after Disable.
+func Refused(err error) bool { return isInvalid(err) }
+
 // Direct reports whether the Writer is bypassing the page cache.
 func (w *Writer) Direct() bool { return w.direct }
 

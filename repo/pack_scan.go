@@ -1,0 +1,133 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// Restore and L2 verification read many blobs that sit next to each other in
+// a pack (a file's chunks are packed in file order by backup). One ranged
+// read of a run of neighbours costs one request instead of one per blob
+// (an open, a stat and a close on the local backend, a round trip on S3),
+// and lets the disk stream. Runs are bounded so that the memory held per
+// read stays small, and a short gap of blobs nobody asked for is read
+// through rather than split into two requests.
+
+const (
+	// runMaxBytes bounds one read of a run: big enough that the request
+	// cost vanishes, small enough that a few runs in flight per file stay
+	// cheap in memory.
+	runMaxBytes = 4 << 20
+	// runMaxGap is the most bytes of unwanted blobs read through between
+	// two wanted ones; reading 256 KiB costs less than another request.
+	runMaxGap = 256 << 10
+)
+
+// runBlob is one blob of a run.
+type runBlob struct {
+	id  chunk.ID
+	loc index.Location
+}
+
+// blobRun is neighbouring blobs of one pack, in pack order, fetched with
+// one ranged read of bytes [off, off+n).
+type blobRun struct {
+	pack  [32]byte
+	off   int64
+	n     int64
+	blobs []runBlob
+}
+
+// newBlobRun starts a run with one blob.
+func newBlobRun(id chunk.ID, loc index.Location) *blobRun {
+	return &blobRun{pack: loc.Pack, off: int64(loc.Offset), n: int64(loc.Length), blobs: []runBlob{{id, loc}}}
+}
+
+// add appends the blob at loc to the run if it is in the same pack, after
+// the run's end, within runMaxGap of it, and keeps the read within max
+// bytes. It reports whether it did.
+func (r *blobRun) add(id chunk.ID, loc index.Location, max int64) bool {
+	start, end := int64(loc.Offset), int64(loc.Offset)+int64(loc.Length)
+	if loc.Pack != r.pack || start < r.off+r.n || start-(r.off+r.n) > runMaxGap || end-r.off > max {
+		return false
+	}
+	r.n = end - r.off
+	r.blobs = append(r.blobs, runBlob{id, loc})
+	return true
+}
+
+// read fetches the run's bytes into a pooled buffer (give it back with
+// chunk.PutBuffer). Errors name the pack and say what is wrong with it.
+func (r *blobRun) read(ctx context.Context, be Backend) (*[]byte, error) {
+	what := "pack " + shortHex(r.pack)
+	rc, err := be.Open(ctx, packName(r.pack), r.off, r.n)
+	if err == nil {
+		buf := chunk.Buffer(int(r.n))
+		*buf = (*buf)[:r.n]
+		_, err = io.ReadFull(rc, *buf)
+		rc.Close()
+		if err == nil {
+			return buf, nil
+		}
+		chunk.PutBuffer(buf)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("truncated: bytes %d..%d cannot be read", r.off, r.off+r.n), Err: err}
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, corrupt(what, "missing from the repository")
+	}
+	return nil, fmt.Errorf("%s: read bytes %d..%d: %w", what, r.off, r.off+r.n, err)
+}
+
+// sealed returns blob k's stored bytes within the run's buffer b.
+func (r *blobRun) sealed(b []byte, k int) []byte {
+	l := r.blobs[k].loc
+	off := int64(l.Offset) - r.off
+	return b[off : off+int64(l.Length)]
+}
+
+// openBlobPooled is openBlob into pooled buffers: the plaintext is returned
+// in a buffer from chunk.Buffer that the caller gives back with
+// chunk.PutBuffer. Restore and L2 open every chunk of a snapshot; a fresh
+// allocation per chunk (zeroed by the runtime) costs about as much as the
+// copy it receives.
+func (r *Repository) openBlobPooled(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location) (*[]byte, error) {
+	what := "pack " + shortHex(loc.Pack)
+	scratch := chunk.Buffer(len(sealed))
+	plain, err := r.seal.open((*scratch)[:0], sealed, blobAD(t, id))
+	if err != nil {
+		chunk.PutBuffer(scratch)
+		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
+	}
+	*scratch = plain
+	out := scratch
+	if loc.Flags&FlagCompressed != 0 {
+		out = chunk.Buffer(int(loc.RawLength))
+		raw, err := chunk.Decompress((*out)[:0], plain)
+		chunk.PutBuffer(scratch)
+		*out = raw
+		if err != nil {
+			chunk.PutBuffer(out)
+			return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
+		}
+	}
+	raw := *out
+	switch {
+	case uint32(len(raw)) != loc.RawLength:
+		chunk.PutBuffer(out)
+		return nil, corrupt(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
+	case r.chunkKey(space).Sum(raw) != id:
+		chunk.PutBuffer(out)
+		return nil, corrupt(what, "%s blob %s: content does not match its ID", t, id.Short())
+	}
+	return out, nil
+}

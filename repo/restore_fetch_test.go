@@ -1,0 +1,141 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// TestRestoreUsesSecondCopy: two backups that did not know of each other
+// stored the same chunks in two packs. With the first copy of a chunk
+// damaged, restore reads the second one and the file comes back whole; with
+// both damaged it fails naming the first.
+func TestRestoreUsesSecondCopy(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	src := filepath.Join(t.TempDir(), "src")
+	data := randomBytes(11, 3<<20)
+	writeFile(t, filepath.Join(src, "f"), data, 0o644)
+	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	// A second backup that cannot see the first one's index files (as two
+	// hosts backing up at once) stores every chunk again, in other packs.
+	idx := filepath.Join(tr.dir, dirIndex)
+	hidden := filepath.Join(t.TempDir(), "index")
+	if err := os.Rename(idx, hidden); err != nil {
+		t.Fatal(err)
+	}
+	mkdir(t, idx, 0o755)
+	other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "cache2"), be: tr.be}
+	other.Repository = other.reopen(t)
+	other.backup(t, BackupOptions{Paths: []string{src}})
+	entries, err := os.ReadDir(hidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(hidden, e.Name()), filepath.Join(idx, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := tr.reopen(t)
+	if err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := tr.nodeAt(t, sn, "src/f")
+	all, err := r.Index().LookupAll(storageSpace(""), n.Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := n.Content[len(n.Content)/2]
+	locs := all[victim]
+	if len(locs) != 2 || locs[0].Pack == locs[1].Pack {
+		t.Fatalf("setup: chunk %s has locations %+v, want two packs", victim.Short(), locs)
+	}
+	packPath := func(l index.Location) string { return filepath.Join(tr.dir, filepath.FromSlash(packName(l.Pack))) }
+	first, _ := r.locate("", []chunk.ID{victim})
+	if first[victim] != locs[0] {
+		t.Fatalf("setup: Lookup gives %+v, LookupAll %+v first", first[victim], locs[0])
+	}
+	flip(t, packPath(locs[0]), int64(locs[0].Offset)+int64(locs[0].Length)/2)
+
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := r.Restore(context.Background(), sn, dst, RestoreOptions{}); err != nil {
+		t.Fatalf("restore with a damaged first copy: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(dst, "src", "f"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored file: %d bytes (%v), equal=%v", len(got), err, bytes.Equal(got, data))
+	}
+
+	flip(t, packPath(locs[1]), int64(locs[1].Offset)+int64(locs[1].Length)/2)
+	wantRestoreRefused(t, &testRepo{Repository: r, dir: tr.dir}, sn, "pack "+shortHex(locs[0].Pack), victim.Short(), "file src/f")
+}
+
+// TestPlanFetch: a file's chunks become runs of pack neighbours in file
+// order; a repeated chunk of zeros is not read at all.
+func TestPlanFetch(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	rs := &restorer{r: tr.Repository, sn: &Snapshot{}}
+	packA, packB := [32]byte{1}, [32]byte{2}
+	ids := func(n ...byte) []chunk.ID {
+		out := make([]chunk.ID, len(n))
+		for i, b := range n {
+			out[i] = chunk.ID{b}
+		}
+		return out
+	}
+	zero := rs.zeroID(16 << 10)
+	locs := map[chunk.ID]index.Location{
+		{1}:  {Pack: packA, Offset: 0, Length: 100, RawLength: 100},
+		{2}:  {Pack: packA, Offset: 100, Length: 100, RawLength: 100},
+		{3}:  {Pack: packA, Offset: 200 + runMaxGap, Length: 100, RawLength: 100}, // just within the gap
+		{4}:  {Pack: packA, Offset: 400 + 2*runMaxGap, Length: 100, RawLength: 100},
+		{5}:  {Pack: packB, Offset: 0, Length: runMaxBytes - 50, RawLength: 100},
+		{6}:  {Pack: packB, Offset: runMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
+		zero: {Pack: packB, Offset: runMaxBytes + 50, Length: 40, RawLength: 16 << 10},
+	}
+	cases := []struct {
+		name string
+		ids  []chunk.ID
+		want []string // per item: "zero" or the run's blob count and pack
+	}{
+		{"neighbours", ids(1, 2, 3), []string{"A3"}},
+		{"gap too wide", ids(1, 2, 3, 4), []string{"A3", "A1"}},
+		{"backwards", ids(2, 1), []string{"A1", "A1"}},
+		{"other pack", ids(1, 5, 2), []string{"A1", "B1", "A1"}},
+		{"read too long", ids(5, 6), []string{"B1", "B1"}},
+		{"zero once is read", append(ids(1), zero), []string{"A1", "B1"}},
+		{"zero twice is not", []chunk.ID{zero, {1}, zero}, []string{"zero", "A1", "zero"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, it := range rs.planFetch(tc.ids, locs) {
+				switch {
+				case it.run == nil:
+					got = append(got, "zero")
+				case it.run.pack == packA:
+					got = append(got, "A"+itoa(uint64(len(it.run.blobs))))
+				default:
+					got = append(got, "B"+itoa(uint64(len(it.run.blobs))))
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("plan %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("plan %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+	if want := tr.chunkKey("").Sum(make([]byte, 16<<10)); zero != want {
+		t.Fatalf("zeroID = %s, want %s", zero.Short(), want.Short())
+	}
+}

@@ -1,0 +1,95 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/zeebo/blake3"
+
+	"memento/chunk"
+	"memento/index"
+	"memento/repo/directio"
+)
+
+// directMinSize is the smallest file written with O_DIRECT: a direct write
+// waits for the device, which a small file's single write through the page
+// cache does not, and its page cache cost is small.
+const directMinSize = directio.MinSize
+
+// restoreFile writes one file: its chunks are fetched in runs and verified
+// ahead in parallel (fetchChunks) and written in order while the whole-file
+// BLAKE3 is computed; whole blocks of zeros become holes. The file is only
+// kept if its size and digest match the snapshot.
+func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) error {
+	what := func(format string, args ...any) error {
+		return corrupt("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
+	}
+	locs, err := rs.r.locate(rs.sn.Space, n.Content)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
+	}
+	w, err := createFileWriter(p, n.Size >= directMinSize, int64(n.Size))
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	h := blake3.New()
+	var off int64
+	err = rs.fetchChunks(ctx, n.Content, locs, func(data []byte, zero bool) error {
+		h.Write(data)
+		off += int64(len(data))
+		rs.opts.Progress.Bytes.Add(int64(len(data)))
+		if zero || isZero(data) {
+			return w.skip(int64(len(data)))
+		}
+		return w.write(data)
+	})
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
+		}
+		return err
+	}
+	if uint64(off) != n.Size {
+		return what("chunks hold %d bytes, the tree says %d", off, n.Size)
+	}
+	var sum Hash
+	h.Sum(sum[:0])
+	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
+		return what("content BLAKE3 does not match the snapshot")
+	}
+	if err := w.finish(off); err != nil {
+		return err
+	}
+	// Owner before mode: chown clears the setuid and setgid bits.
+	setOwner(p, n)
+	if err := w.f.Chmod(fs.FileMode(n.Mode) & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	if err := w.close(); err != nil {
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	setTimes(p, n, false)
+	return nil
+}
+
+// fetchOrdered reads and verifies the chunks ids and calls fn with each in
+// order (the data is only valid during the call).
+func (rs *restorer) fetchOrdered(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error {
+	return rs.fetchChunks(ctx, ids, locs, func(data []byte, _ bool) error { return fn(data) })
+}
+
+// isZero reports whether b holds only zero bytes.
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroPage))
+		if !bytes.Equal(b[:n], zeroPage[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
