@@ -59,6 +59,13 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
 		return nil, err
 	}
+	// The local index was brought up to date when the repository was
+	// opened, but a prune may have finished between then and now: once
+	// the lock is held nothing can delete packs, so look again.
+	if err := r.resyncIfPruned(ctx); err != nil {
+		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
+		return nil, err
+	}
 	go l.refresh()
 	return l, nil
 }

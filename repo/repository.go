@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -191,7 +192,9 @@ func (r *Repository) Sync(ctx context.Context) error {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	var names []string
+	listed := map[string]bool{}
 	err = r.be.List(ctx, dirIndex, func(name string, size int64) error {
+		listed[name] = true
 		if !loaded[name] {
 			names = append(names, name)
 		}
@@ -199,6 +202,19 @@ func (r *Repository) Sync(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("list index files: %w", err)
+	}
+	if vanished(loaded, listed) {
+		// A prune (or check --repair), here or on another host, replaced
+		// index files and deleted packs: blobs the cache still places in
+		// them must not be deduplicated against. Start over from the
+		// repository's index files.
+		if err := r.resetIndex(); err != nil {
+			return err
+		}
+		names = names[:0]
+		for name := range listed {
+			names = append(names, name)
+		}
 	}
 	// A damaged index file must not stop backups or restores of everything
 	// else: its packs are merely unknown until `check --repair` rewrites it.
@@ -216,6 +232,52 @@ func (r *Repository) Sync(ctx context.Context) error {
 		r.forgetLocations()
 	}
 	return r.syncSnapshots(ctx)
+}
+
+// resyncIfPruned reloads the local cache when an index file it merged is
+// gone from the repository (Sync does the reset), and does nothing
+// otherwise: index files other processes added meanwhile are only new packs,
+// which are merged at the next Open.
+func (r *Repository) resyncIfPruned(ctx context.Context) error {
+	loaded, err := r.ix.LoadedFiles()
+	if err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	listed := map[string]bool{}
+	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+		listed[name] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list index files: %w", err)
+	}
+	if !vanished(loaded, listed) {
+		return nil
+	}
+	return r.Sync(ctx)
+}
+
+// vanished reports whether an index file the cache merged is gone from the
+// repository. Entries not named index/... are the cache's own (index
+// rebuild's record of packs read from their headers).
+func vanished(loaded, listed map[string]bool) bool {
+	for name := range loaded {
+		if strings.HasPrefix(name, dirIndex+"/") && !listed[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// resetIndex empties the local cache (keeping it bound to this repository).
+func (r *Repository) resetIndex() error {
+	if err := r.ix.Reset(); err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	if err := r.ix.Bind(r.cfg.ID); err != nil {
+		return err
+	}
+	r.forgetLocations()
+	return nil
 }
 
 // loadIndexFiles reads repository index files in parallel. With tolerant, a

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"memento/repo"
+)
+
+func init() { commands = append(commands, newPruneCommand) }
+
+type pruneFlags struct {
+	dryRun    bool
+	maxUnused float64
+}
+
+func newPruneCommand(a *app) *cobra.Command {
+	var f pruneFlags
+	var maxUnused string
+	c := &cobra.Command{
+		Use:   "prune [--dry-run] [--max-unused 10%]",
+		Short: "Delete the data no snapshot (and no needed archived WAL) uses",
+		Long: `prune takes the repository's exclusive lock (it refuses while a backup, restore,
+'wal watch' or mount holds a lock, naming the holder), marks every blob the
+remaining snapshots use and every archived WAL chunk point-in-time recovery
+still needs, then deletes packs with no used blob and repacks packs whose
+unused share exceeds --max-unused (their used blobs are verified and copied
+into new packs).
+
+Archived WAL is kept from the oldest remaining snapshot's wal_end on: every
+range 'pitr ranges' shows afterwards still restores. Records before it go
+unless the remaining snapshots hold their chunks anyway (see docs/pitr.md).
+
+Crash safety: new packs, then new index files, then the old index files, then
+the old packs; killed at any point, the repository stays valid and the next
+prune removes what is left over (docs/repository-format.md, "Prune").`,
+		Example: `  memento prune --dry-run
+  memento forget --all --keep-daily 14 && memento prune --max-unused 5%`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := parseMaxUnused(maxUnused)
+			if err != nil {
+				return err
+			}
+			f.maxUnused = v
+			r, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			res, err := a.runPrune(cmd.Context(), r, f)
+			if err != nil {
+				return err
+			}
+			return a.emit(res)
+		},
+	}
+	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "only print what would be deleted and repacked")
+	c.Flags().StringVar(&maxUnused, "max-unused", "10%", "repack packs whose unused share exceeds this (0%: any unused blob; 100%: never repack)")
+	return c
+}
+
+// parseMaxUnused reads "10%", "10" (per cent) or "0.5%".
+func parseMaxUnused(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || v < 0 || v > 100 {
+		return 0, usagef("--max-unused %q: give a percentage from 0%% to 100%%", s)
+	}
+	return v / 100, nil
+}
+
+// runPrune prunes, prints the figures and appends the audit record.
+func (a *app) runPrune(ctx context.Context, r *repo.Repository, f pruneFlags) (*repo.PruneResult, error) {
+	prog := &repo.Progress{}
+	stop := a.showProgress("prune", -1, prog)
+	res, err := r.Prune(ctx, repo.PruneOptions{DryRun: f.dryRun, MaxUnused: f.maxUnused, Progress: prog, AfterStep: pruneTestHook()})
+	stop()
+	if !f.dryRun {
+		rec := repo.AuditRecord{Command: "prune"}
+		if res != nil {
+			rec.Figures = map[string]float64{"packs_deleted": float64(res.PacksDeleted), "packs_repacked": float64(res.PacksRepacked),
+				"packs_written": float64(res.PacksWritten), "bytes_freed": float64(res.BytesFreed), "seconds": res.Seconds}
+		}
+		a.audit(ctx, r, auditResult(rec, err))
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.printPrune(res)
+	return res, nil
+}
+
+func (a *app) printPrune(res *repo.PruneResult) {
+	would := ""
+	if res.DryRun {
+		would = "would be "
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.stderr, "memento: warning: %s\n", oneLine(w))
+	}
+	a.printf("prune: %d snapshots use %d blobs; %d blobs unused\n", res.Snapshots, res.BlobsUsed, res.BlobsUnused)
+	a.printf("packs: %d: %d %sdeleted (unused), %d %srepacked into %d new (%s copied), %d kept\n",
+		res.Packs, res.PacksDeleted, would, res.PacksRepacked, would, res.PacksWritten, human(uint64(res.BytesRepacked)), res.PacksKept)
+	for _, w := range res.WAL {
+		if w.Dropped == 0 {
+			continue
+		}
+		a.printf("WAL archive of space %s: %d segments (seq %d..%d) %sdropped, before the oldest snapshot's WAL end (seq %d); %d kept\n",
+			w.Space, w.Dropped, w.DroppedFirst, w.DroppedLast, would, w.FloorSeq, w.Kept)
+	}
+	if res.DryRun {
+		a.printf("dry run: about %s would be freed (%s -> %s); nothing was changed\n",
+			human(uint64(max(res.BytesFreed, 0))), human(uint64(res.BytesBefore)), human(uint64(res.BytesAfter)))
+		return
+	}
+	a.printf("freed %s in %.1fs (packs %s -> %s); %s unused left in kept packs; %d index files written, %d deleted\n",
+		human(uint64(max(res.BytesFreed, 0))), res.Seconds, human(uint64(res.BytesBefore)), human(uint64(res.BytesAfter)),
+		human(uint64(res.UnusedLeft)), res.IndexFilesWritten, res.IndexFilesDeleted)
+}
+
+// pruneTestHook is for the crash tests only: with MEMENTO_TEST_PRUNE_KILL_AFTER=N
+// the process kills itself (SIGKILL, no cleanup at all) right after prune's
+// N-th change to the repository.
+func pruneTestHook() func(string) {
+	n, err := strconv.Atoi(os.Getenv("MEMENTO_TEST_PRUNE_KILL_AFTER"))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	steps := 0
+	return func(step string) {
+		if steps++; steps >= n {
+			fmt.Fprintf(os.Stderr, "memento: test hook: killed after step %d (%s)\n", steps, step)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+}

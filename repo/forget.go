@@ -1,0 +1,287 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ErrWouldEmpty means a forget would remove every snapshot of a space (or of
+// a host's paths) and was not explicitly allowed to.
+var ErrWouldEmpty = errors.New("refusing to remove every snapshot")
+
+// ForgetOptions select what `memento forget` removes: either the snapshots
+// named by IDs, or what Policy does not keep in the groups of Spaces (All:
+// every group, including plain path snapshots).
+type ForgetOptions struct {
+	IDs    []string // snapshot IDs or unique prefixes; exclusive with Policy
+	Policy RetentionPolicy
+	Spaces []string
+	All    bool
+	// ForgetDamaged also removes snapshots that `check --repair` marked
+	// damaged. Without it they are kept (and listed), since what is left
+	// of them may still matter; they never count towards a keep rule.
+	ForgetDamaged bool
+	// AllowEmpty lets a group lose its last snapshot.
+	AllowEmpty bool
+	DryRun     bool
+	// Location is the time zone of the hourly..yearly buckets (nil: local).
+	Location *time.Location
+}
+
+// ForgetItem is one snapshot in a forget report.
+type ForgetItem struct {
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Host    string    `json:"host"`
+	Tags    []string  `json:"tags,omitempty"`
+	Damaged bool      `json:"damaged,omitempty"`
+	Reasons []string  `json:"reasons,omitempty"` // why it is kept
+}
+
+// ForgetGroup is the decision for one group: a space, or one host's paths.
+type ForgetGroup struct {
+	Space  string       `json:"space,omitempty"`
+	Host   string       `json:"host,omitempty"`
+	Paths  []string     `json:"paths,omitempty"`
+	Keep   []ForgetItem `json:"keep"`
+	Remove []ForgetItem `json:"remove"`
+}
+
+// Name is how the group is shown to operators.
+func (g *ForgetGroup) Name() string {
+	if g.Space != "" {
+		return "space " + g.Space
+	}
+	return fmt.Sprintf("paths %s on host %s", strings.Join(g.Paths, ","), g.Host)
+}
+
+// ForgetResult is what forget decided and did.
+type ForgetResult struct {
+	DryRun  bool          `json:"dry_run"`
+	Policy  string        `json:"policy,omitempty"`
+	Groups  []ForgetGroup `json:"groups"`
+	Removed []string      `json:"removed"` // IDs whose manifests were deleted (or would be, in a dry run)
+}
+
+// snapshotGroup is the key snapshots are grouped by: a space snapshot by its
+// space (several hosts may back up one space), a path snapshot by host and
+// paths.
+func snapshotGroup(sn *Snapshot) string {
+	if sn.Space != "" {
+		return "space\x00" + sn.Space
+	}
+	p := slices.Clone(sn.Paths)
+	sort.Strings(p)
+	return "paths\x00" + sn.Host + "\x00" + strings.Join(p, "\x00")
+}
+
+// Forget removes snapshots: it deletes their manifests, nothing else (data
+// goes with the next prune). Each removal first appends a "forget" record
+// to the audit trail naming the snapshot, then deletes the manifest, so
+// `check` never mistakes a forgotten snapshot for a lost one. It holds a
+// shared lock: forgetting only removes manifests, which concurrent backups
+// and restores (which already read theirs) do not mind; prune, which
+// deletes data, takes the exclusive lock.
+func (r *Repository) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, error) {
+	if len(opts.IDs) > 0 && !opts.Policy.Empty() {
+		return nil, fmt.Errorf("give snapshot IDs or a policy, not both")
+	}
+	if len(opts.IDs) == 0 {
+		if opts.Policy.Empty() {
+			return nil, fmt.Errorf("%w: no policy given (use --keep-last, --keep-daily, ..., --keep-within, --keep-tag, or name snapshots by ID)", ErrWouldEmpty)
+		}
+		if err := opts.Policy.Validate(); err != nil {
+			return nil, err
+		}
+		if len(opts.Spaces) == 0 && !opts.All {
+			return nil, fmt.Errorf("say which snapshots the policy applies to: --space ID (repeatable) or --all")
+		}
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	var lock *Lock
+	if !opts.DryRun {
+		var err error
+		if lock, err = r.Lock(ctx, false, "forget"); err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+	} else if err := r.Sync(ctx); err != nil {
+		return nil, err
+	}
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	damaged, err := r.DamagedSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groups := map[string][]*Snapshot{}
+	for _, sn := range all {
+		k := snapshotGroup(sn)
+		groups[k] = append(groups[k], sn)
+	}
+	res := &ForgetResult{DryRun: opts.DryRun, Groups: []ForgetGroup{}, Removed: []string{}}
+	if len(opts.IDs) > 0 {
+		err = r.planForgetIDs(ctx, opts, groups, damaged, res)
+	} else {
+		res.Policy = opts.Policy.String()
+		err = planForgetPolicy(opts, groups, damaged, res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	for _, g := range res.Groups {
+		for _, it := range g.Remove {
+			if err := r.forgetOne(ctx, it.ID, g.Space); err != nil {
+				return res, err
+			}
+			res.Removed = append(res.Removed, it.ID)
+		}
+	}
+	return res, nil
+}
+
+// forgetOne records and then deletes one manifest.
+func (r *Repository) forgetOne(ctx context.Context, id, space string) error {
+	// Once the audit record is written the deletion must not be cut short
+	// by Ctrl-C halfway through a group: finish this one snapshot.
+	wctx := context.WithoutCancel(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := r.AppendAudit(wctx, AuditRecord{Command: "forget", Snapshot: id, Space: space, Result: AuditOK}); err != nil {
+		return fmt.Errorf("snapshot %.8s: %w", id, err)
+	}
+	name := dirSnapshots + "/" + id
+	if err := r.be.Delete(wctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("snapshot %.8s: delete manifest: %w", id, err)
+	}
+	if err := r.ix.DeleteSnapshot(id); err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	return nil
+}
+
+func forgetItem(sn *Snapshot, damaged bool, reasons []string) ForgetItem {
+	return ForgetItem{ID: sn.ID.String(), Time: sn.Time, Host: sn.Host, Tags: sn.Tags, Damaged: damaged, Reasons: reasons}
+}
+
+func newForgetGroup(sn *Snapshot) ForgetGroup {
+	g := ForgetGroup{Space: sn.Space, Keep: []ForgetItem{}, Remove: []ForgetItem{}}
+	if sn.Space == "" {
+		g.Host, g.Paths = sn.Host, slices.Clone(sn.Paths)
+		sort.Strings(g.Paths)
+	}
+	return g
+}
+
+// planForgetPolicy applies the policy group by group. Damaged snapshots
+// are left out of the policy (they cannot give the guarantee a keep rule
+// promises) and are kept unless ForgetDamaged.
+func planForgetPolicy(opts ForgetOptions, groups map[string][]*Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	matched := map[string]bool{}
+	var empty []string
+	for _, k := range keys {
+		sns := groups[k]
+		sp := sns[0].Space
+		if !opts.All && !slices.Contains(opts.Spaces, sp) {
+			continue
+		}
+		matched[sp] = true
+		g := newForgetGroup(sns[0])
+		var intact, bad []*Snapshot
+		for _, sn := range sns {
+			if _, ok := damaged[sn.ID.String()]; ok {
+				bad = append(bad, sn)
+			} else {
+				intact = append(intact, sn)
+			}
+		}
+		for _, d := range ApplyPolicy(intact, opts.Policy, opts.Location) {
+			if d.Keep {
+				g.Keep = append(g.Keep, forgetItem(d.Snapshot, false, d.Reasons))
+			} else {
+				g.Remove = append(g.Remove, forgetItem(d.Snapshot, false, nil))
+			}
+		}
+		for i := len(bad) - 1; i >= 0; i-- {
+			if opts.ForgetDamaged {
+				g.Remove = append(g.Remove, forgetItem(bad[i], true, nil))
+			} else {
+				g.Keep = append(g.Keep, forgetItem(bad[i], true, []string{"damaged (not counted by the policy; --forget-damaged removes it)"}))
+			}
+		}
+		if len(g.Keep) == 0 && len(g.Remove) > 0 && !opts.AllowEmpty {
+			empty = append(empty, g.Name())
+		}
+		res.Groups = append(res.Groups, g)
+	}
+	for _, sp := range opts.Spaces {
+		if !matched[sp] {
+			return fmt.Errorf("space %s: %w: no snapshot of this space", sp, ErrNotFound)
+		}
+	}
+	if len(empty) > 0 {
+		return fmt.Errorf("%w of %s: the policy keeps none of them (use --allow-empty if that is really meant)", ErrWouldEmpty, strings.Join(empty, "; "))
+	}
+	return nil
+}
+
+// planForgetIDs removes exactly the named snapshots.
+func (r *Repository) planForgetIDs(ctx context.Context, opts ForgetOptions, groups map[string][]*Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
+	drop := map[string]bool{}
+	for _, ref := range opts.IDs {
+		sn, err := r.FindSnapshot(ctx, ref)
+		if err != nil {
+			return err
+		}
+		drop[sn.ID.String()] = true
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var empty []string
+	for _, k := range keys {
+		sns := groups[k]
+		g := newForgetGroup(sns[0])
+		for i := len(sns) - 1; i >= 0; i-- {
+			sn := sns[i]
+			_, bad := damaged[sn.ID.String()]
+			if drop[sn.ID.String()] {
+				g.Remove = append(g.Remove, forgetItem(sn, bad, nil))
+			} else {
+				g.Keep = append(g.Keep, forgetItem(sn, bad, []string{"not named"}))
+			}
+		}
+		if len(g.Remove) == 0 {
+			continue
+		}
+		if len(g.Keep) == 0 && !opts.AllowEmpty {
+			empty = append(empty, g.Name())
+		}
+		res.Groups = append(res.Groups, g)
+	}
+	if len(empty) > 0 {
+		return fmt.Errorf("%w of %s (use --allow-empty if that is really meant)", ErrWouldEmpty, strings.Join(empty, "; "))
+	}
+	return nil
+}

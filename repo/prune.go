@@ -1,0 +1,504 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// PruneOptions tune Prune.
+type PruneOptions struct {
+	DryRun bool
+	// MaxUnused is the share (0..1) of a pack's blob bytes that may be
+	// unused before the pack is repacked; 1 never repacks (only packs with
+	// no used blob at all are deleted).
+	MaxUnused float64
+	Workers   int
+	Progress  *Progress
+	// AfterStep, if set, is called after every change prune makes to the
+	// repository (one file written or deleted), with what it did. The CLI
+	// uses it only for its crash test hook.
+	AfterStep func(step string)
+}
+
+// DefaultMaxUnused is prune's default MaxUnused: 10 %.
+const DefaultMaxUnused = 0.10
+
+// PruneResult is what prune found and did (or would do, in a dry run).
+type PruneResult struct {
+	DryRun            bool             `json:"dry_run"`
+	Snapshots         int              `json:"snapshots"`
+	Packs             int              `json:"packs"`
+	PacksDeleted      int              `json:"packs_deleted"`  // no used blob
+	PacksRepacked     int              `json:"packs_repacked"` // used blobs copied out, then deleted
+	PacksWritten      int              `json:"packs_written"`  // new packs holding the copies
+	PacksKept         int              `json:"packs_kept"`
+	UnreadablePacks   []string         `json:"unreadable_packs,omitempty"` // unindexed packs whose header cannot be read: left alone
+	BlobsUsed         int              `json:"blobs_used"`
+	BlobsUnused       int              `json:"blobs_unused"`
+	BytesBefore       int64            `json:"bytes_before"`   // all packs
+	BytesAfter        int64            `json:"bytes_after"`    // all packs afterwards
+	BytesFreed        int64            `json:"bytes_freed"`    // BytesBefore - BytesAfter
+	BytesRepacked     int64            `json:"bytes_repacked"` // sealed blob bytes copied into new packs
+	UnusedLeft        int64            `json:"unused_left"`    // unused blob bytes left in kept packs
+	IndexFilesWritten int              `json:"index_files_written"`
+	IndexFilesDeleted int              `json:"index_files_deleted"`
+	WAL               []WALPruneReport `json:"wal,omitempty"`
+	DamageMarkers     int              `json:"damage_markers_deleted"` // markers of snapshots no longer present
+	Warnings          []string         `json:"warnings,omitempty"`
+	Seconds           float64          `json:"seconds"`
+}
+
+// Prune deletes the data no snapshot and no needed WAL archive record uses.
+// It holds the exclusive lock (a dry run only a shared one), marks every
+// blob the remaining snapshots reference and every chunk of the WAL archive
+// that point-in-time recovery still needs (prune_wal.go), then deletes packs
+// with no used blob and repacks packs whose unused share exceeds MaxUnused.
+//
+// The order makes a crash or Ctrl-C harmless at any point (docs/
+// repository-format.md, "Prune"): WAL archive rewrite; new packs; new index
+// files describing the new packs and every kept pack an old index file
+// described; then the old index files; then the old packs. Until the index
+// files go, everything is described twice; after, the old packs are
+// unindexed garbage the next prune deletes. Nothing a remaining snapshot or
+// needed archive record uses is ever without a described copy.
+func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, error) {
+	start := time.Now()
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	if opts.MaxUnused < 0 || opts.MaxUnused > 1 {
+		return nil, fmt.Errorf("max unused %.2f: want a share between 0 and 1", opts.MaxUnused)
+	}
+	lock, err := r.Lock(ctx, !opts.DryRun, "prune")
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, r.pruneLockedError(ctx, err)
+		}
+		return nil, err
+	}
+	defer lock.Unlock()
+
+	pl, err := r.planPrune(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := pl.res
+	if opts.DryRun {
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
+	step := opts.AfterStep
+	if step == nil {
+		step = func(string) {}
+	}
+	if err := r.executePrune(ctx, pl, opts, step); err != nil {
+		return res, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// pruneLockedError explains who holds the repository, how long they have,
+// and how to clear a lock whose process is gone.
+func (r *Repository) pruneLockedError(ctx context.Context, lockErr error) error {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return lockErr
+	}
+	var holders []string
+	for _, l := range locks {
+		if l.Stale {
+			continue
+		}
+		mode := "shared"
+		if l.Exclusive {
+			mode = "exclusive"
+		}
+		holders = append(holders, fmt.Sprintf("%s lock of '%s' by %s pid %d, taken %s ago", mode, l.Command, l.Host, l.PID,
+			time.Since(l.Time).Round(time.Second)))
+	}
+	if len(holders) == 0 {
+		return lockErr
+	}
+	return fmt.Errorf("%w: prune needs the repository to itself, but %s holds it: %s; wait for it to finish (stop 'wal watch' for the prune). If that process is gone, run 'memento unlock' (a lock not refreshed for %s, or whose process is gone from its host, is stale)",
+		ErrLocked, plural(len(holders), "process", "processes"), strings.Join(holders, "; "), LockStale)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// prunePlan is everything prune decided before changing anything.
+type prunePlan struct {
+	res        *PruneResult
+	inv        *pruneInventory
+	wal        []*walPrunePlan
+	obsolete   []string // index files to delete (they list a pack that goes)
+	repack     map[string][]*prunePack
+	deleteList []*prunePack // deleted outright or after repacking
+	describe   []index.PackInfo
+	markers    []string // damage markers of snapshots no longer present
+}
+
+func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePlan, error) {
+	inv, err := r.pruneInventory(ctx, opts.Workers)
+	if err != nil {
+		return nil, err
+	}
+	res := &PruneResult{DryRun: opts.DryRun, UnreadablePacks: inv.unreadable}
+	for _, u := range inv.unreadable {
+		res.Warnings = append(res.Warnings, "unreadable pack left in place: "+u)
+	}
+	pl := &prunePlan{res: res, inv: inv, repack: map[string][]*prunePack{}}
+
+	// Every manifest in snapshots/, read from the repository itself.
+	ids, err := r.ListSnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	damaged, err := r.DamagedSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := &pruneMarker{r: r, inv: inv, used: map[string]map[chunk.ID]struct{}{}, trees: map[string]map[chunk.ID]bool{}}
+	bySpace := map[string][]*Snapshot{}
+	present := map[string]bool{}
+	for _, id := range ids {
+		sn, err := r.loadSnapshotFile(ctx, id)
+		if err != nil {
+			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+				return nil, fmt.Errorf("%w: %v: what it references is unknown; remove it with 'memento forget %s' if it is beyond saving", ErrPruneUnsafe, err, id)
+			}
+			return nil, err
+		}
+		present[id.String()] = true
+		missing, err := m.markSnapshot(ctx, sn)
+		if err != nil {
+			return nil, err
+		}
+		if missing > 0 {
+			if _, ok := damaged[id.String()]; !ok {
+				return nil, fmt.Errorf("%w: snapshot %s references %d blobs that no pack holds or that cannot be read; run 'memento check --repair', which marks it damaged (prune then keeps what is left of it)",
+					ErrPruneUnsafe, id.Short(), missing)
+			}
+		}
+		if sn.Space != "" {
+			bySpace[sn.Space] = append(bySpace[sn.Space], sn)
+		}
+	}
+	res.Snapshots = len(ids)
+	for id, d := range damaged {
+		if !present[id] {
+			pl.markers = append(pl.markers, d.File)
+		}
+	}
+	sort.Strings(pl.markers)
+
+	// The WAL archive of every space the repository stores anything of.
+	spaces := map[string]bool{}
+	for _, p := range inv.packs {
+		if p.info.Space != pathsSpace && ValidSpaceID(p.info.Space) == nil {
+			spaces[p.info.Space] = true
+		}
+	}
+	for sp := range bySpace {
+		spaces[sp] = true
+	}
+	dirs, err := r.walDirs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(spaces))
+	for sp := range spaces {
+		names = append(names, sp)
+	}
+	sort.Strings(names)
+	for _, sp := range names {
+		delete(dirs, r.walSpaceDir(sp))
+		wp, err := r.planWAL(ctx, m, sp, bySpace[sp])
+		if err != nil {
+			return nil, err
+		}
+		if wp == nil {
+			continue
+		}
+		if n := wp.missingChunks(inv); n > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", sp, n))
+		}
+		rep := wp.report()
+		res.WAL = append(res.WAL, rep)
+		if len(wp.dropped) > 0 {
+			pl.wal = append(pl.wal, wp)
+		}
+	}
+	for d := range dirs {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: WAL archive of a space no pack belongs to; left alone", d))
+	}
+
+	r.pruneDecide(pl, m, opts.MaxUnused)
+	return pl, nil
+}
+
+// pruneDecide picks one copy of every used blob, then an action per pack.
+func (r *Repository) pruneDecide(pl *prunePlan, m *pruneMarker, maxUnused float64) {
+	inv, res := pl.inv, pl.res
+	for _, p := range inv.packs {
+		for _, b := range p.info.Blobs {
+			if _, ok := m.used[p.info.Space][b.ID]; ok {
+				p.usedB += int64(b.Length)
+			}
+		}
+	}
+	// A used blob stored twice (two backups wrote it at once, or an
+	// interrupted prune copied it) is kept in one pack: an indexed one
+	// first, then the one with the larger used share (the copy a crashed
+	// repack wrote is all used), then more used bytes, then the smaller ID.
+	better := func(a, b *prunePack) bool {
+		if (len(a.files) > 0) != (len(b.files) > 0) {
+			return len(a.files) > 0
+		}
+		sa, sb := share(a.usedB, a.blobB), share(b.usedB, b.blobB)
+		if sa != sb {
+			return sa > sb
+		}
+		if a.usedB != b.usedB {
+			return a.usedB > b.usedB
+		}
+		return shortHex(a.info.ID) < shortHex(b.info.ID)
+	}
+	for space, used := range m.used {
+		for id := range used {
+			refs := inv.copies(space, id)
+			if len(refs) == 0 {
+				continue // missing: a damaged snapshot or archive (checked above)
+			}
+			best := refs[0]
+			for _, ref := range refs[1:] {
+				if better(inv.packs[ref.pack], inv.packs[best.pack]) {
+					best = ref
+				}
+			}
+			p, b := inv.blob(best)
+			p.owned = append(p.owned, best.blob)
+			p.ownedB += int64(b.Length)
+			res.BlobsUsed++
+		}
+	}
+	goes := map[int32]bool{}
+	for k, p := range inv.packs {
+		res.Packs++
+		res.BytesBefore += p.size
+		res.BlobsUnused += len(p.info.Blobs) - len(p.owned)
+		unused := p.blobB - p.ownedB
+		switch {
+		case len(p.owned) == 0:
+			p.action = pruneDelete
+		case p.blobB > 0 && float64(unused) > maxUnused*float64(p.blobB):
+			p.action = pruneRepack
+		default:
+			p.action = pruneKeep
+		}
+		switch p.action {
+		case pruneDelete:
+			res.PacksDeleted++
+			pl.deleteList = append(pl.deleteList, p)
+			goes[int32(k)] = true
+		case pruneRepack:
+			res.PacksRepacked++
+			res.BytesRepacked += p.ownedB
+			pl.repack[p.info.Space] = append(pl.repack[p.info.Space], p)
+			pl.deleteList = append(pl.deleteList, p)
+			goes[int32(k)] = true
+		default:
+			res.PacksKept++
+			res.UnusedLeft += unused
+			if len(p.files) == 0 {
+				p.newFile = true // an unindexed pack that stays gets described
+			}
+		}
+	}
+	// Index files listing a pack that goes are replaced; the kept packs
+	// they list are described again unless a surviving file lists them.
+	obsolete := map[string]bool{}
+	for name, ks := range inv.indexFiles {
+		drop := len(ks) == 0
+		for _, k := range ks {
+			if goes[k] {
+				drop = true
+				break
+			}
+		}
+		if drop {
+			obsolete[name] = true
+			pl.obsolete = append(pl.obsolete, name)
+		}
+	}
+	sort.Strings(pl.obsolete)
+	for _, p := range inv.packs {
+		if p.action != pruneKeep || p.newFile {
+			continue
+		}
+		survives := false
+		for _, f := range p.files {
+			if !obsolete[f] {
+				survives = true
+				break
+			}
+		}
+		p.newFile = !survives
+	}
+	for _, p := range inv.packs {
+		if p.action == pruneKeep && p.newFile {
+			pl.describe = append(pl.describe, p.info)
+		}
+	}
+	// Estimate of the packs the copies fill, for the dry run.
+	res.BytesAfter = res.BytesBefore
+	for _, p := range pl.deleteList {
+		res.BytesAfter -= p.size
+	}
+	if target := r.cfg.PackSize; target > 0 {
+		for _, ps := range pl.repack {
+			var b int64
+			for _, p := range ps {
+				b += p.ownedB
+			}
+			res.PacksWritten += int((b + target - 1) / target)
+			res.BytesAfter += b
+		}
+	}
+	res.BytesFreed = res.BytesBefore - res.BytesAfter
+	res.IndexFilesDeleted = len(pl.obsolete)
+	res.DamageMarkers = len(pl.markers)
+}
+
+func share(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
+
+// executePrune changes the repository in the crash-safe order.
+func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts PruneOptions, step func(string)) error {
+	res := pl.res
+	// 1. WAL archive: drop the records no snapshot can be continued through.
+	for _, wp := range pl.wal {
+		var rep *WALPruneReport
+		for i := range res.WAL {
+			if res.WAL[i].Space == wp.space {
+				rep = &res.WAL[i]
+			}
+		}
+		if err := r.rewriteWAL(ctx, wp, step, rep); err != nil {
+			return err
+		}
+	}
+	// 2. Copy the used blobs of the packs to repack into new packs.
+	written, err := r.repackPacks(ctx, pl, opts, step)
+	if err != nil {
+		return err
+	}
+	res.PacksWritten = len(written)
+	// 3. New index files: the new packs, and the kept packs whose only
+	// description is in an index file about to go. Written before
+	// anything is deleted.
+	infos := append(written, pl.describe...)
+	sort.Slice(infos, func(i, j int) bool { return shortHex(infos[i].ID) < shortHex(infos[j].ID) })
+	res.IndexFilesWritten = 0
+	for len(infos) > 0 {
+		n, blobs := 0, 0
+		for n < len(infos) && (n == 0 || blobs+len(infos[n].Blobs) <= indexBatchBlobs) {
+			blobs += len(infos[n].Blobs)
+			n++
+		}
+		id, err := r.saveFile(ctx, dirIndex, kindIndex, toIndexFile(infos[:n]))
+		if err != nil {
+			return fmt.Errorf("write index file: %w", err)
+		}
+		res.IndexFilesWritten++
+		step("write " + fileName(dirIndex, id))
+		infos = infos[n:]
+	}
+	// From here on prune deletes. Ctrl-C no longer stops it halfway: each
+	// deletion is safe, but finishing is tidier, and it is quick.
+	dctx := context.WithoutCancel(ctx)
+	// The local cache must not keep placing blobs in packs about to go:
+	// forget what it learnt from pack headers (index rebuild) now; what
+	// it merged from index files goes with them (Sync notices).
+	if err := r.dropCacheOnlyEntries(); err != nil {
+		return err
+	}
+	// 4. The superseded index files.
+	for _, name := range pl.obsolete {
+		if err := r.be.Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete index file %s: %w", name, err)
+		}
+		step("delete " + name)
+	}
+	// 5. The packs no index file describes any more.
+	for _, p := range pl.deleteList {
+		if err := r.be.Delete(dctx, packName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete pack %s: %w", shortHex(p.info.ID), err)
+		}
+		step("delete " + packName(p.info.ID))
+	}
+	// 6. Damage markers of snapshots that are gone.
+	for _, name := range pl.markers {
+		if err := r.be.Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("could not delete damage marker %s: %v", name, err))
+			continue
+		}
+		step("delete " + name)
+	}
+	// 7. The local cache, from the repository's index files as they are now.
+	if err := r.resetIndex(); err != nil {
+		return err
+	}
+	if err := r.Sync(dctx); err != nil {
+		return err
+	}
+	res.BytesAfter = res.BytesBefore
+	for _, p := range pl.deleteList {
+		res.BytesAfter -= p.size
+	}
+	for _, w := range written {
+		res.BytesAfter += w.Size
+	}
+	res.BytesFreed = res.BytesBefore - res.BytesAfter
+	return nil
+}
+
+// dropCacheOnlyEntries removes from the local cache the entries that came
+// from no repository index file (`index rebuild` reading pack headers): they
+// may list packs prune is about to delete.
+func (r *Repository) dropCacheOnlyEntries() error {
+	loaded, err := r.ix.LoadedFiles()
+	if err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	for name := range loaded {
+		if !strings.HasPrefix(name, dirIndex+"/") {
+			if err := r.ix.RemoveFile(name); err != nil {
+				return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+			}
+		}
+	}
+	r.forgetLocations()
+	return nil
+}

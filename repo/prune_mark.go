@@ -1,0 +1,276 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// ErrPruneUnsafe means prune found the repository in a state where deleting
+// anything could lose data (a damaged index file, a missing pack, a snapshot
+// referencing data that is gone and not marked damaged); it changed nothing.
+var ErrPruneUnsafe = errors.New("prune refused: the repository needs attention first")
+
+// pruneBlobRef is where one copy of a blob is: a pack (index into
+// inventory.packs) and the blob's entry in it.
+type pruneBlobRef struct {
+	pack int32
+	blob int32
+}
+
+// prunePack is one pack as prune sees it.
+type prunePack struct {
+	info    index.PackInfo // blobs from an index file, or from the pack's header
+	size    int64          // size in data/
+	files   []string       // index files listing it; none: unindexed
+	owned   []int32        // blobs of this pack that are kept (one copy per used blob)
+	ownedB  int64          // sealed bytes of owned blobs
+	blobB   int64          // sealed bytes of all its blobs
+	usedB   int64          // sealed bytes of used blobs, duplicates included (ownership score)
+	action  pruneAction
+	newFile bool // needs describing in a new index file
+}
+
+type pruneAction int
+
+const (
+	pruneKeep pruneAction = iota
+	pruneDelete
+	pruneRepack
+)
+
+// pruneInventory is every pack of the repository and where each blob is.
+type pruneInventory struct {
+	packs      []*prunePack
+	indexFiles map[string][]int32 // index file -> packs it lists
+	where      map[string]map[chunk.ID]pruneBlobRef
+	dups       map[string]map[chunk.ID][]pruneBlobRef // further copies
+	unreadable []string                               // unindexed packs whose header cannot be read: left alone
+}
+
+func (inv *pruneInventory) copies(space string, id chunk.ID) []pruneBlobRef {
+	first, ok := inv.where[space][id]
+	if !ok {
+		return nil
+	}
+	return append([]pruneBlobRef{first}, inv.dups[space][id]...)
+}
+
+func (inv *pruneInventory) blob(ref pruneBlobRef) (*prunePack, index.BlobInfo) {
+	p := inv.packs[ref.pack]
+	return p, p.info.Blobs[ref.blob]
+}
+
+// inventory lists data/ and index/, reads every index file (refusing when
+// one is damaged: its packs' contents would be unknown), checks the listed
+// packs exist with the listed sizes, and reads the header of every pack no
+// index file lists.
+func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInventory, error) {
+	sizes := map[[32]byte]int64{}
+	if err := r.be.List(ctx, dirData, func(name string, size int64) error {
+		if h := nameHash(name); h != ([32]byte{}) && fileName(dirData, h) == name {
+			sizes[h] = size
+		}
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	var names []string
+	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+		names = append(names, name)
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list index files: %w", err)
+	}
+	files, damaged, err := r.loadIndexFiles(ctx, names, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(damaged) > 0 {
+		return nil, fmt.Errorf("%w: %s; run 'memento check --repair' to rewrite the index from the packs", ErrPruneUnsafe, damaged[0])
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	inv := &pruneInventory{indexFiles: map[string][]int32{}, where: map[string]map[chunk.ID]pruneBlobRef{},
+		dups: map[string]map[chunk.ID][]pruneBlobRef{}}
+	byID := map[[32]byte]int32{}
+	for _, f := range files {
+		for _, pi := range f.Packs {
+			size, ok := sizes[pi.ID]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("%w: pack %s is listed by index file %.8s but missing from the repository; run 'memento check --repair' first",
+					ErrPruneUnsafe, shortHex(pi.ID), strings.TrimPrefix(f.Name, dirIndex+"/"))
+			case size != pi.Size:
+				return nil, fmt.Errorf("%w: pack %s is %d bytes, index file %.8s says %d; run 'memento check' first",
+					ErrPruneUnsafe, shortHex(pi.ID), size, strings.TrimPrefix(f.Name, dirIndex+"/"), pi.Size)
+			}
+			k, seen := byID[pi.ID]
+			if !seen {
+				k = int32(len(inv.packs))
+				byID[pi.ID] = k
+				inv.packs = append(inv.packs, &prunePack{info: pi, size: size})
+			}
+			inv.packs[k].files = append(inv.packs[k].files, f.Name)
+			inv.indexFiles[f.Name] = append(inv.indexFiles[f.Name], k)
+		}
+		if _, ok := inv.indexFiles[f.Name]; !ok {
+			inv.indexFiles[f.Name] = nil
+		}
+	}
+	// Packs no index file lists: an interrupted backup or prune. Their
+	// headers say what they hold.
+	var unindexed [][32]byte
+	for id := range sizes {
+		if _, ok := byID[id]; !ok {
+			unindexed = append(unindexed, id)
+		}
+	}
+	sort.Slice(unindexed, func(i, j int) bool { return shortHex(unindexed[i]) < shortHex(unindexed[j]) })
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for _, id := range unindexed {
+		g.Go(func() error {
+			pi, err := r.readPackHeader(gctx, id, sizes[id])
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+					inv.unreadable = append(inv.unreadable, err.Error())
+					return nil
+				}
+				return err
+			}
+			inv.packs = append(inv.packs, &prunePack{info: pi, size: sizes[id]})
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Strings(inv.unreadable)
+	for k, p := range inv.packs {
+		sp := p.info.Space
+		if inv.where[sp] == nil {
+			inv.where[sp] = map[chunk.ID]pruneBlobRef{}
+		}
+		for j, b := range p.info.Blobs {
+			p.blobB += int64(b.Length)
+			ref := pruneBlobRef{int32(k), int32(j)}
+			if _, ok := inv.where[sp][b.ID]; !ok {
+				inv.where[sp][b.ID] = ref
+				continue
+			}
+			if inv.dups[sp] == nil {
+				inv.dups[sp] = map[chunk.ID][]pruneBlobRef{}
+			}
+			inv.dups[sp][b.ID] = append(inv.dups[sp][b.ID], ref)
+		}
+	}
+	return inv, nil
+}
+
+// pruneMarker collects the blobs remaining snapshots use, per storage space.
+type pruneMarker struct {
+	r    *Repository
+	inv  *pruneInventory
+	used map[string]map[chunk.ID]struct{}
+	// trees already walked, and whether everything below them was present
+	trees map[string]map[chunk.ID]bool
+}
+
+func (m *pruneMarker) mark(space string, id chunk.ID) {
+	s := m.used[space]
+	if s == nil {
+		s = map[chunk.ID]struct{}{}
+		m.used[space] = s
+	}
+	s[id] = struct{}{}
+}
+
+// markSnapshot marks a snapshot's trees and chunks and reports how many of
+// them no pack holds (or could not be read, for trees).
+func (m *pruneMarker) markSnapshot(ctx context.Context, sn *Snapshot) (missing int, err error) {
+	return m.markTree(ctx, storageSpace(sn.Space), sn.Root)
+}
+
+func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (int, error) {
+	if done, ok := m.trees[space][id]; ok {
+		if done {
+			return 0, nil
+		}
+		return 1, nil
+	}
+	if m.trees[space] == nil {
+		m.trees[space] = map[chunk.ID]bool{}
+	}
+	m.mark(space, id)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	t, err := m.loadTree(ctx, space, id)
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) {
+			m.trees[space][id] = false
+			m.r.log.Warn("prune: tree cannot be read", "space", space, "tree", id.Short(), "err", err)
+			return 1, nil
+		}
+		return 0, err
+	}
+	missing := 0
+	for _, n := range t.Nodes {
+		for _, c := range n.Content {
+			m.mark(space, c)
+			if _, ok := m.inv.where[space][c]; !ok {
+				missing++
+			}
+		}
+		if n.Subtree != nil {
+			k, err := m.markTree(ctx, space, *n.Subtree)
+			if err != nil {
+				return 0, err
+			}
+			missing += k
+		}
+	}
+	m.trees[space][id] = missing == 0
+	return missing, nil
+}
+
+// loadTree reads a tree from the first copy that opens, using the
+// inventory rather than the local cache, which may not know unindexed packs.
+func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (*Tree, error) {
+	refs := m.inv.copies(space, id)
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("tree %s of space %q: %w in any pack", id.Short(), space, ErrNotFound)
+	}
+	var firstErr error
+	for _, ref := range refs {
+		p, b := m.inv.blob(ref)
+		loc := index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags}
+		raw, err := m.r.readBlobAt(ctx, space, TreeBlob, id, loc, nil)
+		if err == nil {
+			t, err := decodeTree(raw)
+			if err != nil {
+				return nil, &CorruptError{What: "tree " + id.Short(), Detail: "invalid", Err: err}
+			}
+			return t, nil
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}

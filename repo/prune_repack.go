@@ -1,0 +1,112 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// repackPacks copies the blobs each pack to repack still owns into new packs
+// of the same space, through the ordinary packer: every blob is opened
+// (authenticated), checked against its ID, and sealed again unchanged in its
+// stored (compressed or not) form, so a copy is exactly what a backup would
+// have written. A blob that fails verification stops the prune before
+// anything is deleted. It returns the packs written.
+func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneOptions, step func(string)) ([]index.PackInfo, error) {
+	spaces := make([]string, 0, len(pl.repack))
+	for sp := range pl.repack {
+		spaces = append(spaces, sp)
+	}
+	sort.Strings(spaces)
+	var written []index.PackInfo
+	for _, sp := range spaces {
+		pk := r.newPacker(ctx, sp)
+		g, gctx := errgroup.WithContext(ctx)
+		// Packs are read whole: two at a time bounds memory to two packs
+		// being read plus the packer's three.
+		g.SetLimit(2)
+		for _, p := range pl.repack[sp] {
+			g.Go(func() error { return r.repackOne(gctx, pk, p, opts.Progress) })
+		}
+		err := g.Wait()
+		if err != nil {
+			// The packs already written are unindexed garbage for the next prune.
+			for range pk.abort() {
+				step("write pack (aborted repack)")
+			}
+			return nil, err
+		}
+		packs, _, err := pk.flush()
+		for _, p := range packs {
+			step("write " + packName(p.ID))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("repack space %q: %w", sp, err)
+		}
+		written = append(written, packs...)
+	}
+	return written, nil
+}
+
+// repackOne reads one pack and hands its owned blobs to the packer.
+func (r *Repository) repackOne(ctx context.Context, pk *packer, p *prunePack, prog *Progress) error {
+	b, err := readRange(ctx, r.be, packName(p.info.ID), 0, p.size)
+	if err != nil {
+		return fmt.Errorf("repack pack %s: %w", shortHex(p.info.ID), err)
+	}
+	prog.Bytes.Add(p.size)
+	owned := append([]int32(nil), p.owned...)
+	sort.Slice(owned, func(i, j int) bool { return p.info.Blobs[owned[i]].Offset < p.info.Blobs[owned[j]].Offset })
+	for _, k := range owned {
+		bl := p.info.Blobs[k]
+		end := int64(bl.Offset) + int64(bl.Length)
+		if end > int64(len(b)) {
+			return corrupt("pack "+shortHex(p.info.ID), "blob %s at %d+%d lies beyond the pack's %d bytes", bl.ID.Short(), bl.Offset, bl.Length, len(b))
+		}
+		stored, err := r.verifiedStored(b[bl.Offset:end], p, bl)
+		if err != nil {
+			return fmt.Errorf("repack: %w (run 'memento check --read-data'; nothing was deleted)", err)
+		}
+		if !pk.claim(bl.ID) {
+			continue
+		}
+		if err := pk.add(BlobType(bl.Type), bl.ID, bl.Flags, int(bl.RawLength), stored); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifiedStored opens a sealed blob and returns its stored form after
+// checking that it decodes to bytes with the blob's ID and raw length.
+func (r *Repository) verifiedStored(sealed []byte, p *prunePack, bl index.BlobInfo) ([]byte, error) {
+	t := BlobType(bl.Type)
+	what := "pack " + shortHex(p.info.ID)
+	stored, err := r.seal.open(nil, sealed, blobAD(t, bl.ID))
+	if err != nil {
+		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, bl.ID.Short(), bl.Offset), Err: err}
+	}
+	raw := stored
+	if bl.Flags&FlagCompressed != 0 {
+		if t == TreeBlob {
+			raw, err = chunk.DecompressMax(nil, stored, MaxBlobSize)
+		} else {
+			raw, err = chunk.Decompress(nil, stored)
+		}
+		if err != nil {
+			return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, bl.ID.Short()), Err: err}
+		}
+	}
+	if uint32(len(raw)) != bl.RawLength {
+		return nil, corrupt(what, "%s blob %s: %d bytes, the index says %d", t, bl.ID.Short(), len(raw), bl.RawLength)
+	}
+	if r.chunkKey(p.info.Space).Sum(raw) != bl.ID {
+		return nil, corrupt(what, "%s blob %s: content does not match its ID", t, bl.ID.Short())
+	}
+	return stored, nil
+}

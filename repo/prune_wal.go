@@ -1,0 +1,191 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// WAL archive retention. Point-in-time recovery starts from a snapshot and
+// replays the archived segments after its wal_end (pitr_restore.go,
+// layDownWAL), so of a space's archive prune keeps:
+//
+//  1. every record with entries after the smallest wal_end of the space's
+//     remaining snapshots (the "floor"): each remaining snapshot can still
+//     be continued exactly as far as before, so every range `pitr ranges`
+//     shows after the prune restores;
+//  2. the newest ordinary record, so the archive position never goes back
+//     (an archiver would otherwise ship segments again);
+//  3. compacted records (one per compaction, and what keeps `wal archive`
+//     from shipping a compacted segment of the data dir again);
+//  4. records all of whose chunks a remaining snapshot holds anyway: they
+//     cost nothing, and keeping them stops the next `wal archive` from
+//     shipping again the old segments the data dir still has.
+//
+// A record below the floor with chunks of its own is dropped: no remaining
+// snapshot can be continued through it. A space with no remaining snapshot
+// that records WAL positions keeps its whole archive (prune does not guess
+// what a first backup will need). The records kept are written into one new
+// consolidation (wal/<tag>/c/<hash>) superseding every file of the space,
+// then the old files are deleted; all of this happens before any pack is.
+
+// walPrunePlan is what prune does to one space's archive.
+type walPrunePlan struct {
+	space   string
+	arch    *WALArchive
+	floor   uint64 // records ending at or before it may go
+	keep    []WALSegmentRecord
+	dropped []WALSegmentRecord
+	files   []string // every wal/ file of the space, superseded by the rewrite
+}
+
+// WALPruneReport says what prune did (or would do) to a space's archive.
+type WALPruneReport struct {
+	Space        string `json:"space"`
+	FloorSeq     uint64 `json:"floor_seq"` // the smallest wal_end of the remaining snapshots
+	Kept         int    `json:"segments_kept"`
+	Dropped      int    `json:"segments_dropped"`
+	DroppedFirst uint64 `json:"dropped_first_seq,omitempty"`
+	DroppedLast  uint64 `json:"dropped_last_seq,omitempty"`
+	FilesWritten int    `json:"files_written"`
+	FilesDeleted int    `json:"files_deleted"`
+}
+
+// planWAL loads a space's archive, marks the chunks of the records it keeps
+// and returns the plan (nil when the space has no archive). snapshots are
+// the space's remaining snapshots; m.used must already hold their blobs.
+func (r *Repository) planWAL(ctx context.Context, m *pruneMarker, space string, snapshots []*Snapshot) (*walPrunePlan, error) {
+	dir := r.walSpaceDir(space)
+	var files []string
+	if err := r.be.List(ctx, dir, func(name string, size int64) error {
+		files = append(files, name)
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("space %s: list WAL archive: %w", space, err)
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	arch, err := r.LoadWALArchive(ctx, space)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	p := &walPrunePlan{space: space, arch: arch, files: files}
+	haveFloor := false
+	for _, sn := range snapshots {
+		if e := sn.Engram; e != nil && e.WALEnd.Seq > 0 && (!haveFloor || e.WALEnd.Seq < p.floor) {
+			p.floor, haveFloor = e.WALEnd.Seq, true
+		}
+	}
+	endSeq, _ := arch.End()
+	used := m.used[space]
+	for _, rec := range arch.Segments() {
+		keep := !haveFloor || rec.Compacted || rec.LastSeq > p.floor || (rec.LastSeq == endSeq && endSeq > 0)
+		if !keep {
+			keep = true
+			for _, c := range rec.Chunks {
+				if _, ok := used[c.ID]; !ok {
+					keep = false
+					break
+				}
+			}
+		}
+		if keep {
+			p.keep = append(p.keep, rec)
+			for _, c := range rec.Chunks {
+				m.mark(space, c.ID)
+			}
+		} else {
+			p.dropped = append(p.dropped, rec)
+		}
+	}
+	return p, nil
+}
+
+func (p *walPrunePlan) report() WALPruneReport {
+	rep := WALPruneReport{Space: p.space, FloorSeq: p.floor, Kept: len(p.keep), Dropped: len(p.dropped)}
+	for i, d := range p.dropped {
+		if i == 0 || d.FirstSeq < rep.DroppedFirst {
+			rep.DroppedFirst = d.FirstSeq
+		}
+		rep.DroppedLast = max(rep.DroppedLast, d.LastSeq)
+	}
+	return rep
+}
+
+// missingChunks counts chunks of kept records that no pack holds (an
+// archive already damaged: prune does not make it worse, but says so).
+func (p *walPrunePlan) missingChunks(inv *pruneInventory) int {
+	n := 0
+	for _, rec := range p.keep {
+		for _, c := range rec.Chunks {
+			if _, ok := inv.where[p.space][c.ID]; !ok {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// rewrite writes the consolidation holding the kept records, then deletes
+// every file it supersedes, run files first. Until the last deletion the
+// old files still describe the dropped records, whose chunks are still in
+// their packs: a crash leaves the old archive readable as it was.
+func (r *Repository) rewriteWAL(ctx context.Context, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
+	host, _ := os.Hostname()
+	f := walArchiveFile{Version: WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
+		Supersedes: p.files, Segments: p.keep}
+	dir := r.walSpaceDir(p.space) + "/c"
+	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
+	if err != nil {
+		return fmt.Errorf("space %s: rewrite WAL archive: %w", p.space, err)
+	}
+	name := fileName(dir, id)
+	rep.FilesWritten++
+	step("write " + name)
+	order := make([]string, 0, len(p.files))
+	for _, n := range p.files { // run files first: the old consolidations still cover them
+		if !strings.Contains(strings.TrimPrefix(n, r.walSpaceDir(p.space)+"/"), "/") {
+			order = append(order, n)
+		}
+	}
+	for _, n := range p.files {
+		if strings.Contains(strings.TrimPrefix(n, r.walSpaceDir(p.space)+"/"), "/") {
+			order = append(order, n)
+		}
+	}
+	for _, n := range order {
+		if n == name {
+			continue
+		}
+		if err := r.be.Delete(ctx, n); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("space %s: delete superseded WAL archive file %s: %w", p.space, n, err)
+		}
+		rep.FilesDeleted++
+		step("delete " + n)
+	}
+	return nil
+}
+
+// walDirs lists the space directories under wal/, to find archives whose
+// space prune does not know (reported, left alone).
+func (r *Repository) walDirs(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := r.be.List(ctx, dirWAL, func(name string, size int64) error {
+		parts := strings.SplitN(name, "/", 3)
+		if len(parts) >= 3 {
+			out[parts[0]+"/"+parts[1]] = true
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list WAL archive: %w", err)
+	}
+	return out, nil
+}
