@@ -20,7 +20,7 @@ func newLogCommand(a *app) *cobra.Command {
 	var since, command, snapshot string
 	c := &cobra.Command{
 		Use:   "log [--since 24h|7d|TIME] [--command verify] [--snapshot ID]",
-		Short: "Show the audit trail: every backup, archive, restore, verify, check and prune",
+		Short: "Show the audit trail: every backup, archive, restore, verify, check, forget and prune",
 		Long: `Every backup, WAL archive run, restore, verification, check and prune appends
 one immutable, sealed JSON record to <repo>/logs/ (time, host, command,
 snapshot, result, figures). log prints them oldest first.`,
@@ -72,7 +72,7 @@ snapshot, result, figures). log prints them oldest first.`,
 		},
 	}
 	c.Flags().StringVar(&since, "since", "", "only records from this long ago (24h, 7d) or since this time (RFC 3339)")
-	c.Flags().StringVar(&command, "command", "", "only records of this command (backup, archive, restore, verify, check, prune)")
+	c.Flags().StringVar(&command, "command", "", "only records of this command (backup, archive, restore, verify, check, forget, prune, replicate)")
 	c.Flags().StringVar(&snapshot, "snapshot", "", "only records of this snapshot (ID prefix)")
 	return c
 }
