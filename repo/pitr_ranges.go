@@ -35,9 +35,22 @@ func (g PITRRange) String() string {
 type pitrSource struct {
 	sn         *Snapshot
 	start, end WALPosition
+	// head is the compacted segment the snapshot's WAL starts with (nil
+	// when it starts with ordinary segments), and originals the archived
+	// segments it replaced, which a recovery to a point before the head's
+	// marker lays down in its place (nil when the archive lacks any).
+	head      *compactedHead
+	originals []*WALSegmentRecord
 }
 
 // pitrSources pairs each Engram snapshot of the space with the archive.
+//
+// A snapshot taken after 'wal compact' holds a compacted segment covering
+// a..b instead of the entries themselves: the states strictly before b
+// cannot be derived from it. When the archive still holds the original
+// segments of a..b, a recovery uses them instead (RestorePointInTime) and
+// the range starts at the checkpoint as usual; otherwise it starts at b.
+// That is what keeps 'pitr ranges' exactly what a restore accepts.
 func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArchive) ([]pitrSource, error) {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
@@ -55,6 +68,20 @@ func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArc
 			// A fresh database: the tiers are empty; history starts with
 			// the first entry of the WAL.
 			src.start = e.WALFirst
+		}
+		head, err := r.snapshotCompactedHead(ctx, sn, arch)
+		if err != nil {
+			return nil, err
+		}
+		if head != nil && src.start.Seq < head.Last {
+			src.head = head
+			if src.originals = originals(arch, head.First, head.Last); src.originals == nil {
+				// Only the state at the marker and after it can be
+				// derived. (When the checkpoint precedes the run, the
+				// states before it could be too, by sequence; they are
+				// not listed rather than listed by halves.)
+				src.start = WALPosition{Seq: head.Last, TimestampNS: head.LastTS}
+			}
 		}
 		for _, run := range runs {
 			if run.FirstSeq <= src.end.Seq+1 && run.LastSeq > src.end.Seq {

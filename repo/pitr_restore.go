@@ -76,7 +76,7 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 	if opts.Progress == nil {
 		opts.Progress = &Progress{}
 	}
-	ranges, arch, err := r.PITRRanges(ctx, opts.Space)
+	arch, err := r.LoadWALArchive(ctx, opts.Space)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 	}
 	src, ok := planPITR(srcs, t)
 	if !ok {
-		return nil, unrecoverable(opts.Space, t, ranges, r.hasEngramSnapshot(ctx, opts.Space))
+		return nil, unrecoverable(opts.Space, t, mergeRanges(srcs), r.hasEngramSnapshot(ctx, opts.Space))
 	}
 	sn, err := r.loadSnapshotFile(ctx, src.sn.ID) // verified, not the catalog's copy
 	if err != nil {
@@ -137,9 +137,14 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 		return nil, err
 	}
 	res := &PITRResult{Space: opts.Space, Snapshot: sn.ID.String(), Target: dest}
-	if res.ArchivedSegments, err = r.layDownWAL(ctx, rs, arch, sn.Engram.WALEnd, t, walDir); err != nil {
+	if res.ArchivedSegments, err = r.uncompactHead(ctx, rs, src, t, walDir); err != nil {
 		return nil, err
 	}
+	n, err := r.layDownWAL(ctx, rs, arch, sn.Engram.WALEnd, t, walDir)
+	if err != nil {
+		return nil, err
+	}
+	res.ArchivedSegments += n
 	replayStart := time.Now()
 	pos, st, nsegs, fromOne, err := replayAndCut(ctx, opts.Space, walDir, t)
 	res.ReplaySeconds = time.Since(replayStart).Seconds()
@@ -215,6 +220,25 @@ func (r *Repository) spaceTree(ctx context.Context, sn *Snapshot) (chunk.ID, *No
 	return *sd.Subtree, root.Find("metadata.json"), nil
 }
 
+// uncompactHead replaces the compacted segment the snapshot's WAL starts
+// with by the archived originals it was made from, when the target lies
+// before the segment's closing marker: the states there exist only in the
+// originals (walreplay refuses a target inside a compacted run). It returns
+// how many segments it fetched.
+func (r *Repository) uncompactHead(ctx context.Context, rs *restorer, src *pitrSource, t walreplay.Target, walDir string) (int, error) {
+	h := src.head
+	if h == nil || src.originals == nil {
+		return 0, nil
+	}
+	if t.ToSeq != nil && *t.ToSeq >= h.Last || t.AtTime != nil && *t.AtTime >= h.LastTS {
+		return 0, nil
+	}
+	if err := os.Remove(filepath.Join(walDir, h.Name)); err != nil {
+		return 0, fmt.Errorf("space %s: compacted segment %s of snapshot %s: %w", rs.sn.Space, h.Name, rs.sn.ShortID(), err)
+	}
+	return r.fetchSegments(ctx, rs, src.originals, walDir)
+}
+
 // layDownWAL writes into walDir the archived segments that continue the
 // snapshot's WAL (which ends at end) up to the target: every ordinary record
 // holding sequences after end, up to the first one that starts beyond the
@@ -234,6 +258,12 @@ func (r *Repository) layDownWAL(ctx context.Context, rs *restorer, arch *WALArch
 		}
 		need = append(need, rec)
 	}
+	return r.fetchSegments(ctx, rs, need, walDir)
+}
+
+// fetchSegments writes the archived segments need into walDir, four at a
+// time, and returns how many it wrote.
+func (r *Repository) fetchSegments(ctx context.Context, rs *restorer, need []*WALSegmentRecord, walDir string) (int, error) {
 	if len(need) == 0 {
 		return 0, nil
 	}
@@ -243,9 +273,9 @@ func (r *Repository) layDownWAL(ctx context.Context, rs *restorer, arch *WALArch
 			ids = append(ids, c.ID)
 		}
 	}
-	locs, err := r.locate(arch.Space, ids)
+	locs, err := r.locate(rs.sn.Space, ids)
 	if err != nil {
-		return 0, fmt.Errorf("space %s: archived WAL: %w", arch.Space, err)
+		return 0, fmt.Errorf("space %s: archived WAL: %w", rs.sn.Space, err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
+	"memento/chunk"
 	"memento/walreplay"
 )
 
@@ -99,4 +101,173 @@ func truncateSync(path string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// compactedHead is the compacted segment a snapshot's WAL starts with (wal
+// compact rewrites the leading run of segments, so only the first segment
+// can be compacted): it covers sequences First..Last, Last being its closing
+// marker. From it alone only the states at or after Last can be derived.
+type compactedHead struct {
+	Name        string
+	First, Last uint64
+	LastTS      int64
+}
+
+// headCache remembers, per snapshot ID, what the snapshot's WAL starts
+// with: a snapshot never changes, and finding out costs four tree reads (and
+// a partial segment read when the archive does not know the segment), which
+// a mount listing ranges again and again should not repeat.
+var headCache = struct {
+	sync.Mutex
+	m map[chunk.ID]*compactedHead
+}{m: map[chunk.ID]*compactedHead{}}
+
+// snapshotCompactedHead returns the compacted segment the snapshot's WAL
+// starts with, or nil. The segment is recognised by the archive's compacted
+// record of the same name, size and BLAKE3; failing that (the snapshot was
+// taken before 'wal archive' shipped the compacted segment, or the archive
+// does not know the segment at all) its first entry is read, and the whole
+// segment only when that entry is compacted.
+func (r *Repository) snapshotCompactedHead(ctx context.Context, sn *Snapshot, arch *WALArchive) (*compactedHead, error) {
+	headCache.Lock()
+	h, ok := headCache.m[sn.ID]
+	headCache.Unlock()
+	if ok {
+		return h, nil
+	}
+	h, err := r.findCompactedHead(ctx, sn, arch)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: WAL: %w", sn.ShortID(), err)
+	}
+	headCache.Lock()
+	if len(headCache.m) >= 1<<14 {
+		clear(headCache.m)
+	}
+	headCache.m[sn.ID] = h
+	headCache.Unlock()
+	return h, nil
+}
+
+func (r *Repository) findCompactedHead(ctx context.Context, sn *Snapshot, arch *WALArchive) (*compactedHead, error) {
+	n, first, err := r.firstWALNode(ctx, sn)
+	if err != nil || n == nil {
+		return nil, err
+	}
+	same := func(rec *WALSegmentRecord) bool {
+		return rec != nil && n.BLAKE3 != nil && rec.Size == int64(n.Size) && rec.BLAKE3 == *n.BLAKE3
+	}
+	if rec := arch.Record(n.Name, true); same(rec) {
+		return &compactedHead{Name: n.Name, First: rec.FirstSeq, Last: rec.LastSeq, LastTS: rec.LastTS}, nil
+	}
+	if same(arch.Record(n.Name, false)) {
+		return nil, nil
+	}
+	return r.readCompactedHead(ctx, sn, n, first)
+}
+
+// firstWALNode returns the node of the first segment (lowest sequence) in
+// the snapshot's spaces/<space>/wal/ and the sequence in its name.
+func (r *Repository) firstWALNode(ctx context.Context, sn *Snapshot) (*Node, uint64, error) {
+	sd, _, err := r.spaceTree(ctx, sn)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := r.LoadTree(ctx, sn.Space, sd)
+	if err != nil {
+		return nil, 0, err
+	}
+	wn := st.Find("wal")
+	if wn == nil || wn.Subtree == nil {
+		return nil, 0, nil
+	}
+	wt, err := r.LoadTree(ctx, sn.Space, *wn.Subtree)
+	if err != nil {
+		return nil, 0, err
+	}
+	var best *Node
+	var bestSeq uint64
+	for _, n := range wt.Nodes {
+		if n.Type != NodeFile || n.Size == 0 {
+			continue
+		}
+		seq, err := walreplay.ParseSegmentName(n.Name)
+		if err != nil {
+			continue
+		}
+		if best == nil || seq < bestSeq {
+			best, bestSeq = n, seq
+		}
+	}
+	return best, bestSeq, nil
+}
+
+// errHeadDone stops the segment stream once the answer is known.
+var errHeadDone = errors.New("first entry read")
+
+// readCompactedHead streams the segment n from the repository: it stops
+// after the first entry when that is not compacted, and otherwise reads to
+// the closing marker. The replay of a restore validates the segment fully;
+// this only needs its bounds.
+func (r *Repository) readCompactedHead(ctx context.Context, sn *Snapshot, n *Node, first uint64) (*compactedHead, error) {
+	locs, err := r.locate(sn.Space, n.Content)
+	if err != nil {
+		return nil, err
+	}
+	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: &Progress{}, Workers: 1}}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		pw.CloseWithError(rs.fetchOrdered(ctx, n.Content, locs, func(b []byte) error {
+			_, err := pw.Write(b)
+			return err
+		}))
+	}()
+	defer pr.CloseWithError(errHeadDone)
+	sr := walreplay.NewSegmentReader(pr, n.Name)
+	var h *compactedHead
+	for i := 0; ; i++ {
+		e, err := sr.Next()
+		if err == io.EOF && h != nil && h.Last != 0 {
+			return h, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("segment %s offset %d: %w", n.Name, sr.End(), err)
+		}
+		if i == 0 {
+			if !e.Compacted() {
+				return nil, nil
+			}
+			h = &compactedHead{Name: n.Name, First: first}
+		}
+		if e.Type == walreplay.Marker {
+			h.Last, h.LastTS = e.Seq, e.TimestampNS
+		}
+	}
+}
+
+// originals returns the archived ordinary segments that hold the run
+// first..last entry by entry (the segments wal compact replaced), or nil when
+// the archive lacks any of them (pruned, or compacted with --force before
+// they were archived).
+func originals(arch *WALArchive, first, last uint64) []*WALSegmentRecord {
+	var out []*WALSegmentRecord
+	next := first
+	for _, rec := range arch.Chain() {
+		if rec.LastSeq < next || rec.FirstSeq > last {
+			continue
+		}
+		if rec.FirstSeq != next {
+			return nil
+		}
+		out = append(out, rec)
+		next = rec.LastSeq + 1
+		if rec.LastSeq >= last {
+			break
+		}
+	}
+	if next <= last {
+		return nil
+	}
+	return out
 }

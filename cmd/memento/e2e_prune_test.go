@@ -325,9 +325,9 @@ func TestE2EForgetPrune(t *testing.T) {
 		switch {
 		case l.Space != "space-a":
 		case l.Sequence >= lo && l.Sequence <= hi && l.Sequence > w.compactedTo:
-			// Inside the compacted run the oldest remaining snapshot's
-			// WAL has no single entries (a limitation of PITR itself,
-			// not of prune: docs/pitr.md).
+			// The compacted run's originals were pruned, so the range
+			// starts after the run (docs/pitr.md); the guard keeps the
+			// sample honest should the range ever start earlier.
 			inside = append(inside, l)
 		case l.Sequence >= rangesBefore.Ranges[0].FromSeq && l.Sequence < lo:
 			gone = append(gone, l)
