@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -232,6 +234,28 @@ func (r *Repository) LatestSnapshot(ctx context.Context, space string) (*Snapsho
 		}
 	}
 	return nil, fmt.Errorf("space %s: %w: no snapshot of this space", space, ErrNotFound)
+}
+
+// LatestPerSpace returns the newest snapshot of every space, ordered by
+// space ID, from the catalog (callers that act on one re-read it with
+// FindSnapshot, which verifies the manifest). Snapshots of plain paths,
+// which belong to no space, are not included.
+func (r *Repository) LatestPerSpace(ctx context.Context) ([]*Snapshot, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]*Snapshot{}
+	for _, sn := range all { // oldest first, so the last one wins
+		if sn.Space != "" {
+			latest[sn.Space] = sn
+		}
+	}
+	out := make([]*Snapshot, 0, len(latest))
+	for _, sp := range slices.Sorted(maps.Keys(latest)) {
+		out = append(out, latest[sp])
+	}
+	return out, nil
 }
 
 // syncSnapshots brings the local catalog in step with snapshots/.

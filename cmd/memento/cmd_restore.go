@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -141,20 +139,18 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 // restoreAllLatest restores the newest snapshot of every space into the data
 // dir target, two spaces at a time: a whole node back in one command.
 func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target string) error {
-	all, err := r.Snapshots(ctx)
+	newest, err := r.LatestPerSpace(ctx)
 	if err != nil {
 		return err
 	}
-	latest := map[string]*repo.Snapshot{}
-	for _, sn := range all { // oldest first, so the last one wins
-		if sn.Space != "" {
-			latest[sn.Space] = sn
-		}
-	}
-	if len(latest) == 0 {
+	if len(newest) == 0 {
 		return fmt.Errorf("%w: the repository has no space snapshots", repo.ErrNotFound)
 	}
-	spaces := slices.Sorted(maps.Keys(latest))
+	latest := map[string]*repo.Snapshot{}
+	spaces := make([]string, len(newest))
+	for i, sn := range newest {
+		latest[sn.Space], spaces[i] = sn, sn.Space
+	}
 	var total int64
 	for _, sp := range spaces {
 		total += int64(latest[sp].Summary.Bytes)

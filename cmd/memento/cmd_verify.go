@@ -32,7 +32,7 @@ type verifyFlags struct {
 func newVerifyCommand(a *app) *cobra.Command {
 	var f verifyFlags
 	c := &cobra.Command{
-		Use:   "verify [SNAPSHOT...] | --space ID [--latest] | --all  --level L1|L2|L3|L4 [--subset 10%] | --schedule",
+		Use:   "verify [SNAPSHOT...] | --space ID [--latest] | --all [--latest]  --level L1|L2|L3|L4 [--subset 10%] | --schedule",
 		Short: "Prove snapshots at four depths: manifest, data, Engram structure, recovery",
 		Long: `verify proves snapshots at the level asked for (each includes the ones below):
 
@@ -56,6 +56,7 @@ the next run (the rotation is remembered in the repository).
 latest snapshot of each space hourly, L3 on a random 10 % daily, L4 on the
 oldest snapshot of each space weekly. Call it from a timer every few minutes.`,
 		Example: `  memento verify --all --level L1
+  memento verify --all --latest --level L2
   memento verify --space tenant_01 --latest --level L4
   memento verify 1a2b3c4d --level L2 --json
   memento verify --all --level L2 --subset 10%
@@ -67,7 +68,7 @@ oldest snapshot of each space weekly. Call it from a timer every few minutes.`,
 	fl := c.Flags()
 	fl.StringVar(&f.level, "level", "L1", "verification level: L1, L2, L3 or L4")
 	fl.StringVar(&f.space, "space", "", "verify snapshots of this space (all of them, or with --latest the newest)")
-	fl.BoolVar(&f.latest, "latest", false, "with --space: only the newest snapshot")
+	fl.BoolVar(&f.latest, "latest", false, "with --space: only the newest snapshot; with --all: the newest snapshot of every space")
 	fl.BoolVar(&f.all, "all", false, "verify every snapshot in the repository")
 	fl.StringVar(&f.subset, "subset", "", "L2: read only this rotating share of the packs, e.g. 10% or 1/10")
 	fl.BoolVar(&f.schedule, "schedule", false, "run what the verification policy says is due now (for a timer)")
@@ -103,11 +104,11 @@ func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
 	}
 	switch {
 	case n == 0:
-		return usagef("name snapshots, or give --space ID [--latest] or --all")
+		return usagef("name snapshots, or give --space ID [--latest] or --all [--latest]")
 	case n > 1:
 		return usagef("give snapshots, --space or --all, only one of them")
-	case f.latest && f.space == "":
-		return usagef("--latest needs --space ID")
+	case f.latest && f.space == "" && !f.all:
+		return usagef("--latest needs --space ID or --all")
 	}
 	if f.space != "" {
 		if err := repo.ValidSpaceID(f.space); err != nil {
@@ -202,6 +203,20 @@ func resolveVerifyTargets(ctx context.Context, r *repo.Repository, f verifyFlags
 		}
 		return files[i].String() < files[j].String()
 	})
+	if f.all && f.latest {
+		newest, err := r.LatestPerSpace(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(newest) == 0 {
+			return nil, fmt.Errorf("%w: the repository has no space snapshots", repo.ErrNotFound)
+		}
+		ids := make([]chunk.ID, len(newest))
+		for i, sn := range newest {
+			ids[i] = sn.ID
+		}
+		return ids, nil
+	}
 	if f.all {
 		return files, nil
 	}

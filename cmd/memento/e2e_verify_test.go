@@ -73,6 +73,28 @@ func TestE2EVerifyLevelsAuditAndSchedule(t *testing.T) {
 		t.Fatalf("second scheduled run:\n%s", out)
 	}
 	e.mustRun("check", "--read-data")
+
+	// --all --latest: after a second backup, exactly the newest snapshot of
+	// each space, the same ones `snapshots --latest`-style lookups give.
+	e.mustRun("backup", "--data-dir", dd, "--all", "--force")
+	var latest verifyOutput
+	if err := json.Unmarshal([]byte(e.mustRun("verify", "--all", "--latest", "--level", "L1", "--json")), &latest); err != nil {
+		t.Fatal(err)
+	}
+	if !latest.Passed || len(latest.Verdicts) != 2 {
+		t.Fatalf("verify --all --latest: %+v", latest)
+	}
+	for _, vd := range latest.Verdicts {
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(e.mustRun("snapshots", "--space", vd.Space, "--json")), &list); err != nil || len(list) != 2 {
+			t.Fatalf("snapshots of %s: %v (%d listed)", vd.Space, err, len(list))
+		}
+		want, _ := list[len(list)-1]["id"].(string)
+		if vd.Snapshot != want || vd.Snapshot == res.Verdicts[0].Snapshot || vd.Snapshot == res.Verdicts[1].Snapshot {
+			t.Fatalf("space %s: verified %s, newest is %q (first backup's: %s, %s)", vd.Space, vd.Snapshot, want, res.Verdicts[0].Snapshot, res.Verdicts[1].Snapshot)
+		}
+	}
+	e.wantFail(exitUsage, "or --all [--latest]", "verify", "--latest", "--level", "L1")
 }
 
 // alterSimEntry flips a content byte of the first record entry at or after seq and
