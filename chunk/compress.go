@@ -343,6 +343,6 @@ func decodeShuffled(dst, src []byte, limit int) ([]byte, error) {
 		dst = make([]byte, size)
 	}
 	dst = dst[:size]
-	unshuffle4(dst, sh)
+	unshuffle4Fast(dst, sh)
 	return dst, nil
 }

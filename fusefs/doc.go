@@ -47,7 +47,10 @@
 // run on every core. A batch is one ranged read per run of neighbouring
 // blobs in a pack (Repository.ReadDataBlobs), and the local backend keeps
 // packs open between reads, so a page file of 16 KiB chunks costs no more
-// requests than one of 1 MiB chunks. The caches are bounded; the Go soft
+// requests than one of 1 MiB chunks. Chunks a sequential reader has left
+// more than 8 MiB behind leave the cache (the kernel's page cache has them),
+// so the heap stays small and decoded chunks reuse freed memory instead of
+// faulting in fresh pages. The caches are bounded; the Go soft
 // memory limit is raised to hold them (the GC would otherwise run back to
 // back once they fill).
 //

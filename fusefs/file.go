@@ -99,9 +99,10 @@ type fileHandle struct {
 	n    *fileNode
 	offs []int64
 
-	mu    sync.Mutex
-	last  int // chunk of the previous read
-	ahead int // first chunk not yet handed to the prefetcher
+	mu     sync.Mutex
+	last   int // chunk of the previous read
+	ahead  int // first chunk not yet handed to the prefetcher
+	behind int // first chunk not yet dropped behind a sequential reader
 }
 
 var (

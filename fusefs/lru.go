@@ -159,3 +159,21 @@ func (c *lru[K, V]) stats() (used, hits, misses, evictions int64) {
 	defer c.mu.Unlock()
 	return c.used, c.hits, c.misses, c.evictions
 }
+
+// forget drops the cached entries of keys (not those being loaded: their
+// loader fills them). Values are never recycled, so a reader still holding
+// one is unaffected; a later get loads it again.
+func (c *lru[K, V]) forget(keys []K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		e, ok := c.m[k]
+		if !ok || e.elem == nil {
+			continue
+		}
+		c.order.Remove(e.elem)
+		e.elem = nil
+		delete(c.m, k)
+		c.used -= e.cost
+	}
+}

@@ -16,6 +16,10 @@ const (
 	batchBytes = 1 << 20
 	// batchChunks bounds the chunks of one job.
 	batchChunks = 128
+	// dropBehindBytes is how far behind a sequential reader a chunk leaves
+	// the cache: past the kernel's readahead window, whose reads may arrive
+	// out of order.
+	dropBehindBytes = 2 * DefaultKernelReadahead
 )
 
 // prefetchJob asks a worker to load chunks of a file into the cache.
@@ -56,9 +60,22 @@ func (h *fileHandle) readahead(i, j int) {
 		return
 	}
 	h.ahead = to + 1
+	// Drop behind: chunks a sequential reader has passed by more than
+	// dropBehindBytes are in the kernel's page cache (FOPEN_KEEP_CACHE) and
+	// will not be asked for again; keeping them would grow the heap to the
+	// whole CacheSize, and every chunk decoded into fresh memory costs page
+	// faults, where a small heap recycles what the GC freed.
+	from0 := h.behind
+	for h.behind < i && h.offs[h.behind+1] <= h.offs[i]-dropBehindBytes {
+		h.behind++
+	}
+	behind := h.behind
 	h.mu.Unlock()
 
 	f, ids := h.n.f, h.n.node.Content
+	if behind > from0 {
+		f.chunks.forget(ids[from0:behind])
+	}
 	for from <= to {
 		// A job is up to batchBytes of consecutive chunks.
 		end := from + 1

@@ -1,0 +1,79 @@
+package fusefs
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"memento/repo"
+)
+
+// forget drops loaded entries and their cost, and leaves alone keys that
+// are absent or still loading (their loader fills them).
+func TestLRUForget(t *testing.T) {
+	c := newLRU[int](100, func(b []byte) int64 { return int64(len(b)) })
+	ctx := context.Background()
+	for k := 1; k <= 3; k++ {
+		if _, err := c.get(ctx, k, func() ([]byte, error) { return make([]byte, 10), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loading, st := c.claim(4)
+	if st != claimOwn {
+		t.Fatalf("claim 4: state %d, want claimOwn", st)
+	}
+	c.forget([]int{1, 3, 4, 9})
+	if used, _, _, _ := c.stats(); used != 10 {
+		t.Errorf("used %d after forgetting two of three 10-byte entries, want 10", used)
+	}
+	for k, want := range map[int]bool{1: false, 2: true, 3: false, 4: true, 9: false} {
+		if got := c.contains(k); got != want {
+			t.Errorf("contains(%d) = %v, want %v", k, got, want)
+		}
+	}
+	c.fill(loading, make([]byte, 5), nil)
+	if used, _, _, _ := c.stats(); used != 15 {
+		t.Errorf("used %d after filling the loading entry, want 15", used)
+	}
+}
+
+// A sequential reader of a large file leaves behind it only the last
+// dropBehindBytes or so in the chunk cache, not the whole file: the heap
+// stays small, so decoded chunks reuse freed memory instead of faulting in
+// fresh pages. The bytes read are still the file's.
+func TestSequentialReadDropsBehind(t *testing.T) {
+	tr := newTestRepo(t)
+	dd := filepath.Join(t.TempDir(), "data")
+	rel := "spaces/" + testSpace + "/cold/big.seg"
+	const size = 48 << 20
+	makeTree(t, dd, []entry{{path: rel, size: size, mode: 0o644, mtime: t0}})
+	sn := tr.backup(t, repo.BackupOptions{Space: testSpace, DataDir: dd})
+	s, mp, logs := mount(t, tr.open(t), Options{})
+	f, err := os.Open(filepath.Join(mp, "snapshots", sn.ShortID(), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(dd, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("bytes read through the mount differ from the source")
+	}
+	used, _, _, _ := s.FS.CacheStats()
+	t.Logf("chunk cache holds %d bytes after reading %d", used, size)
+	if limit := int64(dropBehindBytes + 16<<20); used > limit {
+		t.Errorf("chunk cache holds %d bytes after a sequential read of %d, want at most %d", used, size, limit)
+	}
+	if l := logs.String(); l != "" {
+		t.Errorf("unexpected log output:\n%s", l)
+	}
+}
