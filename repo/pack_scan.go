@@ -9,6 +9,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/directio"
 )
 
 // Restore and L2 verification read many blobs that sit next to each other in
@@ -22,8 +23,9 @@ import (
 const (
 	// runMaxBytes bounds one read of a run: big enough that the request
 	// cost vanishes, small enough that a few runs in flight per file stay
-	// cheap in memory.
-	runMaxBytes = 4 << 20
+	// cheap in memory. Less readSlack, so that a run and the slack of an
+	// aligned read fit a 4 MiB pooled buffer, not an 8 MiB one.
+	runMaxBytes = 4<<20 - readSlack
 	// runMaxGap is the most bytes of unwanted blobs read through between
 	// two wanted ones; reading 256 KiB costs less than another request.
 	runMaxGap = 256 << 10
@@ -65,27 +67,88 @@ func (r *blobRun) add(id chunk.ID, loc index.Location, max int64) bool {
 // read fetches the run's bytes into a pooled buffer (give it back with
 // chunk.PutBuffer). Errors name the pack and say what is wrong with it.
 func (r *blobRun) read(ctx context.Context, be Backend) (*[]byte, error) {
-	what := "pack " + shortHex(r.pack)
 	rc, err := be.Open(ctx, packName(r.pack), r.off, r.n)
-	if err == nil {
-		buf := chunk.Buffer(int(r.n))
-		*buf = (*buf)[:r.n]
-		_, err = io.ReadFull(rc, *buf)
-		rc.Close()
-		if err == nil {
-			return buf, nil
-		}
-		chunk.PutBuffer(buf)
+	if err != nil {
+		return nil, r.readError(ctx, err)
 	}
+	defer rc.Close()
+	return r.readFull(ctx, rc)
+}
+
+// readFull reads the run from rc into a pooled buffer.
+func (r *blobRun) readFull(ctx context.Context, rc io.Reader) (*[]byte, error) {
+	buf := chunk.Buffer(int(r.n))
+	*buf = (*buf)[:r.n]
+	if _, err := io.ReadFull(rc, *buf); err != nil {
+		chunk.PutBuffer(buf)
+		return nil, r.readError(ctx, err)
+	}
+	return buf, nil
+}
+
+// readError says what a failed read of the run means for its pack.
+func (r *blobRun) readError(ctx context.Context, err error) error {
+	what := "pack " + shortHex(r.pack)
 	switch {
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
+		return ctx.Err()
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("truncated: bytes %d..%d cannot be read", r.off, r.off+r.n), Err: err}
+		return &CorruptError{What: what, Detail: fmt.Sprintf("truncated: bytes %d..%d cannot be read", r.off, r.off+r.n), Err: err}
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, corrupt(what, "missing from the repository")
+		return corrupt(what, "missing from the repository")
 	}
-	return nil, fmt.Errorf("%s: read bytes %d..%d: %w", what, r.off, r.off+r.n, err)
+	return fmt.Errorf("%s: read bytes %d..%d: %w", what, r.off, r.off+r.n, err)
+}
+
+// intoReader is what a Backend's reader may offer besides io.Reader: the
+// whole range read into buf (at least its length plus readSlack bytes) and
+// returned as a slice of buf. The local backend reads large ranges around
+// the page cache that way (O_DIRECT needs an aligned buffer, offset and
+// length, so it reads the aligned superset of the range into the slack).
+type intoReader interface {
+	ReadInto(buf []byte) ([]byte, error)
+}
+
+// readSlack is the spare room an intoReader needs beyond the range.
+const readSlack = directio.ReadSlack
+
+// runBuf is a run's bytes (b) within a pooled buffer (mem); give it back
+// with free.
+type runBuf struct {
+	mem *[]byte
+	b   []byte
+}
+
+func (rb runBuf) free() { chunk.PutBuffer(rb.mem) }
+
+// fetch is read into a buffer with room for an intoReader: the run's bytes
+// are rb.b. Errors are those of read. L2 verify uses it, so large runs of a
+// local repository go around the page cache (about 8 % less CPU on the
+// benchmark, the same wall time, and a verify no longer evicts the host's
+// cached data). Restore does not: without the kernel's readahead
+// (read_ahead_kb 8192 on the benchmark disk) every run waits for the
+// device, and a restore ran 15 % longer for 5 % less CPU.
+func (r *blobRun) fetch(ctx context.Context, be Backend) (runBuf, error) {
+	rc, err := be.Open(ctx, packName(r.pack), r.off, r.n)
+	if err != nil {
+		return runBuf{}, r.readError(ctx, err)
+	}
+	defer rc.Close()
+	ir, ok := rc.(intoReader)
+	if !ok {
+		buf, err := r.readFull(ctx, rc)
+		if err != nil {
+			return runBuf{}, err
+		}
+		return runBuf{mem: buf, b: *buf}, nil
+	}
+	mem := chunk.Buffer(int(r.n) + readSlack)
+	b, err := ir.ReadInto((*mem)[:cap(*mem)])
+	if err != nil {
+		chunk.PutBuffer(mem)
+		return runBuf{}, r.readError(ctx, err)
+	}
+	return runBuf{mem: mem, b: b}, nil
 }
 
 // sealed returns blob k's stored bytes within the run's buffer b.

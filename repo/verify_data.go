@@ -51,7 +51,7 @@ type packJob struct {
 // of the consumer: enough runs in flight that both cores have chunks to
 // open while the disk reads the next ones.
 const (
-	l2RunBytes = 8 << 20
+	l2RunBytes = 8<<20 - readSlack // a run and its read slack fit an 8 MiB pooled buffer
 	l2Ahead    = 48 << 20
 )
 
@@ -224,12 +224,12 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 // decompresses, hashes) each of its blobs, holding a cpu token meanwhile.
 func (v *verifier) readRun(ctx context.Context, space string, run *blobRun, cpu chan struct{}) runResult {
 	res := runResult{errs: make([]error, len(run.blobs))}
-	buf, err := run.read(ctx, v.r.be)
+	buf, err := run.fetch(ctx, v.r.be)
 	if err != nil {
 		res.err = err
 		return res
 	}
-	defer chunk.PutBuffer(buf)
+	defer buf.free()
 	res.read = run.n
 	v.opts.Progress.Bytes.Add(run.n)
 	select {
@@ -241,7 +241,7 @@ func (v *verifier) readRun(ctx context.Context, space string, run *blobRun, cpu 
 	defer func() { <-cpu }()
 	res.data = make([]*[]byte, len(run.blobs))
 	for k, b := range run.blobs {
-		res.data[k], res.errs[k] = v.r.openBlobPooled(run.sealed(*buf, k), space, DataBlob, b.id, b.loc)
+		res.data[k], res.errs[k] = v.r.openBlobPooled(run.sealed(buf.b, k), space, DataBlob, b.id, b.loc)
 	}
 	return res
 }

@@ -5,6 +5,7 @@ package directio
 import (
 	"errors"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,3 +37,26 @@ func setDirect(f *os.File, on bool) error {
 }
 
 func isInvalid(err error) bool { return errors.Is(err, unix.EINVAL) }
+
+// openDirect opens f's file again, read-only with O_DIRECT.
+func openDirect(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var d *os.File
+	var oerr error
+	err = rc.Control(func(fd uintptr) {
+		p := "/proc/self/fd/" + strconv.Itoa(int(fd))
+		nfd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+		if err != nil {
+			oerr = &os.PathError{Op: "open", Path: p, Err: err}
+			return
+		}
+		d = os.NewFile(uintptr(nfd), f.Name())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, oerr
+}

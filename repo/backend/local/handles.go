@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"memento/repo/directio"
 )
 
 // Pack files are read in many small ranges (a FUSE mount or a restore reads
@@ -36,6 +39,38 @@ type handle struct {
 	refs int         // readers using f (guarded by handleCache.mu)
 	gone bool        // evicted or stale: close when refs drops to 0
 	elem *list.Element
+
+	// direct is a second descriptor on the same file with O_DIRECT, for
+	// large reads (see readInto); opened on the first, nil where refused.
+	directOnce sync.Once
+	direct     *os.File
+	noDirect   atomic.Bool // the file system refused a direct read
+}
+
+// directFile returns h's O_DIRECT descriptor, opening it on first use, or
+// nil where the system or file system does not take O_DIRECT. The caller
+// holds a reference to h, so h is not closed meanwhile.
+func (h *handle) directFile() *os.File {
+	if h.noDirect.Load() {
+		return nil
+	}
+	h.directOnce.Do(func() {
+		d, err := directio.OpenReader(h.f)
+		if err != nil {
+			h.noDirect.Store(true)
+			return
+		}
+		h.direct = d
+	})
+	return h.direct
+}
+
+// close closes h's descriptors once nobody reads them.
+func (h *handle) close() {
+	h.f.Close()
+	if h.direct != nil {
+		h.direct.Close()
+	}
 }
 
 // handleCache is a least-recently-used set of open files.
@@ -127,14 +162,14 @@ func (c *handleCache) dropLocked(path string, h *handle) {
 	delete(c.m, path)
 	h.gone = true
 	if h.refs == 0 {
-		h.f.Close()
+		h.close()
 	}
 }
 
 // release gives back a handle from acquire.
 func (c *handleCache) release(h *handle) {
 	if c.limit <= 0 {
-		h.f.Close()
+		h.close()
 		return
 	}
 	c.mu.Lock()
@@ -142,7 +177,7 @@ func (c *handleCache) release(h *handle) {
 	closeIt := h.refs == 0 && h.gone
 	c.mu.Unlock()
 	if closeIt {
-		h.f.Close()
+		h.close()
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"memento/repo/directio"
 )
 
 // Open returns a reader for length bytes of name starting at off; length < 0
@@ -38,7 +40,7 @@ func (b *Backend) Open(ctx context.Context, name string, off, length int64) (io.
 		if cacheable(name) {
 			handles.release(h)
 		} else {
-			h.f.Close()
+			h.close()
 		}
 	}
 	size := h.fi.Size()
@@ -53,15 +55,57 @@ func (b *Backend) Open(ctx context.Context, name string, off, length int64) (io.
 		release()
 		return nil, fmt.Errorf("local backend: open %s: range %d+%d beyond end of %d-byte file: %w", name, off, length, size, io.ErrUnexpectedEOF)
 	}
-	return &rangeReader{SectionReader: io.NewSectionReader(h.f, off, length), release: release}, nil
+	return &rangeReader{SectionReader: io.NewSectionReader(h.f, off, length), h: h, name: name, off: off, n: length, release: release}, nil
 }
 
 // rangeReader reads one range of a file. Close is idempotent: the handle is
 // given back once, however often it is called.
 type rangeReader struct {
 	*io.SectionReader
+	h       *handle
+	name    string
+	off, n  int64
 	once    sync.Once
 	release func()
+}
+
+// ReadSlack is how many bytes beyond the range's length ReadInto needs.
+const ReadSlack = directio.ReadSlack
+
+// ReadInto reads the whole range into buf, which must hold at least its
+// length plus ReadSlack bytes, and returns the range's bytes as a slice of
+// buf. Ranges of directio.MinReadSize and more are read around the page
+// cache (O_DIRECT, straight into buf) where the file system allows it: an
+// L2 verify reads each pack once, and caching it only costs CPU (and evicts
+// what the host has cached).
+// Smaller ranges, and file systems that refuse O_DIRECT (tmpfs), read
+// through the page cache. A range the file no longer holds (truncated since
+// Open) is io.ErrUnexpectedEOF naming the file. ReadInto ignores and does
+// not move the reader's position.
+func (r *rangeReader) ReadInto(buf []byte) ([]byte, error) {
+	if int64(len(buf)) < r.n+ReadSlack {
+		return nil, fmt.Errorf("local backend: read %s: %d-byte buffer for %d bytes", r.name, len(buf), r.n)
+	}
+	if r.n >= directio.MinReadSize {
+		if d := r.h.directFile(); d != nil {
+			b, err := directio.ReadFullAt(d, buf, r.off, r.n)
+			if err == nil {
+				return b, nil
+			}
+			if !directio.Refused(err) {
+				return nil, fmt.Errorf("local backend: read %s: %w", r.name, err)
+			}
+			r.h.noDirect.Store(true) // and read it as usual
+		}
+	}
+	b := buf[:r.n:r.n]
+	if _, err := r.h.f.ReadAt(b, r.off); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("local backend: read %s: bytes %d..%d: %w", r.name, r.off, r.off+r.n, err)
+	}
+	return b, nil
 }
 
 func (r *rangeReader) Close() error {
