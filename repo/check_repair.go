@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
 
 	"memento/index"
 )
@@ -19,10 +18,6 @@ type RepairReport struct {
 	IndexRemoved int      `json:"index_removed"` // old index files replaced
 	Marked       []string `json:"marked"`        // snapshots newly marked damaged
 }
-
-// indexBatchBlobs bounds one repository index file (about 150 bytes of JSON
-// per blob, well under maxMetadataFile).
-const indexBatchBlobs = 200000
 
 // repairIndex rebuilds the local index from the pack headers (RebuildIndex)
 // and replaces the repository's index files by new ones written from the
@@ -47,25 +42,13 @@ func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index
 	for _, pi := range headers {
 		infos = append(infos, pi)
 	}
-	sort.Slice(infos, func(i, j int) bool { return shortHex(infos[i].ID) < shortHex(infos[j].ID) })
 	written := map[string]bool{}
-	for len(infos) > 0 {
-		n, blobs := 0, 0
-		for n < len(infos) && (n == 0 || blobs+len(infos[n].Blobs) <= indexBatchBlobs) {
-			blobs += len(infos[n].Blobs)
-			n++
-		}
-		id, err := r.saveFile(ctx, dirIndex, kindIndex, toIndexFile(infos[:n]))
-		if err != nil {
-			return rep, fmt.Errorf("write index file: %w", err)
-		}
-		name := fileName(dirIndex, id)
+	if err := r.writeIndexFiles(ctx, infos, func(name string) error {
 		written[name] = true
-		if err := r.ix.AddFile(name, nil); err != nil { // its packs are in the cache already
-			return rep, err
-		}
 		rep.IndexWritten++
-		infos = infos[n:]
+		return r.ix.AddFile(name, nil) // its packs are in the cache already
+	}); err != nil {
+		return rep, err
 	}
 	for _, name := range old {
 		if written[name] {

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"memento/chunk"
 	"memento/index"
@@ -72,5 +73,33 @@ func (r *Repository) saveIndex(ctx context.Context, packs []index.PackInfo) erro
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	r.forgetLocations()
+	return nil
+}
+
+// indexBatchBlobs bounds one repository index file (about 150 bytes of JSON
+// per blob, well under maxMetadataFile).
+const indexBatchBlobs = 200000
+
+// writeIndexFiles describes packs in as few index files as indexBatchBlobs
+// allows, in pack ID order so that the same packs always give the same
+// files, and calls done with each file's name once it is written. check
+// --repair and prune use it to replace the index files they supersede.
+func (r *Repository) writeIndexFiles(ctx context.Context, infos []index.PackInfo, done func(name string) error) error {
+	sort.Slice(infos, func(i, j int) bool { return shortHex(infos[i].ID) < shortHex(infos[j].ID) })
+	for len(infos) > 0 {
+		n, blobs := 0, 0
+		for n < len(infos) && (n == 0 || blobs+len(infos[n].Blobs) <= indexBatchBlobs) {
+			blobs += len(infos[n].Blobs)
+			n++
+		}
+		id, err := r.saveFile(ctx, dirIndex, kindIndex, toIndexFile(infos[:n]))
+		if err != nil {
+			return fmt.Errorf("write index file: %w", err)
+		}
+		if err := done(fileName(dirIndex, id)); err != nil {
+			return err
+		}
+		infos = infos[n:]
+	}
 	return nil
 }

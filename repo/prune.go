@@ -418,22 +418,13 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	// 3. New index files: the new packs, and the kept packs whose only
 	// description is in an index file about to go. Written before
 	// anything is deleted.
-	infos := append(written, pl.describe...)
-	sort.Slice(infos, func(i, j int) bool { return shortHex(infos[i].ID) < shortHex(infos[j].ID) })
 	res.IndexFilesWritten = 0
-	for len(infos) > 0 {
-		n, blobs := 0, 0
-		for n < len(infos) && (n == 0 || blobs+len(infos[n].Blobs) <= indexBatchBlobs) {
-			blobs += len(infos[n].Blobs)
-			n++
-		}
-		id, err := r.saveFile(ctx, dirIndex, kindIndex, toIndexFile(infos[:n]))
-		if err != nil {
-			return fmt.Errorf("write index file: %w", err)
-		}
+	if err := r.writeIndexFiles(ctx, append(written, pl.describe...), func(name string) error {
 		res.IndexFilesWritten++
-		step("write " + fileName(dirIndex, id))
-		infos = infos[n:]
+		step("write " + name)
+		return nil
+	}); err != nil {
+		return err
 	}
 	// From here on prune deletes. Ctrl-C no longer stops it halfway: each
 	// deletion is safe, but finishing is tidier, and it is quick.
