@@ -1,10 +1,7 @@
 package fusefs
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -52,20 +49,7 @@ func TestSequentialReadDropsBehind(t *testing.T) {
 	makeTree(t, dd, []entry{{path: rel, size: size, mode: 0o644, mtime: t0}})
 	sn := tr.backup(t, repo.BackupOptions{Space: testSpace, DataDir: dd})
 	s, mp, logs := mount(t, tr.open(t), Options{})
-	f, err := os.Open(filepath.Join(mp, "snapshots", sn.ShortID(), rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(filepath.Join(dd, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
+	if !sameContent(t, filepath.Join(dd, rel), filepath.Join(mp, "snapshots", sn.ShortID(), rel)) {
 		t.Fatal("bytes read through the mount differ from the source")
 	}
 	used, _, _, _ := s.FS.CacheStats()

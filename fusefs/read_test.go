@@ -1,7 +1,6 @@
 package fusefs
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -49,20 +48,7 @@ func TestSequentialReadIsBatched(t *testing.T) {
 			chunks := len(fileNodeOf(t, r, sn, rel).Content)
 			s, mp, logs := mount(t, r, Options{Readahead: ra.readahead})
 			cb.packReads.Store(0)
-			f, err := os.Open(filepath.Join(mp, "snapshots", sn.ShortID(), rel))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			got, err := io.ReadAll(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(filepath.Join(dd, rel))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
+			if !sameContent(t, filepath.Join(dd, rel), filepath.Join(mp, "snapshots", sn.ShortID(), rel)) {
 				t.Fatal("bytes read through the mount differ from the source")
 			}
 			// 512 chunks in 16 KiB: with batching a few dozen reads at most.

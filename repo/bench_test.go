@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"encoding/binary"
 	"math"
 	"os"
@@ -90,21 +89,4 @@ func BenchmarkBackup(b *testing.B) {
 }
 
 // BenchmarkRestore measures restoring the same tree, every byte verified.
-func BenchmarkRestore(b *testing.B) {
-	src := filepath.Join(b.TempDir(), "src")
-	size := writeBenchTree(b, src)
-	tr := newTestRepo(b, InitOptions{})
-	sn := tr.backup(b, BackupOptions{Paths: []string{src}})
-	b.SetBytes(size)
-	for b.Loop() {
-		b.StopTimer()
-		dst := filepath.Join(b.TempDir(), "dst")
-		b.StartTimer()
-		if _, err := tr.Restore(context.Background(), sn, dst, RestoreOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		os.RemoveAll(dst)
-		b.StartTimer()
-	}
-}
+func BenchmarkRestore(b *testing.B) { benchRestore(b, false) }
