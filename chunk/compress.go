@@ -127,6 +127,9 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 		if !ok {
 			ent = [4]float64{} // unknown: try zstd on every plane
 		}
+		if probe && !shuffledSamplePays(src, l, ent) {
+			return src, false
+		}
 		out = compressShuffled(dst[:0], src, l, ent)
 	case probe && !samplePays(src, l):
 		return src, false

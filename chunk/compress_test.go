@@ -24,6 +24,9 @@ func TestCompressRoundTrip(t *testing.T) {
 		// WAL records carry float32 payloads at every byte phase: zstd saves
 		// about 6 %, under minSavingsPercent, so the chunk is stored raw.
 		{"wal stays raw", genWAL(1<<20, 6), LevelFastest, false, 0},
+		// Looks like float32 (one plane of 6 bits, three of 8) but shuffling
+		// saves ~6 %: the shuffled probe stores it raw (TestShuffledProbe).
+		{"wide-exponent floats stay raw", genWideFloats(1<<20, 11), LevelFastest, false, 0},
 		{"random stays raw", dataKinds[3].gen(1<<20, 7), LevelFastest, false, 0},
 		{"small random stays raw", dataKinds[3].gen(5000, 7), LevelFastest, false, 0},
 		{"short text", bytes.Repeat([]byte("abcabd"), 50), LevelFastest, true, formatZstd},
@@ -178,4 +181,37 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("decoded %d bytes", len(out))
 		}
 	})
+}
+
+// genWideFloats returns n bytes of little-endian words whose low three bytes
+// are random and whose top byte takes 64 values: float32-shaped, but with
+// too little redundancy for compression to pay.
+func genWideFloats(n int, seed uint64) []byte {
+	b := dataKinds[3].gen(n, seed)
+	for i := 3; i < len(b); i += 4 {
+		b[i] &= 0x3f
+	}
+	return b
+}
+
+// TestShuffledProbe: a chunk that looks like float32 but would not save
+// minSavingsPercent shuffled is rejected by the 16 KiB probe, so Compress
+// never shuffles and compresses all of it; real float data passes the probe.
+func TestShuffledProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data []byte
+		pays bool
+	}{
+		{"wide-exponent floats", genWideFloats(1<<20, 11), false},
+		{"embeddings", genFloats(1<<20, 1), true},
+	} {
+		ent, ok := planeEntropy(tc.data)
+		if !ok || !looksLikeFloat32(ent) {
+			t.Fatalf("%s: entropies %.2f do not look like float32", tc.name, ent)
+		}
+		if got := shuffledSamplePays(tc.data, LevelFastest, ent); got != tc.pays {
+			t.Errorf("%s: shuffledSamplePays = %v, want %v (entropies %.2f)", tc.name, got, tc.pays, ent)
+		}
+	}
 }

@@ -292,7 +292,7 @@ func flipBlobByte(t testing.TB, tr *testRepo, space string, id chunk.ID) {
 
 func TestCorruptChunkGivesEIO(t *testing.T) {
 	tr, dd, sn := spaceFixture(t)
-	// The warm page file has fixed 16 KiB chunks, so the layout is known.
+	// The warm page file has fixed-size chunks, so the layout is known.
 	rel := "spaces/" + testSpace + "/warm/warm_tier.dat"
 	n := fileNodeOf(t, tr.Repository, sn, rel)
 	if len(n.Content) < 3 { // the bad chunk must have good ones on both sides

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"memento/chunk"
 	"memento/repo"
 )
 
@@ -25,7 +26,7 @@ func (b *countingBackend) Open(ctx context.Context, name string, off, length int
 	return b.Backend.Open(ctx, name, off, length)
 }
 
-// A sequential read of a page file of 16 KiB chunks through the mount is
+// A sequential read of a page file of small fixed chunks through the mount is
 // served from batched pack reads (a few MiB per request), not one request
 // per chunk, whether the chunks come from the readahead or from the read
 // itself; and the bytes are right.
@@ -51,9 +52,9 @@ func TestSequentialReadIsBatched(t *testing.T) {
 			if !sameContent(t, filepath.Join(dd, rel), filepath.Join(mp, "snapshots", sn.ShortID(), rel)) {
 				t.Fatal("bytes read through the mount differ from the source")
 			}
-			// 512 chunks in 16 KiB: with batching a few dozen reads at most.
+			// 256 chunks of 32 KiB: with batching a few dozen reads at most.
 			t.Logf("%d pack reads for %d chunks", cb.packReads.Load(), chunks)
-			if n := cb.packReads.Load(); chunks != 512 || n > int64(chunks/8) {
+			if n := cb.packReads.Load(); chunks != 8<<20/int(chunk.ParamsWarm.Max) || n > int64(chunks/8) {
 				t.Errorf("%d pack reads for %d chunks, want at most %d", n, chunks, chunks/8)
 			}
 			if _, hits, misses, _ := s.FS.CacheStats(); misses < int64(chunks) || hits+misses < int64(chunks) {

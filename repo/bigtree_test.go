@@ -13,7 +13,7 @@ import (
 // TestLargeTreeBlob: a directory whose tree JSON is larger than the largest
 // data chunk (chunk.MaxChunkSize, 8 MiB) must back up and restore. Such trees
 // are ordinary: a directory of ~50,000 files, or a multi-GiB warm page file
-// cut into 16 KiB chunks, lists that many bytes of chunk IDs. Long symlink
+// cut into 32 KiB chunks, lists that many bytes of chunk IDs. Long symlink
 // targets make one cheaply here.
 func TestLargeTreeBlob(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{})

@@ -25,23 +25,24 @@ func (b *openCounter) Open(ctx context.Context, name string, off, length int64) 
 	return b.Backend.Open(ctx, name, off, length)
 }
 
-// batchFixture backs up a 1 MiB warm page file (64 chunks of 16 KiB, some
-// compressible, some not) and reopens the repository on a backend that
+// batchFixture backs up a 1 MiB warm page file (32 chunks of 32 KiB, every
+// other one compressible) and reopens the repository on a backend that
 // counts reads. insecure: blobs are MAC'd, not encrypted (another in-place
 // opening).
 func batchFixture(t *testing.T, insecure bool) (*testRepo, *Repository, *openCounter, []chunk.ID, []byte) {
 	t.Helper()
 	tr := newTestRepo(t, InitOptions{Insecure: insecure})
 	data := randomBytes(11, 1<<20)
-	for i := 0; i < len(data); i += 32 << 10 {
-		clear(data[i : i+8<<10]) // half the chunks compress
+	cs := int(chunk.ParamsWarm.Max)
+	for i := 0; i < len(data); i += 2 * cs {
+		clear(data[i : i+cs/2]) // half the chunks compress
 	}
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, filepath.Join(src, "warm", "warm_tier.dat"), data, 0o644)
 	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
 	ids := tr.nodeAt(t, sn, "src/warm/warm_tier.dat").Content
-	if len(ids) != 64 {
-		t.Fatalf("%d chunks, want 64 of 16 KiB", len(ids))
+	if len(ids) != len(data)/cs {
+		t.Fatalf("%d chunks, want %d of %d bytes", len(ids), len(data)/cs, cs)
 	}
 	oc := &openCounter{Backend: tr.be}
 	r, err := Open(context.Background(), oc, Options{Password: testPassword, CacheDir: tr.cache})
@@ -101,7 +102,7 @@ func testReadDataBlobs(t *testing.T, insecure bool) {
 		t.Fatal("chunks do not add up to the file")
 	}
 	if n := oc.opens.Load(); n > 2 {
-		t.Errorf("%d ranged reads for 64 neighbouring chunks, want at most 2", n)
+		t.Errorf("%d ranged reads for %d neighbouring chunks, want at most 2", n, len(ids))
 	}
 	// The slices are the caller's: changing one changes nothing else.
 	res[0].data[0] ^= 1
@@ -110,13 +111,15 @@ func testReadDataBlobs(t *testing.T, insecure bool) {
 		t.Error("a caller's change to a returned slice leaked into a later read")
 	}
 
-	odd := []chunk.ID{ids[5], ids[5], ids[3], ids[63], ids[4]}
+	last := len(ids) - 1
+	odd := []chunk.ID{ids[5], ids[5], ids[3], ids[last], ids[4]}
 	res, err = readDataBlobs(t, context.Background(), r, odd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range []int{5, 5, 3, 63, 4} {
-		if res[k].err != nil || !bytes.Equal(res[k].data, data[want<<14:(want+1)<<14]) {
+	cs := int(chunk.ParamsWarm.Max)
+	for k, want := range []int{5, 5, 3, last, 4} {
+		if res[k].err != nil || !bytes.Equal(res[k].data, data[want*cs:(want+1)*cs]) {
 			t.Errorf("id %d (chunk %d): %v or wrong bytes", k, want, res[k].err)
 		}
 	}
@@ -147,8 +150,9 @@ func testReadDataBlobsErrors(t *testing.T, insecure bool) {
 	if !errors.As(res[7].err, &ce) || want == nil || res[7].err.Error() != want.Error() {
 		t.Errorf("damaged chunk: %v, want %v", res[7].err, want)
 	}
+	cs := int(chunk.ParamsWarm.Max)
 	for i, b := range res {
-		if i != 7 && (b.err != nil || !bytes.Equal(b.data, data[i<<14:(i+1)<<14])) {
+		if i != 7 && (b.err != nil || !bytes.Equal(b.data, data[i*cs:(i+1)*cs])) {
 			t.Errorf("chunk %d: %v or wrong bytes beside a damaged one", i, b.err)
 		}
 	}
@@ -161,7 +165,7 @@ func testReadDataBlobsErrors(t *testing.T, insecure bool) {
 	if !errors.Is(res[1].err, ErrNotFound) || !strings.Contains(res[1].err.Error(), unknown.Short()) {
 		t.Errorf("unknown id: %v, want ErrNotFound naming %s", res[1].err, unknown.Short())
 	}
-	if res[0].err != nil || res[2].err != nil || !bytes.Equal(res[2].data, data[1<<14:2<<14]) {
+	if res[0].err != nil || res[2].err != nil || !bytes.Equal(res[2].data, data[cs:2*cs]) {
 		t.Errorf("known ids beside an unknown one: %v, %v", res[0].err, res[2].err)
 	}
 

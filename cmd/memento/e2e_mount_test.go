@@ -357,8 +357,9 @@ func (e *env) mountChunkLocation(t *testing.T, snapRef, space, rel string, i int
 func TestMountCorruptChunkGivesEIO(t *testing.T) {
 	e := newEnv(t)
 	dd := filepath.Join(t.TempDir(), "data")
-	// The warm page file is cut in fixed 16 KiB chunks: chunk 3 starts at 48 KiB.
+	// The warm page file is cut in fixed chunks of cs bytes: chunk 3 starts at 3*cs.
 	warm := filepath.Join(dd, "spaces", "s1", "warm", "warm_tier.dat")
+	cs := int64(chunk.ParamsWarm.Max)
 	mustOK(t, os.MkdirAll(filepath.Dir(warm), 0o755))
 	content := make([]byte, 256<<10)
 	for i := range content {
@@ -387,10 +388,10 @@ func TestMountCorruptChunkGivesEIO(t *testing.T) {
 	if _, err := mf.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, content[:4096]) {
 		t.Errorf("good chunk: %v", err)
 	}
-	if n, err := mf.ReadAt(buf, 3*16<<10+100); !errors.Is(err, syscall.EIO) {
+	if n, err := mf.ReadAt(buf, 3*cs+100); !errors.Is(err, syscall.EIO) {
 		t.Errorf("read in the damaged chunk: %d bytes, %v; want EIO", n, err)
 	}
-	if _, err := mf.ReadAt(buf, 5*16<<10); err != nil || !bytes.Equal(buf, content[5*16<<10:5*16<<10+4096]) {
+	if _, err := mf.ReadAt(buf, 5*cs); err != nil || !bytes.Equal(buf, content[5*cs:5*cs+4096]) {
 		t.Errorf("chunk after the damaged one: %v", err)
 	}
 	mf.Close()

@@ -1,0 +1,72 @@
+package repo
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"memento/chunk"
+)
+
+// TestChunkParamSetIsKept: the chunk parameter set is the one the repository
+// was created with, not the binary's current one, so upgrading memento never
+// re-cuts (and re-stores) the files of an existing repository. A 256 KiB warm
+// page file is 16 chunks in sets 1 and 2 and 8 in set 3; a repository whose
+// config names no set uses set 1.
+func TestChunkParamSetIsKept(t *testing.T) {
+	src := t.TempDir()
+	warm := filepath.Join(src, "warm", "warm_tier.dat")
+	writeFile(t, warm, randomBytes(7, 256<<10), 0o644)
+	for _, tc := range []struct {
+		set    chunk.ParamSet // 0: the field is absent
+		chunks int
+	}{{0, 16}, {chunk.ParamSet1, 16}, {chunk.ParamSet2, 16}, {chunk.ParamSet3, 8}} {
+		tr := newTestRepo(t, InitOptions{})
+		if tc.set != chunk.CurrentParamSet {
+			setConfigParams(t, tr, tc.set)
+		}
+		r := tr.reopen(t)
+		sn, err := r.Backup(t.Context(), BackupOptions{Paths: []string{filepath.Join(src, "warm")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.Repository = r
+		if n := tr.nodeAt(t, sn, "warm/warm_tier.dat"); len(n.Content) != tc.chunks {
+			t.Errorf("set %d: warm file in %d chunks, want %d", tc.set, len(n.Content), tc.chunks)
+		}
+	}
+	if chunk.CurrentParamSet != chunk.ParamSet3 {
+		t.Errorf("CurrentParamSet = %d: add its row above", chunk.CurrentParamSet)
+	}
+}
+
+// setConfigParams rewrites the config of tr as an older binary wrote it:
+// chunk_params set to set, or absent for 0.
+func setConfigParams(t *testing.T, tr *testRepo, set chunk.ParamSet) {
+	t.Helper()
+	p := filepath.Join(tr.dir, configName)
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if set == 0 {
+		delete(m, "chunk_params")
+	} else {
+		m["chunk_params"] = int(set)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
