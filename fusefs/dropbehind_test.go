@@ -8,8 +8,9 @@ import (
 	"memento/repo"
 )
 
-// forget drops loaded entries and their cost, and leaves alone keys that
-// are absent or still loading (their loader fills them).
+// forget drops loaded entries and their cost at once, and an entry still
+// loading once its loader fills it: its waiters get the value, the cache
+// does not keep it.
 func TestLRUForget(t *testing.T) {
 	c := newLRU[int](100, func(b []byte) int64 { return int64(len(b)) })
 	ctx := context.Background()
@@ -31,9 +32,16 @@ func TestLRUForget(t *testing.T) {
 			t.Errorf("contains(%d) = %v, want %v", k, got, want)
 		}
 	}
-	c.fill(loading, make([]byte, 5), nil)
-	if used, _, _, _ := c.stats(); used != 15 {
-		t.Errorf("used %d after filling the loading entry, want 15", used)
+	waiter, st := c.claim(4)
+	if st != claimWait || waiter != loading {
+		t.Fatalf("claim 4 while loading: state %d, want claimWait on the loading entry", st)
+	}
+	c.fill(loading, []byte("fresh"), nil)
+	if v, err := waiter.wait(ctx); err != nil || string(v) != "fresh" {
+		t.Errorf("waiter of the forgotten entry got %q, %v; want the loaded value", v, err)
+	}
+	if used, _, _, _ := c.stats(); used != 10 || c.contains(4) {
+		t.Errorf("used %d, contains(4) %v after filling the forgotten entry; want 10, false", used, c.contains(4))
 	}
 }
 
@@ -44,7 +52,9 @@ func TestLRUForget(t *testing.T) {
 func TestSequentialReadDropsBehind(t *testing.T) {
 	tr := newTestRepo(t)
 	dd := filepath.Join(t.TempDir(), "data")
-	rel := "spaces/" + testSpace + "/cold/big.seg"
+	// Small fixed chunks (the warm page file's): what stays cached is then
+	// set by the drop-behind distance, not by where large chunks end.
+	rel := "spaces/" + testSpace + "/warm/warm_tier.dat"
 	const size = 48 << 20
 	makeTree(t, dd, []entry{{path: rel, size: size, mode: 0o644, mtime: t0}})
 	sn := tr.backup(t, repo.BackupOptions{Space: testSpace, DataDir: dd})
@@ -54,7 +64,7 @@ func TestSequentialReadDropsBehind(t *testing.T) {
 	}
 	used, _, _, _ := s.FS.CacheStats()
 	t.Logf("chunk cache holds %d bytes after reading %d", used, size)
-	if limit := int64(dropBehindBytes + 16<<20); used > limit {
+	if limit := int64(dropBehindBytes + reorderBytes); used > limit {
 		t.Errorf("chunk cache holds %d bytes after a sequential read of %d, want at most %d", used, size, limit)
 	}
 	if l := logs.String(); l != "" {

@@ -29,6 +29,9 @@ type lruEntry[K comparable, V any] struct {
 	cost int64
 	done chan struct{} // closed when val or err is set
 	elem *list.Element // nil while loading, or once evicted
+	// forgotten: forget was asked for the entry while it was loading; fill
+	// hands the value to the waiters without caching it.
+	forgotten bool
 }
 
 func newLRU[K comparable, V any](limit int64, cost func(V) int64) *lru[K, V] {
@@ -104,7 +107,7 @@ func (c *lru[K, V]) claimLocked(key K) (*lruEntry[K, V], claimState) {
 func (c *lru[K, V]) fill(e *lruEntry[K, V], v V, err error) {
 	c.mu.Lock()
 	e.val, e.err = v, err
-	if err != nil {
+	if err != nil || e.forgotten {
 		delete(c.m, e.key)
 	} else {
 		e.cost = c.cost(v)
@@ -160,15 +163,22 @@ func (c *lru[K, V]) stats() (used, hits, misses, evictions int64) {
 	return c.used, c.hits, c.misses, c.evictions
 }
 
-// forget drops the cached entries of keys (not those being loaded: their
-// loader fills them). Values are never recycled, so a reader still holding
-// one is unaffected; a later get loads it again.
+// forget drops the cached entries of keys. An entry being loaded is dropped
+// when its loader fills it (its waiters still get the value): a sequential
+// reader that overtakes the prefetchers forgets chunks they are still
+// decoding, and those would otherwise stay cached behind it for good.
+// Values are never recycled, so a reader still holding one is unaffected; a
+// later get loads it again.
 func (c *lru[K, V]) forget(keys []K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range keys {
 		e, ok := c.m[k]
-		if !ok || e.elem == nil {
+		if !ok {
+			continue
+		}
+		if e.elem == nil { // loading (evicted entries are not in m)
+			e.forgotten = true
 			continue
 		}
 		c.order.Remove(e.elem)

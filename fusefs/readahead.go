@@ -20,17 +20,33 @@ const (
 	// the cache: past the kernel's readahead window, whose reads may arrive
 	// out of order.
 	dropBehindBytes = 2 * DefaultKernelReadahead
+	// reorderBytes is how far out of order the kernel's reads of a
+	// sequentially read file arrive: it keeps up to two readahead windows
+	// in flight.
+	reorderBytes = 2 * DefaultKernelReadahead
 )
 
-// prefetchJob asks a worker to load chunks of a file into the cache.
+// prefetchJob asks a worker to load chunks first.. of the file open as h
+// into the cache.
 type prefetchJob struct {
 	space string
 	ids   []chunk.ID
+	h     *fileHandle
+	first int
+}
+
+// stale returns how many of the job's chunks its reader has already passed
+// and dropped: a job still queued when the reader overtook it must not load
+// them again into the cache behind the reader, where nothing drops them.
+func (j prefetchJob) stale() int {
+	j.h.mu.Lock()
+	defer j.h.mu.Unlock()
+	return min(max(j.h.behind-j.first, 0), len(j.ids))
 }
 
 // readahead hands the chunks after chunks i..j (those of the current read)
 // to the prefetch workers when the file is being read sequentially (this
-// read starts in the chunk where the last one ended, or the next), so that
+// read starts near where the furthest read so far ended), so that
 // fetching, decrypting, decompressing and verifying them runs in parallel
 // on every core instead of in the reader's path. The kernel sends several
 // reads of one file at once: the window is taken under the handle's lock,
@@ -43,33 +59,41 @@ func (h *fileHandle) readahead(i, j int) {
 	}
 	lastChunk := len(h.offs) - 2
 	h.mu.Lock()
-	seq := i == h.last || i == h.last+1
-	h.last = j
+	// The kernel answers its readahead windows with several reads at once,
+	// which arrive in any order: a read that starts within reorderBytes of
+	// where the furthest read so far ended is still sequential. Counting
+	// only exact successors stopped the drop-behind (and restarted the
+	// prefetch) whenever two reads swapped.
+	seq := i == 0 && h.last < 0
+	if h.last >= 0 {
+		end := h.offs[h.last+1]
+		seq = h.offs[i] <= end+reorderBytes && h.offs[i+1] >= end-reorderBytes
+	}
 	if !seq {
+		h.last = j
 		h.ahead = j + 1
 		h.mu.Unlock()
 		return
 	}
-	from := max(h.ahead, j+1)
-	to := min(j+window, lastChunk)
-	for to < lastChunk && h.offs[to+1]-h.offs[j+1] < readaheadBytes {
-		to++
-	}
-	if from > to {
-		h.mu.Unlock()
-		return
-	}
-	h.ahead = to + 1
+	h.last = max(h.last, j)
 	// Drop behind: chunks a sequential reader has passed by more than
 	// dropBehindBytes are in the kernel's page cache (FOPEN_KEEP_CACHE) and
 	// will not be asked for again; keeping them would grow the heap to the
 	// whole CacheSize, and every chunk decoded into fresh memory costs page
-	// faults, where a small heap recycles what the GC freed.
+	// faults, where a small heap recycles what the GC freed. This runs on
+	// every sequential read, also once the prefetch has reached the end of
+	// the file.
 	from0 := h.behind
 	for h.behind < i && h.offs[h.behind+1] <= h.offs[i]-dropBehindBytes {
 		h.behind++
 	}
 	behind := h.behind
+	from := max(h.ahead, j+1)
+	to := min(j+window, lastChunk)
+	for to < lastChunk && h.offs[to+1]-h.offs[j+1] < readaheadBytes {
+		to++
+	}
+	h.ahead = max(h.ahead, to+1)
 	h.mu.Unlock()
 
 	f, ids := h.n.f, h.n.node.Content
@@ -83,7 +107,7 @@ func (h *fileHandle) readahead(i, j int) {
 			end++
 		}
 		select {
-		case f.prefetchQ <- prefetchJob{space: h.n.snap.space, ids: ids[from:end]}:
+		case f.prefetchQ <- prefetchJob{space: h.n.snap.space, ids: ids[from:end], h: h, first: from}:
 			from = end
 		default:
 			// The workers are saturated: leave the rest to the reads that
@@ -106,7 +130,7 @@ func (f *FS) prefetchWorker() {
 			return
 		case j := <-f.prefetchQ:
 			entries = entries[:0]
-			f.chunks.claimAll(j.ids, func(_ int, e *chunkEntry, st claimState) {
+			f.chunks.claimAll(j.ids[j.stale():], func(_ int, e *chunkEntry, st claimState) {
 				if st == claimOwn {
 					entries = append(entries, e)
 				}
