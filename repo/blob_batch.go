@@ -17,8 +17,9 @@ import (
 // per id, with its verified plaintext or with the error that kept it from
 // being read. Blobs that are neighbours in a pack are fetched with one
 // ranged read per run (see pack_scan.go), so a reader of many small chunks
-// (a FUSE mount reading a page file of 16 KiB chunks) pays one request per
-// few MiB instead of one per chunk. The ids are read in pack order, not in
+// (a FUSE mount reading a page file of 32 KiB chunks) pays one request per
+// few MiB instead of one per chunk, and a local repository's runs are read
+// around the page cache (blobRun.fetch). The ids are read in pack order, not in
 // the order given: backup packs a file's chunks roughly in file order, but
 // its parallel workers swap neighbours, and a run only grows forwards. Each
 // blob is authenticated, decompressed and checked against its ID exactly as
@@ -85,17 +86,17 @@ func (r *Repository) readRunInto(ctx context.Context, space string, t BlobType, 
 		}
 		return
 	}
-	buf, rerr := run.read(ctx, r.be)
+	rb, rerr := run.fetch(ctx, r.be)
 	for k, b := range run.blobs {
 		if rerr != nil {
 			fn(which[k], nil, rerr)
 			continue
 		}
-		data, err := r.openBlobInPlace(run.sealed(*buf, k), space, t, b.id, b.loc)
+		data, err := r.openBlobInPlace(run.sealed(rb.b, k), space, t, b.id, b.loc)
 		fn(which[k], data, err)
 	}
-	if buf != nil {
-		chunk.PutBuffer(buf)
+	if rerr == nil {
+		rb.free()
 	}
 }
 
