@@ -11,3 +11,5 @@ import (
 func mmap(*os.File, int) ([]byte, error) { return nil, errors.New("mmap not supported") }
 
 func munmap([]byte) {}
+
+func dupFile(*os.File) *os.File { return nil }

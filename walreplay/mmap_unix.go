@@ -12,3 +12,14 @@ func mmap(f *os.File, size int) ([]byte, error) {
 }
 
 func munmap(b []byte) { _ = syscall.Munmap(b) }
+
+// dupFile returns a new descriptor for f's open file, or nil when there is
+// none to spare.
+func dupFile(f *os.File) *os.File {
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), f.Name())
+}

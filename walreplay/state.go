@@ -303,12 +303,17 @@ func (s *State) Digest() [32]byte {
 	buf := make([]byte, 0, 256<<10)
 	for _, id := range s.sortedIDs() {
 		i := s.ids[id]
-		s.touch(i)
-		p := s.payload(i)
-		if len(buf)+len(p) > cap(buf) {
+		n := int(s.slots[i].n)
+		if len(buf)+n > cap(buf) {
 			h.Write(buf)
 			buf = buf[:0]
 		}
+		if n <= cap(buf) && s.readPayload(i, buf[len(buf):len(buf)+n]) {
+			buf = buf[:len(buf)+n]
+			continue
+		}
+		s.touch(i)
+		p := s.payload(i)
 		if len(p) > cap(buf) {
 			h.Write(p)
 			continue

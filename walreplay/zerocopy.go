@@ -49,32 +49,64 @@ func (s *State) Close() error {
 type mappings struct {
 	mu      sync.Mutex
 	regions [][]byte
+	// files[i] is a duplicate of the descriptor regions[i] maps (or nil):
+	// a pass over the whole state reads payloads with pread instead of
+	// through the map (see Digest). Duplicated when the segment is mapped,
+	// so it is the mapped file even if the segment is renamed or replaced
+	// later, and at most maxPassFiles at a time, so that a state over
+	// thousands of segments does not hold thousands of descriptors.
+	files []*os.File
+	open  int // non-nil entries of files
 }
 
-func (m *mappings) add(b []byte) int {
+// maxPassFiles bounds the descriptors a State keeps for pread passes.
+const maxPassFiles = 256
+
+func (m *mappings) add(b []byte, f *os.File) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var dup *os.File
+	if m.open < maxPassFiles {
+		if dup = dupFile(f); dup != nil {
+			m.open++
+		}
+	}
 	m.regions = append(m.regions, b)
+	m.files = append(m.files, dup)
 	return len(m.regions) - 1
+}
+
+// file returns the descriptor of region i, or nil.
+func (m *mappings) file(i int) *os.File {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.files[i]
 }
 
 func (m *mappings) unmap(i int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if b := m.regions[i]; b != nil {
-		munmap(b)
-		m.regions[i] = nil
-	}
+	m.release(i)
 }
 
 func (m *mappings) unmapAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, b := range m.regions {
-		if b != nil {
-			munmap(b)
-			m.regions[i] = nil
-		}
+	for i := range m.regions {
+		m.release(i)
+	}
+}
+
+// release unmaps region i and closes its descriptor; m.mu is held.
+func (m *mappings) release(i int) {
+	if b := m.regions[i]; b != nil {
+		munmap(b)
+		m.regions[i] = nil
+	}
+	if f := m.files[i]; f != nil {
+		_ = f.Close()
+		m.files[i] = nil
+		m.open--
 	}
 }
 
@@ -97,7 +129,7 @@ func (s *State) mapSegment(f *os.File, size int64) (int, []byte) {
 	if err != nil {
 		return -1, nil
 	}
-	mi := s.maps.add(b)
+	mi := s.maps.add(b, f)
 	// The reader walking the segment holds one reference until doneWithMap:
 	// an update or delete of a record stored earlier in the same segment must
 	// not unmap the bytes the reader is still reading.
@@ -141,6 +173,30 @@ func (s *State) touch(i uint32) {
 		s.maps.dropAll()
 		s.touched = 0
 	}
+}
+
+// readPayload copies slot i's payload into dst (len(dst) == its length) with
+// pread when its segment's descriptor is kept, and reports whether it did.
+// A pass over every live record (Digest) visits them in id order, i.e. at
+// random places in the segments: through the map each visit is a page fault
+// plus the fault-around, and the pages must be dropped again to bound the
+// resident set (touch), which made the digest of a 1 GiB data dir cost 0.3
+// CPU seconds more than reading the same payloads with pread.
+func (s *State) readPayload(i uint32, dst []byte) bool {
+	if s.maps == nil {
+		return false
+	}
+	sl := &s.slots[i]
+	mapped := s.blocks[sl.block].mapped
+	if mapped == 0 {
+		return false
+	}
+	f := s.maps.file(int(mapped - 1))
+	if f == nil {
+		return false
+	}
+	_, err := f.ReadAt(dst, int64(sl.off))
+	return err == nil
 }
 
 func (m *mappings) dropAll() {

@@ -2,6 +2,7 @@ package walreplay
 
 import (
 	"context"
+	"os"
 	"testing"
 )
 
@@ -42,5 +43,58 @@ func TestZeroCopyMappingOutlivesDeadRecords(t *testing.T) {
 			t.Fatalf("zero-copy=%v: digest %s, want %s", zc, got, want)
 		}
 		st.Close()
+	}
+}
+
+// TestZeroCopyDigestReadsKeptFiles: Digest of a zero-copy state reads the
+// payloads with pread from the descriptors kept when the segments were
+// mapped (no page faults, no resident pages), and those are the mapped
+// files: replacing a segment file by another under its name afterwards
+// changes nothing. Close releases the descriptors.
+func TestZeroCopyDigestReadsKeptFiles(t *testing.T) {
+	es := genEntries(5, 600, 32)
+	dir := t.TempDir()
+	writeLog(t, dir, 64<<10, es)
+	l, err := OpenLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model{}
+	for _, e := range es {
+		m.apply(t, e)
+	}
+	s := NewZeroCopyState()
+	defer s.Close()
+	if _, err := l.Replay(context.Background(), Target{}, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.maps.open == 0 {
+		t.Fatal("no segment descriptor kept for the digest pass")
+	}
+	preads := 0
+	for _, i := range s.ids {
+		if s.readPayload(i, make([]byte, s.slots[i].n)) {
+			preads++
+		}
+	}
+	if preads != s.Len() {
+		t.Errorf("%d of %d live records readable with pread", preads, s.Len())
+	}
+	// Replace every segment by garbage of the same size under its name.
+	for _, seg := range l.Segments() {
+		tmp := seg.Path + ".new"
+		if err := os.WriteFile(tmp, make([]byte, seg.Size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, seg.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := hexDigest(s.Digest()), m.digest(); got != want {
+		t.Fatalf("digest %s after the segment files were replaced, want %s", got, want)
+	}
+	s.Close()
+	if s.maps.open != 0 {
+		t.Errorf("%d descriptors open after Close", s.maps.open)
 	}
 }
