@@ -305,9 +305,12 @@ func decodeShuffled(dst, src []byte, limit int) ([]byte, error) {
 	}
 	src = src[n:]
 	size := int(total)
+	// Raw planes are read where they lie in src; only zstd planes are
+	// decoded, into tmp.
 	tmp := getBuf(size)
 	defer putBuf(tmp)
-	sh := (*tmp)[:0]
+	decoded := (*tmp)[:0]
+	var pl [4][]byte
 	q := size / 4
 	for k := range 4 {
 		want := q
@@ -329,12 +332,14 @@ func decodeShuffled(dst, src []byte, limit int) ([]byte, error) {
 			if len(body) != want {
 				return dst[:0], fmt.Errorf("plane %d: %d raw bytes, want %d: %w", k, len(body), want, ErrCorrupt)
 			}
-			sh = append(sh, body...)
+			pl[k] = body
 		case planeZstd:
+			start := len(decoded)
 			var err error
-			if sh, err = decodeFrame(sh, body, want, want); err != nil {
+			if decoded, err = decodeFrame(decoded, body, want, want); err != nil {
 				return dst[:0], fmt.Errorf("plane %d: %w", k, err)
 			}
+			pl[k] = decoded[start:]
 		default:
 			return dst[:0], fmt.Errorf("plane %d: unknown kind %d: %w", k, kind, ErrCorrupt)
 		}
@@ -346,6 +351,6 @@ func decodeShuffled(dst, src []byte, limit int) ([]byte, error) {
 		dst = make([]byte, size)
 	}
 	dst = dst[:size]
-	unshuffle4Fast(dst, sh)
+	unshufflePlanes(dst, pl)
 	return dst, nil
 }

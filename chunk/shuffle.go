@@ -35,3 +35,17 @@ func unshuffle4(dst, src []byte) {
 	}
 	copy(dst[4*n:], src[4*n:])
 }
+
+// unshuffleTail interleaves words from..len(p[0])-1 of the planes p into
+// dst and appends the trailing bytes of p[3] (those beyond len(p[0])): the
+// part of unshufflePlanes its SIMD loop leaves, or all of it.
+func unshuffleTail(dst []byte, p [4][]byte, from int) {
+	n := len(p[0])
+	s0, s1, s2, s3 := p[0][:n], p[1][:n], p[2][:n], p[3][:n]
+	d := dst[:4*n]
+	for i := from; i < n; i++ {
+		w := d[4*i : 4*i+4 : 4*i+4]
+		w[0], w[1], w[2], w[3] = s0[i], s1[i], s2[i], s3[i]
+	}
+	copy(dst[4*n:], p[3][n:])
+}

@@ -2,5 +2,6 @@
 
 package chunk
 
-// unshuffle4Fast is unshuffle4 where there is no SIMD version.
-func unshuffle4Fast(dst, src []byte) { unshuffle4(dst, src) }
+// unshufflePlanes is unshuffle4 of planes that need not be contiguous (see
+// the amd64 version); here without SIMD.
+func unshufflePlanes(dst []byte, p [4][]byte) { unshuffleTail(dst, p, 0) }

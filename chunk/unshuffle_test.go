@@ -72,3 +72,6 @@ func BenchmarkUnshuffle4(b *testing.B) {
 		})
 	}
 }
+
+// unshuffle4Fast is unshufflePlanes of one contiguous shuffled buffer.
+func unshuffle4Fast(dst, src []byte) { unshufflePlanes(dst, planes(src)) }
