@@ -7,7 +7,7 @@ import (
 
 // Buffers are pooled by power-of-two size class so a pipeline that cuts
 // millions of chunks allocates a few dozen buffers, not millions, and so
-// buffers sized for 8 MiB WAL chunks are not handed to 16 KiB page chunks.
+// buffers sized for 8 MiB WAL chunks are not handed to 32 KiB page chunks.
 const (
 	minClass = 12 // 4 KiB
 	maxClass = 24 // 16 MiB

@@ -19,7 +19,7 @@ const floatEntropyGap = 1.5
 const randomPlaneEntropy = 7.2
 
 // smallChunkWindow is the entropy sample of chunks under 16 probe windows:
-// the 16 KiB chunks of the warm page file would otherwise be histogrammed
+// the small chunks of the warm page file would otherwise be histogrammed
 // whole, which cost a fifth of compressing them. 1,024 samples per plane
 // estimate the entropy about 0.2 bits low, far less than the margins of
 // looksLikeFloat32 and randomPlaneEntropy.

@@ -46,7 +46,7 @@
 // (twice as many as cores), so that decrypting, decompressing and hashing
 // run on every core. A batch is one ranged read per run of neighbouring
 // blobs in a pack (Repository.ReadDataBlobs), and the local backend keeps
-// packs open between reads, so a page file of 16 KiB chunks costs no more
+// packs open between reads, so a page file of 32 KiB chunks costs no more
 // requests than one of 1 MiB chunks. Chunks a sequential reader has left
 // more than 8 MiB behind leave the cache (the kernel's page cache has them),
 // so the heap stays small and decoded chunks reuse freed memory instead of

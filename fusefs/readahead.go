@@ -6,7 +6,7 @@ import (
 
 const (
 	// readaheadBytes is the least a sequential reader has fetched ahead of
-	// it, whatever the chunk size (16 KiB in the warm page file, up to 8 MiB
+	// it, whatever the chunk size (32 KiB in the warm page file, up to 8 MiB
 	// elsewhere): enough to keep every prefetch worker busy while the
 	// kernel's own readahead (KernelReadahead) is being answered.
 	readaheadBytes = 16 << 20

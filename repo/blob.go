@@ -59,7 +59,7 @@ func (r *Repository) openBlob(sealed []byte, space string, t BlobType, id chunk.
 	if loc.Flags&FlagCompressed != 0 {
 		if t == TreeBlob {
 			// Trees list every chunk of their files, so a directory holding a
-			// multi-GiB page file of 16 KiB chunks has a tree larger than any chunk.
+			// multi-GiB page file of 32 KiB chunks has a tree larger than any chunk.
 			raw, err = chunk.DecompressMax(buf[:0], plain, MaxBlobSize)
 		} else {
 			raw, err = chunk.Decompress(buf[:0], plain)

@@ -56,7 +56,8 @@ type openPack struct {
 }
 
 // packHeaderReserve is room kept after the blobs for the sealed header and
-// trailer, about 50 bytes per blob: enough for a pack of 16 KiB chunks.
+// trailer, about 50 bytes per blob: enough for a pack of 16 KiB chunks (the
+// warm page file's were that size in parameter sets 1 and 2).
 // A header that does not fit only costs a reallocation.
 func packHeaderReserve(target int) int { return 64<<10 + target/256 }
 

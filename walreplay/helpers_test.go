@@ -19,6 +19,26 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 // is computed straight from the spec, to check State against.
 type model map[string]Record
 
+// modelOf is the model after es.
+func modelOf(t *testing.T, es []*Entry) model {
+	t.Helper()
+	m := model{}
+	for _, e := range es {
+		m.apply(t, e)
+	}
+	return m
+}
+
+// mustOpenLog opens the WAL in dir or fails the test.
+func mustOpenLog(t *testing.T, dir string) *Log {
+	t.Helper()
+	l, err := OpenLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func (m model) apply(t *testing.T, e *Entry) {
 	t.Helper()
 	switch e.Type {

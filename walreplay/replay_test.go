@@ -286,10 +286,7 @@ func TestZeroCopyChurn(t *testing.T) {
 	dir := t.TempDir()
 	writeLog(t, dir, 64<<10, es)
 	l, _ := OpenLog(dir)
-	m := model{}
-	for _, e := range es {
-		m.apply(t, e)
-	}
+	m := modelOf(t, es)
 	s := NewZeroCopyState()
 	defer s.Close()
 	// Copied records interleaved with mapped ones.

@@ -58,10 +58,7 @@ func TestWriterRotatesAndResumes(t *testing.T) {
 	if err != nil || sum.TornTail || sum.Entries != 300 || sum.LastSeq != 300 {
 		t.Fatalf("verify after resume: %+v %v", sum, err)
 	}
-	m := model{}
-	for _, e := range es {
-		m.apply(t, e)
-	}
+	m := modelOf(t, es)
 	s := NewState()
 	if _, err := l.Replay(context.Background(), Target{}, s); err != nil || hexDigest(s.Digest()) != m.digest() {
 		t.Fatalf("replay after resume: %v", err)

@@ -18,15 +18,8 @@ func TestZeroCopyMappingOutlivesDeadRecords(t *testing.T) {
 		upd(4, 40, rec("b", 0.8, "second, updated", 5, 6)),
 		store(5, 50, rec("c", 0.9, "third", 7, 8)),
 	}
-	dir := writeSegments(t, map[string][]byte{SegmentName(1): encode(es...)})
-	l, err := OpenLog(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := model{}
-	for _, e := range es {
-		m.apply(t, e)
-	}
+	l := mustOpenLog(t, writeSegments(t, map[string][]byte{SegmentName(1): encode(es...)}))
+	m := modelOf(t, es)
 	for _, zc := range []bool{false, true} {
 		st := NewState()
 		if zc {
@@ -55,14 +48,7 @@ func TestZeroCopyDigestReadsKeptFiles(t *testing.T) {
 	es := genEntries(5, 600, 32)
 	dir := t.TempDir()
 	writeLog(t, dir, 64<<10, es)
-	l, err := OpenLog(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := model{}
-	for _, e := range es {
-		m.apply(t, e)
-	}
+	l, m := mustOpenLog(t, dir), modelOf(t, es)
 	s := NewZeroCopyState()
 	defer s.Close()
 	if _, err := l.Replay(context.Background(), Target{}, s); err != nil {

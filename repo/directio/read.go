@@ -12,7 +12,7 @@ import (
 // page cache each byte is read into a kernel page that must be allocated,
 // put on the LRU, copied to the caller and later reclaimed; on the benchmark
 // machine that is about 0.35 s of system CPU per GiB, with O_DIRECT about
-// 0.12 s. Small reads (a FUSE mount's 16 KiB chunks, read again and again)
+// 0.12 s. Small reads (a FUSE mount's 32 KiB chunks, read again and again)
 // stay with the page cache: the caller decides by size.
 
 // MinReadSize is the smallest read worth doing with O_DIRECT: below it the

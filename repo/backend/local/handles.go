@@ -11,7 +11,7 @@ import (
 )
 
 // Pack files are read in many small ranges (a FUSE mount or a restore reads
-// every 16 KiB chunk of a warm page file separately), and opening, fstat-ing
+// every 32 KiB chunk of a warm page file separately), and opening, fstat-ing
 // and closing the pack around each range cost more than the read itself. So
 // the backend keeps a few packs open and reads them with pread (ReadAt, which
 // is safe concurrently on one *os.File).
