@@ -58,7 +58,7 @@ func TestChunkerBoundaries(t *testing.T) {
 		params Params
 	}{
 		{"default", ParamsDefault},
-		{"wal", ParamsWAL},
+		{"cold", ParamsCold}, // the WAL's are fixed-size since set 3
 		{"small", small},
 	}
 	for _, tt := range tests {

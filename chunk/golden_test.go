@@ -55,6 +55,7 @@ func TestGolden(t *testing.T) {
 		// Set 1 stays pinned: repositories created with it keep using it.
 		"set1-wal":  ParamSet1.For("wal/wal-0000000000000001.log"),
 		"set1-cold": ParamSet1.For("cold/seg-000001.col"),
+		"set2-wal":  ParamSet2.For("wal/wal-0000000000000001.log"),
 		// Sets 1 and 2 share 16 KiB warm chunks.
 		"set2-warm": ParamSet2.For("warm/warm_tier.dat"),
 	}

@@ -105,7 +105,9 @@ func BenchmarkWALAppend(b *testing.B) {
 	before, after := full[:size], full
 	for _, p := range []Params{
 		{Min: 256 << 10, Max: 2 << 20, AverageBits: 19},
-		ParamsWAL,
+		paramsWALSet2,
+		ParamsWAL, // fixed 1 MiB
+		{Min: 4 << 20, Max: 4 << 20, AverageBits: 22},
 		{Min: 1 << 20, Max: 8 << 20, AverageBits: 21},
 		{Min: 2 << 20, Max: 8 << 20, AverageBits: 22},
 	} {

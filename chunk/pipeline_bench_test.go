@@ -19,7 +19,7 @@ func BenchmarkChunker(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		p    Params
-	}{{"default", ParamsDefault}, {"wal", ParamsWAL}, {"warm-fixed16K", ParamsWarm}, {"cdc-16K", Params{Min: 4 << 10, Max: 128 << 10, AverageBits: 14}}} {
+	}{{"default", ParamsDefault}, {"wal", ParamsWAL}, {"warm-fixed32K", ParamsWarm}, {"cdc-16K", Params{Min: 4 << 10, Max: 128 << 10, AverageBits: 14}}} {
 		b.Run(c.name, func(b *testing.B) {
 			buf := make([]byte, c.p.Max)
 			b.SetBytes(int64(len(data)))

@@ -13,9 +13,9 @@ import (
 	"memento/chunk"
 )
 
-// storeStream cuts r into content-defined chunks with the parameters of
-// relPath (a WAL segment gets chunk.ParamsWAL, exactly as a backup of the
-// same file does, so archived WAL and snapshots share chunks), stores the
+// storeStream cuts r into chunks with the repository's parameters for
+// relPath (a WAL segment gets its set's WAL parameters, exactly as a backup
+// of the same file does, so archived WAL and snapshots share chunks), stores the
 // chunks the repository lacks through the run's packer and returns every
 // chunk's ID and size in stream order.
 //
