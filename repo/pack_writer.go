@@ -10,6 +10,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/directio"
 )
 
 // packer gathers the blobs of one space into packs of about the target size
@@ -72,7 +73,9 @@ func (r *Repository) newOpenPack(target, n int) *openPack {
 		}
 	default:
 	}
-	return &openPack{buf: make([]byte, 0, want)}
+	// Aligned, so that the local backend writes the finished pack with
+	// O_DIRECT straight from this buffer.
+	return &openPack{buf: directio.Alloc(want)[:0]}
 }
 
 // recyclePack keeps a written pack's buffer for the next pack, up to the

@@ -22,14 +22,33 @@ const BufferSize = 4 << 20
 const MinSize = 1 << 20
 
 var bufPool = sync.Pool{New: func() any {
-	b := make([]byte, BufferSize+Align)
-	off := int(uintptr(unsafe.Pointer(&b[0])) & (Align - 1))
+	b := Alloc(BufferSize)
+	return &b
+}}
+
+// Alloc returns a zeroed buffer of length and capacity n whose first byte is
+// Align-aligned, as O_DIRECT needs. A Writer writes such a buffer (or any
+// aligned slice) without copying it first (see Write).
+func Alloc(n int) []byte {
+	b := make([]byte, n+Align)
+	off := alignOffset(b)
+	return b[off : off+n : off+n]
+}
+
+// alignOffset is how many bytes b's start is before the next Align boundary.
+func alignOffset(b []byte) int {
+	if cap(b) == 0 {
+		return 0
+	}
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (Align - 1))
 	if off != 0 {
 		off = Align - off
 	}
-	b = b[off : off+BufferSize : off+BufferSize]
-	return &b
-}}
+	return off
+}
+
+// aligned reports whether p starts on an Align boundary.
+func aligned(p []byte) bool { return len(p) > 0 && alignOffset(p) == 0 }
 
 // Writer writes a file sequentially from offset 0 in aligned blocks. It must
 // be closed (Close) to write the last bytes; it never closes or syncs the
@@ -68,7 +87,10 @@ func (w *Writer) Direct() bool { return w.direct }
 
 var errClosed = errors.New("directio: write after Close")
 
-// Write gathers p and writes every full buffer.
+// Write gathers p and writes every full buffer. An aligned p (Alloc) written
+// while nothing is gathered goes to the file where it lies, all but its last
+// partial block: a pack is then written without being copied into the
+// Writer's buffer first (0.9 GB of copying in a first backup of 1 GiB).
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
@@ -77,6 +99,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, errClosed
 	}
 	written := 0
+	if head := len(p) &^ (Align - 1); w.n == 0 && head > 0 && aligned(p) {
+		if err := w.writeAt(p[:head]); err != nil {
+			return 0, err
+		}
+		p, written = p[head:], head
+	}
 	for len(p) > 0 {
 		c := copy((*w.buf)[w.n:], p)
 		w.n += c
@@ -155,7 +183,16 @@ func (w *Writer) Close() error {
 // multiple of Align; a file system that refuses the direct write (EINVAL)
 // gets the same bytes through the page cache from then on.
 func (w *Writer) flush(n int) error {
-	b := (*w.buf)[:n]
+	if err := w.writeAt((*w.buf)[:n]); err != nil {
+		return err
+	}
+	w.n = copy(*w.buf, (*w.buf)[n:w.n])
+	return nil
+}
+
+// writeAt writes b, aligned and a multiple of Align long while O_DIRECT is
+// on, at w.off and advances w.off.
+func (w *Writer) writeAt(b []byte) error {
 	_, err := w.f.WriteAt(b, w.off)
 	if err != nil && w.direct && isInvalid(err) {
 		w.direct = false
@@ -167,7 +204,6 @@ func (w *Writer) flush(n int) error {
 		w.err = err
 		return err
 	}
-	w.off += int64(n)
-	w.n = copy(*w.buf, (*w.buf)[n:w.n])
+	w.off += int64(len(b))
 	return nil
 }

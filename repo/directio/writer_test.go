@@ -40,7 +40,7 @@ func TestWriterSizes(t *testing.T) {
 	sizes := []int{0, 1, Align - 1, Align, Align + 1, BufferSize - 1, BufferSize, BufferSize + 1, 3*BufferSize + 12345}
 	for name, dir := range dirs(t) {
 		for _, n := range sizes {
-			for _, how := range []string{"write", "readfrom", "half-reader"} {
+			for _, how := range []string{"write", "readfrom", "half-reader", "aligned"} {
 				data := pattern(n)
 				p := filepath.Join(dir, "f")
 				f, err := os.Create(p)
@@ -61,6 +61,21 @@ func TestWriterSizes(t *testing.T) {
 				case "readfrom":
 					if m, err := w.ReadFrom(bytes.NewReader(data)); err != nil || m != int64(n) {
 						t.Fatalf("ReadFrom = %d, %v", m, err)
+					}
+				case "aligned":
+					// An aligned buffer is written where it lies, all but
+					// its last partial block, which is gathered.
+					if n == 0 {
+						f.Close()
+						continue
+					}
+					buf := Alloc(n)
+					copy(buf, data)
+					if m, err := w.Write(buf); err != nil || m != n {
+						t.Fatalf("Write = %d, %v", m, err)
+					}
+					if w.n != n%Align {
+						t.Fatalf("%d bytes gathered after an aligned write of %d, want %d", w.n, n, n%Align)
 					}
 				case "half-reader":
 					if n > 2*BufferSize {

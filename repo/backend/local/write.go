@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,7 +72,14 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 		dw = directio.NewWriter(tmp)
 		w = dw
 	}
-	err = copyExact(ctx, w, r, size)
+	if br, ok := r.(*bytes.Reader); ok && int64(br.Len()) == size {
+		// One Write of the whole slice: a pack in an aligned buffer
+		// (directio.Alloc) goes to the file without another copy.
+		_, err = br.WriteTo(w)
+		err = unwrapPath(err)
+	} else {
+		err = copyExact(ctx, w, r, size)
+	}
 	if dw != nil {
 		if cerr := dw.Close(); err == nil && cerr != nil {
 			err = unwrapPath(cerr)
