@@ -44,13 +44,17 @@
 // spans many chunks fetches those it lacks together, and a sequential reader
 // has the next 16 MiB fetched in batches of about 1 MiB by prefetch workers
 // (twice as many as cores), so that decrypting, decompressing and hashing
-// run on every core. A batch is one ranged read per run of neighbouring
-// blobs in a pack (Repository.ReadDataBlobs), and the local backend keeps
-// packs open between reads, so a page file of 32 KiB chunks costs no more
-// requests than one of 1 MiB chunks. Chunks a sequential reader has left
-// more than 8 MiB behind leave the cache (the kernel's page cache has them),
-// so the heap stays small and decoded chunks reuse freed memory instead of
-// faulting in fresh pages. The caches are bounded; the Go soft
+// run on every core (memento mount gives the Go scheduler two Ps per core,
+// so goroutines blocked in system calls do not keep the others waiting). A
+// batch is one ranged read per run of neighbouring blobs in a pack
+// (Repository.ReadDataBlobs; around the page cache for a local repository),
+// and the local backend keeps packs open between reads, so a page file of
+// 32 KiB chunks costs no more requests than one of 1 MiB chunks. Reads that
+// arrive out of order by up to two kernel readahead windows still count as
+// sequential. Chunks a sequential reader has left more than 8 MiB behind
+// leave the cache (the kernel's page cache has them), so the heap stays
+// small and decoded chunks reuse freed memory instead of faulting in fresh
+// pages. The caches are bounded; the Go soft
 // memory limit is raised to hold them (the GC would otherwise run back to
 // back once they fill).
 //
