@@ -56,7 +56,8 @@ func roundTripCases() []roundTripCase {
 		}, check: func(t *testing.T, src, restored string) {
 			wantSparse(t, filepath.Join(restored, "holey"), 3<<20)
 		}},
-		{name: "sparse file over 1 GiB", long: true, build: func(t *testing.T, dir string) {
+		// Over 4 GiB: file offsets and sizes past 32 bits.
+		{name: "sparse file over 4 GiB", long: true, build: func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "huge")
 			f, err := os.Create(p)
 			if err != nil {
@@ -65,15 +66,15 @@ func roundTripCases() []roundTripCase {
 			if _, err := f.Write(randomBytes(9, 100<<10)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.WriteAt([]byte("the end is near"), 1<<30+5<<20); err != nil {
+			if _, err := f.WriteAt([]byte("the end is near"), 4<<30+5<<20); err != nil {
 				t.Fatal(err)
 			}
 			f.Close()
-			if err := os.Truncate(p, 1<<30+6<<20+1); err != nil {
+			if err := os.Truncate(p, 4<<30+6<<20+1); err != nil {
 				t.Fatal(err)
 			}
 		}, check: func(t *testing.T, src, restored string) {
-			wantSparse(t, filepath.Join(restored, "huge"), 1<<30)
+			wantSparse(t, filepath.Join(restored, "huge"), 4<<30)
 		}},
 		{name: "symlinks", build: func(t *testing.T, dir string) {
 			writeFile(t, filepath.Join(dir, "target"), []byte("x"), 0o644)
@@ -154,7 +155,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, tc := range roundTripCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.long && testing.Short() {
-				t.Skip("-short: skipping the >1 GiB sparse file")
+				t.Skip("-short: skipping the >4 GiB sparse file")
 			}
 			src := filepath.Join(t.TempDir(), "src")
 			mkdir(t, src, 0o755)
