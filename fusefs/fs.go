@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,10 +57,7 @@ func New(r *repo.Repository, opts Options) *FS {
 		prefetchQ: make(chan prefetchJob, 64),
 	}
 	if opts.Readahead > 0 {
-		// Twice the cores: a worker waits on the disk between chunks. Cores,
-		// not Ps: memento mount runs with two Ps per core, and more workers
-		// only hold more decoded chunks in memory.
-		n := max(4, 2*runtime.NumCPU())
+		n := opts.PrefetchWorkers
 		f.workers.Add(n)
 		for range n {
 			go f.prefetchWorker()

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"log/slog"
+	"runtime"
 	"time"
 )
 
@@ -54,6 +55,11 @@ type Options struct {
 	// (each is a restored space on disk); the least recently used one that
 	// nothing uses is dropped first. 0 means DefaultPointInTimeViews.
 	PointInTimeViews int
+	// PrefetchWorkers is how many goroutines fetch and decode chunks ahead
+	// of sequential readers; 0 means twice GOMAXPROCS (a worker waits on the
+	// disk between batches). memento mount passes twice the Ps it had before
+	// it gave the scheduler more (see cmd/memento).
+	PrefetchWorkers int
 	// Logger receives one line per failed read or lookup; nil means slog.Default().
 	Logger *slog.Logger
 	// Debug logs every FUSE request (go-fuse's debug output).
@@ -79,7 +85,20 @@ func (o *Options) setDefaults() {
 	if o.PointInTimeViews <= 0 {
 		o.PointInTimeViews = DefaultPointInTimeViews
 	}
+	if o.PrefetchWorkers <= 0 {
+		o.PrefetchWorkers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+}
+
+// readaheadSpan is the kernel's readahead window as the mount asked for it
+// (or the kernel's own 128 KiB when it keeps its default): its reads of a
+// sequentially read file arrive out of order by up to two windows.
+func (o *Options) readaheadSpan() int64 {
+	if o.KernelReadahead > 0 {
+		return o.KernelReadahead
+	}
+	return 128 << 10
 }

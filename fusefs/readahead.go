@@ -16,15 +16,13 @@ const (
 	batchBytes = 1 << 20
 	// batchChunks bounds the chunks of one job.
 	batchChunks = 128
-	// dropBehindBytes is how far behind a sequential reader a chunk leaves
-	// the cache: past the kernel's readahead window, whose reads may arrive
-	// out of order.
-	dropBehindBytes = 2 * DefaultKernelReadahead
-	// reorderBytes is how far out of order the kernel's reads of a
-	// sequentially read file arrive: it keeps up to two readahead windows
-	// in flight.
-	reorderBytes = 2 * DefaultKernelReadahead
 )
+
+// A chunk leaves the cache once a sequential reader is two kernel readahead
+// windows past it (Options.readaheadSpan): the kernel keeps up to two
+// windows of reads in flight, which arrive in any order, so a read within
+// two windows of the furthest one is still sequential, and a chunk further
+// behind will not be asked for again.
 
 // prefetchJob asks a worker to load chunks first.. of the file open as h
 // into the cache.
@@ -58,33 +56,34 @@ func (h *fileHandle) readahead(i, j int) {
 		return
 	}
 	lastChunk := len(h.offs) - 2
+	span := 2 * h.n.f.opts.readaheadSpan()
 	h.mu.Lock()
-	// The kernel answers its readahead windows with several reads at once,
-	// which arrive in any order: a read that starts within reorderBytes of
-	// where the furthest read so far ended is still sequential. Counting
-	// only exact successors stopped the drop-behind (and restarted the
-	// prefetch) whenever two reads swapped.
+	// A read that starts within span of where the furthest read so far
+	// ended is sequential. Counting only exact successors stopped the
+	// drop-behind (and restarted the prefetch) whenever two reads swapped.
 	seq := i == 0 && h.last < 0
 	if h.last >= 0 {
 		end := h.offs[h.last+1]
-		seq = h.offs[i] <= end+reorderBytes && h.offs[i+1] >= end-reorderBytes
+		seq = h.offs[i] <= end+span && h.offs[i+1] >= end-span
 	}
 	if !seq {
-		h.last = j
-		h.ahead = j + 1
+		// A new start: prefetch and drop-behind begin again from here
+		// (behind must not stay past i, or the jobs for what follows would
+		// all look stale).
+		h.last, h.ahead, h.behind = j, j+1, i
 		h.mu.Unlock()
 		return
 	}
 	h.last = max(h.last, j)
-	// Drop behind: chunks a sequential reader has passed by more than
-	// dropBehindBytes are in the kernel's page cache (FOPEN_KEEP_CACHE) and
+	// Drop behind: chunks a sequential reader has passed by more than span
+	// are in the kernel's page cache (FOPEN_KEEP_CACHE) and
 	// will not be asked for again; keeping them would grow the heap to the
 	// whole CacheSize, and every chunk decoded into fresh memory costs page
 	// faults, where a small heap recycles what the GC freed. This runs on
 	// every sequential read, also once the prefetch has reached the end of
 	// the file.
 	from0 := h.behind
-	for h.behind < i && h.offs[h.behind+1] <= h.offs[i]-dropBehindBytes {
+	for h.behind < i && h.offs[h.behind+1] <= h.offs[i]-span {
 		h.behind++
 	}
 	behind := h.behind

@@ -5,6 +5,8 @@ package walreplay
 import (
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 func mmap(f *os.File, size int) ([]byte, error) {
@@ -14,12 +16,12 @@ func mmap(f *os.File, size int) ([]byte, error) {
 func munmap(b []byte) { _ = syscall.Munmap(b) }
 
 // dupFile returns a new descriptor for f's open file, or nil when there is
-// none to spare.
+// none to spare. It is close-on-exec from the start (F_DUPFD_CLOEXEC): a
+// fork in another goroutine (go-fuse runs fusermount) must not inherit it.
 func dupFile(f *os.File) *os.File {
-	fd, err := syscall.Dup(int(f.Fd()))
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	syscall.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), f.Name())
 }
