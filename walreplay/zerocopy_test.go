@@ -1,6 +1,7 @@
 package walreplay
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"testing"
@@ -58,9 +59,13 @@ func TestZeroCopyDigestReadsKeptFiles(t *testing.T) {
 		t.Fatal("no segment descriptor kept for the digest pass")
 	}
 	preads := 0
-	for _, i := range s.ids {
-		if s.readPayload(i, make([]byte, s.slots[i].n)) {
+	for id, i := range s.ids {
+		got := make([]byte, s.slots[i].n)
+		if s.readPayload(i, got) {
 			preads++
+			if want := s.payload(i); !bytes.Equal(got, want) {
+				t.Fatalf("record %s: pread gave other bytes than the map holds", id)
+			}
 		}
 	}
 	if preads != s.Len() {
