@@ -10,19 +10,13 @@ const (
 	// elsewhere): enough to keep every prefetch worker busy while the
 	// kernel's own readahead (KernelReadahead) is being answered.
 	readaheadBytes = 16 << 20
-	// batchBytes is what one prefetch job fetches: 64 chunks of a page
+	// batchBytes is what one prefetch job fetches: 32 chunks of a page
 	// file, read with one request per pack run, so that the per-chunk cost
 	// is the decrypting, decompressing and hashing only.
 	batchBytes = 1 << 20
 	// batchChunks bounds the chunks of one job.
 	batchChunks = 128
 )
-
-// A chunk leaves the cache once a sequential reader is two kernel readahead
-// windows past it (Options.readaheadSpan): the kernel keeps up to two
-// windows of reads in flight, which arrive in any order, so a read within
-// two windows of the furthest one is still sequential, and a chunk further
-// behind will not be asked for again.
 
 // prefetchJob asks a worker to load chunks first.. of the file open as h
 // into the cache.
@@ -46,7 +40,11 @@ func (j prefetchJob) stale() int {
 // to the prefetch workers when the file is being read sequentially (this
 // read starts near where the furthest read so far ended), so that
 // fetching, decrypting, decompressing and verifying them runs in parallel
-// on every core instead of in the reader's path. The kernel sends several
+// on every core instead of in the reader's path. The kernel keeps up to two
+// readahead windows of reads in flight (Options.readaheadSpan), which arrive
+// in any order: a read within two windows of the furthest one so far is
+// still sequential, and a chunk two windows behind it will not be asked for
+// again, so it leaves the cache. The kernel sends several
 // reads of one file at once: the window is taken under the handle's lock,
 // the jobs are queued outside it, and the cache is not consulted here (a
 // worker skips what is cached or loading when it claims a job's chunks).
