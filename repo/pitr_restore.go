@@ -29,6 +29,10 @@ type PITROptions struct {
 	DataDir  string
 	Progress *Progress
 	Workers  int
+	// NoSync skips putting the restored space on disk before it is
+	// swapped into place: for a scratch copy (the mount's views), never
+	// for a restore.
+	NoSync bool
 }
 
 // PITRResult says where a point-in-time recovery stopped.
@@ -109,16 +113,17 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+opts.Space+".pitr-")
+	stage, err := newStaging(filepath.Dir(dest), "."+opts.Space+".pitr-", r.log)
 	if err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
+	tmp := stage.dir
 	_ = os.Chmod(tmp, 0o755)
 	var metaTmp string
 	ok = false
 	defer func() {
 		if !ok {
-			os.RemoveAll(tmp)
+			stage.abort()
 			if metaTmp != "" {
 				os.Remove(metaTmp)
 			}
@@ -172,10 +177,16 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 			}
 		}
 	}
+	if !opts.NoSync {
+		if err := makeDurable(stage, metaTmp); err != nil {
+			return nil, err
+		}
+	}
 	if res.SafetyCopy, err = swapIntoPlace(tmp, dest); err != nil {
 		return nil, err
 	}
 	ok = true
+	stage.release()
 	if metaTmp != "" {
 		if err := placeNew(metaTmp, filepath.Join(dataDir, "metadata.json")); err != nil {
 			return nil, err
@@ -290,9 +301,8 @@ func (r *Repository) fetchSegments(ctx context.Context, rs *restorer, need []*WA
 
 // fetchSegment writes one archived segment, verifying every chunk (by
 // readBlobAt) and the BLAKE3 of the whole, then renames it into walDir.
-// Files are not fsynced one by one: the restored directory is only swapped
-// into place after the replay, and a crash before that leaves only the
-// temporary directory.
+// Files are not fsynced one by one: the staging directory is put on disk
+// as a whole (staging.sync) before it is swapped into place.
 func (r *Repository) fetchSegment(ctx context.Context, rs *restorer, rec *WALSegmentRecord, locs map[chunk.ID]index.Location, walDir string) error {
 	what := fmt.Sprintf("archived WAL segment %s (seq %d..%d)", rec.Name, rec.FirstSeq, rec.LastSeq)
 	ids := make([]chunk.ID, len(rec.Chunks))

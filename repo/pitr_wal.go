@@ -18,6 +18,7 @@ import (
 // later segments are removed. It returns the position reached, the state
 // there, the number of segments left, and whether the WAL starts at sequence
 // 1 (only then is the state, and so its digest, the space's whole state).
+// The caller puts the cut on disk with the rest of the staged space.
 func replayAndCut(ctx context.Context, space, walDir string, t walreplay.Target) (walreplay.Position, *walreplay.State, int, bool, error) {
 	var pos walreplay.Position
 	l, err := walreplay.OpenLog(walDir)
@@ -63,7 +64,6 @@ func replayAndCut(ctx context.Context, space, walDir string, t walreplay.Target)
 			return pos, nil, 0, false, fmt.Errorf("space %s: %w", space, err)
 		}
 	}
-	syncDir(walDir)
 	fromOne := len(segs) > 0 && segs[0].FirstSeq == 1
 	return pos, st, i + 1, fromOne, nil
 }

@@ -87,21 +87,22 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".restore-")
+	stage, err := newStaging(filepath.Dir(dest), "."+filepath.Base(dest)+".restore-", r.log)
 	if err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	_ = os.Chmod(tmp, 0o755) // MkdirTemp makes it 0700; the root has no node of its own
+	tmp := stage.dir
+	_ = os.Chmod(tmp, 0o755) // made 0700; the root has no node of its own
 	rs := &restorer{r: r, sn: sn, opts: opts}
 	res := &RestoreResult{Target: target}
 	if err := rs.restoreDir(ctx, tree, tmp, ""); err != nil {
-		os.RemoveAll(tmp)
+		stage.abort()
 		return nil, err
 	}
 	if spaceNode != nil {
 		setOwner(tmp, spaceNode)
 		if err := os.Chmod(tmp, fs.FileMode(spaceNode.Mode)&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-			os.RemoveAll(tmp)
+			stage.abort()
 			return nil, fmt.Errorf("restore %s: %w", dest, err)
 		}
 		setTimes(tmp, spaceNode, false)
@@ -112,19 +113,27 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 			metaTmp = filepath.Join(target, ".metadata.json.restore-"+sn.Space)
 			os.Remove(metaTmp)
 			if err := rs.restoreFile(ctx, meta, metaTmp, "metadata.json"); err != nil {
-				os.RemoveAll(tmp)
+				stage.abort()
 				os.Remove(metaTmp)
 				return nil, err
 			}
 		}
 	}
-	if res.SafetyCopy, err = swapIntoPlace(tmp, dest); err != nil {
-		os.RemoveAll(tmp)
+	if err := makeDurable(stage, metaTmp); err != nil {
+		stage.abort()
 		if metaTmp != "" {
 			os.Remove(metaTmp)
 		}
 		return nil, err
 	}
+	if res.SafetyCopy, err = swapIntoPlace(tmp, dest); err != nil {
+		stage.abort()
+		if metaTmp != "" {
+			os.Remove(metaTmp)
+		}
+		return nil, err
+	}
+	stage.release()
 	if metaTmp != "" {
 		if err := placeNew(metaTmp, filepath.Join(target, "metadata.json")); err != nil {
 			return nil, err
@@ -135,16 +144,44 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	return res, nil
 }
 
+// makeDurable puts the staged tree and the file metaTmp (if any) on disk
+// before anything is swapped into place. metaTmp lies in the data dir,
+// which may be another file system than its spaces/.
+func makeDurable(stage *staging, metaTmp string) error {
+	if metaTmp != "" {
+		if err := syncFile(metaTmp); err != nil {
+			return err
+		}
+	}
+	return stage.sync()
+}
+
+// syncFile fsyncs the file p.
+func syncFile(p string) error {
+	f, err := os.Open(p)
+	if err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s: sync to disk: %w", p, err)
+	}
+	return nil
+}
+
 // placeNew moves the finished file tmp to dst unless dst exists by now: the
 // data dir's metadata.json is written by whichever of several concurrent
-// space restores gets there first, and never overwritten.
+// space restores gets there first, and never overwritten. The directory
+// is synced, so the new name is on disk when it returns.
 func placeNew(tmp, dst string) error {
 	err := os.Link(tmp, dst)
 	os.Remove(tmp)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("restore %s: %w", dst, err)
 	}
-	return nil
+	return syncDir(filepath.Dir(dst))
 }
 
 // swapIntoPlace renames the finished tmp directory to dest, moving a non-empty
@@ -172,7 +209,10 @@ func swapIntoPlace(tmp, dest string) (string, error) {
 		}
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	syncDir(filepath.Dir(dest))
+	// Both renames are in dest's parent: one fsync makes them durable.
+	if err := syncDir(filepath.Dir(dest)); err != nil {
+		return "", fmt.Errorf("restore target %s: %w", dest, err)
+	}
 	return safety, nil
 }
 
@@ -186,11 +226,21 @@ func isEmptyDir(p string) bool {
 	return len(names) == 0
 }
 
-func syncDir(p string) {
-	if d, err := os.Open(p); err == nil {
-		_ = d.Sync()
-		d.Close()
+// syncDir fsyncs the directory p, making the names created, renamed or
+// removed in it durable.
+func syncDir(p string) error {
+	d, err := os.Open(p)
+	if err != nil {
+		return err
 	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", p, err)
+	}
+	return nil
 }
 
 type restorer struct {

@@ -172,7 +172,8 @@ func (w *fileWriter) writeAt(b []byte, off int64) error {
 
 // finish writes what is buffered and sets the file's size; the file stays
 // open for the caller's chmod. Like the rest of the restored tree it is not
-// fsynced one by one: the tree is only swapped into place once complete.
+// fsynced one by one: the staging directory is put on disk as a whole
+// (staging.sync) before it is swapped into place.
 func (w *fileWriter) finish(size int64) error {
 	if l := len(w.buf); l > 0 {
 		pad := int(alignUp(int64(l))) - l

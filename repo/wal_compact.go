@@ -92,8 +92,11 @@ func (r *Repository) CompactWAL(ctx context.Context, dataDir, space string, opts
 			return nil, fmt.Errorf("space %s: keep original %s: %w", space, s.Name, err)
 		}
 	}
-	syncDir(keep)
-	syncDir(dir)
+	for _, d := range []string{keep, dir} { // the originals are kept before Compact replaces them
+		if err := syncDir(d); err != nil {
+			return nil, fmt.Errorf("space %s: %w", space, err)
+		}
+	}
 	cr, err := walreplay.Compact(ctx, dir, names...)
 	if err != nil {
 		return nil, fmt.Errorf("space %s: %w", space, err)

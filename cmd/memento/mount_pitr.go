@@ -190,7 +190,7 @@ func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs
 		return nil, err
 	}
 	target := walreplay.Target{AtTime: &t}
-	res, err := m.r.RestorePointInTime(ctx, repo.PITROptions{Space: space, Target: target, DataDir: dir})
+	res, err := m.r.RestorePointInTime(ctx, repo.PITROptions{Space: space, Target: target, DataDir: dir, NoSync: true})
 	if err != nil {
 		return nil, err
 	}
