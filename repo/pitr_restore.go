@@ -182,11 +182,10 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 			return nil, err
 		}
 	}
-	if res.SafetyCopy, err = swapIntoPlace(tmp, dest); err != nil {
+	if res.SafetyCopy, err = swapIntoPlace(stage, dest); err != nil {
 		return nil, err
 	}
 	ok = true
-	stage.release()
 	if metaTmp != "" {
 		if err := placeNew(metaTmp, filepath.Join(dataDir, "metadata.json")); err != nil {
 			return nil, err

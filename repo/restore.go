@@ -126,14 +126,13 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 		}
 		return nil, err
 	}
-	if res.SafetyCopy, err = swapIntoPlace(tmp, dest); err != nil {
+	if res.SafetyCopy, err = swapIntoPlace(stage, dest); err != nil {
 		stage.abort()
 		if metaTmp != "" {
 			os.Remove(metaTmp)
 		}
 		return nil, err
 	}
-	stage.release()
 	if metaTmp != "" {
 		if err := placeNew(metaTmp, filepath.Join(target, "metadata.json")); err != nil {
 			return nil, err
@@ -184,9 +183,12 @@ func placeNew(tmp, dst string) error {
 	return syncDir(filepath.Dir(dst))
 }
 
-// swapIntoPlace renames the finished tmp directory to dest, moving a non-empty
-// dest aside first. It returns the safety copy's path, if one was made.
-func swapIntoPlace(tmp, dest string) (string, error) {
+// swapIntoPlace renames the finished staging directory to dest, moving a
+// non-empty dest aside first, removes the staging's owner file and syncs
+// dest's parent, which holds all three names. It returns the safety copy's
+// path, if one was made.
+func swapIntoPlace(stage *staging, dest string) (string, error) {
+	tmp := stage.dir
 	safety := ""
 	fi, err := os.Lstat(dest)
 	switch {
@@ -209,7 +211,7 @@ func swapIntoPlace(tmp, dest string) (string, error) {
 		}
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	// Both renames are in dest's parent: one fsync makes them durable.
+	stage.release()
 	if err := syncDir(filepath.Dir(dest)); err != nil {
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}

@@ -75,10 +75,14 @@ func (s *staging) sync() error {
 }
 
 // release removes the owner file, once the staging directory is renamed
-// into place or removed.
+// into place or removed. It may be called again.
 func (s *staging) release() {
+	if s.owner == nil {
+		return
+	}
 	os.Remove(s.owner.Name())
 	s.owner.Close()
+	s.owner = nil
 }
 
 // abort removes the staging directory and its owner file.
