@@ -213,6 +213,9 @@ func swapIntoPlace(stage *staging, dest string) (string, error) {
 	}
 	stage.release()
 	if err := syncDir(filepath.Dir(dest)); err != nil {
+		if safety != "" {
+			return "", fmt.Errorf("restore target %s (the previous content is at %s): %w", dest, safety, err)
+		}
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}
 	return safety, nil
