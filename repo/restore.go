@@ -148,26 +148,11 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 // which may be another file system than its spaces/.
 func makeDurable(stage *staging, metaTmp string) error {
 	if metaTmp != "" {
-		if err := syncFile(metaTmp); err != nil {
+		if err := syncPath(metaTmp); err != nil {
 			return err
 		}
 	}
 	return stage.sync()
-}
-
-// syncFile fsyncs the file p.
-func syncFile(p string) error {
-	f, err := os.Open(p)
-	if err == nil {
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("restore %s: sync to disk: %w", p, err)
-	}
-	return nil
 }
 
 // placeNew moves the finished file tmp to dst unless dst exists by now: the
@@ -180,7 +165,7 @@ func placeNew(tmp, dst string) error {
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("restore %s: %w", dst, err)
 	}
-	return syncDir(filepath.Dir(dst))
+	return syncPath(filepath.Dir(dst))
 }
 
 // swapIntoPlace renames the finished staging directory to dest, moving a
@@ -212,7 +197,7 @@ func swapIntoPlace(stage *staging, dest string) (string, error) {
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}
 	stage.release()
-	if err := syncDir(filepath.Dir(dest)); err != nil {
+	if err := syncPath(filepath.Dir(dest)); err != nil {
 		if safety != "" {
 			return "", fmt.Errorf("restore target %s (the previous content is at %s): %w", dest, safety, err)
 		}
@@ -231,19 +216,18 @@ func isEmptyDir(p string) bool {
 	return len(names) == 0
 }
 
-// syncDir fsyncs the directory p, making the names created, renamed or
-// removed in it durable.
-func syncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return err
+// syncPath fsyncs the file or directory p (for a directory: the names
+// created, renamed or removed in it).
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", p, err)
+		return fmt.Errorf("sync %s to disk: %w", p, err)
 	}
 	return nil
 }

@@ -121,7 +121,7 @@ func BenchmarkStagingSync(b *testing.B) {
 			var g errgroup.Group
 			g.SetLimit(8)
 			for _, p := range paths {
-				g.Go(func() error { return syncFile(p) })
+				g.Go(func() error { return syncPath(p) })
 			}
 			if err := g.Wait(); err != nil {
 				b.Fatal(err)

@@ -93,7 +93,7 @@ func (r *Repository) CompactWAL(ctx context.Context, dataDir, space string, opts
 		}
 	}
 	for _, d := range []string{keep, dir} { // the originals are kept before Compact replaces them
-		if err := syncDir(d); err != nil {
+		if err := syncPath(d); err != nil {
 			return nil, fmt.Errorf("space %s: %w", space, err)
 		}
 	}
