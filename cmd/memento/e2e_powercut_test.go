@@ -192,3 +192,45 @@ func TestRestorePowerCut(t *testing.T) {
 	}
 	t.Logf("%d restored files intact after the power cut", nfiles)
 }
+
+// TestRestoreRemovesKilledStaging: the staging directory and owner file a
+// killed restore left beside the target are removed by the next restore
+// there, with one line on stderr; a safety copy is kept.
+func TestRestoreRemovesKilledStaging(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	writeSmallTree(t, src)
+	e.mustRun("backup", src)
+	parent := t.TempDir()
+	stale := filepath.Join(parent, ".target.restore-12345")
+	safety := filepath.Join(parent, "target.pre-restore-20260101T000000.000000000Z")
+	for _, d := range []string{stale, safety} {
+		if err := os.MkdirAll(filepath.Join(d, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "sub", "f"), make([]byte, 1<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(stale+".owner", []byte("pid 4194303\nhost gone\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("restore", e.snapshotIDs()[0], "--target", filepath.Join(parent, "target"))
+	if r.code != 0 {
+		t.Fatalf("restore: exit %d: %s", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stderr, "removed the staging directory of a restore that did not finish"); n != 1 || !strings.Contains(r.stderr, stale) {
+		t.Fatalf("stderr %q: want one line naming %s", r.stderr, stale)
+	}
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "target target.pre-restore-20260101T000000.000000000Z" {
+		t.Fatalf("beside the target: %s", got)
+	}
+}
