@@ -80,7 +80,7 @@ type watcher struct {
 	fsw      *fsnotify.Watcher
 	ship     *os.File
 	shipMu   sync.Mutex
-	metrics  *watchMetrics // nil without --metrics-addr
+	metrics  *watchMetrics   // nil without --metrics-addr
 	notSpace map[string]bool // entries of spaces/ reported as not watchable (once each)
 }
 
