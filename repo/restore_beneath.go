@@ -43,9 +43,9 @@ func needSpaceDir(sn *Snapshot, rel string, n *Node) error {
 }
 
 // checkSpaceTree refuses a space snapshot whose space directory (tree) holds
-// a symlink or a file where Engram keeps a directory (wal/, the tiers), or
-// anything but regular files in wal/: a point-in-time restore truncates and
-// removes segments there.
+// a symlink or a file where Engram keeps a directory (wal/, the tiers), or a
+// symlink in wal/: a point-in-time restore writes, truncates and removes
+// segments there.
 func (r *Repository) checkSpaceTree(ctx context.Context, sn *Snapshot, tree chunk.ID) error {
 	t, err := r.LoadTree(ctx, sn.Space, tree)
 	if err != nil {
@@ -70,10 +70,7 @@ func (r *Repository) checkSpaceTree(ctx context.Context, sn *Snapshot, tree chun
 		for _, s := range wt.Nodes {
 			if s.Type == NodeSymlink {
 				return &CorruptError{What: "snapshot " + sn.ShortID(), Err: ErrUnsafePath,
-					Detail: fmt.Sprintf("%s/%s is a symlink to %q where a WAL segment must be (a restore never follows a symlink from a snapshot)", rel, s.Name, s.LinkTarget)}
-			}
-			if s.Type != NodeFile {
-				return corrupt("snapshot "+sn.ShortID(), "%s/%s is a %s where a WAL segment must be", rel, s.Name, s.Type)
+					Detail: fmt.Sprintf("%s/%s is a symlink to %q in the WAL directory (a restore never follows a symlink from a snapshot)", rel, s.Name, s.LinkTarget)}
 			}
 		}
 	}
