@@ -82,8 +82,8 @@ func (r *Repository) checkSpaceTree(ctx context.Context, sn *Snapshot, tree chun
 // following a symlink: each component is opened with openat2(2)
 // RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS relative to the one before, or, on a
 // kernel without openat2 (before 5.6, or a seccomp filter refusing it), with
-// O_NOFOLLOW|O_DIRECTORY. A symlink on the way is an error (ELOOP), as is a
-// file (ENOTDIR).
+// O_NOFOLLOW|O_DIRECTORY. A symlink on the way is an error (ELOOP or
+// ENOTDIR), as is a file (ENOTDIR).
 func openDirBeneath(root, rel string, mkdir bool, perm uint32) (*os.File, error) {
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
