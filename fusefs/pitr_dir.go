@@ -349,7 +349,7 @@ func (n *pitFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32
 		n.v.f.pits.release(pv)
 		return nil, 0, errno
 	}
-	fd, err := os.Open(n.v.path(pv, n.rel))
+	fd, err := os.OpenFile(n.v.path(pv, n.rel), os.O_RDONLY|syscall.O_NOFOLLOW, 0) // a view never serves through a symlink
 	if err != nil {
 		n.v.f.pits.release(pv)
 		return nil, 0, n.v.ioErrno("open", n.rel, err)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"memento/repo"
-	"memento/repo/backend/local"
 )
 
 // TestSymlinkedSpaceAndWALBackup (issue 19 item 4): a space directory kept
@@ -105,6 +104,20 @@ func TestSymlinkedSpaceAndWALBackup(t *testing.T) {
 	}
 }
 
+// backupThenArchive has engram-sim write one space sp into dd, calls
+// prepare (if any), backs the space up, has engram-sim write as much again
+// and archives the WAL: the archive then reaches past the snapshot.
+func (e *env) backupThenArchive(dd, sp, seed string, prepare func()) {
+	e.t.Helper()
+	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "2000", "--segment-size", "32KiB", "--dim", "8", "--seed", seed)
+	if prepare != nil {
+		prepare()
+	}
+	e.mustRun("backup", "--data-dir", dd, "--space", sp)
+	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "2000", "--seed", seed)
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+}
+
 // craftSymlinkWALSnapshot writes a validly signed snapshot of space sp
 // whose spaces/<sp>/wal is a symlink to linkTarget, with the WAL positions
 // of the space's latest snapshot: what an attacker who can sign (or a
@@ -113,11 +126,8 @@ func TestSymlinkedSpaceAndWALBackup(t *testing.T) {
 // symlink made for the purpose.
 func (e *env) craftSymlinkWALSnapshot(t *testing.T, dd, sp, linkTarget string) *repo.Snapshot {
 	t.Helper()
-	be, err := local.Open(e.repo)
-	mustOK(t, err)
 	ctx := context.Background()
-	r, err := repo.Open(ctx, be, repo.Options{Password: e.password, CacheDir: e.cache})
-	mustOK(t, err)
+	r := e.openRepo(t)
 	defer r.Close()
 	parent, err := r.LatestSnapshot(ctx, sp)
 	mustOK(t, err)
@@ -149,10 +159,7 @@ func TestCraftedSymlinkWALSnapshot(t *testing.T) {
 	work := t.TempDir()
 	live := filepath.Join(work, "live")
 	const sp = "space-a"
-	e.sim("run", "--dir", live, "--spaces", "1", "--rate", "0", "--entries", "2000", "--segment-size", "32KiB", "--dim", "8", "--seed", "21")
-	e.mustRun("backup", "--data-dir", live, "--space", sp)
-	e.sim("run", "--dir", live, "--rate", "0", "--entries", "2000", "--seed", "21")
-	e.mustRun("wal", "archive", "--data-dir", live, "--all")
+	e.backupThenArchive(live, sp, "21", nil)
 	sn := e.craftSymlinkWALSnapshot(t, live, sp, filepath.Join(live, "spaces", sp, "wal"))
 	end := e.simTruth(live, sp)
 	mid := e.simTruth(live, sp, "--to-seq", strconv.FormatUint((sn.Engram.WALEnd.Seq+end.Sequence)/2, 10))
@@ -194,11 +201,7 @@ func TestPrivateSpaceRestoreAtAndMount(t *testing.T) {
 	work := t.TempDir()
 	dd := filepath.Join(work, "dd")
 	const sp = "space-a"
-	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "1500", "--segment-size", "32KiB", "--dim", "8", "--seed", "8")
-	mustOK(t, os.Chmod(filepath.Join(dd, "spaces", sp), 0o700))
-	e.mustRun("backup", "--data-dir", dd, "--space", sp)
-	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "1500", "--seed", "8")
-	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	e.backupThenArchive(dd, sp, "8", func() { mustOK(t, os.Chmod(filepath.Join(dd, "spaces", sp), 0o700)) })
 	at := strconv.FormatInt(e.simTruth(dd, sp).TimestampNS, 10)
 
 	for _, args := range [][]string{{"--at", at}, {"--latest"}} {
