@@ -186,16 +186,20 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 }
 
 // symlinkedDirs are the entries of a space backup that may be symlinks to
-// directories (the WAL or the whole space kept on another disk): the backup
-// stores the directory they point to, as a directory. Anything else a
-// symlink points to there is refused (followLink). A path backup follows no
-// symlink.
+// directories (the whole space, its WAL or a tier kept on another disk): the
+// backup stores the directory they point to, as a directory, since a restore
+// refuses a symlink there (spaceSubdirs). Anything else a symlink points to
+// there is refused (followLink). A path backup follows no symlink.
 func symlinkedDirs(space string) map[string]bool {
 	if space == "" {
 		return nil
 	}
 	sd := "spaces/" + space
-	return map[string]bool{sd: true, sd + "/wal": true}
+	m := map[string]bool{sd: true}
+	for _, name := range spaceSubdirs {
+		m[sd+"/"+name] = true
+	}
+	return m
 }
 
 // followLink returns what the symlink at it (one of symlinkedDirs) points to,

@@ -16,8 +16,9 @@ import (
 )
 
 // TestSymlinkedSpaceAndWALBackup (issue 19 item 4): a space directory kept
-// elsewhere behind a symlink (spaces/space-a -> disk2/space-a) and a wal/
-// behind one (spaces/space-b/wal -> disk2/wal-b) are backed up as the
+// elsewhere behind a symlink (spaces/space-a -> disk2/space-a), a wal/ and
+// a tier behind one (spaces/space-b/wal -> disk2/wal-b, hot/ too; a
+// quiesced backup stages hot/ from there) are backed up as the
 // directories they point to, with --space and --all, and the summary says
 // so; `wal archive --all` archives both. A symlink under spaces/ that points
 // to nothing is an error naming it (exit 1), and the other spaces are still
@@ -30,23 +31,28 @@ func TestSymlinkedSpaceAndWALBackup(t *testing.T) {
 		"--dim", "8", "--seed", "5")
 	disk2 := filepath.Join(work, "disk2")
 	mustOK(t, os.Mkdir(disk2, 0o755))
-	spaceA, walB := filepath.Join(disk2, "space-a"), filepath.Join(disk2, "wal-b")
+	spaceA, walB, hotB := filepath.Join(disk2, "space-a"), filepath.Join(disk2, "wal-b"), filepath.Join(disk2, "hot-b")
 	mustOK(t, os.Rename(filepath.Join(dd, "spaces", "space-a"), spaceA))
 	mustOK(t, os.Symlink(spaceA, filepath.Join(dd, "spaces", "space-a")))
-	mustOK(t, os.Rename(filepath.Join(dd, "spaces", "space-b", "wal"), walB))
-	mustOK(t, os.Symlink(walB, filepath.Join(dd, "spaces", "space-b", "wal")))
+	linksB := map[string]string{"wal": walB, "hot": hotB}
+	for name, to := range linksB {
+		mustOK(t, os.Rename(filepath.Join(dd, "spaces", "space-b", name), to))
+		mustOK(t, os.Symlink(to, filepath.Join(dd, "spaces", "space-b", name)))
+	}
 
 	// What a restore must give back: the directories the symlinks point to.
 	wantA := repoTreeDigest(t, spaceA)
 	wantB := repoTreeDigest(t, filepath.Join(dd, "spaces", "space-b"))
-	fi, err := os.Stat(walB)
-	mustOK(t, err)
-	wantB["wal"] = fi.Mode().String()
-	for p, d := range repoTreeDigest(t, walB) {
-		wantB["wal/"+p] = d
+	for name, to := range linksB {
+		fi, err := os.Stat(to)
+		mustOK(t, err)
+		wantB[name] = fi.Mode().String()
+		for p, d := range repoTreeDigest(t, to) {
+			wantB[name+"/"+p] = d
+		}
 	}
-	if len(repoTreeDigest(t, walB)) < 3 {
-		t.Fatalf("engram-sim wrote too few segments to test with")
+	if len(repoTreeDigest(t, walB)) < 3 || len(repoTreeDigest(t, hotB)) == 0 {
+		t.Fatalf("engram-sim wrote too little to test with")
 	}
 	restored := func(sp string) map[string]string {
 		dst := filepath.Join(t.TempDir(), "r")
@@ -59,11 +65,13 @@ func TestSymlinkedSpaceAndWALBackup(t *testing.T) {
 		t.Errorf("backup --space space-a does not say it followed the symlink:\n%s", out)
 	}
 	sameDigest(t, "space-a (a symlinked space dir) restored", wantA, restored("space-a"))
-	out = e.mustRun("backup", "--data-dir", dd, "--space", "space-b")
+	// Quiesced (hooks that do nothing): the tiers are staged, hot/ from
+	// the directory it points to.
+	out = e.mustRun("backup", "--data-dir", dd, "--space", "space-b", "--pre-hook", "true", "--post-hook", "true")
 	if !strings.Contains(out, "spaces/space-b/wal -> "+walB) {
 		t.Errorf("backup --space space-b does not say it followed the wal/ symlink:\n%s", out)
 	}
-	sameDigest(t, "space-b (a symlinked wal/) restored", wantB, restored("space-b"))
+	sameDigest(t, "space-b (symlinked wal/ and hot/) restored", wantB, restored("space-b"))
 
 	// --all backs up both and says so.
 	out = e.mustRun("backup", "--data-dir", dd, "--all")
