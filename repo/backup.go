@@ -81,8 +81,8 @@ type archiver struct {
 	before   func(string) error
 	redirect func(string) string
 	// follow names the entries (relative paths) read as the directory a
-	// symlink there points to: an Engram space's directory and its wal/
-	// (symlinkedDirs). followed lists what was followed, for the summary.
+	// symlink there points to: an Engram space's directory, its wal/ and
+	// tiers (symlinkedDirs). followed lists what was followed, for the summary.
 	follow   map[string]bool
 	followed []string
 
@@ -212,11 +212,11 @@ func (a *archiver) followLink(it item, relPath string) (fs.FileInfo, error) {
 	fi, err := os.Stat(it.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("backup %s: %w: a symlink to %s, which does not exist (a space's directory and its wal/ must be directories)", it.path, ErrNotFound, target)
+		return nil, fmt.Errorf("backup %s: %w: a symlink to %s, which does not exist (a space's directory, its wal/ and its tiers must be directories)", it.path, ErrNotFound, target)
 	case err != nil:
 		return nil, fmt.Errorf("backup %s: symlink to %s: %w", it.path, target, err)
 	case !fi.IsDir():
-		return nil, fmt.Errorf("backup %s: a symlink to %s, which is not a directory (a space's directory and its wal/ must be directories)", it.path, target)
+		return nil, fmt.Errorf("backup %s: a symlink to %s, which is not a directory (a space's directory, its wal/ and its tiers must be directories)", it.path, target)
 	}
 	a.followed = append(a.followed, relPath+" -> "+target)
 	a.r.log.Info("backing up the directory a symlink points to", "path", it.path, "target", target)
