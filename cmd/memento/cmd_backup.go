@@ -61,8 +61,8 @@ type backupJSON struct {
 	Space    string       `json:"space,omitempty"`
 	Paths    []string     `json:"paths"`
 	Summary  repo.Summary `json:"summary"`
-	// FollowedSymlinks are the symlinks (a space's directory or its wal/)
-	// backed up as the directories they point to.
+	// FollowedSymlinks are the symlinks (a space's directory, its wal/ or a
+	// tier) backed up as the directories they point to.
 	FollowedSymlinks []string `json:"followed_symlinks,omitempty"`
 }
 
@@ -188,11 +188,11 @@ var backupOne = func(ctx context.Context, r *repo.Repository, opts repo.BackupOp
 
 // listSpaces returns the space ids found under DIR/spaces: its directories,
 // and its symlinks to directories (a space kept on another disk). It never
-// skips a space silently: an entry that looks like a space but cannot be one
-// (a bad name, a symlink to nothing or to a file) is in the error, which
-// names each in bad; the spaces returned are still worth backing up. err
-// is for a data dir without spaces/ or without any space. Hidden entries and
-// files are not spaces.
+// skips a space silently: each entry that looks like a space but cannot be
+// one (a bad name, a symlink to nothing or to a file) has an error naming it
+// in bad, and the caller still handles the spaces returned. err is for a
+// data dir without spaces/ or without any space. Hidden entries and files
+// are not spaces.
 func listSpaces(dataDir string) (spaces []string, bad []error, err error) {
 	dir := filepath.Join(dataDir, "spaces")
 	ents, err := os.ReadDir(dir)
