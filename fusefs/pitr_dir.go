@@ -152,7 +152,10 @@ func (d *pitDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 
 // lookup looks name up; listing says the lookup is part of a listing
 // (readdirplus), which the kernel makes for every entry of a directory
-// listed: a Lazy file is then not written but answered with a placeholder.
+// listed: a Lazy file is then not written, and the listing gives no
+// attributes for it (a placeholder's size 0 and mode would be what a stat
+// sees until they expire), so its first stat or open looks it up for real,
+// which writes it: the view's files show their real size and mode.
 func (d *pitDir) lookup(ctx context.Context, name string, out *fuse.EntryOut, listing bool) (*fs.Inode, syscall.Errno) {
 	pv, errno := d.v.acquire(ctx)
 	if errno != 0 {
@@ -162,13 +165,9 @@ func (d *pitDir) lookup(ctx context.Context, name string, out *fuse.EntryOut, li
 	rel := childRel(d.rel, name)
 	ino := inoFor(d.v.ns, "/"+rel)
 	if listing && d.v.pending(pv, rel) {
-		// Its size is unknown until it is written: the attributes expire
-		// at once, so a stat or a read past that size asks again (Getattr,
-		// which writes it), and so does an open.
-		out.Attr.Ino, out.Attr.Mode, out.Attr.Nlink = ino, syscall.S_IFREG|0o444, 1
-		setTimes(&out.Attr, d.v.f.started)
-		out.SetAttrTimeout(time.Nanosecond) // 0 would mean go-fuse's default
-		return d.NewInode(ctx, &pitFile{v: d.v, ino: ino, rel: rel}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino}), 0
+		// An error here leaves the entry without a node ID: the kernel
+		// keeps the name and nothing else (fuse_direntplus_link).
+		return nil, syscall.EAGAIN
 	}
 	if errno := d.v.ensure(pv, rel); errno != 0 {
 		return nil, errno
@@ -350,7 +349,7 @@ func (n *pitFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32
 		n.v.f.pits.release(pv)
 		return nil, 0, errno
 	}
-	fd, err := os.Open(n.v.path(pv, n.rel))
+	fd, err := os.OpenFile(n.v.path(pv, n.rel), os.O_RDONLY|syscall.O_NOFOLLOW, 0) // a view never serves through a symlink
 	if err != nil {
 		n.v.f.pits.release(pv)
 		return nil, 0, n.v.ioErrno("open", n.rel, err)

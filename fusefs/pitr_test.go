@@ -123,7 +123,8 @@ func TestPointInTimeDirView(t *testing.T) {
 		t.Errorf("memories.jsonl written %d times by a listing", n)
 	}
 	// ... until it is opened: concurrent readers that never stat it (the
-	// kernel knows size 0 from the listing) get the whole file, written once.
+	// listing gave the kernel no attributes for it) get the whole file,
+	// written once.
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Add(1)
@@ -325,5 +326,34 @@ func readNoStat(path string) ([]byte, error) {
 			return out, nil
 		}
 		out = append(out, buf[:n]...)
+	}
+}
+
+// TestPointInTimeLazyFileStatAfterListing (issue 19 item 11): right after
+// a listing (readdirplus) that did not write memories.jsonl, a stat shows
+// its real size and mode, never a placeholder of size 0: the listing gives
+// no attributes for a file not written yet, so the stat looks it up, which
+// writes it.
+func TestPointInTimeLazyFileStatAfterListing(t *testing.T) {
+	tr, _, _ := spaceFixture(t)
+	base := time.Date(2026, 11, 21, 14, 29, 0, 0, time.UTC)
+	rec := newDirRecoverer(t, base.UnixNano())
+	_, mp, _ := mount(t, tr.Repository, Options{PointInTime: rec.recover, ParseInstant: walreplay.ParseTime})
+	for i := range 3 {
+		at := base.Add(time.Duration(i+1) * time.Minute)
+		view := filepath.Join(mp, "spaces", testSpace, "at", at.Format(time.RFC3339Nano))
+		if es, err := os.ReadDir(view); err != nil || len(es) != 3 {
+			t.Fatalf("at/%s: %v %v", at, es, err)
+		}
+		if n := rec.writeCount(at.UnixNano()); n != 0 {
+			t.Fatalf("memories.jsonl written %d times by a listing", n)
+		}
+		fi, err := os.Stat(filepath.Join(view, "memories.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != int64(len(memoriesAt(at.UnixNano()))) || fi.Mode() != 0o444 {
+			t.Errorf("stat of memories.jsonl right after a listing: %d bytes %v; want %d bytes -r--r--r--", fi.Size(), fi.Mode(), len(memoriesAt(at.UnixNano())))
+		}
 	}
 }

@@ -80,6 +80,11 @@ type archiver struct {
 	sem      chan struct{}
 	before   func(string) error
 	redirect func(string) string
+	// follow names the entries (relative paths) read as the directory a
+	// symlink there points to: an Engram space's directory, its wal/ and
+	// tiers (symlinkedDirs). followed lists what was followed, for the summary.
+	follow   map[string]bool
+	followed []string
 
 	files, dirs, links, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
@@ -89,6 +94,7 @@ type archiver struct {
 type item struct {
 	name, path string
 	only       []string
+	redirected bool // path is BackupOptions.Redirect's: read as it is
 }
 
 // Backup saves a snapshot. On any error nothing is referenced by a new
@@ -128,7 +134,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	}
 	a := &archiver{r: r, space: opts.Space, key: r.chunkKey(opts.Space), pipe: pipe, known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir, redirect: opts.Redirect,
-		packer: r.newPacker(ctx, opts.Space)}
+		packer: r.newPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space)}
 
 	var parentRoot *Tree
 	if parent != nil {
@@ -172,7 +178,49 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	m.Summary = Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
 		UnchangedFiles: a.unchanged.Load(), Chunks: a.chunks.Load(), NewChunks: a.newChunks.Load(),
 		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Seconds: time.Since(start).Seconds()}
-	return r.saveSnapshot(context.WithoutCancel(ctx), m)
+	sn, err := r.saveSnapshot(context.WithoutCancel(ctx), m)
+	if sn != nil {
+		sn.Followed = a.followed
+	}
+	return sn, err
+}
+
+// symlinkedDirs are the entries of a space backup that may be symlinks to
+// directories (the whole space, its WAL or a tier kept on another disk): the
+// backup stores the directory they point to, as a directory, since a restore
+// refuses a symlink there (spaceSubdirs). Anything else a symlink points to
+// there is refused (followLink). A path backup follows no symlink.
+func symlinkedDirs(space string) map[string]bool {
+	if space == "" {
+		return nil
+	}
+	sd := "spaces/" + space
+	m := map[string]bool{sd: true}
+	for _, name := range spaceSubdirs {
+		m[sd+"/"+name] = true
+	}
+	return m
+}
+
+// followLink returns what the symlink at it (one of symlinkedDirs) points to,
+// which must be a directory, and records it for the summary.
+func (a *archiver) followLink(it item, relPath string) (fs.FileInfo, error) {
+	target, err := os.Readlink(it.path)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", it.path, err)
+	}
+	fi, err := os.Stat(it.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("backup %s: %w: a symlink to %s, which does not exist (a space's directory, its wal/ and its tiers must be directories)", it.path, ErrNotFound, target)
+	case err != nil:
+		return nil, fmt.Errorf("backup %s: symlink to %s: %w", it.path, target, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("backup %s: a symlink to %s, which is not a directory (a space's directory, its wal/ and its tiers must be directories)", it.path, target)
+	}
+	a.followed = append(a.followed, relPath+" -> "+target)
+	a.r.log.Info("backing up the directory a symlink points to", "path", it.path, "target", target)
+	return fi, nil
 }
 
 // backupRoots turns options into the top-level items of the snapshot.
@@ -275,13 +323,18 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 				}
 				return fmt.Errorf("backup %s: %w", it.path, err)
 			}
+			relPath := joinRel(rel, it.name)
+			if fi.Mode()&fs.ModeSymlink != 0 && a.follow[relPath] && !it.redirected {
+				if fi, err = a.followLink(it, relPath); err != nil {
+					return err
+				}
+			}
 			n := nodeFromInfo(it.name, fi)
 			var pn *Node
 			if parent != nil {
 				pn = parent.Find(it.name)
 			}
 			nodes[i] = n
-			relPath := joinRel(rel, it.name)
 			switch {
 			case fi.IsDir():
 				a.dirs.Add(1)
@@ -351,7 +404,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 		if a.redirect != nil {
 			for i := range children {
 				if p := a.redirect(joinRel(crel, children[i].name)); p != "" {
-					children[i].path = p
+					children[i].path, children[i].redirected = p, true
 				}
 			}
 		}

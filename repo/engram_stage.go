@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 )
 
@@ -28,7 +29,15 @@ func (e *EngramRecorder) stage(spaceDir string) error {
 	}
 	e.stageDir = dir
 	for _, name := range stagedEntries {
-		err := copyEntry(filepath.Join(spaceDir, name), filepath.Join(dir, name))
+		src := filepath.Join(spaceDir, name)
+		if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && slices.Contains(spaceSubdirs, name) {
+			// A tier kept elsewhere is backed up as the directory it
+			// points to (symlinkedDirs): stage that directory.
+			if src, err = filepath.EvalSymlinks(src); err != nil {
+				return fmt.Errorf("stage %s: %w", name, err)
+			}
+		}
+		err := copyEntry(src, filepath.Join(dir, name))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("stage %s: %w", name, err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"memento/chunk"
 	"memento/index"
@@ -110,6 +111,14 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 		return nil, err
 	}
 	dest := filepath.Join(dataDir, "spaces", opts.Space)
+	// The snapshot's tree is checked before anything is written.
+	tree, spaceNode, meta, err := r.spaceTree(ctx, sn)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkSpaceTree(ctx, sn, tree); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
@@ -130,16 +139,12 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 		}
 	}()
 	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: opts.Progress, Workers: opts.Workers}}
-	tree, meta, err := r.spaceTree(ctx, sn)
-	if err != nil {
-		return nil, err
-	}
 	if err := rs.restoreDir(ctx, tree, tmp, ""); err != nil {
 		return nil, err
 	}
 	walDir := filepath.Join(tmp, "wal")
-	if err := os.MkdirAll(walDir, 0o755); err != nil {
-		return nil, err
+	if err := mkdirBeneath(tmp, "wal", 0o755); err != nil { // never through a symlink
+		return nil, fmt.Errorf("restore %s: %w", walDir, err)
 	}
 	res := &PITRResult{Space: opts.Space, Snapshot: sn.ID.String(), Target: dest}
 	if res.ArchivedSegments, err = r.uncompactHead(ctx, rs, src, t, walDir); err != nil {
@@ -167,6 +172,11 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 		res.StateDigest = hex.EncodeToString(d[:])
 	}
 	st.Close()
+	// The space directory keeps its snapshot's mode, owner and mtime, as
+	// with a plain restore.
+	if err := setDirMeta(tmp, spaceNode); err != nil {
+		return nil, err
+	}
 	if meta != nil {
 		mp := filepath.Join(dataDir, "metadata.json")
 		if _, err := os.Lstat(mp); errors.Is(err, fs.ErrNotExist) {
@@ -208,26 +218,26 @@ func (r *Repository) hasEngramSnapshot(ctx context.Context, space string) bool {
 	return false
 }
 
-// spaceTree finds the tree of spaces/<space> in a space snapshot and its
-// metadata.json node.
-func (r *Repository) spaceTree(ctx context.Context, sn *Snapshot) (chunk.ID, *Node, error) {
+// spaceTree finds the tree of spaces/<space> in a space snapshot, the space
+// directory's node and its metadata.json node.
+func (r *Repository) spaceTree(ctx context.Context, sn *Snapshot) (chunk.ID, *Node, *Node, error) {
 	root, err := r.LoadTree(ctx, sn.Space, sn.Root)
 	if err != nil {
-		return chunk.ID{}, nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)
+		return chunk.ID{}, nil, nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)
 	}
 	sp := root.Find("spaces")
-	if sp == nil || sp.Subtree == nil {
-		return chunk.ID{}, nil, corrupt("snapshot "+sn.ShortID(), "space snapshot without spaces/")
+	if err := needSpaceDir(sn, "spaces", sp); err != nil {
+		return chunk.ID{}, nil, nil, err
 	}
 	st, err := r.LoadTree(ctx, sn.Space, *sp.Subtree)
 	if err != nil {
-		return chunk.ID{}, nil, err
+		return chunk.ID{}, nil, nil, err
 	}
 	sd := st.Find(sn.Space)
-	if sd == nil || sd.Subtree == nil {
-		return chunk.ID{}, nil, corrupt("snapshot "+sn.ShortID(), "no spaces/%s directory", sn.Space)
+	if err := needSpaceDir(sn, "spaces/"+sn.Space, sd); err != nil {
+		return chunk.ID{}, nil, nil, err
 	}
-	return *sd.Subtree, root.Find("metadata.json"), nil
+	return *sd.Subtree, sd, root.Find("metadata.json"), nil
 }
 
 // uncompactHead replaces the compacted segment the snapshot's WAL starts
@@ -309,7 +319,7 @@ func (r *Repository) fetchSegment(ctx context.Context, rs *restorer, rec *WALSeg
 		ids[i] = c.ID
 	}
 	tmp := filepath.Join(walDir, "."+rec.Name+".fetch")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 
 	"memento/chunk"
 	"memento/walreplay"
@@ -88,7 +89,7 @@ func entryEnd(seg walreplay.SegmentInfo, seq uint64) (int64, error) {
 }
 
 func truncateSync(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
@@ -168,7 +169,7 @@ func (r *Repository) findCompactedHead(ctx context.Context, sn *Snapshot, arch *
 // firstWALNode returns the node of the first segment (lowest sequence) in
 // the snapshot's spaces/<space>/wal/ and the sequence in its name.
 func (r *Repository) firstWALNode(ctx context.Context, sn *Snapshot) (*Node, uint64, error) {
-	sd, _, err := r.spaceTree(ctx, sn)
+	sd, _, _, err := r.spaceTree(ctx, sn)
 	if err != nil {
 		return nil, 0, err
 	}

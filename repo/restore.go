@@ -60,29 +60,20 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	}
 	defer lock.Unlock()
 
-	root, err := r.LoadTree(ctx, sn.Space, sn.Root)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)
-	}
-	dest, tree, meta := target, sn.Root, (*Node)(nil)
-	var spaceNode *Node // the space directory's own node: its mode and mtime go to dest
+	dest, tree := target, sn.Root
+	var spaceNode, meta *Node // the space directory's own node: its mode and mtime go to dest
 	if sn.Space != "" {
-		// Restore only the space's directory into the data dir.
+		// Restore only the space's directory into the data dir, refusing
+		// a symlink where Engram keeps a directory before writing anything.
 		dest = filepath.Join(target, "spaces", sn.Space)
-		meta = root.Find("metadata.json")
-		sp := root.Find("spaces")
-		if sp == nil || sp.Subtree == nil {
-			return nil, corrupt("snapshot "+sn.ShortID(), "space snapshot without spaces/")
-		}
-		st, err := r.LoadTree(ctx, sn.Space, *sp.Subtree)
-		if err != nil {
+		if tree, spaceNode, meta, err = r.spaceTree(ctx, sn); err != nil {
 			return nil, err
 		}
-		sd := st.Find(sn.Space)
-		if sd == nil || sd.Subtree == nil {
-			return nil, corrupt("snapshot "+sn.ShortID(), "no spaces/%s directory", sn.Space)
+		if err := r.checkSpaceTree(ctx, sn, tree); err != nil {
+			return nil, err
 		}
-		tree, spaceNode = *sd.Subtree, sd
+	} else if _, err := r.LoadTree(ctx, sn.Space, sn.Root); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
@@ -100,12 +91,10 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 		return nil, err
 	}
 	if spaceNode != nil {
-		setOwner(tmp, spaceNode)
-		if err := os.Chmod(tmp, fs.FileMode(spaceNode.Mode)&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		if err := setDirMeta(tmp, spaceNode); err != nil {
 			stage.abort()
-			return nil, fmt.Errorf("restore %s: %w", dest, err)
+			return nil, err
 		}
-		setTimes(tmp, spaceNode, false)
 	}
 	metaTmp := ""
 	if meta != nil {
@@ -316,13 +305,21 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		return werr
 	}
 	for i := len(metas) - 1; i >= 0; i-- {
-		m := metas[i]
-		setOwner(m.path, m.n)
-		if err := os.Chmod(m.path, fs.FileMode(m.n.Mode)&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-			return fmt.Errorf("restore %s: %w", m.path, err)
+		if err := setDirMeta(metas[i].path, metas[i].n); err != nil {
+			return err
 		}
-		setTimes(m.path, m.n, false)
 	}
+	return nil
+}
+
+// setDirMeta gives a restored directory its node's owner, mode and mtime.
+// Plain and point-in-time restores both apply it to the space directory.
+func setDirMeta(p string, n *Node) error {
+	setOwner(p, n) // before the chmod: chown clears the setuid and setgid bits
+	if err := os.Chmod(p, fs.FileMode(n.Mode)&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	setTimes(p, n, false)
 	return nil
 }
 

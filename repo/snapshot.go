@@ -81,6 +81,10 @@ type EngramInfo struct {
 type Snapshot struct {
 	ID chunk.ID `json:"id"`
 	Manifest
+	// Followed lists, for a snapshot just made by Backup, the symlinks it
+	// read as the directories they point to ("spaces/<id>/wal -> /disk2/wal");
+	// it is not part of the manifest.
+	Followed []string `json:"-"`
 }
 
 // ShortID is the first 8 hex digits of the ID, as shown to operators.

@@ -61,10 +61,14 @@ type backupJSON struct {
 	Space    string       `json:"space,omitempty"`
 	Paths    []string     `json:"paths"`
 	Summary  repo.Summary `json:"summary"`
+	// FollowedSymlinks are the symlinks (a space's directory, its wal/ or a
+	// tier) backed up as the directories they point to.
+	FollowedSymlinks []string `json:"followed_symlinks,omitempty"`
 }
 
 func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	var jobs []repo.BackupOptions
+	var badSpaces []error // entries of spaces/ that --all cannot back up, reported after the others
 	switch {
 	case f.dataDir != "":
 		if len(paths) > 0 {
@@ -76,8 +80,11 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 				return usagef("give either --space or --all, not both")
 			}
 			var err error
-			if spaces, err = listSpaces(f.dataDir); err != nil {
+			if spaces, badSpaces, err = listSpaces(f.dataDir); err != nil {
 				return err
+			}
+			if len(spaces) == 0 {
+				return errors.Join(badSpaces...)
 			}
 		}
 		if len(spaces) == 0 {
@@ -121,6 +128,9 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	var mu sync.Mutex
 	var results []backupJSON
 	// Spaces are backed up in parallel; they share the pipeline's workers.
+	// One space failing does not stop the others: each error names its
+	// space, and the command fails once all are done.
+	var errs []error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, job := range jobs {
@@ -128,19 +138,26 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		g.Go(func() error {
 			sn, err := backupOne(gctx, r, job)
 			a.auditBackup(gctx, r, job, sn, err)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
 				if job.Space != "" {
-					return fmt.Errorf("space %s: %w", job.Space, err)
+					err = fmt.Errorf("space %s: %w", job.Space, err)
 				}
-				return err
+				errs = append(errs, err)
+				return nil
 			}
-			mu.Lock()
-			results = append(results, backupJSON{Snapshot: sn.ID.String(), Space: sn.Space, Paths: sn.Paths, Summary: sn.Summary})
-			mu.Unlock()
+			results = append(results, backupJSON{Snapshot: sn.ID.String(), Space: sn.Space, Paths: sn.Paths, Summary: sn.Summary, FollowedSymlinks: sn.Followed})
 			return nil
 		})
 	}
-	err = g.Wait()
+	_ = g.Wait()
+	if cerr := ctx.Err(); cerr != nil {
+		errs = []error{cerr} // interrupted: that is what to report
+	} else {
+		errs = append(errs, badSpaces...)
+	}
+	err = errors.Join(errs...)
 	stop()
 	sort.Slice(results, func(i, j int) bool { return results[i].Space < results[j].Space })
 	for _, res := range results {
@@ -151,10 +168,13 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		}
 		a.printf("snapshot %s saved: %s, %d files, %s (%s new, %s stored, %d unchanged files) in %.1fs\n",
 			res.Snapshot[:8], what, s.Files, human(s.Bytes), human(s.NewBytes), human(s.StoredBytes), s.UnchangedFiles, s.Seconds)
+		if len(res.FollowedSymlinks) > 0 {
+			a.printf("snapshot %s: symlinks backed up as the directories they point to: %s\n", res.Snapshot[:8], strings.Join(res.FollowedSymlinks, ", "))
+		}
 	}
 	if err != nil {
 		if len(results) > 0 {
-			a.printf("%d of %d snapshots were saved before the error\n", len(results), len(jobs))
+			a.printf("%d of %d snapshots were saved before the error\n", len(results), len(jobs)+len(badSpaces))
 		}
 		return err
 	}
@@ -166,35 +186,53 @@ var backupOne = func(ctx context.Context, r *repo.Repository, opts repo.BackupOp
 	return r.Backup(ctx, opts)
 }
 
-// listSpaces returns the space ids found under DIR/spaces, refusing bad names.
-func listSpaces(dataDir string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(dataDir, "spaces"))
+// listSpaces returns the space ids found under DIR/spaces: its directories,
+// and its symlinks to directories (a space kept on another disk). It never
+// skips a space silently: each entry that looks like a space but cannot be
+// one (a bad name, a symlink to nothing or to a file) has an error naming it
+// in bad, and the caller still handles the spaces returned. err is for a
+// data dir without spaces/ or without any space. Hidden entries and files
+// are not spaces.
+func listSpaces(dataDir string) (spaces []string, bad []error, err error) {
+	dir := filepath.Join(dataDir, "spaces")
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("data dir %s: %w: no spaces/ directory (is this an Engram data dir?)", dataDir, repo.ErrNotFound)
+			return nil, nil, fmt.Errorf("data dir %s: %w: no spaces/ directory (is this an Engram data dir?)", dataDir, repo.ErrNotFound)
 		}
-		return nil, fmt.Errorf("data dir %s: %w", dataDir, err)
+		return nil, nil, fmt.Errorf("data dir %s: %w", dataDir, err)
 	}
-	var out []string
 	for _, e := range ents {
-		if !e.IsDir() || e.Name()[0] == '.' {
+		p := filepath.Join(dir, e.Name())
+		if e.Name()[0] == '.' {
+			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			target, _ := os.Readlink(p)
+			if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+				bad = append(bad, fmt.Errorf("space %s: %s is a symlink to %s, which is not a directory", e.Name(), p, target))
+				continue
+			}
+		} else if !e.IsDir() {
+			slog.Warn("not a directory, so not a space; skipped", "path", p)
 			continue
 		}
 		// A restore keeps the replaced space as spaces/<id>.pre-restore-<time>:
 		// the operator's safety copy, not a space.
 		if strings.Contains(e.Name(), ".pre-restore-") {
-			slog.Warn("skipping a restore's safety copy", "dir", filepath.Join(dataDir, "spaces", e.Name()))
+			slog.Warn("skipping a restore's safety copy", "dir", p)
 			continue
 		}
 		if err := repo.ValidSpaceID(e.Name()); err != nil {
-			return nil, fmt.Errorf("data dir %s: %w", dataDir, err)
+			bad = append(bad, fmt.Errorf("data dir %s: %w", dataDir, err))
+			continue
 		}
-		out = append(out, e.Name())
+		spaces = append(spaces, e.Name())
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("data dir %s: %w: no spaces", dataDir, repo.ErrNotFound)
+	if len(spaces) == 0 && len(bad) == 0 {
+		return nil, nil, fmt.Errorf("data dir %s: %w: no spaces", dataDir, repo.ErrNotFound)
 	}
-	return out, nil
+	return spaces, bad, nil
 }
 
 // estimateSize sums file sizes for the progress bar; cheap next to reading them.

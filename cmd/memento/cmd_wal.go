@@ -48,26 +48,27 @@ func (s *spaceSel) register(c *cobra.Command, multi bool) {
 }
 
 // resolve returns the spaces selected; with neither --space nor --all, every
-// space when allowDefault.
-func (s *spaceSel) resolve(allowDefault bool) ([]string, error) {
+// space when allowDefault. bad are the entries of spaces/ that cannot be
+// spaces (listSpaces): the caller handles the others, then fails naming them.
+func (s *spaceSel) resolve(allowDefault bool) (spaces []string, bad []error, err error) {
 	if s.dataDir == "" {
-		return nil, usagef("--data-dir DIR is required")
+		return nil, nil, usagef("--data-dir DIR is required")
 	}
 	if s.all && len(s.spaces) > 0 {
-		return nil, usagef("give either --space or --all, not both")
+		return nil, nil, usagef("give either --space or --all, not both")
 	}
 	if len(s.spaces) == 0 {
 		if !s.all && !allowDefault {
-			return nil, usagef("give --space ID or --all")
+			return nil, nil, usagef("give --space ID or --all")
 		}
 		return listSpaces(s.dataDir)
 	}
 	for _, sp := range s.spaces {
 		if err := repo.ValidSpaceID(sp); err != nil {
-			return nil, usagef("%v", err)
+			return nil, nil, usagef("%v", err)
 		}
 	}
-	return s.spaces, nil
+	return s.spaces, nil, nil
 }
 
 func newWALArchiveCommand(a *app) *cobra.Command {
@@ -84,18 +85,20 @@ sequence gap in the source is an error naming the missing range.`,
 		Example: `  memento wal archive --data-dir /var/lib/engram --all`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spaces, err := sel.resolve(false)
+			spaces, bad, err := sel.resolve(false)
 			if err != nil {
 				return err
 			}
-			return a.walArchive(cmd.Context(), sel.dataDir, spaces)
+			return a.walArchive(cmd.Context(), sel.dataDir, spaces, bad)
 		},
 	}
 	sel.register(c, true)
 	return c
 }
 
-func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string) error {
+// walArchive archives spaces; bad are the entries of spaces/ that cannot be
+// spaces, reported with the errors once the others are archived.
+func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, bad []error) error {
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -141,7 +144,7 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, bad...)...)
 }
 
 func (a *app) printArchive(res *repo.WALArchiveResult) {
@@ -166,9 +169,12 @@ func newWALVerifyCommand(a *app) *cobra.Command {
 		Short: "Validate every entry of the WAL of a space (or of every space)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spaces, err := sel.resolve(true)
+			spaces, bad, err := sel.resolve(true)
 			if err != nil {
 				return err
+			}
+			if len(bad) > 0 {
+				return errors.Join(bad...)
 			}
 			var sums []map[string]any
 			for _, sp := range spaces {

@@ -43,7 +43,7 @@ SIGINT/SIGTERM stop it cleanly (exit 0).`,
 			if interval <= 0 {
 				return usagef("--interval must be positive")
 			}
-			if _, err := sel.resolve(false); err != nil {
+			if _, _, err := sel.resolve(false); err != nil {
 				return err
 			}
 			return a.walWatch(cmd.Context(), sel, interval, shipLog, metrics)
@@ -80,7 +80,8 @@ type watcher struct {
 	fsw      *fsnotify.Watcher
 	ship     *os.File
 	shipMu   sync.Mutex
-	metrics  *watchMetrics // nil without --metrics-addr
+	metrics  *watchMetrics   // nil without --metrics-addr
+	notSpace map[string]bool // entries of spaces/ reported as not watchable (once each)
 }
 
 func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string) error {
@@ -96,7 +97,7 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	defer lock.Unlock()
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
-	w := &watcher{a: a, ar: r.NewWALArchiver(pipe), dataDir: sel.dataDir, interval: interval, triggers: map[string]chan struct{}{}}
+	w := &watcher{a: a, ar: r.NewWALArchiver(pipe), dataDir: sel.dataDir, interval: interval, triggers: map[string]chan struct{}{}, notSpace: map[string]bool{}}
 	defer w.ar.Close()
 	if !sel.all {
 		w.fixed = sel.spaces
@@ -138,9 +139,16 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 func (w *watcher) discover(ctx context.Context) error {
 	spaces := w.fixed
 	if spaces == nil {
+		var bad []error
 		var err error
-		if spaces, err = listSpaces(w.dataDir); err != nil {
+		if spaces, bad, err = listSpaces(w.dataDir); err != nil {
 			return err
+		}
+		for _, err := range bad {
+			if !w.notSpace[err.Error()] {
+				w.notSpace[err.Error()] = true
+				w.a.log.Error("not watched", "err", err)
+			}
 		}
 	}
 	for _, sp := range spaces {

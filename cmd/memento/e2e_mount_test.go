@@ -323,15 +323,22 @@ func TestMountServesSnapshots(t *testing.T) {
 	}
 }
 
+// openRepo opens the test's repository in this process.
+func (e *env) openRepo(t *testing.T) *repo.Repository {
+	t.Helper()
+	be, err := local.Open(e.repo)
+	mustOK(t, err)
+	r, err := repo.Open(context.Background(), be, repo.Options{Password: e.password, CacheDir: e.cache})
+	mustOK(t, err)
+	return r
+}
+
 // mountChunkLocation opens the repository in the test to find where a file's
 // chunk is stored.
 func (e *env) mountChunkLocation(t *testing.T, snapRef, space, rel string, i int) (chunk.ID, string, int64) {
 	t.Helper()
-	be, err := local.Open(e.repo)
-	mustOK(t, err)
 	ctx := context.Background()
-	r, err := repo.Open(ctx, be, repo.Options{Password: e.password, CacheDir: e.cache})
-	mustOK(t, err)
+	r := e.openRepo(t)
 	sn, err := r.FindSnapshot(ctx, snapRef)
 	mustOK(t, err)
 	id := sn.Root

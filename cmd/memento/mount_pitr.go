@@ -201,7 +201,11 @@ func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, stateFile), append(b, '\n'), 0o444); err != nil {
+	access, err := spaceAccess(res.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeViewFile(filepath.Join(dir, stateFile), append(b, '\n'), access); err != nil {
 		return nil, fmt.Errorf("space %s at %s: %w", space, st.At, err)
 	}
 	pit := &fusefs.PointInTime{Dir: dir, Close: func() error { return removeView(dir) }}
@@ -215,7 +219,7 @@ func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs
 			}
 			defer m.running.Done()
 			start := time.Now()
-			if err := writeMemories(ctx, filepath.Join(res.Target, "wal"), res, filepath.Join(dir, memoriesFile), m.base); err != nil {
+			if err := writeMemories(ctx, filepath.Join(res.Target, "wal"), res, filepath.Join(dir, memoriesFile), m.base, access); err != nil {
 				return fmt.Errorf("space %s at %s: %s: %w", space, st.At, memoriesFile, err)
 			}
 			m.a.log.Info("wrote memories.jsonl for the mount", "space", space, "at", st.At, "seconds", time.Since(start).Seconds())
@@ -250,7 +254,7 @@ func removeView(dir string) error {
 // it is written shows no stray file. The replay
 // is independent of the restore's: its digest must be the one the restore
 // reported, or the file is refused.
-func writeMemories(ctx context.Context, walDir string, res *repo.PITRResult, path, tmpDir string) error {
+func writeMemories(ctx context.Context, walDir string, res *repo.PITRResult, path, tmpDir string, access viewAccess) error {
 	l, err := walreplay.OpenLog(walDir)
 	if err != nil {
 		return fmt.Errorf("restored WAL: %w", err)
@@ -277,11 +281,68 @@ func writeMemories(ctx context.Context, walDir string, res *repo.PITRResult, pat
 	if err := state.ExportJSONL(f); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o444); err != nil {
+	if err := access.apply(f); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// viewAccess is who may read a view's generated files (state.json,
+// memories.jsonl): whoever the restored space directory lets in. They hold
+// the space's state, and with --allow-other the kernel enforces their
+// modes: a 0700 space's files are 0400 and owned by the space's owner, not
+// 0444 for every local user.
+type viewAccess struct {
+	perm     os.FileMode
+	uid, gid int
+}
+
+// spaceAccess derives a view's viewAccess from its restored space
+// directory: each class (owner, group, others) that may list and enter it
+// (r and x) may read the files; they get its owner and group.
+func spaceAccess(spaceDir string) (viewAccess, error) {
+	fi, err := os.Stat(spaceDir)
+	if err != nil {
+		return viewAccess{}, err
+	}
+	a := viewAccess{uid: -1, gid: -1}
+	for _, shift := range []uint{6, 3, 0} {
+		if fi.Mode().Perm()>>shift&0o5 == 0o5 {
+			a.perm |= 0o4 << shift
+		}
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+		a.uid, a.gid = int(st.Uid), int(st.Gid)
+	}
+	return a, nil
+}
+
+// apply gives the open file f the view's owner and mode (owner first).
+func (a viewAccess) apply(f *os.File) error {
+	if a.uid >= 0 {
+		if err := f.Chown(a.uid, a.gid); err != nil {
+			return err
+		}
+	}
+	return f.Chmod(a.perm)
+}
+
+// writeViewFile writes a generated file of a view with the view's access.
+func writeViewFile(path string, data []byte, access viewAccess) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := access.apply(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
