@@ -1,0 +1,211 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// requireRootTool skips a test that needs root and the named programs.
+func requireRootTool(t *testing.T, tools ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("mounts or namespaces")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s: %v", tool, err)
+		}
+	}
+}
+
+// waitForLock polls until the repository has a lock file.
+func (e *env) waitForLock(what func() string) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for countFiles(e.t, filepath.Join(e.repo, "locks")) == 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no lock was taken: %s", what())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// unlockJSON is `memento unlock --json`.
+type unlockJSON struct {
+	Removed int `json:"removed"`
+	Kept    int `json:"kept"`
+	Locks   []struct {
+		ID      string `json:"id"`
+		Host    string `json:"host"`
+		PID     int    `json:"pid"`
+		Command string `json:"command"`
+		Stale   bool   `json:"stale"`
+		Removed bool   `json:"removed"`
+		Reason  string `json:"reason"`
+	} `json:"locks"`
+}
+
+func (e *env) unlock(args ...string) unlockJSON {
+	e.t.Helper()
+	var u unlockJSON
+	out := e.mustRun(append([]string{"unlock", "--json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), &u); err != nil {
+		e.t.Fatalf("unlock --json: %v\n%s", err, out)
+	}
+	return u
+}
+
+// TestE2ELockAcrossPIDNamespace is the issue's container case: `wal watch`
+// runs in its own PID namespace (unshare --pid, same host name, as with
+// --uts=host or hostNetwork) and holds a shared lock; its pid is not alive
+// in the host's namespace. prune on the host must still refuse (exit 6), and
+// say how to remove the lock if its process is gone; plain unlock keeps it
+// and says why; unlock --remove ID removes it.
+func TestE2ELockAcrossPIDNamespace(t *testing.T) {
+	requireRootTool(t, "unshare")
+	e := newEnv(t)
+	dd := e.simData("5")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+
+	// The watcher's pid inside the namespace is the first one above burn;
+	// burn is chosen so that those pids are free in the host's namespace.
+	burn := 0
+	for n := 400; n < 1<<22; n++ {
+		free := true
+		for k := n; k <= n+8 && free; k++ {
+			_, err := os.Stat(fmt.Sprintf("/proc/%d", k))
+			free = errors.Is(err, os.ErrNotExist)
+		}
+		if free {
+			burn = n
+			break
+		}
+	}
+	script := fmt.Sprintf(`while :; do /bin/true & p=$!; wait $p; [ "$p" -ge %d ] && break; done; "$0" wal watch --data-dir "$1" --all --interval 200ms`, burn)
+	ns := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script, mementoBin, dd)
+	ns.Env = e.environ()
+	nsOut, err := os.Create(filepath.Join(t.TempDir(), "watch.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Stdout, ns.Stderr = nsOut, nsOut
+	if err := ns.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = ns.Process.Signal(syscall.SIGKILL) // --kill-child takes the namespace with it
+			_ = ns.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	e.waitForLock(func() string { b, _ := os.ReadFile(nsOut.Name()); return string(b) })
+
+	host, _ := os.Hostname()
+	r := e.wantFail(exitLocked, "shared lock of 'wal watch' by "+host+" pid ", "prune")
+	if !strings.Contains(r.stderr, "another boot or PID namespace") || !strings.Contains(r.stderr, "run 'memento unlock --remove ") {
+		t.Fatalf("prune does not say how to clear the container's lock: %s", r.stderr)
+	}
+	u := e.unlock()
+	if u.Removed != 0 || u.Kept != 1 || len(u.Locks) != 1 {
+		t.Fatalf("plain unlock beside the container's live lock: %+v", u)
+	}
+	l := u.Locks[0]
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", l.PID)); !errors.Is(err, os.ErrNotExist) {
+		t.Skipf("pid %d of the namespace is alive on the host too; the test needs it not to be", l.PID)
+	}
+	if l.Host != host || l.Command != "wal watch" || l.Stale || !strings.Contains(l.Reason, "another boot or PID namespace") {
+		t.Fatalf("unlock's view of the container's lock: %+v", l)
+	}
+	if out := e.mustRun("unlock"); !strings.Contains(out, "kept: lock "+l.ID+" of 'wal watch' by "+host) {
+		t.Fatalf("unlock does not say what it kept and why:\n%s", out)
+	}
+
+	// Its process gone, the lock is removed by the ID the messages give.
+	stop()
+	u = e.unlock("--remove", l.ID)
+	if u.Removed != 1 || u.Kept != 0 {
+		t.Fatalf("unlock --remove %s: %+v", l.ID, u)
+	}
+	e.mustRun("prune")
+}
+
+// bindReadOnly mounts dir read-only at a new path (mount --bind, then
+// remount,ro,bind) and returns it; the test's cleanup unmounts it.
+func bindReadOnly(t *testing.T, dir string) string {
+	t.Helper()
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "--bind", dir, ro).CombinedOutput(); err != nil {
+		t.Skipf("mount --bind: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", ro).Run() })
+	if out, err := exec.Command("mount", "-o", "remount,ro,bind", ro).CombinedOutput(); err != nil {
+		t.Fatalf("remount read-only: %v: %s", err, out)
+	}
+	return ro
+}
+
+// TestE2EReadOnlyRepository: on a read-only bind mount of the repository,
+// the commands that only read work: without a lock, with one line saying
+// so, or silently with --no-lock. Writing commands fail with one line, and
+// refuse --no-lock.
+func TestE2EReadOnlyRepository(t *testing.T) {
+	requireRootTool(t, "mount", "umount")
+	e := newEnv(t)
+	dd := e.simData("6")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	ro := e.with(bindReadOnly(t, e.repo))
+
+	const roLine = "is read-only: restore runs without a lock"
+	for _, args := range [][]string{
+		{"snapshots"},
+		{"ls", "latest"},
+		{"pitr", "ranges", "--space", "space-a"},
+		{"check"},
+		{"verify", "--all", "--level", "L2"},
+		{"restore", "--space", "space-a", "--latest", "--target", filepath.Join(t.TempDir(), "dst")},
+	} {
+		r := ro.run(args...)
+		if r.code != 0 {
+			t.Fatalf("memento %s on a read-only repository: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		if args[0] == "restore" && strings.Count(r.stderr, roLine) != 1 {
+			t.Fatalf("restore does not say once that it runs without a lock:\n%s", r.stderr)
+		}
+		if strings.Contains(r.stderr, "audit") {
+			t.Fatalf("memento %s tried to write the audit trail of a read-only repository:\n%s", strings.Join(args, " "), r.stderr)
+		}
+	}
+	r := ro.run("--no-lock", "restore", "--space", "space-b", "--latest", "--target", filepath.Join(t.TempDir(), "dst"))
+	if r.code != 0 || strings.Contains(r.stderr, "without a lock") {
+		t.Fatalf("restore --no-lock: exit %d\n%s", r.code, r.stderr)
+	}
+	// The mount serves the read-only repository.
+	m := ro.startMount(t)
+	if ents, err := os.ReadDir(filepath.Join(m.mp, "snapshots")); err != nil || len(ents) == 0 {
+		t.Fatalf("mount of a read-only repository: %v, %d entries", err, len(ents))
+	}
+
+	ro.wantFail(exitFailure, "read-only file system", "backup", "--data-dir", dd, "--all")
+	ro.wantFail(exitUsage, "--no-lock", "--no-lock", "prune")
+	e.wantFail(exitUsage, "--no-lock", "--no-lock", "backup", "--data-dir", dd, "--all")
+	if n := countFiles(t, filepath.Join(e.repo, "locks")); n != 0 {
+		t.Fatalf("%d locks in the repository", n)
+	}
+}
