@@ -209,3 +209,93 @@ func TestE2EReadOnlyRepository(t *testing.T) {
 		t.Fatalf("%d locks in the repository", n)
 	}
 }
+
+// fillFileSystem writes a file in dir until the file system is full and
+// returns its path.
+func fillFileSystem(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, size := range []int{1 << 20, 4 << 10, 1} {
+		buf := make([]byte, size)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+	return p
+}
+
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// TestE2EFullRepository: on a full file system (a tmpfs with size=), forget
+// and prune can still take their lock (in the space the repository keeps in
+// reserve) and free space; prune then only deletes packs nothing uses. A
+// backup fails with one line. Once there is room, the reserve is made again.
+func TestE2EFullRepository(t *testing.T) {
+	requireRootTool(t, "mount", "umount")
+	fsDir := filepath.Join(t.TempDir(), "fs")
+	if err := os.Mkdir(fsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", fsDir).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", fsDir).Run() })
+	e := &env{t: t, repo: filepath.Join(fsDir, "repo"), cache: filepath.Join(t.TempDir(), "cache"), password: "correct horse"}
+	e.mustRun("init")
+	var dds []string
+	for _, seed := range []string{"21", "22", "23"} {
+		dd := e.simData(seed)
+		e.mustRun("backup", "--data-dir", dd, "--all")
+		dds = append(dds, dd)
+	}
+	reserve := filepath.Join(e.repo, ".tmp-reserve")
+	if fi, err := os.Stat(reserve); err != nil || fi.Size() != 4<<20 {
+		t.Fatalf("the repository keeps no 4 MiB reserve: %v", err)
+	}
+	filler := fillFileSystem(t, fsDir)
+	full := freeBytes(t, fsDir)
+
+	e.wantFail(exitFailure, "no space left on device", "backup", "--data-dir", dds[0], "--all")
+	r := e.run("forget", "--all", "--keep-last", "1")
+	if r.code != 0 || !strings.Contains(r.stderr, "is full: released its 4096 KiB reserve so that forget can take its lock") {
+		t.Fatalf("forget on a full repository: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	r = e.run("prune")
+	if r.code != 0 || !strings.Contains(r.stderr, "memento: warning: the repository is full: this prune only deleted packs nothing uses") {
+		t.Fatalf("prune on a full repository: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if freed := freeBytes(t, fsDir) - full; freed < 4<<20 {
+		t.Fatalf("prune freed %d bytes", freed)
+	}
+	e.mustRun("check", "--read-data")
+	for _, sp := range []string{"space-a", "space-b"} {
+		e.mustRun("restore", "--space", sp, "--latest", "--target", filepath.Join(t.TempDir(), "dst"))
+	}
+	// Room again: the next lock makes the reserve, and prune repacks.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("prune"); r.code != 0 || strings.Contains(r.stderr, "is full") {
+		t.Fatalf("prune with room: exit %d\n%s", r.code, r.stderr)
+	}
+	if fi, err := os.Stat(reserve); err != nil || fi.Size() != 4<<20 {
+		t.Fatalf("the reserve was not made again: %v", err)
+	}
+}
