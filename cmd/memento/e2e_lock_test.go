@@ -73,10 +73,25 @@ func (e *env) unlock(args ...string) unlockJSON {
 // say how to remove the lock if its process is gone; plain unlock keeps it
 // and says why; unlock --remove ID removes it.
 func TestE2ELockAcrossPIDNamespace(t *testing.T) {
+	host, _ := os.Hostname()
+	testForeignLock(t, host, "another boot or PID namespace")
+}
+
+// TestE2ELockOfAnotherHost: the same with a holder on another host (its own
+// UTS namespace and host name). The lock error recommends what works:
+// plain unlock keeps the live lock (saying why), unlock --remove ID removes it.
+func TestE2ELockOfAnotherHost(t *testing.T) {
+	testForeignLock(t, "memento-other-host", "on host memento-other-host")
+}
+
+// testForeignLock runs `wal watch` in new PID (and, for another host name,
+// UTS) namespaces and checks prune and unlock against its lock.
+func testForeignLock(t *testing.T, holderHost, reason string) {
 	requireRootTool(t, "unshare")
 	e := newEnv(t)
 	dd := e.simData("5")
 	e.mustRun("backup", "--data-dir", dd, "--all")
+	host, _ := os.Hostname()
 
 	// The watcher's pid inside the namespace is the first one above burn;
 	// burn is chosen so that those pids are free in the host's namespace.
@@ -93,7 +108,12 @@ func TestE2ELockAcrossPIDNamespace(t *testing.T) {
 		}
 	}
 	script := fmt.Sprintf(`while :; do /bin/true & p=$!; wait $p; [ "$p" -ge %d ] && break; done; "$0" wal watch --data-dir "$1" --all --interval 200ms`, burn)
-	ns := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script, mementoBin, dd)
+	args := []string{"--pid", "--fork", "--mount-proc", "--kill-child"}
+	if holderHost != host {
+		args = append(args, "--uts")
+		script = "hostname " + holderHost + " && " + script
+	}
+	ns := exec.Command("unshare", append(args, "sh", "-c", script, mementoBin, dd)...)
 	ns.Env = e.environ()
 	nsOut, err := os.Create(filepath.Join(t.TempDir(), "watch.log"))
 	if err != nil {
@@ -114,27 +134,26 @@ func TestE2ELockAcrossPIDNamespace(t *testing.T) {
 	t.Cleanup(stop)
 	e.waitForLock(func() string { b, _ := os.ReadFile(nsOut.Name()); return string(b) })
 
-	host, _ := os.Hostname()
-	r := e.wantFail(exitLocked, "shared lock of 'wal watch' by "+host+" pid ", "prune")
-	if !strings.Contains(r.stderr, "another boot or PID namespace") || !strings.Contains(r.stderr, "run 'memento unlock --remove ") {
-		t.Fatalf("prune does not say how to clear the container's lock: %s", r.stderr)
+	r := e.wantFail(exitLocked, "shared lock of 'wal watch' by "+holderHost+" pid ", "prune")
+	if !strings.Contains(r.stderr, reason) || !strings.Contains(r.stderr, "run 'memento unlock --remove ") {
+		t.Fatalf("prune does not say how to clear the foreign lock: %s", r.stderr)
 	}
 	u := e.unlock()
 	if u.Removed != 0 || u.Kept != 1 || len(u.Locks) != 1 {
-		t.Fatalf("plain unlock beside the container's live lock: %+v", u)
+		t.Fatalf("plain unlock beside the foreign live lock: %+v", u)
 	}
 	l := u.Locks[0]
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", l.PID)); !errors.Is(err, os.ErrNotExist) {
 		t.Skipf("pid %d of the namespace is alive on the host too; the test needs it not to be", l.PID)
 	}
-	if l.Host != host || l.Command != "wal watch" || l.Stale || !strings.Contains(l.Reason, "another boot or PID namespace") {
-		t.Fatalf("unlock's view of the container's lock: %+v", l)
+	if l.Host != holderHost || l.Command != "wal watch" || l.Stale || !strings.Contains(l.Reason, reason) {
+		t.Fatalf("unlock's view of the foreign lock: %+v", l)
 	}
-	if out := e.mustRun("unlock"); !strings.Contains(out, "kept: lock "+l.ID+" of 'wal watch' by "+host) {
+	if out := e.mustRun("unlock"); !strings.Contains(out, "kept: lock "+l.ID+" of 'wal watch' by "+holderHost) {
 		t.Fatalf("unlock does not say what it kept and why:\n%s", out)
 	}
-
-	// Its process gone, the lock is removed by the ID the messages give.
+	// Its process gone, the lock goes by the ID the messages give (plain
+	// unlock would keep it for 30 minutes: its pid cannot be checked).
 	stop()
 	u = e.unlock("--remove", l.ID)
 	if u.Removed != 1 || u.Kept != 0 {
