@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -210,6 +211,16 @@ func TestE2EReadOnlyRepository(t *testing.T) {
 		if strings.Contains(r.stderr, "audit") {
 			t.Fatalf("memento %s tried to write the audit trail of a read-only repository:\n%s", strings.Join(args, " "), r.stderr)
 		}
+	}
+	// A point-in-time restore too.
+	rg := ro.ranges("space-a")
+	if len(rg.Ranges) == 0 {
+		t.Fatal("no recoverable range")
+	}
+	seq := strconv.FormatUint(rg.Ranges[0].ToSeq, 10)
+	if r := ro.run("restore", "--space", "space-a", "--to-seq", seq, "--target", filepath.Join(t.TempDir(), "pitr")); r.code != 0 ||
+		!strings.Contains(r.stderr, "is read-only: restore --at runs without a lock") {
+		t.Fatalf("restore --to-seq %s on a read-only repository: exit %d\n%s", seq, r.code, r.stderr)
 	}
 	r := ro.run("--no-lock", "restore", "--space", "space-b", "--latest", "--target", filepath.Join(t.TempDir(), "dst"))
 	if r.code != 0 || strings.Contains(r.stderr, "without a lock") {
