@@ -131,7 +131,9 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 // record is logged, never fatal: the operation itself already happened.
 func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) {
 	if r.ReadOnlyStorage() {
-		a.log.Debug("the repository is read-only; not recorded in the audit trail", "command", rec.Command)
+		if a.log != nil {
+			a.log.Debug("the repository is read-only; not recorded in the audit trail", "command", rec.Command)
+		}
 		return
 	}
 	if _, err := r.AppendAudit(context.WithoutCancel(ctx), rec); err != nil && a.log != nil {
