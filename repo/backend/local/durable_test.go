@@ -142,3 +142,46 @@ func TestDeleteSurvivesPowerCut(t *testing.T) {
 		}
 	}
 }
+
+// TestReserve: the reserve holds ReserveSize bytes of real blocks (not a
+// sparse file), is invisible to List, is made once, and ReleaseReserve
+// frees it durably (the root directory is fsynced).
+func TestReserve(t *testing.T) {
+	b := newBackend(t)
+	ctx := context.Background()
+	if n, err := b.ReleaseReserve(ctx); n != 0 || err != nil {
+		t.Fatalf("release without a reserve: %d, %v", n, err)
+	}
+	if err := b.EnsureReserve(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(b.root, reserveName)
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != ReserveSize || st.Blocks*512 < ReserveSize {
+		t.Fatalf("reserve: size %d, %d bytes allocated, want %d", st.Size, st.Blocks*512, ReserveSize)
+	}
+	if err := b.EnsureReserve(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var again unix.Stat_t
+	if err := unix.Stat(p, &again); err != nil || again.Ino != st.Ino {
+		t.Fatalf("a present reserve was made again: %v", err)
+	}
+	if err := b.List(ctx, "", func(name string, size int64) error {
+		t.Errorf("List shows %s", name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	b.afterDirSync = func(dir string, err error) { synced = append(synced, dir) }
+	if n, err := b.ReleaseReserve(ctx); n != ReserveSize || err != nil {
+		t.Fatalf("release: %d, %v", n, err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) || !slices.Equal(synced, []string{b.root}) {
+		t.Fatalf("after release: %v, fsynced %v", err, synced)
+	}
+}
