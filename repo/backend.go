@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Backend is where repository files live: a local directory, an object store.
@@ -22,4 +23,24 @@ type Backend interface {
 	Delete(ctx context.Context, name string) error
 	// Location names the backend for messages, e.g. "/srv/backup" or "s3:host/bucket".
 	Location() string
+}
+
+// ModTimeLister is implemented by backends that know when the storage wrote
+// each file, by the storage's own clock: a file's mtime on a local file
+// system, an object's LastModified on S3. Locks use it to judge whether a
+// lock was refreshed recently without trusting any host's clock (lock.go).
+type ModTimeLister interface {
+	// ListModTimes is List with each file's modification time.
+	ListModTimes(ctx context.Context, dir string, fn func(name string, size int64, mtime time.Time) error) error
+}
+
+// SpaceReserver is implemented by backends that keep a little space in
+// reserve (a local directory), so that forget and prune can take their lock
+// and start freeing space when the file system is full (lock.go).
+type SpaceReserver interface {
+	// ReleaseReserve deletes the reserve, reporting how many bytes it freed
+	// (0 when there was none).
+	ReleaseReserve(ctx context.Context) (int64, error)
+	// EnsureReserve creates the reserve when it is missing.
+	EnsureReserve(ctx context.Context) error
 }

@@ -190,9 +190,7 @@ func TestCheckReportsVanishedSnapshotAndStaleLock(t *testing.T) {
 	}
 	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(fileName(dirSnapshots, fx.space.ID))))
 	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(fileName(dirSnapshots, fx.paths.ID))))
-	if _, err := tr.saveFile(ctx, dirLocks, kindLock, lockInfo{Version: 1, Host: "elsewhere", PID: 1, Time: time.Now().Add(-time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	tr.writeTestLock(t, lockInfo{Version: 1, Host: "elsewhere", PID: 1, Time: time.Now().Add(-time.Hour)}, time.Hour) // stale by the storage's clock
 	rep, err := tr.Check(ctx, CheckOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -17,6 +20,14 @@ import (
 // exclusive one then backs off: the protocol errs on the side of refusing.
 // Shared locks (backup, restore, archive) coexist; an exclusive lock (prune,
 // repair) coexists with nothing.
+//
+// A lock proves its holder alive by being rewritten every LockRefresh. How
+// long ago that was is judged by the storage's clock (ModTimeLister: the
+// files' mtimes or LastModified, compared with the newest lock file), never
+// by the hosts' clocks, so clock skew between hosts does not matter. A pid is
+// only checked when the lock was written on this boot in this PID namespace
+// (BootID, PIDNamespace): a container sharing the host name has pids that
+// mean nothing here.
 type lockInfo struct {
 	Version   int       `json:"version"`
 	Host      string    `json:"host"`
@@ -24,6 +35,12 @@ type lockInfo struct {
 	Time      time.Time `json:"time"`
 	Exclusive bool      `json:"exclusive"`
 	Command   string    `json:"command,omitempty"`
+	// BootID is /proc/sys/kernel/random/boot_id and PIDNamespace the link
+	// /proc/self/ns/pid ("pid:[4026531836]") of the holder; both are absent
+	// in locks of older versions and where /proc is not readable, and such
+	// locks are judged by their age only.
+	BootID       string `json:"boot_id,omitempty"`
+	PIDNamespace string `json:"pid_ns,omitempty"`
 }
 
 const (
@@ -34,27 +51,77 @@ const (
 	LockStale = 30 * time.Minute
 )
 
+// LockOptions say how the commands of an open repository lock it (Options.Lock).
+type LockOptions struct {
+	// ReadOnly says the command only reads the repository. Its lock is
+	// shared; when the storage refuses to write it as read-only (EROFS,
+	// EACCES, EPERM), the command goes on without a lock and one warning
+	// says so (ReadOnlyStorage then reports true).
+	ReadOnly bool
+	// NoLock takes no lock at all (--no-lock); only with ReadOnly. Nothing
+	// then keeps a prune from deleting what the command reads: it is for
+	// storage nobody prunes meanwhile (a file system snapshot, a WORM share).
+	NoLock bool
+	// FreesSpace says the command frees space (forget, prune). When its lock
+	// cannot be written because the storage is full (ENOSPC), the backend's
+	// reserve (SpaceReserver) is released and the lock written into it.
+	FreesSpace bool
+}
+
+// lockState is what a Repository knows about locking.
+type lockState struct {
+	opts     LockOptions
+	readOnly atomic.Bool // the storage refused the lock as read-only
+}
+
+// ReadOnlyStorage reports whether a lock was not taken because the storage is
+// read-only (LockOptions.ReadOnly): nothing can be written, audit records
+// included.
+func (r *Repository) ReadOnlyStorage() bool { return r.locking.readOnly.Load() }
+
 // Lock is a held repository lock; Unlock releases it.
 type Lock struct {
-	r    *Repository
-	info lockInfo
-	mu   sync.Mutex
-	name string
-	stop chan struct{}
-	done chan struct{}
+	r           *Repository
+	info        lockInfo
+	held        bool // false: a lock that holds nothing (NoLock, read-only storage)
+	usedReserve bool
+	mu          sync.Mutex
+	name        string
+	stop        chan struct{}
+	done        chan struct{}
 }
 
 // Lock takes a shared or exclusive lock, or fails with ErrLocked naming the
 // holder. The lock is refreshed in the background until Unlock.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (*Lock, error) {
-	host, _ := os.Hostname()
-	l := &Lock{r: r, info: lockInfo{Version: 1, Host: host, PID: os.Getpid(), Time: time.Now().UTC(), Exclusive: exclusive, Command: command},
-		stop: make(chan struct{}), done: make(chan struct{})}
-	id, err := r.saveFile(ctx, dirLocks, kindLock, l.info)
+	o := r.locking.opts
+	if o.NoLock {
+		if exclusive || !o.ReadOnly {
+			return nil, fmt.Errorf("%s writes to the repository and needs a lock: --no-lock is for commands that only read", command)
+		}
+		return &Lock{r: r}, nil
+	}
+	l := &Lock{r: r, info: newLockInfo(exclusive, command), held: true, stop: make(chan struct{}), done: make(chan struct{})}
+	name, err := r.writeLock(ctx, l.info)
+	if err != nil && o.ReadOnly && !exclusive && isReadOnly(err) {
+		r.locking.readOnly.Store(true)
+		r.log.Warn(fmt.Sprintf("the repository %s is read-only: %s runs without a lock", r.be.Location(), command), "err", err)
+		return &Lock{r: r}, nil
+	}
+	if err != nil && o.FreesSpace && errors.Is(err, syscall.ENOSPC) {
+		if sr, ok := r.be.(SpaceReserver); ok {
+			if n, rerr := sr.ReleaseReserve(ctx); rerr == nil && n > 0 {
+				r.log.Warn(fmt.Sprintf("the repository %s is full: released its %d KiB reserve so that %s can take its lock and free space",
+					r.be.Location(), n>>10, command))
+				l.usedReserve = true
+				name, err = r.writeLock(ctx, l.info)
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	l.name = fileName(dirLocks, id)
+	l.name = name
 	if err := r.checkLocks(ctx, l); err != nil {
 		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
 		return nil, err
@@ -66,8 +133,60 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
 		return nil, err
 	}
+	if !l.usedReserve {
+		r.ensureReserve(ctx)
+	}
 	go l.refresh()
 	return l, nil
+}
+
+// UsedReserve reports whether the lock could only be written into the
+// storage's reserve: the storage is full, and the command should free space
+// without needing more.
+func (l *Lock) UsedReserve() bool { return l.usedReserve }
+
+// ensureReserve makes the backend's reserve for a full disk, if it has one
+// and it is missing. Failing to is not an error: the next lock tries again.
+func (r *Repository) ensureReserve(ctx context.Context) {
+	if sr, ok := r.be.(SpaceReserver); ok {
+		if err := sr.EnsureReserve(ctx); err != nil {
+			r.log.Debug("could not make the reserve for a full repository", "err", err)
+		}
+	}
+}
+
+// isReadOnly reports whether a write failed because the storage may not be
+// written to at all.
+func isReadOnly(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
+}
+
+func newLockInfo(exclusive bool, command string) lockInfo {
+	me := currentProcess()
+	return lockInfo{Version: 1, Host: me.host, PID: os.Getpid(), Time: time.Now().UTC(), Exclusive: exclusive, Command: command,
+		BootID: me.bootID, PIDNamespace: me.pidNS}
+}
+
+// writeLock stores a lock file and returns its name.
+func (r *Repository) writeLock(ctx context.Context, li lockInfo) (string, error) {
+	id, err := r.saveFile(ctx, dirLocks, kindLock, li)
+	if err != nil {
+		return "", err
+	}
+	return fileName(dirLocks, id), nil
+}
+
+// process says where a pid means something: on one host, boot and PID namespace.
+type process struct{ host, bootID, pidNS string }
+
+func currentProcess() process {
+	var p process
+	p.host, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		p.bootID = strings.TrimSpace(string(b))
+	}
+	p.pidNS, _ = os.Readlink("/proc/self/ns/pid")
+	return p
 }
 
 // checkLocks fails if any live lock other than ours conflicts with ours.
@@ -85,11 +204,20 @@ func (r *Repository) checkLocks(ctx context.Context, mine *Lock) error {
 			if o.Exclusive {
 				mode = "exclusive"
 			}
-			return fmt.Errorf("%w: %s lock held by %s pid %d since %s (%s); if that process is gone, run 'memento unlock'",
-				ErrLocked, mode, o.Host, o.PID, o.Time.Format(time.RFC3339), o.Command)
+			return fmt.Errorf("%w: %s lock held by %s pid %d since %s (%s); %s",
+				ErrLocked, mode, o.Host, o.PID, o.Time.Format(time.RFC3339), o.Command, o.unlockHint())
 		}
 	}
 	return nil
+}
+
+// unlockHint says what clears a live lock if its process is in fact gone.
+func (l LockStatus) unlockHint() string {
+	if l.Local {
+		return "if that process is gone, run 'memento unlock'"
+	}
+	return fmt.Sprintf("%s; if that process is gone, run 'memento unlock --remove %s' (plain 'memento unlock' keeps it until it is %s old)",
+		l.Reason, l.ID(), LockStale)
 }
 
 // LockStatus describes one lock file.
@@ -97,53 +225,169 @@ type LockStatus struct {
 	Name      string
 	Host      string
 	PID       int
-	Time      time.Time
+	Time      time.Time // when the holder wrote it, by the holder's clock
 	Exclusive bool
 	Command   string
-	Stale     bool // not refreshed for LockStale, or its process is gone from this host
+	// Age is how long ago the lock was written or last refreshed: by the
+	// storage's clock where the backend tells (ModTimeLister), relative to
+	// the newest lock file; else by this host's clock from Time.
+	Age time.Duration
+	// Local: the holder ran on this boot in this PID namespace, so its pid
+	// was checked.
+	Local bool
+	Stale bool // not refreshed for LockStale, or Local and its process is gone
+	// Reason says why the lock is stale or live, e.g. "process 123 is gone
+	// on this boot" or "refreshed 40s ago on host db1".
+	Reason string
+	// Removed is set by RemoveLocks.
+	Removed bool
 }
 
-// Locks lists the repository's locks, telling which are stale.
-func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
-	var out []LockStatus
-	host, _ := os.Hostname()
-	err := r.be.List(ctx, dirLocks, func(name string, size int64) error {
-		var li lockInfo
-		if err := r.loadFile(ctx, name, kindLock, &li); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil // released while we listed
-			}
-			r.log.Warn("unreadable lock file, treating it as stale", "file", name, "err", err)
-			out = append(out, LockStatus{Name: name, Stale: true})
+// ID is the short name of the lock (the first 8 hex digits of its file name),
+// which 'memento unlock --remove' takes.
+func (l LockStatus) ID() string {
+	b := path.Base(l.Name)
+	if len(b) > 8 {
+		return b[:8]
+	}
+	return b
+}
+
+// lockFile is a listed lock file; mtime is zero when the backend does not tell.
+type lockFile struct {
+	name  string
+	mtime time.Time
+}
+
+// listLocks lists locks/ with the storage's modification times where the
+// backend reports them (storageClock).
+func (r *Repository) listLocks(ctx context.Context) (files []lockFile, storageClock bool, err error) {
+	if ml, ok := r.be.(ModTimeLister); ok {
+		err = ml.ListModTimes(ctx, dirLocks, func(name string, _ int64, mtime time.Time) error {
+			files = append(files, lockFile{name, mtime})
 			return nil
-		}
-		st := LockStatus{Name: name, Host: li.Host, PID: li.PID, Time: li.Time, Exclusive: li.Exclusive, Command: li.Command}
-		st.Stale = time.Since(li.Time) > LockStale || (li.Host == host && !processAlive(li.PID))
-		out = append(out, st)
-		return nil
-	})
+		})
+		storageClock = true
+	} else {
+		err = r.be.List(ctx, dirLocks, func(name string, _ int64) error {
+			files = append(files, lockFile{name: name})
+			return nil
+		})
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("list locks: %w", err)
+		return nil, false, fmt.Errorf("list locks: %w", err)
+	}
+	return files, storageClock, nil
+}
+
+// Locks lists the repository's locks, telling which are stale and why.
+func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
+	files, storageClock, err := r.listLocks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The storage's "now": the newest lock file. A caller holding a lock
+	// has just written or refreshed its own, so this is at most LockRefresh
+	// behind the storage's clock; without a lock of its own, ages are
+	// understated, which errs on the side of keeping locks.
+	var now time.Time
+	for _, f := range files {
+		if f.mtime.After(now) {
+			now = f.mtime
+		}
+	}
+	me := currentProcess()
+	var out []LockStatus
+	for _, f := range files {
+		var li lockInfo
+		if err := r.loadFile(ctx, f.name, kindLock, &li); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // released while we listed
+			}
+			r.log.Warn("unreadable lock file, treating it as stale", "file", f.name, "err", err)
+			out = append(out, LockStatus{Name: f.name, Stale: true, Reason: "unreadable lock file: " + err.Error()})
+			continue
+		}
+		st := LockStatus{Name: f.name, Host: li.Host, PID: li.PID, Time: li.Time, Exclusive: li.Exclusive, Command: li.Command}
+		if storageClock {
+			st.Age = now.Sub(f.mtime)
+		} else {
+			st.Age = time.Since(li.Time)
+		}
+		st.Local = li.BootID != "" && li.PIDNamespace != "" && li.BootID == me.bootID && li.PIDNamespace == me.pidNS
+		judgeLock(&st, li, me)
+		out = append(out, st)
 	}
 	return out, nil
 }
 
-// RemoveStaleLocks deletes stale locks (all locks with all=true) and returns how many.
-func (r *Repository) RemoveStaleLocks(ctx context.Context, all bool) (int, error) {
-	locks, err := r.Locks(ctx)
-	if err != nil {
-		return 0, err
+// judgeLock decides whether a lock is stale and says why.
+func judgeLock(st *LockStatus, li lockInfo, me process) {
+	age := st.Age.Round(time.Second)
+	switch {
+	case st.Age > LockStale:
+		st.Stale, st.Reason = true, fmt.Sprintf("not refreshed for %s (stale after %s)", age, LockStale)
+	case st.Local && !processAlive(li.PID):
+		st.Stale, st.Reason = true, fmt.Sprintf("process %d is gone on this boot", li.PID)
+	case st.Local:
+		st.Reason = fmt.Sprintf("process %d is running on this host (refreshed %s ago)", li.PID, age)
+	case li.BootID == "" || li.PIDNamespace == "":
+		st.Reason = fmt.Sprintf("refreshed %s ago on host %s (a lock without boot and PID namespace ids: judged by its age only)", age, li.Host)
+	case li.Host == me.host:
+		st.Reason = fmt.Sprintf("refreshed %s ago on host %s (another boot or PID namespace, e.g. a container: its pid cannot be checked from here)", age, li.Host)
+	default:
+		st.Reason = fmt.Sprintf("refreshed %s ago on host %s", age, li.Host)
 	}
-	n := 0
-	for _, l := range locks {
-		if l.Stale || all {
-			if err := r.be.Delete(ctx, l.Name); err != nil {
-				return n, err
-			}
-			n++
+}
+
+// RemoveLocksOptions choose which locks RemoveLocks deletes besides the stale ones.
+type RemoveLocksOptions struct {
+	All bool     // every lock, even live ones
+	IDs []string // these locks (LockStatus.ID, or a longer prefix of the file name), even live ones
+}
+
+// RemoveLocks deletes the stale locks and those opts name, durably, and
+// returns every lock with Removed set on those deleted. So that ages are
+// judged by the storage's clock, it first writes a lock of its own (shared,
+// command "unlock"; not in the result), which it deletes at the end. An ID
+// that names no lock fails with ErrNotFound before anything is deleted.
+func (r *Repository) RemoveLocks(ctx context.Context, opts RemoveLocksOptions) ([]LockStatus, error) {
+	probe, err := r.writeLock(ctx, newLockInfo(false, "unlock"))
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	defer func() { _ = r.be.Delete(context.WithoutCancel(ctx), probe) }()
+	all, err := r.Locks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	locks := all[:0]
+	for _, l := range all {
+		if l.Name != probe {
+			locks = append(locks, l)
 		}
 	}
-	return n, nil
+	named := map[string]bool{}
+	for _, id := range opts.IDs {
+		found := false
+		for _, l := range locks {
+			if id != "" && strings.HasPrefix(path.Base(l.Name), strings.ToLower(id)) {
+				named[l.Name], found = true, true
+			}
+		}
+		if !found {
+			return locks, fmt.Errorf("%w: no lock %s (released, or refreshed under a new name since: then its holder is alive)", ErrNotFound, id)
+		}
+	}
+	for i, l := range locks {
+		if l.Stale || opts.All || named[l.Name] {
+			if err := r.be.Delete(ctx, l.Name); err != nil {
+				return locks, err
+			}
+			locks[i].Removed = true
+		}
+	}
+	return locks, nil
 }
 
 func processAlive(pid int) bool {
@@ -165,11 +409,11 @@ func (l *Lock) refresh() {
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			l.info.Time = time.Now().UTC()
-			id, err := l.r.saveFile(ctx, dirLocks, kindLock, l.info)
+			name, err := l.r.writeLock(ctx, l.info)
 			if err == nil {
 				l.mu.Lock()
 				old := l.name
-				l.name = fileName(dirLocks, id)
+				l.name = name
 				l.mu.Unlock()
 				_ = l.r.be.Delete(ctx, old)
 			} else {
@@ -180,8 +424,14 @@ func (l *Lock) refresh() {
 	}
 }
 
-// Unlock releases the lock. It is safe to call more than once.
+// Unlock releases the lock, durably where the backend can (a removed lock
+// does not come back after a power cut). A lock that used the storage's
+// reserve makes the reserve again if there is room now. It is safe to call
+// more than once.
 func (l *Lock) Unlock() error {
+	if !l.held {
+		return nil
+	}
 	select {
 	case <-l.stop:
 		return nil
@@ -191,5 +441,13 @@ func (l *Lock) Unlock() error {
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.r.be.Delete(context.Background(), l.name)
+	err := l.r.be.Delete(context.Background(), l.name)
+	if l.usedReserve {
+		if sr, ok := l.r.be.(SpaceReserver); ok {
+			if rerr := sr.EnsureReserve(context.Background()); rerr != nil {
+				l.r.log.Warn("could not make the reserve for a full repository again; the next command that locks it tries again", "err", rerr)
+			}
+		}
+	}
+	return err
 }

@@ -88,12 +88,22 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		return nil, err
 	}
 	defer lock.Unlock()
+	// On a full repository the lock took the reserve: what is left is
+	// enough for new index files, not for repacked packs. Delete what no
+	// snapshot uses, which frees space without needing any.
+	full := lock.UsedReserve() && opts.MaxUnused < 1
+	if full {
+		opts.MaxUnused = 1
+	}
 
 	pl, err := r.planPrune(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	res := pl.res
+	if full {
+		res.Warnings = append(res.Warnings, "the repository is full: this prune only deleted packs nothing uses and repacked none; run prune again once there is room")
+	}
 	if opts.DryRun {
 		res.Seconds = time.Since(start).Seconds()
 		return res, nil
@@ -116,7 +126,7 @@ func (r *Repository) pruneLockedError(ctx context.Context, lockErr error) error 
 	if err != nil {
 		return lockErr
 	}
-	var holders []string
+	var holders, remote []string
 	for _, l := range locks {
 		if l.Stale {
 			continue
@@ -127,12 +137,19 @@ func (r *Repository) pruneLockedError(ctx context.Context, lockErr error) error 
 		}
 		holders = append(holders, fmt.Sprintf("%s lock of '%s' by %s pid %d, taken %s ago", mode, l.Command, l.Host, l.PID,
 			time.Since(l.Time).Round(time.Second)))
+		if !l.Local {
+			remote = append(remote, fmt.Sprintf("lock %s: %s; if that process is gone, run 'memento unlock --remove %s'", l.ID(), l.Reason, l.ID()))
+		}
 	}
 	if len(holders) == 0 {
 		return lockErr
 	}
-	return fmt.Errorf("%w: prune needs the repository to itself, but %s holds it: %s; wait for it to finish (stop 'wal watch' for the prune). If that process is gone, run 'memento unlock' (a lock not refreshed for %s, or whose process is gone from its host, is stale)",
-		ErrLocked, plural(len(holders), "process", "processes"), strings.Join(holders, "; "), LockStale)
+	hint := fmt.Sprintf("If that process is gone, run 'memento unlock' (a lock not refreshed for %s, or whose process is gone from this boot and PID namespace, is stale)", LockStale)
+	if len(remote) > 0 {
+		hint = strings.Join(remote, "; ") + fmt.Sprintf(" (plain 'memento unlock' removes a lock of another host or PID namespace only once it has not been refreshed for %s)", LockStale)
+	}
+	return fmt.Errorf("%w: prune needs the repository to itself, but %s holds it: %s; wait for it to finish (stop 'wal watch' for the prune). %s",
+		ErrLocked, plural(len(holders), "process", "processes"), strings.Join(holders, "; "), hint)
 }
 
 func plural(n int, one, many string) string {

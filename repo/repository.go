@@ -40,6 +40,7 @@ type Repository struct {
 	signKey ed25519.PrivateKey
 	ix      *index.Index
 	log     *slog.Logger
+	locking lockState
 
 	mu   sync.Mutex
 	keys map[string]chunk.Key                   // per-space chunk ID keys
@@ -57,6 +58,8 @@ type Options struct {
 	// Empty means $MEMENTO_CACHE_DIR, else the user cache dir + "/memento".
 	CacheDir string
 	Logger   *slog.Logger
+	// Lock says how the command locks the repository (lock.go).
+	Lock LockOptions
 }
 
 // InitOptions create a repository.
@@ -134,6 +137,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
 		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
 		packBufs: make(chan []byte, packBufsKept)}
+	r.locking.opts = opts.Lock
 	copy(r.idKey[:], ms.IDKey)
 	if r.log == nil {
 		r.log = slog.Default()

@@ -42,7 +42,11 @@ printing what could not be saved. It never deletes a pack or a snapshot.`,
 func (a *app) check(ctx context.Context, readData, repair bool) error {
 	// A damaged index file does not stop Open (it is skipped with a warning);
 	// the check reports it and --repair replaces it.
-	r, err := a.open(ctx)
+	open := a.openRead
+	if repair {
+		open = a.open
+	}
+	r, err := open(ctx)
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func (a *app) forget(ctx context.Context, f forgetFlags, ids []string) error {
 			return usagef("%v", err)
 		}
 	}
-	r, err := a.open(ctx)
+	r, err := a.openFreeing(ctx)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ snapshot, result, figures). log prints them oldest first.`,
 			if err != nil {
 				return usagef("%v", err)
 			}
-			r, err := a.open(cmd.Context())
+			r, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -130,6 +130,12 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 // audit appends a record to the repository's audit trail. A failure to
 // record is logged, never fatal: the operation itself already happened.
 func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) {
+	if r.ReadOnlyStorage() {
+		if a.log != nil {
+			a.log.Debug("the repository is read-only; not recorded in the audit trail", "command", rec.Command)
+		}
+		return
+	}
 	if _, err := r.AppendAudit(context.WithoutCancel(ctx), rec); err != nil && a.log != nil {
 		a.log.Warn("could not append to the audit trail", "command", rec.Command, "err", err)
 	}

@@ -34,7 +34,7 @@ func newLsCommand(a *app) *cobra.Command {
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			r, err := a.open(ctx)
+			r, err := a.openRead(ctx)
 			if err != nil {
 				return err
 			}

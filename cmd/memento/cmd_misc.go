@@ -21,7 +21,7 @@ func newIndexCommand(a *app) *cobra.Command {
 		Short: "Recreate the local index from the packs and manifests in the repository",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.open(cmd.Context())
+			r, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -68,25 +68,70 @@ func newVersionCommand(a *app) *cobra.Command {
 }
 
 func newUnlockCommand(a *app) *cobra.Command {
-	var all bool
+	var opts repo.RemoveLocksOptions
 	c := &cobra.Command{
 		Use:   "unlock",
-		Short: "Remove stale locks (of processes that died)",
-		Args:  cobra.NoArgs,
+		Short: "Remove stale locks (of processes that died), saying for each lock what was kept and why",
+		Long: `unlock removes the locks that are stale: not refreshed for 30 minutes (judged by
+the storage's clock, so clock skew between hosts does not matter), or written
+on this boot in this PID namespace by a process that is gone. A lock of
+another host, or of a container on this host, is kept while it is refreshed:
+its pid cannot be checked from here. If you know its process is gone, remove
+it by the ID unlock prints (--remove ID), or every lock (--remove-all) when
+you know nothing else runs. One line per lock says what was done and why.`,
+		Example: `  memento unlock
+  memento unlock --remove 1a2b3c4d`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			n, err := r.RemoveStaleLocks(cmd.Context(), all)
+			locks, err := r.RemoveLocks(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
-			a.printf("removed %d locks\n", n)
-			return a.emit(map[string]int{"removed": n})
+			type lockJSON struct {
+				ID         string  `json:"id"`
+				Host       string  `json:"host"`
+				PID        int     `json:"pid"`
+				Command    string  `json:"command"`
+				Exclusive  bool    `json:"exclusive"`
+				AgeSeconds float64 `json:"age_seconds"`
+				Stale      bool    `json:"stale"`
+				Removed    bool    `json:"removed"`
+				Reason     string  `json:"reason"`
+			}
+			out := struct {
+				Removed int        `json:"removed"`
+				Kept    int        `json:"kept"`
+				Locks   []lockJSON `json:"locks"`
+			}{Locks: []lockJSON{}}
+			for _, l := range locks {
+				verb := "kept"
+				if l.Removed {
+					verb = "removed"
+					out.Removed++
+				} else {
+					out.Kept++
+				}
+				reason := l.Reason
+				if l.Removed && !l.Stale {
+					reason += " (removed as asked)"
+				}
+				a.printf("%s: lock %s of '%s' by %s pid %d: %s\n", verb, l.ID(), l.Command, l.Host, l.PID, reason)
+				out.Locks = append(out.Locks, lockJSON{ID: l.ID(), Host: l.Host, PID: l.PID, Command: l.Command, Exclusive: l.Exclusive,
+					AgeSeconds: l.Age.Seconds(), Stale: l.Stale, Removed: l.Removed, Reason: l.Reason})
+			}
+			a.printf("removed %d locks, kept %d\n", out.Removed, out.Kept)
+			if out.Kept > 0 {
+				a.printf("a kept lock is live; if you know its process is gone, remove it with 'memento unlock --remove ID'\n")
+			}
+			return a.emit(out)
 		},
 	}
-	c.Flags().BoolVar(&all, "remove-all", false, "remove every lock, even live ones (only when you know nothing runs)")
+	c.Flags().BoolVar(&opts.All, "remove-all", false, "remove every lock, even live ones (only when you know nothing runs)")
+	c.Flags().StringSliceVar(&opts.IDs, "remove", nil, "also remove the lock with this `ID` (as unlock or the lock error prints it), even if it looks live; repeatable")
 	return c
 }

@@ -84,7 +84,7 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 		return mountErr(err)
 	}
 	workers := moreProcsForMount()
-	r, err := a.open(ctx)
+	r, err := a.openRead(ctx)
 	if err != nil {
 		return err
 	}

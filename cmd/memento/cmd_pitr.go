@@ -47,7 +47,7 @@ range can be given to 'memento restore --space ID --at T | --to-seq N'.`,
 			if err := repo.ValidSpaceID(space); err != nil {
 				return usagef("%v", err)
 			}
-			r, err := a.open(cmd.Context())
+			r, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

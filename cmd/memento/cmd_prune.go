@@ -49,7 +49,7 @@ prune removes what is left over (docs/repository-format.md, "Prune").`,
 				return err
 			}
 			f.maxUnused = v
-			r, err := a.open(cmd.Context())
+			r, err := a.openFreeing(cmd.Context())
 			if err != nil {
 				return err
 			}

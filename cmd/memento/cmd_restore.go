@@ -75,7 +75,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 			return usagef("%v", err)
 		}
 	}
-	r, err := a.open(ctx)
+	r, err := a.openRead(ctx)
 	if err != nil {
 		return err
 	}

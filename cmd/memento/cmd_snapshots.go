@@ -21,7 +21,7 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 		Short: "List snapshots, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.open(cmd.Context())
+			r, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -124,7 +124,7 @@ func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
 			return usagef("%v", err)
 		}
 	}
-	r, err := a.open(ctx)
+	r, err := a.openRead(ctx)
 	if err != nil {
 		return err
 	}
@@ -320,7 +320,7 @@ func verifyError(vds []*repo.Verdict) error {
 const scheduleCommand = "verify --schedule"
 
 func (a *app) verifySchedule(ctx context.Context, f verifyFlags) error {
-	r, err := a.open(ctx)
+	r, err := a.openRead(ctx)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ type app struct {
 	quiet        bool
 	verbose      bool
 	noProgress   bool
+	noLock       bool
 	s3           s3Flags // S3 tuning flags (s3.go)
 
 	stdout, stderr io.Writer
@@ -92,6 +93,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
+	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges), e.g. on a read-only repository")
 	a.addS3Flags(pf)
 	for _, c := range commands {
 		root.AddCommand(c(a))
@@ -163,8 +165,32 @@ func (a *app) password(confirm bool) (string, error) {
 	return string(p), nil
 }
 
-// open unlocks the repository for a command.
+// open unlocks the repository for a command that writes to it: its lock is
+// required, so --no-lock is refused.
 func (a *app) open(ctx context.Context) (*repo.Repository, error) {
+	if a.noLock {
+		return nil, usagef("--no-lock: this command writes to the repository and needs its lock (--no-lock is for restore, verify, mount, ls, snapshots, log, check and pitr ranges)")
+	}
+	return a.openWith(ctx, repo.LockOptions{})
+}
+
+// openRead unlocks the repository for a command that only reads it: it takes
+// no lock with --no-lock, and goes on without one (saying so) when the
+// storage is read-only.
+func (a *app) openRead(ctx context.Context) (*repo.Repository, error) {
+	return a.openWith(ctx, repo.LockOptions{ReadOnly: true, NoLock: a.noLock})
+}
+
+// openFreeing unlocks the repository for forget and prune, which free space:
+// on a full repository their lock goes into the backend's reserve.
+func (a *app) openFreeing(ctx context.Context) (*repo.Repository, error) {
+	if a.noLock {
+		return nil, usagef("--no-lock: forget and prune delete from the repository and need their lock")
+	}
+	return a.openWith(ctx, repo.LockOptions{FreesSpace: true})
+}
+
+func (a *app) openWith(ctx context.Context, lock repo.LockOptions) (*repo.Repository, error) {
 	be, err := a.backend(false)
 	if err != nil {
 		return nil, err
@@ -173,7 +199,7 @@ func (a *app) open(ctx context.Context) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log})
+	return repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log, Lock: lock})
 }
 
 // printf writes human output unless --quiet or --json.

@@ -21,6 +21,18 @@ const (
 // Backend stores repository files under one local directory.
 type Backend struct {
 	root string // absolute, cleaned
+	// afterDirSync, when set (by tests), is called with each directory
+	// fsynced and the fsync's result.
+	afterDirSync func(dir string, err error)
+}
+
+// syncDir fsyncs dir (syncDir in sync_*.go) and tells afterDirSync.
+func (b *Backend) syncDir(dir string) error {
+	err := syncDir(dir)
+	if b.afterDirSync != nil {
+		b.afterDirSync(dir, err)
+	}
+	return err
 }
 
 // Open returns a Backend on an existing repository directory. It fails with
@@ -91,8 +103,12 @@ func (b *Backend) Stat(ctx context.Context, name string) (int64, error) {
 	return fi.Size(), nil
 }
 
-// Delete removes the file name. A file that is already absent is not an
-// error: deleting is idempotent so an interrupted prune can simply rerun.
+// Delete removes the file name and fsyncs its directory, so that the removal
+// survives a power cut (a stale lock that came back would block the next
+// prune; a deleted pack that came back would be harmless garbage, a deleted
+// index file that came back would describe packs that are gone). A file that
+// is already absent is not an error: deleting is idempotent so an
+// interrupted prune can simply rerun.
 func (b *Backend) Delete(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -101,8 +117,14 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		return fmt.Errorf("local backend: delete %s: %w", name, unwrapPath(err))
+	}
+	if err := b.syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("local backend: delete %s: fsync directory: %w", name, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // List calls fn for every regular file under dir, recursively, with its name
@@ -17,6 +18,13 @@ import (
 // must not depend on the order (object stores order differently). An error
 // from fn stops the listing and is returned as is.
 func (b *Backend) List(ctx context.Context, dir string, fn func(name string, size int64) error) error {
+	return b.ListModTimes(ctx, dir, func(name string, size int64, _ time.Time) error { return fn(name, size) })
+}
+
+// ListModTimes is List with each file's modification time, which is when the
+// file system (whose clock is the storage's clock for every host writing
+// to it) wrote the file: Write renames a fresh file into place.
+func (b *Backend) ListModTimes(ctx context.Context, dir string, fn func(name string, size int64, mtime time.Time) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -60,6 +68,6 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(name string, siz
 		if err != nil {
 			return err
 		}
-		return fn(path.Clean(filepath.ToSlash(rel)), fi.Size())
+		return fn(path.Clean(filepath.ToSlash(rel)), fi.Size(), fi.ModTime())
 	})
 }

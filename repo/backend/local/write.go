@@ -105,7 +105,7 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 		return fmt.Errorf("local backend: write %s: rename: %w", name, unwrapLink(err))
 	}
 	committed = true
-	if err := syncDir(dir); err != nil {
+	if err := b.syncDir(dir); err != nil {
 		return fmt.Errorf("local backend: write %s: fsync directory: %w", name, err)
 	}
 	return nil
@@ -176,7 +176,7 @@ func (b *Backend) mkdirAll(dir string) error {
 		err := os.Mkdir(cur, dirMode)
 		switch {
 		case err == nil:
-			if err := syncDir(parent); err != nil {
+			if err := b.syncDir(parent); err != nil {
 				return err
 			}
 		case errors.Is(err, fs.ErrExist):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -18,6 +19,12 @@ import (
 // fn sees every file once even across retries. An error from fn stops the
 // listing and is returned as is.
 func (b *Backend) List(ctx context.Context, dir string, fn func(name string, size int64) error) error {
+	return b.ListModTimes(ctx, dir, func(name string, size int64, _ time.Time) error { return fn(name, size) })
+}
+
+// ListModTimes is List with each object's LastModified, which the object
+// store sets by its own clock when the object is written (whole, by one PUT).
+func (b *Backend) ListModTimes(ctx context.Context, dir string, fn func(name string, size int64, mtime time.Time) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -44,7 +51,7 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(name string, siz
 				slog.Debug("s3: skipping a key that is not a repository file name", "key", oi.Key)
 				continue
 			}
-			if fnErr = fn(name, oi.Size); fnErr != nil {
+			if fnErr = fn(name, oi.Size, oi.LastModified); fnErr != nil {
 				return nil
 			}
 		}
