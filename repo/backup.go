@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sort"
 	"sync/atomic"
 	"syscall"
@@ -159,7 +160,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if werr != nil {
 		return nil, werr
 	}
-	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: opts.Tags, Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
+	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: withDamage(opts.Tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
 	if m.Host == "" {
 		m.Host, _ = os.Hostname()
 	}
@@ -172,7 +173,11 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	m.Summary = Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
 		UnchangedFiles: a.unchanged.Load(), Chunks: a.chunks.Load(), NewChunks: a.newChunks.Load(),
 		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Seconds: time.Since(start).Seconds()}
-	return r.saveSnapshot(context.WithoutCancel(ctx), m)
+	sn, err := r.saveSnapshot(context.WithoutCancel(ctx), m)
+	if d := m.Damage(); err == nil && len(d) > 0 {
+		return sn, fmt.Errorf("snapshot %s saved with every byte as it is, but marked damaged: %s (%w)", sn.ShortID(), strings.Join(d, "; "), ErrMarkedDamaged)
+	}
+	return sn, err
 }
 
 // backupRoots turns options into the top-level items of the snapshot.

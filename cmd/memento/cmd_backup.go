@@ -61,6 +61,7 @@ type backupJSON struct {
 	Space    string       `json:"space,omitempty"`
 	Paths    []string     `json:"paths"`
 	Summary  repo.Summary `json:"summary"`
+	Damage   []string     `json:"damage,omitempty"` // the snapshot's damage marks
 }
 
 func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
@@ -96,6 +97,11 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	default:
 		jobs = append(jobs, repo.BackupOptions{Paths: paths})
 	}
+	for _, t := range f.tags {
+		if strings.HasPrefix(t, repo.DamageTagPrefix) {
+			return usagef("--tag %q: tags starting with %q are damage marks, written only by backup", t, repo.DamageTagPrefix)
+		}
+	}
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -120,6 +126,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	stop := a.showProgress("backup", total, prog)
 	var mu sync.Mutex
 	var results []backupJSON
+	var damaged []error // snapshots saved but marked damaged; the other spaces go on
 	// Spaces are backed up in parallel; they share the pipeline's workers.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -128,6 +135,13 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		g.Go(func() error {
 			sn, err := backupOne(gctx, r, job)
 			a.auditBackup(gctx, r, job, sn, err)
+			if sn != nil && errors.Is(err, repo.ErrMarkedDamaged) {
+				mu.Lock()
+				results = append(results, backupJSON{Snapshot: sn.ID.String(), Space: sn.Space, Paths: sn.Paths, Summary: sn.Summary, Damage: sn.Damage()})
+				damaged = append(damaged, fmt.Errorf("space %s: %w", job.Space, err))
+				mu.Unlock()
+				return nil
+			}
 			if err != nil {
 				if job.Space != "" {
 					return fmt.Errorf("space %s: %w", job.Space, err)
@@ -157,6 +171,18 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 			a.printf("%d of %d snapshots were saved before the error\n", len(results), len(jobs))
 		}
 		return err
+	}
+	if len(damaged) > 0 {
+		if err := a.emit(results); err != nil {
+			return err
+		}
+		if len(damaged) == 1 {
+			return damaged[0]
+		}
+		for _, d := range damaged {
+			a.log.Error("snapshot marked damaged", "err", d)
+		}
+		return fmt.Errorf("%d snapshots saved but marked damaged (listed above): %w", len(damaged), repo.ErrMarkedDamaged)
 	}
 	return a.emit(results)
 }
