@@ -57,3 +57,42 @@ func TestDamagedKeyFileExit5(t *testing.T) {
 	}
 	e.wantFail(exitCorrupt, filepath.Base(keys[0]), "snapshots")
 }
+
+// TestPasswordFileMode: like ssh with private keys, a password file other
+// users can read is refused (exit 2, one line); one its group can read is
+// used with a one-line warning; 0600 is used silently.
+func TestPasswordFileMode(t *testing.T) {
+	e := newEnv(t)
+	pf := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pf, []byte(e.password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(mode os.FileMode) result {
+		t.Helper()
+		if err := os.Chmod(pf, mode); err != nil {
+			t.Fatal(err)
+		}
+		var env []string
+		for _, kv := range e.environ() {
+			if !strings.HasPrefix(kv, "MEMENTO_PASSWORD=") {
+				env = append(env, kv)
+			}
+		}
+		cmd := exec.Command(mementoBin, "--password-file", pf, "snapshots")
+		cmd.Env = env
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		_ = cmd.Run()
+		return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+	}
+	if r := run(0o600); r.code != 0 || strings.Contains(r.stderr, pf) {
+		t.Fatalf("mode 0600: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run(0o640); r.code != 0 || strings.Count(r.stderr, pf) != 1 || !strings.Contains(r.stderr, "accessible by its group") {
+		t.Fatalf("mode 0640: exit %d, want 0 and one warning line naming the file; stderr %q", r.code, r.stderr)
+	}
+	r := run(0o644)
+	if r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "other users can read or change it") {
+		t.Fatalf("mode 0644: exit %d, want %d and one line; stderr %q", r.code, exitUsage, r.stderr)
+	}
+}
