@@ -5,7 +5,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestWALArchiveFullDisk: an archive run that cannot write its packs prints
@@ -94,5 +98,55 @@ func TestPasswordFileMode(t *testing.T) {
 	r := run(0o644)
 	if r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "other users can read or change it") {
 		t.Fatalf("mode 0644: exit %d, want %d and one line; stderr %q", r.code, exitUsage, r.stderr)
+	}
+}
+
+// TestWALWatchSignalDuringStartup: SIGTERM while `wal watch` is still
+// starting (here: reading its password from a FIFO, before it has opened the
+// repository) stops it cleanly with exit 0, as documented, not 130.
+func TestWALWatchSignalDuringStartup(t *testing.T) {
+	e := newEnv(t)
+	dd := filepath.Join(t.TempDir(), "dd")
+	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "100", "--dim", "16", "--seed", "3")
+	fifo := filepath.Join(t.TempDir(), "password")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range e.environ() {
+		if !strings.HasPrefix(kv, "MEMENTO_PASSWORD=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command(mementoBin, "--password-file", fifo, "wal", "watch", "--data-dir", dd, "--all", "--interval", "1h")
+	cmd.Env = env
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A FIFO opens for writing without blocking only once a reader has it
+	// open: then the watch is blocked reading its password, signal handlers
+	// installed, repository not yet opened.
+	var w *os.File
+	for deadline := time.Now().Add(time.Minute); ; {
+		fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == nil {
+			w = os.NewFile(uintptr(fd), fifo)
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("wal watch never opened its password file: %v\n%s", err, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.WriteString(e.password + "\n")
+	w.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("wal watch signalled during start-up: %v (want exit 0)\n%s", err, out.String())
 	}
 }
