@@ -11,7 +11,7 @@ import (
 	"memento/walreplay"
 )
 
-// damagedSnapshot is what `snapshots --json` says of the newest snapshot.
+// latestTags returns the tags of the newest snapshot (`snapshots --json`).
 func (e *env) latestTags() []string {
 	e.t.Helper()
 	var sns []struct {

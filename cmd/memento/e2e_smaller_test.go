@@ -76,14 +76,8 @@ func TestPasswordFileMode(t *testing.T) {
 		if err := os.Chmod(pf, mode); err != nil {
 			t.Fatal(err)
 		}
-		var env []string
-		for _, kv := range e.environ() {
-			if !strings.HasPrefix(kv, "MEMENTO_PASSWORD=") {
-				env = append(env, kv)
-			}
-		}
 		cmd := exec.Command(mementoBin, "--password-file", pf, "snapshots")
-		cmd.Env = env
+		cmd.Env = e.environWithoutPassword()
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		_ = cmd.Run()
@@ -112,14 +106,8 @@ func TestWALWatchSignalDuringStartup(t *testing.T) {
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var env []string
-	for _, kv := range e.environ() {
-		if !strings.HasPrefix(kv, "MEMENTO_PASSWORD=") {
-			env = append(env, kv)
-		}
-	}
 	cmd := exec.Command(mementoBin, "--password-file", fifo, "wal", "watch", "--data-dir", dd, "--all", "--interval", "1h")
-	cmd.Env = env
+	cmd.Env = e.environWithoutPassword()
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -149,4 +137,16 @@ func TestWALWatchSignalDuringStartup(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wal watch signalled during start-up: %v (want exit 0)\n%s", err, out.String())
 	}
+}
+
+// environWithoutPassword is the env's environment without MEMENTO_PASSWORD,
+// which would take precedence over --password-file.
+func (e *env) environWithoutPassword() []string {
+	var env []string
+	for _, kv := range e.environ() {
+		if !strings.HasPrefix(kv, "MEMENTO_PASSWORD=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
