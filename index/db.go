@@ -117,7 +117,7 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 			err = fmt.Errorf("index %s: %w: %v (%s)", ix.path, ErrCorrupt, r, rebuildHint)
 		}
 	}()
-	if err := checkFile(ix.path); err != nil {
+	if err := checkFile(ix.path, ix.lockTimeout); err != nil {
 		return err
 	}
 	db, err := bolt.Open(ix.path, 0o600, &bolt.Options{

@@ -7,7 +7,14 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+// flockRetry is how often checkFile retries a held lock; bbolt polls every
+// 50 ms, and a transaction is short.
+const flockRetry = 5 * time.Millisecond
 
 // bbolt's on-disk meta page (go.etcd.io/bbolt/internal/common, format
 // version 2): a 16-byte page header, then magic, version, page size, flags,
@@ -59,10 +66,12 @@ func parseBoltMeta(b []byte) (boltMeta, error) {
 // file is fine (bbolt initialises it). Every other failure wraps ErrCorrupt
 // and says what is wrong.
 //
-// It needs no lock: bbolt grows a file before it writes the meta page that
-// claims the new pages, and never shrinks it, so a meta page read while
-// another process commits never claims more than the file holds.
-func checkFile(path string) error {
+// It reads under a shared flock, as a read-only bbolt open does, so that no
+// writer is creating or committing to the file meanwhile (a file being
+// initialised is briefly shorter than its meta pages). When the lock cannot
+// be had within timeout it returns nil: bbolt's own open then reports the
+// busy file.
+func checkFile(path string, timeout time.Duration) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -70,7 +79,20 @@ func checkFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("index %s: %w", path, err)
 	}
-	defer f.Close()
+	defer f.Close() // releases the lock
+	for deadline := time.Now().Add(timeout); ; {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("index %s: lock: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(flockRetry)
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("index %s: %w", path, err)
