@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -107,6 +108,18 @@ func (ix *Index) update(fn func(*bolt.Tx) error) error {
 }
 
 func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
+	// bbolt panics on some kinds of page corruption; a cache must report
+	// that as a damaged file, not crash the backup. A fault on the mapped
+	// file (a page cut off after checkFile looked) becomes such a panic too.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("index %s: %w: %v (%s)", ix.path, ErrCorrupt, r, rebuildHint)
+		}
+	}()
+	if err := checkFile(ix.path, ix.lockTimeout); err != nil {
+		return err
+	}
 	db, err := bolt.Open(ix.path, 0o600, &bolt.Options{
 		Timeout:      ix.lockTimeout,
 		ReadOnly:     readOnly,
@@ -118,13 +131,6 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 	defer func() {
 		if cerr := db.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("index %s: close: %w", ix.path, cerr)
-		}
-	}()
-	// bbolt panics on some kinds of page corruption; a cache must report
-	// that as a damaged file, not crash the backup.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("index %s: %w: %v (%s)", ix.path, ErrCorrupt, r, rebuildHint)
 		}
 	}()
 	txFn := func(tx *bolt.Tx) error {

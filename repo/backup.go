@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -165,7 +166,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if werr != nil {
 		return nil, werr
 	}
-	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: opts.Tags, Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
+	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: withDamage(opts.Tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
 	if m.Host == "" {
 		m.Host, _ = os.Hostname()
 	}
@@ -181,6 +182,9 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	sn, err := r.saveSnapshot(context.WithoutCancel(ctx), m)
 	if sn != nil {
 		sn.Followed = a.followed
+	}
+	if d := m.Damage(); err == nil && len(d) > 0 {
+		return sn, fmt.Errorf("snapshot %s saved with every byte as it is, but marked damaged: %s (%w)", sn.ShortID(), strings.Join(d, "; "), ErrMarkedDamaged)
 	}
 	return sn, err
 }

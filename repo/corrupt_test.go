@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,5 +230,40 @@ func dropIndexFiles(t *testing.T, tr *testRepo) {
 	t.Helper()
 	if err := os.RemoveAll(filepath.Join(tr.dir, dirIndex)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDamagedKeyFile: a key file whose bytes changed is an integrity failure
+// naming the file, not a wrong password, even when it is the only key.
+func TestDamagedKeyFile(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	kf, err := os.ReadDir(filepath.Join(tr.dir, dirKeys))
+	if err != nil || len(kf) != 1 {
+		t.Fatalf("keys: %v %v", kf, err)
+	}
+	flip(t, filepath.Join(tr.dir, dirKeys, kf[0].Name()), 30)
+	_, err = Open(context.Background(), tr.be, Options{Password: testPassword, CacheDir: tr.cache})
+	if !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), kf[0].Name()) {
+		t.Fatalf("open with a damaged key file: %v, want ErrCorrupt naming %s", err, kf[0].Name())
+	}
+}
+
+// TestKDFBounds: the argon2id bounds readers enforce are the ones writers
+// enforce and the ones repository-format.md states.
+func TestKDFBounds(t *testing.T) {
+	doc, err := os.ReadFile("../docs/repository-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("`time` 1..%d,\n`memory_kib` %d..%d, `threads` ≥ 1", maxKDFTime, minKDFMemoryKiB, maxKDFMemoryKiB)
+	if !strings.Contains(string(doc), want) {
+		t.Errorf("docs/repository-format.md does not state the bounds the code enforces: %q", want)
+	}
+	be := newLocal(t, filepath.Join(t.TempDir(), "r"))
+	for _, p := range []KDFParams{{Time: maxKDFTime + 1, MemoryKiB: 64, Threads: 1}, {Time: 1, MemoryKiB: maxKDFMemoryKiB + 1, Threads: 1},
+		{Time: 1, MemoryKiB: minKDFMemoryKiB - 1, Threads: 1}, {Time: 1, MemoryKiB: 64}} {
+		if _, err := Init(context.Background(), be, InitOptions{Password: "x", KDF: p}); err == nil || !strings.Contains(err.Error(), "implausible argon2id parameters") {
+			t.Errorf("init with %+v: %v, want a refusal", p, err)
+		}
 	}
 }

@@ -23,6 +23,11 @@ var (
 	ErrUnsafePath = errors.New("unsafe path")
 	// ErrFormat means a file is of a format version this binary does not know.
 	ErrFormat = errors.New("unsupported format")
+	// ErrMarkedDamaged is returned, together with the snapshot, by a backup
+	// that found its source damaged (a WAL that does not verify, a checkpoint
+	// beyond the WAL's end), saved every byte as it is and marked the
+	// snapshot (Manifest.Damage). It wraps ErrCorrupt.
+	ErrMarkedDamaged = fmt.Errorf("%w: source data damaged", ErrCorrupt)
 )
 
 // CorruptError names exactly what failed verification, so an operator can tell

@@ -41,6 +41,26 @@ type KDFParams struct {
 // one open, expensive for a password guesser.
 var DefaultKDF = KDFParams{Time: 2, MemoryKiB: 64 << 10, Threads: 2}
 
+// Bounds of the argon2id parameters, for writers and readers alike
+// (repository-format.md section 4 states them): they keep a hostile key file
+// from making every open take minutes or gigabytes, and are far above any
+// sane setting.
+const (
+	maxKDFTime      = 16
+	minKDFMemoryKiB = 8
+	maxKDFMemoryKiB = 1 << 20 // 1 GiB
+)
+
+// validate refuses parameters outside the bounds: a key file written with
+// them could never be opened.
+func (p KDFParams) validate() error {
+	if p.Time < 1 || p.Time > maxKDFTime || p.MemoryKiB < minKDFMemoryKiB || p.MemoryKiB > maxKDFMemoryKiB || p.Threads < 1 {
+		return fmt.Errorf("implausible argon2id parameters %+v: want time 1..%d, memory_kib %d..%d, threads >= 1",
+			p, maxKDFTime, minKDFMemoryKiB, maxKDFMemoryKiB)
+	}
+	return nil
+}
+
 // keyFile is stored under keys/<hash>. With KDF "none" (a repository created
 // with --insecure-no-encryption) Data holds the secret in the clear.
 type keyFile struct {
@@ -99,6 +119,9 @@ func wrapKey(ms *masterSecret, password string, params KDFParams, insecure bool)
 		if password == "" {
 			return nil, errors.New("empty password")
 		}
+		if err := params.validate(); err != nil {
+			return nil, err
+		}
 		kf.KDF, kf.Params, kf.Salt = "argon2id", params, make([]byte, 32)
 		if _, err := rand.Read(kf.Salt); err != nil {
 			return nil, err
@@ -132,10 +155,11 @@ func unwrapKey(raw []byte, password string) (*masterSecret, error) {
 		plain = kf.Data
 	case "argon2id":
 		p := kf.Params
-		// Bounds keep a hostile key file from making every open take minutes or
-		// gigabytes: 1 GiB and 16 passes are far above any sane setting.
-		if p.Time == 0 || p.Time > 16 || p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Threads == 0 || len(kf.Salt) < 16 {
-			return nil, fmt.Errorf("implausible argon2id parameters %+v", p)
+		if err := p.validate(); err != nil {
+			return nil, err
+		}
+		if len(kf.Salt) < 16 {
+			return nil, fmt.Errorf("argon2id salt of %d bytes (at least 16)", len(kf.Salt))
 		}
 		s, err := newAEADSealer(deriveKEK(password, kf.Salt, p))
 		if err != nil {
@@ -180,19 +204,27 @@ func loadMasterSecret(ctx context.Context, be Backend, password string) (*master
 			return nil, err
 		}
 		if blake3.Sum256(raw) != nameHash(name) {
-			firstErr = corrupt("key "+name, "content does not match its name")
+			if firstErr == nil {
+				firstErr = corrupt("key file "+name, "content does not match its name (the file is damaged)")
+			}
 			continue
 		}
 		ms, err := unwrapKey(raw, password)
 		if err == nil {
 			return ms, nil
 		}
-		if !errors.Is(err, ErrWrongPassword) && firstErr == nil {
-			firstErr = fmt.Errorf("key %s: %w", name, err)
+		switch {
+		case errors.Is(err, ErrWrongPassword) || firstErr != nil:
+		case errors.Is(err, ErrFormat):
+			firstErr = fmt.Errorf("key file %s: %w", name, err)
+		default:
+			firstErr = &CorruptError{What: "key file " + name, Detail: "unreadable", Err: err}
 		}
 	}
-	if firstErr != nil && !errors.Is(firstErr, ErrCorrupt) {
-		return nil, firstErr
+	if firstErr != nil {
+		// A damaged key file may be the very one the password opens: that
+		// is an integrity failure to report, not a wrong password.
+		return nil, fmt.Errorf("%w (tried %d key files, none opened with the password)", firstErr, len(names))
 	}
 	return nil, fmt.Errorf("%w for repository %s (tried %d key files)", ErrWrongPassword, be.Location(), len(names))
 }

@@ -180,14 +180,25 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 }
 
 // Wait waits for the replay startReplay began, if any, and returns its
-// error: a WAL that does not verify must not become a consistent snapshot.
-// It is the BackupOptions.AfterFiles hook.
+// error. It is the BackupOptions.AfterFiles hook.
+//
+// Damage does not stop the backup: when the data is damaged is when a
+// backup is needed most. A WAL that does not verify (a bad CRC in an old
+// segment, zeros after the newest entry) or a checkpoint beyond the WAL's
+// end is recorded in Info.Damage; the backup saves every file as it is and
+// marks the snapshot, whose WALEnd is the last entry before the damage.
 func (e *EngramRecorder) Wait() error {
-	if e.replayed == nil {
-		return nil
+	if e.replayed != nil {
+		<-e.replayed
+		if e.replayErr != nil {
+			return e.replayErr
+		}
 	}
-	<-e.replayed
-	return e.replayErr
+	// (After WAL damage the WAL's end is unknown: that mark says it all.)
+	if c, end := e.Info.Checkpoint, e.Info.WALEnd; c.Seq > end.Seq && len(e.Info.Damage) == 0 {
+		e.Info.Damage = append(e.Info.Damage, fmt.Sprintf("checkpoint.json is at seq %d, beyond the WAL's last verified entry (seq %d)", c.Seq, end.Seq))
+	}
+	return nil
 }
 
 func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo) error {
@@ -203,13 +214,24 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 	st := walreplay.NewZeroCopyState()
 	defer st.Close()
 	pos, err := l.Replay(ctx, walreplay.Target{}, st)
-	if err != nil {
+	var damage *walreplay.CorruptError
+	if err != nil && (ctx.Err() != nil || !errors.As(err, &damage)) {
 		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)
 	}
 	e.Info.Segments = len(segs)
 	e.Info.WALEnd = WALPosition{Seq: pos.Seq, TimestampNS: pos.TimestampNS}
+	if damage != nil {
+		// The state holds a prefix of the WAL that may end inside the
+		// damaged entry: no digest to prove, and no fingerprint, so the
+		// next backup replays again rather than reusing this end.
+		e.Info.Damage = append(e.Info.Damage, "WAL "+damage.Error())
+		e.Info.WALFingerprint = ""
+	}
 	for i := range segs {
 		p, ok, err := firstEntry(segs[i])
+		if err != nil && damage != nil {
+			break
+		}
 		if err != nil {
 			return fmt.Errorf("space %s: %w", e.space, err)
 		}
@@ -218,7 +240,7 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 			break
 		}
 	}
-	if len(segs) > 0 && segs[0].FirstSeq == 1 {
+	if len(segs) > 0 && segs[0].FirstSeq == 1 && damage == nil {
 		d := st.Digest()
 		e.Info.StateDigest = hex.EncodeToString(d[:])
 	}

@@ -83,7 +83,12 @@ func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArc
 				src.start = WALPosition{Seq: head.Last, TimestampNS: head.LastTS}
 			}
 		}
+		// A snapshot marked damaged is a base only up to its last verified
+		// entry: the archive does not extend it past the damage.
 		for _, run := range runs {
+			if len(sn.Damage()) > 0 {
+				break
+			}
 			if run.FirstSeq <= src.end.Seq+1 && run.LastSeq > src.end.Seq {
 				src.end = WALPosition{Seq: run.LastSeq, TimestampNS: run.LastTS}
 			}

@@ -75,6 +75,42 @@ type EngramInfo struct {
 	// unchanged. omitempty, as every field added after version 1 must be:
 	// the signature covers the re-encoded manifest (repository-format.md).
 	WALFingerprint string `json:"wal_fingerprint,omitempty"`
+	// Damage is what the backup found damaged in the space, one description
+	// each (segment and offset, or the checkpoint). It is stored in the
+	// manifest as tags (DamageTagPrefix), which every binary reads: a new
+	// field would fail the signature check of binaries that do not know it.
+	Damage []string `json:"-"`
+}
+
+// DamageTagPrefix starts the tags that mark a snapshot whose source was
+// damaged when it was taken (repository-format.md, "Damage marks"). The
+// backup saved every byte as it was; the text after the prefix says what is
+// damaged and where. Users cannot give such a tag.
+const DamageTagPrefix = "damaged:"
+
+// Damage returns the damage marks of the snapshot, without the prefix; none
+// for a snapshot whose source verified.
+func (m *Manifest) Damage() []string {
+	var out []string
+	for _, t := range m.Tags {
+		if d, ok := strings.CutPrefix(t, DamageTagPrefix); ok {
+			out = append(out, strings.TrimSpace(d))
+		}
+	}
+	return out
+}
+
+// withDamage returns the tags of a manifest: the user's, then one mark per
+// damage the Engram recorder found.
+func withDamage(tags []string, e *EngramInfo) []string {
+	if e == nil || len(e.Damage) == 0 {
+		return tags
+	}
+	out := slices.Clone(tags)
+	for _, d := range e.Damage {
+		out = append(out, DamageTagPrefix+" "+d)
+	}
+	return out
 }
 
 // Snapshot is a manifest together with its ID, the hash of its file.

@@ -163,6 +163,9 @@ func checkManifestFields(sn *Snapshot, vd *Verdict) {
 	if sn.Space == "" && sn.Engram != nil {
 		vd.fail(L1, what, "Engram WAL information on a snapshot of plain paths")
 	}
+	for _, d := range sn.Damage() {
+		vd.fail(L1, what, "marked damaged at backup: %s", d)
+	}
 	if e := sn.Engram; e != nil {
 		switch {
 		case e.WALEnd.Seq > 0 && e.WALFirst.Seq > e.WALEnd.Seq:

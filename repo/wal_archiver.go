@@ -182,7 +182,11 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		// repository: reload the set from the index next time.
 		sa.known = nil
 	}
-	res.Segments = len(run.recs)
+	if perr == nil { // otherwise no record was saved: nothing was updated
+		res.Segments = len(run.recs)
+	} else {
+		res.NewBytes = 0
+	}
 	res.LastSeq, res.LastTS = sa.pos.End()
 	res.Seconds = time.Since(start).Seconds()
 	if werr == nil {

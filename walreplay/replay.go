@@ -40,7 +40,8 @@ type Position struct {
 // Replay applies the log's entries, from the first, to s until the target,
 // validating each entry it applies (CRC, header, payload, sequence
 // continuity, timestamps, names, compacted runs) and returns the position
-// reached. Entries after the target are not validated; Verify checks all.
+// reached. Entries after the target are not validated (with ToSeq, not even read);
+// Verify checks all.
 // A torn tail of the newest segment ends the log silently; a target beyond
 // the end gives the state at the end (compare the Position to notice).
 //
@@ -81,6 +82,11 @@ func (l *Log) Replay(ctx context.Context, t Target, s *State) (Position, error) 
 			return &CorruptError{Segment: l.segs[seg].Name, Offset: off, Seq: e.Seq, Reason: err.Error(), Err: ErrCorrupt}
 		}
 		pos = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}
+		if t.ToSeq != nil && e.Seq == *t.ToSeq && !e.Compacted() {
+			// The target entry is applied: nothing after it is read, so
+			// damage after it (zeros a crash left) cannot fail the replay.
+			return errStop
+		}
 		return nil
 	})
 	return pos, err

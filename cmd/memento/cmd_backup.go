@@ -64,6 +64,7 @@ type backupJSON struct {
 	// FollowedSymlinks are the symlinks (a space's directory, its wal/ or a
 	// tier) backed up as the directories they point to.
 	FollowedSymlinks []string `json:"followed_symlinks,omitempty"`
+	Damage           []string `json:"damage,omitempty"` // the snapshot's damage marks
 }
 
 func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
@@ -103,6 +104,11 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	default:
 		jobs = append(jobs, repo.BackupOptions{Paths: paths})
 	}
+	for _, t := range f.tags {
+		if strings.HasPrefix(t, repo.DamageTagPrefix) {
+			return usagef("--tag %q: tags starting with %q are damage marks, written only by backup", t, repo.DamageTagPrefix)
+		}
+	}
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -127,6 +133,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	stop := a.showProgress("backup", total, prog)
 	var mu sync.Mutex
 	var results []backupJSON
+	var damaged []error // snapshots saved but marked damaged; the other spaces go on
 	// Spaces are backed up in parallel; they share the pipeline's workers.
 	// One space failing does not stop the others: each error names its
 	// space, and the command fails once all are done.
@@ -140,6 +147,12 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 			a.auditBackup(gctx, r, job, sn, err)
 			mu.Lock()
 			defer mu.Unlock()
+			if sn != nil && errors.Is(err, repo.ErrMarkedDamaged) {
+				results = append(results, backupJSON{Snapshot: sn.ID.String(), Space: sn.Space, Paths: sn.Paths, Summary: sn.Summary,
+					FollowedSymlinks: sn.Followed, Damage: sn.Damage()})
+				damaged = append(damaged, fmt.Errorf("space %s: %w", job.Space, err))
+				return nil
+			}
 			if err != nil {
 				if job.Space != "" {
 					err = fmt.Errorf("space %s: %w", job.Space, err)
@@ -177,6 +190,18 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 			a.printf("%d of %d snapshots were saved before the error\n", len(results), len(jobs)+len(badSpaces))
 		}
 		return err
+	}
+	if len(damaged) > 0 {
+		if err := a.emit(results); err != nil {
+			return err
+		}
+		if len(damaged) == 1 {
+			return damaged[0]
+		}
+		for _, d := range damaged {
+			a.log.Error("snapshot marked damaged", "err", d)
+		}
+		return fmt.Errorf("%d snapshots saved but marked damaged (listed above): %w", len(damaged), repo.ErrMarkedDamaged)
 	}
 	return a.emit(results)
 }

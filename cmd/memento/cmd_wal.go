@@ -124,7 +124,9 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, b
 			a.auditArchive(gctx, r, sp, res, err)
 			mu.Lock()
 			defer mu.Unlock()
-			if res != nil {
+			// A failed run reports what it saved before failing, not what it
+			// read: nothing is printed for a space whose run saved nothing.
+			if res != nil && (err == nil || res.Segments > 0) {
 				results = append(results, res)
 			}
 			if err != nil {
@@ -179,6 +181,9 @@ func newWALVerifyCommand(a *app) *cobra.Command {
 			var sums []map[string]any
 			for _, sp := range spaces {
 				l, err := walreplay.OpenLog(filepath.Join(sel.dataDir, "spaces", sp, "wal"))
+				if errors.Is(err, walreplay.ErrCorrupt) { // a malformed segment name, a segment that is not a file
+					return fmt.Errorf("space %s: %w: %w", sp, repo.ErrCorrupt, err)
+				}
 				if err != nil {
 					return fmt.Errorf("space %s: %w", sp, err)
 				}

@@ -36,7 +36,7 @@ chunk, so back-to-back runs would waste space), and every space is polled every
 An entry is therefore in the repository at most about --interval after it was
 written. The archive position is read from the repository at start, so a
 restarted watch continues where the last one stopped without re-shipping.
-SIGINT/SIGTERM stop it cleanly (exit 0).`,
+SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.`,
 		Example: `  memento wal watch --data-dir /var/lib/engram --all --interval 1s`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,7 +46,15 @@ SIGINT/SIGTERM stop it cleanly (exit 0).`,
 			if _, _, err := sel.resolve(false); err != nil {
 				return err
 			}
-			return a.walWatch(cmd.Context(), sel, interval, shipLog, metrics)
+			err := a.walWatch(cmd.Context(), sel, interval, shipLog, metrics)
+			if err != nil && cmd.Context().Err() != nil {
+				// SIGINT/SIGTERM during start-up (opening the repository,
+				// taking the lock) stops the watch as cleanly as later:
+				// nothing was archived yet, so nothing is partial.
+				a.log.Info("stopped by a signal during start-up", "err", err)
+				return nil
+			}
+			return err
 		},
 	}
 	sel.register(c, true)

@@ -141,7 +141,7 @@ func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptio
 		if parent == nil {
 			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
 		}
-		if parent != nil {
+		if parent != nil && len(parent.Damage()) == 0 { // a marked parent's WAL end is not reused
 			rec.Parent = parent.Engram
 		}
 	}

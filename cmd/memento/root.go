@@ -126,6 +126,26 @@ var openS3 = func(a *app, url string, create bool) (repo.Backend, error) {
 	return nil, usagef("repository %s: S3 repositories are not supported by this build", url)
 }
 
+// checkPasswordFileMode treats a password file the way ssh treats a private
+// key: a regular file that other users can read or write is refused, one
+// that its group can is used with a warning. Pipes (--password-file
+// <(pass show memento)) and other special files are not checked.
+func (a *app) checkPasswordFileMode(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("password file: %w", err)
+	}
+	perm := fi.Mode().Perm()
+	switch {
+	case !fi.Mode().IsRegular():
+	case perm&0o007 != 0:
+		return usagef("password file %s has mode %04o: other users can read or change it; refusing it (chmod 600 %s)", f.Name(), perm, f.Name())
+	case perm&0o070 != 0:
+		a.log.Warn("password file is accessible by its group; chmod 600 it unless that group must read it", "file", f.Name(), "mode", fmt.Sprintf("%04o", perm))
+	}
+	return nil
+}
+
 // password finds the password without ever echoing it.
 func (a *app) password(confirm bool) (string, error) {
 	if p, ok := os.LookupEnv("MEMENTO_PASSWORD"); ok {
@@ -136,7 +156,15 @@ func (a *app) password(confirm bool) (string, error) {
 		file = os.Getenv("MEMENTO_PASSWORD_FILE")
 	}
 	if file != "" {
-		b, err := os.ReadFile(file)
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("password file: %w", err)
+		}
+		defer f.Close()
+		if err := a.checkPasswordFileMode(f); err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(f)
 		if err != nil {
 			return "", fmt.Errorf("password file: %w", err)
 		}
