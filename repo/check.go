@@ -110,13 +110,14 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 		return nil, err
 	}
 	var badBlobs map[chunk.ID]string
+	var badIn map[[32]byte]map[chunk.ID]bool
 	if opts.ReadData {
-		if badBlobs, err = r.checkPackData(ctx, rep, packs, headers, opts); err != nil {
+		if badBlobs, badIn, err = r.checkPackData(ctx, rep, packs, headers, opts); err != nil {
 			return nil, err
 		}
 	}
 	if opts.Repair {
-		if rep.Repair, err = r.repairIndex(ctx, headers); err != nil {
+		if rep.Repair, err = r.repairIndex(ctx, headers, badIn); err != nil {
 			return nil, err
 		}
 	} else if err := r.checkCache(rep, packs); err != nil {
@@ -253,7 +254,10 @@ func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, pac
 				rep.add(SevWarning, what, "not listed in any index file (an interrupted backup, or a lost index file); check --repair indexes it")
 				return nil
 			}
-			if msg := comparePack(pi, ip.info); msg != "" {
+			if left := leftOut(pi, ip.info); left > 0 {
+				rep.add(SevWarning, what, "%d of the %d blobs of its header are not indexed: check --repair left them out as damaged, and a backup stores their data again",
+					left, len(pi.Blobs))
+			} else if msg := comparePack(pi, ip.info); msg != "" {
 				rep.add(SevError, what, "header and index file %s disagree: %s", path.Base(ip.file)[:8], msg)
 			}
 			return nil
@@ -264,6 +268,25 @@ func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, pac
 	}
 	rep.Figures["blobs"] = float64(blobs)
 	return headers, nil
+}
+
+// leftOut returns how many blobs of a pack's header its index entry leaves
+// out when the entry is otherwise the header (what check --repair writes for
+// a pack with damaged blobs), and 0 when it is not such a subset.
+func leftOut(h, ix index.PackInfo) int {
+	if h.Space != ix.Space || h.Size != ix.Size || len(ix.Blobs) >= len(h.Blobs) {
+		return 0
+	}
+	byID := make(map[chunk.ID]index.BlobInfo, len(h.Blobs))
+	for _, b := range h.Blobs {
+		byID[b.ID] = b
+	}
+	for _, b := range ix.Blobs {
+		if hb, ok := byID[b.ID]; !ok || hb != b {
+			return 0
+		}
+	}
+	return len(h.Blobs) - len(ix.Blobs)
 }
 
 func comparePack(h, ix index.PackInfo) string {

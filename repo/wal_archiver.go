@@ -139,8 +139,8 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
 	if sa.known == nil {
-		if sa.known, err = a.r.ix.SpaceIDs(space); err != nil {
-			return nil, fmt.Errorf("local index %s: %w", a.r.ix.Path(), err)
+		if sa.known, err = a.r.knownBlobs(ctx, space); err != nil {
+			return nil, err
 		}
 	}
 	dir := filepath.Join(dataDir, "spaces", space, "wal")

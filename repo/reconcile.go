@@ -1,0 +1,72 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"memento/chunk"
+)
+
+// knownBlobs returns the blobs of a space that a backup or a WAL archive run
+// may deduplicate against: those the local index places in a pack that
+// exists at the size the index says. It lists data/ once (one paginated LIST
+// per 1,000 packs on S3) and drops from the local index every pack that is
+// missing or has another size, so that a lost or truncated pack is never
+// deduplicated against: its blobs are stored again by the next backup
+// instead of being referenced by a snapshot that cannot be restored. The
+// caller holds a repository lock, so no prune deletes packs meanwhile.
+func (r *Repository) knownBlobs(ctx context.Context, space string) (map[chunk.ID]struct{}, error) {
+	if err := r.reconcilePacks(ctx); err != nil {
+		return nil, err
+	}
+	known, err := r.ix.SpaceIDs(storageSpace(space))
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	return known, nil
+}
+
+// reconcilePacks compares the packs the local index knows with those in the
+// repository and forgets the ones that are gone or changed size, with one
+// warning line naming them.
+func (r *Repository) reconcilePacks(ctx context.Context) error {
+	sizes := map[[32]byte]int64{}
+	if err := r.be.List(ctx, dirData, func(name string, size int64) error {
+		sizes[nameHash(name)] = size
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list packs: %w", err)
+	}
+	cached, err := r.ix.Packs()
+	if err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	var gone [][32]byte
+	var names []string
+	for _, p := range cached {
+		size, ok := sizes[p.ID]
+		switch {
+		case !ok:
+			names = append(names, shortHex(p.ID)+" (missing)")
+		case size != p.Size:
+			names = append(names, fmt.Sprintf("%s (%d bytes, indexed as %d)", shortHex(p.ID), size, p.Size))
+		default:
+			continue
+		}
+		gone = append(gone, p.ID)
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if len(names) > 10 {
+		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
+	}
+	r.log.Warn("packs missing or damaged in the repository; their blobs are stored again (run 'memento check' to see which snapshots they spoil)",
+		"packs", strings.Join(names, ", "))
+	if err := r.ix.DropPacks(gone); err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	r.forgetLocations()
+	return nil
+}
