@@ -186,7 +186,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	res.LastSeq, res.LastTS = sa.pos.End()
 	res.Seconds = time.Since(start).Seconds()
 	if werr == nil {
-		werr = run.gapError(segs)
+		werr = run.gapError(ctx, segs)
 	}
 	if werr != nil {
 		if errors.Is(werr, walreplay.ErrCorrupt) || errors.Is(werr, walreplay.ErrGap) || errors.Is(werr, ErrWALGap) {
@@ -231,9 +231,12 @@ func (w *walRun) shipAll(ctx context.Context, segs []walreplay.SegmentInfo) erro
 // compacted records together) that the data dir shows: a hole right before a
 // segment present in the data dir means the source lost sequences before they
 // were archived (rotated away, deleted). Holes only in the archive's history
-// are not the data dir's fault; `pitr ranges` shows them. In a long-lived
-// archiver each hole is reported once.
-func (w *walRun) gapError(segs []walreplay.SegmentInfo) error {
+// are not the data dir's fault; `pitr ranges` shows them. A hole that a
+// snapshot of the space covers (its WAL reaches the entry before the
+// segment) is history too: recovery after it starts from that snapshot, so it
+// is not reported and archiving exits 0. In a long-lived archiver each hole
+// is reported once.
+func (w *walRun) gapError(ctx context.Context, segs []walreplay.SegmentInfo) error {
 	type iv struct{ lo, hi uint64 }
 	var ivs []iv
 	for _, r := range w.sa.pos.recs {
@@ -246,20 +249,45 @@ func (w *walRun) gapError(segs []walreplay.SegmentInfo) error {
 	}
 	var msgs []error
 	var hi uint64
+	var covered uint64 // the highest WAL end of a snapshot of the space, read once when needed
+	coveredRead := false
 	for i, v := range ivs {
 		if i > 0 && v.lo > hi+1 {
 			if name, ok := present[v.lo]; ok {
 				key := fmt.Sprintf("%d-%d", hi+1, v.lo-1)
-				if !w.sa.reported[key] {
+				if !coveredRead {
+					var err error
+					if covered, err = w.a.r.snapshotWALEnd(ctx, w.space); err != nil {
+						return err
+					}
+					coveredRead = true
+				}
+				if covered < v.lo-1 && !w.sa.reported[key] {
 					w.sa.reported[key] = true
-					msgs = append(msgs, fmt.Errorf("%w: sequences %d..%d are missing: the archive ends at %d and the data dir's %s starts at %d (those entries were never archived)",
-						ErrWALGap, hi+1, v.lo-1, hi, name, v.lo))
+					msgs = append(msgs, fmt.Errorf("%w: sequences %d..%d are missing: the archive ends at %d and the data dir's %s starts at %d (those entries were never archived; the segments after the gap are archived, and a backup of the space, 'memento backup --space %s', starts a new recoverable range and ends this error)",
+						ErrWALGap, hi+1, v.lo-1, hi, name, v.lo, w.space))
 				}
 			}
 		}
 		hi = max(hi, v.hi)
 	}
 	return errors.Join(msgs...)
+}
+
+// snapshotWALEnd returns the highest WAL end sequence any snapshot of the
+// space records (0 when none does).
+func (r *Repository) snapshotWALEnd(ctx context.Context, space string) (uint64, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var end uint64
+	for _, sn := range all {
+		if sn.Space == space && sn.Engram != nil {
+			end = max(end, sn.Engram.WALEnd.Seq)
+		}
+	}
+	return end, nil
 }
 
 // inode returns a file's inode (0 if unknown), to notice a file replaced by

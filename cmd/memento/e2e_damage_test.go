@@ -1,10 +1,20 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"memento/walreplay"
 )
 
 // loseLargestPack deletes the largest of the packs written since before
@@ -109,4 +119,137 @@ func TestE2ELostPackRepairThenBackup(t *testing.T) {
 	e.mustRun("restore", "latest", "--target", dst)
 	sameDigest(t, "restored", repoTreeDigest(t, src), repoTreeDigest(t, filepath.Join(dst, "src")))
 	e.mustRun("verify", "latest", "--level", "L2")
+}
+
+// makeWALGap writes a one-space data dir, backs it up and archives its WAL,
+// writes more, and drops every segment but the last three, as a database
+// that deletes old segments after a checkpoint, before they were archived,
+// would. It returns the data dir
+// and the missing sequence range.
+func (e *env) makeWALGap(seed string) (dd string, from, to uint64) {
+	e.t.Helper()
+	work := e.t.TempDir()
+	dd = filepath.Join(work, "dd")
+	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "2000", "--segment-size", "64KiB", "--dim", "16", "--seed", seed)
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	archivedEnd := e.ranges("space-a").ArchivedSeq
+	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "3000")
+	segs, err := walreplay.ListSegments(filepath.Join(dd, "spaces", "space-a", "wal"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	keepFrom := segs[len(segs)-3]
+	for _, s := range segs {
+		if s.FirstSeq < keepFrom.FirstSeq {
+			if s.FirstSeq > archivedEnd {
+				from = archivedEnd + 1
+			}
+			if err := os.Remove(s.Path); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+	if from == 0 {
+		e.t.Fatal("no unarchived segment to drop")
+	}
+	return dd, from, keepFrom.FirstSeq - 1
+}
+
+// TestE2EWALGapReportedOnceThenCovered is issue 19 item 9: after entries
+// were lost before they were archived, `wal archive` names the gap (space,
+// segment, sequences) and archives what follows it; `wal watch` reports it
+// once, not at every run; once a snapshot covers the gap, `wal archive`
+// exits 0.
+func TestE2EWALGapReportedOnceThenCovered(t *testing.T) {
+	e := newEnv(t)
+	dd, from, to := e.makeWALGap("9")
+	missing := fmt.Sprintf("sequences %d..%d are missing", from, to)
+	r := e.wantFail(exitCorrupt, missing, "wal", "archive", "--data-dir", dd, "--all")
+	if !strings.Contains(r.stderr, "space space-a") || !strings.Contains(r.stderr, "memento backup --space space-a") {
+		t.Fatalf("gap error does not name the space and the way out: %s", r.stderr)
+	}
+	if got, want := e.ranges("space-a").ArchivedSeq, walEnd(t, dd, "space-a"); got != want {
+		t.Fatalf("archive stops at seq %d after the gap, want %d", got, want)
+	}
+
+	// wal watch: the gap once, however many runs follow (it polls every
+	// 100 ms; its metrics count the runs).
+	addr := freeAddr(t)
+	watch, watchOut := e.start(mementoBin, "wal", "watch", "--data-dir", dd, "--all", "--interval", "100ms", "--metrics-addr", addr)
+	deadline := time.Now().Add(60 * time.Second)
+	for runs := 0.0; runs < 8; runs = metricValue(addr, `memento_wal_archive_runs_total{result="ok",space="space-a"}`) +
+		metricValue(addr, `memento_wal_archive_runs_total{result="error",space="space-a"}`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("wal watch did not run 8 times\n%s", watchOut)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = watch.Process.Signal(syscall.SIGINT)
+	if err := watch.Wait(); err != nil {
+		t.Fatalf("wal watch: %v\n%s", err, watchOut)
+	}
+	if n := strings.Count(watchOut.String(), "memento: wal watch:"); n != 1 || !strings.Contains(watchOut.String(), missing) {
+		t.Fatalf("wal watch reported %d errors, want the gap once:\n%s", n, watchOut)
+	}
+
+	// A backup covers the gap: archiving exits 0 from now on.
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	for i := 0; i < 2; i++ {
+		if r := e.run("wal", "archive", "--data-dir", dd, "--all"); r.code != 0 || strings.Contains(r.stderr, "missing") {
+			t.Fatalf("wal archive after a covering snapshot: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	if rg := e.ranges("space-a"); len(rg.Ranges) != 2 || rg.Ranges[0].ToSeq != from-1 {
+		t.Fatalf("ranges %+v, want two around the gap %d..%d", rg, from, to)
+	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// metricValue scrapes one sample from http://addr/metrics (0 when absent
+// or unreachable yet).
+func metricValue(addr, sample string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, sample+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// walEnd returns the last sequence of a space's newest WAL segment.
+func walEnd(t *testing.T, dd, space string) uint64 {
+	t.Helper()
+	segs, err := walreplay.ListSegments(filepath.Join(dd, "spaces", space, "wal"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments of %s: %d, %v", space, len(segs), err)
+	}
+	last := segs[len(segs)-1]
+	f, err := os.Open(last.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, err := walreplay.VerifySegment(context.Background(), f, last.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum.LastSeq
 }
