@@ -77,7 +77,8 @@ var knownDirs = map[string]bool{dirData: true, dirIndex: true, dirSnapshots: tru
 // where and what its name says, that the index files agree with the packs
 // (headers, sizes, no pack missing, none unindexed), that every snapshot's
 // manifest verifies and its trees and chunks resolve, the audit trail
-// (including snapshots that vanished without a prune), and locks. Damage is
+// (including snapshots that vanished without a prune), that every archived
+// WAL segment's chunks are in packs that exist, and locks. Damage is
 // reported in the report; the error is for being unable to check.
 func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	if opts.Workers <= 0 {
@@ -124,6 +125,9 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 		return nil, err
 	}
 	if err := r.checkSnapshots(ctx, rep, badBlobs, opts.Repair); err != nil {
+		return nil, err
+	}
+	if err := r.checkWALArchives(ctx, rep, packs, badBlobs); err != nil {
 		return nil, err
 	}
 	if err := r.checkLocksAndAudit(ctx, rep); err != nil {

@@ -91,6 +91,9 @@ type WALArchive struct {
 	// superseded are files a loaded consolidation includes.
 	superseded map[string]bool
 	runs       int // run files not yet consolidated
+	// broken are records left out because their data cannot be read
+	// (dropDamaged).
+	broken []WALDamage
 }
 
 func newWALArchive(space string) *WALArchive {

@@ -253,3 +253,54 @@ func walEnd(t *testing.T, dd, space string) uint64 {
 	}
 	return sum.LastSeq
 }
+
+// TestE2ELostArchivedWAL is issue 19 item 8: after the pack holding archived
+// WAL is lost, check fails naming the space and segment, `pitr ranges` ends
+// the range before the lost segment (and says why), and a restore into the
+// lost stretch is refused as unrecoverable instead of failing half-way.
+func TestE2ELostArchivedWAL(t *testing.T) {
+	e := newEnv(t)
+	dd := filepath.Join(t.TempDir(), "dd")
+	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "1000", "--segment-size", "64KiB", "--dim", "16", "--seed", "5")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "1000")
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	kept := e.ranges("space-a")
+	before := packsOf(t, e.repo)
+	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "1000")
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	full := e.ranges("space-a")
+	if full.ArchivedSeq <= kept.ArchivedSeq+1 {
+		t.Fatalf("second archive run added nothing: %+v after %+v", full, kept)
+	}
+	for p := range packsOf(t, e.repo) {
+		if !before[p] {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	r := e.run("check")
+	if r.code != exitCorrupt || !strings.Contains(r.stdout, "space space-a WAL archive") || !strings.Contains(r.stdout, "missing from the repository") {
+		t.Fatalf("check after losing archived WAL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	rg := e.ranges("space-a")
+	if len(rg.Ranges) != 1 || rg.Ranges[0].ToSeq > kept.ArchivedSeq || rg.Ranges[0].ToSeq+1 < kept.ArchivedSeq-100 {
+		t.Fatalf("ranges after losing archived WAL %+v, want one ending at or just before seq %d (was %+v)", rg, kept.ArchivedSeq, full)
+	}
+	if out := e.mustRun("pitr", "ranges", "--space", "space-a"); !strings.Contains(out, "the ranges end before it") {
+		t.Fatalf("pitr ranges does not show the broken segment:\n%s", out)
+	}
+	e.wantFail(exitUnrecoverable, "after the last archived entry", "restore", "--space", "space-a",
+		"--to-seq", strconv.FormatUint(full.ArchivedSeq, 10), "--target", filepath.Join(t.TempDir(), "never"))
+	// What is left still restores.
+	want := e.simTruthAt(dd, rg.Ranges[0].ToSeq)
+	e.pitr("space-a", "--to-seq", strconv.FormatUint(rg.Ranges[0].ToSeq, 10), want)
+}
+
+// simTruthAt is engram-sim's state of space-a at a sequence.
+func (e *env) simTruthAt(dd string, seq uint64) truthRec {
+	e.t.Helper()
+	return e.simTruth(dd, "space-a", "--to-seq", strconv.FormatUint(seq, 10))
+}
