@@ -153,7 +153,9 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 
 // checkWALArchives is check's part for the WAL archive: every archived
 // segment of every space (the chunks of all its point-in-time ranges) must
-// be in packs that exist (and, with --read-data, not damaged).
+// be in packs that exist (and, with --read-data, not damaged). A damaged
+// segment is an error until a snapshot of the space covers it (its WAL end
+// at or after the segment's last entry); then it is lost history, a warning.
 func (r *Repository) checkWALArchives(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string) error {
 	spaces, err := r.walArchiveSpaces(ctx)
 	if err != nil {
@@ -172,7 +174,15 @@ func (r *Repository) checkWALArchives(ctx context.Context, rep *CheckReport, pac
 		if err != nil {
 			return err
 		}
+		covered, err := r.snapshotWALEnd(ctx, space)
+		if err != nil {
+			return err
+		}
 		for _, d := range dmg {
+			if d.LastSeq <= covered {
+				rep.add(SevWarning, "space "+space+" WAL archive", "%s; a later snapshot covers it, so only recovery to the points before that snapshot is lost ('pitr ranges')", d)
+				continue
+			}
 			rep.add(SevError, "space "+space+" WAL archive", "%s; point-in-time recovery cannot replay through it, the ranges end before it ('pitr ranges'; a new backup of the space starts a new range)", d)
 		}
 	}
