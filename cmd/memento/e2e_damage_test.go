@@ -285,6 +285,10 @@ func TestE2ELostArchivedWAL(t *testing.T) {
 	if r.code != exitCorrupt || !strings.Contains(r.stdout, "space space-a WAL archive") || !strings.Contains(r.stdout, "missing from the repository") {
 		t.Fatalf("check after losing archived WAL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	if r := e.run("verify", "--space", "space-a", "--latest", "--level", "L2"); r.code != exitCorrupt ||
+		!strings.Contains(r.stdout, "archived WAL segment") || !strings.Contains(r.stdout, "missing from the repository") {
+		t.Fatalf("verify L2 after losing archived WAL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	rg := e.ranges("space-a")
 	if len(rg.Ranges) != 1 || rg.Ranges[0].ToSeq > kept.ArchivedSeq || rg.Ranges[0].ToSeq+1 < kept.ArchivedSeq-100 {
 		t.Fatalf("ranges after losing archived WAL %+v, want one ending at or just before seq %d (was %+v)", rg, kept.ArchivedSeq, full)
@@ -313,6 +317,11 @@ func TestE2ELostArchivedWAL(t *testing.T) {
 	}
 	if rg := e.ranges("space-a"); rg.ArchivedSeq != full.ArchivedSeq {
 		t.Fatalf("ranges after the backup %+v, want the archive through seq %d again", rg, full.ArchivedSeq)
+	}
+	// L2 of the first snapshot reads the archived segments after it.
+	out := e.mustRun("verify", e.snapshotIDs()[0], "--level", "L2", "--json")
+	if !strings.Contains(out, `"wal_archive_segments"`) || strings.Contains(out, `"wal_archive_segments": 0`) {
+		t.Fatalf("verify L2 read no archived segment:\n%s", out)
 	}
 }
 
