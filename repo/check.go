@@ -127,10 +127,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 	if err := r.checkSnapshots(ctx, rep, badBlobs, opts.Repair); err != nil {
 		return nil, err
 	}
-	if err := r.checkWALArchives(ctx, rep, packs, badBlobs); err != nil {
+	recs, err := r.checkLocksAndAudit(ctx, rep)
+	if err != nil {
 		return nil, err
 	}
-	if err := r.checkLocksAndAudit(ctx, rep); err != nil {
+	if err := r.checkWALArchives(ctx, rep, packs, badBlobs, recs); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -464,11 +465,12 @@ func (r *Repository) reportDamage(ctx context.Context, rep *CheckReport, what st
 }
 
 // checkLocksAndAudit reports stale locks, audit records that do not
-// verify, and snapshots a backup recorded that are gone without a prune.
-func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) error {
+// verify, and snapshots a backup recorded that are gone without a prune. It
+// returns the audit records.
+func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) ([]AuditRecord, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, l := range locks {
 		if l.Stale {
@@ -478,7 +480,7 @@ func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) e
 	}
 	recs, bad, err := r.AuditLog(ctx, time.Time{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range bad {
 		rep.add(SevError, "audit record", "%v", e)
@@ -486,7 +488,7 @@ func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) e
 	present := map[string]bool{}
 	ids, err := r.ListSnapshotIDs(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, id := range ids {
 		present[id.String()] = true
@@ -505,5 +507,5 @@ func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) e
 		}
 	}
 	rep.Figures["audit_records"] = float64(len(recs))
-	return nil
+	return recs, nil
 }

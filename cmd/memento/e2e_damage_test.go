@@ -330,3 +330,74 @@ func (e *env) simTruthAt(dd string, seq uint64) truthRec {
 	e.t.Helper()
 	return e.simTruth(dd, "space-a", "--to-seq", strconv.FormatUint(seq, 10))
 }
+
+// walRunFiles lists the repository's wal/ run files (not consolidations).
+func walRunFiles(t *testing.T, repo string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	dirs, err := os.ReadDir(filepath.Join(repo, "wal"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(filepath.Join(repo, "wal", d.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range ents {
+			if f.Type().IsRegular() {
+				out[filepath.Join(repo, "wal", d.Name(), f.Name())] = true
+			}
+		}
+	}
+	return out
+}
+
+// TestE2EDeletedWALRunFile is the rest of issue 19 item 8: a wal/ run file
+// deleted by hand must not shrink the archive silently. check names the
+// missing file (a middle one by its number, the newest by the audit trail).
+func TestE2EDeletedWALRunFile(t *testing.T) {
+	e := newEnv(t)
+	dd := filepath.Join(t.TempDir(), "dd")
+	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "500", "--segment-size", "64KiB", "--dim", "16", "--seed", "6")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	var runs []string
+	for i := 0; i < 3; i++ {
+		e.sim("run", "--dir", dd, "--rate", "0", "--entries", "500")
+		before := walRunFiles(t, e.repo)
+		e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+		for f := range walRunFiles(t, e.repo) {
+			if !before[f] {
+				runs = append(runs, f)
+			}
+		}
+		if len(runs) != i+1 {
+			t.Fatalf("archive run %d wrote %d run files", i+1, len(runs)-i)
+		}
+	}
+	e.mustRun("check")
+	hide := func(f string) func() {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if err := os.WriteFile(f, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	back := hide(runs[1])
+	if r := e.run("check"); r.code != exitCorrupt || !strings.Contains(r.stdout, "wal/ run file number 2 of 3 is missing") {
+		t.Fatalf("check with the middle run file deleted: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	back()
+	e.mustRun("check")
+	hide(runs[2])
+	if r := e.run("check"); r.code != exitCorrupt || !strings.Contains(r.stdout, "a wal/ file is missing") {
+		t.Fatalf("check with the newest run file deleted: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
