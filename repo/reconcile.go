@@ -30,17 +30,22 @@ func (r *Repository) knownBlobs(ctx context.Context, space string) (map[chunk.ID
 // reconcilePacks compares the packs the local index knows with those in the
 // repository and forgets the ones that are gone or changed size, with one
 // warning line naming them.
+//
+// The cached packs are read before the listing starts: a pack enters the
+// cache only after it was written, so every pack read from the cache is in
+// the listing unless it is really gone, even while another backup (in this
+// process or another) adds packs meanwhile.
 func (r *Repository) reconcilePacks(ctx context.Context) error {
-	sizes := map[[32]byte]int64{}
+	cached, err := r.ix.Packs()
+	if err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	sizes := make(map[[32]byte]int64, len(cached))
 	if err := r.be.List(ctx, dirData, func(name string, size int64) error {
 		sizes[nameHash(name)] = size
 		return nil
 	}); err != nil {
 		return fmt.Errorf("list packs: %w", err)
-	}
-	cached, err := r.ix.Packs()
-	if err != nil {
-		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	var gone [][32]byte
 	var names []string
