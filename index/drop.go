@@ -36,16 +36,25 @@ func (ix *Index) DropPacks(ids [][32]byte) error {
 			}
 			dropped[s.Space][id] = true
 		}
-		spaces := tx.Bucket(bucketSpaces)
-		for space, set := range dropped {
-			b := spaces.Bucket([]byte(space))
-			if b == nil {
-				continue
-			}
-			if err := dropLocations(b, set); err != nil {
-				return fmt.Errorf("index %s: drop packs: space %q: %w", ix.path, space, err)
-			}
+		if err := dropSpaceLocations(tx, dropped); err != nil {
+			return fmt.Errorf("index %s: drop packs: %w", ix.path, err)
 		}
 		return nil
 	})
+}
+
+// dropSpaceLocations removes, in each space's bucket, every location in one
+// of that space's dropped packs (dropLocations).
+func dropSpaceLocations(tx *bolt.Tx, dropped map[string]map[[32]byte]bool) error {
+	spaces := tx.Bucket(bucketSpaces)
+	for space, set := range dropped {
+		b := spaces.Bucket([]byte(space))
+		if b == nil {
+			continue
+		}
+		if err := dropLocations(b, set); err != nil {
+			return fmt.Errorf("space %q: %w", space, err)
+		}
+	}
+	return nil
 }
