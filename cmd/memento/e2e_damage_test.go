@@ -289,6 +289,10 @@ func TestE2ELostArchivedWAL(t *testing.T) {
 		!strings.Contains(r.stdout, "archived WAL segment") || !strings.Contains(r.stdout, "missing from the repository") {
 		t.Fatalf("verify L2 after losing archived WAL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The scheduled hourly L2 of the latest snapshot reads the archive after it.
+	if r := e.run("verify", "--schedule"); r.code != exitCorrupt || !strings.Contains(r.stdout, "archived WAL segment") {
+		t.Fatalf("verify --schedule after losing archived WAL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	rg := e.ranges("space-a")
 	if len(rg.Ranges) != 1 || rg.Ranges[0].ToSeq > kept.ArchivedSeq || rg.Ranges[0].ToSeq+1 < kept.ArchivedSeq-100 {
 		t.Fatalf("ranges after losing archived WAL %+v, want one ending at or just before seq %d (was %+v)", rg, kept.ArchivedSeq, full)
