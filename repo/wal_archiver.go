@@ -264,7 +264,7 @@ func (w *walRun) gapError(ctx context.Context, segs []walreplay.SegmentInfo) err
 				}
 				if covered < v.lo-1 && !w.sa.reported[key] {
 					w.sa.reported[key] = true
-					msgs = append(msgs, fmt.Errorf("%w: sequences %d..%d are missing: the archive ends at %d and the data dir's %s starts at %d (those entries were never archived; the segments after the gap are archived, and a backup of the space, 'memento backup --space %s', starts a new recoverable range and ends this error)",
+					msgs = append(msgs, fmt.Errorf("%w: sequences %d..%d are missing: the archive ends at %d and the data dir's %s starts at %d (those entries were never archived; the segments after the gap are archived, and a backup of the space, 'memento backup --data-dir DIR --space %s', starts a new recoverable range and ends this error)",
 						ErrWALGap, hi+1, v.lo-1, hi, name, v.lo, w.space))
 				}
 			}

@@ -166,7 +166,7 @@ func TestE2EWALGapReportedOnceThenCovered(t *testing.T) {
 	dd, from, to := e.makeWALGap("9")
 	missing := fmt.Sprintf("sequences %d..%d are missing", from, to)
 	r := e.wantFail(exitCorrupt, missing, "wal", "archive", "--data-dir", dd, "--all")
-	if !strings.Contains(r.stderr, "space space-a") || !strings.Contains(r.stderr, "memento backup --space space-a") {
+	if !strings.Contains(r.stderr, "space space-a") || !strings.Contains(r.stderr, "memento backup --data-dir DIR --space space-a") {
 		t.Fatalf("gap error does not name the space and the way out: %s", r.stderr)
 	}
 	if got, want := e.ranges("space-a").ArchivedSeq, walEnd(t, dd, "space-a"); got != want {
