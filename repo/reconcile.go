@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"memento/chunk"
 )
@@ -35,7 +36,29 @@ func (r *Repository) knownBlobs(ctx context.Context, space string) (map[chunk.ID
 // cache only after it was written, so every pack read from the cache is in
 // the listing unless it is really gone, even while another backup (in this
 // process or another) adds packs meanwhile.
+//
+// Backups and archive runs that start within reconcileFresh of the last
+// reconciliation in this process (the spaces of `backup --all`, the spaces
+// of a starting `wal watch`) share its listing instead of each listing
+// data/ again.
 func (r *Repository) reconcilePacks(ctx context.Context) error {
+	r.reconcileMu.Lock()
+	defer r.reconcileMu.Unlock()
+	if !r.reconciled.IsZero() && time.Since(r.reconciled) < reconcileFresh {
+		return nil
+	}
+	start := time.Now()
+	if err := r.reconcileNow(ctx); err != nil {
+		return err
+	}
+	r.reconciled = start
+	return nil
+}
+
+// reconcileFresh is how long a reconciliation is reused within a process.
+const reconcileFresh = 30 * time.Second
+
+func (r *Repository) reconcileNow(ctx context.Context) error {
 	cached, err := r.ix.Packs()
 	if err != nil {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
