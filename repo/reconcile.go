@@ -18,7 +18,7 @@ import (
 // instead of being referenced by a snapshot that cannot be restored. The
 // caller holds a repository lock, so no prune deletes packs meanwhile.
 func (r *Repository) knownBlobs(ctx context.Context, space string) (map[chunk.ID]struct{}, error) {
-	if err := r.reconcilePacks(ctx); err != nil {
+	if _, err := r.reconcilePacks(ctx); err != nil {
 		return nil, err
 	}
 	known, err := r.ix.SpaceIDs(storageSpace(space))
@@ -41,34 +41,43 @@ func (r *Repository) knownBlobs(ctx context.Context, space string) (map[chunk.ID
 // reconciliation in this process (the spaces of `backup --all`, the spaces
 // of a starting `wal watch`) share its listing instead of each listing
 // data/ again.
-func (r *Repository) reconcilePacks(ctx context.Context) error {
+//
+// It returns how many reconciliations of this process have dropped packs so
+// far: a long-lived holder of a known set (wal watch) reloads its set when
+// the number changes.
+func (r *Repository) reconcilePacks(ctx context.Context) (uint64, error) {
 	r.reconcileMu.Lock()
 	defer r.reconcileMu.Unlock()
 	if !r.reconciled.IsZero() && time.Since(r.reconciled) < reconcileFresh {
-		return nil
+		return r.dropGen, nil
 	}
 	start := time.Now()
-	if err := r.reconcileNow(ctx); err != nil {
-		return err
+	dropped, err := r.reconcileNow(ctx)
+	if err != nil {
+		return r.dropGen, err
+	}
+	if dropped {
+		r.dropGen++
 	}
 	r.reconciled = start
-	return nil
+	return r.dropGen, nil
 }
 
 // reconcileFresh is how long a reconciliation is reused within a process.
 const reconcileFresh = 30 * time.Second
 
-func (r *Repository) reconcileNow(ctx context.Context) error {
+// reconcileNow does the reconciliation and reports whether it dropped packs.
+func (r *Repository) reconcileNow(ctx context.Context) (bool, error) {
 	cached, err := r.ix.Packs()
 	if err != nil {
-		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		return false, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	sizes := make(map[[32]byte]int64, len(cached))
 	if err := r.be.List(ctx, dirData, func(name string, size int64) error {
 		sizes[nameHash(name)] = size
 		return nil
 	}); err != nil {
-		return fmt.Errorf("list packs: %w", err)
+		return false, fmt.Errorf("list packs: %w", err)
 	}
 	var gone [][32]byte
 	var names []string
@@ -85,7 +94,7 @@ func (r *Repository) reconcileNow(ctx context.Context) error {
 		gone = append(gone, p.ID)
 	}
 	if len(gone) == 0 {
-		return nil
+		return false, nil
 	}
 	if len(names) > 10 {
 		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
@@ -93,8 +102,8 @@ func (r *Repository) reconcileNow(ctx context.Context) error {
 	r.log.Warn("packs missing or damaged in the repository; their blobs are stored again (run 'memento check' to see which snapshots they spoil)",
 		"packs", strings.Join(names, ", "))
 	if err := r.ix.DropPacks(gone); err != nil {
-		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		return false, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	r.forgetLocations()
-	return nil
+	return true, nil
 }

@@ -38,7 +38,7 @@ func BenchmarkUnchangedBackupPacks(b *testing.B) {
 	ctx := context.Background()
 	b.Run("reconcile", func(b *testing.B) {
 		for b.Loop() {
-			if err := tr.reconcileNow(ctx); err != nil {
+			if _, err := tr.reconcileNow(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -53,6 +53,7 @@ type Repository struct {
 	// listed data/, so the backups of `backup --all` share one listing.
 	reconcileMu sync.Mutex
 	reconciled  time.Time
+	dropGen     uint64 // reconciliations that dropped packs
 }
 
 // Options open a repository.

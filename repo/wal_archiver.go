@@ -65,6 +65,9 @@ type spaceArchiver struct {
 	pos     *WALArchive
 	knownMu sync.Mutex
 	known   map[chunk.ID]struct{}
+	// knownGen is the reconciliation generation known was loaded at
+	// (Repository.reconcilePacks).
+	knownGen uint64
 	// open is the running hash of the segment last shipped while open, so
 	// that the next run hashes only the new bytes.
 	open *segHash
@@ -138,10 +141,18 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	}
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
-	if sa.known == nil {
+	// Every run reconciles the packs (one listing of data/ per
+	// reconcileFresh at most): a pack lost while `wal watch` runs is not
+	// deduplicated against for longer than that.
+	gen, err := a.r.reconcilePacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if sa.known == nil || sa.knownGen != gen {
 		if sa.known, err = a.r.knownBlobs(ctx, space); err != nil {
 			return nil, err
 		}
+		sa.knownGen = gen
 	}
 	dir := filepath.Join(dataDir, "spaces", space, "wal")
 	if _, err := os.Stat(dir); err != nil {
