@@ -3,8 +3,6 @@ package repo
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,17 +18,8 @@ import (
 func BenchmarkUnchangedBackupPacks(b *testing.B) {
 	tr := newTestRepo(b, InitOptions{PackSize: 8 << 10})
 	src := filepath.Join(b.TempDir(), "src")
-	rng := rand.NewChaCha8([32]byte{3})
-	buf := make([]byte, 6<<10)
 	for i := range 3000 {
-		dir := filepath.Join(src, fmt.Sprintf("d%02d", i%30))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		_, _ = rng.Read(buf)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d", i)), buf, 0o644); err != nil {
-			b.Fatal(err)
-		}
+		writeFile(b, filepath.Join(src, fmt.Sprintf("d%02d", i%30), fmt.Sprintf("f%04d", i)), randomBytes(uint64(i), 6<<10), 0o644)
 	}
 	tr.backup(b, BackupOptions{Paths: []string{src}})
 	packs := len(tr.packFiles(b))
