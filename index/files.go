@@ -194,15 +194,8 @@ func (ix *Index) RemoveFile(name string) error {
 		if err != nil {
 			return fmt.Errorf("index %s: remove file %s: %w", ix.path, name, err)
 		}
-		spaces := tx.Bucket(bucketSpaces)
-		for space, set := range dropped {
-			b := spaces.Bucket([]byte(space))
-			if b == nil {
-				continue
-			}
-			if err := dropLocations(b, set); err != nil {
-				return fmt.Errorf("index %s: remove file %s: space %q: %w", ix.path, name, space, err)
-			}
+		if err := dropSpaceLocations(tx, dropped); err != nil {
+			return fmt.Errorf("index %s: remove file %s: %w", ix.path, name, err)
 		}
 		return files.Delete([]byte(name))
 	})

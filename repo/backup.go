@@ -120,9 +120,9 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 			return nil, err
 		}
 	}
-	known, err := r.ix.SpaceIDs(storageSpace(opts.Space))
+	known, err := r.knownBlobs(ctx, opts.Space)
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		return nil, err
 	}
 	pipe := opts.Pipeline
 	if pipe == nil {
@@ -351,7 +351,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 			case fi.Mode().IsRegular():
 				a.files.Add(1)
 				a.prog.Files.Add(1)
-				if unchanged(pn, n) {
+				if unchanged(pn, n) && a.allKnown(pn.Content) {
 					n.Content, n.BLAKE3 = pn.Content, pn.BLAKE3
 					a.bytes.Add(n.Size)
 					a.chunks.Add(uint64(len(n.Content)))
@@ -466,6 +466,18 @@ func readDirItems(dir item) ([]item, error) {
 func unchanged(pn, n *Node) bool {
 	return pn != nil && pn.Type == NodeFile && pn.BLAKE3 != nil && (pn.Size == 0 || len(pn.Content) > 0) &&
 		pn.Size == n.Size && pn.MTimeNS == n.MTimeNS && pn.CTimeNS == n.CTimeNS && pn.Inode == n.Inode
+}
+
+// allKnown reports whether every chunk of a parent's content list is in a
+// pack that exists: a list that names a lost chunk is not reused, the file is
+// read again and the chunk stored again.
+func (a *archiver) allKnown(ids []chunk.ID) bool {
+	for _, id := range ids {
+		if _, ok := a.known[id]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func nodeFromInfo(name string, fi fs.FileInfo) *Node {

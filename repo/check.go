@@ -77,7 +77,8 @@ var knownDirs = map[string]bool{dirData: true, dirIndex: true, dirSnapshots: tru
 // where and what its name says, that the index files agree with the packs
 // (headers, sizes, no pack missing, none unindexed), that every snapshot's
 // manifest verifies and its trees and chunks resolve, the audit trail
-// (including snapshots that vanished without a prune), and locks. Damage is
+// (including snapshots that vanished without a prune), that every archived
+// WAL segment's chunks are in packs that exist, and locks. Damage is
 // reported in the report; the error is for being unable to check.
 func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	if opts.Workers <= 0 {
@@ -110,13 +111,14 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 		return nil, err
 	}
 	var badBlobs map[chunk.ID]string
+	var badIn map[[32]byte]map[chunk.ID]bool
 	if opts.ReadData {
-		if badBlobs, err = r.checkPackData(ctx, rep, packs, headers, opts); err != nil {
+		if badBlobs, badIn, err = r.checkPackData(ctx, rep, packs, headers, opts); err != nil {
 			return nil, err
 		}
 	}
 	if opts.Repair {
-		if rep.Repair, err = r.repairIndex(ctx, headers); err != nil {
+		if rep.Repair, err = r.repairIndex(ctx, headers, badIn); err != nil {
 			return nil, err
 		}
 	} else if err := r.checkCache(rep, packs); err != nil {
@@ -125,7 +127,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 	if err := r.checkSnapshots(ctx, rep, badBlobs, opts.Repair); err != nil {
 		return nil, err
 	}
-	if err := r.checkLocksAndAudit(ctx, rep); err != nil {
+	recs, err := r.checkLocksAndAudit(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkWALArchives(ctx, rep, packs, badBlobs, recs); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -253,7 +259,10 @@ func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, pac
 				rep.add(SevWarning, what, "not listed in any index file (an interrupted backup, or a lost index file); check --repair indexes it")
 				return nil
 			}
-			if msg := comparePack(pi, ip.info); msg != "" {
+			if left := leftOut(pi, ip.info); left > 0 {
+				rep.add(SevWarning, what, "%d of the %d blobs of its header are not indexed: check --repair left them out as damaged, and a backup stores their data again",
+					left, len(pi.Blobs))
+			} else if msg := comparePack(pi, ip.info); msg != "" {
 				rep.add(SevError, what, "header and index file %s disagree: %s", path.Base(ip.file)[:8], msg)
 			}
 			return nil
@@ -264,6 +273,25 @@ func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, pac
 	}
 	rep.Figures["blobs"] = float64(blobs)
 	return headers, nil
+}
+
+// leftOut returns how many blobs of a pack's header its index entry leaves
+// out when the entry is otherwise the header (what check --repair writes for
+// a pack with damaged blobs), and 0 when it is not such a subset.
+func leftOut(h, ix index.PackInfo) int {
+	if h.Space != ix.Space || h.Size != ix.Size || len(ix.Blobs) >= len(h.Blobs) {
+		return 0
+	}
+	byID := make(map[chunk.ID]index.BlobInfo, len(h.Blobs))
+	for _, b := range h.Blobs {
+		byID[b.ID] = b
+	}
+	for _, b := range ix.Blobs {
+		if hb, ok := byID[b.ID]; !ok || hb != b {
+			return 0
+		}
+	}
+	return len(h.Blobs) - len(ix.Blobs)
 }
 
 func comparePack(h, ix index.PackInfo) string {
@@ -437,11 +465,12 @@ func (r *Repository) reportDamage(ctx context.Context, rep *CheckReport, what st
 }
 
 // checkLocksAndAudit reports stale locks, audit records that do not
-// verify, and snapshots a backup recorded that are gone without a prune.
-func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) error {
+// verify, and snapshots a backup recorded that are gone without a prune. It
+// returns the audit records.
+func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) ([]AuditRecord, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, l := range locks {
 		if l.Stale {
@@ -451,7 +480,7 @@ func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) e
 	}
 	recs, bad, err := r.AuditLog(ctx, time.Time{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range bad {
 		rep.add(SevError, "audit record", "%v", e)
@@ -459,7 +488,7 @@ func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) e
 	present := map[string]bool{}
 	ids, err := r.ListSnapshotIDs(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, id := range ids {
 		present[id.String()] = true
@@ -478,5 +507,5 @@ func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) e
 		}
 	}
 	rep.Figures["audit_records"] = float64(len(recs))
-	return nil
+	return recs, nil
 }

@@ -15,10 +15,13 @@ import (
 // checkPackData is `check --read-data`: every pack is read whole, its BLAKE3
 // compared with its name (which catches any changed bit, in used blobs or
 // not, in the header or the trailer), and every blob its header lists is
-// opened and checked against its keyed hash. It returns the blobs that fail.
-func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, headers map[[32]byte]index.PackInfo, opts CheckOptions) (map[chunk.ID]string, error) {
+// opened and checked against its keyed hash. It returns the blobs that fail,
+// and which they are in each pack (for check --repair to leave them out of
+// the index).
+func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, headers map[[32]byte]index.PackInfo, opts CheckOptions) (map[chunk.ID]string, map[[32]byte]map[chunk.ID]bool, error) {
 	var mu sync.Mutex
 	bad := map[chunk.ID]string{}
+	badIn := map[[32]byte]map[chunk.ID]bool{}
 	var read int64
 	badBlobLines := 0
 	g, gctx := errgroup.WithContext(ctx)
@@ -69,6 +72,10 @@ func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs 
 			}
 			for _, f := range fails {
 				bad[f.id] = f.err.Error()
+				if badIn[id] == nil {
+					badIn[id] = map[chunk.ID]bool{}
+				}
+				badIn[id][f.id] = true
 				if badBlobLines++; badBlobLines <= 50 {
 					rep.add(SevError, what, "%v", f.err)
 				}
@@ -77,11 +84,11 @@ func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if badBlobLines > 50 {
 		rep.add(SevError, "packs", "%d more damaged blobs not listed", badBlobLines-50)
 	}
 	rep.Figures["bytes_read"] = float64(read)
-	return bad, nil
+	return bad, badIn, nil
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
+	"memento/chunk"
 	"memento/index"
 )
 
@@ -17,6 +19,7 @@ type RepairReport struct {
 	IndexWritten int      `json:"index_written"` // new index files
 	IndexRemoved int      `json:"index_removed"` // old index files replaced
 	Marked       []string `json:"marked"`        // snapshots newly marked damaged
+	LeftOut      int      `json:"left_out"`      // damaged blobs left out of the index (stored again by the next backup)
 }
 
 // repairIndex rebuilds the local index from the pack headers (RebuildIndex)
@@ -24,8 +27,13 @@ type RepairReport struct {
 // same headers, so that every host, including one with an empty cache, sees
 // exactly the packs that exist: a damaged index file no longer blocks
 // opening the repository, a lost one no longer hides its packs, and a pack
-// that is gone is no longer pointed to. Packs are never deleted.
-func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index.PackInfo) (*RepairReport, error) {
+// that is gone is no longer pointed to. Blobs that check --read-data found
+// damaged (badIn, by pack) are left out of the new index files: a blob left
+// with no readable copy is then unknown to every host, so the next backup
+// stores its data again instead of deduplicating against the damaged copy
+// (and a snapshot naming it becomes restorable again once it has). Packs are
+// never deleted.
+func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index.PackInfo, badIn map[[32]byte]map[chunk.ID]bool) (*RepairReport, error) {
 	res, err := r.RebuildIndex(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild index: %w", err)
@@ -40,13 +48,17 @@ func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index
 	}
 	infos := make([]index.PackInfo, 0, len(headers))
 	for _, pi := range headers {
+		if bad := badIn[pi.ID]; len(bad) > 0 {
+			pi.Blobs = slices.DeleteFunc(slices.Clone(pi.Blobs), func(b index.BlobInfo) bool { return bad[b.ID] })
+			rep.LeftOut += len(bad)
+		}
 		infos = append(infos, pi)
 	}
 	written := map[string]bool{}
 	if err := r.writeIndexFiles(ctx, infos, func(name string) error {
 		written[name] = true
 		rep.IndexWritten++
-		return r.ix.AddFile(name, nil) // its packs are in the cache already
+		return nil
 	}); err != nil {
 		return rep, err
 	}
@@ -58,6 +70,14 @@ func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index
 			return rep, fmt.Errorf("remove old index file %s: %w", name, err)
 		}
 		rep.IndexRemoved++
+	}
+	// The local cache was rebuilt from the old index files too (missing
+	// packs, damaged blobs): load it again from exactly the files written.
+	if err := r.resetIndex(); err != nil {
+		return rep, err
+	}
+	if err := r.Sync(ctx); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }

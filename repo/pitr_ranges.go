@@ -51,7 +51,19 @@ type pitrSource struct {
 // segments of a..b, a recovery uses them instead (RestorePointInTime) and
 // the range starts at the checkpoint as usual; otherwise it starts at b.
 // That is what keeps 'pitr ranges' exactly what a restore accepts.
+//
+// Archived segments whose data is gone (a lost pack) are dropped from arch
+// first (WALArchive.Broken lists them): a range ends before them, so that
+// what is listed is what restores.
 func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArchive) ([]pitrSource, error) {
+	if _, err := r.reconcilePacks(ctx); err != nil {
+		return nil, err
+	}
+	dmg, err := r.walDamage(space, arch, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	arch.dropDamaged(dmg)
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return nil, err

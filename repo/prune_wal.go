@@ -140,7 +140,7 @@ func (p *walPrunePlan) missingChunks(inv *pruneInventory) int {
 func (r *Repository) rewriteWAL(ctx context.Context, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
 	host, _ := os.Hostname()
 	f := walArchiveFile{Version: WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
-		Supersedes: p.files, Segments: p.keep}
+		Supersedes: p.files, Segments: p.keep, Seq: p.arch.fileSeq}
 	dir := r.walSpaceDir(p.space) + "/c"
 	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
 	if err != nil {

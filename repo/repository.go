@@ -49,6 +49,12 @@ type Repository struct {
 	// packBufs keeps the buffers of written packs for the next ones: a pack
 	// buffer is 16 MiB that Go would otherwise zero on every allocation.
 	packBufs chan []byte
+
+	// reconcileMu serialises reconcilePacks; reconciled is when it last
+	// listed data/, so the backups of `backup --all` share one listing.
+	reconcileMu sync.Mutex
+	reconciled  time.Time
+	dropGen     uint64 // reconciliations that dropped packs
 }
 
 // Options open a repository.

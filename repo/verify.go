@@ -19,7 +19,9 @@ import (
 //	              in the index, every pack present with the size the index says
 //	L2 data:      every pack the snapshot references read once, every chunk
 //	              decrypted and checked against its keyed BLAKE3, every file's
-//	              BLAKE3 recomputed from its chunks in order
+//	              BLAKE3 recomputed from its chunks in order; for a space
+//	              snapshot also the archived WAL segments that extend its
+//	              point-in-time range (chunks only the archive holds)
 //	L3 structure: L2 plus the Engram layout of a space snapshot: tiers, WAL
 //	              magic, CRC32C and sequence chain of every segment, and the
 //	              checkpoint within the WAL range
@@ -273,6 +275,9 @@ func (v *verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
 		err = v.structure(ctx, w, vd)
 	case v.opts.Level == L4:
 		err = v.recovery(ctx, w, vd)
+	}
+	if err == nil && v.opts.Level >= L2 {
+		err = v.walArchive(ctx, sn, vd)
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil, ctx.Err()

@@ -65,6 +65,9 @@ type spaceArchiver struct {
 	pos     *WALArchive
 	knownMu sync.Mutex
 	known   map[chunk.ID]struct{}
+	// knownGen is the reconciliation generation known was loaded at
+	// (Repository.reconcilePacks).
+	knownGen uint64
 	// open is the running hash of the segment last shipped while open, so
 	// that the next run hashes only the new bytes.
 	open *segHash
@@ -138,10 +141,18 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	}
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
-	if sa.known == nil {
-		if sa.known, err = a.r.ix.SpaceIDs(space); err != nil {
-			return nil, fmt.Errorf("local index %s: %w", a.r.ix.Path(), err)
+	// Every run reconciles the packs (one listing of data/ per
+	// reconcileFresh at most): a pack lost while `wal watch` runs is not
+	// deduplicated against for longer than that.
+	gen, err := a.r.reconcilePacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if sa.known == nil || sa.knownGen != gen {
+		if sa.known, err = a.r.knownBlobs(ctx, space); err != nil {
+			return nil, err
 		}
+		sa.knownGen = gen
 	}
 	dir := filepath.Join(dataDir, "spaces", space, "wal")
 	if _, err := os.Stat(dir); err != nil {
@@ -190,7 +201,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	res.LastSeq, res.LastTS = sa.pos.End()
 	res.Seconds = time.Since(start).Seconds()
 	if werr == nil {
-		werr = run.gapError(segs)
+		werr = run.gapError(ctx, segs)
 	}
 	if werr != nil {
 		if errors.Is(werr, walreplay.ErrCorrupt) || errors.Is(werr, walreplay.ErrGap) || errors.Is(werr, ErrWALGap) {
@@ -235,9 +246,12 @@ func (w *walRun) shipAll(ctx context.Context, segs []walreplay.SegmentInfo) erro
 // compacted records together) that the data dir shows: a hole right before a
 // segment present in the data dir means the source lost sequences before they
 // were archived (rotated away, deleted). Holes only in the archive's history
-// are not the data dir's fault; `pitr ranges` shows them. In a long-lived
-// archiver each hole is reported once.
-func (w *walRun) gapError(segs []walreplay.SegmentInfo) error {
+// are not the data dir's fault; `pitr ranges` shows them. A hole that a
+// snapshot of the space covers (its WAL reaches the entry before the
+// segment) is history too: recovery after it starts from that snapshot, so it
+// is not reported and archiving exits 0. In a long-lived archiver each hole
+// is reported once.
+func (w *walRun) gapError(ctx context.Context, segs []walreplay.SegmentInfo) error {
 	type iv struct{ lo, hi uint64 }
 	var ivs []iv
 	for _, r := range w.sa.pos.recs {
@@ -250,20 +264,45 @@ func (w *walRun) gapError(segs []walreplay.SegmentInfo) error {
 	}
 	var msgs []error
 	var hi uint64
+	var covered uint64 // the highest WAL end of a snapshot of the space, read once when needed
+	coveredRead := false
 	for i, v := range ivs {
 		if i > 0 && v.lo > hi+1 {
 			if name, ok := present[v.lo]; ok {
 				key := fmt.Sprintf("%d-%d", hi+1, v.lo-1)
-				if !w.sa.reported[key] {
+				if !coveredRead {
+					var err error
+					if covered, err = w.a.r.snapshotWALEnd(ctx, w.space); err != nil {
+						return err
+					}
+					coveredRead = true
+				}
+				if covered < v.lo-1 && !w.sa.reported[key] {
 					w.sa.reported[key] = true
-					msgs = append(msgs, fmt.Errorf("%w: sequences %d..%d are missing: the archive ends at %d and the data dir's %s starts at %d (those entries were never archived)",
-						ErrWALGap, hi+1, v.lo-1, hi, name, v.lo))
+					msgs = append(msgs, fmt.Errorf("%w: sequences %d..%d are missing: the archive ends at %d and the data dir's %s starts at %d (those entries were never archived; the segments after the gap are archived, and a backup of the space, 'memento backup --data-dir DIR --space %s', starts a new recoverable range and ends this error)",
+						ErrWALGap, hi+1, v.lo-1, hi, name, v.lo, w.space))
 				}
 			}
 		}
 		hi = max(hi, v.hi)
 	}
 	return errors.Join(msgs...)
+}
+
+// snapshotWALEnd returns the highest WAL end sequence any snapshot of the
+// space records (0 when none does).
+func (r *Repository) snapshotWALEnd(ctx context.Context, space string) (uint64, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var end uint64
+	for _, sn := range all {
+		if sn.Space == space && sn.Engram != nil {
+			end = max(end, sn.Engram.WALEnd.Seq)
+		}
+	}
+	return end, nil
 }
 
 // inode returns a file's inode (0 if unknown), to notice a file replaced by

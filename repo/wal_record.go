@@ -80,6 +80,12 @@ type walArchiveFile struct {
 	Time       time.Time          `json:"time"`
 	Supersedes []string           `json:"supersedes,omitempty"`
 	Segments   []WALSegmentRecord `json:"segments"`
+	// Seq numbers the space's wal/ files: a run file is one more than the
+	// highest its writer had merged, a consolidation the highest it folds.
+	// A number missing between the newest consolidation and the highest run
+	// file is a run file deleted by hand or lost (MissingFiles). Files
+	// written before numbering have none (0).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // WALArchive is the archive position of one space: the union of all its wal/
@@ -91,10 +97,21 @@ type WALArchive struct {
 	// superseded are files a loaded consolidation includes.
 	superseded map[string]bool
 	runs       int // run files not yet consolidated
+	// broken are records left out because their data cannot be read
+	// (dropDamaged).
+	broken []WALDamage
+	// fileSeq is the highest wal/ file number merged, consSeq the highest
+	// of a consolidation, runSeqs the numbers of the run files merged since;
+	// unnumbered is set when a consolidation has no number (written before
+	// numbering), which makes the numbers below it unknowable.
+	fileSeq, consSeq uint64
+	runSeqs          map[uint64]bool
+	unnumbered       bool
 }
 
 func newWALArchive(space string) *WALArchive {
-	return &WALArchive{Space: space, recs: map[walKey]*WALSegmentRecord{}, files: map[string]bool{}, superseded: map[string]bool{}}
+	return &WALArchive{Space: space, recs: map[walKey]*WALSegmentRecord{}, files: map[string]bool{}, superseded: map[string]bool{},
+		runSeqs: map[uint64]bool{}}
 }
 
 // merge adds records, keeping the winner of each slot. It reports how many
@@ -206,3 +223,33 @@ func (w *WALArchive) End() (uint64, int64) {
 // Files returns how many wal/ files were merged and how many of them are run
 // files awaiting consolidation.
 func (w *WALArchive) Files() (merged, runs int) { return len(w.files), w.runs }
+
+// numbered records the number of a merged wal/ file (walArchiveFile.Seq).
+func (w *WALArchive) numbered(f *walArchiveFile) {
+	w.fileSeq = max(w.fileSeq, f.Seq)
+	switch {
+	case len(f.Supersedes) > 0 && f.Seq == 0:
+		w.unnumbered = true
+	case len(f.Supersedes) > 0:
+		w.consSeq = max(w.consSeq, f.Seq)
+	case f.Seq > 0:
+		w.runSeqs[f.Seq] = true
+	}
+}
+
+// MissingFiles returns the numbers of run files that are neither present
+// nor folded into a consolidation: files deleted or lost, whose records
+// (and the stretch of WAL they held) are gone from the archive. The newest
+// run file cannot be missed this way; check compares the audit trail for it.
+func (w *WALArchive) MissingFiles() []uint64 {
+	if w.unnumbered {
+		return nil
+	}
+	var out []uint64
+	for n := w.consSeq + 1; n <= w.fileSeq; n++ {
+		if !w.runSeqs[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -83,6 +83,7 @@ func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArch
 			w.superseded[s] = true
 		}
 		w.merge(f.Segments)
+		w.numbered(&files[i])
 	}
 	var todo []string
 	for _, n := range runs {
@@ -97,6 +98,7 @@ func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArch
 	for i, f := range files {
 		w.files[todo[i]] = true
 		w.merge(f.Segments)
+		w.numbered(&files[i])
 	}
 	w.runs = len(todo)
 	return w, nil
@@ -159,7 +161,7 @@ func (r *Repository) saveWALFile(ctx context.Context, w *WALArchive, host string
 	if len(recs) == 0 {
 		return nil
 	}
-	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs}
+	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs, Seq: w.fileSeq + 1}
 	dir := r.walSpaceDir(w.Space)
 	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
 	if err != nil {
@@ -168,6 +170,7 @@ func (r *Repository) saveWALFile(ctx context.Context, w *WALArchive, host string
 	w.files[fileName(dir, id)] = true
 	w.runs++
 	w.merge(recs)
+	w.numbered(&f)
 	return nil
 }
 
@@ -181,7 +184,7 @@ func (r *Repository) consolidateWAL(ctx context.Context, w *WALArchive, host str
 	}
 	sort.Strings(names)
 	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(),
-		Supersedes: names, Segments: w.Segments()}
+		Supersedes: names, Segments: w.Segments(), Seq: w.fileSeq}
 	dir := r.walSpaceDir(w.Space) + "/c"
 	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
 	if err != nil {
@@ -199,5 +202,7 @@ func (r *Repository) consolidateWAL(ctx context.Context, w *WALArchive, host str
 	}
 	w.files = map[string]bool{name: true}
 	w.runs = 0
+	w.runSeqs = map[uint64]bool{}
+	w.numbered(&f)
 	return nil
 }

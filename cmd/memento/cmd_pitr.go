@@ -41,7 +41,9 @@ func newPITRCommand(a *app) *cobra.Command {
 		Short: "List the stretches of a space's history that can be recovered to any entry",
 		Long: `A range runs from the checkpoint of a snapshot through the last entry reachable
 from that snapshot by gap-free archived WAL. Any instant or sequence inside a
-range can be given to 'memento restore --space ID --at T | --to-seq N'.`,
+range can be given to 'memento restore --space ID --at T | --to-seq N'.
+An archived segment whose data is no longer in the repository (a lost pack)
+cuts the range before it and is listed as broken, with the reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := repo.ValidSpaceID(space); err != nil {
@@ -68,10 +70,14 @@ range can be given to 'memento restore --space ID --at T | --to-seq N'.`,
 				a.printf("space %s: WAL archived through seq %d (%s), %d segment records in %d wal/ files\n",
 					space, seq, walreplay.FormatTime(ts), len(arch.Segments()), files)
 			}
+			broken := arch.Broken()
+			for _, d := range broken {
+				a.printf("space %s: archived WAL %s; the ranges end before it\n", space, d)
+			}
 			if rs == nil {
 				rs = []repo.PITRRange{}
 			}
-			return a.emit(map[string]any{"space": space, "ranges": rs, "archived_seq": seq, "archived_ts": ts})
+			return a.emit(map[string]any{"space": space, "ranges": rs, "archived_seq": seq, "archived_ts": ts, "broken": broken})
 		},
 	}
 	ranges.Flags().StringVar(&space, "space", "", "space id (required)")

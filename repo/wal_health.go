@@ -1,0 +1,236 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"memento/chunk"
+	"memento/walreplay"
+)
+
+// WALDamage is an archived WAL segment whose data is not all in the
+// repository (its pack lost, truncated, or its chunks damaged): no
+// point-in-time recovery can replay through it.
+type WALDamage struct {
+	Segment   string `json:"segment"`
+	Compacted bool   `json:"compacted,omitempty"`
+	FirstSeq  uint64 `json:"first_seq"`
+	LastSeq   uint64 `json:"last_seq"`
+	FirstTS   int64  `json:"first_ts"`
+	LastTS    int64  `json:"last_ts"`
+	Missing   int    `json:"missing_chunks"`
+	Chunks    int    `json:"chunks"`
+	Reason    string `json:"reason"`
+}
+
+// String names the segment, its sequences and what is wrong, for one line.
+func (d WALDamage) String() string {
+	return fmt.Sprintf("segment %s (seq %d..%d, %s .. %s): %s", d.Segment, d.FirstSeq, d.LastSeq,
+		walreplay.FormatTime(d.FirstTS), walreplay.FormatTime(d.LastTS), d.Reason)
+}
+
+// walDamage returns the records of arch that cannot be read back: a chunk
+// the local index does not place, placed in a pack that packExists rejects,
+// or listed in bad (check --read-data). One index transaction for all chunks.
+func (r *Repository) walDamage(space string, arch *WALArchive, packExists func([32]byte) bool, bad map[chunk.ID]string) ([]WALDamage, error) {
+	recs := arch.Segments()
+	var ids []chunk.ID
+	for _, rec := range recs {
+		for _, c := range rec.Chunks {
+			ids = append(ids, c.ID)
+		}
+	}
+	locs, err := r.ix.LookupAll(storageSpace(space), ids)
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	var out []WALDamage
+	for _, rec := range recs {
+		missing := 0
+		reason := ""
+		for _, c := range rec.Chunks {
+			ok := false
+			for _, l := range locs[c.ID] {
+				if packExists == nil || packExists(l.Pack) {
+					ok = true
+					break
+				}
+			}
+			if _, damaged := bad[c.ID]; ok && !damaged {
+				continue
+			}
+			missing++
+			if reason != "" {
+				continue
+			}
+			switch ls := locs[c.ID]; {
+			case ok:
+				reason = fmt.Sprintf("chunk %s is damaged (%s)", c.ID.Short(), bad[c.ID])
+			case len(ls) > 0:
+				reason = fmt.Sprintf("chunk %s is in pack %s, which is missing from the repository", c.ID.Short(), shortHex(ls[0].Pack))
+			default:
+				reason = fmt.Sprintf("chunk %s is in no pack of the repository", c.ID.Short())
+			}
+		}
+		if missing == 0 {
+			continue
+		}
+		out = append(out, WALDamage{Segment: rec.Name, Compacted: rec.Compacted, FirstSeq: rec.FirstSeq, LastSeq: rec.LastSeq,
+			FirstTS: rec.FirstTS, LastTS: rec.LastTS, Missing: missing, Chunks: len(rec.Chunks),
+			Reason: fmt.Sprintf("%d of its %d chunks cannot be read: %s", missing, len(rec.Chunks), reason)})
+	}
+	return out, nil
+}
+
+// dropDamaged removes damaged records from the archive position, so that
+// the ranges computed from it end before them and a restore never starts
+// replaying what it cannot read, and remembers them in Broken.
+func (w *WALArchive) dropDamaged(dmg []WALDamage) {
+	for _, d := range dmg {
+		delete(w.recs, walKey{d.Segment, d.Compacted})
+	}
+	w.broken = append(w.broken, dmg...)
+}
+
+// Broken returns the archived segments left out of the ranges because their
+// data cannot be read (set by PITRRanges), oldest first.
+func (w *WALArchive) Broken() []WALDamage {
+	return slices.Clone(w.broken)
+}
+
+// walArchiveSpaces returns the spaces that have a WAL archive: a wal/
+// directory is named by a keyed hash of its space, matched against the
+// spaces the index and the snapshots know, else read from one of its files.
+func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
+	dirs := map[string]string{} // wal/<tag> -> one file in it
+	if err := r.be.List(ctx, dirWAL, func(name string, size int64) error {
+		parts := strings.SplitN(name, "/", 3)
+		if len(parts) == 3 {
+			dirs[parts[0]+"/"+parts[1]] = name
+		}
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list WAL archive: %w", err)
+	}
+	if len(dirs) == 0 {
+		return nil, nil
+	}
+	cands, err := r.ix.Spaces()
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	sns, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sn := range sns {
+		cands = append(cands, sn.Space)
+	}
+	var out []string
+	for _, sp := range cands {
+		if ValidSpaceID(sp) != nil {
+			continue
+		}
+		if _, ok := dirs[r.walSpaceDir(sp)]; ok {
+			delete(dirs, r.walSpaceDir(sp))
+			out = append(out, sp)
+		}
+	}
+	for _, file := range dirs {
+		var f walArchiveFile
+		if err := r.loadFile(ctx, file, kindWALArchive, &f); err == nil && ValidSpaceID(f.Space) == nil {
+			out = append(out, f.Space)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil
+}
+
+// checkWALArchives is check's part for the WAL archive: every archived
+// segment of every space (the chunks of all its point-in-time ranges) must
+// be in packs that exist (and, with --read-data, not damaged). A damaged
+// segment is an error until a snapshot of the space covers it (its WAL end
+// at or after the segment's last entry); then it is lost history, a warning.
+//
+// The archive's own bookkeeping is checked too: a wal/ run file deleted by
+// hand takes its segment records with it and would shrink the ranges
+// silently. A missing file number (MissingFiles) catches any but the newest;
+// an audited `wal archive` run that archived further than the archive now
+// reaches catches the newest.
+func (r *Repository) checkWALArchives(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []AuditRecord) error {
+	spaces, err := r.walArchiveSpaces(ctx)
+	if err != nil {
+		return err
+	}
+	exists := func(id [32]byte) bool { _, ok := packs[id]; return ok }
+	segs := 0
+	for _, space := range spaces {
+		arch, err := r.LoadWALArchive(ctx, space)
+		if err != nil {
+			rep.add(SevError, "space "+space+" WAL archive", "%v", err)
+			continue
+		}
+		segs += len(arch.recs)
+		what := "space " + space + " WAL archive"
+		if miss := arch.MissingFiles(); len(miss) > 0 {
+			rep.add(SevError, what, "wal/ run file number %s of %d is missing (deleted or lost): the segment records it held are gone, so the archive may end earlier or have a hole ('pitr ranges' shows what is left)",
+				joinNumbers(miss), arch.fileSeq)
+		}
+		end, _ := arch.End()
+		if rec := furthestArchiveRun(recs, space); rec != nil && uint64(rec.Figures["last_seq"]) > end {
+			rep.add(SevError, what, "ends at seq %d, but 'wal archive' on %s at %s archived through seq %.0f: a wal/ file is missing (deleted or lost)",
+				end, rec.Host, rec.Time.Format(time.RFC3339), rec.Figures["last_seq"])
+		}
+		dmg, err := r.walDamage(space, arch, exists, bad)
+		if err != nil {
+			return err
+		}
+		covered, err := r.snapshotWALEnd(ctx, space)
+		if err != nil {
+			return err
+		}
+		for _, d := range dmg {
+			if d.LastSeq <= covered {
+				rep.add(SevWarning, what, "%s; a later snapshot covers it, so only recovery to the points before that snapshot is lost ('pitr ranges')", d)
+				continue
+			}
+			rep.add(SevError, what, "%s; point-in-time recovery cannot replay through it, the ranges end before it ('pitr ranges'; a new backup of the space starts a new range)", d)
+		}
+	}
+	rep.Figures["wal_segments"] = float64(segs)
+	return nil
+}
+
+// furthestArchiveRun returns the successful audited `wal archive` run of a
+// space that reached the highest sequence, or nil.
+func furthestArchiveRun(recs []AuditRecord, space string) *AuditRecord {
+	var best *AuditRecord
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Command == "archive" && rec.Space == space && rec.Result == AuditOK &&
+			(best == nil || rec.Figures["last_seq"] > best.Figures["last_seq"]) {
+			best = rec
+		}
+	}
+	return best
+}
+
+// joinNumbers formats numbers as "3, 5, 9" (at most 10, then "and N more").
+func joinNumbers(ns []uint64) string {
+	var parts []string
+	for i, n := range ns {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ns)-10))
+			break
+		}
+		parts = append(parts, strconv.FormatUint(n, 10))
+	}
+	return strings.Join(parts, ", ")
+}

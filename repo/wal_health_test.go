@@ -1,0 +1,175 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"memento/chunk"
+	"memento/walreplay"
+)
+
+// MissingFiles finds a run file number that is neither present nor folded
+// into a consolidation, and says nothing for archives whose consolidations
+// predate numbering.
+func TestWALArchiveMissingFiles(t *testing.T) {
+	run := func(seq uint64) *walArchiveFile { return &walArchiveFile{Seq: seq} }
+	cons := func(seq uint64) *walArchiveFile { return &walArchiveFile{Seq: seq, Supersedes: []string{"x"}} }
+	cases := []struct {
+		name  string
+		files []*walArchiveFile
+		want  []uint64
+	}{
+		{"runs in order", []*walArchiveFile{run(1), run(2), run(3)}, nil},
+		{"middle run gone", []*walArchiveFile{run(1), run(3)}, []uint64{2}},
+		{"first run gone", []*walArchiveFile{run(2), run(3)}, []uint64{1}},
+		{"consolidation then runs", []*walArchiveFile{cons(64), run(65), run(67)}, []uint64{66}},
+		{"runs before numbering", []*walArchiveFile{run(0), run(0), run(1), run(2)}, nil},
+		{"unnumbered consolidation", []*walArchiveFile{cons(0), run(2), run(5)}, nil},
+		{"same number twice (two writers)", []*walArchiveFile{run(1), run(2), run(2), run(3)}, nil},
+	}
+	for _, c := range cases {
+		w := newWALArchive("s")
+		for _, f := range c.files {
+			w.numbered(f)
+		}
+		if got := w.MissingFiles(); !slices.Equal(got, c.want) {
+			t.Errorf("%s: missing %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// Numbers survive a consolidation: runs after it continue from its number,
+// a reload finds nothing missing, and deleting one of the later run files is
+// found by its number.
+func TestWALFileNumbersAcrossConsolidation(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	ctx := context.Background()
+	w, err := tr.LoadWALArchive(ctx, "sp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(i uint64) []WALSegmentRecord {
+		return []WALSegmentRecord{{Name: walreplay.SegmentName(i*10 + 1), FirstSeq: i*10 + 1, LastSeq: i*10 + 10, FirstTS: int64(i), LastTS: int64(i),
+			Entries: 10, Size: 100, Chunks: []WALChunk{{ID: chunk.ID{byte(i)}, Size: 100}}, Sealed: true}}
+	}
+	names := map[uint64]string{}
+	save := func(i uint64) {
+		before := map[string]bool{}
+		for n := range w.files {
+			before[n] = true
+		}
+		if err := tr.saveWALFile(ctx, w, "h", rec(i)); err != nil {
+			t.Fatal(err)
+		}
+		for n := range w.files {
+			if !before[n] {
+				names[w.fileSeq] = n
+			}
+		}
+	}
+	for i := uint64(0); i < 4; i++ {
+		save(i)
+	}
+	if err := tr.consolidateWAL(ctx, w, "h"); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(4); i < 7; i++ {
+		save(i)
+	}
+	w2, err := tr.LoadWALArchive(ctx, "sp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := w2.MissingFiles(); len(m) != 0 || w2.fileSeq != 7 || w2.consSeq != 4 {
+		t.Fatalf("after a consolidation: missing %v, file seq %d, consolidation %d", m, w2.fileSeq, w2.consSeq)
+	}
+	if err := tr.be.Delete(ctx, names[6]); err != nil {
+		t.Fatal(err)
+	}
+	w3, err := tr.LoadWALArchive(ctx, "sp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := w3.MissingFiles(); !slices.Equal(m, []uint64{6}) {
+		t.Fatalf("run file 6 deleted: missing %v", m)
+	}
+}
+
+// check fails on an archived segment whose chunk is in no pack, until a
+// snapshot of the space covers it: then it is lost history, a warning.
+func TestCheckWALArchiveDamageCoveredBySnapshot(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	dd := t.TempDir()
+	writeEngramSpace(t, dd, "sp", 400, 8<<10, 50)
+	w, err := tr.LoadWALArchive(ctx, "sp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := []WALSegmentRecord{{Name: walreplay.SegmentName(1), FirstSeq: 1, LastSeq: 100, FirstTS: 1, LastTS: 2, Entries: 100, Size: 4096,
+		Chunks: []WALChunk{{ID: chunk.ID{9}, Size: 4096}}, Sealed: true}}
+	if err := tr.saveWALFile(ctx, w, "h", lost); err != nil {
+		t.Fatal(err)
+	}
+	find := func(sev string) string {
+		t.Helper()
+		rep, err := tr.Check(ctx, CheckOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range rep.Findings {
+			if f.What == "space sp WAL archive" && f.Severity == sev {
+				return f.Message
+			}
+			if f.Severity == SevError && f.What != "space sp WAL archive" {
+				t.Errorf("unexpected error %s: %s", f.What, f.Message)
+			}
+		}
+		t.Fatalf("no %s about the WAL archive: %+v", sev, rep.Findings)
+		return ""
+	}
+	if msg := find(SevError); !strings.Contains(msg, "segment "+walreplay.SegmentName(1)+" (seq 1..100") || !strings.Contains(msg, "is in no pack") {
+		t.Errorf("error: %s", msg)
+	}
+	tr.backupSpace(t, dd, "sp")
+	if msg := find(SevWarning); !strings.Contains(msg, "a later snapshot covers it") {
+		t.Errorf("warning: %s", msg)
+	}
+}
+
+// A long-lived archiver (wal watch) stops deduplicating against packs lost
+// while it runs: the next run after a reconciliation that dropped packs
+// reloads the space's known set.
+func TestWALArchiverReloadsKnownAfterLostPacks(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	dd := t.TempDir()
+	writeEngramSpace(t, dd, "sp", 400, 8<<10, 50)
+	ar := tr.NewWALArchiver(nil)
+	defer ar.Close()
+	if _, err := ar.ArchiveSpace(ctx, dd, "sp"); err != nil {
+		t.Fatal(err)
+	}
+	sa := ar.spaces["sp"]
+	if len(sa.known) == 0 {
+		t.Fatal("no chunks known after the first run")
+	}
+	for _, p := range tr.packFiles(t) {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.reconcileMu.Lock()
+	tr.reconciled = time.Time{} // as if reconcileFresh had passed
+	tr.reconcileMu.Unlock()
+	if _, err := ar.ArchiveSpace(ctx, dd, "sp"); err != nil {
+		t.Fatal(err)
+	}
+	if len(sa.known) != 0 {
+		t.Fatalf("%d chunks still known after every pack was lost", len(sa.known))
+	}
+}
