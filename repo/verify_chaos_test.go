@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"memento/chunk"
+	"memento/internal/chaostest"
 	"memento/repo/backend/local"
 )
 
@@ -343,21 +343,6 @@ var stageOrder = map[string]int{"open": 0, "L1": 1, "L2": 2, "L3": 3, "L4": 4, "
 // alone decides its kind of damage and where it strikes.
 const chaosSeed = 20261122000
 
-// chaosCount reads a trial count from the environment (make chaos sets
-// them), else def.
-func chaosCount(t *testing.T, name string, def int) int {
-	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive count", name, s)
-	}
-	return n
-}
-
 // TestChaosCorruptionIsDetectedNeverRestored runs MEMENTO_CHAOS_TRIALS
 // trials (default 63, 21 with -short; make chaos runs 1000). Trial i has
 // seed chaosSeed+i; MEMENTO_CHAOS_SEED=S replays the one trial of seed S.
@@ -366,14 +351,7 @@ func TestChaosCorruptionIsDetectedNeverRestored(t *testing.T) {
 	if testing.Short() {
 		def = len(chaosKinds)
 	}
-	first, trials := uint64(chaosSeed), chaosCount(t, "MEMENTO_CHAOS_TRIALS", def)
-	if s := os.Getenv("MEMENTO_CHAOS_SEED"); s != "" {
-		seed, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || seed < chaosSeed {
-			t.Fatalf("MEMENTO_CHAOS_SEED=%q: want a trial seed from %d on", s, uint64(chaosSeed))
-		}
-		first, trials = seed, 1
-	}
+	first, trials := chaostest.Trials(t, chaosSeed, "MEMENTO_CHAOS_TRIALS", def)
 	t.Logf("chaos: %d trials, seeds %d to %d (MEMENTO_CHAOS_SEED=S replays one)", trials, first, first+uint64(trials)-1)
 	w := newChaosWorld(t)
 	type tally struct{ trials, detected, restoredOK, refused int }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"memento/internal/chaostest"
 )
 
 // The kill chaos test runs every command that writes (to the repository, a
@@ -666,15 +668,7 @@ func TestChaosKill(t *testing.T) {
 	if testing.Short() {
 		def = 1
 	}
-	first := uint64(chaosKillSeed)
-	if s := os.Getenv("MEMENTO_CHAOS_SEED"); s != "" {
-		seed, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || seed < chaosKillSeed {
-			t.Fatalf("MEMENTO_CHAOS_SEED=%q: want a trial seed from %d on", s, uint64(chaosKillSeed))
-		}
-		first, def = seed, 1
-	}
-	kills := chaosCount(t, "MEMENTO_CHAOS_KILLS", def)
+	first, kills := chaostest.Trials(t, chaosKillSeed, "MEMENTO_CHAOS_KILLS", def)
 	t.Logf("kill chaos: %d kills from seed %d (MEMENTO_CHAOS_SEED=S replays one trial)", kills, first)
 	start := time.Now()
 	w := newKillWorld(t)
@@ -770,19 +764,4 @@ func TestChaosKill(t *testing.T) {
 	for _, f := range failures {
 		t.Error(f)
 	}
-}
-
-// chaosCount reads a trial count from the environment (make chaos sets
-// them), else def.
-func chaosCount(t *testing.T, name string, def int) int {
-	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive count", name, s)
-	}
-	return n
 }
