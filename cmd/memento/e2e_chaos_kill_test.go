@@ -286,6 +286,7 @@ type killScenario struct {
 	backup   []string                    // it adds snapshots of these spaces ("" for the source tree)
 	replica  bool                        // it writes the replica
 	reverify bool                        // its next run may touch stored data: restore every snapshot again after it
+	ranges   bool                        // it changes the archived WAL: compare pitr ranges with an uninterrupted run
 	// dirty: the setup damages the repository, so right after the kill
 	// `check` may fail and a restore may be refused (never give wrong
 	// data); after the next run both must pass.
@@ -304,7 +305,7 @@ func killScenarios() []*killScenario {
 			args: func(w *killWorld) []string {
 				return []string{"restore", "--space", "space-a", "--at", w.atTime, "--target", w.path("dd2")}
 			}},
-		{name: "prune", watch: repoDir, reverify: true,
+		{name: "prune", watch: repoDir, reverify: true, ranges: true,
 			setup: func(w *killWorld, e *env) { e.mustRun("forget", w.forgetID) },
 			args:  func(w *killWorld) []string { return []string{"prune"} }},
 		{name: "backup PATH", backup: []string{""}, watch: repoDir,
@@ -315,11 +316,11 @@ func killScenarios() []*killScenario {
 		{name: "replicate --to", replica: true, // the replica lacks the path snapshots
 			watch: func(w *killWorld) []string { return []string{w.path("replica")} },
 			args:  func(w *killWorld) []string { return []string{"replicate", "--to", w.path("replica")} }},
-		{name: "wal archive --all", watch: repoDir,
+		{name: "wal archive --all", watch: repoDir, ranges: true,
 			args: func(w *killWorld) []string { return []string{"wal", "archive", "--data-dir", w.path("dd"), "--all"} }},
-		{name: "forget --prune", watch: repoDir, reverify: true,
+		{name: "forget --prune", watch: repoDir, reverify: true, ranges: true,
 			args: func(w *killWorld) []string { return []string{"forget", "--all", "--keep-last", "1", "--prune"} }},
-		{name: "check --repair", watch: repoDir, reverify: true, dirty: true,
+		{name: "check --repair", watch: repoDir, reverify: true, dirty: true, ranges: true,
 			setup: func(w *killWorld, e *env) {
 				ixs, _ := filepath.Glob(w.path("repo", "index", "*"))
 				if len(ixs) < 2 {
@@ -331,7 +332,7 @@ func killScenarios() []*killScenario {
 				}
 			},
 			args: func(w *killWorld) []string { return []string{"check", "--repair"} }},
-		{name: "index rebuild", reverify: true,
+		{name: "index rebuild", reverify: true, ranges: true,
 			setup: func(w *killWorld, e *env) {
 				if err := os.RemoveAll(w.path("cache")); err != nil {
 					w.t.Fatal(err)
@@ -630,7 +631,7 @@ func (w *killWorld) trial(sc *killScenario, ref *killRef, at int, tally *killTal
 		}
 	}
 	s.check(e, next)
-	if sc.backup == nil {
+	if sc.ranges {
 		for sp, got := range w.pitrRanges(e) {
 			if want := ref.ranges[sp]; got != want {
 				s.fail("%s: pitr ranges of %s:\n%s\nan uninterrupted run leaves:\n%s", next, sp, got, want)
@@ -653,6 +654,56 @@ func short(ids []string) []string {
 		out[i] = id[:min(8, len(id))]
 	}
 	return out
+}
+
+// killReport is the markdown report of the trials so far.
+func killReport(scs []*killScenario, tallies map[*killScenario]*killTally, failures []string, first, last uint64) string {
+	var b strings.Builder
+	var sum killTally
+	var known []string
+	commands := 0
+	for _, sc := range scs {
+		if tl := tallies[sc]; tl != nil && tl.kills > 0 {
+			sum.kills += tl.kills
+			sum.verified += tl.verified
+			commands++
+		}
+	}
+	fmt.Fprintf(&b, "kill -9 chaos: %d kills over %d commands (seeds %d-%d), %d snapshot restores byte-exact, %d failures\n",
+		sum.kills, commands, first, last, sum.verified, len(failures))
+	b.WriteString("| command | kills | ran to completion first | clean next runs | next run after unlock | snapshots verified | target old / new / moved aside | staging dirs left (after kill / after next run) | failed trials |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, sc := range scs {
+		tl := tallies[sc]
+		if tl == nil {
+			continue
+		}
+		tgt := "-"
+		if sc.target != "" {
+			tgt = fmt.Sprintf("%d / %d / %d", tl.old, tl.new, tl.aside)
+		}
+		stg := "-"
+		if sc.target != "" {
+			stg = fmt.Sprintf("%d / %d", tl.staging, tl.stagingAfter)
+		}
+		ver := fmt.Sprint(tl.verified)
+		if tl.refused > 0 {
+			ver += fmt.Sprintf(" (%d refused before the repair)", tl.refused)
+		}
+		fmt.Fprintf(&b, "| `%s` | %d | %d | %d | %d | %s | %s | %s | %d |\n",
+			sc.name, tl.kills, tl.completed, tl.clean, tl.unlocked, ver, tgt, stg, tl.failures)
+		if tl.stagingAfter > 0 {
+			known = append(known, fmt.Sprintf("`%s`: %d of %d kills left a hidden staging dir beside the target that the next run does not remove (issue 19 item 12)",
+				sc.name, tl.stagingAfter, tl.kills))
+		}
+	}
+	for _, k := range known {
+		fmt.Fprintf(&b, "known defect: %s\n", k)
+	}
+	for _, f := range failures {
+		fmt.Fprintf(&b, "failure: %s\n", f)
+	}
+	return b.String()
 }
 
 // TestChaosKill kills the commands that write at MEMENTO_CHAOS_KILLS points
@@ -695,7 +746,7 @@ func TestChaosKill(t *testing.T) {
 		if !killed {
 			t.Logf("%s: ran to completion first", what)
 		} else {
-			t.Logf("%s: trial took %v", what, time.Since(start).Round(time.Millisecond))
+			t.Logf("%s: trial took %v (%d of %d kills done)", what, time.Since(start).Round(time.Millisecond), done+1, kills)
 		}
 		if killed {
 			done++
@@ -706,58 +757,15 @@ func TestChaosKill(t *testing.T) {
 				failures = append(failures, what+": "+p)
 			}
 		}
-	}
-	var b strings.Builder
-	var sum killTally
-	var known []string
-	commands := 0
-	for _, sc := range scs {
-		if tl := tallies[sc]; tl != nil && tl.kills > 0 {
-			sum.kills += tl.kills
-			sum.verified += tl.verified
-			commands++
+		// After every trial, so that a run cut short still has its figures.
+		if p := os.Getenv("MEMENTO_CHAOS_KILL_REPORT"); p != "" {
+			if err := os.WriteFile(p, []byte(killReport(scs, tallies, failures, first, seed)), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	fmt.Fprintf(&b, "kill -9 chaos: %d kills over %d commands (seeds %d-%d), %d snapshot restores byte-exact, %d failures\n",
-		sum.kills, commands, first, seed-1, sum.verified, len(failures))
-	b.WriteString("| command | kills | ran to completion first | clean next runs | next run after unlock | snapshots verified | target old / new / moved aside | staging dirs left (after kill / after next run) | failed trials |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
-	for _, sc := range scs {
-		tl := tallies[sc]
-		if tl == nil {
-			continue
-		}
-		tgt := "-"
-		if sc.target != "" {
-			tgt = fmt.Sprintf("%d / %d / %d", tl.old, tl.new, tl.aside)
-		}
-		stg := "-"
-		if sc.target != "" {
-			stg = fmt.Sprintf("%d / %d", tl.staging, tl.stagingAfter)
-		}
-		ver := fmt.Sprint(tl.verified)
-		if tl.refused > 0 {
-			ver += fmt.Sprintf(" (%d refused before the repair)", tl.refused)
-		}
-		fmt.Fprintf(&b, "| `%s` | %d | %d | %d | %d | %s | %s | %s | %d |\n",
-			sc.name, tl.kills, tl.completed, tl.clean, tl.unlocked, ver, tgt, stg, tl.failures)
-		if tl.stagingAfter > 0 {
-			known = append(known, fmt.Sprintf("`%s`: %d of %d kills left a hidden staging dir beside the target that the next run does not remove (issue 19 item 12)",
-				sc.name, tl.stagingAfter, tl.kills))
-		}
-	}
-	for _, k := range known {
-		fmt.Fprintf(&b, "known defect: %s\n", k)
-	}
-	for _, f := range failures {
-		fmt.Fprintf(&b, "failure: %s\n", f)
-	}
-	t.Log("\n" + b.String())
-	if p := os.Getenv("MEMENTO_CHAOS_KILL_REPORT"); p != "" {
-		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	report := killReport(scs, tallies, failures, first, seed-1)
+	t.Log("\n" + report)
 	if done < kills {
 		t.Errorf("only %d of %d trials were killed before their command completed", done, kills)
 	}
