@@ -186,7 +186,10 @@ func contentDigest(t *testing.T, root string) map[string]string {
 }
 
 // progress counts steps below roots: a path that appears or goes, or a file
-// whose size changed, since the previous poll.
+// whose size changed, since the previous poll. Paths are keyed without their
+// top-level directory, so that renaming one (a restore's staging dir into
+// place, the old target aside) is one step, not one per file below it: kill
+// points spread over the writing, not over the rename.
 type progress struct {
 	roots []string
 	last  map[string]int64
@@ -206,7 +209,13 @@ func (p *progress) poll() {
 					size = fi.Size()
 				}
 			}
-			cur[path] = size
+			key, _ := filepath.Rel(root, path)
+			if top, below, ok := strings.Cut(key, string(filepath.Separator)); ok {
+				key = below
+			} else {
+				key = "/" + top // the top-level entry itself
+			}
+			cur[key] = size
 			return nil
 		})
 	}
