@@ -185,37 +185,37 @@ func contentDigest(t *testing.T, root string) map[string]string {
 	return d
 }
 
-// progress counts steps below roots: a path that appears or goes, or a file
-// whose size changed, since the previous poll. Paths are keyed without their
-// top-level directory, so that renaming one (a restore's staging dir into
-// place, the old target aside) is one step, not one per file below it: kill
-// points spread over the writing, not over the rename.
+// progress counts steps below roots: a file or directory that appears or
+// goes, or a file whose size changed, since the previous poll. Entries are
+// known by their inode, so that renaming a directory (a restore's staging dir
+// into place, the old target aside) is no step at all, not one per file
+// below it: kill points spread over the writing.
 type progress struct {
 	roots []string
-	last  map[string]int64
+	last  map[uint64]int64
 	steps int
 }
 
 func (p *progress) poll() {
-	cur := map[string]int64{}
+	cur := map[uint64]int64{}
 	for _, root := range p.roots {
 		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil // vanished under us
 			}
-			var size int64 = -1
-			if d.Type().IsRegular() {
-				if fi, err := d.Info(); err == nil {
-					size = fi.Size()
-				}
+			fi, err := d.Info()
+			if err != nil {
+				return nil
 			}
-			key, _ := filepath.Rel(root, path)
-			if top, below, ok := strings.Cut(key, string(filepath.Separator)); ok {
-				key = below
-			} else {
-				key = "/" + top // the top-level entry itself
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok {
+				return nil
 			}
-			cur[key] = size
+			size := int64(-1)
+			if fi.Mode().IsRegular() {
+				size = fi.Size()
+			}
+			cur[st.Ino] = size
 			return nil
 		})
 	}
