@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-short demo bench bench-quick fuzz vet clean
+.PHONY: all build test test-short chaos chaos-corruption chaos-kill demo bench bench-quick fuzz vet clean
 
 all: build
 
@@ -21,6 +21,26 @@ test: vet
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# The chaos tests at full size, not part of make test (which runs a smoke
+# case of each): CHAOS_TRIALS corruption trials and CHAOS_KILLS kill -9
+# points; each writes its markdown report to CHAOS_OUT, ready to paste into
+# docs/verification.md. `make -j2 chaos` runs the two side by side.
+CHAOS_TRIALS ?= 1000
+CHAOS_KILLS  ?= 100
+CHAOS_OUT    ?= $(BIN)/chaos
+chaos: chaos-corruption chaos-kill
+	@cat $(CHAOS_OUT)/corruption.md $(CHAOS_OUT)/kill.md
+
+chaos-corruption:
+	@mkdir -p $(CHAOS_OUT)
+	MEMENTO_CHAOS_TRIALS=$(CHAOS_TRIALS) MEMENTO_CHAOS_REPORT=$(abspath $(CHAOS_OUT))/corruption.md \
+	  $(GO) test -count=1 -timeout 120m -run '^TestChaosCorruptionIsDetectedNeverRestored$$' ./repo/
+
+chaos-kill:
+	@mkdir -p $(CHAOS_OUT)
+	MEMENTO_CHAOS_KILLS=$(CHAOS_KILLS) MEMENTO_CHAOS_KILL_REPORT=$(abspath $(CHAOS_OUT))/kill.md \
+	  $(GO) test -count=1 -timeout 300m -v -run '^TestChaosKill$$' ./cmd/memento/
 
 # Generate an Engram data dir, back it up, restore a point in time, verify it.
 demo: build

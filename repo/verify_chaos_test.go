@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/internal/chaostest"
 	"memento/repo/backend/local"
 )
 
@@ -338,25 +339,37 @@ func expectedStage(kind, region string) string {
 
 var stageOrder = map[string]int{"open": 0, "L1": 1, "L2": 2, "L3": 3, "L4": 4, "check": 5, "check --read-data": 6, "undetected": 7}
 
+// chaosSeed is the seed of trial 0; trial i has seed chaosSeed+i, which
+// alone decides its kind of damage and where it strikes.
+const chaosSeed = 20261122000
+
+// TestChaosCorruptionIsDetectedNeverRestored runs MEMENTO_CHAOS_TRIALS
+// trials (default 63, 21 with -short; make chaos runs 1000). Trial i has
+// seed chaosSeed+i; MEMENTO_CHAOS_SEED=S replays the one trial of seed S.
 func TestChaosCorruptionIsDetectedNeverRestored(t *testing.T) {
-	trials := 210
+	def := 3 * len(chaosKinds)
 	if testing.Short() {
-		trials = 63
+		def = len(chaosKinds)
 	}
+	first, trials := chaostest.Trials(t, chaosSeed, "MEMENTO_CHAOS_TRIALS", def)
+	t.Logf("chaos: %d trials, seeds %d to %d (MEMENTO_CHAOS_SEED=S replays one)", trials, first, first+uint64(trials)-1)
 	w := newChaosWorld(t)
-	rng := rand.New(rand.NewPCG(20261122, 6))
 	type tally struct{ trials, detected, restoredOK, refused int }
 	byKind := map[string]map[string]int{}
 	totals := map[string]int{}
 	var sum tally
 	var undetected []string
-	for i := 0; i < trials; i++ {
-		kind := chaosKinds[i%len(chaosKinds)]
+	for n := 0; n < trials; n++ {
+		seed := first + uint64(n)
+		i := seed - chaosSeed
+		kind := chaosKinds[i%uint64(len(chaosKinds))]
+		rng := rand.New(rand.NewPCG(seed, 6))
 		base := filepath.Join(t.TempDir(), fmt.Sprint("trial", i))
 		dir, cache := filepath.Join(base, "repo"), filepath.Join(base, "cache")
 		copyTree(t, w.dir, dir)
 		copyTree(t, w.cache, cache)
 		desc, region := w.damage(t, rng, dir, kind)
+		desc = fmt.Sprintf("%s (seed %d)", desc, seed)
 		stage, r := w.detect(t, dir, cache)
 		ok, refused := w.noSilentWrongData(t, r, desc)
 		if byKind[kind] == nil {
@@ -378,8 +391,8 @@ func TestChaosCorruptionIsDetectedNeverRestored(t *testing.T) {
 		os.RemoveAll(base)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "chaos: %d trials, %d detected, %d undetected; %d restores gave exactly the backed-up bytes, %d were refused, 0 gave wrong data\n",
-		sum.trials, sum.detected, sum.trials-sum.detected, sum.restoredOK, sum.refused)
+	fmt.Fprintf(&b, "chaos: %d trials (seeds %d-%d), %d detected, %d undetected; %d restores gave exactly the backed-up bytes, %d were refused, 0 gave wrong data\n",
+		sum.trials, first, first+uint64(trials)-1, sum.detected, sum.trials-sum.detected, sum.restoredOK, sum.refused)
 	stages := []string{"open", "L1", "L2", "L3", "L4", "check", "check --read-data", "undetected"}
 	fmt.Fprintf(&b, "| damage | trials | %s |\n|---|---|%s\n", strings.Join(stages, " | "), strings.Repeat("---|", len(stages)))
 	for _, k := range chaosKinds {
@@ -401,7 +414,9 @@ func TestChaosCorruptionIsDetectedNeverRestored(t *testing.T) {
 	}
 	t.Log("\n" + b.String())
 	if p := os.Getenv("MEMENTO_CHAOS_REPORT"); p != "" {
-		os.WriteFile(p, []byte(b.String()), 0o644)
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, u := range undetected {
 		if !strings.Contains(u, " config") && !strings.Contains(u, "logs/") {

@@ -90,6 +90,13 @@ func repoTreeDigest(t *testing.T, root string) map[string]string {
 // sameTree fails the test with the differences between two digests.
 func sameDigest(t *testing.T, what string, want, got map[string]string) {
 	t.Helper()
+	if diffs := digestDiffs(want, got); len(diffs) > 0 {
+		t.Fatalf("%s: %d differences:\n%s", what, len(diffs), strings.Join(diffs, "\n"))
+	}
+}
+
+// digestDiffs lists the differences between two digests, sorted.
+func digestDiffs(want, got map[string]string) []string {
 	var diffs []string
 	for p, w := range want {
 		if g := got[p]; g != w {
@@ -101,10 +108,8 @@ func sameDigest(t *testing.T, what string, want, got map[string]string) {
 			diffs = append(diffs, "unexpected "+p)
 		}
 	}
-	if len(diffs) > 0 {
-		sort.Strings(diffs)
-		t.Fatalf("%s: %d differences:\n%s", what, len(diffs), strings.Join(diffs, "\n"))
-	}
+	sort.Strings(diffs)
+	return diffs
 }
 
 // snapshotIDs lists the repository's snapshots through `snapshots --json`.
