@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"memento/chunk"
-	"memento/internal/chaostest"
 	"memento/repo/backend/local"
+	"memento/repo/repotest"
 )
 
 // The chaos test damages a repository in one random way per trial and
@@ -351,7 +351,7 @@ func TestChaosCorruptionIsDetectedNeverRestored(t *testing.T) {
 	if testing.Short() {
 		def = len(chaosKinds)
 	}
-	first, trials := chaostest.Trials(t, chaosSeed, "MEMENTO_CHAOS_TRIALS", def)
+	first, trials := repotest.Trials(t, chaosSeed, "MEMENTO_CHAOS_TRIALS", def)
 	t.Logf("chaos: %d trials, seeds %d to %d (MEMENTO_CHAOS_SEED=S replays one)", trials, first, first+uint64(trials)-1)
 	w := newChaosWorld(t)
 	type tally struct{ trials, detected, restoredOK, refused int }

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"memento/internal/chaostest"
+	"memento/repo/repotest"
 )
 
 // The kill chaos test runs every command that writes (to the repository, a
@@ -728,7 +728,7 @@ func TestChaosKill(t *testing.T) {
 	if testing.Short() {
 		def = 1
 	}
-	first, kills := chaostest.Trials(t, chaosKillSeed, "MEMENTO_CHAOS_KILLS", def)
+	first, kills := repotest.Trials(t, chaosKillSeed, "MEMENTO_CHAOS_KILLS", def)
 	t.Logf("kill chaos: %d kills from seed %d (MEMENTO_CHAOS_SEED=S replays one trial)", kills, first)
 	start := time.Now()
 	w := newKillWorld(t)

@@ -1,7 +1,8 @@
-// Package chaostest reads the settings the chaos tests share from the
-// environment: how many trials to run and from which seed. make chaos sets
-// them for the full runs; make test runs the defaults.
-package chaostest
+// Package repotest holds what the tests of several packages share (it
+// imports nothing of ours): so far the chaos tests' settings, read from the
+// environment (how many trials to run and from which seed; make chaos sets
+// them for the full runs, make test runs the defaults).
+package repotest
 
 import (
 	"os"
