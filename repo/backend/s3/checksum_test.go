@@ -3,8 +3,10 @@ package s3
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -253,5 +255,24 @@ func TestRefusedByServer(t *testing.T) {
 		if got := refusedByServer(tc.ctx, tc.err); got != tc.want {
 			t.Errorf("%s: refusedByServer = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A request refused for want of permission by credentials the server
+// accepted (read-only credentials writing a lock) is fs.ErrPermission too, so
+// the repository runs a reading command without a lock; wrong credentials
+// are not.
+func TestAccessDeniedIsPermission(t *testing.T) {
+	b := &Backend{cfg: Config{Endpoint: "127.0.0.1:9", Bucket: "b"}}
+	denied := b.wrapErr("write", "locks/ab", minio.ErrorResponse{Code: "AccessDenied", Message: "Access Denied.", StatusCode: 403})
+	if !errors.Is(denied, ErrAccessDenied) || !errors.Is(denied, fs.ErrPermission) {
+		t.Errorf("%v: want ErrAccessDenied and fs.ErrPermission", denied)
+	}
+	if want := `s3 backend: write locks/ab (bucket "b", key "locks/ab" at 127.0.0.1:9): access denied (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY): AccessDenied: Access Denied.`; denied.Error() != want {
+		t.Errorf("message %q, want %q", denied, want)
+	}
+	wrongKey := b.wrapErr("write", "locks/ab", minio.ErrorResponse{Code: "InvalidAccessKeyId", StatusCode: 403})
+	if !errors.Is(wrongKey, ErrAccessDenied) || errors.Is(wrongKey, fs.ErrPermission) {
+		t.Errorf("%v: want ErrAccessDenied only", wrongKey)
 	}
 }

@@ -42,7 +42,9 @@ func (b *Backend) wrapErr(op, name string, err error) error {
 		return fmt.Errorf("%s: %w", where, fs.ErrNotExist)
 	case "NoSuchBucket":
 		return fmt.Errorf("%s: %w", where, ErrNoBucket)
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "AllAccessDisabled":
+	case "AccessDenied":
+		return fmt.Errorf("%s: %w: %s: %s", where, deniedError{}, resp.Code, resp.Message)
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "AllAccessDisabled":
 		return fmt.Errorf("%s: %w: %s: %s", where, ErrAccessDenied, resp.Code, resp.Message)
 	case "InvalidRange":
 		return fmt.Errorf("%s: range beyond end of object: %w", where, errRange)
@@ -64,6 +66,20 @@ func (b *Backend) wrapErr(op, name string, err error) error {
 }
 
 var errRange = errors.New("requested range not satisfiable")
+
+// deniedError is a request refused for want of permission (code
+// AccessDenied) by credentials the server accepted: read-only credentials
+// writing, for example. It is ErrAccessDenied and also fs.ErrPermission, so
+// that callers knowing only the standard library tell a read-only
+// repository from a broken one (a command that only reads then runs
+// without a lock, docs/repository-format.md, "Locks").
+type deniedError struct{}
+
+func (deniedError) Error() string { return ErrAccessDenied.Error() }
+
+func (deniedError) Is(target error) bool {
+	return target == ErrAccessDenied || target == fs.ErrPermission
+}
 
 func isNetErr(err error) bool {
 	var ne net.Error
