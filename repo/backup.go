@@ -112,6 +112,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		return nil, err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 
 	parent := opts.Parent
 	if parent == nil && !opts.NoParent {
@@ -162,6 +163,9 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	// Record what reached the repository even on failure, so it is reused.
 	if ierr := r.saveIndex(context.WithoutCancel(ctx), packs); ierr != nil && werr == nil {
 		werr = ierr
+	}
+	if werr == nil {
+		werr = ctx.Err() // interrupted, or the lock lost, after the last file: no snapshot
 	}
 	if werr != nil {
 		return nil, werr

@@ -96,6 +96,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 		return nil, err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 	rep := &CheckReport{Figures: map[string]float64{}}
 
 	packs, err := r.checkFiles(ctx, rep)

@@ -19,6 +19,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrLocked means another process holds a conflicting lock.
 	ErrLocked = errors.New("repository is locked")
+	// ErrLockLost is returned when a lock held by a command was lost: it
+	// could not be refreshed for so long that other processes would soon
+	// deem it stale, or another process removed it. The command stopped
+	// (Lock.Context was cancelled) and kept nothing partial.
+	ErrLockLost = errors.New("repository lock lost")
 	// ErrUnsafePath means a tree entry would escape the restore target.
 	ErrUnsafePath = errors.New("unsafe path")
 	// ErrFormat means a file is of a format version this binary does not know.

@@ -113,6 +113,7 @@ func (r *Repository) Forget(ctx context.Context, opts ForgetOptions) (*ForgetRes
 			return nil, err
 		}
 		defer lock.Unlock()
+		ctx = lock.Context() // cancelled if the lock is lost
 	} else if err := r.Sync(ctx); err != nil {
 		return nil, err
 	}

@@ -72,6 +72,28 @@ type LockOptions struct {
 type lockState struct {
 	opts     LockOptions
 	readOnly atomic.Bool // the storage refused the lock as read-only
+	lost     atomic.Pointer[error]
+	// refreshEvery and staleAfter are LockRefresh and LockStale, shorter
+	// in tests (zero: the constants).
+	refreshEvery, staleAfter time.Duration
+}
+
+func (s *lockState) timing() (refresh, stale time.Duration) {
+	refresh, stale = LockRefresh, LockStale
+	if s.refreshEvery > 0 {
+		refresh, stale = s.refreshEvery, s.staleAfter
+	}
+	return refresh, stale
+}
+
+// LockLost returns the error (wrapping ErrLockLost) of a lock of r that was
+// lost while held, or nil. The lock's Context was cancelled with it, so the
+// command holding it failed with context.Canceled; this says why.
+func (r *Repository) LockLost() error {
+	if p := r.locking.lost.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // ReadOnlyStorage reports whether a lock was not taken because the storage is
@@ -89,7 +111,17 @@ type Lock struct {
 	name        string
 	stop        chan struct{}
 	done        chan struct{}
+	ctx         context.Context
+	cancel      context.CancelCauseFunc
 }
+
+// Context returns the context the work done under the lock must use: the
+// one Lock was given, cancelled (cause: an error wrapping ErrLockLost) when
+// the lock is lost, that is when it could not be refreshed for so long that
+// other processes may soon deem it stale, or when another process removed
+// it (memento unlock --remove). Either way a prune may delete what the work
+// relies on, so it must stop and keep nothing partial, as if interrupted.
+func (l *Lock) Context() context.Context { return l.ctx }
 
 // Lock takes a shared or exclusive lock, or fails with ErrLocked naming the
 // holder. The lock is refreshed in the background until Unlock.
@@ -99,14 +131,14 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		if exclusive || !o.ReadOnly {
 			return nil, fmt.Errorf("%s writes to the repository and needs a lock: --no-lock is for commands that only read", command)
 		}
-		return &Lock{r: r}, nil
+		return &Lock{r: r, ctx: ctx}, nil
 	}
 	l := &Lock{r: r, info: newLockInfo(exclusive, command), held: true, stop: make(chan struct{}), done: make(chan struct{})}
 	name, err := r.writeLock(ctx, l.info)
 	if err != nil && o.ReadOnly && !exclusive && isReadOnly(err) {
 		r.locking.readOnly.Store(true)
 		r.log.Warn(fmt.Sprintf("the repository %s is read-only: %s runs without a lock", r.be.Location(), command), "err", err)
-		return &Lock{r: r}, nil
+		return &Lock{r: r, ctx: ctx}, nil
 	}
 	if err != nil && o.FreesSpace && errors.Is(err, syscall.ENOSPC) {
 		if sr, ok := r.be.(SpaceReserver); ok {
@@ -136,6 +168,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 	if !l.usedReserve {
 		r.ensureReserve(ctx)
 	}
+	l.ctx, l.cancel = context.WithCancelCause(ctx)
 	go l.refresh()
 	return l, nil
 }
@@ -400,28 +433,61 @@ func processAlive(pid int) bool {
 
 func (l *Lock) refresh() {
 	defer close(l.done)
-	t := time.NewTicker(LockRefresh)
+	every, stale := l.r.locking.timing()
+	t := time.NewTicker(every)
 	defer t.Stop()
+	lastOK := time.Now()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			l.info.Time = time.Now().UTC()
-			name, err := l.r.writeLock(ctx, l.info)
-			if err == nil {
-				l.mu.Lock()
-				old := l.name
-				l.name = name
-				l.mu.Unlock()
-				_ = l.r.be.Delete(ctx, old)
-			} else {
-				l.r.log.Warn("could not refresh lock", "err", err)
+			refreshed, err := l.refreshOnce(every, stale, lastOK)
+			if err != nil {
+				l.r.locking.lost.CompareAndSwap(nil, &err)
+				l.r.log.Error(err.Error())
+				l.cancel(err)
+				return
 			}
-			cancel()
+			if refreshed {
+				lastOK = time.Now()
+			}
 		}
 	}
+}
+
+// refreshOnce writes the lock anew and deletes the old file, and reports
+// whether it did. It returns an error wrapping ErrLockLost when the lock
+// must be given up: the old file is gone (another process removed it), or
+// writing failed and the next try would come too late (by then others may
+// deem the lock stale). A failure with time left is a warning.
+func (l *Lock) refreshOnce(every, stale time.Duration, lastOK time.Time) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l.mu.Lock()
+	old := l.name
+	l.mu.Unlock()
+	id := LockStatus{Name: old}.ID()
+	if _, err := l.r.be.Stat(ctx, old); errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("%w: lock %s of %s was removed by another process (memento unlock?): stopped, as a prune may now delete what it relies on",
+			ErrLockLost, id, l.info.Command)
+	}
+	l.info.Time = time.Now().UTC()
+	name, err := l.r.writeLock(ctx, l.info)
+	if err != nil {
+		since := time.Since(lastOK)
+		if since+every >= stale {
+			return false, fmt.Errorf("%w: lock %s of %s could not be refreshed for %s (%v): stopped before other processes deem it stale (after %s)",
+				ErrLockLost, id, l.info.Command, since.Round(time.Second), err, stale)
+		}
+		l.r.log.Warn("could not refresh the lock; trying again", "lock", id, "err", err, "next", every)
+		return false, nil
+	}
+	l.mu.Lock()
+	l.name = name
+	l.mu.Unlock()
+	_ = l.r.be.Delete(ctx, old)
+	return true, nil
 }
 
 // Unlock releases the lock, durably where the backend can (a removed lock
@@ -439,6 +505,7 @@ func (l *Lock) Unlock() error {
 	}
 	close(l.stop)
 	<-l.done
+	l.cancel(nil)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.r.be.Delete(context.Background(), l.name)

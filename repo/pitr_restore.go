@@ -105,6 +105,7 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 		return nil, err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 
 	dataDir, err := filepath.Abs(opts.DataDir)
 	if err != nil {

@@ -88,6 +88,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		return nil, err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 	// On a full repository the lock took the reserve: what is left is
 	// enough for new index files, not for repacked packs. Delete what no
 	// snapshot uses, which frees space without needing any.

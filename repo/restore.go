@@ -59,6 +59,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 		return nil, err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 
 	dest, tree := target, sn.Root
 	var spaceNode, meta *Node // the space directory's own node: its mode and mtime go to dest

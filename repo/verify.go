@@ -224,6 +224,7 @@ func (r *Repository) VerifySnapshots(ctx context.Context, ids []chunk.ID, opts V
 		return nil, err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 	v, err := r.newVerifier(ctx, opts)
 	if err != nil {
 		return nil, err

@@ -95,6 +95,7 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 		return err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 	pit, err := a.newMountPITR(r)
 	if err != nil {
 		return err

@@ -330,6 +330,7 @@ func (a *app) verifySchedule(ctx context.Context, f verifyFlags) error {
 		return err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return err

@@ -109,6 +109,7 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, b
 		return err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
 	ar := r.NewWALArchiver(pipe)

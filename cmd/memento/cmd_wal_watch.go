@@ -103,6 +103,7 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 		return err
 	}
 	defer lock.Unlock()
+	ctx = lock.Context() // cancelled if the lock is lost
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
 	w := &watcher{a: a, ar: r.NewWALArchiver(pipe), dataDir: sel.dataDir, interval: interval, triggers: map[string]chan struct{}{}, notSpace: map[string]bool{}}

@@ -16,7 +16,7 @@ const (
 	exitNoRepository  = 3   // no repository at --repo
 	exitWrongPassword = 4   // no key opens with the password
 	exitCorrupt       = 5   // stored or source data failed an integrity check
-	exitLocked        = 6   // another process holds a conflicting lock
+	exitLocked        = 6   // another process holds a conflicting lock, or the command lost its own
 	exitNotFound      = 7   // snapshot, space or file does not exist
 	exitUnrecoverable = 8   // the requested point in time cannot be recovered
 	exitInterrupted   = 130 // Ctrl-C / SIGTERM: stopped cleanly, nothing partial kept
@@ -35,6 +35,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, repo.ErrLockLost):
+		return exitLocked
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &ue):

@@ -31,6 +31,7 @@ type app struct {
 
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	opened         []*repo.Repository // by openWith, to tell a lost lock (lockLost)
 }
 
 // commands lists the constructors of the top-level commands; each command's
@@ -42,6 +43,15 @@ func run(ctx context.Context, args []string) int {
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if lost := a.lockLost(); lost != nil {
+		// The command was stopped by its lock's context: say why, not
+		// "interrupted" (or, for wal watch and mount, nothing).
+		if err == nil || errors.Is(err, context.Canceled) {
+			err = lost
+		} else {
+			err = fmt.Errorf("%w; then: %v", lost, err)
+		}
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -227,7 +237,22 @@ func (a *app) openWith(ctx context.Context, lock repo.LockOptions) (*repo.Reposi
 	if err != nil {
 		return nil, err
 	}
-	return repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log, Lock: lock})
+	r, err := repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log, Lock: lock})
+	if err == nil {
+		a.opened = append(a.opened, r)
+	}
+	return r, err
+}
+
+// lockLost returns why a lock of a repository the command opened was lost
+// while held (repo.ErrLockLost), or nil.
+func (a *app) lockLost() error {
+	for _, r := range a.opened {
+		if err := r.LockLost(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // printf writes human output unless --quiet or --json.
