@@ -12,10 +12,22 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/memento ./cmd/memento
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/engram-sim ./cmd/engram-sim
 
-vet:
-	$(GO) vet ./...
+# staticcheck at a pinned version, installed into a project-local directory
+# (ignored by git) on first use; bump STATICCHECK_VERSION deliberately.
+STATICCHECK_VERSION := v0.8.2
+TOOLS_BIN           := .cache/bin
+STATICCHECK         := $(TOOLS_BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-# The test command of the README and of CI: vet, then every test with the race detector.
+$(STATICCHECK):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(abspath $(TOOLS_BIN)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS_BIN)/staticcheck $@
+
+vet: $(STATICCHECK)
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# The test command of the README and of CI: vet (go vet and staticcheck), then every test with the race detector.
 test: vet
 	$(GO) test -race -count=1 -timeout 45m ./...
 

@@ -1,12 +1,10 @@
 package fusefs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -72,14 +70,6 @@ type VirtualFile struct {
 // repo.ErrCorrupt). It runs at most once at a time per space and instant,
 // with the mount's context, which is cancelled at unmount.
 type PointInTimeFunc func(ctx context.Context, space string, t int64) (*PointInTime, error)
-
-// isInteger reports whether s is an optionally signed run of digits.
-func isInteger(s string) bool {
-	if s[0] == '-' || s[0] == '+' {
-		s = s[1:]
-	}
-	return s != "" && strings.Trim(s, "0123456789") == ""
-}
 
 // atEntry is spaces/<space>/at/: a README, and any instant as a lookup.
 // Instants are not listed: a recursive walk of the mount (find, du, diff -r)
@@ -161,11 +151,6 @@ func (f *FS) lookupInstant(ctx context.Context, space, name string) (genEntry, s
 	return genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &treeDir{f: f, snap: ref, ino: ino, path: "/"}
 	}}, 0
-}
-
-// staticFileEntry is a small generated file with fixed content.
-func (f *FS) staticFileEntry(path, name string, content []byte) genEntry {
-	return f.virtualFileEntry(inoFor("v", path), VirtualFile{Name: name, Size: int64(len(content)), Data: bytes.NewReader(content)})
 }
 
 func (f *FS) virtualFileEntry(ino uint64, vf VirtualFile) genEntry {

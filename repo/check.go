@@ -64,10 +64,6 @@ func (c *CheckReport) add(sev, what, format string, args ...any) {
 	c.Findings = append(c.Findings, CheckFinding{Severity: sev, What: what, Message: fmt.Sprintf(format, args...)})
 }
 
-func (c *CheckReport) note(format string, args ...any) {
-	c.Notes = append(c.Notes, fmt.Sprintf(format, args...))
-}
-
 // knownDirs are the top-level directories of a repository; anything else
 // (and anything misnamed inside them) is reported as unexpected.
 var knownDirs = map[string]bool{dirData: true, dirIndex: true, dirSnapshots: true, dirKeys: true, dirLocks: true,

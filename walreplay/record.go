@@ -136,19 +136,3 @@ func cutID(p []byte) (id, rest []byte, err error) {
 	}
 	return id, p[2+n:], nil
 }
-
-// validateRecord checks a Record before it is encoded, so writers cannot
-// produce payloads that readers would refuse.
-func validateRecord(r *Record) error {
-	switch {
-	case len(r.ID) == 0 || len(r.ID) > MaxIDLen:
-		return fmt.Errorf("record id length %d not in 1..%d", len(r.ID), MaxIDLen)
-	case !utf8.ValidString(r.ID):
-		return errors.New("record id is not valid UTF-8")
-	case len(r.Embedding) > math.MaxUint16:
-		return fmt.Errorf("embedding has %d dimensions, at most %d allowed", len(r.Embedding), math.MaxUint16)
-	case !utf8.ValidString(r.Content):
-		return errors.New("record content is not valid UTF-8")
-	}
-	return nil
-}

@@ -74,15 +74,6 @@ func (m *metadata) ids() []string {
 	return ids
 }
 
-func (m *metadata) has(id string) bool {
-	for _, s := range m.Spaces {
-		if s.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
 // readMetadata reads and validates DIR/metadata.json. A missing file is
 // reported wrapping fs.ErrNotExist.
 func readMetadata(dir string) (*metadata, error) {

@@ -96,11 +96,6 @@ func (m *model) fillRecord(id string) {
 	m.payload = walreplay.AppendRecord(m.payload[:0], &m.rec)
 }
 
-// clock hands out entry timestamps, non-decreasing, with a share of
-// entries reusing the previous timestamp (PITR needs instants that several
-// entries share).
-type clock interface{ next() int64 }
-
 // synthClock steps from a start by random amounts with mean meanStep: the
 // timestamps of generate and mutate, which depend on the seed only.
 type synthClock struct {

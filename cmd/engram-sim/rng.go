@@ -59,5 +59,3 @@ func newMemoryID(r *rand.Rand) string {
 	}
 	return string(b[:])
 }
-
-func mathFloat32bits(f float32) uint32 { return math.Float32bits(f) }

@@ -274,16 +274,16 @@ type spaceRunner struct {
 	dirty  dirtySet
 	cold   []coldRecord
 
-	written, lastSeq     uint64
-	lastTS               int64
-	checkpoints          int
-	warmWrites           int
-	coldSegments         int
-	tornInfo             string
-	crashed              bool
-	started              time.Time // when writing began (after the replay)
-	lastCkpt             time.Time
-	batchFirst, batchEnd uint64
+	written, lastSeq uint64
+	lastTS           int64
+	checkpoints      int
+	warmWrites       int
+	coldSegments     int
+	tornInfo         string
+	crashed          bool
+	started          time.Time // when writing began (after the replay)
+	lastCkpt         time.Time
+	batchFirst       uint64
 }
 
 func (s *spaceRunner) open(ctx context.Context) error {

@@ -96,7 +96,7 @@ func ParseURL(s string) (Config, error) {
 	var cfg Config
 	rest, ok := strings.CutPrefix(s, "s3:")
 	if !ok {
-		return cfg, fmt.Errorf("%w %q: does not start with s3:", ErrBadURL, s)
+		return cfg, fmt.Errorf("%w %q: does not start with \"s3:\"", ErrBadURL, s)
 	}
 	u, err := url.Parse(rest)
 	if err != nil {

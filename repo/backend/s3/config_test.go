@@ -18,7 +18,7 @@ func TestParseURL(t *testing.T) {
 		{in: "s3:https://s3.example.com/my-bucket", endpoint: "s3.example.com", bucket: "my-bucket", secure: true},
 		{in: "s3:https://s3.example.com/my.bucket/a/b/c/", endpoint: "s3.example.com", bucket: "my.bucket", prefix: "a/b/c", secure: true},
 		{in: "s3:http://host/bkt//", endpoint: "host", bucket: "bkt"},
-		{in: "http://host/bucket", err: `invalid S3 repository URL "http://host/bucket": does not start with s3:`},
+		{in: "http://host/bucket", err: `invalid S3 repository URL "http://host/bucket": does not start with "s3:"`},
 		{in: "s3:ftp://host/bucket", err: "want s3:http://host/bucket or s3:https://host/bucket"},
 		{in: "s3:http:///bucket", err: "no host"},
 		{in: "s3:http://host", err: "no bucket"},

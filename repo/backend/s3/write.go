@@ -79,7 +79,6 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 		}
 		return b.retry(ctx, "write", name, func() error {
 			attempts++
-			body := r
 			if attempts > 1 {
 				if !seekable {
 					return errNoRetry{errors.New("source cannot be re-read for a retry")}
@@ -88,6 +87,7 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 					return errNoRetry{err}
 				}
 			}
+			var body io.Reader
 			if seekable {
 				// A SectionReader gives minio-go ReadAt for parallel parts and
 				// Seek for its own per-request retries.
