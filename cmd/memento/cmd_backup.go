@@ -19,8 +19,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newBackupCommand) }
-
 type backupFlags struct {
 	dataDir  string
 	spaces   []string
@@ -51,7 +49,7 @@ func newBackupCommand(a *app) *cobra.Command {
 	fl.StringVar(&f.host, "host", "", "host name to record (default: this host)")
 	fl.StringVar(&f.parent, "parent", "", "compare with this snapshot instead of the latest")
 	fl.BoolVar(&f.noParent, "force", false, "read every file, ignoring the parent snapshot")
-	registerQuiesceFlags(a, fl)
+	a.registerQuiesceFlags(fl)
 	return c
 }
 
@@ -143,7 +141,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	for _, job := range jobs {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
 		g.Go(func() error {
-			sn, err := backupOne(gctx, r, job)
+			sn, err := a.backupOne(gctx, r, job)
 			a.auditBackup(gctx, r, job, sn, err)
 			mu.Lock()
 			defer mu.Unlock()
@@ -204,11 +202,6 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		return fmt.Errorf("%d snapshots saved but marked damaged (listed above): %w", len(damaged), repo.ErrMarkedDamaged)
 	}
 	return a.emit(results)
-}
-
-// backupOne is where Engram-specific preparation of a space backup hooks in.
-var backupOne = func(ctx context.Context, r *repo.Repository, opts repo.BackupOptions) (*repo.Snapshot, error) {
-	return r.Backup(ctx, opts)
 }
 
 // listSpaces returns the space ids found under DIR/spaces: its directories,

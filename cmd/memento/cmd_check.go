@@ -9,8 +9,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newCheckCommand) }
-
 func newCheckCommand(a *app) *cobra.Command {
 	var readData, repair bool
 	c := &cobra.Command{

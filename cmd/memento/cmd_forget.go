@@ -11,8 +11,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newForgetCommand) }
-
 type forgetFlags struct {
 	spaces        []string
 	all           bool

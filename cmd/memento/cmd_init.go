@@ -6,8 +6,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newInitCommand) }
-
 func newInitCommand(a *app) *cobra.Command {
 	var insecure bool
 	c := &cobra.Command{

@@ -14,8 +14,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newLogCommand) }
-
 func newLogCommand(a *app) *cobra.Command {
 	var since, command, snapshot string
 	c := &cobra.Command{

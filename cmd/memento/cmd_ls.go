@@ -14,8 +14,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newLsCommand) }
-
 // lsEntry is one line of `ls --json`.
 type lsEntry struct {
 	Path   string    `json:"path"`

@@ -10,10 +10,6 @@ import (
 	"memento/repo"
 )
 
-func init() {
-	commands = append(commands, newIndexCommand, newVersionCommand, newUnlockCommand)
-}
-
 func newIndexCommand(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "index", Short: "Manage the local index cache"}
 	c.AddCommand(&cobra.Command{

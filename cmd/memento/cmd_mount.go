@@ -15,8 +15,6 @@ import (
 	"memento/walreplay"
 )
 
-func init() { commands = append(commands, newMountCommand, newUmountCommand) }
-
 // unmountGrace is how long a signalled mount waits for open files to be
 // closed after detaching, before it exits anyway.
 const unmountGrace = 5 * time.Second

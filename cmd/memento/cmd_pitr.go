@@ -14,11 +14,6 @@ import (
 	"memento/walreplay"
 )
 
-func init() {
-	commands = append(commands, newPITRCommand)
-	restoreAt = restorePointInTime
-}
-
 // unrecoverableError carries a repo.ErrUnrecoverable error to exit code 8
 // without changing its text (which already says what cannot be recovered).
 type unrecoverableError struct{ err error }

@@ -13,8 +13,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newPruneCommand) }
-
 type pruneFlags struct {
 	dryRun    bool
 	maxUnused float64

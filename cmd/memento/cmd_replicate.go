@@ -16,8 +16,6 @@ import (
 	"memento/repo/backend/local"
 )
 
-func init() { commands = append(commands, newReplicateCommand) }
-
 type replicateFlags struct {
 	to       []string
 	bwlimit  string

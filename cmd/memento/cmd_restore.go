@@ -10,8 +10,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newRestoreCommand) }
-
 type restoreFlags struct {
 	target string
 	space  string
@@ -50,9 +48,6 @@ and only spaces/<id> is replaced.`,
 	return c
 }
 
-// restoreAt is where point-in-time recovery hooks in.
-var restoreAt func(ctx context.Context, a *app, r *repo.Repository, f restoreFlags) error
-
 func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error {
 	if f.target == "" {
 		return usagef("--target DIR is required")
@@ -81,10 +76,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	}
 	defer r.Close()
 	if pitr {
-		if restoreAt == nil {
-			return usagef("point-in-time recovery is not available in this build")
-		}
-		return restoreAt(ctx, a, r, f)
+		return restorePointInTime(ctx, a, r, f)
 	}
 	if f.all {
 		return a.restoreAllLatest(ctx, r, f.target)

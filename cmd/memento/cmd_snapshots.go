@@ -12,8 +12,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newSnapshotsCommand) }
-
 func newSnapshotsCommand(a *app) *cobra.Command {
 	var space, host, tag, verified string
 	c := &cobra.Command{

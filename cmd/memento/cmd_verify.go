@@ -16,8 +16,6 @@ import (
 	"memento/repo"
 )
 
-func init() { commands = append(commands, newVerifyCommand) }
-
 type verifyFlags struct {
 	level    string
 	space    string

@@ -17,8 +17,6 @@ import (
 	"memento/walreplay"
 )
 
-func init() { commands = append(commands, newWALCommand) }
-
 func newWALCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "wal",

@@ -17,30 +17,33 @@ import (
 
 // quiesceFlags configure how a space backup freezes the database while it
 // reads the tiers. They are registered on the backup command by
-// registerQuiesceFlags and read by the backupOne hook below.
+// registerQuiesceFlags and read by backupOne below.
 type quiesceFlags struct {
 	pid      int
 	preHook  string
 	postHook string
 }
 
-var quiesce quiesceFlags
-
-func registerQuiesceFlags(a *app, fl *pflag.FlagSet) {
-	fl.IntVar(&quiesce.pid, "quiesce-pid", 0, "pause this Engram process (SIGUSR1) while the tiers are read, resume it (SIGUSR2) before the WAL is")
-	fl.StringVar(&quiesce.preHook, "pre-hook", "", "shell command that pauses the database before the tiers are read")
-	fl.StringVar(&quiesce.postHook, "post-hook", "", "shell command that resumes the database (always run after --pre-hook, even on error)")
-	engramApp = a
+// quiesceState is the app's part of quiescing: the backup command's flags
+// and the one quiescer built from them for all the spaces it backs up.
+type quiesceState struct {
+	flags    quiesceFlags
+	once     sync.Once
+	quiescer *quiescer
 }
 
-// engramApp is the app of the running backup command, for messages.
-var engramApp *app
+func (a *app) registerQuiesceFlags(fl *pflag.FlagSet) {
+	fl.IntVar(&a.quiesce.flags.pid, "quiesce-pid", 0, "pause this Engram process (SIGUSR1) while the tiers are read, resume it (SIGUSR2) before the WAL is")
+	fl.StringVar(&a.quiesce.flags.preHook, "pre-hook", "", "shell command that pauses the database before the tiers are read")
+	fl.StringVar(&a.quiesce.flags.postHook, "post-hook", "", "shell command that resumes the database (always run after --pre-hook, even on error)")
+}
 
 // quiescer pauses the database once for all spaces being backed up in
 // parallel: the first space to start reading its tiers pauses it, the last
 // one to finish them resumes it, so the pause covers exactly the union of
 // the tier reads.
 type quiescer struct {
+	a      *app // for messages
 	mu     sync.Mutex
 	n      int
 	since  time.Time
@@ -69,21 +72,14 @@ func (q *quiescer) release() error {
 		return nil
 	}
 	err := q.resume()
-	if engramApp != nil {
-		engramApp.log.Warn("database quiesced", "paused", time.Since(q.since).Round(time.Microsecond).String())
-		engramApp.printf("database paused for %s while the tiers were read\n", time.Since(q.since).Round(time.Microsecond))
-	}
+	q.a.log.Warn("database quiesced", "paused", time.Since(q.since).Round(time.Microsecond).String())
+	q.a.printf("database paused for %s while the tiers were read\n", time.Since(q.since).Round(time.Microsecond))
 	return err
 }
 
-var (
-	quiesceOnce sync.Once
-	theQuiescer *quiescer
-)
-
 // currentQuiescer builds the quiescer from the flags (nil: no quiesce).
-func currentQuiescer() (*quiescer, error) {
-	q := quiesce
+func (a *app) currentQuiescer() (*quiescer, error) {
+	q := a.quiesce.flags
 	switch {
 	case q.pid != 0 && (q.preHook != "" || q.postHook != ""):
 		return nil, usagef("give either --quiesce-pid or --pre-hook/--post-hook, not both")
@@ -94,17 +90,18 @@ func currentQuiescer() (*quiescer, error) {
 	case q.pid == 0 && q.preHook == "":
 		return nil, nil
 	}
-	quiesceOnce.Do(func() {
-		theQuiescer = &quiescer{}
+	a.quiesce.once.Do(func() {
+		qr := &quiescer{a: a}
 		if q.pid != 0 {
-			theQuiescer.pause = func() error { return signalPID(q.pid, syscall.SIGUSR1) }
-			theQuiescer.resume = func() error { return signalPID(q.pid, syscall.SIGUSR2) }
+			qr.pause = func() error { return signalPID(q.pid, syscall.SIGUSR1) }
+			qr.resume = func() error { return signalPID(q.pid, syscall.SIGUSR2) }
 		} else {
-			theQuiescer.pause = func() error { return runHook("--pre-hook", q.preHook) }
-			theQuiescer.resume = func() error { return runHook("--post-hook", q.postHook) }
+			qr.pause = func() error { return runHook("--pre-hook", q.preHook) }
+			qr.resume = func() error { return runHook("--post-hook", q.postHook) }
 		}
+		a.quiesce.quiescer = qr
 	})
-	return theQuiescer, nil
+	return a.quiesce.quiescer, nil
 }
 
 func signalPID(pid int, sig syscall.Signal) error {
@@ -123,15 +120,11 @@ func runHook(flag, cmdline string) error {
 	return nil
 }
 
-func init() {
-	backupOne = backupEngram
-}
-
-// backupEngram backs up a space with its WAL positions and state digest in
+// backupOne backs up a space with its WAL positions and state digest in
 // the manifest (repo.EngramRecorder), quiescing the database around the
 // tiers if asked. The database is resumed whatever happens: the recorder's
 // Done is deferred, and Ctrl-C cancels ctx rather than killing the process.
-func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptions) (*repo.Snapshot, error) {
+func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts repo.BackupOptions) (*repo.Snapshot, error) {
 	if opts.Space == "" {
 		return r.Backup(ctx, opts)
 	}
@@ -145,7 +138,7 @@ func backupEngram(ctx context.Context, r *repo.Repository, opts repo.BackupOptio
 			rec.Parent = parent.Engram
 		}
 	}
-	q, err := currentQuiescer()
+	q, err := a.currentQuiescer()
 	if err != nil {
 		return nil, err
 	}

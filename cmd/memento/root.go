@@ -27,16 +27,13 @@ type app struct {
 	verbose      bool
 	noProgress   bool
 	noLock       bool
-	s3           s3Flags // S3 tuning flags (s3.go)
+	s3           s3Flags      // S3 tuning flags (s3.go)
+	quiesce      quiesceState // backup's --quiesce-pid/--pre-hook/--post-hook (engram_backup.go)
 
 	stdout, stderr io.Writer
 	log            *slog.Logger
 	opened         []*repo.Repository // by openWith, to tell a lost lock (lockLost)
 }
-
-// commands lists the constructors of the top-level commands; each command's
-// file adds itself in an init function, so adding a command touches one file.
-var commands []func(*app) *cobra.Command
 
 func run(ctx context.Context, args []string) int {
 	a := &app{stdout: os.Stdout, stderr: os.Stderr}
@@ -105,9 +102,26 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
 	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges), e.g. on a read-only repository")
 	a.addS3Flags(pf)
-	for _, c := range commands {
-		root.AddCommand(c(a))
-	}
+	root.AddCommand(
+		newBackupCommand(a),
+		newCheckCommand(a),
+		newForgetCommand(a),
+		newInitCommand(a),
+		newLogCommand(a),
+		newLsCommand(a),
+		newIndexCommand(a),
+		newVersionCommand(a),
+		newUnlockCommand(a),
+		newMountCommand(a),
+		newUmountCommand(a),
+		newPITRCommand(a),
+		newPruneCommand(a),
+		newReplicateCommand(a),
+		newRestoreCommand(a),
+		newSnapshotsCommand(a),
+		newVerifyCommand(a),
+		newWALCommand(a),
+	)
 	return root
 }
 
@@ -119,7 +133,11 @@ func (a *app) backend(create bool) (repo.Backend, error) {
 		return nil, usagef("no repository: give --repo or set MEMENTO_REPOSITORY")
 	}
 	if strings.HasPrefix(a.repoURL, "s3:") {
-		return openS3(a, a.repoURL, create)
+		be, err := a.openS3Backend(a.repoURL, create)
+		if err != nil {
+			return nil, err
+		}
+		return be, nil
 	}
 	if create {
 		return local.Create(a.repoURL)
@@ -129,11 +147,6 @@ func (a *app) backend(create bool) (repo.Backend, error) {
 		return nil, fmt.Errorf("%w at %s: %v", repo.ErrNoRepository, a.repoURL, err)
 	}
 	return be, nil
-}
-
-// openS3 opens an s3: repository URL (s3.go); create makes a missing bucket.
-var openS3 = func(a *app, url string, create bool) (repo.Backend, error) {
-	return nil, usagef("repository %s: S3 repositories are not supported by this build", url)
 }
 
 // checkPasswordFileMode treats a password file the way ssh treats a private

@@ -31,12 +31,6 @@ func (a *app) addS3Flags(pf *pflag.FlagSet) {
 // s3ProbeTimeout bounds the bucket check when a repository is opened.
 const s3ProbeTimeout = 2 * time.Minute
 
-func init() {
-	openS3 = func(a *app, url string, create bool) (repo.Backend, error) {
-		return a.openS3Backend(url, create)
-	}
-}
-
 // openS3Backend opens an s3: URL with credentials from the environment and
 // the --s3-* flags. A missing bucket is "no repository" (exit 3), except for
 // init, which creates it.
