@@ -165,7 +165,10 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		werr = ierr
 	}
 	if werr == nil {
-		werr = ctx.Err() // interrupted, or the lock lost, after the last file: no snapshot
+		werr = lockHeld(ctx) // a lost lock, or interrupted after the last file: no snapshot
+	}
+	if werr == nil {
+		werr = ctx.Err()
 	}
 	if werr != nil {
 		return nil, werr

@@ -113,7 +113,12 @@ type Lock struct {
 	done        chan struct{}
 	ctx         context.Context
 	cancel      context.CancelCauseFunc
+	lastOK      atomic.Int64          // wall-clock UnixNano when the lock was last written
+	lastErr     atomic.Pointer[error] // why the last refresh failed, nil after a success
 }
+
+// lockKey finds the Lock in its Context (lockHeld).
+type lockKey struct{}
 
 // Context returns the context the work done under the lock must use: the
 // one Lock was given, cancelled (cause: an error wrapping ErrLockLost) when
@@ -134,6 +139,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		return &Lock{r: r, ctx: ctx}, nil
 	}
 	l := &Lock{r: r, info: newLockInfo(exclusive, command), held: true, stop: make(chan struct{}), done: make(chan struct{})}
+	written := time.Now()
 	name, err := r.writeLock(ctx, l.info)
 	if err != nil && o.ReadOnly && !exclusive && isReadOnly(err) {
 		r.locking.readOnly.Store(true)
@@ -154,6 +160,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	l.name = name
+	l.lastOK.Store(written.UnixNano())
 	if err := r.checkLocks(ctx, l); err != nil {
 		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
 		return nil, err
@@ -168,7 +175,9 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 	if !l.usedReserve {
 		r.ensureReserve(ctx)
 	}
-	l.ctx, l.cancel = context.WithCancelCause(ctx)
+	var cctx context.Context
+	cctx, l.cancel = context.WithCancelCause(ctx)
+	l.ctx = context.WithValue(cctx, lockKey{}, l)
 	go l.refresh()
 	return l, nil
 }
@@ -433,61 +442,120 @@ func processAlive(pid int) bool {
 
 func (l *Lock) refresh() {
 	defer close(l.done)
-	every, stale := l.r.locking.timing()
+	every, _ := l.r.locking.timing()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	lastOK := time.Now()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
-			refreshed, err := l.refreshOnce(every, stale, lastOK)
-			if err != nil {
-				l.r.locking.lost.CompareAndSwap(nil, &err)
-				l.r.log.Error(err.Error())
-				l.cancel(err)
+			if err := l.refreshOnce(every); err != nil {
+				l.lose(err)
 				return
-			}
-			if refreshed {
-				lastOK = time.Now()
 			}
 		}
 	}
 }
 
-// refreshOnce writes the lock anew and deletes the old file, and reports
-// whether it did. It returns an error wrapping ErrLockLost when the lock
-// must be given up: the old file is gone (another process removed it), or
-// writing failed and the next try would come too late (by then others may
-// deem the lock stale). A failure with time left is a warning.
-func (l *Lock) refreshOnce(every, stale time.Duration, lastOK time.Time) (bool, error) {
+// lose gives the lock up: the repository reports err (LockLost), one error
+// line says it, and the lock's Context is cancelled with it.
+func (l *Lock) lose(err error) {
+	if l.r.locking.lost.CompareAndSwap(nil, &err) {
+		l.r.log.Error(err.Error())
+	}
+	l.cancel(err)
+}
+
+// tooOld returns an error wrapping ErrLockLost when the lock was last
+// written so long ago, by the wall clock (which, unlike Go's monotonic
+// clock, counts a suspended machine, a paused VM or a stopped process),
+// that it would be stale before the next refresh: others may have deemed
+// it stale already, or will before it is written again.
+func (l *Lock) tooOld() error {
+	every, stale := l.r.locking.timing()
+	since := time.Since(time.Unix(0, l.lastOK.Load()))
+	if since+every < stale {
+		return nil
+	}
+	why := "the process was stopped or the machine suspended?"
+	if p := l.lastErr.Load(); p != nil {
+		why = "refreshing failed: " + (*p).Error()
+	}
+	return fmt.Errorf("%w: lock %s of %s was not refreshed for %s (%s): stopped, as others deem a lock stale after %s",
+		ErrLockLost, LockStatus{Name: l.currentName()}.ID(), l.info.Command, roundAge(since), why, stale)
+}
+
+// roundAge rounds an age for a message: to seconds, or milliseconds below one.
+func roundAge(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+func (l *Lock) currentName() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.name
+}
+
+// refreshOnce writes the lock anew and deletes the old file. It returns an
+// error wrapping ErrLockLost when the lock must be given up: it is already
+// too old (tooOld), the old file is gone (another process removed it), or
+// writing failed and the next try would come too late. A failure with time
+// left is a warning.
+func (l *Lock) refreshOnce(every time.Duration) error {
+	if err := l.tooOld(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l.mu.Lock()
-	old := l.name
-	l.mu.Unlock()
+	old := l.currentName()
 	id := LockStatus{Name: old}.ID()
 	if _, err := l.r.be.Stat(ctx, old); errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("%w: lock %s of %s was removed by another process (memento unlock?): stopped, as a prune may now delete what it relies on",
+		return fmt.Errorf("%w: lock %s of %s was removed by another process (memento unlock?): stopped, as a prune may now delete what it relies on",
 			ErrLockLost, id, l.info.Command)
 	}
-	l.info.Time = time.Now().UTC()
+	written := time.Now()
+	l.info.Time = written.UTC()
 	name, err := l.r.writeLock(ctx, l.info)
 	if err != nil {
-		since := time.Since(lastOK)
-		if since+every >= stale {
-			return false, fmt.Errorf("%w: lock %s of %s could not be refreshed for %s (%v): stopped before other processes deem it stale (after %s)",
-				ErrLockLost, id, l.info.Command, since.Round(time.Second), err, stale)
+		l.lastErr.Store(&err)
+		if lost := l.tooOld(); lost != nil {
+			return lost
 		}
 		l.r.log.Warn("could not refresh the lock; trying again", "lock", id, "err", err, "next", every)
-		return false, nil
+		return nil
 	}
+	l.lastOK.Store(written.UnixNano())
+	l.lastErr.Store(nil)
 	l.mu.Lock()
 	l.name = name
 	l.mu.Unlock()
 	_ = l.r.be.Delete(ctx, old)
-	return true, nil
+	return nil
+}
+
+// lockHeld returns nil while the lock that ctx was made under
+// (Lock.Context) holds, and otherwise an error wrapping ErrLockLost, giving
+// the lock up. Work calls it right before a step that commits what it did
+// (a snapshot, WAL records, prune's deletions): the refresh loop may not
+// have run since the process was stopped or the machine suspended. A
+// context of no lock always passes.
+func lockHeld(ctx context.Context) error {
+	if err := context.Cause(ctx); errors.Is(err, ErrLockLost) {
+		return err
+	}
+	l, _ := ctx.Value(lockKey{}).(*Lock)
+	if l == nil || !l.held {
+		return nil
+	}
+	if err := l.tooOld(); err != nil {
+		l.lose(err)
+		return err
+	}
+	return nil
 }
 
 // Unlock releases the lock, durably where the backend can (a removed lock

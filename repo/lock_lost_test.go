@@ -70,7 +70,7 @@ func TestLockLostWhenRefreshFails(t *testing.T) {
 	fb.failLocks.Store(true)
 	waitDone(t, l.Context())
 	cause := context.Cause(l.Context())
-	if !errors.Is(cause, ErrLockLost) || !strings.Contains(cause.Error(), "of backup could not be refreshed for") ||
+	if !errors.Is(cause, ErrLockLost) || !strings.Contains(cause.Error(), "of backup was not refreshed for") ||
 		!strings.Contains(cause.Error(), syscall.EIO.Error()) {
 		t.Fatalf("cause %q: want ErrLockLost saying the refresh failed and why", cause)
 	}
@@ -130,5 +130,35 @@ func TestBackupStopsWhenLockRemoved(t *testing.T) {
 	ids, err := tr.reopen(t).ListSnapshotIDs(context.Background())
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("snapshots after the lost lock: %v (%v), want none", ids, err)
+	}
+}
+
+// A lock last written longer ago than the refresh can make up for (the
+// process was stopped, the machine suspended: Go's monotonic clock does not
+// count that, the wall clock does) is lost when the work next checks it,
+// before the refresh loop runs.
+func TestLockLostAfterStall(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	r, _ := openFaulty(t, tr, 2*time.Hour)
+	r.locking.refreshEvery = time.Hour // no refresh during the test
+	l, err := r.Lock(context.Background(), false, "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if err := lockHeld(l.Context()); err != nil {
+		t.Fatalf("fresh lock: %v", err)
+	}
+	l.lastOK.Store(time.Now().Add(-90 * time.Minute).UnixNano()) // as after a suspend
+	err = lockHeld(l.Context())
+	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "of backup was not refreshed for 1h30m") {
+		t.Fatalf("lockHeld after a stall: %v, want ErrLockLost naming the time", err)
+	}
+	waitDone(t, l.Context())
+	if !errors.Is(r.LockLost(), ErrLockLost) {
+		t.Fatalf("LockLost() = %v", r.LockLost())
+	}
+	if err := lockHeld(context.Background()); err != nil {
+		t.Fatalf("no lock: %v", err)
 	}
 }

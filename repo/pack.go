@@ -136,6 +136,10 @@ func decodePackTrailer(t []byte, packSize int64) (int64, error) {
 	if v := binary.LittleEndian.Uint16(t[4:]); v != packVersion {
 		return 0, fmt.Errorf("%w: pack version %d", ErrFormat, v)
 	}
+	if r := binary.LittleEndian.Uint16(t[6:]); r != 0 {
+		// Written as zero by every version: anything else is damage.
+		return 0, fmt.Errorf("%w: reserved trailer bytes are %#04x, not zero", errPackFormat, r)
+	}
 	hl := int64(binary.LittleEndian.Uint32(t))
 	if hl == 0 || hl > packSize-packTrailerSize {
 		return 0, fmt.Errorf("%w: header length %d in a pack of %d bytes", errPackFormat, hl, packSize)

@@ -447,6 +447,9 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	// From here on prune deletes. Ctrl-C no longer stops it halfway: each
 	// deletion is safe, but finishing is tidier, and it is quick.
 	dctx := context.WithoutCancel(ctx)
+	if err := lockHeld(ctx); err != nil {
+		return err
+	}
 	// The local cache must not keep placing blobs in packs about to go:
 	// forget what it learnt from pack headers (index rebuild) now; what
 	// it merged from index files goes with them (Sync notices).
@@ -462,6 +465,9 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	}
 	// 5. The packs no index file describes any more.
 	for _, p := range pl.deleteList {
+		if err := lockHeld(ctx); err != nil {
+			return err // a lost lock: a backup elsewhere may use this pack now
+		}
 		if err := r.be.Delete(dctx, packName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete pack %s: %w", shortHex(p.info.ID), err)
 		}

@@ -126,16 +126,18 @@ func removeIfStale(owner string, log *slog.Logger) {
 		return
 	}
 	defer f.Close()
-	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return // its restore is running (or the file system has no flock)
-	}
+	// Read before locking. Empty: a restore between creating and filling
+	// it. Not "pid N...": not an owner file of ours. Our own pid:
+	// a concurrent restore of this process, which must not be touched
+	// where flock is emulated by per-process locks (NFS): taking and
+	// dropping such a lock here would release the other restore's.
 	b := make([]byte, 64)
 	n, _ := f.ReadAt(b, 0)
-	// Empty: a restore between creating and filling it. Our own pid: where
-	// flock is emulated by per-process locks (NFS), a concurrent restore
-	// of this process.
-	if n == 0 || strings.HasPrefix(string(b[:n]), fmt.Sprintf("pid %d\n", os.Getpid())) {
+	if !strings.HasPrefix(string(b[:n]), "pid ") || strings.HasPrefix(string(b[:n]), fmt.Sprintf("pid %d\n", os.Getpid())) {
 		return
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return // its restore is running (or the file system has no flock)
 	}
 	dir := strings.TrimSuffix(owner, stagingOwnerSuffix)
 	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {

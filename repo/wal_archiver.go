@@ -179,6 +179,11 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		return nil, ierr
 	}
 	if perr == nil {
+		// Records written under a lost lock could name chunks a prune
+		// deleted meanwhile: the next run archives them again.
+		if err := lockHeld(ctx); err != nil {
+			return nil, err
+		}
 		if err := a.r.saveWALFile(wctx, sa.pos, a.host, run.recs); err != nil {
 			return nil, err
 		}
