@@ -13,7 +13,7 @@ func newInitCommand(a *app) *cobra.Command {
 		Short: "Create a new repository",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := a.backend(true)
+			be, err := a.backend(cmd.Context(), true)
 			if err != nil {
 				return err
 			}

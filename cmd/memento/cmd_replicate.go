@@ -75,14 +75,14 @@ func (a *app) replicate(ctx context.Context, f replicateFlags) error {
 	if err != nil {
 		return usagef("--bwlimit: %v", err)
 	}
-	src, err := a.backend(false)
+	src, err := a.backend(ctx, false)
 	if err != nil {
 		return err
 	}
 	var dsts []repo.Backend
 	seen := map[string]bool{src.Location(): true}
 	for _, to := range f.to {
-		d, err := a.destination(to)
+		d, err := a.destination(ctx, to)
 		if err != nil {
 			return err
 		}
@@ -123,9 +123,9 @@ func (a *app) replicate(ctx context.Context, f replicateFlags) error {
 
 // destination opens a --to location, creating a missing local directory or
 // bucket: replicating into a new place is the point.
-func (a *app) destination(to string) (repo.Backend, error) {
+func (a *app) destination(ctx context.Context, to string) (repo.Backend, error) {
 	if strings.HasPrefix(to, "s3:") {
-		return a.openS3Backend(to, true)
+		return a.openS3Backend(ctx, to, true)
 	}
 	be, err := local.Open(to)
 	if errors.Is(err, fs.ErrNotExist) {

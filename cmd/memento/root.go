@@ -127,13 +127,14 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// backend opens the repository location named by --repo.
-func (a *app) backend(create bool) (repo.Backend, error) {
+// backend opens the repository location named by --repo; ctx bounds the
+// network waits of opening it (an S3 probe), so Ctrl-C stops them.
+func (a *app) backend(ctx context.Context, create bool) (repo.Backend, error) {
 	if a.repoURL == "" {
 		return nil, usagef("no repository: give --repo or set MEMENTO_REPOSITORY")
 	}
 	if strings.HasPrefix(a.repoURL, "s3:") {
-		be, err := a.openS3Backend(a.repoURL, create)
+		be, err := a.openS3Backend(ctx, a.repoURL, create)
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +243,7 @@ func (a *app) openFreeing(ctx context.Context) (*repo.Repository, error) {
 }
 
 func (a *app) openWith(ctx context.Context, lock repo.LockOptions) (*repo.Repository, error) {
-	be, err := a.backend(false)
+	be, err := a.backend(ctx, false)
 	if err != nil {
 		return nil, err
 	}

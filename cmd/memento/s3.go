@@ -34,7 +34,7 @@ const s3ProbeTimeout = 2 * time.Minute
 // openS3Backend opens an s3: URL with credentials from the environment and
 // the --s3-* flags. A missing bucket is "no repository" (exit 3), except for
 // init, which creates it.
-func (a *app) openS3Backend(url string, create bool) (*s3.Backend, error) {
+func (a *app) openS3Backend(ctx context.Context, url string, create bool) (*s3.Backend, error) {
 	cfg, err := s3.ConfigFromEnv(url)
 	if err != nil {
 		if errors.Is(err, s3.ErrBadURL) {
@@ -57,7 +57,7 @@ func (a *app) openS3Backend(url string, create bool) (*s3.Backend, error) {
 	if a.s3.retries > 0 {
 		cfg.Retries = a.s3.retries
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s3ProbeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s3ProbeTimeout)
 	defer cancel()
 	var be *s3.Backend
 	if create {
