@@ -21,7 +21,7 @@ import (
 // file, and a record once written cannot be altered without its name (its
 // BLAKE3) and its seal both failing.
 const (
-	dirLogs = "logs"
+	DirLogs = "logs"
 	kindLog = "log"
 	// AuditVersion is the record format this binary writes.
 	AuditVersion = 1
@@ -79,11 +79,11 @@ func (r *Repository) AppendAudit(ctx context.Context, rec AuditRecord) (string, 
 		rec.Result = AuditOK
 	}
 	rec.File = ""
-	id, err := r.saveFile(ctx, dirLogs, kindLog, rec)
+	id, err := r.SaveFile(ctx, DirLogs, kindLog, rec)
 	if err != nil {
 		return "", fmt.Errorf("audit record: %w", err)
 	}
-	return fileName(dirLogs, id), nil
+	return FileName(DirLogs, id), nil
 }
 
 // AuditLog reads every audit record at or after since (zero: all), oldest
@@ -91,7 +91,7 @@ func (r *Repository) AppendAudit(ctx context.Context, rec AuditRecord) (string, 
 // in the error-free second result so that `check` and `log` can say so.
 func (r *Repository) AuditLog(ctx context.Context, since time.Time) ([]AuditRecord, []error, error) {
 	var names []string
-	err := r.be.List(ctx, dirLogs, func(name string, size int64) error {
+	err := r.be.List(ctx, DirLogs, func(name string, size int64) error {
 		names = append(names, name)
 		return nil
 	})
@@ -108,7 +108,7 @@ func (r *Repository) AuditLog(ctx context.Context, since time.Time) ([]AuditReco
 	for _, name := range names {
 		g.Go(func() error {
 			var rec AuditRecord
-			err := r.loadFile(c, name, kindLog, &rec)
+			err := r.LoadFile(c, name, kindLog, &rec)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

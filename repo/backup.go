@@ -75,7 +75,7 @@ type archiver struct {
 	space    string
 	key      chunk.Key
 	pipe     *chunk.Pipeline
-	packer   *packer
+	packer   *Packer
 	known    map[chunk.ID]struct{}
 	prog     *Progress
 	sem      chan struct{}
@@ -121,7 +121,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 			return nil, err
 		}
 	}
-	known, err := r.knownBlobs(ctx, opts.Space)
+	known, err := r.KnownBlobs(ctx, opts.Space)
 	if err != nil {
 		return nil, err
 	}
@@ -134,14 +134,14 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if prog == nil {
 		prog = &Progress{}
 	}
-	a := &archiver{r: r, space: opts.Space, key: r.chunkKey(opts.Space), pipe: pipe, known: known,
+	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir, redirect: opts.Redirect,
-		packer: r.newPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space)}
+		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space)}
 
 	var parentRoot *Tree
 	if parent != nil {
 		if parentRoot, err = r.LoadTree(ctx, parent.Space, parent.Root); err != nil {
-			r.log.Warn("parent snapshot unreadable, reading every file", "snapshot", parent.ShortID(), "err", err)
+			r.Logger().Warn("parent snapshot unreadable, reading every file", "snapshot", parent.ShortID(), "err", err)
 			parentRoot = nil
 		}
 	}
@@ -156,16 +156,16 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	var packs []index.PackInfo
 	var stored int64
 	if werr != nil {
-		packs = a.packer.abort()
+		packs = a.packer.Abort()
 	} else {
-		packs, stored, werr = a.packer.flush()
+		packs, stored, werr = a.packer.Flush()
 	}
 	// Record what reached the repository even on failure, so it is reused.
-	if ierr := r.saveIndex(context.WithoutCancel(ctx), packs); ierr != nil && werr == nil {
+	if ierr := r.SaveIndex(context.WithoutCancel(ctx), packs); ierr != nil && werr == nil {
 		werr = ierr
 	}
 	if werr == nil {
-		werr = lockHeld(ctx) // a lost lock, or interrupted after the last file: no snapshot
+		werr = LockHeld(ctx) // a lost lock, or interrupted after the last file: no snapshot
 	}
 	if werr == nil {
 		werr = ctx.Err()
@@ -173,7 +173,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if werr != nil {
 		return nil, werr
 	}
-	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: withDamage(opts.Tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
+	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: WithDamage(opts.Tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
 	if m.Host == "" {
 		m.Host, _ = os.Hostname()
 	}
@@ -186,7 +186,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	m.Summary = Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
 		UnchangedFiles: a.unchanged.Load(), Chunks: a.chunks.Load(), NewChunks: a.newChunks.Load(),
 		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Seconds: time.Since(start).Seconds()}
-	sn, err := r.saveSnapshot(context.WithoutCancel(ctx), m)
+	sn, err := r.SaveSnapshot(context.WithoutCancel(ctx), m)
 	if sn != nil {
 		sn.Followed = a.followed
 	}
@@ -230,7 +230,7 @@ func (a *archiver) followLink(it item, relPath string) (fs.FileInfo, error) {
 		return nil, fmt.Errorf("backup %s: a symlink to %s, which is not a directory (a space's directory, its wal/ and its tiers must be directories)", it.path, target)
 	}
 	a.followed = append(a.followed, relPath+" -> "+target)
-	a.r.log.Info("backing up the directory a symlink points to", "path", it.path, "target", target)
+	a.r.Logger().Info("backing up the directory a symlink points to", "path", it.path, "target", target)
 	return fi, nil
 }
 
@@ -329,7 +329,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 			fi, err := os.Lstat(it.path)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && rel != "" {
-					a.r.log.Warn("file vanished during backup, skipped", "path", it.path)
+					a.r.Logger().Warn("file vanished during backup, skipped", "path", it.path)
 					continue
 				}
 				return fmt.Errorf("backup %s: %w", it.path, err)
@@ -377,7 +377,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 					return a.saveFile(gctx, it.path, relPath, n)
 				})
 			default:
-				a.r.log.Warn("not a regular file, directory or symlink; skipped", "path", it.path, "mode", fi.Mode().String())
+				a.r.Logger().Warn("not a regular file, directory or symlink; skipped", "path", it.path, "mode", fi.Mode().String())
 				nodes[i] = nil
 			}
 		}
@@ -511,7 +511,7 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *Node
 	f, err := os.OpenFile(fsPath, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			a.r.log.Warn("file vanished during backup, skipped", "path", fsPath)
+			a.r.Logger().Warn("file vanished during backup, skipped", "path", fsPath)
 			n.Type = "" // dropped below
 			return nil
 		}
@@ -519,7 +519,7 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *Node
 	}
 	defer f.Close()
 	known := func(id chunk.ID) bool { _, ok := a.known[id]; return ok }
-	ids, sum, size, err := a.pipe.Split(ctx, &progressReader{f: f, p: a.prog}, a.r.pol, a.r.cfg.paramSet().For(relPath), a.key, known,
+	ids, sum, size, err := a.pipe.Split(ctx, &progressReader{f: f, p: a.prog}, a.r.Polynomial(), a.r.Config().ParamSet().For(relPath), a.key, known,
 		func(c *chunk.Chunk) error { return a.storeChunk(c) })
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
@@ -537,7 +537,7 @@ func (a *archiver) storeChunk(c *chunk.Chunk) error {
 	if _, ok := a.known[c.ID]; ok {
 		return nil
 	}
-	if !a.packer.claim(c.ID) {
+	if !a.packer.Claim(c.ID) {
 		return nil
 	}
 	var flags uint8
@@ -547,7 +547,7 @@ func (a *archiver) storeChunk(c *chunk.Chunk) error {
 	a.newChunks.Add(1)
 	a.newBytes.Add(uint64(len(c.Raw)))
 	a.prog.NewBytes.Add(int64(len(c.Raw)))
-	return a.packer.add(DataBlob, c.ID, flags, len(c.Raw), c.Stored)
+	return a.packer.Add(DataBlob, c.ID, flags, len(c.Raw), c.Stored)
 }
 
 // saveTree stores a tree blob (compressed: trees are JSON) and returns its ID.
@@ -558,7 +558,7 @@ func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
 			i--
 		}
 	}
-	b, err := encodeTree(t)
+	b, err := EncodeTree(t)
 	if err != nil {
 		return chunk.ID{}, err
 	}
@@ -566,7 +566,7 @@ func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
 		return chunk.ID{}, fmt.Errorf("a directory of %d entries makes a tree of %d bytes, above the %d a blob may hold", len(t.Nodes), len(b), MaxBlobSize)
 	}
 	id := a.key.Sum(b)
-	if _, ok := a.known[id]; ok || !a.packer.claim(id) {
+	if _, ok := a.known[id]; ok || !a.packer.Claim(id) {
 		return id, nil
 	}
 	stored, compressed := chunk.Compress(nil, b, chunk.DefaultLevel)
@@ -574,7 +574,7 @@ func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
 	if compressed {
 		flags |= FlagCompressed
 	}
-	return id, a.packer.add(TreeBlob, id, flags, len(b), stored)
+	return id, a.packer.Add(TreeBlob, id, flags, len(b), stored)
 }
 
 type progressReader struct {

@@ -28,7 +28,7 @@ func TestLargeTreeBlob(t *testing.T) {
 	}
 	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
 	n := tr.nodeAt(t, sn, "src")
-	locs, err := tr.locate("", []chunk.ID{*n.Subtree})
+	locs, err := tr.Locate("", []chunk.ID{*n.Subtree})
 	if err != nil {
 		t.Fatal(err)
 	}

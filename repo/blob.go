@@ -10,48 +10,48 @@ import (
 	"memento/index"
 )
 
-func blobAD(t BlobType, id chunk.ID) []byte {
+func BlobAD(t BlobType, id chunk.ID) []byte {
 	ad := make([]byte, 0, 33)
 	ad = append(ad, byte(t))
 	return append(ad, id[:]...)
 }
 
-func packName(id [32]byte) string { return fileName(dirData, id) }
+func PackName(id [32]byte) string { return FileName(DirData, id) }
 
 // ReadBlob returns the verified plaintext of a blob of a space: it is
 // decrypted, decompressed and its keyed hash compared with its ID, so the
 // bytes returned are exactly the bytes that were backed up, or an error.
 func (r *Repository) ReadBlob(ctx context.Context, space string, t BlobType, id chunk.ID) ([]byte, error) {
-	locs, err := r.locate(space, []chunk.ID{id})
+	locs, err := r.Locate(space, []chunk.ID{id})
 	if err != nil {
 		return nil, err
 	}
-	return r.readBlobAt(ctx, space, t, id, locs[id], nil)
+	return r.ReadBlobAt(ctx, space, t, id, locs[id], nil)
 }
 
-// readBlobAt reads a blob whose location is known, into buf if it fits.
-func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
-	name := packName(loc.Pack)
+// ReadBlobAt reads a blob whose location is known, into buf if it fits.
+func (r *Repository) ReadBlobAt(ctx context.Context, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
+	name := PackName(loc.Pack)
 	rc, err := r.be.Open(ctx, name, int64(loc.Offset), int64(loc.Length))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) { // the pack is shorter than the index says: truncated
-			return nil, &CorruptError{What: "pack " + shortHex(loc.Pack), Detail: fmt.Sprintf("%s blob %s at offset %d+%d: pack truncated", t, id.Short(), loc.Offset, loc.Length), Err: err}
+			return nil, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("%s blob %s at offset %d+%d: pack truncated", t, id.Short(), loc.Offset, loc.Length), Err: err}
 		}
-		return nil, fmt.Errorf("pack %s: blob %s: %w", shortHex(loc.Pack), id.Short(), err)
+		return nil, fmt.Errorf("pack %s: blob %s: %w", ShortHex(loc.Pack), id.Short(), err)
 	}
 	sealed := make([]byte, loc.Length)
 	_, err = io.ReadFull(rc, sealed)
 	rc.Close()
 	if err != nil {
-		return nil, &CorruptError{What: "pack " + shortHex(loc.Pack), Detail: fmt.Sprintf("blob %s at offset %d: short read", id.Short(), loc.Offset), Err: err}
+		return nil, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("blob %s at offset %d: short read", id.Short(), loc.Offset), Err: err}
 	}
-	return r.openBlob(sealed, space, BlobType(loc.Type), id, loc, buf)
+	return r.OpenBlob(sealed, space, BlobType(loc.Type), id, loc, buf)
 }
 
-// openBlob authenticates, decompresses and verifies one sealed blob.
-func (r *Repository) openBlob(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
-	what := "pack " + shortHex(loc.Pack)
-	plain, err := r.seal.open(nil, sealed, blobAD(t, id))
+// OpenBlob authenticates, decompresses and verifies one sealed blob.
+func (r *Repository) OpenBlob(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
+	what := "pack " + ShortHex(loc.Pack)
+	plain, err := r.seal.open(nil, sealed, BlobAD(t, id))
 	if err != nil {
 		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
 	}
@@ -69,10 +69,10 @@ func (r *Repository) openBlob(sealed []byte, space string, t BlobType, id chunk.
 		}
 	}
 	if uint32(len(raw)) != loc.RawLength {
-		return nil, corrupt(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
+		return nil, Corruptf(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
 	}
-	if r.chunkKey(space).Sum(raw) != id {
-		return nil, corrupt(what, "%s blob %s: content does not match its ID", t, id.Short())
+	if r.ChunkKey(space).Sum(raw) != id {
+		return nil, Corruptf(what, "%s blob %s: content does not match its ID", t, id.Short())
 	}
 	return raw, nil
 }
@@ -83,7 +83,7 @@ func (r *Repository) LoadTree(ctx context.Context, space string, id chunk.ID) (*
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTree(b)
+	t, err := DecodeTree(b)
 	if err != nil {
 		return nil, &CorruptError{What: "tree " + id.Short(), Detail: "invalid", Err: err}
 	}
@@ -93,7 +93,7 @@ func (r *Repository) LoadTree(ctx context.Context, space string, id chunk.ID) (*
 // ChunkSizes returns the plaintext size of each chunk, from the index, so a
 // reader can compute file offsets without fetching data.
 func (r *Repository) ChunkSizes(space string, ids []chunk.ID) ([]uint32, error) {
-	locs, err := r.locate(space, ids)
+	locs, err := r.Locate(space, ids)
 	if err != nil {
 		return nil, err
 	}

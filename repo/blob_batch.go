@@ -36,7 +36,7 @@ func (r *Repository) ReadDataBlobs(ctx context.Context, space string, ids []chun
 	if len(ids) == 0 {
 		return nil
 	}
-	locs, err := r.locate(space, ids)
+	locs, err := r.Locate(space, ids)
 	if err != nil {
 		// Some blob is missing from the index: let ReadBlob say which,
 		// blob by blob, and still read the others.
@@ -61,17 +61,17 @@ func (r *Repository) ReadDataBlobs(ctx context.Context, space string, ids []chun
 		}
 		return cmp.Or(cmp.Compare(la.Offset, lb.Offset), cmp.Compare(a, b))
 	})
-	var run *blobRun
+	var run *BlobRun
 	var which []int // run.blobs[k] is ids[which[k]]
 	for _, i := range order {
-		if run != nil && run.add(ids[i], locs[ids[i]], runMaxBytes) {
+		if run != nil && run.Add(ids[i], locs[ids[i]], RunMaxBytes) {
 			which = append(which, i)
 			continue
 		}
 		if run != nil {
 			r.readRunInto(ctx, space, t, run, which, fn)
 		}
-		run, which = newBlobRun(ids[i], locs[ids[i]]), append(which[:0], i)
+		run, which = NewBlobRun(ids[i], locs[ids[i]]), append(which[:0], i)
 	}
 	r.readRunInto(ctx, space, t, run, which, fn)
 	return ctx.Err()
@@ -79,24 +79,24 @@ func (r *Repository) ReadDataBlobs(ctx context.Context, space string, ids []chun
 
 // readRunInto reads one run and hands each of its blobs, run.blobs[k] being
 // ids[which[k]], to fn as fresh slices.
-func (r *Repository) readRunInto(ctx context.Context, space string, t BlobType, run *blobRun, which []int, fn func(int, []byte, error)) {
+func (r *Repository) readRunInto(ctx context.Context, space string, t BlobType, run *BlobRun, which []int, fn func(int, []byte, error)) {
 	if err := ctx.Err(); err != nil {
-		for k := range run.blobs {
+		for k := range run.Blobs {
 			fn(which[k], nil, err)
 		}
 		return
 	}
-	rb, rerr := run.fetch(ctx, r.be)
-	for k, b := range run.blobs {
+	rb, rerr := run.Fetch(ctx, r.be)
+	for k, b := range run.Blobs {
 		if rerr != nil {
 			fn(which[k], nil, rerr)
 			continue
 		}
-		data, err := r.openBlobInPlace(run.sealed(rb.b, k), space, t, b.id, b.loc)
+		data, err := r.openBlobInPlace(run.Sealed(rb.B, k), space, t, b.ID, b.Loc)
 		fn(which[k], data, err)
 	}
 	if rerr == nil {
-		rb.free()
+		rb.Free()
 	}
 }
 
@@ -108,8 +108,8 @@ func (r *Repository) readRunInto(ctx context.Context, space string, t BlobType, 
 // 1 GiB through a mount after the cryptography itself. The checks and their
 // errors are openBlob's.
 func (r *Repository) openBlobInPlace(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location) ([]byte, error) {
-	what := "pack " + shortHex(loc.Pack)
-	plain, err := openInPlace(r.seal, sealed, blobAD(t, id))
+	what := "pack " + ShortHex(loc.Pack)
+	plain, err := openInPlace(r.seal, sealed, BlobAD(t, id))
 	if err != nil {
 		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
 	}
@@ -123,10 +123,10 @@ func (r *Repository) openBlobInPlace(sealed []byte, space string, t BlobType, id
 		raw = bytes.Clone(plain)
 	}
 	if uint32(len(raw)) != loc.RawLength {
-		return nil, corrupt(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
+		return nil, Corruptf(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
 	}
-	if r.chunkKey(space).Sum(raw) != id {
-		return nil, corrupt(what, "%s blob %s: content does not match its ID", t, id.Short())
+	if r.ChunkKey(space).Sum(raw) != id {
+		return nil, Corruptf(what, "%s blob %s: content does not match its ID", t, id.Short())
 	}
 	return raw, nil
 }

@@ -135,12 +135,12 @@ func TestReadDataBlobsErrors(t *testing.T) {
 
 func testReadDataBlobsErrors(t *testing.T, insecure bool) {
 	tr, r, _, ids, data := batchFixture(t, insecure)
-	locs, err := r.locate("", ids[7:8])
+	locs, err := r.Locate("", ids[7:8])
 	if err != nil {
 		t.Fatal(err)
 	}
 	loc := locs[ids[7]]
-	flip(t, filepath.Join(tr.dir, filepath.FromSlash(packName(loc.Pack))), int64(loc.Offset+loc.Length/2))
+	flip(t, filepath.Join(tr.dir, filepath.FromSlash(PackName(loc.Pack))), int64(loc.Offset+loc.Length/2))
 	res, err := readDataBlobs(t, context.Background(), r, ids)
 	if err != nil {
 		t.Fatal(err)

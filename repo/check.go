@@ -66,8 +66,8 @@ func (c *CheckReport) add(sev, what, format string, args ...any) {
 
 // knownDirs are the top-level directories of a repository; anything else
 // (and anything misnamed inside them) is reported as unexpected.
-var knownDirs = map[string]bool{dirData: true, dirIndex: true, dirSnapshots: true, dirKeys: true, dirLocks: true,
-	dirLogs: true, dirWAL: true, dirDamaged: true}
+var knownDirs = map[string]bool{DirData: true, DirIndex: true, DirSnapshots: true, DirKeys: true, DirLocks: true,
+	DirLogs: true, dirWAL: true, dirDamaged: true}
 
 // Check verifies the repository as a whole: key files, that every file is
 // where and what its name says, that the index files agree with the packs
@@ -141,21 +141,21 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 func (r *Repository) checkFiles(ctx context.Context, rep *CheckReport) (map[[32]byte]int64, error) {
 	packs := map[[32]byte]int64{}
 	var hashNames []string
-	err := r.be.List(ctx, "", func(name string, size int64) error {
-		if name == configName {
+	err := r.Backend().List(ctx, "", func(name string, size int64) error {
+		if name == ConfigName {
 			return nil
 		}
 		dir, base := path.Split(name)
 		top, _, _ := strings.Cut(name, "/")
-		h := nameHash(base)
+		h := NameHash(base)
 		switch {
 		case !knownDirs[top]:
 			rep.add(SevWarning, name, "unexpected file (not part of a memento repository)")
-		case h == [32]byte{} || fileName(top, h) != name && top != dirWAL:
+		case h == [32]byte{} || FileName(top, h) != name && top != dirWAL:
 			rep.add(SevWarning, name, "unexpected file name in %s", dir)
-		case top == dirData:
+		case top == DirData:
 			packs[h] = size
-		case top == dirKeys || top == dirWAL:
+		case top == DirKeys || top == dirWAL:
 			hashNames = append(hashNames, name)
 		}
 		return nil
@@ -164,7 +164,7 @@ func (r *Repository) checkFiles(ctx context.Context, rep *CheckReport) (map[[32]
 		return nil, fmt.Errorf("list repository: %w", err)
 	}
 	for _, name := range hashNames {
-		raw, err := readAll(ctx, r.be, name, maxMetadataFile)
+		raw, err := ReadAll(ctx, r.Backend(), name, MaxMetadataFile)
 		if err != nil {
 			if errors.Is(err, ErrCorrupt) {
 				rep.add(SevError, name, "%v", err)
@@ -172,7 +172,7 @@ func (r *Repository) checkFiles(ctx context.Context, rep *CheckReport) (map[[32]
 			}
 			return nil, err
 		}
-		if blake3.Sum256(raw) != nameHash(name) {
+		if blake3.Sum256(raw) != NameHash(name) {
 			rep.add(SevError, name, "content does not match its name (damaged or truncated)")
 		}
 	}
@@ -189,7 +189,7 @@ type indexedPack struct {
 // checkIndexFiles reads every index file and compares it with the packs.
 func (r *Repository) checkIndexFiles(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64) (map[[32]byte]indexedPack, error) {
 	var names []string
-	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, DirIndex, func(name string, size int64) error {
 		names = append(names, name)
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -199,17 +199,17 @@ func (r *Repository) checkIndexFiles(ctx context.Context, rep *CheckReport, pack
 	out := map[[32]byte]indexedPack{}
 	reported := map[[32]byte]bool{}
 	for _, name := range names {
-		var f indexFile
-		if err := r.loadFile(ctx, name, kindIndex, &f); err != nil {
+		var f IndexFile
+		if err := r.LoadFile(ctx, name, KindIndex, &f); err != nil {
 			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
 				rep.add(SevError, "index file "+path.Base(name)[:8], "%v (check --repair rewrites the index from the packs)", err)
 				continue
 			}
 			return nil, err
 		}
-		for _, p := range f.packInfos() {
+		for _, p := range f.PackInfos() {
 			size, ok := packs[p.ID]
-			what := "pack " + shortHex(p.ID)
+			what := "pack " + ShortHex(p.ID)
 			switch {
 			case reported[p.ID]:
 			case !ok:
@@ -238,10 +238,10 @@ func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, pac
 	blobs := 0
 	for id, size := range packs {
 		g.Go(func() error {
-			pi, err := r.readPackHeader(gctx, id, size)
+			pi, err := r.ReadPackHeader(gctx, id, size)
 			mu.Lock()
 			defer mu.Unlock()
-			what := "pack " + shortHex(id)
+			what := "pack " + ShortHex(id)
 			if err != nil {
 				if gctx.Err() != nil {
 					return gctx.Err()
@@ -312,9 +312,9 @@ func comparePack(h, ix index.PackInfo) string {
 
 // checkCache compares the local bbolt cache with the packs that exist.
 func (r *Repository) checkCache(rep *CheckReport, packs map[[32]byte]int64) error {
-	cached, err := r.ix.Packs()
+	cached, err := r.Index().Packs()
 	if err != nil {
-		rep.add(SevWarning, "local index "+r.ix.Path(), "%v (check --repair or 'memento index rebuild' recreates it)", err)
+		rep.add(SevWarning, "local index "+r.Index().Path(), "%v (check --repair or 'memento index rebuild' recreates it)", err)
 		return nil
 	}
 	stale := 0
@@ -324,7 +324,7 @@ func (r *Repository) checkCache(rep *CheckReport, packs map[[32]byte]int64) erro
 		}
 	}
 	if stale > 0 {
-		rep.add(SevWarning, "local index "+r.ix.Path(), "lists %d packs that do not exist (check --repair rebuilds it)", stale)
+		rep.add(SevWarning, "local index "+r.Index().Path(), "lists %d packs that do not exist (check --repair rebuilds it)", stale)
 	}
 	return nil
 }
@@ -349,7 +349,7 @@ func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBl
 	ok := 0
 	for _, id := range ids {
 		what := "snapshot " + id.Short()
-		sn, err := r.loadSnapshotFile(ctx, id)
+		sn, err := r.LoadSnapshotFile(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

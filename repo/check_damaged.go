@@ -49,22 +49,22 @@ func (r *Repository) markDamaged(ctx context.Context, d *DamageRecord) (string, 
 		rec.LostFiles = append(rec.LostFiles[:maxLostFiles:maxLostFiles], fmt.Sprintf("... and %d more", len(rec.LostFiles)-maxLostFiles))
 	}
 	rec.File = ""
-	id, err := r.saveFile(ctx, dirDamaged, kindDamaged, rec)
+	id, err := r.SaveFile(ctx, dirDamaged, kindDamaged, rec)
 	if err != nil {
 		return "", err
 	}
-	return fileName(dirDamaged, id), nil
+	return FileName(dirDamaged, id), nil
 }
 
 // DamagedSnapshots returns the damage markers by snapshot ID (the oldest
 // marker of each snapshot).
 func (r *Repository) DamagedSnapshots(ctx context.Context) (map[string]DamageRecord, error) {
 	out := map[string]DamageRecord{}
-	err := r.be.List(ctx, dirDamaged, func(name string, size int64) error {
+	err := r.Backend().List(ctx, dirDamaged, func(name string, size int64) error {
 		var d DamageRecord
-		if err := r.loadFile(ctx, name, kindDamaged, &d); err != nil {
+		if err := r.LoadFile(ctx, name, kindDamaged, &d); err != nil {
 			if errors.Is(err, ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
-				r.log.Warn("unreadable damage marker", "file", name, "err", err)
+				r.Logger().Warn("unreadable damage marker", "file", name, "err", err)
 				return nil
 			}
 			return err

@@ -28,8 +28,8 @@ func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs 
 	g.SetLimit(max(1, min(opts.Workers, 4)))
 	for id, size := range packs {
 		g.Go(func() error {
-			what := "pack " + shortHex(id)
-			b, err := readRange(gctx, r.be, packName(id), 0, size)
+			what := "pack " + ShortHex(id)
+			b, err := ReadRange(gctx, r.Backend(), PackName(id), 0, size)
 			if err != nil {
 				if gctx.Err() != nil {
 					return gctx.Err()
@@ -56,10 +56,10 @@ func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs 
 						continue
 					}
 					space := pi.Space
-					if space == pathsSpace {
+					if space == PathsSpace {
 						space = ""
 					}
-					if _, err := r.openBlob(b[bl.Offset:end], space, BlobType(bl.Type), bl.ID, loc, nil); err != nil {
+					if _, err := r.OpenBlob(b[bl.Offset:end], space, BlobType(bl.Type), bl.ID, loc, nil); err != nil {
 						fails = append(fails, failure{bl.ID, err})
 					}
 				}

@@ -40,7 +40,7 @@ func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index
 	}
 	rep := &RepairReport{Packs: res.Packs, Blobs: res.Blobs, Unreadable: res.Damaged}
 	var old []string
-	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, DirIndex, func(name string, size int64) error {
 		old = append(old, name)
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -55,7 +55,7 @@ func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index
 		infos = append(infos, pi)
 	}
 	written := map[string]bool{}
-	if err := r.writeIndexFiles(ctx, infos, func(name string) error {
+	if err := r.WriteIndexFiles(ctx, infos, func(name string) error {
 		written[name] = true
 		rep.IndexWritten++
 		return nil
@@ -66,14 +66,14 @@ func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index
 		if written[name] {
 			continue
 		}
-		if err := r.be.Delete(ctx, name); err != nil {
+		if err := r.Backend().Delete(ctx, name); err != nil {
 			return rep, fmt.Errorf("remove old index file %s: %w", name, err)
 		}
 		rep.IndexRemoved++
 	}
 	// The local cache was rebuilt from the old index files too (missing
 	// packs, damaged blobs): load it again from exactly the files written.
-	if err := r.resetIndex(); err != nil {
+	if err := r.ResetIndex(); err != nil {
 		return rep, err
 	}
 	if err := r.Sync(ctx); err != nil {

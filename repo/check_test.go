@@ -50,7 +50,7 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 	wantB := digestTree(t, srcB)
 
 	n := tr.nodeAt(t, snA, "a/victim")
-	locs, err := tr.locate("", n.Content[:1])
+	locs, err := tr.Locate("", n.Content[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 	var wantLost []string
 	for _, rel := range []string{"a/fine", "a/victim"} {
 		fn := tr.nodeAt(t, snA, rel)
-		fl, err := tr.locate("", fn.Content)
+		fl, err := tr.Locate("", fn.Content)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 			}
 		}
 	}
-	if err := os.Remove(filepath.Join(tr.dir, filepath.FromSlash(packName(lost)))); err != nil {
+	if err := os.Remove(filepath.Join(tr.dir, filepath.FromSlash(PackName(lost)))); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(tr.cache); err != nil { // the bbolt index
@@ -142,7 +142,7 @@ func TestCheckRepairReplacesDamagedIndexFile(t *testing.T) {
 	ctx := context.Background()
 	fx := newSpaceFixture(t, 0)
 	tr := fx.tr
-	ixs := repoFiles(t, tr.dir, dirIndex)
+	ixs := repoFiles(t, tr.dir, DirIndex)
 	p := filepath.Join(tr.dir, ixs[0])
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 0x40
@@ -188,8 +188,8 @@ func TestCheckReportsVanishedSnapshotAndStaleLock(t *testing.T) {
 	if _, err := tr.AppendAudit(ctx, AuditRecord{Command: "prune", Snapshot: fx.space.ID.String()}); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(fileName(dirSnapshots, fx.space.ID))))
-	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(fileName(dirSnapshots, fx.paths.ID))))
+	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(FileName(DirSnapshots, fx.space.ID))))
+	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(FileName(DirSnapshots, fx.paths.ID))))
 	tr.writeTestLock(t, lockInfo{Version: 1, Host: "elsewhere", PID: 1, Time: time.Now().Add(-time.Hour)}, time.Hour) // stale by the storage's clock
 	rep, err := tr.Check(ctx, CheckOptions{})
 	if err != nil {

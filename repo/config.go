@@ -40,19 +40,19 @@ type Config struct {
 	ChunkParams chunk.ParamSet `json:"chunk_params,omitempty"`
 }
 
-// paramSet is the chunk parameter set backups into this repository use.
-func (c Config) paramSet() chunk.ParamSet {
+// ParamSet is the chunk parameter set backups into this repository use.
+func (c Config) ParamSet() chunk.ParamSet {
 	if c.ChunkParams == 0 {
 		return chunk.ParamSet1
 	}
 	return c.ChunkParams
 }
 
-const configName = "config"
+const ConfigName = "config"
 
 func loadConfig(ctx context.Context, be Backend) (Config, error) {
 	var cfg Config
-	rc, err := be.Open(ctx, configName, 0, -1)
+	rc, err := be.Open(ctx, ConfigName, 0, -1)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return cfg, fmt.Errorf("%w at %s (no config file): create one with 'memento init'", ErrNoRepository, be.Location())
@@ -65,19 +65,19 @@ func loadConfig(ctx context.Context, be Backend) (Config, error) {
 		return cfg, fmt.Errorf("repository %s: read config: %w", be.Location(), err)
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		return cfg, corrupt("config", "not valid JSON: %v", err)
+		return cfg, Corruptf("config", "not valid JSON: %v", err)
 	}
 	if cfg.Version < 1 || cfg.Version > FormatVersion {
 		return cfg, fmt.Errorf("%w: repository format version %d (this binary reads 1..%d); upgrade memento", ErrFormat, cfg.Version, FormatVersion)
 	}
 	if cfg.Encryption != EncryptionXChaCha && cfg.Encryption != EncryptionNone {
-		return cfg, corrupt("config", "unknown encryption %q", cfg.Encryption)
+		return cfg, Corruptf("config", "unknown encryption %q", cfg.Encryption)
 	}
-	if err := cfg.paramSet().Validate(); err != nil {
+	if err := cfg.ParamSet().Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: %v; upgrade memento", ErrFormat, err)
 	}
 	if cfg.PackSize <= 0 || cfg.PackSize > 1<<30 {
-		return cfg, corrupt("config", "pack size %d out of range", cfg.PackSize)
+		return cfg, Corruptf("config", "pack size %d out of range", cfg.PackSize)
 	}
 	return cfg, nil
 }

@@ -56,7 +56,7 @@ func TestChunkParamSetIsKept(t *testing.T) {
 // chunk_params set to set, or absent for 0.
 func setConfigParams(t *testing.T, tr *testRepo, set chunk.ParamSet) {
 	t.Helper()
-	p := filepath.Join(tr.dir, configName)
+	p := filepath.Join(tr.dir, ConfigName)
 	raw, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

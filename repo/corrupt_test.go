@@ -29,12 +29,12 @@ func newCorruptFixture(t *testing.T, insecure bool) *corruptFixture {
 	writeFile(t, filepath.Join(src, "other"), []byte("unharmed"), 0o644)
 	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
 	n := tr.nodeAt(t, sn, "src/victim")
-	locs, err := tr.locate("", n.Content[:1])
+	locs, err := tr.Locate("", n.Content[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	loc := locs[n.Content[0]]
-	fx := &corruptFixture{tr: tr, sn: sn, victim: n.Content[0], pack: filepath.Join(tr.dir, filepath.FromSlash(packName(loc.Pack)))}
+	fx := &corruptFixture{tr: tr, sn: sn, victim: n.Content[0], pack: filepath.Join(tr.dir, filepath.FromSlash(PackName(loc.Pack)))}
 	fx.loc.off, fx.loc.length = int64(loc.Offset), int64(loc.Length)
 	return fx
 }
@@ -166,7 +166,7 @@ func TestFlippedByteInPackHeader(t *testing.T) {
 // key is used.
 func TestFlippedByteInSnapshot(t *testing.T) {
 	fx := newCorruptFixture(t, false)
-	p := filepath.Join(fx.tr.dir, filepath.FromSlash(fileName(dirSnapshots, fx.sn.ID)))
+	p := filepath.Join(fx.tr.dir, filepath.FromSlash(FileName(DirSnapshots, fx.sn.ID)))
 	flip(t, p, 40)
 	_, err := fx.tr.FindSnapshot(context.Background(), fx.sn.ID.String())
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "content does not match its name") {
@@ -217,7 +217,7 @@ func TestInsecureMode(t *testing.T) {
 		if found != insecure {
 			t.Errorf("insecure=%v: plaintext found in packs: %v", insecure, found)
 		}
-		kf, err := os.ReadDir(filepath.Join(tr.dir, dirKeys))
+		kf, err := os.ReadDir(filepath.Join(tr.dir, DirKeys))
 		if err != nil || len(kf) != 1 {
 			t.Fatalf("keys: %v %v", kf, err)
 		}
@@ -228,7 +228,7 @@ func TestInsecureMode(t *testing.T) {
 // the only record of where blobs are.
 func dropIndexFiles(t *testing.T, tr *testRepo) {
 	t.Helper()
-	if err := os.RemoveAll(filepath.Join(tr.dir, dirIndex)); err != nil {
+	if err := os.RemoveAll(filepath.Join(tr.dir, DirIndex)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -237,11 +237,11 @@ func dropIndexFiles(t *testing.T, tr *testRepo) {
 // naming the file, not a wrong password, even when it is the only key.
 func TestDamagedKeyFile(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{})
-	kf, err := os.ReadDir(filepath.Join(tr.dir, dirKeys))
+	kf, err := os.ReadDir(filepath.Join(tr.dir, DirKeys))
 	if err != nil || len(kf) != 1 {
 		t.Fatalf("keys: %v %v", kf, err)
 	}
-	flip(t, filepath.Join(tr.dir, dirKeys, kf[0].Name()), 30)
+	flip(t, filepath.Join(tr.dir, DirKeys, kf[0].Name()), 30)
 	_, err = Open(context.Background(), tr.be, Options{Password: testPassword, CacheDir: tr.cache})
 	if !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), kf[0].Name()) {
 		t.Fatalf("open with a damaged key file: %v, want ErrCorrupt naming %s", err, kf[0].Name())

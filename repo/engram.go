@@ -16,15 +16,15 @@ func ValidSpaceID(id string) error {
 	return nil
 }
 
-// pathsSpace is the storage domain of snapshots of plain paths (Manifest.Space
+// PathsSpace is the storage domain of snapshots of plain paths (Manifest.Space
 // ""): packs, index buckets and chunk ID keys are per space, and this name can
 // never collide with an Engram space id because it contains a '/'.
-const pathsSpace = "/paths"
+const PathsSpace = "/paths"
 
-// storageSpace maps a snapshot's space to its storage domain.
-func storageSpace(space string) string {
+// StorageSpace maps a snapshot's space to its storage domain.
+func StorageSpace(space string) string {
 	if space == "" {
-		return pathsSpace
+		return PathsSpace
 	}
 	return space
 }

@@ -58,6 +58,6 @@ func (e *CorruptError) Unwrap() []error {
 	return []error{ErrCorrupt}
 }
 
-func corrupt(what, format string, args ...any) error {
+func Corruptf(what, format string, args ...any) error {
 	return &CorruptError{What: what, Detail: fmt.Sprintf(format, args...)}
 }

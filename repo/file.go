@@ -18,11 +18,11 @@ import (
 const (
 	fileMagic       = "MMTO"
 	fileVersion     = 1
-	maxMetadataFile = 256 << 20
+	MaxMetadataFile = 256 << 20
 )
 
-// saveFile seals v as JSON and writes it under dir, named by its hash.
-func (r *Repository) saveFile(ctx context.Context, dir, kind string, v any) ([32]byte, error) {
+// SaveFile seals v as JSON and writes it under dir, named by its hash.
+func (r *Repository) SaveFile(ctx context.Context, dir, kind string, v any) ([32]byte, error) {
 	plain, err := json.Marshal(v)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("encode %s: %w", kind, err)
@@ -32,16 +32,16 @@ func (r *Repository) saveFile(ctx context.Context, dir, kind string, v any) ([32
 	buf = append(buf, fileVersion)
 	buf = r.seal.seal(buf, plain, []byte(kind))
 	id := blake3.Sum256(buf)
-	name := fileName(dir, id)
+	name := FileName(dir, id)
 	if err := r.be.Write(ctx, name, bytes.NewReader(buf), int64(len(buf))); err != nil {
 		return id, fmt.Errorf("write %s %s: %w", kind, name, err)
 	}
 	return id, nil
 }
 
-// loadFile reads, verifies and decodes a metadata file into v.
-func (r *Repository) loadFile(ctx context.Context, name, kind string, v any) error {
-	raw, err := readAll(ctx, r.be, name, maxMetadataFile)
+// LoadFile reads, verifies and decodes a metadata file into v.
+func (r *Repository) LoadFile(ctx context.Context, name, kind string, v any) error {
+	raw, err := ReadAll(ctx, r.be, name, MaxMetadataFile)
 	if err != nil {
 		return err
 	}
@@ -50,11 +50,11 @@ func (r *Repository) loadFile(ctx context.Context, name, kind string, v any) err
 
 func (r *Repository) openFile(raw []byte, name, kind string, v any) error {
 	what := kind + " " + name
-	if blake3.Sum256(raw) != nameHash(name) {
-		return corrupt(what, "content does not match its name (hash mismatch)")
+	if blake3.Sum256(raw) != NameHash(name) {
+		return Corruptf(what, "content does not match its name (hash mismatch)")
 	}
 	if len(raw) < len(fileMagic)+1 || string(raw[:4]) != fileMagic {
-		return corrupt(what, "no MMTO header")
+		return Corruptf(what, "no MMTO header")
 	}
 	if raw[4] != fileVersion {
 		return fmt.Errorf("%s: %w: file version %d", what, ErrFormat, raw[4])
@@ -64,7 +64,7 @@ func (r *Repository) openFile(raw []byte, name, kind string, v any) error {
 		return &CorruptError{What: what, Detail: "cannot be authenticated", Err: err}
 	}
 	if err := json.Unmarshal(plain, v); err != nil {
-		return corrupt(what, "invalid JSON: %v", err)
+		return Corruptf(what, "invalid JSON: %v", err)
 	}
 	return nil
 }

@@ -165,12 +165,12 @@ func (r *Repository) forgetOne(ctx context.Context, id, space string) error {
 	if _, err := r.AppendAudit(wctx, AuditRecord{Command: "forget", Snapshot: id, Space: space, Result: AuditOK}); err != nil {
 		return fmt.Errorf("snapshot %.8s: %w", id, err)
 	}
-	name := dirSnapshots + "/" + id
-	if err := r.be.Delete(wctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	name := DirSnapshots + "/" + id
+	if err := r.Backend().Delete(wctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("snapshot %.8s: delete manifest: %w", id, err)
 	}
-	if err := r.ix.DeleteSnapshot(id); err != nil {
-		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	if err := r.Index().DeleteSnapshot(id); err != nil {
+		return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 	}
 	return nil
 }

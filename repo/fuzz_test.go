@@ -109,7 +109,7 @@ func FuzzDecodeTree(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b)
-		t, err := decodeTree(b)
+		t, err := DecodeTree(b)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func FuzzDecodeTree(f *testing.F) {
 	f.Add([]byte(`{"v":1,"nodes":[null]}`))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tree, err := decodeTree(b)
+		tree, err := DecodeTree(b)
 		if err != nil {
 			return
 		}
@@ -154,11 +154,11 @@ func FuzzDecodeTree(f *testing.F) {
 				t.Fatalf("accepted node type %q", n.Type)
 			}
 		}
-		enc, err := encodeTree(tree)
+		enc, err := EncodeTree(tree)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := decodeTree(enc)
+		again, err := DecodeTree(enc)
 		if err != nil {
 			t.Fatalf("re-encoded tree is refused: %v\n%s", err, enc)
 		}
@@ -173,9 +173,9 @@ var fuzzFileKinds = []struct {
 	kind, dir string
 	new       func() any
 }{
-	{kindIndex, dirIndex, func() any { return new(indexFile) }},
-	{kindSnapshot, dirSnapshots, func() any { return new(Manifest) }},
-	{kindLock, dirLocks, func() any { return new(lockInfo) }},
+	{KindIndex, DirIndex, func() any { return new(IndexFile) }},
+	{kindSnapshot, DirSnapshots, func() any { return new(Manifest) }},
+	{kindLock, DirLocks, func() any { return new(lockInfo) }},
 }
 
 // fuzzSealers have fixed keys, so a crasher found once reproduces.
@@ -196,8 +196,8 @@ func FuzzOpenFile(f *testing.F) {
 	tr := fuzzSeedRepo(f)
 	ctx := context.Background()
 	var packs []index.PackInfo
-	err := tr.be.List(ctx, dirData, func(name string, size int64) error {
-		pi, err := tr.readPackHeader(ctx, nameHash(name), size)
+	err := tr.be.List(ctx, DirData, func(name string, size int64) error {
+		pi, err := tr.ReadPackHeader(ctx, NameHash(name), size)
 		packs = append(packs, pi)
 		return err
 	})
@@ -220,11 +220,11 @@ func FuzzOpenFile(f *testing.F) {
 	for si, s := range sealers {
 		r := &Repository{be: be, seal: s}
 		for k, fk := range fuzzFileKinds {
-			id, err := r.saveFile(ctx, fk.dir, fk.kind, values[k])
+			id, err := r.SaveFile(ctx, fk.dir, fk.kind, values[k])
 			if err != nil {
 				f.Fatal(err)
 			}
-			raw, err := os.ReadFile(filepath.Join(be.Location(), filepath.FromSlash(fileName(fk.dir, id))))
+			raw, err := os.ReadFile(filepath.Join(be.Location(), filepath.FromSlash(FileName(fk.dir, id))))
 			if err != nil {
 				f.Fatal(err)
 			}
@@ -244,7 +244,7 @@ func FuzzOpenFile(f *testing.F) {
 			s = sealers[1]
 		}
 		r := &Repository{seal: s}
-		name := fileName(fk.dir, blake3.Sum256(raw))
+		name := FileName(fk.dir, blake3.Sum256(raw))
 		v := fk.new()
 		if err := r.openFile(raw, name, fk.kind, v); err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrFormat) {
@@ -252,22 +252,22 @@ func FuzzOpenFile(f *testing.F) {
 			}
 		}
 		// A wrong name is always refused, before anything else is looked at.
-		if err := r.openFile(raw, fileName(fk.dir, [32]byte{1}), fk.kind, fk.new()); !errors.Is(err, ErrCorrupt) {
+		if err := r.openFile(raw, FileName(fk.dir, [32]byte{1}), fk.kind, fk.new()); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("file accepted under a name that is not its hash: %v", err)
 		}
 
 		// Properly sealed arbitrary plaintext: the JSON layer must not panic,
 		// and another kind's associated data must not open it.
 		env := append([]byte(fileMagic+"\x01"), s.seal(nil, plain, []byte(fk.kind))...)
-		name = fileName(fk.dir, blake3.Sum256(env))
+		name = FileName(fk.dir, blake3.Sum256(env))
 		v = fk.new()
 		err := r.openFile(env, name, fk.kind, v)
 		if err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("sealed plaintext: %v", err)
 		}
 		if err == nil {
-			if ixf, ok := v.(*indexFile); ok {
-				_ = ixf.packInfos()
+			if ixf, ok := v.(*IndexFile); ok {
+				_ = ixf.PackInfos()
 			}
 		}
 		other := fuzzFileKinds[(int(kind)+1)%len(fuzzFileKinds)]

@@ -174,16 +174,16 @@ func TestNewerVersionsRefused(t *testing.T) {
 	ctx := context.Background()
 	t.Run("index file", func(t *testing.T) {
 		tr := newTestRepo(t, InitOptions{})
-		id, err := tr.saveFile(ctx, dirIndex, kindIndex, indexFile{Version: 2})
+		id, err := tr.SaveFile(ctx, DirIndex, KindIndex, IndexFile{Version: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = tr.loadIndexFiles(ctx, []string{fileName(dirIndex, id)}, false)
+		_, _, err = tr.LoadIndexFiles(ctx, []string{FileName(DirIndex, id)}, false)
 		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "upgrade memento") {
 			t.Fatalf("loading a version-2 index file: %v", err)
 		}
 		// Open tolerates it (skipping it, with a warning), but never merges it.
-		files, damaged, err := tr.loadIndexFiles(ctx, []string{fileName(dirIndex, id)}, true)
+		files, damaged, err := tr.LoadIndexFiles(ctx, []string{FileName(DirIndex, id)}, true)
 		if err != nil || len(files) != 0 || len(damaged) != 1 {
 			t.Fatalf("tolerant load: %d files, damaged %q, %v", len(files), damaged, err)
 		}
@@ -196,11 +196,11 @@ func TestNewerVersionsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.Signature = ed25519.Sign(tr.signKey, msg)
-		id, err := tr.saveFile(ctx, dirSnapshots, kindSnapshot, m)
+		id, err := tr.SaveFile(ctx, DirSnapshots, kindSnapshot, m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tr.loadSnapshotFile(ctx, id); !errors.Is(err, ErrFormat) {
+		if _, err := tr.LoadSnapshotFile(ctx, id); !errors.Is(err, ErrFormat) {
 			t.Fatalf("manifest version %d: %v", m.Version, err)
 		}
 	})
@@ -221,7 +221,7 @@ func TestNewerVersionsRefused(t *testing.T) {
 		}
 	})
 	t.Run("tree and pack", func(t *testing.T) {
-		if _, err := decodeTree([]byte(`{"v":2,"nodes":[]}`)); !errors.Is(err, ErrFormat) {
+		if _, err := DecodeTree([]byte(`{"v":2,"nodes":[]}`)); !errors.Is(err, ErrFormat) {
 			t.Errorf("tree v2: %v", err)
 		}
 		hdr := encodePackHeader("s", nil)

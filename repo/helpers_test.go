@@ -90,7 +90,7 @@ func (tr *testRepo) restore(t testing.TB, sn *Snapshot) string {
 func (tr *testRepo) packFiles(t testing.TB) []string {
 	t.Helper()
 	var out []string
-	err := filepath.WalkDir(filepath.Join(tr.dir, dirData), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(tr.dir, DirData), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

@@ -9,11 +9,11 @@ import (
 	"memento/index"
 )
 
-// indexFile is the repository's durable record of which blobs each pack holds.
+// IndexFile is the repository's durable record of which blobs each pack holds.
 // A backup writes one after its packs and before its manifest. The local bbolt
 // index merges these files; `memento index rebuild` can also recreate it from
 // the pack headers alone.
-type indexFile struct {
+type IndexFile struct {
 	Version int         `json:"version"`
 	Packs   []indexPack `json:"packs"`
 }
@@ -34,10 +34,10 @@ type indexBlob struct {
 	RawLength uint32   `json:"r"`
 }
 
-const kindIndex = "index"
+const KindIndex = "index"
 
-func toIndexFile(packs []index.PackInfo) indexFile {
-	f := indexFile{Version: 1, Packs: make([]indexPack, len(packs))}
+func toIndexFile(packs []index.PackInfo) IndexFile {
+	f := IndexFile{Version: 1, Packs: make([]indexPack, len(packs))}
 	for i, p := range packs {
 		ip := indexPack{ID: p.ID, Size: p.Size, Space: p.Space, Blobs: make([]indexBlob, len(p.Blobs))}
 		for j, b := range p.Blobs {
@@ -48,7 +48,7 @@ func toIndexFile(packs []index.PackInfo) indexFile {
 	return f
 }
 
-func (f *indexFile) packInfos() []index.PackInfo {
+func (f *IndexFile) PackInfos() []index.PackInfo {
 	out := make([]index.PackInfo, len(f.Packs))
 	for i, p := range f.Packs {
 		pi := index.PackInfo{ID: p.ID, Size: p.Size, Space: p.Space, Blobs: make([]index.BlobInfo, len(p.Blobs))}
@@ -60,19 +60,19 @@ func (f *indexFile) packInfos() []index.PackInfo {
 	return out
 }
 
-// saveIndex records packs in a new index file and merges it into the local cache.
-func (r *Repository) saveIndex(ctx context.Context, packs []index.PackInfo) error {
+// SaveIndex records packs in a new index file and merges it into the local cache.
+func (r *Repository) SaveIndex(ctx context.Context, packs []index.PackInfo) error {
 	if len(packs) == 0 {
 		return nil
 	}
-	id, err := r.saveFile(ctx, dirIndex, kindIndex, toIndexFile(packs))
+	id, err := r.SaveFile(ctx, DirIndex, KindIndex, toIndexFile(packs))
 	if err != nil {
 		return err
 	}
-	if err := r.ix.AddFile(fileName(dirIndex, id), packs); err != nil {
+	if err := r.ix.AddFile(FileName(DirIndex, id), packs); err != nil {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
-	r.forgetLocations()
+	r.ForgetLocations()
 	return nil
 }
 
@@ -80,23 +80,23 @@ func (r *Repository) saveIndex(ctx context.Context, packs []index.PackInfo) erro
 // per blob, well under maxMetadataFile).
 const indexBatchBlobs = 200000
 
-// writeIndexFiles describes packs in as few index files as indexBatchBlobs
+// WriteIndexFiles describes packs in as few index files as indexBatchBlobs
 // allows, in pack ID order so that the same packs always give the same
 // files, and calls done with each file's name once it is written. check
 // --repair and prune use it to replace the index files they supersede.
-func (r *Repository) writeIndexFiles(ctx context.Context, infos []index.PackInfo, done func(name string) error) error {
-	sort.Slice(infos, func(i, j int) bool { return shortHex(infos[i].ID) < shortHex(infos[j].ID) })
+func (r *Repository) WriteIndexFiles(ctx context.Context, infos []index.PackInfo, done func(name string) error) error {
+	sort.Slice(infos, func(i, j int) bool { return ShortHex(infos[i].ID) < ShortHex(infos[j].ID) })
 	for len(infos) > 0 {
 		n, blobs := 0, 0
 		for n < len(infos) && (n == 0 || blobs+len(infos[n].Blobs) <= indexBatchBlobs) {
 			blobs += len(infos[n].Blobs)
 			n++
 		}
-		id, err := r.saveFile(ctx, dirIndex, kindIndex, toIndexFile(infos[:n]))
+		id, err := r.SaveFile(ctx, DirIndex, KindIndex, toIndexFile(infos[:n]))
 		if err != nil {
 			return fmt.Errorf("write index file: %w", err)
 		}
-		if err := done(fileName(dirIndex, id)); err != nil {
+		if err := done(FileName(DirIndex, id)); err != nil {
 			return err
 		}
 		infos = infos[n:]

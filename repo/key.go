@@ -195,17 +195,17 @@ func loadMasterSecret(ctx context.Context, be Backend, password string) (*master
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
 	if len(names) == 0 {
-		return nil, corrupt("repository "+be.Location(), "no key files under keys/")
+		return nil, Corruptf("repository "+be.Location(), "no key files under keys/")
 	}
 	var firstErr error
 	for _, name := range names {
-		raw, err := readAll(ctx, be, name, 1<<20)
+		raw, err := ReadAll(ctx, be, name, 1<<20)
 		if err != nil {
 			return nil, err
 		}
-		if blake3.Sum256(raw) != nameHash(name) {
+		if blake3.Sum256(raw) != NameHash(name) {
 			if firstErr == nil {
-				firstErr = corrupt("key file "+name, "content does not match its name (the file is damaged)")
+				firstErr = Corruptf("key file "+name, "content does not match its name (the file is damaged)")
 			}
 			continue
 		}
@@ -229,7 +229,7 @@ func loadMasterSecret(ctx context.Context, be Backend, password string) (*master
 	return nil, fmt.Errorf("%w for repository %s (tried %d key files)", ErrWrongPassword, be.Location(), len(names))
 }
 
-func readAll(ctx context.Context, be Backend, name string, limit int64) ([]byte, error) {
+func ReadAll(ctx context.Context, be Backend, name string, limit int64) ([]byte, error) {
 	rc, err := be.Open(ctx, name, 0, -1)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -240,7 +240,7 @@ func readAll(ctx context.Context, be Backend, name string, limit int64) ([]byte,
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, corrupt(name, "larger than %d bytes", limit)
+		return nil, Corruptf(name, "larger than %d bytes", limit)
 	}
 	return b, nil
 }

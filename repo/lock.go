@@ -211,11 +211,11 @@ func newLockInfo(exclusive bool, command string) lockInfo {
 
 // writeLock stores a lock file and returns its name.
 func (r *Repository) writeLock(ctx context.Context, li lockInfo) (string, error) {
-	id, err := r.saveFile(ctx, dirLocks, kindLock, li)
+	id, err := r.SaveFile(ctx, DirLocks, kindLock, li)
 	if err != nil {
 		return "", err
 	}
-	return fileName(dirLocks, id), nil
+	return FileName(DirLocks, id), nil
 }
 
 // process says where a pid means something: on one host, boot and PID namespace.
@@ -305,13 +305,13 @@ type lockFile struct {
 // backend reports them (storageClock).
 func (r *Repository) listLocks(ctx context.Context) (files []lockFile, storageClock bool, err error) {
 	if ml, ok := r.be.(ModTimeLister); ok {
-		err = ml.ListModTimes(ctx, dirLocks, func(name string, _ int64, mtime time.Time) error {
+		err = ml.ListModTimes(ctx, DirLocks, func(name string, _ int64, mtime time.Time) error {
 			files = append(files, lockFile{name, mtime})
 			return nil
 		})
 		storageClock = true
 	} else {
-		err = r.be.List(ctx, dirLocks, func(name string, _ int64) error {
+		err = r.be.List(ctx, DirLocks, func(name string, _ int64) error {
 			files = append(files, lockFile{name: name})
 			return nil
 		})
@@ -342,7 +342,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
 	var out []LockStatus
 	for _, f := range files {
 		var li lockInfo
-		if err := r.loadFile(ctx, f.name, kindLock, &li); err != nil {
+		if err := r.LoadFile(ctx, f.name, kindLock, &li); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // released while we listed
 			}
@@ -537,13 +537,13 @@ func (l *Lock) refreshOnce(every time.Duration) error {
 	return nil
 }
 
-// lockHeld returns nil while the lock that ctx was made under
+// LockHeld returns nil while the lock that ctx was made under
 // (Lock.Context) holds, and otherwise an error wrapping ErrLockLost, giving
 // the lock up. Work calls it right before a step that commits what it did
 // (a snapshot, WAL records, prune's deletions): the refresh loop may not
 // have run since the process was stopped or the machine suspended. A
 // context of no lock always passes.
-func lockHeld(ctx context.Context) error {
+func LockHeld(ctx context.Context) error {
 	if err := context.Cause(ctx); errors.Is(err, ErrLockLost) {
 		return err
 	}

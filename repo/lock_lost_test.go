@@ -24,7 +24,7 @@ type lockFaultBackend struct {
 }
 
 func (b *lockFaultBackend) Write(ctx context.Context, name string, r io.Reader, size int64) error {
-	if b.failLocks.Load() && strings.HasPrefix(name, dirLocks+"/") {
+	if b.failLocks.Load() && strings.HasPrefix(name, DirLocks+"/") {
 		return fmt.Errorf("write %s: %w", name, syscall.EIO)
 	}
 	if strings.HasPrefix(name, "data/") && b.onPack != nil {
@@ -112,7 +112,7 @@ func TestBackupStopsWhenLockRemoved(t *testing.T) {
 		deadline := time.Now().Add(time.Minute)
 		for r.LockLost() == nil && time.Now().Before(deadline) {
 			var names []string
-			_ = tr.be.List(context.Background(), dirLocks, func(name string, _ int64) error { names = append(names, name); return nil })
+			_ = tr.be.List(context.Background(), DirLocks, func(name string, _ int64) error { names = append(names, name); return nil })
 			for _, n := range names {
 				_ = tr.be.Delete(context.Background(), n)
 			}
@@ -146,11 +146,11 @@ func TestLockLostAfterStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Unlock()
-	if err := lockHeld(l.Context()); err != nil {
+	if err := LockHeld(l.Context()); err != nil {
 		t.Fatalf("fresh lock: %v", err)
 	}
 	l.lastOK.Store(time.Now().Add(-90 * time.Minute).UnixNano()) // as after a suspend
-	err = lockHeld(l.Context())
+	err = LockHeld(l.Context())
 	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "of backup was not refreshed for 1h30m") {
 		t.Fatalf("lockHeld after a stall: %v, want ErrLockLost naming the time", err)
 	}
@@ -158,7 +158,7 @@ func TestLockLostAfterStall(t *testing.T) {
 	if !errors.Is(r.LockLost(), ErrLockLost) {
 		t.Fatalf("LockLost() = %v", r.LockLost())
 	}
-	if err := lockHeld(context.Background()); err != nil {
+	if err := LockHeld(context.Background()); err != nil {
 		t.Fatalf("no lock: %v", err)
 	}
 }

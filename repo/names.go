@@ -7,26 +7,26 @@ import (
 
 // Directories of a repository.
 const (
-	dirData      = "data"
-	dirIndex     = "index"
-	dirSnapshots = "snapshots"
-	dirKeys      = "keys"
-	dirLocks     = "locks"
+	DirData      = "data"
+	DirIndex     = "index"
+	DirSnapshots = "snapshots"
+	DirKeys      = "keys"
+	DirLocks     = "locks"
 )
 
-// fileName is where a file named by hash id lives. Packs are fanned out over
+// FileName is where a file named by hash id lives. Packs are fanned out over
 // 256 subdirectories so that no directory grows huge on a local filesystem.
-func fileName(dir string, id [32]byte) string {
+func FileName(dir string, id [32]byte) string {
 	h := hex.EncodeToString(id[:])
-	if dir == dirData {
+	if dir == DirData {
 		return dir + "/" + h[:2] + "/" + h
 	}
 	return dir + "/" + h
 }
 
-// nameHash parses the hash a file is named by; a malformed name gives the zero
+// NameHash parses the hash a file is named by; a malformed name gives the zero
 // hash, which no content has, so the caller's comparison fails loudly.
-func nameHash(name string) [32]byte {
+func NameHash(name string) [32]byte {
 	var id [32]byte
 	b, err := hex.DecodeString(path.Base(name))
 	if err != nil || len(b) != 32 {
@@ -35,4 +35,4 @@ func nameHash(name string) [32]byte {
 	return [32]byte(b)
 }
 
-func shortHex(id [32]byte) string { return hex.EncodeToString(id[:4]) }
+func ShortHex(id [32]byte) string { return hex.EncodeToString(id[:4]) }

@@ -8,17 +8,17 @@ import (
 	"memento/index"
 )
 
-// readPackHeader reads the trailer and sealed header at the end of a pack and
+// ReadPackHeader reads the trailer and sealed header at the end of a pack and
 // returns what the pack says it holds: the index can be rebuilt from packs alone.
-func (r *Repository) readPackHeader(ctx context.Context, id [32]byte, size int64) (index.PackInfo, error) {
-	name := packName(id)
-	what := "pack " + shortHex(id)
+func (r *Repository) ReadPackHeader(ctx context.Context, id [32]byte, size int64) (index.PackInfo, error) {
+	name := PackName(id)
+	what := "pack " + ShortHex(id)
 	if size < packTrailerSize {
-		return index.PackInfo{}, corrupt(what, "%d bytes is shorter than a trailer (truncated?)", size)
+		return index.PackInfo{}, Corruptf(what, "%d bytes is shorter than a trailer (truncated?)", size)
 	}
 	// One read usually gets trailer and header together.
 	tail := min(size, 64<<10)
-	b, err := readRange(ctx, r.be, name, size-tail, tail)
+	b, err := ReadRange(ctx, r.be, name, size-tail, tail)
 	if err != nil {
 		return index.PackInfo{}, err
 	}
@@ -27,7 +27,7 @@ func (r *Repository) readPackHeader(ctx context.Context, id [32]byte, size int64
 		return index.PackInfo{}, &CorruptError{What: what, Detail: "trailer", Err: err}
 	}
 	if hl+packTrailerSize > tail {
-		if b, err = readRange(ctx, r.be, name, size-packTrailerSize-hl, hl+packTrailerSize); err != nil {
+		if b, err = ReadRange(ctx, r.be, name, size-packTrailerSize-hl, hl+packTrailerSize); err != nil {
 			return index.PackInfo{}, err
 		}
 	}
@@ -43,7 +43,7 @@ func (r *Repository) readPackHeader(ctx context.Context, id [32]byte, size int64
 	return index.PackInfo{ID: id, Size: size, Space: space, Blobs: blobs}, nil
 }
 
-func readRange(ctx context.Context, be Backend, name string, off, n int64) ([]byte, error) {
+func ReadRange(ctx context.Context, be Backend, name string, off, n int64) ([]byte, error) {
 	rc, err := be.Open(ctx, name, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)

@@ -13,14 +13,14 @@ import (
 	"memento/repo/directio"
 )
 
-// packer gathers the blobs of one space into packs of about the target size
+// Packer gathers the blobs of one space into packs of about the target size
 // and uploads finished packs in the background. Callers (the pipeline's
 // workers, in parallel) hand it stored blobs; it reserves each one's place in
 // the open pack under its lock and seals it straight into that place outside
 // the lock, so encryption runs on every core and no blob is copied after
 // sealing. Packs never mix spaces: reading space A never touches space B's
 // packs.
-type packer struct {
+type Packer struct {
 	r      *Repository
 	space  string
 	target int
@@ -87,9 +87,9 @@ func (r *Repository) recyclePack(b []byte) {
 	}
 }
 
-// newPacker starts a packer whose uploader runs until flush.
-func (r *Repository) newPacker(ctx context.Context, space string) *packer {
-	p := &packer{r: r, space: storageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{},
+// NewPacker starts a packer whose uploader runs until flush.
+func (r *Repository) NewPacker(ctx context.Context, space string) *Packer {
+	p := &Packer{r: r, space: StorageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{},
 		uploads: make(chan *openPack), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	for range packUploaders {
@@ -106,9 +106,9 @@ func (r *Repository) newPacker(ctx context.Context, space string) *packer {
 	return p
 }
 
-// claim reports whether the caller should store blob id: it is false when the
+// Claim reports whether the caller should store blob id: it is false when the
 // packer already has it, so concurrent workers never store a chunk twice.
-func (p *packer) claim(id chunk.ID) bool {
+func (p *Packer) Claim(id chunk.ID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.seen[id] {
@@ -118,12 +118,12 @@ func (p *packer) claim(id chunk.ID) bool {
 	return true
 }
 
-// add seals stored (a blob's stored form, rawLen bytes of plaintext) into the
+// Add seals stored (a blob's stored form, rawLen bytes of plaintext) into the
 // open pack. A pack is closed before a blob that would take it past the
 // target, so packs stay within their buffer; the closed pack is handed to an
 // uploader, which blocks while both uploaders are busy and so bounds memory
 // to three packs per space.
-func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []byte) error {
+func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []byte) error {
 	n := len(stored) + p.r.seal.overhead()
 	p.mu.Lock()
 	var full *openPack
@@ -147,7 +147,7 @@ func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	cur.sealing.Add(1)
 	p.mu.Unlock()
 
-	sealed := p.r.seal.seal(dst, stored, blobAD(t, id))
+	sealed := p.r.seal.seal(dst, stored, BlobAD(t, id))
 	cur.sealing.Done()
 	if len(sealed) != n {
 		// Cannot happen: overhead is exact. Caught here, not by a reader.
@@ -164,13 +164,13 @@ func (p *packer) add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	}
 }
 
-func (p *packer) firstErr() error {
+func (p *Packer) firstErr() error {
 	p.upMu.Lock()
 	defer p.upMu.Unlock()
 	return p.err
 }
 
-func (p *packer) uploader(ctx context.Context) {
+func (p *Packer) uploader(ctx context.Context) {
 	for pp := range p.uploads {
 		if p.firstErr() != nil {
 			continue // drain so that add never blocks forever
@@ -185,14 +185,14 @@ func (p *packer) uploader(ctx context.Context) {
 	}
 }
 
-func (p *packer) upload(ctx context.Context, pp *openPack) error {
+func (p *Packer) upload(ctx context.Context, pp *openPack) error {
 	pp.sealing.Wait()
 	hdr := p.r.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
 	b := append(pp.buf, hdr...)
 	b = append(b, encodePackTrailer(len(hdr))...)
 	id := blake3.Sum256(b)
-	if err := p.r.be.Write(ctx, packName(id), bytes.NewReader(b), int64(len(b))); err != nil {
-		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", shortHex(id), len(pp.blobs), len(b), err)
+	if err := p.r.be.Write(ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
 	}
 	p.r.recyclePack(b)
 	p.upMu.Lock()
@@ -202,9 +202,9 @@ func (p *packer) upload(ctx context.Context, pp *openPack) error {
 	return nil
 }
 
-// flush uploads the last partial pack, waits for all uploads and returns every
+// Flush uploads the last partial pack, waits for all uploads and returns every
 // pack written. The packer cannot be used afterwards.
-func (p *packer) flush() ([]index.PackInfo, int64, error) {
+func (p *Packer) Flush() ([]index.PackInfo, int64, error) {
 	p.mu.Lock()
 	last := p.cur
 	p.cur = nil
@@ -220,9 +220,9 @@ func (p *packer) flush() ([]index.PackInfo, int64, error) {
 	return p.packs, p.stored, p.err
 }
 
-// abort stops the uploaders without writing the partial pack and returns the
+// Abort stops the uploaders without writing the partial pack and returns the
 // packs that were written completely.
-func (p *packer) abort() []index.PackInfo {
+func (p *Packer) Abort() []index.PackInfo {
 	close(p.uploads)
 	<-p.done
 	return p.packs

@@ -202,11 +202,11 @@ func newWALArchiveRun(t *testing.T, tr *testRepo, fx *walFixture) []WALChunk {
 	defer f.Close()
 	ar := tr.NewWALArchiver(nil)
 	defer ar.Close()
-	w := &walRun{a: ar, sa: &spaceArchiver{known: map[chunk.ID]struct{}{}}, key: tr.chunkKey(fx.space), packer: tr.newPacker(context.Background(), fx.space)}
+	w := &walRun{a: ar, sa: &spaceArchiver{known: map[chunk.ID]struct{}{}}, key: tr.ChunkKey(fx.space), packer: tr.NewPacker(context.Background(), fx.space)}
 	chunks, err := w.storeStream(context.Background(), f, "wal/"+segs[0].Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.packer.abort()
+	w.packer.Abort()
 	return chunks
 }

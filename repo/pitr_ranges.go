@@ -56,7 +56,7 @@ type pitrSource struct {
 // first (WALArchive.Broken lists them): a range ends before them, so that
 // what is listed is what restores.
 func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArchive) ([]pitrSource, error) {
-	if _, err := r.reconcilePacks(ctx); err != nil {
+	if _, err := r.ReconcilePacks(ctx); err != nil {
 		return nil, err
 	}
 	dmg, err := r.walDamage(space, arch, nil, nil)

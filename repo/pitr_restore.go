@@ -93,12 +93,12 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 	if !ok {
 		return nil, unrecoverable(opts.Space, t, mergeRanges(srcs), r.hasEngramSnapshot(ctx, opts.Space))
 	}
-	sn, err := r.loadSnapshotFile(ctx, src.sn.ID) // verified, not the catalog's copy
+	sn, err := r.LoadSnapshotFile(ctx, src.sn.ID) // verified, not the catalog's copy
 	if err != nil {
 		return nil, err
 	}
 	if sn.Engram == nil {
-		return nil, corrupt("snapshot "+sn.ShortID(), "the catalog says it records WAL positions, the manifest does not")
+		return nil, Corruptf("snapshot "+sn.ShortID(), "the catalog says it records WAL positions, the manifest does not")
 	}
 	lock, err := r.Lock(ctx, false, "restore --at")
 	if err != nil {
@@ -123,7 +123,7 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	stage, err := newStaging(filepath.Dir(dest), "."+opts.Space+".pitr-", r.log)
+	stage, err := newStaging(filepath.Dir(dest), "."+opts.Space+".pitr-", r.Logger())
 	if err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
@@ -294,7 +294,7 @@ func (r *Repository) fetchSegments(ctx context.Context, rs *restorer, need []*WA
 			ids = append(ids, c.ID)
 		}
 	}
-	locs, err := r.locate(rs.sn.Space, ids)
+	locs, err := r.Locate(rs.sn.Space, ids)
 	if err != nil {
 		return 0, fmt.Errorf("space %s: archived WAL: %w", rs.sn.Space, err)
 	}
@@ -343,7 +343,7 @@ func (r *Repository) fetchSegment(ctx context.Context, rs *restorer, rec *WALSeg
 	var sum Hash
 	h.Sum(sum[:0])
 	if off != rec.Size || sum != rec.BLAKE3 {
-		return corrupt("space "+rs.sn.Space+" "+what, "%d bytes with BLAKE3 %s, the archive says %d bytes with %s", off, sum.String()[:16], rec.Size, rec.BLAKE3.String()[:16])
+		return Corruptf("space "+rs.sn.Space+" "+what, "%d bytes with BLAKE3 %s, the archive says %d bytes with %s", off, sum.String()[:16], rec.Size, rec.BLAKE3.String()[:16])
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)

@@ -210,7 +210,7 @@ var errHeadDone = errors.New("first entry read")
 // the closing marker. The replay of a restore validates the segment fully;
 // this only needs its bounds.
 func (r *Repository) readCompactedHead(ctx context.Context, sn *Snapshot, n *Node, first uint64) (*compactedHead, error) {
-	locs, err := r.locate(sn.Space, n.Content)
+	locs, err := r.Locate(sn.Space, n.Content)
 	if err != nil {
 		return nil, err
 	}

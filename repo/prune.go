@@ -197,7 +197,7 @@ func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePl
 	bySpace := map[string][]*Snapshot{}
 	present := map[string]bool{}
 	for _, id := range ids {
-		sn, err := r.loadSnapshotFile(ctx, id)
+		sn, err := r.LoadSnapshotFile(ctx, id)
 		if err != nil {
 			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
 				return nil, fmt.Errorf("%w: %v: what it references is unknown; remove it with 'memento forget %s' if it is beyond saving", ErrPruneUnsafe, err, id)
@@ -230,7 +230,7 @@ func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePl
 	// The WAL archive of every space the repository stores anything of.
 	spaces := map[string]bool{}
 	for _, p := range inv.packs {
-		if p.info.Space != pathsSpace && ValidSpaceID(p.info.Space) == nil {
+		if p.info.Space != PathsSpace && ValidSpaceID(p.info.Space) == nil {
 			spaces[p.info.Space] = true
 		}
 	}
@@ -297,7 +297,7 @@ func (r *Repository) pruneDecide(pl *prunePlan, m *pruneMarker, maxUnused float6
 		if a.usedB != b.usedB {
 			return a.usedB > b.usedB
 		}
-		return shortHex(a.info.ID) < shortHex(b.info.ID)
+		return ShortHex(a.info.ID) < ShortHex(b.info.ID)
 	}
 	for space, used := range m.used {
 		for id := range used {
@@ -390,7 +390,7 @@ func (r *Repository) pruneDecide(pl *prunePlan, m *pruneMarker, maxUnused float6
 	for _, p := range pl.deleteList {
 		res.BytesAfter -= p.size
 	}
-	if target := r.cfg.PackSize; target > 0 {
+	if target := r.Config().PackSize; target > 0 {
 		for _, ps := range pl.repack {
 			var b int64
 			for _, p := range ps {
@@ -437,7 +437,7 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	// description is in an index file about to go. Written before
 	// anything is deleted.
 	res.IndexFilesWritten = 0
-	if err := r.writeIndexFiles(ctx, append(written, pl.describe...), func(name string) error {
+	if err := r.WriteIndexFiles(ctx, append(written, pl.describe...), func(name string) error {
 		res.IndexFilesWritten++
 		step("write " + name)
 		return nil
@@ -447,7 +447,7 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	// From here on prune deletes. Ctrl-C no longer stops it halfway: each
 	// deletion is safe, but finishing is tidier, and it is quick.
 	dctx := context.WithoutCancel(ctx)
-	if err := lockHeld(ctx); err != nil {
+	if err := LockHeld(ctx); err != nil {
 		return err
 	}
 	// The local cache must not keep placing blobs in packs about to go:
@@ -458,31 +458,31 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	}
 	// 4. The superseded index files.
 	for _, name := range pl.obsolete {
-		if err := r.be.Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := r.Backend().Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete index file %s: %w", name, err)
 		}
 		step("delete " + name)
 	}
 	// 5. The packs no index file describes any more.
 	for _, p := range pl.deleteList {
-		if err := lockHeld(ctx); err != nil {
+		if err := LockHeld(ctx); err != nil {
 			return err // a lost lock: a backup elsewhere may use this pack now
 		}
-		if err := r.be.Delete(dctx, packName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete pack %s: %w", shortHex(p.info.ID), err)
+		if err := r.Backend().Delete(dctx, PackName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete pack %s: %w", ShortHex(p.info.ID), err)
 		}
-		step("delete " + packName(p.info.ID))
+		step("delete " + PackName(p.info.ID))
 	}
 	// 6. Damage markers of snapshots that are gone.
 	for _, name := range pl.markers {
-		if err := r.be.Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := r.Backend().Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("could not delete damage marker %s: %v", name, err))
 			continue
 		}
 		step("delete " + name)
 	}
 	// 7. The local cache, from the repository's index files as they are now.
-	if err := r.resetIndex(); err != nil {
+	if err := r.ResetIndex(); err != nil {
 		return err
 	}
 	if err := r.Sync(dctx); err != nil {
@@ -503,17 +503,17 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 // from no repository index file (`index rebuild` reading pack headers): they
 // may list packs prune is about to delete.
 func (r *Repository) dropCacheOnlyEntries() error {
-	loaded, err := r.ix.LoadedFiles()
+	loaded, err := r.Index().LoadedFiles()
 	if err != nil {
-		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 	}
 	for name := range loaded {
-		if !strings.HasPrefix(name, dirIndex+"/") {
-			if err := r.ix.RemoveFile(name); err != nil {
-				return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		if !strings.HasPrefix(name, DirIndex+"/") {
+			if err := r.Index().RemoveFile(name); err != nil {
+				return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 			}
 		}
 	}
-	r.forgetLocations()
+	r.ForgetLocations()
 	return nil
 }

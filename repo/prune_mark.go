@@ -76,8 +76,8 @@ func (inv *pruneInventory) blob(ref pruneBlobRef) (*prunePack, index.BlobInfo) {
 // index file lists.
 func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInventory, error) {
 	sizes := map[[32]byte]int64{}
-	if err := r.be.List(ctx, dirData, func(name string, size int64) error {
-		if h := nameHash(name); h != ([32]byte{}) && fileName(dirData, h) == name {
+	if err := r.Backend().List(ctx, DirData, func(name string, size int64) error {
+		if h := NameHash(name); h != ([32]byte{}) && FileName(DirData, h) == name {
 			sizes[h] = size
 		}
 		return nil
@@ -85,13 +85,13 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
 	var names []string
-	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, DirIndex, func(name string, size int64) error {
 		names = append(names, name)
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list index files: %w", err)
 	}
-	files, damaged, err := r.loadIndexFiles(ctx, names, true)
+	files, damaged, err := r.LoadIndexFiles(ctx, names, true)
 	if err != nil {
 		return nil, err
 	}
@@ -108,10 +108,10 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 			switch {
 			case !ok:
 				return nil, fmt.Errorf("%w: pack %s is listed by index file %.8s but missing from the repository; run 'memento check --repair' first",
-					ErrPruneUnsafe, shortHex(pi.ID), strings.TrimPrefix(f.Name, dirIndex+"/"))
+					ErrPruneUnsafe, ShortHex(pi.ID), strings.TrimPrefix(f.Name, DirIndex+"/"))
 			case size != pi.Size:
 				return nil, fmt.Errorf("%w: pack %s is %d bytes, index file %.8s says %d; run 'memento check' first",
-					ErrPruneUnsafe, shortHex(pi.ID), size, strings.TrimPrefix(f.Name, dirIndex+"/"), pi.Size)
+					ErrPruneUnsafe, ShortHex(pi.ID), size, strings.TrimPrefix(f.Name, DirIndex+"/"), pi.Size)
 			}
 			k, seen := byID[pi.ID]
 			if !seen {
@@ -134,13 +134,13 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 			unindexed = append(unindexed, id)
 		}
 	}
-	sort.Slice(unindexed, func(i, j int) bool { return shortHex(unindexed[i]) < shortHex(unindexed[j]) })
+	sort.Slice(unindexed, func(i, j int) bool { return ShortHex(unindexed[i]) < ShortHex(unindexed[j]) })
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	for _, id := range unindexed {
 		g.Go(func() error {
-			pi, err := r.readPackHeader(gctx, id, sizes[id])
+			pi, err := r.ReadPackHeader(gctx, id, sizes[id])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -200,7 +200,7 @@ func (m *pruneMarker) mark(space string, id chunk.ID) {
 // markSnapshot marks a snapshot's trees and chunks and reports how many of
 // them no pack holds (or could not be read, for trees).
 func (m *pruneMarker) markSnapshot(ctx context.Context, sn *Snapshot) (missing int, err error) {
-	return m.markTree(ctx, storageSpace(sn.Space), sn.Root)
+	return m.markTree(ctx, StorageSpace(sn.Space), sn.Root)
 }
 
 func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (int, error) {
@@ -221,7 +221,7 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) {
 			m.trees[space][id] = false
-			m.r.log.Warn("prune: tree cannot be read", "space", space, "tree", id.Short(), "err", err)
+			m.r.Logger().Warn("prune: tree cannot be read", "space", space, "tree", id.Short(), "err", err)
 			return 1, nil
 		}
 		return 0, err
@@ -257,9 +257,9 @@ func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (
 	for _, ref := range refs {
 		p, b := m.inv.blob(ref)
 		loc := index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags}
-		raw, err := m.r.readBlobAt(ctx, space, TreeBlob, id, loc, nil)
+		raw, err := m.r.ReadBlobAt(ctx, space, TreeBlob, id, loc, nil)
 		if err == nil {
-			t, err := decodeTree(raw)
+			t, err := DecodeTree(raw)
 			if err != nil {
 				return nil, &CorruptError{What: "tree " + id.Short(), Detail: "invalid", Err: err}
 			}

@@ -25,7 +25,7 @@ func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneO
 	sort.Strings(spaces)
 	var written []index.PackInfo
 	for _, sp := range spaces {
-		pk := r.newPacker(ctx, sp)
+		pk := r.NewPacker(ctx, sp)
 		g, gctx := errgroup.WithContext(ctx)
 		// Packs are read whole: two at a time bounds memory to two packs
 		// being read plus the packer's three.
@@ -36,14 +36,14 @@ func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneO
 		err := g.Wait()
 		if err != nil {
 			// The packs already written are unindexed garbage for the next prune.
-			for range pk.abort() {
+			for range pk.Abort() {
 				step("write pack (aborted repack)")
 			}
 			return nil, err
 		}
-		packs, _, err := pk.flush()
+		packs, _, err := pk.Flush()
 		for _, p := range packs {
-			step("write " + packName(p.ID))
+			step("write " + PackName(p.ID))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("repack space %q: %w", sp, err)
@@ -54,10 +54,10 @@ func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneO
 }
 
 // repackOne reads one pack and hands its owned blobs to the packer.
-func (r *Repository) repackOne(ctx context.Context, pk *packer, p *prunePack, prog *Progress) error {
-	b, err := readRange(ctx, r.be, packName(p.info.ID), 0, p.size)
+func (r *Repository) repackOne(ctx context.Context, pk *Packer, p *prunePack, prog *Progress) error {
+	b, err := ReadRange(ctx, r.Backend(), PackName(p.info.ID), 0, p.size)
 	if err != nil {
-		return fmt.Errorf("repack pack %s: %w", shortHex(p.info.ID), err)
+		return fmt.Errorf("repack pack %s: %w", ShortHex(p.info.ID), err)
 	}
 	prog.Bytes.Add(p.size)
 	owned := append([]int32(nil), p.owned...)
@@ -66,16 +66,16 @@ func (r *Repository) repackOne(ctx context.Context, pk *packer, p *prunePack, pr
 		bl := p.info.Blobs[k]
 		end := int64(bl.Offset) + int64(bl.Length)
 		if end > int64(len(b)) {
-			return corrupt("pack "+shortHex(p.info.ID), "blob %s at %d+%d lies beyond the pack's %d bytes", bl.ID.Short(), bl.Offset, bl.Length, len(b))
+			return Corruptf("pack "+ShortHex(p.info.ID), "blob %s at %d+%d lies beyond the pack's %d bytes", bl.ID.Short(), bl.Offset, bl.Length, len(b))
 		}
 		stored, err := r.verifiedStored(b[bl.Offset:end], p, bl)
 		if err != nil {
 			return fmt.Errorf("repack: %w (run 'memento check --read-data'; nothing was deleted)", err)
 		}
-		if !pk.claim(bl.ID) {
+		if !pk.Claim(bl.ID) {
 			continue
 		}
-		if err := pk.add(BlobType(bl.Type), bl.ID, bl.Flags, int(bl.RawLength), stored); err != nil {
+		if err := pk.Add(BlobType(bl.Type), bl.ID, bl.Flags, int(bl.RawLength), stored); err != nil {
 			return err
 		}
 	}
@@ -86,8 +86,8 @@ func (r *Repository) repackOne(ctx context.Context, pk *packer, p *prunePack, pr
 // checking that it decodes to bytes with the blob's ID and raw length.
 func (r *Repository) verifiedStored(sealed []byte, p *prunePack, bl index.BlobInfo) ([]byte, error) {
 	t := BlobType(bl.Type)
-	what := "pack " + shortHex(p.info.ID)
-	stored, err := r.seal.open(nil, sealed, blobAD(t, bl.ID))
+	what := "pack " + ShortHex(p.info.ID)
+	stored, err := r.Unseal(nil, sealed, BlobAD(t, bl.ID))
 	if err != nil {
 		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, bl.ID.Short(), bl.Offset), Err: err}
 	}
@@ -103,10 +103,10 @@ func (r *Repository) verifiedStored(sealed []byte, p *prunePack, bl index.BlobIn
 		}
 	}
 	if uint32(len(raw)) != bl.RawLength {
-		return nil, corrupt(what, "%s blob %s: %d bytes, the index says %d", t, bl.ID.Short(), len(raw), bl.RawLength)
+		return nil, Corruptf(what, "%s blob %s: %d bytes, the index says %d", t, bl.ID.Short(), len(raw), bl.RawLength)
 	}
-	if r.chunkKey(p.info.Space).Sum(raw) != bl.ID {
-		return nil, corrupt(what, "%s blob %s: content does not match its ID", t, bl.ID.Short())
+	if r.ChunkKey(p.info.Space).Sum(raw) != bl.ID {
+		return nil, Corruptf(what, "%s blob %s: content does not match its ID", t, bl.ID.Short())
 	}
 	return stored, nil
 }

@@ -158,7 +158,7 @@ func TestPruneIndexesUsedUnindexedPacks(t *testing.T) {
 	writeFile(t, filepath.Join(src, "f"), randomBytes(6, 300<<10), 0o644)
 	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
 	want := digestTree(t, src)
-	idx, _ := filepath.Glob(filepath.Join(tr.dir, dirIndex, "*"))
+	idx, _ := filepath.Glob(filepath.Join(tr.dir, DirIndex, "*"))
 	for _, p := range idx {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)

@@ -62,7 +62,7 @@ type WALPruneReport struct {
 func (r *Repository) planWAL(ctx context.Context, m *pruneMarker, space string, snapshots []*Snapshot) (*walPrunePlan, error) {
 	dir := r.walSpaceDir(space)
 	var files []string
-	if err := r.be.List(ctx, dir, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		files = append(files, name)
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -142,11 +142,11 @@ func (r *Repository) rewriteWAL(ctx context.Context, p *walPrunePlan, step func(
 	f := walArchiveFile{Version: WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
 		Supersedes: p.files, Segments: p.keep, Seq: p.arch.fileSeq}
 	dir := r.walSpaceDir(p.space) + "/c"
-	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
+	id, err := r.SaveFile(ctx, dir, kindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: rewrite WAL archive: %w", p.space, err)
 	}
-	name := fileName(dir, id)
+	name := FileName(dir, id)
 	rep.FilesWritten++
 	step("write " + name)
 	order := make([]string, 0, len(p.files))
@@ -164,7 +164,7 @@ func (r *Repository) rewriteWAL(ctx context.Context, p *walPrunePlan, step func(
 		if n == name {
 			continue
 		}
-		if err := r.be.Delete(ctx, n); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := r.Backend().Delete(ctx, n); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("space %s: delete superseded WAL archive file %s: %w", p.space, n, err)
 		}
 		rep.FilesDeleted++
@@ -177,7 +177,7 @@ func (r *Repository) rewriteWAL(ctx context.Context, p *walPrunePlan, step func(
 // space prune does not know (reported, left alone).
 func (r *Repository) walDirs(ctx context.Context) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := r.be.List(ctx, dirWAL, func(name string, size int64) error {
+	err := r.Backend().List(ctx, dirWAL, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)
 		if len(parts) >= 3 {
 			out[parts[0]+"/"+parts[1]] = true

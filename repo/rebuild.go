@@ -33,18 +33,18 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildResult, error) {
 		return nil, err
 	}
 	r.ix = ix
-	r.forgetLocations()
+	r.ForgetLocations()
 	res := &RebuildResult{}
 
 	// First the repository's index files that still read correctly...
 	var names []string
-	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+	if err := r.be.List(ctx, DirIndex, func(name string, size int64) error {
 		names = append(names, name)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("list index files: %w", err)
 	}
-	files, damaged, err := r.loadIndexFiles(ctx, names, true)
+	files, damaged, err := r.LoadIndexFiles(ctx, names, true)
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +64,8 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildResult, error) {
 		size int64
 	}
 	var packs []pk
-	err = r.be.List(ctx, dirData, func(name string, size int64) error {
-		id := nameHash(name)
+	err = r.be.List(ctx, DirData, func(name string, size int64) error {
+		id := NameHash(name)
 		if !covered[id] {
 			packs = append(packs, pk{id, size})
 		}
@@ -81,7 +81,7 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildResult, error) {
 	g.SetLimit(8)
 	for _, p := range packs {
 		g.Go(func() error {
-			pi, err := r.readPackHeader(gctx, p.id, p.size)
+			pi, err := r.ReadPackHeader(gctx, p.id, p.size)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

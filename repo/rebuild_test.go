@@ -38,7 +38,7 @@ func TestRebuildIndexGivesSameRestores(t *testing.T) {
 				t.Fatal(err)
 			}
 			if dropIndexFiles {
-				if err := os.RemoveAll(filepath.Join(tr.dir, dirIndex)); err != nil {
+				if err := os.RemoveAll(filepath.Join(tr.dir, DirIndex)); err != nil {
 					t.Fatal(err)
 				}
 			}

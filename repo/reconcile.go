@@ -9,7 +9,7 @@ import (
 	"memento/chunk"
 )
 
-// knownBlobs returns the blobs of a space that a backup or a WAL archive run
+// KnownBlobs returns the blobs of a space that a backup or a WAL archive run
 // may deduplicate against: those the local index places in a pack that
 // exists at the size the index says. It lists data/ once (one paginated LIST
 // per 1,000 packs on S3) and drops from the local index every pack that is
@@ -17,18 +17,18 @@ import (
 // deduplicated against: its blobs are stored again by the next backup
 // instead of being referenced by a snapshot that cannot be restored. The
 // caller holds a repository lock, so no prune deletes packs meanwhile.
-func (r *Repository) knownBlobs(ctx context.Context, space string) (map[chunk.ID]struct{}, error) {
-	if _, err := r.reconcilePacks(ctx); err != nil {
+func (r *Repository) KnownBlobs(ctx context.Context, space string) (map[chunk.ID]struct{}, error) {
+	if _, err := r.ReconcilePacks(ctx); err != nil {
 		return nil, err
 	}
-	known, err := r.ix.SpaceIDs(storageSpace(space))
+	known, err := r.ix.SpaceIDs(StorageSpace(space))
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	return known, nil
 }
 
-// reconcilePacks compares the packs the local index knows with those in the
+// ReconcilePacks compares the packs the local index knows with those in the
 // repository and forgets the ones that are gone or changed size, with one
 // warning line naming them.
 //
@@ -45,7 +45,7 @@ func (r *Repository) knownBlobs(ctx context.Context, space string) (map[chunk.ID
 // It returns how many reconciliations of this process have dropped packs so
 // far: a long-lived holder of a known set (wal watch) reloads its set when
 // the number changes.
-func (r *Repository) reconcilePacks(ctx context.Context) (uint64, error) {
+func (r *Repository) ReconcilePacks(ctx context.Context) (uint64, error) {
 	r.reconcileMu.Lock()
 	defer r.reconcileMu.Unlock()
 	if !r.reconciled.IsZero() && time.Since(r.reconciled) < reconcileFresh {
@@ -73,8 +73,8 @@ func (r *Repository) reconcileNow(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	sizes := make(map[[32]byte]int64, len(cached))
-	if err := r.be.List(ctx, dirData, func(name string, size int64) error {
-		sizes[nameHash(name)] = size
+	if err := r.be.List(ctx, DirData, func(name string, size int64) error {
+		sizes[NameHash(name)] = size
 		return nil
 	}); err != nil {
 		return false, fmt.Errorf("list packs: %w", err)
@@ -85,9 +85,9 @@ func (r *Repository) reconcileNow(ctx context.Context) (bool, error) {
 		size, ok := sizes[p.ID]
 		switch {
 		case !ok:
-			names = append(names, shortHex(p.ID)+" (missing)")
+			names = append(names, ShortHex(p.ID)+" (missing)")
 		case size != p.Size:
-			names = append(names, fmt.Sprintf("%s (%d bytes, indexed as %d)", shortHex(p.ID), size, p.Size))
+			names = append(names, fmt.Sprintf("%s (%d bytes, indexed as %d)", ShortHex(p.ID), size, p.Size))
 		default:
 			continue
 		}
@@ -104,6 +104,6 @@ func (r *Repository) reconcileNow(ctx context.Context) (bool, error) {
 	if err := r.ix.DropPacks(gone); err != nil {
 		return false, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
-	r.forgetLocations()
+	r.ForgetLocations()
 	return true, nil
 }

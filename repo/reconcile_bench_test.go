@@ -34,7 +34,7 @@ func BenchmarkUnchangedBackupPacks(b *testing.B) {
 	})
 	b.Run("list", func(b *testing.B) {
 		for b.Loop() {
-			if err := tr.be.List(ctx, dirData, func(string, int64) error { return nil }); err != nil {
+			if err := tr.be.List(ctx, DirData, func(string, int64) error { return nil }); err != nil {
 				b.Fatal(err)
 			}
 		}

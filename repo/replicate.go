@@ -151,24 +151,24 @@ const (
 // replicationPhase is where a file goes in the copy order; skip is true for
 // files never replicated (locks).
 func replicationPhase(name string) (phase int, skip bool) {
-	if name == configName {
+	if name == ConfigName {
 		return phaseConfig, false
 	}
 	top, _, _ := strings.Cut(name, "/")
 	switch top {
-	case dirKeys:
+	case DirKeys:
 		return phaseKeys, false
-	case dirData:
+	case DirData:
 		return phaseData, false
-	case dirIndex:
+	case DirIndex:
 		return phaseIndex, false
 	case dirWAL:
 		return phaseWAL, false
-	case dirSnapshots:
+	case DirSnapshots:
 		return phaseSnapshots, false
-	case dirLogs:
+	case DirLogs:
 		return phaseLogs, false
-	case dirLocks:
+	case DirLocks:
 		return 0, true
 	}
 	return phaseOther, false
@@ -184,10 +184,10 @@ func listSource(ctx context.Context, src Backend) (map[string]int64, error) {
 	if err := src.List(ctx, "", add); err != nil {
 		return nil, fmt.Errorf("list source %s: %w", src.Location(), err)
 	}
-	if _, ok := files[configName]; !ok {
+	if _, ok := files[ConfigName]; !ok {
 		return nil, fmt.Errorf("%w at %s (no config file): nothing to replicate", ErrNoRepository, src.Location())
 	}
-	for _, dir := range []string{dirIndex, dirData} {
+	for _, dir := range []string{DirIndex, DirData} {
 		if err := src.List(ctx, dir, add); err != nil {
 			return nil, fmt.Errorf("list source %s: %w", src.Location(), err)
 		}
@@ -209,7 +209,7 @@ func (rp *replicator) run(ctx context.Context, dst Backend, st *ReplicateStats) 
 	}); err != nil {
 		return fmt.Errorf("list destination: %w", err)
 	}
-	if _, ok := have[configName]; ok {
+	if _, ok := have[ConfigName]; ok {
 		if err := rp.sameRepository(ctx, dst); err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func (rp *replicator) run(ctx context.Context, dst Backend, st *ReplicateStats) 
 		case ok && dsize == size:
 			st.Skipped++
 			st.SkippedBytes += size
-		case ok && name == configName:
+		case ok && name == ConfigName:
 			// sameRepository compared the bytes; a config is never replaced.
 			st.Skipped++
 			st.SkippedBytes += dsize
@@ -253,11 +253,11 @@ func (rp *replicator) run(ctx context.Context, dst Backend, st *ReplicateStats) 
 
 // sameRepository refuses a destination whose config differs from the source's.
 func (rp *replicator) sameRepository(ctx context.Context, dst Backend) error {
-	a, err := readAll(ctx, rp.src, configName, 1<<20)
+	a, err := ReadAll(ctx, rp.src, ConfigName, 1<<20)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	b, err := readAll(ctx, dst, configName, 1<<20)
+	b, err := ReadAll(ctx, dst, ConfigName, 1<<20)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
@@ -390,8 +390,8 @@ func (rp *replicator) verify(ctx context.Context, dst Backend, j copyJob) error 
 		bad = fmt.Sprintf("has %d bytes, not %d", n, j.size)
 	case hashed && sum != want:
 		bad = "content does not match its name (hash mismatch) after copying"
-	case j.name == configName:
-		srcCfg, err := readAll(ctx, rp.src, configName, 1<<20)
+	case j.name == ConfigName:
+		srcCfg, err := ReadAll(ctx, rp.src, ConfigName, 1<<20)
 		if err != nil {
 			return fmt.Errorf("verify config: source: %w", err)
 		}
@@ -403,7 +403,7 @@ func (rp *replicator) verify(ctx context.Context, dst Backend, j copyJob) error 
 		return nil
 	}
 	_ = dst.Delete(context.WithoutCancel(ctx), j.name)
-	return corrupt("replica file "+j.name+" at "+dst.Location(), "%s; it was deleted, rerun to copy it again (if it fails again, check the source with 'memento verify')", bad)
+	return Corruptf("replica file "+j.name+" at "+dst.Location(), "%s; it was deleted, rerun to copy it again (if it fails again, check the source with 'memento verify')", bad)
 }
 
 // hashName returns the hash a file is named by, if it is named by one.
@@ -423,7 +423,7 @@ func (rp *replicator) deleteExtra(ctx context.Context, dst Backend, have map[str
 	var phases [numPhases][]string
 	for name := range have {
 		phase, skip := replicationPhase(name)
-		if skip || name == configName {
+		if skip || name == ConfigName {
 			continue
 		}
 		if _, ok := rp.files[name]; !ok {
@@ -457,7 +457,7 @@ func (rp *replicator) deleteExtra(ctx context.Context, dst Backend, have map[str
 
 func (rp *replicator) hasKeys() bool {
 	for name := range rp.files {
-		if strings.HasPrefix(name, dirKeys+"/") {
+		if strings.HasPrefix(name, DirKeys+"/") {
 			return true
 		}
 	}

@@ -25,13 +25,13 @@ func benchRepoFiles(b *testing.B, n int) (string, int64) {
 	dir := filepath.Join(b.TempDir(), "src")
 	be := newLocal(b, dir)
 	ctx := context.Background()
-	if err := be.Write(ctx, configName, strings.NewReader("{}"), 2); err != nil {
+	if err := be.Write(ctx, ConfigName, strings.NewReader("{}"), 2); err != nil {
 		b.Fatal(err)
 	}
 	var total int64
 	for i := range n {
 		data := randomBytes(uint64(i+1), 16<<20)
-		if err := be.Write(ctx, fileName(dirData, blake3.Sum256(data)), bytes.NewReader(data), int64(len(data))); err != nil {
+		if err := be.Write(ctx, FileName(DirData, blake3.Sum256(data)), bytes.NewReader(data), int64(len(data))); err != nil {
 			b.Fatal(err)
 		}
 		total += int64(len(data))

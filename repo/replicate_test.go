@@ -223,7 +223,7 @@ func TestReplicateInterrupted(t *testing.T) {
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("replicate with failing writes: %v", err)
 			}
-			if _, err := dst.Stat(context.Background(), configName); err == nil {
+			if _, err := dst.Stat(context.Background(), ConfigName); err == nil {
 				// Whatever snapshots made it across are complete.
 				f.checkReplica(t, dst.Backend, false)
 			}
@@ -319,7 +319,7 @@ func TestReplicateBandwidthLimit(t *testing.T) {
 	}
 	ctx := context.Background()
 	src := newLocal(t, filepath.Join(t.TempDir(), "src"))
-	if err := src.Write(ctx, configName, strings.NewReader("{}"), 2); err != nil {
+	if err := src.Write(ctx, ConfigName, strings.NewReader("{}"), 2); err != nil {
 		t.Fatal(err)
 	}
 	const total, rate = 3 << 19, 1 << 20

@@ -80,7 +80,7 @@ type InitOptions struct {
 // Init creates a new repository on be and returns its config. It refuses to
 // touch a location that already holds a config.
 func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
-	if _, err := be.Stat(ctx, configName); err == nil {
+	if _, err := be.Stat(ctx, ConfigName); err == nil {
 		return Config{}, fmt.Errorf("a repository already exists at %s", be.Location())
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Config{}, fmt.Errorf("repository %s: %w", be.Location(), err)
@@ -100,7 +100,7 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 		return Config{}, err
 	}
 	// The key goes first: a config without a key would be a repository nobody can open.
-	if err := be.Write(ctx, fileName(dirKeys, blake3.Sum256(kf)), bytes.NewReader(kf), int64(len(kf))); err != nil {
+	if err := be.Write(ctx, FileName(DirKeys, blake3.Sum256(kf)), bytes.NewReader(kf), int64(len(kf))); err != nil {
 		return Config{}, fmt.Errorf("write key: %w", err)
 	}
 	idb := make([]byte, 16)
@@ -119,7 +119,7 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if err := be.Write(ctx, configName, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := be.Write(ctx, ConfigName, bytes.NewReader(b), int64(len(b))); err != nil {
 		return Config{}, fmt.Errorf("write config: %w", err)
 	}
 	return cfg, nil
@@ -138,7 +138,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	}
 	signKey := ed25519.NewKeyFromSeed(ms.SignSeed)
 	if !bytes.Equal(signKey.Public().(ed25519.PublicKey), cfg.SignPublicKey) {
-		return nil, corrupt("config", "signing key does not match the repository's key (config replaced?)")
+		return nil, Corruptf("config", "signing key does not match the repository's key (config replaced?)")
 	}
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
 		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
@@ -203,7 +203,7 @@ func (r *Repository) Sync(ctx context.Context) error {
 	}
 	var names []string
 	listed := map[string]bool{}
-	err = r.be.List(ctx, dirIndex, func(name string, size int64) error {
+	err = r.be.List(ctx, DirIndex, func(name string, size int64) error {
 		listed[name] = true
 		if !loaded[name] {
 			names = append(names, name)
@@ -218,7 +218,7 @@ func (r *Repository) Sync(ctx context.Context) error {
 		// index files and deleted packs: blobs the cache still places in
 		// them must not be deduplicated against. Start over from the
 		// repository's index files.
-		if err := r.resetIndex(); err != nil {
+		if err := r.ResetIndex(); err != nil {
 			return err
 		}
 		names = names[:0]
@@ -228,7 +228,7 @@ func (r *Repository) Sync(ctx context.Context) error {
 	}
 	// A damaged index file must not stop backups or restores of everything
 	// else: its packs are merely unknown until `check --repair` rewrites it.
-	files, damaged, err := r.loadIndexFiles(ctx, names, true)
+	files, damaged, err := r.LoadIndexFiles(ctx, names, true)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (r *Repository) Sync(ctx context.Context) error {
 		if err := r.ix.AddFiles(files); err != nil {
 			return err
 		}
-		r.forgetLocations()
+		r.ForgetLocations()
 	}
 	return r.syncSnapshots(ctx)
 }
@@ -254,7 +254,7 @@ func (r *Repository) resyncIfPruned(ctx context.Context) error {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	listed := map[string]bool{}
-	if err := r.be.List(ctx, dirIndex, func(name string, size int64) error {
+	if err := r.be.List(ctx, DirIndex, func(name string, size int64) error {
 		listed[name] = true
 		return nil
 	}); err != nil {
@@ -271,35 +271,35 @@ func (r *Repository) resyncIfPruned(ctx context.Context) error {
 // rebuild's record of packs read from their headers).
 func vanished(loaded, listed map[string]bool) bool {
 	for name := range loaded {
-		if strings.HasPrefix(name, dirIndex+"/") && !listed[name] {
+		if strings.HasPrefix(name, DirIndex+"/") && !listed[name] {
 			return true
 		}
 	}
 	return false
 }
 
-// resetIndex empties the local cache (keeping it bound to this repository).
-func (r *Repository) resetIndex() error {
+// ResetIndex empties the local cache (keeping it bound to this repository).
+func (r *Repository) ResetIndex() error {
 	if err := r.ix.Reset(); err != nil {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	if err := r.ix.Bind(r.cfg.ID); err != nil {
 		return err
 	}
-	r.forgetLocations()
+	r.ForgetLocations()
 	return nil
 }
 
-// loadIndexFiles reads repository index files in parallel. With tolerant, a
+// LoadIndexFiles reads repository index files in parallel. With tolerant, a
 // damaged file is reported in damaged instead of failing the whole load.
-func (r *Repository) loadIndexFiles(ctx context.Context, names []string, tolerant bool) (files []index.File, damaged []string, err error) {
+func (r *Repository) LoadIndexFiles(ctx context.Context, names []string, tolerant bool) (files []index.File, damaged []string, err error) {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, name := range names {
 		g.Go(func() error {
-			var f indexFile
-			err := r.loadFile(gctx, name, kindIndex, &f)
+			var f IndexFile
+			err := r.LoadFile(gctx, name, KindIndex, &f)
 			if err == nil && f.Version != 1 {
 				err = fmt.Errorf("index file %s: %w: version %d (this binary reads 1); upgrade memento", name, ErrFormat, f.Version)
 			}
@@ -312,7 +312,7 @@ func (r *Repository) loadIndexFiles(ctx context.Context, names []string, toleran
 				}
 				return err
 			}
-			files = append(files, index.File{Name: name, Packs: f.packInfos()})
+			files = append(files, index.File{Name: name, Packs: f.PackInfos()})
 			return nil
 		})
 	}
@@ -341,10 +341,10 @@ func openIndex(path, repoID string, log *slog.Logger) (*index.Index, error) {
 	return ix, ix.Bind(repoID)
 }
 
-// chunkKey returns the ID key of a space. Keys differ per space, so the same
+// ChunkKey returns the ID key of a space. Keys differ per space, so the same
 // bytes in two spaces are two different blobs and no chunk is ever shared.
-func (r *Repository) chunkKey(space string) chunk.Key {
-	space = storageSpace(space)
+func (r *Repository) ChunkKey(space string) chunk.Key {
+	space = StorageSpace(space)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k, ok := r.keys[space]
@@ -355,16 +355,16 @@ func (r *Repository) chunkKey(space string) chunk.Key {
 	return k
 }
 
-func (r *Repository) forgetLocations() {
+func (r *Repository) ForgetLocations() {
 	r.mu.Lock()
 	r.locs = map[string]map[chunk.ID]index.Location{}
 	r.mu.Unlock()
 }
 
-// locate finds where blobs of a space are stored, through an in-memory cache
+// Locate finds where blobs of a space are stored, through an in-memory cache
 // in front of the bbolt index.
-func (r *Repository) locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error) {
-	space = storageSpace(space)
+func (r *Repository) Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error) {
+	space = StorageSpace(space)
 	out := make(map[chunk.ID]index.Location, len(ids))
 	var miss []chunk.ID
 	r.mu.Lock()
@@ -399,4 +399,16 @@ func (r *Repository) locate(space string, ids []chunk.ID) (map[chunk.ID]index.Lo
 		}
 	}
 	return out, nil
+}
+
+// Logger returns the logger the repository was opened with.
+func (r *Repository) Logger() *slog.Logger { return r.log }
+
+// Polynomial returns the repository's content-defined chunking polynomial.
+func (r *Repository) Polynomial() chunker.Pol { return r.pol }
+
+// Unseal decrypts and authenticates a sealed blob with its associated data
+// (BlobAD), appending the plaintext to dst.
+func (r *Repository) Unseal(dst, sealed, ad []byte) ([]byte, error) {
+	return r.seal.open(dst, sealed, ad)
 }

@@ -79,7 +79,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	stage, err := newStaging(filepath.Dir(dest), "."+filepath.Base(dest)+".restore-", r.log)
+	stage, err := newStaging(filepath.Dir(dest), "."+filepath.Base(dest)+".restore-", r.Logger())
 	if err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", dest, err)
 	}

@@ -32,12 +32,12 @@ var spaceSubdirs = []string{"cold", "hot", "wal", "warm"}
 func needSpaceDir(sn *Snapshot, rel string, n *Node) error {
 	switch {
 	case n == nil:
-		return corrupt("snapshot "+sn.ShortID(), "no %s directory", rel)
+		return Corruptf("snapshot "+sn.ShortID(), "no %s directory", rel)
 	case n.Type == NodeSymlink:
 		return &CorruptError{What: "snapshot " + sn.ShortID(), Err: ErrUnsafePath,
 			Detail: fmt.Sprintf("%s is a symlink to %q where a directory must be (a restore never follows a symlink from a snapshot)", rel, n.LinkTarget)}
 	case n.Type != NodeDir || n.Subtree == nil:
-		return corrupt("snapshot "+sn.ShortID(), "%s is a %s where a directory must be", rel, n.Type)
+		return Corruptf("snapshot "+sn.ShortID(), "%s is a %s where a directory must be", rel, n.Type)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ const restoreAhead = 12 << 20
 // fetchItem is one step of a file's fetch plan: a run of chunks read with
 // one request, or a chunk of zeros that needs no reading at all.
 type fetchItem struct {
-	run  *blobRun
+	run  *BlobRun
 	zero uint32 // > 0: a chunk of this many zero bytes
 }
 
@@ -44,10 +44,10 @@ func (rs *restorer) planFetch(ids []chunk.ID, locs map[chunk.ID]index.Location) 
 			items = append(items, fetchItem{zero: loc.RawLength})
 			continue
 		}
-		if n := len(items); n > 0 && items[n-1].run != nil && items[n-1].run.add(id, loc, runMaxBytes) {
+		if n := len(items); n > 0 && items[n-1].run != nil && items[n-1].run.Add(id, loc, RunMaxBytes) {
 			continue
 		}
-		items = append(items, fetchItem{run: newBlobRun(id, loc)})
+		items = append(items, fetchItem{run: NewBlobRun(id, loc)})
 	}
 	return items
 }
@@ -62,7 +62,7 @@ func (rs *restorer) zeroID(n uint32) chunk.ID {
 	if rs.zeroIDs == nil {
 		rs.zeroIDs = map[uint32]chunk.ID{}
 	}
-	id := rs.r.chunkKey(rs.sn.Space).Sum(zeros(int(n)))
+	id := rs.r.ChunkKey(rs.sn.Space).Sum(zeros(int(n)))
 	rs.zeroIDs[n] = id
 	return id
 }
@@ -104,7 +104,7 @@ func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[ch
 			if it.run == nil {
 				continue
 			}
-			if ahead.Acquire(ctx, min(it.run.n, restoreAhead)) != nil {
+			if ahead.Acquire(ctx, min(it.run.N, restoreAhead)) != nil {
 				return
 			}
 			wg.Add(1)
@@ -134,7 +134,7 @@ func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[ch
 			}
 			chunk.PutBuffer(d)
 		}
-		ahead.Release(min(it.run.n, restoreAhead))
+		ahead.Release(min(it.run.N, restoreAhead))
 		if err != nil {
 			return err
 		}
@@ -145,21 +145,21 @@ func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[ch
 // openRun reads a run and opens each of its blobs. A blob that cannot be
 // read or does not verify is fetched from another pack holding a copy of
 // it, when the index knows one.
-func (rs *restorer) openRun(ctx context.Context, run *blobRun) fetchResult {
-	res := fetchResult{data: make([]*[]byte, len(run.blobs))}
-	buf, rerr := run.read(ctx, rs.r.be)
+func (rs *restorer) openRun(ctx context.Context, run *BlobRun) fetchResult {
+	res := fetchResult{data: make([]*[]byte, len(run.Blobs))}
+	buf, rerr := run.Read(ctx, rs.r.Backend())
 	defer func() {
 		if buf != nil {
 			chunk.PutBuffer(buf)
 		}
 	}()
-	for k, b := range run.blobs {
+	for k, b := range run.Blobs {
 		err := rerr
 		if err == nil {
-			res.data[k], err = rs.r.openBlobPooled(run.sealed(*buf, k), rs.sn.Space, DataBlob, b.id, b.loc)
+			res.data[k], err = rs.r.OpenBlobPooled(run.Sealed(*buf, k), rs.sn.Space, DataBlob, b.ID, b.Loc)
 		}
 		if err != nil && ctx.Err() == nil {
-			res.data[k], err = rs.otherCopy(ctx, b.id, b.loc, err)
+			res.data[k], err = rs.otherCopy(ctx, b.ID, b.Loc, err)
 		}
 		if err != nil {
 			for _, d := range res.data[:k] {
@@ -175,7 +175,7 @@ func (rs *restorer) openRun(ctx context.Context, run *blobRun) fetchResult {
 // otherCopy reads blob id from a pack other than the damaged one at bad, if
 // the index knows another; else it returns the original error.
 func (rs *restorer) otherCopy(ctx context.Context, id chunk.ID, bad index.Location, cause error) (*[]byte, error) {
-	alts, err := rs.r.ix.LookupAll(storageSpace(rs.sn.Space), []chunk.ID{id})
+	alts, err := rs.r.Index().LookupAll(StorageSpace(rs.sn.Space), []chunk.ID{id})
 	if err != nil {
 		return nil, cause
 	}
@@ -183,12 +183,12 @@ func (rs *restorer) otherCopy(ctx context.Context, id chunk.ID, bad index.Locati
 		if l.Pack == bad.Pack {
 			continue
 		}
-		d, err := rs.r.readBlobAt(ctx, rs.sn.Space, DataBlob, id, l, nil)
+		d, err := rs.r.ReadBlobAt(ctx, rs.sn.Space, DataBlob, id, l, nil)
 		if err != nil {
 			continue
 		}
-		rs.r.log.Warn("restore: damaged blob replaced by another copy",
-			"blob", id.Short(), "pack", shortHex(bad.Pack), "copy", shortHex(l.Pack), "err", cause)
+		rs.r.Logger().Warn("restore: damaged blob replaced by another copy",
+			"blob", id.Short(), "pack", ShortHex(bad.Pack), "copy", ShortHex(l.Pack), "err", cause)
 		return &d, nil
 	}
 	return nil, cause

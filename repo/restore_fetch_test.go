@@ -23,7 +23,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
 	// A second backup that cannot see the first one's index files (as two
 	// hosts backing up at once) stores every chunk again, in other packs.
-	idx := filepath.Join(tr.dir, dirIndex)
+	idx := filepath.Join(tr.dir, DirIndex)
 	hidden := filepath.Join(t.TempDir(), "index")
 	if err := os.Rename(idx, hidden); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := tr.nodeAt(t, sn, "src/f")
-	all, err := r.Index().LookupAll(storageSpace(""), n.Content)
+	all, err := r.Index().LookupAll(StorageSpace(""), n.Content)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,8 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	if len(locs) != 2 || locs[0].Pack == locs[1].Pack {
 		t.Fatalf("setup: chunk %s has locations %+v, want two packs", victim.Short(), locs)
 	}
-	packPath := func(l index.Location) string { return filepath.Join(tr.dir, filepath.FromSlash(packName(l.Pack))) }
-	first, _ := r.locate("", []chunk.ID{victim})
+	packPath := func(l index.Location) string { return filepath.Join(tr.dir, filepath.FromSlash(PackName(l.Pack))) }
+	first, _ := r.Locate("", []chunk.ID{victim})
 	if first[victim] != locs[0] {
 		t.Fatalf("setup: Lookup gives %+v, LookupAll %+v first", first[victim], locs[0])
 	}
@@ -73,7 +73,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	}
 
 	flip(t, packPath(locs[1]), int64(locs[1].Offset)+int64(locs[1].Length)/2)
-	wantRestoreRefused(t, &testRepo{Repository: r, dir: tr.dir}, sn, "pack "+shortHex(locs[0].Pack), victim.Short(), "file src/f")
+	wantRestoreRefused(t, &testRepo{Repository: r, dir: tr.dir}, sn, "pack "+ShortHex(locs[0].Pack), victim.Short(), "file src/f")
 }
 
 // TestPlanFetch: a file's chunks become runs of pack neighbours in file
@@ -95,9 +95,9 @@ func TestPlanFetch(t *testing.T) {
 		{2}:  {Pack: packA, Offset: 100, Length: 100, RawLength: 100},
 		{3}:  {Pack: packA, Offset: 200 + runMaxGap, Length: 100, RawLength: 100}, // just within the gap
 		{4}:  {Pack: packA, Offset: 400 + 2*runMaxGap, Length: 100, RawLength: 100},
-		{5}:  {Pack: packB, Offset: 0, Length: runMaxBytes - 50, RawLength: 100},
-		{6}:  {Pack: packB, Offset: runMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
-		zero: {Pack: packB, Offset: runMaxBytes + 50, Length: 40, RawLength: 16 << 10},
+		{5}:  {Pack: packB, Offset: 0, Length: RunMaxBytes - 50, RawLength: 100},
+		{6}:  {Pack: packB, Offset: RunMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
+		zero: {Pack: packB, Offset: RunMaxBytes + 50, Length: 40, RawLength: 16 << 10},
 	}
 	cases := []struct {
 		name string
@@ -120,9 +120,9 @@ func TestPlanFetch(t *testing.T) {
 				case it.run == nil:
 					got = append(got, "zero")
 				case it.run.pack == packA:
-					got = append(got, "A"+itoa(uint64(len(it.run.blobs))))
+					got = append(got, "A"+itoa(uint64(len(it.run.Blobs))))
 				default:
-					got = append(got, "B"+itoa(uint64(len(it.run.blobs))))
+					got = append(got, "B"+itoa(uint64(len(it.run.Blobs))))
 				}
 			}
 			if len(got) != len(tc.want) {
@@ -135,7 +135,7 @@ func TestPlanFetch(t *testing.T) {
 			}
 		})
 	}
-	if want := tr.chunkKey("").Sum(make([]byte, 16<<10)); zero != want {
+	if want := tr.ChunkKey("").Sum(make([]byte, 16<<10)); zero != want {
 		t.Fatalf("zeroID = %s, want %s", zero.Short(), want.Short())
 	}
 }

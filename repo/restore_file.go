@@ -25,9 +25,9 @@ const directMinSize = directio.MinSize
 // kept if its size and digest match the snapshot.
 func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) error {
 	what := func(format string, args ...any) error {
-		return corrupt("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
+		return Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
 	}
-	locs, err := rs.r.locate(rs.sn.Space, n.Content)
+	locs, err := rs.r.Locate(rs.sn.Space, n.Content)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
 	}

@@ -100,9 +100,9 @@ func (m *Manifest) Damage() []string {
 	return out
 }
 
-// withDamage returns the tags of a manifest: the user's, then one mark per
+// WithDamage returns the tags of a manifest: the user's, then one mark per
 // damage the Engram recorder found.
-func withDamage(tags []string, e *EngramInfo) []string {
+func WithDamage(tags []string, e *EngramInfo) []string {
 	if e == nil || len(e.Damage) == 0 {
 		return tags
 	}
@@ -141,15 +141,15 @@ func (m *Manifest) signedBytes() ([]byte, error) {
 	return append([]byte(signatureDomain), b...), nil
 }
 
-// saveSnapshot signs and writes a manifest and adds it to the local catalog.
-func (r *Repository) saveSnapshot(ctx context.Context, m *Manifest) (*Snapshot, error) {
+// SaveSnapshot signs and writes a manifest and adds it to the local catalog.
+func (r *Repository) SaveSnapshot(ctx context.Context, m *Manifest) (*Snapshot, error) {
 	m.Version = ManifestVersion
 	msg, err := m.signedBytes()
 	if err != nil {
 		return nil, err
 	}
 	m.Signature = ed25519.Sign(r.signKey, msg)
-	id, err := r.saveFile(ctx, dirSnapshots, kindSnapshot, m)
+	id, err := r.SaveFile(ctx, DirSnapshots, kindSnapshot, m)
 	if err != nil {
 		return nil, err
 	}
@@ -165,12 +165,12 @@ func catalogEntry(sn *Snapshot) index.SnapshotEntry {
 	return index.SnapshotEntry{ID: sn.ID.String(), Time: sn.Time, Space: sn.Space, Host: sn.Host, Tags: sn.Tags, Summary: raw}
 }
 
-// loadSnapshotFile reads a manifest from the repository and checks its seal,
+// LoadSnapshotFile reads a manifest from the repository and checks its seal,
 // signature and structure.
-func (r *Repository) loadSnapshotFile(ctx context.Context, id chunk.ID) (*Snapshot, error) {
+func (r *Repository) LoadSnapshotFile(ctx context.Context, id chunk.ID) (*Snapshot, error) {
 	var m Manifest
-	name := fileName(dirSnapshots, id)
-	if err := r.loadFile(ctx, name, kindSnapshot, &m); err != nil {
+	name := FileName(DirSnapshots, id)
+	if err := r.LoadFile(ctx, name, kindSnapshot, &m); err != nil {
 		return nil, err
 	}
 	if err := r.checkManifest(id, &m); err != nil {
@@ -189,11 +189,11 @@ func (r *Repository) checkManifest(id chunk.ID, m *Manifest) error {
 		return err
 	}
 	if !ed25519.Verify(r.cfg.SignPublicKey, msg, m.Signature) {
-		return corrupt(what, "signature does not verify with the repository's public key")
+		return Corruptf(what, "signature does not verify with the repository's public key")
 	}
 	if m.Space != "" {
 		if err := ValidSpaceID(m.Space); err != nil {
-			return corrupt(what, "%v", err)
+			return Corruptf(what, "%v", err)
 		}
 	}
 	return nil
@@ -238,7 +238,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, e
 		if len(all) == 0 {
 			return nil, fmt.Errorf("snapshot latest: %w: the repository has no snapshots", ErrNotFound)
 		}
-		return r.loadSnapshotFile(ctx, all[len(all)-1].ID)
+		return r.LoadSnapshotFile(ctx, all[len(all)-1].ID)
 	}
 	ref = strings.ToLower(ref)
 	if len(ref) < 4 {
@@ -257,7 +257,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, e
 	case 0:
 		return nil, fmt.Errorf("snapshot %s: %w", ref, ErrNotFound)
 	case 1:
-		return r.loadSnapshotFile(ctx, match[0].ID)
+		return r.LoadSnapshotFile(ctx, match[0].ID)
 	}
 	return nil, fmt.Errorf("snapshot %s: prefix is ambiguous (%d snapshots match)", ref, len(match))
 }
@@ -270,7 +270,7 @@ func (r *Repository) LatestSnapshot(ctx context.Context, space string) (*Snapsho
 	}
 	for i := len(all) - 1; i >= 0; i-- {
 		if all[i].Space == space {
-			return r.loadSnapshotFile(ctx, all[i].ID)
+			return r.LoadSnapshotFile(ctx, all[i].ID)
 		}
 	}
 	return nil, fmt.Errorf("space %s: %w: no snapshot of this space", space, ErrNotFound)
@@ -310,13 +310,13 @@ func (r *Repository) syncSnapshots(ctx context.Context) error {
 	}
 	present := map[string]bool{}
 	var add []index.SnapshotEntry
-	err = r.be.List(ctx, dirSnapshots, func(name string, size int64) error {
-		id := chunk.ID(nameHash(name))
+	err = r.be.List(ctx, DirSnapshots, func(name string, size int64) error {
+		id := chunk.ID(NameHash(name))
 		present[id.String()] = true
 		if known[id.String()] {
 			return nil
 		}
-		sn, err := r.loadSnapshotFile(ctx, id)
+		sn, err := r.LoadSnapshotFile(ctx, id)
 		if err != nil {
 			if errors.Is(err, ErrCorrupt) {
 				r.log.Warn("skipping damaged snapshot", "file", name, "err", err)

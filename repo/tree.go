@@ -79,15 +79,15 @@ func (t *Tree) Find(name string) *Node {
 	return nil
 }
 
-func encodeTree(t *Tree) ([]byte, error) {
+func EncodeTree(t *Tree) ([]byte, error) {
 	t.Version = treeVersion
 	return json.Marshal(t)
 }
 
-// decodeTree parses and validates a tree blob. Trees come from the repository,
+// DecodeTree parses and validates a tree blob. Trees come from the repository,
 // so every field is untrusted: names that could escape a restore target,
 // duplicates, and inconsistent node types are rejected here, once.
-func decodeTree(b []byte) (*Tree, error) {
+func DecodeTree(b []byte) (*Tree, error) {
 	var t Tree
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

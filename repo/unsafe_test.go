@@ -26,8 +26,8 @@ type crafter struct {
 
 func newCrafter(t *testing.T, tr *testRepo, space string) *crafter {
 	ctx := context.Background()
-	return &crafter{t: t, tr: tr, a: &archiver{r: tr.Repository, space: space, key: tr.chunkKey(space),
-		known: map[chunk.ID]struct{}{}, prog: &Progress{}, packer: tr.newPacker(ctx, space)}}
+	return &crafter{t: t, tr: tr, a: &archiver{r: tr.Repository, space: space, key: tr.ChunkKey(space),
+		known: map[chunk.ID]struct{}{}, prog: &Progress{}, packer: tr.NewPacker(ctx, space)}}
 }
 
 // file returns a file node holding data, storing its one chunk.
@@ -66,14 +66,14 @@ func (c *crafter) tree(nodes ...*Node) chunk.ID {
 func (c *crafter) snapshot(root chunk.ID) *Snapshot {
 	c.t.Helper()
 	ctx := context.Background()
-	packs, _, err := c.a.packer.flush()
+	packs, _, err := c.a.packer.Flush()
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if err := c.tr.saveIndex(ctx, packs); err != nil {
+	if err := c.tr.SaveIndex(ctx, packs); err != nil {
 		c.t.Fatal(err)
 	}
-	sn, err := c.tr.saveSnapshot(ctx, &Manifest{Time: time.Now().UTC(), Host: "crafted", Space: c.a.space,
+	sn, err := c.tr.SaveSnapshot(ctx, &Manifest{Time: time.Now().UTC(), Host: "crafted", Space: c.a.space,
 		Paths: []string{"/crafted"}, Root: root})
 	if err != nil {
 		c.t.Fatal(err)

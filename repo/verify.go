@@ -179,16 +179,16 @@ type verifier struct {
 func (r *Repository) newVerifier(ctx context.Context, opts VerifyOptions) (*verifier, error) {
 	opts.defaults()
 	v := &verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
-	err := r.be.List(ctx, dirData, func(name string, size int64) error {
-		v.packSizes[nameHash(name)] = size
+	err := r.Backend().List(ctx, DirData, func(name string, size int64) error {
+		v.packSizes[NameHash(name)] = size
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
-	packs, err := r.ix.Packs()
+	packs, err := r.Index().Packs()
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		return nil, fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 	}
 	for _, p := range packs {
 		v.indexed[p.ID] = p.Size
@@ -201,8 +201,8 @@ func (r *Repository) newVerifier(ctx context.Context, opts VerifyOptions) (*veri
 // the catalog skipped because they do not verify.
 func (r *Repository) ListSnapshotIDs(ctx context.Context) ([]chunk.ID, error) {
 	var out []chunk.ID
-	err := r.be.List(ctx, dirSnapshots, func(name string, size int64) error {
-		out = append(out, chunk.ID(nameHash(name)))
+	err := r.Backend().List(ctx, DirSnapshots, func(name string, size int64) error {
+		out = append(out, chunk.ID(NameHash(name)))
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -255,7 +255,7 @@ func (v *verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
 		vd.Passed = len(vd.Findings) == 0
 		vd.Seconds = time.Since(start).Seconds()
 	}()
-	sn, err := v.r.loadSnapshotFile(ctx, id)
+	sn, err := v.r.LoadSnapshotFile(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -141,13 +141,13 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 		case "any":
 			fs = repoFiles(t, dir, "")
 		case "pack":
-			fs = repoFiles(t, dir, dirData)
+			fs = repoFiles(t, dir, DirData)
 		case "manifest":
-			fs = repoFiles(t, dir, dirSnapshots)
+			fs = repoFiles(t, dir, DirSnapshots)
 		case "key":
-			fs = repoFiles(t, dir, dirKeys)
+			fs = repoFiles(t, dir, DirKeys)
 		case "log":
-			fs = repoFiles(t, dir, dirLogs)
+			fs = repoFiles(t, dir, DirLogs)
 		default:
 			fs = repoFiles(t, dir, kind)
 		}
@@ -158,7 +158,7 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 	}
 	switch kind {
 	case "swap packs":
-		ps := repoFiles(t, dir, dirData)
+		ps := repoFiles(t, dir, DirData)
 		i := rng.IntN(len(ps))
 		j := (i + 1 + rng.IntN(len(ps)-1)) % len(ps)
 		a, b := filepath.Join(dir, ps[i]), filepath.Join(dir, ps[j])
@@ -182,7 +182,7 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 		b[off] ^= byte(1 + rng.IntN(255))
 		os.Chmod(p, 0o644)
 		os.WriteFile(p, b, 0o644)
-		if strings.HasPrefix(name, dirData+"/") {
+		if strings.HasPrefix(name, DirData+"/") {
 			region = "data"
 			if off >= len(b)-packTrailerSize-w.headerLen(b) {
 				region = "header"
@@ -234,7 +234,7 @@ func (w *chaosWorld) forge(t *testing.T, rng *rand.Rand, dir, kind string) strin
 		msg, _ := m.signedBytes()
 		m.Signature = ed25519.Sign(priv, msg)
 	}
-	id, err := r.saveFile(context.Background(), dirSnapshots, kindSnapshot, &m)
+	id, err := r.SaveFile(context.Background(), DirSnapshots, kindSnapshot, &m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func (w *chaosWorld) noSilentWrongData(t *testing.T, r *Repository, desc string)
 	}
 	for _, sn := range all {
 		dst := filepath.Join(t.TempDir(), "r")
-		full, err := r.loadSnapshotFile(context.Background(), sn.ID)
+		full, err := r.LoadSnapshotFile(context.Background(), sn.ID)
 		if err != nil {
 			refused++
 			continue

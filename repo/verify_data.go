@@ -44,14 +44,14 @@ type packBlob struct {
 type packJob struct {
 	pack  [32]byte
 	blobs []packBlob // sorted by offset
-	runs  []*blobRun // the blobs, cut into reads
+	runs  []*BlobRun // the blobs, cut into reads
 }
 
 // l2RunBytes bounds one read of L2, and l2Ahead the stored bytes read ahead
 // of the consumer: enough runs in flight that both cores have chunks to
 // open while the disk reads the next ones.
 const (
-	l2RunBytes = 8<<20 - readSlack // a run and its read slack fit an 8 MiB pooled buffer
+	l2RunBytes = 8<<20 - ReadSlack // a run and its read slack fit an 8 MiB pooled buffer
 	l2Ahead    = 48 << 20
 )
 
@@ -104,14 +104,14 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 			skipped++
 		}
 	}
-	var runs []*blobRun // every job's runs, in job order
+	var runs []*BlobRun // every job's runs, in job order
 	for _, j := range jobs {
 		sort.Slice(j.blobs, func(a, b int) bool { return j.blobs[a].loc.Offset < j.blobs[b].loc.Offset })
 		for _, b := range j.blobs {
-			if n := len(j.runs); n > 0 && j.runs[n-1].add(b.id, b.loc, l2RunBytes) {
+			if n := len(j.runs); n > 0 && j.runs[n-1].Add(b.id, b.loc, l2RunBytes) {
 				continue
 			}
-			j.runs = append(j.runs, newBlobRun(b.id, b.loc))
+			j.runs = append(j.runs, NewBlobRun(b.id, b.loc))
 			runs = append(runs, j.runs[len(j.runs)-1])
 		}
 	}
@@ -148,7 +148,7 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 	go func() {
 		defer wg.Done()
 		for i, run := range runs {
-			if ahead.Acquire(ctx2, min(run.n, l2Ahead)) != nil {
+			if ahead.Acquire(ctx2, min(run.N, l2Ahead)) != nil {
 				return
 			}
 			wg.Add(1)
@@ -179,7 +179,7 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			ahead.Release(min(runs[k].n, l2Ahead))
+			ahead.Release(min(runs[k].N, l2Ahead))
 			if err := ctx.Err(); err != nil {
 				res.free()
 				return err
@@ -222,16 +222,16 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 
 // readRun reads a run of a pack in one request and opens (authenticates,
 // decompresses, hashes) each of its blobs, holding a cpu token meanwhile.
-func (v *verifier) readRun(ctx context.Context, space string, run *blobRun, cpu chan struct{}) runResult {
-	res := runResult{errs: make([]error, len(run.blobs))}
-	buf, err := run.fetch(ctx, v.r.be)
+func (v *verifier) readRun(ctx context.Context, space string, run *BlobRun, cpu chan struct{}) runResult {
+	res := runResult{errs: make([]error, len(run.Blobs))}
+	buf, err := run.Fetch(ctx, v.r.Backend())
 	if err != nil {
 		res.err = err
 		return res
 	}
-	defer buf.free()
-	res.read = run.n
-	v.opts.Progress.Bytes.Add(run.n)
+	defer buf.Free()
+	res.read = run.N
+	v.opts.Progress.Bytes.Add(run.N)
 	select {
 	case cpu <- struct{}{}:
 	case <-ctx.Done():
@@ -239,9 +239,9 @@ func (v *verifier) readRun(ctx context.Context, space string, run *blobRun, cpu 
 		return res
 	}
 	defer func() { <-cpu }()
-	res.data = make([]*[]byte, len(run.blobs))
-	for k, b := range run.blobs {
-		res.data[k], res.errs[k] = v.r.openBlobPooled(run.sealed(buf.b, k), space, DataBlob, b.id, b.loc)
+	res.data = make([]*[]byte, len(run.Blobs))
+	for k, b := range run.Blobs {
+		res.data[k], res.errs[k] = v.r.OpenBlobPooled(run.Sealed(buf.B, k), space, DataBlob, b.ID, b.Loc)
 	}
 	return res
 }
@@ -285,25 +285,25 @@ type dataCheck struct {
 
 // deliverRun hands the chunks of a run to the files waiting for them. A run
 // that could not be read is one finding for its pack, not one per chunk.
-func (c *dataCheck) deliverRun(j *packJob, run *blobRun, res runResult) {
+func (c *dataCheck) deliverRun(j *packJob, run *BlobRun, res runResult) {
 	if res.err != nil {
-		c.vd.fail(L2, "pack "+shortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(run.blobs))
+		c.vd.fail(L2, "pack "+ShortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(run.Blobs))
 	}
-	for k, b := range run.blobs {
+	for k, b := range run.Blobs {
 		err := res.err
 		if err == nil {
 			err = res.errs[k]
 			if err != nil {
-				c.vd.fail(L2, "pack "+shortHex(j.pack), "%v", err)
+				c.vd.fail(L2, "pack "+ShortHex(j.pack), "%v", err)
 			}
 		}
 		if err != nil {
-			c.failChunk(b.id, err)
+			c.failChunk(b.ID, err)
 			continue
 		}
 		c.chunks++
 		c.raw += int64(len(*res.data[k]))
-		c.deliver(b.id, res.data[k])
+		c.deliver(b.ID, res.data[k])
 	}
 }
 
@@ -350,9 +350,9 @@ func (c *dataCheck) advance(fh *fileHash) {
 				return
 			case c.evicted[id]:
 				loc := c.w.locs[id]
-				raw, err := c.v.r.readBlobAt(c.ctx, c.w.sn.Space, DataBlob, id, loc, nil)
+				raw, err := c.v.r.ReadBlobAt(c.ctx, c.w.sn.Space, DataBlob, id, loc, nil)
 				if err != nil {
-					c.vd.fail(L2, "pack "+shortHex(loc.Pack), "%v", err)
+					c.vd.fail(L2, "pack "+ShortHex(loc.Pack), "%v", err)
 					c.failed[id] = true
 					c.breakFile(fh, err)
 					return

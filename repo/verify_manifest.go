@@ -45,7 +45,7 @@ const maxFileFindings = 20
 // present with the size the index says.
 func (v *verifier) manifest(ctx context.Context, sn *Snapshot, vd *Verdict) (*snapWalk, error) {
 	what := "manifest " + sn.ShortID()
-	w := &snapWalk{sn: sn, space: storageSpace(sn.Space), types: map[string]string{}, locs: map[chunk.ID]index.Location{},
+	w := &snapWalk{sn: sn, space: StorageSpace(sn.Space), types: map[string]string{}, locs: map[chunk.ID]index.Location{},
 		missing: map[chunk.ID]bool{}, bad: map[[32]byte]string{}, broken: map[string]bool{}}
 	checkManifestFields(sn, vd)
 	if err := v.walkTrees(ctx, w, sn.Root, "", vd); err != nil {
@@ -69,9 +69,9 @@ func (v *verifier) manifest(ctx context.Context, sn *Snapshot, vd *Verdict) (*sn
 			}
 		}
 	}
-	found, err := v.r.ix.Lookup(w.space, ids)
+	found, err := v.r.Index().Lookup(w.space, ids)
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: %w", v.r.ix.Path(), err)
+		return nil, fmt.Errorf("local index %s: %w", v.r.Index().Path(), err)
 	}
 	for id, l := range found {
 		w.locs[id] = l
@@ -104,9 +104,9 @@ func (v *verifier) manifest(ctx context.Context, sn *Snapshot, vd *Verdict) (*sn
 	}
 	// Tree blobs were read already (so they are intact), but a pack holding
 	// only trees can still have lost its header or trailer.
-	tlocs, err := v.r.ix.Lookup(w.space, w.treeIDs)
+	tlocs, err := v.r.Index().Lookup(w.space, w.treeIDs)
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: %w", v.r.ix.Path(), err)
+		return nil, fmt.Errorf("local index %s: %w", v.r.Index().Path(), err)
 	}
 	for id, l := range tlocs {
 		checkPack(id, l)
@@ -115,9 +115,9 @@ func (v *verifier) manifest(ctx context.Context, sn *Snapshot, vd *Verdict) (*sn
 	for p := range w.bad {
 		badIDs = append(badIDs, p)
 	}
-	sort.Slice(badIDs, func(i, j int) bool { return shortHex(badIDs[i]) < shortHex(badIDs[j]) })
+	sort.Slice(badIDs, func(i, j int) bool { return ShortHex(badIDs[i]) < ShortHex(badIDs[j]) })
 	for _, p := range badIDs {
-		vd.fail(L1, "pack "+shortHex(p), "%s (holds %d chunks of this snapshot)", w.bad[p], perPack[p])
+		vd.fail(L1, "pack "+ShortHex(p), "%s (holds %d chunks of this snapshot)", w.bad[p], perPack[p])
 	}
 	if len(w.missing) > 0 {
 		vd.fail(L1, what, "%d chunks are not in the index", len(w.missing))

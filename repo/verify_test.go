@@ -164,7 +164,7 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	m.Signature = nil
 	msg, _ := m.signedBytes()
 	m.Signature = ed25519.Sign(priv, msg)
-	fid, err := tr.saveFile(context.Background(), dirSnapshots, kindSnapshot, &m)
+	fid, err := tr.SaveFile(context.Background(), DirSnapshots, kindSnapshot, &m)
 	id := chunk.ID(fid)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestVerifyManifestWithChangedRoot(t *testing.T) {
 	fx := newSpaceFixture(t, 0)
 	m := fx.paths.Manifest
 	m.Root = fx.space.Root
-	fid, err := fx.tr.saveFile(context.Background(), dirSnapshots, kindSnapshot, &m)
+	fid, err := fx.tr.SaveFile(context.Background(), DirSnapshots, kindSnapshot, &m)
 	id := chunk.ID(fid)
 	if err != nil {
 		t.Fatal(err)

@@ -58,9 +58,9 @@ func (v *verifier) walSegment(ctx context.Context, space string, rec *WALSegment
 	for i, c := range rec.Chunks {
 		ids[i] = c.ID
 	}
-	locs, err := v.r.ix.Lookup(storageSpace(space), ids)
+	locs, err := v.r.Index().Lookup(StorageSpace(space), ids)
 	if err != nil {
-		return 0, fmt.Errorf("local index %s: %w", v.r.ix.Path(), err)
+		return 0, fmt.Errorf("local index %s: %w", v.r.Index().Path(), err)
 	}
 	h := blake3.New()
 	whole := true
@@ -72,13 +72,13 @@ func (v *verifier) walSegment(ctx context.Context, space string, rec *WALSegment
 			vd.fail(L2, what, "chunk %d (%s) is in no pack of the repository", i, c.ID.Short())
 			return read, nil
 		case v.packSizes[loc.Pack] == 0:
-			vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), shortHex(loc.Pack))
+			vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), ShortHex(loc.Pack))
 			return read, nil
 		case !v.opts.Subset.selects(loc.Pack):
 			whole = false
 			continue
 		}
-		b, err := v.r.readBlobAt(ctx, space, DataBlob, c.ID, loc, nil)
+		b, err := v.r.ReadBlobAt(ctx, space, DataBlob, c.ID, loc, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return read, ctx.Err()

@@ -144,12 +144,12 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	// Every run reconciles the packs (one listing of data/ per
 	// reconcileFresh at most): a pack lost while `wal watch` runs is not
 	// deduplicated against for longer than that.
-	gen, err := a.r.reconcilePacks(ctx)
+	gen, err := a.r.ReconcilePacks(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if sa.known == nil || sa.knownGen != gen {
-		if sa.known, err = a.r.knownBlobs(ctx, space); err != nil {
+		if sa.known, err = a.r.KnownBlobs(ctx, space); err != nil {
 			return nil, err
 		}
 		sa.knownGen = gen
@@ -166,22 +166,22 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
 	res := &WALArchiveResult{Space: space}
-	run := &walRun{a: a, sa: sa, space: space, res: res, packer: a.r.newPacker(ctx, space), key: a.r.chunkKey(space)}
+	run := &walRun{a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
 	werr := run.shipAll(ctx, segs)
-	packs, stored, perr := run.packer.flush()
+	packs, stored, perr := run.packer.Flush()
 	res.StoredBytes = stored
 	if perr != nil && werr == nil {
 		werr = perr
 	}
 	// Records may only name chunks that reached the repository and its index.
 	wctx := context.WithoutCancel(ctx)
-	if ierr := a.r.saveIndex(wctx, packs); ierr != nil {
+	if ierr := a.r.SaveIndex(wctx, packs); ierr != nil {
 		return nil, ierr
 	}
 	if perr == nil {
 		// Records written under a lost lock could name chunks a prune
 		// deleted meanwhile: the next run archives them again.
-		if err := lockHeld(ctx); err != nil {
+		if err := LockHeld(ctx); err != nil {
 			return nil, err
 		}
 		if err := a.r.saveWALFile(wctx, sa.pos, a.host, run.recs); err != nil {
@@ -224,7 +224,7 @@ type walRun struct {
 	sa     *spaceArchiver
 	space  string
 	res    *WALArchiveResult
-	packer *packer
+	packer *Packer
 	key    chunk.Key
 	recs   []WALSegmentRecord
 }

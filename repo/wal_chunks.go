@@ -25,8 +25,8 @@ import (
 // GOMAXPROCS workers fed through a bounded channel, so memory stays at a few
 // chunks.
 func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]WALChunk, error) {
-	params := w.a.r.cfg.paramSet().For(relPath)
-	ch, err := chunk.NewChunker(r, w.a.r.pol, params)
+	params := w.a.r.Config().ParamSet().For(relPath)
+	ch, err := chunk.NewChunker(r, w.a.r.Polynomial(), params)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
 		w.sa.known[id] = struct{}{}
 	}
 	w.sa.knownMu.Unlock()
-	if ok || !w.packer.claim(id) {
+	if ok || !w.packer.Claim(id) {
 		return nil
 	}
 	stored, compressed := chunk.Compress(nil, raw, chunk.DefaultLevel)
@@ -110,7 +110,7 @@ func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
 	if compressed {
 		flags |= FlagCompressed
 	}
-	if err := w.packer.add(DataBlob, id, flags, len(raw), stored); err != nil {
+	if err := w.packer.Add(DataBlob, id, flags, len(raw), stored); err != nil {
 		return fmt.Errorf("store chunk %s: %w", id.Short(), err)
 	}
 	return nil

@@ -47,9 +47,9 @@ func (r *Repository) walDamage(space string, arch *WALArchive, packExists func([
 			ids = append(ids, c.ID)
 		}
 	}
-	locs, err := r.ix.LookupAll(storageSpace(space), ids)
+	locs, err := r.Index().LookupAll(StorageSpace(space), ids)
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		return nil, fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 	}
 	var out []WALDamage
 	for _, rec := range recs {
@@ -74,7 +74,7 @@ func (r *Repository) walDamage(space string, arch *WALArchive, packExists func([
 			case ok:
 				reason = fmt.Sprintf("chunk %s is damaged (%s)", c.ID.Short(), bad[c.ID])
 			case len(ls) > 0:
-				reason = fmt.Sprintf("chunk %s is in pack %s, which is missing from the repository", c.ID.Short(), shortHex(ls[0].Pack))
+				reason = fmt.Sprintf("chunk %s is in pack %s, which is missing from the repository", c.ID.Short(), ShortHex(ls[0].Pack))
 			default:
 				reason = fmt.Sprintf("chunk %s is in no pack of the repository", c.ID.Short())
 			}
@@ -110,7 +110,7 @@ func (w *WALArchive) Broken() []WALDamage {
 // spaces the index and the snapshots know, else read from one of its files.
 func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 	dirs := map[string]string{} // wal/<tag> -> one file in it
-	if err := r.be.List(ctx, dirWAL, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, dirWAL, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)
 		if len(parts) == 3 {
 			dirs[parts[0]+"/"+parts[1]] = name
@@ -122,9 +122,9 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 	if len(dirs) == 0 {
 		return nil, nil
 	}
-	cands, err := r.ix.Spaces()
+	cands, err := r.Index().Spaces()
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		return nil, fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 	}
 	sns, err := r.Snapshots(ctx)
 	if err != nil {
@@ -145,7 +145,7 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 	}
 	for _, file := range dirs {
 		var f walArchiveFile
-		if err := r.loadFile(ctx, file, kindWALArchive, &f); err == nil && ValidSpaceID(f.Space) == nil {
+		if err := r.LoadFile(ctx, file, kindWALArchive, &f); err == nil && ValidSpaceID(f.Space) == nil {
 			out = append(out, f.Space)
 		}
 	}

@@ -30,7 +30,7 @@ const ConsolidateAfter = 64
 // nothing about the spaces a repository holds; reading one space's archive
 // lists only that space's directory.
 func (r *Repository) walSpaceDir(space string) string {
-	id := r.chunkKey(space).Sum([]byte("memento wal archive directory v1"))
+	id := r.ChunkKey(space).Sum([]byte("memento wal archive directory v1"))
 	return dirWAL + "/" + hex.EncodeToString(id[:16])
 }
 
@@ -59,7 +59,7 @@ func (r *Repository) LoadWALArchive(ctx context.Context, space string) (*WALArch
 func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArchive, error) {
 	dir := r.walSpaceDir(space)
 	var runs, cons []string
-	err := r.be.List(ctx, dir, func(name string, size int64) error {
+	err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		rel := strings.TrimPrefix(name, dir+"/")
 		switch {
 		case strings.HasPrefix(rel, "c/") && !strings.Contains(rel[2:], "/"):
@@ -111,14 +111,14 @@ func (r *Repository) loadWALFiles(ctx context.Context, space string, names []str
 	for i, name := range names {
 		g.Go(func() error {
 			f := &files[i]
-			if err := r.loadFile(gctx, name, kindWALArchive, f); err != nil {
+			if err := r.LoadFile(gctx, name, kindWALArchive, f); err != nil {
 				return fmt.Errorf("space %s: WAL archive: %w", space, err)
 			}
 			if f.Version < 1 || f.Version > WALArchiveVersion {
 				return fmt.Errorf("space %s: WAL archive file %s: %w: version %d", space, name, ErrFormat, f.Version)
 			}
 			if f.Space != space {
-				return corrupt("walarchive "+name, "belongs to space %q, found under space %q", f.Space, space)
+				return Corruptf("walarchive "+name, "belongs to space %q, found under space %q", f.Space, space)
 			}
 			return checkWALRecords(name, f.Segments)
 		})
@@ -133,7 +133,7 @@ func checkWALRecords(file string, recs []WALSegmentRecord) error {
 	for _, s := range recs {
 		what := "walarchive " + file
 		if path.Base(s.Name) != s.Name || !strings.HasPrefix(s.Name, "wal-") || !strings.HasSuffix(s.Name, ".log") {
-			return corrupt(what, "segment name %q", s.Name)
+			return Corruptf(what, "segment name %q", s.Name)
 		}
 		var total int64
 		for _, c := range s.Chunks {
@@ -141,13 +141,13 @@ func checkWALRecords(file string, recs []WALSegmentRecord) error {
 		}
 		switch {
 		case total != s.Size:
-			return corrupt(what, "segment %s: chunks hold %d bytes, record says %d", s.Name, total, s.Size)
+			return Corruptf(what, "segment %s: chunks hold %d bytes, record says %d", s.Name, total, s.Size)
 		case s.Size <= 0 || s.Entries <= 0:
-			return corrupt(what, "segment %s: empty record", s.Name)
+			return Corruptf(what, "segment %s: empty record", s.Name)
 		case s.LastSeq < s.FirstSeq || s.LastTS < s.FirstTS:
-			return corrupt(what, "segment %s: range %d..%d / %d..%d is inverted", s.Name, s.FirstSeq, s.LastSeq, s.FirstTS, s.LastTS)
+			return Corruptf(what, "segment %s: range %d..%d / %d..%d is inverted", s.Name, s.FirstSeq, s.LastSeq, s.FirstTS, s.LastTS)
 		case !s.Compacted && uint64(s.Entries) != s.LastSeq-s.FirstSeq+1:
-			return corrupt(what, "segment %s: %d entries for sequences %d..%d", s.Name, s.Entries, s.FirstSeq, s.LastSeq)
+			return Corruptf(what, "segment %s: %d entries for sequences %d..%d", s.Name, s.Entries, s.FirstSeq, s.LastSeq)
 		}
 	}
 	return nil
@@ -163,11 +163,11 @@ func (r *Repository) saveWALFile(ctx context.Context, w *WALArchive, host string
 	}
 	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs, Seq: w.fileSeq + 1}
 	dir := r.walSpaceDir(w.Space)
-	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
+	id, err := r.SaveFile(ctx, dir, kindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: %w", w.Space, err)
 	}
-	w.files[fileName(dir, id)] = true
+	w.files[FileName(dir, id)] = true
 	w.runs++
 	w.merge(recs)
 	w.numbered(&f)
@@ -186,17 +186,17 @@ func (r *Repository) consolidateWAL(ctx context.Context, w *WALArchive, host str
 	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(),
 		Supersedes: names, Segments: w.Segments(), Seq: w.fileSeq}
 	dir := r.walSpaceDir(w.Space) + "/c"
-	id, err := r.saveFile(ctx, dir, kindWALArchive, f)
+	id, err := r.SaveFile(ctx, dir, kindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: consolidate WAL archive: %w", w.Space, err)
 	}
-	name := fileName(dir, id)
+	name := FileName(dir, id)
 	for _, n := range names {
 		if n == name {
 			continue
 		}
-		if err := r.be.Delete(ctx, n); err != nil && !errors.Is(err, os.ErrNotExist) {
-			r.log.Warn("could not delete a consolidated WAL archive file; it is harmless", "file", n, "err", err)
+		if err := r.Backend().Delete(ctx, n); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.Logger().Warn("could not delete a consolidated WAL archive file; it is harmless", "file", n, "err", err)
 		}
 		w.superseded[n] = true
 	}
