@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/repo"
+	"memento/repo/maintenance"
 )
 
 func newCheckCommand(a *app) *cobra.Command {
@@ -51,7 +52,7 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 	defer r.Close()
 	prog := &repo.Progress{}
 	stop := a.showProgress("check", -1, prog)
-	rep, err := r.Check(ctx, repo.CheckOptions{ReadData: readData, Repair: repair, Progress: prog})
+	rep, err := maintenance.Check(ctx, r, maintenance.CheckOptions{ReadData: readData, Repair: repair, Progress: prog})
 	stop()
 	command := "check"
 	if repair {
@@ -63,7 +64,7 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 	}
 	warnings := 0
 	for _, f := range rep.Findings {
-		if f.Severity == repo.SevWarning {
+		if f.Severity == maintenance.SevWarning {
 			warnings++
 		}
 		a.printf("%-7s  %s: %s\n", f.Severity, f.What, oneLine(f.Message))

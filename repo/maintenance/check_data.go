@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // checkPackData is `check --read-data`: every pack is read whole, its BLAKE3
@@ -18,7 +19,7 @@ import (
 // opened and checked against its keyed hash. It returns the blobs that fail,
 // and which they are in each pack (for check --repair to leave them out of
 // the index).
-func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, headers map[[32]byte]index.PackInfo, opts CheckOptions) (map[chunk.ID]string, map[[32]byte]map[chunk.ID]bool, error) {
+func checkPackData(ctx context.Context, r *repo.Repository, rep *CheckReport, packs map[[32]byte]int64, headers map[[32]byte]index.PackInfo, opts CheckOptions) (map[chunk.ID]string, map[[32]byte]map[chunk.ID]bool, error) {
 	var mu sync.Mutex
 	bad := map[chunk.ID]string{}
 	badIn := map[[32]byte]map[chunk.ID]bool{}
@@ -28,8 +29,8 @@ func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs 
 	g.SetLimit(max(1, min(opts.Workers, 4)))
 	for id, size := range packs {
 		g.Go(func() error {
-			what := "pack " + ShortHex(id)
-			b, err := ReadRange(gctx, r.Backend(), PackName(id), 0, size)
+			what := "pack " + repo.ShortHex(id)
+			b, err := repo.ReadRange(gctx, r.Backend(), repo.PackName(id), 0, size)
 			if err != nil {
 				if gctx.Err() != nil {
 					return gctx.Err()
@@ -56,10 +57,10 @@ func (r *Repository) checkPackData(ctx context.Context, rep *CheckReport, packs 
 						continue
 					}
 					space := pi.Space
-					if space == PathsSpace {
+					if space == repo.PathsSpace {
 						space = ""
 					}
-					if _, err := r.OpenBlob(b[bl.Offset:end], space, BlobType(bl.Type), bl.ID, loc, nil); err != nil {
+					if _, err := r.OpenBlob(b[bl.Offset:end], space, repo.BlobType(bl.Type), bl.ID, loc, nil); err != nil {
 						fails = append(fails, failure{bl.ID, err})
 					}
 				}

@@ -1,10 +1,11 @@
-package repo
+package maintenance
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"memento/repo"
 	"os"
 	"time"
 )
@@ -41,7 +42,7 @@ type DamageRecord struct {
 // maxLostFiles bounds the list kept in a marker (the count is always exact).
 const maxLostFiles = 10000
 
-func (r *Repository) markDamaged(ctx context.Context, d *DamageRecord) (string, error) {
+func markDamaged(ctx context.Context, r *repo.Repository, d *DamageRecord) (string, error) {
 	d.Version, d.Time = 1, time.Now().UTC()
 	d.Host, _ = os.Hostname()
 	rec := *d
@@ -53,17 +54,17 @@ func (r *Repository) markDamaged(ctx context.Context, d *DamageRecord) (string, 
 	if err != nil {
 		return "", err
 	}
-	return FileName(dirDamaged, id), nil
+	return repo.FileName(dirDamaged, id), nil
 }
 
 // DamagedSnapshots returns the damage markers by snapshot ID (the oldest
 // marker of each snapshot).
-func (r *Repository) DamagedSnapshots(ctx context.Context) (map[string]DamageRecord, error) {
+func DamagedSnapshots(ctx context.Context, r *repo.Repository) (map[string]DamageRecord, error) {
 	out := map[string]DamageRecord{}
 	err := r.Backend().List(ctx, dirDamaged, func(name string, size int64) error {
 		var d DamageRecord
 		if err := r.LoadFile(ctx, name, kindDamaged, &d); err != nil {
-			if errors.Is(err, ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
+			if errors.Is(err, repo.ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
 				r.Logger().Warn("unreadable damage marker", "file", name, "err", err)
 				return nil
 			}

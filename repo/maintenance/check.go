@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // CheckOptions say how far `memento check` goes.
@@ -28,7 +29,7 @@ type CheckOptions struct {
 	// never deletes a pack or a snapshot.
 	Repair   bool
 	Workers  int
-	Progress *Progress
+	Progress *repo.Progress
 }
 
 // Check severities.
@@ -66,8 +67,8 @@ func (c *CheckReport) add(sev, what, format string, args ...any) {
 
 // knownDirs are the top-level directories of a repository; anything else
 // (and anything misnamed inside them) is reported as unexpected.
-var knownDirs = map[string]bool{DirData: true, DirIndex: true, DirSnapshots: true, DirKeys: true, DirLocks: true,
-	DirLogs: true, dirWAL: true, dirDamaged: true}
+var knownDirs = map[string]bool{repo.DirData: true, repo.DirIndex: true, repo.DirSnapshots: true, repo.DirKeys: true, repo.DirLocks: true,
+	repo.DirLogs: true, repo.DirWALBridge: true, dirDamaged: true}
 
 // Check verifies the repository as a whole: key files, that every file is
 // where and what its name says, that the index files agree with the packs
@@ -76,12 +77,12 @@ var knownDirs = map[string]bool{DirData: true, DirIndex: true, DirSnapshots: tru
 // (including snapshots that vanished without a prune), that every archived
 // WAL segment's chunks are in packs that exist, and locks. Damage is
 // reported in the report; the error is for being unable to check.
-func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
+func Check(ctx context.Context, r *repo.Repository, opts CheckOptions) (*CheckReport, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
 	if opts.Progress == nil {
-		opts.Progress = &Progress{}
+		opts.Progress = &repo.Progress{}
 	}
 	cmd := "check"
 	if opts.Repair {
@@ -95,40 +96,40 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 	ctx = lock.Context() // cancelled if the lock is lost
 	rep := &CheckReport{Figures: map[string]float64{}}
 
-	packs, err := r.checkFiles(ctx, rep)
+	packs, err := checkFiles(ctx, r, rep)
 	if err != nil {
 		return nil, err
 	}
-	indexed, err := r.checkIndexFiles(ctx, rep, packs)
+	indexed, err := checkIndexFiles(ctx, r, rep, packs)
 	if err != nil {
 		return nil, err
 	}
-	headers, err := r.checkPackHeaders(ctx, rep, packs, indexed, opts.Workers)
+	headers, err := checkPackHeaders(ctx, r, rep, packs, indexed, opts.Workers)
 	if err != nil {
 		return nil, err
 	}
 	var badBlobs map[chunk.ID]string
 	var badIn map[[32]byte]map[chunk.ID]bool
 	if opts.ReadData {
-		if badBlobs, badIn, err = r.checkPackData(ctx, rep, packs, headers, opts); err != nil {
+		if badBlobs, badIn, err = checkPackData(ctx, r, rep, packs, headers, opts); err != nil {
 			return nil, err
 		}
 	}
 	if opts.Repair {
-		if rep.Repair, err = r.repairIndex(ctx, headers, badIn); err != nil {
+		if rep.Repair, err = repairIndex(ctx, r, headers, badIn); err != nil {
 			return nil, err
 		}
-	} else if err := r.checkCache(rep, packs); err != nil {
+	} else if err := checkCache(r, rep, packs); err != nil {
 		return nil, err
 	}
-	if err := r.checkSnapshots(ctx, rep, badBlobs, opts.Repair); err != nil {
+	if err := checkSnapshots(ctx, r, rep, badBlobs, opts.Repair); err != nil {
 		return nil, err
 	}
-	recs, err := r.checkLocksAndAudit(ctx, rep)
+	recs, err := checkLocksAndAudit(ctx, r, rep)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkWALArchives(ctx, rep, packs, badBlobs, recs); err != nil {
+	if err := checkWALArchives(ctx, r, rep, packs, badBlobs, recs); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -138,24 +139,24 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 // directory under a hash name (packs in their fan-out directory), and key
 // and WAL archive files must hash to their names (the others are checked
 // when they are read below). It returns the packs and their sizes.
-func (r *Repository) checkFiles(ctx context.Context, rep *CheckReport) (map[[32]byte]int64, error) {
+func checkFiles(ctx context.Context, r *repo.Repository, rep *CheckReport) (map[[32]byte]int64, error) {
 	packs := map[[32]byte]int64{}
 	var hashNames []string
 	err := r.Backend().List(ctx, "", func(name string, size int64) error {
-		if name == ConfigName {
+		if name == repo.ConfigName {
 			return nil
 		}
 		dir, base := path.Split(name)
 		top, _, _ := strings.Cut(name, "/")
-		h := NameHash(base)
+		h := repo.NameHash(base)
 		switch {
 		case !knownDirs[top]:
 			rep.add(SevWarning, name, "unexpected file (not part of a memento repository)")
-		case h == [32]byte{} || FileName(top, h) != name && top != dirWAL:
+		case h == [32]byte{} || repo.FileName(top, h) != name && top != repo.DirWALBridge:
 			rep.add(SevWarning, name, "unexpected file name in %s", dir)
-		case top == DirData:
+		case top == repo.DirData:
 			packs[h] = size
-		case top == DirKeys || top == dirWAL:
+		case top == repo.DirKeys || top == repo.DirWALBridge:
 			hashNames = append(hashNames, name)
 		}
 		return nil
@@ -164,15 +165,15 @@ func (r *Repository) checkFiles(ctx context.Context, rep *CheckReport) (map[[32]
 		return nil, fmt.Errorf("list repository: %w", err)
 	}
 	for _, name := range hashNames {
-		raw, err := ReadAll(ctx, r.Backend(), name, MaxMetadataFile)
+		raw, err := repo.ReadAll(ctx, r.Backend(), name, repo.MaxMetadataFile)
 		if err != nil {
-			if errors.Is(err, ErrCorrupt) {
+			if errors.Is(err, repo.ErrCorrupt) {
 				rep.add(SevError, name, "%v", err)
 				continue
 			}
 			return nil, err
 		}
-		if blake3.Sum256(raw) != NameHash(name) {
+		if blake3.Sum256(raw) != repo.NameHash(name) {
 			rep.add(SevError, name, "content does not match its name (damaged or truncated)")
 		}
 	}
@@ -187,9 +188,9 @@ type indexedPack struct {
 }
 
 // checkIndexFiles reads every index file and compares it with the packs.
-func (r *Repository) checkIndexFiles(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64) (map[[32]byte]indexedPack, error) {
+func checkIndexFiles(ctx context.Context, r *repo.Repository, rep *CheckReport, packs map[[32]byte]int64) (map[[32]byte]indexedPack, error) {
 	var names []string
-	if err := r.Backend().List(ctx, DirIndex, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
 		names = append(names, name)
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -199,9 +200,9 @@ func (r *Repository) checkIndexFiles(ctx context.Context, rep *CheckReport, pack
 	out := map[[32]byte]indexedPack{}
 	reported := map[[32]byte]bool{}
 	for _, name := range names {
-		var f IndexFile
-		if err := r.LoadFile(ctx, name, KindIndex, &f); err != nil {
-			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+		var f repo.IndexFile
+		if err := r.LoadFile(ctx, name, repo.KindIndex, &f); err != nil {
+			if errors.Is(err, repo.ErrCorrupt) || errors.Is(err, repo.ErrFormat) {
 				rep.add(SevError, "index file "+path.Base(name)[:8], "%v (check --repair rewrites the index from the packs)", err)
 				continue
 			}
@@ -209,7 +210,7 @@ func (r *Repository) checkIndexFiles(ctx context.Context, rep *CheckReport, pack
 		}
 		for _, p := range f.PackInfos() {
 			size, ok := packs[p.ID]
-			what := "pack " + ShortHex(p.ID)
+			what := "pack " + repo.ShortHex(p.ID)
 			switch {
 			case reported[p.ID]:
 			case !ok:
@@ -230,7 +231,7 @@ func (r *Repository) checkIndexFiles(ctx context.Context, rep *CheckReport, pack
 
 // checkPackHeaders reads every pack's own header (its last bytes) and
 // compares it with what the index files say the pack holds.
-func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, indexed map[[32]byte]indexedPack, workers int) (map[[32]byte]index.PackInfo, error) {
+func checkPackHeaders(ctx context.Context, r *repo.Repository, rep *CheckReport, packs map[[32]byte]int64, indexed map[[32]byte]indexedPack, workers int) (map[[32]byte]index.PackInfo, error) {
 	var mu sync.Mutex
 	headers := map[[32]byte]index.PackInfo{}
 	g, gctx := errgroup.WithContext(ctx)
@@ -241,7 +242,7 @@ func (r *Repository) checkPackHeaders(ctx context.Context, rep *CheckReport, pac
 			pi, err := r.ReadPackHeader(gctx, id, size)
 			mu.Lock()
 			defer mu.Unlock()
-			what := "pack " + ShortHex(id)
+			what := "pack " + repo.ShortHex(id)
 			if err != nil {
 				if gctx.Err() != nil {
 					return gctx.Err()
@@ -311,7 +312,7 @@ func comparePack(h, ix index.PackInfo) string {
 }
 
 // checkCache compares the local bbolt cache with the packs that exist.
-func (r *Repository) checkCache(rep *CheckReport, packs map[[32]byte]int64) error {
+func checkCache(r *repo.Repository, rep *CheckReport, packs map[[32]byte]int64) error {
 	cached, err := r.Index().Packs()
 	if err != nil {
 		rep.add(SevWarning, "local index "+r.Index().Path(), "%v (check --repair or 'memento index rebuild' recreates it)", err)
@@ -332,16 +333,16 @@ func (r *Repository) checkCache(rep *CheckReport, packs map[[32]byte]int64) erro
 // checkSnapshots loads every manifest in the repository and walks its trees
 // (L1 of verify), listing snapshots whose data is gone. With repair, those
 // not yet marked are marked damaged.
-func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBlobs map[chunk.ID]string, repair bool) error {
+func checkSnapshots(ctx context.Context, r *repo.Repository, rep *CheckReport, badBlobs map[chunk.ID]string, repair bool) error {
 	ids, err := r.ListSnapshotIDs(ctx)
 	if err != nil {
 		return err
 	}
-	marked, err := r.DamagedSnapshots(ctx)
+	marked, err := DamagedSnapshots(ctx, r)
 	if err != nil {
 		return err
 	}
-	v, err := r.newVerifier(ctx, VerifyOptions{Level: L1})
+	v, err := r.NewVerifierBridge(ctx, repo.VerifyOptions{Level: repo.L1})
 	if err != nil {
 		return err
 	}
@@ -355,23 +356,23 @@ func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBl
 				return ctx.Err()
 			}
 			d := DamageRecord{Snapshot: id.String(), Reason: "manifest: " + err.Error()}
-			r.reportDamage(ctx, rep, what, d, marked, repair)
+			reportDamage(ctx, r, rep, what, d, marked, repair)
 			continue
 		}
-		vd := &Verdict{Snapshot: id.String(), Figures: map[string]float64{}}
-		w, err := v.manifest(ctx, sn, vd)
+		vd := &repo.Verdict{Snapshot: id.String(), Figures: map[string]float64{}}
+		w, err := v.ManifestBridge(ctx, sn, vd)
 		if err != nil {
 			return err
 		}
 		lost := map[string]bool{}
-		for rel := range w.broken {
+		for rel := range w.Broken {
 			lost[rel] = true
 		}
 		var badChunks int
-		for _, f := range w.files {
-			for _, c := range f.node.Content {
+		for _, f := range w.Files {
+			for _, c := range f.Node.Content {
 				if _, bad := badBlobs[c]; bad {
-					lost[f.rel] = true
+					lost[f.Rel] = true
 					badChunks++
 				}
 			}
@@ -380,8 +381,8 @@ func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBl
 			ok++
 			continue
 		}
-		d := DamageRecord{Snapshot: id.String(), Space: sn.Space, MissingChunks: len(w.missing), DamagedChunks: badChunks,
-			TotalFiles: len(w.files)}
+		d := DamageRecord{Snapshot: id.String(), Space: sn.Space, MissingChunks: len(w.Missing), DamagedChunks: badChunks,
+			TotalFiles: len(w.Files)}
 		var reasons []string
 		for _, f := range vd.Findings {
 			if !strings.HasPrefix(f.What, "file ") && len(reasons) < 5 {
@@ -392,10 +393,10 @@ func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBl
 			reasons = append(reasons, fmt.Sprintf("%d chunks fail verification", badChunks))
 		}
 		d.Reason = strings.Join(reasons, "; ")
-		for _, f := range w.files {
-			if lost[f.rel] {
-				d.LostFiles = append(d.LostFiles, f.rel)
-				d.LostBytes += f.node.Size
+		for _, f := range w.Files {
+			if lost[f.Rel] {
+				d.LostFiles = append(d.LostFiles, f.Rel)
+				d.LostBytes += f.Node.Size
 			}
 		}
 		for rel := range lost { // directories whose tree is gone
@@ -410,21 +411,21 @@ func (r *Repository) checkSnapshots(ctx context.Context, rep *CheckReport, badBl
 			}
 		}
 		sort.Strings(d.LostFiles)
-		d.IntactFiles = len(w.files) - countFiles(w.files, lost)
-		if w.badTree {
+		d.IntactFiles = len(w.Files) - countFiles(w.Files, lost)
+		if w.BadTree {
 			d.IntactFiles = -1 // unknown: part of the tree cannot be read
 		}
-		r.reportDamage(ctx, rep, what, d, marked, repair)
+		reportDamage(ctx, r, rep, what, d, marked, repair)
 	}
 	rep.Figures["snapshots"] = float64(len(ids))
 	rep.Figures["snapshots_intact"] = float64(ok)
 	return nil
 }
 
-func countFiles(files []walkFile, lost map[string]bool) int {
+func countFiles(files []repo.WalkFileBridge, lost map[string]bool) int {
 	n := 0
 	for _, f := range files {
-		if lost[f.rel] {
+		if lost[f.Rel] {
 			n++
 		}
 	}
@@ -440,7 +441,7 @@ func slicesContains(s []string, v string) bool {
 	return false
 }
 
-func (r *Repository) reportDamage(ctx context.Context, rep *CheckReport, what string, d DamageRecord, marked map[string]DamageRecord, repair bool) {
+func reportDamage(ctx context.Context, r *repo.Repository, rep *CheckReport, what string, d DamageRecord, marked map[string]DamageRecord, repair bool) {
 	if m, ok := marked[d.Snapshot]; ok {
 		rep.add(SevWarning, what, "damaged, marked so on %s by %s: %d files lost (forget it once you no longer need what is left)",
 			m.Time.Format(time.RFC3339), m.Host, len(m.LostFiles))
@@ -450,7 +451,7 @@ func (r *Repository) reportDamage(ctx context.Context, rep *CheckReport, what st
 	}
 	rep.add(SevError, what, "damaged: %s; %d of %d files and %d whole directories cannot be restored", d.Reason, len(d.LostFiles)-d.LostDirs, d.TotalFiles, d.LostDirs)
 	if repair {
-		name, err := r.markDamaged(ctx, &d)
+		name, err := markDamaged(ctx, r, &d)
 		if err != nil {
 			rep.add(SevError, what, "could not mark it damaged: %v", err)
 		} else {
@@ -464,7 +465,7 @@ func (r *Repository) reportDamage(ctx context.Context, rep *CheckReport, what st
 // checkLocksAndAudit reports stale locks, audit records that do not
 // verify, and snapshots a backup recorded that are gone without a prune. It
 // returns the audit records.
-func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) ([]AuditRecord, error) {
+func checkLocksAndAudit(ctx context.Context, r *repo.Repository, rep *CheckReport) ([]repo.AuditRecord, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return nil, err
@@ -497,7 +498,7 @@ func (r *Repository) checkLocksAndAudit(ctx context.Context, rep *CheckReport) (
 		}
 	}
 	for _, rec := range recs {
-		if rec.Command == "backup" && rec.Result == AuditOK && rec.Snapshot != "" && !present[rec.Snapshot] && !removed[rec.Snapshot] {
+		if rec.Command == "backup" && rec.Result == repo.AuditOK && rec.Snapshot != "" && !present[rec.Snapshot] && !removed[rec.Snapshot] {
 			rep.add(SevError, "snapshot "+rec.Snapshot[:min(8, len(rec.Snapshot))],
 				"recorded by a backup on %s at %s, but its manifest is gone and no prune or forget removed it",
 				rec.Host, rec.Time.Format(time.RFC3339))

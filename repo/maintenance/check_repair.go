@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // RepairReport says what `check --repair` rebuilt and marked.
@@ -33,14 +34,14 @@ type RepairReport struct {
 // stores its data again instead of deduplicating against the damaged copy
 // (and a snapshot naming it becomes restorable again once it has). Packs are
 // never deleted.
-func (r *Repository) repairIndex(ctx context.Context, headers map[[32]byte]index.PackInfo, badIn map[[32]byte]map[chunk.ID]bool) (*RepairReport, error) {
+func repairIndex(ctx context.Context, r *repo.Repository, headers map[[32]byte]index.PackInfo, badIn map[[32]byte]map[chunk.ID]bool) (*RepairReport, error) {
 	res, err := r.RebuildIndex(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild index: %w", err)
 	}
 	rep := &RepairReport{Packs: res.Packs, Blobs: res.Blobs, Unreadable: res.Damaged}
 	var old []string
-	if err := r.Backend().List(ctx, DirIndex, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
 		old = append(old, name)
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
