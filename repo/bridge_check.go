@@ -122,3 +122,8 @@ func (r *Repository) DamagedSnapshots(ctx context.Context) (map[string]DamageRec
 	}
 	return out, nil
 }
+
+// SaveWALFileBridge wraps saveWALFile (for maintenance's check tests).
+func (r *Repository) SaveWALFileBridge(ctx context.Context, w *WALArchive, host string, recs []WALSegmentRecord) error {
+	return r.saveWALFile(ctx, w, host, recs)
+}

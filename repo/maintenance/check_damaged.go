@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"memento/repo"
 	"os"
 	"time"
+
+	"memento/repo"
 )
 
 // A snapshot whose data is really gone is not deleted by `check --repair`:

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"memento/repo"
 )
 
 // A blob that check --read-data finds damaged is left out of the index by
@@ -16,7 +18,7 @@ func TestCheckRepairLeavesDamagedBlobOut(t *testing.T) {
 	fx := newCorruptFixture(t, false)
 	tr := fx.tr
 	flip(t, fx.pack, fx.loc.off+fx.loc.length/2)
-	rep, err := tr.Check(ctx, CheckOptions{ReadData: true, Repair: true})
+	rep, err := Check(ctx, tr.Repository, CheckOptions{ReadData: true, Repair: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,12 +27,12 @@ func TestCheckRepairLeavesDamagedBlobOut(t *testing.T) {
 	}
 	r := tr.reopen(t) // a new process on this host
 	tr.Repository = r
-	sn := tr.backup(t, BackupOptions{Paths: fx.sn.Paths}) // the parent is the damaged snapshot; nothing changed on disk
+	sn := tr.backup(t, repo.BackupOptions{Paths: fx.sn.Paths}) // the parent is the damaged snapshot; nothing changed on disk
 	if sn.Summary.NewChunks == 0 {
 		t.Fatal("the backup after repair stored nothing: it deduplicated against the damaged blob")
 	}
 	compareTrees(t, digestTree(t, fx.sn.Paths[0]), digestTree(t, filepath.Join(tr.restore(t, sn), "src")))
-	rep, err = tr.Check(ctx, CheckOptions{})
+	rep, err = Check(ctx, tr.Repository, CheckOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
