@@ -9,12 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/repo"
+	"memento/repo/maintenance"
 )
 
 type forgetFlags struct {
 	spaces        []string
 	all           bool
-	policy        repo.RetentionPolicy
+	policy        maintenance.RetentionPolicy
 	within        string
 	forgetDamaged bool
 	allowEmpty    bool
@@ -74,13 +75,13 @@ the audit trail, so 'check' knows the snapshot was forgotten, not lost.`,
 
 // forgetJSON is forget's --json output; Prune is set with --prune.
 type forgetJSON struct {
-	*repo.ForgetResult
-	Prune *repo.PruneResult `json:"prune,omitempty"`
+	*maintenance.ForgetResult
+	Prune *maintenance.PruneResult `json:"prune,omitempty"`
 }
 
 func (a *app) forget(ctx context.Context, f forgetFlags, ids []string) error {
 	if f.within != "" {
-		w, err := repo.ParseKeepWithin(f.within)
+		w, err := maintenance.ParseKeepWithin(f.within)
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -115,9 +116,9 @@ func (a *app) forget(ctx context.Context, f forgetFlags, ids []string) error {
 		return err
 	}
 	defer r.Close()
-	res, err := r.Forget(ctx, repo.ForgetOptions{IDs: ids, Policy: f.policy, Spaces: f.spaces, All: f.all,
+	res, err := maintenance.Forget(ctx, r, maintenance.ForgetOptions{IDs: ids, Policy: f.policy, Spaces: f.spaces, All: f.all,
 		ForgetDamaged: f.forgetDamaged, AllowEmpty: f.allowEmpty, DryRun: f.dryRun, Location: time.Local})
-	if err != nil && errors.Is(err, repo.ErrWouldEmpty) {
+	if err != nil && errors.Is(err, maintenance.ErrWouldEmpty) {
 		err = &usageError{err.Error()}
 	}
 	if res != nil {
@@ -137,7 +138,7 @@ func (a *app) forget(ctx context.Context, f forgetFlags, ids []string) error {
 	return a.emit(out)
 }
 
-func (a *app) printForget(res *repo.ForgetResult) {
+func (a *app) printForget(res *maintenance.ForgetResult) {
 	verb := "removed"
 	if res.DryRun {
 		verb = "would remove"

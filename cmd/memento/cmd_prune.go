@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/repo"
+	"memento/repo/maintenance"
 )
 
 type pruneFlags struct {
@@ -74,10 +75,10 @@ func parseMaxUnused(s string) (float64, error) {
 }
 
 // runPrune prunes, prints the figures and appends the audit record.
-func (a *app) runPrune(ctx context.Context, r *repo.Repository, f pruneFlags) (*repo.PruneResult, error) {
+func (a *app) runPrune(ctx context.Context, r *repo.Repository, f pruneFlags) (*maintenance.PruneResult, error) {
 	prog := &repo.Progress{}
 	stop := a.showProgress("prune", -1, prog)
-	res, err := r.Prune(ctx, repo.PruneOptions{DryRun: f.dryRun, MaxUnused: f.maxUnused, Progress: prog, AfterStep: pruneTestHook()})
+	res, err := maintenance.Prune(ctx, r, maintenance.PruneOptions{DryRun: f.dryRun, MaxUnused: f.maxUnused, Progress: prog, AfterStep: pruneTestHook()})
 	stop()
 	if !f.dryRun {
 		rec := repo.AuditRecord{Command: "prune"}
@@ -94,7 +95,7 @@ func (a *app) runPrune(ctx context.Context, r *repo.Repository, f pruneFlags) (*
 	return res, nil
 }
 
-func (a *app) printPrune(res *repo.PruneResult) {
+func (a *app) printPrune(res *maintenance.PruneResult) {
 	would := ""
 	if res.DryRun {
 		would = "would be "

@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"memento/repo"
 )
 
 // RetentionPolicy says which snapshots of one group (a space, or the plain
@@ -152,7 +154,7 @@ func ParseKeepWithin(s string) (KeepWithin, error) {
 // RetentionDecision is the verdict on one snapshot: kept, and by which rules
 // ("last", "hourly", ..., "within 7d", "tag nightly"), or removed.
 type RetentionDecision struct {
-	Snapshot *Snapshot
+	Snapshot *repo.Snapshot
 	Keep     bool
 	Reasons  []string
 }
@@ -172,12 +174,12 @@ type bucketRule struct {
 // Time buckets (hour, day, ...) are taken in loc (nil: UTC). The result is
 // ordered newest first; snapshots with the same time are ordered by ID, the
 // greater first, so that every run decides the same way.
-func ApplyPolicy(sns []*Snapshot, p RetentionPolicy, loc *time.Location) []RetentionDecision {
+func ApplyPolicy(sns []*repo.Snapshot, p RetentionPolicy, loc *time.Location) []RetentionDecision {
 	if loc == nil {
 		loc = time.UTC
 	}
 	sorted := slices.Clone(sns)
-	slices.SortFunc(sorted, func(a, b *Snapshot) int {
+	slices.SortFunc(sorted, func(a, b *repo.Snapshot) int {
 		if c := b.Time.Compare(a.Time); c != 0 {
 			return c
 		}

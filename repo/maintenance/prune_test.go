@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -7,36 +7,38 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"memento/repo"
 )
 
 func (tr *testRepo) prune(t testing.TB, opts PruneOptions) *PruneResult {
 	t.Helper()
-	res, err := tr.Prune(context.Background(), opts)
+	res, err := Prune(context.Background(), tr.Repository, opts)
 	if err != nil {
 		t.Fatalf("prune: %v", err)
 	}
 	return res
 }
 
-func (tr *testRepo) forgetIDs(t testing.TB, sns ...*Snapshot) {
+func (tr *testRepo) forgetIDs(t testing.TB, sns ...*repo.Snapshot) {
 	t.Helper()
 	var ids []string
 	for _, sn := range sns {
 		ids = append(ids, sn.ID.String())
 	}
-	if _, err := tr.Forget(context.Background(), ForgetOptions{IDs: ids}); err != nil {
+	if _, err := Forget(context.Background(), tr.Repository, ForgetOptions{IDs: ids}); err != nil {
 		t.Fatalf("forget: %v", err)
 	}
 }
 
-func (tr *testRepo) mustCheck(t testing.TB, readData bool) *CheckReport {
+func (tr *testRepo) mustCheck(t testing.TB, readData bool) *repo.CheckReport {
 	t.Helper()
-	rep, err := tr.Check(context.Background(), CheckOptions{ReadData: readData})
+	rep, err := tr.Check(context.Background(), repo.CheckOptions{ReadData: readData})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range rep.Findings {
-		if f.Severity == SevError || strings.Contains(f.Message, "not listed in any index file") {
+		if f.Severity == repo.SevError || strings.Contains(f.Message, "not listed in any index file") {
 			t.Fatalf("check: %s: %s: %s", f.Severity, f.What, f.Message)
 		}
 	}
@@ -56,17 +58,17 @@ func TestPruneMaxUnused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tr := newTestRepo(t, InitOptions{})
+			tr := newTestRepo(t, repo.InitOptions{})
 			src := filepath.Join(t.TempDir(), "src")
 			// Small files: both snapshots' data lands in one pack each.
 			writeFile(t, filepath.Join(src, "keep"), randomBytes(1, 600<<10), 0o644)
 			writeFile(t, filepath.Join(src, "gone"), randomBytes(2, 600<<10), 0o644)
-			old := tr.backup(t, BackupOptions{Paths: []string{src}})
+			old := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 			if err := os.Remove(filepath.Join(src, "gone")); err != nil {
 				t.Fatal(err)
 			}
 			writeFile(t, filepath.Join(src, "new"), randomBytes(3, 300<<10), 0o644)
-			cur := tr.backup(t, BackupOptions{Paths: []string{src}})
+			cur := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 			want := digestTree(t, src)
 			tr.forgetIDs(t, old)
 
@@ -100,25 +102,25 @@ func TestPruneMaxUnused(t *testing.T) {
 // A snapshot whose data is gone makes prune refuse until check --repair has
 // marked it; then prune keeps what is left of it and frees the rest.
 func TestPruneDamagedSnapshot(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	a := filepath.Join(t.TempDir(), "a")
 	b := filepath.Join(t.TempDir(), "b")
 	writeFile(t, filepath.Join(a, "f"), randomBytes(4, 200<<10), 0o644)
 	writeFile(t, filepath.Join(b, "g"), randomBytes(5, 200<<10), 0o644)
-	snA := tr.backup(t, BackupOptions{Paths: []string{a}})
+	snA := tr.backup(t, repo.BackupOptions{Paths: []string{a}})
 	packsA := tr.packFiles(t)
-	snB := tr.backup(t, BackupOptions{Paths: []string{b}})
+	snB := tr.backup(t, repo.BackupOptions{Paths: []string{b}})
 	wantB := digestTree(t, b)
 	for _, p := range packsA {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := tr.Prune(context.Background(), PruneOptions{MaxUnused: DefaultMaxUnused})
+	_, err := Prune(context.Background(), tr.Repository, PruneOptions{MaxUnused: DefaultMaxUnused})
 	if !errors.Is(err, ErrPruneUnsafe) || !strings.Contains(err.Error(), "missing from the repository; run 'memento check --repair' first") {
 		t.Fatalf("prune over a missing pack: %v", err)
 	}
-	if _, err := tr.Check(context.Background(), CheckOptions{Repair: true}); err != nil {
+	if _, err := tr.Check(context.Background(), repo.CheckOptions{Repair: true}); err != nil {
 		t.Fatal(err)
 	}
 	res := tr.prune(t, PruneOptions{MaxUnused: DefaultMaxUnused})
@@ -127,14 +129,14 @@ func TestPruneDamagedSnapshot(t *testing.T) {
 	}
 	compareTrees(t, wantB, digestTree(t, filepath.Join(tr.restore(t, snB), "b")))
 	// The damaged snapshot is kept by a policy unless asked.
-	fr, err := tr.Forget(context.Background(), ForgetOptions{All: true, Policy: RetentionPolicy{Last: 1}})
+	fr, err := Forget(context.Background(), tr.Repository, ForgetOptions{All: true, Policy: RetentionPolicy{Last: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(fr.Removed) != 0 {
 		t.Fatalf("forget removed %v", fr.Removed)
 	}
-	fr, err = tr.Forget(context.Background(), ForgetOptions{All: true, Policy: RetentionPolicy{Last: 1}, ForgetDamaged: true, AllowEmpty: true})
+	fr, err = Forget(context.Background(), tr.Repository, ForgetOptions{All: true, Policy: RetentionPolicy{Last: 1}, ForgetDamaged: true, AllowEmpty: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +155,12 @@ func TestPruneDamagedSnapshot(t *testing.T) {
 // cache rebuilt from pack headers) are kept and described in a new index
 // file, so a host with an empty cache finds them again.
 func TestPruneIndexesUsedUnindexedPacks(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, filepath.Join(src, "f"), randomBytes(6, 300<<10), 0o644)
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 	want := digestTree(t, src)
-	idx, _ := filepath.Glob(filepath.Join(tr.dir, DirIndex, "*"))
+	idx, _ := filepath.Glob(filepath.Join(tr.dir, repo.DirIndex, "*"))
 	for _, p := range idx {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)
@@ -180,13 +182,13 @@ func TestPruneIndexesUsedUnindexedPacks(t *testing.T) {
 // Two backups that did not see each other stored the same chunks twice;
 // prune keeps one copy and deletes the other pack.
 func TestPruneDuplicatePacks(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, filepath.Join(src, "f"), randomBytes(7, 1<<20), 0o644)
 	other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "cache2"), be: tr.be}
 	other.Repository = other.reopen(t)
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
-	other.backup(t, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
+	other.backup(t, repo.BackupOptions{Paths: []string{src}})
 	before := len(tr.packFiles(t))
 	res := tr.prune(t, PruneOptions{MaxUnused: DefaultMaxUnused})
 	if res.PacksDeleted == 0 || len(tr.packFiles(t)) >= before {
@@ -201,16 +203,16 @@ func TestPruneDuplicatePacks(t *testing.T) {
 
 // Prune needs the repository to itself.
 func TestPruneRefusesWhenLocked(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	l, err := tr.Lock(context.Background(), false, "backup")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tr.Prune(context.Background(), PruneOptions{})
-	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "shared lock of 'backup' by ") || !strings.Contains(err.Error(), "run 'memento unlock'") {
+	_, err = Prune(context.Background(), tr.Repository, PruneOptions{})
+	if !errors.Is(err, repo.ErrLocked) || !strings.Contains(err.Error(), "shared lock of 'backup' by ") || !strings.Contains(err.Error(), "run 'memento unlock'") {
 		t.Fatalf("prune beside a shared lock: %v", err)
 	}
-	if _, err := tr.Prune(context.Background(), PruneOptions{DryRun: true}); err != nil {
+	if _, err := Prune(context.Background(), tr.Repository, PruneOptions{DryRun: true}); err != nil {
 		t.Fatalf("dry run beside a shared lock: %v", err)
 	}
 	if err := l.Unlock(); err != nil {

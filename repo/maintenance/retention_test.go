@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"fmt"
@@ -8,21 +8,22 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // snapAt makes a catalog snapshot at an RFC 3339 time; its ID is derived from
 // the label so that ties are ordered deterministically.
-func snapAt(label, ts string, tags ...string) *Snapshot {
+func snapAt(label, ts string, tags ...string) *repo.Snapshot {
 	t, err := time.Parse(time.RFC3339, ts)
 	if err != nil {
 		panic(err)
 	}
 	var id chunk.ID
 	copy(id[:], label)
-	return &Snapshot{ID: id, Manifest: Manifest{Time: t, Tags: tags}}
+	return &repo.Snapshot{ID: id, Manifest: repo.Manifest{Time: t, Tags: tags}}
 }
 
-func label(sn *Snapshot) string { return strings.TrimRight(string(sn.ID[:]), "\x00") }
+func label(sn *repo.Snapshot) string { return strings.TrimRight(string(sn.ID[:]), "\x00") }
 
 // decisions renders ApplyPolicy's verdicts as "label:reason+reason" (kept)
 // or "label:-" (removed), newest first.
@@ -40,7 +41,7 @@ func decisions(ds []RetentionDecision) string {
 
 func TestApplyPolicy(t *testing.T) {
 	// Two weeks of backups: several a day on some days, an hour apart.
-	series := []*Snapshot{
+	series := []*repo.Snapshot{
 		snapAt("a", "2026-11-02T01:00:00Z"), // Monday, ISO week 45
 		snapAt("b", "2026-11-02T23:30:00Z"),
 		snapAt("c", "2026-11-05T10:00:00Z", "monthly-close"),
@@ -50,14 +51,14 @@ func TestApplyPolicy(t *testing.T) {
 		snapAt("g", "2026-11-10T09:00:00Z", "nightly"),
 		snapAt("h", "2026-11-10T09:59:59Z", "nightly"),
 	}
-	older := []*Snapshot{
+	older := []*repo.Snapshot{
 		snapAt("x", "2025-12-31T23:00:00Z"),
 		snapAt("y", "2026-01-01T00:30:00Z"),
 		snapAt("z", "2026-10-31T12:00:00Z"),
 	}
 	cases := []struct {
 		name string
-		sns  []*Snapshot
+		sns  []*repo.Snapshot
 		p    RetentionPolicy
 		loc  *time.Location
 		want string
@@ -80,17 +81,17 @@ func TestApplyPolicy(t *testing.T) {
 			nil, "h:last+daily+weekly g:- f:- e:- d:- c:- b:- a:-"},
 		{"within 1d of the newest snapshot, not of now", series, RetentionPolicy{Within: KeepWithin{Days: 1}},
 			nil, "h:within 1d g:within 1d f:within 1d e:within 1d d:within 1d c:- b:- a:-"},
-		{"within is strict: exactly 1d before is out", []*Snapshot{snapAt("n", "2026-11-10T10:00:00Z"), snapAt("o", "2026-11-09T10:00:00Z"), snapAt("p", "2026-11-09T10:00:01Z")},
+		{"within is strict: exactly 1d before is out", []*repo.Snapshot{snapAt("n", "2026-11-10T10:00:00Z"), snapAt("o", "2026-11-09T10:00:00Z"), snapAt("p", "2026-11-09T10:00:01Z")},
 			RetentionPolicy{Within: KeepWithin{Days: 1}}, nil, "n:within 1d p:within 1d o:-"},
 		{"within calendar months", append(slices.Clone(series), older...), RetentionPolicy{Within: KeepWithin{Months: 1}},
 			nil, "h:within 1m g:within 1m f:within 1m e:within 1m d:within 1m c:within 1m b:within 1m a:within 1m z:within 1m y:- x:-"},
 		{"tags", series, RetentionPolicy{Tags: []string{"nightly", "monthly-close"}},
 			nil, "h:tag nightly g:tag nightly f:- e:- d:- c:tag monthly-close b:- a:-"},
-		{"ties: same time, the greater ID is newer", []*Snapshot{snapAt("t1", "2026-11-10T10:00:00Z"), snapAt("t2", "2026-11-10T10:00:00Z"), snapAt("t0", "2026-11-09T10:00:00Z")},
+		{"ties: same time, the greater ID is newer", []*repo.Snapshot{snapAt("t1", "2026-11-10T10:00:00Z"), snapAt("t2", "2026-11-10T10:00:00Z"), snapAt("t0", "2026-11-09T10:00:00Z")},
 			RetentionPolicy{Daily: 2}, nil, "t2:daily t1:- t0:daily"},
-		{"time zone decides the day", []*Snapshot{snapAt("u", "2026-11-10T01:00:00Z"), snapAt("v", "2026-11-09T23:00:00Z")},
+		{"time zone decides the day", []*repo.Snapshot{snapAt("u", "2026-11-10T01:00:00Z"), snapAt("v", "2026-11-09T23:00:00Z")},
 			RetentionPolicy{Daily: 5}, time.FixedZone("UTC+3", 3*3600), "u:daily v:-"},
-		{"same snapshots in UTC: two days", []*Snapshot{snapAt("u", "2026-11-10T01:00:00Z"), snapAt("v", "2026-11-09T23:00:00Z")},
+		{"same snapshots in UTC: two days", []*repo.Snapshot{snapAt("u", "2026-11-10T01:00:00Z"), snapAt("v", "2026-11-09T23:00:00Z")},
 			RetentionPolicy{Daily: 5}, nil, "u:daily v:daily"},
 		{"empty group", nil, RetentionPolicy{Last: 1}, nil, ""},
 	}
@@ -106,7 +107,7 @@ func TestApplyPolicy(t *testing.T) {
 
 // The input order never matters.
 func TestApplyPolicyOrderIndependent(t *testing.T) {
-	var sns []*Snapshot
+	var sns []*repo.Snapshot
 	for i := range 40 {
 		sns = append(sns, snapAt(fmt.Sprintf("s%02d", i), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i*i)*37*time.Minute).Format(time.RFC3339)))
 	}
@@ -189,7 +190,7 @@ func FuzzParseKeepWithin(f *testing.F) {
 // BenchmarkApplyPolicy reports snapshots decided per second for a year of
 // hourly snapshots under a typical policy.
 func BenchmarkApplyPolicy(b *testing.B) {
-	var sns []*Snapshot
+	var sns []*repo.Snapshot
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 24 * 365 {
 		sns = append(sns, snapAt(fmt.Sprintf("h%05d", i), t0.Add(time.Duration(i)*time.Hour).Format(time.RFC3339)))

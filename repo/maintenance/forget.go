@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"memento/repo"
 )
 
 // ErrWouldEmpty means a forget would remove every snapshot of a space (or of
@@ -72,7 +74,7 @@ type ForgetResult struct {
 // snapshotGroup is the key snapshots are grouped by: a space snapshot by its
 // space (several hosts may back up one space), a path snapshot by host and
 // paths.
-func snapshotGroup(sn *Snapshot) string {
+func snapshotGroup(sn *repo.Snapshot) string {
 	if sn.Space != "" {
 		return "space\x00" + sn.Space
 	}
@@ -88,7 +90,7 @@ func snapshotGroup(sn *Snapshot) string {
 // shared lock: forgetting only removes manifests, which concurrent backups
 // and restores (which already read theirs) do not mind; prune, which
 // deletes data, takes the exclusive lock.
-func (r *Repository) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, error) {
+func Forget(ctx context.Context, r *repo.Repository, opts ForgetOptions) (*ForgetResult, error) {
 	if len(opts.IDs) > 0 && !opts.Policy.Empty() {
 		return nil, fmt.Errorf("give snapshot IDs or a policy, not both")
 	}
@@ -106,7 +108,7 @@ func (r *Repository) Forget(ctx context.Context, opts ForgetOptions) (*ForgetRes
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
-	var lock *Lock
+	var lock *repo.Lock
 	if !opts.DryRun {
 		var err error
 		if lock, err = r.Lock(ctx, false, "forget"); err != nil {
@@ -125,14 +127,14 @@ func (r *Repository) Forget(ctx context.Context, opts ForgetOptions) (*ForgetRes
 	if err != nil {
 		return nil, err
 	}
-	groups := map[string][]*Snapshot{}
+	groups := map[string][]*repo.Snapshot{}
 	for _, sn := range all {
 		k := snapshotGroup(sn)
 		groups[k] = append(groups[k], sn)
 	}
 	res := &ForgetResult{DryRun: opts.DryRun, Groups: []ForgetGroup{}, Removed: []string{}}
 	if len(opts.IDs) > 0 {
-		err = r.planForgetIDs(ctx, opts, groups, damaged, res)
+		err = planForgetIDs(ctx, r, opts, groups, damaged, res)
 	} else {
 		res.Policy = opts.Policy.String()
 		err = planForgetPolicy(opts, groups, damaged, res)
@@ -145,7 +147,7 @@ func (r *Repository) Forget(ctx context.Context, opts ForgetOptions) (*ForgetRes
 	}
 	for _, g := range res.Groups {
 		for _, it := range g.Remove {
-			if err := r.forgetOne(ctx, it.ID, g.Space); err != nil {
+			if err := forgetOne(ctx, r, it.ID, g.Space); err != nil {
 				return res, err
 			}
 			res.Removed = append(res.Removed, it.ID)
@@ -155,17 +157,17 @@ func (r *Repository) Forget(ctx context.Context, opts ForgetOptions) (*ForgetRes
 }
 
 // forgetOne records and then deletes one manifest.
-func (r *Repository) forgetOne(ctx context.Context, id, space string) error {
+func forgetOne(ctx context.Context, r *repo.Repository, id, space string) error {
 	// Once the audit record is written the deletion must not be cut short
 	// by Ctrl-C halfway through a group: finish this one snapshot.
 	wctx := context.WithoutCancel(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := r.AppendAudit(wctx, AuditRecord{Command: "forget", Snapshot: id, Space: space, Result: AuditOK}); err != nil {
+	if _, err := r.AppendAudit(wctx, repo.AuditRecord{Command: "forget", Snapshot: id, Space: space, Result: repo.AuditOK}); err != nil {
 		return fmt.Errorf("snapshot %.8s: %w", id, err)
 	}
-	name := DirSnapshots + "/" + id
+	name := repo.DirSnapshots + "/" + id
 	if err := r.Backend().Delete(wctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("snapshot %.8s: delete manifest: %w", id, err)
 	}
@@ -175,11 +177,11 @@ func (r *Repository) forgetOne(ctx context.Context, id, space string) error {
 	return nil
 }
 
-func forgetItem(sn *Snapshot, damaged bool, reasons []string) ForgetItem {
+func forgetItem(sn *repo.Snapshot, damaged bool, reasons []string) ForgetItem {
 	return ForgetItem{ID: sn.ID.String(), Time: sn.Time, Host: sn.Host, Tags: sn.Tags, Damaged: damaged, Reasons: reasons}
 }
 
-func newForgetGroup(sn *Snapshot) ForgetGroup {
+func newForgetGroup(sn *repo.Snapshot) ForgetGroup {
 	g := ForgetGroup{Space: sn.Space, Keep: []ForgetItem{}, Remove: []ForgetItem{}}
 	if sn.Space == "" {
 		g.Host, g.Paths = sn.Host, slices.Clone(sn.Paths)
@@ -191,7 +193,7 @@ func newForgetGroup(sn *Snapshot) ForgetGroup {
 // planForgetPolicy applies the policy group by group. Damaged snapshots
 // are left out of the policy (they cannot give the guarantee a keep rule
 // promises) and are kept unless ForgetDamaged.
-func planForgetPolicy(opts ForgetOptions, groups map[string][]*Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
+func planForgetPolicy(opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]repo.DamageRecord, res *ForgetResult) error {
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
@@ -207,7 +209,7 @@ func planForgetPolicy(opts ForgetOptions, groups map[string][]*Snapshot, damaged
 		}
 		matched[sp] = true
 		g := newForgetGroup(sns[0])
-		var intact, bad []*Snapshot
+		var intact, bad []*repo.Snapshot
 		for _, sn := range sns {
 			if _, ok := damaged[sn.ID.String()]; ok {
 				bad = append(bad, sn)
@@ -236,7 +238,7 @@ func planForgetPolicy(opts ForgetOptions, groups map[string][]*Snapshot, damaged
 	}
 	for _, sp := range opts.Spaces {
 		if !matched[sp] {
-			return fmt.Errorf("space %s: %w: no snapshot of this space", sp, ErrNotFound)
+			return fmt.Errorf("space %s: %w: no snapshot of this space", sp, repo.ErrNotFound)
 		}
 	}
 	if len(empty) > 0 {
@@ -246,7 +248,7 @@ func planForgetPolicy(opts ForgetOptions, groups map[string][]*Snapshot, damaged
 }
 
 // planForgetIDs removes exactly the named snapshots.
-func (r *Repository) planForgetIDs(ctx context.Context, opts ForgetOptions, groups map[string][]*Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
+func planForgetIDs(ctx context.Context, r *repo.Repository, opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]repo.DamageRecord, res *ForgetResult) error {
 	drop := map[string]bool{}
 	for _, ref := range opts.IDs {
 		sn, err := r.FindSnapshot(ctx, ref)

@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // PruneOptions tune Prune.
@@ -21,7 +22,7 @@ type PruneOptions struct {
 	// no used blob at all are deleted).
 	MaxUnused float64
 	Workers   int
-	Progress  *Progress
+	Progress  *repo.Progress
 	// AfterStep, if set, is called after every change prune makes to the
 	// repository (one file written or deleted), with what it did. The CLI
 	// uses it only for its crash test hook.
@@ -69,21 +70,21 @@ type PruneResult struct {
 // files go, everything is described twice; after, the old packs are
 // unindexed garbage the next prune deletes. Nothing a remaining snapshot or
 // needed archive record uses is ever without a described copy.
-func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, error) {
+func Prune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*PruneResult, error) {
 	start := time.Now()
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
 	if opts.Progress == nil {
-		opts.Progress = &Progress{}
+		opts.Progress = &repo.Progress{}
 	}
 	if opts.MaxUnused < 0 || opts.MaxUnused > 1 {
 		return nil, fmt.Errorf("max unused %.2f: want a share between 0 and 1", opts.MaxUnused)
 	}
 	lock, err := r.Lock(ctx, !opts.DryRun, "prune")
 	if err != nil {
-		if errors.Is(err, ErrLocked) {
-			return nil, r.pruneLockedError(ctx, err)
+		if errors.Is(err, repo.ErrLocked) {
+			return nil, pruneLockedError(ctx, r, err)
 		}
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		opts.MaxUnused = 1
 	}
 
-	pl, err := r.planPrune(ctx, opts)
+	pl, err := planPrune(ctx, r, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if step == nil {
 		step = func(string) {}
 	}
-	if err := r.executePrune(ctx, pl, opts, step); err != nil {
+	if err := executePrune(ctx, r, pl, opts, step); err != nil {
 		return res, err
 	}
 	res.Seconds = time.Since(start).Seconds()
@@ -122,7 +123,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 
 // pruneLockedError explains who holds the repository, how long they have,
 // and how to clear a lock whose process is gone.
-func (r *Repository) pruneLockedError(ctx context.Context, lockErr error) error {
+func pruneLockedError(ctx context.Context, r *repo.Repository, lockErr error) error {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return lockErr
@@ -145,12 +146,12 @@ func (r *Repository) pruneLockedError(ctx context.Context, lockErr error) error 
 	if len(holders) == 0 {
 		return lockErr
 	}
-	hint := fmt.Sprintf("If that process is gone, run 'memento unlock' (a lock not refreshed for %s, or whose process is gone from this boot and PID namespace, is stale)", LockStale)
+	hint := fmt.Sprintf("If that process is gone, run 'memento unlock' (a lock not refreshed for %s, or whose process is gone from this boot and PID namespace, is stale)", repo.LockStale)
 	if len(remote) > 0 {
-		hint = strings.Join(remote, "; ") + fmt.Sprintf(" (plain 'memento unlock' removes a lock of another host or PID namespace only once it has not been refreshed for %s)", LockStale)
+		hint = strings.Join(remote, "; ") + fmt.Sprintf(" (plain 'memento unlock' removes a lock of another host or PID namespace only once it has not been refreshed for %s)", repo.LockStale)
 	}
 	return fmt.Errorf("%w: prune needs the repository to itself, but %s holds it: %s; wait for it to finish (stop 'wal watch' for the prune). %s",
-		ErrLocked, plural(len(holders), "process", "processes"), strings.Join(holders, "; "), hint)
+		repo.ErrLocked, plural(len(holders), "process", "processes"), strings.Join(holders, "; "), hint)
 }
 
 func plural(n int, one, many string) string {
@@ -172,8 +173,8 @@ type prunePlan struct {
 	markers    []string // damage markers of snapshots no longer present
 }
 
-func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePlan, error) {
-	inv, err := r.pruneInventory(ctx, opts.Workers)
+func planPrune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*prunePlan, error) {
+	inv, err := inventory(ctx, r, opts.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -194,12 +195,12 @@ func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePl
 		return nil, err
 	}
 	m := &pruneMarker{r: r, inv: inv, used: map[string]map[chunk.ID]struct{}{}, trees: map[string]map[chunk.ID]bool{}}
-	bySpace := map[string][]*Snapshot{}
+	bySpace := map[string][]*repo.Snapshot{}
 	present := map[string]bool{}
 	for _, id := range ids {
 		sn, err := r.LoadSnapshotFile(ctx, id)
 		if err != nil {
-			if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+			if errors.Is(err, repo.ErrCorrupt) || errors.Is(err, repo.ErrFormat) {
 				return nil, fmt.Errorf("%w: %v: what it references is unknown; remove it with 'memento forget %s' if it is beyond saving", ErrPruneUnsafe, err, id)
 			}
 			return nil, err
@@ -230,14 +231,14 @@ func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePl
 	// The WAL archive of every space the repository stores anything of.
 	spaces := map[string]bool{}
 	for _, p := range inv.packs {
-		if p.info.Space != PathsSpace && ValidSpaceID(p.info.Space) == nil {
+		if p.info.Space != repo.PathsSpace && repo.ValidSpaceID(p.info.Space) == nil {
 			spaces[p.info.Space] = true
 		}
 	}
 	for sp := range bySpace {
 		spaces[sp] = true
 	}
-	dirs, err := r.walDirs(ctx)
+	dirs, err := walDirs(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -247,8 +248,8 @@ func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePl
 	}
 	sort.Strings(names)
 	for _, sp := range names {
-		delete(dirs, r.walSpaceDir(sp))
-		wp, err := r.planWAL(ctx, m, sp, bySpace[sp])
+		delete(dirs, r.WalSpaceDirBridge(sp))
+		wp, err := planWAL(ctx, r, m, sp, bySpace[sp])
 		if err != nil {
 			return nil, err
 		}
@@ -268,12 +269,12 @@ func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePl
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: WAL archive of a space no pack belongs to; left alone", d))
 	}
 
-	r.pruneDecide(pl, m, opts.MaxUnused)
+	pruneDecide(r, pl, m, opts.MaxUnused)
 	return pl, nil
 }
 
 // pruneDecide picks one copy of every used blob, then an action per pack.
-func (r *Repository) pruneDecide(pl *prunePlan, m *pruneMarker, maxUnused float64) {
+func pruneDecide(r *repo.Repository, pl *prunePlan, m *pruneMarker, maxUnused float64) {
 	inv, res := pl.inv, pl.res
 	for _, p := range inv.packs {
 		for _, b := range p.info.Blobs {
@@ -297,7 +298,7 @@ func (r *Repository) pruneDecide(pl *prunePlan, m *pruneMarker, maxUnused float6
 		if a.usedB != b.usedB {
 			return a.usedB > b.usedB
 		}
-		return ShortHex(a.info.ID) < ShortHex(b.info.ID)
+		return repo.ShortHex(a.info.ID) < repo.ShortHex(b.info.ID)
 	}
 	for space, used := range m.used {
 		for id := range used {
@@ -413,7 +414,7 @@ func share(part, whole int64) float64 {
 }
 
 // executePrune changes the repository in the crash-safe order.
-func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts PruneOptions, step func(string)) error {
+func executePrune(ctx context.Context, r *repo.Repository, pl *prunePlan, opts PruneOptions, step func(string)) error {
 	res := pl.res
 	// 1. WAL archive: drop the records no snapshot can be continued through.
 	for _, wp := range pl.wal {
@@ -423,12 +424,12 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 				rep = &res.WAL[i]
 			}
 		}
-		if err := r.rewriteWAL(ctx, wp, step, rep); err != nil {
+		if err := rewriteWAL(ctx, r, wp, step, rep); err != nil {
 			return err
 		}
 	}
 	// 2. Copy the used blobs of the packs to repack into new packs.
-	written, err := r.repackPacks(ctx, pl, opts, step)
+	written, err := repackPacks(ctx, r, pl, opts, step)
 	if err != nil {
 		return err
 	}
@@ -447,13 +448,13 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	// From here on prune deletes. Ctrl-C no longer stops it halfway: each
 	// deletion is safe, but finishing is tidier, and it is quick.
 	dctx := context.WithoutCancel(ctx)
-	if err := LockHeld(ctx); err != nil {
+	if err := repo.LockHeld(ctx); err != nil {
 		return err
 	}
 	// The local cache must not keep placing blobs in packs about to go:
 	// forget what it learnt from pack headers (index rebuild) now; what
 	// it merged from index files goes with them (Sync notices).
-	if err := r.dropCacheOnlyEntries(); err != nil {
+	if err := dropCacheOnlyEntries(r); err != nil {
 		return err
 	}
 	// 4. The superseded index files.
@@ -465,13 +466,13 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 	}
 	// 5. The packs no index file describes any more.
 	for _, p := range pl.deleteList {
-		if err := LockHeld(ctx); err != nil {
+		if err := repo.LockHeld(ctx); err != nil {
 			return err // a lost lock: a backup elsewhere may use this pack now
 		}
-		if err := r.Backend().Delete(dctx, PackName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete pack %s: %w", ShortHex(p.info.ID), err)
+		if err := r.Backend().Delete(dctx, repo.PackName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete pack %s: %w", repo.ShortHex(p.info.ID), err)
 		}
-		step("delete " + PackName(p.info.ID))
+		step("delete " + repo.PackName(p.info.ID))
 	}
 	// 6. Damage markers of snapshots that are gone.
 	for _, name := range pl.markers {
@@ -502,13 +503,13 @@ func (r *Repository) executePrune(ctx context.Context, pl *prunePlan, opts Prune
 // dropCacheOnlyEntries removes from the local cache the entries that came
 // from no repository index file (`index rebuild` reading pack headers): they
 // may list packs prune is about to delete.
-func (r *Repository) dropCacheOnlyEntries() error {
+func dropCacheOnlyEntries(r *repo.Repository) error {
 	loaded, err := r.Index().LoadedFiles()
 	if err != nil {
 		return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 	}
 	for name := range loaded {
-		if !strings.HasPrefix(name, DirIndex+"/") {
+		if !strings.HasPrefix(name, repo.DirIndex+"/") {
 			if err := r.Index().RemoveFile(name); err != nil {
 				return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 			}

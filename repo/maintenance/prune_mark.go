@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // ErrPruneUnsafe means prune found the repository in a state where deleting
@@ -74,10 +75,10 @@ func (inv *pruneInventory) blob(ref pruneBlobRef) (*prunePack, index.BlobInfo) {
 // one is damaged: its packs' contents would be unknown), checks the listed
 // packs exist with the listed sizes, and reads the header of every pack no
 // index file lists.
-func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInventory, error) {
+func inventory(ctx context.Context, r *repo.Repository, workers int) (*pruneInventory, error) {
 	sizes := map[[32]byte]int64{}
-	if err := r.Backend().List(ctx, DirData, func(name string, size int64) error {
-		if h := NameHash(name); h != ([32]byte{}) && FileName(DirData, h) == name {
+	if err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
+		if h := repo.NameHash(name); h != ([32]byte{}) && repo.FileName(repo.DirData, h) == name {
 			sizes[h] = size
 		}
 		return nil
@@ -85,7 +86,7 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
 	var names []string
-	if err := r.Backend().List(ctx, DirIndex, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
 		names = append(names, name)
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -108,10 +109,10 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 			switch {
 			case !ok:
 				return nil, fmt.Errorf("%w: pack %s is listed by index file %.8s but missing from the repository; run 'memento check --repair' first",
-					ErrPruneUnsafe, ShortHex(pi.ID), strings.TrimPrefix(f.Name, DirIndex+"/"))
+					ErrPruneUnsafe, repo.ShortHex(pi.ID), strings.TrimPrefix(f.Name, repo.DirIndex+"/"))
 			case size != pi.Size:
 				return nil, fmt.Errorf("%w: pack %s is %d bytes, index file %.8s says %d; run 'memento check' first",
-					ErrPruneUnsafe, ShortHex(pi.ID), size, strings.TrimPrefix(f.Name, DirIndex+"/"), pi.Size)
+					ErrPruneUnsafe, repo.ShortHex(pi.ID), size, strings.TrimPrefix(f.Name, repo.DirIndex+"/"), pi.Size)
 			}
 			k, seen := byID[pi.ID]
 			if !seen {
@@ -134,7 +135,7 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 			unindexed = append(unindexed, id)
 		}
 	}
-	sort.Slice(unindexed, func(i, j int) bool { return ShortHex(unindexed[i]) < ShortHex(unindexed[j]) })
+	sort.Slice(unindexed, func(i, j int) bool { return repo.ShortHex(unindexed[i]) < repo.ShortHex(unindexed[j]) })
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
@@ -144,7 +145,7 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+				if errors.Is(err, repo.ErrCorrupt) || errors.Is(err, repo.ErrFormat) {
 					inv.unreadable = append(inv.unreadable, err.Error())
 					return nil
 				}
@@ -181,7 +182,7 @@ func (r *Repository) pruneInventory(ctx context.Context, workers int) (*pruneInv
 
 // pruneMarker collects the blobs remaining snapshots use, per storage space.
 type pruneMarker struct {
-	r    *Repository
+	r    *repo.Repository
 	inv  *pruneInventory
 	used map[string]map[chunk.ID]struct{}
 	// trees already walked, and whether everything below them was present
@@ -199,8 +200,8 @@ func (m *pruneMarker) mark(space string, id chunk.ID) {
 
 // markSnapshot marks a snapshot's trees and chunks and reports how many of
 // them no pack holds (or could not be read, for trees).
-func (m *pruneMarker) markSnapshot(ctx context.Context, sn *Snapshot) (missing int, err error) {
-	return m.markTree(ctx, StorageSpace(sn.Space), sn.Root)
+func (m *pruneMarker) markSnapshot(ctx context.Context, sn *repo.Snapshot) (missing int, err error) {
+	return m.markTree(ctx, repo.StorageSpace(sn.Space), sn.Root)
 }
 
 func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (int, error) {
@@ -219,7 +220,7 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 	}
 	t, err := m.loadTree(ctx, space, id)
 	if err != nil {
-		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) {
+		if errors.Is(err, repo.ErrCorrupt) || errors.Is(err, repo.ErrNotFound) {
 			m.trees[space][id] = false
 			m.r.Logger().Warn("prune: tree cannot be read", "space", space, "tree", id.Short(), "err", err)
 			return 1, nil
@@ -248,24 +249,24 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 
 // loadTree reads a tree from the first copy that opens, using the
 // inventory rather than the local cache, which may not know unindexed packs.
-func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (*Tree, error) {
+func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tree, error) {
 	refs := m.inv.copies(space, id)
 	if len(refs) == 0 {
-		return nil, fmt.Errorf("tree %s of space %q: %w in any pack", id.Short(), space, ErrNotFound)
+		return nil, fmt.Errorf("tree %s of space %q: %w in any pack", id.Short(), space, repo.ErrNotFound)
 	}
 	var firstErr error
 	for _, ref := range refs {
 		p, b := m.inv.blob(ref)
 		loc := index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags}
-		raw, err := m.r.ReadBlobAt(ctx, space, TreeBlob, id, loc, nil)
+		raw, err := m.r.ReadBlobAt(ctx, space, repo.TreeBlob, id, loc, nil)
 		if err == nil {
-			t, err := DecodeTree(raw)
+			t, err := repo.DecodeTree(raw)
 			if err != nil {
-				return nil, &CorruptError{What: "tree " + id.Short(), Detail: "invalid", Err: err}
+				return nil, &repo.CorruptError{What: "tree " + id.Short(), Detail: "invalid", Err: err}
 			}
 			return t, nil
 		}
-		if !errors.Is(err, ErrCorrupt) {
+		if !errors.Is(err, repo.ErrCorrupt) {
 			return nil, err
 		}
 		if firstErr == nil {

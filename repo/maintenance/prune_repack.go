@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // repackPacks copies the blobs each pack to repack still owns into new packs
@@ -17,7 +18,7 @@ import (
 // stored (compressed or not) form, so a copy is exactly what a backup would
 // have written. A blob that fails verification stops the prune before
 // anything is deleted. It returns the packs written.
-func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneOptions, step func(string)) ([]index.PackInfo, error) {
+func repackPacks(ctx context.Context, r *repo.Repository, pl *prunePlan, opts PruneOptions, step func(string)) ([]index.PackInfo, error) {
 	spaces := make([]string, 0, len(pl.repack))
 	for sp := range pl.repack {
 		spaces = append(spaces, sp)
@@ -31,7 +32,7 @@ func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneO
 		// being read plus the packer's three.
 		g.SetLimit(2)
 		for _, p := range pl.repack[sp] {
-			g.Go(func() error { return r.repackOne(gctx, pk, p, opts.Progress) })
+			g.Go(func() error { return repackOne(gctx, r, pk, p, opts.Progress) })
 		}
 		err := g.Wait()
 		if err != nil {
@@ -43,7 +44,7 @@ func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneO
 		}
 		packs, _, err := pk.Flush()
 		for _, p := range packs {
-			step("write " + PackName(p.ID))
+			step("write " + repo.PackName(p.ID))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("repack space %q: %w", sp, err)
@@ -54,10 +55,10 @@ func (r *Repository) repackPacks(ctx context.Context, pl *prunePlan, opts PruneO
 }
 
 // repackOne reads one pack and hands its owned blobs to the packer.
-func (r *Repository) repackOne(ctx context.Context, pk *Packer, p *prunePack, prog *Progress) error {
-	b, err := ReadRange(ctx, r.Backend(), PackName(p.info.ID), 0, p.size)
+func repackOne(ctx context.Context, r *repo.Repository, pk *repo.Packer, p *prunePack, prog *repo.Progress) error {
+	b, err := repo.ReadRange(ctx, r.Backend(), repo.PackName(p.info.ID), 0, p.size)
 	if err != nil {
-		return fmt.Errorf("repack pack %s: %w", ShortHex(p.info.ID), err)
+		return fmt.Errorf("repack pack %s: %w", repo.ShortHex(p.info.ID), err)
 	}
 	prog.Bytes.Add(p.size)
 	owned := append([]int32(nil), p.owned...)
@@ -66,16 +67,16 @@ func (r *Repository) repackOne(ctx context.Context, pk *Packer, p *prunePack, pr
 		bl := p.info.Blobs[k]
 		end := int64(bl.Offset) + int64(bl.Length)
 		if end > int64(len(b)) {
-			return Corruptf("pack "+ShortHex(p.info.ID), "blob %s at %d+%d lies beyond the pack's %d bytes", bl.ID.Short(), bl.Offset, bl.Length, len(b))
+			return repo.Corruptf("pack "+repo.ShortHex(p.info.ID), "blob %s at %d+%d lies beyond the pack's %d bytes", bl.ID.Short(), bl.Offset, bl.Length, len(b))
 		}
-		stored, err := r.verifiedStored(b[bl.Offset:end], p, bl)
+		stored, err := verifiedStored(r, b[bl.Offset:end], p, bl)
 		if err != nil {
 			return fmt.Errorf("repack: %w (run 'memento check --read-data'; nothing was deleted)", err)
 		}
 		if !pk.Claim(bl.ID) {
 			continue
 		}
-		if err := pk.Add(BlobType(bl.Type), bl.ID, bl.Flags, int(bl.RawLength), stored); err != nil {
+		if err := pk.Add(repo.BlobType(bl.Type), bl.ID, bl.Flags, int(bl.RawLength), stored); err != nil {
 			return err
 		}
 	}
@@ -84,29 +85,29 @@ func (r *Repository) repackOne(ctx context.Context, pk *Packer, p *prunePack, pr
 
 // verifiedStored opens a sealed blob and returns its stored form after
 // checking that it decodes to bytes with the blob's ID and raw length.
-func (r *Repository) verifiedStored(sealed []byte, p *prunePack, bl index.BlobInfo) ([]byte, error) {
-	t := BlobType(bl.Type)
-	what := "pack " + ShortHex(p.info.ID)
-	stored, err := r.Unseal(nil, sealed, BlobAD(t, bl.ID))
+func verifiedStored(r *repo.Repository, sealed []byte, p *prunePack, bl index.BlobInfo) ([]byte, error) {
+	t := repo.BlobType(bl.Type)
+	what := "pack " + repo.ShortHex(p.info.ID)
+	stored, err := r.Unseal(nil, sealed, repo.BlobAD(t, bl.ID))
 	if err != nil {
-		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, bl.ID.Short(), bl.Offset), Err: err}
+		return nil, &repo.CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, bl.ID.Short(), bl.Offset), Err: err}
 	}
 	raw := stored
-	if bl.Flags&FlagCompressed != 0 {
-		if t == TreeBlob {
-			raw, err = chunk.DecompressMax(nil, stored, MaxBlobSize)
+	if bl.Flags&repo.FlagCompressed != 0 {
+		if t == repo.TreeBlob {
+			raw, err = chunk.DecompressMax(nil, stored, repo.MaxBlobSize)
 		} else {
 			raw, err = chunk.Decompress(nil, stored)
 		}
 		if err != nil {
-			return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, bl.ID.Short()), Err: err}
+			return nil, &repo.CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, bl.ID.Short()), Err: err}
 		}
 	}
 	if uint32(len(raw)) != bl.RawLength {
-		return nil, Corruptf(what, "%s blob %s: %d bytes, the index says %d", t, bl.ID.Short(), len(raw), bl.RawLength)
+		return nil, repo.Corruptf(what, "%s blob %s: %d bytes, the index says %d", t, bl.ID.Short(), len(raw), bl.RawLength)
 	}
 	if r.ChunkKey(p.info.Space).Sum(raw) != bl.ID {
-		return nil, Corruptf(what, "%s blob %s: content does not match its ID", t, bl.ID.Short())
+		return nil, repo.Corruptf(what, "%s blob %s: content does not match its ID", t, bl.ID.Short())
 	}
 	return stored, nil
 }

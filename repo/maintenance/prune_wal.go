@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"memento/repo"
 )
 
 // WAL archive retention. Point-in-time recovery starts from a snapshot and
@@ -37,10 +39,10 @@ import (
 // walPrunePlan is what prune does to one space's archive.
 type walPrunePlan struct {
 	space   string
-	arch    *WALArchive
+	arch    *repo.WALArchive
 	floor   uint64 // records ending at or before it may go
-	keep    []WALSegmentRecord
-	dropped []WALSegmentRecord
+	keep    []repo.WALSegmentRecord
+	dropped []repo.WALSegmentRecord
 	files   []string // every wal/ file of the space, superseded by the rewrite
 }
 
@@ -59,8 +61,8 @@ type WALPruneReport struct {
 // planWAL loads a space's archive, marks the chunks of the records it keeps
 // and returns the plan (nil when the space has no archive). snapshots are
 // the space's remaining snapshots; m.used must already hold their blobs.
-func (r *Repository) planWAL(ctx context.Context, m *pruneMarker, space string, snapshots []*Snapshot) (*walPrunePlan, error) {
-	dir := r.walSpaceDir(space)
+func planWAL(ctx context.Context, r *repo.Repository, m *pruneMarker, space string, snapshots []*repo.Snapshot) (*walPrunePlan, error) {
+	dir := r.WalSpaceDirBridge(space)
 	var files []string
 	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		files = append(files, name)
@@ -137,26 +139,26 @@ func (p *walPrunePlan) missingChunks(inv *pruneInventory) int {
 // every file it supersedes, run files first. Until the last deletion the
 // old files still describe the dropped records, whose chunks are still in
 // their packs: a crash leaves the old archive readable as it was.
-func (r *Repository) rewriteWAL(ctx context.Context, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
+func rewriteWAL(ctx context.Context, r *repo.Repository, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
 	host, _ := os.Hostname()
-	f := walArchiveFile{Version: WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
-		Supersedes: p.files, Segments: p.keep, Seq: p.arch.fileSeq}
-	dir := r.walSpaceDir(p.space) + "/c"
-	id, err := r.SaveFile(ctx, dir, kindWALArchive, f)
+	f := repo.WalArchiveFileBridge{Version: repo.WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
+		Supersedes: p.files, Segments: p.keep, Seq: p.arch.FileSeqBridge()}
+	dir := r.WalSpaceDirBridge(p.space) + "/c"
+	id, err := r.SaveFile(ctx, dir, repo.KindWALArchiveBridge, f)
 	if err != nil {
 		return fmt.Errorf("space %s: rewrite WAL archive: %w", p.space, err)
 	}
-	name := FileName(dir, id)
+	name := repo.FileName(dir, id)
 	rep.FilesWritten++
 	step("write " + name)
 	order := make([]string, 0, len(p.files))
 	for _, n := range p.files { // run files first: the old consolidations still cover them
-		if !strings.Contains(strings.TrimPrefix(n, r.walSpaceDir(p.space)+"/"), "/") {
+		if !strings.Contains(strings.TrimPrefix(n, r.WalSpaceDirBridge(p.space)+"/"), "/") {
 			order = append(order, n)
 		}
 	}
 	for _, n := range p.files {
-		if strings.Contains(strings.TrimPrefix(n, r.walSpaceDir(p.space)+"/"), "/") {
+		if strings.Contains(strings.TrimPrefix(n, r.WalSpaceDirBridge(p.space)+"/"), "/") {
 			order = append(order, n)
 		}
 	}
@@ -175,9 +177,9 @@ func (r *Repository) rewriteWAL(ctx context.Context, p *walPrunePlan, step func(
 
 // walDirs lists the space directories under wal/, to find archives whose
 // space prune does not know (reported, left alone).
-func (r *Repository) walDirs(ctx context.Context) (map[string]bool, error) {
+func walDirs(ctx context.Context, r *repo.Repository) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := r.Backend().List(ctx, dirWAL, func(name string, size int64) error {
+	err := r.Backend().List(ctx, repo.DirWALBridge, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)
 		if len(parts) >= 3 {
 			out[parts[0]+"/"+parts[1]] = true
