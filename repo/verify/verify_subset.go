@@ -1,9 +1,10 @@
-package repo
+package verify
 
 import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"memento/repo"
 	"strconv"
 	"strings"
 )
@@ -66,7 +67,7 @@ func (s Subset) selects(pack [32]byte) bool {
 
 // NextSubset continues the rotation remembered in the audit trail: the part
 // after the one the latest subset verification of the same share read.
-func NextSubset(recs []AuditRecord, of int) Subset {
+func NextSubset(recs []repo.AuditRecord, of int) Subset {
 	for i := len(recs) - 1; i >= 0; i-- {
 		if recs[i].Command != "verify" || recs[i].Subset == "" {
 			continue
