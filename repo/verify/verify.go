@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"memento/repo"
 	"runtime"
 	"strings"
 	"time"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // Level is how deep `memento verify` looks. Each level includes the ones

@@ -2,11 +2,11 @@ package verify
 
 import (
 	"context"
-	"memento/repo"
 	"path/filepath"
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // BenchmarkVerifyL2 measures L2 throughput in MB/s of pack bytes read,

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"memento/repo"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 	"memento/repo/backend/local"
 	"memento/repo/repotest"
 )

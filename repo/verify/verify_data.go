@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"memento/repo"
 	"sort"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // L2 reads each pack a snapshot references once, front to back in runs of

@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"memento/repo"
 	"path"
 	"sort"
 	"strings"
 	"sync"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 

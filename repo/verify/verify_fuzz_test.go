@@ -1,9 +1,9 @@
 package verify
 
 import (
-	"memento/repo"
 	"testing"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 

@@ -3,13 +3,13 @@ package verify
 import (
 	"context"
 	"fmt"
-	"memento/repo"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 	"memento/walreplay"
 )
 

@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"memento/repo"
 	"sort"
 	"time"
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // WalkFile is a file of a snapshot with its path relative to the root.

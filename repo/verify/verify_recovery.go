@@ -9,10 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"memento/repo"
 	"os"
 	"path/filepath"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 

@@ -3,12 +3,12 @@ package verify
 import (
 	"math"
 	"math/rand/v2"
-	"memento/repo"
 	"sort"
 	"strings"
 	"time"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // SchedulePolicy is what `memento verify --schedule` does when a timer calls

@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"memento/repo"
 	"strconv"
 	"strings"
+
+	"memento/repo"
 )
 
 // Subset is one part of a rotation over the packs: the packs are split into

@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"memento/repo"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 	"memento/walreplay"
 )
 

@@ -3,11 +3,11 @@ package verify
 import (
 	"context"
 	"fmt"
-	"memento/repo"
 
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // walArchive is L2's part for a space snapshot's point-in-time range: the
