@@ -47,7 +47,7 @@ chaos: chaos-corruption chaos-kill
 chaos-corruption:
 	@mkdir -p $(CHAOS_OUT)
 	MEMENTO_CHAOS_TRIALS=$(CHAOS_TRIALS) MEMENTO_CHAOS_REPORT=$(abspath $(CHAOS_OUT))/corruption.md \
-	  $(GO) test -count=1 -timeout 120m -run '^TestChaosCorruptionIsDetectedNeverRestored$$' ./repo/
+	  $(GO) test -count=1 -timeout 120m -run '^TestChaosCorruptionIsDetectedNeverRestored$$' ./repo/verify/
 
 chaos-kill:
 	@mkdir -p $(CHAOS_OUT)

@@ -51,10 +51,10 @@ type AuditRecord struct {
 	Error    string             `json:"error,omitempty"`
 	Figures  map[string]float64 `json:"figures,omitempty"`
 	// Subset is "k/n" when a verify read only part k of n of the packs;
-	// the next run continues with part k+1 (verify_subset.go).
+	// the next run continues with part k+1 (repo/verify/verify_subset.go).
 	Subset string `json:"subset,omitempty"`
 	// Schedule names the policy slot of a `verify --schedule` run
-	// (verify_schedule.go), so the next run knows when it is due again.
+	// (repo/verify/verify_schedule.go), so the next run knows when it is due again.
 	Schedule string `json:"schedule,omitempty"`
 	// File is where the record is stored (not part of the record itself).
 	File string `json:"file,omitempty"`
@@ -136,32 +136,4 @@ func (r *Repository) AuditLog(ctx context.Context, since time.Time) ([]AuditReco
 		return out[i].File < out[j].File
 	})
 	return out, bad, nil
-}
-
-// VerifiedLevels returns, per snapshot ID, the highest level of a passed
-// verification in recs (the audit trail, oldest first), which answers
-// "latest verified backup" without reading any data. A failed verification
-// clears what earlier passes proved: damage found later wins.
-func VerifiedLevels(recs []AuditRecord) map[string]Level {
-	out := map[string]Level{}
-	for _, rec := range recs {
-		if rec.Command != "verify" || rec.Snapshot == "" {
-			continue
-		}
-		if rec.Result != AuditOK {
-			delete(out, rec.Snapshot)
-			continue
-		}
-		l, err := ParseLevel(rec.Level)
-		if err != nil {
-			continue
-		}
-		if rec.Subset != "" && l > L1 {
-			l = L1 // a subset read proves the manifest, not all the data
-		}
-		if l > out[rec.Snapshot] {
-			out[rec.Snapshot] = l
-		}
-	}
-	return out
 }

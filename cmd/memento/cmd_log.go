@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/repo"
+	"memento/repo/verify"
 )
 
 func newLogCommand(a *app) *cobra.Command {
@@ -201,7 +202,7 @@ func (a *app) auditPITR(ctx context.Context, r *repo.Repository, space, target s
 // filterVerified keeps the snapshots with a passed verification of at least
 // level in the audit trail (`snapshots --verified L2`).
 func filterVerified(ctx context.Context, r *repo.Repository, sns []*repo.Snapshot, level string) ([]*repo.Snapshot, error) {
-	l, err := repo.ParseLevel(level)
+	l, err := verify.ParseLevel(level)
 	if err != nil {
 		return nil, usagef("--verified: %v", err)
 	}
@@ -209,7 +210,7 @@ func filterVerified(ctx context.Context, r *repo.Repository, sns []*repo.Snapsho
 	if err != nil {
 		return nil, err
 	}
-	got := repo.VerifiedLevels(recs)
+	got := verify.VerifiedLevels(recs)
 	var out []*repo.Snapshot
 	for _, sn := range sns {
 		if got[sn.ID.String()] >= l {

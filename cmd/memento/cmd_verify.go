@@ -14,6 +14,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/verify"
 )
 
 type verifyFlags struct {
@@ -77,10 +78,10 @@ oldest snapshot of each space weekly. Call it from a timer every few minutes.`,
 
 // verifyOutput is the --json result.
 type verifyOutput struct {
-	Passed   bool            `json:"passed"`
-	Level    repo.Level      `json:"level,omitempty"`
-	Verdicts []*repo.Verdict `json:"verdicts"`
-	Tasks    []string        `json:"tasks,omitempty"`
+	Passed   bool              `json:"passed"`
+	Level    verify.Level      `json:"level,omitempty"`
+	Verdicts []*verify.Verdict `json:"verdicts"`
+	Tasks    []string          `json:"tasks,omitempty"`
 }
 
 func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
@@ -90,7 +91,7 @@ func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
 		}
 		return a.verifySchedule(ctx, f)
 	}
-	level, err := repo.ParseLevel(f.level)
+	level, err := verify.ParseLevel(f.level)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -115,10 +116,10 @@ func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
 	}
 	var of int
 	if f.subset != "" {
-		if level != repo.L2 {
+		if level != verify.L2 {
 			return usagef("--subset applies to L2 only (L3 and L4 need every byte)")
 		}
-		if of, err = repo.ParseSubsetShare(f.subset); err != nil {
+		if of, err = verify.ParseSubsetShare(f.subset); err != nil {
 			return usagef("%v", err)
 		}
 	}
@@ -131,17 +132,17 @@ func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := repo.VerifyOptions{Level: level, TempDir: f.tempDir, Samples: f.samples, Progress: &repo.Progress{}}
+	opts := verify.VerifyOptions{Level: level, TempDir: f.tempDir, Samples: f.samples, Progress: &repo.Progress{}}
 	if of > 0 {
 		recs, _, err := r.AuditLog(ctx, time.Time{})
 		if err != nil {
 			return err
 		}
-		opts.Subset = repo.NextSubset(recs, of)
+		opts.Subset = verify.NextSubset(recs, of)
 	}
 	out := verifyOutput{Passed: true, Level: level}
 	stop := a.showProgress("verify "+level.String(), -1, opts.Progress)
-	vds, err := r.VerifySnapshots(ctx, ids, opts)
+	vds, err := verify.VerifySnapshots(ctx, r, ids, opts)
 	stop()
 	for _, vd := range vds {
 		a.printVerdict(vd)
@@ -253,7 +254,7 @@ func resolveVerifyTargets(ctx context.Context, r *repo.Repository, f verifyFlags
 }
 
 // printVerdict prints one line per finding, the notes, and the verdict.
-func (a *app) printVerdict(vd *repo.Verdict) {
+func (a *app) printVerdict(vd *verify.Verdict) {
 	for _, f := range vd.Findings {
 		a.printf("%s  %s FAIL  %s: %s\n", vd.Short(), f.Level, f.What, oneLine(f.Message))
 	}
@@ -281,7 +282,7 @@ func subsetText(s string) string {
 }
 
 // verifyRecord is the audit record of one verdict.
-func verifyRecord(vd *repo.Verdict, slot string) repo.AuditRecord {
+func verifyRecord(vd *verify.Verdict, slot string) repo.AuditRecord {
 	rec := repo.AuditRecord{Command: "verify", Snapshot: vd.Snapshot, Space: vd.Space, Level: vd.Level.String(),
 		Result: repo.AuditOK, Subset: vd.Subset, Schedule: slot, Figures: map[string]float64{"seconds": vd.Seconds}}
 	for _, k := range []string{"bytes_read", "chunks_verified", "files_hashed", "l2_mb_per_s", "packs", "files"} {
@@ -300,7 +301,7 @@ func verifyRecord(vd *repo.Verdict, slot string) repo.AuditRecord {
 	return rec
 }
 
-func verifyError(vds []*repo.Verdict) error {
+func verifyError(vds []*verify.Verdict) error {
 	failed := 0
 	for _, vd := range vds {
 		if !vd.Passed {
@@ -337,7 +338,7 @@ func (a *app) verifySchedule(ctx context.Context, f verifyFlags) error {
 	for _, l := range locks {
 		if !l.Stale && l.Command == scheduleCommand && (l.PID != os.Getpid() || l.Host != host) {
 			a.printf("another scheduled verification is running (%s pid %d since %s); nothing to do\n", l.Host, l.PID, l.Time.Format(time.RFC3339))
-			return a.emit(verifyOutput{Passed: true, Verdicts: []*repo.Verdict{}})
+			return a.emit(verifyOutput{Passed: true, Verdicts: []*verify.Verdict{}})
 		}
 	}
 	snaps, err := r.Snapshots(ctx)
@@ -348,16 +349,16 @@ func (a *app) verifySchedule(ctx context.Context, f verifyFlags) error {
 	if err != nil {
 		return err
 	}
-	tasks := repo.PlanSchedule(time.Now(), snaps, recs, repo.DefaultSchedule, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)))
-	out := verifyOutput{Passed: true, Verdicts: []*repo.Verdict{}}
+	tasks := verify.PlanSchedule(time.Now(), snaps, recs, verify.DefaultSchedule, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)))
+	out := verifyOutput{Passed: true, Verdicts: []*verify.Verdict{}}
 	if len(tasks) == 0 {
 		a.printf("nothing due\n")
 	}
 	for _, t := range tasks {
 		a.printf("due: %s: %s on %d snapshots (%s)\n", t.Slot, t.Level, len(t.Snapshots), t.Reason)
 		out.Tasks = append(out.Tasks, fmt.Sprintf("%s %s x%d", t.Slot, t.Level, len(t.Snapshots)))
-		opts := repo.VerifyOptions{Level: t.Level, TempDir: f.tempDir, Samples: f.samples}
-		vds, err := r.VerifySnapshots(ctx, t.Snapshots, opts)
+		opts := verify.VerifyOptions{Level: t.Level, TempDir: f.tempDir, Samples: f.samples}
+		vds, err := verify.VerifySnapshots(ctx, r, t.Snapshots, opts)
 		for _, vd := range vds {
 			a.printVerdict(vd)
 			a.audit(ctx, r, verifyRecord(vd, t.Slot))

@@ -1,8 +1,9 @@
-package repo
+package verify
 
 import (
 	"testing"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -15,8 +16,8 @@ func FuzzCheckEngram(f *testing.F) {
 	f.Add([]byte(`{"sequence":`), uint64(1), uint64(0), uint64(0), uint64(0))
 	f.Add([]byte(`null`), uint64(3), uint64(2), uint64(1), uint64(1<<63))
 	f.Fuzz(func(t *testing.T, cp []byte, a1, aLast, b1, bLast uint64) {
-		sn := &Snapshot{Manifest: Manifest{Space: "s", Engram: &EngramInfo{WALEnd: WALPosition{Seq: bLast}}}}
-		types := map[string]string{"metadata.json": NodeFile, "spaces/s": NodeDir, "spaces/s/wal": NodeDir}
+		sn := &repo.Snapshot{Manifest: repo.Manifest{Space: "s", Engram: &repo.EngramInfo{WALEnd: repo.WALPosition{Seq: bLast}}}}
+		types := map[string]string{"metadata.json": repo.NodeFile, "spaces/s": repo.NodeDir, "spaces/s/wal": repo.NodeDir}
 		segs := []*segResult{
 			{name: walreplay.SegmentName(a1), nameSeq: a1, sum: walreplay.Summary{Entries: 1, FirstSeq: a1, LastSeq: aLast}},
 			{name: walreplay.SegmentName(b1), nameSeq: b1, sum: walreplay.Summary{Entries: 1, FirstSeq: b1, LastSeq: bLast}},

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -18,13 +19,13 @@ import (
 type spaceFixture struct {
 	tr      *testRepo
 	dataDir string
-	space   *Snapshot
-	paths   *Snapshot
+	space   *repo.Snapshot
+	paths   *repo.Snapshot
 }
 
 func newSpaceFixture(t *testing.T, packSize int64) *spaceFixture {
 	t.Helper()
-	tr := newTestRepo(t, InitOptions{PackSize: packSize})
+	tr := newTestRepo(t, repo.InitOptions{PackSize: packSize})
 	dd := filepath.Join(t.TempDir(), "engram")
 	writeEngramSpace(t, dd, "tenant_01", 600, 16<<10, 450)
 	src := filepath.Join(t.TempDir(), "src")
@@ -34,7 +35,7 @@ func newSpaceFixture(t *testing.T, packSize int64) *spaceFixture {
 	if err := os.Symlink("big", filepath.Join(src, "link")); err != nil {
 		t.Fatal(err)
 	}
-	return &spaceFixture{tr: tr, dataDir: dd, space: tr.backupSpace(t, dd, "tenant_01"), paths: tr.backup(t, BackupOptions{Paths: []string{src}})}
+	return &spaceFixture{tr: tr, dataDir: dd, space: tr.backupSpace(t, dd, "tenant_01"), paths: tr.backup(t, repo.BackupOptions{Paths: []string{src}})}
 }
 
 func TestVerifyLevelsPassOnIntactRepository(t *testing.T) {
@@ -86,7 +87,7 @@ func replayDir(t *testing.T, dir string) *walreplay.State {
 // refuse it) but fails L3 with the missing range, while L2 still passes:
 // the bytes are intact, the history is not.
 func TestVerifyWALGapFailsL3WithRange(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
 	writeEngramSpace(t, dd, "gappy", 400, 8<<10, 50)
 	segs, err := walreplay.ListSegments(filepath.Join(dd, "spaces", "gappy", "wal"))
@@ -96,7 +97,7 @@ func TestVerifyWALGapFailsL3WithRange(t *testing.T) {
 	if err := os.Remove(segs[2].Path); err != nil {
 		t.Fatal(err)
 	}
-	sn, err := tr.Backup(context.Background(), BackupOptions{Space: "gappy", DataDir: dd})
+	sn, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "gappy", DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +116,14 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 // The checkpoint must lie within the WAL: a WAL whose older segments were
 // removed past the checkpoint has lost history the tiers do not hold.
 func TestVerifyCheckpointOutsideWALFailsL3(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
 	writeEngramSpace(t, dd, "s", 300, 8<<10, 10)
 	segs, _ := walreplay.ListSegments(filepath.Join(dd, "spaces", "s", "wal"))
 	for _, s := range segs[:2] {
 		os.Remove(s.Path)
 	}
-	sn, err := tr.Backup(context.Background(), BackupOptions{Space: "s", DataDir: dd})
+	sn, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "s", DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestVerifyCheckpointOutsideWALFailsL3(t *testing.T) {
 // entry altered with a valid CRC passes L1-L3 but fails L4, and a manifest
 // re-signed with a key other than the repository's fails at L1.
 func TestVerifyL4AlteredEntry(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
 	writeEngramSpace(t, dd, "s", 500, 16<<10, 400)
 	good := tr.backupSpace(t, dd, "s")
@@ -144,7 +145,7 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	// manifest claims the digest of the original.
 	alterEntry(t, filepath.Join(dd, "spaces", "s", "wal"), 123)
 	info := *good.Engram
-	forged, err := tr.Backup(context.Background(), BackupOptions{Space: "s", DataDir: dd, NoParent: true, Engram: &info})
+	forged, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "s", DataDir: dd, NoParent: true, Engram: &info})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,14 +158,14 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 
 	// Re-signed with a wrong key: the same manifest, signed by an attacker.
 	m := forged.Manifest
-	m.Engram = &EngramInfo{}
+	m.Engram = &repo.EngramInfo{}
 	*m.Engram = *forged.Engram
 	m.Engram.StateDigest = vd.Query.Digest // the altered state's digest
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	m.Signature = nil
-	msg, _ := m.signedBytes()
+	msg, _ := signedBytes(&m)
 	m.Signature = ed25519.Sign(priv, msg)
-	fid, err := tr.SaveFile(context.Background(), DirSnapshots, kindSnapshot, &m)
+	fid, err := tr.SaveFile(context.Background(), repo.DirSnapshots, kindSnapshot, &m)
 	id := chunk.ID(fid)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestVerifyManifestWithChangedRoot(t *testing.T) {
 	fx := newSpaceFixture(t, 0)
 	m := fx.paths.Manifest
 	m.Root = fx.space.Root
-	fid, err := fx.tr.SaveFile(context.Background(), DirSnapshots, kindSnapshot, &m)
+	fid, err := fx.tr.SaveFile(context.Background(), repo.DirSnapshots, kindSnapshot, &m)
 	id := chunk.ID(fid)
 	if err != nil {
 		t.Fatal(err)
@@ -196,10 +197,10 @@ func TestVerifyManifestWithChangedRoot(t *testing.T) {
 }
 
 func TestVerifyNoRecordedDigestFailsL4(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
 	writeEngramSpace(t, dd, "s", 100, 16<<10, 50)
-	sn, err := tr.Backup(context.Background(), BackupOptions{Space: "s", DataDir: dd})
+	sn, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "s", DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,16 +215,16 @@ func TestVerifyNoRecordedDigestFailsL4(t *testing.T) {
 // With a buffer too small to hold any chunk that arrives early, L2 drops
 // and re-reads chunks instead of holding memory, and still proves every file.
 func TestVerifyL2TinyBufferRereads(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{PackSize: 64 << 10})
+	tr := newTestRepo(t, repo.InitOptions{PackSize: 64 << 10})
 	src := filepath.Join(t.TempDir(), "src")
 	for i := range 6 {
 		writeFile(t, filepath.Join(src, "f"+itoa(uint64(i))), randomBytes(uint64(i+10), 700<<10), 0o644)
 	}
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 	// A second snapshot shares the chunks in a different order.
 	writeFile(t, filepath.Join(src, "f0"), append(randomBytes(99, 50<<10), randomBytes(10, 700<<10)...), 0o644)
-	sn2 := tr.backup(t, BackupOptions{Paths: []string{src}})
-	vds, err := tr.VerifySnapshots(context.Background(), []chunk.ID{sn.ID, sn2.ID}, VerifyOptions{Level: L2, BufferBytes: 1})
+	sn2 := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
+	vds, err := VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID, sn2.ID}, VerifyOptions{Level: L2, BufferBytes: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,19 +237,19 @@ func TestVerifyL2TinyBufferRereads(t *testing.T) {
 }
 
 func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{PackSize: 64 << 10})
+	tr := newTestRepo(t, repo.InitOptions{PackSize: 64 << 10})
 	src := filepath.Join(t.TempDir(), "src")
 	// 32 MiB: at least 4 chunks (chunks are at most 8 MiB) whatever the
 	// repository's random polynomial, so 4 subsets have packs to share.
 	writeFile(t, filepath.Join(src, "a"), randomBytes(1, 32<<20), 0o644)
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 	full := verifyIDs(t, tr.Repository, L2, sn.ID)[0]
 	wantPass(t, full)
-	var recs []AuditRecord
+	var recs []repo.AuditRecord
 	total := 0.0
 	for range 4 {
 		sub := NextSubset(recs, 4)
-		vds, err := tr.VerifySnapshots(context.Background(), []chunk.ID{sn.ID}, VerifyOptions{Level: L2, Subset: sub})
+		vds, err := VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L2, Subset: sub})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +258,7 @@ func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
 			t.Errorf("subset %s read %v packs of %v", sub, vds[0].Figures["packs_read"], full.Figures["packs_read"])
 		}
 		total += vds[0].Figures["packs_read"]
-		recs = append(recs, AuditRecord{Command: "verify", Subset: vds[0].Subset})
+		recs = append(recs, repo.AuditRecord{Command: "verify", Subset: vds[0].Subset})
 	}
 	if total != full.Figures["packs_read"] {
 		t.Errorf("4 subsets read %v packs, the snapshot has %v", total, full.Figures["packs_read"])
@@ -265,7 +266,7 @@ func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
 	if got := NextSubset(recs, 4); got.Part != 0 {
 		t.Errorf("rotation continues at part %d, want 0", got.Part)
 	}
-	if _, err := tr.VerifySnapshots(context.Background(), []chunk.ID{sn.ID}, VerifyOptions{Level: L3, Subset: Subset{0, 4}}); err == nil {
+	if _, err := VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L3, Subset: Subset{0, 4}}); err == nil {
 		t.Error("a subset at L3 was accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 	"memento/repo/backend/local"
 	"memento/repo/repotest"
 )
@@ -31,25 +32,24 @@ import (
 type chaosWorld struct {
 	dir, cache string                        // pristine repository and cache
 	truth      map[chunk.ID]map[string]entry // snapshot -> digest of its verified restore
-	signPriv   ed25519.PrivateKey
 }
 
 func newChaosWorld(t *testing.T) *chaosWorld {
 	t.Helper()
-	tr := newTestRepo(t, InitOptions{PackSize: 96 << 10})
+	tr := newTestRepo(t, repo.InitOptions{PackSize: 96 << 10})
 	ctx := context.Background()
 	dd := filepath.Join(t.TempDir(), "engram")
 	writeEngramSpace(t, dd, "alpha", 500, 12<<10, 400)
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, filepath.Join(src, "a"), randomBytes(11, 300<<10), 0o644)
 	writeFile(t, filepath.Join(src, "d", "b"), []byte(strings.Repeat("compressible text ", 5000)), 0o600)
-	var sns []*Snapshot
-	sns = append(sns, tr.backupSpace(t, dd, "alpha"), tr.backup(t, BackupOptions{Paths: []string{src}}))
+	var sns []*repo.Snapshot
+	sns = append(sns, tr.backupSpace(t, dd, "alpha"), tr.backup(t, repo.BackupOptions{Paths: []string{src}}))
 	writeFile(t, filepath.Join(src, "a"), append(randomBytes(12, 40<<10), randomBytes(11, 300<<10)...), 0o644)
-	sns = append(sns, tr.backup(t, BackupOptions{Paths: []string{src}}))
-	w := &chaosWorld{dir: tr.dir, cache: tr.cache, truth: map[chunk.ID]map[string]entry{}, signPriv: tr.signKey}
+	sns = append(sns, tr.backup(t, repo.BackupOptions{Paths: []string{src}}))
+	w := &chaosWorld{dir: tr.dir, cache: tr.cache, truth: map[chunk.ID]map[string]entry{}}
 	for _, sn := range sns {
-		if _, err := tr.AppendAudit(ctx, AuditRecord{Command: "backup", Snapshot: sn.ID.String(), Space: sn.Space}); err != nil {
+		if _, err := tr.AppendAudit(ctx, repo.AuditRecord{Command: "backup", Snapshot: sn.ID.String(), Space: sn.Space}); err != nil {
 			t.Fatal(err)
 		}
 		w.truth[sn.ID] = digestTree(t, tr.restore(t, sn))
@@ -59,7 +59,7 @@ func newChaosWorld(t *testing.T) *chaosWorld {
 	return w
 }
 
-func ids(sns []*Snapshot) []chunk.ID {
+func ids(sns []*repo.Snapshot) []chunk.ID {
 	out := make([]chunk.ID, len(sns))
 	for i, sn := range sns {
 		out[i] = sn.ID
@@ -141,13 +141,13 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 		case "any":
 			fs = repoFiles(t, dir, "")
 		case "pack":
-			fs = repoFiles(t, dir, DirData)
+			fs = repoFiles(t, dir, repo.DirData)
 		case "manifest":
-			fs = repoFiles(t, dir, DirSnapshots)
+			fs = repoFiles(t, dir, repo.DirSnapshots)
 		case "key":
-			fs = repoFiles(t, dir, DirKeys)
+			fs = repoFiles(t, dir, repo.DirKeys)
 		case "log":
-			fs = repoFiles(t, dir, DirLogs)
+			fs = repoFiles(t, dir, repo.DirLogs)
 		default:
 			fs = repoFiles(t, dir, kind)
 		}
@@ -158,7 +158,7 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 	}
 	switch kind {
 	case "swap packs":
-		ps := repoFiles(t, dir, DirData)
+		ps := repoFiles(t, dir, repo.DirData)
 		i := rng.IntN(len(ps))
 		j := (i + 1 + rng.IntN(len(ps)-1)) % len(ps)
 		a, b := filepath.Join(dir, ps[i]), filepath.Join(dir, ps[j])
@@ -182,7 +182,7 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 		b[off] ^= byte(1 + rng.IntN(255))
 		os.Chmod(p, 0o644)
 		os.WriteFile(p, b, 0o644)
-		if strings.HasPrefix(name, DirData+"/") {
+		if strings.HasPrefix(name, repo.DirData+"/") {
 			region = "data"
 			if off >= len(b)-packTrailerSize-w.headerLen(b) {
 				region = "header"
@@ -231,10 +231,10 @@ func (w *chaosWorld) forge(t *testing.T, rng *rand.Rand, dir, kind string) strin
 	if kind == "forge wrong key" {
 		_, priv, _ := ed25519.GenerateKey(crand.Reader)
 		m.Signature = nil
-		msg, _ := m.signedBytes()
+		msg, _ := signedBytes(&m)
 		m.Signature = ed25519.Sign(priv, msg)
 	}
-	id, err := r.SaveFile(context.Background(), DirSnapshots, kindSnapshot, &m)
+	id, err := r.SaveFile(context.Background(), repo.DirSnapshots, kindSnapshot, &m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,11 +242,11 @@ func (w *chaosWorld) forge(t *testing.T, rng *rand.Rand, dir, kind string) strin
 }
 
 // detect finds the first stage that notices the damage.
-func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *Repository) {
+func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *repo.Repository) {
 	t.Helper()
 	ctx := context.Background()
 	be := newLocalAt(t, dir)
-	r, err := Open(ctx, be, Options{Password: testPassword, CacheDir: cache, Logger: quietLogger()})
+	r, err := repo.Open(ctx, be, repo.Options{Password: testPassword, CacheDir: cache, Logger: quietLogger()})
 	if err != nil {
 		return "open", nil
 	}
@@ -255,7 +255,7 @@ func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *Repositor
 		return "open", r
 	}
 	for _, level := range []Level{L1, L2, L3, L4} {
-		vds, err := r.VerifySnapshots(ctx, snaps, VerifyOptions{Level: level, TempDir: t.TempDir()})
+		vds, err := VerifySnapshots(ctx, r, snaps, VerifyOptions{Level: level, TempDir: t.TempDir()})
 		if err != nil {
 			return level.String(), r
 		}
@@ -265,11 +265,11 @@ func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *Repositor
 			}
 		}
 	}
-	rep, err := r.Check(ctx, CheckOptions{})
+	rep, err := r.Check(ctx, repo.CheckOptions{})
 	if err != nil || len(rep.Findings) > 0 {
 		return "check", r
 	}
-	rep, err = r.Check(ctx, CheckOptions{ReadData: true})
+	rep, err = r.Check(ctx, repo.CheckOptions{ReadData: true})
 	if err != nil || len(rep.Findings) > 0 {
 		return "check --read-data", r
 	}
@@ -278,7 +278,7 @@ func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *Repositor
 
 // noSilentWrongData restores every snapshot the damaged repository still
 // lists and requires each restore to fail or to give exactly the truth.
-func (w *chaosWorld) noSilentWrongData(t *testing.T, r *Repository, desc string) (restored, refused int) {
+func (w *chaosWorld) noSilentWrongData(t *testing.T, r *repo.Repository, desc string) (restored, refused int) {
 	t.Helper()
 	if r == nil {
 		return 0, 0
@@ -294,7 +294,7 @@ func (w *chaosWorld) noSilentWrongData(t *testing.T, r *Repository, desc string)
 			refused++
 			continue
 		}
-		if _, err := r.Restore(context.Background(), full, dst, RestoreOptions{}); err != nil {
+		if _, err := r.Restore(context.Background(), full, dst, repo.RestoreOptions{}); err != nil {
 			refused++
 			continue
 		}

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -34,7 +35,7 @@ type QueryReport struct {
 // L3's checks on the restored files, WAL replay to the manifest's WAL end,
 // the state digest against the one recorded at backup, and query checks.
 // The temporary directory is removed whatever happens.
-func (v *verifier) recovery(ctx context.Context, w *snapWalk, vd *Verdict) error {
+func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error {
 	sn := w.sn
 	dir, err := os.MkdirTemp(v.opts.TempDir, "memento-verify-")
 	if err != nil {
@@ -42,7 +43,7 @@ func (v *verifier) recovery(ctx context.Context, w *snapWalk, vd *Verdict) error
 	}
 	defer os.RemoveAll(dir)
 	target := filepath.Join(dir, "data")
-	res, err := v.r.Restore(ctx, sn, target, RestoreOptions{Progress: v.opts.Progress})
+	res, err := v.r.Restore(ctx, sn, target, repo.RestoreOptions{Progress: v.opts.Progress})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // walArchive is L2's part for a space snapshot's point-in-time range: the
@@ -16,7 +17,7 @@ import (
 // chunk authenticated and checked against its keyed hash, and the segment's
 // BLAKE3 recomputed and compared with its record. With --subset only the
 // chunks in the selected packs are read (and no segment hash is compared).
-func (v *verifier) walArchive(ctx context.Context, sn *Snapshot, vd *Verdict) error {
+func (v *Verifier) walArchive(ctx context.Context, sn *repo.Snapshot, vd *Verdict) error {
 	if sn.Space == "" || sn.Engram == nil || sn.Engram.WALEnd.Seq == 0 {
 		return nil
 	}
@@ -52,13 +53,13 @@ func (v *verifier) walArchive(ctx context.Context, sn *Snapshot, vd *Verdict) er
 
 // walSegment verifies one archived segment and returns the bytes it read.
 // Damage is a finding; the error is for being unable to verify.
-func (v *verifier) walSegment(ctx context.Context, space string, rec *WALSegmentRecord, vd *Verdict) (int64, error) {
+func (v *Verifier) walSegment(ctx context.Context, space string, rec *repo.WALSegmentRecord, vd *Verdict) (int64, error) {
 	what := fmt.Sprintf("archived WAL segment %s (seq %d..%d)", rec.Name, rec.FirstSeq, rec.LastSeq)
 	ids := make([]chunk.ID, len(rec.Chunks))
 	for i, c := range rec.Chunks {
 		ids[i] = c.ID
 	}
-	locs, err := v.r.Index().Lookup(StorageSpace(space), ids)
+	locs, err := v.r.Index().Lookup(repo.StorageSpace(space), ids)
 	if err != nil {
 		return 0, fmt.Errorf("local index %s: %w", v.r.Index().Path(), err)
 	}
@@ -72,13 +73,13 @@ func (v *verifier) walSegment(ctx context.Context, space string, rec *WALSegment
 			vd.fail(L2, what, "chunk %d (%s) is in no pack of the repository", i, c.ID.Short())
 			return read, nil
 		case v.packSizes[loc.Pack] == 0:
-			vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), ShortHex(loc.Pack))
+			vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), repo.ShortHex(loc.Pack))
 			return read, nil
 		case !v.opts.Subset.selects(loc.Pack):
 			whole = false
 			continue
 		}
-		b, err := v.r.ReadBlobAt(ctx, space, DataBlob, c.ID, loc, nil)
+		b, err := v.r.ReadBlobAt(ctx, space, repo.DataBlob, c.ID, loc, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return read, ctx.Err()
@@ -95,7 +96,7 @@ func (v *verifier) walSegment(ctx context.Context, space string, rec *WALSegment
 		h.Write(b)
 	}
 	if whole {
-		var sum Hash
+		var sum repo.Hash
 		h.Sum(sum[:0])
 		if sum != rec.BLAKE3 {
 			vd.fail(L2, what, "BLAKE3 of its %d bytes differs from the record", rec.Size)

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // BenchmarkVerifyL2 measures L2 throughput in MB/s of pack bytes read,
@@ -15,7 +16,7 @@ import (
 //
 //	go test ./repo -run '^$' -bench VerifyL2 -benchtime 5x
 func BenchmarkVerifyL2(b *testing.B) {
-	tr := newTestRepo(b, InitOptions{})
+	tr := newTestRepo(b, repo.InitOptions{})
 	src := filepath.Join(b.TempDir(), "src")
 	const files = 8
 	for i := range files {
@@ -27,12 +28,12 @@ func BenchmarkVerifyL2(b *testing.B) {
 		}
 		writeFile(b, filepath.Join(src, "f"+itoa(uint64(i))), data, 0o644)
 	}
-	sn := tr.backup(b, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
 	ctx := context.Background()
 	var read float64
 	b.ResetTimer()
 	for b.Loop() {
-		vds, err := tr.VerifySnapshots(ctx, []chunk.ID{sn.ID}, VerifyOptions{Level: L2})
+		vds, err := VerifySnapshots(ctx, tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L2})
 		if err != nil || !vds[0].Passed {
 			b.Fatalf("%v %+v", err, vds)
 		}
@@ -47,16 +48,16 @@ func BenchmarkVerifyL2(b *testing.B) {
 //
 //	go test ./repo -run '^$' -bench VerifyL1 -benchtime 20x
 func BenchmarkVerifyL1(b *testing.B) {
-	tr := newTestRepo(b, InitOptions{})
+	tr := newTestRepo(b, repo.InitOptions{})
 	src := filepath.Join(b.TempDir(), "src")
 	for i := range 2000 {
 		writeFile(b, filepath.Join(src, "d"+itoa(uint64(i%200)), "f"+itoa(uint64(i))), randomBytes(uint64(i), 2000+i), 0o644)
 	}
-	sn := tr.backup(b, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		vds, err := tr.VerifySnapshots(ctx, []chunk.ID{sn.ID}, VerifyOptions{Level: L1})
+		vds, err := VerifySnapshots(ctx, tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L1})
 		if err != nil || !vds[0].Passed {
 			b.Fatalf("%v %+v", err, vds)
 		}

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"math"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // SchedulePolicy is what `memento verify --schedule` does when a timer calls
@@ -29,7 +30,7 @@ type SchedulePolicy struct {
 // L2 on the latest, daily L3 on a random 10 %, weekly L4 on the oldest kept.
 var DefaultSchedule = SchedulePolicy{L2Every: time.Hour, L3Every: 24 * time.Hour, L3Share: 0.10, L4Every: 7 * 24 * time.Hour}
 
-// Schedule slot names, recorded in AuditRecord.Schedule.
+// Schedule slot names, recorded in repo.AuditRecord.Schedule.
 const (
 	SlotNew    = "new-l1"
 	SlotHourly = "latest-l2"
@@ -47,7 +48,7 @@ type ScheduledTask struct {
 
 // PlanSchedule decides what is due at now, given the snapshots (oldest
 // first) and the audit trail. rng picks the L3 sample.
-func PlanSchedule(now time.Time, snaps []*Snapshot, recs []AuditRecord, p SchedulePolicy, rng *rand.Rand) []ScheduledTask {
+func PlanSchedule(now time.Time, snaps []*repo.Snapshot, recs []repo.AuditRecord, p SchedulePolicy, rng *rand.Rand) []ScheduledTask {
 	if len(snaps) == 0 {
 		return nil
 	}
@@ -82,7 +83,7 @@ func PlanSchedule(now time.Time, snaps []*Snapshot, recs []AuditRecord, p Schedu
 	if len(fresh) > 0 {
 		tasks = append(tasks, ScheduledTask{Slot: SlotNew, Level: L1, Snapshots: fresh, Reason: "new snapshots never verified"})
 	}
-	latest, oldest := map[string]*Snapshot{}, map[string]*Snapshot{}
+	latest, oldest := map[string]*repo.Snapshot{}, map[string]*repo.Snapshot{}
 	var groups []string
 	for _, sn := range snaps {
 		g := scheduleGroup(sn)
@@ -120,7 +121,7 @@ func PlanSchedule(now time.Time, snaps []*Snapshot, recs []AuditRecord, p Schedu
 
 // scheduleGroup is what "the latest" and "the oldest" are taken per: a
 // space, or one set of backed-up paths.
-func scheduleGroup(sn *Snapshot) string {
+func scheduleGroup(sn *repo.Snapshot) string {
 	if sn.Space != "" {
 		return "space:" + sn.Space
 	}

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // Level is how deep `memento verify` looks. Each level includes the ones
@@ -65,6 +66,34 @@ func (l *Level) UnmarshalText(b []byte) error {
 	}
 	*l = v
 	return nil
+}
+
+// VerifiedLevels returns, per snapshot ID, the highest level of a passed
+// verification in recs (the audit trail, oldest first), which answers
+// "latest verified backup" without reading any data. A failed verification
+// clears what earlier passes proved: damage found later wins.
+func VerifiedLevels(recs []repo.AuditRecord) map[string]Level {
+	out := map[string]Level{}
+	for _, rec := range recs {
+		if rec.Command != "verify" || rec.Snapshot == "" {
+			continue
+		}
+		if rec.Result != repo.AuditOK {
+			delete(out, rec.Snapshot)
+			continue
+		}
+		l, err := ParseLevel(rec.Level)
+		if err != nil {
+			continue
+		}
+		if rec.Subset != "" && l > L1 {
+			l = L1 // a subset read proves the manifest, not all the data
+		}
+		if l > out[rec.Snapshot] {
+			out[rec.Snapshot] = l
+		}
+	}
+	return out
 }
 
 // Finding is one thing that failed verification: at which level it was
@@ -145,7 +174,7 @@ type VerifyOptions struct {
 	// read again later, which costs a second read but never memory.
 	BufferBytes int64
 	// Progress counts bytes read, for a progress bar.
-	Progress *Progress
+	Progress *repo.Progress
 }
 
 func (o *VerifyOptions) defaults() {
@@ -162,25 +191,28 @@ func (o *VerifyOptions) defaults() {
 		o.BufferBytes = 64 << 20
 	}
 	if o.Progress == nil {
-		o.Progress = &Progress{}
+		o.Progress = &repo.Progress{}
 	}
 }
 
-// verifier holds what is shared by the verification of several snapshots:
+// Verifier holds what is shared by the verification of several snapshots:
 // the listing of the packs that really exist, and the pack sizes the local
 // index believes in.
-type verifier struct {
-	r         *Repository
+type Verifier struct {
+	r         *repo.Repository
 	opts      VerifyOptions
 	packSizes map[[32]byte]int64 // from listing data/
 	indexed   map[[32]byte]int64 // pack sizes per the index
 }
 
-func (r *Repository) newVerifier(ctx context.Context, opts VerifyOptions) (*verifier, error) {
+// NewVerifier lists the packs of the repository and reads the pack sizes of
+// the local index, once for all the snapshots it verifies. check uses it with
+// Manifest for its L1 walk of every snapshot.
+func NewVerifier(ctx context.Context, r *repo.Repository, opts VerifyOptions) (*Verifier, error) {
 	opts.defaults()
-	v := &verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
-	err := r.Backend().List(ctx, DirData, func(name string, size int64) error {
-		v.packSizes[NameHash(name)] = size
+	v := &Verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
+	err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
+		v.packSizes[repo.NameHash(name)] = size
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -196,26 +228,11 @@ func (r *Repository) newVerifier(ctx context.Context, opts VerifyOptions) (*veri
 	return v, nil
 }
 
-// ListSnapshotIDs lists the snapshot manifests present in the repository
-// itself (not the local catalog), so that verification also sees manifests
-// the catalog skipped because they do not verify.
-func (r *Repository) ListSnapshotIDs(ctx context.Context) ([]chunk.ID, error) {
-	var out []chunk.ID
-	err := r.Backend().List(ctx, DirSnapshots, func(name string, size int64) error {
-		out = append(out, chunk.ID(NameHash(name)))
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("list snapshots: %w", err)
-	}
-	return out, nil
-}
-
 // VerifySnapshots verifies each snapshot to opts.Level and returns one
 // verdict per snapshot, in order. Damage is reported in the verdicts, never
 // as an error: the error is for being unable to verify at all (context
 // cancelled, the repository unreachable).
-func (r *Repository) VerifySnapshots(ctx context.Context, ids []chunk.ID, opts VerifyOptions) ([]*Verdict, error) {
+func VerifySnapshots(ctx context.Context, r *repo.Repository, ids []chunk.ID, opts VerifyOptions) ([]*Verdict, error) {
 	if opts.Subset.Of > 0 && opts.Level != L2 {
 		return nil, fmt.Errorf("--subset reads part of the packs and applies to L2 only (L3 and L4 need every byte)")
 	}
@@ -225,7 +242,7 @@ func (r *Repository) VerifySnapshots(ctx context.Context, ids []chunk.ID, opts V
 	}
 	defer lock.Unlock()
 	ctx = lock.Context() // cancelled if the lock is lost
-	v, err := r.newVerifier(ctx, opts)
+	v, err := NewVerifier(ctx, r, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +258,7 @@ func (r *Repository) VerifySnapshots(ctx context.Context, ids []chunk.ID, opts V
 }
 
 // verify runs every level up to the requested one on one snapshot.
-func (v *verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
+func (v *Verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
 	start := time.Now()
 	vd := &Verdict{Snapshot: id.String(), Level: v.opts.Level, Figures: map[string]float64{}}
 	if v.opts.Subset.Of > 0 {
@@ -264,7 +281,7 @@ func (v *verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
 		return vd, nil
 	}
 	vd.Space, vd.Time = sn.Space, sn.Time
-	w, err := v.manifest(ctx, sn, vd)
+	w, err := v.Manifest(ctx, sn, vd)
 	if err != nil {
 		return nil, err
 	}

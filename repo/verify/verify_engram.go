@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -83,7 +84,7 @@ func isSegmentName(name string) bool {
 
 // structure is L3: L2 with every WAL segment and checkpoint.json of a space
 // snapshot streamed through the Engram checks while L2 verifies them.
-func (v *verifier) structure(ctx context.Context, w *snapWalk, vd *Verdict) error {
+func (v *Verifier) structure(ctx context.Context, w *SnapWalk, vd *Verdict) error {
 	if w.sn.Space == "" {
 		err := v.data(ctx, w, vd, nil)
 		vd.note("L3: a snapshot of plain paths has no Engram structure; L2 checks only")
@@ -93,15 +94,15 @@ func (v *verifier) structure(ctx context.Context, w *snapWalk, vd *Verdict) erro
 	var segs []*segTap
 	var cp *capTap
 	tapped := map[string]bool{}
-	tap := func(f walkFile) fileTap {
+	tap := func(f WalkFile) fileTap {
 		switch {
-		case f.rel == sp+"/checkpoint.json":
+		case f.Rel == sp+"/checkpoint.json":
 			cp = &capTap{}
 			return cp
-		case path.Dir(f.rel) == sp+"/wal" && isSegmentName(path.Base(f.rel)):
-			t := newSegTap(ctx, path.Base(f.rel))
+		case path.Dir(f.Rel) == sp+"/wal" && isSegmentName(path.Base(f.Rel)):
+			t := newSegTap(ctx, path.Base(f.Rel))
 			segs = append(segs, t)
-			tapped[f.rel] = true
+			tapped[f.Rel] = true
 			return t
 		}
 		return nil
@@ -117,15 +118,15 @@ func (v *verifier) structure(ctx context.Context, w *snapWalk, vd *Verdict) erro
 	for _, t := range segs {
 		results = append(results, &t.res)
 	}
-	for _, f := range w.files {
-		if path.Dir(f.rel) == sp+"/wal" && isSegmentName(path.Base(f.rel)) && !tapped[f.rel] {
-			r := &segResult{name: path.Base(f.rel), readErr: errors.New("its data is damaged (see above)")}
+	for _, f := range w.Files {
+		if path.Dir(f.Rel) == sp+"/wal" && isSegmentName(path.Base(f.Rel)) && !tapped[f.Rel] {
+			r := &segResult{name: path.Base(f.Rel), readErr: errors.New("its data is damaged (see above)")}
 			r.nameSeq, _ = walreplay.ParseSegmentName(r.name)
 			results = append(results, r)
 		}
 	}
 	var cpBytes []byte
-	cpPresent := w.types[sp+"/checkpoint.json"] == NodeFile
+	cpPresent := w.types[sp+"/checkpoint.json"] == repo.NodeFile
 	if cpPresent && cp != nil && cp.err == nil {
 		cpBytes = cp.b.Bytes()
 	} else if cpPresent {
@@ -140,17 +141,17 @@ func (v *verifier) structure(ctx context.Context, w *snapWalk, vd *Verdict) erro
 // the tiers, every segment (magic, CRC32C, sequences inside it), the chain
 // between segments, the checkpoint within the WAL range, and the WAL range
 // against the one the manifest recorded at backup time.
-func checkEngram(vd *Verdict, lvl Level, sn *Snapshot, types map[string]string, segs []*segResult, cp []byte, cpPresent bool) {
+func checkEngram(vd *Verdict, lvl Level, sn *repo.Snapshot, types map[string]string, segs []*segResult, cp []byte, cpPresent bool) {
 	space := "space " + sn.Space
 	sp := "spaces/" + sn.Space
-	if types["metadata.json"] != NodeFile {
+	if types["metadata.json"] != repo.NodeFile {
 		vd.fail(lvl, space, "layout: no metadata.json (the data dir's space registry)")
 	}
-	if types[sp] != NodeDir {
+	if types[sp] != repo.NodeDir {
 		vd.fail(lvl, space, "layout: no %s/ directory", sp)
 		return
 	}
-	if types[sp+"/wal"] != NodeDir {
+	if types[sp+"/wal"] != repo.NodeDir {
 		vd.fail(lvl, space, "layout: no wal/ directory")
 	}
 	var cpSeq uint64
@@ -166,7 +167,7 @@ func checkEngram(vd *Verdict, lvl Level, sn *Snapshot, types map[string]string, 
 		}
 	}
 	var missing []string
-	for _, t := range []struct{ rel, typ string }{{"hot", NodeDir}, {"warm/warm_tier.dat", NodeFile}, {"cold", NodeDir}} {
+	for _, t := range []struct{ rel, typ string }{{"hot", repo.NodeDir}, {"warm/warm_tier.dat", repo.NodeFile}, {"cold", repo.NodeDir}} {
 		if types[sp+"/"+t.rel] != t.typ {
 			missing = append(missing, t.rel)
 		}

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"encoding/binary"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"memento/repo"
 )
 
 // Subset is one part of a rotation over the packs: the packs are split into
@@ -66,7 +68,7 @@ func (s Subset) selects(pack [32]byte) bool {
 
 // NextSubset continues the rotation remembered in the audit trail: the part
 // after the one the latest subset verification of the same share read.
-func NextSubset(recs []AuditRecord, of int) Subset {
+func NextSubset(recs []repo.AuditRecord, of int) Subset {
 	for i := len(recs) - 1; i >= 0; i-- {
 		if recs[i].Command != "verify" || recs[i].Subset == "" {
 			continue

@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -58,11 +59,11 @@ func writeEngramSpace(t testing.TB, dataDir, space string, n int, segSize int64,
 
 // backupSpace backs up a space as the CLI does, recording its WAL range and
 // state digest in the manifest.
-func (tr *testRepo) backupSpace(t testing.TB, dataDir, space string) *Snapshot {
+func (tr *testRepo) backupSpace(t testing.TB, dataDir, space string) *repo.Snapshot {
 	t.Helper()
-	rec := NewEngramRecorder(context.Background(), dataDir, space)
+	rec := repo.NewEngramRecorder(context.Background(), dataDir, space)
 	defer rec.Close()
-	opts := BackupOptions{Space: space, DataDir: dataDir}
+	opts := repo.BackupOptions{Space: space, DataDir: dataDir}
 	rec.Attach(&opts)
 	sn, err := tr.Backup(context.Background(), opts)
 	if err != nil {
@@ -72,9 +73,9 @@ func (tr *testRepo) backupSpace(t testing.TB, dataDir, space string) *Snapshot {
 }
 
 // verifyIDs verifies snapshots and fails the test if verification itself fails.
-func verifyIDs(t testing.TB, r *Repository, level Level, ids ...chunk.ID) []*Verdict {
+func verifyIDs(t testing.TB, r *repo.Repository, level Level, ids ...chunk.ID) []*Verdict {
 	t.Helper()
-	vds, err := r.VerifySnapshots(context.Background(), ids, VerifyOptions{Level: level, TempDir: t.TempDir()})
+	vds, err := VerifySnapshots(context.Background(), r, ids, VerifyOptions{Level: level, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("verify %s: %v", level, err)
 	}

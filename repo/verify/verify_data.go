@@ -1,4 +1,4 @@
-package repo
+package verify
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // L2 reads each pack a snapshot references once, front to back in runs of
@@ -34,7 +35,7 @@ type fileTap interface {
 	finish(err error)
 }
 
-type tapFunc func(f walkFile) fileTap
+type tapFunc func(f WalkFile) fileTap
 
 type packBlob struct {
 	id  chunk.ID
@@ -43,15 +44,15 @@ type packBlob struct {
 
 type packJob struct {
 	pack  [32]byte
-	blobs []packBlob // sorted by offset
-	runs  []*BlobRun // the blobs, cut into reads
+	blobs []packBlob      // sorted by offset
+	runs  []*repo.BlobRun // the blobs, cut into reads
 }
 
 // l2RunBytes bounds one read of L2, and l2Ahead the stored bytes read ahead
 // of the consumer: enough runs in flight that both cores have chunks to
 // open while the disk reads the next ones.
 const (
-	l2RunBytes = 8<<20 - ReadSlack // a run and its read slack fit an 8 MiB pooled buffer
+	l2RunBytes = 8<<20 - repo.ReadSlack // a run and its read slack fit an 8 MiB pooled buffer
 	l2Ahead    = 48 << 20
 )
 
@@ -64,7 +65,7 @@ type runResult struct {
 }
 
 // data is L2 (and the reading half of L3 when tap is set).
-func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFunc) error {
+func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFunc) error {
 	start := time.Now()
 	sub := v.opts.Subset
 	var jobs []*packJob
@@ -72,11 +73,11 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 	planned := map[chunk.ID]bool{}
 	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
 		buf: map[chunk.ID]*[]byte{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
-	var hashable []walkFile
+	var hashable []WalkFile
 	skipped := 0
-	for _, f := range w.files {
-		covered := !w.broken[f.rel]
-		for _, id := range f.node.Content {
+	for _, f := range w.Files {
+		covered := !w.Broken[f.Rel]
+		for _, id := range f.Node.Content {
 			l, ok := w.locs[id]
 			if !ok || w.bad[l.Pack] != "" {
 				covered = false
@@ -100,23 +101,23 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 		}
 		if covered {
 			hashable = append(hashable, f)
-		} else if !w.broken[f.rel] {
+		} else if !w.Broken[f.Rel] {
 			skipped++
 		}
 	}
-	var runs []*BlobRun // every job's runs, in job order
+	var runs []*repo.BlobRun // every job's runs, in job order
 	for _, j := range jobs {
 		sort.Slice(j.blobs, func(a, b int) bool { return j.blobs[a].loc.Offset < j.blobs[b].loc.Offset })
 		for _, b := range j.blobs {
 			if n := len(j.runs); n > 0 && j.runs[n-1].Add(b.id, b.loc, l2RunBytes) {
 				continue
 			}
-			j.runs = append(j.runs, NewBlobRun(b.id, b.loc))
+			j.runs = append(j.runs, repo.NewBlobRun(b.id, b.loc))
 			runs = append(runs, j.runs[len(j.runs)-1])
 		}
 	}
 	for _, f := range hashable {
-		for _, id := range f.node.Content {
+		for _, id := range f.Node.Content {
 			c.uses[id]++
 		}
 	}
@@ -125,11 +126,11 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 		if tap != nil {
 			fh.tap = tap(f)
 		}
-		if len(f.node.Content) == 0 {
+		if len(f.Node.Content) == 0 {
 			c.finish(fh)
 			continue
 		}
-		c.waiting[f.node.Content[0]] = append(c.waiting[f.node.Content[0]], fh)
+		c.waiting[f.Node.Content[0]] = append(c.waiting[f.Node.Content[0]], fh)
 	}
 
 	// Every run is read and opened on a goroutine of its own, started in
@@ -191,7 +192,7 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 	}
 	for _, fhs := range c.waiting {
 		for _, fh := range fhs {
-			vd.fail(L2, "file "+fh.f.rel, "not completed: chunk %s never arrived", fh.f.node.Content[fh.next].Short())
+			vd.fail(L2, "file "+fh.f.Rel, "not completed: chunk %s never arrived", fh.f.Node.Content[fh.next].Short())
 			c.breakFile(fh, errors.New("incomplete"))
 		}
 	}
@@ -222,7 +223,7 @@ func (v *verifier) data(ctx context.Context, w *snapWalk, vd *Verdict, tap tapFu
 
 // readRun reads a run of a pack in one request and opens (authenticates,
 // decompresses, hashes) each of its blobs, holding a cpu token meanwhile.
-func (v *verifier) readRun(ctx context.Context, space string, run *BlobRun, cpu chan struct{}) runResult {
+func (v *Verifier) readRun(ctx context.Context, space string, run *repo.BlobRun, cpu chan struct{}) runResult {
 	res := runResult{errs: make([]error, len(run.Blobs))}
 	buf, err := run.Fetch(ctx, v.r.Backend())
 	if err != nil {
@@ -241,7 +242,7 @@ func (v *verifier) readRun(ctx context.Context, space string, run *BlobRun, cpu 
 	defer func() { <-cpu }()
 	res.data = make([]*[]byte, len(run.Blobs))
 	for k, b := range run.Blobs {
-		res.data[k], res.errs[k] = v.r.OpenBlobPooled(run.Sealed(buf.B, k), space, DataBlob, b.ID, b.Loc)
+		res.data[k], res.errs[k] = v.r.OpenBlobPooled(run.Sealed(buf.B, k), space, repo.DataBlob, b.ID, b.Loc)
 	}
 	return res
 }
@@ -257,7 +258,7 @@ func (res runResult) free() {
 
 // fileHash is a file being hashed as its chunks arrive.
 type fileHash struct {
-	f    walkFile
+	f    WalkFile
 	next int // index of the next chunk it needs
 	h    *blake3.Hasher
 	n    uint64
@@ -267,8 +268,8 @@ type fileHash struct {
 // dataCheck is L2's consumer: it feeds arriving chunks to the files that
 // need them. It runs on one goroutine.
 type dataCheck struct {
-	v   *verifier
-	w   *snapWalk
+	v   *Verifier
+	w   *SnapWalk
 	vd  *Verdict
 	ctx context.Context
 
@@ -285,16 +286,16 @@ type dataCheck struct {
 
 // deliverRun hands the chunks of a run to the files waiting for them. A run
 // that could not be read is one finding for its pack, not one per chunk.
-func (c *dataCheck) deliverRun(j *packJob, run *BlobRun, res runResult) {
+func (c *dataCheck) deliverRun(j *packJob, run *repo.BlobRun, res runResult) {
 	if res.err != nil {
-		c.vd.fail(L2, "pack "+ShortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(run.Blobs))
+		c.vd.fail(L2, "pack "+repo.ShortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(run.Blobs))
 	}
 	for k, b := range run.Blobs {
 		err := res.err
 		if err == nil {
 			err = res.errs[k]
 			if err != nil {
-				c.vd.fail(L2, "pack "+ShortHex(j.pack), "%v", err)
+				c.vd.fail(L2, "pack "+repo.ShortHex(j.pack), "%v", err)
 			}
 		}
 		if err != nil {
@@ -339,7 +340,7 @@ func (c *dataCheck) deliver(id chunk.ID, d *[]byte) {
 
 // advance feeds fh every chunk it can get, in order, until it has to wait.
 func (c *dataCheck) advance(fh *fileHash) {
-	content := fh.f.node.Content
+	content := fh.f.Node.Content
 	for fh.next < len(content) {
 		id := content[fh.next]
 		d, ok := c.buf[id]
@@ -350,9 +351,9 @@ func (c *dataCheck) advance(fh *fileHash) {
 				return
 			case c.evicted[id]:
 				loc := c.w.locs[id]
-				raw, err := c.v.r.ReadBlobAt(c.ctx, c.w.sn.Space, DataBlob, id, loc, nil)
+				raw, err := c.v.r.ReadBlobAt(c.ctx, c.w.sn.Space, repo.DataBlob, id, loc, nil)
 				if err != nil {
-					c.vd.fail(L2, "pack "+ShortHex(loc.Pack), "%v", err)
+					c.vd.fail(L2, "pack "+repo.ShortHex(loc.Pack), "%v", err)
 					c.failed[id] = true
 					c.breakFile(fh, err)
 					return
@@ -404,13 +405,13 @@ func (c *dataCheck) failChunk(id chunk.ID, err error) {
 
 // breakFile gives up on a file whose data is damaged.
 func (c *dataCheck) breakFile(fh *fileHash, err error) {
-	for i := fh.next; i < len(fh.f.node.Content); i++ {
-		c.release(fh.f.node.Content[i])
+	for i := fh.next; i < len(fh.f.Node.Content); i++ {
+		c.release(fh.f.Node.Content[i])
 	}
-	fh.next = len(fh.f.node.Content)
+	fh.next = len(fh.f.Node.Content)
 	c.brokenFiles++
 	if c.brokenFiles <= maxFileFindings {
-		c.vd.fail(L2, "file "+fh.f.rel, "cannot be read whole: %v", err)
+		c.vd.fail(L2, "file "+fh.f.Rel, "cannot be read whole: %v", err)
 	} else if c.brokenFiles == maxFileFindings+1 {
 		c.vd.fail(L2, "snapshot "+c.w.sn.ShortID(), "more damaged files not listed")
 	}
@@ -421,8 +422,8 @@ func (c *dataCheck) breakFile(fh *fileHash, err error) {
 
 // finish checks a file's size and BLAKE3 once all its chunks went through.
 func (c *dataCheck) finish(fh *fileHash) {
-	n := fh.f.node
-	var sum Hash
+	n := fh.f.Node
+	var sum repo.Hash
 	fh.h.Sum(sum[:0])
 	var err error
 	switch {
@@ -432,7 +433,7 @@ func (c *dataCheck) finish(fh *fileHash) {
 		err = fmt.Errorf("content BLAKE3 %s does not match the tree's", sum.String()[:16])
 	}
 	if err != nil {
-		c.vd.fail(L2, "file "+fh.f.rel, "%v", err)
+		c.vd.fail(L2, "file "+fh.f.Rel, "%v", err)
 	} else {
 		c.hashed++
 	}
