@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"memento/repo"
+	"memento/repo/backup"
 )
 
 // benchFile backs up one file of size bytes (1 GiB, 256 MiB with -short)
@@ -43,7 +44,7 @@ func benchFile(b *testing.B) (*testRepo, *repo.Snapshot, string, int64) {
 	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
-	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
+	sn := tr.backup(b, backup.BackupOptions{Paths: []string{src}})
 	return tr, sn, "src/big.dat", size
 }
 
@@ -129,7 +130,7 @@ func BenchmarkMountListTree(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
+	sn := tr.backup(b, backup.BackupOptions{Paths: []string{src}})
 	_, mp, _ := mount(b, tr.Repository, Options{})
 	root := filepath.Join(mp, "snapshots", sn.ShortID())
 	run := func() {
@@ -168,7 +169,7 @@ func BenchmarkMountReady(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(src, "f"), []byte(fmt.Sprint(i)), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		tr.backup(b, repo.BackupOptions{Paths: []string{src}, Tags: []string{fmt.Sprintf("t%d", i%10)}})
+		tr.backup(b, backup.BackupOptions{Paths: []string{src}, Tags: []string{fmt.Sprintf("t%d", i%10)}})
 	}
 	b.ResetTimer()
 	for range b.N {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"memento/chunk"
-	"memento/repo"
+	"memento/repo/backup"
 )
 
 // forget drops loaded entries and their cost at once, and an entry still
@@ -64,7 +64,7 @@ func TestSequentialReadDropsBehind(t *testing.T) {
 	rel := "spaces/" + testSpace + "/warm/warm_tier.dat"
 	const size = 48 << 20
 	makeTree(t, dd, []entry{{path: rel, size: size, mode: 0o644, mtime: t0}})
-	sn := tr.backup(t, repo.BackupOptions{Space: testSpace, DataDir: dd})
+	sn := tr.backup(t, backup.BackupOptions{Space: testSpace, DataDir: dd})
 	want, err := os.ReadFile(filepath.Join(dd, rel))
 	if err != nil {
 		t.Fatal(err)

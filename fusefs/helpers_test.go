@@ -18,6 +18,7 @@ import (
 
 	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/backup"
 )
 
 const testPassword = "correct horse battery staple"
@@ -81,9 +82,9 @@ func (tr *testRepo) open(t testing.TB) *repo.Repository {
 	return r
 }
 
-func (tr *testRepo) backup(t testing.TB, opts repo.BackupOptions) *repo.Snapshot {
+func (tr *testRepo) backup(t testing.TB, opts backup.BackupOptions) *repo.Snapshot {
 	t.Helper()
-	sn, err := tr.Backup(context.Background(), opts)
+	sn, err := backup.Backup(context.Background(), tr.Repository, opts)
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}

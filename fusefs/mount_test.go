@@ -19,6 +19,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup"
 	"memento/walreplay"
 )
 
@@ -55,7 +56,7 @@ func spaceFixture(t testing.TB) (*testRepo, string, *repo.Snapshot) {
 	tr := newTestRepo(t)
 	dd := filepath.Join(t.TempDir(), "data")
 	makeTree(t, dd, spaceTree())
-	sn := tr.backup(t, repo.BackupOptions{Space: testSpace, DataDir: dd, Host: "host-a", Tags: []string{"nightly"}})
+	sn := tr.backup(t, backup.BackupOptions{Space: testSpace, DataDir: dd, Host: "host-a", Tags: []string{"nightly"}})
 	return tr, dd, sn
 }
 
@@ -92,7 +93,7 @@ func TestMountMatchesSourceAndRestore(t *testing.T) {
 func TestLayout(t *testing.T) {
 	tr, dd, sn := spaceFixture(t)
 	// A second snapshot of plain paths, with another host and no tag.
-	other := tr.backup(t, repo.BackupOptions{Paths: []string{filepath.Join(dd, "metadata.json")}, Host: "host-b"})
+	other := tr.backup(t, backup.BackupOptions{Paths: []string{filepath.Join(dd, "metadata.json")}, Host: "host-b"})
 	_, mp, _ := mount(t, tr.Repository, Options{})
 
 	wantDir := func(p string, want ...string) {
@@ -436,7 +437,7 @@ func TestNewSnapshotAppearsWithoutRemount(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := tr.open(t)
-	sn2, err := r2.Backup(context.Background(), repo.BackupOptions{Space: testSpace, DataDir: dd})
+	sn2, err := backup.Backup(context.Background(), r2, backup.BackupOptions{Space: testSpace, DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup"
 )
 
 // countingBackend counts the ranged reads of packs.
@@ -40,7 +41,7 @@ func TestSequentialReadIsBatched(t *testing.T) {
 			dd := filepath.Join(t.TempDir(), "data")
 			rel := "spaces/" + testSpace + "/warm/warm_tier.dat"
 			makeTree(t, dd, []entry{{path: rel, size: 8 << 20, mode: 0o644, mtime: t0}})
-			sn := tr.backup(t, repo.BackupOptions{Space: testSpace, DataDir: dd})
+			sn := tr.backup(t, backup.BackupOptions{Space: testSpace, DataDir: dd})
 			cb := &countingBackend{Backend: tr.be}
 			r, err := repo.Open(context.Background(), cb, repo.Options{Password: testPassword, CacheDir: tr.cache})
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup"
 )
 
 type backupFlags struct {
@@ -66,7 +67,7 @@ type backupJSON struct {
 }
 
 func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
-	var jobs []repo.BackupOptions
+	var jobs []backup.BackupOptions
 	var badSpaces []error // entries of spaces/ that --all cannot back up, reported after the others
 	switch {
 	case f.dataDir != "":
@@ -93,14 +94,14 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 			if err := repo.ValidSpaceID(s); err != nil {
 				return usagef("%v", err)
 			}
-			jobs = append(jobs, repo.BackupOptions{Space: s, DataDir: f.dataDir})
+			jobs = append(jobs, backup.BackupOptions{Space: s, DataDir: f.dataDir})
 		}
 	case len(f.spaces) > 0 || f.all:
 		return usagef("--space and --all need --data-dir")
 	case len(paths) == 0:
 		return usagef("nothing to back up: give paths, or --data-dir with --space/--all")
 	default:
-		jobs = append(jobs, repo.BackupOptions{Paths: paths})
+		jobs = append(jobs, backup.BackupOptions{Paths: paths})
 	}
 	for _, t := range f.tags {
 		if strings.HasPrefix(t, repo.DamageTagPrefix) {
@@ -254,7 +255,7 @@ func listSpaces(dataDir string) (spaces []string, bad []error, err error) {
 }
 
 // estimateSize sums file sizes for the progress bar; cheap next to reading them.
-func estimateSize(jobs []repo.BackupOptions) int64 {
+func estimateSize(jobs []backup.BackupOptions) int64 {
 	var total int64
 	add := func(p string) {
 		_ = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {

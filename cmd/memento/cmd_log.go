@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/repo"
+	"memento/repo/backup"
 	"memento/repo/verify"
 )
 
@@ -151,7 +152,7 @@ func auditResult(rec repo.AuditRecord, err error) repo.AuditRecord {
 }
 
 // auditBackup records one snapshot's backup (or a failed one).
-func (a *app) auditBackup(ctx context.Context, r *repo.Repository, opts repo.BackupOptions, sn *repo.Snapshot, err error) {
+func (a *app) auditBackup(ctx context.Context, r *repo.Repository, opts backup.BackupOptions, sn *repo.Snapshot, err error) {
 	rec := repo.AuditRecord{Command: "backup", Space: opts.Space}
 	if sn != nil {
 		s := sn.Summary

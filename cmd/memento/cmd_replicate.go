@@ -14,6 +14,7 @@ import (
 
 	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/replicate"
 )
 
 type replicateFlags struct {
@@ -56,12 +57,12 @@ is added to the source's audit trail. See docs/replication.md.`,
 
 // replicateJSON is the --json result.
 type replicateJSON struct {
-	Files        int64                 `json:"files"`
-	Bytes        int64                 `json:"bytes"`
-	Seconds      float64               `json:"seconds"`
-	Skipped      int64                 `json:"skipped"`
-	Deleted      int64                 `json:"deleted"`
-	Destinations []repo.ReplicateStats `json:"destinations"`
+	Files        int64                      `json:"files"`
+	Bytes        int64                      `json:"bytes"`
+	Seconds      float64                    `json:"seconds"`
+	Skipped      int64                      `json:"skipped"`
+	Deleted      int64                      `json:"deleted"`
+	Destinations []replicate.ReplicateStats `json:"destinations"`
 }
 
 func (a *app) replicate(ctx context.Context, f replicateFlags) error {
@@ -94,7 +95,7 @@ func (a *app) replicate(ctx context.Context, f replicateFlags) error {
 	}
 	prog := &repo.Progress{}
 	stop := a.showProgress("replicate", -1, prog)
-	stats, err := repo.ReplicateAll(ctx, src, dsts, repo.ReplicateOptions{
+	stats, err := replicate.ReplicateAll(ctx, src, dsts, replicate.ReplicateOptions{
 		Parallel: f.parallel, BytesPerSecond: rate, Verify: f.verify, Delete: f.delete, Progress: prog, Logger: a.log,
 	})
 	stop()

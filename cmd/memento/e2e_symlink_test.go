@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"memento/repo"
+	"memento/repo/backup"
 )
 
 // TestSymlinkedSpaceAndWALBackup (issue 19 item 4): a space directory kept
@@ -145,7 +146,7 @@ func (e *env) craftSymlinkWALSnapshot(t *testing.T, dd, sp, linkTarget string) *
 	link := filepath.Join(t.TempDir(), "wal")
 	mustOK(t, os.Symlink(linkTarget, link))
 	info := *parent.Engram
-	sn, err := r.Backup(ctx, repo.BackupOptions{Space: sp, DataDir: dd, Host: "crafted", Engram: &info,
+	sn, err := backup.Backup(ctx, r, backup.BackupOptions{Space: sp, DataDir: dd, Host: "crafted", Engram: &info,
 		Redirect: func(rel string) string {
 			if rel == "spaces/"+sp+"/wal" {
 				return link

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"memento/repo"
+	"memento/repo/backup"
 )
 
 // quiesceFlags configure how a space backup freezes the database while it
@@ -124,11 +125,11 @@ func runHook(flag, cmdline string) error {
 // the manifest (repo.EngramRecorder), quiescing the database around the
 // tiers if asked. The database is resumed whatever happens: the recorder's
 // Done is deferred, and Ctrl-C cancels ctx rather than killing the process.
-func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts repo.BackupOptions) (*repo.Snapshot, error) {
+func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions) (*repo.Snapshot, error) {
 	if opts.Space == "" {
-		return r.Backup(ctx, opts)
+		return backup.Backup(ctx, r, opts)
 	}
-	rec := repo.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
+	rec := backup.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
 	if !opts.NoParent {
 		parent := opts.Parent
 		if parent == nil {
@@ -148,7 +149,7 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts repo.Backu
 	defer rec.Done()
 	defer rec.Close()
 	rec.Attach(&opts)
-	sn, err := r.Backup(ctx, opts)
+	sn, err := backup.Backup(ctx, r, opts)
 	if derr := rec.Done(); err == nil && derr != nil {
 		return sn, derr
 	}

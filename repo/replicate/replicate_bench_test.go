@@ -1,4 +1,4 @@
-package repo
+package replicate
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 
+	"memento/repo"
 	"memento/repo/backend/local"
 	"memento/repo/backend/s3"
 	"memento/repo/backend/s3/miniotest"
@@ -25,13 +26,13 @@ func benchRepoFiles(b *testing.B, n int) (string, int64) {
 	dir := filepath.Join(b.TempDir(), "src")
 	be := newLocal(b, dir)
 	ctx := context.Background()
-	if err := be.Write(ctx, ConfigName, strings.NewReader("{}"), 2); err != nil {
+	if err := be.Write(ctx, repo.ConfigName, strings.NewReader("{}"), 2); err != nil {
 		b.Fatal(err)
 	}
 	var total int64
 	for i := range n {
 		data := randomBytes(uint64(i+1), 16<<20)
-		if err := be.Write(ctx, FileName(DirData, blake3.Sum256(data)), bytes.NewReader(data), int64(len(data))); err != nil {
+		if err := be.Write(ctx, repo.FileName(repo.DirData, blake3.Sum256(data)), bytes.NewReader(data), int64(len(data))); err != nil {
 			b.Fatal(err)
 		}
 		total += int64(len(data))

@@ -1,4 +1,4 @@
-package repo
+package replicate
 
 import (
 	"context"
@@ -9,8 +9,10 @@ import (
 	"sync"
 	"testing"
 
+	"memento/repo"
 	"memento/repo/backend/s3"
 	"memento/repo/backend/s3/miniotest"
+	"memento/repo/backup"
 )
 
 // Local -> MinIO -> local: both replicas restore every snapshot.
@@ -61,7 +63,7 @@ func TestReplicateDuringBackups(t *testing.T) {
 			// Held across the backup, so that a snapshot the replica may
 			// already hold is known before the replica is checked.
 			mu.Lock()
-			sn, err := f.src.Backup(context.Background(), BackupOptions{Paths: []string{filepath.Join(data, "d")}})
+			sn, err := backup.Backup(context.Background(), f.src.Repository, backup.BackupOptions{Paths: []string{filepath.Join(data, "d")}})
 			if err != nil {
 				mu.Unlock()
 				t.Error(err)
@@ -102,11 +104,11 @@ func TestLocksOnS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Init(ctx, be, InitOptions{Password: testPassword, KDF: fastKDF}); err != nil {
+	if _, err := repo.Init(ctx, be, repo.InitOptions{Password: testPassword, KDF: fastKDF}); err != nil {
 		t.Fatal(err)
 	}
-	open := func() *Repository {
-		r, err := Open(ctx, be, Options{Password: testPassword, CacheDir: t.TempDir()})
+	open := func() *repo.Repository {
+		r, err := repo.Open(ctx, be, repo.Options{Password: testPassword, CacheDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +123,7 @@ func TestLocksOnS3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second shared lock: %v", err)
 	}
-	if _, err := b.Lock(ctx, true, "prune"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "shared lock held by") {
+	if _, err := b.Lock(ctx, true, "prune"); !errors.Is(err, repo.ErrLocked) || !strings.Contains(err.Error(), "shared lock held by") {
 		t.Fatalf("exclusive lock while shared ones are held: %v", err)
 	}
 	if err := la.Unlock(); err != nil {
@@ -134,7 +136,7 @@ func TestLocksOnS3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exclusive lock on an idle repository: %v", err)
 	}
-	if _, err := b.Lock(ctx, false, "backup"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "exclusive lock held by") {
+	if _, err := b.Lock(ctx, false, "backup"); !errors.Is(err, repo.ErrLocked) || !strings.Contains(err.Error(), "exclusive lock held by") {
 		t.Fatalf("shared lock while an exclusive one is held: %v", err)
 	}
 	if err := lx.Unlock(); err != nil {

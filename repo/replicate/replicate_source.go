@@ -1,4 +1,4 @@
-package repo
+package replicate
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"memento/repo"
 )
 
 // sourceFile is one source file as a destination's Write sees it: a reader
@@ -18,7 +20,7 @@ import (
 // read passes the rate limiter.
 type sourceFile struct {
 	ctx  context.Context
-	be   Backend
+	be   repo.Backend
 	name string
 	size int64
 	lim  *rateLimiter

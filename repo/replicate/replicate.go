@@ -1,4 +1,4 @@
-package repo
+package replicate
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
+
+	"memento/repo"
 )
 
 // Replication copies repository files as they are — already encrypted,
@@ -61,7 +63,7 @@ type ReplicateOptions struct {
 	// before packs), so the destination stays a valid repository.
 	Delete bool
 	// Progress, if set, counts files and bytes copied as they complete.
-	Progress *Progress
+	Progress *repo.Progress
 	Logger   *slog.Logger
 }
 
@@ -81,8 +83,8 @@ type ReplicateStats struct {
 }
 
 // Replicate copies every file of the repository on src that dst lacks.
-func Replicate(ctx context.Context, src, dst Backend, opts ReplicateOptions) (ReplicateStats, error) {
-	st, err := ReplicateAll(ctx, src, []Backend{dst}, opts)
+func Replicate(ctx context.Context, src, dst repo.Backend, opts ReplicateOptions) (ReplicateStats, error) {
+	st, err := ReplicateAll(ctx, src, []repo.Backend{dst}, opts)
 	return st[0], err
 }
 
@@ -90,7 +92,7 @@ func Replicate(ctx context.Context, src, dst Backend, opts ReplicateOptions) (Re
 // the source is listed once, each destination is planned and copied on its
 // own, and one failing destination does not stop the others. The error
 // joins the destinations' errors.
-func ReplicateAll(ctx context.Context, src Backend, dsts []Backend, opts ReplicateOptions) ([]ReplicateStats, error) {
+func ReplicateAll(ctx context.Context, src repo.Backend, dsts []repo.Backend, opts ReplicateOptions) ([]ReplicateStats, error) {
 	if opts.Parallel <= 0 {
 		opts.Parallel = 4
 	}
@@ -129,7 +131,7 @@ func ReplicateAll(ctx context.Context, src Backend, dsts []Backend, opts Replica
 }
 
 type replicator struct {
-	src   Backend
+	src   repo.Backend
 	files map[string]int64
 	opts  ReplicateOptions
 	lim   *rateLimiter
@@ -151,31 +153,31 @@ const (
 // replicationPhase is where a file goes in the copy order; skip is true for
 // files never replicated (locks).
 func replicationPhase(name string) (phase int, skip bool) {
-	if name == ConfigName {
+	if name == repo.ConfigName {
 		return phaseConfig, false
 	}
 	top, _, _ := strings.Cut(name, "/")
 	switch top {
-	case DirKeys:
+	case repo.DirKeys:
 		return phaseKeys, false
-	case DirData:
+	case repo.DirData:
 		return phaseData, false
-	case DirIndex:
+	case repo.DirIndex:
 		return phaseIndex, false
-	case dirWAL:
+	case repo.DirWALBridge:
 		return phaseWAL, false
-	case DirSnapshots:
+	case repo.DirSnapshots:
 		return phaseSnapshots, false
-	case DirLogs:
+	case repo.DirLogs:
 		return phaseLogs, false
-	case DirLocks:
+	case repo.DirLocks:
 		return 0, true
 	}
 	return phaseOther, false
 }
 
 // listSource lists the whole source, then data/ and index/ again (see above).
-func listSource(ctx context.Context, src Backend) (map[string]int64, error) {
+func listSource(ctx context.Context, src repo.Backend) (map[string]int64, error) {
 	files := map[string]int64{}
 	add := func(name string, size int64) error {
 		files[name] = size
@@ -184,10 +186,10 @@ func listSource(ctx context.Context, src Backend) (map[string]int64, error) {
 	if err := src.List(ctx, "", add); err != nil {
 		return nil, fmt.Errorf("list source %s: %w", src.Location(), err)
 	}
-	if _, ok := files[ConfigName]; !ok {
-		return nil, fmt.Errorf("%w at %s (no config file): nothing to replicate", ErrNoRepository, src.Location())
+	if _, ok := files[repo.ConfigName]; !ok {
+		return nil, fmt.Errorf("%w at %s (no config file): nothing to replicate", repo.ErrNoRepository, src.Location())
 	}
-	for _, dir := range []string{DirIndex, DirData} {
+	for _, dir := range []string{repo.DirIndex, repo.DirData} {
 		if err := src.List(ctx, dir, add); err != nil {
 			return nil, fmt.Errorf("list source %s: %w", src.Location(), err)
 		}
@@ -201,7 +203,7 @@ type copyJob struct {
 	replace bool // the destination has a file of another size
 }
 
-func (rp *replicator) run(ctx context.Context, dst Backend, st *ReplicateStats) error {
+func (rp *replicator) run(ctx context.Context, dst repo.Backend, st *ReplicateStats) error {
 	have := map[string]int64{}
 	if err := dst.List(ctx, "", func(name string, size int64) error {
 		have[name] = size
@@ -209,7 +211,7 @@ func (rp *replicator) run(ctx context.Context, dst Backend, st *ReplicateStats) 
 	}); err != nil {
 		return fmt.Errorf("list destination: %w", err)
 	}
-	if _, ok := have[ConfigName]; ok {
+	if _, ok := have[repo.ConfigName]; ok {
 		if err := rp.sameRepository(ctx, dst); err != nil {
 			return err
 		}
@@ -225,7 +227,7 @@ func (rp *replicator) run(ctx context.Context, dst Backend, st *ReplicateStats) 
 		case ok && dsize == size:
 			st.Skipped++
 			st.SkippedBytes += size
-		case ok && name == ConfigName:
+		case ok && name == repo.ConfigName:
 			// sameRepository compared the bytes; a config is never replaced.
 			st.Skipped++
 			st.SkippedBytes += dsize
@@ -252,12 +254,12 @@ func (rp *replicator) run(ctx context.Context, dst Backend, st *ReplicateStats) 
 }
 
 // sameRepository refuses a destination whose config differs from the source's.
-func (rp *replicator) sameRepository(ctx context.Context, dst Backend) error {
-	a, err := ReadAll(ctx, rp.src, ConfigName, 1<<20)
+func (rp *replicator) sameRepository(ctx context.Context, dst repo.Backend) error {
+	a, err := repo.ReadAll(ctx, rp.src, repo.ConfigName, 1<<20)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	b, err := ReadAll(ctx, dst, ConfigName, 1<<20)
+	b, err := repo.ReadAll(ctx, dst, repo.ConfigName, 1<<20)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
@@ -267,7 +269,7 @@ func (rp *replicator) sameRepository(ctx context.Context, dst Backend) error {
 	return nil
 }
 
-func (rp *replicator) copyPhase(ctx context.Context, dst Backend, jobs []copyJob, st *ReplicateStats) error {
+func (rp *replicator) copyPhase(ctx context.Context, dst repo.Backend, jobs []copyJob, st *ReplicateStats) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -318,7 +320,7 @@ func (rp *replicator) copyPhase(ctx context.Context, dst Backend, jobs []copyJob
 }
 
 // copyFile copies one file; gone is true when the source no longer has it.
-func (rp *replicator) copyFile(ctx context.Context, dst Backend, j copyJob) (gone bool, err error) {
+func (rp *replicator) copyFile(ctx context.Context, dst repo.Backend, j copyJob) (gone bool, err error) {
 	if j.replace {
 		// Only a damaged or foreign file has the right name and the wrong
 		// size; backends refuse to overwrite one, so it goes first.
@@ -371,7 +373,7 @@ func (c *countReader) Seek(off int64, whence int) (int64, error) { return c.f.Se
 // must hash to their name; the config must equal the source's; other files
 // (from future versions) must have the right size. A file that fails is
 // deleted, so that a rerun copies it again, and the error wraps ErrCorrupt.
-func (rp *replicator) verify(ctx context.Context, dst Backend, j copyJob) error {
+func (rp *replicator) verify(ctx context.Context, dst repo.Backend, j copyJob) error {
 	rc, err := dst.Open(ctx, j.name, 0, -1)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", j.name, err)
@@ -390,8 +392,8 @@ func (rp *replicator) verify(ctx context.Context, dst Backend, j copyJob) error 
 		bad = fmt.Sprintf("has %d bytes, not %d", n, j.size)
 	case hashed && sum != want:
 		bad = "content does not match its name (hash mismatch) after copying"
-	case j.name == ConfigName:
-		srcCfg, err := ReadAll(ctx, rp.src, ConfigName, 1<<20)
+	case j.name == repo.ConfigName:
+		srcCfg, err := repo.ReadAll(ctx, rp.src, repo.ConfigName, 1<<20)
 		if err != nil {
 			return fmt.Errorf("verify config: source: %w", err)
 		}
@@ -403,7 +405,7 @@ func (rp *replicator) verify(ctx context.Context, dst Backend, j copyJob) error 
 		return nil
 	}
 	_ = dst.Delete(context.WithoutCancel(ctx), j.name)
-	return Corruptf("replica file "+j.name+" at "+dst.Location(), "%s; it was deleted, rerun to copy it again (if it fails again, check the source with 'memento verify')", bad)
+	return repo.Corruptf("replica file "+j.name+" at "+dst.Location(), "%s; it was deleted, rerun to copy it again (if it fails again, check the source with 'memento verify')", bad)
 }
 
 // hashName returns the hash a file is named by, if it is named by one.
@@ -419,11 +421,11 @@ func hashName(name string) ([32]byte, bool) {
 // first: other and logs/, snapshots/, wal/, index/, data/, keys/. The config
 // and locks are never deleted. Each phase finishes before the next starts, so
 // no destination manifest ever refers to a pack already deleted.
-func (rp *replicator) deleteExtra(ctx context.Context, dst Backend, have map[string]int64, st *ReplicateStats) error {
+func (rp *replicator) deleteExtra(ctx context.Context, dst repo.Backend, have map[string]int64, st *ReplicateStats) error {
 	var phases [numPhases][]string
 	for name := range have {
 		phase, skip := replicationPhase(name)
-		if skip || name == ConfigName {
+		if skip || name == repo.ConfigName {
 			continue
 		}
 		if _, ok := rp.files[name]; !ok {
@@ -457,7 +459,7 @@ func (rp *replicator) deleteExtra(ctx context.Context, dst Backend, have map[str
 
 func (rp *replicator) hasKeys() bool {
 	for name := range rp.files {
-		if strings.HasPrefix(name, DirKeys+"/") {
+		if strings.HasPrefix(name, repo.DirKeys+"/") {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package repo
+package backup
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // TestLargeTreeBlob: a directory whose tree JSON is larger than the largest
@@ -16,7 +17,7 @@ import (
 // cut into 32 KiB chunks, lists that many bytes of chunk IDs. Long symlink
 // targets make one cheaply here.
 func TestLargeTreeBlob(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	mkdir(t, src, 0o755)
 	target := strings.Repeat("long/", 800) // 4000 bytes, below PATH_MAX

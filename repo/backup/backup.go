@@ -1,4 +1,4 @@
-package repo
+package backup
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // BackupOptions say what to back up and how to describe it.
@@ -35,13 +36,13 @@ type BackupOptions struct {
 	Tags []string
 	// Parent is the snapshot to compare with; nil picks the latest snapshot of
 	// the same space (or the same paths). NoParent reads every file.
-	Parent   *Snapshot
+	Parent   *repo.Snapshot
 	NoParent bool
 	// Pipeline is shared by concurrent backups; nil makes a private one.
 	Pipeline *chunk.Pipeline
-	Progress *Progress
+	Progress *repo.Progress
 	// Engram is stored in the manifest as given (WAL positions, digest).
-	Engram *EngramInfo
+	Engram *repo.EngramInfo
 	// BeforeDir, if set, is called before the archiver reads a directory
 	// (relative path, "" for the root). The WAL archiving code uses it to record
 	// the WAL position between reading the tiers and reading wal/.
@@ -57,27 +58,18 @@ type BackupOptions struct {
 	AfterFiles func() error
 }
 
-// Progress is updated atomically while a backup or restore runs, so a
-// progress bar can poll it from another goroutine.
-type Progress struct {
-	Files     atomic.Int64
-	Bytes     atomic.Int64 // bytes read (backup) or written (restore)
-	NewBytes  atomic.Int64 // raw bytes of new chunks
-	Unchanged atomic.Int64 // files skipped by change detection
-}
-
 // maxConcurrentFiles bounds how many files a backup reads at once: enough to
 // hide per-file latency on many small files; large files are parallel inside.
 const maxConcurrentFiles = 4
 
 type archiver struct {
-	r        *Repository
+	r        *repo.Repository
 	space    string
 	key      chunk.Key
 	pipe     *chunk.Pipeline
-	packer   *Packer
+	packer   *repo.Packer
 	known    map[chunk.ID]struct{}
-	prog     *Progress
+	prog     *repo.Progress
 	sem      chan struct{}
 	before   func(string) error
 	redirect func(string) string
@@ -101,7 +93,7 @@ type item struct {
 // Backup saves a snapshot. On any error nothing is referenced by a new
 // manifest: packs already uploaded are recorded in an index file (so the next
 // backup reuses them) but no snapshot is written.
-func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot, error) {
+func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.Snapshot, error) {
 	start := time.Now()
 	roots, paths, err := backupRoots(opts)
 	if err != nil {
@@ -116,7 +108,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 
 	parent := opts.Parent
 	if parent == nil && !opts.NoParent {
-		parent, err = r.findParent(ctx, opts.Space, paths)
+		parent, err = findParent(ctx, r, opts.Space, paths)
 		if err != nil {
 			return nil, err
 		}
@@ -132,13 +124,13 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	}
 	prog := opts.Progress
 	if prog == nil {
-		prog = &Progress{}
+		prog = &repo.Progress{}
 	}
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space)}
 
-	var parentRoot *Tree
+	var parentRoot *repo.Tree
 	if parent != nil {
 		if parentRoot, err = r.LoadTree(ctx, parent.Space, parent.Root); err != nil {
 			r.Logger().Warn("parent snapshot unreadable, reading every file", "snapshot", parent.ShortID(), "err", err)
@@ -165,7 +157,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		werr = ierr
 	}
 	if werr == nil {
-		werr = LockHeld(ctx) // a lost lock, or interrupted after the last file: no snapshot
+		werr = repo.LockHeld(ctx) // a lost lock, or interrupted after the last file: no snapshot
 	}
 	if werr == nil {
 		werr = ctx.Err()
@@ -173,7 +165,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if werr != nil {
 		return nil, werr
 	}
-	m := &Manifest{Time: start.UTC(), Host: opts.Host, Tags: WithDamage(opts.Tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
+	m := &repo.Manifest{Time: start.UTC(), Host: opts.Host, Tags: repo.WithDamage(opts.Tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
 	if m.Host == "" {
 		m.Host, _ = os.Hostname()
 	}
@@ -183,7 +175,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if parent != nil {
 		m.Parent = parent.ID.String()
 	}
-	m.Summary = Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
+	m.Summary = repo.Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
 		UnchangedFiles: a.unchanged.Load(), Chunks: a.chunks.Load(), NewChunks: a.newChunks.Load(),
 		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Seconds: time.Since(start).Seconds()}
 	sn, err := r.SaveSnapshot(context.WithoutCancel(ctx), m)
@@ -191,7 +183,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		sn.Followed = a.followed
 	}
 	if d := m.Damage(); err == nil && len(d) > 0 {
-		return sn, fmt.Errorf("snapshot %s saved with every byte as it is, but marked damaged: %s (%w)", sn.ShortID(), strings.Join(d, "; "), ErrMarkedDamaged)
+		return sn, fmt.Errorf("snapshot %s saved with every byte as it is, but marked damaged: %s (%w)", sn.ShortID(), strings.Join(d, "; "), repo.ErrMarkedDamaged)
 	}
 	return sn, err
 }
@@ -207,7 +199,7 @@ func symlinkedDirs(space string) map[string]bool {
 	}
 	sd := "spaces/" + space
 	m := map[string]bool{sd: true}
-	for _, name := range spaceSubdirs {
+	for _, name := range repo.SpaceSubdirsBridge() {
 		m[sd+"/"+name] = true
 	}
 	return m
@@ -223,7 +215,7 @@ func (a *archiver) followLink(it item, relPath string) (fs.FileInfo, error) {
 	fi, err := os.Stat(it.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("backup %s: %w: a symlink to %s, which does not exist (a space's directory, its wal/ and its tiers must be directories)", it.path, ErrNotFound, target)
+		return nil, fmt.Errorf("backup %s: %w: a symlink to %s, which does not exist (a space's directory, its wal/ and its tiers must be directories)", it.path, repo.ErrNotFound, target)
 	case err != nil:
 		return nil, fmt.Errorf("backup %s: symlink to %s: %w", it.path, target, err)
 	case !fi.IsDir():
@@ -237,7 +229,7 @@ func (a *archiver) followLink(it item, relPath string) (fs.FileInfo, error) {
 // backupRoots turns options into the top-level items of the snapshot.
 func backupRoots(opts BackupOptions) ([]item, []string, error) {
 	if opts.Space != "" {
-		if err := ValidSpaceID(opts.Space); err != nil {
+		if err := repo.ValidSpaceID(opts.Space); err != nil {
 			return nil, nil, err
 		}
 		dd, err := filepath.Abs(opts.DataDir)
@@ -246,7 +238,7 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 		}
 		sd := filepath.Join(dd, "spaces", opts.Space)
 		if fi, err := os.Stat(sd); err != nil || !fi.IsDir() {
-			return nil, nil, fmt.Errorf("space %s: %w: no directory %s", opts.Space, ErrNotFound, sd)
+			return nil, nil, fmt.Errorf("space %s: %w: no directory %s", opts.Space, repo.ErrNotFound, sd)
 		}
 		items := []item{}
 		if _, err := os.Lstat(filepath.Join(dd, "metadata.json")); err == nil {
@@ -285,7 +277,7 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 	return items, paths, nil
 }
 
-func (r *Repository) findParent(ctx context.Context, space string, paths []string) (*Snapshot, error) {
+func findParent(ctx context.Context, r *repo.Repository, space string, paths []string) (*repo.Snapshot, error) {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return nil, err
@@ -312,8 +304,8 @@ func (a *archiver) beforeDir(rel string) error {
 	return a.before(rel)
 }
 
-func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, rel string) (chunk.ID, error) {
-	nodes := make([]*Node, len(items))
+func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tree, rel string) (chunk.ID, error) {
+	nodes := make([]*repo.Node, len(items))
 	var dirs []int
 	// Files are saved by goroutines; an error found while walking items must
 	// stop and wait for them before returning, or they would add to a packer
@@ -341,7 +333,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 				}
 			}
 			n := nodeFromInfo(it.name, fi)
-			var pn *Node
+			var pn *repo.Node
 			if parent != nil {
 				pn = parent.Find(it.name)
 			}
@@ -398,8 +390,8 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 	sort.SliceStable(dirs, func(x, y int) bool { return items[dirs[x]].name != "wal" && items[dirs[y]].name == "wal" })
 	for _, i := range dirs {
 		it, n := items[i], nodes[i]
-		var sub *Tree
-		if pn := parentNode(parent, it.name); pn != nil && pn.Type == NodeDir && pn.Subtree != nil {
+		var sub *repo.Tree
+		if pn := parentNode(parent, it.name); pn != nil && pn.Type == repo.NodeDir && pn.Subtree != nil {
 			if t, err := a.r.LoadTree(ctx, a.space, *pn.Subtree); err == nil {
 				sub = t
 			}
@@ -425,7 +417,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 		}
 		n.Subtree = &id
 	}
-	t := &Tree{Nodes: make([]*Node, 0, len(nodes))}
+	t := &repo.Tree{Nodes: make([]*repo.Node, 0, len(nodes))}
 	for _, n := range nodes {
 		if n != nil {
 			t.Nodes = append(t.Nodes, n)
@@ -434,7 +426,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *Tree, re
 	return a.saveTree(t)
 }
 
-func parentNode(parent *Tree, name string) *Node {
+func parentNode(parent *repo.Tree, name string) *repo.Node {
 	if parent == nil {
 		return nil
 	}
@@ -470,8 +462,8 @@ func readDirItems(dir item) ([]item, error) {
 // unchanged reports whether a file can keep the parent snapshot's content
 // without being read: same size, mtime, ctime and inode. ctime catches writes
 // that restore the mtime; the inode catches a file replaced by rename.
-func unchanged(pn, n *Node) bool {
-	return pn != nil && pn.Type == NodeFile && pn.BLAKE3 != nil && (pn.Size == 0 || len(pn.Content) > 0) &&
+func unchanged(pn, n *repo.Node) bool {
+	return pn != nil && pn.Type == repo.NodeFile && pn.BLAKE3 != nil && (pn.Size == 0 || len(pn.Content) > 0) &&
 		pn.Size == n.Size && pn.MTimeNS == n.MTimeNS && pn.CTimeNS == n.CTimeNS && pn.Inode == n.Inode
 }
 
@@ -487,16 +479,16 @@ func (a *archiver) allKnown(ids []chunk.ID) bool {
 	return true
 }
 
-func nodeFromInfo(name string, fi fs.FileInfo) *Node {
-	n := &Node{Name: name, Mode: uint32(fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)),
+func nodeFromInfo(name string, fi fs.FileInfo) *repo.Node {
+	n := &repo.Node{Name: name, Mode: uint32(fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)),
 		MTimeNS: fi.ModTime().UnixNano()}
 	switch {
 	case fi.IsDir():
-		n.Type = NodeDir
+		n.Type = repo.NodeDir
 	case fi.Mode()&fs.ModeSymlink != 0:
-		n.Type = NodeSymlink
+		n.Type = repo.NodeSymlink
 	default:
-		n.Type = NodeFile
+		n.Type = repo.NodeFile
 		n.Size = uint64(fi.Size())
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -507,7 +499,7 @@ func nodeFromInfo(name string, fi fs.FileInfo) *Node {
 }
 
 // saveFile streams one file through the chunk pipeline into the packer.
-func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *Node) error {
+func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node) error {
 	f, err := os.OpenFile(fsPath, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -524,7 +516,7 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *Node
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
 	}
-	h := Hash(sum)
+	h := repo.Hash(sum)
 	n.Content, n.BLAKE3, n.Size = ids, &h, uint64(size)
 	a.bytes.Add(uint64(size))
 	a.chunks.Add(uint64(len(ids)))
@@ -542,28 +534,28 @@ func (a *archiver) storeChunk(c *chunk.Chunk) error {
 	}
 	var flags uint8
 	if c.Compressed {
-		flags |= FlagCompressed
+		flags |= repo.FlagCompressed
 	}
 	a.newChunks.Add(1)
 	a.newBytes.Add(uint64(len(c.Raw)))
 	a.prog.NewBytes.Add(int64(len(c.Raw)))
-	return a.packer.Add(DataBlob, c.ID, flags, len(c.Raw), c.Stored)
+	return a.packer.Add(repo.DataBlob, c.ID, flags, len(c.Raw), c.Stored)
 }
 
 // saveTree stores a tree blob (compressed: trees are JSON) and returns its ID.
-func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
+func (a *archiver) saveTree(t *repo.Tree) (chunk.ID, error) {
 	for i := 0; i < len(t.Nodes); i++ {
 		if t.Nodes[i].Type == "" { // a file that vanished while being read
 			t.Nodes = append(t.Nodes[:i], t.Nodes[i+1:]...)
 			i--
 		}
 	}
-	b, err := EncodeTree(t)
+	b, err := repo.EncodeTree(t)
 	if err != nil {
 		return chunk.ID{}, err
 	}
-	if len(b) > MaxBlobSize { // readers refuse larger blobs: fail now, not at restore
-		return chunk.ID{}, fmt.Errorf("a directory of %d entries makes a tree of %d bytes, above the %d a blob may hold", len(t.Nodes), len(b), MaxBlobSize)
+	if len(b) > repo.MaxBlobSize { // readers refuse larger blobs: fail now, not at restore
+		return chunk.ID{}, fmt.Errorf("a directory of %d entries makes a tree of %d bytes, above the %d a blob may hold", len(t.Nodes), len(b), repo.MaxBlobSize)
 	}
 	id := a.key.Sum(b)
 	if _, ok := a.known[id]; ok || !a.packer.Claim(id) {
@@ -572,14 +564,14 @@ func (a *archiver) saveTree(t *Tree) (chunk.ID, error) {
 	stored, compressed := chunk.Compress(nil, b, chunk.DefaultLevel)
 	var flags uint8
 	if compressed {
-		flags |= FlagCompressed
+		flags |= repo.FlagCompressed
 	}
-	return id, a.packer.Add(TreeBlob, id, flags, len(b), stored)
+	return id, a.packer.Add(repo.TreeBlob, id, flags, len(b), stored)
 }
 
 type progressReader struct {
 	f *os.File
-	p *Progress
+	p *repo.Progress
 }
 
 func (r *progressReader) Read(b []byte) (int, error) {

@@ -1,4 +1,4 @@
-package repo
+package replicate
 
 import (
 	"bytes"
@@ -15,14 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/backup"
 )
 
 // recordingBackend wraps a destination to observe and disturb replication:
 // it records the order of writes and deletes, can fail every write after
 // the first failAfter, and can flip a byte of what it stores.
 type recordingBackend struct {
-	Backend
+	repo.Backend
 	mu        sync.Mutex
 	writes    []string
 	deletes   []string
@@ -67,12 +69,12 @@ type replicaFixture struct {
 
 func newReplicaFixture(t *testing.T, snapshots int) *replicaFixture {
 	t.Helper()
-	f := &replicaFixture{src: newTestRepo(t, InitOptions{PackSize: 1 << 20}), trees: map[string]map[string]entry{}}
+	f := &replicaFixture{src: newTestRepo(t, repo.InitOptions{PackSize: 1 << 20}), trees: map[string]map[string]entry{}}
 	data := t.TempDir()
 	for i := range snapshots {
 		writeFile(t, filepath.Join(data, "d", fmt.Sprintf("f%d.bin", i)), randomBytes(uint64(i+1), 700<<10+i), 0o644)
 		writeFile(t, filepath.Join(data, "d", "small.txt"), []byte(fmt.Sprintf("version %d\n", i)), 0o644)
-		sn := f.src.backup(t, BackupOptions{Paths: []string{filepath.Join(data, "d")}, Host: "h1"})
+		sn := f.src.backup(t, backup.BackupOptions{Paths: []string{filepath.Join(data, "d")}, Host: "h1"})
 		f.trees[sn.ID.String()] = digestTree(t, filepath.Join(data))
 	}
 	return f
@@ -80,9 +82,9 @@ func newReplicaFixture(t *testing.T, snapshots int) *replicaFixture {
 
 // checkReplica opens the repository on be as a new host would, and restores
 // every snapshot the fixture made, byte for byte.
-func (f *replicaFixture) checkReplica(t *testing.T, be Backend, wantAll bool) int {
+func (f *replicaFixture) checkReplica(t *testing.T, be repo.Backend, wantAll bool) int {
 	t.Helper()
-	r, err := Open(context.Background(), be, Options{Password: testPassword, CacheDir: t.TempDir()})
+	r, err := repo.Open(context.Background(), be, repo.Options{Password: testPassword, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("open replica %s: %v", be.Location(), err)
 	}
@@ -99,7 +101,7 @@ func (f *replicaFixture) checkReplica(t *testing.T, be Backend, wantAll bool) in
 			t.Fatalf("replica has unknown snapshot %s", sn.ShortID())
 		}
 		dst := filepath.Join(t.TempDir(), "r")
-		if _, err := r.Restore(context.Background(), sn, dst, RestoreOptions{}); err != nil {
+		if _, err := r.Restore(context.Background(), sn, dst, repo.RestoreOptions{}); err != nil {
 			t.Fatalf("restore %s from replica: %v", sn.ShortID(), err)
 		}
 		// The fixture's tree is the data dir as of that backup; the restore holds d/.
@@ -117,7 +119,7 @@ func (f *replicaFixture) checkReplica(t *testing.T, be Backend, wantAll bool) in
 }
 
 // replicaFiles lists every file of a backend but locks, with sizes.
-func replicaFiles(t *testing.T, be Backend) map[string]int64 {
+func replicaFiles(t *testing.T, be repo.Backend) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
 	if err := be.List(context.Background(), "", func(name string, size int64) error {
@@ -223,7 +225,7 @@ func TestReplicateInterrupted(t *testing.T) {
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("replicate with failing writes: %v", err)
 			}
-			if _, err := dst.Stat(context.Background(), ConfigName); err == nil {
+			if _, err := dst.Stat(context.Background(), repo.ConfigName); err == nil {
 				// Whatever snapshots made it across are complete.
 				f.checkReplica(t, dst.Backend, false)
 			}
@@ -244,8 +246,8 @@ func TestReplicateVerifyCatchesDamage(t *testing.T) {
 	f := newReplicaFixture(t, 1)
 	dst := &recordingBackend{Backend: newLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: -1, flip: "index/"}
 	_, err := Replicate(context.Background(), f.src.be, dst, ReplicateOptions{Verify: true})
-	var ce *CorruptError
-	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "hash mismatch") {
+	var ce *repo.CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, repo.ErrCorrupt) || !strings.Contains(err.Error(), "hash mismatch") {
 		t.Fatalf("verify of a damaged copy: %v", err)
 	}
 	// The damaged file was removed and no snapshot refers to it yet.
@@ -262,8 +264,8 @@ func TestReplicateVerifyCatchesDamage(t *testing.T) {
 }
 
 func TestReplicateRefusesOtherRepository(t *testing.T) {
-	a := newTestRepo(t, InitOptions{})
-	b := newTestRepo(t, InitOptions{})
+	a := newTestRepo(t, repo.InitOptions{})
+	b := newTestRepo(t, repo.InitOptions{})
 	before := replicaFiles(t, b.be)
 	_, err := Replicate(context.Background(), a.be, b.be, ReplicateOptions{})
 	if !errors.Is(err, ErrReplicaMismatch) {
@@ -273,7 +275,7 @@ func TestReplicateRefusesOtherRepository(t *testing.T) {
 		t.Fatal("the other repository was changed")
 	}
 	empty := newLocal(t, filepath.Join(t.TempDir(), "empty"))
-	if _, err := Replicate(context.Background(), empty, b.be, ReplicateOptions{}); !errors.Is(err, ErrNoRepository) {
+	if _, err := Replicate(context.Background(), empty, b.be, ReplicateOptions{}); !errors.Is(err, repo.ErrNoRepository) {
 		t.Fatalf("replicate from an empty location: %v", err)
 	}
 }
@@ -319,7 +321,7 @@ func TestReplicateBandwidthLimit(t *testing.T) {
 	}
 	ctx := context.Background()
 	src := newLocal(t, filepath.Join(t.TempDir(), "src"))
-	if err := src.Write(ctx, ConfigName, strings.NewReader("{}"), 2); err != nil {
+	if err := src.Write(ctx, repo.ConfigName, strings.NewReader("{}"), 2); err != nil {
 		t.Fatal(err)
 	}
 	const total, rate = 3 << 19, 1 << 20
@@ -333,7 +335,7 @@ func TestReplicateBandwidthLimit(t *testing.T) {
 	b := newLocal(t, filepath.Join(t.TempDir(), "b"))
 	start := time.Now()
 	// Two destinations share the limit: 3 MiB at 1 MiB/s.
-	stats, err := ReplicateAll(ctx, src, []Backend{a, b}, ReplicateOptions{Parallel: 3, BytesPerSecond: rate})
+	stats, err := ReplicateAll(ctx, src, []repo.Backend{a, b}, ReplicateOptions{Parallel: 3, BytesPerSecond: rate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package repo
+package backup
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"syscall"
+
+	"memento/repo"
 )
 
 // stagedEntries are the parts of a space that the database changes in place
@@ -30,7 +32,7 @@ func (e *EngramRecorder) stage(spaceDir string) error {
 	e.stageDir = dir
 	for _, name := range stagedEntries {
 		src := filepath.Join(spaceDir, name)
-		if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && slices.Contains(spaceSubdirs, name) {
+		if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && slices.Contains(repo.SpaceSubdirsBridge(), name) {
 			// A tier kept elsewhere is backed up as the directory it
 			// points to (symlinkedDirs): stage that directory.
 			if src, err = filepath.EvalSymlinks(src); err != nil {

@@ -1,4 +1,4 @@
-package repo
+package backup
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // TestDedupAcrossSnapshots checks what a backup stores when little changed: a
@@ -14,7 +15,7 @@ import (
 // place stores only the chunks around the change, and change detection skips
 // unchanged files without reading them.
 func TestDedupAcrossSnapshots(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	const bigSize = 12 << 20
 	writeFile(t, filepath.Join(src, "big"), randomBytes(1, bigSize), 0o644)
@@ -32,7 +33,7 @@ func TestDedupAcrossSnapshots(t *testing.T) {
 	packs := len(tr.packFiles(t))
 
 	// Nothing changed: every file is skipped by change detection, nothing is stored.
-	prog := &Progress{}
+	prog := &repo.Progress{}
 	sn2 := tr.backup(t, BackupOptions{Paths: []string{src}, Progress: prog})
 	s = sn2.Summary
 	if sn2.Parent != sn1.ID.String() {
@@ -89,7 +90,7 @@ func TestDedupAcrossSnapshots(t *testing.T) {
 // TestChangeDetectionUsesCtime: a file rewritten with the same size whose
 // mtime was put back is still detected (ctime moved), so the backup is right.
 func TestChangeDetectionUsesCtime(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	p := filepath.Join(src, "sneaky")
 	writeFile(t, p, []byte("original content"), 0o644)

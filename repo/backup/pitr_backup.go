@@ -1,4 +1,4 @@
-package repo
+package backup
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -37,7 +38,7 @@ import (
 // WAL from disk for both), at most one per core, and the manifest waits for
 // it (Wait, the AfterFiles hook; Attach wires all of this into a backup).
 type EngramRecorder struct {
-	Info    EngramInfo
+	Info    repo.EngramInfo
 	dataDir string
 	space   string
 	// Pause and Resume, if set, freeze and unfreeze the database around the
@@ -51,7 +52,7 @@ type EngramRecorder struct {
 	// fingerprint), its end position and digest are reused instead of
 	// replaying the whole WAL again, which is what makes a backup of an idle
 	// space cheap.
-	Parent *EngramInfo
+	Parent *repo.EngramInfo
 	// Reused reports that the parent's WAL end and digest were reused.
 	Reused bool
 	// stageDir holds the copies made during the pause (see stage); empty
@@ -219,7 +220,7 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)
 	}
 	e.Info.Segments = len(segs)
-	e.Info.WALEnd = WALPosition{Seq: pos.Seq, TimestampNS: pos.TimestampNS}
+	e.Info.WALEnd = repo.WALPosition{Seq: pos.Seq, TimestampNS: pos.TimestampNS}
 	if damage != nil {
 		// The state holds a prefix of the WAL that may end inside the
 		// damaged entry: no digest to prove, and no fingerprint, so the
@@ -268,73 +269,73 @@ func walFingerprint(segs []walreplay.SegmentInfo) string {
 
 // readCheckpoint reads spaces/<id>/checkpoint.json; a missing file means
 // nothing was checkpointed yet.
-func readCheckpoint(spaceDir string) (WALPosition, error) {
+func readCheckpoint(spaceDir string) (repo.WALPosition, error) {
 	var c struct {
 		Sequence    uint64 `json:"sequence"`
 		TimestampNS int64  `json:"timestamp_ns"`
 	}
 	b, err := os.ReadFile(filepath.Join(spaceDir, "checkpoint.json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return WALPosition{}, nil
+		return repo.WALPosition{}, nil
 	}
 	if err != nil {
-		return WALPosition{}, fmt.Errorf("checkpoint: %w", err)
+		return repo.WALPosition{}, fmt.Errorf("checkpoint: %w", err)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return WALPosition{}, fmt.Errorf("checkpoint %s: %w", filepath.Join(spaceDir, "checkpoint.json"), err)
+		return repo.WALPosition{}, fmt.Errorf("checkpoint %s: %w", filepath.Join(spaceDir, "checkpoint.json"), err)
 	}
-	return WALPosition{Seq: c.Sequence, TimestampNS: c.TimestampNS}, nil
+	return repo.WALPosition{Seq: c.Sequence, TimestampNS: c.TimestampNS}, nil
 }
 
 // firstEntry reads the header of a segment's first entry.
-func firstEntry(seg walreplay.SegmentInfo) (WALPosition, bool, error) {
+func firstEntry(seg walreplay.SegmentInfo) (repo.WALPosition, bool, error) {
 	if seg.Size < walreplay.HeaderSize {
-		return WALPosition{}, false, nil
+		return repo.WALPosition{}, false, nil
 	}
 	f, err := os.Open(seg.Path)
 	if err != nil {
-		return WALPosition{}, false, err
+		return repo.WALPosition{}, false, err
 	}
 	defer f.Close()
 	var b [walreplay.HeaderSize]byte
 	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return WALPosition{}, false, err
+		return repo.WALPosition{}, false, err
 	}
 	h, reason := walreplay.DecodeHeader(b[:])
 	if reason != "" {
-		return WALPosition{}, false, fmt.Errorf("segment %s offset 0: %s", seg.Name, reason)
+		return repo.WALPosition{}, false, fmt.Errorf("segment %s offset 0: %s", seg.Name, reason)
 	}
-	return WALPosition{Seq: h.Seq, TimestampNS: h.TimestampNS}, true, nil
+	return repo.WALPosition{Seq: h.Seq, TimestampNS: h.TimestampNS}, true, nil
 }
 
 // lastWALEntry returns the last complete entry of a WAL directory, reading
 // only its newest non-empty segment. A missing directory has no entries.
-func lastWALEntry(walDir string) (WALPosition, error) {
+func lastWALEntry(walDir string) (repo.WALPosition, error) {
 	segs, err := walreplay.ListSegments(walDir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return WALPosition{}, nil
+			return repo.WALPosition{}, nil
 		}
-		return WALPosition{}, err
+		return repo.WALPosition{}, err
 	}
 	for i := len(segs) - 1; i >= 0; i-- {
 		f, err := os.Open(segs[i].Path)
 		if err != nil {
-			return WALPosition{}, err
+			return repo.WALPosition{}, err
 		}
 		sr := walreplay.NewSegmentReader(io.LimitReader(f, segs[i].Size), segs[i].Name)
-		var pos WALPosition
+		var pos repo.WALPosition
 		for {
 			e, err := sr.Next()
 			if err != nil {
 				break
 			}
-			pos = WALPosition{Seq: e.Seq, TimestampNS: e.TimestampNS}
+			pos = repo.WALPosition{Seq: e.Seq, TimestampNS: e.TimestampNS}
 		}
 		f.Close()
 		if pos.Seq > 0 {
 			return pos, nil
 		}
 	}
-	return WALPosition{}, nil
+	return repo.WALPosition{}, nil
 }
