@@ -42,8 +42,14 @@ func (e *NoSpacesError) Unwrap() error { return ErrNoSpaces }
 // purpose: a file, or a restore's safety copy.
 type Skipped struct {
 	Path   string
-	Reason string // "not a directory", "a restore's safety copy"
+	Reason string // SkippedNotDir or SkippedSafetyCopy
 }
+
+// Why an entry of spaces/ is not a space (Skipped.Reason).
+const (
+	SkippedNotDir     = "not a directory"
+	SkippedSafetyCopy = "a restore's safety copy"
+)
 
 // SpaceList is what ListSpaces found in DIR/spaces.
 type SpaceList struct {
@@ -86,13 +92,13 @@ func ListSpaces(dataDir string) (*SpaceList, error) {
 				continue
 			}
 		} else if !e.IsDir() {
-			l.Skipped = append(l.Skipped, Skipped{Path: p, Reason: "not a directory"})
+			l.Skipped = append(l.Skipped, Skipped{Path: p, Reason: SkippedNotDir})
 			continue
 		}
 		// A restore keeps the replaced space as spaces/<id>.pre-restore-<time>:
 		// the operator's safety copy, not a space.
 		if strings.Contains(e.Name(), ".pre-restore-") {
-			l.Skipped = append(l.Skipped, Skipped{Path: p, Reason: "a restore's safety copy"})
+			l.Skipped = append(l.Skipped, Skipped{Path: p, Reason: SkippedSafetyCopy})
 			continue
 		}
 		if err := ValidSpaceID(e.Name()); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/index"
 )
 
@@ -230,7 +231,7 @@ func (r *Repository) planPrune(ctx context.Context, opts PruneOptions) (*prunePl
 	// The WAL archive of every space the repository stores anything of.
 	spaces := map[string]bool{}
 	for _, p := range inv.packs {
-		if p.info.Space != PathsSpace && ValidSpaceID(p.info.Space) == nil {
+		if p.info.Space != PathsSpace && engram.ValidSpaceID(p.info.Space) == nil {
 			spaces[p.info.Space] = true
 		}
 	}

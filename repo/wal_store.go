@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"memento/engram"
 	"os"
 	"path"
 	"sort"
@@ -39,7 +40,7 @@ func (r *Repository) walSpaceDir(space string) string {
 // A file deleted by a concurrent consolidation while it is read makes the
 // load start over (it is then part of a newer consolidation).
 func (r *Repository) LoadWALArchive(ctx context.Context, space string) (*WALArchive, error) {
-	if err := ValidSpaceID(space); err != nil {
+	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
 	var err error

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 	"memento/walreplay"
 )
@@ -62,7 +63,7 @@ func (s *spaceSel) resolve(allowDefault bool) (spaces []string, bad []error, err
 		return listSpaces(s.dataDir)
 	}
 	for _, sp := range s.spaces {
-		if err := repo.ValidSpaceID(sp); err != nil {
+		if err := engram.ValidSpaceID(sp); err != nil {
 			return nil, nil, usagef("%v", err)
 		}
 	}
