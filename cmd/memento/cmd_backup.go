@@ -218,7 +218,7 @@ func estimateSize(jobs []repo.BackupOptions) int64 {
 	}
 	for _, j := range jobs {
 		if j.Space != "" {
-			add(filepath.Join(j.DataDir, "spaces", j.Space))
+			add(engram.SpaceDir(j.DataDir, j.Space))
 		}
 		for _, p := range j.Paths {
 			add(p)
