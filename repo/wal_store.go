@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"memento/engram"
 	"os"
 	"path"
 	"sort"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"memento/engram"
 )
 
 // dirWAL holds the WAL archive: wal/<space tag>/<hash> for the file each

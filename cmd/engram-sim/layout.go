@@ -3,10 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"memento/engram"
 	"os"
 	"path/filepath"
 	"time"
+
+	"memento/engram"
 )
 
 // epochNS is where synthetic (generate, mutate) timestamps start:

@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"memento/engram"
 	"strconv"
 	"strings"
+
+	"memento/engram"
 )
 
 // parseSize parses a byte size such as "1G", "64MiB", "20MB", "4096".
