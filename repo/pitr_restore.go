@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/index"
 	"memento/walreplay"
 )
@@ -72,7 +73,7 @@ func (r *Repository) RestorePointInTime(ctx context.Context, opts PITROptions) (
 	if (t.AtTime == nil) == (t.ToSeq == nil) {
 		return nil, errors.New("point-in-time recovery needs exactly one of a time and a sequence")
 	}
-	if err := ValidSpaceID(opts.Space); err != nil {
+	if err := engram.ValidSpaceID(opts.Space); err != nil {
 		return nil, err
 	}
 	if opts.Workers <= 0 {

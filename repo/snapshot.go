@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/index"
 )
 
@@ -192,7 +193,7 @@ func (r *Repository) checkManifest(id chunk.ID, m *Manifest) error {
 		return Corruptf(what, "signature does not verify with the repository's public key")
 	}
 	if m.Space != "" {
-		if err := ValidSpaceID(m.Space); err != nil {
+		if err := engram.ValidSpaceID(m.Space); err != nil {
 			return Corruptf(what, "%v", err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -132,7 +133,7 @@ func (a *WALArchiver) space(ctx context.Context, space string) (*spaceArchiver, 
 // next run. On error, segments shipped before it are still recorded.
 func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (*WALArchiveResult, error) {
 	start := time.Now()
-	if err := ValidSpaceID(space); err != nil {
+	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
 	sa, err := a.space(ctx, space)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -44,7 +45,7 @@ const archivedDirPrefix = ".archive-"
 // stops at the first segment the repository's WAL archive does not hold
 // completely, and refuses when that is the first one.
 func (r *Repository) CompactWAL(ctx context.Context, dataDir, space string, opts CompactOptions) (*CompactResult, error) {
-	if err := ValidSpaceID(space); err != nil {
+	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(dataDir, "spaces", space, "wal")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -133,7 +134,7 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, sp := range cands {
-		if ValidSpaceID(sp) != nil {
+		if engram.ValidSpaceID(sp) != nil {
 			continue
 		}
 		if _, ok := dirs[r.walSpaceDir(sp)]; ok {
@@ -143,7 +144,7 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 	}
 	for _, file := range dirs {
 		var f walArchiveFile
-		if err := r.LoadFile(ctx, file, kindWALArchive, &f); err == nil && ValidSpaceID(f.Space) == nil {
+		if err := r.LoadFile(ctx, file, kindWALArchive, &f); err == nil && engram.ValidSpaceID(f.Space) == nil {
 			out = append(out, f.Space)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"memento/engram"
 )
 
 // dirWAL holds the WAL archive: wal/<space tag>/<hash> for the file each
@@ -39,7 +41,7 @@ func (r *Repository) walSpaceDir(space string) string {
 // A file deleted by a concurrent consolidation while it is read makes the
 // load start over (it is then part of a newer consolidation).
 func (r *Repository) LoadWALArchive(ctx context.Context, space string) (*WALArchive, error) {
-	if err := ValidSpaceID(space); err != nil {
+	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
 	var err error

@@ -10,10 +10,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -27,16 +26,12 @@ import (
 //	  length and the magic "ECOL" again
 //
 // Segments are named seg-<n>.col with n zero-padded to 6 digits, counting
-// from 1, so that lexical order is creation order.
+// from 1, so that lexical order is creation order (engram.ColdSegmentName).
 const (
 	coldMagic   = "ECOL"
 	coldHeader  = 64
 	coldColumns = 6
 )
-
-var coldNameRe = regexp.MustCompile(`^seg-([0-9]+)\.col$`)
-
-func coldName(n int) string { return fmt.Sprintf("seg-%06d.col", n) }
 
 // nextColdNumber returns one more than the highest seg-<n>.col in dir.
 func nextColdNumber(dir string) (int, error) {
@@ -46,10 +41,8 @@ func nextColdNumber(dir string) (int, error) {
 	}
 	next := 1
 	for _, e := range ents {
-		if m := coldNameRe.FindStringSubmatch(e.Name()); m != nil {
-			if n, err := strconv.Atoi(m[1]); err == nil && n >= next {
-				next = n + 1
-			}
+		if n, ok := engram.ParseColdSegmentName(e.Name()); ok && n >= next {
+			next = n + 1
 		}
 	}
 	return next, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -200,7 +201,7 @@ func generate(ctx context.Context, o generateOpts) error {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
-	if err := writeMetadata(o.dir, newMetadata(o.ids, epochNS, o.segSize, o.dim), false); err != nil {
+	if err := writeMetadata(o.dir, engram.NewMetadata(o.ids, epochNS, o.segSize, o.dim), false); err != nil {
 		return err
 	}
 	budget := o.size / int64(len(o.ids))
@@ -225,7 +226,7 @@ func generate(ctx context.Context, o generateOpts) error {
 	for i, id := range o.ids {
 		g.Go(func() error {
 			r := newRNG(o.seed, "generate", id, "warm")
-			return generateWarm(warmPath(o.dir, id), plans[i].warmPages, o.dim, plans[i].estEntries, r)
+			return generateWarm(engram.WarmPath(o.dir, id), plans[i].warmPages, o.dim, plans[i].estEntries, r)
 		})
 	}
 	for i, id := range o.ids {
@@ -240,7 +241,7 @@ func generate(ctx context.Context, o generateOpts) error {
 				}
 				r := newRNG(o.seed, "generate", id, "cold", strconv.Itoa(k+1))
 				ts := epochNS + int64(seq)*int64(o.tsStep)
-				_, err := writeCold(filepath.Join(coldDir(o.dir, id), coldName(k+1)), syntheticColdRows(r, rows, o.dim, seq, ts), false)
+				_, err := writeCold(filepath.Join(engram.ColdDir(o.dir, id), engram.ColdSegmentName(k+1)), syntheticColdRows(r, rows, o.dim, seq, ts), false)
 				return err
 			})
 		}
@@ -267,7 +268,7 @@ func generate(ctx context.Context, o generateOpts) error {
 // (the checkpoint lands at ~90 % of the WAL: the tiers hold the state
 // through it, the WAL goes on past it). It returns the space's truth lines.
 func generateWAL(ctx context.Context, o generateOpts, id string, p spacePlan) (lines []truthLine, err error) {
-	w, err := walreplay.OpenWriter(walDir(o.dir, id), walreplay.WriterOptions{MaxSegmentSize: o.segSize, NoSync: true, BufferSize: 4 << 20})
+	w, err := walreplay.OpenWriter(engram.WALDir(o.dir, id), walreplay.WriterOptions{MaxSegmentSize: o.segSize, NoSync: true, BufferSize: 4 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("space %s: %w", id, err)
 	}
@@ -287,7 +288,7 @@ func generateWAL(ctx context.Context, o generateOpts, id string, p spacePlan) (l
 	}
 	recent := newRecentRing(p.hotRecords)
 	var (
-		ck      checkpoint
+		ck      engram.Checkpoint
 		written int64
 		e       walreplay.Entry
 		last    uint64
@@ -312,7 +313,7 @@ func generateWAL(ctx context.Context, o generateOpts, id string, p spacePlan) (l
 		}
 		written += e.Size()
 		if ck.Sequence == 0 && written >= ckAt {
-			ck = checkpoint{Sequence: seq, TimestampNS: e.TimestampNS}
+			ck = engram.Checkpoint{Sequence: seq, TimestampNS: e.TimestampNS}
 		}
 		if ck.Sequence != 0 && (op == opStore || op == opUpdate) {
 			recent.add(&m.rec, seq, e.TimestampNS)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -37,18 +38,18 @@ func TestGenerateLayout(t *testing.T) {
 		t.Errorf("data dir is %d bytes, want about %d", total, smallSize)
 	}
 
-	md, err := readMetadata(dir)
+	md, err := engram.ReadMetadata(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(md.ids(), ids) || md.Dim != 768 || md.WALSegmentSize != 1<<20 || md.Spaces[0].CreatedNS != epochNS ||
+	if !slices.Equal(md.IDs(), ids) || md.Dim != 768 || md.WALSegmentSize != 1<<20 || md.Spaces[0].CreatedNS != epochNS ||
 		md.Spaces[0].Created != "2026-11-01T00:00:00Z" {
 		t.Errorf("metadata = %+v", md)
 	}
 	for _, id := range ids {
 		t.Run(id, func(t *testing.T) {
 			// WAL: several rotated segments, verified, no torn tail.
-			l, err := walreplay.OpenLog(walDir(dir, id))
+			l, err := walreplay.OpenLog(engram.WALDir(dir, id))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +84,7 @@ func TestGenerateLayout(t *testing.T) {
 			}
 
 			// Warm: whole 4 KiB pages, each free or a valid record page.
-			wb, err := os.ReadFile(warmPath(dir, id))
+			wb, err := os.ReadFile(engram.WarmPath(dir, id))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +102,7 @@ func TestGenerateLayout(t *testing.T) {
 			}
 
 			// Cold: at least two valid segments.
-			cold, _ := filepath.Glob(filepath.Join(coldDir(dir, id), "seg-*.col"))
+			cold, _ := filepath.Glob(filepath.Join(engram.ColdDir(dir, id), "seg-*.col"))
 			if len(cold) < 2 {
 				t.Fatalf("cold segments %v", cold)
 			}
@@ -116,8 +117,8 @@ func TestGenerateLayout(t *testing.T) {
 
 			// Hot: the three small files.
 			var hotBytes int64
-			for _, h := range hotFiles {
-				fi, err := os.Stat(filepath.Join(hotDir(dir, id), h))
+			for _, h := range engram.HotFiles {
+				fi, err := os.Stat(filepath.Join(engram.HotDir(dir, id), h))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -272,7 +273,7 @@ func TestGenerateRefusesNonEmptyDir(t *testing.T) {
 }
 
 func TestMetadataJSON(t *testing.T) {
-	md := newMetadata([]string{"space-a"}, epochNS, 1<<20, 768)
+	md := engram.NewMetadata([]string{"space-a"}, epochNS, 1<<20, 768)
 	b, err := json.Marshal(md)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -99,7 +100,7 @@ func readTruth(t testing.TB, path string) []truthLine {
 // replayDigest replays a space to a target and returns position and digest.
 func replayDigest(t testing.TB, dir, space string, tg walreplay.Target) (walreplay.Position, string) {
 	t.Helper()
-	l, err := walreplay.OpenLog(walDir(dir, space))
+	l, err := walreplay.OpenLog(engram.WALDir(dir, space))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ type walEntryInfo struct {
 
 func walEntries(t testing.TB, dir, space string) []walEntryInfo {
 	t.Helper()
-	segs, err := walreplay.ListSegments(walDir(dir, space))
+	segs, err := walreplay.ListSegments(engram.WALDir(dir, space))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -14,14 +15,8 @@ import (
 //	hot/memtable.bin     "EHOT" | u32 count | count x (u64 seq | i64 ts | u32 len | record)
 //	hot/recent_ids.json  {"updated_ns": T, "ids": [...]} most recent first
 //	hot/stats.json       {"sequence": C, "timestamp_ns": T, "live_records": n, "entries": n}
-const (
-	hotMemtable = "memtable.bin"
-	hotRecent   = "recent_ids.json"
-	hotStats    = "stats.json"
-)
-
-// hotFiles lists the hot files, for tests and reports.
-var hotFiles = []string{hotMemtable, hotRecent, hotStats}
+//
+// Their names are package engram's: HotMemtable, HotRecent, HotStats, HotFiles.
 
 type hotStatsDoc struct {
 	Sequence    uint64 `json:"sequence"`
@@ -33,7 +28,7 @@ type hotStatsDoc struct {
 // writeHot rewrites every hot file from the most recent records (oldest
 // first) and the stats.
 func writeHot(dir, id string, recent []coldRecord, st hotStatsDoc, sync bool) error {
-	hd := hotDir(dir, id)
+	hd := engram.HotDir(dir, id)
 	mt := []byte("EHOT")
 	mt = binary.LittleEndian.AppendUint32(mt, uint32(len(recent)))
 	var recBuf []byte
@@ -44,7 +39,7 @@ func writeHot(dir, id string, recent []coldRecord, st hotStatsDoc, sync bool) er
 		mt = binary.LittleEndian.AppendUint32(mt, uint32(len(recBuf)))
 		mt = append(mt, recBuf...)
 	}
-	if err := writeFileAtomic(filepath.Join(hd, hotMemtable), mt, sync); err != nil {
+	if err := writeFileAtomic(filepath.Join(hd, engram.HotMemtable), mt, sync); err != nil {
 		return err
 	}
 	ids := make([]string, 0, len(recent))
@@ -58,14 +53,14 @@ func writeHot(dir, id string, recent []coldRecord, st hotStatsDoc, sync bool) er
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(hd, hotRecent), append(rb, '\n'), sync); err != nil {
+	if err := writeFileAtomic(filepath.Join(hd, engram.HotRecent), append(rb, '\n'), sync); err != nil {
 		return err
 	}
 	sb, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(hd, hotStats), append(sb, '\n'), sync)
+	return writeFileAtomic(filepath.Join(hd, engram.HotStats), append(sb, '\n'), sync)
 }
 
 // recentRing keeps the last n records written, the content of the memtable.

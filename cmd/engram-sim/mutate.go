@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -92,7 +93,7 @@ checkpoint.json. Deterministic for a given dir and seed. Prints what it did.`,
 }
 
 func mutate(ctx context.Context, o mutateOpts) error {
-	md, err := readMetadata(o.dir)
+	md, err := engram.ReadMetadata(o.dir)
 	if err != nil {
 		return fmt.Errorf("mutate: %w", err)
 	}
@@ -106,7 +107,7 @@ func mutate(ctx context.Context, o mutateOpts) error {
 	if dim == 0 {
 		dim = defaultDim
 	}
-	ids := md.ids()
+	ids := md.IDs()
 	reps := make([]mutateReport, len(ids))
 	lines := make([][]truthLine, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
@@ -141,14 +142,14 @@ func mutate(ctx context.Context, o mutateOpts) error {
 	for _, r := range reps {
 		fmt.Fprintf(o.out, "%s: wal +%d bytes (+%.2f %% of %d; %d entries, seq %d..%d); warm %d of %d pages rewritten in place; cold %s (%d bytes, %d rows); hot %d files rewritten; checkpoint %d -> %d\n",
 			r.space, r.walAdded, 100*float64(r.walAdded)/float64(max(r.walBefore, 1)), r.walBefore, r.entries,
-			r.firstSeq, r.lastSeq, r.pagesHit, r.pagesTotal, r.coldName, r.coldBytes, r.coldRows, len(hotFiles), r.ckptFrom, r.ckptTo)
+			r.firstSeq, r.lastSeq, r.pagesHit, r.pagesTotal, r.coldName, r.coldBytes, r.coldRows, len(engram.HotFiles), r.ckptFrom, r.ckptTo)
 	}
 	return nil
 }
 
 func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mutateReport, lines []truthLine, err error) {
 	rep.space = id
-	wd := walDir(o.dir, id)
+	wd := engram.WALDir(o.dir, id)
 	w, err := walreplay.OpenWriter(wd, walreplay.WriterOptions{MaxSegmentSize: o.segSize, BufferSize: 4 << 20})
 	if err != nil {
 		return rep, nil, fmt.Errorf("space %s: %w", id, err)
@@ -195,7 +196,7 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 		e      walreplay.Entry
 		cold   []coldRecord
 		recent = newRecentRing(32)
-		ck     checkpoint
+		ck     engram.Checkpoint
 	)
 	for rep.walAdded < target {
 		e.Seq, e.TimestampNS = w.LastSeq()+1, clk.next()
@@ -217,7 +218,7 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 			recent.add(&m.rec, e.Seq, e.TimestampNS)
 		}
 		if ck.Sequence == 0 && rep.walAdded >= target*9/10 {
-			ck = checkpoint{Sequence: e.Seq, TimestampNS: e.TimestampNS}
+			ck = engram.Checkpoint{Sequence: e.Seq, TimestampNS: e.TimestampNS}
 		}
 	}
 	rep.lastSeq = w.LastSeq()
@@ -231,7 +232,7 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 	}
 
 	// Warm: rewrite a random 1 % of the pages where they are.
-	warm, err := openWarm(warmPath(o.dir, id))
+	warm, err := openWarm(engram.WarmPath(o.dir, id))
 	if err != nil {
 		return rep, nil, err
 	}
@@ -257,12 +258,12 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 	}
 
 	// Cold: one new segment holding the day's records.
-	n, err := nextColdNumber(coldDir(o.dir, id))
+	n, err := nextColdNumber(engram.ColdDir(o.dir, id))
 	if err != nil {
 		return rep, nil, err
 	}
-	rep.coldName, rep.coldRows = coldName(n), len(cold)
-	if rep.coldBytes, err = writeCold(filepath.Join(coldDir(o.dir, id), rep.coldName), coldRowsFromRecords(cold, dim), false); err != nil {
+	rep.coldName, rep.coldRows = engram.ColdSegmentName(n), len(cold)
+	if rep.coldBytes, err = writeCold(filepath.Join(engram.ColdDir(o.dir, id), rep.coldName), coldRowsFromRecords(cold, dim), false); err != nil {
 		return rep, nil, fmt.Errorf("space %s: %w", id, err)
 	}
 
@@ -271,7 +272,7 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 		rep.ckptFrom = old.Sequence
 	}
 	if ck.Sequence == 0 { // nothing appended (--wal-share 0)
-		ck = checkpoint{Sequence: w.LastSeq(), TimestampNS: w.LastTimestamp()}
+		ck = engram.Checkpoint{Sequence: w.LastSeq(), TimestampNS: w.LastTimestamp()}
 	}
 	rep.ckptTo = ck.Sequence
 	if err := writeHot(o.dir, id, recent.items(), hotStatsDoc{Sequence: ck.Sequence, TimestampNS: ck.TimestampNS,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -23,7 +24,7 @@ func TestMutateDayOfActivity(t *testing.T) {
 	dir := filepath.Join(tmp, "data")
 	genSmall(t, dir, 16<<20, []string{"space-a", "space-b"}, 1, "", 0)
 	before := fileHashes(t, dir)
-	warmBefore, err := os.ReadFile(warmPath(dir, "space-a"))
+	warmBefore, err := os.ReadFile(engram.WarmPath(dir, "space-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestMutateDayOfActivity(t *testing.T) {
 	checkTruth(t, dir, readTruth(t, o.truth))
 
 	// Warm: exactly ceil(1 %) of the pages changed, in place, still valid.
-	warmAfter, err := os.ReadFile(warmPath(dir, "space-a"))
+	warmAfter, err := os.ReadFile(engram.WarmPath(dir, "space-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +87,8 @@ func TestMutateDayOfActivity(t *testing.T) {
 	if len(newFiles) != 2 || after["spaces/space-a/cold/seg-000003.col"] == "" {
 		t.Errorf("new files %v, want one cold segment per space", newFiles)
 	}
-	checkColdSegment(t, filepath.Join(coldDir(dir, "space-a"), "seg-000003.col"), 768)
-	for _, h := range hotFiles {
+	checkColdSegment(t, filepath.Join(engram.ColdDir(dir, "space-a"), "seg-000003.col"), 768)
+	for _, h := range engram.HotFiles {
 		p := "spaces/space-a/hot/" + h
 		if after[p] == before[p] {
 			t.Errorf("%s not rewritten", p)
@@ -128,7 +129,7 @@ func TestMutateDeterministic(t *testing.T) {
 }
 
 func walBytes(t *testing.T, dir, id string) int64 {
-	segs, err := walreplay.ListSegments(walDir(dir, id))
+	segs, err := walreplay.ListSegments(engram.WALDir(dir, id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func walBytes(t *testing.T, dir, id string) int64 {
 
 func verifyWAL(t *testing.T, dir, id string) walreplay.Summary {
 	t.Helper()
-	l, err := walreplay.OpenLog(walDir(dir, id))
+	l, err := walreplay.OpenLog(engram.WALDir(dir, id))
 	if err != nil {
 		t.Fatal(err)
 	}

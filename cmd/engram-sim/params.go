@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"memento/engram"
 )
 
 // parseSize parses a byte size such as "1G", "64MiB", "20MB", "4096".
@@ -138,12 +139,11 @@ func (m mix) pick(u float64) opKind {
 	return numOps - 1
 }
 
-var spaceIDRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
-
-// validateSpaceID enforces the Engram space id syntax [a-z0-9_-]{1,64}.
+// validateSpaceID enforces the Engram space id syntax [a-z0-9_-]{1,64}
+// (engram.ValidSpaceID), with the simulator's message.
 func validateSpaceID(id string) error {
-	if !spaceIDRe.MatchString(id) {
-		return fmt.Errorf("space id %q: must match [a-z0-9_-]{1,64}", id)
+	if engram.ValidSpaceID(id) != nil {
+		return fmt.Errorf("space id %q: must match %s", id, engram.SpaceIDPattern)
 	}
 	return nil
 }

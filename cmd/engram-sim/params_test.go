@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -212,7 +213,7 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Add([]byte(`{"format":"engram-data-dir","version":1,"spaces":[{"id":"../x"}]}`))
 	f.Add([]byte(`{"format":"engram-data-dir","version":1,"dim":-1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := parseMetadata("metadata.json", data)
+		m, err := engram.ParseMetadata(data)
 		if err != nil {
 			return
 		}

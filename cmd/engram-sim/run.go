@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -149,7 +150,7 @@ func run(ctx context.Context, o runOpts) error {
 		truth.close()
 		return err
 	}
-	ids := md.ids()
+	ids := md.IDs()
 	limit := o.entries
 	if o.crashAfter > 0 && (limit == 0 || o.crashAfter < limit) {
 		limit = o.crashAfter
@@ -209,8 +210,8 @@ func run(ctx context.Context, o runOpts) error {
 
 // openOrCreateDir reads DIR/metadata.json, or creates a new data dir with
 // the requested spaces when there is none.
-func openOrCreateDir(o runOpts) (*metadata, error) {
-	md, err := readMetadata(o.dir)
+func openOrCreateDir(o runOpts) (*engram.Metadata, error) {
+	md, err := engram.ReadMetadata(o.dir)
 	if err == nil {
 		if md.Dim == 0 {
 			md.Dim = defaultDim
@@ -221,7 +222,7 @@ func openOrCreateDir(o runOpts) (*metadata, error) {
 		if len(md.Spaces) == 0 {
 			return nil, fmt.Errorf("%s: %w: metadata.json lists no spaces", o.dir, errNotDataDir)
 		}
-		for _, id := range md.ids() {
+		for _, id := range md.IDs() {
 			if err := makeSpaceDirs(o.dir, id); err != nil {
 				return nil, err
 			}
@@ -238,7 +239,7 @@ func openOrCreateDir(o runOpts) (*metadata, error) {
 	if seg == 0 {
 		seg = defaultSegSize
 	}
-	md = newMetadata(o.newIDs, time.Now().UnixNano(), seg, dim)
+	md = engram.NewMetadata(o.newIDs, time.Now().UnixNano(), seg, dim)
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -246,7 +247,7 @@ func openOrCreateDir(o runOpts) (*metadata, error) {
 		if err := makeSpaceDirs(o.dir, id); err != nil {
 			return nil, err
 		}
-		if err := writeCheckpoint(o.dir, id, checkpoint{}, true); err != nil {
+		if err := writeCheckpoint(o.dir, id, engram.Checkpoint{}, true); err != nil {
 			return nil, err
 		}
 	}
@@ -290,14 +291,14 @@ func (s *spaceRunner) open(ctx context.Context) error {
 	o := s.o
 	// OpenWriter first: it cuts a torn tail left by a previous crash, so
 	// that the replay below and the writer agree on where the log ends.
-	w, err := walreplay.OpenWriter(walDir(o.dir, s.id), walreplay.WriterOptions{MaxSegmentSize: o.segSize, BufferSize: 1 << 20})
+	w, err := walreplay.OpenWriter(engram.WALDir(o.dir, s.id), walreplay.WriterOptions{MaxSegmentSize: o.segSize, BufferSize: 1 << 20})
 	if err != nil {
 		return fmt.Errorf("space %s: %w", s.id, err)
 	}
 	s.w = w
 	s.st = walreplay.NewState()
 	if w.LastSeq() > 0 {
-		l, err := walreplay.OpenLog(walDir(o.dir, s.id))
+		l, err := walreplay.OpenLog(engram.WALDir(o.dir, s.id))
 		if err != nil {
 			return fmt.Errorf("space %s: %w", s.id, err)
 		}
@@ -321,7 +322,7 @@ func (s *spaceRunner) open(ctx context.Context) error {
 	} else {
 		s.st = nil // ids are in the model now; without truth the state is not needed
 	}
-	if s.warm, err = openWarm(warmPath(o.dir, s.id)); err != nil {
+	if s.warm, err = openWarm(engram.WarmPath(o.dir, s.id)); err != nil {
 		return err
 	}
 	s.recent = newRecentRing(32)
@@ -502,11 +503,11 @@ func (s *spaceRunner) checkpoint() error {
 		}
 	}
 	if len(s.cold) >= o.coldRows {
-		n, err := nextColdNumber(coldDir(o.dir, s.id))
+		n, err := nextColdNumber(engram.ColdDir(o.dir, s.id))
 		if err != nil {
 			return err
 		}
-		if _, err := writeCold(coldDir(o.dir, s.id)+"/"+coldName(n), coldRowsFromRecords(s.cold, o.dimFor()), o.fsync); err != nil {
+		if _, err := writeCold(engram.ColdDir(o.dir, s.id)+"/"+engram.ColdSegmentName(n), coldRowsFromRecords(s.cold, o.dimFor()), o.fsync); err != nil {
 			return fmt.Errorf("space %s: %w", s.id, err)
 		}
 		s.cold = s.cold[:0]
@@ -517,7 +518,7 @@ func (s *spaceRunner) checkpoint() error {
 		LiveRecords: live, Entries: s.lastSeq}, o.fsync); err != nil {
 		return fmt.Errorf("space %s: %w", s.id, err)
 	}
-	if err := writeCheckpoint(o.dir, s.id, checkpoint{Sequence: s.lastSeq, TimestampNS: s.lastTS}, true); err != nil {
+	if err := writeCheckpoint(o.dir, s.id, engram.Checkpoint{Sequence: s.lastSeq, TimestampNS: s.lastTS}, true); err != nil {
 		return fmt.Errorf("space %s: %w", s.id, err)
 	}
 	s.checkpoints++

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -52,7 +53,7 @@ func TestRunEntriesTruthAndTiers(t *testing.T) {
 	lines := readTruth(t, o.truth)
 	checkTruth(t, dir, lines)
 	for _, id := range o.newIDs {
-		l, err := walreplay.OpenLog(walDir(dir, id))
+		l, err := walreplay.OpenLog(engram.WALDir(dir, id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +76,7 @@ func TestRunEntriesTruthAndTiers(t *testing.T) {
 			t.Errorf("%s: timestamps %d..%d are not wall-clock", id, sum.FirstTS, sum.LastTS)
 		}
 		// Warm pages written in place, cold segments, hot files.
-		wb, err := os.ReadFile(warmPath(dir, id))
+		wb, err := os.ReadFile(engram.WarmPath(dir, id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,19 +86,19 @@ func TestRunEntriesTruthAndTiers(t *testing.T) {
 		for n := 0; n < len(wb)/pageSize; n++ {
 			checkWarmPage(t, wb[n*pageSize:(n+1)*pageSize], uint32(n))
 		}
-		cold, _ := filepath.Glob(filepath.Join(coldDir(dir, id), "seg-*.col"))
+		cold, _ := filepath.Glob(filepath.Join(engram.ColdDir(dir, id), "seg-*.col"))
 		if len(cold) == 0 {
 			t.Errorf("%s: no cold segment", id)
 		}
 		for _, c := range cold {
 			checkColdSegment(t, c, 64)
 		}
-		for _, h := range hotFiles {
-			if _, err := os.Stat(filepath.Join(hotDir(dir, id), h)); err != nil {
+		for _, h := range engram.HotFiles {
+			if _, err := os.Stat(filepath.Join(engram.HotDir(dir, id), h)); err != nil {
 				t.Error(err)
 			}
 		}
-		if left, _ := filepath.Glob(filepath.Join(spaceDir(dir, id), "*", "*.tmp")); len(left) > 0 {
+		if left, _ := filepath.Glob(filepath.Join(engram.SpaceDir(dir, id), "*", "*.tmp")); len(left) > 0 {
 			t.Errorf("temporary files left: %v", left)
 		}
 	}
@@ -144,7 +145,7 @@ func TestRunCrashLeavesTornTail(t *testing.T) {
 	lines := readTruth(t, o.truth)
 	want := map[string]uint64{"space-a": 50 + 151, "tenant_01": 50 + 150}
 	for _, id := range o.newIDs {
-		l, err := walreplay.OpenLog(walDir(dir, id))
+		l, err := walreplay.OpenLog(engram.WALDir(dir, id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +175,7 @@ func TestRunCrashLeavesTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range o.newIDs {
-		l, _ := walreplay.OpenLog(walDir(dir, id))
+		l, _ := walreplay.OpenLog(engram.WALDir(dir, id))
 		sum, err := l.Verify(context.Background())
 		if err != nil || sum.TornTail || sum.LastSeq != want[id]+10 {
 			t.Errorf("%s after resume: %+v %v", id, sum, err)
@@ -223,7 +224,7 @@ func TestRunRespectsRate(t *testing.T) {
 	}
 	var total uint64
 	for _, id := range o.newIDs {
-		l, _ := walreplay.OpenLog(walDir(dir, id))
+		l, _ := walreplay.OpenLog(engram.WALDir(dir, id))
 		sum, err := l.Verify(context.Background())
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -69,7 +70,7 @@ func printTruth(cmd *cobra.Command, dir, space string, t walreplay.Target, human
 }
 
 func replaySpace(cmd *cobra.Command, dir, space string, t walreplay.Target) (*walreplay.State, walreplay.Position, error) {
-	l, err := walreplay.OpenLog(walDir(dir, space))
+	l, err := walreplay.OpenLog(engram.WALDir(dir, space))
 	if err != nil {
 		return nil, walreplay.Position{}, fmt.Errorf("space %s: %w", space, err)
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 	"memento/repo/backup"
 )
@@ -91,7 +90,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 			return usagef("--data-dir needs --space ID or --all")
 		}
 		for _, s := range spaces {
-			if err := repo.ValidSpaceID(s); err != nil {
+			if err := engram.ValidSpaceID(s); err != nil {
 				return usagef("%v", err)
 			}
 			jobs = append(jobs, backup.BackupOptions{Space: s, DataDir: f.dataDir})
@@ -205,55 +204,6 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	return a.emit(results)
 }
 
-// listSpaces returns the space ids found under DIR/spaces: its directories,
-// and its symlinks to directories (a space kept on another disk). It never
-// skips a space silently: each entry that looks like a space but cannot be
-// one (a bad name, a symlink to nothing or to a file) has an error naming it
-// in bad, and the caller still handles the spaces returned. err is for a
-// data dir without spaces/ or without any space. Hidden entries and files
-// are not spaces.
-func listSpaces(dataDir string) (spaces []string, bad []error, err error) {
-	dir := filepath.Join(dataDir, "spaces")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("data dir %s: %w: no spaces/ directory (is this an Engram data dir?)", dataDir, repo.ErrNotFound)
-		}
-		return nil, nil, fmt.Errorf("data dir %s: %w", dataDir, err)
-	}
-	for _, e := range ents {
-		p := filepath.Join(dir, e.Name())
-		if e.Name()[0] == '.' {
-			continue
-		}
-		if e.Type()&fs.ModeSymlink != 0 {
-			target, _ := os.Readlink(p)
-			if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-				bad = append(bad, fmt.Errorf("space %s: %s is a symlink to %s, which is not a directory", e.Name(), p, target))
-				continue
-			}
-		} else if !e.IsDir() {
-			slog.Warn("not a directory, so not a space; skipped", "path", p)
-			continue
-		}
-		// A restore keeps the replaced space as spaces/<id>.pre-restore-<time>:
-		// the operator's safety copy, not a space.
-		if strings.Contains(e.Name(), ".pre-restore-") {
-			slog.Warn("skipping a restore's safety copy", "dir", p)
-			continue
-		}
-		if err := repo.ValidSpaceID(e.Name()); err != nil {
-			bad = append(bad, fmt.Errorf("data dir %s: %w", dataDir, err))
-			continue
-		}
-		spaces = append(spaces, e.Name())
-	}
-	if len(spaces) == 0 && len(bad) == 0 {
-		return nil, nil, fmt.Errorf("data dir %s: %w: no spaces", dataDir, repo.ErrNotFound)
-	}
-	return spaces, bad, nil
-}
-
 // estimateSize sums file sizes for the progress bar; cheap next to reading them.
 func estimateSize(jobs []backup.BackupOptions) int64 {
 	var total int64
@@ -269,7 +219,7 @@ func estimateSize(jobs []backup.BackupOptions) int64 {
 	}
 	for _, j := range jobs {
 		if j.Space != "" {
-			add(filepath.Join(j.DataDir, "spaces", j.Space))
+			add(engram.SpaceDir(j.DataDir, j.Space))
 		}
 		for _, p := range j.Paths {
 			add(p)

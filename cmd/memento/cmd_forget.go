@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"memento/engram"
 	"memento/repo"
 	"memento/repo/maintenance"
 )
@@ -107,7 +108,7 @@ func (a *app) forget(ctx context.Context, f forgetFlags, ids []string) error {
 		return usagef("%v", err)
 	}
 	for _, s := range f.spaces {
-		if err := repo.ValidSpaceID(s); err != nil {
+		if err := engram.ValidSpaceID(s); err != nil {
 			return usagef("%v", err)
 		}
 	}

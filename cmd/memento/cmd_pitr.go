@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"memento/engram"
 	"memento/repo"
 	"memento/walreplay"
 )
@@ -41,7 +42,7 @@ An archived segment whose data is no longer in the repository (a lost pack)
 cuts the range before it and is listed as broken, with the reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := repo.ValidSpaceID(space); err != nil {
+			if err := engram.ValidSpaceID(space); err != nil {
 				return usagef("%v", err)
 			}
 			r, err := a.openRead(cmd.Context())

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"memento/engram"
 	"memento/repo"
 )
 
@@ -66,7 +67,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 		return usagef("give either a snapshot or --latest, not both")
 	}
 	if f.space != "" {
-		if err := repo.ValidSpaceID(f.space); err != nil {
+		if err := engram.ValidSpaceID(f.space); err != nil {
 			return usagef("%v", err)
 		}
 	}

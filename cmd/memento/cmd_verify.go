@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 	"memento/repo/verify"
 )
@@ -110,7 +111,7 @@ func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
 		return usagef("--latest needs --space ID or --all")
 	}
 	if f.space != "" {
-		if err := repo.ValidSpaceID(f.space); err != nil {
+		if err := engram.ValidSpaceID(f.space); err != nil {
 			return usagef("%v", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 	"memento/walreplay"
 )
@@ -62,7 +63,7 @@ func (s *spaceSel) resolve(allowDefault bool) (spaces []string, bad []error, err
 		return listSpaces(s.dataDir)
 	}
 	for _, sp := range s.spaces {
-		if err := repo.ValidSpaceID(sp); err != nil {
+		if err := engram.ValidSpaceID(sp); err != nil {
 			return nil, nil, usagef("%v", err)
 		}
 	}
@@ -179,7 +180,7 @@ func newWALVerifyCommand(a *app) *cobra.Command {
 			}
 			var sums []map[string]any
 			for _, sp := range spaces {
-				l, err := walreplay.OpenLog(filepath.Join(sel.dataDir, "spaces", sp, "wal"))
+				l, err := walreplay.OpenLog(engram.WALDir(sel.dataDir, sp))
 				if errors.Is(err, walreplay.ErrCorrupt) { // a malformed segment name, a segment that is not a file
 					return fmt.Errorf("space %s: %w: %w", sp, repo.ErrCorrupt, err)
 				}
@@ -275,7 +276,7 @@ func newWALReplayCommand(a *app) *cobra.Command {
 				return err
 			}
 			sp := sel.spaces[0]
-			l, err := walreplay.OpenLog(filepath.Join(sel.dataDir, "spaces", sp, "wal"))
+			l, err := walreplay.OpenLog(engram.WALDir(sel.dataDir, sp))
 			if err != nil {
 				return fmt.Errorf("space %s: %w", sp, err)
 			}

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"memento/engram"
 	"memento/repo"
 	"memento/repo/backup"
 )
@@ -30,7 +30,7 @@ type quiesceFlags struct {
 type quiesceState struct {
 	flags    quiesceFlags
 	once     sync.Once
-	quiescer *quiescer
+	quiescer *engram.Quiescer
 }
 
 func (a *app) registerQuiesceFlags(fl *pflag.FlagSet) {
@@ -39,47 +39,10 @@ func (a *app) registerQuiesceFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&a.quiesce.flags.postHook, "post-hook", "", "shell command that resumes the database (always run after --pre-hook, even on error)")
 }
 
-// quiescer pauses the database once for all spaces being backed up in
-// parallel: the first space to start reading its tiers pauses it, the last
-// one to finish them resumes it, so the pause covers exactly the union of
-// the tier reads.
-type quiescer struct {
-	a      *app // for messages
-	mu     sync.Mutex
-	n      int
-	since  time.Time
-	pause  func() error
-	resume func() error
-}
-
-func (q *quiescer) acquire() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.n == 0 {
-		if err := q.pause(); err != nil {
-			return err
-		}
-		q.since = time.Now()
-	}
-	q.n++
-	return nil
-}
-
-func (q *quiescer) release() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.n--
-	if q.n > 0 {
-		return nil
-	}
-	err := q.resume()
-	q.a.log.Warn("database quiesced", "paused", time.Since(q.since).Round(time.Microsecond).String())
-	q.a.printf("database paused for %s while the tiers were read\n", time.Since(q.since).Round(time.Microsecond))
-	return err
-}
-
-// currentQuiescer builds the quiescer from the flags (nil: no quiesce).
-func (a *app) currentQuiescer() (*quiescer, error) {
+// currentQuiescer builds the quiescer from the flags (nil: no quiesce). It
+// pauses the database once for all spaces being backed up in parallel
+// (engram.Quiescer) and reports each pause when it ends.
+func (a *app) currentQuiescer() (*engram.Quiescer, error) {
 	q := a.quiesce.flags
 	switch {
 	case q.pid != 0 && (q.preHook != "" || q.postHook != ""):
@@ -92,33 +55,20 @@ func (a *app) currentQuiescer() (*quiescer, error) {
 		return nil, nil
 	}
 	a.quiesce.once.Do(func() {
-		qr := &quiescer{a: a}
+		var qr *engram.Quiescer
 		if q.pid != 0 {
-			qr.pause = func() error { return signalPID(q.pid, syscall.SIGUSR1) }
-			qr.resume = func() error { return signalPID(q.pid, syscall.SIGUSR2) }
+			qr = engram.NewSignalQuiescer(q.pid)
 		} else {
-			qr.pause = func() error { return runHook("--pre-hook", q.preHook) }
-			qr.resume = func() error { return runHook("--post-hook", q.postHook) }
+			qr = engram.NewHookQuiescer(engram.Hook{Name: "--pre-hook", Command: q.preHook, Output: os.Stderr},
+				engram.Hook{Name: "--post-hook", Command: q.postHook, Output: os.Stderr})
+		}
+		qr.OnResume = func(paused time.Duration) {
+			a.log.Warn("database quiesced", "paused", paused.Round(time.Microsecond).String())
+			a.printf("database paused for %s while the tiers were read\n", paused.Round(time.Microsecond))
 		}
 		a.quiesce.quiescer = qr
 	})
 	return a.quiesce.quiescer, nil
-}
-
-func signalPID(pid int, sig syscall.Signal) error {
-	if err := syscall.Kill(pid, sig); err != nil {
-		return fmt.Errorf("signal %v to pid %d: %w", sig, pid, err)
-	}
-	return nil
-}
-
-func runHook(flag, cmdline string) error {
-	cmd := exec.Command("/bin/sh", "-c", cmdline)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %q: %w", flag, cmdline, err)
-	}
-	return nil
 }
 
 // backupOne backs up a space with its WAL positions and state digest in
@@ -144,7 +94,7 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 		return nil, err
 	}
 	if q != nil {
-		rec.Pause, rec.Resume = q.acquire, q.release
+		rec.Pause, rec.Resume = q.Acquire, q.Release
 	}
 	defer rec.Done()
 	defer rec.Close()
@@ -157,4 +107,32 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 		slog.Info("WAL unchanged since the parent snapshot: reused its end position and state digest", "space", opts.Space)
 	}
 	return sn, err
+}
+
+// listSpaces returns the space ids found under DIR/spaces: its directories,
+// and its symlinks to directories (a space kept on another disk). It never
+// skips a space silently: each entry that looks like a space but cannot be
+// one (a bad name, a symlink to nothing or to a file) has an error naming it
+// in bad, and the caller still handles the spaces returned. err is for a
+// data dir without spaces/ or without any space (wrapping repo.ErrNotFound).
+// Hidden entries and files are not spaces (engram.ListSpaces).
+func listSpaces(dataDir string) (spaces []string, bad []error, err error) {
+	l, err := engram.ListSpaces(dataDir)
+	if l != nil {
+		for _, sk := range l.Skipped {
+			if sk.Reason == engram.SkippedSafetyCopy {
+				slog.Warn("skipping a restore's safety copy", "dir", sk.Path)
+			} else {
+				slog.Warn("not a directory, so not a space; skipped", "path", sk.Path)
+			}
+		}
+	}
+	var nse *engram.NoSpacesError
+	if errors.As(err, &nse) {
+		return nil, nil, fmt.Errorf("data dir %s: %w: %s", nse.DataDir, repo.ErrNotFound, nse.Reason)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.Spaces, l.Bad, nil
 }

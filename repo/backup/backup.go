@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/index"
 	"memento/repo"
 )
@@ -229,7 +230,7 @@ func (a *archiver) followLink(it item, relPath string) (fs.FileInfo, error) {
 // backupRoots turns options into the top-level items of the snapshot.
 func backupRoots(opts BackupOptions) ([]item, []string, error) {
 	if opts.Space != "" {
-		if err := repo.ValidSpaceID(opts.Space); err != nil {
+		if err := engram.ValidSpaceID(opts.Space); err != nil {
 			return nil, nil, err
 		}
 		dd, err := filepath.Abs(opts.DataDir)

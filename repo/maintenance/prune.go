@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/index"
 	"memento/repo"
 )
@@ -231,7 +232,7 @@ func planPrune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*pru
 	// The WAL archive of every space the repository stores anything of.
 	spaces := map[string]bool{}
 	for _, p := range inv.packs {
-		if p.info.Space != repo.PathsSpace && repo.ValidSpaceID(p.info.Space) == nil {
+		if p.info.Space != repo.PathsSpace && engram.ValidSpaceID(p.info.Space) == nil {
 			spaces[p.info.Space] = true
 		}
 	}
