@@ -127,6 +127,9 @@ func (r *Repository) StreamBlobs(ctx context.Context, space string, t BlobType, 
 	s := &blobStream{r: r, space: space, t: t, opts: opts}
 	runs, which, missing := s.plan(ids)
 	for _, m := range missing {
+		if err := ctx.Err(); err != nil {
+			m.Err = err
+		}
 		if err := fn(m); err != nil {
 			return err
 		}
