@@ -47,7 +47,7 @@
 // run on every core (memento mount gives the Go scheduler two Ps per core,
 // so goroutines blocked in system calls do not keep the others waiting). A
 // batch is one ranged read per run of neighbouring blobs in a pack
-// (Repository.ReadDataBlobs; around the page cache for a local repository),
+// (Repository.StreamBlobs; around the page cache for a local repository),
 // and the local backend keeps packs open between reads, so a page file of
 // 32 KiB chunks costs no more requests than one of 1 MiB chunks. Reads that
 // arrive out of order by up to two kernel readahead windows still count as
@@ -58,9 +58,11 @@
 // memory limit is raised to hold them (the GC would otherwise run back to
 // back once they fill).
 //
-// Every snapshot byte served comes from Repository.ReadDataBlobs, which
+// Every snapshot byte served comes from Repository.StreamBlobs, which
 // authenticates, decompresses and checks each chunk against its ID exactly
-// as ReadBlob does. A chunk that fails gives
+// as ReadBlob does. A chunk whose pack is damaged is read from another pack
+// holding a copy of it, when the index knows one (as restore does), with a
+// warning naming the damaged pack. A chunk that fails anyway gives
 // EIO for that read and one log line naming the snapshot, the file and the
 // chunk; wrong bytes are never returned. Inode numbers are a hash of the
 // snapshot ID and the path inside it, so they are stable across lookups,

@@ -152,7 +152,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 // chunks returns chunks i..j, verified, appended to out. The cached ones are
 // used as they are, those another reader or the readahead is loading are
 // waited for, and the rest are fetched with one batched read
-// (Repository.ReadDataBlobs). A chunk that cannot be read gives EIO with a
+// (Repository.StreamBlobs). A chunk that cannot be read gives EIO with a
 // log line naming the snapshot, the file and the chunk.
 func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte) ([][]byte, syscall.Errno) {
 	f, ids := h.n.f, h.n.node.Content

@@ -109,13 +109,20 @@ func (f *FS) loadChunks(space string, entries []*chunkEntry) {
 		ids[k] = e.key
 	}
 	filled := make([]bool, len(ids))
-	err := f.r.ReadDataBlobs(f.ctx, space, ids, func(k int, data []byte, err error) {
-		if !filled[k] {
-			filled[k] = true
-			f.chunks.fill(entries[k], data, err)
+	// Runs of pack neighbours in pack order, around the page cache of a
+	// local repository, fresh slices the cache keeps; a damaged chunk is
+	// read from another pack holding a copy of it, when the index knows
+	// one, with a warning naming the damaged pack.
+	opts := repo.StreamOptions{Sort: true, AroundCache: true, Buffer: repo.BufferFresh,
+		Fallback: true, Who: "mount", Logger: f.log}
+	err := f.r.StreamBlobs(f.ctx, space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
+		if !filled[b.Index] {
+			filled[b.Index] = true
+			f.chunks.fill(entries[b.Index], b.Data, b.Err)
 		}
+		return nil
 	})
-	// ReadDataBlobs answers every id; should it ever not, no waiter may hang.
+	// StreamBlobs answers every id; should it ever not, no waiter may hang.
 	for k, done := range filled {
 		if !done {
 			f.chunks.fill(entries[k], nil, fmt.Errorf("chunk %s: not read: %w", ids[k].Short(), cmp.Or(err, errNotRead)))

@@ -50,31 +50,8 @@ func (r *Repository) ReadBlobAt(ctx context.Context, space string, t BlobType, i
 
 // OpenBlob authenticates, decompresses and verifies one sealed blob.
 func (r *Repository) OpenBlob(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
-	what := "pack " + ShortHex(loc.Pack)
-	plain, err := r.seal.open(nil, sealed, BlobAD(t, id))
-	if err != nil {
-		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
-	}
-	raw := plain
-	if loc.Flags&FlagCompressed != 0 {
-		if t == TreeBlob {
-			// Trees list every chunk of their files, so a directory holding a
-			// multi-GiB page file of 32 KiB chunks has a tree larger than any chunk.
-			raw, err = chunk.DecompressMax(buf[:0], plain, MaxBlobSize)
-		} else {
-			raw, err = chunk.Decompress(buf[:0], plain)
-		}
-		if err != nil {
-			return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
-		}
-	}
-	if uint32(len(raw)) != loc.RawLength {
-		return nil, Corruptf(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
-	}
-	if r.ChunkKey(space).Sum(raw) != id {
-		return nil, Corruptf(what, "%s blob %s: content does not match its ID", t, id.Short())
-	}
-	return raw, nil
+	raw, _, err := r.openSealed(sealed, space, t, id, loc, buf, openCaller, false)
+	return raw, err
 }
 
 // LoadTree reads and validates a tree blob of a space.

@@ -167,33 +167,6 @@ func (r *BlobRun) Sealed(b []byte, k int) []byte {
 // allocation per chunk (zeroed by the runtime) costs about as much as the
 // copy it receives.
 func (r *Repository) OpenBlobPooled(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location) (*[]byte, error) {
-	what := "pack " + ShortHex(loc.Pack)
-	scratch := chunk.Buffer(len(sealed))
-	plain, err := r.seal.open((*scratch)[:0], sealed, BlobAD(t, id))
-	if err != nil {
-		chunk.PutBuffer(scratch)
-		return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
-	}
-	*scratch = plain
-	out := scratch
-	if loc.Flags&FlagCompressed != 0 {
-		out = chunk.Buffer(int(loc.RawLength))
-		raw, err := chunk.Decompress((*out)[:0], plain)
-		chunk.PutBuffer(scratch)
-		*out = raw
-		if err != nil {
-			chunk.PutBuffer(out)
-			return nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
-		}
-	}
-	raw := *out
-	switch {
-	case uint32(len(raw)) != loc.RawLength:
-		chunk.PutBuffer(out)
-		return nil, Corruptf(what, "%s blob %s: %d bytes, index says %d", t, id.Short(), len(raw), loc.RawLength)
-	case r.ChunkKey(space).Sum(raw) != id:
-		chunk.PutBuffer(out)
-		return nil, Corruptf(what, "%s blob %s: content does not match its ID", t, id.Short())
-	}
-	return out, nil
+	_, out, err := r.openSealed(sealed, space, t, id, loc, nil, openPooled, false)
+	return out, err
 }
