@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"memento/repo/walarchive"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"memento/repo"
 )
 
 // watchMetrics is what `wal watch --metrics-addr` exports to Prometheus. The
@@ -56,7 +55,7 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 }
 
 // observe records one archive run; m may be nil (metrics off).
-func (m *watchMetrics) observe(space string, res *repo.WALArchiveResult, err error, now time.Time) {
+func (m *watchMetrics) observe(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
 	if m == nil {
 		return
 	}

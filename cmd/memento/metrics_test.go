@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"memento/repo/walarchive"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -13,15 +14,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"memento/repo"
 )
 
 func TestWatchMetricsExposition(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newWatchMetrics(reg)
 	now := time.Unix(1795000000, 500000000)
-	m.observe("space-a", &repo.WALArchiveResult{Space: "space-a", NewBytes: 4096, StoredBytes: 1000, LastSeq: 42, LastTS: 1795000000250000000, Seconds: 0.02}, nil, now)
+	m.observe("space-a", &walarchive.WALArchiveResult{Space: "space-a", NewBytes: 4096, StoredBytes: 1000, LastSeq: 42, LastTS: 1795000000250000000, Seconds: 0.02}, nil, now)
 	m.observe("space-a", nil, errors.New("gap"), now)
 	var nilMetrics *watchMetrics
 	nilMetrics.observe("space-a", nil, nil, now) // metrics off: no panic
