@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"time"
 )
 
 // Bridges for package walarchive (issue 13): symbols that walarchive needs
@@ -26,3 +27,12 @@ func (r *Repository) SnapshotWALEndBridge(ctx context.Context, space string) (ui
 
 // SyncPathBridge is syncPath (restore.go) for walarchive.
 func SyncPathBridge(p string) error { return syncPath(p) }
+
+// ExpireReconcileBridge makes the next ReconcilePacks list data/ again, as
+// if reconcileFresh had passed since the last reconciliation (reconcile.go;
+// for walarchive's tests).
+func (r *Repository) ExpireReconcileBridge() {
+	r.reconcileMu.Lock()
+	r.reconciled = time.Time{}
+	r.reconcileMu.Unlock()
+}

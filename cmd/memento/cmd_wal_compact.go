@@ -1,10 +1,11 @@
 package main
 
 import (
-	"memento/repo/walarchive"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"memento/repo/walarchive"
 )
 
 func newWALCompactCommand(a *app) *cobra.Command {

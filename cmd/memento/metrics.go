@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"memento/repo/walarchive"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"memento/repo/walarchive"
 )
 
 // watchMetrics is what `wal watch --metrics-addr` exports to Prometheus. The

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"memento/repo/walarchive"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"memento/repo/walarchive"
 )
 
 func TestWatchMetricsExposition(t *testing.T) {
