@@ -57,6 +57,24 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- NewWatcher(ar, opts).Run(ctx) }()
 
+	// waitShipped waits until the watcher reports entries through seq.
+	waitShipped := func(seq uint64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			mu.Lock()
+			s := shipped
+			mu.Unlock()
+			if s >= seq {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 30s the watcher has shipped through seq %d, want %d", s, seq)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
 	// Write entries in bursts while the watcher runs (several segments,
 	// each archived while open and again once sealed).
 	const n = 1200
@@ -71,25 +89,16 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 			if err := w.Sync(); err != nil {
 				t.Fatal(err)
 			}
+			if i == n/2 {
+				waitShipped(uint64(i)) // so the rest is archived by later runs
+			}
 			time.Sleep(15 * time.Millisecond)
 		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		s := shipped
-		mu.Unlock()
-		if s == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 30s the watcher has shipped through seq %d of %d", s, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitShipped(n)
 	cancel()
 	select {
 	case err := <-done:
@@ -104,7 +113,7 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 		t.Errorf("archive runs failed: %v", errs)
 	}
 	if runs < 2 {
-		t.Errorf("%d archive runs, want several while the WAL was written", runs)
+		t.Errorf("%d archive runs, want at least one during the writes and one after", runs)
 	}
 	mu.Unlock()
 
