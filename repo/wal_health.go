@@ -151,3 +151,19 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 	sort.Strings(out)
 	return slices.Compact(out), nil
 }
+
+// snapshotWALEnd returns the highest WAL end sequence any snapshot of the
+// space records (0 when none does).
+func (r *Repository) snapshotWALEnd(ctx context.Context, space string) (uint64, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var end uint64
+	for _, sn := range all {
+		if sn.Space == space && sn.Engram != nil {
+			end = max(end, sn.Engram.WALEnd.Seq)
+		}
+	}
+	return end, nil
+}

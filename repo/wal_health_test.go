@@ -2,10 +2,8 @@ package repo
 
 import (
 	"context"
-	"os"
 	"slices"
 	"testing"
-	"time"
 
 	"memento/chunk"
 	"memento/walreplay"
@@ -98,35 +96,9 @@ func TestWALFileNumbersAcrossConsolidation(t *testing.T) {
 	}
 }
 
-// A long-lived archiver (wal watch) stops deduplicating against packs lost
-// while it runs: the next run after a reconciliation that dropped packs
-// reloads the space's known set.
-func TestWALArchiverReloadsKnownAfterLostPacks(t *testing.T) {
 	ctx := context.Background()
 	tr := newTestRepo(t, InitOptions{})
 	dd := t.TempDir()
 	writeEngramSpace(t, dd, "sp", 400, 8<<10, 50)
-	ar := tr.NewWALArchiver(nil)
-	defer ar.Close()
-	if _, err := ar.ArchiveSpace(ctx, dd, "sp"); err != nil {
-		t.Fatal(err)
-	}
-	sa := ar.spaces["sp"]
-	if len(sa.known) == 0 {
-		t.Fatal("no chunks known after the first run")
-	}
-	for _, p := range tr.packFiles(t) {
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tr.reconcileMu.Lock()
-	tr.reconciled = time.Time{} // as if reconcileFresh had passed
-	tr.reconcileMu.Unlock()
-	if _, err := ar.ArchiveSpace(ctx, dd, "sp"); err != nil {
-		t.Fatal(err)
-	}
-	if len(sa.known) != 0 {
-		t.Fatalf("%d chunks still known after every pack was lost", len(sa.known))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"memento/repo"
 	"memento/repo/backup"
 	"memento/repo/verify"
+	"memento/repo/walarchive"
 )
 
 func newLogCommand(a *app) *cobra.Command {
@@ -177,7 +178,7 @@ func (a *app) auditRestore(ctx context.Context, r *repo.Repository, sn *repo.Sna
 
 // auditArchive records one space's `wal archive` run. `wal watch` does not
 // call it: one record per run would be a file a second.
-func (a *app) auditArchive(ctx context.Context, r *repo.Repository, space string, res *repo.WALArchiveResult, err error) {
+func (a *app) auditArchive(ctx context.Context, r *repo.Repository, space string, res *walarchive.WALArchiveResult, err error) {
 	rec := repo.AuditRecord{Command: "archive", Space: space}
 	if res != nil {
 		rec.Figures = map[string]float64{"segments": float64(res.Segments), "new_bytes": float64(res.NewBytes),

@@ -15,6 +15,7 @@ import (
 	"memento/chunk"
 	"memento/engram"
 	"memento/repo"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -111,10 +112,10 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, b
 	ctx = lock.Context() // cancelled if the lock is lost
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
-	ar := r.NewWALArchiver(pipe)
+	ar := walarchive.NewWALArchiver(r, pipe)
 	defer ar.Close()
 	var mu sync.Mutex
-	var results []*repo.WALArchiveResult
+	var results []*walarchive.WALArchiveResult
 	var errs []error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -149,7 +150,7 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, b
 	return errors.Join(append(errs, bad...)...)
 }
 
-func (a *app) printArchive(res *repo.WALArchiveResult) {
+func (a *app) printArchive(res *walarchive.WALArchiveResult) {
 	pos := "nothing archived yet"
 	if res.LastSeq > 0 {
 		pos = fmt.Sprintf("archived through seq %d (%s)", res.LastSeq, walreplay.FormatTime(res.LastTS))

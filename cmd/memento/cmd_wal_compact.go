@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 func newWALCompactCommand(a *app) *cobra.Command {
@@ -34,7 +34,7 @@ point-in-time recovery inside the compacted run still works from the repository.
 				return err
 			}
 			defer r.Close()
-			res, err := r.CompactWAL(cmd.Context(), sel.dataDir, sel.spaces[0], repo.CompactOptions{Force: force, Grace: grace})
+			res, err := walarchive.CompactWAL(cmd.Context(), r, sel.dataDir, sel.spaces[0], walarchive.CompactOptions{Force: force, Grace: grace})
 			if err != nil {
 				return err
 			}

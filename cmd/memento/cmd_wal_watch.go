@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"memento/chunk"
-	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 func newWALWatchCommand(a *app) *cobra.Command {
@@ -75,23 +72,8 @@ type shipLine struct {
 	Seconds   float64 `json:"seconds"`
 }
 
-type watcher struct {
-	a        *app
-	ar       *repo.WALArchiver
-	dataDir  string
-	interval time.Duration
-	fixed    []string // --space; nil with --all
-
-	mu       sync.Mutex
-	triggers map[string]chan struct{}
-	wg       sync.WaitGroup
-	fsw      *fsnotify.Watcher
-	ship     *os.File
-	shipMu   sync.Mutex
-	metrics  *watchMetrics   // nil without --metrics-addr
-	notSpace map[string]bool // entries of spaces/ reported as not watchable (once each)
-}
-
+// walWatch wires a walarchive.Watcher to the command's repository, lock,
+// metrics, ship log and output.
 func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string) error {
 	r, err := a.open(ctx)
 	if err != nil {
@@ -106,162 +88,40 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	ctx = lock.Context() // cancelled if the lock is lost
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
-	w := &watcher{a: a, ar: r.NewWALArchiver(pipe), dataDir: sel.dataDir, interval: interval, triggers: map[string]chan struct{}{}, notSpace: map[string]bool{}}
-	defer w.ar.Close()
+	ar := walarchive.NewWALArchiver(r, pipe)
+	defer ar.Close()
+	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: listSpaces, Logger: a.log,
+		OnError: func(space string, err error) {
+			fmt.Fprintf(a.stderr, "memento: wal watch: %s\n", oneLine(err.Error()))
+		}}
 	if !sel.all {
-		w.fixed = sel.spaces
+		opts.Spaces = sel.spaces
 	}
 	if metricsAddr != "" {
 		reg := prometheus.NewRegistry()
-		w.metrics = newWatchMetrics(reg)
+		m := newWatchMetrics(reg)
+		opts.Observe = m.observe
 		if err := serveMetrics(ctx, metricsAddr, reg, a.log); err != nil {
 			return err
 		}
 	}
 	if shipLog != "" {
-		if w.ship, err = os.OpenFile(shipLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
-			return err
-		}
-		defer w.ship.Close()
-	}
-	if w.fsw, err = fsnotify.NewWatcher(); err != nil {
-		a.log.Warn("filesystem notifications unavailable, polling only", "err", err)
-	} else {
-		defer w.fsw.Close()
-		go w.events(ctx)
-	}
-	a.log.Info("watching", "data_dir", sel.dataDir, "interval", interval)
-	for {
-		if err := w.discover(ctx); err != nil {
-			a.log.Error("list spaces", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			w.wg.Wait()
-			return nil
-		case <-time.After(interval):
-		}
-	}
-}
-
-// discover starts a loop for every space not yet watched.
-func (w *watcher) discover(ctx context.Context) error {
-	spaces := w.fixed
-	if spaces == nil {
-		var bad []error
-		var err error
-		if spaces, bad, err = listSpaces(w.dataDir); err != nil {
-			return err
-		}
-		for _, err := range bad {
-			if !w.notSpace[err.Error()] {
-				w.notSpace[err.Error()] = true
-				w.a.log.Error("not watched", "err", err)
-			}
-		}
-	}
-	for _, sp := range spaces {
-		w.mu.Lock()
-		_, ok := w.triggers[sp]
-		if !ok {
-			w.triggers[sp] = make(chan struct{}, 1)
-		}
-		trig := w.triggers[sp]
-		w.mu.Unlock()
-		if ok {
-			continue
-		}
-		if w.fsw != nil {
-			if err := w.fsw.Add(filepath.Join(w.dataDir, "spaces", sp, "wal")); err != nil {
-				w.a.log.Warn("no notifications for this space, polling it", "space", sp, "err", err)
-			}
-		}
-		w.wg.Add(1)
-		go w.loop(ctx, sp, trig)
-	}
-	return nil
-}
-
-// events turns filesystem notifications into triggers of the space whose
-// wal/ directory changed.
-func (w *watcher) events(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.fsw.Events:
-			if !ok {
-				return
-			}
-			sp := filepath.Base(filepath.Dir(filepath.Dir(ev.Name)))
-			if !strings.HasPrefix(filepath.Base(ev.Name), "wal-") {
-				continue
-			}
-			w.mu.Lock()
-			trig := w.triggers[sp]
-			w.mu.Unlock()
-			if trig != nil {
-				select {
-				case trig <- struct{}{}:
-				default:
-				}
-			}
-		case err, ok := <-w.fsw.Errors:
-			if !ok {
-				return
-			}
-			w.a.log.Warn("filesystem notifications", "err", err)
-		}
-	}
-}
-
-// loop archives one space whenever triggered or polled.
-func (w *watcher) loop(ctx context.Context, space string, trig chan struct{}) {
-	defer w.wg.Done()
-	minGap := w.interval / 2
-	var last time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-trig:
-		case <-time.After(w.interval):
-		}
-		if wait := time.Until(last.Add(minGap)); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-		}
-		select { // the wait covered any trigger that arrived meanwhile
-		case <-trig:
-		default:
-		}
-		last = time.Now()
-		res, err := w.ar.ArchiveSpace(ctx, w.dataDir, space)
-		if ctx.Err() != nil {
-			return
-		}
-		w.metrics.observe(space, res, err, time.Now())
+		ship, err := os.OpenFile(shipLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
-			w.a.log.Error("archive run failed; retrying at the next change or poll", "space", space, "err", err)
-			fmt.Fprintf(w.a.stderr, "memento: wal watch: %s\n", oneLine(err.Error()))
+			return err
 		}
-		if res != nil && res.Segments > 0 {
-			w.a.log.Debug("archived", "space", space, "segments", res.Segments, "new_bytes", res.NewBytes, "last_seq", res.LastSeq, "seconds", res.Seconds)
-			w.logShip(res)
-		}
+		defer ship.Close()
+		var mu sync.Mutex
+		opts.OnShipped = func(res *walarchive.WALArchiveResult) { logShip(ship, &mu, res) }
 	}
+	return walarchive.NewWatcher(ar, opts).Run(ctx)
 }
 
-func (w *watcher) logShip(res *repo.WALArchiveResult) {
-	if w.ship == nil {
-		return
-	}
+// logShip appends res's line to the --ship-log file.
+func logShip(ship *os.File, mu *sync.Mutex, res *walarchive.WALArchiveResult) {
 	b, _ := json.Marshal(shipLine{Space: res.Space, LastSeq: res.LastSeq, LastTS: res.LastTS, ShippedNS: time.Now().UnixNano(),
 		Bytes: res.NewBytes, Seconds: res.Seconds})
-	w.shipMu.Lock()
-	defer w.shipMu.Unlock()
-	_, _ = w.ship.Write(append(b, '\n'))
+	mu.Lock()
+	defer mu.Unlock()
+	_, _ = ship.Write(append(b, '\n'))
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 // watchMetrics is what `wal watch --metrics-addr` exports to Prometheus. The
@@ -56,7 +56,7 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 }
 
 // observe records one archive run; m may be nil (metrics off).
-func (m *watchMetrics) observe(space string, res *repo.WALArchiveResult, err error, now time.Time) {
+func (m *watchMetrics) observe(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
 	if m == nil {
 		return
 	}

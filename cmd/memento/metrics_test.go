@@ -14,14 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 func TestWatchMetricsExposition(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newWatchMetrics(reg)
 	now := time.Unix(1795000000, 500000000)
-	m.observe("space-a", &repo.WALArchiveResult{Space: "space-a", NewBytes: 4096, StoredBytes: 1000, LastSeq: 42, LastTS: 1795000000250000000, Seconds: 0.02}, nil, now)
+	m.observe("space-a", &walarchive.WALArchiveResult{Space: "space-a", NewBytes: 4096, StoredBytes: 1000, LastSeq: 42, LastTS: 1795000000250000000, Seconds: 0.02}, nil, now)
 	m.observe("space-a", nil, errors.New("gap"), now)
 	var nilMetrics *watchMetrics
 	nilMetrics.observe("space-a", nil, nil, now) // metrics off: no panic

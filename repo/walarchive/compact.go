@@ -1,4 +1,4 @@
-package repo
+package walarchive
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"memento/engram"
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -44,7 +45,7 @@ const archivedDirPrefix = ".archive-"
 // they survive for the grace period at no cost in space. Without Force it
 // stops at the first segment the repository's WAL archive does not hold
 // completely, and refuses when that is the first one.
-func (r *Repository) CompactWAL(ctx context.Context, dataDir, space string, opts CompactOptions) (*CompactResult, error) {
+func CompactWAL(ctx context.Context, r *repo.Repository, dataDir, space string, opts CompactOptions) (*CompactResult, error) {
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
@@ -94,7 +95,7 @@ func (r *Repository) CompactWAL(ctx context.Context, dataDir, space string, opts
 		}
 	}
 	for _, d := range []string{keep, dir} { // the originals are kept before Compact replaces them
-		if err := syncPath(d); err != nil {
+		if err := repo.SyncPathBridge(d); err != nil {
 			return nil, fmt.Errorf("space %s: %w", space, err)
 		}
 	}
@@ -110,7 +111,7 @@ func (r *Repository) CompactWAL(ctx context.Context, dataDir, space string, opts
 // archived reports whether the archive holds all of segment s: an ordinary
 // record at least as long, or (for a compacted segment) the same compacted
 // record or ordinary records of every sequence it covers.
-func archived(arch *WALArchive, s walreplay.SegmentInfo) bool {
+func archived(arch *repo.WALArchive, s walreplay.SegmentInfo) bool {
 	if rec := arch.Record(s.Name, false); rec != nil && rec.Size >= s.Size {
 		return true
 	}

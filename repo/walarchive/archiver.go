@@ -1,4 +1,4 @@
-package repo
+package walarchive
 
 import (
 	"cmp"
@@ -17,6 +17,7 @@ import (
 
 	"memento/chunk"
 	"memento/engram"
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -31,7 +32,7 @@ var ErrWALGap = errors.New("WAL sequence gap")
 // one. A new WALArchiver (a restart, another host) rebuilds all of that from
 // the repository: nothing is kept in local files.
 type WALArchiver struct {
-	r       *Repository
+	r       *repo.Repository
 	pipe    *chunk.Pipeline
 	ownPipe bool
 	host    string
@@ -42,7 +43,7 @@ type WALArchiver struct {
 
 // NewWALArchiver returns an archiver using pipe (shared with other work of the
 // process; nil makes a private one that Close stops).
-func (r *Repository) NewWALArchiver(pipe *chunk.Pipeline) *WALArchiver {
+func NewWALArchiver(r *repo.Repository, pipe *chunk.Pipeline) *WALArchiver {
 	host, _ := os.Hostname()
 	a := &WALArchiver{r: r, pipe: pipe, host: host, spaces: map[string]*spaceArchiver{}}
 	if pipe == nil {
@@ -63,7 +64,7 @@ func (a *WALArchiver) Close() {
 // serialized by mu; different spaces run in parallel.
 type spaceArchiver struct {
 	mu      sync.Mutex
-	pos     *WALArchive
+	pos     *repo.WALArchive
 	knownMu sync.Mutex
 	known   map[chunk.ID]struct{}
 	// knownGen is the reconciliation generation known was loaded at
@@ -98,7 +99,7 @@ type WALArchiveResult struct {
 }
 
 // Position returns the in-memory archive position of space, loading it first.
-func (a *WALArchiver) Position(ctx context.Context, space string) (*WALArchive, error) {
+func (a *WALArchiver) Position(ctx context.Context, space string) (*repo.WALArchive, error) {
 	sa, err := a.space(ctx, space)
 	if err != nil {
 		return nil, err
@@ -158,7 +159,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	dir := filepath.Join(dataDir, "spaces", space, "wal")
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("space %s: %w: no WAL directory %s", space, ErrNotFound, dir)
+			return nil, fmt.Errorf("space %s: %w: no WAL directory %s", space, repo.ErrNotFound, dir)
 		}
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
@@ -182,14 +183,14 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if perr == nil {
 		// Records written under a lost lock could name chunks a prune
 		// deleted meanwhile: the next run archives them again.
-		if err := LockHeld(ctx); err != nil {
+		if err := repo.LockHeld(ctx); err != nil {
 			return nil, err
 		}
-		if err := a.r.saveWALFile(wctx, sa.pos, a.host, run.recs); err != nil {
+		if err := a.r.SaveWALFileBridge(wctx, sa.pos, a.host, run.recs); err != nil {
 			return nil, err
 		}
-		if _, runs := sa.pos.Files(); runs >= ConsolidateAfter {
-			if err := a.r.consolidateWAL(wctx, sa.pos, a.host); err != nil {
+		if _, runs := sa.pos.Files(); runs >= repo.ConsolidateAfter {
+			if err := a.r.ConsolidateWALBridge(wctx, sa.pos, a.host); err != nil {
 				res.Warnings = append(res.Warnings, err.Error())
 			}
 		}
@@ -212,7 +213,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if werr != nil {
 		if errors.Is(werr, walreplay.ErrCorrupt) || errors.Is(werr, walreplay.ErrGap) || errors.Is(werr, ErrWALGap) {
 			// Damage in the source WAL: an integrity failure for the CLI.
-			return res, &CorruptError{What: "space " + space, Detail: "source WAL", Err: werr}
+			return res, &repo.CorruptError{What: "space " + space, Detail: "source WAL", Err: werr}
 		}
 		return res, fmt.Errorf("space %s: %w", space, werr)
 	}
@@ -225,9 +226,9 @@ type walRun struct {
 	sa     *spaceArchiver
 	space  string
 	res    *WALArchiveResult
-	packer *Packer
+	packer *repo.Packer
 	key    chunk.Key
-	recs   []WALSegmentRecord
+	recs   []repo.WALSegmentRecord
 }
 
 // shipAll walks the data dir's segments oldest first.
@@ -260,7 +261,7 @@ func (w *walRun) shipAll(ctx context.Context, segs []walreplay.SegmentInfo) erro
 func (w *walRun) gapError(ctx context.Context, segs []walreplay.SegmentInfo) error {
 	type iv struct{ lo, hi uint64 }
 	var ivs []iv
-	for _, r := range w.sa.pos.recs {
+	for _, r := range w.sa.pos.Segments() {
 		ivs = append(ivs, iv{r.FirstSeq, r.LastSeq})
 	}
 	slices.SortFunc(ivs, func(a, b iv) int { return cmp.Compare(a.lo, b.lo) })
@@ -278,7 +279,7 @@ func (w *walRun) gapError(ctx context.Context, segs []walreplay.SegmentInfo) err
 				key := fmt.Sprintf("%d-%d", hi+1, v.lo-1)
 				if !coveredRead {
 					var err error
-					if covered, err = w.a.r.snapshotWALEnd(ctx, w.space); err != nil {
+					if covered, err = w.a.r.SnapshotWALEndBridge(ctx, w.space); err != nil {
 						return err
 					}
 					coveredRead = true
@@ -293,22 +294,6 @@ func (w *walRun) gapError(ctx context.Context, segs []walreplay.SegmentInfo) err
 		hi = max(hi, v.hi)
 	}
 	return errors.Join(msgs...)
-}
-
-// snapshotWALEnd returns the highest WAL end sequence any snapshot of the
-// space records (0 when none does).
-func (r *Repository) snapshotWALEnd(ctx context.Context, space string) (uint64, error) {
-	all, err := r.Snapshots(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var end uint64
-	for _, sn := range all {
-		if sn.Space == space && sn.Engram != nil {
-			end = max(end, sn.Engram.WALEnd.Seq)
-		}
-	}
-	return end, nil
 }
 
 // inode returns a file's inode (0 if unknown), to notice a file replaced by

@@ -1,4 +1,4 @@
-package repo
+package walarchive
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // storeStream cuts r into chunks with the repository's parameters for
@@ -24,7 +25,7 @@ import (
 // chunks that are already known. Hashing, compression and sealing run on
 // GOMAXPROCS workers fed through a bounded channel, so memory stays at a few
 // chunks.
-func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]WALChunk, error) {
+func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]repo.WALChunk, error) {
 	params := w.a.r.Config().ParamSet().For(relPath)
 	ch, err := chunk.NewChunker(r, w.a.r.Polynomial(), params)
 	if err != nil {
@@ -37,7 +38,7 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 	}
 	var (
 		mu  sync.Mutex
-		out []WALChunk
+		out []repo.WALChunk
 	)
 	jobs := make(chan job, runtime.GOMAXPROCS(0))
 	g, gctx := errgroup.WithContext(ctx)
@@ -72,7 +73,7 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 			break
 		}
 		mu.Lock()
-		out = append(out, WALChunk{Size: uint32(len(data))})
+		out = append(out, repo.WALChunk{Size: uint32(len(data))})
 		mu.Unlock()
 		*buf = data
 		select {
@@ -108,9 +109,9 @@ func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
 	stored, compressed := chunk.Compress(nil, raw, chunk.DefaultLevel)
 	var flags uint8
 	if compressed {
-		flags |= FlagCompressed
+		flags |= repo.FlagCompressed
 	}
-	if err := w.packer.Add(DataBlob, id, flags, len(raw), stored); err != nil {
+	if err := w.packer.Add(repo.DataBlob, id, flags, len(raw), stored); err != nil {
 		return fmt.Errorf("store chunk %s: %w", id.Short(), err)
 	}
 	return nil

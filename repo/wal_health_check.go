@@ -1,0 +1,93 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"memento/chunk"
+)
+
+// checkWALArchives is check's part for the WAL archive: every archived
+// segment of every space (the chunks of all its point-in-time ranges) must
+// be in packs that exist (and, with --read-data, not damaged). A damaged
+// segment is an error until a snapshot of the space covers it (its WAL end
+// at or after the segment's last entry); then it is lost history, a warning.
+//
+// The archive's own bookkeeping is checked too: a wal/ run file deleted by
+// hand takes its segment records with it and would shrink the ranges
+// silently. A missing file number (MissingFiles) catches any but the newest;
+// an audited `wal archive` run that archived further than the archive now
+// reaches catches the newest.
+func (r *Repository) checkWALArchives(ctx context.Context, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []AuditRecord) error {
+	spaces, err := r.walArchiveSpaces(ctx)
+	if err != nil {
+		return err
+	}
+	exists := func(id [32]byte) bool { _, ok := packs[id]; return ok }
+	segs := 0
+	for _, space := range spaces {
+		arch, err := r.LoadWALArchive(ctx, space)
+		if err != nil {
+			rep.add(SevError, "space "+space+" WAL archive", "%v", err)
+			continue
+		}
+		segs += len(arch.recs)
+		what := "space " + space + " WAL archive"
+		if miss := arch.MissingFiles(); len(miss) > 0 {
+			rep.add(SevError, what, "wal/ run file number %s of %d is missing (deleted or lost): the segment records it held are gone, so the archive may end earlier or have a hole ('pitr ranges' shows what is left)",
+				joinNumbers(miss), arch.fileSeq)
+		}
+		end, _ := arch.End()
+		if rec := furthestArchiveRun(recs, space); rec != nil && uint64(rec.Figures["last_seq"]) > end {
+			rep.add(SevError, what, "ends at seq %d, but 'wal archive' on %s at %s archived through seq %.0f: a wal/ file is missing (deleted or lost)",
+				end, rec.Host, rec.Time.Format(time.RFC3339), rec.Figures["last_seq"])
+		}
+		dmg, err := r.walDamage(space, arch, exists, bad)
+		if err != nil {
+			return err
+		}
+		covered, err := r.snapshotWALEnd(ctx, space)
+		if err != nil {
+			return err
+		}
+		for _, d := range dmg {
+			if d.LastSeq <= covered {
+				rep.add(SevWarning, what, "%s; a later snapshot covers it, so only recovery to the points before that snapshot is lost ('pitr ranges')", d)
+				continue
+			}
+			rep.add(SevError, what, "%s; point-in-time recovery cannot replay through it, the ranges end before it ('pitr ranges'; a new backup of the space starts a new range)", d)
+		}
+	}
+	rep.Figures["wal_segments"] = float64(segs)
+	return nil
+}
+
+// furthestArchiveRun returns the successful audited `wal archive` run of a
+// space that reached the highest sequence, or nil.
+func furthestArchiveRun(recs []AuditRecord, space string) *AuditRecord {
+	var best *AuditRecord
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Command == "archive" && rec.Space == space && rec.Result == AuditOK &&
+			(best == nil || rec.Figures["last_seq"] > best.Figures["last_seq"]) {
+			best = rec
+		}
+	}
+	return best
+}
+
+// joinNumbers formats numbers as "3, 5, 9" (at most 10, then "and N more").
+func joinNumbers(ns []uint64) string {
+	var parts []string
+	for i, n := range ns {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ns)-10))
+			break
+		}
+		parts = append(parts, strconv.FormatUint(n, 10))
+	}
+	return strings.Join(parts, ", ")
+}
