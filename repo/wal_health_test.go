@@ -95,10 +95,3 @@ func TestWALFileNumbersAcrossConsolidation(t *testing.T) {
 		t.Fatalf("run file 6 deleted: missing %v", m)
 	}
 }
-
-	ctx := context.Background()
-	tr := newTestRepo(t, InitOptions{})
-	dd := t.TempDir()
-	writeEngramSpace(t, dd, "sp", 400, 8<<10, 50)
-	}
-}
