@@ -42,7 +42,7 @@ func (v *verifier) recovery(ctx context.Context, w *snapWalk, vd *Verdict) error
 	}
 	defer os.RemoveAll(dir)
 	target := filepath.Join(dir, "data")
-	res, err := v.r.Restore(ctx, sn, target, RestoreOptions{Progress: v.opts.Progress})
+	res, err := RestoreBridge(ctx, v.r, sn, target, v.opts.Progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

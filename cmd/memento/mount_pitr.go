@@ -16,6 +16,7 @@ import (
 
 	"memento/fusefs"
 	"memento/repo"
+	"memento/repo/restore"
 	"memento/walreplay"
 )
 
@@ -190,7 +191,7 @@ func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs
 		return nil, err
 	}
 	target := walreplay.Target{AtTime: &t}
-	res, err := m.r.RestorePointInTime(ctx, repo.PITROptions{Space: space, Target: target, DataDir: dir, NoSync: true})
+	res, err := restore.RestorePointInTime(ctx, m.r, restore.PITROptions{Space: space, Target: target, DataDir: dir, NoSync: true})
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +255,7 @@ func removeView(dir string) error {
 // it is written shows no stray file. The replay
 // is independent of the restore's: its digest must be the one the restore
 // reported, or the file is refused.
-func writeMemories(ctx context.Context, walDir string, res *repo.PITRResult, path, tmpDir string, access viewAccess) error {
+func writeMemories(ctx context.Context, walDir string, res *restore.PITRResult, path, tmpDir string, access viewAccess) error {
 	l, err := walreplay.OpenLog(walDir)
 	if err != nil {
 		return fmt.Errorf("restored WAL: %w", err)

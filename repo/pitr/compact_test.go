@@ -1,4 +1,4 @@
-package repo
+package pitr
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -22,7 +23,7 @@ type compactWorld struct {
 	fx         *walFixture
 	truth      string
 	cp         walreplay.Position // the checkpoint the snapshot records
-	head       *CompactResult
+	head       *repo.CompactResult
 	marker     walreplay.Position // the compacted segment's closing marker
 	end        uint64
 	endTS      int64
@@ -32,7 +33,7 @@ type compactWorld struct {
 func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &compactWorld{tr: newTestRepo(t, InitOptions{}), fx: newWALFixture(t, 16<<10), truth: t.TempDir()}
+	w := &compactWorld{tr: newTestRepo(t, repo.InitOptions{}), fx: newWALFixture(t, 16<<10), truth: t.TempDir()}
 	ar := w.tr.NewWALArchiver(nil)
 	t.Cleanup(func() { ar.Close() })
 	w.archiveRun = func() {
@@ -46,7 +47,7 @@ func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	w.archiveRun()
 	copyWAL(t, walDir, w.truth)
 	var err error
-	if w.head, err = w.tr.CompactWAL(ctx, w.fx.dataDir, w.fx.space, CompactOptions{}); err != nil {
+	if w.head, err = w.tr.CompactWAL(ctx, w.fx.dataDir, w.fx.space, repo.CompactOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if w.head.FirstSeq != 1 || w.head.LastSeq < 40 {
@@ -195,7 +196,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 func dropOriginals(t *testing.T, w *compactWorld) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := w.tr.Prune(ctx, PruneOptions{}); err != nil {
+	if _, err := w.tr.Prune(ctx, repo.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	arch, err := w.tr.LoadWALArchive(ctx, w.fx.space)

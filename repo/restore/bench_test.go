@@ -1,9 +1,10 @@
-package repo
+package restore
 
 import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"memento/repo"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,8 +28,8 @@ func BenchmarkRestoreDurable(b *testing.B) { benchRestore(b, true) }
 func benchRestore(b *testing.B, durable bool) {
 	src := filepath.Join(b.TempDir(), "src")
 	size := writeBenchTree(b, src)
-	tr := newTestRepo(b, InitOptions{})
-	sn := tr.backup(b, BackupOptions{Paths: []string{src}})
+	tr := newTestRepo(b, repo.InitOptions{})
+	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
 	b.SetBytes(size)
 	var cpu float64
 	for b.Loop() {

@@ -1,8 +1,9 @@
-package repo
+package restore
 
 import (
 	"context"
 	"errors"
+	"memento/repo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,27 +17,27 @@ import (
 // naming the snapshot and the path, before anything is written: the target
 // is not created and the directory the symlink points to is untouched.
 func TestRestoreRefusesSymlinkWhereSpaceDirMustBe(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	const sp = "s1"
 	cases := map[string]struct {
 		rel   string
-		build func(c *crafter, outside string) *Node // the space dir's node
+		build func(c *crafter, outside string) *repo.Node // the space dir's node
 	}{
-		"space dir": {"spaces/s1", func(c *crafter, outside string) *Node {
-			return &Node{Name: sp, Type: NodeSymlink, LinkTarget: outside}
+		"space dir": {"spaces/s1", func(c *crafter, outside string) *repo.Node {
+			return &repo.Node{Name: sp, Type: repo.NodeSymlink, LinkTarget: outside}
 		}},
-		"wal": {"spaces/s1/wal", func(c *crafter, outside string) *Node {
-			return c.dir(sp, c.file("checkpoint.json", []byte(`{}`)), &Node{Name: "wal", Type: NodeSymlink, LinkTarget: outside})
+		"wal": {"spaces/s1/wal", func(c *crafter, outside string) *repo.Node {
+			return c.dir(sp, c.file("checkpoint.json", []byte(`{}`)), &repo.Node{Name: "wal", Type: repo.NodeSymlink, LinkTarget: outside})
 		}},
-		"hot": {"spaces/s1/hot", func(c *crafter, outside string) *Node {
-			return c.dir(sp, &Node{Name: "hot", Type: NodeSymlink, LinkTarget: outside}, c.dir("wal"))
+		"hot": {"spaces/s1/hot", func(c *crafter, outside string) *repo.Node {
+			return c.dir(sp, &repo.Node{Name: "hot", Type: repo.NodeSymlink, LinkTarget: outside}, c.dir("wal"))
 		}},
-		"cold": {"spaces/s1/cold", func(c *crafter, outside string) *Node {
-			return c.dir(sp, &Node{Name: "cold", Type: NodeSymlink, LinkTarget: outside})
+		"cold": {"spaces/s1/cold", func(c *crafter, outside string) *repo.Node {
+			return c.dir(sp, &repo.Node{Name: "cold", Type: repo.NodeSymlink, LinkTarget: outside})
 		}},
-		"segment": {"spaces/s1/wal/wal-0000000000000002.log", func(c *crafter, outside string) *Node {
+		"segment": {"spaces/s1/wal/wal-0000000000000002.log", func(c *crafter, outside string) *repo.Node {
 			return c.dir(sp, c.dir("wal", c.file("wal-0000000000000001.log", nil),
-				&Node{Name: "wal-0000000000000002.log", Type: NodeSymlink, LinkTarget: filepath.Join(outside, "seg")}))
+				&repo.Node{Name: "wal-0000000000000002.log", Type: repo.NodeSymlink, LinkTarget: filepath.Join(outside, "seg")}))
 		}},
 	}
 	for name, tc := range cases {
@@ -50,7 +51,7 @@ func TestRestoreRefusesSymlinkWhereSpaceDirMustBe(t *testing.T) {
 			parent := t.TempDir()
 			target := filepath.Join(parent, "dd")
 			_, err := tr.Restore(context.Background(), sn, target, RestoreOptions{})
-			if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrUnsafePath) {
+			if !errors.Is(err, repo.ErrCorrupt) || !errors.Is(err, repo.ErrUnsafePath) {
 				t.Fatalf("restore: %v, want a corrupt, unsafe path", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, "snapshot "+sn.ShortID()) || !strings.Contains(msg, tc.rel+" is a symlink to \""+outside) {
@@ -82,7 +83,7 @@ func TestOpenDirBeneath(t *testing.T) {
 		t.Errorf("an existing directory: %v", err)
 	}
 	for rel, want := range map[string]error{"link": syscall.ELOOP, "link/x": syscall.ELOOP, "file/x": syscall.ENOTDIR,
-		"../x": ErrUnsafePath, "a/../../x": ErrUnsafePath, "a//b": ErrUnsafePath} {
+		"../x": repo.ErrUnsafePath, "a/../../x": repo.ErrUnsafePath, "a//b": repo.ErrUnsafePath} {
 		err := mkdirBeneath(root, rel, 0o755)
 		if want == syscall.ELOOP && errors.Is(err, syscall.ENOTDIR) {
 			continue // O_NOFOLLOW|O_DIRECTORY on a symlink: ENOTDIR
