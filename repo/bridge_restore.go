@@ -63,3 +63,6 @@ func (r *Repository) WALDamageBridge(space string, arch *WALArchive, packExists 
 
 // DropDamagedBridge is dropDamaged (wal_health.go), for pitr.
 func (w *WALArchive) DropDamagedBridge(dmg []WALDamage) { w.dropDamaged(dmg) }
+
+// RunMaxGapBridge is runMaxGap (pack_scan.go), for restore's TestPlanFetch.
+const RunMaxGapBridge = runMaxGap

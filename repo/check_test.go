@@ -103,7 +103,7 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "rb")
-	if _, err := r.Restore(ctx, sb, dst, RestoreOptions{}); err != nil {
+	if _, err := RestoreBridge(ctx, r, sb, dst, nil); err != nil {
 		t.Fatal(err)
 	}
 	compareTrees(t, wantB, digestTree(t, filepath.Join(dst, "b")))
@@ -111,7 +111,7 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Restore(ctx, sa, filepath.Join(t.TempDir(), "ra"), RestoreOptions{}); err == nil {
+	if _, err := RestoreBridge(ctx, r, sa, filepath.Join(t.TempDir(), "ra"), nil); err == nil {
 		t.Fatal("restored a snapshot whose pack is gone")
 	}
 	// A second check knows the damage (warning) and finds nothing new; a

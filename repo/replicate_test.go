@@ -99,7 +99,7 @@ func (f *replicaFixture) checkReplica(t *testing.T, be Backend, wantAll bool) in
 			t.Fatalf("replica has unknown snapshot %s", sn.ShortID())
 		}
 		dst := filepath.Join(t.TempDir(), "r")
-		if _, err := r.Restore(context.Background(), sn, dst, RestoreOptions{}); err != nil {
+		if _, err := RestoreBridge(context.Background(), r, sn, dst, nil); err != nil {
 			t.Fatalf("restore %s from replica: %v", sn.ShortID(), err)
 		}
 		// The fixture's tree is the data dir as of that backup; the restore holds d/.

@@ -294,7 +294,7 @@ func (w *chaosWorld) noSilentWrongData(t *testing.T, r *Repository, desc string)
 			refused++
 			continue
 		}
-		if _, err := r.Restore(context.Background(), full, dst, RestoreOptions{}); err != nil {
+		if _, err := RestoreBridge(context.Background(), r, full, dst, nil); err != nil {
 			refused++
 			continue
 		}

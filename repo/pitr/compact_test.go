@@ -1,4 +1,4 @@
-package pitr
+package pitr_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"memento/repo"
+	"memento/repo/pitr"
+	"memento/repo/restore"
 	"memento/walreplay"
 )
 
@@ -148,7 +150,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 			if !tc.keepOriginals {
 				dropOriginals(t, w)
 			}
-			ranges, _, err := w.tr.PITRRanges(ctx, w.fx.space)
+			ranges, _, err := pitr.NewPlanner(restore.FetchOrdered).PITRRanges(ctx, w.tr.Repository, w.fx.space)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +158,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 			if !tc.keepOriginals {
 				from = w.marker
 			}
-			want := []PITRRange{{FromSeq: from.Seq, FromTS: from.TimestampNS, ToSeq: w.end, ToTS: w.endTS, Snapshots: 1}}
+			want := []pitr.PITRRange{{FromSeq: from.Seq, FromTS: from.TimestampNS, ToSeq: w.end, ToTS: w.endTS, Snapshots: 1}}
 			if fmt.Sprint(ranges) != fmt.Sprint(want) || ranges[0] != want[0] {
 				t.Fatalf("ranges %+v, want %+v", ranges, want)
 			}
@@ -166,7 +168,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 				ok = append(ok, seqTarget(w.head.LastSeq-1), seqTarget(w.cp.Seq+1))
 			}
 			for _, tg := range ok {
-				res, err := w.tr.RestorePointInTime(ctx, PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
+				res, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
 				if err != nil {
 					t.Fatalf("restore to %s (listed as recoverable): %v", tg, err)
 				}
@@ -181,9 +183,9 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 				if tg.AtTime != nil && *tg.AtTime < from.TimestampNS && before.TimestampNS == from.TimestampNS {
 					t.Fatalf("entries %d and %d share a timestamp: pick another fixture seed", before.Seq, from.Seq)
 				}
-				_, err := w.tr.RestorePointInTime(ctx, PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
+				_, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
 				wantMsg := "recoverable ranges: " + want[0].String()
-				if !errors.Is(err, ErrUnrecoverable) || !strings.Contains(err.Error(), wantMsg) {
+				if !errors.Is(err, pitr.ErrUnrecoverable) || !strings.Contains(err.Error(), wantMsg) {
 					t.Fatalf("restore to %s (not listed): %v, want ErrUnrecoverable with %q", tg, err, wantMsg)
 				}
 			}
@@ -203,7 +205,7 @@ func dropOriginals(t *testing.T, w *compactWorld) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if originals(arch, w.head.FirstSeq, w.head.LastSeq) != nil {
+	if pitr.OriginalsForTest(arch, w.head.FirstSeq, w.head.LastSeq) != nil {
 		t.Fatalf("prune kept the originals of the compacted run %d..%d", w.head.FirstSeq, w.head.LastSeq)
 	}
 }

@@ -65,7 +65,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	flip(t, packPath(locs[0]), int64(locs[0].Offset)+int64(locs[0].Length)/2)
 
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := r.Restore(context.Background(), sn, dst, RestoreOptions{}); err != nil {
+	if _, err := Restore(context.Background(), r, sn, dst, RestoreOptions{}); err != nil {
 		t.Fatalf("restore with a damaged first copy: %v", err)
 	}
 	got, err := os.ReadFile(filepath.Join(dst, "src", "f"))
@@ -94,8 +94,8 @@ func TestPlanFetch(t *testing.T) {
 	locs := map[chunk.ID]index.Location{
 		{1}:  {Pack: packA, Offset: 0, Length: 100, RawLength: 100},
 		{2}:  {Pack: packA, Offset: 100, Length: 100, RawLength: 100},
-		{3}:  {Pack: packA, Offset: 200 + runMaxGap, Length: 100, RawLength: 100}, // just within the gap
-		{4}:  {Pack: packA, Offset: 400 + 2*runMaxGap, Length: 100, RawLength: 100},
+		{3}:  {Pack: packA, Offset: 200 + repo.RunMaxGapBridge, Length: 100, RawLength: 100}, // just within the gap
+		{4}:  {Pack: packA, Offset: 400 + 2*repo.RunMaxGapBridge, Length: 100, RawLength: 100},
 		{5}:  {Pack: packB, Offset: 0, Length: repo.RunMaxBytes - 50, RawLength: 100},
 		{6}:  {Pack: packB, Offset: repo.RunMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
 		zero: {Pack: packB, Offset: repo.RunMaxBytes + 50, Length: 40, RawLength: 16 << 10},
@@ -120,7 +120,7 @@ func TestPlanFetch(t *testing.T) {
 				switch {
 				case it.run == nil:
 					got = append(got, "zero")
-				case it.run.pack == packA:
+				case it.run.Blobs[0].Loc.Pack == packA:
 					got = append(got, "A"+itoa(uint64(len(it.run.Blobs))))
 				default:
 					got = append(got, "B"+itoa(uint64(len(it.run.Blobs))))

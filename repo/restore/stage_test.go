@@ -21,7 +21,7 @@ import (
 func TestRestoreRemovesStaleStaging(t *testing.T) {
 	tr := newTestRepo(t, repo.InitOptions{})
 	var logs bytes.Buffer
-	tr.log = slog.New(slog.NewTextHandler(&logs, nil))
+	tr.Repository = tr.reopenLogging(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, filepath.Join(src, "f"), []byte("restored"), 0o644)
 	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
@@ -55,7 +55,7 @@ func TestRestoreRemovesStaleStaging(t *testing.T) {
 	old := leave(".target.restore-555", false)
 	safety := leave("target.pre-restore-20260101T000000.000000000Z", false)
 
-	if _, err := tr.Restore(context.Background(), sn, target, RestoreOptions{}); err != nil {
+	if _, err := Restore(context.Background(), tr.Repository, sn, target, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{stale, stale + stagingOwnerSuffix, stalePITR, stalePITR + stagingOwnerSuffix, orphan} {

@@ -25,7 +25,7 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 	writeFile(t, filepath.Join(target, "src", "new"), []byte("old version of new"), 0o644)
 	oldDigest := digestTree(t, target)
 
-	res, err := tr.Restore(context.Background(), sn, target, RestoreOptions{})
+	res, err := Restore(context.Background(), tr.Repository, sn, target, RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 	// An existing empty directory is replaced without a safety copy.
 	empty := filepath.Join(t.TempDir(), "empty")
 	mkdir(t, empty, 0o755)
-	res, err = tr.Restore(context.Background(), sn, empty, RestoreOptions{})
+	res, err = Restore(context.Background(), tr.Repository, sn, empty, RestoreOptions{})
 	if err != nil || res.SafetyCopy != "" {
 		t.Fatalf("restore into an empty dir: safety copy %q, %v", res.SafetyCopy, err)
 	}
@@ -126,7 +126,7 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 	damagedAlpha := digestTree(t, filepath.Join(dd, "spaces", "alpha"))
 	beta := digestTree(t, filepath.Join(dd, "spaces", "beta"))
 
-	res, err := tr.Restore(context.Background(), snA, dd, RestoreOptions{})
+	res, err := Restore(context.Background(), tr.Repository, snA, dd, RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 
 	// Into a fresh data dir: metadata.json and spaces/alpha only.
 	fresh := filepath.Join(t.TempDir(), "fresh")
-	if _, err := tr.Restore(context.Background(), snA, fresh, RestoreOptions{}); err != nil {
+	if _, err := Restore(context.Background(), tr.Repository, snA, fresh, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got := digestTree(t, fresh)
