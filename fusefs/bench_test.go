@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"memento/repo"
+	"memento/repo/restore"
 )
 
 // benchFile backs up one file of size bytes (1 GiB, 256 MiB with -short)
@@ -94,7 +95,7 @@ func BenchmarkRestoreFile(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		target := filepath.Join(b.TempDir(), "restore")
-		if _, err := tr.Restore(context.Background(), sn, target, repo.RestoreOptions{}); err != nil {
+		if _, err := restore.Restore(context.Background(), tr.Repository, sn, target, restore.RestoreOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

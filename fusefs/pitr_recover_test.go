@@ -1,4 +1,4 @@
-package main
+package fusefs
 
 import (
 	"log/slog"
@@ -28,7 +28,7 @@ func TestRemoveStaleMountDirs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	removeStaleMountDirs(parent, &app{log: slog.New(slog.DiscardHandler)})
+	removeStaleMountDirs(parent, slog.New(slog.DiscardHandler))
 	for name, kept := range dirs {
 		_, err := os.Stat(filepath.Join(parent, name))
 		if (err == nil) != kept {
