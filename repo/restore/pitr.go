@@ -64,9 +64,9 @@ type PITRResult struct {
 }
 
 // RestorePointInTime recovers a space to a point in time: it restores the
-// snapshot planPITR picks into a temporary directory beside the target, lays
-// down the archived segments that follow the snapshot's WAL, replays the
-// whole WAL to the target (validating every CRC, the sequence chain and the
+// snapshot the pitr.Planner picks (opts.Planner) into a temporary directory
+// beside the target, lays down the archived segments that follow the
+// snapshot's WAL, replays the whole WAL to the target (validating every CRC, the sequence chain and the
 // payloads, and computing the state digest), truncates the WAL right after
 // the last entry at or before the target, and only then swaps the directory
 // into place. Any failure removes the temporary directory: nothing partial
