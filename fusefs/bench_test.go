@@ -13,6 +13,7 @@ import (
 
 	"memento/repo"
 	"memento/repo/backup"
+	"memento/repo/restore"
 )
 
 // benchFile backs up one file of size bytes (1 GiB, 256 MiB with -short)
@@ -95,7 +96,7 @@ func BenchmarkRestoreFile(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		target := filepath.Join(b.TempDir(), "restore")
-		if _, err := tr.Restore(context.Background(), sn, target, repo.RestoreOptions{}); err != nil {
+		if _, err := restore.Restore(context.Background(), tr.Repository, sn, target, restore.RestoreOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -21,7 +21,7 @@
 // older than Options.RefreshInterval.
 //
 // spaces/<space>/at/ holds a README listing the recoverable ranges
-// (Repository.PITRRanges, read when it is opened) and accepts any instant
+// (pitr.Planner.PITRRanges, read when it is opened) and accepts any instant
 // `memento restore --at` accepts as a name (ParseInstant); instants are
 // never listed, so a recursive walk recovers nothing. Options.PointInTime
 // recovers an instant on its first lookup, once however many lookups of it
@@ -35,7 +35,10 @@
 // once but written only on the first stat or open. The bytes of such a view
 // were verified when the recovery restored them (every chunk against its ID,
 // every WAL segment against its BLAKE3) into a directory private to the
-// mount process.
+// mount process. Recoverer is the PointInTimeFunc memento mount uses: each
+// instant is a point-in-time restore (restore.RestorePointInTime) into its
+// own directory below the cache dir's mount-pitr/<pid>-*/, with state.json
+// and a lazy memories.jsonl beside it, all removed by Cleanup.
 //
 // Sequential reading is what a mount is mostly used for (cp, dd, diff -r),
 // so its cost is per request and per chunk, not per byte: the mount raises

@@ -20,6 +20,7 @@ import (
 	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backup"
+	"memento/repo/restore"
 	"memento/walreplay"
 )
 
@@ -72,7 +73,7 @@ func TestMountMatchesSourceAndRestore(t *testing.T) {
 	}
 
 	restored := filepath.Join(t.TempDir(), "restored")
-	if _, err := tr.Restore(context.Background(), sn, restored, repo.RestoreOptions{}); err != nil {
+	if _, err := restore.Restore(context.Background(), tr.Repository, sn, restored, restore.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	compareTrees(t, filepath.Join(restored, spaceRel), filepath.Join(snapDir, spaceRel))

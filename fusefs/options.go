@@ -2,6 +2,8 @@ package fusefs
 
 import (
 	"log/slog"
+	"memento/repo/pitr"
+	"memento/repo/restore"
 	"runtime"
 	"time"
 )
@@ -55,6 +57,10 @@ type Options struct {
 	// (each is a restored space on disk); the least recently used one that
 	// nothing uses is dropped first. 0 means DefaultPointInTimeViews.
 	PointInTimeViews int
+	// Planner lists the recoverable ranges of spaces/<space>/at/README; nil
+	// means a new one. Pass the planner the PointInTime func recovers with
+	// (Recoverer.Planner), so both share what it remembers of snapshots.
+	Planner *pitr.Planner
 	// PrefetchWorkers is how many goroutines fetch and decode chunks ahead
 	// of sequential readers; 0 means twice GOMAXPROCS (a worker waits on the
 	// disk between batches). memento mount passes twice the Ps it had before
@@ -81,6 +87,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = DefaultRefreshInterval
+	}
+	if o.Planner == nil {
+		o.Planner = pitr.NewPlanner(restore.FetchOrdered)
 	}
 	if o.PointInTimeViews <= 0 {
 		o.PointInTimeViews = DefaultPointInTimeViews

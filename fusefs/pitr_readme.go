@@ -52,7 +52,7 @@ func (f *FS) readmeText(ctx context.Context, space string) []byte {
 		return fmt.Appendf(nil, atReadmeDisabled, space)
 	}
 	f.age(listingAge) // sync with the repository: new snapshots extend the ranges
-	rs, _, err := f.r.PITRRanges(f.ctx, space)
+	rs, _, err := f.opts.Planner.PITRRanges(f.ctx, f.r, space)
 	var list strings.Builder
 	example := time.Now().UTC().Truncate(time.Second)
 	switch {

@@ -87,6 +87,3 @@ func BenchmarkBackup(b *testing.B) {
 		}
 	})
 }
-
-// BenchmarkRestore measures restoring the same tree, every byte verified.
-func BenchmarkRestore(b *testing.B) { benchRestore(b, false) }

@@ -64,7 +64,7 @@ func wantRestoreRefused(t *testing.T, tr *testRepo, sn *Snapshot, want ...string
 	t.Helper()
 	parent := t.TempDir()
 	target := filepath.Join(parent, "target")
-	_, err := tr.Restore(context.Background(), sn, target, RestoreOptions{})
+	_, err := RestoreBridge(context.Background(), tr.Repository, sn, target, nil)
 	if err == nil {
 		t.Fatal("restore of damaged data succeeded")
 	}
@@ -157,7 +157,7 @@ func TestFlippedByteInPackHeader(t *testing.T) {
 		t.Fatalf("damaged = %q", res.Damaged)
 	}
 	// With the pack's blobs gone from the index, restore cannot find them.
-	if _, err := fx.tr.Restore(context.Background(), fx.sn, filepath.Join(t.TempDir(), "x"), RestoreOptions{}); !errors.Is(err, ErrNotFound) {
+	if _, err := RestoreBridge(context.Background(), fx.tr.Repository, fx.sn, filepath.Join(t.TempDir(), "x"), nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("restore after the only pack was refused: %v, want ErrNotFound", err)
 	}
 }

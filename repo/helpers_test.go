@@ -80,7 +80,7 @@ func (tr *testRepo) backup(t testing.TB, opts BackupOptions) *Snapshot {
 func (tr *testRepo) restore(t testing.TB, sn *Snapshot) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := tr.Restore(context.Background(), sn, dst, RestoreOptions{}); err != nil {
+	if _, err := RestoreBridge(context.Background(), tr.Repository, sn, dst, nil); err != nil {
 		t.Fatalf("restore %s: %v", sn.ShortID(), err)
 	}
 	return dst

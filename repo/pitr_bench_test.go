@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -63,39 +62,5 @@ func (f *walFixture) write(tb testing.TB, n int64) {
 	}
 	if err := f.w.Sync(); err != nil {
 		tb.Fatal(err)
-	}
-}
-
-// BenchmarkPITR1000Segments restores a space to its last entry from a
-// snapshot taken at the start plus 1,000 archived 256 KiB segments (~80,000
-// entries of 768-dim records): fetch, verify, lay down, replay, digest.
-func BenchmarkPITR1000Segments(b *testing.B) {
-	tr := newTestRepo(b, InitOptions{})
-	fx := newWALFixture(b, 256<<10)
-	fx.write(b, 100<<10)
-	tr.backupSpace(b, fx.dataDir, fx.space)
-	fx.write(b, 1000*(256<<10))
-	ar := tr.NewWALArchiver(nil)
-	defer ar.Close()
-	res, err := ar.ArchiveSpace(context.Background(), fx.dataDir, fx.space)
-	if err != nil {
-		b.Fatal(err)
-	}
-	segs, _ := walreplay.ListSegments(filepath.Join(fx.dataDir, "spaces", fx.space, "wal"))
-	b.Logf("%d segments, %d archived now, %d MB, archive run %.2fs", len(segs), res.Segments, res.NewBytes>>20, res.Seconds)
-	to := fx.seq
-	b.SetBytes(res.NewBytes)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dst := filepath.Join(b.TempDir(), "dd")
-		out, err := tr.RestorePointInTime(context.Background(), PITROptions{Space: fx.space, Target: walreplay.Target{ToSeq: &to}, DataDir: dst})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if out.Seq != to || out.ArchivedSegments < 999 {
-			b.Fatalf("restored to %d from %d archived segments", out.Seq, out.ArchivedSegments)
-		}
-		b.ReportMetric(float64(out.ArchivedSegments), "segments")
-		b.ReportMetric(float64(out.Replayed)/out.ReplaySeconds, "replay-entries/s")
 	}
 }

@@ -45,7 +45,7 @@ func TestRebuildIndexGivesSameRestores(t *testing.T) {
 			r := tr.reopen(t)
 			if dropIndexFiles {
 				// Without index files the blobs cannot be found yet.
-				if _, err := r.Restore(context.Background(), sn1, filepath.Join(t.TempDir(), "x"), RestoreOptions{}); !errors.Is(err, ErrNotFound) {
+				if _, err := RestoreBridge(context.Background(), r, sn1, filepath.Join(t.TempDir(), "x"), nil); !errors.Is(err, ErrNotFound) {
 					t.Fatalf("restore without any index: %v, want ErrNotFound", err)
 				}
 			}

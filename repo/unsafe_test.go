@@ -102,7 +102,7 @@ func TestRestoreRefusesUnsafeNames(t *testing.T) {
 
 			parent := t.TempDir()
 			target := filepath.Join(parent, "t", "target")
-			_, err := tr.Restore(context.Background(), sn, target, RestoreOptions{})
+			_, err := RestoreBridge(context.Background(), tr.Repository, sn, target, nil)
 			if !errors.Is(err, ErrUnsafePath) {
 				t.Fatalf("name %q deep=%v: restore error %v, want ErrUnsafePath", name, deep, err)
 			}
@@ -172,7 +172,7 @@ func TestRestoreRefusesMalformedTrees(t *testing.T) {
 			sn := c.snapshot(build(c))
 			parent := t.TempDir()
 			target := filepath.Join(parent, "target")
-			_, err := tr.Restore(context.Background(), sn, target, RestoreOptions{})
+			_, err := RestoreBridge(context.Background(), tr.Repository, sn, target, nil)
 			if err == nil {
 				t.Fatal("restore of a malformed tree succeeded")
 			}

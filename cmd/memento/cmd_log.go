@@ -13,6 +13,7 @@ import (
 
 	"memento/repo"
 	"memento/repo/backup"
+	"memento/repo/restore"
 	"memento/repo/verify"
 	"memento/repo/walarchive"
 )
@@ -168,7 +169,7 @@ func (a *app) auditBackup(ctx context.Context, r *repo.Repository, opts backup.B
 }
 
 // auditRestore records a restore.
-func (a *app) auditRestore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, res *repo.RestoreResult, err error) {
+func (a *app) auditRestore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, res *restore.RestoreResult, err error) {
 	rec := repo.AuditRecord{Command: "restore", Snapshot: sn.ID.String(), Space: sn.Space}
 	if res != nil {
 		rec.Figures = map[string]float64{"files": float64(res.Files), "bytes": float64(res.Bytes), "seconds": res.Seconds}
@@ -188,7 +189,7 @@ func (a *app) auditArchive(ctx context.Context, r *repo.Repository, space string
 }
 
 // auditPITR records a point-in-time restore of one space to target.
-func (a *app) auditPITR(ctx context.Context, r *repo.Repository, space, target string, res *repo.PITRResult, err error) {
+func (a *app) auditPITR(ctx context.Context, r *repo.Repository, space, target string, res *restore.PITRResult, err error) {
 	rec := repo.AuditRecord{Command: "restore", Space: space}
 	if res != nil {
 		rec.Snapshot = res.Snapshot

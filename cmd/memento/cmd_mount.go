@@ -94,14 +94,14 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	}
 	defer lock.Unlock()
 	ctx = lock.Context() // cancelled if the lock is lost
-	pit, err := a.newMountPITR(r)
+	pit, err := fusefs.NewRecoverer(r, fusefs.RecovererOptions{CacheDir: a.cacheDir, Logger: a.log, Printf: a.printf})
 	if err != nil {
 		return err
 	}
-	defer pit.cleanup() // after srv.Unmount, which drops every view
+	defer pit.Cleanup() // after srv.Unmount, which drops every view
 	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
 		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
-		PointInTime: pit.recover, ParseInstant: walreplay.ParseTime, PointInTimeViews: f.pitrViews,
+		PointInTime: pit.Recover, ParseInstant: walreplay.ParseTime, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
 		PrefetchWorkers: workers,
 	})
 	if err != nil {

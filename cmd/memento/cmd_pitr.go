@@ -12,10 +12,12 @@ import (
 
 	"memento/engram"
 	"memento/repo"
+	"memento/repo/pitr"
+	"memento/repo/restore"
 	"memento/walreplay"
 )
 
-// unrecoverableError carries a repo.ErrUnrecoverable error to exit code 8
+// unrecoverableError carries a pitr.ErrUnrecoverable error to exit code 8
 // without changing its text (which already says what cannot be recovered).
 type unrecoverableError struct{ err error }
 
@@ -23,7 +25,7 @@ func (e *unrecoverableError) Error() string   { return e.err.Error() }
 func (e *unrecoverableError) Unwrap() []error { return []error{e.err, errUnrecoverable} }
 
 func mapPITRError(err error) error {
-	if err != nil && errors.Is(err, repo.ErrUnrecoverable) && !errors.Is(err, repo.ErrCorrupt) {
+	if err != nil && errors.Is(err, pitr.ErrUnrecoverable) && !errors.Is(err, repo.ErrCorrupt) {
 		return &unrecoverableError{err}
 	}
 	return err
@@ -50,7 +52,7 @@ cuts the range before it and is listed as broken, with the reason.`,
 				return err
 			}
 			defer r.Close()
-			rs, arch, err := r.PITRRanges(cmd.Context(), space)
+			rs, arch, err := pitr.NewPlanner(restore.FetchOrdered).PITRRanges(cmd.Context(), r, space)
 			if err != nil {
 				return err
 			}
@@ -71,7 +73,7 @@ cuts the range before it and is listed as broken, with the reason.`,
 				a.printf("space %s: archived WAL %s; the ranges end before it\n", space, d)
 			}
 			if rs == nil {
-				rs = []repo.PITRRange{}
+				rs = []pitr.PITRRange{}
 			}
 			return a.emit(map[string]any{"space": space, "ranges": rs, "archived_seq": seq, "archived_ts": ts, "broken": broken})
 		},
@@ -99,13 +101,13 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 	prog := &repo.Progress{}
 	stop := a.showProgress("restore", -1, prog)
 	var mu sync.Mutex
-	var results []*repo.PITRResult
+	var results []*restore.PITRResult
 	var errs []error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2)
 	for _, sp := range spaces {
 		g.Go(func() error {
-			res, err := r.RestorePointInTime(gctx, repo.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog})
+			res, err := restore.RestorePointInTime(gctx, r, restore.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog})
 			a.auditPITR(gctx, r, sp, t.String(), res, err)
 			mu.Lock()
 			defer mu.Unlock()

@@ -9,6 +9,7 @@ import (
 
 	"memento/engram"
 	"memento/repo"
+	"memento/repo/restore"
 )
 
 type restoreFlags struct {
@@ -102,14 +103,14 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 }
 
 type restoreJSON struct {
-	Snapshot string              `json:"snapshot"`
-	Result   *repo.RestoreResult `json:"result"`
+	Snapshot string                 `json:"snapshot"`
+	Result   *restore.RestoreResult `json:"result"`
 }
 
 // restoreOne restores one snapshot, records it in the audit trail and says
 // what it did.
-func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress) (*repo.RestoreResult, error) {
-	res, err := r.Restore(ctx, sn, target, repo.RestoreOptions{Progress: prog})
+func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress) (*restore.RestoreResult, error) {
+	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog})
 	a.auditRestore(ctx, r, sn, res, err)
 	if err != nil {
 		if sn.Space != "" {

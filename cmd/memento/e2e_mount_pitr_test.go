@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"memento/fusefs"
 	"memento/walreplay"
 )
 
@@ -84,7 +85,7 @@ func TestMountPointInTime(t *testing.T) {
 		}
 		t.Logf("at/%s (seq %d) materialized in %v", c.name, c.want.Sequence, time.Since(start).Round(time.Millisecond))
 		// memories.jsonl is listed but written only when first used.
-		if lazy, _ := filepath.Glob(filepath.Join(e.cache, mountPITRDirName, "*", "*", "memories.jsonl")); len(lazy) != i {
+		if lazy, _ := filepath.Glob(filepath.Join(e.cache, fusefs.MountPITRDirName, "*", "*", "memories.jsonl")); len(lazy) != i {
 			t.Errorf("memories.jsonl of %d views written, want %d (written before it was used)", len(lazy), i)
 		}
 		if _, err := os.Stat(filepath.Join(view, "memories.jsonl")); err != nil {
@@ -107,7 +108,7 @@ func TestMountPointInTime(t *testing.T) {
 
 		// state.json: where the recovery stopped and the digest of the
 		// replay there (= the restore's = engram-sim's ground truth).
-		var st pitState
+		var st fusefs.PITState
 		b, err := os.ReadFile(filepath.Join(view, "state.json"))
 		if err != nil || json.Unmarshal(b, &st) != nil {
 			t.Fatalf("state.json %q: %v", b, err)
@@ -201,7 +202,7 @@ func TestMountPointInTime(t *testing.T) {
 	if left := mountViewDirs(t, e); len(left) != 0 {
 		t.Errorf("views left after the unmount: %v", left)
 	}
-	if base, _ := filepath.Glob(filepath.Join(e.cache, mountPITRDirName, "*")); len(base) != 0 {
+	if base, _ := filepath.Glob(filepath.Join(e.cache, fusefs.MountPITRDirName, "*")); len(base) != 0 {
 		t.Errorf("private directories left after the unmount: %v", base)
 	}
 }
@@ -209,7 +210,7 @@ func TestMountPointInTime(t *testing.T) {
 // mountViewDirs lists the materialized views of the env's mounts.
 func mountViewDirs(t *testing.T, e *env) []string {
 	t.Helper()
-	views, err := filepath.Glob(filepath.Join(e.cache, mountPITRDirName, "*", "*"))
+	views, err := filepath.Glob(filepath.Join(e.cache, fusefs.MountPITRDirName, "*", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}

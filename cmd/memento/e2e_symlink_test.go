@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"memento/fusefs"
 	"memento/repo"
 	"memento/repo/backup"
 )
@@ -226,7 +227,7 @@ func TestPrivateSpaceRestoreAtAndMount(t *testing.T) {
 	if _, err := os.ReadDir(view); err != nil {
 		t.Fatalf("at/%s: %v\n%s", at, err, m.stderr)
 	}
-	for _, name := range []string{memoriesFile, stateFile} {
+	for _, name := range []string{fusefs.MemoriesFile, fusefs.StateFile} {
 		p := filepath.Join(view, name)
 		fi, err := os.Stat(p) // before any read: the listing gave no placeholder
 		mustOK(t, err)
@@ -257,7 +258,7 @@ func TestPrivateSpaceRestoreAtAndMount(t *testing.T) {
 		if err := asNobody(filepath.Join(m.mp, "spaces", sp, "at", "README")); err != nil {
 			t.Fatalf("another user cannot read at/README, so the test proves nothing: %v", err)
 		}
-		for _, name := range []string{memoriesFile, stateFile} {
+		for _, name := range []string{fusefs.MemoriesFile, fusefs.StateFile} {
 			if err := asNobody(filepath.Join(view, name)); err == nil || !strings.Contains(err.Error(), "Permission denied") {
 				t.Errorf("another user reading a 0700 space's %s: %v, want Permission denied", name, err)
 			}

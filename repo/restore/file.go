@@ -1,4 +1,4 @@
-package repo
+package restore
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 	"memento/repo/directio"
 )
 
@@ -23,9 +24,9 @@ const directMinSize = directio.MinSize
 // ahead in parallel (fetchChunks) and written in order while the whole-file
 // BLAKE3 is computed; whole blocks of zeros become holes. The file is only
 // kept if its size and digest match the snapshot.
-func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) error {
+func (rs *restorer) restoreFile(ctx context.Context, n *repo.Node, p, rel string) error {
 	what := func(format string, args ...any) error {
-		return Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
+		return repo.Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
 	}
 	locs, err := rs.r.Locate(rs.sn.Space, n.Content)
 	if err != nil {
@@ -48,7 +49,7 @@ func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) err
 		return w.write(data)
 	})
 	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
+		if errors.Is(err, repo.ErrCorrupt) {
 			return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
 		}
 		return err
@@ -56,7 +57,7 @@ func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) err
 	if uint64(off) != n.Size {
 		return what("chunks hold %d bytes, the tree says %d", off, n.Size)
 	}
-	var sum Hash
+	var sum repo.Hash
 	h.Sum(sum[:0])
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
 		return what("content BLAKE3 does not match the snapshot")
@@ -74,6 +75,16 @@ func (rs *restorer) restoreFile(ctx context.Context, n *Node, p, rel string) err
 	}
 	setTimes(p, n, false)
 	return nil
+}
+
+// FetchOrdered reads and verifies the chunks ids of the snapshot sn's space
+// (their locations locs) as a restore does, a run of pack neighbours per
+// request with several runs in flight and a damaged blob read from another
+// copy, and calls fn with each in order (the data is only valid during the
+// call). It is the pitr.FetchFunc of memento's planners.
+func FetchOrdered(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error {
+	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: &repo.Progress{}, Workers: 1}}
+	return rs.fetchOrdered(ctx, ids, locs, fn)
 }
 
 // fetchOrdered reads and verifies the chunks ids and calls fn with each in

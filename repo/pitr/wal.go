@@ -1,4 +1,4 @@
-package repo
+package pitr
 
 import (
 	"context"
@@ -10,17 +10,19 @@ import (
 	"syscall"
 
 	"memento/chunk"
+	"memento/index"
+	"memento/repo"
 	"memento/walreplay"
 )
 
-// replayAndCut replays the WAL directory of a space being restored to t,
+// ReplayAndCut replays the WAL directory of a space being restored to t,
 // validating everything it applies, then cuts the log right after the last
 // entry applied: the segment holding it is truncated after that entry and
 // later segments are removed. It returns the position reached, the state
 // there, the number of segments left, and whether the WAL starts at sequence
 // 1 (only then is the state, and so its digest, the space's whole state).
 // The caller puts the cut on disk with the rest of the staged space.
-func replayAndCut(ctx context.Context, space, walDir string, t walreplay.Target) (walreplay.Position, *walreplay.State, int, bool, error) {
+func ReplayAndCut(ctx context.Context, space, walDir string, t walreplay.Target) (walreplay.Position, *walreplay.State, int, bool, error) {
 	var pos walreplay.Position
 	l, err := walreplay.OpenLog(walDir)
 	if err != nil {
@@ -40,7 +42,7 @@ func replayAndCut(ctx context.Context, space, walDir string, t walreplay.Target)
 		if ctx.Err() != nil {
 			return pos, nil, 0, false, err
 		}
-		return pos, nil, 0, false, &CorruptError{What: "space " + space, Detail: "restored WAL does not verify", Err: err}
+		return pos, nil, 0, false, &repo.CorruptError{What: "space " + space, Detail: "restored WAL does not verify", Err: err}
 	}
 	i := len(segs) - 1
 	for i >= 0 && segs[i].FirstSeq > pos.Seq {
@@ -104,24 +106,46 @@ func truncateSync(path string, size int64) error {
 	return f.Close()
 }
 
-// compactedHead is the compacted segment a snapshot's WAL starts with (wal
+// CompactedHead is the compacted segment a snapshot's WAL starts with (wal
 // compact rewrites the leading run of segments, so only the first segment
 // can be compacted): it covers sequences First..Last, Last being its closing
 // marker. From it alone only the states at or after Last can be derived.
-type compactedHead struct {
+type CompactedHead struct {
 	Name        string
 	First, Last uint64
 	LastTS      int64
 }
 
-// headCache remembers, per snapshot ID, what the snapshot's WAL starts
-// with: a snapshot never changes, and finding out costs four tree reads (and
-// a partial segment read when the archive does not know the segment), which
-// a mount listing ranges again and again should not repeat.
-var headCache = struct {
-	sync.Mutex
-	m map[chunk.ID]*compactedHead
-}{m: map[chunk.ID]*compactedHead{}}
+// FetchFunc reads and verifies the chunks ids of the snapshot sn's space
+// (their locations locs) and calls fn with each in order; the data is only
+// valid during the call. restore.FetchOrdered is the one memento uses: a
+// planner reads a snapshot's first WAL segment through it.
+type FetchFunc func(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error
+
+// HeadCacheSize bounds the snapshots a Planner remembers the WAL head of:
+// when it is reached the cache is emptied and fills again.
+const HeadCacheSize = 1 << 14
+
+// A Planner answers which instants of a space are recoverable (PITRRanges)
+// and how to reach one (Plan). It remembers, per snapshot ID, what the
+// snapshot's WAL starts with (at most HeadCacheSize snapshots): a snapshot
+// never changes, and finding out costs four tree reads (and a partial
+// segment read when the archive does not know the segment), which a mount
+// listing ranges again and again should not repeat. Whoever lists ranges
+// repeatedly (a mount) creates one planner and keeps it; a Planner is safe
+// for concurrent use.
+type Planner struct {
+	fetch FetchFunc
+
+	mu    sync.Mutex
+	heads map[chunk.ID]*CompactedHead
+}
+
+// NewPlanner returns a planner with an empty cache that reads segments
+// with fetch.
+func NewPlanner(fetch FetchFunc) *Planner {
+	return &Planner{fetch: fetch, heads: map[chunk.ID]*CompactedHead{}}
+}
 
 // snapshotCompactedHead returns the compacted segment the snapshot's WAL
 // starts with, or nil. The segment is recognised by the archive's compacted
@@ -129,47 +153,47 @@ var headCache = struct {
 // taken before 'wal archive' shipped the compacted segment, or the archive
 // does not know the segment at all) its first entry is read, and the whole
 // segment only when that entry is compacted.
-func (r *Repository) snapshotCompactedHead(ctx context.Context, sn *Snapshot, arch *WALArchive) (*compactedHead, error) {
-	headCache.Lock()
-	h, ok := headCache.m[sn.ID]
-	headCache.Unlock()
+func (p *Planner) snapshotCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *repo.WALArchive) (*CompactedHead, error) {
+	p.mu.Lock()
+	h, ok := p.heads[sn.ID]
+	p.mu.Unlock()
 	if ok {
 		return h, nil
 	}
-	h, err := r.findCompactedHead(ctx, sn, arch)
+	h, err := p.findCompactedHead(ctx, r, sn, arch)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: WAL: %w", sn.ShortID(), err)
 	}
-	headCache.Lock()
-	if len(headCache.m) >= 1<<14 {
-		clear(headCache.m)
+	p.mu.Lock()
+	if len(p.heads) >= HeadCacheSize {
+		clear(p.heads)
 	}
-	headCache.m[sn.ID] = h
-	headCache.Unlock()
+	p.heads[sn.ID] = h
+	p.mu.Unlock()
 	return h, nil
 }
 
-func (r *Repository) findCompactedHead(ctx context.Context, sn *Snapshot, arch *WALArchive) (*compactedHead, error) {
-	n, first, err := r.firstWALNode(ctx, sn)
+func (p *Planner) findCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *repo.WALArchive) (*CompactedHead, error) {
+	n, first, err := firstWALNode(ctx, r, sn)
 	if err != nil || n == nil {
 		return nil, err
 	}
-	same := func(rec *WALSegmentRecord) bool {
+	same := func(rec *repo.WALSegmentRecord) bool {
 		return rec != nil && n.BLAKE3 != nil && rec.Size == int64(n.Size) && rec.BLAKE3 == *n.BLAKE3
 	}
 	if rec := arch.Record(n.Name, true); same(rec) {
-		return &compactedHead{Name: n.Name, First: rec.FirstSeq, Last: rec.LastSeq, LastTS: rec.LastTS}, nil
+		return &CompactedHead{Name: n.Name, First: rec.FirstSeq, Last: rec.LastSeq, LastTS: rec.LastTS}, nil
 	}
 	if same(arch.Record(n.Name, false)) {
 		return nil, nil
 	}
-	return r.readCompactedHead(ctx, sn, n, first)
+	return p.readCompactedHead(ctx, r, sn, n, first)
 }
 
 // firstWALNode returns the node of the first segment (lowest sequence) in
 // the snapshot's spaces/<space>/wal/ and the sequence in its name.
-func (r *Repository) firstWALNode(ctx context.Context, sn *Snapshot) (*Node, uint64, error) {
-	sd, _, _, err := r.spaceTree(ctx, sn)
+func firstWALNode(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (*repo.Node, uint64, error) {
+	sd, _, _, err := SpaceTree(ctx, r, sn)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -185,10 +209,10 @@ func (r *Repository) firstWALNode(ctx context.Context, sn *Snapshot) (*Node, uin
 	if err != nil {
 		return nil, 0, err
 	}
-	var best *Node
+	var best *repo.Node
 	var bestSeq uint64
 	for _, n := range wt.Nodes {
-		if n.Type != NodeFile || n.Size == 0 {
+		if n.Type != repo.NodeFile || n.Size == 0 {
 			continue
 		}
 		seq, err := walreplay.ParseSegmentName(n.Name)
@@ -209,24 +233,23 @@ var errHeadDone = errors.New("first entry read")
 // after the first entry when that is not compacted, and otherwise reads to
 // the closing marker. The replay of a restore validates the segment fully;
 // this only needs its bounds.
-func (r *Repository) readCompactedHead(ctx context.Context, sn *Snapshot, n *Node, first uint64) (*compactedHead, error) {
+func (p *Planner) readCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, n *repo.Node, first uint64) (*CompactedHead, error) {
 	locs, err := r.Locate(sn.Space, n.Content)
 	if err != nil {
 		return nil, err
 	}
-	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: &Progress{}, Workers: 1}}
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		pw.CloseWithError(rs.fetchOrdered(ctx, n.Content, locs, func(b []byte) error {
+		pw.CloseWithError(p.fetch(ctx, r, sn, n.Content, locs, func(b []byte) error {
 			_, err := pw.Write(b)
 			return err
 		}))
 	}()
 	defer pr.CloseWithError(errHeadDone)
 	sr := walreplay.NewSegmentReader(pr, n.Name)
-	var h *compactedHead
+	var h *CompactedHead
 	for i := 0; ; i++ {
 		e, err := sr.Next()
 		if err == io.EOF && h != nil && h.Last != 0 {
@@ -239,7 +262,7 @@ func (r *Repository) readCompactedHead(ctx context.Context, sn *Snapshot, n *Nod
 			if !e.Compacted() {
 				return nil, nil
 			}
-			h = &compactedHead{Name: n.Name, First: first}
+			h = &CompactedHead{Name: n.Name, First: first}
 		}
 		if e.Type == walreplay.Marker {
 			h.Last, h.LastTS = e.Seq, e.TimestampNS
@@ -251,8 +274,8 @@ func (r *Repository) readCompactedHead(ctx context.Context, sn *Snapshot, n *Nod
 // first..last entry by entry (the segments wal compact replaced), or nil when
 // the archive lacks any of them (pruned, or compacted with --force before
 // they were archived).
-func originals(arch *WALArchive, first, last uint64) []*WALSegmentRecord {
-	var out []*WALSegmentRecord
+func originals(arch *repo.WALArchive, first, last uint64) []*repo.WALSegmentRecord {
+	var out []*repo.WALSegmentRecord
 	next := first
 	for _, rec := range arch.Chain() {
 		if rec.LastSeq < next || rec.FirstSeq > last {

@@ -1,9 +1,10 @@
-package repo
+package restore
 
 import (
 	"bytes"
 	"context"
 	"log/slog"
+	"memento/repo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,12 +19,12 @@ import (
 // says so in one line per directory; a staging directory whose restore is
 // still running, one without an owner file and a safety copy are kept.
 func TestRestoreRemovesStaleStaging(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	var logs bytes.Buffer
-	tr.log = slog.New(slog.NewTextHandler(&logs, nil))
+	tr.Repository = tr.reopenLogging(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, filepath.Join(src, "f"), []byte("restored"), 0o644)
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 
 	parent := t.TempDir()
 	target := filepath.Join(parent, "target")
@@ -54,7 +55,7 @@ func TestRestoreRemovesStaleStaging(t *testing.T) {
 	old := leave(".target.restore-555", false)
 	safety := leave("target.pre-restore-20260101T000000.000000000Z", false)
 
-	if _, err := tr.Restore(context.Background(), sn, target, RestoreOptions{}); err != nil {
+	if _, err := Restore(context.Background(), tr.Repository, sn, target, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{stale, stale + stagingOwnerSuffix, stalePITR, stalePITR + stagingOwnerSuffix, orphan} {

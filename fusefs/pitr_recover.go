@@ -1,4 +1,4 @@
-package main
+package fusefs
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,13 +15,15 @@ import (
 	"syscall"
 	"time"
 
-	"memento/fusefs"
 	"memento/repo"
+	"memento/repo/pitr"
+	"memento/repo/restore"
 	"memento/walreplay"
 )
 
-// The mount's spaces/<space>/at/<T>/ views are point-in-time restores: each
-// instant looked up is restored (repo.RestorePointInTime, exactly what
+// A Recoverer materialises the mount's spaces/<space>/at/<T>/ views as
+// point-in-time restores: each instant looked up is restored
+// (restore.RestorePointInTime, exactly what
 // `memento restore --space S --at T --target DIR` does) into a directory of
 // its own below a private directory of the mount process, which fusefs
 // serves read-only and removes when it drops the view (it keeps the last
@@ -29,26 +32,42 @@ import (
 //	state.json      where the recovery stopped and the state digest there
 //	memories.jsonl  the state at T, one memory a line (walreplay ExportJSONL)
 //
-// memories.jsonl is written when it is first used (fusefs.LazyFile): it can
+// memories.jsonl is written when it is first used (LazyFile): it can
 // be as large as the space and take longer than the restore. It is
 // streamed from a replay of the restored WAL straight to disk, never held
 // in memory.
 
 // Names of the generated files of a view.
 const (
-	memoriesFile = "memories.jsonl"
-	stateFile    = "state.json"
+	MemoriesFile = "memories.jsonl"
+	StateFile    = "state.json"
 )
 
-// mountPITRDirName is the directory, in the cache dir, under which every
+// MountPITRDirName is the directory, in the cache dir, under which every
 // mount process keeps its views, in a directory named after its PID.
-const mountPITRDirName = "mount-pitr"
+const MountPITRDirName = "mount-pitr"
 
-// mountPITR recovers points in time for one mount.
-type mountPITR struct {
-	a    *app
-	r    *repo.Repository
-	base string // this process's private directory; removed by cleanup
+// RecovererOptions configure a Recoverer.
+type RecovererOptions struct {
+	// CacheDir holds MountPITRDirName; "" means repo.DefaultCacheDir().
+	CacheDir string
+	Logger   *slog.Logger
+	// Printf, when set, gets one line per instant recovered, for the
+	// operator (memento mount prints it).
+	Printf func(format string, args ...any)
+	// Planner plans the recoveries; nil means a new one. Pass the same to
+	// Options.Planner.
+	Planner *pitr.Planner
+}
+
+// Recoverer recovers points in time for one mount: its Recover is the
+// mount's PointInTimeFunc, and Cleanup removes what it wrote.
+type Recoverer struct {
+	r       *repo.Repository
+	log     *slog.Logger
+	printf  func(format string, args ...any)
+	planner *pitr.Planner
+	base    string // this process's private directory; removed by Cleanup
 
 	// slots bounds the recoveries running at once: each restores a whole
 	// space with its own workers, and a shell loop over instants must not
@@ -63,8 +82,8 @@ type mountPITR struct {
 // mountPITRParallel is how many instants a mount recovers at once.
 const mountPITRParallel = 2
 
-// pitState is state.json: where a view's recovery stopped.
-type pitState struct {
+// PITState is state.json: where a view's recovery stopped.
+type PITState struct {
 	Space string `json:"space"`
 	// At is the instant asked for; Seq, TimestampNS and Time the last entry
 	// at or before it.
@@ -84,29 +103,39 @@ type pitState struct {
 	Seconds          float64 `json:"seconds"` // the restore
 }
 
-// newMountPITR makes the mount's private directory under the cache dir
+// NewRecoverer makes the mount's private directory under the cache dir
 // (--cache-dir, $MEMENTO_CACHE_DIR or the user cache dir), removing those
 // of mount processes that died without cleaning up.
-func (a *app) newMountPITR(r *repo.Repository) (*mountPITR, error) {
-	cache := a.cacheDir
+func NewRecoverer(r *repo.Repository, opts RecovererOptions) (*Recoverer, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Printf == nil {
+		opts.Printf = func(string, ...any) {}
+	}
+	if opts.Planner == nil {
+		opts.Planner = pitr.NewPlanner(restore.FetchOrdered)
+	}
+	cache := opts.CacheDir
 	if cache == "" {
 		cache = repo.DefaultCacheDir()
 	}
-	parent := filepath.Join(cache, mountPITRDirName)
+	parent := filepath.Join(cache, MountPITRDirName)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("point-in-time views: %w", err)
 	}
-	removeStaleMountDirs(parent, a)
+	removeStaleMountDirs(parent, opts.Logger)
 	base, err := os.MkdirTemp(parent, strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("point-in-time views: %w", err)
 	}
-	return &mountPITR{a: a, r: r, base: base, slots: make(chan struct{}, mountPITRParallel)}, nil
+	return &Recoverer{r: r, log: opts.Logger, printf: opts.Printf, planner: opts.Planner, base: base,
+		slots: make(chan struct{}, mountPITRParallel)}, nil
 }
 
 // removeStaleMountDirs removes the view directories of mount processes that
 // are gone (killed, or the machine rebooted).
-func removeStaleMountDirs(parent string, a *app) {
+func removeStaleMountDirs(parent string, log *slog.Logger) {
 	es, err := os.ReadDir(parent)
 	if err != nil {
 		return
@@ -119,7 +148,7 @@ func removeStaleMountDirs(parent string, a *app) {
 		}
 		p := filepath.Join(parent, e.Name())
 		if err := os.RemoveAll(p); err != nil {
-			a.log.Warn("cannot remove the views of a dead mount", "dir", p, "err", err)
+			log.Warn("cannot remove the views of a dead mount", "dir", p, "err", err)
 		}
 	}
 }
@@ -130,10 +159,10 @@ func pidAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// cleanup waits for recoveries still running (the mount's context is
+// Cleanup waits for recoveries still running (the mount's context is
 // cancelled by then, so they stop soon) and removes the private directory
 // with whatever views are left in it.
-func (m *mountPITR) cleanup() {
+func (m *Recoverer) Cleanup() {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
@@ -142,16 +171,16 @@ func (m *mountPITR) cleanup() {
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		m.a.log.Warn("point-in-time recoveries still running at unmount; removing their directory anyway", "dir", m.base)
+		m.log.Warn("point-in-time recoveries still running at unmount; removing their directory anyway", "dir", m.base)
 	}
 	if err := removeView(m.base); err != nil {
-		m.a.log.Warn("cannot remove the point-in-time views", "dir", m.base, "err", err)
+		m.log.Warn("cannot remove the point-in-time views", "dir", m.base, "err", err)
 	}
 }
 
-// enter registers work that writes below m.base, which cleanup waits for;
-// after cleanup has begun it refuses.
-func (m *mountPITR) enter() error {
+// enter registers work that writes below m.base, which Cleanup waits for;
+// after Cleanup has begun it refuses.
+func (m *Recoverer) enter() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -161,8 +190,8 @@ func (m *mountPITR) enter() error {
 	return nil
 }
 
-// recover is the mount's fusefs.PointInTimeFunc.
-func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs.PointInTime, error) {
+// Recover is the mount's PointInTimeFunc.
+func (m *Recoverer) Recover(ctx context.Context, space string, t int64) (*PointInTime, error) {
 	if err := m.enter(); err != nil {
 		return nil, err
 	}
@@ -190,11 +219,11 @@ func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs
 		return nil, err
 	}
 	target := walreplay.Target{AtTime: &t}
-	res, err := m.r.RestorePointInTime(ctx, repo.PITROptions{Space: space, Target: target, DataDir: dir, NoSync: true})
+	res, err := restore.RestorePointInTime(ctx, m.r, restore.PITROptions{Space: space, Target: target, DataDir: dir, NoSync: true, Planner: m.planner})
 	if err != nil {
 		return nil, err
 	}
-	st := pitState{Space: space, At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
+	st := PITState{Space: space, At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
 		Time: res.Time, StateDigest: res.StateDigest, Records: res.Records, Snapshot: res.Snapshot,
 		ArchivedSegments: res.ArchivedSegments, Seconds: time.Since(start).Seconds()}
 	b, err := json.MarshalIndent(&st, "", "  ")
@@ -205,28 +234,28 @@ func (m *mountPITR) recover(ctx context.Context, space string, t int64) (*fusefs
 	if err != nil {
 		return nil, err
 	}
-	if err := writeViewFile(filepath.Join(dir, stateFile), append(b, '\n'), access); err != nil {
+	if err := writeViewFile(filepath.Join(dir, StateFile), append(b, '\n'), access); err != nil {
 		return nil, fmt.Errorf("space %s at %s: %w", space, st.At, err)
 	}
-	pit := &fusefs.PointInTime{Dir: dir, Close: func() error { return removeView(dir) }}
+	pit := &PointInTime{Dir: dir, Close: func() error { return removeView(dir) }}
 	digest := st.StateDigest
 	if digest == "" {
 		digest = "unknown: the WAL does not start at seq 1"
 	} else {
-		pit.Lazy = []fusefs.LazyFile{{Name: memoriesFile, Write: func(ctx context.Context) error {
+		pit.Lazy = []LazyFile{{Name: MemoriesFile, Write: func(ctx context.Context) error {
 			if err := m.enter(); err != nil {
 				return err
 			}
 			defer m.running.Done()
 			start := time.Now()
-			if err := writeMemories(ctx, filepath.Join(res.Target, "wal"), res, filepath.Join(dir, memoriesFile), m.base, access); err != nil {
-				return fmt.Errorf("space %s at %s: %s: %w", space, st.At, memoriesFile, err)
+			if err := writeMemories(ctx, filepath.Join(res.Target, "wal"), res, filepath.Join(dir, MemoriesFile), m.base, access); err != nil {
+				return fmt.Errorf("space %s at %s: %s: %w", space, st.At, MemoriesFile, err)
 			}
-			m.a.log.Info("wrote memories.jsonl for the mount", "space", space, "at", st.At, "seconds", time.Since(start).Seconds())
+			m.log.Info("wrote memories.jsonl for the mount", "space", space, "at", st.At, "seconds", time.Since(start).Seconds())
 			return nil
 		}}}
 	}
-	m.a.printf("recovered space %s at %s for the mount: seq %d at %s (state digest %s), %d records, in %.2fs\n",
+	m.printf("recovered space %s at %s for the mount: seq %d at %s (state digest %s), %d records, in %.2fs\n",
 		space, st.At, st.Seq, st.Time, digest, st.Records, st.Seconds)
 	ok = true
 	return pit, nil
@@ -254,7 +283,7 @@ func removeView(dir string) error {
 // it is written shows no stray file. The replay
 // is independent of the restore's: its digest must be the one the restore
 // reported, or the file is refused.
-func writeMemories(ctx context.Context, walDir string, res *repo.PITRResult, path, tmpDir string, access viewAccess) error {
+func writeMemories(ctx context.Context, walDir string, res *restore.PITRResult, path, tmpDir string, access viewAccess) error {
 	l, err := walreplay.OpenLog(walDir)
 	if err != nil {
 		return fmt.Errorf("restored WAL: %w", err)
@@ -346,3 +375,6 @@ func writeViewFile(path string, data []byte, access viewAccess) error {
 	}
 	return f.Close()
 }
+
+// Planner is the planner the recoveries use, for Options.Planner.
+func (m *Recoverer) Planner() *pitr.Planner { return m.planner }

@@ -1,4 +1,4 @@
-package repo
+package pitr_test
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"memento/repo"
+	"memento/repo/pitr"
+	"memento/repo/restore"
 	"memento/walreplay"
 )
 
@@ -22,7 +25,7 @@ type compactWorld struct {
 	fx         *walFixture
 	truth      string
 	cp         walreplay.Position // the checkpoint the snapshot records
-	head       *CompactResult
+	head       *repo.CompactResult
 	marker     walreplay.Position // the compacted segment's closing marker
 	end        uint64
 	endTS      int64
@@ -32,7 +35,7 @@ type compactWorld struct {
 func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &compactWorld{tr: newTestRepo(t, InitOptions{}), fx: newWALFixture(t, 16<<10), truth: t.TempDir()}
+	w := &compactWorld{tr: newTestRepo(t, repo.InitOptions{}), fx: newWALFixture(t, 16<<10), truth: t.TempDir()}
 	ar := w.tr.NewWALArchiver(nil)
 	t.Cleanup(func() { ar.Close() })
 	w.archiveRun = func() {
@@ -46,7 +49,7 @@ func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	w.archiveRun()
 	copyWAL(t, walDir, w.truth)
 	var err error
-	if w.head, err = w.tr.CompactWAL(ctx, w.fx.dataDir, w.fx.space, CompactOptions{}); err != nil {
+	if w.head, err = w.tr.CompactWAL(ctx, w.fx.dataDir, w.fx.space, repo.CompactOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if w.head.FirstSeq != 1 || w.head.LastSeq < 40 {
@@ -147,7 +150,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 			if !tc.keepOriginals {
 				dropOriginals(t, w)
 			}
-			ranges, _, err := w.tr.PITRRanges(ctx, w.fx.space)
+			ranges, _, err := pitr.NewPlanner(restore.FetchOrdered).PITRRanges(ctx, w.tr.Repository, w.fx.space)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +158,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 			if !tc.keepOriginals {
 				from = w.marker
 			}
-			want := []PITRRange{{FromSeq: from.Seq, FromTS: from.TimestampNS, ToSeq: w.end, ToTS: w.endTS, Snapshots: 1}}
+			want := []pitr.PITRRange{{FromSeq: from.Seq, FromTS: from.TimestampNS, ToSeq: w.end, ToTS: w.endTS, Snapshots: 1}}
 			if fmt.Sprint(ranges) != fmt.Sprint(want) || ranges[0] != want[0] {
 				t.Fatalf("ranges %+v, want %+v", ranges, want)
 			}
@@ -165,7 +168,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 				ok = append(ok, seqTarget(w.head.LastSeq-1), seqTarget(w.cp.Seq+1))
 			}
 			for _, tg := range ok {
-				res, err := w.tr.RestorePointInTime(ctx, PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
+				res, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
 				if err != nil {
 					t.Fatalf("restore to %s (listed as recoverable): %v", tg, err)
 				}
@@ -180,9 +183,9 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 				if tg.AtTime != nil && *tg.AtTime < from.TimestampNS && before.TimestampNS == from.TimestampNS {
 					t.Fatalf("entries %d and %d share a timestamp: pick another fixture seed", before.Seq, from.Seq)
 				}
-				_, err := w.tr.RestorePointInTime(ctx, PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
+				_, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
 				wantMsg := "recoverable ranges: " + want[0].String()
-				if !errors.Is(err, ErrUnrecoverable) || !strings.Contains(err.Error(), wantMsg) {
+				if !errors.Is(err, pitr.ErrUnrecoverable) || !strings.Contains(err.Error(), wantMsg) {
 					t.Fatalf("restore to %s (not listed): %v, want ErrUnrecoverable with %q", tg, err, wantMsg)
 				}
 			}
@@ -195,14 +198,14 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 func dropOriginals(t *testing.T, w *compactWorld) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := w.tr.Prune(ctx, PruneOptions{}); err != nil {
+	if _, err := w.tr.Prune(ctx, repo.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	arch, err := w.tr.LoadWALArchive(ctx, w.fx.space)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if originals(arch, w.head.FirstSeq, w.head.LastSeq) != nil {
+	if pitr.OriginalsForTest(arch, w.head.FirstSeq, w.head.LastSeq) != nil {
 		t.Fatalf("prune kept the originals of the compacted run %d..%d", w.head.FirstSeq, w.head.LastSeq)
 	}
 }

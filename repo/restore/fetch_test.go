@@ -1,4 +1,4 @@
-package repo
+package restore
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // TestRestoreUsesSecondCopy: two backups that did not know of each other
@@ -16,14 +17,14 @@ import (
 // damaged, restore reads the second one and the file comes back whole; with
 // both damaged it fails naming the first.
 func TestRestoreUsesSecondCopy(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	data := randomBytes(11, 3<<20)
 	writeFile(t, filepath.Join(src, "f"), data, 0o644)
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 	// A second backup that cannot see the first one's index files (as two
 	// hosts backing up at once) stores every chunk again, in other packs.
-	idx := filepath.Join(tr.dir, DirIndex)
+	idx := filepath.Join(tr.dir, repo.DirIndex)
 	hidden := filepath.Join(t.TempDir(), "index")
 	if err := os.Rename(idx, hidden); err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	mkdir(t, idx, 0o755)
 	other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "cache2"), be: tr.be}
 	other.Repository = other.reopen(t)
-	other.backup(t, BackupOptions{Paths: []string{src}})
+	other.backup(t, repo.BackupOptions{Paths: []string{src}})
 	entries, err := os.ReadDir(hidden)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +48,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := tr.nodeAt(t, sn, "src/f")
-	all, err := r.Index().LookupAll(StorageSpace(""), n.Content)
+	all, err := r.Index().LookupAll(repo.StorageSpace(""), n.Content)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	if len(locs) != 2 || locs[0].Pack == locs[1].Pack {
 		t.Fatalf("setup: chunk %s has locations %+v, want two packs", victim.Short(), locs)
 	}
-	packPath := func(l index.Location) string { return filepath.Join(tr.dir, filepath.FromSlash(PackName(l.Pack))) }
+	packPath := func(l index.Location) string { return filepath.Join(tr.dir, filepath.FromSlash(repo.PackName(l.Pack))) }
 	first, _ := r.Locate("", []chunk.ID{victim})
 	if first[victim] != locs[0] {
 		t.Fatalf("setup: Lookup gives %+v, LookupAll %+v first", first[victim], locs[0])
@@ -64,7 +65,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	flip(t, packPath(locs[0]), int64(locs[0].Offset)+int64(locs[0].Length)/2)
 
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := r.Restore(context.Background(), sn, dst, RestoreOptions{}); err != nil {
+	if _, err := Restore(context.Background(), r, sn, dst, RestoreOptions{}); err != nil {
 		t.Fatalf("restore with a damaged first copy: %v", err)
 	}
 	got, err := os.ReadFile(filepath.Join(dst, "src", "f"))
@@ -73,14 +74,14 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	}
 
 	flip(t, packPath(locs[1]), int64(locs[1].Offset)+int64(locs[1].Length)/2)
-	wantRestoreRefused(t, &testRepo{Repository: r, dir: tr.dir}, sn, "pack "+ShortHex(locs[0].Pack), victim.Short(), "file src/f")
+	wantRestoreRefused(t, &testRepo{Repository: r, dir: tr.dir}, sn, "pack "+repo.ShortHex(locs[0].Pack), victim.Short(), "file src/f")
 }
 
 // TestPlanFetch: a file's chunks become runs of pack neighbours in file
 // order; a repeated chunk of zeros is not read at all.
 func TestPlanFetch(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
-	rs := &restorer{r: tr.Repository, sn: &Snapshot{}}
+	tr := newTestRepo(t, repo.InitOptions{})
+	rs := &restorer{r: tr.Repository, sn: &repo.Snapshot{}}
 	packA, packB := [32]byte{1}, [32]byte{2}
 	ids := func(n ...byte) []chunk.ID {
 		out := make([]chunk.ID, len(n))
@@ -93,11 +94,11 @@ func TestPlanFetch(t *testing.T) {
 	locs := map[chunk.ID]index.Location{
 		{1}:  {Pack: packA, Offset: 0, Length: 100, RawLength: 100},
 		{2}:  {Pack: packA, Offset: 100, Length: 100, RawLength: 100},
-		{3}:  {Pack: packA, Offset: 200 + runMaxGap, Length: 100, RawLength: 100}, // just within the gap
-		{4}:  {Pack: packA, Offset: 400 + 2*runMaxGap, Length: 100, RawLength: 100},
-		{5}:  {Pack: packB, Offset: 0, Length: RunMaxBytes - 50, RawLength: 100},
-		{6}:  {Pack: packB, Offset: RunMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
-		zero: {Pack: packB, Offset: RunMaxBytes + 50, Length: 40, RawLength: 16 << 10},
+		{3}:  {Pack: packA, Offset: 200 + repo.RunMaxGapBridge, Length: 100, RawLength: 100}, // just within the gap
+		{4}:  {Pack: packA, Offset: 400 + 2*repo.RunMaxGapBridge, Length: 100, RawLength: 100},
+		{5}:  {Pack: packB, Offset: 0, Length: repo.RunMaxBytes - 50, RawLength: 100},
+		{6}:  {Pack: packB, Offset: repo.RunMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
+		zero: {Pack: packB, Offset: repo.RunMaxBytes + 50, Length: 40, RawLength: 16 << 10},
 	}
 	cases := []struct {
 		name string
@@ -119,7 +120,7 @@ func TestPlanFetch(t *testing.T) {
 				switch {
 				case it.run == nil:
 					got = append(got, "zero")
-				case it.run.pack == packA:
+				case it.run.Blobs[0].Loc.Pack == packA:
 					got = append(got, "A"+itoa(uint64(len(it.run.Blobs))))
 				default:
 					got = append(got, "B"+itoa(uint64(len(it.run.Blobs))))

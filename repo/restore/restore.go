@@ -1,4 +1,4 @@
-package repo
+package restore
 
 import (
 	"context"
@@ -14,11 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"memento/chunk"
+	"memento/repo"
+	"memento/repo/pitr"
 )
 
 // RestoreOptions tune a restore.
 type RestoreOptions struct {
-	Progress *Progress
+	Progress *repo.Progress
 	// Workers is how many files are written at once (default 2); each file
 	// also fetches its chunks ahead in parallel.
 	Workers int
@@ -42,7 +44,7 @@ type RestoreResult struct {
 //
 // A space snapshot restores into an Engram data dir: target is the data dir,
 // only spaces/<space> is replaced, and metadata.json is written if missing.
-func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, opts RestoreOptions) (*RestoreResult, error) {
+func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, opts RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
 	target, err := filepath.Abs(target)
 	if err != nil {
@@ -52,7 +54,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 		opts.Workers = 2
 	}
 	if opts.Progress == nil {
-		opts.Progress = &Progress{}
+		opts.Progress = &repo.Progress{}
 	}
 	lock, err := r.Lock(ctx, false, "restore")
 	if err != nil {
@@ -62,75 +64,109 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	ctx = lock.Context() // cancelled if the lock is lost
 
 	dest, tree := target, sn.Root
-	var spaceNode, meta *Node // the space directory's own node: its mode and mtime go to dest
+	var spaceNode, meta *repo.Node // the space directory's own node: its mode and mtime go to dest
 	if sn.Space != "" {
 		// Restore only the space's directory into the data dir, refusing
 		// a symlink where Engram keeps a directory before writing anything.
 		dest = filepath.Join(target, "spaces", sn.Space)
-		if tree, spaceNode, meta, err = r.spaceTree(ctx, sn); err != nil {
+		if tree, spaceNode, meta, err = pitr.SpaceTree(ctx, r, sn); err != nil {
 			return nil, err
 		}
-		if err := r.checkSpaceTree(ctx, sn, tree); err != nil {
+		if err := checkSpaceTree(ctx, r, sn, tree); err != nil {
 			return nil, err
 		}
 	} else if _, err := r.LoadTree(ctx, sn.Space, sn.Root); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return nil, fmt.Errorf("restore target %s: %w", dest, err)
-	}
-	stage, err := newStaging(filepath.Dir(dest), "."+filepath.Base(dest)+".restore-", r.Logger())
-	if err != nil {
-		return nil, fmt.Errorf("restore target %s: %w", dest, err)
-	}
-	tmp := stage.dir
-	_ = os.Chmod(tmp, 0o755) // made 0700; the root has no node of its own
 	rs := &restorer{r: r, sn: sn, opts: opts}
 	res := &RestoreResult{Target: target}
-	if err := rs.restoreDir(ctx, tree, tmp, ""); err != nil {
-		stage.abort()
+	spec := stageSpec{dest: dest, kind: ".restore-", dirNode: spaceNode, meta: meta, dataDir: target}
+	if res.SafetyCopy, err = rs.stageAndSwap(ctx, spec, func(tmp string) error {
+		return rs.restoreDir(ctx, tree, tmp, "")
+	}); err != nil {
 		return nil, err
-	}
-	if spaceNode != nil {
-		if err := setDirMeta(tmp, spaceNode); err != nil {
-			stage.abort()
-			return nil, err
-		}
-	}
-	metaTmp := ""
-	if meta != nil {
-		if _, err := os.Lstat(filepath.Join(target, "metadata.json")); errors.Is(err, fs.ErrNotExist) {
-			metaTmp = filepath.Join(target, ".metadata.json.restore-"+sn.Space)
-			os.Remove(metaTmp)
-			if err := rs.restoreFile(ctx, meta, metaTmp, "metadata.json"); err != nil {
-				stage.abort()
-				os.Remove(metaTmp)
-				return nil, err
-			}
-		}
-	}
-	if err := makeDurable(stage, metaTmp); err != nil {
-		stage.abort()
-		if metaTmp != "" {
-			os.Remove(metaTmp)
-		}
-		return nil, err
-	}
-	if res.SafetyCopy, err = swapIntoPlace(stage, dest); err != nil {
-		stage.abort()
-		if metaTmp != "" {
-			os.Remove(metaTmp)
-		}
-		return nil, err
-	}
-	if metaTmp != "" {
-		if err := placeNew(metaTmp, filepath.Join(target, "metadata.json")); err != nil {
-			return nil, err
-		}
 	}
 	res.Files, res.Dirs, res.Bytes = rs.files, rs.dirs, rs.bytes
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// stageSpec says what stageAndSwap builds and where it goes.
+type stageSpec struct {
+	dest string // the directory the result replaces
+	kind string // the staging kind in its name, one of stagingKinds
+	// dirNode is the snapshot's node of dest (a space directory), whose
+	// owner, mode and mtime dest gets; nil for a plain snapshot's root.
+	dirNode *repo.Node
+	// meta is the snapshot's metadata.json, written to dataDir when it has
+	// none (nil: nothing to write).
+	meta    *repo.Node
+	dataDir string
+	noSync  bool // skip makeDurable: a scratch copy, never a restore
+}
+
+// stageAndSwap is the one stage-and-swap path of plain and point-in-time
+// restores: it creates a staging directory beside spec.dest, lets fill
+// write the result into it, gives it spec.dirNode's metadata, writes the
+// data dir's missing metadata.json beside its final name, puts everything
+// on disk, and only then swaps the staging directory into place (moving a
+// non-empty dest aside) and places metadata.json. Any failure before the
+// swap removes the staging directory and the temporary metadata.json:
+// nothing partial ever reaches the target. It returns the safety copy's
+// path, if one was made.
+func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(tmp string) error) (string, error) {
+	dest := spec.dest
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("restore target %s: %w", dest, err)
+	}
+	stage, err := newStaging(filepath.Dir(dest), "."+filepath.Base(dest)+spec.kind, rs.r.Logger())
+	if err != nil {
+		return "", fmt.Errorf("restore target %s: %w", dest, err)
+	}
+	tmp := stage.dir
+	_ = os.Chmod(tmp, 0o755) // made 0700; the root has no node of its own
+	metaTmp := ""
+	fail := func(err error) (string, error) {
+		stage.abort()
+		if metaTmp != "" {
+			os.Remove(metaTmp)
+		}
+		return "", err
+	}
+	if err := fill(tmp); err != nil {
+		return fail(err)
+	}
+	// A space directory keeps its snapshot's mode, owner and mtime, in a
+	// plain restore as in a point-in-time one.
+	if spec.dirNode != nil {
+		if err := setDirMeta(tmp, spec.dirNode); err != nil {
+			return fail(err)
+		}
+	}
+	if spec.meta != nil {
+		if _, err := os.Lstat(filepath.Join(spec.dataDir, "metadata.json")); errors.Is(err, fs.ErrNotExist) {
+			metaTmp = filepath.Join(spec.dataDir, ".metadata.json"+spec.kind+rs.sn.Space)
+			os.Remove(metaTmp)
+			if err := rs.restoreFile(ctx, spec.meta, metaTmp, "metadata.json"); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if !spec.noSync {
+		if err := makeDurable(stage, metaTmp); err != nil {
+			return fail(err)
+		}
+	}
+	safety, err := swapIntoPlace(stage, dest)
+	if err != nil {
+		return fail(err)
+	}
+	if metaTmp != "" {
+		if err := placeNew(metaTmp, filepath.Join(spec.dataDir, "metadata.json")); err != nil {
+			return safety, err
+		}
+	}
+	return safety, nil
 }
 
 // makeDurable puts the staged tree and the file metaTmp (if any) on disk
@@ -223,8 +259,8 @@ func syncPath(p string) error {
 }
 
 type restorer struct {
-	r    *Repository
-	sn   *Snapshot
+	r    *repo.Repository
+	sn   *repo.Snapshot
 	opts RestoreOptions
 
 	files, dirs, bytes uint64 // updated only by the walking goroutine or under g
@@ -234,7 +270,7 @@ type restorer struct {
 }
 
 type fileJob struct {
-	n         *Node
+	n         *repo.Node
 	path, rel string
 }
 
@@ -257,7 +293,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		})
 	}
 	type dirMeta struct {
-		n    *Node
+		n    *repo.Node
 		path string
 	}
 	var metas []dirMeta
@@ -271,7 +307,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 			p := filepath.Join(dir, n.Name) // n.Name was validated by decodeTree
 			nrel := joinRel(rel, n.Name)
 			switch n.Type {
-			case NodeDir:
+			case repo.NodeDir:
 				if err := os.Mkdir(p, 0o700); err != nil {
 					return fmt.Errorf("restore %s: %w", p, err)
 				}
@@ -280,12 +316,12 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 					return err
 				}
 				metas = append(metas, dirMeta{n, p})
-			case NodeSymlink:
+			case repo.NodeSymlink:
 				if err := os.Symlink(n.LinkTarget, p); err != nil {
 					return fmt.Errorf("restore %s: %w", p, err)
 				}
 				setOwnerAndTimes(p, n, true)
-			case NodeFile:
+			case repo.NodeFile:
 				rs.files++
 				rs.bytes += n.Size
 				select {
@@ -315,7 +351,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 
 // setDirMeta gives a restored directory its node's owner, mode and mtime.
 // Plain and point-in-time restores both apply it to the space directory.
-func setDirMeta(p string, n *Node) error {
+func setDirMeta(p string, n *repo.Node) error {
 	setOwner(p, n) // before the chmod: chown clears the setuid and setgid bits
 	if err := os.Chmod(p, fs.FileMode(n.Mode)&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 		return fmt.Errorf("restore %s: %w", p, err)
@@ -333,25 +369,34 @@ func displayRel(rel string) string {
 
 // setOwnerAndTimes restores ownership (when running as root) and mtime.
 // Failures are not fatal: content matters more than metadata on a restore.
-func setOwnerAndTimes(p string, n *Node, symlink bool) {
+func setOwnerAndTimes(p string, n *repo.Node, symlink bool) {
 	setOwner(p, n)
 	setTimes(p, n, symlink)
 }
 
 // setOwner restores ownership when running as root. It must come before a
 // chmod, because chown clears the setuid and setgid bits of a file.
-func setOwner(p string, n *Node) {
+func setOwner(p string, n *repo.Node) {
 	if os.Geteuid() == 0 {
 		_ = os.Lchown(p, int(n.UID), int(n.GID))
 	}
 }
 
 // setTimes restores the mtime (atime is set to it too).
-func setTimes(p string, n *Node, symlink bool) {
+func setTimes(p string, n *repo.Node, symlink bool) {
 	ts := []unix.Timespec{unix.NsecToTimespec(n.MTimeNS), unix.NsecToTimespec(n.MTimeNS)}
 	flags := 0
 	if symlink {
 		flags = unix.AT_SYMLINK_NOFOLLOW
 	}
 	_ = unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, flags)
+}
+
+// joinRel joins a slash-separated relative path and a name (a copy of
+// backup.go's).
+func joinRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
 }

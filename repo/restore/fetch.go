@@ -1,4 +1,4 @@
-package repo
+package restore
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo"
 )
 
 // restoreAhead bounds the stored bytes of one file's runs that are read and
@@ -18,7 +19,7 @@ const restoreAhead = 12 << 20
 // fetchItem is one step of a file's fetch plan: a run of chunks read with
 // one request, or a chunk of zeros that needs no reading at all.
 type fetchItem struct {
-	run  *BlobRun
+	run  *repo.BlobRun
 	zero uint32 // > 0: a chunk of this many zero bytes
 }
 
@@ -44,10 +45,10 @@ func (rs *restorer) planFetch(ids []chunk.ID, locs map[chunk.ID]index.Location) 
 			items = append(items, fetchItem{zero: loc.RawLength})
 			continue
 		}
-		if n := len(items); n > 0 && items[n-1].run != nil && items[n-1].run.Add(id, loc, RunMaxBytes) {
+		if n := len(items); n > 0 && items[n-1].run != nil && items[n-1].run.Add(id, loc, repo.RunMaxBytes) {
 			continue
 		}
-		items = append(items, fetchItem{run: NewBlobRun(id, loc)})
+		items = append(items, fetchItem{run: repo.NewBlobRun(id, loc)})
 	}
 	return items
 }
@@ -145,7 +146,7 @@ func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[ch
 // openRun reads a run and opens each of its blobs. A blob that cannot be
 // read or does not verify is fetched from another pack holding a copy of
 // it, when the index knows one.
-func (rs *restorer) openRun(ctx context.Context, run *BlobRun) fetchResult {
+func (rs *restorer) openRun(ctx context.Context, run *repo.BlobRun) fetchResult {
 	res := fetchResult{data: make([]*[]byte, len(run.Blobs))}
 	buf, rerr := run.Read(ctx, rs.r.Backend())
 	defer func() {
@@ -156,7 +157,7 @@ func (rs *restorer) openRun(ctx context.Context, run *BlobRun) fetchResult {
 	for k, b := range run.Blobs {
 		err := rerr
 		if err == nil {
-			res.data[k], err = rs.r.OpenBlobPooled(run.Sealed(*buf, k), rs.sn.Space, DataBlob, b.ID, b.Loc)
+			res.data[k], err = rs.r.OpenBlobPooled(run.Sealed(*buf, k), rs.sn.Space, repo.DataBlob, b.ID, b.Loc)
 		}
 		if err != nil && ctx.Err() == nil {
 			res.data[k], err = rs.otherCopy(ctx, b.ID, b.Loc, err)
@@ -175,7 +176,7 @@ func (rs *restorer) openRun(ctx context.Context, run *BlobRun) fetchResult {
 // otherCopy reads blob id from a pack other than the damaged one at bad, if
 // the index knows another; else it returns the original error.
 func (rs *restorer) otherCopy(ctx context.Context, id chunk.ID, bad index.Location, cause error) (*[]byte, error) {
-	alts, err := rs.r.Index().LookupAll(StorageSpace(rs.sn.Space), []chunk.ID{id})
+	alts, err := rs.r.Index().LookupAll(repo.StorageSpace(rs.sn.Space), []chunk.ID{id})
 	if err != nil {
 		return nil, cause
 	}
@@ -183,12 +184,12 @@ func (rs *restorer) otherCopy(ctx context.Context, id chunk.ID, bad index.Locati
 		if l.Pack == bad.Pack {
 			continue
 		}
-		d, err := rs.r.ReadBlobAt(ctx, rs.sn.Space, DataBlob, id, l, nil)
+		d, err := rs.r.ReadBlobAt(ctx, rs.sn.Space, repo.DataBlob, id, l, nil)
 		if err != nil {
 			continue
 		}
 		rs.r.Logger().Warn("restore: damaged blob replaced by another copy",
-			"blob", id.Short(), "pack", ShortHex(bad.Pack), "copy", ShortHex(l.Pack), "err", cause)
+			"blob", id.Short(), "pack", repo.ShortHex(bad.Pack), "copy", repo.ShortHex(l.Pack), "err", cause)
 		return &d, nil
 	}
 	return nil, cause

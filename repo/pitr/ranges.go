@@ -1,4 +1,4 @@
-package repo
+package pitr
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -31,16 +32,17 @@ func (g PITRRange) String() string {
 	return fmt.Sprintf("seq %d..%d (%s .. %s)", g.FromSeq, g.ToSeq, walreplay.FormatTime(g.FromTS), walreplay.FormatTime(g.ToTS))
 }
 
-// pitrSource is one snapshot and what can be recovered from it.
-type pitrSource struct {
-	sn         *Snapshot
-	start, end WALPosition
-	// head is the compacted segment the snapshot's WAL starts with (nil
-	// when it starts with ordinary segments), and originals the archived
+// Source is one snapshot and what can be recovered from it: the states
+// from Start through End.
+type Source struct {
+	Snapshot   *repo.Snapshot
+	Start, End repo.WALPosition
+	// Head is the compacted segment the snapshot's WAL starts with (nil
+	// when it starts with ordinary segments), and Originals the archived
 	// segments it replaced, which a recovery to a point before the head's
 	// marker lays down in its place (nil when the archive lacks any).
-	head      *compactedHead
-	originals []*WALSegmentRecord
+	Head      *CompactedHead
+	Originals []*repo.WALSegmentRecord
 }
 
 // pitrSources pairs each Engram snapshot of the space with the archive.
@@ -53,46 +55,46 @@ type pitrSource struct {
 // That is what keeps 'pitr ranges' exactly what a restore accepts.
 //
 // Archived segments whose data is gone (a lost pack) are dropped from arch
-// first (WALArchive.Broken lists them): a range ends before them, so that
+// first (repo.WALArchive.Broken lists them): a range ends before them, so that
 // what is listed is what restores.
-func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArchive) ([]pitrSource, error) {
+func (p *Planner) pitrSources(ctx context.Context, r *repo.Repository, space string, arch *repo.WALArchive) ([]Source, error) {
 	if _, err := r.ReconcilePacks(ctx); err != nil {
 		return nil, err
 	}
-	dmg, err := r.walDamage(space, arch, nil, nil)
+	dmg, err := r.WALDamageBridge(space, arch, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	arch.dropDamaged(dmg)
+	arch.DropDamagedBridge(dmg)
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
 	runs := arch.Runs()
-	var out []pitrSource
+	var out []Source
 	for _, sn := range all {
 		e := sn.Engram
 		if sn.Space != space || e == nil || e.WALEnd.Seq == 0 {
 			continue
 		}
-		src := pitrSource{sn: sn, start: e.Checkpoint, end: e.WALEnd}
-		if src.start.Seq == 0 {
+		src := Source{Snapshot: sn, Start: e.Checkpoint, End: e.WALEnd}
+		if src.Start.Seq == 0 {
 			// A fresh database: the tiers are empty; history starts with
 			// the first entry of the WAL.
-			src.start = e.WALFirst
+			src.Start = e.WALFirst
 		}
-		head, err := r.snapshotCompactedHead(ctx, sn, arch)
+		head, err := p.snapshotCompactedHead(ctx, r, sn, arch)
 		if err != nil {
 			return nil, err
 		}
-		if head != nil && src.start.Seq < head.Last {
-			src.head = head
-			if src.originals = originals(arch, head.First, head.Last); src.originals == nil {
+		if head != nil && src.Start.Seq < head.Last {
+			src.Head = head
+			if src.Originals = originals(arch, head.First, head.Last); src.Originals == nil {
 				// Only the state at the marker and after it can be
 				// derived. (When the checkpoint precedes the run, the
 				// states before it could be too, by sequence; they are
 				// not listed rather than listed by halves.)
-				src.start = WALPosition{Seq: head.Last, TimestampNS: head.LastTS}
+				src.Start = repo.WALPosition{Seq: head.Last, TimestampNS: head.LastTS}
 			}
 		}
 		// A snapshot marked damaged is a base only up to its last verified
@@ -101,11 +103,11 @@ func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArc
 			if len(sn.Damage()) > 0 {
 				break
 			}
-			if run.FirstSeq <= src.end.Seq+1 && run.LastSeq > src.end.Seq {
-				src.end = WALPosition{Seq: run.LastSeq, TimestampNS: run.LastTS}
+			if run.FirstSeq <= src.End.Seq+1 && run.LastSeq > src.End.Seq {
+				src.End = repo.WALPosition{Seq: run.LastSeq, TimestampNS: run.LastTS}
 			}
 		}
-		if src.start.Seq > src.end.Seq || src.start.Seq == 0 {
+		if src.Start.Seq > src.End.Seq || src.Start.Seq == 0 {
 			continue
 		}
 		out = append(out, src)
@@ -115,38 +117,38 @@ func (r *Repository) pitrSources(ctx context.Context, space string, arch *WALArc
 
 // mergeRanges unions the sources' ranges; ranges that touch (the next starts
 // at most one sequence after the previous ends) merge.
-func mergeRanges(srcs []pitrSource) []PITRRange {
+func mergeRanges(srcs []Source) []PITRRange {
 	s := slices.Clone(srcs)
-	slices.SortFunc(s, func(a, b pitrSource) int {
+	slices.SortFunc(s, func(a, b Source) int {
 		switch {
-		case a.start.Seq < b.start.Seq:
+		case a.Start.Seq < b.Start.Seq:
 			return -1
-		case a.start.Seq > b.start.Seq:
+		case a.Start.Seq > b.Start.Seq:
 			return 1
 		}
 		return 0
 	})
 	var out []PITRRange
 	for _, src := range s {
-		if n := len(out); n > 0 && src.start.Seq <= out[n-1].ToSeq+1 {
-			if src.end.Seq > out[n-1].ToSeq {
-				out[n-1].ToSeq, out[n-1].ToTS = src.end.Seq, src.end.TimestampNS
+		if n := len(out); n > 0 && src.Start.Seq <= out[n-1].ToSeq+1 {
+			if src.End.Seq > out[n-1].ToSeq {
+				out[n-1].ToSeq, out[n-1].ToTS = src.End.Seq, src.End.TimestampNS
 			}
 			out[n-1].Snapshots++
 			continue
 		}
-		out = append(out, PITRRange{FromSeq: src.start.Seq, FromTS: src.start.TimestampNS, ToSeq: src.end.Seq, ToTS: src.end.TimestampNS, Snapshots: 1})
+		out = append(out, PITRRange{FromSeq: src.Start.Seq, FromTS: src.Start.TimestampNS, ToSeq: src.End.Seq, ToTS: src.End.TimestampNS, Snapshots: 1})
 	}
 	return out
 }
 
 // PITRRanges lists what can be recovered of a space, oldest first.
-func (r *Repository) PITRRanges(ctx context.Context, space string) ([]PITRRange, *WALArchive, error) {
+func (p *Planner) PITRRanges(ctx context.Context, r *repo.Repository, space string) ([]PITRRange, *repo.WALArchive, error) {
 	arch, err := r.LoadWALArchive(ctx, space)
 	if err != nil {
 		return nil, nil, err
 	}
-	srcs, err := r.pitrSources(ctx, space, arch)
+	srcs, err := p.pitrSources(ctx, r, space, arch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,29 +161,29 @@ func (r *Repository) PITRRanges(ctx context.Context, space string) ([]PITRRange,
 // snapshot that covers the target (its checkpoint at or before it, its WAL
 // end after it) is used; that is exact when the backup was quiesced
 // (docs/pitr.md).
-func planPITR(srcs []pitrSource, t walreplay.Target) (*pitrSource, bool) {
-	var best, cover *pitrSource
+func planPITR(srcs []Source, t walreplay.Target) (*Source, bool) {
+	var best, cover *Source
 	for i := range srcs {
 		s := &srcs[i]
 		var in, before bool
 		if t.ToSeq != nil {
 			n := *t.ToSeq
-			in = s.start.Seq <= n && n <= s.end.Seq
-			before = s.sn.Engram.WALEnd.Seq <= n
+			in = s.Start.Seq <= n && n <= s.End.Seq
+			before = s.Snapshot.Engram.WALEnd.Seq <= n
 		} else {
 			ts := *t.AtTime
-			in = s.start.TimestampNS <= ts && ts <= s.end.TimestampNS
-			before = s.sn.Engram.WALEnd.TimestampNS <= ts
+			in = s.Start.TimestampNS <= ts && ts <= s.End.TimestampNS
+			before = s.Snapshot.Engram.WALEnd.TimestampNS <= ts
 		}
 		if !in {
 			continue
 		}
 		if before {
-			if best == nil || s.sn.Engram.WALEnd.Seq > best.sn.Engram.WALEnd.Seq ||
-				s.sn.Engram.WALEnd.Seq == best.sn.Engram.WALEnd.Seq && s.sn.Time.After(best.sn.Time) {
+			if best == nil || s.Snapshot.Engram.WALEnd.Seq > best.Snapshot.Engram.WALEnd.Seq ||
+				s.Snapshot.Engram.WALEnd.Seq == best.Snapshot.Engram.WALEnd.Seq && s.Snapshot.Time.After(best.Snapshot.Time) {
 				best = s
 			}
-		} else if cover == nil || s.start.Seq > cover.start.Seq {
+		} else if cover == nil || s.Start.Seq > cover.Start.Seq {
 			cover = s
 		}
 	}

@@ -1,4 +1,4 @@
-package repo
+package restore
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"memento/chunk"
+	"memento/repo"
+	"memento/repo/pitr"
 )
 
 // A restore creates, truncates and removes files only below its own
@@ -27,26 +29,11 @@ import (
 // directories when present (docs/engram-format.md).
 var spaceSubdirs = []string{"cold", "hot", "wal", "warm"}
 
-// needSpaceDir returns the error for the node n found at rel of a space
-// snapshot where a directory must be (nil: it is one).
-func needSpaceDir(sn *Snapshot, rel string, n *Node) error {
-	switch {
-	case n == nil:
-		return Corruptf("snapshot "+sn.ShortID(), "no %s directory", rel)
-	case n.Type == NodeSymlink:
-		return &CorruptError{What: "snapshot " + sn.ShortID(), Err: ErrUnsafePath,
-			Detail: fmt.Sprintf("%s is a symlink to %q where a directory must be (a restore never follows a symlink from a snapshot)", rel, n.LinkTarget)}
-	case n.Type != NodeDir || n.Subtree == nil:
-		return Corruptf("snapshot "+sn.ShortID(), "%s is a %s where a directory must be", rel, n.Type)
-	}
-	return nil
-}
-
 // checkSpaceTree refuses a space snapshot whose space directory (tree) holds
 // a symlink or a file where Engram keeps a directory (wal/, the tiers), or a
 // symlink in wal/: a point-in-time restore writes, truncates and removes
 // segments there.
-func (r *Repository) checkSpaceTree(ctx context.Context, sn *Snapshot, tree chunk.ID) error {
+func checkSpaceTree(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, tree chunk.ID) error {
 	t, err := r.LoadTree(ctx, sn.Space, tree)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: spaces/%s: %w", sn.ShortID(), sn.Space, err)
@@ -57,7 +44,7 @@ func (r *Repository) checkSpaceTree(ctx context.Context, sn *Snapshot, tree chun
 			continue
 		}
 		rel := "spaces/" + sn.Space + "/" + name
-		if err := needSpaceDir(sn, rel, n); err != nil {
+		if err := pitr.NeedSpaceDir(sn, rel, n); err != nil {
 			return err
 		}
 		if name != "wal" {
@@ -68,8 +55,8 @@ func (r *Repository) checkSpaceTree(ctx context.Context, sn *Snapshot, tree chun
 			return fmt.Errorf("snapshot %s: %s: %w", sn.ShortID(), rel, err)
 		}
 		for _, s := range wt.Nodes {
-			if s.Type == NodeSymlink {
-				return &CorruptError{What: "snapshot " + sn.ShortID(), Err: ErrUnsafePath,
+			if s.Type == repo.NodeSymlink {
+				return &repo.CorruptError{What: "snapshot " + sn.ShortID(), Err: repo.ErrUnsafePath,
 					Detail: fmt.Sprintf("%s/%s is a symlink to %q in the WAL directory (a restore never follows a symlink from a snapshot)", rel, s.Name, s.LinkTarget)}
 			}
 		}
@@ -93,7 +80,7 @@ func openDirBeneath(root, rel string, mkdir bool, perm uint32) (*os.File, error)
 	for _, c := range strings.Split(rel, "/") {
 		if c == "" || c == "." || c == ".." {
 			unix.Close(fd)
-			return nil, fmt.Errorf("%w: %q in %s", ErrUnsafePath, c, rel)
+			return nil, fmt.Errorf("%w: %q in %s", repo.ErrUnsafePath, c, rel)
 		}
 		if mkdir {
 			if err := unix.Mkdirat(fd, c, perm); err != nil && !errors.Is(err, unix.EEXIST) {

@@ -1,7 +1,8 @@
-package repo
+package restore
 
 import (
 	"context"
+	"memento/repo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +14,10 @@ import (
 // it aside, intact, to TARGET.pre-restore-<time>; an empty target is simply
 // replaced.
 func TestRestoreKeepsSafetyCopy(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	writeFile(t, filepath.Join(src, "new"), []byte("restored content"), 0o644)
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
 
 	parent := t.TempDir()
 	target := filepath.Join(parent, "target")
@@ -24,7 +25,7 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 	writeFile(t, filepath.Join(target, "src", "new"), []byte("old version of new"), 0o644)
 	oldDigest := digestTree(t, target)
 
-	res, err := tr.Restore(context.Background(), sn, target, RestoreOptions{})
+	res, err := Restore(context.Background(), tr.Repository, sn, target, RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 	// An existing empty directory is replaced without a safety copy.
 	empty := filepath.Join(t.TempDir(), "empty")
 	mkdir(t, empty, 0o755)
-	res, err = tr.Restore(context.Background(), sn, empty, RestoreOptions{})
+	res, err = Restore(context.Background(), tr.Repository, sn, empty, RestoreOptions{})
 	if err != nil || res.SafetyCopy != "" {
 		t.Fatalf("restore into an empty dir: safety copy %q, %v", res.SafetyCopy, err)
 	}
@@ -73,7 +74,7 @@ func engramDataDir(t *testing.T, dir string, spaces ...string) {
 // (keeping a safety copy) and leaves other spaces and metadata.json alone.
 // Spaces share no chunk even for identical bytes.
 func TestEngramSpaceBackupRestore(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
 	engramDataDir(t, dd, "alpha", "beta")
 	chmod(t, filepath.Join(dd, "spaces", "alpha"), 0o750) // the space dir's own mode and mtime come back too
@@ -86,8 +87,8 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 		}
 	}
 
-	snA := tr.backup(t, BackupOptions{Space: "alpha", DataDir: dd})
-	snB := tr.backup(t, BackupOptions{Space: "beta", DataDir: dd})
+	snA := tr.backup(t, repo.BackupOptions{Space: "alpha", DataDir: dd})
+	snB := tr.backup(t, repo.BackupOptions{Space: "beta", DataDir: dd})
 	if snA.Space != "alpha" || snA.Paths[0] != filepath.Join(dd, "spaces", "alpha") {
 		t.Errorf("manifest space %q paths %q", snA.Space, snA.Paths)
 	}
@@ -113,7 +114,7 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 	if found, err := tr.Index().Lookup("beta", a.Content); err != nil || len(found) != 0 {
 		t.Errorf("alpha's chunk found under beta: %v %v", found, err)
 	}
-	if _, err := tr.ReadBlob(context.Background(), "beta", DataBlob, a.Content[0]); err == nil {
+	if _, err := tr.ReadBlob(context.Background(), "beta", repo.DataBlob, a.Content[0]); err == nil {
 		t.Error("reading alpha's chunk as beta succeeded")
 	}
 
@@ -125,7 +126,7 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 	damagedAlpha := digestTree(t, filepath.Join(dd, "spaces", "alpha"))
 	beta := digestTree(t, filepath.Join(dd, "spaces", "beta"))
 
-	res, err := tr.Restore(context.Background(), snA, dd, RestoreOptions{})
+	res, err := Restore(context.Background(), tr.Repository, snA, dd, RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 
 	// Into a fresh data dir: metadata.json and spaces/alpha only.
 	fresh := filepath.Join(t.TempDir(), "fresh")
-	if _, err := tr.Restore(context.Background(), snA, fresh, RestoreOptions{}); err != nil {
+	if _, err := Restore(context.Background(), tr.Repository, snA, fresh, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got := digestTree(t, fresh)

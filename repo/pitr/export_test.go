@@ -1,0 +1,4 @@
+package pitr
+
+// OriginalsForTest is originals, for the external tests.
+var OriginalsForTest = originals
