@@ -1,8 +1,9 @@
 package fusefs
 
 import (
-	"golang.org/x/sys/unix"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 func utimesNoFollow(p string, ts []syscall.Timespec) error {

@@ -146,3 +146,21 @@ func ValidName(name string) error {
 	}
 	return nil
 }
+
+// JoinRel joins a slash-separated path inside a snapshot tree and a name
+// ("" is the tree's root).
+func JoinRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
+// DisplayRel shows a path inside a snapshot tree to an operator ("/" for
+// the root).
+func DisplayRel(rel string) string {
+	if rel == "" {
+		return "/"
+	}
+	return rel
+}

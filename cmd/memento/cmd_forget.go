@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/engram"
-	"memento/repo"
 	"memento/repo/maintenance"
 )
 

@@ -200,7 +200,7 @@ func symlinkedDirs(space string) map[string]bool {
 	}
 	sd := "spaces/" + space
 	m := map[string]bool{sd: true}
-	for _, name := range repo.SpaceSubdirsBridge() {
+	for _, name := range engram.SpaceSubdirs {
 		m[sd+"/"+name] = true
 	}
 	return m
@@ -327,7 +327,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 				}
 				return fmt.Errorf("backup %s: %w", it.path, err)
 			}
-			relPath := joinRel(rel, it.name)
+			relPath := repo.JoinRel(rel, it.name)
 			if fi.Mode()&fs.ModeSymlink != 0 && a.follow[relPath] && !it.redirected {
 				if fi, err = a.followLink(it, relPath); err != nil {
 					return err
@@ -397,7 +397,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 				sub = t
 			}
 		}
-		crel := joinRel(rel, it.name)
+		crel := repo.JoinRel(rel, it.name)
 		if err := a.beforeDir(crel); err != nil {
 			return chunk.ID{}, err
 		}
@@ -407,7 +407,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 		}
 		if a.redirect != nil {
 			for i := range children {
-				if p := a.redirect(joinRel(crel, children[i].name)); p != "" {
+				if p := a.redirect(repo.JoinRel(crel, children[i].name)); p != "" {
 					children[i].path, children[i].redirected = p, true
 				}
 			}
@@ -432,13 +432,6 @@ func parentNode(parent *repo.Tree, name string) *repo.Node {
 		return nil
 	}
 	return parent.Find(name)
-}
-
-func joinRel(rel, name string) string {
-	if rel == "" {
-		return name
-	}
-	return rel + "/" + name
 }
 
 func readDirItems(dir item) ([]item, error) {

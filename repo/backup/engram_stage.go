@@ -6,12 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"memento/engram"
 	"os"
 	"path/filepath"
 	"slices"
 	"syscall"
-
-	"memento/repo"
 )
 
 // stagedEntries are the parts of a space that the database changes in place
@@ -32,7 +31,7 @@ func (e *EngramRecorder) stage(spaceDir string) error {
 	e.stageDir = dir
 	for _, name := range stagedEntries {
 		src := filepath.Join(spaceDir, name)
-		if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && slices.Contains(repo.SpaceSubdirsBridge(), name) {
+		if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && slices.Contains(engram.SpaceSubdirs, name) {
 			// A tier kept elsewhere is backed up as the directory it
 			// points to (symlinkedDirs): stage that directory.
 			if src, err = filepath.EvalSymlinks(src); err != nil {

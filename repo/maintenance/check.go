@@ -17,6 +17,8 @@ import (
 	"memento/chunk"
 	"memento/index"
 	"memento/repo"
+	"memento/repo/verify"
+	"memento/repo/walarchive"
 )
 
 // CheckOptions say how far `memento check` goes.
@@ -68,7 +70,7 @@ func (c *CheckReport) add(sev, what, format string, args ...any) {
 // knownDirs are the top-level directories of a repository; anything else
 // (and anything misnamed inside them) is reported as unexpected.
 var knownDirs = map[string]bool{repo.DirData: true, repo.DirIndex: true, repo.DirSnapshots: true, repo.DirKeys: true, repo.DirLocks: true,
-	repo.DirLogs: true, repo.DirWALBridge: true, dirDamaged: true}
+	repo.DirLogs: true, walarchive.DirWAL: true, dirDamaged: true}
 
 // Check verifies the repository as a whole: key files, that every file is
 // where and what its name says, that the index files agree with the packs
@@ -152,11 +154,11 @@ func checkFiles(ctx context.Context, r *repo.Repository, rep *CheckReport) (map[
 		switch {
 		case !knownDirs[top]:
 			rep.add(SevWarning, name, "unexpected file (not part of a memento repository)")
-		case h == [32]byte{} || repo.FileName(top, h) != name && top != repo.DirWALBridge:
+		case h == [32]byte{} || repo.FileName(top, h) != name && top != walarchive.DirWAL:
 			rep.add(SevWarning, name, "unexpected file name in %s", dir)
 		case top == repo.DirData:
 			packs[h] = size
-		case top == repo.DirKeys || top == repo.DirWALBridge:
+		case top == repo.DirKeys || top == walarchive.DirWAL:
 			hashNames = append(hashNames, name)
 		}
 		return nil
@@ -342,7 +344,7 @@ func checkSnapshots(ctx context.Context, r *repo.Repository, rep *CheckReport, b
 	if err != nil {
 		return err
 	}
-	v, err := r.NewVerifierBridge(ctx, repo.VerifyOptions{Level: repo.L1})
+	v, err := verify.NewVerifier(ctx, r, verify.VerifyOptions{Level: verify.L1})
 	if err != nil {
 		return err
 	}
@@ -359,8 +361,8 @@ func checkSnapshots(ctx context.Context, r *repo.Repository, rep *CheckReport, b
 			reportDamage(ctx, r, rep, what, d, marked, repair)
 			continue
 		}
-		vd := &repo.Verdict{Snapshot: id.String(), Figures: map[string]float64{}}
-		w, err := v.ManifestBridge(ctx, sn, vd)
+		vd := &verify.Verdict{Snapshot: id.String(), Figures: map[string]float64{}}
+		w, err := v.Manifest(ctx, sn, vd)
 		if err != nil {
 			return err
 		}
@@ -422,7 +424,7 @@ func checkSnapshots(ctx context.Context, r *repo.Repository, rep *CheckReport, b
 	return nil
 }
 
-func countFiles(files []repo.WalkFileBridge, lost map[string]bool) int {
+func countFiles(files []verify.WalkFile, lost map[string]bool) int {
 	n := 0
 	for _, f := range files {
 		if lost[f.Rel] {

@@ -20,6 +20,7 @@ import (
 	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/verify"
 	"memento/walreplay"
 )
 
@@ -295,7 +296,7 @@ func (tr *testRepo) backupSpace(t testing.TB, dataDir, space string) *repo.Snaps
 }
 
 // verifyIDs verifies snapshots and fails the test if verification itself fails.
-func verifyIDs(t testing.TB, r *repo.Repository, level repo.Level, ids ...chunk.ID) []*repo.Verdict {
+func verifyIDs(t testing.TB, r *repo.Repository, level repo.Level, ids ...chunk.ID) []*verify.Verdict {
 	t.Helper()
 	vds, err := r.VerifySnapshots(context.Background(), ids, repo.VerifyOptions{Level: level, TempDir: t.TempDir()})
 	if err != nil {
@@ -305,7 +306,7 @@ func verifyIDs(t testing.TB, r *repo.Repository, level repo.Level, ids ...chunk.
 }
 
 // wantPass requires every verdict to have passed.
-func wantPass(t testing.TB, vds ...*repo.Verdict) {
+func wantPass(t testing.TB, vds ...*verify.Verdict) {
 	t.Helper()
 	for _, vd := range vds {
 		if !vd.Passed {
@@ -316,7 +317,7 @@ func wantPass(t testing.TB, vds ...*repo.Verdict) {
 
 // wantFinding requires a failed verdict with a finding at level whose text
 // contains every one of want.
-func wantFinding(t testing.TB, vd *repo.Verdict, level repo.Level, want ...string) {
+func wantFinding(t testing.TB, vd *verify.Verdict, level repo.Level, want ...string) {
 	t.Helper()
 	if vd.Passed {
 		t.Fatalf("snapshot %s %s passed, want a finding at %s containing %q", vd.Short(), vd.Level, level, want)
@@ -336,7 +337,7 @@ func wantFinding(t testing.TB, vd *repo.Verdict, level repo.Level, want ...strin
 	t.Fatalf("snapshot %s: no %s finding containing %q in:\n%s", vd.Short(), level, want, findingsText(vd))
 }
 
-func findingsText(vd *repo.Verdict) string {
+func findingsText(vd *verify.Verdict) string {
 	var b strings.Builder
 	for _, f := range vd.Findings {
 		b.WriteString("\t" + f.String() + "\n")

@@ -9,6 +9,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 // checkWALArchives is check's part for the WAL archive: every archived
@@ -23,14 +24,14 @@ import (
 // an audited `wal archive` run that archived further than the archive now
 // reaches catches the newest.
 func checkWALArchives(ctx context.Context, r *repo.Repository, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []repo.AuditRecord) error {
-	spaces, err := r.WALArchiveSpacesBridge(ctx)
+	spaces, err := walarchive.ArchiveSpaces(ctx, r)
 	if err != nil {
 		return err
 	}
 	exists := func(id [32]byte) bool { _, ok := packs[id]; return ok }
 	segs := 0
 	for _, space := range spaces {
-		arch, err := r.LoadWALArchive(ctx, space)
+		arch, err := walarchive.LoadWALArchive(ctx, r, space)
 		if err != nil {
 			rep.add(SevError, "space "+space+" WAL archive", "%v", err)
 			continue
@@ -39,18 +40,18 @@ func checkWALArchives(ctx context.Context, r *repo.Repository, rep *CheckReport,
 		what := "space " + space + " WAL archive"
 		if miss := arch.MissingFiles(); len(miss) > 0 {
 			rep.add(SevError, what, "wal/ run file number %s of %d is missing (deleted or lost): the segment records it held are gone, so the archive may end earlier or have a hole ('pitr ranges' shows what is left)",
-				joinNumbers(miss), arch.FileSeqBridge())
+				joinNumbers(miss), arch.FileSeq())
 		}
 		end, _ := arch.End()
 		if rec := furthestArchiveRun(recs, space); rec != nil && uint64(rec.Figures["last_seq"]) > end {
 			rep.add(SevError, what, "ends at seq %d, but 'wal archive' on %s at %s archived through seq %.0f: a wal/ file is missing (deleted or lost)",
 				end, rec.Host, rec.Time.Format(time.RFC3339), rec.Figures["last_seq"])
 		}
-		dmg, err := r.WALDamageBridge(space, arch, exists, bad)
+		dmg, err := walarchive.FindDamage(r, space, arch, exists, bad)
 		if err != nil {
 			return err
 		}
-		covered, err := r.SnapshotWALEndBridge(ctx, space)
+		covered, err := walarchive.SnapshotWALEnd(ctx, r, space)
 		if err != nil {
 			return err
 		}

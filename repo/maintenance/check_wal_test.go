@@ -7,6 +7,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -17,13 +18,13 @@ func TestCheckWALArchiveDamageCoveredBySnapshot(t *testing.T) {
 	tr := newTestRepo(t, repo.InitOptions{})
 	dd := t.TempDir()
 	writeEngramSpace(t, dd, "sp", 400, 8<<10, 50)
-	w, err := tr.LoadWALArchive(ctx, "sp")
+	w, err := walarchive.LoadWALArchive(ctx, tr, "sp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost := []repo.WALSegmentRecord{{Name: walreplay.SegmentName(1), FirstSeq: 1, LastSeq: 100, FirstTS: 1, LastTS: 2, Entries: 100, Size: 4096,
-		Chunks: []repo.WALChunk{{ID: chunk.ID{9}, Size: 4096}}, Sealed: true}}
-	if err := tr.SaveWALFileBridge(ctx, w, "h", lost); err != nil {
+	lost := []walarchive.WALSegmentRecord{{Name: walreplay.SegmentName(1), FirstSeq: 1, LastSeq: 100, FirstTS: 1, LastTS: 2, Entries: 100, Size: 4096,
+		Chunks: []walarchive.WALChunk{{ID: chunk.ID{9}, Size: 4096}}, Sealed: true}}
+	if err := walarchive.SaveWALFile(ctx, tr, w, "h", lost); err != nil {
 		t.Fatal(err)
 	}
 	find := func(sev string) string {

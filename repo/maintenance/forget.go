@@ -123,7 +123,7 @@ func Forget(ctx context.Context, r *repo.Repository, opts ForgetOptions) (*Forge
 	if err != nil {
 		return nil, err
 	}
-	damaged, err := r.DamagedSnapshots(ctx)
+	damaged, err := DamagedSnapshots(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func newForgetGroup(sn *repo.Snapshot) ForgetGroup {
 // planForgetPolicy applies the policy group by group. Damaged snapshots
 // are left out of the policy (they cannot give the guarantee a keep rule
 // promises) and are kept unless ForgetDamaged.
-func planForgetPolicy(opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]repo.DamageRecord, res *ForgetResult) error {
+func planForgetPolicy(opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
@@ -248,7 +248,7 @@ func planForgetPolicy(opts ForgetOptions, groups map[string][]*repo.Snapshot, da
 }
 
 // planForgetIDs removes exactly the named snapshots.
-func planForgetIDs(ctx context.Context, r *repo.Repository, opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]repo.DamageRecord, res *ForgetResult) error {
+func planForgetIDs(ctx context.Context, r *repo.Repository, opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
 	drop := map[string]bool{}
 	for _, ref := range opts.IDs {
 		sn, err := r.FindSnapshot(ctx, ref)

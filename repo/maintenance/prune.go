@@ -13,6 +13,7 @@ import (
 	"memento/engram"
 	"memento/index"
 	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 // PruneOptions tune Prune.
@@ -191,7 +192,7 @@ func planPrune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*pru
 		return nil, err
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	damaged, err := r.DamagedSnapshots(ctx)
+	damaged, err := DamagedSnapshots(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +250,7 @@ func planPrune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*pru
 	}
 	sort.Strings(names)
 	for _, sp := range names {
-		delete(dirs, r.WalSpaceDirBridge(sp))
+		delete(dirs, walarchive.SpaceDir(r, sp))
 		wp, err := planWAL(ctx, r, m, sp, bySpace[sp])
 		if err != nil {
 			return nil, err

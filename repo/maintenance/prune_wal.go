@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 // WAL archive retention. Point-in-time recovery starts from a snapshot and
@@ -39,10 +40,10 @@ import (
 // walPrunePlan is what prune does to one space's archive.
 type walPrunePlan struct {
 	space   string
-	arch    *repo.WALArchive
+	arch    *walarchive.WALArchive
 	floor   uint64 // records ending at or before it may go
-	keep    []repo.WALSegmentRecord
-	dropped []repo.WALSegmentRecord
+	keep    []walarchive.WALSegmentRecord
+	dropped []walarchive.WALSegmentRecord
 	files   []string // every wal/ file of the space, superseded by the rewrite
 }
 
@@ -62,7 +63,7 @@ type WALPruneReport struct {
 // and returns the plan (nil when the space has no archive). snapshots are
 // the space's remaining snapshots; m.used must already hold their blobs.
 func planWAL(ctx context.Context, r *repo.Repository, m *pruneMarker, space string, snapshots []*repo.Snapshot) (*walPrunePlan, error) {
-	dir := r.WalSpaceDirBridge(space)
+	dir := walarchive.SpaceDir(r, space)
 	var files []string
 	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		files = append(files, name)
@@ -73,7 +74,7 @@ func planWAL(ctx context.Context, r *repo.Repository, m *pruneMarker, space stri
 	if len(files) == 0 {
 		return nil, nil
 	}
-	arch, err := r.LoadWALArchive(ctx, space)
+	arch, err := walarchive.LoadWALArchive(ctx, r, space)
 	if err != nil {
 		return nil, err
 	}
@@ -141,10 +142,10 @@ func (p *walPrunePlan) missingChunks(inv *pruneInventory) int {
 // their packs: a crash leaves the old archive readable as it was.
 func rewriteWAL(ctx context.Context, r *repo.Repository, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
 	host, _ := os.Hostname()
-	f := repo.WalArchiveFileBridge{Version: repo.WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
-		Supersedes: p.files, Segments: p.keep, Seq: p.arch.FileSeqBridge()}
-	dir := r.WalSpaceDirBridge(p.space) + "/c"
-	id, err := r.SaveFile(ctx, dir, repo.KindWALArchiveBridge, f)
+	f := walarchive.ArchiveFile{Version: walarchive.WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
+		Supersedes: p.files, Segments: p.keep, Seq: p.arch.FileSeq()}
+	dir := walarchive.SpaceDir(r, p.space) + "/c"
+	id, err := r.SaveFile(ctx, dir, walarchive.KindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: rewrite WAL archive: %w", p.space, err)
 	}
@@ -153,12 +154,12 @@ func rewriteWAL(ctx context.Context, r *repo.Repository, p *walPrunePlan, step f
 	step("write " + name)
 	order := make([]string, 0, len(p.files))
 	for _, n := range p.files { // run files first: the old consolidations still cover them
-		if !strings.Contains(strings.TrimPrefix(n, r.WalSpaceDirBridge(p.space)+"/"), "/") {
+		if !strings.Contains(strings.TrimPrefix(n, walarchive.SpaceDir(r, p.space)+"/"), "/") {
 			order = append(order, n)
 		}
 	}
 	for _, n := range p.files {
-		if strings.Contains(strings.TrimPrefix(n, r.WalSpaceDirBridge(p.space)+"/"), "/") {
+		if strings.Contains(strings.TrimPrefix(n, walarchive.SpaceDir(r, p.space)+"/"), "/") {
 			order = append(order, n)
 		}
 	}
@@ -179,7 +180,7 @@ func rewriteWAL(ctx context.Context, r *repo.Repository, p *walPrunePlan, step f
 // space prune does not know (reported, left alone).
 func walDirs(ctx context.Context, r *repo.Repository) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := r.Backend().List(ctx, repo.DirWALBridge, func(name string, size int64) error {
+	err := r.Backend().List(ctx, walarchive.DirWAL, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)
 		if len(parts) >= 3 {
 			out[parts[0]+"/"+parts[1]] = true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -13,8 +14,8 @@ import (
 // archive, whose segments after the snapshot lead to t (Continuation). An
 // instant outside every recoverable range is an ErrUnrecoverable error that
 // lists the ranges.
-func (p *Planner) Plan(ctx context.Context, r *repo.Repository, space string, t walreplay.Target) (*Source, *repo.WALArchive, error) {
-	arch, err := r.LoadWALArchive(ctx, space)
+func (p *Planner) Plan(ctx context.Context, r *repo.Repository, space string, t walreplay.Target) (*Source, *walarchive.WALArchive, error) {
+	arch, err := walarchive.LoadWALArchive(ctx, r, space)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,8 +46,8 @@ func (s *Source) Uncompact(t walreplay.Target) bool {
 // Continuation returns the archived segments that continue a snapshot's
 // WAL (which ends at end) up to the target: every ordinary record holding
 // sequences after end, up to the first one that starts beyond the target.
-func Continuation(arch *repo.WALArchive, end repo.WALPosition, t walreplay.Target) []*repo.WALSegmentRecord {
-	var out []*repo.WALSegmentRecord
+func Continuation(arch *walarchive.WALArchive, end repo.WALPosition, t walreplay.Target) []*walarchive.WALSegmentRecord {
+	var out []*walarchive.WALSegmentRecord
 	for _, rec := range arch.Chain() {
 		if rec.LastSeq <= end.Seq {
 			continue

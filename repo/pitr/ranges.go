@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"memento/repo"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -42,7 +43,7 @@ type Source struct {
 	// segments it replaced, which a recovery to a point before the head's
 	// marker lays down in its place (nil when the archive lacks any).
 	Head      *CompactedHead
-	Originals []*repo.WALSegmentRecord
+	Originals []*walarchive.WALSegmentRecord
 }
 
 // pitrSources pairs each Engram snapshot of the space with the archive.
@@ -55,17 +56,17 @@ type Source struct {
 // That is what keeps 'pitr ranges' exactly what a restore accepts.
 //
 // Archived segments whose data is gone (a lost pack) are dropped from arch
-// first (repo.WALArchive.Broken lists them): a range ends before them, so that
+// first (walarchive.WALArchive.Broken lists them): a range ends before them, so that
 // what is listed is what restores.
-func (p *Planner) pitrSources(ctx context.Context, r *repo.Repository, space string, arch *repo.WALArchive) ([]Source, error) {
+func (p *Planner) pitrSources(ctx context.Context, r *repo.Repository, space string, arch *walarchive.WALArchive) ([]Source, error) {
 	if _, err := r.ReconcilePacks(ctx); err != nil {
 		return nil, err
 	}
-	dmg, err := r.WALDamageBridge(space, arch, nil, nil)
+	dmg, err := walarchive.FindDamage(r, space, arch, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	arch.DropDamagedBridge(dmg)
+	arch.DropDamaged(dmg)
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return nil, err
@@ -143,8 +144,8 @@ func mergeRanges(srcs []Source) []PITRRange {
 }
 
 // PITRRanges lists what can be recovered of a space, oldest first.
-func (p *Planner) PITRRanges(ctx context.Context, r *repo.Repository, space string) ([]PITRRange, *repo.WALArchive, error) {
-	arch, err := r.LoadWALArchive(ctx, space)
+func (p *Planner) PITRRanges(ctx context.Context, r *repo.Repository, space string) ([]PITRRange, *walarchive.WALArchive, error) {
+	arch, err := walarchive.LoadWALArchive(ctx, r, space)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"memento/chunk"
 	"memento/index"
 	"memento/repo"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -153,7 +154,7 @@ func NewPlanner(fetch FetchFunc) *Planner {
 // taken before 'wal archive' shipped the compacted segment, or the archive
 // does not know the segment at all) its first entry is read, and the whole
 // segment only when that entry is compacted.
-func (p *Planner) snapshotCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *repo.WALArchive) (*CompactedHead, error) {
+func (p *Planner) snapshotCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *walarchive.WALArchive) (*CompactedHead, error) {
 	p.mu.Lock()
 	h, ok := p.heads[sn.ID]
 	p.mu.Unlock()
@@ -173,12 +174,12 @@ func (p *Planner) snapshotCompactedHead(ctx context.Context, r *repo.Repository,
 	return h, nil
 }
 
-func (p *Planner) findCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *repo.WALArchive) (*CompactedHead, error) {
+func (p *Planner) findCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *walarchive.WALArchive) (*CompactedHead, error) {
 	n, first, err := firstWALNode(ctx, r, sn)
 	if err != nil || n == nil {
 		return nil, err
 	}
-	same := func(rec *repo.WALSegmentRecord) bool {
+	same := func(rec *walarchive.WALSegmentRecord) bool {
 		return rec != nil && n.BLAKE3 != nil && rec.Size == int64(n.Size) && rec.BLAKE3 == *n.BLAKE3
 	}
 	if rec := arch.Record(n.Name, true); same(rec) {
@@ -274,8 +275,8 @@ func (p *Planner) readCompactedHead(ctx context.Context, r *repo.Repository, sn 
 // first..last entry by entry (the segments wal compact replaced), or nil when
 // the archive lacks any of them (pruned, or compacted with --force before
 // they were archived).
-func originals(arch *repo.WALArchive, first, last uint64) []*repo.WALSegmentRecord {
-	var out []*repo.WALSegmentRecord
+func originals(arch *walarchive.WALArchive, first, last uint64) []*walarchive.WALSegmentRecord {
+	var out []*walarchive.WALSegmentRecord
 	next := first
 	for _, rec := range arch.Chain() {
 		if rec.LastSeq < next || rec.FirstSeq > last {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 // Replication copies repository files as they are — already encrypted,
@@ -164,7 +165,7 @@ func replicationPhase(name string) (phase int, skip bool) {
 		return phaseData, false
 	case repo.DirIndex:
 		return phaseIndex, false
-	case repo.DirWALBridge:
+	case walarchive.DirWAL:
 		return phaseWAL, false
 	case repo.DirSnapshots:
 		return phaseSnapshots, false

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"memento/repo"
+	"memento/repo/directio"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -174,7 +175,7 @@ func BenchmarkStagingSync(b *testing.B) {
 			var g errgroup.Group
 			g.SetLimit(8)
 			for _, p := range paths {
-				g.Go(func() error { return syncPath(p) })
+				g.Go(func() error { return directio.SyncPath(p) })
 			}
 			if err := g.Wait(); err != nil {
 				b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 	"memento/repo/pitr"
 )
@@ -25,10 +26,6 @@ import (
 // snapshot's tree are opened beneath the temporary directory without
 // following any symlink (openDirBeneath).
 
-// spaceSubdirs are the entries of an Engram space directory that must be
-// directories when present (docs/engram-format.md).
-var spaceSubdirs = []string{"cold", "hot", "wal", "warm"}
-
 // checkSpaceTree refuses a space snapshot whose space directory (tree) holds
 // a symlink or a file where Engram keeps a directory (wal/, the tiers), or a
 // symlink in wal/: a point-in-time restore writes, truncates and removes
@@ -38,7 +35,7 @@ func checkSpaceTree(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, 
 	if err != nil {
 		return fmt.Errorf("snapshot %s: spaces/%s: %w", sn.ShortID(), sn.Space, err)
 	}
-	for _, name := range spaceSubdirs {
+	for _, name := range engram.SpaceSubdirs {
 		n := t.Find(name)
 		if n == nil {
 			continue

@@ -18,6 +18,7 @@ import (
 	"memento/index"
 	"memento/repo"
 	"memento/repo/pitr"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -153,8 +154,8 @@ func (rs *restorer) uncompactHead(ctx context.Context, src *pitr.Source, t walre
 // snapshot's WAL (which ends at end) up to the target (pitr.Continuation).
 // A segment the snapshot already holds is replaced when the archive has
 // more of it. It returns how many segments it fetched.
-func (rs *restorer) layDownWAL(ctx context.Context, arch *repo.WALArchive, end repo.WALPosition, t walreplay.Target, walDir string) (int, error) {
-	var need []*repo.WALSegmentRecord
+func (rs *restorer) layDownWAL(ctx context.Context, arch *walarchive.WALArchive, end repo.WALPosition, t walreplay.Target, walDir string) (int, error) {
+	var need []*walarchive.WALSegmentRecord
 	for _, rec := range pitr.Continuation(arch, end, t) {
 		if fi, err := os.Lstat(filepath.Join(walDir, rec.Name)); err == nil && fi.Size() >= rec.Size {
 			continue
@@ -166,7 +167,7 @@ func (rs *restorer) layDownWAL(ctx context.Context, arch *repo.WALArchive, end r
 
 // fetchSegments writes the archived segments need into walDir, four at a
 // time, and returns how many it wrote.
-func (rs *restorer) fetchSegments(ctx context.Context, need []*repo.WALSegmentRecord, walDir string) (int, error) {
+func (rs *restorer) fetchSegments(ctx context.Context, need []*walarchive.WALSegmentRecord, walDir string) (int, error) {
 	if len(need) == 0 {
 		return 0, nil
 	}
@@ -195,7 +196,7 @@ func (rs *restorer) fetchSegments(ctx context.Context, need []*repo.WALSegmentRe
 // readBlobAt) and the BLAKE3 of the whole, then renames it into walDir.
 // Files are not fsynced one by one: the staging directory is put on disk
 // as a whole (staging.sync) before it is swapped into place.
-func (rs *restorer) fetchSegment(ctx context.Context, rec *repo.WALSegmentRecord, locs map[chunk.ID]index.Location, walDir string) error {
+func (rs *restorer) fetchSegment(ctx context.Context, rec *walarchive.WALSegmentRecord, locs map[chunk.ID]index.Location, walDir string) error {
 	what := fmt.Sprintf("archived WAL segment %s (seq %d..%d)", rec.Name, rec.FirstSeq, rec.LastSeq)
 	ids := make([]chunk.ID, len(rec.Chunks))
 	for i, c := range rec.Chunks {
@@ -236,7 +237,7 @@ func (rs *restorer) fetchSegment(ctx context.Context, rec *repo.WALSegmentRecord
 // recoverInto writes the snapshot into the staging directory tmp, lays down
 // the WAL that leads from it to t, replays it and cuts it there, and fills
 // in what res says of the point reached.
-func (rs *restorer) recoverInto(ctx context.Context, src *pitr.Source, arch *repo.WALArchive, t walreplay.Target, tree chunk.ID, tmp string, res *PITRResult) error {
+func (rs *restorer) recoverInto(ctx context.Context, src *pitr.Source, arch *walarchive.WALArchive, t walreplay.Target, tree chunk.ID, tmp string, res *PITRResult) error {
 	sn := rs.sn
 	var err error
 	if err := rs.restoreDir(ctx, tree, tmp, ""); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/directio"
 	"memento/repo/pitr"
 )
 
@@ -174,7 +175,7 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 // which may be another file system than its spaces/.
 func makeDurable(stage *staging, metaTmp string) error {
 	if metaTmp != "" {
-		if err := syncPath(metaTmp); err != nil {
+		if err := directio.SyncPath(metaTmp); err != nil {
 			return err
 		}
 	}
@@ -191,7 +192,7 @@ func placeNew(tmp, dst string) error {
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("restore %s: %w", dst, err)
 	}
-	return syncPath(filepath.Dir(dst))
+	return directio.SyncPath(filepath.Dir(dst))
 }
 
 // swapIntoPlace renames the finished staging directory to dest, moving a
@@ -223,7 +224,7 @@ func swapIntoPlace(stage *staging, dest string) (string, error) {
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}
 	stage.release()
-	if err := syncPath(filepath.Dir(dest)); err != nil {
+	if err := directio.SyncPath(filepath.Dir(dest)); err != nil {
 		if safety != "" {
 			return "", fmt.Errorf("restore target %s (the previous content is at %s): %w", dest, safety, err)
 		}
@@ -240,22 +241,6 @@ func isEmptyDir(p string) bool {
 	defer f.Close()
 	names, _ := f.Readdirnames(1)
 	return len(names) == 0
-}
-
-// syncPath fsyncs the file or directory p (for a directory: the names
-// created, renamed or removed in it).
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err == nil {
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s to disk: %w", p, err)
-	}
-	return nil
 }
 
 type restorer struct {
@@ -301,11 +286,11 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 	walk = func(id chunk.ID, dir, rel string) error {
 		t, err := rs.r.LoadTree(gctx, rs.sn.Space, id)
 		if err != nil {
-			return fmt.Errorf("snapshot %s: %s: %w", rs.sn.ShortID(), displayRel(rel), err)
+			return fmt.Errorf("snapshot %s: %s: %w", rs.sn.ShortID(), repo.DisplayRel(rel), err)
 		}
 		for _, n := range t.Nodes {
 			p := filepath.Join(dir, n.Name) // n.Name was validated by decodeTree
-			nrel := joinRel(rel, n.Name)
+			nrel := repo.JoinRel(rel, n.Name)
 			switch n.Type {
 			case repo.NodeDir:
 				if err := os.Mkdir(p, 0o700); err != nil {
@@ -360,13 +345,6 @@ func setDirMeta(p string, n *repo.Node) error {
 	return nil
 }
 
-func displayRel(rel string) string {
-	if rel == "" {
-		return "/"
-	}
-	return rel
-}
-
 // setOwnerAndTimes restores ownership (when running as root) and mtime.
 // Failures are not fatal: content matters more than metadata on a restore.
 func setOwnerAndTimes(p string, n *repo.Node, symlink bool) {
@@ -390,13 +368,4 @@ func setTimes(p string, n *repo.Node, symlink bool) {
 		flags = unix.AT_SYMLINK_NOFOLLOW
 	}
 	_ = unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, flags)
-}
-
-// joinRel joins a slash-separated relative path and a name (a copy of
-// backup.go's).
-func joinRel(rel, name string) string {
-	if rel == "" {
-		return name
-	}
-	return rel + "/" + name
 }

@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"memento/repo"
+	"memento/repo/restore"
 	"memento/walreplay"
 )
 
@@ -43,7 +43,7 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 	}
 	defer os.RemoveAll(dir)
 	target := filepath.Join(dir, "data")
-	res, err := v.r.Restore(ctx, sn, target, repo.RestoreOptions{Progress: v.opts.Progress})
+	res, err := restore.Restore(ctx, v.r, sn, target, restore.RestoreOptions{Progress: v.opts.Progress})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

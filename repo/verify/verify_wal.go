@@ -8,6 +8,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 // walArchive is L2's part for a space snapshot's point-in-time range: the
@@ -21,7 +22,7 @@ func (v *Verifier) walArchive(ctx context.Context, sn *repo.Snapshot, vd *Verdic
 	if sn.Space == "" || sn.Engram == nil || sn.Engram.WALEnd.Seq == 0 {
 		return nil
 	}
-	arch, err := v.r.LoadWALArchive(ctx, sn.Space)
+	arch, err := walarchive.LoadWALArchive(ctx, v.r, sn.Space)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -53,7 +54,7 @@ func (v *Verifier) walArchive(ctx context.Context, sn *repo.Snapshot, vd *Verdic
 
 // walSegment verifies one archived segment and returns the bytes it read.
 // Damage is a finding; the error is for being unable to verify.
-func (v *Verifier) walSegment(ctx context.Context, space string, rec *repo.WALSegmentRecord, vd *Verdict) (int64, error) {
+func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive.WALSegmentRecord, vd *Verdict) (int64, error) {
 	what := fmt.Sprintf("archived WAL segment %s (seq %d..%d)", rec.Name, rec.FirstSeq, rec.LastSeq)
 	ids := make([]chunk.ID, len(rec.Chunks))
 	for i, c := range rec.Chunks {

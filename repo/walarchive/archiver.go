@@ -64,7 +64,7 @@ func (a *WALArchiver) Close() {
 // serialized by mu; different spaces run in parallel.
 type spaceArchiver struct {
 	mu      sync.Mutex
-	pos     *repo.WALArchive
+	pos     *WALArchive
 	knownMu sync.Mutex
 	known   map[chunk.ID]struct{}
 	// knownGen is the reconciliation generation known was loaded at
@@ -99,7 +99,7 @@ type WALArchiveResult struct {
 }
 
 // Position returns the in-memory archive position of space, loading it first.
-func (a *WALArchiver) Position(ctx context.Context, space string) (*repo.WALArchive, error) {
+func (a *WALArchiver) Position(ctx context.Context, space string) (*WALArchive, error) {
 	sa, err := a.space(ctx, space)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (a *WALArchiver) space(ctx context.Context, space string) (*spaceArchiver, 
 	}
 	a.mu.Unlock()
 	if sa.pos == nil {
-		pos, err := a.r.LoadWALArchive(ctx, space)
+		pos, err := LoadWALArchive(ctx, a.r, space)
 		if err != nil {
 			return nil, err
 		}
@@ -186,11 +186,11 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		if err := repo.LockHeld(ctx); err != nil {
 			return nil, err
 		}
-		if err := a.r.SaveWALFileBridge(wctx, sa.pos, a.host, run.recs); err != nil {
+		if err := SaveWALFile(wctx, a.r, sa.pos, a.host, run.recs); err != nil {
 			return nil, err
 		}
-		if _, runs := sa.pos.Files(); runs >= repo.ConsolidateAfter {
-			if err := a.r.ConsolidateWALBridge(wctx, sa.pos, a.host); err != nil {
+		if _, runs := sa.pos.Files(); runs >= ConsolidateAfter {
+			if err := ConsolidateWAL(wctx, a.r, sa.pos, a.host); err != nil {
 				res.Warnings = append(res.Warnings, err.Error())
 			}
 		}
@@ -228,7 +228,7 @@ type walRun struct {
 	res    *WALArchiveResult
 	packer *repo.Packer
 	key    chunk.Key
-	recs   []repo.WALSegmentRecord
+	recs   []WALSegmentRecord
 }
 
 // shipAll walks the data dir's segments oldest first.
@@ -279,7 +279,7 @@ func (w *walRun) gapError(ctx context.Context, segs []walreplay.SegmentInfo) err
 				key := fmt.Sprintf("%d-%d", hi+1, v.lo-1)
 				if !coveredRead {
 					var err error
-					if covered, err = w.a.r.SnapshotWALEndBridge(ctx, w.space); err != nil {
+					if covered, err = SnapshotWALEnd(ctx, w.a.r, w.space); err != nil {
 						return err
 					}
 					coveredRead = true

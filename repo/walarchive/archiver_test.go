@@ -61,7 +61,7 @@ func TestWALArchiveResumesAtLastChunk(t *testing.T) {
 			t.Fatalf("run %d re-read %d bytes beyond the new ones", i, res.ReadBytes-res.NewBytes)
 		}
 	}
-	arch, err := tr.reopen(t).LoadWALArchive(ctx, fx.space)
+	arch, err := LoadWALArchive(ctx, tr.reopen(t), fx.space)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestWALArchiveResumesAtLastChunk(t *testing.T) {
 }
 
 // newWALArchiveRun chunks the fixture's only segment from offset 0.
-func newWALArchiveRun(t *testing.T, tr *testRepo, fx *walFixture) []repo.WALChunk {
+func newWALArchiveRun(t *testing.T, tr *testRepo, fx *walFixture) []WALChunk {
 	t.Helper()
 	segs, err := walreplay.ListSegments(filepath.Join(fx.dataDir, "spaces", fx.space, "wal"))
 	if err != nil || len(segs) != 1 {

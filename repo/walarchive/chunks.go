@@ -25,7 +25,7 @@ import (
 // chunks that are already known. Hashing, compression and sealing run on
 // GOMAXPROCS workers fed through a bounded channel, so memory stays at a few
 // chunks.
-func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]repo.WALChunk, error) {
+func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]WALChunk, error) {
 	params := w.a.r.Config().ParamSet().For(relPath)
 	ch, err := chunk.NewChunker(r, w.a.r.Polynomial(), params)
 	if err != nil {
@@ -38,7 +38,7 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 	}
 	var (
 		mu  sync.Mutex
-		out []repo.WALChunk
+		out []WALChunk
 	)
 	jobs := make(chan job, runtime.GOMAXPROCS(0))
 	g, gctx := errgroup.WithContext(ctx)
@@ -73,7 +73,7 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 			break
 		}
 		mu.Lock()
-		out = append(out, repo.WALChunk{Size: uint32(len(data))})
+		out = append(out, WALChunk{Size: uint32(len(data))})
 		mu.Unlock()
 		*buf = data
 		select {

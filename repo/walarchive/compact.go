@@ -11,6 +11,7 @@ import (
 
 	"memento/engram"
 	"memento/repo"
+	"memento/repo/directio"
 	"memento/walreplay"
 )
 
@@ -64,7 +65,7 @@ func CompactWAL(ctx context.Context, r *repo.Repository, dataDir, space string, 
 	if len(segs) < 3 {
 		return nil, fmt.Errorf("space %s: nothing to compact: %d segments (the newest is open; compacting needs at least two sealed ones)", space, len(segs))
 	}
-	arch, err := r.LoadWALArchive(ctx, space)
+	arch, err := LoadWALArchive(ctx, r, space)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func CompactWAL(ctx context.Context, r *repo.Repository, dataDir, space string, 
 		}
 	}
 	for _, d := range []string{keep, dir} { // the originals are kept before Compact replaces them
-		if err := repo.SyncPathBridge(d); err != nil {
+		if err := directio.SyncPath(d); err != nil {
 			return nil, fmt.Errorf("space %s: %w", space, err)
 		}
 	}
@@ -111,7 +112,7 @@ func CompactWAL(ctx context.Context, r *repo.Repository, dataDir, space string, 
 // archived reports whether the archive holds all of segment s: an ordinary
 // record at least as long, or (for a compacted segment) the same compacted
 // record or ordinary records of every sequence it covers.
-func archived(arch *repo.WALArchive, s walreplay.SegmentInfo) bool {
+func archived(arch *WALArchive, s walreplay.SegmentInfo) bool {
 	if rec := arch.Record(s.Name, false); rec != nil && rec.Size >= s.Size {
 		return true
 	}

@@ -17,7 +17,7 @@ import (
 
 // shipSegment archives what is new in one segment and returns its new record
 // (nil when the archive already has all of it).
-func (w *walRun) shipSegment(ctx context.Context, seg walreplay.SegmentInfo, sealed bool) (*repo.WALSegmentRecord, error) {
+func (w *walRun) shipSegment(ctx context.Context, seg walreplay.SegmentInfo, sealed bool) (*WALSegmentRecord, error) {
 	f, err := os.Open(seg.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -68,10 +68,10 @@ func (w *walRun) shipSegment(ctx context.Context, seg walreplay.SegmentInfo, sea
 
 // shipTail validates the entries of seg from the archived size on, and stores
 // the bytes through the last complete entry.
-func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg walreplay.SegmentInfo, size int64, sealed bool, rec *repo.WALSegmentRecord) (*repo.WALSegmentRecord, error) {
+func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg walreplay.SegmentInfo, size int64, sealed bool, rec *WALSegmentRecord) (*WALSegmentRecord, error) {
 	var from int64
 	next, lastTS := seg.FirstSeq, int64(math.MinInt64)
-	out := repo.WALSegmentRecord{Name: seg.Name, Sealed: sealed}
+	out := WALSegmentRecord{Name: seg.Name, Sealed: sealed}
 	if rec != nil {
 		out = *rec
 		out.Sealed = sealed
@@ -138,8 +138,8 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 		return nil, nil
 	}
 	// Pass 2: chunk from the start of the last archived chunk.
-	resume, keep := int64(0), []repo.WALChunk(nil)
-	var last *repo.WALChunk
+	resume, keep := int64(0), []WALChunk(nil)
+	var last *WALChunk
 	if rec != nil {
 		last = &rec.Chunks[len(rec.Chunks)-1]
 		resume = rec.Size - int64(last.Size)
@@ -162,7 +162,7 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 		return nil, fmt.Errorf("segment %s: the %d bytes at offset %d differ from the archived chunk %s: the segment was rewritten below its archived size: %w",
 			seg.Name, last.Size, resume, last.ID.Short(), walreplay.ErrCorrupt)
 	}
-	out.Chunks = append(append([]repo.WALChunk(nil), keep...), chunks...)
+	out.Chunks = append(append([]WALChunk(nil), keep...), chunks...)
 	out.Size = end
 	hasher.Sum(out.BLAKE3[:0])
 	if sealed {
@@ -179,7 +179,7 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 // segment: the one kept from the previous run when it still matches, or one
 // computed by reading the prefix, which then must match the record (this is
 // where a segment rewritten below its archived size is caught after a restart).
-func (w *walRun) prefixHash(f *os.File, fi os.FileInfo, name string, rec *repo.WALSegmentRecord) (*blake3.Hasher, error) {
+func (w *walRun) prefixHash(f *os.File, fi os.FileInfo, name string, rec *WALSegmentRecord) (*blake3.Hasher, error) {
 	if rec == nil {
 		return blake3.New(), nil
 	}
@@ -224,7 +224,7 @@ func (t *tailHasher) Write(p []byte) (int, error) {
 
 // shipCompacted archives a compacted segment whole, as a compacted record
 // beside the ordinary records of the segments it replaced.
-func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.SegmentInfo, size int64) (*repo.WALSegmentRecord, error) {
+func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.SegmentInfo, size int64) (*WALSegmentRecord, error) {
 	if rec := w.sa.pos.Record(seg.Name, true); rec != nil && rec.Size == size {
 		return nil, nil
 	}
@@ -241,7 +241,7 @@ func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.Se
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
 	}
-	out := &repo.WALSegmentRecord{Name: seg.Name, FirstSeq: seg.FirstSeq, LastSeq: sum.LastSeq, FirstTS: sum.FirstTS, LastTS: sum.LastTS,
+	out := &WALSegmentRecord{Name: seg.Name, FirstSeq: seg.FirstSeq, LastSeq: sum.LastSeq, FirstTS: sum.FirstTS, LastTS: sum.LastTS,
 		Entries: sum.Entries, Size: size, Chunks: chunks, Sealed: true, Compacted: true}
 	h.Sum(out.BLAKE3[:0])
 	w.res.NewBytes += size

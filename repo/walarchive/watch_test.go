@@ -119,7 +119,7 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 
 	// What a new process reads from the repository.
 	r := tr.reopen(t)
-	arch, err := r.LoadWALArchive(context.Background(), space)
+	arch, err := LoadWALArchive(context.Background(), r, space)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package repo
+package walarchive
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // WALArchiveVersion is the format of the wal/ metadata files this binary
@@ -13,9 +14,9 @@ import (
 // versions with ErrFormat.
 const WALArchiveVersion = 1
 
-// kindWALArchive is the associated data of wal/ files, so that no other
+// KindWALArchive is the associated data of wal/ files, so that no other
 // metadata file can pose as one.
-const kindWALArchive = "walarchive"
+const KindWALArchive = "walarchive"
 
 // WALChunk is one chunk of an archived segment: its ID and plaintext size.
 // Sizes are kept so that a reader can compute offsets (and resume chunking at
@@ -42,7 +43,7 @@ type WALSegmentRecord struct {
 	Entries   int64      `json:"entries"`
 	Size      int64      `json:"size"`
 	Chunks    []WALChunk `json:"chunks"`
-	BLAKE3    Hash       `json:"blake3"` // plain BLAKE3-256 of bytes [0, Size)
+	BLAKE3    repo.Hash  `json:"blake3"` // plain BLAKE3-256 of bytes [0, Size)
 	Sealed    bool       `json:"sealed"` // a newer segment existed when this was archived
 	Compacted bool       `json:"compacted"`
 }
@@ -70,10 +71,10 @@ func (a *WALSegmentRecord) supersedes(b *WALSegmentRecord) bool {
 	return bytes.Compare(a.BLAKE3[:], b.BLAKE3[:]) < 0
 }
 
-// walArchiveFile is the sealed JSON content of one wal/ file: what one archive
+// ArchiveFile is the sealed JSON content of one wal/ file: what one archive
 // run shipped for one space, or (when Supersedes is set) a consolidation of
 // the files it names.
-type walArchiveFile struct {
+type ArchiveFile struct {
 	Version    int                `json:"version"`
 	Space      string             `json:"space"`
 	Host       string             `json:"host"`
@@ -225,7 +226,7 @@ func (w *WALArchive) End() (uint64, int64) {
 func (w *WALArchive) Files() (merged, runs int) { return len(w.files), w.runs }
 
 // numbered records the number of a merged wal/ file (walArchiveFile.Seq).
-func (w *WALArchive) numbered(f *walArchiveFile) {
+func (w *WALArchive) numbered(f *ArchiveFile) {
 	w.fileSeq = max(w.fileSeq, f.Seq)
 	switch {
 	case len(f.Supersedes) > 0 && f.Seq == 0:
@@ -253,3 +254,6 @@ func (w *WALArchive) MissingFiles() []uint64 {
 	}
 	return out
 }
+
+// FileSeq returns the highest wal/ file number merged into the archive.
+func (w *WALArchive) FileSeq() uint64 { return w.fileSeq }

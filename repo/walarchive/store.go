@@ -1,4 +1,4 @@
-package repo
+package walarchive
 
 import (
 	"context"
@@ -15,11 +15,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/engram"
+	"memento/repo"
 )
 
-// dirWAL holds the WAL archive: wal/<space tag>/<hash> for the file each
+// DirWAL holds the WAL archive: wal/<space tag>/<hash> for the file each
 // archive run writes, wal/<space tag>/c/<hash> for consolidations.
-const dirWAL = "wal"
+const DirWAL = "wal"
 
 // ConsolidateAfter is how many run files of a space may accumulate before an
 // archive run folds them (and the previous consolidation) into one
@@ -27,27 +28,27 @@ const dirWAL = "wal"
 // restore reads to one consolidation plus at most this many run files.
 const ConsolidateAfter = 64
 
-// walSpaceDir is the directory of a space's wal/ files. It is named by a
+// SpaceDir is the directory of a space's wal/ files. It is named by a
 // keyed hash of the space id, not the id itself, so that file names reveal
 // nothing about the spaces a repository holds; reading one space's archive
 // lists only that space's directory.
-func (r *Repository) walSpaceDir(space string) string {
+func SpaceDir(r *repo.Repository, space string) string {
 	id := r.ChunkKey(space).Sum([]byte("memento wal archive directory v1"))
-	return dirWAL + "/" + hex.EncodeToString(id[:16])
+	return DirWAL + "/" + hex.EncodeToString(id[:16])
 }
 
 // LoadWALArchive reads the archive position of a space from the repository:
 // the newest consolidations and every run file they do not include, merged.
 // A file deleted by a concurrent consolidation while it is read makes the
 // load start over (it is then part of a newer consolidation).
-func (r *Repository) LoadWALArchive(ctx context.Context, space string) (*WALArchive, error) {
+func LoadWALArchive(ctx context.Context, r *repo.Repository, space string) (*WALArchive, error) {
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var w *WALArchive
-		w, err = r.loadWALArchive(ctx, space)
+		w, err = loadWALArchive(ctx, r, space)
 		if err == nil {
 			return w, nil
 		}
@@ -58,8 +59,8 @@ func (r *Repository) LoadWALArchive(ctx context.Context, space string) (*WALArch
 	return nil, err
 }
 
-func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArchive, error) {
-	dir := r.walSpaceDir(space)
+func loadWALArchive(ctx context.Context, r *repo.Repository, space string) (*WALArchive, error) {
+	dir := SpaceDir(r, space)
 	var runs, cons []string
 	err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		rel := strings.TrimPrefix(name, dir+"/")
@@ -75,8 +76,8 @@ func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArch
 		return nil, fmt.Errorf("space %s: list WAL archive: %w", space, err)
 	}
 	w := newWALArchive(space)
-	files := make([]walArchiveFile, len(cons))
-	if err := r.loadWALFiles(ctx, space, cons, files); err != nil {
+	files := make([]ArchiveFile, len(cons))
+	if err := loadWALFiles(ctx, r, space, cons, files); err != nil {
 		return nil, err
 	}
 	for i, f := range files {
@@ -93,8 +94,8 @@ func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArch
 			todo = append(todo, n)
 		}
 	}
-	files = make([]walArchiveFile, len(todo))
-	if err := r.loadWALFiles(ctx, space, todo, files); err != nil {
+	files = make([]ArchiveFile, len(todo))
+	if err := loadWALFiles(ctx, r, space, todo, files); err != nil {
 		return nil, err
 	}
 	for i, f := range files {
@@ -107,20 +108,20 @@ func (r *Repository) loadWALArchive(ctx context.Context, space string) (*WALArch
 }
 
 // loadWALFiles reads names into files, a few at a time.
-func (r *Repository) loadWALFiles(ctx context.Context, space string, names []string, files []walArchiveFile) error {
+func loadWALFiles(ctx context.Context, r *repo.Repository, space string, names []string, files []ArchiveFile) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, name := range names {
 		g.Go(func() error {
 			f := &files[i]
-			if err := r.LoadFile(gctx, name, kindWALArchive, f); err != nil {
+			if err := r.LoadFile(gctx, name, KindWALArchive, f); err != nil {
 				return fmt.Errorf("space %s: WAL archive: %w", space, err)
 			}
 			if f.Version < 1 || f.Version > WALArchiveVersion {
-				return fmt.Errorf("space %s: WAL archive file %s: %w: version %d", space, name, ErrFormat, f.Version)
+				return fmt.Errorf("space %s: WAL archive file %s: %w: version %d", space, name, repo.ErrFormat, f.Version)
 			}
 			if f.Space != space {
-				return Corruptf("walarchive "+name, "belongs to space %q, found under space %q", f.Space, space)
+				return repo.Corruptf("walarchive "+name, "belongs to space %q, found under space %q", f.Space, space)
 			}
 			return checkWALRecords(name, f.Segments)
 		})
@@ -135,7 +136,7 @@ func checkWALRecords(file string, recs []WALSegmentRecord) error {
 	for _, s := range recs {
 		what := "walarchive " + file
 		if path.Base(s.Name) != s.Name || !strings.HasPrefix(s.Name, "wal-") || !strings.HasSuffix(s.Name, ".log") {
-			return Corruptf(what, "segment name %q", s.Name)
+			return repo.Corruptf(what, "segment name %q", s.Name)
 		}
 		var total int64
 		for _, c := range s.Chunks {
@@ -143,56 +144,56 @@ func checkWALRecords(file string, recs []WALSegmentRecord) error {
 		}
 		switch {
 		case total != s.Size:
-			return Corruptf(what, "segment %s: chunks hold %d bytes, record says %d", s.Name, total, s.Size)
+			return repo.Corruptf(what, "segment %s: chunks hold %d bytes, record says %d", s.Name, total, s.Size)
 		case s.Size <= 0 || s.Entries <= 0:
-			return Corruptf(what, "segment %s: empty record", s.Name)
+			return repo.Corruptf(what, "segment %s: empty record", s.Name)
 		case s.LastSeq < s.FirstSeq || s.LastTS < s.FirstTS:
-			return Corruptf(what, "segment %s: range %d..%d / %d..%d is inverted", s.Name, s.FirstSeq, s.LastSeq, s.FirstTS, s.LastTS)
+			return repo.Corruptf(what, "segment %s: range %d..%d / %d..%d is inverted", s.Name, s.FirstSeq, s.LastSeq, s.FirstTS, s.LastTS)
 		case !s.Compacted && uint64(s.Entries) != s.LastSeq-s.FirstSeq+1:
-			return Corruptf(what, "segment %s: %d entries for sequences %d..%d", s.Name, s.Entries, s.FirstSeq, s.LastSeq)
+			return repo.Corruptf(what, "segment %s: %d entries for sequences %d..%d", s.Name, s.Entries, s.FirstSeq, s.LastSeq)
 		}
 	}
 	return nil
 }
 
-// saveWALFile writes one run's records for a space and merges them into w.
+// SaveWALFile writes one run's records for a space and merges them into w.
 // The caller has already written the packs and the index file naming every
 // chunk the records list (packs, index, then wal/ file: an interruption
 // leaves at worst unreferenced packs).
-func (r *Repository) saveWALFile(ctx context.Context, w *WALArchive, host string, recs []WALSegmentRecord) error {
+func SaveWALFile(ctx context.Context, r *repo.Repository, w *WALArchive, host string, recs []WALSegmentRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs, Seq: w.fileSeq + 1}
-	dir := r.walSpaceDir(w.Space)
-	id, err := r.SaveFile(ctx, dir, kindWALArchive, f)
+	f := ArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs, Seq: w.fileSeq + 1}
+	dir := SpaceDir(r, w.Space)
+	id, err := r.SaveFile(ctx, dir, KindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: %w", w.Space, err)
 	}
-	w.files[FileName(dir, id)] = true
+	w.files[repo.FileName(dir, id)] = true
 	w.runs++
 	w.merge(recs)
 	w.numbered(&f)
 	return nil
 }
 
-// consolidateWAL folds every wal/ file of the space that w has merged into one
+// ConsolidateWAL folds every wal/ file of the space that w has merged into one
 // consolidated file, then deletes the files it supersedes. Readers that list
 // before the deletion and read after it start over (LoadWALArchive).
-func (r *Repository) consolidateWAL(ctx context.Context, w *WALArchive, host string) error {
+func ConsolidateWAL(ctx context.Context, r *repo.Repository, w *WALArchive, host string) error {
 	names := make([]string, 0, len(w.files))
 	for n := range w.files {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	f := walArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(),
+	f := ArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(),
 		Supersedes: names, Segments: w.Segments(), Seq: w.fileSeq}
-	dir := r.walSpaceDir(w.Space) + "/c"
-	id, err := r.SaveFile(ctx, dir, kindWALArchive, f)
+	dir := SpaceDir(r, w.Space) + "/c"
+	id, err := r.SaveFile(ctx, dir, KindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: consolidate WAL archive: %w", w.Space, err)
 	}
-	name := FileName(dir, id)
+	name := repo.FileName(dir, id)
 	for _, n := range names {
 		if n == name {
 			continue

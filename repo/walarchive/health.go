@@ -1,4 +1,4 @@
-package repo
+package walarchive
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/engram"
+	"memento/repo"
 	"memento/walreplay"
 )
 
@@ -35,10 +36,10 @@ func (d WALDamage) String() string {
 		walreplay.FormatTime(d.FirstTS), walreplay.FormatTime(d.LastTS), d.Reason)
 }
 
-// walDamage returns the records of arch that cannot be read back: a chunk
+// FindDamage returns the records of arch that cannot be read back: a chunk
 // the local index does not place, placed in a pack that packExists rejects,
 // or listed in bad (check --read-data). One index transaction for all chunks.
-func (r *Repository) walDamage(space string, arch *WALArchive, packExists func([32]byte) bool, bad map[chunk.ID]string) ([]WALDamage, error) {
+func FindDamage(r *repo.Repository, space string, arch *WALArchive, packExists func([32]byte) bool, bad map[chunk.ID]string) ([]WALDamage, error) {
 	recs := arch.Segments()
 	var ids []chunk.ID
 	for _, rec := range recs {
@@ -46,7 +47,7 @@ func (r *Repository) walDamage(space string, arch *WALArchive, packExists func([
 			ids = append(ids, c.ID)
 		}
 	}
-	locs, err := r.Index().LookupAll(StorageSpace(space), ids)
+	locs, err := r.Index().LookupAll(repo.StorageSpace(space), ids)
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.Index().Path(), err)
 	}
@@ -73,7 +74,7 @@ func (r *Repository) walDamage(space string, arch *WALArchive, packExists func([
 			case ok:
 				reason = fmt.Sprintf("chunk %s is damaged (%s)", c.ID.Short(), bad[c.ID])
 			case len(ls) > 0:
-				reason = fmt.Sprintf("chunk %s is in pack %s, which is missing from the repository", c.ID.Short(), ShortHex(ls[0].Pack))
+				reason = fmt.Sprintf("chunk %s is in pack %s, which is missing from the repository", c.ID.Short(), repo.ShortHex(ls[0].Pack))
 			default:
 				reason = fmt.Sprintf("chunk %s is in no pack of the repository", c.ID.Short())
 			}
@@ -88,10 +89,10 @@ func (r *Repository) walDamage(space string, arch *WALArchive, packExists func([
 	return out, nil
 }
 
-// dropDamaged removes damaged records from the archive position, so that
+// DropDamaged removes damaged records from the archive position, so that
 // the ranges computed from it end before them and a restore never starts
 // replaying what it cannot read, and remembers them in Broken.
-func (w *WALArchive) dropDamaged(dmg []WALDamage) {
+func (w *WALArchive) DropDamaged(dmg []WALDamage) {
 	for _, d := range dmg {
 		delete(w.recs, walKey{d.Segment, d.Compacted})
 	}
@@ -104,12 +105,12 @@ func (w *WALArchive) Broken() []WALDamage {
 	return slices.Clone(w.broken)
 }
 
-// walArchiveSpaces returns the spaces that have a WAL archive: a wal/
+// ArchiveSpaces returns the spaces that have a WAL archive: a wal/
 // directory is named by a keyed hash of its space, matched against the
 // spaces the index and the snapshots know, else read from one of its files.
-func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
+func ArchiveSpaces(ctx context.Context, r *repo.Repository) ([]string, error) {
 	dirs := map[string]string{} // wal/<tag> -> one file in it
-	if err := r.Backend().List(ctx, dirWAL, func(name string, size int64) error {
+	if err := r.Backend().List(ctx, DirWAL, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)
 		if len(parts) == 3 {
 			dirs[parts[0]+"/"+parts[1]] = name
@@ -137,14 +138,14 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 		if engram.ValidSpaceID(sp) != nil {
 			continue
 		}
-		if _, ok := dirs[r.walSpaceDir(sp)]; ok {
-			delete(dirs, r.walSpaceDir(sp))
+		if _, ok := dirs[SpaceDir(r, sp)]; ok {
+			delete(dirs, SpaceDir(r, sp))
 			out = append(out, sp)
 		}
 	}
 	for _, file := range dirs {
-		var f walArchiveFile
-		if err := r.LoadFile(ctx, file, kindWALArchive, &f); err == nil && engram.ValidSpaceID(f.Space) == nil {
+		var f ArchiveFile
+		if err := r.LoadFile(ctx, file, KindWALArchive, &f); err == nil && engram.ValidSpaceID(f.Space) == nil {
 			out = append(out, f.Space)
 		}
 	}
@@ -152,9 +153,9 @@ func (r *Repository) walArchiveSpaces(ctx context.Context) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// snapshotWALEnd returns the highest WAL end sequence any snapshot of the
+// SnapshotWALEnd returns the highest WAL end sequence any snapshot of the
 // space records (0 when none does).
-func (r *Repository) snapshotWALEnd(ctx context.Context, space string) (uint64, error) {
+func SnapshotWALEnd(ctx context.Context, r *repo.Repository, space string) (uint64, error) {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return 0, err
