@@ -1,7 +1,11 @@
-// Package repotest holds what the tests of several packages share (it
-// imports nothing of ours): so far the chaos tests' settings, read from the
+// Package repotest holds what the tests of several packages share: a test
+// repository on a real directory (New, Reopen, PackFiles, NodeAt), file-tree
+// digests to compare restores with (DigestTree, CompareTrees), Engram data
+// dir fixtures (WriteEngramSpace) and the chaos tests' settings, read from the
 // environment (how many trials to run and from which seed; make chaos sets
-// them for the full runs, make test runs the defaults).
+// them for the full runs, make test runs the defaults). It imports only the
+// storage core, never a feature package, so every package's own tests can
+// use it; feature steps (backup, restore) are called by the tests directly.
 package repotest
 
 import (
