@@ -24,10 +24,6 @@ func ValidSpaceID(id string) error {
 	return nil
 }
 
-// ErrNoSpaces is wrapped by the error of ListSpaces for a data dir without a
-// spaces/ directory or without any space in it.
-var ErrNoSpaces = errors.New("no spaces")
-
 // NoSpacesError is ListSpaces' error for a data dir without spaces. It wraps
 // ErrNoSpaces.
 type NoSpacesError struct {

@@ -5,28 +5,37 @@ import (
 	"fmt"
 )
 
-// Sentinel errors that the CLI maps to exit codes. Errors returned by this
-// package wrap one of them where it applies, so callers use errors.Is.
+// Sentinel errors of the storage core; the CLI maps them to exit codes. Errors
+// returned by this package and the feature packages under repo/ wrap one of
+// them where it applies, so callers use errors.Is; each says when it is
+// returned.
 var (
-	// ErrNoRepository means the location holds no memento repository.
+	// ErrNoRepository is returned by Open when the location holds no memento
+	// repository (no config file).
 	ErrNoRepository = errors.New("no repository")
-	// ErrWrongPassword means no key file of the repository opens with the password.
+	// ErrWrongPassword is returned by Open when no key file of the repository
+	// opens with the password.
 	ErrWrongPassword = errors.New("wrong password")
-	// ErrCorrupt means stored bytes failed verification: a hash, MAC, signature
-	// or structural check. Nothing derived from such bytes is ever returned.
+	// ErrCorrupt is returned when stored bytes fail verification: a hash, MAC,
+	// signature or structural check (a *CorruptError names what failed).
+	// Nothing derived from such bytes is ever returned.
 	ErrCorrupt = errors.New("integrity check failed")
-	// ErrNotFound means a named snapshot, blob or file does not exist.
+	// ErrNotFound is returned when a named snapshot, space, blob or file does
+	// not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrLocked means another process holds a conflicting lock.
+	// ErrLocked is returned by Lock when another process holds a conflicting
+	// lock; the error names the holder.
 	ErrLocked = errors.New("repository is locked")
 	// ErrLockLost is returned when a lock held by a command was lost: it
 	// could not be refreshed for so long that other processes would soon
 	// deem it stale, or another process removed it. The command stopped
 	// (Lock.Context was cancelled) and kept nothing partial.
 	ErrLockLost = errors.New("repository lock lost")
-	// ErrUnsafePath means a tree entry would escape the restore target.
+	// ErrUnsafePath is returned when a tree entry would escape the restore
+	// target (a name with a slash, "..", or a symlink where a directory must be).
 	ErrUnsafePath = errors.New("unsafe path")
-	// ErrFormat means a file is of a format version this binary does not know.
+	// ErrFormat is returned when a file is of a format version this binary does
+	// not know (written by a newer memento).
 	ErrFormat = errors.New("unsupported format")
 	// ErrMarkedDamaged is returned, together with the snapshot, by a backup
 	// that found its source damaged (a WAL that does not verify, a checkpoint

@@ -17,20 +17,6 @@ import (
 	"memento/walreplay"
 )
 
-// unrecoverableError carries a pitr.ErrUnrecoverable error to exit code 8
-// without changing its text (which already says what cannot be recovered).
-type unrecoverableError struct{ err error }
-
-func (e *unrecoverableError) Error() string   { return e.err.Error() }
-func (e *unrecoverableError) Unwrap() []error { return []error{e.err, errUnrecoverable} }
-
-func mapPITRError(err error) error {
-	if err != nil && errors.Is(err, pitr.ErrUnrecoverable) && !errors.Is(err, repo.ErrCorrupt) {
-		return &unrecoverableError{err}
-	}
-	return err
-}
-
 func newPITRCommand(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "pitr", Short: "Point-in-time recovery: what can be recovered"}
 	var space string
@@ -141,10 +127,10 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 		return err
 	}
 	if len(errs) == 1 {
-		return mapPITRError(errs[0])
+		return errs[0]
 	}
 	if len(errs) > 1 {
-		return mapPITRError(fmt.Errorf("%d of %d spaces failed: %w", len(errs), len(spaces), errors.Join(errs...)))
+		return fmt.Errorf("%d of %d spaces failed: %w", len(errs), len(spaces), errors.Join(errs...))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"memento/repo"
+	"memento/repo/pitr"
 )
 
 // Exit codes. They are part of the interface: scripts and runbooks test them,
@@ -27,32 +28,38 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// errUnrecoverable is wrapped by point-in-time errors the CLI maps to exit 8.
-var errUnrecoverable = errors.New("point in time cannot be recovered")
+// errUsage is what every *usageError is (errors.Is), for the exit code table.
+var errUsage = errors.New("usage")
+
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// exitCodes maps the packages' sentinel errors to exit codes: the first
+// entry errors.Is matches wins, so the order is the precedence (a lost lock
+// beats the cancellation it caused; a damaged stretch of WAL is corruption
+// before it is an unrecoverable point in time). Anything else is 1.
+var exitCodes = []struct {
+	err  error
+	code int
+}{
+	{repo.ErrLockLost, exitLocked},
+	{context.Canceled, exitInterrupted},
+	{errUsage, exitUsage},
+	{repo.ErrNoRepository, exitNoRepository},
+	{repo.ErrWrongPassword, exitWrongPassword},
+	{repo.ErrCorrupt, exitCorrupt},
+	{repo.ErrLocked, exitLocked},
+	{repo.ErrNotFound, exitNotFound},
+	{pitr.ErrUnrecoverable, exitUnrecoverable},
+}
 
 func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil:
+	if err == nil {
 		return exitOK
-	case errors.Is(err, repo.ErrLockLost):
-		return exitLocked
-	case errors.Is(err, context.Canceled):
-		return exitInterrupted
-	case errors.As(err, &ue):
-		return exitUsage
-	case errors.Is(err, repo.ErrNoRepository):
-		return exitNoRepository
-	case errors.Is(err, repo.ErrWrongPassword):
-		return exitWrongPassword
-	case errors.Is(err, repo.ErrCorrupt):
-		return exitCorrupt
-	case errors.Is(err, repo.ErrLocked):
-		return exitLocked
-	case errors.Is(err, repo.ErrNotFound):
-		return exitNotFound
-	case errors.Is(err, errUnrecoverable):
-		return exitUnrecoverable
+	}
+	for _, m := range exitCodes {
+		if errors.Is(err, m.err) {
+			return m.code
+		}
 	}
 	return exitFailure
 }

@@ -13,10 +13,6 @@ import (
 	"memento/repo"
 )
 
-// ErrWouldEmpty means a forget would remove every snapshot of a space (or of
-// a host's paths) and was not explicitly allowed to.
-var ErrWouldEmpty = errors.New("refusing to remove every snapshot")
-
 // ForgetOptions select what `memento forget` removes: either the snapshots
 // named by IDs, or what Policy does not keep in the groups of Spaces (All:
 // every group, including plain path snapshots).

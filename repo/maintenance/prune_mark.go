@@ -16,11 +16,6 @@ import (
 	"memento/repo"
 )
 
-// ErrPruneUnsafe means prune found the repository in a state where deleting
-// anything could lose data (a damaged index file, a missing pack, a snapshot
-// referencing data that is gone and not marked damaged); it changed nothing.
-var ErrPruneUnsafe = errors.New("prune refused: the repository needs attention first")
-
 // pruneBlobRef is where one copy of a blob is: a pack (index into
 // inventory.packs) and the blob's entry in it.
 type pruneBlobRef struct {

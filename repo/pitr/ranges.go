@@ -2,7 +2,6 @@ package pitr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,11 +10,6 @@ import (
 	"memento/repo/walarchive"
 	"memento/walreplay"
 )
-
-// ErrUnrecoverable means a requested point in time lies outside every
-// recoverable range: before the first backup, after the last archived entry,
-// or in a gap of the archive. The error text lists the ranges.
-var ErrUnrecoverable = errors.New("point in time cannot be recovered")
 
 // PITRRange is a stretch of a space's history that can be recovered at every
 // entry: from the checkpoint of a snapshot through the last entry reachable

@@ -45,10 +45,6 @@ import (
 // writes its packs and index file before its manifest, so every manifest
 // seen by the first listing has its packs in the second.
 
-// ErrReplicaMismatch means the destination already holds a different
-// repository (another config), which replication must never mix into.
-var ErrReplicaMismatch = errors.New("destination holds a different repository")
-
 // ReplicateOptions tune a replication.
 type ReplicateOptions struct {
 	// Parallel is how many files are copied at once to each destination (default 4).

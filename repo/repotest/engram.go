@@ -52,4 +52,3 @@ func WriteEngramSpace(t testing.TB, dataDir, space string, n int, segSize int64,
 	WriteFile(t, filepath.Join(sd, "checkpoint.json"), fmt.Appendf(nil, `{"sequence":%d,"timestamp_ns":%d}`, cp, EngramEpoch+int64(cp)*1000), 0o644)
 	WriteFile(t, filepath.Join(dataDir, "metadata.json"), []byte(`{"format":"engram-data-dir","version":1,"spaces":[{"id":"`+space+`"}]}`), 0o644)
 }
-

@@ -21,10 +21,6 @@ import (
 	"memento/walreplay"
 )
 
-// ErrWALGap means the source WAL is missing sequences that were never
-// archived: the error names the missing range.
-var ErrWALGap = errors.New("WAL sequence gap")
-
 // WALArchiver ships WAL segments of Engram spaces into the repository. It is
 // long-lived in `wal watch`: it keeps each space's archive position, the set
 // of chunk IDs the repository holds and the running BLAKE3 of the open
