@@ -3,7 +3,10 @@ package pitr_test
 import (
 	"context"
 	"memento/repo"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"memento/repo/restore"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 	"path/filepath"
 	"testing"
@@ -13,12 +16,12 @@ import (
 // snapshot taken at the start plus 1,000 archived 256 KiB segments (~80,000
 // entries of 768-dim records): fetch, verify, lay down, replay, digest.
 func BenchmarkPITR1000Segments(b *testing.B) {
-	tr := newTestRepo(b, repo.InitOptions{})
+	tr := repotest.New(b, repo.InitOptions{})
 	fx := newWALFixture(b, 256<<10)
 	fx.write(b, 100<<10)
-	tr.backupSpace(b, fx.dataDir, fx.space)
+	backuptest.Space(b, tr.Repository, fx.dataDir, fx.space)
 	fx.write(b, 1000*(256<<10))
-	ar := tr.NewWALArchiver(nil)
+	ar := walarchive.NewWALArchiver(tr.Repository, nil)
 	defer ar.Close()
 	res, err := ar.ArchiveSpace(context.Background(), fx.dataDir, fx.space)
 	if err != nil {

@@ -11,8 +11,12 @@ import (
 	"testing"
 
 	"memento/repo"
+	"memento/repo/backup/backuptest"
+	"memento/repo/maintenance"
 	"memento/repo/pitr"
+	"memento/repo/repotest"
 	"memento/repo/restore"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -21,11 +25,11 @@ import (
 // one snapshot taken after the compaction and none before it. truth is a
 // copy of the WAL as written, entry by entry.
 type compactWorld struct {
-	tr         *testRepo
+	tr         *repotest.Repo
 	fx         *walFixture
 	truth      string
 	cp         walreplay.Position // the checkpoint the snapshot records
-	head       *repo.CompactResult
+	head       *walarchive.CompactResult
 	marker     walreplay.Position // the compacted segment's closing marker
 	end        uint64
 	endTS      int64
@@ -35,8 +39,8 @@ type compactWorld struct {
 func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &compactWorld{tr: newTestRepo(t, repo.InitOptions{}), fx: newWALFixture(t, 16<<10), truth: t.TempDir()}
-	ar := w.tr.NewWALArchiver(nil)
+	w := &compactWorld{tr: repotest.New(t, repo.InitOptions{}), fx: newWALFixture(t, 16<<10), truth: t.TempDir()}
+	ar := walarchive.NewWALArchiver(w.tr.Repository, nil)
 	t.Cleanup(func() { ar.Close() })
 	w.archiveRun = func() {
 		t.Helper()
@@ -49,7 +53,7 @@ func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	w.archiveRun()
 	copyWAL(t, walDir, w.truth)
 	var err error
-	if w.head, err = w.tr.CompactWAL(ctx, w.fx.dataDir, w.fx.space, repo.CompactOptions{}); err != nil {
+	if w.head, err = walarchive.CompactWAL(ctx, w.tr.Repository, w.fx.dataDir, w.fx.space, walarchive.CompactOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if w.head.FirstSeq != 1 || w.head.LastSeq < 40 {
@@ -73,7 +77,7 @@ func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	w.archiveRun()
 	w.end = w.fx.seq
 	w.endTS = truthAt(t, w.truth, w.end).TimestampNS
-	w.tr.backupSpace(t, w.fx.dataDir, w.fx.space)
+	backuptest.Space(t, w.tr.Repository, w.fx.dataDir, w.fx.space)
 	return w
 }
 
@@ -198,10 +202,10 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 func dropOriginals(t *testing.T, w *compactWorld) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := w.tr.Prune(ctx, repo.PruneOptions{}); err != nil {
+	if _, err := maintenance.Prune(ctx, w.tr.Repository, maintenance.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	arch, err := w.tr.LoadWALArchive(ctx, w.fx.space)
+	arch, err := walarchive.LoadWALArchive(ctx, w.tr.Repository, w.fx.space)
 	if err != nil {
 		t.Fatal(err)
 	}

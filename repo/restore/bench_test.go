@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"math"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
 	"memento/repo/directio"
+	"memento/repo/repotest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,15 +44,15 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 	b.Helper()
 	var total int64
 	put := func(rel string, data []byte) {
-		writeFile(b, filepath.Join(dir, rel), data, 0o644)
+		repotest.WriteFile(b, filepath.Join(dir, rel), data, 0o644)
 		total += int64(len(data))
 	}
 	third, sixth := benchDataSize/3, benchDataSize/6
 	for i := range 4 {
-		put("random/r"+strconv.Itoa(i)+".bin", randomBytes(uint64(i+1), third/4))
+		put("random/r"+strconv.Itoa(i)+".bin", repotest.RandomBytes(uint64(i+1), third/4))
 	}
 	vec := make([]byte, third)
-	seed := randomBytes(99, 4*768)
+	seed := repotest.RandomBytes(99, 4*768)
 	for i := 0; i+4 <= len(vec); i += 4 {
 		base := math.Float32frombits(binary.LittleEndian.Uint32(seed[i%len(seed):]) & 0x3fffffff)
 		binary.LittleEndian.PutUint32(vec[i:], math.Float32bits(base*0.001+float32(i%768)))
@@ -60,7 +63,7 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 		sb.WriteString(`{"seq":` + strconv.Itoa(i) + `,"op":"put","key":"k` + strconv.Itoa(i*7919%100003) + `","text":"the quick brown fox"}` + "\n")
 	}
 	put("hot/log.jsonl", []byte(sb.String()))
-	small := randomBytes(7, sixth)
+	small := repotest.RandomBytes(7, sixth)
 	for i := 0; i < 2000; i++ {
 		n := sixth / 2000
 		put("small/"+strconv.Itoa(i/100)+"/f"+strconv.Itoa(i), small[i*n:(i+1)*n])
@@ -69,7 +72,7 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := f.WriteAt(randomBytes(5, 1<<20), 32<<20); err != nil {
+	if _, err := f.WriteAt(repotest.RandomBytes(5, 1<<20), 32<<20); err != nil {
 		b.Fatal(err)
 	}
 	f.Close()
@@ -81,8 +84,8 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 func benchRestore(b *testing.B, durable bool) {
 	src := filepath.Join(b.TempDir(), "src")
 	size := writeBenchTree(b, src)
-	tr := newTestRepo(b, repo.InitOptions{})
-	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
+	tr := repotest.New(b, repo.InitOptions{})
+	sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 	b.SetBytes(size)
 	var cpu float64
 	for b.Loop() {
@@ -137,7 +140,7 @@ func syncTree(dir string) error {
 //
 //	go test ./repo -run '^$' -bench StagingSync -benchtime 10x
 func BenchmarkStagingSync(b *testing.B) {
-	data := randomBytes(3, 64<<10)
+	data := repotest.RandomBytes(3, 64<<10)
 	write := func(b *testing.B) (*staging, []string) {
 		st, err := newStaging(b.TempDir(), ".bench.restore-", slog.Default())
 		if err != nil {

@@ -3,6 +3,7 @@ package restore
 import (
 	"errors"
 	"memento/repo"
+	"memento/repo/repotest"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -16,7 +17,7 @@ func TestOpenDirBeneath(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(root, "file"), nil, 0o644)
+	repotest.WriteFile(t, filepath.Join(root, "file"), nil, 0o644)
 	if err := mkdirBeneath(root, "a/b/c", 0o750); err != nil {
 		t.Fatal(err)
 	}

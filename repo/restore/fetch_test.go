@@ -3,13 +3,19 @@ package restore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"memento/chunk"
 	"memento/index"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 )
 
 // TestRestoreUsesSecondCopy: two backups that did not know of each other
@@ -17,22 +23,22 @@ import (
 // damaged, restore reads the second one and the file comes back whole; with
 // both damaged it fails naming the first.
 func TestRestoreUsesSecondCopy(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
-	data := randomBytes(11, 3<<20)
-	writeFile(t, filepath.Join(src, "f"), data, 0o644)
-	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
+	data := repotest.RandomBytes(11, 3<<20)
+	repotest.WriteFile(t, filepath.Join(src, "f"), data, 0o644)
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 	// A second backup that cannot see the first one's index files (as two
 	// hosts backing up at once) stores every chunk again, in other packs.
-	idx := filepath.Join(tr.dir, repo.DirIndex)
+	idx := filepath.Join(tr.Dir, repo.DirIndex)
 	hidden := filepath.Join(t.TempDir(), "index")
 	if err := os.Rename(idx, hidden); err != nil {
 		t.Fatal(err)
 	}
 	mkdir(t, idx, 0o755)
-	other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "cache2"), be: tr.be}
-	other.Repository = other.reopen(t)
-	other.backup(t, repo.BackupOptions{Paths: []string{src}})
+	other := &repotest.Repo{Dir: tr.Dir, Cache: filepath.Join(t.TempDir(), "cache2"), Backend: tr.Backend}
+	other.Repository = other.Reopen(t)
+	backuptest.Backup(t, other.Repository, backup.BackupOptions{Paths: []string{src}})
 	entries, err := os.ReadDir(hidden)
 	if err != nil {
 		t.Fatal(err)
@@ -43,11 +49,11 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 		}
 	}
 
-	r := tr.reopen(t)
+	r := tr.Reopen(t)
 	if err := r.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	n := tr.nodeAt(t, sn, "src/f")
+	n := tr.NodeAt(t, sn, "src/f")
 	all, err := r.Index().LookupAll(repo.StorageSpace(""), n.Content)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	if len(locs) != 2 || locs[0].Pack == locs[1].Pack {
 		t.Fatalf("setup: chunk %s has locations %+v, want two packs", victim.Short(), locs)
 	}
-	packPath := func(l index.Location) string { return filepath.Join(tr.dir, filepath.FromSlash(repo.PackName(l.Pack))) }
+	packPath := func(l index.Location) string { return filepath.Join(tr.Dir, filepath.FromSlash(repo.PackName(l.Pack))) }
 	first, _ := r.Locate("", []chunk.ID{victim})
 	if first[victim] != locs[0] {
 		t.Fatalf("setup: Lookup gives %+v, LookupAll %+v first", first[victim], locs[0])
@@ -74,13 +80,13 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	}
 
 	flip(t, packPath(locs[1]), int64(locs[1].Offset)+int64(locs[1].Length)/2)
-	wantRestoreRefused(t, &testRepo{Repository: r, dir: tr.dir}, sn, "pack "+repo.ShortHex(locs[0].Pack), victim.Short(), "file src/f")
+	wantRestoreRefused(t, r, sn, "pack "+repo.ShortHex(locs[0].Pack), victim.Short(), "file src/f")
 }
 
 // TestPlanFetch: a file's chunks become runs of pack neighbours in file
 // order; a repeated chunk of zeros is not read at all.
 func TestPlanFetch(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	rs := &restorer{r: tr.Repository, sn: &repo.Snapshot{}}
 	packA, packB := [32]byte{1}, [32]byte{2}
 	ids := func(n ...byte) []chunk.ID {
@@ -94,8 +100,8 @@ func TestPlanFetch(t *testing.T) {
 	locs := map[chunk.ID]index.Location{
 		{1}:  {Pack: packA, Offset: 0, Length: 100, RawLength: 100},
 		{2}:  {Pack: packA, Offset: 100, Length: 100, RawLength: 100},
-		{3}:  {Pack: packA, Offset: 200 + repo.RunMaxGapBridge, Length: 100, RawLength: 100}, // just within the gap
-		{4}:  {Pack: packA, Offset: 400 + 2*repo.RunMaxGapBridge, Length: 100, RawLength: 100},
+		{3}:  {Pack: packA, Offset: 200 + runMaxGap, Length: 100, RawLength: 100}, // just within the gap
+		{4}:  {Pack: packA, Offset: 400 + 2*runMaxGap, Length: 100, RawLength: 100},
 		{5}:  {Pack: packB, Offset: 0, Length: repo.RunMaxBytes - 50, RawLength: 100},
 		{6}:  {Pack: packB, Offset: repo.RunMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
 		zero: {Pack: packB, Offset: repo.RunMaxBytes + 50, Length: 40, RawLength: 16 << 10},
@@ -140,3 +146,54 @@ func TestPlanFetch(t *testing.T) {
 		t.Fatalf("zeroID = %s, want %s", zero.Short(), want.Short())
 	}
 }
+
+// flip inverts one byte of a repository file in place.
+func flip(t *testing.T, p string, off int64) {
+	t.Helper()
+	chmod(t, p, 0o600)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x55
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantRestoreRefused restores sn and requires a repo.CorruptError mentioning every
+// string in want, and that neither the target nor a temporary was left behind.
+func wantRestoreRefused(t *testing.T, r *repo.Repository, sn *repo.Snapshot, want ...string) error {
+	t.Helper()
+	parent := t.TempDir()
+	target := filepath.Join(parent, "target")
+	_, err := Restore(context.Background(), r, sn, target, RestoreOptions{})
+	if err == nil {
+		t.Fatal("restore of damaged data succeeded")
+	}
+	var ce *repo.CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, repo.ErrCorrupt) {
+		t.Fatalf("restore error is not a CorruptError: %v", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("restore error %q does not mention %q", err, w)
+		}
+	}
+	if _, serr := os.Lstat(target); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("restore left the target behind: %v", serr)
+	}
+	repotest.NoTempLeft(t, parent)
+	return err
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// runMaxGap is repo's private runMaxGap (pack_scan.go): the most bytes of
+// unwanted blobs a run reads through. Keep the two equal.
+const runMaxGap = 256 << 10

@@ -5,6 +5,9 @@ import (
 	"context"
 	"log/slog"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,30 +22,30 @@ import (
 // says so in one line per directory; a staging directory whose restore is
 // still running, one without an owner file and a safety copy are kept.
 func TestRestoreRemovesStaleStaging(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	var logs bytes.Buffer
-	tr.Repository = tr.reopenLogging(t, slog.New(slog.NewTextHandler(&logs, nil)))
+	tr.Repository = tr.ReopenWith(t, repo.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "f"), []byte("restored"), 0o644)
-	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
+	repotest.WriteFile(t, filepath.Join(src, "f"), []byte("restored"), 0o644)
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 
 	parent := t.TempDir()
 	target := filepath.Join(parent, "target")
 	leave := func(name string, owner bool) string {
 		p := filepath.Join(parent, name)
-		writeFile(t, filepath.Join(p, "sub", "data"), randomBytes(1, 1<<20), 0o644)
+		repotest.WriteFile(t, filepath.Join(p, "sub", "data"), repotest.RandomBytes(1, 1<<20), 0o644)
 		if err := os.Chmod(filepath.Join(p, "sub"), 0o500); err != nil { // its mode already set
 			t.Fatal(err)
 		}
 		if owner {
-			writeFile(t, p+stagingOwnerSuffix, []byte("pid 4194303\nhost elsewhere\n"), 0o600)
+			repotest.WriteFile(t, p+stagingOwnerSuffix, []byte("pid 4194303\nhost elsewhere\n"), 0o600)
 		}
 		return p
 	}
 	stale := leave(".target.restore-111", true)
 	stalePITR := leave(".space-a.pitr-222", true)
 	orphan := filepath.Join(parent, ".other.restore-333"+stagingOwnerSuffix)
-	writeFile(t, orphan, []byte("pid 4194303\n"), 0o600)
+	repotest.WriteFile(t, orphan, []byte("pid 4194303\n"), 0o600)
 	live := leave(".target.restore-444", true)
 	lf, err := os.OpenFile(live+stagingOwnerSuffix, os.O_RDWR, 0)
 	if err != nil {

@@ -3,27 +3,32 @@ package restore
 import (
 	"context"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRestoreKeepsSafetyCopy: restoring over a non-empty target first moves
 // it aside, intact, to TARGET.pre-restore-<time>; an empty target is simply
 // replaced.
 func TestRestoreKeepsSafetyCopy(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "new"), []byte("restored content"), 0o644)
-	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
+	repotest.WriteFile(t, filepath.Join(src, "new"), []byte("restored content"), 0o644)
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 
 	parent := t.TempDir()
 	target := filepath.Join(parent, "target")
-	writeFile(t, filepath.Join(target, "old", "precious"), []byte("old content"), 0o600)
-	writeFile(t, filepath.Join(target, "src", "new"), []byte("old version of new"), 0o644)
-	oldDigest := digestTree(t, target)
+	repotest.WriteFile(t, filepath.Join(target, "old", "precious"), []byte("old content"), 0o600)
+	repotest.WriteFile(t, filepath.Join(target, "src", "new"), []byte("old version of new"), 0o644)
+	oldDigest := repotest.DigestTree(t, target)
 
 	res, err := Restore(context.Background(), tr.Repository, sn, target, RestoreOptions{})
 	if err != nil {
@@ -32,7 +37,7 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 	if res.SafetyCopy == "" || !strings.HasPrefix(res.SafetyCopy, target+".pre-restore-") {
 		t.Fatalf("safety copy %q", res.SafetyCopy)
 	}
-	compareTrees(t, oldDigest, digestTree(t, res.SafetyCopy))
+	repotest.CompareTrees(t, oldDigest, repotest.DigestTree(t, res.SafetyCopy))
 	got, err := os.ReadFile(filepath.Join(target, "src", "new"))
 	if err != nil || string(got) != "restored content" {
 		t.Fatalf("restored %q, %v", got, err)
@@ -40,7 +45,7 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(target, "old")); err == nil {
 		t.Error("old content is still in the target")
 	}
-	noTempLeft(t, parent)
+	repotest.NoTempLeft(t, parent)
 
 	// An existing empty directory is replaced without a safety copy.
 	empty := filepath.Join(t.TempDir(), "empty")
@@ -57,15 +62,15 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 // engramDataDir writes a small Engram data dir with the given spaces.
 func engramDataDir(t *testing.T, dir string, spaces ...string) {
 	t.Helper()
-	writeFile(t, filepath.Join(dir, "metadata.json"), []byte(`{"spaces":["`+strings.Join(spaces, `","`)+`"]}`), 0o644)
+	repotest.WriteFile(t, filepath.Join(dir, "metadata.json"), []byte(`{"spaces":["`+strings.Join(spaces, `","`)+`"]}`), 0o644)
 	for i, s := range spaces {
 		sd := filepath.Join(dir, "spaces", s)
-		writeFile(t, filepath.Join(sd, "wal", "wal-0000000000000001.log"), randomBytes(uint64(100+i), 300<<10), 0o644)
-		writeFile(t, filepath.Join(sd, "hot", "recent.json"), []byte(`{"space":"`+s+`"}`), 0o644)
-		writeFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), randomBytes(uint64(200+i), 64<<10), 0o644)
-		writeFile(t, filepath.Join(sd, "cold", "seg-1.col"), randomBytes(uint64(300+i), 100<<10), 0o644)
-		writeFile(t, filepath.Join(sd, "shared.bin"), randomBytes(42, 50<<10), 0o644) // same bytes in every space
-		writeFile(t, filepath.Join(sd, "checkpoint.json"), []byte(`{"sequence": 1, "timestamp_ns": 1}`), 0o644)
+		repotest.WriteFile(t, filepath.Join(sd, "wal", "wal-0000000000000001.log"), repotest.RandomBytes(uint64(100+i), 300<<10), 0o644)
+		repotest.WriteFile(t, filepath.Join(sd, "hot", "recent.json"), []byte(`{"space":"`+s+`"}`), 0o644)
+		repotest.WriteFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), repotest.RandomBytes(uint64(200+i), 64<<10), 0o644)
+		repotest.WriteFile(t, filepath.Join(sd, "cold", "seg-1.col"), repotest.RandomBytes(uint64(300+i), 100<<10), 0o644)
+		repotest.WriteFile(t, filepath.Join(sd, "shared.bin"), repotest.RandomBytes(42, 50<<10), 0o644) // same bytes in every space
+		repotest.WriteFile(t, filepath.Join(sd, "checkpoint.json"), []byte(`{"sequence": 1, "timestamp_ns": 1}`), 0o644)
 	}
 }
 
@@ -74,12 +79,12 @@ func engramDataDir(t *testing.T, dir string, spaces ...string) {
 // (keeping a safety copy) and leaves other spaces and metadata.json alone.
 // Spaces share no chunk even for identical bytes.
 func TestEngramSpaceBackupRestore(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
 	engramDataDir(t, dd, "alpha", "beta")
 	chmod(t, filepath.Join(dd, "spaces", "alpha"), 0o750) // the space dir's own mode and mtime come back too
 	touch(t, filepath.Join(dd, "spaces", "alpha"), time.Unix(1700000000, 123), false)
-	wantAlpha := digestTree(t, filepath.Join(dd, "spaces"))
+	wantAlpha := repotest.DigestTree(t, filepath.Join(dd, "spaces"))
 	delete(wantAlpha, "beta")
 	for p := range wantAlpha {
 		if strings.HasPrefix(p, "beta/") {
@@ -87,8 +92,8 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 		}
 	}
 
-	snA := tr.backup(t, repo.BackupOptions{Space: "alpha", DataDir: dd})
-	snB := tr.backup(t, repo.BackupOptions{Space: "beta", DataDir: dd})
+	snA := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Space: "alpha", DataDir: dd})
+	snB := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Space: "beta", DataDir: dd})
 	if snA.Space != "alpha" || snA.Paths[0] != filepath.Join(dd, "spaces", "alpha") {
 		t.Errorf("manifest space %q paths %q", snA.Space, snA.Paths)
 	}
@@ -106,8 +111,8 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 
 	// Isolation: identical bytes have different IDs per space, and alpha's
 	// chunks are not in beta's part of the index.
-	a := tr.nodeAt(t, snA, "spaces/alpha/shared.bin")
-	b := tr.nodeAt(t, snB, "spaces/beta/shared.bin")
+	a := tr.NodeAt(t, snA, "spaces/alpha/shared.bin")
+	b := tr.NodeAt(t, snB, "spaces/beta/shared.bin")
 	if *a.BLAKE3 != *b.BLAKE3 || a.Content[0] == b.Content[0] {
 		t.Fatalf("shared.bin: same content must give the same BLAKE3 and different chunk IDs")
 	}
@@ -119,51 +124,83 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 	}
 
 	// Damage alpha and change beta, then restore alpha into the data dir.
-	writeFile(t, filepath.Join(dd, "spaces", "alpha", "hot", "recent.json"), []byte("broken"), 0o644)
-	writeFile(t, filepath.Join(dd, "spaces", "alpha", "stray"), []byte("stray"), 0o644)
-	writeFile(t, filepath.Join(dd, "spaces", "beta", "hot", "new.json"), []byte("beta moved on"), 0o644)
-	writeFile(t, filepath.Join(dd, "metadata.json"), []byte(`{"edited":true}`), 0o644)
-	damagedAlpha := digestTree(t, filepath.Join(dd, "spaces", "alpha"))
-	beta := digestTree(t, filepath.Join(dd, "spaces", "beta"))
+	repotest.WriteFile(t, filepath.Join(dd, "spaces", "alpha", "hot", "recent.json"), []byte("broken"), 0o644)
+	repotest.WriteFile(t, filepath.Join(dd, "spaces", "alpha", "stray"), []byte("stray"), 0o644)
+	repotest.WriteFile(t, filepath.Join(dd, "spaces", "beta", "hot", "new.json"), []byte("beta moved on"), 0o644)
+	repotest.WriteFile(t, filepath.Join(dd, "metadata.json"), []byte(`{"edited":true}`), 0o644)
+	damagedAlpha := repotest.DigestTree(t, filepath.Join(dd, "spaces", "alpha"))
+	beta := repotest.DigestTree(t, filepath.Join(dd, "spaces", "beta"))
 
 	res, err := Restore(context.Background(), tr.Repository, snA, dd, RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	compareTrees(t, wantAlpha, spaceDigest(t, dd, "alpha"))
-	compareTrees(t, beta, digestTree(t, filepath.Join(dd, "spaces", "beta")))
+	repotest.CompareTrees(t, wantAlpha, spaceDigest(t, dd, "alpha"))
+	repotest.CompareTrees(t, beta, repotest.DigestTree(t, filepath.Join(dd, "spaces", "beta")))
 	if !strings.HasPrefix(res.SafetyCopy, filepath.Join(dd, "spaces", "alpha.pre-restore-")) {
 		t.Fatalf("safety copy %q", res.SafetyCopy)
 	}
-	compareTrees(t, damagedAlpha, digestTree(t, res.SafetyCopy))
+	repotest.CompareTrees(t, damagedAlpha, repotest.DigestTree(t, res.SafetyCopy))
 	if got, _ := os.ReadFile(filepath.Join(dd, "metadata.json")); string(got) != `{"edited":true}` {
 		t.Errorf("an existing metadata.json was replaced: %q", got)
 	}
-	noTempLeft(t, filepath.Join(dd, "spaces"))
+	repotest.NoTempLeft(t, filepath.Join(dd, "spaces"))
 
 	// Into a fresh data dir: metadata.json and spaces/alpha only.
 	fresh := filepath.Join(t.TempDir(), "fresh")
 	if _, err := Restore(context.Background(), tr.Repository, snA, fresh, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	got := digestTree(t, fresh)
+	got := repotest.DigestTree(t, fresh)
 	if _, ok := got["metadata.json"]; !ok {
 		t.Error("metadata.json missing from a fresh data dir")
 	}
 	if _, ok := got["spaces/beta"]; ok {
 		t.Error("beta restored from alpha's snapshot")
 	}
-	compareTrees(t, wantAlpha, spaceDigest(t, fresh, "alpha"))
+	repotest.CompareTrees(t, wantAlpha, spaceDigest(t, fresh, "alpha"))
 }
 
 // spaceDigest describes spaces/<space> of a data dir, the directory included,
-// keyed like digestTree(dataDir/spaces).
-func spaceDigest(t *testing.T, dataDir, space string) map[string]entry {
-	d := digestTree(t, filepath.Join(dataDir, "spaces"))
+// keyed like repotest.DigestTree(dataDir/spaces).
+func spaceDigest(t *testing.T, dataDir, space string) map[string]repotest.Entry {
+	d := repotest.DigestTree(t, filepath.Join(dataDir, "spaces"))
 	for p := range d {
 		if p != space && !strings.HasPrefix(p, space+"/") {
 			delete(d, p)
 		}
 	}
 	return d
+}
+
+func mkdir(t testing.TB, p string, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(p, perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chmod(t testing.TB, p string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func touch(t testing.TB, p string, tm time.Time, symlink bool) {
+	t.Helper()
+	var err error
+	if symlink {
+		err = lchtimes(p, tm)
+	} else {
+		err = os.Chtimes(p, tm, tm)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lchtimes(p string, tm time.Time) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(tm.UnixNano()), unix.NsecToTimespec(tm.UnixNano())}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"memento/repo/repotest"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -69,7 +70,7 @@ func TestFileWriter(t *testing.T) {
 						err = w.skip(int64(op.n))
 						want = append(want, make([]byte, op.n)...)
 					} else {
-						d := randomBytes(uint64(i+1), op.n)
+						d := repotest.RandomBytes(uint64(i+1), op.n)
 						d[0] |= 1 // never all zero
 						err = w.write(d)
 						want = append(want, d...)
@@ -121,7 +122,7 @@ func TestFileWriterWithoutODirect(t *testing.T) {
 	if w.direct {
 		t.Log("this tmpfs takes O_DIRECT")
 	}
-	want := randomBytes(3, writeBufSize+12345)
+	want := repotest.RandomBytes(3, writeBufSize+12345)
 	if err := w.write(want); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestFileWriterWithoutODirect(t *testing.T) {
 func TestFileWriterRefusesExisting(t *testing.T) {
 	dir := t.TempDir()
 	victim := filepath.Join(dir, "victim")
-	writeFile(t, victim, []byte("keep"), 0o644)
+	repotest.WriteFile(t, victim, []byte("keep"), 0o644)
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(victim, link); err != nil {
 		t.Fatal(err)
@@ -184,4 +185,23 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// wantSparse fails unless at least hole bytes of p are not allocated.
+func wantSparse(t *testing.T, p string, hole int64) {
+	t.Helper()
+	fi := lstat(t, p)
+	alloc := fi.Sys().(*syscall.Stat_t).Blocks * 512
+	if alloc > fi.Size()-hole {
+		t.Errorf("%s: %d of %d bytes allocated; want a hole of at least %d bytes", filepath.Base(p), alloc, fi.Size(), hole)
+	}
+}
+
+func lstat(t testing.TB, p string) os.FileInfo {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
 }
