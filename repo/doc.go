@@ -1,5 +1,9 @@
-// Package repo stores and retrieves encrypted, deduplicated, signed snapshots of
-// file trees in a content-addressed repository on any Backend.
+// Package repo is memento's storage core: it stores and retrieves encrypted,
+// deduplicated, signed blobs, trees and snapshots in a content-addressed
+// repository on any Backend, with its index files, locks and the one blob
+// read path (StreamBlobs). The features built on it (backup, WAL archiving,
+// point-in-time recovery, restore, verify, maintenance, replication) are the
+// packages beside it under repo/; docs/architecture.md draws them.
 //
 // A repository is a set of immutable files, each named by the BLAKE3 of its bytes
 // (the config excepted), so that copying the files one side lacks is a correct
