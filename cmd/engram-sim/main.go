@@ -88,7 +88,7 @@ restores can be checked.`,
 			stopProfile()
 		}
 	}
-	root.AddCommand(newGenerateCmd(), newRunCmd(), newMutateCmd(), newTruthCmd())
+	root.AddCommand(newGenerateCmd(), newRunCmd(), newMutateCmd(), newTruthCmd(), newServeCmd())
 	return root
 }
 
