@@ -493,8 +493,12 @@ func checkCheckpoint(ctx context.Context, id string, ck engram.Checkpoint, l *wa
 
 // healthDoc is the body of /api/v1/system/health.
 type healthDoc struct {
-	Status      string    `json:"status"` // healthy, loading, unhealthy
-	Reason      string    `json:"reason,omitempty"`
+	Status string `json:"status"` // healthy, loading, unhealthy
+	Reason string `json:"reason,omitempty"`
+	// Loaded is true once every space finished loading (ready or failed):
+	// "unhealthy" is answered as soon as one space fails, while others may
+	// still be loading.
+	Loaded      bool      `json:"loaded"`
 	DataDir     string    `json:"data_dir"`
 	Spaces      int       `json:"spaces"`
 	Ready       int       `json:"ready"`
@@ -512,6 +516,7 @@ func (s *simServer) health() (healthDoc, int) {
 	h := healthDoc{DataDir: s.dataDir, TierCheck: s.tierCheck, Spaces: len(s.spaces), Warnings: s.warnings}
 	h.Problems = append(h.Problems, s.dirProblems...)
 	discovered, done, loadSeconds := s.discovered, s.done, s.loadSeconds
+	h.Loaded = done
 	spaces := s.spaces
 	s.mu.RUnlock()
 	for _, sp := range spaces {
