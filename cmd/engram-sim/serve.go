@@ -231,8 +231,11 @@ type spaceInfo struct {
 	Digest          string            `json:"digest,omitempty"`
 	Checkpoint      engram.Checkpoint `json:"checkpoint"`
 	Segments        int               `json:"segments"`
-	LoadSeconds     float64           `json:"load_seconds"`
-	Error           *problem          `json:"error,omitempty"`
+	// TornTail locates what a crash left at the end of the newest segment:
+	// ignored, as a restarting database ignores (and truncates) it.
+	TornTail    *tornTail `json:"torn_tail,omitempty"`
+	LoadSeconds float64   `json:"load_seconds"`
+	Error       *problem  `json:"error,omitempty"`
 }
 
 type simSpace struct {
@@ -417,10 +420,45 @@ func (s *simServer) replaySpace(ctx context.Context, id string) (spaceInfo, *wal
 	if first, ok := firstEntrySeq(segs); ok {
 		info.FirstSeq = first
 	}
+	info.TornTail = findTornTail(segs)
 	if p := checkCheckpoint(ctx, id, ck, l, segs, pos, ckRel); p != nil {
 		return info, nil, p
 	}
 	return info, st, nil
+}
+
+// tornTail is an incomplete entry at the end of the newest segment.
+type tornTail struct {
+	Segment string `json:"segment"`
+	Offset  int64  `json:"offset"`
+	Reason  string `json:"reason"`
+}
+
+// findTornTail reads the newest segment (up to its listed size, as the
+// replay did) for a torn tail; nil when it ends cleanly. Only called after
+// a successful replay, so any other error cannot occur and is ignored.
+func findTornTail(segs []walreplay.SegmentInfo) *tornTail {
+	if len(segs) == 0 {
+		return nil
+	}
+	last := segs[len(segs)-1]
+	f, err := os.Open(last.Path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	r := walreplay.NewSegmentReader(io.NewSectionReader(f, 0, last.Size), last.Name)
+	for {
+		_, err := r.Next()
+		if err == nil {
+			continue
+		}
+		var ce *walreplay.CorruptError
+		if errors.As(err, &ce) && errors.Is(err, walreplay.ErrTornTail) {
+			return &tornTail{Segment: last.Name, Offset: ce.Offset, Reason: ce.Reason}
+		}
+		return nil
+	}
 }
 
 // firstEntrySeq reads the sequence of the log's first entry from its header.

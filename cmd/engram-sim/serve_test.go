@@ -265,7 +265,7 @@ func TestServeHealthyDigestsCountsLookups(t *testing.T) {
 		}
 		if si.ID != id || si.Status != spaceReady || si.Digest != tl.Digest || si.LastSeq != tl.Sequence ||
 			si.LastTimestampNS != tl.TimestampNS || si.Memories != st.Len() || si.Entries != int64(tl.Sequence) ||
-			si.FirstSeq != 1 || si.Checkpoint != ck || si.Segments < 1 || si.LastTime != walreplay.FormatTime(tl.TimestampNS) {
+			si.FirstSeq != 1 || si.Checkpoint != ck || si.TornTail != nil || si.Segments < 1 || si.LastTime != walreplay.FormatTime(tl.TimestampNS) {
 			t.Errorf("space %s: %+v; truth %+v, %d live, checkpoint %+v", id, si, tl, st.Len(), ck)
 		}
 
@@ -608,5 +608,39 @@ func TestServeHealthWhileLoading(t *testing.T) {
 	s.spaces, s.byID["space-a"] = []*simSpace{sp}, sp
 	if h, code := s.health(); code != http.StatusServiceUnavailable || h.Status != "loading" || !strings.Contains(h.Reason, "still loading: space-a") {
 		t.Errorf("while loading: %d %+v", code, h)
+	}
+}
+
+// TestServeAfterCrash serves a dir that run left with torn tails (what a
+// crash-consistent copy holds): healthy, the torn tails reported, the
+// digests those of the complete entries.
+func TestServeAfterCrash(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	o := runTestOpts(t, dir)
+	o.crashAfter, o.rate = 150, 0
+	var ce *exitCodeError
+	if err := run(context.Background(), o); !errors.As(err, &ce) || ce.code != exitCrash {
+		t.Fatalf("run: %v, want a simulated crash", err)
+	}
+	base, _ := startServe(t, serveOpts{dataDir: dir})
+	if code, h := waitLoaded(t, base); code != http.StatusOK {
+		t.Fatalf("health %d %+v", code, h)
+	}
+	for _, id := range o.newIDs {
+		var si spaceInfo
+		getJSON(t, base+"/api/v1/spaces/"+id, &si)
+		l, err := walreplay.OpenLog(engram.WALDir(dir, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := l.Verify(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl := truthOut(t, dir, id)
+		if si.TornTail == nil || !sum.TornTail || si.TornTail.Segment != sum.TornSegment || si.TornTail.Offset != sum.TornOffset ||
+			si.Digest != tl.Digest || si.LastSeq != sum.LastSeq {
+			t.Errorf("%s: %+v (torn %+v); verify %+v; truth %+v", id, si, si.TornTail, sum, tl)
+		}
 	}
 }
