@@ -305,7 +305,7 @@ func (s *simServer) discover() (ids []string, probs []problem, warns []string) {
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, fs.ErrNotExist) {
-			msg = fmt.Sprintf("%s: missing: %v (is this an Engram data dir?)", engram.MetadataName, errNotDataDir)
+			msg = fmt.Sprintf("%s: missing (%v?)", engram.MetadataName, errNotDataDir)
 		}
 		probs = append(probs, problem{Kind: "metadata", File: engram.MetadataName, Message: msg})
 	}
