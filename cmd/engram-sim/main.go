@@ -10,8 +10,29 @@
 // with the update pattern each kind really has (append, rewrite in place,
 // write once, rewrite wholesale, atomic replace).
 //
-// Subcommands: generate, run, mutate, truth. Exit codes: 0 success, 1 error,
-// 2 usage error, 3 simulated crash (run --crash-after).
+// Subcommands: generate, run, mutate, truth, serve. Exit codes: 0 success,
+// 1 error, 2 usage error, 3 simulated crash (run --crash-after).
+//
+// serve (serve.go, serve_tiers.go) is a running Engram to recover into, for
+// disaster-recovery drills and verify L4: "engram-sim serve --data-dir D
+// [--listen 127.0.0.1:7411] [--ready-file F] [--tier-check full|quick|off]"
+// opens D read-only, replays every space's WAL from its first entry exactly
+// as truth does (same digest as "truth --dir D --space S" and as memento's
+// restore), checks checkpoint.json against the WAL and the hot, warm and
+// cold files' structure and CRCs, and answers JSON over HTTP:
+//
+//	GET /api/v1/system/health              200 {"status":"healthy","loaded":true,"spaces":N,...};
+//	                                       503 {"status":"loading"|"unhealthy","reason":...,"problems":[...]}
+//	GET /api/v1/spaces                     per space: last_seq, last_timestamp_ns, entries, memories, digest, checkpoint, status
+//	GET /api/v1/spaces/{id}                one space
+//	GET /api/v1/spaces/{id}/digest         {"space","sequence","timestamp_ns","digest","entries","memories"}
+//	GET /api/v1/spaces/{id}/count          {"space","sequence","count"}
+//	GET /api/v1/spaces/{id}/confidence     {"space","sequence","buckets":[...]} (?buckets=10)
+//	GET /api/v1/spaces/{id}/memories/{mid} the memory, or 404 when absent or deleted
+//
+// It prints "listening on ADDR" once it accepts connections (port 0 allowed),
+// then "healthy: ..." or "unhealthy: REASON" once loaded; SIGINT and SIGTERM
+// shut it down cleanly (exit 0). See docs/engram-format.md, "engram-sim serve".
 package main
 
 import (
@@ -88,7 +109,7 @@ restores can be checked.`,
 			stopProfile()
 		}
 	}
-	root.AddCommand(newGenerateCmd(), newRunCmd(), newMutateCmd(), newTruthCmd())
+	root.AddCommand(newGenerateCmd(), newRunCmd(), newMutateCmd(), newTruthCmd(), newServeCmd())
 	return root
 }
 
