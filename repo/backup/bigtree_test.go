@@ -9,6 +9,8 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
 )
 
 // TestLargeTreeBlob: a directory whose tree JSON is larger than the largest
@@ -17,7 +19,7 @@ import (
 // cut into 32 KiB chunks, lists that many bytes of chunk IDs. Long symlink
 // targets make one cheaply here.
 func TestLargeTreeBlob(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
 	mkdir(t, src, 0o755)
 	target := strings.Repeat("long/", 800) // 4000 bytes, below PATH_MAX
@@ -27,8 +29,8 @@ func TestLargeTreeBlob(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
-	n := tr.nodeAt(t, sn, "src")
+	sn := mustBackup(t, tr.Repository, BackupOptions{Paths: []string{src}})
+	n := tr.NodeAt(t, sn, "src")
 	locs, err := tr.Locate("", []chunk.ID{*n.Subtree})
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +38,6 @@ func TestLargeTreeBlob(t *testing.T) {
 	if raw := locs[*n.Subtree].RawLength; raw <= 8<<20 {
 		t.Fatalf("tree of %d bytes: the test wants one above 8 MiB", raw)
 	}
-	want := digestTree(t, src)
-	compareTrees(t, want, digestTree(t, filepath.Join(tr.restore(t, sn), "src")))
+	want := repotest.DigestTree(t, src)
+	repotest.CompareTrees(t, want, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
 }

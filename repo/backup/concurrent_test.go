@@ -8,19 +8,21 @@ import (
 	"testing"
 
 	"memento/repo"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
 )
 
 // TestConcurrentBackups runs backups of the same paths at once, through one
 // Repository and through two (as two processes would, sharing the cache):
 // all succeed, and each snapshot restores exactly.
 func TestConcurrentBackups(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{PackSize: 2 << 20})
+	tr := repotest.New(t, repo.InitOptions{PackSize: 2 << 20})
 	src := filepath.Join(t.TempDir(), "src")
 	for i := range 6 {
-		writeFile(t, filepath.Join(src, "f"+strconv.Itoa(i)), randomBytes(uint64(i), 1<<20+i), 0o644)
+		repotest.WriteFile(t, filepath.Join(src, "f"+strconv.Itoa(i)), repotest.RandomBytes(uint64(i), 1<<20+i), 0o644)
 	}
-	want := digestTree(t, src)
-	other := tr.reopen(t)
+	want := repotest.DigestTree(t, src)
+	other := tr.Reopen(t)
 	repos := []*repo.Repository{tr.Repository, tr.Repository, other, other}
 	sns := make([]*repo.Snapshot, len(repos))
 	errs := make([]error, len(repos))
@@ -36,14 +38,14 @@ func TestConcurrentBackups(t *testing.T) {
 			t.Fatalf("backup %d: %v", i, err)
 		}
 	}
-	r := tr.reopen(t)
+	r := tr.Reopen(t)
 	tr.Repository = r
 	all, err := r.Snapshots(context.Background())
 	if err != nil || len(all) != len(repos) {
 		t.Fatalf("%d snapshots after %d concurrent backups, %v", len(all), len(repos), err)
 	}
 	for _, sn := range sns {
-		compareTrees(t, want, digestTree(t, filepath.Join(tr.restore(t, sn), "src")))
+		repotest.CompareTrees(t, want, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
 	}
 	locks, err := r.Locks(context.Background())
 	if err != nil || len(locks) != 0 {

@@ -18,20 +18,21 @@ import (
 	"memento/repo/backend/local"
 	"memento/repo/backend/s3"
 	"memento/repo/backend/s3/miniotest"
+	"memento/repo/repotest"
 )
 
 // benchRepoFiles writes a repository-shaped directory of n packs of 16 MiB.
 func benchRepoFiles(b *testing.B, n int) (string, int64) {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "src")
-	be := newLocal(b, dir)
+	be := repotest.NewLocal(b, dir)
 	ctx := context.Background()
 	if err := be.Write(ctx, repo.ConfigName, strings.NewReader("{}"), 2); err != nil {
 		b.Fatal(err)
 	}
 	var total int64
 	for i := range n {
-		data := randomBytes(uint64(i+1), 16<<20)
+		data := repotest.RandomBytes(uint64(i+1), 16<<20)
 		if err := be.Write(ctx, repo.FileName(repo.DirData, blake3.Sum256(data)), bytes.NewReader(data), int64(len(data))); err != nil {
 			b.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"memento/repo/backend/s3"
 	"memento/repo/backend/s3/miniotest"
 	"memento/repo/backup"
+	"memento/repo/repotest"
 )
 
 // Local -> MinIO -> local: both replicas restore every snapshot.
@@ -30,7 +31,7 @@ func TestReplicateS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Replicate(ctx, f.src.be, remote, ReplicateOptions{Verify: true, Parallel: 4})
+	st, err := Replicate(ctx, f.src.Backend, remote, ReplicateOptions{Verify: true, Parallel: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,12 +39,12 @@ func TestReplicateS3(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	f.checkReplica(t, remote, true)
-	back := newLocal(t, filepath.Join(t.TempDir(), "back"))
+	back := repotest.NewLocal(t, filepath.Join(t.TempDir(), "back"))
 	if _, err := Replicate(ctx, remote, back, ReplicateOptions{Verify: true}); err != nil {
 		t.Fatal(err)
 	}
 	f.checkReplica(t, back, true)
-	if a, b := replicaFiles(t, f.src.be), replicaFiles(t, back); fmt.Sprint(a) != fmt.Sprint(b) {
+	if a, b := replicaFiles(t, f.src.Backend), replicaFiles(t, back); fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Fatal("the round trip through S3 changed the file set")
 	}
 }
@@ -52,14 +53,14 @@ func TestReplicateS3(t *testing.T) {
 // state is a valid repository (the listing order guarantees it).
 func TestReplicateDuringBackups(t *testing.T) {
 	f := newReplicaFixture(t, 1)
-	dst := newLocal(t, filepath.Join(t.TempDir(), "replica"))
+	dst := repotest.NewLocal(t, filepath.Join(t.TempDir(), "replica"))
 	data := t.TempDir()
 	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range 6 {
-			writeFile(t, filepath.Join(data, "d", fmt.Sprintf("g%d.bin", i)), randomBytes(uint64(100+i), 300<<10), 0o644)
+			repotest.WriteFile(t, filepath.Join(data, "d", fmt.Sprintf("g%d.bin", i)), repotest.RandomBytes(uint64(100+i), 300<<10), 0o644)
 			// Held across the backup, so that a snapshot the replica may
 			// already hold is known before the replica is checked.
 			mu.Lock()
@@ -69,7 +70,7 @@ func TestReplicateDuringBackups(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			f.trees[sn.ID.String()] = digestTree(t, data)
+			f.trees[sn.ID.String()] = repotest.DigestTree(t, data)
 			mu.Unlock()
 		}
 	}()
@@ -79,7 +80,7 @@ func TestReplicateDuringBackups(t *testing.T) {
 			running = false
 		default:
 		}
-		if _, err := Replicate(context.Background(), f.src.be, dst, ReplicateOptions{Parallel: 2}); err != nil {
+		if _, err := Replicate(context.Background(), f.src.Backend, dst, ReplicateOptions{Parallel: 2}); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -104,11 +105,11 @@ func TestLocksOnS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repo.Init(ctx, be, repo.InitOptions{Password: testPassword, KDF: fastKDF}); err != nil {
+	if _, err := repo.Init(ctx, be, repo.InitOptions{Password: repotest.Password, KDF: repotest.FastKDF}); err != nil {
 		t.Fatal(err)
 	}
 	open := func() *repo.Repository {
-		r, err := repo.Open(ctx, be, repo.Options{Password: testPassword, CacheDir: t.TempDir()})
+		r, err := repo.Open(ctx, be, repo.Options{Password: repotest.Password, CacheDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}

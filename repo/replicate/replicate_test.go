@@ -18,6 +18,9 @@ import (
 	"memento/repo"
 	"memento/repo/backend/local"
 	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore"
 )
 
 // recordingBackend wraps a destination to observe and disturb replication:
@@ -63,19 +66,19 @@ func (b *recordingBackend) Delete(ctx context.Context, name string) error {
 
 // replicaFixture is a source repository with a few snapshots of known trees.
 type replicaFixture struct {
-	src   *testRepo
-	trees map[string]map[string]entry // snapshot ID -> digest of what it holds
+	src   *repotest.Repo
+	trees map[string]map[string]repotest.Entry // snapshot ID -> digest of what it holds
 }
 
 func newReplicaFixture(t *testing.T, snapshots int) *replicaFixture {
 	t.Helper()
-	f := &replicaFixture{src: newTestRepo(t, repo.InitOptions{PackSize: 1 << 20}), trees: map[string]map[string]entry{}}
+	f := &replicaFixture{src: repotest.New(t, repo.InitOptions{PackSize: 1 << 20}), trees: map[string]map[string]repotest.Entry{}}
 	data := t.TempDir()
 	for i := range snapshots {
-		writeFile(t, filepath.Join(data, "d", fmt.Sprintf("f%d.bin", i)), randomBytes(uint64(i+1), 700<<10+i), 0o644)
-		writeFile(t, filepath.Join(data, "d", "small.txt"), []byte(fmt.Sprintf("version %d\n", i)), 0o644)
-		sn := f.src.backup(t, backup.BackupOptions{Paths: []string{filepath.Join(data, "d")}, Host: "h1"})
-		f.trees[sn.ID.String()] = digestTree(t, filepath.Join(data))
+		repotest.WriteFile(t, filepath.Join(data, "d", fmt.Sprintf("f%d.bin", i)), repotest.RandomBytes(uint64(i+1), 700<<10+i), 0o644)
+		repotest.WriteFile(t, filepath.Join(data, "d", "small.txt"), []byte(fmt.Sprintf("version %d\n", i)), 0o644)
+		sn := backuptest.Backup(t, f.src.Repository, backup.BackupOptions{Paths: []string{filepath.Join(data, "d")}, Host: "h1"})
+		f.trees[sn.ID.String()] = repotest.DigestTree(t, filepath.Join(data))
 	}
 	return f
 }
@@ -84,7 +87,7 @@ func newReplicaFixture(t *testing.T, snapshots int) *replicaFixture {
 // every snapshot the fixture made, byte for byte.
 func (f *replicaFixture) checkReplica(t *testing.T, be repo.Backend, wantAll bool) int {
 	t.Helper()
-	r, err := repo.Open(context.Background(), be, repo.Options{Password: testPassword, CacheDir: t.TempDir()})
+	r, err := repo.Open(context.Background(), be, repo.Options{Password: repotest.Password, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("open replica %s: %v", be.Location(), err)
 	}
@@ -101,11 +104,11 @@ func (f *replicaFixture) checkReplica(t *testing.T, be repo.Backend, wantAll boo
 			t.Fatalf("replica has unknown snapshot %s", sn.ShortID())
 		}
 		dst := filepath.Join(t.TempDir(), "r")
-		if _, err := r.Restore(context.Background(), sn, dst, repo.RestoreOptions{}); err != nil {
+		if _, err := restore.Restore(context.Background(), r, sn, dst, restore.RestoreOptions{}); err != nil {
 			t.Fatalf("restore %s from replica: %v", sn.ShortID(), err)
 		}
 		// The fixture's tree is the data dir as of that backup; the restore holds d/.
-		got := digestTree(t, dst)
+		got := repotest.DigestTree(t, dst)
 		for p, e := range want {
 			if p == "d" {
 				continue
@@ -142,12 +145,12 @@ func TestReplicateLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lk.Unlock()
-	dst := &recordingBackend{Backend: newLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: -1}
-	st, err := Replicate(ctx, f.src.be, dst, ReplicateOptions{Parallel: 3, Verify: true})
+	dst := &recordingBackend{Backend: repotest.NewLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: -1}
+	st, err := Replicate(ctx, f.src.Backend, dst, ReplicateOptions{Parallel: 3, Verify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcFiles := replicaFiles(t, f.src.be)
+	srcFiles := replicaFiles(t, f.src.Backend)
 	var total int64
 	for _, s := range srcFiles {
 		total += s
@@ -162,7 +165,7 @@ func TestReplicateLocal(t *testing.T) {
 	f.checkReplica(t, dst, true)
 
 	// A rerun copies nothing.
-	st, err = Replicate(ctx, f.src.be, dst, ReplicateOptions{})
+	st, err = Replicate(ctx, f.src.Backend, dst, ReplicateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +220,11 @@ func TestReplicationPhase(t *testing.T) {
 // a rerun completes it.
 func TestReplicateInterrupted(t *testing.T) {
 	f := newReplicaFixture(t, 3)
-	n := len(replicaFiles(t, f.src.be))
+	n := len(replicaFiles(t, f.src.Backend))
 	for _, after := range []int{0, 1, 2, 3, n / 2, n - 2, n - 1} {
 		t.Run(fmt.Sprint(after), func(t *testing.T) {
-			dst := &recordingBackend{Backend: newLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: after}
-			_, err := Replicate(context.Background(), f.src.be, dst, ReplicateOptions{Parallel: 1})
+			dst := &recordingBackend{Backend: repotest.NewLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: after}
+			_, err := Replicate(context.Background(), f.src.Backend, dst, ReplicateOptions{Parallel: 1})
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("replicate with failing writes: %v", err)
 			}
@@ -230,7 +233,7 @@ func TestReplicateInterrupted(t *testing.T) {
 				f.checkReplica(t, dst.Backend, false)
 			}
 			dst.failAfter = -1
-			st, err := Replicate(context.Background(), f.src.be, dst, ReplicateOptions{Parallel: 2})
+			st, err := Replicate(context.Background(), f.src.Backend, dst, ReplicateOptions{Parallel: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,8 +247,8 @@ func TestReplicateInterrupted(t *testing.T) {
 
 func TestReplicateVerifyCatchesDamage(t *testing.T) {
 	f := newReplicaFixture(t, 1)
-	dst := &recordingBackend{Backend: newLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: -1, flip: "index/"}
-	_, err := Replicate(context.Background(), f.src.be, dst, ReplicateOptions{Verify: true})
+	dst := &recordingBackend{Backend: repotest.NewLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: -1, flip: "index/"}
+	_, err := Replicate(context.Background(), f.src.Backend, dst, ReplicateOptions{Verify: true})
 	var ce *repo.CorruptError
 	if !errors.As(err, &ce) || !errors.Is(err, repo.ErrCorrupt) || !strings.Contains(err.Error(), "hash mismatch") {
 		t.Fatalf("verify of a damaged copy: %v", err)
@@ -257,25 +260,25 @@ func TestReplicateVerifyCatchesDamage(t *testing.T) {
 		}
 	}
 	dst.flip = ""
-	if _, err := Replicate(context.Background(), f.src.be, dst, ReplicateOptions{Verify: true}); err != nil {
+	if _, err := Replicate(context.Background(), f.src.Backend, dst, ReplicateOptions{Verify: true}); err != nil {
 		t.Fatal(err)
 	}
 	f.checkReplica(t, dst, true)
 }
 
 func TestReplicateRefusesOtherRepository(t *testing.T) {
-	a := newTestRepo(t, repo.InitOptions{})
-	b := newTestRepo(t, repo.InitOptions{})
-	before := replicaFiles(t, b.be)
-	_, err := Replicate(context.Background(), a.be, b.be, ReplicateOptions{})
+	a := repotest.New(t, repo.InitOptions{})
+	b := repotest.New(t, repo.InitOptions{})
+	before := replicaFiles(t, b.Backend)
+	_, err := Replicate(context.Background(), a.Backend, b.Backend, ReplicateOptions{})
 	if !errors.Is(err, ErrReplicaMismatch) {
 		t.Fatalf("replicate into another repository: %v", err)
 	}
-	if after := replicaFiles(t, b.be); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := replicaFiles(t, b.Backend); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatal("the other repository was changed")
 	}
-	empty := newLocal(t, filepath.Join(t.TempDir(), "empty"))
-	if _, err := Replicate(context.Background(), empty, b.be, ReplicateOptions{}); !errors.Is(err, repo.ErrNoRepository) {
+	empty := repotest.NewLocal(t, filepath.Join(t.TempDir(), "empty"))
+	if _, err := Replicate(context.Background(), empty, b.Backend, ReplicateOptions{}); !errors.Is(err, repo.ErrNoRepository) {
 		t.Fatalf("replicate from an empty location: %v", err)
 	}
 }
@@ -285,8 +288,8 @@ func TestReplicateRefusesOtherRepository(t *testing.T) {
 func TestReplicateDelete(t *testing.T) {
 	f := newReplicaFixture(t, 2)
 	ctx := context.Background()
-	dst := &recordingBackend{Backend: newLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: -1}
-	if _, err := Replicate(ctx, f.src.be, dst, ReplicateOptions{}); err != nil {
+	dst := &recordingBackend{Backend: repotest.NewLocal(t, filepath.Join(t.TempDir(), "replica")), failAfter: -1}
+	if _, err := Replicate(ctx, f.src.Backend, dst, ReplicateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// The destination gained files the source never had (as after a prune
@@ -297,7 +300,7 @@ func TestReplicateDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := Replicate(ctx, f.src.be, dst, ReplicateOptions{Delete: true})
+	st, err := Replicate(ctx, f.src.Backend, dst, ReplicateOptions{Delete: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +311,7 @@ func TestReplicateDelete(t *testing.T) {
 	if order != strings.Join([]string{extra[3], extra[0], extra[1], extra[2]}, " ") {
 		t.Fatalf("deletion order %v, want other, snapshots, index, data", dst.deletes)
 	}
-	if got, want := replicaFiles(t, dst), replicaFiles(t, f.src.be); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := replicaFiles(t, dst), replicaFiles(t, f.src.Backend); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("replica differs from source after --delete")
 	}
 	f.checkReplica(t, dst, true)
@@ -320,19 +323,19 @@ func TestReplicateBandwidthLimit(t *testing.T) {
 		t.Skip("takes seconds")
 	}
 	ctx := context.Background()
-	src := newLocal(t, filepath.Join(t.TempDir(), "src"))
+	src := repotest.NewLocal(t, filepath.Join(t.TempDir(), "src"))
 	if err := src.Write(ctx, repo.ConfigName, strings.NewReader("{}"), 2); err != nil {
 		t.Fatal(err)
 	}
 	const total, rate = 3 << 19, 1 << 20
 	for i := range 6 {
-		data := randomBytes(uint64(i), total/6)
+		data := repotest.RandomBytes(uint64(i), total/6)
 		if err := src.Write(ctx, fmt.Sprintf("data/%02d/%064d", i, i), bytes.NewReader(data), int64(len(data))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a := newLocal(t, filepath.Join(t.TempDir(), "a"))
-	b := newLocal(t, filepath.Join(t.TempDir(), "b"))
+	a := repotest.NewLocal(t, filepath.Join(t.TempDir(), "a"))
+	b := repotest.NewLocal(t, filepath.Join(t.TempDir(), "b"))
 	start := time.Now()
 	// Two destinations share the limit: 3 MiB at 1 MiB/s.
 	stats, err := ReplicateAll(ctx, src, []repo.Backend{a, b}, ReplicateOptions{Parallel: 3, BytesPerSecond: rate})
@@ -360,7 +363,7 @@ func TestRsyncIsAReplica(t *testing.T) {
 	f := newReplicaFixture(t, 2)
 	dstDir := filepath.Join(t.TempDir(), "replica")
 	for range 2 { // the second run copies nothing and changes nothing
-		out, err := exec.Command(rsync, "-a", "--ignore-existing", "--exclude=/locks/", f.src.dir+"/", dstDir+"/").CombinedOutput()
+		out, err := exec.Command(rsync, "-a", "--ignore-existing", "--exclude=/locks/", f.src.Dir+"/", dstDir+"/").CombinedOutput()
 		if err != nil {
 			t.Fatalf("rsync: %v\n%s", err, out)
 		}
@@ -371,7 +374,7 @@ func TestRsyncIsAReplica(t *testing.T) {
 	}
 	f.checkReplica(t, be, true)
 	// memento replicate agrees: nothing is missing.
-	st, err := Replicate(context.Background(), f.src.be, be, ReplicateOptions{Verify: true})
+	st, err := Replicate(context.Background(), f.src.Backend, be, ReplicateOptions{Verify: true})
 	if err != nil || st.Files != 0 {
 		t.Fatalf("replicate after rsync: %+v, %v", st, err)
 	}
@@ -402,8 +405,8 @@ func TestRateLimiter(t *testing.T) {
 
 func TestSourceFileReads(t *testing.T) {
 	ctx := context.Background()
-	be := newLocal(t, filepath.Join(t.TempDir(), "src"))
-	data := randomBytes(9, 300<<10+7)
+	be := repotest.NewLocal(t, filepath.Join(t.TempDir(), "src"))
+	data := repotest.RandomBytes(9, 300<<10+7)
 	if err := be.Write(ctx, "data/00/x", bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
+	"memento/repo/repotest"
 	"memento/walreplay"
 )
 
@@ -43,9 +45,9 @@ func TestWALArchiveMissingFiles(t *testing.T) {
 // a reload finds nothing missing, and deleting one of the later run files is
 // found by its number.
 func TestWALFileNumbersAcrossConsolidation(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	ctx := context.Background()
-	w, err := tr.LoadWALArchive(ctx, "sp")
+	w, err := LoadWALArchive(ctx, tr.Repository, "sp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func TestWALFileNumbersAcrossConsolidation(t *testing.T) {
 		for n := range w.files {
 			before[n] = true
 		}
-		if err := tr.saveWALFile(ctx, w, "h", rec(i)); err != nil {
+		if err := SaveWALFile(ctx, tr.Repository, w, "h", rec(i)); err != nil {
 			t.Fatal(err)
 		}
 		for n := range w.files {
@@ -71,23 +73,23 @@ func TestWALFileNumbersAcrossConsolidation(t *testing.T) {
 	for i := uint64(0); i < 4; i++ {
 		save(i)
 	}
-	if err := tr.consolidateWAL(ctx, w, "h"); err != nil {
+	if err := ConsolidateWAL(ctx, tr.Repository, w, "h"); err != nil {
 		t.Fatal(err)
 	}
 	for i := uint64(4); i < 7; i++ {
 		save(i)
 	}
-	w2, err := tr.LoadWALArchive(ctx, "sp")
+	w2, err := LoadWALArchive(ctx, tr.Repository, "sp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m := w2.MissingFiles(); len(m) != 0 || w2.fileSeq != 7 || w2.consSeq != 4 {
 		t.Fatalf("after a consolidation: missing %v, file seq %d, consolidation %d", m, w2.fileSeq, w2.consSeq)
 	}
-	if err := tr.be.Delete(ctx, names[6]); err != nil {
+	if err := tr.Backend.Delete(ctx, names[6]); err != nil {
 		t.Fatal(err)
 	}
-	w3, err := tr.LoadWALArchive(ctx, "sp")
+	w3, err := LoadWALArchive(ctx, tr.Repository, "sp")
 	if err != nil {
 		t.Fatal(err)
 	}

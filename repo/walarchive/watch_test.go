@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"memento/repo"
+	"memento/repo/repotest"
 	"memento/walreplay"
 )
 
@@ -19,7 +20,7 @@ import (
 // sequences 1..n as one run, and every segment's records rebuild the
 // segment's bytes exactly.
 func TestWatcherArchivesWhileWritten(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := t.TempDir()
 	const space = "sp"
 	walDir := filepath.Join(dd, "spaces", space, "wal")
@@ -80,7 +81,7 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 	const n = 1200
 	payload := bytes.Repeat([]byte("a memory of something that happened "), 4)
 	for i := 1; i <= n; i++ {
-		e := &walreplay.Entry{Seq: uint64(i), TimestampNS: engramEpoch + int64(i)*1000, Type: walreplay.EpisodeStore,
+		e := &walreplay.Entry{Seq: uint64(i), TimestampNS: repotest.EngramEpoch + int64(i)*1000, Type: walreplay.EpisodeStore,
 			Payload: walreplay.AppendRecord(nil, &walreplay.Record{ID: fmt.Sprintf("mem-%05d", i), Content: string(payload)})}
 		if err := w.Append(e); err != nil {
 			t.Fatal(err)
@@ -118,7 +119,7 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 	mu.Unlock()
 
 	// What a new process reads from the repository.
-	r := tr.reopen(t)
+	r := tr.Reopen(t)
 	arch, err := LoadWALArchive(context.Background(), r, space)
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +127,8 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 	if got := arch.Runs(); len(got) != 1 || got[0].FirstSeq != 1 || got[0].LastSeq != n {
 		t.Fatalf("archived runs %+v, want one run of sequences 1..%d", got, n)
 	}
-	if end, ts := arch.End(); end != n || ts != engramEpoch+n*1000 {
-		t.Fatalf("archive ends at seq %d ts %d, want %d ts %d", end, ts, n, engramEpoch+n*1000)
+	if end, ts := arch.End(); end != n || ts != repotest.EngramEpoch+n*1000 {
+		t.Fatalf("archive ends at seq %d ts %d, want %d ts %d", end, ts, n, repotest.EngramEpoch+n*1000)
 	}
 	segs, err := walreplay.ListSegments(walDir)
 	if err != nil {
