@@ -31,6 +31,9 @@ var (
 	// deem it stale, or another process removed it. The command stopped
 	// (Lock.Context was cancelled) and kept nothing partial.
 	ErrLockLost = errors.New("repository lock lost")
+	// ErrInvalidRef is returned when a snapshot reference is neither "latest"
+	// nor at least 4 hex digits of a snapshot ID, or is a prefix of several.
+	ErrInvalidRef = errors.New("invalid snapshot reference")
 	// ErrUnsafePath is returned when a tree entry would escape the restore
 	// target (a name with a slash, "..", or a symlink where a directory must be).
 	ErrUnsafePath = errors.New("unsafe path")

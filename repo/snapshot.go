@@ -235,32 +235,59 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, e
 	if err != nil {
 		return nil, err
 	}
-	if ref == "latest" {
-		if len(all) == 0 {
-			return nil, fmt.Errorf("snapshot latest: %w: the repository has no snapshots", ErrNotFound)
-		}
-		return r.LoadSnapshotFile(ctx, all[len(all)-1].ID)
+	ids := make([]chunk.ID, len(all))
+	for i, sn := range all {
+		ids[i] = sn.ID
 	}
+	var id chunk.ID
+	if IsLatestRef(ref) {
+		if len(all) == 0 {
+			return nil, errNoSnapshots
+		}
+		id = all[len(all)-1].ID
+	} else if id, err = MatchSnapshotPrefix(ref, ids); err != nil {
+		return nil, err
+	}
+	return r.LoadSnapshotFile(ctx, id)
+}
+
+// errNoSnapshots is what "latest" resolves to in an empty repository.
+var errNoSnapshots = fmt.Errorf("snapshot latest: %w: the repository has no snapshots", ErrNotFound)
+
+// NoSnapshotsError returns the error of "latest" in a repository without
+// snapshots (it wraps ErrNotFound).
+func NoSnapshotsError() error { return errNoSnapshots }
+
+// IsLatestRef reports whether a snapshot reference names the newest snapshot
+// ("latest", in any case).
+func IsLatestRef(ref string) bool { return strings.EqualFold(ref, "latest") }
+
+// MatchSnapshotPrefix resolves a snapshot ID or unique ID prefix (at least 4
+// hex digits, any case) among ids. A malformed or ambiguous reference is an
+// ErrInvalidRef error, one that matches nothing an ErrNotFound error; both
+// name the reference. Every command that takes a snapshot reference resolves
+// it here, so they agree on what a reference is.
+func MatchSnapshotPrefix(ref string, ids []chunk.ID) (chunk.ID, error) {
 	ref = strings.ToLower(ref)
 	if len(ref) < 4 {
-		return nil, fmt.Errorf("snapshot %q: give at least 4 hex digits", ref)
+		return chunk.ID{}, fmt.Errorf("snapshot %q: %w: give at least 4 hex digits", ref, ErrInvalidRef)
 	}
 	if _, err := hex.DecodeString(ref[:len(ref)&^1]); err != nil {
-		return nil, fmt.Errorf("snapshot %q: not a hex ID", ref)
+		return chunk.ID{}, fmt.Errorf("snapshot %q: %w: not a hex ID", ref, ErrInvalidRef)
 	}
-	var match []*Snapshot
-	for _, sn := range all {
-		if strings.HasPrefix(sn.ID.String(), ref) {
-			match = append(match, sn)
+	var match []chunk.ID
+	for _, id := range ids {
+		if strings.HasPrefix(id.String(), ref) && !slices.Contains(match, id) {
+			match = append(match, id)
 		}
 	}
 	switch len(match) {
 	case 0:
-		return nil, fmt.Errorf("snapshot %s: %w", ref, ErrNotFound)
+		return chunk.ID{}, fmt.Errorf("snapshot %s: %w", ref, ErrNotFound)
 	case 1:
-		return r.LoadSnapshotFile(ctx, match[0].ID)
+		return match[0], nil
 	}
-	return nil, fmt.Errorf("snapshot %s: prefix is ambiguous (%d snapshots match)", ref, len(match))
+	return chunk.ID{}, fmt.Errorf("snapshot %s: %w: prefix is ambiguous (%d snapshots match)", ref, ErrInvalidRef, len(match))
 }
 
 // LatestSnapshot returns the newest snapshot of a space, verified.

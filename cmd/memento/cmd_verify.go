@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -222,34 +220,18 @@ func resolveVerifyTargets(ctx context.Context, r *repo.Repository, f verifyFlags
 	}
 	var ids []chunk.ID
 	for _, ref := range args {
-		ref = strings.ToLower(ref)
-		if ref == "latest" {
+		if repo.IsLatestRef(ref) {
 			if len(catalog) == 0 {
-				return nil, fmt.Errorf("snapshot latest: %w: the repository has no snapshots", repo.ErrNotFound)
+				return nil, repo.NoSnapshotsError()
 			}
 			ids = append(ids, catalog[len(catalog)-1].ID)
 			continue
 		}
-		if len(ref) < 4 {
-			return nil, usagef("snapshot %q: give at least 4 hex digits", ref)
+		id, err := repo.MatchSnapshotPrefix(ref, files)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := hex.DecodeString(ref[:len(ref)&^1]); err != nil {
-			return nil, usagef("snapshot %q: not a hex ID", ref)
-		}
-		var match []chunk.ID
-		for _, id := range files {
-			if strings.HasPrefix(id.String(), ref) {
-				match = append(match, id)
-			}
-		}
-		switch len(match) {
-		case 0:
-			return nil, fmt.Errorf("snapshot %s: %w", ref, repo.ErrNotFound)
-		case 1:
-			ids = append(ids, match[0])
-		default:
-			return nil, usagef("snapshot %s: prefix is ambiguous (%d snapshots match)", ref, len(match))
-		}
+		ids = append(ids, id)
 	}
 	return ids, nil
 }

@@ -44,6 +44,7 @@ var exitCodes = []struct {
 	{repo.ErrLockLost, exitLocked},
 	{context.Canceled, exitInterrupted},
 	{errUsage, exitUsage},
+	{repo.ErrInvalidRef, exitUsage},
 	{repo.ErrNoRepository, exitNoRepository},
 	{repo.ErrWrongPassword, exitWrongPassword},
 	{repo.ErrCorrupt, exitCorrupt},
