@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 // TestAuditTrailAndVerifiedLevels and TestPlanSchedule test this package's
 // VerifiedLevels and PlanSchedule; copied from repo's check_test.go (owned by
@@ -16,11 +16,13 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/repotest"
+	"memento/repo/verify"
 )
 
 func TestAuditTrailAndVerifiedLevels(t *testing.T) {
 	ctx := context.Background()
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	recs := []repo.AuditRecord{
 		{Time: t0, Command: "verify", Snapshot: "a", Level: "L2", Result: repo.AuditOK},
@@ -39,12 +41,12 @@ func TestAuditTrailAndVerifiedLevels(t *testing.T) {
 		t.Fatalf("audit log since: %+v %v %v", got, bad, err)
 	}
 	all, _, _ := tr.AuditLog(ctx, time.Time{})
-	lv := VerifiedLevels(all)
-	if lv["a"] != L2 || lv["b"] != 0 || lv["c"] != L1 || lv["d"] != 0 {
+	lv := verify.VerifiedLevels(all)
+	if lv["a"] != verify.L2 || lv["b"] != 0 || lv["c"] != verify.L1 || lv["d"] != 0 {
 		t.Fatalf("verified levels %v", lv)
 	}
 	// A damaged record is reported, never returned.
-	p := filepath.Join(tr.dir, filepath.FromSlash(all[0].File))
+	p := filepath.Join(tr.Dir, filepath.FromSlash(all[0].File))
 	b, _ := os.ReadFile(p)
 	b[10] ^= 1
 	os.Chmod(p, 0o644)
@@ -70,17 +72,17 @@ func TestPlanSchedule(t *testing.T) {
 		recs []repo.AuditRecord
 		want map[string][]byte // slot -> snapshot first bytes
 	}{
-		{"nothing ever run", nil, map[string][]byte{SlotNew: {1, 2, 3, 4, 5}, SlotHourly: {5, 4}, SlotDaily: nil, SlotWeekly: {1, 2}}},
-		{"all recent", []repo.AuditRecord{rec(snaps[0], SlotNew, time.Hour), rec(snaps[1], SlotNew, time.Hour), rec(snaps[2], SlotNew, time.Hour),
-			rec(snaps[3], SlotNew, time.Hour), rec(snaps[4], SlotHourly, 30*time.Minute), rec(snaps[0], SlotDaily, 3*time.Hour),
-			rec(snaps[0], SlotWeekly, 24*time.Hour)}, map[string][]byte{}},
-		{"hourly due, new snapshot", []repo.AuditRecord{rec(snaps[0], SlotNew, time.Hour), rec(snaps[1], SlotNew, time.Hour), rec(snaps[2], SlotNew, time.Hour),
-			rec(snaps[3], SlotHourly, 61*time.Minute), rec(snaps[0], SlotDaily, 3*time.Hour), rec(snaps[0], SlotWeekly, 8*24*time.Hour)},
-			map[string][]byte{SlotNew: {5}, SlotHourly: {5, 4}, SlotWeekly: {1, 2}}},
+		{"nothing ever run", nil, map[string][]byte{verify.SlotNew: {1, 2, 3, 4, 5}, verify.SlotHourly: {5, 4}, verify.SlotDaily: nil, verify.SlotWeekly: {1, 2}}},
+		{"all recent", []repo.AuditRecord{rec(snaps[0], verify.SlotNew, time.Hour), rec(snaps[1], verify.SlotNew, time.Hour), rec(snaps[2], verify.SlotNew, time.Hour),
+			rec(snaps[3], verify.SlotNew, time.Hour), rec(snaps[4], verify.SlotHourly, 30*time.Minute), rec(snaps[0], verify.SlotDaily, 3*time.Hour),
+			rec(snaps[0], verify.SlotWeekly, 24*time.Hour)}, map[string][]byte{}},
+		{"hourly due, new snapshot", []repo.AuditRecord{rec(snaps[0], verify.SlotNew, time.Hour), rec(snaps[1], verify.SlotNew, time.Hour), rec(snaps[2], verify.SlotNew, time.Hour),
+			rec(snaps[3], verify.SlotHourly, 61*time.Minute), rec(snaps[0], verify.SlotDaily, 3*time.Hour), rec(snaps[0], verify.SlotWeekly, 8*24*time.Hour)},
+			map[string][]byte{verify.SlotNew: {5}, verify.SlotHourly: {5, 4}, verify.SlotWeekly: {1, 2}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tasks := PlanSchedule(now, snaps, c.recs, DefaultSchedule, rng)
+			tasks := verify.PlanSchedule(now, snaps, c.recs, verify.DefaultSchedule, rng)
 			got := map[string][]byte{}
 			for _, task := range tasks {
 				var b []byte
@@ -88,12 +90,12 @@ func TestPlanSchedule(t *testing.T) {
 					b = append(b, id[0])
 				}
 				got[task.Slot] = b
-				if task.Slot == SlotDaily && len(task.Snapshots) != 1 { // 10 % of 5, at least one
+				if task.Slot == verify.SlotDaily && len(task.Snapshots) != 1 { // 10 % of 5, at least one
 					t.Errorf("daily sample of %d snapshots", len(task.Snapshots))
 				}
 			}
 			for slot, want := range c.want {
-				if slot == SlotDaily {
+				if slot == verify.SlotDaily {
 					if _, ok := got[slot]; !ok {
 						t.Errorf("daily L3 not planned")
 					}

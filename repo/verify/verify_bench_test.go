@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/verify"
 )
 
 // BenchmarkVerifyL2 measures L2 throughput in MB/s of pack bytes read,
@@ -14,26 +18,26 @@ import (
 // on a repository of 192 MiB: three quarters incompressible, one quarter
 // compressible text, as Engram's embeddings and contents are.
 //
-//	go test ./repo -run '^$' -bench VerifyL2 -benchtime 5x
+//	go test ./repo/verify -run '^$' -bench VerifyL2 -benchtime 5x
 func BenchmarkVerifyL2(b *testing.B) {
-	tr := newTestRepo(b, repo.InitOptions{})
+	tr := repotest.New(b, repo.InitOptions{})
 	src := filepath.Join(b.TempDir(), "src")
 	const files = 8
 	for i := range files {
-		data := randomBytes(uint64(i+1), 24<<20)
+		data := repotest.RandomBytes(uint64(i+1), 24<<20)
 		if i%4 == 3 {
 			for j := range data {
 				data[j] = "memories are made of this "[j%26]
 			}
 		}
-		writeFile(b, filepath.Join(src, "f"+itoa(uint64(i))), data, 0o644)
+		repotest.WriteFile(b, filepath.Join(src, "f"+itoa(uint64(i))), data, 0o644)
 	}
-	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
+	sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 	ctx := context.Background()
 	var read float64
 	b.ResetTimer()
 	for b.Loop() {
-		vds, err := VerifySnapshots(ctx, tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L2})
+		vds, err := verify.VerifySnapshots(ctx, tr.Repository, []chunk.ID{sn.ID}, verify.VerifyOptions{Level: verify.L2})
 		if err != nil || !vds[0].Passed {
 			b.Fatalf("%v %+v", err, vds)
 		}
@@ -46,18 +50,18 @@ func BenchmarkVerifyL2(b *testing.B) {
 // BenchmarkVerifyL1 measures L1 on a snapshot of 2,000 files in 200
 // directories (reported as ms per snapshot; the target is under 1 s).
 //
-//	go test ./repo -run '^$' -bench VerifyL1 -benchtime 20x
+//	go test ./repo/verify -run '^$' -bench VerifyL1 -benchtime 20x
 func BenchmarkVerifyL1(b *testing.B) {
-	tr := newTestRepo(b, repo.InitOptions{})
+	tr := repotest.New(b, repo.InitOptions{})
 	src := filepath.Join(b.TempDir(), "src")
 	for i := range 2000 {
-		writeFile(b, filepath.Join(src, "d"+itoa(uint64(i%200)), "f"+itoa(uint64(i))), randomBytes(uint64(i), 2000+i), 0o644)
+		repotest.WriteFile(b, filepath.Join(src, "d"+itoa(uint64(i%200)), "f"+itoa(uint64(i))), repotest.RandomBytes(uint64(i), 2000+i), 0o644)
 	}
-	sn := tr.backup(b, repo.BackupOptions{Paths: []string{src}})
+	sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		vds, err := VerifySnapshots(ctx, tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L1})
+		vds, err := verify.VerifySnapshots(ctx, tr.Repository, []chunk.ID{sn.ID}, verify.VerifyOptions{Level: verify.L1})
 		if err != nil || !vds[0].Passed {
 			b.Fatalf("%v %+v", err, vds)
 		}

@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 import (
 	"context"
@@ -18,7 +18,13 @@ import (
 	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/maintenance"
 	"memento/repo/repotest"
+	"memento/repo/restore"
+	"memento/repo/restore/restoretest"
+	"memento/repo/verify"
 )
 
 // The chaos test damages a repository in one random way per trial and
@@ -30,32 +36,32 @@ import (
 
 // chaosWorld is a pristine repository to copy for each trial.
 type chaosWorld struct {
-	dir, cache string                        // pristine repository and cache
-	truth      map[chunk.ID]map[string]entry // snapshot -> digest of its verified restore
+	dir, cache string                                 // pristine repository and cache
+	truth      map[chunk.ID]map[string]repotest.Entry // snapshot -> digest of its verified restore
 }
 
 func newChaosWorld(t *testing.T) *chaosWorld {
 	t.Helper()
-	tr := newTestRepo(t, repo.InitOptions{PackSize: 96 << 10})
+	tr := repotest.New(t, repo.InitOptions{PackSize: 96 << 10})
 	ctx := context.Background()
 	dd := filepath.Join(t.TempDir(), "engram")
-	writeEngramSpace(t, dd, "alpha", 500, 12<<10, 400)
+	repotest.WriteEngramSpace(t, dd, "alpha", 500, 12<<10, 400)
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "a"), randomBytes(11, 300<<10), 0o644)
-	writeFile(t, filepath.Join(src, "d", "b"), []byte(strings.Repeat("compressible text ", 5000)), 0o600)
+	repotest.WriteFile(t, filepath.Join(src, "a"), repotest.RandomBytes(11, 300<<10), 0o644)
+	repotest.WriteFile(t, filepath.Join(src, "d", "b"), []byte(strings.Repeat("compressible text ", 5000)), 0o600)
 	var sns []*repo.Snapshot
-	sns = append(sns, tr.backupSpace(t, dd, "alpha"), tr.backup(t, repo.BackupOptions{Paths: []string{src}}))
-	writeFile(t, filepath.Join(src, "a"), append(randomBytes(12, 40<<10), randomBytes(11, 300<<10)...), 0o644)
-	sns = append(sns, tr.backup(t, repo.BackupOptions{Paths: []string{src}}))
-	w := &chaosWorld{dir: tr.dir, cache: tr.cache, truth: map[chunk.ID]map[string]entry{}}
+	sns = append(sns, backuptest.Space(t, tr.Repository, dd, "alpha"), backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}}))
+	repotest.WriteFile(t, filepath.Join(src, "a"), append(repotest.RandomBytes(12, 40<<10), repotest.RandomBytes(11, 300<<10)...), 0o644)
+	sns = append(sns, backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}}))
+	w := &chaosWorld{dir: tr.Dir, cache: tr.Cache, truth: map[chunk.ID]map[string]repotest.Entry{}}
 	for _, sn := range sns {
 		if _, err := tr.AppendAudit(ctx, repo.AuditRecord{Command: "backup", Snapshot: sn.ID.String(), Space: sn.Space}); err != nil {
 			t.Fatal(err)
 		}
-		w.truth[sn.ID] = digestTree(t, tr.restore(t, sn))
+		w.truth[sn.ID] = repotest.DigestTree(t, restoretest.Restore(t, tr.Repository, sn))
 		delete(w.truth[sn.ID], "spaces")
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, L4, ids(sns)...)...)
+	wantPass(t, verifyIDs(t, tr.Repository, verify.L4, ids(sns)...)...)
 	return w
 }
 
@@ -213,9 +219,8 @@ func (w *chaosWorld) headerLen(pack []byte) int {
 // insider with the password but not the signing key... or a bug).
 func (w *chaosWorld) forge(t *testing.T, rng *rand.Rand, dir, kind string) string {
 	t.Helper()
-	tr := &testRepo{dir: dir, cache: filepath.Join(t.TempDir(), "c")}
-	tr.be = newLocalAt(t, dir)
-	r := tr.reopen(t)
+	tr := &repotest.Repo{Dir: dir, Cache: filepath.Join(t.TempDir(), "c"), Backend: newLocalAt(t, dir)}
+	r := tr.Reopen(t)
 	all, err := r.Snapshots(context.Background())
 	if err != nil || len(all) < 2 {
 		t.Fatalf("%d snapshots, %v", len(all), err)
@@ -246,7 +251,7 @@ func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *repo.Repo
 	t.Helper()
 	ctx := context.Background()
 	be := newLocalAt(t, dir)
-	r, err := repo.Open(ctx, be, repo.Options{Password: testPassword, CacheDir: cache, Logger: quietLogger()})
+	r, err := repo.Open(ctx, be, repo.Options{Password: repotest.Password, CacheDir: cache, Logger: quietLogger()})
 	if err != nil {
 		return "open", nil
 	}
@@ -254,8 +259,8 @@ func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *repo.Repo
 	if err != nil {
 		return "open", r
 	}
-	for _, level := range []Level{L1, L2, L3, L4} {
-		vds, err := VerifySnapshots(ctx, r, snaps, VerifyOptions{Level: level, TempDir: t.TempDir()})
+	for _, level := range []verify.Level{verify.L1, verify.L2, verify.L3, verify.L4} {
+		vds, err := verify.VerifySnapshots(ctx, r, snaps, verify.VerifyOptions{Level: level, TempDir: t.TempDir()})
 		if err != nil {
 			return level.String(), r
 		}
@@ -265,11 +270,11 @@ func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *repo.Repo
 			}
 		}
 	}
-	rep, err := r.Check(ctx, repo.CheckOptions{})
+	rep, err := maintenance.Check(ctx, r, maintenance.CheckOptions{})
 	if err != nil || len(rep.Findings) > 0 {
 		return "check", r
 	}
-	rep, err = r.Check(ctx, repo.CheckOptions{ReadData: true})
+	rep, err = maintenance.Check(ctx, r, maintenance.CheckOptions{ReadData: true})
 	if err != nil || len(rep.Findings) > 0 {
 		return "check --read-data", r
 	}
@@ -294,7 +299,7 @@ func (w *chaosWorld) noSilentWrongData(t *testing.T, r *repo.Repository, desc st
 			refused++
 			continue
 		}
-		if _, err := r.Restore(context.Background(), full, dst, repo.RestoreOptions{}); err != nil {
+		if _, err := restore.Restore(context.Background(), r, full, dst, restore.RestoreOptions{}); err != nil {
 			refused++
 			continue
 		}
@@ -302,7 +307,7 @@ func (w *chaosWorld) noSilentWrongData(t *testing.T, r *repo.Repository, desc st
 		if !ok {
 			t.Fatalf("%s: restored snapshot %s that was never backed up", desc, sn.ShortID())
 		}
-		got := digestTree(t, dst)
+		got := repotest.DigestTree(t, dst)
 		delete(got, "spaces") // made by the restore itself (its mtime is the restore's)
 		for p, e := range want {
 			if got[p] != e {

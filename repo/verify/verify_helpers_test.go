@@ -1,81 +1,50 @@
-package verify
+// The tests of package verify are an external test package (verify_test):
+// the chaos test checks with maintenance.Check, and maintenance imports
+// verify. Only verify_fuzz_test.go, which reaches the unexported L3 checks,
+// stays in package verify.
+package verify_test
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/verify"
 	"memento/walreplay"
 )
 
-// engramEpoch is where the test WALs' timestamps start.
-const engramEpoch = int64(1_790_000_000_000_000_000)
+// Values of the core's private format constants the fixtures need, copied
+// because the core does not export them (repo/snapshot.go kindSnapshot,
+// signatureDomain and (*Manifest).signedBytes; repo/pack.go
+// packTrailerSize): the tests forge manifests (saved with the original
+// signature or signed with a key that is not the repository's, which
+// repo.(*Repository).SaveSnapshot cannot do) and find a pack's header.
+const (
+	kindSnapshot    = "snapshot"
+	signatureDomain = "memento manifest v1\x00"
+	packTrailerSize = 12
+)
 
-// writeEngramSpace writes an Engram data dir holding one space: n WAL
-// entries (stores and updates of n/2 ids, a delete every 11th) in segments
-// of about segSize bytes, the three tiers, and checkpoint.json at cp.
-func writeEngramSpace(t testing.TB, dataDir, space string, n int, segSize int64, cp uint64) {
-	t.Helper()
-	sd := filepath.Join(dataDir, "spaces", space)
-	w, err := walreplay.OpenWriter(filepath.Join(sd, "wal"), walreplay.WriterOptions{MaxSegmentSize: segSize, NoSync: true})
+// signedBytes is what a manifest's signature covers (snapshot.go's
+// Manifest.signedBytes), for tests that re-sign a manifest with another key.
+func signedBytes(m *repo.Manifest) ([]byte, error) {
+	c := *m
+	c.Signature = nil
+	b, err := json.Marshal(&c)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	for i := 1; i <= n; i++ {
-		id := fmt.Sprintf("mem-%05d", i%(n/2+1))
-		e := &walreplay.Entry{Seq: uint64(i), TimestampNS: engramEpoch + int64(i)*1000, Type: walreplay.EpisodeStore}
-		switch {
-		case i%11 == 0 && i > 11:
-			e.Type, e.Payload = walreplay.MemoryDelete, walreplay.AppendDelete(nil, fmt.Sprintf("mem-%05d", (i-5)%(n/2+1)))
-		default:
-			if i > n/2 {
-				e.Type = walreplay.MemoryUpdate
-			}
-			emb := make([]float32, 16)
-			for k := range emb {
-				emb[k] = float32(i*k%97) / 97
-			}
-			e.Payload = walreplay.AppendRecord(nil, &walreplay.Record{ID: id, Confidence: float32(i%100) / 100, Embedding: emb,
-				Content: strings.Repeat(fmt.Sprintf("memory %d ", i), 1+i%5)})
-		}
-		if err := w.Append(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(sd, "hot", "stats.json"), []byte(`{"entries":`+fmt.Sprint(n)+`}`), 0o644)
-	writeFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), randomBytes(uint64(len(space)), 96<<10), 0o644)
-	writeFile(t, filepath.Join(sd, "cold", "seg-000001.col"), randomBytes(7, 160<<10), 0o644)
-	writeFile(t, filepath.Join(sd, "checkpoint.json"), fmt.Appendf(nil, `{"sequence":%d,"timestamp_ns":%d}`, cp, engramEpoch+int64(cp)*1000), 0o644)
-	writeFile(t, filepath.Join(dataDir, "metadata.json"), []byte(`{"format":"engram-data-dir","version":1,"spaces":[{"id":"`+space+`"}]}`), 0o644)
-}
-
-// backupSpace backs up a space as the CLI does, recording its WAL range and
-// state digest in the manifest.
-func (tr *testRepo) backupSpace(t testing.TB, dataDir, space string) *repo.Snapshot {
-	t.Helper()
-	rec := repo.NewEngramRecorder(context.Background(), dataDir, space)
-	defer rec.Close()
-	opts := repo.BackupOptions{Space: space, DataDir: dataDir}
-	rec.Attach(&opts)
-	sn, err := tr.Backup(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("backup space %s: %v", space, err)
-	}
-	return sn
+	return append([]byte(signatureDomain), b...), nil
 }
 
 // verifyIDs verifies snapshots and fails the test if verification itself fails.
-func verifyIDs(t testing.TB, r *repo.Repository, level Level, ids ...chunk.ID) []*Verdict {
+func verifyIDs(t testing.TB, r *repo.Repository, level verify.Level, ids ...chunk.ID) []*verify.Verdict {
 	t.Helper()
-	vds, err := VerifySnapshots(context.Background(), r, ids, VerifyOptions{Level: level, TempDir: t.TempDir()})
+	vds, err := verify.VerifySnapshots(context.Background(), r, ids, verify.VerifyOptions{Level: level, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("verify %s: %v", level, err)
 	}
@@ -83,7 +52,7 @@ func verifyIDs(t testing.TB, r *repo.Repository, level Level, ids ...chunk.ID) [
 }
 
 // wantPass requires every verdict to have passed.
-func wantPass(t testing.TB, vds ...*Verdict) {
+func wantPass(t testing.TB, vds ...*verify.Verdict) {
 	t.Helper()
 	for _, vd := range vds {
 		if !vd.Passed {
@@ -94,7 +63,7 @@ func wantPass(t testing.TB, vds ...*Verdict) {
 
 // wantFinding requires a failed verdict with a finding at level whose text
 // contains every one of want.
-func wantFinding(t testing.TB, vd *Verdict, level Level, want ...string) {
+func wantFinding(t testing.TB, vd *verify.Verdict, level verify.Level, want ...string) {
 	t.Helper()
 	if vd.Passed {
 		t.Fatalf("snapshot %s %s passed, want a finding at %s containing %q", vd.Short(), vd.Level, level, want)
@@ -114,7 +83,7 @@ func wantFinding(t testing.TB, vd *Verdict, level Level, want ...string) {
 	t.Fatalf("snapshot %s: no %s finding containing %q in:\n%s", vd.Short(), level, want, findingsText(vd))
 }
 
-func findingsText(vd *Verdict) string {
+func findingsText(vd *verify.Verdict) string {
 	var b strings.Builder
 	for _, f := range vd.Findings {
 		b.WriteString("\t" + f.String() + "\n")

@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 import (
 	"context"
@@ -11,13 +11,17 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/verify"
 	"memento/walreplay"
 )
 
 // spaceFixture is a repository with one Engram space snapshot and one
 // snapshot of plain paths.
 type spaceFixture struct {
-	tr      *testRepo
+	tr      *repotest.Repo
 	dataDir string
 	space   *repo.Snapshot
 	paths   *repo.Snapshot
@@ -25,22 +29,22 @@ type spaceFixture struct {
 
 func newSpaceFixture(t *testing.T, packSize int64) *spaceFixture {
 	t.Helper()
-	tr := newTestRepo(t, repo.InitOptions{PackSize: packSize})
+	tr := repotest.New(t, repo.InitOptions{PackSize: packSize})
 	dd := filepath.Join(t.TempDir(), "engram")
-	writeEngramSpace(t, dd, "tenant_01", 600, 16<<10, 450)
+	repotest.WriteEngramSpace(t, dd, "tenant_01", 600, 16<<10, 450)
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "big"), randomBytes(3, 3<<20), 0o644)
-	writeFile(t, filepath.Join(src, "dir", "small"), []byte("small file"), 0o600)
-	writeFile(t, filepath.Join(src, "empty"), nil, 0o644)
+	repotest.WriteFile(t, filepath.Join(src, "big"), repotest.RandomBytes(3, 3<<20), 0o644)
+	repotest.WriteFile(t, filepath.Join(src, "dir", "small"), []byte("small file"), 0o600)
+	repotest.WriteFile(t, filepath.Join(src, "empty"), nil, 0o644)
 	if err := os.Symlink("big", filepath.Join(src, "link")); err != nil {
 		t.Fatal(err)
 	}
-	return &spaceFixture{tr: tr, dataDir: dd, space: tr.backupSpace(t, dd, "tenant_01"), paths: tr.backup(t, repo.BackupOptions{Paths: []string{src}})}
+	return &spaceFixture{tr: tr, dataDir: dd, space: backuptest.Space(t, tr.Repository, dd, "tenant_01"), paths: backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})}
 }
 
 func TestVerifyLevelsPassOnIntactRepository(t *testing.T) {
 	fx := newSpaceFixture(t, 256<<10)
-	for _, level := range []Level{L1, L2, L3, L4} {
+	for _, level := range []verify.Level{verify.L1, verify.L2, verify.L3, verify.L4} {
 		t.Run(level.String(), func(t *testing.T) {
 			vds := verifyIDs(t, fx.tr.Repository, level, fx.space.ID, fx.paths.ID)
 			wantPass(t, vds...)
@@ -49,14 +53,14 @@ func TestVerifyLevelsPassOnIntactRepository(t *testing.T) {
 				t.Errorf("files: %v and %v", sp.Figures["files"], pa.Figures["files"])
 			}
 			switch level {
-			case L2, L3:
+			case verify.L2, verify.L3:
 				if sp.Figures["files_hashed"] != sp.Figures["files"] || pa.Figures["files_hashed"] != 3 {
 					t.Errorf("files hashed: %v of %v, %v of 3", sp.Figures["files_hashed"], sp.Figures["files"], pa.Figures["files_hashed"])
 				}
 				if pa.Figures["data_bytes"] < 3<<20 {
 					t.Errorf("L2 verified %v bytes of data, want at least 3 MiB", pa.Figures["data_bytes"])
 				}
-			case L4:
+			case verify.L4:
 				q := sp.Query
 				if q == nil || q.Digest != fx.space.Engram.StateDigest || q.Seq != 600 || q.LookupsOK != q.Sampled || q.Sampled == 0 {
 					t.Fatalf("query report %+v, manifest %+v", q, fx.space.Engram)
@@ -87,9 +91,9 @@ func replayDir(t *testing.T, dir string) *walreplay.State {
 // refuse it) but fails L3 with the missing range, while L2 still passes:
 // the bytes are intact, the history is not.
 func TestVerifyWALGapFailsL3WithRange(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
-	writeEngramSpace(t, dd, "gappy", 400, 8<<10, 50)
+	repotest.WriteEngramSpace(t, dd, "gappy", 400, 8<<10, 50)
 	segs, err := walreplay.ListSegments(filepath.Join(dd, "spaces", "gappy", "wal"))
 	if err != nil || len(segs) < 4 {
 		t.Fatalf("%d segments, %v", len(segs), err)
@@ -97,18 +101,18 @@ func TestVerifyWALGapFailsL3WithRange(t *testing.T) {
 	if err := os.Remove(segs[2].Path); err != nil {
 		t.Fatal(err)
 	}
-	sn, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "gappy", DataDir: dd})
+	sn, err := backup.Backup(context.Background(), tr.Repository, backup.BackupOptions{Space: "gappy", DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, L2, sn.ID)...)
-	vd := verifyIDs(t, tr.Repository, L3, sn.ID)[0]
+	wantPass(t, verifyIDs(t, tr.Repository, verify.L2, sn.ID)...)
+	vd := verifyIDs(t, tr.Repository, verify.L3, sn.ID)[0]
 	from, to := segs[2].FirstSeq, segs[3].FirstSeq-1
-	wantFinding(t, vd, L3, "WAL", "gap: sequences "+itoa(from)+".."+itoa(to)+" are missing", segs[1].Name, segs[3].Name)
+	wantFinding(t, vd, verify.L3, "WAL", "gap: sequences "+itoa(from)+".."+itoa(to)+" are missing", segs[1].Name, segs[3].Name)
 	// L4 finds the same gap in the restored files, and no digest to prove.
-	vd = verifyIDs(t, tr.Repository, L4, sn.ID)[0]
-	wantFinding(t, vd, L3, "gap: sequences "+itoa(from)+".."+itoa(to))
-	wantFinding(t, vd, L4, "no recorded digest")
+	vd = verifyIDs(t, tr.Repository, verify.L4, sn.ID)[0]
+	wantFinding(t, vd, verify.L3, "gap: sequences "+itoa(from)+".."+itoa(to))
+	wantFinding(t, vd, verify.L4, "no recorded digest")
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -116,43 +120,43 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 // The checkpoint must lie within the WAL: a WAL whose older segments were
 // removed past the checkpoint has lost history the tiers do not hold.
 func TestVerifyCheckpointOutsideWALFailsL3(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
-	writeEngramSpace(t, dd, "s", 300, 8<<10, 10)
+	repotest.WriteEngramSpace(t, dd, "s", 300, 8<<10, 10)
 	segs, _ := walreplay.ListSegments(filepath.Join(dd, "spaces", "s", "wal"))
 	for _, s := range segs[:2] {
 		os.Remove(s.Path)
 	}
-	sn, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "s", DataDir: dd})
+	sn, err := backup.Backup(context.Background(), tr.Repository, backup.BackupOptions{Space: "s", DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vd := verifyIDs(t, tr.Repository, L3, sn.ID)[0]
-	wantFinding(t, vd, L3, "checkpoint.json is at seq 10 but the WAL starts at "+itoa(segs[2].FirstSeq), "sequences 11.."+itoa(segs[2].FirstSeq-1))
+	vd := verifyIDs(t, tr.Repository, verify.L3, sn.ID)[0]
+	wantFinding(t, vd, verify.L3, "checkpoint.json is at seq 10 but the WAL starts at "+itoa(segs[2].FirstSeq), "sequences 11.."+itoa(segs[2].FirstSeq-1))
 }
 
 // L4 proves the replayed state against the digest recorded at backup: an
 // entry altered with a valid CRC passes L1-L3 but fails L4, and a manifest
 // re-signed with a key other than the repository's fails at L1.
 func TestVerifyL4AlteredEntry(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
-	writeEngramSpace(t, dd, "s", 500, 16<<10, 400)
-	good := tr.backupSpace(t, dd, "s")
-	wantPass(t, verifyIDs(t, tr.Repository, L4, good.ID)...)
+	repotest.WriteEngramSpace(t, dd, "s", 500, 16<<10, 400)
+	good := backuptest.Space(t, tr.Repository, dd, "s")
+	wantPass(t, verifyIDs(t, tr.Repository, verify.L4, good.ID)...)
 
 	// The archived entry 123 is altered (CRC fixed), and the snapshot's
 	// manifest claims the digest of the original.
 	alterEntry(t, filepath.Join(dd, "spaces", "s", "wal"), 123)
 	info := *good.Engram
-	forged, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "s", DataDir: dd, NoParent: true, Engram: &info})
+	forged, err := backup.Backup(context.Background(), tr.Repository, backup.BackupOptions{Space: "s", DataDir: dd, NoParent: true, Engram: &info})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, L3, forged.ID)...)
-	vd := verifyIDs(t, tr.Repository, L4, forged.ID)[0]
-	wantFinding(t, vd, L4, "state digest at seq 500", "the backup recorded "+good.Engram.StateDigest)
-	if vd.FirstLevel() != L4 {
+	wantPass(t, verifyIDs(t, tr.Repository, verify.L3, forged.ID)...)
+	vd := verifyIDs(t, tr.Repository, verify.L4, forged.ID)[0]
+	wantFinding(t, vd, verify.L4, "state digest at seq 500", "the backup recorded "+good.Engram.StateDigest)
+	if vd.FirstLevel() != verify.L4 {
 		t.Errorf("first failing level %s, want L4", vd.FirstLevel())
 	}
 
@@ -170,8 +174,8 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vd = verifyIDs(t, tr.Repository, L4, id)[0]
-	wantFinding(t, vd, L1, "signature does not verify with the repository's public key")
+	vd = verifyIDs(t, tr.Repository, verify.L4, id)[0]
+	wantFinding(t, vd, verify.L1, "signature does not verify with the repository's public key")
 	if vd.Query != nil {
 		t.Fatal("L4 replayed a snapshot whose manifest is not signed by the repository")
 	}
@@ -192,21 +196,21 @@ func TestVerifyManifestWithChangedRoot(t *testing.T) {
 	if err != nil || len(ids) != 3 {
 		t.Fatalf("listed %d snapshots, %v", len(ids), err)
 	}
-	vd := verifyIDs(t, fx.tr.Repository, L1, id)[0]
-	wantFinding(t, vd, L1, "manifest "+id.Short(), "signature does not verify")
+	vd := verifyIDs(t, fx.tr.Repository, verify.L1, id)[0]
+	wantFinding(t, vd, verify.L1, "manifest "+id.Short(), "signature does not verify")
 }
 
 func TestVerifyNoRecordedDigestFailsL4(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
-	writeEngramSpace(t, dd, "s", 100, 16<<10, 50)
-	sn, err := tr.Backup(context.Background(), repo.BackupOptions{Space: "s", DataDir: dd})
+	repotest.WriteEngramSpace(t, dd, "s", 100, 16<<10, 50)
+	sn, err := backup.Backup(context.Background(), tr.Repository, backup.BackupOptions{Space: "s", DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, L3, sn.ID)...)
-	vd := verifyIDs(t, tr.Repository, L4, sn.ID)[0]
-	wantFinding(t, vd, L4, "no recorded digest")
+	wantPass(t, verifyIDs(t, tr.Repository, verify.L3, sn.ID)...)
+	vd := verifyIDs(t, tr.Repository, verify.L4, sn.ID)[0]
+	wantFinding(t, vd, verify.L4, "no recorded digest")
 	if len(vd.Findings) != 1 {
 		t.Errorf("want only the missing digest, got:\n%s", findingsText(vd))
 	}
@@ -215,16 +219,16 @@ func TestVerifyNoRecordedDigestFailsL4(t *testing.T) {
 // With a buffer too small to hold any chunk that arrives early, L2 drops
 // and re-reads chunks instead of holding memory, and still proves every file.
 func TestVerifyL2TinyBufferRereads(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{PackSize: 64 << 10})
+	tr := repotest.New(t, repo.InitOptions{PackSize: 64 << 10})
 	src := filepath.Join(t.TempDir(), "src")
 	for i := range 6 {
-		writeFile(t, filepath.Join(src, "f"+itoa(uint64(i))), randomBytes(uint64(i+10), 700<<10), 0o644)
+		repotest.WriteFile(t, filepath.Join(src, "f"+itoa(uint64(i))), repotest.RandomBytes(uint64(i+10), 700<<10), 0o644)
 	}
-	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 	// A second snapshot shares the chunks in a different order.
-	writeFile(t, filepath.Join(src, "f0"), append(randomBytes(99, 50<<10), randomBytes(10, 700<<10)...), 0o644)
-	sn2 := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
-	vds, err := VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID, sn2.ID}, VerifyOptions{Level: L2, BufferBytes: 1})
+	repotest.WriteFile(t, filepath.Join(src, "f0"), append(repotest.RandomBytes(99, 50<<10), repotest.RandomBytes(10, 700<<10)...), 0o644)
+	sn2 := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	vds, err := verify.VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID, sn2.ID}, verify.VerifyOptions{Level: verify.L2, BufferBytes: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,19 +241,19 @@ func TestVerifyL2TinyBufferRereads(t *testing.T) {
 }
 
 func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{PackSize: 64 << 10})
+	tr := repotest.New(t, repo.InitOptions{PackSize: 64 << 10})
 	src := filepath.Join(t.TempDir(), "src")
 	// 32 MiB: at least 4 chunks (chunks are at most 8 MiB) whatever the
 	// repository's random polynomial, so 4 subsets have packs to share.
-	writeFile(t, filepath.Join(src, "a"), randomBytes(1, 32<<20), 0o644)
-	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
-	full := verifyIDs(t, tr.Repository, L2, sn.ID)[0]
+	repotest.WriteFile(t, filepath.Join(src, "a"), repotest.RandomBytes(1, 32<<20), 0o644)
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	full := verifyIDs(t, tr.Repository, verify.L2, sn.ID)[0]
 	wantPass(t, full)
 	var recs []repo.AuditRecord
 	total := 0.0
 	for range 4 {
-		sub := NextSubset(recs, 4)
-		vds, err := VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L2, Subset: sub})
+		sub := verify.NextSubset(recs, 4)
+		vds, err := verify.VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID}, verify.VerifyOptions{Level: verify.L2, Subset: sub})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,10 +267,10 @@ func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
 	if total != full.Figures["packs_read"] {
 		t.Errorf("4 subsets read %v packs, the snapshot has %v", total, full.Figures["packs_read"])
 	}
-	if got := NextSubset(recs, 4); got.Part != 0 {
+	if got := verify.NextSubset(recs, 4); got.Part != 0 {
 		t.Errorf("rotation continues at part %d, want 0", got.Part)
 	}
-	if _, err := VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID}, VerifyOptions{Level: L3, Subset: Subset{0, 4}}); err == nil {
+	if _, err := verify.VerifySnapshots(context.Background(), tr.Repository, []chunk.ID{sn.ID}, verify.VerifyOptions{Level: verify.L3, Subset: verify.Subset{Part: 0, Of: 4}}); err == nil {
 		t.Error("a subset at L3 was accepted")
 	}
 }
@@ -274,10 +278,10 @@ func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
 func TestParseLevelAndSubset(t *testing.T) {
 	for _, c := range []struct {
 		in   string
-		want Level
+		want verify.Level
 		ok   bool
-	}{{"L1", L1, true}, {"l4", L4, true}, {"3", L3, true}, {"L5", 0, false}, {"", 0, false}, {"LL2", 0, false}} {
-		got, err := ParseLevel(c.in)
+	}{{"L1", verify.L1, true}, {"l4", verify.L4, true}, {"3", verify.L3, true}, {"L5", 0, false}, {"", 0, false}, {"LL2", 0, false}} {
+		got, err := verify.ParseLevel(c.in)
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("ParseLevel(%q) = %v, %v", c.in, got, err)
 		}
@@ -286,7 +290,7 @@ func TestParseLevelAndSubset(t *testing.T) {
 		in   string
 		want int
 	}{{"10%", 10}, {"1/10", 10}, {"25%", 4}, {"100%", 1}, {"33%", 3}, {"0%", 0}, {"1/0", 0}, {"x", 0}, {"2/10", 0}} {
-		got, err := ParseSubsetShare(c.in)
+		got, err := verify.ParseSubsetShare(c.in)
 		if got != c.want || (err == nil) != (c.want > 0) {
 			t.Errorf("ParseSubsetShare(%q) = %d, %v", c.in, got, err)
 		}
