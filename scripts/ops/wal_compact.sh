@@ -72,4 +72,8 @@ for space in ${spaces[@]+"${spaces[@]}"}; do
   run wal compact --data-dir "$ENGRAM_DATA_DIR" --space "$space" --grace "$grace"
   compacted=$((compacted + 1))
 done
-echo "compacted $compacted space(s)"
+if dry_run; then
+  echo "would compact $compacted space(s)"
+else
+  echo "compacted $compacted space(s)"
+fi
