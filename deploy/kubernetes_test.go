@@ -303,7 +303,7 @@ func checkPodVolumes(t *testing.T, what string, pod corev1.PodSpec, c *corev1.Co
 	v := vols[pw.Name]
 	if v.Secret == nil || secrets[v.Secret.SecretName] == nil {
 		t.Errorf("%s: the password must come from the Secret memento-repository", what)
-	} else if v.Secret.DefaultMode == nil || *v.Secret.DefaultMode&0o007 != 0 {
+	} else if m := v.Secret.DefaultMode; m == nil || (*m != 0o400 && *m != 0o440) {
 		t.Errorf("%s: the password file must not be readable by others (memento refuses it): mode %v", what, v.Secret.DefaultMode)
 	}
 	if cms["memento-config"].Data["MEMENTO_PASSWORD_FILE"] != "/etc/memento/secret/password" {
@@ -350,5 +350,9 @@ func TestKubernetesDecodingIsStrict(t *testing.T) {
 	}
 	if _, err := decodeK8s("kind", []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n")); err == nil {
 		t.Error("an unexpected kind decodes")
+	}
+	var cfg agentConfig
+	if err := strictDecode([]byte("data_dir: /x\nwal:\n  rpo_budgte: 30s\n"), &cfg); err == nil {
+		t.Error("an agent config with an unknown key decodes")
 	}
 }
