@@ -276,7 +276,7 @@ func TestOpsScripts(t *testing.T) {
 	// The database writes on; the incremental backup archives the WAL and
 	// takes a new snapshot per space.
 	e.tool("engram-sim", "run", "--dir", e.data, "--entries", "800", "--rate", "0", "--seed", "8",
-		"--truth", e.truth, "--truth-every", "100", "--segment-size", "256KiB")
+		"--truth", e.truth, "--truth-every", "100", "--segment-size", "256KiB", "--same-ts", "0")
 	e.ok("backup_incremental.sh", nil)
 	snaps = e.snapshots()
 	if len(snaps) != 4 || countTag(snaps, "incremental") != 2 {
