@@ -97,3 +97,31 @@ func readFile(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+// TestOperationsGuide: the guide names every alert, script, setting, unit
+// and manifest the deployment ships.
+func TestOperationsGuide(t *testing.T) {
+	guide := readFile(t, filepath.Join(rootDir(t), "docs", "operations", "backup-restore.md"))
+	var want []string
+	want = append(want, alertNames...)
+	want = append(want, opsScripts...)
+	want = append(want, "ENGRAM_DATA_DIR", "MEMENTO_REPOSITORY", "MEMENTO_PASSWORD_FILE", "MEMENTO_CACHE_DIR",
+		"BACKUP_RETENTION_DAILY", "BACKUP_RETENTION_WEEKLY", "BACKUP_RETENTION_MONTHLY", "WAL_COMPACT_THRESHOLD",
+		"MEMENTO_REPLICATE_LIMIT", "DRY_RUN", "honor_labels", "agent-contract.md", "memento-rules.yml", "memento.json")
+	for _, glob := range []string{"systemd/memento-*", "kubernetes/*.yaml"} {
+		files, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f, ".env") {
+				want = append(want, filepath.Base(f))
+			}
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(guide, w) {
+			t.Errorf("docs/operations/backup-restore.md does not mention %s", w)
+		}
+	}
+}

@@ -45,10 +45,13 @@ run() {
     printf '\n'
     return 0
   fi
-  local rc=0
+  local rc=0 what=$1
+  case $1 in
+    wal|pitr|index) what="$1 $2" ;;
+  esac
   "$MEMENTO_BIN" "$@" || rc=$?
   if [ "$rc" -ne 0 ]; then
-    printf '%s: memento %s exited %d\n' "${0##*/}" "$1" "$rc" >&2
+    printf '%s: memento %s exited %d\n' "${0##*/}" "$what" "$rc" >&2
     exit "$rc"
   fi
 }
