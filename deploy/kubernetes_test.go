@@ -20,6 +20,7 @@ import (
 // official k8s.io/api type. Anything else fails the test.
 var k8sKinds = map[string]func() any{
 	"batch/v1 CronJob":         func() any { return &batchv1.CronJob{} },
+	"batch/v1 Job":             func() any { return &batchv1.Job{} },
 	"apps/v1 Deployment":       func() any { return &appsv1.Deployment{} },
 	"apps/v1 StatefulSet":      func() any { return &appsv1.StatefulSet{} },
 	"v1 Secret":                func() any { return &corev1.Secret{} },
@@ -127,6 +128,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	var (
 		cronJobs    []*batchv1.CronJob
+		jobs        []*batchv1.Job
 		deployments []*appsv1.Deployment
 		statefuls   []*appsv1.StatefulSet
 		secrets     = map[string]*corev1.Secret{}
@@ -147,6 +149,8 @@ func TestKubernetesManifests(t *testing.T) {
 			switch o := o.(type) {
 			case *batchv1.CronJob:
 				cronJobs = append(cronJobs, o)
+			case *batchv1.Job:
+				jobs = append(jobs, o)
 			case *appsv1.Deployment:
 				deployments = append(deployments, o)
 			case *appsv1.StatefulSet:
@@ -184,6 +188,15 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("CronJob runs %q, want memento backup --data-dir ... --all", args)
 	}
 	checkPodVolumes(t, "CronJob", pod, c, secrets, pvcs, configMaps)
+
+	// The Job that creates the repository.
+	if len(jobs) != 1 {
+		t.Fatalf("want 1 Job (memento init), got %d", len(jobs))
+	}
+	ic := onlyContainer(t, "Job", jobs[0].Spec.Template.Spec.Containers, "init")
+	if len(ic.Args) != 1 || ic.Args[0] != "init" {
+		t.Errorf("the init Job runs %v, want memento init", ic.Args)
+	}
 
 	// The agent: a Deployment, and the sidecar example.
 	if len(deployments) != 1 {
