@@ -3,7 +3,6 @@ package verify
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"path"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"memento/engram"
 	"memento/repo"
 	"memento/walreplay"
 )
@@ -156,14 +156,10 @@ func checkEngram(vd *Verdict, lvl Level, sn *repo.Snapshot, types map[string]str
 	}
 	var cpSeq uint64
 	if cpPresent {
-		var c struct {
-			Sequence    *uint64 `json:"sequence"`
-			TimestampNS *int64  `json:"timestamp_ns"`
-		}
-		if err := json.Unmarshal(cp, &c); err != nil || c.Sequence == nil || c.TimestampNS == nil {
+		if c, err := engram.ParseCheckpoint(cp); err != nil {
 			vd.fail(lvl, space, "checkpoint.json is not {\"sequence\": N, \"timestamp_ns\": T}: %q", truncateText(cp, 80))
 		} else {
-			cpSeq = *c.Sequence
+			cpSeq = c.Sequence
 		}
 	}
 	var missing []string
