@@ -49,7 +49,7 @@ load_profile() {
   . "$BENCH_DIR/profile-$1.env"
   SUMMARY=$(summarize "$P_RESULTS")
 }
-read -r -a PROFILES <<<"${PROFILES_RUN:-}"
+read -r -a PROFILES <<<"${PROFILES_LIST:-}"
 borg_label="borg $(borg --version 2>/dev/null | awk '{print $2}') ($BENCH_BORG_COMPRESSION)"
 restic_label="restic $(restic version 2>/dev/null | awk '{print $2}') (repo v2, auto)"
 
@@ -170,7 +170,7 @@ table() {
       if (st[k] == "ok") {
         printf "| PITR over 1,000 segments under 20 min (seed) | %.1f s (%s) | %s |\n", wall[k], note[k], verdict(wall[k] < 1200)
         printf "| PITR over 1,000 segments under 60 s (issue 4) | %.1f s | %s |\n", wall[k], verdict(wall[k] < 60) }
-      else printf "| PITR over 1,000 segments under 20 min (seed) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : "PITR not in this build"
+      else printf "| PITR over 1,000 segments under 20 min (seed) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : ((note[k] != "" && note[k] != "-") ? note[k] : "PITR not in this build")
       # issue 2
       R = "restic" SUBSEP; T = "tar" SUBSEP
       if (st[M "backup1"] == "ok" && st[R "backup1"] == "ok") { x = wall[R "backup1"] / wall[M "backup1"]
@@ -212,18 +212,18 @@ table() {
       k = M "walarchive100"
       if (st[k] == "ok" && bytes[k] > 0) { r = bytes[k] / wall[k]
         printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | %.1f MB in %.2f s (%.0f MB/s) | %s |\n", mb(bytes[k]), wall[k], mb(r), verdict(1e8 / r < 2) }
-      else printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : "wal archive not in this build"
+      else printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : ((note[k] != "" && note[k] != "-") ? note[k] : "wal archive not in this build")
       # issue 8: object storage (scripts/bench/s3.sh)
       k = M "s3backup1"; rk = R "s3backup1"
       if (st[k] == "ok" && st[rk] == "ok") { x = wall[rk] / wall[k]
         printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", x, wall[k], wall[rk], verdict(x >= 2)
         if (cpu[k] > 0) { x = cpu[rk] / cpu[k]
           printf "| the same by client CPU time (MinIO: memento %s s, restic %s s) | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", fmt(extra[k], 1), fmt(extra[rk], 1), x, cpu[k], cpu[rk], verdict(x >= 2) } }
-      else printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-") ? note[k] : "no S3 rows"
+      else printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-" && note[k] != "") ? note[k] : "no S3 rows"
       k = M "s3replicate"; pk = "s3put" SUBSEP "s3replicate"
       if (st[k] == "ok" && st[pk] == "ok") { x = wall[pk] / wall[k]
         printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | %.0f %% (memento %.1f MB/s, s3put %.1f MB/s) | %s |\n", x * 100, mb(bytes[k]) / wall[k], mb(bytes[pk]) / wall[pk], verdict(x >= 0.8) }
-      else printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-") ? note[k] : "no S3 rows"
+      else printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-" && note[k] != "") ? note[k] : "no S3 rows"
     }'
 }
 
