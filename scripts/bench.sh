@@ -100,12 +100,11 @@ BENCH_REQUIRE=${BENCH_REQUIRE-$([ -n "${CI:-}" ] && [ "${CI:-}" != false ] && ec
 for t in $BENCH_REQUIRE; do
   command -v "$t" >/dev/null || die "$t is required (BENCH_REQUIRE=\"$BENCH_REQUIRE\"; CI=${CI:-}) but not installed, and apt-get could not install it"
 done
+# Profiles: gosrc, or one of engram-sim's (listed in its generate --help).
+sim_profiles=$(bin/engram-sim generate --help 2>/dev/null | sed -n 's/^  \([a-z0-9-]*\): .*/\1/p' | paste -sd' ' -)
 for p in $BENCH_PROFILES; do
-  case $p in
-    gosrc) ;;
-    *) "bin/engram-sim" generate --help 2>/dev/null | grep -q "^  $p: " ||
-         die "unknown profile $p in BENCH_PROFILES (valid: gosrc and engram-sim's: $(bin/engram-sim generate --help 2>/dev/null | sed -n 's/^  \([a-z0-9-]*\): .*/\1/p' | paste -sd' ' -))" ;;
-  esac
+  [ "$p" = gosrc ] || [[ " $sim_profiles " == *" $p "* ]] ||
+    die "unknown profile $p in BENCH_PROFILES (valid: gosrc $sim_profiles)"
 done
 GOSRC=${BENCH_GOSRC:-}
 if [[ " $BENCH_PROFILES " == *" gosrc "* ]]; then
