@@ -168,7 +168,7 @@ prepare_dataset() {
     (cd "$GOSRC" && find . -type f -printf '%s %P\n' | LC_ALL=C sort -k2) |
       awk -v lim="$size_bytes" '{ s += $1; if (s > lim && n > 0) exit; n++; sub(/^[0-9]+ /, ""); print }' >"$LOGS/gosrc-files.txt"
     mkdir -p "$ORIG"
-    tar -C "$GOSRC" -cf - --no-recursion -T "$LOGS/gosrc-files.txt" | tar -C "$ORIG" -xf - ||
+    tar -C "$GOSRC" -cf - --no-recursion --verbatim-files-from -T "$LOGS/gosrc-files.txt" | tar -C "$ORIG" -xf - ||
       die "copying $GOSRC failed"
     local all
     all=$(find "$GOSRC" -type f | wc -l)

@@ -432,7 +432,8 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
   is a full archive, so its "added" is the whole archive (only the newest is kept on disk, the
   repository size counts all of them). Restore: \`zstd -d | tar -x\`.
 - FUSE: the repository is mounted first (not timed), caches are prepared, then
-  \`dd if=FILE of=/dev/null bs=1M\` of the largest file of the latest backup is timed.
+  \`dd if=FILE of=/dev/null bs=1M\` of one file of the latest backup is timed: per data-dir profile the
+  largest WAL segment, warm page file and cold segment (one row each), for \`gosrc\` the largest file.
 - memento WAL archive (\`memento wal archive --all\`) runs after the first backup (all WAL) and after
   the day's mutation (the day's WAL, measured before the day's backup, whose "added" includes it).
   PITR restores the first space to a WAL sequence in the middle of the day. A separate small data
