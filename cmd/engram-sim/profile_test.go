@@ -327,3 +327,29 @@ func forEachEmbedding(t *testing.T, dir string, fn func(where string, rec *walre
 		}
 	}
 }
+
+// TestRunProfileWALHeavy: run --profile wal-heavy writes records with ~200
+// bytes of text, and its truth still matches a replay.
+func TestRunProfileWALHeavy(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "data")
+	o := runTestOpts(t, dir)
+	o.profile = mustProfile(t, "wal-heavy")
+	o.entries, o.truth, o.truthEvery = 200, filepath.Join(tmp, "truth"), 50
+	if err := run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	checkTruth(t, dir, readTruth(t, o.truth))
+	n := 0
+	forEachEmbedding(t, dir, func(where string, rec *walreplay.Record, _ []byte) {
+		if rec != nil {
+			n++
+			if len(rec.Content) < 150 || len(rec.Content) > 220 {
+				t.Fatalf("%s: text of %d bytes", where, len(rec.Content))
+			}
+		}
+	})
+	if n < 100 {
+		t.Errorf("only %d records in the WAL", n)
+	}
+}
