@@ -63,13 +63,17 @@ func readDataBlobs(t *testing.T, ctx context.Context, r *Repository, ids []chunk
 	out := make([]batchResult, len(ids))
 	calls := 0
 	seen := make([]bool, len(ids))
-	err := r.ReadDataBlobs(ctx, "", ids, func(i int, data []byte, err error) {
+	// What ReadDataBlobs was: pack order, around the page cache, fresh slices.
+	opts := StreamOptions{Sort: true, AroundCache: true, Buffer: BufferFresh}
+	err := r.StreamBlobs(ctx, "", DataBlob, ids, opts, func(b StreamBlob) error {
+		i := b.Index
 		if seen[i] {
 			t.Fatalf("fn called twice for id %d", i)
 		}
 		seen[i] = true
 		calls++
-		out[i] = batchResult{data, err}
+		out[i] = batchResult{b.Data, b.Err}
+		return nil
 	})
 	if calls != len(ids) {
 		t.Fatalf("fn called %d times for %d ids", calls, len(ids))
