@@ -68,8 +68,8 @@ func readDataBlobs(t *testing.T, ctx context.Context, r *repo.Repository, ids []
 	calls := 0
 	seen := make([]bool, len(ids))
 	// What ReadDataBlobs was: pack order, around the page cache, fresh slices.
-	opts := StreamOptions{Sort: true, AroundCache: true, Buffer: BufferFresh}
-	err := r.StreamBlobs(ctx, "", DataBlob, ids, opts, func(b StreamBlob) error {
+	opts := repo.StreamOptions{Sort: true, AroundCache: true, Buffer: repo.BufferFresh}
+	err := r.StreamBlobs(ctx, "", repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		i := b.Index
 		if seen[i] {
 			t.Fatalf("fn called twice for id %d", i)

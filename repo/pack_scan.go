@@ -126,8 +126,8 @@ func (rb runBuf) free() {
 }
 
 // fetch is read into a buffer with room for an intoReader: the run's bytes
-// are rb.b. Errors are those of read. L2 verify and the FUSE mount (through
-// ReadDataBlobs) use it, so large runs of a local repository go around the
+// are rb.b. Errors are those of read. L2 verify and the FUSE mount (StreamOptions.
+// AroundCache) use it, so large runs of a local repository go around the
 // page cache: about 8 % less CPU for verify at the same wall time, and for
 // a 1 GiB file read through a mount a third less CPU and 25 % less wall
 // time (the kernel is filling the mount's page cache with the same

@@ -74,10 +74,17 @@ func zeros(n int) []byte {
 // read.
 func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func(data []byte, zero bool) error) error {
 	items := rs.planFetch(ids, locs)
-	read := make([]chunk.ID, 0, len(items)) // the chunks read, in file order
-	at := make([]int, 0, len(items))        // at[k]: the item read[k] is
+	read := make([]chunk.ID, 0, len(items))           // the chunks read, in file order
+	readLocs := make([]index.Location, 0, len(items)) // where (the index was asked already)
+	at := make([]int, 0, len(items))                  // at[k]: the item read[k] is
 	for i, it := range items {
 		if it.zero == 0 {
+			loc, ok := locs[it.id]
+			if !ok {
+				readLocs = nil // StreamBlobs asks the index, and says what it lacks
+			} else if readLocs != nil {
+				readLocs = append(readLocs, loc)
+			}
 			read = append(read, it.id)
 			at = append(at, i)
 		}
@@ -91,7 +98,7 @@ func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[ch
 		}
 		return nil
 	}
-	opts := repo.StreamOptions{Ahead: restoreAhead, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore"}
+	opts := repo.StreamOptions{Ahead: restoreAhead, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore", Locs: readLocs}
 	err := rs.r.StreamBlobs(ctx, rs.sn.Space, repo.DataBlob, read, opts, func(b repo.StreamBlob) error {
 		// Blobs arrive in the order given: the zeros before b are due.
 		if err := zerosUpTo(at[b.Index]); err != nil {
