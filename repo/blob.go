@@ -10,7 +10,8 @@ import (
 	"memento/index"
 )
 
-func BlobAD(t BlobType, id chunk.ID) []byte {
+// blobAD is the associated data that binds a sealed blob to its type and ID.
+func blobAD(t BlobType, id chunk.ID) []byte {
 	ad := make([]byte, 0, 33)
 	ad = append(ad, byte(t))
 	return append(ad, id[:]...)
@@ -26,11 +27,13 @@ func (r *Repository) ReadBlob(ctx context.Context, space string, t BlobType, id 
 	if err != nil {
 		return nil, err
 	}
-	return r.ReadBlobAt(ctx, space, t, id, locs[id], nil)
+	return r.readBlobAt(ctx, space, t, id, locs[id])
 }
 
-// ReadBlobAt reads a blob whose location is known, into buf if it fits.
-func (r *Repository) ReadBlobAt(ctx context.Context, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
+// readBlobAt reads a single blob whose location is known: ReadBlob, and
+// StreamBlobs' fallback to another copy. Reads of more than one blob go
+// through StreamBlobs.
+func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, id chunk.ID, loc index.Location) ([]byte, error) {
 	name := PackName(loc.Pack)
 	rc, err := r.be.Open(ctx, name, int64(loc.Offset), int64(loc.Length))
 	if err != nil {
@@ -45,12 +48,7 @@ func (r *Repository) ReadBlobAt(ctx context.Context, space string, t BlobType, i
 	if err != nil {
 		return nil, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("blob %s at offset %d: short read", id.Short(), loc.Offset), Err: err}
 	}
-	return r.OpenBlob(sealed, space, BlobType(loc.Type), id, loc, buf)
-}
-
-// OpenBlob authenticates, decompresses and verifies one sealed blob.
-func (r *Repository) OpenBlob(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, buf []byte) ([]byte, error) {
-	raw, _, err := r.openSealed(sealed, space, t, id, loc, buf, openCaller, false)
+	raw, _, err := r.openSealed(sealed, space, BlobType(loc.Type), id, loc, openFresh, false)
 	return raw, err
 }
 

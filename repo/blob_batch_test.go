@@ -67,13 +67,17 @@ func readDataBlobs(t *testing.T, ctx context.Context, r *repo.Repository, ids []
 	out := make([]batchResult, len(ids))
 	calls := 0
 	seen := make([]bool, len(ids))
-	err := r.ReadDataBlobs(ctx, "", ids, func(i int, data []byte, err error) {
+	// What ReadDataBlobs was: pack order, around the page cache, fresh slices.
+	opts := repo.StreamOptions{Sort: true, AroundCache: true, Buffer: repo.BufferFresh}
+	err := r.StreamBlobs(ctx, "", repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
+		i := b.Index
 		if seen[i] {
 			t.Fatalf("fn called twice for id %d", i)
 		}
 		seen[i] = true
 		calls++
-		out[i] = batchResult{data, err}
+		out[i] = batchResult{b.Data, b.Err}
+		return nil
 	})
 	if calls != len(ids) {
 		t.Fatalf("fn called %d times for %d ids", calls, len(ids))

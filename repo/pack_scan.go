@@ -21,53 +21,53 @@ import (
 // through rather than split into two requests.
 
 const (
-	// RunMaxBytes bounds one read of a run: big enough that the request
+	// runMaxBytes bounds one read of a run: big enough that the request
 	// cost vanishes, small enough that a few runs in flight per file stay
 	// cheap in memory. Less readSlack, so that a run and the slack of an
 	// aligned read fit a 4 MiB pooled buffer, not an 8 MiB one.
-	RunMaxBytes = 4<<20 - ReadSlack
+	runMaxBytes = 4<<20 - ReadSlack
 	// runMaxGap is the most bytes of unwanted blobs read through between
 	// two wanted ones; reading 256 KiB costs less than another request.
 	runMaxGap = 256 << 10
 )
 
-// RunBlob is one blob of a run.
-type RunBlob struct {
+// runBlob is one blob of a run.
+type runBlob struct {
 	ID  chunk.ID
 	Loc index.Location
 }
 
-// BlobRun is neighbouring blobs of one pack, in pack order, fetched with
+// blobRun is neighbouring blobs of one pack, in pack order, fetched with
 // one ranged read of bytes [off, off+n).
-type BlobRun struct {
+type blobRun struct {
 	pack  [32]byte
 	off   int64
-	N     int64
-	Blobs []RunBlob
+	n     int64
+	blobs []runBlob
 }
 
-// NewBlobRun starts a run with one blob.
-func NewBlobRun(id chunk.ID, loc index.Location) *BlobRun {
-	return &BlobRun{pack: loc.Pack, off: int64(loc.Offset), N: int64(loc.Length), Blobs: []RunBlob{{id, loc}}}
+// newBlobRun starts a run with one blob.
+func newBlobRun(id chunk.ID, loc index.Location) *blobRun {
+	return &blobRun{pack: loc.Pack, off: int64(loc.Offset), n: int64(loc.Length), blobs: []runBlob{{id, loc}}}
 }
 
-// Add appends the blob at loc to the run if it is in the same pack, after
+// add appends the blob at loc to the run if it is in the same pack, after
 // the run's end, within runMaxGap of it, and keeps the read within max
 // bytes. It reports whether it did.
-func (r *BlobRun) Add(id chunk.ID, loc index.Location, max int64) bool {
+func (r *blobRun) add(id chunk.ID, loc index.Location, max int64) bool {
 	start, end := int64(loc.Offset), int64(loc.Offset)+int64(loc.Length)
-	if loc.Pack != r.pack || start < r.off+r.N || start-(r.off+r.N) > runMaxGap || end-r.off > max {
+	if loc.Pack != r.pack || start < r.off+r.n || start-(r.off+r.n) > runMaxGap || end-r.off > max {
 		return false
 	}
-	r.N = end - r.off
-	r.Blobs = append(r.Blobs, RunBlob{id, loc})
+	r.n = end - r.off
+	r.blobs = append(r.blobs, runBlob{id, loc})
 	return true
 }
 
-// Read fetches the run's bytes into a pooled buffer (give it back with
+// read fetches the run's bytes into a pooled buffer (give it back with
 // chunk.PutBuffer). Errors name the pack and say what is wrong with it.
-func (r *BlobRun) Read(ctx context.Context, be Backend) (*[]byte, error) {
-	rc, err := be.Open(ctx, PackName(r.pack), r.off, r.N)
+func (r *blobRun) read(ctx context.Context, be Backend) (*[]byte, error) {
+	rc, err := be.Open(ctx, PackName(r.pack), r.off, r.n)
 	if err != nil {
 		return nil, r.readError(ctx, err)
 	}
@@ -76,9 +76,9 @@ func (r *BlobRun) Read(ctx context.Context, be Backend) (*[]byte, error) {
 }
 
 // readFull reads the run from rc into a pooled buffer.
-func (r *BlobRun) readFull(ctx context.Context, rc io.Reader) (*[]byte, error) {
-	buf := chunk.Buffer(int(r.N))
-	*buf = (*buf)[:r.N]
+func (r *blobRun) readFull(ctx context.Context, rc io.Reader) (*[]byte, error) {
+	buf := chunk.Buffer(int(r.n))
+	*buf = (*buf)[:r.n]
 	if _, err := io.ReadFull(rc, *buf); err != nil {
 		chunk.PutBuffer(buf)
 		return nil, r.readError(ctx, err)
@@ -87,17 +87,17 @@ func (r *BlobRun) readFull(ctx context.Context, rc io.Reader) (*[]byte, error) {
 }
 
 // readError says what a failed read of the run means for its pack.
-func (r *BlobRun) readError(ctx context.Context, err error) error {
+func (r *blobRun) readError(ctx context.Context, err error) error {
 	what := "pack " + ShortHex(r.pack)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return &CorruptError{What: what, Detail: fmt.Sprintf("truncated: bytes %d..%d cannot be read", r.off, r.off+r.N), Err: err}
+		return &CorruptError{What: what, Detail: fmt.Sprintf("truncated: bytes %d..%d cannot be read", r.off, r.off+r.n), Err: err}
 	case errors.Is(err, fs.ErrNotExist):
 		return Corruptf(what, "missing from the repository")
 	}
-	return fmt.Errorf("%s: read bytes %d..%d: %w", what, r.off, r.off+r.N, err)
+	return fmt.Errorf("%s: read bytes %d..%d: %w", what, r.off, r.off+r.n, err)
 }
 
 // intoReader is what a Backend's reader may offer besides io.Reader: the
@@ -112,18 +112,22 @@ type intoReader interface {
 // ReadSlack is the spare room an intoReader needs beyond the range.
 const ReadSlack = directio.ReadSlack
 
-// RunBuf is a run's bytes (b) within a pooled buffer (mem); give it back
+// runBuf is a run's bytes (b) within a pooled buffer (mem); give it back
 // with free.
-type RunBuf struct {
+type runBuf struct {
 	mem *[]byte
-	B   []byte
+	b   []byte
 }
 
-func (rb RunBuf) Free() { chunk.PutBuffer(rb.mem) }
+func (rb runBuf) free() {
+	if rb.mem != nil {
+		chunk.PutBuffer(rb.mem)
+	}
+}
 
-// Fetch is read into a buffer with room for an intoReader: the run's bytes
-// are rb.b. Errors are those of read. L2 verify and the FUSE mount (through
-// ReadDataBlobs) use it, so large runs of a local repository go around the
+// fetch is read into a buffer with room for an intoReader: the run's bytes
+// are rb.b. Errors are those of read. L2 verify and the FUSE mount (StreamOptions.
+// AroundCache) use it, so large runs of a local repository go around the
 // page cache: about 8 % less CPU for verify at the same wall time, and for
 // a 1 GiB file read through a mount a third less CPU and 25 % less wall
 // time (the kernel is filling the mount's page cache with the same
@@ -131,42 +135,32 @@ func (rb RunBuf) Free() { chunk.PutBuffer(rb.mem) }
 // not: without the kernel's readahead (read_ahead_kb 8192 on the benchmark
 // disk) every run waits for the device, and a restore, whose writer is the
 // bottleneck, ran 15 % longer for 5 % less CPU.
-func (r *BlobRun) Fetch(ctx context.Context, be Backend) (RunBuf, error) {
-	rc, err := be.Open(ctx, PackName(r.pack), r.off, r.N)
+func (r *blobRun) fetch(ctx context.Context, be Backend) (runBuf, error) {
+	rc, err := be.Open(ctx, PackName(r.pack), r.off, r.n)
 	if err != nil {
-		return RunBuf{}, r.readError(ctx, err)
+		return runBuf{}, r.readError(ctx, err)
 	}
 	defer rc.Close()
 	ir, ok := rc.(intoReader)
 	if !ok {
 		buf, err := r.readFull(ctx, rc)
 		if err != nil {
-			return RunBuf{}, err
+			return runBuf{}, err
 		}
-		return RunBuf{mem: buf, B: *buf}, nil
+		return runBuf{mem: buf, b: *buf}, nil
 	}
-	mem := chunk.Buffer(int(r.N) + ReadSlack)
+	mem := chunk.Buffer(int(r.n) + ReadSlack)
 	b, err := ir.ReadInto((*mem)[:cap(*mem)])
 	if err != nil {
 		chunk.PutBuffer(mem)
-		return RunBuf{}, r.readError(ctx, err)
+		return runBuf{}, r.readError(ctx, err)
 	}
-	return RunBuf{mem: mem, B: b}, nil
+	return runBuf{mem: mem, b: b}, nil
 }
 
-// Sealed returns blob k's stored bytes within the run's buffer b.
-func (r *BlobRun) Sealed(b []byte, k int) []byte {
-	l := r.Blobs[k].Loc
+// sealed returns blob k's stored bytes within the run's buffer b.
+func (r *blobRun) sealed(b []byte, k int) []byte {
+	l := r.blobs[k].Loc
 	off := int64(l.Offset) - r.off
 	return b[off : off+int64(l.Length)]
-}
-
-// OpenBlobPooled is openBlob into pooled buffers: the plaintext is returned
-// in a buffer from chunk.Buffer that the caller gives back with
-// chunk.PutBuffer. Restore and L2 open every chunk of a snapshot; a fresh
-// allocation per chunk (zeroed by the runtime) costs about as much as the
-// copy it receives.
-func (r *Repository) OpenBlobPooled(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location) (*[]byte, error) {
-	_, out, err := r.openSealed(sealed, space, t, id, loc, nil, openPooled, false)
-	return out, err
 }

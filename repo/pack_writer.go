@@ -147,7 +147,7 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	cur.sealing.Add(1)
 	p.mu.Unlock()
 
-	sealed := p.r.seal.seal(dst, stored, BlobAD(t, id))
+	sealed := p.r.seal.seal(dst, stored, blobAD(t, id))
 	cur.sealing.Done()
 	if len(sealed) != n {
 		// Cannot happen: overhead is exact. Caught here, not by a reader.

@@ -406,9 +406,3 @@ func (r *Repository) Logger() *slog.Logger { return r.log }
 
 // Polynomial returns the repository's content-defined chunking polynomial.
 func (r *Repository) Polynomial() chunker.Pol { return r.pol }
-
-// Unseal decrypts and authenticates a sealed blob with its associated data
-// (BlobAD), appending the plaintext to dst.
-func (r *Repository) Unseal(dst, sealed, ad []byte) ([]byte, error) {
-	return r.seal.open(dst, sealed, ad)
-}

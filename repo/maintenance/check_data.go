@@ -49,20 +49,41 @@ func checkPackData(ctx context.Context, r *repo.Repository, rep *CheckReport, pa
 			var fails []failure
 			pi, haveHeader := headers[id]
 			if haveHeader {
+				space := pi.Space
+				if space == repo.PathsSpace {
+					space = ""
+				}
+				// The blobs, in header order, are opened from the pack in
+				// memory (already hashed) as any reader opens them; one
+				// past the end is a failure of its own.
+				var ids []chunk.ID
+				var locs []index.Location
+				flush := func() error {
+					err := streamPacked(gctx, r, space, b, ids, locs, false, func(sb repo.StreamBlob) error {
+						if err := gctx.Err(); err != nil {
+							return err
+						}
+						if sb.Err != nil {
+							fails = append(fails, failure{sb.ID, sb.Err})
+						}
+						return nil
+					})
+					ids, locs = ids[:0], locs[:0]
+					return err
+				}
 				for _, bl := range pi.Blobs {
-					loc := index.Location{Pack: id, Offset: bl.Offset, Length: bl.Length, RawLength: bl.RawLength, Type: bl.Type, Flags: bl.Flags}
-					end := int64(bl.Offset) + int64(bl.Length)
-					if end > int64(len(b)) {
+					if end := int64(bl.Offset) + int64(bl.Length); end > int64(len(b)) {
+						if err := flush(); err != nil {
+							return err
+						}
 						fails = append(fails, failure{bl.ID, fmt.Errorf("blob past the end of the pack")})
 						continue
 					}
-					space := pi.Space
-					if space == repo.PathsSpace {
-						space = ""
-					}
-					if _, err := r.OpenBlob(b[bl.Offset:end], space, repo.BlobType(bl.Type), bl.ID, loc, nil); err != nil {
-						fails = append(fails, failure{bl.ID, err})
-					}
+					ids = append(ids, bl.ID)
+					locs = append(locs, index.Location{Pack: id, Offset: bl.Offset, Length: bl.Length, RawLength: bl.RawLength, Type: bl.Type, Flags: bl.Flags})
+				}
+				if err := flush(); err != nil {
+					return err
 				}
 			}
 			mu.Lock()

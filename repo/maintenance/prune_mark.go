@@ -253,7 +253,12 @@ func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (
 	for _, ref := range refs {
 		p, b := m.inv.blob(ref)
 		loc := index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags}
-		raw, err := m.r.ReadBlobAt(ctx, space, repo.TreeBlob, id, loc, nil)
+		var raw []byte
+		opts := repo.StreamOptions{Buffer: repo.BufferFresh, Locs: []index.Location{loc}}
+		err := m.r.StreamBlobs(ctx, space, repo.TreeBlob, []chunk.ID{id}, opts, func(b repo.StreamBlob) error {
+			raw = b.Data
+			return b.Err
+		})
 		if err == nil {
 			t, err := repo.DecodeTree(raw)
 			if err != nil {

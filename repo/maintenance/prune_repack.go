@@ -63,51 +63,48 @@ func repackOne(ctx context.Context, r *repo.Repository, pk *repo.Packer, p *prun
 	prog.Bytes.Add(p.size)
 	owned := append([]int32(nil), p.owned...)
 	sort.Slice(owned, func(i, j int) bool { return p.info.Blobs[owned[i]].Offset < p.info.Blobs[owned[j]].Offset })
-	for _, k := range owned {
-		bl := p.info.Blobs[k]
-		end := int64(bl.Offset) + int64(bl.Length)
-		if end > int64(len(b)) {
+	ids := make([]chunk.ID, len(owned))
+	locs := make([]index.Location, len(owned))
+	for k, o := range owned {
+		bl := p.info.Blobs[o]
+		if end := int64(bl.Offset) + int64(bl.Length); end > int64(len(b)) {
 			return repo.Corruptf("pack "+repo.ShortHex(p.info.ID), "blob %s at %d+%d lies beyond the pack's %d bytes", bl.ID.Short(), bl.Offset, bl.Length, len(b))
 		}
-		stored, err := verifiedStored(r, b[bl.Offset:end], p, bl)
-		if err != nil {
-			return fmt.Errorf("repack: %w (run 'memento check --read-data'; nothing was deleted)", err)
-		}
-		if !pk.Claim(bl.ID) {
-			continue
-		}
-		if err := pk.Add(repo.BlobType(bl.Type), bl.ID, bl.Flags, int(bl.RawLength), stored); err != nil {
+		ids[k] = bl.ID
+		locs[k] = index.Location{Pack: p.info.ID, Offset: bl.Offset, Length: bl.Length, RawLength: bl.RawLength, Type: bl.Type, Flags: bl.Flags}
+	}
+	// Every blob is opened and verified as any reader does, from the pack
+	// in memory, and its stored form sealed again unchanged, in pack order.
+	return streamPacked(ctx, r, p.info.Space, b, ids, locs, true, func(sb repo.StreamBlob) error {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-	}
-	return nil
+		if sb.Err != nil {
+			return fmt.Errorf("repack: %w (run 'memento check --read-data'; nothing was deleted)", sb.Err)
+		}
+		if !pk.Claim(sb.ID) {
+			return nil
+		}
+		return pk.Add(repo.BlobType(sb.Loc.Type), sb.ID, sb.Loc.Flags, int(sb.Loc.RawLength), sb.Data)
+	})
 }
 
-// verifiedStored opens a sealed blob and returns its stored form after
-// checking that it decodes to bytes with the blob's ID and raw length.
-func verifiedStored(r *repo.Repository, sealed []byte, p *prunePack, bl index.BlobInfo) ([]byte, error) {
-	t := repo.BlobType(bl.Type)
-	what := "pack " + repo.ShortHex(p.info.ID)
-	stored, err := r.Unseal(nil, sealed, repo.BlobAD(t, bl.ID))
-	if err != nil {
-		return nil, &repo.CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, bl.ID.Short(), bl.Offset), Err: err}
-	}
-	raw := stored
-	if bl.Flags&repo.FlagCompressed != 0 {
-		if t == repo.TreeBlob {
-			raw, err = chunk.DecompressMax(nil, stored, repo.MaxBlobSize)
-		} else {
-			raw, err = chunk.Decompress(nil, stored)
+// streamPacked opens the blobs ids of a pack read whole (b, which is
+// scratch afterwards) at locs, through repo.StreamBlobs, and calls fn with
+// each in the order given: its plaintext, or its stored form when stored,
+// valid during the call only. Blobs of both types may share a pack: there
+// is one stream per stretch of blobs of one type.
+func streamPacked(ctx context.Context, r *repo.Repository, space string, b []byte, ids []chunk.ID, locs []index.Location, stored bool, fn func(repo.StreamBlob) error) error {
+	for len(ids) > 0 {
+		t, n := repo.BlobType(locs[0].Type), 1
+		for n < len(locs) && repo.BlobType(locs[n].Type) == t {
+			n++
 		}
-		if err != nil {
-			return nil, &repo.CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, bl.ID.Short()), Err: err}
+		opts := repo.StreamOptions{RunBytes: int64(len(b)), Buffer: repo.BufferBorrowed, Locs: locs[:n], Packed: b, Stored: stored}
+		if err := r.StreamBlobs(ctx, space, t, ids[:n], opts, fn); err != nil {
+			return err
 		}
+		ids, locs = ids[n:], locs[n:]
 	}
-	if uint32(len(raw)) != bl.RawLength {
-		return nil, repo.Corruptf(what, "%s blob %s: %d bytes, the index says %d", t, bl.ID.Short(), len(raw), bl.RawLength)
-	}
-	if r.ChunkKey(p.info.Space).Sum(raw) != bl.ID {
-		return nil, repo.Corruptf(what, "%s blob %s: content does not match its ID", t, bl.ID.Short())
-	}
-	return stored, nil
+	return nil
 }

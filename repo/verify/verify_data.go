@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/zeebo/blake3"
-	"golang.org/x/sync/semaphore"
 
 	"memento/chunk"
 	"memento/index"
@@ -18,9 +16,9 @@ import (
 )
 
 // L2 reads each pack a snapshot references once, front to back in runs of
-// the chunks it needs (blobRun: a few MiB per ranged read, short gaps read
-// through), several runs in flight so that the disk streams while every
-// core decrypts and checks the chunks of the runs already read. Files are hashed as their chunks arrive, all files at once:
+// the chunks it needs (repo.StreamBlobs: a few MiB per ranged read, short
+// gaps read through), several runs in flight so that the disk streams while
+// every core decrypts and checks the chunks of the runs already read. Files are hashed as their chunks arrive, all files at once:
 // a file whose next chunk has not arrived yet simply waits, and a chunk that
 // arrives before its file needs it is held (up to BufferBytes; beyond that
 // it is dropped and read again when needed). Packs are read in the order in
@@ -44,8 +42,7 @@ type packBlob struct {
 
 type packJob struct {
 	pack  [32]byte
-	blobs []packBlob      // sorted by offset
-	runs  []*repo.BlobRun // the blobs, cut into reads
+	blobs []packBlob // sorted by offset
 }
 
 // l2RunBytes bounds one read of L2, and l2Ahead the stored bytes read ahead
@@ -55,14 +52,6 @@ const (
 	l2RunBytes = 8<<20 - repo.ReadSlack // a run and its read slack fit an 8 MiB pooled buffer
 	l2Ahead    = 48 << 20
 )
-
-// runResult is a run read and opened: one plaintext (pooled) or error per blob.
-type runResult struct {
-	data []*[]byte
-	errs []error
-	read int64
-	err  error // the run could not be read
-}
 
 // data is L2 (and the reading half of L3 when tap is set).
 func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFunc) error {
@@ -105,15 +94,15 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 			skipped++
 		}
 	}
-	var runs []*repo.BlobRun // every job's runs, in job order
+	// Every job's blobs in job order, by offset within each pack: the
+	// stream cuts them into the same runs, one pack's at a time.
+	var ids []chunk.ID
+	var locs []index.Location
 	for _, j := range jobs {
 		sort.Slice(j.blobs, func(a, b int) bool { return j.blobs[a].loc.Offset < j.blobs[b].loc.Offset })
 		for _, b := range j.blobs {
-			if n := len(j.runs); n > 0 && j.runs[n-1].Add(b.id, b.loc, l2RunBytes) {
-				continue
-			}
-			j.runs = append(j.runs, repo.NewBlobRun(b.id, b.loc))
-			runs = append(runs, j.runs[len(j.runs)-1])
+			ids = append(ids, b.id)
+			locs = append(locs, b.loc)
 		}
 	}
 	for _, f := range hashable {
@@ -136,59 +125,27 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// Every run is read and opened on a goroutine of its own, started in
 	// order as long as at most l2Ahead stored bytes are in flight; the
 	// consumer takes them in order. Opening is CPU work, so at most Workers
-	// runs open blobs at once.
-	ctx2, cancel := context.WithCancel(ctx)
-	results := make([]chan runResult, len(runs))
-	for i := range results {
-		results[i] = make(chan runResult, 1)
-	}
-	ahead := semaphore.NewWeighted(l2Ahead)
-	cpu := make(chan struct{}, v.opts.Workers)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i, run := range runs {
-			if ahead.Acquire(ctx2, min(run.N, l2Ahead)) != nil {
-				return
+	// runs open blobs at once. No fallback to other copies: L2 reports the
+	// damage.
+	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ahead: l2Ahead, Workers: v.opts.Workers, AroundCache: true,
+		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
+	var pack [32]byte
+	err := v.r.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
+		if err := ctx.Err(); err != nil {
+			if b.Pooled != nil {
+				chunk.PutBuffer(b.Pooled)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] <- v.readRun(ctx2, w.sn.Space, run, cpu)
-			}()
+			return err
 		}
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-		for i := range results { // give back what the consumer did not take
-			select {
-			case res := <-results[i]:
-				res.free()
-			default:
-			}
+		if c.packs == 0 || b.Loc.Pack != pack { // the next job
+			pack = b.Loc.Pack
+			c.packs++
 		}
-	}()
-	k := 0
-	for _, j := range jobs {
-		c.packs++
-		for range j.runs {
-			var res runResult
-			select {
-			case res = <-results[k]:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			ahead.Release(min(runs[k].N, l2Ahead))
-			if err := ctx.Err(); err != nil {
-				res.free()
-				return err
-			}
-			c.read += res.read
-			c.deliverRun(j, runs[k], res)
-			k++
-		}
+		c.deliverBlob(b)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, fhs := range c.waiting {
 		for _, fh := range fhs {
@@ -221,41 +178,6 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	return nil
 }
 
-// readRun reads a run of a pack in one request and opens (authenticates,
-// decompresses, hashes) each of its blobs, holding a cpu token meanwhile.
-func (v *Verifier) readRun(ctx context.Context, space string, run *repo.BlobRun, cpu chan struct{}) runResult {
-	res := runResult{errs: make([]error, len(run.Blobs))}
-	buf, err := run.Fetch(ctx, v.r.Backend())
-	if err != nil {
-		res.err = err
-		return res
-	}
-	defer buf.Free()
-	res.read = run.N
-	v.opts.Progress.Bytes.Add(run.N)
-	select {
-	case cpu <- struct{}{}:
-	case <-ctx.Done():
-		res.err = ctx.Err()
-		return res
-	}
-	defer func() { <-cpu }()
-	res.data = make([]*[]byte, len(run.Blobs))
-	for k, b := range run.Blobs {
-		res.data[k], res.errs[k] = v.r.OpenBlobPooled(run.Sealed(buf.B, k), space, repo.DataBlob, b.ID, b.Loc)
-	}
-	return res
-}
-
-// free gives back the plaintexts of a result nobody will deliver.
-func (res runResult) free() {
-	for _, d := range res.data {
-		if d != nil {
-			chunk.PutBuffer(d)
-		}
-	}
-}
-
 // fileHash is a file being hashed as its chunks arrive.
 type fileHash struct {
 	f    WalkFile
@@ -284,28 +206,25 @@ type dataCheck struct {
 	read, raw, reread                  int64
 }
 
-// deliverRun hands the chunks of a run to the files waiting for them. A run
-// that could not be read is one finding for its pack, not one per chunk.
-func (c *dataCheck) deliverRun(j *packJob, run *repo.BlobRun, res runResult) {
-	if res.err != nil {
-		c.vd.fail(L2, "pack "+repo.ShortHex(j.pack), "%v (%d chunks of this snapshot)", res.err, len(run.Blobs))
+// deliverBlob hands a chunk to the files waiting for it. A run that could
+// not be read is one finding for its pack, not one per chunk.
+func (c *dataCheck) deliverBlob(b repo.StreamBlob) {
+	if b.K == 0 && !b.RunErr {
+		c.read += b.RunBytes
 	}
-	for k, b := range run.Blobs {
-		err := res.err
-		if err == nil {
-			err = res.errs[k]
-			if err != nil {
-				c.vd.fail(L2, "pack "+repo.ShortHex(j.pack), "%v", err)
-			}
+	if b.Err != nil {
+		switch {
+		case !b.RunErr:
+			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v", b.Err)
+		case b.K == 0:
+			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v (%d chunks of this snapshot)", b.Err, b.RunBlobs)
 		}
-		if err != nil {
-			c.failChunk(b.ID, err)
-			continue
-		}
-		c.chunks++
-		c.raw += int64(len(*res.data[k]))
-		c.deliver(b.ID, res.data[k])
+		c.failChunk(b.ID, b.Err)
+		return
 	}
+	c.chunks++
+	c.raw += int64(len(b.Data))
+	c.deliver(b.ID, b.Pooled)
 }
 
 // deliver takes ownership of the pooled plaintext d of chunk id.
@@ -351,7 +270,15 @@ func (c *dataCheck) advance(fh *fileHash) {
 				return
 			case c.evicted[id]:
 				loc := c.w.locs[id]
-				raw, err := c.v.r.ReadBlobAt(c.ctx, c.w.sn.Space, repo.DataBlob, id, loc, nil)
+				var err error
+				opts := repo.StreamOptions{Buffer: repo.BufferPooled, Locs: []index.Location{loc}}
+				serr := c.v.r.StreamBlobs(c.ctx, c.w.sn.Space, repo.DataBlob, []chunk.ID{id}, opts, func(b repo.StreamBlob) error {
+					d, err = b.Pooled, b.Err
+					return nil
+				})
+				if err == nil {
+					err = serr
+				}
 				if err != nil {
 					c.vd.fail(L2, "pack "+repo.ShortHex(loc.Pack), "%v", err)
 					c.failed[id] = true
@@ -360,9 +287,8 @@ func (c *dataCheck) advance(fh *fileHash) {
 				}
 				c.reread += int64(loc.Length)
 				delete(c.evicted, id)
-				d = &raw
 				c.buf[id] = d
-				c.bufBytes += int64(len(raw))
+				c.bufBytes += int64(len(*d))
 			default:
 				c.waiting[id] = append(c.waiting[id], fh)
 				return

@@ -2,11 +2,13 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
+	"memento/index"
 	"memento/repo"
 	"memento/repo/walarchive"
 )
@@ -67,34 +69,58 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 	h := blake3.New()
 	whole := true
 	var read int64
+	// The chunks up to the first that cannot be read at all, less those
+	// outside the subset, are read in runs of pack neighbours, in order.
+	var reads []chunk.ID
+	var readLocs []index.Location
+	var at []int    // at[k]: the chunk reads[k] is
+	var stop func() // the finding that ends the segment after the reads
 	for i, c := range rec.Chunks {
 		loc, ok := locs[c.ID]
 		switch {
 		case !ok:
-			vd.fail(L2, what, "chunk %d (%s) is in no pack of the repository", i, c.ID.Short())
-			return read, nil
+			stop = func() { vd.fail(L2, what, "chunk %d (%s) is in no pack of the repository", i, c.ID.Short()) }
 		case v.packSizes[loc.Pack] == 0:
-			vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), repo.ShortHex(loc.Pack))
-			return read, nil
+			stop = func() {
+				vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), repo.ShortHex(loc.Pack))
+			}
 		case !v.opts.Subset.selects(loc.Pack):
 			whole = false
 			continue
 		}
-		b, err := v.r.ReadBlobAt(ctx, space, repo.DataBlob, c.ID, loc, nil)
-		if err != nil {
+		if stop != nil {
+			break
+		}
+		reads, readLocs, at = append(reads, c.ID), append(readLocs, loc), append(at, i)
+	}
+	opts := repo.StreamOptions{Buffer: repo.BufferBorrowed, Locs: readLocs}
+	err = v.r.StreamBlobs(ctx, space, repo.DataBlob, reads, opts, func(b repo.StreamBlob) error {
+		i, c := at[b.Index], rec.Chunks[at[b.Index]]
+		if b.Err != nil {
 			if ctx.Err() != nil {
-				return read, ctx.Err()
+				return ctx.Err()
 			}
-			vd.fail(L2, what, "chunk %d: %v", i, err)
-			return read, nil
+			vd.fail(L2, what, "chunk %d: %v", i, b.Err)
+			return errSegmentDamaged
 		}
-		read += int64(loc.Length)
-		v.opts.Progress.Bytes.Add(int64(loc.Length))
-		if len(b) != int(c.Size) {
-			vd.fail(L2, what, "chunk %d (%s) holds %d bytes, the record says %d", i, c.ID.Short(), len(b), c.Size)
-			return read, nil
+		read += int64(b.Loc.Length)
+		v.opts.Progress.Bytes.Add(int64(b.Loc.Length))
+		if len(b.Data) != int(c.Size) {
+			vd.fail(L2, what, "chunk %d (%s) holds %d bytes, the record says %d", i, c.ID.Short(), len(b.Data), c.Size)
+			return errSegmentDamaged
 		}
-		h.Write(b)
+		h.Write(b.Data)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errSegmentDamaged):
+		return read, nil
+	case err != nil:
+		return read, err
+	}
+	if stop != nil {
+		stop()
+		return read, nil
 	}
 	if whole {
 		var sum repo.Hash
@@ -105,3 +131,7 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 	}
 	return read, nil
 }
+
+// errSegmentDamaged stops reading a segment at its first damaged chunk (a
+// finding already reported).
+var errSegmentDamaged = errors.New("archived WAL segment damaged")

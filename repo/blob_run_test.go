@@ -1,0 +1,68 @@
+package repo
+
+import (
+	"testing"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// TestBlobRunCut: StreamBlobs cuts the blobs given, in that order, into runs
+// of pack neighbours: forwards only, gaps up to runMaxGap read through, a
+// read within RunBytes (it was restore's TestPlanFetch).
+func TestBlobRunCut(t *testing.T) {
+	packA, packB := [32]byte{1}, [32]byte{2}
+	locs := map[chunk.ID]index.Location{
+		{1}: {Pack: packA, Offset: 0, Length: 100, RawLength: 100},
+		{2}: {Pack: packA, Offset: 100, Length: 100, RawLength: 100},
+		{3}: {Pack: packA, Offset: 200 + runMaxGap, Length: 100, RawLength: 100}, // just within the gap
+		{4}: {Pack: packA, Offset: 400 + 2*runMaxGap, Length: 100, RawLength: 100},
+		{5}: {Pack: packB, Offset: 0, Length: runMaxBytes - 50, RawLength: 100},
+		{6}: {Pack: packB, Offset: runMaxBytes - 50, Length: 100, RawLength: 100}, // would make the read too long
+	}
+	cases := []struct {
+		name string
+		ids  []byte
+		sort bool
+		want []string // per run: its pack and blob count
+	}{
+		{"neighbours", []byte{1, 2, 3}, false, []string{"A3"}},
+		{"gap too wide", []byte{1, 2, 3, 4}, false, []string{"A3", "A1"}},
+		{"backwards", []byte{2, 1}, false, []string{"A1", "A1"}},
+		{"backwards sorted", []byte{2, 1}, true, []string{"A2"}},
+		{"other pack", []byte{1, 5, 2}, false, []string{"A1", "B1", "A1"}},
+		{"other pack sorted", []byte{1, 5, 2}, true, []string{"A2", "B1"}},
+		{"read too long", []byte{5, 6}, false, []string{"B1", "B1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ids := make([]chunk.ID, len(tc.ids))
+			for i, b := range tc.ids {
+				ids[i] = chunk.ID{b}
+			}
+			s := &blobStream{opts: StreamOptions{RunBytes: runMaxBytes, Sort: tc.sort}}
+			runs, which := s.cut(ids, func(i int) index.Location { return locs[ids[i]] }, nil)
+			var got []string
+			for n, run := range runs {
+				name := "B"
+				if run.pack == packA {
+					name = "A"
+				}
+				got = append(got, name+string(rune('0'+len(run.blobs))))
+				for k, i := range which[n] {
+					if run.blobs[k].ID != ids[i] {
+						t.Fatalf("run %d blob %d is %s, which says %s", n, k, run.blobs[k].ID.Short(), ids[i].Short())
+					}
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("runs %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("runs %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
