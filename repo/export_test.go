@@ -24,7 +24,7 @@ const (
 
 // WriteLockForTest writes li as a new lock file and returns its name.
 func (r *Repository) WriteLockForTest(ctx context.Context, li LockInfo) (string, error) {
-	return r.writeLock(ctx, li)
+	return writeLock(ctx, r, li)
 }
 
 // SetLockTimingForTest makes the locks taken from now on refresh every

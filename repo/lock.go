@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -140,7 +141,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 	}
 	l := &Lock{r: r, info: newLockInfo(exclusive, command), held: true, stop: make(chan struct{}), done: make(chan struct{})}
 	written := time.Now()
-	name, err := r.writeLock(ctx, l.info)
+	name, err := writeLock(ctx, r, l.info)
 	if err != nil && o.ReadOnly && !exclusive && isReadOnly(err) {
 		r.locking.readOnly.Store(true)
 		r.log.Warn(fmt.Sprintf("the repository %s is read-only: %s runs without a lock", r.be.Location(), command), "err", err)
@@ -152,7 +153,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 				r.log.Warn(fmt.Sprintf("the repository %s is full: released its %d KiB reserve so that %s can take its lock and free space",
 					r.be.Location(), n>>10, command))
 				l.usedReserve = true
-				name, err = r.writeLock(ctx, l.info)
+				name, err = writeLock(ctx, r, l.info)
 			}
 		}
 	}
@@ -161,7 +162,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 	}
 	l.name = name
 	l.lastOK.Store(written.UnixNano())
-	if err := r.checkLocks(ctx, l); err != nil {
+	if err := l.checkOthers(ctx); err != nil {
 		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		return nil, err
 	}
 	if !l.usedReserve {
-		r.ensureReserve(ctx)
+		ensureReserve(ctx, r.be, r.log)
 	}
 	var cctx context.Context
 	cctx, l.cancel = context.WithCancelCause(ctx)
@@ -189,10 +190,10 @@ func (l *Lock) UsedReserve() bool { return l.usedReserve }
 
 // ensureReserve makes the backend's reserve for a full disk, if it has one
 // and it is missing. Failing to is not an error: the next lock tries again.
-func (r *Repository) ensureReserve(ctx context.Context) {
-	if sr, ok := r.be.(SpaceReserver); ok {
+func ensureReserve(ctx context.Context, be Backend, log *slog.Logger) {
+	if sr, ok := be.(SpaceReserver); ok {
 		if err := sr.EnsureReserve(ctx); err != nil {
-			r.log.Debug("could not make the reserve for a full repository", "err", err)
+			log.Debug("could not make the reserve for a full repository", "err", err)
 		}
 	}
 }
@@ -210,7 +211,7 @@ func newLockInfo(exclusive bool, command string) lockInfo {
 }
 
 // writeLock stores a lock file and returns its name.
-func (r *Repository) writeLock(ctx context.Context, li lockInfo) (string, error) {
+func writeLock(ctx context.Context, r *Repository, li lockInfo) (string, error) {
 	id, err := r.SaveFile(ctx, DirLocks, kindLock, li)
 	if err != nil {
 		return "", err
@@ -231,9 +232,9 @@ func currentProcess() process {
 	return p
 }
 
-// checkLocks fails if any live lock other than ours conflicts with ours.
-func (r *Repository) checkLocks(ctx context.Context, mine *Lock) error {
-	locks, err := r.Locks(ctx)
+// checkOthers fails if any live lock other than mine conflicts with it.
+func (mine *Lock) checkOthers(ctx context.Context) error {
+	locks, err := mine.r.Locks(ctx)
 	if err != nil {
 		return err
 	}
@@ -303,15 +304,15 @@ type lockFile struct {
 
 // listLocks lists locks/ with the storage's modification times where the
 // backend reports them (storageClock).
-func (r *Repository) listLocks(ctx context.Context) (files []lockFile, storageClock bool, err error) {
-	if ml, ok := r.be.(ModTimeLister); ok {
+func listLocks(ctx context.Context, be Backend) (files []lockFile, storageClock bool, err error) {
+	if ml, ok := be.(ModTimeLister); ok {
 		err = ml.ListModTimes(ctx, DirLocks, func(name string, _ int64, mtime time.Time) error {
 			files = append(files, lockFile{name, mtime})
 			return nil
 		})
 		storageClock = true
 	} else {
-		err = r.be.List(ctx, DirLocks, func(name string, _ int64) error {
+		err = be.List(ctx, DirLocks, func(name string, _ int64) error {
 			files = append(files, lockFile{name: name})
 			return nil
 		})
@@ -324,7 +325,7 @@ func (r *Repository) listLocks(ctx context.Context) (files []lockFile, storageCl
 
 // Locks lists the repository's locks, telling which are stale and why.
 func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
-	files, storageClock, err := r.listLocks(ctx)
+	files, storageClock, err := listLocks(ctx, r.be)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +395,7 @@ type RemoveLocksOptions struct {
 // command "unlock"; not in the result), which it deletes at the end. An ID
 // that names no lock fails with ErrNotFound before anything is deleted.
 func (r *Repository) RemoveLocks(ctx context.Context, opts RemoveLocksOptions) ([]LockStatus, error) {
-	probe, err := r.writeLock(ctx, newLockInfo(false, "unlock"))
+	probe, err := writeLock(ctx, r, newLockInfo(false, "unlock"))
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -519,7 +520,7 @@ func (l *Lock) refreshOnce(every time.Duration) error {
 	}
 	written := time.Now()
 	l.info.Time = written.UTC()
-	name, err := l.r.writeLock(ctx, l.info)
+	name, err := writeLock(ctx, l.r, l.info)
 	if err != nil {
 		l.lastErr.Store(&err)
 		if lost := l.tooOld(); lost != nil {

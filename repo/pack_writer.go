@@ -62,12 +62,17 @@ type openPack struct {
 // A header that does not fit only costs a reallocation.
 func packHeaderReserve(target int) int { return 64<<10 + target/256 }
 
+// packBufs is a free list of the buffers of written packs, kept for the next
+// ones: a pack buffer is 16 MiB that Go would otherwise zero on every
+// allocation. A Repository owns one, bounded by packBufsKept.
+type packBufs chan []byte
+
 // newOpenPack returns an empty pack with room for at least n bytes of blobs,
 // reusing a buffer of an earlier pack when one is free.
-func (r *Repository) newOpenPack(target, n int) *openPack {
+func (f packBufs) newOpenPack(target, n int) *openPack {
 	want := max(target, n) + packHeaderReserve(target)
 	select {
-	case b := <-r.packBufs:
+	case b := <-f:
 		if cap(b) >= want {
 			return &openPack{buf: b[:0]}
 		}
@@ -78,11 +83,11 @@ func (r *Repository) newOpenPack(target, n int) *openPack {
 	return &openPack{buf: directio.Alloc(want)[:0]}
 }
 
-// recyclePack keeps a written pack's buffer for the next pack, up to the
-// free list's capacity.
-func (r *Repository) recyclePack(b []byte) {
+// recycle keeps a written pack's buffer for the next pack, up to the free
+// list's capacity.
+func (f packBufs) recycle(b []byte) {
 	select {
-	case r.packBufs <- b[:0]:
+	case f <- b[:0]:
 	default:
 	}
 }
@@ -134,7 +139,7 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 		if p.cur != nil { // a blob larger than the target after small ones
 			full = p.cur
 		}
-		p.cur = p.r.newOpenPack(p.target, n)
+		p.cur = p.r.packBufs.newOpenPack(p.target, n)
 	}
 	cur := p.cur
 	off := len(cur.buf)
@@ -194,7 +199,7 @@ func (p *Packer) upload(ctx context.Context, pp *openPack) error {
 	if err := p.r.be.Write(ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
 		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
 	}
-	p.r.recyclePack(b)
+	p.r.packBufs.recycle(b)
 	p.upMu.Lock()
 	p.packs = append(p.packs, index.PackInfo{ID: id, Size: int64(len(b)), Space: p.space, Blobs: pp.blobs})
 	p.stored += int64(len(b))

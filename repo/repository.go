@@ -46,9 +46,7 @@ type Repository struct {
 	keys map[string]chunk.Key                   // per-space chunk ID keys
 	locs map[string]map[chunk.ID]index.Location // per-space location cache
 
-	// packBufs keeps the buffers of written packs for the next ones: a pack
-	// buffer is 16 MiB that Go would otherwise zero on every allocation.
-	packBufs chan []byte
+	packBufs packBufs // buffers of written packs, for the next ones
 
 	// reconcileMu serialises reconcilePacks; reconciled is when it last
 	// listed data/, so the backups of `backup --all` share one listing.
@@ -142,7 +140,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	}
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
 		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
-		packBufs: make(chan []byte, packBufsKept)}
+		packBufs: make(packBufs, packBufsKept)}
 	r.locking.opts = opts.Lock
 	copy(r.idKey[:], ms.IDKey)
 	if r.log == nil {
