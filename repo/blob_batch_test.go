@@ -148,7 +148,7 @@ func testReadDataBlobsErrors(t *testing.T, insecure bool) {
 		t.Fatal(err)
 	}
 	loc := locs[ids[7]]
-	flip(t, filepath.Join(tr.Dir, filepath.FromSlash(repo.PackName(loc.Pack))), int64(loc.Offset+loc.Length/2))
+	repotest.FlipByte(t, filepath.Join(tr.Dir, filepath.FromSlash(repo.PackName(loc.Pack))), int64(loc.Offset+loc.Length/2))
 	res, err := readDataBlobs(t, context.Background(), r, ids)
 	if err != nil {
 		t.Fatal(err)

@@ -9,40 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backup"
 	"memento/repo/backup/backuptest"
 	"memento/repo/repotest"
 	"memento/repo/restore"
 )
-
-// corruptFixture is a repository with one snapshot of src/{victim,other}.
-type corruptFixture struct {
-	tr     *repotest.Repo
-	sn     *repo.Snapshot
-	victim chunk.ID // first chunk of src/victim
-	pack   string   // path of the pack holding it
-	loc    struct{ off, length int64 }
-}
-
-func newCorruptFixture(t *testing.T, insecure bool) *corruptFixture {
-	t.Helper()
-	tr := repotest.New(t, repo.InitOptions{Insecure: insecure})
-	src := filepath.Join(t.TempDir(), "src")
-	repotest.WriteFile(t, filepath.Join(src, "victim"), repotest.RandomBytes(5, 1<<20), 0o644)
-	repotest.WriteFile(t, filepath.Join(src, "other"), []byte("unharmed"), 0o644)
-	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
-	n := tr.NodeAt(t, sn, "src/victim")
-	locs, err := tr.Locate("", n.Content[:1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	loc := locs[n.Content[0]]
-	fx := &corruptFixture{tr: tr, sn: sn, victim: n.Content[0], pack: filepath.Join(tr.Dir, filepath.FromSlash(repo.PackName(loc.Pack)))}
-	fx.loc.off, fx.loc.length = int64(loc.Offset), int64(loc.Length)
-	return fx
-}
 
 // TestFlippedByteInPack: one flipped bit in a data blob makes ReadBlob fail,
 // naming the pack and the blob; the other blobs still read. (That restore
@@ -54,22 +26,22 @@ func TestFlippedByteInPack(t *testing.T) {
 		insecure bool
 	}{{"encrypted", false}, {"insecure", true}} {
 		t.Run(mode.name, func(t *testing.T) {
-			fx := newCorruptFixture(t, mode.insecure)
-			packShort := filepath.Base(fx.pack)[:8]
-			flip(t, fx.pack, fx.loc.off+fx.loc.length/2)
+			fx := backuptest.NewCorruptFixture(t, mode.insecure)
+			packShort := filepath.Base(fx.Pack)[:8]
+			repotest.FlipByte(t, fx.Pack, fx.Off+fx.Length/2)
 
-			_, err := fx.tr.ReadBlob(context.Background(), "", repo.DataBlob, fx.victim)
+			_, err := fx.Repo.ReadBlob(context.Background(), "", repo.DataBlob, fx.Victim)
 			var ce *repo.CorruptError
 			if !errors.As(err, &ce) {
 				t.Fatalf("ReadBlob of a damaged blob: %v, want a CorruptError", err)
 			}
-			if ce.What != "pack "+packShort || !strings.Contains(ce.Detail, fx.victim.Short()) {
-				t.Errorf("CorruptError names %q / %q, want pack %s and blob %s", ce.What, ce.Detail, packShort, fx.victim.Short())
+			if ce.What != "pack "+packShort || !strings.Contains(ce.Detail, fx.Victim.Short()) {
+				t.Errorf("CorruptError names %q / %q, want pack %s and blob %s", ce.What, ce.Detail, packShort, fx.Victim.Short())
 			}
 
 			// The other file's blob still reads.
-			n := fx.tr.NodeAt(t, fx.sn, "src/other")
-			b, err := fx.tr.ReadBlob(context.Background(), "", repo.DataBlob, n.Content[0])
+			n := fx.Repo.NodeAt(t, fx.Snapshot, "src/other")
+			b, err := fx.Repo.ReadBlob(context.Background(), "", repo.DataBlob, n.Content[0])
 			if err != nil || string(b) != "unharmed" {
 				t.Errorf("undamaged blob: %q, %v", b, err)
 			}
@@ -81,17 +53,17 @@ func TestFlippedByteInPack(t *testing.T) {
 // rebuild, naming the pack. (Restore's report of it is repo/restore's
 // TestRestoreRefusesTruncatedPack.)
 func TestTruncatedPack(t *testing.T) {
-	fx := newCorruptFixture(t, false)
-	fi := lstat(t, fx.pack)
-	chmod(t, fx.pack, 0o600)
-	if err := os.Truncate(fx.pack, fi.Size()/2); err != nil {
+	fx := backuptest.NewCorruptFixture(t, false)
+	fi := repotest.Lstat(t, fx.Pack)
+	repotest.Chmod(t, fx.Pack, 0o600)
+	if err := os.Truncate(fx.Pack, fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
-	packShort := filepath.Base(fx.pack)[:8]
+	packShort := filepath.Base(fx.Pack)[:8]
 
 	// Without index files, rebuild has to read every pack's header.
-	dropIndexFiles(t, fx.tr)
-	res, err := fx.tr.RebuildIndex(context.Background())
+	dropIndexFiles(t, fx.Repo)
+	res, err := fx.Repo.RebuildIndex(context.Background())
 	if err != nil {
 		t.Fatalf("rebuild with a truncated pack: %v", err)
 	}
@@ -103,20 +75,20 @@ func TestTruncatedPack(t *testing.T) {
 // TestFlippedByteInPackHeader: the header is authenticated, so rebuild refuses
 // a pack whose header was touched, and says which.
 func TestFlippedByteInPackHeader(t *testing.T) {
-	fx := newCorruptFixture(t, false)
-	fi := lstat(t, fx.pack)
-	flip(t, fx.pack, fi.Size()-repo.PackTrailerSize-20)
-	dropIndexFiles(t, fx.tr)
-	res, err := fx.tr.RebuildIndex(context.Background())
+	fx := backuptest.NewCorruptFixture(t, false)
+	fi := repotest.Lstat(t, fx.Pack)
+	repotest.FlipByte(t, fx.Pack, fi.Size()-repo.PackTrailerSize-20)
+	dropIndexFiles(t, fx.Repo)
+	res, err := fx.Repo.RebuildIndex(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	short := filepath.Base(fx.pack)[:8]
+	short := filepath.Base(fx.Pack)[:8]
 	if len(res.Damaged) != 1 || !strings.Contains(res.Damaged[0], "pack "+short+": header cannot be authenticated") {
 		t.Fatalf("damaged = %q", res.Damaged)
 	}
 	// With the pack's blobs gone from the index, restore cannot find them.
-	if _, err := restore.Restore(context.Background(), fx.tr.Repository, fx.sn, filepath.Join(t.TempDir(), "x"), restore.RestoreOptions{}); !errors.Is(err, repo.ErrNotFound) {
+	if _, err := restore.Restore(context.Background(), fx.Repo.Repository, fx.Snapshot, filepath.Join(t.TempDir(), "x"), restore.RestoreOptions{}); !errors.Is(err, repo.ErrNotFound) {
 		t.Errorf("restore after the only pack was refused: %v, want ErrNotFound", err)
 	}
 }
@@ -124,10 +96,10 @@ func TestFlippedByteInPackHeader(t *testing.T) {
 // TestFlippedByteInSnapshot: a damaged manifest is refused by hash before any
 // key is used.
 func TestFlippedByteInSnapshot(t *testing.T) {
-	fx := newCorruptFixture(t, false)
-	p := filepath.Join(fx.tr.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.sn.ID)))
-	flip(t, p, 40)
-	_, err := fx.tr.FindSnapshot(context.Background(), fx.sn.ID.String())
+	fx := backuptest.NewCorruptFixture(t, false)
+	p := filepath.Join(fx.Repo.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.Snapshot.ID)))
+	repotest.FlipByte(t, p, 40)
+	_, err := fx.Repo.FindSnapshot(context.Background(), fx.Snapshot.ID.String())
 	if !errors.Is(err, repo.ErrCorrupt) || !strings.Contains(err.Error(), "content does not match its name") {
 		t.Fatalf("FindSnapshot of a damaged manifest: %v", err)
 	}
@@ -200,7 +172,7 @@ func TestDamagedKeyFile(t *testing.T) {
 	if err != nil || len(kf) != 1 {
 		t.Fatalf("keys: %v %v", kf, err)
 	}
-	flip(t, filepath.Join(tr.Dir, repo.DirKeys, kf[0].Name()), 30)
+	repotest.FlipByte(t, filepath.Join(tr.Dir, repo.DirKeys, kf[0].Name()), 30)
 	_, err = repo.Open(context.Background(), tr.Backend, repo.Options{Password: repotest.Password, CacheDir: tr.Cache})
 	if !errors.Is(err, repo.ErrCorrupt) || errors.Is(err, repo.ErrWrongPassword) || !strings.Contains(err.Error(), kf[0].Name()) {
 		t.Fatalf("open with a damaged key file: %v, want ErrCorrupt naming %s", err, kf[0].Name())

@@ -48,12 +48,12 @@ func goldenSource(t *testing.T, dir string) {
 	tm := time.Date(2026, 11, 22, 1, 2, 3, 456789012, time.UTC)
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && p != dir {
-			touch(t, p, tm, d.Type()&fs.ModeSymlink != 0)
+			repotest.Touch(t, p, tm, d.Type()&fs.ModeSymlink != 0)
 		}
 		return nil
 	})
-	touch(t, filepath.Join(dir, "src", "sub dir"), tm, false) // after its children
-	touch(t, filepath.Join(dir, "src"), tm, false)
+	repotest.Touch(t, filepath.Join(dir, "src", "sub dir"), tm, false) // after its children
+	repotest.Touch(t, filepath.Join(dir, "src"), tm, false)
 }
 
 // goldenDigest is what testdata/repo-v1-*/digest.json records per snapshot ID.

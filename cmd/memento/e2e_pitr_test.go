@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"memento/repo/repotest"
 	"memento/walreplay"
 )
 
@@ -292,7 +293,7 @@ func TestPITRWhileWriting(t *testing.T) {
 	// A corrupted archived chunk: flip a byte in the newest pack (written by
 	// the last archive run); the restore names the pack and writes nothing.
 	pack := newestPack(t, e.repo)
-	flipByte(t, pack, 100)
+	repotest.FlipByte(t, pack, 100)
 	failed := 0
 	for _, sp := range []string{"space-a", "space-b"} {
 		dst := filepath.Join(work, "corrupt-"+sp)
@@ -337,23 +338,6 @@ func newestPack(t *testing.T, repoDir string) string {
 		t.Fatal("no packs")
 	}
 	return packs[len(packs)-1]
-}
-
-func flipByte(t *testing.T, path string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x40
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // assertNothingRestored checks that a failed restore left no trace: no space
@@ -637,7 +621,7 @@ func TestBackupQuiesce(t *testing.T) {
 	// A WAL that does not verify is found after the pause (the snapshot is
 	// saved and marked damaged, exit 5): the post-hook must still run.
 	segs, _ := walreplay.ListSegments(filepath.Join(dd, "spaces", "space-a", "wal"))
-	flipByte(t, segs[0].Path, 40)
+	repotest.FlipByte(t, segs[0].Path, 40)
 	hooks := filepath.Join(work, "hooks")
 	r := e.run("backup", "--data-dir", dd, "--space", "space-a", "--pre-hook", "echo pre >> "+hooks, "--post-hook", "echo post >> "+hooks)
 	if r.code != exitCorrupt {

@@ -21,7 +21,7 @@ import (
 func TestLargeTreeBlob(t *testing.T) {
 	tr := repotest.New(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
-	mkdir(t, src, 0o755)
+	repotest.Mkdir(t, src, 0o755)
 	target := strings.Repeat("long/", 800) // 4000 bytes, below PATH_MAX
 	const links = 2300                     // about 9.3 MB of tree JSON
 	for i := range links {

@@ -98,12 +98,12 @@ func TestChangeDetectionUsesCtime(t *testing.T) {
 	repotest.WriteFile(t, p, []byte("original content"), 0o644)
 	repotest.WriteFile(t, filepath.Join(src, "other"), []byte("other"), 0o644)
 	old := time.Unix(1600000000, 5)
-	touch(t, p, old, false)
+	repotest.Touch(t, p, old, false)
 	mustBackup(t, tr.Repository, BackupOptions{Paths: []string{src}})
 
 	time.Sleep(10 * time.Millisecond) // let the ctime differ on coarse clocks
 	repotest.WriteFile(t, p, []byte("modified content"), 0o644)
-	touch(t, p, old, false)
+	repotest.Touch(t, p, old, false)
 	sn := mustBackup(t, tr.Repository, BackupOptions{Paths: []string{src}})
 	if sn.Summary.UnchangedFiles != 1 {
 		t.Errorf("%d unchanged files, want 1 (only 'other')", sn.Summary.UnchangedFiles)

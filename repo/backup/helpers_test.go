@@ -5,11 +5,7 @@ package backup
 
 import (
 	"context"
-	"os"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"memento/repo"
 )
@@ -22,29 +18,4 @@ func mustBackup(t testing.TB, r *repo.Repository, opts BackupOptions) *repo.Snap
 		t.Fatalf("backup %v: %v", opts.Paths, err)
 	}
 	return sn
-}
-
-func mkdir(t testing.TB, p string, perm os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(p, perm); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func touch(t testing.TB, p string, tm time.Time, symlink bool) {
-	t.Helper()
-	var err error
-	if symlink {
-		err = lchtimes(p, tm)
-	} else {
-		err = os.Chtimes(p, tm, tm)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func lchtimes(p string, tm time.Time) error {
-	ts := []unix.Timespec{unix.NsecToTimespec(tm.UnixNano()), unix.NsecToTimespec(tm.UnixNano())}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

@@ -17,9 +17,9 @@ import (
 // note the left-out blob as a warning, not a disagreement.
 func TestCheckRepairLeavesDamagedBlobOut(t *testing.T) {
 	ctx := context.Background()
-	fx := newCorruptFixture(t, false)
-	tr := fx.tr
-	flip(t, fx.pack, fx.loc.off+fx.loc.length/2)
+	fx := backuptest.NewCorruptFixture(t, false)
+	tr := fx.Repo
+	repotest.FlipByte(t, fx.Pack, fx.Off+fx.Length/2)
 	rep, err := Check(ctx, tr.Repository, CheckOptions{ReadData: true, Repair: true})
 	if err != nil {
 		t.Fatal(err)
@@ -29,11 +29,11 @@ func TestCheckRepairLeavesDamagedBlobOut(t *testing.T) {
 	}
 	r := tr.Reopen(t) // a new process on this host
 	tr.Repository = r
-	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: fx.sn.Paths}) // the parent is the damaged snapshot; nothing changed on disk
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: fx.Snapshot.Paths}) // the parent is the damaged snapshot; nothing changed on disk
 	if sn.Summary.NewChunks == 0 {
 		t.Fatal("the backup after repair stored nothing: it deduplicated against the damaged blob")
 	}
-	repotest.CompareTrees(t, repotest.DigestTree(t, fx.sn.Paths[0]), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
+	repotest.CompareTrees(t, repotest.DigestTree(t, fx.Snapshot.Paths[0]), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
 	rep, err = Check(ctx, tr.Repository, CheckOptions{})
 	if err != nil {
 		t.Fatal(err)

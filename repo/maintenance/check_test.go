@@ -15,12 +15,13 @@ import (
 	"memento/repo/repotest"
 	"memento/repo/restore"
 	"memento/repo/verify"
+	"memento/repo/verify/verifytest"
 )
 
 func TestCheckIntactRepositoryIsClean(t *testing.T) {
-	fx := newSpaceFixture(t, 128<<10)
+	fx := backuptest.NewSpaceFixture(t, 128<<10)
 	for _, readData := range []bool{false, true} {
-		rep, err := Check(context.Background(), fx.tr.Repository, CheckOptions{ReadData: readData})
+		rep, err := Check(context.Background(), fx.Repo.Repository, CheckOptions{ReadData: readData})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,8 +135,8 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, r2, verify.L2, snB.ID)...)
-	wantFinding(t, verifyIDs(t, r2, verify.L1, snA.ID)[0], verify.L1, "a/victim")
+	verifytest.WantPass(t, verifytest.IDs(t, r2, verify.L2, snB.ID)...)
+	verifytest.WantFinding(t, verifytest.IDs(t, r2, verify.L1, snA.ID)[0], verify.L1, "a/victim")
 }
 
 // A damaged index file does not stop Open, even on a host with an empty
@@ -143,16 +144,16 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 // replaces it.
 func TestCheckRepairReplacesDamagedIndexFile(t *testing.T) {
 	ctx := context.Background()
-	fx := newSpaceFixture(t, 0)
-	tr := fx.tr
-	ixs := repoFiles(t, tr.Dir, repo.DirIndex)
+	fx := backuptest.NewSpaceFixture(t, 0)
+	tr := fx.Repo
+	ixs := repotest.RepoFiles(t, tr.Dir, repo.DirIndex)
 	p := filepath.Join(tr.Dir, ixs[0])
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 0x40
 	os.Chmod(p, 0o644)
 	os.WriteFile(p, b, 0o644)
 	cache := t.TempDir()
-	r, err := repo.Open(ctx, tr.Backend, repo.Options{Password: repotest.Password, CacheDir: cache, Logger: quietLogger()})
+	r, err := repo.Open(ctx, tr.Backend, repo.Options{Password: repotest.Password, CacheDir: cache, Logger: repotest.QuietLogger()})
 	if err != nil {
 		t.Fatalf("open with a damaged index file: %v", err)
 	}
@@ -173,7 +174,7 @@ func TestCheckRepairReplacesDamagedIndexFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open after repair: %v", err)
 	}
-	wantPass(t, verifyIDs(t, r2, verify.L3, fx.space.ID, fx.paths.ID)...)
+	verifytest.WantPass(t, verifytest.IDs(t, r2, verify.L3, fx.Space.ID, fx.Paths.ID)...)
 	if rep, err = Check(ctx, r2, CheckOptions{ReadData: true}); err != nil || len(rep.Findings) != 0 {
 		t.Fatalf("check after repair: %+v, %v", rep, err)
 	}
@@ -181,18 +182,18 @@ func TestCheckRepairReplacesDamagedIndexFile(t *testing.T) {
 
 func TestCheckReportsVanishedSnapshotAndStaleLock(t *testing.T) {
 	ctx := context.Background()
-	fx := newSpaceFixture(t, 0)
-	tr := fx.tr
-	for _, sn := range []*repo.Snapshot{fx.space, fx.paths} {
+	fx := backuptest.NewSpaceFixture(t, 0)
+	tr := fx.Repo
+	for _, sn := range []*repo.Snapshot{fx.Space, fx.Paths} {
 		if _, err := tr.AppendAudit(ctx, repo.AuditRecord{Command: "backup", Snapshot: sn.ID.String()}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := tr.AppendAudit(ctx, repo.AuditRecord{Command: "prune", Snapshot: fx.space.ID.String()}); err != nil {
+	if _, err := tr.AppendAudit(ctx, repo.AuditRecord{Command: "prune", Snapshot: fx.Space.ID.String()}); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(tr.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.space.ID))))
-	os.Remove(filepath.Join(tr.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.paths.ID))))
+	os.Remove(filepath.Join(tr.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.Space.ID))))
+	os.Remove(filepath.Join(tr.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.Paths.ID))))
 	writeTestLock(t, tr, lockInfo{Version: 1, Host: "elsewhere", PID: 1, Time: time.Now().Add(-time.Hour)}, time.Hour) // stale by the storage's clock
 	rep, err := Check(ctx, tr.Repository, CheckOptions{})
 	if err != nil {
@@ -202,7 +203,7 @@ func TestCheckReportsVanishedSnapshotAndStaleLock(t *testing.T) {
 	for _, f := range rep.Findings {
 		if strings.Contains(f.Message, "its manifest is gone and no prune or forget removed it") {
 			vanished++
-			if f.What != "snapshot "+fx.paths.ShortID() || f.Severity != SevError {
+			if f.What != "snapshot "+fx.Paths.ShortID() || f.Severity != SevError {
 				t.Errorf("vanished: %+v", f)
 			}
 		}

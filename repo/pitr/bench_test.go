@@ -17,24 +17,24 @@ import (
 // entries of 768-dim records): fetch, verify, lay down, replay, digest.
 func BenchmarkPITR1000Segments(b *testing.B) {
 	tr := repotest.New(b, repo.InitOptions{})
-	fx := newWALFixture(b, 256<<10)
-	fx.write(b, 100<<10)
-	backuptest.Space(b, tr.Repository, fx.dataDir, fx.space)
-	fx.write(b, 1000*(256<<10))
+	fx := repotest.NewWALFixture(b, 256<<10)
+	fx.Write(b, 100<<10)
+	backuptest.Space(b, tr.Repository, fx.DataDir, fx.Space)
+	fx.Write(b, 1000*(256<<10))
 	ar := walarchive.NewWALArchiver(tr.Repository, nil)
 	defer ar.Close()
-	res, err := ar.ArchiveSpace(context.Background(), fx.dataDir, fx.space)
+	res, err := ar.ArchiveSpace(context.Background(), fx.DataDir, fx.Space)
 	if err != nil {
 		b.Fatal(err)
 	}
-	segs, _ := walreplay.ListSegments(filepath.Join(fx.dataDir, "spaces", fx.space, "wal"))
+	segs, _ := walreplay.ListSegments(fx.WALDir())
 	b.Logf("%d segments, %d archived now, %d MB, archive run %.2fs", len(segs), res.Segments, res.NewBytes>>20, res.Seconds)
-	to := fx.seq
+	to := fx.Seq()
 	b.SetBytes(res.NewBytes)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		dst := filepath.Join(b.TempDir(), "dd")
-		out, err := restore.RestorePointInTime(context.Background(), tr.Repository, restore.PITROptions{Space: fx.space, Target: walreplay.Target{ToSeq: &to}, DataDir: dst})
+		out, err := restore.RestorePointInTime(context.Background(), tr.Repository, restore.PITROptions{Space: fx.Space, Target: walreplay.Target{ToSeq: &to}, DataDir: dst})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -26,7 +26,7 @@ import (
 // copy of the WAL as written, entry by entry.
 type compactWorld struct {
 	tr         *repotest.Repo
-	fx         *walFixture
+	fx         *repotest.WALFixture
 	truth      string
 	cp         walreplay.Position // the checkpoint the snapshot records
 	head       *walarchive.CompactResult
@@ -39,21 +39,21 @@ type compactWorld struct {
 func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &compactWorld{tr: repotest.New(t, repo.InitOptions{}), fx: newWALFixture(t, 16<<10), truth: t.TempDir()}
+	w := &compactWorld{tr: repotest.New(t, repo.InitOptions{}), fx: repotest.NewWALFixture(t, 16<<10), truth: t.TempDir()}
 	ar := walarchive.NewWALArchiver(w.tr.Repository, nil)
 	t.Cleanup(func() { ar.Close() })
 	w.archiveRun = func() {
 		t.Helper()
-		if _, err := ar.ArchiveSpace(ctx, w.fx.dataDir, w.fx.space); err != nil {
+		if _, err := ar.ArchiveSpace(ctx, w.fx.DataDir, w.fx.Space); err != nil {
 			t.Fatal(err)
 		}
 	}
-	walDir := filepath.Join(w.fx.dataDir, "spaces", w.fx.space, "wal")
-	w.fx.write(t, 30*(16<<10))
+	walDir := w.fx.WALDir()
+	w.fx.Write(t, 30*(16<<10))
 	w.archiveRun()
 	copyWAL(t, walDir, w.truth)
 	var err error
-	if w.head, err = walarchive.CompactWAL(ctx, w.tr.Repository, w.fx.dataDir, w.fx.space, walarchive.CompactOptions{}); err != nil {
+	if w.head, err = walarchive.CompactWAL(ctx, w.tr.Repository, w.fx.DataDir, w.fx.Space, walarchive.CompactOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if w.head.FirstSeq != 1 || w.head.LastSeq < 40 {
@@ -64,7 +64,7 @@ func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 	w.cp = truthAt(t, w.truth, w.head.LastSeq/2)
 	w.marker = truthAt(t, w.truth, w.head.LastSeq)
 	cpJSON := fmt.Sprintf(`{"sequence":%d,"timestamp_ns":%d}`, w.cp.Seq, w.cp.TimestampNS)
-	if err := os.WriteFile(filepath.Join(w.fx.dataDir, "spaces", w.fx.space, "checkpoint.json"), []byte(cpJSON), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(w.fx.DataDir, "spaces", w.fx.Space, "checkpoint.json"), []byte(cpJSON), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if !keepOriginals {
@@ -72,12 +72,12 @@ func newCompactWorld(t *testing.T, keepOriginals bool) *compactWorld {
 		// (as prune drops them once no snapshot needs them).
 		os.RemoveAll(w.head.KeptIn)
 	}
-	w.fx.write(t, 5*(16<<10))
+	w.fx.Write(t, 5*(16<<10))
 	copyWAL(t, walDir, w.truth) // the segments after the run
 	w.archiveRun()
-	w.end = w.fx.seq
+	w.end = w.fx.Seq()
 	w.endTS = truthAt(t, w.truth, w.end).TimestampNS
-	backuptest.Space(t, w.tr.Repository, w.fx.dataDir, w.fx.space)
+	backuptest.Space(t, w.tr.Repository, w.fx.DataDir, w.fx.Space)
 	return w
 }
 
@@ -154,7 +154,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 			if !tc.keepOriginals {
 				dropOriginals(t, w)
 			}
-			ranges, _, err := pitr.NewPlanner(restore.FetchOrdered).PITRRanges(ctx, w.tr.Repository, w.fx.space)
+			ranges, _, err := pitr.NewPlanner(restore.FetchOrdered).PITRRanges(ctx, w.tr.Repository, w.fx.Space)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +172,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 				ok = append(ok, seqTarget(w.head.LastSeq-1), seqTarget(w.cp.Seq+1))
 			}
 			for _, tg := range ok {
-				res, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
+				res, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.Space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
 				if err != nil {
 					t.Fatalf("restore to %s (listed as recoverable): %v", tg, err)
 				}
@@ -187,7 +187,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 				if tg.AtTime != nil && *tg.AtTime < from.TimestampNS && before.TimestampNS == from.TimestampNS {
 					t.Fatalf("entries %d and %d share a timestamp: pick another fixture seed", before.Seq, from.Seq)
 				}
-				_, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
+				_, err := restore.RestorePointInTime(ctx, w.tr.Repository, restore.PITROptions{Space: w.fx.Space, Target: tg, DataDir: filepath.Join(t.TempDir(), "dd")})
 				wantMsg := "recoverable ranges: " + want[0].String()
 				if !errors.Is(err, pitr.ErrUnrecoverable) || !strings.Contains(err.Error(), wantMsg) {
 					t.Fatalf("restore to %s (not listed): %v, want ErrUnrecoverable with %q", tg, err, wantMsg)
@@ -205,7 +205,7 @@ func dropOriginals(t *testing.T, w *compactWorld) {
 	if _, err := maintenance.Prune(ctx, w.tr.Repository, maintenance.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	arch, err := walarchive.LoadWALArchive(ctx, w.tr.Repository, w.fx.space)
+	arch, err := walarchive.LoadWALArchive(ctx, w.tr.Repository, w.fx.Space)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	if err := os.Rename(idx, hidden); err != nil {
 		t.Fatal(err)
 	}
-	mkdir(t, idx, 0o755)
+	repotest.Mkdir(t, idx, 0o755)
 	other := &repotest.Repo{Dir: tr.Dir, Cache: filepath.Join(t.TempDir(), "cache2"), Backend: tr.Backend}
 	other.Repository = other.Reopen(t)
 	backuptest.Backup(t, other.Repository, backup.BackupOptions{Paths: []string{src}})
@@ -68,7 +68,7 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 	if first[victim] != locs[0] {
 		t.Fatalf("setup: Lookup gives %+v, LookupAll %+v first", first[victim], locs[0])
 	}
-	flip(t, packPath(locs[0]), int64(locs[0].Offset)+int64(locs[0].Length)/2)
+	repotest.FlipByte(t, packPath(locs[0]), int64(locs[0].Offset)+int64(locs[0].Length)/2)
 
 	dst := filepath.Join(t.TempDir(), "restored")
 	if _, err := Restore(context.Background(), r, sn, dst, RestoreOptions{}); err != nil {
@@ -79,8 +79,8 @@ func TestRestoreUsesSecondCopy(t *testing.T) {
 		t.Fatalf("restored file: %d bytes (%v), equal=%v", len(got), err, bytes.Equal(got, data))
 	}
 
-	flip(t, packPath(locs[1]), int64(locs[1].Offset)+int64(locs[1].Length)/2)
-	wantRestoreRefused(t, r, sn, "pack "+repo.ShortHex(locs[0].Pack), victim.Short(), "file src/f")
+	repotest.FlipByte(t, packPath(locs[1]), int64(locs[1].Offset)+int64(locs[1].Length)/2)
+	WantRestoreRefused(t, r, sn, "pack "+repo.ShortHex(locs[0].Pack), victim.Short(), "file src/f")
 }
 
 // TestPlanFetch: a repeated chunk of zeros is not read at all; every other
@@ -128,28 +128,12 @@ func TestPlanFetch(t *testing.T) {
 	}
 }
 
-// flip inverts one byte of a repository file in place.
-func flip(t *testing.T, p string, off int64) {
-	t.Helper()
-	chmod(t, p, 0o600)
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x55
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// wantRestoreRefused restores sn and requires a repo.CorruptError mentioning every
-// string in want, and that neither the target nor a temporary was left behind.
-func wantRestoreRefused(t *testing.T, r *repo.Repository, sn *repo.Snapshot, want ...string) error {
+// WantRestoreRefused restores sn and requires a repo.CorruptError mentioning
+// every string in want, and that neither the target nor a temporary was left
+// behind. It lives here, in the package's internal tests, because they cannot
+// import restoretest (which imports restore); it is exported so that the
+// external tests (restore_test) call the same one.
+func WantRestoreRefused(t *testing.T, r *repo.Repository, sn *repo.Snapshot, want ...string) error {
 	t.Helper()
 	parent := t.TempDir()
 	target := filepath.Join(parent, "target")

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"memento/repo"
 	"memento/repo/backup"
 	"memento/repo/backup/backuptest"
@@ -36,7 +34,7 @@ func roundTripCases() []roundTripCase {
 		{name: "zero-byte files", build: func(t *testing.T, dir string) {
 			repotest.WriteFile(t, filepath.Join(dir, "empty"), nil, 0o644)
 			repotest.WriteFile(t, filepath.Join(dir, "sub", "also-empty"), nil, 0o600)
-			mkdir(t, filepath.Join(dir, "empty-dir"), 0o755)
+			repotest.Mkdir(t, filepath.Join(dir, "empty-dir"), 0o755)
 		}},
 		{name: "small sizes", build: func(t *testing.T, dir string) {
 			for i, n := range []int{1, 63, 64, 65, 4095, 4096, 4097, 64<<10 + 1} {
@@ -87,7 +85,7 @@ func roundTripCases() []roundTripCase {
 		}},
 		{name: "symlinks", build: func(t *testing.T, dir string) {
 			repotest.WriteFile(t, filepath.Join(dir, "target"), []byte("x"), 0o644)
-			mkdir(t, filepath.Join(dir, "d"), 0o755)
+			repotest.Mkdir(t, filepath.Join(dir, "d"), 0o755)
 			for name, target := range map[string]string{
 				"rel": "target", "abs": "/etc/passwd", "dangling": "does/not/exist", "up": "../../outside",
 				"to-dir": "d", "d/back": "../target", "odd target": "a b\nc",
@@ -96,7 +94,7 @@ func roundTripCases() []roundTripCase {
 					t.Fatal(err)
 				}
 			}
-			touch(t, filepath.Join(dir, "rel"), time.Unix(1500000000, 987654321), true)
+			repotest.Touch(t, filepath.Join(dir, "rel"), time.Unix(1500000000, 987654321), true)
 		}},
 		{name: "unicode and odd names", build: func(t *testing.T, dir string) {
 			names := []string{
@@ -113,7 +111,7 @@ func roundTripCases() []roundTripCase {
 			for i, n := range names {
 				repotest.WriteFile(t, filepath.Join(dir, n), repotest.RandomBytes(uint64(100+i), 10+i), 0o644)
 			}
-			mkdir(t, filepath.Join(dir, "dir with spaces", "-sub"), 0o755)
+			repotest.Mkdir(t, filepath.Join(dir, "dir with spaces", "-sub"), 0o755)
 			repotest.WriteFile(t, filepath.Join(dir, "dir with spaces", "-sub", strings.Repeat("z", 255)), []byte("deep"), 0o600)
 		}},
 		{name: "permissions", build: func(t *testing.T, dir string) {
@@ -123,18 +121,18 @@ func roundTripCases() []roundTripCase {
 			} {
 				p := filepath.Join(dir, name)
 				repotest.WriteFile(t, p, []byte(name), 0o600)
-				chmod(t, p, perm)
+				repotest.Chmod(t, p, perm)
 			}
-			mkdir(t, filepath.Join(dir, "setgid-dir"), 0o755)
+			repotest.Mkdir(t, filepath.Join(dir, "setgid-dir"), 0o755)
 			repotest.WriteFile(t, filepath.Join(dir, "setgid-dir", "f"), []byte("f"), 0o640)
-			chmod(t, filepath.Join(dir, "setgid-dir"), 0o2775|os.ModeSetgid)
-			mkdir(t, filepath.Join(dir, "sticky"), 0o755)
-			chmod(t, filepath.Join(dir, "sticky"), 0o1777|os.ModeSticky)
+			repotest.Chmod(t, filepath.Join(dir, "setgid-dir"), 0o2775|os.ModeSetgid)
+			repotest.Mkdir(t, filepath.Join(dir, "sticky"), 0o755)
+			repotest.Chmod(t, filepath.Join(dir, "sticky"), 0o1777|os.ModeSticky)
 			// A read-only directory with content: restore must set its mode last.
-			mkdir(t, filepath.Join(dir, "ro-dir", "inner"), 0o755)
+			repotest.Mkdir(t, filepath.Join(dir, "ro-dir", "inner"), 0o755)
 			repotest.WriteFile(t, filepath.Join(dir, "ro-dir", "inner", "f"), []byte("f"), 0o644)
-			chmod(t, filepath.Join(dir, "ro-dir", "inner"), 0o555)
-			chmod(t, filepath.Join(dir, "ro-dir"), 0o500)
+			repotest.Chmod(t, filepath.Join(dir, "ro-dir", "inner"), 0o555)
+			repotest.Chmod(t, filepath.Join(dir, "ro-dir"), 0o500)
 		}},
 		{name: "mtimes to the nanosecond", build: func(t *testing.T, dir string) {
 			times := map[string]time.Time{
@@ -148,11 +146,11 @@ func roundTripCases() []roundTripCase {
 			for name, tm := range times {
 				p := filepath.Join(dir, name)
 				repotest.WriteFile(t, p, []byte(name), 0o644)
-				touch(t, p, tm, false)
+				repotest.Touch(t, p, tm, false)
 			}
-			mkdir(t, filepath.Join(dir, "d"), 0o755)
+			repotest.Mkdir(t, filepath.Join(dir, "d"), 0o755)
 			repotest.WriteFile(t, filepath.Join(dir, "d", "f"), []byte("x"), 0o644)
-			touch(t, filepath.Join(dir, "d"), time.Unix(1111111111, 222222222), false)
+			repotest.Touch(t, filepath.Join(dir, "d"), time.Unix(1111111111, 222222222), false)
 		}},
 	}
 }
@@ -167,17 +165,17 @@ func TestRoundTrip(t *testing.T) {
 				t.Skip("-short: skipping the >4 GiB sparse file")
 			}
 			src := filepath.Join(t.TempDir(), "src")
-			mkdir(t, src, 0o755)
+			repotest.Mkdir(t, src, 0o755)
 			tc.build(t, src)
-			touch(t, src, time.Unix(1600000000, 424242424), false)
+			repotest.Touch(t, src, time.Unix(1600000000, 424242424), false)
 			want := repotest.DigestTree(t, src)
-			srcInfo := lstat(t, src)
+			srcInfo := repotest.Lstat(t, src)
 
 			sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 			dst := restoretest.Restore(t, tr.Repository, sn)
 			restored := filepath.Join(dst, "src")
 			repotest.CompareTrees(t, want, repotest.DigestTree(t, restored))
-			if got := lstat(t, restored); got.Mode() != srcInfo.Mode() || !got.ModTime().Equal(srcInfo.ModTime()) {
+			if got := repotest.Lstat(t, restored); got.Mode() != srcInfo.Mode() || !got.ModTime().Equal(srcInfo.ModTime()) {
 				t.Errorf("top directory: mode %v mtime %v, want %v %v", got.Mode(), got.ModTime(), srcInfo.Mode(), srcInfo.ModTime())
 			}
 			if tc.check != nil {
@@ -200,7 +198,7 @@ func TestRoundTripInsecure(t *testing.T) {
 	for _, tc := range roundTripCases()[:4] {
 		t.Run(tc.name, func(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "src")
-			mkdir(t, src, 0o755)
+			repotest.Mkdir(t, src, 0o755)
 			tc.build(t, src)
 			want := repotest.DigestTree(t, src)
 			sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
@@ -222,50 +220,9 @@ func countType(d map[string]repotest.Entry, typ string) uint64 {
 // wantSparse fails unless at least hole bytes of p are not allocated.
 func wantSparse(t *testing.T, p string, hole int64) {
 	t.Helper()
-	fi := lstat(t, p)
+	fi := repotest.Lstat(t, p)
 	alloc := fi.Sys().(*syscall.Stat_t).Blocks * 512
 	if alloc > fi.Size()-hole {
 		t.Errorf("%s: %d of %d bytes allocated; want a hole of at least %d bytes", filepath.Base(p), alloc, fi.Size(), hole)
 	}
-}
-
-func mkdir(t testing.TB, p string, perm os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(p, perm); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func chmod(t testing.TB, p string, mode os.FileMode) {
-	t.Helper()
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func lstat(t testing.TB, p string) os.FileInfo {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi
-}
-
-func touch(t testing.TB, p string, tm time.Time, symlink bool) {
-	t.Helper()
-	var err error
-	if symlink {
-		err = lchtimes(p, tm)
-	} else {
-		err = os.Chtimes(p, tm, tm)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func lchtimes(p string, tm time.Time) error {
-	ts := []unix.Timespec{unix.NsecToTimespec(tm.UnixNano()), unix.NsecToTimespec(tm.UnixNano())}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestRestoreKeepsSafetyCopy: restoring over a non-empty target first moves
@@ -49,7 +47,7 @@ func TestRestoreKeepsSafetyCopy(t *testing.T) {
 
 	// An existing empty directory is replaced without a safety copy.
 	empty := filepath.Join(t.TempDir(), "empty")
-	mkdir(t, empty, 0o755)
+	repotest.Mkdir(t, empty, 0o755)
 	res, err = Restore(context.Background(), tr.Repository, sn, empty, RestoreOptions{})
 	if err != nil || res.SafetyCopy != "" {
 		t.Fatalf("restore into an empty dir: safety copy %q, %v", res.SafetyCopy, err)
@@ -82,8 +80,8 @@ func TestEngramSpaceBackupRestore(t *testing.T) {
 	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "engram")
 	engramDataDir(t, dd, "alpha", "beta")
-	chmod(t, filepath.Join(dd, "spaces", "alpha"), 0o750) // the space dir's own mode and mtime come back too
-	touch(t, filepath.Join(dd, "spaces", "alpha"), time.Unix(1700000000, 123), false)
+	repotest.Chmod(t, filepath.Join(dd, "spaces", "alpha"), 0o750) // the space dir's own mode and mtime come back too
+	repotest.Touch(t, filepath.Join(dd, "spaces", "alpha"), time.Unix(1700000000, 123), false)
 	wantAlpha := repotest.DigestTree(t, filepath.Join(dd, "spaces"))
 	delete(wantAlpha, "beta")
 	for p := range wantAlpha {
@@ -171,36 +169,4 @@ func spaceDigest(t *testing.T, dataDir, space string) map[string]repotest.Entry 
 		}
 	}
 	return d
-}
-
-func mkdir(t testing.TB, p string, perm os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(p, perm); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func chmod(t testing.TB, p string, mode os.FileMode) {
-	t.Helper()
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func touch(t testing.TB, p string, tm time.Time, symlink bool) {
-	t.Helper()
-	var err error
-	if symlink {
-		err = lchtimes(p, tm)
-	} else {
-		err = os.Chtimes(p, tm, tm)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func lchtimes(p string, tm time.Time) error {
-	ts := []unix.Timespec{unix.NsecToTimespec(tm.UnixNano()), unix.NsecToTimespec(tm.UnixNano())}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

@@ -190,18 +190,9 @@ func firstDiff(a, b []byte) int {
 // wantSparse fails unless at least hole bytes of p are not allocated.
 func wantSparse(t *testing.T, p string, hole int64) {
 	t.Helper()
-	fi := lstat(t, p)
+	fi := repotest.Lstat(t, p)
 	alloc := fi.Sys().(*syscall.Stat_t).Blocks * 512
 	if alloc > fi.Size()-hole {
 		t.Errorf("%s: %d of %d bytes allocated; want a hole of at least %d bytes", filepath.Base(p), alloc, fi.Size(), hole)
 	}
-}
-
-func lstat(t testing.TB, p string) os.FileInfo {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi
 }

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -25,6 +23,7 @@ import (
 	"memento/repo/restore"
 	"memento/repo/restore/restoretest"
 	"memento/repo/verify"
+	"memento/repo/verify/verifytest"
 )
 
 // The chaos test damages a repository in one random way per trial and
@@ -61,7 +60,7 @@ func newChaosWorld(t *testing.T) *chaosWorld {
 		w.truth[sn.ID] = repotest.DigestTree(t, restoretest.Restore(t, tr.Repository, sn))
 		delete(w.truth[sn.ID], "spaces")
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, verify.L4, ids(sns)...)...)
+	verifytest.WantPass(t, verifytest.IDs(t, tr.Repository, verify.L4, ids(sns)...)...)
 	return w
 }
 
@@ -108,21 +107,6 @@ func copyTree(t testing.TB, from, to string) {
 	}
 }
 
-// repoFiles lists a repository's files of one kind ("" = all), relative.
-func repoFiles(t testing.TB, dir, kind string) []string {
-	t.Helper()
-	var out []string
-	filepath.WalkDir(filepath.Join(dir, kind), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	sort.Strings(out)
-	return out
-}
-
 // chaosKinds are the ways a trial damages the repository.
 var chaosKinds = []string{
 	"flip pack", "truncate pack", "delete pack", "swap packs",
@@ -145,17 +129,17 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 		case "config":
 			fs = []string{"config"}
 		case "any":
-			fs = repoFiles(t, dir, "")
+			fs = repotest.RepoFiles(t, dir, "")
 		case "pack":
-			fs = repoFiles(t, dir, repo.DirData)
+			fs = repotest.RepoFiles(t, dir, repo.DirData)
 		case "manifest":
-			fs = repoFiles(t, dir, repo.DirSnapshots)
+			fs = repotest.RepoFiles(t, dir, repo.DirSnapshots)
 		case "key":
-			fs = repoFiles(t, dir, repo.DirKeys)
+			fs = repotest.RepoFiles(t, dir, repo.DirKeys)
 		case "log":
-			fs = repoFiles(t, dir, repo.DirLogs)
+			fs = repotest.RepoFiles(t, dir, repo.DirLogs)
 		default:
-			fs = repoFiles(t, dir, kind)
+			fs = repotest.RepoFiles(t, dir, kind)
 		}
 		if len(fs) == 0 {
 			t.Fatalf("no %s files", kind)
@@ -164,7 +148,7 @@ func (w *chaosWorld) damage(t *testing.T, rng *rand.Rand, dir, kind string) (des
 	}
 	switch kind {
 	case "swap packs":
-		ps := repoFiles(t, dir, repo.DirData)
+		ps := repotest.RepoFiles(t, dir, repo.DirData)
 		i := rng.IntN(len(ps))
 		j := (i + 1 + rng.IntN(len(ps)-1)) % len(ps)
 		a, b := filepath.Join(dir, ps[i]), filepath.Join(dir, ps[j])
@@ -251,7 +235,7 @@ func (w *chaosWorld) detect(t *testing.T, dir, cache string) (string, *repo.Repo
 	t.Helper()
 	ctx := context.Background()
 	be := newLocalAt(t, dir)
-	r, err := repo.Open(ctx, be, repo.Options{Password: repotest.Password, CacheDir: cache, Logger: quietLogger()})
+	r, err := repo.Open(ctx, be, repo.Options{Password: repotest.Password, CacheDir: cache, Logger: repotest.QuietLogger()})
 	if err != nil {
 		return "open", nil
 	}
@@ -439,5 +423,3 @@ func newLocalAt(t testing.TB, dir string) *local.Backend {
 	}
 	return be
 }
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

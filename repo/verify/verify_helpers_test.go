@@ -5,15 +5,11 @@
 package verify_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
-	"strings"
 	"testing"
 
-	"memento/chunk"
 	"memento/repo"
-	"memento/repo/verify"
 	"memento/walreplay"
 )
 
@@ -39,56 +35,6 @@ func signedBytes(m *repo.Manifest) ([]byte, error) {
 		return nil, err
 	}
 	return append([]byte(signatureDomain), b...), nil
-}
-
-// verifyIDs verifies snapshots and fails the test if verification itself fails.
-func verifyIDs(t testing.TB, r *repo.Repository, level verify.Level, ids ...chunk.ID) []*verify.Verdict {
-	t.Helper()
-	vds, err := verify.VerifySnapshots(context.Background(), r, ids, verify.VerifyOptions{Level: level, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("verify %s: %v", level, err)
-	}
-	return vds
-}
-
-// wantPass requires every verdict to have passed.
-func wantPass(t testing.TB, vds ...*verify.Verdict) {
-	t.Helper()
-	for _, vd := range vds {
-		if !vd.Passed {
-			t.Fatalf("snapshot %s %s: want pass, got findings:\n%s", vd.Short(), vd.Level, findingsText(vd))
-		}
-	}
-}
-
-// wantFinding requires a failed verdict with a finding at level whose text
-// contains every one of want.
-func wantFinding(t testing.TB, vd *verify.Verdict, level verify.Level, want ...string) {
-	t.Helper()
-	if vd.Passed {
-		t.Fatalf("snapshot %s %s passed, want a finding at %s containing %q", vd.Short(), vd.Level, level, want)
-	}
-	for _, f := range vd.Findings {
-		if f.Level != level {
-			continue
-		}
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(f.String(), w)
-		}
-		if ok {
-			return
-		}
-	}
-	t.Fatalf("snapshot %s: no %s finding containing %q in:\n%s", vd.Short(), level, want, findingsText(vd))
-}
-
-func findingsText(vd *verify.Verdict) string {
-	var b strings.Builder
-	for _, f := range vd.Findings {
-		b.WriteString("\t" + f.String() + "\n")
-	}
-	return b.String()
 }
 
 // alterEntry changes one byte of the payload of the entry with sequence

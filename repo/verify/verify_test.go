@@ -15,41 +15,18 @@ import (
 	"memento/repo/backup/backuptest"
 	"memento/repo/repotest"
 	"memento/repo/verify"
+	"memento/repo/verify/verifytest"
 	"memento/walreplay"
 )
 
-// spaceFixture is a repository with one Engram space snapshot and one
-// snapshot of plain paths.
-type spaceFixture struct {
-	tr      *repotest.Repo
-	dataDir string
-	space   *repo.Snapshot
-	paths   *repo.Snapshot
-}
-
-func newSpaceFixture(t *testing.T, packSize int64) *spaceFixture {
-	t.Helper()
-	tr := repotest.New(t, repo.InitOptions{PackSize: packSize})
-	dd := filepath.Join(t.TempDir(), "engram")
-	repotest.WriteEngramSpace(t, dd, "tenant_01", 600, 16<<10, 450)
-	src := filepath.Join(t.TempDir(), "src")
-	repotest.WriteFile(t, filepath.Join(src, "big"), repotest.RandomBytes(3, 3<<20), 0o644)
-	repotest.WriteFile(t, filepath.Join(src, "dir", "small"), []byte("small file"), 0o600)
-	repotest.WriteFile(t, filepath.Join(src, "empty"), nil, 0o644)
-	if err := os.Symlink("big", filepath.Join(src, "link")); err != nil {
-		t.Fatal(err)
-	}
-	return &spaceFixture{tr: tr, dataDir: dd, space: backuptest.Space(t, tr.Repository, dd, "tenant_01"), paths: backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})}
-}
-
 func TestVerifyLevelsPassOnIntactRepository(t *testing.T) {
-	fx := newSpaceFixture(t, 256<<10)
+	fx := backuptest.NewSpaceFixture(t, 256<<10)
 	for _, level := range []verify.Level{verify.L1, verify.L2, verify.L3, verify.L4} {
 		t.Run(level.String(), func(t *testing.T) {
-			vds := verifyIDs(t, fx.tr.Repository, level, fx.space.ID, fx.paths.ID)
-			wantPass(t, vds...)
+			vds := verifytest.IDs(t, fx.Repo.Repository, level, fx.Space.ID, fx.Paths.ID)
+			verifytest.WantPass(t, vds...)
 			sp, pa := vds[0], vds[1]
-			if sp.Figures["files"] != float64(fx.space.Summary.Files) || pa.Figures["files"] != 3 {
+			if sp.Figures["files"] != float64(fx.Space.Summary.Files) || pa.Figures["files"] != 3 {
 				t.Errorf("files: %v and %v", sp.Figures["files"], pa.Figures["files"])
 			}
 			switch level {
@@ -62,10 +39,10 @@ func TestVerifyLevelsPassOnIntactRepository(t *testing.T) {
 				}
 			case verify.L4:
 				q := sp.Query
-				if q == nil || q.Digest != fx.space.Engram.StateDigest || q.Seq != 600 || q.LookupsOK != q.Sampled || q.Sampled == 0 {
-					t.Fatalf("query report %+v, manifest %+v", q, fx.space.Engram)
+				if q == nil || q.Digest != fx.Space.Engram.StateDigest || q.Seq != 600 || q.LookupsOK != q.Sampled || q.Sampled == 0 {
+					t.Fatalf("query report %+v, manifest %+v", q, fx.Space.Engram)
 				}
-				st := replayDir(t, filepath.Join(fx.dataDir, "spaces", "tenant_01", "wal"))
+				st := replayDir(t, filepath.Join(fx.DataDir, "spaces", "tenant_01", "wal"))
 				if q.Memories != st.Len() {
 					t.Errorf("L4 counted %d memories, the source WAL has %d", q.Memories, st.Len())
 				}
@@ -105,14 +82,14 @@ func TestVerifyWALGapFailsL3WithRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, verify.L2, sn.ID)...)
-	vd := verifyIDs(t, tr.Repository, verify.L3, sn.ID)[0]
+	verifytest.WantPass(t, verifytest.IDs(t, tr.Repository, verify.L2, sn.ID)...)
+	vd := verifytest.IDs(t, tr.Repository, verify.L3, sn.ID)[0]
 	from, to := segs[2].FirstSeq, segs[3].FirstSeq-1
-	wantFinding(t, vd, verify.L3, "WAL", "gap: sequences "+itoa(from)+".."+itoa(to)+" are missing", segs[1].Name, segs[3].Name)
+	verifytest.WantFinding(t, vd, verify.L3, "WAL", "gap: sequences "+itoa(from)+".."+itoa(to)+" are missing", segs[1].Name, segs[3].Name)
 	// L4 finds the same gap in the restored files, and no digest to prove.
-	vd = verifyIDs(t, tr.Repository, verify.L4, sn.ID)[0]
-	wantFinding(t, vd, verify.L3, "gap: sequences "+itoa(from)+".."+itoa(to))
-	wantFinding(t, vd, verify.L4, "no recorded digest")
+	vd = verifytest.IDs(t, tr.Repository, verify.L4, sn.ID)[0]
+	verifytest.WantFinding(t, vd, verify.L3, "gap: sequences "+itoa(from)+".."+itoa(to))
+	verifytest.WantFinding(t, vd, verify.L4, "no recorded digest")
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -131,8 +108,8 @@ func TestVerifyCheckpointOutsideWALFailsL3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vd := verifyIDs(t, tr.Repository, verify.L3, sn.ID)[0]
-	wantFinding(t, vd, verify.L3, "checkpoint.json is at seq 10 but the WAL starts at "+itoa(segs[2].FirstSeq), "sequences 11.."+itoa(segs[2].FirstSeq-1))
+	vd := verifytest.IDs(t, tr.Repository, verify.L3, sn.ID)[0]
+	verifytest.WantFinding(t, vd, verify.L3, "checkpoint.json is at seq 10 but the WAL starts at "+itoa(segs[2].FirstSeq), "sequences 11.."+itoa(segs[2].FirstSeq-1))
 }
 
 // L4 proves the replayed state against the digest recorded at backup: an
@@ -143,7 +120,7 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	dd := filepath.Join(t.TempDir(), "engram")
 	repotest.WriteEngramSpace(t, dd, "s", 500, 16<<10, 400)
 	good := backuptest.Space(t, tr.Repository, dd, "s")
-	wantPass(t, verifyIDs(t, tr.Repository, verify.L4, good.ID)...)
+	verifytest.WantPass(t, verifytest.IDs(t, tr.Repository, verify.L4, good.ID)...)
 
 	// The archived entry 123 is altered (CRC fixed), and the snapshot's
 	// manifest claims the digest of the original.
@@ -153,9 +130,9 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, verify.L3, forged.ID)...)
-	vd := verifyIDs(t, tr.Repository, verify.L4, forged.ID)[0]
-	wantFinding(t, vd, verify.L4, "state digest at seq 500", "the backup recorded "+good.Engram.StateDigest)
+	verifytest.WantPass(t, verifytest.IDs(t, tr.Repository, verify.L3, forged.ID)...)
+	vd := verifytest.IDs(t, tr.Repository, verify.L4, forged.ID)[0]
+	verifytest.WantFinding(t, vd, verify.L4, "state digest at seq 500", "the backup recorded "+good.Engram.StateDigest)
 	if vd.FirstLevel() != verify.L4 {
 		t.Errorf("first failing level %s, want L4", vd.FirstLevel())
 	}
@@ -174,8 +151,8 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vd = verifyIDs(t, tr.Repository, verify.L4, id)[0]
-	wantFinding(t, vd, verify.L1, "signature does not verify with the repository's public key")
+	vd = verifytest.IDs(t, tr.Repository, verify.L4, id)[0]
+	verifytest.WantFinding(t, vd, verify.L1, "signature does not verify with the repository's public key")
 	if vd.Query != nil {
 		t.Fatal("L4 replayed a snapshot whose manifest is not signed by the repository")
 	}
@@ -184,20 +161,20 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 // An old manifest replayed with a changed root: its signature no longer
 // covers it.
 func TestVerifyManifestWithChangedRoot(t *testing.T) {
-	fx := newSpaceFixture(t, 0)
-	m := fx.paths.Manifest
-	m.Root = fx.space.Root
-	fid, err := fx.tr.SaveFile(context.Background(), repo.DirSnapshots, kindSnapshot, &m)
+	fx := backuptest.NewSpaceFixture(t, 0)
+	m := fx.Paths.Manifest
+	m.Root = fx.Space.Root
+	fid, err := fx.Repo.SaveFile(context.Background(), repo.DirSnapshots, kindSnapshot, &m)
 	id := chunk.ID(fid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := fx.tr.ListSnapshotIDs(context.Background())
+	ids, err := fx.Repo.ListSnapshotIDs(context.Background())
 	if err != nil || len(ids) != 3 {
 		t.Fatalf("listed %d snapshots, %v", len(ids), err)
 	}
-	vd := verifyIDs(t, fx.tr.Repository, verify.L1, id)[0]
-	wantFinding(t, vd, verify.L1, "manifest "+id.Short(), "signature does not verify")
+	vd := verifytest.IDs(t, fx.Repo.Repository, verify.L1, id)[0]
+	verifytest.WantFinding(t, vd, verify.L1, "manifest "+id.Short(), "signature does not verify")
 }
 
 func TestVerifyNoRecordedDigestFailsL4(t *testing.T) {
@@ -208,11 +185,11 @@ func TestVerifyNoRecordedDigestFailsL4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, tr.Repository, verify.L3, sn.ID)...)
-	vd := verifyIDs(t, tr.Repository, verify.L4, sn.ID)[0]
-	wantFinding(t, vd, verify.L4, "no recorded digest")
+	verifytest.WantPass(t, verifytest.IDs(t, tr.Repository, verify.L3, sn.ID)...)
+	vd := verifytest.IDs(t, tr.Repository, verify.L4, sn.ID)[0]
+	verifytest.WantFinding(t, vd, verify.L4, "no recorded digest")
 	if len(vd.Findings) != 1 {
-		t.Errorf("want only the missing digest, got:\n%s", findingsText(vd))
+		t.Errorf("want only the missing digest, got:\n%s", verifytest.FindingsText(vd))
 	}
 }
 
@@ -232,7 +209,7 @@ func TestVerifyL2TinyBufferRereads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, vds...)
+	verifytest.WantPass(t, vds...)
 	for _, vd := range vds {
 		if vd.Figures["files_hashed"] != 6 {
 			t.Errorf("%s: hashed %v files", vd.Short(), vd.Figures["files_hashed"])
@@ -247,8 +224,8 @@ func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
 	// repository's random polynomial, so 4 subsets have packs to share.
 	repotest.WriteFile(t, filepath.Join(src, "a"), repotest.RandomBytes(1, 32<<20), 0o644)
 	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
-	full := verifyIDs(t, tr.Repository, verify.L2, sn.ID)[0]
-	wantPass(t, full)
+	full := verifytest.IDs(t, tr.Repository, verify.L2, sn.ID)[0]
+	verifytest.WantPass(t, full)
 	var recs []repo.AuditRecord
 	total := 0.0
 	for range 4 {
@@ -257,7 +234,7 @@ func TestVerifySubsetRotationCoversEveryPackOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantPass(t, vds...)
+		verifytest.WantPass(t, vds...)
 		if vds[0].Figures["packs_read"] >= full.Figures["packs_read"] {
 			t.Errorf("subset %s read %v packs of %v", sub, vds[0].Figures["packs_read"], full.Figures["packs_read"])
 		}

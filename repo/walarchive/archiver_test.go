@@ -16,12 +16,12 @@ import (
 // the last run (default 64 MiB segments: one grown, one new, one open).
 func BenchmarkWALArchiveIncremental100MB(b *testing.B) {
 	tr := repotest.New(b, repo.InitOptions{})
-	fx := newWALFixture(b, walreplay.DefaultMaxSegmentSize)
-	fx.write(b, 20<<20)
+	fx := repotest.NewWALFixture(b, walreplay.DefaultMaxSegmentSize)
+	fx.Write(b, 20<<20)
 	ar := NewWALArchiver(tr.Repository, nil)
 	defer ar.Close()
 	ctx := context.Background()
-	if _, err := ar.ArchiveSpace(ctx, fx.dataDir, fx.space); err != nil {
+	if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); err != nil {
 		b.Fatal(err)
 	}
 	const n = 100 << 20
@@ -29,9 +29,9 @@ func BenchmarkWALArchiveIncremental100MB(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		fx.write(b, n)
+		fx.Write(b, n)
 		b.StartTimer()
-		res, err := ar.ArchiveSpace(ctx, fx.dataDir, fx.space)
+		res, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -48,12 +48,12 @@ func BenchmarkWALArchiveIncremental100MB(b *testing.B) {
 // segment at once (so archive and backups share them).
 func TestWALArchiveResumesAtLastChunk(t *testing.T) {
 	tr := repotest.New(t, repo.InitOptions{})
-	fx := newWALFixture(t, 64<<20)
+	fx := repotest.NewWALFixture(t, 64<<20)
 	ctx := context.Background()
 	for i := 0; i < 4; i++ {
-		fx.write(t, 3<<20)
+		fx.Write(t, 3<<20)
 		ar := NewWALArchiver(tr.Reopen(t), nil) // a fresh process each time
-		res, err := ar.ArchiveSpace(ctx, fx.dataDir, fx.space)
+		res, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space)
 		ar.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +62,7 @@ func TestWALArchiveResumesAtLastChunk(t *testing.T) {
 			t.Fatalf("run %d re-read %d bytes beyond the new ones", i, res.ReadBytes-res.NewBytes)
 		}
 	}
-	arch, err := LoadWALArchive(ctx, tr.Reopen(t), fx.space)
+	arch, err := LoadWALArchive(ctx, tr.Reopen(t), fx.Space)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestWALArchiveResumesAtLastChunk(t *testing.T) {
 		}
 	}
 	// A rewrite below the archived size is caught by a new archiver.
-	p := filepath.Join(fx.dataDir, "spaces", fx.space, "wal", segs[0].Name)
+	p := filepath.Join(fx.DataDir, "spaces", fx.Space, "wal", segs[0].Name)
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -90,18 +90,18 @@ func TestWALArchiveResumesAtLastChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	fx.write(t, 1<<20)
+	fx.Write(t, 1<<20)
 	ar := NewWALArchiver(tr.Reopen(t), nil)
 	defer ar.Close()
-	if _, err := ar.ArchiveSpace(ctx, fx.dataDir, fx.space); err == nil {
+	if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); err == nil {
 		t.Fatal("a segment rewritten below its archived size was archived")
 	}
 }
 
 // newWALArchiveRun chunks the fixture's only segment from offset 0.
-func newWALArchiveRun(t *testing.T, tr *repotest.Repo, fx *walFixture) []WALChunk {
+func newWALArchiveRun(t *testing.T, tr *repotest.Repo, fx *repotest.WALFixture) []WALChunk {
 	t.Helper()
-	segs, err := walreplay.ListSegments(filepath.Join(fx.dataDir, "spaces", fx.space, "wal"))
+	segs, err := walreplay.ListSegments(fx.WALDir())
 	if err != nil || len(segs) != 1 {
 		t.Fatalf("segments %v %v", segs, err)
 	}
@@ -112,7 +112,7 @@ func newWALArchiveRun(t *testing.T, tr *repotest.Repo, fx *walFixture) []WALChun
 	defer f.Close()
 	ar := NewWALArchiver(tr.Repository, nil)
 	defer ar.Close()
-	w := &walRun{a: ar, sa: &spaceArchiver{known: map[chunk.ID]struct{}{}}, key: tr.ChunkKey(fx.space), packer: tr.NewPacker(context.Background(), fx.space)}
+	w := &walRun{a: ar, sa: &spaceArchiver{known: map[chunk.ID]struct{}{}}, key: tr.ChunkKey(fx.Space), packer: tr.NewPacker(context.Background(), fx.Space)}
 	chunks, err := w.storeStream(context.Background(), f, "wal/"+segs[0].Name)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -52,32 +51,6 @@ func TestValidateName(t *testing.T) {
 		}
 		if !errors.Is(err, ErrInvalidName) {
 			t.Errorf("ValidateName(%q) does not wrap ErrInvalidName", c.name)
-		}
-	}
-}
-
-// Every method must refuse a bad name before touching the filesystem.
-func TestMethodsRejectBadNames(t *testing.T) {
-	b := newBackend(t)
-	ctx := context.Background()
-	for _, name := range []string{"", "../escape", "/abs", `a\b`} {
-		if err := b.Write(ctx, name, strings.NewReader("x"), 1); !errors.Is(err, ErrInvalidName) {
-			t.Errorf("Write(%q) = %v", name, err)
-		}
-		if _, err := b.Open(ctx, name, 0, -1); !errors.Is(err, ErrInvalidName) {
-			t.Errorf("Open(%q) = %v", name, err)
-		}
-		if _, err := b.Stat(ctx, name); !errors.Is(err, ErrInvalidName) {
-			t.Errorf("Stat(%q) = %v", name, err)
-		}
-		if err := b.Delete(ctx, name); !errors.Is(err, ErrInvalidName) {
-			t.Errorf("Delete(%q) = %v", name, err)
-		}
-		if name == "" {
-			continue // List("") is the whole repository
-		}
-		if err := b.List(ctx, name, func(string, int64) error { return nil }); !errors.Is(err, ErrInvalidName) {
-			t.Errorf("List(%q) = %v", name, err)
 		}
 	}
 }

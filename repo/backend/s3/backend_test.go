@@ -6,7 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"math/rand/v2"
+	"memento/repo/backend/backendtest"
 	"sort"
 	"strings"
 	"testing"
@@ -14,39 +14,16 @@ import (
 	"time"
 )
 
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-func readAll(t *testing.T, b *Backend, name string, off, length int64) []byte {
-	t.Helper()
-	rc, err := b.Open(context.Background(), name, off, length)
-	if err != nil {
-		t.Fatalf("open %s %d+%d: %v", name, off, length, err)
-	}
-	defer rc.Close()
-	got, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %s %d+%d: %v", name, off, length, err)
-	}
-	return got
-}
-
 func TestBackendFiles(t *testing.T) {
 	cfg, srv := testConfig(t, "")
 	b := openTest(t, cfg)
 	ctx := context.Background()
 	files := map[string][]byte{
 		"config":                []byte(`{"version":1}`),
-		"keys/" + hex64('a'):    randBytes(1, 300),
-		"data/ab/" + hex64('b'): randBytes(2, 1<<20),
+		"keys/" + hex64('a'):    backendtest.RandBytes(1, 300),
+		"data/ab/" + hex64('b'): backendtest.RandBytes(2, 1<<20),
 		"data/cd/" + hex64('c'): {},
-		"index/" + hex64('d'):   randBytes(3, 4096),
+		"index/" + hex64('d'):   backendtest.RandBytes(3, 4096),
 	}
 	for name, data := range files {
 		if err := b.Write(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
@@ -70,7 +47,7 @@ func TestBackendFiles(t *testing.T) {
 		if err != nil || size != int64(len(data)) {
 			t.Errorf("Stat(%s) = %d, %v; want %d", name, size, err, len(data))
 		}
-		if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+		if got := backendtest.ReadAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
 			t.Errorf("%s: read back %d bytes, differ", name, len(got))
 		}
 	}
@@ -80,7 +57,7 @@ func TestBackendFiles(t *testing.T) {
 		if r.n >= 0 {
 			want = pack[r.off : r.off+r.n]
 		}
-		if got := readAll(t, b, "data/ab/"+hex64('b'), r.off, r.n); !bytes.Equal(got, want) {
+		if got := backendtest.ReadAll(t, b, "data/ab/"+hex64('b'), r.off, r.n); !bytes.Equal(got, want) {
 			t.Errorf("range %d+%d: got %d bytes, want %d", r.off, r.n, len(got), len(want))
 		}
 	}
@@ -172,12 +149,12 @@ func TestBackendMultipart(t *testing.T) {
 	cfg.PartSize, cfg.SinglePutLimit, cfg.PartThreads = minPartSize, minPartSize, 3
 	b := openTest(t, cfg)
 	ctx := context.Background()
-	data := randBytes(7, 3*minPartSize+12345)
+	data := backendtest.RandBytes(7, 3*minPartSize+12345)
 	name := "data/00/" + hex64('0')
 	if err := b.Write(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+	if got := backendtest.ReadAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
 		t.Fatal("multipart upload read back differently")
 	}
 	// A non-seekable source streams too (one attempt, buffered parts).
@@ -185,7 +162,7 @@ func TestBackendMultipart(t *testing.T) {
 	if err := b.Write(ctx, name2, iotest.OneByteReader(bytes.NewReader(data)), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, b, name2, minPartSize-10, 20); !bytes.Equal(got, data[minPartSize-10:minPartSize+10]) {
+	if got := backendtest.ReadAll(t, b, name2, minPartSize-10, 20); !bytes.Equal(got, data[minPartSize-10:minPartSize+10]) {
 		t.Fatal("range across a part boundary differs")
 	}
 }

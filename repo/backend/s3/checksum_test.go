@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"memento/repo/backend/backendtest"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -88,8 +89,8 @@ func wireOf(h http.Header) wire {
 // documentation says.
 func TestUploadChecksums(t *testing.T) {
 	srv := minioServer(t)
-	single := randBytes(21, 1<<20+3)
-	multi := randBytes(22, 2*minPartSize+777)
+	single := backendtest.RandBytes(21, 1<<20+3)
+	multi := backendtest.RandBytes(22, 2*minPartSize+777)
 	var (
 		signed   = wire{sha256Hdr: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}
 		unsigned = wire{sha256Hdr: "UNSIGNED-PAYLOAD"}
@@ -129,7 +130,7 @@ func TestUploadChecksums(t *testing.T) {
 				if err := b.Write(ctx, name, r, int64(len(c.data))); err != nil {
 					t.Fatalf("write %d bytes: %v", len(c.data), err)
 				}
-				if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, c.data) {
+				if got := backendtest.ReadAll(t, b, name, 0, -1); !bytes.Equal(got, c.data) {
 					t.Fatalf("%d bytes read back differently", len(c.data))
 				}
 				puts, _ := hp.seen()
@@ -153,7 +154,7 @@ func TestUploadChecksums(t *testing.T) {
 func TestUploadChecksumFallback(t *testing.T) {
 	srv := minioServer(t)
 	refuse := func(r *http.Request) bool { return r.Header.Get("X-Amz-Trailer") != "" }
-	data := randBytes(23, 200<<10)
+	data := backendtest.RandBytes(23, 200<<10)
 	// Not in memory, as in replication: the CRC goes in a trailer.
 	stream := func() io.Reader { return io.NewSectionReader(bytes.NewReader(data), 0, int64(len(data))) }
 	ctx := context.Background()
@@ -166,7 +167,7 @@ func TestUploadChecksumFallback(t *testing.T) {
 		if err := b.Write(ctx, name, stream(), int64(len(data))); err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
-		if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+		if got := backendtest.ReadAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
 			t.Fatalf("write %d read back differently", i)
 		}
 	}
@@ -192,7 +193,7 @@ func TestUploadChecksumFallback(t *testing.T) {
 // none is not the default: later reads would find a damaged file).
 func TestUploadCorruptedInTransit(t *testing.T) {
 	srv := minioServer(t)
-	data := randBytes(24, 2<<20)
+	data := backendtest.RandBytes(24, 2<<20)
 	for _, tc := range []struct {
 		mode   UploadChecksum
 		stream bool // CRC32C in a trailer rather than a header
@@ -222,7 +223,7 @@ func TestUploadCorruptedInTransit(t *testing.T) {
 				t.Fatalf("%d connections faulted, want 1", p.Faulted())
 			}
 			p.SetPlan(nil)
-			same := bytes.Equal(readAll(t, b, name, 0, -1), data)
+			same := bytes.Equal(backendtest.ReadAll(t, b, name, 0, -1), data)
 			if want := mode != ChecksumNone; same != want {
 				t.Fatalf("stored bytes equal to the source: %v, want %v", same, want)
 			}

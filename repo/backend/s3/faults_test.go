@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"memento/repo/backend/backendtest"
 	"net"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func closedPort(t *testing.T) string {
 func TestBackendFaults(t *testing.T) {
 	ctx := context.Background()
 	srv := minioServer(t)
-	data := randBytes(11, 3<<20)
+	data := backendtest.RandBytes(11, 3<<20)
 	name := "data/aa/" + hex64('a')
 
 	t.Run("reset mid-upload", func(t *testing.T) {
@@ -50,7 +51,7 @@ func TestBackendFaults(t *testing.T) {
 			t.Fatal("no connection was faulted; the test tests nothing")
 		}
 		p.SetPlan(nil)
-		if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+		if got := backendtest.ReadAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
 			t.Fatal("stored bytes differ")
 		}
 	})
@@ -78,7 +79,7 @@ func TestBackendFaults(t *testing.T) {
 			t.Errorf("stall took %s to detect", d)
 		}
 		p.SetPlan(nil)
-		if got := readAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+		if got := backendtest.ReadAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
 			t.Fatal("stored bytes differ")
 		}
 	})

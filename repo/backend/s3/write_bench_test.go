@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"memento/repo/backend/backendtest"
 	"syscall"
 	"testing"
 
@@ -20,7 +21,7 @@ func BenchmarkWritePacks(b *testing.B) {
 	const packs, packSize, writers = 16, 16 << 20, 4
 	data := make([][]byte, packs)
 	for i := range data {
-		data[i] = randBytes(uint64(i+1), packSize)
+		data[i] = backendtest.RandBytes(uint64(i+1), packSize)
 	}
 	for _, bc := range []struct {
 		name   string

@@ -1,4 +1,4 @@
-package pitr_test
+package repotest
 
 import (
 	"fmt"
@@ -9,10 +9,12 @@ import (
 	"memento/walreplay"
 )
 
-// walFixture writes WAL entries of a space like a database does: 768-dim
+// WALFixture writes WAL entries of a space like a database does: 768-dim
 // records, an id reused now and then (updates), a delete every 16 entries.
-type walFixture struct {
-	dataDir, space string
+type WALFixture struct {
+	// DataDir is the Engram data directory, Space the space written, in
+	// DataDir/spaces/Space/wal.
+	DataDir, Space string
 	w              *walreplay.Writer
 	rng            *rand.Rand
 	seq            uint64
@@ -21,7 +23,9 @@ type walFixture struct {
 	buf            []byte
 }
 
-func newWALFixture(tb testing.TB, segSize int64) *walFixture {
+// NewWALFixture starts the WAL of a space "bench" in a new data directory,
+// in segments of segSize bytes.
+func NewWALFixture(tb testing.TB, segSize int64) *WALFixture {
 	tb.Helper()
 	dd := tb.TempDir()
 	space := "bench"
@@ -29,13 +33,19 @@ func newWALFixture(tb testing.TB, segSize int64) *walFixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &walFixture{dataDir: dd, space: space, w: w, rng: rand.New(rand.NewPCG(1, 2)), ts: 1_800_000_000_000_000_000}
+	f := &WALFixture{DataDir: dd, Space: space, w: w, rng: rand.New(rand.NewPCG(1, 2)), ts: 1_800_000_000_000_000_000}
 	f.rec.Embedding = make([]float32, 768)
 	return f
 }
 
-// write appends entries until at least n more bytes of WAL exist.
-func (f *walFixture) write(tb testing.TB, n int64) {
+// WALDir is the directory of the space's WAL segments.
+func (f *WALFixture) WALDir() string {
+	return filepath.Join(f.DataDir, "spaces", f.Space, "wal")
+}
+
+// Write appends entries until at least n more bytes of WAL exist, and
+// syncs them.
+func (f *WALFixture) Write(tb testing.TB, n int64) {
 	tb.Helper()
 	var written int64
 	for written < n {
@@ -64,3 +74,6 @@ func (f *walFixture) write(tb testing.TB, n int64) {
 		tb.Fatal(err)
 	}
 }
+
+// Seq is the sequence number of the last entry written (0 before any).
+func (f *WALFixture) Seq() uint64 { return f.seq }
