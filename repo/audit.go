@@ -86,6 +86,12 @@ func (r *Repository) AppendAudit(ctx context.Context, rec AuditRecord) (string, 
 	return FileName(DirLogs, id), nil
 }
 
+// auditRecordReads is how many audit records AuditLog reads at once. They
+// are small files (a few hundred bytes), so reading them is bound by the
+// storage's latency (an S3 round trip per file), not by bandwidth or CPU:
+// eight overlap it, as many as the S3 backend's default connections.
+const auditRecordReads = 8
+
 // AuditLog reads every audit record at or after since (zero: all), oldest
 // first. Records that fail verification are not returned; they are counted
 // in the error-free second result so that `check` and `log` can say so.
@@ -104,7 +110,7 @@ func (r *Repository) AuditLog(ctx context.Context, since time.Time) ([]AuditReco
 		bad  []error
 		g, c = errgroup.WithContext(ctx)
 	)
-	g.SetLimit(8)
+	g.SetLimit(auditRecordReads)
 	for _, name := range names {
 		g.Go(func() error {
 			var rec AuditRecord

@@ -78,7 +78,7 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildResult, error) {
 	var mu sync.Mutex
 	var infos []index.PackInfo
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
+	g.SetLimit(packHeaderReads)
 	for _, p := range packs {
 		g.Go(func() error {
 			pi, err := r.ReadPackHeader(gctx, p.id, p.size)
@@ -124,3 +124,11 @@ func mustSpaces(ix *index.Index) []string {
 	s, _ := ix.Spaces()
 	return s
 }
+
+// packHeaderReads is how many pack headers a rebuild reads at once. Each is
+// one small ranged read at the end of a pack, so the work is bound by the
+// storage's latency (an S3 round trip), not by bandwidth or CPU: eight
+// overlap that latency, as many as the S3 backend's default connections
+// (more would only queue for a connection), and are no burden on a local
+// disk.
+const packHeaderReads = 8

@@ -288,12 +288,20 @@ func (r *Repository) ResetIndex() error {
 	return nil
 }
 
+// indexFileLoads is how many index files LoadIndexFiles reads at once.
+// Fetching one is latency-bound on S3, but unlike the other metadata files
+// an index file is large (it lists every blob of its packs) and is decoded
+// and held in memory until all are merged: four overlap the round trips
+// while bounding the decoded files held at once and the cores spent
+// decrypting and decoding them.
+const indexFileLoads = 4
+
 // LoadIndexFiles reads repository index files in parallel. With tolerant, a
 // damaged file is reported in damaged instead of failing the whole load.
 func (r *Repository) LoadIndexFiles(ctx context.Context, names []string, tolerant bool) (files []index.File, damaged []string, err error) {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
+	g.SetLimit(indexFileLoads)
 	for _, name := range names {
 		g.Go(func() error {
 			var f IndexFile

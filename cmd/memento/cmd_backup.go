@@ -137,11 +137,12 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	// space, and the command fails once all are done.
 	var errs []error
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
+	g.SetLimit(spacesBackedUpAtOnce)
+	replays := backup.NewReplayLimiter(backup.ConcurrentReplays) // the spaces' state replays take turns
 	for _, job := range jobs {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
 		g.Go(func() error {
-			sn, err := a.backupOne(gctx, r, job)
+			sn, err := a.backupOne(gctx, r, job, replays)
 			a.auditBackup(gctx, r, job, sn, err)
 			mu.Lock()
 			defer mu.Unlock()
@@ -203,6 +204,14 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	}
 	return a.emit(results)
 }
+
+// spacesBackedUpAtOnce is how many spaces `backup --all` backs up at once.
+// They share one chunk pipeline, whose workers bound the CPU spent cutting,
+// hashing and compressing whatever the number of spaces, and one
+// ReplayLimiter for their state replays; each space adds memory of its own
+// (a packer's open packs, read buffers). Four keep the pipeline fed while a
+// space is paused, staging or between files, and bound that memory.
+const spacesBackedUpAtOnce = 4
 
 // estimateSize sums file sizes for the progress bar; cheap next to reading them.
 func estimateSize(jobs []backup.BackupOptions) int64 {

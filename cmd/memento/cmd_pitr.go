@@ -69,6 +69,14 @@ cuts the range before it and is listed as broken, with the reason.`,
 	return c
 }
 
+// spacesRecoveredAtOnce is how many spaces `restore --all --at` recovers
+// at once. Each lays its base snapshot down (disk-bound, as a restore) and
+// then replays its WAL into a state up to the target (CPU-bound, and the
+// state holds the space's records in memory or mapped), so two at once
+// overlap one's writes with the other's replay while bounding the states
+// held at once.
+const spacesRecoveredAtOnce = 2
+
 // restorePointInTime implements `restore --space ID|--all --at T|--to-seq N`.
 func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f restoreFlags) error {
 	t, err := parseTarget(f.at, f.toSeq, f.toSeq != 0, false)
@@ -90,7 +98,7 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 	var results []*restore.PITRResult
 	var errs []error
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2)
+	g.SetLimit(spacesRecoveredAtOnce)
 	for _, sp := range spaces {
 		g.Go(func() error {
 			res, err := restore.RestorePointInTime(gctx, r, restore.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog})

@@ -135,7 +135,7 @@ func (a *app) destination(ctx context.Context, to string) (repo.Backend, error) 
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", to, err)
 	}
-	return be, nil
+	return a.own(be), nil
 }
 
 // auditReplicate records the run in the source's audit trail when a password

@@ -133,8 +133,17 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 	return res, nil
 }
 
+// spacesRestoredAtOnce is how many spaces `restore --all` restores at once.
+// Each restore already reads ahead and writes files in parallel
+// (RestoreOptions.Workers), so a single space nearly saturates the target
+// disk; a second overlaps one
+// space's tail (fsync, swap) with the next one's reads. More would contend
+// for the disk and multiply the read-ahead memory.
+const spacesRestoredAtOnce = 2
+
 // restoreAllLatest restores the newest snapshot of every space into the data
-// dir target, two spaces at a time: a whole node back in one command.
+// dir target, spacesRestoredAtOnce at a time: a whole node back in one
+// command.
 func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target string) error {
 	newest, err := r.LatestPerSpace(ctx)
 	if err != nil {
@@ -156,7 +165,7 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 	stop := a.showProgress("restore", total, prog)
 	out := make([]restoreJSON, len(spaces))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2)
+	g.SetLimit(spacesRestoredAtOnce)
 	for i, sp := range spaces {
 		g.Go(func() error {
 			sn, err := r.FindSnapshot(gctx, latest[sp].ID.String()) // re-read and verify the manifest

@@ -96,6 +96,14 @@ sequence gap in the source is an error naming the missing range.`,
 	return c
 }
 
+// spacesArchivedAtOnce is how many spaces `wal archive` archives at once.
+// They share one chunk pipeline, whose workers bound the CPU spent cutting,
+// hashing and compressing whatever the number of spaces; each space adds its
+// own packer (open packs in memory) and reads. Four keep the pipeline busy
+// while a space is listing or between segments, without holding many spaces'
+// packs at once.
+const spacesArchivedAtOnce = 4
+
 // walArchive archives spaces; bad are the entries of spaces/ that cannot be
 // spaces, reported with the errors once the others are archived.
 func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, bad []error) error {
@@ -118,7 +126,7 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, b
 	var results []*walarchive.WALArchiveResult
 	var errs []error
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
+	g.SetLimit(spacesArchivedAtOnce)
 	for _, sp := range spaces {
 		g.Go(func() error {
 			res, err := ar.ArchiveSpace(gctx, dataDir, sp)

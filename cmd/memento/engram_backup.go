@@ -72,14 +72,17 @@ func (a *app) currentQuiescer() (*engram.Quiescer, error) {
 }
 
 // backupOne backs up a space with its WAL positions and state digest in
-// the manifest (repo.EngramRecorder), quiescing the database around the
+// the manifest (backup.EngramRecorder), quiescing the database around the
 // tiers if asked. The database is resumed whatever happens: the recorder's
 // Done is deferred, and Ctrl-C cancels ctx rather than killing the process.
-func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions) (*repo.Snapshot, error) {
+// The space backups of one command share replays, so that their state
+// replays take turns (backup.ConcurrentReplays).
+func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions, replays *backup.ReplayLimiter) (*repo.Snapshot, error) {
 	if opts.Space == "" {
 		return backup.Backup(ctx, r, opts)
 	}
 	rec := backup.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
+	rec.Replays = replays
 	if !opts.NoParent {
 		parent := opts.Parent
 		if parent == nil {

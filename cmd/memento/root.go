@@ -33,6 +33,7 @@ type app struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
 	opened         []*repo.Repository // by openWith, to tell a lost lock (lockLost)
+	backends       []io.Closer        // backends opened that hold resources (own), closed when the command ends
 }
 
 func run(ctx context.Context, args []string) int {
@@ -40,6 +41,7 @@ func run(ctx context.Context, args []string) int {
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	a.closeBackends()
 	if lost := a.lockLost(); lost != nil {
 		// The command was stopped by its lock's context: say why, not
 		// "interrupted" (or, for wal watch and mount, nothing).
@@ -127,6 +129,26 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// own keeps be to close when the command ends, if it holds resources (a
+// local backend's open pack files). A command's backends live as long as it
+// does: a mount's until it is unmounted, since the command returns only then.
+func (a *app) own(be repo.Backend) repo.Backend {
+	if c, ok := be.(io.Closer); ok {
+		a.backends = append(a.backends, c)
+	}
+	return be
+}
+
+// closeBackends closes the backends the command opened.
+func (a *app) closeBackends() {
+	for _, c := range a.backends {
+		if err := c.Close(); err != nil && a.log != nil {
+			a.log.Warn("closing the repository backend", "err", err)
+		}
+	}
+	a.backends = nil
+}
+
 // backend opens the repository location named by --repo; ctx bounds the
 // network waits of opening it (an S3 probe), so Ctrl-C stops them.
 func (a *app) backend(ctx context.Context, create bool) (repo.Backend, error) {
@@ -141,13 +163,17 @@ func (a *app) backend(ctx context.Context, create bool) (repo.Backend, error) {
 		return be, nil
 	}
 	if create {
-		return local.Create(a.repoURL)
+		be, err := local.Create(a.repoURL)
+		if err != nil {
+			return nil, err
+		}
+		return a.own(be), nil
 	}
 	be, err := local.Open(a.repoURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w at %s: %v", repo.ErrNoRepository, a.repoURL, err)
 	}
-	return be, nil
+	return a.own(be), nil
 }
 
 // checkPasswordFileMode treats a password file the way ssh treats a private

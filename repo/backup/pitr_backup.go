@@ -35,8 +35,9 @@ import (
 // WALEnd is after any state the tiers can hold: restoring the snapshot and
 // replaying from its checkpoint always works. The replay runs in the
 // background while the archiver reads the same segments (one read of the
-// WAL from disk for both), at most one per core, and the manifest waits for
-// it (Wait, the AfterFiles hook; Attach wires all of this into a backup).
+// WAL from disk for both), taking turns with other spaces' replays through
+// Replays, and the manifest waits for it (Wait, the AfterFiles hook; Attach
+// wires all of this into a backup).
 type EngramRecorder struct {
 	Info    repo.EngramInfo
 	dataDir string
@@ -55,6 +56,12 @@ type EngramRecorder struct {
 	Parent *repo.EngramInfo
 	// Reused reports that the parent's WAL end and digest were reused.
 	Reused bool
+	// Replays, if set, is shared with the other space backups running at the
+	// same time so that their state replays take turns (ConcurrentReplays,
+	// for peak memory). Nil leaves this recorder's one replay unbounded by
+	// the others: right for a single space backup, and nothing is shared
+	// process-wide behind the caller's back.
+	Replays *ReplayLimiter
 	// stageDir holds the copies made during the pause (see stage); empty
 	// when nothing was staged.
 	stageDir string
@@ -90,12 +97,48 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 	opts.AfterFiles = e.Wait
 }
 
-// digestSlot runs one state replay at a time per process. Replays run in the
-// background of the backup (startReplay), so serializing them costs no wall
-// time while files are still being read, and it bounds the page-cache pages
-// a zero-copy state keeps mapped (it drops them every 64 MiB): two at once
+// ConcurrentReplays is how many state replays a ReplayLimiter from
+// NewReplayLimiter(0) lets run at once: one. Replays run in the background
+// of the backup (startReplay), so serializing them costs no wall time while
+// files are still being read, and it bounds the page-cache pages a
+// zero-copy state keeps mapped (it drops them every 64 MiB): two at once
 // took a 3-space backup's peak RSS from 267 to 309 MiB.
-var digestSlot = make(chan struct{}, 1)
+const ConcurrentReplays = 1
+
+// ReplayLimiter bounds how many state replays run at once among the space
+// backups that share it (EngramRecorder.Replays). Whoever runs several space
+// backups at once (backup --all) makes one and gives it to every recorder;
+// it holds no resources and needs no Close.
+type ReplayLimiter struct{ slots chan struct{} }
+
+// NewReplayLimiter returns a limiter letting n replays run at once; n <= 0
+// means ConcurrentReplays.
+func NewReplayLimiter(n int) *ReplayLimiter {
+	if n <= 0 {
+		n = ConcurrentReplays
+	}
+	return &ReplayLimiter{slots: make(chan struct{}, n)}
+}
+
+// acquire waits for a slot, or for ctx. A nil limiter never waits.
+func (l *ReplayLimiter) acquire(ctx context.Context) error {
+	if l == nil {
+		return ctx.Err()
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release gives back the slot of an acquire that succeeded.
+func (l *ReplayLimiter) release() {
+	if l != nil {
+		<-l.slots
+	}
+}
 
 // BeforeDir is the BackupOptions.BeforeDir hook.
 func (e *EngramRecorder) BeforeDir(rel string) error {
@@ -203,12 +246,10 @@ func (e *EngramRecorder) Wait() error {
 }
 
 func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo) error {
-	select {
-	case digestSlot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := e.Replays.acquire(ctx); err != nil {
+		return err
 	}
-	defer func() { <-digestSlot }()
+	defer e.Replays.release()
 	// Zero-copy: the payloads stay in the page cache instead of the heap, which
 	// keeps a backup's memory flat however large the space. The live database
 	// only appends to, renames and unlinks segments, which mappings survive.

@@ -37,6 +37,7 @@ func New(t testing.TB, opts repo.InitOptions) *Repo {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { be.Close() }) // its open packs, before TempDir goes
 	tr.Backend = be
 	if opts.KDF == (repo.KDFParams{}) {
 		opts.KDF = FastKDF

@@ -155,12 +155,14 @@ func NoTempLeft(t testing.TB, parent string) {
 	}
 }
 
-// NewLocal creates a local backend in a new directory p.
+// NewLocal creates a local backend in a new directory p, closed when the
+// test ends.
 func NewLocal(t testing.TB, p string) *local.Backend {
 	t.Helper()
 	be, err := local.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { be.Close() })
 	return be
 }

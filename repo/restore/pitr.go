@@ -165,8 +165,16 @@ func (rs *restorer) layDownWAL(ctx context.Context, arch *walarchive.WALArchive,
 	return rs.fetchSegments(ctx, need, walDir)
 }
 
-// fetchSegments writes the archived segments need into walDir, four at a
-// time, and returns how many it wrote.
+// segmentFetches is how many archived WAL segments fetchSegments writes at
+// once. Each streams its chunks in order through the core's read path with
+// its own read-ahead, and a WAL's chunks are spread over few packs: one
+// segment at a time leaves the storage idle between requests (an S3 round
+// trip each), while every extra one adds its read-ahead buffers and a file
+// being written. Four keep the reads overlapping at a bounded memory cost.
+const segmentFetches = 4
+
+// fetchSegments writes the archived segments need into walDir,
+// segmentFetches at a time, and returns how many it wrote.
 func (rs *restorer) fetchSegments(ctx context.Context, need []*walarchive.WALSegmentRecord, walDir string) (int, error) {
 	if len(need) == 0 {
 		return 0, nil
@@ -182,7 +190,7 @@ func (rs *restorer) fetchSegments(ctx context.Context, need []*walarchive.WALSeg
 		return 0, fmt.Errorf("space %s: archived WAL: %w", rs.sn.Space, err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
+	g.SetLimit(segmentFetches)
 	for _, rec := range need {
 		g.Go(func() error { return rs.fetchSegment(gctx, rec, locs, walDir) })
 	}

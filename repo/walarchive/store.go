@@ -107,10 +107,17 @@ func loadWALArchive(ctx context.Context, r *repo.Repository, space string) (*WAL
 	return w, nil
 }
 
-// loadWALFiles reads names into files, a few at a time.
+// walFileReads is how many WAL archive run files loadWALFiles reads at
+// once. They are small metadata files (a few segment records each), so
+// reading them is bound by the storage's latency (an S3 round trip per
+// file), not by bandwidth or CPU: eight overlap it, as many as the S3
+// backend's default connections.
+const walFileReads = 8
+
+// loadWALFiles reads names into files, walFileReads at a time.
 func loadWALFiles(ctx context.Context, r *repo.Repository, space string, names []string, files []ArchiveFile) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
+	g.SetLimit(walFileReads)
 	for i, name := range names {
 		g.Go(func() error {
 			f := &files[i]

@@ -20,7 +20,8 @@ const (
 
 // Backend stores repository files under one local directory.
 type Backend struct {
-	root string // absolute, cleaned
+	root    string       // absolute, cleaned
+	handles *handleCache // open packs (handles.go); emptied by Close
 	// afterDirSync, when set (by tests), is called with each directory
 	// fsynced and the fsync's result.
 	afterDirSync func(dir string, err error)
@@ -53,7 +54,7 @@ func Open(dir string) (*Backend, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("local backend: repository path %s is not a directory", root)
 	}
-	return &Backend{root: root}, nil
+	return backendAt(root), nil
 }
 
 // Create makes dir (and its parents) and returns a Backend on it. It refuses
@@ -77,7 +78,23 @@ func Create(dir string) (*Backend, error) {
 	if err := syncDir(filepath.Dir(root)); err != nil {
 		return nil, fmt.Errorf("local backend: create repository directory %s: %w", root, err)
 	}
-	return &Backend{root: root}, nil
+	return backendAt(root), nil
+}
+
+func backendAt(root string) *Backend {
+	return &Backend{root: root, handles: newHandleCache(maxHandles)}
+}
+
+// Close releases the pack files the Backend keeps open between reads (at
+// most maxHandles): those no reader uses are closed now, those still being
+// read when their last reader is closed. The Backend stays usable: after
+// Close every pack is opened for its read and closed with its reader, so
+// nothing stays open. Whoever opens a Backend closes it when done with it
+// (a command when it ends, a mount after it is unmounted). Close is
+// idempotent and always returns nil.
+func (b *Backend) Close() error {
+	b.handles.close()
+	return nil
 }
 
 // Location returns the absolute path of the repository directory.

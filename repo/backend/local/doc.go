@@ -8,6 +8,10 @@
 // is always a valid replica. Temporary files are named ".tmp-*" and are
 // invisible to List.
 //
+// A Backend keeps a few pack files open between ranged reads (handles.go).
+// That cache belongs to the Backend, not to the process: Close releases it,
+// and whoever opened the Backend closes it when done.
+//
 // The POSIX specifics (rename, directory fsync, listing) stay inside this
 // package on purpose: callers must not rely on them, because the object-store
 // backend has none of them.

@@ -25,11 +25,16 @@ import (
 // are the immutable, content-addressed packs that are read in ranges; index,
 // snapshot and lock files are read once.
 //
-// The cache is process-wide and keyed by absolute path, so several Backends
-// on one repository share it and its bound. A handle that is evicted while
-// readers still use it is closed when the last of them closes its reader.
+// Each Backend owns its cache (made by Open and Create, bounded by
+// maxHandles), so two Backends on one directory keep separate handles and
+// nothing is shared process-wide. A handle that is evicted while readers
+// still use it is closed when the last of them closes its reader. Close
+// empties the cache the same way; packs read after it are opened per read
+// and closed with their reader (uncached), so a closed Backend still reads
+// correctly but keeps nothing open.
 
-// maxHandles bounds the pack files kept open (maxOpenHandles, per platform).
+// maxHandles bounds the pack files each Backend keeps open (maxOpenHandles,
+// per platform).
 const maxHandles = maxOpenHandles
 
 // handle is one open pack file.
@@ -37,7 +42,7 @@ type handle struct {
 	f    *os.File
 	fi   os.FileInfo // of f, at open
 	refs int         // readers using f (guarded by handleCache.mu)
-	gone bool        // evicted or stale: close when refs drops to 0
+	gone bool        // evicted, stale or uncached: close when refs drops to 0
 	elem *list.Element
 
 	// direct is a second descriptor on the same file with O_DIRECT, for
@@ -73,17 +78,17 @@ func (h *handle) close() {
 	}
 }
 
-// handleCache is a least-recently-used set of open files.
+// handleCache is a least-recently-used set of open files, owned by one
+// Backend.
 type handleCache struct {
-	mu    sync.Mutex
-	limit int
-	m     map[string]*handle
-	order list.List // of string paths, most recently used first
+	mu     sync.Mutex
+	limit  int
+	closed bool // by close: nothing is cached any more
+	m      map[string]*handle
+	order  list.List // of string paths, most recently used first
 
 	opens, hits int64
 }
-
-var handles = newHandleCache(maxHandles)
 
 func newHandleCache(limit int) *handleCache {
 	return &handleCache{limit: limit, m: map[string]*handle{}}
@@ -108,6 +113,10 @@ func (c *handleCache) acquire(path string) (*handle, error) {
 		return nil, err
 	}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return openUncached(path)
+	}
 	if h, ok := c.m[path]; ok {
 		if sameFile(h.fi, fi) {
 			h.refs++
@@ -126,6 +135,10 @@ func (c *handleCache) acquire(path string) (*handle, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed { // closed meanwhile: do not cache it
+		h.gone = true
+		return h, nil
+	}
 	c.opens++
 	if old, ok := c.m[path]; ok {
 		// Another reader opened it meanwhile; keep the newer one cached.
@@ -155,6 +168,16 @@ func openHandle(path string) (*handle, error) {
 	return &handle{f: f, fi: fi, refs: 1}, nil
 }
 
+// openUncached opens path for one reader: release closes it.
+func openUncached(path string) (*handle, error) {
+	h, err := openHandle(path)
+	if err != nil {
+		return nil, err
+	}
+	h.gone = true
+	return h, nil
+}
+
 // dropLocked removes h from the cache; it is closed once nobody reads it.
 func (c *handleCache) dropLocked(path string, h *handle) {
 	c.order.Remove(h.elem)
@@ -178,6 +201,18 @@ func (c *handleCache) release(h *handle) {
 	c.mu.Unlock()
 	if closeIt {
 		h.close()
+	}
+}
+
+// close closes every cached handle that no reader uses; those in use are
+// closed when their last reader closes. Later acquires open uncached
+// handles. close is idempotent.
+func (c *handleCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for path, h := range c.m {
+		c.dropLocked(path, h)
 	}
 }
 

@@ -13,14 +13,13 @@ import (
 	"testing"
 )
 
-// withHandleCache replaces the process-wide handle cache for one test.
-func withHandleCache(t *testing.T, limit int) *handleCache {
+// backendWithCache returns a new Backend whose handle cache holds limit
+// files, and that cache.
+func backendWithCache(t *testing.T, limit int) (*Backend, *handleCache) {
 	t.Helper()
-	old := handles
-	c := newHandleCache(limit)
-	handles = c
-	t.Cleanup(func() { handles = old })
-	return c
+	b := newBackend(t)
+	b.handles = newHandleCache(limit)
+	return b, b.handles
 }
 
 func writeFile(t *testing.T, b *Backend, name string, data []byte) {
@@ -32,8 +31,7 @@ func writeFile(t *testing.T, b *Backend, name string, data []byte) {
 
 // Repeated ranged reads of one pack open it once.
 func TestHandleCacheReusesOpenPack(t *testing.T) {
-	c := withHandleCache(t, 4)
-	b := newBackend(t)
+	b, c := backendWithCache(t, 4)
 	data := randBytes(1, 1<<16)
 	writeFile(t, b, "data/aa/pack", data)
 	for i := range 10 {
@@ -58,8 +56,7 @@ func TestHandleCacheReusesOpenPack(t *testing.T) {
 // packs: every read gets its own bytes while handles are evicted under
 // readers that still use them.
 func TestHandleCacheConcurrentReads(t *testing.T) {
-	c := withHandleCache(t, 2)
-	b := newBackend(t)
+	b, c := backendWithCache(t, 2)
 	const packs, size = 5, 1 << 15
 	contents := make([][]byte, packs)
 	for i := range contents {
@@ -105,8 +102,7 @@ func TestHandleCacheConcurrentReads(t *testing.T) {
 // An evicted handle stays usable by its reader and is closed when the reader
 // closes.
 func TestHandleCacheEvictionClosesAfterLastReader(t *testing.T) {
-	c := withHandleCache(t, 1)
-	b := newBackend(t)
+	b, c := backendWithCache(t, 1)
 	one, two := randBytes(1, 5000), randBytes(2, 5000)
 	writeFile(t, b, "data/aa/one", one)
 	writeFile(t, b, "data/aa/two", two)
@@ -136,8 +132,7 @@ func TestHandleCacheEvictionClosesAfterLastReader(t *testing.T) {
 // exactly as without a cache; a reader opened before still reads what it
 // opened.
 func TestHandleCacheSeesChangedPacks(t *testing.T) {
-	withHandleCache(t, 4)
-	b := newBackend(t)
+	b, _ := backendWithCache(t, 4)
 	ctx := context.Background()
 	p := filepath.Join(b.root, "data", "aa", "pack")
 	old := randBytes(3, 8000)
@@ -185,8 +180,7 @@ func TestHandleCacheSeesChangedPacks(t *testing.T) {
 
 // With a limit of 0 (Windows) nothing stays open.
 func TestHandleCacheDisabled(t *testing.T) {
-	c := withHandleCache(t, 0)
-	b := newBackend(t)
+	b, c := backendWithCache(t, 0)
 	data := randBytes(5, 3000)
 	writeFile(t, b, "data/aa/pack", data)
 	for range 3 {

@@ -14,8 +14,9 @@ import (
 // file (wrapping io.ErrUnexpectedEOF) rather than a silently short read,
 // because a short pack read always means a damaged or wrong file.
 //
-// Packs (data/...) are read through a small cache of open files (see
-// handles.go); the reader is an io.ReaderAt too, and reads with pread.
+// Packs (data/...) are read through the Backend's small cache of open files
+// (see handles.go; uncached after Close); the reader is an io.ReaderAt too,
+// and reads with pread.
 func (b *Backend) Open(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -29,7 +30,7 @@ func (b *Backend) Open(ctx context.Context, name string, off, length int64) (io.
 	}
 	var h *handle
 	if cacheable(name) {
-		h, err = handles.acquire(p)
+		h, err = b.handles.acquire(p)
 	} else {
 		h, err = openHandle(p)
 	}
@@ -38,7 +39,7 @@ func (b *Backend) Open(ctx context.Context, name string, off, length int64) (io.
 	}
 	release := func() {
 		if cacheable(name) {
-			handles.release(h)
+			b.handles.release(h)
 		} else {
 			h.close()
 		}

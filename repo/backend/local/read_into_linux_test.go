@@ -35,8 +35,7 @@ func readInto(t *testing.T, b *Backend, name string, off, n int64) ([]byte, erro
 // TestReadInto: small ranges through the page cache, large ones around it,
 // both byte for byte; the buffer must leave room for ReadSlack.
 func TestReadInto(t *testing.T) {
-	c := withHandleCache(t, 4)
-	b := newBackend(t)
+	b, c := backendWithCache(t, 4)
 	const size = 3*directio.MinReadSize + 777
 	data := randBytes(9, size)
 	writeFile(t, b, "data/aa/pack", data)
@@ -76,8 +75,7 @@ func TestReadInto(t *testing.T) {
 // opened before), and a pack truncated after Open is a short read naming
 // the file, never stale or zero bytes.
 func TestReadIntoSeesChangedPacks(t *testing.T) {
-	withHandleCache(t, 4)
-	b := newBackend(t)
+	b, _ := backendWithCache(t, 4)
 	const size = 2 * directio.MinReadSize
 	old := randBytes(3, size)
 	writeFile(t, b, "data/aa/pack", old)
