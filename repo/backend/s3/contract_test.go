@@ -18,8 +18,6 @@ func TestContract(t *testing.T) {
 		ErrInvalidName: ErrInvalidName,
 		Flat:           true,
 		Skip: map[string]string{
-			"RangedReads": "reading to the end from offset == size fails (HTTP 416) " +
-				"instead of returning nothing",
 			"WriteCancelledMidCopyLeavesNothing": "the upload reads ahead of the " +
 				"cancellation (the source is read more than once after cancel)",
 			"WriteSizeMismatchAndSourceErrors": "a source longer than the declared " +

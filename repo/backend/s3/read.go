@@ -86,6 +86,15 @@ func (r *rangeReader) open() error {
 	})
 	if err != nil {
 		if errors.Is(err, errRange) || minio.ToErrorResponse(err).Code == "InvalidRange" {
+			// HTTP cannot ask for the empty range at the end of an object:
+			// reading "to the end" from offset == size returns nothing, as the
+			// Backend contract says, and only a start beyond the end fails.
+			if r.remaining < 0 {
+				if size, serr := r.b.Stat(r.ctx, r.name); serr == nil && r.off == size {
+					r.remaining, r.body = 0, io.NopCloser(eofReader{})
+					return nil
+				}
+			}
 			return fmt.Errorf("s3 backend: open %s: range %d+%d beyond end of file: %w", r.name, r.off, r.remaining, io.ErrUnexpectedEOF)
 		}
 		return r.b.wrapErr("open", r.name, err)
