@@ -13,12 +13,6 @@ import (
 	"syscall"
 )
 
-// stagedEntries are the parts of a space that the database changes in place
-// and that a quiesced backup therefore copies while the database is paused:
-// the checkpoint and the hot and warm tiers. Cold segments never change once
-// written and the WAL only grows (and is read last), so neither needs a pause.
-var stagedEntries = []string{"checkpoint.json", "hot", "warm"}
-
 // stage copies the space's mutable tiers into a private directory beside the
 // data dir's spaces/ (same filesystem: copy_file_range, or a reflink where the
 // filesystem has them), so the database stays paused only for that copy.
@@ -29,7 +23,7 @@ func (e *EngramRecorder) stage(spaceDir string) error {
 		return err
 	}
 	e.stageDir = dir
-	for _, name := range stagedEntries {
+	for _, name := range engram.StagedEntries {
 		src := filepath.Join(spaceDir, name)
 		if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && slices.Contains(engram.SpaceSubdirs, name) {
 			// A tier kept elsewhere is backed up as the directory it
@@ -52,7 +46,7 @@ func (e *EngramRecorder) Redirect(rel string) string {
 	if e.stageDir == "" {
 		return ""
 	}
-	for _, name := range stagedEntries {
+	for _, name := range engram.StagedEntries {
 		if rel == "spaces/"+e.space+"/"+name {
 			p := filepath.Join(e.stageDir, name)
 			if _, err := os.Lstat(p); err == nil {

@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"memento/engram"
 	"memento/repo"
 	"memento/walreplay"
 )
@@ -308,22 +308,15 @@ func walFingerprint(segs []walreplay.SegmentInfo) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// readCheckpoint reads spaces/<id>/checkpoint.json; a missing file means
-// nothing was checkpointed yet.
+// readCheckpoint reads spaces/<id>/checkpoint.json (engram.ReadCheckpoint:
+// both fields required); a missing file means nothing was checkpointed yet.
 func readCheckpoint(spaceDir string) (repo.WALPosition, error) {
-	var c struct {
-		Sequence    uint64 `json:"sequence"`
-		TimestampNS int64  `json:"timestamp_ns"`
-	}
-	b, err := os.ReadFile(filepath.Join(spaceDir, "checkpoint.json"))
+	c, err := engram.ReadCheckpoint(spaceDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return repo.WALPosition{}, nil
 	}
 	if err != nil {
 		return repo.WALPosition{}, fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return repo.WALPosition{}, fmt.Errorf("checkpoint %s: %w", filepath.Join(spaceDir, "checkpoint.json"), err)
 	}
 	return repo.WALPosition{Seq: c.Sequence, TimestampNS: c.TimestampNS}, nil
 }
