@@ -37,7 +37,9 @@ func (r *Repository) SetLockTimingForTest(refresh, stale time.Duration) {
 func (l *Lock) SetLastOKForTest(at time.Time) { l.lastOK.Store(at.UnixNano()) }
 
 // ReconcileNowForTest runs the pack reconciliation now.
-func (r *Repository) ReconcileNowForTest(ctx context.Context) (bool, error) { return r.reconcileNow(ctx) }
+func (r *Repository) ReconcileNowForTest(ctx context.Context) (bool, error) {
+	return r.reconcileNow(ctx)
+}
 
 // ForgetReconciledForTest makes the next reconciliation list data/ again,
 // as in a new process.
