@@ -73,7 +73,7 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 		case !ok:
 			vd.fail(L2, what, "chunk %d (%s) is in no pack of the repository", i, c.ID.Short())
 			return read, nil
-		case v.packSizes[loc.Pack] == 0:
+		case v.packSizes[loc.Pack] == 0 && !v.packWrittenSince(ctx, loc.Pack):
 			vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), repo.ShortHex(loc.Pack))
 			return read, nil
 		case !v.opts.Subset.selects(loc.Pack):
@@ -104,4 +104,13 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 		}
 	}
 	return read, nil
+}
+
+// packWrittenSince reports whether a pack missing from the listing NewVerifier
+// took exists now: the WAL archive is loaded after that listing, and a `wal
+// watch` (or the agent) running meanwhile writes packs and then the records
+// that name them, so a record newer than the listing may name a newer pack.
+func (v *Verifier) packWrittenSince(ctx context.Context, pack [32]byte) bool {
+	n, err := v.r.Backend().Stat(ctx, repo.PackName(pack))
+	return err == nil && n > 0
 }
