@@ -148,5 +148,6 @@ func (a *app) runAgent(ctx context.Context, cfg agent.Config) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	log.Debug("HTTP server stopped")
 	return runErr
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 	"memento/repo/walarchive"
 )
@@ -41,7 +42,8 @@ type Options struct {
 	// Destination opens a replication destination (replicate.to), creating
 	// it when missing.
 	Destination func(ctx context.Context, to string) (repo.Backend, error)
-	// ListSpaces lists the data dir's spaces (as walarchive.WatchOptions).
+	// ListSpaces lists the data dir's spaces (as walarchive.WatchOptions);
+	// nil uses engram.ListSpaces.
 	ListSpaces func(dataDir string) (spaces []string, bad []error, err error)
 	Logger     *slog.Logger
 	// Registry receives the metrics; nil makes a private one (Handler serves it).
@@ -71,6 +73,7 @@ type Agent struct {
 	jobs      map[jobKey]*jobState
 	cur       *repo.Repository // the session's repository, nil between sessions
 	repoErr   string           // why no session runs ("" while one does)
+	probeErr  string           // the last probe of the repository failed
 	repl      map[string]*replState
 	ready     bool // set once the first session started
 	lastLoop  time.Time
@@ -129,8 +132,17 @@ func New(opts Options) (*Agent, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Open == nil || opts.ListSpaces == nil {
-		return nil, errors.New("agent: Options.Open and Options.ListSpaces are required")
+	if opts.Open == nil {
+		return nil, errors.New("agent: Options.Open is required")
+	}
+	if opts.ListSpaces == nil {
+		opts.ListSpaces = func(dataDir string) ([]string, []error, error) {
+			l, err := engram.ListSpaces(dataDir)
+			if err != nil {
+				return nil, nil, err
+			}
+			return l.Spaces, l.Bad, nil
+		}
 	}
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = 5 * time.Second

@@ -56,6 +56,8 @@ func (a *Agent) NotReady(now time.Time) []string {
 	var out []string
 	if a.cur == nil {
 		out = append(out, a.repoErr)
+	} else if a.probeErr != "" {
+		out = append(out, "repository unreachable: "+a.probeErr)
 	}
 	budget := time.Duration(a.cfg.WAL.RPOBudget)
 	var period time.Duration

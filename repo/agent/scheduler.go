@@ -34,11 +34,16 @@ func (s *scheduler) run(ctx context.Context) bool {
 		next[job] = sc.Next(now)
 	}
 	pruneDue := false
+	var probed time.Time
 	for {
 		now = time.Now().UTC()
 		a.mu.Lock()
 		a.lastLoop = now
 		a.mu.Unlock()
+		if now.Sub(probed) >= probeEvery {
+			probed = now
+			a.probe(ctx, s.r)
+		}
 		if !pruneDue {
 			pruneDue = s.dispatchRetries(ctx, now)
 		}
@@ -312,3 +317,30 @@ func (a *Agent) clearRetry(k jobKey) {
 	}
 }
 
+
+// probeEvery is how often the scheduler checks that the repository is
+// reachable (one Stat of its config file), so that /readyz says so even when
+// no WAL is written and no job runs.
+const probeEvery = 5 * time.Second
+
+func (a *Agent) probe(ctx context.Context, r *repo.Repository) {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := r.Backend().Stat(pctx, repo.ConfigName)
+	if ctx.Err() != nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		if a.probeErr == "" {
+			a.log.Error("the repository is unreachable", "err", err)
+		}
+		a.probeErr = oneLine(err.Error())
+	} else {
+		if a.probeErr != "" {
+			a.log.Info("the repository is reachable again")
+		}
+		a.probeErr = ""
+	}
+}
