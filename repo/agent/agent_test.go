@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,7 +228,6 @@ func TestAgentStopMidBackupThenRestart(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
-
 
 // A second agent on the same data dir refuses to start (ErrAgentRunning,
 // which is repo.ErrLocked: exit 6).

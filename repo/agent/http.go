@@ -302,4 +302,3 @@ func shortID(s string) string {
 	}
 	return s
 }
-

@@ -82,4 +82,3 @@ func (l *dirLock) unlock() {
 	_ = l.f.Truncate(0)
 	_ = l.f.Close() // releases the flock
 }
-

@@ -317,7 +317,6 @@ func (a *Agent) clearRetry(k jobKey) {
 	}
 }
 
-
 // probeEvery is how often the scheduler checks that the repository is
 // reachable (one Stat of its config file), so that /readyz says so even when
 // no WAL is written and no job runs.

@@ -148,4 +148,3 @@ func (vd *Verdict) AuditRecord(slot string) repo.AuditRecord {
 	}
 	return rec
 }
-
