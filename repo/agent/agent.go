@@ -68,18 +68,20 @@ type Agent struct {
 	rate  int64
 	start time.Time
 
-	mu        sync.Mutex
-	spaces    map[string]*spaceState
-	jobs      map[jobKey]*jobState
-	cur       *repo.Repository // the session's repository, nil between sessions
-	repoErr   string           // why no session runs ("" while one does)
-	probeErr  string           // the last probe of the repository failed
-	repl      map[string]*replState
-	ready     bool // set once the first session started
-	lastLoop  time.Time
-	compactRO bool // the data dir is read-only: compaction off
-	repoSize  int64
-	ranges    rangeCache
+	mu       sync.Mutex
+	spaces   map[string]*spaceState
+	jobs     map[jobKey]*jobState
+	cur      *repo.Repository // the session's repository, nil between sessions
+	repoErr  string           // why no session runs ("" while one does)
+	probeErr string           // the last probe of the repository failed
+
+	pruneLockedSince time.Time // prune first found another process's lock
+	repl             map[string]*replState
+	ready            bool // set once the first session started
+	lastLoop         time.Time
+	compactRO        bool // the data dir is read-only: compaction off
+	repoSize         int64
+	ranges           rangeCache
 }
 
 type jobKey struct{ job, space string }

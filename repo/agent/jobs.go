@@ -139,10 +139,41 @@ func (a *Agent) runPrune(ctx context.Context, r *repo.Repository) bool {
 			"packs_written": float64(res.PacksWritten), "bytes_freed": float64(res.BytesFreed), "seconds": res.Seconds}
 		jr = jobResult{read: res.BytesRepacked, detail: fmt.Sprintf("%d packs deleted, %d repacked", res.PacksDeleted, res.PacksRepacked)}
 	}
+	if errors.Is(err, repo.ErrLocked) && a.lockedBriefly(start) {
+		// Another process (a backup by hand, a `wal watch`) holds a lock:
+		// wait for a quiet moment; a failure only once that lasted a
+		// whole schedule period.
+		a.mu.Lock()
+		js.running = false
+		js.retryAt = time.Now().Add(a.opts.RetryMin)
+		a.mu.Unlock()
+		a.log.Warn("prune waits: the repository is locked by another process", "err", err, "retry_in", a.opts.RetryMin)
+		return false
+	}
+	a.mu.Lock()
+	a.pruneLockedSince = time.Time{}
+	a.mu.Unlock()
 	a.audit(ctx, r, rec, err)
 	a.record(JobPrune, "", start, time.Since(start), jr, err)
 	a.refreshRepoState(ctx, r)
 	return err == nil
+}
+
+// lockedBriefly reports whether prune has found the repository locked by
+// another process for less than one period of its schedule (it remembers
+// since when).
+func (a *Agent) lockedBriefly(now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pruneLockedSince.IsZero() {
+		a.pruneLockedSince = now
+	}
+	period := time.Hour
+	if s := a.sched[JobPrune]; s != nil {
+		n := s.Next(now.UTC())
+		period = s.Next(n).Sub(n)
+	}
+	return now.Sub(a.pruneLockedSince) < period
 }
 
 // compactSpace compacts a space's WAL when it has more sealed segments than

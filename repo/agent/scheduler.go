@@ -21,13 +21,19 @@ type scheduler struct {
 	mu      sync.Mutex
 	spaceMu map[string]*sync.Mutex
 	running int
+	heavy   chan struct{} // bounds the backups running at once
 }
+
+// maxBackups is how many spaces are backed up at once (as `backup --all`):
+// they share the pipeline's workers.
+const maxBackups = 4
 
 // run dispatches until ctx ends (false) or prune is due and no job runs any
 // more (true).
 func (s *scheduler) run(ctx context.Context) bool {
 	a := s.a
 	s.spaceMu = map[string]*sync.Mutex{}
+	s.heavy = make(chan struct{}, maxBackups)
 	next := map[string]time.Time{}
 	now := time.Now().UTC()
 	for job, sc := range a.sched {
@@ -201,6 +207,13 @@ func (s *scheduler) start(ctx context.Context, job, space string) {
 		// do not overlap each other either.
 		m.Lock()
 		defer m.Unlock()
+		if job == JobBackup {
+			select {
+			case s.heavy <- struct{}{}:
+				defer func() { <-s.heavy }()
+			case <-ctx.Done():
+			}
+		}
 		s.exec(ctx, job, space)
 	}()
 }
