@@ -76,6 +76,7 @@ type Agent struct {
 	probeErr string           // the last probe of the repository failed
 
 	pruneLockedSince time.Time // prune first found another process's lock
+	pruning          bool      // between two sessions for a prune: archiving paused
 	repl             map[string]*replState
 	ready            bool // set once the first session started
 	lastLoop         time.Time
@@ -218,6 +219,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			backoff = a.nextBackoff(backoff)
 			a.setRepoErr(fmt.Sprintf("repository unreachable: %v (retry in %s)", oneLine(err.Error()), backoff))
+			a.mu.Lock()
+			a.pruning = false
+			a.mu.Unlock()
 			a.log.Error("cannot open the repository; retrying", "err", err, "retry_in", backoff)
 			sleep(ctx, backoff)
 			continue
@@ -226,6 +230,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if pruneDue {
 			pruneDue = !a.runPrune(ctx, r)
 		}
+		a.mu.Lock()
+		a.pruning = false
+		a.mu.Unlock()
 		pruneDue, err = a.session(ctx, r)
 		if err != nil && ctx.Err() == nil {
 			backoff = a.nextBackoff(backoff)
@@ -289,6 +296,12 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	wg.Wait()
 	a.mu.Lock()
 	a.cur = nil
+	a.repoErr = "session ended; opening the repository again"
+	if pruneDue {
+		// A planned pause: not a readiness failure by itself (the RPO
+		// budget still is, for a prune that takes long).
+		a.pruning, a.repoErr = true, ""
+	}
 	a.mu.Unlock()
 	if lerr := r.LockLost(); lerr != nil {
 		return false, lerr

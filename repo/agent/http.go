@@ -54,9 +54,9 @@ func (a *Agent) NotReady(now time.Time) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []string
-	if a.cur == nil {
+	if a.cur == nil && !a.pruning {
 		out = append(out, a.repoErr)
-	} else if a.probeErr != "" {
+	} else if a.cur != nil && a.probeErr != "" {
 		out = append(out, "repository unreachable: "+a.probeErr)
 	}
 	budget := time.Duration(a.cfg.WAL.RPOBudget)
@@ -266,6 +266,9 @@ func (a *Agent) status(w http.ResponseWriter, req *http.Request) {
 		p.Spaces = append(p.Spaces, v)
 	}
 	for k, js := range a.jobs {
+		if js.lastStart.IsZero() && !js.running && js.retryAt.IsZero() {
+			continue
+		}
 		jv := jobView{Job: k.job, Space: k.space, Detail: js.detail, Error: js.lastErr, Start: js.lastStart,
 			Duration: js.lastDur.Round(time.Millisecond).String(), Failures: js.failures, Retry: js.retryAt}
 		switch {
