@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-short chaos chaos-corruption chaos-kill demo bench bench-quick fuzz vet clean
+.PHONY: all build test test-short chaos chaos-corruption chaos-kill demo bench bench-quick bench-smoke fuzz vet clean
 
 all: build
 
@@ -58,12 +58,22 @@ chaos-kill:
 demo: build
 	./scripts/demo.sh
 
-# Full comparison with restic, borg and tar|zstd (docs/benchmarks.md); BENCH_SIZE=10G works.
+# Full comparison with restic, borg and tar|zstd (docs/benchmarks.md) on every data
+# profile (BENCH_PROFILES="default wal-heavy gosrc"); BENCH_SIZE=10G works;
+# BENCH_PROFILES=wal-heavy make bench runs one profile.
 bench: build
 	./scripts/bench.sh
 
 bench-quick: build
 	BENCH_SIZE=256M ./scripts/bench.sh
+
+# A tiny run of every profile, memento and restic only, for make test: restic
+# is installed with apt-get if it can be, else its rows are skipped, unless
+# CI is set (then a missing restic is an error). Writes to its own work dir.
+BENCH_SMOKE_DIR ?= /tmp/memento-bench-smoke
+bench-smoke: build
+	BENCH_SIZE=$${BENCH_SIZE:-24M} BENCH_RUNS=1 BENCH_TOOLS="memento restic" BENCH_GO=0 BENCH_S3=0 \
+	  BENCH_PITR100=0 BENCH_EMB_BYTES=$$((8 << 20)) BENCH_DIR=$(BENCH_SMOKE_DIR) BENCH_TIMEOUT=600 ./scripts/bench.sh
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

@@ -13,19 +13,21 @@ import (
 
 	"memento/repo"
 	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"memento/repo/restore"
 )
 
 // benchFile backs up one file of size bytes (1 GiB, 256 MiB with -short)
 // of text-like data (about 6 bits of entropy per byte, so zstd works) and
 // returns the repository, the snapshot and the file's path inside it.
-func benchFile(b *testing.B) (*testRepo, *repo.Snapshot, string, int64) {
+func benchFile(b *testing.B) (*repotest.Repo, *repo.Snapshot, string, int64) {
 	b.Helper()
 	size := int64(1 << 30)
 	if testing.Short() {
 		size = 256 << 20
 	}
-	tr := newTestRepo(b)
+	tr := repotest.New(b, repo.InitOptions{})
 	src := filepath.Join(b.TempDir(), "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
 		b.Fatal(err)
@@ -45,7 +47,7 @@ func benchFile(b *testing.B) (*testRepo, *repo.Snapshot, string, int64) {
 	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
-	sn := tr.backup(b, backup.BackupOptions{Paths: []string{src}})
+	sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 	return tr, sn, "src/big.dat", size
 }
 
@@ -118,7 +120,7 @@ func BenchmarkMountListTree(b *testing.B) {
 	if testing.Short() {
 		files = 10_000
 	}
-	tr := newTestRepo(b)
+	tr := repotest.New(b, repo.InitOptions{})
 	src := filepath.Join(b.TempDir(), "src")
 	for i := range files {
 		dir := filepath.Join(src, fmt.Sprintf("d%03d", i%100))
@@ -131,7 +133,7 @@ func BenchmarkMountListTree(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	sn := tr.backup(b, backup.BackupOptions{Paths: []string{src}})
+	sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 	_, mp, _ := mount(b, tr.Repository, Options{})
 	root := filepath.Join(mp, "snapshots", sn.ShortID())
 	run := func() {
@@ -161,7 +163,7 @@ func BenchmarkMountReady(b *testing.B) {
 	if testing.Short() {
 		n = 100
 	}
-	tr := newTestRepo(b)
+	tr := repotest.New(b, repo.InitOptions{})
 	src := filepath.Join(b.TempDir(), "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		b.Fatal(err)
@@ -170,7 +172,7 @@ func BenchmarkMountReady(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(src, "f"), []byte(fmt.Sprint(i)), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		tr.backup(b, backup.BackupOptions{Paths: []string{src}, Tags: []string{fmt.Sprintf("t%d", i%10)}})
+		backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}, Tags: []string{fmt.Sprintf("t%d", i%10)}})
 	}
 	b.ResetTimer()
 	for range b.N {
@@ -180,7 +182,7 @@ func BenchmarkMountReady(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		r := tr.open(b)
+		r := tr.Reopen(b)
 		s, err := Mount(r, mp, Options{})
 		if err != nil {
 			b.Fatal(err)

@@ -10,7 +10,10 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
 	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 )
 
 // forget drops loaded entries and their cost at once, and an entry still
@@ -57,14 +60,14 @@ func TestLRUForget(t *testing.T) {
 // serves most of them. Reading the footer first (as zip and parquet readers
 // do) and then the file from the start on the same handle works the same.
 func TestSequentialReadDropsBehind(t *testing.T) {
-	tr := newTestRepo(t)
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "data")
 	// Small fixed chunks (the warm page file's): what stays cached is then
 	// set by the drop-behind distance, not by where large chunks end.
 	rel := "spaces/" + testSpace + "/warm/warm_tier.dat"
 	const size = 48 << 20
 	makeTree(t, dd, []entry{{path: rel, size: size, mode: 0o644, mtime: t0}})
-	sn := tr.backup(t, backup.BackupOptions{Space: testSpace, DataDir: dd})
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Space: testSpace, DataDir: dd})
 	want, err := os.ReadFile(filepath.Join(dd, rel))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +75,7 @@ func TestSequentialReadDropsBehind(t *testing.T) {
 	chunks := int64(size / chunk.ParamsWarm.Max)
 	for _, footerFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("footer first %v", footerFirst), func(t *testing.T) {
-			s, mp, logs := mount(t, tr.open(t), Options{})
+			s, mp, logs := mount(t, tr.Reopen(t), Options{})
 			f, err := os.Open(filepath.Join(mp, "snapshots", sn.ShortID(), rel))
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,9 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 )
 
 // TestMountReadsSecondCopy: two backups that did not know of each other
@@ -23,7 +26,7 @@ func TestMountReadsSecondCopy(t *testing.T) {
 
 	// A second backup that cannot see the first one's index files (as two
 	// hosts backing up at once) stores every chunk again, in other packs.
-	idx := filepath.Join(tr.dir, "index")
+	idx := filepath.Join(tr.Dir, "index")
 	hidden := filepath.Join(t.TempDir(), "index")
 	if err := os.Rename(idx, hidden); err != nil {
 		t.Fatal(err)
@@ -31,9 +34,9 @@ func TestMountReadsSecondCopy(t *testing.T) {
 	if err := os.Mkdir(idx, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "cache2"), be: tr.be}
-	other.Repository = other.open(t)
-	other.backup(t, repo.BackupOptions{Space: testSpace, DataDir: dd, Host: "host-a"})
+	other := &repotest.Repo{Dir: tr.Dir, Cache: filepath.Join(t.TempDir(), "cache2"), Backend: tr.Backend}
+	other.Repository = other.Reopen(t)
+	backuptest.Backup(t, other.Repository, backup.BackupOptions{Space: testSpace, DataDir: dd, Host: "host-a"})
 	entries, err := os.ReadDir(hidden)
 	if err != nil {
 		t.Fatal(err)
@@ -45,8 +48,8 @@ func TestMountReadsSecondCopy(t *testing.T) {
 	}
 
 	// A handle with a fresh cache knows both index files.
-	both := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "cache3"), be: tr.be}
-	both.Repository = both.open(t)
+	both := &repotest.Repo{Dir: tr.Dir, Cache: filepath.Join(t.TempDir(), "cache3"), Backend: tr.Backend}
+	both.Repository = both.Reopen(t)
 	n := fileNodeOf(t, both.Repository, sn, rel)
 	victim := n.Content[len(n.Content)/2]
 	all, err := both.Index().LookupAll(testSpace, []chunk.ID{victim})
@@ -62,7 +65,7 @@ func TestMountReadsSecondCopy(t *testing.T) {
 		t.Fatalf("setup: Locate gives %+v (%v), LookupAll %+v first", first[victim], err, locs[0])
 	}
 	h := fmt.Sprintf("%x", locs[0].Pack)
-	pack := filepath.Join(tr.dir, "data", h[:2], h)
+	pack := filepath.Join(tr.Dir, "data", h[:2], h)
 	if err := os.Chmod(pack, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package fusefs
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -17,11 +16,7 @@ import (
 	"time"
 
 	"memento/repo"
-	"memento/repo/backend/local"
-	"memento/repo/backup"
 )
-
-const testPassword = "correct horse battery staple"
 
 // requireFUSE skips a test that needs a real mount when FUSE cannot work
 // here, except in CI (CI=true), where a skipped FUSE test would hide that the
@@ -46,49 +41,6 @@ func requireFUSE(t testing.TB) {
 		t.Fatalf("FUSE tests must run in CI: %s", reason)
 	}
 	t.Skipf("FUSE unusable here (%s); set CI=true to make this a failure", reason)
-}
-
-// testRepo is a real repository in a temporary directory.
-type testRepo struct {
-	*repo.Repository
-	dir, cache string
-	be         *local.Backend
-}
-
-func newTestRepo(t testing.TB) *testRepo {
-	t.Helper()
-	base := t.TempDir()
-	tr := &testRepo{dir: filepath.Join(base, "repo"), cache: filepath.Join(base, "cache")}
-	be, err := local.Create(tr.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.be = be
-	kdf := repo.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
-	if _, err := repo.Init(context.Background(), be, repo.InitOptions{Password: testPassword, KDF: kdf}); err != nil {
-		t.Fatal(err)
-	}
-	tr.Repository = tr.open(t)
-	return tr
-}
-
-// open opens the repository as another process would.
-func (tr *testRepo) open(t testing.TB) *repo.Repository {
-	t.Helper()
-	r, err := repo.Open(context.Background(), tr.be, repo.Options{Password: testPassword, CacheDir: tr.cache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func (tr *testRepo) backup(t testing.TB, opts backup.BackupOptions) *repo.Snapshot {
-	t.Helper()
-	sn, err := backup.Backup(context.Background(), tr.Repository, opts)
-	if err != nil {
-		t.Fatalf("backup: %v", err)
-	}
-	return sn
 }
 
 // logBuffer collects log lines for tests that check what was logged.

@@ -20,6 +20,8 @@ import (
 	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"memento/repo/restore"
 	"memento/walreplay"
 )
@@ -52,12 +54,12 @@ func spaceTree() []entry {
 }
 
 // spaceFixture backs up spaceTree and returns the repository, the data dir and the snapshot.
-func spaceFixture(t testing.TB) (*testRepo, string, *repo.Snapshot) {
+func spaceFixture(t testing.TB) (*repotest.Repo, string, *repo.Snapshot) {
 	t.Helper()
-	tr := newTestRepo(t)
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := filepath.Join(t.TempDir(), "data")
 	makeTree(t, dd, spaceTree())
-	sn := tr.backup(t, backup.BackupOptions{Space: testSpace, DataDir: dd, Host: "host-a", Tags: []string{"nightly"}})
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Space: testSpace, DataDir: dd, Host: "host-a", Tags: []string{"nightly"}})
 	return tr, dd, sn
 }
 
@@ -94,7 +96,7 @@ func TestMountMatchesSourceAndRestore(t *testing.T) {
 func TestLayout(t *testing.T) {
 	tr, dd, sn := spaceFixture(t)
 	// A second snapshot of plain paths, with another host and no tag.
-	other := tr.backup(t, backup.BackupOptions{Paths: []string{filepath.Join(dd, "metadata.json")}, Host: "host-b"})
+	other := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{filepath.Join(dd, "metadata.json")}, Host: "host-b"})
 	_, mp, _ := mount(t, tr.Repository, Options{})
 
 	wantDir := func(p string, want ...string) {
@@ -189,7 +191,7 @@ func TestStableInodes(t *testing.T) {
 	if want := inoFor(sn.ID.String(), "/metadata.json"); first[1] != want {
 		t.Errorf("inode of metadata.json = %d, want %d", first[1], want)
 	}
-	_, mp2, _ := mount(t, tr.open(t), Options{})
+	_, mp2, _ := mount(t, tr.Reopen(t), Options{})
 	if again := inodes(mp2); !slices.Equal(first, again) {
 		t.Errorf("inodes differ across mounts: %v then %v", first, again)
 	}
@@ -267,7 +269,7 @@ func fileNodeOf(t testing.TB, r *repo.Repository, sn *repo.Snapshot, rel string)
 }
 
 // flipBlobByte damages the stored bytes of one blob in its pack file.
-func flipBlobByte(t testing.TB, tr *testRepo, space string, id chunk.ID) {
+func flipBlobByte(t testing.TB, tr *repotest.Repo, space string, id chunk.ID) {
 	t.Helper()
 	locs, err := tr.Index().Lookup(space, []chunk.ID{id})
 	if err != nil || len(locs) != 1 {
@@ -275,7 +277,7 @@ func flipBlobByte(t testing.TB, tr *testRepo, space string, id chunk.ID) {
 	}
 	loc := locs[id]
 	h := fmt.Sprintf("%x", loc.Pack)
-	pack := filepath.Join(tr.dir, "data", h[:2], h)
+	pack := filepath.Join(tr.Dir, "data", h[:2], h)
 	f, err := os.OpenFile(pack, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +439,7 @@ func TestNewSnapshotAppearsWithoutRemount(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dd, "spaces", testSpace, "hot", "new.txt"), []byte("new\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r2 := tr.open(t)
+	r2 := tr.Reopen(t)
 	sn2, err := backup.Backup(context.Background(), r2, backup.BackupOptions{Space: testSpace, DataDir: dd})
 	if err != nil {
 		t.Fatal(err)
@@ -515,7 +517,7 @@ func TestUnmountWithOpenReader(t *testing.T) {
 
 func TestMountpointErrors(t *testing.T) {
 	requireFUSE(t)
-	tr := newTestRepo(t)
+	tr := repotest.New(t, repo.InitOptions{})
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {

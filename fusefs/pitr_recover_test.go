@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"memento/repo"
+	"memento/repo/backup/backuptest"
 	"memento/repo/pitr"
+	"memento/repo/repotest"
 	"memento/walreplay"
 	"os"
 	"os/exec"
@@ -53,7 +55,7 @@ func TestRemoveStaleMountDirs(t *testing.T) {
 // Cleanup removes everything it wrote.
 func TestRecovererRecoversAndCleansUp(t *testing.T) {
 	ctx := context.Background()
-	tr := newTestRepo(t)
+	tr := repotest.New(t, repo.InitOptions{})
 	const space = "s1"
 	dd := t.TempDir()
 	sd := filepath.Join(dd, "spaces", space)
@@ -85,11 +87,7 @@ func TestRecovererRecoversAndCleansUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec := repo.NewEngramRecorder(ctx, dd, space)
-	opts := repo.BackupOptions{Space: space, DataDir: dd}
-	rec.Attach(&opts)
-	tr.backup(t, opts)
-	rec.Close()
+	backuptest.Space(t, tr.Repository, dd, space)
 
 	cache := t.TempDir()
 	var printed []string

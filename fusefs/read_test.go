@@ -12,6 +12,8 @@ import (
 	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 )
 
 // countingBackend counts the ranged reads of packs.
@@ -37,13 +39,13 @@ func TestSequentialReadIsBatched(t *testing.T) {
 		readahead int
 	}{{"readahead", 0}, {"no readahead", -1}} {
 		t.Run(ra.name, func(t *testing.T) {
-			tr := newTestRepo(t)
+			tr := repotest.New(t, repo.InitOptions{})
 			dd := filepath.Join(t.TempDir(), "data")
 			rel := "spaces/" + testSpace + "/warm/warm_tier.dat"
 			makeTree(t, dd, []entry{{path: rel, size: 8 << 20, mode: 0o644, mtime: t0}})
-			sn := tr.backup(t, backup.BackupOptions{Space: testSpace, DataDir: dd})
-			cb := &countingBackend{Backend: tr.be}
-			r, err := repo.Open(context.Background(), cb, repo.Options{Password: testPassword, CacheDir: tr.cache})
+			sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Space: testSpace, DataDir: dd})
+			cb := &countingBackend{Backend: tr.Backend}
+			r, err := repo.Open(context.Background(), cb, repo.Options{Password: repotest.Password, CacheDir: tr.Cache})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package repo
+package repo_test
 
 import (
 	"bytes"
@@ -12,11 +12,15 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 )
 
 // openCounter counts the ranged reads a repository makes.
 type openCounter struct {
-	Backend
+	repo.Backend
 	opens atomic.Int64
 }
 
@@ -29,23 +33,23 @@ func (b *openCounter) Open(ctx context.Context, name string, off, length int64) 
 // other one compressible) and reopens the repository on a backend that
 // counts reads. insecure: blobs are MAC'd, not encrypted (another in-place
 // opening).
-func batchFixture(t *testing.T, insecure bool) (*testRepo, *Repository, *openCounter, []chunk.ID, []byte) {
+func batchFixture(t *testing.T, insecure bool) (*repotest.Repo, *repo.Repository, *openCounter, []chunk.ID, []byte) {
 	t.Helper()
-	tr := newTestRepo(t, InitOptions{Insecure: insecure})
-	data := randomBytes(11, 1<<20)
+	tr := repotest.New(t, repo.InitOptions{Insecure: insecure})
+	data := repotest.RandomBytes(11, 1<<20)
 	cs := int(chunk.ParamsWarm.Max)
 	for i := 0; i < len(data); i += 2 * cs {
 		clear(data[i : i+cs/2]) // half the chunks compress
 	}
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "warm", "warm_tier.dat"), data, 0o644)
-	sn := tr.backup(t, BackupOptions{Paths: []string{src}})
-	ids := tr.nodeAt(t, sn, "src/warm/warm_tier.dat").Content
+	repotest.WriteFile(t, filepath.Join(src, "warm", "warm_tier.dat"), data, 0o644)
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	ids := tr.NodeAt(t, sn, "src/warm/warm_tier.dat").Content
 	if len(ids) != len(data)/cs {
 		t.Fatalf("%d chunks, want %d of %d bytes", len(ids), len(data)/cs, cs)
 	}
-	oc := &openCounter{Backend: tr.be}
-	r, err := Open(context.Background(), oc, Options{Password: testPassword, CacheDir: tr.cache})
+	oc := &openCounter{Backend: tr.Backend}
+	r, err := repo.Open(context.Background(), oc, repo.Options{Password: repotest.Password, CacheDir: tr.Cache})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +62,7 @@ type batchResult struct {
 	err  error
 }
 
-func readDataBlobs(t *testing.T, ctx context.Context, r *Repository, ids []chunk.ID) ([]batchResult, error) {
+func readDataBlobs(t *testing.T, ctx context.Context, r *repo.Repository, ids []chunk.ID) ([]batchResult, error) {
 	t.Helper()
 	out := make([]batchResult, len(ids))
 	calls := 0
@@ -140,13 +144,13 @@ func testReadDataBlobsErrors(t *testing.T, insecure bool) {
 		t.Fatal(err)
 	}
 	loc := locs[ids[7]]
-	flip(t, filepath.Join(tr.dir, filepath.FromSlash(PackName(loc.Pack))), int64(loc.Offset+loc.Length/2))
+	flip(t, filepath.Join(tr.Dir, filepath.FromSlash(repo.PackName(loc.Pack))), int64(loc.Offset+loc.Length/2))
 	res, err := readDataBlobs(t, context.Background(), r, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, want := r.ReadBlob(context.Background(), "", DataBlob, ids[7])
-	var ce *CorruptError
+	_, want := r.ReadBlob(context.Background(), "", repo.DataBlob, ids[7])
+	var ce *repo.CorruptError
 	if !errors.As(res[7].err, &ce) || want == nil || res[7].err.Error() != want.Error() {
 		t.Errorf("damaged chunk: %v, want %v", res[7].err, want)
 	}
@@ -162,7 +166,7 @@ func testReadDataBlobsErrors(t *testing.T, insecure bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(res[1].err, ErrNotFound) || !strings.Contains(res[1].err.Error(), unknown.Short()) {
+	if !errors.Is(res[1].err, repo.ErrNotFound) || !strings.Contains(res[1].err.Error(), unknown.Short()) {
 		t.Errorf("unknown id: %v, want ErrNotFound naming %s", res[1].err, unknown.Short())
 	}
 	if res[0].err != nil || res[2].err != nil || !bytes.Equal(res[2].data, data[cs:2*cs]) {

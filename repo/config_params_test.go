@@ -1,4 +1,4 @@
-package repo
+package repo_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,10 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 )
 
 // TestChunkParamSetIsKept: the chunk parameter set is the one the repository
@@ -17,24 +21,24 @@ import (
 // chunks in set 3. A repository whose config names no set uses set 1.
 func TestChunkParamSetIsKept(t *testing.T) {
 	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "warm", "warm_tier.dat"), randomBytes(7, 256<<10), 0o644)
-	writeFile(t, filepath.Join(src, "wal", "wal-0000000000000001.log"), randomBytes(8, 3<<20), 0o644)
+	repotest.WriteFile(t, filepath.Join(src, "warm", "warm_tier.dat"), repotest.RandomBytes(7, 256<<10), 0o644)
+	repotest.WriteFile(t, filepath.Join(src, "wal", "wal-0000000000000001.log"), repotest.RandomBytes(8, 3<<20), 0o644)
 	for _, tc := range []struct {
 		set      chunk.ParamSet // 0: the field is absent
 		warm     int
 		fixedWAL bool
 	}{{0, 16, false}, {chunk.ParamSet1, 16, false}, {chunk.ParamSet2, 16, false}, {chunk.ParamSet3, 8, true}} {
-		tr := newTestRepo(t, InitOptions{})
+		tr := repotest.New(t, repo.InitOptions{})
 		if tc.set != chunk.CurrentParamSet {
 			setConfigParams(t, tr, tc.set)
 		}
-		tr.Repository = tr.reopen(t)
-		sn := tr.backup(t, BackupOptions{Paths: []string{src}})
+		tr.Repository = tr.Reopen(t)
+		sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 		base := filepath.Base(src)
-		if n := tr.nodeAt(t, sn, base+"/warm/warm_tier.dat"); len(n.Content) != tc.warm {
+		if n := tr.NodeAt(t, sn, base+"/warm/warm_tier.dat"); len(n.Content) != tc.warm {
 			t.Errorf("set %d: warm file in %d chunks, want %d", tc.set, len(n.Content), tc.warm)
 		}
-		wal := tr.nodeAt(t, sn, base+"/wal/wal-0000000000000001.log")
+		wal := tr.NodeAt(t, sn, base+"/wal/wal-0000000000000001.log")
 		sizes, err := tr.ChunkSizes("", wal.Content)
 		if err != nil {
 			t.Fatal(err)
@@ -54,9 +58,9 @@ func TestChunkParamSetIsKept(t *testing.T) {
 
 // setConfigParams rewrites the config of tr as an older binary wrote it:
 // chunk_params set to set, or absent for 0.
-func setConfigParams(t *testing.T, tr *testRepo, set chunk.ParamSet) {
+func setConfigParams(t *testing.T, tr *repotest.Repo, set chunk.ParamSet) {
 	t.Helper()
-	p := filepath.Join(tr.dir, ConfigName)
+	p := filepath.Join(tr.Dir, repo.ConfigName)
 	raw, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

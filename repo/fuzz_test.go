@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,19 +19,68 @@ import (
 	"memento/repo/backend/local"
 )
 
-// fuzzSeedRepo makes a real repository with one snapshot of a small tree, the
-// source of seed inputs taken from real encodings.
+// fuzzSeedRepo makes a real repository with one snapshot of a small tree
+// (src/a of 100 KiB in several packs, src/d/{b,empty,link}), the source of
+// seed inputs taken from real encodings. Package repo cannot run a backup (it
+// would import repo/backup), so the snapshot is written with the core's own
+// primitives, as a backup writes it: data and tree blobs through a Packer,
+// an index file, a signed manifest.
 func fuzzSeedRepo(f *testing.F) *testRepo {
 	f.Helper()
 	tr := newTestRepo(f, InitOptions{PackSize: 64 << 10})
-	src := filepath.Join(f.TempDir(), "src")
-	writeFile(f, filepath.Join(src, "a"), randomBytes(1, 100<<10), 0o644)
-	writeFile(f, filepath.Join(src, "d", "b"), []byte("bee"), 0o600)
-	writeFile(f, filepath.Join(src, "d", "empty"), nil, 0o600)
-	if err := os.Symlink("../a", filepath.Join(src, "d", "link")); err != nil {
+	ctx := context.Background()
+	key := tr.ChunkKey("")
+	p := tr.NewPacker(ctx, "")
+	add := func(t BlobType, raw []byte) chunk.ID {
+		id := key.Sum(raw)
+		if !p.Claim(id) {
+			return id
+		}
+		stored, compressed := chunk.Compress(nil, raw, chunk.DefaultLevel)
+		var flags uint8
+		if compressed {
+			flags = FlagCompressed
+		} else {
+			stored = raw
+		}
+		if err := p.Add(t, id, flags, len(raw), stored); err != nil {
+			f.Fatal(err)
+		}
+		return id
+	}
+	file := func(name string, data []byte, mode uint32) *Node {
+		h := Hash(blake3.Sum256(data))
+		n := &Node{Name: name, Type: NodeFile, Mode: mode, Size: uint64(len(data)), BLAKE3: &h, MTimeNS: 1}
+		for off := 0; off < len(data); off += 32 << 10 {
+			n.Content = append(n.Content, add(DataBlob, data[off:min(off+32<<10, len(data))]))
+		}
+		return n
+	}
+	tree := func(nodes ...*Node) chunk.ID {
+		b, err := EncodeTree(&Tree{Nodes: nodes})
+		if err != nil {
+			f.Fatal(err)
+		}
+		return add(TreeBlob, b)
+	}
+	dir := func(name string, nodes ...*Node) *Node {
+		id := tree(nodes...)
+		return &Node{Name: name, Type: NodeDir, Mode: 0o755, Subtree: &id, MTimeNS: 1}
+	}
+	a := make([]byte, 100<<10)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(a)
+	root := tree(dir("src", file("a", a, 0o644), dir("d", file("b", []byte("bee"), 0o600), file("empty", nil, 0o600),
+		&Node{Name: "link", Type: NodeSymlink, Mode: 0o777, LinkTarget: "../a", MTimeNS: 1})))
+	packs, _, err := p.Flush()
+	if err != nil {
 		f.Fatal(err)
 	}
-	tr.backup(f, BackupOptions{Paths: []string{src}})
+	if err := tr.SaveIndex(ctx, packs); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := tr.SaveSnapshot(ctx, &Manifest{Time: time.Now().UTC(), Host: "fuzz", Paths: []string{"/src"}, Root: root}); err != nil {
+		f.Fatal(err)
+	}
 	return tr
 }
 

@@ -1,20 +1,22 @@
-package repo
+package repo_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
+	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
 )
 
 // The repositories under testdata/repo-v1-* were written once by the format-1
@@ -30,19 +32,19 @@ const goldenPassword = "memento golden v1"
 
 // goldenSource writes the tree the golden repositories hold, with fixed times.
 func goldenSource(t *testing.T, dir string) {
-	writeFile(t, filepath.Join(dir, "src", "hello.txt"), []byte("hello, memento\n"), 0o644)
-	writeFile(t, filepath.Join(dir, "src", "empty"), nil, 0o600)
-	writeFile(t, filepath.Join(dir, "src", "rand.bin"), randomBytes(2026, 70<<10), 0o640)
-	writeFile(t, filepath.Join(dir, "src", "zeros"), make([]byte, 1<<20), 0o644)
-	writeFile(t, filepath.Join(dir, "src", "sub dir", "héllo ünïcode"), []byte("ü\n"), 0o755)
+	repotest.WriteFile(t, filepath.Join(dir, "src", "hello.txt"), []byte("hello, memento\n"), 0o644)
+	repotest.WriteFile(t, filepath.Join(dir, "src", "empty"), nil, 0o600)
+	repotest.WriteFile(t, filepath.Join(dir, "src", "rand.bin"), repotest.RandomBytes(2026, 70<<10), 0o640)
+	repotest.WriteFile(t, filepath.Join(dir, "src", "zeros"), make([]byte, 1<<20), 0o644)
+	repotest.WriteFile(t, filepath.Join(dir, "src", "sub dir", "héllo ünïcode"), []byte("ü\n"), 0o755)
 	if err := os.Symlink("../hello.txt", filepath.Join(dir, "src", "sub dir", "link")); err != nil {
 		t.Fatal(err)
 	}
 	sd := filepath.Join(dir, "engram", "spaces", "space_1")
-	writeFile(t, filepath.Join(dir, "engram", "metadata.json"), []byte(`{"spaces":["space_1"]}`), 0o644)
-	writeFile(t, filepath.Join(sd, "wal", "wal-0000000000000001.log"), randomBytes(1, 20<<10), 0o644)
-	writeFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), randomBytes(2, 32<<10), 0o644)
-	writeFile(t, filepath.Join(sd, "checkpoint.json"), []byte(`{"sequence": 1, "timestamp_ns": 1}`), 0o644)
+	repotest.WriteFile(t, filepath.Join(dir, "engram", "metadata.json"), []byte(`{"spaces":["space_1"]}`), 0o644)
+	repotest.WriteFile(t, filepath.Join(sd, "wal", "wal-0000000000000001.log"), repotest.RandomBytes(1, 20<<10), 0o644)
+	repotest.WriteFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), repotest.RandomBytes(2, 32<<10), 0o644)
+	repotest.WriteFile(t, filepath.Join(sd, "checkpoint.json"), []byte(`{"sequence": 1, "timestamp_ns": 1}`), 0o644)
 	tm := time.Date(2026, 11, 22, 1, 2, 3, 456789012, time.UTC)
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && p != dir {
@@ -55,7 +57,7 @@ func goldenSource(t *testing.T, dir string) {
 }
 
 // goldenDigest is what testdata/repo-v1-*/digest.json records per snapshot ID.
-type goldenDigest map[string]map[string]entry
+type goldenDigest map[string]map[string]repotest.Entry
 
 func TestGoldenRepository(t *testing.T) {
 	for _, name := range []string{"repo-v1-encrypted", "repo-v1-insecure"} {
@@ -81,7 +83,7 @@ func TestGoldenRepository(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := Open(context.Background(), be, Options{Password: goldenPassword, CacheDir: t.TempDir()})
+			r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
 			if err != nil {
 				t.Fatalf("a format-1 repository no longer opens: %v", err)
 			}
@@ -89,7 +91,6 @@ func TestGoldenRepository(t *testing.T) {
 			if err != nil || len(sns) != len(want) {
 				t.Fatalf("%d snapshots (want %d), %v", len(sns), len(want), err)
 			}
-			tr := &testRepo{Repository: r, dir: dir}
 			for _, s := range sns {
 				sn, err := r.FindSnapshot(context.Background(), s.ID.String())
 				if err != nil {
@@ -99,7 +100,7 @@ func TestGoldenRepository(t *testing.T) {
 				if !ok {
 					t.Fatalf("snapshot %s is not in digest.json", sn.ID)
 				}
-				compareTrees(t, w, restoredDigest(t, sn, tr.restore(t, sn)))
+				repotest.CompareTrees(t, w, restoredDigest(t, sn, restoretest.Restore(t, r, sn)))
 			}
 			if _, err := r.RebuildIndex(context.Background()); err != nil {
 				t.Fatalf("index rebuild of a format-1 repository: %v", err)
@@ -114,24 +115,23 @@ func writeGolden(t *testing.T, golden string, insecure bool) {
 	if err := os.RemoveAll(golden); err != nil {
 		t.Fatal(err)
 	}
-	be := newLocal(t, filepath.Join(golden, "repo"))
-	if _, err := Init(context.Background(), be, InitOptions{Password: goldenPassword, Insecure: insecure, KDF: fastKDF, PackSize: 256 << 10}); err != nil {
+	be := repotest.NewLocal(t, filepath.Join(golden, "repo"))
+	if _, err := repo.Init(context.Background(), be, repo.InitOptions{Password: goldenPassword, Insecure: insecure, KDF: repotest.FastKDF, PackSize: 256 << 10}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(context.Background(), be, Options{Password: goldenPassword, CacheDir: t.TempDir()})
+	r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &testRepo{Repository: r}
 	src := t.TempDir()
 	goldenSource(t, src)
 	digests := goldenDigest{}
-	for _, opts := range []BackupOptions{
+	for _, opts := range []backup.BackupOptions{
 		{Paths: []string{filepath.Join(src, "src")}, Host: "golden", Tags: []string{"golden"}},
 		{Space: "space_1", DataDir: filepath.Join(src, "engram"), Host: "golden"},
 	} {
-		sn := tr.backup(t, opts)
-		digests[sn.ID.String()] = restoredDigest(t, sn, tr.restore(t, sn))
+		sn := backuptest.Backup(t, r, opts)
+		digests[sn.ID.String()] = restoredDigest(t, sn, restoretest.Restore(t, r, sn))
 	}
 	b, err := json.MarshalIndent(digests, "", "  ")
 	if err != nil {
@@ -160,74 +160,10 @@ func writeGolden(t *testing.T, golden string, insecure bool) {
 // restoredDigest describes a restored snapshot. A space snapshot restores into
 // a data dir whose spaces/ directory is not part of the snapshot (its mtime
 // is the restore's), so it is left out.
-func restoredDigest(t *testing.T, sn *Snapshot, dir string) map[string]entry {
-	d := digestTree(t, dir)
+func restoredDigest(t *testing.T, sn *repo.Snapshot, dir string) map[string]repotest.Entry {
+	d := repotest.DigestTree(t, dir)
 	if sn.Space != "" {
 		delete(d, "spaces")
 	}
 	return d
-}
-
-// TestNewerVersionsRefused: a file of a version newer than this binary knows
-// is refused with ErrFormat ("upgrade memento"), never misread.
-func TestNewerVersionsRefused(t *testing.T) {
-	ctx := context.Background()
-	t.Run("index file", func(t *testing.T) {
-		tr := newTestRepo(t, InitOptions{})
-		id, err := tr.SaveFile(ctx, DirIndex, KindIndex, IndexFile{Version: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = tr.LoadIndexFiles(ctx, []string{FileName(DirIndex, id)}, false)
-		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "upgrade memento") {
-			t.Fatalf("loading a version-2 index file: %v", err)
-		}
-		// Open tolerates it (skipping it, with a warning), but never merges it.
-		files, damaged, err := tr.LoadIndexFiles(ctx, []string{FileName(DirIndex, id)}, true)
-		if err != nil || len(files) != 0 || len(damaged) != 1 {
-			t.Fatalf("tolerant load: %d files, damaged %q, %v", len(files), damaged, err)
-		}
-	})
-	t.Run("manifest", func(t *testing.T) {
-		tr := newTestRepo(t, InitOptions{})
-		m := &Manifest{Version: ManifestVersion + 1, Time: time.Now().UTC(), Paths: []string{"/x"}}
-		msg, err := m.signedBytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Signature = ed25519.Sign(tr.signKey, msg)
-		id, err := tr.SaveFile(ctx, DirSnapshots, kindSnapshot, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tr.LoadSnapshotFile(ctx, id); !errors.Is(err, ErrFormat) {
-			t.Fatalf("manifest version %d: %v", m.Version, err)
-		}
-	})
-	t.Run("config", func(t *testing.T) {
-		tr := newTestRepo(t, InitOptions{})
-		p := filepath.Join(tr.dir, "config")
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chmod(t, p, 0o600)
-		if err := os.WriteFile(p, []byte(strings.Replace(string(b), `"version": 1`, `"version": 2`, 1)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err = Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})
-		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "repository format version 2 (this binary reads 1..1)") {
-			t.Fatalf("open a version-2 repository: %v", err)
-		}
-	})
-	t.Run("tree and pack", func(t *testing.T) {
-		if _, err := DecodeTree([]byte(`{"v":2,"nodes":[]}`)); !errors.Is(err, ErrFormat) {
-			t.Errorf("tree v2: %v", err)
-		}
-		hdr := encodePackHeader("s", nil)
-		hdr[0] = 2
-		if _, _, err := decodePackHeader(hdr, 0); !errors.Is(err, ErrFormat) {
-			t.Errorf("pack header v2: %v", err)
-		}
-	})
 }

@@ -1,10 +1,13 @@
-package repo
+package repo_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/repotest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,14 +20,14 @@ import (
 // lockFaultBackend fails the writes of lock files while failLocks is set,
 // and calls onPack (once) before the first pack is written.
 type lockFaultBackend struct {
-	Backend
+	repo.Backend
 	failLocks atomic.Bool
 	onPack    func()
 	once      sync.Once
 }
 
 func (b *lockFaultBackend) Write(ctx context.Context, name string, r io.Reader, size int64) error {
-	if b.failLocks.Load() && strings.HasPrefix(name, DirLocks+"/") {
+	if b.failLocks.Load() && strings.HasPrefix(name, repo.DirLocks+"/") {
 		return fmt.Errorf("write %s: %w", name, syscall.EIO)
 	}
 	if strings.HasPrefix(name, "data/") && b.onPack != nil {
@@ -35,14 +38,14 @@ func (b *lockFaultBackend) Write(ctx context.Context, name string, r io.Reader, 
 
 // openFaulty opens tr's repository through a lockFaultBackend, with the
 // lock refreshed every 20 ms and stale after stale.
-func openFaulty(t *testing.T, tr *testRepo, stale time.Duration) (*Repository, *lockFaultBackend) {
+func openFaulty(t *testing.T, tr *repotest.Repo, stale time.Duration) (*repo.Repository, *lockFaultBackend) {
 	t.Helper()
-	fb := &lockFaultBackend{Backend: tr.be}
-	r, err := Open(context.Background(), fb, Options{Password: testPassword, CacheDir: tr.cache})
+	fb := &lockFaultBackend{Backend: tr.Backend}
+	r, err := repo.Open(context.Background(), fb, repo.Options{Password: repotest.Password, CacheDir: tr.Cache})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.locking.refreshEvery, r.locking.staleAfter = 20*time.Millisecond, stale
+	r.SetLockTimingForTest(20*time.Millisecond, stale)
 	return r, fb
 }
 
@@ -60,7 +63,7 @@ func waitDone(t *testing.T, ctx context.Context) {
 // lost: its context is cancelled with ErrLockLost, which the repository
 // reports.
 func TestLockLostWhenRefreshFails(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	r, fb := openFaulty(t, tr, 200*time.Millisecond)
 	l, err := r.Lock(context.Background(), false, "backup")
 	if err != nil {
@@ -70,7 +73,7 @@ func TestLockLostWhenRefreshFails(t *testing.T) {
 	fb.failLocks.Store(true)
 	waitDone(t, l.Context())
 	cause := context.Cause(l.Context())
-	if !errors.Is(cause, ErrLockLost) || !strings.Contains(cause.Error(), "of backup was not refreshed for") ||
+	if !errors.Is(cause, repo.ErrLockLost) || !strings.Contains(cause.Error(), "of backup was not refreshed for") ||
 		!strings.Contains(cause.Error(), syscall.EIO.Error()) {
 		t.Fatalf("cause %q: want ErrLockLost saying the refresh failed and why", cause)
 	}
@@ -81,7 +84,7 @@ func TestLockLostWhenRefreshFails(t *testing.T) {
 
 // A refresh that fails with time left is retried, and the lock holds.
 func TestLockRefreshFailureWithTimeLeft(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	r, fb := openFaulty(t, tr, time.Hour)
 	l, err := r.Lock(context.Background(), false, "backup")
 	if err != nil {
@@ -101,9 +104,9 @@ func TestLockRefreshFailureWithTimeLeft(t *testing.T) {
 // A backup whose lock another process removes (memento unlock --remove)
 // stops and writes no snapshot: a prune may now delete what it relies on.
 func TestBackupStopsWhenLockRemoved(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "a"), randomBytes(1, 300<<10), 0o644)
+	repotest.WriteFile(t, filepath.Join(src, "a"), repotest.RandomBytes(1, 300<<10), 0o644)
 	r, fb := openFaulty(t, tr, time.Hour)
 	fb.onPack = func() {
 		// Another process removes the locks until the backup's refresh
@@ -112,22 +115,22 @@ func TestBackupStopsWhenLockRemoved(t *testing.T) {
 		deadline := time.Now().Add(time.Minute)
 		for r.LockLost() == nil && time.Now().Before(deadline) {
 			var names []string
-			_ = tr.be.List(context.Background(), DirLocks, func(name string, _ int64) error { names = append(names, name); return nil })
+			_ = tr.Backend.List(context.Background(), repo.DirLocks, func(name string, _ int64) error { names = append(names, name); return nil })
 			for _, n := range names {
-				_ = tr.be.Delete(context.Background(), n)
+				_ = tr.Backend.Delete(context.Background(), n)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	_, err := r.Backup(context.Background(), BackupOptions{Paths: []string{src}})
+	_, err := backup.Backup(context.Background(), r, backup.BackupOptions{Paths: []string{src}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("backup under a removed lock: %v, want it stopped (context.Canceled)", err)
 	}
 	lost := r.LockLost()
-	if !errors.Is(lost, ErrLockLost) || !strings.Contains(lost.Error(), "of backup was removed by another process") {
+	if !errors.Is(lost, repo.ErrLockLost) || !strings.Contains(lost.Error(), "of backup was removed by another process") {
 		t.Fatalf("LockLost() = %v, want the removal", lost)
 	}
-	ids, err := tr.reopen(t).ListSnapshotIDs(context.Background())
+	ids, err := tr.Reopen(t).ListSnapshotIDs(context.Background())
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("snapshots after the lost lock: %v (%v), want none", ids, err)
 	}
@@ -138,27 +141,27 @@ func TestBackupStopsWhenLockRemoved(t *testing.T) {
 // count that, the wall clock does) is lost when the work next checks it,
 // before the refresh loop runs.
 func TestLockLostAfterStall(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	r, _ := openFaulty(t, tr, 2*time.Hour)
-	r.locking.refreshEvery = time.Hour // no refresh during the test
+	r.SetLockTimingForTest(time.Hour, 2*time.Hour) // no refresh during the test
 	l, err := r.Lock(context.Background(), false, "backup")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Unlock()
-	if err := LockHeld(l.Context()); err != nil {
+	if err := repo.LockHeld(l.Context()); err != nil {
 		t.Fatalf("fresh lock: %v", err)
 	}
-	l.lastOK.Store(time.Now().Add(-90 * time.Minute).UnixNano()) // as after a suspend
-	err = LockHeld(l.Context())
-	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "of backup was not refreshed for 1h30m") {
+	l.SetLastOKForTest(time.Now().Add(-90 * time.Minute)) // as after a suspend
+	err = repo.LockHeld(l.Context())
+	if !errors.Is(err, repo.ErrLockLost) || !strings.Contains(err.Error(), "of backup was not refreshed for 1h30m") {
 		t.Fatalf("lockHeld after a stall: %v, want ErrLockLost naming the time", err)
 	}
 	waitDone(t, l.Context())
-	if !errors.Is(r.LockLost(), ErrLockLost) {
+	if !errors.Is(r.LockLost(), repo.ErrLockLost) {
 		t.Fatalf("LockLost() = %v", r.LockLost())
 	}
-	if err := LockHeld(context.Background()); err != nil {
+	if err := repo.LockHeld(context.Background()); err != nil {
 		t.Fatalf("no lock: %v", err)
 	}
 }

@@ -1,8 +1,14 @@
-package repo
+package repo_test
 
 import (
 	"context"
 	"errors"
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore"
+	"memento/repo/restore/restoretest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,33 +25,33 @@ func TestRebuildIndexGivesSameRestores(t *testing.T) {
 			name = "bbolt and index files deleted"
 		}
 		t.Run(name, func(t *testing.T) {
-			tr := newTestRepo(t, InitOptions{PackSize: 1 << 20}) // small packs: several of them
+			tr := repotest.New(t, repo.InitOptions{PackSize: 1 << 20}) // small packs: several of them
 			src := filepath.Join(t.TempDir(), "src")
-			writeFile(t, filepath.Join(src, "a"), randomBytes(1, 3<<20), 0o644)
-			writeFile(t, filepath.Join(src, "d", "b"), []byte("bee"), 0o600)
-			sn1 := tr.backup(t, BackupOptions{Paths: []string{src}})
-			writeFile(t, filepath.Join(src, "c"), randomBytes(2, 2<<20), 0o644)
-			sn2 := tr.backup(t, BackupOptions{Paths: []string{src}})
-			want := map[string]map[string]entry{}
-			for _, sn := range []*Snapshot{sn1, sn2} {
-				want[sn.ID.String()] = digestTree(t, tr.restore(t, sn))
+			repotest.WriteFile(t, filepath.Join(src, "a"), repotest.RandomBytes(1, 3<<20), 0o644)
+			repotest.WriteFile(t, filepath.Join(src, "d", "b"), []byte("bee"), 0o600)
+			sn1 := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+			repotest.WriteFile(t, filepath.Join(src, "c"), repotest.RandomBytes(2, 2<<20), 0o644)
+			sn2 := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+			want := map[string]map[string]repotest.Entry{}
+			for _, sn := range []*repo.Snapshot{sn1, sn2} {
+				want[sn.ID.String()] = repotest.DigestTree(t, restoretest.Restore(t, tr.Repository, sn))
 			}
-			if n := len(tr.packFiles(t)); n < 3 {
+			if n := len(tr.PackFiles(t)); n < 3 {
 				t.Fatalf("only %d packs; the test wants several", n)
 			}
 
-			if err := os.Remove(filepath.Join(tr.cache, tr.Config().ID, "index.db")); err != nil {
+			if err := os.Remove(filepath.Join(tr.Cache, tr.Config().ID, "index.db")); err != nil {
 				t.Fatal(err)
 			}
 			if dropIndexFiles {
-				if err := os.RemoveAll(filepath.Join(tr.dir, DirIndex)); err != nil {
+				if err := os.RemoveAll(filepath.Join(tr.Dir, repo.DirIndex)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			r := tr.reopen(t)
+			r := tr.Reopen(t)
 			if dropIndexFiles {
 				// Without index files the blobs cannot be found yet.
-				if _, err := RestoreBridge(context.Background(), r, sn1, filepath.Join(t.TempDir(), "x"), nil); !errors.Is(err, ErrNotFound) {
+				if _, err := restore.Restore(context.Background(), r, sn1, filepath.Join(t.TempDir(), "x"), restore.RestoreOptions{}); !errors.Is(err, repo.ErrNotFound) {
 					t.Fatalf("restore without any index: %v, want ErrNotFound", err)
 				}
 			}
@@ -53,7 +59,7 @@ func TestRebuildIndexGivesSameRestores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Snapshots != 2 || len(res.Damaged) != 0 || res.Packs != len(tr.packFiles(t)) || res.Blobs == 0 {
+			if res.Snapshots != 2 || len(res.Damaged) != 0 || res.Packs != len(tr.PackFiles(t)) || res.Blobs == 0 {
 				t.Errorf("rebuild result %+v", res)
 			}
 			tr.Repository = r
@@ -66,10 +72,10 @@ func TestRebuildIndexGivesSameRestores(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				compareTrees(t, want[sn.ID.String()], digestTree(t, tr.restore(t, full)))
+				repotest.CompareTrees(t, want[sn.ID.String()], repotest.DigestTree(t, restoretest.Restore(t, tr.Repository, full)))
 			}
 			// A backup after the rebuild still deduplicates against the old packs.
-			sn3 := tr.backup(t, BackupOptions{Paths: []string{src}, NoParent: true})
+			sn3 := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}, NoParent: true})
 			if sn3.Summary.NewBytes != 0 {
 				t.Errorf("backup after rebuild stored %d new bytes", sn3.Summary.NewBytes)
 			}

@@ -1,11 +1,14 @@
-package repo
+package repo_test
 
 import (
 	"context"
 	"fmt"
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // BenchmarkUnchangedBackupPacks measures what the pack reconciliation
@@ -16,40 +19,40 @@ import (
 //
 //	go test -run '^$' -bench UnchangedBackupPacks -benchtime 20x ./repo/
 func BenchmarkUnchangedBackupPacks(b *testing.B) {
-	tr := newTestRepo(b, InitOptions{PackSize: 8 << 10})
+	tr := repotest.New(b, repo.InitOptions{PackSize: 8 << 10})
 	src := filepath.Join(b.TempDir(), "src")
 	for i := range 3000 {
-		writeFile(b, filepath.Join(src, fmt.Sprintf("d%02d", i%30), fmt.Sprintf("f%04d", i)), randomBytes(uint64(i), 6<<10), 0o644)
+		repotest.WriteFile(b, filepath.Join(src, fmt.Sprintf("d%02d", i%30), fmt.Sprintf("f%04d", i)), repotest.RandomBytes(uint64(i), 6<<10), 0o644)
 	}
-	tr.backup(b, BackupOptions{Paths: []string{src}})
-	packs := len(tr.packFiles(b))
+	backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	packs := len(tr.PackFiles(b))
 	b.Logf("%d packs", packs)
 	ctx := context.Background()
 	b.Run("reconcile", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := tr.reconcileNow(ctx); err != nil {
+			if _, err := tr.ReconcileNowForTest(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("list", func(b *testing.B) {
 		for b.Loop() {
-			if err := tr.be.List(ctx, DirData, func(string, int64) error { return nil }); err != nil {
+			if err := tr.Backend.List(ctx, repo.DirData, func(string, int64) error { return nil }); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("cached", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := tr.ix.Packs(); err != nil {
+			if _, err := tr.Index().Packs(); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("backup", func(b *testing.B) {
 		for b.Loop() {
-			tr.reconciled = time.Time{} // every backup lists, as in its own process
-			sn := tr.backup(b, BackupOptions{Paths: []string{src}})
+			tr.ForgetReconciledForTest() // every backup lists, as in its own process
+			sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 			if sn.Summary.NewChunks != 0 {
 				b.Fatalf("unchanged backup stored %d chunks", sn.Summary.NewChunks)
 			}

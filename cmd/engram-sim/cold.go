@@ -63,8 +63,9 @@ type coldRows struct {
 }
 
 // syntheticColdRows draws rows random rows with increasing sequences from
-// firstSeq and timestamps from firstTS; embeddings come from r as written.
-func syntheticColdRows(r *rand.Rand, rows, dim int, firstSeq uint64, firstTS int64) *coldRows {
+// firstSeq and timestamps from firstTS, contents from text; embeddings come
+// from r as written.
+func syntheticColdRows(r *rand.Rand, rows, dim int, firstSeq uint64, firstTS int64, text func(*rand.Rand, *strings.Builder) string) *coldRows {
 	c := &coldRows{dim: dim}
 	var sb strings.Builder
 	seq, ts := firstSeq, firstTS
@@ -73,7 +74,7 @@ func syntheticColdRows(r *rand.Rand, rows, dim int, firstSeq uint64, firstTS int
 		c.seqs = append(c.seqs, seq)
 		c.ts = append(c.ts, ts)
 		c.conf = append(c.conf, confidence(r))
-		c.contents = append(c.contents, sentence(r, &sb))
+		c.contents = append(c.contents, text(r, &sb))
 		seq += 1 + r.Uint64N(3)
 		ts += 1 + r.Int64N(20_000_000)
 	}

@@ -31,6 +31,7 @@ type contentFlags struct {
 	dim      int
 	truth    string
 	truthEvy uint64
+	profile  string
 }
 
 func (c *contentFlags) register(cmd *cobra.Command, defaultSeed, defaultTruthEvery uint64) {
@@ -43,7 +44,11 @@ func (c *contentFlags) register(cmd *cobra.Command, defaultSeed, defaultTruthEve
 	f.IntVar(&c.dim, "dim", 0, "embedding dimension (default: metadata.json's, else 768)")
 	f.StringVar(&c.truth, "truth", "", "append ground-truth JSON lines {space,sequence,timestamp_ns,digest} to FILE")
 	f.Uint64Var(&c.truthEvy, "truth-every", defaultTruthEvery, "write a truth line every N entries per space (each costs a digest of the whole state, ~150 ms per 100 MB)")
+	f.StringVar(&c.profile, "profile", "default", "data profile: "+strings.Join(profileNames(), ", ")+" (see --help)")
 }
+
+// profileOf resolves --profile.
+func (c *contentFlags) profileOf() (*profile, error) { return lookupProfile(c.profile) }
 
 func (c *contentFlags) validate() (mix, error) {
 	m, err := parseMix(c.mix)
@@ -97,16 +102,16 @@ func entrySizeEstimate(dim int) int64 {
 	return walreplay.HeaderSize + 2 + 20 + 4 + 2 + 4*int64(dim) + 4 + 110
 }
 
-func planSpace(budget int64, dim int) spacePlan {
+func planSpace(budget int64, dim int, pr *profile) spacePlan {
 	var p spacePlan
-	rec := entrySizeEstimate(dim)
-	hot := min(max(budget/500, 8<<10), 2<<20)
+	rec := entrySizeEstimate(dim) - 110 + pr.textEst
+	hot := pr.hotBytes(budget)
 	p.hotRecords = int(max(hot/rec, 1))
-	p.walBytes = budget * 45 / 100
-	p.warmPages = int(max(budget*30/100/pageSize, 16))
+	p.walBytes = budget * pr.walPct / 100
+	p.warmPages = int(max(budget*pr.warmPct/100/pageSize, 16))
 	cold := budget - p.walBytes - int64(p.warmPages)*pageSize - hot
 	n := max(int((cold+coldSegTarget/2)/coldSegTarget), 2)
-	rows := max(int(cold/int64(n)/int64(coldRowSize(dim))), 1)
+	rows := max(int(cold/int64(n)/int64(coldRowSize(dim)-110+int(pr.textEst))), 1)
 	for range n {
 		p.coldRows = append(p.coldRows, rows)
 	}
@@ -116,6 +121,7 @@ func planSpace(budget int64, dim int) spacePlan {
 
 type generateOpts struct {
 	dir        string
+	profile    *profile // nil: default
 	size       int64
 	ids        []string
 	seed       uint64
@@ -146,10 +152,18 @@ func newGenerateCmd() *cobra.Command {
 of the space's share of --size), the warm page file (30 %), cold segments
 (the rest), hot files and checkpoint.json (at about 90 % of the WAL), plus
 DIR/metadata.json. Timestamps are synthetic, starting at 2026-11-01T00:00:00Z,
-so the same seed gives the same bytes. Spaces are written in parallel.`,
+so the same seed gives the same bytes. Spaces are written in parallel.
+
+--profile chooses the shape of the data (shares per tier, record text, and
+for mutate the day's changes); the shares above are the default profile's:
+` + profileHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := cf.validate()
+			if err != nil {
+				return err
+			}
+			pr, err := cf.profileOf()
 			if err != nil {
 				return err
 			}
@@ -175,7 +189,7 @@ so the same seed gives the same bytes. Spaces are written in parallel.`,
 			if workers <= 0 {
 				workers = runtime.GOMAXPROCS(0)
 			}
-			return generate(cmd.Context(), generateOpts{dir: dir, size: sz, ids: ids, seed: cf.seed, dim: dim,
+			return generate(cmd.Context(), generateOpts{dir: dir, profile: pr, size: sz, ids: ids, seed: cf.seed, dim: dim,
 				segSize: seg, mix: m, sameTS: cf.sameTS, tsStep: cf.tsStep, truth: cf.truth,
 				truthEvery: cf.truthEvy, workers: workers, out: cmd.OutOrStdout()})
 		},
@@ -195,6 +209,9 @@ so the same seed gives the same bytes. Spaces are written in parallel.`,
 // in any order and the bytes still depend on the seed alone.
 func generate(ctx context.Context, o generateOpts) error {
 	start := time.Now()
+	if o.profile == nil {
+		o.profile = profiles[0]
+	}
 	if err := requireEmptyDir(o.dir); err != nil {
 		return err
 	}
@@ -207,7 +224,7 @@ func generate(ctx context.Context, o generateOpts) error {
 	budget := o.size / int64(len(o.ids))
 	plans := make([]spacePlan, len(o.ids))
 	for i, id := range o.ids {
-		plans[i] = planSpace(budget, o.dim)
+		plans[i] = planSpace(budget, o.dim, o.profile)
 		if err := makeSpaceDirs(o.dir, id); err != nil {
 			return err
 		}
@@ -226,7 +243,7 @@ func generate(ctx context.Context, o generateOpts) error {
 	for i, id := range o.ids {
 		g.Go(func() error {
 			r := newRNG(o.seed, "generate", id, "warm")
-			return generateWarm(engram.WarmPath(o.dir, id), plans[i].warmPages, o.dim, plans[i].estEntries, r)
+			return generateWarm(engram.WarmPath(o.dir, id), plans[i].warmPages, o.dim, plans[i].estEntries, r, o.profile)
 		})
 	}
 	for i, id := range o.ids {
@@ -241,7 +258,7 @@ func generate(ctx context.Context, o generateOpts) error {
 				}
 				r := newRNG(o.seed, "generate", id, "cold", strconv.Itoa(k+1))
 				ts := epochNS + int64(seq)*int64(o.tsStep)
-				_, err := writeCold(filepath.Join(engram.ColdDir(o.dir, id), engram.ColdSegmentName(k+1)), syntheticColdRows(r, rows, o.dim, seq, ts), false)
+				_, err := writeCold(filepath.Join(engram.ColdDir(o.dir, id), engram.ColdSegmentName(k+1)), syntheticColdRows(r, rows, o.dim, seq, ts, o.profile.text), false)
 				return err
 			})
 		}
@@ -278,6 +295,7 @@ func generateWAL(ctx context.Context, o generateOpts, id string, p spacePlan) (l
 		}
 	}()
 	m := newModel(newRNG(o.seed, "generate", id, "wal"), o.mix, o.dim)
+	m.text = o.profile.text
 	clk := &synthClock{r: newRNG(o.seed, "generate", id, "clock"), last: epochNS, meanStep: int64(o.tsStep), sameTS: o.sameTS}
 	var tt *truthTracker
 	if o.truth != "" {
@@ -324,7 +342,11 @@ func generateWAL(ctx context.Context, o generateOpts, id string, p spacePlan) (l
 			return nil, err
 		}
 	}
-	if err := writeHot(o.dir, id, recent.items(), hotStatsDoc{Sequence: ck.Sequence, TimestampNS: ck.TimestampNS,
+	hot := recent.items()
+	if o.profile.uniqueEmbeddings {
+		freshEmbeddings(hot, newRNG(o.seed, "generate", id, "hot"))
+	}
+	if err := writeHot(o.dir, id, hot, hotStatsDoc{Sequence: ck.Sequence, TimestampNS: ck.TimestampNS,
 		LiveRecords: len(m.live), Entries: last}, false); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type model struct {
 	pos  map[string]int // id -> index in live
 
 	emb     []float32
+	text    func(*rand.Rand, *strings.Builder) string // the records' content (the profile's)
 	sb      strings.Builder
 	payload []byte
 	// rec is the record of the last store or update; its Embedding aliases
@@ -30,7 +31,7 @@ type model struct {
 }
 
 func newModel(r *rand.Rand, m mix, dim int) *model {
-	return &model{r: r, mix: m, dim: dim, pos: map[string]int{}, emb: make([]float32, dim)}
+	return &model{r: r, mix: m, dim: dim, pos: map[string]int{}, emb: make([]float32, dim), text: sentence}
 }
 
 // addLive registers an existing id (from a replayed WAL).
@@ -92,7 +93,7 @@ func (m *model) next(e *walreplay.Entry) opKind {
 
 func (m *model) fillRecord(id string) {
 	fillNormal(m.r, m.emb)
-	m.rec = walreplay.Record{ID: id, Confidence: confidence(m.r), Embedding: m.emb, Content: sentence(m.r, &m.sb)}
+	m.rec = walreplay.Record{ID: id, Confidence: confidence(m.r), Embedding: m.emb, Content: m.text(m.r, &m.sb)}
 	m.payload = walreplay.AppendRecord(m.payload[:0], &m.rec)
 }
 

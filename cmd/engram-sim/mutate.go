@@ -21,6 +21,7 @@ import (
 
 type mutateOpts struct {
 	dir        string
+	profile    *profile // nil: default
 	seed       uint64
 	segSize    int64 // 0: metadata's
 	mix        mix
@@ -60,11 +61,19 @@ benchmarks expect: it appends --wal-share (2 %) more WAL bytes of valid
 continuing entries (synthetic timestamps after the last one), rewrites
 --warm-share (1 %) of the warm pages at random positions in place, adds one
 cold segment (the day's records), rewrites the hot files and advances
-checkpoint.json. Deterministic for a given dir and seed. Prints what it did.`,
+checkpoint.json. Deterministic for a given dir and seed. Prints what it did.
+
+--profile should name the profile the dir was generated with: it sets the
+records' text, and with wal-heavy the day's cold segment and the hot
+memtable get embeddings of their own (no embedding appears twice):
+` + profileHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := cf.validate()
 			if err != nil {
+				return err
+			}
+			if o.profile, err = cf.profileOf(); err != nil {
 				return err
 			}
 			if dir == "" {
@@ -93,6 +102,9 @@ checkpoint.json. Deterministic for a given dir and seed. Prints what it did.`,
 }
 
 func mutate(ctx context.Context, o mutateOpts) error {
+	if o.profile == nil {
+		o.profile = profiles[0]
+	}
 	md, err := engram.ReadMetadata(o.dir)
 	if err != nil {
 		return fmt.Errorf("mutate: %w", err)
@@ -180,6 +192,7 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 	}
 	from := strconv.FormatUint(w.LastSeq(), 10)
 	m := newModel(newRNG(o.seed, "mutate", id, from), o.mix, dim)
+	m.text = o.profile.text
 	st.Each(func(id string, _ []byte) error { m.addLive(id); return nil })
 	last := w.LastTimestamp()
 	if last == 0 {
@@ -213,7 +226,11 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 		rep.entries++
 		if op == opStore || op == opUpdate {
 			r := m.rec
-			r.Embedding = slices.Clone(r.Embedding)
+			if o.profile.uniqueEmbeddings {
+				r.Embedding = nil // drawn afresh when the segment is written
+			} else {
+				r.Embedding = slices.Clone(r.Embedding)
+			}
 			cold = append(cold, coldRecord{rec: r, seq: e.Seq, ts: e.TimestampNS})
 			recent.add(&m.rec, e.Seq, e.TimestampNS)
 		}
@@ -242,7 +259,7 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 	emb := make([]float32, dim)
 	var sb strings.Builder
 	for _, p := range samplePages(r, int(warm.pages), k) {
-		rec := randomRecord(r, dim, emb, &sb)
+		rec := randomRecord(r, dim, emb, &sb, o.profile.text)
 		lsn := rep.firstSeq
 		if rep.lastSeq >= rep.firstSeq {
 			lsn += r.Uint64N(rep.lastSeq - rep.firstSeq + 1)
@@ -263,7 +280,12 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 		return rep, nil, err
 	}
 	rep.coldName, rep.coldRows = engram.ColdSegmentName(n), len(cold)
-	if rep.coldBytes, err = writeCold(filepath.Join(engram.ColdDir(o.dir, id), rep.coldName), coldRowsFromRecords(cold, dim), false); err != nil {
+	rows := coldRowsFromRecords(cold, dim)
+	if o.profile.uniqueEmbeddings {
+		cr := newRNG(o.seed, "mutate", id, from, "cold")
+		rows.embedding = func(dst []byte, _ int) []byte { return appendNormalBytes(dst, cr, dim) }
+	}
+	if rep.coldBytes, err = writeCold(filepath.Join(engram.ColdDir(o.dir, id), rep.coldName), rows, false); err != nil {
 		return rep, nil, fmt.Errorf("space %s: %w", id, err)
 	}
 
@@ -275,7 +297,11 @@ func mutateSpace(ctx context.Context, o mutateOpts, id string, dim int) (rep mut
 		ck = engram.Checkpoint{Sequence: w.LastSeq(), TimestampNS: w.LastTimestamp()}
 	}
 	rep.ckptTo = ck.Sequence
-	if err := writeHot(o.dir, id, recent.items(), hotStatsDoc{Sequence: ck.Sequence, TimestampNS: ck.TimestampNS,
+	hot := recent.items()
+	if o.profile.uniqueEmbeddings {
+		freshEmbeddings(hot, newRNG(o.seed, "mutate", id, from, "hot"))
+	}
+	if err := writeHot(o.dir, id, hot, hotStatsDoc{Sequence: ck.Sequence, TimestampNS: ck.TimestampNS,
 		LiveRecords: len(m.live), Entries: w.LastSeq()}, false); err != nil {
 		return rep, nil, err
 	}

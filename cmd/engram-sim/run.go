@@ -22,6 +22,7 @@ import (
 
 type runOpts struct {
 	dir        string
+	profile    *profile // nil: default; run uses its record text
 	newIDs     []string // spaces to create when the dir is new
 	seed       uint64
 	dim        int // 0: metadata's or default
@@ -71,7 +72,11 @@ time the batch became durable, for RPO measurements.
 
 --crash-after N writes N complete entries (over all spaces), then only part
 of the next entry of every space (a torn tail), and exits with code 3.
-SIGINT and SIGTERM stop cleanly: final checkpoint and truth lines, exit 0.`,
+SIGINT and SIGTERM stop cleanly: final checkpoint and truth lines, exit 0.
+
+--profile sets the shape of the records written (their text); the tiers
+follow the live-database rules above whatever the profile:
+` + profileHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := cf.validate()
@@ -91,6 +96,9 @@ SIGINT and SIGTERM stop cleanly: final checkpoint and truth lines, exit 0.`,
 				return err
 			}
 			if o.segSize, err = cf.segmentSize(0); err != nil {
+				return err
+			}
+			if o.profile, err = cf.profileOf(); err != nil {
 				return err
 			}
 			o.seed, o.dim, o.mix, o.sameTS, o.truth, o.truthEvery = cf.seed, cf.dim, m, cf.sameTS, cf.truth, cf.truthEvy
@@ -315,6 +323,9 @@ func (s *spaceRunner) open(ctx context.Context) error {
 	// repeat the ids of the run before it.
 	from := strconv.FormatUint(s.lastSeq, 10)
 	s.m = newModel(newRNG(o.seed, "run", s.id, from), o.mix, o.dimFor())
+	if o.profile != nil {
+		s.m.text = o.profile.text
+	}
 	s.st.Each(func(id string, _ []byte) error { s.m.addLive(id); return nil })
 	s.clk = newWallClock(newRNG(o.seed, "run", s.id, from, "clock"), s.lastTS, o.sameTS)
 	if o.truth != "" {

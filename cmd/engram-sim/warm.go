@@ -77,16 +77,18 @@ func truncateUTF8(s string, n int) string {
 // file; real page files have some after deletes.
 const warmFreeShare = 0.03
 
-// randomRecord draws a synthetic memory record for the tiers, reusing emb.
-func randomRecord(r *rand.Rand, dim int, emb []float32, sb *strings.Builder) walreplay.Record {
+// randomRecord draws a synthetic memory record for the tiers, reusing emb,
+// with content from text.
+func randomRecord(r *rand.Rand, dim int, emb []float32, sb *strings.Builder, text func(*rand.Rand, *strings.Builder) string) walreplay.Record {
 	emb = emb[:dim]
 	fillNormal(r, emb)
-	return walreplay.Record{ID: newMemoryID(r), Confidence: confidence(r), Embedding: emb, Content: sentence(r, sb)}
+	return walreplay.Record{ID: newMemoryID(r), Confidence: confidence(r), Embedding: emb, Content: text(r, sb)}
 }
 
 // generateWarm writes a page file of pages pages drawn from r, streaming
-// through a large buffer.
-func generateWarm(path string, pages int, dim int, maxLSN uint64, r *rand.Rand) error {
+// through a large buffer; the profile sets the share of free pages and the
+// records' text.
+func generateWarm(path string, pages int, dim int, maxLSN uint64, r *rand.Rand, pr *profile) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -96,10 +98,10 @@ func generateWarm(path string, pages int, dim int, maxLSN uint64, r *rand.Rand) 
 	emb := make([]float32, dim)
 	var sb strings.Builder
 	for i := range pages {
-		if r.Float64() < warmFreeShare {
+		if r.Float64() < pr.warmFree {
 			clear(page)
 		} else {
-			rec := randomRecord(r, dim, emb, &sb)
+			rec := randomRecord(r, dim, emb, &sb, pr.text)
 			encodeWarmPage(page, uint32(i), 1+r.Uint64N(max(maxLSN, 1)), &rec)
 		}
 		if _, err := bw.Write(page); err != nil {

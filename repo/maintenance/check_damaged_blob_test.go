@@ -2,11 +2,13 @@ package maintenance
 
 import (
 	"context"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"memento/repo"
 )
 
 // A blob that check --read-data finds damaged is left out of the index by
@@ -25,13 +27,13 @@ func TestCheckRepairLeavesDamagedBlobOut(t *testing.T) {
 	if rep.Repair == nil || rep.Repair.LeftOut != 1 || len(rep.Repair.Marked) != 1 {
 		t.Fatalf("repair: %+v", rep.Repair)
 	}
-	r := tr.reopen(t) // a new process on this host
+	r := tr.Reopen(t) // a new process on this host
 	tr.Repository = r
-	sn := tr.backup(t, repo.BackupOptions{Paths: fx.sn.Paths}) // the parent is the damaged snapshot; nothing changed on disk
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: fx.sn.Paths}) // the parent is the damaged snapshot; nothing changed on disk
 	if sn.Summary.NewChunks == 0 {
 		t.Fatal("the backup after repair stored nothing: it deduplicated against the damaged blob")
 	}
-	compareTrees(t, digestTree(t, fx.sn.Paths[0]), digestTree(t, filepath.Join(tr.restore(t, sn), "src")))
+	repotest.CompareTrees(t, repotest.DigestTree(t, fx.sn.Paths[0]), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
 	rep, err = Check(ctx, tr.Repository, CheckOptions{})
 	if err != nil {
 		t.Fatal(err)

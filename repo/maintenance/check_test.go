@@ -10,6 +10,11 @@ import (
 	"time"
 
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore"
+	"memento/repo/verify"
 )
 
 func TestCheckIntactRepositoryIsClean(t *testing.T) {
@@ -37,17 +42,17 @@ func TestCheckIntactRepositoryIsClean(t *testing.T) {
 // everything else restores byte for byte.
 func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 	ctx := context.Background()
-	tr := newTestRepo(t, repo.InitOptions{PackSize: 64 << 10})
+	tr := repotest.New(t, repo.InitOptions{PackSize: 64 << 10})
 	srcA := filepath.Join(t.TempDir(), "a")
-	writeFile(t, filepath.Join(srcA, "victim"), randomBytes(21, 500<<10), 0o644)
-	writeFile(t, filepath.Join(srcA, "fine"), []byte("this file survives"), 0o644)
+	repotest.WriteFile(t, filepath.Join(srcA, "victim"), repotest.RandomBytes(21, 500<<10), 0o644)
+	repotest.WriteFile(t, filepath.Join(srcA, "fine"), []byte("this file survives"), 0o644)
 	srcB := filepath.Join(t.TempDir(), "b")
-	writeFile(t, filepath.Join(srcB, "other"), randomBytes(22, 400<<10), 0o644)
-	snA := tr.backup(t, repo.BackupOptions{Paths: []string{srcA}})
-	snB := tr.backup(t, repo.BackupOptions{Paths: []string{srcB}})
-	wantB := digestTree(t, srcB)
+	repotest.WriteFile(t, filepath.Join(srcB, "other"), repotest.RandomBytes(22, 400<<10), 0o644)
+	snA := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{srcA}})
+	snB := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{srcB}})
+	wantB := repotest.DigestTree(t, srcB)
 
-	n := tr.nodeAt(t, snA, "a/victim")
+	n := tr.NodeAt(t, snA, "a/victim")
 	locs, err := tr.Locate("", n.Content[:1])
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +62,7 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 	// chunks; the victim always does.
 	var wantLost []string
 	for _, rel := range []string{"a/fine", "a/victim"} {
-		fn := tr.nodeAt(t, snA, rel)
+		fn := tr.NodeAt(t, snA, rel)
 		fl, err := tr.Locate("", fn.Content)
 		if err != nil {
 			t.Fatal(err)
@@ -69,14 +74,14 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 			}
 		}
 	}
-	if err := os.Remove(filepath.Join(tr.dir, filepath.FromSlash(repo.PackName(lost)))); err != nil {
+	if err := os.Remove(filepath.Join(tr.Dir, filepath.FromSlash(repo.PackName(lost)))); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.RemoveAll(tr.cache); err != nil { // the bbolt index
+	if err := os.RemoveAll(tr.Cache); err != nil { // the bbolt index
 		t.Fatal(err)
 	}
 
-	r, err := repo.Open(ctx, tr.be, repo.Options{Password: testPassword, CacheDir: tr.cache})
+	r, err := repo.Open(ctx, tr.Backend, repo.Options{Password: repotest.Password, CacheDir: tr.Cache})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -101,15 +106,15 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "rb")
-	if _, err := r.Restore(ctx, sb, dst, repo.RestoreOptions{}); err != nil {
+	if _, err := restore.Restore(ctx, r, sb, dst, restore.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	compareTrees(t, wantB, digestTree(t, filepath.Join(dst, "b")))
+	repotest.CompareTrees(t, wantB, repotest.DigestTree(t, filepath.Join(dst, "b")))
 	sa, err := r.FindSnapshot(ctx, snA.ID.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Restore(ctx, sa, filepath.Join(t.TempDir(), "ra"), repo.RestoreOptions{}); err == nil {
+	if _, err := restore.Restore(ctx, r, sa, filepath.Join(t.TempDir(), "ra"), restore.RestoreOptions{}); err == nil {
 		t.Fatal("restored a snapshot whose pack is gone")
 	}
 	// A second check knows the damage (warning) and finds nothing new; a
@@ -125,12 +130,12 @@ func TestCheckRepairAfterLosingIndexAndPack(t *testing.T) {
 	if err != nil || len(marks) != 1 || !slices.Equal(marks[snA.ID.String()].LostFiles, wantLost) {
 		t.Fatalf("markers %+v, %v", marks, err)
 	}
-	r2, err := repo.Open(ctx, tr.be, repo.Options{Password: testPassword, CacheDir: t.TempDir()})
+	r2, err := repo.Open(ctx, tr.Backend, repo.Options{Password: repotest.Password, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPass(t, verifyIDs(t, r2, repo.L2, snB.ID)...)
-	wantFinding(t, verifyIDs(t, r2, repo.L1, snA.ID)[0], repo.L1, "a/victim")
+	wantPass(t, verifyIDs(t, r2, verify.L2, snB.ID)...)
+	wantFinding(t, verifyIDs(t, r2, verify.L1, snA.ID)[0], verify.L1, "a/victim")
 }
 
 // A damaged index file does not stop Open, even on a host with an empty
@@ -140,14 +145,14 @@ func TestCheckRepairReplacesDamagedIndexFile(t *testing.T) {
 	ctx := context.Background()
 	fx := newSpaceFixture(t, 0)
 	tr := fx.tr
-	ixs := repoFiles(t, tr.dir, repo.DirIndex)
-	p := filepath.Join(tr.dir, ixs[0])
+	ixs := repoFiles(t, tr.Dir, repo.DirIndex)
+	p := filepath.Join(tr.Dir, ixs[0])
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 0x40
 	os.Chmod(p, 0o644)
 	os.WriteFile(p, b, 0o644)
 	cache := t.TempDir()
-	r, err := repo.Open(ctx, tr.be, repo.Options{Password: testPassword, CacheDir: cache, Logger: quietLogger()})
+	r, err := repo.Open(ctx, tr.Backend, repo.Options{Password: repotest.Password, CacheDir: cache, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("open with a damaged index file: %v", err)
 	}
@@ -164,11 +169,11 @@ func TestCheckRepairReplacesDamagedIndexFile(t *testing.T) {
 	if len(rep.Damaged) != 0 {
 		t.Fatalf("repair marked intact snapshots: %+v", rep.Damaged)
 	}
-	r2, err := repo.Open(ctx, tr.be, repo.Options{Password: testPassword, CacheDir: t.TempDir()})
+	r2, err := repo.Open(ctx, tr.Backend, repo.Options{Password: repotest.Password, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("open after repair: %v", err)
 	}
-	wantPass(t, verifyIDs(t, r2, repo.L3, fx.space.ID, fx.paths.ID)...)
+	wantPass(t, verifyIDs(t, r2, verify.L3, fx.space.ID, fx.paths.ID)...)
 	if rep, err = Check(ctx, r2, CheckOptions{ReadData: true}); err != nil || len(rep.Findings) != 0 {
 		t.Fatalf("check after repair: %+v, %v", rep, err)
 	}
@@ -186,9 +191,9 @@ func TestCheckReportsVanishedSnapshotAndStaleLock(t *testing.T) {
 	if _, err := tr.AppendAudit(ctx, repo.AuditRecord{Command: "prune", Snapshot: fx.space.ID.String()}); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.space.ID))))
-	os.Remove(filepath.Join(tr.dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.paths.ID))))
-	tr.writeTestLock(t, lockInfo{Version: 1, Host: "elsewhere", PID: 1, Time: time.Now().Add(-time.Hour)}, time.Hour) // stale by the storage's clock
+	os.Remove(filepath.Join(tr.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.space.ID))))
+	os.Remove(filepath.Join(tr.Dir, filepath.FromSlash(repo.FileName(repo.DirSnapshots, fx.paths.ID))))
+	writeTestLock(t, tr, lockInfo{Version: 1, Host: "elsewhere", PID: 1, Time: time.Now().Add(-time.Hour)}, time.Hour) // stale by the storage's clock
 	rep, err := Check(ctx, tr.Repository, CheckOptions{})
 	if err != nil {
 		t.Fatal(err)

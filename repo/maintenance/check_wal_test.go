@@ -7,6 +7,8 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"memento/repo/walarchive"
 	"memento/walreplay"
 )
@@ -15,16 +17,16 @@ import (
 // snapshot of the space covers it: then it is lost history, a warning.
 func TestCheckWALArchiveDamageCoveredBySnapshot(t *testing.T) {
 	ctx := context.Background()
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	dd := t.TempDir()
-	writeEngramSpace(t, dd, "sp", 400, 8<<10, 50)
-	w, err := walarchive.LoadWALArchive(ctx, tr, "sp")
+	repotest.WriteEngramSpace(t, dd, "sp", 400, 8<<10, 50)
+	w, err := walarchive.LoadWALArchive(ctx, tr.Repository, "sp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lost := []walarchive.WALSegmentRecord{{Name: walreplay.SegmentName(1), FirstSeq: 1, LastSeq: 100, FirstTS: 1, LastTS: 2, Entries: 100, Size: 4096,
 		Chunks: []walarchive.WALChunk{{ID: chunk.ID{9}, Size: 4096}}, Sealed: true}}
-	if err := walarchive.SaveWALFile(ctx, tr, w, "h", lost); err != nil {
+	if err := walarchive.SaveWALFile(ctx, tr.Repository, w, "h", lost); err != nil {
 		t.Fatal(err)
 	}
 	find := func(sev string) string {
@@ -47,7 +49,7 @@ func TestCheckWALArchiveDamageCoveredBySnapshot(t *testing.T) {
 	if msg := find(SevError); !strings.Contains(msg, "segment "+walreplay.SegmentName(1)+" (seq 1..100") || !strings.Contains(msg, "is in no pack") {
 		t.Errorf("error: %s", msg)
 	}
-	tr.backupSpace(t, dd, "sp")
+	backuptest.Space(t, tr.Repository, dd, "sp")
 	if msg := find(SevWarning); !strings.Contains(msg, "a later snapshot covers it") {
 		t.Errorf("warning: %s", msg)
 	}

@@ -9,36 +9,40 @@ import (
 	"testing"
 
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
 )
 
-func (tr *testRepo) prune(t testing.TB, opts PruneOptions) *PruneResult {
+func prune(t testing.TB, r *repo.Repository, opts PruneOptions) *PruneResult {
 	t.Helper()
-	res, err := Prune(context.Background(), tr.Repository, opts)
+	res, err := Prune(context.Background(), r, opts)
 	if err != nil {
 		t.Fatalf("prune: %v", err)
 	}
 	return res
 }
 
-func (tr *testRepo) forgetIDs(t testing.TB, sns ...*repo.Snapshot) {
+func forgetIDs(t testing.TB, r *repo.Repository, sns ...*repo.Snapshot) {
 	t.Helper()
 	var ids []string
 	for _, sn := range sns {
 		ids = append(ids, sn.ID.String())
 	}
-	if _, err := Forget(context.Background(), tr.Repository, ForgetOptions{IDs: ids}); err != nil {
+	if _, err := Forget(context.Background(), r, ForgetOptions{IDs: ids}); err != nil {
 		t.Fatalf("forget: %v", err)
 	}
 }
 
-func (tr *testRepo) mustCheck(t testing.TB, readData bool) *repo.CheckReport {
+func mustCheck(t testing.TB, r *repo.Repository, readData bool) *CheckReport {
 	t.Helper()
-	rep, err := tr.Check(context.Background(), repo.CheckOptions{ReadData: readData})
+	rep, err := Check(context.Background(), r, CheckOptions{ReadData: readData})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range rep.Findings {
-		if f.Severity == repo.SevError || strings.Contains(f.Message, "not listed in any index file") {
+		if f.Severity == SevError || strings.Contains(f.Message, "not listed in any index file") {
 			t.Fatalf("check: %s: %s: %s", f.Severity, f.What, f.Message)
 		}
 	}
@@ -58,22 +62,22 @@ func TestPruneMaxUnused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tr := newTestRepo(t, repo.InitOptions{})
+			tr := repotest.New(t, repo.InitOptions{})
 			src := filepath.Join(t.TempDir(), "src")
 			// Small files: both snapshots' data lands in one pack each.
-			writeFile(t, filepath.Join(src, "keep"), randomBytes(1, 600<<10), 0o644)
-			writeFile(t, filepath.Join(src, "gone"), randomBytes(2, 600<<10), 0o644)
-			old := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
+			repotest.WriteFile(t, filepath.Join(src, "keep"), repotest.RandomBytes(1, 600<<10), 0o644)
+			repotest.WriteFile(t, filepath.Join(src, "gone"), repotest.RandomBytes(2, 600<<10), 0o644)
+			old := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 			if err := os.Remove(filepath.Join(src, "gone")); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, filepath.Join(src, "new"), randomBytes(3, 300<<10), 0o644)
-			cur := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
-			want := digestTree(t, src)
-			tr.forgetIDs(t, old)
+			repotest.WriteFile(t, filepath.Join(src, "new"), repotest.RandomBytes(3, 300<<10), 0o644)
+			cur := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+			want := repotest.DigestTree(t, src)
+			forgetIDs(t, tr.Repository, old)
 
-			dry := tr.prune(t, PruneOptions{DryRun: true, MaxUnused: c.maxUnused})
-			res := tr.prune(t, PruneOptions{MaxUnused: c.maxUnused})
+			dry := prune(t, tr.Repository, PruneOptions{DryRun: true, MaxUnused: c.maxUnused})
+			res := prune(t, tr.Repository, PruneOptions{MaxUnused: c.maxUnused})
 			// The dry run cannot know the new packs' header sizes.
 			if res.PacksRepacked != dry.PacksRepacked || res.PacksDeleted != dry.PacksDeleted || res.BytesRepacked != dry.BytesRepacked ||
 				res.PacksWritten != dry.PacksWritten || max(res.BytesFreed-dry.BytesFreed, dry.BytesFreed-res.BytesFreed) > 4096 {
@@ -88,13 +92,13 @@ func TestPruneMaxUnused(t *testing.T) {
 			if !c.wantRepacked && (res.BytesFreed != 0 || res.UnusedLeft < 600<<10) {
 				t.Fatalf("without repacking: freed %d, %d unused left", res.BytesFreed, res.UnusedLeft)
 			}
-			compareTrees(t, want, digestTree(t, filepath.Join(tr.restore(t, cur), "src")))
-			tr.mustCheck(t, true)
+			repotest.CompareTrees(t, want, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, cur), "src")))
+			mustCheck(t, tr.Repository, true)
 			// A fresh host (empty cache) restores too: the index files
 			// describe what is left.
-			other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "c2"), be: tr.be}
-			other.Repository = other.reopen(t)
-			compareTrees(t, want, digestTree(t, filepath.Join(other.restore(t, cur), "src")))
+			other := &repotest.Repo{Dir: tr.Dir, Cache: filepath.Join(t.TempDir(), "c2"), Backend: tr.Backend}
+			other.Repository = other.Reopen(t)
+			repotest.CompareTrees(t, want, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, other.Repository, cur), "src")))
 		})
 	}
 }
@@ -102,15 +106,15 @@ func TestPruneMaxUnused(t *testing.T) {
 // A snapshot whose data is gone makes prune refuse until check --repair has
 // marked it; then prune keeps what is left of it and frees the rest.
 func TestPruneDamagedSnapshot(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	a := filepath.Join(t.TempDir(), "a")
 	b := filepath.Join(t.TempDir(), "b")
-	writeFile(t, filepath.Join(a, "f"), randomBytes(4, 200<<10), 0o644)
-	writeFile(t, filepath.Join(b, "g"), randomBytes(5, 200<<10), 0o644)
-	snA := tr.backup(t, repo.BackupOptions{Paths: []string{a}})
-	packsA := tr.packFiles(t)
-	snB := tr.backup(t, repo.BackupOptions{Paths: []string{b}})
-	wantB := digestTree(t, b)
+	repotest.WriteFile(t, filepath.Join(a, "f"), repotest.RandomBytes(4, 200<<10), 0o644)
+	repotest.WriteFile(t, filepath.Join(b, "g"), repotest.RandomBytes(5, 200<<10), 0o644)
+	snA := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{a}})
+	packsA := tr.PackFiles(t)
+	snB := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{b}})
+	wantB := repotest.DigestTree(t, b)
 	for _, p := range packsA {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)
@@ -120,14 +124,14 @@ func TestPruneDamagedSnapshot(t *testing.T) {
 	if !errors.Is(err, ErrPruneUnsafe) || !strings.Contains(err.Error(), "missing from the repository; run 'memento check --repair' first") {
 		t.Fatalf("prune over a missing pack: %v", err)
 	}
-	if _, err := tr.Check(context.Background(), repo.CheckOptions{Repair: true}); err != nil {
+	if _, err := Check(context.Background(), tr.Repository, CheckOptions{Repair: true}); err != nil {
 		t.Fatal(err)
 	}
-	res := tr.prune(t, PruneOptions{MaxUnused: DefaultMaxUnused})
+	res := prune(t, tr.Repository, PruneOptions{MaxUnused: DefaultMaxUnused})
 	if res.Snapshots != 2 {
 		t.Fatalf("prune: %+v", res)
 	}
-	compareTrees(t, wantB, digestTree(t, filepath.Join(tr.restore(t, snB), "b")))
+	repotest.CompareTrees(t, wantB, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, snB), "b")))
 	// The damaged snapshot is kept by a policy unless asked.
 	fr, err := Forget(context.Background(), tr.Repository, ForgetOptions{All: true, Policy: RetentionPolicy{Last: 1}})
 	if err != nil {
@@ -143,24 +147,24 @@ func TestPruneDamagedSnapshot(t *testing.T) {
 	if len(fr.Removed) != 1 || fr.Removed[0] != snA.ID.String() {
 		t.Fatalf("forget --forget-damaged removed %v, want %s", fr.Removed, snA.ShortID())
 	}
-	res = tr.prune(t, PruneOptions{MaxUnused: DefaultMaxUnused})
+	res = prune(t, tr.Repository, PruneOptions{MaxUnused: DefaultMaxUnused})
 	if res.DamageMarkers != 1 {
 		t.Fatalf("prune left the damage marker of a forgotten snapshot: %+v", res)
 	}
-	tr.mustCheck(t, true)
-	compareTrees(t, wantB, digestTree(t, filepath.Join(tr.restore(t, snB), "b")))
+	mustCheck(t, tr.Repository, true)
+	repotest.CompareTrees(t, wantB, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, snB), "b")))
 }
 
 // Packs no index file lists but a snapshot uses (index files lost, the
 // cache rebuilt from pack headers) are kept and described in a new index
 // file, so a host with an empty cache finds them again.
 func TestPruneIndexesUsedUnindexedPacks(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "f"), randomBytes(6, 300<<10), 0o644)
-	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
-	want := digestTree(t, src)
-	idx, _ := filepath.Glob(filepath.Join(tr.dir, repo.DirIndex, "*"))
+	repotest.WriteFile(t, filepath.Join(src, "f"), repotest.RandomBytes(6, 300<<10), 0o644)
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	want := repotest.DigestTree(t, src)
+	idx, _ := filepath.Glob(filepath.Join(tr.Dir, repo.DirIndex, "*"))
 	for _, p := range idx {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)
@@ -169,41 +173,41 @@ func TestPruneIndexesUsedUnindexedPacks(t *testing.T) {
 	if _, err := tr.RebuildIndex(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	res := tr.prune(t, PruneOptions{MaxUnused: DefaultMaxUnused})
-	if res.IndexFilesWritten != 1 || res.PacksDeleted != 0 || res.PacksKept != len(tr.packFiles(t)) {
+	res := prune(t, tr.Repository, PruneOptions{MaxUnused: DefaultMaxUnused})
+	if res.IndexFilesWritten != 1 || res.PacksDeleted != 0 || res.PacksKept != len(tr.PackFiles(t)) {
 		t.Fatalf("prune: %+v", res)
 	}
-	tr.mustCheck(t, false)
-	other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "c2"), be: tr.be}
-	other.Repository = other.reopen(t)
-	compareTrees(t, want, digestTree(t, filepath.Join(other.restore(t, sn), "src")))
+	mustCheck(t, tr.Repository, false)
+	other := &repotest.Repo{Dir: tr.Dir, Cache: filepath.Join(t.TempDir(), "c2"), Backend: tr.Backend}
+	other.Repository = other.Reopen(t)
+	repotest.CompareTrees(t, want, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, other.Repository, sn), "src")))
 }
 
 // Two backups that did not see each other stored the same chunks twice;
 // prune keeps one copy and deletes the other pack.
 func TestPruneDuplicatePacks(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	src := filepath.Join(t.TempDir(), "src")
-	writeFile(t, filepath.Join(src, "f"), randomBytes(7, 1<<20), 0o644)
-	other := &testRepo{dir: tr.dir, cache: filepath.Join(t.TempDir(), "cache2"), be: tr.be}
-	other.Repository = other.reopen(t)
-	sn := tr.backup(t, repo.BackupOptions{Paths: []string{src}})
-	other.backup(t, repo.BackupOptions{Paths: []string{src}})
-	before := len(tr.packFiles(t))
-	res := tr.prune(t, PruneOptions{MaxUnused: DefaultMaxUnused})
-	if res.PacksDeleted == 0 || len(tr.packFiles(t)) >= before {
+	repotest.WriteFile(t, filepath.Join(src, "f"), repotest.RandomBytes(7, 1<<20), 0o644)
+	other := &repotest.Repo{Dir: tr.Dir, Cache: filepath.Join(t.TempDir(), "cache2"), Backend: tr.Backend}
+	other.Repository = other.Reopen(t)
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	backuptest.Backup(t, other.Repository, backup.BackupOptions{Paths: []string{src}})
+	before := len(tr.PackFiles(t))
+	res := prune(t, tr.Repository, PruneOptions{MaxUnused: DefaultMaxUnused})
+	if res.PacksDeleted == 0 || len(tr.PackFiles(t)) >= before {
 		t.Fatalf("duplicates not pruned: %d packs before, %+v", before, res)
 	}
-	tr.mustCheck(t, true)
-	compareTrees(t, digestTree(t, src), digestTree(t, filepath.Join(tr.restore(t, sn), "src")))
+	mustCheck(t, tr.Repository, true)
+	repotest.CompareTrees(t, repotest.DigestTree(t, src), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
 	// The other handle's cache listed the deleted pack; its next lock
 	// notices the index files changed and reloads.
-	compareTrees(t, digestTree(t, src), digestTree(t, filepath.Join(other.restore(t, sn), "src")))
+	repotest.CompareTrees(t, repotest.DigestTree(t, src), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, other.Repository, sn), "src")))
 }
 
 // Prune needs the repository to itself.
 func TestPruneRefusesWhenLocked(t *testing.T) {
-	tr := newTestRepo(t, repo.InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	l, err := tr.Lock(context.Background(), false, "backup")
 	if err != nil {
 		t.Fatal(err)
@@ -218,5 +222,5 @@ func TestPruneRefusesWhenLocked(t *testing.T) {
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	tr.prune(t, PruneOptions{})
+	prune(t, tr.Repository, PruneOptions{})
 }

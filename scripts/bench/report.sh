@@ -6,7 +6,7 @@
 set -uo pipefail
 mode=${1:-doc}
 
-# summarize prints one aggregated line per (tool, op):
+# summarize FILE... prints one aggregated line per (tool, op) of the raw rows in FILEs:
 # tool op status median_wall max_rss_kb bytes repo added extra runs note median_cpu min_wall max_wall
 summarize() {
   awk -F'\t' '
@@ -40,17 +40,24 @@ summarize() {
           (extras[k] == "" ? "-" : median(extras[k])), ok[k] + fail[k], (note[k] == "" ? "-" : note[k]), (cpus[k] == "" ? "-" : median(cpus[k])),
           (walls[k] == "" ? "-" : lo(walls[k])), (walls[k] == "" ? "-" : hi(walls[k]))
       }
-    }' "$RESULTS"
+    }' "$@"
 }
 
-SUMMARY=$(summarize)
+# load_profile PROFILE reads the figures bench.sh saved for the profile.
+load_profile() {
+  # shellcheck disable=SC1090
+  . "$BENCH_DIR/profile-$1.env"
+  SUMMARY=$(summarize "$P_RESULTS")
+}
+read -r -a PROFILES <<<"${PROFILES_LIST:-}"
 borg_label="borg $(borg --version 2>/dev/null | awk '{print $2}') ($BENCH_BORG_COMPRESSION)"
 restic_label="restic $(restic version 2>/dev/null | awk '{print $2}') (repo v2, auto)"
 
-# table prints the markdown table and the targets.
+# table PART prints, from SUMMARY, the markdown table of the rows (PART
+# rows) or the targets (PART targets).
 table() {
-  printf '%s\n' "$SUMMARY" | awk -F'\t' -v data="$DATA_BYTES" -v day="$DAY_BYTES" -v daywal="${DAY_WAL:-0}" \
-    -v restic_label="$restic_label" -v borg_label="$borg_label" -v mode="$mode" '
+  printf '%s\n' "$SUMMARY" | awk -F'\t' -v data="${DATA_BYTES:-0}" -v day="${DAY_BYTES:-0}" -v daywal="${DAY_WAL:-0}" \
+    -v restic_label="$restic_label" -v borg_label="$borg_label" -v mode="$mode" -v part="$1" '
     function mb(b) { return b / 1e6 }
     function mib(b) { return b / 1048576 }
     function fmt(x, d) { return (x == "-" || x == "") ? "-" : sprintf("%." d "f", x) }
@@ -61,14 +68,18 @@ table() {
       have[$1] = 1
     }
     END {
-      nops = split("backup1 backup2 walarchive0 walarchive1 backup3 restore mountread mountemb restoreemb verify pitr walarchive100 pitr1000 walreplay s3backup1 s3replicate", ops, " ")
+      nops = split("backup1 backup2 walarchive0 walarchive1 backup3 reposize restore mountwal mountwarm mountcold mountread mountemb restoreemb verify pitr walarchive100 pitr1000 walreplay s3backup1 s3replicate", ops, " ")
       label["backup1"] = "first backup (fresh repository)"
       label["backup2"] = "second backup, nothing changed"
       label["walarchive0"] = "WAL archive, all WAL (after the first backup)"
       label["walarchive1"] = "WAL archive, the day'"'"'s WAL"
       label["backup3"] = "backup after a day of activity"
       label["restore"] = "full restore of the latest backup"
+      label["reposize"] = "repository size after the day (÷ restic: size)"
       label["mountread"] = "FUSE mount: sequential read of the largest file"
+      label["mountwal"] = "FUSE mount: sequential read of a WAL segment (the largest)"
+      label["mountwarm"] = "FUSE mount: sequential read of a warm page file (the largest)"
+      label["mountcold"] = "FUSE mount: sequential read of a cold segment (the largest)"
       label["mountemb"] = "FUSE mount: sequential read of one file of float32 embeddings"
       label["restoreemb"] = "restore of that one file of embeddings"
       label["verify"] = "verify --level L2, latest snapshot of every space"
@@ -82,37 +93,50 @@ table() {
       tname["memento"] = "memento"; tname["restic"] = restic_label; tname["borg"] = borg_label
       tname["tar"] = "tar \\| zstd -3 -T2 + sha256sum"
       tname["s3put"] = "plain parallel upload (s3put, 8 at once)"
-      print "| operation | tool | median s (min-max) | CPU s | MB/s | peak RSS MiB | repository MiB | added MiB | peer / memento time | runs |"
-      print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+      if (part == "rows") {
+      print "| operation | tool | median s (min-max) | CPU s | ÷ restic, wall | ÷ restic, CPU | MB/s | peak RSS MiB | repository MiB | added MiB | runs |"
+      print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
       for (i = 1; i <= nops; i++) {
         op = ops[i]
         for (j = 1; j <= ntools; j++) {
           t = tools[j]; k = t SUBSEP op
+          if (op == "reposize") {
+            # The repository after the day'"'"'s backup, against restic'"'"'s.
+            k = t SUBSEP "backup3"; rk = "restic" SUBSEP "backup3"
+            if (!(k in st) || st[k] != "ok" || repo[k] == "-") continue
+            ratio = (rk in st && st[rk] == "ok" && repo[rk] > 0) ? sprintf("%.2f", repo[k] / repo[rk]) : "-"
+            printf "| %s | %s | - | - | %s | - | - | - | %s | - | %d |\n", label[op], tname[t], ratio, fmt(mib(repo[k]), 1), runs[k]
+            continue
+          }
           if (!(k in st)) continue
           if (st[k] == "skip") {
-            printf "| %s | %s | skipped | | | | | | | |\n", label[op], tname[t]
+            printf "| %s | %s | skipped | | | | | | | | |\n", label[op], tname[t]
             continue
           }
           w = wall[k]
           if (op == "walreplay") {
-            printf "| %s | %s | - | - | %s entries/s | - | - | - | - | %d |\n", label[op], tname[t], fmt(extra[k], 0), runs[k]
+            printf "| %s | %s | - | - | - | - | %s entries/s | - | - | - | %d |\n", label[op], tname[t], fmt(extra[k], 0), runs[k]
             continue
           }
           rate = (w != "-" && w > 0 && bytes[k] != "-") ? fmt(mb(bytes[k]) / w, 1) : "-"
-          ratio = "-"
-          mk = "memento" SUBSEP op
-          if (t != "memento" && (mk in st) && st[mk] == "ok" && st[k] == "ok" && wall[mk] > 0) ratio = sprintf("%.2fx", w / wall[mk])
+          # Ratios to restic in the same run: below 1, faster (or less CPU) than restic.
+          rk = "restic" SUBSEP op; wr = "-"; cr = "-"
+          if ((rk in st) && st[rk] == "ok" && st[k] == "ok") {
+            if (wall[rk] > 0) wr = sprintf("%.2f", w / wall[rk])
+            if (cpu[rk] != "-" && cpu[rk] > 0 && cpu[k] != "-") cr = sprintf("%.2f", cpu[k] / cpu[rk])
+          }
           s = (st[k] == "fail") ? "FAILED" : fmt(w, 2)
           if (st[k] != "fail" && runs[k] > 1 && wlo[k] != "-") s = s sprintf(" (%.2f-%.2f)", wlo[k], whi[k])
           c = fmt(cpu[k], 2)
           # S3 rows: the MinIO server'"'"'s CPU seconds of the same run are in "extra".
           if (op ~ /^s3/ && extra[k] != "-" && c != "-") c = c sprintf(" + %.2f MinIO", extra[k])
-          printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", label[op], tname[t], s, c, rate,
+          printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", label[op], tname[t], s, c, wr, cr, rate,
             (rss[k] == "-" ? "-" : fmt(rss[k] / 1024, 0)), (repo[k] == "-" ? "-" : fmt(mib(repo[k]), 1)),
-            (added[k] == "-" ? "-" : fmt(mib(added[k]), 1)), ratio, runs[k]
+            (added[k] == "-" ? "-" : fmt(mib(added[k]), 1)), runs[k]
         }
       }
-      print ""
+      exit
+      }
       if (mode == "terminal") print "Targets"; else print "## Targets"
       print ""
       print "| target (source) | measured | verdict |"
@@ -146,7 +170,7 @@ table() {
       if (st[k] == "ok") {
         printf "| PITR over 1,000 segments under 20 min (seed) | %.1f s (%s) | %s |\n", wall[k], note[k], verdict(wall[k] < 1200)
         printf "| PITR over 1,000 segments under 60 s (issue 4) | %.1f s | %s |\n", wall[k], verdict(wall[k] < 60) }
-      else printf "| PITR over 1,000 segments under 20 min (seed) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : "PITR not in this build"
+      else printf "| PITR over 1,000 segments under 20 min (seed) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : ((note[k] != "" && note[k] != "-") ? note[k] : "PITR not in this build")
       # issue 2
       R = "restic" SUBSEP; T = "tar" SUBSEP
       if (st[M "backup1"] == "ok" && st[R "backup1"] == "ok") { x = wall[R "backup1"] / wall[M "backup1"]
@@ -167,11 +191,14 @@ table() {
         printf "| restore at least 2x restic'"'"'s throughput (issue 2) | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", x, wall[M "restore"], wall[R "restore"], verdict(x >= 2)
         if (cpu[M "restore"] > 0) { x = cpu[R "restore"] / cpu[M "restore"]
           printf "| the same by CPU time | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", x, cpu[M "restore"], cpu[R "restore"], verdict(x >= 2) } }
-      k = M "mountread"
+      # The FUSE read of the largest file among the per-kind rows.
+      k = M "mountread"; fb = -1
+      n2 = split("mountread mountwal mountwarm mountcold", fops, " ")
+      for (f = 1; f <= n2; f++) if (st[M fops[f]] == "ok" && bytes[M fops[f]] + 0 > fb) { fb = bytes[M fops[f]] + 0; k = M fops[f]; fop = fops[f] }
       if (st[k] == "ok") { mr = bytes[k] / wall[k]
         if (st[M "restore"] == "ok") { rr = day / wall[M "restore"]
           printf "| FUSE read at least 50 %% of restore throughput (issue 5) | %.0f MB/s vs restore %.0f MB/s (%.0f %%) | %s |\n", mb(mr), mb(rr), mr / rr * 100, verdict(mr >= rr / 2) }
-        if (st[R "mountread"] == "ok") { x = wall[R "mountread"] / wall[k] * bytes[k] / bytes[R "mountread"]
+        if (st[R fop] == "ok") { x = wall[R fop] / wall[k] * bytes[k] / bytes[R fop]
           printf "| FUSE read at least 3x restic mount (issue 5) | %.2fx | %s |\n", x, verdict(x >= 3) } }
       else printf "| FUSE read at least 50 %% of restore, 3x restic mount (issue 5) | not measured (memento mount not in this build) | n/a |\n"
       k = M "mountemb"
@@ -185,24 +212,106 @@ table() {
       k = M "walarchive100"
       if (st[k] == "ok" && bytes[k] > 0) { r = bytes[k] / wall[k]
         printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | %.1f MB in %.2f s (%.0f MB/s) | %s |\n", mb(bytes[k]), wall[k], mb(r), verdict(1e8 / r < 2) }
-      else printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : "wal archive not in this build"
+      else printf "| incremental archive of 100 MB new WAL under 2 s (issue 4) | not measured (%s) | n/a |\n", (st[k] == "fail") ? "FAILED" : ((note[k] != "" && note[k] != "-") ? note[k] : "wal archive not in this build")
       # issue 8: object storage (scripts/bench/s3.sh)
       k = M "s3backup1"; rk = R "s3backup1"
       if (st[k] == "ok" && st[rk] == "ok") { x = wall[rk] / wall[k]
         printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", x, wall[k], wall[rk], verdict(x >= 2)
         if (cpu[k] > 0) { x = cpu[rk] / cpu[k]
           printf "| the same by client CPU time (MinIO: memento %s s, restic %s s) | %.2fx (memento %.1f s, restic %.1f s) | %s |\n", fmt(extra[k], 1), fmt(extra[rk], 1), x, cpu[k], cpu[rk], verdict(x >= 2) } }
-      else printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-") ? note[k] : "no S3 rows"
+      else printf "| backup straight to MinIO at least 2x restic'"'"'s throughput (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-" && note[k] != "") ? note[k] : "no S3 rows"
       k = M "s3replicate"; pk = "s3put" SUBSEP "s3replicate"
       if (st[k] == "ok" && st[pk] == "ok") { x = wall[pk] / wall[k]
         printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | %.0f %% (memento %.1f MB/s, s3put %.1f MB/s) | %s |\n", x * 100, mb(bytes[k]) / wall[k], mb(bytes[pk]) / wall[pk], verdict(x >= 0.8) }
-      else printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-") ? note[k] : "no S3 rows"
+      else printf "| replication to MinIO at least 80 %% of a plain parallel upload (issue 8) | not measured (%s) | n/a |\n", (k in st && note[k] != "-" && note[k] != "") ? note[k] : "no S3 rows"
     }'
 }
 
-if [ "$mode" = terminal ]; then
+# notes_on_rows prints the notes of SUMMARY's skipped, failed and annotated rows.
+notes_on_rows() {
+  local notes
+  notes=$(printf '%s\n' "$SUMMARY" | awk -F'\t' '$3 == "skip" || $3 == "fail" || ($11 != "-" && $11 != "") {printf "- %s %s (%s): %s\n", $1, $2, $3, $11}')
+  [ -z "$notes" ] || printf '\nNotes on rows:\n\n%s\n' "$notes"
+}
+
+# profile_section PROFILE prints a profile's dataset and table.
+profile_section() {
+  load_profile "$1"
+  if [ "$mode" = terminal ]; then
+    printf '\nProfile %s: %s bytes, %s files (load average %s at its start, %s at its end; %s s)\n\n' \
+      "$PROFILE" "$DATA_BYTES" "$DATA_FILES" "$P_LOAD_START" "$P_LOAD_END" "$P_ELAPSED"
+    table rows
+    return
+  fi
+  echo "## Profile \`$PROFILE\`"
   echo
-  table
+  if [ "$KIND" = paths ]; then
+    echo "Dataset: $DATASET_CMD: $GEN_LINE; $DATA_BYTES bytes in $DATA_FILES files, backed up as a plain path"
+    echo "(\`memento backup PATH\`, \`restic backup PATH\`, \`borg create ... PATH\`, tar)."
+    echo
+    echo "The day of activity (in place) grew the tree to $DAY_BYTES bytes: $(cat "$P_LOGS/mutate.log")."
+  else
+    echo "Dataset: \`$DATASET_CMD\`: $DATA_BYTES bytes"
+    echo "($(awk -v b="$DATA_BYTES" 'BEGIN {printf "%.2f GiB", b / 1073741824}')), $DATA_FILES files, spaces \`$SPACES_LIST\`, $WAL_SEGS WAL segments,"
+    echo "768-dim float32 embeddings. engram-sim said: \`$GEN_LINE\`"
+    echo
+    echo "The day of activity (\`engram-sim mutate --profile $PROFILE --seed $((BENCH_SEED + 1))\`, applied in place so that unchanged"
+    echo "files keep their inode and times, as on a live server) grew the data to $DAY_BYTES bytes, $DAY_WAL of them new WAL:"
+    echo
+    echo '```'
+    cat "$P_LOGS/mutate.log"
+    echo '```'
+  fi
+  echo
+  echo "Load average (1, 5, 15 min): $P_LOAD_START at the start of this profile, $P_LOAD_END at its end ($P_ELAPSED s)."
+  echo
+  table rows
+  notes_on_rows
+  echo
+}
+
+# common_section prints the rows that do not depend on the profile.
+common_section() {
+  SUMMARY=$(summarize "$COMMON_RESULTS")
+  DATA_BYTES=0 DAY_BYTES=0 DAY_WAL=0
+  if [ "$mode" = terminal ]; then
+    printf '\nRows that do not depend on the profile\n\n'
+    table rows
+    return
+  fi
+  echo "## Rows that do not depend on the profile"
+  echo
+  echo "One file of float32 embeddings through the FUSE mounts and restored, the 100 MB WAL archive and"
+  echo "PITR over 1,000+ segments (a dedicated small data dir), WAL replay (Go benchmark)."
+  echo
+  table rows
+  notes_on_rows
+  echo
+}
+
+# targets_section: the targets, on the first data-dir profile and the common rows.
+targets_section() {
+  if [ -n "${FIRST_DATADIR:-}" ]; then
+    load_profile "$FIRST_DATADIR"
+    SUMMARY=$(summarize "$P_RESULTS" "$COMMON_RESULTS")
+  else
+    SUMMARY=$(summarize "$COMMON_RESULTS")
+    DATA_BYTES=0 DAY_BYTES=0 DAY_WAL=0
+  fi
+  [ "$mode" = terminal ] && echo
+  table targets
+  if [ "$mode" != terminal ]; then
+    echo
+    echo "Targets are checked on the \`${FIRST_DATADIR:-none}\` profile (the first data dir of the run) and on the"
+    echo "rows that do not depend on the profile."
+  fi
+  return 0
+}
+
+if [ "$mode" = terminal ]; then
+  for p in "${PROFILES[@]}"; do profile_section "$p"; done
+  common_section
+  targets_section
   echo
   exit 0
 fi
@@ -217,10 +326,11 @@ get() { printf '%s\n' "$SUMMARY" | awk -F'\t' -v t="$1" -v o="$2" -v c="$3" '$1 
 cat <<EOF
 # Benchmarks
 
-Produced by \`scripts/bench.sh\` (\`make bench\`; \`make bench-quick\` is a 256 MiB smoke run that
-writes to its work dir instead of this file). Do not edit by hand: rerun the benchmark.
+Produced by \`scripts/bench.sh\` (\`make bench\`; \`make bench-quick\` is a 256 MiB run and \`make bench-smoke\`
+a tiny one, both writing to their work dir instead of this file). Do not edit by hand: rerun the benchmark.
 
 Command: \`$CMDLINE\` — finished $(date -u +%Y-%m-%dT%H:%MZ), ${ELAPSED} s in all.
+Profiles: $(for p in "${PROFILES[@]}"; do printf '`%s` ' "$p"; done)(one table each below).
 
 ## Machine and versions
 
@@ -238,30 +348,28 @@ Command: \`$CMDLINE\` — finished $(date -u +%Y-%m-%dT%H:%MZ), ${ELAPSED} s in 
 | tar | $(tar --version 2>/dev/null | head -n 1) |
 | Go | $(go version 2>/dev/null | awk '{print $3}') |
 
-## Dataset
+EOF
+cat "$(dirname "$0")/profiles.md"
+cat <<EOF
 
-\`engram-sim generate --size $BENCH_SIZE --spaces $BENCH_SPACES --seed $BENCH_SEED\`: $DATA_BYTES bytes
-($(awk -v b="$DATA_BYTES" 'BEGIN {printf "%.2f GiB", b / 1073741824}')), $DATA_FILES files, spaces \`$SPACES_LIST\`, $WAL_SEGS WAL segments,
-768-dim float32 embeddings. engram-sim said: \`$GEN_LINE\`
-
-The day of activity (\`engram-sim mutate --seed $((BENCH_SEED + 1))\`, applied in place so that unchanged
-files keep their inode and times, as on a live server) grew the data to $DAY_BYTES bytes, $DAY_WAL of them new WAL:
-
-\`\`\`
-$(cat "$LOGS/mutate.log")
-\`\`\`
-
-## Results
+## How to read the tables
 
 Median of $BENCH_RUNS round(s). MB/s = dataset bytes (for restores: the restored bytes; for the
 FUSE read: the file's bytes; for WAL archive: the WAL bytes shipped) / 10^6 / median wall seconds.
 Peak RSS is the highest maximum resident set size of any single process of the operation over
 all rounds (GNU time's ru_maxrss; for pipelines the largest member). Repository MiB is \`du -sb\`
-after the operation; "added" is its growth over the previous operation. "peer / memento time"
-above 1 means memento was faster.
+after the operation; "added" is its growth over the previous operation. "÷ restic" is the row's
+median wall (CPU) time divided by restic's for the same operation in the same run: below 1 is
+faster (less CPU) than restic; for the repository size row it is the size ratio.
 
 EOF
-table
+for p in "${PROFILES[@]}"; do profile_section "$p"; done
+common_section
+targets_section
+# The compression section below is about the first data-dir profile.
+if [ -n "${FIRST_DATADIR:-}" ]; then
+  load_profile "$FIRST_DATADIR"
+fi
 cat <<EOF
 
 ## Compression: what the embeddings allow
@@ -292,8 +400,8 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
 
 ## Method
 
-- Rounds: $BENCH_RUNS. In each round every tool starts from a fresh repository and a fresh copy of
-  the generated data (\`cp -a\`), then: first backup, second backup (nothing changed), the day's
+- Profiles run one after the other, each with all its rounds. Rounds: $BENCH_RUNS. In each round
+  every tool starts from a fresh repository and a fresh copy of the profile's data (\`cp -a\`), then: first backup, second backup (nothing changed), the day's
   mutation in place, backup after the day, full restore of that backup into an empty directory,
   FUSE read (memento and restic), and memento's own operations. Operations run op by op, all
   tools in turn, and the tool order rotates every round, so drift on the shared machine hits
@@ -311,9 +419,10 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
   "one file of float32 embeddings" is a single file of unit vectors (768 dimensions), 1 GiB (256 MiB
   below a 1 GiB dataset), backed up once by memento and restic into repositories of its own.
 - In round 1 every restore is compared with the source by \`diff -r\`; a difference is a failure.
-- memento backs up \`--data-dir DIR --all\` (one snapshot per space, spaces in parallel) and
-  restores with \`memento restore --all --latest\` (every space's latest snapshot and
-  \`metadata.json\`, one command, as the peers restore the whole directory).
+- memento backs up a data dir with \`--data-dir DIR --all\` (one snapshot per space, spaces in parallel)
+  and restores it with \`memento restore --all --latest\` (every space's latest snapshot and
+  \`metadata.json\`, one command, as the peers restore the whole directory); the \`gosrc\` tree is
+  backed up as a path (\`memento backup DIR\`) and restored by snapshot id.
 - restic: \`init --repository-version 2\`, \`backup --compression auto\` (restic 0.14 compresses only
   with repository v2). borg: \`init -e repokey-blake2\`, \`create --compression $BENCH_BORG_COMPRESSION\`
   (lz4 is borg's default; \`BENCH_BORG_COMPRESSION=zstd,3\` for the other choice). All encrypted;
@@ -323,7 +432,8 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
   is a full archive, so its "added" is the whole archive (only the newest is kept on disk, the
   repository size counts all of them). Restore: \`zstd -d | tar -x\`.
 - FUSE: the repository is mounted first (not timed), caches are prepared, then
-  \`dd if=FILE of=/dev/null bs=1M\` of the largest file of the latest backup is timed.
+  \`dd if=FILE of=/dev/null bs=1M\` of one file of the latest backup is timed: per data-dir profile the
+  largest WAL segment, warm page file and cold segment (one row each), for \`gosrc\` the largest file.
 - memento WAL archive (\`memento wal archive --all\`) runs after the first backup (all WAL) and after
   the day's mutation (the day's WAL, measured before the day's backup, whose "added" includes it).
   PITR restores the first space to a WAL sequence in the middle of the day. A separate small data
@@ -347,10 +457,6 @@ data kind, level and shuffle mode. Chunks that do not compress are stored as the
   Repository MiB is \`du -sb\` of the bucket in MinIO's data directory.
 EOF
 
-notes=$(printf '%s\n' "$SUMMARY" | awk -F'\t' '$3 == "skip" || $3 == "fail" || ($11 != "-" && $11 != "") {printf "- %s %s (%s): %s\n", $1, $2, $3, $11}')
-if [ -n "$notes" ]; then
-  printf '\n## Notes on rows\n\n%s\n' "$notes"
-fi
 
 cat <<EOF
 

@@ -1,4 +1,4 @@
-package repo
+package backup_test
 
 import (
 	"encoding/binary"
@@ -8,6 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 )
 
 // benchDataSize is the size of the generated tree the benchmarks back up.
@@ -21,15 +26,15 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 	b.Helper()
 	var total int64
 	put := func(rel string, data []byte) {
-		writeFile(b, filepath.Join(dir, rel), data, 0o644)
+		repotest.WriteFile(b, filepath.Join(dir, rel), data, 0o644)
 		total += int64(len(data))
 	}
 	third, sixth := benchDataSize/3, benchDataSize/6
 	for i := range 4 {
-		put("random/r"+strconv.Itoa(i)+".bin", randomBytes(uint64(i+1), third/4))
+		put("random/r"+strconv.Itoa(i)+".bin", repotest.RandomBytes(uint64(i+1), third/4))
 	}
 	vec := make([]byte, third)
-	seed := randomBytes(99, 4*768)
+	seed := repotest.RandomBytes(99, 4*768)
 	for i := 0; i+4 <= len(vec); i += 4 {
 		base := math.Float32frombits(binary.LittleEndian.Uint32(seed[i%len(seed):]) & 0x3fffffff)
 		binary.LittleEndian.PutUint32(vec[i:], math.Float32bits(base*0.001+float32(i%768)))
@@ -40,7 +45,7 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 		sb.WriteString(`{"seq":` + strconv.Itoa(i) + `,"op":"put","key":"k` + strconv.Itoa(i*7919%100003) + `","text":"the quick brown fox"}` + "\n")
 	}
 	put("hot/log.jsonl", []byte(sb.String()))
-	small := randomBytes(7, sixth)
+	small := repotest.RandomBytes(7, sixth)
 	for i := 0; i < 2000; i++ {
 		n := sixth / 2000
 		put("small/"+strconv.Itoa(i/100)+"/f"+strconv.Itoa(i), small[i*n:(i+1)*n])
@@ -49,7 +54,7 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := f.WriteAt(randomBytes(5, 1<<20), 32<<20); err != nil {
+	if _, err := f.WriteAt(repotest.RandomBytes(5, 1<<20), 32<<20); err != nil {
 		b.Fatal(err)
 	}
 	f.Close()
@@ -59,7 +64,7 @@ func writeBenchTree(b *testing.B, dir string) int64 {
 // BenchmarkBackup measures a first backup into a new repository (MB/s of
 // source data), and a second backup of the unchanged tree (change detection).
 //
-//	go test ./repo -run '^$' -bench 'Backup|Restore' -benchtime 3x
+//	go test ./repo/backup ./repo/restore -run '^$' -bench 'Backup|Restore' -benchtime 3x
 func BenchmarkBackup(b *testing.B) {
 	src := filepath.Join(b.TempDir(), "src")
 	size := writeBenchTree(b, src)
@@ -67,20 +72,20 @@ func BenchmarkBackup(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
 			b.StopTimer()
-			tr := newTestRepo(b, InitOptions{})
+			tr := repotest.New(b, repo.InitOptions{})
 			b.StartTimer()
-			tr.backup(b, BackupOptions{Paths: []string{src}})
+			backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 			b.StopTimer()
-			os.RemoveAll(tr.dir)
+			os.RemoveAll(tr.Dir)
 			b.StartTimer()
 		}
 	})
 	b.Run("unchanged", func(b *testing.B) {
-		tr := newTestRepo(b, InitOptions{})
-		tr.backup(b, BackupOptions{Paths: []string{src}})
+		tr := repotest.New(b, repo.InitOptions{})
+		backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 		b.SetBytes(size)
 		for b.Loop() {
-			sn := tr.backup(b, BackupOptions{Paths: []string{src}})
+			sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
 			if sn.Summary.NewBytes != 0 {
 				b.Fatalf("unchanged backup stored %d bytes", sn.Summary.NewBytes)
 			}

@@ -1,4 +1,4 @@
-package repo
+package restore_test
 
 import (
 	"os"
@@ -10,7 +10,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
 )
+
+// The restore-fidelity tests: what a backup took, a restore gives back
+// exactly.
 
 // roundTripCase builds a source tree in dir; check, if set, inspects the
 // restored copy beyond the digest comparison every case gets.
@@ -25,16 +34,16 @@ func roundTripCases() []roundTripCase {
 	return []roundTripCase{
 		{name: "empty directory", build: func(t *testing.T, dir string) {}},
 		{name: "zero-byte files", build: func(t *testing.T, dir string) {
-			writeFile(t, filepath.Join(dir, "empty"), nil, 0o644)
-			writeFile(t, filepath.Join(dir, "sub", "also-empty"), nil, 0o600)
+			repotest.WriteFile(t, filepath.Join(dir, "empty"), nil, 0o644)
+			repotest.WriteFile(t, filepath.Join(dir, "sub", "also-empty"), nil, 0o600)
 			mkdir(t, filepath.Join(dir, "empty-dir"), 0o755)
 		}},
 		{name: "small sizes", build: func(t *testing.T, dir string) {
 			for i, n := range []int{1, 63, 64, 65, 4095, 4096, 4097, 64<<10 + 1} {
-				writeFile(t, filepath.Join(dir, "f"+strconv.Itoa(n)), randomBytes(uint64(i+1), n), 0o644)
+				repotest.WriteFile(t, filepath.Join(dir, "f"+strconv.Itoa(n)), repotest.RandomBytes(uint64(i+1), n), 0o644)
 			}
-			writeFile(t, filepath.Join(dir, "text"), []byte(strings.Repeat("compressible line\n", 10000)), 0o644)
-			writeFile(t, filepath.Join(dir, "zeros"), make([]byte, 100000), 0o644) // a non-sparse file of zeros
+			repotest.WriteFile(t, filepath.Join(dir, "text"), []byte(strings.Repeat("compressible line\n", 10000)), 0o644)
+			repotest.WriteFile(t, filepath.Join(dir, "zeros"), make([]byte, 100000), 0o644) // a non-sparse file of zeros
 		}},
 		{name: "multi-MiB file with a hole", build: func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "holey")
@@ -42,10 +51,10 @@ func roundTripCases() []roundTripCase {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.Write(randomBytes(7, 1<<20)); err != nil {
+			if _, err := f.Write(repotest.RandomBytes(7, 1<<20)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.WriteAt(randomBytes(8, 2<<20+17), 5<<20); err != nil { // 4 MiB hole before
+			if _, err := f.WriteAt(repotest.RandomBytes(8, 2<<20+17), 5<<20); err != nil { // 4 MiB hole before
 				t.Fatal(err)
 			}
 			f.Close()
@@ -63,7 +72,7 @@ func roundTripCases() []roundTripCase {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.Write(randomBytes(9, 100<<10)); err != nil {
+			if _, err := f.Write(repotest.RandomBytes(9, 100<<10)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := f.WriteAt([]byte("the end is near"), 4<<30+5<<20); err != nil {
@@ -77,7 +86,7 @@ func roundTripCases() []roundTripCase {
 			wantSparse(t, filepath.Join(restored, "huge"), 4<<30)
 		}},
 		{name: "symlinks", build: func(t *testing.T, dir string) {
-			writeFile(t, filepath.Join(dir, "target"), []byte("x"), 0o644)
+			repotest.WriteFile(t, filepath.Join(dir, "target"), []byte("x"), 0o644)
 			mkdir(t, filepath.Join(dir, "d"), 0o755)
 			for name, target := range map[string]string{
 				"rel": "target", "abs": "/etc/passwd", "dangling": "does/not/exist", "up": "../../outside",
@@ -102,10 +111,10 @@ func roundTripCases() []roundTripCase {
 				"e\u0301",                      // NFD é
 			}
 			for i, n := range names {
-				writeFile(t, filepath.Join(dir, n), randomBytes(uint64(100+i), 10+i), 0o644)
+				repotest.WriteFile(t, filepath.Join(dir, n), repotest.RandomBytes(uint64(100+i), 10+i), 0o644)
 			}
 			mkdir(t, filepath.Join(dir, "dir with spaces", "-sub"), 0o755)
-			writeFile(t, filepath.Join(dir, "dir with spaces", "-sub", strings.Repeat("z", 255)), []byte("deep"), 0o600)
+			repotest.WriteFile(t, filepath.Join(dir, "dir with spaces", "-sub", strings.Repeat("z", 255)), []byte("deep"), 0o600)
 		}},
 		{name: "permissions", build: func(t *testing.T, dir string) {
 			for name, perm := range map[string]os.FileMode{
@@ -113,17 +122,17 @@ func roundTripCases() []roundTripCase {
 				"setuid": 0o4755 | os.ModeSetuid, "setgid-file": 0o2755 | os.ModeSetgid,
 			} {
 				p := filepath.Join(dir, name)
-				writeFile(t, p, []byte(name), 0o600)
+				repotest.WriteFile(t, p, []byte(name), 0o600)
 				chmod(t, p, perm)
 			}
 			mkdir(t, filepath.Join(dir, "setgid-dir"), 0o755)
-			writeFile(t, filepath.Join(dir, "setgid-dir", "f"), []byte("f"), 0o640)
+			repotest.WriteFile(t, filepath.Join(dir, "setgid-dir", "f"), []byte("f"), 0o640)
 			chmod(t, filepath.Join(dir, "setgid-dir"), 0o2775|os.ModeSetgid)
 			mkdir(t, filepath.Join(dir, "sticky"), 0o755)
 			chmod(t, filepath.Join(dir, "sticky"), 0o1777|os.ModeSticky)
 			// A read-only directory with content: restore must set its mode last.
 			mkdir(t, filepath.Join(dir, "ro-dir", "inner"), 0o755)
-			writeFile(t, filepath.Join(dir, "ro-dir", "inner", "f"), []byte("f"), 0o644)
+			repotest.WriteFile(t, filepath.Join(dir, "ro-dir", "inner", "f"), []byte("f"), 0o644)
 			chmod(t, filepath.Join(dir, "ro-dir", "inner"), 0o555)
 			chmod(t, filepath.Join(dir, "ro-dir"), 0o500)
 		}},
@@ -138,11 +147,11 @@ func roundTripCases() []roundTripCase {
 			}
 			for name, tm := range times {
 				p := filepath.Join(dir, name)
-				writeFile(t, p, []byte(name), 0o644)
+				repotest.WriteFile(t, p, []byte(name), 0o644)
 				touch(t, p, tm, false)
 			}
 			mkdir(t, filepath.Join(dir, "d"), 0o755)
-			writeFile(t, filepath.Join(dir, "d", "f"), []byte("x"), 0o644)
+			repotest.WriteFile(t, filepath.Join(dir, "d", "f"), []byte("x"), 0o644)
 			touch(t, filepath.Join(dir, "d"), time.Unix(1111111111, 222222222), false)
 		}},
 	}
@@ -151,7 +160,7 @@ func roundTripCases() []roundTripCase {
 // TestRoundTrip backs up each case's tree and restores it: every byte, mode,
 // mtime, symlink target and name must come back exactly.
 func TestRoundTrip(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{})
+	tr := repotest.New(t, repo.InitOptions{})
 	for _, tc := range roundTripCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.long && testing.Short() {
@@ -161,13 +170,13 @@ func TestRoundTrip(t *testing.T) {
 			mkdir(t, src, 0o755)
 			tc.build(t, src)
 			touch(t, src, time.Unix(1600000000, 424242424), false)
-			want := digestTree(t, src)
+			want := repotest.DigestTree(t, src)
 			srcInfo := lstat(t, src)
 
-			sn := tr.backup(t, BackupOptions{Paths: []string{src}})
-			dst := tr.restore(t, sn)
+			sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+			dst := restoretest.Restore(t, tr.Repository, sn)
 			restored := filepath.Join(dst, "src")
-			compareTrees(t, want, digestTree(t, restored))
+			repotest.CompareTrees(t, want, repotest.DigestTree(t, restored))
 			if got := lstat(t, restored); got.Mode() != srcInfo.Mode() || !got.ModTime().Equal(srcInfo.ModTime()) {
 				t.Errorf("top directory: mode %v mtime %v, want %v %v", got.Mode(), got.ModTime(), srcInfo.Mode(), srcInfo.ModTime())
 			}
@@ -184,8 +193,8 @@ func TestRoundTrip(t *testing.T) {
 // TestRoundTripInsecure runs the same cases through a repository without
 // encryption: the MAC-only sealer must carry the same bytes.
 func TestRoundTripInsecure(t *testing.T) {
-	tr := newTestRepo(t, InitOptions{Insecure: true})
-	if tr.Config().Encryption != EncryptionNone {
+	tr := repotest.New(t, repo.InitOptions{Insecure: true})
+	if tr.Config().Encryption != repo.EncryptionNone {
 		t.Fatalf("encryption %q", tr.Config().Encryption)
 	}
 	for _, tc := range roundTripCases()[:4] {
@@ -193,14 +202,14 @@ func TestRoundTripInsecure(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "src")
 			mkdir(t, src, 0o755)
 			tc.build(t, src)
-			want := digestTree(t, src)
-			sn := tr.backup(t, BackupOptions{Paths: []string{src}})
-			compareTrees(t, want, digestTree(t, filepath.Join(tr.restore(t, sn), "src")))
+			want := repotest.DigestTree(t, src)
+			sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+			repotest.CompareTrees(t, want, repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
 		})
 	}
 }
 
-func countType(d map[string]entry, typ string) uint64 {
+func countType(d map[string]repotest.Entry, typ string) uint64 {
 	var n uint64
 	for _, e := range d {
 		if e.Type == typ {

@@ -1,0 +1,98 @@
+package repotest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"memento/chunk"
+	"memento/repo"
+)
+
+// Crafter writes hand-made trees and data blobs through the storage core's
+// own primitives (a Packer, EncodeTree, SaveIndex, SaveSnapshot), so a test
+// can produce a validly sealed and signed snapshot whose content a real
+// backup would never write (unsafe names, unsorted or inconsistent trees).
+type Crafter struct {
+	t      testing.TB
+	r      *repo.Repository
+	space  string
+	key    chunk.Key
+	packer *repo.Packer
+}
+
+// NewCrafter starts crafting a snapshot of space (empty: a paths snapshot).
+func NewCrafter(t testing.TB, r *repo.Repository, space string) *Crafter {
+	return &Crafter{t: t, r: r, space: space, key: r.ChunkKey(space), packer: r.NewPacker(context.Background(), space)}
+}
+
+// File returns a file node holding data, storing its one chunk.
+func (c *Crafter) File(name string, data []byte) *repo.Node {
+	c.t.Helper()
+	h := repo.Hash(blake3.Sum256(data))
+	n := &repo.Node{Name: name, Type: repo.NodeFile, Mode: 0o644, Size: uint64(len(data)), BLAKE3: &h, MTimeNS: 1}
+	if len(data) > 0 {
+		id := c.key.Sum(data)
+		if c.packer.Claim(id) {
+			if err := c.packer.Add(repo.DataBlob, id, 0, len(data), data); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+		n.Content = []chunk.ID{id}
+	}
+	return n
+}
+
+// Dir stores a tree of nodes (in the order given: the test decides whether
+// it is sorted) and returns a directory node pointing to it.
+func (c *Crafter) Dir(name string, nodes ...*repo.Node) *repo.Node {
+	c.t.Helper()
+	id := c.Tree(nodes...)
+	return &repo.Node{Name: name, Type: repo.NodeDir, Mode: 0o755, Subtree: &id, MTimeNS: 1}
+}
+
+// Tree stores a tree blob of nodes, as given, and returns its ID.
+func (c *Crafter) Tree(nodes ...*repo.Node) chunk.ID {
+	c.t.Helper()
+	b, err := repo.EncodeTree(&repo.Tree{Nodes: nodes})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	id := c.key.Sum(b)
+	if !c.packer.Claim(id) {
+		return id
+	}
+	stored, compressed := chunk.Compress(nil, b, chunk.DefaultLevel)
+	var flags uint8
+	if compressed {
+		flags = repo.FlagCompressed
+	} else {
+		stored = b
+	}
+	if err := c.packer.Add(repo.TreeBlob, id, flags, len(b), stored); err != nil {
+		c.t.Fatal(err)
+	}
+	return id
+}
+
+// Snapshot finishes the packs, indexes them and writes a signed manifest
+// with root.
+func (c *Crafter) Snapshot(root chunk.ID) *repo.Snapshot {
+	c.t.Helper()
+	ctx := context.Background()
+	packs, _, err := c.packer.Flush()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.r.SaveIndex(ctx, packs); err != nil {
+		c.t.Fatal(err)
+	}
+	sn, err := c.r.SaveSnapshot(ctx, &repo.Manifest{Time: time.Now().UTC(), Host: "crafted", Space: c.space,
+		Paths: []string{"/crafted"}, Root: root})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return sn
+}
