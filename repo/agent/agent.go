@@ -228,7 +228,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		first = false
 		if pruneDue {
-			pruneDue = !a.runPrune(ctx, r)
+			a.runPrune(ctx, r) // a failure is retried with backoff (its job's retry time)
 		}
 		a.mu.Lock()
 		a.pruning = false

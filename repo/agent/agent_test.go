@@ -92,8 +92,15 @@ func TestAgentRunsEverything(t *testing.T) {
 	p99, n := percentile(lags, 0.99), len(lags)
 	mu.Unlock()
 	t.Logf("RPO lag over %d samples: p50 %.3fs p99 %.3fs max %.3fs", n, percentile(lags, 0.5), p99, percentile(lags, 1))
-	if n < 50 || p99 > 1.0 {
-		t.Errorf("RPO lag p99 %.3fs over %d samples, want <= 1s", p99, n)
+	// The race detector slows archive runs several times over (make test
+	// runs every package with -race, side by side): the bound is the
+	// contract's 1 s without it, 3 s with it.
+	bound := 1.0
+	if raceEnabled {
+		bound = 3.0
+	}
+	if n < 50 || p99 > bound {
+		t.Errorf("RPO lag p99 %.3fs over %d samples, want <= %.0fs", p99, n, bound)
 	}
 	_, body := rn.get(t, "/metrics")
 	for _, sp := range []string{"space-a", "space-b"} {
@@ -163,12 +170,16 @@ func TestAgentStopMidBackupThenRestart(t *testing.T) {
 	cfg.Schedules.Prune, cfg.Schedules.WALCompact, cfg.Schedules.Verify = "", "", ""
 
 	var hooked atomic.Int32
-	var rn *running
-	rn = start(t, Options{Config: cfg, Open: opener(tr), AfterBackupFiles: func(space string) {
+	var cur atomic.Pointer[running]
+	rn := start(t, Options{Config: cfg, Open: opener(tr), AfterBackupFiles: func(space string) {
 		if hooked.Add(1) == 1 {
-			rn.cancel() // SIGTERM while the backup has read its files and not saved its snapshot
+			for cur.Load() == nil { // start has not returned yet
+				time.Sleep(time.Millisecond)
+			}
+			cur.Load().cancel() // SIGTERM while the backup has read its files and not saved its snapshot
 		}
 	}})
+	cur.Store(rn)
 	if !rn.wait(60 * time.Second) {
 		t.Fatal("the agent did not stop after its context was cancelled mid-backup")
 	}
