@@ -77,6 +77,7 @@ type Agent struct {
 
 	pruneLockedSince time.Time // prune first found another process's lock
 	pruning          bool      // between two sessions for a prune: archiving paused
+	sizeAt           time.Time // when repoSize was last listed
 	repl             map[string]*replState
 	ready            bool // set once the first session started
 	lastLoop         time.Time
@@ -277,7 +278,7 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	a.mu.Lock()
 	a.cur, a.repoErr, a.ready = r, "", true
 	a.mu.Unlock()
-	a.refreshRepoState(sctx, r)
+	a.refreshRepoState(sctx, r, true)
 
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
@@ -405,9 +406,10 @@ func (a *Agent) replicationLags(now time.Time) map[string]time.Duration {
 	return out
 }
 
-// refreshRepoState reloads the snapshot counts, the latest snapshot of each
-// space and the repository's size.
-func (a *Agent) refreshRepoState(ctx context.Context, r *repo.Repository) {
+// refreshRepoState reloads the snapshot counts and the latest snapshot of
+// each space, and the repository's size when force or not listed for a
+// minute.
+func (a *Agent) refreshRepoState(ctx context.Context, r *repo.Repository, force bool) {
 	sns, err := r.Snapshots(ctx)
 	if err != nil {
 		a.log.Warn("could not list snapshots", "err", err)
@@ -424,7 +426,20 @@ func (a *Agent) refreshRepoState(ctx context.Context, r *repo.Repository) {
 			latest[sn.Space] = sn
 		}
 	}
-	size := repoSize(ctx, r.Backend())
+	a.ranges.invalidate()
+	size := int64(-1)
+	a.mu.Lock()
+	stale := force || time.Since(a.sizeAt) >= sizeEvery
+	a.mu.Unlock()
+	if stale {
+		// Listing every file of a large S3 repository costs: at most once
+		// a minute (and after each prune).
+		if size = repoSize(ctx, r.Backend()); size >= 0 {
+			a.mu.Lock()
+			a.sizeAt = time.Now()
+			a.mu.Unlock()
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for sp, st := range a.spaces {
@@ -442,8 +457,10 @@ func (a *Agent) refreshRepoState(ctx context.Context, r *repo.Repository) {
 		a.repoSize = size
 		a.m.repoSize.Set(float64(size))
 	}
-	a.ranges.invalidate()
 }
+
+// sizeEvery is how often the repository's size is listed at most.
+const sizeEvery = time.Minute
 
 // repoSize sums the sizes of the repository's files (-1 when listing fails).
 func repoSize(ctx context.Context, be repo.Backend) int64 {

@@ -120,10 +120,13 @@ func (a *Agent) pitrRanges(ctx context.Context, spaces []string) map[string][]pi
 	a.mu.Unlock()
 	c := &a.ranges
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if r == nil || time.Since(c.at) < 5*time.Second {
-		return c.ranges
+	cached, fresh := c.ranges, time.Since(c.at) < 5*time.Second
+	c.mu.Unlock()
+	if r == nil || fresh {
+		return cached
 	}
+	// Computed without holding the cache's lock: refreshRepoState may
+	// invalidate it meanwhile, and must not wait for this.
 	out := map[string][]pitr.PITRRange{}
 	p := pitr.NewPlanner(restore.FetchOrdered)
 	for _, sp := range spaces {
@@ -134,7 +137,9 @@ func (a *Agent) pitrRanges(ctx context.Context, spaces []string) map[string][]pi
 		}
 		out[sp] = rs
 	}
+	c.mu.Lock()
 	c.ranges, c.at = out, time.Now()
+	c.mu.Unlock()
 	return out
 }
 

@@ -155,7 +155,7 @@ func (a *Agent) runPrune(ctx context.Context, r *repo.Repository) bool {
 	a.mu.Unlock()
 	a.audit(ctx, r, rec, err)
 	a.record(JobPrune, "", start, time.Since(start), jr, err)
-	a.refreshRepoState(ctx, r)
+	a.refreshRepoState(ctx, r, true)
 	return err == nil
 }
 

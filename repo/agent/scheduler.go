@@ -251,7 +251,6 @@ func (s *scheduler) exec(ctx context.Context, job, space string) {
 	}
 	a.record(job, space, start, time.Since(start), res, err)
 	if job == JobBackup && err == nil {
-		a.refreshRepoState(ctx, s.r)
 		// Retention after each backup of the space.
 		fstart := time.Now()
 		a.mu.Lock()
@@ -272,7 +271,7 @@ func (s *scheduler) exec(ctx context.Context, job, space string) {
 		a.record(JobForget, space, fstart, time.Since(fstart), fres, ferr)
 	}
 	if job == JobForget || job == JobBackup || job == JobWALCompact {
-		a.refreshRepoState(ctx, s.r)
+		a.refreshRepoState(ctx, s.r, false)
 	}
 }
 
