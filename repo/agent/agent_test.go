@@ -262,3 +262,31 @@ func TestSecondAgentRefused(t *testing.T) {
 		t.Errorf("the error does not name the holder: %v", err)
 	}
 }
+
+// A space that appears in the data dir while the agent runs is archived and
+// backed up without a restart (its first backup right away).
+func TestAgentPicksUpNewSpace(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	dd := testData(t)
+	cfg := testConfig(dd, tr.Dir)
+	cfg.Schedules.Backup = "@every 1h" // only the first backups of new spaces
+	cfg.Schedules.Prune, cfg.Schedules.WALCompact, cfg.Schedules.Verify = "", "", ""
+	rn := start(t, Options{Config: cfg, Open: opener(tr)})
+	rn.waitReady(t, true, 60*time.Second)
+
+	other := filepath.Join(t.TempDir(), "other")
+	sim(t, "generate", "--dir", other, "--size", "1MB", "--space-names", "space-c", "--segment-size", "64KiB", "--dim", "16", "--seed", "9")
+	if err := os.Rename(filepath.Join(other, "spaces", "space-c"), filepath.Join(dd, "spaces", "space-c")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "space-c archived and backed up", func() (bool, string) {
+		_, body := rn.get(t, "/metrics")
+		ok := metricValues(body, "memento_job_last_success_timestamp_seconds")
+		return ok[`{job="backup",space="space-c"}`] > 0 && ok[`{job="wal_archive",space="space-c"}`] > 0 &&
+			metricValues(body, "memento_repository_snapshots")[`{space="space-c"}`] == 1, ""
+	})
+	rn.waitReady(t, true, 30*time.Second)
+	if _, page := rn.get(t, "/"); !strings.Contains(page, `data-space="space-c"`) {
+		t.Error("the status page does not show the new space")
+	}
+}
