@@ -42,28 +42,13 @@ func (a *Agent) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRec
 // saves no snapshot (backup.Backup's semantics).
 func (a *Agent) backupSpace(ctx context.Context, r *repo.Repository, pipe *chunk.Pipeline, space string) (jobResult, error) {
 	opts := backup.BackupOptions{Space: space, DataDir: a.cfg.DataDir, Tags: []string{"agent"}, Pipeline: pipe, Progress: &repo.Progress{}}
-	rec := backup.NewEngramRecorder(ctx, a.cfg.DataDir, space)
-	if parent, _ := r.LatestSnapshot(ctx, space); parent != nil && len(parent.Damage()) == 0 {
-		rec.Parent = parent.Engram
-	}
-	defer rec.Done()
-	defer rec.Close()
-	rec.Attach(&opts)
 	if hook := a.opts.AfterBackupFiles; hook != nil {
-		wait := opts.AfterFiles
 		opts.AfterFiles = func() error {
-			err := wait()
 			hook(space)
-			if err == nil {
-				err = ctx.Err()
-			}
-			return err
+			return ctx.Err()
 		}
 	}
-	sn, err := backup.Backup(ctx, r, opts)
-	if derr := rec.Done(); err == nil && derr != nil {
-		err = derr
-	}
+	sn, err := backup.BackupSpace(ctx, r, opts, backup.SpaceOptions{})
 	arec := repo.AuditRecord{Command: "backup", Space: space}
 	var res jobResult
 	if sn != nil {
