@@ -18,6 +18,7 @@ import (
 	"memento/chunk"
 	"memento/engram"
 	"memento/repo"
+	"memento/repo/replicate"
 	"memento/repo/walarchive"
 )
 
@@ -179,7 +180,7 @@ func New(opts Options) (*Agent, error) {
 	} else if opts.Destination == nil {
 		return nil, errors.New("agent: replicate.to needs Options.Destination")
 	}
-	a.rate, _ = ParseByteRate(c.Replicate.Limit)
+	a.rate, _ = replicate.ParseByteRate(c.Replicate.Limit)
 	if a.reg == nil {
 		a.reg = prometheus.NewRegistry()
 	}
