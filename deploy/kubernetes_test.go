@@ -13,6 +13,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	kjson "sigs.k8s.io/json"
+
+	"memento/repo/agent"
 	"sigs.k8s.io/yaml"
 )
 
@@ -113,6 +115,7 @@ type agentConfig struct {
 		Daily   int `json:"daily"`
 		Weekly  int `json:"weekly"`
 		Monthly int `json:"monthly"`
+		Min     int `json:"min,omitempty"`
 	} `json:"retention"`
 	WALCompactThreshold int `json:"wal_compact_threshold"`
 	Replicate           struct {
@@ -243,6 +246,15 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if cfg.DataDir == "" || cfg.Listen == "" || cfg.Retention.Daily == 0 || cfg.WALCompactThreshold == 0 {
 		t.Errorf("agent.yaml: data_dir, listen, retention and wal_compact_threshold must be set: %+v", cfg)
+	}
+	// And the agent itself reads it (its own strict decoding and checks).
+	acfg := agent.Defaults()
+	if err := acfg.ParseConfig([]byte(cm.Data["agent.yaml"])); err != nil {
+		t.Fatalf("memento agent refuses the ConfigMap's agent.yaml: %v", err)
+	}
+	acfg.Repository = cm.Data["MEMENTO_REPOSITORY"]
+	if err := acfg.Validate(); err != nil {
+		t.Errorf("memento agent refuses the ConfigMap's agent.yaml: %v", err)
 	}
 }
 

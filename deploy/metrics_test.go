@@ -91,6 +91,23 @@ func TestWalWatchMetricsListed(t *testing.T) {
 	}
 }
 
+// TestAgentMetricsRegistered keeps repo/agent/metrics.go (what `memento
+// agent` exports) equal to the contract: its metrics and those of `wal watch`.
+func TestAgentMetricsRegistered(t *testing.T) {
+	src := readFile(t, filepath.Join(rootDir(t), "repo", "agent", "metrics.go"))
+	got := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(memento_[a-z0-9_]+)"`).FindAllStringSubmatch(src, -1)
+	var names []string
+	for _, m := range got {
+		names = append(names, m[1])
+	}
+	want := append(append([]string(nil), agentMetrics...), walWatchMetrics...)
+	sort.Strings(names)
+	sort.Strings(want)
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("repo/agent/metrics.go registers\n  %v\nthe contract lists\n  %v\nupdate docs/operations/agent-contract.md, deploy/ and this test together", names, want)
+	}
+}
+
 // TestAgentContractDoc: the contract document names every metric, every
 // environment variable and every HTTP path the deployment files rely on.
 func TestAgentContractDoc(t *testing.T) {

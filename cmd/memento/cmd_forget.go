@@ -63,6 +63,7 @@ the audit trail, so 'check' knows the snapshot was forgotten, not lost.`,
 	fl.IntVar(&f.policy.Weekly, "keep-weekly", 0, "keep the newest snapshot of each of the N newest ISO weeks")
 	fl.IntVar(&f.policy.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the N newest months")
 	fl.IntVar(&f.policy.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the N newest years")
+	fl.IntVar(&f.policy.Min, "keep-min", 0, "always keep at least the N newest snapshots of each group (a floor under the other rules)")
 	fl.StringVar(&f.within, "keep-within", "", "keep snapshots taken less than this before the newest one (7d, 2w, 1y6m, 36h)")
 	fl.StringSliceVar(&f.policy.Tags, "keep-tag", nil, "keep snapshots with this tag (repeatable)")
 	fl.BoolVar(&f.forgetDamaged, "forget-damaged", false, "also remove snapshots marked damaged by check --repair")

@@ -264,25 +264,8 @@ func subsetText(s string) string {
 	return ", subset " + s
 }
 
-// verifyRecord is the audit record of one verdict.
-func verifyRecord(vd *verify.Verdict, slot string) repo.AuditRecord {
-	rec := repo.AuditRecord{Command: "verify", Snapshot: vd.Snapshot, Space: vd.Space, Level: vd.Level.String(),
-		Result: repo.AuditOK, Subset: vd.Subset, Schedule: slot, Figures: map[string]float64{"seconds": vd.Seconds}}
-	for _, k := range []string{"bytes_read", "chunks_verified", "files_hashed", "l2_mb_per_s", "packs", "files"} {
-		if v, ok := vd.Figures[k]; ok {
-			rec.Figures[k] = v
-		}
-	}
-	if !vd.Passed {
-		rec.Result = repo.AuditFailed
-		rec.Figures["findings"] = float64(len(vd.Findings))
-		rec.Figures["failed_at_level"] = float64(vd.FirstLevel())
-		if len(vd.Findings) > 0 {
-			rec.Error = vd.Findings[0].String()
-		}
-	}
-	return rec
-}
+// verifyRecord is the audit record of one verdict (verify.Verdict.AuditRecord).
+func verifyRecord(vd *verify.Verdict, slot string) repo.AuditRecord { return vd.AuditRecord(slot) }
 
 func verifyError(vds []*verify.Verdict) error {
 	failed := 0

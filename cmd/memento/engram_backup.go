@@ -72,44 +72,24 @@ func (a *app) currentQuiescer() (*engram.Quiescer, error) {
 }
 
 // backupOne backs up a space with its WAL positions and state digest in
-// the manifest (backup.EngramRecorder), quiescing the database around the
-// tiers if asked. The database is resumed whatever happens: the recorder's
-// Done is deferred, and Ctrl-C cancels ctx rather than killing the process.
+// the manifest (backup.BackupSpace), quiescing the database around the
+// tiers if asked; the database is resumed whatever happens (Ctrl-C cancels
+// ctx rather than killing the process). Plain paths go to backup.Backup.
 // The space backups of one command share replays, so that their state
 // replays take turns (backup.ConcurrentReplays).
 func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions, replays *backup.ReplayLimiter) (*repo.Snapshot, error) {
 	if opts.Space == "" {
 		return backup.Backup(ctx, r, opts)
 	}
-	rec := backup.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
-	rec.Replays = replays
-	if !opts.NoParent {
-		parent := opts.Parent
-		if parent == nil {
-			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
-		}
-		if parent != nil && len(parent.Damage()) == 0 { // a marked parent's WAL end is not reused
-			rec.Parent = parent.Engram
-		}
-	}
 	q, err := a.currentQuiescer()
 	if err != nil {
 		return nil, err
 	}
+	so := backup.SpaceOptions{Replays: replays}
 	if q != nil {
-		rec.Pause, rec.Resume = q.Acquire, q.Release
+		so.Pause, so.Resume = q.Acquire, q.Release
 	}
-	defer rec.Done()
-	defer rec.Close()
-	rec.Attach(&opts)
-	sn, err := backup.Backup(ctx, r, opts)
-	if derr := rec.Done(); err == nil && derr != nil {
-		return sn, derr
-	}
-	if err == nil && rec.Reused {
-		slog.Info("WAL unchanged since the parent snapshot: reused its end position and state digest", "space", opts.Space)
-	}
-	return sn, err
+	return backup.BackupSpace(ctx, r, opts, so)
 }
 
 // listSpaces returns the space ids found under DIR/spaces: its directories,

@@ -105,6 +105,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges), e.g. on a read-only repository")
 	a.addS3Flags(pf)
 	root.AddCommand(
+		newAgentCommand(a),
 		newBackupCommand(a),
 		newCheckCommand(a),
 		newForgetCommand(a),

@@ -31,6 +31,12 @@ type RetentionPolicy struct {
 	Yearly  int        `json:"yearly,omitempty"`
 	Within  KeepWithin `json:"within,omitzero"`
 	Tags    []string   `json:"tags,omitempty"`
+	// Min keeps the Min newest snapshots whatever the other rules say (0:
+	// off). It is a floor, not a rule of its own: a policy of only Min is
+	// still Empty, and with Min unset nothing changes. The agent sets it to 2
+	// so that several backups on one day (which daily/weekly/monthly count
+	// once) never leave a space with a single snapshot.
+	Min int `json:"min,omitempty"`
 }
 
 // Empty reports whether no rule is set. An empty policy would remove every
@@ -50,6 +56,9 @@ func (p RetentionPolicy) Validate() error {
 			return fmt.Errorf("--keep-%s %d: give a count >= 1, or -1 for unlimited", c.name, c.n)
 		}
 	}
+	if p.Min < 0 {
+		return fmt.Errorf("--keep-min %d: give a count >= 0", p.Min)
+	}
 	return nil
 }
 
@@ -63,6 +72,9 @@ func (p RetentionPolicy) String() string {
 		if c.n != 0 {
 			parts = append(parts, fmt.Sprintf("--keep-%s %d", c.name, c.n))
 		}
+	}
+	if p.Min > 0 {
+		parts = append(parts, fmt.Sprintf("--keep-min %d", p.Min))
 	}
 	if !p.Within.IsZero() {
 		parts = append(parts, "--keep-within "+p.Within.String())
@@ -226,6 +238,9 @@ func ApplyPolicy(sns []*repo.Snapshot, p RetentionPolicy, loc *time.Location) []
 			if slices.Contains(sn.Tags, tag) {
 				d.Reasons = append(d.Reasons, "tag "+tag)
 			}
+		}
+		if i < p.Min && len(d.Reasons) == 0 {
+			d.Reasons = append(d.Reasons, "min")
 		}
 		d.Keep = len(d.Reasons) > 0
 		out[i] = d

@@ -202,3 +202,29 @@ func BenchmarkApplyPolicy(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(sns)*b.N)/b.Elapsed().Seconds(), "snapshots/s")
 }
+
+// Min is a floor under the other rules: three backups on one day are one
+// daily/weekly/monthly bucket, so GFS alone keeps one; Min 2 keeps the two
+// newest. Unset, the verdicts are exactly those without it.
+func TestApplyPolicyMin(t *testing.T) {
+	sns := []*repo.Snapshot{
+		snapAt("a", "2026-11-20T01:00:00Z"), snapAt("b", "2026-11-20T05:00:00Z"), snapAt("c", "2026-11-20T09:00:00Z"),
+	}
+	gfs := RetentionPolicy{Daily: 7, Weekly: 4, Monthly: 12}
+	if got, want := decisions(ApplyPolicy(sns, gfs, time.UTC)), "c:daily+weekly+monthly b:- a:-"; got != want {
+		t.Fatalf("without Min: %s, want %s", got, want)
+	}
+	gfs.Min = 2
+	if got, want := decisions(ApplyPolicy(sns, gfs, time.UTC)), "c:daily+weekly+monthly b:min a:-"; got != want {
+		t.Fatalf("Min 2: %s, want %s", got, want)
+	}
+	if !(RetentionPolicy{Min: 2}).Empty() {
+		t.Fatal("a policy of only Min must stay Empty (forget refuses it)")
+	}
+	if err := (RetentionPolicy{Daily: 1, Min: -1}).Validate(); err == nil {
+		t.Fatal("Min -1 accepted")
+	}
+	if s := gfs.String(); !strings.Contains(s, "--keep-min 2") {
+		t.Fatalf("String %q lacks --keep-min", s)
+	}
+}

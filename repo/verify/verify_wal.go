@@ -80,7 +80,7 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 		switch {
 		case !ok:
 			stop = func() { vd.fail(L2, what, "chunk %d (%s) is in no pack of the repository", i, c.ID.Short()) }
-		case v.packSizes[loc.Pack] == 0:
+		case v.packSizes[loc.Pack] == 0 && !v.packWrittenSince(ctx, loc.Pack):
 			stop = func() {
 				vd.fail(L2, what, "chunk %d (%s) is in pack %s, which is missing from the repository", i, c.ID.Short(), repo.ShortHex(loc.Pack))
 			}
@@ -135,3 +135,12 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 // errSegmentDamaged stops reading a segment at its first damaged chunk (a
 // finding already reported).
 var errSegmentDamaged = errors.New("archived WAL segment damaged")
+
+// packWrittenSince reports whether a pack missing from the listing NewVerifier
+// took exists now: the WAL archive is loaded after that listing, and a `wal
+// watch` (or the agent) running meanwhile writes packs and then the records
+// that name them, so a record newer than the listing may name a newer pack.
+func (v *Verifier) packWrittenSince(ctx context.Context, pack [32]byte) bool {
+	n, err := v.r.Backend().Stat(ctx, repo.PackName(pack))
+	return err == nil && n > 0
+}

@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"memento/repo"
+	"memento/repo/repotest"
+	"memento/repo/walarchive"
+	"memento/walreplay"
+)
+
+// The agent on a real engram-sim data dir being written, with compressed
+// schedules: it archives continuously (RPO lag on /metrics at most 1 s at
+// the 99th percentile), takes scheduled backups, applies retention (at least
+// 2 snapshots kept, GFS daily 1 keeping no more than the minimum), compacts
+// the WAL above a threshold of 2 sealed segments, verifies and prunes;
+// /readyz goes unready while the repository is unreachable (renamed away)
+// and ready again once it is back.
+func TestAgentRunsEverything(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	dd := testData(t)
+	stopSim := liveSim(t, dd, 300)
+	rn := start(t, Options{Config: testConfig(dd, tr.Dir), Open: opener(tr)})
+	rn.waitReady(t, true, 60*time.Second)
+
+	// Sample the RPO lag every 100 ms from /metrics.
+	var (
+		mu       sync.Mutex
+		lags     []float64
+		sampling atomic.Bool
+	)
+	sampling.Store(true)
+	stopSampling := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if !sampling.Load() {
+				continue
+			}
+			_, body := rn.get(t, "/metrics")
+			mu.Lock()
+			for _, v := range metricValues(body, "memento_wal_rpo_lag_seconds") {
+				lags = append(lags, v)
+			}
+			mu.Unlock()
+		}
+	}()
+
+	// Everything runs at least once: backups (and retention) of both
+	// spaces, verification, compaction, prune.
+	waitFor(t, 90*time.Second, "every job succeeded", func() (bool, string) {
+		_, body := rn.get(t, "/metrics")
+		ok := metricValues(body, "memento_job_last_success_timestamp_seconds")
+		var missing []string
+		for _, k := range []string{`{job="backup",space="space-a"}`, `{job="backup",space="space-b"}`, `{job="forget",space="space-a"}`,
+			`{job="forget",space="space-b"}`, `{job="verify",space=""}`, `{job="prune",space=""}`, `{job="wal_compact",space="space-a"}`,
+			`{job="wal_archive",space="space-a"}`, `{job="wal_archive",space="space-b"}`} {
+			if ok[k] == 0 {
+				missing = append(missing, k)
+			}
+		}
+		for _, sp := range []string{"space-a", "space-b"} {
+			if !hasCompacted(filepath.Join(dd, "spaces", sp, "wal")) {
+				missing = append(missing, "compaction of "+sp)
+			}
+		}
+		if metricValues(body, "memento_verify_last_result")[`{level="L1",space="space-a"}`] != 1 {
+			missing = append(missing, "verify L1 space-a passed")
+		}
+		return len(missing) == 0, strings.Join(missing, ", ")
+	})
+	// A few more backup rounds, so that retention had something to remove.
+	time.Sleep(7 * time.Second)
+	sampling.Store(false)
+	mu.Lock()
+	p99, n := percentile(lags, 0.99), len(lags)
+	mu.Unlock()
+	t.Logf("RPO lag over %d samples: p50 %.3fs p99 %.3fs max %.3fs", n, percentile(lags, 0.5), p99, percentile(lags, 1))
+	// The race detector slows archive runs several times over (make test
+	// runs every package with -race, side by side): the bound is the
+	// contract's 1 s without it, 3 s with it.
+	bound := 1.0
+	if raceEnabled {
+		bound = 3.0
+	}
+	if n < 50 || p99 > bound {
+		t.Errorf("RPO lag p99 %.3fs over %d samples, want <= %.0fs", p99, n, bound)
+	}
+	_, body := rn.get(t, "/metrics")
+	for _, sp := range []string{"space-a", "space-b"} {
+		if v := metricValues(body, "memento_repository_snapshots")[`{space="`+sp+`"}`]; v < 2 || v > 3 {
+			t.Errorf("space %s: %v snapshots, want 2 (retention.min; 3 while a backup's retention is running)", sp, v)
+		}
+	}
+	if !strings.Contains(body, "memento_agent_up 1") {
+		t.Error("memento_agent_up is not 1")
+	}
+
+	// The repository goes away: unready, with the reason; back: ready.
+	away := tr.Dir + ".away"
+	if err := os.Rename(tr.Dir, away); err != nil {
+		t.Fatal(err)
+	}
+	rn.waitReady(t, false, 20*time.Second)
+	_, why := rn.get(t, "/readyz")
+	t.Logf("unready: %s", strings.TrimSpace(why))
+	if !strings.Contains(why, "unreachable") && !strings.Contains(why, "blocked") {
+		t.Errorf("/readyz does not say the repository is unreachable: %s", why)
+	}
+	if err := os.Rename(away, tr.Dir); err != nil {
+		t.Fatal(err)
+	}
+	rn.waitReady(t, true, 60*time.Second)
+
+	stopSim()
+	close(stopSampling)
+	wg.Wait()
+	rn.stop(t)
+	// Retention kept at least 2 snapshots of each space, never fewer.
+	sns, err := tr.Reopen(t).Snapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	for _, sn := range sns {
+		per[sn.Space]++
+	}
+	for _, sp := range []string{"space-a", "space-b"} {
+		if per[sp] < 2 {
+			t.Errorf("space %s: %d snapshots kept, want at least 2", sp, per[sp])
+		}
+	}
+}
+
+func hasCompacted(walDir string) bool {
+	des, _ := os.ReadDir(walDir)
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".archive-") {
+			return true
+		}
+	}
+	return false
+}
+
+// Cancelling the agent (what SIGTERM does) in the middle of a backup leaves
+// no snapshot of that backup; an agent started again archives on from where
+// the first stopped and backs up, so that once the writer stops the archive
+// holds every entry written, in one gap-free run.
+func TestAgentStopMidBackupThenRestart(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	dd := testData(t)
+	stopSim := liveSim(t, dd, 300)
+	cfg := testConfig(dd, tr.Dir)
+	cfg.Schedules.Prune, cfg.Schedules.WALCompact, cfg.Schedules.Verify = "", "", ""
+
+	var hooked atomic.Int32
+	var cur atomic.Pointer[running]
+	rn := start(t, Options{Config: cfg, Open: opener(tr), AfterBackupFiles: func(space string) {
+		if hooked.Add(1) == 1 {
+			for cur.Load() == nil { // start has not returned yet
+				time.Sleep(time.Millisecond)
+			}
+			cur.Load().cancel() // SIGTERM while the backup has read its files and not saved its snapshot
+		}
+	}})
+	cur.Store(rn)
+	if !rn.wait(60 * time.Second) {
+		t.Fatal("the agent did not stop after its context was cancelled mid-backup")
+	}
+	if rn.err != nil {
+		t.Fatalf("Run: %v", rn.err)
+	}
+	if hooked.Load() == 0 {
+		t.Fatal("no backup ran")
+	}
+	sns, err := tr.Reopen(t).Snapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sns) != 0 {
+		t.Fatalf("an interrupted backup left %d snapshots", len(sns))
+	}
+	repotest.NoTempLeft(t, tr.Dir)
+
+	// Start again, while the writer goes on.
+	rn2 := start(t, Options{Config: cfg, Open: opener(tr)})
+	rn2.waitReady(t, true, 60*time.Second)
+	time.Sleep(2 * time.Second)
+	stopSim()
+	for _, sp := range []string{"space-a", "space-b"} {
+		l, err := walreplay.OpenLog(filepath.Join(dd, "spaces", sp, "wal"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := l.Verify(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "space "+sp+" archived through the last entry written", func() (bool, string) {
+			arch, err := walarchive.LoadWALArchive(context.Background(), tr.Reopen(t), sp)
+			if err != nil {
+				return false, err.Error()
+			}
+			end, _ := arch.End()
+			return end == sum.LastSeq, "archived through " + itoa(end) + ", written through " + itoa(sum.LastSeq)
+		})
+		arch, err := walarchive.LoadWALArchive(context.Background(), tr.Reopen(t), sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runs := arch.Runs(); len(runs) != 1 || runs[0].FirstSeq != 1 {
+			t.Errorf("space %s: archive runs %+v, want one gap-free run from seq 1", sp, runs)
+		}
+	}
+	rn2.stop(t)
+	sns, err = tr.Reopen(t).Snapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sns) < 2 {
+		t.Errorf("after the restart: %d snapshots, want one per space at least", len(sns))
+	}
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// A second agent on the same data dir refuses to start (ErrAgentRunning,
+// which is repo.ErrLocked: exit 6).
+func TestSecondAgentRefused(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	dd := testData(t)
+	cfg := testConfig(dd, tr.Dir)
+	rn := start(t, Options{Config: cfg, Open: opener(tr)})
+	rn.waitReady(t, true, 60*time.Second)
+	a2, err := New(Options{Config: cfg, Open: opener(tr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = a2.Run(ctx)
+	if err == nil || !errors.Is(err, ErrAgentRunning) || !errors.Is(err, repo.ErrLocked) {
+		t.Fatalf("second agent: %v, want ErrAgentRunning", err)
+	}
+	if !strings.Contains(err.Error(), "pid ") {
+		t.Errorf("the error does not name the holder: %v", err)
+	}
+}
+
+// A space that appears in the data dir while the agent runs is archived and
+// backed up without a restart (its first backup right away).
+func TestAgentPicksUpNewSpace(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	dd := testData(t)
+	cfg := testConfig(dd, tr.Dir)
+	cfg.Schedules.Backup = "@every 1h" // only the first backups of new spaces
+	cfg.Schedules.Prune, cfg.Schedules.WALCompact, cfg.Schedules.Verify = "", "", ""
+	rn := start(t, Options{Config: cfg, Open: opener(tr)})
+	rn.waitReady(t, true, 60*time.Second)
+
+	other := filepath.Join(t.TempDir(), "other")
+	sim(t, "generate", "--dir", other, "--size", "1MB", "--space-names", "space-c", "--segment-size", "64KiB", "--dim", "16", "--seed", "9")
+	if err := os.Rename(filepath.Join(other, "spaces", "space-c"), filepath.Join(dd, "spaces", "space-c")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "space-c archived and backed up", func() (bool, string) {
+		_, body := rn.get(t, "/metrics")
+		ok := metricValues(body, "memento_job_last_success_timestamp_seconds")
+		return ok[`{job="backup",space="space-c"}`] > 0 && ok[`{job="wal_archive",space="space-c"}`] > 0 &&
+			metricValues(body, "memento_repository_snapshots")[`{space="space-c"}`] == 1, ""
+	})
+	rn.waitReady(t, true, 30*time.Second)
+	if _, page := rn.get(t, "/"); !strings.Contains(page, `data-space="space-c"`) {
+		t.Error("the status page does not show the new space")
+	}
+}

@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"memento/repo/walarchive"
+)
+
+// metrics are the agent's Prometheus metrics, named as
+// docs/operations/agent-contract.md lists them (deploy/ relies on the names;
+// `go test ./deploy/` checks this file against the contract).
+type metrics struct {
+	lastSuccess *prometheus.GaugeVec
+	lastFailure *prometheus.GaugeVec
+	duration    *prometheus.GaugeVec
+	bytesRead   *prometheus.CounterVec
+	bytesAdded  *prometheus.CounterVec
+	verify      *prometheus.GaugeVec
+	repoSize    prometheus.Gauge
+	snapshots   *prometheus.GaugeVec
+	up          prometheus.Gauge
+
+	// The metrics of `wal watch --metrics-addr`, same names and meaning.
+	runs        *prometheus.CounterVec
+	newBytes    *prometheus.CounterVec
+	storedBytes *prometheus.CounterVec
+	lastSeq     *prometheus.GaugeVec
+	lastEntryTS *prometheus.GaugeVec
+	walSuccess  *prometheus.GaugeVec
+	runSeconds  *prometheus.HistogramVec
+
+	// Computed when scraped (rpoCollector): memento_wal_rpo_lag_seconds and
+	// memento_replication_lag_seconds.
+	rpoDesc  *prometheus.Desc
+	replDesc *prometheus.Desc
+}
+
+func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
+	sj := []string{"space", "job"}
+	m := &metrics{
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_job_last_success_timestamp_seconds",
+			Help: "Unix time when the job last succeeded for the space (repository-wide jobs: space=\"\")."}, sj),
+		lastFailure: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_job_last_failure_timestamp_seconds",
+			Help: "Unix time when the job last failed for the space."}, sj),
+		duration: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_job_duration_seconds",
+			Help: "Duration of the job's last run."}, sj),
+		bytesRead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_job_bytes_read_total",
+			Help: "Bytes the job read (source files, WAL, packs)."}, sj),
+		bytesAdded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_job_bytes_added_total",
+			Help: "Bytes the job added to the repository (after dedup and compression)."}, sj),
+		verify: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_verify_last_result",
+			Help: "1 when the last verification at that level passed, 0 when it failed."}, []string{"space", "level"}),
+		repoSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "memento_repository_size_bytes",
+			Help: "Bytes stored in the repository (packs, indexes, snapshots, WAL records)."}),
+		snapshots: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_repository_snapshots",
+			Help: "Snapshots of the space in the repository."}, []string{"space"}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "memento_agent_up", Help: "1 while the agent runs."}),
+
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_wal_archive_runs_total",
+			Help: "Archive runs by space and result (ok, error)."}, []string{"space", "result"}),
+		newBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_wal_archived_bytes_total",
+			Help: "WAL bytes newly covered by the archive."}, []string{"space"}),
+		storedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_wal_stored_bytes_total",
+			Help: "Pack bytes written to the repository by archive runs."}, []string{"space"}),
+		lastSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_wal_archived_sequence",
+			Help: "Sequence number of the last archived WAL entry."}, []string{"space"}),
+		lastEntryTS: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_wal_archived_entry_timestamp_seconds",
+			Help: "Timestamp of the last archived WAL entry (Unix seconds)."}, []string{"space"}),
+		walSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_wal_last_success_timestamp_seconds",
+			Help: "When the last archive run of the space succeeded (Unix seconds)."}, []string{"space"}),
+		runSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "memento_wal_archive_run_seconds",
+			Help: "Duration of archive runs.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"space"}),
+
+		rpoDesc: prometheus.NewDesc("memento_wal_rpo_lag_seconds",
+			"Upper bound of the age of the oldest WAL write not yet archived; 0 when everything written is archived.", []string{"space"}, nil),
+		replDesc: prometheus.NewDesc("memento_replication_lag_seconds",
+			"Time since the destination last held every repository file (0 after a complete run).", []string{"remote"}, nil),
+	}
+	for _, c := range []prometheus.Collector{m.lastSuccess, m.lastFailure, m.duration, m.bytesRead, m.bytesAdded, m.verify,
+		m.repoSize, m.snapshots, m.up, m.runs, m.newBytes, m.storedBytes, m.lastSeq, m.lastEntryTS, m.walSuccess, m.runSeconds,
+		&lagCollector{m: m, a: a}} {
+		reg.MustRegister(c)
+	}
+	m.up.Set(1)
+	return m
+}
+
+// lagCollector computes the lag gauges at scrape time, from the agent's state
+// and the WAL directories' modification times.
+type lagCollector struct {
+	m *metrics
+	a *Agent
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.rpoDesc; ch <- c.m.replDesc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for space, lag := range c.a.rpoLags(now) {
+		ch <- prometheus.MustNewConstMetric(c.m.rpoDesc, prometheus.GaugeValue, lag.Seconds(), space)
+	}
+	for remote, lag := range c.a.replicationLags(now) {
+		ch <- prometheus.MustNewConstMetric(c.m.replDesc, prometheus.GaugeValue, lag.Seconds(), remote)
+	}
+}
+
+// observeArchive records one archive run (walarchive.WatchOptions.Observe).
+func (m *metrics) observeArchive(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
+	if err != nil {
+		m.runs.WithLabelValues(space, "error").Inc()
+		m.lastFailure.WithLabelValues(space, JobWALArchive).Set(unixSeconds(now))
+		return
+	}
+	m.runs.WithLabelValues(space, "ok").Inc()
+	m.walSuccess.WithLabelValues(space).Set(unixSeconds(now))
+	m.lastSuccess.WithLabelValues(space, JobWALArchive).Set(unixSeconds(now))
+	if res == nil {
+		return
+	}
+	m.newBytes.WithLabelValues(space).Add(float64(res.NewBytes))
+	m.storedBytes.WithLabelValues(space).Add(float64(res.StoredBytes))
+	m.bytesRead.WithLabelValues(space, JobWALArchive).Add(float64(res.NewBytes))
+	m.bytesAdded.WithLabelValues(space, JobWALArchive).Add(float64(res.StoredBytes))
+	m.duration.WithLabelValues(space, JobWALArchive).Set(res.Seconds)
+	m.runSeconds.WithLabelValues(space).Observe(res.Seconds)
+	if res.LastSeq > 0 {
+		m.lastSeq.WithLabelValues(space).Set(float64(res.LastSeq))
+		m.lastEntryTS.WithLabelValues(space).Set(unixNanoSeconds(res.LastTS))
+	}
+}
+
+// observeJob records one run of a scheduled job.
+func (m *metrics) observeJob(job, space string, start time.Time, d time.Duration, res jobResult, err error) {
+	end := start.Add(d)
+	m.duration.WithLabelValues(space, job).Set(d.Seconds())
+	if err != nil {
+		m.lastFailure.WithLabelValues(space, job).Set(unixSeconds(end))
+	} else {
+		m.lastSuccess.WithLabelValues(space, job).Set(unixSeconds(end))
+	}
+	if res.read > 0 {
+		m.bytesRead.WithLabelValues(space, job).Add(float64(res.read))
+	}
+	if res.added > 0 {
+		m.bytesAdded.WithLabelValues(space, job).Add(float64(res.added))
+	}
+}
+
+// unixSeconds is t in Unix seconds with the nanoseconds as the fraction.
+func unixSeconds(t time.Time) float64 { return unixNanoSeconds(t.UnixNano()) }
+
+// unixNanoSeconds converts Unix nanoseconds without losing the fraction to
+// float64's 53 bits, which a plain division would.
+func unixNanoSeconds(ns int64) float64 { return float64(ns/1e9) + float64(ns%1e9)/1e9 }

@@ -1,0 +1,6 @@
+//go:build !race
+
+package agent
+
+// raceEnabled says the tests run with the race detector (slower).
+const raceEnabled = false

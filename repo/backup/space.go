@@ -1,0 +1,62 @@
+package backup
+
+import (
+	"context"
+	"log/slog"
+
+	"memento/repo"
+)
+
+// SpaceOptions are what BackupSpace adds to a space backup.
+type SpaceOptions struct {
+	// Pause and Resume, if set, freeze and unfreeze the database around
+	// the tiers (EngramRecorder.Pause and Resume).
+	Pause, Resume func() error
+	// Replays, if set, is shared by the space backups of one run so that
+	// their state replays take turns (ReplayLimiter); nil: this backup's
+	// replay does not wait for others.
+	Replays *ReplayLimiter
+}
+
+// BackupSpace backs up opts.Space of opts.DataDir with its WAL positions and
+// state digest in the manifest (EngramRecorder). Unless opts.NoParent, the
+// parent (opts.Parent, else the latest snapshot of the space) lends its WAL
+// end and digest when the WAL did not change, never from a snapshot marked
+// damaged. An AfterFiles hook already in opts runs after the recorder's own.
+// The database is resumed whatever happens. It is what `memento backup
+// --data-dir` and `memento agent` run for each space.
+func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so SpaceOptions) (*repo.Snapshot, error) {
+	rec := NewEngramRecorder(ctx, opts.DataDir, opts.Space)
+	if !opts.NoParent {
+		parent := opts.Parent
+		if parent == nil {
+			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
+		}
+		if parent != nil && len(parent.Damage()) == 0 { // a marked parent's WAL end is not reused
+			rec.Parent = parent.Engram
+		}
+	}
+	rec.Pause, rec.Resume = so.Pause, so.Resume
+	rec.Replays = so.Replays
+	defer rec.Done()
+	defer rec.Close()
+	after := opts.AfterFiles
+	rec.Attach(&opts)
+	if after != nil {
+		wait := opts.AfterFiles
+		opts.AfterFiles = func() error {
+			if err := wait(); err != nil {
+				return err
+			}
+			return after()
+		}
+	}
+	sn, err := Backup(ctx, r, opts)
+	if derr := rec.Done(); err == nil && derr != nil {
+		return sn, derr
+	}
+	if err == nil && rec.Reused {
+		slog.Info("WAL unchanged since the parent snapshot: reused its end position and state digest", "space", opts.Space)
+	}
+	return sn, err
+}
