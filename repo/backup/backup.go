@@ -64,7 +64,7 @@ type BackupOptions struct {
 const maxConcurrentFiles = 4
 
 type archiver struct {
-	r        *repo.Repository
+	r        Repository
 	space    string
 	key      chunk.Key
 	pipe     *chunk.Pipeline
@@ -94,7 +94,7 @@ type item struct {
 // Backup saves a snapshot. On any error nothing is referenced by a new
 // manifest: packs already uploaded are recorded in an index file (so the next
 // backup reuses them) but no snapshot is written.
-func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.Snapshot, error) {
+func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapshot, error) {
 	start := time.Now()
 	roots, paths, err := backupRoots(opts)
 	if err != nil {
@@ -278,7 +278,7 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 	return items, paths, nil
 }
 
-func findParent(ctx context.Context, r *repo.Repository, space string, paths []string) (*repo.Snapshot, error) {
+func findParent(ctx context.Context, r Repository, space string, paths []string) (*repo.Snapshot, error) {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ import (
 // silently. A missing file number (MissingFiles) catches any but the newest;
 // an audited `wal archive` run that archived further than the archive now
 // reaches catches the newest.
-func checkWALArchives(ctx context.Context, r *repo.Repository, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []repo.AuditRecord) error {
+func checkWALArchives(ctx context.Context, r Repository, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []repo.AuditRecord) error {
 	spaces, err := walarchive.ArchiveSpaces(ctx, r)
 	if err != nil {
 		return err

@@ -62,7 +62,7 @@ type WALPruneReport struct {
 // planWAL loads a space's archive, marks the chunks of the records it keeps
 // and returns the plan (nil when the space has no archive). snapshots are
 // the space's remaining snapshots; m.used must already hold their blobs.
-func planWAL(ctx context.Context, r *repo.Repository, m *pruneMarker, space string, snapshots []*repo.Snapshot) (*walPrunePlan, error) {
+func planWAL(ctx context.Context, r Repository, m *pruneMarker, space string, snapshots []*repo.Snapshot) (*walPrunePlan, error) {
 	dir := walarchive.SpaceDir(r, space)
 	var files []string
 	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
@@ -140,7 +140,7 @@ func (p *walPrunePlan) missingChunks(inv *pruneInventory) int {
 // every file it supersedes, run files first. Until the last deletion the
 // old files still describe the dropped records, whose chunks are still in
 // their packs: a crash leaves the old archive readable as it was.
-func rewriteWAL(ctx context.Context, r *repo.Repository, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
+func rewriteWAL(ctx context.Context, r Repository, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
 	host, _ := os.Hostname()
 	f := walarchive.ArchiveFile{Version: walarchive.WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
 		Supersedes: p.files, Segments: p.keep, Seq: p.arch.FileSeq()}
@@ -178,7 +178,7 @@ func rewriteWAL(ctx context.Context, r *repo.Repository, p *walPrunePlan, step f
 
 // walDirs lists the space directories under wal/, to find archives whose
 // space prune does not know (reported, left alone).
-func walDirs(ctx context.Context, r *repo.Repository) (map[string]bool, error) {
+func walDirs(ctx context.Context, r Repository) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := r.Backend().List(ctx, walarchive.DirWAL, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)

@@ -60,7 +60,7 @@ func Continuation(arch *walarchive.WALArchive, end repo.WALPosition, t walreplay
 	return out
 }
 
-func hasEngramSnapshot(ctx context.Context, r *repo.Repository, space string) bool {
+func hasEngramSnapshot(ctx context.Context, r Repository, space string) bool {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return false
@@ -75,7 +75,7 @@ func hasEngramSnapshot(ctx context.Context, r *repo.Repository, space string) bo
 
 // SpaceTree finds the tree of spaces/<space> in a space snapshot, the space
 // directory's node and its metadata.json node.
-func SpaceTree(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (chunk.ID, *repo.Node, *repo.Node, error) {
+func SpaceTree(ctx context.Context, r Repository, sn *repo.Snapshot) (chunk.ID, *repo.Node, *repo.Node, error) {
 	root, err := r.LoadTree(ctx, sn.Space, sn.Root)
 	if err != nil {
 		return chunk.ID{}, nil, nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)

@@ -193,7 +193,7 @@ func (p *Planner) findCompactedHead(ctx context.Context, r *repo.Repository, sn 
 
 // firstWALNode returns the node of the first segment (lowest sequence) in
 // the snapshot's spaces/<space>/wal/ and the sequence in its name.
-func firstWALNode(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (*repo.Node, uint64, error) {
+func firstWALNode(ctx context.Context, r Repository, sn *repo.Snapshot) (*repo.Node, uint64, error) {
 	sd, _, _, err := SpaceTree(ctx, r, sn)
 	if err != nil {
 		return nil, 0, err

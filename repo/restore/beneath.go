@@ -30,7 +30,7 @@ import (
 // a symlink or a file where Engram keeps a directory (wal/, the tiers), or a
 // symlink in wal/: a point-in-time restore writes, truncates and removes
 // segments there.
-func checkSpaceTree(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, tree chunk.ID) error {
+func checkSpaceTree(ctx context.Context, r Repository, sn *repo.Snapshot, tree chunk.ID) error {
 	t, err := r.LoadTree(ctx, sn.Space, tree)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: spaces/%s: %w", sn.ShortID(), sn.Space, err)

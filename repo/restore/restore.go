@@ -45,7 +45,7 @@ type RestoreResult struct {
 //
 // A space snapshot restores into an Engram data dir: target is the data dir,
 // only spaces/<space> is replaced, and metadata.json is written if missing.
-func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, opts RestoreOptions) (*RestoreResult, error) {
+func Restore(ctx context.Context, r Repository, sn *repo.Snapshot, target string, opts RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
 	target, err := filepath.Abs(target)
 	if err != nil {
@@ -244,7 +244,7 @@ func isEmptyDir(p string) bool {
 }
 
 type restorer struct {
-	r    *repo.Repository
+	r    Repository
 	sn   *repo.Snapshot
 	opts RestoreOptions
 

@@ -199,7 +199,7 @@ func (o *VerifyOptions) defaults() {
 // the listing of the packs that really exist, and the pack sizes the local
 // index believes in.
 type Verifier struct {
-	r         *repo.Repository
+	r         Repository
 	opts      VerifyOptions
 	packSizes map[[32]byte]int64 // from listing data/
 	indexed   map[[32]byte]int64 // pack sizes per the index
@@ -208,7 +208,7 @@ type Verifier struct {
 // NewVerifier lists the packs of the repository and reads the pack sizes of
 // the local index, once for all the snapshots it verifies. check uses it with
 // Manifest for its L1 walk of every snapshot.
-func NewVerifier(ctx context.Context, r *repo.Repository, opts VerifyOptions) (*Verifier, error) {
+func NewVerifier(ctx context.Context, r Repository, opts VerifyOptions) (*Verifier, error) {
 	opts.defaults()
 	v := &Verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
 	err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
@@ -232,7 +232,7 @@ func NewVerifier(ctx context.Context, r *repo.Repository, opts VerifyOptions) (*
 // verdict per snapshot, in order. Damage is reported in the verdicts, never
 // as an error: the error is for being unable to verify at all (context
 // cancelled, the repository unreachable).
-func VerifySnapshots(ctx context.Context, r *repo.Repository, ids []chunk.ID, opts VerifyOptions) ([]*Verdict, error) {
+func VerifySnapshots(ctx context.Context, r Repository, ids []chunk.ID, opts VerifyOptions) ([]*Verdict, error) {
 	if opts.Subset.Of > 0 && opts.Level != L2 {
 		return nil, fmt.Errorf("--subset reads part of the packs and applies to L2 only (L3 and L4 need every byte)")
 	}

@@ -28,7 +28,7 @@ import (
 // one. A new WALArchiver (a restart, another host) rebuilds all of that from
 // the repository: nothing is kept in local files.
 type WALArchiver struct {
-	r       *repo.Repository
+	r       Repository
 	pipe    *chunk.Pipeline
 	ownPipe bool
 	host    string
@@ -39,7 +39,7 @@ type WALArchiver struct {
 
 // NewWALArchiver returns an archiver using pipe (shared with other work of the
 // process; nil makes a private one that Close stops).
-func NewWALArchiver(r *repo.Repository, pipe *chunk.Pipeline) *WALArchiver {
+func NewWALArchiver(r Repository, pipe *chunk.Pipeline) *WALArchiver {
 	host, _ := os.Hostname()
 	a := &WALArchiver{r: r, pipe: pipe, host: host, spaces: map[string]*spaceArchiver{}}
 	if pipe == nil {

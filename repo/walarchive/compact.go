@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"memento/engram"
-	"memento/repo"
 	"memento/repo/directio"
 	"memento/walreplay"
 )
@@ -46,7 +45,7 @@ const archivedDirPrefix = ".archive-"
 // they survive for the grace period at no cost in space. Without Force it
 // stops at the first segment the repository's WAL archive does not hold
 // completely, and refuses when that is the first one.
-func CompactWAL(ctx context.Context, r *repo.Repository, dataDir, space string, opts CompactOptions) (*CompactResult, error) {
+func CompactWAL(ctx context.Context, r Repository, dataDir, space string, opts CompactOptions) (*CompactResult, error) {
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ const ConsolidateAfter = 64
 // keyed hash of the space id, not the id itself, so that file names reveal
 // nothing about the spaces a repository holds; reading one space's archive
 // lists only that space's directory.
-func SpaceDir(r *repo.Repository, space string) string {
+func SpaceDir(r Repository, space string) string {
 	id := r.ChunkKey(space).Sum([]byte("memento wal archive directory v1"))
 	return DirWAL + "/" + hex.EncodeToString(id[:16])
 }
@@ -41,7 +41,7 @@ func SpaceDir(r *repo.Repository, space string) string {
 // the newest consolidations and every run file they do not include, merged.
 // A file deleted by a concurrent consolidation while it is read makes the
 // load start over (it is then part of a newer consolidation).
-func LoadWALArchive(ctx context.Context, r *repo.Repository, space string) (*WALArchive, error) {
+func LoadWALArchive(ctx context.Context, r Repository, space string) (*WALArchive, error) {
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func LoadWALArchive(ctx context.Context, r *repo.Repository, space string) (*WAL
 	return nil, err
 }
 
-func loadWALArchive(ctx context.Context, r *repo.Repository, space string) (*WALArchive, error) {
+func loadWALArchive(ctx context.Context, r Repository, space string) (*WALArchive, error) {
 	dir := SpaceDir(r, space)
 	var runs, cons []string
 	err := r.Backend().List(ctx, dir, func(name string, size int64) error {
@@ -115,7 +115,7 @@ func loadWALArchive(ctx context.Context, r *repo.Repository, space string) (*WAL
 const walFileReads = 8
 
 // loadWALFiles reads names into files, walFileReads at a time.
-func loadWALFiles(ctx context.Context, r *repo.Repository, space string, names []string, files []ArchiveFile) error {
+func loadWALFiles(ctx context.Context, r Repository, space string, names []string, files []ArchiveFile) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(walFileReads)
 	for i, name := range names {
@@ -167,7 +167,7 @@ func checkWALRecords(file string, recs []WALSegmentRecord) error {
 // The caller has already written the packs and the index file naming every
 // chunk the records list (packs, index, then wal/ file: an interruption
 // leaves at worst unreferenced packs).
-func SaveWALFile(ctx context.Context, r *repo.Repository, w *WALArchive, host string, recs []WALSegmentRecord) error {
+func SaveWALFile(ctx context.Context, r Repository, w *WALArchive, host string, recs []WALSegmentRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -187,7 +187,7 @@ func SaveWALFile(ctx context.Context, r *repo.Repository, w *WALArchive, host st
 // ConsolidateWAL folds every wal/ file of the space that w has merged into one
 // consolidated file, then deletes the files it supersedes. Readers that list
 // before the deletion and read after it start over (LoadWALArchive).
-func ConsolidateWAL(ctx context.Context, r *repo.Repository, w *WALArchive, host string) error {
+func ConsolidateWAL(ctx context.Context, r Repository, w *WALArchive, host string) error {
 	names := make([]string, 0, len(w.files))
 	for n := range w.files {
 		names = append(names, n)

@@ -1,0 +1,31 @@
+package restore
+
+import (
+	"context"
+	"log/slog"
+
+	"memento/chunk"
+	"memento/index"
+	"memento/repo"
+	"memento/repo/pitr"
+)
+
+// Repository is the slice of the storage core a snapshot restore needs (a
+// *repo.Repository satisfies it): the shared lock it runs under, the
+// snapshot's trees (and the snapshots, through pitr.SpaceTree, for a space
+// snapshot), where the file chunks live and the one blob read path that
+// fetches them, the space's chunk key (to recognise runs of zeros) and the
+// logger. FetchOrdered and RestorePointInTime still take a *repo.Repository:
+// FetchOrdered is a pitr.FetchFunc, a function type fixed to
+// *repo.Repository, and RestorePointInTime hands the repository to
+// pitr.Planner.Plan, which passes it on to that FetchFunc.
+type Repository interface {
+	pitr.Repository // Snapshots, LoadTree
+	Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
+	Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error)
+	StreamBlobs(ctx context.Context, space string, t repo.BlobType, ids []chunk.ID, opts repo.StreamOptions, fn func(repo.StreamBlob) error) error
+	ChunkKey(space string) chunk.Key
+	Logger() *slog.Logger
+}
+
+var _ Repository = (*repo.Repository)(nil)

@@ -1,0 +1,43 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"memento/repo"
+)
+
+// unlistableRepo is a Repository whose backend cannot list data/; any other
+// call panics (nil embedded interfaces), which proves NewVerifier asks for
+// nothing more once the listing fails.
+type unlistableRepo struct {
+	Repository
+	be listFailingBackend
+}
+
+func (f *unlistableRepo) Backend() repo.Backend { return f.be }
+
+type listFailingBackend struct {
+	repo.Backend
+	err error
+}
+
+func (b listFailingBackend) List(ctx context.Context, dir string, fn func(name string, size int64) error) error {
+	if dir != repo.DirData {
+		return errors.New("unexpected listing of " + dir)
+	}
+	return b.err
+}
+
+// TestNewVerifierListErrorWithoutRepository runs NewVerifier on a fake
+// Repository: a failure to list the packs is returned, wrapped, and the
+// local index is never consulted.
+func TestNewVerifierListErrorWithoutRepository(t *testing.T) {
+	want := errors.New("connection reset")
+	v, err := NewVerifier(context.Background(), &unlistableRepo{be: listFailingBackend{err: want}}, VerifyOptions{Level: L1})
+	if !errors.Is(err, want) || v != nil || !strings.HasPrefix(err.Error(), "list packs: ") {
+		t.Fatalf("NewVerifier = %v, %v; want nil, list packs: %v", v, err, want)
+	}
+}

@@ -1,0 +1,37 @@
+package walarchive
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/restic/chunker"
+
+	"memento/chunk"
+	"memento/index"
+	"memento/repo"
+)
+
+// Repository is the slice of the storage core the WAL archive needs (a
+// *repo.Repository satisfies it): the space's chunk key, chunker polynomial
+// and chunking parameters to cut segments as a backup does, the blobs already
+// stored, a packer and index files for new chunks (and pack reconciliation
+// after an interrupted run), the wal/ record files it saves and loads, the
+// backend and index to list and locate them, and the snapshots whose WAL
+// position bounds the archive. Tests may pass a small fake.
+type Repository interface {
+	Backend() repo.Backend
+	Index() *index.Index
+	Config() repo.Config
+	ChunkKey(space string) chunk.Key
+	Polynomial() chunker.Pol
+	KnownBlobs(ctx context.Context, space string) (map[chunk.ID]struct{}, error)
+	NewPacker(ctx context.Context, space string) *repo.Packer
+	SaveIndex(ctx context.Context, packs []index.PackInfo) error
+	ReconcilePacks(ctx context.Context) (uint64, error)
+	SaveFile(ctx context.Context, dir string, kind string, v any) ([32]byte, error)
+	LoadFile(ctx context.Context, name string, kind string, v any) error
+	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+	Logger() *slog.Logger
+}
+
+var _ Repository = (*repo.Repository)(nil)
