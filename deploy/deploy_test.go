@@ -107,7 +107,7 @@ func TestOperationsGuide(t *testing.T) {
 	want = append(want, opsScripts...)
 	want = append(want, "ENGRAM_DATA_DIR", "MEMENTO_REPOSITORY", "MEMENTO_PASSWORD_FILE", "MEMENTO_CACHE_DIR",
 		"BACKUP_RETENTION_DAILY", "BACKUP_RETENTION_WEEKLY", "BACKUP_RETENTION_MONTHLY", "WAL_COMPACT_THRESHOLD",
-		"MEMENTO_REPLICATE_LIMIT", "DRY_RUN", "honor_labels", "agent-contract.md", "memento-rules.yml", "memento.json")
+		"MEMENTO_REPLICATE_LIMIT", "DRY_RUN", "memento_job_interval_seconds", "agent-contract.md", "memento-rules.yml", "memento.json")
 	for _, glob := range []string{"systemd/memento-*", "kubernetes/*.yaml"} {
 		files, err := filepath.Glob(glob)
 		if err != nil {

@@ -19,6 +19,7 @@ var agentMetrics = []string{
 	"memento_job_duration_seconds",
 	"memento_job_bytes_read_total",
 	"memento_job_bytes_added_total",
+	"memento_job_interval_seconds",
 	"memento_wal_rpo_lag_seconds",
 	"memento_verify_last_result",
 	"memento_repository_size_bytes",
@@ -105,6 +106,45 @@ func TestAgentMetricsRegistered(t *testing.T) {
 	sort.Strings(want)
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("repo/agent/metrics.go registers\n  %v\nthe contract lists\n  %v\nupdate docs/operations/agent-contract.md, deploy/ and this test together", names, want)
+	}
+}
+
+// taskLabelMisuse finds memento's task named by Prometheus's `job` label:
+// the agent's label is `task` (`job` is the scrape job, so a `job` label of
+// the agent's own would arrive as exported_job and match nothing).
+var taskLabelMisuse = []*regexp.Regexp{
+	regexp.MustCompile(`\bjob\s*(=|!=|=~|!~)\s*\\?"(backup|wal_archive|verify|forget|prune|wal_compact|replicate)\b`),
+	regexp.MustCompile(`\$labels\.job\b`),
+	regexp.MustCompile(`\{\{\s*job\s*\}\}`),
+	regexp.MustCompile(`\bby\s*\([^)]*\bjob\b`),
+}
+
+// TestTaskLabel: the agent labels its job metrics `task`, and the rules,
+// their tests, the dashboard and the contract use `task`, never `job`, for it.
+func TestTaskLabel(t *testing.T) {
+	root := rootDir(t)
+	src := readFile(t, filepath.Join(root, "repo", "agent", "metrics.go"))
+	if !strings.Contains(src, `[]string{"space", "task"}`) || strings.Contains(src, `"job"`) {
+		t.Errorf("repo/agent/metrics.go: the job metrics must carry the labels space and task, and no label job")
+	}
+	for _, f := range []string{"prometheus/memento-rules.yml", "prometheus/memento-rules.test.yml", "grafana/memento.json",
+		filepath.Join(root, "docs", "operations", "agent-contract.md"), filepath.Join(root, "docs", "operations", "backup-restore.md")} {
+		text := readFile(t, f)
+		for _, re := range taskLabelMisuse {
+			if m := re.FindString(text); m != "" {
+				t.Errorf("%s: %q names memento's task by the label job; the label is task", f, m)
+			}
+		}
+	}
+	doc := readFile(t, filepath.Join(root, "docs", "operations", "agent-contract.md"))
+	for _, n := range []string{"memento_job_last_success_timestamp_seconds{space,task}", "memento_job_interval_seconds{task}"} {
+		if !strings.Contains(doc, "`"+n+"`") {
+			t.Errorf("agent-contract.md does not list `%s`", n)
+		}
+	}
+	rules := readFile(t, "prometheus/memento-rules.yml")
+	if !strings.Contains(rules, `memento_job_interval_seconds{task="backup"}`) {
+		t.Errorf("memento-rules.yml: MementoBackupMissing must scale by the exported backup interval, memento_job_interval_seconds{task=\"backup\"}")
 	}
 }
 

@@ -28,7 +28,8 @@ func newAgentCommand(a *app) *cobra.Command {
 		Short: "Run everything for every space of a data dir: WAL archiving, backups, retention, prune, verification, compaction, replication",
 		Long: `agent is one long-running process per Engram data dir (docs/operations/agent-contract.md):
 it archives the WAL of every space continuously (as 'wal watch --all'), backs
-up every space on a cron schedule and applies the retention policy after each
+up every space on a cron schedule (nightly at 02:00 UTC by default; schedules
+are read in UTC) and applies the retention policy after each
 backup (GFS daily/weekly/monthly, the newest retention.min always kept), prunes
 on its own schedule, runs the verification policy ('verify --schedule'),
 compacts a space's archived WAL above wal_compact_threshold sealed segments

@@ -76,8 +76,10 @@ func TestE2EAgent(t *testing.T) {
 	}
 	_, metrics := get("/metrics")
 	for _, want := range []string{"memento_agent_up 1", `memento_wal_rpo_lag_seconds{space="space-a"}`,
-		`memento_job_last_success_timestamp_seconds{job="backup",space="space-b"}`,
-		`memento_job_last_success_timestamp_seconds{job="wal_archive",space="space-a"}`,
+		`memento_job_last_success_timestamp_seconds{space="space-b",task="backup"}`,
+		`memento_job_last_success_timestamp_seconds{space="space-a",task="wal_archive"}`,
+		`memento_job_interval_seconds{task="backup"} 86400`, // the default: nightly
+		`memento_job_interval_seconds{task="verify"} 600`,
 		`memento_repository_snapshots{space="space-a"} 1`, "memento_repository_size_bytes", "memento_wal_archive_runs_total"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

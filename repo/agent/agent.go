@@ -23,7 +23,7 @@ import (
 	"memento/repo/walarchive"
 )
 
-// Job labels (the `job` label of the metrics, docs/operations/agent-contract.md).
+// Task names (the `task` label of the metrics, docs/operations/agent-contract.md).
 const (
 	JobWALArchive = "wal_archive"
 	JobBackup     = "backup"
@@ -67,8 +67,10 @@ type Agent struct {
 	reg   *prometheus.Registry
 	m     *metrics
 	sched map[string]cron.Schedule // job -> schedule; absent: off
-	rate  int64
-	start time.Time
+	// intervals are the nominal intervals of sched (scheduleInterval, at New).
+	intervals map[string]time.Duration
+	rate      int64
+	start     time.Time
 	// replays is shared by the agent's space backups so that their state
 	// replays take turns (backup.ConcurrentReplays), as in one `backup --all`.
 	replays *backup.ReplayLimiter
@@ -183,6 +185,10 @@ func New(opts Options) (*Agent, error) {
 		delete(a.sched, JobReplicate)
 	} else if opts.Destination == nil {
 		return nil, errors.New("agent: replicate.to needs Options.Destination")
+	}
+	a.intervals = map[string]time.Duration{}
+	for job, s := range a.sched {
+		a.intervals[job] = scheduleInterval(s, a.start)
 	}
 	a.rate, _ = replicate.ParseByteRate(c.Replicate.Limit)
 	if a.reg == nil {

@@ -68,9 +68,9 @@ func TestAgentRunsEverything(t *testing.T) {
 		_, body := rn.get(t, "/metrics")
 		ok := metricValues(body, "memento_job_last_success_timestamp_seconds")
 		var missing []string
-		for _, k := range []string{`{job="backup",space="space-a"}`, `{job="backup",space="space-b"}`, `{job="forget",space="space-a"}`,
-			`{job="forget",space="space-b"}`, `{job="verify",space=""}`, `{job="prune",space=""}`, `{job="wal_compact",space="space-a"}`,
-			`{job="wal_archive",space="space-a"}`, `{job="wal_archive",space="space-b"}`} {
+		for _, k := range []string{`{space="space-a",task="backup"}`, `{space="space-b",task="backup"}`, `{space="space-a",task="forget"}`,
+			`{space="space-b",task="forget"}`, `{space="",task="verify"}`, `{space="",task="prune"}`, `{space="space-a",task="wal_compact"}`,
+			`{space="space-a",task="wal_archive"}`, `{space="space-b",task="wal_archive"}`} {
 			if ok[k] == 0 {
 				missing = append(missing, k)
 			}
@@ -282,7 +282,7 @@ func TestAgentPicksUpNewSpace(t *testing.T) {
 	waitFor(t, 60*time.Second, "space-c archived and backed up", func() (bool, string) {
 		_, body := rn.get(t, "/metrics")
 		ok := metricValues(body, "memento_job_last_success_timestamp_seconds")
-		return ok[`{job="backup",space="space-c"}`] > 0 && ok[`{job="wal_archive",space="space-c"}`] > 0 &&
+		return ok[`{space="space-c",task="backup"}`] > 0 && ok[`{space="space-c",task="wal_archive"}`] > 0 &&
 			metricValues(body, "memento_repository_snapshots")[`{space="space-c"}`] == 1, ""
 	})
 	rn.waitReady(t, true, 30*time.Second)

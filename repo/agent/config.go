@@ -79,7 +79,7 @@ const (
 	DefaultLimit       = "10MiB"
 	DefaultThreshold   = 100
 	DefaultKeepMin     = 2
-	DefaultBackupCron  = "0 */4 * * *"
+	DefaultBackupCron  = "0 2 * * *" // nightly, 02:00 UTC
 	DefaultVerifyCron  = "*/10 * * * *"
 	DefaultPruneCron   = "30 3 * * *"
 	DefaultCompactCron = "15 * * * *"
@@ -87,8 +87,9 @@ const (
 )
 
 // Defaults returns the configuration the agent runs with when nothing else is
-// given: archiving every second, a backup every 4 hours, GFS 7/4/12 with
-// at least 2 snapshots kept, verification every 10 minutes, prune nightly.
+// given: archiving every second, a nightly backup (02:00 UTC), GFS 7/4/12
+// with at least 2 snapshots kept, verification every 10 minutes, prune
+// nightly (03:30 UTC). Schedules are read in UTC.
 func Defaults() Config {
 	var c Config
 	c.Listen = DefaultListen
@@ -177,6 +178,33 @@ func parseSchedule(name, expr string) (cron.Schedule, error) {
 		return nil, fmt.Errorf("%w: schedules.%s %q: %v", ErrConfig, name, expr, err)
 	}
 	return s, nil
+}
+
+// scheduleInterval is the nominal time between two runs of s: the longest
+// gap between its consecutive runs after now, over the coming week (at least
+// two gaps, at most 2016 runs), so that an irregular schedule (weekdays only,
+// 02:00 and 03:00) is judged by its longest pause, not its shortest.
+func scheduleInterval(s cron.Schedule, now time.Time) time.Duration {
+	prev := s.Next(now.UTC())
+	if prev.IsZero() {
+		return 0
+	}
+	horizon := prev.Add(7 * 24 * time.Hour)
+	var longest time.Duration
+	for i := 0; i < 2016; i++ {
+		next := s.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		if gap := next.Sub(prev); gap > longest {
+			longest = gap
+		}
+		prev = next
+		if i >= 1 && !prev.Before(horizon) {
+			break
+		}
+	}
+	return longest
 }
 
 // Validate checks every value; the error lists all problems.

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"memento/repo"
 )
 
 // One precedence: flags (set by cmd/memento after the rest) over the
@@ -82,5 +85,53 @@ func TestConfigRejects(t *testing.T) {
 	c := Defaults()
 	if err := c.ApplyEnv(func(k string) (string, bool) { return "many", k == "WAL_COMPACT_THRESHOLD" }); !errors.Is(err, ErrConfig) {
 		t.Errorf("WAL_COMPACT_THRESHOLD=many: %v", err)
+	}
+}
+
+// The defaults back up nightly; each schedule's nominal interval (the metric
+// memento_job_interval_seconds the alert MementoBackupMissing scales by) is
+// its longest gap over the coming week.
+func TestScheduleInterval(t *testing.T) {
+	if Defaults().Schedules.Backup != "0 2 * * *" {
+		t.Errorf("default backup schedule %q, want nightly 0 2 * * *", Defaults().Schedules.Backup)
+	}
+	now := time.Date(2026, 12, 4, 23, 17, 0, 0, time.UTC) // a Friday
+	for expr, want := range map[string]time.Duration{
+		DefaultBackupCron: 24 * time.Hour,
+		"0 */4 * * *":     4 * time.Hour,
+		DefaultVerifyCron: 10 * time.Minute,
+		"@every 30s":      30 * time.Second,
+		"0 2,3 * * *":     23 * time.Hour, // not the 1 h between 02:00 and 03:00
+		"0 2 * * 1-5":     72 * time.Hour, // the weekend
+	} {
+		s, err := parseSchedule("backup", expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := scheduleInterval(s, now); got != want {
+			t.Errorf("%q: interval %s, want %s", expr, got, want)
+		}
+	}
+}
+
+// memento_job_interval_seconds is exported per scheduled task, absent when
+// the task is off.
+func TestIntervalMetric(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir, cfg.Repository = t.TempDir(), t.TempDir()
+	cfg.Schedules.Verify = ""
+	a, err := New(Options{Config: cfg, Open: func(context.Context) (*repo.Repository, error) { return nil, errors.New("unused") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := metricValues(serve(a, "/metrics"), "memento_job_interval_seconds")
+	want := map[string]float64{`{task="backup"}`: 86400, `{task="prune"}`: 86400, `{task="wal_compact"}`: 3600}
+	if len(got) != len(want) {
+		t.Errorf("memento_job_interval_seconds: %v, want %v (verify off, replicate without destinations)", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("memento_job_interval_seconds%s = %v, want %v", k, got[k], v)
+		}
 	}
 }

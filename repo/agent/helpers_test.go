@@ -200,7 +200,7 @@ func (rn *running) waitReady(t *testing.T, want bool, d time.Duration) {
 }
 
 // metricValues returns the values of a metric by its label string, e.g.
-// `{job="backup",space="space-a"}`.
+// `{space="space-a",task="backup"}`.
 func metricValues(body, name string) map[string]float64 {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(strings.NewReader(body))

@@ -60,11 +60,7 @@ func (a *Agent) NotReady(now time.Time) []string {
 		out = append(out, "repository unreachable: "+a.probeErr)
 	}
 	budget := time.Duration(a.cfg.WAL.RPOBudget)
-	var period time.Duration
-	if s := a.sched[JobBackup]; s != nil {
-		n1 := s.Next(now.UTC())
-		period = s.Next(n1).Sub(n1)
-	}
+	period := a.intervals[JobBackup] // 0: backups off
 	for _, sp := range spaces {
 		st := a.space(sp)
 		switch {

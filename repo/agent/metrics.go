@@ -21,6 +21,7 @@ type metrics struct {
 	repoSize    prometheus.Gauge
 	snapshots   *prometheus.GaugeVec
 	up          prometheus.Gauge
+	interval    *prometheus.GaugeVec
 
 	// The metrics of `wal watch --metrics-addr`, same names and meaning.
 	runs        *prometheus.CounterVec
@@ -38,7 +39,10 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
-	sj := []string{"space", "job"}
+	// The label is `task`, not `job`: Prometheus sets `job` on every scraped
+	// series (the scrape job), so a `job` label of the agent's own would be
+	// renamed exported_job unless scraped with honor_labels.
+	sj := []string{"space", "task"}
 	m := &metrics{
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_job_last_success_timestamp_seconds",
 			Help: "Unix time when the job last succeeded for the space (repository-wide jobs: space=\"\")."}, sj),
@@ -57,6 +61,8 @@ func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
 		snapshots: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_repository_snapshots",
 			Help: "Snapshots of the space in the repository."}, []string{"space"}),
 		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "memento_agent_up", Help: "1 while the agent runs."}),
+		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_job_interval_seconds",
+			Help: "Nominal time between two runs of the scheduled task (the longest gap between its runs in the coming week); absent when the task is off."}, []string{"task"}),
 
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_wal_archive_runs_total",
 			Help: "Archive runs by space and result (ok, error)."}, []string{"space", "result"}),
@@ -79,11 +85,14 @@ func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
 			"Time since the destination last held every repository file (0 after a complete run).", []string{"remote"}, nil),
 	}
 	for _, c := range []prometheus.Collector{m.lastSuccess, m.lastFailure, m.duration, m.bytesRead, m.bytesAdded, m.verify,
-		m.repoSize, m.snapshots, m.up, m.runs, m.newBytes, m.storedBytes, m.lastSeq, m.lastEntryTS, m.walSuccess, m.runSeconds,
+		m.repoSize, m.snapshots, m.up, m.interval, m.runs, m.newBytes, m.storedBytes, m.lastSeq, m.lastEntryTS, m.walSuccess, m.runSeconds,
 		&lagCollector{m: m, a: a}} {
 		reg.MustRegister(c)
 	}
 	m.up.Set(1)
+	for task, d := range a.intervals {
+		m.interval.WithLabelValues(task).Set(d.Seconds())
+	}
 	return m
 }
 

@@ -42,12 +42,12 @@ func TestAgentReplicatesToMinIO(t *testing.T) {
 	rn.waitReady(t, true, 60*time.Second) // the first backups are taken
 	waitFor(t, 90*time.Second, "a replication run succeeded", func() (bool, string) {
 		_, body := rn.get(t, "/metrics")
-		return metricValues(body, "memento_job_last_success_timestamp_seconds")[`{job="replicate",space=""}`] > 0, ""
+		return metricValues(body, "memento_job_last_success_timestamp_seconds")[`{space="",task="replicate"}`] > 0, ""
 	})
 	_, body := rn.get(t, "/metrics")
 	rn.stop(t)
-	bytes := metricValues(body, "memento_job_bytes_read_total")[`{job="replicate",space=""}`]
-	secs := metricValues(body, "memento_job_duration_seconds")[`{job="replicate",space=""}`]
+	bytes := metricValues(body, "memento_job_bytes_read_total")[`{space="",task="replicate"}`]
+	secs := metricValues(body, "memento_job_duration_seconds")[`{space="",task="replicate"}`]
 	if bytes < 4<<20 {
 		t.Fatalf("the first replication copied %.0f bytes; the test needs at least 4 MiB to measure the rate", bytes)
 	}

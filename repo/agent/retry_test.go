@@ -34,7 +34,7 @@ func TestJobRetryBackoff(t *testing.T) {
 			t.Fatalf("retry delays %v, want %v", gaps, want)
 		}
 	}
-	if v := metricValues(serve(a, "/metrics"), "memento_job_last_failure_timestamp_seconds")[`{job="backup",space="sp"}`]; v < float64(start.Unix()) {
+	if v := metricValues(serve(a, "/metrics"), "memento_job_last_failure_timestamp_seconds")[`{space="sp",task="backup"}`]; v < float64(start.Unix()) {
 		t.Errorf("memento_job_last_failure_timestamp_seconds = %v", v)
 	}
 	rec := serve(a, "/")
