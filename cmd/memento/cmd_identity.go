@@ -2,11 +2,44 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"memento/engram"
+	"memento/repo/walarchive"
 )
+
+// ensureIdentity gives the data dir an identity if it has none (backup, wal
+// archive and wal watch do, before anything else). A data dir where it
+// cannot be created (read-only) is a usage error naming the file and the
+// command that creates it: memento never guesses an identity.
+func ensureIdentity(dataDir string) (*engram.Identity, error) {
+	id, _, err := engram.EnsureIdentity(dataDir)
+	if err == nil {
+		return id, nil
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) || isReadOnlyFS(err) {
+		return nil, usagef("%s: no database identity and it cannot be created (%v); create it with 'memento identity init --data-dir %s'",
+			engram.IdentityPath(dataDir), err, dataDir)
+	}
+	return nil, err
+}
+
+// dataDirLine ensures the data dir's identity and returns the line of
+// history its space is on.
+func dataDirLine(dataDir, space string) (walarchive.Line, error) {
+	if _, err := ensureIdentity(dataDir); err != nil {
+		return walarchive.Line{}, err
+	}
+	l, err := walarchive.DataDirLine(dataDir, space)
+	if err != nil {
+		return l, fmt.Errorf("space %s: %w", space, err)
+	}
+	return l, nil
+}
 
 // newIdentityCommand is `memento identity init|show`: the database identity
 // kept in DIR/.memento/identity.json (docs/engram-format.md).
@@ -68,3 +101,5 @@ read-only data dir is backed up).`,
 	c.AddCommand(initCmd, showCmd)
 	return c
 }
+
+func isReadOnlyFS(err error) bool { return errors.Is(err, syscall.EROFS) }

@@ -99,6 +99,9 @@ sequence gap in the source is an error naming the missing range.`,
 // walArchive archives spaces; bad are the entries of spaces/ that cannot be
 // spaces, reported with the errors once the others are archived.
 func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, bad []error) error {
+	if _, err := ensureIdentity(dataDir); err != nil {
+		return err
+	}
 	r, err := a.open(ctx)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"context"
 	"errors"
 	"fmt"
@@ -79,11 +80,19 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 	if opts.Space == "" {
 		return backup.Backup(ctx, r, opts)
 	}
+	line, err := dataDirLine(opts.DataDir, opts.Space)
+	if err != nil {
+		return nil, err
+	}
+	opts.Tags = append(slices.Clone(opts.Tags), repo.IdentityTagPrefix+line.Identity, fmt.Sprintf("%s%d", repo.TimelineTagPrefix, line.Timeline))
 	rec := backup.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
 	if !opts.NoParent {
 		parent := opts.Parent
 		if parent == nil {
 			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
+			if parent != nil && (parent.Identity() != line.Identity || parent.Timeline() != line.Timeline) {
+				parent = nil // another database's or timeline's: its WAL end says nothing of this one
+			}
 		}
 		if parent != nil && len(parent.Damage()) == 0 { // a marked parent's WAL end is not reused
 			rec.Parent = parent.Engram
