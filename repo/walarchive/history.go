@@ -59,7 +59,9 @@ type HistoryRecord struct {
 }
 
 // Line is the line of history the record describes.
-func (h *HistoryRecord) Line() Line { return Line{Identity: h.Identity, Space: h.Space, Timeline: h.Timeline} }
+func (h *HistoryRecord) Line() Line {
+	return Line{Identity: h.Identity, Space: h.Space, Timeline: h.Timeline}
+}
 
 // ParseHistoryRecord decodes and validates a history record's JSON: version
 // 1 (another version is repo.ErrFormat), no unknown field, a valid space and
