@@ -242,6 +242,22 @@ type Timelines struct {
 // SpaceTimeline is one space's entry in timelines.json.
 type SpaceTimeline struct {
 	Timeline uint32 `json:"timeline"`
+	// Fork, when set, says a restore put the space at an earlier point of
+	// Timeline than its archive reaches: the first memento command that
+	// archives or backs up the space records a new timeline forked there
+	// (in the repository) and replaces this entry with that timeline.
+	Fork *PendingFork `json:"fork,omitempty"`
+}
+
+// PendingFork is where a restore left a space that has not been archived
+// since: entry Seq (timestamp TS) of the entry's Timeline, recovered from
+// Snapshot for Target ("at T", "to-seq N").
+type PendingFork struct {
+	Seq      uint64 `json:"seq"`
+	TS       int64  `json:"ts"`
+	Snapshot string `json:"snapshot,omitempty"`
+	Target   string `json:"target,omitempty"`
+	Time     string `json:"time,omitempty"` // RFC 3339, when the restore ran
 }
 
 // Of returns the timeline of space (1 when not listed).
@@ -255,12 +271,28 @@ func (t *Timelines) Of(space string) uint32 {
 	return 1
 }
 
-// Set records that space is on timeline n.
+// Set records that space is on timeline n (no pending fork).
 func (t *Timelines) Set(space string, n uint32) {
 	if t.Spaces == nil {
 		t.Spaces = map[string]SpaceTimeline{}
 	}
 	t.Spaces[space] = SpaceTimeline{Timeline: n}
+}
+
+// SetFork records that a restore put space at f on timeline n.
+func (t *Timelines) SetFork(space string, n uint32, f *PendingFork) {
+	if t.Spaces == nil {
+		t.Spaces = map[string]SpaceTimeline{}
+	}
+	t.Spaces[space] = SpaceTimeline{Timeline: n, Fork: f}
+}
+
+// Fork returns the pending fork of space, or nil.
+func (t *Timelines) Fork(space string) *PendingFork {
+	if t == nil {
+		return nil
+	}
+	return t.Spaces[space].Fork
 }
 
 // ParseTimelines decodes and validates timelines.json: version 1, valid
@@ -280,6 +312,9 @@ func ParseTimelines(b []byte) (*Timelines, error) {
 		}
 		if v.Timeline < 1 {
 			return nil, fmt.Errorf("space %s: timeline %d (timelines start at 1)", s, v.Timeline)
+		}
+		if v.Fork != nil && v.Fork.Seq < 1 {
+			return nil, fmt.Errorf("space %s: fork at sequence 0", s)
 		}
 	}
 	if t.Spaces == nil {

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"memento/engram"
+	"memento/repo"
 	"memento/repo/walarchive"
 )
 
@@ -30,11 +33,12 @@ func ensureIdentity(dataDir string) (*engram.Identity, error) {
 
 // dataDirLine ensures the data dir's identity and returns the line of
 // history its space is on.
-func dataDirLine(dataDir, space string) (walarchive.Line, error) {
+func dataDirLine(ctx context.Context, r *repo.Repository, dataDir, space string) (walarchive.Line, error) {
 	if _, err := ensureIdentity(dataDir); err != nil {
 		return walarchive.Line{}, err
 	}
-	l, err := walarchive.DataDirLine(dataDir, space)
+	host, _ := os.Hostname()
+	l, err := walarchive.DataDirTimeline(ctx, r, dataDir, space, host)
 	if err != nil {
 		return l, fmt.Errorf("space %s: %w", space, err)
 	}

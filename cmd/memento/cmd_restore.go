@@ -19,6 +19,25 @@ type restoreFlags struct {
 	at     string
 	toSeq  uint64
 	all    bool
+	// database and timeline (docs/pitr.md, "Timelines")
+	timeline      uint32
+	identity      string
+	host          string
+	asNew         bool
+	forceIdentity bool
+}
+
+// mode is what the restore does with the target's identity and timeline.
+func (f restoreFlags) mode() (restore.IdentityMode, error) {
+	switch {
+	case f.asNew && f.forceIdentity:
+		return 0, usagef("give either --as-new or --force-identity, not both")
+	case f.asNew:
+		return restore.AsNew, nil
+	case f.forceIdentity:
+		return restore.ForceIdentity, nil
+	}
+	return restore.Continue, nil
 }
 
 func newRestoreCommand(a *app) *cobra.Command {
@@ -47,6 +66,11 @@ and only spaces/<id> is replaced.`,
 	fl.StringVar(&f.at, "at", "", "with --space: recover the space as it was at this instant (RFC 3339 with up to 9 fractional digits, or Unix ns)")
 	fl.Uint64Var(&f.toSeq, "to-seq", 0, "with --space: recover the space through this WAL sequence number")
 	fl.BoolVar(&f.all, "all", false, "every space: with --latest its newest snapshot, with --at/--to-seq that point in time")
+	fl.Uint32Var(&f.timeline, "timeline", 0, "with --at/--to-seq: read this timeline of the space (default: the newest; see 'memento pitr ranges')")
+	fl.StringVar(&f.identity, "identity", "", "with --at/--to-seq: the database (identity) whose space to recover, when several have a space of that id ('legacy': the one without identity)")
+	fl.StringVar(&f.host, "host", "", "with --at/--to-seq: the database of this host, when several have a space of that id")
+	fl.BoolVar(&f.asNew, "as-new", false, "give the target a new database identity (a clone for testing never archives into the original's history)")
+	fl.BoolVar(&f.forceIdentity, "force-identity", false, "restore into a data dir of another identity, which takes the snapshot's")
 	return c
 }
 

@@ -80,7 +80,7 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 	if opts.Space == "" {
 		return backup.Backup(ctx, r, opts)
 	}
-	line, err := dataDirLine(opts.DataDir, opts.Space)
+	line, err := dataDirLine(ctx, r, opts.DataDir, opts.Space)
 	if err != nil {
 		return nil, err
 	}

@@ -104,6 +104,11 @@ type stageSpec struct {
 	meta    *repo.Node
 	dataDir string
 	noSync  bool // skip makeDurable: a scratch copy, never a restore
+	// beforeSwap, if set, runs once the staged result is on disk, right
+	// before the swap (a point-in-time restore records its timeline
+	// there); undo, if set, runs when the swap then fails.
+	beforeSwap func() error
+	undo       func()
 }
 
 // stageAndSwap is the one stage-and-swap path of plain and point-in-time
@@ -158,8 +163,16 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 			return fail(err)
 		}
 	}
+	if spec.beforeSwap != nil {
+		if err := spec.beforeSwap(); err != nil {
+			return fail(err)
+		}
+	}
 	safety, err := swapIntoPlace(stage, dest)
 	if err != nil {
+		if spec.undo != nil {
+			spec.undo()
+		}
 		return fail(err)
 	}
 	if metaTmp != "" {

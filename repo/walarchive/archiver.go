@@ -197,7 +197,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
-	line, err := DataDirLine(dataDir, space)
+	line, err := DataDirTimeline(ctx, a.r, dataDir, space, a.host)
 	if err != nil {
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}

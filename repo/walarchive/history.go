@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -434,4 +435,47 @@ func loadDataDirTimeline(ctx context.Context, r *repo.Repository, dataDir, space
 		return nil, err
 	}
 	return LoadTimeline(ctx, r, h, l.Timeline)
+}
+
+// DataDirTimeline returns the line of history the data dir's space is on,
+// recording first the new timeline a restore left pending
+// (engram.PendingFork in timelines.json): its history record (timeline =
+// the database's highest + 1, forked from the entry's timeline at the
+// restore's point) is written to the repository, then timelines.json names
+// the new timeline. `wal archive`, `wal watch` and `backup` call it before
+// anything else, so the branch a restore started is archived without a
+// manual step, and a restore whose result is never archived (a scratch
+// copy) records nothing.
+func DataDirTimeline(ctx context.Context, r *repo.Repository, dataDir, space, host string) (Line, error) {
+	l, err := DataDirLine(dataDir, space)
+	if err != nil {
+		return l, err
+	}
+	tl, err := engram.ReadTimelines(dataDir)
+	if err != nil {
+		return l, err
+	}
+	f := tl.Fork(space)
+	if f == nil {
+		return l, nil
+	}
+	h, err := LoadHistory(ctx, r, l.Identity, space)
+	if err != nil {
+		return l, err
+	}
+	if _, err := h.Path(l.Timeline); err != nil {
+		return l, err
+	}
+	abs, _ := filepath.Abs(dataDir)
+	rec := &HistoryRecord{Identity: l.Identity, Space: space, Timeline: h.Newest() + 1, Parent: l.Timeline,
+		ForkSeq: f.Seq, ForkTS: f.TS, Snapshot: f.Snapshot, Target: f.Target, Time: time.Now().UTC(), Host: host, DataDir: abs}
+	if err := SaveHistory(ctx, r, rec); err != nil {
+		return l, err
+	}
+	tl.Set(space, rec.Timeline)
+	if err := engram.WriteTimelines(dataDir, tl); err != nil {
+		return l, fmt.Errorf("space %s: timeline %d recorded in the repository, but %s could not be updated: %w", space, rec.Timeline, engram.TimelinesPath(dataDir), err)
+	}
+	l.Timeline = rec.Timeline
+	return l, nil
 }
