@@ -232,3 +232,73 @@ func TestTimelinesPITRAndContinue(t *testing.T) {
 	n += e.checkTimeline(sp, []string{"--timeline", "1"}, tl1, fork3-5, end1.Sequence, 4)
 	t.Logf("%d point-in-time restores on three timelines matched their ground truth", n)
 }
+
+// TestTimelinesRewrittenWAL: a WAL truncated by hand (not by a memento
+// restore) fails `wal archive` with exit 5 naming the segment and offsets
+// and the way on; `wal archive --new-timeline` starts timeline 2 from what
+// is on disk, and both timelines restore to their ground truth.
+func TestTimelinesRewrittenWAL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end timelines test")
+	}
+	e := newEnv(t)
+	work := t.TempDir()
+	dd := filepath.Join(work, "dd")
+	const sp = "space-a"
+	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "20000", "--entries", "1500", "--segment-size", "48KiB",
+		"--dim", "8", "--checkpoint-every", "100ms", "--seed", "5")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	e.sim("run", "--dir", dd, "--rate", "20000", "--entries", "1500", "--seed", "6")
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	tl1 := filepath.Join(work, "timeline1")
+	cpA(t, dd, tl1)
+	end1 := e.simTruth(tl1, sp)
+
+	// Cut the newest segment after its 10th entry, by hand.
+	l, err := walreplay.OpenLog(filepath.Join(dd, "spaces", sp, "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := l.Segments()
+	last := segs[len(segs)-1]
+	f, err := os.Open(last.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := walreplay.NewSegmentReader(f, last.Name)
+	var cut int64
+	for i := 0; i < 10; i++ {
+		if _, err := sr.Next(); err != nil {
+			t.Fatal(err)
+		}
+		cut = sr.End()
+	}
+	f.Close()
+	if err := os.Truncate(last.Path, cut); err != nil {
+		t.Fatal(err)
+	}
+	r := e.wantFail(exitCorrupt, "segment "+last.Name+" is "+strconv.FormatInt(cut, 10)+" bytes but", "wal", "archive", "--data-dir", dd, "--all")
+	if !strings.Contains(r.stderr, "memento wal archive --new-timeline --space "+sp+" --data-dir "+dd) {
+		t.Fatalf("the error does not say how to continue: %s", r.stderr)
+	}
+	// --new-timeline with nothing rewritten is refused.
+	e.wantFail(exitUsage, "--new-timeline needs --space", "wal", "archive", "--data-dir", dd, "--all", "--new-timeline")
+	out := e.mustRun("wal", "archive", "--data-dir", dd, "--space", sp, "--new-timeline")
+	if !strings.Contains(out, "timeline 2 started from timeline 1 at seq "+strconv.FormatUint(last.FirstSeq-1, 10)) {
+		t.Fatalf("wal archive --new-timeline: %s", out)
+	}
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	e.wantFail(exitUsage, "no segment was truncated or rewritten", "wal", "archive", "--data-dir", dd, "--space", sp, "--new-timeline")
+	end2 := e.simTruth(dd, sp)
+	if end2.Sequence != last.FirstSeq+9 {
+		t.Fatalf("the cut WAL ends at %d, want %d", end2.Sequence, last.FirstSeq+9)
+	}
+	rg := e.timelines(sp)
+	if len(rg.Timelines) != 2 || rg.Timelines[1].ArchivedThrough != end2.Sequence || rg.Timelines[0].ArchivedThrough != end1.Sequence {
+		t.Fatalf("timelines: %+v", rg)
+	}
+	lo := rg.Timelines[0].Ranges[0].FromSeq
+	n := e.checkTimeline(sp, nil, dd, lo, end2.Sequence, 6)
+	n += e.checkTimeline(sp, []string{"--timeline", "1"}, tl1, last.FirstSeq, end1.Sequence, 6)
+	t.Logf("%d restores on two timelines matched", n)
+}

@@ -48,6 +48,7 @@ var exitCodes = []struct {
 	{errUsage, exitUsage},
 	{walarchive.ErrAmbiguous, exitUsage},
 	{restore.ErrIdentityMismatch, exitUsage},
+	{walarchive.ErrNothingRewritten, exitUsage},
 	{repo.ErrInvalidRef, exitUsage},
 	{repo.ErrNoRepository, exitNoRepository},
 	{repo.ErrWrongPassword, exitWrongPassword},

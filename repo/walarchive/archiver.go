@@ -235,7 +235,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
 	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline}
-	run := &walRun{a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
+	run := &walRun{dataDir: dataDir, a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
 	werr := run.shipAll(ctx, segs)
 	packs, stored, perr := run.packer.Flush()
 	res.StoredBytes = stored
@@ -289,13 +289,14 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 
 // walRun is one archive run of one space.
 type walRun struct {
-	a      *WALArchiver
-	sa     *spaceArchiver
-	space  string
-	res    *WALArchiveResult
-	packer *repo.Packer
-	key    chunk.Key
-	recs   []WALSegmentRecord
+	dataDir string
+	a       *WALArchiver
+	sa      *spaceArchiver
+	space   string
+	res     *WALArchiveResult
+	packer  *repo.Packer
+	key     chunk.Key
+	recs    []WALSegmentRecord
 }
 
 // shipAll walks the data dir's segments oldest first.
