@@ -10,6 +10,7 @@ import (
 	"memento/engram"
 	"memento/repo"
 	"memento/repo/restore"
+	"memento/repo/walarchive"
 )
 
 type restoreFlags struct {
@@ -101,6 +102,9 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 		return err
 	}
 	defer r.Close()
+	if a.restoreMode, err = f.mode(); err != nil {
+		return err
+	}
 	if pitr {
 		return restorePointInTime(ctx, a, r, f)
 	}
@@ -111,7 +115,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	if len(args) > 0 {
 		sn, err = r.FindSnapshot(ctx, args[0])
 	} else {
-		sn, err = r.LatestSnapshot(ctx, f.space)
+		sn, err = latestOfDatabase(ctx, r, f)
 	}
 	if err != nil {
 		return err
@@ -126,6 +130,29 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	return a.emit(restoreJSON{Snapshot: sn.ID.String(), Result: res})
 }
 
+// latestOfDatabase is the newest snapshot of the space of the database
+// --identity/--host name (or the only database that has the space).
+func latestOfDatabase(ctx context.Context, r *repo.Repository, f restoreFlags) (*repo.Snapshot, error) {
+	id, err := walarchive.ResolveDatabase(ctx, r, f.space, f.identity, f.host)
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var best *repo.Snapshot
+	for _, sn := range all {
+		if sn.Space == f.space && sn.Identity() == id && (best == nil || sn.Time.After(best.Time)) {
+			best = sn
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("space %s: %w: no snapshot of this space of identity %s", f.space, repo.ErrNotFound, walarchive.IdentityLabel(id))
+	}
+	return r.LoadSnapshotFile(ctx, best.ID) // the verified manifest
+}
+
 type restoreJSON struct {
 	Snapshot string                 `json:"snapshot"`
 	Result   *restore.RestoreResult `json:"result"`
@@ -134,7 +161,7 @@ type restoreJSON struct {
 // restoreOne restores one snapshot, records it in the audit trail and says
 // what it did.
 func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress) (*restore.RestoreResult, error) {
-	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog})
+	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog, Mode: a.restoreMode})
 	a.auditRestore(ctx, r, sn, res, err)
 	if err != nil {
 		if sn.Space != "" {

@@ -15,6 +15,7 @@ import (
 
 	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/restore"
 )
 
 // app holds what every command shares: global flags and the output streams.
@@ -32,7 +33,8 @@ type app struct {
 
 	stdout, stderr io.Writer
 	log            *slog.Logger
-	opened         []*repo.Repository // by openWith, to tell a lost lock (lockLost)
+	opened         []*repo.Repository   // by openWith, to tell a lost lock (lockLost)
+	restoreMode    restore.IdentityMode // what restore does with the target's identity (cmd_restore.go)
 }
 
 func run(ctx context.Context, args []string) int {

@@ -268,7 +268,16 @@ func planPrune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*pru
 		}
 	}
 	for d := range dirs {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: WAL archive of a space no pack belongs to; left alone", d))
+		// The archive of a database with an identity, or of a timeline
+		// after 1 (walarchive.LineDir): kept whole, every chunk it names
+		// marked used (its retention is not planned yet).
+		line, err := keepLineDir(ctx, r, m, d)
+		if err != nil {
+			return nil, err
+		}
+		if !line {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: WAL archive of a space no pack belongs to; left alone", d))
+		}
 	}
 
 	pruneDecide(r, pl, m, opts.MaxUnused)
@@ -519,4 +528,37 @@ func dropCacheOnlyEntries(r *repo.Repository) error {
 	}
 	r.ForgetLocations()
 	return nil
+}
+
+// keepLineDir marks used every chunk named by the wal/ files of dir when
+// they belong to a line of history other than the legacy one (an identity
+// or a timeline after 1), and reports whether they do.
+func keepLineDir(ctx context.Context, r *repo.Repository, m *pruneMarker, dir string) (bool, error) {
+	var names []string
+	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
+		names = append(names, name)
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("list WAL archive %s: %w", dir, err)
+	}
+	line := false
+	for _, n := range names {
+		var f walarchive.ArchiveFile
+		if err := r.LoadFile(ctx, n, walarchive.KindWALArchive, &f); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // consolidated away meanwhile
+			}
+			return false, err
+		}
+		if f.Identity == "" && f.Timeline <= 1 {
+			continue
+		}
+		line = true
+		for _, s := range f.Segments {
+			for _, c := range s.Chunks {
+				m.mark(f.Space, c.ID)
+			}
+		}
+	}
+	return line, nil
 }

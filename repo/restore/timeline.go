@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -43,8 +44,8 @@ const (
 // checkTargetIdentity refuses, before anything is written, a Continue
 // restore of identity into a data dir of another identity.
 func checkTargetIdentity(dataDir, identity string, mode IdentityMode) error {
-	if mode != Continue {
-		return nil
+	if mode != Continue || identity == "" {
+		return nil // a legacy snapshot (no identity) restores as before identities
 	}
 	cur, err := engram.ReadIdentity(dataDir)
 	if errors.Is(err, engram.ErrNoIdentity) {
@@ -82,7 +83,10 @@ type timelineStep struct {
 // old space under a pending fork, whose archive then holds the parent's
 // entries again (still the database's true history).
 func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, target string, res *PITRResult) (*timelineStep, error) {
-	if mode == Scratch {
+	if mode == Scratch || mode != AsNew && v.Line.Identity == "" {
+		// Scratch, or a legacy snapshot: .memento/ is left as it is (a
+		// legacy space restored over a live one is then refused by the
+		// next archive as rewritten, which says how to go on).
 		return nil, nil
 	}
 	space := v.Line.Space
@@ -152,4 +156,32 @@ func (st *timelineStep) undo() {
 	if tl, err := engram.ParseTimelines(st.oldTimelines); err == nil {
 		_ = engram.WriteTimelines(st.dataDir, tl)
 	}
+}
+
+// plainTimeline prepares a Continue restore of a space snapshot: the target's
+// identity is checked now, and the snapshot's timeline (with a pending fork
+// when the snapshot ends before that timeline's archive) is recorded right
+// before the swap, as a point-in-time restore does.
+func (rs *restorer) plainTimeline(ctx context.Context, spec *stageSpec, dataDir string, res *RestoreResult) error {
+	sn := rs.sn
+	id := sn.Identity()
+	if id == "" {
+		id = "legacy"
+	}
+	v, err := pitr.Resolve(ctx, rs.r, pitr.Select{Space: sn.Space, Identity: id, Timeline: sn.Timeline()})
+	if err != nil {
+		return err
+	}
+	if err := checkTargetIdentity(dataDir, v.Line.Identity, rs.opts.Mode); err != nil {
+		return err
+	}
+	pr := &PITRResult{Space: sn.Space, Snapshot: sn.ID.String(), Seq: sn.Engram.WALEnd.Seq, TimestampNS: sn.Engram.WALEnd.TimestampNS}
+	res.Timeline = pr
+	var step *timelineStep
+	spec.beforeSwap = func() error {
+		step, err = rs.recordTimeline(v, rs.opts.Mode, dataDir, "snapshot "+sn.ShortID(), pr)
+		return err
+	}
+	spec.undo = func() { step.undo() }
+	return nil
 }
