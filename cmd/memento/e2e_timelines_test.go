@@ -302,3 +302,111 @@ func TestTimelinesRewrittenWAL(t *testing.T) {
 	n += e.checkTimeline(sp, []string{"--timeline", "1"}, tl1, last.FirstSeq, end1.Sequence, 6)
 	t.Logf("%d restores on two timelines matched", n)
 }
+
+// TestTwoDatabasesOneSpaceID: two data dirs that both have a space
+// "space-a" back up and archive into one repository (concurrently):
+// neither archive fails, commands naming only the space refuse with the
+// candidates (exit 2), and --identity restores each to its own truth.
+func TestTwoDatabasesOneSpaceID(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end identity test")
+	}
+	e := newEnv(t)
+	work := t.TempDir()
+	const sp = "space-a"
+	dirs := []string{filepath.Join(work, "db1"), filepath.Join(work, "db2")}
+	for i, dd := range dirs {
+		e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "20000", "--entries", "1200", "--segment-size", "48KiB",
+			"--dim", "8", "--checkpoint-every", "100ms", "--seed", strconv.Itoa(10+i))
+	}
+	// Back up and archive both at once.
+	done := make(chan result, 4)
+	for _, dd := range dirs {
+		go func() { done <- e.runQuiet("backup", "--data-dir", dd, "--all") }()
+	}
+	for range dirs {
+		if r := <-done; r.code != 0 {
+			t.Fatalf("backup: exit %d: %s", r.code, r.stderr)
+		}
+	}
+	for i, dd := range dirs {
+		e.sim("run", "--dir", dd, "--rate", "20000", "--entries", "900", "--seed", strconv.Itoa(20+i))
+	}
+	for _, dd := range dirs {
+		go func() { done <- e.runQuiet("wal", "archive", "--data-dir", dd, "--all") }()
+	}
+	for range dirs {
+		if r := <-done; r.code != 0 {
+			t.Fatalf("wal archive: exit %d: %s", r.code, r.stderr)
+		}
+	}
+	ids := make([]string, 2)
+	for i, dd := range dirs {
+		id, err := engram.ReadIdentity(dd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id.Identity
+	}
+	if ids[0] == ids[1] {
+		t.Fatal("two data dirs got the same identity")
+	}
+	// Naming only the space is ambiguous.
+	for _, args := range [][]string{
+		{"pitr", "ranges", "--space", sp},
+		{"restore", "--space", sp, "--to-seq", "5", "--target", filepath.Join(work, "never")},
+		{"restore", "--space", sp, "--latest", "--target", filepath.Join(work, "never")},
+	} {
+		r := e.wantFail(exitUsage, "the space exists in more than one database", args...)
+		for i, id := range ids {
+			if !strings.Contains(r.stderr, id) || !strings.Contains(r.stderr, dirs[i]) {
+				t.Fatalf("%v: the candidates are not listed (want %s and %s): %s", args, id, dirs[i], r.stderr)
+			}
+		}
+		if !strings.Contains(r.stderr, "--identity") {
+			t.Fatalf("%v: does not say how to choose: %s", args, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "never")); err == nil {
+		t.Fatal("a refused restore created its target")
+	}
+	// --identity picks: each database restores to its own truth.
+	n := 0
+	for i, dd := range dirs {
+		end := e.simTruth(dd, sp)
+		rg := e.timelines(sp, "--identity", ids[i])
+		if rg.Identity != ids[i] || len(rg.Timelines) != 1 || rg.Timelines[0].ArchivedThrough != end.Sequence {
+			t.Fatalf("database %d: ranges %+v, want archived through %d", i, rg, end.Sequence)
+		}
+		lo := rg.Timelines[0].Ranges[0].FromSeq
+		n += e.checkTimeline(sp, []string{"--identity", ids[i]}, dd, lo, end.Sequence, 6)
+		// --host does not choose here: both are this host.
+		host, _ := os.Hostname()
+		e.wantFail(exitUsage, "more than one database", "pitr", "ranges", "--space", sp, "--host", host)
+		// The plain restore of the latest snapshot is the database's own.
+		dst := filepath.Join(work, "latest"+strconv.Itoa(i))
+		e.mustRun("restore", "--space", sp, "--latest", "--identity", ids[i], "--target", dst)
+		if id, err := engram.ReadIdentity(dst); err != nil || id.Identity != ids[i] {
+			t.Fatalf("restore --latest --identity %s wrote identity %+v, %v", ids[i], id, err)
+		}
+	}
+	// A restore into the other database's data dir is refused.
+	e.wantFail(exitUsage, "is another database", "restore", "--space", sp, "--identity", ids[0], "--to-seq", "1500", "--target", dirs[1])
+	t.Logf("%d restores of two databases matched their own truth", n)
+}
+
+// runQuiet is run without the test helper marks (for goroutines).
+func (e *env) runQuiet(args ...string) result {
+	cmd := exec.Command(mementoBin, args...)
+	cmd.Env = e.environ()
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return result{out.String(), errb.String(), code}
+}
