@@ -479,3 +479,14 @@ func DataDirTimeline(ctx context.Context, r *repo.Repository, dataDir, space, ho
 	l.Timeline = rec.Timeline
 	return l, nil
 }
+
+// LoadSnapshotTimeline returns the archived history of the timeline a
+// space snapshot was taken on (its identity and timeline tags; none: the
+// legacy line).
+func LoadSnapshotTimeline(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (*WALArchive, error) {
+	h, err := LoadHistory(ctx, r, sn.Identity(), sn.Space)
+	if err != nil {
+		return nil, err
+	}
+	return LoadTimeline(ctx, r, h, sn.Timeline())
+}
