@@ -466,6 +466,20 @@ func DataDirTimeline(ctx context.Context, r *repo.Repository, dataDir, space, ho
 	if _, err := h.Path(l.Timeline); err != nil {
 		return l, err
 	}
+	// A data dir whose WAL still holds the whole archive of its timeline
+	// lost nothing: the restore that left the fork never swapped its
+	// result in (killed between writing timelines.json and the swap), or
+	// put the space back where it was. It stays on its timeline.
+	arch, err := LoadTimeline(ctx, r, h, l.Timeline)
+	if err != nil {
+		return l, err
+	}
+	if ok, err := holdsArchive(dataDir, space, arch); err != nil {
+		return l, err
+	} else if ok {
+		tl.Set(space, l.Timeline)
+		return l, engram.WriteTimelines(dataDir, tl)
+	}
 	abs, _ := filepath.Abs(dataDir)
 	rec := &HistoryRecord{Identity: l.Identity, Space: space, Timeline: h.Newest() + 1, Parent: l.Timeline,
 		ForkSeq: f.Seq, ForkTS: f.TS, Snapshot: f.Snapshot, Target: f.Target, Time: time.Now().UTC(), Host: host, DataDir: abs}
@@ -489,4 +503,27 @@ func LoadSnapshotTimeline(ctx context.Context, r *repo.Repository, sn *repo.Snap
 		return nil, err
 	}
 	return LoadTimeline(ctx, r, h, sn.Timeline())
+}
+
+// holdsArchive reports whether the data dir's WAL holds the archive's last
+// archived segment whole (the file at least as long as the record, with the
+// same bytes there): everything the archive has is still on disk.
+func holdsArchive(dataDir, space string, arch *WALArchive) (bool, error) {
+	chain := arch.Chain()
+	if len(chain) == 0 {
+		return true, nil
+	}
+	last := chain[len(chain)-1]
+	p := filepath.Join(engram.WALDir(dataDir, space), last.Name)
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if fi.Size() < last.Size {
+		return false, nil
+	}
+	return prefixMatches(p, last)
 }

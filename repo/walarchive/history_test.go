@@ -180,3 +180,38 @@ func TestArchiveFollowsTimeline(t *testing.T) {
 	}
 	_ = walreplay.DefaultMaxSegmentSize
 }
+
+// TestPendingForkOfUnchangedDir: a pending fork left by a restore that
+// never swapped its result in (the data dir still holds the whole archive)
+// records no timeline; the space stays on its timeline.
+func TestPendingForkOfUnchangedDir(t *testing.T) {
+	ctx := context.Background()
+	tr := repotest.New(t, repo.InitOptions{})
+	r := tr.Repository
+	fx := newWALFixture(t, 1<<20)
+	if _, _, err := engram.EnsureIdentity(fx.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	fx.write(t, 2<<20)
+	ar := NewWALArchiver(r, nil)
+	defer ar.Close()
+	if _, err := ar.ArchiveSpace(ctx, fx.dataDir, fx.space); err != nil {
+		t.Fatal(err)
+	}
+	tl := &engram.Timelines{}
+	tl.SetFork(fx.space, 1, &engram.PendingFork{Seq: 5, TS: 1})
+	if err := engram.WriteTimelines(fx.dataDir, tl); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ar.ArchiveSpace(ctx, fx.dataDir, fx.space)
+	if err != nil || res.Timeline != 1 {
+		t.Fatalf("archive: %+v, %v", res, err)
+	}
+	if tl, _ = engram.ReadTimelines(fx.dataDir); tl.Fork(fx.space) != nil || tl.Of(fx.space) != 1 {
+		t.Fatalf("timelines.json: %+v", tl)
+	}
+	id, _ := engram.ReadIdentity(fx.dataDir)
+	if h, _ := LoadHistory(ctx, r, id.Identity, fx.space); h.Newest() != 1 {
+		t.Fatalf("a timeline was recorded: %+v", h.Records)
+	}
+}
