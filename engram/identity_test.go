@@ -30,13 +30,13 @@ func TestIdentityGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl := &Timelines{}
-	tl.Set("space-b", 3)
+	tl.SetFork("space-b", 3, &PendingFork{Seq: 4096, TS: 1793491200123456789, Snapshot: "5e1f0c2a", Target: "to-seq 4096", Time: "2026-12-01T10:00:00Z"})
 	tl.Set("space-a", 2)
 	if got := EncodeTimelines(tl); !bytes.Equal(got, tlGolden) {
 		t.Errorf("EncodeTimelines = %q, want %q", got, tlGolden)
 	}
 	tb, err := ParseTimelines(tlGolden)
-	if err != nil || tb.Of("space-a") != 2 || tb.Of("space-b") != 3 || tb.Of("other") != 1 {
+	if err != nil || tb.Of("space-a") != 2 || tb.Of("space-b") != 3 || tb.Of("other") != 1 || tb.Fork("space-b") == nil || tb.Fork("space-b").Seq != 4096 || tb.Fork("space-a") != nil {
 		t.Errorf("ParseTimelines(golden) = %+v, %v", tb, err)
 	}
 }
