@@ -103,8 +103,11 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		jobs = append(jobs, backup.BackupOptions{Paths: paths})
 	}
 	for _, t := range f.tags {
+		if strings.HasPrefix(t, repo.DamageTagPrefix) {
+			return usagef("--tag %q: tags starting with %q are damage marks, written only by backup", t, repo.DamageTagPrefix)
+		}
 		if repo.ReservedTag(t) {
-			return usagef("--tag %q: tags starting with %q, %q or %q are written only by backup", t, repo.DamageTagPrefix, repo.IdentityTagPrefix, repo.TimelineTagPrefix)
+			return usagef("--tag %q: tags starting with %q or %q record the database identity and timeline, written only by backup", t, repo.IdentityTagPrefix, repo.TimelineTagPrefix)
 		}
 	}
 	r, err := a.open(ctx)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -84,7 +83,6 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 	if err != nil {
 		return nil, err
 	}
-	opts.Tags = append(slices.Clone(opts.Tags), repo.IdentityTagPrefix+line.Identity, fmt.Sprintf("%s%d", repo.TimelineTagPrefix, line.Timeline))
 	rec := backup.NewEngramRecorder(ctx, opts.DataDir, opts.Space)
 	if !opts.NoParent {
 		parent := opts.Parent

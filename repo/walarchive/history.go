@@ -527,3 +527,27 @@ func holdsArchive(dataDir, space string, arch *WALArchive) (bool, error) {
 	}
 	return prefixMatches(p, last)
 }
+
+// SpaceLines lists the lines of history of a space the repository may
+// hold archives of: the legacy line, then every timeline of every database
+// with history records (sorted by identity, then timeline).
+func SpaceLines(ctx context.Context, r *repo.Repository, space string) ([]Line, error) {
+	hs, err := LoadHistories(ctx, r, space)
+	if err != nil {
+		return nil, err
+	}
+	out := []Line{Legacy(space)}
+	ids := make([]string, 0, len(hs))
+	for id := range hs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		for _, n := range hs[id].Timelines() {
+			if l := (Line{Identity: id, Space: space, Timeline: n}); !l.IsLegacy() {
+				out = append(out, l)
+			}
+		}
+	}
+	return out, nil
+}
