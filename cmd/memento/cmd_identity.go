@@ -24,7 +24,10 @@ func ensureIdentity(dataDir string) (*engram.Identity, error) {
 	if err == nil {
 		return id, nil
 	}
-	if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) || isReadOnlyFS(err) {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("data dir %s: %w: %v", dataDir, repo.ErrNotFound, err)
+	}
+	if errors.Is(err, fs.ErrPermission) || isReadOnlyFS(err) {
 		return nil, usagef("%s: no database identity and it cannot be created (%v); create it with 'memento identity init --data-dir %s'",
 			engram.IdentityPath(dataDir), err, dataDir)
 	}
