@@ -42,6 +42,11 @@ func (p *Planner) PlanTimeline(ctx context.Context, r *repo.Repository, sel Sele
 		if len(v.History.Records) > 0 || v.Line.Timeline > 1 {
 			err = fmt.Errorf("%w (timeline %d of identity %s%s)", err, v.Line.Timeline, walarchive.IdentityLabel(v.Line.Identity), p.otherTimelines(ctx, r, sel, v.Line.Timeline))
 		}
+		if v.Line.Identity != "" && sel.Identity == "" {
+			if dbs, derr := walarchive.Databases(ctx, r, sel.Space); derr == nil && len(dbs) > 1 && dbs[0].Identity == "" {
+				err = fmt.Errorf("%w; the history archived before the data dir had an identity is reached with --identity legacy", err)
+			}
+		}
 		return nil, nil, err
 	}
 	return src, v, nil

@@ -375,7 +375,9 @@ var ErrAmbiguous = errors.New("the space exists in more than one database")
 
 // ResolveDatabase picks the database of space: identity when given
 // ("legacy" or "(legacy)" is the legacy database), else the only one whose
-// host is host when host is given, else the only one. Anything else is an
+// host is host when host is given, else the only one (not counting the
+// legacy database when others exist: after an upgrade it is the history of
+// a data dir from before it had an identity). Anything else is an
 // ErrAmbiguous error listing the candidates, or repo.ErrNotFound.
 func ResolveDatabase(ctx context.Context, r *repo.Repository, space, identity, host string) (string, error) {
 	if identity == "legacy" || identity == "(legacy)" {
@@ -392,6 +394,13 @@ func ResolveDatabase(ctx context.Context, r *repo.Repository, space, identity, h
 		return "", err
 	}
 	cands := dbs
+	if len(dbs) > 1 && dbs[0].Identity == "" && host == "" {
+		// The legacy database next to databases with identities is, after
+		// an upgrade, the same data dir's history before it got its
+		// identity: it does not make the space ambiguous (reach it with
+		// --identity legacy).
+		cands = dbs[1:]
+	}
 	if host != "" {
 		cands = nil
 		for _, d := range dbs {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,50 @@ func TestPendingForkOfUnchangedDir(t *testing.T) {
 	id, _ := engram.ReadIdentity(fx.dataDir)
 	if h, _ := LoadHistory(ctx, r, id.Identity, fx.space); h.Newest() != 1 {
 		t.Fatalf("a timeline was recorded: %+v", h.Records)
+	}
+}
+
+// TestResolveDatabase: one database with an identity beside the legacy
+// one resolves to it; two with identities are ambiguous, listing both.
+func TestResolveDatabase(t *testing.T) {
+	ctx := context.Background()
+	tr := repotest.New(t, repo.InitOptions{})
+	r := tr.Repository
+	ar := NewWALArchiver(r, nil)
+	defer ar.Close()
+	var ids []string
+	for i := 0; i < 3; i++ {
+		fx := newWALFixture(t, 1<<20)
+		if i > 0 {
+			id, _, err := engram.EnsureIdentity(fx.dataDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id.Identity)
+		}
+		fx.write(t, 1<<20)
+		if _, err := ar.ArchiveSpace(ctx, fx.dataDir, fx.space); err != nil {
+			t.Fatal(err)
+		}
+		ar = NewWALArchiver(r, nil) // a new process per data dir
+		defer ar.Close()
+		got, err := ResolveDatabase(ctx, r, fx.space, "", "")
+		switch i {
+		case 0:
+			if err != nil || got != "" {
+				t.Fatalf("legacy only: %q, %v", got, err)
+			}
+		case 1:
+			if err != nil || got != ids[0] {
+				t.Fatalf("legacy and one identity: %q, %v", got, err)
+			}
+		case 2:
+			if !errors.Is(err, ErrAmbiguous) || !strings.Contains(err.Error(), ids[0]) || !strings.Contains(err.Error(), ids[1]) {
+				t.Fatalf("two identities: %q, %v", got, err)
+			}
+			if got, err := ResolveDatabase(ctx, r, fx.space, "legacy", ""); err != nil || got != "" {
+				t.Fatalf("--identity legacy: %q, %v", got, err)
+			}
+		}
 	}
 }
