@@ -250,21 +250,36 @@ func planPrune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*pru
 	}
 	sort.Strings(names)
 	for _, sp := range names {
-		delete(dirs, walarchive.SpaceDir(r, sp))
-		wp, err := planWAL(ctx, r, m, sp, bySpace[sp])
+		// Each line of history (identity, timeline) of the space is kept
+		// by the remaining snapshots taken on it (a line without any keeps
+		// its whole archive).
+		lines, err := walarchive.SpaceLines(ctx, r, sp)
 		if err != nil {
 			return nil, err
 		}
-		if wp == nil {
-			continue
-		}
-		if n := wp.missingChunks(inv); n > 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", sp, n))
-		}
-		rep := wp.report()
-		res.WAL = append(res.WAL, rep)
-		if len(wp.dropped) > 0 {
-			pl.wal = append(pl.wal, wp)
+		for _, l := range lines {
+			delete(dirs, walarchive.LineDir(r, l))
+			var sns []*repo.Snapshot
+			for _, sn := range bySpace[sp] {
+				if sn.Identity() == l.Identity && sn.Timeline() == l.Timeline {
+					sns = append(sns, sn)
+				}
+			}
+			wp, err := planWAL(ctx, r, m, l, sns)
+			if err != nil {
+				return nil, err
+			}
+			if wp == nil {
+				continue
+			}
+			if n := wp.missingChunks(inv); n > 0 {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", sp, n))
+			}
+			rep := wp.report()
+			res.WAL = append(res.WAL, rep)
+			if len(wp.dropped) > 0 {
+				pl.wal = append(pl.wal, wp)
+			}
 		}
 	}
 	for d := range dirs {

@@ -96,6 +96,10 @@ type ArchiveFile struct {
 	Timeline uint32 `json:"timeline,omitempty"`
 }
 
+// SetLine records the line in f, as setLine (for writers outside the
+// package: prune's rewrite).
+func (f *ArchiveFile) SetLine(l Line) { f.setLine(l) }
+
 // setLine records the line in f (nothing for the legacy line, whose files
 // stay byte-compatible with older binaries).
 func (f *ArchiveFile) setLine(l Line) {
