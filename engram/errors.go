@@ -8,4 +8,7 @@ var (
 	// ErrNoSpaces is returned (wrapped) by ListSpaces for a data dir without a
 	// spaces/ directory or without any space in it.
 	ErrNoSpaces = errors.New("no spaces")
+	// ErrNoIdentity is returned (wrapped) by ReadIdentity when the data dir has
+	// no .memento/identity.json.
+	ErrNoIdentity = errors.New("no database identity")
 )

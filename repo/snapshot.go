@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,44 @@ type EngramInfo struct {
 // backup saved every byte as it was; the text after the prefix says what is
 // damaged and where. Users cannot give such a tag.
 const DamageTagPrefix = "damaged:"
+
+// IdentityTagPrefix and TimelineTagPrefix start the tags that record the
+// database identity and the timeline a space snapshot was taken on
+// (repository-format.md, "Identity and timeline tags"). Tags, not fields: a
+// new manifest field would fail the signature check of older binaries.
+// Users cannot give such tags.
+const (
+	IdentityTagPrefix = "identity:"
+	TimelineTagPrefix = "timeline:"
+)
+
+// Identity returns the database identity the snapshot was taken of ("" for
+// a snapshot without one: the legacy database).
+func (m *Manifest) Identity() string {
+	for _, t := range m.Tags {
+		if id, ok := strings.CutPrefix(t, IdentityTagPrefix); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// Timeline returns the timeline the snapshot was taken on (1 without a tag).
+func (m *Manifest) Timeline() uint32 {
+	for _, t := range m.Tags {
+		if v, ok := strings.CutPrefix(t, TimelineTagPrefix); ok {
+			if n, err := strconv.ParseUint(v, 10, 32); err == nil && n >= 1 {
+				return uint32(n)
+			}
+		}
+	}
+	return 1
+}
+
+// ReservedTag reports whether a user tag uses a prefix only memento writes.
+func ReservedTag(t string) bool {
+	return strings.HasPrefix(t, DamageTagPrefix) || strings.HasPrefix(t, IdentityTagPrefix) || strings.HasPrefix(t, TimelineTagPrefix)
+}
 
 // Damage returns the damage marks of the snapshot, without the prefix; none
 // for a snapshot whose source verified.

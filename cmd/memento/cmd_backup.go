@@ -106,6 +106,9 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		if strings.HasPrefix(t, repo.DamageTagPrefix) {
 			return usagef("--tag %q: tags starting with %q are damage marks, written only by backup", t, repo.DamageTagPrefix)
 		}
+		if repo.ReservedTag(t) {
+			return usagef("--tag %q: tags starting with %q or %q record the database identity and timeline, written only by backup", t, repo.IdentityTagPrefix, repo.TimelineTagPrefix)
+		}
 	}
 	r, err := a.open(ctx)
 	if err != nil {

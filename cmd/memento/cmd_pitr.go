@@ -14,20 +14,26 @@ import (
 	"memento/repo"
 	"memento/repo/pitr"
 	"memento/repo/restore"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
 func newPITRCommand(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "pitr", Short: "Point-in-time recovery: what can be recovered"}
-	var space string
+	var space, identity, host string
 	ranges := &cobra.Command{
 		Use:   "ranges --space ID",
-		Short: "List the stretches of a space's history that can be recovered to any entry",
+		Short: "List the stretches of a space's history that can be recovered to any entry, per timeline",
 		Long: `A range runs from the checkpoint of a snapshot through the last entry reachable
 from that snapshot by gap-free archived WAL. Any instant or sequence inside a
 range can be given to 'memento restore --space ID --at T | --to-seq N'.
 An archived segment whose data is no longer in the repository (a lost pack)
-cuts the range before it and is listed as broken, with the reason.`,
+cuts the range before it and is listed as broken, with the reason.
+
+Every timeline of the space is listed (a point-in-time restore that cut the
+history short starts a new one: docs/pitr.md, "Timelines"), with its parent
+and fork point; restore reads the newest unless --timeline N says otherwise.
+A space id that several databases have needs --identity (or --host).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := engram.ValidSpaceID(space); err != nil {
@@ -38,16 +44,42 @@ cuts the range before it and is listed as broken, with the reason.`,
 				return err
 			}
 			defer r.Close()
-			rs, arch, err := pitr.NewPlanner(restore.FetchOrdered).PITRRanges(cmd.Context(), r, space)
+			planner := pitr.NewPlanner(restore.FetchOrdered)
+			sel := pitr.Select{Space: space, Identity: identity, Host: host}
+			tls, err := planner.AllTimelines(cmd.Context(), r, sel)
+			if err != nil {
+				return err
+			}
+			v, err := pitr.Resolve(cmd.Context(), r, sel)
+			if err != nil {
+				return err
+			}
+			rs, arch, err := planner.RangesOf(cmd.Context(), r, v)
 			if err != nil {
 				return err
 			}
 			seq, ts := arch.End()
-			if len(rs) == 0 {
-				a.printf("space %s: nothing can be recovered yet (no snapshot with WAL positions)\n", space)
+			multi := len(tls) > 1
+			if v.Line.Identity != "" {
+				a.printf("space %s: identity %s, %d timeline(s), newest %d\n", space, v.Line.Identity, len(tls), v.Line.Timeline)
 			}
-			for _, g := range rs {
-				a.printf("space %s: %s, from %d snapshot(s)\n", space, g, g.Snapshots)
+			if len(rs) == 0 {
+				a.printf("space %s: nothing can be recovered yet on timeline %d (no snapshot with WAL positions)\n", space, v.Line.Timeline)
+			}
+			if multi {
+				for _, tr := range tls {
+					a.printf("space %s: %s, archived through seq %d\n", space, tr, tr.ArchivedThrough)
+					for _, g := range tr.Ranges {
+						a.printf("space %s:   timeline %d: %s, from %d snapshot(s)\n", space, tr.Timeline, g, g.Snapshots)
+					}
+					if len(tr.Ranges) == 0 {
+						a.printf("space %s:   timeline %d: no recoverable range\n", space, tr.Timeline)
+					}
+				}
+			} else {
+				for _, g := range rs {
+					a.printf("space %s: %s, from %d snapshot(s)\n", space, g, g.Snapshots)
+				}
 			}
 			if seq > 0 {
 				files, _ := arch.Files()
@@ -61,10 +93,13 @@ cuts the range before it and is listed as broken, with the reason.`,
 			if rs == nil {
 				rs = []pitr.PITRRange{}
 			}
-			return a.emit(map[string]any{"space": space, "ranges": rs, "archived_seq": seq, "archived_ts": ts, "broken": broken})
+			return a.emit(map[string]any{"space": space, "identity": v.Line.Identity, "timeline": v.Line.Timeline, "ranges": rs,
+				"archived_seq": seq, "archived_ts": ts, "broken": broken, "timelines": tls})
 		},
 	}
 	ranges.Flags().StringVar(&space, "space", "", "space id (required)")
+	ranges.Flags().StringVar(&identity, "identity", "", "the database (identity) whose space to list, when several have a space of that id ('legacy': the one without identity)")
+	ranges.Flags().StringVar(&host, "host", "", "the database of this host, when several have a space of that id")
 	c.AddCommand(ranges)
 	return c
 }
@@ -80,6 +115,10 @@ const spacesRecoveredAtOnce = 2
 // restorePointInTime implements `restore --space ID|--all --at T|--to-seq N`.
 func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f restoreFlags) error {
 	t, err := parseTarget(f.at, f.toSeq, f.toSeq != 0, false)
+	if err != nil {
+		return err
+	}
+	mode, err := f.mode()
 	if err != nil {
 		return err
 	}
@@ -101,7 +140,8 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 	g.SetLimit(spacesRecoveredAtOnce)
 	for _, sp := range spaces {
 		g.Go(func() error {
-			res, err := restore.RestorePointInTime(gctx, r, restore.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog})
+			res, err := restore.RestorePointInTime(gctx, r, restore.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog,
+				Identity: f.identity, Host: f.host, Timeline: f.timeline, Mode: mode})
 			a.auditPITR(gctx, r, sp, t.String(), res, err)
 			mu.Lock()
 			defer mu.Unlock()
@@ -126,6 +166,13 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 			res.Snapshot[:8], res.ArchivedSegments, res.Records, res.Target, res.Seconds)
 		if res.SafetyCopy != "" {
 			a.printf("  the previous content is kept at %s\n", res.SafetyCopy)
+		}
+		switch {
+		case res.NewTimeline:
+			a.printf("  recovered from timeline %d of identity %s, before its end: the next 'wal archive', 'wal watch' or 'backup' of %s records a new timeline forked at seq %d\n",
+				res.Parent, walarchive.IdentityLabel(res.Identity), f.target, res.Seq)
+		case res.Timeline > 0:
+			a.printf("  on timeline %d of identity %s\n", res.Timeline, walarchive.IdentityLabel(res.Identity))
 		}
 	}
 	if err := a.emit(results); err != nil {

@@ -10,6 +10,7 @@ import (
 	"memento/engram"
 	"memento/repo"
 	"memento/repo/restore"
+	"memento/repo/walarchive"
 )
 
 type restoreFlags struct {
@@ -19,6 +20,25 @@ type restoreFlags struct {
 	at     string
 	toSeq  uint64
 	all    bool
+	// database and timeline (docs/pitr.md, "Timelines")
+	timeline      uint32
+	identity      string
+	host          string
+	asNew         bool
+	forceIdentity bool
+}
+
+// mode is what the restore does with the target's identity and timeline.
+func (f restoreFlags) mode() (restore.IdentityMode, error) {
+	switch {
+	case f.asNew && f.forceIdentity:
+		return 0, usagef("give either --as-new or --force-identity, not both")
+	case f.asNew:
+		return restore.AsNew, nil
+	case f.forceIdentity:
+		return restore.ForceIdentity, nil
+	}
+	return restore.Continue, nil
 }
 
 func newRestoreCommand(a *app) *cobra.Command {
@@ -47,6 +67,11 @@ and only spaces/<id> is replaced.`,
 	fl.StringVar(&f.at, "at", "", "with --space: recover the space as it was at this instant (RFC 3339 with up to 9 fractional digits, or Unix ns)")
 	fl.Uint64Var(&f.toSeq, "to-seq", 0, "with --space: recover the space through this WAL sequence number")
 	fl.BoolVar(&f.all, "all", false, "every space: with --latest its newest snapshot, with --at/--to-seq that point in time")
+	fl.Uint32Var(&f.timeline, "timeline", 0, "with --at/--to-seq: read this timeline of the space (default: the newest; see 'memento pitr ranges')")
+	fl.StringVar(&f.identity, "identity", "", "with --at/--to-seq: the database (identity) whose space to recover, when several have a space of that id ('legacy': the one without identity)")
+	fl.StringVar(&f.host, "host", "", "with --at/--to-seq: the database of this host, when several have a space of that id")
+	fl.BoolVar(&f.asNew, "as-new", false, "give the target a new database identity (a clone for testing never archives into the original's history)")
+	fl.BoolVar(&f.forceIdentity, "force-identity", false, "restore into a data dir of another identity, which takes the snapshot's")
 	return c
 }
 
@@ -77,6 +102,9 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 		return err
 	}
 	defer r.Close()
+	if a.restoreMode, err = f.mode(); err != nil {
+		return err
+	}
 	if pitr {
 		return restorePointInTime(ctx, a, r, f)
 	}
@@ -87,7 +115,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	if len(args) > 0 {
 		sn, err = r.FindSnapshot(ctx, args[0])
 	} else {
-		sn, err = r.LatestSnapshot(ctx, f.space)
+		sn, err = latestOfDatabase(ctx, r, f)
 	}
 	if err != nil {
 		return err
@@ -102,6 +130,29 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	return a.emit(restoreJSON{Snapshot: sn.ID.String(), Result: res})
 }
 
+// latestOfDatabase is the newest snapshot of the space of the database
+// --identity/--host name (or the only database that has the space).
+func latestOfDatabase(ctx context.Context, r *repo.Repository, f restoreFlags) (*repo.Snapshot, error) {
+	id, err := walarchive.ResolveDatabase(ctx, r, f.space, f.identity, f.host)
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var best *repo.Snapshot
+	for _, sn := range all {
+		if sn.Space == f.space && sn.Identity() == id && (best == nil || sn.Time.After(best.Time)) {
+			best = sn
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("space %s: %w: no snapshot of this space of identity %s", f.space, repo.ErrNotFound, walarchive.IdentityLabel(id))
+	}
+	return r.LoadSnapshotFile(ctx, best.ID) // the verified manifest
+}
+
 type restoreJSON struct {
 	Snapshot string                 `json:"snapshot"`
 	Result   *restore.RestoreResult `json:"result"`
@@ -110,7 +161,7 @@ type restoreJSON struct {
 // restoreOne restores one snapshot, records it in the audit trail and says
 // what it did.
 func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress) (*restore.RestoreResult, error) {
-	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog})
+	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog, Mode: a.restoreMode})
 	a.auditRestore(ctx, r, sn, res, err)
 	if err != nil {
 		if sn.Space != "" {

@@ -49,7 +49,7 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTIME\tHOST\tSPACE\tTAGS\tFILES\tSIZE\tWAL END")
+			fmt.Fprintln(tw, "ID\tTIME\tHOST\tSPACE\tTIMELINE\tTAGS\tFILES\tSIZE\tWAL END")
 			for _, sn := range out {
 				what := sn.Space
 				if what == "" {
@@ -59,8 +59,22 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 				if sn.Engram != nil && sn.Engram.WALEnd.Seq > 0 {
 					wal = fmt.Sprintf("seq %d", sn.Engram.WALEnd.Seq)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), sn.Time.Local().Format(time.DateTime), sn.Host,
-					what, strings.Join(sn.Tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
+				// The timeline, and the identity's first 8 hex digits
+				// (the identity: and timeline: tags are not repeated).
+				tl, tags := "-", make([]string, 0, len(sn.Tags))
+				if sn.Space != "" {
+					tl = fmt.Sprintf("%d", sn.Timeline())
+					if id := sn.Identity(); id != "" {
+						tl += " (" + id[:min(8, len(id))] + ")"
+					}
+				}
+				for _, t := range sn.Tags {
+					if !strings.HasPrefix(t, repo.IdentityTagPrefix) && !strings.HasPrefix(t, repo.TimelineTagPrefix) {
+						tags = append(tags, t)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), sn.Time.Local().Format(time.DateTime), sn.Host,
+					what, tl, strings.Join(tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
 			}
 			fmt.Fprintf(tw, "%d snapshots\n", len(out))
 			return tw.Flush()

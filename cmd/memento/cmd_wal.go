@@ -73,6 +73,7 @@ func (s *spaceSel) resolve(allowDefault bool) (spaces []string, bad []error, err
 
 func newWALArchiveCommand(a *app) *cobra.Command {
 	var sel spaceSel
+	var newTimeline bool
 	c := &cobra.Command{
 		Use:   "archive --data-dir DIR (--space ID | --all)",
 		Short: "Ship every WAL byte the repository lacks (sealed segments and the written part of the open one)",
@@ -81,7 +82,15 @@ Segments are cut into content-defined chunks exactly as a backup cuts them, so a
 grown segment costs only its new tail, and archived WAL shares chunks with
 snapshots. The archive position lives in the repository (wal/), so any host
 can continue it. A torn tail of the open segment is left for the next run; a
-sequence gap in the source is an error naming the missing range.`,
+sequence gap in the source is an error naming the missing range.
+
+Each space is archived into the timeline its data dir is on
+(DIR/.memento/timelines.json; a point-in-time restore leaves a new one
+pending, recorded here first). A WAL truncated or rewritten in place by
+something other than a memento restore fails with exit 5 naming the segment
+and offsets; if what is on disk is now the database's history,
+--new-timeline --space ID starts a new timeline from it (forked at the last
+segment the disk and the archive agree on) and archives it.`,
 		Example: `  memento wal archive --data-dir /var/lib/engram --all`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,10 +98,19 @@ sequence gap in the source is an error naming the missing range.`,
 			if err != nil {
 				return err
 			}
+			if newTimeline {
+				if len(sel.spaces) == 0 {
+					return usagef("--new-timeline needs --space ID (the spaces whose rewritten WAL starts a new timeline)")
+				}
+				if err := a.walNewTimeline(cmd.Context(), sel.dataDir, spaces); err != nil {
+					return err
+				}
+			}
 			return a.walArchive(cmd.Context(), sel.dataDir, spaces, bad)
 		},
 	}
 	sel.register(c, true)
+	c.Flags().BoolVar(&newTimeline, "new-timeline", false, "the data dir's WAL was truncated or rewritten in place (not by a memento restore): start a new timeline from what is on disk, then archive it")
 	return c
 }
 
@@ -107,6 +125,9 @@ const spacesArchivedAtOnce = 4
 // walArchive archives spaces; bad are the entries of spaces/ that cannot be
 // spaces, reported with the errors once the others are archived.
 func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, bad []error) error {
+	if _, err := ensureIdentity(dataDir); err != nil {
+		return err
+	}
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -156,6 +177,32 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, b
 		return err
 	}
 	return errors.Join(append(errs, bad...)...)
+}
+
+// walNewTimeline records a new timeline for each space (walarchive.NewTimeline).
+func (a *app) walNewTimeline(ctx context.Context, dataDir string, spaces []string) error {
+	if _, err := ensureIdentity(dataDir); err != nil {
+		return err
+	}
+	r, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	lock, err := r.Lock(ctx, false, "wal archive --new-timeline")
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	host, _ := os.Hostname()
+	for _, sp := range spaces {
+		rec, err := walarchive.NewTimeline(lock.Context(), r, dataDir, sp, host)
+		if err != nil {
+			return err
+		}
+		a.printf("space %s: timeline %d started from timeline %d at seq %d (%s)\n", sp, rec.Timeline, rec.Parent, rec.ForkSeq, rec.Target)
+	}
+	return nil
 }
 
 func (a *app) printArchive(res *walarchive.WALArchiveResult) {

@@ -75,6 +75,9 @@ type shipLine struct {
 // walWatch wires a walarchive.Watcher to the command's repository, lock,
 // metrics, ship log and output.
 func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string) error {
+	if _, err := ensureIdentity(sel.dataDir); err != nil {
+		return err
+	}
 	r, err := a.open(ctx)
 	if err != nil {
 		return err

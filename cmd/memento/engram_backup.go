@@ -81,6 +81,11 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 	if opts.Space == "" {
 		return backup.Backup(ctx, r, opts)
 	}
+	// The data dir's identity is created when missing, and a fork a restore
+	// left pending is recorded, before the snapshot is tagged with its line.
+	if _, err := dataDirLine(ctx, r, opts.DataDir, opts.Space); err != nil {
+		return nil, err
+	}
 	q, err := a.currentQuiescer()
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 
 	"memento/repo"
 	"memento/repo/pitr"
+	"memento/repo/restore"
+	"memento/repo/walarchive"
 )
 
 // Exit codes. They are part of the interface: scripts and runbooks test them,
@@ -44,6 +46,9 @@ var exitCodes = []struct {
 	{repo.ErrLockLost, exitLocked},
 	{context.Canceled, exitInterrupted},
 	{errUsage, exitUsage},
+	{walarchive.ErrAmbiguous, exitUsage},
+	{restore.ErrIdentityMismatch, exitUsage},
+	{walarchive.ErrNothingRewritten, exitUsage},
 	{repo.ErrInvalidRef, exitUsage},
 	{repo.ErrNoRepository, exitNoRepository},
 	{repo.ErrWrongPassword, exitWrongPassword},

@@ -15,6 +15,7 @@ import (
 
 	"memento/repo"
 	"memento/repo/backend/local"
+	"memento/repo/restore"
 )
 
 // app holds what every command shares: global flags and the output streams.
@@ -32,8 +33,9 @@ type app struct {
 
 	stdout, stderr io.Writer
 	log            *slog.Logger
-	opened         []*repo.Repository // by openWith, to tell a lost lock (lockLost)
-	backends       []io.Closer        // backends opened that hold resources (own), closed when the command ends
+	opened         []*repo.Repository   // by openWith, to tell a lost lock (lockLost)
+	backends       []io.Closer          // backends opened that hold resources (own), closed when the command ends
+	restoreMode    restore.IdentityMode // what restore does with the target's identity (cmd_restore.go)
 }
 
 func run(ctx context.Context, args []string) int {
@@ -112,6 +114,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 		newInitCommand(a),
 		newLogCommand(a),
 		newLsCommand(a),
+		newIdentityCommand(a),
 		newIndexCommand(a),
 		newVersionCommand(a),
 		newUnlockCommand(a),

@@ -166,7 +166,11 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	if werr != nil {
 		return nil, werr
 	}
-	m := &repo.Manifest{Time: start.UTC(), Host: opts.Host, Tags: repo.WithDamage(opts.Tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
+	tags, err := lineTags(opts)
+	if err != nil {
+		return nil, err
+	}
+	m := &repo.Manifest{Time: start.UTC(), Host: opts.Host, Tags: repo.WithDamage(tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
 	if m.Host == "" {
 		m.Host, _ = os.Hostname()
 	}
@@ -572,4 +576,32 @@ func (r *progressReader) Read(b []byte) (int, error) {
 	n, err := r.f.Read(b)
 	r.p.Bytes.Add(int64(n))
 	return n, err
+}
+
+// lineTags returns the user's tags plus, for a space of a data dir with a
+// database identity (DIR/.memento/identity.json), the identity: and
+// timeline: tags (repository-format.md, "Identity and timeline tags"). A
+// data dir without identity gives none: the legacy database.
+func lineTags(opts BackupOptions) ([]string, error) {
+	if opts.Space == "" || opts.DataDir == "" {
+		return opts.Tags, nil
+	}
+	id, err := engram.ReadIdentity(opts.DataDir)
+	if errors.Is(err, engram.ErrNoIdentity) {
+		return opts.Tags, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	tl, err := engram.ReadTimelines(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(opts.Tags)+2)
+	for _, t := range opts.Tags {
+		if !strings.HasPrefix(t, repo.IdentityTagPrefix) && !strings.HasPrefix(t, repo.TimelineTagPrefix) {
+			out = append(out, t)
+		}
+	}
+	return append(out, repo.IdentityTagPrefix+id.Identity, fmt.Sprintf("%s%d", repo.TimelineTagPrefix, tl.Of(opts.Space))), nil
 }

@@ -2,8 +2,10 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
+	"memento/engram"
 	"memento/repo"
 )
 
@@ -31,6 +33,9 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 		parent := opts.Parent
 		if parent == nil {
 			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
+			if parent != nil && !sameLine(parent, opts.DataDir, opts.Space) {
+				parent = nil // another database's or timeline's: its WAL end says nothing of this one
+			}
 		}
 		if parent != nil && len(parent.Damage()) == 0 { // a marked parent's WAL end is not reused
 			rec.Parent = parent.Engram
@@ -59,4 +64,23 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 		slog.Info("WAL unchanged since the parent snapshot: reused its end position and state digest", "space", opts.Space)
 	}
 	return sn, err
+}
+
+// sameLine reports whether sn was taken of the line of history (database
+// identity and timeline) the data dir's space is on now: only such a
+// snapshot may lend its WAL end and digest. A data dir without identity is
+// the legacy database (identity ""), timeline 1 unless timelines.json says
+// otherwise.
+func sameLine(sn *repo.Snapshot, dataDir, space string) bool {
+	id := ""
+	if ident, err := engram.ReadIdentity(dataDir); err == nil {
+		id = ident.Identity
+	} else if !errors.Is(err, engram.ErrNoIdentity) {
+		return false
+	}
+	tl, err := engram.ReadTimelines(dataDir)
+	if err != nil {
+		return false
+	}
+	return sn.Identity() == id && sn.Timeline() == tl.Of(space)
 }

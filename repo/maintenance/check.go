@@ -70,7 +70,7 @@ func (c *CheckReport) add(sev, what, format string, args ...any) {
 // knownDirs are the top-level directories of a repository; anything else
 // (and anything misnamed inside them) is reported as unexpected.
 var knownDirs = map[string]bool{repo.DirData: true, repo.DirIndex: true, repo.DirSnapshots: true, repo.DirKeys: true, repo.DirLocks: true,
-	repo.DirLogs: true, walarchive.DirWAL: true, dirDamaged: true}
+	repo.DirLogs: true, walarchive.DirWAL: true, walarchive.DirHistory: true, dirDamaged: true}
 
 // Check verifies the repository as a whole: key files, that every file is
 // where and what its name says, that the index files agree with the packs
@@ -154,7 +154,7 @@ func checkFiles(ctx context.Context, r Repository, rep *CheckReport) (map[[32]by
 		switch {
 		case !knownDirs[top]:
 			rep.add(SevWarning, name, "unexpected file (not part of a memento repository)")
-		case h == [32]byte{} || repo.FileName(top, h) != name && top != walarchive.DirWAL:
+		case h == [32]byte{} || repo.FileName(top, h) != name && top != walarchive.DirWAL && top != walarchive.DirHistory:
 			rep.add(SevWarning, name, "unexpected file name in %s", dir)
 		case top == repo.DirData:
 			packs[h] = size

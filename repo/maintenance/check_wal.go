@@ -31,21 +31,48 @@ func checkWALArchives(ctx context.Context, r Repository, rep *CheckReport, packs
 	exists := func(id [32]byte) bool { _, ok := packs[id]; return ok }
 	segs := 0
 	for _, space := range spaces {
-		arch, err := walarchive.LoadWALArchive(ctx, r, space)
+		lines, err := walarchive.SpaceLines(ctx, r, space)
 		if err != nil {
 			rep.add(SevError, "space "+space+" WAL archive", "%v", err)
 			continue
 		}
-		segs += len(arch.Segments())
+		// The audit trail names the space only: its furthest run is
+		// compared with the furthest line.
+		var furthest uint64
+		for _, l := range lines {
+			arch, err := walarchive.LoadLine(ctx, r, l)
+			if err != nil {
+				rep.add(SevError, "space "+space+" WAL archive", "%v", err)
+				continue
+			}
+			end, _ := arch.End()
+			furthest = max(furthest, end)
+			if err := checkWALLine(ctx, r, rep, l, arch, exists, bad, &segs); err != nil {
+				return err
+			}
+		}
+		if rec := furthestArchiveRun(recs, space); rec != nil && uint64(rec.Figures["last_seq"]) > furthest {
+			rep.add(SevError, "space "+space+" WAL archive", "ends at seq %d, but 'wal archive' on %s at %s archived through seq %.0f: a wal/ file is missing (deleted or lost)",
+				furthest, rec.Host, rec.Time.Format(time.RFC3339), rec.Figures["last_seq"])
+		}
+	}
+	rep.Figures["wal_segments"] = float64(segs)
+	return nil
+}
+
+// checkWALLine checks the archive of one line of history of a space.
+func checkWALLine(ctx context.Context, r Repository, rep *CheckReport, l walarchive.Line, arch *walarchive.WALArchive,
+	exists func([32]byte) bool, bad map[chunk.ID]string, segs *int) error {
+	space := l.Space
+	{
+		*segs += len(arch.Segments())
 		what := "space " + space + " WAL archive"
+		if !l.IsLegacy() {
+			what = fmt.Sprintf("space %s WAL archive (identity %s, timeline %d)", space, walarchive.IdentityLabel(l.Identity), l.Timeline)
+		}
 		if miss := arch.MissingFiles(); len(miss) > 0 {
 			rep.add(SevError, what, "wal/ run file number %s of %d is missing (deleted or lost): the segment records it held are gone, so the archive may end earlier or have a hole ('pitr ranges' shows what is left)",
 				joinNumbers(miss), arch.FileSeq())
-		}
-		end, _ := arch.End()
-		if rec := furthestArchiveRun(recs, space); rec != nil && uint64(rec.Figures["last_seq"]) > end {
-			rep.add(SevError, what, "ends at seq %d, but 'wal archive' on %s at %s archived through seq %.0f: a wal/ file is missing (deleted or lost)",
-				end, rec.Host, rec.Time.Format(time.RFC3339), rec.Figures["last_seq"])
 		}
 		dmg, err := walarchive.FindDamage(r, space, arch, exists, bad)
 		if err != nil {
@@ -63,7 +90,6 @@ func checkWALArchives(ctx context.Context, r Repository, rep *CheckReport, packs
 			rep.add(SevError, what, "%s; point-in-time recovery cannot replay through it, the ranges end before it ('pitr ranges'; a new backup of the space starts a new range)", d)
 		}
 	}
-	rep.Figures["wal_segments"] = float64(segs)
 	return nil
 }
 

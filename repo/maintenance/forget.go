@@ -44,15 +44,22 @@ type ForgetItem struct {
 
 // ForgetGroup is the decision for one group: a space, or one host's paths.
 type ForgetGroup struct {
-	Space  string       `json:"space,omitempty"`
-	Host   string       `json:"host,omitempty"`
-	Paths  []string     `json:"paths,omitempty"`
-	Keep   []ForgetItem `json:"keep"`
-	Remove []ForgetItem `json:"remove"`
+	Space string `json:"space,omitempty"`
+	// Identity is the database of a space group ("" for the legacy one):
+	// retention never combines two databases that have a space of the
+	// same id. All timelines of one database are one group.
+	Identity string       `json:"identity,omitempty"`
+	Host     string       `json:"host,omitempty"`
+	Paths    []string     `json:"paths,omitempty"`
+	Keep     []ForgetItem `json:"keep"`
+	Remove   []ForgetItem `json:"remove"`
 }
 
 // Name is how the group is shown to operators.
 func (g *ForgetGroup) Name() string {
+	if g.Space != "" && g.Identity != "" {
+		return "space " + g.Space + " (identity " + g.Identity + ")"
+	}
 	if g.Space != "" {
 		return "space " + g.Space
 	}
@@ -72,7 +79,7 @@ type ForgetResult struct {
 // paths.
 func snapshotGroup(sn *repo.Snapshot) string {
 	if sn.Space != "" {
-		return "space\x00" + sn.Space
+		return "space\x00" + sn.Space + "\x00" + sn.Identity()
 	}
 	p := slices.Clone(sn.Paths)
 	sort.Strings(p)
@@ -178,7 +185,7 @@ func forgetItem(sn *repo.Snapshot, damaged bool, reasons []string) ForgetItem {
 }
 
 func newForgetGroup(sn *repo.Snapshot) ForgetGroup {
-	g := ForgetGroup{Space: sn.Space, Keep: []ForgetItem{}, Remove: []ForgetItem{}}
+	g := ForgetGroup{Space: sn.Space, Identity: sn.Identity(), Keep: []ForgetItem{}, Remove: []ForgetItem{}}
 	if sn.Space == "" {
 		g.Host, g.Paths = sn.Host, slices.Clone(sn.Paths)
 		sort.Strings(g.Paths)

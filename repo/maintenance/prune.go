@@ -250,25 +250,49 @@ func planPrune(ctx context.Context, r Repository, opts PruneOptions) (*prunePlan
 	}
 	sort.Strings(names)
 	for _, sp := range names {
-		delete(dirs, walarchive.SpaceDir(r, sp))
-		wp, err := planWAL(ctx, r, m, sp, bySpace[sp])
+		// Each line of history (identity, timeline) of the space is kept
+		// by the remaining snapshots taken on it (a line without any keeps
+		// its whole archive).
+		lines, err := walarchive.SpaceLines(ctx, r, sp)
 		if err != nil {
 			return nil, err
 		}
-		if wp == nil {
-			continue
-		}
-		if n := wp.missingChunks(inv); n > 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", sp, n))
-		}
-		rep := wp.report()
-		res.WAL = append(res.WAL, rep)
-		if len(wp.dropped) > 0 {
-			pl.wal = append(pl.wal, wp)
+		for _, l := range lines {
+			delete(dirs, walarchive.LineDir(r, l))
+			var sns []*repo.Snapshot
+			for _, sn := range bySpace[sp] {
+				if sn.Identity() == l.Identity && sn.Timeline() == l.Timeline {
+					sns = append(sns, sn)
+				}
+			}
+			wp, err := planWAL(ctx, r, m, l, sns)
+			if err != nil {
+				return nil, err
+			}
+			if wp == nil {
+				continue
+			}
+			if n := wp.missingChunks(inv); n > 0 {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", sp, n))
+			}
+			rep := wp.report()
+			res.WAL = append(res.WAL, rep)
+			if len(wp.dropped) > 0 {
+				pl.wal = append(pl.wal, wp)
+			}
 		}
 	}
 	for d := range dirs {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: WAL archive of a space no pack belongs to; left alone", d))
+		// The archive of a database with an identity, or of a timeline
+		// after 1 (walarchive.LineDir): kept whole, every chunk it names
+		// marked used (its retention is not planned yet).
+		line, err := keepLineDir(ctx, r, m, d)
+		if err != nil {
+			return nil, err
+		}
+		if !line {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: WAL archive of a space no pack belongs to; left alone", d))
+		}
 	}
 
 	pruneDecide(r, pl, m, opts.MaxUnused)
@@ -519,4 +543,37 @@ func dropCacheOnlyEntries(r Repository) error {
 	}
 	r.ForgetLocations()
 	return nil
+}
+
+// keepLineDir marks used every chunk named by the wal/ files of dir when
+// they belong to a line of history other than the legacy one (an identity
+// or a timeline after 1), and reports whether they do.
+func keepLineDir(ctx context.Context, r Repository, m *pruneMarker, dir string) (bool, error) {
+	var names []string
+	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
+		names = append(names, name)
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("list WAL archive %s: %w", dir, err)
+	}
+	line := false
+	for _, n := range names {
+		var f walarchive.ArchiveFile
+		if err := r.LoadFile(ctx, n, walarchive.KindWALArchive, &f); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // consolidated away meanwhile
+			}
+			return false, err
+		}
+		if f.Identity == "" && f.Timeline <= 1 {
+			continue
+		}
+		line = true
+		for _, s := range f.Segments {
+			for _, c := range s.Chunks {
+				m.mark(f.Space, c.ID)
+			}
+		}
+	}
+	return line, nil
 }

@@ -40,6 +40,7 @@ import (
 // walPrunePlan is what prune does to one space's archive.
 type walPrunePlan struct {
 	space   string
+	line    walarchive.Line // the line of history (identity, timeline) of the archive
 	arch    *walarchive.WALArchive
 	floor   uint64 // records ending at or before it may go
 	keep    []walarchive.WALSegmentRecord
@@ -50,6 +51,8 @@ type walPrunePlan struct {
 // WALPruneReport says what prune did (or would do) to a space's archive.
 type WALPruneReport struct {
 	Space        string `json:"space"`
+	Identity     string `json:"identity,omitempty"`
+	Timeline     uint32 `json:"timeline,omitempty"`
 	FloorSeq     uint64 `json:"floor_seq"` // the smallest wal_end of the remaining snapshots
 	Kept         int    `json:"segments_kept"`
 	Dropped      int    `json:"segments_dropped"`
@@ -62,8 +65,9 @@ type WALPruneReport struct {
 // planWAL loads a space's archive, marks the chunks of the records it keeps
 // and returns the plan (nil when the space has no archive). snapshots are
 // the space's remaining snapshots; m.used must already hold their blobs.
-func planWAL(ctx context.Context, r Repository, m *pruneMarker, space string, snapshots []*repo.Snapshot) (*walPrunePlan, error) {
-	dir := walarchive.SpaceDir(r, space)
+func planWAL(ctx context.Context, r Repository, m *pruneMarker, line walarchive.Line, snapshots []*repo.Snapshot) (*walPrunePlan, error) {
+	space := line.Space
+	dir := walarchive.LineDir(r, line)
 	var files []string
 	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		files = append(files, name)
@@ -74,12 +78,12 @@ func planWAL(ctx context.Context, r Repository, m *pruneMarker, space string, sn
 	if len(files) == 0 {
 		return nil, nil
 	}
-	arch, err := walarchive.LoadWALArchive(ctx, r, space)
+	arch, err := walarchive.LoadLine(ctx, r, line)
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(files)
-	p := &walPrunePlan{space: space, arch: arch, files: files}
+	p := &walPrunePlan{space: space, line: line, arch: arch, files: files}
 	haveFloor := false
 	for _, sn := range snapshots {
 		if e := sn.Engram; e != nil && e.WALEnd.Seq > 0 && (!haveFloor || e.WALEnd.Seq < p.floor) {
@@ -113,6 +117,9 @@ func planWAL(ctx context.Context, r Repository, m *pruneMarker, space string, sn
 
 func (p *walPrunePlan) report() WALPruneReport {
 	rep := WALPruneReport{Space: p.space, FloorSeq: p.floor, Kept: len(p.keep), Dropped: len(p.dropped)}
+	if !p.line.IsLegacy() {
+		rep.Identity, rep.Timeline = p.line.Identity, p.line.Timeline
+	}
 	for i, d := range p.dropped {
 		if i == 0 || d.FirstSeq < rep.DroppedFirst {
 			rep.DroppedFirst = d.FirstSeq
@@ -144,7 +151,8 @@ func rewriteWAL(ctx context.Context, r Repository, p *walPrunePlan, step func(st
 	host, _ := os.Hostname()
 	f := walarchive.ArchiveFile{Version: walarchive.WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
 		Supersedes: p.files, Segments: p.keep, Seq: p.arch.FileSeq()}
-	dir := walarchive.SpaceDir(r, p.space) + "/c"
+	f.SetLine(p.line)
+	dir := walarchive.LineDir(r, p.line) + "/c"
 	id, err := r.SaveFile(ctx, dir, walarchive.KindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: rewrite WAL archive: %w", p.space, err)
@@ -154,12 +162,12 @@ func rewriteWAL(ctx context.Context, r Repository, p *walPrunePlan, step func(st
 	step("write " + name)
 	order := make([]string, 0, len(p.files))
 	for _, n := range p.files { // run files first: the old consolidations still cover them
-		if !strings.Contains(strings.TrimPrefix(n, walarchive.SpaceDir(r, p.space)+"/"), "/") {
+		if !strings.Contains(strings.TrimPrefix(n, walarchive.LineDir(r, p.line)+"/"), "/") {
 			order = append(order, n)
 		}
 	}
 	for _, n := range p.files {
-		if strings.Contains(strings.TrimPrefix(n, walarchive.SpaceDir(r, p.space)+"/"), "/") {
+		if strings.Contains(strings.TrimPrefix(n, walarchive.LineDir(r, p.line)+"/"), "/") {
 			order = append(order, n)
 		}
 	}

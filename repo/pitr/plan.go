@@ -14,20 +14,67 @@ import (
 // archive, whose segments after the snapshot lead to t (Continuation). An
 // instant outside every recoverable range is an ErrUnrecoverable error that
 // lists the ranges.
+//
+// Plan reads the newest timeline of the only database that has the space
+// (PlanTimeline chooses).
 func (p *Planner) Plan(ctx context.Context, r *repo.Repository, space string, t walreplay.Target) (*Source, *walarchive.WALArchive, error) {
-	arch, err := walarchive.LoadWALArchive(ctx, r, space)
+	src, v, err := p.PlanTimeline(ctx, r, Select{Space: space}, t)
 	if err != nil {
 		return nil, nil, err
 	}
-	srcs, err := p.pitrSources(ctx, r, space, arch)
+	return src, v.Arch, nil
+}
+
+// PlanTimeline is Plan on the timeline sel names (Resolve). A refusal
+// lists the ranges of the timeline, and of the database's other timelines.
+func (p *Planner) PlanTimeline(ctx context.Context, r *repo.Repository, sel Select, t walreplay.Target) (*Source, *View, error) {
+	v, err := Resolve(ctx, r, sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	srcs, err := p.pitrSources(ctx, r, v)
 	if err != nil {
 		return nil, nil, err
 	}
 	src, ok := planPITR(srcs, t)
 	if !ok {
-		return nil, nil, unrecoverable(space, t, mergeRanges(srcs), hasEngramSnapshot(ctx, r, space))
+		err := unrecoverable(sel.Space, t, mergeRanges(srcs), hasEngramSnapshot(ctx, r, sel.Space))
+		if len(v.History.Records) > 0 || v.Line.Timeline > 1 {
+			err = fmt.Errorf("%w (timeline %d of identity %s%s)", err, v.Line.Timeline, walarchive.IdentityLabel(v.Line.Identity), p.otherTimelines(ctx, r, sel, v.Line.Timeline))
+		}
+		if v.Line.Identity != "" && sel.Identity == "" {
+			if dbs, derr := walarchive.Databases(ctx, r, sel.Space); derr == nil && len(dbs) > 1 && dbs[0].Identity == "" {
+				err = fmt.Errorf("%w; the history archived before the data dir had an identity is reached with --identity legacy", err)
+			}
+		}
+		return nil, nil, err
 	}
-	return src, arch, nil
+	return src, v, nil
+}
+
+// otherTimelines lists the ranges of the database's other timelines, for a
+// refusal ("; timeline 1: seq a..b ...").
+func (p *Planner) otherTimelines(ctx context.Context, r *repo.Repository, sel Select, except uint32) string {
+	all, err := p.AllTimelines(ctx, r, sel)
+	if err != nil {
+		return ""
+	}
+	out := ""
+	for _, tr := range all {
+		if tr.Timeline == except {
+			continue
+		}
+		rs := "none"
+		for i, g := range tr.Ranges {
+			if i == 0 {
+				rs = g.String()
+			} else {
+				rs += ", " + g.String()
+			}
+		}
+		out += fmt.Sprintf("; %s: %s (choose it with --timeline %d)", tr, rs, tr.Timeline)
+	}
+	return out
 }
 
 // Uncompact reports whether a recovery to t must replace the compacted

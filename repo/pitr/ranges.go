@@ -52,7 +52,8 @@ type Source struct {
 // Archived segments whose data is gone (a lost pack) are dropped from arch
 // first (walarchive.WALArchive.Broken lists them): a range ends before them, so that
 // what is listed is what restores.
-func (p *Planner) pitrSources(ctx context.Context, r *repo.Repository, space string, arch *walarchive.WALArchive) ([]Source, error) {
+func (p *Planner) pitrSources(ctx context.Context, r *repo.Repository, v *View) ([]Source, error) {
+	space, arch := v.Line.Space, v.Arch
 	if _, err := r.ReconcilePacks(ctx); err != nil {
 		return nil, err
 	}
@@ -69,7 +70,7 @@ func (p *Planner) pitrSources(ctx context.Context, r *repo.Repository, space str
 	var out []Source
 	for _, sn := range all {
 		e := sn.Engram
-		if sn.Space != space || e == nil || e.WALEnd.Seq == 0 {
+		if sn.Space != space || e == nil || e.WALEnd.Seq == 0 || !v.base(sn) {
 			continue
 		}
 		src := Source{Snapshot: sn, Start: e.Checkpoint, End: e.WALEnd}
@@ -137,17 +138,18 @@ func mergeRanges(srcs []Source) []PITRRange {
 	return out
 }
 
-// PITRRanges lists what can be recovered of a space, oldest first.
+// PITRRanges lists what can be recovered of a space, oldest first: the
+// newest timeline of the only database that has it (Resolve).
 func (p *Planner) PITRRanges(ctx context.Context, r *repo.Repository, space string) ([]PITRRange, *walarchive.WALArchive, error) {
-	arch, err := walarchive.LoadWALArchive(ctx, r, space)
+	v, err := Resolve(ctx, r, Select{Space: space})
 	if err != nil {
 		return nil, nil, err
 	}
-	srcs, err := p.pitrSources(ctx, r, space, arch)
+	srcs, err := p.pitrSources(ctx, r, v)
 	if err != nil {
 		return nil, nil, err
 	}
-	return mergeRanges(srcs), arch, nil
+	return mergeRanges(srcs), v.Arch, nil
 }
 
 // planPITR picks the snapshot to start from. The safe choice is the newest

@@ -161,7 +161,7 @@ func replicationPhase(name string) (phase int, skip bool) {
 		return phaseData, false
 	case repo.DirIndex:
 		return phaseIndex, false
-	case walarchive.DirWAL:
+	case walarchive.DirWAL, walarchive.DirHistory:
 		return phaseWAL, false
 	case repo.DirSnapshots:
 		return phaseSnapshots, false

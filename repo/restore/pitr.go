@@ -41,6 +41,15 @@ type PITROptions struct {
 	// one, whose cache of what snapshots' WAL starts with is then lost.
 	// Whoever recovers again and again (a mount) keeps one.
 	Planner *pitr.Planner
+	// Identity, Host and Timeline choose the database and the timeline
+	// read (pitr.Select: "" and 0 resolve the only database and its newest
+	// timeline).
+	Identity, Host string
+	Timeline       uint32
+	// Mode says whether the target is a data dir archiving continues from
+	// (Continue: identity kept, a new timeline recorded when history is cut
+	// short) or a scratch copy (Scratch, the default).
+	Mode IdentityMode
 }
 
 // PITRResult says where a point-in-time recovery stopped.
@@ -63,6 +72,15 @@ type PITRResult struct {
 	// Replayed entries and the time the replay (with validation) took.
 	Replayed      int64   `json:"replayed"`
 	ReplaySeconds float64 `json:"replay_seconds"`
+	// Identity and Timeline are the database and the timeline the
+	// restored space was recovered from; NewTimeline says the point lies
+	// before the end of that timeline's archive, so the next archive or
+	// backup of the data dir records a new timeline forked from it at Seq
+	// (Parent = Timeline).
+	Identity    string `json:"identity"`
+	Timeline    uint32 `json:"timeline"`
+	Parent      uint32 `json:"parent,omitempty"`
+	NewTimeline bool   `json:"new_timeline"`
 }
 
 // RestorePointInTime recovers a space to a point in time: it restores the
@@ -92,10 +110,11 @@ func RestorePointInTime(ctx context.Context, r *repo.Repository, opts PITROption
 	if planner == nil {
 		planner = pitr.NewPlanner(FetchOrdered)
 	}
-	src, arch, err := planner.Plan(ctx, r, opts.Space, t)
+	src, view, err := planner.PlanTimeline(ctx, r, pitr.Select{Space: opts.Space, Identity: opts.Identity, Host: opts.Host, Timeline: opts.Timeline}, t)
 	if err != nil {
 		return nil, err
 	}
+	arch := view.Arch
 	sn, err := r.LoadSnapshotFile(ctx, src.Snapshot.ID) // verified, not the catalog's copy
 	if err != nil {
 		return nil, err
@@ -115,6 +134,9 @@ func RestorePointInTime(ctx context.Context, r *repo.Repository, opts PITROption
 		return nil, err
 	}
 	dest := filepath.Join(dataDir, "spaces", opts.Space)
+	if err := checkTargetIdentity(dataDir, view.Line.Identity, opts.Mode); err != nil {
+		return nil, err
+	}
 	// The snapshot's tree is checked before anything is written.
 	tree, spaceNode, meta, err := pitr.SpaceTree(ctx, r, sn)
 	if err != nil {
@@ -126,6 +148,12 @@ func RestorePointInTime(ctx context.Context, r *repo.Repository, opts PITROption
 	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: opts.Progress, Workers: opts.Workers}}
 	res := &PITRResult{Space: opts.Space, Snapshot: sn.ID.String(), Target: dest}
 	spec := stageSpec{dest: dest, kind: ".pitr-", dirNode: spaceNode, meta: meta, dataDir: dataDir, noSync: opts.NoSync}
+	var step *timelineStep
+	spec.beforeSwap = func() error {
+		step, err = rs.recordTimeline(view, opts.Mode, dataDir, t.String(), res)
+		return err
+	}
+	spec.undo = func() { step.undo() }
 	if res.SafetyCopy, err = rs.stageAndSwap(ctx, spec, func(tmp string) error {
 		return rs.recoverInto(ctx, src, arch, t, tree, tmp, res)
 	}); err != nil {

@@ -25,16 +25,24 @@ type RestoreOptions struct {
 	// Workers is how many files are written at once (default 2); each file
 	// also fetches its chunks ahead in parallel.
 	Workers int
+	// Mode says, for a space snapshot restored into a data dir, whether
+	// archiving continues from the target (Continue: the identity is kept,
+	// a restore before the end of the snapshot's timeline leaves a pending
+	// fork) or it is a scratch copy (Scratch, the default).
+	Mode IdentityMode
 }
 
 // RestoreResult says what a restore did, for the operator.
 type RestoreResult struct {
-	Target     string  `json:"target"`      // the directory now holding the restored data
-	SafetyCopy string  `json:"safety_copy"` // where the previous content was moved, if any
-	Files      uint64  `json:"files"`
-	Dirs       uint64  `json:"dirs"`
-	Bytes      uint64  `json:"bytes"`
-	Seconds    float64 `json:"seconds"`
+	// Timeline is what a Continue restore of a space did to its timeline
+	// (nil otherwise).
+	Timeline   *PITRResult `json:"timeline,omitempty"`
+	Target     string      `json:"target"`      // the directory now holding the restored data
+	SafetyCopy string      `json:"safety_copy"` // where the previous content was moved, if any
+	Files      uint64      `json:"files"`
+	Dirs       uint64      `json:"dirs"`
+	Bytes      uint64      `json:"bytes"`
+	Seconds    float64     `json:"seconds"`
 }
 
 // Restore writes a snapshot to target. Everything is written into a temporary
@@ -82,6 +90,11 @@ func Restore(ctx context.Context, r Repository, sn *repo.Snapshot, target string
 	rs := &restorer{r: r, sn: sn, opts: opts}
 	res := &RestoreResult{Target: target}
 	spec := stageSpec{dest: dest, kind: ".restore-", dirNode: spaceNode, meta: meta, dataDir: target}
+	if sn.Space != "" && sn.Engram != nil && opts.Mode != Scratch {
+		if err := rs.plainTimeline(ctx, &spec, target, res); err != nil {
+			return nil, err
+		}
+	}
 	if res.SafetyCopy, err = rs.stageAndSwap(ctx, spec, func(tmp string) error {
 		return rs.restoreDir(ctx, tree, tmp, "")
 	}); err != nil {
@@ -104,6 +117,11 @@ type stageSpec struct {
 	meta    *repo.Node
 	dataDir string
 	noSync  bool // skip makeDurable: a scratch copy, never a restore
+	// beforeSwap, if set, runs once the staged result is on disk, right
+	// before the swap (a point-in-time restore records its timeline
+	// there); undo, if set, runs when the swap then fails.
+	beforeSwap func() error
+	undo       func()
 }
 
 // stageAndSwap is the one stage-and-swap path of plain and point-in-time
@@ -158,8 +176,16 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 			return fail(err)
 		}
 	}
+	if spec.beforeSwap != nil {
+		if err := spec.beforeSwap(); err != nil {
+			return fail(err)
+		}
+	}
 	safety, err := swapIntoPlace(stage, dest)
 	if err != nil {
+		if spec.undo != nil {
+			spec.undo()
+		}
 		return fail(err)
 	}
 	if metaTmp != "" {

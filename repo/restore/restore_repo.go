@@ -8,6 +8,7 @@ import (
 	"memento/index"
 	"memento/repo"
 	"memento/repo/pitr"
+	"memento/repo/walarchive"
 )
 
 // Repository is the slice of the storage core a snapshot restore needs (a
@@ -20,7 +21,8 @@ import (
 // *repo.Repository, and RestorePointInTime hands the repository to
 // pitr.Planner.Plan, which passes it on to that FetchFunc.
 type Repository interface {
-	pitr.Repository // Snapshots, LoadTree
+	pitr.Repository       // Snapshots, LoadTree
+	walarchive.Repository // the lines of history a restore continues (timelines)
 	Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
 	Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error)
 	StreamBlobs(ctx context.Context, space string, t repo.BlobType, ids []chunk.ID, opts repo.StreamOptions, fn func(repo.StreamBlob) error) error

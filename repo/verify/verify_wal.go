@@ -24,7 +24,7 @@ func (v *Verifier) walArchive(ctx context.Context, sn *repo.Snapshot, vd *Verdic
 	if sn.Space == "" || sn.Engram == nil || sn.Engram.WALEnd.Seq == 0 {
 		return nil
 	}
-	arch, err := walarchive.LoadWALArchive(ctx, v.r, sn.Space)
+	arch, err := walarchive.LoadSnapshotTimeline(ctx, v.r, sn)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

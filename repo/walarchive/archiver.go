@@ -59,7 +59,12 @@ func (a *WALArchiver) Close() {
 // spaceArchiver is the in-memory state of one space. Runs of one space are
 // serialized by mu; different spaces run in parallel.
 type spaceArchiver struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// line is the line of history pos belongs to (the data dir's identity
+	// and the space's timeline when pos was loaded); a run that finds
+	// another (a restore moved the space to a new timeline) reloads.
+	line    Line
+	checked bool // the line's history record was checked (checkLine)
 	pos     *WALArchive
 	knownMu sync.Mutex
 	known   map[chunk.ID]struct{}
@@ -83,6 +88,8 @@ type segHash struct {
 // WALArchiveResult says what one run did for one space.
 type WALArchiveResult struct {
 	Space       string   `json:"space"`
+	Identity    string   `json:"identity,omitempty"`
+	Timeline    uint32   `json:"timeline"`
 	Segments    int      `json:"segments"`     // segments with new records
 	NewBytes    int64    `json:"new_bytes"`    // WAL bytes newly covered by the archive
 	ReadBytes   int64    `json:"read_bytes"`   // bytes chunked (new bytes plus the re-cut last chunk)
@@ -96,29 +103,86 @@ type WALArchiveResult struct {
 
 // Position returns the in-memory archive position of space, loading it first.
 func (a *WALArchiver) Position(ctx context.Context, space string) (*WALArchive, error) {
-	sa, err := a.space(ctx, space)
+	sa, err := a.space(ctx, Legacy(space))
 	if err != nil {
 		return nil, err
 	}
 	return sa.pos, nil
 }
 
-func (a *WALArchiver) space(ctx context.Context, space string) (*spaceArchiver, error) {
+// DataDirLine returns the line of history the data dir's space is on: the
+// identity in DIR/.memento/identity.json ("" without the file: the legacy
+// database; the CLI creates the file first, engram.EnsureIdentity) and the
+// timeline in DIR/.memento/timelines.json (1 when not listed).
+func DataDirLine(dataDir, space string) (Line, error) {
+	l := Line{Space: space, Timeline: 1}
+	id, err := engram.ReadIdentity(dataDir)
+	switch {
+	case err == nil:
+		l.Identity = id.Identity
+	case !errors.Is(err, engram.ErrNoIdentity):
+		return l, err
+	}
+	tl, err := engram.ReadTimelines(dataDir)
+	if err != nil {
+		return l, err
+	}
+	l.Timeline = tl.Of(space)
+	return l, l.Valid()
+}
+
+// space returns the state of the space, (re)loading the archive position
+// when it is not of line.
+func (a *WALArchiver) space(ctx context.Context, line Line) (*spaceArchiver, error) {
 	a.mu.Lock()
-	sa, ok := a.spaces[space]
+	sa, ok := a.spaces[line.Space]
 	if !ok {
-		sa = &spaceArchiver{reported: map[string]bool{}}
-		a.spaces[space] = sa
+		sa = &spaceArchiver{reported: map[string]bool{}, line: line}
+		a.spaces[line.Space] = sa
 	}
 	a.mu.Unlock()
+	if sa.line != line {
+		sa.mu.Lock()
+		sa.line, sa.pos, sa.open, sa.checked, sa.reported = line, nil, nil, false, map[string]bool{}
+		sa.mu.Unlock()
+	}
 	if sa.pos == nil {
-		pos, err := LoadWALArchive(ctx, a.r, space)
+		pos, err := LoadLine(ctx, a.r, line)
 		if err != nil {
 			return nil, err
 		}
 		sa.pos = pos
 	}
 	return sa, nil
+}
+
+// checkLine makes sure the repository knows the line: a timeline after 1
+// must have its history record (written by the restore or --new-timeline
+// that started it), and timeline 1 of a database with an identity gets its
+// record on the first archive (it registers the database's host and data
+// dir, for commands choosing between databases).
+func (a *WALArchiver) checkLine(ctx context.Context, sa *spaceArchiver, dataDir string) error {
+	if sa.checked || sa.line.IsLegacy() {
+		return nil
+	}
+	h, err := LoadHistory(ctx, a.r, sa.line.Identity, sa.line.Space)
+	if err != nil {
+		return err
+	}
+	if h.Records[sa.line.Timeline] == nil {
+		if sa.line.Timeline > 1 {
+			return fmt.Errorf("%s: %w: %s says the space is on timeline %d, but the repository has no history record of it (restored from another repository? archive with 'memento wal archive --new-timeline --space %s --data-dir %s')",
+				sa.line, repo.ErrNotFound, engram.TimelinesPath(dataDir), sa.line.Timeline, sa.line.Space, dataDir)
+		}
+		abs, _ := filepath.Abs(dataDir)
+		rec := &HistoryRecord{Identity: sa.line.Identity, Space: sa.line.Space, Timeline: 1, Target: "first archive",
+			Time: time.Now().UTC(), Host: a.host, DataDir: abs}
+		if err := SaveHistory(ctx, a.r, rec); err != nil {
+			return err
+		}
+	}
+	sa.checked = true
+	return nil
 }
 
 // ArchiveSpace ships every complete WAL entry of DIR/spaces/<space>/wal that
@@ -133,12 +197,19 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
-	sa, err := a.space(ctx, space)
+	line, err := DataDirTimeline(ctx, a.r, dataDir, space, a.host)
+	if err != nil {
+		return nil, fmt.Errorf("space %s: %w", space, err)
+	}
+	sa, err := a.space(ctx, line)
 	if err != nil {
 		return nil, err
 	}
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
+	if err := a.checkLine(ctx, sa, dataDir); err != nil {
+		return nil, err
+	}
 	// Every run reconciles the packs (one listing of data/ per
 	// reconcileFresh at most): a pack lost while `wal watch` runs is not
 	// deduplicated against for longer than that.
@@ -163,8 +234,8 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if err != nil {
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
-	res := &WALArchiveResult{Space: space}
-	run := &walRun{a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
+	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline}
+	run := &walRun{dataDir: dataDir, a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
 	werr := run.shipAll(ctx, segs)
 	packs, stored, perr := run.packer.Flush()
 	res.StoredBytes = stored
@@ -218,13 +289,14 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 
 // walRun is one archive run of one space.
 type walRun struct {
-	a      *WALArchiver
-	sa     *spaceArchiver
-	space  string
-	res    *WALArchiveResult
-	packer *repo.Packer
-	key    chunk.Key
-	recs   []WALSegmentRecord
+	dataDir string
+	a       *WALArchiver
+	sa      *spaceArchiver
+	space   string
+	res     *WALArchiveResult
+	packer  *repo.Packer
+	key     chunk.Key
+	recs    []WALSegmentRecord
 }
 
 // shipAll walks the data dir's segments oldest first.

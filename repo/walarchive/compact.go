@@ -64,7 +64,7 @@ func CompactWAL(ctx context.Context, r Repository, dataDir, space string, opts C
 	if len(segs) < 3 {
 		return nil, fmt.Errorf("space %s: nothing to compact: %d segments (the newest is open; compacting needs at least two sealed ones)", space, len(segs))
 	}
-	arch, err := LoadWALArchive(ctx, r, space)
+	arch, err := loadDataDirTimeline(ctx, r, dataDir, space)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func TestWALArchiveMissingFiles(t *testing.T) {
 		{"same number twice (two writers)", []*ArchiveFile{run(1), run(2), run(2), run(3)}, nil},
 	}
 	for _, c := range cases {
-		w := newWALArchive("s")
+		w := newWALArchive(Legacy("s"))
 		for _, f := range c.files {
 			w.numbered(f)
 		}

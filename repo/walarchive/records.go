@@ -2,10 +2,12 @@ package walarchive
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"time"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 )
 
@@ -87,12 +89,77 @@ type ArchiveFile struct {
 	// file is a run file deleted by hand or lost (MissingFiles). Files
 	// written before numbering have none (0).
 	Seq uint64 `json:"seq,omitempty"`
+	// Identity and Timeline name the line of history the file belongs to
+	// (absent: the legacy line, no identity, timeline 1). A reader checks
+	// they match the directory it loaded the file from.
+	Identity string `json:"identity,omitempty"`
+	Timeline uint32 `json:"timeline,omitempty"`
+}
+
+// SetLine records the line in f, as setLine (for writers outside the
+// package: prune's rewrite).
+func (f *ArchiveFile) SetLine(l Line) { f.setLine(l) }
+
+// setLine records the line in f (nothing for the legacy line, whose files
+// stay byte-compatible with older binaries).
+func (f *ArchiveFile) setLine(l Line) {
+	f.Identity = l.Identity
+	if l.Timeline > 1 {
+		f.Timeline = l.Timeline
+	}
+}
+
+// Line names one line of history of a space: the database it belongs to
+// (Identity, "" for the legacy database that predates identities) and its
+// timeline (1 = the history as first archived). Each line has its own wal/
+// directory (LineDir).
+type Line struct {
+	Identity string `json:"identity"`
+	Space    string `json:"space"`
+	Timeline uint32 `json:"timeline"`
+}
+
+// Legacy is the line of space written before identities and timelines.
+func Legacy(space string) Line { return Line{Space: space, Timeline: 1} }
+
+// IsLegacy reports whether l is the legacy line (no identity, timeline 1).
+func (l Line) IsLegacy() bool { return l.Identity == "" && l.Timeline <= 1 }
+
+// Valid checks the space id, the identity (empty or 32 hex) and that the
+// timeline is at least 1.
+func (l Line) Valid() error {
+	if err := engram.ValidSpaceID(l.Space); err != nil {
+		return err
+	}
+	if l.Identity != "" {
+		if err := engram.ValidIdentity(l.Identity); err != nil {
+			return err
+		}
+	}
+	if l.Timeline < 1 {
+		return fmt.Errorf("space %s: timeline %d (timelines start at 1)", l.Space, l.Timeline)
+	}
+	return nil
+}
+
+// IdentityLabel is how an identity is shown: "(legacy)" for none.
+func IdentityLabel(id string) string {
+	if id == "" {
+		return "(legacy)"
+	}
+	return id
+}
+
+// String formats a line as operators read it.
+func (l Line) String() string {
+	return fmt.Sprintf("space %s (identity %s, timeline %d)", l.Space, IdentityLabel(l.Identity), l.Timeline)
 }
 
 // WALArchive is the archive position of one space: the union of all its wal/
 // files, one record per (segment name, compacted) slot, the longest winning.
 type WALArchive struct {
 	Space string
+	Line  Line
 	recs  map[walKey]*WALSegmentRecord
 	files map[string]bool // wal/ files merged (run files and consolidations)
 	// superseded are files a loaded consolidation includes.
@@ -110,8 +177,8 @@ type WALArchive struct {
 	unnumbered       bool
 }
 
-func newWALArchive(space string) *WALArchive {
-	return &WALArchive{Space: space, recs: map[walKey]*WALSegmentRecord{}, files: map[string]bool{}, superseded: map[string]bool{},
+func newWALArchive(l Line) *WALArchive {
+	return &WALArchive{Space: l.Space, Line: l, recs: map[walKey]*WALSegmentRecord{}, files: map[string]bool{}, superseded: map[string]bool{},
 		runSeqs: map[uint64]bool{}}
 }
 

@@ -21,7 +21,7 @@ func FuzzWALArchiveFile(f *testing.F) {
 		if checkWALRecords("wal/x/y", file.Segments) != nil {
 			return
 		}
-		w := newWALArchive("s")
+		w := newWALArchive(Legacy("s"))
 		w.merge(file.Segments)
 		for _, r := range w.Runs() {
 			if r.LastSeq < r.FirstSeq {

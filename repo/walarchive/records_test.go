@@ -39,7 +39,7 @@ func TestWALRecordMerge(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWALArchive("s")
+			w := newWALArchive(Legacy("s"))
 			for _, f := range tc.in {
 				w.merge(f)
 			}
@@ -69,7 +69,7 @@ func TestWALRunsAndGaps(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWALArchive("s")
+			w := newWALArchive(Legacy("s"))
 			w.merge(tc.recs)
 			if got := w.Runs(); !slices.Equal(got, tc.want) {
 				t.Fatalf("runs %+v, want %+v", got, tc.want)

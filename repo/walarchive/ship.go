@@ -53,8 +53,8 @@ func (w *walRun) shipSegment(ctx context.Context, seg walreplay.SegmentInfo, sea
 	switch {
 	case rec == nil:
 	case size < rec.Size:
-		return nil, fmt.Errorf("segment %s is %d bytes but %d bytes of it were archived: it was truncated or rewritten in place: %w",
-			seg.Name, size, rec.Size, walreplay.ErrCorrupt)
+		return nil, fmt.Errorf("segment %s is %d bytes but %d bytes of it were archived (bytes %d..%d are gone): it was truncated or rewritten in place, not by a memento restore: %w%s",
+			seg.Name, size, rec.Size, size, rec.Size, walreplay.ErrCorrupt, w.hint())
 	case size == rec.Size:
 		if sealed && !rec.Sealed {
 			c := *rec
@@ -159,8 +159,8 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
 	}
 	if last != nil && w.key.Sum(tail.check) != last.ID {
-		return nil, fmt.Errorf("segment %s: the %d bytes at offset %d differ from the archived chunk %s: the segment was rewritten below its archived size: %w",
-			seg.Name, last.Size, resume, last.ID.Short(), walreplay.ErrCorrupt)
+		return nil, fmt.Errorf("segment %s: the %d bytes at offset %d differ from the archived chunk %s: the segment was rewritten below its archived size: %w%s",
+			seg.Name, last.Size, resume, last.ID.Short(), walreplay.ErrCorrupt, w.hint())
 	}
 	out.Chunks = append(append([]WALChunk(nil), keep...), chunks...)
 	out.Size = end
@@ -193,8 +193,8 @@ func (w *walRun) prefixHash(f *os.File, fi os.FileInfo, name string, rec *WALSeg
 	var sum repo.Hash
 	h.Sum(sum[:0])
 	if sum != rec.BLAKE3 {
-		return nil, fmt.Errorf("segment %s: its first %d bytes differ from what was archived: the segment was rewritten: %w",
-			name, rec.Size, walreplay.ErrCorrupt)
+		return nil, fmt.Errorf("segment %s: bytes 0..%d differ from what was archived: the segment was rewritten in place, not by a memento restore: %w%s",
+			name, rec.Size, walreplay.ErrCorrupt, w.hint())
 	}
 	return h, nil
 }
@@ -247,4 +247,11 @@ func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.Se
 	w.res.NewBytes += size
 	w.res.ReadBytes += size
 	return out, nil
+}
+
+// hint tells how to go on after the data dir's WAL was rewritten by
+// something other than a memento restore: a new timeline from what is on
+// disk (NewTimeline).
+func (w *walRun) hint() string {
+	return fmt.Sprintf("; if the data dir's WAL is now the database's history, continue with: memento wal archive --new-timeline --space %s --data-dir %s", w.space, w.dataDir)
 }

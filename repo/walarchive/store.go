@@ -9,12 +9,12 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"memento/engram"
 	"memento/repo"
 )
 
@@ -37,18 +37,38 @@ func SpaceDir(r Repository, space string) string {
 	return DirWAL + "/" + hex.EncodeToString(id[:16])
 }
 
+// LineDir is the directory of the wal/ files of one line of history: the
+// legacy line (no identity, timeline 1) keeps SpaceDir; every other
+// (identity, timeline) of the space has its own directory, so two databases
+// or two timelines never merge records, and binaries that know only
+// SpaceDir never see them as theirs (docs/repository-format.md).
+func LineDir(r Repository, l Line) string {
+	if l.IsLegacy() {
+		return SpaceDir(r, l.Space)
+	}
+	id := r.ChunkKey(l.Space).Sum([]byte("memento wal archive directory v2\x00" + l.Identity + "\x00" + strconv.FormatUint(uint64(l.Timeline), 10)))
+	return DirWAL + "/" + hex.EncodeToString(id[:16])
+}
+
 // LoadWALArchive reads the archive position of a space from the repository:
 // the newest consolidations and every run file they do not include, merged.
 // A file deleted by a concurrent consolidation while it is read makes the
 // load start over (it is then part of a newer consolidation).
 func LoadWALArchive(ctx context.Context, r Repository, space string) (*WALArchive, error) {
-	if err := engram.ValidSpaceID(space); err != nil {
+	return LoadLine(ctx, r, Legacy(space))
+}
+
+// LoadLine reads the archive of one line of history (identity, space,
+// timeline) as LoadWALArchive reads the legacy one; it holds only that
+// timeline's own records (History composes a timeline with its parents).
+func LoadLine(ctx context.Context, r Repository, l Line) (*WALArchive, error) {
+	if err := l.Valid(); err != nil {
 		return nil, err
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var w *WALArchive
-		w, err = loadWALArchive(ctx, r, space)
+		w, err = loadWALArchive(ctx, r, l)
 		if err == nil {
 			return w, nil
 		}
@@ -59,8 +79,9 @@ func LoadWALArchive(ctx context.Context, r Repository, space string) (*WALArchiv
 	return nil, err
 }
 
-func loadWALArchive(ctx context.Context, r Repository, space string) (*WALArchive, error) {
-	dir := SpaceDir(r, space)
+func loadWALArchive(ctx context.Context, r Repository, l Line) (*WALArchive, error) {
+	space := l.Space
+	dir := LineDir(r, l)
 	var runs, cons []string
 	err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		rel := strings.TrimPrefix(name, dir+"/")
@@ -75,9 +96,9 @@ func loadWALArchive(ctx context.Context, r Repository, space string) (*WALArchiv
 	if err != nil {
 		return nil, fmt.Errorf("space %s: list WAL archive: %w", space, err)
 	}
-	w := newWALArchive(space)
+	w := newWALArchive(l)
 	files := make([]ArchiveFile, len(cons))
-	if err := loadWALFiles(ctx, r, space, cons, files); err != nil {
+	if err := loadWALFiles(ctx, r, l, cons, files); err != nil {
 		return nil, err
 	}
 	for i, f := range files {
@@ -95,7 +116,7 @@ func loadWALArchive(ctx context.Context, r Repository, space string) (*WALArchiv
 		}
 	}
 	files = make([]ArchiveFile, len(todo))
-	if err := loadWALFiles(ctx, r, space, todo, files); err != nil {
+	if err := loadWALFiles(ctx, r, l, todo, files); err != nil {
 		return nil, err
 	}
 	for i, f := range files {
@@ -115,7 +136,8 @@ func loadWALArchive(ctx context.Context, r Repository, space string) (*WALArchiv
 const walFileReads = 8
 
 // loadWALFiles reads names into files, walFileReads at a time.
-func loadWALFiles(ctx context.Context, r Repository, space string, names []string, files []ArchiveFile) error {
+func loadWALFiles(ctx context.Context, r Repository, l Line, names []string, files []ArchiveFile) error {
+	space := l.Space
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(walFileReads)
 	for i, name := range names {
@@ -129,6 +151,10 @@ func loadWALFiles(ctx context.Context, r Repository, space string, names []strin
 			}
 			if f.Space != space {
 				return repo.Corruptf("walarchive "+name, "belongs to space %q, found under space %q", f.Space, space)
+			}
+			if f.Identity != l.Identity || max(f.Timeline, 1) != l.Timeline {
+				return repo.Corruptf("walarchive "+name, "belongs to identity %q timeline %d, found under identity %q timeline %d",
+					f.Identity, max(f.Timeline, 1), l.Identity, l.Timeline)
 			}
 			return checkWALRecords(name, f.Segments)
 		})
@@ -172,7 +198,8 @@ func SaveWALFile(ctx context.Context, r Repository, w *WALArchive, host string, 
 		return nil
 	}
 	f := ArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs, Seq: w.fileSeq + 1}
-	dir := SpaceDir(r, w.Space)
+	f.setLine(w.Line)
+	dir := LineDir(r, w.Line)
 	id, err := r.SaveFile(ctx, dir, KindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: %w", w.Space, err)
@@ -195,7 +222,8 @@ func ConsolidateWAL(ctx context.Context, r Repository, w *WALArchive, host strin
 	sort.Strings(names)
 	f := ArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(),
 		Supersedes: names, Segments: w.Segments(), Seq: w.fileSeq}
-	dir := SpaceDir(r, w.Space) + "/c"
+	f.setLine(w.Line)
+	dir := LineDir(r, w.Line) + "/c"
 	id, err := r.SaveFile(ctx, dir, KindWALArchive, f)
 	if err != nil {
 		return fmt.Errorf("space %s: consolidate WAL archive: %w", w.Space, err)

@@ -1,0 +1,148 @@
+package pitr
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"memento/repo"
+	"memento/repo/walarchive"
+)
+
+// Select names the history a recovery reads: a space, the database it
+// belongs to (Identity; "" resolves it: the only database that has the
+// space, or the only one of Host; "legacy" is the database without
+// identity), and one of its timelines (0: the newest). Sequence numbers
+// repeat across timelines, so a target is always read on one timeline.
+type Select struct {
+	Space    string
+	Identity string
+	Host     string
+	Timeline uint32
+}
+
+// View is one timeline of a space as a recovery reads it: its history
+// records, its archive composed with its ancestors' (walarchive.LoadTimeline)
+// and, per timeline of its path, the highest WAL end of a snapshot of that
+// timeline that is a valid base (a snapshot of an ancestor taken before the
+// fork point).
+type View struct {
+	Line    walarchive.Line
+	History *walarchive.History
+	Arch    *walarchive.WALArchive
+	caps    map[uint32]uint64
+}
+
+// base reports whether sn is a snapshot this timeline may start from.
+func (v *View) base(sn *repo.Snapshot) bool {
+	if sn.Space != v.Line.Space || sn.Identity() != v.Line.Identity {
+		return false
+	}
+	c, ok := v.caps[sn.Timeline()]
+	return ok && sn.Engram != nil && sn.Engram.WALEnd.Seq <= c
+}
+
+// Resolve picks the database and timeline sel names and loads that
+// timeline's view. An unknown timeline is repo.ErrNotFound; a space of
+// several databases without a choice is walarchive.ErrAmbiguous.
+func Resolve(ctx context.Context, r walarchive.Repository, sel Select) (*View, error) {
+	id, err := walarchive.ResolveDatabase(ctx, r, sel.Space, sel.Identity, sel.Host)
+	if err != nil {
+		return nil, err
+	}
+	h, err := walarchive.LoadHistory(ctx, r, id, sel.Space)
+	if err != nil {
+		return nil, err
+	}
+	n := sel.Timeline
+	if n == 0 {
+		n = h.Newest()
+	}
+	return loadView(ctx, r, h, n)
+}
+
+func loadView(ctx context.Context, r walarchive.Repository, h *walarchive.History, n uint32) (*View, error) {
+	path, err := h.Path(n)
+	if err != nil {
+		return nil, err
+	}
+	arch, err := walarchive.LoadTimeline(ctx, r, h, n)
+	if err != nil {
+		return nil, err
+	}
+	v := &View{Line: walarchive.Line{Identity: h.Identity, Space: h.Space, Timeline: n}, History: h, Arch: arch, caps: map[uint32]uint64{}}
+	limit := uint64(math.MaxUint64)
+	for i, t := range path {
+		v.caps[t] = limit
+		if i < len(path)-1 {
+			limit = min(limit, h.Records[t].ForkSeq)
+		}
+	}
+	return v, nil
+}
+
+// TimelineRanges is what `pitr ranges` shows of one timeline.
+type TimelineRanges struct {
+	Identity string      `json:"identity"`
+	Timeline uint32      `json:"timeline"`
+	Parent   uint32      `json:"parent,omitempty"`
+	ForkSeq  uint64      `json:"fork_seq,omitempty"`
+	ForkTS   int64       `json:"fork_ts,omitempty"`
+	Created  string      `json:"created,omitempty"` // what started it (the restore's target, "new-timeline")
+	Ranges   []PITRRange `json:"ranges"`
+	// ArchivedThrough is the last entry of the timeline's archive (its
+	// parents' through the fork, then its own), 0 when empty.
+	ArchivedThrough uint64 `json:"archived_through"`
+}
+
+// AllTimelines lists the ranges of every timeline of the database sel
+// resolves to (sel.Timeline is ignored), oldest timeline first.
+func (p *Planner) AllTimelines(ctx context.Context, r *repo.Repository, sel Select) ([]TimelineRanges, error) {
+	id, err := walarchive.ResolveDatabase(ctx, r, sel.Space, sel.Identity, sel.Host)
+	if err != nil {
+		return nil, err
+	}
+	h, err := walarchive.LoadHistory(ctx, r, id, sel.Space)
+	if err != nil {
+		return nil, err
+	}
+	var out []TimelineRanges
+	for _, n := range h.Timelines() {
+		v, err := loadView(ctx, r, h, n)
+		if err != nil {
+			return nil, err
+		}
+		srcs, err := p.pitrSources(ctx, r, v)
+		if err != nil {
+			return nil, err
+		}
+		tr := TimelineRanges{Identity: id, Timeline: n, Ranges: mergeRanges(srcs)}
+		if tr.Ranges == nil {
+			tr.Ranges = []PITRRange{}
+		}
+		if rec := h.Records[n]; rec != nil && n > 1 {
+			tr.Parent, tr.ForkSeq, tr.ForkTS, tr.Created = rec.Parent, rec.ForkSeq, rec.ForkTS, rec.Target
+		}
+		tr.ArchivedThrough, _ = v.Arch.End()
+		out = append(out, tr)
+	}
+	return out, nil
+}
+
+// String formats a timeline's header line.
+func (t TimelineRanges) String() string {
+	if t.Timeline == 1 {
+		return "timeline 1"
+	}
+	return fmt.Sprintf("timeline %d (from timeline %d at seq %d)", t.Timeline, t.Parent, t.ForkSeq)
+}
+
+// RangesOf lists what can be recovered on the timeline v, oldest first,
+// and its composed archive.
+func (p *Planner) RangesOf(ctx context.Context, r *repo.Repository, v *View) ([]PITRRange, *walarchive.WALArchive, error) {
+	srcs, err := p.pitrSources(ctx, r, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mergeRanges(srcs), v.Arch, nil
+}
