@@ -289,9 +289,18 @@ func TestE2EFullRepository(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("umount", fsDir).Run() })
 	e := &env{t: t, repo: filepath.Join(fsDir, "repo"), cache: filepath.Join(t.TempDir(), "cache"), password: "correct horse"}
 	e.mustRun("init")
+	// Three states of ONE database (one identity): forget --keep-last 1 then
+	// leaves one snapshot per space and prune has garbage to free. (Data
+	// dirs with identities of their own would be three databases, each
+	// keeping its one snapshot.)
 	var dds []string
-	for _, seed := range []string{"21", "22", "23"} {
+	for i, seed := range []string{"21", "22", "23"} {
 		dd := e.simData(seed)
+		if i == 0 {
+			e.mustRun("identity", "init", "--data-dir", dd)
+		} else {
+			copyIdentity(t, dds[0], dd)
+		}
 		e.mustRun("backup", "--data-dir", dd, "--all")
 		dds = append(dds, dd)
 	}
@@ -327,5 +336,21 @@ func TestE2EFullRepository(t *testing.T) {
 	}
 	if fi, err := os.Stat(reserve); err != nil || fi.Size() != 4<<20 {
 		t.Fatalf("the reserve was not made again: %v", err)
+	}
+}
+
+// copyIdentity makes data dir dst a copy of src's database: same identity
+// (DIR/.memento/identity.json).
+func copyIdentity(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(src, ".memento", "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dst, ".memento"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dst, ".memento", "identity.json"), b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
