@@ -29,7 +29,7 @@ var agentMetrics = []string{
 }
 
 // walWatchMetrics are what `memento wal watch --metrics-addr` exports today
-// (cmd/memento/metrics.go); the contract keeps them working.
+// (repo/agent/walmetrics.go); the contract keeps them working.
 var walWatchMetrics = []string{
 	"memento_wal_archive_runs_total",
 	"memento_wal_archived_bytes_total",
@@ -75,10 +75,11 @@ func checkMetricNames(t *testing.T, where, text string) {
 }
 
 // TestWalWatchMetricsListed keeps walWatchMetrics equal to what
-// cmd/memento/metrics.go registers, so a rename there cannot silently
-// break the rules and the dashboard.
+// repo/agent/walmetrics.go registers (the metrics `wal watch` and the agent
+// both export), so a rename there cannot silently break the rules and the
+// dashboard.
 func TestWalWatchMetricsListed(t *testing.T) {
-	src := readFile(t, filepath.Join(rootDir(t), "cmd", "memento", "metrics.go"))
+	src := readFile(t, filepath.Join(rootDir(t), "repo", "agent", "walmetrics.go"))
 	got := regexp.MustCompile(`Name:\s*"(memento_[a-z0-9_]+)"`).FindAllStringSubmatch(src, -1)
 	var names []string
 	for _, m := range got {
@@ -88,14 +89,16 @@ func TestWalWatchMetricsListed(t *testing.T) {
 	sort.Strings(names)
 	sort.Strings(want)
 	if strings.Join(names, " ") != strings.Join(want, " ") {
-		t.Errorf("cmd/memento/metrics.go registers\n  %v\nthe contract lists\n  %v\nupdate docs/operations/agent-contract.md, deploy/ and this test together", names, want)
+		t.Errorf("repo/agent/walmetrics.go registers\n  %v\nthe contract lists\n  %v\nupdate docs/operations/agent-contract.md, deploy/ and this test together", names, want)
 	}
 }
 
-// TestAgentMetricsRegistered keeps repo/agent/metrics.go (what `memento
-// agent` exports) equal to the contract: its metrics and those of `wal watch`.
+// TestAgentMetricsRegistered keeps repo/agent/metrics.go and walmetrics.go
+// (what `memento agent` exports) equal to the contract: its metrics and
+// those of `wal watch`.
 func TestAgentMetricsRegistered(t *testing.T) {
-	src := readFile(t, filepath.Join(rootDir(t), "repo", "agent", "metrics.go"))
+	src := readFile(t, filepath.Join(rootDir(t), "repo", "agent", "metrics.go")) +
+		readFile(t, filepath.Join(rootDir(t), "repo", "agent", "walmetrics.go"))
 	got := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(memento_[a-z0-9_]+)"`).FindAllStringSubmatch(src, -1)
 	var names []string
 	for _, m := range got {
@@ -105,7 +108,7 @@ func TestAgentMetricsRegistered(t *testing.T) {
 	sort.Strings(names)
 	sort.Strings(want)
 	if strings.Join(names, " ") != strings.Join(want, " ") {
-		t.Errorf("repo/agent/metrics.go registers\n  %v\nthe contract lists\n  %v\nupdate docs/operations/agent-contract.md, deploy/ and this test together", names, want)
+		t.Errorf("repo/agent/metrics.go and walmetrics.go register\n  %v\nthe contract lists\n  %v\nupdate docs/operations/agent-contract.md, deploy/ and this test together", names, want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/chunk"
+	"memento/repo/agent"
 	"memento/repo/walarchive"
 )
 
@@ -102,8 +103,8 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	}
 	if metricsAddr != "" {
 		reg := prometheus.NewRegistry()
-		m := newWatchMetrics(reg)
-		opts.Observe = m.observe
+		m := agent.NewWALMetrics(reg)
+		opts.Observe = m.Observe
 		if err := serveMetrics(ctx, metricsAddr, reg, a.log); err != nil {
 			return err
 		}

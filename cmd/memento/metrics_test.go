@@ -14,17 +14,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"memento/repo/agent"
 	"memento/repo/walarchive"
 )
 
 func TestWatchMetricsExposition(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := newWatchMetrics(reg)
+	m := agent.NewWALMetrics(reg)
 	now := time.Unix(1795000000, 500000000)
-	m.observe("space-a", &walarchive.WALArchiveResult{Space: "space-a", NewBytes: 4096, StoredBytes: 1000, LastSeq: 42, LastTS: 1795000000250000000, Seconds: 0.02}, nil, now)
-	m.observe("space-a", nil, errors.New("gap"), now)
-	var nilMetrics *watchMetrics
-	nilMetrics.observe("space-a", nil, nil, now) // metrics off: no panic
+	m.Observe("space-a", &walarchive.WALArchiveResult{Space: "space-a", NewBytes: 4096, StoredBytes: 1000, LastSeq: 42, LastTS: 1795000000250000000, Seconds: 0.02}, nil, now)
+	m.Observe("space-a", nil, errors.New("gap"), now)
+	var nilMetrics *agent.WALMetrics
+	nilMetrics.Observe("space-a", nil, nil, now) // metrics off: no panic
 
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()

@@ -24,13 +24,7 @@ type metrics struct {
 	interval    *prometheus.GaugeVec
 
 	// The metrics of `wal watch --metrics-addr`, same names and meaning.
-	runs        *prometheus.CounterVec
-	newBytes    *prometheus.CounterVec
-	storedBytes *prometheus.CounterVec
-	lastSeq     *prometheus.GaugeVec
-	lastEntryTS *prometheus.GaugeVec
-	walSuccess  *prometheus.GaugeVec
-	runSeconds  *prometheus.HistogramVec
+	wal *WALMetrics
 
 	// Computed when scraped (rpoCollector): memento_wal_rpo_lag_seconds and
 	// memento_replication_lag_seconds.
@@ -64,31 +58,17 @@ func newMetrics(reg prometheus.Registerer, a *Agent) *metrics {
 		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_job_interval_seconds",
 			Help: "Nominal time between two runs of the scheduled task (the longest gap between its runs in the coming week); absent when the task is off."}, []string{"task"}),
 
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_wal_archive_runs_total",
-			Help: "Archive runs by space and result (ok, error)."}, []string{"space", "result"}),
-		newBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_wal_archived_bytes_total",
-			Help: "WAL bytes newly covered by the archive."}, []string{"space"}),
-		storedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "memento_wal_stored_bytes_total",
-			Help: "Pack bytes written to the repository by archive runs."}, []string{"space"}),
-		lastSeq: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_wal_archived_sequence",
-			Help: "Sequence number of the last archived WAL entry."}, []string{"space"}),
-		lastEntryTS: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_wal_archived_entry_timestamp_seconds",
-			Help: "Timestamp of the last archived WAL entry (Unix seconds)."}, []string{"space"}),
-		walSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "memento_wal_last_success_timestamp_seconds",
-			Help: "When the last archive run of the space succeeded (Unix seconds)."}, []string{"space"}),
-		runSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "memento_wal_archive_run_seconds",
-			Help: "Duration of archive runs.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"space"}),
-
 		rpoDesc: prometheus.NewDesc("memento_wal_rpo_lag_seconds",
 			"Upper bound of the age of the oldest WAL write not yet archived; 0 when everything written is archived.", []string{"space"}, nil),
 		replDesc: prometheus.NewDesc("memento_replication_lag_seconds",
 			"Time since the destination last held every repository file (0 after a complete run).", []string{"remote"}, nil),
 	}
 	for _, c := range []prometheus.Collector{m.lastSuccess, m.lastFailure, m.duration, m.bytesRead, m.bytesAdded, m.verify,
-		m.repoSize, m.snapshots, m.up, m.interval, m.runs, m.newBytes, m.storedBytes, m.lastSeq, m.lastEntryTS, m.walSuccess, m.runSeconds,
+		m.repoSize, m.snapshots, m.up, m.interval,
 		&lagCollector{m: m, a: a}} {
 		reg.MustRegister(c)
 	}
+	m.wal = NewWALMetrics(reg)
 	m.up.Set(1)
 	for task, d := range a.intervals {
 		m.interval.WithLabelValues(task).Set(d.Seconds())
@@ -117,27 +97,18 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 
 // observeArchive records one archive run (walarchive.WatchOptions.Observe).
 func (m *metrics) observeArchive(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
+	m.wal.Observe(space, res, err, now)
 	if err != nil {
-		m.runs.WithLabelValues(space, "error").Inc()
 		m.lastFailure.WithLabelValues(space, JobWALArchive).Set(unixSeconds(now))
 		return
 	}
-	m.runs.WithLabelValues(space, "ok").Inc()
-	m.walSuccess.WithLabelValues(space).Set(unixSeconds(now))
 	m.lastSuccess.WithLabelValues(space, JobWALArchive).Set(unixSeconds(now))
 	if res == nil {
 		return
 	}
-	m.newBytes.WithLabelValues(space).Add(float64(res.NewBytes))
-	m.storedBytes.WithLabelValues(space).Add(float64(res.StoredBytes))
 	m.bytesRead.WithLabelValues(space, JobWALArchive).Add(float64(res.NewBytes))
 	m.bytesAdded.WithLabelValues(space, JobWALArchive).Add(float64(res.StoredBytes))
 	m.duration.WithLabelValues(space, JobWALArchive).Set(res.Seconds)
-	m.runSeconds.WithLabelValues(space).Observe(res.Seconds)
-	if res.LastSeq > 0 {
-		m.lastSeq.WithLabelValues(space).Set(float64(res.LastSeq))
-		m.lastEntryTS.WithLabelValues(space).Set(unixNanoSeconds(res.LastTS))
-	}
 }
 
 // observeJob records one run of a scheduled job.
