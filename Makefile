@@ -5,6 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: all build test test-short chaos chaos-corruption chaos-kill demo bench bench-quick bench-smoke fuzz vet clean
+.PHONY: drill
 
 all: build
 
@@ -86,3 +87,15 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# The disaster-recovery drills at full size (docs/operations/disaster-recovery.md):
+# every scenario of the runbook on a DRILL_SIZE data dir under live writes, with
+# MinIO as the replica; the results table goes to DRILL_OUT/results.md.
+# `go test ./drill/` (part of make test) runs a small case of each.
+DRILL_SIZE ?= 1G
+DRILL_OUT  ?= $(BIN)/drill
+drill:
+	@mkdir -p $(DRILL_OUT)
+	DRILL_SIZE=$(DRILL_SIZE) DRILL_REPORT=$(abspath $(DRILL_OUT))/results.md \
+	  $(GO) test -count=1 -timeout 300m -v -run '^TestDrill$$' ./drill/
+	@cat $(DRILL_OUT)/results.md
