@@ -107,12 +107,12 @@ func loadRunbook(t *testing.T) runbook {
 
 // params is the size of a drill.
 type params struct {
-	size    string  // engram-sim generate --size
-	dim     int     // embedding dimension (0: engram-sim's default)
-	segSize string  // WAL segment size
-	rate    float64 // live writes, entries/s over all spaces
-	live    uint64  // entries per space archived during the live phase, before and after the mid-run backup
-	dayAfter uint64 // entries written after the recovery
+	size     string  // engram-sim generate --size
+	dim      int     // embedding dimension (0: engram-sim's default)
+	segSize  string  // WAL segment size
+	rate     float64 // live writes, entries/s over all spaces
+	live     uint64  // entries per space archived during the live phase, before and after the mid-run backup
+	dayAfter uint64  // entries written after the recovery
 }
 
 func paramsFromEnv(t *testing.T) params {
