@@ -286,28 +286,56 @@ func (d *drill) archiveEnd(repo, space string) uint64 {
 	return r.Ranges[len(r.Ranges)-1].ToSeq
 }
 
-// waitArchived waits until every space's archive in repo reaches past
-// want[space] (the live processes keep it growing).
-func (d *drill) waitArchived(repo string, want map[string]uint64) map[string]uint64 {
-	d.t.Helper()
-	deadline := time.Now().Add(10 * time.Minute)
+// shipped is, per space, the newest sequence `wal watch` reports archived
+// in its --ship-log.
+func (d *drill) shipped() map[string]uint64 {
 	got := map[string]uint64{}
-	for {
-		done := true
+	b, _ := os.ReadFile(filepath.Join(d.work, "ship.log"))
+	for _, line := range strings.Split(string(b), "\n") {
+		var l struct {
+			Space   string `json:"space"`
+			LastSeq uint64 `json:"last_seq"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.LastSeq > got[l.Space] {
+			got[l.Space] = l.LastSeq
+		}
+	}
+	return got
+}
+
+// replications is how many replication runs completed.
+func (d *drill) replications() int {
+	b, _ := os.ReadFile(filepath.Join(d.work, "replicated.log"))
+	return strings.Count(string(b), "\n")
+}
+
+// waitFor polls cond (cheap: it reads the live processes' logs) until it
+// holds; the live processes make it true.
+func (d *drill) waitFor(what string, cond func() bool) {
+	d.t.Helper()
+	deadline := time.Now().Add(20 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s: not after 20 min; live logs:\n%s", what, d.bgLogs())
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition, not a synchronisation
+	}
+}
+
+// waitArchived waits until `wal watch` has archived every space past want.
+func (d *drill) waitArchived(want map[string]uint64) map[string]uint64 {
+	d.t.Helper()
+	var got map[string]uint64
+	d.waitFor(fmt.Sprintf("archive past %v", want), func() bool {
+		got = d.shipped()
 		for _, s := range d.spaces {
-			got[s] = d.archiveEnd(repo, s)
 			if got[s] < want[s] {
-				done = false
+				return false
 			}
 		}
-		if done {
-			return got
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("archive of %s did not reach %v in 10 min (at %v); live logs:\n%s", repo, want, got, d.bgLogs())
-		}
-		time.Sleep(200 * time.Millisecond) // polling a condition, not a synchronisation
-	}
+		return true
+	})
+	return got
 }
 
 func (d *drill) bgLogs() string {
@@ -356,19 +384,22 @@ func (d *drill) prepare() {
 	for _, s := range d.spaces {
 		base[s] = d.archiveEnd(repo, s) + d.p.live
 	}
+	shipLog, replLog := filepath.Join(d.work, "ship.log"), filepath.Join(d.work, "replicated.log")
 	// Engram writing, `wal watch` archiving, replication running (the
 	// agent replicates on a schedule; here continuously, so the RPO of a
 	// recovery from the replica is the replication lag of one run).
 	d.startBG(filepath.Join(binDir, "engram-sim"), "run", "--dir", dd, "--rate", fmt.Sprint(d.p.rate), "--segment-size", d.p.segSize)
-	d.startBG(filepath.Join(binDir, "memento"), "-r", repo, "wal", "watch", "--data-dir", dd, "--all", "--interval", "1s")
-	d.startBG("bash", "-c", `while :; do memento -q -r "$REPO" replicate --to "$REPLICA" || echo "replicate: exit $?"; done`)
-	mid := d.waitArchived(repo, base)
+	d.startBG(filepath.Join(binDir, "memento"), "-r", repo, "wal", "watch", "--data-dir", dd, "--all", "--interval", "1s", "--ship-log", shipLog)
+	d.startBG("bash", "-c", `while :; do memento -q -r "$REPO" replicate --to "$REPLICA" && echo ok >> "$1" || echo "replicate: exit $?"; done`, "replicate-loop", replLog)
+	mid := d.waitArchived(base)
 	d.memento(repo, "backup", "--data-dir", dd, "--all", "--tag", "live")
+	replicated := d.replications()
 	for s := range mid {
 		mid[s] += d.p.live
 	}
-	d.waitArchived(repo, mid)
-	d.waitArchived(replica, base) // the replica follows
+	d.waitArchived(mid)
+	// the replica follows: two more complete runs, the second started after the backup
+	d.waitFor("replication", func() bool { return d.replications() >= replicated+2 })
 }
 
 // crash stops the live processes, the writer with SIGKILL (a crash of the

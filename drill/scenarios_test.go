@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +19,14 @@ import (
 // unless DRILL_SIZE is set: `make drill`). With DRILL_REPORT=FILE it writes
 // the results table there.
 func TestDrill(t *testing.T) {
+	for _, tool := range []string{"bash", "jq", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("the runbook needs %s, required in CI: %v", tool, err)
+			}
+			t.Skipf("skipping: the runbook needs %s: %v", tool, err)
+		}
+	}
 	rb := loadRunbook(t)
 	srv := miniotest.Start(t)
 	p := paramsFromEnv(t)
