@@ -143,6 +143,8 @@ type drill struct {
 	bg      []*exec.Cmd // live processes: writer, wal watch, replication
 	spaces  []string
 	load    string
+	results []result
+	target  string // the scenario's seed RTO target
 
 	// at the crash
 	written map[string]truthLine // per space: the newest entry written

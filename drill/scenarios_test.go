@@ -42,7 +42,7 @@ func TestDrill(t *testing.T) {
 	})
 	for _, sc := range []struct {
 		name, target string
-		run          func(d *drill) []result
+		run          func(d *drill)
 	}{
 		{"corruption", "15 min", (*drill).corruption},
 		{"loss", "30 min", (*drill).loss},
@@ -55,19 +55,28 @@ func TestDrill(t *testing.T) {
 				t.Parallel() // the small case: time matters more than figures
 			}
 			d := newDrill(t, srv, rb, p)
-			for _, r := range sc.run(d) {
-				r.target, r.size, r.load = sc.target, humanBytes(p.size), d.load
-				t.Logf("%s: RTO %s, RPO %s, %d entries written and not recovered, %d archived and not recovered %s",
-					r.scenario, r.rto.Round(time.Millisecond), r.rpo.Round(time.Millisecond), r.lost, r.archivedLost, r.note)
-				if r.archivedLost != 0 {
-					t.Errorf("%s: %d archived entries lost", r.scenario, r.archivedLost)
-				}
+			d.target = sc.target
+			// the figures count even when the day after fails
+			t.Cleanup(func() {
 				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
-			}
+				defer mu.Unlock()
+				results = append(results, d.results...)
+			})
+			sc.run(d)
 		})
 	}
+}
+
+// record keeps one recovery's figures.
+func (d *drill) record(r result) {
+	d.t.Helper()
+	r.target, r.size, r.load = d.target, humanBytes(d.p.size), d.load
+	d.t.Logf("%s: RTO %s, RPO %s, %d entries written and not recovered, %d archived and not recovered %s",
+		r.scenario, r.rto.Round(time.Millisecond), r.rpo.Round(time.Millisecond), r.lost, r.archivedLost, r.note)
+	if r.archivedLost != 0 {
+		d.t.Errorf("%s: %d archived entries lost", r.scenario, r.archivedLost)
+	}
+	d.results = append(d.results, r)
 }
 
 func writeReport(t *testing.T, file string, rs []result) {
@@ -144,7 +153,7 @@ func (d *drill) wanted(archived map[string]uint64, spaces ...string) map[string]
 
 // 1. A tier file (one space's warm pages) and a WAL segment (another
 // space's first, sealed and archived) are damaged on disk.
-func (d *drill) corruption() []result {
+func (d *drill) corruption() {
 	d.prepare()
 	d.crash()
 	dd := d.vars["DATA_DIR"]
@@ -165,13 +174,13 @@ func (d *drill) corruption() []result {
 		[]string{"unhealthy", filepath.Base(segs[0]), "spaces/" + tierSpace + "/warm/warm_tier.dat", "wal verify: exit 5"},
 		e, []string{"corruption/restore"}, dd, want)
 	rpo, lost, archLost := d.figures(want, archived)
+	d.record(result{scenario: "1. corruption (a tier file, a WAL segment)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost})
 	d.dayAfter("all/resume", "REPO")
-	return []result{{scenario: "1. corruption (a tier file, a WAL segment)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost}}
 }
 
 // 2. The data dir is gone; the primary repository survived; everything is
 // restored from the replica.
-func (d *drill) loss() []result {
+func (d *drill) loss() {
 	d.prepare()
 	d.crash()
 	dd := d.vars["DATA_DIR"]
@@ -182,13 +191,13 @@ func (d *drill) loss() []result {
 	want := d.wanted(archived, d.spaces...)
 	rto := d.recover("loss/detect", []string{"is gone"}, nil, []string{"loss/restore"}, dd, want)
 	rpo, lost, archLost := d.figures(want, archived)
+	d.record(result{scenario: "2. complete data loss (from the replica)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost})
 	d.dayAfter("all/resume", "REPO")
-	return []result{{scenario: "2. complete data loss (from the replica)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost}}
 }
 
 // 3. A space is deleted; then, separately, a bad write deletes memories
 // and the spaces go back to the instant before it, on a new timeline.
-func (d *drill) deletion() []result {
+func (d *drill) deletion() {
 	d.prepare()
 	d.crash()
 	dd, repo := d.vars["DATA_DIR"], d.vars["REPO"]
@@ -201,7 +210,7 @@ func (d *drill) deletion() []result {
 	d.vars["SPACE"] = space
 	rtoA := d.recover("deletion/detect-space", []string{"space " + space + " is missing"}, nil, []string{"deletion/restore-space"}, dd, want)
 	rpo, lost, archLost := d.figures(want, archived)
-	results := []result{{scenario: "3a. accidental deletion of a space", rto: rtoA, rpo: rpo, lost: lost, archivedLost: archLost}}
+	d.record(result{scenario: "3a. accidental deletion of a space", rto: rtoA, rpo: rpo, lost: lost, archivedLost: archLost})
 
 	// The bad write: archiving runs, the good state is recorded, then a
 	// job deletes memories in every space.
@@ -227,6 +236,8 @@ func (d *drill) deletion() []result {
 	d.vars["AT"] = fmt.Sprint(at)
 	d.vars["SPACES"] = strings.Join(d.spaces, " ")
 	rtoB := d.recover("deletion/detect-write", []string{"space " + space + ": "}, e, []string{"deletion/restore-at"}, dd, good)
+	d.record(result{scenario: "3b. memories deleted by a bad write (PITR to the instant before)", rto: rtoB,
+		note: "recovered to exactly the instant before the bad write"})
 	if got := d.count(dd, space); got != goodCount {
 		d.t.Fatalf("after the recovery space %s has %d memories, %d before the bad write", space, got, goodCount)
 	}
@@ -234,9 +245,6 @@ func (d *drill) deletion() []result {
 	if out := d.sh("deletion/timelines"); !strings.Contains(out, "timeline 1:") || !strings.Contains(out, "timeline 2:") {
 		d.t.Fatalf("after the recovery and the resume, want timelines 1 and 2:\n%s", out)
 	}
-	results = append(results, result{scenario: "3b. memories deleted by a bad write (PITR to the instant before)", rto: rtoB,
-		note: "recovered to exactly the instant before the bad write"})
-	return results
 }
 
 // count is the memory count of space in dir, as Engram answers it.
@@ -255,7 +263,7 @@ func (d *drill) count(dir, space string) int {
 
 // 4. The host and the primary repository are gone; a new host restores
 // from the replica and archives into a new primary.
-func (d *drill) datacenter() []result {
+func (d *drill) datacenter() {
 	d.prepare()
 	d.crash()
 	archived := d.archived(d.vars["REPLICA"])
@@ -270,13 +278,13 @@ func (d *drill) datacenter() []result {
 	want := d.wanted(archived, d.spaces...)
 	rto := d.recover("datacenter/detect", []string{"exit 3", "replica:"}, nil, []string{"datacenter/restore"}, d.vars["DATA_DIR"], want)
 	rpo, lost, archLost := d.figures(want, archived)
+	d.record(result{scenario: "4. datacenter failure (new host, from the replica)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost})
 	d.dayAfter("datacenter/new-primary", "NEW_REPO")
-	return []result{{scenario: "4. datacenter failure (new host, from the replica)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost}}
 }
 
 // 5. The data dir is encrypted in place; the attacker's backup must not
 // replace good history; the last verified state restores on a clean host.
-func (d *drill) ransomware() []result {
+func (d *drill) ransomware() {
 	d.prepare()
 	d.crash()
 	dd, repo := d.vars["DATA_DIR"], d.vars["REPO"]
@@ -314,7 +322,7 @@ func (d *drill) ransomware() []result {
 	if _, err := os.Stat(garbledDir); err != nil {
 		d.t.Fatalf("the garbled data dir is evidence and stays: %v", err)
 	}
+	d.record(result{scenario: "5. ransomware (data dir encrypted in place)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost,
+		note: "the attacker's backup exits 5 (WAL does not verify: snapshot marked damaged)"})
 	d.dayAfter("all/resume", "REPO")
-	return []result{{scenario: "5. ransomware (data dir encrypted in place)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost,
-		note: "the attacker's backup exits 5 (WAL does not verify: snapshot marked damaged)"}}
 }

@@ -91,6 +91,13 @@ func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, tar
 	}
 	space := v.Line.Space
 	st := &timelineStep{dataDir: dataDir, space: space}
+	// Other spaces restored at the same time (restore --all) update the
+	// same file: read and write it under its lock.
+	unlock, err := engram.LockTimelines(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if b, err := os.ReadFile(engram.TimelinesPath(dataDir)); err == nil {
 		st.oldTimelines = b
 	}
@@ -144,18 +151,36 @@ func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, tar
 	return st, nil
 }
 
-// undo puts timelines.json back as it was (the swap failed).
+// undo puts the space's entry of timelines.json back as it was (the swap
+// failed), keeping the other spaces' entries as they are now.
 func (st *timelineStep) undo() {
 	if st == nil || !st.wrote {
 		return
 	}
-	if st.oldTimelines == nil {
-		os.Remove(engram.TimelinesPath(st.dataDir))
+	unlock, err := engram.LockTimelines(st.dataDir)
+	if err != nil {
 		return
 	}
-	if tl, err := engram.ParseTimelines(st.oldTimelines); err == nil {
-		_ = engram.WriteTimelines(st.dataDir, tl)
+	defer unlock()
+	tl, err := engram.ReadTimelines(st.dataDir)
+	if err != nil {
+		return
 	}
+	old := &engram.Timelines{}
+	if st.oldTimelines != nil {
+		if old, err = engram.ParseTimelines(st.oldTimelines); err != nil {
+			return
+		}
+	}
+	if e, ok := old.Spaces[st.space]; ok {
+		if tl.Spaces == nil {
+			tl.Spaces = map[string]engram.SpaceTimeline{}
+		}
+		tl.Spaces[st.space] = e
+	} else {
+		delete(tl.Spaces, st.space)
+	}
+	_ = engram.WriteTimelines(st.dataDir, tl)
 }
 
 // plainTimeline prepares a Continue restore of a space snapshot: the target's

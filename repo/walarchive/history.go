@@ -464,6 +464,23 @@ func DataDirTimeline(ctx context.Context, r Repository, dataDir, space, host str
 	if err != nil {
 		return l, err
 	}
+	if tl.Fork(space) == nil {
+		return l, nil
+	}
+	// A fork is pending: from here to the write of timelines.json under
+	// its lock, read again, so that the fork is recorded once and the
+	// other spaces' entries, updated meanwhile, are kept.
+	unlock, err := engram.LockTimelines(dataDir)
+	if err != nil {
+		return l, err
+	}
+	defer unlock()
+	if l, err = DataDirLine(dataDir, space); err != nil {
+		return l, err
+	}
+	if tl, err = engram.ReadTimelines(dataDir); err != nil {
+		return l, err
+	}
 	f := tl.Fork(space)
 	if f == nil {
 		return l, nil

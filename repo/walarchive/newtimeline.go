@@ -88,6 +88,11 @@ func NewTimeline(ctx context.Context, r Repository, dataDir, space, host string)
 	if err := SaveHistory(ctx, r, rec); err != nil {
 		return nil, err
 	}
+	unlock, err := engram.LockTimelines(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	tl, err := engram.ReadTimelines(dataDir)
 	if err != nil {
 		return nil, err
