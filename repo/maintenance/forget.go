@@ -154,6 +154,15 @@ func Forget(ctx context.Context, r Repository, opts ForgetOptions) (*ForgetResul
 	if opts.DryRun {
 		return res, nil
 	}
+	var names []string
+	for _, g := range res.Groups {
+		for _, it := range g.Remove {
+			names = append(names, repo.DirSnapshots+"/"+it.ID)
+		}
+	}
+	if err := repo.CheckDeletable(ctx, r.Backend(), "forget", names); err != nil {
+		return res, err
+	}
 	for _, g := range res.Groups {
 		for _, it := range g.Remove {
 			if err := forgetOne(ctx, r, it.ID, g.Space); err != nil {
