@@ -249,4 +249,3 @@ func Entropy(b []byte) float64 {
 	}
 	return e
 }
-

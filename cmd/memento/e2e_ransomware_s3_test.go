@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,38 @@ func TestS3ObjectLockGovernancePrivilegedHost(t *testing.T) {
 	priv.mustRun("prune", "--max-unused", "0")
 	e.restoreLatest(src)
 	e.mustRun("check", "--read-data")
+}
+
+// A replica in a bucket with Object Lock keeps what the source pruned until
+// the retention expires: replicate does not fail on it, and the replica's
+// snapshots and the packs they use stay complete.
+func TestS3ObjectLockReplica(t *testing.T) {
+	srv := miniotest.Start(t)
+	e := newEnv(t)
+	e.extra = append(srv.Env(), "MEMENTO_S3_TIMEOUT=5s")
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	replica := e.with(srv.URL("lock-"+hex.EncodeToString(b), "engram")) // replicate makes the bucket, with Object Lock
+	src := writeTree(t, 200<<10, 3000)
+	e.mustRun("backup", src)
+	if err := os.WriteFile(filepath.Join(src, "sub0", "file00.bin"), bytes.Repeat([]byte("y"), 90<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("backup", src)
+	e.mustRun("replicate", "--to", replica.repo, "--s3-object-lock-days", "1")
+	e.mustRun("forget", "--all", "--keep-last", "1")
+	e.mustRun("prune", "--max-unused", "0")
+	var sum []struct {
+		Deleted  int64 `json:"deleted"`
+		Retained int64 `json:"retained"`
+	}
+	out := e.mustRun("replicate", "--to", replica.repo, "--s3-object-lock-days", "1", "--json")
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || len(sum) != 1 || sum[0].Retained == 0 || sum[0].Deleted != 0 {
+		t.Fatalf("replicate after a prune at the source: %v\n%s", err, out)
+	}
+	if n := len(replica.snapshots()); n != 2 {
+		t.Fatalf("the replica has %d snapshots, want both (retained)", n)
+	}
+	replica.mustRun("check", "--read-data")
+	replica.restoreLatest(src)
 }
