@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -43,4 +44,50 @@ type SpaceReserver interface {
 	ReleaseReserve(ctx context.Context) (int64, error)
 	// EnsureReserve creates the reserve when it is missing.
 	EnsureReserve(ctx context.Context) error
+}
+
+// Retainer is implemented by backends whose storage can hold files under a
+// retention that nobody, or only privileged credentials, can lift before it
+// expires (S3 Object Lock). Forget and prune ask it before they delete
+// anything (CheckDeletable), so that on a ransomware-resistant repository
+// they refuse up front instead of failing halfway.
+type Retainer interface {
+	// ObjectLocked reports whether the storage may hold files under a
+	// retention at all (the bucket has Object Lock enabled).
+	ObjectLocked() bool
+	// Retention returns until when the file may not be deleted by these
+	// credentials, and the storage's name for the mode (e.g. "COMPLIANCE"),
+	// or the zero time when it may be deleted now.
+	Retention(ctx context.Context, name string) (until time.Time, mode string, err error)
+}
+
+// CheckDeletable returns an error wrapping ErrRetained naming the first of
+// names the backend cannot delete now, and what to do; nil when every one
+// may go (always, on a backend without retention). command names the
+// caller in the message ("forget", "prune").
+func CheckDeletable(ctx context.Context, be Backend, command string, names []string) error {
+	rt, ok := be.(Retainer)
+	if !ok {
+		return nil
+	}
+	for _, name := range names {
+		until, mode, err := rt.Retention(ctx, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", command, err)
+		}
+		if until.IsZero() {
+			continue
+		}
+		how := "no credentials can delete it before then: run " + command + " after the retention expires"
+		if mode == "GOVERNANCE" {
+			how = "these credentials cannot delete it: run " + command + " from the privileged host (--s3-bypass-governance, credentials with s3:BypassGovernanceRetention), or after the retention expires"
+		}
+		more := ""
+		if len(names) > 1 {
+			more = fmt.Sprintf(" (one of the %d files it would delete)", len(names))
+		}
+		return fmt.Errorf("%s: %s%s is %w (S3 Object Lock, %s) until %s; %s; nothing was deleted",
+			command, name, more, ErrRetained, mode, until.UTC().Format(time.RFC3339), how)
+	}
+	return nil
 }

@@ -45,6 +45,11 @@ var (
 	// beyond the WAL's end), saved every byte as it is and marked the
 	// snapshot (Manifest.Damage). It wraps ErrCorrupt.
 	ErrMarkedDamaged = fmt.Errorf("%w: source data damaged", ErrCorrupt)
+	// ErrRetained is returned by forget and prune (CheckDeletable) when a
+	// file they would delete is under a retention the storage enforces (S3
+	// Object Lock) that these credentials cannot lift. They deleted
+	// nothing; the error names the file, the mode and the date.
+	ErrRetained = errors.New("under retention")
 )
 
 // CorruptError names exactly what failed verification, so an operator can tell

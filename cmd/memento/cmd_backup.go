@@ -27,6 +27,9 @@ type backupFlags struct {
 	host     string
 	parent   string
 	noParent bool
+	// allowTierRewrite backs up spaces whose tiers no longer look like
+	// Engram's (backup.ErrTiersGarbled).
+	allowTierRewrite bool
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -49,6 +52,7 @@ func newBackupCommand(a *app) *cobra.Command {
 	fl.StringVar(&f.host, "host", "", "host name to record (default: this host)")
 	fl.StringVar(&f.parent, "parent", "", "compare with this snapshot instead of the latest")
 	fl.BoolVar(&f.noParent, "force", false, "read every file, ignoring the parent snapshot")
+	fl.BoolVar(&f.allowTierRewrite, "allow-tier-rewrite", false, "back up a space even if its tier files no longer look like Engram's (refused by default: a data dir encrypted in place by ransomware; docs/operations/ransomware.md)")
 	a.registerQuiesceFlags(fl)
 	return c
 }
@@ -145,7 +149,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	for _, job := range jobs {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
 		g.Go(func() error {
-			sn, err := a.backupOne(gctx, r, job, replays)
+			sn, err := a.backupOne(gctx, r, job, replays, f.allowTierRewrite)
 			a.auditBackup(gctx, r, job, sn, err)
 			mu.Lock()
 			defer mu.Unlock()

@@ -77,7 +77,7 @@ func (a *app) currentQuiescer() (*engram.Quiescer, error) {
 // ctx rather than killing the process). Plain paths go to backup.Backup.
 // The space backups of one command share replays, so that their state
 // replays take turns (backup.ConcurrentReplays).
-func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions, replays *backup.ReplayLimiter) (*repo.Snapshot, error) {
+func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions, replays *backup.ReplayLimiter, allowTierRewrite bool) (*repo.Snapshot, error) {
 	if opts.Space == "" {
 		return backup.Backup(ctx, r, opts)
 	}
@@ -90,7 +90,7 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 	if err != nil {
 		return nil, err
 	}
-	so := backup.SpaceOptions{Replays: replays}
+	so := backup.SpaceOptions{Replays: replays, AllowTierRewrite: allowTierRewrite}
 	if q != nil {
 		so.Pause, so.Resume = q.Acquire, q.Release
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"memento/repo"
+	"memento/repo/backend/s3"
 	"memento/repo/pitr"
 	"memento/repo/restore"
 	"memento/repo/walarchive"
@@ -54,6 +55,8 @@ var exitCodes = []struct {
 	{repo.ErrWrongPassword, exitWrongPassword},
 	{repo.ErrCorrupt, exitCorrupt},
 	{repo.ErrLocked, exitLocked},
+	{repo.ErrRetained, exitLocked},
+	{s3.ErrRetained, exitLocked},
 	{repo.ErrNotFound, exitNotFound},
 	{pitr.ErrUnrecoverable, exitUnrecoverable},
 }

@@ -3,7 +3,9 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"memento/engram"
 	"memento/repo"
@@ -18,6 +20,41 @@ type SpaceOptions struct {
 	// their state replays take turns (ReplayLimiter); nil: this backup's
 	// replay does not wait for others.
 	Replays *ReplayLimiter
+	// AllowTierRewrite backs the space up even when tier files no longer
+	// look like Engram's (engram.CheckTiers): after a deliberate rewrite in
+	// another format. Without it such a backup is refused (ErrTiersGarbled).
+	AllowTierRewrite bool
+}
+
+// ErrTiersGarbled is returned by BackupSpace, before it reads or stores
+// anything, when tier files of the space no longer look like Engram's
+// (engram.CheckTiers): what ransomware that encrypts a data dir in place
+// leaves. The repository is untouched, so the snapshots before it remain
+// the latest. It wraps repo.ErrCorrupt.
+var ErrTiersGarbled = fmt.Errorf("%w: tier files garbled", repo.ErrCorrupt)
+
+// maxTierProblemsShown bounds the files a refusal names on its one line.
+const maxTierProblemsShown = 3
+
+// checkTiers refuses a space whose tiers look garbled.
+func checkTiers(dataDir, space string) error {
+	probs, err := engram.CheckTiers(dataDir, space)
+	if err != nil {
+		return err
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	var shown []string
+	for _, p := range probs[:min(len(probs), maxTierProblemsShown)] {
+		shown = append(shown, p.String())
+	}
+	more := ""
+	if len(probs) > maxTierProblemsShown {
+		more = fmt.Sprintf(" (and %d more)", len(probs)-maxTierProblemsShown)
+	}
+	return fmt.Errorf("backup refused: %d tier files no longer look like Engram's: %s%s; was the data dir encrypted in place (ransomware)? Nothing was stored and the earlier snapshots stay the latest; if the tiers were rewritten on purpose, back up with --allow-tier-rewrite: %w",
+		len(probs), strings.Join(shown, "; "), more, ErrTiersGarbled)
 }
 
 // BackupSpace backs up opts.Space of opts.DataDir with its WAL positions and
@@ -28,6 +65,11 @@ type SpaceOptions struct {
 // The database is resumed whatever happens. It is what `memento backup
 // --data-dir` and `memento agent` run for each space.
 func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so SpaceOptions) (*repo.Snapshot, error) {
+	if !so.AllowTierRewrite {
+		if err := checkTiers(opts.DataDir, opts.Space); err != nil {
+			return nil, err
+		}
+	}
 	rec := NewEngramRecorder(ctx, opts.DataDir, opts.Space)
 	if !opts.NoParent {
 		parent := opts.Parent

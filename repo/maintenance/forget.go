@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"memento/repo"
+	"memento/repo/verify"
 )
 
 // ForgetOptions select what `memento forget` removes: either the snapshots
@@ -130,6 +131,10 @@ func Forget(ctx context.Context, r Repository, opts ForgetOptions) (*ForgetResul
 	if err != nil {
 		return nil, err
 	}
+	verified, err := newestVerified(ctx, r, all, damaged)
+	if err != nil {
+		return nil, err
+	}
 	groups := map[string][]*repo.Snapshot{}
 	for _, sn := range all {
 		k := snapshotGroup(sn)
@@ -145,8 +150,18 @@ func Forget(ctx context.Context, r Repository, opts ForgetOptions) (*ForgetResul
 	if err != nil {
 		return nil, err
 	}
+	keepNewestVerified(res, verified)
 	if opts.DryRun {
 		return res, nil
+	}
+	var names []string
+	for _, g := range res.Groups {
+		for _, it := range g.Remove {
+			names = append(names, repo.DirSnapshots+"/"+it.ID)
+		}
+	}
+	if err := repo.CheckDeletable(ctx, r.Backend(), "forget", names); err != nil {
+		return res, err
 	}
 	for _, g := range res.Groups {
 		for _, it := range g.Remove {
@@ -290,4 +305,71 @@ func planForgetIDs(ctx context.Context, r Repository, opts ForgetOptions, groups
 		return fmt.Errorf("%w of %s (use --allow-empty if that is really meant)", ErrWouldEmpty, strings.Join(empty, "; "))
 	}
 	return nil
+}
+
+// KeptNewestVerified is the reason given for a snapshot that forget keeps
+// although the policy (or the IDs named) would remove it: it is the newest
+// snapshot of its group that passed a verification, and losing it would
+// leave the group with no backup proven to restore (a ransomware that
+// garbled the data dir makes every newer snapshot useless).
+const KeptNewestVerified = "kept: newest verified"
+
+// newestVerified returns, per snapshot group, the newest snapshot that
+// passed a verification (the audit trail's verify records,
+// verify.VerifiedLevels) and is not marked damaged, with the level it
+// passed at.
+func newestVerified(ctx context.Context, r Repository, all []*repo.Snapshot, damaged map[string]DamageRecord) (map[string]verifiedSnapshot, error) {
+	recs, _, err := r.AuditLog(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	levels := verify.VerifiedLevels(recs)
+	out := map[string]verifiedSnapshot{}
+	for _, sn := range all {
+		id := sn.ID.String()
+		l, ok := levels[id]
+		if !ok {
+			continue
+		}
+		if _, bad := damaged[id]; bad || len(sn.Damage()) > 0 {
+			continue
+		}
+		k := snapshotGroup(sn)
+		if cur, ok := out[k]; !ok || sn.Time.After(cur.time) || sn.Time.Equal(cur.time) && id > cur.id {
+			out[k] = verifiedSnapshot{id: id, time: sn.Time, level: l}
+		}
+	}
+	return out, nil
+}
+
+type verifiedSnapshot struct {
+	id    string
+	time  time.Time
+	level verify.Level
+}
+
+// keepNewestVerified moves the newest verified snapshot of each group from
+// Remove to Keep, whatever the policy or the IDs said: forget never removes
+// it. (A group whose newest verified snapshot goes away only when a newer
+// one passes a verification.)
+func keepNewestVerified(res *ForgetResult, verified map[string]verifiedSnapshot) {
+	want := map[string]verify.Level{}
+	for _, v := range verified {
+		want[v.id] = v.level
+	}
+	for gi := range res.Groups {
+		g := &res.Groups[gi]
+		for i := 0; i < len(g.Remove); i++ {
+			it := g.Remove[i]
+			l, ok := want[it.ID]
+			if !ok {
+				continue
+			}
+			it.Reasons = append(it.Reasons, fmt.Sprintf("%s (%s passed)", KeptNewestVerified, l))
+			g.Keep = append(g.Keep, it)
+			g.Remove = slices.Delete(g.Remove, i, i+1)
+			i--
+		}
+		sort.SliceStable(g.Keep, func(i, j int) bool { return g.Keep[i].Time.After(g.Keep[j].Time) })
+	}
 }

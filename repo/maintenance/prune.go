@@ -112,6 +112,9 @@ func Prune(ctx context.Context, r Repository, opts PruneOptions) (*PruneResult, 
 		res.Seconds = time.Since(start).Seconds()
 		return res, nil
 	}
+	if err := repo.CheckDeletable(ctx, r.Backend(), "prune", pl.deletes()); err != nil {
+		return res, err
+	}
 	step := opts.AfterStep
 	if step == nil {
 		step = func(string) {}
@@ -437,6 +440,21 @@ func share(part, whole int64) float64 {
 		return 0
 	}
 	return float64(part) / float64(whole)
+}
+
+// deletes lists the files executePrune deletes (damage markers aside: a
+// marker that cannot go is a warning), packs first: on a repository under
+// retention (S3 Object Lock) they are what is retained.
+func (pl *prunePlan) deletes() []string {
+	var out []string
+	for _, p := range pl.deleteList {
+		out = append(out, repo.PackName(p.info.ID))
+	}
+	out = append(out, pl.obsolete...)
+	for _, wp := range pl.wal {
+		out = append(out, wp.files...)
+	}
+	return out
 }
 
 // executePrune changes the repository in the crash-safe order.

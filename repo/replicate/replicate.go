@@ -77,6 +77,11 @@ type ReplicateStats struct {
 	Deleted      int64   `json:"deleted"`       // destination files removed by Delete
 	Seconds      float64 `json:"seconds"`
 	Error        string  `json:"error,omitempty"`
+
+	// Retained counts destination files Delete would remove that are under
+	// an Object Lock retention; they stay until it expires, and with them
+	// the files they refer to (the later phases are not run).
+	Retained int64 `json:"retained,omitempty"`
 }
 
 // Replicate copies every file of the repository on src that dst lacks.
@@ -435,9 +440,19 @@ func (rp *replicator) deleteExtra(ctx context.Context, dst repo.Backend, have ma
 	for p := numPhases - 1; p >= 0; p-- {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(rp.opts.Parallel)
-		var n atomic.Int64
+		var n, kept atomic.Int64
 		for _, name := range phases[p] {
 			g.Go(func() error {
+				if rt, ok := dst.(repo.Retainer); ok && rt.ObjectLocked() {
+					until, _, err := rt.Retention(gctx, name)
+					if err != nil {
+						return fmt.Errorf("delete %s: %w", name, err)
+					}
+					if !until.IsZero() {
+						kept.Add(1)
+						return nil
+					}
+				}
 				if err := dst.Delete(gctx, name); err != nil {
 					return fmt.Errorf("delete %s: %w", name, err)
 				}
@@ -449,6 +464,13 @@ func (rp *replicator) deleteExtra(ctx context.Context, dst repo.Backend, have ma
 		st.Deleted += n.Load()
 		if err != nil {
 			return err
+		}
+		if k := kept.Load(); k > 0 {
+			// What the retained files refer to must stay too: stop here.
+			st.Retained += k
+			rp.opts.Logger.Warn("files the source no longer has are under Object Lock retention on the destination; they and what they refer to stay until it expires",
+				"files", k, "destination", dst.Location())
+			return nil
 		}
 	}
 	return nil

@@ -1,11 +1,13 @@
 package repotest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -47,8 +49,30 @@ func WriteEngramSpace(t testing.TB, dataDir, space string, n int, segSize int64,
 		t.Fatal(err)
 	}
 	WriteFile(t, filepath.Join(sd, "hot", "stats.json"), []byte(`{"entries":`+fmt.Sprint(n)+`}`), 0o644)
-	WriteFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), RandomBytes(uint64(len(space)), 96<<10), 0o644)
-	WriteFile(t, filepath.Join(sd, "cold", "seg-000001.col"), RandomBytes(7, 160<<10), 0o644)
+	WriteFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), WarmPages(uint64(len(space)), 96<<10), 0o644)
+	WriteFile(t, filepath.Join(sd, "cold", "seg-000001.col"), ColdSegment(7, 160<<10), 0o644)
 	WriteFile(t, filepath.Join(sd, "checkpoint.json"), fmt.Appendf(nil, `{"sequence":%d,"timestamp_ns":%d}`, cp, EngramEpoch+int64(cp)*1000), 0o644)
 	WriteFile(t, filepath.Join(dataDir, "metadata.json"), []byte(`{"format":"engram-data-dir","version":1,"spaces":[{"id":"`+space+`"}]}`), 0o644)
+}
+
+// WarmPages is a warm page file of size bytes (a multiple of 4 KiB) whose
+// pages carry the page magic and their number (what engram.CheckTiers
+// looks at) and pseudo-random bytes after them.
+func WarmPages(seed uint64, size int) []byte {
+	b := RandomBytes(seed, size)
+	for i := 0; i+engram.PageSize <= len(b); i += engram.PageSize {
+		copy(b[i:], engram.WarmPageMagic)
+		binary.LittleEndian.PutUint32(b[i+4:], uint32(i/engram.PageSize))
+	}
+	return b
+}
+
+// ColdSegment is a cold segment of size bytes: the magic and version 1, then
+// pseudo-random bytes, then the magic again.
+func ColdSegment(seed uint64, size int) []byte {
+	b := RandomBytes(seed, size)
+	copy(b, engram.ColdMagic)
+	binary.LittleEndian.PutUint16(b[4:], 1)
+	copy(b[len(b)-len(engram.ColdMagic):], engram.ColdMagic)
+	return b
 }

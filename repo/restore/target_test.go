@@ -65,8 +65,8 @@ func engramDataDir(t *testing.T, dir string, spaces ...string) {
 		sd := filepath.Join(dir, "spaces", s)
 		repotest.WriteFile(t, filepath.Join(sd, "wal", "wal-0000000000000001.log"), repotest.RandomBytes(uint64(100+i), 300<<10), 0o644)
 		repotest.WriteFile(t, filepath.Join(sd, "hot", "recent.json"), []byte(`{"space":"`+s+`"}`), 0o644)
-		repotest.WriteFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), repotest.RandomBytes(uint64(200+i), 64<<10), 0o644)
-		repotest.WriteFile(t, filepath.Join(sd, "cold", "seg-1.col"), repotest.RandomBytes(uint64(300+i), 100<<10), 0o644)
+		repotest.WriteFile(t, filepath.Join(sd, "warm", "warm_tier.dat"), repotest.WarmPages(uint64(200+i), 64<<10), 0o644)
+		repotest.WriteFile(t, filepath.Join(sd, "cold", "seg-1.col"), repotest.ColdSegment(uint64(300+i), 100<<10), 0o644)
 		repotest.WriteFile(t, filepath.Join(sd, "shared.bin"), repotest.RandomBytes(42, 50<<10), 0o644) // same bytes in every space
 		repotest.WriteFile(t, filepath.Join(sd, "checkpoint.json"), []byte(`{"sequence": 1, "timestamp_ns": 1}`), 0o644)
 	}

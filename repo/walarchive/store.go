@@ -229,8 +229,17 @@ func ConsolidateWAL(ctx context.Context, r Repository, w *WALArchive, host strin
 		return fmt.Errorf("space %s: consolidate WAL archive: %w", w.Space, err)
 	}
 	name := repo.FileName(dir, id)
+	// Under Object Lock the superseded files are retained: they stay
+	// (readers skip what a consolidation supersedes) until a prune on the
+	// privileged host, after the retention, deletes them.
+	rt, ok := r.Backend().(repo.Retainer)
+	retained := ok && rt.ObjectLocked()
 	for _, n := range names {
 		if n == name {
+			continue
+		}
+		if retained {
+			w.superseded[n] = true
 			continue
 		}
 		if err := r.Backend().Delete(ctx, n); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -28,6 +28,9 @@ type Backend struct {
 	// noTrailers is set when the server refused an upload with a trailer
 	// under ChecksumAuto: from then on uploads use the fallback.
 	noTrailers atomic.Bool
+	// locked says the bucket has Object Lock enabled (objectlock.go):
+	// deletes go by version.
+	locked bool
 }
 
 // New returns a Backend for cfg without contacting the server.
@@ -97,10 +100,16 @@ func (b *Backend) checkBucket(ctx context.Context, create bool) error {
 		return b.wrapErr("check bucket", "", err)
 	}
 	if ok {
-		return nil
+		return b.checkObjectLock(ctx)
 	}
 	if !create {
 		return fmt.Errorf("s3 backend: bucket %q at %s: %w (create it, or run 'memento init' to create it)", b.cfg.Bucket, b.cfg.Endpoint, ErrNoBucket)
+	}
+	if b.cfg.ObjectLockDays > 0 {
+		if err := b.makeLockedBucket(ctx); err != nil {
+			return err
+		}
+		return b.checkObjectLock(ctx)
 	}
 	err = b.retry(ctx, "create bucket", "", func() error {
 		err := b.cl.MakeBucket(ctx, b.cfg.Bucket, minio.MakeBucketOptions{Region: b.cfg.Region})
@@ -152,6 +161,9 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	}
 	if err := ValidateName(name); err != nil {
 		return err
+	}
+	if b.locked {
+		return b.deleteVersions(ctx, name)
 	}
 	err := b.retry(ctx, "delete", name, func() error {
 		return b.cl.RemoveObject(ctx, b.cfg.Bucket, b.key(name), minio.RemoveObjectOptions{})

@@ -46,7 +46,27 @@ type Config struct {
 	Checksum UploadChecksum
 	// RetryBase is the first backoff; each retry doubles it (with full jitter), up to 30 s.
 	RetryBase time.Duration
+
+	// ObjectLockDays > 0 writes every file but locks with an S3 Object Lock
+	// retention of that many days (objectlock.go): until then no
+	// credentials can delete or overwrite the stored version (COMPLIANCE),
+	// or only credentials allowed to bypass governance can (GOVERNANCE).
+	// Create makes a missing bucket with Object Lock enabled and this
+	// default retention; Open refuses a bucket without Object Lock.
+	ObjectLockDays int
+	// ObjectLockMode is ObjectLockCompliance (the default) or ObjectLockGovernance.
+	ObjectLockMode string
+	// BypassGovernance deletes files under GOVERNANCE retention (the
+	// privileged host's prune and forget; its credentials need
+	// s3:BypassGovernanceRetention).
+	BypassGovernance bool
 }
+
+// Object Lock retention modes (Config.ObjectLockMode).
+const (
+	ObjectLockCompliance = "compliance"
+	ObjectLockGovernance = "governance"
+)
 
 // UploadChecksum says what proves to the server that an upload arrived
 // intact. Hashing is the largest CPU cost of an upload on a fast link
@@ -159,7 +179,9 @@ func checkBucketName(b string) error {
 // use other credentials than the AWS CLI on the same host); MEMENTO_S3_REGION
 // or AWS_REGION / AWS_DEFAULT_REGION; MEMENTO_S3_STORAGE_CLASS,
 // MEMENTO_S3_CONNECTIONS, MEMENTO_S3_TIMEOUT (a Go duration),
-// MEMENTO_S3_RETRIES and MEMENTO_S3_CHECKSUM (auto, crc32c, md5, sha256 or none).
+// MEMENTO_S3_RETRIES and MEMENTO_S3_CHECKSUM (auto, crc32c, md5, sha256 or none);
+// MEMENTO_S3_OBJECT_LOCK_DAYS, MEMENTO_S3_OBJECT_LOCK_MODE (compliance or
+// governance) and MEMENTO_S3_BYPASS_GOVERNANCE (1 or true).
 func ConfigFromEnv(rawURL string) (Config, error) {
 	return configFrom(rawURL, os.Getenv)
 }
@@ -212,6 +234,26 @@ func configFrom(rawURL string, getenv func(string) string) (Config, error) {
 	default:
 		return cfg, fmt.Errorf("MEMENTO_S3_CHECKSUM=%q: want auto, crc32c, md5, sha256 or none", v)
 	}
+	if v := getenv("MEMENTO_S3_OBJECT_LOCK_DAYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxObjectLockDays {
+			return cfg, fmt.Errorf("MEMENTO_S3_OBJECT_LOCK_DAYS=%q: want a number of days from 0 to %d", v, MaxObjectLockDays)
+		}
+		cfg.ObjectLockDays = n
+	}
+	if v := getenv("MEMENTO_S3_OBJECT_LOCK_MODE"); v != "" {
+		cfg.ObjectLockMode = strings.ToLower(v)
+		if cfg.ObjectLockMode != ObjectLockCompliance && cfg.ObjectLockMode != ObjectLockGovernance {
+			return cfg, fmt.Errorf("MEMENTO_S3_OBJECT_LOCK_MODE=%q: want compliance or governance", v)
+		}
+	}
+	switch v := strings.ToLower(getenv("MEMENTO_S3_BYPASS_GOVERNANCE")); v {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.BypassGovernance = true
+	default:
+		return cfg, fmt.Errorf("MEMENTO_S3_BYPASS_GOVERNANCE=%q: want 1 or 0", v)
+	}
 	return cfg, nil
 }
 
@@ -240,6 +282,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RetryBase == 0 {
 		c.RetryBase = time.Second
 	}
+	if c.ObjectLockMode == "" {
+		c.ObjectLockMode = ObjectLockCompliance
+	}
 	switch {
 	case c.Endpoint == "":
 		return c, errors.New("s3 backend: no endpoint")
@@ -247,6 +292,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("s3 backend: part size %d is below S3's minimum of %d", c.PartSize, minPartSize)
 	case c.Checksum != ChecksumAuto && c.Checksum != ChecksumMD5 && c.Checksum != ChecksumSHA256 && c.Checksum != ChecksumCRC32C && c.Checksum != ChecksumNone:
 		return c, fmt.Errorf("s3 backend: upload checksum %q: want crc32c, md5, sha256 or none", c.Checksum)
+	case c.ObjectLockDays < 0 || c.ObjectLockDays > MaxObjectLockDays:
+		return c, fmt.Errorf("s3 backend: object lock of %d days: want 0 to %d", c.ObjectLockDays, MaxObjectLockDays)
+	case c.ObjectLockMode != "" && c.ObjectLockMode != ObjectLockCompliance && c.ObjectLockMode != ObjectLockGovernance:
+		return c, fmt.Errorf("s3 backend: object lock mode %q: want compliance or governance", c.ObjectLockMode)
 	case c.AccessKey == "" || c.SecretKey == "":
 		return c, fmt.Errorf("s3 backend: no credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or MEMENTO_S3_ACCESS_KEY and MEMENTO_S3_SECRET_KEY)", c.Endpoint)
 	}

@@ -64,6 +64,7 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 	attempts := 0
 	put := func(cl *minio.Client, mode UploadChecksum) error {
 		opts := b.putOptions(size, mode)
+		b.setRetention(name, &opts)
 		if mode == ChecksumCRC32C && opts.DisableMultipart && inMemory(r) {
 			// The whole body is in memory (every pack, index file and
 			// manifest a backup writes): a CRC32C pass costs next to
