@@ -30,8 +30,8 @@ type app struct {
 	noProgress   bool
 	noLock       bool
 	keyCache     time.Duration // --key-cache: keep the unlocked key in the kernel keyring this long (cmd_key.go)
-	s3           s3Flags      // S3 tuning flags (s3.go)
-	quiesce      quiesceState // backup's --quiesce-pid/--pre-hook/--post-hook (engram_backup.go)
+	s3           s3Flags       // S3 tuning flags (s3.go)
+	quiesce      quiesceState  // backup's --quiesce-pid/--pre-hook/--post-hook (engram_backup.go)
 
 	stdout, stderr io.Writer
 	log            *slog.Logger
