@@ -29,15 +29,17 @@ type app struct {
 	verbose      bool
 	noProgress   bool
 	noLock       bool
-	keyCache     time.Duration // --key-cache: keep the unlocked key in the kernel keyring this long (cmd_key.go)
-	s3           s3Flags       // S3 tuning flags (s3.go)
-	quiesce      quiesceState  // backup's --quiesce-pid/--pre-hook/--post-hook (engram_backup.go)
+	s3           s3Flags      // S3 tuning flags (s3.go)
+	quiesce      quiesceState // backup's --quiesce-pid/--pre-hook/--post-hook (engram_backup.go)
 
 	stdout, stderr io.Writer
 	log            *slog.Logger
 	opened         []*repo.Repository   // by openWith, to tell a lost lock (lockLost)
 	backends       []io.Closer          // backends opened that hold resources (own), closed when the command ends
 	restoreMode    restore.IdentityMode // what restore does with the target's identity (cmd_restore.go)
+
+	// keyCache is --key-cache: keep the unlocked key in the kernel keyring this long (cmd_key.go).
+	keyCache time.Duration
 }
 
 func run(ctx context.Context, args []string) int {
