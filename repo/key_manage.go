@@ -102,7 +102,7 @@ func (r *Repository) AddKey(ctx context.Context, password string, params KDFPara
 func (r *Repository) FindKey(ctx context.Context, ref string) (KeyInfo, error) {
 	ref = strings.ToLower(ref)
 	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil || len(ref) < 4 {
-		return KeyInfo{}, fmt.Errorf("key %q: %w: want at least 4 hex digits of a key ID ('memento key list')", ref, ErrInvalidRef)
+		return KeyInfo{}, fmt.Errorf("key %q: %w: want at least 4 hex digits of a key ID ('memento key list')", ref, ErrInvalidArgument)
 	}
 	keys, err := r.Keys(ctx)
 	if err != nil {
@@ -120,7 +120,7 @@ func (r *Repository) FindKey(ctx context.Context, ref string) (KeyInfo, error) {
 	case 1:
 		return match[0], nil
 	}
-	return KeyInfo{}, fmt.Errorf("key %s: %w: prefix is ambiguous (%d keys match)", ref, ErrInvalidRef, len(match))
+	return KeyInfo{}, fmt.Errorf("key %s: %w: prefix is ambiguous (%d keys match)", ref, ErrInvalidArgument, len(match))
 }
 
 // ErrKeyInUse is returned by RemoveKey for the key that opened the

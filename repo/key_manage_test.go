@@ -50,8 +50,8 @@ func TestKeyAddRemovePasswd(t *testing.T) {
 	if err != nil || k.ID != first.ID || k.Current {
 		t.Fatalf("FindKey(%s) = %+v, %v", first.ID[:6], k, err)
 	}
-	if _, err := r2.FindKey(ctx, "xyz"); !errors.Is(err, ErrInvalidRef) {
-		t.Fatalf("FindKey(xyz): %v, want ErrInvalidRef", err)
+	if _, err := r2.FindKey(ctx, "xyz"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("FindKey(xyz): %v, want ErrInvalidArgument", err)
 	}
 	missing := "0000"
 	if first.ID[:4] == missing || second.ID[:4] == missing {
