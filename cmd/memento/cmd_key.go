@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -56,6 +57,25 @@ func (f *kdfFlags) params() (repo.KDFParams, error) {
 		return repo.KDFParams{}, usagef("--kdf-target %s: want 0s..10s", f.target)
 	}
 	return repo.CalibrateKDF(f.target), nil
+}
+
+// withNewKey calibrates the new key's cost, opens the repository (with its
+// lock) and reads the new password, then calls fn.
+func (a *app) withNewKey(ctx context.Context, file string, kdf kdfFlags, fn func(r *repo.Repository, pw string, params repo.KDFParams) error) error {
+	params, err := kdf.params()
+	if err != nil {
+		return err
+	}
+	r, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	pw, err := a.newPassword(file)
+	if err != nil {
+		return err
+	}
+	return fn(r, pw, params)
 }
 
 // newPassword reads the password of a new key: from file, else asked twice
@@ -135,25 +155,14 @@ func newKeyAddCommand(a *app) *cobra.Command {
 		Short: "Add a key: another password that opens the repository",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			params, err := kdf.params()
-			if err != nil {
-				return err
-			}
-			r, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			pw, err := a.newPassword(file)
-			if err != nil {
-				return err
-			}
-			k, err := r.AddKey(cmd.Context(), pw, params)
-			if err != nil {
-				return err
-			}
-			a.printf("added key %s (%s)\n", k.ShortID(), kdfString(k))
-			return a.emit(k)
+			return a.withNewKey(cmd.Context(), file, kdf, func(r *repo.Repository, pw string, params repo.KDFParams) error {
+				k, err := r.AddKey(cmd.Context(), pw, params)
+				if err != nil {
+					return err
+				}
+				a.printf("added key %s (%s)\n", k.ShortID(), kdfString(k))
+				return a.emit(k)
+			})
 		},
 	}
 	c.Flags().StringVar(&file, "new-password-file", "", "read the new key's password from this file (default: ask on the terminal, twice)")
@@ -172,27 +181,16 @@ with argon2id's cost calibrated anew (--kdf-target), is written, and then the
 old key file is removed. Use it also to raise the cost of an old key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			params, err := kdf.params()
-			if err != nil {
-				return err
-			}
-			r, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			pw, err := a.newPassword(file)
-			if err != nil {
-				return err
-			}
-			old := r.CurrentKey()
-			k, err := r.ChangePassword(cmd.Context(), pw, params)
-			if err != nil {
-				return err
-			}
-			a.forgetCachedKey(r.Config().ID)
-			a.printf("changed the password: key %s replaces key %.8s (%s)\n", k.ShortID(), old, kdfString(k))
-			return a.emit(map[string]any{"removed": old, "added": k})
+			return a.withNewKey(cmd.Context(), file, kdf, func(r *repo.Repository, pw string, params repo.KDFParams) error {
+				old := r.CurrentKey()
+				k, err := r.ChangePassword(cmd.Context(), pw, params)
+				if err != nil {
+					return err
+				}
+				a.forgetCachedKey(r.Config().ID)
+				a.printf("changed the password: key %s replaces key %.8s (%s)\n", k.ShortID(), old, kdfString(k))
+				return a.emit(map[string]any{"removed": old, "added": k})
+			})
 		},
 	}
 	c.Flags().StringVar(&file, "new-password-file", "", "read the new password from this file (default: ask on the terminal, twice)")

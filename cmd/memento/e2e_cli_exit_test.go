@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"memento/repo/repotest"
 )
 
 // docExitCodes parses the exit code table of docs/cli.md: code -> name.
@@ -47,74 +47,6 @@ var exitConstants = map[string]int{
 	"OK": exitOK, "failure": exitFailure, "usage": exitUsage, "no repository": exitNoRepository,
 	"wrong password": exitWrongPassword, "corrupt": exitCorrupt, "locked": exitLocked,
 	"not found": exitNotFound, "unrecoverable": exitUnrecoverable, "interrupted": exitInterrupted,
-}
-
-// hangingEndpoint is a TCP endpoint that accepts connections and never
-// answers; accepted receives once a connection came in.
-func hangingEndpoint(t *testing.T) (addr string, accepted <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	ch := make(chan struct{}, 1)
-	go func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c) // held open, never answered
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return ln.Addr().String(), ch
-}
-
-// interruptedRun runs a command that waits for an S3 endpoint that never
-// answers, sends SIGINT once it connected, and returns what it did.
-func (e *env) interruptedRun(js bool) result {
-	e.t.Helper()
-	addr, accepted := hangingEndpoint(e.t)
-	args := []string{"--repo", "s3:http://" + addr + "/bucket", "snapshots"}
-	if js {
-		args = append(args, "--json")
-	}
-	cmd := exec.Command(mementoBin, args...)
-	cmd.Env = append(e.environ(), "AWS_ACCESS_KEY_ID=memento", "AWS_SECRET_ACCESS_KEY=memento-secret")
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	select {
-	case <-accepted:
-	case <-time.After(time.Minute):
-		_ = cmd.Process.Kill()
-		e.t.Fatalf("memento never connected to the endpoint:\n%s", errb.String())
-	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		e.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		e.t.Fatalf("SIGINT did not stop memento:\n%s", errb.String())
-	}
-	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
 }
 
 // exitTrigger makes memento exit with one code of the table, through the
@@ -170,14 +102,7 @@ func exitTriggers(t *testing.T) map[int]exitTrigger {
 			if err != nil || len(keys) != 1 {
 				t.Fatalf("key files %v, %v", keys, err)
 			}
-			b, err := os.ReadFile(keys[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[len(b)/2] ^= 1
-			if err := os.WriteFile(keys[0], b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			repotest.FlipByte(t, keys[0], 40)
 			return f.run(withJSON(json, "snapshots")...)
 		}},
 		exitLocked: {"shared lock of 'wal watch'", func(t *testing.T, json bool) result {
