@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/zeebo/blake3"
 )
@@ -120,3 +121,39 @@ func loadCachedKey(cache KeyCache, repoID, password string) (*masterSecret, stri
 // LoadConfig reads the repository's config without unlocking it (what a
 // command needs to name the repository's key cache entry).
 func LoadConfig(ctx context.Context, be Backend) (Config, error) { return loadConfig(ctx, be) }
+
+// MemKeyCache is a KeyCache in the process's memory, for a long-running
+// process that opens the same repository again and again (the agent's
+// sessions) to pay argon2id once: it holds what an open Repository holds
+// anyway, one entry per repository the process opened, for as long as the
+// value is kept.
+type MemKeyCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// NewMemKeyCache returns an empty in-memory key cache.
+func NewMemKeyCache() *MemKeyCache { return &MemKeyCache{m: map[string][]byte{}} }
+
+// Load returns the entry of the repository, or nil.
+func (c *MemKeyCache) Load(repoID string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[repoID], nil
+}
+
+// Store replaces the entry of the repository.
+func (c *MemKeyCache) Store(repoID string, entry []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[repoID] = bytes.Clone(entry)
+	return nil
+}
+
+// Forget removes the entry of the repository.
+func (c *MemKeyCache) Forget(repoID string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, repoID)
+	return nil
+}

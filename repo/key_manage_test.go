@@ -130,24 +130,13 @@ func TestCalibrateKDF(t *testing.T) {
 	}
 }
 
-// mapKeyCache is a KeyCache in memory (the kernel keyring's is tested in
-// repo/keycache and end to end).
-type mapKeyCache struct{ m map[string][]byte }
-
-func (c *mapKeyCache) Load(id string) ([]byte, error) { return c.m[id], nil }
-func (c *mapKeyCache) Store(id string, b []byte) error {
-	c.m[id] = append([]byte(nil), b...)
-	return nil
-}
-func (c *mapKeyCache) Forget(id string) error { delete(c.m, id); return nil }
-
 // With a key cache, an open stores the unlocked key; the next open with the
 // same password needs no key file (so no argon2id); another password gets
 // nothing from the cache; a damaged entry is ignored.
 func TestKeyCache(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{})
 	id := tr.Config().ID
-	cache := &mapKeyCache{m: map[string][]byte{}}
+	cache := NewMemKeyCache()
 	if _, err := openWith(t, tr, testPassword, cache); err != nil {
 		t.Fatal(err)
 	}
