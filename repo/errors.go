@@ -34,6 +34,10 @@ var (
 	// ErrInvalidRef is returned when a snapshot reference is neither "latest"
 	// nor at least 4 hex digits of a snapshot ID, or is a prefix of several.
 	ErrInvalidRef = errors.New("invalid snapshot reference")
+	// ErrInvalidArgument is returned when a request cannot be done as asked
+	// whatever the repository holds (two backup sources of the same name,
+	// an empty password for a new key): the caller must ask differently.
+	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrUnsafePath is returned when a tree entry would escape the restore
 	// target (a name with a slash, "..", or a symlink where a directory must be).
 	ErrUnsafePath = errors.New("unsafe path")

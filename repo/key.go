@@ -37,9 +37,17 @@ type KDFParams struct {
 	Threads   uint8  `json:"threads"`
 }
 
-// DefaultKDF costs about 100 ms and 64 MiB on the reference machine: cheap for
-// one open, expensive for a password guesser.
-var DefaultKDF = KDFParams{Time: 2, MemoryKiB: 64 << 10, Threads: 2}
+// MinKDF is the cheapest setting memento writes by itself: OWASP's argon2id
+// minimum (19 MiB, 2 passes, 1 lane; Password Storage Cheat Sheet).
+// CalibrateKDF never goes below it; DefaultKDF is it.
+var MinKDF = KDFParams{Time: 2, MemoryKiB: 19 << 10, Threads: 1}
+
+// DefaultKDF is what Init uses when it is given no parameters: the floor.
+// The command line calibrates instead (CalibrateKDF), as restic does.
+// Until 2026-12 it was time 2, 64 MiB, 2 threads (about 0.4 s of CPU per
+// command in a fresh process, most of it faulting in the 64 MiB); key files
+// keep their own parameters, so those keys open as before.
+var DefaultKDF = MinKDF
 
 // Bounds of the argon2id parameters, for writers and readers alike
 // (repository-format.md section 4 states them): they keep a hostile key file
@@ -184,34 +192,35 @@ func unwrapKey(raw []byte, password string) (*masterSecret, error) {
 	return &ms, nil
 }
 
-// loadMasterSecret tries every key file with the password.
-func loadMasterSecret(ctx context.Context, be Backend, password string) (*masterSecret, error) {
+// loadMasterSecret tries every key file with the password. It returns the
+// secret and the name of the key file that opened it.
+func loadMasterSecret(ctx context.Context, be Backend, password string) (*masterSecret, string, error) {
 	var names []string
-	err := be.List(ctx, "keys", func(name string, size int64) error {
+	err := be.List(ctx, DirKeys, func(name string, size int64) error {
 		names = append(names, name)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, "", fmt.Errorf("list keys: %w", err)
 	}
 	if len(names) == 0 {
-		return nil, Corruptf("repository "+be.Location(), "no key files under keys/")
+		return nil, "", Corruptf("repository "+be.Location(), "no key files under keys/")
 	}
 	var firstErr error
 	for _, name := range names {
-		raw, err := ReadAll(ctx, be, name, 1<<20)
+		raw, err := readKeyFile(ctx, be, name)
 		if err != nil {
-			return nil, err
-		}
-		if blake3.Sum256(raw) != NameHash(name) {
-			if firstErr == nil {
-				firstErr = Corruptf("key file "+name, "content does not match its name (the file is damaged)")
+			if errors.Is(err, ErrCorrupt) {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
 			}
-			continue
+			return nil, "", err
 		}
 		ms, err := unwrapKey(raw, password)
 		if err == nil {
-			return ms, nil
+			return ms, name, nil
 		}
 		switch {
 		case errors.Is(err, ErrWrongPassword) || firstErr != nil:
@@ -224,9 +233,21 @@ func loadMasterSecret(ctx context.Context, be Backend, password string) (*master
 	if firstErr != nil {
 		// A damaged key file may be the very one the password opens: that
 		// is an integrity failure to report, not a wrong password.
-		return nil, fmt.Errorf("%w (tried %d key files, none opened with the password)", firstErr, len(names))
+		return nil, "", fmt.Errorf("%w (tried %d key files, none opened with the password)", firstErr, len(names))
 	}
-	return nil, fmt.Errorf("%w for repository %s (tried %d key files)", ErrWrongPassword, be.Location(), len(names))
+	return nil, "", fmt.Errorf("%w for repository %s (tried %d key files)", ErrWrongPassword, be.Location(), len(names))
+}
+
+// readKeyFile reads a key file and checks that its content matches its name.
+func readKeyFile(ctx context.Context, be Backend, name string) ([]byte, error) {
+	raw, err := ReadAll(ctx, be, name, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	if blake3.Sum256(raw) != NameHash(name) {
+		return nil, Corruptf("key file "+name, "content does not match its name (the file is damaged)")
+	}
+	return raw, nil
 }
 
 func ReadAll(ctx context.Context, be Backend, name string, limit int64) ([]byte, error) {

@@ -41,6 +41,8 @@ type Repository struct {
 	ix      *index.Index
 	log     *slog.Logger
 	locking lockState
+	ms      *masterSecret // what the password unlocked, for adding keys (key_manage.go)
+	keyName string        // the key file that opened the repository
 
 	mu   sync.Mutex
 	keys map[string]chunk.Key                   // per-space chunk ID keys
@@ -64,6 +66,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Lock says how the command locks the repository (lock.go).
 	Lock LockOptions
+	// KeyCache, when set, keeps the unlocked key between commands so that
+	// they skip argon2id (key_cache.go; the kernel keyring: repo/keycache).
+	KeyCache KeyCache
 }
 
 // InitOptions create a repository.
@@ -130,7 +135,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := loadMasterSecret(ctx, be, opts.Password)
+	ms, keyName, err := unlock(ctx, be, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +145,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	}
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
 		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
-		packBufs: make(packBufs, packBufsKept)}
+		packBufs: make(packBufs, packBufsKept), ms: ms, keyName: keyName}
 	r.locking.opts = opts.Lock
 	copy(r.idKey[:], ms.IDKey)
 	if r.log == nil {

@@ -118,6 +118,7 @@ func (a *app) runAgent(ctx context.Context, cfg agent.Config) error {
 	if err != nil {
 		return err
 	}
+	keys := repo.NewMemKeyCache() // argon2id once, not at every session
 	ag, err := agent.New(agent.Options{Config: cfg, Logger: log, ListSpaces: listSpaces, Destination: a.destination,
 		Open: func(ctx context.Context) (*repo.Repository, error) {
 			be, err := a.backend(ctx, false)
@@ -126,7 +127,7 @@ func (a *app) runAgent(ctx context.Context, cfg agent.Config) error {
 			}
 			// Not openWith: a lock lost by one session is the agent's to
 			// recover from (a new session), not the command's exit status.
-			return repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: cfg.CacheDir, Logger: log})
+			return repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: cfg.CacheDir, Logger: log, KeyCache: keys})
 		}})
 	if err != nil {
 		if errors.Is(err, agent.ErrConfig) {

@@ -8,25 +8,34 @@ import (
 
 func newInitCommand(a *app) *cobra.Command {
 	var insecure bool
+	var kdf kdfFlags
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a new repository",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			be, err := a.backend(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			pw := ""
+			// Password and cost first: a usage error leaves no directory behind.
+			var pw string
+			var params repo.KDFParams
+			var err error
 			if insecure {
 				a.log.Warn("INSECURE: this repository will store everything UNENCRYPTED; anyone who can read it can read your data (integrity is still checked)")
 				if !a.jsonOut {
 					a.stderr.Write([]byte("WARNING: --insecure-no-encryption: data is stored in the clear.\n"))
 				}
-			} else if pw, err = a.password(true); err != nil {
+			} else {
+				if params, err = kdf.params(); err != nil {
+					return err
+				}
+				if pw, err = a.password(true); err != nil {
+					return err
+				}
+			}
+			be, err := a.backend(cmd.Context(), true)
+			if err != nil {
 				return err
 			}
-			cfg, err := repo.Init(cmd.Context(), be, repo.InitOptions{Password: pw, Insecure: insecure})
+			cfg, err := repo.Init(cmd.Context(), be, repo.InitOptions{Password: pw, Insecure: insecure, KDF: params})
 			if err != nil {
 				return err
 			}
@@ -34,6 +43,7 @@ func newInitCommand(a *app) *cobra.Command {
 			return a.emit(map[string]any{"id": cfg.ID, "location": be.Location(), "encryption": cfg.Encryption, "version": cfg.Version})
 		},
 	}
+	kdf.add(c.Flags())
 	c.Flags().BoolVar(&insecure, "insecure-no-encryption", false, "store data unencrypted (authenticated only); for testing")
 	return c
 }

@@ -44,6 +44,17 @@ A space id that several databases have needs --identity (or --host).`,
 				return err
 			}
 			defer r.Close()
+			if identity == "" && host == "" {
+				// A space nothing is known of is not found (exit 7), unlike
+				// one whose WAL is archived but has no snapshot yet.
+				dbs, err := walarchive.Databases(cmd.Context(), r, space)
+				if err != nil {
+					return err
+				}
+				if len(dbs) == 0 {
+					return fmt.Errorf("space %s: %w: the repository has no snapshot and no archived WAL of this space", space, repo.ErrNotFound)
+				}
+			}
 			planner := pitr.NewPlanner(restore.FetchOrdered)
 			sel := pitr.Select{Space: space, Identity: identity, Host: host}
 			tls, err := planner.AllTimelines(cmd.Context(), r, sel)
@@ -175,8 +186,14 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 			a.printf("  on timeline %d of identity %s\n", res.Timeline, walarchive.IdentityLabel(res.Identity))
 		}
 	}
-	if err := a.emit(results); err != nil {
-		return err
+	if len(results) > 0 || len(errs) == 0 {
+		// A failure prints its JSON error on stderr, not an empty result.
+		if results == nil {
+			results = []*restore.PITRResult{}
+		}
+		if err := a.emit(results); err != nil {
+			return err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err

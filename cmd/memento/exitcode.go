@@ -51,6 +51,8 @@ var exitCodes = []struct {
 	{restore.ErrIdentityMismatch, exitUsage},
 	{walarchive.ErrNothingRewritten, exitUsage},
 	{repo.ErrInvalidRef, exitUsage},
+	{repo.ErrInvalidArgument, exitUsage},
+	{repo.ErrKeyInUse, exitUsage},
 	{repo.ErrNoRepository, exitNoRepository},
 	{repo.ErrWrongPassword, exitWrongPassword},
 	{repo.ErrCorrupt, exitCorrupt},

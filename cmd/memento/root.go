@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -36,11 +37,15 @@ type app struct {
 	opened         []*repo.Repository   // by openWith, to tell a lost lock (lockLost)
 	backends       []io.Closer          // backends opened that hold resources (own), closed when the command ends
 	restoreMode    restore.IdentityMode // what restore does with the target's identity (cmd_restore.go)
+
+	// keyCache is --key-cache: keep the unlocked key in the kernel keyring this long (cmd_key.go).
+	keyCache time.Duration
 }
 
 func run(ctx context.Context, args []string) int {
 	a := &app{stdout: os.Stdout, stderr: os.Stderr}
 	root := a.rootCommand()
+	strictArgs(root)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	a.closeBackends()
@@ -60,12 +65,83 @@ func run(ctx context.Context, args []string) int {
 		err = fmt.Errorf("%w: %v", context.Canceled, err)
 	}
 	code := exitCode(err)
-	msg := err.Error()
+	a.printError(err, code)
+	return code
+}
+
+// printError reports the error that ends the command: one line on stderr,
+// "memento: " and the message, or with --json one JSON object (restic's
+// shape: message_type "exit_error", the exit code and the message).
+func (a *app) printError(err error, code int) {
+	msg := oneLine(dedupPrefixes(err.Error()))
 	if code == exitInterrupted {
 		msg = "interrupted: stopped cleanly, nothing partial was kept (" + msg + ")"
 	}
-	fmt.Fprintf(a.stderr, "memento: %s\n", oneLine(msg))
-	return code
+	if a.jsonOut {
+		b, jerr := json.Marshal(jsonError{MessageType: "exit_error", Code: code, Message: msg})
+		if jerr == nil {
+			fmt.Fprintf(a.stderr, "%s\n", b)
+			return
+		}
+	}
+	fmt.Fprintf(a.stderr, "memento: %s\n", msg)
+}
+
+// jsonError is what a failed command prints on stderr with --json.
+type jsonError struct {
+	MessageType string `json:"message_type"` // always "exit_error"
+	Code        int    `json:"code"`         // the exit code (docs/cli.md)
+	Message     string `json:"message"`
+}
+
+// dedupPrefixes drops a "what: " segment that repeats the one before it
+// ("space a: space a: not found" is "space a: not found"): layers that each
+// name what they work on may name the same thing twice.
+func dedupPrefixes(s string) string {
+	parts := strings.Split(s, ": ")
+	out := parts[:1]
+	for _, p := range parts[1:] {
+		if p == out[len(out)-1] && p != "" {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ": ")
+}
+
+// strictArgs makes cobra's own argument errors usage errors (exit 2), and a
+// group command (memento, memento wal, ...) refuse an unknown subcommand
+// rather than print its help and exit 0.
+func strictArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictArgs(sub)
+	}
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+				}
+				return usagef("%s; see '%s --help'", msg, cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+		return
+	}
+	if v := c.Args; v != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := v(cmd, args); err != nil {
+				msg := err.Error()
+				if !strings.HasPrefix(msg, "unknown command") {
+					msg = strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ") + " " + msg
+				}
+				return usagef("%s; see '%s --help'", msg, cmd.CommandPath())
+			}
+			return nil
+		}
+	}
 }
 
 // oneLine keeps error output to a single line, as operators grep logs for it.
@@ -106,6 +182,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
 	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges), e.g. on a read-only repository")
 	a.addS3Flags(pf)
+	a.addKeyFlags(pf)
 	root.AddCommand(
 		newAgentCommand(a),
 		newBackupCommand(a),
@@ -128,6 +205,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 		newSnapshotsCommand(a),
 		newVerifyCommand(a),
 		newWALCommand(a),
+		newKeyCommand(a),
 	)
 	return root
 }
@@ -201,9 +279,34 @@ func (a *app) checkPasswordFileMode(f *os.File) error {
 	return nil
 }
 
+// readPasswordFile reads a password from file (the trailing newline
+// stripped), checking its mode first; a missing or empty file is a usage
+// error.
+func (a *app) readPasswordFile(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", usagef("password file: %v", err)
+	}
+	defer f.Close()
+	if err := a.checkPasswordFileMode(f); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	p := strings.TrimRight(string(b), "\r\n")
+	if p == "" {
+		return "", usagef("password file %s is empty", file)
+	}
+	return p, nil
+}
+
 // password finds the password without ever echoing it.
 func (a *app) password(confirm bool) (string, error) {
-	if p, ok := os.LookupEnv("MEMENTO_PASSWORD"); ok {
+	// An exported but empty MEMENTO_PASSWORD is unset (as restic's
+	// RESTIC_PASSWORD): it must not hide --password-file.
+	if p := os.Getenv("MEMENTO_PASSWORD"); p != "" {
 		return p, nil
 	}
 	file := a.passwordFile
@@ -211,24 +314,21 @@ func (a *app) password(confirm bool) (string, error) {
 		file = os.Getenv("MEMENTO_PASSWORD_FILE")
 	}
 	if file != "" {
-		f, err := os.Open(file)
-		if err != nil {
-			return "", fmt.Errorf("password file: %w", err)
-		}
-		defer f.Close()
-		if err := a.checkPasswordFileMode(f); err != nil {
-			return "", err
-		}
-		b, err := io.ReadAll(f)
-		if err != nil {
-			return "", fmt.Errorf("password file: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		return a.readPasswordFile(file)
 	}
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
 		return "", usagef("no password: set MEMENTO_PASSWORD or MEMENTO_PASSWORD_FILE, or use --password-file")
 	}
-	fmt.Fprint(a.stderr, "repository password: ")
+	return a.promptPassword("repository password", confirm)
+}
+
+// promptPassword asks for a password on the terminal, without echo, twice
+// with confirm.
+func (a *app) promptPassword(what string, confirm bool) (string, error) {
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return "", usagef("no %s: not a terminal to ask on", what)
+	}
+	fmt.Fprintf(a.stderr, "%s: ", what)
 	p, err := term.ReadPassword(int(os.Stdin.Fd()))
 	fmt.Fprintln(a.stderr)
 	if err != nil {
@@ -244,6 +344,9 @@ func (a *app) password(confirm bool) (string, error) {
 		if string(p) != string(q) {
 			return "", usagef("the passwords do not match")
 		}
+	}
+	if len(p) == 0 {
+		return "", usagef("empty password")
 	}
 	return string(p), nil
 }
@@ -282,7 +385,11 @@ func (a *app) openWith(ctx context.Context, lock repo.LockOptions) (*repo.Reposi
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log, Lock: lock})
+	kc, err := a.keyCacheOf()
+	if err != nil {
+		return nil, err
+	}
+	r, err := repo.Open(ctx, be, repo.Options{Password: pw, CacheDir: a.cacheDir, Logger: a.log, Lock: lock, KeyCache: kc})
 	if err == nil {
 		a.opened = append(a.opened, r)
 	}

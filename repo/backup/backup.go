@@ -263,15 +263,17 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, err := os.Lstat(abs); err != nil {
+		if _, err := os.Lstat(abs); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("backup source %s: %w: no such file or directory", p, repo.ErrNotFound)
+		} else if err != nil {
 			return nil, nil, fmt.Errorf("backup source %s: %w", p, err)
 		}
 		name := filepath.Base(abs)
 		if name == "/" || name == "." {
-			return nil, nil, fmt.Errorf("backup source %s: back up its contents instead of the root", p)
+			return nil, nil, fmt.Errorf("backup source %s: %w: back up its contents instead of the root", p, repo.ErrInvalidArgument)
 		}
 		if other, dup := seen[name]; dup {
-			return nil, nil, fmt.Errorf("backup sources %s and %s have the same name %q", other, p, name)
+			return nil, nil, fmt.Errorf("backup sources %s and %s: %w: they have the same name %q (back up their parents, or one at a time)", other, p, repo.ErrInvalidArgument, name)
 		}
 		seen[name] = p
 		items = append(items, item{name: name, path: abs})

@@ -140,7 +140,10 @@ func (v *Verdict) fail(l Level, what, format string, args ...any) {
 		v.dropped++
 		return
 	}
-	v.Findings = append(v.Findings, Finding{Level: l, What: what, Message: fmt.Sprintf(format, args...)})
+	// An error that names what failed itself ("pack 1a2b3c4d: ...") is not
+	// prefixed by it twice when printed as "What: Message".
+	msg := strings.TrimPrefix(fmt.Sprintf(format, args...), what+": ")
+	v.Findings = append(v.Findings, Finding{Level: l, What: what, Message: msg})
 }
 
 func (v *Verdict) note(format string, args ...any) {
