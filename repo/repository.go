@@ -390,21 +390,32 @@ func (r *Repository) Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Lo
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
-	r.mu.Lock()
-	if r.locs[space] == nil {
-		r.locs[space] = map[chunk.ID]index.Location{}
-	}
+	r.cacheLocations(space, found)
 	for id, l := range found {
-		r.locs[space][id] = l
 		out[id] = l
 	}
-	r.mu.Unlock()
 	for _, id := range miss {
 		if _, ok := found[id]; !ok {
 			return out, fmt.Errorf("blob %s of space %q: %w in the index (run 'memento index rebuild' if packs were copied in by hand)", id.Short(), space, ErrNotFound)
 		}
 	}
 	return out, nil
+}
+
+// cacheLocations adds locations of blobs of a (storage) space to the
+// location cache Locate reads first.
+func (r *Repository) cacheLocations(space string, locs map[chunk.ID]index.Location) {
+	if len(locs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.locs[space] == nil {
+		r.locs[space] = make(map[chunk.ID]index.Location, len(locs))
+	}
+	for id, l := range locs {
+		r.locs[space][id] = l
+	}
 }
 
 // Logger returns the logger the repository was opened with.
