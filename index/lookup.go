@@ -97,6 +97,17 @@ func (ix *Index) SpaceIDs(space string) (map[chunk.ID]struct{}, error) {
 // the parent snapshot's trees one directory at a time, and a Lookup per
 // tree would open the cache file once per directory.
 func (ix *Index) SpaceScan(space string, keep func(blobType uint8) bool) (map[chunk.ID]struct{}, map[chunk.ID]Location, error) {
+	return ix.spaceScan(space, true, keep)
+}
+
+// SpaceLocations returns the first location of every blob of a space whose
+// type keep accepts, in one pass: SpaceScan without the set of all IDs.
+func (ix *Index) SpaceLocations(space string, keep func(blobType uint8) bool) (map[chunk.ID]Location, error) {
+	_, locs, err := ix.spaceScan(space, false, keep)
+	return locs, err
+}
+
+func (ix *Index) spaceScan(space string, wantIDs bool, keep func(blobType uint8) bool) (map[chunk.ID]struct{}, map[chunk.ID]Location, error) {
 	var out map[chunk.ID]struct{}
 	locs := map[chunk.ID]Location{}
 	err := ix.view(func(tx *bolt.Tx) error {
@@ -105,14 +116,18 @@ func (ix *Index) SpaceScan(space string, keep func(blobType uint8) bool) (map[ch
 			out = map[chunk.ID]struct{}{}
 			return nil
 		}
-		out = make(map[chunk.ID]struct{}, min(b.Sequence(), 1<<28))
+		if wantIDs {
+			out = make(map[chunk.ID]struct{}, min(b.Sequence(), 1<<28))
+		}
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(k) != len(chunk.ID{}) {
 				return fmt.Errorf("index %s: space %q: %w: key of %d bytes (%s)", ix.path, space, ErrCorrupt, len(k), rebuildHint)
 			}
 			id := chunk.ID(k)
-			out[id] = struct{}{}
+			if wantIDs {
+				out[id] = struct{}{}
+			}
 			if keep == nil || len(v) < LocationSize || !keep(v[44]) {
 				continue
 			}

@@ -22,15 +22,15 @@ func (r *Repository) KnownBlobs(ctx context.Context, space string) (map[chunk.ID
 		return nil, err
 	}
 	space = StorageSpace(space)
-	known, trees, err := r.ix.SpaceScan(space, func(t uint8) bool { return BlobType(t) == TreeBlob })
+	known, trees, err := r.ix.SpaceScan(space, isTreeBlob)
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	// The backup reads the parent snapshot's trees next, one per directory:
-	// their locations go into the location cache now, from the same pass,
-	// instead of one index transaction per tree (a file open, a map and an
-	// unmap each: 40 % of an unchanged backup's CPU on 1,300 directories).
+	// their locations go into the location cache now, from the same pass
+	// (cacheTreeLocations says why).
 	r.cacheLocations(space, trees)
+	r.markTreesCached(space)
 	return known, nil
 }
 
