@@ -150,6 +150,21 @@ func TestAddFileLookupRoundTrip(t *testing.T) {
 						t.Errorf("SpaceIDs(%s) lacks %s", space, id.Short())
 					}
 				}
+				// SpaceScan: the same set, plus the locations of the blobs of type 1.
+				set2, ones, err := ix.SpaceScan(space, func(typ uint8) bool { return typ == 1 })
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantOnes := maps.Collect(func(yield func(chunk.ID, Location) bool) {
+					for id, l := range want {
+						if l.Type == 1 && !yield(id, l) {
+							return
+						}
+					}
+				})
+				if !maps.Equal(set2, set) || !maps.Equal(ones, wantOnes) {
+					t.Errorf("SpaceScan(%s): %d ids, %d of type 1; want %d and %d (or different)", space, len(set2), len(ones), len(set), len(wantOnes))
+				}
 			}
 			gotPacks, err := ix.Packs()
 			if err != nil {

@@ -87,27 +87,62 @@ func (ix *Index) BlobCount(space string) (int, error) {
 // SpaceIDs returns the IDs of all blobs of a space, which a backup loads
 // once at start so its dedup check is a map lookup, not a transaction.
 func (ix *Index) SpaceIDs(space string) (map[chunk.ID]struct{}, error) {
+	ids, _, err := ix.SpaceScan(space, nil)
+	return ids, err
+}
+
+// SpaceScan is SpaceIDs that also returns the first location of every blob
+// whose type keep accepts (nil: none), from the same pass over the space's
+// blobs. A backup takes the locations of the tree blobs this way: it reads
+// the parent snapshot's trees one directory at a time, and a Lookup per
+// tree would open the cache file once per directory.
+func (ix *Index) SpaceScan(space string, keep func(blobType uint8) bool) (map[chunk.ID]struct{}, map[chunk.ID]Location, error) {
+	return ix.spaceScan(space, true, keep)
+}
+
+// SpaceLocations returns the first location of every blob of a space whose
+// type keep accepts, in one pass: SpaceScan without the set of all IDs.
+func (ix *Index) SpaceLocations(space string, keep func(blobType uint8) bool) (map[chunk.ID]Location, error) {
+	_, locs, err := ix.spaceScan(space, false, keep)
+	return locs, err
+}
+
+func (ix *Index) spaceScan(space string, wantIDs bool, keep func(blobType uint8) bool) (map[chunk.ID]struct{}, map[chunk.ID]Location, error) {
 	var out map[chunk.ID]struct{}
+	locs := map[chunk.ID]Location{}
 	err := ix.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSpaces).Bucket([]byte(space))
 		if b == nil {
 			out = map[chunk.ID]struct{}{}
 			return nil
 		}
-		out = make(map[chunk.ID]struct{}, min(b.Sequence(), 1<<28))
+		if wantIDs {
+			out = make(map[chunk.ID]struct{}, min(b.Sequence(), 1<<28))
+		}
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(k) != len(chunk.ID{}) {
 				return fmt.Errorf("index %s: space %q: %w: key of %d bytes (%s)", ix.path, space, ErrCorrupt, len(k), rebuildHint)
 			}
-			out[chunk.ID(k)] = struct{}{}
+			id := chunk.ID(k)
+			if wantIDs {
+				out[id] = struct{}{}
+			}
+			if keep == nil || len(v) < LocationSize || !keep(v[44]) {
+				continue
+			}
+			l, err := firstLocation(v)
+			if err != nil {
+				return fmt.Errorf("index %s: space %q blob %s: %w: %w (%s)", ix.path, space, id, ErrCorrupt, err, rebuildHint)
+			}
+			locs[id] = l
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, locs, nil
 }
 
 // Spaces returns the names of the spaces that have blobs in the cache.

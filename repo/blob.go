@@ -54,6 +54,7 @@ func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, i
 
 // LoadTree reads and validates a tree blob of a space.
 func (r *Repository) LoadTree(ctx context.Context, space string, id chunk.ID) (*Tree, error) {
+	r.cacheTreeLocations(StorageSpace(space), id)
 	b, err := r.ReadBlob(ctx, space, TreeBlob, id)
 	if err != nil {
 		return nil, err

@@ -44,3 +44,11 @@ func (r *Repository) ReconcileNowForTest(ctx context.Context) (bool, error) {
 // ForgetReconciledForTest makes the next reconciliation list data/ again,
 // as in a new process.
 func (r *Repository) ForgetReconciledForTest() { r.reconciled = time.Time{} }
+
+// CachedLocationsForTest is how many blob locations of a space the
+// repository holds in its location cache.
+func (r *Repository) CachedLocationsForTest(space string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.locs[StorageSpace(space)])
+}

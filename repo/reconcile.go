@@ -21,10 +21,16 @@ func (r *Repository) KnownBlobs(ctx context.Context, space string) (map[chunk.ID
 	if _, err := r.ReconcilePacks(ctx); err != nil {
 		return nil, err
 	}
-	known, err := r.ix.SpaceIDs(StorageSpace(space))
+	space = StorageSpace(space)
+	known, trees, err := r.ix.SpaceScan(space, isTreeBlob)
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
+	// The backup reads the parent snapshot's trees next, one per directory:
+	// their locations go into the location cache now, from the same pass
+	// (cacheTreeLocations says why).
+	r.cacheLocations(space, trees)
+	r.markTreesCached(space)
 	return known, nil
 }
 

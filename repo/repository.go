@@ -47,6 +47,9 @@ type Repository struct {
 	mu   sync.Mutex
 	keys map[string]chunk.Key                   // per-space chunk ID keys
 	locs map[string]map[chunk.ID]index.Location // per-space location cache
+	// treesCached lists the spaces whose tree locations were all put into
+	// locs in one pass (cacheTreeLocations).
+	treesCached map[string]bool
 
 	packBufs packBufs // buffers of written packs, for the next ones
 
@@ -369,6 +372,7 @@ func (r *Repository) ChunkKey(space string) chunk.Key {
 func (r *Repository) ForgetLocations() {
 	r.mu.Lock()
 	r.locs = map[string]map[chunk.ID]index.Location{}
+	r.treesCached = nil
 	r.mu.Unlock()
 }
 
@@ -395,21 +399,68 @@ func (r *Repository) Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Lo
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
-	r.mu.Lock()
-	if r.locs[space] == nil {
-		r.locs[space] = map[chunk.ID]index.Location{}
-	}
+	r.cacheLocations(space, found)
 	for id, l := range found {
-		r.locs[space][id] = l
 		out[id] = l
 	}
-	r.mu.Unlock()
 	for _, id := range miss {
 		if _, ok := found[id]; !ok {
 			return out, fmt.Errorf("blob %s of space %q: %w in the index (run 'memento index rebuild' if packs were copied in by hand)", id.Short(), space, ErrNotFound)
 		}
 	}
 	return out, nil
+}
+
+// cacheTreeLocations puts the location of every tree blob of a (storage)
+// space into the location cache, in one pass over the space's blobs in the
+// index, the first time a tree of the space is missing from the cache:
+// whoever walks a snapshot (restore, backup against its parent, verify,
+// the mount) then reads its trees without an index transaction per
+// directory (each opens and maps the index file: on 1,300 directories that
+// was 40 % of an unchanged backup's CPU). Trees stored later are looked up
+// one by one, as before. A failing scan is left to the tree's own lookup
+// to report.
+func (r *Repository) cacheTreeLocations(space string, id chunk.ID) {
+	r.mu.Lock()
+	_, cached := r.locs[space][id]
+	done := r.treesCached[space]
+	r.mu.Unlock()
+	if cached || done {
+		return
+	}
+	trees, err := r.ix.SpaceLocations(space, isTreeBlob)
+	if err != nil {
+		return
+	}
+	r.cacheLocations(space, trees)
+	r.markTreesCached(space)
+}
+
+func isTreeBlob(t uint8) bool { return BlobType(t) == TreeBlob }
+
+func (r *Repository) markTreesCached(space string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.treesCached == nil {
+		r.treesCached = map[string]bool{}
+	}
+	r.treesCached[space] = true
+}
+
+// cacheLocations adds locations of blobs of a (storage) space to the
+// location cache Locate reads first.
+func (r *Repository) cacheLocations(space string, locs map[chunk.ID]index.Location) {
+	if len(locs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.locs[space] == nil {
+		r.locs[space] = make(map[chunk.ID]index.Location, len(locs))
+	}
+	for id, l := range locs {
+		r.locs[space][id] = l
+	}
 }
 
 // Logger returns the logger the repository was opened with.

@@ -72,7 +72,7 @@ type EngramInfo struct {
 	WALEnd      WALPosition `json:"wal_end"`
 	StateDigest string      `json:"state_digest,omitempty"`
 	Segments    int         `json:"segments"`
-	// WALFingerprint identifies the segments (names, sizes, inodes, mtimes)
+	// WALFingerprint identifies the segments (names, sizes, inodes, mtimes, ctimes)
 	// the digest was computed over, so the next backup can tell the WAL is
 	// unchanged. omitempty, as every field added after version 1 must be:
 	// the signature covers the re-encoded manifest (repository-format.md).

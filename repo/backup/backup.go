@@ -63,6 +63,10 @@ type BackupOptions struct {
 // hide per-file latency on many small files; large files are parallel inside.
 const maxConcurrentFiles = 4
 
+// maxConcurrentDirs bounds how many directories a path backup walks at once
+// besides the walk's own goroutine (saveDirs).
+const maxConcurrentDirs = 8
+
 type archiver struct {
 	r        Repository
 	space    string
@@ -72,6 +76,7 @@ type archiver struct {
 	known    map[chunk.ID]struct{}
 	prog     *repo.Progress
 	sem      chan struct{}
+	dirSem   chan struct{} // nil: directories one at a time (saveDirs)
 	before   func(string) error
 	redirect func(string) string
 	// follow names the entries (relative paths) read as the directory a
@@ -130,6 +135,9 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space)}
+	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
+		a.dirSem = make(chan struct{}, maxConcurrentDirs)
+	}
 
 	var parentRoot *repo.Tree
 	if parent != nil {
@@ -395,7 +403,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 		return chunk.ID{}, err
 	}
 	sort.SliceStable(dirs, func(x, y int) bool { return items[dirs[x]].name != "wal" && items[dirs[y]].name == "wal" })
-	for _, i := range dirs {
+	saveDir := func(ctx context.Context, i int) error {
 		it, n := items[i], nodes[i]
 		var sub *repo.Tree
 		if pn := parentNode(parent, it.name); pn != nil && pn.Type == repo.NodeDir && pn.Subtree != nil {
@@ -405,11 +413,11 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 		}
 		crel := repo.JoinRel(rel, it.name)
 		if err := a.beforeDir(crel); err != nil {
-			return chunk.ID{}, err
+			return err
 		}
 		children, err := readDirItems(it)
 		if err != nil {
-			return chunk.ID{}, err
+			return err
 		}
 		if a.redirect != nil {
 			for i := range children {
@@ -420,9 +428,13 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 		}
 		id, err := a.saveItems(ctx, children, sub, crel)
 		if err != nil {
-			return chunk.ID{}, err
+			return err
 		}
 		n.Subtree = &id
+		return nil
+	}
+	if err := a.saveDirs(ctx, dirs, saveDir); err != nil {
+		return chunk.ID{}, err
 	}
 	t := &repo.Tree{Nodes: make([]*repo.Node, 0, len(nodes))}
 	for _, n := range nodes {
@@ -431,6 +443,49 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 		}
 	}
 	return a.saveTree(t)
+}
+
+// saveDirs calls save for each subdirectory of a directory level (indexes
+// into its items). A path backup saves them concurrently, up to
+// maxConcurrentDirs across the whole walk: on a small-file tree each
+// directory costs a few dependent reads (list it, stat its files, read the
+// parent's tree), each a disk wait when the cache is cold, and only
+// overlapping directories hides them. A space backup saves them in order:
+// its hooks (BeforeDir, Redirect, the symlinks followed) depend on the order
+// of the walk, and a data dir has a handful of directories.
+func (a *archiver) saveDirs(ctx context.Context, dirs []int, save func(context.Context, int) error) error {
+	if a.dirSem == nil {
+		for _, i := range dirs {
+			if err := save(ctx, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, i := range dirs {
+		if gctx.Err() != nil {
+			break
+		}
+		select {
+		case a.dirSem <- struct{}{}:
+			g.Go(func() error {
+				defer func() { <-a.dirSem }()
+				return save(gctx, i)
+			})
+		default: // every token is taken: this goroutine saves it (never waits for a token, so never deadlocks)
+			if err := save(gctx, i); err != nil {
+				if gerr := g.Wait(); gerr != nil {
+					return gerr // the first failure, of which err may be the cancellation
+				}
+				return err
+			}
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 func parentNode(parent *repo.Tree, name string) *repo.Node {

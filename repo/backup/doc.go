@@ -6,4 +6,30 @@
 // in a repository as a signed manifest over a tree of content-addressed blobs;
 // EngramRecorder fills the manifest's EngramInfo while the backup of a space
 // runs (docs/pitr.md).
+//
+// # Change detection
+//
+// A backup compares every regular file with the node of the same path in
+// the parent snapshot (the latest of the same space or the same paths, or
+// the one given) and keeps the parent's content list without reading the
+// file when all of these hold, the rules restic applies by default:
+//
+//   - the parent's node is a regular file with a BLAKE3 and, unless empty,
+//     a content list;
+//   - size, mtime and ctime (both to the nanosecond) and inode are equal:
+//     ctime catches a write that put the mtime back (only the kernel sets
+//     ctime), the inode a file replaced by a rename;
+//   - every chunk of the content list is in a pack the repository has at
+//     the size the index says (KnownBlobs reconciles the index with data/
+//     first), so a lost pack is never referenced again: the file is read
+//     and its chunks stored anew.
+//
+// What escapes it is what escapes restic: a file rewritten with the same
+// size within the file system's timestamp granularity (1 s or 2 s on some
+// file systems, not ext4, xfs or btrfs) while keeping its inode, and a clock
+// set back. `backup --force` reads every file.
+//
+// The walk of a path backup visits up to maxConcurrentDirs directories at
+// once and reads up to maxConcurrentFiles files at once; the trees it
+// stores do not depend on the order (each directory's nodes are sorted).
 package backup
