@@ -83,11 +83,11 @@ func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 // wrapping the same master secret. An insecure repository has no passwords.
 func (r *Repository) AddKey(ctx context.Context, password string, params KDFParams) (KeyInfo, error) {
 	if r.cfg.Encryption == EncryptionNone {
-		return KeyInfo{}, errors.New("the repository is not encrypted (init --insecure-no-encryption): it has no passwords to add")
+		return KeyInfo{}, fmt.Errorf("%w: the repository is not encrypted (init --insecure-no-encryption): it has no passwords to add", ErrInvalidArgument)
 	}
 	raw, err := wrapKey(r.ms, password, params, false)
 	if err != nil {
-		return KeyInfo{}, err
+		return KeyInfo{}, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	name := FileName(DirKeys, blake3.Sum256(raw))
 	if err := r.be.Write(ctx, name, bytes.NewReader(raw), int64(len(raw))); err != nil {
