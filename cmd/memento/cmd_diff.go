@@ -15,7 +15,8 @@ func newDiffCommand(a *app) *cobra.Command {
 		Short: "Show what changed between two snapshots, path by path, with a summary",
 		Long: `diff compares two snapshots (IDs, unique prefixes or "latest") path by path:
 "+" added in B, "-" removed from A, "M" content (or symlink target)
-changed, "U" only metadata (mode, owner, mtime) changed, listed with
+changed, "U" only metadata (mode, owner, mtime; a directory's mtime,
+which changes with every entry, is not compared) changed, listed with
 --metadata. A path whose type changed is removed and added. Identical
 subtrees are skipped without being read. The summary counts files,
 directories, symlinks and bytes added and removed (a modified file's old

@@ -15,7 +15,7 @@ const (
 	Added    = "+" // in B only
 	Removed  = "-" // in A only
 	Modified = "M" // content (or link target) changed
-	Metadata = "U" // same content, other mode, owner or mtime
+	Metadata = "U" // same content, other mode, owner or mtime (a directory's mtime, which changes with every entry, is not compared)
 )
 
 // Change is one path that differs between two snapshots.
