@@ -8,8 +8,8 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -25,7 +25,11 @@ var goTreeDirs = []string{"strings", "encoding/json", "encoding/csv", "net/url",
 // and mtimes, and returns the path of dst/src.
 func copyGoTree(t *testing.T, dst string) string {
 	t.Helper()
-	root := filepath.Join(runtime.GOROOT(), "src")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	root := filepath.Join(strings.TrimSpace(string(goroot)), "src")
 	out := filepath.Join(dst, "src")
 	for _, d := range goTreeDirs {
 		err := filepath.WalkDir(filepath.Join(root, d), func(p string, de fs.DirEntry, err error) error {
