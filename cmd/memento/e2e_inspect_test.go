@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -212,7 +213,40 @@ func TestInspectGoTree(t *testing.T) {
 		e.wantFail(exitNotFound, "/"+removed+": not found", "dump", b, "/"+removed)
 		e.wantFail(exitNotFound, "not found", "dump", unusedPrefix(a, b), "/src")
 		e.wantFail(exitUsage, "symlink", "dump", b, "/"+link)
-		e.wantFail(exitUsage, "--archive \"zip\"", "dump", "--archive", "zip", b, "/src")
+		e.wantFail(exitUsage, "--archive \"7z\"", "dump", "--archive", "7z", b, "/src")
+		// zip: the same files, modes and symlink.
+		zb := []byte(e.mustRun("dump", "--archive", "zip", b, "/src/encoding"))
+		zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nz := 0
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatalf("zip %s: %v", f.Name, err)
+			}
+			switch {
+			case f.Mode()&fs.ModeSymlink != 0:
+				if "src/"+f.Name != link || string(c) != "stream.go" {
+					t.Fatalf("zip symlink %s -> %q", f.Name, c)
+				}
+			case f.Mode().IsRegular():
+				nz++
+				fi, err := os.Stat(filepath.Join(src, f.Name))
+				if err != nil || !bytes.Equal(c, after["src/"+f.Name]) || f.Mode().Perm() != fi.Mode().Perm() {
+					t.Fatalf("zip %s: %d bytes, mode %v", f.Name, len(c), f.Mode())
+				}
+			}
+		}
+		if want := len(regularFiles(t, filepath.Join(src, "encoding"))); nz != want {
+			t.Fatalf("zip has %d files, the tree %d", nz, want)
+		}
 	})
 
 	t.Run("find", func(t *testing.T) {

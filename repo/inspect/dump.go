@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"context"
 	"fmt"
 	"io"
@@ -50,13 +51,27 @@ func DumpFile(ctx context.Context, r Repository, sn *repo.Snapshot, p string, n 
 	return nil
 }
 
-// DumpTar writes what is at dir in snapshot sn (a directory, or a single
-// file or symlink) to w as a tar archive (PAX), names relative to dir's
-// parent ("etc/passwd" for "/etc"), with modes, owners and mtimes; file
-// contents as DumpFile reads them.
-func DumpTar(ctx context.Context, r Repository, sn *repo.Snapshot, dir string, w io.Writer) error {
+// Archive formats of DumpArchive.
+const (
+	Tar = "tar" // PAX tar: modes, owners, mtimes, symlinks
+	Zip = "zip" // zip (deflate): modes, mtimes, symlinks as Info-ZIP stores them
+)
+
+// DumpArchive writes what is at dir in snapshot sn (a directory, or a
+// single file or symlink) to w as an archive of format (Tar or Zip), names
+// relative to dir's parent ("etc/passwd" for "/etc"), file contents as
+// DumpFile reads them.
+func DumpArchive(ctx context.Context, r Repository, sn *repo.Snapshot, dir, format string, w io.Writer) error {
+	var aw archiveWriter
+	switch format {
+	case Tar:
+		aw = &tarWriter{tw: tar.NewWriter(w)}
+	case Zip:
+		aw = &zipWriter{zw: zip.NewWriter(w)}
+	default:
+		return fmt.Errorf("archive format %q: want %s or %s", format, Tar, Zip)
+	}
 	dir = path.Clean("/" + dir)
-	tw := tar.NewWriter(w)
 	base := path.Dir(dir)
 	rel := func(p string) string {
 		return strings.TrimPrefix(strings.TrimPrefix(p, base), "/")
@@ -65,25 +80,33 @@ func DumpTar(ctx context.Context, r Repository, sn *repo.Snapshot, dir string, w
 	if err != nil {
 		return err
 	}
+	entry := func(p string, n *repo.Node) error {
+		content := func(w io.Writer) error { return DumpFile(ctx, r, sn, p, n, w) }
+		if err := aw.add(rel(p), n, content); err != nil {
+			return fmt.Errorf("%s %s: %w", format, p, err)
+		}
+		return nil
+	}
 	if n != nil && n.Type == repo.NodeDir {
-		if err := tarNode(ctx, r, sn, tw, dir, rel(dir), n); err != nil {
+		if err := entry(dir, n); err != nil {
 			return err
 		}
 	}
-	err = Walk(ctx, r, sn, dir, func(p string, n *repo.Node) error {
-		name := rel(p)
-		if dir == "/" {
-			name = strings.TrimPrefix(p, "/")
-		}
-		return tarNode(ctx, r, sn, tw, p, name, n)
-	})
-	if err != nil {
+	if err := Walk(ctx, r, sn, dir, entry); err != nil {
 		return err
 	}
-	return tw.Close()
+	return aw.close()
 }
 
-func tarNode(ctx context.Context, r Repository, sn *repo.Snapshot, tw *tar.Writer, p, name string, n *repo.Node) error {
+// archiveWriter adds snapshot nodes to an archive.
+type archiveWriter interface {
+	add(name string, n *repo.Node, content func(io.Writer) error) error
+	close() error
+}
+
+type tarWriter struct{ tw *tar.Writer }
+
+func (t *tarWriter) add(name string, n *repo.Node, content func(io.Writer) error) error {
 	hdr := &tar.Header{Name: name, Mode: int64(nodeMode(n)), Uid: int(n.UID), Gid: int(n.GID),
 		ModTime: time.Unix(0, n.MTimeNS), Format: tar.FormatPAX}
 	switch n.Type {
@@ -94,14 +117,44 @@ func tarNode(ctx context.Context, r Repository, sn *repo.Snapshot, tw *tar.Write
 	case repo.NodeFile:
 		hdr.Typeflag, hdr.Size = tar.TypeReg, int64(n.Size)
 	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("tar %s: %w", p, err)
+	if err := t.tw.WriteHeader(hdr); err != nil {
+		return err
 	}
 	if n.Type == repo.NodeFile {
-		return DumpFile(ctx, r, sn, p, n, tw)
+		return content(t.tw)
 	}
 	return nil
 }
+
+func (t *tarWriter) close() error { return t.tw.Close() }
+
+type zipWriter struct{ zw *zip.Writer }
+
+func (z *zipWriter) add(name string, n *repo.Node, content func(io.Writer) error) error {
+	hdr := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(0, n.MTimeNS)}
+	mode := fs.FileMode(n.Mode) & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	switch n.Type {
+	case repo.NodeDir:
+		hdr.Name, hdr.Method, mode = name+"/", zip.Store, mode|fs.ModeDir
+	case repo.NodeSymlink:
+		hdr.Method, mode = zip.Store, mode|fs.ModeSymlink
+	}
+	hdr.SetMode(mode)
+	w, err := z.zw.CreateHeader(hdr)
+	if err != nil {
+		return err
+	}
+	switch n.Type {
+	case repo.NodeFile:
+		return content(w)
+	case repo.NodeSymlink:
+		_, err = io.WriteString(w, n.LinkTarget) // the Info-ZIP convention
+		return err
+	}
+	return nil
+}
+
+func (z *zipWriter) close() error { return z.zw.Close() }
 
 // nodeMode is the tar mode of a node: permissions and the setuid, setgid
 // and sticky bits in their Unix places.

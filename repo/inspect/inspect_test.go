@@ -156,7 +156,7 @@ func TestDumpFileAndTar(t *testing.T) {
 		t.Fatalf("dump: %d bytes, %v", buf.Len(), err)
 	}
 	buf.Reset()
-	if err := inspect.DumpTar(ctx, tr.Repository, a, "/t/a", &buf); err != nil {
+	if err := inspect.DumpArchive(ctx, tr.Repository, a, "/t/a", inspect.Tar, &buf); err != nil {
 		t.Fatal(err)
 	}
 	rd := tar.NewReader(&buf)
