@@ -17,7 +17,8 @@ func newTagCommand(a *app) *cobra.Command {
 		Long: `A snapshot's manifest is immutable and named by its hash, so tag writes each
 changed snapshot anew (same files, time, host and WAL positions; a new ID)
 with an "original:<ID>" tag naming the snapshot it replaces, records the
-change in the audit trail and then deletes the old manifest. Tags memento
+change in the audit trail and then deletes the old manifest (a damage
+marker of check --repair follows the snapshot to its new ID). Tags memento
 writes itself (damage marks, identity:, timeline:, original:) are kept and
 cannot be given. --set "" removes every user tag. Tags are validated as
 backup --tag's: no comma, no control character, at most 256 bytes.`,

@@ -36,7 +36,8 @@ type TagResult struct {
 // naming the snapshot it replaces (the first one, when it was retagged
 // before), then a "tag" audit record names the old ID, then the old
 // manifest is deleted: a crash in between leaves both, never neither.
-// System tags (damage marks, identity, timeline, original) are kept; the
+// A damage marker of check --repair is carried over to the new ID. System
+// tags (damage marks, identity, timeline, original) are kept; the
 // edit may not name them (repo.ValidTag). It holds a shared lock, as
 // forget: only manifests change, the data they reference is the same, and
 // prune, which deletes data, takes the exclusive one.
@@ -66,6 +67,10 @@ func Retag(ctx context.Context, r Repository, opts TagOptions) (*TagResult, erro
 			sns = append(sns, sn)
 		}
 	}
+	damaged, err := DamagedSnapshots(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	res := &TagResult{Changed: []TagChange{}, Unchanged: []string{}}
 	for _, sn := range sns {
 		tags, changed, err := e.Apply(sn.Tags)
@@ -79,7 +84,11 @@ func Retag(ctx context.Context, r Repository, opts TagOptions) (*TagResult, erro
 		if sn.Original() == "" {
 			tags = append(tags, repo.OriginalTagPrefix+sn.ID.String())
 		}
-		nsn, err := replaceManifest(ctx, r, sn, tags)
+		var mark *DamageRecord
+		if d, ok := damaged[sn.ID.String()]; ok {
+			mark = &d
+		}
+		nsn, err := replaceManifest(ctx, r, sn, tags, mark)
 		if err != nil {
 			return res, err
 		}
@@ -88,9 +97,11 @@ func Retag(ctx context.Context, r Repository, opts TagOptions) (*TagResult, erro
 	return res, nil
 }
 
-// replaceManifest writes sn's manifest with tags as a new snapshot, records
-// the replacement in the audit trail and deletes the old manifest.
-func replaceManifest(ctx context.Context, r Repository, sn *repo.Snapshot, tags []string) (*repo.Snapshot, error) {
+// replaceManifest writes sn's manifest with tags as a new snapshot, marks
+// it damaged as sn is when mark is not nil (check --repair's marker names
+// the snapshot by ID: the new one must not pass for intact), records the
+// replacement in the audit trail and deletes the old manifest.
+func replaceManifest(ctx context.Context, r Repository, sn *repo.Snapshot, tags []string, mark *DamageRecord) (*repo.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -105,6 +116,14 @@ func replaceManifest(ctx context.Context, r Repository, sn *repo.Snapshot, tags 
 	}
 	if nsn.ID == sn.ID {
 		return nsn, nil
+	}
+	if mark != nil {
+		d := *mark
+		d.Snapshot, d.File = nsn.ID.String(), ""
+		d.Reason += fmt.Sprintf(" (marked on snapshot %s, whose tags were changed)", sn.ShortID())
+		if _, err := markDamaged(wctx, r, &d); err != nil {
+			return nil, fmt.Errorf("snapshot %s: carry its damage marker over to %s: %w (both manifests are kept)", sn.ShortID(), nsn.ShortID(), err)
+		}
 	}
 	if _, err := r.AppendAudit(wctx, repo.AuditRecord{Command: "tag", Snapshot: sn.ID.String(), Space: sn.Space, Result: repo.AuditOK}); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w (the new manifest %s is written, the old one kept)", sn.ShortID(), err, nsn.ShortID())

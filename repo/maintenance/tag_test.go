@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,10 @@ func TestRetag(t *testing.T) {
 	if _, err := tr.AppendAudit(ctx, repo.AuditRecord{Command: "backup", Snapshot: sn.ID.String(), Result: repo.AuditOK}); err != nil {
 		t.Fatal(err)
 	}
+	// A snapshot check --repair marked damaged stays marked under its new ID.
+	if _, err := markDamaged(ctx, tr.Repository, &DamageRecord{Snapshot: sn.ID.String(), Reason: "test", LostBytes: 1}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := Retag(ctx, tr.Repository, TagOptions{Refs: []string{sn.ID.String()[:8], "latest"}, Edit: repo.TagEdit{Add: []string{"b"}}})
 	if err != nil || len(res.Changed) != 1 || res.Changed[0].Old != sn.ID.String() {
 		t.Fatalf("retag: %+v, %v", res, err)
@@ -37,6 +42,10 @@ func TestRetag(t *testing.T) {
 	}
 	if !slices.Equal(nsn.Tags, []string{"a", "b", "original:" + sn.ID.String()}) || nsn.Root != sn.Root || !nsn.Time.Equal(sn.Time) {
 		t.Fatalf("new manifest %+v", nsn.Manifest)
+	}
+	dmg, err := DamagedSnapshots(ctx, tr.Repository)
+	if err != nil || dmg[nsn.ID.String()].LostBytes != 1 || !strings.HasPrefix(dmg[nsn.ID.String()].Reason, "test (marked on snapshot "+sn.ShortID()) {
+		t.Fatalf("damage markers after retag: %+v, %v", dmg, err)
 	}
 	ids, err := tr.ListSnapshotIDs(ctx)
 	if err != nil || len(ids) != 1 || ids[0] != nsn.ID {
