@@ -33,7 +33,8 @@ type DiffStats struct {
 	Files    uint64 `json:"files"`
 	Dirs     uint64 `json:"dirs"`
 	Symlinks uint64 `json:"symlinks"`
-	Bytes    uint64 `json:"bytes"` // of the files
+	Others   uint64 `json:"others,omitempty"` // nodes of other types
+	Bytes    uint64 `json:"bytes"`            // of the files
 }
 
 func (d *DiffStats) add(n *repo.Node) {
@@ -43,8 +44,10 @@ func (d *DiffStats) add(n *repo.Node) {
 		d.Bytes += n.Size
 	case repo.NodeDir:
 		d.Dirs++
-	default:
+	case repo.NodeSymlink:
 		d.Symlinks++
+	default:
+		d.Others++
 	}
 }
 

@@ -116,6 +116,8 @@ func (t *tarWriter) add(name string, n *repo.Node, content func(io.Writer) error
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, n.LinkTarget
 	case repo.NodeFile:
 		hdr.Typeflag, hdr.Size = tar.TypeReg, int64(n.Size)
+	default:
+		return fmt.Errorf("a node of type %q cannot be archived", n.Type)
 	}
 	if err := t.tw.WriteHeader(hdr); err != nil {
 		return err
@@ -138,6 +140,9 @@ func (z *zipWriter) add(name string, n *repo.Node, content func(io.Writer) error
 		hdr.Name, hdr.Method, mode = name+"/", zip.Store, mode|fs.ModeDir
 	case repo.NodeSymlink:
 		hdr.Method, mode = zip.Store, mode|fs.ModeSymlink
+	case repo.NodeFile:
+	default:
+		return fmt.Errorf("a node of type %q cannot be archived", n.Type)
 	}
 	hdr.SetMode(mode)
 	w, err := z.zw.CreateHeader(hdr)
