@@ -125,7 +125,8 @@ func (m *Manifest) Timeline() uint32 {
 
 // ReservedTag reports whether a user tag uses a prefix only memento writes.
 func ReservedTag(t string) bool {
-	return strings.HasPrefix(t, DamageTagPrefix) || strings.HasPrefix(t, IdentityTagPrefix) || strings.HasPrefix(t, TimelineTagPrefix)
+	return strings.HasPrefix(t, DamageTagPrefix) || strings.HasPrefix(t, IdentityTagPrefix) || strings.HasPrefix(t, TimelineTagPrefix) ||
+		strings.HasPrefix(t, OriginalTagPrefix)
 }
 
 // Damage returns the damage marks of the snapshot, without the prefix; none

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"memento/chunk"
 	"memento/repo"
+	"memento/repo/inspect"
 )
 
 // lsEntry is one line of `ls --json`.
@@ -46,7 +44,7 @@ func newLsCommand(a *app) *cobra.Command {
 				start = path.Clean("/" + args[1])
 			}
 			var out []lsEntry
-			err = walkSnapshot(ctx, r, sn, start, func(p string, n *repo.Node) error {
+			err = inspect.Walk(ctx, r, sn, start, func(p string, n *repo.Node) error {
 				e := lsEntry{Path: p, Type: n.Type, Mode: nodeMode(n).String(), Size: n.Size, MTime: time.Unix(0, n.MTimeNS).UTC(), Target: n.LinkTarget}
 				if n.BLAKE3 != nil {
 					e.BLAKE3 = n.BLAKE3.String()
@@ -82,48 +80,4 @@ func nodeMode(n *repo.Node) fs.FileMode {
 		m |= fs.ModeSymlink
 	}
 	return m
-}
-
-// walkSnapshot calls fn for every node at or below start, depth first, in name order.
-func walkSnapshot(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, start string, fn func(string, *repo.Node) error) error {
-	id := sn.Root
-	dir := "/"
-	for _, part := range strings.Split(strings.Trim(start, "/"), "/") {
-		if part == "" {
-			continue
-		}
-		t, err := r.LoadTree(ctx, sn.Space, id)
-		if err != nil {
-			return err
-		}
-		n := t.Find(part)
-		if n == nil {
-			return fmt.Errorf("snapshot %s: %s: %w", sn.ShortID(), path.Join(dir, part), repo.ErrNotFound)
-		}
-		dir = path.Join(dir, part)
-		if n.Type != repo.NodeDir {
-			return fn(dir, n)
-		}
-		id = *n.Subtree
-	}
-	var walk func(id chunk.ID, dir string) error
-	walk = func(id chunk.ID, dir string) error {
-		t, err := r.LoadTree(ctx, sn.Space, id)
-		if err != nil {
-			return err
-		}
-		for _, n := range t.Nodes {
-			p := path.Join(dir, n.Name)
-			if err := fn(p, n); err != nil {
-				return err
-			}
-			if n.Type == repo.NodeDir {
-				if err := walk(*n.Subtree, p); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	return walk(id, dir)
 }

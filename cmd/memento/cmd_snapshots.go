@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"slices"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,15 +10,33 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/repo"
+	"memento/repo/inspect"
 )
 
 func newSnapshotsCommand(a *app) *cobra.Command {
-	var space, host, tag, verified string
+	var (
+		verified, groupBy string
+		latest            int
+		flt               inspect.Filter
+	)
 	c := &cobra.Command{
 		Use:   "snapshots",
 		Short: "List snapshots, oldest first",
-		Args:  cobra.NoArgs,
+		Long: `snapshots lists the snapshots, oldest first, selected as restic selects them:
+--host and --space are alternatives when repeated, --path must all be
+included, and --tag "a,b" needs both tags while repeated --tag are
+alternatives. --latest N keeps the N newest of each group (of --group-by;
+without it, of each space, and of each host's paths). --group-by
+host,paths,tags,space lists the snapshots group by group.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keys, err := inspect.ParseGroupBy(groupBy)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if latest < 0 {
+				return usagef("--latest %d: want a positive number", latest)
+			}
 			r, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
@@ -28,16 +46,36 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out []*repo.Snapshot
-			for _, sn := range all {
-				if (space == "" || sn.Space == space) && (host == "" || sn.Host == host) && (tag == "" || slices.Contains(sn.Tags, tag)) {
-					out = append(out, sn)
-				}
-			}
+			out := flt.Select(all)
 			if verified != "" {
 				if out, err = filterVerified(cmd.Context(), r, out, verified); err != nil {
 					return err
 				}
+			}
+			if latest > 0 {
+				out = inspect.Latest(keys, out, latest)
+			}
+			if keys != nil {
+				groups := inspect.GroupBy(keys, out)
+				if a.jsonOut {
+					if groups == nil {
+						groups = []inspect.Group{}
+					}
+					return a.emit(groups)
+				}
+				if a.quiet {
+					return nil
+				}
+				for i, g := range groups {
+					if i > 0 {
+						fmt.Fprintln(a.stdout)
+					}
+					fmt.Fprintf(a.stdout, "group: %s\n", g.Key)
+					if err := printSnapshotTable(a.stdout, g.Snapshots); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			if a.jsonOut {
 				if out == nil {
@@ -48,41 +86,47 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 			if a.quiet {
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTIME\tHOST\tSPACE\tTIMELINE\tTAGS\tFILES\tSIZE\tWAL END")
-			for _, sn := range out {
-				what := sn.Space
-				if what == "" {
-					what = "(" + strings.Join(sn.Paths, ",") + ")"
-				}
-				wal := "-"
-				if sn.Engram != nil && sn.Engram.WALEnd.Seq > 0 {
-					wal = fmt.Sprintf("seq %d", sn.Engram.WALEnd.Seq)
-				}
-				// The timeline, and the identity's first 8 hex digits
-				// (the identity: and timeline: tags are not repeated).
-				tl, tags := "-", make([]string, 0, len(sn.Tags))
-				if sn.Space != "" {
-					tl = fmt.Sprintf("%d", sn.Timeline())
-					if id := sn.Identity(); id != "" {
-						tl += " (" + id[:min(8, len(id))] + ")"
-					}
-				}
-				for _, t := range sn.Tags {
-					if !strings.HasPrefix(t, repo.IdentityTagPrefix) && !strings.HasPrefix(t, repo.TimelineTagPrefix) {
-						tags = append(tags, t)
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), sn.Time.Local().Format(time.DateTime), sn.Host,
-					what, tl, strings.Join(tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
-			}
-			fmt.Fprintf(tw, "%d snapshots\n", len(out))
-			return tw.Flush()
+			return printSnapshotTable(a.stdout, out)
 		},
 	}
-	c.Flags().StringVar(&space, "space", "", "only snapshots of this space")
-	c.Flags().StringVar(&host, "host", "", "only snapshots from this host")
-	c.Flags().StringVar(&tag, "tag", "", "only snapshots with this tag")
+	addFilterFlags(c, &flt)
 	c.Flags().StringVar(&verified, "verified", "", "only snapshots with a passed verification of at least this level (L1..L4) in the audit trail")
+	c.Flags().IntVar(&latest, "latest", 0, "only the N newest snapshots of each group")
+	c.Flags().StringVar(&groupBy, "group-by", "", "group by these keys: host, paths, tags, space (comma-separated)")
 	return c
+}
+
+// printSnapshotTable prints snapshots as the snapshots command lists them.
+func printSnapshotTable(w io.Writer, out []*repo.Snapshot) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tHOST\tSPACE\tTIMELINE\tTAGS\tFILES\tSIZE\tWAL END")
+	for _, sn := range out {
+		what := sn.Space
+		if what == "" {
+			what = "(" + strings.Join(sn.Paths, ",") + ")"
+		}
+		wal := "-"
+		if sn.Engram != nil && sn.Engram.WALEnd.Seq > 0 {
+			wal = fmt.Sprintf("seq %d", sn.Engram.WALEnd.Seq)
+		}
+		// The timeline, and the identity's first 8 hex digits
+		// (the identity:, timeline: and original: tags are not repeated).
+		tl := "-"
+		if sn.Space != "" {
+			tl = fmt.Sprintf("%d", sn.Timeline())
+			if id := sn.Identity(); id != "" {
+				tl += " (" + id[:min(8, len(id))] + ")"
+			}
+		}
+		tags := sn.UserTags()
+		for _, t := range sn.Tags {
+			if strings.HasPrefix(t, repo.DamageTagPrefix) {
+				tags = append(tags, t)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), sn.Time.Local().Format(time.DateTime), sn.Host,
+			what, tl, strings.Join(tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
+	}
+	fmt.Fprintf(tw, "%d snapshots\n", len(out))
+	return tw.Flush()
 }

@@ -196,6 +196,8 @@ func TestE2EReadOnlyRepository(t *testing.T) {
 	for _, args := range [][]string{
 		{"snapshots"},
 		{"ls", "latest"},
+		{"info"},
+		{"stats"},
 		{"pitr", "ranges", "--space", "space-a"},
 		{"check"},
 		{"verify", "--all", "--level", "L2"},

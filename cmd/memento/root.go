@@ -180,7 +180,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
-	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges), e.g. on a read-only repository")
+	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges, dump, find, diff, stats, info), e.g. on a read-only repository")
 	a.addS3Flags(pf)
 	a.addKeyFlags(pf)
 	root.AddCommand(
@@ -206,6 +206,12 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 		newVerifyCommand(a),
 		newWALCommand(a),
 		newKeyCommand(a),
+		newDumpCommand(a),
+		newFindCommand(a),
+		newDiffCommand(a),
+		newStatsCommand(a),
+		newTagCommand(a),
+		newInfoCommand(a),
 	)
 	return root
 }

@@ -495,14 +495,14 @@ func checkLocksAndAudit(ctx context.Context, r Repository, rep *CheckReport) ([]
 	}
 	removed := map[string]bool{}
 	for _, rec := range recs {
-		if rec.Command == "prune" || rec.Command == "forget" {
+		if rec.Command == "prune" || rec.Command == "forget" || rec.Command == "tag" {
 			removed[rec.Snapshot] = true
 		}
 	}
 	for _, rec := range recs {
 		if rec.Command == "backup" && rec.Result == repo.AuditOK && rec.Snapshot != "" && !present[rec.Snapshot] && !removed[rec.Snapshot] {
 			rep.add(SevError, "snapshot "+rec.Snapshot[:min(8, len(rec.Snapshot))],
-				"recorded by a backup on %s at %s, but its manifest is gone and no prune or forget removed it",
+				"recorded by a backup on %s at %s, but its manifest is gone and no prune, forget or tag removed it",
 				rec.Host, rec.Time.Format(time.RFC3339))
 		}
 	}

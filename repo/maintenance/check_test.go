@@ -201,7 +201,7 @@ func TestCheckReportsVanishedSnapshotAndStaleLock(t *testing.T) {
 	}
 	var vanished, stale int
 	for _, f := range rep.Findings {
-		if strings.Contains(f.Message, "its manifest is gone and no prune or forget removed it") {
+		if strings.Contains(f.Message, "its manifest is gone and no prune, forget or tag removed it") {
 			vanished++
 			if f.What != "snapshot "+fx.Paths.ShortID() || f.Severity != SevError {
 				t.Errorf("vanished: %+v", f)

@@ -18,7 +18,8 @@ import (
 // the audit log it appends to and reads (forget, check), the locks it lists
 // (check, a prune refused), the index files and pack headers it reads and the
 // index it writes, rebuilds, resets and re-syncs (prune, check --repair),
-// and the cached locations it drops after a prune.
+// the cached locations it drops after a prune, and the manifests
+// it writes (tag).
 type Repository interface {
 	verify.Repository
 	ListSnapshotIDs(ctx context.Context) ([]chunk.ID, error)
@@ -33,6 +34,7 @@ type Repository interface {
 	ResetIndex() error
 	Sync(ctx context.Context) error
 	ForgetLocations()
+	SaveSnapshot(ctx context.Context, m *repo.Manifest) (*repo.Snapshot, error)
 }
 
 var _ Repository = (*repo.Repository)(nil)

@@ -1,0 +1,61 @@
+package repo
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestValidTag(t *testing.T) {
+	for _, ok := range []string{"nightly", "before-upgrade 2026", "ünïcode", strings.Repeat("x", MaxTagLen)} {
+		if err := ValidTag(ok); err != nil {
+			t.Errorf("ValidTag(%q): %v", ok, err)
+		}
+	}
+	bad := map[string]string{
+		"":                       "empty",
+		"a,b":                    "comma",
+		" a":                     "leading or trailing space",
+		"a\nb":                   "control character",
+		"\xff":                   "not UTF-8",
+		strings.Repeat("x", 257): "at most 256",
+		"damaged: x":             "damage marks",
+		"identity:0123":          "written only by memento",
+		"timeline:2":             "written only by memento",
+		"original:" + "ab":       "written only by memento",
+	}
+	for tag, want := range bad {
+		if err := ValidTag(tag); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidTag(%q): %v, want %q", tag, err, want)
+		}
+	}
+}
+
+func TestTagEditApply(t *testing.T) {
+	sys := []string{"damaged: seg 3", "identity:00ff", "timeline:2", "original:abcd"}
+	tags := append([]string{"a", "b"}, sys...)
+	cases := []struct {
+		e       TagEdit
+		want    []string
+		changed bool
+	}{
+		{TagEdit{Add: []string{"c", "a"}}, []string{"a", "b", "c"}, true},
+		{TagEdit{Remove: []string{"a", "zz"}}, []string{"b"}, true},
+		{TagEdit{Set: []string{}}, nil, true},
+		{TagEdit{Set: []string{"x", "x"}, Add: []string{"y"}, Remove: []string{"x"}}, []string{"y"}, true},
+		{TagEdit{Add: []string{"b"}}, []string{"a", "b"}, false},
+	}
+	for _, c := range cases {
+		got, changed, err := c.e.Apply(tags)
+		if err != nil || changed != c.changed || !slices.Equal(got, append(c.want, sys...)) {
+			t.Errorf("%+v: %q %v %v, want %q", c.e, got, changed, err, append(c.want, sys...))
+		}
+	}
+	if _, _, err := (TagEdit{Remove: []string{"timeline:2"}}).Apply(tags); err == nil {
+		t.Error("an edit removed a system tag")
+	}
+	m := Manifest{Tags: tags}
+	if got := m.UserTags(); !slices.Equal(got, []string{"a", "b"}) || m.Original() != "abcd" {
+		t.Errorf("UserTags %q, Original %q", got, m.Original())
+	}
+}
