@@ -36,6 +36,10 @@ type app struct {
 	opened         []*repo.Repository   // by openWith, to tell a lost lock (lockLost)
 	backends       []io.Closer          // backends opened that hold resources (own), closed when the command ends
 	restoreMode    restore.IdentityMode // what restore does with the target's identity (cmd_restore.go)
+	// partial restore, damage skipping, unsafe targets (cmd_restore.go)
+	restoreFilter      *restore.Filter
+	restoreSkipDamaged bool
+	restoreForceTarget bool
 }
 
 func run(ctx context.Context, args []string) int {
