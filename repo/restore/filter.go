@@ -47,13 +47,14 @@ func NewFilter(include, exclude []string) (*Filter, error) {
 func anchorPattern(p string) (string, error) {
 	q := strings.TrimRight(p, "/")
 	switch {
-	case q == "" || strings.ContainsRune(q, 0):
+	case p == "":
 		return "", fmt.Errorf("empty pattern")
+	case strings.ContainsRune(p, 0):
+		return "", fmt.Errorf("pattern contains NUL")
+	case q == "":
+		return "", fmt.Errorf("the pattern names the snapshot's root: leave it out to restore everything")
 	case strings.HasPrefix(q, "/"):
 		q = strings.TrimLeft(q, "/")
-		if q == "" {
-			return "", fmt.Errorf("the pattern names the snapshot's root: leave it out to restore everything")
-		}
 	default:
 		q = "**/" + q
 	}
