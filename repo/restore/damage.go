@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"memento/chunk"
 	"memento/index"
@@ -83,11 +82,6 @@ func (rs *restorer) noteDamaged(kind, rel string, size uint64, err error) {
 			d.Pack = fmt.Sprintf("%x", be.loc.Pack[:])
 		}
 		d.Error = be.err.Error()
-	}
-	// The repository's error names the snapshot and file already; keep
-	// the cause for the listing.
-	if i := strings.LastIndex(d.Error, ": "); i >= 0 && len(d.Error) > 300 {
-		d.Error = d.Error[i+2:]
 	}
 	rs.mu.Lock()
 	rs.damaged = append(rs.damaged, d)

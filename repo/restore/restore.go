@@ -368,7 +368,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		t, err := rs.r.LoadTree(gctx, rs.sn.Space, id)
 		if err != nil {
 			if rel != "" && rs.skippable(err) {
-				rs.noteDamaged("dir", rel, 0, err)
+				rs.noteDamaged("dir", rel, 0, &blobError{id: id, err: err})
 				return -1, nil
 			}
 			return 0, fmt.Errorf("snapshot %s: %s: %w", rs.sn.ShortID(), repo.DisplayRel(rel), err)
