@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -26,19 +23,9 @@ import (
 // runIn runs memento in the working directory dir.
 func (e *env) runIn(dir string, args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(mementoBin, args...)
-	cmd.Env, cmd.Dir = e.environ(), dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	code := 0
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	e.dir = dir
+	defer func() { e.dir = "" }()
+	return e.run(args...)
 }
 
 // restoredSrc is where the backed-up directory src lies below a restore
