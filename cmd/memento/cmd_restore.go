@@ -127,7 +127,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	case !pitr && f.all && (!f.latest || len(args) > 0 || f.space != ""):
 		return usagef("--all needs --latest (the newest snapshot of every space) or --at/--to-seq")
 	case !pitr && !f.all && len(args) == 0 && !(f.space != "" && f.latest):
-		return usagef("name a snapshot, or give --space ID --latest")
+		return usagef("name a snapshot, or give --space ID with --latest, --at T or --to-seq N")
 	case len(args) > 0 && f.latest:
 		return usagef("give either a snapshot or --latest, not both")
 	}
@@ -286,6 +286,7 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 	prog := &repo.Progress{}
 	stop := a.showProgress("restore", total, prog)
 	out := make([]restoreJSON, len(spaces))
+	partial := make([]error, len(spaces)) // --skip-damaged: what each space left out
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(spacesRestoredAtOnce)
 	for i, sp := range spaces {
@@ -296,6 +297,10 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 			}
 			res, err := a.restoreOne(gctx, r, sn, target, prog)
 			out[i] = restoreJSON{Snapshot: sn.ID.String(), Result: res}
+			if errors.As(err, new(*restore.PartialError)) {
+				partial[i] = err // restored and kept: the other spaces go on
+				return nil
+			}
 			return err
 		})
 	}
@@ -304,5 +309,8 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 	if err != nil {
 		return err
 	}
-	return a.emit(out)
+	if err := a.emit(out); err != nil {
+		return err
+	}
+	return errors.Join(partial...)
 }

@@ -392,6 +392,7 @@ func TestE2ERestoreFlagContradictions(t *testing.T) {
 		{"--skip-damaged does not go with --at/--to-seq", []string{"restore", "--space", "s1", "--at", "2026-01-01T00:00:00Z", "--skip-damaged", "--target", tgt}},
 		{"--skip-damaged with a space needs --as-new", []string{"restore", "--space", "s1", "--latest", "--skip-damaged", "--target", tgt}},
 		{"pitr ranges needs --space ID", []string{"pitr", "ranges"}},
+		{"name a snapshot, or give --space ID with --latest, --at T or --to-seq N", []string{"restore", "--target", tgt}},
 	} {
 		e.wantFail(exitUsage, c.msg, c.args...)
 	}
