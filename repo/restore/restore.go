@@ -67,6 +67,10 @@ type RestoreResult struct {
 // when all of it verified is it renamed into place. A non-empty target is
 // first renamed to target.pre-restore-<time> (a safety copy that costs
 // nothing and keeps every original inode), never overwritten.
+// An existing empty directory or mount point is filled in place instead
+// (target.go); a non-empty dangerous target is refused (ErrUnsafeTarget).
+// opts.Filter restores part of a plain snapshot; opts.SkipDamaged keeps
+// what reads correctly and returns a *PartialError naming the rest.
 //
 // A space snapshot restores into an Engram data dir: target is the data dir,
 // only spaces/<space> is replaced, and metadata.json is written if missing.
