@@ -15,29 +15,35 @@ import (
 // binaries re-encode the manifest to check its signature.
 const OriginalTagPrefix = "original:"
 
-// MaxTagLen bounds a tag's length in bytes.
-const MaxTagLen = 256
+// MaxTagLen is the longest tag a user may give, in bytes.
+const MaxTagLen = 128
 
 // ValidTag reports why t cannot be a tag a user gives (backup --tag, tag
-// --add/--set), or nil: not empty, at most MaxTagLen bytes of UTF-8, no
-// comma (snapshot filters read "a,b" as both tags), no control character,
-// no leading or trailing space, and none of the prefixes only memento
-// writes (damage marks, identity, timeline, original). Every command that
-// takes user tags checks them here, so they agree on what a tag is.
+// --add/--set), or nil. Every tag a user gives is a name under the mount's
+// tags/ directory and one word in `snapshots` output and in --tag filters:
+// 1 to MaxTagLen bytes of UTF-8 without '/', ',' (filters read "a,b" as two
+// tags), whitespace or control characters, not "." or "..", and none of the
+// prefixes only memento writes (damage marks, identity, timeline,
+// original). Every command that takes user tags checks them here, so they
+// agree on what a tag is.
 func ValidTag(t string) error {
 	switch {
 	case t == "":
-		return fmt.Errorf("tag %q: empty", t)
+		return fmt.Errorf("empty tag")
 	case len(t) > MaxTagLen:
-		return fmt.Errorf("tag %.20q...: %d bytes, at most %d", t, len(t), MaxTagLen)
+		return fmt.Errorf("tag %.20q...: %d bytes (at most %d)", t, len(t), MaxTagLen)
 	case !utf8.ValidString(t):
-		return fmt.Errorf("tag %q: not UTF-8", t)
-	case strings.Contains(t, ","):
-		return fmt.Errorf("tag %q: contains a comma (filters read \"a,b\" as two tags)", t)
-	case strings.TrimSpace(t) != t:
-		return fmt.Errorf("tag %q: leading or trailing space", t)
-	case strings.ContainsFunc(t, unicode.IsControl):
-		return fmt.Errorf("tag %q: contains a control character", t)
+		return fmt.Errorf("tag %q is not valid UTF-8", t)
+	case t == "." || t == "..":
+		return fmt.Errorf("tag %q is not a directory name", t)
+	}
+	if i := strings.IndexFunc(t, func(r rune) bool {
+		return r == '/' || r == ',' || unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
+	}); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(t[i:])
+		return fmt.Errorf("tag %q contains %q (not allowed: '/', ',', whitespace, control characters)", t, r)
+	}
+	switch {
 	case strings.HasPrefix(t, DamageTagPrefix):
 		return fmt.Errorf("tag %q: tags starting with %q are damage marks, written only by backup", t, DamageTagPrefix)
 	case ReservedTag(t):

@@ -7,22 +7,30 @@ import (
 )
 
 func TestValidTag(t *testing.T) {
-	for _, ok := range []string{"nightly", "before-upgrade 2026", "ünïcode", strings.Repeat("x", MaxTagLen)} {
+	for _, ok := range []string{"nightly", "before-upgrade", "v1.2", "env:prod", "ünïcödé", strings.Repeat("x", MaxTagLen)} {
 		if err := ValidTag(ok); err != nil {
 			t.Errorf("ValidTag(%q): %v", ok, err)
 		}
 	}
 	bad := map[string]string{
-		"":                       "empty",
-		"a,b":                    "comma",
-		" a":                     "leading or trailing space",
-		"a\nb":                   "control character",
-		"\xff":                   "not UTF-8",
-		strings.Repeat("x", 257): "at most 256",
-		"damaged: x":             "damage marks",
-		"identity:0123":          "written only by memento",
-		"timeline:2":             "written only by memento",
-		"original:" + "ab":       "written only by memento",
+		"":                               "empty tag",
+		"a,b":                            `contains ','`,
+		" a":                             `contains ' '`,
+		"a b/c":                          `contains ' '`,
+		"a/b":                            `contains '/'`,
+		"tab\there":                      `contains '\t'`,
+		"a\nb":                           `contains '\n'`,
+		"nbsp\u00a0":                     `contains '\u00a0'`,
+		"bell\a":                         `contains '\a'`,
+		"nul\x00":                        `contains '\x00'`,
+		".":                              "not a directory name",
+		"..":                             "not a directory name",
+		"\xff":                           "not valid UTF-8",
+		strings.Repeat("x", MaxTagLen+1): "at most 128",
+		"damaged:x":                      "damage marks",
+		"identity:0123":                  "written only by memento",
+		"timeline:2":                     "written only by memento",
+		"original:" + "ab":               "written only by memento",
 	}
 	for tag, want := range bad {
 		if err := ValidTag(tag); err == nil || !strings.Contains(err.Error(), want) {
@@ -58,4 +66,14 @@ func TestTagEditApply(t *testing.T) {
 	if got := m.UserTags(); !slices.Equal(got, []string{"a", "b"}) || m.Original() != "abcd" {
 		t.Errorf("UserTags %q, Original %q", got, m.Original())
 	}
+}
+
+func FuzzValidTag(f *testing.F) {
+	f.Add("nightly")
+	f.Add("a b/c")
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidTag(s) == nil && ValidName(s) != nil {
+			t.Fatalf("tag %q accepted but cannot be a name under tags/", s)
+		}
+	})
 }

@@ -48,7 +48,7 @@ func newBackupCommand(a *app) *cobra.Command {
 	fl.StringVar(&f.dataDir, "data-dir", "", "Engram data directory")
 	fl.StringSliceVar(&f.spaces, "space", nil, "space id to back up (repeatable)")
 	fl.BoolVar(&f.all, "all", false, "back up every space of the data dir")
-	fl.StringSliceVar(&f.tags, "tag", nil, "tag the snapshot (repeatable)")
+	fl.StringArrayVar(&f.tags, "tag", nil, "tag the snapshot (repeatable, or a,b): 1-128 bytes, no '/', ',', whitespace or control characters")
 	fl.StringVar(&f.host, "host", "", "host name to record (default: this host)")
 	fl.StringVar(&f.parent, "parent", "", "compare with this snapshot instead of the latest")
 	fl.BoolVar(&f.noParent, "force", false, "read every file, ignoring the parent snapshot")
@@ -106,12 +106,14 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	default:
 		jobs = append(jobs, backup.BackupOptions{Paths: paths})
 	}
+	var tags []string
+	for _, v := range f.tags {
+		tags = append(tags, strings.Split(v, ",")...)
+	}
+	f.tags = tags
 	for _, t := range f.tags {
-		if strings.HasPrefix(t, repo.DamageTagPrefix) {
-			return usagef("--tag %q: tags starting with %q are damage marks, written only by backup", t, repo.DamageTagPrefix)
-		}
-		if repo.ReservedTag(t) {
-			return usagef("--tag %q: tags starting with %q or %q record the database identity and timeline, written only by backup", t, repo.IdentityTagPrefix, repo.TimelineTagPrefix)
+		if err := repo.ValidTag(t); err != nil {
+			return usagef("--tag: %v", err)
 		}
 	}
 	r, err := a.open(ctx)

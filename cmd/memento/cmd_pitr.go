@@ -36,6 +36,9 @@ and fork point; restore reads the newest unless --timeline N says otherwise.
 A space id that several databases have needs --identity (or --host).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if space == "" {
+				return usagef("pitr ranges needs --space ID (the spaces with snapshots: 'memento snapshots')")
+			}
 			if err := engram.ValidSpaceID(space); err != nil {
 				return usagef("%v", err)
 			}
@@ -152,8 +155,11 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 	for _, sp := range spaces {
 		g.Go(func() error {
 			res, err := restore.RestorePointInTime(gctx, r, restore.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog,
-				Identity: f.identity, Host: f.host, Timeline: f.timeline, Mode: mode})
+				Identity: f.identity, Host: f.host, Timeline: f.timeline, Mode: mode, ForceTarget: f.forceTarget})
 			a.auditPITR(gctx, r, sp, t.String(), res, err)
+			if errors.Is(err, restore.ErrUnsafeTarget) {
+				err = fmt.Errorf("%w (give --force-target to do it anyway)", err)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

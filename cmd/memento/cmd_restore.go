@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,10 @@ type restoreFlags struct {
 	host          string
 	asNew         bool
 	forceIdentity bool
+	// partial restore, damage, target (docs/cli.md, restore)
+	include, exclude []string
+	skipDamaged      bool
+	forceTarget      bool
 }
 
 // mode is what the restore does with the target's identity and timeline.
@@ -44,17 +49,36 @@ func (f restoreFlags) mode() (restore.IdentityMode, error) {
 func newRestoreCommand(a *app) *cobra.Command {
 	var f restoreFlags
 	c := &cobra.Command{
-		Use:   "restore [SNAPSHOT] --target DIR | --space ID --latest --target DIR",
+		Use:   "restore SNAPSHOT --target DIR | (--space ID | --all) (--latest | --at T | --to-seq N) --target DIR",
 		Short: "Restore a snapshot, verifying every byte, without ever overwriting the target",
 		Long: `Restore writes into a temporary directory beside the target, verifies every
 chunk and every file's BLAKE3 while writing, and only then renames it into
-place. A non-empty target is first moved to TARGET.pre-restore-<time>.
+place. A non-empty target is first moved to TARGET.pre-restore-<time>; an
+existing empty directory or mount point is filled in place (the restore is
+staged in TARGET/.memento.restore-<n> and its entries moved up once all of
+it verified). A non-empty target that is the root, the home directory, the
+current directory or one above it is refused unless --force-target; a
+non-empty mount point is refused (it cannot be moved aside).
 
 A space snapshot restores into an Engram data dir: --target is the data dir
-and only spaces/<id> is replaced.`,
+and only spaces/<id> is replaced.
+
+--include/--exclude restore part of a plain snapshot: globs on the path
+inside the snapshot ('*', '?', '**', [class], {a,b}); a pattern starting with
+'/' is anchored at the snapshot's root, any other matches at any depth. An
+excluded directory is skipped whole; with --include, a path is restored when
+it or a directory above it matches. A space is always restored whole.
+
+--skip-damaged restores every file that reads and verifies and leaves out
+those that do not (a damaged chunk in every copy), lists them (path, chunk,
+pack) and exits 5: the incomplete result is kept in place, the one case
+where a restore keeps a partial result. A space needs --as-new with it.`,
 		Example: `  memento restore 1a2b3c4d --target /srv/restore
   memento restore --space tenant_01 --latest --target /var/lib/engram
-  memento restore --all --latest --target /var/lib/engram`,
+  memento restore --all --latest --target /var/lib/engram
+  memento restore --space tenant_01 --at 2026-11-21T14:28:59Z --target /var/lib/engram
+  memento restore 1a2b3c4d --target /srv/restore --include '/etc/**' --exclude '*.tmp'
+  memento restore 1a2b3c4d --target /srv/restore --skip-damaged`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.restore(cmd.Context(), f, args)
@@ -72,6 +96,10 @@ and only spaces/<id> is replaced.`,
 	fl.StringVar(&f.host, "host", "", "with --at/--to-seq: the database of this host, when several have a space of that id")
 	fl.BoolVar(&f.asNew, "as-new", false, "give the target a new database identity (a clone for testing never archives into the original's history)")
 	fl.BoolVar(&f.forceIdentity, "force-identity", false, "restore into a data dir of another identity, which takes the snapshot's")
+	fl.StringArrayVar(&f.include, "include", nil, "restore only paths matching this glob, and what is below them (repeatable; plain snapshots)")
+	fl.StringArrayVar(&f.exclude, "exclude", nil, "do not restore paths matching this glob, nor what is below them (repeatable; plain snapshots)")
+	fl.BoolVar(&f.skipDamaged, "skip-damaged", false, "restore what reads correctly, list the damaged files, keep the incomplete result and exit 5")
+	fl.BoolVar(&f.forceTarget, "force-target", false, "restore over a non-empty root, home or current directory (or one above it), moving it aside")
 	return c
 }
 
@@ -80,7 +108,18 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 		return usagef("--target DIR is required")
 	}
 	pitr := f.at != "" || f.toSeq != 0
+	partial := len(f.include) > 0 || len(f.exclude) > 0
 	switch {
+	case f.at != "" && f.toSeq != 0:
+		return usagef("give either --at or --to-seq, not both")
+	case pitr && f.latest:
+		return usagef("--latest restores the newest snapshot, --at/--to-seq a point in time: give one of them")
+	case partial && (f.space != "" || f.all):
+		return usagef("--include/--exclude restore part of a plain snapshot; a space is restored whole (read single files with 'memento mount')")
+	case f.skipDamaged && pitr:
+		return usagef("--skip-damaged does not go with --at/--to-seq: a point-in-time recovery replays the WAL over a whole space")
+	case f.skipDamaged && (f.space != "" || f.all) && !f.asNew:
+		return usagef("--skip-damaged with a space needs --as-new: a space with files left out must not archive into the original's history")
 	case pitr && len(args) > 0:
 		return usagef("--at/--to-seq pick the snapshot themselves; do not name one")
 	case pitr && f.space == "" && !f.all:
@@ -88,7 +127,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	case !pitr && f.all && (!f.latest || len(args) > 0 || f.space != ""):
 		return usagef("--all needs --latest (the newest snapshot of every space) or --at/--to-seq")
 	case !pitr && !f.all && len(args) == 0 && !(f.space != "" && f.latest):
-		return usagef("name a snapshot, or give --space ID --latest")
+		return usagef("name a snapshot, or give --space ID with --latest, --at T or --to-seq N")
 	case len(args) > 0 && f.latest:
 		return usagef("give either a snapshot or --latest, not both")
 	}
@@ -105,6 +144,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	if a.restoreMode, err = f.mode(); err != nil {
 		return err
 	}
+	a.restoreSkipDamaged, a.restoreForceTarget = f.skipDamaged, f.forceTarget
 	if pitr {
 		return restorePointInTime(ctx, a, r, f)
 	}
@@ -120,14 +160,25 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	if err != nil {
 		return err
 	}
+	if sn.Space != "" && partial {
+		return usagef("--include/--exclude: snapshot %s is of space %s, which is restored whole (read single files with 'memento mount')", sn.ShortID(), sn.Space)
+	}
+	if sn.Space != "" && f.skipDamaged && !f.asNew {
+		return usagef("--skip-damaged: snapshot %s is of space %s: a space with files left out needs --as-new", sn.ShortID(), sn.Space)
+	}
+	if a.restoreFilter, err = restore.NewFilter(f.include, f.exclude); err != nil {
+		return usagef("%v", err)
+	}
 	prog := &repo.Progress{}
 	stop := a.showProgress("restore", int64(sn.Summary.Bytes), prog)
 	res, err := a.restoreOne(ctx, r, sn, f.target, prog)
 	stop()
-	if err != nil {
-		return err
+	if res != nil {
+		if eerr := a.emit(restoreJSON{Snapshot: sn.ID.String(), Result: res}); eerr != nil && err == nil {
+			err = eerr
+		}
 	}
-	return a.emit(restoreJSON{Snapshot: sn.ID.String(), Result: res})
+	return err
 }
 
 // latestOfDatabase is the newest snapshot of the space of the database
@@ -161,9 +212,14 @@ type restoreJSON struct {
 // restoreOne restores one snapshot, records it in the audit trail and says
 // what it did.
 func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress) (*restore.RestoreResult, error) {
-	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog, Mode: a.restoreMode})
+	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog, Mode: a.restoreMode,
+		Filter: a.restoreFilter, SkipDamaged: a.restoreSkipDamaged, ForceTarget: a.restoreForceTarget})
 	a.auditRestore(ctx, r, sn, res, err)
-	if err != nil {
+	if errors.Is(err, restore.ErrUnsafeTarget) {
+		err = usagef("%v (give --force-target to do it anyway)", err)
+	}
+	var partial *restore.PartialError
+	if err != nil && !errors.As(err, &partial) {
 		if sn.Space != "" {
 			return nil, fmt.Errorf("space %s: %w", sn.Space, err)
 		}
@@ -173,8 +229,23 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 	if sn.Space != "" {
 		what += " (space " + sn.Space + ")"
 	}
-	a.printf("restored %s to %s: %d files, %d dirs, %s in %.1fs, every byte verified\n",
-		what, res.Target, res.Files, res.Dirs, human(res.Bytes), res.Seconds)
+	verified := "every byte verified"
+	if partial != nil {
+		verified = "every byte written verified; INCOMPLETE, see below"
+	}
+	a.printf("restored %s to %s: %d files, %d dirs, %s in %.1fs, %s\n",
+		what, res.Target, res.Files, res.Dirs, human(res.Bytes), res.Seconds, verified)
+	if partial != nil {
+		// The list goes to stderr even with --json or --quiet: it is
+		// what the operator must act on (the JSON result has it too).
+		for _, d := range partial.Damaged {
+			fmt.Fprintf(a.stderr, "damaged, not restored: %s\n", d)
+		}
+		if sn.Space != "" {
+			return res, fmt.Errorf("space %s: %w", sn.Space, err)
+		}
+		return res, err
+	}
 	if res.SafetyCopy != "" {
 		a.printf("the previous content is kept at %s\n", res.SafetyCopy)
 	}
@@ -215,6 +286,7 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 	prog := &repo.Progress{}
 	stop := a.showProgress("restore", total, prog)
 	out := make([]restoreJSON, len(spaces))
+	partial := make([]error, len(spaces)) // --skip-damaged: what each space left out
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(spacesRestoredAtOnce)
 	for i, sp := range spaces {
@@ -225,6 +297,10 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 			}
 			res, err := a.restoreOne(gctx, r, sn, target, prog)
 			out[i] = restoreJSON{Snapshot: sn.ID.String(), Result: res}
+			if errors.As(err, new(*restore.PartialError)) {
+				partial[i] = err // restored and kept: the other spaces go on
+				return nil
+			}
 			return err
 		})
 	}
@@ -233,5 +309,8 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 	if err != nil {
 		return err
 	}
-	return a.emit(out)
+	if err := a.emit(out); err != nil {
+		return err
+	}
+	return errors.Join(partial...)
 }

@@ -49,6 +49,8 @@ var exitCodes = []struct {
 	{errUsage, exitUsage},
 	{walarchive.ErrAmbiguous, exitUsage},
 	{restore.ErrIdentityMismatch, exitUsage},
+	{restore.ErrUnsafeTarget, exitUsage},
+	{restore.ErrPartialSpace, exitUsage},
 	{walarchive.ErrNothingRewritten, exitUsage},
 	{repo.ErrInvalidRef, exitUsage},
 	{repo.ErrInvalidArgument, exitUsage},

@@ -46,6 +46,7 @@ type env struct {
 	cache    string
 	password string
 	extra    []string // more KEY=VALUE environment entries
+	dir      string   // the working directory of the runs ("": the test's)
 }
 
 // newEnv makes a fresh environment with an initialized repository.
@@ -78,7 +79,7 @@ func (e *env) run(args ...string) result {
 func (e *env) runBin(bin string, args ...string) result {
 	e.t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = e.environ()
+	cmd.Env, cmd.Dir = e.environ(), e.dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

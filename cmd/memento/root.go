@@ -40,6 +40,10 @@ type app struct {
 
 	// keyCache is --key-cache: keep the unlocked key in the kernel keyring this long (cmd_key.go).
 	keyCache time.Duration
+	// partial restore, damage skipping, unsafe targets (cmd_restore.go)
+	restoreFilter      *restore.Filter
+	restoreSkipDamaged bool
+	restoreForceTarget bool
 }
 
 func run(ctx context.Context, args []string) int {

@@ -105,7 +105,7 @@ func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[ch
 			return err
 		}
 		if b.Err != nil {
-			return b.Err
+			return &blobError{id: b.ID, loc: b.Loc, err: b.Err}
 		}
 		next++
 		return fn(b.Data, false)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/zeebo/blake3"
 
@@ -25,6 +26,20 @@ const directMinSize = directio.MinSize
 // BLAKE3 is computed; whole blocks of zeros become holes. The file is only
 // kept if its size and digest match the snapshot.
 func (rs *restorer) restoreFile(ctx context.Context, n *repo.Node, p, rel string) error {
+	err := rs.writeFile(ctx, n, p, rel)
+	if err != nil && rs.skippable(err) {
+		// --skip-damaged: leave the file out, say so, go on.
+		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return fmt.Errorf("restore %s: %w", p, rerr)
+		}
+		rs.noteDamaged("file", rel, n.Size, err)
+		return nil
+	}
+	return err
+}
+
+// writeFile is restoreFile without the damage skipping.
+func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) error {
 	what := func(format string, args ...any) error {
 		return repo.Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
 	}

@@ -50,6 +50,8 @@ type PITROptions struct {
 	// (Continue: identity kept, a new timeline recorded when history is cut
 	// short) or a scratch copy (Scratch, the default).
 	Mode IdentityMode
+	// ForceTarget: as RestoreOptions.ForceTarget.
+	ForceTarget bool
 }
 
 // PITRResult says where a point-in-time recovery stopped.
@@ -145,7 +147,7 @@ func RestorePointInTime(ctx context.Context, r *repo.Repository, opts PITROption
 	if err := checkSpaceTree(ctx, r, sn, tree); err != nil {
 		return nil, err
 	}
-	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: opts.Progress, Workers: opts.Workers}}
+	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: opts.Progress, Workers: opts.Workers, ForceTarget: opts.ForceTarget}}
 	res := &PITRResult{Space: opts.Space, Snapshot: sn.ID.String(), Target: dest}
 	spec := stageSpec{dest: dest, kind: ".pitr-", dirNode: spaceNode, meta: meta, dataDir: dataDir, noSync: opts.NoSync}
 	var step *timelineStep

@@ -30,6 +30,18 @@ type RestoreOptions struct {
 	// a restore before the end of the snapshot's timeline leaves a pending
 	// fork) or it is a scratch copy (Scratch, the default).
 	Mode IdentityMode
+	// Filter restores only part of a plain snapshot (nil: all of it).
+	// A space snapshot is restored whole: Restore refuses a filter for
+	// one (ErrPartialSpace).
+	Filter *Filter
+	// SkipDamaged restores every file that reads and verifies and leaves
+	// out the damaged ones, keeping the incomplete result in place: see
+	// PartialError.
+	SkipDamaged bool
+	// ForceTarget restores into a target that would otherwise be
+	// refused (ErrUnsafeTarget): the root, the home directory, the
+	// current directory or one above it, when not empty.
+	ForceTarget bool
 }
 
 // RestoreResult says what a restore did, for the operator.
@@ -43,6 +55,11 @@ type RestoreResult struct {
 	Dirs       uint64      `json:"dirs"`
 	Bytes      uint64      `json:"bytes"`
 	Seconds    float64     `json:"seconds"`
+	// InPlace says the target was an existing empty directory (or mount
+	// point) that the restore filled in place.
+	InPlace bool `json:"in_place,omitempty"`
+	// Damaged lists what a SkipDamaged restore left out.
+	Damaged []DamagedPath `json:"damaged,omitempty"`
 }
 
 // Restore writes a snapshot to target. Everything is written into a temporary
@@ -50,6 +67,10 @@ type RestoreResult struct {
 // when all of it verified is it renamed into place. A non-empty target is
 // first renamed to target.pre-restore-<time> (a safety copy that costs
 // nothing and keeps every original inode), never overwritten.
+// An existing empty directory or mount point is filled in place instead
+// (target.go); a non-empty dangerous target is refused (ErrUnsafeTarget).
+// opts.Filter restores part of a plain snapshot; opts.SkipDamaged keeps
+// what reads correctly and returns a *PartialError naming the rest.
 //
 // A space snapshot restores into an Engram data dir: target is the data dir,
 // only spaces/<space> is replaced, and metadata.json is written if missing.
@@ -87,7 +108,10 @@ func Restore(ctx context.Context, r Repository, sn *repo.Snapshot, target string
 	} else if _, err := r.LoadTree(ctx, sn.Space, sn.Root); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)
 	}
-	rs := &restorer{r: r, sn: sn, opts: opts}
+	if sn.Space != "" && !opts.Filter.Empty() {
+		return nil, fmt.Errorf("%w: snapshot %s is of space %s, which is restored whole (part of a database is not one); read single files with 'memento mount'", ErrPartialSpace, sn.ShortID(), sn.Space)
+	}
+	rs := &restorer{r: r, sn: sn, opts: opts, filter: opts.Filter}
 	res := &RestoreResult{Target: target}
 	spec := stageSpec{dest: dest, kind: ".restore-", dirNode: spaceNode, meta: meta, dataDir: target}
 	if sn.Space != "" && sn.Engram != nil && opts.Mode != Scratch {
@@ -100,8 +124,13 @@ func Restore(ctx context.Context, r Repository, sn *repo.Snapshot, target string
 	}); err != nil {
 		return nil, err
 	}
-	res.Files, res.Dirs, res.Bytes = rs.files, rs.dirs, rs.bytes
+	res.InPlace = rs.inPlace
+	res.Files, res.Dirs, res.Bytes = rs.files-rs.damagedFiles, rs.dirs, rs.bytes-rs.damagedBytes
 	res.Seconds = time.Since(start).Seconds()
+	if len(rs.damaged) > 0 {
+		res.Damaged = rs.damaged
+		return res, &PartialError{Target: target, Damaged: rs.damaged}
+	}
 	return res, nil
 }
 
@@ -125,7 +154,9 @@ type stageSpec struct {
 }
 
 // stageAndSwap is the one stage-and-swap path of plain and point-in-time
-// restores: it creates a staging directory beside spec.dest, lets fill
+// restores: it creates a staging directory beside spec.dest (inside it,
+// when it is an existing empty directory or mount point: see target.go),
+// lets fill
 // write the result into it, gives it spec.dirNode's metadata, writes the
 // data dir's missing metadata.json beside its final name, puts everything
 // on disk, and only then swaps the staging directory into place (moving a
@@ -138,7 +169,16 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}
-	stage, err := newStaging(filepath.Dir(dest), "."+filepath.Base(dest)+spec.kind, rs.r.Logger())
+	plan, err := planTarget(dest, rs.opts.ForceTarget, rs.r.Logger())
+	if err != nil {
+		return "", err
+	}
+	var stage *staging
+	if plan.inPlace {
+		stage, err = newStaging(dest, inPlacePrefix+spec.kind, rs.r.Logger())
+	} else {
+		stage, err = newStaging(filepath.Dir(dest), "."+filepath.Base(dest)+spec.kind, rs.r.Logger())
+	}
 	if err != nil {
 		return "", fmt.Errorf("restore target %s: %w", dest, err)
 	}
@@ -157,7 +197,7 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 	}
 	// A space directory keeps its snapshot's mode, owner and mtime, in a
 	// plain restore as in a point-in-time one.
-	if spec.dirNode != nil {
+	if spec.dirNode != nil && !plan.inPlace {
 		if err := setDirMeta(tmp, spec.dirNode); err != nil {
 			return fail(err)
 		}
@@ -181,7 +221,18 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 			return fail(err)
 		}
 	}
-	safety, err := swapIntoPlace(stage, dest)
+	var safety string
+	if plan.inPlace {
+		rs.inPlace = true
+		err = moveInPlace(stage, dest)
+		if err == nil && spec.dirNode != nil {
+			if err := setDirMeta(dest, spec.dirNode); err != nil {
+				return "", err // the result is in place; only its mode or mtime is off
+			}
+		}
+	} else {
+		safety, err = swapIntoPlace(stage, dest)
+	}
 	if err != nil {
 		if spec.undo != nil {
 			spec.undo()
@@ -276,8 +327,13 @@ type restorer struct {
 
 	files, dirs, bytes uint64 // updated only by the walking goroutine or under g
 
-	mu      sync.Mutex
-	zeroIDs map[uint32]chunk.ID // IDs of chunks of n zeros, see planFetch
+	filter  *Filter // the paths to restore (nil: all)
+	inPlace bool    // the swap filled an existing empty directory
+
+	mu                         sync.Mutex
+	zeroIDs                    map[uint32]chunk.ID // IDs of chunks of n zeros, see planFetch
+	damaged                    []DamagedPath       // left out by SkipDamaged
+	damagedFiles, damagedBytes uint64
 }
 
 // locateBatch is how many chunks restoreDir looks up in one index
@@ -312,6 +368,9 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		path string
 	}
 	var metas []dirMeta
+	// walk returns how many entries it restored below dir, or -1 when
+	// dir's tree is damaged and skipped (SkipDamaged). sel says a
+	// directory above matched an include pattern.
 	// Files go to the workers in batches whose chunks were looked up in
 	// the index together (Locate keeps the answers, so each file's own
 	// lookup costs nothing): one index transaction per batch rather than
@@ -334,28 +393,47 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		batch, batchIDs = batch[:0], batchIDs[:0]
 		return nil
 	}
-	var walk func(id chunk.ID, dir, rel string) error
-	walk = func(id chunk.ID, dir, rel string) error {
+	var walk func(id chunk.ID, dir, rel string, sel bool) (int, error)
+	walk = func(id chunk.ID, dir, rel string, sel bool) (int, error) {
 		t, err := rs.r.LoadTree(gctx, rs.sn.Space, id)
 		if err != nil {
-			return fmt.Errorf("snapshot %s: %s: %w", rs.sn.ShortID(), repo.DisplayRel(rel), err)
+			if rel != "" && rs.skippable(err) {
+				rs.noteDamaged("dir", rel, 0, &blobError{id: id, err: err})
+				return -1, nil
+			}
+			return 0, fmt.Errorf("snapshot %s: %s: %w", rs.sn.ShortID(), repo.DisplayRel(rel), err)
 		}
+		count := 0
 		for _, n := range t.Nodes {
 			p := filepath.Join(dir, n.Name) // n.Name was validated by decodeTree
 			nrel := repo.JoinRel(rel, n.Name)
+			if rs.filter.Excluded(nrel) {
+				continue
+			}
+			nsel := sel || rs.filter.Included(nrel)
+			if !nsel && n.Type != repo.NodeDir {
+				continue // a directory is looked into: an include may match below
+			}
 			switch n.Type {
 			case repo.NodeDir:
 				if err := os.Mkdir(p, 0o700); err != nil {
-					return fmt.Errorf("restore %s: %w", p, err)
+					return 0, fmt.Errorf("restore %s: %w", p, err)
+				}
+				k, err := walk(*n.Subtree, p, nrel, nsel)
+				if err != nil {
+					return 0, err
+				}
+				if k < 0 || (k == 0 && !nsel) { // damaged, or nothing selected below
+					if err := os.Remove(p); err != nil {
+						return 0, fmt.Errorf("restore %s: %w", p, err)
+					}
+					continue
 				}
 				rs.dirs++
-				if err := walk(*n.Subtree, p, nrel); err != nil {
-					return err
-				}
 				metas = append(metas, dirMeta{n, p})
 			case repo.NodeSymlink:
 				if err := os.Symlink(n.LinkTarget, p); err != nil {
-					return fmt.Errorf("restore %s: %w", p, err)
+					return 0, fmt.Errorf("restore %s: %w", p, err)
 				}
 				setOwnerAndTimes(p, n, true)
 			case repo.NodeFile:
@@ -365,14 +443,15 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 				batchIDs = append(batchIDs, n.Content...)
 				if len(batchIDs) >= locateBatch || len(batch) >= locateBatch/4 {
 					if err := flush(); err != nil {
-						return err
+						return 0, err
 					}
 				}
 			}
+			count++
 		}
-		return nil
+		return count, nil
 	}
-	werr := walk(tree, dir, rel)
+	_, werr := walk(tree, dir, rel, false)
 	if werr == nil {
 		werr = flush()
 	}

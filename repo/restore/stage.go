@@ -131,7 +131,7 @@ func removeIfStale(owner string, log *slog.Logger) {
 	// a concurrent restore of this process, which must not be touched
 	// where flock is emulated by per-process locks (NFS): taking and
 	// dropping such a lock here would release the other restore's.
-	b := make([]byte, 64)
+	b := make([]byte, 4096)
 	n, _ := f.ReadAt(b, 0)
 	if !strings.HasPrefix(string(b[:n]), "pid ") || strings.HasPrefix(string(b[:n]), fmt.Sprintf("pid %d\n", os.Getpid())) {
 		return
@@ -140,6 +140,17 @@ func removeIfStale(owner string, log *slog.Logger) {
 		return // its restore is running (or the file system has no flock)
 	}
 	dir := strings.TrimSuffix(owner, stagingOwnerSuffix)
+	if n, _ := f.ReadAt(b, 0); strings.HasSuffix(string(b[:n]), "\n"+movingMark) {
+		// An in-place restore, complete and on disk, interrupted
+		// while moving its entries into the target: finish it.
+		if err := finishMove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("cannot finish moving an interrupted in-place restore into its target", "dir", dir, "err", err)
+			return
+		}
+		log.Warn("finished moving an interrupted in-place restore into its target (it was complete and verified before the interruption)", "target", filepath.Dir(dir))
+		os.Remove(owner)
+		return
+	}
 	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
 		if err := removeTree(dir); err != nil {
 			log.Warn("cannot remove the staging directory of a restore that did not finish", "dir", dir, "err", err)
