@@ -48,8 +48,8 @@ const (
 
 // CheckTiers makes quick structural checks of a space's tier files, the
 // ones ransomware that encrypts a data dir in place garbles beyond what a
-// WAL check sees: hot/memtable.bin starts with HotMagic and the other hot
-// files are JSON; the warm page file is whole pages, and a sample of up to 64
+// WAL check sees: hot/memtable.bin starts with HotMagic and recent_ids.json
+// and stats.json are JSON; the warm page file is whole pages, and a sample of up to 64
 // of them, first and last included, are free (all zero) or start with
 // WarmPageMagic and their own page number; a cold segment starts with
 // ColdMagic and version 1 and ends with ColdMagic; any other file in a tier
@@ -86,7 +86,7 @@ func CheckTiers(dataDir, space string) ([]TierProblem, error) {
 			switch {
 			case tier == HotName && name == HotMemtable:
 				why, err = checkMagicAt(p, 0, HotMagic)
-			case tier == HotName && strings.HasSuffix(name, ".json"):
+			case tier == HotName && (name == HotRecent || name == HotStats):
 				why, err = checkJSON(p)
 			case tier == WarmName && name == WarmFileName:
 				why, err = checkWarm(p)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/engram"
 	"memento/repo"
 	"memento/repo/backend/local"
 )
@@ -371,6 +373,10 @@ func TestMountCorruptChunkGivesEIO(t *testing.T) {
 	content := make([]byte, 256<<10)
 	for i := range content {
 		content[i] = byte(i*7 + i/4096)
+	}
+	for p := 0; p < len(content); p += engram.PageSize { // pages as Engram writes them: the backup guard looks
+		copy(content[p:], engram.WarmPageMagic)
+		binary.LittleEndian.PutUint32(content[p+4:], uint32(p/engram.PageSize))
 	}
 	mustOK(t, os.WriteFile(warm, content, 0o644))
 	e.mustRun("backup", "--data-dir", dd, "--space", "s1")

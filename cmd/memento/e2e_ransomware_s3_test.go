@@ -136,12 +136,14 @@ func TestS3ObjectLockReplica(t *testing.T) {
 	e.mustRun("replicate", "--to", replica.repo, "--s3-object-lock-days", "1")
 	e.mustRun("forget", "--all", "--keep-last", "1")
 	e.mustRun("prune", "--max-unused", "0")
-	var sum []struct {
-		Deleted  int64 `json:"deleted"`
-		Retained int64 `json:"retained"`
+	var sum struct {
+		Destinations []struct {
+			Deleted  int64 `json:"deleted"`
+			Retained int64 `json:"retained"`
+		} `json:"destinations"`
 	}
-	out := e.mustRun("replicate", "--to", replica.repo, "--s3-object-lock-days", "1", "--json")
-	if err := json.Unmarshal([]byte(out), &sum); err != nil || len(sum) != 1 || sum[0].Retained == 0 || sum[0].Deleted != 0 {
+	out := e.mustRun("replicate", "--to", replica.repo, "--delete", "--s3-object-lock-days", "1", "--json")
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || len(sum.Destinations) != 1 || sum.Destinations[0].Retained == 0 || sum.Destinations[0].Deleted != 0 {
 		t.Fatalf("replicate after a prune at the source: %v\n%s", err, out)
 	}
 	if n := len(replica.snapshots()); n != 2 {
