@@ -22,7 +22,7 @@ func (r *Repository) KnownBlobs(ctx context.Context, space string) (map[chunk.ID
 		return nil, err
 	}
 	space = StorageSpace(space)
-	known, trees, err := r.ix.SpaceScan(space, isTreeBlob)
+	known, trees, err := r.ix.SpaceScan(space, treesToCache())
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}

@@ -428,7 +428,7 @@ func (r *Repository) cacheTreeLocations(space string, id chunk.ID) {
 	if cached || done {
 		return
 	}
-	trees, err := r.ix.SpaceLocations(space, isTreeBlob)
+	trees, err := r.ix.SpaceLocations(space, treesToCache())
 	if err != nil {
 		return
 	}
@@ -436,7 +436,23 @@ func (r *Repository) cacheTreeLocations(space string, id chunk.ID) {
 	r.markTreesCached(space)
 }
 
-func isTreeBlob(t uint8) bool { return BlobType(t) == TreeBlob }
+// maxCachedTrees bounds the tree locations one pass puts into the cache
+// for a space, about 30 MiB: a space with more trees (a tree of millions
+// of files kept for years) has the rest looked up one by one.
+const maxCachedTrees = 1 << 18
+
+// treesToCache returns the filter of a pass that caches tree locations: tree
+// blobs, up to maxCachedTrees of them.
+func treesToCache() func(blobType uint8) bool {
+	n := 0
+	return func(t uint8) bool {
+		if BlobType(t) != TreeBlob || n >= maxCachedTrees {
+			return false
+		}
+		n++
+		return true
+	}
+}
 
 func (r *Repository) markTreesCached(space string) {
 	r.mu.Lock()

@@ -30,6 +30,36 @@ func BenchmarkRestore(b *testing.B) { benchRestore(b, false) }
 //	go test ./repo -run '^$' -bench RestoreDurable -benchtime 3x
 func BenchmarkRestoreDurable(b *testing.B) { benchRestore(b, true) }
 
+// BenchmarkRestoreSmallFiles restores a tree of 4,000 small files in 400
+// directories (repotest.WriteSmallFileTree) through a freshly opened
+// repository each time, as a restore command does: per-file costs (index
+// lookups, file creation, metadata) dominate.
+//
+//	go test ./repo/restore -run '^$' -bench RestoreSmallFiles -benchtime 5x
+func BenchmarkRestoreSmallFiles(b *testing.B) {
+	src := filepath.Join(b.TempDir(), "src")
+	size := repotest.WriteSmallFileTree(b, src)
+	tr := repotest.New(b, repo.InitOptions{})
+	sn := backuptest.Backup(b, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	b.SetBytes(size)
+	var cpu float64
+	for b.Loop() {
+		b.StopTimer()
+		dst := filepath.Join(b.TempDir(), "dst")
+		r := tr.Reopen(b)
+		cpu -= processCPU()
+		b.StartTimer()
+		if _, err := Restore(context.Background(), r, sn, dst, RestoreOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu += processCPU()
+		os.RemoveAll(dst)
+		b.StartTimer()
+	}
+	b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+}
+
 // benchRestore restores the benchmark tree once per iteration; durable
 // fsyncs every restored file inside the timing.
 func benchRestore(b *testing.B, durable bool) {
