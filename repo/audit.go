@@ -49,7 +49,7 @@ type AuditRecord struct {
 	Level    string             `json:"level,omitempty"` // verify: L1..L4
 	Result   string             `json:"result"`          // AuditOK or AuditFailed
 	Error    string             `json:"error,omitempty"`
-	Figures  map[string]float64 `json:"figures,omitempty"`
+	Figures  Figures            `json:"figures,omitempty"`
 	// Subset is "k/n" when a verify read only part k of n of the packs;
 	// the next run continues with part k+1 (repo/verify/verify_subset.go).
 	Subset string `json:"subset,omitempty"`

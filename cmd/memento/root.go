@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -36,6 +37,10 @@ type app struct {
 	opened         []*repo.Repository   // by openWith, to tell a lost lock (lockLost)
 	backends       []io.Closer          // backends opened that hold resources (own), closed when the command ends
 	restoreMode    restore.IdentityMode // what restore does with the target's identity (cmd_restore.go)
+	tz             string               // --tz: the zone of times read and printed (times.go)
+	loc            *time.Location       // --tz loaded; nil: time.Local
+	logFormat      string               // --log-format text|json (logging.go)
+	logLevel       slog.LevelVar        // the level of a.log (logging.go)
 }
 
 func run(ctx context.Context, args []string) int {
@@ -84,13 +89,10 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			level := slog.LevelWarn
-			if a.verbose {
-				level = slog.LevelDebug
+			if err := a.setupLog(); err != nil {
+				return err
 			}
-			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-			slog.SetDefault(a.log)
-			return nil
+			return a.setZone()
 		},
 	}
 	root.SetOut(a.stdout)
@@ -106,6 +108,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
 	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges), e.g. on a read-only repository")
 	a.addS3Flags(pf)
+	a.addOutputFlags(pf)
 	root.AddCommand(
 		newAgentCommand(a),
 		newBackupCommand(a),
