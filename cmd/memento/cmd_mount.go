@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/fusefs"
-	"memento/walreplay"
 )
 
 // unmountGrace is how long a signalled mount waits for open files to be
@@ -101,7 +100,7 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	defer pit.Cleanup() // after srv.Unmount, which drops every view
 	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
 		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
-		PointInTime: pit.Recover, ParseInstant: walreplay.ParseTime, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
+		PointInTime: pit.Recover, ParseInstant: a.parseMountInstant, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
 		PrefetchWorkers: workers,
 	})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,9 +44,6 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 				}
 				return a.emit(out)
 			}
-			if a.quiet {
-				return nil
-			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tTIME\tHOST\tSPACE\tTIMELINE\tTAGS\tFILES\tSIZE\tWAL END")
 			for _, sn := range out {
@@ -73,7 +69,7 @@ func newSnapshotsCommand(a *app) *cobra.Command {
 						tags = append(tags, t)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), sn.Time.Local().Format(time.DateTime), sn.Host,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), a.when(sn.Time), sn.Host,
 					what, tl, strings.Join(tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
 			}
 			fmt.Fprintf(tw, "%d snapshots\n", len(out))
