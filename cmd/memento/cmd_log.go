@@ -26,7 +26,10 @@ func newLogCommand(a *app) *cobra.Command {
 		Short: "Show the audit trail: every backup, archive, restore, verify, check, forget and prune",
 		Long: `Every backup, WAL archive run, restore, verification, check and prune appends
 one immutable, sealed JSON record to <repo>/logs/ (time, host, command,
-snapshot, result, figures). log prints them oldest first.`,
+snapshot, result, figures; wal watch records the sum of its runs, see its
+help). log prints them oldest first, times in the --tz zone with its offset,
+integer figures exactly and bytes in IEC units (MiB); --json prints the
+records as stored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var from time.Time
@@ -173,8 +176,9 @@ func (a *app) auditRestore(ctx context.Context, r *repo.Repository, sn *repo.Sna
 	a.audit(ctx, r, auditResult(rec, err))
 }
 
-// auditArchive records one space's `wal archive` run. `wal watch` does not
-// call it: one record per run would be a file a second.
+// auditArchive records one space's `wal archive` run. `wal watch` records
+// sums of runs instead (wal_watch_audit.go): a record per run would be a
+// file a second.
 func (a *app) auditArchive(ctx context.Context, r *repo.Repository, space string, res *walarchive.WALArchiveResult, err error) {
 	rec := repo.AuditRecord{Command: "archive", Space: space}
 	if res != nil {
