@@ -101,7 +101,7 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 		would = "would be "
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(a.stderr, "memento: warning: %s\n", oneLine(w))
+		a.log.Warn(w)
 	}
 	a.printf("prune: %d snapshots use %d blobs; %d blobs unused\n", res.Snapshots, res.BlobsUsed, res.BlobsUnused)
 	a.printf("packs: %d: %d %sdeleted (unused), %d %srepacked into %d new (%s copied), %d kept\n",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"memento/instant"
@@ -44,7 +45,7 @@ func (a *app) parseInstant(flag, s string, bareDurationAgo bool) (time.Time, err
 		return time.Time{}, usagef("%s: %v", flag, err)
 	}
 	if abs, err := instant.ParseAbsolute(s, time.UTC); err != nil || !abs.Equal(t) {
-		a.notef("%s %s means %s\n", flag, s, instant.Format(t, a.zone()))
+		a.notef("%s %q is %s", flag, s, instant.Format(t, a.zone()))
 	}
 	return t, nil
 }
@@ -63,13 +64,14 @@ func (a *app) parseMountInstant(name string) (int64, error) {
 // second in the --tz zone, with its offset.
 func (a *app) when(t time.Time) string { return instant.FormatSeconds(t, a.zone()) }
 
-// notef writes chatter to stderr unless --quiet or --json: notes about how
-// input was read, hints. Answers go to stdout (answerf).
+// notef logs a note on stderr in the --log-format format (info level,
+// whatever the level of a.log) unless --quiet or --json: how input was
+// read. Answers go to stdout (answerf).
 func (a *app) notef(format string, args ...any) {
 	if a.quiet || a.jsonOut {
 		return
 	}
-	fmt.Fprintf(a.stderr, format, args...)
+	newLogger(a.stderr, a.logFormat, slog.LevelInfo).Info(fmt.Sprintf(format, args...))
 }
 
 // answerf writes a command's answer (the listing it was asked for) to
