@@ -37,7 +37,7 @@ restarted watch continues where the last one stopped without re-shipping.
 SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.
 
 Each run that archived something is logged on stderr at info level (one
-"archived space=... segments=... bytes=... last_seq=..." line; -q drops
+"memento: info: archived space=... segments=... bytes=... last_seq=..." line; -q drops
 them). The audit trail gets one "archive" record per space that sums the
 runs since the previous one: after the first run that archives something,
 then at most every --audit-every while runs succeed, at once when a run

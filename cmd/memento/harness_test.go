@@ -127,7 +127,8 @@ func (e *env) wantFail(want int, msg string, args ...string) result {
 	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
 		// Warnings share the "memento: " prefix (one log format); the
 		// error that ends the command has no level word.
-		if strings.HasPrefix(l, "memento: ") && !strings.HasPrefix(l, "memento: warning: ") && !strings.HasPrefix(l, "memento: debug: ") {
+		if strings.HasPrefix(l, "memento: ") && !strings.HasPrefix(l, "memento: warning: ") && !strings.HasPrefix(l, "memento: info: ") &&
+			!strings.HasPrefix(l, "memento: debug: ") {
 			errLines++
 		}
 	}

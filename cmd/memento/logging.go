@@ -22,8 +22,8 @@ import (
 //	  `grep '^memento: '` finds them all:
 //	    memento: warning: password file is accessible by its group ... file=/etc/pw mode=0640
 //	    memento: error: archive run failed; retrying ... space=space-a err="..."
-//	    memento: archived space=space-a segments=1 new_bytes=4096 last_seq=17 seconds=0.002
-//	    memento: <the error that ended the command>
+//	    memento: info: archived space=space-a segments=1 bytes=4.0KiB last_seq=17 seconds=0.002
+//	    memento: <the error that ended the command>   (the only line without a level word)
 //	--log-format json: one JSON object a line (slog's JSON handler): time
 //	  (RFC 3339, nanoseconds), level, msg and the attributes; the final error
 //	  line is {"time":...,"level":"ERROR","msg":"<error>","exit_code":N}.
@@ -92,7 +92,7 @@ func (a *app) errorLine(msg string, code int) {
 	newLogger(a.stderr, logJSON, slog.LevelError).Error(msg, "exit_code", code)
 }
 
-// textHandler writes "memento: [level: ]msg k=v ..." lines (see above).
+// textHandler writes "memento: level: msg k=v ..." lines (see above).
 type textHandler struct {
 	w      io.Writer
 	mu     *sync.Mutex
@@ -111,7 +111,9 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 		b.WriteString("error: ")
 	case r.Level >= slog.LevelWarn:
 		b.WriteString("warning: ")
-	case r.Level < slog.LevelInfo:
+	case r.Level >= slog.LevelInfo:
+		b.WriteString("info: ")
+	default:
 		b.WriteString("debug: ")
 	}
 	b.WriteString(oneLine(r.Message))
