@@ -40,8 +40,10 @@ or 'memento umount MOUNTPOINT':
   spaces/<space>/at/<T>/                   the space as recovered at instant T
   hosts/<host>/<id>, tags/<tag>/<id>       links to snapshots
 
-spaces/<space>/at/ accepts any instant 'memento restore --at' accepts as a
-directory name (its README lists the recoverable ranges). The first lookup
+spaces/<space>/at/ accepts any absolute instant 'memento restore --at'
+accepts as a directory name, zone-less ones in --tz (not a relative one:
+a name must mean the same instant each time; its README lists the
+recoverable ranges). The first lookup
 of an instant restores the space to it, as 'memento restore --space S --at T'
 would, into a private directory under the cache dir, with memories.jsonl
 (the state at T, one memory a line) and state.json (seq, time and state

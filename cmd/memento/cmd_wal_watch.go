@@ -114,7 +114,9 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	}
 	aud := newWatchAudit(a, r, auditEvery)
 	observers := []func(string, *walarchive.WALArchiveResult, error, time.Time){
-		func(space string, res *walarchive.WALArchiveResult, err error, now time.Time) { aud.observe(ctx, space, res, err, now) },
+		func(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
+			aud.observe(ctx, space, res, err, now)
+		},
 	}
 	if metricsAddr != "" {
 		reg := prometheus.NewRegistry()

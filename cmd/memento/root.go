@@ -103,7 +103,7 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.StringVar(&a.passwordFile, "password-file", "", "read the password from this file (env MEMENTO_PASSWORD_FILE)")
 	pf.StringVar(&a.cacheDir, "cache-dir", "", "where the local index lives (env MEMENTO_CACHE_DIR; default: user cache dir)")
 	pf.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
-	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors, warnings and the answers asked for (listings): no progress, summaries or notes")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
 	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges), e.g. on a read-only repository")
