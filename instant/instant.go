@@ -291,21 +291,9 @@ func parseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
+// isInteger reports whether s is an optionally signed run of digits.
 func isInteger(s string) bool {
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		s = s[1:]
-	}
-	return isDigits(s)
+	return isDigits(strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")) && !strings.HasPrefix(s, "+-") && !strings.HasPrefix(s, "-+")
 }
 
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
