@@ -348,6 +348,9 @@ func TestE2EWALWatchLogsAndAudits(t *testing.T) {
 		}
 	}
 	waitFor("memento: info: archived space=space-a segments=", 1)
+	if !regexp.MustCompile(`memento: info: archived space=space-a segments=\d+ bytes=[0-9.]+(B|KiB|MiB) last_seq=\d+ seconds=`).MatchString(out.String()) {
+		t.Errorf("archived line not as documented:\n%s", out)
+	}
 	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "300", "--seed", "31")
 	waitFor("memento: info: archived space=space-a segments=", 2)
 	archivedAll()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ func newWatchAudit(a *app, r *repo.Repository, every time.Duration) *watchAudit 
 // observe is called after every archive run (walarchive.WatchOptions.Observe).
 func (w *watchAudit) observe(ctx context.Context, space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
 	if err == nil && res != nil && res.Segments > 0 {
-		w.a.log.Info("archived", "space", space, "segments", res.Segments, "bytes", humanize.IBytes(uint64(max(res.NewBytes, 0))),
+		w.a.log.Info("archived", "space", space, "segments", res.Segments, "bytes", strings.ReplaceAll(humanize.IBytes(uint64(max(res.NewBytes, 0))), " ", ""),
 			"last_seq", res.LastSeq, "seconds", res.Seconds)
 	}
 	w.mu.Lock()
