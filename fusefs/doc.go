@@ -21,8 +21,8 @@
 // older than Options.RefreshInterval.
 //
 // spaces/<space>/at/ holds a README listing the recoverable ranges
-// (pitr.Planner.PITRRanges, read when it is opened) and accepts any instant
-// `memento restore --at` accepts as a name (ParseInstant); instants are
+// (pitr.Planner.PITRRanges, read when it is opened) and accepts any absolute
+// instant `memento restore --at` accepts as a name (ParseInstant); instants are
 // never listed, so a recursive walk recovers nothing. Options.PointInTime
 // recovers an instant on its first lookup, once however many lookups of it
 // (under any of its names) arrive together; an instant that cannot be

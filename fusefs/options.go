@@ -49,8 +49,8 @@ type Options struct {
 	AllowOther bool
 	// PointInTime, when set, materializes spaces/<space>/at/<T>/, and
 	// ParseInstant says which instant a directory name under at/ means: the
-	// same parser `memento restore --at` uses (walreplay.ParseTime, which
-	// fusefs does not import), so both accept exactly the same names.
+	// parser `memento restore --at` uses (package instant), its absolute
+	// forms only (a name must mean the same instant each time).
 	PointInTime  PointInTimeFunc
 	ParseInstant func(name string) (int64, error)
 	// PointInTimeViews bounds how many recovered instants stay materialized

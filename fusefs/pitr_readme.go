@@ -29,7 +29,9 @@ const atReadmeHead = `This directory shows space %[1]s as recovered at any insta
 Recoverable ranges (as 'memento pitr ranges --space %[1]s' prints them):
 %[2]s
 Name an instant as 'memento restore --at' accepts it, as a directory:
-RFC 3339 with up to 9 fractional digits, or Unix nanoseconds.
+RFC 3339 with any offset and up to 9 fractional digits, Unix nanoseconds,
+@Unix seconds, or a local date and time in the mount's --tz (2026-12-05 14:03);
+not a relative one (2h ago), as a name must mean the same instant each time.
 
     ls at/%[3]s/
     cat at/%[3]s/memories.jsonl

@@ -39,17 +39,17 @@ const (
 // names each snapshot it removed in Snapshot (one record per snapshot), which
 // is how `check` tells a pruned snapshot from one that vanished.
 type AuditRecord struct {
-	Version  int                `json:"version"`
-	Time     time.Time          `json:"time"`
-	Host     string             `json:"host"`
-	User     string             `json:"user,omitempty"`
-	Command  string             `json:"command"`
-	Snapshot string             `json:"snapshot,omitempty"` // full snapshot ID
-	Space    string             `json:"space,omitempty"`
-	Level    string             `json:"level,omitempty"` // verify: L1..L4
-	Result   string             `json:"result"`          // AuditOK or AuditFailed
-	Error    string             `json:"error,omitempty"`
-	Figures  map[string]float64 `json:"figures,omitempty"`
+	Version  int       `json:"version"`
+	Time     time.Time `json:"time"`
+	Host     string    `json:"host"`
+	User     string    `json:"user,omitempty"`
+	Command  string    `json:"command"`
+	Snapshot string    `json:"snapshot,omitempty"` // full snapshot ID
+	Space    string    `json:"space,omitempty"`
+	Level    string    `json:"level,omitempty"` // verify: L1..L4
+	Result   string    `json:"result"`          // AuditOK or AuditFailed
+	Error    string    `json:"error,omitempty"`
+	Figures  Figures   `json:"figures,omitempty"`
 	// Subset is "k/n" when a verify read only part k of n of the packs;
 	// the next run continues with part k+1 (repo/verify/verify_subset.go).
 	Subset string `json:"subset,omitempty"`

@@ -101,7 +101,7 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 	if rep.Errors() > 0 {
 		cerr = fmt.Errorf("%w: check found %d errors (listed above)", repo.ErrCorrupt, rep.Errors())
 	}
-	rec := auditResult(repo.AuditRecord{Command: command, Figures: rep.Figures}, cerr)
+	rec := auditResult(repo.AuditRecord{Command: command, Figures: repo.FiguresOf(rep.Figures)}, cerr)
 	a.audit(ctx, r, rec)
 	if err := a.emit(rep); err != nil {
 		return err

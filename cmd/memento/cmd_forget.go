@@ -150,14 +150,14 @@ func (a *app) printForget(res *maintenance.ForgetResult) {
 	for _, g := range res.Groups {
 		a.printf("%s: keep %d, %s %d\n", g.Name(), len(g.Keep), verb, len(g.Remove))
 		for _, it := range g.Keep {
-			a.printf("  keep    %.8s  %s  %-12s %s\n", it.ID, it.Time.Local().Format(time.DateTime), it.Host, strings.Join(it.Reasons, ", "))
+			a.printf("  keep    %.8s  %s  %-12s %s\n", it.ID, a.when(it.Time), it.Host, strings.Join(it.Reasons, ", "))
 		}
 		for _, it := range g.Remove {
 			d := ""
 			if it.Damaged {
 				d = "damaged"
 			}
-			a.printf("  remove  %.8s  %s  %-12s %s\n", it.ID, it.Time.Local().Format(time.DateTime), it.Host, d)
+			a.printf("  remove  %.8s  %s  %-12s %s\n", it.ID, a.when(it.Time), it.Host, d)
 		}
 	}
 	n := 0

@@ -67,7 +67,11 @@ read-only data dir is backed up).`,
 		if created {
 			what = "created identity"
 		}
-		a.printf("%s %s (created %s on %s, data dir %s)\n", what, id.Identity, id.Created.Format("2006-01-02T15:04:05Z07:00"), id.Host, id.DataDir)
+		out := a.answerf // identity show: the answer, printed with -q too
+		if created {
+			out = a.printf
+		}
+		out("%s %s (created %s on %s, data dir %s)\n", what, id.Identity, a.when(id.Created), id.Host, id.DataDir)
 		return a.emit(id)
 	}
 	initCmd := &cobra.Command{

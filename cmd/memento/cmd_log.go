@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"memento/repo"
@@ -25,12 +26,18 @@ func newLogCommand(a *app) *cobra.Command {
 		Short: "Show the audit trail: every backup, archive, restore, verify, check, forget and prune",
 		Long: `Every backup, WAL archive run, restore, verification, check and prune appends
 one immutable, sealed JSON record to <repo>/logs/ (time, host, command,
-snapshot, result, figures). log prints them oldest first.`,
+snapshot, result, figures; wal watch records the sum of its runs, see its
+help). log prints them oldest first, times in the --tz zone with its offset,
+integer figures exactly and bytes in IEC units (MiB); --json prints the
+records as stored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			from, err := parseSince(since, time.Now())
-			if err != nil {
-				return usagef("%v", err)
+			var from time.Time
+			if since != "" {
+				var err error
+				if from, err = a.parseInstant("--since", since, true); err != nil {
+					return err
+				}
 			}
 			r, err := a.openRead(cmd.Context())
 			if err != nil {
@@ -48,16 +55,13 @@ snapshot, result, figures). log prints them oldest first.`,
 				}
 			}
 			for _, e := range bad {
-				fmt.Fprintf(a.stderr, "memento: warning: audit record does not verify: %v\n", e)
+				a.log.Warn("audit record does not verify", "err", e)
 			}
 			if a.jsonOut {
 				if out == nil {
 					out = []repo.AuditRecord{}
 				}
 				return a.emit(out)
-			}
-			if a.quiet {
-				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tHOST\tCOMMAND\tSNAPSHOT\tSPACE\tLEVEL\tRESULT\tDETAILS")
@@ -66,14 +70,14 @@ snapshot, result, figures). log prints them oldest first.`,
 				if len(snap) > 8 {
 					snap = snap[:8]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Time.Local().Format(time.DateTime), rec.Host, rec.Command,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.when(rec.Time), rec.Host, rec.Command,
 					dash(snap), dash(rec.Space), dash(rec.Level+subsetSuffix(rec.Subset)), rec.Result, auditDetails(rec))
 			}
 			fmt.Fprintf(tw, "%d records\n", len(out))
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVar(&since, "since", "", "only records from this long ago (24h, 7d) or since this time (RFC 3339)")
+	c.Flags().StringVar(&since, "since", "", "only records from this long ago (24h, 7d) or since this time (any form restore --at takes: 2026-12-05, 2h ago, RFC 3339)")
 	c.Flags().StringVar(&command, "command", "", "only records of this command (backup, archive, restore, verify, check, forget, prune, replicate)")
 	c.Flags().StringVar(&snapshot, "snapshot", "", "only records of this snapshot (ID prefix)")
 	return c
@@ -105,28 +109,23 @@ func auditDetails(rec repo.AuditRecord) string {
 	sort.Strings(keys)
 	var parts []string
 	for _, k := range keys {
-		parts = append(parts, k+"="+strconv.FormatFloat(rec.Figures[k], 'g', 6, 64))
+		parts = append(parts, k+"="+figureText(k, rec.Figures[k]))
 	}
 	return strings.Join(parts, " ")
 }
 
-// parseSince reads "24h", "7d", "90m" or an RFC 3339 time; "" means all.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
+// figureText prints a figure for people: integers exactly, bytes in IEC
+// units as everywhere (121.7 MiB, without the space so that k=v stays one
+// word), other floats to 6 significant digits without an exponent.
+func figureText(k string, f repo.Figure) string {
+	switch {
+	case f.IsInt() && (k == "bytes" || strings.HasSuffix(k, "_bytes") || strings.HasPrefix(k, "bytes_")):
+		return strings.ReplaceAll(humanize.IBytes(f.Uint64()), " ", "")
+	case f.IsInt():
+		return f.String()
 	}
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
-			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("--since %q: want a duration (24h, 7d) or an RFC 3339 time", s)
+	g, _ := strconv.ParseFloat(strconv.FormatFloat(f.Float64(), 'g', 6, 64), 64)
+	return strconv.FormatFloat(g, 'f', -1, 64)
 }
 
 // audit appends a record to the repository's audit trail. A failure to
@@ -159,10 +158,10 @@ func (a *app) auditBackup(ctx context.Context, r *repo.Repository, opts backup.B
 	if sn != nil {
 		s := sn.Summary
 		rec.Snapshot = sn.ID.String()
-		rec.Figures = map[string]float64{"files": float64(s.Files), "bytes": float64(s.Bytes), "new_bytes": float64(s.NewBytes),
-			"stored_bytes": float64(s.StoredBytes), "seconds": s.Seconds}
+		rec.Figures = repo.Figures{"files": repo.Int(s.Files), "bytes": repo.Int(s.Bytes), "new_bytes": repo.Int(s.NewBytes),
+			"stored_bytes": repo.Int(s.StoredBytes), "seconds": repo.Float(s.Seconds)}
 		if sn.Engram != nil {
-			rec.Figures["wal_end_seq"] = float64(sn.Engram.WALEnd.Seq)
+			rec.Figures["wal_end_seq"] = repo.Int(sn.Engram.WALEnd.Seq)
 		}
 	}
 	a.audit(ctx, r, auditResult(rec, err))
@@ -172,18 +171,19 @@ func (a *app) auditBackup(ctx context.Context, r *repo.Repository, opts backup.B
 func (a *app) auditRestore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, res *restore.RestoreResult, err error) {
 	rec := repo.AuditRecord{Command: "restore", Snapshot: sn.ID.String(), Space: sn.Space}
 	if res != nil {
-		rec.Figures = map[string]float64{"files": float64(res.Files), "bytes": float64(res.Bytes), "seconds": res.Seconds}
+		rec.Figures = repo.Figures{"files": repo.Int(res.Files), "bytes": repo.Int(res.Bytes), "seconds": repo.Float(res.Seconds)}
 	}
 	a.audit(ctx, r, auditResult(rec, err))
 }
 
-// auditArchive records one space's `wal archive` run. `wal watch` does not
-// call it: one record per run would be a file a second.
+// auditArchive records one space's `wal archive` run. `wal watch` records
+// sums of runs instead (wal_watch_audit.go): a record per run would be a
+// file a second.
 func (a *app) auditArchive(ctx context.Context, r *repo.Repository, space string, res *walarchive.WALArchiveResult, err error) {
 	rec := repo.AuditRecord{Command: "archive", Space: space}
 	if res != nil {
-		rec.Figures = map[string]float64{"segments": float64(res.Segments), "new_bytes": float64(res.NewBytes),
-			"stored_bytes": float64(res.StoredBytes), "last_seq": float64(res.LastSeq), "seconds": res.Seconds}
+		rec.Figures = repo.Figures{"segments": repo.Int(res.Segments), "new_bytes": repo.Int(res.NewBytes),
+			"stored_bytes": repo.Int(res.StoredBytes), "last_seq": repo.Int(res.LastSeq), "seconds": repo.Float(res.Seconds)}
 	}
 	a.audit(ctx, r, auditResult(rec, err))
 }
@@ -193,8 +193,8 @@ func (a *app) auditPITR(ctx context.Context, r *repo.Repository, space, target s
 	rec := repo.AuditRecord{Command: "restore", Space: space}
 	if res != nil {
 		rec.Snapshot = res.Snapshot
-		rec.Figures = map[string]float64{"seq": float64(res.Seq), "timestamp_ns": float64(res.TimestampNS),
-			"archived_segments": float64(res.ArchivedSegments), "seconds": res.Seconds}
+		rec.Figures = repo.Figures{"seq": repo.Int(res.Seq), "timestamp_ns": repo.Int(res.TimestampNS),
+			"archived_segments": repo.Int(res.ArchivedSegments), "seconds": repo.Float(res.Seconds)}
 	}
 	if err != nil {
 		err = fmt.Errorf("point in time %s: %w", target, err)

@@ -45,7 +45,7 @@ func newLsCommand(a *app) *cobra.Command {
 			}
 			var out []lsEntry
 			err = inspect.Walk(ctx, r, sn, start, func(p string, n *repo.Node) error {
-				e := lsEntry{Path: p, Type: n.Type, Mode: nodeMode(n).String(), Size: n.Size, MTime: time.Unix(0, n.MTimeNS).UTC(), Target: n.LinkTarget}
+				e := lsEntry{Path: p, Type: n.Type, Mode: lsMode(nodeMode(n)), Size: n.Size, MTime: time.Unix(0, n.MTimeNS).UTC(), Target: n.LinkTarget}
 				if n.BLAKE3 != nil {
 					e.BLAKE3 = n.BLAKE3.String()
 				}
@@ -53,11 +53,11 @@ func newLsCommand(a *app) *cobra.Command {
 					out = append(out, e)
 					return nil
 				}
-				line := fmt.Sprintf("%s %12d %s %s", e.Mode, e.Size, e.MTime.Local().Format("2006-01-02 15:04:05"), p)
+				line := fmt.Sprintf("%s %12d %s %s", e.Mode, e.Size, a.when(e.MTime), p)
 				if n.Type == repo.NodeSymlink {
 					line += " -> " + n.LinkTarget
 				}
-				a.printf("%s\n", line)
+				a.answerf("%s\n", line)
 				return nil
 			})
 			if err != nil {
@@ -69,6 +69,47 @@ func newLsCommand(a *app) *cobra.Command {
 			return a.emit(out)
 		},
 	}
+}
+
+// lsMode prints m as ls -l and restic do: the type letter (d l p s c b or
+// -), then rwx triples with s/S, t/T for setuid, setgid and sticky.
+// (Go's FileMode.String writes "Lrwxrwxrwx", "ugtrwx...".)
+func lsMode(m fs.FileMode) string {
+	b := []byte("----------")
+	switch {
+	case m&fs.ModeDir != 0:
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if m&(1<<uint(8-i)) != 0 {
+			b[1+i] = rwx[i]
+		}
+	}
+	special := func(pos int, set bool, lower, upper byte) {
+		if !set {
+			return
+		}
+		if b[pos] == 'x' {
+			b[pos] = lower
+		} else {
+			b[pos] = upper
+		}
+	}
+	special(3, m&fs.ModeSetuid != 0, 's', 'S')
+	special(6, m&fs.ModeSetgid != 0, 's', 'S')
+	special(9, m&fs.ModeSticky != 0, 't', 'T')
+	return string(b)
 }
 
 func nodeMode(n *repo.Node) fs.FileMode {

@@ -57,7 +57,7 @@ func newVersionCommand(a *app) *cobra.Command {
 			}
 			info := map[string]any{"version": v, "go": runtime.Version(), "repository_format": repo.FormatVersion,
 				"manifest_format": repo.ManifestVersion, "wal_format": 1}
-			a.printf("memento %s (%s), repository format %d, manifest format %d, Engram WAL v1\n", v, runtime.Version(), repo.FormatVersion, repo.ManifestVersion)
+			a.answerf("memento %s (%s), repository format %d, manifest format %d, Engram WAL v1\n", v, runtime.Version(), repo.FormatVersion, repo.ManifestVersion)
 			return a.emit(info)
 		},
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/fusefs"
-	"memento/walreplay"
 )
 
 // unmountGrace is how long a signalled mount waits for open files to be
@@ -41,8 +40,10 @@ or 'memento umount MOUNTPOINT':
   spaces/<space>/at/<T>/                   the space as recovered at instant T
   hosts/<host>/<id>, tags/<tag>/<id>       links to snapshots
 
-spaces/<space>/at/ accepts any instant 'memento restore --at' accepts as a
-directory name (its README lists the recoverable ranges). The first lookup
+spaces/<space>/at/ accepts any absolute instant 'memento restore --at'
+accepts as a directory name, zone-less ones in --tz (not a relative one:
+a name must mean the same instant each time; its README lists the
+recoverable ranges). The first lookup
 of an instant restores the space to it, as 'memento restore --space S --at T'
 would, into a private directory under the cache dir, with memories.jsonl
 (the state at T, one memory a line) and state.json (seq, time and state
@@ -101,7 +102,7 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	defer pit.Cleanup() // after srv.Unmount, which drops every view
 	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
 		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
-		PointInTime: pit.Recover, ParseInstant: walreplay.ParseTime, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
+		PointInTime: pit.Recover, ParseInstant: a.parseMountInstant, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
 		PrefetchWorkers: workers,
 	})
 	if err != nil {

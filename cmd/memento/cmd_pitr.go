@@ -75,34 +75,34 @@ A space id that several databases have needs --identity (or --host).`,
 			seq, ts := arch.End()
 			multi := len(tls) > 1
 			if v.Line.Identity != "" {
-				a.printf("space %s: identity %s, %d timeline(s), newest %d\n", space, v.Line.Identity, len(tls), v.Line.Timeline)
+				a.answerf("space %s: identity %s, %d timeline(s), newest %d\n", space, v.Line.Identity, len(tls), v.Line.Timeline)
 			}
 			if len(rs) == 0 {
-				a.printf("space %s: nothing can be recovered yet on timeline %d (no snapshot with WAL positions)\n", space, v.Line.Timeline)
+				a.answerf("space %s: nothing can be recovered yet on timeline %d (no snapshot with WAL positions)\n", space, v.Line.Timeline)
 			}
 			if multi {
 				for _, tr := range tls {
-					a.printf("space %s: %s, archived through seq %d\n", space, tr, tr.ArchivedThrough)
+					a.answerf("space %s: %s, archived through seq %d\n", space, tr, tr.ArchivedThrough)
 					for _, g := range tr.Ranges {
-						a.printf("space %s:   timeline %d: %s, from %d snapshot(s)\n", space, tr.Timeline, g, g.Snapshots)
+						a.answerf("space %s:   timeline %d: %s, from %d snapshot(s)\n", space, tr.Timeline, g, g.Snapshots)
 					}
 					if len(tr.Ranges) == 0 {
-						a.printf("space %s:   timeline %d: no recoverable range\n", space, tr.Timeline)
+						a.answerf("space %s:   timeline %d: no recoverable range\n", space, tr.Timeline)
 					}
 				}
 			} else {
 				for _, g := range rs {
-					a.printf("space %s: %s, from %d snapshot(s)\n", space, g, g.Snapshots)
+					a.answerf("space %s: %s, from %d snapshot(s)\n", space, g, g.Snapshots)
 				}
 			}
 			if seq > 0 {
 				files, _ := arch.Files()
-				a.printf("space %s: WAL archived through seq %d (%s), %d segment records in %d wal/ files\n",
+				a.answerf("space %s: WAL archived through seq %d (%s), %d segment records in %d wal/ files\n",
 					space, seq, walreplay.FormatTime(ts), len(arch.Segments()), files)
 			}
 			broken := arch.Broken()
 			for _, d := range broken {
-				a.printf("space %s: archived WAL %s; the ranges end before it\n", space, d)
+				a.answerf("space %s: archived WAL %s; the ranges end before it\n", space, d)
 			}
 			if rs == nil {
 				rs = []pitr.PITRRange{}
@@ -128,7 +128,7 @@ const spacesRecoveredAtOnce = 2
 
 // restorePointInTime implements `restore --space ID|--all --at T|--to-seq N`.
 func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f restoreFlags) error {
-	t, err := parseTarget(f.at, f.toSeq, f.toSeq != 0, false)
+	t, err := a.parseTarget(f.at, f.toSeq, f.toSeq != 0, false)
 	if err != nil {
 		return err
 	}

@@ -83,8 +83,8 @@ func (a *app) runPrune(ctx context.Context, r *repo.Repository, f pruneFlags) (*
 	if !f.dryRun {
 		rec := repo.AuditRecord{Command: "prune"}
 		if res != nil {
-			rec.Figures = map[string]float64{"packs_deleted": float64(res.PacksDeleted), "packs_repacked": float64(res.PacksRepacked),
-				"packs_written": float64(res.PacksWritten), "bytes_freed": float64(res.BytesFreed), "seconds": res.Seconds}
+			rec.Figures = repo.Figures{"packs_deleted": repo.Int(res.PacksDeleted), "packs_repacked": repo.Int(res.PacksRepacked),
+				"packs_written": repo.Int(res.PacksWritten), "bytes_freed": repo.Int(res.BytesFreed), "seconds": repo.Float(res.Seconds)}
 		}
 		a.audit(ctx, r, auditResult(rec, err))
 	}
@@ -101,7 +101,7 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 		would = "would be "
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(a.stderr, "memento: warning: %s\n", oneLine(w))
+		a.log.Warn(w)
 	}
 	a.printf("prune: %d snapshots use %d blobs; %d blobs unused\n", res.Snapshots, res.BlobsUsed, res.BlobsUnused)
 	a.printf("packs: %d: %d %sdeleted (unused), %d %srepacked into %d new (%s copied), %d kept\n",

@@ -155,9 +155,9 @@ func (a *app) auditReplicate(ctx context.Context, sum replicateJSON, runErr erro
 	for _, d := range sum.Destinations {
 		dests = append(dests, d.Destination)
 	}
-	rec := auditResult(repo.AuditRecord{Command: "replicate", Figures: map[string]float64{
-		"files": float64(sum.Files), "bytes": float64(sum.Bytes), "seconds": sum.Seconds,
-		"skipped": float64(sum.Skipped), "deleted": float64(sum.Deleted), "destinations": float64(len(dests)),
+	rec := auditResult(repo.AuditRecord{Command: "replicate", Figures: repo.Figures{
+		"files": repo.Int(sum.Files), "bytes": repo.Int(sum.Bytes), "seconds": repo.Float(sum.Seconds),
+		"skipped": repo.Int(sum.Skipped), "deleted": repo.Int(sum.Deleted), "destinations": repo.Int(len(dests)),
 	}}, runErr)
 	a.log.Debug("replication recorded", "destinations", strings.Join(dests, " "))
 	a.audit(ctx, r, rec)

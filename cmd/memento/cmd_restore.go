@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/engram"
+	"memento/instant"
 	"memento/repo"
 	"memento/repo/restore"
 	"memento/repo/walarchive"
@@ -88,7 +89,7 @@ where a restore keeps a partial result. A space needs --as-new with it.`,
 	fl.StringVar(&f.target, "target", "", "directory to restore into (required)")
 	fl.StringVar(&f.space, "space", "", "restore this space")
 	fl.BoolVar(&f.latest, "latest", false, "with --space: the newest snapshot of the space")
-	fl.StringVar(&f.at, "at", "", "with --space: recover the space as it was at this instant (RFC 3339 with up to 9 fractional digits, or Unix ns)")
+	fl.StringVar(&f.at, "at", "", "with --space: recover the space as it was at this instant: "+instant.Forms)
 	fl.Uint64Var(&f.toSeq, "to-seq", 0, "with --space: recover the space through this WAL sequence number")
 	fl.BoolVar(&f.all, "all", false, "every space: with --latest its newest snapshot, with --at/--to-seq that point in time")
 	fl.Uint32Var(&f.timeline, "timeline", 0, "with --at/--to-seq: read this timeline of the space (default: the newest; see 'memento pitr ranges')")

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -63,15 +62,12 @@ host,paths,tags,space lists the snapshots group by group.`,
 					}
 					return a.emit(groups)
 				}
-				if a.quiet {
-					return nil
-				}
 				for i, g := range groups {
 					if i > 0 {
 						fmt.Fprintln(a.stdout)
 					}
 					fmt.Fprintf(a.stdout, "group: %s\n", g.Key)
-					if err := printSnapshotTable(a.stdout, g.Snapshots); err != nil {
+					if err := a.printSnapshotTable(a.stdout, g.Snapshots); err != nil {
 						return err
 					}
 				}
@@ -83,10 +79,7 @@ host,paths,tags,space lists the snapshots group by group.`,
 				}
 				return a.emit(out)
 			}
-			if a.quiet {
-				return nil
-			}
-			return printSnapshotTable(a.stdout, out)
+			return a.printSnapshotTable(a.stdout, out)
 		},
 	}
 	addFilterFlags(c, &flt)
@@ -96,8 +89,9 @@ host,paths,tags,space lists the snapshots group by group.`,
 	return c
 }
 
-// printSnapshotTable prints snapshots as the snapshots command lists them.
-func printSnapshotTable(w io.Writer, out []*repo.Snapshot) error {
+// printSnapshotTable prints snapshots as the snapshots command lists them,
+// their times in --tz with the zone (accepted back by --at).
+func (a *app) printSnapshotTable(w io.Writer, out []*repo.Snapshot) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tHOST\tSPACE\tTIMELINE\tTAGS\tFILES\tSIZE\tWAL END")
 	for _, sn := range out {
@@ -124,7 +118,7 @@ func printSnapshotTable(w io.Writer, out []*repo.Snapshot) error {
 				tags = append(tags, t)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), sn.Time.Local().Format(time.DateTime), sn.Host,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), a.when(sn.Time), sn.Host,
 			what, tl, strings.Join(tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
 	}
 	fmt.Fprintf(tw, "%d snapshots\n", len(out))

@@ -14,6 +14,7 @@ import (
 
 	"memento/chunk"
 	"memento/engram"
+	"memento/instant"
 	"memento/repo"
 	"memento/repo/walarchive"
 	"memento/walreplay"
@@ -327,7 +328,7 @@ func newWALReplayCommand(a *app) *cobra.Command {
 			if len(sel.spaces) != 1 || sel.dataDir == "" {
 				return usagef("give --data-dir DIR and one --space ID")
 			}
-			t, err := parseTarget(at, toSeq, cmd.Flags().Changed("to-seq"), true)
+			t, err := a.parseTarget(at, toSeq, cmd.Flags().Changed("to-seq"), true)
 			if err != nil {
 				return err
 			}
@@ -363,7 +364,7 @@ func newWALReplayCommand(a *app) *cobra.Command {
 	}
 	sel.register(c, false)
 	fl := c.Flags()
-	fl.StringVar(&at, "at", "", "replay entries with timestamp_ns <= T (RFC 3339 with up to 9 fractional digits, or Unix ns)")
+	fl.StringVar(&at, "at", "", "replay entries with timestamp_ns <= T: "+instant.Forms)
 	fl.Uint64Var(&toSeq, "to-seq", 0, "replay entries with sequence <= N")
 	fl.StringVar(&export, "export", "", "write the state as JSON lines to FILE")
 	return c
@@ -371,16 +372,17 @@ func newWALReplayCommand(a *app) *cobra.Command {
 
 // parseTarget turns --at/--to-seq into a replay target; with none, optional
 // says whether "to the end" is allowed.
-func parseTarget(at string, toSeq uint64, seqSet, optional bool) (walreplay.Target, error) {
+func (a *app) parseTarget(at string, toSeq uint64, seqSet, optional bool) (walreplay.Target, error) {
 	var t walreplay.Target
 	if at != "" && seqSet {
 		return t, usagef("give --at or --to-seq, not both")
 	}
 	if at != "" {
-		ns, err := walreplay.ParseTime(at)
+		at, err := a.parseInstant("--at", at, false)
 		if err != nil {
-			return t, usagef("--at: %v", err)
+			return t, err
 		}
+		ns := at.UnixNano()
 		t.AtTime = &ns
 	}
 	if seqSet {

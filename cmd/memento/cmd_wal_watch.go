@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -22,6 +21,7 @@ func newWALWatchCommand(a *app) *cobra.Command {
 		interval time.Duration
 		shipLog  string
 		metrics  string
+		every    time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "watch --data-dir DIR (--space ID | --all) [--interval 1s]",
@@ -34,7 +34,14 @@ chunk, so back-to-back runs would waste space), and every space is polled every
 An entry is therefore in the repository at most about --interval after it was
 written. The archive position is read from the repository at start, so a
 restarted watch continues where the last one stopped without re-shipping.
-SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.`,
+SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.
+
+Each run that archived something is logged on stderr at info level (one
+"memento: info: archived space=... segments=... bytes=... last_seq=..." line; -q drops
+them). The audit trail gets one "archive" record per space that sums the
+runs since the previous one: after the first run that archives something,
+then at most every --audit-every while runs succeed, at once when a run
+fails after succeeding, and when the watch stops.`,
 		Example: `  memento wal watch --data-dir /var/lib/engram --all --interval 1s`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,7 +51,11 @@ SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.`,
 			if _, _, err := sel.resolve(false); err != nil {
 				return err
 			}
-			err := a.walWatch(cmd.Context(), sel, interval, shipLog, metrics)
+			if every < 0 {
+				return usagef("--audit-every must not be negative")
+			}
+			a.logInfo()
+			err := a.walWatch(cmd.Context(), sel, interval, shipLog, metrics, every)
 			if err != nil && cmd.Context().Err() != nil {
 				// SIGINT/SIGTERM during start-up (opening the repository,
 				// taking the lock) stops the watch as cleanly as later:
@@ -58,6 +69,7 @@ SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.`,
 	sel.register(c, true)
 	c.Flags().DurationVar(&interval, "interval", time.Second, "longest time between a WAL write and its archive run (poll period)")
 	c.Flags().StringVar(&metrics, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (off by default)")
+	c.Flags().DurationVar(&every, "audit-every", defaultWatchAuditEvery, "while archive runs succeed, record them in the audit trail at most this often per space (0: every run that archived something)")
 	c.Flags().StringVar(&shipLog, "ship-log", "", "append one JSON line per archive run that shipped entries: {space,last_seq,last_ts,shipped_ns} (RPO measurement)")
 	return c
 }
@@ -75,7 +87,7 @@ type shipLine struct {
 
 // walWatch wires a walarchive.Watcher to the command's repository, lock,
 // metrics, ship log and output.
-func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string) error {
+func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string, auditEvery time.Duration) error {
 	if _, err := ensureIdentity(sel.dataDir); err != nil {
 		return err
 	}
@@ -94,17 +106,22 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	defer pipe.Close()
 	ar := walarchive.NewWALArchiver(r, pipe)
 	defer ar.Close()
-	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: listSpaces, Logger: a.log,
-		OnError: func(space string, err error) {
-			fmt.Fprintf(a.stderr, "memento: wal watch: %s\n", oneLine(err.Error()))
-		}}
+	// A failed run is logged by the watcher (error level): that is the
+	// line an operator sees, in the --log-format format.
+	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: listSpaces, Logger: a.log}
 	if !sel.all {
 		opts.Spaces = sel.spaces
+	}
+	aud := newWatchAudit(a, r, auditEvery)
+	observers := []func(string, *walarchive.WALArchiveResult, error, time.Time){
+		func(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
+			aud.observe(ctx, space, res, err, now)
+		},
 	}
 	if metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		m := agent.NewWALMetrics(reg)
-		opts.Observe = m.Observe
+		observers = append(observers, m.Observe)
 		if err := serveMetrics(ctx, metricsAddr, reg, a.log); err != nil {
 			return err
 		}
@@ -118,7 +135,14 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 		var mu sync.Mutex
 		opts.OnShipped = func(res *walarchive.WALArchiveResult) { logShip(ship, &mu, res) }
 	}
-	return walarchive.NewWatcher(ar, opts).Run(ctx)
+	opts.Observe = func(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
+		for _, o := range observers {
+			o(space, res, err, now)
+		}
+	}
+	err = walarchive.NewWatcher(ar, opts).Run(ctx)
+	aud.flush(ctx)
+	return err
 }
 
 // logShip appends res's line to the --ship-log file.

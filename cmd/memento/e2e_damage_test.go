@@ -189,7 +189,7 @@ func TestE2EWALGapReportedOnceThenCovered(t *testing.T) {
 	if err := watch.Wait(); err != nil {
 		t.Fatalf("wal watch: %v\n%s", err, watchOut)
 	}
-	if n := strings.Count(watchOut.String(), "memento: wal watch:"); n != 1 || !strings.Contains(watchOut.String(), missing) {
+	if n := strings.Count(watchOut.String(), "memento: error: archive run failed"); n != 1 || !strings.Contains(watchOut.String(), missing) {
 		t.Fatalf("wal watch reported %d errors, want the gap once:\n%s", n, watchOut)
 	}
 

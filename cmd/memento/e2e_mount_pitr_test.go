@@ -175,7 +175,7 @@ func TestMountPointInTime(t *testing.T) {
 		// The mount's stderr reaches the buffer through a pipe: wait for it.
 		logged := func() bool {
 			for _, l := range strings.Split(m.stderr.String(), "\n") {
-				if strings.Contains(l, `msg="point in time cannot be recovered" space=`+sp+" at="+c.name+" ") && strings.Contains(l, c.why) {
+				if strings.Contains(l, `memento: warning: point in time cannot be recovered space=`+sp+" at="+c.name+" ") && strings.Contains(l, c.why) {
 					return true
 				}
 			}

@@ -24,7 +24,7 @@ const (
 // the command reference in it is generated from them, so every command and
 // every flag is documented with its real type, default and help text.
 func TestCLIDocIsCurrent(t *testing.T) {
-	for _, v := range []string{"MEMENTO_REPOSITORY", "MEMENTO_PASSWORD_FILE", "MEMENTO_CACHE_DIR"} {
+	for _, v := range []string{"MEMENTO_REPOSITORY", "MEMENTO_PASSWORD_FILE", "MEMENTO_CACHE_DIR", "MEMENTO_LOG_FORMAT"} {
 		t.Setenv(v, "") // flag defaults must not depend on the environment
 	}
 	root := (&app{stdout: io.Discard, stderr: io.Discard}).rootCommand()

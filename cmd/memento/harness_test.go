@@ -126,7 +126,10 @@ func (e *env) wantFail(want int, msg string, args ...string) result {
 	}
 	var errLines int
 	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
-		if strings.HasPrefix(l, "memento: ") {
+		// Warnings share the "memento: " prefix (one log format); the
+		// error that ends the command has no level word.
+		if strings.HasPrefix(l, "memento: ") && !strings.HasPrefix(l, "memento: warning: ") && !strings.HasPrefix(l, "memento: info: ") &&
+			!strings.HasPrefix(l, "memento: debug: ") {
 			errLines++
 		}
 	}

@@ -18,6 +18,7 @@ func (a *app) showProgress(desc string, total int64, p *repo.Progress) (stop fun
 		progressbar.OptionSetWriter(a.stderr),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionUseIECUnits(true), // MiB, as the summaries
 		progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),

@@ -44,6 +44,10 @@ type app struct {
 	restoreFilter      *restore.Filter
 	restoreSkipDamaged bool
 	restoreForceTarget bool
+	tz             string               // --tz: the zone of times read and printed (times.go)
+	loc            *time.Location       // --tz loaded; nil: time.Local
+	logFormat      string               // --log-format text|json (logging.go)
+	logLevel       slog.LevelVar        // the level of a.log (logging.go)
 }
 
 func run(ctx context.Context, args []string) int {
@@ -88,7 +92,7 @@ func (a *app) printError(err error, code int) {
 			return
 		}
 	}
-	fmt.Fprintf(a.stderr, "memento: %s\n", msg)
+	a.errorLine(msg, code) // in --log-format
 }
 
 // jsonError is what a failed command prints on stderr with --json.
@@ -164,13 +168,10 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			level := slog.LevelWarn
-			if a.verbose {
-				level = slog.LevelDebug
+			if err := a.setupLog(); err != nil {
+				return err
 			}
-			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-			slog.SetDefault(a.log)
-			return nil
+			return a.setZone()
 		},
 	}
 	root.SetOut(a.stdout)
@@ -181,12 +182,13 @@ $MEMENTO_PASSWORD, $MEMENTO_PASSWORD_FILE, --password-file, or a prompt.`,
 	pf.StringVar(&a.passwordFile, "password-file", "", "read the password from this file (env MEMENTO_PASSWORD_FILE)")
 	pf.StringVar(&a.cacheDir, "cache-dir", "", "where the local index lives (env MEMENTO_CACHE_DIR; default: user cache dir)")
 	pf.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON on stdout")
-	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors, warnings and the answers asked for (listings): no progress, summaries or notes")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never show a progress bar")
 	pf.BoolVar(&a.noLock, "no-lock", false, "take no lock (commands that only read: restore, verify, mount, ls, snapshots, log, check, pitr ranges, dump, find, diff, stats, info), e.g. on a read-only repository")
 	a.addS3Flags(pf)
 	a.addKeyFlags(pf)
+	a.addOutputFlags(pf)
 	root.AddCommand(
 		newAgentCommand(a),
 		newBackupCommand(a),

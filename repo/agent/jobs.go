@@ -54,10 +54,10 @@ func (a *Agent) backupSpace(ctx context.Context, r *repo.Repository, pipe *chunk
 	if sn != nil {
 		s := sn.Summary
 		arec.Snapshot = sn.ID.String()
-		arec.Figures = map[string]float64{"files": float64(s.Files), "bytes": float64(s.Bytes), "new_bytes": float64(s.NewBytes),
-			"stored_bytes": float64(s.StoredBytes), "seconds": s.Seconds}
+		arec.Figures = repo.Figures{"files": repo.Int(s.Files), "bytes": repo.Int(s.Bytes), "new_bytes": repo.Int(s.NewBytes),
+			"stored_bytes": repo.Int(s.StoredBytes), "seconds": repo.Float(s.Seconds)}
 		if sn.Engram != nil {
-			arec.Figures["wal_end_seq"] = float64(sn.Engram.WALEnd.Seq)
+			arec.Figures["wal_end_seq"] = repo.Int(sn.Engram.WALEnd.Seq)
 		}
 		res = jobResult{read: int64(s.Bytes), added: int64(s.StoredBytes), detail: "snapshot " + sn.ID.Short()}
 	}
@@ -120,8 +120,8 @@ func (a *Agent) runPrune(ctx context.Context, r *repo.Repository) bool {
 	rec := repo.AuditRecord{Command: "prune"}
 	var jr jobResult
 	if res != nil {
-		rec.Figures = map[string]float64{"packs_deleted": float64(res.PacksDeleted), "packs_repacked": float64(res.PacksRepacked),
-			"packs_written": float64(res.PacksWritten), "bytes_freed": float64(res.BytesFreed), "seconds": res.Seconds}
+		rec.Figures = repo.Figures{"packs_deleted": repo.Int(res.PacksDeleted), "packs_repacked": repo.Int(res.PacksRepacked),
+			"packs_written": repo.Int(res.PacksWritten), "bytes_freed": repo.Int(res.BytesFreed), "seconds": repo.Float(res.Seconds)}
 		jr = jobResult{read: res.BytesRepacked, detail: fmt.Sprintf("%d packs deleted, %d repacked", res.PacksDeleted, res.PacksRepacked)}
 	}
 	if errors.Is(err, repo.ErrLocked) && a.lockedBriefly(start) {
@@ -274,8 +274,8 @@ func (a *Agent) replicateAll(ctx context.Context, r *repo.Repository) (jobResult
 			}
 		}
 		res = jobResult{read: bytes, detail: fmt.Sprintf("%d files (%d bytes) copied", files, bytes)}
-		a.audit(ctx, r, repo.AuditRecord{Command: "replicate", Figures: map[string]float64{"files": float64(files), "bytes": float64(bytes),
-			"destinations": float64(len(dsts))}}, err)
+		a.audit(ctx, r, repo.AuditRecord{Command: "replicate", Figures: repo.Figures{"files": repo.Int(files), "bytes": repo.Int(bytes),
+			"destinations": repo.Int(len(dsts))}}, err)
 		if err != nil {
 			errs = append(errs, err)
 		}

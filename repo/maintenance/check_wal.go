@@ -51,9 +51,9 @@ func checkWALArchives(ctx context.Context, r Repository, rep *CheckReport, packs
 				return err
 			}
 		}
-		if rec := furthestArchiveRun(recs, space); rec != nil && uint64(rec.Figures["last_seq"]) > furthest {
-			rep.add(SevError, "space "+space+" WAL archive", "ends at seq %d, but 'wal archive' on %s at %s archived through seq %.0f: a wal/ file is missing (deleted or lost)",
-				furthest, rec.Host, rec.Time.Format(time.RFC3339), rec.Figures["last_seq"])
+		if rec := furthestArchiveRun(recs, space); rec != nil && rec.Figures["last_seq"].Uint64() > furthest {
+			rep.add(SevError, "space "+space+" WAL archive", "ends at seq %d, but 'wal archive' on %s at %s archived through seq %d: a wal/ file is missing (deleted or lost)",
+				furthest, rec.Host, rec.Time.Format(time.RFC3339), rec.Figures["last_seq"].Uint64())
 		}
 	}
 	rep.Figures["wal_segments"] = float64(segs)
@@ -100,7 +100,7 @@ func furthestArchiveRun(recs []repo.AuditRecord, space string) *repo.AuditRecord
 	for i := range recs {
 		rec := &recs[i]
 		if rec.Command == "archive" && rec.Space == space && rec.Result == repo.AuditOK &&
-			(best == nil || rec.Figures["last_seq"] > best.Figures["last_seq"]) {
+			(best == nil || rec.Figures["last_seq"].Uint64() > best.Figures["last_seq"].Uint64()) {
 			best = rec
 		}
 	}

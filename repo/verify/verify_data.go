@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
@@ -167,13 +168,13 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	if skipped > 0 {
 		vd.Figures["files_skipped"] = float64(skipped)
 	}
-	vd.note("L2: read %d packs (%.1f MB) in %.2fs (%.0f MB/s), verified %d chunks (%.1f MB of data) and %d files",
-		c.packs, float64(c.read)/1e6, secs, vd.Figures["l2_mb_per_s"], c.chunks, float64(c.raw)/1e6, c.hashed)
+	vd.note("L2: read %d packs (%s) in %.2fs (%s/s), verified %d chunks (%s of data) and %d files",
+		c.packs, humanize.IBytes(uint64(c.read)), secs, humanize.IBytes(uint64(float64(c.read)/max(secs, 1e-9))), c.chunks, humanize.IBytes(uint64(c.raw)), c.hashed)
 	if skipped > 0 {
 		vd.note("L2: subset %s: %d files have chunks outside this part and were not hashed whole", sub, skipped)
 	}
 	if c.reread > 0 {
-		vd.note("L2: %.1f MB read twice (chunks arrived far ahead of their files)", float64(c.reread)/1e6)
+		vd.note("L2: %s read twice (chunks arrived far ahead of their files)", humanize.IBytes(uint64(c.reread)))
 	}
 	return nil
 }

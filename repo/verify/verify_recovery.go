@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dustin/go-humanize"
+
 	"memento/repo/restore"
 	"memento/walreplay"
 )
@@ -53,8 +55,8 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 	}
 	vd.Figures["restore_seconds"] = res.Seconds
 	vd.Figures["restored_bytes"] = float64(res.Bytes)
-	vd.note("L4: restored %d files (%.1f MB) into a temporary directory in %.2fs, every chunk and file BLAKE3 verified",
-		res.Files, float64(res.Bytes)/1e6, res.Seconds)
+	vd.note("L4: restored %d files (%s) into a temporary directory in %.2fs, every chunk and file BLAKE3 verified",
+		res.Files, humanize.IBytes(res.Bytes), res.Seconds)
 	if sn.Space == "" {
 		vd.note("L4: a snapshot of plain paths: the verified restore is the recovery test")
 		return nil
@@ -117,8 +119,8 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 	for _, f := range q.Failures {
 		vd.fail(L4, what, "query: %s", f)
 	}
-	vd.note("L4: %d memories (%.1f MB); %d of %d sampled lookups ok; confidence histogram (10 buckets over [0,1]) %v",
-		q.Memories, float64(q.Bytes)/1e6, q.LookupsOK, q.Sampled, q.Histogram)
+	vd.note("L4: %d memories (%s); %d of %d sampled lookups ok; confidence histogram (10 buckets over [0,1]) %v",
+		q.Memories, humanize.IBytes(uint64(q.Bytes)), q.LookupsOK, q.Sampled, q.Histogram)
 	return nil
 }
 

@@ -132,16 +132,16 @@ func scheduleGroup(sn *repo.Snapshot) string {
 // slot (SlotNew...) that ran it, "" for a verification asked by hand.
 func (vd *Verdict) AuditRecord(slot string) repo.AuditRecord {
 	rec := repo.AuditRecord{Command: "verify", Snapshot: vd.Snapshot, Space: vd.Space, Level: vd.Level.String(),
-		Result: repo.AuditOK, Subset: vd.Subset, Schedule: slot, Figures: map[string]float64{"seconds": vd.Seconds}}
+		Result: repo.AuditOK, Subset: vd.Subset, Schedule: slot, Figures: repo.Figures{"seconds": repo.Float(vd.Seconds)}}
 	for _, k := range []string{"bytes_read", "chunks_verified", "files_hashed", "l2_mb_per_s", "packs", "files"} {
 		if v, ok := vd.Figures[k]; ok {
-			rec.Figures[k] = v
+			rec.Figures[k] = repo.Float(v)
 		}
 	}
 	if !vd.Passed {
 		rec.Result = repo.AuditFailed
-		rec.Figures["findings"] = float64(len(vd.Findings))
-		rec.Figures["failed_at_level"] = float64(vd.FirstLevel())
+		rec.Figures["findings"] = repo.Int(len(vd.Findings))
+		rec.Figures["failed_at_level"] = repo.Int(vd.FirstLevel())
 		if len(vd.Findings) > 0 {
 			rec.Error = vd.Findings[0].String()
 		}
