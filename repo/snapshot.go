@@ -47,6 +47,7 @@ type Summary struct {
 	Files          uint64  `json:"files"`
 	Dirs           uint64  `json:"dirs"`
 	Symlinks       uint64  `json:"symlinks"`
+	Special        uint64  `json:"special,omitempty"` // FIFOs, sockets and device nodes
 	Bytes          uint64  `json:"bytes"`
 	UnchangedFiles uint64  `json:"unchanged_files"`
 	Chunks         uint64  `json:"chunks"`

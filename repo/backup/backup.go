@@ -80,7 +80,7 @@ type archiver struct {
 	follow   map[string]bool
 	followed []string
 
-	files, dirs, links, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
+	files, dirs, links, special, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
 
 // item is one directory entry to save: its name in the tree and its path on
@@ -180,7 +180,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	if parent != nil {
 		m.Parent = parent.ID.String()
 	}
-	m.Summary = repo.Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
+	m.Summary = repo.Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Special: a.special.Load(), Bytes: a.bytes.Load(),
 		UnchangedFiles: a.unchanged.Load(), Chunks: a.chunks.Load(), NewChunks: a.newChunks.Load(),
 		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Seconds: time.Since(start).Seconds()}
 	sn, err := r.SaveSnapshot(context.WithoutCancel(ctx), m)
@@ -338,9 +338,17 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 				}
 			}
 			n := nodeFromInfo(it.name, fi)
+			if n == nil {
+				return fmt.Errorf("backup %s: file type %s cannot be backed up", it.path, fi.Mode().Type())
+			}
 			var pn *repo.Node
 			if parent != nil {
 				pn = parent.Find(it.name)
+			}
+			if pn != nil && pn.Type == n.Type && pn.CTimeNS == n.CTimeNS && pn.Inode == n.Inode && n.CTimeNS != 0 {
+				n.Xattrs = pn.Xattrs // setting an attribute changes the ctime
+			} else if n.Xattrs, err = readXattrs(it.path); err != nil {
+				return err
 			}
 			nodes[i] = n
 			switch {
@@ -373,9 +381,8 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 					defer func() { <-a.sem }()
 					return a.saveFile(gctx, it.path, relPath, n)
 				})
-			default:
-				a.r.Logger().Warn("not a regular file, directory or symlink; skipped", "path", it.path, "mode", fi.Mode().String())
-				nodes[i] = nil
+			default: // a FIFO, socket or device node: its node says it all
+				a.special.Add(1)
 			}
 		}
 		return nil
@@ -485,14 +492,19 @@ func nodeFromInfo(name string, fi fs.FileInfo) *repo.Node {
 		n.Type = repo.NodeDir
 	case fi.Mode()&fs.ModeSymlink != 0:
 		n.Type = repo.NodeSymlink
-	default:
+	case fi.Mode().IsRegular():
 		n.Type = repo.NodeFile
 		n.Size = uint64(fi.Size())
+	default:
+		if n.Type = specialType(fi.Mode()); n.Type == "" {
+			return nil // none of the kinds a tree holds (irregular files of some network filesystems)
+		}
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		n.UID, n.GID, n.Inode = st.Uid, st.Gid, st.Ino
 		n.CTimeNS = st.Ctim.Sec*1e9 + st.Ctim.Nsec
 	}
+	setLinkFields(n, fi)
 	return n
 }
 

@@ -67,6 +67,7 @@ func (rs *restorer) restoreFile(ctx context.Context, n *repo.Node, p, rel string
 	}
 	// Owner before mode: chown clears the setuid and setgid bits.
 	setOwner(p, n)
+	rs.setXattrs(n, p, rel) // after chown, which clears security.capability
 	if err := w.f.Chmod(fs.FileMode(n.Mode) & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
 		return fmt.Errorf("restore %s: %w", p, err)
 	}

@@ -43,6 +43,10 @@ type RestoreResult struct {
 	Dirs       uint64      `json:"dirs"`
 	Bytes      uint64      `json:"bytes"`
 	Seconds    float64     `json:"seconds"`
+	// NotRestored lists what the target could not take (a device node
+	// without root, a socket, an extended attribute the file system
+	// refuses), one line each; everything else is restored (meta.go).
+	NotRestored []string `json:"not_restored,omitempty"`
 }
 
 // Restore writes a snapshot to target. Everything is written into a temporary
@@ -100,7 +104,7 @@ func Restore(ctx context.Context, r Repository, sn *repo.Snapshot, target string
 	}); err != nil {
 		return nil, err
 	}
-	res.Files, res.Dirs, res.Bytes = rs.files, rs.dirs, rs.bytes
+	res.Files, res.Dirs, res.Bytes, res.NotRestored = rs.files, rs.dirs, rs.bytes, rs.missing
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
@@ -278,6 +282,7 @@ type restorer struct {
 
 	mu      sync.Mutex
 	zeroIDs map[uint32]chunk.ID // IDs of chunks of n zeros, see planFetch
+	missing []string            // what could not be restored (notRestored)
 }
 
 type fileJob struct {
@@ -304,10 +309,12 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		})
 	}
 	type dirMeta struct {
-		n    *repo.Node
-		path string
+		n         *repo.Node
+		path, rel string
 	}
 	var metas []dirMeta
+	firstLink := map[linkKey]string{} // a hard-link group's first name
+	var links []pendingLink
 	var walk func(id chunk.ID, dir, rel string) error
 	walk = func(id chunk.ID, dir, rel string) error {
 		t, err := rs.r.LoadTree(gctx, rs.sn.Space, id)
@@ -326,13 +333,33 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 				if err := walk(*n.Subtree, p, nrel); err != nil {
 					return err
 				}
-				metas = append(metas, dirMeta{n, p})
+				metas = append(metas, dirMeta{n, p, nrel})
 			case repo.NodeSymlink:
 				if err := os.Symlink(n.LinkTarget, p); err != nil {
 					return fmt.Errorf("restore %s: %w", p, err)
 				}
-				setOwnerAndTimes(p, n, true)
+				setOwner(p, n)
+				rs.setXattrs(n, p, nrel)
+				setTimes(p, n, true)
+			case repo.NodeFIFO, repo.NodeSocket, repo.NodeCharDev, repo.NodeBlockDev:
+				made, err := rs.restoreSpecial(n, p, nrel)
+				if err != nil {
+					return err
+				}
+				if made {
+					if err := rs.setSpecialMeta(n, p, nrel); err != nil {
+						return err
+					}
+				}
 			case repo.NodeFile:
+				if n.HardLinked() {
+					k := linkKey{n.DeviceID, n.Inode}
+					if first, ok := firstLink[k]; ok {
+						links = append(links, pendingLink{first, p})
+						continue
+					}
+					firstLink[k] = p
+				}
 				rs.files++
 				rs.bytes += n.Size
 				select {
@@ -352,7 +379,12 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 	if werr != nil {
 		return werr
 	}
+	if err := rs.linkPending(links); err != nil {
+		return err
+	}
 	for i := len(metas) - 1; i >= 0; i-- {
+		setOwner(metas[i].path, metas[i].n)
+		rs.setXattrs(metas[i].n, metas[i].path, metas[i].rel)
 		if err := setDirMeta(metas[i].path, metas[i].n); err != nil {
 			return err
 		}
