@@ -197,6 +197,9 @@ func DecodeTree(b []byte) (*Tree, error) {
 		if err := validV2Fields(t.Version, n); err != nil {
 			return nil, err
 		}
+		if len(n.Xattrs) == 0 {
+			n.Xattrs = nil // "xattrs":[] is none, as EncodeTree writes it
+		}
 	}
 	return &t, nil
 }

@@ -9,7 +9,7 @@ import (
 
 // notRestoredError is the error of a restore that completed but left out
 // what the target could not take (restore.RestoreResult.NotRestored): a
-// device node without root, a socket, an extended attribute the file
+// device node without root, an extended attribute the file
 // system refuses. Exit code 1: everything else is in place and verified.
 func notRestoredError(sn *repo.Snapshot, missing []string) error {
 	const shown = 10

@@ -18,9 +18,9 @@ import (
 //   - a FIFO is created with mkfifo;
 //   - a character or block device is created with mknod, which needs root
 //     (CAP_MKNOD): without it the device is left out and listed;
-//   - a socket is left out: it is made by the process that listens on it,
-//     and a file of that type without its listener is useless (restic does
-//     the same);
+//   - a socket is left out, without counting as a failure: it is made by
+//     the process that listens on it, and a socket file without its
+//     listener is useless (restic does the same);
 //   - files of one hard-link group are written once and linked;
 //   - extended attributes are set after the owner, before the mode; one
 //     the target refuses (a file system without them, security.* or
@@ -58,7 +58,7 @@ func (rs *restorer) restoreSpecial(n *repo.Node, p, rel string) (bool, error) {
 	var err error
 	switch n.Type {
 	case repo.NodeSocket:
-		rs.notRestored(rel, "socket (made by the process listening on it)", nil)
+		rs.r.Logger().Info("socket not restored: it is made by the process that listens on it", "path", repo.DisplayRel(rel))
 		return false, nil
 	case repo.NodeFIFO:
 		err = unix.Mkfifo(p, perm)

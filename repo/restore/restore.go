@@ -44,7 +44,7 @@ type RestoreResult struct {
 	Bytes      uint64      `json:"bytes"`
 	Seconds    float64     `json:"seconds"`
 	// NotRestored lists what the target could not take (a device node
-	// without root, a socket, an extended attribute the file system
+	// without root, an extended attribute the file system
 	// refuses), one line each; everything else is restored (meta.go).
 	NotRestored []string `json:"not_restored,omitempty"`
 }
