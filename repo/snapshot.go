@@ -19,6 +19,10 @@ import (
 	"memento/index"
 )
 
+// LayoutFull is Manifest.Layout of a snapshot whose tree holds each path
+// by its absolute name (/srv/a/x is srv/a/x), as restic does.
+const LayoutFull = "full"
+
 // ManifestVersion is the snapshot manifest format this binary writes.
 const ManifestVersion = 1
 
@@ -34,6 +38,10 @@ type Manifest struct {
 	Tags      []string    `json:"tags,omitempty"`
 	Space     string      `json:"space,omitempty"`
 	Paths     []string    `json:"paths"`
+	// Layout says how a path snapshot's tree holds its paths: "" (the
+	// first layout) by their last element at the top level, LayoutFull by
+	// their absolute path from the file system root.
+	Layout string `json:"layout,omitempty"`
 	Parent    string      `json:"parent,omitempty"`
 	Root      chunk.ID    `json:"root"`
 	Summary   Summary     `json:"summary"`
@@ -54,6 +62,7 @@ type Summary struct {
 	NewChunks      uint64  `json:"new_chunks"`
 	NewBytes       uint64  `json:"new_bytes"`    // raw bytes of chunks this backup added
 	StoredBytes    uint64  `json:"stored_bytes"` // bytes of packs this backup wrote
+	Excluded       uint64  `json:"excluded,omitempty"` // entries left out by --exclude (their contents not counted)
 	Seconds        float64 `json:"seconds"`
 }
 
