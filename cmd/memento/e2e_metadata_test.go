@@ -128,7 +128,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 	mustOK(t, json.Unmarshal([]byte(e.mustRun("ls", "--json", "latest")), &ls))
 	types := map[string]string{}
 	for _, x := range ls {
-		types[strings.TrimPrefix(x.Path, "/src/")] = x.Type + " " + x.Mode
+		types[strings.TrimPrefix(x.Path, src+"/")] = x.Type + " " + x.Mode
 	}
 	for p, w := range map[string]string{"fifo": "fifo prw--w----", "sock": "socket S", "null": "chardev Dcrw-rw-rw-",
 		"b/loop9": "blockdev Drw-rw----", "a/linked2": "file -rw-r-----"} {
@@ -139,9 +139,9 @@ func TestMetadataRoundTrip(t *testing.T) {
 
 	dst := filepath.Join(t.TempDir(), "r")
 	e.mustRun("restore", "latest", "--target", dst)
-	got := metaDigest(t, filepath.Join(dst, "src"))
+	got := metaDigest(t, inSnapshot(t, dst, src))
 	sameDigest(t, "restored tree", want, got)
-	if _, err := os.Lstat(filepath.Join(dst, "src", "sock")); err == nil {
+	if _, err := os.Lstat(filepath.Join(inSnapshot(t, dst, src), "sock")); err == nil {
 		t.Errorf("a socket was restored")
 	}
 
@@ -152,5 +152,16 @@ func TestMetadataRoundTrip(t *testing.T) {
 	}
 	dst2 := filepath.Join(t.TempDir(), "r2")
 	e.mustRun("restore", "latest", "--target", dst2)
-	sameDigest(t, "restored from the second snapshot", want, metaDigest(t, filepath.Join(dst2, "src")))
+	sameDigest(t, "restored from the second snapshot", want, metaDigest(t, inSnapshot(t, dst2, src)))
+}
+
+// inSnapshot is where a restore into dst puts the source path src of a
+// path snapshot: its absolute path below dst (the full-path layout).
+func inSnapshot(t *testing.T, dst, src string) string {
+	t.Helper()
+	abs, err := filepath.Abs(src)
+	mustOK(t, err)
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	mustOK(t, err)
+	return filepath.Join(dst, dir, filepath.Base(abs))
 }
