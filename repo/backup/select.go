@@ -2,8 +2,10 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,7 +83,9 @@ func fullPathRoots(sources []string) ([]item, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, err := os.Lstat(abs); err != nil {
+		if _, err := os.Lstat(abs); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("backup source %s: %w: no such file or directory", p, repo.ErrNotFound)
+		} else if err != nil {
 			return nil, nil, fmt.Errorf("backup source %s: %w", p, err)
 		}
 		if abs != "/" {
