@@ -20,7 +20,9 @@ import (
 )
 
 // LayoutFull is Manifest.Layout of a snapshot whose tree holds each path
-// by its absolute name (/srv/a/x is srv/a/x), as restic does.
+// by its absolute name (/srv/a/x is srv/a/x), as restic does. A path
+// snapshot without a layout (the first layout) holds each path at the top
+// level by its last element.
 const LayoutFull = "full"
 
 // ManifestVersion is the newest snapshot manifest format this binary
@@ -51,10 +53,7 @@ type Manifest struct {
 	Tags      []string    `json:"tags,omitempty"`
 	Space     string      `json:"space,omitempty"`
 	Paths     []string    `json:"paths"`
-	// Layout says how a path snapshot's tree holds its paths: "" (the
-	// first layout) by their last element at the top level, LayoutFull by
-	// their absolute path from the file system root.
-	Layout string `json:"layout,omitempty"`
+	Layout    string      `json:"layout,omitempty"` // a path snapshot's: "" (the first layout) or LayoutFull
 	Parent    string      `json:"parent,omitempty"`
 	Root      chunk.ID    `json:"root"`
 	Summary   Summary     `json:"summary"`
@@ -75,8 +74,8 @@ type Summary struct {
 	NewChunks      uint64  `json:"new_chunks"`
 	NewBytes       uint64  `json:"new_bytes"`    // raw bytes of chunks this backup added
 	StoredBytes    uint64  `json:"stored_bytes"` // bytes of packs this backup wrote
-	Excluded       uint64  `json:"excluded,omitempty"` // entries left out by --exclude (their contents not counted)
 	Seconds        float64 `json:"seconds"`
+	Excluded       uint64  `json:"excluded,omitempty"` // entries left out by --exclude (their contents not counted)
 }
 
 // WALPosition is an entry of the Engram WAL.

@@ -80,7 +80,8 @@ type backupJSON struct {
 	// tier) backed up as the directories they point to.
 	FollowedSymlinks []string `json:"followed_symlinks,omitempty"`
 	Damage           []string `json:"damage,omitempty"` // the snapshot's damage marks
-	DryRun           bool     `json:"dry_run,omitempty"` // nothing was written; Snapshot is empty
+	// DryRun: nothing was written; Snapshot is empty.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {

@@ -99,10 +99,10 @@ type archiver struct {
 	follow   map[string]bool
 	followed []string
 
-	exclude  *ExcludePatterns
-	oneFS    bool
-	dryRun   bool
-	claimed  sync.Map // chunk.ID -> struct{}: a dry run's new chunks, counted once
+	exclude *ExcludePatterns
+	oneFS   bool
+	dryRun  bool
+	claimed sync.Map // chunk.ID -> struct{}: a dry run's new chunks, counted once
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
