@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -144,6 +145,33 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(inSnapshot(t, dst, src), "sock")); err == nil {
 		t.Errorf("a socket was restored")
 	}
+
+	// The mount shows the kinds: one inode and the link count for a
+	// hard-link group, FIFO and device types, a device's number.
+	m := e.startMount(t)
+	snap := inSnapshot(t, filepath.Join(m.mp, "snapshots", "latest"), src)
+	stat := func(rel string) *syscall.Stat_t {
+		fi, err := os.Lstat(filepath.Join(snap, rel))
+		mustOK(t, err)
+		return fi.Sys().(*syscall.Stat_t)
+	}
+	l1, l2, l3 := stat("a/linked"), stat("a/linked2"), stat("b/linked3")
+	if l1.Ino != l2.Ino || l1.Ino != l3.Ino || l1.Nlink != 3 || stat("plain").Ino == l1.Ino {
+		t.Errorf("mount: hard links have inodes %d %d %d, nlink %d", l1.Ino, l2.Ino, l3.Ino, l1.Nlink)
+	}
+	if st := stat("fifo"); st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		t.Errorf("mount: fifo mode %o", st.Mode)
+	}
+	if st := stat("null"); st.Mode&syscall.S_IFMT != syscall.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		t.Errorf("mount: null mode %o rdev %d:%d", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	if st := stat("b/loop9"); st.Mode&syscall.S_IFMT != syscall.S_IFBLK || unix.Minor(st.Rdev) != 9 {
+		t.Errorf("mount: loop9 mode %o rdev %d:%d", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	if st := stat("sock"); st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
+		t.Errorf("mount: sock mode %o", st.Mode)
+	}
+	m.stop(syscall.SIGINT, 60*time.Second)
 
 	// Unchanged: a second backup reads no file again and keeps everything.
 	out = e.mustRun("backup", src)

@@ -352,6 +352,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 					}
 				}
 			case repo.NodeFile:
+				rs.files++ // a hard link too: a name of a file
 				if n.HardLinked() {
 					k := linkKey{n.DeviceID, n.Inode}
 					if first, ok := firstLink[k]; ok {
@@ -360,7 +361,6 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 					}
 					firstLink[k] = p
 				}
-				rs.files++
 				rs.bytes += n.Size
 				select {
 				case jobs <- fileJob{n, p, nrel}:
