@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -21,8 +20,13 @@ import (
 // sources, tests, testdata with archives and odd names) into dir.
 func goSrcSubset(t *testing.T, dir string) {
 	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	goroot := strings.TrimSpace(string(out))
 	for _, pkg := range []string{"archive", "bufio", "container", "sort", "strings"} {
-		from := filepath.Join(runtime.GOROOT(), "src", pkg)
+		from := filepath.Join(goroot, "src", pkg)
 		if _, err := os.Stat(from); err != nil {
 			t.Fatalf("the Go toolchain's src/%s: %v", pkg, err)
 		}

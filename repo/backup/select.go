@@ -148,15 +148,6 @@ func slicesCompact(s []string) []string {
 	return out
 }
 
-// childSelection is the selection of a directory's child name.
-func childSelection(sel selection, name string) (selection, bool) {
-	if sel == nil {
-		return nil, true
-	}
-	s, ok := sel[name]
-	return s, ok
-}
-
 // saveStdin stores what in yields as the one file name of a snapshot's
 // root, owned by this process's user, mode 0644, mtime now, streamed
 // through the chunk pipeline like any file.

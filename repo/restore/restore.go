@@ -403,13 +403,6 @@ func setDirMeta(p string, n *repo.Node) error {
 	return nil
 }
 
-// setOwnerAndTimes restores ownership (when running as root) and mtime.
-// Failures are not fatal: content matters more than metadata on a restore.
-func setOwnerAndTimes(p string, n *repo.Node, symlink bool) {
-	setOwner(p, n)
-	setTimes(p, n, symlink)
-}
-
 // setOwner restores ownership when running as root. It must come before a
 // chmod, because chown clears the setuid and setgid bits of a file.
 func setOwner(p string, n *repo.Node) {
