@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -132,8 +133,15 @@ func fullPathRoots(sources []string) ([]item, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	var rootDev uint64 // with "/" a source, --one-file-system stays on the root's file system
+	if fi, err := os.Lstat("/"); err == nil && whole {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			rootDev = st.Dev
+		}
+	}
 	for i := range items {
 		items[i].source = whole || items[i].sel == nil
+		items[i].dev = rootDev
 	}
 	return items, paths, nil
 }
