@@ -162,6 +162,8 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 	// A space directory keeps its snapshot's mode, owner and mtime, in a
 	// plain restore as in a point-in-time one.
 	if spec.dirNode != nil {
+		setOwner(tmp, spec.dirNode)
+		rs.setXattrs(spec.dirNode, tmp, "spaces/"+rs.sn.Space)
 		if err := setDirMeta(tmp, spec.dirNode); err != nil {
 			return fail(err)
 		}
