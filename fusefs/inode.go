@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"fmt"
 	"hash/fnv"
 	"io/fs"
 	"syscall"
@@ -29,6 +30,15 @@ func inoFor(namespace, p string) uint64 {
 	return ino
 }
 
+// nodeIno is the inode number of a snapshot node at path p: the names of a
+// hard-link group share one, derived from the group (device, inode).
+func nodeIno(namespace, p string, n *repo.Node) uint64 {
+	if n.HardLinked() {
+		return inoFor(namespace, fmt.Sprintf("\x00link %d %d", n.DeviceID, n.Inode))
+	}
+	return inoFor(namespace, p)
+}
+
 // typeBits returns the S_IFMT bits of a tree node.
 func typeBits(n *repo.Node) uint32 {
 	switch n.Type {
@@ -36,6 +46,14 @@ func typeBits(n *repo.Node) uint32 {
 		return syscall.S_IFDIR
 	case repo.NodeSymlink:
 		return syscall.S_IFLNK
+	case repo.NodeFIFO:
+		return syscall.S_IFIFO
+	case repo.NodeSocket:
+		return syscall.S_IFSOCK
+	case repo.NodeCharDev:
+		return syscall.S_IFCHR
+	case repo.NodeBlockDev:
+		return syscall.S_IFBLK
 	}
 	return syscall.S_IFREG
 }
@@ -63,6 +81,10 @@ func fillNodeAttr(a *fuse.Attr, ino uint64, n *repo.Node) {
 	a.Mode = typeBits(n) | permBits(n.Mode)
 	a.Uid, a.Gid = n.UID, n.GID
 	a.Nlink = 1
+	if n.HardLinked() {
+		a.Nlink = uint32(min(n.Links, 1<<32-1))
+	}
+	a.Rdev = uint32(n.Rdev) // the kernel's old encoding, as go-fuse passes it on
 	switch n.Type {
 	case repo.NodeFile:
 		a.Size = n.Size

@@ -110,13 +110,15 @@ func (d *treeDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return nil, syscall.ENOENT
 	}
 	p := d.childPath(name)
-	ino := inoFor(d.snap.namespace(), p)
+	ino := nodeIno(d.snap.namespace(), p, n)
 	var child fs.InodeEmbedder
 	switch n.Type {
 	case repo.NodeDir:
 		child = &treeDir{f: d.f, snap: d.snap, ino: ino, path: p, node: n}
 	case repo.NodeSymlink:
 		child = &treeLink{ino: ino, node: n}
+	case repo.NodeFIFO, repo.NodeSocket, repo.NodeCharDev, repo.NodeBlockDev:
+		child = &treeLink{ino: ino, node: n} // attributes only: the mount is nodev, and nothing listens
 	default:
 		child = &fileNode{f: d.f, snap: d.snap, ino: ino, path: p, node: n}
 	}
@@ -132,7 +134,7 @@ func (d *treeDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	ns := d.snap.namespace()
 	out := make([]fuse.DirEntry, len(t.Nodes))
 	for i, n := range t.Nodes {
-		out[i] = fuse.DirEntry{Name: n.Name, Mode: typeBits(n), Ino: inoFor(ns, d.childPath(n.Name))}
+		out[i] = fuse.DirEntry{Name: n.Name, Mode: typeBits(n), Ino: nodeIno(ns, d.childPath(n.Name), n)}
 	}
 	if d.path == "/" {
 		for _, e := range d.snap.extras {
@@ -168,7 +170,8 @@ func (d *treeDir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
-// treeLink is a symlink inside a snapshot.
+// treeLink is a symlink inside a snapshot, or a FIFO, socket or device
+// node (which have attributes only).
 type treeLink struct {
 	fs.Inode
 	readOnly

@@ -173,6 +173,11 @@ func FuzzDecodeTree(f *testing.F) {
 	f.Add([]byte(`{"v":1,"nodes":[{"name":"../x","type":"file","blake3":"` + Hash{}.String() + `"}]}`))
 	f.Add([]byte(`{"v":1,"nodes":[{"name":"a","type":"dir","subtree":"` + chunk.ID{}.String() + `"},{"name":"a","type":"symlink","link_target":"/"}]}`))
 	f.Add([]byte(`{"v":2,"nodes":[]}`))
+	f.Add([]byte(`{"v":3,"nodes":[]}`))
+	f.Add([]byte(`{"v":2,"nodes":[{"name":"d","type":"chardev","mode":438,"rdev":259},{"name":"f","type":"fifo","xattrs":[{"name":"user.a","value":"eA=="}]},` +
+		`{"name":"h","type":"file","blake3":"` + Hash{}.String() + `","inode":7,"device_id":2049,"links":2},{"name":"s","type":"socket"}]}`))
+	f.Add([]byte(`{"v":1,"nodes":[{"name":"f","type":"fifo"}]}`))
+	f.Add([]byte(`{"v":2,"nodes":[{"name":"f","type":"fifo","xattrs":[]}]}`))
 	f.Add([]byte(`{"v":1,"nodes":[null]}`))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -200,10 +205,16 @@ func FuzzDecodeTree(f *testing.F) {
 				if n.LinkTarget == "" {
 					t.Fatalf("accepted empty symlink %+v", n)
 				}
+			case NodeFIFO, NodeSocket, NodeCharDev, NodeBlockDev:
+				if tree.Version < 2 || len(n.Content) > 0 || n.Subtree != nil || n.BLAKE3 != nil {
+					t.Fatalf("accepted inconsistent %s %+v in a format-%d tree", n.Type, n, tree.Version)
+				}
 			default:
 				t.Fatalf("accepted node type %q", n.Type)
 			}
 		}
+		// A tree is written in the oldest format that holds it.
+		was := tree.Version
 		enc, err := EncodeTree(tree)
 		if err != nil {
 			t.Fatal(err)
@@ -212,6 +223,10 @@ func FuzzDecodeTree(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded tree is refused: %v\n%s", err, enc)
 		}
+		if again.Version > was {
+			t.Fatalf("a format-%d tree re-encodes as format %d", was, again.Version)
+		}
+		tree.Version = again.Version
 		if !reflect.DeepEqual(tree, again) {
 			t.Fatalf("tree changed in a re-encode:\n%s", enc)
 		}

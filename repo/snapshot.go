@@ -19,8 +19,27 @@ import (
 	"memento/index"
 )
 
-// ManifestVersion is the snapshot manifest format this binary writes.
-const ManifestVersion = 1
+// LayoutFull is Manifest.Layout of a snapshot whose tree holds each path
+// by its absolute name (/srv/a/x is srv/a/x), as restic does. A path
+// snapshot without a layout (the first layout) holds each path at the top
+// level by its last element.
+const LayoutFull = "full"
+
+// ManifestVersion is the newest snapshot manifest format this binary
+// writes (and the newest it reads). A manifest is written as version 1
+// unless it uses a field version 2 added (manifestVersionFor): the
+// signature is over a re-encoding, so a binary that does not know a field
+// must refuse the manifest as a newer format, not as a bad signature.
+const ManifestVersion = 2
+
+// manifestVersionFor is the oldest manifest version that holds m: 2 for
+// a full-path layout or the special/excluded summary figures, else 1.
+func manifestVersionFor(m *Manifest) int {
+	if m.Layout != "" || m.Summary.Special != 0 || m.Summary.Excluded != 0 {
+		return 2
+	}
+	return 1
+}
 
 // Manifest describes one snapshot. It is signed with the repository's Ed25519
 // key over its JSON without the signature, and sealed like every metadata file:
@@ -34,6 +53,7 @@ type Manifest struct {
 	Tags      []string    `json:"tags,omitempty"`
 	Space     string      `json:"space,omitempty"`
 	Paths     []string    `json:"paths"`
+	Layout    string      `json:"layout,omitempty"` // a path snapshot's: "" (the first layout) or LayoutFull
 	Parent    string      `json:"parent,omitempty"`
 	Root      chunk.ID    `json:"root"`
 	Summary   Summary     `json:"summary"`
@@ -47,6 +67,7 @@ type Summary struct {
 	Files          uint64  `json:"files"`
 	Dirs           uint64  `json:"dirs"`
 	Symlinks       uint64  `json:"symlinks"`
+	Special        uint64  `json:"special,omitempty"` // FIFOs, sockets and device nodes
 	Bytes          uint64  `json:"bytes"`
 	UnchangedFiles uint64  `json:"unchanged_files"`
 	Chunks         uint64  `json:"chunks"`
@@ -54,6 +75,7 @@ type Summary struct {
 	NewBytes       uint64  `json:"new_bytes"`    // raw bytes of chunks this backup added
 	StoredBytes    uint64  `json:"stored_bytes"` // bytes of packs this backup wrote
 	Seconds        float64 `json:"seconds"`
+	Excluded       uint64  `json:"excluded,omitempty"` // entries left out by --exclude (their contents not counted)
 }
 
 // WALPosition is an entry of the Engram WAL.
@@ -184,7 +206,7 @@ func (m *Manifest) signedBytes() ([]byte, error) {
 
 // SaveSnapshot signs and writes a manifest and adds it to the local catalog.
 func (r *Repository) SaveSnapshot(ctx context.Context, m *Manifest) (*Snapshot, error) {
-	m.Version = ManifestVersion
+	m.Version = manifestVersionFor(m)
 	msg, err := m.signedBytes()
 	if err != nil {
 		return nil, err
@@ -224,6 +246,9 @@ func (r *Repository) checkManifest(id chunk.ID, m *Manifest) error {
 	what := "snapshot " + id.Short()
 	if m.Version < 1 || m.Version > ManifestVersion {
 		return fmt.Errorf("%s: %w: manifest version %d", what, ErrFormat, m.Version)
+	}
+	if m.Version < manifestVersionFor(m) || (m.Layout != "" && m.Layout != LayoutFull) || (m.Layout != "" && m.Space != "") {
+		return fmt.Errorf("%s: %w: manifest version %d with layout %q", what, ErrFormat, m.Version, m.Layout)
 	}
 	msg, err := m.signedBytes()
 	if err != nil {

@@ -15,6 +15,12 @@ const (
 	NodeFile    = "file"
 	NodeDir     = "dir"
 	NodeSymlink = "symlink"
+	// Special files (tree format 2): a FIFO, a socket, character and block
+	// devices. They have no content; devices record their device number.
+	NodeFIFO     = "fifo"
+	NodeSocket   = "socket"
+	NodeCharDev  = "chardev"
+	NodeBlockDev = "blockdev"
 )
 
 // Hash is a plain (unkeyed) BLAKE3-256, used for whole-file digests so that an
@@ -50,6 +56,40 @@ type Node struct {
 	LinkTarget string     `json:"link_target,omitempty"`
 	Inode      uint64     `json:"inode,omitempty"`
 	CTimeNS    int64      `json:"ctime_ns,omitempty"`
+
+	// Tree format 2 only (see treeVersionFor). Rdev is a device node's
+	// device number (unix.Mkdev). DeviceID and Links are set on a regular
+	// file with more than one hard link: the files of one snapshot with the
+	// same (DeviceID, Inode) are one file, restored as hard links. Xattrs
+	// are the extended attributes, sorted by name.
+	Rdev     uint64  `json:"rdev,omitempty"`
+	DeviceID uint64  `json:"device_id,omitempty"`
+	Links    uint64  `json:"links,omitempty"`
+	Xattrs   []Xattr `json:"xattrs,omitempty"`
+}
+
+// Xattr is one extended attribute; Value is base64 in JSON.
+type Xattr struct {
+	Name  string `json:"name"`
+	Value []byte `json:"value"`
+}
+
+// HardLinked reports whether n is a regular file that shares its inode
+// with other names (its hard-link group is (DeviceID, Inode)).
+func (n *Node) HardLinked() bool { return n.Type == NodeFile && n.Links > 1 }
+
+// Special reports whether n is a FIFO, socket or device node.
+func (n *Node) Special() bool {
+	switch n.Type {
+	case NodeFIFO, NodeSocket, NodeCharDev, NodeBlockDev:
+		return true
+	}
+	return false
+}
+
+// usesV2 reports whether n needs tree format 2.
+func (n *Node) usesV2() bool {
+	return n.Special() || n.Rdev != 0 || n.DeviceID != 0 || n.Links != 0 || len(n.Xattrs) > 0
 }
 
 // Tree is a directory: its nodes sorted by name. Its blob ID (keyed BLAKE3 of
@@ -60,7 +100,25 @@ type Tree struct {
 	Nodes   []*Node `json:"nodes"`
 }
 
-const treeVersion = 1
+// Tree format versions. Format 2 adds special files, hard links and
+// extended attributes (Node's Rdev, DeviceID, Links, Xattrs). A tree is
+// written as format 1 when no node uses any of them, so a tree that format
+// 1 can express keeps its ID (and its dedup with older snapshots) and older
+// binaries still read it.
+const (
+	treeVersion1  = 1
+	treeVersion2  = 2
+	maxXattrBytes = 64 << 10 // Linux's limit for one value (XATTR_SIZE_MAX)
+)
+
+func treeVersionFor(t *Tree) int {
+	for _, n := range t.Nodes {
+		if n != nil && n.usesV2() {
+			return treeVersion2
+		}
+	}
+	return treeVersion1
+}
 
 // Find returns the node called name, or nil.
 func (t *Tree) Find(name string) *Node {
@@ -80,7 +138,7 @@ func (t *Tree) Find(name string) *Node {
 }
 
 func EncodeTree(t *Tree) ([]byte, error) {
-	t.Version = treeVersion
+	t.Version = treeVersionFor(t)
 	return json.Marshal(t)
 }
 
@@ -94,7 +152,7 @@ func DecodeTree(b []byte) (*Tree, error) {
 	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("tree: %w", err)
 	}
-	if t.Version != treeVersion {
+	if t.Version != treeVersion1 && t.Version != treeVersion2 {
 		return nil, fmt.Errorf("tree: %w: version %d", ErrFormat, t.Version)
 	}
 	for i, n := range t.Nodes {
@@ -126,11 +184,50 @@ func DecodeTree(b []byte) (*Tree, error) {
 			if n.LinkTarget == "" || len(n.Content) > 0 || n.Subtree != nil || strings.IndexByte(n.LinkTarget, 0) >= 0 {
 				return nil, fmt.Errorf("tree: symlink %q is malformed", n.Name)
 			}
+		case NodeFIFO, NodeSocket, NodeCharDev, NodeBlockDev:
+			if t.Version < treeVersion2 {
+				return nil, fmt.Errorf("tree: node %q has unknown type %q", n.Name, n.Type)
+			}
+			if len(n.Content) > 0 || n.Subtree != nil || n.LinkTarget != "" || n.BLAKE3 != nil || n.Size != 0 {
+				return nil, fmt.Errorf("tree: %s %q has content, a subtree or a link target", n.Type, n.Name)
+			}
 		default:
 			return nil, fmt.Errorf("tree: node %q has unknown type %q", n.Name, n.Type)
 		}
+		if err := validV2Fields(t.Version, n); err != nil {
+			return nil, err
+		}
+		if len(n.Xattrs) == 0 {
+			n.Xattrs = nil // "xattrs":[] is none, as EncodeTree writes it
+		}
 	}
 	return &t, nil
+}
+
+// validV2Fields checks the fields tree format 2 added: absent in format 1,
+// consistent in format 2.
+func validV2Fields(version int, n *Node) error {
+	if version < treeVersion2 {
+		if n.usesV2() {
+			return fmt.Errorf("tree: %w: node %q has format-2 fields in a format-1 tree", ErrFormat, n.Name)
+		}
+		return nil
+	}
+	if n.Rdev != 0 && n.Type != NodeCharDev && n.Type != NodeBlockDev {
+		return fmt.Errorf("tree: %s %q has a device number", n.Type, n.Name)
+	}
+	if (n.Links != 0 || n.DeviceID != 0) && (n.Type != NodeFile || n.Links < 2 || n.Inode == 0) {
+		return fmt.Errorf("tree: %s %q has a malformed hard-link group", n.Type, n.Name)
+	}
+	for i, x := range n.Xattrs {
+		if x.Name == "" || strings.IndexByte(x.Name, 0) >= 0 || len(x.Name) > 255 || len(x.Value) > maxXattrBytes {
+			return fmt.Errorf("tree: %q has a malformed extended attribute", n.Name)
+		}
+		if i > 0 && n.Xattrs[i-1].Name >= x.Name {
+			return fmt.Errorf("tree: %q: extended attributes not sorted or duplicated at %q", n.Name, x.Name)
+		}
+	}
+	return nil
 }
 
 // ValidName reports whether name can be a single path element inside a restore

@@ -64,8 +64,8 @@ func TestNewerVersionsRefused(t *testing.T) {
 		}
 	})
 	t.Run("tree and pack", func(t *testing.T) {
-		if _, err := DecodeTree([]byte(`{"v":2,"nodes":[]}`)); !errors.Is(err, ErrFormat) {
-			t.Errorf("tree v2: %v", err)
+		if _, err := DecodeTree([]byte(`{"v":3,"nodes":[]}`)); !errors.Is(err, ErrFormat) {
+			t.Errorf("tree v3: %v", err)
 		}
 		hdr := encodePackHeader("s", nil)
 		hdr[0] = 2

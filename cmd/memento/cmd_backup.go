@@ -30,6 +30,8 @@ type backupFlags struct {
 	// allowTierRewrite backs up spaces whose tiers no longer look like
 	// Engram's (backup.ErrTiersGarbled).
 	allowTierRewrite bool
+	path     pathBackupFlags
+	pathJob  *backup.BackupOptions // a path backup's options, from path
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -39,11 +41,26 @@ func newBackupCommand(a *app) *cobra.Command {
 		Short: "Back up Engram spaces (one snapshot per space) or any paths",
 		Example: `  memento backup --data-dir /var/lib/engram --all
   memento backup --data-dir /var/lib/engram --space tenant_01 --tag nightly
-  memento backup /etc/engram`,
+  memento backup /etc/engram
+  memento backup /srv --exclude '*.tmp' --exclude /srv/cache --one-file-system
+  pg_dump db | memento backup --stdin --stdin-filename db.sql`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if set := f.path.any(cmd.Flags()); len(set) > 0 && (f.dataDir != "" || len(f.spaces) > 0 || f.all) {
+				return usagef("%s apply to path backups: a space is backed up whole", strings.Join(set, ", "))
+			}
+			var opts backup.BackupOptions
+			if f.dataDir == "" && len(f.spaces) == 0 && !f.all {
+				if err := f.path.apply(&opts, args, cmd.InOrStdin()); err != nil {
+					return err
+				}
+				if len(opts.Paths) > 0 || opts.Stdin != nil {
+					f.pathJob = &opts
+				}
+			}
 			return a.backup(cmd.Context(), f, args)
 		},
 	}
+	f.path.register(c.Flags())
 	fl := c.Flags()
 	fl.StringVar(&f.dataDir, "data-dir", "", "Engram data directory")
 	fl.StringSliceVar(&f.spaces, "space", nil, "space id to back up (repeatable)")
@@ -67,6 +84,8 @@ type backupJSON struct {
 	// tier) backed up as the directories they point to.
 	FollowedSymlinks []string `json:"followed_symlinks,omitempty"`
 	Damage           []string `json:"damage,omitempty"` // the snapshot's damage marks
+	// DryRun: nothing was written; Snapshot is empty.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
@@ -101,10 +120,10 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		}
 	case len(f.spaces) > 0 || f.all:
 		return usagef("--space and --all need --data-dir")
-	case len(paths) == 0:
+	case f.pathJob == nil:
 		return usagef("nothing to back up: give paths, or --data-dir with --space/--all")
 	default:
-		jobs = append(jobs, backup.BackupOptions{Paths: paths})
+		jobs = append(jobs, *f.pathJob)
 	}
 	var tags []string
 	for _, v := range f.tags {
@@ -152,7 +171,9 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
 		g.Go(func() error {
 			sn, err := a.backupOne(gctx, r, job, replays, f.allowTierRewrite)
-			a.auditBackup(gctx, r, job, sn, err)
+			if !job.DryRun {
+				a.auditBackup(gctx, r, job, sn, err)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if sn != nil && errors.Is(err, repo.ErrMarkedDamaged) {
@@ -166,6 +187,10 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 					err = fmt.Errorf("space %s: %w", job.Space, err)
 				}
 				errs = append(errs, err)
+				return nil
+			}
+			if job.DryRun {
+				results = append(results, backupJSON{Paths: sn.Paths, Summary: sn.Summary, DryRun: true})
 				return nil
 			}
 			results = append(results, backupJSON{Snapshot: sn.ID.String(), Space: sn.Space, Paths: sn.Paths, Summary: sn.Summary, FollowedSymlinks: sn.Followed})
@@ -183,6 +208,11 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	sort.Slice(results, func(i, j int) bool { return results[i].Space < results[j].Space })
 	for _, res := range results {
 		s := res.Summary
+		if res.DryRun {
+			a.printf("dry run, nothing written: would save %d files, %d dirs, %s (%s new), %d entries excluded\n",
+				s.Files, s.Dirs, human(s.Bytes), human(s.NewBytes), s.Excluded)
+			continue
+		}
 		what := "paths"
 		if res.Space != "" {
 			what = "space " + res.Space

@@ -119,6 +119,14 @@ func nodeMode(n *repo.Node) fs.FileMode {
 		m |= fs.ModeDir
 	case repo.NodeSymlink:
 		m |= fs.ModeSymlink
+	case repo.NodeFIFO:
+		m |= fs.ModeNamedPipe
+	case repo.NodeSocket:
+		m |= fs.ModeSocket
+	case repo.NodeCharDev:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case repo.NodeBlockDev:
+		m |= fs.ModeDevice
 	}
 	return m
 }

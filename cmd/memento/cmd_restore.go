@@ -253,6 +253,9 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 	for _, d := range sn.Damage() {
 		a.log.Warn("the snapshot was marked damaged at backup: its bytes are restored as they were stored", "snapshot", sn.ShortID(), "damage", d)
 	}
+	if len(res.NotRestored) > 0 {
+		return res, notRestoredError(sn, res.NotRestored)
+	}
 	return res, nil
 }
 

@@ -37,11 +37,11 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	e.mustRun("backup", src)
 	dst := filepath.Join(t.TempDir(), "dst")
 	e.mustRun("restore", "latest", "--target", dst)
-	got, err := os.ReadFile(filepath.Join(dst, "src", "d", "f"))
+	got, err := os.ReadFile(filepath.Join(inSnapshot(t, dst, src), "d", "f"))
 	if err != nil || string(got) != "hello memento\n" {
 		t.Fatalf("restored content %q, %v", got, err)
 	}
-	fi, err := os.Stat(filepath.Join(dst, "src", "d", "f"))
+	fi, err := os.Stat(filepath.Join(inSnapshot(t, dst, src), "d", "f"))
 	if err != nil || fi.Mode().Perm() != 0o640 {
 		t.Fatalf("restored mode %v, %v", fi.Mode(), err)
 	}

@@ -85,7 +85,7 @@ func TestTruncatedCacheIsRebuilt(t *testing.T) {
 					t.Fatalf("cache cut to %d bytes: want one line naming %s, got %d:\n%s", size, cache, len(lines), r.stderr)
 				}
 				if args[0] == "restore" {
-					sameDigest(t, "restore after cache rebuild", repoTreeDigest(t, src), repoTreeDigest(t, filepath.Join(args[3], "src")))
+					sameDigest(t, "restore after cache rebuild", repoTreeDigest(t, src), repoTreeDigest(t, inSnapshot(t, args[3], src)))
 				}
 			})
 		}

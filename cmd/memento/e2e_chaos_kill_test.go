@@ -500,7 +500,7 @@ func (s *trialState) verifySnapshots(e *env, when string, all bool) []listedSnap
 			s.fail("%s: restore of snapshot %s: exit %d: %s", when, sn.ID[:8], r.code, strings.TrimSpace(r.stderr))
 			continue
 		}
-		got := filepath.Join(dst, "src")
+		got := inSnapshot(w.t, dst, w.path("src"))
 		if sn.Space != "" {
 			got = filepath.Join(dst, "spaces", sn.Space)
 		}

@@ -117,7 +117,7 @@ func TestE2ELostPackRepairThenBackup(t *testing.T) {
 	e.mustRun("backup", src)
 	dst := filepath.Join(t.TempDir(), "restored")
 	e.mustRun("restore", "latest", "--target", dst)
-	sameDigest(t, "restored", repoTreeDigest(t, src), repoTreeDigest(t, filepath.Join(dst, "src")))
+	sameDigest(t, "restored", repoTreeDigest(t, src), repoTreeDigest(t, inSnapshot(t, dst, src)))
 	e.mustRun("verify", "latest", "--level", "L2")
 }
 

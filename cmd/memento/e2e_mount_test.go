@@ -243,8 +243,9 @@ func TestMountServesSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := filepath.Join(m.mp, "snapshots", latest)
-	mountSameTree(t, src, filepath.Join(snap, "src"))
-	mountSameTree(t, filepath.Join(restored, "src"), filepath.Join(snap, "src"))
+	inSnap := inSnapshot(t, snap, src) // the full-path layout: src's absolute path
+	mountSameTree(t, src, inSnap)
+	mountSameTree(t, inSnapshot(t, restored, src), inSnap)
 	for _, p := range []string{"hosts/testhost/latest", "tags/e2e/" + latest} {
 		if got, err := os.Readlink(filepath.Join(m.mp, p)); err != nil || got != "../../snapshots/"+latest {
 			t.Errorf("%s -> %q, %v", p, got, err)
@@ -253,7 +254,7 @@ func TestMountServesSnapshots(t *testing.T) {
 
 	t.Run("stable inodes", func(t *testing.T) {
 		var a, b syscall.Stat_t
-		p := filepath.Join(snap, "src", "sub", "b.txt")
+		p := filepath.Join(inSnap, "sub", "b.txt")
 		mustOK(t, syscall.Stat(p, &a))
 		mustOK(t, syscall.Stat(p, &b))
 		if a.Ino != b.Ino || a.Ino == 0 {
@@ -262,8 +263,8 @@ func TestMountServesSnapshots(t *testing.T) {
 	})
 
 	t.Run("read-only", func(t *testing.T) {
-		f := filepath.Join(snap, "src", "a.txt")
-		d := filepath.Join(snap, "src", "sub")
+		f := filepath.Join(inSnap, "a.txt")
+		d := filepath.Join(inSnap, "sub")
 		for name, op := range map[string]func() error{
 			"write":  func() error { return os.WriteFile(f, []byte("x"), 0o644) },
 			"create": func() error { return os.WriteFile(filepath.Join(d, "new"), []byte("x"), 0o644) },
@@ -290,7 +291,7 @@ func TestMountServesSnapshots(t *testing.T) {
 					name = "big.bin"
 				}
 				want, _ := os.ReadFile(filepath.Join(src, name))
-				got, err := os.ReadFile(filepath.Join(snap, "src", name))
+				got, err := os.ReadFile(filepath.Join(inSnap, name))
 				if err != nil || !bytes.Equal(got, want) {
 					t.Errorf("reader %d: %s differs (%v)", g, name, err)
 				}
@@ -306,7 +307,7 @@ func TestMountServesSnapshots(t *testing.T) {
 		for {
 			l, _ := os.Readlink(filepath.Join(m.mp, "snapshots", "latest"))
 			if l != latest {
-				b, err := os.ReadFile(filepath.Join(m.mp, "snapshots", l, "src", "added.txt"))
+				b, err := os.ReadFile(filepath.Join(inSnapshot(t, filepath.Join(m.mp, "snapshots", l), src), "added.txt"))
 				if err != nil || string(b) != "added\n" {
 					t.Errorf("new snapshot %s: added.txt = %q, %v", l, b, err)
 				}
@@ -425,7 +426,7 @@ func TestMountUnmountWithOpenReader(t *testing.T) {
 
 	t.Run("umount command", func(t *testing.T) {
 		m := e.startMount(t)
-		f, err := os.Open(filepath.Join(m.mp, "snapshots", "latest", "src", "big.bin"))
+		f, err := os.Open(filepath.Join(inSnapshot(t, filepath.Join(m.mp, "snapshots", "latest"), src), "big.bin"))
 		mustOK(t, err)
 		buf := make([]byte, 1<<20)
 		_, err = io.ReadFull(f, buf)
@@ -447,7 +448,7 @@ func TestMountUnmountWithOpenReader(t *testing.T) {
 
 	t.Run("SIGTERM", func(t *testing.T) {
 		m := e.startMount(t)
-		f, err := os.Open(filepath.Join(m.mp, "snapshots", "latest", "src", "big.bin"))
+		f, err := os.Open(filepath.Join(inSnapshot(t, filepath.Join(m.mp, "snapshots", "latest"), src), "big.bin"))
 		mustOK(t, err)
 		defer f.Close()
 		_, err = f.Read(make([]byte, 1000))

@@ -165,7 +165,7 @@ func TestRestorePowerCut(t *testing.T) {
 	e.mustRun("restore", "--space", space, "--latest", "--target", spaceDD)
 	e.mustRun("restore", "--space", space, "--to-seq", strconv.Itoa(toSeq), "--target", pitrDD)
 
-	sameDigest(t, "plain restore", repoTreeDigest(t, src), repoTreeDigest(t, filepath.Join(plain, "src")))
+	sameDigest(t, "plain restore", repoTreeDigest(t, src), repoTreeDigest(t, inSnapshot(t, plain, src)))
 	before := repoTreeDigest(t, fs.mnt)
 	nfiles := 0
 	for p, d := range before {

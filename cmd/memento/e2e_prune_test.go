@@ -131,7 +131,7 @@ func (w *pruneWorld) restoreAll(ids []string) {
 		if sp := w.space[id]; sp != "" {
 			got = filepath.Join(dst, "spaces", sp)
 		} else {
-			got = filepath.Join(dst, filepath.Base(w.src))
+			got = inSnapshot(w.e.t, dst, w.src)
 		}
 		sameDigest(w.e.t, "restore of "+id[:8], want, repoTreeDigest(w.e.t, got))
 	}

@@ -78,7 +78,7 @@ func TestE2EKillDuringBackup(t *testing.T) {
 	}
 	dst := filepath.Join(t.TempDir(), "dst")
 	e.mustRun("restore", ids[0], "--target", dst)
-	sameDigest(t, "restore after the kill", want, repoTreeDigest(t, filepath.Join(dst, "src")))
+	sameDigest(t, "restore after the kill", want, repoTreeDigest(t, inSnapshot(t, dst, src)))
 
 	// The killed process's lock is stale (its pid is gone) and removable.
 	var unlocked struct{ Removed int }
@@ -96,7 +96,7 @@ func TestE2EKillDuringBackup(t *testing.T) {
 	}
 	dst2 := filepath.Join(t.TempDir(), "dst2")
 	e.mustRun("restore", "latest", "--target", dst2)
-	sameDigest(t, "restore after index rebuild", want, repoTreeDigest(t, filepath.Join(dst2, "src")))
+	sameDigest(t, "restore after index rebuild", want, repoTreeDigest(t, inSnapshot(t, dst2, src)))
 }
 
 // TestE2ETwoBackupsAtOnce runs two `memento backup` processes into one
@@ -131,7 +131,7 @@ func TestE2ETwoBackupsAtOnce(t *testing.T) {
 	for _, id := range ids {
 		dst := filepath.Join(t.TempDir(), "dst")
 		e.mustRun("restore", id, "--target", dst)
-		sameDigest(t, "snapshot "+id[:8], want, repoTreeDigest(t, filepath.Join(dst, "src")))
+		sameDigest(t, "snapshot "+id[:8], want, repoTreeDigest(t, inSnapshot(t, dst, src)))
 	}
 	if out := e.mustRun("unlock"); !strings.Contains(out, "removed 0 locks") {
 		t.Errorf("locks left after both backups ended: %q", out)

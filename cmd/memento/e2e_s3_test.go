@@ -91,7 +91,7 @@ func (e *env) restoreLatest(src string) {
 	e.t.Helper()
 	dst := filepath.Join(e.t.TempDir(), "restored")
 	e.mustRun("restore", "latest", "--target", dst)
-	sameTree(e.t, src, filepath.Join(dst, filepath.Base(src)))
+	sameTree(e.t, src, inSnapshot(e.t, dst, src))
 }
 
 type snapshotJSON struct {
@@ -191,7 +191,7 @@ func (e *env) restoreLatestOf(src string) {
 	for _, s := range list {
 		if len(s.Paths) == 1 && s.Paths[0] == src {
 			e.mustRun("restore", s.ID, "--target", dst)
-			sameTree(e.t, src, filepath.Join(dst, filepath.Base(src)))
+			sameTree(e.t, src, inSnapshot(e.t, dst, src))
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -29,9 +31,26 @@ type BackupOptions struct {
 	// metadata.json and spaces/<Space>/, i.e. a data dir with that one space.
 	Space   string
 	DataDir string
-	// Paths, without Space, back up files and directories; each becomes a
-	// top-level entry of the snapshot named by its base name.
-	Paths []string
+	// Paths, without Space, back up files and directories. With FullPaths
+	// the snapshot holds each by its absolute path (repo.LayoutFull, what
+	// the command line writes); without, each becomes a top-level entry
+	// named by its base name (the first layout).
+	Paths     []string
+	FullPaths bool
+	// Exclude leaves out what it matches (path backups only).
+	Exclude *ExcludePatterns
+	// OneFileSystem keeps a path backup on the file system of each path:
+	// a directory where another file system is mounted is stored empty.
+	OneFileSystem bool
+	// Stdin, with StdinName, backs up what it yields as one file of that
+	// name at the snapshot's top level, streamed (never held in memory).
+	Stdin     io.Reader
+	StdinName string
+	// DryRun reads and chunks everything as a backup would and counts
+	// what it would add, but writes nothing to the repository: no pack,
+	// index, snapshot or lock. Backup then returns an unsaved snapshot
+	// (zero ID) holding the figures.
+	DryRun bool
 
 	Host string
 	Tags []string
@@ -85,7 +104,12 @@ type archiver struct {
 	follow   map[string]bool
 	followed []string
 
-	files, dirs, links, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
+	exclude *ExcludePatterns
+	oneFS   bool
+	dryRun  bool
+	claimed sync.Map // chunk.ID -> struct{}: a dry run's new chunks, counted once
+
+	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
 
 // item is one directory entry to save: its name in the tree and its path on
@@ -93,7 +117,14 @@ type archiver struct {
 type item struct {
 	name, path string
 	only       []string
+	// sel, if not nil, names the only children to read (fullPathRoots).
+	sel        selection
 	redirected bool // path is BackupOptions.Redirect's: read as it is
+	// source is set on what the sources hold, not on the directories
+	// above them: filters apply there. dev is the device of the source it
+	// is in (0 until its top is read), for OneFileSystem.
+	source bool
+	dev    uint64
 }
 
 // Backup saves a snapshot. On any error nothing is referenced by a new
@@ -101,20 +132,45 @@ type item struct {
 // backup reuses them) but no snapshot is written.
 func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapshot, error) {
 	start := time.Now()
-	roots, paths, err := backupRoots(opts)
+	if opts.Space != "" && (opts.Exclude != nil || opts.OneFileSystem || opts.Stdin != nil || opts.DryRun) {
+		return nil, errors.New("excludes, one-file-system, stdin and dry run apply to path backups: a space is backed up whole")
+	}
+	var roots []item
+	var paths []string
+	var err error
+	switch {
+	case opts.Stdin != nil:
+		if err := repo.ValidName(opts.StdinName); err != nil {
+			return nil, fmt.Errorf("stdin file name: %w", err)
+		}
+		paths = []string{"/" + opts.StdinName}
+	case opts.FullPaths && opts.Space == "":
+		if len(opts.Paths) == 0 {
+			return nil, errors.New("nothing to back up: give paths or a space")
+		}
+		roots, paths, err = fullPathRoots(opts.Paths)
+	default:
+		roots, paths, err = backupRoots(opts)
+	}
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.Lock(ctx, false, "backup")
-	if err != nil {
-		return nil, err
+	if !opts.DryRun {
+		lock, err := r.Lock(ctx, false, "backup")
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+		ctx = lock.Context() // cancelled if the lock is lost
 	}
-	defer lock.Unlock()
-	ctx = lock.Context() // cancelled if the lock is lost
+	layout := ""
+	if opts.FullPaths && opts.Space == "" {
+		layout = repo.LayoutFull
+	}
 
 	parent := opts.Parent
 	if parent == nil && !opts.NoParent {
-		parent, err = findParent(ctx, r, opts.Space, paths)
+		parent, err = findParent(ctx, r, opts.Space, paths, layout)
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +190,8 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	}
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), before: opts.BeforeDir, redirect: opts.Redirect,
-		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space)}
+		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space),
+		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
 	}
@@ -149,24 +206,31 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	werr := a.beforeDir("")
 	var root chunk.ID
 	if werr == nil {
-		root, werr = a.saveItems(ctx, roots, parentRoot, "")
+		if opts.Stdin != nil {
+			root, werr = a.saveStdin(ctx, opts.Stdin, opts.StdinName)
+		} else {
+			root, werr = a.saveItems(ctx, roots, parentRoot, "")
+		}
 	}
 	if werr == nil && opts.AfterFiles != nil {
 		werr = opts.AfterFiles()
 	}
 	var packs []index.PackInfo
 	var stored int64
-	if werr != nil {
-		packs = a.packer.Abort()
-	} else {
+	switch {
+	case werr != nil || opts.DryRun:
+		packs = a.packer.Abort() // a dry run added nothing to it
+	default:
 		packs, stored, werr = a.packer.Flush()
 	}
 	// Record what reached the repository even on failure, so it is reused.
-	if ierr := r.SaveIndex(context.WithoutCancel(ctx), packs); ierr != nil && werr == nil {
-		werr = ierr
-	}
-	if werr == nil {
-		werr = repo.LockHeld(ctx) // a lost lock, or interrupted after the last file: no snapshot
+	if !opts.DryRun {
+		if ierr := r.SaveIndex(context.WithoutCancel(ctx), packs); ierr != nil && werr == nil {
+			werr = ierr
+		}
+		if werr == nil {
+			werr = repo.LockHeld(ctx) // a lost lock, or interrupted after the last file: no snapshot
+		}
 	}
 	if werr == nil {
 		werr = ctx.Err()
@@ -178,7 +242,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	if err != nil {
 		return nil, err
 	}
-	m := &repo.Manifest{Time: start.UTC(), Host: opts.Host, Tags: repo.WithDamage(tags, opts.Engram), Space: opts.Space, Paths: paths, Root: root, Engram: opts.Engram}
+	m := &repo.Manifest{Time: start.UTC(), Host: opts.Host, Tags: repo.WithDamage(tags, opts.Engram), Space: opts.Space, Paths: paths, Layout: layout, Root: root, Engram: opts.Engram}
 	if m.Host == "" {
 		m.Host, _ = os.Hostname()
 	}
@@ -188,9 +252,12 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	if parent != nil {
 		m.Parent = parent.ID.String()
 	}
-	m.Summary = repo.Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Bytes: a.bytes.Load(),
+	m.Summary = repo.Summary{Files: a.files.Load(), Dirs: a.dirs.Load(), Symlinks: a.links.Load(), Special: a.special.Load(), Bytes: a.bytes.Load(),
 		UnchangedFiles: a.unchanged.Load(), Chunks: a.chunks.Load(), NewChunks: a.newChunks.Load(),
-		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Seconds: time.Since(start).Seconds()}
+		NewBytes: a.newBytes.Load(), StoredBytes: uint64(stored), Excluded: a.excluded.Load(), Seconds: time.Since(start).Seconds()}
+	if opts.DryRun {
+		return &repo.Snapshot{Manifest: *m}, nil
+	}
 	sn, err := r.SaveSnapshot(context.WithoutCancel(ctx), m)
 	if sn != nil {
 		sn.Followed = a.followed
@@ -284,7 +351,7 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 			return nil, nil, fmt.Errorf("backup sources %s and %s: %w: they have the same name %q (back up their parents, or one at a time)", other, p, repo.ErrInvalidArgument, name)
 		}
 		seen[name] = p
-		items = append(items, item{name: name, path: abs})
+		items = append(items, item{name: name, path: abs, source: true})
 		paths = append(paths, abs)
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].name < items[j].name })
@@ -292,13 +359,13 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 	return items, paths, nil
 }
 
-func findParent(ctx context.Context, r Repository, space string, paths []string) (*repo.Snapshot, error) {
+func findParent(ctx context.Context, r Repository, space string, paths []string, layout string) (*repo.Snapshot, error) {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].Space == space && slices.Equal(all[i].Paths, paths) {
+		if all[i].Space == space && slices.Equal(all[i].Paths, paths) && all[i].Layout == layout {
 			return all[i], nil
 		}
 	}
@@ -333,6 +400,10 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 			if err := ctx.Err(); err != nil {
 				return nil
 			}
+			if it.source && a.exclude.Match(it.path) {
+				a.excluded.Add(1)
+				continue
+			}
 			fi, err := os.Lstat(it.path)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && rel != "" {
@@ -348,15 +419,31 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 				}
 			}
 			n := nodeFromInfo(it.name, fi)
+			if n == nil {
+				return fmt.Errorf("backup %s: file type %s cannot be backed up", it.path, fi.Mode().Type())
+			}
 			var pn *repo.Node
 			if parent != nil {
 				pn = parent.Find(it.name)
+			}
+			if pn != nil && pn.Type == n.Type && pn.CTimeNS == n.CTimeNS && pn.Inode == n.Inode && n.CTimeNS != 0 {
+				n.Xattrs = pn.Xattrs // setting an attribute changes the ctime
+			} else if n.Xattrs, err = readXattrs(it.path); err != nil {
+				return err
 			}
 			nodes[i] = n
 			switch {
 			case fi.IsDir():
 				a.dirs.Add(1)
 				dirs = append(dirs, i)
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok && it.source && a.oneFS {
+					if items[i].dev == 0 {
+						items[i].dev = st.Dev
+					} else if st.Dev != it.dev {
+						items[i].only = []string{} // a mount point: stored empty
+						a.r.Logger().Info("another file system is mounted here: stored as an empty directory", "path", it.path)
+					}
+				}
 			case fi.Mode()&fs.ModeSymlink != 0:
 				a.links.Add(1)
 				if n.LinkTarget, err = os.Readlink(it.path); err != nil {
@@ -383,9 +470,8 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 					defer func() { <-a.sem }()
 					return a.saveFile(gctx, it.path, relPath, n)
 				})
-			default:
-				a.r.Logger().Warn("not a regular file, directory or symlink; skipped", "path", it.path, "mode", fi.Mode().String())
-				nodes[i] = nil
+			default: // a FIFO, socket or device node: its node says it all
+				a.special.Add(1)
 			}
 		}
 		return nil
@@ -497,7 +583,11 @@ func parentNode(parent *repo.Tree, name string) *repo.Node {
 
 func readDirItems(dir item) ([]item, error) {
 	names := dir.only
-	if names == nil {
+	if dir.sel != nil {
+		for n := range dir.sel {
+			names = append(names, n)
+		}
+	} else if names == nil {
 		ents, err := os.ReadDir(dir.path)
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
@@ -508,7 +598,12 @@ func readDirItems(dir item) ([]item, error) {
 	}
 	out := make([]item, 0, len(names))
 	for _, n := range names {
-		out = append(out, item{name: n, path: filepath.Join(dir.path, n)})
+		c := item{name: n, path: filepath.Join(dir.path, n), source: dir.source, dev: dir.dev}
+		if dir.sel != nil {
+			c.sel = dir.sel[n]
+			c.source = c.sel == nil
+		}
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
@@ -542,14 +637,19 @@ func nodeFromInfo(name string, fi fs.FileInfo) *repo.Node {
 		n.Type = repo.NodeDir
 	case fi.Mode()&fs.ModeSymlink != 0:
 		n.Type = repo.NodeSymlink
-	default:
+	case fi.Mode().IsRegular():
 		n.Type = repo.NodeFile
 		n.Size = uint64(fi.Size())
+	default:
+		if n.Type = specialType(fi.Mode()); n.Type == "" {
+			return nil // none of the kinds a tree holds (irregular files of some network filesystems)
+		}
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		n.UID, n.GID, n.Inode = st.Uid, st.Gid, st.Ino
 		n.CTimeNS = st.Ctim.Sec*1e9 + st.Ctim.Nsec
 	}
+	setLinkFields(n, fi)
 	return n
 }
 
@@ -565,11 +665,20 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo
 		return fmt.Errorf("backup %s: %w", fsPath, err)
 	}
 	defer f.Close()
+	if err := a.saveReader(ctx, f, relPath, n); err != nil {
+		return fmt.Errorf("backup %s: %w", fsPath, err)
+	}
+	return nil
+}
+
+// saveReader streams a file's content from f through the chunk pipeline
+// into the packer and sets n's content, digest and size.
+func (a *archiver) saveReader(ctx context.Context, f io.Reader, relPath string, n *repo.Node) error {
 	known := func(id chunk.ID) bool { _, ok := a.known[id]; return ok }
 	ids, sum, size, err := a.pipe.Split(ctx, &progressReader{f: f, p: a.prog}, a.r.Polynomial(), a.r.Config().ParamSet().For(relPath), a.key, known,
 		func(c *chunk.Chunk) error { return a.storeChunk(c) })
 	if err != nil {
-		return fmt.Errorf("backup %s: %w", fsPath, err)
+		return err
 	}
 	h := repo.Hash(sum)
 	n.Content, n.BLAKE3, n.Size = ids, &h, uint64(size)
@@ -584,7 +693,7 @@ func (a *archiver) storeChunk(c *chunk.Chunk) error {
 	if _, ok := a.known[c.ID]; ok {
 		return nil
 	}
-	if !a.packer.Claim(c.ID) {
+	if !a.claim(c.ID) {
 		return nil
 	}
 	var flags uint8
@@ -594,7 +703,20 @@ func (a *archiver) storeChunk(c *chunk.Chunk) error {
 	a.newChunks.Add(1)
 	a.newBytes.Add(uint64(len(c.Raw)))
 	a.prog.NewBytes.Add(int64(len(c.Raw)))
+	if a.dryRun {
+		return nil
+	}
 	return a.packer.Add(repo.DataBlob, c.ID, flags, len(c.Raw), c.Stored)
+}
+
+// claim reports whether this backup is the first to store blob id: the
+// packer's claim, or in a dry run the archiver's own set.
+func (a *archiver) claim(id chunk.ID) bool {
+	if a.dryRun {
+		_, loaded := a.claimed.LoadOrStore(id, struct{}{})
+		return !loaded
+	}
+	return a.packer.Claim(id)
 }
 
 // saveTree stores a tree blob (compressed: trees are JSON) and returns its ID.
@@ -613,7 +735,7 @@ func (a *archiver) saveTree(t *repo.Tree) (chunk.ID, error) {
 		return chunk.ID{}, fmt.Errorf("a directory of %d entries makes a tree of %d bytes, above the %d a blob may hold", len(t.Nodes), len(b), repo.MaxBlobSize)
 	}
 	id := a.key.Sum(b)
-	if _, ok := a.known[id]; ok || !a.packer.Claim(id) {
+	if _, ok := a.known[id]; ok || !a.claim(id) || a.dryRun {
 		return id, nil
 	}
 	stored, compressed := chunk.Compress(nil, b, chunk.DefaultLevel)
@@ -625,7 +747,7 @@ func (a *archiver) saveTree(t *repo.Tree) (chunk.ID, error) {
 }
 
 type progressReader struct {
-	f *os.File
+	f io.Reader
 	p *repo.Progress
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
 
 	"memento/repo/backend/local"
 )
@@ -26,10 +27,16 @@ type Entry struct {
 	MTime  int64 // ns; directories included
 	Sum    string
 	Target string
+	// Link names the first path (in walk order) of a regular file's hard-link
+	// group, for files with more than one link; Xattrs lists the extended
+	// attributes, name=quoted value, sorted. Empty for most objects, and
+	// absent from the format-1 golden digests.
+	Link   string `json:",omitempty"`
+	Xattrs string `json:",omitempty"`
 }
 
 func (e Entry) String() string {
-	return fmt.Sprintf("%s mode=%v size=%d mtime=%d b3=%.16s target=%q", e.Type, e.Mode, e.Size, e.MTime, e.Sum, e.Target)
+	return fmt.Sprintf("%s mode=%v size=%d mtime=%d b3=%.16s target=%q link=%q xattrs=%s", e.Type, e.Mode, e.Size, e.MTime, e.Sum, e.Target, e.Link, e.Xattrs)
 }
 
 // DigestTree describes every object below root (root itself excluded), keyed by
@@ -38,6 +45,7 @@ func (e Entry) String() string {
 func DigestTree(t testing.TB, root string) map[string]Entry {
 	t.Helper()
 	out := map[string]Entry{}
+	groups := map[uint64]string{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -62,9 +70,18 @@ func DigestTree(t testing.TB, root string) map[string]Entry {
 			}
 		case fi.Mode().IsRegular():
 			e.Type, e.Size, e.Sum = "file", fi.Size(), FileSum(t, p)
+			if st.Nlink > 1 {
+				if _, ok := groups[st.Ino]; !ok {
+					groups[st.Ino] = filepath.ToSlash(rel)
+				}
+				e.Link = groups[st.Ino]
+			}
+		case fi.Mode()&fs.ModeNamedPipe != 0:
+			e.Type = "fifo"
 		default:
 			e.Type = "other"
 		}
+		e.Xattrs = xattrList(t, p)
 		out[filepath.ToSlash(rel)] = e
 		return nil
 	})
@@ -165,4 +182,29 @@ func NewLocal(t testing.TB, p string) *local.Backend {
 	}
 	t.Cleanup(func() { be.Close() })
 	return be
+}
+
+// xattrList lists p's extended attributes as name="value" pairs, sorted.
+func xattrList(t testing.TB, p string) string {
+	sz, err := unix.Llistxattr(p, nil)
+	if err != nil || sz == 0 {
+		return ""
+	}
+	buf := make([]byte, sz)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil {
+		t.Fatalf("list xattrs of %s: %v", p, err)
+	}
+	names := strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00")
+	sort.Strings(names)
+	var out []string
+	for _, name := range names {
+		v := make([]byte, 64<<10)
+		m, err := unix.Lgetxattr(p, name, v)
+		if err != nil {
+			t.Fatalf("xattr %s of %s: %v", name, p, err)
+		}
+		out = append(out, fmt.Sprintf("%s=%q", name, v[:m]))
+	}
+	return strings.Join(out, " ")
 }

@@ -82,6 +82,7 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	}
 	// Owner before mode: chown clears the setuid and setgid bits.
 	setOwner(p, n)
+	rs.setXattrs(n, p, rel) // after chown, which clears security.capability
 	if err := w.f.Chmod(fs.FileMode(n.Mode) & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
 		return fmt.Errorf("restore %s: %w", p, err)
 	}

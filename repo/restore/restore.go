@@ -60,6 +60,10 @@ type RestoreResult struct {
 	InPlace bool `json:"in_place,omitempty"`
 	// Damaged lists what a SkipDamaged restore left out.
 	Damaged []DamagedPath `json:"damaged,omitempty"`
+	// NotRestored lists what the target could not take (a device node
+	// without root, an extended attribute the file system
+	// refuses), one line each; everything else is restored (meta.go).
+	NotRestored []string `json:"not_restored,omitempty"`
 }
 
 // Restore writes a snapshot to target. Everything is written into a temporary
@@ -125,7 +129,7 @@ func Restore(ctx context.Context, r Repository, sn *repo.Snapshot, target string
 		return nil, err
 	}
 	res.InPlace = rs.inPlace
-	res.Files, res.Dirs, res.Bytes = rs.files-rs.damagedFiles, rs.dirs, rs.bytes-rs.damagedBytes
+	res.Files, res.Dirs, res.Bytes, res.NotRestored = rs.files-rs.damagedFiles, rs.dirs, rs.bytes-rs.damagedBytes, rs.missing
 	res.Seconds = time.Since(start).Seconds()
 	if len(rs.damaged) > 0 {
 		res.Damaged = rs.damaged
@@ -198,6 +202,8 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 	// A space directory keeps its snapshot's mode, owner and mtime, in a
 	// plain restore as in a point-in-time one.
 	if spec.dirNode != nil && !plan.inPlace {
+		setOwner(tmp, spec.dirNode)
+		rs.setXattrs(spec.dirNode, tmp, "spaces/"+rs.sn.Space)
 		if err := setDirMeta(tmp, spec.dirNode); err != nil {
 			return fail(err)
 		}
@@ -332,6 +338,7 @@ type restorer struct {
 
 	mu                         sync.Mutex
 	zeroIDs                    map[uint32]chunk.ID // IDs of chunks of n zeros, see planFetch
+	missing                    []string            // what could not be restored (notRestored)
 	damaged                    []DamagedPath       // left out by SkipDamaged
 	damagedFiles, damagedBytes uint64
 }
@@ -364,13 +371,12 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		})
 	}
 	type dirMeta struct {
-		n    *repo.Node
-		path string
+		n         *repo.Node
+		path, rel string
 	}
 	var metas []dirMeta
-	// walk returns how many entries it restored below dir, or -1 when
-	// dir's tree is damaged and skipped (SkipDamaged). sel says a
-	// directory above matched an include pattern.
+	firstLink := map[linkKey]string{} // a hard-link group's first name
+	var links []pendingLink
 	// Files go to the workers in batches whose chunks were looked up in
 	// the index together (Locate keeps the answers, so each file's own
 	// lookup costs nothing): one index transaction per batch rather than
@@ -393,6 +399,9 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		batch, batchIDs = batch[:0], batchIDs[:0]
 		return nil
 	}
+	// walk returns how many entries it restored below dir, or -1 when
+	// dir's tree is damaged and skipped (SkipDamaged). sel says a
+	// directory above matched an include pattern.
 	var walk func(id chunk.ID, dir, rel string, sel bool) (int, error)
 	walk = func(id chunk.ID, dir, rel string, sel bool) (int, error) {
 		t, err := rs.r.LoadTree(gctx, rs.sn.Space, id)
@@ -430,14 +439,35 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 					continue
 				}
 				rs.dirs++
-				metas = append(metas, dirMeta{n, p})
+				metas = append(metas, dirMeta{n, p, nrel})
 			case repo.NodeSymlink:
 				if err := os.Symlink(n.LinkTarget, p); err != nil {
 					return 0, fmt.Errorf("restore %s: %w", p, err)
 				}
-				setOwnerAndTimes(p, n, true)
+				setOwner(p, n)
+				rs.setXattrs(n, p, nrel)
+				setTimes(p, n, true)
+			case repo.NodeFIFO, repo.NodeSocket, repo.NodeCharDev, repo.NodeBlockDev:
+				made, err := rs.restoreSpecial(n, p, nrel)
+				if err != nil {
+					return 0, err
+				}
+				if made {
+					if err := rs.setSpecialMeta(n, p, nrel); err != nil {
+						return 0, err
+					}
+				}
 			case repo.NodeFile:
-				rs.files++
+				rs.files++ // a hard link too: a name of a file
+				if n.HardLinked() {
+					k := linkKey{n.DeviceID, n.Inode}
+					if first, ok := firstLink[k]; ok {
+						links = append(links, pendingLink{first, p})
+						count++
+						continue
+					}
+					firstLink[k] = p
+				}
 				rs.bytes += n.Size
 				batch = append(batch, fileJob{n, p, nrel})
 				batchIDs = append(batchIDs, n.Content...)
@@ -462,7 +492,12 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 	if werr != nil {
 		return werr
 	}
+	if err := rs.linkPending(links); err != nil {
+		return err
+	}
 	for i := len(metas) - 1; i >= 0; i-- {
+		setOwner(metas[i].path, metas[i].n)
+		rs.setXattrs(metas[i].n, metas[i].path, metas[i].rel)
 		if err := setDirMeta(metas[i].path, metas[i].n); err != nil {
 			return err
 		}
@@ -479,13 +514,6 @@ func setDirMeta(p string, n *repo.Node) error {
 	}
 	setTimes(p, n, false)
 	return nil
-}
-
-// setOwnerAndTimes restores ownership (when running as root) and mtime.
-// Failures are not fatal: content matters more than metadata on a restore.
-func setOwnerAndTimes(p string, n *repo.Node, symlink bool) {
-	setOwner(p, n)
-	setTimes(p, n, symlink)
 }
 
 // setOwner restores ownership when running as root. It must come before a

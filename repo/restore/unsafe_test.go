@@ -97,7 +97,7 @@ func TestRestoreRefusesMalformedTrees(t *testing.T) {
 			return c.Tree(&repo.Node{Name: "d", Type: repo.NodeDir})
 		},
 		"unknown type": func(c *repotest.Crafter) chunk.ID {
-			return c.Tree(&repo.Node{Name: "dev", Type: "chardev"})
+			return c.Tree(&repo.Node{Name: "door", Type: "door"})
 		},
 		"missing chunk": func(c *repotest.Crafter) chunk.ID {
 			n := c.File("f", nil)
