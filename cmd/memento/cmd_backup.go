@@ -30,8 +30,8 @@ type backupFlags struct {
 	// allowTierRewrite backs up spaces whose tiers no longer look like
 	// Engram's (backup.ErrTiersGarbled).
 	allowTierRewrite bool
-	path     pathBackupFlags
-	pathJob  *backup.BackupOptions // a path backup's options, from path
+	path             pathBackupFlags
+	pathJob          *backup.BackupOptions // a path backup's options, from path
 }
 
 func newBackupCommand(a *app) *cobra.Command {

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"memento/cmd/memento/instant"
 	"memento/engram"
-	"memento/instant"
 	"memento/repo"
 	"memento/repo/restore"
 	"memento/repo/walarchive"

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
+	"memento/cmd/memento/instant"
 	"memento/engram"
-	"memento/instant"
 	"memento/repo"
 	"memento/repo/walarchive"
 	"memento/walreplay"

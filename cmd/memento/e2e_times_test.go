@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"memento/instant"
+	"memento/cmd/memento/instant"
 	"memento/walreplay"
 )
 

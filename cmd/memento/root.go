@@ -44,10 +44,10 @@ type app struct {
 	restoreFilter      *restore.Filter
 	restoreSkipDamaged bool
 	restoreForceTarget bool
-	tz             string               // --tz: the zone of times read and printed (times.go)
-	loc            *time.Location       // --tz loaded; nil: time.Local
-	logFormat      string               // --log-format text|json (logging.go)
-	logLevel       slog.LevelVar        // the level of a.log (logging.go)
+	tz                 string         // --tz: the zone of times read and printed (times.go)
+	loc                *time.Location // --tz loaded; nil: time.Local
+	logFormat          string         // --log-format text|json (logging.go)
+	logLevel           slog.LevelVar  // the level of a.log (logging.go)
 }
 
 func run(ctx context.Context, args []string) int {

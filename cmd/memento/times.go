@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"memento/instant"
+	"memento/cmd/memento/instant"
 )
 
 // The instants the commands take (restore --at, wal replay --at, log
