@@ -34,12 +34,6 @@ func TestDrill(t *testing.T) {
 		results []result
 		mu      sync.Mutex
 	)
-	t.Cleanup(func() {
-		if out := os.Getenv("DRILL_REPORT"); out != "" {
-			sort.Slice(results, func(i, j int) bool { return results[i].scenario < results[j].scenario })
-			writeReport(t, out, results)
-		}
-	})
 	for _, sc := range []struct {
 		name, target string
 		run          func(d *drill)
@@ -61,6 +55,12 @@ func TestDrill(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				results = append(results, d.results...)
+				// after each scenario, so that a long run interrupted
+				// keeps the figures it has
+				if out := os.Getenv("DRILL_REPORT"); out != "" {
+					sort.Slice(results, func(i, j int) bool { return results[i].scenario < results[j].scenario })
+					writeReport(t, out, results)
+				}
 			})
 			sc.run(d)
 		})
