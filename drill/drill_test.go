@@ -35,8 +35,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dustin/go-humanize"
-
 	"memento/repo/backend/s3/miniotest"
 )
 
@@ -671,12 +669,4 @@ func encryptInPlace(t *testing.T, file string) {
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func humanBytes(size string) string {
-	n, err := humanize.ParseBytes(size)
-	if err != nil {
-		return size
-	}
-	return humanize.IBytes(n)
 }
