@@ -34,12 +34,6 @@ func TestDrill(t *testing.T) {
 		results []result
 		mu      sync.Mutex
 	)
-	t.Cleanup(func() {
-		if out := os.Getenv("DRILL_REPORT"); out != "" {
-			sort.Slice(results, func(i, j int) bool { return results[i].scenario < results[j].scenario })
-			writeReport(t, out, results)
-		}
-	})
 	for _, sc := range []struct {
 		name, target string
 		run          func(d *drill)
@@ -61,6 +55,12 @@ func TestDrill(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				results = append(results, d.results...)
+				// after each scenario, so that a long run interrupted
+				// keeps the figures it has
+				if out := os.Getenv("DRILL_REPORT"); out != "" {
+					sort.Slice(results, func(i, j int) bool { return results[i].scenario < results[j].scenario })
+					writeReport(t, out, results)
+				}
 			})
 			sc.run(d)
 		})
@@ -70,7 +70,7 @@ func TestDrill(t *testing.T) {
 // record keeps one recovery's figures.
 func (d *drill) record(r result) {
 	d.t.Helper()
-	r.target, r.size, r.load = d.target, humanBytes(d.p.size), d.load
+	r.target, r.size, r.load = d.target, d.p.size, d.load
 	d.t.Logf("%s: RTO %s, RPO %s, %d entries written and not recovered, %d archived and not recovered %s",
 		r.scenario, r.rto.Round(time.Millisecond), r.rpo.Round(time.Millisecond), r.lost, r.archivedLost, r.note)
 	if r.archivedLost != 0 {
@@ -85,7 +85,11 @@ func writeReport(t *testing.T, file string, rs []result) {
 	for _, r := range rs {
 		fmt.Fprintf(&b, "| %s | %s | %s | %.1f s | %.3f s | %d | %d | %s |\n", r.scenario, r.target, r.size, r.rto.Seconds(), r.rpo.Seconds(), r.lost, r.archivedLost, r.load)
 	}
-	fmt.Fprintf(&b, "\n%s, `make drill DRILL_SIZE=%s` (%s).\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), os.Getenv("DRILL_SIZE"), strings.Join(notes(rs), "; "))
+	fmt.Fprintf(&b, "\n%s, `make drill DRILL_SIZE=%s`.", time.Now().UTC().Format("2006-01-02 15:04 MST"), os.Getenv("DRILL_SIZE"))
+	for _, n := range notes(rs) {
+		fmt.Fprintf(&b, " %s.", n)
+	}
+	b.WriteString("\n")
 	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
