@@ -91,11 +91,11 @@ clean:
 # The disaster-recovery drills at full size (docs/operations/disaster-recovery.md):
 # every scenario of the runbook on a DRILL_SIZE data dir under live writes, with
 # MinIO as the replica; the results table goes to DRILL_OUT/results.md.
-# `go test ./drill/` (part of make test) runs a small case of each.
+# `go test ./deploy/drill/` (part of make test) runs a small case of each.
 DRILL_SIZE ?= 1G
 DRILL_OUT  ?= $(BIN)/drill
 drill:
 	@mkdir -p $(DRILL_OUT)
 	DRILL_SIZE=$(DRILL_SIZE) DRILL_REPORT=$(abspath $(DRILL_OUT))/results.md \
-	  $(GO) test -count=1 -timeout 300m -v -run '^TestDrill$$' ./drill/
+	  $(GO) test -count=1 -timeout 300m -v -run '^TestDrill$$' ./deploy/drill/
 	@cat $(DRILL_OUT)/results.md

@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for name, pkg := range map[string]string{"memento": "../cmd/memento", "engram-sim": "../cmd/engram-sim"} {
+	for name, pkg := range map[string]string{"memento": "../../cmd/memento", "engram-sim": "../../cmd/engram-sim"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -71,7 +71,7 @@ var blockTag = regexp.MustCompile(`^<!-- drill:([a-z]+) step:([a-z-]+) -->$`)
 // loadRunbook extracts every tagged ```sh block of the runbook.
 func loadRunbook(t *testing.T) runbook {
 	t.Helper()
-	b, err := os.ReadFile("../docs/operations/disaster-recovery.md")
+	b, err := os.ReadFile("../../docs/operations/disaster-recovery.md")
 	if err != nil {
 		t.Fatal(err)
 	}
