@@ -72,7 +72,8 @@ chaos-delete:
 # to MinIO (the fault proxy of repo/backend/s3/miniotest).
 chaos-env:
 	@mkdir -p $(CHAOS_OUT)
-	MEMENTO_CHAOS_ENV_REPORT=$(abspath $(CHAOS_OUT))/env.md \
+	rm -f $(CHAOS_OUT)/env.md
+	MEMENTO_CHAOS_ENV=1 MEMENTO_CHAOS_ENV_REPORT=$(abspath $(CHAOS_OUT))/env.md \
 	  $(GO) test -count=1 -timeout 60m -v -run '^TestChaos(DiskFull|Network)' ./cmd/memento/
 
 # Generate an Engram data dir, back it up, restore a point in time, verify it.

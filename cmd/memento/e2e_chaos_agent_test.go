@@ -30,10 +30,10 @@ const chaosAgentSeed = 20261205200
 // and a point-in-time restore of each space's last entry equals engram-sim's
 // truth.
 //
-// make test runs 4 trials; MEMENTO_CHAOS_AGENT_KILLS=N runs N (make
+// make test runs 2 trials (one of each command); MEMENTO_CHAOS_AGENT_KILLS=N runs N (make
 // chaos-agent), MEMENTO_CHAOS_AGENT_REPORT=FILE writes a markdown report.
 func TestChaosAgentKill(t *testing.T) {
-	trials := 4
+	trials := 2
 	if s := os.Getenv("MEMENTO_CHAOS_AGENT_KILLS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

@@ -67,6 +67,7 @@ func tempFilesIn(t *testing.T, repoDir string) []string {
 // prints no success, removes its staging dir and leaves the old content of
 // the target in place.
 func TestChaosDiskFull(t *testing.T) {
+	chaosEnvFull(t)
 	chaosRequireRoot(t)
 	fsDir := mountTmpfs(t, "64m")
 	e := &env{t: t, repo: filepath.Join(fsDir, "repo"), cache: filepath.Join(t.TempDir(), "cache"), password: "correct horse"}
@@ -79,6 +80,10 @@ func TestChaosDiskFull(t *testing.T) {
 
 	// Full from the start (the lock cannot be written), and full in the
 	// middle of the run (room left for the lock and some packs).
+	var rep strings.Builder
+	rep.WriteString("## Chaos: full disks (tmpfs)\n\n`make chaos-env` (TestChaosDiskFull). Each failed run: one line, exit 1, " +
+		"no snapshot of a failed space, no temporary file; with room again `check --read-data` clean, the next backup and " +
+		"`wal archive` succeed and PITR restores of both spaces equal engram-sim truth.\n\n| run | outcome |\n|---|---|\n")
 	filler := fillFileSystem(t, fsDir)
 	for _, room := range []int64{0, 1 << 20, 256 << 10} {
 		fi, err := os.Stat(filler)
@@ -94,6 +99,7 @@ func TestChaosDiskFull(t *testing.T) {
 			if r.code == 0 {
 				// The run fitted in the room left: fill up again.
 				t.Logf("%s: fitted", what)
+				fmt.Fprintf(&rep, "| %s | fitted, saved |\n", strings.Replace(what, dd, "DD", 1))
 				continue
 			}
 			r = e.wantFailAgain(r, exitFailure, "no space left on device", args...)
@@ -121,6 +127,7 @@ func TestChaosDiskFull(t *testing.T) {
 				t.Errorf("%s left temporary files: %v", what, tmp)
 			}
 			t.Logf("%s: %s", what, strings.TrimSpace(r.stderr[strings.LastIndex(r.stderr, "memento: "):]))
+			fmt.Fprintf(&rep, "| %s | exit %d, ENOSPC naming the repository |\n", strings.Replace(what, dd, "DD", 1), r.code)
 		}
 	}
 
@@ -173,6 +180,7 @@ func TestChaosDiskFull(t *testing.T) {
 		}
 		t.Errorf("restore into a full target left %v beside the target, want only tgt", names)
 	}
+	fmt.Fprintf(&rep, "| restore of a 3.5 MiB snapshot into a 2 MiB tmpfs | exit %d, ENOSPC naming the target; old content intact, no staging dir left, no success printed |\n", r.code)
 	// Room again: the restore succeeds, with the old content kept aside.
 	if out, err := exec.Command("mount", "-o", "remount,size=32m", tfs).CombinedOutput(); err != nil {
 		t.Fatalf("grow the target tmpfs: %v: %s", err, out)
@@ -180,6 +188,24 @@ func TestChaosDiskFull(t *testing.T) {
 	e.mustRun("restore", id, "--target", target)
 	if d := digestDiffs(contentDigest(t, src), contentDigest(t, filepath.Join(target, "src"))); len(d) > 0 {
 		t.Errorf("restore after the full target: %v", d)
+	}
+	appendChaosEnvReport(t, rep.String())
+}
+
+// appendChaosEnvReport appends a section to MEMENTO_CHAOS_ENV_REPORT, if set.
+func appendChaosEnvReport(t *testing.T, section string) {
+	t.Helper()
+	path := os.Getenv("MEMENTO_CHAOS_ENV_REPORT")
+	if path == "" || t.Failed() {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(section + "\n"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -220,4 +246,14 @@ func chaosSnapshots(e *env) []chaosSnapshot {
 		e.t.Fatal(err)
 	}
 	return out
+}
+
+// chaosEnvFull says whether the environment-fault chaos tests run: they
+// take minutes (timeouts, retries, tmpfs fills), so make test leaves them to
+// `make chaos-env` (MEMENTO_CHAOS_ENV=1).
+func chaosEnvFull(t *testing.T) {
+	t.Helper()
+	if os.Getenv("MEMENTO_CHAOS_ENV") != "1" {
+		t.Skip("MEMENTO_CHAOS_ENV=1 (make chaos-env) runs it")
+	}
 }
