@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,14 +32,7 @@ const chaosAgentSeed = 20261205200
 // make test runs 2 trials (one of each command); MEMENTO_CHAOS_AGENT_KILLS=N runs N (make
 // chaos-agent), MEMENTO_CHAOS_AGENT_REPORT=FILE writes a markdown report.
 func TestChaosAgentKill(t *testing.T) {
-	trials := 2
-	if s := os.Getenv("MEMENTO_CHAOS_AGENT_KILLS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("MEMENTO_CHAOS_AGENT_KILLS=%q: want a positive number", s)
-		}
-		trials = n
-	}
+	trials := chaosTrials(t, "MEMENTO_CHAOS_AGENT_KILLS", 2)
 	e := newEnv(t)
 	dd := filepath.Join(t.TempDir(), "dd")
 	e.sim("generate", "--dir", dd, "--size", "2MB", "--spaces", "2", "--segment-size", "64KiB", "--dim", "16", "--seed", "13")

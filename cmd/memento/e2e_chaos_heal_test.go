@@ -34,14 +34,7 @@ const chaosHealSeed = 20261205100
 // make test runs 2 trials; MEMENTO_CHAOS_DELETES=N runs N (make
 // chaos-delete), MEMENTO_CHAOS_DELETE_REPORT=FILE writes a markdown report.
 func TestChaosDeleteHealFromReplica(t *testing.T) {
-	trials := 2
-	if s := os.Getenv("MEMENTO_CHAOS_DELETES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("MEMENTO_CHAOS_DELETES=%q: want a positive number", s)
-		}
-		trials = n
-	}
+	trials := chaosTrials(t, "MEMENTO_CHAOS_DELETES", 2)
 	base := t.TempDir()
 	e := &env{t: t, repo: filepath.Join(base, "repo"), cache: filepath.Join(base, "cache"), password: "correct horse"}
 	e.mustRun("init")
@@ -188,4 +181,19 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// chaosTrials is the number of trials a chaos test runs: the positive
+// number in the environment variable name, else def (the smoke case).
+func chaosTrials(t *testing.T, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
 }
