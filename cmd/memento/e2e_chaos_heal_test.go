@@ -110,10 +110,11 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 			fail("check of a repository that lost objects: exit %d, want %d\n%s%s", r.code, exitCorrupt, r.stdout, r.stderr)
 		}
 		for _, obj := range gone {
-			// A pack and a manifest by their ID (a pack whose index file
-			// is gone too: by what it held, now in no index); a lost index file by
+			// A pack and a manifest by their ID; a lost index file by
 			// the packs it listed, now in no index file; a lost WAL run
-			// file by its number in the space's archive.
+			// file by its number in the space's archive. A pack and its
+			// index file lost together: by the blobs they held, now in
+			// no pack or not in the index.
 			var says []string
 			switch id := filepath.Base(obj); {
 			case strings.HasPrefix(obj, "data/"):
@@ -125,6 +126,11 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 				says = []string{"snapshot " + id[:8]}
 			case strings.HasPrefix(obj, "index/"):
 				says = []string{"not listed in any index file"}
+				if slices.ContainsFunc(gone, func(o string) bool { return strings.HasPrefix(o, "data/") }) {
+					// the packs it listed are gone too: what they held is
+					// in no pack now
+					says = append(says, "not in the index", "is in no pack")
+				}
 			case strings.HasPrefix(obj, "wal/"):
 				says = []string{"is missing (deleted or lost)"}
 			}
