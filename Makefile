@@ -4,8 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-short chaos chaos-corruption chaos-kill demo bench bench-quick bench-smoke fuzz vet clean
-.PHONY: drill
+.PHONY: all build test test-short chaos chaos-corruption chaos-kill chaos-agent chaos-delete chaos-env demo bench bench-quick bench-smoke fuzz vet clean drill
 
 all: build
 
@@ -42,8 +41,10 @@ test-short:
 CHAOS_TRIALS ?= 1000
 CHAOS_KILLS  ?= 100
 CHAOS_OUT    ?= $(BIN)/chaos
-chaos: chaos-corruption chaos-kill
-	@cat $(CHAOS_OUT)/corruption.md $(CHAOS_OUT)/kill.md
+CHAOS_AGENT_KILLS ?= 60
+CHAOS_DELETES     ?= 50
+chaos: chaos-corruption chaos-kill chaos-agent chaos-delete chaos-env
+	@cat $(CHAOS_OUT)/corruption.md $(CHAOS_OUT)/kill.md $(CHAOS_OUT)/agent.md $(CHAOS_OUT)/delete.md $(CHAOS_OUT)/env.md
 
 chaos-corruption:
 	@mkdir -p $(CHAOS_OUT)
@@ -54,6 +55,26 @@ chaos-kill:
 	@mkdir -p $(CHAOS_OUT)
 	MEMENTO_CHAOS_KILLS=$(CHAOS_KILLS) MEMENTO_CHAOS_KILL_REPORT=$(abspath $(CHAOS_OUT))/kill.md \
 	  $(GO) test -count=1 -timeout 300m -v -run '^TestChaosKill$$' ./cmd/memento/
+
+# SIGKILL of `memento agent` and `memento wal watch` while engram-sim writes.
+chaos-agent:
+	@mkdir -p $(CHAOS_OUT)
+	MEMENTO_CHAOS_AGENT_KILLS=$(CHAOS_AGENT_KILLS) MEMENTO_CHAOS_AGENT_REPORT=$(abspath $(CHAOS_OUT))/agent.md \
+	  $(GO) test -count=1 -timeout 120m -v -run '^TestChaosAgentKill$$' ./cmd/memento/
+
+# Random deletion of repository objects, healed from a replica.
+chaos-delete:
+	@mkdir -p $(CHAOS_OUT)
+	MEMENTO_CHAOS_DELETES=$(CHAOS_DELETES) MEMENTO_CHAOS_DELETE_REPORT=$(abspath $(CHAOS_OUT))/delete.md \
+	  $(GO) test -count=1 -timeout 120m -v -run '^TestChaosDeleteHealFromReplica$$' ./cmd/memento/
+
+# The environment's faults: full disks (tmpfs, needs root) and a bad network
+# to MinIO (the fault proxy of repo/backend/s3/miniotest).
+chaos-env:
+	@mkdir -p $(CHAOS_OUT)
+	rm -f $(CHAOS_OUT)/env.md
+	MEMENTO_CHAOS_ENV=1 MEMENTO_CHAOS_ENV_REPORT=$(abspath $(CHAOS_OUT))/env.md \
+	  $(GO) test -count=1 -timeout 60m -v -run '^TestChaos(DiskFull|Network)' ./cmd/memento/
 
 # Generate an Engram data dir, back it up, restore a point in time, verify it.
 demo: build

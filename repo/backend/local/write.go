@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"memento/repo/directio"
 )
@@ -27,14 +28,20 @@ const copyBufSize = 1 << 20
 // size Write succeeds without reading r; an existing file of another size is
 // an error wrapping fs.ErrExist. If r yields fewer or more than size bytes,
 // or ctx is cancelled mid-copy, Write fails and leaves no file behind. A full
-// disk surfaces as an error naming the file that wraps syscall.ENOSPC.
+// disk surfaces as an error naming the file and the repository's root
+// that wraps syscall.ENOSPC.
 //
 // Cancellation is checked between reads: a Read that blocks forever is not
 // interrupted.
-func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int64) error {
+func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int64) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer func() {
+		if errors.Is(err, syscall.ENOSPC) {
+			err = fmt.Errorf("%w (the file system of %s is full)", err, b.root)
+		}
+	}()
 	p, err := b.path(name)
 	if err != nil {
 		return err

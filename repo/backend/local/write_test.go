@@ -67,7 +67,7 @@ func TestWriteDiskFull(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("err = %v, want ENOSPC", err)
 	}
-	if want := "local backend: write data/ff/big: no space left on device"; err.Error() != want {
+	if want := "local backend: write data/ff/big: no space left on device (the file system of " + b.Location() + " is full)"; err.Error() != want {
 		t.Fatalf("error text %q, want %q", err, want)
 	}
 	if files := allFiles(t, b.Location()); len(files) != 0 {

@@ -25,6 +25,11 @@ type Fault struct {
 	// offset (0: never; headers come first, so pick an offset inside the
 	// body): bytes damaged in transit, which only a checksum catches.
 	CorruptAt int64
+	// BytesPerSecond limits the client->server rate (0: none): a slow
+	// uplink. Latency delays every chunk forwarded in either direction
+	// (0: none): a long link.
+	BytesPerSecond int64
+	Latency        time.Duration
 }
 
 // Proxy forwards TCP connections on 127.0.0.1 to a target, injecting faults.
@@ -34,6 +39,9 @@ type Proxy struct {
 	l      net.Listener
 	n      atomic.Int64 // connections accepted
 	faults atomic.Int64 // connections faulted
+	sent   atomic.Int64 // client->server bytes forwarded
+	// partitioned black-holes every connection, open and new, until Heal.
+	partitioned atomic.Bool
 
 	mu    sync.Mutex
 	plan  func(conn int64) Fault
@@ -79,6 +87,21 @@ func (p *Proxy) CutAll() {
 		reset(c)
 	}
 	p.mu.Unlock()
+}
+
+// Sent is how many client->server bytes the proxy forwarded.
+func (p *Proxy) Sent() int64 { return p.sent.Load() }
+
+// Partition black-holes the network: open connections stop forwarding in
+// both directions (what is sent is dropped, nothing comes back) and new ones
+// are accepted and get no answer, until Heal. Only timeouts detect it.
+func (p *Proxy) Partition() { p.partitioned.Store(true) }
+
+// Heal ends a partition: the black-holed connections are reset and new
+// ones are forwarded again.
+func (p *Proxy) Heal() {
+	p.partitioned.Store(false)
+	p.CutAll()
 }
 
 // Close stops accepting and cuts every open connection.
@@ -140,6 +163,11 @@ func (p *Proxy) handle(c net.Conn, f Fault) {
 		p.forget(c)
 		return
 	}
+	if p.partitioned.Load() {
+		blackhole(c)
+		p.forget(c)
+		return
+	}
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		reset(c)
@@ -166,6 +194,17 @@ func (p *Proxy) handle(c net.Conn, f Fault) {
 		for {
 			n, err := c.Read(buf)
 			chunk := buf[:n]
+			if p.partitioned.Load() {
+				blackhole(c)
+				up.Close()
+				return
+			}
+			if f.BytesPerSecond > 0 && n > 0 {
+				time.Sleep(time.Duration(int64(n) * int64(time.Second) / f.BytesPerSecond))
+			}
+			if f.Latency > 0 && n > 0 {
+				time.Sleep(f.Latency)
+			}
 			if f.CorruptAt > 0 && sent <= f.CorruptAt && f.CorruptAt < sent+int64(n) {
 				chunk[f.CorruptAt-sent] ^= 1
 			}
@@ -193,6 +232,7 @@ func (p *Proxy) handle(c net.Conn, f Fault) {
 					return
 				}
 				sent += int64(len(chunk))
+				p.sent.Add(int64(len(chunk)))
 			}
 			if err != nil {
 				if tc, ok := up.(*net.TCPConn); ok {
@@ -208,6 +248,13 @@ func (p *Proxy) handle(c net.Conn, f Fault) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := up.Read(buf)
+			if p.partitioned.Load() {
+				<-upDone // the other direction black-holes until the client closes
+				return
+			}
+			if f.Latency > 0 && n > 0 {
+				time.Sleep(f.Latency)
+			}
 			select {
 			case <-stalled:
 				if f.StallFor == 0 {
@@ -251,4 +298,15 @@ func waitStall(d time.Duration, c net.Conn) bool {
 	}
 	time.Sleep(d)
 	return true
+}
+
+// blackhole reads and drops what the client sends until it closes the
+// connection (or Heal resets it).
+func blackhole(c net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
 }
