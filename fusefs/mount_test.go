@@ -555,7 +555,7 @@ func TestPointInTimeView(t *testing.T) {
 	memories := []byte(`{"id":1,"text":"hello"}` + "\n" + `{"id":2,"text":"world"}` + "\n")
 	var calls []int64
 	var mu sync.Mutex
-	pit := func(ctx context.Context, space string, at int64) (*PointInTime, error) {
+	pit := func(ctx context.Context, space string, _ uint32, at int64) (*PointInTime, error) {
 		mu.Lock()
 		calls = append(calls, at)
 		mu.Unlock()

@@ -58,7 +58,7 @@ SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.`,
 	sel.register(c, true)
 	c.Flags().DurationVar(&interval, "interval", time.Second, "longest time between a WAL write and its archive run (poll period)")
 	c.Flags().StringVar(&metrics, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (off by default)")
-	c.Flags().StringVar(&shipLog, "ship-log", "", "append one JSON line per archive run that shipped entries: {space,last_seq,last_ts,shipped_ns} (RPO measurement)")
+	c.Flags().StringVar(&shipLog, "ship-log", "", "append one JSON line per archive run that shipped entries: {space,timeline,last_seq,last_ts,shipped_ns} (RPO measurement)")
 	return c
 }
 
@@ -66,6 +66,7 @@ SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.`,
 // through LastSeq since ShippedNS (wall clock, after the wal/ file was written).
 type shipLine struct {
 	Space     string  `json:"space"`
+	Timeline  uint32  `json:"timeline"`
 	LastSeq   uint64  `json:"last_seq"`
 	LastTS    int64   `json:"last_ts"`
 	ShippedNS int64   `json:"shipped_ns"`
@@ -94,7 +95,9 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	defer pipe.Close()
 	ar := walarchive.NewWALArchiver(r, pipe)
 	defer ar.Close()
-	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: listSpaces, Logger: a.log,
+	warned := map[string]bool{} // the watch lists the spaces every interval: warn once per skipped entry
+	watchSpaces := func(dataDir string) ([]string, []error, error) { return listSpacesWarned(dataDir, warned) }
+	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: watchSpaces, Logger: a.log,
 		OnError: func(space string, err error) {
 			fmt.Fprintf(a.stderr, "memento: wal watch: %s\n", oneLine(err.Error()))
 		}}
@@ -123,7 +126,7 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 
 // logShip appends res's line to the --ship-log file.
 func logShip(ship *os.File, mu *sync.Mutex, res *walarchive.WALArchiveResult) {
-	b, _ := json.Marshal(shipLine{Space: res.Space, LastSeq: res.LastSeq, LastTS: res.LastTS, ShippedNS: time.Now().UnixNano(),
+	b, _ := json.Marshal(shipLine{Space: res.Space, Timeline: res.Timeline, LastSeq: res.LastSeq, LastTS: res.LastTS, ShippedNS: time.Now().UnixNano(),
 		Bytes: res.NewBytes, Seconds: res.Seconds})
 	mu.Lock()
 	defer mu.Unlock()
