@@ -121,3 +121,45 @@ func TestWALWatchAcrossRestore(t *testing.T) {
 	}
 	t.Logf("fork at %d; %d restores on timeline 2 and %d on timeline 1 matched their truth", fork, n2, n1)
 }
+
+// TestTwoArchivesRecordOneFork: after a restore in place and new writes,
+// two `wal archive` processes started at once both succeed and record one
+// new timeline between them (timeline 2, not 2 and 3); a restore after the
+// fork equals the truth.
+func TestTwoArchivesRecordOneFork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end timelines test")
+	}
+	e := newEnv(t)
+	dd := filepath.Join(t.TempDir(), "dd")
+	const sp = "space-a"
+	simRun := func(n int, seed string) {
+		e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", strconv.Itoa(n), "--segment-size", "48KiB",
+			"--dim", "8", "--seed", seed)
+	}
+	simRun(600, "1")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	simRun(900, "2")
+	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	fork := uint64(1000)
+	e.mustRun("restore", "--space", sp, "--to-seq", strconv.FormatUint(fork, 10), "--target", dd)
+	simRun(900, "3")
+	end2 := e.simTruth(dd, sp)
+	a, aOut := e.start(mementoBin, "wal", "archive", "--data-dir", dd, "--all")
+	b, bOut := e.start(mementoBin, "wal", "archive", "--data-dir", dd, "--all")
+	if err := a.Wait(); err != nil {
+		t.Fatalf("first wal archive: %v\n%s", err, aOut)
+	}
+	if err := b.Wait(); err != nil {
+		t.Fatalf("second wal archive: %v\n%s", err, bOut)
+	}
+	rg := e.timelines(sp)
+	if len(rg.Timelines) != 2 || rg.Timeline != 2 || rg.Timelines[1].ForkSeq != fork || rg.Timelines[1].ArchivedThrough != end2.Sequence {
+		t.Fatalf("two archives of one fork: %+v\n%s\n%s", rg, aOut, bOut)
+	}
+	if tl, err := engram.ReadTimelines(dd); err != nil || tl.Of(sp) != 2 {
+		t.Fatalf("timelines.json: %+v, %v", tl, err)
+	}
+	want := e.simTruth(dd, sp, "--to-seq", strconv.FormatUint(fork+400, 10))
+	e.pitrOn(sp, nil, "--to-seq", strconv.FormatUint(fork+400, 10), want)
+}
