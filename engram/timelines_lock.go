@@ -35,8 +35,15 @@ func LockTimelines(dataDir string) (func(), error) {
 // either finishes before the swap, on the old timeline with the old files,
 // or starts after it and sees the pending fork; it never ships restored
 // files onto the old timeline.
+//
+// A data dir memento cannot write (a read-only mount of it) cannot be
+// restored into either: the run goes on without the lock.
 func LockTimelinesShared(dataDir string) (func(), error) {
-	return lockTimelines(dataDir, unix.LOCK_SH)
+	unlock, err := lockTimelines(dataDir, unix.LOCK_SH)
+	if errors.Is(err, unix.EROFS) || errors.Is(err, fs.ErrPermission) {
+		return func() {}, nil
+	}
+	return unlock, err
 }
 
 func lockTimelines(dataDir string, how int) (func(), error) {
