@@ -114,9 +114,9 @@ func TestWALWatchAcrossRestore(t *testing.T) {
 		t.Fatalf("after the watch across the restore (fork %d, ends %d and %d): %+v", fork, end1.Sequence, end2.Sequence, rg)
 	}
 	// Points after the fork, on each timeline, equal its truth.
-	n2 := e.checkTimeline(sp, nil, dd, fork+1, end2.Sequence, 8)
-	n1 := e.checkTimeline(sp, []string{"--timeline", "1"}, tl1, fork+1, end1.Sequence, 4)
-	if n2 < 8 || n1 < 4 {
+	n2 := e.checkTimeline(sp, nil, dd, fork+1, end2.Sequence, 4)
+	n1 := e.checkTimeline(sp, []string{"--timeline", "1"}, tl1, fork+1, end1.Sequence, 2)
+	if n2 < 4 || n1 < 2 {
 		t.Fatalf("only %d restores on timeline 2 and %d on timeline 1", n2, n1)
 	}
 	t.Logf("fork at %d; %d restores on timeline 2 and %d on timeline 1 matched their truth", fork, n2, n1)
