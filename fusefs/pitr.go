@@ -130,11 +130,11 @@ func (f *FS) lookupInstant(ctx context.Context, space string, timeline uint32, n
 			if errors.As(err, &recent) {
 				return genEntry{}, syscall.EIO
 			}
-			return genEntry{}, f.errno("point in time unreadable", err, "space", space, "timeline", timelineLabel(timeline), "at", name)
+			return genEntry{}, f.errno("point in time unreadable", err, "space", space, "at", name, "timeline", timelineLabel(timeline))
 		}
 		var recent *recentFailure
 		if !errors.As(err, &recent) { // logged when it happened
-			f.log.Warn("point in time cannot be recovered", "space", space, "timeline", timelineLabel(timeline), "at", name, "err", err)
+			f.log.Warn("point in time cannot be recovered", "space", space, "at", name, "timeline", timelineLabel(timeline), "err", err)
 		}
 		return genEntry{}, syscall.ENOENT
 	}
