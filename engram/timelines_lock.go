@@ -24,6 +24,29 @@ const timelinesLockName = "timelines.lock"
 // open file, so it excludes goroutines of one process as well as other
 // processes; the kernel drops it when the process ends.
 func LockTimelines(dataDir string) (func(), error) {
+	return lockTimelines(dataDir, unix.LOCK_EX)
+}
+
+// LockTimelinesShared takes a shared flock(2) on the data dir's timelines
+// lock. An archive run of a space holds it from reading the space's
+// timeline to recording what it shipped, and a restore in place holds the
+// exclusive lock from recording its pending fork until the restored space
+// is swapped in: so a run (of a `wal watch` left running across a restore)
+// either finishes before the swap, on the old timeline with the old files,
+// or starts after it and sees the pending fork; it never ships restored
+// files onto the old timeline.
+//
+// A data dir memento cannot write (a read-only mount of it) cannot be
+// restored into either: the run goes on without the lock.
+func LockTimelinesShared(dataDir string) (func(), error) {
+	unlock, err := lockTimelines(dataDir, unix.LOCK_SH)
+	if errors.Is(err, unix.EROFS) || errors.Is(err, fs.ErrPermission) {
+		return func() {}, nil
+	}
+	return unlock, err
+}
+
+func lockTimelines(dataDir string, how int) (func(), error) {
 	dir := filepath.Join(dataDir, MementoDirName)
 	if err := os.Mkdir(dir, 0o755); err == nil {
 		if err := syncDir(dataDir); err != nil {
@@ -37,7 +60,7 @@ func LockTimelines(dataDir string) (func(), error) {
 		return nil, err
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = unix.Flock(int(f.Fd()), how)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}

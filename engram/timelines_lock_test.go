@@ -1,9 +1,14 @@
 package engram
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spaces updated at the same time (wal archive --all, restore --all) each
@@ -45,5 +50,37 @@ func TestLockTimelinesKeepsConcurrentUpdates(t *testing.T) {
 		if got := tl.Of(fmt.Sprintf("space-%02d", i)); got != uint32(i+2) {
 			t.Fatalf("space-%02d on timeline %d, want %d (an update was lost): %+v", i, got, i+2, tl.Spaces)
 		}
+	}
+}
+
+// TestLockTimelinesShared: archive runs' shared locks coexist and exclude
+// the exclusive lock of a restore (or a fork being recorded) until the last
+// is released.
+func TestLockTimelinesShared(t *testing.T) {
+	dd := t.TempDir()
+	a, err := LockTimelinesShared(dd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LockTimelinesShared(dd) // does not wait for a
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dd, MementoDirName, timelinesLockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	exclusive := func() error { return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) }
+	if err := exclusive(); !errors.Is(err, unix.EWOULDBLOCK) {
+		t.Fatalf("exclusive lock beside two shared ones: %v, want EWOULDBLOCK", err)
+	}
+	a()
+	if err := exclusive(); !errors.Is(err, unix.EWOULDBLOCK) {
+		t.Fatalf("exclusive lock beside one shared one: %v, want EWOULDBLOCK", err)
+	}
+	b()
+	if err := exclusive(); err != nil {
+		t.Fatalf("exclusive lock once the shared ones are released: %v", err)
 	}
 }

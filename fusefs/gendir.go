@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -37,6 +38,10 @@ type genDir struct {
 	static  []genEntry
 	list    func(c *catalog) []genEntry
 	extra   func(ctx context.Context, name string) (genEntry, syscall.Errno)
+	// live, when set, lists entries that do not follow the catalog (the
+	// timelines of a space, from its history records): computed on every
+	// listing and lookup, after static.
+	live func(ctx context.Context) []genEntry
 
 	mu      sync.Mutex
 	listed  *catalog // the catalog entries were built from
@@ -47,6 +52,9 @@ type genDir struct {
 // catalog no older than age; they are rebuilt only when the catalog changes,
 // so a readdirplus of snapshots/ does not rebuild the list per entry.
 func (d *genDir) entriesFor(age maxAge) []genEntry {
+	if d.live != nil {
+		return sortEntries(append(slices.Clone(d.static), d.live(d.f.ctx)...))
+	}
 	if d.list == nil {
 		return d.static
 	}

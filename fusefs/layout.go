@@ -64,7 +64,7 @@ func (f *FS) listSpaces(c *catalog) []genEntry {
 	return es
 }
 
-// listSpace lists spaces/<space>/: latest, by-time/ and at/.
+// listSpace lists spaces/<space>/: latest, by-time/, at/ and timelines/.
 func (f *FS) listSpace(c *catalog, space string) []genEntry {
 	if len(c.spaces[space]) == 0 {
 		return nil
@@ -73,7 +73,8 @@ func (f *FS) listSpace(c *catalog, space string) []genEntry {
 	return []genEntry{
 		f.latestLink(base+"/latest", "../../snapshots/", func(c *catalog) []*repo.Snapshot { return c.spaces[space] }),
 		f.dirEntry(base+"/by-time", "by-time", true, func(c *catalog) []genEntry { return f.listByTime(c, space) }),
-		f.atEntry(space),
+		f.atEntry(space, 0, base+"/at"),
+		f.timelinesEntry(space),
 	}
 }
 

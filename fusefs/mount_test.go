@@ -131,7 +131,8 @@ func TestLayout(t *testing.T) {
 	wantDir("snapshots", append(ids, "latest")...)
 	wantLink("snapshots/latest", other.ShortID())
 	wantDir("spaces", testSpace)
-	wantDir("spaces/"+testSpace, "at", "by-time", "latest")
+	wantDir("spaces/"+testSpace, "at", "by-time", "latest", "timelines")
+	wantDir("spaces/"+testSpace+"/timelines", "README")
 	wantLink("spaces/"+testSpace+"/latest", "../../snapshots/"+sn.ShortID())
 	wantDir("spaces/"+testSpace+"/by-time", tname)
 	wantLink("spaces/"+testSpace+"/by-time/"+tname, "../../../snapshots/"+sn.ShortID())
@@ -555,7 +556,7 @@ func TestPointInTimeView(t *testing.T) {
 	memories := []byte(`{"id":1,"text":"hello"}` + "\n" + `{"id":2,"text":"world"}` + "\n")
 	var calls []int64
 	var mu sync.Mutex
-	pit := func(ctx context.Context, space string, at int64) (*PointInTime, error) {
+	pit := func(ctx context.Context, space string, _ uint32, at int64) (*PointInTime, error) {
 		mu.Lock()
 		calls = append(calls, at)
 		mu.Unlock()

@@ -64,37 +64,43 @@ type VirtualFile struct {
 	Data io.ReaderAt
 }
 
-// PointInTimeFunc recovers space at instant t (Unix nanoseconds). An
+// PointInTimeFunc recovers space at instant t (Unix nanoseconds), read on
+// the space's timeline (0: the newest, as spaces/<space>/at/; N: timeline N,
+// as spaces/<space>/timelines/N/at/). An
 // instant that cannot be recovered is an error that says why; the view then
 // answers ENOENT and logs the reason (EIO when the error wraps
 // repo.ErrCorrupt). It runs at most once at a time per space and instant,
 // with the mount's context, which is cancelled at unmount.
-type PointInTimeFunc func(ctx context.Context, space string, t int64) (*PointInTime, error)
+type PointInTimeFunc func(ctx context.Context, space string, timeline uint32, t int64) (*PointInTime, error)
 
 // atEntry is spaces/<space>/at/: a README, and any instant as a lookup.
 // Instants are not listed: a recursive walk of the mount (find, du, diff -r)
 // must not recover every range of every space.
-func (f *FS) atEntry(space string) genEntry {
-	base := "/spaces/" + space + "/at"
-	readme := f.atReadmeEntry(base+"/README", space)
+// timeline is the space's newest (0) or timeline N; base is at/'s path.
+func (f *FS) atEntry(space string, timeline uint32, base string) genEntry {
+	readme := f.atReadmeEntry(base+"/README", space, timeline)
 	ino := inoFor("v", base)
 	return genEntry{name: "at", mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &genDir{f: f, ino: ino, static: []genEntry{readme}, extra: func(ctx context.Context, name string) (genEntry, syscall.Errno) {
-			return f.lookupInstant(ctx, space, name)
+			return f.lookupInstant(ctx, space, timeline, name)
 		}}
 	}}
 }
 
 // instantKey identifies a view: every name of one instant
-// (2026-11-21T14:29:00Z, ...00.000Z, its Unix nanoseconds) shares it.
-func instantKey(space string, t int64) string {
+// (2026-11-21T14:29:00Z, ...00.000Z, its Unix nanoseconds) of one timeline
+// (0: the newest) shares it.
+func instantKey(space string, timeline uint32, t int64) string {
+	if timeline != 0 {
+		return space + "~" + strconv.FormatUint(uint64(timeline), 10) + "@" + strconv.FormatInt(t, 10)
+	}
 	return space + "@" + strconv.FormatInt(t, 10)
 }
 
 // loadInstant returns the recovery of space at t, for pitViews.acquire.
-func (f *FS) loadInstant(space string, t int64) func() (*PointInTime, error) {
+func (f *FS) loadInstant(space string, timeline uint32, t int64) func() (*PointInTime, error) {
 	return func() (*PointInTime, error) {
-		pit, err := f.opts.PointInTime(f.ctx, space, t)
+		pit, err := f.opts.PointInTime(f.ctx, space, timeline, t)
 		if err == nil && (pit == nil || pit.Dir == "" && pit.Base == nil) {
 			err = errors.New("the recovery returned neither a directory nor a base snapshot")
 		}
@@ -105,7 +111,7 @@ func (f *FS) loadInstant(space string, t int64) func() (*PointInTime, error) {
 // lookupInstant materializes at/<name>: the first lookup of an instant
 // recovers it (concurrent lookups wait for that one recovery); an instant
 // that cannot be recovered does not exist, and the log says why.
-func (f *FS) lookupInstant(ctx context.Context, space, name string) (genEntry, syscall.Errno) {
+func (f *FS) lookupInstant(ctx context.Context, space string, timeline uint32, name string) (genEntry, syscall.Errno) {
 	if f.opts.PointInTime == nil || f.opts.ParseInstant == nil {
 		return genEntry{}, syscall.ENOENT
 	}
@@ -113,8 +119,8 @@ func (f *FS) lookupInstant(ctx context.Context, space, name string) (genEntry, s
 	if err != nil {
 		return genEntry{}, syscall.ENOENT
 	}
-	key := instantKey(space, t)
-	pv, err := f.pits.acquire(ctx, key, f.loadInstant(space, t))
+	key := instantKey(space, timeline, t)
+	pv, err := f.pits.acquire(ctx, key, f.loadInstant(space, timeline, t))
 	if err != nil {
 		switch {
 		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -124,20 +130,23 @@ func (f *FS) lookupInstant(ctx context.Context, space, name string) (genEntry, s
 			if errors.As(err, &recent) {
 				return genEntry{}, syscall.EIO
 			}
-			return genEntry{}, f.errno("point in time unreadable", err, "space", space, "at", name)
+			return genEntry{}, f.errno("point in time unreadable", err, "space", space, "at", name, "timeline", timelineLabel(timeline))
 		}
 		var recent *recentFailure
 		if !errors.As(err, &recent) { // logged when it happened
-			f.log.Warn("point in time cannot be recovered", "space", space, "at", name, "err", err)
+			f.log.Warn("point in time cannot be recovered", "space", space, "at", name, "timeline", timelineLabel(timeline), "err", err)
 		}
 		return genEntry{}, syscall.ENOENT
 	}
 	defer f.pits.release(pv)
 	pit := pv.pit
 	ns := "at:" + space + ":" + name
+	if timeline != 0 {
+		ns = "at:" + space + "~" + strconv.FormatUint(uint64(timeline), 10) + ":" + name
+	}
 	ino := inoFor(ns, "/")
 	if pit.Dir != "" {
-		v := &viewRef{f: f, key: key, space: space, name: name, t: t, ns: ns}
+		v := &viewRef{f: f, key: key, space: space, timeline: timeline, name: name, t: t, ns: ns}
 		return genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 			return &pitDir{v: v, ino: ino}
 		}}, 0
@@ -206,4 +215,12 @@ func (v *virtualFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, o
 		return nil, v.f.errno("read failed", err, "file", v.vf.Name, "offset", off)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// timelineLabel names a view's timeline in log lines.
+func timelineLabel(timeline uint32) string {
+	if timeline == 0 {
+		return "newest"
+	}
+	return strconv.FormatUint(uint64(timeline), 10)
 }

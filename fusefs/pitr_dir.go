@@ -25,17 +25,18 @@ import (
 
 // viewRef names one point-in-time view: what every node below at/<T>/ shares.
 type viewRef struct {
-	f     *FS
-	key   string // the view's key in f.pits: space and instant
-	space string
-	name  string // the directory name under at/, as looked up
-	t     int64
-	ns    string // inode namespace
+	f        *FS
+	key      string // the view's key in f.pits: space, timeline and instant
+	space    string
+	timeline uint32 // 0: the newest
+	name     string // the directory name under at/, as looked up
+	t        int64
+	ns       string // inode namespace
 }
 
 // acquire returns the view's directory and a reference to release.
 func (r *viewRef) acquire(ctx context.Context) (*pitView, syscall.Errno) {
-	pv, err := r.f.pits.acquire(ctx, r.key, r.f.loadInstant(r.space, r.t))
+	pv, err := r.f.pits.acquire(ctx, r.key, r.f.loadInstant(r.space, r.timeline, r.t))
 	if err == nil && pv.pit.Dir == "" {
 		r.f.pits.release(pv)
 		err = errors.New("the point in time was recovered again without a directory")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"memento/repo/pitr"
 )
 
 // at/README says how to use at/ and which instants can be recovered right
@@ -48,13 +50,19 @@ it takes a while); the views used last stay on disk until the unmount.
 An instant that cannot be recovered does not exist; the mount's log says why.
 `
 
-// readmeText returns the README of at/ for space.
-func (f *FS) readmeText(ctx context.Context, space string) []byte {
+// readmeText returns the README of at/ for space: of its newest timeline
+// (timeline 0, spaces/<space>/at/) or of timeline N
+// (spaces/<space>/timelines/N/at/).
+func (f *FS) readmeText(ctx context.Context, space string, timeline uint32) []byte {
 	if f.opts.PointInTime == nil {
 		return fmt.Appendf(nil, atReadmeDisabled, space)
 	}
 	f.age(listingAge) // sync with the repository: new snapshots extend the ranges
-	rs, _, err := f.opts.Planner.PITRRanges(f.ctx, f.r, space)
+	var rs []pitr.PITRRange
+	v, err := pitr.Resolve(f.ctx, f.r, pitr.Select{Space: space, Timeline: timeline})
+	if err == nil {
+		rs, _, err = f.opts.Planner.RangesOf(f.ctx, f.r, v)
+	}
 	var list strings.Builder
 	example := time.Now().UTC().Truncate(time.Second)
 	switch {
@@ -68,27 +76,52 @@ func (f *FS) readmeText(ctx context.Context, space string) []byte {
 		}
 		example = time.Unix(0, rs[len(rs)-1].ToTS).UTC()
 	}
-	return fmt.Appendf(nil, atReadmeHead, space, list.String(), example.Format(time.RFC3339Nano), example.UnixNano())
+	text := fmt.Appendf(nil, atReadmeHead, space, list.String(), example.Format(time.RFC3339Nano), example.UnixNano())
+	switch {
+	case err != nil:
+	case timeline != 0:
+		text = fmt.Appendf(text, atReadmeTimeline, v.Line.Timeline, space)
+	case len(v.History.Timelines()) > 1:
+		text = fmt.Appendf(text, atReadmeNewest, v.Line.Timeline, space)
+	}
+	return text
 }
 
-func (f *FS) atReadmeEntry(path, space string) genEntry {
+const atReadmeTimeline = `
+These views are of timeline %[1]d (what 'memento restore --space %[2]s
+--timeline %[1]d --at T' recovers); ../../ lists every timeline.
+`
+
+const atReadmeNewest = `
+These views are of the newest timeline, %[1]d; the other timelines of
+space %[2]s are under ../timelines/ (a restore to an earlier point that
+was archived again started a timeline: docs/pitr.md, "Timelines").
+`
+
+func (f *FS) atReadmeEntry(path, space string, timeline uint32) genEntry {
 	ino := inoFor("v", path)
-	return genEntry{name: "README", mode: syscall.S_IFREG, ino: ino, build: func() fs.InodeEmbedder {
-		return &readmeFile{f: f, ino: ino, space: space}
+	return f.textFileEntry(ino, "README", func(ctx context.Context) []byte { return f.readmeText(ctx, space, timeline) })
+}
+
+// textFileEntry is a generated text file computed when it is opened.
+func (f *FS) textFileEntry(ino uint64, name string, text func(ctx context.Context) []byte) genEntry {
+	return genEntry{name: name, mode: syscall.S_IFREG, ino: ino, build: func() fs.InodeEmbedder {
+		return &readmeFile{f: f, ino: ino, text: text}
 	}}
 }
 
-// readmeFile is at/README.
+// readmeFile is at/README or timelines/README: a text computed when the
+// file is opened.
 type readmeFile struct {
 	fs.Inode
 	readOnly
-	f     *FS
-	ino   uint64
-	space string
+	f    *FS
+	ino  uint64
+	text func(ctx context.Context) []byte
 
-	mu   sync.Mutex
-	text []byte
-	at   time.Time
+	mu     sync.Mutex
+	cached []byte
+	at     time.Time
 }
 
 var (
@@ -101,10 +134,10 @@ var (
 func (r *readmeFile) current(ctx context.Context, maxAge time.Duration) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.text == nil || time.Since(r.at) >= maxAge {
-		r.text, r.at = r.f.readmeText(ctx, r.space), time.Now()
+	if r.cached == nil || time.Since(r.at) >= maxAge {
+		r.cached, r.at = r.text(ctx), time.Now()
 	}
-	return r.text
+	return r.cached
 }
 
 func (r *readmeFile) fillAttr(ctx context.Context, a *fuse.Attr) {

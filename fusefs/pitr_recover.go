@@ -191,7 +191,7 @@ func (m *Recoverer) enter() error {
 }
 
 // Recover is the mount's PointInTimeFunc.
-func (m *Recoverer) Recover(ctx context.Context, space string, t int64) (*PointInTime, error) {
+func (m *Recoverer) Recover(ctx context.Context, space string, timeline uint32, t int64) (*PointInTime, error) {
 	if err := m.enter(); err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (m *Recoverer) Recover(ctx context.Context, space string, t int64) (*PointI
 		return nil, err
 	}
 	target := walreplay.Target{AtTime: &t}
-	res, err := restore.RestorePointInTime(ctx, m.r, restore.PITROptions{Space: space, Target: target, DataDir: dir, NoSync: true, Planner: m.planner})
+	res, err := restore.RestorePointInTime(ctx, m.r, restore.PITROptions{Space: space, Timeline: timeline, Target: target, DataDir: dir, NoSync: true, Planner: m.planner})
 	if err != nil {
 		return nil, err
 	}

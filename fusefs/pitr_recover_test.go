@@ -97,7 +97,7 @@ func TestRecovererRecoversAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := epoch + 40*1000 + 500 // between entries 40 and 41
-	pit, err := m.Recover(ctx, space, at)
+	pit, err := m.Recover(ctx, space, 0, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,14 +131,14 @@ func TestRecovererRecoversAndCleansUp(t *testing.T) {
 	if b, err := os.ReadFile(mem); err != nil || len(b) == 0 {
 		t.Fatalf("memories.jsonl: %d bytes, %v", len(b), err)
 	}
-	if _, err := m.Recover(ctx, space, epoch-1); !errors.Is(err, pitr.ErrUnrecoverable) {
+	if _, err := m.Recover(ctx, space, 0, epoch-1); !errors.Is(err, pitr.ErrUnrecoverable) {
 		t.Fatalf("recover before the first entry: %v, want ErrUnrecoverable", err)
 	}
 	m.Cleanup()
 	if left, _ := filepath.Glob(filepath.Join(cache, MountPITRDirName, "*")); len(left) != 0 {
 		t.Fatalf("left after Cleanup: %v", left)
 	}
-	if _, err := m.Recover(ctx, space, at); err == nil {
+	if _, err := m.Recover(ctx, space, 0, at); err == nil {
 		t.Fatal("recover after Cleanup succeeded")
 	}
 }

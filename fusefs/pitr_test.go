@@ -41,7 +41,7 @@ func newDirRecoverer(t testing.TB, first int64) *dirRecoverer {
 		writes: map[int64]int{}, failWrites: map[int64]int{}}
 }
 
-func (d *dirRecoverer) recover(ctx context.Context, space string, at int64) (*PointInTime, error) {
+func (d *dirRecoverer) recover(ctx context.Context, space string, _ uint32, at int64) (*PointInTime, error) {
 	if at < d.first {
 		return nil, fmt.Errorf("space %s: cannot recover to %d: it is before the first backup; recoverable ranges: seq 1..9", space, at)
 	}

@@ -38,6 +38,7 @@ or 'memento umount MOUNTPOINT':
   spaces/<space>/latest -> ../../snapshots/<id>
   spaces/<space>/by-time/<time> -> ../../../snapshots/<id>
   spaces/<space>/at/<T>/                   the space as recovered at instant T
+  spaces/<space>/timelines/<N>/at/<T>/     ... on timeline N (at/ reads the newest)
   hosts/<host>/<id>, tags/<tag>/<id>       links to snapshots
 
 spaces/<space>/at/ accepts any absolute instant 'memento restore --at'

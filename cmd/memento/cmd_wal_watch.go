@@ -70,7 +70,7 @@ fails after succeeding, and when the watch stops.`,
 	c.Flags().DurationVar(&interval, "interval", time.Second, "longest time between a WAL write and its archive run (poll period)")
 	c.Flags().StringVar(&metrics, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (off by default)")
 	c.Flags().DurationVar(&every, "audit-every", defaultWatchAuditEvery, "while archive runs succeed, record them in the audit trail at most this often per space (0: every run that archived something)")
-	c.Flags().StringVar(&shipLog, "ship-log", "", "append one JSON line per archive run that shipped entries: {space,last_seq,last_ts,shipped_ns} (RPO measurement)")
+	c.Flags().StringVar(&shipLog, "ship-log", "", "append one JSON line per archive run that shipped entries: {space,timeline,last_seq,last_ts,shipped_ns} (RPO measurement)")
 	return c
 }
 
@@ -78,6 +78,7 @@ fails after succeeding, and when the watch stops.`,
 // through LastSeq since ShippedNS (wall clock, after the wal/ file was written).
 type shipLine struct {
 	Space     string  `json:"space"`
+	Timeline  uint32  `json:"timeline"`
 	LastSeq   uint64  `json:"last_seq"`
 	LastTS    int64   `json:"last_ts"`
 	ShippedNS int64   `json:"shipped_ns"`
@@ -108,7 +109,9 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	defer ar.Close()
 	// A failed run is logged by the watcher (error level): that is the
 	// line an operator sees, in the --log-format format.
-	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: listSpaces, Logger: a.log}
+	warned := map[string]bool{} // the watch lists the spaces every interval: warn once per skipped entry
+	watchSpaces := func(dataDir string) ([]string, []error, error) { return listSpacesWarned(dataDir, warned) }
+	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: watchSpaces, Logger: a.log}
 	if !sel.all {
 		opts.Spaces = sel.spaces
 	}
@@ -147,7 +150,7 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 
 // logShip appends res's line to the --ship-log file.
 func logShip(ship *os.File, mu *sync.Mutex, res *walarchive.WALArchiveResult) {
-	b, _ := json.Marshal(shipLine{Space: res.Space, LastSeq: res.LastSeq, LastTS: res.LastTS, ShippedNS: time.Now().UnixNano(),
+	b, _ := json.Marshal(shipLine{Space: res.Space, Timeline: res.Timeline, LastSeq: res.LastSeq, LastTS: res.LastTS, ShippedNS: time.Now().UnixNano(),
 		Bytes: res.NewBytes, Seconds: res.Seconds})
 	mu.Lock()
 	defer mu.Unlock()

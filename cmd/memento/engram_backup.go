@@ -105,9 +105,22 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 // data dir without spaces/ or without any space (wrapping repo.ErrNotFound).
 // Hidden entries and files are not spaces (engram.ListSpaces).
 func listSpaces(dataDir string) (spaces []string, bad []error, err error) {
+	return listSpacesWarned(dataDir, nil)
+}
+
+// listSpacesWarned is listSpaces warning about each skipped entry only once
+// per warned set (wal watch lists the spaces every --interval; nil warns
+// every time).
+func listSpacesWarned(dataDir string, warned map[string]bool) (spaces []string, bad []error, err error) {
 	l, err := engram.ListSpaces(dataDir)
 	if l != nil {
 		for _, sk := range l.Skipped {
+			if warned != nil {
+				if warned[sk.Path] {
+					continue
+				}
+				warned[sk.Path] = true
+			}
 			if sk.Reason == engram.SkippedSafetyCopy {
 				slog.Warn("skipping a restore's safety copy", "dir", sk.Path)
 			} else {

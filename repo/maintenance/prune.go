@@ -260,15 +260,14 @@ func planPrune(ctx context.Context, r Repository, opts PruneOptions) (*prunePlan
 		if err != nil {
 			return nil, err
 		}
+		hs, err := walarchive.LoadHistories(ctx, r, sp)
+		if err != nil {
+			return nil, err
+		}
 		for _, l := range lines {
 			delete(dirs, walarchive.LineDir(r, l))
-			var sns []*repo.Snapshot
-			for _, sn := range bySpace[sp] {
-				if sn.Identity() == l.Identity && sn.Timeline() == l.Timeline {
-					sns = append(sns, sn)
-				}
-			}
-			wp, err := planWAL(ctx, r, m, l, sns)
+			sns, lean := lineBases(hs[l.Identity], l, bySpace[sp])
+			wp, err := planWAL(ctx, r, m, l, sns, lean)
 			if err != nil {
 				return nil, err
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -37,6 +38,70 @@ import (
 // consolidation (wal/<tag>/c/<hash>) superseding every file of the space,
 // then the old files are deleted; all of this happens before any pack is.
 
+// Timelines (docs/pitr.md, "Timelines"). Timeline t's own archive is read
+// by recoveries of t and of its descendants; a recovery starts from a
+// snapshot taken on its timeline or on an ancestor before the fork. Of t's
+// own records, those a remaining snapshot S may be continued through are
+// kept, where S is
+//
+//   - a snapshot taken on t, or
+//   - a snapshot taken on an ancestor a of t at or before the fork point
+//     where t's line leaves a (the smallest fork sequence on the path from
+//     a to t): it is a base of t (and of t's descendants through t) and is
+//     continued through t's own records from the fork on.
+//
+// A snapshot taken on a descendant d of t never reads t's own records past
+// its WAL end: d's history holds t's entries only up to the fork, and a
+// snapshot of d ends at or after d's fork. So the floor of t's archive is
+// the smallest WAL end of those snapshots (rules 1-4 above apply with it).
+// A timeline no remaining snapshot is a base of, in a database that has
+// remaining snapshots on other timelines, keeps only rules 2-4 (the newest
+// record, compacted ones, ones whose chunks snapshots hold): nothing can be
+// recovered on it any more, and its descendants' recoveries start from
+// their own snapshots. A database with no remaining snapshot that records
+// WAL positions keeps every archive whole, as before.
+
+// lineBases returns the remaining snapshots whose recoveries may read the
+// line's own archive (see above), and whether the line is lean: no such
+// snapshot, while the database has snapshots on other timelines. h is the
+// database's history (nil: only timeline 1).
+func lineBases(h *walarchive.History, l walarchive.Line, all []*repo.Snapshot) ([]*repo.Snapshot, bool) {
+	var out []*repo.Snapshot
+	others := false
+	for _, sn := range all {
+		if sn.Identity() != l.Identity || sn.Engram == nil || sn.Engram.WALEnd.Seq == 0 {
+			continue
+		}
+		if sn.Timeline() == l.Timeline {
+			out = append(out, sn)
+			continue
+		}
+		others = true
+		if h == nil || l.IsLegacy() {
+			continue
+		}
+		path, err := h.Path(l.Timeline)
+		if err != nil {
+			continue
+		}
+		limit := uint64(math.MaxUint64)
+		for _, t := range path {
+			if t == sn.Timeline() {
+				if sn.Engram.WALEnd.Seq <= limit {
+					out = append(out, sn)
+				}
+				break
+			}
+			rec := h.Records[t]
+			if rec == nil || t == 1 {
+				break // the root: sn is on no ancestor of the line
+			}
+			limit = min(limit, rec.ForkSeq)
+		}
+	}
+	return out, len(out) == 0 && others
+}
+
 // walPrunePlan is what prune does to one space's archive.
 type walPrunePlan struct {
 	space   string
@@ -65,7 +130,7 @@ type WALPruneReport struct {
 // planWAL loads a space's archive, marks the chunks of the records it keeps
 // and returns the plan (nil when the space has no archive). snapshots are
 // the space's remaining snapshots; m.used must already hold their blobs.
-func planWAL(ctx context.Context, r Repository, m *pruneMarker, line walarchive.Line, snapshots []*repo.Snapshot) (*walPrunePlan, error) {
+func planWAL(ctx context.Context, r Repository, m *pruneMarker, line walarchive.Line, snapshots []*repo.Snapshot, lean bool) (*walPrunePlan, error) {
 	space := line.Space
 	dir := walarchive.LineDir(r, line)
 	var files []string
@@ -89,6 +154,11 @@ func planWAL(ctx context.Context, r Repository, m *pruneMarker, line walarchive.
 		if e := sn.Engram; e != nil && e.WALEnd.Seq > 0 && (!haveFloor || e.WALEnd.Seq < p.floor) {
 			p.floor, haveFloor = e.WALEnd.Seq, true
 		}
+	}
+	if lean {
+		// No remaining snapshot is a base of this timeline: nothing on it
+		// is recoverable; keep only rules 2-4.
+		p.floor, haveFloor = math.MaxUint64, true
 	}
 	endSeq, _ := arch.End()
 	used := m.used[space]
@@ -117,6 +187,9 @@ func planWAL(ctx context.Context, r Repository, m *pruneMarker, line walarchive.
 
 func (p *walPrunePlan) report() WALPruneReport {
 	rep := WALPruneReport{Space: p.space, FloorSeq: p.floor, Kept: len(p.keep), Dropped: len(p.dropped)}
+	if p.floor == math.MaxUint64 {
+		rep.FloorSeq = 0 // lean: no snapshot is a base of the timeline
+	}
 	if !p.line.IsLegacy() {
 		rep.Identity, rep.Timeline = p.line.Identity, p.line.Timeline
 	}

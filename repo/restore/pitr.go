@@ -156,6 +156,7 @@ func RestorePointInTime(ctx context.Context, r *repo.Repository, opts PITROption
 		return err
 	}
 	spec.undo = func() { step.undo() }
+	spec.afterSwap = func() { step.release() }
 	if res.SafetyCopy, err = rs.stageAndSwap(ctx, spec, func(tmp string) error {
 		return rs.recoverInto(ctx, src, arch, t, tree, tmp, res)
 	}); err != nil {

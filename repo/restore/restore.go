@@ -152,9 +152,11 @@ type stageSpec struct {
 	noSync  bool // skip makeDurable: a scratch copy, never a restore
 	// beforeSwap, if set, runs once the staged result is on disk, right
 	// before the swap (a point-in-time restore records its timeline
-	// there); undo, if set, runs when the swap then fails.
+	// there); undo, if set, runs when the swap then fails, afterSwap when
+	// it succeeded.
 	beforeSwap func() error
 	undo       func()
+	afterSwap  func()
 }
 
 // stageAndSwap is the one stage-and-swap path of plain and point-in-time
@@ -244,6 +246,9 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 			spec.undo()
 		}
 		return fail(err)
+	}
+	if spec.afterSwap != nil {
+		spec.afterSwap()
 	}
 	if metaTmp != "" {
 		if err := placeNew(metaTmp, filepath.Join(spec.dataDir, "metadata.json")); err != nil {

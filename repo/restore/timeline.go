@@ -67,6 +67,19 @@ type timelineStep struct {
 	dataDir, space string
 	oldTimelines   []byte // timelines.json before (nil: absent)
 	wrote          bool
+	// unlock releases the data dir's timelines lock, held from the write
+	// of timelines.json until the swap is done (release or undo): archive
+	// runs hold it shared, so a `wal watch` left running never ships the
+	// restored files before it has seen the pending fork.
+	unlock func()
+}
+
+// release ends the step after the swap: the timelines lock is released.
+func (st *timelineStep) release() {
+	if st != nil && st.unlock != nil {
+		st.unlock()
+		st.unlock = nil
+	}
 }
 
 // recordTimeline runs just before the staged space is swapped in: it puts
@@ -90,14 +103,22 @@ func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, tar
 		return nil, nil
 	}
 	space := v.Line.Space
-	st := &timelineStep{dataDir: dataDir, space: space}
 	// Other spaces restored at the same time (restore --all) update the
-	// same file: read and write it under its lock.
+	// same file: read and write it under its lock, which is held until
+	// the swap is done (timelineStep.release), so that no archive run
+	// (held shared) reads the old space under the pending fork or the
+	// restored one under the old timeline.
 	unlock, err := engram.LockTimelines(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	st := &timelineStep{dataDir: dataDir, space: space, unlock: unlock}
+	ok := false
+	defer func() {
+		if !ok {
+			st.release()
+		}
+	}()
 	if b, err := os.ReadFile(engram.TimelinesPath(dataDir)); err == nil {
 		st.oldTimelines = b
 	}
@@ -118,7 +139,7 @@ func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, tar
 		if err := engram.WriteTimelines(dataDir, tl); err != nil {
 			return nil, err
 		}
-		st.wrote = true
+		st.wrote, ok = true, true
 		return st, nil
 	}
 	if v.Line.Identity != "" {
@@ -147,21 +168,20 @@ func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, tar
 	if err := engram.WriteTimelines(dataDir, tl); err != nil {
 		return nil, err
 	}
-	st.wrote = true
+	st.wrote, ok = true, true
 	return st, nil
 }
 
 // undo puts the space's entry of timelines.json back as it was (the swap
 // failed), keeping the other spaces' entries as they are now.
 func (st *timelineStep) undo() {
-	if st == nil || !st.wrote {
+	if st == nil {
 		return
 	}
-	unlock, err := engram.LockTimelines(st.dataDir)
-	if err != nil {
+	defer st.release() // held since recordTimeline
+	if !st.wrote {
 		return
 	}
-	defer unlock()
 	tl, err := engram.ReadTimelines(st.dataDir)
 	if err != nil {
 		return
@@ -208,5 +228,6 @@ func (rs *restorer) plainTimeline(ctx context.Context, spec *stageSpec, dataDir 
 		return err
 	}
 	spec.undo = func() { step.undo() }
+	spec.afterSwap = func() { step.release() }
 	return nil
 }

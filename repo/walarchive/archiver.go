@@ -197,10 +197,11 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
-	line, err := DataDirTimeline(ctx, a.r, dataDir, space, a.host)
+	line, unlock, err := a.lockedLine(ctx, dataDir, space)
 	if err != nil {
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
+	defer unlock()
 	sa, err := a.space(ctx, line)
 	if err != nil {
 		return nil, err
@@ -285,6 +286,46 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		return res, fmt.Errorf("space %s: %w", space, werr)
 	}
 	return res, nil
+}
+
+// lockedLine returns the line of history the data dir's space is on
+// (DataDirTimeline: a pending fork is recorded first) with the data dir's
+// timelines lock held shared, and its release. The run holds it to the end,
+// so a restore in place, which holds the lock exclusively from recording
+// its pending fork until the restored space is swapped in, never swaps
+// files under a run: a `wal watch` left running across a restore ships the
+// restored space only after it has seen the fork (and recorded the new
+// timeline), never onto the old timeline.
+func (a *WALArchiver) lockedLine(ctx context.Context, dataDir, space string) (Line, func(), error) {
+	for {
+		line, err := DataDirTimeline(ctx, a.r, dataDir, space, a.host)
+		if err != nil {
+			return line, nil, err
+		}
+		unlock, err := engram.LockTimelinesShared(dataDir)
+		if err != nil {
+			return line, nil, err
+		}
+		// A restore may have swapped its result in between: then the
+		// space's entry changed (a pending fork, or another timeline).
+		now, err := DataDirLine(dataDir, space)
+		if err != nil {
+			unlock()
+			return now, nil, err
+		}
+		tl, err := engram.ReadTimelines(dataDir)
+		if err != nil {
+			unlock()
+			return now, nil, err
+		}
+		if now == line && tl.Fork(space) == nil {
+			return line, unlock, nil
+		}
+		unlock()
+		if err := ctx.Err(); err != nil {
+			return line, nil, err
+		}
+	}
 }
 
 // walRun is one archive run of one space.

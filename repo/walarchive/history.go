@@ -509,8 +509,31 @@ func DataDirTimeline(ctx context.Context, r Repository, dataDir, space, host str
 	abs, _ := filepath.Abs(dataDir)
 	rec := &HistoryRecord{Identity: l.Identity, Space: space, Timeline: h.Newest() + 1, Parent: l.Timeline,
 		ForkSeq: f.Seq, ForkTS: f.TS, Snapshot: f.Snapshot, Target: f.Target, Time: time.Now().UTC(), Host: host, DataDir: abs}
+	if got := recordedFork(h, rec, f); got != nil {
+		// Another archiver (another host sharing the data dir, whose
+		// flock does not reach this one) recorded this very fork: adopt
+		// its timeline rather than start a second one.
+		tl.Set(space, got.Timeline)
+		if err := engram.WriteTimelines(dataDir, tl); err != nil {
+			return l, err
+		}
+		l.Timeline = got.Timeline
+		return l, nil
+	}
 	if err := SaveHistory(ctx, r, rec); err != nil {
 		return l, err
+	}
+	// Two archivers recording at the same moment both write timeline N+1;
+	// every reader keeps the same one of the two (LoadHistories). The same
+	// fork twice is harmless (both records say the same); a different
+	// fork that won the number is another data dir of this identity
+	// forking at the same moment: refuse rather than archive into its
+	// timeline (the next run records the next number).
+	if h2, err := LoadHistory(ctx, r, l.Identity, space); err != nil {
+		return l, err
+	} else if won := h2.Records[rec.Timeline]; won == nil || !sameFork(won, rec) {
+		return l, fmt.Errorf("space %s: timeline %d was recorded at the same moment by another data dir of this database (%s), not from this data dir's restore; run the archive again to record the next timeline (a copy of a data dir must be restored with --as-new)",
+			space, rec.Timeline, describeRecord(won))
 	}
 	tl.Set(space, rec.Timeline)
 	if err := engram.WriteTimelines(dataDir, tl); err != nil {
@@ -518,6 +541,38 @@ func DataDirTimeline(ctx context.Context, r Repository, dataDir, space, host str
 	}
 	l.Timeline = rec.Timeline
 	return l, nil
+}
+
+// recordedFork returns the history record, if any, of the fork f already
+// recorded (by another archiver of the same data dir): a timeline whose
+// parent, fork point, snapshot and target are rec's and which was recorded
+// after the restore that left f ran (a later restore to the same point is
+// a fork of its own).
+func recordedFork(h *History, rec *HistoryRecord, f *engram.PendingFork) *HistoryRecord {
+	ran, err := time.Parse(time.RFC3339Nano, f.Time)
+	if err != nil {
+		return nil
+	}
+	var best *HistoryRecord
+	for _, cand := range h.Records {
+		if sameFork(cand, rec) && !cand.Time.Before(ran) && (best == nil || cand.Timeline < best.Timeline) {
+			best = cand
+		}
+	}
+	return best
+}
+
+// sameFork reports whether two history records describe the same fork.
+func sameFork(a, b *HistoryRecord) bool {
+	return a.Timeline > 1 && a.Parent == b.Parent && a.ForkSeq == b.ForkSeq && a.ForkTS == b.ForkTS &&
+		a.Snapshot == b.Snapshot && a.Target == b.Target
+}
+
+func describeRecord(h *HistoryRecord) string {
+	if h == nil {
+		return "its record is unreadable"
+	}
+	return fmt.Sprintf("host %q, data dir %q, forked from timeline %d at seq %d", h.Host, h.DataDir, h.Parent, h.ForkSeq)
 }
 
 // LoadSnapshotTimeline returns the archived history of the timeline a

@@ -169,6 +169,7 @@ func (w *Watcher) loop(ctx context.Context, space string, trig chan struct{}) {
 	defer w.wg.Done()
 	minGap := w.opts.Interval / 2
 	var last time.Time
+	var timeline uint32 // of the last run, to notice a restore's fork
 	for {
 		select {
 		case <-ctx.Done():
@@ -201,11 +202,36 @@ func (w *Watcher) loop(ctx context.Context, space string, trig chan struct{}) {
 				w.opts.OnError(space, err)
 			}
 		}
+		if res != nil && res.Timeline != timeline {
+			if timeline != 0 {
+				// A restore in place swapped a new space directory in and
+				// this run recorded its fork: archiving goes on on the new
+				// timeline. The notifications followed the old directory
+				// (moved aside): watch the new one.
+				w.log.Warn("the space is on a new timeline (a restore's fork was recorded); archiving continues on it",
+					"space", space, "timeline", res.Timeline, "previous", timeline)
+				w.rewatch(space)
+			}
+			timeline = res.Timeline
+		}
 		if res != nil && res.Segments > 0 {
 			w.log.Debug("archived", "space", space, "segments", res.Segments, "new_bytes", res.NewBytes, "last_seq", res.LastSeq, "seconds", res.Seconds)
 			if w.opts.OnShipped != nil {
 				w.opts.OnShipped(res)
 			}
 		}
+	}
+}
+
+// rewatch replaces the space's WAL directory notification by one of the
+// directory now at its path (a restore swapped the space directory).
+func (w *Watcher) rewatch(space string) {
+	if w.fsw == nil {
+		return
+	}
+	p := filepath.Join(w.opts.DataDir, "spaces", space, "wal")
+	_ = w.fsw.Remove(p)
+	if err := w.fsw.Add(p); err != nil {
+		w.log.Warn("no notifications for this space, polling it", "space", space, "err", err)
 	}
 }
