@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -16,6 +17,7 @@ import (
 	"memento/chunk"
 	"memento/engram"
 	"memento/repo"
+	"memento/repo/agent"
 	"memento/repo/backup"
 )
 
@@ -27,6 +29,7 @@ type backupFlags struct {
 	host     string
 	parent   string
 	noParent bool
+	metrics  oneShotMetrics
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -50,6 +53,7 @@ func newBackupCommand(a *app) *cobra.Command {
 	fl.StringVar(&f.parent, "parent", "", "compare with this snapshot instead of the latest")
 	fl.BoolVar(&f.noParent, "force", false, "read every file, ignoring the parent snapshot")
 	a.registerQuiesceFlags(fl)
+	f.metrics.register(fl, agent.JobBackup)
 	return c
 }
 
@@ -65,7 +69,7 @@ type backupJSON struct {
 	Damage           []string `json:"damage,omitempty"` // the snapshot's damage marks
 }
 
-func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
+func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err error) {
 	var jobs []backup.BackupOptions
 	var badSpaces []error // entries of spaces/ that --all cannot back up, reported after the others
 	switch {
@@ -110,6 +114,12 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 			return usagef("--tag %q: tags starting with %q or %q record the database identity and timeline, written only by backup", t, repo.IdentityTagPrefix, repo.TimelineTagPrefix)
 		}
 	}
+	run, err := f.metrics.begin(agent.JobBackup)
+	if err != nil {
+		return err
+	}
+	runStart := time.Now()
+	defer func() { err = run.finish(ctx, a, backupSpaces(jobs), runStart, err) }()
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -145,7 +155,9 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	for _, job := range jobs {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
 		g.Go(func() error {
+			jobStart := time.Now()
 			sn, err := a.backupOne(gctx, r, job, replays)
+			run.observeSnapshot(job.Space, jobStart, sn, err)
 			a.auditBackup(gctx, r, job, sn, err)
 			mu.Lock()
 			defer mu.Unlock()
