@@ -103,7 +103,7 @@ func TestOneShotBackupMetrics(t *testing.T) {
 	}{
 		{[]string{"--metrics-textfile", filepath.Join(e.dir, "m.txt")}, "memento: --metrics-textfile " + filepath.Join(e.dir, "m.txt") + ": the name must end in .prom"},
 		{[]string{"--metrics-push", "pushgateway:9091"}, "memento: --metrics-push pushgateway:9091: not an http(s) URL"},
-		{[]string{"--metrics-interval", "4h"}, "memento: --metrics-interval needs --metrics-textfile or --metrics-push"},
+		{[]string{"--metrics-interval", "-4h"}, "memento: --metrics-interval -4h0m0s: must not be negative"},
 	} {
 		if out, code := backup(nil, c.args...); code != 2 || !strings.Contains(out, c.want) {
 			t.Errorf("backup %v: exit %d, want 2 and %q\n%s", c.args, code, c.want, out)
@@ -127,10 +127,10 @@ func TestOneShotBackupMetrics(t *testing.T) {
 		w.WriteHeader(st)
 	}))
 	defer srv.Close()
-	if out, code := backup(nil, "--metrics-push", srv.URL, "--metrics-interval", "4h"); code != 0 {
+	if out, code := backup(nil, "--metrics-push", srv.URL, "--metrics-interval", "4h", "--metrics-instance", "memento-backup"); code != 0 {
 		t.Fatalf("backup --metrics-push: exit %d\n%s", code, out)
 	}
-	host, _ := os.Hostname()
+	host := "memento-backup"
 	mu.Lock()
 	got := append([]push(nil), pushes...)
 	mu.Unlock()
@@ -162,6 +162,12 @@ func TestOneShotBackupMetrics(t *testing.T) {
 	status = http.StatusInternalServerError
 	mu.Unlock()
 	out, code = backup(nil, "--metrics-push", srv.URL)
+	mu.Lock()
+	last := pushes[len(pushes)-1].path
+	mu.Unlock()
+	if h, _ := os.Hostname(); last != "/metrics/job/memento/instance/"+h {
+		t.Errorf("push without --metrics-instance to %s, want the group of this host %s", last, h)
+	}
 	if code != 1 || !strings.Contains(out, "memento: --metrics-push "+srv.URL+": ") {
 		t.Errorf("backup with a refusing Pushgateway: exit %d, want 1 naming --metrics-push\n%s", code, out)
 	}

@@ -71,6 +71,18 @@ func TestSystemdUnits(t *testing.T) {
 		}
 	}
 
+	// The timer's backups export their job metrics to node_exporter's
+	// textfile collector, with the timer's interval.
+	if b := readFile(t, "systemd/memento-backup.service"); !strings.Contains(b, " --metrics-textfile ${MEMENTO_METRICS_TEXTFILE} --metrics-interval 4h\n") {
+		t.Error("memento-backup.service does not export its metrics (--metrics-textfile ${MEMENTO_METRICS_TEXTFILE} --metrics-interval 4h)")
+	}
+	if !strings.Contains(readFile(t, "systemd/memento-backup.timer"), "\nOnCalendar=*-*-* 00/4:00:00\n") {
+		t.Error("memento-backup.timer no longer runs every 4 hours: change --metrics-interval in memento-backup.service with it")
+	}
+	if !strings.Contains(readFile(t, "systemd/memento.env"), "\nMEMENTO_METRICS_TEXTFILE=/var/lib/prometheus/node-exporter/memento_backup.prom\n") {
+		t.Error("memento.env does not set MEMENTO_METRICS_TEXTFILE")
+	}
+
 	// Every service's hardening, as systemd scores it (0 best, 10 worst):
 	// the threshold is ten times the exposure level; fail above 2.0.
 	for _, name := range []string{"memento-agent.service", "memento-backup.service", "memento-verify.service", "memento-wal-watch.service"} {

@@ -28,12 +28,14 @@ import (
 type oneShotMetrics struct {
 	textfile string
 	pushURL  string
+	instance string
 	interval time.Duration
 }
 
 func (o *oneShotMetrics) register(fl *pflag.FlagSet, task string) {
 	fl.StringVar(&o.textfile, "metrics-textfile", "", "write the run's job metrics (task=\""+task+"\") to this node_exporter textfile (*.prom, replaced atomically; earlier runs' values are kept)")
-	fl.StringVar(&o.pushURL, "metrics-push", "", "push the run's job metrics to this Pushgateway URL (job \"memento\", instance: this host)")
+	fl.StringVar(&o.pushURL, "metrics-push", "", "push the run's job metrics to this Pushgateway URL (grouping: job \"memento\" and --metrics-instance)")
+	fl.StringVar(&o.instance, "metrics-instance", "", "the Pushgateway group's instance label: stable across runs (a CronJob's pod name is not) (default: this host's name)")
 	fl.DurationVar(&o.interval, "metrics-interval", 0, "the schedule's interval, exported as memento_job_interval_seconds{task=\""+task+"\"} so that MementoBackupMissing follows it (e.g. 4h)")
 }
 
@@ -46,10 +48,7 @@ func (o *oneShotMetrics) begin(task string) (*oneShotRun, error) {
 		return nil, usagef("--metrics-interval %s: must not be negative", o.interval)
 	}
 	if o.textfile == "" && o.pushURL == "" {
-		if o.interval > 0 {
-			return nil, usagef("--metrics-interval needs --metrics-textfile or --metrics-push")
-		}
-		return nil, nil
+		return nil, nil // --metrics-interval alone: a unit whose textfile setting is empty
 	}
 	if o.textfile != "" && !strings.HasSuffix(o.textfile, ".prom") {
 		return nil, usagef("--metrics-textfile %s: the name must end in .prom (node_exporter reads only those)", o.textfile)
@@ -123,7 +122,10 @@ func (r *oneShotRun) finish(ctx context.Context, a *app, spaces []string, start 
 		}
 	}
 	if r.o.pushURL != "" {
-		host, _ := os.Hostname()
+		host := r.o.instance
+		if host == "" {
+			host, _ = os.Hostname()
+		}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
 		// Add (POST) replaces only the families pushed: a failed run
 		// keeps the last success pushed before it.
