@@ -47,7 +47,7 @@ func TestGuideBlocks(t *testing.T) {
 	e.repo = rw.Replace("/srv/memento")
 	e.env = append(e.env, "MEMENTO_REPOSITORY="+e.repo, "MEMENTO_PASSWORD_FILE="+rw.Replace("/etc/memento/password"),
 		"MEMENTO_CACHE_DIR="+rw.Replace("/var/cache/memento"), "ENGRAM_DATA_DIR="+e.data)
-	e.tool("engram-sim", "generate", "--dir", e.data, "--size", "3M", "--spaces", "2", "--seed", "11", "--segment-size", "128KiB")
+	e.tool("engram-sim", "generate", "--dir", e.data, "--size", "2M", "--spaces", "2", "--seed", "11", "--segment-size", "128KiB")
 	const space = "space-a"
 	full := e.truthOf(e.data, space)
 	// AT: an instant between the checkpoint (where a restore of the
