@@ -191,6 +191,17 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("CronJob runs %q, want memento backup --data-dir ... --all", args)
 	}
 	checkPodVolumes(t, "CronJob", pod, c, secrets, pvcs, configMaps)
+	// Its runs push the job metrics, in a group stable across Jobs, with the
+	// schedule's interval; the URL comes from the ConfigMap, which must
+	// define it (else Kubernetes passes "$(MEMENTO_METRICS_PUSH)" as is).
+	if args := strings.Join(c.Args, " "); !strings.Contains(args, " --metrics-push $(MEMENTO_METRICS_PUSH) --metrics-instance memento-backup --metrics-interval 4h") {
+		t.Errorf("CronJob runs %q, want --metrics-push $(MEMENTO_METRICS_PUSH) --metrics-instance memento-backup --metrics-interval 4h", args)
+	}
+	if cm := configMaps["memento-config"]; cm == nil {
+		t.Error("no ConfigMap memento-config")
+	} else if _, ok := cm.Data["MEMENTO_METRICS_PUSH"]; !ok {
+		t.Error("ConfigMap memento-config lacks MEMENTO_METRICS_PUSH, which the backup CronJob's args refer to")
+	}
 
 	// The Job that creates the repository.
 	if len(jobs) != 1 {

@@ -71,21 +71,40 @@ func TestSystemdUnits(t *testing.T) {
 		}
 	}
 
-	// The agent's hardening, as systemd scores it (0 best, 10 worst): the
-	// threshold is ten times the exposure level; fail above 2.0.
-	agent := readFile(t, "systemd/memento-agent.service")
-	for _, k := range []string{"ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes", "PrivateTmp=yes",
-		"ReadWritePaths=", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "SystemCallFilter=@system-service"} {
-		if !strings.Contains(agent, "\n"+k) {
-			t.Errorf("memento-agent.service lacks %s", strings.TrimSpace(k))
+	// The timer's backups export their job metrics to node_exporter's
+	// textfile collector, with the timer's interval.
+	if b := readFile(t, "systemd/memento-backup.service"); !strings.Contains(b, " --metrics-textfile ${MEMENTO_METRICS_TEXTFILE} --metrics-interval 4h\n") {
+		t.Error("memento-backup.service does not export its metrics (--metrics-textfile ${MEMENTO_METRICS_TEXTFILE} --metrics-interval 4h)")
+	}
+	if !strings.Contains(readFile(t, "systemd/memento-backup.timer"), "\nOnCalendar=*-*-* 00/4:00:00\n") {
+		t.Error("memento-backup.timer no longer runs every 4 hours: change --metrics-interval in memento-backup.service with it")
+	}
+	if !strings.Contains(readFile(t, "systemd/memento.env"), "\nMEMENTO_METRICS_TEXTFILE=/var/lib/prometheus/node-exporter/memento_backup.prom\n") {
+		t.Error("memento.env does not set MEMENTO_METRICS_TEXTFILE")
+	}
+
+	// Every service's hardening, as systemd scores it (0 best, 10 worst):
+	// the threshold is ten times the exposure level; fail above 2.0.
+	for _, name := range []string{"memento-agent.service", "memento-backup.service", "memento-verify.service", "memento-wal-watch.service"} {
+		unit := readFile(t, "systemd/"+name)
+		for _, k := range []string{"ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes", "PrivateTmp=yes",
+			"ReadWritePaths=", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "SystemCallFilter=@system-service",
+			"User=memento", "SupplementaryGroups=engram"} {
+			if !strings.Contains(unit, "\n"+k) {
+				t.Errorf("%s lacks %s", name, strings.TrimSpace(k))
+			}
 		}
-	}
-	out, err = runErr(dir, nil, sa, "security", "--offline=yes", "--threshold=20", "memento-agent.service")
-	if err != nil {
-		t.Fatalf("systemd-analyze security memento-agent.service: exposure above 2.0 (%v)\n%s", err, out)
-	}
-	if i := strings.LastIndex(out, "Overall exposure level"); i >= 0 {
-		t.Log(strings.TrimSpace(out[i:]))
+		out, err = runErr(dir, nil, sa, "security", "--offline=yes", "--threshold=20", name)
+		if err != nil {
+			t.Errorf("systemd-analyze security %s: exposure above 2.0 (%v)\n%s", name, err, out)
+			continue
+		}
+		i := strings.LastIndex(out, "Overall exposure level")
+		if i < 0 {
+			t.Errorf("systemd-analyze security %s: no overall exposure level in\n%s", name, out)
+			continue
+		}
+		t.Logf("%s: %s", name, strings.TrimSpace(out[i:]))
 	}
 }
 

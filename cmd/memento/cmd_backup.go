@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -16,6 +17,7 @@ import (
 	"memento/chunk"
 	"memento/engram"
 	"memento/repo"
+	"memento/repo/agent"
 	"memento/repo/backup"
 )
 
@@ -32,6 +34,7 @@ type backupFlags struct {
 	allowTierRewrite bool
 	path             pathBackupFlags
 	pathJob          *backup.BackupOptions // a path backup's options, from path
+	metrics          oneShotMetrics
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -71,6 +74,7 @@ func newBackupCommand(a *app) *cobra.Command {
 	fl.BoolVar(&f.noParent, "force", false, "read every file, ignoring the parent snapshot")
 	fl.BoolVar(&f.allowTierRewrite, "allow-tier-rewrite", false, "back up a space even if its tier files no longer look like Engram's (refused by default: a data dir encrypted in place by ransomware; docs/operations/ransomware.md)")
 	a.registerQuiesceFlags(fl)
+	f.metrics.register(fl, agent.JobBackup)
 	return c
 }
 
@@ -88,7 +92,7 @@ type backupJSON struct {
 	DryRun bool `json:"dry_run,omitempty"`
 }
 
-func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
+func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err error) {
 	var jobs []backup.BackupOptions
 	var badSpaces []error // entries of spaces/ that --all cannot back up, reported after the others
 	switch {
@@ -135,6 +139,12 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 			return usagef("--tag: %v", err)
 		}
 	}
+	run, err := f.metrics.begin(agent.JobBackup)
+	if err != nil {
+		return err
+	}
+	runStart := time.Now()
+	defer func() { err = run.finish(ctx, a, backupSpaces(jobs), runStart, err) }()
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -170,8 +180,10 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) error {
 	for _, job := range jobs {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
 		g.Go(func() error {
+			jobStart := time.Now()
 			sn, err := a.backupOne(gctx, r, job, replays, f.allowTierRewrite)
 			if !job.DryRun {
+				run.observeSnapshot(job.Space, jobStart, sn, err)
 				a.auditBackup(gctx, r, job, sn, err)
 			}
 			mu.Lock()
