@@ -26,7 +26,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	docrunbook "memento/deploy/runbook"
 	"memento/repo/backend/s3/miniotest"
 )
 
@@ -66,39 +66,18 @@ func TestMain(m *testing.M) {
 // The runbook's command blocks, by "scenario/step".
 type runbook map[string]string
 
-var blockTag = regexp.MustCompile(`^<!-- drill:([a-z]+) step:([a-z-]+) -->$`)
-
-// loadRunbook extracts every tagged ```sh block of the runbook.
+// loadRunbook extracts every tagged ```sh block of the runbook
+// (deploy/runbook: the parser the operations guide's test uses too).
 func loadRunbook(t *testing.T) runbook {
 	t.Helper()
-	b, err := os.ReadFile("../../docs/operations/disaster-recovery.md")
+	doc, err := docrunbook.Load("../../docs/operations/disaster-recovery.md", "drill")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rb := runbook{}
-	lines := strings.Split(string(b), "\n")
-	for i := 0; i < len(lines); i++ {
-		m := blockTag.FindStringSubmatch(lines[i])
-		if m == nil {
-			continue
-		}
-		if i+1 >= len(lines) || lines[i+1] != "```sh" {
-			t.Fatalf("runbook line %d: tag %s not followed by a ```sh block", i+1, lines[i])
-		}
-		var body []string
-		j := i + 2
-		for ; j < len(lines) && lines[j] != "```"; j++ {
-			body = append(body, lines[j])
-		}
-		if j == len(lines) {
-			t.Fatalf("runbook line %d: unterminated block", i+1)
-		}
-		key := m[1] + "/" + m[2]
-		if _, dup := rb[key]; dup {
-			t.Fatalf("runbook: block %s twice", key)
-		}
-		rb[key] = strings.Join(body, "\n") + "\n"
-		i = j
+	for _, name := range doc.Names() {
+		b, _ := doc.Block(name)
+		rb[name] = b.Body
 	}
 	return rb
 }
