@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
-	"memento/chunk"
 	"memento/repo/agent"
 	"memento/repo/walarchive"
 )
@@ -76,24 +75,14 @@ type shipLine struct {
 // walWatch wires a walarchive.Watcher to the command's repository, lock,
 // metrics, ship log and output.
 func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string) error {
-	if _, err := ensureIdentity(sel.dataDir); err != nil {
-		return err
-	}
-	r, err := a.open(ctx)
+	w, err := a.openWAL(ctx, sel.dataDir, "wal watch")
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	lock, err := r.Lock(ctx, false, "wal watch")
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ctx = lock.Context() // cancelled if the lock is lost
-	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
-	defer pipe.Close()
-	ar := walarchive.NewWALArchiver(r, pipe)
-	defer ar.Close()
+	defer w.close()
+	ctx = w.ctx // cancelled if the lock is lost
+	ar, closeAr := w.archiver()
+	defer closeAr()
 	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: listSpaces, Logger: a.log,
 		OnError: func(space string, err error) {
 			fmt.Fprintf(a.stderr, "memento: wal watch: %s\n", oneLine(err.Error()))
