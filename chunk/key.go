@@ -18,9 +18,19 @@ const keyContext = "memento 2026-11 chunk id v1"
 // Key is the BLAKE3 key that turns chunk plaintext into an ID. Each space has
 // its own Key (see DeriveKey), so identical bytes in two spaces get different
 // IDs and are never shared. The zero Key is valid but must not be used for a
-// real repository. Key is comparable.
+// real repository. Compare keys with Equal: a Key also carries its pool of
+// hashers, so == tells copies of one Key apart from another Key of the same
+// bytes.
+//
+// A Key owns its keyed BLAKE3 hashers (a hasher is ~9 KiB of state;
+// allocating one per chunk would dominate the garbage for small, warm page
+// file chunks): copies share the pool, which lives as long as they do. The
+// repository derives each space's Key once and keeps it, so its hashers are
+// reused for every chunk of the space and go away with the repository; no
+// process-wide map holds them.
 type Key struct {
-	k [KeySize]byte
+	k       [KeySize]byte
+	hashers *sync.Pool // *blake3.Hasher keyed with k; nil for the zero Key
 }
 
 // DeriveKey derives the chunk-ID key of one space from the repository master
@@ -33,6 +43,7 @@ func DeriveKey(master [32]byte, space string) Key {
 	material = append(material, space...)
 	var k Key
 	blake3.DeriveKey(keyContext, material, k.k[:])
+	k.hashers = newHasherPool(k.k)
 	return k
 }
 
@@ -44,6 +55,7 @@ func KeyFromBytes(b []byte) (Key, error) {
 		return k, fmt.Errorf("chunk key: %d bytes, want %d: %w", len(b), KeySize, ErrInvalidParams)
 	}
 	copy(k.k[:], b)
+	k.hashers = newHasherPool(k.k)
 	return k, nil
 }
 
@@ -52,37 +64,39 @@ func (k Key) Bytes() []byte {
 	return append([]byte(nil), k.k[:]...)
 }
 
-// hasherPools holds, per key, a pool of keyed BLAKE3 hashers. A hasher is
-// ~9 KiB of state; allocating one per chunk would dominate the garbage for
-// small (warm page file) chunks. Reset keeps the key, so pooled hashers are
-// reusable. The map only grows by one entry per distinct key (per space).
-var hasherPools sync.Map // [KeySize]byte -> *sync.Pool
+// Equal reports whether k and o are the same key bytes.
+func (k Key) Equal(o Key) bool { return k.k == o.k }
 
-func (k Key) pool() *sync.Pool {
-	if p, ok := hasherPools.Load(k.k); ok {
-		return p.(*sync.Pool)
+// newHasherPool returns a pool of hashers keyed with key. Reset keeps the
+// key, so pooled hashers are reusable.
+func newHasherPool(key [KeySize]byte) *sync.Pool {
+	return &sync.Pool{New: func() any { return newHasher(key) }}
+}
+
+func newHasher(key [KeySize]byte) *blake3.Hasher {
+	h, err := blake3.NewKeyed(key[:])
+	if err != nil {
+		panic(err) // unreachable: key is always KeySize bytes
 	}
-	key := k.k
-	p := &sync.Pool{New: func() any {
-		h, err := blake3.NewKeyed(key[:])
-		if err != nil {
-			panic(err) // unreachable: key is always KeySize bytes
-		}
-		return h
-	}}
-	actual, _ := hasherPools.LoadOrStore(k.k, p)
-	return actual.(*sync.Pool)
+	return h
 }
 
 // Sum returns the ID of data: its keyed BLAKE3-256 under k. Safe for
 // concurrent use.
 func (k Key) Sum(data []byte) ID {
-	p := k.pool()
-	h := p.Get().(*blake3.Hasher)
-	h.Reset()
+	p := k.hashers
+	var h *blake3.Hasher
+	if p != nil {
+		h = p.Get().(*blake3.Hasher)
+		h.Reset()
+	} else {
+		h = newHasher(k.k) // the zero Key (tests): no pool to reuse
+	}
 	_, _ = h.Write(data)
 	var id ID
 	h.Sum(id[:0])
-	p.Put(h)
+	if p != nil {
+		p.Put(h)
+	}
 	return id
 }

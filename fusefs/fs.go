@@ -16,6 +16,8 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/pitr"
+	"memento/repo/restore"
 )
 
 // FS is the state shared by every node of one mount: the repository, the
@@ -48,6 +50,9 @@ type FS struct {
 // when a generated directory is first used. Close stops its workers.
 func New(r *repo.Repository, opts Options) *FS {
 	opts.setDefaults()
+	if opts.Planner == nil {
+		opts.Planner = pitr.NewPlanner(restore.Fetcher(r))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &FS{r: r, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, started: time.Now(),
 		chunks:    newLRU[chunk.ID](opts.CacheSize, func(b []byte) int64 { return int64(cap(b)) + 64 }),

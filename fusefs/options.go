@@ -3,7 +3,6 @@ package fusefs
 import (
 	"log/slog"
 	"memento/repo/pitr"
-	"memento/repo/restore"
 	"runtime"
 	"time"
 )
@@ -87,9 +86,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = DefaultRefreshInterval
-	}
-	if o.Planner == nil {
-		o.Planner = pitr.NewPlanner(restore.FetchOrdered)
 	}
 	if o.PointInTimeViews <= 0 {
 		o.PointInTimeViews = DefaultPointInTimeViews

@@ -114,7 +114,7 @@ func NewRecoverer(r *repo.Repository, opts RecovererOptions) (*Recoverer, error)
 		opts.Printf = func(string, ...any) {}
 	}
 	if opts.Planner == nil {
-		opts.Planner = pitr.NewPlanner(restore.FetchOrdered)
+		opts.Planner = pitr.NewPlanner(restore.Fetcher(r))
 	}
 	cache := opts.CacheDir
 	if cache == "" {

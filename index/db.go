@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
+	"weak"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -37,12 +39,34 @@ var topBuckets = [][]byte{bucketMeta, bucketFiles, bucketPacks, bucketSpaces, bu
 
 // fileLocks serialises the goroutines of this process per cache file.
 // bbolt's flock would exclude them too (flock locks are per open file), but
-// it polls every 50 ms; a mutex hands over immediately.
-var fileLocks sync.Map // absolute path -> *sync.RWMutex
+// it polls every 50 ms; a mutex hands over immediately. Every handle on a
+// path (two repositories of one process may share a cache file) must get the
+// same mutex, so the table is per process, but it does not own the mutexes:
+// the handles do. An entry is a weak pointer, removed when the last handle
+// holding its mutex is collected, so the table holds only the paths of live
+// handles.
+var fileLocks = struct {
+	sync.Mutex
+	m map[string]weak.Pointer[sync.RWMutex] // absolute path -> its handles' mutex
+}{m: map[string]weak.Pointer[sync.RWMutex]{}}
 
 func lockFor(path string) *sync.RWMutex {
-	m, _ := fileLocks.LoadOrStore(path, new(sync.RWMutex))
-	return m.(*sync.RWMutex)
+	fileLocks.Lock()
+	defer fileLocks.Unlock()
+	if m := fileLocks.m[path].Value(); m != nil {
+		return m
+	}
+	m := new(sync.RWMutex)
+	wp := weak.Make(m)
+	fileLocks.m[path] = wp
+	runtime.AddCleanup(m, func(path string) {
+		fileLocks.Lock()
+		defer fileLocks.Unlock()
+		if fileLocks.m[path] == wp { // not yet replaced by a newer handle's
+			delete(fileLocks.m, path)
+		}
+	}, path)
+	return m
 }
 
 // Index is a handle on a cache file. It holds no open file and no lock

@@ -39,7 +39,7 @@ problems[].`,
 				return err
 			}
 			defer r.Close()
-			info, err := inspect.GatherInfo(cmd.Context(), r, pitr.NewPlanner(restore.FetchOrdered))
+			info, err := inspect.GatherInfo(cmd.Context(), r, pitr.NewPlanner(restore.Fetcher(r)))
 			if err != nil {
 				return err
 			}

@@ -58,7 +58,7 @@ A space id that several databases have needs --identity (or --host).`,
 					return fmt.Errorf("space %s: %w: the repository has no snapshot and no archived WAL of this space", space, repo.ErrNotFound)
 				}
 			}
-			planner := pitr.NewPlanner(restore.FetchOrdered)
+			planner := pitr.NewPlanner(restore.Fetcher(r))
 			sel := pitr.Select{Space: space, Identity: identity, Host: host}
 			tls, err := planner.AllTimelines(cmd.Context(), r, sel)
 			if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"memento/chunk"
 	"memento/cmd/memento/instant"
 	"memento/engram"
 	"memento/repo"
@@ -126,24 +125,14 @@ const spacesArchivedAtOnce = 4
 // walArchive archives spaces; bad are the entries of spaces/ that cannot be
 // spaces, reported with the errors once the others are archived.
 func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, bad []error) error {
-	if _, err := ensureIdentity(dataDir); err != nil {
-		return err
-	}
-	r, err := a.open(ctx)
+	w, err := a.openWAL(ctx, dataDir, "wal archive")
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	lock, err := r.Lock(ctx, false, "wal archive")
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ctx = lock.Context() // cancelled if the lock is lost
-	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
-	defer pipe.Close()
-	ar := walarchive.NewWALArchiver(r, pipe)
-	defer ar.Close()
+	defer w.close()
+	r, ctx := w.r, w.ctx // ctx is cancelled if the lock is lost
+	ar, closeAr := w.archiver()
+	defer closeAr()
 	var mu sync.Mutex
 	var results []*walarchive.WALArchiveResult
 	var errs []error
@@ -182,22 +171,14 @@ func (a *app) walArchive(ctx context.Context, dataDir string, spaces []string, b
 
 // walNewTimeline records a new timeline for each space (walarchive.NewTimeline).
 func (a *app) walNewTimeline(ctx context.Context, dataDir string, spaces []string) error {
-	if _, err := ensureIdentity(dataDir); err != nil {
-		return err
-	}
-	r, err := a.open(ctx)
+	w, err := a.openWAL(ctx, dataDir, "wal archive --new-timeline")
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	lock, err := r.Lock(ctx, false, "wal archive --new-timeline")
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
+	defer w.close()
 	host, _ := os.Hostname()
 	for _, sp := range spaces {
-		rec, err := walarchive.NewTimeline(lock.Context(), r, dataDir, sp, host)
+		rec, err := walarchive.NewTimeline(w.ctx, w.r, dataDir, sp, host)
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
-	"memento/chunk"
 	"memento/repo/agent"
 	"memento/repo/walarchive"
 )
@@ -89,24 +88,14 @@ type shipLine struct {
 // walWatch wires a walarchive.Watcher to the command's repository, lock,
 // metrics, ship log and output.
 func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string, auditEvery time.Duration) error {
-	if _, err := ensureIdentity(sel.dataDir); err != nil {
-		return err
-	}
-	r, err := a.open(ctx)
+	w, err := a.openWAL(ctx, sel.dataDir, "wal watch")
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	lock, err := r.Lock(ctx, false, "wal watch")
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ctx = lock.Context() // cancelled if the lock is lost
-	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
-	defer pipe.Close()
-	ar := walarchive.NewWALArchiver(r, pipe)
-	defer ar.Close()
+	defer w.close()
+	ctx = w.ctx // cancelled if the lock is lost
+	ar, closeAr := w.archiver()
+	defer closeAr()
 	// A failed run is logged by the watcher (error level): that is the
 	// line an operator sees, in the --log-format format.
 	warned := map[string]bool{} // the watch lists the spaces every interval: warn once per skipped entry
@@ -115,7 +104,7 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	if !sel.all {
 		opts.Spaces = sel.spaces
 	}
-	aud := newWatchAudit(a, r, auditEvery)
+	aud := newWatchAudit(a, w.r, auditEvery)
 	observers := []func(string, *walarchive.WALArchiveResult, error, time.Time){
 		func(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {
 			aud.observe(ctx, space, res, err, now)

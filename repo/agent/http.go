@@ -124,7 +124,7 @@ func (a *Agent) pitrRanges(ctx context.Context, spaces []string) map[string][]pi
 	// Computed without holding the cache's lock: refreshRepoState may
 	// invalidate it meanwhile, and must not wait for this.
 	out := map[string][]pitr.PITRRange{}
-	p := pitr.NewPlanner(restore.FetchOrdered)
+	p := pitr.NewPlanner(restore.Fetcher(r))
 	for _, sp := range spaces {
 		rs, _, err := p.PITRRanges(ctx, r, sp)
 		if err != nil {

@@ -154,7 +154,7 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 			if !tc.keepOriginals {
 				dropOriginals(t, w)
 			}
-			ranges, _, err := pitr.NewPlanner(restore.FetchOrdered).PITRRanges(ctx, w.tr.Repository, w.fx.Space)
+			ranges, _, err := pitr.NewPlanner(restore.Fetcher(w.tr.Repository)).PITRRanges(ctx, w.tr.Repository, w.fx.Space)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,19 +4,29 @@ import (
 	"context"
 
 	"memento/chunk"
+	"memento/index"
 	"memento/repo"
+	"memento/repo/walarchive"
 )
 
-// Repository is the slice of the storage core pitr's tree walks need (a
+// Trees is the slice of the storage core pitr's tree walks need (a
 // *repo.Repository satisfies it): the snapshots, to tell whether a space has
 // an Engram snapshot, and the trees, to find a space snapshot's space
-// directory and its wal/ (SpaceTree). The Planner's methods (Plan,
-// PITRRanges) still take a *repo.Repository: they hand it to the FetchFunc,
-// whose function type restore.FetchOrdered matches exactly, so it cannot be
-// narrowed without changing FetchFunc's signature and its callers.
-type Repository interface {
+// directory and its wal/ (SpaceTree).
+type Trees interface {
 	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
 	LoadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tree, error)
+}
+
+// Repository is what a Planner's methods (Plan, PlanTimeline, PITRRanges,
+// AllTimelines, RangesOf) read (a *repo.Repository satisfies it): the WAL
+// archive's records and timelines (walarchive.Repository), the snapshots'
+// trees (Trees) and where a snapshot's first WAL segment lives (Locate),
+// which the Planner's FetchFunc then reads. Tests may pass a fake.
+type Repository interface {
+	walarchive.Repository
+	Trees
+	Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error)
 }
 
 var _ Repository = (*repo.Repository)(nil)

@@ -17,7 +17,7 @@ import (
 //
 // Plan reads the newest timeline of the only database that has the space
 // (PlanTimeline chooses).
-func (p *Planner) Plan(ctx context.Context, r *repo.Repository, space string, t walreplay.Target) (*Source, *walarchive.WALArchive, error) {
+func (p *Planner) Plan(ctx context.Context, r Repository, space string, t walreplay.Target) (*Source, *walarchive.WALArchive, error) {
 	src, v, err := p.PlanTimeline(ctx, r, Select{Space: space}, t)
 	if err != nil {
 		return nil, nil, err
@@ -27,7 +27,7 @@ func (p *Planner) Plan(ctx context.Context, r *repo.Repository, space string, t 
 
 // PlanTimeline is Plan on the timeline sel names (Resolve). A refusal
 // lists the ranges of the timeline, and of the database's other timelines.
-func (p *Planner) PlanTimeline(ctx context.Context, r *repo.Repository, sel Select, t walreplay.Target) (*Source, *View, error) {
+func (p *Planner) PlanTimeline(ctx context.Context, r Repository, sel Select, t walreplay.Target) (*Source, *View, error) {
 	v, err := Resolve(ctx, r, sel)
 	if err != nil {
 		return nil, nil, err
@@ -54,7 +54,7 @@ func (p *Planner) PlanTimeline(ctx context.Context, r *repo.Repository, sel Sele
 
 // otherTimelines lists the ranges of the database's other timelines, for a
 // refusal ("; timeline 1: seq a..b ...").
-func (p *Planner) otherTimelines(ctx context.Context, r *repo.Repository, sel Select, except uint32) string {
+func (p *Planner) otherTimelines(ctx context.Context, r Repository, sel Select, except uint32) string {
 	all, err := p.AllTimelines(ctx, r, sel)
 	if err != nil {
 		return ""
@@ -107,7 +107,7 @@ func Continuation(arch *walarchive.WALArchive, end repo.WALPosition, t walreplay
 	return out
 }
 
-func hasEngramSnapshot(ctx context.Context, r Repository, space string) bool {
+func hasEngramSnapshot(ctx context.Context, r Trees, space string) bool {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return false
@@ -122,7 +122,7 @@ func hasEngramSnapshot(ctx context.Context, r Repository, space string) bool {
 
 // SpaceTree finds the tree of spaces/<space> in a space snapshot, the space
 // directory's node and its metadata.json node.
-func SpaceTree(ctx context.Context, r Repository, sn *repo.Snapshot) (chunk.ID, *repo.Node, *repo.Node, error) {
+func SpaceTree(ctx context.Context, r Trees, sn *repo.Snapshot) (chunk.ID, *repo.Node, *repo.Node, error) {
 	root, err := r.LoadTree(ctx, sn.Space, sn.Root)
 	if err != nil {
 		return chunk.ID{}, nil, nil, fmt.Errorf("snapshot %s: %w", sn.ShortID(), err)

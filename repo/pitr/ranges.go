@@ -52,7 +52,7 @@ type Source struct {
 // Archived segments whose data is gone (a lost pack) are dropped from arch
 // first (walarchive.WALArchive.Broken lists them): a range ends before them, so that
 // what is listed is what restores.
-func (p *Planner) pitrSources(ctx context.Context, r *repo.Repository, v *View) ([]Source, error) {
+func (p *Planner) pitrSources(ctx context.Context, r Repository, v *View) ([]Source, error) {
 	space, arch := v.Line.Space, v.Arch
 	if _, err := r.ReconcilePacks(ctx); err != nil {
 		return nil, err
@@ -140,7 +140,7 @@ func mergeRanges(srcs []Source) []PITRRange {
 
 // PITRRanges lists what can be recovered of a space, oldest first: the
 // newest timeline of the only database that has it (Resolve).
-func (p *Planner) PITRRanges(ctx context.Context, r *repo.Repository, space string) ([]PITRRange, *walarchive.WALArchive, error) {
+func (p *Planner) PITRRanges(ctx context.Context, r Repository, space string) ([]PITRRange, *walarchive.WALArchive, error) {
 	v, err := Resolve(ctx, r, Select{Space: space})
 	if err != nil {
 		return nil, nil, err

@@ -97,7 +97,7 @@ type TimelineRanges struct {
 
 // AllTimelines lists the ranges of every timeline of the database sel
 // resolves to (sel.Timeline is ignored), oldest timeline first.
-func (p *Planner) AllTimelines(ctx context.Context, r *repo.Repository, sel Select) ([]TimelineRanges, error) {
+func (p *Planner) AllTimelines(ctx context.Context, r Repository, sel Select) ([]TimelineRanges, error) {
 	id, err := walarchive.ResolveDatabase(ctx, r, sel.Space, sel.Identity, sel.Host)
 	if err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ func (t TimelineRanges) String() string {
 
 // RangesOf lists what can be recovered on the timeline v, oldest first,
 // and its composed archive.
-func (p *Planner) RangesOf(ctx context.Context, r *repo.Repository, v *View) ([]PITRRange, *walarchive.WALArchive, error) {
+func (p *Planner) RangesOf(ctx context.Context, r Repository, v *View) ([]PITRRange, *walarchive.WALArchive, error) {
 	srcs, err := p.pitrSources(ctx, r, v)
 	if err != nil {
 		return nil, nil, err

@@ -119,9 +119,11 @@ type CompactedHead struct {
 
 // FetchFunc reads and verifies the chunks ids of the snapshot sn's space
 // (their locations locs) and calls fn with each in order; the data is only
-// valid during the call. restore.FetchOrdered is the one memento uses: a
-// planner reads a snapshot's first WAL segment through it.
-type FetchFunc func(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error
+// valid during the call. It takes no repository: the caller binds it to the
+// one it plans on (restore.Fetcher(r) is the one memento uses), so a planner
+// reads a snapshot's first WAL segment through it and is tested without a
+// repository.
+type FetchFunc func(ctx context.Context, sn *repo.Snapshot, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error
 
 // HeadCacheSize bounds the snapshots a Planner remembers the WAL head of:
 // when it is reached the cache is emptied and fills again.
@@ -143,7 +145,8 @@ type Planner struct {
 }
 
 // NewPlanner returns a planner with an empty cache that reads segments
-// with fetch.
+// with fetch, which must read from the repository the planner's methods are
+// given.
 func NewPlanner(fetch FetchFunc) *Planner {
 	return &Planner{fetch: fetch, heads: map[chunk.ID]*CompactedHead{}}
 }
@@ -154,7 +157,7 @@ func NewPlanner(fetch FetchFunc) *Planner {
 // taken before 'wal archive' shipped the compacted segment, or the archive
 // does not know the segment at all) its first entry is read, and the whole
 // segment only when that entry is compacted.
-func (p *Planner) snapshotCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *walarchive.WALArchive) (*CompactedHead, error) {
+func (p *Planner) snapshotCompactedHead(ctx context.Context, r Repository, sn *repo.Snapshot, arch *walarchive.WALArchive) (*CompactedHead, error) {
 	p.mu.Lock()
 	h, ok := p.heads[sn.ID]
 	p.mu.Unlock()
@@ -174,7 +177,7 @@ func (p *Planner) snapshotCompactedHead(ctx context.Context, r *repo.Repository,
 	return h, nil
 }
 
-func (p *Planner) findCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, arch *walarchive.WALArchive) (*CompactedHead, error) {
+func (p *Planner) findCompactedHead(ctx context.Context, r Repository, sn *repo.Snapshot, arch *walarchive.WALArchive) (*CompactedHead, error) {
 	n, first, err := firstWALNode(ctx, r, sn)
 	if err != nil || n == nil {
 		return nil, err
@@ -193,7 +196,7 @@ func (p *Planner) findCompactedHead(ctx context.Context, r *repo.Repository, sn 
 
 // firstWALNode returns the node of the first segment (lowest sequence) in
 // the snapshot's spaces/<space>/wal/ and the sequence in its name.
-func firstWALNode(ctx context.Context, r Repository, sn *repo.Snapshot) (*repo.Node, uint64, error) {
+func firstWALNode(ctx context.Context, r Trees, sn *repo.Snapshot) (*repo.Node, uint64, error) {
 	sd, _, _, err := SpaceTree(ctx, r, sn)
 	if err != nil {
 		return nil, 0, err
@@ -234,7 +237,7 @@ var errHeadDone = errors.New("first entry read")
 // after the first entry when that is not compacted, and otherwise reads to
 // the closing marker. The replay of a restore validates the segment fully;
 // this only needs its bounds.
-func (p *Planner) readCompactedHead(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, n *repo.Node, first uint64) (*CompactedHead, error) {
+func (p *Planner) readCompactedHead(ctx context.Context, r Repository, sn *repo.Snapshot, n *repo.Node, first uint64) (*CompactedHead, error) {
 	locs, err := r.Locate(sn.Space, n.Content)
 	if err != nil {
 		return nil, err
@@ -243,7 +246,7 @@ func (p *Planner) readCompactedHead(ctx context.Context, r *repo.Repository, sn 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		pw.CloseWithError(p.fetch(ctx, r, sn, n.Content, locs, func(b []byte) error {
+		pw.CloseWithError(p.fetch(ctx, sn, n.Content, locs, func(b []byte) error {
 			_, err := pw.Write(b)
 			return err
 		}))
@@ -256,8 +259,11 @@ func (p *Planner) readCompactedHead(ctx context.Context, r *repo.Repository, sn 
 		if err == io.EOF && h != nil && h.Last != 0 {
 			return h, nil
 		}
-		if err != nil {
+		if err == io.EOF {
 			return nil, fmt.Errorf("segment %s offset %d: %w", n.Name, sr.End(), err)
+		}
+		if err != nil {
+			return nil, err // the reader's errors name the segment and offset
 		}
 		if i == 0 {
 			if !e.Compacted() {

@@ -14,6 +14,7 @@ import (
 	"memento/index"
 	"memento/repo"
 	"memento/repo/directio"
+	"memento/repo/pitr"
 )
 
 // directMinSize is the smallest file written with O_DIRECT: a direct write
@@ -93,14 +94,16 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	return nil
 }
 
-// FetchOrdered reads and verifies the chunks ids of the snapshot sn's space
-// (their locations locs) as a restore does, a run of pack neighbours per
-// request with several runs in flight and a damaged blob read from another
-// copy, and calls fn with each in order (the data is only valid during the
-// call). It is the pitr.FetchFunc of memento's planners.
-func FetchOrdered(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error {
-	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: &repo.Progress{}, Workers: 1}}
-	return rs.fetchOrdered(ctx, ids, locs, fn)
+// Fetcher returns the pitr.FetchFunc of memento's planners, bound to r: it
+// reads and verifies the chunks ids of the snapshot sn's space (their
+// locations locs) as a restore does, a run of pack neighbours per request
+// with several runs in flight and a damaged blob read from another copy, and
+// calls fn with each in order (the data is only valid during the call).
+func Fetcher(r Repository) pitr.FetchFunc {
+	return func(ctx context.Context, sn *repo.Snapshot, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error {
+		rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: &repo.Progress{}, Workers: 1}}
+		return rs.fetchOrdered(ctx, ids, locs, fn)
+	}
 }
 
 // fetchOrdered reads and verifies the chunks ids and calls fn with each in

@@ -93,7 +93,7 @@ type PITRResult struct {
 // the last entry at or before the target, and only then swaps the directory
 // into place. Any failure removes the temporary directory: nothing partial
 // ever reaches the target.
-func RestorePointInTime(ctx context.Context, r *repo.Repository, opts PITROptions) (*PITRResult, error) {
+func RestorePointInTime(ctx context.Context, r PITRRepository, opts PITROptions) (*PITRResult, error) {
 	start := time.Now()
 	t := opts.Target
 	if (t.AtTime == nil) == (t.ToSeq == nil) {
@@ -110,7 +110,7 @@ func RestorePointInTime(ctx context.Context, r *repo.Repository, opts PITROption
 	}
 	planner := opts.Planner
 	if planner == nil {
-		planner = pitr.NewPlanner(FetchOrdered)
+		planner = pitr.NewPlanner(Fetcher(r))
 	}
 	src, view, err := planner.PlanTimeline(ctx, r, pitr.Select{Space: opts.Space, Identity: opts.Identity, Host: opts.Host, Timeline: opts.Timeline}, t)
 	if err != nil {

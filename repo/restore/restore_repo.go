@@ -16,12 +16,10 @@ import (
 // snapshot's trees (and the snapshots, through pitr.SpaceTree, for a space
 // snapshot), where the file chunks live and the one blob read path that
 // fetches them, the space's chunk key (to recognise runs of zeros) and the
-// logger. FetchOrdered and RestorePointInTime still take a *repo.Repository:
-// FetchOrdered is a pitr.FetchFunc, a function type fixed to
-// *repo.Repository, and RestorePointInTime hands the repository to
-// pitr.Planner.Plan, which passes it on to that FetchFunc.
+// logger. Fetcher binds a pitr.FetchFunc to one; RestorePointInTime takes
+// the wider PITRRepository.
 type Repository interface {
-	pitr.Repository       // Snapshots, LoadTree
+	pitr.Trees            // Snapshots, LoadTree
 	walarchive.Repository // the lines of history a restore continues (timelines)
 	Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
 	Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error)
@@ -31,3 +29,15 @@ type Repository interface {
 }
 
 var _ Repository = (*repo.Repository)(nil)
+
+// PITRRepository is what a point-in-time restore needs (a *repo.Repository
+// satisfies it): a snapshot restore's Repository, what the pitr.Planner
+// reads to choose the snapshot and the WAL chain (pitr.Repository), and the
+// snapshot's manifest read again, verified, from its file.
+type PITRRepository interface {
+	Repository
+	pitr.Repository
+	LoadSnapshotFile(ctx context.Context, id chunk.ID) (*repo.Snapshot, error)
+}
+
+var _ PITRRepository = (*repo.Repository)(nil)
