@@ -154,7 +154,7 @@ func shuffledSampleChoice(p []byte, l Level, ent [4]float64) int {
 	defer putBuf(out)
 	c := compressShuffled((*out)[:0], s, l, ent)
 	shuffled := len(c)
-	c = encoder(l).EncodeAll(s, c[len(c):len(c)])
+	c = encoder(l).EncodeAll(s, c[len(c):])
 	plain := len(c) + 1 // the format byte
 	*out = (*out)[:0]
 	switch {
