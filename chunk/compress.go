@@ -28,7 +28,12 @@ const (
 // the slowest stage of a backup: 1.5 CPU seconds per GiB of WAL to save 6 %
 // of its size. At 10 % the WAL is stored raw after a 16 KiB probe, while the
 // warm page file (34 %) and cold segments (15 %) still compress.
-const minSavingsPercent = 10
+const minSavingsPercent = 5
+
+// weakShufflePercent: a byte-shuffled chunk that saves less than this is
+// compressed plain as well and the smaller form kept (embeddings proper save
+// 15 % and more shuffled and are compressed once).
+const weakShufflePercent = 12
 
 // minCompressSize: shorter inputs are always stored raw (the zstd frame and
 // format byte overhead eat any saving).
@@ -127,10 +132,31 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 		if !ok {
 			ent = [4]float64{} // unknown: try zstd on every plane
 		}
-		if probe && !shuffledSamplePays(src, l, ent) {
-			return src, false
+		if probe {
+			switch shuffledSampleChoice(src, l, ent) {
+			case sampleRaw:
+				return src, false
+			case samplePlain:
+				out = append(dst[:0], formatZstd)
+				out = encoder(l).EncodeAll(src, out)
+				if !pays(len(src), len(out)) {
+					return src, false
+				}
+				return out, true
+			}
 		}
 		out = compressShuffled(dst[:0], src, l, ent)
+		if probe && int64(len(out))*100 > int64(len(src))*(100-weakShufflePercent) {
+			// A weak shuffle: the sample misjudged a WAL-like chunk; keep
+			// the plain form if it is smaller.
+			tmp := getBuf(len(src) + 64)
+			plain := encoder(l).EncodeAll(src, append((*tmp)[:0], formatZstd))
+			if len(plain) < len(out) {
+				out = append(out[:0], plain...)
+			}
+			*tmp = plain[:0]
+			putBuf(tmp)
+		}
 	case probe && !samplePays(src, l):
 		return src, false
 	default:
@@ -209,6 +235,17 @@ func planes(sh []byte) [4][]byte {
 // pays reports whether storing n bytes as m saves at least minSavingsPercent.
 func pays(n, m int) bool {
 	return int64(m)*100 <= int64(n)*(100-minSavingsPercent)
+}
+
+// probeSavingsPercent: what a 16 KiB probe sample must save for the whole
+// chunk to be compressed. Lower than minSavingsPercent because a sample has
+// less history to match than its chunk: Engram WAL samples save 2-5 % where
+// their 1 MiB chunks save 8-10 %. Incompressible data saves nothing on either.
+const probeSavingsPercent = 2
+
+// samplePaysOff is pays for a probe sample.
+func samplePaysOff(n, m int) bool {
+	return int64(m)*100 <= int64(n)*(100-probeSavingsPercent)
 }
 
 // Decompress decodes the stored form of a compressed chunk (what Compress
