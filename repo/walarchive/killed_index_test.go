@@ -1,0 +1,81 @@
+package walarchive
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"memento/index"
+	"memento/repo"
+	"memento/repo/repotest"
+)
+
+// failIndexRepo is a real repository whose next SaveIndex fails after
+// nothing was written: the run's packs are in data/, no index file names
+// them (an archive run stopped between its packs and its index file).
+type failIndexRepo struct {
+	*repo.Repository
+	fail atomic.Bool
+}
+
+var errIndexLost = errors.New("index file write lost")
+
+func (f *failIndexRepo) SaveIndex(ctx context.Context, packs []index.PackInfo) error {
+	if f.fail.Swap(false) {
+		return errIndexLost
+	}
+	return f.Repository.SaveIndex(ctx, packs)
+}
+
+// TestWALArchiveNoRecordNamesUnindexedChunk is the data-integrity invariant
+// of the archive: a wal/ record names only chunks that are in a pack an
+// index file describes. A run whose packs were written but whose index file
+// was not must not leave its chunks in the archiver's known set: the next
+// run of the same long-lived archiver (wal watch) would deduplicate against
+// them and write a record whose chunks are "in no pack of the repository",
+// which pitr ranges then drops.
+func TestWALArchiveNoRecordNamesUnindexedChunk(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	fx := repotest.NewWALFixture(t, 64<<20)
+	ctx := context.Background()
+	fr := &failIndexRepo{Repository: tr.Reopen(t)}
+	ar := NewWALArchiver(fr, nil)
+	defer ar.Close()
+
+	fx.Write(t, 1<<20)
+	if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); err != nil {
+		t.Fatal(err)
+	}
+	fx.Write(t, 3<<20)
+	fr.fail.Store(true)
+	if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); !errors.Is(err, errIndexLost) {
+		t.Fatalf("run with a lost index file: err %v, want %v", err, errIndexLost)
+	}
+	// The same bytes again: the run re-cuts them into the same chunks as
+	// the failed run stored.
+	res, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Segments != 1 || res.StoredBytes == 0 {
+		t.Fatalf("run after the lost index file: %d segments, %d bytes of packs stored; want 1 segment and its chunks stored again", res.Segments, res.StoredBytes)
+	}
+
+	r := tr.Reopen(t) // another process: its index comes from the repository's index files
+	arch, err := LoadWALArchive(ctx, r, fx.Space)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dmg, err := FindDamage(r, fx.Space, arch, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dmg {
+		t.Errorf("archived record names chunks no index file places: %s", d)
+	}
+	if end, _ := arch.End(); end == 0 || len(arch.Segments()) != 1 || !strings.HasPrefix(arch.Segments()[0].Name, "wal-") {
+		t.Fatalf("archive: end %d, %d records", end, len(arch.Segments()))
+	}
+}
