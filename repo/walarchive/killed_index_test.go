@@ -79,3 +79,64 @@ func TestWALArchiveNoRecordNamesUnindexedChunk(t *testing.T) {
 		t.Fatalf("archive: end %d, %d records", end, len(arch.Segments()))
 	}
 }
+
+// TestWALArchiveRepairsRecordWithLostChunks: a record whose chunks are in
+// no pack (their packs never reached the repository) is archived again by
+// the next run while the segment still holds its bytes, instead of being
+// taken as archived; when the segment is now shorter than the record, the
+// run says which chunk is missing rather than "rewritten in place".
+func TestWALArchiveRepairsRecordWithLostChunks(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	fx := repotest.NewWALFixture(t, 64<<20)
+	ctx := context.Background()
+	fx.Write(t, 2<<20)
+	ar := NewWALArchiver(tr.Reopen(t), nil)
+	if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); err != nil {
+		t.Fatal(err)
+	}
+	ar.Close()
+	// The packs are lost (as if never stored); the record stays.
+	var packs []string
+	if err := tr.Backend.List(ctx, repo.DirData, func(name string, _ int64) error {
+		packs = append(packs, name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range packs {
+		if err := tr.Backend.Delete(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damaged := func() []WALDamage {
+		t.Helper()
+		r := tr.Reopen(t)
+		if _, err := r.KnownBlobs(ctx, fx.Space); err != nil { // reconciles: the lost packs are dropped
+			t.Fatal(err)
+		}
+		arch, err := LoadWALArchive(ctx, r, fx.Space)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dmg, err := FindDamage(r, fx.Space, arch, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dmg
+	}
+	if dmg := damaged(); len(dmg) != 1 || !strings.Contains(dmg[0].Reason, "in no pack") {
+		t.Fatalf("damage before the repair: %v", dmg)
+	}
+	ar = NewWALArchiver(tr.Reopen(t), nil)
+	res, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space)
+	ar.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StoredBytes == 0 {
+		t.Fatalf("the run stored nothing: %+v", res)
+	}
+	if dmg := damaged(); len(dmg) != 0 {
+		t.Fatalf("damage after the repair: %v", dmg)
+	}
+}
