@@ -3,6 +3,8 @@ package walarchive
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"memento/index"
 	"memento/repo"
 	"memento/repo/repotest"
+	"memento/walreplay"
 )
 
 // failIndexRepo is a real repository whose next SaveIndex fails after
@@ -138,5 +141,44 @@ func TestWALArchiveRepairsRecordWithLostChunks(t *testing.T) {
 	}
 	if dmg := damaged(); len(dmg) != 0 {
 		t.Fatalf("damage after the repair: %v", dmg)
+	}
+}
+
+// TestWALArchiveShorterSegmentThanLostRecord: the segment is now shorter
+// than a record whose chunks are lost (a restore to the end of the ranges,
+// which end before that record): the run names the lost chunk instead of
+// calling the WAL rewritten in place.
+func TestWALArchiveShorterSegmentThanLostRecord(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	fx := repotest.NewWALFixture(t, 64<<20)
+	ctx := context.Background()
+	fx.Write(t, 1<<20)
+	ar := NewWALArchiver(tr.Reopen(t), nil)
+	if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); err != nil {
+		t.Fatal(err)
+	}
+	ar.Close()
+	for _, p := range tr.PackFiles(t) {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, err := walreplay.ListSegments(filepath.Join(fx.DataDir, "spaces", fx.Space, "wal"))
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments %v %v", segs, err)
+	}
+	fi, err := os.Stat(segs[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(segs[0].Path, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	ar = NewWALArchiver(tr.Reopen(t), nil)
+	defer ar.Close()
+	_, err = ar.ArchiveSpace(ctx, fx.DataDir, fx.Space)
+	if !errors.Is(err, walreplay.ErrCorrupt) || !strings.Contains(err.Error(), "which is in no pack of the repository") ||
+		strings.Contains(err.Error(), "rewritten in place") {
+		t.Fatalf("err %v, want the lost chunk named", err)
 	}
 }
