@@ -248,6 +248,15 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if ierr := a.r.SaveIndex(wctx, packs); ierr != nil {
 		return nil, ierr
 	}
+	// Only now are the run's chunks in the repository and its index: the
+	// next runs may deduplicate against them.
+	sa.knownMu.Lock()
+	for _, p := range packs {
+		for _, b := range p.Blobs {
+			sa.known[b.ID] = struct{}{}
+		}
+	}
+	sa.knownMu.Unlock()
 	if perr == nil {
 		// Records written under a lost lock could name chunks a prune
 		// deleted meanwhile: the next run archives them again.
@@ -262,11 +271,6 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 				res.Warnings = append(res.Warnings, err.Error())
 			}
 		}
-	}
-	if werr != nil || perr != nil {
-		// Chunks marked known during a failed run may not have reached the
-		// repository: reload the set from the index next time.
-		sa.known = nil
 	}
 	if perr == nil { // otherwise no record was saved: nothing was updated
 		res.Segments = len(run.recs)

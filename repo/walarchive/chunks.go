@@ -95,13 +95,15 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 }
 
 // storeChunk compresses, seals and packs a chunk the repository lacks.
-// Called concurrently by storeStream's workers.
+// Called concurrently by storeStream's workers. A chunk is deduplicated
+// against the space's known set (chunks in packs that an index file
+// describes) and, within the run, against the packer's claims; it joins the
+// known set only after its pack and index file are written (ArchiveSpace),
+// so that a run whose packs or index file never reached the repository
+// leaves nothing a later run would reference.
 func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
 	w.sa.knownMu.Lock()
 	_, ok := w.sa.known[id]
-	if !ok {
-		w.sa.known[id] = struct{}{}
-	}
 	w.sa.knownMu.Unlock()
 	if ok || !w.packer.Claim(id) {
 		return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"memento/chunk"
 	"memento/repo"
 	"memento/walreplay"
 )
@@ -50,6 +51,27 @@ func (w *walRun) shipSegment(ctx context.Context, seg walreplay.SegmentInfo, sea
 		return w.shipCompacted(ctx, f, seg, size)
 	}
 	rec := w.sa.pos.Record(seg.Name, false)
+	if rec != nil {
+		if missing := w.unknownChunk(rec); missing != nil {
+			if size < rec.Size {
+				return nil, fmt.Errorf("segment %s: its archived record (bytes 0..%d, seq %d..%d) names chunk %s, which is in no pack of the repository, and the segment now has only %d bytes: the record cannot be repaired from it (pitr ranges ends before it): %w%s",
+					seg.Name, rec.Size, rec.FirstSeq, rec.LastSeq, missing.Short(), size, walreplay.ErrCorrupt, w.hint())
+			}
+			// Safe only if the segment still holds the archived bytes
+			// (their BLAKE3 is in the record): then they are cut again
+			// from the segment's start, the same bytes give the same
+			// chunks, and the record is readable again once they are
+			// stored (the new record names them too).
+			w.sa.open = nil
+			if _, err := w.prefixHash(f, fi, seg.Name, rec); err != nil {
+				return nil, err
+			}
+			w.a.r.Logger().Warn("archived WAL segment names a chunk in no pack of the repository; archiving the segment again",
+				"space", w.space, "segment", seg.Name, "chunk", missing.Short())
+			w.sa.open = nil
+			return w.shipTail(ctx, f, fi, seg, size, sealed, nil)
+		}
+	}
 	switch {
 	case rec == nil:
 	case size < rec.Size:
@@ -225,7 +247,7 @@ func (t *tailHasher) Write(p []byte) (int, error) {
 // shipCompacted archives a compacted segment whole, as a compacted record
 // beside the ordinary records of the segments it replaced.
 func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.SegmentInfo, size int64) (*WALSegmentRecord, error) {
-	if rec := w.sa.pos.Record(seg.Name, true); rec != nil && rec.Size == size {
+	if rec := w.sa.pos.Record(seg.Name, true); rec != nil && rec.Size == size && w.unknownChunk(rec) == nil {
 		return nil, nil
 	}
 	sum, err := walreplay.VerifySegment(ctx, io.NewSectionReader(f, 0, size), seg.Name)
@@ -247,6 +269,20 @@ func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.Se
 	w.res.NewBytes += size
 	w.res.ReadBytes += size
 	return out, nil
+}
+
+// unknownChunk returns the first chunk of rec that the repository does not
+// hold (not in the known set: no index file places it in a pack that
+// exists), or nil.
+func (w *walRun) unknownChunk(rec *WALSegmentRecord) *chunk.ID {
+	w.sa.knownMu.Lock()
+	defer w.sa.knownMu.Unlock()
+	for i := range rec.Chunks {
+		if _, ok := w.sa.known[rec.Chunks[i].ID]; !ok {
+			return &rec.Chunks[i].ID
+		}
+	}
+	return nil
 }
 
 // hint tells how to go on after the data dir's WAL was rewritten by
