@@ -48,14 +48,8 @@ A space id that several databases have needs --identity (or --host).`,
 			}
 			defer r.Close()
 			if identity == "" && host == "" {
-				// A space nothing is known of is not found (exit 7), unlike
-				// one whose WAL is archived but has no snapshot yet.
-				dbs, err := walarchive.Databases(cmd.Context(), r, space)
-				if err != nil {
+				if err := spaceKnown(cmd.Context(), r, space); err != nil {
 					return err
-				}
-				if len(dbs) == 0 {
-					return fmt.Errorf("space %s: %w: the repository has no snapshot and no archived WAL of this space", space, repo.ErrNotFound)
 				}
 			}
 			planner := pitr.NewPlanner(restore.Fetcher(r))
@@ -232,4 +226,18 @@ func engramSpaces(ctx context.Context, r *repo.Repository) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// spaceKnown says a space nothing is known of is not found (exit 7), unlike
+// one whose WAL is archived but has no snapshot yet, or one whose history
+// does not reach an instant asked for (exit 8).
+func spaceKnown(ctx context.Context, r *repo.Repository, space string) error {
+	dbs, err := walarchive.Databases(ctx, r, space)
+	if err != nil {
+		return err
+	}
+	if len(dbs) == 0 {
+		return fmt.Errorf("space %s: %w: the repository has no snapshot and no archived WAL of this space", space, repo.ErrNotFound)
+	}
+	return nil
 }

@@ -147,6 +147,11 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	}
 	a.restoreSkipDamaged, a.restoreForceTarget = f.skipDamaged, f.forceTarget
 	if pitr {
+		if f.space != "" && f.identity == "" && f.host == "" {
+			if err := spaceKnown(ctx, r, f.space); err != nil {
+				return err
+			}
+		}
 		return restorePointInTime(ctx, a, r, f)
 	}
 	if f.all {

@@ -232,6 +232,7 @@ func TestExitCodeCases(t *testing.T) {
 		{&noPassword, exitUsage, "no password", []string{"--repo", fresh, "init"}},
 		{&noPassword, exitOK, "", []string{"snapshots", "--password-file", pwFile}}, // an empty MEMENTO_PASSWORD does not hide the file
 		{e, exitNotFound, "space nosuchspace: not found", []string{"pitr", "ranges", "--space", "nosuchspace"}},
+		{e, exitNotFound, "space nosuchspace: not found", []string{"restore", "--space", "nosuchspace", "--at", "2000-01-01T00:00:00Z", "--target", filepath.Join(d, "t")}},
 		{e, exitNotFound, "backup source /nonexistent: not found", []string{"backup", "/nonexistent"}},
 		{e, exitNotFound, "data dir /nonexistent: not found", []string{"backup", "--data-dir", "/nonexistent", "--all"}},
 	}
@@ -248,6 +249,10 @@ func TestExitCodeCases(t *testing.T) {
 	if strings.Count(r.stderr, "space nosuch:") != 1 {
 		t.Errorf("doubled prefix: %s", r.stderr)
 	}
+	// A space that exists but whose history does not reach the instant is
+	// unrecoverable, not "not found".
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	checkFailure(t, "restore of a known space before its first backup", e.run("restore", "--space", "space-a", "--at", "2000-01-01T00:00:00Z", "--target", filepath.Join(d, "t")), exitUnrecoverable, "space space-a", false)
 }
 
 func TestDedupPrefixes(t *testing.T) {
