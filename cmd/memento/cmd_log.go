@@ -213,7 +213,7 @@ func filterVerified(ctx context.Context, r *repo.Repository, sns []*repo.Snapsho
 	if err != nil {
 		return nil, err
 	}
-	got := verify.VerifiedLevels(recs)
+	got := verify.SnapshotLevels(recs, sns)
 	var out []*repo.Snapshot
 	for _, sn := range sns {
 		if got[sn.ID.String()] >= l {

@@ -127,7 +127,7 @@ func GatherInfo(ctx context.Context, r *repo.Repository, planner *pitr.Planner) 
 	if err != nil {
 		return nil, err
 	}
-	levels := verify.VerifiedLevels(recs)
+	levels := verify.SnapshotLevels(recs, sns)
 	bySpace := map[string][]*repo.Snapshot{}
 	for _, sn := range sns { // oldest first
 		bySpace[sn.Space] = append(bySpace[sn.Space], sn)

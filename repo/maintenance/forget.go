@@ -316,14 +316,14 @@ const KeptNewestVerified = "kept: newest verified"
 
 // newestVerified returns, per snapshot group, the newest snapshot that
 // passed a verification (the audit trail's verify records,
-// verify.VerifiedLevels) and is not marked damaged, with the level it
+// verify.SnapshotLevels) and is not marked damaged, with the level it
 // passed at.
 func newestVerified(ctx context.Context, r Repository, all []*repo.Snapshot, damaged map[string]DamageRecord) (map[string]verifiedSnapshot, error) {
 	recs, _, err := r.AuditLog(ctx, time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	levels := verify.VerifiedLevels(recs)
+	levels := verify.SnapshotLevels(recs, all)
 	out := map[string]verifiedSnapshot{}
 	for _, sn := range all {
 		id := sn.ID.String()

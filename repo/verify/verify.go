@@ -73,13 +73,52 @@ func (l *Level) UnmarshalText(b []byte) error {
 // "latest verified backup" without reading any data. A failed verification
 // clears what earlier passes proved: damage found later wins.
 func VerifiedLevels(recs []repo.AuditRecord) map[string]Level {
+	return verifiedLevels(recs, func(id string) string { return id })
+}
+
+// SnapshotLevels is VerifiedLevels for the snapshots sns, keyed by their
+// IDs, with a retag followed: `memento tag` rewrites a snapshot under a new
+// ID with an "original:<first ID>" tag but the same tree and data, so what
+// verify proved of the original (or of any of its retagged versions) holds
+// for it. Every reader of verification state (snapshots --verified, info,
+// forget's newest-verified protection) asks here.
+func SnapshotLevels(recs []repo.AuditRecord, sns []*repo.Snapshot) map[string]Level {
+	content := map[string]string{} // snapshot ID -> the ID its content was first written under
+	for _, sn := range sns {
+		if o := sn.Original(); o != "" {
+			content[sn.ID.String()] = o
+		}
+	}
+	byContent := verifiedLevels(recs, func(id string) string {
+		if o, ok := content[id]; ok {
+			return o
+		}
+		return id
+	})
+	out := map[string]Level{}
+	for _, sn := range sns {
+		id := sn.ID.String()
+		k := id
+		if o, ok := content[id]; ok {
+			k = o
+		}
+		if l, ok := byContent[k]; ok {
+			out[id] = l
+		}
+	}
+	return out
+}
+
+// verifiedLevels folds the verify records of recs per key(snapshot ID).
+func verifiedLevels(recs []repo.AuditRecord, key func(string) string) map[string]Level {
 	out := map[string]Level{}
 	for _, rec := range recs {
 		if rec.Command != "verify" || rec.Snapshot == "" {
 			continue
 		}
+		k := key(rec.Snapshot)
 		if rec.Result != repo.AuditOK {
-			delete(out, rec.Snapshot)
+			delete(out, k)
 			continue
 		}
 		l, err := ParseLevel(rec.Level)
@@ -89,8 +128,8 @@ func VerifiedLevels(recs []repo.AuditRecord) map[string]Level {
 		if rec.Subset != "" && l > L1 {
 			l = L1 // a subset read proves the manifest, not all the data
 		}
-		if l > out[rec.Snapshot] {
-			out[rec.Snapshot] = l
+		if l > out[k] {
+			out[k] = l
 		}
 	}
 	return out
