@@ -270,3 +270,26 @@ func TestDedupPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagErrorJSON: a flag error stops cobra's parsing, but a --json
+// anywhere before "--" still makes the error the JSON exit_error object.
+func TestFlagErrorJSON(t *testing.T) {
+	e := newEnv(t)
+	const js = `{"message_type":"exit_error","code":2,"message":"unknown flag: --bogus"}` + "\n"
+	const text = "memento: unknown flag: --bogus\n"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--json", "restore", "--bogus"}, js},
+		{[]string{"restore", "--bogus", "--json"}, js},
+		{[]string{"restore", "--bogus", "--json=true"}, js},
+		{[]string{"restore", "--bogus", "--json=false"}, text},
+		{[]string{"restore", "--bogus", "--", "--json"}, text},
+	} {
+		r := e.run(c.args...)
+		if r.code != exitUsage || r.stderr != c.want || r.stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d, stderr %q", c.args, r.code, r.stdout, r.stderr, exitUsage, c.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,8 +74,30 @@ func run(ctx context.Context, args []string) int {
 		err = fmt.Errorf("%w: %v", context.Canceled, err)
 	}
 	code := exitCode(err)
+	if !a.jsonOut && errors.Is(err, errUsage) {
+		// A flag error stops cobra's parsing before a --json after it.
+		a.jsonOut = jsonInArgs(args)
+	}
 	a.printError(err, code)
 	return code
+}
+
+// jsonInArgs reports whether args ask for --json (up to a "--"): what a
+// flag error left unparsed still chooses the shape of that error.
+func jsonInArgs(args []string) bool {
+	for _, arg := range args {
+		if arg == "--" {
+			break
+		}
+		if arg == "--json" {
+			return true
+		}
+		if v, ok := strings.CutPrefix(arg, "--json="); ok {
+			b, err := strconv.ParseBool(v)
+			return err == nil && b
+		}
+	}
+	return false
 }
 
 // printError reports the error that ends the command: one line on stderr,
