@@ -227,7 +227,7 @@ func TestExitCodeCases(t *testing.T) {
 		{e, exitUsage, "ls accepts between 1 and 2 arg(s), received 3", []string{"ls", "a", "b", "c"}},
 		{e, exitUsage, "invalid snapshot reference", []string{"ls", "zzzz"}},
 		{e, exitUsage, "mount accepts 1 arg(s), received 0", []string{"mount"}},
-		{e, exitUsage, `have the same name "x"`, []string{"backup", filepath.Join(d, "a/x"), filepath.Join(d, "b/x")}},
+		{e, exitOK, "", []string{"backup", filepath.Join(d, "a/x"), filepath.Join(d, "b/x")}}, // full paths: two sources of one name go in one snapshot
 		{&noPassword, exitUsage, "password file: open /nonexistent", []string{"snapshots", "--password-file", "/nonexistent"}},
 		{&noPassword, exitUsage, "no password", []string{"--repo", fresh, "init"}},
 		{&noPassword, exitOK, "", []string{"snapshots", "--password-file", pwFile}}, // an empty MEMENTO_PASSWORD does not hide the file
