@@ -162,6 +162,7 @@ func TestTruthCommand(t *testing.T) {
 		err := root.Execute()
 		return out.String(), err
 	}
+	lines[0].Timeline = 1 // generate does not tag its lines; truth does
 	want, _ := jsonLine(lines[0])
 	if got, err := run("truth", "--dir", dir, "--space", "space-a"); err != nil || got != string(want) {
 		t.Errorf("truth = %q, %v; want %q", got, err, want)
@@ -171,7 +172,7 @@ func TestTruthCommand(t *testing.T) {
 		t.Errorf("truth --at %s = %q, %v; want %q", at, got, err, want)
 	}
 	got, err := run("truth", "--dir", dir, "--space", "space-a", "--at", "2026-11-01T00:00:00Z")
-	if err != nil || got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"}`+"\n" {
+	if err != nil || got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","timeline":1}`+"\n" {
 		t.Errorf("truth before the first entry = %q, %v", got, err)
 	}
 	if got, err := run("truth", "--dir", dir, "--space", "space-a", "--to-seq", "1", "--human"); err != nil ||

@@ -70,6 +70,14 @@ any other instant; --fsync-log gets one line
 per batch {space,sequence,timestamp_ns,fsync_ns,fsync} with the wall-clock
 time the batch became durable, for RPO measurements.
 
+Each truth line (of run and of "engram-sim truth") names the timeline the
+space is on (docs/pitr.md, "Timelines"), read from DIR/.memento/timelines.json
+when the run starts: "timeline":N. After a restore that left a pending fork
+(no archive has recorded the new timeline yet) the number is not known: the
+line has "timeline_pending":true, "fork_timeline":N and "fork_seq":S instead
+(the new timeline forks timeline N after entry S; entries up to S are N's).
+Lines of older versions have no timeline field.
+
 --crash-after N writes N complete entries (over all spaces), then only part
 of the next entry of every space (a torn tail), and exits with code 3.
 SIGINT and SIGTERM stop cleanly: final checkpoint and truth lines, exit 0.
@@ -329,7 +337,11 @@ func (s *spaceRunner) open(ctx context.Context) error {
 	s.st.Each(func(id string, _ []byte) error { s.m.addLive(id); return nil })
 	s.clk = newWallClock(newRNG(o.seed, "run", s.id, from, "clock"), s.lastTS, o.sameTS)
 	if o.truth != "" {
-		s.tt = newTruthTracker(s.id, s.st, o.truthEvery, func(l truthLine) error { return s.truth.write(l) })
+		tag, err := readTimelineTag(o.dir, s.id)
+		if err != nil {
+			return err
+		}
+		s.tt = newTruthTracker(s.id, s.st, o.truthEvery, func(l truthLine) error { l.timelineTag = tag; return s.truth.write(l) })
 	} else {
 		s.st = nil // ids are in the model now; without truth the state is not needed
 	}

@@ -145,6 +145,10 @@ func truthOut(t *testing.T, dir, space string) truthLine {
 	if err := json.Unmarshal(out.Bytes(), &l); err != nil {
 		t.Fatalf("truth output %q: %v", out.String(), err)
 	}
+	if l.timelineTag != (timelineTag{Timeline: 1}) {
+		t.Fatalf("truth output %q: not on timeline 1", out.String())
+	}
+	l.timelineTag = timelineTag{} // serve's digest has no timeline fields
 	return l
 }
 

@@ -23,7 +23,8 @@ func newTruthCmd() *cobra.Command {
 T as RFC 3339 with up to 9 fractional digits, or Unix nanoseconds), or up to
 --to-seq N, or to the end, and prints the position reached and the state
 digest as one JSON line in the format of the ground-truth file:
-{"space":...,"sequence":...,"timestamp_ns":...,"digest":...}.
+{"space":...,"sequence":...,"timestamp_ns":...,"digest":...,"timeline":N}
+(see "engram-sim run --help" for the timeline fields).
 A target before the first entry gives sequence 0 and the empty state's digest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,6 +66,9 @@ func printTruth(cmd *cobra.Command, dir, space string, t walreplay.Target, human
 		return err
 	}
 	l := stateLine(space, st)
+	if l.timelineTag, err = readTimelineTag(dir, space); err != nil {
+		return err
+	}
 	l.Sequence, l.TimestampNS = pos.Seq, pos.TimestampNS
 	return writeTruthOut(cmd.OutOrStdout(), l, st.Len(), human)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"memento/engram"
 	"memento/walreplay"
 )
 
@@ -18,6 +19,34 @@ type truthLine struct {
 	Sequence    uint64 `json:"sequence"`
 	TimestampNS int64  `json:"timestamp_ns"`
 	Digest      string `json:"digest"`
+	timelineTag
+}
+
+// timelineTag says which timeline (docs/pitr.md, "Timelines") the data
+// dir's space was on when a truth line was written, from
+// DIR/.memento/timelines.json. Lines written before the tag existed have
+// none of these fields (Timeline 0: unknown). A restore that left a pending
+// fork (not yet recorded by an archive) puts the space on a timeline whose
+// number the repository assigns later: TimelinePending, with Timeline 0 and
+// the fork point (ForkTimeline, ForkSeq); entries up to ForkSeq are shared
+// with ForkTimeline.
+type timelineTag struct {
+	Timeline        uint32 `json:"timeline,omitempty"`
+	TimelinePending bool   `json:"timeline_pending,omitempty"`
+	ForkTimeline    uint32 `json:"fork_timeline,omitempty"`
+	ForkSeq         uint64 `json:"fork_seq,omitempty"`
+}
+
+// readTimelineTag reads the timeline of space in the data dir dir.
+func readTimelineTag(dir, space string) (timelineTag, error) {
+	tl, err := engram.ReadTimelines(dir)
+	if err != nil {
+		return timelineTag{}, err
+	}
+	if f := tl.Fork(space); f != nil {
+		return timelineTag{TimelinePending: true, ForkTimeline: tl.Of(space), ForkSeq: f.Seq}, nil
+	}
+	return timelineTag{Timeline: tl.Of(space)}, nil
 }
 
 func stateLine(space string, st *walreplay.State) truthLine {

@@ -184,9 +184,16 @@ func TestTimelinesPITRAndContinue(t *testing.T) {
 	if !strings.Contains(out, "records a new timeline forked at seq "+strconv.FormatUint(fork, 10)) {
 		t.Fatalf("restore did not announce the new timeline:\n%s", out)
 	}
+	// engram-sim's truth names the pending fork, then the recorded timeline.
+	if got, want := e.sim("truth", "--dir", dd, "--space", sp), `,"timeline_pending":true,"fork_timeline":1,"fork_seq":`+strconv.FormatUint(fork, 10)+"}"; !strings.HasSuffix(got, want+"\n") {
+		t.Fatalf("truth after the restore: %q, want suffix %q", got, want)
+	}
 	// Engram goes on writing on the restored dir; archiving follows.
 	simRun(dd, 1500, "3")
 	e.mustRun("wal", "archive", "--data-dir", dd, "--all")
+	if got := e.sim("truth", "--dir", dd, "--space", sp); !strings.HasSuffix(got, `,"timeline":2}`+"\n") {
+		t.Fatalf("truth after the archive: %q", got)
+	}
 	tl, err := engram.ReadTimelines(dd)
 	if err != nil || tl.Of(sp) != 2 || tl.Fork(sp) != nil {
 		t.Fatalf("timelines.json after the archive: %+v, %v", tl, err)
