@@ -161,8 +161,10 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	l.name = name
+	heldLocks.Store(name, struct{}{})
 	l.lastOK.Store(written.UnixNano())
 	if err := l.checkOthers(ctx); err != nil {
+		heldLocks.Delete(name)
 		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
 		return nil, err
 	}
@@ -170,6 +172,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 	// opened, but a prune may have finished between then and now: once
 	// the lock is held nothing can delete packs, so look again.
 	if err := r.resyncIfPruned(ctx); err != nil {
+		heldLocks.Delete(name)
 		_ = r.be.Delete(context.WithoutCancel(ctx), l.name)
 		return nil, err
 	}
@@ -221,6 +224,15 @@ func writeLock(ctx context.Context, r *Repository, li lockInfo) (string, error) 
 
 // process says where a pid means something: on one host, boot and PID namespace.
 type process struct{ host, bootID, pidNS string }
+
+// heldLocks holds the names of the lock files this process holds now: added
+// by Lock once its file is written, removed by Unlock (and by a failed Lock).
+// A lock file of this very process that is not among them was left behind by
+// a release that could not delete it (the repository was unreachable at that
+// moment, e.g. a NAS that went away in the middle of an agent's prune): it is
+// stale, not a live lock blocking this process until LockStale. Bounded by
+// the locks held at once; the Lock values own the entries.
+var heldLocks sync.Map // lock file name -> struct{}
 
 func currentProcess() process {
 	var p process
@@ -364,6 +376,9 @@ func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
 	return out, nil
 }
 
+// isHeld reports whether this process holds the lock file name.
+func isHeld(name string) bool { _, ok := heldLocks.Load(name); return ok }
+
 // judgeLock decides whether a lock is stale and says why.
 func judgeLock(st *LockStatus, li lockInfo, me process) {
 	age := st.Age.Round(time.Second)
@@ -372,6 +387,8 @@ func judgeLock(st *LockStatus, li lockInfo, me process) {
 		st.Stale, st.Reason = true, fmt.Sprintf("not refreshed for %s (stale after %s)", age, LockStale)
 	case st.Local && !processAlive(li.PID):
 		st.Stale, st.Reason = true, fmt.Sprintf("process %d is gone on this boot", li.PID)
+	case st.Local && li.PID == os.Getpid() && !isHeld(st.Name):
+		st.Stale, st.Reason = true, fmt.Sprintf("left by this process (%d), which released it while the repository was unreachable", li.PID)
 	case st.Local:
 		st.Reason = fmt.Sprintf("process %d is running on this host (refreshed %s ago)", li.PID, age)
 	case li.BootID == "" || li.PIDNamespace == "":
@@ -577,6 +594,7 @@ func (l *Lock) Unlock() error {
 	l.cancel(nil)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	heldLocks.Delete(l.name) // released, even if its file cannot be deleted now (judgeLock)
 	err := l.r.be.Delete(context.Background(), l.name)
 	if l.usedReserve {
 		if sr, ok := l.r.be.(SpaceReserver); ok {

@@ -169,7 +169,7 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 	// space at the end of its WAL equal to engram-sim's truth.
 	dst := filepath.Join(t.TempDir(), "dst")
 	e.mustRun("restore", pathID, "--target", dst)
-	sameDigest(t, "healed path snapshot", repoTreeDigest(t, src), repoTreeDigest(t, filepath.Join(dst, "src")))
+	sameDigest(t, "healed path snapshot", repoTreeDigest(t, src), repoTreeDigest(t, inSnapshot(t, dst, src)))
 	for _, sp := range []string{"space-a", "space-b"} {
 		want := e.simTruth(dd, sp)
 		e.pitr(sp, "--at", walreplay.FormatTime(want.TimestampNS), want)

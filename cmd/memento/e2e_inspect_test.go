@@ -148,6 +148,8 @@ func TestInspectGoTree(t *testing.T) {
 		t.Fatalf("only %d files copied from GOROOT", len(before))
 	}
 	e.mustRun("backup", src, "--tag", "nightly")
+	// Path snapshots keep full paths: P is where src's parent is in them.
+	P := filepath.Dir(inSnapshot(t, "/", src))
 
 	// Change the tree: content, mode only, removal, addition, a symlink.
 	modified := "src/strings/strings.go"
@@ -178,14 +180,14 @@ func TestInspectGoTree(t *testing.T) {
 	a, b := sns[0].ID, sns[1].ID
 
 	t.Run("dump", func(t *testing.T) {
-		if got := e.mustRun("dump", b, "/"+modified); got != string(after[modified]) {
+		if got := e.mustRun("dump", b, P+"/"+modified); got != string(after[modified]) {
 			t.Fatalf("dump of the modified file: %d bytes, want %d", len(got), len(after[modified]))
 		}
-		if got := e.mustRun("dump", a[:8], "/"+modified); got != string(before[modified]) {
+		if got := e.mustRun("dump", a[:8], P+"/"+modified); got != string(before[modified]) {
 			t.Fatalf("dump of the file in the first snapshot: %d bytes, want %d", len(got), len(before[modified]))
 		}
 		// A directory is a tar archive: every file's bytes, modes, symlinks.
-		files, links, modes := untar(t, []byte(e.mustRun("dump", "latest", "/src")))
+		files, links, modes := untar(t, []byte(e.mustRun("dump", "latest", P+"/src")))
 		if len(files) != len(after) {
 			t.Fatalf("tar has %d files, the tree %d", len(files), len(after))
 		}
@@ -201,21 +203,21 @@ func TestInspectGoTree(t *testing.T) {
 			t.Fatalf("tar modes: %s %o, src/strings/ %o", chmodded, modes[chmodded], modes["src/strings/"])
 		}
 		// --archive tar for one file; a subdirectory is named from its parent.
-		files, _, _ = untar(t, []byte(e.mustRun("dump", "--archive", "tar", b, "/"+added)))
+		files, _, _ = untar(t, []byte(e.mustRun("dump", "--archive", "tar", b, P+"/"+added)))
 		if string(files["NOTES.txt"]) != "notes\n" || len(files) != 1 {
 			t.Fatalf("tar of one file: %v", slices.Collect(maps.Keys(files)))
 		}
-		files, _, _ = untar(t, []byte(e.mustRun("dump", b, "/src/unicode")))
+		files, _, _ = untar(t, []byte(e.mustRun("dump", b, P+"/src/unicode")))
 		if !bytes.Equal(files["unicode/utf8/utf8.go"], after["src/unicode/utf8/utf8.go"]) {
 			t.Fatalf("tar of /src/unicode: names %v", slices.Sorted(maps.Keys(files)))
 		}
-		e.wantFail(exitNotFound, "/src/nope: not found", "dump", b, "/src/nope")
-		e.wantFail(exitNotFound, "/"+removed+": not found", "dump", b, "/"+removed)
-		e.wantFail(exitNotFound, "not found", "dump", unusedPrefix(a, b), "/src")
-		e.wantFail(exitUsage, "symlink", "dump", b, "/"+link)
-		e.wantFail(exitUsage, "--archive \"7z\"", "dump", "--archive", "7z", b, "/src")
+		e.wantFail(exitNotFound, P+"/src/nope: not found", "dump", b, P+"/src/nope")
+		e.wantFail(exitNotFound, P+"/"+removed+": not found", "dump", b, P+"/"+removed)
+		e.wantFail(exitNotFound, "not found", "dump", unusedPrefix(a, b), P+"/src")
+		e.wantFail(exitUsage, "symlink", "dump", b, P+"/"+link)
+		e.wantFail(exitUsage, "--archive \"7z\"", "dump", "--archive", "7z", b, P+"/src")
 		// zip: the same files, modes and symlink.
-		zb := []byte(e.mustRun("dump", "--archive", "zip", b, "/src/encoding"))
+		zb := []byte(e.mustRun("dump", "--archive", "zip", b, P+"/src/encoding"))
 		zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
 		if err != nil {
 			t.Fatal(err)
@@ -275,15 +277,15 @@ func TestInspectGoTree(t *testing.T) {
 			t.Fatalf("find: not newest snapshot first: first %s, last %s", ms[0].Snapshot, ms[len(ms)-1].Snapshot)
 		}
 		for _, m := range ms {
-			if m.Snapshot == b && m.Path == "/"+modified {
+			if m.Snapshot == b && m.Path == P+"/"+modified {
 				fi, err := os.Stat(filepath.Join(root, modified))
 				if err != nil || m.Size != uint64(fi.Size()) || !m.MTime.Equal(fi.ModTime()) {
 					t.Fatalf("find %s: size %d mtime %v, on disk %v", m.Path, m.Size, m.MTime, fi)
 				}
 			}
 		}
-		out := e.mustRun("find", "/src/net/url/*.txt", "--snapshot", "latest")
-		if !strings.Contains(out, "/"+added) || !strings.Contains(out, "1 matches in 1 snapshots") {
+		out := e.mustRun("find", P+"/src/net/url/*.txt", "--snapshot", "latest")
+		if !strings.Contains(out, P+"/"+added) || !strings.Contains(out, "1 matches in 1 snapshots") {
 			t.Fatalf("find a path pattern:\n%s", out)
 		}
 		out = e.mustRun("find", "url_test.go", "--tag", "nightly")
@@ -316,7 +318,7 @@ func TestInspectGoTree(t *testing.T) {
 		}
 		// The directories whose entries changed changed their mtimes.
 		// (Directory mtimes, which change with every entry, are not compared.)
-		want := []string{"+ /" + link, "+ /" + added, "- /" + removed, "U /" + chmodded + " mode", "M /" + modified}
+		want := []string{"+ " + P + "/" + link, "+ " + P + "/" + added, "- " + P + "/" + removed, "U " + P + "/" + chmodded + " mode", "M " + P + "/" + modified}
 		sort.Strings(got)
 		sort.Strings(want)
 		if !slices.Equal(got, want) {
@@ -330,7 +332,7 @@ func TestInspectGoTree(t *testing.T) {
 			t.Fatalf("diff summary %+v, want bytes +%d -%d", s, wantAdded, wantRemoved)
 		}
 		out := e.mustRun("diff", a, "latest")
-		for _, l := range []string{"M    /" + modified, "-    /" + removed, "+    /" + added, "Files:           1 new,     1 removed,     1 changed"} {
+		for _, l := range []string{"M    " + P + "/" + modified, "-    " + P + "/" + removed, "+    " + P + "/" + added, "Files:           1 new,     1 removed,     1 changed"} {
 			if !strings.Contains(out, l) {
 				t.Fatalf("diff output lacks %q:\n%s", l, out)
 			}
@@ -495,7 +497,7 @@ func TestInspectGoTree(t *testing.T) {
 		if !strings.Contains(out, "unchanged") {
 			t.Fatalf("tag that changes nothing: %s", out)
 		}
-		if got := e.mustRun("dump", sns[0].ID, "/"+modified); got != string(before[modified]) {
+		if got := e.mustRun("dump", sns[0].ID, P+"/"+modified); got != string(before[modified]) {
 			t.Fatal("the retagged snapshot does not dump the first backup's bytes")
 		}
 		e.wantFail(exitUsage, "written only by memento", "tag", "--add", "timeline:7", b)

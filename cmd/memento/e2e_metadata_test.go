@@ -132,8 +132,8 @@ func TestMetadataRoundTrip(t *testing.T) {
 	for _, x := range ls {
 		types[strings.TrimPrefix(x.Path, src+"/")] = x.Type + " " + x.Mode
 	}
-	for p, w := range map[string]string{"fifo": "fifo prw--w----", "sock": "socket S", "null": "chardev Dcrw-rw-rw-",
-		"b/loop9": "blockdev Drw-rw----", "a/linked2": "file -rw-r-----"} {
+	for p, w := range map[string]string{"fifo": "fifo prw--w----", "sock": "socket srwxr-xr-x", "null": "chardev crw-rw-rw-",
+		"b/loop9": "blockdev brw-rw----", "a/linked2": "file -rw-r-----"} {
 		if !strings.HasPrefix(types[p], w) {
 			t.Errorf("ls: %s is %q, want %q...", p, types[p], w)
 		}

@@ -396,8 +396,8 @@ func TestE2EWALWatchLogsAndAudits(t *testing.T) {
 	e.sim("run", "--dir", dd, "--rate", "0", "--entries", "300", "--seed", "31")
 	archivedAll()
 	_ = watch.Process.Signal(syscall.SIGINT)
-	if err := watch.Wait(); err != nil || out.Len() != 0 {
-		t.Fatalf("wal watch -q: %v, printed %q", err, out)
+	if err := watch.Wait(); err != nil || out.String() != "" {
+		t.Fatalf("wal watch -q: %v, printed %q", err, out.String())
 	}
 }
 

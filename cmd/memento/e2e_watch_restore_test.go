@@ -17,7 +17,7 @@ import (
 // waitShipped waits until wal watch's --ship-log says the archive holds
 // space's entries through seq on timeline tl (generous deadline: the
 // machine is loaded), failing with the watch's output.
-func waitShipped(t *testing.T, shipLog, space string, tl uint32, seq uint64, watchOut *strings.Builder) {
+func waitShipped(t *testing.T, shipLog, space string, tl uint32, seq uint64, watchOut *lockedBuffer) {
 	t.Helper()
 	for deadline := time.Now().Add(3 * time.Minute); ; {
 		if f, err := os.Open(shipLog); err == nil {

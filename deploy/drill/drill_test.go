@@ -439,10 +439,11 @@ func (d *drill) truth(space string, seq uint64) truthLine {
 
 // engram is a running `engram-sim serve`.
 type engram struct {
-	cmd  *exec.Cmd
-	addr string
-	out  *bytes.Buffer
-	mu   *sync.Mutex
+	cmd    *exec.Cmd
+	addr   string
+	out    *bytes.Buffer
+	mu     *sync.Mutex
+	exited chan struct{} // closed when the process has been waited for
 }
 
 // serve starts Engram (engram-sim serve) on the data dir and waits until
@@ -452,7 +453,7 @@ func (d *drill) serve(dir string) *engram {
 	cmd := exec.Command(filepath.Join(binDir, "engram-sim"), "serve", "--data-dir", dir, "--listen", "127.0.0.1:0")
 	cmd.Env = d.environ()
 	pr, pw := io.Pipe()
-	e := &engram{cmd: cmd, out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	e := &engram{cmd: cmd, out: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -470,7 +471,7 @@ func (d *drill) serve(dir string) *engram {
 			}
 		}
 	}()
-	go func() { _ = cmd.Wait(); pw.Close() }()
+	go func() { _ = cmd.Wait(); pw.Close(); close(e.exited) }() // the one Wait
 	select {
 	case e.addr = <-addr:
 	case <-time.After(5 * time.Minute):
@@ -513,12 +514,11 @@ func (e *engram) get(path string, v any) error {
 
 func (e *engram) stop() {
 	_ = e.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = e.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-e.exited:
 	case <-time.After(time.Minute):
 		_ = e.cmd.Process.Kill()
+		<-e.exited
 	}
 }
 

@@ -248,7 +248,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		pruneDue, err = a.session(ctx, r)
 		if err != nil && ctx.Err() == nil {
 			backoff = a.nextBackoff(backoff)
-			a.setRepoErr(fmt.Sprintf("repository: %v (retry in %s)", oneLine(err.Error()), backoff))
+			a.setRepoErr(fmt.Sprintf("%s: %v (retry in %s)", sessionErrKind(err), oneLine(err.Error()), backoff))
 			a.log.Error("session ended; reopening the repository", "err", err, "retry_in", backoff)
 			sleep(ctx, backoff)
 			continue
@@ -266,6 +266,20 @@ func (a *Agent) nextBackoff(d time.Duration) time.Duration {
 		return a.opts.RetryMin
 	}
 	return min(2*d, a.opts.RetryMax)
+}
+
+// sessionErrKind names why a session ended for /readyz: another process's
+// lock, a lost lock, or (anything else: its lock file could not be written,
+// the storage went away) an unreachable repository.
+func sessionErrKind(err error) string {
+	switch {
+	case errors.Is(err, repo.ErrLockLost):
+		return "repository lock lost"
+	case errors.Is(err, repo.ErrLocked):
+		return "repository locked"
+	default:
+		return "repository unreachable"
+	}
 }
 
 func (a *Agent) setRepoErr(s string) {
