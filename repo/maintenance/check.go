@@ -79,7 +79,7 @@ var knownDirs = map[string]bool{repo.DirData: true, repo.DirIndex: true, repo.Di
 // (including snapshots that vanished without a prune), that every archived
 // WAL segment's chunks are in packs that exist, and locks. Damage is
 // reported in the report; the error is for being unable to check.
-func Check(ctx context.Context, r Repository, opts CheckOptions) (*CheckReport, error) {
+func Check(ctx context.Context, r checkRepo, opts CheckOptions) (*CheckReport, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
@@ -141,7 +141,7 @@ func Check(ctx context.Context, r Repository, opts CheckOptions) (*CheckReport, 
 // directory under a hash name (packs in their fan-out directory), and key
 // and WAL archive files must hash to their names (the others are checked
 // when they are read below). It returns the packs and their sizes.
-func checkFiles(ctx context.Context, r Repository, rep *CheckReport) (map[[32]byte]int64, error) {
+func checkFiles(ctx context.Context, r checkRepo, rep *CheckReport) (map[[32]byte]int64, error) {
 	packs := map[[32]byte]int64{}
 	var hashNames []string
 	err := r.Backend().List(ctx, "", func(name string, size int64) error {
@@ -190,7 +190,7 @@ type indexedPack struct {
 }
 
 // checkIndexFiles reads every index file and compares it with the packs.
-func checkIndexFiles(ctx context.Context, r Repository, rep *CheckReport, packs map[[32]byte]int64) (map[[32]byte]indexedPack, error) {
+func checkIndexFiles(ctx context.Context, r checkRepo, rep *CheckReport, packs map[[32]byte]int64) (map[[32]byte]indexedPack, error) {
 	var names []string
 	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
 		names = append(names, name)
@@ -233,7 +233,7 @@ func checkIndexFiles(ctx context.Context, r Repository, rep *CheckReport, packs 
 
 // checkPackHeaders reads every pack's own header (its last bytes) and
 // compares it with what the index files say the pack holds.
-func checkPackHeaders(ctx context.Context, r Repository, rep *CheckReport, packs map[[32]byte]int64, indexed map[[32]byte]indexedPack, workers int) (map[[32]byte]index.PackInfo, error) {
+func checkPackHeaders(ctx context.Context, r checkRepo, rep *CheckReport, packs map[[32]byte]int64, indexed map[[32]byte]indexedPack, workers int) (map[[32]byte]index.PackInfo, error) {
 	var mu sync.Mutex
 	headers := map[[32]byte]index.PackInfo{}
 	g, gctx := errgroup.WithContext(ctx)
@@ -314,7 +314,7 @@ func comparePack(h, ix index.PackInfo) string {
 }
 
 // checkCache compares the local bbolt cache with the packs that exist.
-func checkCache(r Repository, rep *CheckReport, packs map[[32]byte]int64) error {
+func checkCache(r checkRepo, rep *CheckReport, packs map[[32]byte]int64) error {
 	cached, err := r.Index().Packs()
 	if err != nil {
 		rep.add(SevWarning, "local index "+r.Index().Path(), "%v (check --repair or 'memento index rebuild' recreates it)", err)
@@ -335,7 +335,7 @@ func checkCache(r Repository, rep *CheckReport, packs map[[32]byte]int64) error 
 // checkSnapshots loads every manifest in the repository and walks its trees
 // (L1 of verify), listing snapshots whose data is gone. With repair, those
 // not yet marked are marked damaged.
-func checkSnapshots(ctx context.Context, r Repository, rep *CheckReport, badBlobs map[chunk.ID]string, repair bool) error {
+func checkSnapshots(ctx context.Context, r checkRepo, rep *CheckReport, badBlobs map[chunk.ID]string, repair bool) error {
 	ids, err := r.ListSnapshotIDs(ctx)
 	if err != nil {
 		return err
@@ -443,7 +443,7 @@ func slicesContains(s []string, v string) bool {
 	return false
 }
 
-func reportDamage(ctx context.Context, r Repository, rep *CheckReport, what string, d DamageRecord, marked map[string]DamageRecord, repair bool) {
+func reportDamage(ctx context.Context, r checkRepo, rep *CheckReport, what string, d DamageRecord, marked map[string]DamageRecord, repair bool) {
 	if m, ok := marked[d.Snapshot]; ok {
 		rep.add(SevWarning, what, "damaged, marked so on %s by %s: %d files lost (forget it once you no longer need what is left)",
 			m.Time.Format(time.RFC3339), m.Host, len(m.LostFiles))
@@ -467,7 +467,7 @@ func reportDamage(ctx context.Context, r Repository, rep *CheckReport, what stri
 // checkLocksAndAudit reports stale locks, audit records that do not
 // verify, and snapshots a backup recorded that are gone without a prune. It
 // returns the audit records.
-func checkLocksAndAudit(ctx context.Context, r Repository, rep *CheckReport) ([]repo.AuditRecord, error) {
+func checkLocksAndAudit(ctx context.Context, r checkRepo, rep *CheckReport) ([]repo.AuditRecord, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,7 @@ type DamageRecord struct {
 // maxLostFiles bounds the list kept in a marker (the count is always exact).
 const maxLostFiles = 10000
 
-func markDamaged(ctx context.Context, r Repository, d *DamageRecord) (string, error) {
+func markDamaged(ctx context.Context, r damageMarker, d *DamageRecord) (string, error) {
 	d.Version, d.Time = 1, time.Now().UTC()
 	d.Host, _ = os.Hostname()
 	rec := *d
@@ -60,7 +60,7 @@ func markDamaged(ctx context.Context, r Repository, d *DamageRecord) (string, er
 
 // DamagedSnapshots returns the damage markers by snapshot ID (the oldest
 // marker of each snapshot).
-func DamagedSnapshots(ctx context.Context, r Repository) (map[string]DamageRecord, error) {
+func DamagedSnapshots(ctx context.Context, r damageRepo) (map[string]DamageRecord, error) {
 	out := map[string]DamageRecord{}
 	err := r.Backend().List(ctx, dirDamaged, func(name string, size int64) error {
 		var d DamageRecord

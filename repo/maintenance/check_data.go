@@ -19,7 +19,7 @@ import (
 // opened and checked against its keyed hash. It returns the blobs that fail,
 // and which they are in each pack (for check --repair to leave them out of
 // the index).
-func checkPackData(ctx context.Context, r Repository, rep *CheckReport, packs map[[32]byte]int64, headers map[[32]byte]index.PackInfo, opts CheckOptions) (map[chunk.ID]string, map[[32]byte]map[chunk.ID]bool, error) {
+func checkPackData(ctx context.Context, r checkRepo, rep *CheckReport, packs map[[32]byte]int64, headers map[[32]byte]index.PackInfo, opts CheckOptions) (map[chunk.ID]string, map[[32]byte]map[chunk.ID]bool, error) {
 	var mu sync.Mutex
 	bad := map[chunk.ID]string{}
 	badIn := map[[32]byte]map[chunk.ID]bool{}

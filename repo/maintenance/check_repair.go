@@ -34,7 +34,7 @@ type RepairReport struct {
 // stores its data again instead of deduplicating against the damaged copy
 // (and a snapshot naming it becomes restorable again once it has). Packs are
 // never deleted.
-func repairIndex(ctx context.Context, r Repository, headers map[[32]byte]index.PackInfo, badIn map[[32]byte]map[chunk.ID]bool) (*RepairReport, error) {
+func repairIndex(ctx context.Context, r checkRepo, headers map[[32]byte]index.PackInfo, badIn map[[32]byte]map[chunk.ID]bool) (*RepairReport, error) {
 	res, err := r.RebuildIndex(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild index: %w", err)

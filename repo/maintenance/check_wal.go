@@ -23,7 +23,7 @@ import (
 // silently. A missing file number (MissingFiles) catches any but the newest;
 // an audited `wal archive` run that archived further than the archive now
 // reaches catches the newest.
-func checkWALArchives(ctx context.Context, r Repository, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []repo.AuditRecord) error {
+func checkWALArchives(ctx context.Context, r checkRepo, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []repo.AuditRecord) error {
 	spaces, err := walarchive.ArchiveSpaces(ctx, r)
 	if err != nil {
 		return err
@@ -61,7 +61,7 @@ func checkWALArchives(ctx context.Context, r Repository, rep *CheckReport, packs
 }
 
 // checkWALLine checks the archive of one line of history of a space.
-func checkWALLine(ctx context.Context, r Repository, rep *CheckReport, l walarchive.Line, arch *walarchive.WALArchive,
+func checkWALLine(ctx context.Context, r checkRepo, rep *CheckReport, l walarchive.Line, arch *walarchive.WALArchive,
 	exists func([32]byte) bool, bad map[chunk.ID]string, segs *int) error {
 	space := l.Space
 	{

@@ -94,7 +94,7 @@ func snapshotGroup(sn *repo.Snapshot) string {
 // shared lock: forgetting only removes manifests, which concurrent backups
 // and restores (which already read theirs) do not mind; prune, which
 // deletes data, takes the exclusive lock.
-func Forget(ctx context.Context, r Repository, opts ForgetOptions) (*ForgetResult, error) {
+func Forget(ctx context.Context, r forgetRepo, opts ForgetOptions) (*ForgetResult, error) {
 	if len(opts.IDs) > 0 && !opts.Policy.Empty() {
 		return nil, fmt.Errorf("give snapshot IDs or a policy, not both")
 	}
@@ -175,7 +175,7 @@ func Forget(ctx context.Context, r Repository, opts ForgetOptions) (*ForgetResul
 }
 
 // forgetOne records and then deletes one manifest.
-func forgetOne(ctx context.Context, r Repository, id, space string) error {
+func forgetOne(ctx context.Context, r forgetRepo, id, space string) error {
 	// Once the audit record is written the deletion must not be cut short
 	// by Ctrl-C halfway through a group: finish this one snapshot.
 	wctx := context.WithoutCancel(ctx)
@@ -266,7 +266,7 @@ func planForgetPolicy(opts ForgetOptions, groups map[string][]*repo.Snapshot, da
 }
 
 // planForgetIDs removes exactly the named snapshots.
-func planForgetIDs(ctx context.Context, r Repository, opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
+func planForgetIDs(ctx context.Context, r forgetRepo, opts ForgetOptions, groups map[string][]*repo.Snapshot, damaged map[string]DamageRecord, res *ForgetResult) error {
 	drop := map[string]bool{}
 	for _, ref := range opts.IDs {
 		sn, err := r.FindSnapshot(ctx, ref)
@@ -318,7 +318,7 @@ const KeptNewestVerified = "kept: newest verified"
 // passed a verification (the audit trail's verify records,
 // verify.SnapshotLevels) and is not marked damaged, with the level it
 // passed at.
-func newestVerified(ctx context.Context, r Repository, all []*repo.Snapshot, damaged map[string]DamageRecord) (map[string]verifiedSnapshot, error) {
+func newestVerified(ctx context.Context, r forgetRepo, all []*repo.Snapshot, damaged map[string]DamageRecord) (map[string]verifiedSnapshot, error) {
 	recs, _, err := r.AuditLog(ctx, time.Time{})
 	if err != nil {
 		return nil, err

@@ -72,7 +72,7 @@ type PruneResult struct {
 // files go, everything is described twice; after, the old packs are
 // unindexed garbage the next prune deletes. Nothing a remaining snapshot or
 // needed archive record uses is ever without a described copy.
-func Prune(ctx context.Context, r Repository, opts PruneOptions) (*PruneResult, error) {
+func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, error) {
 	start := time.Now()
 	if opts.Workers <= 0 {
 		opts.Workers = 4
@@ -128,7 +128,7 @@ func Prune(ctx context.Context, r Repository, opts PruneOptions) (*PruneResult, 
 
 // pruneLockedError explains who holds the repository, how long they have,
 // and how to clear a lock whose process is gone.
-func pruneLockedError(ctx context.Context, r Repository, lockErr error) error {
+func pruneLockedError(ctx context.Context, r pruneRepo, lockErr error) error {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return lockErr
@@ -178,7 +178,7 @@ type prunePlan struct {
 	markers    []string // damage markers of snapshots no longer present
 }
 
-func planPrune(ctx context.Context, r Repository, opts PruneOptions) (*prunePlan, error) {
+func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan, error) {
 	inv, err := inventory(ctx, r, opts.Workers)
 	if err != nil {
 		return nil, err
@@ -302,7 +302,7 @@ func planPrune(ctx context.Context, r Repository, opts PruneOptions) (*prunePlan
 }
 
 // pruneDecide picks one copy of every used blob, then an action per pack.
-func pruneDecide(r Repository, pl *prunePlan, m *pruneMarker, maxUnused float64) {
+func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) {
 	inv, res := pl.inv, pl.res
 	for _, p := range inv.packs {
 		for _, b := range p.info.Blobs {
@@ -457,7 +457,7 @@ func (pl *prunePlan) deletes() []string {
 }
 
 // executePrune changes the repository in the crash-safe order.
-func executePrune(ctx context.Context, r Repository, pl *prunePlan, opts PruneOptions, step func(string)) error {
+func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOptions, step func(string)) error {
 	res := pl.res
 	// 1. WAL archive: drop the records no snapshot can be continued through.
 	for _, wp := range pl.wal {
@@ -546,7 +546,7 @@ func executePrune(ctx context.Context, r Repository, pl *prunePlan, opts PruneOp
 // dropCacheOnlyEntries removes from the local cache the entries that came
 // from no repository index file (`index rebuild` reading pack headers): they
 // may list packs prune is about to delete.
-func dropCacheOnlyEntries(r Repository) error {
+func dropCacheOnlyEntries(r pruneRepo) error {
 	loaded, err := r.Index().LoadedFiles()
 	if err != nil {
 		return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
@@ -565,7 +565,7 @@ func dropCacheOnlyEntries(r Repository) error {
 // keepLineDir marks used every chunk named by the wal/ files of dir when
 // they belong to a line of history other than the legacy one (an identity
 // or a timeline after 1), and reports whether they do.
-func keepLineDir(ctx context.Context, r Repository, m *pruneMarker, dir string) (bool, error) {
+func keepLineDir(ctx context.Context, r pruneRepo, m *pruneMarker, dir string) (bool, error) {
 	var names []string
 	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		names = append(names, name)

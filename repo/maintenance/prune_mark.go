@@ -70,7 +70,7 @@ func (inv *pruneInventory) blob(ref pruneBlobRef) (*prunePack, index.BlobInfo) {
 // one is damaged: its packs' contents would be unknown), checks the listed
 // packs exist with the listed sizes, and reads the header of every pack no
 // index file lists.
-func inventory(ctx context.Context, r Repository, workers int) (*pruneInventory, error) {
+func inventory(ctx context.Context, r pruneRepo, workers int) (*pruneInventory, error) {
 	sizes := map[[32]byte]int64{}
 	if err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
 		if h := repo.NameHash(name); h != ([32]byte{}) && repo.FileName(repo.DirData, h) == name {
@@ -177,7 +177,7 @@ func inventory(ctx context.Context, r Repository, workers int) (*pruneInventory,
 
 // pruneMarker collects the blobs remaining snapshots use, per storage space.
 type pruneMarker struct {
-	r    Repository
+	r    pruneRepo
 	inv  *pruneInventory
 	used map[string]map[chunk.ID]struct{}
 	// trees already walked, and whether everything below them was present

@@ -18,7 +18,7 @@ import (
 // stored (compressed or not) form, so a copy is exactly what a backup would
 // have written. A blob that fails verification stops the prune before
 // anything is deleted. It returns the packs written.
-func repackPacks(ctx context.Context, r Repository, pl *prunePlan, opts PruneOptions, step func(string)) ([]index.PackInfo, error) {
+func repackPacks(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOptions, step func(string)) ([]index.PackInfo, error) {
 	spaces := make([]string, 0, len(pl.repack))
 	for sp := range pl.repack {
 		spaces = append(spaces, sp)
@@ -55,7 +55,7 @@ func repackPacks(ctx context.Context, r Repository, pl *prunePlan, opts PruneOpt
 }
 
 // repackOne reads one pack and hands its owned blobs to the packer.
-func repackOne(ctx context.Context, r Repository, pk *repo.Packer, p *prunePack, prog *repo.Progress) error {
+func repackOne(ctx context.Context, r pruneRepo, pk *repo.Packer, p *prunePack, prog *repo.Progress) error {
 	b, err := repo.ReadRange(ctx, r.Backend(), repo.PackName(p.info.ID), 0, p.size)
 	if err != nil {
 		return fmt.Errorf("repack pack %s: %w", repo.ShortHex(p.info.ID), err)
@@ -94,7 +94,7 @@ func repackOne(ctx context.Context, r Repository, pk *repo.Packer, p *prunePack,
 // each in the order given: its plaintext, or its stored form when stored,
 // valid during the call only. Blobs of both types may share a pack: there
 // is one stream per stretch of blobs of one type.
-func streamPacked(ctx context.Context, r Repository, space string, b []byte, ids []chunk.ID, locs []index.Location, stored bool, fn func(repo.StreamBlob) error) error {
+func streamPacked(ctx context.Context, r blobStreamer, space string, b []byte, ids []chunk.ID, locs []index.Location, stored bool, fn func(repo.StreamBlob) error) error {
 	for len(ids) > 0 {
 		t, n := repo.BlobType(locs[0].Type), 1
 		for n < len(locs) && repo.BlobType(locs[n].Type) == t {

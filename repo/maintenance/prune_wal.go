@@ -130,7 +130,7 @@ type WALPruneReport struct {
 // planWAL loads a space's archive, marks the chunks of the records it keeps
 // and returns the plan (nil when the space has no archive). snapshots are
 // the space's remaining snapshots; m.used must already hold their blobs.
-func planWAL(ctx context.Context, r Repository, m *pruneMarker, line walarchive.Line, snapshots []*repo.Snapshot, lean bool) (*walPrunePlan, error) {
+func planWAL(ctx context.Context, r pruneRepo, m *pruneMarker, line walarchive.Line, snapshots []*repo.Snapshot, lean bool) (*walPrunePlan, error) {
 	space := line.Space
 	dir := walarchive.LineDir(r, line)
 	var files []string
@@ -220,7 +220,7 @@ func (p *walPrunePlan) missingChunks(inv *pruneInventory) int {
 // every file it supersedes, run files first. Until the last deletion the
 // old files still describe the dropped records, whose chunks are still in
 // their packs: a crash leaves the old archive readable as it was.
-func rewriteWAL(ctx context.Context, r Repository, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
+func rewriteWAL(ctx context.Context, r pruneRepo, p *walPrunePlan, step func(string), rep *WALPruneReport) error {
 	host, _ := os.Hostname()
 	f := walarchive.ArchiveFile{Version: walarchive.WALArchiveVersion, Space: p.space, Host: host, Time: time.Now().UTC(),
 		Supersedes: p.files, Segments: p.keep, Seq: p.arch.FileSeq()}
@@ -259,7 +259,7 @@ func rewriteWAL(ctx context.Context, r Repository, p *walPrunePlan, step func(st
 
 // walDirs lists the space directories under wal/, to find archives whose
 // space prune does not know (reported, left alone).
-func walDirs(ctx context.Context, r Repository) (map[string]bool, error) {
+func walDirs(ctx context.Context, r pruneRepo) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := r.Backend().List(ctx, walarchive.DirWAL, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)

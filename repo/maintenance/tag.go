@@ -41,7 +41,7 @@ type TagResult struct {
 // edit may not name them (repo.ValidTag). It holds a shared lock, as
 // forget: only manifests change, the data they reference is the same, and
 // prune, which deletes data, takes the exclusive one.
-func Retag(ctx context.Context, r Repository, opts TagOptions) (*TagResult, error) {
+func Retag(ctx context.Context, r tagRepo, opts TagOptions) (*TagResult, error) {
 	e := opts.Edit
 	if e.Set == nil && len(e.Add) == 0 && len(e.Remove) == 0 {
 		return nil, fmt.Errorf("nothing to change: give --add, --remove or --set")
@@ -101,7 +101,7 @@ func Retag(ctx context.Context, r Repository, opts TagOptions) (*TagResult, erro
 // it damaged as sn is when mark is not nil (check --repair's marker names
 // the snapshot by ID: the new one must not pass for intact), records the
 // replacement in the audit trail and deletes the old manifest.
-func replaceManifest(ctx context.Context, r Repository, sn *repo.Snapshot, tags []string, mark *DamageRecord) (*repo.Snapshot, error) {
+func replaceManifest(ctx context.Context, r tagRepo, sn *repo.Snapshot, tags []string, mark *DamageRecord) (*repo.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

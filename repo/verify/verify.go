@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/restore"
 )
 
 // Level is how deep `memento verify` looks. Each level includes the ones
@@ -239,9 +240,13 @@ func (o *VerifyOptions) defaults() {
 
 // Verifier holds what is shared by the verification of several snapshots:
 // the listing of the packs that really exist, and the pack sizes the local
-// index believes in.
+// index believes in. Each level reads through its own field: NewVerifier
+// sets r (L1); VerifySnapshots sets the deeper levels' too.
 type Verifier struct {
-	r         Repository
+	r         manifestRepo // L1
+	blobs     blobStreamer // L2, L3
+	wal       walRepo      // the archived WAL, L2 and up
+	restore   restoreFunc  // L4
 	opts      VerifyOptions
 	packSizes map[[32]byte]int64 // from listing data/
 	indexed   map[[32]byte]int64 // pack sizes per the index
@@ -250,7 +255,7 @@ type Verifier struct {
 // NewVerifier lists the packs of the repository and reads the pack sizes of
 // the local index, once for all the snapshots it verifies. check uses it with
 // Manifest for its L1 walk of every snapshot.
-func NewVerifier(ctx context.Context, r Repository, opts VerifyOptions) (*Verifier, error) {
+func NewVerifier(ctx context.Context, r manifestRepo, opts VerifyOptions) (*Verifier, error) {
 	opts.defaults()
 	v := &Verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
 	err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
@@ -288,9 +293,13 @@ func VerifySnapshots(ctx context.Context, r Repository, ids []chunk.ID, opts Ver
 	if err != nil {
 		return nil, err
 	}
+	v.blobs, v.wal = r, r
+	v.restore = func(ctx context.Context, sn *repo.Snapshot, target string, opts restore.RestoreOptions) (*restore.RestoreResult, error) {
+		return restore.Restore(ctx, r, sn, target, opts)
+	}
 	out := make([]*Verdict, 0, len(ids))
 	for _, id := range ids {
-		vd, err := v.verify(ctx, id)
+		vd, err := v.verify(ctx, r, id)
 		if err != nil {
 			return out, err
 		}
@@ -300,7 +309,7 @@ func VerifySnapshots(ctx context.Context, r Repository, ids []chunk.ID, opts Ver
 }
 
 // verify runs every level up to the requested one on one snapshot.
-func (v *Verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
+func (v *Verifier) verify(ctx context.Context, r Repository, id chunk.ID) (*Verdict, error) {
 	start := time.Now()
 	vd := &Verdict{Snapshot: id.String(), Level: v.opts.Level, Figures: map[string]float64{}}
 	if v.opts.Subset.Of > 0 {
@@ -314,7 +323,7 @@ func (v *Verifier) verify(ctx context.Context, id chunk.ID) (*Verdict, error) {
 		vd.Passed = len(vd.Findings) == 0
 		vd.Seconds = time.Since(start).Seconds()
 	}()
-	sn, err := v.r.LoadSnapshotFile(ctx, id)
+	sn, err := r.LoadSnapshotFile(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

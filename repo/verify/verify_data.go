@@ -131,7 +131,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ahead: l2Ahead, Workers: v.opts.Workers, AroundCache: true,
 		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
 	var pack [32]byte
-	err := v.r.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
+	err := v.blobs.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		if err := ctx.Err(); err != nil {
 			if b.Pooled != nil {
 				chunk.PutBuffer(b.Pooled)
@@ -273,7 +273,7 @@ func (c *dataCheck) advance(fh *fileHash) {
 				loc := c.w.locs[id]
 				var err error
 				opts := repo.StreamOptions{Buffer: repo.BufferPooled, Locs: []index.Location{loc}}
-				serr := c.v.r.StreamBlobs(c.ctx, c.w.sn.Space, repo.DataBlob, []chunk.ID{id}, opts, func(b repo.StreamBlob) error {
+				serr := c.v.blobs.StreamBlobs(c.ctx, c.w.sn.Space, repo.DataBlob, []chunk.ID{id}, opts, func(b repo.StreamBlob) error {
 					d, err = b.Pooled, b.Err
 					return nil
 				})

@@ -45,7 +45,7 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 	}
 	defer os.RemoveAll(dir)
 	target := filepath.Join(dir, "data")
-	res, err := restore.Restore(ctx, v.r, sn, target, restore.RestoreOptions{Progress: v.opts.Progress})
+	res, err := v.restore(ctx, sn, target, restore.RestoreOptions{Progress: v.opts.Progress})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

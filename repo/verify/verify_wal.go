@@ -24,7 +24,7 @@ func (v *Verifier) walArchive(ctx context.Context, sn *repo.Snapshot, vd *Verdic
 	if sn.Space == "" || sn.Engram == nil || sn.Engram.WALEnd.Seq == 0 {
 		return nil
 	}
-	arch, err := walarchive.LoadSnapshotTimeline(ctx, v.r, sn)
+	arch, err := walarchive.LoadSnapshotTimeline(ctx, v.wal, sn)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -62,9 +62,9 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 	for i, c := range rec.Chunks {
 		ids[i] = c.ID
 	}
-	locs, err := v.r.Index().Lookup(repo.StorageSpace(space), ids)
+	locs, err := v.wal.Index().Lookup(repo.StorageSpace(space), ids)
 	if err != nil {
-		return 0, fmt.Errorf("local index %s: %w", v.r.Index().Path(), err)
+		return 0, fmt.Errorf("local index %s: %w", v.wal.Index().Path(), err)
 	}
 	h := blake3.New()
 	whole := true
@@ -94,7 +94,7 @@ func (v *Verifier) walSegment(ctx context.Context, space string, rec *walarchive
 		reads, readLocs, at = append(reads, c.ID), append(readLocs, loc), append(at, i)
 	}
 	opts := repo.StreamOptions{Buffer: repo.BufferBorrowed, Locs: readLocs}
-	err = v.r.StreamBlobs(ctx, space, repo.DataBlob, reads, opts, func(b repo.StreamBlob) error {
+	err = v.wal.StreamBlobs(ctx, space, repo.DataBlob, reads, opts, func(b repo.StreamBlob) error {
 		i, c := at[b.Index], rec.Chunks[at[b.Index]]
 		if b.Err != nil {
 			if ctx.Err() != nil {
@@ -141,6 +141,6 @@ var errSegmentDamaged = errors.New("archived WAL segment damaged")
 // watch` (or the agent) running meanwhile writes packs and then the records
 // that name them, so a record newer than the listing may name a newer pack.
 func (v *Verifier) packWrittenSince(ctx context.Context, pack [32]byte) bool {
-	n, err := v.r.Backend().Stat(ctx, repo.PackName(pack))
+	n, err := v.wal.Backend().Stat(ctx, repo.PackName(pack))
 	return err == nil && n > 0
 }

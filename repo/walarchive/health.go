@@ -39,7 +39,7 @@ func (d WALDamage) String() string {
 // FindDamage returns the records of arch that cannot be read back: a chunk
 // the local index does not place, placed in a pack that packExists rejects,
 // or listed in bad (check --read-data). One index transaction for all chunks.
-func FindDamage(r Repository, space string, arch *WALArchive, packExists func([32]byte) bool, bad map[chunk.ID]string) ([]WALDamage, error) {
+func FindDamage(r Reader, space string, arch *WALArchive, packExists func([32]byte) bool, bad map[chunk.ID]string) ([]WALDamage, error) {
 	recs := arch.Segments()
 	var ids []chunk.ID
 	for _, rec := range recs {
@@ -108,7 +108,7 @@ func (w *WALArchive) Broken() []WALDamage {
 // ArchiveSpaces returns the spaces that have a WAL archive: a wal/
 // directory is named by a keyed hash of its space, matched against the
 // spaces the index and the snapshots know, else read from one of its files.
-func ArchiveSpaces(ctx context.Context, r Repository) ([]string, error) {
+func ArchiveSpaces(ctx context.Context, r Reader) ([]string, error) {
 	dirs := map[string]string{} // wal/<tag> -> one file in it
 	if err := r.Backend().List(ctx, DirWAL, func(name string, size int64) error {
 		parts := strings.SplitN(name, "/", 3)
@@ -155,7 +155,7 @@ func ArchiveSpaces(ctx context.Context, r Repository) ([]string, error) {
 
 // SnapshotWALEnd returns the highest WAL end sequence any snapshot of the
 // space records (0 when none does).
-func SnapshotWALEnd(ctx context.Context, r Repository, space string) (uint64, error) {
+func SnapshotWALEnd(ctx context.Context, r Reader, space string) (uint64, error) {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return 0, err

@@ -115,7 +115,7 @@ func EncodeHistoryRecord(h *HistoryRecord) []byte {
 // HistoryDir is the directory of the history records of a space, every
 // database's: a keyed hash of the space id (as SpaceDir), so that a reader
 // finds every database that has the space without knowing its identity.
-func HistoryDir(r Repository, space string) string {
+func HistoryDir(r Records, space string) string {
 	id := r.ChunkKey(space).Sum([]byte("memento history directory v1"))
 	return DirHistory + "/" + hex.EncodeToString(id[:16])
 }
@@ -182,7 +182,7 @@ func (h *History) Path(n uint32) ([]uint32, error) {
 // database (identity). Two records for the same timeline (two restores that
 // started one at the same moment) keep the older one (then the smaller
 // file name): every reader picks the same one.
-func LoadHistories(ctx context.Context, r Repository, space string) (map[string]*History, error) {
+func LoadHistories(ctx context.Context, r Records, space string) (map[string]*History, error) {
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func LoadHistories(ctx context.Context, r Repository, space string) (map[string]
 
 // LoadHistory returns one database's history of the space (empty when no
 // record exists: the database has only timeline 1).
-func LoadHistory(ctx context.Context, r Repository, identity, space string) (*History, error) {
+func LoadHistory(ctx context.Context, r Records, identity, space string) (*History, error) {
 	h := &History{Identity: identity, Space: space, Records: map[uint32]*HistoryRecord{}}
 	all, err := LoadHistories(ctx, r, space)
 	if err != nil {
@@ -261,7 +261,7 @@ func LoadHistory(ctx context.Context, r Repository, identity, space string) (*Hi
 // point is cut there (its entries after it belong to the parent only); a
 // parent's compacted segment past the fork point is left out. The result
 // is for reading (pitr, restore, verify), never for appending.
-func LoadTimeline(ctx context.Context, r Repository, h *History, n uint32) (*WALArchive, error) {
+func LoadTimeline(ctx context.Context, r Records, h *History, n uint32) (*WALArchive, error) {
 	path, err := h.Path(n)
 	if err != nil {
 		return nil, err
@@ -578,7 +578,7 @@ func describeRecord(h *HistoryRecord) string {
 // LoadSnapshotTimeline returns the archived history of the timeline a
 // space snapshot was taken on (its identity and timeline tags; none: the
 // legacy line).
-func LoadSnapshotTimeline(ctx context.Context, r Repository, sn *repo.Snapshot) (*WALArchive, error) {
+func LoadSnapshotTimeline(ctx context.Context, r Records, sn *repo.Snapshot) (*WALArchive, error) {
 	h, err := LoadHistory(ctx, r, sn.Identity(), sn.Space)
 	if err != nil {
 		return nil, err
@@ -612,7 +612,7 @@ func holdsArchive(dataDir, space string, arch *WALArchive) (bool, error) {
 // SpaceLines lists the lines of history of a space the repository may
 // hold archives of: the legacy line, then every timeline of every database
 // with history records (sorted by identity, then timeline).
-func SpaceLines(ctx context.Context, r Repository, space string) ([]Line, error) {
+func SpaceLines(ctx context.Context, r Records, space string) ([]Line, error) {
 	hs, err := LoadHistories(ctx, r, space)
 	if err != nil {
 		return nil, err

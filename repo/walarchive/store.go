@@ -32,7 +32,7 @@ const ConsolidateAfter = 64
 // keyed hash of the space id, not the id itself, so that file names reveal
 // nothing about the spaces a repository holds; reading one space's archive
 // lists only that space's directory.
-func SpaceDir(r Repository, space string) string {
+func SpaceDir(r Records, space string) string {
 	id := r.ChunkKey(space).Sum([]byte("memento wal archive directory v1"))
 	return DirWAL + "/" + hex.EncodeToString(id[:16])
 }
@@ -42,7 +42,7 @@ func SpaceDir(r Repository, space string) string {
 // (identity, timeline) of the space has its own directory, so two databases
 // or two timelines never merge records, and binaries that know only
 // SpaceDir never see them as theirs (docs/repository-format.md).
-func LineDir(r Repository, l Line) string {
+func LineDir(r Records, l Line) string {
 	if l.IsLegacy() {
 		return SpaceDir(r, l.Space)
 	}
@@ -54,14 +54,14 @@ func LineDir(r Repository, l Line) string {
 // the newest consolidations and every run file they do not include, merged.
 // A file deleted by a concurrent consolidation while it is read makes the
 // load start over (it is then part of a newer consolidation).
-func LoadWALArchive(ctx context.Context, r Repository, space string) (*WALArchive, error) {
+func LoadWALArchive(ctx context.Context, r Records, space string) (*WALArchive, error) {
 	return LoadLine(ctx, r, Legacy(space))
 }
 
 // LoadLine reads the archive of one line of history (identity, space,
 // timeline) as LoadWALArchive reads the legacy one; it holds only that
 // timeline's own records (History composes a timeline with its parents).
-func LoadLine(ctx context.Context, r Repository, l Line) (*WALArchive, error) {
+func LoadLine(ctx context.Context, r Records, l Line) (*WALArchive, error) {
 	if err := l.Valid(); err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func LoadLine(ctx context.Context, r Repository, l Line) (*WALArchive, error) {
 	return nil, err
 }
 
-func loadWALArchive(ctx context.Context, r Repository, l Line) (*WALArchive, error) {
+func loadWALArchive(ctx context.Context, r Records, l Line) (*WALArchive, error) {
 	space := l.Space
 	dir := LineDir(r, l)
 	var runs, cons []string
@@ -136,7 +136,7 @@ func loadWALArchive(ctx context.Context, r Repository, l Line) (*WALArchive, err
 const walFileReads = 8
 
 // loadWALFiles reads names into files, walFileReads at a time.
-func loadWALFiles(ctx context.Context, r Repository, l Line, names []string, files []ArchiveFile) error {
+func loadWALFiles(ctx context.Context, r Records, l Line, names []string, files []ArchiveFile) error {
 	space := l.Space
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(walFileReads)

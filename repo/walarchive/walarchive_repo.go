@@ -35,3 +35,23 @@ type Repository interface {
 }
 
 var _ Repository = (*repo.Repository)(nil)
+
+// Records is what reading the archive's record files takes (LoadLine,
+// LoadWALArchive, LoadHistories, LoadSnapshotTimeline, SpaceLines, LineDir
+// ...): the backend to list their directories, the space's chunk key that
+// names them, and the one verified read of a file. A Repository is one.
+type Records interface {
+	Backend() repo.Backend
+	ChunkKey(space string) chunk.Key
+	LoadFile(ctx context.Context, name string, kind string, v any) error
+}
+
+// Reader is what surveying the archive without writing takes: its records,
+// the local index that locates segment chunks (FindDamage, ArchiveSpaces)
+// and the snapshots whose WAL position bounds it (SnapshotWALEnd). A
+// Repository is one.
+type Reader interface {
+	Records
+	Index() *index.Index
+	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+}
