@@ -129,6 +129,12 @@ type lockKey struct{}
 // relies on, so it must stop and keep nothing partial, as if interrupted.
 func (l *Lock) Context() context.Context { return l.ctx }
 
+// UnheldLock is a Lock that holds nothing: its Context is ctx and Unlock
+// does nothing. It is what a fake of the storage core returns from Lock, so
+// that the feature packages' operations run against it without a
+// repository.
+func UnheldLock(ctx context.Context) *Lock { return &Lock{ctx: ctx} }
+
 // Lock takes a shared or exclusive lock, or fails with ErrLocked naming the
 // holder. The lock is refreshed in the background until Unlock.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (*Lock, error) {
