@@ -254,7 +254,8 @@ type Verifier struct {
 
 // NewVerifier lists the packs of the repository and reads the pack sizes of
 // the local index, once for all the snapshots it verifies. check uses it with
-// Manifest for its L1 walk of every snapshot.
+// Manifest for its L1 walk of every snapshot. It takes only what L1 reads
+// (manifestRepo: Backend, Index, LoadTree).
 func NewVerifier(ctx context.Context, r manifestRepo, opts VerifyOptions) (*Verifier, error) {
 	opts.defaults()
 	v := &Verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
