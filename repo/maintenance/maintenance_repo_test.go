@@ -11,12 +11,12 @@ import (
 	"memento/repo"
 )
 
-// heldRepo is a Repository held by another process: Lock fails with
+// heldRepo is a pruneRepo held by another process: Lock fails with
 // repo.ErrLocked and Locks lists the holders. Any other call panics (nil
 // embedded interface), which proves Prune changes nothing when it cannot
 // lock.
 type heldRepo struct {
-	Repository
+	pruneRepo
 	locks []repo.LockStatus
 }
 

@@ -9,11 +9,11 @@ import (
 	"memento/repo"
 )
 
-// unlistableRepo is a Repository whose backend cannot list data/; any other
-// call panics (nil embedded interfaces), which proves NewVerifier asks for
-// nothing more once the listing fails.
+// unlistableRepo is a manifestRepo whose backend cannot list data/; any
+// other call panics (nil embedded interface), which proves NewVerifier asks
+// for nothing more once the listing fails.
 type unlistableRepo struct {
-	Repository
+	manifestRepo
 	be listFailingBackend
 }
 
