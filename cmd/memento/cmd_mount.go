@@ -103,7 +103,7 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	defer pit.Cleanup() // after srv.Unmount, which drops every view
 	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
 		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
-		PointInTime: pit.Recover, ParseInstant: a.parseMountInstant, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
+		PointInTimeSel: pit.RecoverSel, ParseInstant: a.parseMountInstant, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
 		PrefetchWorkers: workers,
 	})
 	if err != nil {
