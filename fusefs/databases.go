@@ -118,17 +118,17 @@ func snapshotDatabases(group []*repo.Snapshot) []walarchive.Database {
 	return out
 }
 
-// databasePaths lists, for each database that has space, the directories
-// showing it (relative to the mount's root, ending in /), for a README or
-// a log line: hosts/<h>/spaces/<s>/ when it is host h's only database with
-// the space, else hosts/<h>/identities/<id>/spaces/<s>/.
-func (c *catalog) databasePaths(space string) []string {
+// databasePaths lists, for each database of sc that has space, the
+// directories showing it (relative to the mount's root, ending in /), for
+// a README or a log line: hosts/<h>/spaces/<s>/ when it is host h's only
+// database with the space, else hosts/<h>/identities/<id>/spaces/<s>/.
+func (c *catalog) databasePaths(sc dbScope, space string) []string {
 	type key struct{ host, id string }
 	seen := map[key]bool{}
 	var out []string
 	for _, sn := range c.spaces[space] {
 		k := key{sn.Host, sn.Identity()}
-		if seen[k] || repo.ValidName(sn.Host) != nil {
+		if seen[k] || repo.ValidName(sn.Host) != nil || sc.host != "" && sn.Host != sc.host {
 			continue
 		}
 		seen[k] = true
@@ -200,11 +200,12 @@ func (f *FS) hostDatabaseEntries(c *catalog, host string) []genEntry {
 }
 
 // An ambiguous spaces/<s>/ holds this README, and at/ holds it too.
-const ambiguousReadme = `Space %[1]s exists in more than one database (Engram data dir) in
-this repository, so this directory does not show it: its snapshots and
-points in time would mix. Each database's space is here:
+const ambiguousReadme = `Space %[1]s exists in more than one database%[2]s.
+This directory does not show it, as their snapshots and points in time
+would mix. Each database (an Engram data dir) has its own directory
+(relative to the mount's root, %[3]s from here):
 
-%[2]s
+%[4]s
 On the command line, choose one the same way: --identity ID (or --host H
 when that is unambiguous), e.g. 'memento pitr ranges --space %[1]s --identity ID'.
 `
@@ -213,22 +214,25 @@ when that is unambiguous), e.g. 'memento pitr ranges --space %[1]s --identity ID
 // no database because several have the space.
 func (f *FS) ambiguousEntries(sc dbScope, space string) []genEntry {
 	dir := sc.base + "/" + space
-	text := func(ctx context.Context) []byte {
-		c := f.age(listingAge)
-		var list strings.Builder
-		for _, p := range c.databasePaths(space) {
-			fmt.Fprintf(&list, "  %s%s\n", up(dir), p)
+	where := " in this repository"
+	if sc.host != "" {
+		where = " of host " + sc.host
+	}
+	text := func(from string) func(ctx context.Context) []byte {
+		return func(ctx context.Context) []byte {
+			c := f.age(listingAge)
+			var list strings.Builder
+			for _, p := range c.databasePaths(sc, space) {
+				fmt.Fprintf(&list, "  %s\n", p)
+			}
+			return fmt.Appendf(nil, ambiguousReadme, space, where, up(from), list.String())
 		}
-		return fmt.Appendf(nil, ambiguousReadme, space, list.String())
 	}
 	// Inode numbers of their own: go-fuse keeps the node first made for a
 	// number, and the at/ of a database must not serve this one, nor the
 	// reverse, when the space gains or loses a database.
-	readme := f.textFileEntry(inoFor("ambiguous", dir+"/README"), "README", text)
-	atReadme := f.textFileEntry(inoFor("ambiguous", dir+"/at/README"), "README", func(ctx context.Context) []byte {
-		b := text(ctx)
-		return []byte(strings.ReplaceAll(string(b), "  "+up(dir), "  "+up(dir+"/at")))
-	})
+	readme := f.textFileEntry(inoFor("ambiguous", dir+"/README"), "README", text(dir))
+	atReadme := f.textFileEntry(inoFor("ambiguous", dir+"/at/README"), "README", text(dir+"/at"))
 	ino := inoFor("ambiguous", dir+"/at")
 	at := genEntry{name: "at", mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &genDir{f: f, ino: ino, dynamic: true, static: []genEntry{atReadme}, extra: func(ctx context.Context, name string) (genEntry, syscall.Errno) {
@@ -246,7 +250,7 @@ func (f *FS) ambiguousEntries(sc dbScope, space string) []genEntry {
 				return genEntry{}, syscall.ENOENT
 			}
 			f.log.Warn("point in time cannot be recovered: the space exists in more than one database; look under one database's directory",
-				"space", space, "at", name, "dir", strings.TrimPrefix(dir, "/"), "candidates", strings.Join(c.databasePaths(space), "; "), "err", g.err)
+				"space", space, "at", name, "dir", strings.TrimPrefix(dir, "/"), "candidates", strings.Join(c.databasePaths(sc, space), "; "), "err", g.err)
 			return genEntry{}, syscall.ENOENT
 		}}
 	}}
