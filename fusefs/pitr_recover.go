@@ -85,10 +85,9 @@ const mountPITRParallel = 2
 // PITState is state.json: where a view's recovery stopped.
 type PITState struct {
 	Space string `json:"space"`
-	// Identity and Timeline are the database and the timeline the view
-	// was recovered from.
+	// Identity is the database the view was recovered from (its base
+	// snapshot's); empty for the legacy database.
 	Identity string `json:"identity,omitempty"`
-	Timeline uint32 `json:"timeline,omitempty"`
 	// At is the instant asked for; Seq, TimestampNS and Time the last entry
 	// at or before it.
 	At          string `json:"at"`
@@ -235,7 +234,11 @@ func (m *Recoverer) RecoverSel(ctx context.Context, sel pitr.Select, t int64) (*
 	if err != nil {
 		return nil, err
 	}
-	st := PITState{Space: space, Identity: res.Identity, Timeline: res.Timeline, At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
+	base, err := m.r.FindSnapshot(ctx, res.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	st := PITState{Space: space, Identity: base.Identity(), At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
 		Time: res.Time, StateDigest: res.StateDigest, Records: res.Records, Snapshot: res.Snapshot,
 		ArchivedSegments: res.ArchivedSegments, Seconds: time.Since(start).Seconds()}
 	b, err := json.MarshalIndent(&st, "", "  ")
