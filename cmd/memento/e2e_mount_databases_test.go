@@ -127,6 +127,15 @@ func TestMountDatabases(t *testing.T) {
 		if bt, err := os.ReadDir(filepath.Join(m.mp, rel, "by-time")); err != nil || len(bt) != 1 {
 			t.Errorf("%s/by-time lists %v (%v), want the database's one snapshot", rel, bt, err)
 		}
+		// Its timelines are the database's (one each here).
+		tl, err := os.ReadDir(filepath.Join(m.mp, rel, "timelines"))
+		if err != nil || len(tl) != 2 || tl[0].Name() != "1" || tl[1].Name() != "README" {
+			t.Errorf("%s/timelines lists %v (%v), want 1 and README", rel, tl, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(m.mp, rel, "timelines", "README")); err != nil || !strings.Contains(string(b), "timeline 1: 1/at/") ||
+			!strings.Contains(string(b), "--space "+sp+" --identity "+ids[i]) {
+			t.Errorf("%s/timelines/README: %v\n%s", rel, err, b)
+		}
 		readme, err := os.ReadFile(filepath.Join(m.mp, rel, "at", "README"))
 		if err != nil || !strings.Contains(string(readme), "--space "+sp+" --identity "+ids[i]) {
 			t.Errorf("%s/at/README does not name the database: %v\n%s", rel, err, readme)
