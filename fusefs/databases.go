@@ -142,6 +142,18 @@ func (c *catalog) databasePaths(sc dbScope, space string) []string {
 	return out
 }
 
+// selNS is the inode namespace of the generated entries below a space's
+// at/ and timelines/: "v" as every generated entry for spaces/<s>/, and
+// one of each database's own below hosts/, so that go-fuse (which keeps the
+// node first made for a number) never serves one database's at/ for
+// another's when a host's database changes.
+func selNS(sel pitr.Select) string {
+	if sel.Identity == "" && sel.Host == "" {
+		return "v"
+	}
+	return "v:" + sel.Identity + "/" + sel.Host
+}
+
 // up is the relative path from dir (a mount path) back to the root.
 func up(dir string) string {
 	return strings.Repeat("../", strings.Count(dir, "/"))

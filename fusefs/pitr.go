@@ -106,7 +106,7 @@ func (f *FS) pitrEnabled() bool {
 // sel is the database and timeline (0: the newest); base is at/'s path.
 func (f *FS) atEntry(sel pitr.Select, base string) genEntry {
 	readme := f.atReadmeEntry(base+"/README", sel)
-	ino := inoFor("v", base)
+	ino := inoFor(selNS(sel), base)
 	return genEntry{name: "at", mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &genDir{f: f, ino: ino, static: []genEntry{readme}, extra: func(ctx context.Context, name string) (genEntry, syscall.Errno) {
 			return f.lookupInstant(ctx, sel, base, name)
@@ -186,7 +186,7 @@ func (f *FS) lookupInstant(ctx context.Context, sel pitr.Select, base, name stri
 	case sel.Identity != "" || sel.Host != "":
 		// A database's view: its own inode numbers (go-fuse keeps the
 		// node first made for a number).
-		ns = "at:" + base + ":" + name
+		ns = "at:" + sel.Identity + ":" + base + ":" + name
 	case timeline != 0:
 		ns = "at:" + space + "~" + strconv.FormatUint(uint64(timeline), 10) + ":" + name
 	}

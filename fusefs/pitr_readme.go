@@ -117,7 +117,7 @@ was archived again started a timeline: docs/pitr.md, "Timelines").
 `
 
 func (f *FS) atReadmeEntry(path string, sel pitr.Select) genEntry {
-	ino := inoFor("v", path)
+	ino := inoFor(selNS(sel), path)
 	return f.textFileEntry(ino, "README", func(ctx context.Context) []byte { return f.readmeText(ctx, sel) })
 }
 

@@ -37,10 +37,10 @@ prints them):
 // is <space>/'s path.
 func (f *FS) timelinesEntry(sel pitr.Select, dir string) genEntry {
 	base := dir + "/timelines"
-	readme := f.textFileEntry(inoFor("v", base+"/README"), "README", func(ctx context.Context) []byte {
+	readme := f.textFileEntry(inoFor(selNS(sel), base+"/README"), "README", func(ctx context.Context) []byte {
 		return f.timelinesReadme(sel)
 	})
-	ino := inoFor("v", base)
+	ino := inoFor(selNS(sel), base)
 	return genEntry{name: "timelines", mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &genDir{f: f, ino: ino, dynamic: true, static: []genEntry{readme}, live: func(ctx context.Context) []genEntry {
 			return f.listTimelines(ctx, sel, base)
@@ -76,7 +76,7 @@ func (f *FS) listTimelines(ctx context.Context, sel pitr.Select, base string) []
 		tl := sel
 		tl.Timeline = n
 		at := f.atEntry(tl, dir+"/at")
-		ino := inoFor("v", dir)
+		ino := inoFor(selNS(sel), dir)
 		out = append(out, genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 			return &genDir{f: f, ino: ino, static: []genEntry{at}}
 		}})
