@@ -18,6 +18,7 @@ import (
 	"memento/repo/backup/backuptest"
 	"memento/repo/pitr"
 	"memento/repo/repotest"
+	"memento/repo/walarchive"
 	"memento/walreplay"
 )
 
@@ -196,4 +197,61 @@ func TestMountDatabases(t *testing.T) {
 func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
+}
+
+// TestCatalogDatabase: the database a spaces/<s>/ directory shows is
+// chosen as the CLI chooses it: a legacy database (snapshots without an
+// identity) beside one with an identity is not a second candidate; two
+// with identities are ambiguous; a host filter or a pinned identity
+// narrows the candidates.
+func TestCatalogDatabase(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	idA, idB := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	n := 0
+	snap := func(host, id string) *repo.Snapshot {
+		n++
+		sn := &repo.Snapshot{Manifest: repo.Manifest{Time: at.Add(time.Duration(n) * time.Hour), Space: "s", Host: host}}
+		sn.ID[0] = byte(n)
+		if id != "" {
+			sn.Tags = []string{repo.IdentityTagPrefix + id}
+		}
+		return sn
+	}
+	legacy, a1, a2, b := snap("h1", ""), snap("h1", idA), snap("h1", idA), snap("h2", idB)
+	ids := func(g scopedGroup) []string {
+		var out []string
+		for _, sn := range g.snaps {
+			out = append(out, identityName(sn.Identity()))
+		}
+		return out
+	}
+	c := newCatalog([]*repo.Snapshot{legacy, a1, a2}, time.Now())
+	g := c.database(dbScope{}, "s")
+	if g.err != nil || !slices.Equal(ids(g), []string{idA, idA}) || g.sel != (pitr.Select{Space: "s"}) {
+		t.Errorf("legacy beside %s: %v %q %+v, want %s's two snapshots, chosen as --space alone", idA, g.err, ids(g), g.sel, idA)
+	}
+	g = c.database(dbScope{host: "h1"}, "s")
+	if g.err != nil || len(g.snaps) != 2 || g.sel.Identity != idA {
+		t.Errorf("host h1: %v %q %+v", g.err, ids(g), g.sel)
+	}
+	g = c.database(dbScope{host: "h1", pinned: true}, "s")
+	if g.err != nil || !slices.Equal(ids(g), []string{legacyName}) || g.sel.Identity != legacyName {
+		t.Errorf("legacy pinned: %v %q %+v", g.err, ids(g), g.sel)
+	}
+	c = newCatalog([]*repo.Snapshot{legacy, a1, a2, b}, time.Now())
+	g = c.database(dbScope{}, "s")
+	if !errors.Is(g.err, walarchive.ErrAmbiguous) || len(g.snaps) != 0 || len(g.cands) != 3 {
+		t.Errorf("two identities: %v %q %d candidates, want ErrAmbiguous and nothing shown", g.err, ids(g), len(g.cands))
+	}
+	if g := c.database(dbScope{host: "h2"}, "s"); g.err != nil || !slices.Equal(ids(g), []string{idB}) {
+		t.Errorf("host h2: %v %q", g.err, ids(g))
+	}
+	if g := c.database(dbScope{host: "h3"}, "s"); g.err != nil || len(g.snaps) != 0 {
+		t.Errorf("host h3: %v %q", g.err, ids(g))
+	}
+	// h1's database is idA's (its legacy one is no second candidate).
+	if got := c.databasePaths(dbScope{}, "s"); len(got) != 3 || got[0] != "hosts/h1/identities/legacy/spaces/s/  (identity (legacy), host h1)" ||
+		got[1] != "hosts/h1/spaces/s/  (identity "+idA+", host h1)" || got[2] != "hosts/h2/spaces/s/  (identity "+idB+", host h2)" {
+		t.Errorf("databasePaths = %q", got)
+	}
 }
