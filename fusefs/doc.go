@@ -8,8 +8,18 @@
 //	spaces/<space>/latest -> ../../snapshots/<short-id>
 //	spaces/<space>/by-time/<RFC 3339 time> -> ../../../snapshots/<short-id>
 //	spaces/<space>/at/<T>/                     the space as recovered at instant T
+//	spaces/<space>/timelines/<n>/at/<T>/        ... on timeline n
 //	hosts/<host>/<short-id> -> ../../snapshots/<short-id>   (and latest)
+//	hosts/<host>/spaces/<space>/...             as spaces/<space>/, of host's one database
+//	hosts/<host>/identities/<id>/spaces/<space>/...         of database <id>
 //	tags/<tag>/<short-id> -> ../../snapshots/<short-id>     (and latest)
+//
+// A space is one database's: spaces/<space>/ shows the only database
+// (identity) whose snapshots have it, hosts/<host>/spaces/<space>/ the only
+// one of that host, identities/<id>/ the one named (databases.go). Where
+// several databases have the space, the directory holds only a README and
+// an at/ naming each one's directory, and recovers nothing: no directory
+// mixes two databases' snapshots or WAL.
 //
 // Nothing is read until it is looked up: mounting reads no tree, a directory
 // reads its tree blob when it is first listed or searched, a file computes its
@@ -20,7 +30,7 @@
 // cached for a second and re-read the catalog (Repository.Sync) when it is
 // older than Options.RefreshInterval.
 //
-// spaces/<space>/at/ holds a README listing the recoverable ranges
+// <space>/at/ holds a README listing the recoverable ranges
 // (pitr.Planner.PITRRanges, read when it is opened) and accepts any absolute
 // instant `memento restore --at` accepts as a name (ParseInstant); instants are
 // never listed, so a recursive walk recovers nothing. Options.PointInTime
@@ -39,6 +49,10 @@
 // instant is a point-in-time restore (restore.RestorePointInTime) into its
 // own directory below the cache dir's mount-pitr/<pid>-*/, with state.json
 // and a lazy memories.jsonl beside it, all removed by Cleanup.
+//
+// Snapshot files, directories, symlinks and special files serve the
+// extended attributes their tree nodes recorded (xattr.go), read-only;
+// hard-linked files share one inode number and show the link count.
 //
 // Sequential reading is what a mount is mostly used for (cp, dd, diff -r),
 // so its cost is per request and per chunk, not per byte: the mount raises

@@ -15,8 +15,8 @@ func (f *FS) rootDir() *genDir {
 	return &genDir{f: f, ino: 1, static: sortEntries([]genEntry{
 		f.dirEntry("/snapshots", "snapshots", true, f.listSnapshots),
 		f.dirEntry("/spaces", "spaces", true, f.listSpaces),
-		f.dirEntry("/hosts", "hosts", true, func(c *catalog) []genEntry { return f.listGroups(c, "hosts", hosts) }),
-		f.dirEntry("/tags", "tags", true, func(c *catalog) []genEntry { return f.listGroups(c, "tags", tags) }),
+		f.dirEntry("/hosts", "hosts", true, func(c *catalog) []genEntry { return f.listGroups(c, "hosts", hosts, f.hostDatabaseEntries) }),
+		f.dirEntry("/tags", "tags", true, func(c *catalog) []genEntry { return f.listGroups(c, "tags", tags, nil) }),
 	})}
 }
 
@@ -55,32 +55,34 @@ func (f *FS) snapshotEntry(sn *repo.Snapshot, name string) genEntry {
 
 // listSpaces lists spaces/: one directory per space with snapshots.
 func (f *FS) listSpaces(c *catalog) []genEntry {
-	es := make([]genEntry, 0, len(c.spaces))
-	for space := range c.spaces {
-		es = append(es, f.dirEntry("/spaces/"+space, space, true, func(c *catalog) []genEntry {
-			return f.listSpace(c, space)
-		}))
-	}
-	return es
+	return f.listScopedSpaces(c, dbScope{base: "/spaces"})
 }
 
-// listSpace lists spaces/<space>/: latest, by-time/, at/ and timelines/.
-func (f *FS) listSpace(c *catalog, space string) []genEntry {
-	if len(c.spaces[space]) == 0 {
+// listSpace lists <spaces>/<space>/ of scope sc (spaces/<space>/,
+// hosts/<h>/spaces/<space>/, ...): latest, by-time/, at/ and timelines/ of
+// its one database, or a README and at/ naming the candidates when several
+// databases have the space (databases.go).
+func (f *FS) listSpace(c *catalog, sc dbScope, space string) []genEntry {
+	g := c.database(sc, space)
+	if g.err != nil {
+		return f.ambiguousEntries(sc, space)
+	}
+	if len(g.snaps) == 0 {
 		return nil
 	}
-	base := "/spaces/" + space
+	dir := sc.base + "/" + space
 	return []genEntry{
-		f.latestLink(base+"/latest", "../../snapshots/", func(c *catalog) []*repo.Snapshot { return c.spaces[space] }),
-		f.dirEntry(base+"/by-time", "by-time", true, func(c *catalog) []genEntry { return f.listByTime(c, space) }),
-		f.atEntry(space, 0, base+"/at"),
-		f.timelinesEntry(space),
+		f.latestLink(dir+"/latest", up(dir)+"snapshots/", func(c *catalog) []*repo.Snapshot { return c.database(sc, space).snaps }),
+		f.dirEntry(dir+"/by-time", "by-time", true, func(c *catalog) []genEntry { return f.listByTime(c, sc, space) }),
+		f.atEntry(g.sel, dir+"/at"),
+		f.timelinesEntry(g.sel, dir),
 	}
 }
 
-// listByTime lists spaces/<space>/by-time/: a link per snapshot, named by its time.
-func (f *FS) listByTime(c *catalog, space string) []genEntry {
-	group := c.spaces[space]
+// listByTime lists <space>/by-time/: a link per snapshot, named by its time.
+func (f *FS) listByTime(c *catalog, sc dbScope, space string) []genEntry {
+	group := c.database(sc, space).snaps
+	dir := sc.base + "/" + space + "/by-time"
 	es := make([]genEntry, 0, len(group))
 	seen := make(map[string]bool, len(group))
 	for _, sn := range group {
@@ -89,15 +91,15 @@ func (f *FS) listByTime(c *catalog, space string) []genEntry {
 			name += "-" + c.name[sn.ID] // two snapshots in the same nanosecond
 		}
 		seen[name] = true
-		target := "../../../snapshots/" + c.name[sn.ID]
-		es = append(es, f.linkEntry("/spaces/"+space+"/by-time/"+name, name, func() string { return target }))
+		target := up(dir) + "snapshots/" + c.name[sn.ID]
+		es = append(es, f.linkEntry(dir+"/"+name, name, func() string { return target }))
 	}
 	return es
 }
 
 // listGroups lists hosts/ or tags/: a directory per host or tag, holding a
-// link per snapshot and latest.
-func (f *FS) listGroups(c *catalog, kind string, groups func(*catalog) map[string][]*repo.Snapshot) []genEntry {
+// link per snapshot and latest, and what more adds (a host's spaces).
+func (f *FS) listGroups(c *catalog, kind string, groups func(*catalog) map[string][]*repo.Snapshot, more func(c *catalog, g string) []genEntry) []genEntry {
 	gs := groups(c)
 	es := make([]genEntry, 0, len(gs))
 	for g := range gs {
@@ -113,6 +115,9 @@ func (f *FS) listGroups(c *catalog, kind string, groups func(*catalog) map[strin
 			}
 			if len(group) > 0 {
 				out = append(out, f.latestLink(base+"/latest", "../../snapshots/", member))
+			}
+			if more != nil {
+				out = append(out, more(c, g)...)
 			}
 			return out
 		}))

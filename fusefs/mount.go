@@ -58,9 +58,8 @@ func Mount(r *repo.Repository, mountpoint string, opts Options) (*Server, error)
 		// Try mount(2) first (we are usually root), then fusermount3.
 		DirectMount:      true,
 		DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY,
-		// ls -l asks for ACL xattrs of every file; ENOSYS once makes the
-		// kernel stop asking.
-		DisableXAttrs: true,
+		// Extended attributes are served from the trees (xattr.go); a
+		// generated node answers ENODATA (no attributes) without work.
 		// Larger requests mean fewer round trips for sequential reads
 		// (with KernelReadahead, reads come in 1 MiB).
 		MaxWrite: 1 << 20,

@@ -138,7 +138,15 @@ func TestLayout(t *testing.T) {
 	wantLink("spaces/"+testSpace+"/by-time/"+tname, "../../../snapshots/"+sn.ShortID())
 	wantDir("spaces/"+testSpace+"/at", "README")
 	wantDir("hosts", "host-a", "host-b")
-	wantDir("hosts/host-a", sn.ShortID(), "latest")
+	wantDir("hosts/host-a", sn.ShortID(), "identities", "latest", "spaces")
+	// The host's one database: its spaces as under spaces/ (databases.go).
+	wantDir("hosts/host-a/spaces", testSpace)
+	wantDir("hosts/host-a/spaces/"+testSpace, "at", "by-time", "latest", "timelines")
+	wantLink("hosts/host-a/spaces/"+testSpace+"/latest", "../../../../snapshots/"+sn.ShortID())
+	wantLink("hosts/host-a/spaces/"+testSpace+"/by-time/"+tname, "../../../../../snapshots/"+sn.ShortID())
+	wantDir("hosts/host-a/identities", "legacy")
+	wantLink("hosts/host-a/identities/legacy/spaces/"+testSpace+"/latest", "../../../../../../snapshots/"+sn.ShortID())
+	wantDir("hosts/host-b", other.ShortID(), "latest") // no space: no spaces/
 	wantLink("hosts/host-a/"+sn.ShortID(), "../../snapshots/"+sn.ShortID())
 	wantLink("hosts/host-b/latest", "../../snapshots/"+other.ShortID())
 	wantDir("tags", "nightly")

@@ -52,6 +52,10 @@ type Options struct {
 	// forms only (a name must mean the same instant each time).
 	PointInTime  PointInTimeFunc
 	ParseInstant func(name string) (int64, error)
+	// PointInTimeSel, when set, is used instead of PointInTime, for every
+	// at/ of the mount: also those of one database
+	// (hosts/<h>/spaces/<space>/at/), which PointInTime cannot recover.
+	PointInTimeSel PointInTimeSelFunc
 	// PointInTimeViews bounds how many recovered instants stay materialized
 	// (each is a restored space on disk); the least recently used one that
 	// nothing uses is dropped first. 0 means DefaultPointInTimeViews.

@@ -13,6 +13,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/pitr"
 )
 
 // PointInTime is a space as recovered at one instant, served under
@@ -73,34 +74,65 @@ type VirtualFile struct {
 // with the mount's context, which is cancelled at unmount.
 type PointInTimeFunc func(ctx context.Context, space string, timeline uint32, t int64) (*PointInTime, error)
 
-// atEntry is spaces/<space>/at/: a README, and any instant as a lookup.
+// PointInTimeSelFunc recovers, at instant t (Unix nanoseconds), the space
+// of the database sel chooses (pitr.Select: Identity set under
+// hosts/<h>/spaces/<s>/ and hosts/<h>/identities/<id>/spaces/<s>/; only
+// Space under spaces/<s>/, which is the only database that has it, as
+// `--space S` alone resolves it), read on timeline sel.Timeline (0: the
+// newest). It is PointInTimeFunc with the database chosen; otherwise the
+// same.
+type PointInTimeSelFunc func(ctx context.Context, sel pitr.Select, t int64) (*PointInTime, error)
+
+// recoverAt is the recovery the mount uses: Options.PointInTimeSel, or
+// Options.PointInTime for spaces/<s>/ only (it cannot choose a database).
+func (f *FS) recoverAt(ctx context.Context, sel pitr.Select, t int64) (*PointInTime, error) {
+	switch {
+	case f.opts.PointInTimeSel != nil:
+		return f.opts.PointInTimeSel(ctx, sel, t)
+	case sel.Identity == "" && sel.Host == "":
+		return f.opts.PointInTime(ctx, sel.Space, sel.Timeline, t)
+	}
+	return nil, errors.New("this mount recovers a space only under spaces/<space>/at/ (no Options.PointInTimeSel)")
+}
+
+// pitrEnabled reports whether at/<T> views are recovered.
+func (f *FS) pitrEnabled() bool {
+	return f.opts.PointInTime != nil || f.opts.PointInTimeSel != nil
+}
+
+// atEntry is <space>/at/: a README, and any instant as a lookup.
 // Instants are not listed: a recursive walk of the mount (find, du, diff -r)
 // must not recover every range of every space.
-// timeline is the space's newest (0) or timeline N; base is at/'s path.
-func (f *FS) atEntry(space string, timeline uint32, base string) genEntry {
-	readme := f.atReadmeEntry(base+"/README", space, timeline)
-	ino := inoFor("v", base)
+// sel is the database and timeline (0: the newest); base is at/'s path.
+func (f *FS) atEntry(sel pitr.Select, base string) genEntry {
+	readme := f.atReadmeEntry(base+"/README", sel)
+	ino := inoFor(selNS(sel), base)
 	return genEntry{name: "at", mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &genDir{f: f, ino: ino, static: []genEntry{readme}, extra: func(ctx context.Context, name string) (genEntry, syscall.Errno) {
-			return f.lookupInstant(ctx, space, timeline, name)
+			return f.lookupInstant(ctx, sel, base, name)
 		}}
 	}}
 }
 
 // instantKey identifies a view: every name of one instant
 // (2026-11-21T14:29:00Z, ...00.000Z, its Unix nanoseconds) of one timeline
-// (0: the newest) shares it.
-func instantKey(space string, timeline uint32, t int64) string {
-	if timeline != 0 {
-		return space + "~" + strconv.FormatUint(uint64(timeline), 10) + "@" + strconv.FormatInt(t, 10)
+// (0: the newest) of one database (none: spaces/<s>/'s) shares it.
+func instantKey(sel pitr.Select, t int64) string {
+	k := sel.Space
+	if sel.Timeline != 0 {
+		k += "~" + strconv.FormatUint(uint64(sel.Timeline), 10)
 	}
-	return space + "@" + strconv.FormatInt(t, 10)
+	k += "@" + strconv.FormatInt(t, 10)
+	if sel.Identity != "" || sel.Host != "" {
+		k = sel.Identity + "/" + sel.Host + "/" + k
+	}
+	return k
 }
 
-// loadInstant returns the recovery of space at t, for pitViews.acquire.
-func (f *FS) loadInstant(space string, timeline uint32, t int64) func() (*PointInTime, error) {
+// loadInstant returns the recovery of sel's space at t, for pitViews.acquire.
+func (f *FS) loadInstant(sel pitr.Select, t int64) func() (*PointInTime, error) {
 	return func() (*PointInTime, error) {
-		pit, err := f.opts.PointInTime(f.ctx, space, timeline, t)
+		pit, err := f.recoverAt(f.ctx, sel, t)
 		if err == nil && (pit == nil || pit.Dir == "" && pit.Base == nil) {
 			err = errors.New("the recovery returned neither a directory nor a base snapshot")
 		}
@@ -108,19 +140,28 @@ func (f *FS) loadInstant(space string, timeline uint32, t int64) func() (*PointI
 	}
 }
 
+// dbArgs are the log attributes naming a view's database, when chosen.
+func dbArgs(sel pitr.Select) []any {
+	if sel.Identity == "" {
+		return nil
+	}
+	return []any{"identity", sel.Identity}
+}
+
 // lookupInstant materializes at/<name>: the first lookup of an instant
 // recovers it (concurrent lookups wait for that one recovery); an instant
 // that cannot be recovered does not exist, and the log says why.
-func (f *FS) lookupInstant(ctx context.Context, space string, timeline uint32, name string) (genEntry, syscall.Errno) {
-	if f.opts.PointInTime == nil || f.opts.ParseInstant == nil {
+func (f *FS) lookupInstant(ctx context.Context, sel pitr.Select, base, name string) (genEntry, syscall.Errno) {
+	if !f.pitrEnabled() || f.opts.ParseInstant == nil {
 		return genEntry{}, syscall.ENOENT
 	}
 	t, err := f.opts.ParseInstant(name)
 	if err != nil {
 		return genEntry{}, syscall.ENOENT
 	}
-	key := instantKey(space, timeline, t)
-	pv, err := f.pits.acquire(ctx, key, f.loadInstant(space, timeline, t))
+	space, timeline := sel.Space, sel.Timeline
+	key := instantKey(sel, t)
+	pv, err := f.pits.acquire(ctx, key, f.loadInstant(sel, t))
 	if err != nil {
 		switch {
 		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -130,23 +171,28 @@ func (f *FS) lookupInstant(ctx context.Context, space string, timeline uint32, n
 			if errors.As(err, &recent) {
 				return genEntry{}, syscall.EIO
 			}
-			return genEntry{}, f.errno("point in time unreadable", err, "space", space, "at", name, "timeline", timelineLabel(timeline))
+			return genEntry{}, f.errno("point in time unreadable", err, append([]any{"space", space, "at", name, "timeline", timelineLabel(timeline)}, dbArgs(sel)...)...)
 		}
 		var recent *recentFailure
 		if !errors.As(err, &recent) { // logged when it happened
-			f.log.Warn("point in time cannot be recovered", "space", space, "at", name, "timeline", timelineLabel(timeline), "err", err)
+			f.log.Warn("point in time cannot be recovered", append([]any{"space", space, "at", name, "timeline", timelineLabel(timeline)}, append(dbArgs(sel), "err", err)...)...)
 		}
 		return genEntry{}, syscall.ENOENT
 	}
 	defer f.pits.release(pv)
 	pit := pv.pit
 	ns := "at:" + space + ":" + name
-	if timeline != 0 {
+	switch {
+	case sel.Identity != "" || sel.Host != "":
+		// A database's view: its own inode numbers (go-fuse keeps the
+		// node first made for a number).
+		ns = "at:" + sel.Identity + ":" + base + ":" + name
+	case timeline != 0:
 		ns = "at:" + space + "~" + strconv.FormatUint(uint64(timeline), 10) + ":" + name
 	}
 	ino := inoFor(ns, "/")
 	if pit.Dir != "" {
-		v := &viewRef{f: f, key: key, space: space, timeline: timeline, name: name, t: t, ns: ns}
+		v := &viewRef{f: f, key: key, sel: sel, space: space, name: name, t: t, ns: ns}
 		return genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 			return &pitDir{v: v, ino: ino}
 		}}, 0

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"memento/repo/pitr"
 )
 
 // A point in time recovered into a directory (PointInTime.Dir) is served
@@ -25,18 +27,18 @@ import (
 
 // viewRef names one point-in-time view: what every node below at/<T>/ shares.
 type viewRef struct {
-	f        *FS
-	key      string // the view's key in f.pits: space, timeline and instant
-	space    string
-	timeline uint32 // 0: the newest
-	name     string // the directory name under at/, as looked up
-	t        int64
-	ns       string // inode namespace
+	f     *FS
+	key   string // the view's key in f.pits: database, space, timeline and instant
+	sel   pitr.Select
+	space string
+	name  string // the directory name under at/, as looked up
+	t     int64
+	ns    string // inode namespace
 }
 
 // acquire returns the view's directory and a reference to release.
 func (r *viewRef) acquire(ctx context.Context) (*pitView, syscall.Errno) {
-	pv, err := r.f.pits.acquire(ctx, r.key, r.f.loadInstant(r.space, r.timeline, r.t))
+	pv, err := r.f.pits.acquire(ctx, r.key, r.f.loadInstant(r.sel, r.t))
 	if err == nil && pv.pit.Dir == "" {
 		r.f.pits.release(pv)
 		err = errors.New("the point in time was recovered again without a directory")

@@ -26,9 +26,9 @@ It was started without point-in-time recovery; use the snapshots in
 'memento restore --at T --space %[1]s --target DIR'.
 `
 
-const atReadmeHead = `This directory shows space %[1]s as recovered at any instant.
+const atReadmeHead = `This directory shows space %[1]s%[5]s as recovered at any instant.
 
-Recoverable ranges (as 'memento pitr ranges --space %[1]s' prints them):
+Recoverable ranges (as 'memento pitr ranges --space %[6]s' prints them):
 %[2]s
 Name an instant as 'memento restore --at' accepts it, as a directory:
 RFC 3339 with any offset and up to 9 fractional digits, Unix nanoseconds,
@@ -39,7 +39,7 @@ not a relative one (2h ago), as a name must mean the same instant each time.
     cat at/%[3]s/memories.jsonl
     ls at/%[4]d/
 
-Each view holds what 'memento restore --space %[1]s --at T --target DIR'
+Each view holds what 'memento restore --space %[6]s --at T --target DIR'
 writes to DIR (metadata.json and spaces/%[1]s/), and:
 
     memories.jsonl   the state at T, one memory a line, sorted by id
@@ -50,16 +50,17 @@ it takes a while); the views used last stay on disk until the unmount.
 An instant that cannot be recovered does not exist; the mount's log says why.
 `
 
-// readmeText returns the README of at/ for space: of its newest timeline
-// (timeline 0, spaces/<space>/at/) or of timeline N
-// (spaces/<space>/timelines/N/at/).
-func (f *FS) readmeText(ctx context.Context, space string, timeline uint32) []byte {
-	if f.opts.PointInTime == nil {
-		return fmt.Appendf(nil, atReadmeDisabled, space)
+// readmeText returns the README of at/ for sel's space: of its newest
+// timeline (sel.Timeline 0, <space>/at/) or of timeline N
+// (<space>/timelines/N/at/), of the database sel chooses.
+func (f *FS) readmeText(ctx context.Context, sel pitr.Select) []byte {
+	space, timeline := sel.Space, sel.Timeline
+	if !f.pitrEnabled() {
+		return fmt.Appendf(nil, atReadmeDisabled, selArgs(sel))
 	}
 	f.age(listingAge) // sync with the repository: new snapshots extend the ranges
 	var rs []pitr.PITRRange
-	v, err := pitr.Resolve(f.ctx, f.r, pitr.Select{Space: space, Timeline: timeline})
+	v, err := pitr.Resolve(f.ctx, f.r, pitr.Select{Space: space, Identity: sel.Identity, Host: sel.Host, Timeline: timeline})
 	if err == nil {
 		rs, _, err = f.opts.Planner.RangesOf(f.ctx, f.r, v)
 	}
@@ -76,15 +77,32 @@ func (f *FS) readmeText(ctx context.Context, space string, timeline uint32) []by
 		}
 		example = time.Unix(0, rs[len(rs)-1].ToTS).UTC()
 	}
-	text := fmt.Appendf(nil, atReadmeHead, space, list.String(), example.Format(time.RFC3339Nano), example.UnixNano())
+	text := fmt.Appendf(nil, atReadmeHead, space, list.String(), example.Format(time.RFC3339Nano), example.UnixNano(), dbLabel(sel), selArgs(sel))
 	switch {
 	case err != nil:
 	case timeline != 0:
-		text = fmt.Appendf(text, atReadmeTimeline, v.Line.Timeline, space)
+		text = fmt.Appendf(text, atReadmeTimeline, v.Line.Timeline, selArgs(sel))
 	case len(v.History.Timelines()) > 1:
 		text = fmt.Appendf(text, atReadmeNewest, v.Line.Timeline, space)
 	}
 	return text
+}
+
+// selArgs is what names sel's space on the command line: "S", or
+// "S --identity ID" for one database's.
+func selArgs(sel pitr.Select) string {
+	if sel.Identity != "" {
+		return sel.Space + " --identity " + sel.Identity
+	}
+	return sel.Space
+}
+
+// dbLabel names sel's database in a README, when chosen.
+func dbLabel(sel pitr.Select) string {
+	if sel.Identity != "" {
+		return " of database " + sel.Identity
+	}
+	return ""
 }
 
 const atReadmeTimeline = `
@@ -98,9 +116,9 @@ space %[2]s are under ../timelines/ (a restore to an earlier point that
 was archived again started a timeline: docs/pitr.md, "Timelines").
 `
 
-func (f *FS) atReadmeEntry(path, space string, timeline uint32) genEntry {
-	ino := inoFor("v", path)
-	return f.textFileEntry(ino, "README", func(ctx context.Context) []byte { return f.readmeText(ctx, space, timeline) })
+func (f *FS) atReadmeEntry(path string, sel pitr.Select) genEntry {
+	ino := inoFor(selNS(sel), path)
+	return f.textFileEntry(ino, "README", func(ctx context.Context) []byte { return f.readmeText(ctx, sel) })
 }
 
 // textFileEntry is a generated text file computed when it is opened.

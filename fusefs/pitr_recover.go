@@ -85,6 +85,9 @@ const mountPITRParallel = 2
 // PITState is state.json: where a view's recovery stopped.
 type PITState struct {
 	Space string `json:"space"`
+	// Identity is the database the view was recovered from (its base
+	// snapshot's); empty for the legacy database.
+	Identity string `json:"identity,omitempty"`
 	// At is the instant asked for; Seq, TimestampNS and Time the last entry
 	// at or before it.
 	At          string `json:"at"`
@@ -190,8 +193,16 @@ func (m *Recoverer) enter() error {
 	return nil
 }
 
-// Recover is the mount's PointInTimeFunc.
+// Recover is the mount's PointInTimeFunc: RecoverSel of the only database
+// that has the space.
 func (m *Recoverer) Recover(ctx context.Context, space string, timeline uint32, t int64) (*PointInTime, error) {
+	return m.RecoverSel(ctx, pitr.Select{Space: space, Timeline: timeline}, t)
+}
+
+// RecoverSel is the mount's PointInTimeSelFunc: `memento restore --space S
+// [--identity ID] [--timeline N] --at T` into a directory of the view's own.
+func (m *Recoverer) RecoverSel(ctx context.Context, sel pitr.Select, t int64) (*PointInTime, error) {
+	space, timeline := sel.Space, sel.Timeline
 	if err := m.enter(); err != nil {
 		return nil, err
 	}
@@ -219,11 +230,15 @@ func (m *Recoverer) Recover(ctx context.Context, space string, timeline uint32, 
 		return nil, err
 	}
 	target := walreplay.Target{AtTime: &t}
-	res, err := restore.RestorePointInTime(ctx, m.r, restore.PITROptions{Space: space, Timeline: timeline, Target: target, DataDir: dir, NoSync: true, Planner: m.planner})
+	res, err := restore.RestorePointInTime(ctx, m.r, restore.PITROptions{Space: space, Identity: sel.Identity, Host: sel.Host, Timeline: timeline, Target: target, DataDir: dir, NoSync: true, Planner: m.planner})
 	if err != nil {
 		return nil, err
 	}
-	st := PITState{Space: space, At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
+	base, err := m.r.FindSnapshot(ctx, res.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	st := PITState{Space: space, Identity: base.Identity(), At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
 		Time: res.Time, StateDigest: res.StateDigest, Records: res.Records, Snapshot: res.Snapshot,
 		ArchivedSegments: res.ArchivedSegments, Seconds: time.Since(start).Seconds()}
 	b, err := json.MarshalIndent(&st, "", "  ")

@@ -20,59 +20,63 @@ import (
 // timelines come from the history records, not from the snapshot catalog:
 // they are listed anew on every listing and lookup (a few small files).
 
-const timelinesReadmeHead = `This directory shows each timeline of space %[1]s.
+const timelinesReadmeHead = `This directory shows each timeline of space %[1]s%[3]s.
 
 A restore to an earlier point that was archived again started a new
 timeline: the space's history forked there, and both branches stay
 recoverable (docs/pitr.md, "Timelines"). N/at/<T>/ is the space as
 recovered at instant T on timeline N, what
-'memento restore --space %[1]s --timeline N --at T --target DIR' writes;
+'memento restore --space %[4]s --timeline N --at T --target DIR' writes;
 ../at/ reads the newest timeline.
 
-Timelines and their recoverable ranges (as 'memento pitr ranges --space %[1]s'
+Timelines and their recoverable ranges (as 'memento pitr ranges --space %[4]s'
 prints them):
 %[2]s`
 
-// timelinesEntry is spaces/<space>/timelines/.
-func (f *FS) timelinesEntry(space string) genEntry {
-	base := "/spaces/" + space + "/timelines"
-	readme := f.textFileEntry(inoFor("v", base+"/README"), "README", func(ctx context.Context) []byte {
-		return f.timelinesReadme(space)
+// timelinesEntry is <space>/timelines/ of the database sel chooses; dir
+// is <space>/'s path.
+func (f *FS) timelinesEntry(sel pitr.Select, dir string) genEntry {
+	base := dir + "/timelines"
+	readme := f.textFileEntry(inoFor(selNS(sel), base+"/README"), "README", func(ctx context.Context) []byte {
+		return f.timelinesReadme(sel)
 	})
-	ino := inoFor("v", base)
+	ino := inoFor(selNS(sel), base)
 	return genEntry{name: "timelines", mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 		return &genDir{f: f, ino: ino, dynamic: true, static: []genEntry{readme}, live: func(ctx context.Context) []genEntry {
-			return f.listTimelines(ctx, space, base)
+			return f.listTimelines(ctx, sel, base)
 		}}
 	}}
 }
 
-// spaceHistory is the history of the space's database (the only one that
-// has it, as `pitr ranges` without --identity resolves it).
-func (f *FS) spaceHistory(ctx context.Context, space string) (*walarchive.History, error) {
-	id, err := walarchive.ResolveDatabase(ctx, f.r, space, "", "")
+// spaceHistory is the history of the database sel chooses (as `pitr
+// ranges` resolves it: without an identity, the only one that has the
+// space).
+func (f *FS) spaceHistory(ctx context.Context, sel pitr.Select) (*walarchive.History, error) {
+	id, err := walarchive.ResolveDatabase(ctx, f.r, sel.Space, sel.Identity, sel.Host)
 	if err != nil {
 		return nil, err
 	}
-	return walarchive.LoadHistory(ctx, f.r, id, space)
+	return walarchive.LoadHistory(ctx, f.r, id, sel.Space)
 }
 
 // listTimelines lists timelines/: a directory per timeline of the space.
-func (f *FS) listTimelines(ctx context.Context, space, base string) []genEntry {
-	if f.opts.PointInTime == nil {
+func (f *FS) listTimelines(ctx context.Context, sel pitr.Select, base string) []genEntry {
+	if !f.pitrEnabled() {
 		return nil
 	}
-	h, err := f.spaceHistory(ctx, space)
+	h, err := f.spaceHistory(ctx, sel)
 	if err != nil {
-		f.log.Warn("cannot list the timelines", "space", space, "err", err)
+		f.log.Warn("cannot list the timelines", append([]any{"space", sel.Space}, append(dbArgs(sel), "err", err)...)...)
 		return nil
 	}
 	var out []genEntry
 	for _, n := range h.Timelines() {
 		name := strconv.FormatUint(uint64(n), 10)
 		dir := base + "/" + name
-		at := f.atEntry(space, n, dir+"/at")
-		ino := inoFor("v", dir)
+		tl := sel
+		tl.Timeline = n
+		at := f.atEntry(tl, dir+"/at")
+		ino := inoFor(selNS(sel), dir)
 		out = append(out, genEntry{name: name, mode: syscall.S_IFDIR, ino: ino, build: func() fs.InodeEmbedder {
 			return &genDir{f: f, ino: ino, static: []genEntry{at}}
 		}})
@@ -81,13 +85,13 @@ func (f *FS) listTimelines(ctx context.Context, space, base string) []genEntry {
 }
 
 // timelinesReadme is timelines/README: every timeline and its ranges.
-func (f *FS) timelinesReadme(space string) []byte {
-	if f.opts.PointInTime == nil {
-		return fmt.Appendf(nil, atReadmeDisabled, space)
+func (f *FS) timelinesReadme(sel pitr.Select) []byte {
+	if !f.pitrEnabled() {
+		return fmt.Appendf(nil, atReadmeDisabled, selArgs(sel))
 	}
 	f.age(listingAge) // sync with the repository: new snapshots extend the ranges
 	var list strings.Builder
-	tls, err := f.opts.Planner.AllTimelines(f.ctx, f.r, pitr.Select{Space: space})
+	tls, err := f.opts.Planner.AllTimelines(f.ctx, f.r, pitr.Select{Space: sel.Space, Identity: sel.Identity, Host: sel.Host})
 	if err != nil {
 		fmt.Fprintf(&list, "  (cannot be listed: %v)\n", err)
 	}
@@ -100,5 +104,5 @@ func (f *FS) timelinesReadme(space string) []byte {
 			fmt.Fprintf(&list, "  %s\n", g)
 		}
 	}
-	return fmt.Appendf(nil, timelinesReadmeHead, space, list.String())
+	return fmt.Appendf(nil, timelinesReadmeHead, sel.Space, list.String(), dbLabel(sel), selArgs(sel))
 }

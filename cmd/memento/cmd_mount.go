@@ -40,6 +40,13 @@ or 'memento umount MOUNTPOINT':
   spaces/<space>/at/<T>/                   the space as recovered at instant T
   spaces/<space>/timelines/<N>/at/<T>/     ... on timeline N (at/ reads the newest)
   hosts/<host>/<id>, tags/<tag>/<id>       links to snapshots
+  hosts/<host>/spaces/<space>/...          as spaces/<space>/, of the host's database
+  hosts/<host>/identities/<identity>/spaces/<space>/...   of one database
+
+A space is one database's (data dir identity): where several databases have
+a space of that id, spaces/<space>/ holds only a README naming each one's
+directory under hosts/, and recovers nothing (as 'restore --space S'
+refuses without --identity).
 
 spaces/<space>/at/ accepts any absolute instant 'memento restore --at'
 accepts as a directory name, zone-less ones in --tz (not a relative one:
@@ -103,7 +110,7 @@ func (a *app) mount(ctx context.Context, mountpoint string, f mountFlags) error 
 	defer pit.Cleanup() // after srv.Unmount, which drops every view
 	srv, err := fusefs.Mount(r, mountpoint, fusefs.Options{
 		CacheSize: int64(size), AllowOther: f.allowOther, Logger: a.log, Debug: f.debugFUSE,
-		PointInTime: pit.Recover, ParseInstant: a.parseMountInstant, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
+		PointInTimeSel: pit.RecoverSel, ParseInstant: a.parseMountInstant, PointInTimeViews: f.pitrViews, Planner: pit.Planner(),
 		PrefetchWorkers: workers,
 	})
 	if err != nil {

@@ -393,6 +393,15 @@ func ResolveDatabase(ctx context.Context, r Repository, space, identity, host st
 	if err != nil {
 		return "", err
 	}
+	return ChooseDatabase(space, host, dbs)
+}
+
+// ChooseDatabase is ResolveDatabase's choice among the databases dbs that
+// have space (sorted by identity, as Databases returns them) when no
+// identity was given: the only one whose host is host when host is given,
+// else the only one, not counting the legacy database when others exist.
+// The mount makes the same choice among the databases it knows of.
+func ChooseDatabase(space, host string, dbs []Database) (string, error) {
 	cands := dbs
 	if len(dbs) > 1 && dbs[0].Identity == "" && host == "" {
 		// The legacy database next to databases with identities is, after
