@@ -35,6 +35,7 @@ type Repository interface {
 	Sync(ctx context.Context) error
 	ForgetLocations()
 	SaveSnapshot(ctx context.Context, m *repo.Manifest) (*repo.Snapshot, error)
+	LockManifests(ctx context.Context, command string) (*repo.Lock, error)
 }
 
 var _ Repository = (*repo.Repository)(nil)
