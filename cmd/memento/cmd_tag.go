@@ -21,7 +21,7 @@ change in the audit trail and then deletes the old manifest (a damage
 marker of check --repair follows the snapshot to its new ID). Tags memento
 writes itself (damage marks, identity:, timeline:, original:) are kept and
 cannot be given. --set "" removes every user tag. Tags are validated as
-backup --tag's: no comma, no control character, at most 128 bytes (repo.MaxTagLen).
+backup --tag's: no comma, no control character, at most 128 bytes.
 
 One tag or forget runs at a time (they take the repository's manifest lock,
 shared with backups, restores and mounts): a second one waits for the first,
