@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"memento/repo/repotest"
 )
 
 // TestDumpTarget: dump --target writes the same bytes as dump to stdout (a
@@ -18,9 +20,7 @@ func TestDumpTarget(t *testing.T) {
 	writeRandomTree(t, src, 3<<20, 17)
 	big := filepath.Join(src, "big")
 	content := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	if err := os.WriteFile(big, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	repotest.WriteFile(t, big, content, 0o644)
 	e.mustRun("backup", src)
 	sp := inSnapshot(t, "/", src)
 	out := t.TempDir()
@@ -61,15 +61,7 @@ func TestDumpTarget(t *testing.T) {
 	if r := e.run("dump", "--target", lost, "latest", sp); r.code == 0 {
 		t.Fatalf("dump of a snapshot with a lost pack succeeded:\n%s", r.stderr)
 	}
-	des, err := os.ReadDir(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, de := range des {
-		names = append(names, de.Name())
-	}
-	if len(names) != 2 || names[0] != "big" || names[1] != "src.tar" {
+	if names := entries(t, out); len(names) != 2 || names[0] != "big" || names[1] != "src.tar" {
 		t.Fatalf("files after a failed dump --target: %v", names)
 	}
 }

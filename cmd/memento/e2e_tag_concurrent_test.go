@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"memento/repo/repotest"
 )
 
 // TestTagConcurrent runs several `memento tag --add` processes on one
@@ -20,12 +21,7 @@ import (
 func TestTagConcurrent(t *testing.T) {
 	e := newEnv(t)
 	src := filepath.Join(t.TempDir(), "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "f"), []byte("tagged"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	repotest.WriteFile(t, filepath.Join(src, "f"), []byte("tagged"), 0o644)
 	e.mustRun("backup", src)
 	ids := e.snapshotIDs()
 	if len(ids) != 1 {
