@@ -179,12 +179,15 @@ func (r *Repository) LockManifests(ctx context.Context, command string) (*Lock, 
 		if !errors.Is(err, errManifestsBusy) || time.Now().After(deadline) {
 			return nil, err
 		}
+		if pause == 50*time.Millisecond {
+			r.log.Info(fmt.Sprintf("%s waits up to %s for the manifest lock", command, wait), "err", err)
+		}
 		// Two processes that wrote their locks at once both back off:
 		// a random pause makes one of them first next time.
 		d := pause/2 + time.Duration(rand.Int64N(int64(pause)))
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return nil, fmt.Errorf("%s: waiting for the manifest lock: %w", command, ctx.Err())
 		case <-time.After(d):
 		}
 		pause = min(2*pause, 2*time.Second)
