@@ -33,6 +33,10 @@ func (r *Repository) SetLockTimingForTest(refresh, stale time.Duration) {
 	r.locking.refreshEvery, r.locking.staleAfter = refresh, stale
 }
 
+// SetManifestLockWaitForTest makes LockManifests wait at most d for
+// another manifest lock.
+func (r *Repository) SetManifestLockWaitForTest(d time.Duration) { r.locking.manifestWait = d }
+
 // SetLastOKForTest sets when the lock was last written, as after a stall.
 func (l *Lock) SetLastOKForTest(at time.Time) { l.lastOK.Store(at.UnixNano()) }
 

@@ -15,6 +15,7 @@ import (
 	"memento/repo/backend/local"
 	"memento/repo/backup"
 	"memento/repo/backup/backuptest"
+	"memento/repo/pathmatch"
 	"memento/repo/repotest"
 	"memento/repo/restore/restoretest"
 )
@@ -122,8 +123,8 @@ func writeGoldenV2(t *testing.T, golden string) {
 	}
 	goldenV2Tree(t, goldenV2Source)
 	defer os.RemoveAll(filepath.Dir(goldenV2Source))
-	ex, err := backup.CompileExcludes([]string{"*.tmp"})
-	if err != nil {
+	var ex pathmatch.Set
+	if err := ex.Add([]string{"*.tmp"}, false); err != nil {
 		t.Fatal(err)
 	}
 	sn := backuptest.Backup(t, r, backup.BackupOptions{Paths: []string{goldenV2Source}, FullPaths: true, Exclude: ex, Host: "golden", Tags: []string{"golden"}})

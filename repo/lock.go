@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path"
 	"strings"
@@ -42,6 +43,11 @@ type lockInfo struct {
 	// locks are judged by their age only.
 	BootID       string `json:"boot_id,omitempty"`
 	PIDNamespace string `json:"pid_ns,omitempty"`
+	// Manifests marks the shared lock of a command that replaces or
+	// deletes snapshot manifests (tag, forget: LockManifests). Two such
+	// locks conflict with each other, not with other shared locks. Absent
+	// in locks of older binaries, which read it as an ordinary shared lock.
+	Manifests bool `json:"manifests,omitempty"`
 }
 
 const (
@@ -77,6 +83,8 @@ type lockState struct {
 	// refreshEvery and staleAfter are LockRefresh and LockStale, shorter
 	// in tests (zero: the constants).
 	refreshEvery, staleAfter time.Duration
+	// manifestWait is ManifestLockWait, shorter in tests (zero: the constant).
+	manifestWait time.Duration
 }
 
 func (s *lockState) timing() (refresh, stale time.Duration) {
@@ -138,6 +146,66 @@ func UnheldLock(ctx context.Context) *Lock { return &Lock{ctx: ctx} }
 // Lock takes a shared or exclusive lock, or fails with ErrLocked naming the
 // holder. The lock is refreshed in the background until Unlock.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (*Lock, error) {
+	return r.lock(ctx, newLockInfo(exclusive, command))
+}
+
+// ManifestLockWait is how long LockManifests waits for the lock of another
+// command that replaces or deletes manifests (tag, forget) to be released.
+const ManifestLockWait = 2 * time.Minute
+
+// LockManifests takes the lock of a command that replaces or deletes
+// snapshot manifests (tag, forget): shared, so it coexists with backups,
+// restores, mounts and WAL archiving, but it conflicts with another such
+// lock. Two tag runs (or a tag and a forget) each read a manifest and
+// replace or delete it: at once, both would replace the same snapshot and
+// leave two, or a forget would delete a snapshot a tag has just replaced.
+// While only such a lock is in the way it waits, up to ManifestLockWait,
+// since tag and forget take seconds; an exclusive lock (prune, repair)
+// fails at once with ErrLocked, as Lock. Once the lock is held the local
+// catalog is brought up to date with snapshots/ (Sync), so the caller sees
+// what the previous holder changed.
+func (r *Repository) LockManifests(ctx context.Context, command string) (*Lock, error) {
+	li := newLockInfo(false, command)
+	li.Manifests = true
+	wait := ManifestLockWait
+	if r.locking.manifestWait > 0 {
+		wait = r.locking.manifestWait
+	}
+	deadline := time.Now().Add(wait)
+	pause := 50 * time.Millisecond
+	for {
+		l, err := r.lock(ctx, li)
+		if err == nil {
+			if err := r.Sync(l.Context()); err != nil {
+				_ = l.Unlock()
+				return nil, err
+			}
+			return l, nil
+		}
+		if !errors.Is(err, errManifestsBusy) || time.Now().After(deadline) {
+			return nil, err
+		}
+		if pause == 50*time.Millisecond {
+			r.log.Info(fmt.Sprintf("%s waits up to %s for the manifest lock", command, wait), "err", err)
+		}
+		// Two processes that wrote their locks at once both back off:
+		// a random pause makes one of them first next time.
+		d := pause/2 + time.Duration(rand.Int64N(int64(pause)))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: waiting for the manifest lock: %w", command, ctx.Err())
+		case <-time.After(d):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// errManifestsBusy is wrapped in the ErrLocked error of a LockManifests
+// whose only conflicts are other LockManifests locks.
+var errManifestsBusy = errors.New("another command is replacing or deleting snapshots")
+
+func (r *Repository) lock(ctx context.Context, info lockInfo) (*Lock, error) {
+	exclusive, command := info.Exclusive, info.Command
 	o := r.locking.opts
 	if o.NoLock {
 		if exclusive || !o.ReadOnly {
@@ -145,7 +213,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (
 		}
 		return &Lock{r: r, ctx: ctx}, nil
 	}
-	l := &Lock{r: r, info: newLockInfo(exclusive, command), held: true, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lock{r: r, info: info, held: true, stop: make(chan struct{}), done: make(chan struct{})}
 	written := time.Now()
 	name, err := writeLock(ctx, r, l.info)
 	if err != nil && o.ReadOnly && !exclusive && isReadOnly(err) {
@@ -256,6 +324,7 @@ func (mine *Lock) checkOthers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var busy error
 	for _, o := range locks {
 		if o.Name == mine.name || o.Stale {
 			continue
@@ -268,8 +337,12 @@ func (mine *Lock) checkOthers(ctx context.Context) error {
 			return fmt.Errorf("%w: %s lock held by %s pid %d since %s (%s); %s",
 				ErrLocked, mode, o.Host, o.PID, o.Time.Format(time.RFC3339), o.Command, o.unlockHint())
 		}
+		if o.Manifests && mine.info.Manifests && busy == nil {
+			busy = fmt.Errorf("%w: %w (%s, held by %s pid %d since %s); %s",
+				ErrLocked, errManifestsBusy, o.Command, o.Host, o.PID, o.Time.Format(time.RFC3339), o.unlockHint())
+		}
 	}
-	return nil
+	return busy
 }
 
 // unlockHint says what clears a live lock if its process is in fact gone.
@@ -288,6 +361,7 @@ type LockStatus struct {
 	PID       int
 	Time      time.Time // when the holder wrote it, by the holder's clock
 	Exclusive bool
+	Manifests bool // a shared lock of tag or forget (LockManifests)
 	Command   string
 	// Age is how long ago the lock was written or last refreshed: by the
 	// storage's clock where the backend tells (ModTimeLister), relative to
@@ -369,7 +443,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
 			out = append(out, LockStatus{Name: f.name, Stale: true, Reason: "unreadable lock file: " + err.Error()})
 			continue
 		}
-		st := LockStatus{Name: f.name, Host: li.Host, PID: li.PID, Time: li.Time, Exclusive: li.Exclusive, Command: li.Command}
+		st := LockStatus{Name: f.name, Host: li.Host, PID: li.PID, Time: li.Time, Exclusive: li.Exclusive, Manifests: li.Manifests, Command: li.Command}
 		if storageClock {
 			st.Age = now.Sub(f.mtime)
 		} else {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -18,6 +19,8 @@ import (
 type pathBackupFlags struct {
 	exclude       []string
 	excludeFiles  []string
+	iexclude      []string
+	iexcludeFiles []string
 	oneFileSystem bool
 	filesFrom     []string
 	stdin         bool
@@ -26,8 +29,10 @@ type pathBackupFlags struct {
 }
 
 func (f *pathBackupFlags) register(fl *pflag.FlagSet) {
-	fl.StringArrayVar(&f.exclude, "exclude", nil, "leave out paths matching `PATTERN` (a glob with ** matched against the absolute path; anchored with a leading /) (repeatable)")
+	fl.StringArrayVar(&f.exclude, "exclude", nil, "leave out paths matching `PATTERN` (a glob with ** matched against the absolute path; anchored with a leading /; !PATTERN takes back what earlier ones left out) (repeatable)")
 	fl.StringArrayVar(&f.excludeFiles, "exclude-file", nil, "read exclude patterns from `FILE`, one a line, # comments (repeatable)")
+	fl.StringArrayVar(&f.iexclude, "iexclude", nil, "as --exclude, ignoring case (repeatable)")
+	fl.StringArrayVar(&f.iexcludeFiles, "iexclude-file", nil, "as --exclude-file, ignoring case (repeatable)")
 	fl.BoolVarP(&f.oneFileSystem, "one-file-system", "x", false, "stay on each path's file system: mount points are stored as empty directories")
 	fl.StringArrayVar(&f.filesFrom, "files-from", nil, "read the paths to back up from `FILE` (- for standard input), one a line, # comments (repeatable)")
 	fl.BoolVar(&f.stdin, "stdin", false, "back up standard input as one file (named by --stdin-filename)")
@@ -38,7 +43,7 @@ func (f *pathBackupFlags) register(fl *pflag.FlagSet) {
 // any reports whether a flag of a path backup was given.
 func (f *pathBackupFlags) any(fl *pflag.FlagSet) []string {
 	var set []string
-	for _, n := range []string{"exclude", "exclude-file", "one-file-system", "files-from", "stdin", "stdin-filename", "dry-run"} {
+	for _, n := range []string{"exclude", "exclude-file", "iexclude", "iexclude-file", "one-file-system", "files-from", "stdin", "stdin-filename", "dry-run"} {
 		if fl.Changed(n) {
 			set = append(set, "--"+n)
 		}
@@ -49,21 +54,23 @@ func (f *pathBackupFlags) any(fl *pflag.FlagSet) []string {
 // apply checks the flags and sets them on a path backup's options; paths
 // are the command's arguments.
 func (f *pathBackupFlags) apply(opts *backup.BackupOptions, paths []string, stdin io.Reader) error {
-	var patterns []string
-	patterns = append(patterns, f.exclude...)
-	for _, file := range f.excludeFiles {
-		lines, err := readListFile(file, stdin)
-		if err != nil {
-			return usagef("--exclude-file: %v", err)
+	for _, set := range []struct {
+		flag     string
+		patterns []string
+		files    []string
+		fold     bool
+	}{{"exclude", f.exclude, f.excludeFiles, false}, {"iexclude", f.iexclude, f.iexcludeFiles, true}} {
+		patterns := slices.Clone(set.patterns)
+		for _, file := range set.files {
+			lines, err := readListFile(file, stdin)
+			if err != nil {
+				return usagef("--%s-file: %v", set.flag, err)
+			}
+			patterns = append(patterns, lines...)
 		}
-		patterns = append(patterns, lines...)
-	}
-	if len(patterns) > 0 {
-		ex, err := backup.CompileExcludes(patterns)
-		if err != nil {
-			return usagef("%v", err)
+		if err := opts.Exclude.Add(patterns, set.fold); err != nil {
+			return usagef("--%s: %v", set.flag, err)
 		}
-		opts.Exclude = ex
 	}
 	for _, file := range f.filesFrom {
 		lines, err := readListFile(file, stdin)

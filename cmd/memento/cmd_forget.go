@@ -46,7 +46,10 @@ Safety: a policy needs --space or --all; an empty policy is an error; a group
 never loses its last snapshot without --allow-empty. Snapshots marked damaged
 by 'check --repair' do not count towards any rule and are kept (what is left
 of them may matter) unless --forget-damaged. Each removal is first written to
-the audit trail, so 'check' knows the snapshot was forgotten, not lost.`,
+the audit trail, so 'check' knows the snapshot was forgotten, not lost.
+forget and tag take turns (the manifest lock, shared with backups and
+restores): one waits up to 2 minutes for the other, then reads the
+snapshots as the other left them.`,
 		Example: `  memento forget --all --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run
   memento forget --space tenant_01 --keep-within 30d --keep-tag release --prune
   memento forget 3fa2c1d0 9b8a7c6d`,

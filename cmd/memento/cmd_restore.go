@@ -29,9 +29,9 @@ type restoreFlags struct {
 	asNew         bool
 	forceIdentity bool
 	// partial restore, damage, target (docs/cli.md, restore)
-	include, exclude []string
-	skipDamaged      bool
-	forceTarget      bool
+	patterns    restore.FilterPatterns
+	skipDamaged bool
+	forceTarget bool
 }
 
 // mode is what the restore does with the target's identity and timeline.
@@ -68,7 +68,12 @@ and only spaces/<id> is replaced.
 inside the snapshot ('*', '?', '**', [class], {a,b}); a pattern starting with
 '/' is anchored at the snapshot's root, any other matches at any depth. An
 excluded directory is skipped whole; with --include, a path is restored when
-it or a directory above it matches. A space is always restored whole.
+it or a directory above it matches. A pattern starting with '!' takes back
+what the patterns before it matched: the last pattern that matches decides
+(--include /etc --include '!/etc/ssl' restores /etc without /etc/ssl).
+--iinclude/--iexclude are the same ignoring case; a negated pattern acts
+within its own flag's list. The patterns are backup --exclude's
+(docs/path-backups.md). A space is always restored whole.
 
 --skip-damaged restores every file that reads and verifies and leaves out
 those that do not (a damaged chunk in every copy), lists them (path, chunk,
@@ -97,8 +102,10 @@ where a restore keeps a partial result. A space needs --as-new with it.`,
 	fl.StringVar(&f.host, "host", "", "with --at/--to-seq: the database of this host, when several have a space of that id")
 	fl.BoolVar(&f.asNew, "as-new", false, "give the target a new database identity (a clone for testing never archives into the original's history)")
 	fl.BoolVar(&f.forceIdentity, "force-identity", false, "restore into a data dir of another identity, which takes the snapshot's")
-	fl.StringArrayVar(&f.include, "include", nil, "restore only paths matching this glob, and what is below them (repeatable; plain snapshots)")
-	fl.StringArrayVar(&f.exclude, "exclude", nil, "do not restore paths matching this glob, nor what is below them (repeatable; plain snapshots)")
+	fl.StringArrayVar(&f.patterns.Include, "include", nil, "restore only paths matching this glob, and what is below them; !GLOB takes back part of what earlier ones include (repeatable; plain snapshots)")
+	fl.StringArrayVar(&f.patterns.IInclude, "iinclude", nil, "as --include, ignoring case (repeatable)")
+	fl.StringArrayVar(&f.patterns.Exclude, "exclude", nil, "do not restore paths matching this glob, nor what is below them; !GLOB takes back what earlier ones exclude (repeatable; plain snapshots)")
+	fl.StringArrayVar(&f.patterns.IExclude, "iexclude", nil, "as --exclude, ignoring case (repeatable)")
 	fl.BoolVar(&f.skipDamaged, "skip-damaged", false, "restore what reads correctly, list the damaged files, keep the incomplete result and exit 5")
 	fl.BoolVar(&f.forceTarget, "force-target", false, "restore over a non-empty root, home or current directory (or one above it), moving it aside")
 	return c
@@ -109,7 +116,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 		return usagef("--target DIR is required")
 	}
 	pitr := f.at != "" || f.toSeq != 0
-	partial := len(f.include) > 0 || len(f.exclude) > 0
+	partial := len(f.patterns.Include)+len(f.patterns.IInclude)+len(f.patterns.Exclude)+len(f.patterns.IExclude) > 0
 	switch {
 	case f.at != "" && f.toSeq != 0:
 		return usagef("give either --at or --to-seq, not both")
@@ -172,7 +179,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	if sn.Space != "" && f.skipDamaged && !f.asNew {
 		return usagef("--skip-damaged: snapshot %s is of space %s: a space with files left out needs --as-new", sn.ShortID(), sn.Space)
 	}
-	if a.restoreFilter, err = restore.NewFilter(f.include, f.exclude); err != nil {
+	if a.restoreFilter, err = restore.NewFilter(f.patterns); err != nil {
 		return usagef("%v", err)
 	}
 	prog := &repo.Progress{}

@@ -21,7 +21,15 @@ change in the audit trail and then deletes the old manifest (a damage
 marker of check --repair follows the snapshot to its new ID). Tags memento
 writes itself (damage marks, identity:, timeline:, original:) are kept and
 cannot be given. --set "" removes every user tag. Tags are validated as
-backup --tag's: no comma, no control character, at most 256 bytes.`,
+backup --tag's: no comma, no control character, at most 128 bytes.
+
+One tag or forget runs at a time (they take the repository's manifest lock,
+shared with backups, restores and mounts): a second one waits for the first,
+up to 2 minutes, then applies its change to the snapshot as the first left
+it. A snapshot ID that a tag change replaced still names the snapshot (by
+its original: tag), so concurrent or repeated runs with the same ID add up.
+Exit 6 if the lock stays taken (or prune holds the exclusive one), 7 if a
+snapshot is gone (e.g. forgotten meanwhile).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("set") {

@@ -148,11 +148,42 @@ func TestBackupFilters(t *testing.T) {
 		t.Fatalf("stdin restored: %d bytes, %v", len(got), err)
 	}
 
-	e.wantFail(exitUsage, "not a valid glob", "backup", src, "--exclude", "a[")
+	e.wantFail(exitUsage, `--exclude: "a[": not a valid pattern`, "backup", src, "--exclude", "a[")
+	e.wantFail(exitUsage, `--iexclude: "!": empty pattern`, "backup", src, "--iexclude", "!")
 	e.wantFail(exitUsage, "apply to path backups", "backup", "--data-dir", work, "--all", "--exclude", "x")
 	e.wantFail(exitUsage, "--stdin backs up standard input: give no paths", "backup", "--stdin", src)
 	e.wantFail(exitUsage, "--files-from", "backup", "--files-from", filepath.Join(work, "missing"))
 	e.wantFail(exitNotFound, "no such file", "backup", filepath.Join(work, "missing"))
+}
+
+// TestBackupFiltersNegatedAndCaseless (issue 17): a negated --exclude
+// ("!PATTERN") takes back what an earlier pattern left out; --iexclude and
+// --iexclude-file ignore case. The restored tree is exactly the kept part.
+func TestBackupFiltersNegatedAndCaseless(t *testing.T) {
+	e := newEnv(t)
+	src := smallTree(t)
+	P := inSnapshot(t, "/", src)
+	exFile := filepath.Join(t.TempDir(), "iexcludes")
+	mustOK(t, os.WriteFile(exFile, []byte("# deep text, any case\nD.TXT\n"), 0o644))
+	res := e.backupSummary(src, "--exclude", P+"/*", "--exclude", "!"+P+"/keep", "--exclude", "!"+P+"/other",
+		"--iexclude", "*.TMP", "--iexclude-file", exFile)
+	want := map[string]string{}
+	for p, d := range repoTreeDigest(t, src) {
+		switch filepath.ToSlash(p) {
+		case "keep", "keep/a.txt", "keep/sub", "keep/sub/b.log", "other", "other/f.txt", "other/deep":
+			want[p] = d
+		}
+	}
+	if len(want) != 7 {
+		t.Fatalf("the tree is not a test of the patterns: %v", want)
+	}
+	dst := filepath.Join(t.TempDir(), "r")
+	e.mustRun("restore", res.Snapshot, "--target", dst)
+	got := repoTreeDigest(t, inSnapshot(t, dst, src))
+	// other/deep lost its files, so its mtime differs from the source's.
+	delete(want, "other/deep")
+	delete(got, "other/deep")
+	sameDigest(t, "restored after negated and case-insensitive excludes", want, got)
 }
 
 // TestBackupOneFileSystem (issue 17): with --one-file-system a directory

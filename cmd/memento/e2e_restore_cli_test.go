@@ -28,15 +28,6 @@ func (e *env) runIn(dir string, args ...string) result {
 	return e.run(args...)
 }
 
-// restoredSrc is where the backed-up directory src lies below a restore
-// target: its base name, or its whole path where snapshots keep full paths.
-func restoredSrc(dst, src string) string {
-	if p := filepath.Join(dst, filepath.Base(src)); exists(p) {
-		return p
-	}
-	return filepath.Join(dst, src)
-}
-
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
 
 // entries lists the names in dir.
@@ -110,7 +101,7 @@ func TestE2ERestoreIntoEmptyDirAndMountPoint(t *testing.T) {
 	if after.Ino != before.Ino || after.Mode&0o777 != 0o750 {
 		t.Errorf("empty target replaced: inode %d -> %d, mode %o", before.Ino, after.Ino, after.Mode&0o777)
 	}
-	sameDigest(t, "restored in place", want, repoTreeDigest(t, restoredSrc(empty, src)))
+	sameDigest(t, "restored in place", want, repoTreeDigest(t, inSnapshot(t, empty, src)))
 	if got := entries(t, empty); len(got) != 1 {
 		t.Errorf("empty target holds %q after the restore, want the restored tree only", got)
 	}
@@ -128,13 +119,13 @@ func TestE2ERestoreIntoEmptyDirAndMountPoint(t *testing.T) {
 	if !strings.Contains(out, "restored snapshot") || strings.Contains(out, "previous content") {
 		t.Errorf("restore into a mount point says:\n%s", out)
 	}
-	sameDigest(t, "restored into a tmpfs mount point", want, repoTreeDigest(t, restoredSrc(mp, src)))
+	sameDigest(t, "restored into a tmpfs mount point", want, repoTreeDigest(t, inSnapshot(t, mp, src)))
 	if got := entries(t, mp); len(got) != 1 {
 		t.Errorf("mount point holds %q, want the restored tree only", got)
 	}
 	// A mount point with content cannot be moved aside: refused, untouched.
 	e.wantFail(exitFailure, "is a mount point and not empty: a mount point cannot be moved aside", "restore", "latest", "--target", mp)
-	sameDigest(t, "mount point after a refused restore", want, repoTreeDigest(t, restoredSrc(mp, src)))
+	sameDigest(t, "mount point after a refused restore", want, repoTreeDigest(t, inSnapshot(t, mp, src)))
 
 	// A stale in-place staging directory left by a killed restore is
 	// removed by the next restore into the same target, which then fills
@@ -150,7 +141,7 @@ func TestE2ERestoreIntoEmptyDirAndMountPoint(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "removed the staging directory of a restore that did not finish") {
 		t.Fatalf("restore over a stale staging dir: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	sameDigest(t, "restored after a stale staging", want, repoTreeDigest(t, restoredSrc(mp2, src)))
+	sameDigest(t, "restored after a stale staging", want, repoTreeDigest(t, inSnapshot(t, mp2, src)))
 	if got := entries(t, mp2); len(got) != 1 {
 		t.Errorf("mount point holds %q, want the restored tree only", got)
 	}
@@ -193,14 +184,14 @@ func TestE2ERestoreDangerousTargets(t *testing.T) {
 	if r := e.runIn(ewd, "restore", "latest", "--target", "."); r.code != 0 {
 		t.Fatalf("restore --target . into an empty cwd: exit %d\n%s", r.code, r.stderr)
 	}
-	sameDigest(t, "restored into the empty cwd", want, repoTreeDigest(t, restoredSrc(ewd, src)))
+	sameDigest(t, "restored into the empty cwd", want, repoTreeDigest(t, inSnapshot(t, ewd, src)))
 
 	// --force-target: the non-empty cwd is moved aside to the safety copy.
 	r := e.runIn(wd, "restore", "latest", "--target", ".", "--force-target")
 	if r.code != 0 || !strings.Contains(r.stdout, "the previous content is kept at "+wd+".pre-restore-") {
 		t.Fatalf("restore --target . --force-target: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	sameDigest(t, "forced restore", want, repoTreeDigest(t, restoredSrc(wd, src)))
+	sameDigest(t, "forced restore", want, repoTreeDigest(t, inSnapshot(t, wd, src)))
 	kept, _ := filepath.Glob(wd + ".pre-restore-*")
 	if len(kept) != 1 || !exists(filepath.Join(kept[0], "mine.txt")) {
 		t.Fatalf("safety copy of the working directory: %q", kept)
@@ -236,6 +227,16 @@ func TestE2ERestoreIncludeExclude(t *testing.T) {
 			return !strings.HasPrefix(p, "cache") && !strings.HasSuffix(p, ".tmp")
 		}, 6},
 		{"include and exclude", []string{"--include", "other", "--exclude", "deep"}, func(p string) bool { return p == "other" || p == "other/f.txt" }, 1},
+		// A negated pattern takes back part of what the ones before it
+		// matched; --iinclude/--iexclude ignore case.
+		{"negated include", []string{"--include", "keep", "--include", "!keep/sub"}, func(p string) bool { return p == "keep" || p == "keep/a.txt" }, 1},
+		{"negated exclude", []string{"--exclude", "*.txt", "--exclude", "!other/f.txt"}, func(p string) bool {
+			return !strings.HasSuffix(p, ".txt") || p == "other/f.txt"
+		}, 5},
+		{"iinclude", []string{"--iinclude", "*.LOG"}, func(p string) bool { return p == "top.log" || p == "keep" || p == "keep/sub" || p == "keep/sub/b.log" }, 2},
+		{"iexclude", []string{"--iexclude", "CACHE", "--iexclude", "*.Tmp"}, func(p string) bool {
+			return !strings.HasPrefix(p, "cache") && !strings.HasSuffix(p, ".tmp")
+		}, 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dst := filepath.Join(t.TempDir(), "dst")
@@ -247,7 +248,7 @@ func TestE2ERestoreIncludeExclude(t *testing.T) {
 			}
 			// Directories on the way to what was picked keep their
 			// snapshot metadata (mtime included).
-			sameDigest(t, c.name, only(c.want), repoTreeDigest(t, restoredSrc(dst, src)))
+			sameDigest(t, c.name, only(c.want), repoTreeDigest(t, inSnapshot(t, dst, src)))
 		})
 	}
 	e.wantFail(exitUsage, `--include "[a": not a valid pattern`, "restore", "latest", "--target", t.TempDir()+"/x", "--include", "[a")
@@ -343,7 +344,7 @@ func TestE2ERestoreSkipDamaged(t *testing.T) {
 		t.Errorf("stdout does not say the result is incomplete:\n%s", r.stdout)
 	}
 	want := repoTreeDigest(t, src)
-	got := repoTreeDigest(t, restoredSrc(dst, src))
+	got := repoTreeDigest(t, inSnapshot(t, dst, src))
 	lost := filepath.Join("d00", "file-000.bin")
 	if _, ok := got[lost]; ok {
 		t.Errorf("the damaged file %s was restored", lost)

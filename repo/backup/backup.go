@@ -23,6 +23,7 @@ import (
 	"memento/engram"
 	"memento/index"
 	"memento/repo"
+	"memento/repo/pathmatch"
 )
 
 // BackupOptions say what to back up and how to describe it.
@@ -37,8 +38,9 @@ type BackupOptions struct {
 	// named by its base name (the first layout).
 	Paths     []string
 	FullPaths bool
-	// Exclude leaves out what it matches (path backups only).
-	Exclude *ExcludePatterns
+	// Exclude leaves out what it matches, matched against the absolute
+	// path (path backups only; see pathmatch).
+	Exclude pathmatch.Set
 	// OneFileSystem keeps a path backup on the file system of each path:
 	// a directory where another file system is mounted is stored empty.
 	OneFileSystem bool
@@ -104,7 +106,7 @@ type archiver struct {
 	follow   map[string]bool
 	followed []string
 
-	exclude *ExcludePatterns
+	exclude pathmatch.Set
 	oneFS   bool
 	dryRun  bool
 	claimed sync.Map // chunk.ID -> struct{}: a dry run's new chunks, counted once
@@ -132,7 +134,7 @@ type item struct {
 // backup reuses them) but no snapshot is written.
 func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapshot, error) {
 	start := time.Now()
-	if opts.Space != "" && (opts.Exclude != nil || opts.OneFileSystem || opts.Stdin != nil || opts.DryRun) {
+	if opts.Space != "" && (len(opts.Exclude) > 0 || opts.OneFileSystem || opts.Stdin != nil || opts.DryRun) {
 		return nil, errors.New("excludes, one-file-system, stdin and dry run apply to path backups: a space is backed up whole")
 	}
 	var roots []item
@@ -400,7 +402,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 			if err := ctx.Err(); err != nil {
 				return nil
 			}
-			if it.source && a.exclude.Match(it.path) {
+			if it.source && excludedPath(a.exclude, it.path) {
 				a.excluded.Add(1)
 				continue
 			}

@@ -13,56 +13,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bmatcuk/doublestar/v4"
-
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/pathmatch"
 )
 
-// ExcludePatterns decide which paths a path backup leaves out, as restic's
-// --exclude does: a pattern is a glob (*, ?, [...], {a,b}, ** for any number
-// of directories) matched against a path's absolute name. One that starts
-// with / is anchored at the file system root; any other matches at any
-// depth ("*.o" is any file ending in .o, "cache/tmp" any tmp in a directory
-// named cache). An excluded directory is left out with everything below it.
-type ExcludePatterns struct {
-	globs []string
-}
-
-// CompileExcludes checks patterns and returns them ready to match. Blank
-// patterns are refused: the caller drops comments and empty lines of a file.
-func CompileExcludes(patterns []string) (*ExcludePatterns, error) {
-	e := &ExcludePatterns{}
-	for _, p := range patterns {
-		g := strings.TrimSuffix(p, "/")
-		if strings.TrimSpace(g) == "" {
-			return nil, fmt.Errorf("exclude pattern %q is empty", p)
-		}
-		if strings.HasPrefix(g, "/") {
-			g = strings.TrimLeft(g, "/")
-		} else {
-			g = "**/" + g
-		}
-		if !doublestar.ValidatePattern(g) {
-			return nil, fmt.Errorf("exclude pattern %q is not a valid glob", p)
-		}
-		e.globs = append(e.globs, g)
-	}
-	return e, nil
-}
-
-// Match reports whether the absolute path p is excluded.
-func (e *ExcludePatterns) Match(p string) bool {
-	if e == nil {
-		return false
-	}
-	rel := strings.TrimLeft(filepath.ToSlash(p), "/")
-	for _, g := range e.globs {
-		if ok, _ := doublestar.Match(g, rel); ok {
-			return true
-		}
-	}
-	return false
+// excludedPath reports whether the absolute path p is left out by the
+// exclude patterns (pathmatch: restic's semantics, matched against the
+// path without its leading '/').
+func excludedPath(ex pathmatch.Set, p string) bool {
+	return len(ex) > 0 && ex.Match(filepath.ToSlash(p))
 }
 
 // selection restricts which children of a directory a backup reads: nil

@@ -12,43 +12,6 @@ import (
 	"memento/repo"
 )
 
-// TestExcludePatterns: restic-like semantics, anchored with a leading /,
-// at any depth otherwise, ** across directories.
-func TestExcludePatterns(t *testing.T) {
-	ex, err := CompileExcludes([]string{"*.tmp", "/srv/cache", "cache/tmp", "/data/**/*.log", "build/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, want := range map[string]bool{
-		"/a/b/x.tmp":         true,
-		"/x.tmp":             true,
-		"/a/x.tmpl":          false,
-		"/srv/cache":         true,
-		"/other/srv/cache":   false,
-		"/srv/cache2":        false,
-		"/var/cache/tmp":     true,
-		"/var/cache/tmpx":    false,
-		"/data/a/b/c.log":    true,
-		"/data/c.log":        true,
-		"/elsewhere/c.log":   false,
-		"/home/u/build":      true,
-		"/home/u/build.json": false,
-	} {
-		if got := ex.Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
-	for _, bad := range []string{"", " ", "a["} {
-		if _, err := CompileExcludes([]string{bad}); err == nil {
-			t.Errorf("pattern %q accepted", bad)
-		}
-	}
-	var none *ExcludePatterns
-	if none.Match("/x") {
-		t.Error("no patterns match something")
-	}
-}
-
 // TestFullPathRoots: sources become their absolute paths from the root;
 // a source inside another is part of it; directories above hold only the
 // way down.

@@ -17,6 +17,10 @@ import (
 type FindOptions struct {
 	Patterns []string
 	Under    string
+	// TreeCacheBytes bounds the trees kept while Find runs, so that a tree
+	// the snapshots share is read once (0: DefaultTreeCacheBytes; < 0:
+	// keep none).
+	TreeCacheBytes int64
 }
 
 // Match is one path Find found.
@@ -61,12 +65,21 @@ func matches(patterns []string, p string) bool {
 }
 
 // Find walks the snapshots sns in the order given and calls fn for every
-// path that matches opts. A snapshot without opts.Under is skipped.
+// path that matches opts. A snapshot without opts.Under is skipped. The
+// trees it reads are kept for the run (treeCache, bounded by
+// opts.TreeCacheBytes): snapshots share most of their trees, which are
+// then read once.
 func Find(ctx context.Context, r Repository, sns []*repo.Snapshot, opts FindOptions, fn func(Match) error) error {
 	if err := CheckPatterns(opts.Patterns); err != nil {
 		return err
 	}
 	under := path.Clean("/" + opts.Under)
+	if max := opts.TreeCacheBytes; max >= 0 {
+		if max == 0 {
+			max = DefaultTreeCacheBytes
+		}
+		r = newTreeCache(r, max)
+	}
 	for _, sn := range sns {
 		if under != "/" {
 			if _, _, err := Lookup(ctx, r, sn, under); err != nil {

@@ -93,7 +93,9 @@ func snapshotGroup(sn *repo.Snapshot) string {
 // `check` never mistakes a forgotten snapshot for a lost one. It holds a
 // shared lock: forgetting only removes manifests, which concurrent backups
 // and restores (which already read theirs) do not mind; prune, which
-// deletes data, takes the exclusive lock.
+// deletes data, takes the exclusive lock. The lock is the manifest lock
+// (repo.LockManifests): a tag replacing a snapshot this forget decides
+// about waits, or is waited for, and the catalog is read once it is held.
 func Forget(ctx context.Context, r forgetRepo, opts ForgetOptions) (*ForgetResult, error) {
 	if len(opts.IDs) > 0 && !opts.Policy.Empty() {
 		return nil, fmt.Errorf("give snapshot IDs or a policy, not both")
@@ -115,7 +117,7 @@ func Forget(ctx context.Context, r forgetRepo, opts ForgetOptions) (*ForgetResul
 	var lock *repo.Lock
 	if !opts.DryRun {
 		var err error
-		if lock, err = r.Lock(ctx, false, "forget"); err != nil {
+		if lock, err = r.LockManifests(ctx, "forget"); err != nil {
 			return nil, err
 		}
 		defer lock.Unlock()

@@ -18,10 +18,10 @@ import (
 //   - damageRepo, DamagedSnapshots: the damage marks it lists and reads;
 //   - damageMarker, the mark check and tag write: saving a file;
 //   - blobStreamer, the pack reads of prune's repack and check's data read;
-//   - forgetRepo, Forget: the exclusive lock, the snapshots it resolves and
+//   - forgetRepo, Forget: the manifest lock, the snapshots it resolves and
 //     groups, the damage marks and audit log it reads, the audit record it
 //     appends, the manifests it deletes and the index entries it drops;
-//   - tagRepo, Retag: the lock, the snapshots it resolves, the damage marks
+//   - tagRepo, Retag: the manifest lock, the snapshots it resolves, the damage marks
 //     it reads and rewrites, and the manifests it replaces (with an audit
 //     record), deleting the old;
 //   - pruneRepo, Prune: the locks it takes and lists, the snapshots, index
@@ -48,7 +48,7 @@ type (
 	}
 	forgetRepo interface {
 		damageRepo
-		Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
+		LockManifests(ctx context.Context, command string) (*repo.Lock, error)
 		Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
 		FindSnapshot(ctx context.Context, ref string) (*repo.Snapshot, error)
 		AuditLog(ctx context.Context, since time.Time) ([]repo.AuditRecord, []error, error)
@@ -59,7 +59,8 @@ type (
 	tagRepo interface {
 		damageRepo
 		damageMarker
-		Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
+		LockManifests(ctx context.Context, command string) (*repo.Lock, error)
+		Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
 		FindSnapshot(ctx context.Context, ref string) (*repo.Snapshot, error)
 		SaveSnapshot(ctx context.Context, m *repo.Manifest) (*repo.Snapshot, error)
 		AppendAudit(ctx context.Context, rec repo.AuditRecord) (string, error)

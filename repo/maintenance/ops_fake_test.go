@@ -67,6 +67,10 @@ func (unheld) Lock(ctx context.Context, exclusive bool, command string) (*repo.L
 	return repo.UnheldLock(ctx), nil
 }
 
+func (unheld) LockManifests(ctx context.Context, command string) (*repo.Lock, error) {
+	return repo.UnheldLock(ctx), nil
+}
+
 // appender appends to an audit trail in memory.
 type appender struct {
 	mu   sync.Mutex
@@ -199,6 +203,9 @@ type tagFake struct {
 }
 
 func (f *tagFake) Index() *index.Index { return f.ix }
+func (f *tagFake) Snapshots(ctx context.Context) ([]*repo.Snapshot, error) {
+	return f.sns, nil
+}
 func (f *tagFake) FindSnapshot(ctx context.Context, ref string) (*repo.Snapshot, error) {
 	for _, sn := range f.sns {
 		if strings.HasPrefix(sn.ID.String(), ref) {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+
+	"memento/chunk"
 
 	"memento/repo"
 )
@@ -38,9 +41,12 @@ type TagResult struct {
 // manifest is deleted: a crash in between leaves both, never neither.
 // A damage marker of check --repair is carried over to the new ID. System
 // tags (damage marks, identity, timeline, original) are kept; the
-// edit may not name them (repo.ValidTag). It holds a shared lock, as
-// forget: only manifests change, the data they reference is the same, and
-// prune, which deletes data, takes the exclusive one.
+// edit may not name them (repo.ValidTag). It holds the manifest lock
+// (repo.LockManifests), as forget: shared, since only manifests change and
+// the data they reference is the same, but one tag or forget at a time, so
+// two concurrent runs never both replace one snapshot (which left two); a
+// run waits for the other to finish, then resolves its references against
+// the snapshots as they are then (findRetagged).
 func Retag(ctx context.Context, r tagRepo, opts TagOptions) (*TagResult, error) {
 	e := opts.Edit
 	if e.Set == nil && len(e.Add) == 0 && len(e.Remove) == 0 {
@@ -49,7 +55,7 @@ func Retag(ctx context.Context, r tagRepo, opts TagOptions) (*TagResult, error) 
 	if _, _, err := e.Apply(nil); err != nil {
 		return nil, err
 	}
-	lock, err := r.Lock(ctx, false, "tag")
+	lock, err := r.LockManifests(ctx, "tag")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +64,7 @@ func Retag(ctx context.Context, r tagRepo, opts TagOptions) (*TagResult, error) 
 	var sns []*repo.Snapshot
 	seen := map[string]bool{}
 	for _, ref := range opts.Refs {
-		sn, err := r.FindSnapshot(ctx, ref)
+		sn, err := findRetagged(ctx, r, ref)
 		if err != nil {
 			return nil, err
 		}
@@ -95,6 +101,38 @@ func Retag(ctx context.Context, r tagRepo, opts TagOptions) (*TagResult, error) 
 		res.Changed = append(res.Changed, TagChange{Old: sn.ID.String(), New: nsn.ID.String(), Tags: nsn.Tags})
 	}
 	return res, nil
+}
+
+// findRetagged resolves a snapshot reference as FindSnapshot does, and an
+// ID (or unique prefix) that is no longer a snapshot to the one whose
+// original: tag names it: the snapshot a tag change replaced it with. So a
+// tag run that waited for another one on the same snapshot, or is given
+// the ID a script read before a retag, edits the snapshot that is there
+// now. The original tag names the first ID, so an ID in between (a
+// snapshot retagged twice) is not found.
+func findRetagged(ctx context.Context, r tagRepo, ref string) (*repo.Snapshot, error) {
+	sn, err := r.FindSnapshot(ctx, ref)
+	if err == nil || !errors.Is(err, repo.ErrNotFound) || repo.IsLatestRef(ref) {
+		return sn, err
+	}
+	all, lerr := r.Snapshots(ctx)
+	if lerr != nil {
+		return nil, lerr
+	}
+	var ids, originals []chunk.ID
+	for _, s := range all {
+		if o, perr := chunk.ParseID(s.Original()); perr == nil {
+			ids, originals = append(ids, s.ID), append(originals, o)
+		}
+	}
+	o, merr := repo.MatchSnapshotPrefix(ref, originals)
+	if merr != nil {
+		if errors.Is(merr, repo.ErrNotFound) {
+			return nil, err
+		}
+		return nil, merr
+	}
+	return r.FindSnapshot(ctx, ids[slices.Index(originals, o)].String())
 }
 
 // replaceManifest writes sn's manifest with tags as a new snapshot, marks

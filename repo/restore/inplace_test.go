@@ -145,8 +145,11 @@ func TestFilter(t *testing.T) {
 		{nil, []string{"cache"}, "home/u/cache", true, true},
 		{nil, []string{"/cache"}, "home/u/cache", true, false},
 		{nil, []string{"*.tmp"}, "a.tmp", true, true},
+		{[]string{"/etc", "!/etc/ssl"}, nil, "etc/passwd", true, false},
+		{[]string{"/etc", "!/etc/ssl"}, nil, "etc/ssl/cert.pem", false, false},
+		{nil, []string{"*.tmp", "!keep.tmp"}, "a/keep.tmp", true, false},
 	} {
-		f, err := NewFilter(c.include, c.exclude)
+		f, err := NewFilter(FilterPatterns{Include: c.include, Exclude: c.exclude})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,8 +157,8 @@ func TestFilter(t *testing.T) {
 			t.Errorf("include %q exclude %q, %s: included %v excluded %v, want %v %v", c.include, c.exclude, c.path, in, out, c.in, c.out)
 		}
 	}
-	for p, want := range map[string]string{"": "empty pattern", "/": "names the snapshot's root", "[a": "not a valid pattern", "{a": "not a valid pattern"} {
-		if _, err := NewFilter([]string{p}, nil); err == nil || !strings.Contains(err.Error(), want) {
+	for p, want := range map[string]string{"": "empty pattern", "/": "names the root", "[a": "not a valid pattern", "{a": "not a valid pattern"} {
+		if _, err := NewFilter(FilterPatterns{Include: []string{p}}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("NewFilter(%q): %v, want %q", p, err, want)
 		}
 	}

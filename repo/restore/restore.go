@@ -407,8 +407,8 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 	// walk returns how many entries it restored below dir, or -1 when
 	// dir's tree is damaged and skipped (SkipDamaged). sel says a
 	// directory above matched an include pattern.
-	var walk func(id chunk.ID, dir, rel string, sel bool) (int, error)
-	walk = func(id chunk.ID, dir, rel string, sel bool) (int, error) {
+	var walk func(id chunk.ID, dir, rel string) (int, error)
+	walk = func(id chunk.ID, dir, rel string) (int, error) {
 		t, err := rs.r.LoadTree(gctx, rs.sn.Space, id)
 		if err != nil {
 			if rel != "" && rs.skippable(err) {
@@ -424,7 +424,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 			if rs.filter.Excluded(nrel) {
 				continue
 			}
-			nsel := sel || rs.filter.Included(nrel)
+			nsel := rs.filter.Included(nrel) // covers the directories above: a negated include may take back part of one
 			if !nsel && n.Type != repo.NodeDir {
 				continue // a directory is looked into: an include may match below
 			}
@@ -433,7 +433,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 				if err := os.Mkdir(p, 0o700); err != nil {
 					return 0, fmt.Errorf("restore %s: %w", p, err)
 				}
-				k, err := walk(*n.Subtree, p, nrel, nsel)
+				k, err := walk(*n.Subtree, p, nrel)
 				if err != nil {
 					return 0, err
 				}
@@ -486,7 +486,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		}
 		return count, nil
 	}
-	_, werr := walk(tree, dir, rel, false)
+	_, werr := walk(tree, dir, rel)
 	if werr == nil {
 		werr = flush()
 	}
