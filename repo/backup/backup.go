@@ -360,7 +360,7 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 }
 
 func findParent(ctx context.Context, r Repository, space string, paths []string, layout string) (*repo.Snapshot, error) {
-	all, err := r.Snapshots(ctx)
+	all, err := r.SnapshotsOf(ctx, space)
 	if err != nil {
 		return nil, err
 	}
