@@ -71,6 +71,11 @@ type BackupOptions struct {
 	// (relative to the snapshot root): a quiesced Engram backup reads the
 	// tiers it copied while the database was paused (EngramRecorder).
 	Redirect func(rel string) string
+	// latest, set by BackupSpace, is the newest snapshot of Space in the
+	// catalog (verified), which it read already: when its paths and layout
+	// are this backup's it is the parent findParent would pick, and the
+	// catalog is not read again.
+	latest *repo.Snapshot
 	// AfterFiles, if set, is called once every file has been read, before
 	// the manifest is written; an error aborts the backup without a
 	// snapshot. An Engram backup waits there for the WAL replay it started
@@ -169,7 +174,9 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	}
 
 	parent := opts.Parent
-	if parent == nil && !opts.NoParent {
+	if l := opts.latest; parent == nil && !opts.NoParent && l != nil && l.Space == opts.Space && slices.Equal(l.Paths, paths) && l.Layout == layout {
+		parent = l
+	} else if parent == nil && !opts.NoParent {
 		parent, err = findParent(ctx, r, opts.Space, paths, layout)
 		if err != nil {
 			return nil, err
