@@ -659,12 +659,16 @@ func readDirItems(dir item) ([]item, error) {
 			names = append(names, n)
 		}
 	} else if names == nil {
-		ents, err := os.ReadDir(dir.path)
+		// Names only (sorted below): os.ReadDir would make and sort a
+		// DirEntry per name, and the walk lstats every entry anyway.
+		f, err := os.Open(dir.path)
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
-		for _, e := range ents {
-			names = append(names, e.Name())
+		names, err = f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
 	}
 	out := make([]item, 0, len(names))
