@@ -123,7 +123,9 @@ func readAt(p string, off int64, n int) ([]byte, int64, error) {
 	if off < 0 {
 		off = max(fi.Size()+off, 0)
 	}
-	b := make([]byte, n)
+	// At most what the file holds past off: checkJSON asks for up to 1 MiB
+	// of files that are a few hundred bytes.
+	b := make([]byte, max(0, min(int64(n), fi.Size()-off)))
 	m, err := f.ReadAt(b, off)
 	if err != nil && err != io.EOF {
 		return nil, 0, err

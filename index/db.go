@@ -89,6 +89,15 @@ func Open(path string) (*Index, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("index %s: %w", abs, err)
 	}
+	// A file that is already a memento index needs no write: a read-only
+	// transaction checks its layout without a commit (two fdatasyncs and an
+	// exclusive lock, on every command). Anything else, or a failed check,
+	// takes the read-write path, which creates the layout or reports the error.
+	if fi, err := os.Stat(abs); err == nil && fi.Size() > 0 {
+		if ix.view(func(*bolt.Tx) error { return nil }) == nil {
+			return ix, nil
+		}
+	}
 	if err := ix.update(func(*bolt.Tx) error { return nil }); err != nil {
 		return nil, err
 	}
@@ -250,6 +259,10 @@ func (ix *Index) Reset() error {
 func (ix *Index) Bind(repoID string) error {
 	if repoID == "" {
 		return fmt.Errorf("index %s: bind: empty repository id", ix.path)
+	}
+	// Bound already (every command after the first): no write transaction.
+	if cur, err := ix.RepoID(); err == nil && cur == repoID {
+		return nil
 	}
 	return ix.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)

@@ -66,6 +66,41 @@ func (r *Repository) LoadTree(ctx context.Context, space string, id chunk.ID) (*
 	return t, nil
 }
 
+// treeRunBytes and treeRunGap bound LoadTrees' reads: what it wants is a
+// few KiB of trees, and reading through data blobs stored between them
+// cost an unchanged backup of 11,000 files 38 MB of reads instead of 1.4.
+const (
+	treeRunBytes = 1 << 20
+	treeRunGap   = 4 << 10
+)
+
+// LoadTrees reads and validates the trees ids of a space, sorted by pack
+// and offset so that trees stored side by side come in one read (a backup
+// reads a directory's subtrees against its parent this way, not one open
+// and read per directory). It returns the trees it could read and decode;
+// one it could not is absent (LoadTree reports why), and so is every tree
+// after an error of ctx.
+func (r *Repository) LoadTrees(ctx context.Context, space string, ids []chunk.ID) map[chunk.ID]*Tree {
+	out := make(map[chunk.ID]*Tree, len(ids))
+	if len(ids) == 0 {
+		return out
+	}
+	r.cacheTreeLocations(StorageSpace(space), ids[0])
+	// Runs of trees only: read through at most a small blob between two
+	// trees, never the data blobs a pack may hold between them.
+	opts := StreamOptions{Sort: true, RunBytes: treeRunBytes, RunGap: treeRunGap}
+	_ = r.StreamBlobs(ctx, space, TreeBlob, ids, opts, func(b StreamBlob) error {
+		if b.Err != nil {
+			return nil
+		}
+		if t, err := DecodeTree(b.Data); err == nil {
+			out[b.ID] = t
+		}
+		return nil
+	})
+	return out
+}
+
 // ChunkSizes returns the plaintext size of each chunk, from the index, so a
 // reader can compute file offsets without fetching data.
 func (r *Repository) ChunkSizes(space string, ids []chunk.ID) ([]uint32, error) {

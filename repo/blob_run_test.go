@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"testing"
 
 	"memento/chunk"
@@ -8,7 +9,7 @@ import (
 )
 
 // TestBlobRunCut: StreamBlobs cuts the blobs given, in that order, into runs
-// of pack neighbours: forwards only, gaps up to runMaxGap read through, a
+// of pack neighbours: forwards only, gaps up to RunGap (runMaxGap by default) read through, a
 // read within RunBytes (it was restore's TestPlanFetch).
 func TestBlobRunCut(t *testing.T) {
 	packA, packB := [32]byte{1}, [32]byte{2}
@@ -25,14 +26,16 @@ func TestBlobRunCut(t *testing.T) {
 		ids  []byte
 		sort bool
 		want []string // per run: its pack and blob count
+		gap  int64    // RunGap; 0: runMaxGap
 	}{
-		{"neighbours", []byte{1, 2, 3}, false, []string{"A3"}},
-		{"gap too wide", []byte{1, 2, 3, 4}, false, []string{"A3", "A1"}},
-		{"backwards", []byte{2, 1}, false, []string{"A1", "A1"}},
-		{"backwards sorted", []byte{2, 1}, true, []string{"A2"}},
-		{"other pack", []byte{1, 5, 2}, false, []string{"A1", "B1", "A1"}},
-		{"other pack sorted", []byte{1, 5, 2}, true, []string{"A2", "B1"}},
-		{"read too long", []byte{5, 6}, false, []string{"B1", "B1"}},
+		{"neighbours", []byte{1, 2, 3}, false, []string{"A3"}, 0},
+		{"gap too wide", []byte{1, 2, 3, 4}, false, []string{"A3", "A1"}, 0},
+		{"backwards", []byte{2, 1}, false, []string{"A1", "A1"}, 0},
+		{"backwards sorted", []byte{2, 1}, true, []string{"A2"}, 0},
+		{"other pack", []byte{1, 5, 2}, false, []string{"A1", "B1", "A1"}, 0},
+		{"other pack sorted", []byte{1, 5, 2}, true, []string{"A2", "B1"}, 0},
+		{"read too long", []byte{5, 6}, false, []string{"B1", "B1"}, 0},
+		{"gap wider than RunGap", []byte{1, 2, 3}, false, []string{"A2", "A1"}, runMaxGap - 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +43,7 @@ func TestBlobRunCut(t *testing.T) {
 			for i, b := range tc.ids {
 				ids[i] = chunk.ID{b}
 			}
-			s := &blobStream{opts: StreamOptions{RunBytes: runMaxBytes, Sort: tc.sort}}
+			s := &blobStream{opts: StreamOptions{RunBytes: runMaxBytes, RunGap: cmp.Or(tc.gap, runMaxGap), Sort: tc.sort}}
 			runs, which := s.cut(ids, func(i int) index.Location { return locs[ids[i]] }, nil)
 			var got []string
 			for n, run := range runs {

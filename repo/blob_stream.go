@@ -52,6 +52,10 @@ const (
 type StreamOptions struct {
 	// RunBytes bounds one ranged read (default runMaxBytes).
 	RunBytes int64
+	// RunGap bounds the bytes of unwanted blobs a run reads through between
+	// two wanted ones (default runMaxGap): a reader of a few small blobs
+	// spread over a pack (a directory's subtrees) sets it low.
+	RunGap int64
 	// Sort reads the blobs in pack order (pack, offset) rather than in the
 	// order given, so neighbours given apart still share a read. Without it
 	// a run only groups blobs that are neighbours in the order given.
@@ -140,6 +144,7 @@ func (r *Repository) StreamBlobs(ctx context.Context, space string, t BlobType, 
 		return nil
 	}
 	opts.RunBytes = cmp.Or(opts.RunBytes, runMaxBytes)
+	opts.RunGap = cmp.Or(opts.RunGap, runMaxGap)
 	if opts.Logger == nil {
 		opts.Logger = r.log
 	}
@@ -226,7 +231,7 @@ func (s *blobStream) cut(ids []chunk.ID, loc func(i int) index.Location, order [
 		})
 	}
 	for _, i := range order {
-		if n := len(runs); n > 0 && runs[n-1].add(ids[i], loc(i), s.opts.RunBytes) {
+		if n := len(runs); n > 0 && runs[n-1].add(ids[i], loc(i), s.opts.RunBytes, s.opts.RunGap) {
 			which[n-1] = append(which[n-1], i)
 			continue
 		}

@@ -52,11 +52,11 @@ func newBlobRun(id chunk.ID, loc index.Location) *blobRun {
 }
 
 // add appends the blob at loc to the run if it is in the same pack, after
-// the run's end, within runMaxGap of it, and keeps the read within max
+// the run's end, within gap bytes of it, and keeps the read within max
 // bytes. It reports whether it did.
-func (r *blobRun) add(id chunk.ID, loc index.Location, max int64) bool {
+func (r *blobRun) add(id chunk.ID, loc index.Location, max, gap int64) bool {
 	start, end := int64(loc.Offset), int64(loc.Offset)+int64(loc.Length)
-	if loc.Pack != r.pack || start < r.off+r.n || start-(r.off+r.n) > runMaxGap || end-r.off > max {
+	if loc.Pack != r.pack || start < r.off+r.n || start-(r.off+r.n) > gap || end-r.off > max {
 		return false
 	}
 	r.n = end - r.off

@@ -73,6 +73,11 @@ type BackupOptions struct {
 	// (relative to the snapshot root): a quiesced Engram backup reads the
 	// tiers it copied while the database was paused (EngramRecorder).
 	Redirect func(rel string) string
+	// latest, set by BackupSpace, is the newest snapshot of Space in the
+	// catalog (verified), which it read already: when its paths and layout
+	// are this backup's it is the parent findParent would pick, and the
+	// catalog is not read again.
+	latest *repo.Snapshot
 	// AfterFiles, if set, is called once every file has been read, before
 	// the manifest is written; an error aborts the backup without a
 	// snapshot. An Engram backup waits there for the WAL replay it started
@@ -171,7 +176,9 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	}
 
 	parent := opts.Parent
-	if parent == nil && !opts.NoParent {
+	if l := opts.latest; parent == nil && !opts.NoParent && l != nil && l.Space == opts.Space && slices.Equal(l.Paths, paths) && l.Layout == layout {
+		parent = l
+	} else if parent == nil && !opts.NoParent {
 		parent, err = findParent(ctx, r, opts.Space, paths, layout)
 		if err != nil {
 			return nil, err
@@ -198,11 +205,12 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
 	}
 
-	var parentRoot *repo.Tree
+	var parentRoot *parentTree
 	if parent != nil {
-		if parentRoot, err = r.LoadTree(ctx, parent.Space, parent.Root); err != nil {
+		if t, err := r.LoadTree(ctx, parent.Space, parent.Root); err != nil {
 			r.Logger().Warn("parent snapshot unreadable, reading every file", "snapshot", parent.ShortID(), "err", err)
-			parentRoot = nil
+		} else {
+			parentRoot = &parentTree{Tree: t, id: parent.Root}
 		}
 	}
 	werr := a.beforeDir("")
@@ -362,7 +370,7 @@ func backupRoots(opts BackupOptions) ([]item, []string, error) {
 }
 
 func findParent(ctx context.Context, r Repository, space string, paths []string, layout string) (*repo.Snapshot, error) {
-	all, err := r.Snapshots(ctx)
+	all, err := r.SnapshotsOf(ctx, space)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +396,13 @@ func (a *archiver) beforeDir(rel string) error {
 	return a.before(rel)
 }
 
-func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tree, rel string) (chunk.ID, error) {
+// parentTree is a tree of the parent snapshot and its ID.
+type parentTree struct {
+	*repo.Tree
+	id chunk.ID
+}
+
+func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTree, rel string) (chunk.ID, error) {
 	nodes := make([]*repo.Node, len(items))
 	var dirs []int
 	// Files are saved by goroutines; an error found while walking items must
@@ -491,12 +505,17 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 		return chunk.ID{}, err
 	}
 	sort.SliceStable(dirs, func(x, y int) bool { return items[dirs[x]].name != "wal" && items[dirs[y]].name == "wal" })
+	subtrees := a.parentSubtrees(ctx, parent, items, dirs)
 	saveDir := func(ctx context.Context, i int) error {
 		it, n := items[i], nodes[i]
-		var sub *repo.Tree
+		var sub *parentTree
 		if pn := parentNode(parent, it.name); pn != nil && pn.Type == repo.NodeDir && pn.Subtree != nil {
-			if t, err := a.r.LoadTree(ctx, a.space, *pn.Subtree); err == nil {
-				sub = t
+			t, ok := subtrees[*pn.Subtree]
+			if !ok { // past maxPrefetchedTrees
+				t, _ = a.r.LoadTree(ctx, a.space, *pn.Subtree)
+			}
+			if t != nil {
+				sub = &parentTree{Tree: t, id: *pn.Subtree}
 			}
 		}
 		crel := repo.JoinRel(rel, it.name)
@@ -526,11 +545,63 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *repo.Tre
 	}
 	t := &repo.Tree{Nodes: make([]*repo.Node, 0, len(nodes))}
 	for _, n := range nodes {
-		if n != nil {
+		if n != nil && n.Type != "" { // nil: excluded or vanished before its lstat; no type: vanished while read
 			t.Nodes = append(t.Nodes, n)
 		}
 	}
+	if id, ok := a.reuseTree(parent, t); ok {
+		return id, nil
+	}
 	return a.saveTree(t)
+}
+
+// reuseTree returns the parent's tree ID when t holds exactly the parent
+// tree's nodes and the parent tree's pack exists: the tree blob stored for
+// the parent is then the one t would be, so an unchanged directory costs
+// no encoding and no hashing. (An older memento may have written the same
+// nodes as other bytes; the parent's blob still decodes to these nodes.)
+func (a *archiver) reuseTree(parent *parentTree, t *repo.Tree) (chunk.ID, bool) {
+	if parent == nil || len(parent.Nodes) != len(t.Nodes) {
+		return chunk.ID{}, false
+	}
+	if _, ok := a.known[parent.id]; !ok {
+		return chunk.ID{}, false
+	}
+	for i, n := range t.Nodes {
+		if !n.Equal(parent.Nodes[i]) {
+			return chunk.ID{}, false
+		}
+	}
+	return parent.id, true
+}
+
+// maxPrefetchedTrees bounds the parent subtrees of one directory level
+// read ahead in one go (parentSubtrees); the subtrees of a directory with
+// more subdirectories than that are read one by one past it.
+const maxPrefetchedTrees = 512
+
+// parentSubtrees reads the parent snapshot's trees of the subdirectories
+// dirs (indexes into items) of a directory level at once: trees stored side
+// by side in a pack come in one read, where reading them as each directory
+// is walked cost an open and a read each. A tree that cannot be read maps
+// to nil: its directory is then read whole, as without a parent.
+func (a *archiver) parentSubtrees(ctx context.Context, parent *parentTree, items []item, dirs []int) map[chunk.ID]*repo.Tree {
+	if parent == nil || len(dirs) == 0 {
+		return nil
+	}
+	var ids []chunk.ID
+	for _, i := range dirs {
+		if pn := parent.Find(items[i].name); pn != nil && pn.Type == repo.NodeDir && pn.Subtree != nil && len(ids) < maxPrefetchedTrees {
+			ids = append(ids, *pn.Subtree)
+		}
+	}
+	trees := a.r.LoadTrees(ctx, a.space, ids)
+	for _, id := range ids {
+		if _, ok := trees[id]; !ok {
+			trees[id] = nil // unreadable: not read again
+		}
+	}
+	return trees
 }
 
 // saveDirs calls save for each subdirectory of a directory level (indexes
@@ -576,7 +647,7 @@ func (a *archiver) saveDirs(ctx context.Context, dirs []int, save func(context.C
 	return ctx.Err()
 }
 
-func parentNode(parent *repo.Tree, name string) *repo.Node {
+func parentNode(parent *parentTree, name string) *repo.Node {
 	if parent == nil {
 		return nil
 	}
@@ -590,12 +661,16 @@ func readDirItems(dir item) ([]item, error) {
 			names = append(names, n)
 		}
 	} else if names == nil {
-		ents, err := os.ReadDir(dir.path)
+		// Names only (sorted below): os.ReadDir would make and sort a
+		// DirEntry per name, and the walk lstats every entry anyway.
+		f, err := os.Open(dir.path)
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
-		for _, e := range ents {
-			names = append(names, e.Name())
+		names, err = f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
 	}
 	out := make([]item, 0, len(names))

@@ -19,8 +19,9 @@ import (
 // end. Tests may pass a small fake.
 type Repository interface {
 	Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
-	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+	SnapshotsOf(ctx context.Context, space string) ([]*repo.Snapshot, error)
 	LoadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tree, error)
+	LoadTrees(ctx context.Context, space string, ids []chunk.ID) map[chunk.ID]*repo.Tree
 	KnownBlobs(ctx context.Context, space string) (map[chunk.ID]struct{}, error)
 	ChunkKey(space string) chunk.Key
 	Polynomial() chunker.Pol

@@ -75,6 +75,7 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 		parent := opts.Parent
 		if parent == nil {
 			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
+			opts.latest = parent
 			if parent != nil && !sameLine(parent, opts.DataDir, opts.Space) {
 				parent = nil // another database's or timeline's: its WAL end says nothing of this one
 			}

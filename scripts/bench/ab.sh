@@ -12,10 +12,15 @@
 #   W=/tmp/ab scripts/bench/ab.sh
 #
 # W holds the repositories: old-tree, new-tree, restic-tree, old-dd, new-dd,
-# restic-dd. MEMENTO_PASSWORD and RESTIC_PASSWORD must be set.
+# restic-dd. MEMENTO_PASSWORD and RESTIC_PASSWORD must be set. PARTS picks
+# the parts to run (default "tree datadir restore"): PARTS=datadir with
+# another W and DATADIR measures a second data-dir profile (TREE unused).
 set -u
-: "${OLD:?} ${NEW:?} ${TREE:?} ${DATADIR:?} ${W:?}"
+: "${OLD:?} ${NEW:?} ${DATADIR:?} ${W:?}"
 ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-tree datadir restore}
+TREE=${TREE:-}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 out=$W/ab.tsv
 : >"$out"
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
@@ -31,6 +36,7 @@ latest() { "$1" snapshots --repo "$2" --json | sed -n 's/^ *"id": "\([0-9a-f]*\)
 tools=(old new restic)
 for ((round = 0; round < ROUNDS; round++)); do
   for i in 0 1 2; do
+    part tree || break
     t=${tools[(i + round) % 3]}
     case $t in
       restic) run "tree-unchanged restic" restic -r "$W/restic-tree" backup -q --compression auto "$TREE" ;;
@@ -39,6 +45,7 @@ for ((round = 0; round < ROUNDS; round++)); do
     esac
   done
   for i in 0 1 2; do
+    part datadir || break
     t=${tools[(i + round + 1) % 3]}
     case $t in
       restic) run "datadir-unchanged restic" restic -r "$W/restic-dd" backup -q --compression auto "$DATADIR" ;;
@@ -47,6 +54,7 @@ for ((round = 0; round < ROUNDS; round++)); do
     esac
   done
   for i in 0 1 2; do
+    part restore || break
     t=${tools[(i + round + 2) % 3]}
     rm -rf "$W/rt" && mkdir -p "$W/rt"
     case $t in
