@@ -46,10 +46,7 @@ func TestGoldenRepositoryFormat2(t *testing.T) {
 			t.Fatalf("%s: not a compressed (version-2) envelope: %q, %v", p, b[:min(len(b), 5)], err)
 		}
 	}
-	dir := filepath.Join(t.TempDir(), "repo")
-	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
+	r := openGoldenCopy(t, src)
 	var want goldenDigest
 	b, err := os.ReadFile(filepath.Join(golden, "digest.json"))
 	if err != nil {
@@ -57,14 +54,6 @@ func TestGoldenRepositoryFormat2(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
-	}
-	be, err := local.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("a format-2 repository no longer opens: %v", err)
 	}
 	sns, err := r.Snapshots(context.Background())
 	if err != nil || len(sns) != len(want) || len(sns) == 0 {
@@ -86,13 +75,12 @@ func TestGoldenRepositoryFormat2(t *testing.T) {
 	}
 }
 
-// TestFormat1GoldenStaysFormat1: backing up into a copy of a format-1
-// golden repository leaves it of format 1, with plain (version-1) index
-// files only, which every binary of format 1 reads; what was backed up
-// restores.
-func TestFormat1GoldenStaysFormat1(t *testing.T) {
+// openGoldenCopy opens a copy of the golden repository src (opening and
+// restoring take locks, which write).
+func openGoldenCopy(t *testing.T, src string) *repo.Repository {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "repo-v1-encrypted", "repo"))); err != nil {
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
 		t.Fatal(err)
 	}
 	be, err := local.Open(dir)
@@ -101,8 +89,18 @@ func TestFormat1GoldenStaysFormat1(t *testing.T) {
 	}
 	r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("golden %s no longer opens: %v", src, err)
 	}
+	return r
+}
+
+// TestFormat1GoldenStaysFormat1: backing up into a copy of a format-1
+// golden repository leaves it of format 1, with plain (version-1) index
+// files only, which every binary of format 1 reads; what was backed up
+// restores.
+func TestFormat1GoldenStaysFormat1(t *testing.T) {
+	r := openGoldenCopy(t, filepath.Join("testdata", "repo-v1-encrypted", "repo"))
+	dir := r.Backend().Location()
 	src := t.TempDir()
 	text := bytes.Repeat([]byte("a format-1 repository keeps plain index files\n"), 4000)
 	repotest.WriteFile(t, filepath.Join(src, "notes.txt"), text, 0o644)
