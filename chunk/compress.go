@@ -161,7 +161,7 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 		return src, false
 	default:
 		out = append(dst[:0], formatZstd)
-		out = encoder(l).EncodeAll(src, out)
+		out = encoder(textLevel(l, src)).EncodeAll(src, out)
 	}
 	if !pays(len(src), len(out)) {
 		return src, false

@@ -14,7 +14,11 @@ import (
 
 // FormatVersion is the repository format this binary writes. A binary reads
 // every version up to its own and refuses newer ones with ErrFormat.
-const FormatVersion = 1
+// Format 2 (2026-12) adds compressed index files (metadata envelope
+// version 2, file.go); everything else is as in format 1, and a format-1
+// repository is still written in format 1 (no compressed index files), so
+// the binaries that made it keep reading it.
+const FormatVersion = 2
 
 // Encryption modes recorded in the config.
 const (

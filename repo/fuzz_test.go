@@ -283,7 +283,8 @@ func FuzzOpenFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	for si, s := range sealers {
-		r := &Repository{be: be, seal: s}
+		// Format 2: index files are written as compressed envelopes (version 2).
+		r := &Repository{be: be, seal: s, cfg: Config{Version: FormatVersion}}
 		for k, fk := range fuzzFileKinds {
 			id, err := r.SaveFile(ctx, fk.dir, fk.kind, values[k])
 			if err != nil {
@@ -338,6 +339,26 @@ func FuzzOpenFile(f *testing.F) {
 		other := fuzzFileKinds[(int(kind)+1)%len(fuzzFileKinds)]
 		if err := r.openFile(env, name, other.kind, other.new()); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("a %s opened as a %s: %v", fk.kind, other.kind, err)
+		}
+
+		// The same plaintext as the sealed body of a compressed envelope
+		// (version 2): the decompression layer gets arbitrary bytes, and
+		// whatever it yields goes to the JSON layer.
+		env2 := append([]byte(fileMagic+"\x02"), s.seal(nil, plain, []byte(fk.kind))...)
+		if err := r.openFile(env2, FileName(fk.dir, blake3.Sum256(env2)), fk.kind, fk.new()); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("sealed compressed body: %v", err)
+		}
+		if c, ok := chunk.Compress(nil, plain, chunk.LevelFastest); ok {
+			env2 = append([]byte(fileMagic+"\x02"), s.seal(nil, c, []byte(fk.kind))...)
+			v2 := fk.new()
+			err := r.openFile(env2, FileName(fk.dir, blake3.Sum256(env2)), fk.kind, v2)
+			if err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("sealed compressed JSON: %v", err)
+			}
+			// Compressed or not, the same JSON decodes the same.
+			if v1 := fk.new(); (err == nil) != (r.openFile(env, name, fk.kind, v1) == nil) {
+				t.Fatalf("compressed and plain envelopes of the same JSON disagree: %v", err)
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,11 +56,15 @@ func TestNewerVersionsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		chmod(t, p, 0o600)
-		if err := os.WriteFile(p, []byte(strings.Replace(string(b), `"version": 1`, `"version": 2`, 1)), 0o600); err != nil {
+		cur, next := fmt.Sprintf(`"version": %d`, FormatVersion), fmt.Sprintf(`"version": %d`, FormatVersion+1)
+		if !strings.Contains(string(b), cur) {
+			t.Fatalf("config has no %s:\n%s", cur, b)
+		}
+		if err := os.WriteFile(p, []byte(strings.Replace(string(b), cur, next, 1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		_, err = Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})
-		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "repository format version 2 (this binary reads 1..1)") {
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), fmt.Sprintf("repository format version %d (this binary reads 1..%d)", FormatVersion+1, FormatVersion)) {
 			t.Fatalf("open a version-2 repository: %v", err)
 		}
 	})

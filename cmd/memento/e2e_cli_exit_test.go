@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"memento/repo"
 	"memento/repo/repotest"
 )
 
@@ -77,9 +79,9 @@ func exitTriggers(t *testing.T) map[int]exitTrigger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v99 := strings.Replace(string(b), `"version": 1,`, `"version": 99,`, 1)
+	v99 := strings.Replace(string(b), fmt.Sprintf(`"version": %d,`, repo.FormatVersion), `"version": 99,`, 1)
 	if v99 == string(b) {
-		t.Fatalf("config has no version 1:\n%s", b)
+		t.Fatalf("config has no version %d:\n%s", repo.FormatVersion, b)
 	}
 	if err := os.WriteFile(cfg, []byte(v99), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,73 @@
+package chunk
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestLooksLikeText: text (ASCII, UTF-8, source code, JSON) is text; float
+// data, the Engram WAL, random bytes and zeros are not.
+func TestLooksLikeText(t *testing.T) {
+	goSrc := strings.Repeat("func (p *Packer) Add(t BlobType, id chunk.ID) error {\n\tif p.cur == nil {\n\t\treturn nil\n\t}\n}\n", 200)
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"prose", genText(100_000, 1), true},
+		{"go source", []byte(goSrc), true},
+		{"utf-8", []byte(strings.Repeat("Grüße, 世界! ünïcode\r\n", 500)), true},
+		{"json", []byte(strings.Repeat(`{"id":"9a8b7c6d","t":1,"o":123,"l":456},`, 300)), true},
+		{"short text", []byte("hello, hello, hello, hello, hello, hello, hello, hello, hello!"), true},
+		{"floats", genFloats(1<<20, 2), false},
+		{"wal", genWAL(1<<20, 3), false},
+		{"random", dataKinds[3].gen(1<<20, 4), false},
+		{"zeros", make([]byte, 1<<20), false},
+		{"empty", nil, false},
+	} {
+		if got := looksLikeText(tt.data); got != tt.want {
+			t.Errorf("%s: looksLikeText = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestTextCompressedBetter: under LevelFastest (the default), text is
+// stored as exactly the zstd frame of textCompressLevel, smaller than the
+// fastest level's; binary data keeps the fastest level's bytes. Both
+// decompress to the plaintext.
+func TestTextCompressedBetter(t *testing.T) {
+	frame := func(l Level, src []byte) []byte {
+		return encoder(l).EncodeAll(src, []byte{formatZstd})
+	}
+	text := genText(300_000, 7)
+	stored, ok := Compress(nil, text, LevelFastest)
+	if !ok || !bytes.Equal(stored, frame(textCompressLevel, text)) {
+		t.Fatalf("text under LevelFastest: compressed %v, %d bytes; want the %v frame of %d bytes", ok, len(stored), textCompressLevel, len(frame(textCompressLevel, text)))
+	}
+	if fast := frame(LevelFastest, text); len(stored) >= len(fast) {
+		t.Fatalf("text at %v: %d bytes, not smaller than fastest's %d", textCompressLevel, len(stored), len(fast))
+	}
+	// Compressible binary: text with a control byte every 16 bytes.
+	bin := bytes.Clone(text)
+	for i := 0; i < len(bin); i += 16 {
+		bin[i] = 0x01
+	}
+	if looksLikeText(bin) {
+		t.Fatal("binary data taken for text")
+	}
+	stored2, ok := Compress(nil, bin, LevelFastest)
+	if !ok || !bytes.Equal(stored2, frame(LevelFastest, bin)) {
+		t.Fatalf("binary under LevelFastest: compressed %v, %d bytes; want the fastest frame of %d bytes", ok, len(stored2), len(frame(LevelFastest, bin)))
+	}
+	// An explicit level other than fastest is used as asked, text or not.
+	if s, ok := Compress(nil, text, LevelBalanced); !ok || !bytes.Equal(s, frame(LevelBalanced, text)) {
+		t.Fatalf("text under LevelBalanced: compressed %v, %d bytes", ok, len(s))
+	}
+	for i, s := range [][]byte{stored, stored2} {
+		want := [][]byte{text, bin}[i]
+		if plain, err := Decompress(nil, s); err != nil || !bytes.Equal(plain, want) {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+	}
+}
