@@ -284,13 +284,19 @@ repo_bytes() {
   fi
   REPO_BYTES=$(dir_bytes "$r")
   [ "$1" = tar ] && REPO_BYTES=$((REPO_BYTES + TAR_DELETED))
+  # memento's local repository keeps a fixed 4 MiB file of room for a full
+  # disk (repo/backend/local/reserve.go): space held, not backed-up data
+  if [ "$1" = memento ] && [ -f "$r/.tmp-reserve" ]; then
+    REPO_BYTES=$((REPO_BYTES - $(stat -c %s "$r/.tmp-reserve")))
+  fi
   return 0
 }
 
 # restored_root TOOL TARGET: where the live dir's content lands in a restore.
 restored_root() {
   case $1 in
-    memento) if [ "$KIND" = paths ]; then echo "$2/$(basename "$LIVE")"; else echo "$2"; fi ;;
+    # memento stores full paths (as restic); builds before that stored the last element
+    memento) if [ "$KIND" != paths ]; then echo "$2"; elif [ -d "$2$LIVE" ]; then echo "$2$LIVE"; else echo "$2/$(basename "$LIVE")"; fi ;;
     tar) echo "$2" ;;
     restic) echo "$2$LIVE" ;;
     borg) echo "$2/${LIVE#/}" ;;

@@ -358,7 +358,7 @@ Median of $BENCH_RUNS round(s). MB/s = dataset bytes (for restores: the restored
 FUSE read: the file's bytes; for WAL archive: the WAL bytes shipped) / 10^6 / median wall seconds.
 Peak RSS is the highest maximum resident set size of any single process of the operation over
 all rounds (GNU time's ru_maxrss; for pipelines the largest member). Repository MiB is \`du -sb\`
-after the operation; "added" is its growth over the previous operation. "÷ restic" is the row's
+after the operation (memento's less its fixed 4 MiB full-disk reserve file, \`.tmp-reserve\`); "added" is its growth over the previous operation. "÷ restic" is the row's
 median wall (CPU) time divided by restic's for the same operation in the same run: below 1 is
 faster (less CPU) than restic; for the repository size row it is the size ratio.
 
