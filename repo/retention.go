@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -170,6 +171,11 @@ func (r *Repository) treePacks(ctx context.Context, space string, root chunk.ID)
 			return err
 		}
 		t, err := r.LoadTree(ctx, space, id)
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) {
+			// A damaged snapshot (retagged, say): extend what is left.
+			r.log.Warn("retention of the snapshot's packs: a tree cannot be read; the packs of what it holds are not extended", "space", space, "tree", id.Short(), "err", err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
