@@ -33,7 +33,7 @@ func packRetention(t *testing.T, cl *minio.Client, bucket string) map[string]tim
 	return out
 }
 
-var retentionLog = regexp.MustCompile(`retention of the snapshot's packs.*packs=(\d+) queried=(\d+) extended=(\d+)`)
+var retentionLog = regexp.MustCompile(`retention of the snapshot's packs.*packs=(\d+) queried=(\d+) extended=(\d+) seconds=\S+`)
 
 // retentionFigures reads the packs, queried and extended figures of a
 // backup's retention log line (--verbose).
@@ -43,6 +43,7 @@ func retentionFigures(t *testing.T, stderr string) (packs, queried, extended int
 	if m == nil {
 		t.Fatalf("no retention line in the backup's log:\n%s", stderr)
 	}
+	t.Logf("%s", m[0][strings.Index(m[0], "retention of"):])
 	packs, _ = strconv.Atoi(m[1])
 	queried, _ = strconv.Atoi(m[2])
 	extended, _ = strconv.Atoi(m[3])
