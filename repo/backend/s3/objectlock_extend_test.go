@@ -11,20 +11,30 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"memento/repo/backend/s3/miniotest"
 )
+
+// newLockedBackend creates a backend on a new bucket with Object Lock and
+// a retention of one day.
+func newLockedBackend(t *testing.T) (Config, *Backend, *miniotest.Server) {
+	t.Helper()
+	cfg, s := testConfig(t, "")
+	cfg.Bucket = newBucketName(t)
+	cfg.ObjectLockDays = 1
+	b, err := Create(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, b, s
+}
 
 // A pack is written with the retention and a tenth more; ExtendRetention
 // lengthens it (RetainedUntil reads it back) and the retained version
 // still cannot be deleted.
 func TestObjectLockExtendRetention(t *testing.T) {
 	ctx := context.Background()
-	cfg, s := testConfig(t, "")
-	cfg.Bucket = newBucketName(t)
-	cfg.ObjectLockDays = 1
-	b, err := Create(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, b, s := newLockedBackend(t)
 	if b.RetentionPeriod() != 24*time.Hour || b.PackMargin() != 24*time.Hour/10 {
 		t.Fatalf("period %s, margin %s", b.RetentionPeriod(), b.PackMargin())
 	}
@@ -66,13 +76,7 @@ func TestObjectLockRetentionCost(t *testing.T) {
 		t.Skip("MEMENTO_RETENTION_COST=N measures N packs")
 	}
 	ctx := context.Background()
-	cfg, _ := testConfig(t, "")
-	cfg.Bucket = newBucketName(t)
-	cfg.ObjectLockDays = 1
-	b, err := Create(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b, _ := newLockedBackend(t)
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("data/%02x/%064x", i%256, i)
