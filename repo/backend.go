@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -78,16 +79,92 @@ func CheckDeletable(ctx context.Context, be Backend, command string, names []str
 		if until.IsZero() {
 			continue
 		}
-		how := "no credentials can delete it before then: run " + command + " after the retention expires"
-		if mode == "GOVERNANCE" {
-			how = "these credentials cannot delete it: run " + command + " from the privileged host (--s3-bypass-governance, credentials with s3:BypassGovernanceRetention), or after the retention expires"
-		}
 		more := ""
 		if len(names) > 1 {
 			more = fmt.Sprintf(" (one of the %d files it would delete)", len(names))
 		}
 		return fmt.Errorf("%s: %s%s is %w (S3 Object Lock, %s) until %s; %s; nothing was deleted",
-			command, name, more, ErrRetained, mode, until.UTC().Format(time.RFC3339), how)
+			command, name, more, ErrRetained, mode, until.UTC().Format(time.RFC3339), retentionHint(command, mode))
 	}
 	return nil
+}
+
+// retentionHint says what to do about a file retained in mode.
+func retentionHint(command, mode string) string {
+	if mode == "GOVERNANCE" {
+		return "these credentials cannot delete it: run " + command + " from the privileged host (--s3-bypass-governance, credentials with s3:BypassGovernanceRetention), or after the retention expires"
+	}
+	return "no credentials can delete it before then: run " + command + " after the retention expires"
+}
+
+// RetainedFile is a file the backend holds under a retention these
+// credentials cannot lift (a dry run of forget or prune lists them).
+type RetainedFile struct {
+	Name  string    `json:"name"`
+	Until time.Time `json:"retain_until"`
+	Mode  string    `json:"mode"`
+}
+
+// retainedWorkers bounds the concurrent retention queries of Retained.
+const retainedWorkers = 8
+
+// Retained returns every one of names the backend cannot delete now, in
+// the order of names; nil on a backend without retention (no request is
+// made). It asks about all of them (up to retainedWorkers at a time),
+// where CheckDeletable stops at the first.
+func Retained(ctx context.Context, be Backend, names []string) ([]RetainedFile, error) {
+	rt, ok := be.(Retainer)
+	if !ok || !rt.ObjectLocked() || len(names) == 0 {
+		return nil, nil
+	}
+	found := make([]RetainedFile, len(names))
+	errs := make([]error, len(names))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(retainedWorkers, len(names)) {
+		wg.Go(func() {
+			for i := range next {
+				until, mode, err := rt.Retention(ctx, names[i])
+				found[i], errs[i] = RetainedFile{Name: names[i], Until: until.UTC(), Mode: mode}, err
+			}
+		})
+	}
+	for i := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []RetainedFile
+	for i, f := range found {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if !f.Until.IsZero() {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// RetainedError is the error of a dry run of command that found files
+// (of total it would delete) under retention: the real run would refuse,
+// wrapping ErrRetained. nil when files is empty.
+func RetainedError(command string, files []RetainedFile, total int) error {
+	if len(files) == 0 {
+		return nil
+	}
+	last := files[0]
+	for _, f := range files[1:] {
+		if f.Until.After(last.Until) {
+			last = f
+		}
+	}
+	return fmt.Errorf("%s --dry-run: %d of the %d files it would delete are %w (S3 Object Lock), the last until %s (%s, %s): the real run would refuse and delete nothing; %s",
+		command, len(files), total, ErrRetained, last.Until.UTC().Format(time.RFC3339), last.Name, last.Mode, retentionHint(command, last.Mode))
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/zeebo/blake3"
 
@@ -196,9 +197,11 @@ func (p *Packer) upload(ctx context.Context, pp *openPack) error {
 	b := append(pp.buf, hdr...)
 	b = append(b, encodePackTrailer(len(hdr))...)
 	id := blake3.Sum256(b)
+	start := time.Now()
 	if err := p.r.be.Write(ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
 		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
 	}
+	p.r.notePackRetained(id, start)
 	p.r.packBufs.recycle(b)
 	p.upMu.Lock()
 	p.packs = append(p.packs, index.PackInfo{ID: id, Size: int64(len(b)), Space: p.space, Blobs: pp.blobs})

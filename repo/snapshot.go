@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -206,6 +207,19 @@ func (m *Manifest) signedBytes() ([]byte, error) {
 
 // SaveSnapshot signs and writes a manifest and adds it to the local catalog.
 func (r *Repository) SaveSnapshot(ctx context.Context, m *Manifest) (*Snapshot, error) {
+	// Before the manifest appears, its packs are retained as long as it
+	// will be (S3 Object Lock; nothing to do elsewhere).
+	ret, err := r.ExtendRetention(ctx, m.Space, m.Root)
+	if err != nil {
+		return nil, err
+	}
+	if ret != nil {
+		level := slog.LevelDebug
+		if ret.Extended > 0 {
+			level = slog.LevelInfo
+		}
+		r.log.Log(ctx, level, "retention of the snapshot's packs", "packs", ret.Packs, "queried", ret.Queried, "extended", ret.Extended, "seconds", ret.Seconds)
+	}
 	m.Version = manifestVersionFor(m)
 	msg, err := m.signedBytes()
 	if err != nil {

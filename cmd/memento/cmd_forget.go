@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/engram"
+	"memento/repo"
 	"memento/repo/maintenance"
 )
 
@@ -71,7 +72,7 @@ snapshots as the other left them.`,
 	fl.StringSliceVar(&f.policy.Tags, "keep-tag", nil, "keep snapshots with this tag (repeatable)")
 	fl.BoolVar(&f.forgetDamaged, "forget-damaged", false, "also remove snapshots marked damaged by check --repair")
 	fl.BoolVar(&f.allowEmpty, "allow-empty", false, "allow removing the last snapshot of a space or of a host's paths")
-	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "only print what would be removed")
+	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "only print what would be removed, and what S3 Object Lock retention would refuse (then exit 6, as the real run would)")
 	fl.BoolVar(&f.prune, "prune", false, "run 'memento prune' afterwards")
 	fl.StringVar(&f.maxUnused, "max-unused", "10%", "with --prune: unused share of a pack above which it is repacked")
 	return c
@@ -129,6 +130,9 @@ func (a *app) forget(ctx context.Context, f forgetFlags, ids []string) error {
 		a.printForget(res)
 	}
 	if err != nil {
+		if res != nil && res.DryRun && errors.Is(err, repo.ErrRetained) {
+			_ = a.emit(forgetJSON{ForgetResult: res}) // what a real run would meet, with the exit code it would have
+		}
 		return err
 	}
 	out := forgetJSON{ForgetResult: res}
@@ -167,12 +171,23 @@ func (a *app) printForget(res *maintenance.ForgetResult) {
 	for _, g := range res.Groups {
 		n += len(g.Remove)
 	}
+	a.printRetained(res.Retained)
 	switch {
+	case res.DryRun && len(res.Retained) > 0:
+		a.printf("dry run: %d snapshots would be removed, but %d of them are under retention: a real run would refuse and remove nothing; nothing was changed\n", n, len(res.Retained))
 	case res.DryRun:
 		a.printf("dry run: %d snapshots would be removed; nothing was changed\n", n)
 	case n > 0:
 		a.printf("%d snapshots removed; run 'memento prune' to free their data\n", len(res.Removed))
 	default:
 		a.printf("nothing to remove\n")
+	}
+}
+
+// printRetained lists the files a dry run found under retention (S3 Object
+// Lock): a real run would refuse.
+func (a *app) printRetained(files []repo.RetainedFile) {
+	for _, f := range files {
+		a.printf("  retained  %s  until %s  (S3 Object Lock, %s)\n", f.Name, f.Until.UTC().Format(time.RFC3339), f.Mode)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -55,12 +56,15 @@ prune removes what is left over (docs/repository-format.md, "Prune").`,
 			defer r.Close()
 			res, err := a.runPrune(cmd.Context(), r, f)
 			if err != nil {
+				if res != nil {
+					_ = a.emit(res) // a dry run that met retention: what a real run would meet
+				}
 				return err
 			}
 			return a.emit(res)
 		},
 	}
-	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "only print what would be deleted and repacked")
+	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "only print what would be deleted and repacked, and what S3 Object Lock retention would refuse (then exit 6, as the real run would)")
 	c.Flags().StringVar(&maxUnused, "max-unused", "10%", "repack packs whose unused share exceeds this (0%: any unused blob; 100%: never repack)")
 	return c
 }
@@ -89,6 +93,10 @@ func (a *app) runPrune(ctx context.Context, r *repo.Repository, f pruneFlags) (*
 		a.audit(ctx, r, auditResult(rec, err))
 	}
 	if err != nil {
+		if res != nil && res.DryRun && errors.Is(err, repo.ErrRetained) {
+			a.printPrune(res)
+			return res, err
+		}
 		return nil, err
 	}
 	a.printPrune(res)
@@ -112,6 +120,11 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 		}
 		a.printf("WAL archive of space %s: %d segments (seq %d..%d) %sdropped, before the oldest snapshot's WAL end (seq %d); %d kept\n",
 			w.Space, w.Dropped, w.DroppedFirst, w.DroppedLast, would, w.FloorSeq, w.Kept)
+	}
+	a.printRetained(res.Retained)
+	if res.DryRun && len(res.Retained) > 0 {
+		a.printf("dry run: %d of the files it would delete are under retention: a real run would refuse and delete nothing; nothing was changed\n", len(res.Retained))
+		return
 	}
 	if res.DryRun {
 		a.printf("dry run: about %s would be freed (%s -> %s); nothing was changed\n",

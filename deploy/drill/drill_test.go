@@ -390,11 +390,18 @@ func (d *drill) prepare() {
 // `wal watch` can leave an archived segment record whose chunk is in no
 // pack: the ranges then end before it and the next archive into that
 // repository refuses the restored WAL as rewritten; see the report.)
+//
+// With DRILL_KILL_ARCHIVER=1 `wal watch` and replication get SIGKILL too
+// (a crash of the whole host), to rehearse that case.
 func (d *drill) crash() {
 	d.t.Helper()
 	_ = syscall.Kill(-d.bg[0].Process.Pid, syscall.SIGKILL)
+	stop := syscall.SIGTERM
+	if os.Getenv("DRILL_KILL_ARCHIVER") == "1" {
+		stop = syscall.SIGKILL
+	}
 	for _, c := range d.bg[1:] {
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		_ = syscall.Kill(-c.Process.Pid, stop)
 	}
 	for _, c := range d.bg {
 		_ = c.Wait()

@@ -16,7 +16,7 @@ var drilled = []string{
 	"loss/detect", "loss/restore",
 	"deletion/detect-space", "deletion/restore-space", "deletion/detect-write", "deletion/restore-at", "deletion/timelines",
 	"datacenter/detect", "datacenter/restore", "datacenter/new-primary",
-	"ransomware/detect", "ransomware/restore",
+	"ransomware/detect", "ransomware/restore", "ransomware/replica",
 }
 
 func TestRunbookBlocksAreDrilled(t *testing.T) {

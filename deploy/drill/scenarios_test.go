@@ -288,11 +288,21 @@ func (d *drill) datacenter() {
 
 // 5. The data dir is encrypted in place; the attacker's backup must not
 // replace good history; the last verified state restores on a clean host.
+// The replica is a bucket with S3 Object Lock (docs/operations/
+// ransomware.md; replicate makes it, every file retained for a day), and
+// the attacker goes for it with the backup host's credentials too: it
+// deletes nothing, and after recover-versions it restores to the truth.
 func (d *drill) ransomware() {
+	bucket := lockedBucket()
+	d.vars["REPLICA"] = d.srv.URL(bucket, "engram")
+	d.baseEnv = append(d.baseEnv, "MEMENTO_S3_OBJECT_LOCK_DAYS=1")
 	d.prepare()
 	d.crash()
 	dd, repo := d.vars["DATA_DIR"], d.vars["REPO"]
 	archived := d.archived(repo)
+	replicaArchived := d.archived(d.vars["REPLICA"])
+	replicaBefore := d.storedVersions(bucket, "engram/")
+	attack := d.attackReplica(bucket, "engram/")
 	// Every WAL segment and tier file, garbled in place (the small JSON
 	// files are left: a whole-file garble of checkpoint.json fails the
 	// backup outright, exit 1, which refuses it too).
@@ -331,6 +341,28 @@ func (d *drill) ransomware() {
 		d.t.Fatalf("the garbled data dir is evidence and stays: %v", err)
 	}
 	d.record(result{scenario: "5. ransomware (data dir encrypted in place)", rto: rto, rpo: rpo, lost: lost, archivedLost: archLost,
-		note: "the attacker's backup exits 5 (garbled tiers refused, or a WAL that does not verify marked damaged)"})
+		note: "the attacker's backup exits 5 (garbled tiers refused, or a WAL that does not verify marked damaged); " + attack})
+
+	// The replica, recovered from its retained versions, restores to the
+	// truth at its own archive end.
+	scratch := d.vars["SCRATCH"]
+	d.vars["SCRATCH"] = filepath.Join(d.work, "replica-restore")
+	start = time.Now()
+	out = d.sh("ransomware/replica")
+	if !strings.Contains(out, "recovered config\n") || !strings.Contains(out, " files recovered, 0 without a good version") {
+		d.t.Fatalf("recover-versions on the replica:\n%s", out)
+	}
+	d.checkVersionsKept(bucket, "engram/", replicaBefore)
+	for _, s := range d.spaces {
+		var got truthLine
+		if err := json.Unmarshal([]byte(d.must("engram-sim", "truth", "--dir", d.vars["SCRATCH"], "--space", s)), &got); err != nil {
+			d.t.Fatal(err)
+		}
+		if w := d.truth(s, replicaArchived[s]); got != w {
+			d.t.Fatalf("the recovered replica restores space %s to %+v, the truth at its archive end is %+v", s, got, w)
+		}
+	}
+	d.t.Logf("the replica recovered and restored in %.1fs", time.Since(start).Seconds())
+	d.vars["SCRATCH"] = scratch
 	d.dayAfter("all/resume", "REPO")
 }

@@ -73,6 +73,10 @@ type ForgetResult struct {
 	Policy  string        `json:"policy,omitempty"`
 	Groups  []ForgetGroup `json:"groups"`
 	Removed []string      `json:"removed"` // IDs whose manifests were deleted (or would be, in a dry run)
+	// Retained (a dry run on S3 Object Lock) lists the manifests it would
+	// delete that are under a retention these credentials cannot lift:
+	// the real run would refuse (repo.ErrRetained).
+	Retained []repo.RetainedFile `json:"retained,omitempty"`
 }
 
 // snapshotGroup is the key snapshots are grouped by: a space snapshot by its
@@ -153,14 +157,19 @@ func Forget(ctx context.Context, r forgetRepo, opts ForgetOptions) (*ForgetResul
 		return nil, err
 	}
 	keepNewestVerified(res, verified)
-	if opts.DryRun {
-		return res, nil
-	}
 	var names []string
 	for _, g := range res.Groups {
 		for _, it := range g.Remove {
 			names = append(names, repo.DirSnapshots+"/"+it.ID)
 		}
+	}
+	if opts.DryRun {
+		// Say what retention would refuse rather than promise removals
+		// that would fail.
+		if res.Retained, err = repo.Retained(ctx, r.Backend(), names); err != nil {
+			return res, fmt.Errorf("forget: %w", err)
+		}
+		return res, repo.RetainedError("forget", res.Retained, len(names))
 	}
 	if err := repo.CheckDeletable(ctx, r.Backend(), "forget", names); err != nil {
 		return res, err

@@ -56,7 +56,11 @@ type PruneResult struct {
 	WAL               []WALPruneReport `json:"wal,omitempty"`
 	DamageMarkers     int              `json:"damage_markers_deleted"` // markers of snapshots no longer present
 	Warnings          []string         `json:"warnings,omitempty"`
-	Seconds           float64          `json:"seconds"`
+	// Retained (a dry run on S3 Object Lock) lists the files it would
+	// delete that are under a retention these credentials cannot lift:
+	// the real run would refuse (repo.ErrRetained).
+	Retained []repo.RetainedFile `json:"retained,omitempty"`
+	Seconds  float64             `json:"seconds"`
 }
 
 // Prune deletes the data no snapshot and no needed WAL archive record uses.
@@ -109,8 +113,14 @@ func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, e
 		res.Warnings = append(res.Warnings, "the repository is full: this prune only deleted packs nothing uses and repacked none; run prune again once there is room")
 	}
 	if opts.DryRun {
+		// Say what retention would refuse rather than promise to free
+		// space that a real run could not.
+		dels := pl.deletes()
+		if res.Retained, err = repo.Retained(ctx, r.Backend(), dels); err != nil {
+			return res, fmt.Errorf("prune: %w", err)
+		}
 		res.Seconds = time.Since(start).Seconds()
-		return res, nil
+		return res, repo.RetainedError("prune", res.Retained, len(dels))
 	}
 	if err := repo.CheckDeletable(ctx, r.Backend(), "prune", pl.deletes()); err != nil {
 		return res, err

@@ -118,8 +118,24 @@ func (b *Backend) setRetention(name string, opts *minio.PutObjectOptions) {
 		return
 	}
 	opts.Mode = b.retentionMode()
-	opts.RetainUntilDate = time.Now().Add(time.Duration(b.cfg.ObjectLockDays) * 24 * time.Hour).UTC()
+	opts.RetainUntilDate = time.Now().Add(b.retentionFor(name)).UTC()
 }
+
+// retentionFor is how long a new file is retained: the period, and for a
+// pack a tenth more (PackRetentionMargin), so that the manifest written
+// after it and the snapshots of that tenth that reuse it need not extend
+// its retention (repo.ExtendRetention).
+func (b *Backend) retentionFor(name string) time.Duration {
+	p := time.Duration(b.cfg.ObjectLockDays) * 24 * time.Hour
+	if strings.HasPrefix(name, "data/") {
+		p += PackRetentionMargin(p)
+	}
+	return p
+}
+
+// PackRetentionMargin is how much longer than the period a pack is
+// retained when written or extended: a tenth of the period.
+func PackRetentionMargin(period time.Duration) time.Duration { return period / 10 }
 
 // version is one stored version of a key.
 type version struct {
@@ -355,4 +371,60 @@ func (b *Backend) Recover(ctx context.Context, good func(name string, r io.Reade
 		recovered = append(recovered, name)
 	}
 	return recovered, lost, nil
+}
+
+// RetentionPeriod is the retention every new file but locks gets
+// (Config.ObjectLockDays), or 0; PackRetentionMargin more for packs. It
+// implements repo.RetentionExtender.
+func (b *Backend) RetentionPeriod() time.Duration {
+	if !b.locked || b.cfg.ObjectLockDays <= 0 {
+		return 0
+	}
+	return time.Duration(b.cfg.ObjectLockDays) * 24 * time.Hour
+}
+
+// PackMargin is PackRetentionMargin of the backend's period.
+func (b *Backend) PackMargin() time.Duration { return PackRetentionMargin(b.RetentionPeriod()) }
+
+// RetainedUntil returns the retain-until date of the current version of
+// name (one GET ?retention request), the zero time when it has none or has
+// no current version.
+func (b *Backend) RetainedUntil(ctx context.Context, name string) (time.Time, error) {
+	if err := ValidateName(name); err != nil {
+		return time.Time{}, err
+	}
+	var u *time.Time
+	err := b.retry(ctx, "get retention", name, func() (err error) {
+		_, u, err = b.cl.GetObjectRetention(ctx, b.cfg.Bucket, b.key(name), "")
+		return err
+	})
+	if code := minio.ToErrorResponse(err).Code; code == "NoSuchObjectLockConfiguration" || code == "NoSuchKey" || code == "NoSuchVersion" {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, b.wrapErr("get retention", name, err)
+	}
+	if u == nil {
+		return time.Time{}, nil
+	}
+	return u.UTC(), nil
+}
+
+// ExtendRetention sets the retention of the current version of name to
+// until (one PUT ?retention request), in the backend's mode. S3 lets any
+// credentials with s3:PutObjectRetention lengthen a retention, never
+// shorten it; the caller only asks for a later date than the file has.
+func (b *Backend) ExtendRetention(ctx context.Context, name string, until time.Time) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	mode := b.retentionMode()
+	until = until.UTC().Truncate(time.Second)
+	err := b.retry(ctx, "extend retention", name, func() error {
+		return b.cl.PutObjectRetention(ctx, b.cfg.Bucket, b.key(name), minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &until})
+	})
+	if err != nil {
+		return b.wrapErr("extend retention of", name, err)
+	}
+	return nil
 }

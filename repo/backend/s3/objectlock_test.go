@@ -43,13 +43,7 @@ func readAll(t *testing.T, b *Backend, name string) []byte {
 // brings the stored version back. Lock files still come and go.
 func TestObjectLockCompliance(t *testing.T) {
 	ctx := context.Background()
-	cfg, s := testConfig(t, "")
-	cfg.Bucket = newBucketName(t)
-	cfg.ObjectLockDays = 1
-	b, err := Create(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, b, s := newLockedBackend(t)
 	if !b.ObjectLocked() {
 		t.Fatal("Create with ObjectLockDays made a bucket without Object Lock")
 	}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"memento/repo/backend/s3/miniotest"
+)
+
+// TestChaosEnvSmoke is make test's short case of `make chaos-env`
+// (TestChaosDiskFull, TestChaosNetwork): the repository's file system fills
+// up in the middle of a backup (a small tmpfs, root), and the network to
+// MinIO is partitioned in the middle of an S3 backup (the fault proxy).
+// Each run fails with one line, exit 1, keeps no snapshot and no temporary
+// file; once there is room or the network heals, the next run completes,
+// `check --read-data` is clean and the data restores byte for byte.
+func TestChaosEnvSmoke(t *testing.T) {
+	t.Run("disk-full", func(t *testing.T) {
+		chaosRequireRoot(t)
+		fsDir := mountTmpfs(t, "16m")
+		e := &env{t: t, repo: filepath.Join(fsDir, "repo"), cache: filepath.Join(t.TempDir(), "cache"), password: "correct horse"}
+		e.mustRun("init")
+		src1 := writeTree(t, 200<<10, 3000)
+		e.mustRun("backup", src1)
+		before := e.snapshotIDs()
+		// 4 MiB of new, incompressible data, 256 KiB of room: the lock and
+		// a pack or two fit, the rest does not.
+		src2 := writeTree(t, 2<<20, 2<<20)
+		filler := fillFileSystem(t, fsDir)
+		fi, err := os.Stat(filler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(filler, fi.Size()-256<<10); err != nil {
+			t.Fatal(err)
+		}
+		r := e.run("backup", src2)
+		e.wantFailAgain(r, exitFailure, "no space left on device", "backup", src2)
+		if !strings.Contains(r.stderr, "(the file system of "+e.repo+" is full)") {
+			t.Errorf("the error does not name the repository path %s:\n%s", e.repo, r.stderr)
+		}
+		if got := e.snapshotIDs(); len(got) != len(before) {
+			t.Errorf("the failed backup left a snapshot: %v, before %v", got, before)
+		}
+		if tmp := tempFilesIn(t, e.repo); len(tmp) > 0 {
+			t.Errorf("the failed backup left temporary files: %v", tmp)
+		}
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		e.mustRun("check", "--read-data")
+		e.mustRun("backup", src2)
+		e.mustRun("check", "--read-data")
+		e.restoreLatestOf(src1)
+		e.restoreLatestOf(src2)
+	})
+	t.Run("network-partition", func(t *testing.T) {
+		srv := miniotest.Start(t)
+		p := miniotest.NewProxy(t, srv.Endpoint)
+		bucket := srv.MakeBucket(t)
+		e := &env{t: t, repo: miniotest.URL(p.Addr, bucket, "primary"), cache: filepath.Join(t.TempDir(), "cache"),
+			password: "correct horse", extra: append(srv.Env(), "MEMENTO_S3_TIMEOUT=60s")}
+		tight := *e
+		tight.extra = append(srv.Env(), "MEMENTO_S3_TIMEOUT=1s", "MEMENTO_S3_RETRIES=1")
+		direct := e.with(srv.URL(bucket, "primary"))
+		e.mustRun("init")
+		src1 := writeTree(t, 200<<10, 3000)
+		e.mustRun("backup", src1)
+		before := direct.snapshots()
+		src2 := writeTree(t, 2<<20, 2<<20)
+		start := time.Now()
+		r := runPartitioned(&tight, p, 512<<10, "backup", src2)
+		// One error line; the audit record it could not write either is a
+		// warning.
+		var errLines []string
+		for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+			if strings.HasPrefix(l, "memento: ") && !strings.HasPrefix(l, "memento: warning: ") {
+				errLines = append(errLines, l)
+			}
+		}
+		if r.code != exitFailure || len(errLines) != 1 || !strings.Contains(errLines[0], "endpoint unreachable") {
+			t.Fatalf("partitioned S3 backup: exit %d, want 1 with one error line naming the unreachable endpoint:\n%s", r.code, r.stderr)
+		}
+		t.Logf("partitioned S3 backup failed in %.1fs: %s", time.Since(start).Seconds(), errLines[0])
+		if got := direct.snapshots(); len(got) != len(before) {
+			t.Errorf("a partitioned backup left a snapshot: %v, before %v", got, before)
+		}
+		direct.mustRun("check", "--read-data")
+		e.mustRun("backup", src2)
+		direct.mustRun("check", "--read-data")
+		direct.restoreLatestOf(src1)
+		direct.restoreLatestOf(src2)
+	})
+}
