@@ -40,7 +40,9 @@ func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, i
 		if errors.Is(err, io.ErrUnexpectedEOF) { // the pack is shorter than the index says: truncated
 			return nil, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("%s blob %s at offset %d+%d: pack truncated", t, id.Short(), loc.Offset, loc.Length), Err: err}
 		}
-		return nil, fmt.Errorf("pack %s: blob %s: %w", ShortHex(loc.Pack), id.Short(), err)
+		// a pack the index lists but the backend has not is damage, as
+		// StreamBlobs says it (readError)
+		return nil, fmt.Errorf("blob %s: %w", id.Short(), newBlobRun(id, loc).readError(ctx, err))
 	}
 	sealed := make([]byte, loc.Length)
 	_, err = io.ReadFull(rc, sealed)

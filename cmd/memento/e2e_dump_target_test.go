@@ -59,8 +59,9 @@ func TestDumpTarget(t *testing.T) {
 	// leaves nothing.
 	loseLargestPack(t, e.repo, nil)
 	lost := filepath.Join(out, "lost.tar")
-	// (A missing pack file is an I/O error today: exit 1.)
-	if r := e.run("dump", "--target", lost, "latest", sp); r.code != exitFailure || !strings.Contains(r.stderr, "no such file") {
+	// A pack the index lists but the repository lost is damage: exit 5,
+	// naming it.
+	if r := e.run("dump", "--target", lost, "latest", sp); r.code != exitCorrupt || !strings.Contains(r.stderr, "missing from the repository") {
 		t.Fatalf("dump of a snapshot with a lost pack: exit %d\n%s", r.code, r.stderr)
 	}
 	if names := entries(t, out); len(names) != 2 || names[0] != "big" || names[1] != "src.tar" {
