@@ -99,6 +99,11 @@ type WALArchiveResult struct {
 	TornTail    string   `json:"torn_tail,omitempty"` // where the newest segment's torn tail starts
 	Warnings    []string `json:"warnings,omitempty"`
 	Seconds     float64  `json:"seconds"`
+	// ReadAt is when the run listed the WAL: every entry complete on disk
+	// then is archived once the run succeeded (the RPO lag of a space is
+	// at most the time since the ReadAt of its last successful run, and 0
+	// while no WAL file changed since). Zero when the run failed before.
+	ReadAt time.Time `json:"-"`
 }
 
 // Position returns the in-memory archive position of space, loading it first.
@@ -231,11 +236,12 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		}
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
+	readAt := time.Now()
 	segs, err := walreplay.ListSegments(dir)
 	if err != nil {
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
-	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline}
+	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline, ReadAt: readAt}
 	run := &walRun{dataDir: dataDir, a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
 	werr := run.shipAll(ctx, segs)
 	packs, stored, perr := run.packer.Flush()
