@@ -137,22 +137,26 @@ func TestAgentRunsEverything(t *testing.T) {
 	checked := 0
 	for _, sp := range []string{"space-a", "space-b"} {
 		var walls []time.Duration
+		late := 0
 		for _, l := range batchLags(batches, samples[sp], sp) {
 			switch {
-			case l.ok && l.runs <= 2:
-				walls = append(walls, l.wall)
+			case l.late:
+				late++
 			case l.ok:
-				t.Errorf("space %s: a batch was archived only %d archive runs after it was on disk (%s), want at most 2", sp, l.runs, l.wall)
-			case l.runs >= 2:
-				t.Errorf("space %s: a batch is not archived %d archive runs after it was on disk", sp, l.runs)
+				walls = append(walls, l.wall)
+				if l.judged {
+					checked++
+				}
 			}
 		}
-		checked += len(walls)
-		t.Logf("space %s: %d batches archived within 2 runs; wall time from flush to archived (100 ms sampling): p50 %s p99 %s max %s",
+		if late > 0 {
+			t.Errorf("space %s: %d flushed batches were not archived by the second archive run completed after they were on disk", sp, late)
+		}
+		t.Logf("space %s: %d batches archived; wall time from flush to archived (100 ms sampling): p50 %s p99 %s max %s",
 			sp, len(walls), durPercentile(walls, 0.5), durPercentile(walls, 0.99), durPercentile(walls, 1))
 	}
 	if checked < 100 {
-		t.Errorf("only %d flushed batches checked, want at least 100", checked)
+		t.Errorf("only %d flushed batches were checked against the archive runs, want at least 100", checked)
 	}
 	mu.Unlock()
 	_, body := rn.get(t, "/metrics")

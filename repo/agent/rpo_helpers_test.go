@@ -50,18 +50,25 @@ type archiveSample struct {
 }
 
 // batchLag is how one flushed batch fared: the wall time from its flush to
-// the first sample showing it archived, and how many archive runs completed
-// from the first sample after its flush until then (ok is false when the
-// samples end first: runs then counts the runs until the last sample).
+// the first sample showing it archived (ok false: no sample did), and
+// whether the samples show it archived by the second archive run that
+// completed after it was on disk (late: they show it was not).
 type batchLag struct {
-	wall time.Duration
-	runs uint64
-	ok   bool
+	wall   time.Duration
+	ok     bool
+	judged bool // the samples reach the second run after the flush
+	late   bool
 }
 
 // batchLags matches each flushed batch of space with the samples of space
-// (in time order): the first sample at or after the flush, then the first
-// sample whose archived sequence reaches the batch.
+// (in time order). Within 2 runs: take the first sample at or after the
+// flush (its run count, R, was read after the flush: run R+1 may have
+// listed the WAL before the flush, run R+2 started after run R+1 ended, so
+// after the flush) and the first sample whose run count reaches R+2; the
+// sample after that one shows every entry run R+2 archived (a run sets the
+// archived sequence before it counts itself, but one scrape reads the two
+// metrics in no fixed order, so the sample counting a run may still show
+// the sequence from before it).
 func batchLags(batches []flushedBatch, samples []archiveSample, space string) []batchLag {
 	var out []batchLag
 	for _, b := range batches {
@@ -72,10 +79,16 @@ func batchLags(batches []flushedBatch, samples []archiveSample, space string) []
 		if i == len(samples) {
 			continue // flushed after the last sample
 		}
-		l := batchLag{runs: samples[len(samples)-1].runs - samples[i].runs}
+		l := batchLag{}
 		for j := i; j < len(samples); j++ {
 			if samples[j].seq >= b.Sequence {
-				l = batchLag{wall: samples[j].t.Sub(b.Time), runs: samples[j].runs - samples[i].runs, ok: true}
+				l.wall, l.ok = samples[j].t.Sub(b.Time), true
+				break
+			}
+		}
+		for j := i; j+1 < len(samples); j++ {
+			if samples[j].runs >= samples[i].runs+2 {
+				l.judged, l.late = true, samples[j+1].seq < b.Sequence
 				break
 			}
 		}
