@@ -220,11 +220,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	first := true
 	pruneDue := false
 	backoff := time.Duration(0)
-	var r *repo.Repository // kept from a session that ended for a prune
 	for ctx.Err() == nil {
-		if r == nil {
-			r, err = a.opts.Open(ctx)
-		}
+		r, err := a.opts.Open(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -249,12 +246,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.pruning = false
 		a.mu.Unlock()
 		pruneDue, err = a.session(ctx, r)
-		if err != nil || !pruneDue {
-			r = nil // opened again (an error may be the repository's)
-		}
-		// A session that ended for a prune goes on with the repository
-		// open: opening it again (the password's key derivation, the
-		// index files) would lengthen the pause of WAL archiving.
 		if err != nil && ctx.Err() == nil {
 			backoff = a.nextBackoff(backoff)
 			a.setRepoErr(fmt.Sprintf("%s: %v (retry in %s)", sessionErrKind(err), oneLine(err.Error()), backoff))
