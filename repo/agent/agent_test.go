@@ -107,7 +107,7 @@ func TestAgentRunsEverything(t *testing.T) {
 		for round := 0; round < 3; round++ {
 			_, body := rn.get(t, "/metrics")
 			was := metricValues(body, "memento_wal_archived_sequence")[key]
-			waitFor(t, 120*time.Second, "space "+sp+" archived sequence advances past "+strconv.FormatFloat(was, 'f', 0, 64), func() (bool, string) {
+			waitFor(t, 300*time.Second, "space "+sp+" archived sequence advances past "+strconv.FormatFloat(was, 'f', 0, 64), func() (bool, string) {
 				_, body := rn.get(t, "/metrics")
 				now := metricValues(body, "memento_wal_archived_sequence")[key]
 				return now > was, "at " + strconv.FormatFloat(now, 'f', 0, 64)
@@ -119,7 +119,7 @@ func TestAgentRunsEverything(t *testing.T) {
 		backupKey := `{space="space-a",task="backup"}`
 		_, body := rn.get(t, "/metrics")
 		was := metricValues(body, "memento_job_last_success_timestamp_seconds")[backupKey]
-		waitFor(t, 120*time.Second, "one more backup of space-a", func() (bool, string) {
+		waitFor(t, 300*time.Second, "one more backup of space-a", func() (bool, string) {
 			_, body := rn.get(t, "/metrics")
 			return metricValues(body, "memento_job_last_success_timestamp_seconds")[backupKey] != was, ""
 		})
