@@ -189,20 +189,21 @@ func TestAgentRunsEverything(t *testing.T) {
 	close(stopSampling)
 	wg.Wait()
 	// Every entry written is archived: the archived sequence reaches the
-	// last entry of each space's WAL.
+	// last entry the writer flushed (its log, not the WAL: the agent's
+	// compaction may replace segments under a reader).
+	written := map[string]uint64{}
+	for _, b := range readFlushLog(t, flushLog) {
+		written[b.Space] = max(written[b.Space], b.Sequence)
+	}
 	for _, sp := range []string{"space-a", "space-b"} {
-		l, err := walreplay.OpenLog(filepath.Join(dd, "spaces", sp, "wal"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum, err := l.Verify(context.Background())
-		if err != nil {
-			t.Fatal(err)
+		last := written[sp]
+		if last == 0 {
+			t.Fatalf("space %s: the writer flushed nothing", sp)
 		}
 		waitFor(t, 120*time.Second, "space "+sp+" archived through the last entry written", func() (bool, string) {
 			_, body := rn.get(t, "/metrics")
 			got := metricValues(body, "memento_wal_archived_sequence")[`{space="`+sp+`"}`]
-			return uint64(got) == sum.LastSeq, "archived through " + strconv.FormatFloat(got, 'f', 0, 64) + ", written through " + itoa(sum.LastSeq)
+			return uint64(got) >= last, "archived through " + strconv.FormatFloat(got, 'f', 0, 64) + ", written through " + itoa(last)
 		})
 	}
 	rn.stop(t)
