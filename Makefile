@@ -120,3 +120,15 @@ drill:
 	DRILL_SIZE=$(DRILL_SIZE) DRILL_REPORT=$(abspath $(DRILL_OUT))/results.md \
 	  $(GO) test -count=1 -timeout 300m -v -run '^TestDrill$$' ./deploy/drill/
 	@cat $(DRILL_OUT)/results.md
+
+# How far WAL archiving lags the writer (BenchmarkAgentRPO): the agent on an
+# engram-sim data dir written at 300 entries/s for RPO_SECONDS seconds, with
+# the default and with compressed schedules; prints p50/p99/max lag per
+# flushed batch, the p99 of memento_wal_rpo_lag_seconds, CPU per archived
+# entry and archive runs per second. Also the cost of one archive run that
+# ships one new entry (BenchmarkWALArchiveCycleOneEntry).
+RPO_SECONDS ?= 30
+.PHONY: bench-rpo
+bench-rpo:
+	$(GO) test -run '^$$' -bench '^BenchmarkAgentRPO$$' -benchtime $(RPO_SECONDS)x -timeout 30m ./repo/agent/
+	$(GO) test -run '^$$' -bench '^BenchmarkWALArchiveCycleOneEntry$$' -benchtime 300x ./repo/walarchive/

@@ -62,18 +62,35 @@ func (f *IndexFile) PackInfos() []index.PackInfo {
 
 // SaveIndex records packs in a new index file and merges it into the local cache.
 func (r *Repository) SaveIndex(ctx context.Context, packs []index.PackInfo) error {
-	if len(packs) == 0 {
-		return nil
-	}
-	id, err := r.SaveFile(ctx, DirIndex, KindIndex, toIndexFile(packs))
+	merge, err := r.SaveIndexFile(ctx, packs)
 	if err != nil {
 		return err
 	}
-	if err := r.ix.AddFile(FileName(DirIndex, id), packs); err != nil {
-		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	return merge()
+}
+
+// SaveIndexFile is SaveIndex in two steps: it records packs in a new index
+// file, in the repository (durably, where the backend can) when it returns,
+// and returns the merge of that file into the local cache, which the caller
+// must call. The caller may write files that name the packs' blobs (a WAL
+// archive record) while the merge runs: the local index is a cache of the
+// index files, and one that misses a file only deduplicates less (a new
+// process adds the file when it opens the repository).
+func (r *Repository) SaveIndexFile(ctx context.Context, packs []index.PackInfo) (merge func() error, err error) {
+	if len(packs) == 0 {
+		return func() error { return nil }, nil
 	}
-	r.ForgetLocations()
-	return nil
+	id, err := r.SaveFile(ctx, DirIndex, KindIndex, toIndexFile(packs))
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := r.ix.AddFile(FileName(DirIndex, id), packs); err != nil {
+			return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+		}
+		r.ForgetLocations()
+		return nil
+	}, nil
 }
 
 // indexBatchBlobs bounds one repository index file (about 150 bytes of JSON

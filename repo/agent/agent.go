@@ -110,7 +110,7 @@ type jobState struct {
 
 // spaceState is what the agent knows of one space.
 type spaceState struct {
-	archiveOKStart time.Time // start of the last successful archive run
+	archiveOKStart time.Time // when the last successful archive run listed the WAL (WALArchiveResult.ReadAt)
 	archiveOK      bool      // the last archive run succeeded
 	archiveErr     string
 	archivedSeq    uint64
@@ -354,7 +354,13 @@ func (a *Agent) observeArchive(space string, res *walarchive.WALArchiveResult, e
 	st.archiveOK, st.archiveErr = true, ""
 	start := now
 	if res != nil {
-		start = now.Add(-time.Duration(res.Seconds * float64(time.Second)))
+		// Entries complete on disk when the run listed the WAL are
+		// archived: the lag is measured from then, not from the run's
+		// start (which may have waited for locks and a pack listing).
+		start = res.ReadAt
+		if start.IsZero() {
+			start = now.Add(-time.Duration(res.Seconds * float64(time.Second)))
+		}
 		if res.LastSeq > 0 {
 			st.archivedSeq, st.archivedTS = res.LastSeq, res.LastTS
 		}
@@ -373,9 +379,10 @@ func (a *Agent) space(name string) *spaceState {
 }
 
 // rpoLags returns, per space, an upper bound of the age of the oldest WAL
-// write not yet archived: 0 when no WAL file changed since the start of the
-// last successful archive run, else the time since that start (since the
-// agent started when no run succeeded yet).
+// write not yet archived: 0 when no WAL file changed since the last
+// successful archive run listed the WAL, else the time since that listing
+// (since the agent started when no run succeeded yet). It is computed when
+// asked (a scrape), so it grows between runs rather than jumping at them.
 func (a *Agent) rpoLags(now time.Time) map[string]time.Duration {
 	spaces, _, _ := a.opts.ListSpaces(a.cfg.DataDir)
 	a.mu.Lock()
@@ -386,7 +393,7 @@ func (a *Agent) rpoLags(now time.Time) map[string]time.Duration {
 	a.mu.Unlock()
 	out := map[string]time.Duration{}
 	for sp, since := range okStart {
-		if !since.IsZero() && !walChangedSince(filepath.Join(a.cfg.DataDir, "spaces", sp, "wal"), since) {
+		if !since.IsZero() && !walChangedSince(filepath.Join(a.cfg.DataDir, "spaces", sp, "wal"), since.Add(-mtimeSlack)) {
 			out[sp] = 0
 			continue
 		}
@@ -397,6 +404,11 @@ func (a *Agent) rpoLags(now time.Time) map[string]time.Duration {
 	}
 	return out
 }
+
+// mtimeSlack covers the coarse clock file modification times are taken from
+// (a jiffy, up to 10 ms, behind the clock the run read): a write just after
+// a run listed the WAL may carry a modification time just before it.
+const mtimeSlack = 20 * time.Millisecond
 
 // walChangedSince reports whether a WAL segment of dir was modified at or
 // after t (or dir cannot be read: then nothing is known to be archived).

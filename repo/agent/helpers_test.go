@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 }
 
 // sim runs engram-sim to completion.
-func sim(t *testing.T, args ...string) {
+func sim(t testing.TB, args ...string) {
 	t.Helper()
 	out, err := exec.Command(engramSim, args...).CombinedOutput()
 	if err != nil {
@@ -54,12 +54,12 @@ func sim(t *testing.T, args ...string) {
 	}
 }
 
-// liveSim starts `engram-sim run` writing dd; the returned func stops it
-// with SIGTERM (a clean stop) and waits.
-func liveSim(t *testing.T, dd string, rate int) (stop func()) {
+// liveSim starts `engram-sim run` writing dd (for 10 minutes unless extra
+// says otherwise; extra are more flags, e.g. --fsync-log); the returned func
+// stops it with SIGTERM (a clean stop) and waits.
+func liveSim(t testing.TB, dd string, rate int, extra ...string) (stop func()) {
 	t.Helper()
-	cmd := exec.Command(engramSim, "run", "--dir", dd, "--rate", strconv.Itoa(rate), "--duration", "10m",
-		"--segment-size", "32KiB", "--dim", "16", "--checkpoint-every", "500ms")
+	cmd := exec.Command(engramSim, liveSimArgs(dd, rate, extra...)...)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
@@ -78,8 +78,14 @@ func liveSim(t *testing.T, dd string, rate int) (stop func()) {
 	return stop
 }
 
+// liveSimArgs are the arguments of engram-sim run for liveSim.
+func liveSimArgs(dd string, rate int, extra ...string) []string {
+	return append([]string{"run", "--dir", dd, "--rate", strconv.Itoa(rate), "--duration", "10m",
+		"--segment-size", "32KiB", "--dim", "16", "--checkpoint-every", "500ms"}, extra...)
+}
+
 // testData generates a data dir of two spaces.
-func testData(t *testing.T) string {
+func testData(t testing.TB) string {
 	dd := filepath.Join(t.TempDir(), "data")
 	sim(t, "generate", "--dir", dd, "--size", "3MB", "--spaces", "2", "--segment-size", "64KiB", "--dim", "16", "--seed", "3")
 	return dd
@@ -121,7 +127,7 @@ type running struct {
 	exited bool
 }
 
-func start(t *testing.T, opts Options) *running {
+func start(t testing.TB, opts Options) *running {
 	t.Helper()
 	if opts.RetryMin == 0 {
 		opts.RetryMin, opts.RetryMax = 200*time.Millisecond, 2*time.Second
@@ -139,7 +145,7 @@ func start(t *testing.T, opts Options) *running {
 
 // stop cancels the agent (SIGTERM's equivalent) and requires it to return
 // nil within 5 s.
-func (rn *running) stop(t *testing.T) {
+func (rn *running) stop(t testing.TB) {
 	t.Helper()
 	rn.cancel()
 	if !rn.wait(5 * time.Second) {
@@ -164,7 +170,7 @@ func (rn *running) wait(d time.Duration) bool {
 	}
 }
 
-func (rn *running) get(t *testing.T, path string) (int, string) {
+func (rn *running) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(rn.srv.URL + path)
 	if err != nil {
@@ -176,7 +182,7 @@ func (rn *running) get(t *testing.T, path string) (int, string) {
 }
 
 // waitFor polls cond every 100 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	last := ""
@@ -191,7 +197,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, stri
 	t.Fatalf("after %s: %s; last: %s", d, what, last)
 }
 
-func (rn *running) waitReady(t *testing.T, want bool, d time.Duration) {
+func (rn *running) waitReady(t testing.TB, want bool, d time.Duration) {
 	t.Helper()
 	waitFor(t, d, fmt.Sprintf("/readyz ready=%v", want), func() (bool, string) {
 		code, body := rn.get(t, "/readyz")

@@ -57,16 +57,17 @@ func (m *WALMetrics) Observe(space string, res *walarchive.WALArchiveResult, err
 		m.runs.WithLabelValues(space, "error").Inc()
 		return
 	}
-	m.runs.WithLabelValues(space, "ok").Inc()
+	// The run's figures first, the run count last: a scrape that counts
+	// the run also sees what it archived.
 	m.lastSuccess.WithLabelValues(space).Set(unixSeconds(now))
-	if res == nil {
-		return
+	if res != nil {
+		m.newBytes.WithLabelValues(space).Add(float64(res.NewBytes))
+		m.storedBytes.WithLabelValues(space).Add(float64(res.StoredBytes))
+		m.runSeconds.WithLabelValues(space).Observe(res.Seconds)
+		if res.LastSeq > 0 {
+			m.lastSeq.WithLabelValues(space).Set(float64(res.LastSeq))
+			m.lastEntryTS.WithLabelValues(space).Set(unixNanoSeconds(res.LastTS))
+		}
 	}
-	m.newBytes.WithLabelValues(space).Add(float64(res.NewBytes))
-	m.storedBytes.WithLabelValues(space).Add(float64(res.StoredBytes))
-	m.runSeconds.WithLabelValues(space).Observe(res.Seconds)
-	if res.LastSeq > 0 {
-		m.lastSeq.WithLabelValues(space).Set(float64(res.LastSeq))
-		m.lastEntryTS.WithLabelValues(space).Set(unixNanoSeconds(res.LastTS))
-	}
+	m.runs.WithLabelValues(space, "ok").Inc()
 }

@@ -99,6 +99,11 @@ type WALArchiveResult struct {
 	TornTail    string   `json:"torn_tail,omitempty"` // where the newest segment's torn tail starts
 	Warnings    []string `json:"warnings,omitempty"`
 	Seconds     float64  `json:"seconds"`
+	// ReadAt is when the run listed the WAL: every entry complete on disk
+	// then is archived once the run succeeded (the RPO lag of a space is
+	// at most the time since the ReadAt of its last successful run, and 0
+	// while no WAL file changed since). Zero when the run failed before.
+	ReadAt time.Time `json:"-"`
 }
 
 // Position returns the in-memory archive position of space, loading it first.
@@ -231,11 +236,12 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		}
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
+	readAt := time.Now()
 	segs, err := walreplay.ListSegments(dir)
 	if err != nil {
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
-	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline}
+	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline, ReadAt: readAt}
 	run := &walRun{dataDir: dataDir, a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
 	werr := run.shipAll(ctx, segs)
 	packs, stored, perr := run.packer.Flush()
@@ -243,9 +249,11 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	if perr != nil && werr == nil {
 		werr = perr
 	}
-	// Records may only name chunks that reached the repository and its index.
+	// Records may only name chunks that reached the repository and its
+	// index: the index file is durable when SaveIndexFile returns.
 	wctx := context.WithoutCancel(ctx)
-	if ierr := a.r.SaveIndex(wctx, packs); ierr != nil {
+	merge, ierr := a.r.SaveIndexFile(wctx, packs)
+	if ierr != nil {
 		return nil, ierr
 	}
 	// Only now are the run's chunks in the repository and its index: the
@@ -257,20 +265,17 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		}
 	}
 	sa.knownMu.Unlock()
-	if perr == nil {
-		// Records written under a lost lock could name chunks a prune
-		// deleted meanwhile: the next run archives them again.
-		if err := repo.LockHeld(ctx); err != nil {
-			return nil, err
-		}
-		if err := SaveWALFile(wctx, a.r, sa.pos, a.host, run.recs); err != nil {
-			return nil, err
-		}
-		if _, runs := sa.pos.Files(); runs >= ConsolidateAfter {
-			if err := ConsolidateWAL(wctx, a.r, sa.pos, a.host); err != nil {
-				res.Warnings = append(res.Warnings, err.Error())
-			}
-		}
+	// The local index (a cache of the index files) takes the new file while
+	// the record is written: its transaction is off the path from a WAL
+	// write to its archive.
+	merged := make(chan error, 1)
+	go func() { merged <- merge() }()
+	rerr := a.saveRecords(ctx, wctx, sa, run, res, perr)
+	if merr := <-merged; merr != nil && rerr == nil {
+		rerr = merr
+	}
+	if rerr != nil {
+		return nil, rerr
 	}
 	if perr == nil { // otherwise no record was saved: nothing was updated
 		res.Segments = len(run.recs)
@@ -290,6 +295,29 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		return res, fmt.Errorf("space %s: %w", space, werr)
 	}
 	return res, nil
+}
+
+// saveRecords writes the run's records (none when its packs failed, perr:
+// then nothing may name their chunks) and consolidates the record files
+// when they are many (a failure there is a warning of res).
+func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, run *walRun, res *WALArchiveResult, perr error) error {
+	if perr != nil {
+		return nil
+	}
+	// Records written under a lost lock could name chunks a prune deleted
+	// meanwhile: the next run archives them again.
+	if err := repo.LockHeld(ctx); err != nil {
+		return err
+	}
+	if err := SaveWALFile(wctx, a.r, sa.pos, a.host, run.recs); err != nil {
+		return err
+	}
+	if _, runs := sa.pos.Files(); runs >= ConsolidateAfter {
+		if err := ConsolidateWAL(wctx, a.r, sa.pos, a.host); err != nil {
+			res.Warnings = append(res.Warnings, err.Error())
+		}
+	}
+	return nil
 }
 
 // lockedLine returns the line of history the data dir's space is on

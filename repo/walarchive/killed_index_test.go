@@ -15,7 +15,7 @@ import (
 	"memento/walreplay"
 )
 
-// failIndexRepo is a real repository whose next SaveIndex fails after
+// failIndexRepo is a real repository whose next SaveIndexFile fails after
 // nothing was written: the run's packs are in data/, no index file names
 // them (an archive run stopped between its packs and its index file).
 type failIndexRepo struct {
@@ -25,11 +25,11 @@ type failIndexRepo struct {
 
 var errIndexLost = errors.New("index file write lost")
 
-func (f *failIndexRepo) SaveIndex(ctx context.Context, packs []index.PackInfo) error {
+func (f *failIndexRepo) SaveIndexFile(ctx context.Context, packs []index.PackInfo) (func() error, error) {
 	if f.fail.Swap(false) {
-		return errIndexLost
+		return nil, errIndexLost
 	}
-	return f.Repository.SaveIndex(ctx, packs)
+	return f.Repository.SaveIndexFile(ctx, packs)
 }
 
 // TestWALArchiveNoRecordNamesUnindexedChunk is the data-integrity invariant

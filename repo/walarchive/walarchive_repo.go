@@ -26,7 +26,7 @@ type Repository interface {
 	Polynomial() chunker.Pol
 	KnownBlobs(ctx context.Context, space string) (map[chunk.ID]struct{}, error)
 	NewPacker(ctx context.Context, space string) *repo.Packer
-	SaveIndex(ctx context.Context, packs []index.PackInfo) error
+	SaveIndexFile(ctx context.Context, packs []index.PackInfo) (merge func() error, err error)
 	ReconcilePacks(ctx context.Context) (uint64, error)
 	SaveFile(ctx context.Context, dir string, kind string, v any) ([32]byte, error)
 	LoadFile(ctx context.Context, name string, kind string, v any) error

@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"memento/repo"
+	"memento/repo/repotest"
+)
+
+// BenchmarkAgentRPO runs the agent on an engram-sim data dir (2 spaces)
+// written at 300 entries/s in 10 ms batches, for b.N seconds, and reports
+// how far the archive is behind the writer:
+//
+//   - p50-lag-ms, p99-lag-ms, max-lag-ms: per flushed batch (engram-sim
+//     --fsync-log), the wall time from the flush until the agent's archived
+//     sequence (sampled every 10 ms in process) reaches it;
+//   - metric-p99-ms: the p99 of memento_wal_rpo_lag_seconds as a scrape
+//     every 100 ms computes it;
+//   - cpu-ms/entry: the agent process's CPU time per archived entry, and
+//     cpu-%: per second of wall time (of one core);
+//   - runs/s: successful archive runs per second (both spaces).
+//
+// default-schedules is the agent as shipped (after its first backups only
+// the WAL archiving runs); compressed-schedules adds backups every 3 s,
+// verify every 4 s, compaction every 2 s and prune every 10 s (whose
+// exclusive lock pauses archiving). `make bench-rpo` runs both for 30 s.
+func BenchmarkAgentRPO(b *testing.B) {
+	b.Run("default-schedules", func(b *testing.B) { benchAgentRPO(b, false) })
+	b.Run("compressed-schedules", func(b *testing.B) { benchAgentRPO(b, true) })
+}
+
+func benchAgentRPO(b *testing.B, compressed bool) {
+	tr := repotest.New(b, repo.InitOptions{})
+	dd := testData(b)
+	cfg := Defaults()
+	cfg.DataDir, cfg.Repository = dd, tr.Dir
+	if compressed {
+		cfg = testConfig(dd, tr.Dir)
+	}
+	rn := start(b, Options{Config: cfg, Open: opener(tr)})
+	rn.waitReady(b, true, 120*time.Second)
+	spaces := []string{"space-a", "space-b"}
+	state := func() map[string]archiveSample {
+		rn.a.mu.Lock()
+		defer rn.a.mu.Unlock()
+		out := map[string]archiveSample{}
+		for _, sp := range spaces {
+			out[sp] = archiveSample{seq: rn.a.space(sp).archivedSeq}
+		}
+		return out
+	}
+	first := state()
+
+	flushLog := filepath.Join(b.TempDir(), "flush.jsonl")
+	var (
+		mu         sync.Mutex
+		samples    = map[string][]archiveSample{}
+		metricLags []time.Duration
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			now := time.Now()
+			st := state()
+			var lags map[string]time.Duration
+			if n%10 == 0 {
+				lags = rn.a.rpoLags(now)
+			}
+			mu.Lock()
+			for sp, s := range st {
+				s.t = now
+				samples[sp] = append(samples[sp], s)
+			}
+			for _, l := range lags {
+				metricLags = append(metricLags, l)
+			}
+			mu.Unlock()
+		}
+	}()
+
+	cpu0, wall0, runs0 := processCPU(), time.Now(), okArchiveRuns(rn.a, spaces)
+	b.ResetTimer()
+	sim(b, liveSimArgs(dd, 300, "--duration", strconv.Itoa(b.N)+"s", "--fsync-log", flushLog)...)
+	batches := readFlushLog(b, flushLog)
+	last := map[string]uint64{}
+	for _, bt := range batches {
+		last[bt.Space] = max(last[bt.Space], bt.Sequence)
+	}
+	waitFor(b, 120*time.Second, "everything written archived", func() (bool, string) {
+		st := state()
+		for _, sp := range spaces {
+			if st[sp].seq < last[sp] {
+				return false, sp + " at " + strconv.FormatUint(st[sp].seq, 10)
+			}
+		}
+		return true, ""
+	})
+	b.StopTimer()
+	cpu, wall := processCPU()-cpu0, time.Since(wall0)
+	close(stop)
+	wg.Wait()
+	rn.stop(b)
+
+	var lags []time.Duration
+	entries := uint64(0)
+	for _, sp := range spaces {
+		for _, l := range batchLags(batches, samples[sp], sp) {
+			if l.ok {
+				lags = append(lags, l.wall)
+			}
+		}
+		entries += last[sp] - first[sp].seq
+	}
+	okRuns := okArchiveRuns(rn.a, spaces) - runs0
+	b.ReportMetric(float64(durPercentile(lags, 0.5))/1e6, "p50-lag-ms")
+	b.ReportMetric(float64(durPercentile(lags, 0.99))/1e6, "p99-lag-ms")
+	b.ReportMetric(float64(durPercentile(lags, 1))/1e6, "max-lag-ms")
+	b.ReportMetric(float64(durPercentile(metricLags, 0.99))/1e6, "metric-p99-ms")
+	b.ReportMetric(float64(cpu)/1e6/float64(max(entries, 1)), "cpu-ms/entry")
+	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu-%")
+	b.ReportMetric(okRuns/wall.Seconds(), "runs/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// okArchiveRuns is the number of successful archive runs of spaces so far.
+func okArchiveRuns(a *Agent, spaces []string) float64 {
+	n := 0.0
+	for _, sp := range spaces {
+		var m dto.Metric
+		if a.m.wal.runs.WithLabelValues(sp, "ok").Write(&m) == nil {
+			n += m.GetCounter().GetValue()
+		}
+	}
+	return n
+}
+
+// processCPU is the process's user+system CPU time so far (the agent runs
+// in it; engram-sim, a child, does not count).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
