@@ -94,23 +94,44 @@ func (r *Repository) ExtendRetention(ctx context.Context, space string, root chu
 		}
 	}
 	rep.Queried = len(ask)
-	learned := map[[32]byte]time.Time{}
+	learned, extended, firstErr := ExtendPackRetention(ctx, ex, ask)
+	rep.Extended = extended
+	// What was learned is true whatever failed.
+	if err := r.ix.SetRetainedUntil(learned); err != nil {
+		r.log.Warn("local index: cannot record the packs' retention; the next backup asks the storage again", "err", err)
+	}
+	if firstErr != nil {
+		return rep, fmt.Errorf("retention of the snapshot's packs (the snapshot's data must stay retained as long as its manifest; the credentials need s3:GetObjectRetention and s3:PutObjectRetention): %w", firstErr)
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// ExtendPackRetention asks ex until when each of packs is retained, eight
+// at a time, and extends those retained for less than now + the retention
+// period to that plus the backend's pack margin. learned holds, for every
+// pack answered, a lower bound of its retain-until date (true whatever
+// failed); extended counts the packs whose retention was lengthened. The
+// error is the first request's that failed, or the context's.
+func ExtendPackRetention(ctx context.Context, ex RetentionExtender, packs [][32]byte) (learned map[[32]byte]time.Time, extended int, err error) {
+	learned = map[[32]byte]time.Time{}
+	need := time.Now().Add(ex.RetentionPeriod())
+	extendTo := need.Add(ex.PackMargin())
 	var (
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
 	)
 	next := make(chan [32]byte)
-	extendTo := need.Add(ex.PackMargin())
-	for range min(retentionWorkers, len(ask)) {
+	for range min(retentionWorkers, len(packs)) {
 		wg.Go(func() {
 			for p := range next {
 				name := PackName(p)
 				u, err := ex.RetainedUntil(ctx, name)
-				extended := false
+				ext := false
 				if err == nil && u.Before(need) {
 					if err = ex.ExtendRetention(ctx, name, extendTo); err == nil {
-						u, extended = extendTo, true
+						u, ext = extendTo, true
 					}
 				}
 				mu.Lock()
@@ -119,15 +140,15 @@ func (r *Repository) ExtendRetention(ctx context.Context, space string, root chu
 					firstErr = err
 				case err == nil:
 					learned[p] = u
-					if extended {
-						rep.Extended++
+					if ext {
+						extended++
 					}
 				}
 				mu.Unlock()
 			}
 		})
 	}
-	for _, p := range ask {
+	for _, p := range packs {
 		if ctx.Err() != nil {
 			break
 		}
@@ -135,18 +156,10 @@ func (r *Repository) ExtendRetention(ctx context.Context, space string, root chu
 	}
 	close(next)
 	wg.Wait()
-	// What was learned is true whatever failed.
-	if err := r.ix.SetRetainedUntil(learned); err != nil {
-		r.log.Warn("local index: cannot record the packs' retention; the next backup asks the storage again", "err", err)
-	}
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}
-	if firstErr != nil {
-		return rep, fmt.Errorf("retention of the snapshot's packs (the snapshot's data must stay retained as long as its manifest; the credentials need s3:GetObjectRetention and s3:PutObjectRetention): %w", firstErr)
-	}
-	rep.Seconds = time.Since(start).Seconds()
-	return rep, nil
+	return learned, extended, firstErr
 }
 
 // treePacks is every pack holding a copy of a tree or chunk the tree root

@@ -82,6 +82,13 @@ type ReplicateStats struct {
 	// an Object Lock retention; they stay until it expires, and with them
 	// the files they refer to (the later phases are not run).
 	Retained int64 `json:"retained,omitempty"`
+
+	// RetentionQueried counts the destination's packs whose retention was
+	// asked about before new manifests and WAL records were copied into an
+	// Object Locked destination, RetentionExtended those lengthened
+	// (extendRetention).
+	RetentionQueried  int64 `json:"retention_queried,omitempty"`
+	RetentionExtended int64 `json:"retention_extended,omitempty"`
 }
 
 // Replicate copies every file of the repository on src that dst lacks.
@@ -237,7 +244,12 @@ func (rp *replicator) run(ctx context.Context, dst repo.Backend, st *ReplicateSt
 			phases[phase] = append(phases[phase], copyJob{name: name, size: size, replace: ok})
 		}
 	}
-	for _, jobs := range phases {
+	for phase, jobs := range phases {
+		if phase == phaseWAL && len(phases[phaseWAL])+len(phases[phaseSnapshots]) > 0 {
+			if err := rp.extendRetention(ctx, dst, have, st); err != nil {
+				return err
+			}
+		}
 		// Large files first, so the phase does not end on one big straggler.
 		sort.Slice(jobs, func(i, j int) bool {
 			if jobs[i].size != jobs[j].size {
@@ -252,6 +264,48 @@ func (rp *replicator) run(ctx context.Context, dst repo.Backend, st *ReplicateSt
 	if rp.opts.Delete {
 		return rp.deleteExtra(ctx, dst, have, st)
 	}
+	return nil
+}
+
+// extendRetention makes the packs the destination already had retained at
+// least as long as the manifests and WAL records about to be copied, on a
+// destination that retains what it is written (S3 Object Lock with a
+// retention period): those may reuse packs copied long ago, whose
+// retention would expire first and let the destination's credentials
+// delete data a retained snapshot needs (docs/operations/ransomware.md,
+// "Packs shared by newer snapshots"). Replication decodes nothing, so it
+// cannot tell which packs the new files use: it asks about every pack
+// both the source and the destination hold (a pack the source no longer
+// lists was pruned there, so nothing copied now uses it), eight at a
+// time, and extends those retained for less, as a backup does. The packs
+// copied by this run were just written with the retention and a margin.
+func (rp *replicator) extendRetention(ctx context.Context, dst repo.Backend, have map[string]int64, st *ReplicateStats) error {
+	ex, ok := dst.(repo.RetentionExtender)
+	if !ok || ex.RetentionPeriod() <= 0 {
+		return nil
+	}
+	var packs [][32]byte
+	for name, size := range rp.files {
+		if !strings.HasPrefix(name, repo.DirData+"/") {
+			continue
+		}
+		id, hashed := hashName(name)
+		if dsize, ok := have[name]; ok && dsize == size && hashed {
+			packs = append(packs, id)
+		}
+	}
+	if len(packs) == 0 {
+		return nil
+	}
+	start := time.Now()
+	_, extended, err := repo.ExtendPackRetention(ctx, ex, packs)
+	st.RetentionQueried += int64(len(packs))
+	st.RetentionExtended += int64(extended)
+	if err != nil {
+		return fmt.Errorf("retention of the destination's packs (new manifests must not outlive the data they use; nothing was copied after the packs and index files; the destination's credentials need s3:GetObjectRetention and s3:PutObjectRetention): %w", err)
+	}
+	rp.opts.Logger.Info("retention of the destination's packs", "destination", dst.Location(),
+		"queried", len(packs), "extended", extended, "seconds", time.Since(start).Seconds())
 	return nil
 }
 
