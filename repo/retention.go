@@ -76,16 +76,38 @@ func (r *Repository) ExtendRetention(ctx context.Context, space string, root chu
 		return nil, nil
 	}
 	start := time.Now()
-	period := ex.RetentionPeriod()
-	need := start.Add(period)
 	packs, err := r.treePacks(ctx, space, root)
 	if err != nil {
 		return nil, fmt.Errorf("retention of the snapshot's packs: %w", err)
 	}
+	return r.extendPacks(ctx, ex, start, packs, "the snapshot's packs (the snapshot's data must stay retained as long as its manifest")
+}
+
+// ExtendChunkRetention is ExtendRetention for a file that names chunks of
+// space directly (a WAL archive record): every pack holding a copy of one
+// of ids is made retained at least as long as a file written now, asking
+// the storage only about packs the local cache does not know to be.
+func (r *Repository) ExtendChunkRetention(ctx context.Context, space string, ids []chunk.ID) (*RetentionReport, error) {
+	ex, ok := r.be.(RetentionExtender)
+	if !ok || ex.RetentionPeriod() <= 0 {
+		return nil, nil
+	}
+	start := time.Now()
+	packs, err := r.chunkPacks(space, ids)
+	if err != nil {
+		return nil, fmt.Errorf("retention of the WAL records' packs: %w", err)
+	}
+	return r.extendPacks(ctx, ex, start, packs, "the WAL records' packs (archived WAL must stay retained as long as its records")
+}
+
+// extendPacks extends the packs the local cache does not know to be
+// retained until start + the period (what, in errors, names them and why).
+func (r *Repository) extendPacks(ctx context.Context, ex RetentionExtender, start time.Time, packs [][32]byte, what string) (*RetentionReport, error) {
+	need := start.Add(ex.RetentionPeriod())
 	rep := &RetentionReport{Packs: len(packs)}
 	known, err := r.ix.RetainedUntil(packs)
 	if err != nil {
-		return nil, fmt.Errorf("retention of the snapshot's packs: local index %s: %w", r.ix.Path(), err)
+		return nil, fmt.Errorf("retention of %s): local index %s: %w", what, r.ix.Path(), err)
 	}
 	var ask [][32]byte
 	for _, p := range packs {
@@ -101,7 +123,7 @@ func (r *Repository) ExtendRetention(ctx context.Context, space string, root chu
 		r.log.Warn("local index: cannot record the packs' retention; the next backup asks the storage again", "err", err)
 	}
 	if firstErr != nil {
-		return rep, fmt.Errorf("retention of the snapshot's packs (the snapshot's data must stay retained as long as its manifest; the credentials need s3:GetObjectRetention and s3:PutObjectRetention): %w", firstErr)
+		return rep, fmt.Errorf("retention of %s; the credentials need s3:GetObjectRetention and s3:PutObjectRetention): %w", what, firstErr)
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
@@ -207,6 +229,11 @@ func (r *Repository) treePacks(ctx context.Context, space string, root chunk.ID)
 	if err := walk(root); err != nil {
 		return nil, err
 	}
+	return r.chunkPacks(space, ids)
+}
+
+// chunkPacks is every pack holding a copy of one of ids in space.
+func (r *Repository) chunkPacks(space string, ids []chunk.ID) ([][32]byte, error) {
 	locs, err := r.ix.LookupAll(StorageSpace(space), ids)
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)

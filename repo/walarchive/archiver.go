@@ -17,6 +17,7 @@ import (
 
 	"memento/chunk"
 	"memento/engram"
+	"memento/index"
 	"memento/repo"
 	"memento/walreplay"
 )
@@ -270,7 +271,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	// write to its archive.
 	merged := make(chan error, 1)
 	go func() { merged <- merge() }()
-	rerr := a.saveRecords(ctx, wctx, sa, run, res, perr)
+	rerr := a.saveRecords(ctx, wctx, sa, run, res, packs, perr)
 	if merr := <-merged; merr != nil && rerr == nil {
 		rerr = merr
 	}
@@ -300,9 +301,16 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 // saveRecords writes the run's records (none when its packs failed, perr:
 // then nothing may name their chunks) and consolidates the record files
 // when they are many (a failure there is a warning of res).
-func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, run *walRun, res *WALArchiveResult, perr error) error {
+func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, run *walRun, res *WALArchiveResult, packs []index.PackInfo, perr error) error {
 	if perr != nil {
 		return nil
+	}
+	// Under Object Lock, the older packs the records name are made
+	// retained as long as the record file first.
+	if rep, err := extendRecordRetention(ctx, a.r, run.space, run.recs, packs); err != nil {
+		return fmt.Errorf("space %s: %w", run.space, err)
+	} else if rep != nil {
+		a.r.Logger().Debug("retention of the WAL records' packs", "space", run.space, "packs", rep.Packs, "queried", rep.Queried, "extended", rep.Extended, "seconds", rep.Seconds)
 	}
 	// Records written under a lost lock could name chunks a prune deleted
 	// meanwhile: the next run archives them again.
@@ -313,7 +321,11 @@ func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, 
 		return err
 	}
 	if _, runs := sa.pos.Files(); runs >= ConsolidateAfter {
-		if err := ConsolidateWAL(wctx, a.r, sa.pos, a.host); err != nil {
+		// The consolidated file names every archived chunk: under Object
+		// Lock their packs must be retained as long as it.
+		if _, err := extendRecordRetention(ctx, a.r, run.space, sa.pos.Segments(), packs); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: WAL records not consolidated: %v", run.space, err))
+		} else if err := ConsolidateWAL(wctx, a.r, sa.pos, a.host); err != nil {
 			res.Warnings = append(res.Warnings, err.Error())
 		}
 	}
