@@ -304,7 +304,11 @@ func (rp *replicator) extendRetention(ctx context.Context, dst repo.Backend, hav
 	if err != nil {
 		return fmt.Errorf("retention of the destination's packs (new manifests must not outlive the data they use; nothing was copied after the packs and index files; the destination's credentials need s3:GetObjectRetention and s3:PutObjectRetention): %w", err)
 	}
-	rp.opts.Logger.Info("retention of the destination's packs", "destination", dst.Location(),
+	level := slog.LevelDebug
+	if extended > 0 {
+		level = slog.LevelInfo
+	}
+	rp.opts.Logger.Log(ctx, level, "retention of the destination's packs", "destination", dst.Location(),
 		"queried", len(packs), "extended", extended, "seconds", time.Since(start).Seconds())
 	return nil
 }

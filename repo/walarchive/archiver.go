@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -310,7 +311,11 @@ func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, 
 	if rep, err := extendRecordRetention(ctx, a.r, run.space, run.recs, packs); err != nil {
 		return fmt.Errorf("space %s: %w", run.space, err)
 	} else if rep != nil {
-		a.r.Logger().Debug("retention of the WAL records' packs", "space", run.space, "packs", rep.Packs, "queried", rep.Queried, "extended", rep.Extended, "seconds", rep.Seconds)
+		level := slog.LevelDebug
+		if rep.Extended > 0 {
+			level = slog.LevelInfo
+		}
+		a.r.Logger().Log(ctx, level, "retention of the WAL records' packs", "space", run.space, "packs", rep.Packs, "queried", rep.Queried, "extended", rep.Extended, "seconds", rep.Seconds)
 	}
 	// Records written under a lost lock could name chunks a prune deleted
 	// meanwhile: the next run archives them again.
