@@ -253,6 +253,7 @@ func (r *Repository) lock(ctx context.Context, info lockInfo) (*Lock, error) {
 	if !l.usedReserve {
 		ensureReserve(ctx, r.be, r.log)
 	}
+	r.log.Debug("repository locked", "command", command, "exclusive", exclusive, "lock", path.Base(name))
 	var cctx context.Context
 	cctx, l.cancel = context.WithCancelCause(ctx)
 	l.ctx = context.WithValue(cctx, lockKey{}, l)

@@ -159,6 +159,22 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 			return err
 		}
 	}
+	// One shared lock covers every space of the command: a lock per space
+	// cost each an fsynced lock file, its directory's fsync, a read of
+	// every other lock and a removal (docs/benchmarks.md, "Issue 18,
+	// session 7"). A dry run writes nothing and takes none.
+	lctx := ctx
+	if !jobs[0].DryRun {
+		lock, err := r.Lock(ctx, false, "backup")
+		if err != nil {
+			for _, job := range jobs {
+				a.auditBackup(ctx, r, job, nil, err)
+			}
+			return err
+		}
+		defer lock.Unlock()
+		lctx = lock.Context() // cancelled if the lock is lost
+	}
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
 	prog := &repo.Progress{}
@@ -174,11 +190,12 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 	// One space failing does not stop the others: each error names its
 	// space, and the command fails once all are done.
 	var errs []error
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(lctx)
 	g.SetLimit(spacesBackedUpAtOnce)
 	replays := backup.NewReplayLimiter(backup.ConcurrentReplays) // the spaces' state replays take turns
 	for _, job := range jobs {
 		job.Tags, job.Host, job.Parent, job.NoParent, job.Pipeline, job.Progress = f.tags, f.host, parent, f.noParent, pipe, prog
+		job.Locked = !job.DryRun
 		g.Go(func() error {
 			jobStart := time.Now()
 			sn, err := a.backupOne(gctx, r, job, replays, f.allowTierRewrite)

@@ -62,6 +62,12 @@ type BackupOptions struct {
 	NoParent bool
 	// Pipeline is shared by concurrent backups; nil makes a private one.
 	Pipeline *chunk.Pipeline
+	// Locked says the caller holds a shared repository lock for this
+	// backup and ctx is (derived from) that lock's Context: the spaces of
+	// one `backup --all` share one lock instead of writing, refreshing
+	// and removing one each. Backup then takes no lock of its own; losing
+	// the caller's still stops it before its snapshot (repo.LockHeld).
+	Locked bool
 	Progress *repo.Progress
 	// Engram is stored in the manifest as given (WAL positions, digest).
 	Engram *repo.EngramInfo
@@ -162,7 +168,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	if err != nil {
 		return nil, err
 	}
-	if !opts.DryRun {
+	if !opts.DryRun && !opts.Locked {
 		lock, err := r.Lock(ctx, false, "backup")
 		if err != nil {
 			return nil, err
