@@ -67,7 +67,7 @@ type BackupOptions struct {
 	// one `backup --all` share one lock instead of writing, refreshing
 	// and removing one each. Backup then takes no lock of its own; losing
 	// the caller's still stops it before its snapshot (repo.LockHeld).
-	Locked bool
+	Locked   bool
 	Progress *repo.Progress
 	// Engram is stored in the manifest as given (WAL positions, digest).
 	Engram *repo.EngramInfo
