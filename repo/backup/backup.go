@@ -62,13 +62,13 @@ type BackupOptions struct {
 	NoParent bool
 	// Pipeline is shared by concurrent backups; nil makes a private one.
 	Pipeline *chunk.Pipeline
+	Progress *repo.Progress
 	// Locked says the caller holds a shared repository lock for this
 	// backup and ctx is (derived from) that lock's Context: the spaces of
 	// one `backup --all` share one lock instead of writing, refreshing
 	// and removing one each. Backup then takes no lock of its own; losing
 	// the caller's still stops it before its snapshot (repo.LockHeld).
-	Locked   bool
-	Progress *repo.Progress
+	Locked bool
 	// Engram is stored in the manifest as given (WAL positions, digest).
 	Engram *repo.EngramInfo
 	// BeforeDir, if set, is called before the archiver reads a directory
