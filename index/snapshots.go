@@ -68,6 +68,45 @@ func (ix *Index) Snapshots() ([]SnapshotEntry, error) {
 	return out, nil
 }
 
+// LatestSnapshot returns the newest catalog entry of a space (by time,
+// then ID, as Snapshots orders them), and false when the space has none.
+// Only that entry is decoded whole: a backup picks its parent this way on
+// every run, and the catalog grows by a snapshot per space and backup.
+func (ix *Index) LatestSnapshot(space string) (SnapshotEntry, bool, error) {
+	var best struct {
+		ID   string
+		Time time.Time
+		raw  []byte
+	}
+	err := ix.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
+			var h struct {
+				ID    string    `json:"id"`
+				Time  time.Time `json:"time"`
+				Space string    `json:"space"`
+			}
+			if err := json.Unmarshal(v, &h); err != nil {
+				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
+			}
+			if h.Space != space {
+				return nil
+			}
+			if best.raw == nil || cmp.Or(h.Time.Compare(best.Time), cmp.Compare(h.ID, best.ID)) > 0 {
+				best.ID, best.Time, best.raw = h.ID, h.Time, append(best.raw[:0], v...)
+			}
+			return nil
+		})
+	})
+	if err != nil || best.raw == nil {
+		return SnapshotEntry{}, false, err
+	}
+	var e SnapshotEntry
+	if err := json.Unmarshal(best.raw, &e); err != nil {
+		return SnapshotEntry{}, false, fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, best.ID, ErrCorrupt, err, rebuildHint)
+	}
+	return e, true, nil
+}
+
 // DeleteSnapshot removes a catalog entry; an absent id is not an error.
 func (ix *Index) DeleteSnapshot(id string) error {
 	if id == "" {

@@ -48,3 +48,49 @@ func TestSnapshots(t *testing.T) {
 		t.Fatal("empty id accepted")
 	}
 }
+
+// TestLatestSnapshot: the newest entry of a space by time, then ID (the
+// last of Snapshots' order among the space's entries), decoded whole;
+// none for a space without entries.
+func TestLatestSnapshot(t *testing.T) {
+	ix := openTemp(t)
+	if _, ok, err := ix.LatestSnapshot("s1"); ok || err != nil {
+		t.Fatalf("empty catalog: %v, %v", ok, err)
+	}
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)
+	entries := []SnapshotEntry{
+		{ID: "a1", Time: t0.Add(time.Hour), Space: "s1", Host: "h1", Tags: []string{"daily"}, Summary: json.RawMessage(`{"files":3}`)},
+		{ID: "b2", Time: t0.Add(time.Hour), Space: "s1", Host: "h2", Summary: json.RawMessage(`{"files":4}`)}, // same time, higher ID
+		{ID: "c3", Time: t0, Space: "s1", Host: "h1"},
+		{ID: "d4", Time: t0.Add(2 * time.Hour), Space: "s2", Host: "h1"},
+		{ID: "e5", Time: t0.Add(3 * time.Hour), Space: "", Host: "h1"},
+	}
+	if err := ix.PutSnapshots(entries); err != nil {
+		t.Fatal(err)
+	}
+	all, err := ix.Snapshots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		space string
+		want  SnapshotEntry
+	}{{"s1", entries[1]}, {"s2", entries[3]}, {"", entries[4]}} {
+		got, ok, err := ix.LatestSnapshot(c.space)
+		if !ok || err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Fatalf("LatestSnapshot(%q) = %+v, %v, %v; want %+v", c.space, got, ok, err, c.want)
+		}
+		var last SnapshotEntry // the same as the last of Snapshots' order
+		for _, e := range all {
+			if e.Space == c.space {
+				last = e
+			}
+		}
+		if !reflect.DeepEqual(got, last) {
+			t.Fatalf("LatestSnapshot(%q) = %s, the last of Snapshots is %s", c.space, got.ID, last.ID)
+		}
+	}
+	if _, ok, err := ix.LatestSnapshot("s3"); ok || err != nil {
+		t.Fatalf("space without snapshots: %v, %v", ok, err)
+	}
+}

@@ -386,17 +386,21 @@ func MatchSnapshotPrefix(ref string, ids []chunk.ID) (chunk.ID, error) {
 }
 
 // LatestSnapshot returns the newest snapshot of a space, verified.
+// Only the newest catalog entry of the space is decoded whole
+// (index.LatestSnapshot), not every manifest of the space.
 func (r *Repository) LatestSnapshot(ctx context.Context, space string) (*Snapshot, error) {
-	all, err := r.SnapshotsOf(ctx, space)
+	e, ok, err := r.ix.LatestSnapshot(space)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
-	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].Space == space {
-			return r.LoadSnapshotFile(ctx, all[i].ID)
-		}
+	if !ok {
+		return nil, fmt.Errorf("space %s: %w: no snapshot of this space", space, ErrNotFound)
 	}
-	return nil, fmt.Errorf("space %s: %w: no snapshot of this space", space, ErrNotFound)
+	id, err := chunk.ParseID(e.ID)
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: snapshot %q: %w", r.ix.Path(), e.ID, err)
+	}
+	return r.LoadSnapshotFile(ctx, id)
 }
 
 // LatestPerSpace returns the newest snapshot of every space, ordered by
