@@ -68,6 +68,19 @@ func (ix *Index) Snapshots() ([]SnapshotEntry, error) {
 	return out, nil
 }
 
+// SnapshotIDs returns the IDs of the catalog's entries, in no particular
+// order, without decoding them (the catalog's keys).
+func (ix *Index) SnapshotIDs() ([]string, error) {
+	var out []string
+	err := ix.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, _ []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	return out, err
+}
+
 // LatestSnapshot returns the newest catalog entry of a space (by time,
 // then ID, as Snapshots orders them), and false when the space has none.
 // Only that entry is decoded whole: a backup picks its parent this way on

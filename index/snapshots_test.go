@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -92,5 +93,21 @@ func TestLatestSnapshot(t *testing.T) {
 	}
 	if _, ok, err := ix.LatestSnapshot("s3"); ok || err != nil {
 		t.Fatalf("space without snapshots: %v, %v", ok, err)
+	}
+}
+
+func TestSnapshotIDs(t *testing.T) {
+	ix := openTemp(t)
+	if ids, err := ix.SnapshotIDs(); len(ids) != 0 || err != nil {
+		t.Fatalf("empty catalog: %v, %v", ids, err)
+	}
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	if err := ix.PutSnapshots([]SnapshotEntry{{ID: "b2", Time: t0, Space: "s1"}, {ID: "a1", Time: t0.Add(time.Hour), Space: "s2"}}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := ix.SnapshotIDs()
+	slices.Sort(ids)
+	if err != nil || !reflect.DeepEqual(ids, []string{"a1", "b2"}) {
+		t.Fatalf("SnapshotIDs = %v, %v", ids, err)
 	}
 }

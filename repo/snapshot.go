@@ -427,13 +427,13 @@ func (r *Repository) LatestPerSpace(ctx context.Context) ([]*Snapshot, error) {
 
 // syncSnapshots brings the local catalog in step with snapshots/.
 func (r *Repository) syncSnapshots(ctx context.Context) error {
-	have, err := r.ix.Snapshots()
+	have, err := r.ix.SnapshotIDs() // the keys only: every open runs this
 	if err != nil {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	known := make(map[string]bool, len(have))
-	for _, e := range have {
-		known[e.ID] = true
+	for _, id := range have {
+		known[id] = true
 	}
 	present := map[string]bool{}
 	var add []index.SnapshotEntry
