@@ -87,7 +87,8 @@ func BenchmarkBackupSmallFiles(b *testing.B) {
 // opened anew each time as a new process would (its key derivation is
 // repotest's, not argon2id's). The parent lends the WAL's end and digest,
 // no file is read; what is left is the tier check, the catalog, the index,
-// the parent's trees and the manifest.
+// the parent's trees and the manifest. The three share one repository
+// lock, as the command's spaces do (BackupOptions.Locked).
 //
 //	go test ./repo/backup -run '^$' -bench BackupSpaceUnchanged -benchtime 20x -benchmem
 func BenchmarkBackupSpaceUnchanged(b *testing.B) {
@@ -107,8 +108,12 @@ func BenchmarkBackupSpaceUnchanged(b *testing.B) {
 		b.StopTimer()
 		r := tr.Reopen(b)
 		b.StartTimer()
+		lock, err := r.Lock(ctx, false, "backup")
+		if err != nil {
+			b.Fatal(err)
+		}
 		for _, sp := range spaces {
-			sn, err := backup.BackupSpace(ctx, r, backup.BackupOptions{DataDir: dd, Space: sp}, backup.SpaceOptions{})
+			sn, err := backup.BackupSpace(lock.Context(), r, backup.BackupOptions{DataDir: dd, Space: sp, Locked: true}, backup.SpaceOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -116,6 +121,9 @@ func BenchmarkBackupSpaceUnchanged(b *testing.B) {
 				b.Fatalf("space %s: unchanged backup read %d of %d files, stored %d bytes", sp,
 					sn.Summary.Files-sn.Summary.UnchangedFiles, sn.Summary.Files, sn.Summary.NewBytes)
 			}
+		}
+		if err := lock.Unlock(); err != nil {
+			b.Fatal(err)
 		}
 		b.StopTimer()
 		r.Close()
