@@ -1,8 +1,10 @@
 package index
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -93,12 +95,8 @@ func (ix *Index) LatestSnapshot(space string) (SnapshotEntry, bool, error) {
 	}
 	err := ix.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
-			var h struct {
-				ID    string    `json:"id"`
-				Time  time.Time `json:"time"`
-				Space string    `json:"space"`
-			}
-			if err := json.Unmarshal(v, &h); err != nil {
+			h, err := entryHead(v)
+			if err != nil {
 				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
 			}
 			if h.Space != space {
@@ -118,6 +116,72 @@ func (ix *Index) LatestSnapshot(space string) (SnapshotEntry, bool, error) {
 		return SnapshotEntry{}, false, fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, best.ID, ErrCorrupt, err, rebuildHint)
 	}
 	return e, true, nil
+}
+
+// snapshotHead is the part of a catalog entry that orders it.
+type snapshotHead struct {
+	ID    string
+	Time  time.Time
+	Space string
+}
+
+// entryHead reads an entry's id, time and space. PutSnapshots writes them
+// first, as {"id":"…","time":"…","space":"…",…}: that prefix is read as
+// it is, and the manifest after it (the bulk of the entry) is not even
+// scanned. Any other layout (an escape in a string, another field order)
+// is decoded as JSON, so the fast path only ever skips work.
+func entryHead(v []byte) (snapshotHead, error) {
+	if h, ok := canonicalHead(v); ok {
+		return h, nil
+	}
+	var e struct {
+		ID    *string    `json:"id"`
+		Time  *time.Time `json:"time"`
+		Space *string    `json:"space"`
+	}
+	if err := json.Unmarshal(v, &e); err != nil {
+		return snapshotHead{}, err
+	}
+	if e.ID == nil || e.Time == nil || e.Space == nil {
+		return snapshotHead{}, errors.New("entry lacks id, time or space")
+	}
+	return snapshotHead{ID: *e.ID, Time: *e.Time, Space: *e.Space}, nil
+}
+
+// canonicalHead is entryHead's fast path: the three fields as
+// json.Marshal writes them, strings without escapes.
+func canonicalHead(v []byte) (snapshotHead, bool) {
+	var h snapshotHead
+	field := func(prefix string) (string, bool) {
+		if !bytes.HasPrefix(v, []byte(prefix)) {
+			return "", false
+		}
+		v = v[len(prefix):]
+		end := bytes.IndexByte(v, '"')
+		if end < 0 || bytes.IndexByte(v[:end], '\\') >= 0 {
+			return "", false
+		}
+		s := string(v[:end])
+		v = v[end+1:]
+		return s, true
+	}
+	var ok bool
+	if h.ID, ok = field(`{"id":"`); !ok {
+		return h, false
+	}
+	ts, ok := field(`,"time":"`)
+	if !ok {
+		return h, false
+	}
+	if h.Space, ok = field(`,"space":"`); !ok || len(v) == 0 || (v[0] != ',' && v[0] != '}') {
+		return h, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return h, false
+	}
+	h.Time = t
+	return h, true
 }
 
 // DeleteSnapshot removes a catalog entry; an absent id is not an error.

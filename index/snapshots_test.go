@@ -111,3 +111,25 @@ func TestSnapshotIDs(t *testing.T) {
 		t.Fatalf("SnapshotIDs = %v, %v", ids, err)
 	}
 }
+
+// TestEntryHead: the id, time and space of an entry, in PutSnapshots'
+// order or another; an entry without one of them is refused.
+func TestEntryHead(t *testing.T) {
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 5, time.UTC)
+	want := snapshotHead{ID: "a1", Time: t0, Space: "s1"}
+	v, err := json.Marshal(SnapshotEntry{ID: "a1", Time: t0, Space: "s1", Host: "h", Tags: []string{"x"}, Summary: json.RawMessage(`{"big":[1,2,3]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{string(v), `{"summary":{"x":[1]},"space":"s1","host":"h","time":"2024-05-01T12:00:00.000000005Z","id":"a1"}`,
+		`{"id":"a\u0031","time":"2024-05-01T12:00:00.000000005Z","space":"s1"}`, `{"id":"a1", "time":"2024-05-01T12:00:00.000000005Z","space":"s1"}`} {
+		if h, err := entryHead([]byte(in)); err != nil || h != want {
+			t.Fatalf("entryHead(%s) = %+v, %v; want %+v", in, h, err, want)
+		}
+	}
+	for _, in := range []string{``, `[]`, `{"id":"a1","time":"2024-05-01T12:00:00Z"}`, `{"id":"a1","time":"yesterday","space":"s1"}`, `{"id":"a1","id":"a2","time":"2024-05-01T12:00:00Z"}`} {
+		if h, err := entryHead([]byte(in)); err == nil {
+			t.Fatalf("entryHead(%s) = %+v, want an error", in, h)
+		}
+	}
+}
