@@ -25,7 +25,11 @@ import (
 //     every 100 ms computes it;
 //   - cpu-ms/entry: the agent process's CPU time per archived entry, and
 //     cpu-%: per second of wall time (of one core);
-//   - runs/s: successful archive runs per second (both spaces).
+//   - runs/s: successful archive runs per second (both spaces);
+//   - stored-KiB/s, new-KiB/s: pack bytes the archive runs wrote and WAL
+//     bytes they newly covered, per second (both spaces): what an S3
+//     repository is billed for beside the requests (about 3 files per run:
+//     a pack, an index file and a wal/ run file).
 //
 // default-schedules is the agent as shipped (after its first backups only
 // the WAL archiving runs); compressed-schedules adds backups every 3 s,
@@ -96,6 +100,7 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	}()
 
 	cpu0, wall0, runs0 := processCPU(), time.Now(), okArchiveRuns(rn.a, spaces)
+	stored0, new0 := archiveBytes(rn.a, spaces)
 	b.ResetTimer()
 	sim(b, liveSimArgs(dd, 300, "--duration", strconv.Itoa(b.N)+"s", "--fsync-log", flushLog)...)
 	batches := readFlushLog(b, flushLog)
@@ -129,6 +134,7 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 		entries += last[sp] - first[sp].seq
 	}
 	okRuns := okArchiveRuns(rn.a, spaces) - runs0
+	stored, newB := archiveBytes(rn.a, spaces)
 	b.ReportMetric(float64(durPercentile(lags, 0.5))/1e6, "p50-lag-ms")
 	b.ReportMetric(float64(durPercentile(lags, 0.99))/1e6, "p99-lag-ms")
 	b.ReportMetric(float64(durPercentile(lags, 1))/1e6, "max-lag-ms")
@@ -136,6 +142,8 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	b.ReportMetric(float64(cpu)/1e6/float64(max(entries, 1)), "cpu-ms/entry")
 	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu-%")
 	b.ReportMetric(okRuns/wall.Seconds(), "runs/s")
+	b.ReportMetric((stored-stored0)/1024/wall.Seconds(), "stored-KiB/s")
+	b.ReportMetric((newB-new0)/1024/wall.Seconds(), "new-KiB/s")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -149,6 +157,22 @@ func okArchiveRuns(a *Agent, spaces []string) float64 {
 		}
 	}
 	return n
+}
+
+// archiveBytes is the pack bytes stored and the WAL bytes newly archived by
+// the archive runs of spaces so far.
+func archiveBytes(a *Agent, spaces []string) (stored, newBytes float64) {
+	for _, sp := range spaces {
+		var m dto.Metric
+		if a.m.wal.storedBytes.WithLabelValues(sp).Write(&m) == nil {
+			stored += m.GetCounter().GetValue()
+		}
+		m = dto.Metric{}
+		if a.m.wal.newBytes.WithLabelValues(sp).Write(&m) == nil {
+			newBytes += m.GetCounter().GetValue()
+		}
+	}
+	return stored, newBytes
 }
 
 // processCPU is the process's user+system CPU time so far (the agent runs
