@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -35,6 +36,7 @@ import (
 // the WAL archiving runs); compressed-schedules adds backups every 3 s,
 // verify every 4 s, compaction every 2 s and prune every 10 s (whose
 // exclusive lock pauses archiving). `make bench-rpo` runs both for 30 s.
+// RPO_MIN_GAP (a duration) sets wal.min_gap instead of the default.
 func BenchmarkAgentRPO(b *testing.B) {
 	b.Run("default-schedules", func(b *testing.B) { benchAgentRPO(b, false) })
 	b.Run("compressed-schedules", func(b *testing.B) { benchAgentRPO(b, true) })
@@ -47,6 +49,13 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	cfg.DataDir, cfg.Repository = dd, tr.Dir
 	if compressed {
 		cfg = testConfig(dd, tr.Dir)
+	}
+	if v := os.Getenv("RPO_MIN_GAP"); v != "" { // to measure other spacings
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("RPO_MIN_GAP: %v", err)
+		}
+		cfg.WAL.MinGap = Duration(d)
 	}
 	rn := start(b, Options{Config: cfg, Open: opener(tr)})
 	rn.waitReady(b, true, 120*time.Second)
