@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,7 +37,9 @@ import (
 // the WAL archiving runs); compressed-schedules adds backups every 3 s,
 // verify every 4 s, compaction every 2 s and prune every 10 s (whose
 // exclusive lock pauses archiving). `make bench-rpo` runs both for 30 s.
-// RPO_MIN_GAP (a duration) sets wal.min_gap instead of the default.
+// RPO_MIN_GAP (a duration) sets wal.min_gap instead of the default;
+// RPO_LOG=FILE writes the agent's debug log there and logs the batches that
+// waited more than 700 ms.
 func BenchmarkAgentRPO(b *testing.B) {
 	b.Run("default-schedules", func(b *testing.B) { benchAgentRPO(b, false) })
 	b.Run("compressed-schedules", func(b *testing.B) { benchAgentRPO(b, true) })
@@ -57,7 +60,16 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 		}
 		cfg.WAL.MinGap = Duration(d)
 	}
-	rn := start(b, Options{Config: cfg, Open: opener(tr)})
+	opts := Options{Config: cfg, Open: opener(tr)}
+	if path := os.Getenv("RPO_LOG"); path != "" { // the agent's debug log, to see what a lag spike waited for
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		opts.Logger = slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	rn := start(b, opts)
 	rn.waitReady(b, true, 120*time.Second)
 	spaces := []string{"space-a", "space-b"}
 	state := func() map[string]archiveSample {
@@ -135,9 +147,18 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	var lags []time.Duration
 	entries := uint64(0)
 	for _, sp := range spaces {
-		for _, l := range batchLags(batches, samples[sp], sp) {
+		bs := make([]flushedBatch, 0, len(batches))
+		for _, bt := range batches {
+			if bt.Space == sp {
+				bs = append(bs, bt)
+			}
+		}
+		for i, l := range batchLags(bs, samples[sp], sp) {
 			if l.ok {
 				lags = append(lags, l.wall)
+				if os.Getenv("RPO_LOG") != "" && l.wall > 700*time.Millisecond {
+					b.Logf("space %s seq %d flushed %s: lag %s", sp, bs[i].Sequence, bs[i].Time.Format("15:04:05.000"), l.wall)
+				}
 			}
 		}
 		entries += last[sp] - first[sp].seq
