@@ -3,6 +3,7 @@ package walarchive
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -326,5 +327,85 @@ func TestWALArchivePieceRewriteRefused(t *testing.T) {
 	_, err = ar.ArchiveSpace(ctx, p.dd, p.space)
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("differ from the archived chunk")) {
 		t.Fatalf("archive of a segment rewritten inside a piece: %v", err)
+	}
+}
+
+// In a repository of parameter set 1 (content-defined WAL chunks, MinSize
+// 512 KiB) a tail longer than MinSize is chunked again by every run, and
+// keeps its pieces until the chunker finds a boundary: the records still
+// restore the bytes, and the sealed segment's chunks are a backup's.
+func TestWALArchivePiecesContentDefined(t *testing.T) {
+	ctx := context.Background()
+	tr := repotest.New(t, repo.InitOptions{})
+	setParamSet(t, tr, chunk.ParamSet1)
+	r := tr.Reopen(t)
+	if r.Config().ParamSet() != chunk.ParamSet1 {
+		t.Fatalf("param set %d", r.Config().ParamSet())
+	}
+	p := newPieceWAL(t, 1280<<10)
+	ar := NewWALArchiver(r, nil)
+	defer ar.Close()
+	name := walreplay.SegmentName(1)
+	longTails := 0 // runs that left pieces in a tail past MinSize
+	for {
+		p.add(t, 3+p.rng.IntN(3))
+		if _, err := ar.ArchiveSpace(ctx, p.dd, p.space); err != nil {
+			t.Fatal(err)
+		}
+		pos, _ := ar.Position(ctx, p.space)
+		rec := pos.Record(name, false)
+		checkPieces(t, rec)
+		if _, start := rec.TailStart(); rec.Pieces > 0 && rec.Size-start > 512<<10 {
+			longTails++
+		}
+		if rec.Sealed {
+			break
+		}
+	}
+	if longTails < 5 {
+		t.Fatalf("only %d runs left pieces in a tail past MinSize", longTails)
+	}
+	arch, err := LoadWALArchive(ctx, tr.Reopen(t), p.space)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := arch.Record(name, false)
+	backed := snapshotFileChunks(t, r, backuptest.Space(t, r, p.dd, p.space))[name]
+	ids := make([]chunk.ID, len(rec.Chunks))
+	for k, c := range rec.Chunks {
+		ids[k] = c.ID
+	}
+	if rec.Pieces != 0 || !slices.Equal(ids, backed) {
+		t.Fatalf("sealed segment (pieces %d): chunks %v, a backup's %v", rec.Pieces, ids, backed)
+	}
+	disk, _ := os.ReadFile(filepath.Join(p.dd, "spaces", p.space, "wal", name))
+	if got := archivedBytes(t, r, p.space, rec); !bytes.Equal(got, disk) {
+		t.Fatal("the sealed record's bytes differ from the file")
+	}
+}
+
+// setParamSet rewrites the repository's config as an older binary wrote it,
+// with chunk parameter set set.
+func setParamSet(t *testing.T, tr *repotest.Repo, set chunk.ParamSet) {
+	t.Helper()
+	p := filepath.Join(tr.Dir, repo.ConfigName)
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["chunk_params"] = int(set)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

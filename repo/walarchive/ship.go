@@ -213,15 +213,8 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 // It extends hasher with the new bytes and returns the new tail and its
 // number of pieces.
 func (w *walRun) storePiece(f *os.File, name string, hasher *blake3.Hasher, old []WALChunk, resume, from, end int64) ([]WALChunk, int, error) {
-	sizes := make([]int64, len(old))
-	for i, c := range old {
-		sizes[i] = int64(c.Size)
-	}
-	reuse := len(old) - pieceMerge(sizes, end-from)
-	start := resume
-	for _, c := range old[:reuse] {
-		start += int64(c.Size)
-	}
+	reuse, at := joinPlan(old, end-from)
+	start := resume + at
 	buf := chunk.Buffer(int(end - start))
 	defer chunk.PutBuffer(buf)
 	b := (*buf)[:end-start]
@@ -262,15 +255,7 @@ func (w *walRun) recut(ctx context.Context, f *os.File, name string, hasher *bla
 	if pieces && len(chunks) == 0 {
 		// No boundary after all (a content-defined one may come late):
 		// the same pieces as storePiece, from the bytes read.
-		sizes := make([]int64, len(old))
-		for i, c := range old {
-			sizes[i] = int64(c.Size)
-		}
-		reuse := len(old) - pieceMerge(sizes, end-from)
-		var start int64
-		for _, c := range old[:reuse] {
-			start += int64(c.Size)
-		}
+		reuse, start := joinPlan(old, end-from)
 		if err := w.checkOld(name, old[reuse:], tail.check[start:], resume+start); err != nil {
 			return nil, 0, err
 		}
@@ -304,6 +289,21 @@ func (w *walRun) checkOld(name string, old []WALChunk, b []byte, off int64) erro
 		at += int64(c.Size)
 	}
 	return nil
+}
+
+// joinPlan returns how many chunks of the tail old a run appending n bytes
+// keeps as they are (pieceMerge joins the others with the new bytes) and
+// where, relative to the tail's start, the new piece starts.
+func joinPlan(old []WALChunk, n int64) (reuse int, at int64) {
+	sizes := make([]int64, len(old))
+	for i, c := range old {
+		sizes[i] = int64(c.Size)
+	}
+	reuse = len(old) - pieceMerge(sizes, n)
+	for _, c := range old[:reuse] {
+		at += int64(c.Size)
+	}
+	return reuse, at
 }
 
 // pieceMerge returns how many chunks at the end of a segment's tail (sizes,
