@@ -3,7 +3,6 @@ package walarchive
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -337,7 +336,7 @@ func TestWALArchivePieceRewriteRefused(t *testing.T) {
 func TestWALArchivePiecesContentDefined(t *testing.T) {
 	ctx := context.Background()
 	tr := repotest.New(t, repo.InitOptions{})
-	setParamSet(t, tr, chunk.ParamSet1)
+	tr.SetConfigParams(t, chunk.ParamSet1)
 	r := tr.Reopen(t)
 	if r.Config().ParamSet() != chunk.ParamSet1 {
 		t.Fatalf("param set %d", r.Config().ParamSet())
@@ -381,31 +380,5 @@ func TestWALArchivePiecesContentDefined(t *testing.T) {
 	disk, _ := os.ReadFile(filepath.Join(p.dd, "spaces", p.space, "wal", name))
 	if got := archivedBytes(t, r, p.space, rec); !bytes.Equal(got, disk) {
 		t.Fatal("the sealed record's bytes differ from the file")
-	}
-}
-
-// setParamSet rewrites the repository's config as an older binary wrote it,
-// with chunk parameter set set.
-func setParamSet(t *testing.T, tr *repotest.Repo, set chunk.ParamSet) {
-	t.Helper()
-	p := filepath.Join(tr.Dir, repo.ConfigName)
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	m["chunk_params"] = int(set)
-	out, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, out, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
