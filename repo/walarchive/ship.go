@@ -202,7 +202,6 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 		w.sa.open = &segHash{name: seg.Name, ino: inode(fi), size: end, h: hasher}
 	}
 	w.res.NewBytes += end - from
-	w.res.ReadBytes += end - resume
 	return &out, nil
 }
 
@@ -221,6 +220,7 @@ func (w *walRun) storePiece(f *os.File, name string, hasher *blake3.Hasher, old 
 	if _, err := f.ReadAt(b, start); err != nil {
 		return nil, 0, fmt.Errorf("segment %s: %w", name, err)
 	}
+	w.res.ReadBytes += end - start
 	if err := w.checkOld(name, old[reuse:], b, start); err != nil {
 		return nil, 0, err
 	}
@@ -252,6 +252,7 @@ func (w *walRun) recut(ctx context.Context, f *os.File, name string, hasher *bla
 		return nil, 0, fmt.Errorf("segment %s: read %d bytes at offset %d, expected %d: %w", name, len(tail.check), resume, from-resume, io.ErrUnexpectedEOF)
 	}
 	defer chunk.PutBuffer(last)
+	w.res.ReadBytes += end - resume
 	if pieces && len(chunks) == 0 {
 		// No boundary after all (a content-defined one may come late):
 		// the same pieces as storePiece, from the bytes read.
