@@ -31,7 +31,7 @@ func TestPITRFromTinyArchiveRuns(t *testing.T) {
 	pieces := 0
 	var mid uint64 // a sequence inside a tail of pieces
 	for runs := 0; ; runs++ {
-		fx.Write(t, 12<<10)
+		fx.Write(t, 24<<10)
 		if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); err != nil {
 			t.Fatalf("run %d: %v", runs, err)
 		}
@@ -50,7 +50,7 @@ func TestPITRFromTinyArchiveRuns(t *testing.T) {
 			break
 		}
 	}
-	if pieces < 50 || mid == 0 {
+	if pieces < 25 || mid == 0 {
 		t.Fatalf("%d runs left pieces (mid %d): the test did not archive through pieces", pieces, mid)
 	}
 	src := t.TempDir()
