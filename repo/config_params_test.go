@@ -1,8 +1,6 @@
 package repo_test
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -30,7 +28,7 @@ func TestChunkParamSetIsKept(t *testing.T) {
 	}{{0, 16, false}, {chunk.ParamSet1, 16, false}, {chunk.ParamSet2, 16, false}, {chunk.ParamSet3, 8, true}} {
 		tr := repotest.New(t, repo.InitOptions{})
 		if tc.set != chunk.CurrentParamSet {
-			setConfigParams(t, tr, tc.set)
+			tr.SetConfigParams(t, tc.set)
 		}
 		tr.Repository = tr.Reopen(t)
 		sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
@@ -53,35 +51,5 @@ func TestChunkParamSetIsKept(t *testing.T) {
 	}
 	if chunk.CurrentParamSet != chunk.ParamSet3 {
 		t.Errorf("CurrentParamSet = %d: add its row above", chunk.CurrentParamSet)
-	}
-}
-
-// setConfigParams rewrites the config of tr as an older binary wrote it:
-// chunk_params set to set, or absent for 0.
-func setConfigParams(t *testing.T, tr *repotest.Repo, set chunk.ParamSet) {
-	t.Helper()
-	p := filepath.Join(tr.Dir, repo.ConfigName)
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	if set == 0 {
-		delete(m, "chunk_params")
-	} else {
-		m["chunk_params"] = int(set)
-	}
-	out, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, out, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -314,13 +314,23 @@ func (s *spaceRunner) open(ctx context.Context) error {
 	s.w = w
 	s.st = walreplay.NewState()
 	if w.LastSeq() > 0 {
-		l, err := walreplay.OpenLog(engram.WALDir(o.dir, s.id))
-		if err != nil {
-			return fmt.Errorf("space %s: %w", s.id, err)
-		}
-		pos, err := l.Replay(ctx, walreplay.Target{}, s.st)
-		if err != nil {
-			return fmt.Errorf("space %s: replay existing WAL: %w", s.id, err)
+		var pos walreplay.Position
+		// `wal compact` (the memento agent compacts while the database
+		// runs) may replace sealed segments between the listing and the
+		// reads: a segment gone meanwhile means list and replay again.
+		for attempt := 1; ; attempt++ {
+			l, err := walreplay.OpenLog(engram.WALDir(o.dir, s.id))
+			if err != nil {
+				return fmt.Errorf("space %s: %w", s.id, err)
+			}
+			s.st = walreplay.NewState()
+			pos, err = l.Replay(ctx, walreplay.Target{}, s.st)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, fs.ErrNotExist) || attempt == 5 {
+				return fmt.Errorf("space %s: replay existing WAL: %w", s.id, err)
+			}
 		}
 		if pos.Seq != w.LastSeq() {
 			return fmt.Errorf("space %s: replay ended at seq %d but the writer resumes after %d", s.id, pos.Seq, w.LastSeq())

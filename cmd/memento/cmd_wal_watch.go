@@ -18,6 +18,7 @@ func newWALWatchCommand(a *app) *cobra.Command {
 	var (
 		sel      spaceSel
 		interval time.Duration
+		minGap   time.Duration
 		shipLog  string
 		metrics  string
 		every    time.Duration
@@ -26,12 +27,15 @@ func newWALWatchCommand(a *app) *cobra.Command {
 		Use:   "watch --data-dir DIR (--space ID | --all) [--interval 1s]",
 		Short: "Archive the WAL continuously (filesystem notifications plus a poll fallback)",
 		Long: `watch does what 'wal archive' does, continuously: a write to a space's WAL
-directory triggers an archive run of that space, runs of one space are at
-least --interval/2 apart (each run re-stores the open segment's last partial
-chunk, so back-to-back runs would waste space), and every space is polled every
---interval in case notifications are lost (network filesystems, overflow).
-An entry is therefore in the repository at most about --interval after it was
-written. The archive position is read from the repository at start, so a
+directory triggers an archive run of that space, runs of one space start at
+least --min-gap apart (default 250ms, at most --interval/2; a run that takes
+longer delays the next), and every space is polled every --interval in case
+notifications are lost (network filesystems, overflow). A run stores only the
+bytes appended since the previous one, so the gap bounds the files written
+to the repository (about three per run: a pack, an index file, a wal/ file;
+requests an S3 bucket bills), not the bytes. An entry is therefore in the
+repository about --min-gap plus one run after it was written, and at most
+about --interval after it when notifications are lost. The archive position is read from the repository at start, so a
 restarted watch continues where the last one stopped without re-shipping.
 SIGINT/SIGTERM stop it cleanly (exit 0), during start-up too.
 
@@ -50,11 +54,14 @@ fails after succeeding, and when the watch stops.`,
 			if _, _, err := sel.resolve(false); err != nil {
 				return err
 			}
+			if minGap < 0 {
+				return usagef("--min-gap must not be negative")
+			}
 			if every < 0 {
 				return usagef("--audit-every must not be negative")
 			}
 			a.logInfo()
-			err := a.walWatch(cmd.Context(), sel, interval, shipLog, metrics, every)
+			err := a.walWatch(cmd.Context(), sel, interval, minGap, shipLog, metrics, every)
 			if err != nil && cmd.Context().Err() != nil {
 				// SIGINT/SIGTERM during start-up (opening the repository,
 				// taking the lock) stops the watch as cleanly as later:
@@ -67,6 +74,7 @@ fails after succeeding, and when the watch stops.`,
 	}
 	sel.register(c, true)
 	c.Flags().DurationVar(&interval, "interval", time.Second, "longest time between a WAL write and its archive run (poll period)")
+	c.Flags().DurationVar(&minGap, "min-gap", 0, "least time between the starts of two archive runs of a space (0: 250ms, at most --interval/2); more means fewer repository requests, a larger RPO")
 	c.Flags().StringVar(&metrics, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (off by default)")
 	c.Flags().DurationVar(&every, "audit-every", defaultWatchAuditEvery, "while archive runs succeed, record them in the audit trail at most this often per space (0: every run that archived something)")
 	c.Flags().StringVar(&shipLog, "ship-log", "", "append one JSON line per archive run that shipped entries: {space,timeline,last_seq,last_ts,shipped_ns} (RPO measurement)")
@@ -87,7 +95,7 @@ type shipLine struct {
 
 // walWatch wires a walarchive.Watcher to the command's repository, lock,
 // metrics, ship log and output.
-func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration, shipLog, metricsAddr string, auditEvery time.Duration) error {
+func (a *app) walWatch(ctx context.Context, sel spaceSel, interval, minGap time.Duration, shipLog, metricsAddr string, auditEvery time.Duration) error {
 	w, err := a.openWAL(ctx, sel.dataDir, "wal watch")
 	if err != nil {
 		return err
@@ -100,7 +108,7 @@ func (a *app) walWatch(ctx context.Context, sel spaceSel, interval time.Duration
 	// line an operator sees, in the --log-format format.
 	warned := map[string]bool{} // the watch lists the spaces every interval: warn once per skipped entry
 	watchSpaces := func(dataDir string) ([]string, []error, error) { return listSpacesWarned(dataDir, warned) }
-	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, ListSpaces: watchSpaces, Logger: a.log}
+	opts := walarchive.WatchOptions{DataDir: sel.dataDir, Interval: interval, MinGap: minGap, ListSpaces: watchSpaces, Logger: a.log}
 	if !sel.all {
 		opts.Spaces = sel.spaces
 	}

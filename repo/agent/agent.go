@@ -310,7 +310,7 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	ar := walarchive.NewWALArchiver(r, pipe)
 	defer ar.Close()
 	w := walarchive.NewWatcher(ar, walarchive.WatchOptions{DataDir: a.cfg.DataDir, Interval: time.Duration(a.cfg.WAL.Interval),
-		ListSpaces: a.opts.ListSpaces, Logger: a.log, Observe: a.observeArchive})
+		MinGap: time.Duration(a.cfg.WAL.MinGap), ListSpaces: a.opts.ListSpaces, Logger: a.log, Observe: a.observeArchive})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = w.Run(sctx) }()

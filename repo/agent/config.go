@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"memento/repo/replicate"
+	"memento/repo/walarchive"
 )
 
 // Config is everything the agent needs besides the repository password. It
@@ -30,6 +31,9 @@ type Config struct {
 	WAL          struct {
 		Interval  Duration `yaml:"interval"`
 		RPOBudget Duration `yaml:"rpo_budget"`
+		// MinGap spaces the archive runs of one space
+		// (walarchive.WatchOptions.MinGap; 0: the default).
+		MinGap Duration `yaml:"min_gap,omitempty"`
 	} `yaml:"wal"`
 	// Schedules are 5-field cron expressions (UTC); "" turns the job off.
 	Schedules struct {
@@ -225,6 +229,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WAL.RPOBudget <= 0 {
 		bad("wal.rpo_budget must be positive")
+	}
+	if c.WAL.MinGap < 0 {
+		bad("wal.min_gap must not be negative (0: the default, %s)", walarchive.DefaultMinGap)
 	}
 	for _, s := range []struct{ name, expr string }{{"backup", c.Schedules.Backup}, {"verify", c.Schedules.Verify},
 		{"prune", c.Schedules.Prune}, {"wal_compact", c.Schedules.WALCompact}, {"replicate", c.Schedules.Replicate}} {

@@ -22,6 +22,7 @@ func TestConfigPrecedence(t *testing.T) {
 data_dir: /from/file
 wal:
   interval: 2s
+  min_gap: 400ms
 schedules:
   backup: ""
 retention:
@@ -31,7 +32,7 @@ wal_compact_threshold: 50
 	if err := c.ParseConfig([]byte(file)); err != nil {
 		t.Fatal(err)
 	}
-	if c.DataDir != "/from/file" || time.Duration(c.WAL.Interval) != 2*time.Second || c.Schedules.Backup != "" ||
+	if c.DataDir != "/from/file" || time.Duration(c.WAL.Interval) != 2*time.Second || time.Duration(c.WAL.MinGap) != 400*time.Millisecond || c.Schedules.Backup != "" ||
 		c.Retention.Daily != 3 || c.Retention.Weekly != 4 || c.Schedules.Verify != DefaultVerifyCron {
 		t.Fatalf("after the file: %+v", c)
 	}
@@ -74,6 +75,7 @@ func TestConfigRejects(t *testing.T) {
 		"bad limit":     func(c *Config) { c.Replicate.Limit = "fast" },
 		"zero interval": func(c *Config) { c.WAL.Interval = 0 },
 		"threshold < 0": func(c *Config) { c.WALCompactThreshold = -1 },
+		"min_gap < 0":   func(c *Config) { c.WAL.MinGap = Duration(-time.Second) },
 	} {
 		c := Defaults()
 		c.DataDir, c.Repository = "/d", "/r"

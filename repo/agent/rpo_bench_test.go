@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -25,12 +27,19 @@ import (
 //     every 100 ms computes it;
 //   - cpu-ms/entry: the agent process's CPU time per archived entry, and
 //     cpu-%: per second of wall time (of one core);
-//   - runs/s: successful archive runs per second (both spaces).
+//   - runs/s: successful archive runs per second (both spaces);
+//   - stored-KiB/s, new-KiB/s: pack bytes the archive runs wrote and WAL
+//     bytes they newly covered, per second (both spaces): what an S3
+//     repository is billed for beside the requests (about 3 files per run:
+//     a pack, an index file and a wal/ run file).
 //
 // default-schedules is the agent as shipped (after its first backups only
 // the WAL archiving runs); compressed-schedules adds backups every 3 s,
 // verify every 4 s, compaction every 2 s and prune every 10 s (whose
 // exclusive lock pauses archiving). `make bench-rpo` runs both for 30 s.
+// RPO_MIN_GAP (a duration) sets wal.min_gap instead of the default;
+// RPO_LOG=FILE writes the agent's debug log there and logs the batches that
+// waited more than 700 ms.
 func BenchmarkAgentRPO(b *testing.B) {
 	b.Run("default-schedules", func(b *testing.B) { benchAgentRPO(b, false) })
 	b.Run("compressed-schedules", func(b *testing.B) { benchAgentRPO(b, true) })
@@ -44,7 +53,23 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	if compressed {
 		cfg = testConfig(dd, tr.Dir)
 	}
-	rn := start(b, Options{Config: cfg, Open: opener(tr)})
+	if v := os.Getenv("RPO_MIN_GAP"); v != "" { // to measure other spacings
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("RPO_MIN_GAP: %v", err)
+		}
+		cfg.WAL.MinGap = Duration(d)
+	}
+	opts := Options{Config: cfg, Open: opener(tr)}
+	if path := os.Getenv("RPO_LOG"); path != "" { // the agent's debug log, to see what a lag spike waited for
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		opts.Logger = slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	rn := start(b, opts)
 	rn.waitReady(b, true, 120*time.Second)
 	spaces := []string{"space-a", "space-b"}
 	state := func() map[string]archiveSample {
@@ -96,6 +121,7 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	}()
 
 	cpu0, wall0, runs0 := processCPU(), time.Now(), okArchiveRuns(rn.a, spaces)
+	stored0, new0 := archiveBytes(rn.a, spaces)
 	b.ResetTimer()
 	sim(b, liveSimArgs(dd, 300, "--duration", strconv.Itoa(b.N)+"s", "--fsync-log", flushLog)...)
 	batches := readFlushLog(b, flushLog)
@@ -121,14 +147,24 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	var lags []time.Duration
 	entries := uint64(0)
 	for _, sp := range spaces {
-		for _, l := range batchLags(batches, samples[sp], sp) {
+		bs := make([]flushedBatch, 0, len(batches))
+		for _, bt := range batches {
+			if bt.Space == sp {
+				bs = append(bs, bt)
+			}
+		}
+		for i, l := range batchLags(bs, samples[sp], sp) {
 			if l.ok {
 				lags = append(lags, l.wall)
+				if os.Getenv("RPO_LOG") != "" && l.wall > 700*time.Millisecond {
+					b.Logf("space %s seq %d flushed %s: lag %s", sp, bs[i].Sequence, bs[i].Time.Format("15:04:05.000"), l.wall)
+				}
 			}
 		}
 		entries += last[sp] - first[sp].seq
 	}
 	okRuns := okArchiveRuns(rn.a, spaces) - runs0
+	stored, newB := archiveBytes(rn.a, spaces)
 	b.ReportMetric(float64(durPercentile(lags, 0.5))/1e6, "p50-lag-ms")
 	b.ReportMetric(float64(durPercentile(lags, 0.99))/1e6, "p99-lag-ms")
 	b.ReportMetric(float64(durPercentile(lags, 1))/1e6, "max-lag-ms")
@@ -136,6 +172,8 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	b.ReportMetric(float64(cpu)/1e6/float64(max(entries, 1)), "cpu-ms/entry")
 	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu-%")
 	b.ReportMetric(okRuns/wall.Seconds(), "runs/s")
+	b.ReportMetric((stored-stored0)/1024/wall.Seconds(), "stored-KiB/s")
+	b.ReportMetric((newB-new0)/1024/wall.Seconds(), "new-KiB/s")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -149,6 +187,22 @@ func okArchiveRuns(a *Agent, spaces []string) float64 {
 		}
 	}
 	return n
+}
+
+// archiveBytes is the pack bytes stored and the WAL bytes newly archived by
+// the archive runs of spaces so far.
+func archiveBytes(a *Agent, spaces []string) (stored, newBytes float64) {
+	for _, sp := range spaces {
+		var m dto.Metric
+		if a.m.wal.storedBytes.WithLabelValues(sp).Write(&m) == nil {
+			stored += m.GetCounter().GetValue()
+		}
+		m = dto.Metric{}
+		if a.m.wal.newBytes.WithLabelValues(sp).Write(&m) == nil {
+			newBytes += m.GetCounter().GetValue()
+		}
+	}
+	return stored, newBytes
 }
 
 // processCPU is the process's user+system CPU time so far (the agent runs

@@ -22,6 +22,17 @@ type scheduler struct {
 	spaceMu map[string]*sync.Mutex
 	running int
 	heavy   chan struct{} // bounds the backups running at once
+	// forgets serializes the agent's forget runs: each takes the manifest
+	// lock (repo.LockManifests), which excludes another holder, and two
+	// spaces' forgets at once would make one wait on the agent itself.
+	forgets sync.Mutex
+}
+
+// forget runs the retention of one space, one space at a time.
+func (s *scheduler) forget(ctx context.Context, space string) (jobResult, error) {
+	s.forgets.Lock()
+	defer s.forgets.Unlock()
+	return s.a.forgetSpace(ctx, s.r, space)
 }
 
 // maxBackups is how many spaces are backed up at once (as `backup --all`):
@@ -229,7 +240,7 @@ func (s *scheduler) exec(ctx context.Context, job, space string) {
 		case JobBackup:
 			res, err = a.backupSpace(ctx, s.r, s.pipe, space)
 		case JobForget:
-			res, err = a.forgetSpace(ctx, s.r, space)
+			res, err = s.forget(ctx, space)
 		case JobWALCompact:
 			res, err = a.compactSpace(ctx, s.r, space)
 		case JobVerify:
@@ -261,7 +272,7 @@ func (s *scheduler) exec(ctx context.Context, job, space string) {
 		}
 		fjs.running = true
 		a.mu.Unlock()
-		fres, ferr := a.forgetSpace(ctx, s.r, space)
+		fres, ferr := s.forget(ctx, space)
 		if ctx.Err() != nil {
 			a.mu.Lock()
 			fjs.running, fjs.retryAt = false, time.Now()

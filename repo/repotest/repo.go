@@ -2,12 +2,15 @@ package repotest
 
 import (
 	"context"
+	"encoding/json"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backend/local"
 )
@@ -110,4 +113,34 @@ func (tr *Repo) NodeAt(t testing.TB, sn *repo.Snapshot, rel string) *repo.Node {
 		id = *n.Subtree
 	}
 	return nil
+}
+
+// SetConfigParams rewrites the repository's config as an older binary wrote
+// it: chunk_params set to set, or absent for 0. Reopen to use it.
+func (tr *Repo) SetConfigParams(t testing.TB, set chunk.ParamSet) {
+	t.Helper()
+	p := filepath.Join(tr.Dir, repo.ConfigName)
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if set == 0 {
+		delete(m, "chunk_params")
+	} else {
+		m["chunk_params"] = int(set)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

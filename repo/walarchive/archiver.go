@@ -94,7 +94,7 @@ type WALArchiveResult struct {
 	Timeline    uint32   `json:"timeline"`
 	Segments    int      `json:"segments"`     // segments with new records
 	NewBytes    int64    `json:"new_bytes"`    // WAL bytes newly covered by the archive
-	ReadBytes   int64    `json:"read_bytes"`   // bytes chunked (new bytes plus the re-cut last chunk)
+	ReadBytes   int64    `json:"read_bytes"`   // bytes read to store them: the new ones and those of the record's tail stored or chunked again
 	StoredBytes int64    `json:"stored_bytes"` // bytes of packs written
 	LastSeq     uint64   `json:"last_seq"`     // archive position after the run
 	LastTS      int64    `json:"last_ts"`
@@ -193,10 +193,12 @@ func (a *WALArchiver) checkLine(ctx context.Context, sa *spaceArchiver, dataDir 
 }
 
 // ArchiveSpace ships every complete WAL entry of DIR/spaces/<space>/wal that
-// the repository lacks. Per segment it stores only what is new: a grown
-// segment is re-cut from the start of its last archived chunk (every earlier
-// boundary is final, see resumeChunking), a sealed segment already archived
-// is not even opened. Entries are validated as they are read (CRC, sequence
+// the repository lacks. Per segment it stores only what is new: the bytes
+// appended to a grown segment become a piece of its record's tail while they
+// reach no chunk boundary, and the tail is cut again into a backup's chunks
+// once they do or the segment is sealed (every boundary before the tail is
+// final: WALSegmentRecord.TailStart, docs/repository-format.md §13); a
+// sealed segment already archived is not even opened. Entries are validated as they are read (CRC, sequence
 // continuity, timestamps); a torn tail of the newest segment is left for the
 // next run. On error, segments shipped before it are still recorded.
 func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (*WALArchiveResult, error) {

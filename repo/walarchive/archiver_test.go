@@ -113,7 +113,7 @@ func newWALArchiveRun(t *testing.T, tr *repotest.Repo, fx *repotest.WALFixture) 
 	ar := NewWALArchiver(tr.Repository, nil)
 	defer ar.Close()
 	w := &walRun{a: ar, sa: &spaceArchiver{known: map[chunk.ID]struct{}{}}, key: tr.ChunkKey(fx.Space), packer: tr.NewPacker(context.Background(), fx.Space)}
-	chunks, err := w.storeStream(context.Background(), f, "wal/"+segs[0].Name)
+	chunks, _, err := w.storeStream(context.Background(), f, "wal/"+segs[0].Name, false)
 	if err != nil {
 		t.Fatal(err)
 	}

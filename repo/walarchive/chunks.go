@@ -20,26 +20,28 @@ import (
 // chunks the repository lacks through the run's packer and returns every
 // chunk's ID and size in stream order.
 //
+// With holdLast, the last chunk (the one cut by the end of r, not by a
+// boundary) is neither stored nor listed: its bytes are returned instead
+// (a chunk.Buffer the caller puts back), for the caller to store whole or
+// only in part (shipTail's pieces). tail is nil when r was empty.
+//
 // It uses the chunker directly rather than chunk.Pipeline.Split because the
 // archive record needs each chunk's size, which Split does not return for
 // chunks that are already known. Hashing, compression and sealing run on
 // GOMAXPROCS workers fed through a bounded channel, so memory stays at a few
 // chunks.
-func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) ([]WALChunk, error) {
+func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string, holdLast bool) (out []WALChunk, tail *[]byte, err error) {
 	params := w.a.r.Config().ParamSet().For(relPath)
 	ch, err := chunk.NewChunker(r, w.a.r.Polynomial(), params)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer ch.Release()
 	type job struct {
 		i   int
 		buf *[]byte
 	}
-	var (
-		mu  sync.Mutex
-		out []WALChunk
-	)
+	var mu sync.Mutex
 	jobs := make(chan job, runtime.GOMAXPROCS(0))
 	g, gctx := errgroup.WithContext(ctx)
 	for range runtime.GOMAXPROCS(0) {
@@ -58,8 +60,20 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 			return nil
 		})
 	}
+	send := func(buf *[]byte) {
+		mu.Lock()
+		out = append(out, WALChunk{Size: uint32(len(*buf))})
+		i := len(out) - 1
+		mu.Unlock()
+		select {
+		case jobs <- job{i, buf}:
+		case <-gctx.Done():
+			chunk.PutBuffer(buf)
+		}
+	}
 	var rerr error
-	for i := 0; ; i++ {
+	var held *[]byte // the chunk read last: sent once the next one shows it ended at a boundary
+	for {
 		if err := gctx.Err(); err != nil {
 			break
 		}
@@ -72,26 +86,38 @@ func (w *walRun) storeStream(ctx context.Context, r io.Reader, relPath string) (
 			}
 			break
 		}
-		mu.Lock()
-		out = append(out, WALChunk{Size: uint32(len(data))})
-		mu.Unlock()
 		*buf = data
-		select {
-		case jobs <- job{i, buf}:
-		case <-gctx.Done():
+		if held != nil {
+			send(held)
 		}
+		held = buf
+	}
+	if held != nil && !holdLast && rerr == nil {
+		send(held)
+		held = nil
 	}
 	close(jobs)
-	if err := g.Wait(); err != nil {
-		return nil, err
+	err = g.Wait()
+	if err == nil {
+		err = rerr
 	}
-	if rerr != nil {
-		return nil, rerr
+	if err == nil {
+		err = ctx.Err()
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if err != nil {
+		if held != nil {
+			chunk.PutBuffer(held)
+		}
+		return nil, nil, err
 	}
-	return out, nil
+	return out, held, nil
+}
+
+// storeBytes stores b as one chunk (deduplicated as storeChunk does) and
+// returns its ID and size.
+func (w *walRun) storeBytes(b []byte) (WALChunk, error) {
+	c := WALChunk{ID: w.key.Sum(b), Size: uint32(len(b))}
+	return c, w.storeChunk(c.ID, b)
 }
 
 // storeChunk compresses, seals and packs a chunk the repository lacks.

@@ -17,7 +17,8 @@ import (
 // watch` and of the agent when one new WAL entry arrived since the last run
 // (the steady state of a database written at a few hundred entries/s and
 // archived every few hundred ms): wall time per run (ns/op), and CPU time
-// per run (cpu-ms/op, the process's user+system time).
+// per run (cpu-ms/op, the process's user+system time) and pack bytes written
+// per run (stored-B/op).
 func BenchmarkWALArchiveCycleOneEntry(b *testing.B) {
 	tr := repotest.New(b, repo.InitOptions{})
 	dd := b.TempDir()
@@ -49,6 +50,7 @@ func BenchmarkWALArchiveCycleOneEntry(b *testing.B) {
 		b.Fatal(err)
 	}
 	cpu0 := processCPU()
+	var stored int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -58,12 +60,14 @@ func BenchmarkWALArchiveCycleOneEntry(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		stored += res.StoredBytes
 		if res.LastSeq != seq {
 			b.Fatalf("archived through %d, want %d", res.LastSeq, seq)
 		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(stored)/float64(b.N), "stored-B/op")
 }
 
 // processCPU is the process's user+system CPU time so far.

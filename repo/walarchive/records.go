@@ -48,6 +48,27 @@ type WALSegmentRecord struct {
 	BLAKE3    repo.Hash  `json:"blake3"` // plain BLAKE3-256 of bytes [0, Size)
 	Sealed    bool       `json:"sealed"` // a newer segment existed when this was archived
 	Compacted bool       `json:"compacted"`
+	// Pieces counts the chunks before the last one that are pieces: cut
+	// where an archive run ended, not at a boundary of the chunker. The
+	// last Pieces+1 chunks together are the segment's tail after its last
+	// final boundary, which the next run re-cuts from (TailStart). Absent
+	// (0) in records written before pieces existed and in every record
+	// whose tail is one chunk, as those records were (docs/repository-format.md,
+	// "Pieces").
+	Pieces int `json:"pieces,omitempty"`
+}
+
+// TailStart returns the index of the first chunk of the record's tail (its
+// pieces and last chunk) and the offset where it starts: every boundary
+// before it is final, so chunking the segment again from there cuts the
+// same chunks as chunking it from the start.
+func (s *WALSegmentRecord) TailStart() (int, int64) {
+	i := len(s.Chunks) - 1 - s.Pieces
+	off := s.Size
+	for _, c := range s.Chunks[i:] {
+		off -= int64(c.Size)
+	}
+	return i, off
 }
 
 // key identifies the slot a record competes for: an ordinary segment and the

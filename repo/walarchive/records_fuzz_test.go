@@ -2,6 +2,7 @@ package walarchive
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -13,6 +14,11 @@ func FuzzWALArchiveFile(f *testing.F) {
 		"0000000000000000000000000000000000000000000000000000000000000000" + `","size":10}]}]}`))
 	f.Add([]byte(`{"version":1,"segments":[{"name":"../x","size":-1}]}`))
 	f.Add([]byte(`{"version":2}`))
+	if g, err := os.ReadFile("testdata/walfile-v1-pieces.json"); err == nil {
+		f.Add(g) // records with pieces
+	}
+	f.Add([]byte(`{"version":1,"space":"s","segments":[{"name":"wal-0000000000000001.log","first_seq":1,"last_seq":1,"entries":1,"size":3,"pieces":9,"chunks":[{"id":"` +
+		"0000000000000000000000000000000000000000000000000000000000000000" + `","size":3}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var file ArchiveFile
 		if json.Unmarshal(b, &file) != nil {
@@ -29,6 +35,10 @@ func FuzzWALArchiveFile(f *testing.F) {
 			}
 		}
 		w.End()
-		w.Segments()
+		for _, s := range w.Segments() {
+			if i, off := s.TailStart(); i < 0 || i >= len(s.Chunks) || off < 0 || off > s.Size {
+				t.Fatalf("tail of a valid record %+v starts at chunk %d offset %d", s, i, off)
+			}
+		}
 	})
 }

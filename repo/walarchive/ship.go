@@ -78,6 +78,9 @@ func (w *walRun) shipSegment(ctx context.Context, seg walreplay.SegmentInfo, sea
 		return nil, fmt.Errorf("segment %s is %d bytes but %d bytes of it were archived (bytes %d..%d are gone): it was truncated or rewritten in place, not by a memento restore: %w%s",
 			seg.Name, size, rec.Size, size, rec.Size, walreplay.ErrCorrupt, w.hint())
 	case size == rec.Size:
+		if sealed && !rec.Sealed && rec.Pieces > 0 {
+			break // shipTail joins the pieces into the segment's last chunk
+		}
 		if sealed && !rec.Sealed {
 			c := *rec
 			c.Sealed = true
@@ -153,38 +156,44 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 		n++
 	}
 	end := from + sr.End()
-	if n == 0 {
-		if rec != nil && sealed && !rec.Sealed {
-			return &out, nil
-		}
+	if n == 0 && (rec == nil || !sealed || rec.Sealed) {
 		return nil, nil
 	}
-	// Pass 2: chunk from the start of the last archived chunk.
-	resume, keep := int64(0), []WALChunk(nil)
-	var last *WALChunk
+	if n == 0 && rec.Pieces == 0 {
+		return &out, nil // sealed now: nothing to store
+	}
+	// Pass 2: store the bytes from the start of the record's tail (its
+	// pieces and last chunk: every boundary before it is final) to end.
+	var (
+		resume int64
+		keep   []WALChunk // the chunks before the tail, kept as they are
+		old    []WALChunk // the tail
+	)
 	if rec != nil {
-		last = &rec.Chunks[len(rec.Chunks)-1]
-		resume = rec.Size - int64(last.Size)
-		keep = rec.Chunks[:len(rec.Chunks)-1]
+		var i int
+		i, resume = rec.TailStart()
+		keep, old = rec.Chunks[:i], rec.Chunks[i:]
 	}
 	hasher, err := w.prefixHash(f, fi, seg.Name, rec)
 	if err != nil {
 		return nil, err
 	}
 	w.sa.open = nil // the hasher is about to change; kept again only on success
-	tail := &tailHasher{skip: from - resume, h: hasher}
-	if last != nil {
-		tail.check = make([]byte, 0, last.Size)
+	params := w.a.r.Config().ParamSet().For("wal/" + seg.Name)
+	var tailChunks []WALChunk
+	var pieces int
+	if rec != nil && !sealed && end-resume <= int64(params.Min) {
+		// No chunk is cut before Min bytes: the tail gets no boundary,
+		// and only the new bytes are stored (with the pieces they join).
+		tailChunks, pieces, err = w.storePiece(f, seg.Name, hasher, old, resume, from, end)
+	} else {
+		tailChunks, pieces, err = w.recut(ctx, f, seg.Name, hasher, old, resume, from, end, rec != nil && !sealed)
 	}
-	chunks, err := w.storeStream(ctx, io.TeeReader(io.NewSectionReader(f, resume, end-resume), tail), "wal/"+seg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
+		return nil, err
 	}
-	if last != nil && w.key.Sum(tail.check) != last.ID {
-		return nil, fmt.Errorf("segment %s: the %d bytes at offset %d differ from the archived chunk %s: the segment was rewritten below its archived size: %w%s",
-			seg.Name, last.Size, resume, last.ID.Short(), walreplay.ErrCorrupt, w.hint())
-	}
-	out.Chunks = append(append([]WALChunk(nil), keep...), chunks...)
+	out.Chunks = append(append([]WALChunk(nil), keep...), tailChunks...)
+	out.Pieces = pieces
 	out.Size = end
 	hasher.Sum(out.BLAKE3[:0])
 	if sealed {
@@ -193,8 +202,127 @@ func (w *walRun) shipTail(ctx context.Context, f *os.File, fi os.FileInfo, seg w
 		w.sa.open = &segHash{name: seg.Name, ino: inode(fi), size: end, h: hasher}
 	}
 	w.res.NewBytes += end - from
-	w.res.ReadBytes += end - resume
 	return &out, nil
+}
+
+// storePiece stores bytes [from, end) of the segment, which do not reach a
+// chunk boundary, as a new piece of its tail old (the record's pieces and
+// last chunk, from offset resume to from), joined with the smallest pieces
+// (pieceMerge), whose bytes are read again and must still match their IDs.
+// It extends hasher with the new bytes and returns the new tail and its
+// number of pieces.
+func (w *walRun) storePiece(f *os.File, name string, hasher *blake3.Hasher, old []WALChunk, resume, from, end int64) ([]WALChunk, int, error) {
+	reuse, at := joinPlan(old, end-from)
+	start := resume + at
+	buf := chunk.Buffer(int(end - start))
+	defer chunk.PutBuffer(buf)
+	b := (*buf)[:end-start]
+	if _, err := f.ReadAt(b, start); err != nil {
+		return nil, 0, fmt.Errorf("segment %s: %w", name, err)
+	}
+	w.res.ReadBytes += end - start
+	if err := w.checkOld(name, old[reuse:], b, start); err != nil {
+		return nil, 0, err
+	}
+	hasher.Write(b[from-start:])
+	piece, err := w.storeBytes(b)
+	if err != nil {
+		return nil, 0, fmt.Errorf("segment %s: %w", name, err)
+	}
+	return append(append([]WALChunk(nil), old[:reuse]...), piece), reuse, nil
+}
+
+// recut chunks the segment's bytes [resume, end) (resume: the start of its
+// tail old, empty for a segment not archived yet) and stores the chunks.
+// The tail's bytes, up to from, are read again and must match old. The last
+// chunk, cut by end rather than by a boundary, is stored whole unless
+// pieces is set and no boundary was found: then storePiece stores only the
+// new bytes. It extends hasher with bytes [from, end) and returns the new
+// tail and its number of pieces.
+func (w *walRun) recut(ctx context.Context, f *os.File, name string, hasher *blake3.Hasher, old []WALChunk, resume, from, end int64, pieces bool) ([]WALChunk, int, error) {
+	tail := &tailHasher{skip: from - resume, h: hasher, check: make([]byte, 0, from-resume)}
+	chunks, last, err := w.storeStream(ctx, io.TeeReader(io.NewSectionReader(f, resume, end-resume), tail), "wal/"+name, true)
+	if err != nil {
+		return nil, 0, fmt.Errorf("segment %s: %w", name, err)
+	}
+	if last == nil || int64(len(tail.check)) != from-resume {
+		if last != nil {
+			chunk.PutBuffer(last)
+		}
+		return nil, 0, fmt.Errorf("segment %s: read %d bytes at offset %d, expected %d: %w", name, len(tail.check), resume, from-resume, io.ErrUnexpectedEOF)
+	}
+	defer chunk.PutBuffer(last)
+	w.res.ReadBytes += end - resume
+	if pieces && len(chunks) == 0 {
+		// No boundary after all (a content-defined one may come late):
+		// the same pieces as storePiece, from the bytes read.
+		reuse, start := joinPlan(old, end-from)
+		if err := w.checkOld(name, old[reuse:], tail.check[start:], resume+start); err != nil {
+			return nil, 0, err
+		}
+		piece, err := w.storeBytes((*last)[start:])
+		if err != nil {
+			return nil, 0, fmt.Errorf("segment %s: %w", name, err)
+		}
+		return append(append([]WALChunk(nil), old[:reuse]...), piece), reuse, nil
+	}
+	// The tail's bytes are in the new chunks: they must not have changed.
+	if err := w.checkOld(name, old, tail.check, resume); err != nil {
+		return nil, 0, err
+	}
+	c, err := w.storeBytes(*last)
+	if err != nil {
+		return nil, 0, fmt.Errorf("segment %s: %w", name, err)
+	}
+	return append(chunks, c), 0, nil
+}
+
+// checkOld checks that b, the segment's bytes from offset off, begins with
+// the bytes of the archived chunks old (stored again by this run: they must
+// not have changed since).
+func (w *walRun) checkOld(name string, old []WALChunk, b []byte, off int64) error {
+	var at int64
+	for _, c := range old {
+		if at+int64(c.Size) > int64(len(b)) || w.key.Sum(b[at:at+int64(c.Size)]) != c.ID {
+			return fmt.Errorf("segment %s: the %d bytes at offset %d differ from the archived chunk %s: the segment was rewritten below its archived size: %w%s",
+				name, c.Size, off+at, c.ID.Short(), walreplay.ErrCorrupt, w.hint())
+		}
+		at += int64(c.Size)
+	}
+	return nil
+}
+
+// joinPlan returns how many chunks of the tail old a run appending n bytes
+// keeps as they are (pieceMerge joins the others with the new bytes) and
+// where, relative to the tail's start, the new piece starts.
+func joinPlan(old []WALChunk, n int64) (reuse int, at int64) {
+	sizes := make([]int64, len(old))
+	for i, c := range old {
+		sizes[i] = int64(c.Size)
+	}
+	reuse = len(old) - pieceMerge(sizes, n)
+	for _, c := range old[:reuse] {
+		at += int64(c.Size)
+	}
+	return reuse, at
+}
+
+// pieceMerge returns how many chunks at the end of a segment's tail (sizes,
+// in segment order: its pieces and last chunk) a run that appends n bytes
+// without reaching a boundary stores again, joined with the new bytes into
+// one new piece. A piece is joined while it is less than twice as large as
+// what it would be joined with, so the pieces of a tail at least halve from
+// one to the next: a tail of at most Max bytes has at most log2(Max/n)+1
+// pieces (about 20 for 1 MiB chunks and single entries), and each byte is
+// stored again about log2 of (the tail size over the append size) / 2 times
+// on average (a binary counter) instead of once per run.
+func pieceMerge(sizes []int64, n int64) int {
+	j := 0
+	for j < len(sizes) && sizes[len(sizes)-1-j] < 2*n {
+		n += sizes[len(sizes)-1-j]
+		j++
+	}
+	return j
 }
 
 // prefixHash returns a BLAKE3 hasher fed with the archived prefix of the
@@ -259,7 +387,7 @@ func (w *walRun) shipCompacted(ctx context.Context, f *os.File, seg walreplay.Se
 			Reason: "compacted segment ends in a torn tail", Err: walreplay.ErrCorrupt}
 	}
 	h := blake3.New()
-	chunks, err := w.storeStream(ctx, io.TeeReader(io.NewSectionReader(f, 0, size), h), "wal/"+seg.Name)
+	chunks, _, err := w.storeStream(ctx, io.TeeReader(io.NewSectionReader(f, 0, size), h), "wal/"+seg.Name, false)
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", seg.Name, err)
 	}

@@ -180,6 +180,8 @@ func checkWALRecords(file string, recs []WALSegmentRecord) error {
 			return repo.Corruptf(what, "segment %s: chunks hold %d bytes, record says %d", s.Name, total, s.Size)
 		case s.Size <= 0 || s.Entries <= 0:
 			return repo.Corruptf(what, "segment %s: empty record", s.Name)
+		case s.Pieces < 0 || s.Pieces >= len(s.Chunks):
+			return repo.Corruptf(what, "segment %s: %d pieces before the last of its %d chunks", s.Name, s.Pieces, len(s.Chunks))
 		case s.LastSeq < s.FirstSeq || s.LastTS < s.FirstTS:
 			return repo.Corruptf(what, "segment %s: range %d..%d / %d..%d is inverted", s.Name, s.FirstSeq, s.LastSeq, s.FirstTS, s.LastTS)
 		case !s.Compacted && uint64(s.Entries) != s.LastSeq-s.FirstSeq+1:

@@ -17,8 +17,15 @@ type WatchOptions struct {
 	// are watched.
 	DataDir string
 	// Interval is the poll period of every space (and of the discovery of
-	// new spaces); runs of one space are at least Interval/2 apart.
+	// new spaces).
 	Interval time.Duration
+	// MinGap is the least time from the start of one archive run of a space
+	// to the start of the next (0: DefaultMinGap, at most Interval/2). Runs
+	// of one space never overlap: under load a run starts when the
+	// previous one ended. Each run that ships something writes about three
+	// files to the repository (a pack, an index file, a wal/ run file), so
+	// MinGap bounds a busy space's requests to about 3/MinGap per second.
+	MinGap time.Duration
 	// Spaces are the spaces to watch; nil watches every space ListSpaces
 	// returns, discovering new ones every Interval.
 	Spaces []string
@@ -39,13 +46,29 @@ type WatchOptions struct {
 	OnShipped func(res *WALArchiveResult)
 }
 
+// DefaultMinGap is WatchOptions.MinGap when none is given: with runs that
+// store only the appended bytes (the pieces of repository-format.md,
+// "Incremental shipping") a run costs little, and a busy space gets about
+// 4 runs a second, 12 files written to the repository (docs/pitr.md).
+const DefaultMinGap = 250 * time.Millisecond
+
+// minGap is the spacing of runs of one space (WatchOptions.MinGap).
+func (o *WatchOptions) minGap() time.Duration {
+	if o.MinGap > 0 {
+		return o.MinGap
+	}
+	return min(DefaultMinGap, o.Interval/2)
+}
+
 // Watcher archives the WAL of a data dir's spaces continuously: a write to a
 // space's WAL directory (a filesystem notification) triggers an archive run
-// of that space, runs of one space are at least Interval/2 apart (each run
-// re-stores the open segment's last partial chunk, so back-to-back runs
-// would waste space), and every space is polled every Interval in case
-// notifications are lost (network filesystems, overflow). Each space has its
-// own loop; the callbacks may be called concurrently for different spaces.
+// of that space, runs of one space start at least MinGap apart (a run
+// started when the previous one ended if that took longer), and every space
+// is polled every Interval in case notifications are lost (network
+// filesystems, overflow). A run stores only what was appended since the last
+// one, so the gap bounds the number of files written to the repository, not
+// the bytes. Each space has its own loop; the callbacks may be called
+// concurrently for different spaces.
 type Watcher struct {
 	ar   *WALArchiver
 	opts WatchOptions
@@ -167,7 +190,7 @@ func (w *Watcher) events(ctx context.Context) {
 // loop archives one space whenever triggered or polled.
 func (w *Watcher) loop(ctx context.Context, space string, trig chan struct{}) {
 	defer w.wg.Done()
-	minGap := w.opts.Interval / 2
+	minGap := w.opts.minGap()
 	var last time.Time
 	var timeline uint32 // of the last run, to notice a restore's fork
 	for {

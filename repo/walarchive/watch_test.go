@@ -176,3 +176,21 @@ func TestWatcherArchivesWhileWritten(t *testing.T) {
 		t.Fatalf("records hold %d entries, want %d", entries, n)
 	}
 }
+
+// The spacing of one space's runs: MinGap when given, else DefaultMinGap,
+// never more than half the poll interval.
+func TestWatchMinGap(t *testing.T) {
+	for _, tc := range []struct {
+		o    WatchOptions
+		want time.Duration
+	}{
+		{WatchOptions{Interval: time.Second}, DefaultMinGap},
+		{WatchOptions{Interval: 100 * time.Millisecond}, 50 * time.Millisecond},
+		{WatchOptions{Interval: time.Second, MinGap: 2 * time.Second}, 2 * time.Second},
+		{WatchOptions{Interval: time.Minute, MinGap: 10 * time.Millisecond}, 10 * time.Millisecond},
+	} {
+		if got := tc.o.minGap(); got != tc.want {
+			t.Errorf("%+v: gap %s, want %s", tc.o, got, tc.want)
+		}
+	}
+}
