@@ -2,12 +2,14 @@ package verify_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backend/local"
 	"memento/repo/backup"
 	"memento/repo/backup/backuptest"
 	"memento/repo/repotest"
@@ -87,4 +89,60 @@ func BenchmarkVerifyL1(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/snapshot")
+}
+
+// BenchmarkVerifyL2Repo is BenchmarkVerifyL2 on a repository of real data
+// (a copy: the local index is cached under the benchmark's temporary
+// directory), e.g. a 1 GiB wal-heavy data dir backed up with --all:
+//
+//	MEMENTO_BENCH_REPO=/tmp/vs/repo MEMENTO_BENCH_PASSWORD=pw \
+//	  go test ./repo/verify -run '^$' -bench VerifyL2Repo -benchtime 3x
+//
+// Every snapshot is verified per iteration. Skipped without the variable.
+func BenchmarkVerifyL2Repo(b *testing.B) {
+	dir := os.Getenv("MEMENTO_BENCH_REPO")
+	if dir == "" {
+		b.Skip("MEMENTO_BENCH_REPO is not set")
+	}
+	ctx := context.Background()
+	be, err := local.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	r, err := repo.Open(ctx, be, repo.Options{Password: os.Getenv("MEMENTO_BENCH_PASSWORD"), CacheDir: b.TempDir(), Lock: repo.LockOptions{ReadOnly: true, NoLock: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sns, err := r.Snapshots(ctx)
+	if err != nil || len(sns) == 0 {
+		b.Fatalf("snapshots: %d, %v", len(sns), err)
+	}
+	var ids []chunk.ID
+	for _, sn := range sns {
+		ids = append(ids, sn.ID)
+	}
+	var data, read, reread float64
+	cpu0 := cpuSeconds(b)
+	b.ResetTimer()
+	for b.Loop() {
+		vds, err := verify.VerifySnapshots(ctx, r, ids, verify.VerifyOptions{Level: verify.L2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, read, reread = 0, 0, 0
+		for _, vd := range vds {
+			if !vd.Passed {
+				b.Fatalf("%s did not pass", vd.Short())
+			}
+			data += vd.Figures["data_bytes"]
+			read += vd.Figures["bytes_read"]
+			reread += vd.Figures["reread_bytes"]
+		}
+	}
+	cpu := cpuSeconds(b) - cpu0
+	b.SetBytes(int64(read))
+	b.ReportMetric(data*float64(b.N)/1e6/b.Elapsed().Seconds(), "data-MB/s")
+	b.ReportMetric(cpu/(data*float64(b.N)/(1<<30)), "cpu-s/GiB")
+	b.ReportMetric(reread/1e6, "reread-MB")
 }
