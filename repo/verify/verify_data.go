@@ -185,61 +185,82 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	return nil
 }
 
-// orderJobs orders the packs to read so that all files advance together,
-// as the backup that wrote them read them: it repeatedly takes the file
-// that is furthest behind (the fewest bytes of it arrived) and reads the
-// pack of its next chunk. A backup reads several files at once and packs
-// their chunks as they come, so a pack of WAL segments interleaves three
-// segments' chunks; taking the files one after another instead (each
-// file's packs in turn) delivered the other segments' chunks far ahead of
-// their files, more than BufferBytes of them on the wal-heavy profile,
-// and they were read twice. jobs not reached (none) keep their order at
-// the end.
+// orderJobs orders the packs to read so that the files advance together,
+// as the backup that wrote them read them: of the files a pack read so far
+// holds chunks of ("touched"), it takes the one that is furthest behind
+// (the fewest bytes of it arrived) and reads the pack of its next chunk;
+// when every touched file is complete it starts the next file in walk
+// order. A backup reads several files at once and packs their chunks as
+// they come, so a pack of WAL segments interleaves three segments' chunks;
+// taking the files one after another instead (each file's packs in turn)
+// delivered the other segments' chunks far ahead of their files, more than
+// BufferBytes of them on the wal-heavy profile, and they were read twice.
+// Starting files only as the packs reach them keeps the files in progress
+// (and L3's segment checks) as few as the backup's. jobs not reached
+// (none) keep their order at the end.
 func orderJobs(files []WalkFile, locs map[chunk.ID]index.Location, byPack map[[32]byte]*packJob, jobs []*packJob) []*packJob {
-	type front struct {
-		f   int    // index in files
-		k   int    // next chunk not arrived
-		off uint64 // bytes of the file arrived before it
+	users := map[chunk.ID][]int{} // the files that use a chunk
+	for i, f := range files {
+		for _, id := range f.Node.Content {
+			if u := users[id]; len(u) == 0 || u[len(u)-1] != i {
+				users[id] = append(u, i)
+			}
+		}
 	}
 	done := make(map[[32]byte]bool, len(jobs))
-	// advance moves fr past the chunks already read or not to be read.
-	advance := func(fr *front) {
-		content := files[fr.f].Node.Content
-		for fr.k < len(content) {
-			l, ok := locs[content[fr.k]]
+	touched := make([]bool, len(files))
+	h := &frontHeap{}
+	touch := func(f int) {
+		if !touched[f] {
+			touched[f] = true
+			heap.Push(h, frontItem{f: f})
+		}
+	}
+	// advance moves it past the chunks already read or not to be read.
+	advance := func(it *frontItem) {
+		content := files[it.f].Node.Content
+		for it.k < len(content) {
+			l, ok := locs[content[it.k]]
 			if ok && byPack[l.Pack] != nil && !done[l.Pack] {
 				return
 			}
-			fr.off += uint64(l.RawLength)
-			fr.k++
+			it.off += uint64(l.RawLength)
+			it.k++
 		}
 	}
-	h := &frontHeap{}
-	for i, f := range files {
-		if len(f.Node.Content) > 0 {
-			h.items = append(h.items, frontItem{f: i})
-		}
-	}
-	heap.Init(h)
 	order := make([]*packJob, 0, len(jobs))
-	for h.Len() > 0 {
+	next := 0 // the next file in walk order not touched yet
+	for {
+		if h.Len() == 0 {
+			for next < len(files) && touched[next] {
+				next++
+			}
+			if next == len(files) {
+				break
+			}
+			touch(next)
+		}
 		it := heap.Pop(h).(frontItem)
-		fr := front{f: it.f, k: it.k, off: it.off}
-		k0 := fr.k
-		advance(&fr)
-		if fr.k == len(files[fr.f].Node.Content) {
+		k0 := it.k
+		advance(&it)
+		if it.k == len(files[it.f].Node.Content) {
 			continue // every chunk of it arrives
 		}
-		if fr.k == k0 {
-			p := locs[files[fr.f].Node.Content[fr.k]].Pack
+		if it.k == k0 { // furthest behind and waiting: read its next pack
+			p := locs[files[it.f].Node.Content[it.k]].Pack
 			done[p] = true
 			order = append(order, byPack[p])
-			advance(&fr)
-			if fr.k == len(files[fr.f].Node.Content) {
+			for _, b := range byPack[p].blobs {
+				for _, f := range users[b.id] {
+					touch(f)
+				}
+			}
+			advance(&it)
+			if it.k == len(files[it.f].Node.Content) {
 				continue
 			}
 		}
-		heap.Push(h, frontItem{f: fr.f, k: fr.k, off: fr.off})
+		heap.Push(h, it)
 	}
 	for _, j := range jobs {
 		if !done[j.pack] {

@@ -132,3 +132,40 @@ func TestPlanUses(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderJobsStartsFilesAsPacksReachThem: files a and b were backed up
+// together into packs 1 and 2, then c and d into packs 3 and 4. c is not
+// started (pack 3 read) before a and b are complete, so that the files in
+// progress stay as few as the backup's.
+func TestOrderJobsStartsFilesAsPacksReachThem(t *testing.T) {
+	locs := map[chunk.ID]index.Location{}
+	byPack := map[[32]byte]*packJob{}
+	var jobs []*packJob
+	var files []WalkFile
+	for f := range 4 {
+		files = append(files, WalkFile{Rel: string(rune('a' + f)), Node: &repo.Node{Type: repo.NodeFile}})
+		for k := range 2 {
+			var id chunk.ID
+			id[0], id[1] = byte(f+1), byte(k+1)
+			var p [32]byte
+			p[0] = byte(f/2*2 + k + 1)
+			l := index.Location{Pack: p, Offset: uint32(f), RawLength: 1 << 20}
+			locs[id] = l
+			files[f].Node.Content = append(files[f].Node.Content, id)
+			j := byPack[p]
+			if j == nil {
+				j = &packJob{pack: p}
+				byPack[p] = j
+				jobs = append(jobs, j)
+			}
+			j.blobs = append(j.blobs, packBlob{id, l})
+		}
+	}
+	var packs []byte
+	for _, j := range orderJobs(files, locs, byPack, jobs) {
+		packs = append(packs, j.pack[0])
+	}
+	if want := []byte{1, 2, 3, 4}; string(packs) != string(want) {
+		t.Fatalf("pack order %v, want %v", packs, want)
+	}
+}
