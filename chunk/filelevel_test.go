@@ -90,3 +90,32 @@ func genBinary(n int) []byte {
 	}
 	return b[:n]
 }
+
+// TestSamplePaysLooksBeyondTheMiddle: a chunk that compresses well but for
+// a random table in its middle (an object file) is compressed, not stored
+// raw because its middle sample is incompressible; random bytes throughout
+// are still stored raw.
+func TestSamplePaysLooksBeyondTheMiddle(t *testing.T) {
+	data := genBinary(1 << 20)
+	rnd := genRandom(64<<10, 3)
+	copy(data[len(data)/2-32<<10:], rnd)
+	c, ok := Compress(nil, data, LevelFastest)
+	if !ok || len(c) > len(data)*3/4 {
+		t.Fatalf("compressible chunk with a random middle: compressed %v, %d of %d bytes", ok, len(c), len(data))
+	}
+	if _, ok := Compress(nil, genRandom(1<<20, 4), LevelFastest); ok {
+		t.Fatal("random bytes compressed")
+	}
+}
+
+func genRandom(n int, seed uint64) []byte {
+	x := seed*0x9e3779b97f4a7c15 + 1
+	b := make([]byte, n)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = byte(x >> 32)
+	}
+	return b
+}
