@@ -66,7 +66,13 @@ func encoder(l Level) *zstd.Encoder {
 	e, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(l.zstd()),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithEncoderCRC(true),
+		// No content checksum: every stored form is sealed (AEAD or MAC)
+		// and its plaintext checked against its keyed BLAKE3 ID, so the
+		// frame's xxhash64 proved nothing more and cost four bytes a frame
+		// (a blob of Go's src/ is one file: 45 KiB of 37 MiB) and a hash
+		// pass on every read. Frames written before carry one; readers
+		// skip it (decoder).
+		zstd.WithEncoderCRC(false),
 		// Always write the content size (klauspost omits it for inputs under
 		// 256 bytes otherwise): Decompress needs it to bound its output.
 		zstd.WithSingleSegment(true),
@@ -101,6 +107,10 @@ func decoder() *zstd.Decoder {
 			zstd.WithDecoderMaxWindow(maxDecoderWindow),
 			zstd.WithDecoderMaxMemory(1<<40), // the real bound is cap(dst), see decompress
 			zstd.WithDecodeAllCapLimit(true),
+			// Callers authenticate what they decompress (the seal) and
+			// check the plaintext (the blob's keyed BLAKE3): the frame
+			// checksum of older frames is not computed (L2 verify, restore).
+			zstd.IgnoreChecksum(true),
 		)
 		if err != nil {
 			panic(fmt.Sprintf("chunk: zstd decoder: %v", err)) // options are constant
@@ -252,7 +262,9 @@ func samplePaysOff(n, m int) bool {
 // returned with compressed == true), appending the plaintext to dst[:0]. It
 // parses untrusted bytes: anything malformed is an error wrapping ErrCorrupt,
 // and a plaintext larger than MaxChunkSize is refused with ErrTooLarge before
-// any of it is decoded.
+// any of it is decoded. It does not authenticate: frames carry no checksum,
+// so a changed literal can decode to other bytes; callers open a seal first
+// and check the plaintext against its ID.
 func Decompress(dst, src []byte) ([]byte, error) {
 	return DecompressMax(dst, src, MaxChunkSize)
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestCompressRoundTrip(t *testing.T) {
@@ -103,6 +105,34 @@ func TestLooksLikeFloat32(t *testing.T) {
 	}
 }
 
+// TestCompressWritesNoChecksum: frames carry their content size and no
+// xxhash64 checksum (four bytes a blob; every stored form is sealed and
+// its plaintext checked against its ID), and frames written with one, as
+// before, still decode.
+func TestCompressWritesNoChecksum(t *testing.T) {
+	src := genText(100_000, 1)
+	c, ok := Compress(nil, src, LevelFastest)
+	if !ok || c[0] != formatZstd {
+		t.Fatal("text did not compress")
+	}
+	var h zstd.Header
+	if err := h.Decode(c[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if h.HasCheckSum || !h.HasFCS || h.FrameContentSize != uint64(len(src)) {
+		t.Fatalf("frame header: checksum %v, content size %v %d", h.HasCheckSum, h.HasFCS, h.FrameContentSize)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithSingleSegment(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := enc.EncodeAll(src, []byte{formatZstd})
+	out, err := Decompress(nil, old)
+	if err != nil || !bytes.Equal(out, src) {
+		t.Fatalf("a frame with a checksum: %v", err)
+	}
+}
+
 func TestDecompressRejects(t *testing.T) {
 	good, ok := Compress(nil, genText(100_000, 1), LevelFastest)
 	if !ok {
@@ -117,8 +147,11 @@ func TestDecompressRejects(t *testing.T) {
 		t.Fatal("zeros did not compress")
 	}
 	bigShuf := append([]byte{formatZstdShuffle4}, binary.AppendUvarint(nil, MaxChunkSize+1)...)
+	// A flipped byte in the frame's header or block structure is refused;
+	// one in a literal may decode to other bytes (frames carry no checksum:
+	// the seal and the blob's ID catch it, TestCompressWritesNoChecksum).
 	flipped := bytes.Clone(good)
-	flipped[len(flipped)/2] ^= 0x40
+	flipped[2] ^= 0x40 // the zstd magic
 	tests := []struct {
 		name string
 		src  []byte

@@ -98,6 +98,7 @@ type split struct {
 	key    Key
 	known  func(ID) bool
 	store  func(*Chunk) error
+	level  Level // the compression level of this Split's chunks
 
 	pending sync.WaitGroup
 
@@ -134,6 +135,14 @@ func (s *split) fail(err error) {
 // so store is never called after Split returns.
 func (p *Pipeline) Split(ctx context.Context, r io.Reader, pol chunker.Pol, params Params, key Key,
 	known func(ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, n int64, err error) {
+	return p.SplitFile(ctx, r, "", pol, params, key, known, store)
+}
+
+// SplitFile is Split for a file: its chunks are compressed at the level
+// FileLevel gives for relPath (slash-separated, relative to the space or
+// backup root) and the pipeline's level. An empty relPath is Split.
+func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, pol chunker.Pol, params Params, key Key,
+	known func(ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, n int64, err error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
@@ -147,7 +156,10 @@ func (p *Pipeline) Split(ctx context.Context, r io.Reader, pol chunker.Pol, para
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store}
+	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, level: p.level}
+	if relPath != "" {
+		s.level = FileLevel(relPath, p.level)
+	}
 	h := hasherPool.Get().(*blake3.Hasher)
 	h.Reset()
 	defer hasherPool.Put(h)
@@ -221,7 +233,7 @@ func (p *Pipeline) process(j job) {
 		return
 	}
 	out := getBuf(len(raw))
-	stored, compressed := Compress((*out)[:0], raw, p.level)
+	stored, compressed := Compress((*out)[:0], raw, s.level)
 	if compressed {
 		*out = stored
 	}

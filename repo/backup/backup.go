@@ -758,7 +758,7 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo
 // into the packer and sets n's content, digest and size.
 func (a *archiver) saveReader(ctx context.Context, f io.Reader, relPath string, n *repo.Node) error {
 	known := func(id chunk.ID) bool { _, ok := a.known[id]; return ok }
-	ids, sum, size, err := a.pipe.Split(ctx, &progressReader{f: f, p: a.prog}, a.r.Polynomial(), a.r.Config().ParamSet().For(relPath), a.key, known,
+	ids, sum, size, err := a.pipe.SplitFile(ctx, &progressReader{f: f, p: a.prog}, relPath, a.r.Polynomial(), a.r.Config().ParamSet().For(relPath), a.key, known,
 		func(c *chunk.Chunk) error { return a.storeChunk(c) })
 	if err != nil {
 		return err

@@ -1,10 +1,12 @@
 package verify
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 
@@ -22,8 +24,10 @@ import (
 // every core decrypts and checks the chunks of the runs already read. Files are hashed as their chunks arrive, all files at once:
 // a file whose next chunk has not arrived yet simply waits, and a chunk that
 // arrives before its file needs it is held (up to BufferBytes; beyond that
-// it is dropped and read again when needed). Packs are read in the order in
-// which the files first need them, so in practice little is ever held.
+// it is dropped and read again when needed, those needed last first).
+// Packs are read in the order that keeps all files advancing together
+// (orderJobs), as the backup that wrote them read them, so in practice
+// little is ever held.
 
 // fileTap receives a file's bytes in order as L2 verifies them; L3 uses it
 // to stream WAL segments through walreplay without reading them twice.
@@ -95,6 +99,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 			skipped++
 		}
 	}
+	jobs = orderJobs(w.Files, w.locs, byPack, jobs)
 	// Every job's blobs in job order, by offset within each pack: the
 	// stream cuts them into the same runs, one pack's at a time.
 	var ids []chunk.ID
@@ -111,6 +116,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 			c.uses[id]++
 		}
 	}
+	c.planUses(ids, hashable)
 	for _, f := range hashable {
 		fh := &fileHash{f: f, h: blake3.New()}
 		if tap != nil {
@@ -179,6 +185,114 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	return nil
 }
 
+// orderJobs orders the packs to read so that the files advance together,
+// as the backup that wrote them read them: of the files a pack read so far
+// holds chunks of ("touched"), it takes the one that is furthest behind
+// (the fewest bytes of it arrived) and reads the pack of its next chunk;
+// when every touched file is complete it starts the next file in walk
+// order. A backup reads several files at once and packs their chunks as
+// they come, so a pack of WAL segments interleaves three segments' chunks;
+// taking the files one after another instead (each file's packs in turn)
+// delivered the other segments' chunks far ahead of their files, more than
+// BufferBytes of them on the wal-heavy profile, and they were read twice.
+// Starting files only as the packs reach them keeps the files in progress
+// (and L3's segment checks) as few as the backup's. jobs not reached
+// (none) keep their order at the end.
+func orderJobs(files []WalkFile, locs map[chunk.ID]index.Location, byPack map[[32]byte]*packJob, jobs []*packJob) []*packJob {
+	users := map[chunk.ID][]int{} // the files that use a chunk
+	for i, f := range files {
+		for _, id := range f.Node.Content {
+			if u := users[id]; len(u) == 0 || u[len(u)-1] != i {
+				users[id] = append(u, i)
+			}
+		}
+	}
+	done := make(map[[32]byte]bool, len(jobs))
+	touched := make([]bool, len(files))
+	h := &frontHeap{}
+	touch := func(f int) {
+		if !touched[f] {
+			touched[f] = true
+			heap.Push(h, frontItem{f: f})
+		}
+	}
+	// advance moves it past the chunks already read or not to be read.
+	advance := func(it *frontItem) {
+		content := files[it.f].Node.Content
+		for it.k < len(content) {
+			l, ok := locs[content[it.k]]
+			if ok && byPack[l.Pack] != nil && !done[l.Pack] {
+				return
+			}
+			it.off += uint64(l.RawLength)
+			it.k++
+		}
+	}
+	order := make([]*packJob, 0, len(jobs))
+	next := 0 // the next file in walk order not touched yet
+	for {
+		if h.Len() == 0 {
+			for next < len(files) && touched[next] {
+				next++
+			}
+			if next == len(files) {
+				break
+			}
+			touch(next)
+		}
+		it := heap.Pop(h).(frontItem)
+		k0 := it.k
+		advance(&it)
+		if it.k == len(files[it.f].Node.Content) {
+			continue // every chunk of it arrives
+		}
+		if it.k == k0 { // furthest behind and waiting: read its next pack
+			p := locs[files[it.f].Node.Content[it.k]].Pack
+			done[p] = true
+			order = append(order, byPack[p])
+			for _, b := range byPack[p].blobs {
+				for _, f := range users[b.id] {
+					touch(f)
+				}
+			}
+			advance(&it)
+			if it.k == len(files[it.f].Node.Content) {
+				continue
+			}
+		}
+		heap.Push(h, it)
+	}
+	for _, j := range jobs {
+		if !done[j.pack] {
+			order = append(order, j)
+		}
+	}
+	return order
+}
+
+// frontItem is a file's place in orderJobs: its next chunk k and the bytes
+// before it. frontHeap pops the file with the fewest bytes arrived, the
+// first in walk order among equals.
+type frontItem struct {
+	f, k int
+	off  uint64
+}
+
+type frontHeap struct{ items []frontItem }
+
+func (h *frontHeap) Len() int { return len(h.items) }
+func (h *frontHeap) Less(a, b int) bool {
+	x, y := h.items[a], h.items[b]
+	return x.off < y.off || x.off == y.off && x.f < y.f
+}
+func (h *frontHeap) Swap(a, b int) { h.items[a], h.items[b] = h.items[b], h.items[a] }
+func (h *frontHeap) Push(x any)    { h.items = append(h.items, x.(frontItem)) }
+func (h *frontHeap) Pop() any {
+	it := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return it
+}
+
 // fileHash is a file being hashed as its chunks arrive.
 type fileHash struct {
 	f    WalkFile
@@ -196,7 +310,11 @@ type dataCheck struct {
 	vd  *Verdict
 	ctx context.Context
 
-	uses     map[chunk.ID]int // remaining uses by files still being hashed
+	uses map[chunk.ID]int // remaining uses by files still being hashed
+	// next[id] are the stream positions (indexes in the order blobs are
+	// read) at which the remaining uses of a chunk can be consumed,
+	// ascending: eviction drops the held chunks needed last (planUses).
+	next     map[chunk.ID][]int
 	waiting  map[chunk.ID][]*fileHash
 	buf      map[chunk.ID]*[]byte // pooled plaintexts held for files not there yet
 	bufBytes int64
@@ -246,15 +364,63 @@ func (c *dataCheck) deliver(id chunk.ID, d *[]byte) {
 		c.advance(fh)
 	}
 	if c.bufBytes > c.v.opts.BufferBytes {
-		for k, d := range c.buf {
-			c.bufBytes -= int64(len(*d))
-			chunk.PutBuffer(d)
-			delete(c.buf, k)
-			c.evicted[k] = true
-			if c.bufBytes <= c.v.opts.BufferBytes/2 {
-				break
-			}
+		c.evict()
+	}
+}
+
+// planUses computes, for every chunk the hashable files use, the stream
+// positions at which each use can be consumed: a file's k-th chunk is
+// hashed once it and all the chunks before it have arrived, so its use
+// comes at the latest arrival among content[0..k]. ids is the order in
+// which the stream delivers the blobs (each once).
+func (c *dataCheck) planUses(ids []chunk.ID, files []WalkFile) {
+	arrival := make(map[chunk.ID]int, len(ids))
+	for i, id := range ids {
+		if _, ok := arrival[id]; !ok {
+			arrival[id] = i
 		}
+	}
+	c.next = make(map[chunk.ID][]int, len(arrival))
+	for _, f := range files {
+		t := 0
+		for _, id := range f.Node.Content {
+			t = max(t, arrival[id])
+			c.next[id] = append(c.next[id], t)
+		}
+	}
+	for _, ts := range c.next {
+		if len(ts) > 1 {
+			sort.Ints(ts)
+		}
+	}
+}
+
+// evict drops held chunks, those needed last first (Belady's rule: the
+// chunk whose next use is farthest is the one whose re-read can wait
+// longest, and meanwhile others may be consumed), until the held bytes
+// are down to seven eighths of the budget, so that evictions come in
+// batches. Before planUses a chunk's next use counts as the farthest.
+func (c *dataCheck) evict() {
+	held := make([]chunk.ID, 0, len(c.buf))
+	for id := range c.buf {
+		held = append(held, id)
+	}
+	nextUse := func(id chunk.ID) int {
+		if ts := c.next[id]; len(ts) > 0 {
+			return ts[0]
+		}
+		return math.MaxInt
+	}
+	sort.Slice(held, func(a, b int) bool { return nextUse(held[a]) > nextUse(held[b]) })
+	for _, id := range held {
+		if c.bufBytes <= c.v.opts.BufferBytes-c.v.opts.BufferBytes/8 {
+			break
+		}
+		d := c.buf[id]
+		c.bufBytes -= int64(len(*d))
+		chunk.PutBuffer(d)
+		delete(c.buf, id)
+		c.evicted[id] = true
 	}
 }
 
@@ -309,6 +475,9 @@ func (c *dataCheck) advance(fh *fileHash) {
 
 func (c *dataCheck) release(id chunk.ID) {
 	c.uses[id]--
+	if ts := c.next[id]; len(ts) > 0 {
+		c.next[id] = ts[1:]
+	}
 	if c.uses[id] > 0 {
 		return
 	}
@@ -319,6 +488,7 @@ func (c *dataCheck) release(id chunk.ID) {
 	}
 	delete(c.uses, id)
 	delete(c.evicted, id)
+	delete(c.next, id)
 }
 
 func (c *dataCheck) failChunk(id chunk.ID, err error) {
