@@ -180,7 +180,7 @@ func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
 	tmp := getBuf(len(src))
 	defer putBuf(tmp)
 	sh := (*tmp)[:len(src)]
-	shuffle4(sh, src)
+	shuffle4Fast(sh, src)
 	dst = append(dst, formatZstdShuffle4)
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	for k, plane := range planes(sh) {

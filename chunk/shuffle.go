@@ -20,6 +20,19 @@ func shuffle4(dst, src []byte) {
 	copy(dst[4*n:], src[4*n:])
 }
 
+// shuffleTail is shuffle4 of words from..len(src)/4-1 and the trailing
+// bytes: the part of shuffle4Fast its SIMD loop leaves.
+func shuffleTail(dst, src []byte, from int) {
+	n := len(src) / 4
+	d0, d1, d2, d3 := dst[:n], dst[n:2*n], dst[2*n:3*n], dst[3*n:4*n]
+	s := src[:4*n]
+	for i := from; i < n; i++ {
+		w := s[4*i : 4*i+4 : 4*i+4]
+		d0[i], d1[i], d2[i], d3[i] = w[0], w[1], w[2], w[3]
+	}
+	copy(dst[4*n:], src[4*n:])
+}
+
 // unshuffle4 inverts shuffle4. dst must have len(src) bytes and must not
 // overlap src.
 func unshuffle4(dst, src []byte) {
