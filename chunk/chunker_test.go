@@ -154,3 +154,69 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// rabinLengths returns the chunk lengths restic's chunker itself cuts data
+// into with p, the reference for the fixed-size path of Chunker.
+func rabinLengths(t *testing.T, data []byte, p Params) []int {
+	t.Helper()
+	rc := chunker.NewWithBoundaries(bytes.NewReader(data), testPol, p.Min, p.Max)
+	rc.SetAverageBits(p.AverageBits)
+	var lens []int
+	for {
+		ch, err := rc.Next(make([]byte, 0, p.Max))
+		if errors.Is(err, io.EOF) {
+			return lens
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		lens = append(lens, int(ch.Length))
+	}
+}
+
+// TestChunkerFixedMatchesRabin: with Min == Max, Chunker reads straight into
+// the caller's buffer instead of running restic's chunker; the chunks must
+// be exactly the ones restic's chunker cuts, or stored WAL and page-file
+// chunks would stop deduplicating against old snapshots.
+func TestChunkerFixedMatchesRabin(t *testing.T) {
+	data := genMixed(3<<20+5, 9)
+	for _, p := range []Params{ParamsWAL, ParamsWarm, paramsWarmSet12, {Min: 64, Max: 64, AverageBits: 6}} {
+		m := int(p.Max)
+		for _, n := range []int{0, 1, 63, 64, 65, m - 1, m, m + 1, 2 * m, 3*m - 1, len(data)} {
+			if n > len(data) {
+				continue
+			}
+			want := rabinLengths(t, data[:n], p)
+			got := boundaries(t, data[:n], testPol, p)
+			if !equalInts(got, want) {
+				t.Fatalf("params %+v, %d bytes: chunks %v, restic's chunker cuts %v", p, n, got, want)
+			}
+		}
+	}
+}
+
+// TestChunkerFixedReadError: a read error in the fixed-size path is returned
+// wrapped with the offset of the chunk it interrupted, and the Chunker then
+// stays at its end.
+func TestChunkerFixedReadError(t *testing.T) {
+	boom := errors.New("disk on fire")
+	c, err := NewChunker(io.MultiReader(bytes.NewReader(make([]byte, 40<<10)), iotest.ErrReader(boom)), testPol, ParamsWarm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	buf := make([]byte, ParamsWarm.Max)
+	if ch, err := c.Next(buf); err != nil || len(ch) != 32<<10 {
+		t.Fatalf("first chunk: %d bytes, %v", len(ch), err)
+	}
+	_, err = c.Next(buf)
+	if !errors.Is(err, boom) || err.Error() != "read at offset 32768: disk on fire" {
+		t.Fatalf("err = %v, want the reader's at offset 32768", err)
+	}
+	if _, err := c.Next(buf); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the error: %v, want io.EOF", err)
+	}
+	if _, err := c.Next(make([]byte, 10)); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("small buffer: %v", err)
+	}
+}
