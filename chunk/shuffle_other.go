@@ -2,5 +2,6 @@
 
 package chunk
 
-// shuffle4Fast is shuffle4 (see the amd64 version); here without SIMD.
-func shuffle4Fast(dst, src []byte) { shuffle4(dst, src) }
+// shufflePlanes is shuffle4 of src into planes that need not be contiguous
+// (see the amd64 version); here without SIMD.
+func shufflePlanes(p [4][]byte, src []byte) { shuffleTail(p, src, 0) }
