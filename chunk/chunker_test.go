@@ -220,3 +220,45 @@ func TestChunkerFixedReadError(t *testing.T) {
 		t.Fatalf("small buffer: %v", err)
 	}
 }
+
+// TestChunkerSmallStreamsMatchRabin: with content-defined params, Chunker
+// reads a stream's first Min bytes itself and starts restic's chunker only
+// when the stream is longer; the chunks must be exactly restic's at every
+// length around Min and restic's 512 KiB read buffer, and reassemble to the
+// input (boundaries checks that: the first chunk is written into the
+// buffer its first Min bytes are read back from).
+func TestChunkerSmallStreamsMatchRabin(t *testing.T) {
+	data := genMixed(12<<20, 11)
+	small := Params{Min: 4 << 10, Max: 64 << 10, AverageBits: 14}
+	for _, p := range []Params{ParamsDefault, ParamsCold, small} {
+		m := int(p.Min)
+		for _, n := range []int{0, 1, 100, m - 1, m, m + 1, 512 << 10, 512<<10 + 1, 2*m + 7, int(p.Max) + 1, len(data)} {
+			want := rabinLengths(t, data[:n], p)
+			got := boundaries(t, data[:n], testPol, p)
+			if !equalInts(got, want) {
+				t.Fatalf("params %+v, %d bytes: chunks %v, restic's chunker cuts %v", p, n, got, want)
+			}
+		}
+	}
+}
+
+// TestChunkerShortStreamReadError: a read error before Min bytes is returned
+// with offset 0, and the Chunker then stays at its end.
+func TestChunkerShortStreamReadError(t *testing.T) {
+	boom := errors.New("disk on fire")
+	c, err := NewChunker(io.MultiReader(bytes.NewReader(make([]byte, 100)), iotest.ErrReader(boom)), testPol, ParamsDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, ParamsDefault.Max)
+	if _, err := c.Next(buf); !errors.Is(err, boom) || err.Error() != "read at offset 0: disk on fire" {
+		t.Fatalf("err = %v, want the reader's at offset 0", err)
+	}
+	if _, err := c.Next(buf); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the error: %v, want io.EOF", err)
+	}
+	c.Release()
+	if _, err := c.Next(buf); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("after Release: %v", err)
+	}
+}
