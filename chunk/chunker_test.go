@@ -154,3 +154,111 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// rabinLengths returns the chunk lengths restic's chunker itself cuts data
+// into with p, the reference for the fixed-size path of Chunker.
+func rabinLengths(t *testing.T, data []byte, p Params) []int {
+	t.Helper()
+	rc := chunker.NewWithBoundaries(bytes.NewReader(data), testPol, p.Min, p.Max)
+	rc.SetAverageBits(p.AverageBits)
+	var lens []int
+	for {
+		ch, err := rc.Next(make([]byte, 0, p.Max))
+		if errors.Is(err, io.EOF) {
+			return lens
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		lens = append(lens, int(ch.Length))
+	}
+}
+
+// TestChunkerFixedMatchesRabin: with Min == Max, Chunker reads straight into
+// the caller's buffer instead of running restic's chunker; the chunks must
+// be exactly the ones restic's chunker cuts, or stored WAL and page-file
+// chunks would stop deduplicating against old snapshots.
+func TestChunkerFixedMatchesRabin(t *testing.T) {
+	data := genMixed(3<<20+5, 9)
+	for _, p := range []Params{ParamsWAL, ParamsWarm, paramsWarmSet12, {Min: 64, Max: 64, AverageBits: 6}} {
+		m := int(p.Max)
+		for _, n := range []int{0, 1, 63, 64, 65, m - 1, m, m + 1, 2 * m, 3*m - 1, len(data)} {
+			if n > len(data) {
+				continue
+			}
+			want := rabinLengths(t, data[:n], p)
+			got := boundaries(t, data[:n], testPol, p)
+			if !equalInts(got, want) {
+				t.Fatalf("params %+v, %d bytes: chunks %v, restic's chunker cuts %v", p, n, got, want)
+			}
+		}
+	}
+}
+
+// TestChunkerFixedReadError: a read error in the fixed-size path is returned
+// wrapped with the offset of the chunk it interrupted, and the Chunker then
+// stays at its end.
+func TestChunkerFixedReadError(t *testing.T) {
+	boom := errors.New("disk on fire")
+	c, err := NewChunker(io.MultiReader(bytes.NewReader(make([]byte, 40<<10)), iotest.ErrReader(boom)), testPol, ParamsWarm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	buf := make([]byte, ParamsWarm.Max)
+	if ch, err := c.Next(buf); err != nil || len(ch) != 32<<10 {
+		t.Fatalf("first chunk: %d bytes, %v", len(ch), err)
+	}
+	_, err = c.Next(buf)
+	if !errors.Is(err, boom) || err.Error() != "read at offset 32768: disk on fire" {
+		t.Fatalf("err = %v, want the reader's at offset 32768", err)
+	}
+	if _, err := c.Next(buf); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the error: %v, want io.EOF", err)
+	}
+	if _, err := c.Next(make([]byte, 10)); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("small buffer: %v", err)
+	}
+}
+
+// TestChunkerSmallStreamsMatchRabin: with content-defined params, Chunker
+// reads a stream's first Min bytes itself and starts restic's chunker only
+// when the stream is longer; the chunks must be exactly restic's at every
+// length around Min and restic's 512 KiB read buffer, and reassemble to the
+// input (boundaries checks that: the first chunk is written into the
+// buffer its first Min bytes are read back from).
+func TestChunkerSmallStreamsMatchRabin(t *testing.T) {
+	data := genMixed(12<<20, 11)
+	small := Params{Min: 4 << 10, Max: 64 << 10, AverageBits: 14}
+	for _, p := range []Params{ParamsDefault, ParamsCold, small} {
+		m := int(p.Min)
+		for _, n := range []int{0, 1, 100, m - 1, m, m + 1, 512 << 10, 512<<10 + 1, 2*m + 7, int(p.Max) + 1, len(data)} {
+			want := rabinLengths(t, data[:n], p)
+			got := boundaries(t, data[:n], testPol, p)
+			if !equalInts(got, want) {
+				t.Fatalf("params %+v, %d bytes: chunks %v, restic's chunker cuts %v", p, n, got, want)
+			}
+		}
+	}
+}
+
+// TestChunkerShortStreamReadError: a read error before Min bytes is returned
+// with offset 0, and the Chunker then stays at its end.
+func TestChunkerShortStreamReadError(t *testing.T) {
+	boom := errors.New("disk on fire")
+	c, err := NewChunker(io.MultiReader(bytes.NewReader(make([]byte, 100)), iotest.ErrReader(boom)), testPol, ParamsDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, ParamsDefault.Max)
+	if _, err := c.Next(buf); !errors.Is(err, boom) || err.Error() != "read at offset 0: disk on fire" {
+		t.Fatalf("err = %v, want the reader's at offset 0", err)
+	}
+	if _, err := c.Next(buf); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the error: %v, want io.EOF", err)
+	}
+	c.Release()
+	if _, err := c.Next(buf); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("after Release: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -187,13 +188,37 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 // exponent plane with random mantissa planes saves nothing. Planes whose
 // sampled entropy shows they are random are stored raw without trying.
 func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
-	tmp := getBuf(len(src))
-	defer putBuf(tmp)
-	sh := (*tmp)[:len(src)]
-	shuffle4(sh, src)
+	q := len(src) / 4
+	size := [4]int{q, q, q, len(src) - 3*q}
 	dst = append(dst, formatZstdShuffle4)
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
-	for k, plane := range planes(sh) {
+	// The leading planes that are random by their sampled entropy (a
+	// float's low mantissa bytes, planes 0 and 1) are stored raw at places
+	// known in advance: shuffle them straight there instead of into the
+	// temporary buffer and copying them again (memory traffic was a good
+	// part of this function's cost). The others go through tmp.
+	lead, direct := 0, 0
+	for lead < 4 && ent[lead] >= randomPlaneEntropy {
+		direct += size[lead]
+		lead++
+	}
+	dst = slices.Grow(dst, direct+lead*(1+binary.MaxVarintLen64))
+	var p [4][]byte
+	for k := range lead {
+		dst = append(dst, planeRaw)
+		dst = binary.AppendUvarint(dst, uint64(size[k]))
+		p[k] = dst[len(dst) : len(dst)+size[k] : len(dst)+size[k]]
+		dst = dst[:len(dst)+size[k]]
+	}
+	tmp := getBuf(len(src) - direct)
+	defer putBuf(tmp)
+	rest := (*tmp)[:len(src)-direct]
+	for k := lead; k < 4; k++ {
+		p[k], rest = rest[:size[k]:size[k]], rest[size[k]:]
+	}
+	shufflePlanes(p, src)
+	for k := lead; k < 4; k++ {
+		plane := p[k]
 		if ent[k] >= randomPlaneEntropy {
 			dst = appendSection(dst, planeRaw, plane)
 			continue

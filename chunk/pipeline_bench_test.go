@@ -106,3 +106,28 @@ func BenchmarkSplit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkChunkerSmallFiles measures chunking many short streams (a source
+// tree's files, 11 KiB on average in Go's src/) with the default params:
+// per-stream overhead, not the rolling hash.
+//
+//	go test -run '^$' -bench ChunkerSmallFiles ./chunk/
+func BenchmarkChunkerSmallFiles(b *testing.B) {
+	data := genMixed(11<<10, 1)
+	buf := make([]byte, ParamsDefault.Max)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		ch, err := NewChunker(bytes.NewReader(data), testPol, ParamsDefault)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := ch.Next(buf); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+		}
+		ch.Release()
+	}
+}

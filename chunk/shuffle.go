@@ -20,6 +20,23 @@ func shuffle4(dst, src []byte) {
 	copy(dst[4*n:], src[4*n:])
 }
 
+// shuffleTail writes words from..len(p[0])-1 of src into the planes p and
+// the trailing bytes into p[3] (beyond len(p[0])): the part of
+// shufflePlanes its SIMD loop leaves, or all of it.
+func shuffleTail(p [4][]byte, src []byte, from int) {
+	n := len(p[0])
+	d0, d1, d2, d3 := p[0][:n], p[1][:n], p[2][:n], p[3][:n]
+	s := src[:4*n]
+	for i := from; i < n; i++ {
+		w := s[4*i : 4*i+4 : 4*i+4]
+		d0[i], d1[i], d2[i], d3[i] = w[0], w[1], w[2], w[3]
+	}
+	copy(p[3][n:], src[4*n:])
+}
+
+// shuffle4Fast is shuffle4 through shufflePlanes.
+func shuffle4Fast(dst, src []byte) { shufflePlanes(planes(dst[:len(src)]), src) }
+
 // unshuffle4 inverts shuffle4. dst must have len(src) bytes and must not
 // overlap src.
 func unshuffle4(dst, src []byte) {

@@ -133,7 +133,8 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	n := len(stored) + p.r.seal.overhead()
 	p.mu.Lock()
 	var full *openPack
-	if p.cur != nil && len(p.cur.blobs) > 0 && len(p.cur.buf)+n > p.target {
+	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target ||
+		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+1) > cap(p.cur.buf)) {
 		full, p.cur = p.cur, nil
 	}
 	if p.cur == nil || cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target) {
@@ -168,6 +169,15 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	case <-p.done:
 		return p.firstErr()
 	}
+}
+
+// tailSize is what the sealed header and the trailer of a pack of blobs
+// blobs take after them. Add closes a pack before its tail would outgrow the
+// buffer's reserve (packHeaderReserve): a pack of thousands of small blobs
+// (a source tree's files) otherwise had its whole 16 MiB buffer reallocated
+// and copied to append the header.
+func (p *Packer) tailSize(blobs int) int {
+	return 2 + len(p.space) + 4 + blobs*packEntrySize + p.r.seal.overhead() + packTrailerSize
 }
 
 func (p *Packer) firstErr() error {

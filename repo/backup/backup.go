@@ -738,7 +738,7 @@ func nodeFromInfo(name string, fi fs.FileInfo) *repo.Node {
 
 // saveFile streams one file through the chunk pipeline into the packer.
 func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node) error {
-	f, err := os.OpenFile(fsPath, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openFile(fsPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			a.r.Logger().Warn("file vanished during backup, skipped", "path", fsPath)

@@ -1,0 +1,53 @@
+#!/bin/bash
+# Interleaved A/B of the first backup: two memento binaries and restic 0.14,
+# each into a fresh repository, the page cache dropped before every run,
+# ROUNDS rounds, the tool order rotated per round. Prints one line per run:
+# round, data, tool, wall s, CPU s (user + system), user s, system s,
+# 1-minute load, repository bytes (du -sb; memento's includes its 4 MiB
+# full-disk reserve file). See docs/benchmarks.md, "Issue 18, session 7".
+#
+#   OLD=/tmp/memento-main NEW=bin/memento W=/tmp/abfirst \
+#   DATA="walheavy=/tmp/wh default=/tmp/dd gosrc=/tmp/gosrc" \
+#   scripts/bench/ab-first.sh >first.tsv
+#
+# DATA lists NAME=DIR pairs; a DIR holding spaces/ is backed up as a data
+# dir (--data-dir DIR --all), any other as a plain path. TOOLS picks the
+# tools (default "old new restic"). MEMENTO_PASSWORD and RESTIC_PASSWORD
+# must be set; W holds the repositories and caches and is emptied per run.
+set -u
+: "${OLD:?} ${NEW:?} ${DATA:?} ${W:?}"
+ROUNDS=${ROUNDS:-3}
+read -ra tools <<<"${TOOLS:-old new restic}"
+mkdir -p "$W"
+for ((round = 0; round < ROUNDS; round++)); do
+  for pair in $DATA; do
+    name=${pair%%=*} dir=${pair#*=}
+    for ((k = 0; k < ${#tools[@]}; k++)); do
+      tool=${tools[(k + round) % ${#tools[@]}]}
+      r=$W/repo-$tool
+      rm -rf "$r" "$W/cache-$tool"
+      export MEMENTO_CACHE_DIR=$W/cache-$tool RESTIC_CACHE_DIR=$W/cache-$tool
+      case $tool in
+        restic)
+          restic -r "$r" init --repository-version 2 >/dev/null 2>&1
+          cmd=(restic -r "$r" backup --compression auto -q "$dir") ;;
+        *)
+          bin=$OLD
+          [ "$tool" = new ] && bin=$NEW
+          "$bin" init --repo "$r" >/dev/null
+          if [ -d "$dir/spaces" ]; then
+            cmd=("$bin" backup --repo "$r" --data-dir "$dir" --all --no-progress)
+          else
+            cmd=("$bin" backup --repo "$r" --no-progress "$dir")
+          fi ;;
+      esac
+      sync
+      echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+      load=$(cut -d' ' -f1 /proc/loadavg)
+      /usr/bin/time -f '%e %U %S' -o "$W/time" "${cmd[@]}" >/dev/null 2>"$W/err" || echo "FAILED: $tool $name: $(tail -n 2 "$W/err")" >&2
+      read -r wall u s <"$W/time"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $((round + 1)) "$name" "$tool" "$wall" \
+        "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')" "$u" "$s" "$load" "$(du -sb "$r" | cut -f1)"
+    done
+  done
+done
