@@ -38,9 +38,9 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 	mem := chunk.Buffer(int(n.Size))
 	defer chunk.PutBuffer(mem)
 	buf := *mem
-	// hole marks the writeAlign blocks that lie wholly within zero
-	// chunks: they are not written (fileWriter.skip does the same).
-	var holes []bool
+	// zeroRuns are the file's ranges of zero chunks (adjacent ones
+	// merged): the blocks that lie wholly within one are not written.
+	var zeroRuns [][2]int64
 	h := blake3.New()
 	err := rs.fetchChunksAhead(ctx, n.Content, locs, 0, func(data []byte, zero bool) error {
 		h.Write(data)
@@ -51,12 +51,10 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 		}
 		buf = append(buf, data...)
 		if zero || isZero(data) {
-			lo, hi := alignUp(off), int64(len(buf))&^(writeAlign-1)
-			for b := lo; b < hi; b += writeAlign {
-				if holes == nil {
-					holes = make([]bool, (n.Size+writeAlign-1)/writeAlign)
-				}
-				holes[b/writeAlign] = true
+			if k := len(zeroRuns); k > 0 && zeroRuns[k-1][1] == off {
+				zeroRuns[k-1][1] = int64(len(buf))
+			} else {
+				zeroRuns = append(zeroRuns, [2]int64{off, int64(len(buf))})
 			}
 		}
 		return nil
@@ -79,7 +77,7 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", p, &os.PathError{Op: "open", Path: p, Err: err})
 	}
-	err = rs.fillSmall(fd, n, p, rel, buf, holes)
+	err = rs.fillSmall(fd, n, p, rel, buf, holeBlocks(zeroRuns, int64(len(buf))))
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = fmt.Errorf("restore %s: %w", p, &os.PathError{Op: "close", Path: p, Err: cerr})
 	}
@@ -123,6 +121,27 @@ func (rs *restorer) fillSmall(fd int, n *repo.Node, p, rel string, buf []byte, h
 	}
 	setTimesFd(fd, n)
 	return nil
+}
+
+// holeBlocks marks the writeAlign blocks of a file of size bytes that hold
+// nothing but bytes of the zero runs (nil: none), as fileWriter leaves them
+// unwritten: those wholly within a run, and the last, partial block when a
+// run reaches the end of the file.
+func holeBlocks(zeroRuns [][2]int64, size int64) []bool {
+	var holes []bool
+	for _, r := range zeroRuns {
+		lo, hi := alignUp(r[0]), r[1]&^(writeAlign-1)
+		if r[1] == size {
+			hi = alignUp(size)
+		}
+		for b := lo; b < hi; b += writeAlign {
+			if holes == nil {
+				holes = make([]bool, alignUp(size)/writeAlign)
+			}
+			holes[b/writeAlign] = true
+		}
+	}
+	return holes
 }
 
 // pwriteAll writes b at off, all of it.
