@@ -70,8 +70,8 @@ type StreamOptions struct {
 	// BufferBorrowed every blob of a run read ahead waits in a buffer of
 	// its own until it is delivered, so with compressed data the stored
 	// bytes are a fraction of the memory: a restore of a data dir held 12
-	// MiB of stored runs and 50 MiB of plaintext per file, and ran at
-	// memento's heap limit (page faults and madvise were a tenth of its CPU).
+	// MiB of stored runs and some 30 MiB of plaintext per file, and ran at
+	// memento's 200 MiB heap limit.
 	AheadHeld bool
 	// Workers bounds the runs being opened at once (CPU work) when Ahead >
 	// 0; 0 means no bound beyond Ahead's.

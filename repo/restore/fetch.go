@@ -14,11 +14,12 @@ import (
 // whole restore holds a small multiple of it.
 // 16 MiB is a run of 4 MiB of stored, compressed data and its plaintext, or
 // two runs of incompressible data. Counting the stored bytes alone (12 MiB,
-// before issue 18's session 7) let a file hold some 50 MiB of plaintext;
-// with two spaces of two files each restored at once that was the whole
-// 200 MiB heap limit, and first touches of fresh heap pages (page faults)
-// were a seventh of the restore's CPU. Held memory bounded, the restore of
-// a data dir took about 8 % less CPU at the same wall time.
+// before issue 18's session 7) let a file hold some 30 MiB of plaintext
+// besides; with two spaces of two files each restored at once that was the
+// whole 200 MiB heap limit, and the first touches of fresh heap pages (page
+// faults) were 15-18 % of the restore's CPU samples. Held memory bounded,
+// a data dir's restore took fewer page faults and less CPU at the same
+// wall time (docs/benchmarks.md, "Issue 18, session 7").
 const restoreAhead = 16 << 20
 
 // fetchItem is one step of a file's fetch plan: a chunk read from the
