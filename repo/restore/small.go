@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"unsafe"
 
@@ -116,7 +115,7 @@ func (rs *restorer) fillSmall(fd int, n *repo.Node, p, rel string, buf []byte, h
 		_ = unix.Fchown(fd, int(n.UID), int(n.GID))
 	}
 	rs.setXattrs(n, p, rel) // after chown, which clears security.capability
-	if err := unix.Fchmod(fd, uint32(fileModeBits(n.Mode))); err != nil {
+	if err := unix.Fchmod(fd, repo.UnixPermBits(n.Mode)); err != nil {
 		return fail("chmod", err)
 	}
 	setTimesFd(fd, n)
@@ -160,22 +159,6 @@ func pwriteAll(fd int, b []byte, off int64) error {
 		b, off = b[k:], off+int64(k)
 	}
 	return nil
-}
-
-// fileModeBits is the chmod(2) mode of a node's fs.FileMode.
-func fileModeBits(m uint32) uint32 {
-	fm := fs.FileMode(m)
-	bits := uint32(fm.Perm())
-	if fm&fs.ModeSetuid != 0 {
-		bits |= unix.S_ISUID
-	}
-	if fm&fs.ModeSetgid != 0 {
-		bits |= unix.S_ISGID
-	}
-	if fm&fs.ModeSticky != 0 {
-		bits |= unix.S_ISVTX
-	}
-	return bits
 }
 
 // setTimesFd restores the mtime (atime is set to it too) of the open file
