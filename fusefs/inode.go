@@ -3,7 +3,6 @@ package fusefs
 import (
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"syscall"
 	"time"
 
@@ -60,20 +59,7 @@ func typeBits(n *repo.Node) uint32 {
 
 // permBits converts the os.FileMode bits stored in a node (permissions plus
 // Go's own setuid, setgid and sticky flags) to the Unix mode bits.
-func permBits(m uint32) uint32 {
-	fm := fs.FileMode(m)
-	out := uint32(fm.Perm())
-	if fm&fs.ModeSetuid != 0 {
-		out |= syscall.S_ISUID
-	}
-	if fm&fs.ModeSetgid != 0 {
-		out |= syscall.S_ISGID
-	}
-	if fm&fs.ModeSticky != 0 {
-		out |= syscall.S_ISVTX
-	}
-	return out
-}
+func permBits(m uint32) uint32 { return repo.UnixPermBits(m) }
 
 // fillNodeAttr sets the attributes of a snapshot tree node.
 func fillNodeAttr(a *fuse.Attr, ino uint64, n *repo.Node) {

@@ -8,10 +8,19 @@ import (
 	"memento/repo"
 )
 
-// restoreAhead bounds the stored bytes of one file's runs that are read and
-// opened ahead of its writer. Several files are restored at once, so the
+// restoreAhead bounds the memory one file's runs read and opened ahead of
+// its writer hold: their stored bytes and their blobs' plaintext
+// (StreamOptions.AheadHeld). Several files are restored at once, so the
 // whole restore holds a small multiple of it.
-const restoreAhead = 12 << 20
+// 16 MiB is a run of 4 MiB of stored, compressed data and its plaintext, or
+// two runs of incompressible data. Counting the stored bytes alone (12 MiB,
+// before issue 18's session 7) let a file hold some 30 MiB of plaintext
+// besides; with two spaces of two files each restored at once that was the
+// whole 200 MiB heap limit, and the first touches of fresh heap pages (page
+// faults) were 15-18 % of the restore's CPU samples. Held memory bounded,
+// a data dir's restore took fewer page faults and less CPU at the same
+// wall time (docs/benchmarks.md, "Issue 18, session 7").
+const restoreAhead = 16 << 20
 
 // fetchItem is one step of a file's fetch plan: a chunk read from the
 // repository, or a chunk of zeros that needs no reading at all.
@@ -73,6 +82,12 @@ func zeros(n int) []byte {
 // valid during the call; zero says it is a chunk of zeros that was never
 // read.
 func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func(data []byte, zero bool) error) error {
+	return rs.fetchChunksAhead(ctx, ids, locs, restoreAhead, fn)
+}
+
+// fetchChunksAhead is fetchChunks with the read-ahead bound ahead (0: each
+// run read when fn is done with the previous one, on the calling goroutine).
+func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, ahead int64, fn func(data []byte, zero bool) error) error {
 	items := rs.planFetch(ids, locs)
 	read := make([]chunk.ID, 0, len(items))           // the chunks read, in file order
 	readLocs := make([]index.Location, 0, len(items)) // where (the index was asked already)
@@ -98,7 +113,7 @@ func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[ch
 		}
 		return nil
 	}
-	opts := repo.StreamOptions{Ahead: restoreAhead, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore", Locs: readLocs}
+	opts := repo.StreamOptions{Ahead: ahead, AheadHeld: true, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore", Locs: readLocs}
 	err := rs.r.StreamBlobs(ctx, rs.sn.Space, repo.DataBlob, read, opts, func(b repo.StreamBlob) error {
 		// Blobs arrive in the order given: the zeros before b are due.
 		if err := zerosUpTo(at[b.Index]); err != nil {

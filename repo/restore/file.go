@@ -25,7 +25,8 @@ const directMinSize = directio.MinSize
 // restoreFile writes one file: its chunks are fetched in runs and verified
 // ahead in parallel (fetchChunks) and written in order while the whole-file
 // BLAKE3 is computed; whole blocks of zeros become holes. The file is only
-// kept if its size and digest match the snapshot.
+// kept if its size and digest match the snapshot. A file below
+// directMinSize is gathered and verified before it is created (small.go).
 func (rs *restorer) restoreFile(ctx context.Context, n *repo.Node, p, rel string) error {
 	err := rs.writeFile(ctx, n, p, rel)
 	if err != nil && rs.skippable(err) {
@@ -48,7 +49,10 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	if err != nil {
 		return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
 	}
-	w, err := createFileWriter(p, n.Size >= directMinSize, int64(n.Size))
+	if n.Size < directMinSize {
+		return rs.writeSmallFile(ctx, n, p, rel, locs)
+	}
+	w, err := createFileWriter(p, true, int64(n.Size))
 	if err != nil {
 		return err
 	}

@@ -341,6 +341,9 @@ type restorer struct {
 	filter  *Filter // the paths to restore (nil: all)
 	inPlace bool    // the swap filled an existing empty directory
 
+	rootOnce sync.Once
+	isRoot   bool // the process runs as root: owners are restored
+
 	mu                         sync.Mutex
 	zeroIDs                    map[uint32]chunk.ID // IDs of chunks of n zeros, see planFetch
 	missing                    []string            // what could not be restored (notRestored)
@@ -508,6 +511,12 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		}
 	}
 	return nil
+}
+
+// root reports whether the process runs as root (and restores owners).
+func (rs *restorer) root() bool {
+	rs.rootOnce.Do(func() { rs.isRoot = os.Geteuid() == 0 })
+	return rs.isRoot
 }
 
 // setDirMeta gives a restored directory its node's owner, mode and mtime.

@@ -15,6 +15,8 @@
 # restic-dd. MEMENTO_PASSWORD and RESTIC_PASSWORD must be set. PARTS picks
 # the parts to run (default "tree datadir restore"): PARTS=datadir with
 # another W and DATADIR measures a second data-dir profile (TREE unused).
+# PARTS=ddrestore restores the data dir's repositories whole (`restore --all
+# --latest`, restic's `restore latest`).
 set -u
 : "${OLD:?} ${NEW:?} ${DATADIR:?} ${W:?}"
 ROUNDS=${ROUNDS:-3}
@@ -61,6 +63,16 @@ for ((round = 0; round < ROUNDS; round++)); do
       restic) run "tree-restore restic" restic -r "$W/restic-tree" restore latest --target "$W/rt" -q ;;
       old) run "tree-restore old" "$OLD" restore --repo "$W/old-tree" "$(latest "$OLD" "$W/old-tree")" --target "$W/rt" --no-progress ;;
       new) run "tree-restore new" "$NEW" restore --repo "$W/new-tree" "$(latest "$NEW" "$W/new-tree")" --target "$W/rt" --no-progress ;;
+    esac
+  done
+  for i in 0 1 2; do
+    part ddrestore || break
+    t=${tools[(i + round) % 3]}
+    rm -rf "$W/rt" && mkdir -p "$W/rt"
+    case $t in
+      restic) run "datadir-restore restic" restic -r "$W/restic-dd" restore latest --target "$W/rt" -q ;;
+      old) run "datadir-restore old" "$OLD" restore --repo "$W/old-dd" --all --latest --target "$W/rt" --no-progress ;;
+      new) run "datadir-restore new" "$NEW" restore --repo "$W/new-dd" --all --latest --target "$W/rt" --no-progress ;;
     esac
   done
 done
