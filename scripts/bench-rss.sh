@@ -44,9 +44,10 @@ export MEMENTO_PASSWORD=bench-rss MEMENTO_CACHE_DIR=$RSS_DIR/cache RESTIC_PASSWO
 
 die() { echo "bench-rss: $*" >&2; exit 1; }
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is needed: apt-get install time"
-[ -x "$M" ] && [ -x "$SIM" ] || die "build first: make build"
+if [ ! -x "$M" ] || [ ! -x "$SIM" ]; then die "build first: make build"; fi
 if [ -e "$RSS_DIR" ] && [ -n "$(ls -A "$RSS_DIR")" ]; then die "$RSS_DIR is not empty"; fi
 mkdir -p "$OUT" || die "cannot create $RSS_DIR"
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
   fusermount3 -u "$RSS_DIR/mnt" 2>/dev/null
   [ "${RSS_KEEP:-0}" = 1 ] || rm -rf "$RSS_DIR"
@@ -116,25 +117,32 @@ fi
 "$SIM" mutate --dir "$D" --profile "$RSS_PROFILE" --seed $((RSS_SEED + 1)) >&2 || die "engram-sim mutate failed"
 measure memento "backup (after a day)" "$M" backup --repo "$R" --data-dir "$D" --all --no-progress
 measure memento "wal archive --all" "$M" wal archive --repo "$R" --data-dir "$D" --all --no-progress
+# PITR: every space as it was at one instant, halfway through the range all
+# spaces can be recovered to (the newest snapshots' WAL plus the archive).
+pitr_at() {
+  local lo=0 hi=0 sp a b
+  for sp in $(find "$D/spaces" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort); do
+    read -r a b < <("$M" pitr ranges --repo "$R" --space "$sp" 2>/dev/null |
+      sed -n 's/.*seq [0-9]*\.\.[0-9]* (\([^ ]*\) \.\. \([^)]*\)).*/\1 \2/p' | tail -1)
+    [ -n "$a" ] || return 1
+    a=$(date -d "$a" +%s%N) b=$(date -d "$b" +%s%N)
+    if [ "$lo" = 0 ] || [ "$a" -gt "$lo" ]; then lo=$a; fi
+    if [ "$hi" = 0 ] || [ "$b" -lt "$hi" ]; then hi=$b; fi
+  done
+  [ "$lo" -le "$hi" ] && echo $(( (lo + hi) / 2 ))
+}
+if at=$(pitr_at); then
+  measure memento "restore --all --at (PITR)" "$M" restore --repo "$R" --all --at "$at" --target "$RSS_DIR/pitr" --no-progress
+  rm -rf "$RSS_DIR/pitr"
+else
+  echo "bench-rss: the spaces have no recoverable instant in common" >&2
+  FAILED=1
+fi
 # forget keeps the newest verified snapshot: verify the new ones first so that
 # the first ones go and prune has the day's rewritten data to drop.
 "$M" verify --repo "$R" --all --latest --level L3 -q >/dev/null 2>&1
 measure memento "forget --keep-last 1" "$M" forget --repo "$R" --all --keep-last 1 --no-progress
 measure memento "prune" "$M" prune --repo "$R" --no-progress
-# PITR: every space as it was halfway through its recoverable range.
-sp=$(ls "$D/spaces" | head -1)
-at=$("$M" pitr ranges --repo "$R" --space "$sp" 2>/dev/null | sed -n 's/.*seq [0-9]*\.\.[0-9]* (\([^ ]*\) \.\. \([^)]*\)).*/\1 \2/p' | head -1 |
-  while read -r a b; do
-    echo "$(( ($(date -d "$a" +%s%N) + $(date -d "$b" +%s%N)) / 2 ))"
-  done)
-if [ -n "$at" ]; then
-  measure memento "restore --all --at (PITR)" "$M" restore --repo "$R" --all --at "$at" --target "$RSS_DIR/pitr" --no-progress
-  rm -rf "$RSS_DIR/pitr"
-else
-  echo "bench-rss: no PITR range found for $sp" >&2
-  FAILED=1
-fi
-
 if [ "$RSS_RESTIC" = 1 ]; then
   rm -rf "$R"
   restic -r "$RSS_DIR/restic" init --repository-version 2 -q || die "restic init failed"
