@@ -57,7 +57,7 @@ type PITROptions struct {
 	// that their WAL replays take turns (weight 1 each; nil: no bound). A
 	// zero-copy replay keeps up to a segment's pages mapped besides the
 	// state, and the digest pass 64 MiB more: two at once, beside a third
-	// space's restore, took a 10 GiB `restore --all --at` to 345 MiB peak
+	// space's restore, took a 10 GiB `restore --all --at` to 338 MiB peak
 	// RSS (issue 18). The other spaces' snapshots are still laid down in
 	// the meantime, so the replay's CPU work still overlaps their writes.
 	Replays *semaphore.Weighted
