@@ -97,6 +97,13 @@ bench-smoke: build
 	BENCH_SIZE=$${BENCH_SIZE:-24M} BENCH_RUNS=1 BENCH_TOOLS="memento restic" BENCH_GO=0 BENCH_S3=0 \
 	  BENCH_PITR100=0 BENCH_EMB_BYTES=$$((8 << 20)) BENCH_DIR=$(BENCH_SMOKE_DIR) BENCH_TIMEOUT=600 ./scripts/bench.sh
 
+# Peak RSS of every memento operation (and restic's backup and restore) on
+# one 10 GiB wal-heavy data dir, once each; fails when a memento operation
+# reaches 300 MiB (issue 18). RSS_PROFILE, RSS_SIZE, RSS_DIR: scripts/bench-rss.sh.
+.PHONY: bench-rss
+bench-rss: build
+	./scripts/bench-rss.sh
+
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s
 fuzz:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"memento/engram"
 	"memento/repo"
@@ -146,10 +147,11 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 	var errs []error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(spacesRecoveredAtOnce)
+	replays := semaphore.NewWeighted(1) // one WAL replay at a time (PITROptions.Replays)
 	for _, sp := range spaces {
 		g.Go(func() error {
 			res, err := restore.RestorePointInTime(gctx, r, restore.PITROptions{Space: sp, Target: t, DataDir: f.target, Progress: prog,
-				Identity: f.identity, Host: f.host, Timeline: f.timeline, Mode: mode, ForceTarget: f.forceTarget})
+				Identity: f.identity, Host: f.host, Timeline: f.timeline, Mode: mode, ForceTarget: f.forceTarget, Replays: replays})
 			a.auditPITR(gctx, r, sp, t.String(), res, err)
 			if errors.Is(err, restore.ErrUnsafeTarget) {
 				err = fmt.Errorf("%w (give --force-target to do it anyway)", err)

@@ -35,7 +35,9 @@ func main() {
 // startProfiles starts what the environment asks for, for performance work on
 // real data: MEMENTO_CPUPROFILE=FILE writes a CPU profile (go tool pprof),
 // MEMENTO_TRACE=FILE an execution trace (go tool trace: where a command
-// waits rather than where it computes). The returned func stops them.
+// waits rather than where it computes), MEMENTO_MEMPROFILE=FILE a heap
+// profile at the run's highest live heap (startMemProfile). The returned func
+// stops them.
 func startProfiles() (stopAll func()) {
 	var stops []func()
 	if p := os.Getenv("MEMENTO_CPUPROFILE"); p != "" {
@@ -47,6 +49,9 @@ func startProfiles() (stopAll func()) {
 		if f, err := os.Create(p); err == nil && trace.Start(f) == nil {
 			stops = append(stops, func() { trace.Stop(); f.Close() })
 		}
+	}
+	if p := os.Getenv("MEMENTO_MEMPROFILE"); p != "" {
+		stops = append(stops, startMemProfile(p))
 	}
 	return func() {
 		for _, s := range stops {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
 
 	"memento/chunk"
@@ -349,6 +350,8 @@ type restorer struct {
 	missing                    []string            // what could not be restored (notRestored)
 	damaged                    []DamagedPath       // left out by SkipDamaged
 	damagedFiles, damagedBytes uint64
+
+	replays *semaphore.Weighted // PITROptions.Replays
 }
 
 // locateBatch is how many chunks restoreDir looks up in one index
