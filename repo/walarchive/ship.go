@@ -221,10 +221,18 @@ func (w *walRun) storePiece(f *os.File, name string, hasher *blake3.Hasher, old 
 		return nil, 0, fmt.Errorf("segment %s: %w", name, err)
 	}
 	w.res.ReadBytes += end - start
-	if err := w.checkOld(name, old[reuse:], b, start); err != nil {
+	hasher.Write(b[from-start:])
+	return w.joinPiece(name, old, reuse, b, start)
+}
+
+// joinPiece stores b, the segment's bytes from offset off to its end, as
+// the new last piece of the tail old, whose chunks from reuse on b starts
+// with (read again: they must still match their IDs), and returns the new
+// tail and its number of pieces.
+func (w *walRun) joinPiece(name string, old []WALChunk, reuse int, b []byte, off int64) ([]WALChunk, int, error) {
+	if err := w.checkOld(name, old[reuse:], b, off); err != nil {
 		return nil, 0, err
 	}
-	hasher.Write(b[from-start:])
 	piece, err := w.storeBytes(b)
 	if err != nil {
 		return nil, 0, fmt.Errorf("segment %s: %w", name, err)
@@ -256,15 +264,9 @@ func (w *walRun) recut(ctx context.Context, f *os.File, name string, hasher *bla
 	if pieces && len(chunks) == 0 {
 		// No boundary after all (a content-defined one may come late):
 		// the same pieces as storePiece, from the bytes read.
+		// last holds bytes [resume, end), the tail's old bytes first.
 		reuse, start := joinPlan(old, end-from)
-		if err := w.checkOld(name, old[reuse:], tail.check[start:], resume+start); err != nil {
-			return nil, 0, err
-		}
-		piece, err := w.storeBytes((*last)[start:])
-		if err != nil {
-			return nil, 0, fmt.Errorf("segment %s: %w", name, err)
-		}
-		return append(append([]WALChunk(nil), old[:reuse]...), piece), reuse, nil
+		return w.joinPiece(name, old, reuse, (*last)[start:], resume+start)
 	}
 	// The tail's bytes are in the new chunks: they must not have changed.
 	if err := w.checkOld(name, old, tail.check, resume); err != nil {
