@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sync"
 
-	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/sync/semaphore"
 
 	"memento/chunk"
@@ -579,7 +578,7 @@ func openInPlace(s sealer, sealed, ad []byte) ([]byte, error) {
 	case *aeadSealer:
 		// The AEAD decrypts in place when the output starts exactly where
 		// the ciphertext does, after the nonce.
-		if n := chacha20poly1305.NonceSizeX; len(sealed) >= n {
+		if n := nonceSize; len(sealed) >= n {
 			return s.open(sealed[n:n], sealed, ad)
 		}
 	case *macSealer:

@@ -9,6 +9,8 @@ import (
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"memento/repo/xaes"
 )
 
 // sealer authenticates, and unless the repository was created with
@@ -23,10 +25,17 @@ type sealer interface {
 
 var errAuth = errors.New("authentication failed")
 
-// aeadSealer is XChaCha20-Poly1305 with a random 192-bit nonce per message:
-// random nonces of that size never collide in practice, so no counter state
-// has to be shared between concurrent writers or hosts.
+// aeadSealer is an AEAD with a random 192-bit nonce per message, stored
+// before the ciphertext: XChaCha20-Poly1305 (key files, and repositories
+// created before XAES-256-GCM was the default) or XAES-256-GCM. Random
+// nonces of that size never collide in practice, so no counter state has to
+// be shared between concurrent writers or hosts. Both have a 24-byte nonce
+// and a 16-byte tag, so a sealed object has the same layout and size either
+// way.
 type aeadSealer struct{ aead cipher.AEAD }
+
+// nonceSize is the nonce of every aeadSealer (sealed objects start with it).
+const nonceSize = 24
 
 func newAEADSealer(key []byte) (*aeadSealer, error) {
 	a, err := chacha20poly1305.NewX(key)
@@ -36,10 +45,31 @@ func newAEADSealer(key []byte) (*aeadSealer, error) {
 	return &aeadSealer{aead: a}, nil
 }
 
-func (s *aeadSealer) overhead() int { return chacha20poly1305.NonceSizeX + s.aead.Overhead() }
+// newDataSealer is the sealer of a repository's blobs and metadata files for
+// the encryption its config names.
+func newDataSealer(encryption string, key []byte) (sealer, error) {
+	switch encryption {
+	case EncryptionNone:
+		if len(key) != 32 {
+			return nil, fmt.Errorf("data key: %d bytes, want 32", len(key))
+		}
+		return &macSealer{key: [32]byte(key)}, nil
+	case EncryptionXChaCha:
+		return newAEADSealer(key)
+	case EncryptionXAES:
+		a, err := xaes.New(key)
+		if err != nil {
+			return nil, fmt.Errorf("data key: %w", err)
+		}
+		return &aeadSealer{aead: a}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown encryption %q", ErrFormat, encryption)
+}
+
+func (s *aeadSealer) overhead() int { return nonceSize + s.aead.Overhead() }
 
 func (s *aeadSealer) seal(dst, plain, ad []byte) []byte {
-	var nonce [chacha20poly1305.NonceSizeX]byte
+	var nonce [nonceSize]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		panic("memento: crypto/rand failed: " + err.Error()) // crypto/rand never fails on Linux
 	}
@@ -51,7 +81,7 @@ func (s *aeadSealer) open(dst, sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < s.overhead() {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than nonce and tag", errAuth, len(sealed))
 	}
-	n := chacha20poly1305.NonceSizeX
+	n := nonceSize
 	out, err := s.aead.Open(dst, sealed[:n], sealed[n:], ad)
 	if err != nil {
 		return nil, errAuth

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -56,8 +57,8 @@ func envelopeVersions(t *testing.T, dir string) []byte {
 func TestIndexFilesCompressedInFormat2(t *testing.T) {
 	ctx := context.Background()
 	tr := newTestRepo(t, InitOptions{})
-	if tr.Config().Version != 2 || FormatVersion != 2 {
-		t.Fatalf("new repository of format %d, binary writes %d; want 2", tr.Config().Version, FormatVersion)
+	if tr.Config().Version != FormatVersion || FormatVersion < 2 {
+		t.Fatalf("new repository of format %d, binary writes %d; want 2 or later", tr.Config().Version, FormatVersion)
 	}
 	packs := testPacks()
 	id, err := tr.SaveFile(ctx, DirIndex, KindIndex, toIndexFile(packs))
@@ -91,14 +92,14 @@ func TestIndexFilesCompressedInFormat2(t *testing.T) {
 // binaries of format 1 read.
 func TestFormat1RepositoryKeepsPlainIndexFiles(t *testing.T) {
 	ctx := context.Background()
-	tr := newTestRepo(t, InitOptions{})
+	tr := newTestRepo(t, InitOptions{Cipher: EncryptionXChaCha}) // format 1's only cipher
 	p := filepath.Join(tr.dir, ConfigName)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	chmod(t, p, 0o600)
-	if err := os.WriteFile(p, bytes.Replace(b, []byte(`"version": 2`), []byte(`"version": 1`), 1), 0o600); err != nil {
+	if err := os.WriteFile(p, bytes.Replace(b, fmt.Appendf(nil, `"version": %d`, FormatVersion), []byte(`"version": 1`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})

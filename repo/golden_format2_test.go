@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,7 +24,14 @@ import (
 //
 //	go test ./repo -run 'TestGoldenRepositoryFormat2$' -update-golden
 func TestGoldenRepositoryFormat2(t *testing.T) {
-	const name = "repo-format2-encrypted"
+	checkGoldenFormat(t, "repo-format2-encrypted", 2, repo.EncryptionXChaCha)
+}
+
+// checkGoldenFormat opens a copy of the golden repository testdata/name of
+// format version, whose config names encryption and whose index files are
+// compressed, restores every snapshot to its recorded digest and rebuilds
+// the index.
+func checkGoldenFormat(t *testing.T, name string, version int, encryption string) {
 	golden := filepath.Join("testdata", name)
 	if *updateGolden {
 		writeGolden(t, golden, false)
@@ -33,8 +41,8 @@ func TestGoldenRepositoryFormat2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(cfg, []byte(`"version": 2,`)) {
-		t.Fatalf("golden config is not of format 2:\n%s", cfg)
+	if !bytes.Contains(cfg, fmt.Appendf(nil, `"version": %d,`, version)) || !bytes.Contains(cfg, fmt.Appendf(nil, `"encryption": %q,`, encryption)) {
+		t.Fatalf("golden config is not of format %d with %s:\n%s", version, encryption, cfg)
 	}
 	idx, err := filepath.Glob(filepath.Join(src, "index", "*"))
 	if err != nil || len(idx) == 0 {
@@ -71,7 +79,7 @@ func TestGoldenRepositoryFormat2(t *testing.T) {
 		repotest.CompareTrees(t, w, restoredDigest(t, sn, restoretest.Restore(t, r, sn)))
 	}
 	if _, err := r.RebuildIndex(context.Background()); err != nil {
-		t.Fatalf("index rebuild of a format-2 repository: %v", err)
+		t.Fatalf("index rebuild of a format-%d repository: %v", version, err)
 	}
 }
 

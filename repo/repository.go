@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +80,9 @@ type InitOptions struct {
 	Password string
 	// Insecure stores data unencrypted (still authenticated by MACs).
 	Insecure bool
+	// Cipher is the encryption of an encrypted repository, one of Ciphers
+	// ("": DefaultEncryption). It cannot be combined with Insecure.
+	Cipher   string
 	KDF      KDFParams
 	PackSize int64
 }
@@ -96,6 +100,10 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 	}
 	if opts.PackSize == 0 {
 		opts.PackSize = DefaultPackSize
+	}
+	enc, err := initEncryption(opts)
+	if err != nil {
+		return Config{}, err
 	}
 	ms, err := newMasterSecret()
 	if err != nil {
@@ -115,11 +123,8 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 	}
 	cfg := Config{
 		Version: FormatVersion, ID: hex.EncodeToString(idb), Created: time.Now().UTC(),
-		Encryption: EncryptionXChaCha, PackSize: opts.PackSize, ChunkParams: chunk.CurrentParamSet,
+		Encryption: enc, PackSize: opts.PackSize, ChunkParams: chunk.CurrentParamSet,
 		SignPublicKey: ed25519.NewKeyFromSeed(ms.SignSeed).Public().(ed25519.PublicKey),
-	}
-	if opts.Insecure {
-		cfg.Encryption = EncryptionNone
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -129,6 +134,21 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 		return Config{}, fmt.Errorf("write config: %w", err)
 	}
 	return cfg, nil
+}
+
+// initEncryption is the config's encryption for opts.
+func initEncryption(opts InitOptions) (string, error) {
+	switch {
+	case opts.Insecure && opts.Cipher != "":
+		return "", fmt.Errorf("%w: a cipher (%s) for a repository without encryption", ErrInvalidArgument, opts.Cipher)
+	case opts.Insecure:
+		return EncryptionNone, nil
+	case opts.Cipher == "":
+		return DefaultEncryption, nil
+	case slices.Contains(Ciphers(), opts.Cipher):
+		return opts.Cipher, nil
+	}
+	return "", fmt.Errorf("%w: unknown cipher %q (want %s)", ErrInvalidArgument, opts.Cipher, strings.Join(Ciphers(), " or "))
 }
 
 // Open unlocks a repository with the password and brings the local index up
@@ -154,9 +174,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	if r.log == nil {
 		r.log = slog.Default()
 	}
-	if cfg.Encryption == EncryptionNone {
-		r.seal = &macSealer{key: [32]byte(ms.DataKey)}
-	} else if r.seal, err = newAEADSealer(ms.DataKey); err != nil {
+	if r.seal, err = newDataSealer(cfg.Encryption, ms.DataKey); err != nil {
 		return nil, err
 	}
 	dir := opts.CacheDir

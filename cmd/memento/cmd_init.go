@@ -1,6 +1,9 @@
 package main
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"memento/repo"
@@ -8,6 +11,7 @@ import (
 
 func newInitCommand(a *app) *cobra.Command {
 	var insecure bool
+	var cipher string
 	var kdf kdfFlags
 	c := &cobra.Command{
 		Use:   "init",
@@ -18,6 +22,12 @@ func newInitCommand(a *app) *cobra.Command {
 			var pw string
 			var params repo.KDFParams
 			var err error
+			if cipher != "" && !slices.Contains(repo.Ciphers(), cipher) {
+				return usagef("--cipher %q: unknown cipher (want %s)", cipher, strings.Join(repo.Ciphers(), " or "))
+			}
+			if insecure && cipher != "" {
+				return usagef("--cipher %s with --insecure-no-encryption: an unencrypted repository has no cipher", cipher)
+			}
 			if insecure {
 				a.log.Warn("INSECURE: this repository will store everything UNENCRYPTED; anyone who can read it can read your data (integrity is still checked)")
 				if !a.jsonOut {
@@ -35,7 +45,7 @@ func newInitCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := repo.Init(cmd.Context(), be, repo.InitOptions{Password: pw, Insecure: insecure, KDF: params})
+			cfg, err := repo.Init(cmd.Context(), be, repo.InitOptions{Password: pw, Insecure: insecure, Cipher: cipher, KDF: params})
 			if err != nil {
 				return err
 			}
@@ -44,6 +54,8 @@ func newInitCommand(a *app) *cobra.Command {
 		},
 	}
 	kdf.add(c.Flags())
+	c.Flags().StringVar(&cipher, "cipher", "", "encryption of the new repository: "+repo.EncryptionXAES+" (default) or "+repo.EncryptionXChaCha+
+		" (faster only on CPUs without AES instructions); fixed for the repository's life")
 	c.Flags().BoolVar(&insecure, "insecure-no-encryption", false, "store data unencrypted (authenticated only); for testing")
 	return c
 }
