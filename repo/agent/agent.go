@@ -303,7 +303,6 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	a.mu.Lock()
 	a.cur, a.repoErr, a.ready = r, "", true
 	a.mu.Unlock()
-	a.refreshRepoState(sctx, r, true)
 
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
@@ -314,6 +313,10 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = w.Run(sctx) }()
+	// Archiving resumes first (after a prune it was paused): the listing
+	// of snapshots and of the repository's size is for the scheduler and
+	// the status, not for the watcher.
+	a.refreshRepoState(sctx, r, true)
 
 	s := &scheduler{a: a, r: r, pipe: pipe, done: make(chan struct{}, 16)}
 	pruneDue = s.run(sctx)
