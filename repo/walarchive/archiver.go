@@ -313,6 +313,21 @@ func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, d
 	run := &walRun{dataDir: dataDir, a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
 	werr := run.shipAll(ctx, segs)
 	lap(&ph.Ship)
+	// The record file is staged (written and fsynced where no reader sees
+	// it) while the last pack and the index file are written: it is
+	// published only after them (saveRecords), so what a crash can leave
+	// is unchanged, but its own write is off the chain of writes that must
+	// follow each other.
+	wctx := context.WithoutCancel(ctx)
+	type stagedRecord struct {
+		s   *stagedWALFile
+		err error
+	}
+	stagedCh := make(chan stagedRecord, 1)
+	go func() {
+		st, err := stageWALFile(wctx, a.r, sa.pos, a.host, run.recs)
+		stagedCh <- stagedRecord{st, err}
+	}()
 	packs, stored, perr := run.packer.Flush()
 	lap(&ph.Pack)
 	res.StoredBytes = stored
@@ -321,9 +336,10 @@ func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, d
 	}
 	// Records may only name chunks that reached the repository and its
 	// index: the index file is durable when SaveIndexFile returns.
-	wctx := context.WithoutCancel(ctx)
 	merge, ierr := a.r.SaveIndexFile(wctx, packs)
+	staged := <-stagedCh
 	if ierr != nil {
+		staged.s.abort()
 		return nil, ierr
 	}
 	lap(&ph.Index)
@@ -341,7 +357,7 @@ func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, d
 	// write to its archive.
 	merged := make(chan error, 1)
 	go func() { merged <- merge() }()
-	rerr := a.saveRecords(ctx, wctx, sa, run, packs, perr)
+	rerr := a.saveRecords(ctx, wctx, run, packs, perr, staged.s, staged.err)
 	lap(&ph.Record)
 	tail := func() (warnings []string, err error) {
 		if err := <-merged; err != nil {
@@ -397,9 +413,15 @@ func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, d
 	return res, nil
 }
 
-// saveRecords writes the run's records (none when its packs failed, perr:
-// then nothing may name their chunks).
-func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, run *walRun, packs []index.PackInfo, perr error) error {
+// saveRecords publishes the run's record file, staged (st, or the error
+// staging it) — none when its packs failed (perr): then nothing may name
+// their chunks, and the staged file is dropped.
+func (a *WALArchiver) saveRecords(ctx, wctx context.Context, run *walRun, packs []index.PackInfo, perr error, st *stagedWALFile, serr error) (err error) {
+	defer func() {
+		if err != nil || perr != nil {
+			st.abort()
+		}
+	}()
 	if perr != nil {
 		return nil
 	}
@@ -419,7 +441,10 @@ func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, 
 	if err := repo.LockHeld(ctx); err != nil {
 		return err
 	}
-	return SaveWALFile(wctx, a.r, sa.pos, a.host, run.recs)
+	if serr != nil || st == nil {
+		return serr
+	}
+	return st.commit(wctx)
 }
 
 // consolidate folds the space's record files into one when they are many;
