@@ -38,20 +38,10 @@ func (r *Repository) compressFile(kind string) bool {
 
 // SaveFile seals v as JSON and writes it under dir, named by its hash.
 func (r *Repository) SaveFile(ctx context.Context, dir, kind string, v any) ([32]byte, error) {
-	plain, err := json.Marshal(v)
+	buf, err := r.encodeFile(kind, v)
 	if err != nil {
-		return [32]byte{}, fmt.Errorf("encode %s: %w", kind, err)
+		return [32]byte{}, err
 	}
-	version := byte(fileVersion)
-	if r.compressFile(kind) {
-		if c, ok := chunk.Compress(nil, plain, chunk.LevelFastest); ok {
-			plain, version = c, fileVersionZstd
-		}
-	}
-	buf := make([]byte, 0, len(fileMagic)+1+len(plain)+r.seal.overhead())
-	buf = append(buf, fileMagic...)
-	buf = append(buf, version)
-	buf = r.seal.seal(buf, plain, []byte(kind))
 	id := blake3.Sum256(buf)
 	name := FileName(dir, id)
 	if err := r.be.Write(ctx, name, bytes.NewReader(buf), int64(len(buf))); err != nil {

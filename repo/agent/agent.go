@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -221,6 +222,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	pruneDue := false
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
+		opened := time.Now()
 		r, err := a.opts.Open(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -239,6 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		first = false
+		a.log.Debug("repository opened", "seconds", time.Since(opened).Seconds())
 		if pruneDue {
 			a.runPrune(ctx, r) // a failure is retried with backoff (its job's retry time)
 		}
@@ -303,9 +306,8 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	a.mu.Lock()
 	a.cur, a.repoErr, a.ready = r, "", true
 	a.mu.Unlock()
-	a.refreshRepoState(sctx, r, true)
 
-	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
+	pipe := chunk.NewPipeline(heavyWorkers(), chunk.DefaultLevel)
 	defer pipe.Close()
 	ar := walarchive.NewWALArchiver(r, pipe)
 	defer ar.Close()
@@ -314,12 +316,17 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = w.Run(sctx) }()
+	// Archiving resumes first (after a prune it was paused): the listing
+	// of snapshots and of the repository's size is for the scheduler and
+	// the status, not for the watcher.
+	a.refreshRepoState(sctx, r, true)
 
 	s := &scheduler{a: a, r: r, pipe: pipe, done: make(chan struct{}, 16)}
 	pruneDue = s.run(sctx)
 	cancel()
 	s.wg.Wait()
 	wg.Wait()
+	a.log.Debug("session's jobs and archive runs stopped", "prune_due", pruneDue)
 	a.mu.Lock()
 	a.cur = nil
 	a.repoErr = "session ended; opening the repository again"
@@ -339,6 +346,14 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	}
 	return pruneDue, nil
 }
+
+// heavyWorkers is the parallelism of the agent's backups (their chunking
+// pipeline) and verifications: one fewer than the cores the process may use
+// (at least one), so that they never take every core from the WAL archive
+// runs, whose duration is the RPO lag. A run beside a backup or a
+// verification took 3 to 6 times as long as one alone (debug log phases,
+// BenchmarkAgentRPO with compressed schedules).
+func heavyWorkers() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // observeArchive is the watcher's Observe: metrics and the space's state.
 func (a *Agent) observeArchive(space string, res *walarchive.WALArchiveResult, err error, now time.Time) {

@@ -140,7 +140,9 @@ func (a *Agent) runPrune(ctx context.Context, r *repo.Repository) bool {
 	a.mu.Unlock()
 	a.audit(ctx, r, rec, err)
 	a.record(JobPrune, "", start, time.Since(start), jr, err)
-	a.refreshRepoState(ctx, r, true)
+	// No refreshRepoState here: the session that follows does it once its
+	// watcher has resumed archiving (listing every file of the repository
+	// took up to a second under I/O load, all of it added to the pause).
 	return err == nil
 }
 
@@ -210,7 +212,7 @@ func (a *Agent) verifyScheduled(ctx context.Context, r *repo.Repository) (jobRes
 	var res jobResult
 	failed, total := 0, 0
 	for _, t := range tasks {
-		vds, err := verify.VerifySnapshots(ctx, r, t.Snapshots, verify.VerifyOptions{Level: t.Level})
+		vds, err := verify.VerifySnapshots(ctx, r, t.Snapshots, verify.VerifyOptions{Level: t.Level, Workers: heavyWorkers()})
 		for _, vd := range vds {
 			total++
 			a.audit(ctx, r, vd.AuditRecord(t.Slot), nil)

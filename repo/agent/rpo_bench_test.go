@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkAgentRPO runs the agent on an engram-sim data dir (2 spaces)
-// written at 300 entries/s in 10 ms batches, for b.N seconds, and reports
+// written at 300 entries/s in 10 ms batches, over b.N seconds, and reports
 // how far the archive is behind the writer:
 //
 //   - p50-lag-ms, p99-lag-ms, max-lag-ms: per flushed batch (engram-sim
@@ -37,6 +37,11 @@ import (
 // the WAL archiving runs); compressed-schedules adds backups every 3 s,
 // verify every 4 s, compaction every 2 s and prune every 10 s (whose
 // exclusive lock pauses archiving). `make bench-rpo` runs both for 30 s.
+// The benchmark fails when the p99 lag is above 1 s (the bound of the
+// issue; RPO_P99_MAX sets another, 0 none). The start-up (the first archive
+// run catching up with the data dir's WAL, the first backups, until a run
+// of every space listed the WAL after them) is not measured: the writer
+// runs from the start, the window is the b.N seconds after it.
 // RPO_MIN_GAP (a duration) sets wal.min_gap instead of the default;
 // RPO_LOG=FILE writes the agent's debug log there and logs the batches that
 // waited more than 700 ms.
@@ -72,6 +77,26 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	rn := start(b, opts)
 	rn.waitReady(b, true, 120*time.Second)
 	spaces := []string{"space-a", "space-b"}
+	// The writer starts now, before the agent's first compaction (whose
+	// renames its start-up listing of the WAL does not survive), but the
+	// start-up is not measured: the first archive run of each space
+	// catches up with the whole WAL the data dir holds, beside the first
+	// backups, which read the whole data dir.
+	flushLog := filepath.Join(b.TempDir(), "flush.jsonl")
+	stopSim := liveSim(b, dd, 300, "--fsync-log", flushLog)
+	waitFor(b, 120*time.Second, "first archive run and first backup of every space", func() (bool, string) {
+		rn.a.mu.Lock()
+		defer rn.a.mu.Unlock()
+		for _, sp := range spaces {
+			if !rn.a.space(sp).archiveOK {
+				return false, sp + " not archived yet"
+			}
+			if js := rn.a.jobs[jobKey{JobBackup, sp}]; js == nil || js.lastSuccess.IsZero() {
+				return false, sp + " not backed up yet"
+			}
+		}
+		return true, ""
+	})
 	state := func() map[string]archiveSample {
 		rn.a.mu.Lock()
 		defer rn.a.mu.Unlock()
@@ -81,9 +106,21 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 		}
 		return out
 	}
-	first := state()
-
-	flushLog := filepath.Join(b.TempDir(), "flush.jsonl")
+	// And one more run of each space that listed the WAL after that: the
+	// lag the metric reports, since the last run's listing, is the steady
+	// state's from the start of the window.
+	settled := time.Now()
+	waitFor(b, 120*time.Second, "an archive run of every space after the start-up", func() (bool, string) {
+		rn.a.mu.Lock()
+		defer rn.a.mu.Unlock()
+		for _, sp := range spaces {
+			if rn.a.space(sp).archiveOKStart.Before(settled) {
+				return false, sp
+			}
+		}
+		return true, ""
+	})
+	first, t0 := state(), time.Now()
 	var (
 		mu         sync.Mutex
 		samples    = map[string][]archiveSample{}
@@ -113,8 +150,11 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 				s.t = now
 				samples[sp] = append(samples[sp], s)
 			}
-			for _, l := range lags {
+			for sp, l := range lags {
 				metricLags = append(metricLags, l)
+				if os.Getenv("RPO_LOG") != "" && l > 700*time.Millisecond {
+					b.Logf("metric: space %s at %s: lag %s", sp, now.Format("15:04:05.000"), l)
+				}
 			}
 			mu.Unlock()
 		}
@@ -123,11 +163,15 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	cpu0, wall0, runs0 := processCPU(), time.Now(), okArchiveRuns(rn.a, spaces)
 	stored0, new0 := archiveBytes(rn.a, spaces)
 	b.ResetTimer()
-	sim(b, liveSimArgs(dd, 300, "--duration", strconv.Itoa(b.N)+"s", "--fsync-log", flushLog)...)
-	batches := readFlushLog(b, flushLog)
+	time.Sleep(time.Duration(b.N) * time.Second) // the measured window: b.N seconds of writes
+	stopSim()
+	var batches []flushedBatch
 	last := map[string]uint64{}
-	for _, bt := range batches {
+	for _, bt := range readFlushLog(b, flushLog) {
 		last[bt.Space] = max(last[bt.Space], bt.Sequence)
+		if !bt.Time.Before(t0) {
+			batches = append(batches, bt)
+		}
 	}
 	waitFor(b, 120*time.Second, "everything written archived", func() (bool, string) {
 		st := state()
@@ -175,6 +219,19 @@ func benchAgentRPO(b *testing.B, compressed bool) {
 	b.ReportMetric((stored-stored0)/1024/wall.Seconds(), "stored-KiB/s")
 	b.ReportMetric((newB-new0)/1024/wall.Seconds(), "new-KiB/s")
 	b.ReportMetric(0, "ns/op")
+	// The issue's bound (`make bench-rpo` fails above it); RPO_P99_MAX (a
+	// duration) sets another, 0 none.
+	bound := time.Second
+	if v := os.Getenv("RPO_P99_MAX"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("RPO_P99_MAX: %v", err)
+		}
+		bound = d
+	}
+	if p99 := durPercentile(lags, 0.99); bound > 0 && p99 > bound {
+		b.Errorf("RPO lag p99 %s is above %s (%d batches)", p99, bound, len(lags))
+	}
 }
 
 // okArchiveRuns is the number of successful archive runs of spaces so far.

@@ -37,6 +37,8 @@ type WALArchiver struct {
 
 	mu     sync.Mutex
 	spaces map[string]*spaceArchiver
+	// tails are the runs' tails still going on (archiveSpace's deferTail).
+	tails sync.WaitGroup
 }
 
 // NewWALArchiver returns an archiver using pipe (shared with other work of the
@@ -51,8 +53,14 @@ func NewWALArchiver(r Repository, pipe *chunk.Pipeline) *WALArchiver {
 	return a
 }
 
-// Close releases the archiver's private pipeline, if any.
+// Wait waits for the tails of the watcher's runs that returned (the local
+// index's merge, consolidation). Call it once no run is going on any more.
+func (a *WALArchiver) Wait() { a.tails.Wait() }
+
+// Close waits for the runs' tails (Wait), then releases the archiver's
+// private pipeline, if any.
 func (a *WALArchiver) Close() {
+	a.tails.Wait()
 	if a.ownPipe {
 		a.pipe.Close()
 	}
@@ -101,11 +109,32 @@ type WALArchiveResult struct {
 	TornTail    string   `json:"torn_tail,omitempty"` // where the newest segment's torn tail starts
 	Warnings    []string `json:"warnings,omitempty"`
 	Seconds     float64  `json:"seconds"`
+	// Phases is how long the run spent in each of its steps, for the debug
+	// log (where the RPO lag of a slow run went).
+	Phases RunPhases `json:"-"`
 	// ReadAt is when the run listed the WAL: every entry complete on disk
 	// then is archived once the run succeeded (the RPO lag of a space is
 	// at most the time since the ReadAt of its last successful run, and 0
 	// while no WAL file changed since). Zero when the run failed before.
 	ReadAt time.Time `json:"-"`
+}
+
+// RunPhases are the durations of the steps of one archive run, in order.
+type RunPhases struct {
+	Lock      time.Duration // the data dir's timelines lock, the space's state and its run lock
+	Reconcile time.Duration // reconciling the packs, loading the known chunks
+	Ship      time.Duration // listing, reading, chunking and sealing the new bytes
+	Pack      time.Duration // writing the last pack (and waiting for the earlier ones)
+	Index     time.Duration // writing the index file
+	Record    time.Duration // writing the wal/ record file (and consolidating)
+	Merge     time.Duration // waiting for the local index to take the index file, after the record
+}
+
+// LogAttrs returns the phases as log attributes (milliseconds).
+func (p RunPhases) LogAttrs() []any {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return []any{"lock_ms", ms(p.Lock), "reconcile_ms", ms(p.Reconcile), "ship_ms", ms(p.Ship), "pack_ms", ms(p.Pack),
+		"index_ms", ms(p.Index), "record_ms", ms(p.Record), "merge_ms", ms(p.Merge)}
 }
 
 // Position returns the in-memory archive position of space, loading it first.
@@ -202,6 +231,21 @@ func (a *WALArchiver) checkLine(ctx context.Context, sa *spaceArchiver, dataDir 
 // continuity, timestamps); a torn tail of the newest segment is left for the
 // next run. On error, segments shipped before it are still recorded.
 func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (*WALArchiveResult, error) {
+	return a.archiveSpace(ctx, dataDir, space, false)
+}
+
+// archiveSpace is ArchiveSpace. With deferTail (the Watcher's runs) a run
+// that saved its record returns as soon as the record is durable, and what
+// follows it (waiting for the local index to take the run's index file,
+// consolidating the record files every ConsolidateAfter runs) goes on in a
+// goroutine that holds the space's run lock to its end: the next run of the
+// space starts after it, and Wait waits for all of them. The archive
+// position the result reports is the repository's once the record is
+// written; the local index is a cache of the index files and consolidation
+// only rewrites records in fewer files, so neither belongs on the path from
+// a WAL write to its archive (the RPO lag). Their failures are logged
+// (a.r.Logger) instead of returned.
+func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, deferTail bool) (*WALArchiveResult, error) {
 	start := time.Now()
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
@@ -216,7 +260,26 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		return nil, err
 	}
 	sa.mu.Lock()
-	defer sa.mu.Unlock()
+	var handOff func() // the run's tail, to run after it returned, holding sa.mu
+	defer func() {
+		if handOff == nil {
+			sa.mu.Unlock()
+			return
+		}
+		a.tails.Add(1)
+		go func() {
+			defer a.tails.Done()
+			defer sa.mu.Unlock()
+			handOff()
+		}()
+	}()
+	var ph RunPhases
+	mark := time.Now()
+	lap := func(d *time.Duration) {
+		now := time.Now()
+		*d, mark = now.Sub(mark), now
+	}
+	ph.Lock = mark.Sub(start)
 	if err := a.checkLine(ctx, sa, dataDir); err != nil {
 		return nil, err
 	}
@@ -233,6 +296,7 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 		}
 		sa.knownGen = gen
 	}
+	lap(&ph.Reconcile)
 	dir := filepath.Join(dataDir, "spaces", space, "wal")
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -248,18 +312,37 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline, ReadAt: readAt}
 	run := &walRun{dataDir: dataDir, a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
 	werr := run.shipAll(ctx, segs)
+	lap(&ph.Ship)
+	// The record file is staged (written and fsynced where no reader sees
+	// it) while the last pack and the index file are written: it is
+	// published only after them (saveRecords), so what a crash can leave
+	// is unchanged, but its own write is off the chain of writes that must
+	// follow each other.
+	wctx := context.WithoutCancel(ctx)
+	type stagedRecord struct {
+		s   *stagedWALFile
+		err error
+	}
+	stagedCh := make(chan stagedRecord, 1)
+	go func() {
+		st, err := stageWALFile(wctx, a.r, sa.pos, a.host, run.recs)
+		stagedCh <- stagedRecord{st, err}
+	}()
 	packs, stored, perr := run.packer.Flush()
+	lap(&ph.Pack)
 	res.StoredBytes = stored
 	if perr != nil && werr == nil {
 		werr = perr
 	}
 	// Records may only name chunks that reached the repository and its
 	// index: the index file is durable when SaveIndexFile returns.
-	wctx := context.WithoutCancel(ctx)
 	merge, ierr := a.r.SaveIndexFile(wctx, packs)
+	staged := <-stagedCh
 	if ierr != nil {
+		staged.s.abort()
 		return nil, ierr
 	}
+	lap(&ph.Index)
 	// Only now are the run's chunks in the repository and its index: the
 	// next runs may deduplicate against them.
 	sa.knownMu.Lock()
@@ -274,10 +357,39 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	// write to its archive.
 	merged := make(chan error, 1)
 	go func() { merged <- merge() }()
-	rerr := a.saveRecords(ctx, wctx, sa, run, res, packs, perr)
-	if merr := <-merged; merr != nil && rerr == nil {
-		rerr = merr
+	rerr := a.saveRecords(ctx, wctx, run, packs, perr, staged.s, staged.err)
+	lap(&ph.Record)
+	tail := func() (warnings []string, err error) {
+		if err := <-merged; err != nil {
+			return nil, err
+		}
+		if rerr != nil || perr != nil {
+			return nil, nil
+		}
+		return a.consolidate(ctx, wctx, sa, run, packs), nil
 	}
+	if deferTail && rerr == nil {
+		handOff = func() {
+			t0 := time.Now()
+			warnings, err := tail()
+			log := a.r.Logger()
+			if err != nil {
+				log.Error("after an archive run", "space", space, "err", err)
+			}
+			for _, w := range warnings {
+				log.Warn(w, "space", space)
+			}
+			log.Debug("archive run's tail", "space", space, "merge_consolidate_ms", float64(time.Since(t0).Microseconds())/1000)
+		}
+	} else {
+		warnings, merr := tail()
+		if rerr == nil {
+			rerr = merr
+		}
+		res.Warnings = append(res.Warnings, warnings...)
+		lap(&ph.Merge)
+	}
+	res.Phases = ph
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -301,10 +413,15 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 	return res, nil
 }
 
-// saveRecords writes the run's records (none when its packs failed, perr:
-// then nothing may name their chunks) and consolidates the record files
-// when they are many (a failure there is a warning of res).
-func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, run *walRun, res *WALArchiveResult, packs []index.PackInfo, perr error) error {
+// saveRecords publishes the run's record file, staged (st, or the error
+// staging it) — none when its packs failed (perr): then nothing may name
+// their chunks, and the staged file is dropped.
+func (a *WALArchiver) saveRecords(ctx, wctx context.Context, run *walRun, packs []index.PackInfo, perr error, st *stagedWALFile, serr error) (err error) {
+	defer func() {
+		if err != nil || perr != nil {
+			st.abort()
+		}
+	}()
 	if perr != nil {
 		return nil
 	}
@@ -324,17 +441,26 @@ func (a *WALArchiver) saveRecords(ctx, wctx context.Context, sa *spaceArchiver, 
 	if err := repo.LockHeld(ctx); err != nil {
 		return err
 	}
-	if err := SaveWALFile(wctx, a.r, sa.pos, a.host, run.recs); err != nil {
-		return err
+	if serr != nil || st == nil {
+		return serr
 	}
-	if _, runs := sa.pos.Files(); runs >= ConsolidateAfter {
-		// The consolidated file names every archived chunk: under Object
-		// Lock their packs must be retained as long as it.
-		if _, err := extendRecordRetention(ctx, a.r, run.space, sa.pos.Segments(), packs); err != nil {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: WAL records not consolidated: %v", run.space, err))
-		} else if err := ConsolidateWAL(wctx, a.r, sa.pos, a.host); err != nil {
-			res.Warnings = append(res.Warnings, err.Error())
-		}
+	return st.commit(wctx)
+}
+
+// consolidate folds the space's record files into one when they are many;
+// it returns what went wrong as warnings (the records stay valid as they
+// are).
+func (a *WALArchiver) consolidate(ctx, wctx context.Context, sa *spaceArchiver, run *walRun, packs []index.PackInfo) []string {
+	if _, runs := sa.pos.Files(); runs < ConsolidateAfter {
+		return nil
+	}
+	// The consolidated file names every archived chunk: under Object
+	// Lock their packs must be retained as long as it.
+	if _, err := extendRecordRetention(ctx, a.r, run.space, sa.pos.Segments(), packs); err != nil {
+		return []string{fmt.Sprintf("space %s: WAL records not consolidated: %v", run.space, err)}
+	}
+	if err := ConsolidateWAL(wctx, a.r, sa.pos, a.host); err != nil {
+		return []string{err.Error()}
 	}
 	return nil
 }

@@ -56,6 +56,16 @@ func TestWALArchiveNoRecordNamesUnindexedChunk(t *testing.T) {
 	if _, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space); !errors.Is(err, errIndexLost) {
 		t.Fatalf("run with a lost index file: err %v, want %v", err, errIndexLost)
 	}
+	// The run's record file, staged while the pack was written, was
+	// dropped: no record and no temporary file of it remain.
+	if err := filepath.WalkDir(tr.Dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
+			t.Errorf("temporary file left by the failed run: %s", p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// The same bytes again: the run re-cuts them into the same chunks as
 	// the failed run stored.
 	res, err := ar.ArchiveSpace(ctx, fx.DataDir, fx.Space)

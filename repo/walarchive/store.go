@@ -196,21 +196,56 @@ func checkWALRecords(file string, recs []WALSegmentRecord) error {
 // chunk the records list (packs, index, then wal/ file: an interruption
 // leaves at worst unreferenced packs).
 func SaveWALFile(ctx context.Context, r Repository, w *WALArchive, host string, recs []WALSegmentRecord) error {
+	st, err := stageWALFile(ctx, r, w, host, recs)
+	if err != nil || st == nil {
+		return err
+	}
+	return st.commit(ctx)
+}
+
+// stagedWALFile is one run's record file written where no reader sees it
+// (repo.StageFile), to be published by commit once the packs and the index
+// file naming its chunks are durable, or dropped by abort.
+type stagedWALFile struct {
+	w    *WALArchive
+	file *repo.StagedFile
+	f    ArchiveFile
+}
+
+// stageWALFile stages the record file of recs (nil for none). w must not
+// change until the file is committed or aborted: the file carries the
+// number after w's last.
+func stageWALFile(ctx context.Context, r Repository, w *WALArchive, host string, recs []WALSegmentRecord) (*stagedWALFile, error) {
 	if len(recs) == 0 {
-		return nil
+		return nil, nil
 	}
 	f := ArchiveFile{Version: WALArchiveVersion, Space: w.Space, Host: host, Time: time.Now().UTC(), Segments: recs, Seq: w.fileSeq + 1}
 	f.setLine(w.Line)
-	dir := LineDir(r, w.Line)
-	id, err := r.SaveFile(ctx, dir, KindWALArchive, f)
+	sf, err := r.StageFile(ctx, LineDir(r, w.Line), KindWALArchive, f)
 	if err != nil {
-		return fmt.Errorf("space %s: %w", w.Space, err)
+		return nil, fmt.Errorf("space %s: %w", w.Space, err)
 	}
-	w.files[repo.FileName(dir, id)] = true
+	return &stagedWALFile{w: w, file: sf, f: f}, nil
+}
+
+// commit publishes the record file and merges its records into w.
+func (s *stagedWALFile) commit(ctx context.Context) error {
+	if err := s.file.Commit(ctx); err != nil {
+		return fmt.Errorf("space %s: %w", s.w.Space, err)
+	}
+	w := s.w
+	w.files[s.file.Name] = true
 	w.runs++
-	w.merge(recs)
-	w.numbered(&f)
+	w.merge(s.f.Segments)
+	w.numbered(&s.f)
 	return nil
+}
+
+// abort drops the staged file (nil: nothing staged).
+func (s *stagedWALFile) abort() {
+	if s != nil {
+		s.file.Abort()
+	}
 }
 
 // ConsolidateWAL folds every wal/ file of the space that w has merged into one

@@ -29,6 +29,7 @@ type Repository interface {
 	SaveIndexFile(ctx context.Context, packs []index.PackInfo) (merge func() error, err error)
 	ReconcilePacks(ctx context.Context) (uint64, error)
 	SaveFile(ctx context.Context, dir string, kind string, v any) ([32]byte, error)
+	StageFile(ctx context.Context, dir string, kind string, v any) (*repo.StagedFile, error)
 	LoadFile(ctx context.Context, name string, kind string, v any) error
 	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
 	Logger() *slog.Logger

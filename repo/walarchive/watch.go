@@ -110,6 +110,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			w.wg.Wait()
+			w.ar.Wait()
 			return nil
 		case <-time.After(w.opts.Interval):
 		}
@@ -200,6 +201,7 @@ func (w *Watcher) loop(ctx context.Context, space string, trig chan struct{}) {
 		case <-trig:
 		case <-time.After(w.opts.Interval):
 		}
+		woke := time.Now()
 		if wait := time.Until(last.Add(minGap)); wait > 0 {
 			select {
 			case <-ctx.Done():
@@ -211,8 +213,9 @@ func (w *Watcher) loop(ctx context.Context, space string, trig chan struct{}) {
 		case <-trig:
 		default:
 		}
+		waited := time.Since(woke) // the gap to the previous run
 		last = time.Now()
-		res, err := w.ar.ArchiveSpace(ctx, w.opts.DataDir, space)
+		res, err := w.ar.archiveSpace(ctx, w.opts.DataDir, space, true)
 		if ctx.Err() != nil {
 			return
 		}
@@ -238,7 +241,8 @@ func (w *Watcher) loop(ctx context.Context, space string, trig chan struct{}) {
 			timeline = res.Timeline
 		}
 		if res != nil && res.Segments > 0 {
-			w.log.Debug("archived", "space", space, "segments", res.Segments, "new_bytes", res.NewBytes, "last_seq", res.LastSeq, "seconds", res.Seconds)
+			w.log.Debug("archived", append([]any{"space", space, "segments", res.Segments, "new_bytes", res.NewBytes, "last_seq", res.LastSeq,
+				"seconds", res.Seconds, "waited_ms", float64(waited.Microseconds()) / 1000}, res.Phases.LogAttrs()...)...)
 			if w.opts.OnShipped != nil {
 				w.opts.OnShipped(res)
 			}

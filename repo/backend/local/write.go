@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"memento/repo/directio"
@@ -33,9 +34,28 @@ const copyBufSize = 1 << 20
 //
 // Cancellation is checked between reads: a Read that blocks forever is not
 // interrupted.
-func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int64) (err error) {
-	if err := ctx.Err(); err != nil {
+func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int64) error {
+	commit, _, err := b.Stage(ctx, name, r, size)
+	if err != nil {
 		return err
+	}
+	return commit(ctx)
+}
+
+// Stage is Write in two steps (repo.Stager): it writes and fsyncs the bytes
+// under a temporary name that readers and List never see, and returns
+// commit, which renames the file to name and fsyncs the directory (the
+// file is visible and durable when it returns), and abort, which removes
+// the temporary file (a no-op after commit). One of the two must be
+// called. A writer that must make a file visible only after others are
+// durable (a WAL record after its packs and index file) stages it while
+// those are written and commits it after them: the file's own data write
+// and fsync are off that chain, what readers can see after a crash is
+// unchanged (a temporary file left behind is what an interrupted Write
+// leaves too).
+func (b *Backend) Stage(ctx context.Context, name string, r io.Reader, size int64) (commit func(context.Context) error, abort func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
 	}
 	defer func() {
 		if errors.Is(err, syscall.ENOSPC) {
@@ -44,27 +64,27 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 	}()
 	p, err := b.path(name)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if size < 0 {
-		return fmt.Errorf("local backend: write %s: negative size %d", name, size)
+		return nil, nil, fmt.Errorf("local backend: write %s: negative size %d", name, size)
 	}
 	if done, err := existing(p, name, size); done || err != nil {
-		return err
+		return func(context.Context) error { return nil }, func() {}, err
 	}
 	dir := filepath.Dir(p)
 	if err := b.mkdirAll(dir); err != nil {
-		return fmt.Errorf("local backend: write %s: %w", name, err)
+		return nil, nil, fmt.Errorf("local backend: write %s: %w", name, err)
 	}
 
 	tmp, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
-		return fmt.Errorf("local backend: write %s: create temporary file: %w", name, unwrapPath(err))
+		return nil, nil, fmt.Errorf("local backend: write %s: create temporary file: %w", name, unwrapPath(err))
 	}
 	tmpName := tmp.Name()
-	committed := false
+	staged := false
 	defer func() {
-		if !committed {
+		if !staged {
 			_ = tmp.Close()
 			_ = os.Remove(tmpName)
 		}
@@ -93,29 +113,55 @@ func (b *Backend) Write(ctx context.Context, name string, r io.Reader, size int6
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("local backend: write %s: %w", name, err)
+		return nil, nil, fmt.Errorf("local backend: write %s: %w", name, err)
 	}
 	if err := tmp.Chmod(fileMode); err != nil {
-		return fmt.Errorf("local backend: write %s: %w", name, unwrapPath(err))
+		return nil, nil, fmt.Errorf("local backend: write %s: %w", name, unwrapPath(err))
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("local backend: write %s: fsync: %w", name, unwrapPath(err))
+		return nil, nil, fmt.Errorf("local backend: write %s: fsync: %w", name, unwrapPath(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("local backend: write %s: close: %w", name, unwrapPath(err))
+		return nil, nil, fmt.Errorf("local backend: write %s: close: %w", name, unwrapPath(err))
 	}
-	// Last look at ctx: after the rename the write is committed.
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("local backend: write %s: %w", name, err)
+	staged = true
+	var once sync.Once // the first of commit and abort
+	abort = func() {
+		once.Do(func() { _ = os.Remove(tmpName) })
 	}
-	if err := os.Rename(tmpName, p); err != nil {
-		return fmt.Errorf("local backend: write %s: rename: %w", name, unwrapLink(err))
+	commit = func(ctx context.Context) (err error) {
+		defer func() {
+			if errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("%w (the file system of %s is full)", err, b.root)
+			}
+		}()
+		renamed := false
+		once.Do(func() {
+			// Last look at ctx: after the rename the write is committed.
+			if err = ctx.Err(); err != nil {
+				_ = os.Remove(tmpName)
+				err = fmt.Errorf("local backend: write %s: %w", name, err)
+				return
+			}
+			if err = os.Rename(tmpName, p); err != nil {
+				_ = os.Remove(tmpName)
+				err = fmt.Errorf("local backend: write %s: rename: %w", name, unwrapLink(err))
+				return
+			}
+			renamed = true
+		})
+		if err != nil {
+			return err
+		}
+		if !renamed {
+			return fmt.Errorf("local backend: write %s: committed or aborted already", name)
+		}
+		if err := b.syncDir(dir); err != nil {
+			return fmt.Errorf("local backend: write %s: fsync directory: %w", name, err)
+		}
+		return nil
 	}
-	committed = true
-	if err := b.syncDir(dir); err != nil {
-		return fmt.Errorf("local backend: write %s: fsync directory: %w", name, err)
-	}
-	return nil
+	return commit, abort, nil
 }
 
 // existing reports whether p already holds a file of the expected size (done),
