@@ -362,6 +362,14 @@ type prunePlan struct {
 }
 
 func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan, error) {
+	// Every manifest in snapshots/, read from the repository itself, listed
+	// before the inventory: a writer stores a manifest after the packs and
+	// index file it references, so those are in the inventory. Manifests
+	// saved later are phase 2's (catchUp).
+	ids, err := r.ListSnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := inventory(ctx, r, opts.Workers)
 	if err != nil {
 		return nil, err
@@ -372,11 +380,6 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 	}
 	pl := &prunePlan{res: res, inv: inv, repack: map[string][]*prunePack{}, walSeen: map[string]map[string]bool{}, lines: map[string]*walPrunePlan{}}
 
-	// Every manifest in snapshots/, read from the repository itself.
-	ids, err := r.ListSnapshotIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
 	damaged, err := DamagedSnapshots(ctx, r)
 	if err != nil {
@@ -464,9 +467,6 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 				pl.walSeen[dir][f] = true
 			}
 			pl.lines[dir] = wp
-			if n := wp.missingChunks(inv); n > 0 {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", sp, n))
-			}
 			rep := wp.report()
 			res.WAL = append(res.WAL, rep)
 			if len(wp.dropped) > 0 {
@@ -491,7 +491,28 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 
 	pl.m, pl.present, pl.bySpace, pl.damaged = m, present, bySpace, damaged
 	pruneDecide(r, pl, m, opts.MaxUnused)
+	if opts.DryRun {
+		pl.walWarnings() // a real run warns once phase 2 has caught up
+	}
 	return pl, nil
+}
+
+// walWarnings warns of the chunks of kept WAL archive records no pack holds
+// (already lost: prune does not make it worse, but says so). A real run
+// asks in phase 2: a record saved during phase 1 may name a pack written
+// after the inventory.
+func (pl *prunePlan) walWarnings() {
+	dirs := make([]string, 0, len(pl.lines))
+	for d := range pl.lines {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		wp := pl.lines[d]
+		if n := wp.missingChunks(pl.inv); n > 0 {
+			pl.res.Warnings = append(pl.res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", wp.space, n))
+		}
+	}
 }
 
 // pruneDecide picks one copy of every used blob, then an action per pack.

@@ -237,6 +237,7 @@ func catchUp(ctx context.Context, r pruneRepo, pl *prunePlan, ex *PruneExclusive
 		}
 	}
 	ex.PacksKeptBack = len(kept)
+	pl.walWarnings()
 	if len(kept) == 0 && ex.WALReplanned == 0 {
 		return nil
 	}
@@ -283,10 +284,17 @@ func (pl *prunePlan) replanWAL(ctx context.Context, r pruneRepo, old *walPrunePl
 	if err != nil {
 		return err
 	}
+	dir := walarchive.LineDir(r, old.line)
+	if wp == nil { // no file left: nothing to rewrite
+		delete(pl.lines, dir)
+		pl.wal = slices.DeleteFunc(pl.wal, func(p *walPrunePlan) bool { return p == old })
+		return nil
+	}
 	if err := repo.CheckDeletable(ctx, r.Backend(), "prune", wp.files); err != nil {
 		return err
 	}
 	wp.hist = old.hist
+	pl.lines[dir] = wp
 	out := pl.wal[:0]
 	for _, p := range pl.wal {
 		if p != old {

@@ -66,11 +66,21 @@ func (inv *pruneInventory) blob(ref pruneBlobRef) (*prunePack, index.BlobInfo) {
 	return p, p.info.Blobs[ref.blob]
 }
 
-// inventory lists data/ and index/, reads every index file (refusing when
+// inventory lists index/ and data/, reads every index file (refusing when
 // one is damaged: its packs' contents would be unknown), checks the listed
 // packs exist with the listed sizes, and reads the header of every pack no
 // index file lists.
 func inventory(ctx context.Context, r pruneRepo, workers int) (*pruneInventory, error) {
+	// index/ before data/: a writer stores its packs before the index
+	// file describing them, so every pack an index file listed here lists
+	// is in the listing of data/ (prune's phase 1 holds only a shared lock).
+	var names []string
+	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
+		names = append(names, name)
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list index files: %w", err)
+	}
 	sizes := map[[32]byte]int64{}
 	if err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
 		if h := repo.NameHash(name); h != ([32]byte{}) && repo.FileName(repo.DirData, h) == name {
@@ -79,13 +89,6 @@ func inventory(ctx context.Context, r pruneRepo, workers int) (*pruneInventory, 
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list packs: %w", err)
-	}
-	var names []string
-	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
-		names = append(names, name)
-		return nil
-	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("list index files: %w", err)
 	}
 	files, damaged, err := r.LoadIndexFiles(ctx, names, true)
 	if err != nil {

@@ -37,6 +37,39 @@ type WALArchiver struct {
 
 	mu     sync.Mutex
 	spaces map[string]*spaceArchiver
+	// gate is held shared by every run and exclusively by Pause.
+	gate sync.RWMutex
+}
+
+// Pause waits for the runs in progress to end and holds new ones back until
+// resume is called: the agent pauses archiving for the exclusive section of
+// a prune (maintenance.PruneOptions.Pause), which then works on the
+// repository alone. A run held back waits; it lists the WAL only once
+// resumed, so its RPO lag counts the pause.
+func (a *WALArchiver) Pause() (resume func()) {
+	a.gate.Lock()
+	var once sync.Once
+	return func() { once.Do(a.gate.Unlock) }
+}
+
+// Reload forgets what the archiver keeps in memory about the repository:
+// every space's archive position and the chunks it knows the repository
+// holds (not the running hashes of the data dir's open segments, which are
+// checked against the record they continue). Each space's next run loads
+// them again. It must be called, while paused, after a prune: the prune
+// rewrote archives (the position names files it deleted and records it
+// dropped) and deleted packs (known chunks may be gone).
+func (a *WALArchiver) Reload() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, sa := range a.spaces {
+		sa.mu.Lock()
+		sa.pos = nil
+		sa.knownMu.Lock()
+		sa.known = nil
+		sa.knownMu.Unlock()
+		sa.mu.Unlock()
+	}
 }
 
 // NewWALArchiver returns an archiver using pipe (shared with other work of the
@@ -202,6 +235,8 @@ func (a *WALArchiver) checkLine(ctx context.Context, sa *spaceArchiver, dataDir 
 // continuity, timestamps); a torn tail of the newest segment is left for the
 // next run. On error, segments shipped before it are still recorded.
 func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (*WALArchiveResult, error) {
+	a.gate.RLock()
+	defer a.gate.RUnlock()
 	start := time.Now()
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
