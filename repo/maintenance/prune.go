@@ -211,6 +211,20 @@ func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, e
 	return res, nil
 }
 
+// PruneFigures are the figures of a prune's audit record (the CLI's and the
+// agent's): what it deleted, repacked and freed, how long it took, and how
+// long it held the exclusive lock (exclusive_seconds; absent when it never
+// got it).
+func PruneFigures(res *PruneResult) repo.Figures {
+	f := repo.Figures{"packs_deleted": repo.Int(res.PacksDeleted), "packs_repacked": repo.Int(res.PacksRepacked),
+		"packs_written": repo.Int(res.PacksWritten), "bytes_freed": repo.Int(res.BytesFreed), "seconds": repo.Float(res.Seconds)}
+	if ex := res.Exclusive; ex != nil {
+		f["exclusive_seconds"] = repo.Float(ex.Seconds)
+		f["packs_kept_back"] = repo.Int(ex.PacksKeptBack)
+	}
+	return f
+}
+
 // exclusivePhase is phase 2: the caller's pause, the exclusive lock, the
 // catch-up with what phase 1's writers saved, then the writes and deletions.
 func exclusivePhase(ctx context.Context, r pruneRepo, pl *prunePlan, phase1 *repo.Lock, written []index.PackInfo, opts PruneOptions, step func(string)) error {
