@@ -162,11 +162,6 @@ func (s *scheduler) pauseForPrune(ctx context.Context) ([]*repo.Lock, func(), er
 	}, nil
 }
 
-func (s *scheduler) runningJobs() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.running
-}
 
 // dispatch starts job for every space (per-space jobs) or once.
 func (s *scheduler) dispatch(ctx context.Context, job string) {
