@@ -87,16 +87,17 @@ type Agent struct {
 	probeErr string           // the last probe of the repository failed
 
 	pruneLockedSince time.Time // prune first found another process's lock
+	sizeAt           time.Time // when repoSize was last listed
+	repl             map[string]*replState
+	ready            bool // set once the first session started
+	lastLoop         time.Time
+	compactRO        bool // the data dir is read-only: compaction off
+	repoSize         int64
+	ranges           rangeCache
+
 	// prunePause is how long the last prune paused WAL archiving (its
 	// exclusive section, from the pause to the resume).
 	prunePause time.Duration
-	sizeAt     time.Time // when repoSize was last listed
-	repl       map[string]*replState
-	ready      bool // set once the first session started
-	lastLoop   time.Time
-	compactRO  bool // the data dir is read-only: compaction off
-	repoSize   int64
-	ranges     rangeCache
 }
 
 type jobKey struct{ job, space string }
