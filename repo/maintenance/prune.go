@@ -229,18 +229,24 @@ func PruneFigures(res *PruneResult) repo.Figures {
 // catch-up with what phase 1's writers saved, then the writes and deletions.
 func exclusivePhase(ctx context.Context, r pruneRepo, pl *prunePlan, phase1 *repo.Lock, written []index.PackInfo, opts PruneOptions, step func(string)) error {
 	waitFrom := time.Now()
+	wait := opts.LockWait
+	if wait <= 0 {
+		wait = PruneLockWait
+	}
 	held := []*repo.Lock{phase1}
 	if opts.Pause != nil {
+		// Locks other processes took during phase 1 are waited out before
+		// the caller pauses its own work, which would otherwise stay paused
+		// for as long.
+		if err := waitOthers(ctx, r, wait); err != nil {
+			return err
+		}
 		h, resume, err := opts.Pause(ctx)
 		if err != nil {
 			return err
 		}
 		defer resume() // after the exclusive lock is released (deferred below)
 		held = append(held, h...)
-	}
-	wait := opts.LockWait
-	if wait <= 0 {
-		wait = PruneLockWait
 	}
 	excl, err := lockExclusive(ctx, r, held, wait)
 	if err != nil {
@@ -288,6 +294,29 @@ func lockExclusive(ctx context.Context, r pruneRepo, held []*repo.Lock, wait tim
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-time.After(d):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// waitOthers waits, up to wait, until no other process holds a live lock
+// (with the pauses lockExclusive makes).
+func waitOthers(ctx context.Context, r pruneRepo, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	pause := 50 * time.Millisecond
+	for {
+		err := othersHold(ctx, r, true)
+		if err == nil || !errors.Is(err, repo.ErrLocked) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (waited %s for it after phase 1; nothing was deleted, and the packs it repacked into are unindexed until the next prune)", err, wait)
+		}
+		d := pause/2 + time.Duration(rand.Int64N(int64(pause)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(d):
 		}
 		pause = min(2*pause, 2*time.Second)
