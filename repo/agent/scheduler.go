@@ -162,7 +162,6 @@ func (s *scheduler) pauseForPrune(ctx context.Context) ([]*repo.Lock, func(), er
 	}, nil
 }
 
-
 // dispatch starts job for every space (per-space jobs) or once.
 func (s *scheduler) dispatch(ctx context.Context, job string) {
 	switch job {
