@@ -8,7 +8,10 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
 	"memento/engram"
@@ -718,6 +721,9 @@ func (pl *prunePlan) deletes() []string {
 	return out
 }
 
+// pruneDeletes is how many packs prune deletes at once.
+const pruneDeletes = 8
+
 // executePrune changes the repository in the crash-safe order, under the
 // exclusive lock; the repacked packs (written) are already stored.
 func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, written []index.PackInfo, step func(string)) error {
@@ -753,9 +759,14 @@ func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, written []ind
 	if err := repo.LockHeld(ctx); err != nil {
 		return err
 	}
-	// The local cache must not keep placing blobs in packs about to go:
-	// forget what it learnt from pack headers (index rebuild) now; what
-	// it merged from index files goes with them (Sync notices).
+	// The local cache takes the new index files now (the obsolete ones
+	// are still there: an incremental Sync, no reload of every file) ...
+	if err := r.Sync(dctx); err != nil {
+		return err
+	}
+	// ... and must not keep placing blobs in packs about to go: forget
+	// what it learnt from pack headers (index rebuild) now; what it merged
+	// from the obsolete index files goes with each of them (step 4).
 	if err := dropCacheOnlyEntries(r); err != nil {
 		return err
 	}
@@ -765,16 +776,34 @@ func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, written []ind
 			return fmt.Errorf("delete index file %s: %w", name, err)
 		}
 		step("delete " + name)
+		// The packs only it listed, and their blobs, leave the cache: no
+		// file the cache loaded lists a pack that goes any more.
+		if err := r.Index().RemoveFile(name); err != nil {
+			return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
+		}
 	}
-	// 5. The packs no index file describes any more.
+	r.ForgetLocations()
+	// 5. The packs no index file describes any more, a few at once (each
+	// deletion of the local backend syncs its directory).
+	var stepMu sync.Mutex
+	g, gctx := errgroup.WithContext(dctx)
+	g.SetLimit(pruneDeletes)
 	for _, p := range pl.deleteList {
-		if err := repo.LockHeld(ctx); err != nil {
-			return err // a lost lock: a backup elsewhere may use this pack now
-		}
-		if err := r.Backend().Delete(dctx, repo.PackName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete pack %s: %w", repo.ShortHex(p.info.ID), err)
-		}
-		step("delete " + repo.PackName(p.info.ID))
+		g.Go(func() error {
+			if err := repo.LockHeld(ctx); err != nil {
+				return err // a lost lock: a backup elsewhere may use this pack now
+			}
+			if err := r.Backend().Delete(gctx, repo.PackName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("delete pack %s: %w", repo.ShortHex(p.info.ID), err)
+			}
+			stepMu.Lock()
+			defer stepMu.Unlock()
+			step("delete " + repo.PackName(p.info.ID))
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	// 6. Damage markers of snapshots that are gone.
 	for _, name := range pl.markers {
@@ -783,13 +812,6 @@ func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, written []ind
 			continue
 		}
 		step("delete " + name)
-	}
-	// 7. The local cache, from the repository's index files as they are now.
-	if err := r.ResetIndex(); err != nil {
-		return err
-	}
-	if err := r.Sync(dctx); err != nil {
-		return err
 	}
 	res.BytesAfter = res.BytesBefore
 	for _, p := range pl.deleteList {
