@@ -128,7 +128,7 @@ func (a *Agent) runPrune(ctx context.Context, r *repo.Repository, pause func(con
 			a.mu.Lock()
 			paused := a.prunePause
 			a.mu.Unlock()
-			jr.detail += fmt.Sprintf("; exclusive %.3fs, WAL archiving paused %.3fs", ex.Seconds, paused.Seconds())
+			jr.detail += fmt.Sprintf("; exclusive %.3fs (catch-up %.3fs), WAL archiving paused %.3fs", ex.Seconds, ex.CatchUpSeconds, paused.Seconds())
 		}
 	}
 	if errors.Is(err, repo.ErrLocked) && a.lockedBriefly(start) {

@@ -94,13 +94,14 @@ type PruneResult struct {
 // while phase 1 held only a shared lock, and how long the exclusive lock
 // was waited for and held.
 type PruneExclusive struct {
-	Seconds       float64 `json:"seconds"`         // the exclusive lock held
-	WaitSeconds   float64 `json:"wait_seconds"`    // from the end of phase 1 until it was held (the caller's pause, other processes' locks)
-	NewSnapshots  int     `json:"new_snapshots"`   // manifests saved during phase 1, marked in phase 2
-	NewIndexFiles int     `json:"new_index_files"` // index files written during phase 1
-	NewWALFiles   int     `json:"new_wal_files"`   // WAL archive files written during phase 1, their chunks marked
-	WALReplanned  int     `json:"wal_replanned"`   // lines of history consolidated during phase 1, planned again
-	PacksKeptBack int     `json:"packs_kept_back"` // packs planned to go that something saved during phase 1 uses: kept
+	Seconds        float64 `json:"seconds"`          // the exclusive lock held
+	WaitSeconds    float64 `json:"wait_seconds"`     // from the end of phase 1 until it was held (the caller's pause, other processes' locks)
+	CatchUpSeconds float64 `json:"catch_up_seconds"` // of Seconds: catching up with what phase 1's writers saved (the rest: writes and deletions)
+	NewSnapshots   int     `json:"new_snapshots"`    // manifests saved during phase 1, marked in phase 2
+	NewIndexFiles  int     `json:"new_index_files"`  // index files written during phase 1
+	NewWALFiles    int     `json:"new_wal_files"`    // WAL archive files written during phase 1, their chunks marked
+	WALReplanned   int     `json:"wal_replanned"`    // lines of history consolidated during phase 1, planned again
+	PacksKeptBack  int     `json:"packs_kept_back"`  // packs planned to go that something saved during phase 1 uses: kept
 }
 
 // Prune deletes the data no snapshot and no needed WAL archive record uses,
@@ -261,6 +262,7 @@ func exclusivePhase(ctx context.Context, r pruneRepo, pl *prunePlan, phase1 *rep
 	pl.res.Exclusive = ex
 	ectx := excl.Context()
 	err = catchUp(ectx, r, pl, ex)
+	ex.CatchUpSeconds = time.Since(t0).Seconds()
 	if err == nil {
 		err = executePrune(ectx, r, pl, written, step)
 	}
