@@ -255,6 +255,7 @@ func TestPruneWhileArchiving(t *testing.T) {
 		t.Fatalf("writer: %v", err)
 	}
 
+	t.Logf("phase 2: %+v", *res.Exclusive)
 	if during < archiveRuns || paused != 1 {
 		t.Fatalf("%d archive runs during phase 1, paused %d times", during, paused)
 	}
