@@ -401,7 +401,7 @@ func TestPruneWithoutRepository(t *testing.T) {
 	if res.PacksDeleted != 1 || res.PacksKept != 1 || res.IndexFilesDeleted != 1 || res.IndexFilesWritten != 1 || res.BytesFreed != 100 || res.BlobsUsed != 2 {
 		t.Fatalf("prune: %+v", res)
 	}
-	want := []string{"write index", "sync", "forget locations", "delete " + idxName, "forget locations", "delete " + repo.PackName(b.ID)}
+	want := []string{"write index", "sync", "forget locations", "forget locations", "delete " + idxName, "delete " + repo.PackName(b.ID)}
 	if !slices.Equal(ev.log, want) {
 		t.Fatalf("changes\n%q\nwant\n%q", ev.log, want)
 	}

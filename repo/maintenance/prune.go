@@ -772,19 +772,20 @@ func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, written []ind
 	if err := dropCacheOnlyEntries(r); err != nil {
 		return err
 	}
-	// 4. The superseded index files.
+	// 4. The superseded index files. First out of the local cache, with
+	// the packs only they list and those packs' blobs (one transaction): no
+	// file the cache keeps lists a pack that goes. After a crash before
+	// they are deleted from the repository, the next Sync merges them again.
+	if err := r.Index().RemoveFiles(pl.obsolete); err != nil {
+		return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
+	}
+	r.ForgetLocations()
 	for _, name := range pl.obsolete {
 		if err := r.Backend().Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete index file %s: %w", name, err)
 		}
 		step("delete " + name)
-		// The packs only it listed, and their blobs, leave the cache: no
-		// file the cache loaded lists a pack that goes any more.
-		if err := r.Index().RemoveFile(name); err != nil {
-			return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
-		}
 	}
-	r.ForgetLocations()
 	// 5. The packs no index file describes any more, a few at once (each
 	// deletion of the local backend syncs its directory).
 	var stepMu sync.Mutex
