@@ -36,7 +36,7 @@ import (
 // default-schedules is the agent as shipped (after its first backups only
 // the WAL archiving runs); compressed-schedules adds backups every 3 s,
 // verify every 4 s, compaction every 2 s and prune every 10 s (whose
-// exclusive lock pauses archiving). `make bench-rpo` runs both for 30 s.
+// short exclusive section pauses archiving). `make bench-rpo` runs both for 30 s.
 // RPO_MIN_GAP (a duration) sets wal.min_gap instead of the default;
 // RPO_LOG=FILE writes the agent's debug log there and logs the batches that
 // waited more than 700 ms.
