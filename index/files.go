@@ -201,6 +201,48 @@ func (ix *Index) RemoveFile(name string) error {
 	})
 }
 
+// RemoveFiles is RemoveFile of several files in one transaction, which
+// scans the bucket of each space a dropped pack belonged to once (prune's
+// exclusive section removes every obsolete index file at once).
+func (ix *Index) RemoveFiles(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	return ix.update(func(tx *bolt.Tx) error {
+		files := tx.Bucket(bucketFiles)
+		all := map[string]map[[32]byte]bool{}
+		for _, name := range names {
+			ids := files.Get([]byte(name))
+			if ids == nil {
+				continue
+			}
+			if len(ids)%32 != 0 {
+				return fmt.Errorf("index %s: remove file %s: %w: pack list of %d bytes", ix.path, name, ErrCorrupt, len(ids))
+			}
+			ids = append([]byte(nil), ids...)
+			dropped, err := unlistPacks(tx.Bucket(bucketPacks), name, ids)
+			if err != nil {
+				return fmt.Errorf("index %s: remove file %s: %w", ix.path, name, err)
+			}
+			for sp, set := range dropped {
+				if all[sp] == nil {
+					all[sp] = map[[32]byte]bool{}
+				}
+				for id := range set {
+					all[sp][id] = true
+				}
+			}
+			if err := files.Delete([]byte(name)); err != nil {
+				return err
+			}
+		}
+		if err := dropSpaceLocations(tx, all); err != nil {
+			return fmt.Errorf("index %s: remove files: %w", ix.path, err)
+		}
+		return nil
+	})
+}
+
 // unlistPacks removes file from the pack records and returns, per space, the
 // packs no loaded file lists any more (their records deleted).
 func unlistPacks(b *bolt.Bucket, file string, ids []byte) (map[string]map[[32]byte]bool, error) {

@@ -48,6 +48,11 @@ type lockInfo struct {
 	// locks conflict with each other, not with other shared locks. Absent
 	// in locks of older binaries, which read it as an ordinary shared lock.
 	Manifests bool `json:"manifests,omitempty"`
+	// Prune marks the locks of a prune (LockPrune, and its exclusive lock
+	// taken with LockExclusiveOver): two prunes conflict even while both
+	// hold only shared locks (phase 1). Absent in locks of older binaries,
+	// whose prune takes only an exclusive lock.
+	Prune bool `json:"prune,omitempty"`
 }
 
 const (
@@ -124,6 +129,12 @@ type Lock struct {
 	cancel      context.CancelCauseFunc
 	lastOK      atomic.Int64          // wall-clock UnixNano when the lock was last written
 	lastErr     atomic.Pointer[error] // why the last refresh failed, nil after a success
+	// refreshing is held while a refresh replaces the lock file, so that a
+	// LockExclusiveOver disregarding this lock sees one stable name.
+	refreshing sync.Mutex
+	// over are the locks of this process an exclusive lock does not count
+	// as conflicts (LockExclusiveOver).
+	over []*Lock
 }
 
 // lockKey finds the Lock in its Context (lockHeld).
@@ -147,6 +158,37 @@ func UnheldLock(ctx context.Context) *Lock { return &Lock{ctx: ctx} }
 // holder. The lock is refreshed in the background until Unlock.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, command string) (*Lock, error) {
 	return r.lock(ctx, newLockInfo(exclusive, command))
+}
+
+// LockPrune takes the lock of phase 1 of a prune: shared, so backups, WAL
+// archiving, restores and the other shared locks coexist with it, but it
+// conflicts with an exclusive lock and with another prune's lock (two
+// prunes planning at once would each delete what the other planned to
+// keep). Prune then takes the exclusive lock for its short phase 2 with
+// LockExclusiveOver, disregarding this one.
+func (r *Repository) LockPrune(ctx context.Context, command string) (*Lock, error) {
+	li := newLockInfo(false, command)
+	li.Prune = true
+	return r.lock(ctx, li)
+}
+
+// LockExclusiveOver takes the exclusive lock (marked as a prune's, see
+// LockPrune) for a process that already holds the locks held (prune's own
+// phase-1 lock and, in the agent, its session's shared lock): those are not
+// counted as conflicts; every other live lock is, as for Lock. The caller
+// guarantees that no work of this process goes on under held while the
+// exclusive lock is held (the agent pauses its WAL archiving and waits for
+// its jobs first): otherwise the exclusive lock would exclude nothing.
+func (r *Repository) LockExclusiveOver(ctx context.Context, command string, held ...*Lock) (*Lock, error) {
+	li := newLockInfo(true, command)
+	li.Prune = true
+	var over []*Lock
+	for _, h := range held {
+		if h != nil && h.held {
+			over = append(over, h)
+		}
+	}
+	return r.lockOver(ctx, li, over)
 }
 
 // ManifestLockWait is how long LockManifests waits for the lock of another
@@ -205,6 +247,10 @@ func (r *Repository) LockManifests(ctx context.Context, command string) (*Lock, 
 var errManifestsBusy = errors.New("another command is replacing or deleting snapshots")
 
 func (r *Repository) lock(ctx context.Context, info lockInfo) (*Lock, error) {
+	return r.lockOver(ctx, info, nil)
+}
+
+func (r *Repository) lockOver(ctx context.Context, info lockInfo, over []*Lock) (*Lock, error) {
 	exclusive, command := info.Exclusive, info.Command
 	o := r.locking.opts
 	if o.NoLock {
@@ -213,7 +259,7 @@ func (r *Repository) lock(ctx context.Context, info lockInfo) (*Lock, error) {
 		}
 		return &Lock{r: r, ctx: ctx}, nil
 	}
-	l := &Lock{r: r, info: info, held: true, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lock{r: r, info: info, held: true, stop: make(chan struct{}), done: make(chan struct{}), over: over}
 	written := time.Now()
 	name, err := writeLock(ctx, r, l.info)
 	if err != nil && o.ReadOnly && !exclusive && isReadOnly(err) {
@@ -321,13 +367,20 @@ func currentProcess() process {
 
 // checkOthers fails if any live lock other than mine conflicts with it.
 func (mine *Lock) checkOthers(ctx context.Context) error {
+	// The locks disregarded keep their names while the others are listed.
+	skip := map[string]bool{}
+	for _, h := range mine.over {
+		h.refreshing.Lock()
+		defer h.refreshing.Unlock()
+		skip[h.currentName()] = true
+	}
 	locks, err := mine.r.Locks(ctx)
 	if err != nil {
 		return err
 	}
 	var busy error
 	for _, o := range locks {
-		if o.Name == mine.name || o.Stale {
+		if o.Name == mine.name || o.Stale || skip[o.Name] {
 			continue
 		}
 		if o.Exclusive || mine.info.Exclusive {
@@ -337,6 +390,10 @@ func (mine *Lock) checkOthers(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w: %s lock held by %s pid %d since %s (%s); %s",
 				ErrLocked, mode, o.Host, o.PID, o.Time.Format(time.RFC3339), o.Command, o.unlockHint())
+		}
+		if o.Prune && mine.info.Prune {
+			return fmt.Errorf("%w: another prune holds the repository: %s pid %d since %s (%s); %s",
+				ErrLocked, o.Host, o.PID, o.Time.Format(time.RFC3339), o.Command, o.unlockHint())
 		}
 		if o.Manifests && mine.info.Manifests && busy == nil {
 			busy = fmt.Errorf("%w: %w (%s, held by %s pid %d since %s); %s",
@@ -363,6 +420,7 @@ type LockStatus struct {
 	Time      time.Time // when the holder wrote it, by the holder's clock
 	Exclusive bool
 	Manifests bool // a shared lock of tag or forget (LockManifests)
+	Prune     bool // a lock of a prune (LockPrune, LockExclusiveOver)
 	Command   string
 	// Age is how long ago the lock was written or last refreshed: by the
 	// storage's clock where the backend tells (ModTimeLister), relative to
@@ -444,7 +502,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
 			out = append(out, LockStatus{Name: f.name, Stale: true, Reason: "unreadable lock file: " + err.Error()})
 			continue
 		}
-		st := LockStatus{Name: f.name, Host: li.Host, PID: li.PID, Time: li.Time, Exclusive: li.Exclusive, Manifests: li.Manifests, Command: li.Command}
+		st := LockStatus{Name: f.name, Host: li.Host, PID: li.PID, Time: li.Time, Exclusive: li.Exclusive, Manifests: li.Manifests, Prune: li.Prune, Command: li.Command}
 		if storageClock {
 			st.Age = now.Sub(f.mtime)
 		} else {
@@ -456,6 +514,10 @@ func (r *Repository) Locks(ctx context.Context) ([]LockStatus, error) {
 	}
 	return out, nil
 }
+
+// OfThisProcess reports whether the lock was written by this very process
+// (same boot, PID namespace and pid).
+func (l LockStatus) OfThisProcess() bool { return l.Local && l.PID == os.Getpid() }
 
 // isHeld reports whether this process holds the lock file name.
 func isHeld(name string) bool { _, ok := heldLocks.Load(name); return ok }
@@ -608,6 +670,8 @@ func (l *Lock) refreshOnce(every time.Duration) error {
 	if err := l.tooOld(); err != nil {
 		return err
 	}
+	l.refreshing.Lock()
+	defer l.refreshing.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	old := l.currentName()

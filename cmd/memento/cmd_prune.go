@@ -26,12 +26,17 @@ func newPruneCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "prune [--dry-run] [--max-unused 10%]",
 		Short: "Delete the data no snapshot (and no needed archived WAL) uses",
-		Long: `prune takes the repository's exclusive lock (it refuses while a backup, restore,
-'wal watch' or mount holds a lock, naming the holder), marks every blob the
+		Long: `prune refuses while another process holds a lock (a backup, restore, 'wal
+watch' or mount; it names the holder). Phase 1, under a shared prune lock
+that lets backups and WAL archiving start meanwhile: it marks every blob the
 remaining snapshots use and every archived WAL chunk point-in-time recovery
-still needs, then deletes packs with no used blob and repacks packs whose
-unused share exceeds --max-unused (their used blobs are verified and copied
-into new packs).
+still needs, plans to delete packs with no used blob and to repack packs
+whose unused share exceeds --max-unused, and repacks (used blobs verified and
+copied into new packs). Phase 2, under the exclusive lock (waited for up to
+2 minutes while backups started meanwhile finish), is short: it marks what
+was saved meanwhile (a pack planned to go that it uses is kept), then
+rewrites the index and deletes. It prints how long it held the exclusive
+lock.
 
 Archived WAL is kept from the oldest remaining snapshot's wal_end on: every
 range 'pitr ranges' shows afterwards still restores. Records before it go
@@ -87,8 +92,7 @@ func (a *app) runPrune(ctx context.Context, r *repo.Repository, f pruneFlags) (*
 	if !f.dryRun {
 		rec := repo.AuditRecord{Command: "prune"}
 		if res != nil {
-			rec.Figures = repo.Figures{"packs_deleted": repo.Int(res.PacksDeleted), "packs_repacked": repo.Int(res.PacksRepacked),
-				"packs_written": repo.Int(res.PacksWritten), "bytes_freed": repo.Int(res.BytesFreed), "seconds": repo.Float(res.Seconds)}
+			rec.Figures = maintenance.PruneFigures(res)
 		}
 		a.audit(ctx, r, auditResult(rec, err))
 	}
@@ -134,6 +138,14 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 	a.printf("freed %s in %.1fs (packs %s -> %s); %s unused left in kept packs; %d index files written, %d deleted\n",
 		human(uint64(max(res.BytesFreed, 0))), res.Seconds, human(uint64(res.BytesBefore)), human(uint64(res.BytesAfter)),
 		human(uint64(res.UnusedLeft)), res.IndexFilesWritten, res.IndexFilesDeleted)
+	if ex := res.Exclusive; ex != nil {
+		kept := ""
+		if ex.PacksKeptBack > 0 {
+			kept = fmt.Sprintf("; %d packs planned to go kept, as what was saved meanwhile uses them", ex.PacksKeptBack)
+		}
+		a.printf("exclusive lock held %.3fs (waited %.3fs): caught up with %d snapshots, %d index files and %d WAL archive files saved meanwhile%s\n",
+			ex.Seconds, ex.WaitSeconds, ex.NewSnapshots, ex.NewIndexFiles, ex.NewWALFiles, kept)
+	}
 }
 
 // pruneTestHook is for the crash tests only: with MEMENTO_TEST_PRUNE_KILL_AFTER=N

@@ -58,6 +58,10 @@ type Options struct {
 	// AfterBackupFiles, for tests, is called in a space backup once its
 	// files are read, before the snapshot is saved.
 	AfterBackupFiles func(space string)
+	// PruneBetweenPhases, for tests, is called in a prune between its phase
+	// 1 (shared lock: archiving and jobs go on) and its exclusive section
+	// (maintenance.PruneOptions.BetweenPhases).
+	PruneBetweenPhases func(ctx context.Context) error
 }
 
 // Agent is one running `memento agent`.
@@ -84,7 +88,6 @@ type Agent struct {
 	probeErr string           // the last probe of the repository failed
 
 	pruneLockedSince time.Time // prune first found another process's lock
-	pruning          bool      // between two sessions for a prune: archiving paused
 	sizeAt           time.Time // when repoSize was last listed
 	repl             map[string]*replState
 	ready            bool // set once the first session started
@@ -92,6 +95,10 @@ type Agent struct {
 	compactRO        bool // the data dir is read-only: compaction off
 	repoSize         int64
 	ranges           rangeCache
+
+	// prunePause is how long the last prune paused WAL archiving (its
+	// exclusive section, from the pause to the resume).
+	prunePause time.Duration
 }
 
 type jobKey struct{ job, space string }
@@ -219,7 +226,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.m.up.Set(0)
 	a.log.Info("agent started", "data_dir", a.cfg.DataDir, "repository", redact(a.cfg.Repository), "lock", dl.path)
 	first := true
-	pruneDue := false
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		opened := time.Now()
@@ -233,22 +239,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			backoff = a.nextBackoff(backoff)
 			a.setRepoErr(fmt.Sprintf("repository unreachable: %v (retry in %s)", oneLine(err.Error()), backoff))
-			a.mu.Lock()
-			a.pruning = false
-			a.mu.Unlock()
 			a.log.Error("cannot open the repository; retrying", "err", err, "retry_in", backoff)
 			sleep(ctx, backoff)
 			continue
 		}
 		first = false
 		a.log.Debug("repository opened", "seconds", time.Since(opened).Seconds())
-		if pruneDue {
-			a.runPrune(ctx, r) // a failure is retried with backoff (its job's retry time)
-		}
-		a.mu.Lock()
-		a.pruning = false
-		a.mu.Unlock()
-		pruneDue, err = a.session(ctx, r)
+		err = a.session(ctx, r)
 		if err != nil && ctx.Err() == nil {
 			backoff = a.nextBackoff(backoff)
 			a.setRepoErr(fmt.Sprintf("%s: %v (retry in %s)", sessionErrKind(err), oneLine(err.Error()), backoff))
@@ -293,12 +290,13 @@ func (a *Agent) setRepoErr(s string) {
 }
 
 // session runs the watcher and the scheduler under one shared lock until
-// ctx ends, the lock is lost, or prune is due (then it returns true once the
-// running jobs are done, and Run prunes before the next session).
-func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool, err error) {
+// ctx ends or the lock is lost. Prune runs in the session as a job: its
+// phase 1 beside archiving and the other jobs, its short exclusive section
+// with every job done and archiving paused (scheduler.pauseForPrune).
+func (a *Agent) session(ctx context.Context, r *repo.Repository) error {
 	lock, err := r.Lock(ctx, false, "agent")
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer lock.Unlock()
 	sctx, cancel := context.WithCancel(lock.Context()) // cancelled if the lock is lost
@@ -316,35 +314,30 @@ func (a *Agent) session(ctx context.Context, r *repo.Repository) (pruneDue bool,
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = w.Run(sctx) }()
-	// Archiving resumes first (after a prune it was paused): the listing
-	// of snapshots and of the repository's size is for the scheduler and
-	// the status, not for the watcher.
+	// Archiving starts first: the listing of snapshots and of the
+	// repository's size is for the scheduler and the status, not for the
+	// watcher.
 	a.refreshRepoState(sctx, r, true)
 
-	s := &scheduler{a: a, r: r, pipe: pipe, done: make(chan struct{}, 16)}
-	pruneDue = s.run(sctx)
+	s := &scheduler{a: a, r: r, pipe: pipe, ar: ar, lock: lock, done: make(chan struct{}, 16)}
+	s.run(sctx)
 	cancel()
 	s.wg.Wait()
 	wg.Wait()
-	a.log.Debug("session's jobs and archive runs stopped", "prune_due", pruneDue)
+	a.log.Debug("session's jobs and archive runs stopped")
 	a.mu.Lock()
 	a.cur = nil
 	a.repoErr = "session ended; opening the repository again"
-	if pruneDue {
-		// A planned pause: not a readiness failure by itself (the RPO
-		// budget still is, for a prune that takes long).
-		a.pruning, a.repoErr = true, ""
-	}
 	a.mu.Unlock()
 	if lerr := r.LockLost(); lerr != nil {
-		return false, lerr
+		return lerr
 	}
-	if ctx.Err() == nil && !pruneDue {
+	if ctx.Err() == nil {
 		if err := context.Cause(sctx); err != nil && !errors.Is(err, context.Canceled) {
-			return false, err
+			return err
 		}
 	}
-	return pruneDue, nil
+	return nil
 }
 
 // heavyWorkers is the parallelism of the agent's backups (their chunking

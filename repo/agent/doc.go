@@ -11,8 +11,10 @@
 // Its loop is modelled on Litestream's Replica.monitor: Run owns a session
 // (the repository opened and a shared lock held, the watcher running, the
 // scheduler dispatching jobs); a lost lock or an unreachable repository ends
-// the session, and Run opens a new one with exponential backoff. Prune, which
-// needs the exclusive lock, runs between two sessions once the running jobs
-// are done. Jobs of one space never overlap; a failed job is logged, counted
+// the session, and Run opens a new one with exponential backoff. Prune is a
+// job of the session: its phase 1 (shared lock) runs beside archiving and
+// the other jobs; for its short exclusive section the scheduler starts
+// nothing new, waits for the running jobs and pauses the archiver
+// (scheduler.pauseForPrune), and the session goes on afterwards. Jobs of one space never overlap; a failed job is logged, counted
 // in the metrics and retried with bounded exponential backoff.
 package agent

@@ -54,7 +54,7 @@ func (a *Agent) NotReady(now time.Time) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []string
-	if a.cur == nil && !a.pruning {
+	if a.cur == nil {
 		out = append(out, a.repoErr)
 	} else if a.cur != nil && a.probeErr != "" {
 		out = append(out, "repository unreachable: "+a.probeErr)

@@ -98,9 +98,10 @@ func (a *Agent) forgetSpace(ctx context.Context, r *repo.Repository, space strin
 	return jobResult{detail: fmt.Sprintf("%d removed, %d kept", len(res.Removed), kept)}, nil
 }
 
-// runPrune prunes, between two sessions (it takes the exclusive lock); it
-// reports whether the prune succeeded.
-func (a *Agent) runPrune(ctx context.Context, r *repo.Repository) bool {
+// runPrune prunes, as a job of the session: phase 1 beside archiving and
+// the other jobs, the exclusive section once pause (the scheduler's
+// pauseForPrune) has stopped them. It reports whether the prune succeeded.
+func (a *Agent) runPrune(ctx context.Context, r *repo.Repository, pause func(context.Context) ([]*repo.Lock, func(), error)) bool {
 	a.mu.Lock()
 	js := a.jobs[jobKey{JobPrune, ""}]
 	if js == nil {
@@ -110,19 +111,25 @@ func (a *Agent) runPrune(ctx context.Context, r *repo.Repository) bool {
 	js.running = true
 	a.mu.Unlock()
 	start := time.Now()
-	res, err := maintenance.Prune(ctx, r, maintenance.PruneOptions{MaxUnused: 0.10})
+	res, err := maintenance.Prune(ctx, r, maintenance.PruneOptions{MaxUnused: 0.10, Pause: pause, BetweenPhases: a.opts.PruneBetweenPhases})
 	if ctx.Err() != nil {
 		a.mu.Lock()
 		js.running = false
+		js.retryAt = time.Now()
 		a.mu.Unlock()
 		return false
 	}
 	rec := repo.AuditRecord{Command: "prune"}
 	var jr jobResult
 	if res != nil {
-		rec.Figures = repo.Figures{"packs_deleted": repo.Int(res.PacksDeleted), "packs_repacked": repo.Int(res.PacksRepacked),
-			"packs_written": repo.Int(res.PacksWritten), "bytes_freed": repo.Int(res.BytesFreed), "seconds": repo.Float(res.Seconds)}
+		rec.Figures = maintenance.PruneFigures(res)
 		jr = jobResult{read: res.BytesRepacked, detail: fmt.Sprintf("%d packs deleted, %d repacked", res.PacksDeleted, res.PacksRepacked)}
+		if ex := res.Exclusive; ex != nil {
+			a.mu.Lock()
+			paused := a.prunePause
+			a.mu.Unlock()
+			jr.detail += fmt.Sprintf("; exclusive %.3fs (catch-up %.3fs), WAL archiving paused %.3fs", ex.Seconds, ex.CatchUpSeconds, paused.Seconds())
+		}
 	}
 	if errors.Is(err, repo.ErrLocked) && a.lockedBriefly(start) {
 		// Another process (a backup by hand, a `wal watch`) holds a lock:

@@ -36,7 +36,7 @@ import (
 // default-schedules is the agent as shipped (after its first backups only
 // the WAL archiving runs); compressed-schedules adds backups every 3 s,
 // verify every 4 s, compaction every 2 s and prune every 10 s (whose
-// exclusive lock pauses archiving). `make bench-rpo` runs both for 30 s.
+// short exclusive section pauses archiving). `make bench-rpo` runs both for 30 s.
 // The benchmark fails when the p99 lag is above 1 s (the bound of the
 // issue; RPO_P99_MAX sets another, 0 none). The start-up (the first archive
 // run catching up with the data dir's WAL, the first backups, until a run

@@ -7,6 +7,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/walarchive"
 )
 
 // scheduler dispatches the jobs of one session: on their cron ticks, their
@@ -15,6 +16,8 @@ type scheduler struct {
 	a    *Agent
 	r    *repo.Repository
 	pipe *chunk.Pipeline
+	ar   *walarchive.WALArchiver // the session's archiver, paused for prune's exclusive section
+	lock *repo.Lock              // the session's shared lock
 	wg   sync.WaitGroup
 	done chan struct{} // a job finished: look again
 
@@ -26,6 +29,11 @@ type scheduler struct {
 	// lock (repo.LockManifests), which excludes another holder, and two
 	// spaces' forgets at once would make one wait on the agent itself.
 	forgets sync.Mutex
+	// excl is set while a prune waits for or holds its exclusive section:
+	// no job starts (their ticks are kept for after); granted is closed
+	// once the prune is the only job running.
+	excl    bool
+	granted chan struct{}
 }
 
 // forget runs the retention of one space, one space at a time.
@@ -39,9 +47,8 @@ func (s *scheduler) forget(ctx context.Context, space string) (jobResult, error)
 // they share the pipeline's workers.
 const maxBackups = 4
 
-// run dispatches until ctx ends (false) or prune is due and no job runs any
-// more (true).
-func (s *scheduler) run(ctx context.Context) bool {
+// run dispatches until ctx ends.
+func (s *scheduler) run(ctx context.Context) {
 	a := s.a
 	s.spaceMu = map[string]*sync.Mutex{}
 	s.heavy = make(chan struct{}, maxBackups)
@@ -50,7 +57,6 @@ func (s *scheduler) run(ctx context.Context) bool {
 	for job, sc := range a.sched {
 		next[job] = sc.Next(now)
 	}
-	pruneDue := false
 	var probed time.Time
 	for {
 		now = time.Now().UTC()
@@ -61,10 +67,9 @@ func (s *scheduler) run(ctx context.Context) bool {
 			probed = now
 			a.probe(ctx, s.r)
 		}
-		if !pruneDue {
-			pruneDue = s.dispatchRetries(ctx, now)
-		}
-		if !pruneDue {
+		excl := s.exclusive()
+		if !excl {
+			s.dispatchRetries(ctx, now)
 			s.firstBackups(ctx)
 		}
 		for job, t := range next {
@@ -72,19 +77,12 @@ func (s *scheduler) run(ctx context.Context) bool {
 				continue
 			}
 			next[job] = a.sched[job].Next(now)
-			if job == JobPrune {
-				pruneDue = true
-				continue
-			}
-			if pruneDue {
-				// Not dropped: due again right after the prune.
+			if excl {
+				// Not dropped: due again right after prune's exclusive section.
 				a.markRetry(job, "", now)
 				continue
 			}
 			s.dispatch(ctx, job)
-		}
-		if pruneDue && s.runningJobs() == 0 {
-			return true
 		}
 		wake := time.Second
 		for _, t := range next {
@@ -94,7 +92,7 @@ func (s *scheduler) run(ctx context.Context) bool {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return
 		case <-s.done:
 		case <-t.C:
 		}
@@ -102,10 +100,66 @@ func (s *scheduler) run(ctx context.Context) bool {
 	}
 }
 
-func (s *scheduler) runningJobs() int {
+// exclusive reports whether a prune waits for or holds its exclusive
+// section, and grants it once the prune is the only job running.
+func (s *scheduler) exclusive() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.running
+	if s.excl && s.granted != nil && s.running == 1 {
+		close(s.granted)
+		s.granted = nil
+	}
+	return s.excl
+}
+
+// wake makes the loop look again.
+func (s *scheduler) wake() {
+	select {
+	case s.done <- struct{}{}:
+	default:
+	}
+}
+
+// pauseForPrune is the agent's maintenance.PruneOptions.Pause: it stops
+// starting jobs, waits for the running ones (but the prune) to end, then
+// pauses WAL archiving (waiting for the runs in progress), and hands the
+// session's lock to the prune to disregard. Resuming reloads the
+// archiver's view of the repository (the prune rewrote archives and
+// deleted packs) and lets archiving and the jobs go on.
+func (s *scheduler) pauseForPrune(ctx context.Context) ([]*repo.Lock, func(), error) {
+	s.mu.Lock()
+	s.excl = true
+	granted := make(chan struct{})
+	s.granted = granted
+	s.mu.Unlock()
+	end := func() {
+		s.mu.Lock()
+		s.excl, s.granted = false, nil
+		s.mu.Unlock()
+		s.wake()
+	}
+	s.wake()
+	select {
+	case <-granted:
+	case <-ctx.Done():
+		end()
+		return nil, nil, ctx.Err()
+	}
+	t0 := time.Now()
+	resume := s.ar.Pause()
+	s.a.mu.Lock()
+	s.a.prunePause = 0
+	s.a.mu.Unlock()
+	return []*repo.Lock{s.lock}, func() {
+		s.ar.Reload()
+		resume()
+		d := time.Since(t0)
+		s.a.mu.Lock()
+		s.a.prunePause = d
+		s.a.mu.Unlock()
+		s.a.log.Info("WAL archiving resumed after prune's exclusive section", "archiving_paused_seconds", d.Seconds())
+		end()
+	}, nil
 }
 
 // dispatch starts job for every space (per-space jobs) or once.
@@ -127,9 +181,8 @@ func (s *scheduler) dispatch(ctx context.Context, job string) {
 	}
 }
 
-// dispatchRetries starts the jobs whose retry is due; it returns true when
-// the prune is (Run prunes between sessions).
-func (s *scheduler) dispatchRetries(ctx context.Context, now time.Time) (pruneDue bool) {
+// dispatchRetries starts the jobs whose retry is due.
+func (s *scheduler) dispatchRetries(ctx context.Context, now time.Time) {
 	a := s.a
 	var due []jobKey
 	a.mu.Lock()
@@ -141,8 +194,6 @@ func (s *scheduler) dispatchRetries(ctx context.Context, now time.Time) (pruneDu
 	a.mu.Unlock()
 	for _, k := range due {
 		switch {
-		case k.job == JobPrune:
-			pruneDue = true
 		case k.space == "" && (k.job == JobBackup || k.job == JobWALCompact || k.job == JobForget):
 			a.clearRetry(k)
 			s.dispatch(ctx, k.job)
@@ -150,7 +201,6 @@ func (s *scheduler) dispatchRetries(ctx context.Context, now time.Time) (pruneDu
 			s.start(ctx, k.job, k.space)
 		}
 	}
-	return pruneDue
 }
 
 // firstBackups starts a backup of every space the repository has no
@@ -196,10 +246,17 @@ func (s *scheduler) start(ctx context.Context, job, space string) {
 	a.mu.Unlock()
 	s.mu.Lock()
 	s.running++
-	m := s.spaceMu[space]
+	key := space
+	if job == JobPrune {
+		// Prune has a mutex of its own: a repository-wide job (verify,
+		// replicate) started during its phase 1 must not wait for it,
+		// since its exclusive section waits for every other job to end.
+		key = "\x00prune"
+	}
+	m := s.spaceMu[key]
 	if m == nil {
 		m = &sync.Mutex{}
-		s.spaceMu[space] = m
+		s.spaceMu[key] = m
 	}
 	s.mu.Unlock()
 	s.wg.Add(1)
@@ -215,7 +272,7 @@ func (s *scheduler) start(ctx context.Context, job, space string) {
 			}
 		}()
 		// Jobs of one space never overlap; repository-wide jobs (space "")
-		// do not overlap each other either.
+		// do not overlap each other either (prune aside).
 		m.Lock()
 		defer m.Unlock()
 		if job == JobBackup {
@@ -233,6 +290,10 @@ func (s *scheduler) start(ctx context.Context, job, space string) {
 func (s *scheduler) exec(ctx context.Context, job, space string) {
 	a := s.a
 	start := time.Now()
+	if job == JobPrune {
+		a.runPrune(ctx, s.r, s.pauseForPrune)
+		return
+	}
 	var res jobResult
 	var err error
 	if ctx.Err() == nil {

@@ -24,7 +24,8 @@ import (
 //   - tagRepo, Retag: the manifest lock, the snapshots it resolves, the damage marks
 //     it reads and rewrites, and the manifests it replaces (with an audit
 //     record), deleting the old;
-//   - pruneRepo, Prune: the locks it takes and lists, the snapshots, index
+//   - pruneRepo, Prune: the locks it takes (shared for phase 1, exclusive
+//     for phase 2) and lists, the snapshots, index
 //     files and pack headers it takes inventory of, the trees it marks, the
 //     WAL archive records it keeps or rewrites (walarchive.Records), the
 //     packs it repacks, the index it writes and re-syncs, and the files and
@@ -72,6 +73,8 @@ type (
 		blobStreamer
 		walarchive.Records
 		Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
+		LockPrune(ctx context.Context, command string) (*repo.Lock, error)
+		LockExclusiveOver(ctx context.Context, command string, held ...*repo.Lock) (*repo.Lock, error)
 		Locks(ctx context.Context) ([]repo.LockStatus, error)
 		Config() repo.Config
 		ListSnapshotIDs(ctx context.Context) ([]chunk.ID, error)

@@ -27,6 +27,12 @@ func (f *heldRepo) Lock(ctx context.Context, exclusive bool, command string) (*r
 	return nil, fmt.Errorf("%w by another process", repo.ErrLocked)
 }
 
+// LockPrune succeeds: phase 1's lock is shared; Prune then finds the
+// other process's lock and refuses before it reads anything.
+func (f *heldRepo) LockPrune(ctx context.Context, command string) (*repo.Lock, error) {
+	return repo.UnheldLock(ctx), nil
+}
+
 func (f *heldRepo) Locks(ctx context.Context) ([]repo.LockStatus, error) { return f.locks, nil }
 
 // TestPruneLockedWithoutRepository runs Prune on a fake Repository whose

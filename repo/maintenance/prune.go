@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
 	"memento/engram"
@@ -29,10 +33,30 @@ type PruneOptions struct {
 	// repository (one file written or deleted), with what it did. The CLI
 	// uses it only for its crash test hook.
 	AfterStep func(step string)
+	// Pause, if set, is called once phase 1 is done, right before prune
+	// takes the exclusive lock: the caller stops its own work on the
+	// repository in this process (the agent pauses its WAL archiving and
+	// waits for its other jobs) and returns the locks of this process the
+	// exclusive lock may disregard, and resume, which Prune calls once the
+	// exclusive section is over, whether it succeeded or not.
+	Pause func(ctx context.Context) (held []*repo.Lock, resume func(), err error)
+	// BetweenPhases, if set, is called after phase 1 (inventory, mark,
+	// plan, repack) and before Pause and the exclusive lock. Tests use it
+	// to let writers work during phase 1.
+	BetweenPhases func(ctx context.Context) error
+	// LockWait bounds how long phase 2 waits for the exclusive lock while
+	// other processes hold locks they took after prune started (zero:
+	// PruneLockWait).
+	LockWait time.Duration
 }
 
 // DefaultMaxUnused is prune's default MaxUnused: 10 %.
 const DefaultMaxUnused = 0.10
+
+// PruneLockWait is how long phase 2 of a prune waits, by default, for the
+// exclusive lock while backups or restores of other processes that started
+// during phase 1 hold shared locks.
+const PruneLockWait = 2 * time.Minute
 
 // PruneResult is what prune found and did (or would do, in a dry run).
 type PruneResult struct {
@@ -60,22 +84,50 @@ type PruneResult struct {
 	// delete that are under a retention these credentials cannot lift:
 	// the real run would refuse (repo.ErrRetained).
 	Retained []repo.RetainedFile `json:"retained,omitempty"`
-	Seconds  float64             `json:"seconds"`
+	// Exclusive is what phase 2, under the exclusive lock, found and how
+	// long it held the lock (absent in a dry run, which takes none).
+	Exclusive *PruneExclusive `json:"exclusive,omitempty"`
+	Seconds   float64         `json:"seconds"`
 }
 
-// Prune deletes the data no snapshot and no needed WAL archive record uses.
-// It holds the exclusive lock (a dry run only a shared one), marks every
-// blob the remaining snapshots reference and every chunk of the WAL archive
-// that point-in-time recovery still needs (prune_wal.go), then deletes packs
-// with no used blob and repacks packs whose unused share exceeds MaxUnused.
+// PruneExclusive is phase 2 of a prune: what appeared in the repository
+// while phase 1 held only a shared lock, and how long the exclusive lock
+// was waited for and held.
+type PruneExclusive struct {
+	Seconds        float64 `json:"seconds"`          // the exclusive lock held
+	WaitSeconds    float64 `json:"wait_seconds"`     // from the end of phase 1 until it was held (the caller's pause, other processes' locks)
+	CatchUpSeconds float64 `json:"catch_up_seconds"` // of Seconds: catching up with what phase 1's writers saved (the rest: writes and deletions)
+	NewSnapshots   int     `json:"new_snapshots"`    // manifests saved during phase 1, marked in phase 2
+	NewIndexFiles  int     `json:"new_index_files"`  // index files written during phase 1
+	NewWALFiles    int     `json:"new_wal_files"`    // WAL archive files written during phase 1, their chunks marked
+	WALReplanned   int     `json:"wal_replanned"`    // lines of history consolidated during phase 1, planned again
+	PacksKeptBack  int     `json:"packs_kept_back"`  // packs planned to go that something saved during phase 1 uses: kept
+}
+
+// Prune deletes the data no snapshot and no needed WAL archive record uses,
+// in two phases, so that backups and WAL archiving go on while it works:
 //
-// The order makes a crash or Ctrl-C harmless at any point (docs/
-// repository-format.md, "Prune"): WAL archive rewrite; new packs; new index
-// files describing the new packs and every kept pack an old index file
-// described; then the old index files; then the old packs. Until the index
-// files go, everything is described twice; after, the old packs are
-// unindexed garbage the next prune deletes. Nothing a remaining snapshot or
-// needed archive record uses is ever without a described copy.
+// Phase 1, under a shared prune lock (repo.LockPrune: it coexists with
+// backups, archiving, restores, but not with another prune or an exclusive
+// lock): inventory of packs and index files, mark every blob the remaining
+// snapshots reference and every chunk of the WAL archive that
+// point-in-time recovery still needs (prune_wal.go), decide which packs
+// go (no used blob) and which are repacked (their unused share exceeds
+// MaxUnused), and repack: the used blobs are copied into new packs, which
+// nothing describes yet. Phase 1 only adds files.
+//
+// Phase 2, under the exclusive lock (repo.LockExclusiveOver), is short:
+// it catches up with what the writers of phase 1 saved (prune_catchup.go:
+// new index files, manifests and WAL archive files, marked incrementally; a
+// pack planned to go that holds the only copy of something newly used is
+// kept), then writes and deletes in the crash-safe order: WAL archive
+// rewrite; new index files describing the new packs and every kept pack
+// an old index file described; then the old index files; then the old
+// packs. Until the index files go, everything is described twice; after,
+// the old packs are unindexed garbage the next prune deletes. Nothing a
+// remaining snapshot or needed archive record uses is ever without a
+// described copy. Why nothing a writer of phase 1 saved is lost: see
+// catchUp.
 func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, error) {
 	start := time.Now()
 	if opts.Workers <= 0 {
@@ -87,7 +139,13 @@ func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, e
 	if opts.MaxUnused < 0 || opts.MaxUnused > 1 {
 		return nil, fmt.Errorf("max unused %.2f: want a share between 0 and 1", opts.MaxUnused)
 	}
-	lock, err := r.Lock(ctx, !opts.DryRun, "prune")
+	var lock *repo.Lock
+	var err error
+	if opts.DryRun {
+		lock, err = r.Lock(ctx, false, "prune")
+	} else {
+		lock, err = r.LockPrune(ctx, "prune")
+	}
 	if err != nil {
 		if errors.Is(err, repo.ErrLocked) {
 			return nil, pruneLockedError(ctx, r, err)
@@ -96,6 +154,15 @@ func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, e
 	}
 	defer lock.Unlock()
 	ctx = lock.Context() // cancelled if the lock is lost
+	if !opts.DryRun {
+		// As before prune had phases: another lock (a 'wal watch', a
+		// backup) makes it refuse at once rather than after phase 1. With
+		// Pause, the locks of this process are its caller's (the agent's
+		// session and jobs), which Pause stops for phase 2.
+		if err := othersHold(ctx, r, opts.Pause != nil); err != nil {
+			return nil, err
+		}
+	}
 	// On a full repository the lock took the reserve: what is left is
 	// enough for new index files, not for repacked packs. Delete what no
 	// snapshot uses, which frees space without needing any.
@@ -129,11 +196,159 @@ func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, e
 	if step == nil {
 		step = func(string) {}
 	}
-	if err := executePrune(ctx, r, pl, opts, step); err != nil {
+	// Phase 1 ends with the repack: new packs only, described by nothing
+	// until phase 2 writes their index files.
+	written, err := repackPacks(ctx, r, pl, opts, step)
+	if err != nil {
+		return res, err
+	}
+	res.PacksWritten = len(written)
+	if opts.BetweenPhases != nil {
+		if err := opts.BetweenPhases(ctx); err != nil {
+			return res, err
+		}
+	}
+	if err := exclusivePhase(ctx, r, pl, lock, written, opts, step); err != nil {
 		return res, err
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// PruneFigures are the figures of a prune's audit record (the CLI's and the
+// agent's): what it deleted, repacked and freed, how long it took, and how
+// long it held the exclusive lock (exclusive_seconds; absent when it never
+// got it).
+func PruneFigures(res *PruneResult) repo.Figures {
+	f := repo.Figures{"packs_deleted": repo.Int(res.PacksDeleted), "packs_repacked": repo.Int(res.PacksRepacked),
+		"packs_written": repo.Int(res.PacksWritten), "bytes_freed": repo.Int(res.BytesFreed), "seconds": repo.Float(res.Seconds)}
+	if ex := res.Exclusive; ex != nil {
+		f["exclusive_seconds"] = repo.Float(ex.Seconds)
+		f["packs_kept_back"] = repo.Int(ex.PacksKeptBack)
+	}
+	return f
+}
+
+// exclusivePhase is phase 2: the caller's pause, the exclusive lock, the
+// catch-up with what phase 1's writers saved, then the writes and deletions.
+func exclusivePhase(ctx context.Context, r pruneRepo, pl *prunePlan, phase1 *repo.Lock, written []index.PackInfo, opts PruneOptions, step func(string)) error {
+	waitFrom := time.Now()
+	wait := opts.LockWait
+	if wait <= 0 {
+		wait = PruneLockWait
+	}
+	held := []*repo.Lock{phase1}
+	if opts.Pause != nil {
+		// Locks other processes took during phase 1 are waited out before
+		// the caller pauses its own work, which would otherwise stay paused
+		// for as long.
+		if err := waitOthers(ctx, r, wait); err != nil {
+			return err
+		}
+		h, resume, err := opts.Pause(ctx)
+		if err != nil {
+			return err
+		}
+		defer resume() // after the exclusive lock is released (deferred below)
+		held = append(held, h...)
+	}
+	excl, err := lockExclusive(ctx, r, held, wait)
+	if err != nil {
+		return err
+	}
+	defer excl.Unlock()
+	t0 := time.Now()
+	ex := &PruneExclusive{WaitSeconds: t0.Sub(waitFrom).Seconds()}
+	pl.res.Exclusive = ex
+	ectx := excl.Context()
+	err = catchUp(ectx, r, pl, ex)
+	ex.CatchUpSeconds = time.Since(t0).Seconds()
+	if err == nil {
+		err = executePrune(ectx, r, pl, written, step)
+	}
+	ex.Seconds = time.Since(t0).Seconds()
+	r.Logger().Debug("prune: exclusive section", "seconds", ex.Seconds, "wait_seconds", ex.WaitSeconds,
+		"new_snapshots", ex.NewSnapshots, "new_index_files", ex.NewIndexFiles, "new_wal_files", ex.NewWALFiles, "packs_kept_back", ex.PacksKeptBack)
+	return err
+}
+
+// lockExclusive takes the exclusive lock over held, waiting up to wait
+// (with random pauses growing from 50 ms to 2 s) while other processes'
+// locks are in the way: they were taken during phase 1, since prune
+// refused to start under any (othersHold), so they are backups or
+// restores that end.
+func lockExclusive(ctx context.Context, r pruneRepo, held []*repo.Lock, wait time.Duration) (*repo.Lock, error) {
+	deadline := time.Now().Add(wait)
+	pause := 50 * time.Millisecond
+	for {
+		l, err := r.LockExclusiveOver(ctx, "prune", held...)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, repo.ErrLocked) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (waited %s for the exclusive lock after phase 1; nothing was deleted, and the packs it repacked into are unindexed until the next prune)",
+				pruneLockedError(ctx, r, err), wait)
+		}
+		if pause == 50*time.Millisecond {
+			r.Logger().Info(fmt.Sprintf("prune waits up to %s for the exclusive lock", wait), "err", err)
+		}
+		d := pause/2 + time.Duration(rand.Int64N(int64(pause)))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(d):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// waitOthers waits, up to wait, until no other process holds a live lock
+// (with the pauses lockExclusive makes).
+func waitOthers(ctx context.Context, r pruneRepo, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	pause := 50 * time.Millisecond
+	for {
+		err := othersHold(ctx, r, true)
+		if err == nil || !errors.Is(err, repo.ErrLocked) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (waited %s for it after phase 1; nothing was deleted, and the packs it repacked into are unindexed until the next prune)", err, wait)
+		}
+		d := pause/2 + time.Duration(rand.Int64N(int64(pause)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// othersHold fails with pruneLockedError when a live lock other than
+// prune's own is held (by another process, when ownPaused: the caller
+// pauses the work of this process for phase 2).
+func othersHold(ctx context.Context, r pruneRepo, ownPaused bool) error {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		if !l.Stale && !l.Prune && !(ownPaused && l.OfThisProcess()) {
+			return pruneLockedError(ctx, r, fmt.Errorf("%w: %s lock of '%s' by %s pid %d", repo.ErrLocked, lockMode(l), l.Command, l.Host, l.PID))
+		}
+	}
+	return nil
+}
+
+func lockMode(l repo.LockStatus) string {
+	if l.Exclusive {
+		return "exclusive"
+	}
+	return "shared"
 }
 
 // pruneLockedError explains who holds the repository, how long they have,
@@ -145,14 +360,10 @@ func pruneLockedError(ctx context.Context, r pruneRepo, lockErr error) error {
 	}
 	var holders, remote []string
 	for _, l := range locks {
-		if l.Stale {
+		if l.Stale || (l.Prune && l.OfThisProcess()) {
 			continue
 		}
-		mode := "shared"
-		if l.Exclusive {
-			mode = "exclusive"
-		}
-		holders = append(holders, fmt.Sprintf("%s lock of '%s' by %s pid %d, taken %s ago", mode, l.Command, l.Host, l.PID,
+		holders = append(holders, fmt.Sprintf("%s lock of '%s' by %s pid %d, taken %s ago", lockMode(l), l.Command, l.Host, l.PID,
 			time.Since(l.Time).Round(time.Second)))
 		if !l.Local {
 			remote = append(remote, fmt.Sprintf("lock %s: %s; if that process is gone, run 'memento unlock --remove %s'", l.ID(), l.Reason, l.ID()))
@@ -176,7 +387,8 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// prunePlan is everything prune decided before changing anything.
+// prunePlan is everything prune decided before changing anything, and
+// what phase 2 needs to catch up with phase 1's writers.
 type prunePlan struct {
 	res        *PruneResult
 	inv        *pruneInventory
@@ -186,9 +398,26 @@ type prunePlan struct {
 	deleteList []*prunePack // deleted outright or after repacking
 	describe   []index.PackInfo
 	markers    []string // damage markers of snapshots no longer present
+
+	m       *pruneMarker
+	present map[string]bool // snapshot IDs marked
+	bySpace map[string][]*repo.Snapshot
+	damaged map[string]DamageRecord
+	// walSeen is, per wal/ directory (a line of history), the files phase
+	// 1 listed there; lines are the planned lines by directory.
+	walSeen map[string]map[string]bool
+	lines   map[string]*walPrunePlan
 }
 
 func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan, error) {
+	// Every manifest in snapshots/, read from the repository itself, listed
+	// before the inventory: a writer stores a manifest after the packs and
+	// index file it references, so those are in the inventory. Manifests
+	// saved later are phase 2's (catchUp).
+	ids, err := r.ListSnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := inventory(ctx, r, opts.Workers)
 	if err != nil {
 		return nil, err
@@ -197,13 +426,8 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 	for _, u := range inv.unreadable {
 		res.Warnings = append(res.Warnings, "unreadable pack left in place: "+u)
 	}
-	pl := &prunePlan{res: res, inv: inv, repack: map[string][]*prunePack{}}
+	pl := &prunePlan{res: res, inv: inv, repack: map[string][]*prunePack{}, walSeen: map[string]map[string]bool{}, lines: map[string]*walPrunePlan{}}
 
-	// Every manifest in snapshots/, read from the repository itself.
-	ids, err := r.ListSnapshotIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
 	damaged, err := DamagedSnapshots(ctx, r)
 	if err != nil {
@@ -281,12 +505,16 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 			if err != nil {
 				return nil, err
 			}
+			dir := walarchive.LineDir(r, l)
+			pl.walSeen[dir] = map[string]bool{}
 			if wp == nil {
 				continue
 			}
-			if n := wp.missingChunks(inv); n > 0 {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", sp, n))
+			wp.hist = hs[l.Identity]
+			for _, f := range wp.files {
+				pl.walSeen[dir][f] = true
 			}
+			pl.lines[dir] = wp
 			rep := wp.report()
 			res.WAL = append(res.WAL, rep)
 			if len(wp.dropped) > 0 {
@@ -298,7 +526,9 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 		// The archive of a database with an identity, or of a timeline
 		// after 1 (walarchive.LineDir): kept whole, every chunk it names
 		// marked used (its retention is not planned yet).
-		line, err := keepLineDir(ctx, r, m, d)
+		seen := map[string]bool{}
+		pl.walSeen[d] = seen
+		line, err := keepLineDir(ctx, r, m, d, seen)
 		if err != nil {
 			return nil, err
 		}
@@ -307,8 +537,30 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 		}
 	}
 
+	pl.m, pl.present, pl.bySpace, pl.damaged = m, present, bySpace, damaged
 	pruneDecide(r, pl, m, opts.MaxUnused)
+	if opts.DryRun {
+		pl.walWarnings() // a real run warns once phase 2 has caught up
+	}
 	return pl, nil
+}
+
+// walWarnings warns of the chunks of kept WAL archive records no pack holds
+// (already lost: prune does not make it worse, but says so). A real run
+// asks in phase 2: a record saved during phase 1 may name a pack written
+// after the inventory.
+func (pl *prunePlan) walWarnings() {
+	dirs := make([]string, 0, len(pl.lines))
+	for d := range pl.lines {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		wp := pl.lines[d]
+		if n := wp.missingChunks(pl.inv); n > 0 {
+			pl.res.Warnings = append(pl.res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", wp.space, n))
+		}
+	}
 }
 
 // pruneDecide picks one copy of every used blob, then an action per pack.
@@ -358,6 +610,7 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 	}
 	goes := map[int32]bool{}
 	for k, p := range inv.packs {
+		p.phase1 = true
 		res.Packs++
 		res.BytesBefore += p.size
 		res.BlobsUnused += len(p.info.Blobs) - len(p.owned)
@@ -384,46 +637,9 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 		default:
 			res.PacksKept++
 			res.UnusedLeft += unused
-			if len(p.files) == 0 {
-				p.newFile = true // an unindexed pack that stays gets described
-			}
 		}
 	}
-	// Index files listing a pack that goes are replaced; the kept packs
-	// they list are described again unless a surviving file lists them.
-	obsolete := map[string]bool{}
-	for name, ks := range inv.indexFiles {
-		drop := len(ks) == 0
-		for _, k := range ks {
-			if goes[k] {
-				drop = true
-				break
-			}
-		}
-		if drop {
-			obsolete[name] = true
-			pl.obsolete = append(pl.obsolete, name)
-		}
-	}
-	sort.Strings(pl.obsolete)
-	for _, p := range inv.packs {
-		if p.action != pruneKeep || p.newFile {
-			continue
-		}
-		survives := false
-		for _, f := range p.files {
-			if !obsolete[f] {
-				survives = true
-				break
-			}
-		}
-		p.newFile = !survives
-	}
-	for _, p := range inv.packs {
-		if p.action == pruneKeep && p.newFile {
-			pl.describe = append(pl.describe, p.info)
-		}
-	}
+	pl.planIndex(goes)
 	// Estimate of the packs the copies fill, for the dry run.
 	res.BytesAfter = res.BytesBefore
 	for _, p := range pl.deleteList {
@@ -440,8 +656,49 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 		}
 	}
 	res.BytesFreed = res.BytesBefore - res.BytesAfter
-	res.IndexFilesDeleted = len(pl.obsolete)
 	res.DamageMarkers = len(pl.markers)
+}
+
+// planIndex decides which index files are obsolete (they list a pack that
+// goes, or nothing) and which kept packs need describing in a new one (no
+// index file lists them, or only obsolete ones). Only the index files of
+// phase 1's inventory can be obsolete: those written since describe
+// packs prune keeps (catchUp).
+func (pl *prunePlan) planIndex(goes map[int32]bool) {
+	inv := pl.inv
+	obsolete := map[string]bool{}
+	pl.obsolete = pl.obsolete[:0]
+	for name, ks := range inv.indexFiles {
+		drop := len(ks) == 0
+		for _, k := range ks {
+			if goes[k] {
+				drop = true
+				break
+			}
+		}
+		if drop {
+			obsolete[name] = true
+			pl.obsolete = append(pl.obsolete, name)
+		}
+	}
+	sort.Strings(pl.obsolete)
+	pl.describe = pl.describe[:0]
+	for _, p := range inv.packs {
+		if p.action != pruneKeep {
+			continue
+		}
+		survives := false
+		for _, f := range p.files {
+			if !obsolete[f] {
+				survives = true
+				break
+			}
+		}
+		if !survives {
+			pl.describe = append(pl.describe, p.info)
+		}
+	}
+	pl.res.IndexFilesDeleted = len(pl.obsolete)
 }
 
 func share(part, whole int64) float64 {
@@ -466,8 +723,12 @@ func (pl *prunePlan) deletes() []string {
 	return out
 }
 
-// executePrune changes the repository in the crash-safe order.
-func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOptions, step func(string)) error {
+// pruneDeletes is how many packs prune deletes at once.
+const pruneDeletes = 8
+
+// executePrune changes the repository in the crash-safe order, under the
+// exclusive lock; the repacked packs (written) are already stored.
+func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, written []index.PackInfo, step func(string)) error {
 	res := pl.res
 	// 1. WAL archive: drop the records no snapshot can be continued through.
 	for _, wp := range pl.wal {
@@ -481,12 +742,8 @@ func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOpt
 			return err
 		}
 	}
-	// 2. Copy the used blobs of the packs to repack into new packs.
-	written, err := repackPacks(ctx, r, pl, opts, step)
-	if err != nil {
-		return err
-	}
-	res.PacksWritten = len(written)
+	// 2. (The used blobs of the packs to repack were copied into new
+	// packs in phase 1.)
 	// 3. New index files: the new packs, and the kept packs whose only
 	// description is in an index file about to go. Written before
 	// anything is deleted.
@@ -504,28 +761,52 @@ func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOpt
 	if err := repo.LockHeld(ctx); err != nil {
 		return err
 	}
-	// The local cache must not keep placing blobs in packs about to go:
-	// forget what it learnt from pack headers (index rebuild) now; what
-	// it merged from index files goes with them (Sync notices).
+	// The local cache takes the new index files now (the obsolete ones
+	// are still there: an incremental Sync, no reload of every file) ...
+	if err := r.Sync(dctx); err != nil {
+		return err
+	}
+	// ... and must not keep placing blobs in packs about to go: forget
+	// what it learnt from pack headers (index rebuild) now; what it merged
+	// from the obsolete index files goes with each of them (step 4).
 	if err := dropCacheOnlyEntries(r); err != nil {
 		return err
 	}
-	// 4. The superseded index files.
+	// 4. The superseded index files. First out of the local cache, with
+	// the packs only they list and those packs' blobs (one transaction): no
+	// file the cache keeps lists a pack that goes. After a crash before
+	// they are deleted from the repository, the next Sync merges them again.
+	if err := r.Index().RemoveFiles(pl.obsolete); err != nil {
+		return fmt.Errorf("local index %s: %w", r.Index().Path(), err)
+	}
+	r.ForgetLocations()
 	for _, name := range pl.obsolete {
 		if err := r.Backend().Delete(dctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete index file %s: %w", name, err)
 		}
 		step("delete " + name)
 	}
-	// 5. The packs no index file describes any more.
+	// 5. The packs no index file describes any more, a few at once (each
+	// deletion of the local backend syncs its directory).
+	var stepMu sync.Mutex
+	g, gctx := errgroup.WithContext(dctx)
+	g.SetLimit(pruneDeletes)
 	for _, p := range pl.deleteList {
-		if err := repo.LockHeld(ctx); err != nil {
-			return err // a lost lock: a backup elsewhere may use this pack now
-		}
-		if err := r.Backend().Delete(dctx, repo.PackName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete pack %s: %w", repo.ShortHex(p.info.ID), err)
-		}
-		step("delete " + repo.PackName(p.info.ID))
+		g.Go(func() error {
+			if err := repo.LockHeld(ctx); err != nil {
+				return err // a lost lock: a backup elsewhere may use this pack now
+			}
+			if err := r.Backend().Delete(gctx, repo.PackName(p.info.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("delete pack %s: %w", repo.ShortHex(p.info.ID), err)
+			}
+			stepMu.Lock()
+			defer stepMu.Unlock()
+			step("delete " + repo.PackName(p.info.ID))
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	// 6. Damage markers of snapshots that are gone.
 	for _, name := range pl.markers {
@@ -534,13 +815,6 @@ func executePrune(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOpt
 			continue
 		}
 		step("delete " + name)
-	}
-	// 7. The local cache, from the repository's index files as they are now.
-	if err := r.ResetIndex(); err != nil {
-		return err
-	}
-	if err := r.Sync(dctx); err != nil {
-		return err
 	}
 	res.BytesAfter = res.BytesBefore
 	for _, p := range pl.deleteList {
@@ -575,10 +849,11 @@ func dropCacheOnlyEntries(r pruneRepo) error {
 // keepLineDir marks used every chunk named by the wal/ files of dir when
 // they belong to a line of history other than the legacy one (an identity
 // or a timeline after 1), and reports whether they do.
-func keepLineDir(ctx context.Context, r pruneRepo, m *pruneMarker, dir string) (bool, error) {
+func keepLineDir(ctx context.Context, r pruneRepo, m *pruneMarker, dir string, seen map[string]bool) (bool, error) {
 	var names []string
 	if err := r.Backend().List(ctx, dir, func(name string, size int64) error {
 		names = append(names, name)
+		seen[name] = true
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("list WAL archive %s: %w", dir, err)

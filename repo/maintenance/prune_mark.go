@@ -25,15 +25,15 @@ type pruneBlobRef struct {
 
 // prunePack is one pack as prune sees it.
 type prunePack struct {
-	info    index.PackInfo // blobs from an index file, or from the pack's header
-	size    int64          // size in data/
-	files   []string       // index files listing it; none: unindexed
-	owned   []int32        // blobs of this pack that are kept (one copy per used blob)
-	ownedB  int64          // sealed bytes of owned blobs
-	blobB   int64          // sealed bytes of all its blobs
-	usedB   int64          // sealed bytes of used blobs, duplicates included (ownership score)
-	action  pruneAction
-	newFile bool // needs describing in a new index file
+	info   index.PackInfo // blobs from an index file, or from the pack's header
+	size   int64          // size in data/
+	files  []string       // index files listing it; none: unindexed
+	owned  []int32        // blobs of this pack that are kept (one copy per used blob)
+	ownedB int64          // sealed bytes of owned blobs
+	blobB  int64          // sealed bytes of all its blobs
+	usedB  int64          // sealed bytes of used blobs, duplicates included (ownership score)
+	action pruneAction
+	phase1 bool // in phase 1's inventory (not a pack written since)
 }
 
 type pruneAction int
@@ -66,11 +66,21 @@ func (inv *pruneInventory) blob(ref pruneBlobRef) (*prunePack, index.BlobInfo) {
 	return p, p.info.Blobs[ref.blob]
 }
 
-// inventory lists data/ and index/, reads every index file (refusing when
+// inventory lists index/ and data/, reads every index file (refusing when
 // one is damaged: its packs' contents would be unknown), checks the listed
 // packs exist with the listed sizes, and reads the header of every pack no
 // index file lists.
 func inventory(ctx context.Context, r pruneRepo, workers int) (*pruneInventory, error) {
+	// index/ before data/: a writer stores its packs before the index
+	// file describing them, so every pack an index file listed here lists
+	// is in the listing of data/ (prune's phase 1 holds only a shared lock).
+	var names []string
+	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
+		names = append(names, name)
+		return nil
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list index files: %w", err)
+	}
 	sizes := map[[32]byte]int64{}
 	if err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
 		if h := repo.NameHash(name); h != ([32]byte{}) && repo.FileName(repo.DirData, h) == name {
@@ -79,13 +89,6 @@ func inventory(ctx context.Context, r pruneRepo, workers int) (*pruneInventory, 
 		return nil
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("list packs: %w", err)
-	}
-	var names []string
-	if err := r.Backend().List(ctx, repo.DirIndex, func(name string, size int64) error {
-		names = append(names, name)
-		return nil
-	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("list index files: %w", err)
 	}
 	files, damaged, err := r.LoadIndexFiles(ctx, names, true)
 	if err != nil {
@@ -154,23 +157,8 @@ func inventory(ctx context.Context, r pruneRepo, workers int) (*pruneInventory, 
 		return nil, err
 	}
 	sort.Strings(inv.unreadable)
-	for k, p := range inv.packs {
-		sp := p.info.Space
-		if inv.where[sp] == nil {
-			inv.where[sp] = map[chunk.ID]pruneBlobRef{}
-		}
-		for j, b := range p.info.Blobs {
-			p.blobB += int64(b.Length)
-			ref := pruneBlobRef{int32(k), int32(j)}
-			if _, ok := inv.where[sp][b.ID]; !ok {
-				inv.where[sp][b.ID] = ref
-				continue
-			}
-			if inv.dups[sp] == nil {
-				inv.dups[sp] = map[chunk.ID][]pruneBlobRef{}
-			}
-			inv.dups[sp][b.ID] = append(inv.dups[sp][b.ID], ref)
-		}
+	for k := range inv.packs {
+		inv.add(int32(k))
 	}
 	return inv, nil
 }
@@ -182,6 +170,16 @@ type pruneMarker struct {
 	used map[string]map[chunk.ID]struct{}
 	// trees already walked, and whether everything below them was present
 	trees map[string]map[chunk.ID]bool
+	// catching is set in phase 2 (catchUp): every blob marked then that
+	// was not marked before is also appended to fresh.
+	catching bool
+	fresh    []freshBlob
+}
+
+// freshBlob is a blob first marked used in phase 2.
+type freshBlob struct {
+	space string
+	id    chunk.ID
 }
 
 func (m *pruneMarker) mark(space string, id chunk.ID) {
@@ -189,6 +187,12 @@ func (m *pruneMarker) mark(space string, id chunk.ID) {
 	if s == nil {
 		s = map[chunk.ID]struct{}{}
 		m.used[space] = s
+	}
+	if m.catching {
+		if _, ok := s[id]; ok {
+			return
+		}
+		m.fresh = append(m.fresh, freshBlob{space, id})
 	}
 	s[id] = struct{}{}
 }

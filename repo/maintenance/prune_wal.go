@@ -107,7 +107,8 @@ type walPrunePlan struct {
 	space   string
 	line    walarchive.Line // the line of history (identity, timeline) of the archive
 	arch    *walarchive.WALArchive
-	floor   uint64 // records ending at or before it may go
+	hist    *walarchive.History // the database's history (nil: only timeline 1), for planning the line again
+	floor   uint64              // records ending at or before it may go
 	keep    []walarchive.WALSegmentRecord
 	dropped []walarchive.WALSegmentRecord
 	files   []string // every wal/ file of the space, superseded by the rewrite

@@ -39,6 +39,39 @@ type WALArchiver struct {
 	spaces map[string]*spaceArchiver
 	// tails are the runs' tails still going on (archiveSpace's deferTail).
 	tails sync.WaitGroup
+	// gate is held shared by every run and exclusively by Pause.
+	gate sync.RWMutex
+}
+
+// Pause waits for the runs in progress to end (their deferred tails too)
+// and holds new ones back until resume is called: the agent pauses
+// archiving for the exclusive section of a prune (maintenance.PruneOptions.Pause), which then works on the
+// repository alone. A run held back waits; it lists the WAL only once
+// resumed, so its RPO lag counts the pause.
+func (a *WALArchiver) Pause() (resume func()) {
+	a.gate.Lock()
+	var once sync.Once
+	return func() { once.Do(a.gate.Unlock) }
+}
+
+// Reload forgets what the archiver keeps in memory about the repository:
+// every space's archive position and the chunks it knows the repository
+// holds (not the running hashes of the data dir's open segments, which are
+// checked against the record they continue). Each space's next run loads
+// them again. It must be called, while paused, after a prune: the prune
+// rewrote archives (the position names files it deleted and records it
+// dropped) and deleted packs (known chunks may be gone).
+func (a *WALArchiver) Reload() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, sa := range a.spaces {
+		sa.mu.Lock()
+		sa.pos = nil
+		sa.knownMu.Lock()
+		sa.known = nil
+		sa.knownMu.Unlock()
+		sa.mu.Unlock()
+	}
 }
 
 // NewWALArchiver returns an archiver using pipe (shared with other work of the
@@ -244,8 +277,16 @@ func (a *WALArchiver) ArchiveSpace(ctx context.Context, dataDir, space string) (
 // written; the local index is a cache of the index files and consolidation
 // only rewrites records in fewer files, so neither belongs on the path from
 // a WAL write to its archive (the RPO lag). Their failures are logged
-// (a.r.Logger) instead of returned.
+// (a.r.Logger) instead of returned. Every run holds the gate shared (Pause)
+// to its very end, its tail included: a paused archiver writes nothing.
 func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, deferTail bool) (*WALArchiveResult, error) {
+	a.gate.RLock()
+	gateHeld := true // false once a tail goroutine owns it
+	defer func() {
+		if gateHeld {
+			a.gate.RUnlock()
+		}
+	}()
 	start := time.Now()
 	if err := engram.ValidSpaceID(space); err != nil {
 		return nil, err
@@ -266,9 +307,11 @@ func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, d
 			sa.mu.Unlock()
 			return
 		}
+		gateHeld = false
 		a.tails.Add(1)
 		go func() {
 			defer a.tails.Done()
+			defer a.gate.RUnlock()
 			defer sa.mu.Unlock()
 			handOff()
 		}()
