@@ -129,6 +129,31 @@ func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
 	return compress(dst, src, level, shuffleAuto, true)
 }
 
+// CompressFile is Compress for a chunk of a file, by its slash-separated
+// path relative to the space (or backup) root, as Pipeline.SplitFile
+// compresses it: at FileLevel's level and with the strategy of the file's
+// kind (compressKind).
+func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, compressed bool) {
+	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath))
+}
+
+// compressKind is Compress with the strategy of a kind of Engram file: WAL
+// segments are compressed plain, without the float32 test and the shuffled
+// probes. Their records carry float32 payloads behind variable-length
+// headers, so a chunk's floats sit at every byte phase and shuffling never
+// pays, but a 16 KiB sample often sits at one phase and looks like floats:
+// the probe then compressed the sample twice, and on one WAL chunk in five
+// (the shuffled form saving under weakShufflePercent) the whole chunk twice,
+// shuffled and plain, to keep the plain form (docs/chunking.md, "Issue 18:
+// WAL chunks plain"). The stored form is the one Compress picks for them.
+func compressKind(dst, src []byte, level Level, kind fileKind) ([]byte, bool) {
+	mode := shuffleAuto
+	if kind == kindWAL {
+		mode = shuffleNever
+	}
+	return compress(dst, src, level, mode, true)
+}
+
 // compress is Compress with the shuffle decision and the incompressibility
 // probe under the caller's control, for measurement.
 func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byte, bool) {
@@ -137,7 +162,11 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 		return src, false
 	}
 	var out []byte
-	ent, ok := planeEntropy(src)
+	var st probeStats
+	if mode != shuffleNever {
+		st = sampleStats(src)
+	}
+	ent, ok := st.ent, st.ok
 	switch {
 	case mode == shuffleAlways, mode == shuffleAuto && ok && looksLikeFloat32(ent):
 		if !ok {
@@ -172,7 +201,7 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 		return src, false
 	default:
 		out = append(dst[:0], formatZstd)
-		out = encoder(textLevel(l, src)).EncodeAll(src, out)
+		out = encoder(textLevel(l, src, st.text)).EncodeAll(src, out)
 	}
 	if !pays(len(src), len(out)) {
 		return src, false
