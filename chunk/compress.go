@@ -137,6 +137,13 @@ func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, 
 	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath))
 }
 
+// CompressWAL is CompressFile for a chunk of a WAL segment, for callers
+// that only store WAL (the WAL archive): it stores the chunk as a backup of
+// the segment does.
+func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) {
+	return compressKind(dst, src, level, kindWAL)
+}
+
 // compressKind is Compress with the strategy of a kind of Engram file: WAL
 // segments are compressed plain, without the float32 test and the shuffled
 // probes. Their records carry float32 payloads behind variable-length
@@ -145,7 +152,8 @@ func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, 
 // the probe then compressed the sample twice, and on one WAL chunk in five
 // (the shuffled form saving under weakShufflePercent) the whole chunk twice,
 // shuffled and plain, to keep the plain form (docs/chunking.md, "Issue 18:
-// WAL chunks plain"). The stored form is the one Compress picks for them.
+// WAL chunks plain"). On Engram WAL this stores what Compress stores, with
+// less work; a WAL segment of bare floats would be stored plain.
 func compressKind(dst, src []byte, level Level, kind fileKind) ([]byte, bool) {
 	mode := shuffleAuto
 	if kind == kindWAL {
