@@ -54,7 +54,7 @@ func TestCompressFileWALPlain(t *testing.T) {
 	for _, rel := range []string{"cold/seg-000001.col", "warm/warm_tier.dat"} {
 		got, _ := CompressFile(nil, f, rel, LevelDefault)
 		want, _ := Compress(nil, f, LevelDefault)
-		if !bytes.Equal(got, want) || got[0] != formatZstdShuffle4 {
+		if !bytes.Equal(got, want) || got[0] != formatShuffle4Huff {
 			t.Errorf("%s: floats stored as %d bytes format %#x, want Compress's %d bytes", rel, len(got), got[0], len(want))
 		}
 	}
