@@ -222,13 +222,16 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 	return out, true
 }
 
-// compressShuffled writes formatZstdShuffle4: the format byte, the plaintext
+// compressShuffled writes formatShuffle4Huff: the format byte, the plaintext
 // length as a uvarint, then the four planes of shuffle4(src), each as a
-// section [kind byte][uvarint length][bytes], kind planeRaw or planeZstd (one
-// zstd frame). Planes are compressed separately because zstd's fast levels
-// only entropy-code a block as a whole: a block mixing the low-entropy
-// exponent plane with random mantissa planes saves nothing. Planes whose
-// sampled entropy shows they are random are stored raw without trying.
+// section [kind byte][uvarint length][bytes], kind planeRaw, planeHuff
+// (Huffman-coded blocks, appendHuffBlocks) or, for planes under one block
+// whose zstd frame at level l is smaller, planeZstd. Planes are coded
+// separately because entropy coding works on a block as a whole: a block
+// mixing the low-entropy exponent plane with random mantissa planes saves
+// nothing. Planes whose sampled entropy shows they are random are stored raw
+// without trying. (formatZstdShuffle4, read by decodeShuffled, is the same
+// with planeRaw and planeZstd sections only.)
 func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
 	q := len(src) / 4
 	size := [4]int{q, q, q, len(src) - 3*q}
