@@ -2,11 +2,7 @@ package chunk
 
 import (
 	"bytes"
-	"context"
-	"sync"
 	"testing"
-
-	"github.com/restic/chunker"
 )
 
 // TestCompressFileWALPlain: a WAL segment's chunks are compressed plain
@@ -66,17 +62,7 @@ func TestSplitFileWALStrategy(t *testing.T) {
 	d := genWAL(int(ParamsWAL.Max), 2)
 	p := NewPipeline(2, LevelDefault)
 	defer p.Close()
-	var mu sync.Mutex
-	var got []byte
-	_, _, _, err := p.SplitFile(context.Background(), bytes.NewReader(d), "wal/wal-01.log", chunker.Pol(0x3DA3358B4DC173), ParamsWAL, Key{}, nil, func(ch *Chunk) error {
-		mu.Lock()
-		defer mu.Unlock()
-		got = bytes.Clone(ch.Stored)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := splitStored(t, p, d, "wal/wal-01.log", ParamsWAL)
 	want, _ := CompressFile(nil, d, "wal/wal-01.log", LevelDefault)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("stored %d bytes, want CompressFile's %d", len(got), len(want))
