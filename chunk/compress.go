@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/klauspost/compress/huff0"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -20,6 +21,10 @@ const (
 	formatZstd byte = 0x01
 	// formatZstdShuffle4: the frame decodes to shuffle4(plaintext).
 	formatZstdShuffle4 byte = 0x02
+	// formatShuffle4Huff: as formatZstdShuffle4, with a third section
+	// kind, planeHuff (Huffman-coded blocks, no zstd frame). Written since
+	// issue 18's third round; 0x02 is still read.
+	formatShuffle4Huff byte = 0x03
 )
 
 // minSavingsPercent: a compressed form must be at least this much smaller than
@@ -129,6 +134,39 @@ func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
 	return compress(dst, src, level, shuffleAuto, true)
 }
 
+// CompressFile is Compress for a chunk of a file, by its slash-separated
+// path relative to the space (or backup) root, as Pipeline.SplitFile
+// compresses it: at FileLevel's level and with the strategy of the file's
+// kind (compressKind).
+func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, compressed bool) {
+	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath))
+}
+
+// CompressWAL is CompressFile for a chunk of a WAL segment, for callers
+// that only store WAL (the WAL archive): it stores the chunk as a backup of
+// the segment does.
+func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) {
+	return compressKind(dst, src, level, kindWAL)
+}
+
+// compressKind is Compress with the strategy of a kind of Engram file: WAL
+// segments are compressed plain, without the float32 test and the shuffled
+// probes. Their records carry float32 payloads behind variable-length
+// headers, so a chunk's floats sit at every byte phase and shuffling never
+// pays, but a 16 KiB sample often sits at one phase and looks like floats:
+// the probe then compressed the sample twice, and on one WAL chunk in five
+// (the shuffled form saving under weakShufflePercent) the whole chunk twice,
+// shuffled and plain, to keep the plain form (docs/chunking.md, "Issue 18:
+// WAL chunks plain"). On Engram WAL this stores what Compress stores, with
+// less work; a WAL segment of bare floats would be stored plain.
+func compressKind(dst, src []byte, level Level, kind fileKind) ([]byte, bool) {
+	mode := shuffleAuto
+	if kind == kindWAL {
+		mode = shuffleNever
+	}
+	return compress(dst, src, level, mode, true)
+}
+
 // compress is Compress with the shuffle decision and the incompressibility
 // probe under the caller's control, for measurement.
 func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byte, bool) {
@@ -137,7 +175,11 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 		return src, false
 	}
 	var out []byte
-	ent, ok := planeEntropy(src)
+	var st probeStats
+	if mode != shuffleNever {
+		st = sampleStats(src)
+	}
+	ent, ok := st.ent, st.ok
 	switch {
 	case mode == shuffleAlways, mode == shuffleAuto && ok && looksLikeFloat32(ent):
 		if !ok {
@@ -172,7 +214,7 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 		return src, false
 	default:
 		out = append(dst[:0], formatZstd)
-		out = encoder(textLevel(l, src)).EncodeAll(src, out)
+		out = encoder(textLevel(l, src, st.text)).EncodeAll(src, out)
 	}
 	if !pays(len(src), len(out)) {
 		return src, false
@@ -180,17 +222,20 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 	return out, true
 }
 
-// compressShuffled writes formatZstdShuffle4: the format byte, the plaintext
+// compressShuffled writes formatShuffle4Huff: the format byte, the plaintext
 // length as a uvarint, then the four planes of shuffle4(src), each as a
-// section [kind byte][uvarint length][bytes], kind planeRaw or planeZstd (one
-// zstd frame). Planes are compressed separately because zstd's fast levels
-// only entropy-code a block as a whole: a block mixing the low-entropy
-// exponent plane with random mantissa planes saves nothing. Planes whose
-// sampled entropy shows they are random are stored raw without trying.
+// section [kind byte][uvarint length][bytes], kind planeRaw, planeHuff
+// (Huffman-coded blocks, appendHuffBlocks) or, for planes under one block
+// whose zstd frame at level l is smaller, planeZstd. Planes are coded
+// separately because entropy coding works on a block as a whole: a block
+// mixing the low-entropy exponent plane with random mantissa planes saves
+// nothing. Planes whose sampled entropy shows they are random are stored raw
+// without trying. (formatZstdShuffle4, read by decodeShuffled, is the same
+// with planeRaw and planeZstd sections only.)
 func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
 	q := len(src) / 4
 	size := [4]int{q, q, q, len(src) - 3*q}
-	dst = append(dst, formatZstdShuffle4)
+	dst = append(dst, formatShuffle4Huff)
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	// The leading planes that are random by their sampled entropy (a
 	// float's low mantissa bytes, planes 0 and 1) are stored raw at places
@@ -226,9 +271,15 @@ func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
 		// Reserve a maximal uvarint for the length, then patch it: avoids
 		// compressing into a temporary buffer.
 		hdr := len(dst)
-		dst = append(dst, planeZstd, 0, 0, 0, 0, 0)
-		dst = encoder(l).EncodeAll(plane, dst)
+		dst = append(dst, planeHuff, 0, 0, 0, 0, 0)
+		dst = appendHuffBlocks(dst, plane)
 		n := len(dst) - hdr - 6
+		if len(plane) < huffBlockSize {
+			// A small chunk's plane (the warm page file's) may hold runs
+			// (zero padding, free pages) that zstd's matches store almost
+			// for free and Huffman coding cannot: keep the smaller.
+			dst, n = smallerZstdPlane(dst, hdr, n, plane, l)
+		}
 		if !pays(len(plane), n) {
 			dst = appendSection(dst[:hdr], planeRaw, plane)
 			continue
@@ -238,10 +289,141 @@ func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
 	return dst
 }
 
-// Section kinds of formatZstdShuffle4.
+// smallerZstdPlane compresses plane as a zstd frame and, when that is
+// smaller than the n-byte section body at dst[hdr+6:], replaces the
+// section's kind and body with it. It returns dst and the body length.
+func smallerZstdPlane(dst []byte, hdr, n int, plane []byte, l Level) ([]byte, int) {
+	tmp := getBuf(len(plane) + 64)
+	defer putBuf(tmp)
+	z := encoder(l).EncodeAll(plane, (*tmp)[:0])
+	*tmp = z[:0]
+	if len(z) >= n {
+		return dst, n
+	}
+	dst[hdr] = planeZstd
+	return append(dst[:hdr+6], z...), len(z)
+}
+
+// huffBlockSize is the plaintext size of the blocks of a planeHuff section
+// (the last block of a plane may be shorter); part of the stored form.
+// huff0 codes at most huff0.BlockSizeMax bytes at once.
+const huffBlockSize = 128 << 10
+
+// Block modes of a planeHuff section.
+const (
+	huffBlockRaw  byte = 0 // the block's bytes
+	huffBlockRLE  byte = 1 // one byte, repeated for the whole block
+	huffBlockHuff byte = 2 // uvarint n, then n bytes: a huff0 table and 4 streams
+)
+
+// minHuffBlock: shorter blocks are stored raw (huff0's 4-stream form needs
+// a jump table and a Huffman table, and its decoder rejects tiny inputs).
+const minHuffBlock = 64
+
+var huffPool = sync.Pool{New: func() any { return new(huff0.Scratch) }}
+
+// appendHuffBlocks appends the body of a planeHuff section: the plane cut
+// in huffBlockSize blocks, each [mode byte] then raw bytes, one RLE byte,
+// or [uvarint n][n bytes of huff0 4X data with its own table]. Why not a
+// zstd frame: zstd's fast match finder finds short repeats in an exponent
+// plane that cost more as sequences than they save as literals, and it
+// spends most of its time looking for them; huff0 alone stored the
+// exponent planes of the 1 GiB bench set's cold segments 17 % smaller in
+// an eighth of the CPU (docs/chunking.md, "Issue 18, third round").
+func appendHuffBlocks(dst, plane []byte) []byte {
+	s := huffPool.Get().(*huff0.Scratch)
+	defer huffPool.Put(s)
+	s.Reuse = huff0.ReusePolicyNone // every block carries its own table
+	for len(plane) > 0 {
+		b := plane[:min(len(plane), huffBlockSize)]
+		plane = plane[len(b):]
+		if len(b) < minHuffBlock {
+			dst = append(append(dst, huffBlockRaw), b...)
+			continue
+		}
+		out, _, err := huff0.Compress4X(b, s)
+		switch {
+		case err == huff0.ErrUseRLE:
+			dst = append(dst, huffBlockRLE, b[0])
+		case err != nil || len(out)+binary.MaxVarintLen32 >= len(b):
+			dst = append(append(dst, huffBlockRaw), b...)
+		default:
+			dst = append(dst, huffBlockHuff)
+			dst = binary.AppendUvarint(dst, uint64(len(out)))
+			dst = append(dst, out...)
+		}
+	}
+	return dst
+}
+
+// decodeHuffBlocks decodes a planeHuff section body into want bytes
+// appended to dst.
+func decodeHuffBlocks(dst, body []byte, want int) ([]byte, error) {
+	s := huffPool.Get().(*huff0.Scratch)
+	defer huffPool.Put(s)
+	for left := want; left > 0; {
+		n := min(left, huffBlockSize)
+		left -= n
+		if len(body) == 0 {
+			return dst, fmt.Errorf("huffman block: truncated: %w", ErrCorrupt)
+		}
+		mode := body[0]
+		body = body[1:]
+		switch mode {
+		case huffBlockRaw:
+			if len(body) < n {
+				return dst, fmt.Errorf("raw huffman block: truncated: %w", ErrCorrupt)
+			}
+			dst = append(dst, body[:n]...)
+			body = body[n:]
+		case huffBlockRLE:
+			if len(body) < 1 {
+				return dst, fmt.Errorf("rle huffman block: truncated: %w", ErrCorrupt)
+			}
+			for range n {
+				dst = append(dst, body[0])
+			}
+			body = body[1:]
+		case huffBlockHuff:
+			m, k := binary.Uvarint(body)
+			if k <= 0 || m > uint64(len(body)-k) {
+				return dst, fmt.Errorf("huffman block: bad length: %w", ErrCorrupt)
+			}
+			data := body[k : k+int(m)]
+			body = body[k+int(m):]
+			if n < minHuffBlock {
+				return dst, fmt.Errorf("huffman block of %d bytes: %w", n, ErrCorrupt)
+			}
+			tab, rest, err := huff0.ReadTable(data, s)
+			if err != nil {
+				return dst, fmt.Errorf("huffman table: %v: %w", err, ErrCorrupt)
+			}
+			start := len(dst)
+			dst = slices.Grow(dst, n)
+			out, err := tab.Decoder().Decompress4X(dst[start:start:start+n], rest)
+			if err != nil {
+				return dst[:start], fmt.Errorf("huffman block: %v: %w", err, ErrCorrupt)
+			}
+			if len(out) != n || &out[0] != &dst[:start+1][start] {
+				return dst[:start], fmt.Errorf("huffman block: %d bytes, want %d: %w", len(out), n, ErrCorrupt)
+			}
+			dst = dst[:start+n]
+		default:
+			return dst, fmt.Errorf("huffman block mode %d: %w", mode, ErrCorrupt)
+		}
+	}
+	if len(body) != 0 {
+		return dst, fmt.Errorf("huffman plane: %d trailing bytes: %w", len(body), ErrCorrupt)
+	}
+	return dst, nil
+}
+
+// Section kinds of formatZstdShuffle4 (raw and zstd) and
+// formatShuffle4Huff (all three).
 const (
 	planeRaw  byte = 0
 	planeZstd byte = 1
+	planeHuff byte = 2
 )
 
 func appendSection(dst []byte, kind byte, data []byte) []byte {
@@ -308,8 +490,8 @@ func DecompressMax(dst, src []byte, limit int) ([]byte, error) {
 			return dst[:0], fmt.Errorf("decompress: %w", err)
 		}
 		return out, nil
-	case formatZstdShuffle4:
-		out, err := decodeShuffled(dst, src[1:], limit)
+	case formatZstdShuffle4, formatShuffle4Huff:
+		out, err := decodeShuffled(dst, src[1:], limit, src[0] == formatShuffle4Huff)
 		if err != nil {
 			return dst[:0], fmt.Errorf("decompress shuffled: %w", err)
 		}
@@ -365,8 +547,9 @@ func decodeFrame(dst, frame []byte, want, limit int) ([]byte, error) {
 	return out, nil
 }
 
-// decodeShuffled decodes the body of formatZstdShuffle4 (see compressShuffled).
-func decodeShuffled(dst, src []byte, limit int) ([]byte, error) {
+// decodeShuffled decodes the body of formatZstdShuffle4, or with huff of
+// formatShuffle4Huff (see compressShuffled).
+func decodeShuffled(dst, src []byte, limit int, huff bool) ([]byte, error) {
 	total, n := binary.Uvarint(src)
 	if n <= 0 {
 		return dst[:0], fmt.Errorf("length: %w", ErrCorrupt)
@@ -411,6 +594,16 @@ func decodeShuffled(dst, src []byte, limit int) ([]byte, error) {
 			start := len(decoded)
 			var err error
 			if decoded, err = decodeFrame(decoded, body, want, want); err != nil {
+				return dst[:0], fmt.Errorf("plane %d: %w", k, err)
+			}
+			pl[k] = decoded[start:]
+		case planeHuff:
+			if !huff {
+				return dst[:0], fmt.Errorf("plane %d: unknown kind %d: %w", k, kind, ErrCorrupt)
+			}
+			start := len(decoded)
+			var err error
+			if decoded, err = decodeHuffBlocks(decoded, body, want); err != nil {
 				return dst[:0], fmt.Errorf("plane %d: %w", k, err)
 			}
 			pl[k] = decoded[start:]

@@ -17,9 +17,9 @@ func TestCompressRoundTrip(t *testing.T) {
 		wantCompressed bool
 		wantFormat     byte
 	}{
-		{"floats 1MiB", genFloats(1<<20, 1), LevelDefault, true, formatZstdShuffle4},
-		{"floats 16KiB page chunk", genFloats(16<<10, 2), LevelFastest, true, formatZstdShuffle4},
-		{"floats odd length", genFloats(100_003, 3), LevelFastest, true, formatZstdShuffle4},
+		{"floats 1MiB", genFloats(1<<20, 1), LevelDefault, true, formatShuffle4Huff},
+		{"floats 16KiB page chunk", genFloats(16<<10, 2), LevelFastest, true, formatShuffle4Huff},
+		{"floats odd length", genFloats(100_003, 3), LevelFastest, true, formatShuffle4Huff},
 		{"text", genText(300_000, 4), LevelFastest, true, formatZstd},
 		{"text balanced", genText(300_000, 4), LevelBalanced, true, formatZstd},
 		{"text better", genText(70_000, 5), LevelBetter, true, formatZstd},
@@ -30,12 +30,12 @@ func TestCompressRoundTrip(t *testing.T) {
 		{"wal compressed plain", genWAL(1<<20, 6), LevelFastest, true, formatZstd},
 		// Looks like float32 (one plane of 6 bits, three of 8); shuffling
 		// saves ~6 %, over minSavingsPercent (TestShuffledProbe).
-		{"wide-exponent floats", genWideFloats(1<<20, 11), LevelFastest, true, formatZstdShuffle4},
+		{"wide-exponent floats", genWideFloats(1<<20, 11), LevelFastest, true, formatShuffle4Huff},
 		{"random stays raw", dataKinds[3].gen(1<<20, 7), LevelFastest, false, 0},
 		{"small random stays raw", dataKinds[3].gen(5000, 7), LevelFastest, false, 0},
 		{"short text", bytes.Repeat([]byte("abcabd"), 50), LevelFastest, true, formatZstd},
 		{"8 MiB text", genText(MaxChunkSize, 9), LevelFastest, true, formatZstd},
-		{"8 MiB floats", genFloats(MaxChunkSize, 9), LevelFastest, true, formatZstdShuffle4},
+		{"8 MiB floats", genFloats(MaxChunkSize, 9), LevelFastest, true, formatShuffle4Huff},
 		{"tiny stays raw", []byte("hello, hello, hello, hello"), LevelFastest, false, 0},
 		{"zeros", make([]byte, 1<<20), LevelFastest, true, formatZstd},
 		{"level none", genText(100_000, 8), LevelNone, false, 0},
@@ -139,7 +139,7 @@ func TestDecompressRejects(t *testing.T) {
 		t.Fatal("text did not compress")
 	}
 	goodShuf, ok := Compress(nil, genFloats(100_000, 1), LevelFastest)
-	if !ok || goodShuf[0] != formatZstdShuffle4 {
+	if !ok || goodShuf[0] != formatShuffle4Huff {
 		t.Fatal("floats did not compress shuffled")
 	}
 	big, ok := Compress(nil, make([]byte, MaxChunkSize+1), LevelFastest)
@@ -169,6 +169,13 @@ func TestDecompressRejects(t *testing.T) {
 		{"shuffled trailing", append(bytes.Clone(goodShuf), 0), ErrCorrupt},
 		{"shuffled too large", bigShuf, ErrTooLarge},
 		{"shuffled no planes", []byte{formatZstdShuffle4, 100}, ErrCorrupt},
+		{"huffman plane in format 0x02", append([]byte{formatZstdShuffle4}, goodShuf[1:]...), ErrCorrupt},
+		{"huffman block mode 3", huffSection(64, 3), ErrCorrupt},
+		{"huffman raw block truncated", huffSection(64, huffBlockRaw, 1, 2, 3), ErrCorrupt},
+		{"huffman rle block truncated", huffSection(64, huffBlockRLE), ErrCorrupt},
+		{"huffman block bad length", huffSection(64, huffBlockHuff, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2), ErrCorrupt},
+		{"huffman block garbage", huffSection(64, append([]byte{huffBlockHuff, 20}, bytes.Repeat([]byte{0x55}, 20)...)...), ErrCorrupt},
+		{"huffman block trailing", huffSection(64, append(append([]byte{huffBlockRaw}, make([]byte, 64)...), 9)...), ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +197,20 @@ func TestDecompressRejects(t *testing.T) {
 	}
 }
 
+// huffSection is a formatShuffle4Huff stored form of 4*n bytes whose first
+// plane is a planeHuff section with body and whose other planes are raw
+// zeros.
+func huffSection(n int, body ...byte) []byte {
+	b := binary.AppendUvarint([]byte{formatShuffle4Huff}, uint64(4*n))
+	b = append(b, planeHuff)
+	b = binary.AppendUvarint(b, uint64(len(body)))
+	b = append(b, body...)
+	for range 3 {
+		b = appendSection(b, planeRaw, make([]byte, n))
+	}
+	return b
+}
+
 // FuzzDecompress feeds arbitrary bytes to Decompress: it must never panic,
 // never return more than MaxChunkSize, and whatever it accepts must be
 // exactly what re-compressing and decoding gives back.
@@ -202,6 +223,15 @@ func FuzzDecompress(f *testing.F) {
 			}
 		}
 	}
+	// The stored forms of every plane and block kind: format 0x02 (zstd
+	// planes), 0x03 with Huffman, RLE and raw blocks.
+	low := genFloats(4000, 4)
+	for i := 0; i < len(low); i += 4 {
+		low[i] = 0     // an RLE plane
+		low[i+1] &= 15 // a Huffman plane
+	}
+	f.Add(compressShuffledZstd(nil, low, LevelFastest, [4]float64{}))
+	f.Add(compressShuffledRef(nil, low, LevelFastest, [4]float64{}))
 	f.Add([]byte{formatZstd})
 	f.Add([]byte{formatZstdShuffle4, 0x80, 0x01, 0, 32})
 	f.Fuzz(func(t *testing.T, src []byte) {

@@ -40,17 +40,7 @@ func TestSplitFileCompressesAtFileLevel(t *testing.T) {
 		rel  string
 		want Level
 	}{{"hot/memtable.bin", LevelBalanced}, {"wal/wal-01.log", LevelFastest}} {
-		var mu sync.Mutex
-		var got []byte
-		_, _, _, err := p.SplitFile(context.Background(), bytes.NewReader(data), c.rel, chunker.Pol(0x3DA3358B4DC173), ParamsDefault, Key{}, nil, func(ch *Chunk) error {
-			mu.Lock()
-			defer mu.Unlock()
-			got = bytes.Clone(ch.Stored)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := splitStored(t, p, data, c.rel, ParamsDefault)
 		want, ok := Compress(nil, data, c.want)
 		if !ok || !bytes.Equal(got, want) {
 			t.Errorf("%s: stored %d bytes, want Compress at %v (%d bytes)", c.rel, len(got), c.want, len(want))
@@ -59,6 +49,24 @@ func TestSplitFileCompressesAtFileLevel(t *testing.T) {
 	if a, b := mustCompress(t, data, LevelBalanced), mustCompress(t, data, LevelFastest); len(a) >= len(b) {
 		t.Errorf("binary data: balanced %d bytes, fastest %d: the test data does not tell the levels apart", len(a), len(b))
 	}
+}
+
+// splitStored runs data, one chunk with params, through p.SplitFile as the
+// file rel and returns the chunk's stored form.
+func splitStored(t *testing.T, p *Pipeline, data []byte, rel string, params Params) []byte {
+	t.Helper()
+	var mu sync.Mutex
+	var got []byte
+	_, _, _, err := p.SplitFile(context.Background(), bytes.NewReader(data), rel, chunker.Pol(0x3DA3358B4DC173), params, Key{}, nil, func(ch *Chunk) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = bytes.Clone(ch.Stored)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func mustCompress(t *testing.T, b []byte, l Level) []byte {

@@ -132,7 +132,8 @@ type split struct {
 	key    Key
 	known  func(ID) bool
 	store  func(*Chunk) error
-	level  Level // the compression level of this Split's chunks
+	level  Level    // the compression level of this Split's chunks
+	kind   fileKind // the kind of file, for compressKind
 
 	pending sync.WaitGroup
 
@@ -193,6 +194,7 @@ func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, p
 	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, level: p.level}
 	if relPath != "" {
 		s.level = FileLevel(relPath, p.level)
+		s.kind = kindOf(relPath)
 	}
 	h := hasherPool.Get().(*blake3.Hasher)
 	h.Reset()
@@ -271,7 +273,7 @@ func (p *Pipeline) process(j job) {
 		return
 	}
 	out := getBuf(len(raw))
-	stored, compressed := Compress((*out)[:0], raw, s.level)
+	stored, compressed := compressKind((*out)[:0], raw, s.level, s.kind)
 	if compressed {
 		*out = stored
 	}

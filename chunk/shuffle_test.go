@@ -91,9 +91,29 @@ func BenchmarkShuffle4(b *testing.B) {
 // temporary buffer, every plane appended from there): the stored form must
 // not change when compressShuffled writes leading raw planes in place.
 func compressShuffledRef(dst, src []byte, l Level, ent [4]float64) []byte {
+	return compressShuffledSections(dst, src, ent, formatShuffle4Huff, planeHuff, func(dst, plane []byte) []byte {
+		h := appendHuffBlocks(nil, plane)
+		if z := encoder(l).EncodeAll(plane, nil); len(plane) < huffBlockSize && len(z) < len(h) {
+			dst[len(dst)-6] = planeZstd
+			return append(dst, z...)
+		}
+		return append(dst, h...)
+	})
+}
+
+// compressShuffledZstd is the writer of formatZstdShuffle4 (before issue
+// 18's third round), whose stored forms repositories hold and Decompress
+// still reads.
+func compressShuffledZstd(dst, src []byte, l Level, ent [4]float64) []byte {
+	return compressShuffledSections(dst, src, ent, formatZstdShuffle4, planeZstd, func(dst, plane []byte) []byte {
+		return encoder(l).EncodeAll(plane, dst)
+	})
+}
+
+func compressShuffledSections(dst, src []byte, ent [4]float64, format, kind byte, code func(dst, plane []byte) []byte) []byte {
 	sh := make([]byte, len(src))
 	shuffle4(sh, src)
-	dst = append(dst, formatZstdShuffle4)
+	dst = append(dst, format)
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	for k, plane := range planes(sh) {
 		if ent[k] >= randomPlaneEntropy {
@@ -101,8 +121,8 @@ func compressShuffledRef(dst, src []byte, l Level, ent [4]float64) []byte {
 			continue
 		}
 		hdr := len(dst)
-		dst = append(dst, planeZstd, 0, 0, 0, 0, 0)
-		dst = encoder(l).EncodeAll(plane, dst)
+		dst = append(dst, kind, 0, 0, 0, 0, 0)
+		dst = code(dst, plane)
 		n := len(dst) - hdr - 6
 		if !pays(len(plane), n) {
 			dst = appendSection(dst[:hdr], planeRaw, plane)

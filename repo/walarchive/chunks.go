@@ -134,7 +134,7 @@ func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
 	if ok || !w.packer.Claim(id) {
 		return nil
 	}
-	stored, compressed := chunk.Compress(nil, raw, chunk.DefaultLevel)
+	stored, compressed := chunk.CompressWAL(nil, raw, chunk.DefaultLevel) // as a backup of the segment stores it
 	var flags uint8
 	if compressed {
 		flags |= repo.FlagCompressed
