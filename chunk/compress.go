@@ -131,7 +131,7 @@ func decoder() *zstd.Decoder {
 // data is detected and stored byte-shuffled, which is what makes embeddings
 // compress at all (docs/chunking.md). Safe for concurrent use.
 func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
-	return compress(dst, src, level, shuffleAuto, true)
+	return compress(dst, src, level, shuffleAuto, true, false)
 }
 
 // CompressFile is Compress for a chunk of a file, by its slash-separated
@@ -139,14 +139,14 @@ func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
 // compresses it: at FileLevel's level and with the strategy of the file's
 // kind (compressKind).
 func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, compressed bool) {
-	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath))
+	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath), false)
 }
 
 // CompressWAL is CompressFile for a chunk of a WAL segment, for callers
 // that only store WAL (the WAL archive): it stores the chunk as a backup of
 // the segment does.
 func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) {
-	return compressKind(dst, src, level, kindWAL)
+	return compressKind(dst, src, level, kindWAL, false)
 }
 
 // compressKind is Compress with the strategy of a kind of Engram file: WAL
@@ -159,17 +159,19 @@ func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) 
 // shuffled and plain, to keep the plain form (docs/chunking.md, "Issue 18:
 // WAL chunks plain"). On Engram WAL this stores what Compress stores, with
 // less work; a WAL segment of bare floats would be stored plain.
-func compressKind(dst, src []byte, level Level, kind fileKind) ([]byte, bool) {
+func compressKind(dst, src []byte, level Level, kind fileKind, huff bool) ([]byte, bool) {
 	mode := shuffleAuto
 	if kind == kindWAL {
 		mode = shuffleNever
 	}
-	return compress(dst, src, level, mode, true)
+	return compress(dst, src, level, mode, true, huff)
 }
 
 // compress is Compress with the shuffle decision and the incompressibility
-// probe under the caller's control, for measurement.
-func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byte, bool) {
+// probe under the caller's control, for measurement; huff lets it write
+// formatShuffle4Huff (see Pipeline.UseHuffPlanes), else it writes
+// formatZstdShuffle4.
+func compress(dst, src []byte, level Level, mode shuffleMode, probe bool, huff bool) ([]byte, bool) {
 	l, err := level.resolve()
 	if err != nil || l == LevelNone || len(src) < minCompressSize {
 		return src, false
@@ -186,7 +188,7 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 			ent = [4]float64{} // unknown: try zstd on every plane
 		}
 		if probe {
-			switch shuffledSampleChoice(src, l, ent) {
+			switch shuffledSampleChoice(src, l, ent, huff) {
 			case sampleRaw:
 				return src, false
 			case samplePlain:
@@ -198,7 +200,7 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 				return out, true
 			}
 		}
-		out = compressShuffled(dst[:0], src, l, ent)
+		out = compressShuffled(dst[:0], src, l, ent, huff)
 		if probe && int64(len(out))*100 > int64(len(src))*(100-weakShufflePercent) {
 			// A weak shuffle: the sample misjudged a WAL-like chunk; keep
 			// the plain form if it is smaller.
@@ -230,12 +232,16 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool) ([]byt
 // separately because entropy coding works on a block as a whole: a block
 // mixing the low-entropy exponent plane with random mantissa planes saves
 // nothing. Planes whose sampled entropy shows they are random are stored raw
-// without trying. (formatZstdShuffle4, read by decodeShuffled, is the same
-// with planeRaw and planeZstd sections only.)
-func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
+// without trying. Without huff it writes formatZstdShuffle4, the same with
+// planeRaw and planeZstd sections only, which every reader decodes.
+func compressShuffled(dst, src []byte, l Level, ent [4]float64, huff bool) []byte {
 	q := len(src) / 4
 	size := [4]int{q, q, q, len(src) - 3*q}
-	dst = append(dst, formatShuffle4Huff)
+	if huff {
+		dst = append(dst, formatShuffle4Huff)
+	} else {
+		dst = append(dst, formatZstdShuffle4)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	// The leading planes that are random by their sampled entropy (a
 	// float's low mantissa bytes, planes 0 and 1) are stored raw at places
@@ -271,10 +277,15 @@ func compressShuffled(dst, src []byte, l Level, ent [4]float64) []byte {
 		// Reserve a maximal uvarint for the length, then patch it: avoids
 		// compressing into a temporary buffer.
 		hdr := len(dst)
-		dst = append(dst, planeHuff, 0, 0, 0, 0, 0)
-		dst = appendHuffBlocks(dst, plane)
+		if !huff {
+			dst = append(dst, planeZstd, 0, 0, 0, 0, 0)
+			dst = encoder(l).EncodeAll(plane, dst)
+		} else {
+			dst = append(dst, planeHuff, 0, 0, 0, 0, 0)
+			dst = appendHuffBlocks(dst, plane)
+		}
 		n := len(dst) - hdr - 6
-		if len(plane) < huffBlockSize {
+		if huff && len(plane) < huffBlockSize {
 			// A small chunk's plane (the warm page file's) may hold runs
 			// (zero padding, free pages) that zstd's matches store almost
 			// for free and Huffman coding cannot: keep the smaller.

@@ -218,7 +218,7 @@ func FuzzDecompress(f *testing.F) {
 	// Small seeds: Go's mutator slows to a crawl on inputs of tens of KiB.
 	for _, seed := range [][]byte{genText(3000, 3), genFloats(4000, 3), genWAL(5000, 3), bytes.Repeat([]byte{7}, 5000)} {
 		for _, mode := range []shuffleMode{shuffleNever, shuffleAlways} {
-			if s, ok := compress(nil, seed, LevelFastest, mode, false); ok {
+			if s, ok := compress(nil, seed, LevelFastest, mode, false, true); ok {
 				f.Add(s)
 			}
 		}
@@ -275,7 +275,7 @@ func TestShuffledProbe(t *testing.T) {
 		if !ok || !looksLikeFloat32(ent) {
 			t.Fatalf("%s: entropies %.2f do not look like float32", tc.name, ent)
 		}
-		if got := shuffledSamplePays(tc.data, LevelFastest, ent); got != tc.pays {
+		if got := shuffledSamplePays(tc.data, LevelFastest, ent, true); got != tc.pays {
 			t.Errorf("%s: shuffledSamplePays = %v, want %v (entropies %.2f)", tc.name, got, tc.pays, ent)
 		}
 	}

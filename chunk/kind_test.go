@@ -50,7 +50,7 @@ func TestCompressFileWALPlain(t *testing.T) {
 	for _, rel := range []string{"cold/seg-000001.col", "warm/warm_tier.dat"} {
 		got, _ := CompressFile(nil, f, rel, LevelDefault)
 		want, _ := Compress(nil, f, LevelDefault)
-		if !bytes.Equal(got, want) || got[0] != formatShuffle4Huff {
+		if !bytes.Equal(got, want) || got[0] != formatZstdShuffle4 {
 			t.Errorf("%s: floats stored as %d bytes format %#x, want Compress's %d bytes", rel, len(got), got[0], len(want))
 		}
 	}
@@ -107,5 +107,27 @@ func TestSampleStatsText(t *testing.T) {
 	}
 	if decided[textYes] == 0 || decided[textNo] == 0 || decided[textUnknown] == 0 {
 		t.Errorf("decisions %v: want some of each", decided)
+	}
+}
+
+// TestPipelineHuffPlanes: a pipeline stores float chunks in form 0x02 (which
+// every binary reads) until UseHuffPlanes, then in form 0x03; both decode to
+// the chunk. Repositories before format 3 must never get 0x03.
+func TestPipelineHuffPlanes(t *testing.T) {
+	f := genFloats(1<<20, 3)
+	p := NewPipeline(2, LevelDefault)
+	defer p.Close()
+	for _, c := range []struct {
+		huff   bool
+		format byte
+	}{{false, formatZstdShuffle4}, {true, formatShuffle4Huff}, {false, formatZstdShuffle4}} {
+		p.UseHuffPlanes(c.huff)
+		got := splitStored(t, p, f, "cold/seg-000001.col", ParamsCold)
+		if len(got) == 0 || got[0] != c.format {
+			t.Fatalf("huff %v: stored form %#x, want %#x", c.huff, got[0], c.format)
+		}
+		if plain, err := Decompress(nil, got); err != nil || !bytes.Equal(plain, f) {
+			t.Fatalf("huff %v: decompress: %v", c.huff, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/restic/chunker"
 	"github.com/zeebo/blake3"
@@ -36,6 +37,7 @@ type Chunk struct {
 // memory in flight is bounded by the queue, not by the number of files.
 type Pipeline struct {
 	level   Level
+	huff    atomic.Bool // UseHuffPlanes
 	workers int
 	jobs    chan job
 	wg      sync.WaitGroup
@@ -109,6 +111,15 @@ func NewPipeline(workers int, level Level) *Pipeline {
 	return p
 }
 
+// UseHuffPlanes says whether Splits started from now on may store float
+// chunks in form 0x03 (formatShuffle4Huff: planes Huffman-coded, cheaper and
+// smaller than 0x02's zstd frames), which binaries before it cannot decode.
+// Only a repository whose format promises that its readers know the form
+// (repo.Config.HuffPlanes: format 3 and later) may get it; a pipeline stores
+// 0x02 until told otherwise, so a caller that forgets costs speed, never
+// compatibility.
+func (p *Pipeline) UseHuffPlanes(on bool) { p.huff.Store(on) }
+
 // Workers returns the number of worker goroutines.
 func (p *Pipeline) Workers() int { return p.workers }
 
@@ -134,6 +145,7 @@ type split struct {
 	store  func(*Chunk) error
 	level  Level    // the compression level of this Split's chunks
 	kind   fileKind // the kind of file, for compressKind
+	huff   bool     // Pipeline.UseHuffPlanes when the Split started
 
 	pending sync.WaitGroup
 
@@ -191,7 +203,7 @@ func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, p
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, level: p.level}
+	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, level: p.level, huff: p.huff.Load()}
 	if relPath != "" {
 		s.level = FileLevel(relPath, p.level)
 		s.kind = kindOf(relPath)
@@ -273,7 +285,7 @@ func (p *Pipeline) process(j job) {
 		return
 	}
 	out := getBuf(len(raw))
-	stored, compressed := compressKind((*out)[:0], raw, s.level, s.kind)
+	stored, compressed := compressKind((*out)[:0], raw, s.level, s.kind, s.huff)
 	if compressed {
 		*out = stored
 	}

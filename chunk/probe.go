@@ -177,8 +177,8 @@ func samplePays(p []byte, l Level) bool {
 // still not pay: the Engram WAL, whose records carry float32 payloads, saves
 // about 6 % shuffled, and compressing its multi-MiB chunks in full only to
 // store them raw cost half a CPU second per GiB of WAL.
-func shuffledSamplePays(p []byte, l Level, ent [4]float64) bool {
-	return shuffledSampleChoice(p, l, ent) != sampleRaw
+func shuffledSamplePays(p []byte, l Level, ent [4]float64, huff bool) bool {
+	return shuffledSampleChoice(p, l, ent, huff) != sampleRaw
 }
 
 // What shuffledSampleChoice advises for a float-looking chunk.
@@ -200,14 +200,14 @@ const plainOverShufflePercent = 5
 // shuffledSampleChoice compresses a sample of a float-looking chunk both
 // byte-shuffled and plain and says which form to use for the whole chunk.
 // Chunks under four probe windows are not probed: they are shuffled.
-func shuffledSampleChoice(p []byte, l Level, ent [4]float64) int {
+func shuffledSampleChoice(p []byte, l Level, ent [4]float64, huff bool) int {
 	if len(p) < 4*probeWindow {
 		return sampleShuffled
 	}
 	s := probeSample(p, probeWindow)
 	out := getBuf(2*len(s) + 128)
 	defer putBuf(out)
-	c := compressShuffled((*out)[:0], s, l, ent)
+	c := compressShuffled((*out)[:0], s, l, ent, huff)
 	shuffled := len(c)
 	c = encoder(l).EncodeAll(s, c[len(c):])
 	plain := len(c) + 1 // the format byte

@@ -150,7 +150,7 @@ func TestCompressShuffledStoredForm(t *testing.T) {
 		for _, ent := range ents {
 			want := compressShuffledRef(nil, src, LevelDefault, ent)
 			for _, room := range []int{0, n + 100} {
-				got := compressShuffled(make([]byte, 0, room), src, LevelDefault, ent)
+				got := compressShuffled(make([]byte, 0, room), src, LevelDefault, ent, true)
 				if !bytes.Equal(got, want) {
 					t.Fatalf("len %d, entropies %v, room %d: stored form differs from the reference", n, ent, room)
 				}
@@ -158,6 +158,15 @@ func TestCompressShuffledStoredForm(t *testing.T) {
 			plain, err := Decompress(nil, want)
 			if err != nil || !bytes.Equal(plain, src) {
 				t.Fatalf("len %d, entropies %v: decompress: %v", n, ent, err)
+			}
+			// Without huff (repositories before format 3) the writer
+			// stores form 0x02 exactly as the writer before 0x03 did.
+			old := compressShuffled(nil, src, LevelDefault, ent, false)
+			if ref := compressShuffledZstd(nil, src, LevelDefault, ent); !bytes.Equal(old, ref) {
+				t.Fatalf("len %d, entropies %v: form 0x02 differs from the old writer's", n, ent)
+			}
+			if plain, err := Decompress(nil, old); err != nil || !bytes.Equal(plain, src) {
+				t.Fatalf("len %d, entropies %v: decompress 0x02: %v", n, ent, err)
 			}
 		}
 	}

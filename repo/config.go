@@ -19,12 +19,22 @@ import (
 // repository is still written in format 1 (no compressed index files), so
 // the binaries that made it keep reading it.
 // Format 3 (2026-12) adds the encryption xaes-256-gcm, the default of new
-// repositories; a repository of format 1 or 2 keeps XChaCha20-Poly1305 and
-// its version, so nothing it holds changes.
+// repositories, and the stored chunk form 0x03 (float planes Huffman-coded,
+// docs/chunking.md); a repository of format 1 or 2 keeps XChaCha20-Poly1305,
+// form 0x02 and its version, so nothing it holds changes and the binaries
+// that made it keep reading everything written to it later.
 const FormatVersion = 3
 
 // formatXAES is the first format whose config may name EncryptionXAES.
 const formatXAES = 3
+
+// formatHuffPlanes is the first format whose chunks may be stored in form
+// 0x03 (chunk.Pipeline.UseHuffPlanes).
+const formatHuffPlanes = 3
+
+// HuffPlanes reports whether chunks of this repository may be stored in form
+// 0x03, which binaries before format 3 cannot decode.
+func (c Config) HuffPlanes() bool { return c.Version >= formatHuffPlanes }
 
 // Encryption modes recorded in the config.
 const (

@@ -199,6 +199,8 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		pipe = chunk.NewPipeline(0, chunk.DefaultLevel)
 		defer pipe.Close()
 	}
+	// Stored form 0x03 only where every reader of the repository knows it.
+	pipe.UseHuffPlanes(r.Config().HuffPlanes())
 	prog := opts.Progress
 	if prog == nil {
 		prog = &repo.Progress{}
