@@ -34,6 +34,7 @@ type SnapWalk struct {
 	treeIDs []chunk.ID          // every tree read, so their packs are checked too
 	BadTree bool                // a tree could not be read
 	counts  struct{ files, dirs, links, bytes, chunks uint64 }
+	relay   *relay // L2 of several snapshots: when its stream may start (nil: now)
 }
 
 // maxFileFindings bounds per-file lines for one kind of damage.
