@@ -56,6 +56,12 @@ type StreamOptions struct {
 	// two wanted ones (default runMaxGap): a reader of a few small blobs
 	// spread over a pack (a directory's subtrees) sets it low.
 	RunGap int64
+	// Ramp makes the first runs smaller, RunBytes/8 doubling run by run up
+	// to RunBytes, so that the first blobs can be opened while the runs
+	// after them are still being read: a stream that started with Ahead's
+	// worth of full runs in flight had the cores idle until the disk had
+	// served most of them (L2 verify).
+	Ramp bool
 	// Sort reads the blobs in pack order (pack, offset) rather than in the
 	// order given, so neighbours given apart still share a read. Without it
 	// a run only groups blobs that are neighbours in the order given.
@@ -239,10 +245,17 @@ func (s *blobStream) cut(ids []chunk.ID, loc func(i int) index.Location, order [
 			return cmp.Or(cmp.Compare(la.Offset, lb.Offset), cmp.Compare(a, b))
 		})
 	}
+	limit := s.opts.RunBytes // the bound of the run being cut
+	if s.opts.Ramp {
+		limit = max(s.opts.RunBytes/8, 1)
+	}
 	for _, i := range order {
-		if n := len(runs); n > 0 && runs[n-1].add(ids[i], loc(i), s.opts.RunBytes, s.opts.RunGap) {
+		if n := len(runs); n > 0 && runs[n-1].add(ids[i], loc(i), limit, s.opts.RunGap) {
 			which[n-1] = append(which[n-1], i)
 			continue
+		}
+		if len(runs) > 0 {
+			limit = min(2*limit, s.opts.RunBytes)
 		}
 		runs = append(runs, newBlobRun(ids[i], loc(i)))
 		which = append(which, []int{i})

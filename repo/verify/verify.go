@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -337,7 +338,9 @@ func (v *Verifier) verify(ctx context.Context, r Repository, id chunk.ID, rl *re
 		return vd, nil
 	}
 	vd.Space, vd.Time = sn.Space, sn.Time
+	region := trace.StartRegion(ctx, "verify L1") // MEMENTO_TRACE shows where a verification waits
 	w, err := v.Manifest(ctx, sn, vd)
+	region.End()
 	if err != nil {
 		return nil, err
 	}
