@@ -85,6 +85,9 @@ func (v *Verifier) Manifest(ctx context.Context, sn *repo.Snapshot, vd *Verdict)
 	}
 
 	// Every pack present, with the size the index says, and every blob inside it.
+	if err := v.packsListed(ctx); err != nil {
+		return nil, err
+	}
 	perPack := map[[32]byte]int{}
 	checkPack := func(id chunk.ID, l index.Location) {
 		if _, done := w.bad[l.Pack]; done {
