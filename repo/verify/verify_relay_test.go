@@ -2,9 +2,12 @@ package verify_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"testing"
+
+	"github.com/zeebo/blake3"
 
 	"memento/chunk"
 	"memento/repo"
@@ -122,5 +125,37 @@ func TestVerifyL2RelayCancelled(t *testing.T) {
 		if vd.Snapshot != ids[0].String() || !vd.Passed {
 			t.Fatalf("verdict of %s (passed %v), want only the first snapshot's, passed", vd.Short(), vd.Passed)
 		}
+	}
+}
+
+// A file whose bytes do not hash to its tree's BLAKE3 fails its snapshot in
+// the relay with the exact finding, between two snapshots that pass.
+func TestVerifyL2RelayWrongFileDigest(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	backupOf := func(seed uint64) *repo.Snapshot {
+		src := filepath.Join(t.TempDir(), "src")
+		repotest.WriteFile(t, filepath.Join(src, "a"), repotest.RandomBytes(seed, 1<<20), 0o644)
+		return backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	}
+	first := backupOf(500)
+	c := repotest.NewCrafter(t, tr.Repository, "")
+	data := repotest.RandomBytes(501, 200<<10)
+	f := c.File("bad", data)
+	wrong := repo.Hash(blake3.Sum256(data[1:]))
+	f.BLAKE3 = &wrong
+	crafted := c.Snapshot(c.Tree(f))
+	last := backupOf(502)
+	vds := verifytest.IDs(t, tr.Repository, verify.L2, first.ID, crafted.ID, last.ID)
+	verifytest.WantPass(t, vds[0], vds[2])
+	sum := blake3.Sum256(data)
+	want := "L2 file bad: content BLAKE3 " + hex.EncodeToString(sum[:])[:16] + " does not match the tree's"
+	var l2 []string
+	for _, f := range vds[1].Findings {
+		if f.Level == verify.L2 {
+			l2 = append(l2, f.String())
+		}
+	}
+	if len(l2) != 1 || l2[0] != want || vds[1].Figures["files_hashed"] != 0 {
+		t.Fatalf("L2 findings %q (files hashed %v), want only %q", l2, vds[1].Figures["files_hashed"], want)
 	}
 }
