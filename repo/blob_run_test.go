@@ -72,8 +72,9 @@ func TestBlobRunCut(t *testing.T) {
 }
 
 // TestBlobRunCutRamp: with Ramp the first runs of a stream are RunBytes/8,
-// /4 and /2 long at most, the rest RunBytes, and every blob is still in
-// exactly one run, in the order given.
+// /4 and /2 long at most, then RunBytes, and the last ones at most half of
+// what is left (not below RunBytes/8); every blob is still in exactly one
+// run, in the order given.
 func TestBlobRunCutRamp(t *testing.T) {
 	const runBytes, blob = 8000, 100
 	pack := [32]byte{7}
@@ -103,7 +104,7 @@ func TestBlobRunCutRamp(t *testing.T) {
 		}
 		return sizes
 	}
-	if got, want := cut(true), []int64{1000, 2000, 4000, 8000, 8000, 7000}; !slices.Equal(got, want) {
+	if got, want := cut(true), []int64{1000, 2000, 4000, 8000, 7500, 3700, 1900, 1000, 900}; !slices.Equal(got, want) {
 		t.Errorf("ramped runs %v, want %v", got, want)
 	}
 	if got, want := cut(false), []int64{8000, 8000, 8000, 6000}; !slices.Equal(got, want) {

@@ -60,7 +60,9 @@ type StreamOptions struct {
 	// to RunBytes, so that the first blobs can be opened while the runs
 	// after them are still being read: a stream that started with Ahead's
 	// worth of full runs in flight had the cores idle until the disk had
-	// served most of them (L2 verify).
+	// served most of them (L2 verify). The last runs shrink likewise (a run
+	// is at most half of what is left, down to RunBytes/8), so that the
+	// stream does not end with one core opening one long run.
 	Ramp bool
 	// Sort reads the blobs in pack order (pack, offset) rather than in the
 	// order given, so neighbours given apart still share a read. Without it
@@ -245,19 +247,30 @@ func (s *blobStream) cut(ids []chunk.ID, loc func(i int) index.Location, order [
 			return cmp.Or(cmp.Compare(la.Offset, lb.Offset), cmp.Compare(a, b))
 		})
 	}
-	limit := s.opts.RunBytes // the bound of the run being cut
+	minRun := max(s.opts.RunBytes/8, 1)
+	limit, ramp := s.opts.RunBytes, s.opts.RunBytes // the bound of the run being cut; the ramp's
+	var left int64                                  // the stored bytes of the blobs not cut yet
 	if s.opts.Ramp {
-		limit = max(s.opts.RunBytes/8, 1)
+		limit, ramp = minRun, minRun
+		for _, i := range order {
+			left += int64(loc(i).Length)
+		}
 	}
 	for _, i := range order {
-		if n := len(runs); n > 0 && runs[n-1].add(ids[i], loc(i), limit, s.opts.RunGap) {
+		l := loc(i)
+		if n := len(runs); n > 0 && runs[n-1].add(ids[i], l, limit, s.opts.RunGap) {
 			which[n-1] = append(which[n-1], i)
+			left -= int64(l.Length)
 			continue
 		}
-		if len(runs) > 0 {
-			limit = min(2*limit, s.opts.RunBytes)
+		if s.opts.Ramp {
+			if len(runs) > 0 {
+				ramp = min(2*ramp, s.opts.RunBytes)
+			}
+			limit = min(ramp, max(left/2, minRun))
 		}
-		runs = append(runs, newBlobRun(ids[i], loc(i)))
+		left -= int64(l.Length)
+		runs = append(runs, newBlobRun(ids[i], l))
 		which = append(which, []int{i})
 	}
 	return runs, which
