@@ -105,13 +105,11 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// stream cuts them into the same runs, one pack's at a time.
 	var ids []chunk.ID
 	var locs []index.Location
-	var stored int64 // the stored bytes of every blob to read
 	for _, j := range jobs {
 		sort.Slice(j.blobs, func(a, b int) bool { return j.blobs[a].loc.Offset < j.blobs[b].loc.Offset })
 		for _, b := range j.blobs {
 			ids = append(ids, b.id)
 			locs = append(locs, b.loc)
-			stored += int64(b.loc.Length)
 		}
 	}
 	for _, f := range hashable {
@@ -139,8 +137,8 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// damage.
 	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ramp: true, Ahead: l2Ahead, Workers: v.opts.Workers, AroundCache: true,
 		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
-	// In a relay of snapshots, wait for the previous one's reads to be
-	// under way; that wait is not this snapshot's L2 time.
+	// In a relay of snapshots, wait for the previous one's stream to end;
+	// that wait is not this snapshot's L2 time.
 	waitFrom := time.Now()
 	if err := w.relay.startStream(ctx); err != nil {
 		return err
@@ -148,9 +146,6 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	defer w.relay.streamed()
 	defer trace.StartRegion(ctx, "verify L2 stream").End()
 	start = start.Add(time.Since(waitFrom))
-	if stored <= l2Ahead/4 {
-		w.relay.passOn()
-	}
 	var pack [32]byte
 	err := v.blobs.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		if err := ctx.Err(); err != nil {
@@ -167,13 +162,6 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 			trace.Log(ctx, "verify", "first chunk")
 		}
 		c.deliverBlob(b)
-		// Once what is left is within a quarter of the read-ahead bound,
-		// every read of this stream is under way and most are done: the
-		// next snapshot may start its own (a quarter, so that the two
-		// streams hold little more than one).
-		if stored -= int64(b.Loc.Length); stored <= l2Ahead/4 {
-			w.relay.passOn()
-		}
 		return nil
 	})
 	if err != nil {

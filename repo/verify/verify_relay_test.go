@@ -18,13 +18,11 @@ import (
 	"memento/repo/verify/verifytest"
 )
 
-// L2 of several snapshots runs as a relay (the next one reads while the
-// previous one ends), yet every verdict is the one of that snapshot
-// verified alone, in the order asked for: a byte flipped in a pack of the
-// middle snapshot fails it alone, with the same findings word for word,
-// and the snapshots before and after it pass with every file hashed. The
-// first snapshot is larger than a quarter of L2's read-ahead, so the next
-// one starts while it still streams.
+// L2 of several snapshots runs as a relay (the next one walks its trees
+// while the previous one streams), yet every verdict is the one of that
+// snapshot verified alone, in the order asked for: a byte flipped in a pack
+// of the middle snapshot fails it alone, with the same findings word for
+// word, and the snapshots before and after it pass with every file hashed.
 func TestVerifyL2RelayKeepsEachVerdict(t *testing.T) {
 	ctx := context.Background()
 	tr := repotest.New(t, repo.InitOptions{PackSize: 1 << 20})
