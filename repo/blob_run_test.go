@@ -2,6 +2,7 @@ package repo
 
 import (
 	"cmp"
+	"slices"
 	"testing"
 
 	"memento/chunk"
@@ -67,5 +68,46 @@ func TestBlobRunCut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlobRunCutRamp: with Ramp the first runs of a stream are RunBytes/8,
+// /4 and /2 long at most, then RunBytes, and the last ones at most half of
+// what is left (not below RunBytes/8); every blob is still in exactly one
+// run, in the order given.
+func TestBlobRunCutRamp(t *testing.T) {
+	const runBytes, blob = 8000, 100
+	pack := [32]byte{7}
+	var ids []chunk.ID
+	locs := map[chunk.ID]index.Location{}
+	for i := range 300 { // 30,000 bytes of neighbours in one pack
+		id := chunk.ID{byte(i), byte(i >> 8), 1}
+		ids = append(ids, id)
+		locs[id] = index.Location{Pack: pack, Offset: uint32(i * blob), Length: blob, RawLength: blob}
+	}
+	cut := func(ramp bool) []int64 {
+		s := &blobStream{opts: StreamOptions{RunBytes: runBytes, RunGap: runMaxGap, Ramp: ramp}}
+		runs, which := s.cut(ids, func(i int) index.Location { return locs[ids[i]] }, nil)
+		var sizes []int64
+		next := 0
+		for n, run := range runs {
+			sizes = append(sizes, run.n)
+			for _, i := range which[n] {
+				if i != next {
+					t.Fatalf("ramp %v: run %d holds blob %d, want %d", ramp, n, i, next)
+				}
+				next++
+			}
+		}
+		if next != len(ids) {
+			t.Fatalf("ramp %v: runs hold %d blobs of %d", ramp, next, len(ids))
+		}
+		return sizes
+	}
+	if got, want := cut(true), []int64{1000, 2000, 4000, 8000, 7500, 3700, 1900, 1000, 900}; !slices.Equal(got, want) {
+		t.Errorf("ramped runs %v, want %v", got, want)
+	}
+	if got, want := cut(false), []int64{8000, 8000, 8000, 6000}; !slices.Equal(got, want) {
+		t.Errorf("runs %v, want %v", got, want)
 	}
 }

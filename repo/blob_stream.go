@@ -55,6 +55,14 @@ type StreamOptions struct {
 	// two wanted ones (default runMaxGap): a reader of a few small blobs
 	// spread over a pack (a directory's subtrees) sets it low.
 	RunGap int64
+	// Ramp makes the first runs smaller, RunBytes/8 doubling run by run up
+	// to RunBytes, so that the first blobs can be opened while the runs
+	// after them are still being read: a stream that started with Ahead's
+	// worth of full runs in flight had the cores idle until the disk had
+	// served most of them (L2 verify). The last runs shrink likewise (a run
+	// is at most half of what is left, down to RunBytes/8), so that the
+	// stream does not end with one core opening one long run.
+	Ramp bool
 	// Sort reads the blobs in pack order (pack, offset) rather than in the
 	// order given, so neighbours given apart still share a read. Without it
 	// a run only groups blobs that are neighbours in the order given.
@@ -238,12 +246,30 @@ func (s *blobStream) cut(ids []chunk.ID, loc func(i int) index.Location, order [
 			return cmp.Or(cmp.Compare(la.Offset, lb.Offset), cmp.Compare(a, b))
 		})
 	}
+	minRun := max(s.opts.RunBytes/8, 1)
+	limit, ramp := s.opts.RunBytes, s.opts.RunBytes // the bound of the run being cut; the ramp's
+	var left int64                                  // the stored bytes of the blobs not cut yet
+	if s.opts.Ramp {
+		limit, ramp = minRun, minRun
+		for _, i := range order {
+			left += int64(loc(i).Length)
+		}
+	}
 	for _, i := range order {
-		if n := len(runs); n > 0 && runs[n-1].add(ids[i], loc(i), s.opts.RunBytes, s.opts.RunGap) {
+		l := loc(i)
+		if n := len(runs); n > 0 && runs[n-1].add(ids[i], l, limit, s.opts.RunGap) {
 			which[n-1] = append(which[n-1], i)
+			left -= int64(l.Length)
 			continue
 		}
-		runs = append(runs, newBlobRun(ids[i], loc(i)))
+		if s.opts.Ramp {
+			if len(runs) > 0 {
+				ramp = min(2*ramp, s.opts.RunBytes)
+			}
+			limit = min(ramp, max(left/2, minRun))
+		}
+		left -= int64(l.Length)
+		runs = append(runs, newBlobRun(ids[i], l))
 		which = append(which, []int{i})
 	}
 	return runs, which

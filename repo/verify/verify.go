@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -250,30 +251,59 @@ type Verifier struct {
 	opts      VerifyOptions
 	packSizes map[[32]byte]int64 // from listing data/
 	indexed   map[[32]byte]int64 // pack sizes per the index
+	// listed is closed once packSizes and indexed are complete, with
+	// listErr (nil: they are complete from the start).
+	listed  chan struct{}
+	listErr error
 }
 
-// NewVerifier lists the packs of the repository and reads the pack sizes of
-// the local index, once for all the snapshots it verifies. check uses it with
-// Manifest for its L1 walk of every snapshot. It takes only what L1 reads
-// (manifestRepo: Backend, Index, LoadTree).
+// NewVerifier starts listing the packs of the repository and reading the
+// pack sizes of the local index, once for all the snapshots it verifies;
+// Manifest waits for them only where it compares them, so the listing (a
+// directory read per pack prefix, slow with a cold cache) overlaps the
+// first snapshot's tree walk. check uses it with Manifest for its L1 walk
+// of every snapshot. It takes only what L1 reads (manifestRepo: Backend,
+// Index, LoadTree). A listing that fails is Manifest's error.
 func NewVerifier(ctx context.Context, r manifestRepo, opts VerifyOptions) (*Verifier, error) {
 	opts.defaults()
-	v := &Verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}}
-	err := r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
+	v := &Verifier{r: r, opts: opts, packSizes: map[[32]byte]int64{}, indexed: map[[32]byte]int64{}, listed: make(chan struct{})}
+	go func() {
+		defer close(v.listed)
+		v.listErr = v.listPacks(ctx)
+	}()
+	return v, nil
+}
+
+// listPacks fills packSizes and indexed.
+func (v *Verifier) listPacks(ctx context.Context) error {
+	err := v.r.Backend().List(ctx, repo.DirData, func(name string, size int64) error {
 		v.packSizes[repo.NameHash(name)] = size
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("list packs: %w", err)
+		return fmt.Errorf("list packs: %w", err)
 	}
-	packs, err := r.Index().Packs()
+	packs, err := v.r.Index().Packs()
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: %w", r.Index().Path(), err)
+		return fmt.Errorf("local index %s: %w", v.r.Index().Path(), err)
 	}
 	for _, p := range packs {
 		v.indexed[p.ID] = p.Size
 	}
-	return v, nil
+	return nil
+}
+
+// packsListed waits until packSizes and indexed are complete.
+func (v *Verifier) packsListed(ctx context.Context) error {
+	if v.listed == nil {
+		return nil
+	}
+	select {
+	case <-v.listed:
+		return v.listErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // VerifySnapshots verifies each snapshot to opts.Level and returns one
@@ -298,9 +328,12 @@ func VerifySnapshots(ctx context.Context, r Repository, ids []chunk.ID, opts Ver
 	v.restore = func(ctx context.Context, sn *repo.Snapshot, target string, opts restore.RestoreOptions) (*restore.RestoreResult, error) {
 		return restore.Restore(ctx, r, sn, target, opts)
 	}
+	if opts.Level == L2 && len(ids) > 1 {
+		return v.verifyRelay(ctx, r, ids)
+	}
 	out := make([]*Verdict, 0, len(ids))
 	for _, id := range ids {
-		vd, err := v.verify(ctx, r, id)
+		vd, err := v.verify(ctx, r, id, nil)
 		if err != nil {
 			return out, err
 		}
@@ -309,8 +342,9 @@ func VerifySnapshots(ctx context.Context, r Repository, ids []chunk.ID, opts Ver
 	return out, nil
 }
 
-// verify runs every level up to the requested one on one snapshot.
-func (v *Verifier) verify(ctx context.Context, r Repository, id chunk.ID) (*Verdict, error) {
+// verify runs every level up to the requested one on one snapshot; rl is
+// its place in a relay of L2 verifications (verifyRelay), or nil.
+func (v *Verifier) verify(ctx context.Context, r Repository, id chunk.ID, rl *relay) (*Verdict, error) {
 	start := time.Now()
 	vd := &Verdict{Snapshot: id.String(), Level: v.opts.Level, Figures: map[string]float64{}}
 	if v.opts.Subset.Of > 0 {
@@ -333,10 +367,13 @@ func (v *Verifier) verify(ctx context.Context, r Repository, id chunk.ID) (*Verd
 		return vd, nil
 	}
 	vd.Space, vd.Time = sn.Space, sn.Time
+	region := trace.StartRegion(ctx, "verify L1") // MEMENTO_TRACE shows where a verification waits
 	w, err := v.Manifest(ctx, sn, vd)
+	region.End()
 	if err != nil {
 		return nil, err
 	}
+	w.relay = rl
 	vd.Figures["l1_seconds"] = time.Since(start).Seconds()
 	switch {
 	case v.opts.Level == L2:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/trace"
 	"sort"
 	"time"
 
@@ -134,8 +135,17 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// consumer takes them in order. Opening is CPU work, so at most Workers
 	// runs open blobs at once. No fallback to other copies: L2 reports the
 	// damage.
-	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ahead: l2Ahead, Workers: v.opts.Workers, AroundCache: true,
+	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ramp: true, Ahead: l2Ahead, Workers: v.opts.Workers, AroundCache: true,
 		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
+	// In a relay of snapshots, wait for the previous one's stream to end;
+	// that wait is not this snapshot's L2 time.
+	waitFrom := time.Now()
+	if err := w.relay.startStream(ctx); err != nil {
+		return err
+	}
+	defer w.relay.streamed()
+	defer trace.StartRegion(ctx, "verify L2 stream").End()
+	start = start.Add(time.Since(waitFrom))
 	var pack [32]byte
 	err := v.blobs.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		if err := ctx.Err(); err != nil {
@@ -147,6 +157,9 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 		if c.packs == 0 || b.Loc.Pack != pack { // the next job
 			pack = b.Loc.Pack
 			c.packs++
+		}
+		if c.chunks == 0 {
+			trace.Log(ctx, "verify", "first chunk")
 		}
 		c.deliverBlob(b)
 		return nil

@@ -34,6 +34,7 @@ type SnapWalk struct {
 	treeIDs []chunk.ID          // every tree read, so their packs are checked too
 	BadTree bool                // a tree could not be read
 	counts  struct{ files, dirs, links, bytes, chunks uint64 }
+	relay   *relay // L2 of several snapshots: when its stream may start (nil: now)
 }
 
 // maxFileFindings bounds per-file lines for one kind of damage.
@@ -84,6 +85,9 @@ func (v *Verifier) Manifest(ctx context.Context, sn *repo.Snapshot, vd *Verdict)
 	}
 
 	// Every pack present, with the size the index says, and every blob inside it.
+	if err := v.packsListed(ctx); err != nil {
+		return nil, err
+	}
 	perPack := map[[32]byte]int{}
 	checkPack := func(id chunk.ID, l index.Location) {
 		if _, done := w.bad[l.Pack]; done {

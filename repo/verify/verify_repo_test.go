@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 
 	"memento/repo"
@@ -32,12 +31,17 @@ func (b listFailingBackend) List(ctx context.Context, dir string, fn func(name s
 }
 
 // TestNewVerifierListErrorWithoutRepository runs NewVerifier on a fake
-// Repository: a failure to list the packs is returned, wrapped, and the
-// local index is never consulted.
+// Repository: a failure to list the packs (which NewVerifier starts in the
+// background) is what Manifest gets when it needs the listing, wrapped, and
+// the local index is never consulted.
 func TestNewVerifierListErrorWithoutRepository(t *testing.T) {
 	want := errors.New("connection reset")
 	v, err := NewVerifier(context.Background(), &unlistableRepo{be: listFailingBackend{err: want}}, VerifyOptions{Level: L1})
-	if !errors.Is(err, want) || v != nil || !strings.HasPrefix(err.Error(), "list packs: ") {
-		t.Fatalf("NewVerifier = %v, %v; want nil, list packs: %v", v, err, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.packsListed(context.Background())
+	if !errors.Is(err, want) || err.Error() != "list packs: connection reset" {
+		t.Fatalf("packsListed = %v; want list packs: %v", err, want)
 	}
 }

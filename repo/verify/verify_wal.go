@@ -24,6 +24,9 @@ func (v *Verifier) walArchive(ctx context.Context, sn *repo.Snapshot, vd *Verdic
 	if sn.Space == "" || sn.Engram == nil || sn.Engram.WALEnd.Seq == 0 {
 		return nil
 	}
+	if err := v.packsListed(ctx); err != nil {
+		return err
+	}
 	arch, err := walarchive.LoadSnapshotTimeline(ctx, v.wal, sn)
 	if err != nil {
 		if ctx.Err() != nil {
