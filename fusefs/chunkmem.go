@@ -78,6 +78,7 @@ func newChunkMem(size int64) *chunkMem {
 	m := &chunkMem{slab: make([]byte, n), top: top, avail: make([]map[int]bool, top+1),
 		order: map[int]int{}, ready: make(chan struct{})}
 	m.base = uintptr(unsafe.Pointer(unsafe.SliceData(m.slab)))
+	adviseHuge(m.slab)
 	for k := range m.avail {
 		m.avail[k] = map[int]bool{}
 	}

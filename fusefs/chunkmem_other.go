@@ -1,0 +1,7 @@
+//go:build !linux
+
+package fusefs
+
+// adviseHuge is a no-op where transparent huge pages are not asked for
+// with madvise.
+func adviseHuge([]byte) {}
