@@ -560,7 +560,7 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 		a.put(fresh)
 		return nil, nil, err
 	}
-	if fresh != nil && cap(raw) > 0 && &raw[:1][0] != &fresh[:1][0] {
+	if cap(fresh) > 0 && (cap(raw) == 0 || &raw[:1][0] != &fresh[:1][0]) {
 		a.put(fresh) // decoded elsewhere (never for a valid blob): the caller gets raw
 	}
 	return raw, out, nil
