@@ -89,6 +89,12 @@ func (f *FS) Root() fs.InodeEmbedder { return f.root }
 func (f *FS) Close() {
 	f.cancel()
 	f.workers.Wait()
+	if f.mem != nil {
+		f.mem.mu.Lock()
+		st := f.mem.stats
+		f.mem.mu.Unlock()
+		f.log.Debug("chunk memory", "slab", len(f.mem.slab), "peak", st.peak, "from_slab", st.hits, "from_heap", st.misses)
+	}
 	f.pits.closeAll()
 }
 

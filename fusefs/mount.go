@@ -50,9 +50,6 @@ func Mount(r *repo.Repository, mountpoint string, opts Options) (*Server, error)
 	}
 	f := New(r, opts)
 	raiseMemoryLimit(f.opts, f.log)
-	// The first read of a fresh mount decodes into memory already faulted
-	// in (chunkMem): the mount comes up once it is, a few tens of ms.
-	f.mem.wait()
 	mo := fuse.MountOptions{
 		FsName:     "memento:" + strings.NewReplacer(",", "_", " ", "_").Replace(r.Backend().Location()),
 		Name:       fsType,
