@@ -109,8 +109,11 @@ type StreamOptions struct {
 	// Alloc, under BufferFresh, gives the memory a blob's plaintext is
 	// opened into (any length, capacity at least n; nil: a fresh slice),
 	// and with AroundCache the buffer a run is read into; Free takes back
-	// what Alloc gave for a run once it is opened and for a blob that
-	// failed, so the caller's memory is not lost to damaged blobs. The
+	// what Alloc gave for a run once it is opened, for a blob that
+	// failed and for one not delivered (fn's error, cancellation), so the
+	// caller's memory is not lost to damaged blobs; it must ignore a slice
+	// Alloc did not give (a blob read from another copy, or fresh when
+	// Alloc had none). The
 	// FUSE mount passes memory it has already faulted in: on a VM, first
 	// touching fresh pages cost more CPU than decrypting and
 	// decompressing them.
@@ -389,6 +392,8 @@ func (s *blobStream) deliver(blobs []StreamBlob, fn func(StreamBlob) error) erro
 		}
 		if sb.Pooled != nil {
 			chunk.PutBuffer(sb.Pooled)
+		} else {
+			s.alloc().put(sb.Data) // not delivered: back to StreamOptions.Free
 		}
 	}
 	return ferr
@@ -399,6 +404,8 @@ func (s *blobStream) free(blobs []StreamBlob) {
 	for _, sb := range blobs {
 		if sb.Pooled != nil {
 			chunk.PutBuffer(sb.Pooled)
+		} else {
+			s.alloc().put(sb.Data)
 		}
 	}
 }

@@ -356,3 +356,31 @@ func TestStreamBlobsAllocFree(t *testing.T) {
 		}
 	}
 }
+
+// A blob not delivered because fn stopped the stream goes back to Free too.
+func TestStreamBlobsAllocFreeOnStop(t *testing.T) {
+	fx := newStreamFixture(t, 8)
+	out := map[*byte]bool{}
+	opts := StreamOptions{Sort: true, AroundCache: true,
+		Alloc: func(n int) []byte {
+			b := make([]byte, n, n+100)
+			out[&b[:1][0]] = true
+			return b
+		},
+		Free: func(b []byte) { delete(out, &b[:1][0]) }}
+	errStop := errors.New("stop")
+	n := 0
+	err := fx.r.StreamBlobs(context.Background(), "", DataBlob, fx.ids, opts, func(b StreamBlob) error {
+		if n++; n == 3 {
+			return errStop
+		}
+		delete(out, &b.Data[:1][0]) // delivered: the caller's
+		return nil
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatalf("StreamBlobs: %v, want fn's error", err)
+	}
+	if len(out) != 1 { // the third: fn got it and returned the error, so it is fn's
+		t.Errorf("%d buffers neither delivered nor given back, want 1 (the one fn stopped on)", len(out))
+	}
+}
