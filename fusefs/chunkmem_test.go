@@ -233,9 +233,9 @@ func TestConcurrentReadsRecycleChunkMemory(t *testing.T) {
 	sp := "spaces/" + testSpace + "/"
 	files := map[string][]byte{}
 	rng := rand.New(rand.NewPCG(3, 4))
-	files[sp+"cold/seg-000001.col"] = float32Bytes(rng, 10<<20+4321)
+	files[sp+"cold/seg-000001.col"] = float32Bytes(rng, 8<<20+4321)
 	files[sp+"warm/warm_tier.dat"] = float32Bytes(rng, 2<<20)
-	files[sp+"wal/wal-000001.log"] = pseudoRandom(rng, 3<<20+77)
+	files[sp+"wal/wal-000001.log"] = pseudoRandom(rng, 2<<20+77)
 	for rel, b := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dd, rel)), 0o755); err != nil {
 			t.Fatal(err)
