@@ -27,9 +27,9 @@ type chunkMem struct {
 	mu    sync.Mutex
 	slab  []byte
 	base  uintptr
-	top   int            // order of the whole slab: len(slab) == minBlock<<top
-	avail []map[int]bool // avail[k]: offsets of free blocks of minBlock<<k bytes
-	order map[int]int    // offset -> order of each block handed out
+	top   int             // order of the whole slab: len(slab) == minBlock<<top
+	avail []map[int]bool  // avail[k]: offsets of free blocks of minBlock<<k bytes
+	order map[int][]piece // offset of each allocation -> the blocks it holds
 	// faulted is how far prefault has got: blocks are made free only once
 	// they are faulted in, so no byte of a block in use is ever written by
 	// prefault.
@@ -77,7 +77,7 @@ func newChunkMem(size int64) *chunkMem {
 	top := bits.Len64(uint64(size>>minBlockShift)) - 1
 	n := minBlock << top
 	m := &chunkMem{slab: make([]byte, n), top: top, avail: make([]map[int]bool, top+1),
-		order: map[int]int{}}
+		order: map[int][]piece{}}
 	m.base = uintptr(unsafe.Pointer(unsafe.SliceData(m.slab)))
 	adviseHuge(m.slab)
 	for k := range m.avail {
@@ -121,8 +121,10 @@ func orderOf(n int) int {
 	return bits.Len(uint(n-1)) - minBlockShift
 }
 
-// alloc returns a block of at least n bytes (len n, cap the block's size),
-// or nil when the slab has none free that large.
+// alloc returns n bytes of the slab (cap n rounded up to minBlock), or nil
+// when it has no free block that large. The power-of-two block found is
+// split and the part beyond the rounded n given back at once, so a 4.1 MiB
+// chunk holds 4.1 MiB of the slab, not 8.
 func (m *chunkMem) alloc(n int) []byte {
 	if m == nil || n <= 0 {
 		return nil
@@ -149,11 +151,35 @@ func (m *chunkMem) alloc(n int) []byte {
 		j--
 		m.avail[j][off+minBlock<<j] = true
 	}
-	m.order[off] = k
+	need := (n + minBlock - 1) &^ (minBlock - 1)
+	m.order[off] = m.keep(nil, off, k, need)
 	m.stats.hits++
-	m.stats.used += minBlock << k
+	m.stats.used += int64(need)
 	m.stats.peak = max(m.stats.peak, m.stats.used)
-	return m.slab[off : off+n : off+minBlock<<k]
+	return m.slab[off : off+n : off+need]
+}
+
+// piece is a block of the slab: its offset and order.
+type piece struct{ off, k int }
+
+// keep splits the block at off of order k into the pieces that hold its
+// first need bytes (a multiple of minBlock, at most the block), which it
+// appends to kept, and frees the rest.
+func (m *chunkMem) keep(kept []piece, off, k, need int) []piece {
+	for {
+		size := minBlock << k
+		if need == size {
+			return append(kept, piece{off, k})
+		}
+		half := size / 2
+		k--
+		if need <= half {
+			m.avail[k][off+half] = true // the upper half is not needed
+			continue
+		}
+		kept = append(kept, piece{off, k})
+		off, need = off+half, need-half
+	}
 }
 
 // free gives back a block from alloc; any other slice (a fresh one from the
@@ -169,13 +195,15 @@ func (m *chunkMem) free(b []byte) {
 	off := int(p - m.base)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k, ok := m.order[off]
+	pieces, ok := m.order[off]
 	if !ok {
 		panic("fusefs: chunk memory freed twice or not from alloc")
 	}
 	delete(m.order, off)
-	m.stats.used -= minBlock << k
-	m.putLocked(off, k)
+	for _, pc := range pieces {
+		m.stats.used -= int64(minBlock << pc.k)
+		m.putLocked(pc.off, pc.k)
+	}
 }
 
 // putLocked makes the block at off of order k free, merged with its free
