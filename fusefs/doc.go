@@ -71,7 +71,16 @@
 // sequential. Chunks a sequential reader has left more than 8 MiB behind
 // leave the cache (the kernel's page cache has them), so the heap stays
 // small and decoded chunks reuse freed memory instead of faulting in fresh
-// pages. The caches are bounded; the Go soft
+// pages. Runs are read, and chunks decoded, into a slab of 64 MiB the mount
+// faults in as it starts (with transparent huge pages where the kernel
+// grants them), handed out in power-of-two blocks and recycled: a
+// block returns when its run is opened, or when the cache drops its chunk
+// and no read has it pinned (a read copies the bytes it serves into the
+// request's buffer, then unpins). On a VM, first touching a page costs
+// more than decrypting and decompressing it, and a fresh mount has nothing
+// to reuse: a cold segment's first read spent half its CPU on page
+// faults. What the slab cannot hold comes from the Go heap as before. The
+// caches are bounded; the Go soft
 // memory limit is raised to hold them (the GC would otherwise run back to
 // back once they fill).
 //

@@ -125,26 +125,22 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	end := min(off+int64(len(dest)), size)
 	i, j := chunkAt(h.offs, off), chunkAt(h.offs, end-1)
 	h.readahead(i, j)
-	if i == j {
-		// The common case for small chunks' neighbours and large chunks:
-		// the read lies in one chunk; hand out the cached bytes without
-		// copying (they are never modified).
-		data, errno := h.chunks(ctx, i, i, nil)
-		if errno != 0 {
-			return nil, errno
-		}
-		return fuse.ReadResultData(data[0][off-h.offs[i] : end-h.offs[i]]), 0
-	}
-	// A large read (the kernel asks for up to 1 MiB) spans many small
-	// chunks: those not cached yet are fetched together.
+	// The kernel asks for up to 1 MiB: one chunk or a part of one (WAL,
+	// cold segments), or many small ones (a page file's), those not cached
+	// yet fetched together. The bytes are copied into the request's buffer
+	// so that the chunks' memory can be recycled as soon as the cache drops
+	// them (chunkMem); the entries stay pinned until then.
 	var buf [16][]byte
-	data, errno := h.chunks(ctx, i, j, buf[:0])
+	var pins [16]*chunkEntry
+	data, pinned, errno := h.chunks(ctx, i, j, buf[:0], pins[:0])
+	defer h.n.f.chunks.unpin(pinned)
 	if errno != 0 {
 		return nil, errno
 	}
-	n := copy(dest, data[0][off-h.offs[i]:])
+	want := int(end - off)
+	n := copy(dest[:want], data[0][off-h.offs[i]:])
 	for _, d := range data[1:] {
-		n += copy(dest[n:end-off], d)
+		n += copy(dest[n:want], d)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
@@ -153,15 +149,18 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 // used as they are, those another reader or the readahead is loading are
 // waited for, and the rest are fetched with one batched read
 // (Repository.StreamBlobs). A chunk that cannot be read gives EIO with a
-// log line naming the snapshot, the file and the chunk.
-func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte) ([][]byte, syscall.Errno) {
+// log line naming the snapshot, the file and the chunk. Every entry it
+// claimed is pinned and appended to pinned, also on failure: the caller
+// unpins them (lru.unpin) once it is done with the bytes.
+func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte, pinned []*chunkEntry) ([][]byte, []*chunkEntry, syscall.Errno) {
 	f, ids := h.n.f, h.n.node.Content
 	type pending struct {
 		k int // index into out
 		e *chunkEntry
 	}
 	var waits, mine []pending
-	f.chunks.claimAll(ids[i:j+1], func(k int, e *chunkEntry, st claimState) {
+	f.chunks.claimAll(ids[i:j+1], true, func(k int, e *chunkEntry, st claimState) {
+		pinned = append(pinned, e)
 		var v []byte
 		switch st {
 		case claimHit:
@@ -210,12 +209,12 @@ func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte) ([][]by
 		}
 	}
 	if errAt < 0 {
-		return out, 0
+		return out, pinned, 0
 	}
 	c := i + errAt
 	if errors.Is(firstErr, context.Canceled) && ctx.Err() != nil {
-		return nil, syscall.EINTR
+		return nil, pinned, syscall.EINTR
 	}
-	return nil, f.errno("read failed", firstErr, "snapshot", h.n.snap.name, "file", h.n.path,
+	return nil, pinned, f.errno("read failed", firstErr, "snapshot", h.n.snap.name, "file", h.n.path,
 		"chunk", ids[c].String(), "chunk_index", c, "offset", h.offs[c])
 }

@@ -31,6 +31,7 @@ type FS struct {
 	started time.Time
 
 	chunks *lru[chunk.ID, []byte]
+	mem    *chunkMem // where chunks are decoded (nil: fresh slices)
 	trees  *lru[chunk.ID, *repo.Tree]
 	pits   *pitViews // recovered points in time, by space and instant
 
@@ -68,6 +69,14 @@ func New(r *repo.Repository, opts Options) *FS {
 			go f.prefetchWorker()
 		}
 	}
+	if f.mem = newChunkMem(chunkMemSize(opts)); f.mem != nil {
+		f.chunks.release = f.mem.free
+		f.workers.Add(1)
+		go func() {
+			defer f.workers.Done()
+			f.mem.prefault(ctx.Done())
+		}()
+	}
 	f.root = f.rootDir()
 	return f
 }
@@ -80,6 +89,12 @@ func (f *FS) Root() fs.InodeEmbedder { return f.root }
 func (f *FS) Close() {
 	f.cancel()
 	f.workers.Wait()
+	if f.mem != nil {
+		f.mem.mu.Lock()
+		st := f.mem.stats
+		f.mem.mu.Unlock()
+		f.log.Debug("chunk memory", "slab", len(f.mem.slab), "peak", st.peak, "from_slab", st.hits, "from_heap", st.misses)
+	}
 	f.pits.closeAll()
 }
 
@@ -120,6 +135,9 @@ func (f *FS) loadChunks(space string, entries []*chunkEntry) {
 	// one, with a warning naming the damaged pack.
 	opts := repo.StreamOptions{Sort: true, AroundCache: true, Buffer: repo.BufferFresh,
 		Fallback: true, Who: "mount", Logger: f.log}
+	if f.mem != nil {
+		opts.Alloc, opts.Free = f.mem.alloc, f.mem.free
+	}
 	err := f.r.StreamBlobs(f.ctx, space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		if !filled[b.Index] {
 			filled[b.Index] = true

@@ -3,6 +3,7 @@ package fusefs
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -11,13 +12,19 @@ import (
 // prefetcher and a second reader all want chunk 17 at once, it is fetched and
 // decrypted once. Values are immutable once loaded, so they are handed out
 // without copying; eviction only drops the cache's reference.
+//
+// With release set, a value's memory is recycled: a reader pins the entries
+// it claims (claimAll with pin) and unpins them once it has copied what it
+// needs, and release is called with a value once the cache has dropped it
+// (evicted, forgotten, or never cached) and no reader holds a pin on it.
 type lru[K comparable, V any] struct {
-	mu    sync.Mutex
-	limit int64
-	used  int64
-	order list.List // of *lruEntry, most recently used first; loaded entries only
-	m     map[K]*lruEntry[K, V]
-	cost  func(V) int64
+	mu      sync.Mutex
+	limit   int64
+	used    int64
+	order   list.List // of *lruEntry, most recently used first; loaded entries only
+	m       map[K]*lruEntry[K, V]
+	cost    func(V) int64
+	release func(V) // nil: values are left to the garbage collector
 
 	hits, misses, evictions int64
 }
@@ -32,6 +39,11 @@ type lruEntry[K comparable, V any] struct {
 	// forgotten: forget was asked for the entry while it was loading; fill
 	// hands the value to the waiters without caching it.
 	forgotten bool
+	// pins counts the readers using val (claimAll with pin, until unpin);
+	// dropped says the cache no longer holds the entry: the last of
+	// dropped and pins == 0 to happen releases val.
+	pins    int
+	dropped bool
 }
 
 func newLRU[K comparable, V any](limit int64, cost func(V) int64) *lru[K, V] {
@@ -76,14 +88,58 @@ func (c *lru[K, V]) claim(key K) (*lruEntry[K, V], claimState) {
 
 // claimAll claims every key of keys under one lock (a 1 MiB read of a page
 // file is 64 chunks) and calls fn with each one's entry and state, in order.
-// fn runs with the cache locked: it must only record what it is given.
-func (c *lru[K, V]) claimAll(keys []K, fn func(i int, e *lruEntry[K, V], st claimState)) {
+// fn runs with the cache locked: it must only record what it is given. With
+// pin, every entry is pinned (its value is not released until unpin), which
+// a caller that uses the values must do when the cache has a release.
+func (c *lru[K, V]) claimAll(keys []K, pin bool, fn func(i int, e *lruEntry[K, V], st claimState)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, k := range keys {
 		e, st := c.claimLocked(k)
+		if pin {
+			e.pins++
+		}
 		fn(i, e, st)
 	}
+}
+
+// unpin ends the pins claimAll took on entries; a value the cache has
+// dropped meanwhile is released by its last unpin.
+func (c *lru[K, V]) unpin(entries []*lruEntry[K, V]) {
+	if len(entries) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range entries {
+		if e.pins <= 0 {
+			panic("fusefs: cache entry unpinned more often than pinned")
+		}
+		e.pins--
+		c.releaseLocked(e)
+	}
+}
+
+// drop marks an entry as no longer held by the cache (the caller removed
+// it from m and order) and releases its value if nobody has it pinned.
+func (c *lru[K, V]) dropLocked(e *lruEntry[K, V]) {
+	e.dropped = true
+	c.releaseLocked(e)
+}
+
+func (c *lru[K, V]) releaseLocked(e *lruEntry[K, V]) {
+	if !e.dropped || e.pins > 0 || c.release == nil || e.err != nil {
+		return
+	}
+	select {
+	case <-e.done:
+	default:
+		return // still loading: fill releases it
+	}
+	c.release(e.val)
+	var zero V
+	e.val = zero
+	e.err = errReleased
 }
 
 func (c *lru[K, V]) claimLocked(key K) (*lruEntry[K, V], claimState) {
@@ -107,8 +163,10 @@ func (c *lru[K, V]) claimLocked(key K) (*lruEntry[K, V], claimState) {
 func (c *lru[K, V]) fill(e *lruEntry[K, V], v V, err error) {
 	c.mu.Lock()
 	e.val, e.err = v, err
+	close(e.done)
 	if err != nil || e.forgotten {
 		delete(c.m, e.key)
+		c.dropLocked(e)
 	} else {
 		e.cost = c.cost(v)
 		e.elem = c.order.PushFront(e)
@@ -116,7 +174,6 @@ func (c *lru[K, V]) fill(e *lruEntry[K, V], v V, err error) {
 		c.evict()
 	}
 	c.mu.Unlock()
-	close(e.done)
 }
 
 // wait returns the value or error of an entry once its loader filled it.
@@ -153,6 +210,7 @@ func (c *lru[K, V]) evict() {
 		delete(c.m, e.key)
 		c.used -= e.cost
 		c.evictions++
+		c.dropLocked(e)
 	}
 }
 
@@ -185,5 +243,11 @@ func (c *lru[K, V]) forget(keys []K) {
 		e.elem = nil
 		delete(c.m, k)
 		c.used -= e.cost
+		c.dropLocked(e)
 	}
 }
+
+// errReleased is the error of an entry whose value was released: nobody
+// can see it (it was dropped and unpinned), but a bug that did would get an
+// error instead of recycled bytes.
+var errReleased = errors.New("chunk memory released")

@@ -16,9 +16,10 @@ const memoryHeadroom = 128 << 20
 // TreeCacheSize; with a limit below what they hold once full, the GC runs
 // back to back (hundreds of cycles for a 1 GiB read) and a mounted file reads
 // at a fraction of its speed. The limit is only ever raised, to the caches'
-// bound plus memoryHeadroom.
+// bound plus the chunk memory's slab (chunkMem; the cache counts the blocks
+// it holds, not the free ones) plus memoryHeadroom.
 func raiseMemoryLimit(o Options, log *slog.Logger) {
-	need := o.CacheSize + o.TreeCacheSize + memoryHeadroom
+	need := o.CacheSize + o.TreeCacheSize + memoryHeadroom + chunkMemSize(o)
 	if cur := debug.SetMemoryLimit(-1); cur < need {
 		debug.SetMemoryLimit(need)
 		log.Debug("raised the Go memory limit to hold the mount's caches", "from", cur, "to", need)

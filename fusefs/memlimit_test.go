@@ -8,13 +8,14 @@ import (
 )
 
 // The mount raises a soft memory limit that is too small for its caches
-// (the GC would run back to back), and never lowers one.
+// and its chunk memory (the GC would run back to back), and never lowers
+// one.
 func TestRaiseMemoryLimit(t *testing.T) {
 	orig := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(orig) })
 	o := Options{CacheSize: 256 << 20}
 	o.setDefaults()
-	need := int64(256<<20 + DefaultTreeCacheSize + memoryHeadroom)
+	need := int64(256<<20 + DefaultTreeCacheSize + memoryHeadroom + defaultChunkMem)
 	for _, tt := range []struct{ before, want int64 }{
 		{200 << 20, need},              // memento's backup limit: raised
 		{need - 1, need},               // just short: raised

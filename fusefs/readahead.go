@@ -127,7 +127,7 @@ func (f *FS) prefetchWorker() {
 			return
 		case j := <-f.prefetchQ:
 			entries = entries[:0]
-			f.chunks.claimAll(j.ids[j.stale():], func(_ int, e *chunkEntry, st claimState) {
+			f.chunks.claimAll(j.ids[j.stale():], false, func(_ int, e *chunkEntry, st claimState) {
 				if st == claimOwn {
 					entries = append(entries, e)
 				}

@@ -113,6 +113,19 @@ type StreamOptions struct {
 	// the pack) instead of its plaintext, once the plaintext is verified:
 	// prune's repack seals it again unchanged. No fallback then.
 	Stored bool
+	// Alloc, under BufferFresh, gives the memory a blob's plaintext is
+	// opened into (any length, capacity at least n; nil: a fresh slice),
+	// and with AroundCache the buffer a run is read into; Free takes back
+	// what Alloc gave for a run once it is opened, for a blob that
+	// failed and for one not delivered (fn's error, cancellation), so the
+	// caller's memory is not lost to damaged blobs; it must ignore a slice
+	// Alloc did not give (a blob read from another copy, or fresh when
+	// Alloc had none). The
+	// FUSE mount passes memory it has already faulted in: on a VM, first
+	// touching fresh pages cost more CPU than decrypting and
+	// decompressing them.
+	Alloc func(n int) []byte
+	Free  func([]byte)
 }
 
 // StreamBlob is one blob delivered by StreamBlobs.
@@ -292,7 +305,7 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 			err = run.readError(ctx, io.ErrUnexpectedEOF)
 		}
 	case s.opts.AroundCache:
-		rb, err = run.fetch(ctx, s.r.be)
+		rb, err = run.fetch(ctx, s.r.be, s.alloc())
 	default:
 		var buf *[]byte
 		if buf, err = run.read(ctx, s.r.be); err == nil {
@@ -322,13 +335,45 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 		if err != nil {
 			sb.Err, sb.RunErr = err, true
 		} else {
-			sb.Data, sb.Pooled, sb.Err = s.r.openSealed(run.sealed(rb.b, k), s.space, s.t, sb.ID, sb.Loc, mode, s.opts.Stored)
+			sb.Data, sb.Pooled, sb.Err = s.r.openSealed(run.sealed(rb.b, k), s.space, s.t, sb.ID, sb.Loc, mode, s.opts.Stored, s.alloc())
 		}
 		if sb.Err != nil && s.opts.Fallback && !s.opts.Stored && ctx.Err() == nil {
 			s.otherCopy(ctx, sb)
 		}
 	}
 	return out
+}
+
+// alloc is the allocator of fresh plaintexts StreamOptions asked for.
+func (s *blobStream) alloc() blobAlloc {
+	if s.opts.Buffer != BufferFresh {
+		return blobAlloc{}
+	}
+	return blobAlloc{alloc: s.opts.Alloc, free: s.opts.Free}
+}
+
+// blobAlloc gives openSealed the memory of a fresh plaintext: the caller's
+// (StreamOptions.Alloc) or a new slice.
+type blobAlloc struct {
+	alloc func(n int) []byte
+	free  func([]byte)
+}
+
+// get returns an empty slice with capacity at least n.
+func (a blobAlloc) get(n int) []byte {
+	if a.alloc != nil {
+		if b := a.alloc(n); cap(b) >= n {
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// put gives back a slice from get that will not be delivered.
+func (a blobAlloc) put(b []byte) {
+	if a.free != nil && cap(b) > 0 {
+		a.free(b)
+	}
 }
 
 // otherCopy reads sb's blob from a pack other than the damaged one, if the
@@ -372,6 +417,8 @@ func (s *blobStream) deliver(blobs []StreamBlob, fn func(StreamBlob) error) erro
 		}
 		if sb.Pooled != nil {
 			chunk.PutBuffer(sb.Pooled)
+		} else {
+			s.alloc().put(sb.Data) // not delivered: back to StreamOptions.Free
 		}
 	}
 	return ferr
@@ -382,6 +429,8 @@ func (s *blobStream) free(blobs []StreamBlob) {
 	for _, sb := range blobs {
 		if sb.Pooled != nil {
 			chunk.PutBuffer(sb.Pooled)
+		} else {
+			s.alloc().put(sb.Data)
 		}
 	}
 }
@@ -482,11 +531,11 @@ const (
 // stored, the result is the blob's stored form rather than its plaintext,
 // once that is verified. Every error is a *CorruptError naming the pack
 // and the blob.
-func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored bool) ([]byte, *[]byte, error) {
+func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored bool, a blobAlloc) ([]byte, *[]byte, error) {
 	what := "pack " + ShortHex(loc.Pack)
 	ad := blobAD(t, id)
 	direct := loc.Flags&FlagCompressed == 0 && !stored // the plaintext is the result
-	var plain []byte
+	var plain, fresh []byte                            // fresh: what a.get gave, to give back on failure
 	var out *[]byte
 	var err error
 	switch {
@@ -496,12 +545,14 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 		out = chunk.Buffer(len(sealed))
 		plain, err = r.seal.open((*out)[:0], sealed, ad)
 	default:
-		plain, err = r.seal.open(make([]byte, 0, max(0, len(sealed)-r.seal.overhead())), sealed, ad)
+		fresh = a.get(max(0, len(sealed)-r.seal.overhead()))
+		plain, err = r.seal.open(fresh, sealed, ad)
 	}
 	if err != nil {
 		if out != nil {
 			chunk.PutBuffer(out)
 		}
+		a.put(fresh)
 		return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
 	}
 	if stored {
@@ -519,7 +570,8 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 			out = chunk.Buffer(int(loc.RawLength))
 			dst = *out
 		} else {
-			dst = make([]byte, 0, loc.RawLength)
+			fresh = a.get(int(loc.RawLength))
+			dst = fresh
 		}
 		raw, err = decompressBlob(dst, plain, t)
 		if out != nil {
@@ -529,6 +581,7 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 			if out != nil {
 				chunk.PutBuffer(out)
 			}
+			a.put(fresh)
 			return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
 		}
 	}
@@ -536,7 +589,11 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 		if out != nil {
 			chunk.PutBuffer(out)
 		}
+		a.put(fresh)
 		return nil, nil, err
+	}
+	if cap(fresh) > 0 && (cap(raw) == 0 || &raw[:1][0] != &fresh[:1][0]) {
+		a.put(fresh) // decoded elsewhere (never for a valid blob): the caller gets raw
 	}
 	return raw, out, nil
 }

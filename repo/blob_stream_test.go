@@ -301,3 +301,86 @@ func TestStreamBlobsMissingAndCancelled(t *testing.T) {
 		t.Fatalf("fn's error: %v after %d calls", err, calls)
 	}
 }
+
+// With StreamOptions.Alloc, every buffer handed out is either delivered as
+// a blob's Data or given back through Free: a damaged blob (with or
+// without the fallback to its other copy) loses the caller no memory.
+func TestStreamBlobsAllocFree(t *testing.T) {
+	fx := newStreamFixture(t, 8)
+	fx.damage(t, fx.locations(t, fx.ids[3])[0])
+	for _, fallback := range []bool{false, true} {
+		out := map[*byte]bool{} // buffers handed out, not yet given back
+		var mu sync.Mutex
+		opts := StreamOptions{Sort: true, AroundCache: true, Fallback: fallback,
+			Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)),
+			Alloc: func(n int) []byte {
+				b := make([]byte, n, n+100)
+				mu.Lock()
+				out[&b[:1][0]] = true
+				mu.Unlock()
+				return b
+			},
+			Free: func(b []byte) {
+				mu.Lock()
+				defer mu.Unlock()
+				if !out[&b[:1][0]] {
+					t.Errorf("Free of a buffer Alloc did not give or that was given back")
+				}
+				delete(out, &b[:1][0])
+			}}
+		delivered := 0
+		err := fx.r.StreamBlobs(context.Background(), "", DataBlob, fx.ids, opts, func(b StreamBlob) error {
+			if b.Err != nil {
+				if fallback || b.Index != 3 {
+					t.Errorf("fallback %v: blob %d: %v", fallback, b.Index, b.Err)
+				}
+				return nil
+			}
+			if !bytes.Equal(b.Data, fx.data[b.ID]) {
+				t.Errorf("blob %d: wrong bytes", b.Index)
+			}
+			if cap(b.Data) > 0 && out[&b.Data[:1][0]] {
+				delete(out, &b.Data[:1][0])
+				delivered++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 0 {
+			t.Errorf("fallback %v: %d buffers from Alloc neither delivered nor given back", fallback, len(out))
+		}
+		if want := len(fx.ids) - 1; delivered != want { // the damaged one fails, or comes from its copy (ReadBlob's memory)
+			t.Errorf("fallback %v: %d blobs delivered in Alloc's memory, want %d", fallback, delivered, want)
+		}
+	}
+}
+
+// A blob not delivered because fn stopped the stream goes back to Free too.
+func TestStreamBlobsAllocFreeOnStop(t *testing.T) {
+	fx := newStreamFixture(t, 8)
+	out := map[*byte]bool{}
+	opts := StreamOptions{Sort: true, AroundCache: true,
+		Alloc: func(n int) []byte {
+			b := make([]byte, n, n+100)
+			out[&b[:1][0]] = true
+			return b
+		},
+		Free: func(b []byte) { delete(out, &b[:1][0]) }}
+	errStop := errors.New("stop")
+	n := 0
+	err := fx.r.StreamBlobs(context.Background(), "", DataBlob, fx.ids, opts, func(b StreamBlob) error {
+		if n++; n == 3 {
+			return errStop
+		}
+		delete(out, &b.Data[:1][0]) // delivered: the caller's
+		return nil
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatalf("StreamBlobs: %v, want fn's error", err)
+	}
+	if len(out) != 1 { // the third: fn got it and returned the error, so it is fn's
+		t.Errorf("%d buffers neither delivered nor given back, want 1 (the one fn stopped on)", len(out))
+	}
+}

@@ -112,10 +112,12 @@ type intoReader interface {
 // ReadSlack is the spare room an intoReader needs beyond the range.
 const ReadSlack = directio.ReadSlack
 
-// runBuf is a run's bytes (b) within a pooled buffer (mem); give it back
-// with free.
+// runBuf is a run's bytes (b) within a pooled buffer (mem) or the caller's
+// memory (own, from StreamOptions.Alloc); give it back with free.
 type runBuf struct {
 	mem *[]byte
+	own []byte
+	a   blobAlloc
 	b   []byte
 }
 
@@ -123,6 +125,7 @@ func (rb runBuf) free() {
 	if rb.mem != nil {
 		chunk.PutBuffer(rb.mem)
 	}
+	rb.a.put(rb.own)
 }
 
 // fetch is read into a buffer with room for an intoReader: the run's bytes
@@ -137,7 +140,9 @@ func (rb runBuf) free() {
 // runs ahead and, without the kernel's readahead, each waited for the
 // device (15 % longer for 5 % less CPU); its read-ahead now keeps a dozen
 // of the data dirs' small runs in flight.
-func (r *blobRun) fetch(ctx context.Context, be Backend) (runBuf, error) {
+//
+// With a.alloc (StreamOptions.Alloc) the buffer is the caller's memory.
+func (r *blobRun) fetch(ctx context.Context, be Backend, a blobAlloc) (runBuf, error) {
 	rc, err := be.Open(ctx, PackName(r.pack), r.off, r.n)
 	if err != nil {
 		return runBuf{}, r.readError(ctx, err)
@@ -150,6 +155,16 @@ func (r *blobRun) fetch(ctx context.Context, be Backend) (runBuf, error) {
 			return runBuf{}, err
 		}
 		return runBuf{mem: buf, b: *buf}, nil
+	}
+	if a.alloc != nil {
+		if own := a.alloc(int(r.n) + ReadSlack); cap(own) >= int(r.n)+ReadSlack {
+			b, err := ir.ReadInto(own[:cap(own)])
+			if err != nil {
+				a.put(own)
+				return runBuf{}, r.readError(ctx, err)
+			}
+			return runBuf{own: own, a: a, b: b}, nil
+		}
 	}
 	mem := chunk.Buffer(int(r.n) + ReadSlack)
 	b, err := ir.ReadInto((*mem)[:cap(*mem)])
