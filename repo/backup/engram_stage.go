@@ -64,6 +64,9 @@ func (e *EngramRecorder) Close() error {
 		e.cancel()
 		<-e.replayed
 	}
+	if e.prefetched != nil {
+		<-e.prefetched
+	}
 	if e.stageDir == "" {
 		return nil
 	}

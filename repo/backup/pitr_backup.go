@@ -72,6 +72,9 @@ type EngramRecorder struct {
 	replayed  chan struct{}
 	replayErr error
 	cancel    context.CancelFunc
+	// prefetched is closed when the WAL read-ahead walStart asked for has
+	// been requested (prefetchWAL); nil when none was.
+	prefetched <-chan struct{}
 }
 
 // NewEngramRecorder prepares the recorder of one space backup.
@@ -240,10 +243,13 @@ func (e *EngramRecorder) parentWALUnchanged(segs []walreplay.SegmentInfo) bool {
 // else lastWALEntry, which reads the newest segment whole (64 MiB of CRCs,
 // from disk when the cache is cold, on every unchanged backup otherwise).
 func (e *EngramRecorder) walStart(walDir string) (repo.WALPosition, error) {
-	if e.Parent != nil {
-		if segs, err := walreplay.ListSegments(walDir); err == nil && e.parentWALUnchanged(segs) {
-			return e.Parent.WALEnd, nil
-		}
+	segs, err := walreplay.ListSegments(walDir)
+	if err == nil && e.Parent != nil && e.parentWALUnchanged(segs) {
+		return e.Parent.WALEnd, nil
+	}
+	if err == nil && e.prefetched == nil {
+		// The WAL changed: the replay will read it all (prefetchWAL).
+		e.prefetched = prefetchWAL(e.ctx, segs, walPrefetchMax)
 	}
 	return lastWALEntry(walDir)
 }
