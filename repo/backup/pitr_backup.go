@@ -249,7 +249,7 @@ func (e *EngramRecorder) walStart(walDir string) (repo.WALPosition, error) {
 	}
 	if err == nil && e.prefetched == nil {
 		// The WAL changed: the replay will read it all (prefetchWAL).
-		e.prefetched = prefetchWAL(e.ctx, segs, walPrefetchMax)
+		e.prefetched = prefetchWAL(e.ctx, segs, walPrefetchMax, willNeed)
 	}
 	return lastWALEntry(walDir)
 }

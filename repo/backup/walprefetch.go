@@ -20,8 +20,10 @@ const walPrefetchMax = 256 << 20
 const walPrefetchChunk = 1 << 20
 
 // prefetchWAL asks the kernel to read segs into the page cache in the
-// background, oldest first, up to max bytes, and closes the returned channel
-// when every request is made (the reads themselves may still run).
+// background, oldest first, up to budget bytes, in requests of at most
+// walPrefetchChunk bytes made through advise (willNeed; it reports whether
+// to go on), and closes the returned channel when every request is made (the
+// reads themselves may still run).
 //
 // Why: after a day of activity a space backup re-reads only the files that
 // changed (the newest WAL segment, the warm file, a new cold segment), but
@@ -32,27 +34,38 @@ const walPrefetchChunk = 1 << 20
 // cores waited (issue 18: half the wall time of a 1 GiB data dir's backup
 // after a day). Requested when the tiers' reading starts, they are read
 // beside them, and the replay finds them in the cache.
-func prefetchWAL(ctx context.Context, segs []walreplay.SegmentInfo, max int64) <-chan struct{} {
+func prefetchWAL(ctx context.Context, segs []walreplay.SegmentInfo, budget int64, advise func(f *os.File, off, n int64) bool) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for _, s := range segs {
-			if max <= 0 || ctx.Err() != nil {
+			if budget <= 0 || ctx.Err() != nil {
 				return
 			}
-			n := min(s.Size, max)
-			max -= n
-			f, err := os.Open(s.Path)
-			if err != nil {
-				continue // the replay reports it
+			n := min(s.Size, budget)
+			budget -= n
+			if !adviseFile(ctx, s.Path, n, advise) {
+				return
 			}
-			for off := int64(0); off < n && ctx.Err() == nil; off += walPrefetchChunk {
-				if !willNeed(f, off, min(walPrefetchChunk, n-off)) {
-					break
-				}
-			}
-			f.Close()
 		}
 	}()
 	return done
+}
+
+// adviseFile makes prefetchWAL's requests for the first n bytes of the file
+// at path. It reports false when advise refused one (no read-ahead here: the
+// rest is not asked for either); a file that cannot be opened is skipped
+// (the replay reports it).
+func adviseFile(ctx context.Context, path string, n int64, advise func(f *os.File, off, n int64) bool) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	for off := int64(0); off < n && ctx.Err() == nil; off += walPrefetchChunk {
+		if !advise(f, off, min(walPrefetchChunk, n-off)) {
+			return false
+		}
+	}
+	return true
 }
