@@ -72,8 +72,8 @@ type EngramRecorder struct {
 	replayed  chan struct{}
 	replayErr error
 	cancel    context.CancelFunc
-	// prefetched is closed when the WAL read-ahead walStart asked for has
-	// been requested (prefetchWAL); nil when none was.
+	// prefetched is closed when the WAL read-ahead startReplay asked for
+	// has been requested (prefetchWAL); nil when none was.
 	prefetched <-chan struct{}
 }
 
@@ -218,6 +218,11 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.cancel = cancel
+	// The replay reads the whole WAL, most of which the backup does not
+	// (only the segments that changed): ask for it all now, before waiting
+	// for a replay slot, so that it is read at the disk's speed rather than
+	// at the pace of the replay's page faults (prefetchWAL).
+	e.prefetched = prefetchWAL(ctx, segs, walPrefetchMax, willNeed)
 	e.replayed = make(chan struct{})
 	go func() {
 		defer close(e.replayed)
@@ -243,13 +248,10 @@ func (e *EngramRecorder) parentWALUnchanged(segs []walreplay.SegmentInfo) bool {
 // else lastWALEntry, which reads the newest segment whole (64 MiB of CRCs,
 // from disk when the cache is cold, on every unchanged backup otherwise).
 func (e *EngramRecorder) walStart(walDir string) (repo.WALPosition, error) {
-	segs, err := walreplay.ListSegments(walDir)
-	if err == nil && e.Parent != nil && e.parentWALUnchanged(segs) {
-		return e.Parent.WALEnd, nil
-	}
-	if err == nil && e.prefetched == nil {
-		// The WAL changed: the replay will read it all (prefetchWAL).
-		e.prefetched = prefetchWAL(e.ctx, segs, walPrefetchMax, willNeed)
+	if e.Parent != nil {
+		if segs, err := walreplay.ListSegments(walDir); err == nil && e.parentWALUnchanged(segs) {
+			return e.Parent.WALEnd, nil
+		}
 	}
 	return lastWALEntry(walDir)
 }
