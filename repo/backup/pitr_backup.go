@@ -220,9 +220,9 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 	e.cancel = cancel
 	// The replay reads the whole WAL, most of which the backup does not
 	// (only the segments that changed): ask for it all now, before waiting
-	// for a replay slot, so that it is read at the disk's speed rather than
-	// at the pace of the replay's page faults (prefetchWAL).
-	e.prefetched = prefetchWAL(ctx, segs, walPrefetchMax, willNeed)
+	// for a replay slot, so that the spaces waiting for their turn read theirs
+	// meanwhile (prefetchWAL).
+	e.prefetched = prefetchWAL(ctx, segs, walPrefetchMax, readAhead())
 	e.replayed = make(chan struct{})
 	go func() {
 		defer close(e.replayed)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package backup
 
 import (
@@ -5,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -13,7 +14,7 @@ import (
 	"memento/walreplay"
 )
 
-// TestPrefetchWALFillsPageCache: willNeed really puts a segment's pages in
+// TestPrefetchWALFillsPageCache: readAhead really puts a segment's pages in
 // the page cache (mincore), where they were evicted
 // before. On a file system whose pages cannot be evicted (tmpfs) only the
 // second half of that can be told, and is.
@@ -36,28 +37,13 @@ func TestPrefetchWALFillsPageCache(t *testing.T) {
 	if !evicted {
 		t.Logf("%s: pages not evictable here (tmpfs?): checking only that they are all resident after", p)
 	}
-	<-prefetchWAL(context.Background(), []walreplay.SegmentInfo{{Path: p, Size: size}}, size/2, willNeed)
-	if n := residentSoon(t, f, size, size/2); evicted && n < size/2 || !evicted && n != size {
+	<-prefetchWAL(context.Background(), []walreplay.SegmentInfo{{Path: p, Size: size}}, size/2, readAhead())
+	if n := resident(t, f, size); evicted && n < size/2 || !evicted && n != size {
 		t.Fatalf("%d of %d bytes resident after asking for the first %d (evicted before: %v)", n, size, size/2, evicted)
 	}
-	<-prefetchWAL(context.Background(), []walreplay.SegmentInfo{{Path: p, Size: size}}, size, willNeed)
-	if n := residentSoon(t, f, size, size); n != size {
+	<-prefetchWAL(context.Background(), []walreplay.SegmentInfo{{Path: p, Size: size}}, size, readAhead())
+	if n := resident(t, f, size); n != size {
 		t.Fatalf("%d of %d bytes resident after asking for all", n, size)
-	}
-}
-
-// residentSoon is resident once at least want bytes are, or after a minute.
-// mincore counts a page once its read has completed, and read-ahead only
-// starts the reads: this waits for the disk, not for a guessed time.
-func residentSoon(t *testing.T, f *os.File, size, want int) int {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		n := resident(t, f, size)
-		if n >= want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
