@@ -43,6 +43,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   d=$W/$round
   rm -rf "$d"
   cp -a "$BASE" "$d"
+  export MEMENTO_CACHE_DIR=$d/cache-old
   "$OLD" backup --repo "$d/repo" --data-dir "$d/data" --all --no-progress >/dev/null 2>"$W/err" || { echo "FAILED: re-backup of the copy: $(tail -n 2 "$W/err")" >&2; exit 1; }
   restic=0
   if [ "$round" = 1 ] && [ -d "$d/restic" ]; then
@@ -50,8 +51,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
   fi
   "$SIM" mutate --profile "$PROFILE" --dir "$d/data" --seed $((SEED + round)) >/dev/null || exit 1
   cp -a "$d/repo" "$d/repo-new"
-  old=("$OLD" backup --repo "$d/repo" --data-dir "$d/data" --all --no-progress)
-  new=("$NEW" backup --repo "$d/repo-new" --data-dir "$d/data" --all --no-progress)
+  cp -a "$d/cache-old" "$d/cache-new" # each binary its own local index, both as the copy left it
+  old=(env MEMENTO_CACHE_DIR="$d/cache-old" "$OLD" backup --repo "$d/repo" --data-dir "$d/data" --all --no-progress)
+  new=(env MEMENTO_CACHE_DIR="$d/cache-new" "$NEW" backup --repo "$d/repo-new" --data-dir "$d/data" --all --no-progress)
   if ((round % 2)); then
     run "$round" old "${old[@]}"
     run "$round" new "${new[@]}"
