@@ -64,9 +64,6 @@ func (e *EngramRecorder) Close() error {
 		e.cancel()
 		<-e.replayed
 	}
-	if e.prefetched != nil {
-		<-e.prefetched
-	}
 	if e.stageDir == "" {
 		return nil
 	}

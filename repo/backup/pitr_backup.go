@@ -72,9 +72,6 @@ type EngramRecorder struct {
 	replayed  chan struct{}
 	replayErr error
 	cancel    context.CancelFunc
-	// prefetched is closed when the WAL read-ahead startReplay asked for
-	// has been requested (prefetchWAL); nil when none was.
-	prefetched <-chan struct{}
 }
 
 // NewEngramRecorder prepares the recorder of one space backup.
@@ -218,11 +215,6 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.cancel = cancel
-	// The replay reads the whole WAL, most of which the backup does not
-	// (only the segments that changed): ask for it all now, before waiting
-	// for a replay slot, so that the spaces waiting for their turn read theirs
-	// meanwhile (prefetchWAL).
-	e.prefetched = prefetchWAL(ctx, segs, walPrefetchMax, readAhead())
 	e.replayed = make(chan struct{})
 	go func() {
 		defer close(e.replayed)
