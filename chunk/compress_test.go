@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -41,38 +42,57 @@ func TestCompressRoundTrip(t *testing.T) {
 		{"level none", genText(100_000, 8), LevelNone, false, 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			stored, compressed := Compress(nil, tt.data, tt.level)
-			if compressed != tt.wantCompressed {
-				t.Fatalf("compressed = %v, want %v (%d -> %d bytes)", compressed, tt.wantCompressed, len(tt.data), len(stored))
-			}
-			if !compressed {
-				if !bytes.Equal(stored, tt.data) {
-					t.Fatal("uncompressed stored form differs from input")
-				}
-				return
-			}
-			if stored[0] != tt.wantFormat {
-				t.Fatalf("format byte 0x%02x, want 0x%02x", stored[0], tt.wantFormat)
-			}
-			if !pays(len(tt.data), len(stored)) {
-				t.Fatalf("compressed %d -> %d does not save %d%%", len(tt.data), len(stored), minSavingsPercent)
-			}
-			got, err := Decompress(nil, stored)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, tt.data) {
-				t.Fatal("round trip differs")
-			}
-			// Into a reused, too-small and a big-enough buffer.
-			for _, dst := range [][]byte{make([]byte, 10), make([]byte, 0, len(tt.data)+5)} {
-				got, err := Decompress(dst, stored)
-				if err != nil || !bytes.Equal(got, tt.data) {
-					t.Fatalf("round trip into cap %d: err %v, equal %v", cap(dst), err, bytes.Equal(got, tt.data))
-				}
-			}
-		})
+		for _, huff := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s huff %v", tt.name, huff), func(t *testing.T) {
+				roundTrip(t, tt.data, tt.level, huff, tt.wantCompressed, tt.wantFormat)
+			})
+		}
+	}
+}
+
+// roundTrip compresses data as a pipeline with UseHuffPlanes(huff) would
+// (Compress is the same without huff: repositories before format 3 get form
+// 0x02 where later ones get 0x03) and checks the stored form and its
+// decoding.
+func roundTrip(t *testing.T, data []byte, level Level, huff, wantCompressed bool, wantFormat byte) {
+	t.Helper()
+	if !huff && wantFormat == formatShuffle4Huff {
+		wantFormat = formatZstdShuffle4
+	}
+	stored, compressed := compress(nil, data, level, shuffleAuto, true, huff)
+	if !huff {
+		if pub, pubOK := Compress(nil, data, level); pubOK != compressed || !bytes.Equal(pub, stored) {
+			t.Fatal("Compress differs from compress without huff")
+		}
+	}
+	if compressed != wantCompressed {
+		t.Fatalf("compressed = %v, want %v (%d -> %d bytes)", compressed, wantCompressed, len(data), len(stored))
+	}
+	if !compressed {
+		if !bytes.Equal(stored, data) {
+			t.Fatal("uncompressed stored form differs from input")
+		}
+		return
+	}
+	if stored[0] != wantFormat {
+		t.Fatalf("format byte 0x%02x, want 0x%02x", stored[0], wantFormat)
+	}
+	if !pays(len(data), len(stored)) {
+		t.Fatalf("compressed %d -> %d does not save %d%%", len(data), len(stored), minSavingsPercent)
+	}
+	got, err := Decompress(nil, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("round trip differs")
+	}
+	// Into a reused, too-small and a big-enough buffer.
+	for _, dst := range [][]byte{make([]byte, 10), make([]byte, 0, len(data)+5)} {
+		got, err := Decompress(dst, stored)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("round trip into cap %d: err %v, equal %v", cap(dst), err, bytes.Equal(got, data))
+		}
 	}
 }
 
@@ -138,7 +158,7 @@ func TestDecompressRejects(t *testing.T) {
 	if !ok {
 		t.Fatal("text did not compress")
 	}
-	goodShuf, ok := Compress(nil, genFloats(100_000, 1), LevelFastest)
+	goodShuf, ok := compress(nil, genFloats(100_000, 1), LevelFastest, shuffleAuto, true, true)
 	if !ok || goodShuf[0] != formatShuffle4Huff {
 		t.Fatal("floats did not compress shuffled")
 	}
