@@ -138,8 +138,16 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		h.n.f.chunks.unpin(pinned)
 		return nil, errno
 	}
-	data[0] = data[0][off-h.offs[i]:]
-	left := int(end - off)
+	return newReply(h.n.f.chunks, pinned, data, int(off-h.offs[i]), int(end-off), dest), 0
+}
+
+// newReply is the reply of size bytes starting skip bytes into the first
+// of the chunks data (pinned by pins, in c): the chunks themselves
+// (chunkReply, unpinned once written), or a copy into dest when they are
+// too many for one writev (then unpinned at once).
+func newReply(c *lru[chunk.ID, []byte], pins []*chunkEntry, data [][]byte, skip, size int, dest []byte) fuse.ReadResult {
+	data[0] = data[0][skip:]
+	left := size
 	for k, d := range data {
 		data[k] = d[:min(len(d), left)]
 		left -= len(data[k])
@@ -151,10 +159,10 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		for _, d := range data {
 			n += copy(dest[n:], d)
 		}
-		h.n.f.chunks.unpin(pinned)
-		return fuse.ReadResultData(dest[:n]), 0
+		c.unpin(pins)
+		return fuse.ReadResultData(dest[:n])
 	}
-	return &chunkReply{c: h.n.f.chunks, pins: pinned, vecs: data, size: int(end - off)}, 0
+	return &chunkReply{c: c, pins: pins, vecs: data, size: size}
 }
 
 // maxReplyVecs bounds the slices of a vectored reply (chunkReply).
