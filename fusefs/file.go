@@ -10,6 +10,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"memento/chunk"
 	"memento/repo"
 )
 
@@ -127,22 +128,82 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	h.readahead(i, j)
 	// The kernel asks for up to 1 MiB: one chunk or a part of one (WAL,
 	// cold segments), or many small ones (a page file's), those not cached
-	// yet fetched together. The bytes are copied into the request's buffer
-	// so that the chunks' memory can be recycled as soon as the cache drops
-	// them (chunkMem); the entries stay pinned until then.
-	var buf [16][]byte
-	var pins [16]*chunkEntry
-	data, pinned, errno := h.chunks(ctx, i, j, buf[:0], pins[:0])
-	defer h.n.f.chunks.unpin(pinned)
+	// yet fetched together. The reply is written to the kernel straight
+	// from the chunks (writev of their slices, chunkReply), not copied into
+	// the request's buffer first: the entries stay pinned until the reply
+	// is written, so that the chunks' memory is recycled (chunkMem) only
+	// once the kernel has the bytes.
+	data, pinned, errno := h.chunks(ctx, i, j, make([][]byte, 0, j-i+1), make([]*chunkEntry, 0, j-i+1))
 	if errno != 0 {
+		h.n.f.chunks.unpin(pinned)
 		return nil, errno
 	}
-	want := int(end - off)
-	n := copy(dest[:want], data[0][off-h.offs[i]:])
-	for _, d := range data[1:] {
-		n += copy(dest[n:want], d)
+	return newReply(h.n.f.chunks, pinned, data, int(off-h.offs[i]), int(end-off), dest), 0
+}
+
+// newReply is the reply of size bytes starting skip bytes into the first
+// of the chunks data (pinned by pins, in c): the chunks themselves
+// (chunkReply, unpinned once written), or a copy into dest when they are
+// too many for one writev (then unpinned at once).
+func newReply(c *lru[chunk.ID, []byte], pins []*chunkEntry, data [][]byte, skip, size int, dest []byte) fuse.ReadResult {
+	data[0] = data[0][skip:]
+	left := size
+	for k, d := range data {
+		data[k] = d[:min(len(d), left)]
+		left -= len(data[k])
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	if len(data) > maxReplyVecs {
+		// More slices than one writev takes (IOV_MAX is 1024; go-fuse adds
+		// two headers): chunks far smaller than any parameter set cuts.
+		n := 0
+		for _, d := range data {
+			n += copy(dest[n:], d)
+		}
+		c.unpin(pins)
+		return fuse.ReadResultData(dest[:n])
+	}
+	return &chunkReply{c: c, pins: pins, vecs: data, size: size}
+}
+
+// maxReplyVecs bounds the slices of a vectored reply (chunkReply).
+const maxReplyVecs = 512
+
+// chunkReply is the reply to a read: slices of cached chunks, pinned until
+// go-fuse has written them to the kernel (Done). Its Slices method makes
+// go-fuse send them with one writev (the mount disables splicing) instead
+// of concatenating them into the request's buffer; Bytes is the fallback
+// of a server that cannot (go-fuse's debug output, other transports).
+type chunkReply struct {
+	c    *lru[chunk.ID, []byte]
+	pins []*chunkEntry
+	vecs [][]byte
+	size int
+}
+
+var _ fuse.ReadResult = (*chunkReply)(nil)
+
+// Slices returns the reply's bytes, in order (go-fuse's vectored write).
+func (r *chunkReply) Slices() ([][]byte, fuse.Status) { return r.vecs, fuse.OK }
+
+// Bytes concatenates the reply into buf (grown if it is too small).
+func (r *chunkReply) Bytes(buf []byte) ([]byte, fuse.Status) {
+	buf = buf[:0]
+	for _, v := range r.vecs {
+		buf = append(buf, v...)
+	}
+	return buf, fuse.OK
+}
+
+// Size is the reply's length in bytes.
+func (r *chunkReply) Size() int { return r.size }
+
+// Done unpins the chunks once go-fuse no longer needs their bytes. It may
+// be called more than once: only the first call unpins.
+func (r *chunkReply) Done() {
+	if r.pins != nil {
+		r.c.unpin(r.pins)
+		r.pins, r.vecs = nil, nil
+	}
 }
 
 // chunks returns chunks i..j, verified, appended to out. The cached ones are

@@ -65,7 +65,9 @@ func Mount(r *repo.Repository, mountpoint string, opts Options) (*Server, error)
 		MaxWrite: 1 << 20,
 		// Every reply is bytes in memory, never a file descriptor, so
 		// splicing can only fail: 1 MiB and a header do not fit the largest
-		// pipe, and go-fuse would log each failure.
+		// pipe, and go-fuse would log each failure. A read's reply is the
+		// cached chunks' own slices (chunkReply), which go-fuse writes to
+		// the kernel with one writev.
 		DisableSplice: true,
 		Debug:         f.opts.Debug,
 	}
