@@ -51,12 +51,21 @@ type packJob struct {
 	blobs []packBlob // sorted by offset
 }
 
-// l2RunBytes bounds one read of L2, and l2Ahead the stored bytes read ahead
-// of the consumer: enough runs in flight that both cores have chunks to
-// open while the disk reads the next ones.
+// l2RunBytes bounds one read of L2, and l2Ahead what the runs read ahead of
+// the consumer hold, their stored bytes and their blobs' plaintexts
+// (StreamOptions.AheadHeld): enough runs in flight that both cores have
+// chunks to open while the disk reads the next ones. Bounding the stored
+// bytes alone (48 MiB of 8 MiB runs until session 9) let the plaintexts of
+// the WAL's compressed runs, two to four times their stored size, take the
+// heap to the 200 MiB limit: the GC then ran every 50-100 ms, dropped the
+// pooled plaintext buffers between a space's WAL segments and the next
+// space's, and some 550 MB of fresh buffers were allocated, zeroed and
+// faulted in per GiB verified (0.3-0.5 CPU s). Held bytes bound the heap
+// itself; runs of 4 MiB keep several of them in flight under that bound
+// (with 8 MiB runs, one WAL run's plaintext filled it and one core waited).
 const (
-	l2RunBytes = 8<<20 - repo.ReadSlack // a run and its read slack fit an 8 MiB pooled buffer
-	l2Ahead    = 48 << 20
+	l2RunBytes = 4<<20 - repo.ReadSlack // a run and its read slack fit a 4 MiB pooled buffer
+	l2Ahead    = 64 << 20
 )
 
 // data is L2 (and the reading half of L3 when tap is set).
@@ -131,11 +140,11 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	}
 
 	// Every run is read and opened on a goroutine of its own, started in
-	// order as long as at most l2Ahead stored bytes are in flight; the
+	// order as long as the runs in flight hold at most l2Ahead bytes; the
 	// consumer takes them in order. Opening is CPU work, so at most Workers
 	// runs open blobs at once. No fallback to other copies: L2 reports the
 	// damage.
-	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ramp: true, Ahead: l2Ahead, Workers: v.opts.Workers, AroundCache: true,
+	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ramp: true, Ahead: l2Ahead, AheadHeld: true, Workers: v.opts.Workers, AroundCache: true,
 		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
 	// In a relay of snapshots, wait for the previous one's stream to end;
 	// that wait is not this snapshot's L2 time.
