@@ -1,12 +1,15 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/trace"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +29,10 @@ type RestoreOptions struct {
 	// Workers is how many files are written at once (default 2); each file
 	// also fetches its chunks ahead in parallel.
 	Workers int
+	// Files, if set, is shared by restores running at once: it bounds the
+	// files all of them write at once (each also within Workers) and
+	// starts the largest waiting first (FileGate).
+	Files *FileGate
 	// Mode says, for a space snapshot restored into a data dir, whether
 	// archiving continues from the target (Continue: the identity is kept,
 	// a restore before the end of the snapshot's timeline leaves a pending
@@ -221,7 +228,10 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 		}
 	}
 	if !spec.noSync {
-		if err := makeDurable(stage, metaTmp); err != nil {
+		region := trace.StartRegion(ctx, "restore sync")
+		err := makeDurable(stage, metaTmp)
+		region.End()
+		if err != nil {
 			return fail(err)
 		}
 	}
@@ -373,7 +383,13 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 	for w := 0; w < rs.opts.Workers; w++ {
 		g.Go(func() error {
 			for j := range jobs {
-				if err := rs.restoreFile(gctx, j.n, j.path, j.rel); err != nil {
+				release, err := rs.opts.Files.acquire(gctx, j.n.Size)
+				if err != nil {
+					return err
+				}
+				err = rs.restoreFile(gctx, j.n, j.path, j.rel)
+				release()
+				if err != nil {
 					return err
 				}
 				written[w%len(written)]++
@@ -400,6 +416,7 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		if len(batchIDs) > 0 {
 			_, _ = rs.r.Locate(rs.sn.Space, batchIDs)
 		}
+		largestFirst(batch)
 		for _, j := range batch {
 			select {
 			case jobs <- j:
@@ -514,6 +531,28 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		}
 	}
 	return nil
+}
+
+// largestFirst orders a batch of files for the workers: the files written
+// with O_DIRECT (directMinSize and more) first, largest first, then the small
+// ones in the order of the tree. A file is written by one worker from its
+// first byte to its last, so a large file started last ends alone, with one
+// core busy: in a data dir the largest file (the warm tier) comes last in
+// the tree. Small files keep the tree's order, which is close to the order
+// of their chunks in the packs (the kernel's readahead serves them).
+func largestFirst(batch []fileJob) {
+	slices.SortStableFunc(batch, func(a, b fileJob) int {
+		la, lb := a.n.Size >= directMinSize, b.n.Size >= directMinSize
+		switch {
+		case la && lb:
+			return cmp.Compare(b.n.Size, a.n.Size)
+		case la:
+			return -1
+		case lb:
+			return 1
+		}
+		return 0
+	})
 }
 
 // root reports whether the process runs as root (and restores owners).
