@@ -276,15 +276,13 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 
 // spacesRestoredAtOnce is how many spaces `restore --all` restores at once,
 // and filesRestoredAtOnce how many files all of them write at once: the
-// spaces share one restore.FileGate, which starts the largest file waiting
-// in any of them first, so the memory in flight is that of
+// spaces share one restore.FileGate, which gives a freed slot to the largest
+// file waiting in any of them, so the memory in flight is that of
 // filesRestoredAtOnce files however many spaces run. Before issue 18's
-// session 9 two spaces ran at once on two file workers each, in the order of
-// their trees: the largest file of each came last, and the third space of a
-// data dir ran alone at the end, on one core (docs/benchmarks.md). Each
-// space has filesRestoredAtOnce workers split among the spaces running at
-// once (at least 2): a space that asks first cannot take every slot, and the
-// next slot goes to the largest file waiting in any space.
+// session 9 two spaces ran at once on two file workers each, and the third
+// space of a data dir ran alone at the end (docs/benchmarks.md). Each space
+// has filesRestoredAtOnce workers split among the spaces running at once
+// (at least 2), so a space that asks first cannot take every slot.
 const (
 	spacesRestoredAtOnce = 4
 	filesRestoredAtOnce  = 4

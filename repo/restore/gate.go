@@ -8,15 +8,16 @@ import (
 
 // FileGate bounds the files written at once by several restores running
 // together (`restore --all` restores every space at once) and, when a file
-// ends, lets the largest file waiting go next, whichever restore it is of:
-// the largest files start first and the smallest are left for the end, so
-// the cores and the disk stay busy to the last file instead of one large
-// file finishing alone. Before issue 18's session 9 each space was restored
-// on its own two workers, two spaces at a time and in the order of their
-// trees: a data dir's largest file (warm/warm_tier.dat, a tenth of it) came
-// last in every space, and the third space ran alone on one core at the
-// end. The memory a restore holds is per file (its read-ahead, restoreAhead,
-// and its write buffers), so the gate bounds that too.
+// ends, lets the largest file waiting go next, whichever restore it is of.
+// Before issue 18's session 9 each space was restored on its own two
+// workers, two spaces at a time: a data dir's third space started when one
+// of the first two was done and ran alone at the end, its largest file (the
+// warm tier, last in its tree) on one core. With every space running and
+// one gate, the spaces end together. The memory a restore holds is per file
+// (its read-ahead, restoreAhead, and its write buffers), so the gate bounds
+// that too. (Ordering each space's files largest first as well was measured
+// and not taken: three warm tiers at once took a quarter more page faults
+// and more CPU; docs/benchmarks.md.)
 type FileGate struct {
 	mu      sync.Mutex
 	free    int

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-
-	"memento/repo"
 )
 
 // waiters waits until n acquires wait on g (a state, not a time).
@@ -94,23 +92,5 @@ func TestFileGateCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		release()
-	}
-}
-
-// TestLargestFirst checks the order a batch of files goes to the workers:
-// the O_DIRECT ones largest first, then the small ones in tree order.
-func TestLargestFirst(t *testing.T) {
-	sizes := []uint64{5, 2 << 20, 100, 3 << 20, directMinSize, 7, 2 << 20}
-	batch := make([]fileJob, len(sizes))
-	for i, s := range sizes {
-		batch[i] = fileJob{n: &repo.Node{Size: s}, rel: string(rune('a' + i))}
-	}
-	largestFirst(batch)
-	var got []string
-	for _, j := range batch {
-		got = append(got, j.rel)
-	}
-	if want := []string{"d", "b", "g", "e", "a", "c", "f"}; !slices.Equal(got, want) {
-		t.Fatalf("order %v, want %v", got, want)
 	}
 }

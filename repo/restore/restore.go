@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/trace"
-	"slices"
 	"sync"
 	"time"
 
@@ -416,7 +414,6 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		if len(batchIDs) > 0 {
 			_, _ = rs.r.Locate(rs.sn.Space, batchIDs)
 		}
-		largestFirst(batch)
 		for _, j := range batch {
 			select {
 			case jobs <- j:
@@ -531,28 +528,6 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 		}
 	}
 	return nil
-}
-
-// largestFirst orders a batch of files for the workers: the files written
-// with O_DIRECT (directMinSize and more) first, largest first, then the small
-// ones in the order of the tree. A file is written by one worker from its
-// first byte to its last, so a large file started last ends alone, with one
-// core busy: in a data dir the largest file (the warm tier) comes last in
-// the tree. Small files keep the tree's order, which is close to the order
-// of their chunks in the packs (the kernel's readahead serves them).
-func largestFirst(batch []fileJob) {
-	slices.SortStableFunc(batch, func(a, b fileJob) int {
-		la, lb := a.n.Size >= directMinSize, b.n.Size >= directMinSize
-		switch {
-		case la && lb:
-			return cmp.Compare(b.n.Size, a.n.Size)
-		case la:
-			return -1
-		case lb:
-			return 1
-		}
-		return 0
-	})
 }
 
 // root reports whether the process runs as root (and restores owners).
