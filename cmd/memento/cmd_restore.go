@@ -184,7 +184,7 @@ func (a *app) restore(ctx context.Context, f restoreFlags, args []string) error 
 	}
 	prog := &repo.Progress{}
 	stop := a.showProgress("restore", int64(sn.Summary.Bytes), prog)
-	res, err := a.restoreOne(ctx, r, sn, f.target, prog)
+	res, err := a.restoreOne(ctx, r, sn, f.target, prog, nil, 0)
 	stop()
 	if res != nil {
 		if eerr := a.emit(restoreJSON{Snapshot: sn.ID.String(), Result: res}); eerr != nil && err == nil {
@@ -223,10 +223,13 @@ type restoreJSON struct {
 }
 
 // restoreOne restores one snapshot, records it in the audit trail and says
-// what it did.
-func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress) (*restore.RestoreResult, error) {
-	res, err := restore.Restore(ctx, r, sn, target, restore.RestoreOptions{Progress: prog, Mode: a.restoreMode,
-		Filter: a.restoreFilter, SkipDamaged: a.restoreSkipDamaged, ForceTarget: a.restoreForceTarget})
+// what it did. files, if set, is the gate shared with the restores running
+// beside it (restoreAllLatest), and workers the restore's file workers
+// (0: the default).
+func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, target string, prog *repo.Progress, files *restore.FileGate, workers int) (*restore.RestoreResult, error) {
+	opts := restore.RestoreOptions{Progress: prog, Mode: a.restoreMode, Files: files, Workers: workers,
+		Filter: a.restoreFilter, SkipDamaged: a.restoreSkipDamaged, ForceTarget: a.restoreForceTarget}
+	res, err := restore.Restore(ctx, r, sn, target, opts)
 	a.auditRestore(ctx, r, sn, res, err)
 	if errors.Is(err, restore.ErrUnsafeTarget) {
 		err = usagef("%v (give --force-target to do it anyway)", err)
@@ -271,13 +274,19 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 	return res, nil
 }
 
-// spacesRestoredAtOnce is how many spaces `restore --all` restores at once.
-// Each restore already reads ahead and writes files in parallel
-// (RestoreOptions.Workers), so a single space nearly saturates the target
-// disk; a second overlaps one
-// space's tail (fsync, swap) with the next one's reads. More would contend
-// for the disk and multiply the read-ahead memory.
-const spacesRestoredAtOnce = 2
+// spacesRestoredAtOnce is how many spaces `restore --all` restores at once,
+// and filesRestoredAtOnce how many files all of them write at once: the
+// spaces share one restore.FileGate, which gives a freed slot to the largest
+// file waiting in any of them, so the memory in flight is that of
+// filesRestoredAtOnce files however many spaces run. Before issue 18's
+// session 9 two spaces ran at once on two file workers each, and the third
+// space of a data dir ran alone at the end (docs/benchmarks.md). Each space
+// has filesRestoredAtOnce workers split among the spaces running at once
+// (at least 2), so a space that asks first cannot take every slot.
+const (
+	spacesRestoredAtOnce = 4
+	filesRestoredAtOnce  = 4
+)
 
 // restoreAllLatest restores the newest snapshot of every space into the data
 // dir target, spacesRestoredAtOnce at a time: a whole node back in one
@@ -305,13 +314,16 @@ func (a *app) restoreAllLatest(ctx context.Context, r *repo.Repository, target s
 	partial := make([]error, len(spaces)) // --skip-damaged: what each space left out
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(spacesRestoredAtOnce)
+	files := restore.NewFileGate(filesRestoredAtOnce)
+	atOnce := min(len(spaces), spacesRestoredAtOnce)
+	workers := max(2, (filesRestoredAtOnce+atOnce-1)/atOnce)
 	for i, sp := range spaces {
 		g.Go(func() error {
 			sn, err := r.FindSnapshot(gctx, latest[sp].ID.String()) // re-read and verify the manifest
 			if err != nil {
 				return fmt.Errorf("space %s: %w", sp, err)
 			}
-			res, err := a.restoreOne(gctx, r, sn, target, prog)
+			res, err := a.restoreOne(gctx, r, sn, target, prog, files, workers)
 			out[i] = restoreJSON{Snapshot: sn.ID.String(), Result: res}
 			if errors.As(err, new(*restore.PartialError)) {
 				partial[i] = err // restored and kept: the other spaces go on

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/trace"
 
 	"github.com/zeebo/blake3"
 
@@ -28,7 +29,12 @@ const directMinSize = directio.MinSize
 // kept if its size and digest match the snapshot. A file below
 // directMinSize is gathered and verified before it is created (small.go).
 func (rs *restorer) restoreFile(ctx context.Context, n *repo.Node, p, rel string) error {
+	region := trace.StartRegion(ctx, "restore file") // MEMENTO_TRACE: which file is written when
+	if trace.IsEnabled() {
+		trace.Logf(ctx, "restore file", "%s %s %d", rs.sn.Space, rel, n.Size)
+	}
 	err := rs.writeFile(ctx, n, p, rel)
+	region.End()
 	if err != nil && rs.skippable(err) {
 		// --skip-damaged: leave the file out, say so, go on.
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {

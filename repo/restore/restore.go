@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/trace"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type RestoreOptions struct {
 	// Workers is how many files are written at once (default 2); each file
 	// also fetches its chunks ahead in parallel.
 	Workers int
+	// Files, if set, is shared by restores running at once: it bounds the
+	// files all of them write at once (each also within Workers) and
+	// starts the largest waiting first (FileGate).
+	Files *FileGate
 	// Mode says, for a space snapshot restored into a data dir, whether
 	// archiving continues from the target (Continue: the identity is kept,
 	// a restore before the end of the snapshot's timeline leaves a pending
@@ -221,7 +226,10 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 		}
 	}
 	if !spec.noSync {
-		if err := makeDurable(stage, metaTmp); err != nil {
+		region := trace.StartRegion(ctx, "restore sync")
+		err := makeDurable(stage, metaTmp)
+		region.End()
+		if err != nil {
 			return fail(err)
 		}
 	}
@@ -373,7 +381,13 @@ func (rs *restorer) restoreDir(ctx context.Context, tree chunk.ID, dir, rel stri
 	for w := 0; w < rs.opts.Workers; w++ {
 		g.Go(func() error {
 			for j := range jobs {
-				if err := rs.restoreFile(gctx, j.n, j.path, j.rel); err != nil {
+				release, err := rs.opts.Files.acquire(gctx, j.n.Size)
+				if err != nil {
+					return err
+				}
+				err = rs.restoreFile(gctx, j.n, j.path, j.rel)
+				release()
+				if err != nil {
 					return err
 				}
 				written[w%len(written)]++
