@@ -107,7 +107,7 @@ func NewPipeline(workers int, level Level) *Pipeline {
 		// the next one; more would only hold more memory.
 		jobs:   make(chan job, workers),
 		budget: semaphore.NewWeighted(splitBudget(workers)),
-		bufs:   newBufList(splitBudget(workers) + 2*int64(workers)*MaxChunkSize),
+		bufs:   newBufList(int64(workers) * MaxChunkSize),
 	}
 	p.wg.Add(workers)
 	for range workers {
