@@ -74,7 +74,7 @@ const bigClass = 20
 // bufList is a bounded free list of big buffers (size classes bigClass to
 // maxClass) that garbage collection does not empty. A Pipeline owns one for
 // its Splits' chunk buffers and its workers' compression buffers, so what it
-// keeps lives as long as the pipeline, never beyond Close. Smaller buffers
+// keeps lives while the pipeline has Splits running, never beyond. Smaller buffers
 // and buffers beyond the list's bound go to the sync.Pools (getBuf, putBuf).
 // A nil *bufList is those pools alone.
 type bufList struct {
@@ -125,10 +125,18 @@ func (l *bufList) put(b *[]byte) {
 	l.mu.Unlock()
 }
 
-// release empties the list, for the garbage collector.
+// release empties the list into the sync.Pools, where the next garbage
+// collection frees what nobody takes: a pipeline does that when it goes
+// idle, so a long-lived one (the agent's) keeps no memory between backups.
 func (l *bufList) release() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	free := l.free
 	l.free = [maxClass + 1][]*[]byte{}
 	l.bytes = 0
+	l.mu.Unlock()
+	for _, bs := range free {
+		for _, b := range bs {
+			putBuf(b)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"bytes"
 	"runtime"
 	"testing"
 )
@@ -46,4 +47,22 @@ func TestBufListReusesBigBuffersAcrossGC(t *testing.T) {
 	}
 	var nilList *bufList // the process-wide pools alone
 	nilList.put(nilList.get(MaxChunkSize))
+}
+
+// TestPipelineReleasesBuffersWhenIdle: once its last Split returns, a
+// pipeline keeps no big buffers of its own (a long-lived one, the agent's,
+// would otherwise hold them between backups).
+func TestPipelineReleasesBuffersWhenIdle(t *testing.T) {
+	p := NewPipeline(2, LevelFastest)
+	defer p.Close()
+	data := genFloats(3<<20, 7)
+	ids, _, n, err := p.Split(t.Context(), bytes.NewReader(data), testPol, ParamsCold, Key{}, nil, func(*Chunk) error { return nil })
+	if err != nil || n != int64(len(data)) || len(ids) == 0 {
+		t.Fatalf("Split: %d ids, %d bytes, %v", len(ids), n, err)
+	}
+	p.bufs.mu.Lock()
+	defer p.bufs.mu.Unlock()
+	if p.bufs.bytes != 0 {
+		t.Fatalf("idle pipeline keeps %d bytes of buffers", p.bufs.bytes)
+	}
 }
