@@ -129,6 +129,9 @@ func (l *bufList) put(b *[]byte) {
 // collection frees what nobody takes: a pipeline does that when it goes
 // idle, so a long-lived one (the agent's) keeps no memory between backups.
 func (l *bufList) release() {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
 	free := l.free
 	l.free = [maxClass + 1][]*[]byte{}
