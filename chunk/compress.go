@@ -139,14 +139,14 @@ func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
 // compresses it: at FileLevel's level and with the strategy of the file's
 // kind (compressKind).
 func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, compressed bool) {
-	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath), false)
+	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath), false, nil)
 }
 
 // CompressWAL is CompressFile for a chunk of a WAL segment, for callers
 // that only store WAL (the WAL archive): it stores the chunk as a backup of
 // the segment does.
 func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) {
-	return compressKind(dst, src, level, kindWAL, false)
+	return compressKind(dst, src, level, kindWAL, false, nil)
 }
 
 // compressKind is Compress with the strategy of a kind of Engram file: WAL
@@ -159,12 +159,14 @@ func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) 
 // shuffled and plain, to keep the plain form (docs/chunking.md, "Issue 18:
 // WAL chunks plain"). On Engram WAL this stores what Compress stores, with
 // less work; a WAL segment of bare floats would be stored plain.
-func compressKind(dst, src []byte, level Level, kind fileKind, huff bool) ([]byte, bool) {
+//
+// Its temporary buffers come from bufs (nil: the process-wide pools).
+func compressKind(dst, src []byte, level Level, kind fileKind, huff bool, bufs *bufList) ([]byte, bool) {
 	mode := shuffleAuto
 	if kind == kindWAL {
 		mode = shuffleNever
 	}
-	return compress(dst, src, level, mode, true, huff)
+	return compressBufs(dst, src, level, mode, true, huff, bufs)
 }
 
 // compress is Compress with the shuffle decision and the incompressibility
@@ -172,6 +174,11 @@ func compressKind(dst, src []byte, level Level, kind fileKind, huff bool) ([]byt
 // formatShuffle4Huff (see Pipeline.UseHuffPlanes), else it writes
 // formatZstdShuffle4.
 func compress(dst, src []byte, level Level, mode shuffleMode, probe bool, huff bool) ([]byte, bool) {
+	return compressBufs(dst, src, level, mode, probe, huff, nil)
+}
+
+// compressBufs is compress taking its temporary buffers from bufs.
+func compressBufs(dst, src []byte, level Level, mode shuffleMode, probe bool, huff bool, bufs *bufList) ([]byte, bool) {
 	l, err := level.resolve()
 	if err != nil || l == LevelNone || len(src) < minCompressSize {
 		return src, false
@@ -200,17 +207,17 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool, huff b
 				return out, true
 			}
 		}
-		out = compressShuffled(dst[:0], src, l, ent, huff)
+		out = compressShuffledBufs(dst[:0], src, l, ent, huff, bufs)
 		if probe && int64(len(out))*100 > int64(len(src))*(100-weakShufflePercent) {
 			// A weak shuffle: the sample misjudged a WAL-like chunk; keep
 			// the plain form if it is smaller.
-			tmp := getBuf(len(src) + 64)
+			tmp := bufs.get(len(src) + 64)
 			plain := encoder(l).EncodeAll(src, append((*tmp)[:0], formatZstd))
 			if len(plain) < len(out) {
 				out = append(out[:0], plain...)
 			}
 			*tmp = plain[:0]
-			putBuf(tmp)
+			bufs.put(tmp)
 		}
 	case probe && !samplePays(src, l):
 		return src, false
@@ -235,6 +242,12 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool, huff b
 // without trying. Without huff it writes formatZstdShuffle4, the same with
 // planeRaw and planeZstd sections only, which every reader decodes.
 func compressShuffled(dst, src []byte, l Level, ent [4]float64, huff bool) []byte {
+	return compressShuffledBufs(dst, src, l, ent, huff, nil)
+}
+
+// compressShuffledBufs is compressShuffled taking its temporary buffers from
+// bufs.
+func compressShuffledBufs(dst, src []byte, l Level, ent [4]float64, huff bool, bufs *bufList) []byte {
 	q := len(src) / 4
 	size := [4]int{q, q, q, len(src) - 3*q}
 	if huff {
@@ -261,8 +274,8 @@ func compressShuffled(dst, src []byte, l Level, ent [4]float64, huff bool) []byt
 		p[k] = dst[len(dst) : len(dst)+size[k] : len(dst)+size[k]]
 		dst = dst[:len(dst)+size[k]]
 	}
-	tmp := getBuf(len(src) - direct)
-	defer putBuf(tmp)
+	tmp := bufs.get(len(src) - direct)
+	defer bufs.put(tmp)
 	rest := (*tmp)[:len(src)-direct]
 	for k := lead; k < 4; k++ {
 		p[k], rest = rest[:size[k]:size[k]], rest[size[k]:]
@@ -289,7 +302,7 @@ func compressShuffled(dst, src []byte, l Level, ent [4]float64, huff bool) []byt
 			// A small chunk's plane (the warm page file's) may hold runs
 			// (zero padding, free pages) that zstd's matches store almost
 			// for free and Huffman coding cannot: keep the smaller.
-			dst, n = smallerZstdPlane(dst, hdr, n, plane, l)
+			dst, n = smallerZstdPlane(dst, hdr, n, plane, l, bufs)
 		}
 		if !pays(len(plane), n) {
 			dst = appendSection(dst[:hdr], planeRaw, plane)
@@ -303,9 +316,9 @@ func compressShuffled(dst, src []byte, l Level, ent [4]float64, huff bool) []byt
 // smallerZstdPlane compresses plane as a zstd frame and, when that is
 // smaller than the n-byte section body at dst[hdr+6:], replaces the
 // section's kind and body with it. It returns dst and the body length.
-func smallerZstdPlane(dst []byte, hdr, n int, plane []byte, l Level) ([]byte, int) {
-	tmp := getBuf(len(plane) + 64)
-	defer putBuf(tmp)
+func smallerZstdPlane(dst []byte, hdr, n int, plane []byte, l Level, bufs *bufList) ([]byte, int) {
+	tmp := bufs.get(len(plane) + 64)
+	defer bufs.put(tmp)
 	z := encoder(l).EncodeAll(plane, (*tmp)[:0])
 	*tmp = z[:0]
 	if len(z) >= n {

@@ -54,11 +54,18 @@ func aligned(p []byte) bool { return len(p) > 0 && alignOffset(p) == 0 }
 // be closed (Close) to write the last bytes; it never closes or syncs the
 // file itself. Not safe for concurrent use.
 type Writer struct {
-	f      *os.File
+	f *os.File
+	// buf gathers what is not written where it lies. It is taken when
+	// first needed: a pack in an aligned buffer (Alloc) needs none but for
+	// its last partial block, which goes to small, and a BufferSize buffer
+	// from bufPool per pack was 4 MiB allocated and zeroed again whenever a
+	// garbage collection had emptied the pool (3 % of a first backup's CPU).
 	buf    *[]byte
+	small  bool  // buf is a one-block buffer, not one of bufPool's
 	n      int   // bytes gathered in buf
 	off    int64 // file offset of buf[0]
 	direct bool  // O_DIRECT is set on f
+	closed bool
 	err    error
 }
 
@@ -66,7 +73,23 @@ type Writer struct {
 // positioned at offset 0 (a new or truncated file). It turns O_DIRECT on when
 // the file system supports it.
 func NewWriter(f *os.File) *Writer {
-	return &Writer{f: f, buf: bufPool.Get().(*[]byte), direct: setDirect(f, true) == nil}
+	return &Writer{f: f, direct: setDirect(f, true) == nil}
+}
+
+// grow makes sure buf exists and, when need bytes do not fit one block,
+// that it is a BufferSize one (keeping what is gathered).
+func (w *Writer) grow(need int) {
+	switch {
+	case w.buf == nil && need <= Align:
+		b := Alloc(Align)
+		w.buf, w.small = &b, true
+	case w.buf == nil:
+		w.buf = bufPool.Get().(*[]byte)
+	case w.small && need > Align:
+		b := bufPool.Get().(*[]byte)
+		copy(*b, (*w.buf)[:w.n])
+		w.buf, w.small = b, false
+	}
 }
 
 // Enable turns O_DIRECT on for f, an open regular file, and reports whether
@@ -95,7 +118,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.buf == nil {
+	if w.closed {
 		return 0, errClosed
 	}
 	written := 0
@@ -104,6 +127,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		p, written = p[head:], head
+	}
+	if len(p) > 0 {
+		w.grow(w.n + len(p))
 	}
 	for len(p) > 0 {
 		c := copy((*w.buf)[w.n:], p)
@@ -125,9 +151,10 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.buf == nil {
+	if w.closed {
 		return 0, errClosed
 	}
+	w.grow(BufferSize)
 	var total int64
 	for {
 		m, err := r.Read((*w.buf)[w.n:])
@@ -150,11 +177,14 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 // Close writes what is left: its aligned part directly, the tail through the
 // page cache. The file stays open; the caller syncs and closes it.
 func (w *Writer) Close() error {
-	if w.buf == nil {
+	if w.closed {
 		return w.err
 	}
+	w.closed = true
 	defer func() {
-		bufPool.Put(w.buf)
+		if w.buf != nil && !w.small {
+			bufPool.Put(w.buf)
+		}
 		w.buf = nil
 	}()
 	if w.err != nil {

@@ -40,7 +40,7 @@ func TestWriterSizes(t *testing.T) {
 	sizes := []int{0, 1, Align - 1, Align, Align + 1, BufferSize - 1, BufferSize, BufferSize + 1, 3*BufferSize + 12345}
 	for name, dir := range dirs(t) {
 		for _, n := range sizes {
-			for _, how := range []string{"write", "readfrom", "half-reader", "aligned"} {
+			for _, how := range []string{"write", "readfrom", "half-reader", "aligned", "tiny-first"} {
 				data := pattern(n)
 				p := filepath.Join(dir, "f")
 				f, err := os.Create(p)
@@ -76,6 +76,21 @@ func TestWriterSizes(t *testing.T) {
 					}
 					if w.n != n%Align {
 						t.Fatalf("%d bytes gathered after an aligned write of %d, want %d", w.n, n, n%Align)
+					}
+					// ... in a one-block buffer, not a BufferSize one (a
+					// pack's write allocated 4 MiB for its last block).
+					if (w.buf != nil) != (n%Align != 0) || (w.buf != nil && (!w.small || len(*w.buf) != Align)) {
+						t.Fatalf("aligned write of %d: buffer %v (small %v), want one block only for a partial block", n, w.buf != nil, w.small)
+					}
+				case "tiny-first":
+					// A few bytes into the one-block buffer, then the rest:
+					// the gathered bytes move to a full buffer.
+					k := min(n, 100)
+					if _, err := w.Write(data[:k]); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := w.Write(data[k:]); err != nil {
+						t.Fatal(err)
 					}
 				case "half-reader":
 					if n > 2*BufferSize {

@@ -4,7 +4,7 @@
 # ROUNDS rounds, the tool order rotated per round. Prints one line per run:
 # round, data, tool, wall s, CPU s (user + system), user s, system s,
 # 1-minute load, repository bytes (du -sb; memento's includes its 4 MiB
-# full-disk reserve file). See docs/benchmarks.md, "Issue 18, session 7".
+# full-disk reserve file), peak RSS KiB. See docs/benchmarks.md, "Issue 18, session 7".
 #
 #   OLD=/tmp/memento-main NEW=bin/memento W=/tmp/abfirst \
 #   DATA="walheavy=/tmp/wh default=/tmp/dd gosrc=/tmp/gosrc" \
@@ -44,10 +44,10 @@ for ((round = 0; round < ROUNDS; round++)); do
       sync
       echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
       load=$(cut -d' ' -f1 /proc/loadavg)
-      /usr/bin/time -f '%e %U %S' -o "$W/time" "${cmd[@]}" >/dev/null 2>"$W/err" || echo "FAILED: $tool $name: $(tail -n 2 "$W/err")" >&2
-      read -r wall u s <"$W/time"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $((round + 1)) "$name" "$tool" "$wall" \
-        "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')" "$u" "$s" "$load" "$(du -sb "$r" | cut -f1)"
+      /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${cmd[@]}" >/dev/null 2>"$W/err" || echo "FAILED: $tool $name: $(tail -n 2 "$W/err")" >&2
+      read -r wall u s rss <"$W/time"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $((round + 1)) "$name" "$tool" "$wall" \
+        "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')" "$u" "$s" "$load" "$(du -sb "$r" | cut -f1)" "$rss"
     done
   done
 done
