@@ -133,9 +133,9 @@ type archiver struct {
 	follow   map[string]bool
 	followed []string
 
-	// smallSlots holds the maxConcurrentSmallFiles slots of small files
-	// (saveSmallFile): a file takes one to be read.
-	smallSlots chan *smallSlot
+	// smallJobs feeds the maxConcurrentSmallFiles small-file workers
+	// (smallWorker), which run while Backup does.
+	smallJobs chan smallJob
 
 	exclude pathmatch.Set
 	oneFS   bool
@@ -143,14 +143,6 @@ type archiver struct {
 	claimed sync.Map // chunk.ID -> struct{}: a dry run's new chunks, counted once
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
-}
-
-func newSmallSlots() chan *smallSlot {
-	c := make(chan *smallSlot, maxConcurrentSmallFiles)
-	for range maxConcurrentSmallFiles {
-		c <- &smallSlot{}
-	}
-	return c
 }
 
 // item is one directory entry to save: its name in the tree and its path on
@@ -234,12 +226,18 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		prog = &repo.Progress{}
 	}
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, params: r.Config().ParamSet(), known: known,
-		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), smallSlots: newSmallSlots(), before: opts.BeforeDir, redirect: opts.Redirect,
+		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), smallJobs: make(chan smallJob), before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space),
 		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
 	}
+	var smallWorkers sync.WaitGroup
+	for range maxConcurrentSmallFiles {
+		smallWorkers.Go(a.smallWorker)
+	}
+	defer smallWorkers.Wait()
+	defer close(a.smallJobs) // every job is done once the walk returns
 
 	var parentRoot *parentTree
 	if parent != nil {
@@ -447,6 +445,22 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(wctx)
+	// Small files go to the archiver's small-file workers (smallWorker);
+	// the first to fail stops the walk as one in g does.
+	var small sync.WaitGroup
+	var smallMu sync.Mutex
+	var smallErr error
+	smallDone := func(err error) {
+		if err != nil {
+			smallMu.Lock()
+			if smallErr == nil {
+				smallErr = err
+			}
+			smallMu.Unlock()
+			cancel()
+		}
+		small.Done()
+	}
 	walkErr := func() error {
 		for i, it := range items {
 			if err := ctx.Err(); err != nil {
@@ -514,16 +528,13 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 					continue
 				}
 				if params := a.params.For(relPath); n.Size < uint64(min(params.Min, smallFileMax)) {
-					var slot *smallSlot
+					small.Add(1)
 					select {
-					case slot = <-a.smallSlots:
+					case a.smallJobs <- smallJob{ctx: gctx, path: it.path, rel: relPath, n: n, params: params, done: smallDone}:
 					case <-gctx.Done():
-						return nil // a file failed: g.Wait reports it
+						small.Done()
+						return nil // a file failed: reported below
 					}
-					g.Go(func() error {
-						defer func() { a.smallSlots <- slot }()
-						return a.saveSmallFile(gctx, it.path, relPath, n, params, slot)
-					})
 					continue
 				}
 				select {
@@ -544,8 +555,13 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 	if walkErr != nil {
 		cancel()
 	}
-	if err := g.Wait(); walkErr == nil && err != nil {
-		walkErr = err
+	small.Wait() // before g.Wait, which cancels gctx, the small jobs' context
+	gerr := g.Wait()
+	if walkErr == nil && gerr != nil && (smallErr == nil || !errors.Is(gerr, context.Canceled)) {
+		walkErr = gerr
+	}
+	if walkErr == nil && smallErr != nil {
+		walkErr = smallErr
 	}
 	if walkErr != nil {
 		return chunk.ID{}, walkErr
@@ -797,11 +813,31 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo
 	return nil
 }
 
-// smallSlot is one of the maxConcurrentSmallFiles small files a backup
-// reads at once: the buffers of the file read whole and of its compressed
-// form, kept from file to file for files of up to slotKept bytes, so
-// thousands of small files cost no allocation and no zeroing of buffers.
-// A larger one takes pooled buffers (chunk.Buffer) for its time.
+// smallJob is a small file for a small-file worker to save
+// (saveSmallFile); done gets the outcome.
+type smallJob struct {
+	ctx       context.Context
+	path, rel string
+	n         *repo.Node
+	params    chunk.Params
+	done      func(error)
+}
+
+// smallWorker saves small files until the walk is over. The workers live
+// as long as the backup, not a goroutine per file: each keeps its buffers
+// (smallSlot) and its grown stack from file to file.
+func (a *archiver) smallWorker() {
+	slot := &smallSlot{}
+	for j := range a.smallJobs {
+		j.done(a.saveSmallFile(j.ctx, j.path, j.rel, j.n, j.params, slot))
+	}
+}
+
+// smallSlot is what a small-file worker keeps from file to file: the
+// buffers of the file read whole and of its compressed form, for files of
+// up to slotKept bytes, so thousands of small files cost no allocation and
+// no zeroing of buffers. A larger one takes pooled buffers (chunk.Buffer)
+// for its time.
 type smallSlot struct {
 	data, stored []byte
 }

@@ -57,7 +57,7 @@ func TestSaveSmallFileSizeChanged(t *testing.T) {
 	defer pipe.Close()
 	r := tr.Repository
 	a := &archiver{r: r, key: r.ChunkKey(""), pipe: pipe, params: r.Config().ParamSet(), known: map[chunk.ID]struct{}{},
-		prog: &repo.Progress{}, packer: r.NewPacker(ctx, ""), sem: make(chan struct{}, 1), smallSlots: newSmallSlots()}
+		prog: &repo.Progress{}, packer: r.NewPacker(ctx, ""), sem: make(chan struct{}, 1)}
 	defer a.packer.Abort()
 	dir := t.TempDir()
 	slot := &smallSlot{}
