@@ -3,13 +3,16 @@ package backup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backend/mem"
 	"memento/repo/repotest"
 	"memento/repo/restore/restoretest"
 )
@@ -89,5 +92,57 @@ func TestSaveSmallFileSizeChanged(t *testing.T) {
 	err := a.saveSmallFile(ctx, filepath.Join(dir, "d"), "x/d", &repo.Node{Type: repo.NodeFile, Size: 10}, chunk.ParamsDefault, slot)
 	if want := fmt.Sprintf("backup %s: read at offset 0: read %[1]s: is a directory", filepath.Join(dir, "d")); err == nil || err.Error() != want {
 		t.Fatalf("a directory where a file was listed: %v, want %q", err, want)
+	}
+}
+
+// TestSmallFileStoreErrorStopsBackup: when pack writes fail while the
+// small-file workers store hundreds of files, the backup fails with that
+// error (the packer reports it), writes no snapshot, and returns: the walk,
+// the workers and the directories' waits do not hang.
+func TestSmallFileStoreErrorStopsBackup(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New("small-fail")
+	if _, err := repo.Init(ctx, be, repo.InitOptions{Password: "pw", KDF: repotest.FastKDF, PackSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(ctx, be, repo.Options{Password: "pw", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	src := filepath.Join(t.TempDir(), "src")
+	var seed uint64
+	writeDirTree(t, src, 4, 3, &seed) // 255 small files
+	for i := range 40 {               // random: each fills a good part of a 1 MiB pack
+		repotest.WriteFile(t, filepath.Join(src, fmt.Sprintf("r%02d", i)), repotest.RandomBytes(uint64(1000+i), 100<<10), 0o644)
+	}
+	boom := errors.New("disk full of packs")
+	be.FailOn(mem.OpWrite, func(name string) bool { return strings.HasPrefix(name, "data/") }, boom)
+	sn, err := Backup(ctx, r, BackupOptions{Paths: []string{src}})
+	if !errors.Is(err, boom) || sn != nil {
+		t.Fatalf("backup with failing pack writes: snapshot %v, error %v", sn, err)
+	}
+	be.SetHook(nil)
+	if all, err := r.Snapshots(ctx); err != nil || len(all) != 0 {
+		t.Fatalf("snapshots after the failed backup: %d, %v", len(all), err)
+	}
+}
+
+// TestSmallFileReadErrorStopsBackup: a small file that cannot be read
+// (/proc/self/mem lists as an empty regular file; reading its first page
+// fails with EIO) fails the backup with that file's error, not the
+// cancellation it causes in the workers busy with the other files.
+func TestSmallFileReadErrorStopsBackup(t *testing.T) {
+	const bad = "/proc/self/mem"
+	if fi, err := os.Lstat(bad); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+		t.Fatalf("%s: %v (a regular empty file on Linux)", bad, err)
+	}
+	tr := repotest.New(t, repo.InitOptions{})
+	src := filepath.Join(t.TempDir(), "src")
+	var seed uint64
+	writeDirTree(t, src, 4, 3, &seed)
+	_, err := Backup(context.Background(), tr.Repository, BackupOptions{Paths: []string{src, bad}})
+	if want := "backup /proc/self/mem: read at offset 0: read /proc/self/mem: input/output error"; err == nil || err.Error() != want {
+		t.Fatalf("backup of %s: %v, want %q", bad, err, want)
 	}
 }
