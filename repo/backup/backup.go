@@ -795,16 +795,23 @@ func nodeFromInfo(name string, fi fs.FileInfo) *repo.Node {
 	return n
 }
 
+// openFailed handles a file that could not be opened: one that vanished
+// since it was listed is dropped from its tree (nil error), anything else
+// fails the backup.
+func (a *archiver) openFailed(fsPath string, n *repo.Node, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		a.r.Logger().Warn("file vanished during backup, skipped", "path", fsPath)
+		n.Type = "" // dropped below
+		return nil
+	}
+	return fmt.Errorf("backup %s: %w", fsPath, err)
+}
+
 // saveFile streams one file through the chunk pipeline into the packer.
 func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node) error {
 	f, err := openFile(fsPath)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			a.r.Logger().Warn("file vanished during backup, skipped", "path", fsPath)
-			n.Type = "" // dropped below
-			return nil
-		}
-		return fmt.Errorf("backup %s: %w", fsPath, err)
+		return a.openFailed(fsPath, n, err)
 	}
 	defer f.Close()
 	if err := a.saveReader(ctx, f, relPath, n); err != nil {
@@ -861,12 +868,7 @@ func (a *archiver) saveSmallFile(ctx context.Context, fsPath, relPath string, n 
 	}
 	fd, err := openFD(fsPath)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			a.r.Logger().Warn("file vanished during backup, skipped", "path", fsPath)
-			n.Type = "" // dropped below
-			return nil
-		}
-		return fmt.Errorf("backup %s: %w", fsPath, err)
+		return a.openFailed(fsPath, n, err)
 	}
 	limit := min(int(n.Size)+1, int(params.Min))
 	buf, scratch := slot.data, &slot.stored
