@@ -14,16 +14,45 @@ import (
 // source tree (11,478 files) a tenth of its system time. Errors are the
 // same *fs.PathError os.OpenFile returns.
 func openFile(path string) (*os.File, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	fd, err := openFD(path)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openFD is openFile returning the bare descriptor, for a small file read
+// whole (readFD) and closed with syscall.Close: os.NewFile costs one more
+// system call (fcntl, to learn whether the descriptor is non-blocking).
+func openFD(path string) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+// readFD reads fd from its start into b[:0] until the end of the file or
+// until b holds limit bytes (full: the file may go on). Errors are the
+// *fs.PathError os.File.Read returns, naming path.
+func readFD(fd int, path string, b []byte, limit int) (_ []byte, full bool, _ error) {
+	b = b[:0]
+	for len(b) < limit {
+		n, err := syscall.Read(fd, b[len(b):limit])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return b, false, &fs.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return b, false, nil
+		}
+		b = b[:len(b)+n]
+	}
+	return b, true, nil
 }

@@ -1,0 +1,78 @@
+package chunk
+
+import (
+	"fmt"
+
+	"github.com/zeebo/blake3"
+)
+
+// SplitSmall is SplitFile for a whole file already in memory and shorter
+// than params.Min: no content-defined cut can fall in a stream's first Min
+// bytes, so such a file is one chunk (none when empty), the chunk SplitFile
+// would cut. It returns what SplitFile returns for that stream (the chunk
+// IDs, the plain BLAKE3-256 of data, and stores the same stored form at the
+// same level and with the same strategy), but does the work on the calling
+// goroutine: it hashes the chunk with key, skips it when known(id) reports
+// it, and otherwise compresses it and calls store, before returning. It
+// takes no share of the pipeline's buffer budget and no worker: the caller
+// holds data and bounds how many SplitSmalls run at once.
+//
+// A backup of a source tree is thousands of such files. Through Split each
+// was read on its own goroutine, handed to a worker and waited for, so a
+// file's read and its compression never overlapped and the reads of a cold
+// page cache, each a disk wait, left the cores idle; read whole by the
+// caller (many at once) and compressed here, the reads overlap each other
+// and the compression of the files read before. The zstd encoders let one
+// compression per core run at once (encoder), whatever the number of
+// callers.
+//
+// data must be shorter than params.Min (ErrInvalidParams otherwise); it is
+// Chunk.Raw during store. scratch, if not nil, is the caller's buffer for
+// the compressed form (Chunk.Stored during store): SplitSmall grows it as
+// needed and leaves it in *scratch for the next call, so a caller that
+// reads many files keeps one; nil takes a pooled one. SplitSmall after
+// Close returns ErrClosed.
+func (p *Pipeline) SplitSmall(data []byte, scratch *[]byte, relPath string, params Params, key Key,
+	known func(ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, err error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, sum, ErrClosed
+	}
+	if err := params.Validate(); err != nil {
+		return nil, sum, fmt.Errorf("split: %w", err)
+	}
+	if uint(len(data)) >= params.Min {
+		return nil, sum, fmt.Errorf("split: %d bytes in memory, not below Min %d: %w", len(data), params.Min, ErrInvalidParams)
+	}
+	h := hasherPool.Get().(*blake3.Hasher) // blake3.Sum256 keeps its hasher on the stack: 8 KiB to grow
+	h.Reset()
+	_, _ = h.Write(data)
+	h.Sum(sum[:0])
+	hasherPool.Put(h)
+	if len(data) == 0 {
+		return nil, sum, nil
+	}
+	level, kind := p.level, kindDefault
+	if relPath != "" {
+		level, kind = FileLevel(relPath, p.level), kindOf(relPath)
+	}
+	id := key.Sum(data)
+	if known != nil && known(id) {
+		return []ID{id}, sum, nil
+	}
+	out := scratch
+	if out == nil {
+		out = getBuf(len(data))
+		defer putBuf(out)
+	}
+	stored, compressed := compressKind((*out)[:0], data, level, kind, p.huff.Load())
+	if compressed {
+		*out = stored[:0]
+	}
+	err = store(&Chunk{ID: id, Raw: data, Stored: stored, Compressed: compressed})
+	if err != nil {
+		return nil, sum, fmt.Errorf("store chunk 0 (%s) at offset 0: %w", id.Short(), err)
+	}
+	return []ID{id}, sum, nil
+}
