@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 
@@ -27,7 +28,9 @@ import (
 //     "these bytes did not change", and what the backup's WAL fingerprint
 //     is made of);
 //   - the last one it covers (the newest when it was made, which Engram
-//     appends to) has the same name and inode and is at least as long;
+//     appends to) has the same name and inode, is at least as long, and
+//     the bytes it covered have the same CRC32C (read again: ~64 MiB at
+//     most, where a replay from the start reads the whole WAL);
 //   - the last entry the checkpoint applied is still where it was, with the
 //     same 32-byte header, and its payload still matches the header's CRC;
 //   - and DigestVerified checks that every payload the digest reads still
@@ -67,6 +70,10 @@ type Checkpoint struct {
 	lastSeg int32 // segment of the last applied entry, -1 if none
 	lastOff int64
 	lastHdr [HeaderSize]byte
+	// tailCRC is the CRC32C of the last covered segment's bytes up to its
+	// size: the newest segment's mtime changes with every append, so its
+	// covered bytes are checked whole (checkTail).
+	tailCRC uint32
 
 	// The validator's position (its segment is the last in segs).
 	nInSeg            int64
@@ -94,7 +101,7 @@ func (c *Checkpoint) Position() Position { return Position{Seq: c.lastSeq, Times
 func (l *Log) ReplayResume(ctx context.Context, cp *Checkpoint, s *State) (pos Position, next *Checkpoint, resumed bool, err error) {
 	v := &validator{}
 	from, start := 0, int64(0)
-	if cp != nil && s.zeroCopy && s.Len() == 0 && s.applied == 0 && cp.Fits(l) == nil {
+	if cp != nil && s.zeroCopy && s.Len() == 0 && s.applied == 0 && cp.Fits(l) == nil && cp.checkTail(l) == nil {
 		if err := s.load(l, cp, v); err != nil {
 			s.Close()
 			v = &validator{}
@@ -184,6 +191,39 @@ func (c *Checkpoint) Fits(l *Log) error {
 		return fmt.Errorf("segment %s offset %d: the last entry replayed fails its CRC", c.segs[c.lastSeg].name, c.lastOff)
 	}
 	return nil
+}
+
+// checkTail checks that the newest segment c covers still starts with the
+// bytes c replayed (Engram only appends to it; anything else replays from
+// the start).
+func (c *Checkpoint) checkTail(l *Log) error {
+	k := len(c.segs) - 1
+	crc, err := prefixCRC(l.segs[k].Path, c.segs[k].size)
+	if err != nil {
+		return err
+	}
+	if crc != c.tailCRC {
+		return fmt.Errorf("segment %s changed before offset %d", c.segs[k].name, c.segs[k].size)
+	}
+	return nil
+}
+
+// prefixCRC returns the CRC32C of the first n bytes of the file at path.
+func prefixCRC(path string, n int64) (uint32, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, n), buf); err != nil {
+		return 0, err
+	}
+	return h.Sum32(), nil
 }
 
 // load fills the empty zero-copy State s with cp's records, mapping the
@@ -299,6 +339,11 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64) (*C
 		return nil, errors.New("validator and last entry disagree")
 	}
 	cp.segs[k].size = end
+	crc, err := prefixCRC(l.segs[k].Path, end)
+	if err != nil {
+		return nil, err
+	}
+	cp.tailCRC = crc
 	cp.recs = make([]ckRec, 0, len(s.ids))
 	for id, i := range s.ids {
 		sl := &s.slots[i]
@@ -350,6 +395,7 @@ func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	b = le.AppendUint32(b, uint32(c.lastSeg))
 	b = le.AppendUint64(b, uint64(c.lastOff))
 	b = append(b, c.lastHdr[:]...)
+	b = le.AppendUint32(b, c.tailCRC)
 	b = le.AppendUint64(b, uint64(c.nInSeg))
 	b = append(b, boolByte(c.compacted), boolByte(c.marked), boolByte(c.have))
 	b = le.AppendUint64(b, c.vSeq)
@@ -408,6 +454,7 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 	c.lastSeg = int32(d.u32())
 	c.lastOff = int64(d.u64())
 	copy(c.lastHdr[:], d.bytes(HeaderSize))
+	c.tailCRC = d.u32()
 	c.nInSeg = int64(d.u64())
 	c.compacted, c.marked, c.have = d.byte() == 1, d.byte() == 1, d.byte() == 1
 	c.vSeq, c.vTS = d.u64(), int64(d.u64())

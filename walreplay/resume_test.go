@@ -162,14 +162,35 @@ func TestReplayResumeRefusesChangedLog(t *testing.T) {
 			t.Fatal("a rewritten last entry still fits")
 		}
 	})
+	t.Run("newest segment rewritten before its end", func(t *testing.T) {
+		dir, cp, segs := setup(t)
+		k := len(cp.segs) - 1
+		f, err := os.OpenFile(segs[k].Path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A content byte of its first entry: ids, the last entry and the
+		// size all stay as they were; only the CRC of the covered bytes
+		// tells.
+		if _, err := f.WriteAt([]byte{0xff}, HeaderSize+60); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		s := NewZeroCopyState()
+		defer s.Close()
+		_, _, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), cp, s)
+		if resumed || !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("resumed %v, err %v; want a replay from the start finding the damage", resumed, err)
+		}
+	})
 	t.Run("record moved unseen", func(t *testing.T) {
 		dir, cp, _ := setup(t)
 		// A record that is not where the checkpoint says (what an unseen
 		// rewrite of a sealed segment would look like to the digest).
+		// (Every record: the day's entries overwrite some of them.)
 		for i := range cp.recs {
 			if cp.recs[i].off > HeaderSize {
 				cp.recs[i].off -= HeaderSize
-				break
 			}
 		}
 		s := NewZeroCopyState()
