@@ -134,7 +134,14 @@ func (l *Log) ReplayResume(ctx context.Context, cp *Checkpoint, s *State) (pos P
 	if err != nil {
 		return pos, nil, resumed, err
 	}
-	next, _ = l.checkpoint(s, v, lastSeg, lastOff)
+	// A resume checked the CRC of the newest segment up to the old end: when
+	// that segment is still the newest, the new CRC goes on from there.
+	var known *ckSeg
+	var knownCRC uint32
+	if resumed && len(cp.segs) == len(l.segs) {
+		known, knownCRC = &cp.segs[len(cp.segs)-1], cp.tailCRC
+	}
+	next, _ = l.checkpoint(s, v, lastSeg, lastOff, known, knownCRC)
 	return pos, next, resumed, nil
 }
 
@@ -209,21 +216,29 @@ func (c *Checkpoint) checkTail(l *Log) error {
 }
 
 // prefixCRC returns the CRC32C of the first n bytes of the file at path.
-func prefixCRC(path string, n int64) (uint32, error) {
-	if n == 0 {
-		return 0, nil
+func prefixCRC(path string, n int64) (uint32, error) { return rangeCRC(path, 0, 0, n) }
+
+// rangeCRC continues crc, the CRC32C of the file at path up to offset from,
+// to offset to.
+func rangeCRC(path string, crc uint32, from, to int64) (uint32, error) {
+	if to <= from {
+		return crc, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	h := crc32.New(castagnoli)
-	buf := make([]byte, 1<<20)
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, n), buf); err != nil {
-		return 0, err
+	buf := make([]byte, min(1<<20, to-from))
+	for off := from; off < to; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-off)], off)
+		crc = crc32.Update(crc, castagnoli, buf[:n])
+		off += int64(n)
+		if err != nil && off < to {
+			return 0, err
+		}
 	}
-	return h.Sum32(), nil
+	return crc, nil
 }
 
 // load fills the empty zero-copy State s with cp's records, mapping the
@@ -291,7 +306,10 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 
 // checkpoint describes s, a zero-copy State that replayed all of l, for a
 // later ReplayResume; lastSeg and lastOff locate the last entry applied.
-func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64) (*Checkpoint, error) {
+//
+// known, if not nil, is the same newest segment covered up to known.size
+// with CRC32C knownCRC: only the bytes after it are read for the new CRC.
+func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, known *ckSeg, knownCRC uint32) (*Checkpoint, error) {
 	if !s.zeroCopy || len(l.segs) == 0 {
 		return nil, errors.New("not a zero-copy replay")
 	}
@@ -339,7 +357,13 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64) (*C
 		return nil, errors.New("validator and last entry disagree")
 	}
 	cp.segs[k].size = end
-	crc, err := prefixCRC(l.segs[k].Path, end)
+	var crc uint32
+	var err error
+	if known != nil && known.name == l.segs[k].Name && known.size <= end {
+		crc, err = rangeCRC(l.segs[k].Path, knownCRC, known.size, end)
+	} else {
+		crc, err = prefixCRC(l.segs[k].Path, end)
+	}
 	if err != nil {
 		return nil, err
 	}
