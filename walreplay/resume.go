@@ -87,6 +87,8 @@ type Checkpoint struct {
 	lastTS  int64
 	applied int64
 	recs    []ckRec
+
+	consumed bool // resumed from: its records were given to a State
 }
 
 // Position returns the last entry the checkpoint's replay applied.
@@ -97,11 +99,12 @@ func (c *Checkpoint) Position() Position { return Position{Seq: c.lastSeq, Times
 // a prefix of this log (see the checks above) and else replays from the
 // start; resumed reports which. next is the checkpoint of the replay's end
 // for the next time, nil when the state cannot be checkpointed (a payload
-// copied rather than mapped, or an error).
+// copied rather than mapped, or an error). A cp resumed from gives its
+// records to s: it cannot be resumed from again.
 func (l *Log) ReplayResume(ctx context.Context, cp *Checkpoint, s *State) (pos Position, next *Checkpoint, resumed bool, err error) {
 	v := &validator{}
 	from, start := 0, int64(0)
-	if cp != nil && s.zeroCopy && s.Len() == 0 && s.applied == 0 && cp.Fits(l) == nil && cp.checkTail(l) == nil {
+	if cp != nil && !cp.consumed && s.zeroCopy && s.Len() == 0 && s.applied == 0 && cp.Fits(l) == nil && cp.checkTail(l) == nil {
 		if err := s.load(l, cp, v); err != nil {
 			s.Close()
 			v = &validator{}
@@ -297,6 +300,9 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 		s.live += int64(r.n)
 	}
 	s.lastSeq, s.lastTS, s.applied, s.resumed = cp.lastSeq, cp.lastTS, cp.applied, true
+	// The records now live in s: drop cp's copy, which is as large, while
+	// the replay goes on (a checkpoint is resumed from once).
+	cp.recs, cp.consumed = nil, true
 	last := cp.segs[k]
 	v.startSegment(last.name, last.firstSeq)
 	v.nInSeg, v.compacted, v.marked = cp.nInSeg, cp.compacted, cp.marked

@@ -322,7 +322,7 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 	st := walreplay.NewZeroCopyState()
 	defer st.Close()
 	pos, next, resumed, err := l.ReplayResume(ctx, cp, st)
-	e.Resumed = resumed
+	e.Resumed, e.cp = resumed, nil
 	var damage *walreplay.CorruptError
 	if err != nil && (ctx.Err() != nil || !errors.As(err, &damage)) {
 		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)
