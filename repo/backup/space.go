@@ -110,6 +110,9 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 	if err == nil && rec.Reused {
 		slog.Info("WAL unchanged since the parent snapshot: reused its end position and state digest", "space", opts.Space)
 	}
+	if err == nil && rec.Resumed {
+		slog.Info("state replay resumed from the previous replay's checkpoint: only the appended WAL was replayed", "space", opts.Space)
+	}
 	return sn, err
 }
 
