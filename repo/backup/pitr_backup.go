@@ -295,6 +295,8 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		// A replay from the start maps and reads the whole WAL: those take
 		// turns (ConcurrentReplays). A resumed one reads the appended part
 		// and then the live records with pread, which keeps nothing mapped.
+		// (A checkpoint that fits but whose newest segment then fails its
+		// CRC replays from the start without a turn: damage, rare.)
 		if err := e.Replays.acquire(ctx); err != nil {
 			return err
 		}
