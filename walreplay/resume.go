@@ -91,6 +91,9 @@ type Checkpoint struct {
 	consumed bool // resumed from: its records were given to a State
 }
 
+// Records returns how many live records the checkpoint holds.
+func (c *Checkpoint) Records() int { return len(c.recs) }
+
 // Position returns the last entry the checkpoint's replay applied.
 func (c *Checkpoint) Position() Position { return Position{Seq: c.lastSeq, TimestampNS: c.lastTS} }
 

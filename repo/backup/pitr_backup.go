@@ -113,6 +113,13 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 // took a 3-space backup's peak RSS from 267 to 309 MiB.
 const ConcurrentReplays = 1
 
+// resumeAloneRecords is the most live records a replay resumed from a
+// checkpoint may hold and still run beside other replays instead of taking
+// a turn: ~100 B of state per record plus the checkpoint's ~80 B while it
+// is loaded or written, i.e. under ~20 MB each (a 1 GiB default space has
+// ~28,000 records; a 10 GiB one ~280,000 takes turns).
+const resumeAloneRecords = 100_000
+
 // ReplayLimiter bounds how many state replays run at once among the space
 // backups that share it (EngramRecorder.Replays). Whoever runs several space
 // backups at once (backup --all) makes one and gives it to every recorder;
@@ -290,27 +297,44 @@ func (e *EngramRecorder) Wait() error {
 }
 
 func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo) error {
-	cp := e.loadCheckpoint(l)
-	if cp == nil {
-		// A replay from the start maps and reads the whole WAL: those take
-		// turns (ConcurrentReplays). A resumed one reads the appended part
-		// and then the live records with pread, which keeps nothing mapped.
-		// (A checkpoint that fits but whose newest segment then fails its
-		// CRC replays from the start without a turn: damage, rare.)
+	held := false
+	turn := func() error {
+		if held {
+			return nil
+		}
 		if err := e.Replays.acquire(ctx); err != nil {
 			return err
 		}
-		defer e.Replays.release()
+		held = true
+		return nil
+	}
+	defer func() {
+		if held {
+			e.Replays.release()
+		}
+	}()
+	// A replay from the start maps and reads the whole WAL: those take turns
+	// (ConcurrentReplays). A resumed one reads the appended part and then
+	// the live records with pread, which keeps nothing mapped, so it runs
+	// beside the others, unless the space is large: its state (ids, slots)
+	// and the checkpoint it loads and writes grow with the records, and
+	// several at once must not outgrow the memory bound. (A checkpoint that
+	// fits but whose newest segment then fails its CRC replays from the
+	// start without a turn: damage, rare.)
+	cp := e.loadCheckpoint(l)
+	if cp == nil || cp.Records() > resumeAloneRecords {
+		if err := turn(); err != nil {
+			return err
+		}
 	}
 	nDamage := len(e.Info.Damage)
 	err := e.replayFrom(ctx, l, segs, cp)
 	if errors.Is(err, walreplay.ErrCheckpointStale) {
 		e.log().Warn("the WAL changed under its replay checkpoint; replaying it from the start", "space", e.space)
 		e.Info.Damage, e.Resumed = e.Info.Damage[:nDamage], false
-		if err := e.Replays.acquire(ctx); err != nil {
+		if err := turn(); err != nil {
 			return err
 		}
-		defer e.Replays.release()
 		err = e.replayFrom(ctx, l, segs, nil)
 	}
 	return err

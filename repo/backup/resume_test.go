@@ -18,9 +18,16 @@ import (
 // whether the replay resumed from a checkpoint.
 func recordedBackup(t *testing.T, r *repo.Repository, dataDir, space, ckDir string) (*repo.Snapshot, bool) {
 	t.Helper()
+	return limitedBackup(t, r, dataDir, space, ckDir, nil)
+}
+
+// limitedBackup is recordedBackup with the replay taking turns through l.
+func limitedBackup(t *testing.T, r *repo.Repository, dataDir, space, ckDir string, l *ReplayLimiter) (*repo.Snapshot, bool) {
+	t.Helper()
 	rec := NewEngramRecorder(context.Background(), dataDir, space)
 	defer rec.Close()
 	rec.CheckpointDir = ckDir
+	rec.Replays = l
 	opts := BackupOptions{DataDir: dataDir, Space: space, NoParent: true}
 	rec.Attach(&opts)
 	return mustBackup(t, r, opts), rec.Resumed
@@ -142,5 +149,28 @@ func TestBackupSpaceKeepsReplayCheckpointInCache(t *testing.T) {
 	fi, err := os.Stat(files[0])
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("checkpoint %v, %v: want mode 0600", fi, err)
+	}
+}
+
+// TestResumedReplayDoesNotWaitForATurn: a resumed replay of a small space
+// keeps nothing mapped and runs beside the others: it completes while
+// another replay holds the only turn.
+func TestResumedReplayDoesNotWaitForATurn(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	dd := filepath.Join(t.TempDir(), "engram")
+	ck := t.TempDir()
+	const space = "s1"
+	repotest.WriteEngramSpace(t, dd, space, 300, 16<<10, 100)
+	walDir := filepath.Join(dd, "spaces", space, "wal")
+	recordedBackup(t, tr.Repository, dd, space, ck)
+	appendDay(t, walDir, 300, 50)
+	l := NewReplayLimiter(1)
+	if err := l.acquire(context.Background()); err != nil { // another space's replay
+		t.Fatal(err)
+	}
+	defer l.release()
+	sn, resumed := limitedBackup(t, tr.Repository, dd, space, ck, l)
+	if !resumed || sn.Engram.WALEnd.Seq != 350 || sn.Engram.StateDigest != replayDigest(t, walDir) {
+		t.Fatalf("resumed %v, recorded %+v", resumed, sn.Engram)
 	}
 }
