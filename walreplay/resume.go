@@ -121,17 +121,8 @@ func (l *Log) ReplayResume(ctx context.Context, cp *Checkpoint, s *State) (pos P
 		pos = cp.Position()
 	}
 	_, err = l.walk(ctx, from, start, v, s, func(seg int, off int64, e *Entry, mblk int) error {
-		if err := v.check(off, e); err != nil {
+		if err := l.checkApply(v, s, seg, off, e, mblk); err != nil {
 			return err
-		}
-		var err error
-		if mblk >= 0 {
-			err = s.applyMapped(e, mblk, off+HeaderSize)
-		} else {
-			err = s.apply(e)
-		}
-		if err != nil {
-			return &CorruptError{Segment: l.segs[seg].Name, Offset: off, Seq: e.Seq, Reason: err.Error(), Err: ErrCorrupt}
 		}
 		pos = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}
 		lastSeg, lastOff = seg, off
@@ -336,22 +327,7 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 	// The newest segment is covered up to just past its last entry (a torn
 	// tail is read again next time).
 	end := int64(0)
-	if lastSeg == k {
-		f, err := os.Open(l.segs[k].Path)
-		if err != nil {
-			return nil, err
-		}
-		_, err = f.ReadAt(cp.lastHdr[:], lastOff)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		h, reason := DecodeHeader(cp.lastHdr[:])
-		if reason != "" {
-			return nil, errors.New(reason)
-		}
-		end = lastOff + HeaderSize + int64(h.PayloadLen)
-	} else if lastSeg >= 0 {
+	if lastSeg >= 0 {
 		f, err := os.Open(l.segs[lastSeg].Path)
 		if err != nil {
 			return nil, err
@@ -360,6 +336,13 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 		f.Close()
 		if err != nil {
 			return nil, err
+		}
+		if lastSeg == k {
+			h, reason := DecodeHeader(cp.lastHdr[:])
+			if reason != "" {
+				return nil, errors.New(reason)
+			}
+			end = lastOff + HeaderSize + int64(h.PayloadLen)
 		}
 	}
 	if v.nInSeg == 0 && end != 0 || v.nInSeg > 0 && lastSeg != k {
