@@ -70,12 +70,19 @@ var errStop = errors.New("stop")
 // newest segment ends the walk and is reported as torn (with its location);
 // a torn tail of any other segment is corruption.
 // zc, when a zero-copy State, has segments mapped into it instead of read.
-func (l *Log) walk(ctx context.Context, from int, v *validator, zc *State, fn visitFunc) (torn *CorruptError, err error) {
+//
+// start, when not 0, is the offset in segment from at which reading begins,
+// with v already positioned there (a resumed replay, resume.go).
+func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc *State, fn visitFunc) (torn *CorruptError, err error) {
 	for i := from; i < len(l.segs); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		torn, stop, err := l.walkSegment(ctx, i, v, zc, fn)
+		var off int64
+		if i == from {
+			off = start
+		}
+		torn, stop, err := l.walkSegment(ctx, i, off, v, zc, fn)
 		if err != nil || stop || torn != nil {
 			return torn, err
 		}
@@ -83,7 +90,7 @@ func (l *Log) walk(ctx context.Context, from int, v *validator, zc *State, fn vi
 	return nil, nil
 }
 
-func (l *Log) walkSegment(ctx context.Context, i int, v *validator, zc *State, fn visitFunc) (torn *CorruptError, stop bool, err error) {
+func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator, zc *State, fn visitFunc) (torn *CorruptError, stop bool, err error) {
 	seg := l.segs[i]
 	newest := i == len(l.segs)-1
 	f, r, err := l.openSegment(i)
@@ -91,15 +98,31 @@ func (l *Log) walkSegment(ctx context.Context, i int, v *validator, zc *State, f
 		return nil, false, err
 	}
 	defer f.Close()
+	if start > 0 {
+		if _, err := f.Seek(start, io.SeekStart); err != nil {
+			return nil, false, fmt.Errorf("walreplay: %w", err)
+		}
+		r = io.LimitReader(f, seg.Size-start)
+	}
 	sr, mblk := NewSegmentReader(r, seg.Name), -1
 	if zc != nil {
 		var data []byte
-		if mblk, data = zc.mapSegment(f, seg.Size); mblk >= 0 {
+		if zc.resumeSeg == i+1 {
+			mblk, data = zc.resumeBlk, zc.blocks[zc.resumeBlk].b
+			zc.resumeSeg = 0
+		} else {
+			mblk, data = zc.mapSegment(f, seg.Size, i)
+		}
+		if mblk >= 0 {
 			sr = newMappedSegmentReader(data, seg.Name)
 			defer zc.doneWithMap(mblk)
 		}
 	}
-	v.startSegment(seg.Name, seg.FirstSeq)
+	if start > 0 {
+		sr.skip(start, v.lastSeq+1)
+	} else {
+		v.startSegment(seg.Name, seg.FirstSeq)
+	}
 	for n := 0; ; n++ {
 		if n&4095 == 4095 {
 			if err := ctx.Err(); err != nil {
@@ -141,7 +164,7 @@ func (l *Log) Verify(ctx context.Context) (Summary, error) {
 	sum := Summary{Segments: len(l.segs)}
 	v := &validator{checkPayloads: true}
 	lastSeg := -1
-	torn, err := l.walk(ctx, 0, v, nil, func(seg int, off int64, e *Entry, _ int) error {
+	torn, err := l.walk(ctx, 0, 0, v, nil, func(seg int, off int64, e *Entry, _ int) error {
 		if err := v.check(off, e); err != nil {
 			return err
 		}

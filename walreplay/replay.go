@@ -61,7 +61,7 @@ func (l *Log) Replay(ctx context.Context, t Target, s *State) (Position, error) 
 	if !s.zeroCopy {
 		zc = nil
 	}
-	_, err := l.walk(ctx, 0, v, zc, func(seg int, off int64, e *Entry, mblk int) error {
+	_, err := l.walk(ctx, 0, 0, v, zc, func(seg int, off int64, e *Entry, mblk int) error {
 		if t.beyond(e) {
 			if e.Compacted() && !(t.ToSeq != nil && *t.ToSeq < l.segs[seg].FirstSeq) {
 				return fmt.Errorf("segment %s offset %d seq %d: replay to %s: target inside the compacted run starting at seq %d: %w",
@@ -69,17 +69,8 @@ func (l *Log) Replay(ctx context.Context, t Target, s *State) (Position, error) 
 			}
 			return errStop
 		}
-		if err := v.check(off, e); err != nil {
+		if err := l.checkApply(v, s, seg, off, e, mblk); err != nil {
 			return err
-		}
-		var err error
-		if mblk >= 0 {
-			err = s.applyMapped(e, mblk, off+HeaderSize)
-		} else {
-			err = s.apply(e)
-		}
-		if err != nil {
-			return &CorruptError{Segment: l.segs[seg].Name, Offset: off, Seq: e.Seq, Reason: err.Error(), Err: ErrCorrupt}
 		}
 		pos = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}
 		if t.ToSeq != nil && e.Seq == *t.ToSeq && !e.Compacted() {
@@ -90,4 +81,22 @@ func (l *Log) Replay(ctx context.Context, t Target, s *State) (Position, error) 
 		return nil
 	})
 	return pos, err
+}
+
+// checkApply validates e (found at offset off of segment seg) with v and
+// applies it to s, by reference when it lies in mapped block mblk.
+func (l *Log) checkApply(v *validator, s *State, seg int, off int64, e *Entry, mblk int) error {
+	if err := v.check(off, e); err != nil {
+		return err
+	}
+	var err error
+	if mblk >= 0 {
+		err = s.applyMapped(e, mblk, off+HeaderSize)
+	} else {
+		err = s.apply(e)
+	}
+	if err != nil {
+		return &CorruptError{Segment: l.segs[seg].Name, Offset: off, Seq: e.Seq, Reason: err.Error(), Err: ErrCorrupt}
+	}
+	return nil
 }

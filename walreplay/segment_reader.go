@@ -209,3 +209,15 @@ func (r *SegmentReader) makeRoom(n int) {
 
 // isTorn reports whether err is a torn tail.
 func isTorn(err error) bool { return errors.Is(err, ErrTornTail) }
+
+// skip positions a fresh reader at segment offset start, with nextSeq
+// expected there: a mapped reader moves into its data, a streaming one is
+// told that its source begins at start (the caller seeked it there).
+func (r *SegmentReader) skip(start int64, nextSeq uint64) {
+	if r.r == nil {
+		r.pos = int(min(start, int64(r.end)))
+	} else {
+		r.base = start
+	}
+	r.nextSeq = nextSeq
+}

@@ -26,6 +26,7 @@ type block struct {
 	b         []byte
 	dedicated bool  // holds one big payload
 	mapped    int32 // index+1 into maps when the block is a memory map
+	seg       int32 // index+1 of the log segment a memory map is of (Checkpoint)
 	refs      int32 // live slots pointing into the block
 }
 
@@ -62,6 +63,13 @@ type State struct {
 	zeroCopy bool      // Log.Replay may reference mapped segments
 	maps     *mappings // the memory maps, shared with the GC cleanup
 	touched  int64     // mapped bytes touched since pages were last dropped (touch)
+
+	// resumeSeg and resumeBlk: a resumed State (resume.go) has already
+	// mapped segment resumeSeg-1 as block resumeBlk for the walk to go on
+	// reading it; resumed marks a State loaded from a Checkpoint.
+	resumeSeg int
+	resumeBlk int
+	resumed   bool
 }
 
 // NewState returns an empty state.
@@ -297,10 +305,18 @@ func (s *State) Each(fn func(id string, payload []byte) error) error {
 // a payload starts with its length-prefixed id, the concatenation is
 // unambiguous.
 func (s *State) Digest() [32]byte {
+	d, _ := s.digest(false)
+	return d
+}
+
+// digest is Digest; with check it also verifies that each payload starts
+// with its id (DigestVerified).
+func (s *State) digest(check bool) ([32]byte, error) {
 	// Records are a few KiB; BLAKE3 hashes 16 KiB and more in parallel SIMD
 	// lanes, so gather them into large blocks instead of feeding each alone.
 	h := blake3.New()
 	buf := make([]byte, 0, 256<<10)
+	var d [32]byte
 	for _, id := range s.sortedIDs() {
 		i := s.ids[id]
 		n := int(s.slots[i].n)
@@ -309,11 +325,17 @@ func (s *State) Digest() [32]byte {
 			buf = buf[:0]
 		}
 		if n <= cap(buf) && s.readPayload(i, buf[len(buf):len(buf)+n]) {
+			if check && !idMatches(buf[len(buf):len(buf)+n], id) {
+				return d, ErrCheckpointStale
+			}
 			buf = buf[:len(buf)+n]
 			continue
 		}
 		s.touch(i)
 		p := s.payload(i)
+		if check && !idMatches(p, id) {
+			return d, ErrCheckpointStale
+		}
 		if len(p) > cap(buf) {
 			h.Write(p)
 			continue
@@ -321,9 +343,8 @@ func (s *State) Digest() [32]byte {
 		buf = append(buf, p...)
 	}
 	h.Write(buf)
-	var d [32]byte
 	h.Sum(d[:0])
-	return d
+	return d, nil
 }
 
 // ConfidenceHistogram counts live records by confidence in buckets equal

@@ -113,7 +113,7 @@ func (m *mappings) release(i int) {
 // mapSegment maps up to size bytes of f read-only and registers the map as
 // a block of s. It returns the block index, or -1 when the segment cannot
 // (or need not) be mapped and replay should read and copy instead.
-func (s *State) mapSegment(f *os.File, size int64) (int, []byte) {
+func (s *State) mapSegment(f *os.File, size int64, seg int) (int, []byte) {
 	if !s.zeroCopy || size <= 0 || size > 1<<32-1 {
 		return -1, nil
 	}
@@ -133,7 +133,7 @@ func (s *State) mapSegment(f *os.File, size int64) (int, []byte) {
 	// The reader walking the segment holds one reference until doneWithMap:
 	// an update or delete of a record stored earlier in the same segment must
 	// not unmap the bytes the reader is still reading.
-	s.blocks = append(s.blocks, block{b: b, mapped: int32(mi + 1), refs: 1})
+	s.blocks = append(s.blocks, block{b: b, mapped: int32(mi + 1), seg: int32(seg + 1), refs: 1})
 	return len(s.blocks) - 1, b
 }
 
@@ -223,4 +223,15 @@ func (s *State) applyMapped(e *Entry, blk int, off int64) error {
 	s.lastSeq, s.lastTS = e.Seq, e.TimestampNS
 	s.applied++
 	return nil
+}
+
+// prefetch starts reading every mapped segment into the page cache.
+func (m *mappings) prefetch() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, f := range m.files {
+		if f != nil && m.regions[i] != nil {
+			prefetchFile(f, int64(len(m.regions[i])))
+		}
+	}
 }

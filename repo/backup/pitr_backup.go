@@ -62,6 +62,14 @@ type EngramRecorder struct {
 	// the others: right for a single space backup, and nothing is shared
 	// process-wide behind the caller's back.
 	Replays *ReplayLimiter
+	// CheckpointDir, if set, is a private local directory (the repository's
+	// cache directory) where the replay of the space's WAL is checkpointed
+	// (walreplay.Checkpoint), so that the next backup after appends replays
+	// only what was appended instead of the whole WAL. Empty: none.
+	CheckpointDir string
+	// Resumed reports that the replay resumed from a checkpoint.
+	Resumed bool
+	cp      *walreplay.Checkpoint // as read from CheckpointDir (loadCheckpoint)
 	// stageDir holds the copies made during the pause (see stage); empty
 	// when nothing was staged.
 	stageDir string
@@ -104,6 +112,13 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 // zero-copy state keeps mapped (it drops them every 64 MiB): two at once
 // took a 3-space backup's peak RSS from 267 to 309 MiB.
 const ConcurrentReplays = 1
+
+// resumeAloneRecords is the most live records a replay resumed from a
+// checkpoint may hold and still run beside other replays instead of taking
+// a turn: ~100 B of state per record plus the checkpoint's ~80 B while it
+// is loaded or written, i.e. under ~20 MB each (a 1 GiB default space has
+// ~28,000 records; a 10 GiB one ~280,000 takes turns).
+const resumeAloneRecords = 100_000
 
 // ReplayLimiter bounds how many state replays run at once among the space
 // backups that share it (EngramRecorder.Replays). Whoever runs several space
@@ -237,12 +252,23 @@ func (e *EngramRecorder) parentWALUnchanged(segs []walreplay.SegmentInfo) bool {
 
 // walStart returns the WAL's last entry before the tiers are read: the
 // parent's WAL end when the WAL did not change since (parentWALUnchanged),
-// else lastWALEntry, which reads the newest segment whole (64 MiB of CRCs,
-// from disk when the cache is cold, on every unchanged backup otherwise).
+// else what follows the replay checkpoint in the newest segment when there
+// is one that fits (walreplay.Log.LastEntryFrom), else lastWALEntry, which
+// reads the newest segment whole (64 MiB of CRCs, from disk when the cache
+// is cold).
 func (e *EngramRecorder) walStart(walDir string) (repo.WALPosition, error) {
 	if e.Parent != nil {
 		if segs, err := walreplay.ListSegments(walDir); err == nil && e.parentWALUnchanged(segs) {
 			return e.Parent.WALEnd, nil
+		}
+	}
+	// After appends to the WAL the previous replay's checkpoint knows the
+	// newest segment up to where it ended: only the rest is read.
+	if l, err := walreplay.OpenLog(walDir); err == nil {
+		if cp := e.loadCheckpoint(l); cp != nil {
+			if p, ok, err := l.LastEntryFrom(cp); err == nil && ok {
+				return repo.WALPosition{Seq: p.Seq, TimestampNS: p.TimestampNS}, nil
+			}
 		}
 	}
 	return lastWALEntry(walDir)
@@ -271,16 +297,58 @@ func (e *EngramRecorder) Wait() error {
 }
 
 func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo) error {
-	if err := e.Replays.acquire(ctx); err != nil {
-		return err
+	held := false
+	turn := func() error {
+		if held {
+			return nil
+		}
+		if err := e.Replays.acquire(ctx); err != nil {
+			return err
+		}
+		held = true
+		return nil
 	}
-	defer e.Replays.release()
+	defer func() {
+		if held {
+			e.Replays.release()
+		}
+	}()
+	// A replay from the start maps and reads the whole WAL: those take turns
+	// (ConcurrentReplays). A resumed one reads the appended part and then
+	// the live records with pread, which keeps nothing mapped, so it runs
+	// beside the others, unless the space is large: its state (ids, slots)
+	// and the checkpoint it loads and writes grow with the records, and
+	// several at once must not outgrow the memory bound. (A checkpoint that
+	// fits but whose newest segment then fails its CRC replays from the
+	// start without a turn: damage, rare.)
+	cp := e.loadCheckpoint(l)
+	if cp == nil || cp.Records() > resumeAloneRecords {
+		if err := turn(); err != nil {
+			return err
+		}
+	}
+	nDamage := len(e.Info.Damage)
+	err := e.replayFrom(ctx, l, segs, cp)
+	if errors.Is(err, walreplay.ErrCheckpointStale) {
+		e.log().Warn("the WAL changed under its replay checkpoint; replaying it from the start", "space", e.space)
+		e.Info.Damage, e.Resumed = e.Info.Damage[:nDamage], false
+		if err := turn(); err != nil {
+			return err
+		}
+		err = e.replayFrom(ctx, l, segs, nil)
+	}
+	return err
+}
+
+// replayFrom replays the WAL, from cp when it fits, and fills Info.
+func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo, cp *walreplay.Checkpoint) error {
 	// Zero-copy: the payloads stay in the page cache instead of the heap, which
 	// keeps a backup's memory flat however large the space. The live database
 	// only appends to, renames and unlinks segments, which mappings survive.
 	st := walreplay.NewZeroCopyState()
 	defer st.Close()
-	pos, err := l.Replay(ctx, walreplay.Target{}, st)
+	pos, next, resumed, err := l.ReplayResume(ctx, cp, st)
+	e.Resumed, e.cp = resumed, nil
 	var damage *walreplay.CorruptError
 	if err != nil && (ctx.Err() != nil || !errors.As(err, &damage)) {
 		return fmt.Errorf("space %s: the WAL does not verify, not backing it up as a consistent snapshot: %w", e.space, err)
@@ -293,6 +361,7 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		// next backup replays again rather than reusing this end.
 		e.Info.Damage = append(e.Info.Damage, "WAL "+damage.Error())
 		e.Info.WALFingerprint = ""
+		next = nil
 	}
 	for i := range segs {
 		p, ok, err := firstEntry(segs[i])
@@ -308,10 +377,84 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		}
 	}
 	if len(segs) > 0 && segs[0].FirstSeq == 1 && damage == nil {
-		d := st.Digest()
+		d, err := st.DigestVerified()
+		if err != nil {
+			return err
+		}
 		e.Info.StateDigest = hex.EncodeToString(d[:])
 	}
+	e.saveCheckpoint(next)
 	return nil
+}
+
+// checkpointPath is where the replay checkpoint of the space's WAL lives:
+// one file per WAL directory, named by a hash of its absolute path.
+func (e *EngramRecorder) checkpointPath(walDir string) string {
+	if e.CheckpointDir == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(walDir)
+	if err != nil {
+		return ""
+	}
+	sum := blake3.Sum256([]byte(abs))
+	return filepath.Join(e.CheckpointDir, "replay", hex.EncodeToString(sum[:16])+".ckpt")
+}
+
+// loadCheckpoint returns the checkpoint of the previous replay of l when
+// there is one that fits l, else nil. A missing, damaged or stale one only
+// means a replay from the start.
+func (e *EngramRecorder) loadCheckpoint(l *walreplay.Log) *walreplay.Checkpoint {
+	path := e.checkpointPath(l.Dir())
+	if path == "" {
+		return nil
+	}
+	if e.cp == nil {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		if e.cp, err = walreplay.ParseCheckpoint(b); err != nil {
+			e.log().Debug("replay checkpoint unreadable; replaying from the start", "space", e.space, "err", err)
+			return nil
+		}
+	}
+	cp := e.cp
+	if err := cp.Fits(l); err != nil {
+		e.log().Debug("replay checkpoint does not fit the WAL; replaying from the start", "space", e.space, "reason", err)
+		return nil
+	}
+	return cp
+}
+
+// saveCheckpoint replaces the space's checkpoint with cp (nil: removes it,
+// so that a damaged or uncheckpointable replay is not resumed from). It is a
+// cache: written without fsync (a torn file fails its checksum and is
+// ignored), and failing to write it fails nothing.
+func (e *EngramRecorder) saveCheckpoint(cp *walreplay.Checkpoint) {
+	path := e.checkpointPath(filepath.Join(e.dataDir, "spaces", e.space, "wal"))
+	if path == "" {
+		return
+	}
+	if cp == nil {
+		_ = os.Remove(path)
+		return
+	}
+	b, err := cp.MarshalBinary()
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(path), 0o700)
+	}
+	if err == nil {
+		tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			if err = os.Rename(tmp, path); err != nil {
+				_ = os.Remove(tmp)
+			}
+		}
+	}
+	if err != nil {
+		e.log().Debug("could not save the replay checkpoint", "space", e.space, "err", err)
+	}
 }
 
 // walFingerprint identifies the WAL as a replay reads it: every segment's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"memento/engram"
@@ -86,6 +87,9 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 	}
 	rec.Pause, rec.Resume = so.Pause, so.Resume
 	rec.Replays = so.Replays
+	if ix := r.Index(); ix != nil {
+		rec.CheckpointDir = filepath.Dir(ix.Path()) // the repository's private cache directory
+	}
 	defer rec.Done()
 	defer rec.Close()
 	after := opts.AfterFiles
@@ -105,6 +109,9 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 	}
 	if err == nil && rec.Reused {
 		slog.Info("WAL unchanged since the parent snapshot: reused its end position and state digest", "space", opts.Space)
+	}
+	if err == nil && rec.Resumed {
+		slog.Info("state replay resumed from the previous replay's checkpoint: only the appended WAL was replayed", "space", opts.Space)
 	}
 	return sn, err
 }

@@ -1,0 +1,548 @@
+package walreplay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+
+	"github.com/zeebo/blake3"
+)
+
+// Resumable replay. A replay of a whole log reads and checksums every
+// segment (a 1 GiB data dir's three spaces hold ~490 MB of WAL) although a
+// day of activity only appends to it. A Checkpoint saves where a zero-copy
+// replay ended and which record lives where (id, segment, offset, length),
+// so that the next replay of the same log, grown by appends, loads that
+// state and reads only what was appended. The payloads stay in the segment
+// files: a pass over the state (Digest) still reads every live record.
+//
+// A checkpoint is only used when the log still starts with the segments it
+// describes, which is checked, not assumed:
+//
+//   - every segment but the last it covers has the same name, size, inode,
+//     mtime and ctime (the evidence backup change detection trusts for
+//     "these bytes did not change", and what the backup's WAL fingerprint
+//     is made of);
+//   - the last one it covers (the newest when it was made, which Engram
+//     appends to) has the same name and inode, is at least as long, and
+//     the bytes it covered have the same CRC32C (read again: ~64 MiB at
+//     most, where a replay from the start reads the whole WAL);
+//   - the last entry the checkpoint applied is still where it was, with the
+//     same 32-byte header, and its payload still matches the header's CRC;
+//   - and DigestVerified checks that every payload the digest reads still
+//     starts with its record's id.
+//
+// Anything else (a compacted or replaced segment, a restore, a checkpoint
+// of another log) replays from the start. Checkpoints are local state: they
+// name record ids, which is why callers keep them beside the data (in the
+// private cache directory), never in a repository.
+
+// checkpointMagic starts an encoded Checkpoint; its last byte is the
+// encoding's version.
+var checkpointMagic = [8]byte{'M', 'W', 'A', 'L', 'C', 'K', 'P', 1}
+
+// ckSeg identifies one segment a checkpoint covers.
+type ckSeg struct {
+	name         string
+	firstSeq     uint64
+	size         int64 // the last covered segment: just past its last entry
+	ino          uint64
+	mtime, ctime int64
+}
+
+// ckRec is one live record: its payload lies in segment seg at off.
+type ckRec struct {
+	id       string
+	seg, off uint32
+	n        uint32
+	seq      uint64
+	ts       int64
+}
+
+// Checkpoint is a replay of a log prefix, as ReplayResume makes and
+// resumes from. Encode it with MarshalBinary, decode with ParseCheckpoint.
+type Checkpoint struct {
+	segs    []ckSeg
+	lastSeg int32 // segment of the last applied entry, -1 if none
+	lastOff int64
+	lastHdr [HeaderSize]byte
+	// tailCRC is the CRC32C of the last covered segment's bytes up to its
+	// size: the newest segment's mtime changes with every append, so its
+	// covered bytes are checked whole (checkTail).
+	tailCRC uint32
+
+	// The validator's position (its segment is the last in segs).
+	nInSeg            int64
+	compacted, marked bool
+	have              bool
+	vSeq              uint64
+	vTS               int64
+
+	// The State's position.
+	lastSeq uint64
+	lastTS  int64
+	applied int64
+	recs    []ckRec
+
+	consumed bool // resumed from: its records were given to a State
+}
+
+// Records returns how many live records the checkpoint holds.
+func (c *Checkpoint) Records() int { return len(c.recs) }
+
+// Position returns the last entry the checkpoint's replay applied.
+func (c *Checkpoint) Position() Position { return Position{Seq: c.lastSeq, TimestampNS: c.lastTS} }
+
+// ReplayResume is Replay to the end of the log (Target{}) into s, an empty
+// State from NewZeroCopyState, that continues from cp when cp is a replay of
+// a prefix of this log (see the checks above) and else replays from the
+// start; resumed reports which. next is the checkpoint of the replay's end
+// for the next time, nil when the state cannot be checkpointed (a payload
+// copied rather than mapped, or an error). A cp resumed from gives its
+// records to s: it cannot be resumed from again.
+func (l *Log) ReplayResume(ctx context.Context, cp *Checkpoint, s *State) (pos Position, next *Checkpoint, resumed bool, err error) {
+	v := &validator{}
+	from, start := 0, int64(0)
+	if cp != nil && !cp.consumed && s.zeroCopy && s.Len() == 0 && s.applied == 0 && cp.Fits(l) == nil && cp.checkTail(l) == nil {
+		if err := s.load(l, cp, v); err != nil {
+			s.Close()
+			v = &validator{}
+		} else {
+			from, start, resumed = len(cp.segs)-1, cp.segs[len(cp.segs)-1].size, true
+		}
+	}
+	lastSeg, lastOff := -1, int64(0)
+	if resumed {
+		lastSeg, lastOff = int(cp.lastSeg), cp.lastOff
+		pos = cp.Position()
+	}
+	_, err = l.walk(ctx, from, start, v, s, func(seg int, off int64, e *Entry, mblk int) error {
+		if err := l.checkApply(v, s, seg, off, e, mblk); err != nil {
+			return err
+		}
+		pos = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}
+		lastSeg, lastOff = seg, off
+		return nil
+	})
+	if err != nil {
+		return pos, nil, resumed, err
+	}
+	// A resume checked the CRC of the newest segment up to the old end: when
+	// that segment is still the newest, the new CRC goes on from there.
+	var known *ckSeg
+	var knownCRC uint32
+	if resumed && len(cp.segs) == len(l.segs) {
+		known, knownCRC = &cp.segs[len(cp.segs)-1], cp.tailCRC
+	}
+	next, _ = l.checkpoint(s, v, lastSeg, lastOff, known, knownCRC)
+	return pos, next, resumed, nil
+}
+
+// Fits reports why c is not a replay of a prefix of l (nil when it is).
+func (c *Checkpoint) Fits(l *Log) error {
+	k := len(c.segs) - 1
+	if k < 0 || len(l.segs) <= k {
+		return errors.New("the log has fewer segments than the checkpoint")
+	}
+	for j := 0; j <= k; j++ {
+		cs, ls := &c.segs[j], l.segs[j]
+		if cs.name != ls.Name || cs.firstSeq != ls.FirstSeq {
+			return fmt.Errorf("segment %d is %s, was %s", j, ls.Name, cs.name)
+		}
+		ino, mtime, ctime, ok := fileIdentity(ls.Path)
+		if !ok || ino != cs.ino {
+			return fmt.Errorf("segment %s was replaced", ls.Name)
+		}
+		if j < k && (ls.Size != cs.size || mtime != cs.mtime || ctime != cs.ctime) {
+			return fmt.Errorf("segment %s changed", ls.Name)
+		}
+		if j == k && ls.Size < cs.size {
+			return fmt.Errorf("segment %s shrank", ls.Name)
+		}
+	}
+	if c.lastSeg < 0 {
+		return nil
+	}
+	if int(c.lastSeg) > k {
+		return errors.New("checkpoint: last entry beyond its segments")
+	}
+	// The last entry applied is still there, whole and with its CRC.
+	f, err := os.Open(l.segs[c.lastSeg].Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var hdr [HeaderSize]byte
+	if _, err := f.ReadAt(hdr[:], c.lastOff); err != nil {
+		return err
+	}
+	if hdr != c.lastHdr {
+		return fmt.Errorf("segment %s offset %d: the last entry replayed changed", c.segs[c.lastSeg].name, c.lastOff)
+	}
+	h, reason := DecodeHeader(hdr[:])
+	if reason != "" {
+		return errors.New(reason)
+	}
+	p := make([]byte, h.PayloadLen)
+	if _, err := f.ReadAt(p, c.lastOff+HeaderSize); err != nil {
+		return err
+	}
+	if entryCRC(hdr[:], p) != h.CRC {
+		return fmt.Errorf("segment %s offset %d: the last entry replayed fails its CRC", c.segs[c.lastSeg].name, c.lastOff)
+	}
+	return nil
+}
+
+// checkTail checks that the newest segment c covers still starts with the
+// bytes c replayed (Engram only appends to it; anything else replays from
+// the start).
+func (c *Checkpoint) checkTail(l *Log) error {
+	k := len(c.segs) - 1
+	crc, err := prefixCRC(l.segs[k].Path, c.segs[k].size)
+	if err != nil {
+		return err
+	}
+	if crc != c.tailCRC {
+		return fmt.Errorf("segment %s changed before offset %d", c.segs[k].name, c.segs[k].size)
+	}
+	return nil
+}
+
+// prefixCRC returns the CRC32C of the first n bytes of the file at path.
+func prefixCRC(path string, n int64) (uint32, error) { return rangeCRC(path, 0, 0, n) }
+
+// rangeCRC continues crc, the CRC32C of the file at path up to offset from,
+// to offset to.
+func rangeCRC(path string, crc uint32, from, to int64) (uint32, error) {
+	if to <= from {
+		return crc, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, min(1<<20, to-from))
+	for off := from; off < to; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-off)], off)
+		crc = crc32.Update(crc, castagnoli, buf[:n])
+		off += int64(n)
+		if err != nil && off < to {
+			return 0, err
+		}
+	}
+	return crc, nil
+}
+
+// load fills the empty zero-copy State s with cp's records, mapping the
+// segments they lie in, and positions v where cp's replay stopped. The last
+// covered segment is mapped whole as it is now, for the walk to go on
+// reading it.
+func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
+	k := len(cp.segs) - 1
+	blk := make([]int, k+1)
+	need := make([]bool, k+1)
+	need[k] = true
+	for _, r := range cp.recs {
+		if int(r.seg) > k || int64(r.off)+int64(r.n) > cp.segs[r.seg].size || r.n == 0 {
+			return errors.New("checkpoint: record out of its segment")
+		}
+		need[r.seg] = true
+	}
+	for j := 0; j <= k; j++ {
+		blk[j] = -1
+		if !need[j] {
+			continue
+		}
+		size := cp.segs[j].size
+		if j == k {
+			size = l.segs[k].Size
+		}
+		if size == 0 {
+			continue
+		}
+		f, err := os.Open(l.segs[j].Path)
+		if err != nil {
+			return err
+		}
+		b, _ := s.mapSegment(f, size, j)
+		f.Close()
+		if b < 0 {
+			return errors.New("checkpoint: cannot map segment " + l.segs[j].Name)
+		}
+		if j < k {
+			s.blocks[b].refs-- // mapSegment's reference is the walk's
+		}
+		blk[j] = b
+	}
+	if blk[k] >= 0 {
+		s.resumeSeg, s.resumeBlk = k+1, blk[k]
+	}
+	s.slots = make([]slot, 0, len(cp.recs))
+	for _, r := range cp.recs {
+		if _, dup := s.ids[r.id]; dup || blk[r.seg] < 0 {
+			return errors.New("checkpoint: bad record")
+		}
+		b := blk[r.seg]
+		s.ids[r.id] = uint32(len(s.slots))
+		s.slots = append(s.slots, slot{block: uint32(b), off: r.off, n: r.n, seq: r.seq, ts: r.ts})
+		s.blocks[b].refs++
+		s.live += int64(r.n)
+	}
+	s.lastSeq, s.lastTS, s.applied, s.resumed = cp.lastSeq, cp.lastTS, cp.applied, true
+	// The records now live in s: drop cp's copy, which is as large, while
+	// the replay goes on (a checkpoint is resumed from once).
+	cp.recs, cp.consumed = nil, true
+	last := cp.segs[k]
+	v.startSegment(last.name, last.firstSeq)
+	v.nInSeg, v.compacted, v.marked = cp.nInSeg, cp.compacted, cp.marked
+	v.have, v.lastSeq, v.lastTS = cp.have, cp.vSeq, cp.vTS
+	return nil
+}
+
+// checkpoint describes s, a zero-copy State that replayed all of l, for a
+// later ReplayResume; lastSeg and lastOff locate the last entry applied.
+//
+// known, if not nil, is the same newest segment covered up to known.size
+// with CRC32C knownCRC: only the bytes after it are read for the new CRC.
+func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, known *ckSeg, knownCRC uint32) (*Checkpoint, error) {
+	if !s.zeroCopy || len(l.segs) == 0 {
+		return nil, errors.New("not a zero-copy replay")
+	}
+	k := len(l.segs) - 1
+	cp := &Checkpoint{lastSeg: int32(lastSeg), lastOff: lastOff,
+		nInSeg: v.nInSeg, compacted: v.compacted, marked: v.marked, have: v.have, vSeq: v.lastSeq, vTS: v.lastTS,
+		lastSeq: s.lastSeq, lastTS: s.lastTS, applied: s.applied}
+	for _, seg := range l.segs {
+		ino, mtime, ctime, ok := fileIdentity(seg.Path)
+		if !ok {
+			return nil, errors.New("no file identity")
+		}
+		cp.segs = append(cp.segs, ckSeg{name: seg.Name, firstSeq: seg.FirstSeq, size: seg.Size, ino: ino, mtime: mtime, ctime: ctime})
+	}
+	// The newest segment is covered up to just past its last entry (a torn
+	// tail is read again next time).
+	end := int64(0)
+	if lastSeg >= 0 {
+		f, err := os.Open(l.segs[lastSeg].Path)
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.ReadAt(cp.lastHdr[:], lastOff)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		if lastSeg == k {
+			h, reason := DecodeHeader(cp.lastHdr[:])
+			if reason != "" {
+				return nil, errors.New(reason)
+			}
+			end = lastOff + HeaderSize + int64(h.PayloadLen)
+		}
+	}
+	if v.nInSeg == 0 && end != 0 || v.nInSeg > 0 && lastSeg != k {
+		return nil, errors.New("validator and last entry disagree")
+	}
+	cp.segs[k].size = end
+	var crc uint32
+	var err error
+	if known != nil && known.name == l.segs[k].Name && known.size <= end {
+		crc, err = rangeCRC(l.segs[k].Path, knownCRC, known.size, end)
+	} else {
+		crc, err = prefixCRC(l.segs[k].Path, end)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp.tailCRC = crc
+	cp.recs = make([]ckRec, 0, len(s.ids))
+	for id, i := range s.ids {
+		sl := &s.slots[i]
+		b := &s.blocks[sl.block]
+		if b.mapped == 0 || b.seg == 0 {
+			return nil, errors.New("a record was copied, not mapped")
+		}
+		cp.recs = append(cp.recs, ckRec{id: id, seg: uint32(b.seg - 1), off: sl.off, n: sl.n, seq: sl.seq, ts: sl.ts})
+	}
+	return cp, nil
+}
+
+// DigestVerified is Digest for a State that may have been resumed from a
+// Checkpoint: it also checks that every payload it hashes starts with its
+// record's id, and fails (ErrCheckpointStale) when one does not, i.e. when a
+// segment changed under the checkpoint in a way its checks did not see. The
+// segments of a resumed state are read ahead first: its records were not
+// read by this replay, so their pages are likely not in the page cache.
+func (s *State) DigestVerified() ([32]byte, error) {
+	if s.resumed && s.maps != nil {
+		s.maps.prefetch()
+	}
+	return s.digest(true)
+}
+
+// ErrCheckpointStale is returned by DigestVerified when a payload is not
+// the record the checkpoint says lies there.
+var ErrCheckpointStale = errors.New("walreplay: a segment changed under the replay checkpoint")
+
+// idMatches reports whether payload p is a record of id.
+func idMatches(p []byte, id string) bool {
+	return len(p) >= 2+len(id) && int(le.Uint16(p)) == len(id) && string(p[2:2+len(id)]) == id
+}
+
+// MarshalBinary encodes c; the encoding ends with its BLAKE3-256, which
+// ParseCheckpoint checks.
+func (c *Checkpoint) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 256+len(c.recs)*48)
+	b = append(b, checkpointMagic[:]...)
+	b = le.AppendUint32(b, uint32(len(c.segs)))
+	for _, s := range c.segs {
+		b = appendString(b, s.name)
+		b = le.AppendUint64(b, s.firstSeq)
+		b = le.AppendUint64(b, uint64(s.size))
+		b = le.AppendUint64(b, s.ino)
+		b = le.AppendUint64(b, uint64(s.mtime))
+		b = le.AppendUint64(b, uint64(s.ctime))
+	}
+	b = le.AppendUint32(b, uint32(c.lastSeg))
+	b = le.AppendUint64(b, uint64(c.lastOff))
+	b = append(b, c.lastHdr[:]...)
+	b = le.AppendUint32(b, c.tailCRC)
+	b = le.AppendUint64(b, uint64(c.nInSeg))
+	b = append(b, boolByte(c.compacted), boolByte(c.marked), boolByte(c.have))
+	b = le.AppendUint64(b, c.vSeq)
+	b = le.AppendUint64(b, uint64(c.vTS))
+	b = le.AppendUint64(b, c.lastSeq)
+	b = le.AppendUint64(b, uint64(c.lastTS))
+	b = le.AppendUint64(b, uint64(c.applied))
+	b = le.AppendUint32(b, uint32(len(c.recs)))
+	for _, r := range c.recs {
+		b = appendString(b, r.id)
+		b = le.AppendUint32(b, r.seg)
+		b = le.AppendUint32(b, r.off)
+		b = le.AppendUint32(b, r.n)
+		b = le.AppendUint64(b, r.seq)
+		b = le.AppendUint64(b, uint64(r.ts))
+	}
+	sum := blake3.Sum256(b)
+	return append(b, sum[:]...), nil
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func appendString(b []byte, s string) []byte {
+	b = le.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// errCheckpointFormat is what ParseCheckpoint returns for bytes that are not
+// a checkpoint it can read.
+var errCheckpointFormat = errors.New("walreplay: not a replay checkpoint (or a damaged one)")
+
+// ParseCheckpoint decodes what MarshalBinary made. Anything else, damaged
+// or of another version, is an error: the caller replays from the start.
+func ParseCheckpoint(b []byte) (*Checkpoint, error) {
+	if len(b) < len(checkpointMagic)+32 || !bytes.Equal(b[:len(checkpointMagic)], checkpointMagic[:]) {
+		return nil, errCheckpointFormat
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if s := blake3.Sum256(body); !bytes.Equal(s[:], sum) {
+		return nil, errCheckpointFormat
+	}
+	d := &ckDecoder{b: body[len(checkpointMagic):]}
+	c := &Checkpoint{}
+	ns := d.u32()
+	if ns > 1<<20 {
+		return nil, errCheckpointFormat
+	}
+	for i := uint32(0); i < ns && d.err == nil; i++ {
+		c.segs = append(c.segs, ckSeg{name: d.str(), firstSeq: d.u64(), size: int64(d.u64()), ino: d.u64(), mtime: int64(d.u64()), ctime: int64(d.u64())})
+	}
+	c.lastSeg = int32(d.u32())
+	c.lastOff = int64(d.u64())
+	copy(c.lastHdr[:], d.bytes(HeaderSize))
+	c.tailCRC = d.u32()
+	c.nInSeg = int64(d.u64())
+	c.compacted, c.marked, c.have = d.byte() == 1, d.byte() == 1, d.byte() == 1
+	c.vSeq, c.vTS = d.u64(), int64(d.u64())
+	c.lastSeq, c.lastTS, c.applied = d.u64(), int64(d.u64()), int64(d.u64())
+	nr := d.u32()
+	if int64(nr) > int64(len(d.b))/22 {
+		return nil, errCheckpointFormat
+	}
+	c.recs = make([]ckRec, 0, nr)
+	for i := uint32(0); i < nr && d.err == nil; i++ {
+		c.recs = append(c.recs, ckRec{id: d.str(), seg: d.u32(), off: d.u32(), n: d.u32(), seq: d.u64(), ts: int64(d.u64())})
+	}
+	if d.err != nil || len(d.b) != 0 || len(c.segs) == 0 || c.lastSeg >= int32(len(c.segs)) || c.lastSeg < -1 || c.lastOff < 0 {
+		return nil, errCheckpointFormat
+	}
+	for _, s := range c.segs {
+		if s.size < 0 {
+			return nil, errCheckpointFormat
+		}
+	}
+	return c, nil
+}
+
+type ckDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *ckDecoder) bytes(n int) []byte {
+	if d.err != nil || len(d.b) < n {
+		d.err = io.ErrUnexpectedEOF
+		return make([]byte, n)
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *ckDecoder) byte() byte  { return d.bytes(1)[0] }
+func (d *ckDecoder) u32() uint32 { return le.Uint32(d.bytes(4)) }
+func (d *ckDecoder) u64() uint64 { return le.Uint64(d.bytes(8)) }
+func (d *ckDecoder) str() string { return string(d.bytes(int(le.Uint16(d.bytes(2))))) }
+
+// LastEntryFrom returns the last complete entry of l when cp fits l and
+// ends in l's newest segment, reading only what was appended to it after
+// cp (cp's own last entry when nothing complete was). ok is false when cp
+// cannot tell: the caller reads the newest segment itself.
+func (l *Log) LastEntryFrom(cp *Checkpoint) (pos Position, ok bool, err error) {
+	if cp == nil || len(cp.segs) != len(l.segs) || cp.Fits(l) != nil {
+		return Position{}, false, nil
+	}
+	k := len(cp.segs) - 1
+	seg := l.segs[k]
+	start := cp.segs[k].size
+	if cp.lastSeg >= 0 {
+		pos, ok = cp.Position(), true
+	}
+	if seg.Size > start {
+		f, err := os.Open(seg.Path)
+		if err != nil {
+			return Position{}, false, err
+		}
+		defer f.Close()
+		sr := NewSegmentReader(io.NewSectionReader(f, start, seg.Size-start), seg.Name)
+		sr.skip(start, cp.lastSeq+1)
+		for {
+			e, err := sr.Next()
+			if err != nil {
+				break
+			}
+			pos, ok = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}, true
+		}
+	}
+	return pos, ok, nil
+}
