@@ -131,7 +131,7 @@ func decoder() *zstd.Decoder {
 // data is detected and stored byte-shuffled, which is what makes embeddings
 // compress at all (docs/chunking.md). Safe for concurrent use.
 func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
-	return compress(dst, src, level, shuffleAuto, true, false)
+	return compress(dst, src, level, shuffleAuto, true, false, nil)
 }
 
 // CompressFile is Compress for a chunk of a file, by its slash-separated
@@ -166,19 +166,15 @@ func compressKind(dst, src []byte, level Level, kind fileKind, huff bool, bufs *
 	if kind == kindWAL {
 		mode = shuffleNever
 	}
-	return compressBufs(dst, src, level, mode, true, huff, bufs)
+	return compress(dst, src, level, mode, true, huff, bufs)
 }
 
 // compress is Compress with the shuffle decision and the incompressibility
 // probe under the caller's control, for measurement; huff lets it write
 // formatShuffle4Huff (see Pipeline.UseHuffPlanes), else it writes
-// formatZstdShuffle4.
-func compress(dst, src []byte, level Level, mode shuffleMode, probe bool, huff bool) ([]byte, bool) {
-	return compressBufs(dst, src, level, mode, probe, huff, nil)
-}
-
-// compressBufs is compress taking its temporary buffers from bufs.
-func compressBufs(dst, src []byte, level Level, mode shuffleMode, probe bool, huff bool, bufs *bufList) ([]byte, bool) {
+// formatZstdShuffle4. Its temporary buffers come from bufs (nil: the
+// process-wide pools).
+func compress(dst, src []byte, level Level, mode shuffleMode, probe bool, huff bool, bufs *bufList) ([]byte, bool) {
 	l, err := level.resolve()
 	if err != nil || l == LevelNone || len(src) < minCompressSize {
 		return src, false
@@ -207,7 +203,7 @@ func compressBufs(dst, src []byte, level Level, mode shuffleMode, probe bool, hu
 				return out, true
 			}
 		}
-		out = compressShuffledBufs(dst[:0], src, l, ent, huff, bufs)
+		out = compressShuffled(dst[:0], src, l, ent, huff, bufs)
 		if probe && int64(len(out))*100 > int64(len(src))*(100-weakShufflePercent) {
 			// A weak shuffle: the sample misjudged a WAL-like chunk; keep
 			// the plain form if it is smaller.
@@ -241,13 +237,7 @@ func compressBufs(dst, src []byte, level Level, mode shuffleMode, probe bool, hu
 // nothing. Planes whose sampled entropy shows they are random are stored raw
 // without trying. Without huff it writes formatZstdShuffle4, the same with
 // planeRaw and planeZstd sections only, which every reader decodes.
-func compressShuffled(dst, src []byte, l Level, ent [4]float64, huff bool) []byte {
-	return compressShuffledBufs(dst, src, l, ent, huff, nil)
-}
-
-// compressShuffledBufs is compressShuffled taking its temporary buffers from
-// bufs.
-func compressShuffledBufs(dst, src []byte, l Level, ent [4]float64, huff bool, bufs *bufList) []byte {
+func compressShuffled(dst, src []byte, l Level, ent [4]float64, huff bool, bufs *bufList) []byte {
 	q := len(src) / 4
 	size := [4]int{q, q, q, len(src) - 3*q}
 	if huff {

@@ -30,7 +30,7 @@ func BenchmarkCompress(b *testing.B) {
 					var stored int
 					cpu := startCPU()
 					for b.Loop() {
-						out, _ := compress(dst, src, level, m.mode, m.probe, true)
+						out, _ := compress(dst, src, level, m.mode, m.probe, true, nil)
 						stored = len(out)
 					}
 					cpu.report(b, size)
@@ -47,7 +47,7 @@ func BenchmarkDecompress(b *testing.B) {
 	for _, kind := range dataKinds {
 		src := kind.gen(size, 42)
 		for _, m := range []shuffleMode{shuffleNever, shuffleAlways} {
-			stored, ok := compress(nil, src, LevelFastest, m, false, true)
+			stored, ok := compress(nil, src, LevelFastest, m, false, true, nil)
 			if !ok {
 				continue
 			}

@@ -59,7 +59,7 @@ func roundTrip(t *testing.T, data []byte, level Level, huff, wantCompressed bool
 	if !huff && wantFormat == formatShuffle4Huff {
 		wantFormat = formatZstdShuffle4
 	}
-	stored, compressed := compress(nil, data, level, shuffleAuto, true, huff)
+	stored, compressed := compress(nil, data, level, shuffleAuto, true, huff, nil)
 	if !huff {
 		if pub, pubOK := Compress(nil, data, level); pubOK != compressed || !bytes.Equal(pub, stored) {
 			t.Fatal("Compress differs from compress without huff")
@@ -158,7 +158,7 @@ func TestDecompressRejects(t *testing.T) {
 	if !ok {
 		t.Fatal("text did not compress")
 	}
-	goodShuf, ok := compress(nil, genFloats(100_000, 1), LevelFastest, shuffleAuto, true, true)
+	goodShuf, ok := compress(nil, genFloats(100_000, 1), LevelFastest, shuffleAuto, true, true, nil)
 	if !ok || goodShuf[0] != formatShuffle4Huff {
 		t.Fatal("floats did not compress shuffled")
 	}
@@ -238,7 +238,7 @@ func FuzzDecompress(f *testing.F) {
 	// Small seeds: Go's mutator slows to a crawl on inputs of tens of KiB.
 	for _, seed := range [][]byte{genText(3000, 3), genFloats(4000, 3), genWAL(5000, 3), bytes.Repeat([]byte{7}, 5000)} {
 		for _, mode := range []shuffleMode{shuffleNever, shuffleAlways} {
-			if s, ok := compress(nil, seed, LevelFastest, mode, false, true); ok {
+			if s, ok := compress(nil, seed, LevelFastest, mode, false, true, nil); ok {
 				f.Add(s)
 			}
 		}

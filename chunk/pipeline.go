@@ -145,6 +145,16 @@ func (p *Pipeline) Close() {
 	p.bufs.release()
 }
 
+// strategy is how the chunks of the file at relPath are compressed: at
+// FileLevel's level with the strategy of the file's kind; an empty relPath
+// (Split) at the pipeline's level with the default strategy.
+func (p *Pipeline) strategy(relPath string) (Level, fileKind) {
+	if relPath == "" {
+		return p.level, kindDefault
+	}
+	return FileLevel(relPath, p.level), kindOf(relPath)
+}
+
 // split is the state of one running Split, shared with the workers.
 type split struct {
 	ctx    context.Context
@@ -218,11 +228,8 @@ func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, p
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, level: p.level, huff: p.huff.Load()}
-	if relPath != "" {
-		s.level = FileLevel(relPath, p.level)
-		s.kind = kindOf(relPath)
-	}
+	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, huff: p.huff.Load()}
+	s.level, s.kind = p.strategy(relPath)
 	h := hasherPool.Get().(*blake3.Hasher)
 	h.Reset()
 	defer hasherPool.Put(h)

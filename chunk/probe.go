@@ -207,7 +207,7 @@ func shuffledSampleChoice(p []byte, l Level, ent [4]float64, huff bool) int {
 	s := probeSample(p, probeWindow)
 	out := getBuf(2*len(s) + 128)
 	defer putBuf(out)
-	c := compressShuffled((*out)[:0], s, l, ent, huff)
+	c := compressShuffled((*out)[:0], s, l, ent, huff, nil)
 	shuffled := len(c)
 	c = encoder(l).EncodeAll(s, c[len(c):])
 	plain := len(c) + 1 // the format byte

@@ -150,7 +150,7 @@ func TestCompressShuffledStoredForm(t *testing.T) {
 		for _, ent := range ents {
 			want := compressShuffledRef(nil, src, LevelDefault, ent)
 			for _, room := range []int{0, n + 100} {
-				got := compressShuffled(make([]byte, 0, room), src, LevelDefault, ent, true)
+				got := compressShuffled(make([]byte, 0, room), src, LevelDefault, ent, true, nil)
 				if !bytes.Equal(got, want) {
 					t.Fatalf("len %d, entropies %v, room %d: stored form differs from the reference", n, ent, room)
 				}
@@ -161,7 +161,7 @@ func TestCompressShuffledStoredForm(t *testing.T) {
 			}
 			// Without huff (repositories before format 3) the writer
 			// stores form 0x02 exactly as the writer before 0x03 did.
-			old := compressShuffled(nil, src, LevelDefault, ent, false)
+			old := compressShuffled(nil, src, LevelDefault, ent, false, nil)
 			if ref := compressShuffledZstd(nil, src, LevelDefault, ent); !bytes.Equal(old, ref) {
 				t.Fatalf("len %d, entropies %v: form 0x02 differs from the old writer's", n, ent)
 			}

@@ -53,10 +53,7 @@ func (p *Pipeline) SplitSmall(data []byte, scratch *[]byte, relPath string, para
 	if len(data) == 0 {
 		return nil, sum, nil
 	}
-	level, kind := p.level, kindDefault
-	if relPath != "" {
-		level, kind = FileLevel(relPath, p.level), kindOf(relPath)
-	}
+	level, kind := p.strategy(relPath)
 	id := key.Sum(data)
 	if known != nil && known(id) {
 		return []ID{id}, sum, nil

@@ -42,8 +42,8 @@ func TestStoredFormGolden(t *testing.T) {
 		format byte
 		write  func() []byte
 	}{
-		{"stored-0x02.bin", formatZstdShuffle4, func() []byte { return compressShuffled(nil, in, LevelFastest, ent, false) }},
-		{"stored-0x03.bin", formatShuffle4Huff, func() []byte { return compressShuffled(nil, in, LevelFastest, ent, true) }},
+		{"stored-0x02.bin", formatZstdShuffle4, func() []byte { return compressShuffled(nil, in, LevelFastest, ent, false, nil) }},
+		{"stored-0x03.bin", formatShuffle4Huff, func() []byte { return compressShuffled(nil, in, LevelFastest, ent, true, nil) }},
 	} {
 		path := filepath.Join("testdata", c.file)
 		if *update {
