@@ -324,6 +324,18 @@ fi
 largest_rel=
 wal_bytes() { sum_sizes "$LIVE"/spaces/*/wal; }
 
+# day_new_bytes: the bytes the day truly made new (issue 18's "truly new
+# bytes"), from engram-sim mutate's report and the files after the day: the
+# appended WAL (DAY_WAL), the warm pages rewritten in place (4 KiB each, not
+# the chunks that hold them), the new cold segments, and the hot files and
+# checkpoint.json, which the day rewrites whole (their size after the day).
+day_new_bytes() {
+  local warm cold
+  warm=$(sed -n 's/.*warm \([0-9]*\) of [0-9]* pages rewritten.*/\1/p' "$LOGS/mutate.log" | awk '{s += $1 * 4096} END {printf "%.0f", s}')
+  cold=$(sed -n 's/.*cold seg-[0-9]*\.col (\([0-9]*\) bytes.*/\1/p' "$LOGS/mutate.log" | awk '{s += $1} END {printf "%.0f", s}')
+  echo $((DAY_WAL + warm + cold + $(sum_sizes "$LIVE"/spaces/*/hot "$LIVE"/spaces/*/checkpoint.json)))
+}
+
 # largest_in_mount TOOL MNT prints the file largest_rel names inside a mount.
 largest_in_mount() {
   local tool=$1 mnt=$2 c
@@ -541,7 +553,7 @@ run_profile() {
   local datadir=0
   [ "$KIND" = datadir ] && datadir=1
   [ $datadir = 1 ] && [ -z "$FIRST_DATADIR" ] && FIRST_DATADIR=$PROFILE
-  DAY_WAL=0
+  DAY_WAL=0 DAY_NEW=0
 
   for ((round = 1; round <= BENCH_RUNS; round++)); do
     # Rotate the tool order every round so drift hits every tool alike.
@@ -569,7 +581,8 @@ run_profile() {
       if [ $n = 1 ] && [ $datadir = 1 ] && [ $HAS_WAL_ARCHIVE = 1 ] && [[ " ${TOOLS[*]} " == *" memento "* ]]; then
         wb=$(wal_bytes)
         measure "$round" memento walarchive0 "$wb" "$(q "$MEMENTO" wal archive --repo "$(repo_of memento)" --data-dir "$LIVE" --all)" "$LIVE"
-        wsz=$(dir_bytes "$(repo_of memento)")
+        repo_bytes memento 1 # without the reserve, as every backup row
+        wsz=$REPO_BYTES
         finish_row "$round" memento walarchive0 "$wb" "$wsz" $((wsz - ${size_after[memento.prev]}))
         size_after[memento.prev]=$wsz
       fi
@@ -589,11 +602,13 @@ run_profile() {
     [ $datadir = 1 ] && wal_before=$(wal_bytes)
     mutate_live
     DAY_BYTES=$(sum_sizes "$LIVE")
-    [ $datadir = 1 ] && DAY_WAL=$(($(wal_bytes) - wal_before))
+    [ $datadir = 1 ] && DAY_WAL=$(($(wal_bytes) - wal_before)) && DAY_NEW=$(day_new_bytes)
     if [ $datadir = 1 ] && [ $HAS_WAL_ARCHIVE = 1 ] && [[ " ${TOOLS[*]} " == *" memento "* ]]; then
       measure "$round" memento walarchive1 "$DAY_WAL" "$(q "$MEMENTO" wal archive --repo "$(repo_of memento)" --data-dir "$LIVE" --all)" "$LIVE"
-      wsz=$(dir_bytes "$(repo_of memento)")
+      repo_bytes memento 3
+      wsz=$REPO_BYTES
       finish_row "$round" memento walarchive1 "$DAY_WAL" "$wsz" $((wsz - ${size_after[memento.prev]}))
+      size_after[memento.prev]=$wsz # backup3's "added" is then the backup's own; the day stored both
     fi
     for t in "${order[@]}"; do
       measure "$round" "$t" backup3 "$DAY_BYTES" "$(backup_cmd "$t" 3)" "$LIVE"
@@ -678,7 +693,7 @@ run_profile() {
   fi
 
   {
-    for v in PROFILE KIND DATASET_CMD GEN_LINE DATA_BYTES DATA_FILES WAL_SEGS DAY_BYTES DAY_WAL; do printf '%s=%q\n' "$v" "${!v}"; done
+    for v in PROFILE KIND DATASET_CMD GEN_LINE DATA_BYTES DATA_FILES WAL_SEGS DAY_BYTES DAY_WAL DAY_NEW; do printf '%s=%q\n' "$v" "${!v}"; done
     printf 'SPACES_LIST=%q\n' "${SPACES[*]}"
     printf 'P_LOAD_START=%q\nP_LOAD_END=%q\n' "$p_load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'P_ELAPSED=%q\n' "$(awk -v a="$p_start" -v b="$(now)" 'BEGIN {printf "%.0f", b-a}')"
