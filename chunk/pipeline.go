@@ -165,7 +165,6 @@ type split struct {
 	level  Level    // the compression level of this Split's chunks
 	kind   fileKind // the kind of file, for compressKind
 	huff   bool     // Pipeline.UseHuffPlanes when the Split started
-	wal    walMode  // compressWAL's verdict, for a WAL segment
 
 	pending sync.WaitGroup
 
@@ -308,13 +307,7 @@ func (p *Pipeline) process(j job) {
 		return
 	}
 	out := p.bufs.get(len(raw))
-	var stored []byte
-	var compressed bool
-	if s.kind == kindWAL {
-		stored, compressed = compressWAL((*out)[:0], raw, s.level, &s.wal, p.bufs)
-	} else {
-		stored, compressed = compressKind((*out)[:0], raw, s.level, s.kind, s.huff, p.bufs)
-	}
+	stored, compressed := compressKind((*out)[:0], raw, s.level, s.kind, s.huff, p.bufs)
 	if compressed {
 		*out = stored
 	}

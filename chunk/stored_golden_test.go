@@ -66,22 +66,6 @@ func TestStoredFormGolden(t *testing.T) {
 			t.Fatalf("%s: the writer's stored form changed", c.file)
 		}
 	}
-	// A WAL chunk written as a literals-only zstd frame (appendLitFrame):
-	// format 0x01, decoded by zstd's decoder; the file pins the writer.
-	wal := walRecords(140000, 1, false)
-	lit := filepath.Join("testdata", "stored-litframe.bin")
-	if *update {
-		if err := os.WriteFile(lit, appendLitFrame([]byte{formatZstd}, wal), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stored := mustReadFile(t, lit)
-	if out, err := Decompress(nil, stored); err != nil || !bytes.Equal(out, wal) {
-		t.Fatalf("stored-litframe.bin: decompress: %v (%d bytes)", err, len(out))
-	}
-	if !bytes.Equal(appendLitFrame([]byte{formatZstd}, wal), stored) {
-		t.Fatal("stored-litframe.bin: the writer's stored form changed")
-	}
 	// The 0x03 file holds every section kind and Huffman block mode but raw
 	// blocks (TestHuffBlocksRoundTrip has those).
 	want := map[byte]bool{planeRaw: true, planeZstd: true, planeHuff: true}

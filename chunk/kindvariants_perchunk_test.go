@@ -8,6 +8,9 @@ import (
 	"testing"
 )
 
+// TestWALPerChunk prints, for the first chunks of every WAL segment under
+// $CHUNK_STUDY_DIR, zstd's ratio and the literals-only frame's (a study
+// tool: set CHUNK_STUDY_PERCHUNK=1).
 func TestWALPerChunk(t *testing.T) {
 	root := os.Getenv("CHUNK_STUDY_DIR")
 	if root == "" || os.Getenv("CHUNK_STUDY_PERCHUNK") == "" {

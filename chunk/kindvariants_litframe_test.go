@@ -8,15 +8,19 @@ import (
 	"github.com/klauspost/compress/huff0"
 )
 
-// A literals-only zstd frame (RFC 8878) is what zstd's fastest level writes
-// for data in which its match finder finds nothing: every block a
-// compressed block whose literals section is Huffman-coded and whose
-// sequences section is empty. The Engram WAL is such data (float32 payloads
-// at every byte phase behind short headers): zstd spent about 15 % of the
-// WAL's compression CPU looking for matches it did not find, and built a new
-// Huffman table for every 128 KiB block only to keep the previous one most
-// of the time. appendLitFrame writes that frame directly. It is an ordinary
-// zstd frame (format byte formatZstd): every reader decodes it.
+// Issue 18, session 10 (docs/benchmarks.md, "the CPU of compressing"): an
+// experiment measured by TestKindVariants (variants "litframe", "walmode")
+// and not taken. A literals-only zstd frame (RFC 8878) is what zstd's
+// fastest level writes for data in which its match finder finds nothing:
+// every block a compressed block whose literals section is Huffman-coded and
+// whose sequences section is empty. The default profile's Engram WAL is such
+// data; writing the frame directly (no match search, one Huffman table per
+// chunk) cost 30 % less CPU there for 0.06 % more bytes, but other WALs
+// (wal-heavy's, and an unseen wal-heavy with 1,536-dim embeddings) have
+// matches that zstd's frame saves 0.2-3 % with, unevenly from chunk to chunk,
+// and deciding per segment from a chunk compressed both ways (walMode) cost
+// the gain back or stored more bytes. It is an ordinary zstd frame (format
+// byte formatZstd): every reader decodes it.
 
 // litBlockSize is the largest block of a zstd frame (Block_Maximum_Size).
 const litBlockSize = 128 << 10
@@ -159,9 +163,9 @@ const walRecheck = 16
 // many per mille bigger than zstd's frame of the same chunk. On the default
 // profile's WAL the two differ by 0.02 %; on wal-heavy's, whose records
 // repeat within a chunk, zstd's matches save 3 % and zstd is kept.
-const litSlackPermille = 3
+const litSlackPermille = 1
 
-// walMode is the running verdict of one WAL segment (one Split): whether
+// walMode (experiment, see above) is the running verdict of one WAL segment (one Split): whether
 // its chunks are written as literals-only frames. Chunks of one segment are
 // alike (the same kind of records), so the verdict of a chunk compressed
 // both ways holds for the next ones. A zstd verdict is final for the
@@ -175,8 +179,8 @@ type walMode struct {
 	lit atomic.Int32 // 0 unknown, 1 literals-only, 2 zstd
 }
 
-// compressWAL is compressKind for a chunk of a WAL segment compressed
-// within a Split, whose verdict m is: at LevelFastest, a chunk is written as
+// compressWAL (experiment, see above) would be compressKind for a chunk of
+// a WAL segment compressed within a Split, whose verdict m is: at LevelFastest, a chunk is written as
 // a literals-only zstd frame (appendLitFrame) when the segment's verdict
 // says that is within litSlackPermille of zstd's frame, which costs about
 // 30 % less CPU on such chunks; the first and every walRecheck-th chunk is
