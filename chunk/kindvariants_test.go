@@ -27,6 +27,7 @@ func TestKindVariants(t *testing.T) {
 		f    func(dst, src []byte, level Level, kind fileKind) ([]byte, bool)
 	}
 	wm := new(walMode)
+	var walBufs [5][]byte
 	variants := []variant{
 		{"walmode", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) { return compressWAL(dst, src, l, wm, nil) }},
 		{"current", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
@@ -102,6 +103,9 @@ func TestKindVariants(t *testing.T) {
 		}},
 		{"walrec", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
 			return walRecordShuffle(dst[:0], src), false // an estimate: not decodable
+		}},
+		{"walrecfast", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
+			return walRecordShuffleFast(dst[:0], src, &walBufs), false // an estimate: not decodable
 		}},
 		{"balanced", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
 			return compressKind(dst, src, LevelBalanced, k, true, nil)
