@@ -380,12 +380,14 @@ func (c *dataCheck) deliverBlob(b repo.StreamBlob) {
 		c.read += b.RunBytes
 	}
 	if b.Err != nil {
+		c.mu.Lock() // a re-read (advance) may report too
 		switch {
 		case !b.RunErr:
 			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v", b.Err)
 		case b.K == 0:
 			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v (%d chunks of this snapshot)", b.Err, b.RunBlobs)
 		}
+		c.mu.Unlock()
 		c.failChunk(b.ID, b.Err)
 		return
 	}
@@ -403,7 +405,7 @@ func (c *dataCheck) deliverBlob(b repo.StreamBlob) {
 // follow in them). Any goroutine may call it.
 func (c *dataCheck) deliver(id chunk.ID, d *[]byte) {
 	c.mu.Lock()
-	ws := c.waiting[id]
+	ws := c.waiting[id] // none if it is held already
 	delete(c.waiting, id)
 	_, held := c.buf[id]
 	if c.uses[id] == 0 || held {
