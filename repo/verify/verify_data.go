@@ -9,6 +9,7 @@ import (
 	"math"
 	"runtime/trace"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -22,9 +23,13 @@ import (
 // L2 reads each pack a snapshot references once, front to back in runs of
 // the chunks it needs (repo.StreamBlobs: a few MiB per ranged read, short
 // gaps read through), several runs in flight so that the disk streams while
-// every core decrypts and checks the chunks of the runs already read. Files are hashed as their chunks arrive, all files at once:
-// a file whose next chunk has not arrived yet simply waits, and a chunk that
-// arrives before its file needs it is held (up to BufferBytes; beyond that
+// every core decrypts and checks the chunks of the runs already read. Files
+// are hashed as their chunks are opened, all files at once, on the
+// goroutine that opened the chunk (session 10: the plaintext is hashed
+// while it is in the cache and its buffer is reused at once, rather than
+// waiting with its run for one consumer goroutine to hash every file): a
+// file whose next chunk has not been opened yet simply waits, and a chunk
+// opened before its file needs it is held (up to BufferBytes; beyond that
 // it is dropped and read again when needed, those needed last first).
 // Packs are read in the order that keeps all files advancing together
 // (orderJobs), as the backup that wrote them read them, so in practice
@@ -76,7 +81,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	byPack := map[[32]byte]*packJob{}
 	planned := map[chunk.ID]bool{}
 	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
-		buf: map[chunk.ID]*[]byte{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
+		buf: map[chunk.ID]*[]byte{}, hashing: map[chunk.ID]int{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
 	var hashable []WalkFile
 	skipped := 0
 	for _, f := range w.Files {
@@ -132,6 +137,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 		if tap != nil {
 			fh.tap = tap(f)
 		}
+		c.files = append(c.files, fh)
 		if len(f.Node.Content) == 0 {
 			c.finish(fh)
 			continue
@@ -146,6 +152,12 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// damage.
 	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ramp: true, Ahead: l2Ahead, AheadHeld: true, Workers: v.opts.Workers, AroundCache: true,
 		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
+	if tap == nil {
+		// Files are hashed on the goroutines that open their chunks, as
+		// the chunks are opened (dataCheck); L3's taps are written on the
+		// consumer.
+		opts.Consume = c.deliver
+	}
 	// In a relay of snapshots, wait for the previous one's stream to end;
 	// that wait is not this snapshot's L2 time.
 	waitFrom := time.Now()
@@ -176,12 +188,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	if err != nil {
 		return err
 	}
-	for _, fhs := range c.waiting {
-		for _, fh := range fhs {
-			vd.fail(L2, "file "+fh.f.Rel, "not completed: chunk %s never arrived", fh.f.Node.Content[fh.next].Short())
-			c.breakFile(fh, errors.New("incomplete"))
-		}
-	}
+	c.report()
 	secs := time.Since(start).Seconds()
 	vd.Figures["l2_seconds"] = secs
 	vd.Figures["packs_read"] = float64(c.packs)
@@ -315,23 +322,36 @@ func (h *frontHeap) Pop() any {
 	return it
 }
 
-// fileHash is a file being hashed as its chunks arrive.
+// fileHash is a file being hashed as its chunks arrive. While a goroutine
+// hashes one of its chunks (outside dataCheck.mu) it is in no waiting
+// list, so only that goroutine advances it.
 type fileHash struct {
 	f    WalkFile
 	next int // index of the next chunk it needs
 	h    *blake3.Hasher
 	n    uint64
 	tap  fileTap
+	// done: complete or given up; then broken says why it could not be
+	// read whole, or bad why its bytes are not the tree's (report).
+	done        bool
+	broken, bad error
 }
 
 // dataCheck is L2's consumer: it feeds arriving chunks to the files that
-// need them. It runs on one goroutine.
+// need them. Chunks arrive on the goroutines that open them
+// (StreamOptions.Consume) and, the damaged ones and L3's, on the stream's
+// consumer; mu guards everything below it but the files' hashers, each
+// written by one goroutine at a time (advance), outside mu. Findings about
+// files are kept in their fileHash and reported in walk order at the end
+// (report), so that the verdict does not depend on which goroutine hashed
+// what first.
 type dataCheck struct {
 	v   *Verifier
 	w   *SnapWalk
 	vd  *Verdict
 	ctx context.Context
 
+	mu   sync.Mutex
 	uses map[chunk.ID]int // remaining uses by files still being hashed
 	// next[id] are the stream positions (indexes in the order blobs are
 	// read) at which the remaining uses of a chunk can be consumed,
@@ -339,55 +359,73 @@ type dataCheck struct {
 	next     map[chunk.ID][]int
 	waiting  map[chunk.ID][]*fileHash
 	buf      map[chunk.ID]*[]byte // pooled plaintexts held for files not there yet
+	hashing  map[chunk.ID]int     // held chunks being hashed outside mu: not evicted
 	bufBytes int64
 	evicted  map[chunk.ID]bool
 	failed   map[chunk.ID]bool
+	hashed   int
+	reread   int64
+	files    []*fileHash // every file hashed, in walk order
 
-	packs, chunks, hashed, brokenFiles int
-	read, raw, reread                  int64
+	// the stream's consumer's alone
+	packs, chunks int
+	read, raw     int64
 }
 
-// deliverBlob hands a chunk to the files waiting for it. A run that could
-// not be read is one finding for its pack, not one per chunk.
+// deliverBlob, on the stream's consumer, counts a chunk and hands it to
+// the files waiting for it unless Consume did. A run that could not be
+// read is one finding for its pack, not one per chunk.
 func (c *dataCheck) deliverBlob(b repo.StreamBlob) {
 	if b.K == 0 && !b.RunErr {
 		c.read += b.RunBytes
 	}
 	if b.Err != nil {
+		c.mu.Lock() // a re-read (advance) may report too
 		switch {
 		case !b.RunErr:
 			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v", b.Err)
 		case b.K == 0:
 			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v (%d chunks of this snapshot)", b.Err, b.RunBlobs)
 		}
+		c.mu.Unlock()
 		c.failChunk(b.ID, b.Err)
 		return
 	}
 	c.chunks++
+	if b.Consumed {
+		c.raw += int64(b.Loc.RawLength)
+		return
+	}
 	c.raw += int64(len(b.Data))
 	c.deliver(b.ID, b.Pooled)
 }
 
-// deliver takes ownership of the pooled plaintext d of chunk id.
+// deliver takes ownership of the pooled plaintext d of chunk id, verified,
+// and hashes it into the files waiting for it (and whatever held chunks
+// follow in them). Any goroutine may call it.
 func (c *dataCheck) deliver(id chunk.ID, d *[]byte) {
-	ws := c.waiting[id]
+	c.mu.Lock()
+	ws := c.waiting[id] // none if it is held already
 	delete(c.waiting, id)
-	if c.uses[id] == 0 {
+	_, held := c.buf[id]
+	if c.uses[id] == 0 || held {
+		// No file being hashed needs it (subset, or a file already
+		// broken), or the same chunk came twice and is held already.
+		c.mu.Unlock()
 		chunk.PutBuffer(d)
-		return // no file being hashed needs it (subset, or a file already broken)
-	}
-	if old, ok := c.buf[id]; ok { // the same chunk twice in the snapshot's packs
-		c.bufBytes -= int64(len(*old))
-		chunk.PutBuffer(old)
+		return
 	}
 	c.buf[id] = d
 	c.bufBytes += int64(len(*d))
+	c.mu.Unlock()
 	for _, fh := range ws {
 		c.advance(fh)
 	}
+	c.mu.Lock()
 	if c.bufBytes > c.v.opts.BufferBytes {
 		c.evict()
 	}
+	c.mu.Unlock()
 }
 
 // planUses computes, for every chunk the hashable files use, the stream
@@ -422,10 +460,13 @@ func (c *dataCheck) planUses(ids []chunk.ID, files []WalkFile) {
 // longest, and meanwhile others may be consumed), until the held bytes
 // are down to seven eighths of the budget, so that evictions come in
 // batches. Before planUses a chunk's next use counts as the farthest.
+// A chunk being hashed stays. c.mu is held.
 func (c *dataCheck) evict() {
 	held := make([]chunk.ID, 0, len(c.buf))
 	for id := range c.buf {
-		held = append(held, id)
+		if c.hashing[id] == 0 {
+			held = append(held, id)
+		}
 	}
 	nextUse := func(id chunk.ID) int {
 		if ts := c.next[id]; len(ts) > 0 {
@@ -447,8 +488,12 @@ func (c *dataCheck) evict() {
 }
 
 // advance feeds fh every chunk it can get, in order, until it has to wait.
+// It hashes outside c.mu: the chunk it hashes is pinned (hashing) and
+// counted in uses until it is released afterwards.
 func (c *dataCheck) advance(fh *fileHash) {
 	content := fh.f.Node.Content
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for fh.next < len(content) {
 		id := content[fh.next]
 		d, ok := c.buf[id]
@@ -458,43 +503,64 @@ func (c *dataCheck) advance(fh *fileHash) {
 				c.breakFile(fh, fmt.Errorf("chunk %s failed verification", id.Short()))
 				return
 			case c.evicted[id]:
-				loc := c.w.locs[id]
-				var err error
-				opts := repo.StreamOptions{Buffer: repo.BufferPooled, Locs: []index.Location{loc}}
-				serr := c.v.blobs.StreamBlobs(c.ctx, c.w.sn.Space, repo.DataBlob, []chunk.ID{id}, opts, func(b repo.StreamBlob) error {
-					d, err = b.Pooled, b.Err
-					return nil
-				})
-				if err == nil {
-					err = serr
-				}
-				if err != nil {
-					c.vd.fail(L2, "pack "+repo.ShortHex(loc.Pack), "%v", err)
-					c.failed[id] = true
-					c.breakFile(fh, err)
+				if d = c.reRead(fh, id); d == nil {
 					return
 				}
-				c.reread += int64(loc.Length)
-				delete(c.evicted, id)
-				c.buf[id] = d
-				c.bufBytes += int64(len(*d))
 			default:
 				c.waiting[id] = append(c.waiting[id], fh)
 				return
 			}
 		}
 		data := *d
+		c.hashing[id]++
+		c.mu.Unlock()
 		fh.h.Write(data)
-		fh.n += uint64(len(data))
 		if fh.tap != nil {
 			_, _ = fh.tap.Write(data) // a tap that stopped reading reports why in finish
 		}
+		c.mu.Lock()
+		if c.hashing[id]--; c.hashing[id] == 0 {
+			delete(c.hashing, id)
+		}
+		fh.n += uint64(len(data))
 		fh.next++
 		c.release(id)
 	}
 	c.finish(fh)
 }
 
+// reRead reads an evicted chunk again for fh, holding c.mu (it is rare:
+// chunks that arrived far ahead of their files). On failure it breaks fh
+// and returns nil.
+func (c *dataCheck) reRead(fh *fileHash, id chunk.ID) *[]byte {
+	loc := c.w.locs[id]
+	var d *[]byte
+	var err error
+	opts := repo.StreamOptions{Buffer: repo.BufferPooled, Locs: []index.Location{loc}}
+	serr := c.v.blobs.StreamBlobs(c.ctx, c.w.sn.Space, repo.DataBlob, []chunk.ID{id}, opts, func(b repo.StreamBlob) error {
+		d, err = b.Pooled, b.Err
+		return nil
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		if d != nil {
+			chunk.PutBuffer(d)
+		}
+		c.vd.fail(L2, "pack "+repo.ShortHex(loc.Pack), "%v", err)
+		c.failed[id] = true
+		c.breakFile(fh, err)
+		return nil
+	}
+	c.reread += int64(loc.Length)
+	delete(c.evicted, id)
+	c.buf[id] = d
+	c.bufBytes += int64(len(*d))
+	return d
+}
+
+// release counts one use of id done. c.mu is held.
 func (c *dataCheck) release(id chunk.ID) {
 	c.uses[id]--
 	if ts := c.next[id]; len(ts) > 0 {
@@ -513,7 +579,11 @@ func (c *dataCheck) release(id chunk.ID) {
 	delete(c.next, id)
 }
 
+// failChunk breaks the files waiting for a chunk that could not be read
+// or did not verify; those that reach it later break then (advance).
 func (c *dataCheck) failChunk(id chunk.ID, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.failed[id] = true
 	ws := c.waiting[id]
 	delete(c.waiting, id)
@@ -522,24 +592,20 @@ func (c *dataCheck) failChunk(id chunk.ID, err error) {
 	}
 }
 
-// breakFile gives up on a file whose data is damaged.
+// breakFile gives up on a file whose data is damaged. c.mu is held.
 func (c *dataCheck) breakFile(fh *fileHash, err error) {
 	for i := fh.next; i < len(fh.f.Node.Content); i++ {
 		c.release(fh.f.Node.Content[i])
 	}
 	fh.next = len(fh.f.Node.Content)
-	c.brokenFiles++
-	if c.brokenFiles <= maxFileFindings {
-		c.vd.fail(L2, "file "+fh.f.Rel, "cannot be read whole: %v", err)
-	} else if c.brokenFiles == maxFileFindings+1 {
-		c.vd.fail(L2, "snapshot "+c.w.sn.ShortID(), "more damaged files not listed")
-	}
+	fh.done, fh.broken = true, err
 	if fh.tap != nil {
 		fh.tap.finish(fmt.Errorf("damaged data: %w", err))
 	}
 }
 
-// finish checks a file's size and BLAKE3 once all its chunks went through.
+// finish checks a file's size and BLAKE3 once all its chunks went
+// through. c.mu is held.
 func (c *dataCheck) finish(fh *fileHash) {
 	n := fh.f.Node
 	var sum repo.Hash
@@ -551,12 +617,37 @@ func (c *dataCheck) finish(fh *fileHash) {
 	case n.BLAKE3 == nil || sum != *n.BLAKE3:
 		err = fmt.Errorf("content BLAKE3 %s does not match the tree's", sum.String()[:16])
 	}
-	if err != nil {
-		c.vd.fail(L2, "file "+fh.f.Rel, "%v", err)
-	} else {
+	fh.done, fh.bad = true, err
+	if err == nil {
 		c.hashed++
 	}
 	if fh.tap != nil {
 		fh.tap.finish(err)
+	}
+}
+
+// report gives the findings about files, in walk order, once the stream
+// ended: a file that never completed, one that could not be read whole (at
+// most maxFileFindings of those), one whose bytes are not the tree's.
+func (c *dataCheck) report() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	broken := 0
+	for _, fh := range c.files {
+		if !fh.done {
+			c.vd.fail(L2, "file "+fh.f.Rel, "not completed: chunk %s never arrived", fh.f.Node.Content[fh.next].Short())
+			c.breakFile(fh, errors.New("incomplete"))
+		}
+		switch {
+		case fh.broken != nil:
+			broken++
+			if broken <= maxFileFindings {
+				c.vd.fail(L2, "file "+fh.f.Rel, "cannot be read whole: %v", fh.broken)
+			} else if broken == maxFileFindings+1 {
+				c.vd.fail(L2, "snapshot "+c.w.sn.ShortID(), "more damaged files not listed")
+			}
+		case fh.bad != nil:
+			c.vd.fail(L2, "file "+fh.f.Rel, "%v", fh.bad)
+		}
 	}
 }
