@@ -3,6 +3,8 @@ package chunk
 import (
 	"math/bits"
 	"sync"
+
+	"memento/internal/hugepage"
 )
 
 // Buffers are pooled by power-of-two size class so a pipeline that cuts
@@ -35,6 +37,9 @@ func getBuf(n int) *[]byte {
 		return b
 	}
 	b := make([]byte, n, 1<<c)
+	// Multi-MiB chunk and compression buffers: huge pages, not one page
+	// fault per 4 KiB when the new buffer is first written.
+	hugepage.Advise(b[:cap(b)])
 	return &b
 }
 

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package hugepage
+
+// Size is the huge page size advised for on Linux.
+const Size = 2 << 20
+
+// Advise does nothing on systems without Linux's MADV_HUGEPAGE.
+func Advise([]byte) {}
