@@ -3,8 +3,6 @@ package chunk
 import (
 	"math/bits"
 	"sync"
-
-	"memento/internal/hugepage"
 )
 
 // Buffers are pooled by power-of-two size class so a pipeline that cuts
@@ -37,9 +35,6 @@ func getBuf(n int) *[]byte {
 		return b
 	}
 	b := make([]byte, n, 1<<c)
-	// Multi-MiB chunk and compression buffers: huge pages, not one page
-	// fault per 4 KiB when the new buffer is first written.
-	hugepage.Advise(b[:cap(b)])
 	return &b
 }
 

@@ -11,12 +11,23 @@ import (
 const Size = 2 << 20
 
 // Advise marks the 2 MiB-aligned pages that lie wholly inside b for
-// transparent huge pages (MADV_HUGEPAGE). Call it on a buffer of at least
-// MinSize bytes right after allocating it, before writing to it: pages
-// already touched keep their 4 KiB pages. A Go heap buffer stays an
-// ordinary Go heap buffer; the advice only outlives it as a property of
-// the address range, which the runtime may reuse for other large objects.
-func Advise(b []byte) {
+// transparent huge pages (MADV_HUGEPAGE). Call it right after allocating
+// b, before writing to it: pages already touched keep their 4 KiB pages.
+//
+// The advice belongs to the address range, not to b: when the garbage
+// collector frees b, the runtime reuses the range for other objects, and a
+// small object there would make the kernel commit a whole 2 MiB page (a
+// first backup's peak RSS rose from ~237 to 273 MiB with every chunk buffer
+// advised). So advise only buffers whose end of life the caller knows, and
+// call Unadvise before letting go of one.
+func Advise(b []byte) { advise(b, unix.MADV_HUGEPAGE) }
+
+// Unadvise takes Advise's advice back from b's range (MADV_NOHUGEPAGE, which
+// in the kernel's default "madvise" mode behaves as never advised): call it
+// before dropping an advised buffer.
+func Unadvise(b []byte) { advise(b, unix.MADV_NOHUGEPAGE) }
+
+func advise(b []byte, advice int) {
 	if len(b) < MinSize {
 		return
 	}
@@ -26,5 +37,5 @@ func Advise(b []byte) {
 	if beg >= end {
 		return
 	}
-	_ = unix.Madvise(b[beg-p:end-p], unix.MADV_HUGEPAGE)
+	_ = unix.Madvise(b[beg-p:end-p], advice)
 }

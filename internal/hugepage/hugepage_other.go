@@ -7,3 +7,6 @@ const Size = 2 << 20
 
 // Advise does nothing on systems without Linux's MADV_HUGEPAGE.
 func Advise([]byte) {}
+
+// Unadvise does nothing on systems without Linux's MADV_HUGEPAGE.
+func Unadvise([]byte) {}

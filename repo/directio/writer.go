@@ -7,8 +7,6 @@ import (
 	"os"
 	"sync"
 	"unsafe"
-
-	"memento/internal/hugepage"
 )
 
 // Align is the alignment O_DIRECT needs for buffer addresses, file offsets
@@ -30,15 +28,11 @@ var bufPool = sync.Pool{New: func() any {
 
 // Alloc returns a zeroed buffer of length and capacity n whose first byte is
 // Align-aligned, as O_DIRECT needs. A Writer writes such a buffer (or any
-// aligned slice) without copying it first (see Write). A large one (a
-// pack's) is advised for transparent huge pages (hugepage.Advise): a 16 MiB
-// pack buffer is otherwise 4,096 page faults when it is first filled.
+// aligned slice) without copying it first (see Write).
 func Alloc(n int) []byte {
 	b := make([]byte, n+Align)
 	off := alignOffset(b)
-	b = b[off : off+n : off+n]
-	hugepage.Advise(b)
-	return b
+	return b[off : off+n : off+n]
 }
 
 // alignOffset is how many bytes b's start is before the next Align boundary.
