@@ -10,3 +10,7 @@ func Advise([]byte) {}
 
 // Unadvise does nothing on systems without Linux's MADV_HUGEPAGE.
 func Unadvise([]byte) {}
+
+// Advised reports false: nothing is advised on systems without Linux's
+// MADV_HUGEPAGE.
+func Advised([]byte) (advised, any bool, err error) { return false, false, nil }
