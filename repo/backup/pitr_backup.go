@@ -119,9 +119,10 @@ const ConcurrentReplays = 1
 // A walk now keeps at most walreplay's 8 MiB step of its map resident (not
 // its whole 64 MiB segment), so what several replays at once add is their
 // states: ~100 B per live record, ~28,000 records (under 3 MB) for the
-// 160-180 MB WAL of a space of engram-sim's 1 GiB data dirs, ~15 MB at this
-// bound. Spaces of the 10 GiB data dirs (~1.7 GiB of WAL each) take turns
-// as before. Running the spaces' replays at once removed the tail of a
+// 160-180 MB WAL of a space of engram-sim's 1 GiB data dirs (~5.7 KiB of
+// WAL per live record), ~5 MB at this bound for such a WAL; states live on
+// the Go heap, under its soft limit. Spaces of the 10 GiB data dirs
+// (~1.7 GiB of WAL each) take turns as before. Running the spaces' replays at once removed the tail of a
 // first backup in which the last space's replay ran alone after its files.
 const replayAloneWALBytes = 256 << 20
 
