@@ -105,46 +105,16 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 	opts.AfterFiles = e.Wait
 }
 
-// ConcurrentReplays is how many large state replays a ReplayLimiter from
+// ConcurrentReplays is how many state replays a ReplayLimiter from
 // NewReplayLimiter(0) lets run at once: one. Replays run in the background
 // of the backup (startReplay), so serializing them costs no wall time while
-// files are still being read, and it bounds their states' memory; two at
-// once took a 3-space backup's peak RSS from 267 to 309 MiB when a walk
-// still kept its whole segment mapped. Small replays do not take turns
-// (replayAloneWALBytes, resumeAloneRecords).
+// files are still being read, and it bounds the page-cache pages a
+// zero-copy state keeps mapped (it drops them every 64 MiB): two at once
+// took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now drops
+// what it has read every 8 MiB, walreplay's walkDropStep, so that bound is
+// smaller; running the replays of small WALs at once was measured and cost
+// CPU on this VM: docs/benchmarks.md, issue 18 session 10.)
 const ConcurrentReplays = 1
-
-// replayAloneWALBytes is the largest WAL a replay from the start may read
-// and still run beside the other spaces' replays instead of taking a turn.
-// A walk now keeps at most walreplay's 8 MiB step of its map resident (not
-// its whole 64 MiB segment), so what several replays at once add is their
-// states: ~100 B per live record, ~28,000 records (under 3 MB) for the
-// 160-180 MB WAL of a space of engram-sim's 1 GiB data dirs (~5.7 KiB of
-// WAL per live record), ~5 MB at this bound for such a WAL; states live on
-// the Go heap, under its soft limit. Spaces of the 10 GiB data dirs
-// (~1.7 GiB of WAL each) take turns as before. Running the spaces' replays at once removed the tail of a
-// first backup in which the last space's replay ran alone after its files.
-const replayAloneWALBytes = 256 << 20
-
-// takesTurn reports whether the replay of the WAL segs, resumed from cp
-// (nil: from the start), must wait for a turn (ConcurrentReplays): when it
-// reads a WAL larger than replayAloneWALBytes from the start, or resumes
-// with more than resumeAloneRecords live records.
-func takesTurn(cp *walreplay.Checkpoint, segs []walreplay.SegmentInfo) bool {
-	if cp == nil {
-		return walBytes(segs) > replayAloneWALBytes
-	}
-	return cp.Records() > resumeAloneRecords
-}
-
-// walBytes is the size of the WAL segments segs.
-func walBytes(segs []walreplay.SegmentInfo) int64 {
-	var n int64
-	for _, s := range segs {
-		n += s.Size
-	}
-	return n
-}
 
 // resumeAloneRecords is the most live records a replay resumed from a
 // checkpoint may hold and still run beside other replays instead of taking
@@ -355,7 +325,7 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 	// fits but whose newest segment then fails its CRC replays from the
 	// start without a turn: damage, rare.)
 	cp := e.loadCheckpoint(l)
-	if takesTurn(cp, segs) {
+	if cp == nil || cp.Records() > resumeAloneRecords {
 		if err := turn(); err != nil {
 			return err
 		}

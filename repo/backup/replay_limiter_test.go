@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"memento/walreplay"
 )
 
 // A shared limiter lets ConcurrentReplays replays run at once and makes the
@@ -50,32 +48,5 @@ func TestReplayLimiter(t *testing.T) {
 	stop()
 	if err := none.acquire(done); !errors.Is(err, context.Canceled) {
 		t.Fatalf("nil limiter, cancelled context: err = %v", err)
-	}
-}
-
-// TestTakesTurn: a replay from the start takes a turn only when its WAL is
-// larger than replayAloneWALBytes, so the spaces of a 1 GiB data dir (WALs
-// of 160-180 MB) replay at once and those of a 10 GiB one one at a time.
-func TestTakesTurn(t *testing.T) {
-	seg := func(sizes ...int64) []walreplay.SegmentInfo {
-		var s []walreplay.SegmentInfo
-		for _, n := range sizes {
-			s = append(s, walreplay.SegmentInfo{Size: n})
-		}
-		return s
-	}
-	for _, c := range []struct {
-		segs []walreplay.SegmentInfo
-		want bool
-	}{
-		{nil, false},
-		{seg(64<<20, 64<<20, 32<<20), false},           // 160 MiB: a 1 GiB data dir's space
-		{seg(64<<20, 64<<20, 64<<20, 64<<20), false},   // exactly the bound
-		{seg(64<<20, 64<<20, 64<<20, 64<<20, 1), true}, // one byte over
-		{seg(1<<30, 700<<20), true},                    // 1.7 GiB: a 10 GiB data dir's space
-	} {
-		if got := takesTurn(nil, c.segs); got != c.want {
-			t.Errorf("takesTurn(nil, %d bytes of WAL) = %v, want %v", walBytes(c.segs), got, c.want)
-		}
 	}
 }
