@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/hugepage"
 	"memento/repo/directio"
 )
 
@@ -80,16 +81,23 @@ func (f packBufs) newOpenPack(target, n int) *openPack {
 	default:
 	}
 	// Aligned, so that the local backend writes the finished pack with
-	// O_DIRECT straight from this buffer.
-	return &openPack{buf: directio.Alloc(want)[:0]}
+	// O_DIRECT straight from this buffer. Backed by transparent huge pages:
+	// filled the first time, a 16 MiB buffer is otherwise 4,096 page faults,
+	// each ~10 us of system time and more of wall time on a virtual machine.
+	// A pack buffer lives until recycle drops it, which takes the advice
+	// back (hugepage.Unadvise) before the Go heap reuses the range.
+	b := directio.Alloc(want)
+	hugepage.Advise(b)
+	return &openPack{buf: b[:0]}
 }
 
 // recycle keeps a written pack's buffer for the next pack, up to the free
-// list's capacity.
+// list's capacity, and leaves the others to the garbage collector.
 func (f packBufs) recycle(b []byte) {
 	select {
 	case f <- b[:0]:
 	default:
+		hugepage.Unadvise(b[:cap(b)])
 	}
 }
 

@@ -105,6 +105,7 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 		r = io.LimitReader(f, seg.Size-start)
 	}
 	sr, mblk := NewSegmentReader(r, seg.Name), -1
+	var mapped []byte // the map sr walks, if any (dropWalked)
 	if zc != nil {
 		var data []byte
 		if zc.resumeSeg == i+1 {
@@ -114,10 +115,11 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 			mblk, data = zc.mapSegment(f, seg.Size, i)
 		}
 		if mblk >= 0 {
-			sr = newMappedSegmentReader(data, seg.Name)
+			sr, mapped = newMappedSegmentReader(data, seg.Name), data
 			defer zc.doneWithMap(mblk)
 		}
 	}
+	dropped := 0 // mapped[:dropped] is out of the resident set
 	if start > 0 {
 		sr.skip(start, v.lastSeq+1)
 	} else {
@@ -151,7 +153,30 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 			}
 			return nil, false, err
 		}
+		if mapped != nil {
+			dropped = dropWalked(mapped, dropped, sr.Offset())
+		}
 	}
+}
+
+// walkDropStep is how much of a mapped segment a walk reads before it takes
+// the pages it has read out of the process's resident set again.
+const walkDropStep = 8 << 20
+
+// dropWalked drops the pages of mapped from dropped up to the walkDropStep
+// boundary at or below off (the entry just visited) once there are
+// walkDropStep of them, and returns the new dropped. A walk reads each byte
+// once: without it, a replay kept its whole current segment resident (up
+// to 64 MiB) until doneWithMap, and backups ran their replays one at a
+// time to bound that. Records in the dropped range still point into the
+// map; their pages come back from the page cache on use.
+func dropWalked(mapped []byte, dropped int, off int64) int {
+	to := int(off) &^ (walkDropStep - 1)
+	if to-dropped < walkDropStep {
+		return dropped
+	}
+	dropPages(mapped[dropped:to])
+	return to
 }
 
 // Verify reads and validates every entry of every segment (CRCs, headers,

@@ -110,7 +110,10 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 // of the backup (startReplay), so serializing them costs no wall time while
 // files are still being read, and it bounds the page-cache pages a
 // zero-copy state keeps mapped (it drops them every 64 MiB): two at once
-// took a 3-space backup's peak RSS from 267 to 309 MiB.
+// took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now drops
+// what it has read every 8 MiB, walreplay's walkDropStep, so that bound is
+// smaller; running the replays of small WALs at once was measured and cost
+// CPU on this VM: docs/benchmarks.md, issue 18 session 10.)
 const ConcurrentReplays = 1
 
 // resumeAloneRecords is the most live records a replay resumed from a

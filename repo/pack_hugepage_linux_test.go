@@ -1,0 +1,44 @@
+package repo
+
+import (
+	"os"
+	"testing"
+
+	"memento/repo/hugepage"
+)
+
+// TestPackBuffersHugePages: a new pack buffer is advised for transparent
+// huge pages before it is filled, a recycled one keeps its advice for the
+// next pack, and one the free list has no room for has the advice taken
+// back before the garbage collector gets it (else small objects later
+// placed in its range would each commit a 2 MiB page).
+func TestPackBuffersHugePages(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil && os.Getenv("CI") != "true" {
+		t.Skip("kernel without transparent huge pages")
+	}
+	const target = 16 << 20
+	check := func(what string, b []byte, want bool) {
+		t.Helper()
+		ok, any, err := hugepage.Advised(b[:cap(b)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !any || ok != want {
+			t.Fatalf("%s: advised %v (holds a huge page: %v), want %v", what, ok, any, want)
+		}
+	}
+	f := make(packBufs, 1)
+	a := f.newOpenPack(target, 0).buf
+	check("new pack buffer", a, true)
+	f.recycle(a)
+	if b := f.newOpenPack(target, 0).buf; &b[:1][0] != &a[:1][0] {
+		t.Fatal("the recycled buffer was not reused")
+	}
+	check("reused pack buffer", a, true)
+	c := f.newOpenPack(target, 0).buf // a is in use: a new buffer
+	check("second new pack buffer", c, true)
+	f.recycle(a)
+	f.recycle(c) // the list is full: c is dropped
+	check("dropped pack buffer", c, false)
+	check("kept pack buffer", a, true)
+}
