@@ -58,21 +58,21 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	if n.Size < directMinSize {
 		return rs.writeSmallFile(ctx, n, p, rel, locs)
 	}
-	w, err := createFileWriter(p, true, int64(n.Size))
+	w, err := createWindowWriter(p, int64(n.Size))
 	if err != nil {
 		return err
 	}
 	defer w.close()
 	h := blake3.New()
 	var off int64
-	err = rs.fetchChunks(ctx, n.Content, locs, func(data []byte, zero bool) error {
+	err = rs.fetchChunksAhead(ctx, n.Content, locs, restoreAhead, w.dest, func(data []byte, zero bool) error {
 		h.Write(data)
 		off += int64(len(data))
 		rs.opts.Progress.Bytes.Add(int64(len(data)))
-		if zero || isZero(data) {
-			return w.skip(int64(len(data)))
+		if uint64(off) > n.Size {
+			return nil // counted on: the size check below names the file
 		}
-		return w.write(data)
+		return w.put(data, zero)
 	})
 	if err != nil {
 		if errors.Is(err, repo.ErrCorrupt) {
@@ -88,7 +88,7 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
 		return what("content BLAKE3 does not match the snapshot")
 	}
-	if err := w.finish(off); err != nil {
+	if err := w.finish(); err != nil {
 		return err
 	}
 	// Owner before mode: chown clears the setuid and setgid bits.
