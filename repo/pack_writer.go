@@ -11,8 +11,8 @@ import (
 
 	"memento/chunk"
 	"memento/index"
-	"memento/repo/hugepage"
 	"memento/repo/directio"
+	"memento/repo/hugepage"
 )
 
 // Packer gathers the blobs of one space into packs of about the target size

@@ -94,3 +94,41 @@ func TestFileGateCancel(t *testing.T) {
 		release()
 	}
 }
+
+// TestFileGateSyncsTogether: a restore sharing a gate that has filled its
+// staging directory may sync only once no other restore sharing it is
+// filling; a restore that failed counts as done; a nil gate never waits.
+func TestFileGateSyncsTogether(t *testing.T) {
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	g := NewFileGate(4)
+	a, b, c := g.fill(), g.fill(), g.fill()
+	chA := a()
+	if closed(chA) {
+		t.Fatal("the first restore filled may sync while two others still fill")
+	}
+	if again := a(); again != chA {
+		t.Fatal("a second call of filled gave another channel")
+	}
+	chB := b() // b failed, say: it only leaves
+	if closed(chA) || closed(chB) {
+		t.Fatal("restores may sync while a third still fills")
+	}
+	if chC := c(); !closed(chC) || !closed(chA) || !closed(chB) {
+		t.Fatal("the last restore filled did not let all of them sync")
+	}
+	// A restore starting later waits for none of the earlier ones.
+	if d := g.fill(); !closed(d()) {
+		t.Fatal("a lone restore must sync at once")
+	}
+	var nilGate *FileGate
+	if !closed(nilGate.fill()()) {
+		t.Fatal("a nil gate made a restore wait")
+	}
+}
