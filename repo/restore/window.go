@@ -108,10 +108,7 @@ func (w *windowWriter) slotMem(n int) []byte {
 	m := (*b)[:n:n]
 	if uintptr(unsafe.Pointer(&m[0]))&(writeAlign-1) != 0 {
 		chunk.PutBuffer(b)
-		big := make([]byte, n+writeAlign)
-		skew := writeAlign - int(uintptr(unsafe.Pointer(&big[0]))&(writeAlign-1))
-		m = big[skew : skew+n : skew+n]
-		b = nil
+		m, b = directio.Alloc(n), nil
 	}
 	w.mem = append(w.mem, b)
 	return m
