@@ -137,16 +137,6 @@ type StreamOptions struct {
 	// run for fn (half the heap of a verify, and its page faults, were
 	// plaintexts waiting).
 	Consume func(id chunk.ID, data *[]byte)
-	// Dest, under BufferBorrowed, gives the memory blob i (its index in
-	// the ids given) is opened into: a slice of exactly its raw length n,
-	// or nil for a pooled buffer as without Dest. It is called on the
-	// goroutine opening the blob's run. A restore passes the blob's place
-	// in the file's write window, so the plaintext is neither copied nor
-	// held in a buffer of its own. The blob is opened into it only as far
-	// as it verifies: Data is then that slice; a damaged blob may leave
-	// anything there, and its copy from another pack (Fallback) comes in a
-	// buffer of its own. fn tells where Data lies by comparing addresses.
-	Dest func(i, n int) []byte
 }
 
 // StreamBlob is one blob delivered by StreamBlobs.
@@ -358,11 +348,7 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 		if err != nil {
 			sb.Err, sb.RunErr = err, true
 		} else {
-			m, a := mode, s.alloc()
-			if dst := s.dest(sb); dst != nil {
-				m, a = openFresh, blobAlloc{alloc: func(int) []byte { return dst }}
-			}
-			sb.Data, sb.Pooled, sb.Err = s.r.openSealed(run.sealed(rb.b, k), s.space, s.t, sb.ID, sb.Loc, m, s.opts.Stored, a)
+			sb.Data, sb.Pooled, sb.Err = s.r.openSealed(run.sealed(rb.b, k), s.space, s.t, sb.ID, sb.Loc, mode, s.opts.Stored, s.alloc())
 		}
 		if sb.Err != nil && s.opts.Fallback && !s.opts.Stored && ctx.Err() == nil {
 			s.otherCopy(ctx, sb)
@@ -373,20 +359,6 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 		}
 	}
 	return out
-}
-
-// dest is StreamOptions.Dest's memory for sb's blob, capped at its raw
-// length so that no decoder writes past it; nil without one.
-func (s *blobStream) dest(sb *StreamBlob) []byte {
-	if s.opts.Dest == nil || s.opts.Buffer != BufferBorrowed || s.opts.Stored {
-		return nil
-	}
-	n := int(sb.Loc.RawLength)
-	d := s.opts.Dest(sb.Index, n)
-	if len(d) != n {
-		return nil
-	}
-	return d[:0:n]
 }
 
 // alloc is the allocator of fresh plaintexts StreamOptions asked for.

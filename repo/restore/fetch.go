@@ -22,16 +22,6 @@ import (
 // wall time (docs/benchmarks.md, "Issue 18, session 7").
 const restoreAhead = 16 << 20
 
-// restoreRunBytes bounds a run of a file written through its windows
-// (fetchChunksAhead with dest): 1 MiB, not StreamBlobs' 4 MiB, so that
-// restoreAhead holds several runs and a large file's runs are opened on as
-// many goroutines at once. With 4 MiB runs of the data dirs' warm tiers (a
-// run and its plaintext some 9 MiB of the 16) the next run was read only
-// once the one before was opened: one core per file, 110-130 MB/s, and the
-// end of a data dir's restore was its three warm tiers, each on one core
-// (issue 18, session 10).
-const restoreRunBytes = 1 << 20
-
 // A restore reads its runs around the page cache (StreamOptions.AroundCache:
 // O_DIRECT for runs of directio.MinReadSize and more on a local repository).
 // Copying every pack out of the page cache, and the kernel filling and
@@ -102,15 +92,12 @@ func zeros(n int) []byte {
 // valid during the call; zero says it is a chunk of zeros that was never
 // read.
 func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func(data []byte, zero bool) error) error {
-	return rs.fetchChunksAhead(ctx, ids, locs, restoreAhead, nil, fn)
+	return rs.fetchChunksAhead(ctx, ids, locs, restoreAhead, fn)
 }
 
 // fetchChunksAhead is fetchChunks with the read-ahead bound ahead (0: each
-// run read when fn is done with the previous one, on the calling goroutine)
-// and, if dest is set, each chunk opened into dest(off, n), the place of
-// the file's bytes [off, off+n) it holds, when dest gives one (see
-// repo.StreamOptions.Dest); fn then gets that slice.
-func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, ahead int64, dest func(off int64, n int) []byte, fn func(data []byte, zero bool) error) error {
+// run read when fn is done with the previous one, on the calling goroutine).
+func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, ahead int64, fn func(data []byte, zero bool) error) error {
 	items := rs.planFetch(ids, locs)
 	read := make([]chunk.ID, 0, len(items))           // the chunks read, in file order
 	readLocs := make([]index.Location, 0, len(items)) // where (the index was asked already)
@@ -136,27 +123,7 @@ func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs m
 		}
 		return nil
 	}
-	var streamDest func(k, n int) []byte
-	var runBytes int64
-	if dest != nil {
-		runBytes = restoreRunBytes
-	}
-	if dest != nil && readLocs != nil {
-		offs := make([]int64, len(read)) // offs[k]: where read[k] lies in the file
-		var off int64
-		k := 0
-		for _, it := range items {
-			if it.zero > 0 {
-				off += int64(it.zero)
-				continue
-			}
-			offs[k] = off
-			off += int64(readLocs[k].RawLength)
-			k++
-		}
-		streamDest = func(k, n int) []byte { return dest(offs[k], n) }
-	}
-	opts := repo.StreamOptions{RunBytes: runBytes, Dest: streamDest, Ahead: ahead, AheadHeld: true, AroundCache: true, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore", Locs: readLocs}
+	opts := repo.StreamOptions{Ahead: ahead, AheadHeld: true, AroundCache: true, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore", Locs: readLocs}
 	err := rs.r.StreamBlobs(ctx, rs.sn.Space, repo.DataBlob, read, opts, func(b repo.StreamBlob) error {
 		// Blobs arrive in the order given: the zeros before b are due.
 		if err := zerosUpTo(at[b.Index]); err != nil {

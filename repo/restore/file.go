@@ -9,8 +9,6 @@ import (
 	"os"
 	"runtime/trace"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
@@ -24,19 +22,6 @@ import (
 // waits for the device, which a small file's single write through the page
 // cache does not, and its page cache cost is small.
 const directMinSize = directio.MinSize
-
-// syncEarlySize is the size from which a restored file is put on disk
-// (fdatasync) as soon as it is written, besides the staging directory's
-// syncfs before the swap. Its data went around the page cache (O_DIRECT),
-// but on the benchmark VM the device still holds it in a write cache that
-// the sync must flush: a data dir's 1 GiB left 0.34-0.72 s of flushing to
-// the one syncfs at the end, when no other work was left to overlap it.
-// Flushed file by file, the flushes overlap the decoding of the files
-// still being restored and the final syncfs took 0.005 s (issue 18,
-// session 10: 2.87-2.93 s against 3.02-3.17 s, 3 of 3 pairs). Files below
-// it are left to the syncfs: a flush each would cost a small file more
-// than its write.
-const syncEarlySize = 16 << 20
 
 // restoreFile writes one file: its chunks are fetched in runs and verified
 // ahead in parallel (fetchChunks) and written in order while the whole-file
@@ -73,21 +58,21 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	if n.Size < directMinSize {
 		return rs.writeSmallFile(ctx, n, p, rel, locs)
 	}
-	w, err := createWindowWriter(p, int64(n.Size))
+	w, err := createFileWriter(p, true, int64(n.Size))
 	if err != nil {
 		return err
 	}
 	defer w.close()
 	h := blake3.New()
 	var off int64
-	err = rs.fetchChunksAhead(ctx, n.Content, locs, restoreAhead, w.dest, func(data []byte, zero bool) error {
+	err = rs.fetchChunks(ctx, n.Content, locs, func(data []byte, zero bool) error {
 		h.Write(data)
 		off += int64(len(data))
 		rs.opts.Progress.Bytes.Add(int64(len(data)))
-		if uint64(off) > n.Size {
-			return nil // counted on: the size check below names the file
+		if zero || isZero(data) {
+			return w.skip(int64(len(data)))
 		}
-		return w.put(data, zero)
+		return w.write(data)
 	})
 	if err != nil {
 		if errors.Is(err, repo.ErrCorrupt) {
@@ -103,13 +88,8 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
 		return what("content BLAKE3 does not match the snapshot")
 	}
-	if err := w.finish(); err != nil {
+	if err := w.finish(off); err != nil {
 		return err
-	}
-	if n.Size >= syncEarlySize {
-		if err := unix.Fdatasync(int(w.f.Fd())); err != nil {
-			return fmt.Errorf("restore %s: sync to disk: %w", p, err)
-		}
 	}
 	// Owner before mode: chown clears the setuid and setgid bits.
 	setOwner(p, n)

@@ -18,25 +18,11 @@ import (
 // that too. (Ordering each space's files largest first as well was measured
 // and not taken: three warm tiers at once took a quarter more page faults
 // and more CPU; docs/benchmarks.md.)
-//
-// The restores sharing a gate also put their results on disk together: a
-// restore whose staging directory is filled waits, before its syncfs, until
-// every restore sharing the gate has filled its own (or failed), and then
-// all of them sync at once. A syncfs while other restores still write
-// stalled them: on the traced runs of `restore --all` of a 1 GiB data dir
-// (issue 18, session 10) the first space's sync took 0.6 s, during which
-// the other spaces' O_DIRECT reads and writes waited on the file system's
-// journal commit and no goroutine of the restore ran; the syncs of the
-// spaces after it took 0.02-0.04 s. One sync at the end has nothing left
-// to stall.
 type FileGate struct {
 	mu      sync.Mutex
 	free    int
 	seq     uint64
 	waiting []*gateWaiter
-
-	filling int           // restores sharing the gate still filling their staging directories
-	synced  chan struct{} // closed when filling drops to 0: the restores waiting may sync
 }
 
 type gateWaiter struct {
@@ -101,41 +87,4 @@ func (g *FileGate) releaseLocked() {
 	w := g.waiting[best]
 	g.waiting = slices.Delete(g.waiting, best, best+1)
 	close(w.ch)
-}
-
-// closedChan is a channel that is closed: nothing to wait for.
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// filling says a restore sharing the gate starts filling its staging
-// directory. filled, to be called exactly once when it is done (filled or
-// failed), returns a channel that is closed once no restore sharing the
-// gate is filling any more: the restore waits for it before its sync. A
-// nil gate makes nobody wait.
-func (g *FileGate) fill() (filled func() <-chan struct{}) {
-	if g == nil {
-		return func() <-chan struct{} { return closedChan }
-	}
-	g.mu.Lock()
-	g.filling++
-	g.mu.Unlock()
-	var once sync.Once
-	ch := closedChan
-	return func() <-chan struct{} {
-		once.Do(func() {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			g.filling--
-			switch {
-			case g.filling == 0 && g.synced != nil:
-				close(g.synced)
-				g.synced = nil
-			case g.filling > 0:
-				if g.synced == nil {
-					g.synced = make(chan struct{})
-				}
-				ch = g.synced
-			}
-		})
-		return ch
-	}
 }

@@ -29,8 +29,7 @@ type RestoreOptions struct {
 	Workers int
 	// Files, if set, is shared by restores running at once: it bounds the
 	// files all of them write at once (each also within Workers) and
-	// starts the largest waiting first (FileGate); and they put their
-	// results on disk together, once all of them are written.
+	// starts the largest waiting first (FileGate).
 	Files *FileGate
 	// Mode says, for a space snapshot restored into a data dir, whether
 	// archiving continues from the target (Continue: the identity is kept,
@@ -205,13 +204,7 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 		}
 		return "", err
 	}
-	filled := func() <-chan struct{} { return closedChan }
-	if !spec.noSync {
-		filled = rs.opts.Files.fill()
-	}
-	err = fill(tmp)
-	syncNow := filled() // the restores sharing rs.opts.Files sync together
-	if err != nil {
+	if err := fill(tmp); err != nil {
 		return fail(err)
 	}
 	// A space directory keeps its snapshot's mode, owner and mtime, in a
@@ -233,11 +226,6 @@ func (rs *restorer) stageAndSwap(ctx context.Context, spec stageSpec, fill func(
 		}
 	}
 	if !spec.noSync {
-		select {
-		case <-syncNow:
-		case <-ctx.Done():
-			return fail(ctx.Err())
-		}
 		region := trace.StartRegion(ctx, "restore sync")
 		err := makeDurable(stage, metaTmp)
 		region.End()

@@ -20,7 +20,7 @@ import (
 // goroutines (a file of a few KiB is one run), gathered and verified in one
 // buffer, and written with one pwrite per run of data blocks; its owner,
 // mode and times are set through the open descriptor, and no ftruncate is
-// needed unless it ends in a hole. windowWriter, for large files, pads its
+// needed unless it ends in a hole. fileWriter, for large files, pads its
 // last block for O_DIRECT and writes on a goroutine of its own; on a tree of
 // 11,478 source files those per-file costs (a goroutine and a channel per
 // write, a read-ahead pipeline per file, ftruncate, path lookups for chown
@@ -41,7 +41,7 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 	// merged): the blocks that lie wholly within one are not written.
 	var zeroRuns [][2]int64
 	h := blake3.New()
-	err := rs.fetchChunksAhead(ctx, n.Content, locs, 0, nil, func(data []byte, zero bool) error {
+	err := rs.fetchChunksAhead(ctx, n.Content, locs, 0, func(data []byte, zero bool) error {
 		h.Write(data)
 		rs.opts.Progress.Bytes.Add(int64(len(data)))
 		off := int64(len(buf))
@@ -123,7 +123,7 @@ func (rs *restorer) fillSmall(fd int, n *repo.Node, p, rel string, buf []byte, h
 }
 
 // holeBlocks marks the writeAlign blocks of a file of size bytes that hold
-// nothing but bytes of the zero runs (nil: none), as windowWriter leaves them
+// nothing but bytes of the zero runs (nil: none), as fileWriter leaves them
 // unwritten: those wholly within a run, and the last, partial block when a
 // run reaches the end of the file.
 func holeBlocks(zeroRuns [][2]int64, size int64) []bool {

@@ -3,12 +3,16 @@ package restore
 import (
 	"fmt"
 	"os"
+	"unsafe"
 
+	"golang.org/x/sys/unix"
+
+	"memento/chunk"
 	"memento/repo/directio"
 )
 
-// Restored files are written front to back in large writes of aligned
-// windows (windowWriter, window.go), with O_DIRECT where the filesystem takes it. Going around
+// Restored files are written front to back through an aligned buffer in
+// large writes, with O_DIRECT where the filesystem takes it. Going around
 // the page cache matters on a restore: the data is not read again soon, and
 // on a VM the page cache's bookkeeping and the writeback at the end cost
 // more CPU than the decryption (writing 1 GiB buffered and syncing costs
@@ -24,22 +28,182 @@ const (
 	writeBufSize = 4 << 20        // bytes per write
 )
 
-// pwriteBlocks writes b at off of f, a file being restored to path, with
-// O_DIRECT while *direct, and turns O_DIRECT off (clearing *direct) when the
-// file system refuses the write with it.
-func pwriteBlocks(f *os.File, direct *bool, path string, b []byte, off int64) error {
-	n, err := f.WriteAt(b, off)
-	if err != nil && *direct && n == 0 && directio.Refused(err) {
+// fileWriter writes one new file in order. One write is in flight while
+// the next buffer fills: with O_DIRECT a write returns only once the device
+// has the data, and the restore should hash and copy meanwhile.
+type fileWriter struct {
+	f      *os.File
+	path   string
+	direct bool
+	mem    *[]byte    // pooled backing of both buffers
+	buf    []byte     // aligned; holds the file's bytes [base, base+len(buf))
+	spare  []byte     // the other buffer, being written while done != nil
+	base   int64      // file offset of buf[0], a multiple of writeAlign
+	dirty  bool       // buf holds data, not only zeros of a skip
+	done   chan error // the result of the write in flight, if any
+}
+
+// createFileWriter creates path (which must not exist), 0600 until the
+// caller sets its mode, for size bytes (a hint for the buffer size).
+func createFileWriter(path string, direct bool, size int64) (*fileWriter, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	w := &fileWriter{path: path}
+	fd, err := unix.Open(path, flags, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", path, &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	w.f = os.NewFile(uintptr(fd), path)
+	w.direct = direct && directio.Enable(w.f)
+	// Two buffers of up to writeBufSize, no larger than the file: a
+	// restore of many small files must not zero megabytes for each.
+	// Pooled buffers of a MiB or more are whole heap pages, aligned in
+	// practice; one that is not is replaced by a larger one cut to
+	// alignment. Only O_DIRECT needs the alignment.
+	bs := int(min(writeBufSize, max(writeAlign, alignUp(size))))
+	w.mem = chunk.Buffer(2 * bs)
+	m := (*w.mem)[:2*bs]
+	if w.direct && uintptr(unsafe.Pointer(&m[0]))&(writeAlign-1) != 0 {
+		chunk.PutBuffer(w.mem)
+		big := make([]byte, 2*bs+writeAlign)
+		w.mem = &big
+		skew := writeAlign - int(uintptr(unsafe.Pointer(&big[0]))&(writeAlign-1))
+		m = big[skew : skew+2*bs]
+	}
+	w.buf = m[:0:bs]
+	w.spare = m[bs : bs : 2*bs]
+	return w, nil
+}
+
+// write appends data to the file.
+func (w *fileWriter) write(data []byte) error { return w.put(data, true) }
+
+// put appends data; dirty says it is data to write, not zeros of a skip.
+func (w *fileWriter) put(data []byte, dirty bool) error {
+	for len(data) > 0 {
+		n := copy(w.buf[len(w.buf):cap(w.buf)], data)
+		w.buf = w.buf[:len(w.buf)+n]
+		w.dirty = w.dirty || dirty
+		data = data[n:]
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// putZeros appends n zero bytes without making the buffer dirty.
+func (w *fileWriter) putZeros(n int64) error {
+	for n > 0 {
+		k := min(n, int64(len(zeroPage)))
+		if err := w.put(zeroPage[:k], false); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// skip appends n zero bytes. Blocks holding nothing else are not written,
+// so they stay holes.
+func (w *fileWriter) skip(n int64) error {
+	off := w.base + int64(len(w.buf))
+	lo, hi := alignUp(off), (off+n)&^(writeAlign-1)
+	if hi <= lo {
+		return w.putZeros(n) // no whole block to skip
+	}
+	if err := w.putZeros(lo - off); err != nil {
+		return err
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.base = hi
+	return w.putZeros(off + n - hi)
+}
+
+// flush starts writing the buffer, which ends on a block boundary (or is
+// padded to one by finish), and continues in the other buffer once the
+// previous write is done.
+func (w *fileWriter) flush() error {
+	if !w.dirty { // zeros only: leave them unwritten, a hole
+		w.base += int64(len(w.buf))
+		w.buf = w.buf[:0]
+		return nil
+	}
+	if err := w.wait(); err != nil {
+		return err
+	}
+	b, off := w.buf, w.base
+	done := make(chan error, 1)
+	w.done = done
+	go func() { done <- w.writeAt(b, off) }()
+	w.base += int64(len(b))
+	w.buf, w.spare = w.spare[:0], b
+	w.dirty = false
+	return nil
+}
+
+// wait waits for the write in flight.
+func (w *fileWriter) wait() error {
+	if w.done == nil {
+		return nil
+	}
+	err := <-w.done
+	w.done = nil
+	return err
+}
+
+func (w *fileWriter) writeAt(b []byte, off int64) error {
+	n, err := w.f.WriteAt(b, off)
+	if err != nil && w.direct && n == 0 && directio.Refused(err) {
 		// Some filesystems accept O_DIRECT at open and refuse the writes.
-		if err = directio.Disable(f); err == nil {
-			*direct = false
-			_, err = f.WriteAt(b, off)
+		if err = directio.Disable(w.f); err == nil {
+			w.direct = false
+			_, err = w.f.WriteAt(b, off)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", path, err)
+		return fmt.Errorf("restore %s: %w", w.path, err)
 	}
 	return nil
+}
+
+// finish writes what is buffered and sets the file's size; the file stays
+// open for the caller's chmod. Like the rest of the restored tree it is not
+// fsynced one by one: the staging directory is put on disk as a whole
+// (staging.sync) before it is swapped into place.
+func (w *fileWriter) finish(size int64) error {
+	if l := len(w.buf); l > 0 {
+		pad := int(alignUp(int64(l))) - l
+		w.buf = append(w.buf, zeroPage[:pad]...) // within cap: buffer sizes are aligned
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if err := w.wait(); err != nil {
+		return err
+	}
+	if err := w.f.Truncate(size); err != nil { // cuts the padding; a trailing hole too
+		return fmt.Errorf("restore %s: %w", w.path, err)
+	}
+	return nil
+}
+
+// close releases the file and the buffer; it may be called again.
+func (w *fileWriter) close() error {
+	_ = w.wait() // the buffers go back to the pool: no write may still use them
+	if w.mem != nil {
+		chunk.PutBuffer(w.mem)
+		w.mem, w.buf, w.spare = nil, nil, nil
+	}
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
 }
 
 func alignUp(n int64) int64 { return (n + writeAlign - 1) &^ (writeAlign - 1) }
