@@ -456,6 +456,13 @@ func (a *Agent) replicationLags(now time.Time) map[string]time.Duration {
 // minute.
 func (a *Agent) refreshRepoState(ctx context.Context, r *repo.Repository, force bool) {
 	sns, err := r.Snapshots(ctx)
+	if err == nil {
+		// A local repository whose directory went away lists no
+		// snapshots and no error: without its config the listing says
+		// nothing, and /readyz must not turn "unreachable" into "no
+		// backup yet" (the probe reports it).
+		_, err = r.Backend().Stat(ctx, repo.ConfigName)
+	}
 	if err != nil {
 		a.log.Warn("could not list snapshots", "err", err)
 		return
