@@ -3,12 +3,10 @@ package restore
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"memento/chunk"
@@ -17,37 +15,18 @@ import (
 	"memento/repo/repotest"
 )
 
-// syncLog is a log buffer the restore's workers may write at once.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // forgedRepo is a repository holding a validly sealed chunk whose content
 // is not what its ID names (repotest.Crafter.Forge), used by a small file
 // and a large one, as the tree names say; with copy a true copy of the
 // chunk is in another pack, after the forged one in the index.
 type forgedRepo struct {
-	tr          *repotest.Repo
-	sn          *repo.Snapshot
-	id          chunk.ID
-	forgedPack  string
-	want        map[string][]byte // the files' true content
-	logs        *syncLog
-	r           *repo.Repository // reopened with logs
-	small, huge []byte
+	tr         *repotest.Repo
+	sn         *repo.Snapshot
+	id         chunk.ID
+	forgedPack string
+	want       map[string][]byte // the files' true content
+	logs       *repotest.LogBuffer
+	r          *repo.Repository // reopened with logs
 }
 
 func newForgedRepo(t *testing.T, names []string, copy bool) *forgedRepo {
@@ -68,7 +47,7 @@ func newForgedRepo(t *testing.T, names []string, copy bool) *forgedRepo {
 		"ok":    {head, tail},
 		"small": {head, good}, // gathered before it is written
 	}
-	fx := &forgedRepo{tr: tr, id: id, want: map[string][]byte{}, logs: &syncLog{}}
+	fx := &forgedRepo{tr: tr, id: id, want: map[string][]byte{}, logs: &repotest.LogBuffer{}}
 	var nodes []*repo.Node
 	slices.Sort(names) // a tree's order
 	for _, name := range names {
@@ -76,7 +55,7 @@ func newForgedRepo(t *testing.T, names []string, copy bool) *forgedRepo {
 		fx.want[name] = bytes.Join(parts[name], nil)
 	}
 	fx.sn = c.Snapshot(c.Tree(nodes...))
-	fx.r = tr.ReopenWith(t, repo.Options{Logger: slog.New(slog.NewTextHandler(fx.logs, nil))})
+	fx.r = tr.ReopenWith(t, repo.Options{Logger: fx.logs.Logger()})
 	locs, err := fx.r.Index().LookupAll(repo.StorageSpace(""), []chunk.ID{id})
 	if err != nil {
 		t.Fatal(err)

@@ -151,7 +151,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 		return err
 	}
 	var first int64 // the bytes the first pass read, when it is run again
-	if c.endToEnd != nil {
+	if c.endToEnd {
 		ok, err := c.confirm(ctx)
 		if err != nil {
 			return err
@@ -212,11 +212,15 @@ func (v *Verifier) dataPass(ctx context.Context, w *SnapWalk, vd *Verdict, tap t
 		}
 	}
 	if endToEnd {
-		c.endToEnd = make(map[chunk.ID]bool, len(c.uses))
-		for id := range c.uses {
-			c.endToEnd[id] = true
+		// The chunks of the stream no file hashed uses keep their check:
+		// few or none (--subset's partial files).
+		c.endToEnd, c.ids, c.idChecked = true, ids, map[chunk.ID]bool{}
+		for _, id := range ids {
+			if c.uses[id] == 0 {
+				c.idChecked[id] = true
+			}
 		}
-		opts.EndToEnd = func(id chunk.ID) bool { return c.endToEnd[id] }
+		opts.EndToEnd = func(id chunk.ID) bool { return !c.idChecked[id] }
 	}
 	c.planUses(ids, hashable)
 	for _, f := range hashable {
@@ -266,8 +270,12 @@ func (v *Verifier) dataPass(ctx context.Context, w *SnapWalk, vd *Verdict, tap t
 // one verifies, so the pass made the findings a pass that checked every
 // ID makes, in the same order; else it is to be run again so.
 func (c *dataCheck) confirm(ctx context.Context) (ok bool, err error) {
-	proven := map[chunk.ID]bool{}
 	c.mu.Lock()
+	if c.hashed == len(c.files) {
+		c.mu.Unlock()
+		return true, nil // every file proven: so is every chunk opened unchecked
+	}
+	proven := map[chunk.ID]bool{}
 	for _, fh := range c.files {
 		if fh.done && fh.broken == nil && fh.bad == nil {
 			for _, id := range fh.f.Node.Content {
@@ -277,8 +285,8 @@ func (c *dataCheck) confirm(ctx context.Context) (ok bool, err error) {
 	}
 	var ids []chunk.ID
 	var locs []index.Location
-	for id := range c.endToEnd {
-		if !proven[id] && !c.failed[id] {
+	for _, id := range c.ids {
+		if !c.idChecked[id] && !proven[id] && !c.failed[id] {
 			ids = append(ids, id)
 			locs = append(locs, c.w.locs[id])
 		}
@@ -452,9 +460,12 @@ type dataCheck struct {
 	reread   int64
 	files    []*fileHash // every file hashed, in walk order
 
-	// endToEnd are the chunks opened without their ID check (nil: none);
-	// read-only during the stream
-	endToEnd map[chunk.ID]bool
+	// endToEnd: the stream opens the chunks of ids, the blobs it reads,
+	// without their ID check, but for those in idChecked (read-only
+	// during the stream)
+	endToEnd  bool
+	ids       []chunk.ID
+	idChecked map[chunk.ID]bool
 
 	// the stream's consumer's alone
 	packs, chunks int
