@@ -144,7 +144,7 @@ type StreamOptions struct {
 	// blob's type and ID), the decompression, the length check against the
 	// index and the fallback stay, and a copy the fallback reads is checked
 	// in full. A caller whose end-to-end check fails reads the blobs again
-	// without it, which names the wrong chunk (docs/security.md). Readers
+	// without EndToEnd, which names the wrong chunk (docs/security.md). Readers
 	// without a whole-content check (the mount, dump, cat) never set it;
 	// Stored and tree blobs ignore it. It is called concurrently.
 	EndToEnd func(id chunk.ID) bool

@@ -266,11 +266,19 @@ func (v *Verifier) dataPass(ctx context.Context, w *SnapWalk, vd *Verdict, tap t
 // the chunks that pass opened without and that no file proved: those of
 // files whose BLAKE3 did not match, that broke on another chunk or never
 // completed (none, in an intact repository). A chunk that failed already
-// failed before its ID was checked, the same with it or without. ok: every
+// failed before its ID was checked, the same with it or without, unless it
+// failed when read again after an eviction (checked then). ok: every
 // one verifies, so the pass made the findings a pass that checked every
 // ID makes, in the same order; else it is to be run again so.
 func (c *dataCheck) confirm(ctx context.Context) (ok bool, err error) {
 	c.mu.Lock()
+	if c.reReadFailed {
+		// A chunk that opened (unchecked) and failed when read again
+		// (checked) would have failed in the stream with its ID checked,
+		// and made its finding there.
+		c.mu.Unlock()
+		return false, nil
+	}
 	if c.hashed == len(c.files) {
 		c.mu.Unlock()
 		return true, nil // every file proven: so is every chunk opened unchecked
@@ -463,9 +471,10 @@ type dataCheck struct {
 	// endToEnd: the stream opens the chunks of ids, the blobs it reads,
 	// without their ID check, but for those in idChecked (read-only
 	// during the stream)
-	endToEnd  bool
-	ids       []chunk.ID
-	idChecked map[chunk.ID]bool
+	endToEnd     bool
+	ids          []chunk.ID
+	idChecked    map[chunk.ID]bool
+	reReadFailed bool // an evicted chunk failed when read again (reRead)
 
 	// the stream's consumer's alone
 	packs, chunks int
@@ -651,6 +660,7 @@ func (c *dataCheck) reRead(fh *fileHash, id chunk.ID) *[]byte {
 		}
 		c.vd.fail(L2, "pack "+repo.ShortHex(loc.Pack), "%v", err)
 		c.failed[id] = true
+		c.reReadFailed = true
 		c.breakFile(fh, err)
 		return nil
 	}
