@@ -97,28 +97,29 @@ func (c *Crafter) Snapshot(root chunk.ID) *repo.Snapshot {
 	return sn
 }
 
-// Forge stores data as the data blob id in a pack of its own, indexed at
-// once, sealed like any blob although data is not what id names: what a
-// writer's bug or a holder of the keys could store. The AEAD accepts it;
-// only the blob's keyed ID check and its files' BLAKE3 catch it. The
-// Crafter then never stores id itself (File, Chunks); Copy stores a true
-// second copy.
+// Forge stores data as the data blob id, in the pack being filled (before
+// the chunks stored after it), sealed like any blob although data is not
+// what id names: what a writer's bug or a holder of the keys could store.
+// The AEAD accepts it; only the blob's keyed ID check and its files'
+// BLAKE3 catch it. The Crafter then never stores id again (File, Chunks);
+// Copy, after Snapshot, stores a true second copy.
 func (c *Crafter) Forge(id chunk.ID, data []byte) {
 	c.t.Helper()
-	c.packer.Claim(id)
-	c.ownPack(id, data)
+	if !c.packer.Claim(id) {
+		c.t.Fatalf("forge %s: stored already", id.Short())
+	}
+	if err := c.packer.Add(repo.DataBlob, id, 0, len(data), data); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // Copy stores data under its ID in a pack of its own, indexed at once: a
-// second copy of a chunk File or Forge stored first.
+// second copy of a chunk stored before (Snapshot indexes the Crafter's).
 func (c *Crafter) Copy(data []byte) {
 	c.t.Helper()
-	c.ownPack(c.key.Sum(data), data)
-}
-
-func (c *Crafter) ownPack(id chunk.ID, data []byte) {
 	ctx := context.Background()
 	p := c.r.NewPacker(ctx, c.space)
+	id := c.key.Sum(data)
 	p.Claim(id)
 	if err := p.Add(repo.DataBlob, id, 0, len(data), data); err != nil {
 		c.t.Fatal(err)

@@ -38,9 +38,6 @@ func newForgedRepo(t *testing.T, names []string, copy bool) *forgedRepo {
 	forged[len(forged)/2] ^= 0x01 // the same length: only the ID check or the file's BLAKE3 sees it
 	id := tr.ChunkKey("").Sum(good)
 	c.Forge(id, forged)
-	if copy {
-		c.Copy(good)
-	}
 	head, tail := repotest.RandomBytes(32, 3000), repotest.RandomBytes(33, directio.MinSize)
 	parts := map[string][][]byte{
 		"large": {tail, good, head}, // O_DIRECT, read ahead
@@ -55,6 +52,9 @@ func newForgedRepo(t *testing.T, names []string, copy bool) *forgedRepo {
 		fx.want[name] = bytes.Join(parts[name], nil)
 	}
 	fx.sn = c.Snapshot(c.Tree(nodes...))
+	if copy {
+		c.Copy(good)
+	}
 	fx.r = tr.ReopenWith(t, repo.Options{Logger: fx.logs.Logger()})
 	locs, err := fx.r.Index().LookupAll(repo.StorageSpace(""), []chunk.ID{id})
 	if err != nil {

@@ -104,3 +104,43 @@ func TestVerifyL2ForgedChunkFoundAsBefore(t *testing.T) {
 		}
 	}
 }
+
+// A forged chunk that arrives before a file needs it is held, and with a
+// tiny BufferBytes dropped and read again, with its ID checked, when the
+// file gets to it: that failure is not in the stream where a pass that
+// checked every ID makes it, so L2 runs again checking them all and the
+// findings are those: the pack finding, then both files that use the
+// chunk as broken (not one of them as a BLAKE3 mismatch).
+func TestVerifyL2ForgedChunkReadAgainAfterEviction(t *testing.T) {
+	ctx := context.Background()
+	tr := repotest.New(t, repo.InitOptions{PackSize: 256 << 10})
+	c := repotest.NewCrafter(t, tr.Repository, "")
+	a, x := repotest.RandomBytes(950, 30<<10), repotest.RandomBytes(951, 20<<10)
+	id := tr.ChunkKey("").Sum(x)
+	forged := bytes.Clone(x)
+	forged[9] ^= 0x10
+	c.Forge(id, forged)
+	// x lies before a in their pack, so it is opened first, in the same
+	// run: f01 waits for a, and x is held for it.
+	files := craftFiles(t, c, [][]byte{a, x}, [][]int{{1}, {0, 1}}, nil)
+	sn := c.Snapshot(c.Tree(files...))
+	locs, err := tr.Locate("", []chunk.ID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack := "pack " + repo.ShortHex(locs[id].Pack)
+	vds, err := verify.VerifySnapshots(ctx, tr.Repository, []chunk.ID{sn.ID}, verify.VerifyOptions{Level: verify.L2, Workers: 2, BufferBytes: 1, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := l2Findings(vds[0])
+	want := []string{"L2 " + pack + ": data blob " + id.Short() + ": content does not match its ID",
+		"L2 file f00: cannot be read whole: chunk " + id.Short(), "L2 file f01: cannot be read whole: chunk " + id.Short()}
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = strings.HasPrefix(got[i], want[i])
+	}
+	if !ok {
+		t.Fatalf("L2 findings\n%s\nwant (prefixes)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
