@@ -50,7 +50,7 @@ func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, i
 	if err != nil {
 		return nil, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("blob %s at offset %d: short read", id.Short(), loc.Offset), Err: err}
 	}
-	raw, _, err := r.openSealed(sealed, space, BlobType(loc.Type), id, loc, openFresh, false, blobAlloc{})
+	raw, _, err := r.openSealed(sealed, space, BlobType(loc.Type), id, loc, openFresh, false, false, blobAlloc{})
 	return raw, err
 }
 

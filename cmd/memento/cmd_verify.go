@@ -36,8 +36,9 @@ func newVerifyCommand(a *app) *cobra.Command {
 
   L1 manifest   signature, structure, sizes, every tree and chunk in the index,
                 every pack present with the right size (well under 1 s)
-  L2 data       every pack read once, every chunk decrypted and checked against
-                its keyed BLAKE3, every file's BLAKE3 recomputed
+  L2 data       every pack read once, every chunk authenticated and decrypted,
+                every file's BLAKE3 recomputed, the keyed BLAKE3 of every
+                chunk no file proves checked against its ID
   L3 structure  L2 plus the Engram layout, tiers, WAL magic, CRC32C and chain of
                 every segment, and checkpoint.json within the WAL range
   L4 recovery   restore into a temporary directory, replay the WAL, require the

@@ -84,20 +84,17 @@ func zeros(n int) []byte {
 	return make([]byte, n)
 }
 
-// fetchChunks reads and verifies the chunks ids through repo.StreamBlobs, a
-// run of pack neighbours per request with several runs in flight (each
-// opened on its own goroutine, so every core decrypts, decompresses and
-// hashes) and a damaged blob read from another pack holding a copy, when
-// the index knows one, and calls fn with each chunk in order. data is only
-// valid during the call; zero says it is a chunk of zeros that was never
-// read.
-func (rs *restorer) fetchChunks(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func(data []byte, zero bool) error) error {
-	return rs.fetchChunksAhead(ctx, ids, locs, restoreAhead, fn)
-}
-
-// fetchChunksAhead is fetchChunks with the read-ahead bound ahead (0: each
-// run read when fn is done with the previous one, on the calling goroutine).
-func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, ahead int64, fn func(data []byte, zero bool) error) error {
+// fetchChunksAhead reads and verifies the chunks ids through
+// repo.StreamBlobs, a run of pack neighbours per request with several runs
+// in flight, at most ahead bytes of them (each opened on its own goroutine,
+// so every core decrypts, decompresses and hashes; 0: each run read when fn
+// is done with the previous one, on the calling goroutine) and a damaged
+// blob read from another pack holding a copy, when the index knows one,
+// and calls fn with each chunk in order. data is only valid during the
+// call; zero says it is a chunk of zeros that was never read. With
+// endToEnd the chunks' IDs are not checked (repo.StreamOptions.EndToEnd):
+// the caller checks the file's BLAKE3.
+func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, ahead int64, endToEnd bool, fn func(data []byte, zero bool) error) error {
 	items := rs.planFetch(ids, locs)
 	read := make([]chunk.ID, 0, len(items))           // the chunks read, in file order
 	readLocs := make([]index.Location, 0, len(items)) // where (the index was asked already)
@@ -124,6 +121,9 @@ func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs m
 		return nil
 	}
 	opts := repo.StreamOptions{Ahead: ahead, AheadHeld: true, AroundCache: true, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore", Locs: readLocs}
+	if endToEnd {
+		opts.EndToEnd = func(chunk.ID) bool { return true }
+	}
 	err := rs.r.StreamBlobs(ctx, rs.sn.Space, repo.DataBlob, read, opts, func(b repo.StreamBlob) error {
 		// Blobs arrive in the order given: the zeros before b are due.
 		if err := zerosUpTo(at[b.Index]); err != nil {

@@ -24,7 +24,7 @@ import (
 const directMinSize = directio.MinSize
 
 // restoreFile writes one file: its chunks are fetched in runs and verified
-// ahead in parallel (fetchChunks) and written in order while the whole-file
+// ahead in parallel (fetchChunksAhead) and written in order while the whole-file
 // BLAKE3 is computed; whole blocks of zeros become holes. The file is only
 // kept if its size and digest match the snapshot. A file below
 // directMinSize is gathered and verified before it is created (small.go).
@@ -46,17 +46,52 @@ func (rs *restorer) restoreFile(ctx context.Context, n *repo.Node, p, rel string
 	return err
 }
 
+// A file's chunks are read with their keyed chunk-ID check skipped
+// (repo.StreamOptions.EndToEnd): the file's BLAKE3, compared with the
+// tree's before the file is kept, proves every byte of them, and the AEAD,
+// the decompression and the length check still refuse any damage at rest
+// (and read the chunk from another copy). That saved a BLAKE3 pass over
+// every byte restored, some 18 % of a restore's CPU (docs/benchmarks.md,
+// "Issue 18, session 11"). A file whose BLAKE3 then does not match is
+// written again from scratch with every chunk's ID checked (the slow path,
+// errUnchecked), which reads a wrong chunk from another copy or names it
+// in the same error as before; only a file whose chunks all verify and
+// still does not match is refused for its BLAKE3.
+
+// errUnchecked is a file's BLAKE3 mismatch on the fast path: it is
+// written again with every chunk ID checked.
+var errUnchecked = errors.New("content BLAKE3 does not match with chunk IDs unchecked")
+
+// fileWrite is writeLargeFile or writeSmallFile.
+type fileWrite func(ctx context.Context, n *repo.Node, p, rel string, locs map[chunk.ID]index.Location, endToEnd bool) error
+
 // writeFile is restoreFile without the damage skipping.
 func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) error {
-	what := func(format string, args ...any) error {
-		return repo.Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
-	}
 	locs, err := rs.r.Locate(rs.sn.Space, n.Content)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: file %s: %w", rs.sn.ShortID(), rel, err)
 	}
+	write := fileWrite(rs.writeLargeFile)
 	if n.Size < directMinSize {
-		return rs.writeSmallFile(ctx, n, p, rel, locs)
+		write = rs.writeSmallFile
+	}
+	err = write(ctx, n, p, rel, locs, true)
+	if !errors.Is(err, errUnchecked) {
+		return err
+	}
+	rs.r.Logger().Warn("restore: file does not match its BLAKE3: reading it again with every chunk's ID checked", "snapshot", rs.sn.ShortID(), "file", repo.DisplayRel(rel))
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	return write(ctx, n, p, rel, locs, false)
+}
+
+// writeLargeFile is writeFile for a file of directMinSize and more; with
+// endToEnd its chunk IDs are not checked and a BLAKE3 mismatch is
+// errUnchecked.
+func (rs *restorer) writeLargeFile(ctx context.Context, n *repo.Node, p, rel string, locs map[chunk.ID]index.Location, endToEnd bool) error {
+	what := func(format string, args ...any) error {
+		return repo.Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
 	}
 	w, err := createFileWriter(p, true, int64(n.Size))
 	if err != nil {
@@ -65,7 +100,7 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	defer w.close()
 	h := blake3.New()
 	var off int64
-	err = rs.fetchChunks(ctx, n.Content, locs, func(data []byte, zero bool) error {
+	err = rs.fetchChunksAhead(ctx, n.Content, locs, restoreAhead, endToEnd, func(data []byte, zero bool) error {
 		h.Write(data)
 		off += int64(len(data))
 		rs.opts.Progress.Bytes.Add(int64(len(data)))
@@ -86,6 +121,10 @@ func (rs *restorer) writeFile(ctx context.Context, n *repo.Node, p, rel string) 
 	var sum repo.Hash
 	h.Sum(sum[:0])
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
+		if endToEnd {
+			rs.opts.Progress.Bytes.Add(-off) // counted again on the slow path
+			return errUnchecked
+		}
 		return what("content BLAKE3 does not match the snapshot")
 	}
 	if err := w.finish(off); err != nil {
@@ -119,7 +158,7 @@ func Fetcher(r Repository) pitr.FetchFunc {
 // fetchOrdered reads and verifies the chunks ids and calls fn with each in
 // order (the data is only valid during the call).
 func (rs *restorer) fetchOrdered(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error {
-	return rs.fetchChunks(ctx, ids, locs, func(data []byte, _ bool) error { return fn(data) })
+	return rs.fetchChunksAhead(ctx, ids, locs, restoreAhead, false, func(data []byte, _ bool) error { return fn(data) })
 }
 
 // isZero reports whether b holds only zero bytes.

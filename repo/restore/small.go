@@ -29,8 +29,10 @@ import (
 // BLAKE3 before anything is written, whole blocks of zeros of zero chunks
 // left as holes, the staging directory synced as a whole before the swap.
 
-// writeSmallFile is writeFile for a file below directMinSize.
-func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel string, locs map[chunk.ID]index.Location) error {
+// writeSmallFile is writeFile for a file below directMinSize; with endToEnd
+// its chunk IDs are not checked and a BLAKE3 mismatch is errUnchecked
+// (nothing is written then).
+func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel string, locs map[chunk.ID]index.Location, endToEnd bool) error {
 	what := func(format string, args ...any) error {
 		return repo.Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
 	}
@@ -41,7 +43,7 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 	// merged): the blocks that lie wholly within one are not written.
 	var zeroRuns [][2]int64
 	h := blake3.New()
-	err := rs.fetchChunksAhead(ctx, n.Content, locs, 0, func(data []byte, zero bool) error {
+	err := rs.fetchChunksAhead(ctx, n.Content, locs, 0, endToEnd, func(data []byte, zero bool) error {
 		h.Write(data)
 		rs.opts.Progress.Bytes.Add(int64(len(data)))
 		off := int64(len(buf))
@@ -70,6 +72,10 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 	var sum repo.Hash
 	h.Sum(sum[:0])
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
+		if endToEnd {
+			rs.opts.Progress.Bytes.Add(-int64(len(buf))) // counted again on the slow path
+			return errUnchecked
+		}
 		return what("content BLAKE3 does not match the snapshot")
 	}
 	fd, err := unix.Open(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)

@@ -80,8 +80,6 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	var jobs []*packJob
 	byPack := map[[32]byte]*packJob{}
 	planned := map[chunk.ID]bool{}
-	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
-		buf: map[chunk.ID]*[]byte{}, hashing: map[chunk.ID]int{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
 	var hashable []WalkFile
 	skipped := 0
 	for _, f := range w.Files {
@@ -126,25 +124,6 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 			locs = append(locs, b.loc)
 		}
 	}
-	for _, f := range hashable {
-		for _, id := range f.Node.Content {
-			c.uses[id]++
-		}
-	}
-	c.planUses(ids, hashable)
-	for _, f := range hashable {
-		fh := &fileHash{f: f, h: blake3.New()}
-		if tap != nil {
-			fh.tap = tap(f)
-		}
-		c.files = append(c.files, fh)
-		if len(f.Node.Content) == 0 {
-			c.finish(fh)
-			continue
-		}
-		c.waiting[f.Node.Content[0]] = append(c.waiting[f.Node.Content[0]], fh)
-	}
-
 	// Every run is read and opened on a goroutine of its own, started in
 	// order as long as the runs in flight hold at most l2Ahead bytes; the
 	// consumer takes them in order. Opening is CPU work, so at most Workers
@@ -152,12 +131,6 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// damage.
 	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ramp: true, Ahead: l2Ahead, AheadHeld: true, Workers: v.opts.Workers, AroundCache: true,
 		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
-	if tap == nil {
-		// Files are hashed on the goroutines that open their chunks, as
-		// the chunks are opened (dataCheck); L3's taps are written on the
-		// consumer.
-		opts.Consume = c.deliver
-	}
 	// In a relay of snapshots, wait for the previous one's stream to end;
 	// that wait is not this snapshot's L2 time.
 	waitFrom := time.Now()
@@ -167,29 +140,33 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	defer w.relay.streamed()
 	defer trace.StartRegion(ctx, "verify L2 stream").End()
 	start = start.Add(time.Since(waitFrom))
-	var pack [32]byte
-	err := v.blobs.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
-		if err := ctx.Err(); err != nil {
-			if b.Pooled != nil {
-				chunk.PutBuffer(b.Pooled)
-			}
-			return err
-		}
-		if c.packs == 0 || b.Loc.Pack != pack { // the next job
-			pack = b.Loc.Pack
-			c.packs++
-		}
-		if c.chunks == 0 {
-			trace.Log(ctx, "verify", "first chunk")
-		}
-		c.deliverBlob(b)
-		return nil
-	})
+	// The chunks of the files hashed are opened without their keyed ID
+	// check (endToEnd; L3's taps keep it); if any of them was not proven
+	// by a file's BLAKE3 and then fails that check (confirm), the pass is
+	// run again with every ID checked, so that the findings are those of
+	// a pass that checked them all.
+	mark, dropped := len(vd.Findings), vd.dropped
+	c, err := v.dataPass(ctx, w, vd, tap, ids, hashable, opts, tap == nil)
 	if err != nil {
 		return err
 	}
+	var first int64 // the bytes the first pass read, when it is run again
+	if c.endToEnd {
+		ok, err := c.confirm(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			first = c.read + c.checked
+			vd.Findings, vd.dropped = vd.Findings[:mark], dropped
+			if c, err = v.dataPass(ctx, w, vd, tap, ids, hashable, opts, false); err != nil {
+				return err
+			}
+		}
+	}
 	c.report()
 	secs := time.Since(start).Seconds()
+	c.read += first
 	vd.Figures["l2_seconds"] = secs
 	vd.Figures["packs_read"] = float64(c.packs)
 	vd.Figures["bytes_read"] = float64(c.read)
@@ -211,7 +188,131 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	if c.reread > 0 {
 		vd.note("L2: %s read twice (chunks arrived far ahead of their files)", humanize.IBytes(uint64(c.reread)))
 	}
+	if c.checked > 0 {
+		vd.note("L2: %s of chunks no file proved read again with their IDs checked", humanize.IBytes(uint64(c.checked)))
+	}
+	if first > 0 {
+		vd.note("L2: a chunk read without its ID check did not match its ID: all %s read again with every ID checked", humanize.IBytes(uint64(first)))
+	}
 	return nil
+}
+
+// dataPass reads and opens the blobs ids (opts.Locs their locations) and
+// hashes the files hashable as their chunks arrive. With endToEnd the
+// chunks those files use are opened without their keyed ID check
+// (repo.StreamOptions.EndToEnd): each file's BLAKE3 checks them, and
+// confirm checks the IDs of those no file proved. Findings about packs are
+// made as the blobs arrive; those about files are left to report.
+func (v *Verifier) dataPass(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFunc, ids []chunk.ID, hashable []WalkFile, opts repo.StreamOptions, endToEnd bool) (*dataCheck, error) {
+	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
+		buf: map[chunk.ID]*[]byte{}, hashing: map[chunk.ID]int{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
+	for _, f := range hashable {
+		for _, id := range f.Node.Content {
+			c.uses[id]++
+		}
+	}
+	if endToEnd {
+		// The chunks of the stream no file hashed uses keep their check:
+		// few or none (--subset's partial files).
+		c.endToEnd, c.ids, c.idChecked = true, ids, map[chunk.ID]bool{}
+		for _, id := range ids {
+			if c.uses[id] == 0 {
+				c.idChecked[id] = true
+			}
+		}
+		opts.EndToEnd = func(id chunk.ID) bool { return !c.idChecked[id] }
+	}
+	c.planUses(ids, hashable)
+	for _, f := range hashable {
+		fh := &fileHash{f: f, h: blake3.New()}
+		if tap != nil {
+			fh.tap = tap(f)
+		}
+		c.files = append(c.files, fh)
+		if len(f.Node.Content) == 0 {
+			c.finish(fh)
+			continue
+		}
+		c.waiting[f.Node.Content[0]] = append(c.waiting[f.Node.Content[0]], fh)
+	}
+	if tap == nil {
+		// Files are hashed on the goroutines that open their chunks, as
+		// the chunks are opened (dataCheck); L3's taps are written on the
+		// consumer.
+		opts.Consume = c.deliver
+	}
+	var pack [32]byte
+	err := v.blobs.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
+		if err := ctx.Err(); err != nil {
+			if b.Pooled != nil {
+				chunk.PutBuffer(b.Pooled)
+			}
+			return err
+		}
+		if c.packs == 0 || b.Loc.Pack != pack { // the next job
+			pack = b.Loc.Pack
+			c.packs++
+		}
+		if c.chunks == 0 {
+			trace.Log(ctx, "verify", "first chunk")
+		}
+		c.deliverBlob(b)
+		return nil
+	})
+	return c, err
+}
+
+// confirm, after a pass with endToEnd, reads again with their IDs checked
+// the chunks that pass opened without and that no file proved: those of
+// files whose BLAKE3 did not match, that broke on another chunk or never
+// completed (none, in an intact repository). A chunk that failed already
+// failed before its ID was checked, the same with it or without, unless it
+// failed when read again after an eviction (checked then). ok: every
+// one verifies, so the pass made the findings a pass that checked every
+// ID makes, in the same order; else it is to be run again so.
+func (c *dataCheck) confirm(ctx context.Context) (ok bool, err error) {
+	c.mu.Lock()
+	if c.reReadFailed {
+		// A chunk that opened (unchecked) and failed when read again
+		// (checked) would have failed in the stream with its ID checked,
+		// and made its finding there.
+		c.mu.Unlock()
+		return false, nil
+	}
+	if c.hashed == len(c.files) {
+		c.mu.Unlock()
+		return true, nil // every file proven: so is every chunk opened unchecked
+	}
+	proven := map[chunk.ID]bool{}
+	for _, fh := range c.files {
+		if fh.done && fh.broken == nil && fh.bad == nil {
+			for _, id := range fh.f.Node.Content {
+				proven[id] = true
+			}
+		}
+	}
+	var ids []chunk.ID
+	var locs []index.Location
+	for _, id := range c.ids {
+		if !c.idChecked[id] && !proven[id] && !c.failed[id] {
+			ids = append(ids, id)
+			locs = append(locs, c.w.locs[id])
+		}
+	}
+	c.mu.Unlock()
+	ok = true
+	err = c.v.blobs.StreamBlobs(ctx, c.w.sn.Space, repo.DataBlob, ids, repo.StreamOptions{RunBytes: l2RunBytes, Sort: true, Buffer: repo.BufferPooled, Locs: locs},
+		func(b repo.StreamBlob) error {
+			if b.Pooled != nil {
+				chunk.PutBuffer(b.Pooled)
+			}
+			if b.K == 0 && !b.RunErr {
+				c.checked += b.RunBytes
+			}
+			ok = ok && b.Err == nil
+			return ctx.Err()
+		})
+	return ok, err
 }
 
 // orderJobs orders the packs to read so that the files advance together,
@@ -367,9 +468,18 @@ type dataCheck struct {
 	reread   int64
 	files    []*fileHash // every file hashed, in walk order
 
+	// endToEnd: the stream opens the chunks of ids, the blobs it reads,
+	// without their ID check, but for those in idChecked (read-only
+	// during the stream)
+	endToEnd     bool
+	ids          []chunk.ID
+	idChecked    map[chunk.ID]bool
+	reReadFailed bool // an evicted chunk failed when read again (reRead)
+
 	// the stream's consumer's alone
 	packs, chunks int
 	read, raw     int64
+	checked       int64 // bytes confirm read
 }
 
 // deliverBlob, on the stream's consumer, counts a chunk and hands it to
@@ -550,6 +660,7 @@ func (c *dataCheck) reRead(fh *fileHash, id chunk.ID) *[]byte {
 		}
 		c.vd.fail(L2, "pack "+repo.ShortHex(loc.Pack), "%v", err)
 		c.failed[id] = true
+		c.reReadFailed = true
 		c.breakFile(fh, err)
 		return nil
 	}
