@@ -146,5 +146,3 @@ func walRecordShuffleFast(dst, src []byte, buf *[5][]byte) []byte {
 	}
 	return dst
 }
-
-var walMagic = []byte{0xef, 0xbe, 0xad, 0xde}
