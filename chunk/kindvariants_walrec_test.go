@@ -82,7 +82,7 @@ func walRecordShuffleFast(dst, src []byte, buf *[5][]byte) []byte {
 	}
 	records := 0
 	for len(src) > 0 {
-		n := bytes.Index(src[min(len(src), 4):], walMagic)
+		n := bytes.Index(src[min(len(src), 4):], []byte(walMagic))
 		if n < 0 {
 			n = len(src)
 		} else {

@@ -11,7 +11,7 @@ import (
 // (docs/engram-format.md, "WAL v1"): their records carry float32 embeddings,
 // each at its own byte offset behind a variable-length header and id, so a
 // chunk's floats sit at every byte phase and shuffle4 of the whole chunk
-// never pays (0x01 holds them today: zstd finds no matches in them and
+// never pays (form 0x01 stores them: zstd finds no matches in them and
 // Huffman-codes every byte to exploit one byte in four). Form 0x04 lists the
 // chunk's float runs (one per record's embedding, cut at the chunk's ends)
 // and stores the four byte planes of all runs' words as 0x03 stores a float
@@ -50,15 +50,14 @@ const (
 // end (or the chunk's start), then words float32 words.
 type walRun struct{ gap, words int }
 
-// isWALMagic reports whether b starts with the entry magic 0xDEADBEEF (LE).
-func isWALMagic(b []byte) bool {
-	return len(b) >= 4 && b[0] == 0xef && b[1] == 0xbe && b[2] == 0xad && b[3] == 0xde
-}
+// walMagic is the entry magic 0xDEADBEEF as it is stored (little-endian).
+const walMagic = "\xef\xbe\xad\xde"
 
-var walMagic = []byte{0xef, 0xbe, 0xad, 0xde}
+// isWALMagic reports whether b starts with the entry magic.
+func isWALMagic(b []byte) bool { return bytes.HasPrefix(b, []byte(walMagic)) }
 
 // indexWALMagic returns the offset of the first entry magic in b, or -1.
-func indexWALMagic(b []byte) int { return bytes.Index(b, walMagic) }
+func indexWALMagic(b []byte) int { return bytes.Index(b, []byte(walMagic)) }
 
 // walEmbedding parses the record whose magic is at src[p:] and returns the
 // offset and word count of its embedding within src (cut at src's end), and

@@ -124,7 +124,7 @@ func TestWALRecordsNotWAL(t *testing.T) {
 		"floats": genFloats(1<<20, 2),
 		"random": dataKinds[3].gen(1<<20, 3),
 		"zeros":  make([]byte, 1<<20),
-		"magics": bytes.Repeat(walMagic, 1<<18),
+		"magics": bytes.Repeat([]byte(walMagic), 1<<18),
 		"small":  small,
 		"tiny":   genEngramWAL(10, 384, "tiny")[:63],
 	} {
@@ -326,7 +326,7 @@ func FuzzWALRecords(f *testing.F) {
 	if s, ok := compressWALChunk(wal[100:8000]); ok {
 		f.Add(s[1:])
 	}
-	f.Add(bytes.Repeat(walMagic, 100))
+	f.Add(bytes.Repeat([]byte(walMagic), 100))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if stored, ok := compressWALChunk(b); ok {
 			out, err := Decompress(nil, stored)
