@@ -25,6 +25,8 @@ const (
 	// kind, planeHuff (Huffman-coded blocks, no zstd frame). Written since
 	// issue 18's third round; 0x02 is still read.
 	formatShuffle4Huff byte = 0x03
+	// formatWALRecords (0x04, walrec.go): a WAL chunk's float runs
+	// shuffled at their own phase, the other bytes in a zstd frame.
 )
 
 // minSavingsPercent: a compressed form must be at least this much smaller than
@@ -139,15 +141,27 @@ func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
 // compresses it: at FileLevel's level and with the strategy of the file's
 // kind (compressKind).
 func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, compressed bool) {
-	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath), false, nil)
+	return compressKind(dst, src, FileLevel(relPath, level), kindOf(relPath), 0, nil)
 }
 
 // CompressWAL is CompressFile for a chunk of a WAL segment, for callers
 // that only store WAL (the WAL archive): it stores the chunk as a backup of
 // the segment does.
 func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) {
-	return compressKind(dst, src, level, kindWAL, false, nil)
+	return compressKind(dst, src, level, kindWAL, 0, nil)
 }
+
+// forms are the stored forms beyond 0x01 and 0x02 a writer may use: each is
+// allowed by a repository format (repo.Config), as binaries before it
+// cannot decode it.
+type forms uint8
+
+const (
+	// formsHuff allows 0x03 (Pipeline.UseHuffPlanes).
+	formsHuff forms = 1 << iota
+	// formsWALRecords allows 0x04 for WAL chunks (Pipeline.UseWALRecords).
+	formsWALRecords
+)
 
 // compressKind is Compress with the strategy of a kind of Engram file: WAL
 // segments are compressed plain, without the float32 test and the shuffled
@@ -160,13 +174,24 @@ func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) 
 // WAL chunks plain"). On Engram WAL this stores what Compress stores, with
 // less work; a WAL segment of bare floats would be stored plain.
 //
+// With formsWALRecords, a WAL chunk is stored in form 0x04 (each record's
+// embedding shuffled at its own phase, walrec.go) when its records cover at
+// least half of it and the form pays, else as above.
+//
 // Its temporary buffers come from bufs (nil: the process-wide pools).
-func compressKind(dst, src []byte, level Level, kind fileKind, huff bool, bufs *bufList) ([]byte, bool) {
+func compressKind(dst, src []byte, level Level, kind fileKind, f forms, bufs *bufList) ([]byte, bool) {
 	mode := shuffleAuto
 	if kind == kindWAL {
 		mode = shuffleNever
+		if l, err := level.resolve(); f&formsWALRecords != 0 && err == nil && l != LevelNone && len(src) >= minCompressSize {
+			out, ok := compressWALRecords(dst, src, l, bufs)
+			if ok {
+				return out, true
+			}
+			dst = out[:0]
+		}
 	}
-	return compress(dst, src, level, mode, true, huff, bufs)
+	return compress(dst, src, level, mode, true, f&formsHuff != 0, bufs)
 }
 
 // compress is Compress with the shuffle decision and the incompressibility
@@ -510,6 +535,12 @@ func DecompressMax(dst, src []byte, limit int) ([]byte, error) {
 			return dst[:0], fmt.Errorf("decompress shuffled: %w", err)
 		}
 		return out, nil
+	case formatWALRecords:
+		out, err := decodeWALRecords(dst, src[1:], limit)
+		if err != nil {
+			return dst[:0], fmt.Errorf("decompress wal records: %w", err)
+		}
+		return out, nil
 	}
 	return dst[:0], fmt.Errorf("decompress: unknown format byte 0x%02x: %w", src[0], ErrCorrupt)
 }
@@ -561,72 +592,38 @@ func decodeFrame(dst, frame []byte, want, limit int) ([]byte, error) {
 	return out, nil
 }
 
+// storedLength reads the plaintext length that starts the body of forms
+// 0x02 to 0x04 and returns it with the rest of the body.
+func storedLength(src []byte, limit int) (int, []byte, error) {
+	total, n := binary.Uvarint(src)
+	if n <= 0 {
+		return 0, nil, fmt.Errorf("length: %w", ErrCorrupt)
+	}
+	if total > uint64(limit) {
+		return 0, nil, fmt.Errorf("content size %d > limit %d: %w", total, limit, ErrTooLarge)
+	}
+	if total < minCompressSize {
+		return 0, nil, fmt.Errorf("content size %d: %w", total, ErrCorrupt)
+	}
+	return int(total), src[n:], nil
+}
+
 // decodeShuffled decodes the body of formatZstdShuffle4, or with huff of
 // formatShuffle4Huff (see compressShuffled).
 func decodeShuffled(dst, src []byte, limit int, huff bool) ([]byte, error) {
-	total, n := binary.Uvarint(src)
-	if n <= 0 {
-		return dst[:0], fmt.Errorf("length: %w", ErrCorrupt)
+	size, src, err := storedLength(src, limit)
+	if err != nil {
+		return dst[:0], err
 	}
-	if total > uint64(limit) {
-		return dst[:0], fmt.Errorf("content size %d > limit %d: %w", total, limit, ErrTooLarge)
-	}
-	if total < minCompressSize {
-		return dst[:0], fmt.Errorf("content size %d: %w", total, ErrCorrupt)
-	}
-	src = src[n:]
-	size := int(total)
-	// Raw planes are read where they lie in src; only zstd planes are
+	// Raw planes are read where they lie in src; only coded planes are
 	// decoded, into tmp.
 	tmp := getBuf(size)
 	defer putBuf(tmp)
 	decoded := (*tmp)[:0]
-	var pl [4][]byte
 	q := size / 4
-	for k := range 4 {
-		want := q
-		if k == 3 {
-			want = size - 3*q
-		}
-		if len(src) < 2 {
-			return dst[:0], fmt.Errorf("plane %d: truncated: %w", k, ErrCorrupt)
-		}
-		kind := src[0]
-		length, n := binary.Uvarint(src[1:])
-		if n <= 0 || length > uint64(len(src)-1-n) {
-			return dst[:0], fmt.Errorf("plane %d: bad length: %w", k, ErrCorrupt)
-		}
-		body := src[1+n : 1+n+int(length)]
-		src = src[1+n+int(length):]
-		switch kind {
-		case planeRaw:
-			if len(body) != want {
-				return dst[:0], fmt.Errorf("plane %d: %d raw bytes, want %d: %w", k, len(body), want, ErrCorrupt)
-			}
-			pl[k] = body
-		case planeZstd:
-			start := len(decoded)
-			var err error
-			if decoded, err = decodeFrame(decoded, body, want, want); err != nil {
-				return dst[:0], fmt.Errorf("plane %d: %w", k, err)
-			}
-			pl[k] = decoded[start:]
-		case planeHuff:
-			if !huff {
-				return dst[:0], fmt.Errorf("plane %d: unknown kind %d: %w", k, kind, ErrCorrupt)
-			}
-			start := len(decoded)
-			var err error
-			if decoded, err = decodeHuffBlocks(decoded, body, want); err != nil {
-				return dst[:0], fmt.Errorf("plane %d: %w", k, err)
-			}
-			pl[k] = decoded[start:]
-		default:
-			return dst[:0], fmt.Errorf("plane %d: unknown kind %d: %w", k, kind, ErrCorrupt)
-		}
-	}
-	if len(src) != 0 {
-		return dst[:0], fmt.Errorf("%d trailing bytes: %w", len(src), ErrCorrupt)
+	pl, err := decodePlanes(decoded, src, [4]int{q, q, q, size - 3*q}, huff)
+	if err != nil {
+		return dst[:0], err
 	}
 	if cap(dst) < size {
 		dst = make([]byte, size)
@@ -634,4 +631,19 @@ func decodeShuffled(dst, src []byte, limit int, huff bool) ([]byte, error) {
 	dst = dst[:size]
 	unshufflePlanes(dst, pl)
 	return dst, nil
+}
+
+// decodePlanes reads the four plane sections of sizes size that end a
+// stored form's body src, decoding coded ones into buf's free capacity
+// (see decodeSection).
+func decodePlanes(buf, src []byte, size [4]int, huff bool) (pl [4][]byte, err error) {
+	for k := range 4 {
+		if pl[k], buf, src, err = decodeSection(buf, src, size[k], size[k], huff); err != nil {
+			return pl, fmt.Errorf("plane %d: %w", k, err)
+		}
+	}
+	if len(src) != 0 {
+		return pl, fmt.Errorf("%d trailing bytes: %w", len(src), ErrCorrupt)
+	}
+	return pl, nil
 }

@@ -254,6 +254,10 @@ func FuzzDecompress(f *testing.F) {
 	f.Add(compressShuffledRef(nil, low, LevelFastest, [4]float64{}))
 	f.Add([]byte{formatZstd})
 	f.Add([]byte{formatZstdShuffle4, 0x80, 0x01, 0, 32})
+	// Form 0x04 (FuzzWALRecords fuzzes its body alone).
+	if s, ok := compressWALChunk(genEngramWAL(6000, 384, "fuzz")[50:5050]); ok {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		out, err := Decompress(nil, src)
 		if err != nil {

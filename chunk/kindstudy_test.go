@@ -80,7 +80,7 @@ func TestKindStudy(t *testing.T) {
 				return err
 			}
 			t0 := threadCPU()
-			out, ok := compressKind(dst[:0], raw, level, kind, true, nil)
+			out, ok := compressKind(dst[:0], raw, level, kind, formsHuff, nil)
 			t1 := threadCPU()
 			a.enc += t1 - t0
 			a.in += len(raw)

@@ -190,7 +190,7 @@ type walMode struct {
 func compressWAL(dst, src []byte, level Level, m *walMode, bufs *bufList) ([]byte, bool) {
 	l, err := level.resolve()
 	if err != nil || l != LevelFastest || m == nil || len(src) < minCompressSize {
-		return compressKind(dst, src, level, kindWAL, false, bufs)
+		return compressKind(dst, src, level, kindWAL, 0, bufs)
 	}
 	if !samplePays(src, l) {
 		return src, false

@@ -33,7 +33,10 @@ func TestKindVariants(t *testing.T) {
 	variants := []variant{
 		{"walmode", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) { return compressWAL(dst, src, l, wm, nil) }},
 		{"current", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
-			return compressKind(dst, src, l, k, true, nil)
+			return compressKind(dst, src, l, k, formsHuff, nil)
+		}},
+		{"walrec04", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
+			return compressKind(dst, src, l, k, formsHuff|formsWALRecords, nil)
 		}},
 		{"plain-noprobe", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
 			return compress(dst, src, l, shuffleNever, false, true, nil)
@@ -110,7 +113,7 @@ func TestKindVariants(t *testing.T) {
 			return walRecordShuffleFast(dst[:0], src, &walBufs), false // an estimate: not decodable
 		}},
 		{"balanced", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
-			return compressKind(dst, src, LevelBalanced, k, true, nil)
+			return compressKind(dst, src, LevelBalanced, k, formsHuff, nil)
 		}},
 	}
 	if sel := os.Getenv("CHUNK_STUDY_VARIANTS"); sel != "" {

@@ -82,7 +82,7 @@ func walRecordShuffleFast(dst, src []byte, buf *[5][]byte) []byte {
 	}
 	records := 0
 	for len(src) > 0 {
-		n := bytes.Index(src[min(len(src), 4):], walMagic)
+		n := bytes.Index(src[min(len(src), 4):], []byte(walMagic))
 		if n < 0 {
 			n = len(src)
 		} else {
@@ -146,5 +146,3 @@ func walRecordShuffleFast(dst, src []byte, buf *[5][]byte) []byte {
 	}
 	return dst
 }
-
-var walMagic = []byte{0xef, 0xbe, 0xad, 0xde}

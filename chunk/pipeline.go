@@ -38,6 +38,7 @@ type Chunk struct {
 type Pipeline struct {
 	level   Level
 	huff    atomic.Bool // UseHuffPlanes
+	walrec  atomic.Bool // UseWALRecords
 	workers int
 	jobs    chan job
 	wg      sync.WaitGroup
@@ -128,6 +129,26 @@ func NewPipeline(workers int, level Level) *Pipeline {
 // compatibility.
 func (p *Pipeline) UseHuffPlanes(on bool) { p.huff.Store(on) }
 
+// UseWALRecords says whether Splits started from now on may store WAL
+// chunks in form 0x04 (formatWALRecords: each record's embedding shuffled at
+// its own phase), which binaries before it cannot decode. Only a repository
+// whose format promises that its readers know the form
+// (repo.Config.WALRecords: format 4 and later) may get it; off by default,
+// as UseHuffPlanes.
+func (p *Pipeline) UseWALRecords(on bool) { p.walrec.Store(on) }
+
+// forms returns the stored forms Splits started now may write.
+func (p *Pipeline) forms() forms {
+	var f forms
+	if p.huff.Load() {
+		f |= formsHuff
+	}
+	if p.walrec.Load() {
+		f |= formsWALRecords
+	}
+	return f
+}
+
 // Workers returns the number of worker goroutines.
 func (p *Pipeline) Workers() int { return p.workers }
 
@@ -164,7 +185,7 @@ type split struct {
 	store  func(*Chunk) error
 	level  Level    // the compression level of this Split's chunks
 	kind   fileKind // the kind of file, for compressKind
-	huff   bool     // Pipeline.UseHuffPlanes when the Split started
+	forms  forms    // Pipeline.forms when the Split started
 
 	pending sync.WaitGroup
 
@@ -228,7 +249,7 @@ func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, p
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, huff: p.huff.Load()}
+	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, forms: p.forms()}
 	s.level, s.kind = p.strategy(relPath)
 	h := hasherPool.Get().(*blake3.Hasher)
 	h.Reset()
@@ -307,7 +328,7 @@ func (p *Pipeline) process(j job) {
 		return
 	}
 	out := p.bufs.get(len(raw))
-	stored, compressed := compressKind((*out)[:0], raw, s.level, s.kind, s.huff, p.bufs)
+	stored, compressed := compressKind((*out)[:0], raw, s.level, s.kind, s.forms, p.bufs)
 	if compressed {
 		*out = stored
 	}

@@ -63,7 +63,7 @@ func (p *Pipeline) SplitSmall(data []byte, scratch *[]byte, relPath string, para
 		out = getBuf(len(data))
 		defer putBuf(out)
 	}
-	stored, compressed := compressKind((*out)[:0], data, level, kind, p.huff.Load(), nil) // small: the pools, not the Pipeline's free list of big buffers
+	stored, compressed := compressKind((*out)[:0], data, level, kind, p.forms(), nil) // small: the pools, not the Pipeline's free list of big buffers
 	if compressed {
 		*out = stored[:0]
 	}

@@ -23,7 +23,10 @@ import (
 // docs/chunking.md); a repository of format 1 or 2 keeps XChaCha20-Poly1305,
 // form 0x02 and its version, so nothing it holds changes and the binaries
 // that made it keep reading everything written to it later.
-const FormatVersion = 3
+// Format 4 (2026-12) adds the stored chunk form 0x04 for WAL chunks (each
+// record's embedding shuffled at its own float phase, docs/chunking.md); a
+// repository of format 3 or older is written exactly as before.
+const FormatVersion = 4
 
 // formatXAES is the first format whose config may name EncryptionXAES.
 const formatXAES = 3
@@ -35,6 +38,14 @@ const formatHuffPlanes = 3
 // HuffPlanes reports whether chunks of this repository may be stored in form
 // 0x03, which binaries before format 3 cannot decode.
 func (c Config) HuffPlanes() bool { return c.Version >= formatHuffPlanes }
+
+// formatWALRecords is the first format whose WAL chunks may be stored in
+// form 0x04 (chunk.Pipeline.UseWALRecords).
+const formatWALRecords = 4
+
+// WALRecords reports whether WAL chunks of this repository may be stored in
+// form 0x04, which binaries before format 4 cannot decode.
+func (c Config) WALRecords() bool { return c.Version >= formatWALRecords }
 
 // Encryption modes recorded in the config.
 const (

@@ -102,15 +102,15 @@ func TestNewDataSealerUnknown(t *testing.T) {
 }
 
 // TestInitCipher: init writes the cipher asked for (XAES-256-GCM when
-// none is), of format 3, and refuses an unknown cipher or one for a
+// none is), of the binary's format (3 or later), and refuses an unknown cipher or one for a
 // repository without encryption, writing nothing.
 func TestInitCipher(t *testing.T) {
 	for _, c := range []struct{ cipher, want string }{
 		{"", EncryptionXAES}, {EncryptionXAES, EncryptionXAES}, {EncryptionXChaCha, EncryptionXChaCha},
 	} {
 		tr := newTestRepo(t, InitOptions{Cipher: c.cipher})
-		if cfg := tr.Config(); cfg.Encryption != c.want || cfg.Version != 3 {
-			t.Errorf("init --cipher %q: encryption %q, format %d; want %q, 3", c.cipher, cfg.Encryption, cfg.Version, c.want)
+		if cfg := tr.Config(); cfg.Encryption != c.want || cfg.Version != FormatVersion {
+			t.Errorf("init --cipher %q: encryption %q, format %d; want %q, %d", c.cipher, cfg.Encryption, cfg.Version, c.want, FormatVersion)
 		}
 	}
 	for _, opts := range []InitOptions{
@@ -144,7 +144,7 @@ func TestConfigEncryptionNeedsFormat3(t *testing.T) {
 		t.Fatal(err)
 	}
 	chmod(t, p, 0o600)
-	if err := os.WriteFile(p, bytes.Replace(b, []byte(`"version": 3`), []byte(`"version": 2`), 1), 0o600); err != nil {
+	if err := os.WriteFile(p, bytes.Replace(b, fmt.Appendf(nil, `"version": %d`, FormatVersion), []byte(`"version": 2`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(context.Background(), tr.be, Options{Password: testPassword, CacheDir: tr.cache})

@@ -221,6 +221,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	}
 	// Stored form 0x03 only where every reader of the repository knows it.
 	pipe.UseHuffPlanes(r.Config().HuffPlanes())
+	pipe.UseWALRecords(r.Config().WALRecords())
 	prog := opts.Progress
 	if prog == nil {
 		prog = &repo.Progress{}
