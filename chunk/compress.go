@@ -146,9 +146,15 @@ func CompressFile(dst, src []byte, relPath string, level Level) (stored []byte, 
 
 // CompressWAL is CompressFile for a chunk of a WAL segment, for callers
 // that only store WAL (the WAL archive): it stores the chunk as a backup of
-// the segment does.
-func CompressWAL(dst, src []byte, level Level) (stored []byte, compressed bool) {
-	return compressKind(dst, src, level, kindWAL, 0, nil)
+// the segment does. records allows form 0x04, as Pipeline.UseWALRecords
+// does: only for a repository whose format promises its readers know it
+// (repo.Config.WALRecords).
+func CompressWAL(dst, src []byte, level Level, records bool) (stored []byte, compressed bool) {
+	var f forms
+	if records {
+		f = formsWALRecords
+	}
+	return compressKind(dst, src, level, kindWAL, f, nil)
 }
 
 // forms are the stored forms beyond 0x01 and 0x02 a writer may use: each is

@@ -145,8 +145,16 @@ func TestWALRecordsNeedsForm(t *testing.T) {
 			t.Errorf("forms %b: stored in form 0x04", f)
 		}
 	}
-	if stored, ok := CompressWAL(nil, src, LevelFastest); ok && stored[0] == formatWALRecords {
-		t.Error("CompressWAL stored form 0x04")
+	if stored, ok := CompressWAL(nil, src, LevelFastest, false); ok && stored[0] == formatWALRecords {
+		t.Error("CompressWAL(records=false) stored form 0x04")
+	}
+	// The WAL archive's call in a format-4 repository gets it, and it decodes.
+	stored, ok := CompressWAL(nil, src, LevelFastest, true)
+	if !ok || stored[0] != formatWALRecords {
+		t.Fatalf("CompressWAL(records=true): compressed %v, form %#x; want 0x04", ok, stored[0])
+	}
+	if back, err := Decompress(nil, stored); err != nil || !bytes.Equal(back, src) {
+		t.Fatalf("CompressWAL(records=true) round trip: %v", err)
 	}
 	// Other kinds never get it.
 	if stored, ok := compressKind(nil, src, LevelFastest, kindDefault, formsHuff|formsWALRecords, nil); ok && stored[0] == formatWALRecords {

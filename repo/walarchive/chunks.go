@@ -134,7 +134,8 @@ func (w *walRun) storeChunk(id chunk.ID, raw []byte) error {
 	if ok || !w.packer.Claim(id) {
 		return nil
 	}
-	stored, compressed := chunk.CompressWAL(nil, raw, chunk.DefaultLevel) // as a backup of the segment stores it
+	// As a backup of the segment stores it (form 0x04 in a format-4 repository).
+	stored, compressed := chunk.CompressWAL(nil, raw, chunk.DefaultLevel, w.a.r.Config().WALRecords())
 	var flags uint8
 	if compressed {
 		flags |= repo.FlagCompressed
