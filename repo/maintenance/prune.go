@@ -433,7 +433,7 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 	if err != nil {
 		return nil, err
 	}
-	m := &pruneMarker{r: r, inv: inv, used: map[string]map[chunk.ID]struct{}{}, trees: map[string]map[chunk.ID]bool{}}
+	m := &pruneMarker{r: r, inv: inv, used: map[string]map[chunk.ID]struct{}{}, trees: map[string]map[chunk.ID]bool{}, based: map[string]map[chunk.ID]bool{}}
 	bySpace := map[string][]*repo.Snapshot{}
 	present := map[string]bool{}
 	for _, id := range ids {
@@ -598,6 +598,15 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 			}
 			best := refs[0]
 			for _, ref := range refs[1:] {
+				// A whole copy first: a delta needs its base (format 4).
+				_, rb := inv.blob(ref)
+				_, bb := inv.blob(best)
+				if rd, bd := rb.Flags&repo.FlagDelta != 0, bb.Flags&repo.FlagDelta != 0; rd != bd {
+					if !rd {
+						best = ref
+					}
+					continue
+				}
 				if better(inv.packs[ref.pack], inv.packs[best.pack]) {
 					best = ref
 				}

@@ -170,6 +170,8 @@ type pruneMarker struct {
 	used map[string]map[chunk.ID]struct{}
 	// trees already walked, and whether everything below them was present
 	trees map[string]map[chunk.ID]bool
+	// based: the delta blobs whose bases are marked (needsBase)
+	based map[string]map[chunk.ID]bool
 	// catching is set in phase 2 (catchUp): every blob marked then that
 	// was not marked before is also appended to fresh.
 	catching bool
@@ -227,11 +229,14 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 		return 0, err
 	}
 	missing := 0
+	var deltas []chunk.ID
 	for _, n := range t.Nodes {
 		for _, c := range n.Content {
 			m.mark(space, c)
 			if _, ok := m.inv.where[space][c]; !ok {
 				missing++
+			} else if m.needsBase(space, c) {
+				deltas = append(deltas, c)
 			}
 		}
 		if n.Subtree != nil {
@@ -242,7 +247,77 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 			missing += k
 		}
 	}
+	k, err := m.markBases(ctx, space, deltas)
+	if err != nil {
+		return 0, err
+	}
+	missing += k
 	m.trees[space][id] = missing == 0
+	return missing, nil
+}
+
+// needsBase reports whether the used data blob id (in the inventory) is
+// stored only as delta blobs whose bases are not marked yet: a delta keeps
+// its base alive even when no tree lists the base any more. A blob with a
+// whole copy needs nothing (pruneDecide keeps the whole copy).
+func (m *pruneMarker) needsBase(space string, id chunk.ID) bool {
+	if m.based[space][id] {
+		return false
+	}
+	for _, ref := range m.inv.copies(space, id) {
+		if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+			return false
+		}
+	}
+	if m.based[space] == nil {
+		m.based[space] = map[chunk.ID]bool{}
+	}
+	m.based[space][id] = true
+	return true
+}
+
+// markBases reads the frames of every copy of the delta blobs ids and
+// marks their bases, and reports how many cannot be read or name a base
+// that no pack holds whole.
+func (m *pruneMarker) markBases(ctx context.Context, space string, ids []chunk.ID) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var of []chunk.ID
+	var locs []index.Location
+	for _, id := range ids {
+		for _, ref := range m.inv.copies(space, id) {
+			p, b := m.inv.blob(ref)
+			of = append(of, id)
+			locs = append(locs, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags})
+		}
+	}
+	bases, errs := m.r.DeltaBases(ctx, space, of, locs)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	missing := 0
+	for i, err := range errs {
+		if err != nil {
+			if !errors.Is(err, repo.ErrCorrupt) && !errors.Is(err, repo.ErrNotFound) {
+				return 0, err
+			}
+			m.r.Logger().Warn("prune: delta blob cannot be read", "space", space, "blob", of[i].Short(), "err", err)
+			missing++
+			continue
+		}
+		m.mark(space, bases[i])
+		whole := false
+		for _, ref := range m.inv.copies(space, bases[i]) {
+			if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+				whole = true
+			}
+		}
+		if !whole {
+			m.r.Logger().Warn("prune: the base of a delta blob is in no pack, or only as a delta", "space", space, "blob", of[i].Short(), "base", bases[i].Short())
+			missing++
+		}
+	}
 	return missing, nil
 }
 
