@@ -33,7 +33,9 @@ func deltaInputs() (base, raw []byte) {
 	return base, raw
 }
 
-func compressPages(p []byte) ([]byte, bool) { return CompressFile(nil, p, "warm/warm_tier.dat", DefaultLevel) }
+func compressPages(p []byte) ([]byte, bool) {
+	return CompressFile(nil, p, "warm/warm_tier.dat", DefaultLevel)
+}
 
 func TestDeltaRoundTrip(t *testing.T) {
 	base, raw := deltaInputs()

@@ -552,7 +552,7 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 	what := "pack " + ShortHex(loc.Pack)
 	ad := blobAD(t, id)
 	direct := loc.Flags&(FlagCompressed|FlagDelta) == 0 && !stored // the plaintext is the result
-	var plain, fresh []byte                            // fresh: what a.get gave, to give back on failure
+	var plain, fresh []byte                                        // fresh: what a.get gave, to give back on failure
 	var out *[]byte
 	var err error
 	switch {

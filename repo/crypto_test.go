@@ -144,7 +144,7 @@ func TestConfigEncryptionNeedsFormat3(t *testing.T) {
 		t.Fatal(err)
 	}
 	chmod(t, p, 0o600)
-	if err := os.WriteFile(p, bytes.Replace(b, []byte(`"version": 3`), []byte(`"version": 2`), 1), 0o600); err != nil {
+	if err := os.WriteFile(p, bytes.Replace(b, fmt.Appendf(nil, `"version": %d`, FormatVersion), []byte(`"version": 2`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(context.Background(), tr.be, Options{Password: testPassword, CacheDir: tr.cache})

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"memento/repo"
 )
 
 // TestInitCipher: init picks XAES-256-GCM (format 3) unless --cipher says
@@ -36,10 +39,10 @@ func TestInitCipher(t *testing.T) {
 		if err := json.Unmarshal([]byte(e.mustRun(append([]string{"init", "--json"}, c.args...)...)), &out); err != nil {
 			t.Fatal(err)
 		}
-		if out.Encryption != c.enc || out.Version != 3 {
-			t.Fatalf("init %v: %+v, want encryption %s, version 3", c.args, out, c.enc)
+		if out.Encryption != c.enc || out.Version != repo.FormatVersion {
+			t.Fatalf("init %v: %+v, want encryption %s, version %d", c.args, out, c.enc, repo.FormatVersion)
 		}
-		if info := e.mustRun("info"); !strings.Contains(info, "format version 3, encryption "+c.enc+",") {
+		if info := e.mustRun("info"); !strings.Contains(info, fmt.Sprintf("format version %d, encryption %s,", repo.FormatVersion, c.enc)) {
 			t.Errorf("info of a %s repository:\n%s", c.enc, info)
 		}
 		e.mustRun("backup", src)
