@@ -249,3 +249,57 @@ func TestDeltaBlobsRebuildIndex(t *testing.T) {
 		t.Fatal("sn3 restored after an index rebuild differs")
 	}
 }
+
+// TestDeltaBlobsPruneKeepsBaseOfUnusedDelta: a delta no snapshot uses any
+// more, left in a pack prune keeps for its other blobs, keeps its base, so
+// that check --read-data (which opens every blob of every pack) finds
+// nothing to report.
+func TestDeltaBlobsPruneKeepsBaseOfUnusedDelta(t *testing.T) {
+	ctx := context.Background()
+	tr := repotest.New(t, repo.InitOptions{})
+	src := t.TempDir()
+	rewriteChunk := func(b []byte, c, seed int) []byte {
+		for p := c * 8; p < (c+1)*8; p++ {
+			b = rewritePage(b, p, uint64(1000*seed+p))
+		}
+		return b
+	}
+	// sn2: chunk 2 a delta of sn1's, chunk 5 whole; sn3: chunk 5 as in
+	// sn2, every other chunk whole and new. Once sn1 and sn2 are
+	// forgotten, sn1's pack holds nothing used (its chunk 2 is only the
+	// base of sn2's unused delta), sn2's pack is kept for chunk 5.
+	v1 := repotest.WarmPages(5, 256<<10)
+	v2 := rewriteChunk(rewritePage(v1, 2*8+3, 11), 5, 1)
+	v3 := bytes.Clone(v2)
+	for _, c := range []int{0, 1, 2, 3, 4, 6, 7} {
+		v3 = rewriteChunk(v3, c, 2)
+	}
+	var sns []*repo.Snapshot
+	var chunks [][]chunk.ID
+	for _, v := range [][]byte{v1, v2, v3} {
+		repotest.WriteFile(t, filepath.Join(src, warmRel), v, 0o644)
+		sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}, Host: "h"})
+		sns = append(sns, sn)
+		chunks = append(chunks, tr.NodeAt(t, sn, filepath.Base(src)+"/"+warmRel).Content)
+	}
+	if flags(t, tr.Repository, chunks[1][2]) != repo.FlagDelta || flags(t, tr.Repository, chunks[1][5])&repo.FlagDelta != 0 || chunks[2][5] != chunks[1][5] {
+		t.Fatal("fixture: want sn2's chunk 2 a delta, its chunk 5 whole and shared with sn3")
+	}
+	if _, err := Forget(ctx, tr.Repository, ForgetOptions{IDs: []string{sns[0].ID.String(), sns[1].ID.String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prune(ctx, tr.Repository, PruneOptions{MaxUnused: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r := tr.Reopen(t)
+	if _, err := r.Locate("", []chunk.ID{chunks[1][2]}); err != nil {
+		t.Fatalf("fixture: the unused delta's pack was not kept: %v", err)
+	}
+	if _, err := r.Locate("", []chunk.ID{chunks[0][2]}); err != nil {
+		t.Fatalf("the base of an unused delta in a kept pack was pruned: %v", err)
+	}
+	rep, err := Check(ctx, r, CheckOptions{ReadData: true})
+	if err != nil || rep.Errors() != 0 {
+		t.Fatalf("check --read-data after prune: %v %+v", err, rep.Findings)
+	}
+}

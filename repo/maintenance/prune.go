@@ -537,6 +537,9 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 		}
 	}
 
+	if err := m.markStoredDeltaBases(ctx); err != nil {
+		return nil, err
+	}
 	pl.m, pl.present, pl.bySpace, pl.damaged = m, present, bySpace, damaged
 	pruneDecide(r, pl, m, opts.MaxUnused)
 	if opts.DryRun {

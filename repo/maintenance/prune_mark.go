@@ -354,3 +354,48 @@ func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (
 	}
 	return nil, firstErr
 }
+
+// markStoredDeltaBases marks the base of every delta blob the inventory
+// holds that no snapshot uses: a pack kept for its other blobs keeps such a
+// delta, and a delta whose base is gone is a blob that cannot be opened
+// (check --read-data reports it). Its base goes at the first prune after
+// the delta is gone. A frame that cannot be read only warns: nothing uses
+// the delta.
+func (m *pruneMarker) markStoredDeltaBases(ctx context.Context) error {
+	spaces := make([]string, 0, len(m.inv.where))
+	for sp := range m.inv.where {
+		spaces = append(spaces, sp)
+	}
+	sort.Strings(spaces)
+	for _, sp := range spaces {
+		var ids []chunk.ID
+		var locs []index.Location
+		for _, p := range m.inv.packs {
+			if p.info.Space != sp {
+				continue
+			}
+			for _, b := range p.info.Blobs {
+				if b.Flags&repo.FlagDelta == 0 || m.based[sp][b.ID] {
+					continue
+				}
+				ids = append(ids, b.ID)
+				locs = append(locs, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags})
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		bases, errs := m.r.DeltaBases(ctx, sp, ids, locs)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i, err := range errs {
+			if err != nil {
+				m.r.Logger().Warn("prune: unused delta blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
+				continue
+			}
+			m.mark(sp, bases[i])
+		}
+	}
+	return nil
+}
