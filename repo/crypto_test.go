@@ -102,15 +102,15 @@ func TestNewDataSealerUnknown(t *testing.T) {
 }
 
 // TestInitCipher: init writes the cipher asked for (XAES-256-GCM when
-// none is), of format 3, and refuses an unknown cipher or one for a
+// none is), of the current format, and refuses an unknown cipher or one for a
 // repository without encryption, writing nothing.
 func TestInitCipher(t *testing.T) {
 	for _, c := range []struct{ cipher, want string }{
 		{"", EncryptionXAES}, {EncryptionXAES, EncryptionXAES}, {EncryptionXChaCha, EncryptionXChaCha},
 	} {
 		tr := newTestRepo(t, InitOptions{Cipher: c.cipher})
-		if cfg := tr.Config(); cfg.Encryption != c.want || cfg.Version != 3 {
-			t.Errorf("init --cipher %q: encryption %q, format %d; want %q, 3", c.cipher, cfg.Encryption, cfg.Version, c.want)
+		if cfg := tr.Config(); cfg.Encryption != c.want || cfg.Version != FormatVersion {
+			t.Errorf("init --cipher %q: encryption %q, format %d; want %q, %d", c.cipher, cfg.Encryption, cfg.Version, c.want, FormatVersion)
 		}
 	}
 	for _, opts := range []InitOptions{
