@@ -102,7 +102,7 @@ func (r *Repository) deltaBase(ctx context.Context, space string, id chunk.ID, d
 			firstErr = Corruptf(what, "delta of %d bytes on base %s of %d", d.RawLength, d.Base.Short(), l.RawLength)
 			continue
 		}
-		b, err := r.readBlobAt(ctx, space, DataBlob, d.Base, l)
+		b, err := r.readBaseAt(ctx, space, d.Base, l)
 		if err == nil {
 			return b, nil
 		}
@@ -179,7 +179,7 @@ func (r *Repository) DeltaBase(ctx context.Context, space string, prev chunk.ID,
 		case l.Flags&FlagDelta != 0:
 			delta = append(delta, l)
 		default:
-			if b, err := r.readBlobAt(ctx, space, DataBlob, prev, l); err == nil {
+			if b, err := r.readBaseAt(ctx, space, prev, l); err == nil {
 				return prev, b, nil
 			}
 		}
@@ -241,4 +241,35 @@ func (r *Repository) locateWhole(space string, id chunk.ID) ([]index.Location, e
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	return alts[id], nil
+}
+
+// uncachedReader is what a Backend's reader may offer to read a small range
+// around the page cache (the local backend: O_DIRECT).
+type uncachedReader interface {
+	ReadIntoUncached(buf []byte) ([]byte, error)
+}
+
+// readBaseAt reads and opens the base of a delta (a whole data blob) at
+// loc, around the page cache where the backend can: bases are small reads
+// scattered over cold packs, where the kernel's readahead read many times
+// their bytes.
+func (r *Repository) readBaseAt(ctx context.Context, space string, id chunk.ID, loc index.Location) ([]byte, error) {
+	rc, err := r.be.Open(ctx, PackName(loc.Pack), int64(loc.Offset), int64(loc.Length))
+	if err != nil {
+		return r.readBlobAt(ctx, space, DataBlob, id, loc) // its errors
+	}
+	ur, ok := rc.(uncachedReader)
+	if !ok {
+		rc.Close()
+		return r.readBlobAt(ctx, space, DataBlob, id, loc)
+	}
+	buf := chunk.Buffer(int(loc.Length) + ReadSlack)
+	defer chunk.PutBuffer(buf)
+	sealed, err := ur.ReadIntoUncached((*buf)[:cap(*buf)])
+	rc.Close()
+	if err != nil {
+		return r.readBlobAt(ctx, space, DataBlob, id, loc)
+	}
+	raw, _, err := r.openSealed(sealed, space, DataBlob, id, loc, openFresh, false, blobAlloc{})
+	return raw, err
 }
