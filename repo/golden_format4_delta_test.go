@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -129,21 +128,5 @@ func writeDeltaGolden(t *testing.T, golden string) {
 		sn := backuptest.Backup(t, r, backup.BackupOptions{Paths: []string{src}, Host: "golden", Tags: []string{"golden"}})
 		digests[sn.ID.String()] = restoredDigest(t, sn, restoretest.Restore(t, r, sn))
 	}
-	b, err := json.MarshalIndent(digests, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(golden, "digest.json"), append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_ = filepath.WalkDir(golden, func(p string, d fs.DirEntry, err error) error {
-		if err == nil {
-			if d.IsDir() {
-				_ = os.Chmod(p, 0o755)
-			} else {
-				_ = os.Chmod(p, 0o644)
-			}
-		}
-		return nil
-	})
+	finishGolden(t, golden, digests)
 }
