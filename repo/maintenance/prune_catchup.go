@@ -218,6 +218,11 @@ func catchUp(ctx context.Context, r pruneRepo, pl *prunePlan, ex *PruneExclusive
 		}
 	}
 
+	// The bases of the deltas in packs indexed meanwhile, used or not.
+	if err := m.markStoredDeltaBases(ctx); err != nil {
+		return err
+	}
+
 	// 4. A copy that stays for every blob first marked now.
 	for _, fb := range m.fresh {
 		refs := inv.copies(fb.space, fb.id)

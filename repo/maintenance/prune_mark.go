@@ -172,6 +172,9 @@ type pruneMarker struct {
 	trees map[string]map[chunk.ID]bool
 	// based: the delta blobs whose bases are marked (needsBase)
 	based map[string]map[chunk.ID]bool
+	// deltaScanned: the packs (indexes into inv.packs) whose delta blobs'
+	// bases markStoredDeltaBases has marked
+	deltaScanned map[int32]bool
 	// catching is set in phase 2 (catchUp): every blob marked then that
 	// was not marked before is also appended to fresh.
 	catching bool
@@ -360,8 +363,13 @@ func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (
 // delta, and a delta whose base is gone is a blob that cannot be opened
 // (check --read-data reports it). Its base goes at the first prune after
 // the delta is gone. A frame that cannot be read only warns: nothing uses
-// the delta.
+// the delta. Each pack is read once: phase 2 (catchUp) calls it again for
+// the packs indexed while prune planned (a backup interrupted then leaves
+// deltas that later backups deduplicate against).
 func (m *pruneMarker) markStoredDeltaBases(ctx context.Context) error {
+	if m.deltaScanned == nil {
+		m.deltaScanned = map[int32]bool{}
+	}
 	spaces := make([]string, 0, len(m.inv.where))
 	for sp := range m.inv.where {
 		spaces = append(spaces, sp)
@@ -370,10 +378,11 @@ func (m *pruneMarker) markStoredDeltaBases(ctx context.Context) error {
 	for _, sp := range spaces {
 		var ids []chunk.ID
 		var locs []index.Location
-		for _, p := range m.inv.packs {
-			if p.info.Space != sp {
+		for k, p := range m.inv.packs {
+			if p.info.Space != sp || m.deltaScanned[int32(k)] {
 				continue
 			}
+			m.deltaScanned[int32(k)] = true
 			for _, b := range p.info.Blobs {
 				if b.Flags&repo.FlagDelta == 0 || m.based[sp][b.ID] {
 					continue
