@@ -537,11 +537,18 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 		}
 	}
 
-	if err := m.markStoredDeltaBases(ctx); err != nil {
-		return nil, err
-	}
 	pl.m, pl.present, pl.bySpace, pl.damaged = m, present, bySpace, damaged
 	pruneDecide(r, pl, m, opts.MaxUnused)
+	for { // the bases of the deltas that stay, until no decision changes
+		n, err := m.markKeptDeltaBases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		pruneDecide(r, pl, m, opts.MaxUnused)
+	}
 	if opts.DryRun {
 		pl.walWarnings() // a real run warns once phase 2 has caught up
 	}
@@ -569,6 +576,14 @@ func (pl *prunePlan) walWarnings() {
 // pruneDecide picks one copy of every used blob, then an action per pack.
 func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) {
 	inv, res := pl.inv, pl.res
+	// Decided from scratch: planPrune decides again when keeping the
+	// bases of the deltas that stay marks more blobs.
+	res.BlobsUsed, res.Packs, res.BytesBefore, res.BlobsUnused = 0, 0, 0, 0
+	res.PacksDeleted, res.PacksRepacked, res.BytesRepacked, res.PacksKept, res.UnusedLeft, res.PacksWritten = 0, 0, 0, 0, 0, 0
+	pl.deleteList, pl.repack = nil, map[string][]*prunePack{}
+	for _, p := range inv.packs {
+		p.usedB, p.owned, p.ownedB = 0, nil, 0
+	}
 	for _, p := range inv.packs {
 		for _, b := range p.info.Blobs {
 			if _, ok := m.used[p.info.Space][b.ID]; ok {

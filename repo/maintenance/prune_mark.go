@@ -172,9 +172,9 @@ type pruneMarker struct {
 	trees map[string]map[chunk.ID]bool
 	// based: the delta blobs whose bases are marked (needsBase)
 	based map[string]map[chunk.ID]bool
-	// deltaScanned: the packs (indexes into inv.packs) whose delta blobs'
-	// bases markStoredDeltaBases has marked
-	deltaScanned map[int32]bool
+	// frames: the bases named by the delta blobs markKeptDeltaBases read
+	// (zero: unreadable)
+	frames map[string]map[chunk.ID]chunk.ID
 	// catching is set in phase 2 (catchUp): every blob marked then that
 	// was not marked before is also appended to fresh.
 	catching bool
@@ -358,53 +358,83 @@ func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (
 	return nil, firstErr
 }
 
-// markStoredDeltaBases marks the base of every delta blob the inventory
-// holds that no snapshot uses: a pack kept for its other blobs keeps such a
-// delta, and a delta whose base is gone is a blob that cannot be opened
-// (check --read-data reports it). Its base goes at the first prune after
-// the delta is gone. A frame that cannot be read only warns: nothing uses
-// the delta. Each pack is read once: phase 2 (catchUp) calls it again for
-// the packs indexed while prune planned (a backup interrupted then leaves
-// deltas that later backups deduplicate against).
-func (m *pruneMarker) markStoredDeltaBases(ctx context.Context) error {
-	if m.deltaScanned == nil {
-		m.deltaScanned = map[int32]bool{}
+// markKeptDeltaBases marks the base of every delta blob in a pack prune
+// keeps whole (pruneKeep), used or not: a kept pack keeps a delta no
+// snapshot uses (or the delta copy of a blob also stored whole), check
+// --read-data opens it, and a backup deduplicates against every indexed
+// blob. It returns how many bases it newly marked: the caller decides
+// again, since a base's pack may now stay (planPrune, catchUp). Deltas in
+// packs that go, or are repacked (which drops their unused blobs), need
+// nothing, so a second prune has nothing left to do. A frame that cannot
+// be read only warns: nothing uses the delta.
+func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
+	if m.frames == nil {
+		m.frames = map[string]map[chunk.ID]chunk.ID{}
 	}
-	spaces := make([]string, 0, len(m.inv.where))
-	for sp := range m.inv.where {
+	type want struct {
+		space string
+		id    chunk.ID
+		loc   index.Location
+	}
+	var read []want
+	var deltas []want
+	for _, p := range m.inv.packs {
+		if p.action != pruneKeep {
+			continue
+		}
+		for _, b := range p.info.Blobs {
+			if b.Flags&repo.FlagDelta == 0 {
+				continue
+			}
+			w := want{p.info.Space, b.ID, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags}}
+			deltas = append(deltas, w)
+			if _, ok := m.frames[w.space][w.id]; !ok {
+				read = append(read, w)
+			}
+		}
+	}
+	bySpace := map[string][]want{}
+	for _, w := range read {
+		bySpace[w.space] = append(bySpace[w.space], w)
+	}
+	spaces := make([]string, 0, len(bySpace))
+	for sp := range bySpace {
 		spaces = append(spaces, sp)
 	}
 	sort.Strings(spaces)
 	for _, sp := range spaces {
-		var ids []chunk.ID
-		var locs []index.Location
-		for k, p := range m.inv.packs {
-			if p.info.Space != sp || m.deltaScanned[int32(k)] {
-				continue
-			}
-			m.deltaScanned[int32(k)] = true
-			for _, b := range p.info.Blobs {
-				if b.Flags&repo.FlagDelta == 0 || m.based[sp][b.ID] {
-					continue
-				}
-				ids = append(ids, b.ID)
-				locs = append(locs, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags})
-			}
-		}
-		if len(ids) == 0 {
-			continue
+		ws := bySpace[sp]
+		ids := make([]chunk.ID, len(ws))
+		locs := make([]index.Location, len(ws))
+		for i, w := range ws {
+			ids[i], locs[i] = w.id, w.loc
 		}
 		bases, errs := m.r.DeltaBases(ctx, sp, ids, locs)
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
+		}
+		if m.frames[sp] == nil {
+			m.frames[sp] = map[chunk.ID]chunk.ID{}
 		}
 		for i, err := range errs {
 			if err != nil {
-				m.r.Logger().Warn("prune: unused delta blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
+				m.r.Logger().Warn("prune: delta blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
+				m.frames[sp][ids[i]] = chunk.ID{} // not read again
 				continue
 			}
-			m.mark(sp, bases[i])
+			m.frames[sp][ids[i]] = bases[i]
 		}
 	}
-	return nil
+	n := 0
+	for _, w := range deltas {
+		base := m.frames[w.space][w.id]
+		if base.IsZero() {
+			continue
+		}
+		if _, ok := m.used[w.space][base]; !ok {
+			m.mark(w.space, base)
+			n++
+		}
+	}
+	return n, nil
 }
