@@ -302,4 +302,18 @@ func TestDeltaBlobsPruneKeepsBaseOfUnusedDelta(t *testing.T) {
 	if err != nil || rep.Errors() != 0 {
 		t.Fatalf("check --read-data after prune: %v %+v", err, rep.Findings)
 	}
+	// A second prune has nothing left to do, with either threshold.
+	for _, mu := range []float64{1, 0.1} {
+		res, err := Prune(ctx, r, PruneOptions{MaxUnused: mu})
+		if err != nil || (mu == 1 && res.PacksDeleted+res.PacksRepacked != 0) {
+			t.Fatalf("prune again (max unused %v): %v %+v", mu, err, res)
+		}
+	}
+	rep, err = Check(ctx, tr.Reopen(t), CheckOptions{ReadData: true})
+	if err != nil || rep.Errors() != 0 {
+		t.Fatalf("check --read-data after the last prune: %v %+v", err, rep.Findings)
+	}
+	if res, err := Prune(ctx, r, PruneOptions{MaxUnused: 0.1}); err != nil || res.PacksDeleted+res.PacksRepacked != 0 {
+		t.Fatalf("prune after a prune: %v %+v", err, res)
+	}
 }
