@@ -166,6 +166,15 @@ func (p *Pipeline) Close() {
 	p.bufs.release()
 }
 
+// CompressFile appends to dst[:0] the stored form of src as the pipeline
+// compresses a chunk of the file at relPath (its level, the file's kind and
+// UseHuffPlanes, UseWALRecords): a backup compresses the pages of a delta
+// with it.
+func (p *Pipeline) CompressFile(dst, src []byte, relPath string) (stored []byte, compressed bool) {
+	level, kind := p.strategy(relPath)
+	return compressKind(dst, src, level, kind, p.forms(), nil)
+}
+
 // strategy is how the chunks of the file at relPath are compressed: at
 // FileLevel's level with the strategy of the file's kind; an empty relPath
 // (Split) at the pipeline's level with the default strategy.

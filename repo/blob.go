@@ -34,6 +34,16 @@ func (r *Repository) ReadBlob(ctx context.Context, space string, t BlobType, id 
 // StreamBlobs' fallback to another copy. Reads of more than one blob go
 // through StreamBlobs.
 func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, id chunk.ID, loc index.Location) ([]byte, error) {
+	sealed, err := r.readSealed(ctx, t, id, loc)
+	if err != nil {
+		return nil, err
+	}
+	raw, _, err := r.openSealed(sealed, space, BlobType(loc.Type), id, loc, openFresh, false, false, blobAlloc{})
+	return raw, err
+}
+
+// readSealed reads a blob's sealed bytes at loc.
+func (r *Repository) readSealed(ctx context.Context, t BlobType, id chunk.ID, loc index.Location) ([]byte, error) {
 	name := PackName(loc.Pack)
 	rc, err := r.be.Open(ctx, name, int64(loc.Offset), int64(loc.Length))
 	if err != nil {
@@ -50,8 +60,7 @@ func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, i
 	if err != nil {
 		return nil, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("blob %s at offset %d: short read", id.Short(), loc.Offset), Err: err}
 	}
-	raw, _, err := r.openSealed(sealed, space, BlobType(loc.Type), id, loc, openFresh, false, false, blobAlloc{})
-	return raw, err
+	return sealed, nil
 }
 
 // LoadTree reads and validates a tree blob of a space.

@@ -564,8 +564,8 @@ const (
 func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored, endToEnd bool, a blobAlloc) ([]byte, *[]byte, error) {
 	what := "pack " + ShortHex(loc.Pack)
 	ad := blobAD(t, id)
-	direct := loc.Flags&FlagCompressed == 0 && !stored // the plaintext is the result
-	var plain, fresh []byte                            // fresh: what a.get gave, to give back on failure
+	direct := loc.Flags&(FlagCompressed|FlagDelta) == 0 && !stored // the plaintext is the result
+	var plain, fresh []byte                                        // fresh: what a.get gave, to give back on failure
 	var out *[]byte
 	var err error
 	switch {
@@ -584,6 +584,9 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 		}
 		a.put(fresh)
 		return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
+	}
+	if loc.Flags&FlagDelta != 0 { // a delta: its base's plaintext with pages replaced (delta.go)
+		return r.openDelta(plain, space, t, id, loc, mode, stored, a)
 	}
 	if stored {
 		return verifyStored(r.ChunkKey(space), plain, t, id, loc, mode)

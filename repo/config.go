@@ -24,8 +24,11 @@ import (
 // form 0x02 and its version, so nothing it holds changes and the binaries
 // that made it keep reading everything written to it later.
 // Format 4 (2026-12) adds the stored chunk form 0x04 for WAL chunks (each
-// record's embedding shuffled at its own float phase, docs/chunking.md); a
-// repository of format 3 or older is written exactly as before.
+// record's embedding shuffled at its own float phase, docs/chunking.md) and
+// delta blobs (FlagDelta, docs/repository-format.md "Delta blobs"): a data
+// chunk stored as its base chunk's ID and the 4 KiB pages that differ from
+// it. Only repositories created at format 4 get them; a repository of
+// format 3 or older keeps its version and is written exactly as before.
 const FormatVersion = 4
 
 // formatXAES is the first format whose config may name EncryptionXAES.
@@ -34,6 +37,14 @@ const formatXAES = 3
 // formatHuffPlanes is the first format whose chunks may be stored in form
 // 0x03 (chunk.Pipeline.UseHuffPlanes).
 const formatHuffPlanes = 3
+
+// formatDeltaBlobs is the first format whose data chunks may be stored as
+// deltas of another chunk (FlagDelta).
+const formatDeltaBlobs = 4
+
+// DeltaBlobs reports whether data chunks of this repository may be stored
+// as delta blobs, which binaries before format 4 cannot read.
+func (c Config) DeltaBlobs() bool { return c.Version >= formatDeltaBlobs }
 
 // HuffPlanes reports whether chunks of this repository may be stored in form
 // 0x03, which binaries before format 3 cannot decode.

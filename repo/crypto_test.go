@@ -102,7 +102,7 @@ func TestNewDataSealerUnknown(t *testing.T) {
 }
 
 // TestInitCipher: init writes the cipher asked for (XAES-256-GCM when
-// none is), of the binary's format (3 or later), and refuses an unknown cipher or one for a
+// none is), of the current format, and refuses an unknown cipher or one for a
 // repository without encryption, writing nothing.
 func TestInitCipher(t *testing.T) {
 	for _, c := range []struct{ cipher, want string }{

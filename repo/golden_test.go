@@ -133,6 +133,12 @@ func writeGolden(t *testing.T, golden string, insecure bool) {
 		sn := backuptest.Backup(t, r, opts)
 		digests[sn.ID.String()] = restoredDigest(t, sn, restoretest.Restore(t, r, sn))
 	}
+	finishGolden(t, golden, digests)
+}
+
+// finishGolden writes a new golden's digest.json and makes its files
+// ordinary (git keeps no modes beyond the executable bit).
+func finishGolden(t *testing.T, golden string, digests goldenDigest) {
 	b, err := json.MarshalIndent(digests, "", "  ")
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,10 @@ func (t BlobType) String() string {
 // Blob flags, stored per blob in the pack header and the index.
 const (
 	FlagCompressed uint8 = 1 << 0 // stored bytes are zstd (chunk.Decompress)
+	// FlagDelta: the stored bytes are a delta frame (chunk.ParseDelta): a
+	// base chunk's ID and the 4 KiB pages that differ from it. Format 4
+	// (Config.DeltaBlobs); never together with FlagCompressed.
+	FlagDelta uint8 = 1 << 1
 )
 
 // Pack layout, version 1 (docs/repository-format.md):

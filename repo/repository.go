@@ -51,6 +51,9 @@ type Repository struct {
 	// treesCached lists the spaces whose tree locations were all put into
 	// locs in one pass (cacheTreeLocations).
 	treesCached map[string]bool
+	// dataCached lists the spaces whose data blob locations were put into
+	// locs in one pass, for the bases of delta blobs (locateWhole).
+	dataCached map[string]bool
 
 	packBufs packBufs // buffers of written packs, for the next ones
 
@@ -391,6 +394,7 @@ func (r *Repository) ForgetLocations() {
 	r.mu.Lock()
 	r.locs = map[string]map[chunk.ID]index.Location{}
 	r.treesCached = nil
+	r.dataCached = nil
 	r.mu.Unlock()
 }
 

@@ -11,7 +11,7 @@ import (
 	"memento/repo"
 )
 
-// TestInitCipher: init picks XAES-256-GCM (format 3) unless --cipher says
+// TestInitCipher: init picks XAES-256-GCM (a new repository of the current format) unless --cipher says
 // xchacha20-poly1305; info and --json report it; a repository of either
 // cipher backs up and restores byte for byte; an unknown cipher, or one
 // with --insecure-no-encryption, is a usage error (exit 2, one line naming

@@ -141,6 +141,10 @@ type archiver struct {
 	oneFS   bool
 	dryRun  bool
 	claimed sync.Map // chunk.ID -> struct{}: a dry run's new chunks, counted once
+	// deltas is set when new chunks of files cut at fixed offsets may be
+	// stored as deltas of the parent's (format 4: delta.go).
+	deltas      deltaRepo
+	deltaChunks atomic.Uint64
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
@@ -232,6 +236,9 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
+	}
+	if dr, ok := r.(deltaRepo); ok && r.Config().DeltaBlobs() {
+		a.deltas = dr
 	}
 	var smallWorkers sync.WaitGroup
 	for range maxConcurrentSmallFiles {
@@ -545,7 +552,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				}
 				g.Go(func() error {
 					defer func() { <-a.sem }()
-					return a.saveFile(gctx, it.path, relPath, n)
+					return a.saveFile(gctx, it.path, relPath, n, a.deltaPrev(relPath, pn))
 				})
 			default: // a FIFO, socket or device node: its node says it all
 				a.special.Add(1)
@@ -809,13 +816,13 @@ func (a *archiver) openFailed(fsPath string, n *repo.Node, err error) error {
 }
 
 // saveFile streams one file through the chunk pipeline into the packer.
-func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node) error {
+func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node, prev []chunk.ID) error {
 	f, err := openFile(fsPath)
 	if err != nil {
 		return a.openFailed(fsPath, n, err)
 	}
 	defer f.Close()
-	if err := a.saveReader(ctx, f, relPath, n); err != nil {
+	if err := a.saveReader(ctx, f, relPath, n, prev); err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
 	}
 	return nil
@@ -889,7 +896,7 @@ func (a *archiver) saveSmallFile(ctx context.Context, fsPath, relPath string, n 
 	if full { // it grew since it was listed
 		f := os.NewFile(uintptr(fd), fsPath)
 		defer f.Close()
-		if err := a.saveReader(ctx, io.MultiReader(bytes.NewReader(data), f), relPath, n); err != nil {
+		if err := a.saveReader(ctx, io.MultiReader(bytes.NewReader(data), f), relPath, n, nil); err != nil {
 			return fmt.Errorf("backup %s: %w", fsPath, err)
 		}
 		return nil
@@ -915,9 +922,16 @@ func (a *archiver) setContent(n *repo.Node, ids []chunk.ID, sum [32]byte, size i
 }
 
 // saveReader streams a file's content from f through the chunk pipeline
-// into the packer and sets n's content, digest and size.
-func (a *archiver) saveReader(ctx context.Context, f io.Reader, relPath string, n *repo.Node) error {
-	ids, sum, size, err := a.pipe.SplitFile(ctx, &progressReader{f: f, p: a.prog}, relPath, a.r.Polynomial(), a.params.For(relPath), a.key, a.isKnown, a.storeChunk)
+// into the packer and sets n's content, digest and size. prev, if not nil,
+// is the parent snapshot's content of a file cut at fixed offsets
+// (deltaPrev): a new chunk that replaced one of the same length there may
+// be stored as a delta of it (storeDelta).
+func (a *archiver) saveReader(ctx context.Context, f io.Reader, relPath string, n *repo.Node, prev []chunk.ID) error {
+	store := a.storeChunk
+	if prev != nil {
+		store = func(c *chunk.Chunk) error { return a.storeDelta(ctx, c, prev, relPath) }
+	}
+	ids, sum, size, err := a.pipe.SplitFile(ctx, &progressReader{f: f, p: a.prog}, relPath, a.r.Polynomial(), a.params.For(relPath), a.key, a.isKnown, store)
 	if err != nil {
 		return err
 	}
@@ -934,6 +948,11 @@ func (a *archiver) storeChunk(c *chunk.Chunk) error {
 	if !a.claim(c.ID) {
 		return nil
 	}
+	return a.addChunk(c)
+}
+
+// addChunk hands a chunk this backup claimed to the packer, whole.
+func (a *archiver) addChunk(c *chunk.Chunk) error {
 	var flags uint8
 	if c.Compressed {
 		flags |= repo.FlagCompressed

@@ -124,7 +124,7 @@ func (a *archiver) saveStdin(ctx context.Context, in io.Reader, name string) (ch
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	a.files.Add(1)
 	a.prog.Files.Add(1)
-	if err := a.saveReader(ctx, in, name, n); err != nil {
+	if err := a.saveReader(ctx, in, name, n, nil); err != nil {
 		return chunk.ID{}, fmt.Errorf("backup from standard input: %w", err)
 	}
 	return a.saveTree(&repo.Tree{Nodes: []*repo.Node{n}})

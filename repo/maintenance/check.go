@@ -124,7 +124,11 @@ func Check(ctx context.Context, r checkRepo, opts CheckOptions) (*CheckReport, e
 	} else if err := checkCache(r, rep, packs); err != nil {
 		return nil, err
 	}
-	if err := checkSnapshots(ctx, r, rep, badBlobs, opts.Repair); err != nil {
+	used := map[string]map[chunk.ID]struct{}{}
+	if err := checkSnapshots(ctx, r, rep, badBlobs, opts.Repair, used); err != nil {
+		return nil, err
+	}
+	if err := checkDeltaBases(ctx, r, rep, headers, used); err != nil {
 		return nil, err
 	}
 	recs, err := checkLocksAndAudit(ctx, r, rep)
@@ -335,7 +339,7 @@ func checkCache(r checkRepo, rep *CheckReport, packs map[[32]byte]int64) error {
 // checkSnapshots loads every manifest in the repository and walks its trees
 // (L1 of verify), listing snapshots whose data is gone. With repair, those
 // not yet marked are marked damaged.
-func checkSnapshots(ctx context.Context, r checkRepo, rep *CheckReport, badBlobs map[chunk.ID]string, repair bool) error {
+func checkSnapshots(ctx context.Context, r checkRepo, rep *CheckReport, badBlobs map[chunk.ID]string, repair bool, used map[string]map[chunk.ID]struct{}) error {
 	ids, err := r.ListSnapshotIDs(ctx)
 	if err != nil {
 		return err
@@ -371,8 +375,13 @@ func checkSnapshots(ctx context.Context, r checkRepo, rep *CheckReport, badBlobs
 			lost[rel] = true
 		}
 		var badChunks int
+		sp := repo.StorageSpace(sn.Space)
+		if used[sp] == nil {
+			used[sp] = map[chunk.ID]struct{}{}
+		}
 		for _, f := range w.Files {
 			for _, c := range f.Node.Content {
+				used[sp][c] = struct{}{}
 				if _, bad := badBlobs[c]; bad {
 					lost[f.Rel] = true
 					badChunks++

@@ -44,6 +44,10 @@ type (
 	damageMarker interface {
 		SaveFile(ctx context.Context, dir string, kind string, v any) ([32]byte, error)
 	}
+	// deltaReader reads the bases of delta blobs (format 4) from their frames.
+	deltaReader interface {
+		DeltaBases(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error)
+	}
 	blobStreamer interface {
 		StreamBlobs(ctx context.Context, space string, t repo.BlobType, ids []chunk.ID, opts repo.StreamOptions, fn func(repo.StreamBlob) error) error
 	}
@@ -72,6 +76,7 @@ type (
 		damageMarker
 		blobStreamer
 		walarchive.Records
+		deltaReader
 		Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
 		LockPrune(ctx context.Context, command string) (*repo.Lock, error)
 		LockExclusiveOver(ctx context.Context, command string, held ...*repo.Lock) (*repo.Lock, error)
@@ -93,6 +98,7 @@ type (
 		damageMarker
 		blobStreamer
 		walarchive.Reader
+		deltaReader
 		Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
 		Locks(ctx context.Context) ([]repo.LockStatus, error)
 		AuditLog(ctx context.Context, since time.Time) ([]repo.AuditRecord, []error, error)

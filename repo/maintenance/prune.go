@@ -433,7 +433,7 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 	if err != nil {
 		return nil, err
 	}
-	m := &pruneMarker{r: r, inv: inv, used: map[string]map[chunk.ID]struct{}{}, trees: map[string]map[chunk.ID]bool{}}
+	m := &pruneMarker{r: r, inv: inv, used: map[string]map[chunk.ID]struct{}{}, trees: map[string]map[chunk.ID]bool{}, based: map[string]map[chunk.ID]bool{}}
 	bySpace := map[string][]*repo.Snapshot{}
 	present := map[string]bool{}
 	for _, id := range ids {
@@ -539,6 +539,16 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 
 	pl.m, pl.present, pl.bySpace, pl.damaged = m, present, bySpace, damaged
 	pruneDecide(r, pl, m, opts.MaxUnused)
+	for { // the bases of the deltas that stay, until no decision changes
+		n, err := m.markKeptDeltaBases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		pruneDecide(r, pl, m, opts.MaxUnused)
+	}
 	if opts.DryRun {
 		pl.walWarnings() // a real run warns once phase 2 has caught up
 	}
@@ -566,6 +576,14 @@ func (pl *prunePlan) walWarnings() {
 // pruneDecide picks one copy of every used blob, then an action per pack.
 func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) {
 	inv, res := pl.inv, pl.res
+	// Decided from scratch: planPrune decides again when keeping the
+	// bases of the deltas that stay marks more blobs.
+	res.BlobsUsed, res.Packs, res.BytesBefore, res.BlobsUnused = 0, 0, 0, 0
+	res.PacksDeleted, res.PacksRepacked, res.BytesRepacked, res.PacksKept, res.UnusedLeft, res.PacksWritten = 0, 0, 0, 0, 0, 0
+	pl.deleteList, pl.repack = nil, map[string][]*prunePack{}
+	for _, p := range inv.packs {
+		p.usedB, p.owned, p.ownedB = 0, nil, 0
+	}
 	for _, p := range inv.packs {
 		for _, b := range p.info.Blobs {
 			if _, ok := m.used[p.info.Space][b.ID]; ok {
@@ -598,6 +616,15 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 			}
 			best := refs[0]
 			for _, ref := range refs[1:] {
+				// A whole copy first: a delta needs its base (format 4).
+				_, rb := inv.blob(ref)
+				_, bb := inv.blob(best)
+				if rd, bd := rb.Flags&repo.FlagDelta != 0, bb.Flags&repo.FlagDelta != 0; rd != bd {
+					if !rd {
+						best = ref
+					}
+					continue
+				}
 				if better(inv.packs[ref.pack], inv.packs[best.pack]) {
 					best = ref
 				}

@@ -218,7 +218,33 @@ func catchUp(ctx context.Context, r pruneRepo, pl *prunePlan, ex *PruneExclusive
 		}
 	}
 
-	// 4. A copy that stays for every blob first marked now.
+	// 4. A copy that stays for every blob first marked now, and for the
+	// bases of the deltas in the packs that stay (those indexed meanwhile
+	// included), until that keeps back no more packs.
+	for {
+		keepFresh(inv, m, keepBack)
+		n, err := m.markKeptDeltaBases(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	ex.PacksKeptBack = len(kept)
+	pl.walWarnings()
+	if len(kept) == 0 && ex.WALReplanned == 0 {
+		return nil
+	}
+	if len(kept) > 0 {
+		pl.replanPacks(kept)
+	}
+	return nil
+}
+
+// keepFresh keeps back (keepBack) a pack holding a copy of every blob
+// first marked in phase 2 that no pack keeps.
+func keepFresh(inv *pruneInventory, m *pruneMarker, keepBack func(*prunePack)) {
 	for _, fb := range m.fresh {
 		refs := inv.copies(fb.space, fb.id)
 		if len(refs) == 0 {
@@ -236,15 +262,6 @@ func catchUp(ctx context.Context, r pruneRepo, pl *prunePlan, ex *PruneExclusive
 			keepBack(inv.packs[refs[0].pack])
 		}
 	}
-	ex.PacksKeptBack = len(kept)
-	pl.walWarnings()
-	if len(kept) == 0 && ex.WALReplanned == 0 {
-		return nil
-	}
-	if len(kept) > 0 {
-		pl.replanPacks(kept)
-	}
-	return nil
 }
 
 // replanPacks takes the packs kept back out of the deletions and makes the

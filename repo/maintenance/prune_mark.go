@@ -170,6 +170,11 @@ type pruneMarker struct {
 	used map[string]map[chunk.ID]struct{}
 	// trees already walked, and whether everything below them was present
 	trees map[string]map[chunk.ID]bool
+	// based: the delta blobs whose bases are marked (needsBase)
+	based map[string]map[chunk.ID]bool
+	// frames: the bases named by the delta blobs markKeptDeltaBases read
+	// (zero: unreadable)
+	frames map[string]map[chunk.ID]chunk.ID
 	// catching is set in phase 2 (catchUp): every blob marked then that
 	// was not marked before is also appended to fresh.
 	catching bool
@@ -227,11 +232,14 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 		return 0, err
 	}
 	missing := 0
+	var deltas []chunk.ID
 	for _, n := range t.Nodes {
 		for _, c := range n.Content {
 			m.mark(space, c)
 			if _, ok := m.inv.where[space][c]; !ok {
 				missing++
+			} else if m.needsBase(space, c) {
+				deltas = append(deltas, c)
 			}
 		}
 		if n.Subtree != nil {
@@ -242,7 +250,77 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 			missing += k
 		}
 	}
+	k, err := m.markBases(ctx, space, deltas)
+	if err != nil {
+		return 0, err
+	}
+	missing += k
 	m.trees[space][id] = missing == 0
+	return missing, nil
+}
+
+// needsBase reports whether the used data blob id (in the inventory) is
+// stored only as delta blobs whose bases are not marked yet: a delta keeps
+// its base alive even when no tree lists the base any more. A blob with a
+// whole copy needs nothing (pruneDecide keeps the whole copy).
+func (m *pruneMarker) needsBase(space string, id chunk.ID) bool {
+	if m.based[space][id] {
+		return false
+	}
+	for _, ref := range m.inv.copies(space, id) {
+		if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+			return false
+		}
+	}
+	if m.based[space] == nil {
+		m.based[space] = map[chunk.ID]bool{}
+	}
+	m.based[space][id] = true
+	return true
+}
+
+// markBases reads the frames of every copy of the delta blobs ids and
+// marks their bases, and reports how many cannot be read or name a base
+// that no pack holds whole.
+func (m *pruneMarker) markBases(ctx context.Context, space string, ids []chunk.ID) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var of []chunk.ID
+	var locs []index.Location
+	for _, id := range ids {
+		for _, ref := range m.inv.copies(space, id) {
+			p, b := m.inv.blob(ref)
+			of = append(of, id)
+			locs = append(locs, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags})
+		}
+	}
+	bases, errs := m.r.DeltaBases(ctx, space, of, locs)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	missing := 0
+	for i, err := range errs {
+		if err != nil {
+			if !errors.Is(err, repo.ErrCorrupt) && !errors.Is(err, repo.ErrNotFound) {
+				return 0, err
+			}
+			m.r.Logger().Warn("prune: delta blob cannot be read", "space", space, "blob", of[i].Short(), "err", err)
+			missing++
+			continue
+		}
+		m.mark(space, bases[i])
+		whole := false
+		for _, ref := range m.inv.copies(space, bases[i]) {
+			if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+				whole = true
+			}
+		}
+		if !whole {
+			m.r.Logger().Warn("prune: the base of a delta blob is in no pack, or only as a delta", "space", space, "blob", of[i].Short(), "base", bases[i].Short())
+			missing++
+		}
+	}
 	return missing, nil
 }
 
@@ -278,4 +356,85 @@ func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (
 		}
 	}
 	return nil, firstErr
+}
+
+// markKeptDeltaBases marks the base of every delta blob in a pack prune
+// keeps whole (pruneKeep), used or not: a kept pack keeps a delta no
+// snapshot uses (or the delta copy of a blob also stored whole), check
+// --read-data opens it, and a backup deduplicates against every indexed
+// blob. It returns how many bases it newly marked: the caller decides
+// again, since a base's pack may now stay (planPrune, catchUp). Deltas in
+// packs that go, or are repacked (which drops their unused blobs), need
+// nothing, so a second prune has nothing left to do. A frame that cannot
+// be read only warns: nothing uses the delta.
+func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
+	if m.frames == nil {
+		m.frames = map[string]map[chunk.ID]chunk.ID{}
+	}
+	type want struct {
+		space string
+		id    chunk.ID
+		loc   index.Location
+	}
+	var read []want
+	var deltas []want
+	for _, p := range m.inv.packs {
+		if p.action != pruneKeep {
+			continue
+		}
+		for _, b := range p.info.Blobs {
+			if b.Flags&repo.FlagDelta == 0 {
+				continue
+			}
+			w := want{p.info.Space, b.ID, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags}}
+			deltas = append(deltas, w)
+			if _, ok := m.frames[w.space][w.id]; !ok {
+				read = append(read, w)
+			}
+		}
+	}
+	bySpace := map[string][]want{}
+	for _, w := range read {
+		bySpace[w.space] = append(bySpace[w.space], w)
+	}
+	spaces := make([]string, 0, len(bySpace))
+	for sp := range bySpace {
+		spaces = append(spaces, sp)
+	}
+	sort.Strings(spaces)
+	for _, sp := range spaces {
+		ws := bySpace[sp]
+		ids := make([]chunk.ID, len(ws))
+		locs := make([]index.Location, len(ws))
+		for i, w := range ws {
+			ids[i], locs[i] = w.id, w.loc
+		}
+		bases, errs := m.r.DeltaBases(ctx, sp, ids, locs)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if m.frames[sp] == nil {
+			m.frames[sp] = map[chunk.ID]chunk.ID{}
+		}
+		for i, err := range errs {
+			if err != nil {
+				m.r.Logger().Warn("prune: delta blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
+				m.frames[sp][ids[i]] = chunk.ID{} // not read again
+				continue
+			}
+			m.frames[sp][ids[i]] = bases[i]
+		}
+	}
+	n := 0
+	for _, w := range deltas {
+		base := m.frames[w.space][w.id]
+		if base.IsZero() {
+			continue
+		}
+		if _, ok := m.used[w.space][base]; !ok {
+			m.mark(w.space, base)
+			n++
+		}
+	}
+	return n, nil
 }

@@ -1,0 +1,109 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"memento/chunk"
+	"memento/index"
+)
+
+// TestDeltaReadPathRefuses: the read path rebuilds a delta from its base
+// (ReadBlob and StreamBlobs, fresh and pooled), and refuses, with a
+// CorruptError naming the chunk, a delta whose base is itself a delta
+// (depth 2), whose base no pack holds, whose length is not the index's,
+// and whose result is not its ID.
+func TestDeltaReadPathRefuses(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	key := tr.ChunkKey("")
+	base := bytes.Repeat([]byte("warm page "), 3277)[:32<<10]
+	v1 := bytes.Clone(base)
+	copy(v1[4096:], "rewritten page one")
+	v2 := bytes.Clone(v1)
+	copy(v2[8192:], "rewritten page two")
+	baseID, id1, id2 := key.Sum(base), key.Sum(v1), key.Sum(v2)
+	frame := func(b chunk.ID, raw []byte, against []byte) []byte {
+		return chunk.AppendDelta(nil, b, raw, chunk.DiffPages(against, raw), func(p []byte) ([]byte, bool) { return p, false })
+	}
+	missing := chunk.ID{7}
+	wrongID := key.Sum([]byte("not the plaintext"))
+	short := key.Sum(v1[:16<<10])
+	p := tr.NewPacker(ctx, "")
+	for _, b := range []struct {
+		id     chunk.ID
+		flags  uint8
+		raw    int
+		stored []byte
+	}{
+		{baseID, 0, len(base), base},
+		{id1, FlagDelta, len(v1), frame(baseID, v1, base)},
+		{id2, FlagDelta, len(v2), frame(id1, v2, v1)},               // depth 2
+		{missing, FlagDelta, len(v1), frame(chunk.ID{8}, v1, base)}, // no base
+		{wrongID, FlagDelta, len(v1), frame(baseID, v1, base)},      // not its ID
+		{short, FlagDelta, 16 << 10, frame(baseID, v1, base)},       // 32 KiB frame, index says 16
+	} {
+		if err := p.Add(DataBlob, b.id, b.flags, b.raw, b.stored); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packs, _, err := p.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SaveIndex(ctx, packs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tr.ReadBlob(ctx, "", DataBlob, id1)
+	if err != nil || !bytes.Equal(got, v1) {
+		t.Fatalf("ReadBlob of a delta: %v", err)
+	}
+	for _, buf := range []BufferPolicy{BufferFresh, BufferPooled, BufferBorrowed} {
+		n := 0
+		err := tr.StreamBlobs(ctx, "", DataBlob, []chunk.ID{id1, baseID, id1}, StreamOptions{Buffer: buf, Ahead: 1 << 20, Workers: 2}, func(b StreamBlob) error {
+			want := v1
+			if b.ID == baseID {
+				want = base
+			}
+			if b.Err != nil || !bytes.Equal(b.Data, want) {
+				t.Errorf("buffer %d: blob %s: %v", buf, b.ID.Short(), b.Err)
+			}
+			if buf == BufferPooled && b.Pooled != nil { // BufferBorrowed: StreamBlobs takes it back
+				chunk.PutBuffer(b.Pooled)
+			}
+			n++
+			return nil
+		})
+		if err != nil || n != 3 {
+			t.Fatalf("buffer %d: %v, %d blobs", buf, err, n)
+		}
+	}
+	for _, c := range []struct {
+		id   chunk.ID
+		want string
+	}{
+		{id2, "data blob " + id2.Short() + ": delta base " + id1.Short() + " is itself a delta"},
+		{missing, "data blob " + missing.Short() + ": delta base " + chunk.ID{8}.Short() + " is in no pack the index knows"},
+		{wrongID, "blob " + wrongID.Short() + ": content does not match its ID"},
+		{short, "data blob " + short.Short() + ": delta of 32768 bytes, index says 16384"},
+	} {
+		_, err := tr.ReadBlob(ctx, "", DataBlob, c.id)
+		var ce *CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("blob %s: %v, want a CorruptError with %q", c.id.Short(), err, c.want)
+		}
+	}
+	// The frames name their bases without the bases being read.
+	locs, err := tr.Locate("", []chunk.ID{id1, id2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []chunk.ID{id1, id2}
+	bases, errs := tr.DeltaBases(ctx, "", ids, []index.Location{locs[id1], locs[id2]})
+	if errs[0] != nil || errs[1] != nil || bases[0] != baseID || bases[1] != id1 {
+		t.Fatalf("DeltaBases: %v %v", bases, errs)
+	}
+}
