@@ -38,7 +38,7 @@ func (r *Repository) readBlobAt(ctx context.Context, space string, t BlobType, i
 	if err != nil {
 		return nil, err
 	}
-	raw, _, err := r.openSealed(sealed, space, BlobType(loc.Type), id, loc, openFresh, false, false, blobAlloc{})
+	raw, _, err := r.openSealed(ctx, sealed, space, BlobType(loc.Type), id, loc, openFresh, false, false, blobAlloc{})
 	return raw, err
 }
 

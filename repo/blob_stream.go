@@ -360,7 +360,7 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 			sb.Err, sb.RunErr = err, true
 		} else {
 			e2e := s.t == DataBlob && !s.opts.Stored && s.opts.EndToEnd != nil && s.opts.EndToEnd(sb.ID)
-			sb.Data, sb.Pooled, sb.Err = s.r.openSealed(run.sealed(rb.b, k), s.space, s.t, sb.ID, sb.Loc, mode, s.opts.Stored, e2e, s.alloc())
+			sb.Data, sb.Pooled, sb.Err = s.r.openSealed(ctx, run.sealed(rb.b, k), s.space, s.t, sb.ID, sb.Loc, mode, s.opts.Stored, e2e, s.alloc())
 		}
 		if sb.Err != nil && s.opts.Fallback && !s.opts.Stored && ctx.Err() == nil {
 			s.otherCopy(ctx, sb)
@@ -560,8 +560,9 @@ const (
 // stored, the result is the blob's stored form rather than its plaintext,
 // once that is verified. With endToEnd (StreamOptions.EndToEnd) the
 // plaintext's keyed hash is not compared with id: the caller does. Every
-// error is a *CorruptError naming the pack and the blob.
-func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored, endToEnd bool, a blobAlloc) ([]byte, *[]byte, error) {
+// error is a *CorruptError naming the pack and the blob, but for a delta's
+// base that ctx cancelled.
+func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored, endToEnd bool, a blobAlloc) ([]byte, *[]byte, error) {
 	what := "pack " + ShortHex(loc.Pack)
 	ad := blobAD(t, id)
 	direct := loc.Flags&(FlagCompressed|FlagDelta) == 0 && !stored // the plaintext is the result
@@ -586,7 +587,7 @@ func (r *Repository) openSealed(sealed []byte, space string, t BlobType, id chun
 		return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
 	}
 	if loc.Flags&FlagDelta != 0 { // a delta: its base's plaintext with pages replaced (delta.go)
-		return r.openDelta(plain, space, t, id, loc, mode, stored, a)
+		return r.openDelta(ctx, plain, space, t, id, loc, mode, stored, a)
 	}
 	if stored {
 		return verifyStored(r.ChunkKey(space), plain, t, id, loc, mode)

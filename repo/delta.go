@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -25,7 +26,7 @@ import (
 func deltaWhat(id chunk.ID) string { return "data blob " + id.Short() }
 
 // openDelta is openSealed for a delta blob: plain is its decrypted frame.
-func (r *Repository) openDelta(plain []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored bool, a blobAlloc) ([]byte, *[]byte, error) {
+func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored bool, a blobAlloc) ([]byte, *[]byte, error) {
 	what := deltaWhat(id)
 	if t != DataBlob || loc.Flags&FlagCompressed != 0 {
 		return nil, nil, Corruptf(what, "delta flag on a %s blob with flags %#02x (pack %s)", t, loc.Flags, ShortHex(loc.Pack))
@@ -37,7 +38,7 @@ func (r *Repository) openDelta(plain []byte, space string, t BlobType, id chunk.
 	if uint32(d.RawLength) != loc.RawLength {
 		return nil, nil, Corruptf(what, "delta of %d bytes, index says %d (pack %s)", d.RawLength, loc.RawLength, ShortHex(loc.Pack))
 	}
-	base, err := r.deltaBase(context.Background(), space, id, d)
+	base, err := r.deltaBase(ctx, space, id, d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -90,24 +91,38 @@ func (r *Repository) deltaBase(ctx context.Context, space string, id chunk.ID, d
 		return nil, &CorruptError{What: what, Detail: "delta base " + d.Base.Short() + " is in no pack the index knows", Err: ErrNotFound}
 	}
 	var firstErr error
-	for _, l := range locs {
-		if l.Flags&FlagDelta != 0 {
-			continue
+	tried := map[index.Location]bool{}
+	for pass := 0; pass < 2; pass++ {
+		if pass == 1 {
+			if firstErr == nil {
+				break // no whole copy: itself a delta
+			}
+			// The copy locateWhole had cached failed: every other copy the
+			// index knows, as StreamBlobs' fallback does for any blob.
+			alts, err := r.ix.LookupAll(StorageSpace(space), []chunk.ID{d.Base})
+			if err != nil {
+				break
+			}
+			locs = alts[d.Base]
 		}
-		if BlobType(l.Type) != DataBlob {
-			firstErr = Corruptf(what, "delta base %s is a %s blob", d.Base.Short(), BlobType(l.Type))
-			continue
-		}
-		if l.RawLength != uint32(d.RawLength) {
-			firstErr = Corruptf(what, "delta of %d bytes on base %s of %d", d.RawLength, d.Base.Short(), l.RawLength)
-			continue
-		}
-		b, err := r.readBaseAt(ctx, space, d.Base, l)
-		if err == nil {
-			return b, nil
-		}
-		if firstErr == nil {
-			firstErr = fmt.Errorf("%s: delta base %s: %w", what, d.Base.Short(), err)
+		for _, l := range locs {
+			if l.Flags&FlagDelta != 0 || tried[l] {
+				continue
+			}
+			tried[l] = true
+			if BlobType(l.Type) != DataBlob {
+				firstErr = cmp.Or(firstErr, Corruptf(what, "delta base %s is a %s blob", d.Base.Short(), BlobType(l.Type)))
+				continue
+			}
+			if l.RawLength != uint32(d.RawLength) {
+				firstErr = cmp.Or(firstErr, Corruptf(what, "delta of %d bytes on base %s of %d", d.RawLength, d.Base.Short(), l.RawLength))
+				continue
+			}
+			b, err := r.readBaseAt(ctx, space, d.Base, l)
+			if err == nil {
+				return b, nil
+			}
+			firstErr = cmp.Or(firstErr, fmt.Errorf("%s: delta base %s: %w", what, d.Base.Short(), err))
 		}
 	}
 	if firstErr == nil {
@@ -270,6 +285,6 @@ func (r *Repository) readBaseAt(ctx context.Context, space string, id chunk.ID, 
 	if err != nil {
 		return r.readBlobAt(ctx, space, DataBlob, id, loc)
 	}
-	raw, _, err := r.openSealed(sealed, space, DataBlob, id, loc, openFresh, false, false, blobAlloc{})
+	raw, _, err := r.openSealed(ctx, sealed, space, DataBlob, id, loc, openFresh, false, false, blobAlloc{})
 	return raw, err
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -105,5 +107,64 @@ func TestDeltaReadPathRefuses(t *testing.T) {
 	bases, errs := tr.DeltaBases(ctx, "", ids, []index.Location{locs[id1], locs[id2]})
 	if errs[0] != nil || errs[1] != nil || bases[0] != baseID || bases[1] != id1 {
 		t.Fatalf("DeltaBases: %v %v", bases, errs)
+	}
+}
+
+// TestDeltaBaseFallsBackToAnotherCopy: a delta whose base has two whole
+// copies opens when the copy the location cache holds is damaged: the
+// read path tries every copy the index knows, as StreamBlobs' fallback
+// does for any blob.
+func TestDeltaBaseFallsBackToAnotherCopy(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	key := tr.ChunkKey("")
+	base := bytes.Repeat([]byte("warm page "), 3277)[:32<<10]
+	v1 := bytes.Clone(base)
+	copy(v1[4096:], "rewritten page one")
+	baseID, id1 := key.Sum(base), key.Sum(v1)
+	for _, blobs := range [][]struct {
+		id    chunk.ID
+		flags uint8
+		plain []byte
+	}{
+		{{baseID, 0, base}},
+		{{baseID, 0, base}},
+		{{id1, FlagDelta, chunk.AppendDelta(nil, baseID, v1, chunk.DiffPages(base, v1), func(p []byte) ([]byte, bool) { return p, false })}},
+	} {
+		p := tr.NewPacker(ctx, "")
+		for _, b := range blobs {
+			if err := p.Add(DataBlob, b.id, b.flags, 32<<10, b.plain); err != nil {
+				t.Fatal(err)
+			}
+		}
+		packs, _, err := p.Flush()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.SaveIndex(ctx, packs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := tr.ReadBlob(ctx, "", DataBlob, id1); err != nil || !bytes.Equal(got, v1) {
+		t.Fatalf("delta before the damage: %v", err)
+	}
+	tr.mu.Lock()
+	l, ok := tr.locs[StorageSpace("")][baseID]
+	tr.mu.Unlock()
+	if !ok {
+		t.Fatal("the base's location is not cached after a read of its delta")
+	}
+	name := filepath.Join(tr.dir, filepath.FromSlash(PackName(l.Pack)))
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[l.Offset+l.Length/2] ^= 0x40
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tr.ReadBlob(ctx, "", DataBlob, id1)
+	if err != nil || !bytes.Equal(got, v1) {
+		t.Fatalf("delta with its cached base copy damaged: %v (want the other copy used)", err)
 	}
 }

@@ -538,6 +538,9 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 	}
 
 	pl.m, pl.present, pl.bySpace, pl.damaged = m, present, bySpace, damaged
+	if err := m.markUsedDeltaBases(ctx); err != nil { // the WAL archives' chunks
+		return nil, err
+	}
 	pruneDecide(r, pl, m, opts.MaxUnused)
 	for { // the bases of the deltas that stay, until no decision changes
 		n, err := m.markKeptDeltaBases(ctx)

@@ -222,6 +222,9 @@ func catchUp(ctx context.Context, r pruneRepo, pl *prunePlan, ex *PruneExclusive
 	// bases of the deltas in the packs that stay (those indexed meanwhile
 	// included), until that keeps back no more packs.
 	for {
+		if err := m.markUsedDeltaBases(ctx); err != nil { // the WAL files' chunks
+			return err
+		}
 		keepFresh(inv, m, keepBack)
 		n, err := m.markKeptDeltaBases(ctx)
 		if err != nil {
@@ -243,12 +246,18 @@ func catchUp(ctx context.Context, r pruneRepo, pl *prunePlan, ex *PruneExclusive
 }
 
 // keepFresh keeps back (keepBack) a pack holding a copy of every blob
-// first marked in phase 2 that no pack keeps.
+// first marked in phase 2 that no pack keeps. As in phase 1, a blob with a
+// copy stored whole keeps a whole copy: a delta copy needs its base, and a
+// blob first marked now may be the base of a delta written meanwhile (a
+// base that stays only as a delta cannot be read: deltaBase refuses it).
 func keepFresh(inv *pruneInventory, m *pruneMarker, keepBack func(*prunePack)) {
 	for _, fb := range m.fresh {
 		refs := inv.copies(fb.space, fb.id)
 		if len(refs) == 0 {
 			continue // in no pack: a snapshot's was refused above; a WAL record's was lost before
+		}
+		if whole := wholeCopies(inv, refs); len(whole) > 0 {
+			refs = whole
 		}
 		stays := false
 		for _, ref := range refs {
@@ -262,6 +271,17 @@ func keepFresh(inv *pruneInventory, m *pruneMarker, keepBack func(*prunePack)) {
 			keepBack(inv.packs[refs[0].pack])
 		}
 	}
+}
+
+// wholeCopies returns the copies of refs stored whole (not as a delta).
+func wholeCopies(inv *pruneInventory, refs []pruneBlobRef) []pruneBlobRef {
+	var whole []pruneBlobRef
+	for _, ref := range refs {
+		if _, b := inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+			whole = append(whole, ref)
+		}
+	}
+	return whole
 }
 
 // replanPacks takes the packs kept back out of the deletions and makes the

@@ -172,9 +172,10 @@ type pruneMarker struct {
 	trees map[string]map[chunk.ID]bool
 	// based: the delta blobs whose bases are marked (needsBase)
 	based map[string]map[chunk.ID]bool
-	// frames: the bases named by the delta blobs markKeptDeltaBases read
-	// (zero: unreadable)
-	frames map[string]map[chunk.ID]chunk.ID
+	// frames: the bases named by the delta copies markKeptDeltaBases read
+	// (zero: unreadable), by copy: two copies of one delta may name two
+	// bases (two backups with other parents each stored it)
+	frames map[pruneBlobRef]chunk.ID
 	// catching is set in phase 2 (catchUp): every blob marked then that
 	// was not marked before is also appended to fresh.
 	catching bool
@@ -279,6 +280,33 @@ func (m *pruneMarker) needsBase(space string, id chunk.ID) bool {
 	return true
 }
 
+// markUsedDeltaBases marks the bases of every used blob stored only as
+// deltas whose bases are not marked yet, whatever marked it: markTree does
+// so for a snapshot's chunks, but the chunks a WAL archive names are marked
+// directly (a WAL chunk equal to a delta blob is deduplicated against it),
+// and a pack that is repacked keeps a used delta without its base
+// otherwise. A base it cannot find only warns (markBases): what the
+// archive names is unreadable already, and prune makes it no worse.
+func (m *pruneMarker) markUsedDeltaBases(ctx context.Context) error {
+	spaces := make([]string, 0, len(m.used))
+	for sp := range m.used {
+		spaces = append(spaces, sp)
+	}
+	sort.Strings(spaces)
+	for _, sp := range spaces {
+		var ids []chunk.ID
+		for id := range m.used[sp] {
+			if _, ok := m.inv.where[sp][id]; ok && m.needsBase(sp, id) {
+				ids = append(ids, id)
+			}
+		}
+		if _, err := m.markBases(ctx, sp, ids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // markBases reads the frames of every copy of the delta blobs ids and
 // marks their bases, and reports how many cannot be read or name a base
 // that no pack holds whole.
@@ -369,26 +397,28 @@ func (m *pruneMarker) loadTree(ctx context.Context, space string, id chunk.ID) (
 // be read only warns: nothing uses the delta.
 func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
 	if m.frames == nil {
-		m.frames = map[string]map[chunk.ID]chunk.ID{}
+		m.frames = map[pruneBlobRef]chunk.ID{}
 	}
 	type want struct {
 		space string
 		id    chunk.ID
 		loc   index.Location
+		ref   pruneBlobRef
 	}
 	var read []want
 	var deltas []want
-	for _, p := range m.inv.packs {
+	for k, p := range m.inv.packs {
 		if p.action != pruneKeep {
 			continue
 		}
-		for _, b := range p.info.Blobs {
+		for j, b := range p.info.Blobs {
 			if b.Flags&repo.FlagDelta == 0 {
 				continue
 			}
-			w := want{p.info.Space, b.ID, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags}}
+			w := want{p.info.Space, b.ID, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags},
+				pruneBlobRef{pack: int32(k), blob: int32(j)}}
 			deltas = append(deltas, w)
-			if _, ok := m.frames[w.space][w.id]; !ok {
+			if _, ok := m.frames[w.ref]; !ok {
 				read = append(read, w)
 			}
 		}
@@ -413,21 +443,18 @@ func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if m.frames[sp] == nil {
-			m.frames[sp] = map[chunk.ID]chunk.ID{}
-		}
 		for i, err := range errs {
 			if err != nil {
 				m.r.Logger().Warn("prune: delta blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
-				m.frames[sp][ids[i]] = chunk.ID{} // not read again
+				m.frames[ws[i].ref] = chunk.ID{} // not read again
 				continue
 			}
-			m.frames[sp][ids[i]] = bases[i]
+			m.frames[ws[i].ref] = bases[i]
 		}
 	}
 	n := 0
 	for _, w := range deltas {
-		base := m.frames[w.space][w.id]
+		base := m.frames[w.ref]
 		if base.IsZero() {
 			continue
 		}
