@@ -34,31 +34,14 @@ func TestDeltaReadPathRefuses(t *testing.T) {
 	missing := chunk.ID{7}
 	wrongID := key.Sum([]byte("not the plaintext"))
 	short := key.Sum(v1[:16<<10])
-	p := tr.NewPacker(ctx, "")
-	for _, b := range []struct {
-		id     chunk.ID
-		flags  uint8
-		raw    int
-		stored []byte
-	}{
+	packDataBlobs(t, tr, []dataBlob{
 		{baseID, 0, len(base), base},
 		{id1, FlagDelta, len(v1), frame(baseID, v1, base)},
 		{id2, FlagDelta, len(v2), frame(id1, v2, v1)},               // depth 2
 		{missing, FlagDelta, len(v1), frame(chunk.ID{8}, v1, base)}, // no base
 		{wrongID, FlagDelta, len(v1), frame(baseID, v1, base)},      // not its ID
 		{short, FlagDelta, 16 << 10, frame(baseID, v1, base)},       // 32 KiB frame, index says 16
-	} {
-		if err := p.Add(DataBlob, b.id, b.flags, b.raw, b.stored); err != nil {
-			t.Fatal(err)
-		}
-	}
-	packs, _, err := p.Flush()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.SaveIndex(ctx, packs); err != nil {
-		t.Fatal(err)
-	}
+	})
 	got, err := tr.ReadBlob(ctx, "", DataBlob, id1)
 	if err != nil || !bytes.Equal(got, v1) {
 		t.Fatalf("ReadBlob of a delta: %v", err)
@@ -122,29 +105,10 @@ func TestDeltaBaseFallsBackToAnotherCopy(t *testing.T) {
 	v1 := bytes.Clone(base)
 	copy(v1[4096:], "rewritten page one")
 	baseID, id1 := key.Sum(base), key.Sum(v1)
-	for _, blobs := range [][]struct {
-		id    chunk.ID
-		flags uint8
-		plain []byte
-	}{
-		{{baseID, 0, base}},
-		{{baseID, 0, base}},
-		{{id1, FlagDelta, chunk.AppendDelta(nil, baseID, v1, chunk.DiffPages(base, v1), func(p []byte) ([]byte, bool) { return p, false })}},
-	} {
-		p := tr.NewPacker(ctx, "")
-		for _, b := range blobs {
-			if err := p.Add(DataBlob, b.id, b.flags, 32<<10, b.plain); err != nil {
-				t.Fatal(err)
-			}
-		}
-		packs, _, err := p.Flush()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.SaveIndex(ctx, packs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	delta := chunk.AppendDelta(nil, baseID, v1, chunk.DiffPages(base, v1), func(p []byte) ([]byte, bool) { return p, false })
+	packDataBlobs(t, tr, []dataBlob{{baseID, 0, len(base), base}}) // two packs holding the base whole
+	packDataBlobs(t, tr, []dataBlob{{baseID, 0, len(base), base}})
+	packDataBlobs(t, tr, []dataBlob{{id1, FlagDelta, len(v1), delta}})
 	if got, err := tr.ReadBlob(ctx, "", DataBlob, id1); err != nil || !bytes.Equal(got, v1) {
 		t.Fatalf("delta before the damage: %v", err)
 	}
@@ -166,5 +130,34 @@ func TestDeltaBaseFallsBackToAnotherCopy(t *testing.T) {
 	got, err := tr.ReadBlob(ctx, "", DataBlob, id1)
 	if err != nil || !bytes.Equal(got, v1) {
 		t.Fatalf("delta with its cached base copy damaged: %v (want the other copy used)", err)
+	}
+}
+
+// dataBlob is a data blob for packDataBlobs: its ID, flags, plaintext
+// length and stored form.
+type dataBlob struct {
+	id     chunk.ID
+	flags  uint8
+	raw    int
+	stored []byte
+}
+
+// packDataBlobs writes blobs into one pack of the default space and saves
+// its index file.
+func packDataBlobs(t *testing.T, tr *testRepo, blobs []dataBlob) {
+	t.Helper()
+	ctx := context.Background()
+	p := tr.NewPacker(ctx, "")
+	for _, b := range blobs {
+		if err := p.Add(DataBlob, b.id, b.flags, b.raw, b.stored); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packs, _, err := p.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SaveIndex(ctx, packs); err != nil {
+		t.Fatal(err)
 	}
 }
