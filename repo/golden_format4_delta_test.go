@@ -104,17 +104,7 @@ func deltaGoldenNode(t *testing.T, r *repo.Repository, sn *repo.Snapshot) *repo.
 }
 
 func writeDeltaGolden(t *testing.T, golden string) {
-	if err := os.RemoveAll(golden); err != nil {
-		t.Fatal(err)
-	}
-	be := repotest.NewLocal(t, filepath.Join(golden, "repo"))
-	if _, err := repo.Init(context.Background(), be, repo.InitOptions{Password: goldenPassword, KDF: repotest.FastKDF, PackSize: 256 << 10}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newGoldenRepo(t, golden, false)
 	src := filepath.Join(t.TempDir(), "src")
 	warm := repotest.WarmPages(41, 64<<10)
 	repotest.WriteFile(t, filepath.Join(src, "note.txt"), []byte("format 4: delta blobs\n"), 0o644)

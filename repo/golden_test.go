@@ -112,17 +112,7 @@ func TestGoldenRepository(t *testing.T) {
 // writeGolden creates a new golden repository with one paths snapshot and one
 // Engram space snapshot, and records their restored digests.
 func writeGolden(t *testing.T, golden string, insecure bool) {
-	if err := os.RemoveAll(golden); err != nil {
-		t.Fatal(err)
-	}
-	be := repotest.NewLocal(t, filepath.Join(golden, "repo"))
-	if _, err := repo.Init(context.Background(), be, repo.InitOptions{Password: goldenPassword, Insecure: insecure, KDF: repotest.FastKDF, PackSize: 256 << 10}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newGoldenRepo(t, golden, insecure)
 	src := t.TempDir()
 	goldenSource(t, src)
 	digests := goldenDigest{}
@@ -172,4 +162,23 @@ func restoredDigest(t *testing.T, sn *repo.Snapshot, dir string) map[string]repo
 		delete(d, "spaces")
 	}
 	return d
+}
+
+// newGoldenRepo makes an empty repository at golden/repo (removing what
+// golden held) as every golden repository is made: the golden password, a
+// fast KDF and 256 KiB packs, and opens it.
+func newGoldenRepo(t *testing.T, golden string, insecure bool) *repo.Repository {
+	t.Helper()
+	if err := os.RemoveAll(golden); err != nil {
+		t.Fatal(err)
+	}
+	be := repotest.NewLocal(t, filepath.Join(golden, "repo"))
+	if _, err := repo.Init(context.Background(), be, repo.InitOptions{Password: goldenPassword, Insecure: insecure, KDF: repotest.FastKDF, PackSize: 256 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

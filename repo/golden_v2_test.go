@@ -110,17 +110,7 @@ func TestGoldenRepositoryV2(t *testing.T) {
 }
 
 func writeGoldenV2(t *testing.T, golden string) {
-	if err := os.RemoveAll(golden); err != nil {
-		t.Fatal(err)
-	}
-	be := repotest.NewLocal(t, filepath.Join(golden, "repo"))
-	if _, err := repo.Init(context.Background(), be, repo.InitOptions{Password: goldenPassword, KDF: repotest.FastKDF, PackSize: 256 << 10}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Open(context.Background(), be, repo.Options{Password: goldenPassword, CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newGoldenRepo(t, golden, false)
 	goldenV2Tree(t, goldenV2Source)
 	defer os.RemoveAll(filepath.Dir(goldenV2Source))
 	var ex pathmatch.Set
