@@ -128,14 +128,14 @@ func Check(ctx context.Context, r checkRepo, opts CheckOptions) (*CheckReport, e
 	if err := checkSnapshots(ctx, r, rep, badBlobs, opts.Repair, used); err != nil {
 		return nil, err
 	}
-	if err := checkDeltaBases(ctx, r, rep, headers, used); err != nil {
-		return nil, err
-	}
 	recs, err := checkLocksAndAudit(ctx, r, rep)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkWALArchives(ctx, r, rep, packs, badBlobs, recs); err != nil {
+	if err := checkWALArchives(ctx, r, rep, packs, badBlobs, recs, used); err != nil {
+		return nil, err
+	}
+	if err := checkDeltaBases(ctx, r, rep, headers, used); err != nil {
 		return nil, err
 	}
 	return rep, nil

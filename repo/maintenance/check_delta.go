@@ -10,10 +10,11 @@ import (
 	"memento/repo"
 )
 
-// checkDeltaBases checks that every delta blob (format 4) a snapshot uses
-// and no pack holds whole names a base that some pack holds whole: a delta
-// without its base cannot be read. headers are the packs' headers, used
-// the data blobs the snapshots' files list, per storage space.
+// checkDeltaBases checks that every delta blob (format 4) a snapshot or a
+// WAL archive uses and no pack holds whole names a base that some pack holds
+// whole: a delta without its base cannot be read. headers are the packs'
+// headers, used the data blobs the snapshots' files and the archived WAL
+// segments list, per storage space.
 func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers map[[32]byte]index.PackInfo, used map[string]map[chunk.ID]struct{}) error {
 	type copies struct {
 		whole bool

@@ -22,8 +22,10 @@ import (
 // hand takes its segment records with it and would shrink the ranges
 // silently. A missing file number (MissingFiles) catches any but the newest;
 // an audited `wal archive` run that archived further than the archive now
-// reaches catches the newest.
-func checkWALArchives(ctx context.Context, r checkRepo, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []repo.AuditRecord) error {
+// reaches catches the newest. The chunks of every segment are added to used
+// (per storage space), for the delta-base check that follows.
+func checkWALArchives(ctx context.Context, r checkRepo, rep *CheckReport, packs map[[32]byte]int64, bad map[chunk.ID]string, recs []repo.AuditRecord,
+	used map[string]map[chunk.ID]struct{}) error {
 	spaces, err := walarchive.ArchiveSpaces(ctx, r)
 	if err != nil {
 		return err
@@ -50,6 +52,7 @@ func checkWALArchives(ctx context.Context, r checkRepo, rep *CheckReport, packs 
 			if err := checkWALLine(ctx, r, rep, l, arch, exists, bad, &segs); err != nil {
 				return err
 			}
+			markWALChunks(used, space, arch)
 		}
 		if rec := furthestArchiveRun(recs, space); rec != nil && rec.Figures["last_seq"].Uint64() > furthest {
 			rep.add(SevError, "space "+space+" WAL archive", "ends at seq %d, but 'wal archive' on %s at %s archived through seq %d: a wal/ file is missing (deleted or lost)",
@@ -58,6 +61,21 @@ func checkWALArchives(ctx context.Context, r checkRepo, rep *CheckReport, packs 
 	}
 	rep.Figures["wal_segments"] = float64(segs)
 	return nil
+}
+
+// markWALChunks adds the chunks of every archived segment of a line to
+// used, as prune marks them: a chunk the WAL archive lists is used even when
+// no snapshot lists it, so the delta-base check covers it too.
+func markWALChunks(used map[string]map[chunk.ID]struct{}, space string, arch *walarchive.WALArchive) {
+	sp := repo.StorageSpace(space)
+	if used[sp] == nil {
+		used[sp] = map[chunk.ID]struct{}{}
+	}
+	for _, rec := range arch.Segments() {
+		for _, c := range rec.Chunks {
+			used[sp][c.ID] = struct{}{}
+		}
+	}
 }
 
 // checkWALLine checks the archive of one line of history of a space.
