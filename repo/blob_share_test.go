@@ -13,14 +13,13 @@ import (
 )
 
 // TestStreamBlobsShare: streams sharing a budget (StreamOptions.Share) give
-// back every byte of it whichever way they end, so that a stream after
-// one that stopped early (fn's error) or was cancelled still runs; one
-// started from another's Started, while that one's last runs are opened,
-// runs beside it; each delivers every blob once, in order, with its bytes,
-// and a damaged one with its error naming the pack, the blob and its
-// offset.
-// The budget fits one run: a share leaked by one stream would block the
-// next one for good (the test's guard fails it).
+// back every byte of it whichever way they end: after a stream that fn
+// stopped and one that was cancelled, both with every run read ahead (so
+// that runs not taken by fn still held their share), the whole budget is
+// free again; a stream started from another's Started, while that one's
+// last runs are opened, runs beside it; each delivers every blob once, in
+// order, with its bytes, and a damaged one with its error naming the pack,
+// the blob and its offset.
 func TestStreamBlobsShare(t *testing.T) {
 	fx := newStreamFixture(t, 10)
 	ids := fx.ids
@@ -30,16 +29,26 @@ func TestStreamBlobsShare(t *testing.T) {
 	wantErr := fmt.Sprintf("pack %s: data blob %s at offset %d", ShortHex(bad.Pack), ids[victim].Short(), bad.Offset)
 	guard, cancelGuard := context.WithTimeout(context.Background(), time.Minute) // against a hang, not a timing
 	defer cancelGuard()
-	sh := NewStreamShare(2, 2)
-	opts := StreamOptions{RunBytes: 1, Ahead: 1 << 30, Share: sh, Buffer: BufferPooled}
+	sh := NewStreamShare(1<<20, 2) // every run fits at once
+	free := func(when string) {
+		t.Helper()
+		if !sh.sem.TryAcquire(sh.ahead) {
+			t.Fatalf("%s: part of the shared budget was not given back", when)
+		}
+		sh.sem.Release(sh.ahead)
+	}
+	var reads sync.WaitGroup // every run read: the runs fn will not take hold their share
+	opts := StreamOptions{RunBytes: 1, Ahead: 1, Share: sh, Buffer: BufferPooled, OnRead: func(int64) { reads.Done() }}
 
 	stop := errors.New("stop")
+	reads.Add(len(ids))
 	n := 0
 	err := fx.r.StreamBlobs(guard, "", DataBlob, ids, opts, func(b StreamBlob) error {
 		if b.Pooled != nil {
 			chunk.PutBuffer(b.Pooled)
 		}
 		if n++; n == 3 {
+			reads.Wait()
 			return stop
 		}
 		return nil
@@ -47,14 +56,17 @@ func TestStreamBlobsShare(t *testing.T) {
 	if !errors.Is(err, stop) {
 		t.Fatalf("stopped stream: %v", err)
 	}
+	free("after a stream fn stopped")
 
 	ctx, cancel := context.WithCancel(guard)
+	reads.Add(len(ids))
 	n = 0
 	err = fx.r.StreamBlobs(ctx, "", DataBlob, ids, opts, func(b StreamBlob) error {
 		if b.Pooled != nil {
 			chunk.PutBuffer(b.Pooled)
 		}
 		if n++; n == 4 {
+			reads.Wait()
 			cancel()
 		}
 		return nil
@@ -62,7 +74,9 @@ func TestStreamBlobsShare(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled stream: %v", err)
 	}
+	free("after a cancelled stream")
 
+	opts.OnRead = nil
 	var wg sync.WaitGroup
 	var second []error
 	var secondOrder []int
@@ -79,8 +93,9 @@ func TestStreamBlobsShare(t *testing.T) {
 	errs, order := fx.collect(t, guard, ids, first)
 	wg.Wait()
 	if guard.Err() != nil {
-		t.Fatal("the shared budget was not given back: the streams after one that stopped or was cancelled hung")
+		t.Fatal("the streams hung")
 	}
+	free("after two overlapping streams")
 	if started != 1 {
 		t.Fatalf("Started called %d times, want once", started)
 	}
