@@ -80,6 +80,19 @@ type StreamOptions struct {
 	// MiB of stored runs and some 30 MiB of plaintext per file, and ran at
 	// memento's 200 MiB heap limit.
 	AheadHeld bool
+	// Share, if set, is a read-ahead budget and a set of turns to open
+	// blobs shared with other streams (NewStreamShare): its size and
+	// workers replace Ahead's and Workers'. Streams run one after the
+	// other can then overlap, the next one reading its first runs while
+	// the last runs of the one before are opened, with no more memory or
+	// workers than one of them alone (L2 of several snapshots).
+	Share *StreamShare
+	// Started, if set, is called once every run of a stream with Ahead
+	// has been started (read, being read or opened), on a goroutine of
+	// the stream's: what is left is fn's, and a Share's budget frees as it
+	// goes. It is not called when the stream stops before (fn's error,
+	// ctx), nor for a stream with nothing to read.
+	Started func()
 	// Workers bounds the runs being opened at once (CPU work) when Ahead >
 	// 0; 0 means no bound beyond Ahead's.
 	Workers int
@@ -150,6 +163,24 @@ type StreamOptions struct {
 	EndToEnd func(id chunk.ID) bool
 }
 
+// StreamShare is a read-ahead budget and turns to open blobs that several
+// streams share (StreamOptions.Share).
+type StreamShare struct {
+	ahead int64
+	sem   *semaphore.Weighted
+	cpu   chan struct{} // nil: no bound beyond ahead's
+}
+
+// NewStreamShare returns a budget of ahead bytes (> 0) and workers turns
+// (0: no bound) to share between streams.
+func NewStreamShare(ahead int64, workers int) *StreamShare {
+	sh := &StreamShare{ahead: ahead, sem: semaphore.NewWeighted(ahead)}
+	if workers > 0 {
+		sh.cpu = make(chan struct{}, workers)
+	}
+	return sh
+}
+
 // StreamBlob is one blob delivered by StreamBlobs.
 type StreamBlob struct {
 	Index int      // position in the blobs given
@@ -210,6 +241,9 @@ func (r *Repository) StreamBlobs(ctx context.Context, space string, t BlobType, 
 		if err := fn(m); err != nil {
 			return err
 		}
+	}
+	if opts.Share != nil {
+		opts.Ahead, s.opts.Ahead = opts.Share.ahead, opts.Share.ahead
 	}
 	if opts.Ahead <= 0 {
 		for n, run := range runs {
@@ -496,9 +530,15 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 		return min(w, s.opts.Ahead)
 	}
 	sem := semaphore.NewWeighted(s.opts.Ahead)
-	if s.opts.Workers > 0 {
+	if sh := s.opts.Share; sh != nil {
+		sem, s.cpu = sh.sem, sh.cpu
+	} else if s.opts.Workers > 0 {
 		s.cpu = make(chan struct{}, s.opts.Workers)
 	}
+	// launched runs acquired their weight, and the first taken of them
+	// gave it back when fn took them: on the way out the others give theirs
+	// back, to a Share that outlives this stream.
+	launched, taken := 0, 0
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -507,11 +547,15 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 			if sem.Acquire(ctx2, weight(run)) != nil {
 				return
 			}
+			launched = i + 1
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				results[i] <- s.readRun(ctx2, run, which[i])
 			}()
+		}
+		if s.opts.Started != nil {
+			s.opts.Started()
 		}
 	}()
 	defer func() {
@@ -523,6 +567,9 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 				s.free(blobs)
 			default:
 			}
+		}
+		for i := taken; i < launched; i++ {
+			sem.Release(weight(runs[i]))
 		}
 	}()
 	for i := range runs {
@@ -536,6 +583,7 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 			return deliverCancelled(err, runs[i:], which[i:], fn)
 		}
 		sem.Release(weight(runs[i]))
+		taken = i + 1
 		if err := s.deliver(blobs, fn); err != nil {
 			return err
 		}

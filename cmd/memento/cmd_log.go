@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -141,6 +142,33 @@ func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecor
 		a.log.Warn("could not append to the audit trail", "command", rec.Command, "err", err)
 	}
 }
+
+// auditAll appends recs to the audit trail, several at once: each record
+// is a file of its own, written with two fsyncs, and `verify --all` of
+// three spaces ended waiting for six fsyncs one after the other (5-15 ms
+// each on the bench's VM, 70-130 ms beside other writers). Their times are
+// set first, in the order given, so that the trail lists them in that
+// order as before.
+func (a *app) auditAll(ctx context.Context, r *repo.Repository, recs []repo.AuditRecord) {
+	now := time.Now().UTC()
+	sem := make(chan struct{}, auditWrites)
+	var wg sync.WaitGroup
+	for i := range recs {
+		if recs[i].Time.IsZero() {
+			recs[i].Time = now.Add(time.Duration(i))
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			a.audit(ctx, r, recs[i])
+		}()
+	}
+	wg.Wait()
+}
+
+// auditWrites bounds the records auditAll writes at once.
+const auditWrites = 8
 
 // auditResult fills Result and Error from err.
 func auditResult(rec repo.AuditRecord, err error) repo.AuditRecord {

@@ -144,11 +144,13 @@ func (a *app) verify(ctx context.Context, f verifyFlags, args []string) error {
 	stop := a.showProgress("verify "+level.String(), -1, opts.Progress)
 	vds, err := verify.VerifySnapshots(ctx, r, ids, opts)
 	stop()
+	recs := make([]repo.AuditRecord, 0, len(vds))
 	for _, vd := range vds {
 		a.printVerdict(vd)
-		a.audit(ctx, r, verifyRecord(vd, ""))
+		recs = append(recs, verifyRecord(vd, ""))
 		out.Passed = out.Passed && vd.Passed
 	}
+	a.auditAll(ctx, r, recs)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,15 @@ func TestE2EVerifyLevelsAuditAndSchedule(t *testing.T) {
 	if len(recs) != 11 || recs[0]["result"] != "ok" || recs[0]["host"] == "" {
 		t.Fatalf("%d verify records: %v", len(recs), recs)
 	}
+	// Each `verify --all` writes its records at once, listed in the order
+	// of its verdicts: space-a's, then space-b's, level by level.
+	for i, level := range []string{"L1", "L2", "L3", "L4"} {
+		for j, space := range []string{"space-a", "space-b"} {
+			if r := recs[2*i+j]; r["space"] != space || r["level"] != level {
+				t.Fatalf("verify record %d: space %v level %v, want %s %s", 2*i+j, r["space"], r["level"], space, level)
+			}
+		}
+	}
 	if out := e.mustRun("log", "--command", "backup"); strings.Count(out, " backup ") != 2 {
 		t.Fatalf("backup records:\n%s", out)
 	}

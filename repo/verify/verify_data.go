@@ -131,8 +131,22 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// damage.
 	opts := repo.StreamOptions{RunBytes: l2RunBytes, Ramp: true, Ahead: l2Ahead, AheadHeld: true, Workers: v.opts.Workers, AroundCache: true,
 		Buffer: repo.BufferPooled, OnRead: func(n int64) { v.opts.Progress.Bytes.Add(n) }, Locs: locs}
-	// In a relay of snapshots, wait for the previous one's stream to end;
-	// that wait is not this snapshot's L2 time.
+	// The chunks of the files hashed are opened without their keyed ID
+	// check (endToEnd; L3's taps keep it); if any of them was not proven
+	// by a file's BLAKE3 and then fails that check (confirm), the pass is
+	// run again with every ID checked, so that the findings are those of
+	// a pass that checked them all. The pass is planned (newDataCheck)
+	// before the wait below: in a relay, while the previous snapshot's
+	// stream keeps both cores busy, rather than at the hand-over with one.
+	if w.relay != nil {
+		// In a relay the next snapshot starts streaming as soon as this
+		// one has started its last runs, under the same bound.
+		opts.Share, opts.Started = w.relay.share, w.relay.streamed
+	}
+	mark, dropped := len(vd.Findings), vd.dropped
+	c, sopts := v.newDataCheck(ctx, w, vd, tap, ids, hashable, opts, tap == nil)
+	// In a relay of snapshots, wait for the previous one's stream to have
+	// started its last runs; that wait is not this snapshot's L2 time.
 	waitFrom := time.Now()
 	if err := w.relay.startStream(ctx); err != nil {
 		return err
@@ -140,14 +154,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	defer w.relay.streamed()
 	defer trace.StartRegion(ctx, "verify L2 stream").End()
 	start = start.Add(time.Since(waitFrom))
-	// The chunks of the files hashed are opened without their keyed ID
-	// check (endToEnd; L3's taps keep it); if any of them was not proven
-	// by a file's BLAKE3 and then fails that check (confirm), the pass is
-	// run again with every ID checked, so that the findings are those of
-	// a pass that checked them all.
-	mark, dropped := len(vd.Findings), vd.dropped
-	c, err := v.dataPass(ctx, w, vd, tap, ids, hashable, opts, tap == nil)
-	if err != nil {
+	if err := c.stream(ctx, ids, sopts); err != nil {
 		return err
 	}
 	var first int64 // the bytes the first pass read, when it is run again
@@ -159,7 +166,8 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 		if !ok {
 			first = c.read + c.checked
 			vd.Findings, vd.dropped = vd.Findings[:mark], dropped
-			if c, err = v.dataPass(ctx, w, vd, tap, ids, hashable, opts, false); err != nil {
+			c, sopts = v.newDataCheck(ctx, w, vd, tap, ids, hashable, opts, false)
+			if err := c.stream(ctx, ids, sopts); err != nil {
 				return err
 			}
 		}
@@ -197,13 +205,14 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	return nil
 }
 
-// dataPass reads and opens the blobs ids (opts.Locs their locations) and
-// hashes the files hashable as their chunks arrive. With endToEnd the
-// chunks those files use are opened without their keyed ID check
+// newDataCheck plans a pass that reads and opens the blobs ids (opts.Locs
+// their locations) and hashes the files hashable as their chunks arrive
+// (stream), and returns the options to stream them with. With endToEnd
+// the chunks those files use are opened without their keyed ID check
 // (repo.StreamOptions.EndToEnd): each file's BLAKE3 checks them, and
 // confirm checks the IDs of those no file proved. Findings about packs are
 // made as the blobs arrive; those about files are left to report.
-func (v *Verifier) dataPass(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFunc, ids []chunk.ID, hashable []WalkFile, opts repo.StreamOptions, endToEnd bool) (*dataCheck, error) {
+func (v *Verifier) newDataCheck(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFunc, ids []chunk.ID, hashable []WalkFile, opts repo.StreamOptions, endToEnd bool) (*dataCheck, repo.StreamOptions) {
 	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
 		buf: map[chunk.ID]*[]byte{}, hashing: map[chunk.ID]int{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
 	for _, f := range hashable {
@@ -241,8 +250,13 @@ func (v *Verifier) dataPass(ctx context.Context, w *SnapWalk, vd *Verdict, tap t
 		// consumer.
 		opts.Consume = c.deliver
 	}
+	return c, opts
+}
+
+// stream runs the pass newDataCheck planned.
+func (c *dataCheck) stream(ctx context.Context, ids []chunk.ID, opts repo.StreamOptions) error {
 	var pack [32]byte
-	err := v.blobs.StreamBlobs(ctx, w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
+	return c.v.blobs.StreamBlobs(ctx, c.w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		if err := ctx.Err(); err != nil {
 			if b.Pooled != nil {
 				chunk.PutBuffer(b.Pooled)
@@ -259,7 +273,6 @@ func (v *Verifier) dataPass(ctx context.Context, w *SnapWalk, vd *Verdict, tap t
 		c.deliverBlob(b)
 		return nil
 	})
-	return c, err
 }
 
 // confirm, after a pass with endToEnd, reads again with their IDs checked

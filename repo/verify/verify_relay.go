@@ -5,18 +5,28 @@ import (
 	"sync"
 
 	"memento/chunk"
+	"memento/repo"
 )
 
 // L2 of several snapshots (`verify --all --latest --level L2`, one per
 // space) is a relay: each snapshot is verified exactly as alone, with its
 // own verdict, but the next one does not wait for it to end before it
 // starts: snapshot k+1 loads its manifest, walks its trees, looks its
-// chunks up in the index and plans its reads (L1 and L2's planning, serial
-// work of one core and small reads) while snapshot k's packs stream, and
-// starts streaming its own packs the moment k's stream ends. One stream at
-// a time: a trial that let the next stream start while the previous one
-// delivered its last 12 MiB was slower on the loaded benchmark machine (two
-// streams' buffers, two snapshots' packs read at once).
+// chunks up in the index and plans its reads and its pass (L1 and L2's
+// planning, serial work of one core and small reads) while snapshot k
+// walks or its packs stream, and starts streaming its own packs as soon as
+// k's stream has started its last runs. Two snapshots walk at once from
+// the start (k+2 starts its walk when k starts streaming): the first
+// snapshot's walk is one core's work, and the second's then uses the
+// other core, which had nothing to do before the first stream, instead of
+// taking a core from that stream. The streams share one read-ahead budget
+// and one set of turns to open chunks (repo.StreamShare), so two of them
+// overlapping hold no more memory and use no more workers than one: the
+// next one's first runs are read while the last runs of the one before
+// are opened, and the cores do not wait at the hand-over (session 12; a
+// trial in session 8 that let the next stream start with a budget of its
+// own while the previous one delivered its last 12 MiB was slower on the
+// loaded benchmark machine: two streams' buffers, two budgets of reads).
 //
 // Nothing checked changes: each snapshot's verdict holds the same findings,
 // in the same order, as when verified alone; the verdicts come back in the
@@ -25,13 +35,17 @@ import (
 // relay is one snapshot's place in the relay: when it may stream, and the
 // batons it hands to the next one. A nil relay waits for nothing.
 type relay struct {
+	// share is the read-ahead budget and the turns to open chunks of
+	// every stream of the relay: a stream starts when the one before
+	// has started its last runs, and they share one bound.
+	share   *repo.StreamShare
 	stream  <-chan struct{} // closed when this snapshot may stream
-	walked  func()          // lets the next snapshot walk its trees
-	handoff func()          // lets the next snapshot stream (and walk)
+	walked  func()          // lets the snapshot after the next walk its trees
+	handoff func()          // lets the next snapshot stream (and the one after walk)
 }
 
-// startStream lets the next snapshot walk its trees and waits until this
-// one may read its packs.
+// startStream lets the snapshot after the next walk its trees and waits
+// until this one may read its packs.
 func (r *relay) startStream(ctx context.Context) error {
 	if r == nil {
 		return nil
@@ -45,7 +59,8 @@ func (r *relay) startStream(ctx context.Context) error {
 	}
 }
 
-// streamed says the snapshot's stream ended: the next one may start its own.
+// streamed says the snapshot's stream started its last runs, or ended:
+// the next one may start its own.
 func (r *relay) streamed() {
 	if r != nil {
 		r.handoff()
@@ -59,8 +74,8 @@ func (r *relay) streamed() {
 // cancelled.
 func (v *Verifier) verifyRelay(ctx context.Context, r Repository, ids []chunk.ID) ([]*Verdict, error) {
 	n := len(ids)
-	walk := make([]chan struct{}, n+1)
-	stream := make([]chan struct{}, n+1)
+	walk := make([]chan struct{}, n+2)
+	stream := make([]chan struct{}, n+2)
 	ctxs := make([]context.Context, n)
 	cancels := make([]context.CancelFunc, n)
 	for i := range walk {
@@ -71,14 +86,16 @@ func (v *Verifier) verifyRelay(ctx context.Context, r Repository, ids []chunk.ID
 		defer cancels[i]()
 	}
 	close(walk[0])
+	close(walk[1])
 	close(stream[0])
 	vds := make([]*Verdict, n)
 	errs := make([]error, n)
+	share := repo.NewStreamShare(l2Ahead, v.opts.Workers)
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		walked := sync.OnceFunc(func() { close(walk[i+1]) })
+		walked := sync.OnceFunc(func() { close(walk[i+2]) })
 		handoff := sync.OnceFunc(func() { walked(); close(stream[i+1]) })
-		rl := &relay{stream: stream[i], walked: walked, handoff: handoff}
+		rl := &relay{share: share, stream: stream[i], walked: walked, handoff: handoff}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

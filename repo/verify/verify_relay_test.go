@@ -104,7 +104,8 @@ func (c cancelOn) LoadSnapshotFile(ctx context.Context, id chunk.ID) (*repo.Snap
 
 // A relay cancelled while it verifies the second snapshot returns the
 // context's error, with no verdict of a snapshot it did not finish (the
-// first one may be finished or not: it streams while the second walks).
+// first one may be finished or not: it walks and streams while the second
+// walks).
 func TestVerifyL2RelayCancelled(t *testing.T) {
 	tr := repotest.New(t, repo.InitOptions{})
 	var ids []chunk.ID
@@ -155,5 +156,56 @@ func TestVerifyL2RelayWrongFileDigest(t *testing.T) {
 	}
 	if len(l2) != 1 || l2[0] != want || vds[1].Figures["files_hashed"] != 0 {
 		t.Fatalf("L2 findings %q (files hashed %v), want only %q", l2, vds[1].Figures["files_hashed"], want)
+	}
+}
+
+// A relay of five snapshots (two walk at once, each later one starts its
+// walk when the one two places before it starts streaming): every verdict
+// comes back, in the order asked for, the fourth alone failing with its
+// exact finding, and each figure is the snapshot's own.
+func TestVerifyL2RelayWalksTwoAhead(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	var ids []chunk.ID
+	var want string
+	for i := range 5 {
+		if i == 3 {
+			c := repotest.NewCrafter(t, tr.Repository, "")
+			data := repotest.RandomBytes(611, 300<<10)
+			f := c.File("bad", data)
+			wrong := repo.Hash(blake3.Sum256(data[2:]))
+			f.BLAKE3 = &wrong
+			ids = append(ids, c.Snapshot(c.Tree(f)).ID)
+			sum := blake3.Sum256(data)
+			want = "L2 file bad: content BLAKE3 " + hex.EncodeToString(sum[:])[:16] + " does not match the tree's"
+			continue
+		}
+		src := filepath.Join(t.TempDir(), "src")
+		repotest.WriteFile(t, filepath.Join(src, "a"), repotest.RandomBytes(uint64(600+i), (i+1)<<19), 0o644)
+		ids = append(ids, backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}}).ID)
+	}
+	vds := verifytest.IDs(t, tr.Repository, verify.L2, ids...)
+	if len(vds) != 5 {
+		t.Fatalf("%d verdicts, want 5", len(vds))
+	}
+	for i, vd := range vds {
+		if vd.Snapshot != ids[i].String() {
+			t.Fatalf("verdict %d is of %s, want %s", i, vd.Short(), ids[i].Short())
+		}
+		if i == 3 {
+			continue
+		}
+		verifytest.WantPass(t, vd)
+		if vd.Figures["files_hashed"] != 1 || vd.Figures["data_bytes"] != float64((i+1)<<19) {
+			t.Fatalf("verdict %d: figures %v, want 1 file of %d bytes", i, vd.Figures, (i+1)<<19)
+		}
+	}
+	var l2 []string
+	for _, f := range vds[3].Findings {
+		if f.Level == verify.L2 {
+			l2 = append(l2, f.String())
+		}
+	}
+	if len(l2) != 1 || l2[0] != want {
+		t.Fatalf("fourth snapshot's L2 findings %q, want only %q", l2, want)
 	}
 }
