@@ -59,7 +59,7 @@ func TestFileWriter(t *testing.T) {
 				if tc.name == "many small writes" {
 					size = 1 // a wrong hint costs speed, never bytes
 				}
-				w, err := createFileWriter(p, mode.direct, size)
+				w, err := createFileWriter(p, mode.direct, size, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -114,7 +114,7 @@ func TestFileWriterWithoutODirect(t *testing.T) {
 	}
 	defer os.RemoveAll(d)
 	p := filepath.Join(d, "f")
-	w, err := createFileWriter(p, true, writeBufSize+12345)
+	w, err := createFileWriter(p, true, writeBufSize+12345, nil)
 	if err != nil {
 		t.Fatalf("create on tmpfs: %v", err)
 	}
@@ -148,7 +148,7 @@ func TestFileWriterRefusesExisting(t *testing.T) {
 	}
 	for _, p := range []string{victim, link} {
 		for _, direct := range []bool{true, false} {
-			if w, err := createFileWriter(p, direct, 4); err == nil {
+			if w, err := createFileWriter(p, direct, 4, nil); err == nil {
 				w.close()
 				t.Errorf("createFileWriter(%s, direct=%v) succeeded over an existing file", filepath.Base(p), direct)
 			} else if !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ELOOP) {

@@ -1,0 +1,151 @@
+package restore
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+)
+
+// TestRestoreMemCarvesAlignedAndReuses: buffers are carved to a power of
+// two, aligned to it (O_DIRECT takes them), given back and handed out
+// again; a slice the arena did not carve, an empty one and a second put of
+// the same buffer are ignored; past the limit get says so (nil) and the
+// caller uses the heap; release unmaps and starts over.
+func TestRestoreMemCarvesAlignedAndReuses(t *testing.T) {
+	m := newRestoreMem()
+	m.limit = 2 * memSlab
+	addr := func(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+	a := m.get(100_000) // class 17: 128 KiB
+	if a == nil || len(a) != 0 || cap(a) != 128<<10 || addr(a)%(128<<10) != 0 {
+		t.Fatalf("get(100000): len %d cap %d at %#x, want an empty 128 KiB buffer aligned to 128 KiB", len(a), cap(a), addr(a))
+	}
+	a = append(a, bytes.Repeat([]byte{7}, 100_000)...)
+	b := m.get(1)
+	if cap(b) != writeAlign || addr(b)%writeAlign != 0 {
+		t.Fatalf("get(1): cap %d at %#x, want one aligned block", cap(b), addr(b))
+	}
+	m.put(a[:10]) // any length, the same first byte
+	if c := m.get(128 << 10); addr(c) != addr(a) {
+		t.Fatalf("get after put: %#x, want the buffer given back (%#x)", addr(c), addr(a))
+	}
+	m.put(make([]byte, 4096)) // not carved
+	m.put(nil)
+	m.put(b)
+	m.put(b) // twice: once only
+	if c, d := m.get(writeAlign), m.get(writeAlign); addr(c) != addr(b) || addr(d) == addr(b) {
+		t.Fatalf("after a double put the buffer was handed out twice (%#x %#x, put %#x)", addr(c), addr(d), addr(b))
+	}
+	if got := m.get(memSlab + 1); got != nil { // beyond the largest class
+		t.Fatalf("get(%d) = cap %d, want nil", memSlab+1, cap(got))
+	}
+	if got := m.get(8 << 20); got != nil { // a third slab: past the limit
+		t.Fatalf("get(8 MiB) past the limit = cap %d, want nil", cap(got))
+	}
+	if m.bytes != 2*memSlab {
+		t.Fatalf("slabs hold %d bytes, want %d", m.bytes, 2*memSlab)
+	}
+	m.release()
+	m.release()
+	if m.bytes != 0 || len(m.slabs) != 0 {
+		t.Fatalf("after release: %d bytes in %d slabs", m.bytes, len(m.slabs))
+	}
+	if c := m.get(1 << 20); c == nil || cap(c) != 1<<20 {
+		t.Fatalf("get after release: cap %d, want a fresh 1 MiB buffer", cap(c))
+	}
+	m.release()
+	var nilMem *restoreMem
+	if nilMem.get(10) != nil {
+		t.Fatal("a nil restoreMem handed out a buffer")
+	}
+	nilMem.put(make([]byte, 10))
+	nilMem.release()
+}
+
+// TestFileGateSharesMemUntilLastRelease: the restores of one gate share
+// their buffers, and only the last release unmaps them.
+func TestFileGateSharesMemUntilLastRelease(t *testing.T) {
+	g := NewFileGate(4)
+	m1, rel1 := g.memFor()
+	m2, rel2 := g.memFor()
+	if m1 != m2 {
+		t.Fatal("two restores through one gate got separate buffers")
+	}
+	b := m1.get(64 << 10)
+	rel1()
+	if m2.bytes == 0 {
+		t.Fatal("the first release unmapped buffers the second restore still uses")
+	}
+	b = append(b, 1) // still mapped: must not fault
+	m2.put(b)
+	rel2()
+	if m2.bytes != 0 {
+		t.Fatalf("after the last release %d bytes are still mapped", m2.bytes)
+	}
+	if m3, rel3 := g.memFor(); m3 == m1 {
+		t.Fatal("a restore after the last release got the released buffers")
+	} else {
+		rel3()
+	}
+	var none *FileGate
+	m4, rel4 := none.memFor()
+	if m4 == nil {
+		t.Fatal("a restore without a gate got no buffers")
+	}
+	rel4()
+}
+
+// TestFileWriterInRestoreMem: a file written through buffers of a
+// restoreMem (O_DIRECT where the file system takes it) has the bytes
+// written (a run of whole zero blocks skipped on the way) and gives the
+// buffers back on close.
+func TestFileWriterInRestoreMem(t *testing.T) {
+	m := newRestoreMem()
+	defer m.release()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	size := int64(writeBufSize + 3*writeAlign + 17)
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = byte(i*7 + 1)
+	}
+	for i := writeBufSize / 2; i < writeBufSize/2+4*writeAlign; i++ {
+		want[i] = 0 // four whole zero blocks, skipped
+	}
+	w, err := createFileWriter(p, true, size, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.own == nil {
+		t.Fatal("the writer did not take its buffers from the restoreMem")
+	}
+	half := writeBufSize / 2
+	if err := w.write(want[:half]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.skip(4 * writeAlign); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.write(want[half+4*writeAlign:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.finish(size); err != nil {
+		t.Fatal(err)
+	}
+	own := w.own
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("file differs from what was written (%d bytes, want %d)", len(got), len(want))
+	}
+	if c := m.get(cap(own)); unsafe.SliceData(c) != unsafe.SliceData(own) {
+		t.Fatal("close did not give the writer's buffers back")
+	}
+}
