@@ -29,10 +29,10 @@ import (
 // slabs, and by memCap: past it a buffer is plain heap memory, as before.
 
 const (
-	memMinClass = 12       // 4 KiB: the smallest buffer carved, O_DIRECT's alignment
-	memMaxClass = 24       // 16 MiB: larger buffers are plain heap memory
-	memSlab     = 16 << 20 // bytes allocated at once for the buffers of one class
-	memCap      = 160 << 20
+	memMinClass = 12 // 4 KiB: the smallest block, O_DIRECT's alignment
+	memMaxClass = 24 // 16 MiB: a slab; larger buffers are plain heap memory
+	memSlab     = 1 << memMaxClass
+	memCap      = 160 << 20 // most bytes of slabs
 )
 
 // restoreMem hands out buffers of power-of-two sizes carved from huge-page
@@ -41,20 +41,27 @@ const (
 // concurrent use.
 type restoreMem struct {
 	mu    sync.Mutex
-	free  [memMaxClass + 1][][]byte
-	bufs  map[*byte]memBuf // every buffer carved, by its first byte
-	slabs [][]byte
-	bytes int64 // of slabs
-	limit int64 // most bytes of slabs (memCap)
+	slabs [][]byte                               // each memSlab long and aligned to it
+	maps  [][]byte                               // the mappings that hold them
+	free  [memMaxClass + 1]map[memBlock]struct{} // the free blocks of each class
+	out   map[*byte]memBlock                     // the blocks handed out, by first byte
+	limit int64                                  // most bytes of slabs (memCap)
 }
 
-// memBuf is a carved buffer's class and whether it is handed out.
-type memBuf struct {
+// memBlock is a block of 1<<class bytes at off in slabs[slab].
+type memBlock struct {
+	slab  int32
 	class int8
-	out   bool
+	off   int
 }
 
-func newRestoreMem() *restoreMem { return &restoreMem{bufs: map[*byte]memBuf{}, limit: memCap} }
+func newRestoreMem() *restoreMem {
+	m := &restoreMem{out: map[*byte]memBlock{}, limit: memCap}
+	for c := range m.free {
+		m.free[c] = map[memBlock]struct{}{}
+	}
+	return m
+}
 
 func memClass(n int) int {
 	if n <= 1<<memMinClass {
@@ -63,9 +70,10 @@ func memClass(n int) int {
 	return bits.Len(uint(n - 1))
 }
 
-// get returns an empty slice with capacity at least n, aligned to
-// writeAlign when it is carved (always, below memCap and for n up to 16
-// MiB). It is plain heap memory otherwise: nil if m is nil or n is 0.
+// get returns an empty slice with capacity at least n, aligned to its
+// power-of-two size (at least writeAlign), or nil: past memCap, for more
+// than memSlab bytes, for n = 0 or when m is nil. The caller then uses the
+// heap.
 func (m *restoreMem) get(n int) []byte {
 	c := memClass(n)
 	if m == nil || n <= 0 || c > memMaxClass {
@@ -73,51 +81,59 @@ func (m *restoreMem) get(n int) []byte {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.free[c]) == 0 && !m.grow(c) {
-		return nil
+	k := c
+	for k <= memMaxClass && len(m.free[k]) == 0 {
+		k++
 	}
-	k := len(m.free[c]) - 1
-	b := m.free[c][k]
-	m.free[c][k] = nil
-	m.free[c] = m.free[c][:k]
-	m.bufs[unsafe.SliceData(b)] = memBuf{int8(c), true}
+	if k > memMaxClass {
+		if !m.grow() {
+			return nil
+		}
+		k = memMaxClass
+	}
+	var blk memBlock
+	for b := range m.free[k] {
+		blk = b
+		break
+	}
+	delete(m.free[k], blk)
+	for ; k > c; k-- { // split: keep the lower half, free the upper
+		blk.class = int8(k - 1)
+		m.free[k-1][memBlock{blk.slab, int8(k - 1), blk.off + 1<<(k-1)}] = struct{}{}
+	}
+	b := m.slabs[blk.slab][blk.off : blk.off+1<<c : blk.off+1<<c]
+	m.out[unsafe.SliceData(b)] = blk
 	return b[:0]
 }
 
-// grow carves a new slab into buffers of class c; false past memCap.
-func (m *restoreMem) grow(c int) bool {
-	size := max(memSlab, 1<<c)
-	if m.bytes+int64(size) > m.limit {
+// grow maps one more slab, a free block of memMaxClass; false past memCap.
+func (m *restoreMem) grow() bool {
+	if int64(len(m.slabs)+1)*memSlab > m.limit {
 		return false
 	}
 	// Mapped, not taken from the Go heap: fresh pages nobody touched
 	// yet (a heap span reused is zeroed, which faults it in with small
 	// pages before it can be advised, and the runtime's scavenger splits
 	// the huge pages of heap memory again: measured, advised heap slabs
-	// took twice the faults). Aligned to hugepage.Size, so that the whole
-	// slab can be huge pages, and every buffer carved from it to its own
-	// size.
-	raw, err := unix.Mmap(-1, 0, size+hugepage.Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	// took twice the faults). Aligned to its size, so that it is whole
+	// huge pages and every block is aligned to its own size.
+	raw, err := unix.Mmap(-1, 0, 2*memSlab, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return false
 	}
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
-	off := int((p+hugepage.Size-1)&^(hugepage.Size-1) - p)
-	slab := raw[off : off+size : off+size]
+	off := int((p+memSlab-1)&^(memSlab-1) - p)
+	slab := raw[off : off+memSlab : off+memSlab]
 	hugepage.Advise(slab)
-	m.slabs = append(m.slabs, raw)
-	m.bytes += int64(size)
-	for o := size - 1<<c; o >= 0; o -= 1 << c { // the first piece is handed out first
-		b := slab[o : o+1<<c : o+1<<c]
-		m.free[c] = append(m.free[c], b)
-		m.bufs[unsafe.SliceData(b)] = memBuf{int8(c), false}
-	}
+	m.maps = append(m.maps, raw)
+	m.slabs = append(m.slabs, slab)
+	m.free[memMaxClass][memBlock{int32(len(m.slabs) - 1), memMaxClass, 0}] = struct{}{}
 	return true
 }
 
-// put takes back a buffer from get (any length, the same first byte). A
-// slice get did not carve, or one already given back, is ignored: the
-// garbage collector has it.
+// put takes back a buffer from get (any length, the same first byte),
+// merging it with its free buddies. A slice get did not hand out, or one
+// already given back, is ignored: the garbage collector has it.
 func (m *restoreMem) put(b []byte) {
 	if m == nil || cap(b) == 0 {
 		return
@@ -125,26 +141,42 @@ func (m *restoreMem) put(b []byte) {
 	p := unsafe.SliceData(b)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mb, ok := m.bufs[p]
-	if !ok || !mb.out {
+	blk, ok := m.out[p]
+	if !ok {
 		return
 	}
-	m.bufs[p] = memBuf{mb.class, false}
-	c := int(mb.class)
-	m.free[c] = append(m.free[c], unsafe.Slice(p, 1<<c)[:0])
+	delete(m.out, p)
+	for c := int(blk.class); c < memMaxClass; c++ {
+		buddy := memBlock{blk.slab, int8(c), blk.off ^ 1<<c}
+		if _, free := m.free[c][buddy]; !free {
+			break
+		}
+		delete(m.free[c], buddy)
+		blk = memBlock{blk.slab, int8(c + 1), min(blk.off, buddy.off)}
+	}
+	m.free[blk.class][blk] = struct{}{}
+}
+
+// bytes is how much memory m has mapped for its slabs.
+func (m *restoreMem) bytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.slabs)) * memSlab
 }
 
 // release unmaps every slab. Only once nothing uses its buffers: every
-// restore sharing m has ended (FileGate.mem). It may be called again.
+// restore sharing m has ended (FileGate.memFor). It may be called again.
 func (m *restoreMem) release() {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, s := range m.slabs {
-		_ = unix.Munmap(s)
+	for _, r := range m.maps {
+		_ = unix.Munmap(r)
 	}
-	m.slabs, m.bytes, m.bufs = nil, 0, map[*byte]memBuf{}
-	m.free = [memMaxClass + 1][][]byte{}
+	m.maps, m.slabs, m.out = nil, nil, map[*byte]memBlock{}
+	for c := range m.free {
+		m.free[c] = map[memBlock]struct{}{}
+	}
 }
