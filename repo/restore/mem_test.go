@@ -2,8 +2,6 @@ package restore
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 	"unsafe"
 )
@@ -115,57 +113,4 @@ func TestFileGateSharesMemUntilLastRelease(t *testing.T) {
 		t.Fatal("a restore without a gate got no buffers")
 	}
 	rel4()
-}
-
-// TestFileWriterInRestoreMem: a file written through buffers of a
-// restoreMem (O_DIRECT where the file system takes it) has the bytes
-// written (a run of whole zero blocks skipped on the way) and gives the
-// buffers back on close.
-func TestFileWriterInRestoreMem(t *testing.T) {
-	m := newRestoreMem()
-	defer m.release()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	size := int64(writeBufSize + 3*writeAlign + 17)
-	want := make([]byte, size)
-	for i := range want {
-		want[i] = byte(i*7 + 1)
-	}
-	for i := writeBufSize / 2; i < writeBufSize/2+4*writeAlign; i++ {
-		want[i] = 0 // four whole zero blocks, skipped
-	}
-	w, err := createFileWriter(p, true, size, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.own == nil {
-		t.Fatal("the writer did not take its buffers from the restoreMem")
-	}
-	half := writeBufSize / 2
-	if err := w.write(want[:half]); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.skip(4 * writeAlign); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.write(want[half+4*writeAlign:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.finish(size); err != nil {
-		t.Fatal(err)
-	}
-	own := w.own
-	if err := w.close(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("file differs from what was written (%d bytes, want %d)", len(got), len(want))
-	}
-	if c := m.get(cap(own)); unsafe.SliceData(c) != unsafe.SliceData(own) {
-		t.Fatal("close did not give the writer's buffers back")
-	}
 }

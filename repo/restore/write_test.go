@@ -48,7 +48,8 @@ func TestFileWriter(t *testing.T) {
 	for _, mode := range []struct {
 		name   string
 		direct bool
-	}{{"direct", true}, {"buffered", false}} {
+		mem    bool // the buffers from a restoreMem
+	}{{"direct", true, false}, {"buffered", false, false}, {"direct-restoreMem", true, true}} {
 		for _, tc := range cases {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
 				p := filepath.Join(t.TempDir(), "f")
@@ -59,11 +60,19 @@ func TestFileWriter(t *testing.T) {
 				if tc.name == "many small writes" {
 					size = 1 // a wrong hint costs speed, never bytes
 				}
-				w, err := createFileWriter(p, mode.direct, size, nil)
+				var mem *restoreMem
+				if mode.mem {
+					mem = newRestoreMem()
+					defer mem.release()
+				}
+				w, err := createFileWriter(p, mode.direct, size, mem)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer w.close()
+				if mode.mem && w.own == nil {
+					t.Fatal("the writer did not take its buffers from the restoreMem")
+				}
 				var want []byte
 				for i, op := range tc.ops {
 					if op.skip {
@@ -84,6 +93,9 @@ func TestFileWriter(t *testing.T) {
 				}
 				if err := w.close(); err != nil {
 					t.Fatal(err)
+				}
+				if mem != nil && len(mem.out) != 0 {
+					t.Fatalf("close left %d buffers of the restoreMem out", len(mem.out))
 				}
 				got, err := os.ReadFile(p)
 				if err != nil {
