@@ -121,6 +121,15 @@ func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs m
 		return nil
 	}
 	opts := repo.StreamOptions{Ahead: ahead, AheadHeld: true, AroundCache: true, Buffer: repo.BufferBorrowed, Fallback: true, Who: "restore", Locs: readLocs}
+	mem := rs.mem
+	if ahead == 0 {
+		mem = nil // a small file: one run of a few KiB, whose buffers the pools reuse at once
+	}
+	if mem != nil {
+		// The runs and the plaintexts in the restore's own memory
+		// (mem.go), each plaintext given back once fn is done with it.
+		opts.Buffer, opts.Alloc, opts.Free = repo.BufferFresh, mem.get, mem.put
+	}
 	if endToEnd {
 		opts.EndToEnd = func(chunk.ID) bool { return true }
 	}
@@ -133,7 +142,9 @@ func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs m
 			return &blobError{id: b.ID, loc: b.Loc, err: b.Err}
 		}
 		next++
-		return fn(b.Data, false)
+		err := fn(b.Data, false)
+		mem.put(b.Data)
+		return err
 	})
 	if err != nil {
 		return err

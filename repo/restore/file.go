@@ -93,7 +93,7 @@ func (rs *restorer) writeLargeFile(ctx context.Context, n *repo.Node, p, rel str
 	what := func(format string, args ...any) error {
 		return repo.Corruptf("snapshot "+rs.sn.ShortID(), "file %s: "+format, append([]any{rel}, args...)...)
 	}
-	w, err := createFileWriter(p, true, int64(n.Size))
+	w, err := createFileWriter(p, true, int64(n.Size), rs.mem)
 	if err != nil {
 		return err
 	}

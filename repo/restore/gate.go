@@ -23,6 +23,9 @@ type FileGate struct {
 	free    int
 	seq     uint64
 	waiting []*gateWaiter
+
+	mem     *restoreMem // the buffers of the restores using the gate (memFor)
+	memRefs int
 }
 
 type gateWaiter struct {
@@ -87,4 +90,30 @@ func (g *FileGate) releaseLocked() {
 	w := g.waiting[best]
 	g.waiting = slices.Delete(g.waiting, best, best+1)
 	close(w.ch)
+}
+
+// memFor returns the buffers of one restore (mem.go), shared by every
+// restore running through g at the time, and its release, to be called
+// once the restore has ended: the last release unmaps them. A nil gate
+// gives a restore buffers of its own.
+func (g *FileGate) memFor() (*restoreMem, func()) {
+	if g == nil {
+		m := newRestoreMem()
+		return m, m.release
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.mem == nil {
+		g.mem = newRestoreMem()
+	}
+	g.memRefs++
+	m := g.mem
+	return m, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.memRefs--; g.memRefs == 0 {
+			m.release()
+			g.mem = nil
+		}
+	}
 }

@@ -122,6 +122,9 @@ func Restore(ctx context.Context, r Repository, sn *repo.Snapshot, target string
 		return nil, fmt.Errorf("%w: snapshot %s is of space %s, which is restored whole (part of a database is not one); read single files with 'memento mount'", ErrPartialSpace, sn.ShortID(), sn.Space)
 	}
 	rs := &restorer{r: r, sn: sn, opts: opts, filter: opts.Filter}
+	var release func()
+	rs.mem, release = opts.Files.memFor()
+	defer release() // every file writer and stream of rs has ended by then
 	res := &RestoreResult{Target: target}
 	spec := stageSpec{dest: dest, kind: ".restore-", dirNode: spaceNode, meta: meta, dataDir: target}
 	if sn.Space != "" && sn.Engram != nil && opts.Mode != Scratch {
@@ -360,6 +363,8 @@ type restorer struct {
 	damagedFiles, damagedBytes uint64
 
 	replays *semaphore.Weighted // PITROptions.Replays
+
+	mem *restoreMem // the buffers of its runs, plaintexts and file writes (nil: the heap's)
 }
 
 // locateBatch is how many chunks restoreDir looks up in one index

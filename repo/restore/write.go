@@ -35,7 +35,9 @@ type fileWriter struct {
 	f      *os.File
 	path   string
 	direct bool
-	mem    *[]byte    // pooled backing of both buffers
+	mem    *[]byte // pooled backing of both buffers, or
+	own    []byte  // their backing from a restoreMem
+	from   *restoreMem
 	buf    []byte     // aligned; holds the file's bytes [base, base+len(buf))
 	spare  []byte     // the other buffer, being written while done != nil
 	base   int64      // file offset of buf[0], a multiple of writeAlign
@@ -44,8 +46,9 @@ type fileWriter struct {
 }
 
 // createFileWriter creates path (which must not exist), 0600 until the
-// caller sets its mode, for size bytes (a hint for the buffer size).
-func createFileWriter(path string, direct bool, size int64) (*fileWriter, error) {
+// caller sets its mode, for size bytes (a hint for the buffer size). Its
+// buffers come from mem (nil: the heap's pools).
+func createFileWriter(path string, direct bool, size int64, mem *restoreMem) (*fileWriter, error) {
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	w := &fileWriter{path: path}
 	fd, err := unix.Open(path, flags, 0o600)
@@ -56,10 +59,16 @@ func createFileWriter(path string, direct bool, size int64) (*fileWriter, error)
 	w.direct = direct && directio.Enable(w.f)
 	// Two buffers of up to writeBufSize, no larger than the file: a
 	// restore of many small files must not zero megabytes for each.
+	bs := int(min(writeBufSize, max(writeAlign, alignUp(size))))
+	if b := mem.get(2 * bs); b != nil { // aligned: carved to its size
+		w.own, w.from = b, mem
+		w.buf = b[:0:bs]
+		w.spare = b[bs : bs : 2*bs]
+		return w, nil
+	}
 	// Pooled buffers of a MiB or more are whole heap pages, aligned in
 	// practice; one that is not is replaced by a larger one cut to
 	// alignment. Only O_DIRECT needs the alignment.
-	bs := int(min(writeBufSize, max(writeAlign, alignUp(size))))
 	w.mem = chunk.Buffer(2 * bs)
 	m := (*w.mem)[:2*bs]
 	if w.direct && uintptr(unsafe.Pointer(&m[0]))&(writeAlign-1) != 0 {
@@ -197,6 +206,10 @@ func (w *fileWriter) close() error {
 	if w.mem != nil {
 		chunk.PutBuffer(w.mem)
 		w.mem, w.buf, w.spare = nil, nil, nil
+	}
+	if w.own != nil {
+		w.from.put(w.own)
+		w.own, w.buf, w.spare = nil, nil, nil
 	}
 	if w.f == nil {
 		return nil

@@ -48,7 +48,8 @@ func TestFileWriter(t *testing.T) {
 	for _, mode := range []struct {
 		name   string
 		direct bool
-	}{{"direct", true}, {"buffered", false}} {
+		mem    bool // the buffers from a restoreMem
+	}{{"direct", true, false}, {"buffered", false, false}, {"direct-restoreMem", true, true}} {
 		for _, tc := range cases {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
 				p := filepath.Join(t.TempDir(), "f")
@@ -59,11 +60,19 @@ func TestFileWriter(t *testing.T) {
 				if tc.name == "many small writes" {
 					size = 1 // a wrong hint costs speed, never bytes
 				}
-				w, err := createFileWriter(p, mode.direct, size)
+				var mem *restoreMem
+				if mode.mem {
+					mem = newRestoreMem()
+					defer mem.release()
+				}
+				w, err := createFileWriter(p, mode.direct, size, mem)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer w.close()
+				if mode.mem && w.own == nil {
+					t.Fatal("the writer did not take its buffers from the restoreMem")
+				}
 				var want []byte
 				for i, op := range tc.ops {
 					if op.skip {
@@ -84,6 +93,9 @@ func TestFileWriter(t *testing.T) {
 				}
 				if err := w.close(); err != nil {
 					t.Fatal(err)
+				}
+				if mem != nil && len(mem.out) != 0 {
+					t.Fatalf("close left %d buffers of the restoreMem out", len(mem.out))
 				}
 				got, err := os.ReadFile(p)
 				if err != nil {
@@ -114,7 +126,7 @@ func TestFileWriterWithoutODirect(t *testing.T) {
 	}
 	defer os.RemoveAll(d)
 	p := filepath.Join(d, "f")
-	w, err := createFileWriter(p, true, writeBufSize+12345)
+	w, err := createFileWriter(p, true, writeBufSize+12345, nil)
 	if err != nil {
 		t.Fatalf("create on tmpfs: %v", err)
 	}
@@ -148,7 +160,7 @@ func TestFileWriterRefusesExisting(t *testing.T) {
 	}
 	for _, p := range []string{victim, link} {
 		for _, direct := range []bool{true, false} {
-			if w, err := createFileWriter(p, direct, 4); err == nil {
+			if w, err := createFileWriter(p, direct, 4, nil); err == nil {
 				w.close()
 				t.Errorf("createFileWriter(%s, direct=%v) succeeded over an existing file", filepath.Base(p), direct)
 			} else if !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ELOOP) {
