@@ -311,11 +311,13 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		held = true
 		return nil
 	}
-	defer func() {
+	release := func() {
 		if held {
 			e.Replays.release()
+			held = false
 		}
-	}()
+	}
+	defer release()
 	// A replay from the start maps and reads the whole WAL: those take turns
 	// (ConcurrentReplays). A resumed one reads the appended part and then
 	// the live records with pread, which keeps nothing mapped, so it runs
@@ -331,20 +333,25 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		}
 	}
 	nDamage := len(e.Info.Damage)
-	err := e.replayFrom(ctx, l, segs, cp)
+	err := e.replayFrom(ctx, l, segs, cp, release)
 	if errors.Is(err, walreplay.ErrCheckpointStale) {
 		e.log().Warn("the WAL changed under its replay checkpoint; replaying it from the start", "space", e.space)
 		e.Info.Damage, e.Resumed = e.Info.Damage[:nDamage], false
 		if err := turn(); err != nil {
 			return err
 		}
-		err = e.replayFrom(ctx, l, segs, nil)
+		err = e.replayFrom(ctx, l, segs, nil, release)
 	}
 	return err
 }
 
-// replayFrom replays the WAL, from cp when it fits, and fills Info.
-func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo, cp *walreplay.Checkpoint) error {
+// replayFrom replays the WAL, from cp when it fits, and fills Info. It
+// calls release, which gives back the replay's turn (ConcurrentReplays),
+// once the walk is done when the digest reads every payload with pread
+// (State.PreadPass): the digest then maps nothing, so the next space's walk
+// may run beside it instead of after it, and the last digest is all that
+// is left of the replays when the files are done.
+func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo, cp *walreplay.Checkpoint, release func()) error {
 	// Zero-copy: the payloads stay in the page cache instead of the heap, which
 	// keeps a backup's memory flat however large the space. The live database
 	// only appends to, renames and unlinks segments, which mappings survive.
@@ -378,6 +385,9 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 			e.Info.WALFirst = p
 			break
 		}
+	}
+	if st.PreadPass() {
+		release()
 	}
 	if len(segs) > 0 && segs[0].FirstSeq == 1 && damage == nil {
 		d, err := st.DigestVerified()
