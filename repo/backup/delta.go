@@ -14,7 +14,9 @@ import (
 // snapshot's content of such a file stores a new chunk that replaced one of
 // the same length as a delta (repo/delta.go): the base's ID and the pages
 // that differ, when at most half of the pages do and the delta is smaller
-// than the whole chunk.
+// than the whole chunk. Such a chunk reaches storeDelta uncompressed
+// (chunk.SplitFileLazy) and is compressed only when it is stored whole or
+// its frame is too large to be surely smaller (deltaSure).
 
 // deltaRepo is what a backup needs of a repository to store deltas (a
 // *repo.Repository has it).

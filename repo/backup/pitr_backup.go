@@ -113,7 +113,9 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 // took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now drops
 // what it has read every 8 MiB, walreplay's walkDropStep, so that bound is
 // smaller; running the replays of small WALs at once was measured and cost
-// CPU on this VM: docs/benchmarks.md, issue 18 session 10.)
+// CPU on this VM: docs/benchmarks.md, issue 18 session 10.) The turn
+// covers the walk; a digest that reads with pread maps nothing and runs
+// after the turn is given back (replayFrom).
 const ConcurrentReplays = 1
 
 // resumeAloneRecords is the most live records a replay resumed from a
