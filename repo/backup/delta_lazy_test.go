@@ -53,7 +53,7 @@ func TestDeltaCandidatesCompressedOnlyWhole(t *testing.T) {
 	for p := 8; p < 16; p++ { // chunk 1: every page
 		setPage(cur, p, 100+uint64(p), 3000)
 	}
-	setPage(cur, 3*8+2, 200, 3000) // chunk 3: one page
+	setPage(cur, 3*8+2, 200, 3000)   // chunk 3: one page
 	for p := 5 * 8; p < 5*8+4; p++ { // chunk 5: half of the pages, 4000 bytes each
 		setPage(cur, p, 300+uint64(p), 4000)
 	}
