@@ -199,23 +199,6 @@ func (s *State) readPayload(i uint32, dst []byte) bool {
 	return err == nil
 }
 
-// PreadPass reports whether a pass over the whole state (Digest) reads
-// every payload that lies in a memory map with pread, so that it makes no
-// mapped page resident: every live map has its descriptor (maxPassFiles).
-// A copying State's payloads are on the heap already: true.
-func (s *State) PreadPass() bool {
-	if s.maps == nil {
-		return true
-	}
-	for i := range s.blocks {
-		b := &s.blocks[i]
-		if b.mapped != 0 && b.refs > 0 && s.maps.file(int(b.mapped-1)) == nil {
-			return false
-		}
-	}
-	return true
-}
-
 func (m *mappings) dropAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()

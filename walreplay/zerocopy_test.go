@@ -93,49 +93,6 @@ func TestZeroCopyDigestReadsKeptFiles(t *testing.T) {
 	}
 }
 
-// TestPreadPass: a zero-copy state whose maps all kept their descriptor
-// passes with pread; one map without a descriptor (more segments than
-// maxPassFiles) makes the pass read through the map; a copying state has
-// nothing mapped.
-func TestPreadPass(t *testing.T) {
-	es := genEntries(7, 400, 32)
-	dir := t.TempDir()
-	writeLog(t, dir, 64<<10, es)
-	l := mustOpenLog(t, dir)
-	c := NewState()
-	if _, err := l.Replay(context.Background(), Target{}, c); err != nil {
-		t.Fatal(err)
-	}
-	if !c.PreadPass() {
-		t.Fatal("a copying state: PreadPass false")
-	}
-	s := NewZeroCopyState()
-	defer s.Close()
-	if _, err := l.Replay(context.Background(), Target{}, s); err != nil {
-		t.Fatal(err)
-	}
-	if len(l.Segments()) < 2 || !s.PreadPass() {
-		t.Fatalf("%d segments, every descriptor kept: PreadPass %v", len(l.Segments()), s.PreadPass())
-	}
-	for i := range s.blocks {
-		if b := &s.blocks[i]; b.mapped != 0 && b.refs > 0 {
-			mi := int(b.mapped - 1)
-			s.maps.mu.Lock()
-			_ = s.maps.files[mi].Close()
-			s.maps.files[mi] = nil
-			s.maps.open--
-			s.maps.mu.Unlock()
-			break
-		}
-	}
-	if s.PreadPass() {
-		t.Fatal("a live map without its descriptor: PreadPass true")
-	}
-	if got, want := hexDigest(s.Digest()), modelOf(t, es).digest(); got != want {
-		t.Fatalf("digest %s through the map, want %s", got, want)
-	}
-}
-
 // TestDigestGatheredAside: a state of more live bytes than one gather block
 // is digested with the payloads gathered on another goroutine (digest):
 // the digest is the model's, with payloads larger than a block among

@@ -113,9 +113,7 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 // took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now drops
 // what it has read every 8 MiB, walreplay's walkDropStep, so that bound is
 // smaller; running the replays of small WALs at once was measured and cost
-// CPU on this VM: docs/benchmarks.md, issue 18 session 10.) The turn
-// covers the walk; a digest that reads with pread maps nothing and runs
-// after the turn is given back (replayFrom).
+// CPU on this VM: docs/benchmarks.md, issue 18 session 10.)
 const ConcurrentReplays = 1
 
 // resumeAloneRecords is the most live records a replay resumed from a
@@ -313,13 +311,11 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		held = true
 		return nil
 	}
-	release := func() {
+	defer func() {
 		if held {
 			e.Replays.release()
-			held = false
 		}
-	}
-	defer release()
+	}()
 	// A replay from the start maps and reads the whole WAL: those take turns
 	// (ConcurrentReplays). A resumed one reads the appended part and then
 	// the live records with pread, which keeps nothing mapped, so it runs
@@ -335,25 +331,20 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 		}
 	}
 	nDamage := len(e.Info.Damage)
-	err := e.replayFrom(ctx, l, segs, cp, release)
+	err := e.replayFrom(ctx, l, segs, cp)
 	if errors.Is(err, walreplay.ErrCheckpointStale) {
 		e.log().Warn("the WAL changed under its replay checkpoint; replaying it from the start", "space", e.space)
 		e.Info.Damage, e.Resumed = e.Info.Damage[:nDamage], false
 		if err := turn(); err != nil {
 			return err
 		}
-		err = e.replayFrom(ctx, l, segs, nil, release)
+		err = e.replayFrom(ctx, l, segs, nil)
 	}
 	return err
 }
 
-// replayFrom replays the WAL, from cp when it fits, and fills Info. It
-// calls release, which gives back the replay's turn (ConcurrentReplays),
-// once the walk is done when the digest reads every payload with pread
-// (State.PreadPass): the digest then maps nothing, so the next space's walk
-// may run beside it instead of after it, and the last digest is all that
-// is left of the replays when the files are done.
-func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo, cp *walreplay.Checkpoint, release func()) error {
+// replayFrom replays the WAL, from cp when it fits, and fills Info.
+func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs []walreplay.SegmentInfo, cp *walreplay.Checkpoint) error {
 	// Zero-copy: the payloads stay in the page cache instead of the heap, which
 	// keeps a backup's memory flat however large the space. The live database
 	// only appends to, renames and unlinks segments, which mappings survive.
@@ -387,9 +378,6 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 			e.Info.WALFirst = p
 			break
 		}
-	}
-	if st.PreadPass() {
-		release()
 	}
 	if len(segs) > 0 && segs[0].FirstSeq == 1 && damage == nil {
 		d, err := st.DigestVerified()
