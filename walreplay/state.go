@@ -311,93 +311,22 @@ func (s *State) Digest() [32]byte {
 
 // digest is Digest; with check it also verifies that each payload starts
 // with its id (DigestVerified).
-//
-// Records are a few KiB; BLAKE3 hashes 16 KiB and more in parallel SIMD
-// lanes, so they are gathered into blocks of digestBlock bytes instead of
-// fed each alone. A state of more than digestBlock live bytes gathers on a
-// goroutine of its own while the caller hashes the previous block: reading
-// the payloads (pread, mostly system time) and hashing them then use two
-// cores where there are two, which is what the last space's replay has to
-// itself at the end of a backup. The bytes hashed and their order are the
-// same either way.
 func (s *State) digest(check bool) ([32]byte, error) {
+	// Records are a few KiB; BLAKE3 hashes 16 KiB and more in parallel SIMD
+	// lanes, so gather them into large blocks instead of feeding each alone.
 	h := blake3.New()
+	buf := make([]byte, 0, 256<<10)
 	var d [32]byte
-	ids := s.sortedIDs()
-	if s.live <= digestBlock {
-		buf := make([]byte, 0, digestBlock)
-		err := s.gather(ids, check, buf, func(b []byte, _ bool) []byte {
-			h.Write(b)
-			return b[:0]
-		})
-		if err != nil {
-			return d, err
-		}
-		h.Sum(d[:0])
-		return d, nil
-	}
-	type block struct {
-		b     []byte
-		owned bool // one of the gather buffers, to reuse
-	}
-	const nbuf = 3
-	free := make(chan []byte, nbuf)
-	for range nbuf - 1 {
-		free <- make([]byte, 0, digestBlock)
-	}
-	full := make(chan block, nbuf)
-	done := make(chan struct{})
-	var err error
-	go func() {
-		defer close(full)
-		err = s.gather(ids, check, make([]byte, 0, digestBlock), func(b []byte, owned bool) []byte {
-			full <- block{b, owned}
-			if !owned {
-				return nil // the caller's buffer is untouched: see gather
-			}
-			select {
-			case nb := <-free:
-				return nb
-			case <-done:
-				return make([]byte, 0, digestBlock)
-			}
-		})
-	}()
-	for blk := range full {
-		h.Write(blk.b)
-		if blk.owned {
-			free <- blk.b[:0]
-		}
-	}
-	close(done)
-	if err != nil {
-		return d, err
-	}
-	h.Sum(d[:0])
-	return d, nil
-}
-
-// digestBlock is the size of the blocks the digest gathers payloads in.
-const digestBlock = 256 << 10
-
-// gather hands flush the live payloads of ids (ascending) in order: gathered
-// into buf (capacity digestBlock) as long as they fit, flush(buf, true)
-// returning the empty buffer to gather the next block in; a payload larger
-// than a block alone, aliasing the state, with flush(p, false), whose result
-// is ignored (the current buffer, just flushed and empty, goes on). Payloads
-// are read with pread where the state keeps their segment's descriptor,
-// else through the map (touch). With check, a payload that does not start
-// with its id stops it with ErrCheckpointStale.
-func (s *State) gather(ids []string, check bool, buf []byte, flush func(b []byte, owned bool) []byte) error {
-	for _, id := range ids {
+	for _, id := range s.sortedIDs() {
 		i := s.ids[id]
 		n := int(s.slots[i].n)
-		if len(buf)+n > cap(buf) && len(buf) > 0 {
-			buf = flush(buf, true)
+		if len(buf)+n > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
 		}
 		if n <= cap(buf) && s.readPayload(i, buf[len(buf):len(buf)+n]) {
 			if check && !idMatches(buf[len(buf):len(buf)+n], id) {
-				return ErrCheckpointStale
+				return d, ErrCheckpointStale
 			}
 			buf = buf[:len(buf)+n]
 			continue
@@ -405,23 +334,17 @@ func (s *State) gather(ids []string, check bool, buf []byte, flush func(b []byte
 		s.touch(i)
 		p := s.payload(i)
 		if check && !idMatches(p, id) {
-			return ErrCheckpointStale
+			return d, ErrCheckpointStale
 		}
-		if len(p) > cap(buf)-len(buf) {
-			if len(buf) > 0 {
-				buf = flush(buf, true)
-			}
-			if len(p) > cap(buf) {
-				flush(p, false)
-				continue
-			}
+		if len(p) > cap(buf) {
+			h.Write(p)
+			continue
 		}
 		buf = append(buf, p...)
 	}
-	if len(buf) > 0 {
-		flush(buf, true)
-	}
-	return nil
+	h.Write(buf)
+	h.Sum(d[:0])
+	return d, nil
 }
 
 // ConfidenceHistogram counts live records by confidence in buckets equal

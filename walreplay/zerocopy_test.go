@@ -3,10 +3,7 @@ package walreplay
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
-	"errors"
 	"os"
-	"strings"
 	"testing"
 )
 
@@ -90,58 +87,5 @@ func TestZeroCopyDigestReadsKeptFiles(t *testing.T) {
 	s.Close()
 	if s.maps.open != 0 {
 		t.Errorf("%d descriptors open after Close", s.maps.open)
-	}
-}
-
-// TestDigestGatheredAside: a state of more live bytes than one gather block
-// is digested with the payloads gathered on another goroutine (digest):
-// the digest is the model's, with payloads larger than a block among
-// them, read with pread and through the maps, and from a copying state;
-// DigestVerified finds a payload that does not start with its id.
-func TestDigestGatheredAside(t *testing.T) {
-	es := genEntries(9, 900, 256)
-	big := strings.Repeat("x", digestBlock+1000)
-	es = append(es, store(901, 1_800_000_000_000_000_000, rec("mem-big", 0.5, big, 1, 2)), store(902, 1_800_000_000_000_000_001, rec("mem-big2", 0.5, big+big, 3)))
-	dir := t.TempDir()
-	writeLog(t, dir, 1<<20, es)
-	l, m := mustOpenLog(t, dir), modelOf(t, es)
-	c := NewState()
-	if _, err := l.Replay(context.Background(), Target{}, c); err != nil {
-		t.Fatal(err)
-	}
-	s := NewZeroCopyState()
-	defer s.Close()
-	if _, err := l.Replay(context.Background(), Target{}, s); err != nil {
-		t.Fatal(err)
-	}
-	if s.Bytes() <= 4*digestBlock {
-		t.Fatalf("%d live bytes: too few for the gathering goroutine", s.Bytes())
-	}
-	for name, st := range map[string]*State{"copying": c, "zero-copy": s} {
-		if got, want := hexDigest(st.Digest()), m.digest(); got != want {
-			t.Fatalf("%s: digest %s, want %s", name, got, want)
-		}
-		d, err := st.DigestVerified()
-		if err != nil || hex.EncodeToString(d[:]) != m.digest() {
-			t.Fatalf("%s: DigestVerified %x, %v", name, d, err)
-		}
-	}
-	// Drop every descriptor: the pass reads through the maps.
-	for i, f := range s.maps.files {
-		if f != nil {
-			_ = f.Close()
-			s.maps.files[i] = nil
-			s.maps.open--
-		}
-	}
-	if got, want := hexDigest(s.Digest()), m.digest(); got != want {
-		t.Fatalf("through the maps: digest %s, want %s", got, want)
-	}
-	// A payload under another id than its own: the check stops the pass.
-	i := c.ids["mem-big"]
-	delete(c.ids, "mem-big")
-	c.ids["mem-zzz"] = i
-	if _, err := c.DigestVerified(); !errors.Is(err, ErrCheckpointStale) {
-		t.Fatalf("payload under another id: %v, want ErrCheckpointStale", err)
 	}
 }
