@@ -29,6 +29,40 @@ type Chunk struct {
 	// stream offset of its first byte, for progress and error messages.
 	Index  int
 	Offset int64
+
+	// later is how a chunk of a Split is compressed (Compress); its p is
+	// nil for a Chunk not made by a Split.
+	later laterForm
+}
+
+// laterForm is what Compress needs to make a lazy chunk's stored form: the
+// pipeline's buffers and the Split's strategy; out is the buffer it took,
+// which the worker puts back after store.
+type laterForm struct {
+	p   *Pipeline
+	s   *split
+	out *[]byte
+}
+
+// Lazy reports whether the chunk was handed to store uncompressed: Stored
+// is nil until Compress.
+func (c *Chunk) Lazy() bool { return c.later.p != nil && c.later.out == nil }
+
+// Compress makes the stored form of a chunk handed to store uncompressed
+// (SplitFileLazy), as the worker would have made it before store; for any
+// other chunk, or a second time, it does nothing. Like Stored, the result
+// is valid only during store.
+func (c *Chunk) Compress() {
+	l := &c.later
+	if l.p == nil || l.out != nil {
+		return
+	}
+	l.out = l.p.bufs.get(len(c.Raw))
+	stored, compressed := compressKind((*l.out)[:0], c.Raw, l.s.level, l.s.kind, l.s.forms, l.p.bufs)
+	if compressed {
+		*l.out = stored
+	}
+	c.Stored, c.Compressed = stored, compressed
 }
 
 // Pipeline is the shared pool of hashing and compressing workers, one per
@@ -191,6 +225,7 @@ type split struct {
 	cancel context.CancelFunc
 	key    Key
 	known  func(ID) bool
+	lazy   func(index int, id ID) bool // SplitFileLazy; nil: compress every chunk
 	store  func(*Chunk) error
 	level  Level    // the compression level of this Split's chunks
 	kind   fileKind // the kind of file, for compressKind
@@ -239,6 +274,16 @@ func (p *Pipeline) Split(ctx context.Context, r io.Reader, pol chunker.Pol, para
 // backup root) and the pipeline's level. An empty relPath is Split.
 func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, pol chunker.Pol, params Params, key Key,
 	known func(ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, n int64, err error) {
+	return p.SplitFileLazy(ctx, r, relPath, pol, params, key, known, nil, store)
+}
+
+// SplitFileLazy is SplitFile that hands store, uncompressed, every chunk
+// for which lazy(index, id) reports true: its Stored is nil (Lazy) until
+// store calls Compress, so a store that may keep the chunk in another form
+// (a backup's delta blobs) compresses it only when it keeps it whole. A nil
+// lazy is SplitFile.
+func (p *Pipeline) SplitFileLazy(ctx context.Context, r io.Reader, relPath string, pol chunker.Pol, params Params, key Key,
+	known func(ID) bool, lazy func(index int, id ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, n int64, err error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
@@ -258,7 +303,7 @@ func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, p
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, store: store, forms: p.forms()}
+	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, lazy: lazy, store: store, forms: p.forms()}
 	s.level, s.kind = p.strategy(relPath)
 	h := hasherPool.Get().(*blake3.Hasher)
 	h.Reset()
@@ -336,14 +381,14 @@ func (p *Pipeline) process(j job) {
 	if s.known != nil && s.known(id) {
 		return
 	}
-	out := p.bufs.get(len(raw))
-	stored, compressed := compressKind((*out)[:0], raw, s.level, s.kind, s.forms, p.bufs)
-	if compressed {
-		*out = stored
+	c := &Chunk{ID: id, Raw: raw, Index: j.index, Offset: j.offset, later: laterForm{p: p, s: s}}
+	if s.lazy == nil || !s.lazy(j.index, id) {
+		c.Compress()
 	}
-	c := &Chunk{ID: id, Raw: raw, Stored: stored, Compressed: compressed, Index: j.index, Offset: j.offset}
 	err := s.store(c)
-	p.bufs.put(out)
+	if out := c.later.out; out != nil {
+		p.bufs.put(out)
+	}
 	if err != nil {
 		s.fail(fmt.Errorf("store chunk %d (%s) at offset %d: %w", j.index, id.Short(), j.offset, err))
 	}

@@ -283,3 +283,63 @@ func TestSplitConcurrent(t *testing.T) {
 	}
 	p.Close() // idempotent
 }
+
+// TestSplitFileLazy: a chunk lazy picks reaches store uncompressed (Lazy,
+// Stored nil) and Compress gives it the stored form SplitFile gives it;
+// the others reach store compressed; a second Compress changes nothing.
+func TestSplitFileLazy(t *testing.T) {
+	p := NewPipeline(2, LevelDefault)
+	p.UseHuffPlanes(true)
+	defer p.Close()
+	data := genFloats(1<<20, 21)
+	const rel = "warm/warm_tier.dat"
+	eager := newMemStore()
+	ids, sum, _, err := p.SplitFile(context.Background(), bytes.NewReader(data), rel, testPol, ParamsWarm, testKey, nil, eager.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lazyIndex := func(i int, _ ID) bool { return i%3 == 1 }
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	lazy := newMemStore()
+	store := func(c *Chunk) error {
+		mu.Lock()
+		seen[c.Index] = c.Lazy()
+		mu.Unlock()
+		if c.Lazy() != (c.Index%3 == 1) {
+			return fmt.Errorf("chunk %d: Lazy %v", c.Index, c.Lazy())
+		}
+		if c.Lazy() {
+			if c.Stored != nil || c.Compressed {
+				return fmt.Errorf("chunk %d: lazy with %d stored bytes", c.Index, len(c.Stored))
+			}
+			c.Compress()
+			first := bytes.Clone(c.Stored)
+			c.Compress()
+			if c.Lazy() || !bytes.Equal(first, c.Stored) {
+				return fmt.Errorf("chunk %d: a second Compress changed the stored form", c.Index)
+			}
+		}
+		return lazy.store(c)
+	}
+	ids2, sum2, _, err := p.SplitFileLazy(context.Background(), bytes.NewReader(data), rel, testPol, ParamsWarm, testKey, nil, lazyIndex, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids2) != fmt.Sprint(ids) || sum2 != sum || len(seen) != len(ids) {
+		t.Fatalf("lazy split: %d ids (%d stored), eager %d", len(ids2), len(seen), len(ids))
+	}
+	for i, id := range ids {
+		if !bytes.Equal(lazy.stored[id], eager.stored[id]) || lazy.comp[id] != eager.comp[id] {
+			t.Fatalf("chunk %d (lazy %v): stored form differs from SplitFile's", i, seen[i])
+		}
+	}
+	if !bytes.Equal(lazy.restore(t, ids2), data) {
+		t.Fatal("lazy split does not restore")
+	}
+	var zero Chunk
+	zero.Compress() // not made by a Split: nothing to do
+	if zero.Lazy() || zero.Stored != nil {
+		t.Fatal("Compress of a Chunk not made by a Split")
+	}
+}

@@ -928,10 +928,12 @@ func (a *archiver) setContent(n *repo.Node, ids []chunk.ID, sum [32]byte, size i
 // be stored as a delta of it (storeDelta).
 func (a *archiver) saveReader(ctx context.Context, f io.Reader, relPath string, n *repo.Node, prev []chunk.ID) error {
 	store := a.storeChunk
+	var lazy func(int, chunk.ID) bool
 	if prev != nil {
 		store = func(c *chunk.Chunk) error { return a.storeDelta(ctx, c, prev, relPath) }
+		lazy = func(i int, id chunk.ID) bool { return deltaCandidate(prev, i, id) }
 	}
-	ids, sum, size, err := a.pipe.SplitFile(ctx, &progressReader{f: f, p: a.prog}, relPath, a.r.Polynomial(), a.params.For(relPath), a.key, a.isKnown, store)
+	ids, sum, size, err := a.pipe.SplitFileLazy(ctx, &progressReader{f: f, p: a.prog}, relPath, a.r.Polynomial(), a.params.For(relPath), a.key, a.isKnown, lazy, store)
 	if err != nil {
 		return err
 	}

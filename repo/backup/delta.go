@@ -14,7 +14,9 @@ import (
 // snapshot's content of such a file stores a new chunk that replaced one of
 // the same length as a delta (repo/delta.go): the base's ID and the pages
 // that differ, when at most half of the pages do and the delta is smaller
-// than the whole chunk.
+// than the whole chunk. Such a chunk reaches storeDelta uncompressed
+// (chunk.SplitFileLazy) and is compressed only when it is stored whole or
+// its frame is too large to be surely smaller (deltaSure).
 
 // deltaRepo is what a backup needs of a repository to store deltas (a
 // *repo.Repository has it).
@@ -52,7 +54,7 @@ func (a *archiver) storeDelta(ctx context.Context, c *chunk.Chunk, prev []chunk.
 	if !a.claim(c.ID) {
 		return nil
 	}
-	if c.Index < len(prev) && prev[c.Index] != c.ID {
+	if deltaCandidate(prev, c.Index, c.ID) {
 		if frame := a.makeDelta(ctx, c, prev[c.Index], relPath); frame != nil {
 			a.newChunks.Add(1)
 			a.newBytes.Add(uint64(len(c.Raw)))
@@ -61,13 +63,34 @@ func (a *archiver) storeDelta(ctx context.Context, c *chunk.Chunk, prev []chunk.
 			return a.packer.Add(repo.DataBlob, c.ID, repo.FlagDelta, len(c.Raw), frame)
 		}
 	}
+	c.Compress() // a candidate came uncompressed (SplitFileLazy)
 	return a.addChunk(c)
 }
+
+// deltaCandidate reports whether the chunk id at index of a file whose
+// parent's content is prev may be stored as a delta: it replaced another
+// chunk at its index. The pipeline hands such a chunk to storeDelta
+// uncompressed, which compresses it only when it stores it whole.
+func deltaCandidate(prev []chunk.ID, index int, id chunk.ID) bool {
+	return index < len(prev) && prev[index] != id
+}
+
+// deltaSure is the largest frame, relative to its chunk's length, that
+// makeDelta takes without compressing the chunk whole to compare: a frame
+// of at most a quarter of the chunk's bytes is smaller than the chunk's
+// stored form unless the whole chunk compresses better than 4:1 while its
+// changed pages alone do not. The warm page file's chunks store at 0.37 to
+// 0.85 of their length (docs/benchmarks.md), and a day's delta holds one or
+// two of a chunk's eight pages.
+const deltaSure = 4
 
 // makeDelta returns the delta frame of c against the base of prev, or nil
 // when there is none to make (prev unreadable or of another length, the
 // chunk equal to its base) or it does not pay: more than half of the pages
-// changed, or a frame not smaller than the chunk's stored form.
+// changed, or a frame not smaller than the chunk's stored form. A frame of
+// at most 1/deltaSure of the chunk is taken without compressing the chunk
+// (c may come uncompressed: see deltaCandidate); a larger one is compared
+// with the chunk's stored form.
 func (a *archiver) makeDelta(ctx context.Context, c *chunk.Chunk, prev chunk.ID, relPath string) []byte {
 	base, plain, err := a.deltas.DeltaBase(ctx, a.space, prev, len(c.Raw))
 	if err != nil {
@@ -87,6 +110,10 @@ func (a *archiver) makeDelta(ctx context.Context, c *chunk.Chunk, prev chunk.ID,
 	frame := chunk.AppendDelta(nil, base, c.Raw, pages, func(p []byte) ([]byte, bool) {
 		return a.pipe.CompressFile(nil, p, relPath)
 	})
+	if len(frame)*deltaSure <= len(c.Raw) {
+		return frame
+	}
+	c.Compress()
 	if len(frame) >= len(c.Stored) {
 		return nil
 	}
