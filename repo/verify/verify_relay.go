@@ -16,7 +16,8 @@ import (
 // planning, serial work of one core and small reads) while snapshot k
 // walks or its packs stream, and starts streaming its own packs as soon as
 // k's stream has started its last runs. Two snapshots walk at once from
-// the start (k+2 starts its walk when k starts streaming): the first
+// the start (k+2 starts its walk when k starts streaming, so at most two
+// snapshots wait walked and planned ahead of the one streaming): the first
 // snapshot's walk is one core's work, and the second's then uses the
 // other core, which had nothing to do before the first stream, instead of
 // taking a core from that stream. The streams share one read-ahead budget
@@ -44,15 +45,18 @@ type relay struct {
 	handoff func()          // lets the next snapshot stream (and the one after walk)
 }
 
-// startStream lets the snapshot after the next walk its trees and waits
-// until this one may read its packs.
+// startStream waits until this snapshot may read its packs, then lets the
+// snapshot after the next walk its trees. Only then: a snapshot that
+// waits for its turn holds its walk and its L2 plan, so at most two
+// snapshots are walked ahead of the one streaming (however many spaces
+// `--all` names), not every one.
 func (r *relay) startStream(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
-	r.walked()
 	select {
 	case <-r.stream:
+		r.walked()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
