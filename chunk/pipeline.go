@@ -281,7 +281,8 @@ func (p *Pipeline) SplitFile(ctx context.Context, r io.Reader, relPath string, p
 // for which lazy(index, id) reports true: its Stored is nil (Lazy) until
 // store calls Compress, so a store that may keep the chunk in another form
 // (a backup's delta blobs) compresses it only when it keeps it whole. A nil
-// lazy is SplitFile.
+// lazy is SplitFile. Like known and store, lazy is called concurrently from
+// the pipeline's workers.
 func (p *Pipeline) SplitFileLazy(ctx context.Context, r io.Reader, relPath string, pol chunker.Pol, params Params, key Key,
 	known func(ID) bool, lazy func(index int, id ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, n int64, err error) {
 	p.mu.RLock()

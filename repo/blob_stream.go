@@ -91,7 +91,8 @@ type StreamOptions struct {
 	// has been started (read, being read or opened), on a goroutine of
 	// the stream's: what is left is fn's, and a Share's budget frees as it
 	// goes. It is not called when the stream stops before (fn's error,
-	// ctx), nor for a stream with nothing to read.
+	// ctx); a stream with no run to read (every blob missing from the
+	// index) calls it at once.
 	Started func()
 	// Workers bounds the runs being opened at once (CPU work) when Ahead >
 	// 0; 0 means no bound beyond Ahead's.

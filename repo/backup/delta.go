@@ -14,9 +14,12 @@ import (
 // snapshot's content of such a file stores a new chunk that replaced one of
 // the same length as a delta (repo/delta.go): the base's ID and the pages
 // that differ, when at most half of the pages do and the delta is smaller
-// than the whole chunk. Such a chunk reaches storeDelta uncompressed
-// (chunk.SplitFileLazy) and is compressed only when it is stored whole or
-// its frame is too large to be surely smaller (deltaSure).
+// than the whole chunk stored, or at most a quarter of its plaintext
+// (deltaSure: then it is taken without compressing the chunk to compare,
+// and a chunk compressing better than 4:1 may be stored as a delta a
+// little larger than its whole form). Such a chunk reaches storeDelta
+// uncompressed (chunk.SplitFileLazy) and is compressed only when it is
+// stored whole or its frame is above that quarter.
 
 // deltaRepo is what a backup needs of a repository to store deltas (a
 // *repo.Repository has it).

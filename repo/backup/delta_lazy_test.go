@@ -31,15 +31,16 @@ func setPage(b []byte, page int, seed uint64, fill int) {
 	copy(pg[8:], repotest.RandomBytes(seed, fill))
 }
 
-// TestDeltaCandidatesCompressedOnlyWhole: the chunks that replaced a parent
-// chunk reach the archiver uncompressed (chunk.SplitFileLazy); one with
-// more than half of its pages rewritten is stored whole and compressed, one
-// with a page rewritten is a delta without being compressed whole (a frame
-// under a quarter of the chunk), one with half of its pages rewritten with
-// more content is a delta after the comparison with its stored form; every
+// TestDeltaCandidatesStoredForms: with the chunks that replaced a parent
+// chunk handed to the archiver uncompressed (chunk.SplitFileLazy; that they
+// arrive uncompressed is TestSplitFileLazy's), one with more than half of
+// its pages rewritten is stored whole and compressed, one with a page
+// rewritten is a delta (a frame under a quarter of the chunk, taken
+// without the comparison), one with half of its pages rewritten with more
+// content is a delta after the comparison with its stored form; every
 // chunk's ID is the keyed hash of its plaintext and the blobs read back as
 // the file's bytes.
-func TestDeltaCandidatesCompressedOnlyWhole(t *testing.T) {
+func TestDeltaCandidatesStoredForms(t *testing.T) {
 	tr := repotest.New(t, repo.InitOptions{})
 	r := tr.Repository
 	src := t.TempDir()

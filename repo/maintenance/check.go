@@ -77,8 +77,10 @@ var knownDirs = map[string]bool{repo.DirData: true, repo.DirIndex: true, repo.Di
 // (headers, sizes, no pack missing, none unindexed), that every snapshot's
 // manifest verifies and its trees and chunks resolve, the audit trail
 // (including snapshots that vanished without a prune), that every archived
-// WAL segment's chunks are in packs that exist, and locks. Damage is
-// reported in the report; the error is for being unable to check.
+// WAL segment's chunks are in packs that exist, that every delta blob a
+// snapshot or the WAL archive uses has its base stored whole (format 4),
+// and locks. Damage is reported in the report; the error is for being
+// unable to check.
 func Check(ctx context.Context, r checkRepo, opts CheckOptions) (*CheckReport, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 4

@@ -134,6 +134,7 @@ func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs m
 		opts.EndToEnd = func(chunk.ID) bool { return true }
 	}
 	err := rs.r.StreamBlobs(ctx, rs.sn.Space, repo.DataBlob, read, opts, func(b repo.StreamBlob) error {
+		defer mem.put(b.Data) // on every way out (BufferFresh: the stream does not free it)
 		// Blobs arrive in the order given: the zeros before b are due.
 		if err := zerosUpTo(at[b.Index]); err != nil {
 			return err
@@ -142,9 +143,7 @@ func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs m
 			return &blobError{id: b.ID, loc: b.Loc, err: b.Err}
 		}
 		next++
-		err := fn(b.Data, false)
-		mem.put(b.Data)
-		return err
+		return fn(b.Data, false)
 	})
 	if err != nil {
 		return err

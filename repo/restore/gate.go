@@ -108,12 +108,12 @@ func (g *FileGate) memFor() (*restoreMem, func()) {
 	}
 	g.memRefs++
 	m := g.mem
-	return m, func() {
+	return m, sync.OnceFunc(func() { // a second call must not unmap under another restore
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.memRefs--; g.memRefs == 0 {
 			m.release()
 			g.mem = nil
 		}
-	}
+	})
 }

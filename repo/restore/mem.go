@@ -26,13 +26,19 @@ import (
 //
 // The memory is bounded by what the restore holds at once (the file gate's
 // files, each within restoreAhead and its write buffers) rounded up to
-// slabs, and by memCap: past it a buffer is plain heap memory, as before.
+// slabs, and by memCap: past it a buffer is plain heap memory (a fresh
+// allocation, not the pools' reused buffers). The slabs are outside the Go
+// heap's soft limit (cmd/memento's defaultMemoryLimit), so memCap is what
+// they may add to it: a data dir's restore maps 96-112 MiB (1 and 10 GiB,
+// docs/benchmarks.md, session 12), and 10 GiB restores peaked at 264-285
+// MiB of RSS with them, under the 300 MiB bound; memCap keeps a data set
+// that wants more from adding more.
 
 const (
 	memMinClass = 12 // 4 KiB: the smallest block, O_DIRECT's alignment
 	memMaxClass = 24 // 16 MiB: a slab; larger buffers are plain heap memory
 	memSlab     = 1 << memMaxClass
-	memCap      = 160 << 20 // most bytes of slabs
+	memCap      = 128 << 20 // most bytes of slabs
 )
 
 // restoreMem hands out buffers of power-of-two sizes carved from huge-page
