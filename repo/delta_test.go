@@ -13,6 +13,15 @@ import (
 	"memento/index"
 )
 
+// deltaPages is a 32 KiB chunk of a warm page file and the same chunk with
+// its second 4 KiB page rewritten: a base and its delta's plaintext.
+func deltaPages() (base, v1 []byte) {
+	base = bytes.Repeat([]byte("warm page "), 3277)[:32<<10]
+	v1 = bytes.Clone(base)
+	copy(v1[4096:], "rewritten page one")
+	return base, v1
+}
+
 // TestDeltaReadPathRefuses: the read path rebuilds a delta from its base
 // (ReadBlob and StreamBlobs, fresh and pooled), and refuses, with a
 // CorruptError naming the chunk, a delta whose base is itself a delta
@@ -22,9 +31,7 @@ func TestDeltaReadPathRefuses(t *testing.T) {
 	ctx := context.Background()
 	tr := newTestRepo(t, InitOptions{})
 	key := tr.ChunkKey("")
-	base := bytes.Repeat([]byte("warm page "), 3277)[:32<<10]
-	v1 := bytes.Clone(base)
-	copy(v1[4096:], "rewritten page one")
+	base, v1 := deltaPages()
 	v2 := bytes.Clone(v1)
 	copy(v2[8192:], "rewritten page two")
 	baseID, id1, id2 := key.Sum(base), key.Sum(v1), key.Sum(v2)
@@ -101,9 +108,7 @@ func TestDeltaBaseFallsBackToAnotherCopy(t *testing.T) {
 	ctx := context.Background()
 	tr := newTestRepo(t, InitOptions{})
 	key := tr.ChunkKey("")
-	base := bytes.Repeat([]byte("warm page "), 3277)[:32<<10]
-	v1 := bytes.Clone(base)
-	copy(v1[4096:], "rewritten page one")
+	base, v1 := deltaPages()
 	baseID, id1 := key.Sum(base), key.Sum(v1)
 	delta := chunk.AppendDelta(nil, baseID, v1, chunk.DiffPages(base, v1), func(p []byte) ([]byte, bool) { return p, false })
 	packDataBlobs(t, tr, []dataBlob{{baseID, 0, len(base), base}}) // two packs holding the base whole

@@ -3,7 +3,6 @@ package repo_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,14 +54,7 @@ func checkGoldenFormat(t *testing.T, name string, version int, encryption string
 		}
 	}
 	r := openGoldenCopy(t, src)
-	var want goldenDigest
-	b, err := os.ReadFile(filepath.Join(golden, "digest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
+	want := loadGoldenDigest(t, golden)
 	sns, err := r.Snapshots(context.Background())
 	if err != nil || len(sns) != len(want) || len(sns) == 0 {
 		t.Fatalf("%d snapshots (want %d), %v", len(sns), len(want), err)

@@ -3,7 +3,6 @@ package repo_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,14 +36,7 @@ func TestGoldenRepositoryFormat4Delta(t *testing.T) {
 	if err != nil || !bytes.Contains(cfg, []byte(`"version": 4,`)) {
 		t.Fatalf("golden config is not of format 4 (%v):\n%s", err, cfg)
 	}
-	var want goldenDigest
-	b, err := os.ReadFile(filepath.Join(golden, "digest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
+	want := loadGoldenDigest(t, golden)
 	ctx := context.Background()
 	for _, rebuild := range []bool{false, true} {
 		r := openGoldenCopy(t, src)

@@ -59,6 +59,20 @@ func goldenSource(t *testing.T, dir string) {
 // goldenDigest is what testdata/repo-v1-*/digest.json records per snapshot ID.
 type goldenDigest map[string]map[string]repotest.Entry
 
+// loadGoldenDigest reads a golden repository's digest.json.
+func loadGoldenDigest(t *testing.T, golden string) goldenDigest {
+	t.Helper()
+	var want goldenDigest
+	b, err := os.ReadFile(filepath.Join(golden, "digest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
 func TestGoldenRepository(t *testing.T) {
 	for _, name := range []string{"repo-v1-encrypted", "repo-v1-insecure"} {
 		t.Run(name, func(t *testing.T) {
@@ -71,14 +85,7 @@ func TestGoldenRepository(t *testing.T) {
 			if err := os.CopyFS(dir, os.DirFS(filepath.Join(golden, "repo"))); err != nil {
 				t.Fatal(err)
 			}
-			var want goldenDigest
-			b, err := os.ReadFile(filepath.Join(golden, "digest.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(b, &want); err != nil {
-				t.Fatal(err)
-			}
+			want := loadGoldenDigest(t, golden)
 			be, err := local.Open(dir)
 			if err != nil {
 				t.Fatal(err)

@@ -70,14 +70,7 @@ func TestGoldenRepositoryV2(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(golden, "repo"))); err != nil {
 		t.Fatal(err)
 	}
-	var want goldenDigest
-	b, err := os.ReadFile(filepath.Join(golden, "digest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
+	want := loadGoldenDigest(t, golden)
 	be, err := local.Open(dir)
 	if err != nil {
 		t.Fatal(err)
