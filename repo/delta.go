@@ -45,16 +45,14 @@ func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, 
 	var out *[]byte
 	var dst, fresh []byte
 	if mode == openPooled && !stored {
-		out = chunk.Buffer(d.RawLength)
+		out = a.pooled(d.RawLength)
 		dst = *out
 	} else {
 		fresh = a.get(d.RawLength)
 		dst = fresh
 	}
 	fail := func(err error) ([]byte, *[]byte, error) {
-		if out != nil {
-			chunk.PutBuffer(out)
-		}
+		a.putPooled(out)
 		a.put(fresh)
 		return nil, nil, err
 	}
