@@ -41,7 +41,7 @@ type relay struct {
 	// every stream of the relay: a stream starts when the one before
 	// has started its last runs, and they share one bound.
 	share   *repo.StreamShare
-	mem     *slabmem.Mem // the huge-page slabs of every stream of the relay (slabmem)
+	mem     *slabmem.Mem    // the huge-page slabs of every stream of the relay (slabmem)
 	stream  <-chan struct{} // closed when this snapshot may stream
 	walked  func()          // lets the snapshot after the next walk its trees
 	handoff func()          // lets the next snapshot stream (and the one after walk)
