@@ -670,23 +670,31 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 	what := "pack " + ShortHex(loc.Pack)
 	ad := blobAD(t, id)
 	direct := loc.Flags&(FlagCompressed|FlagDelta) == 0 && !stored // the plaintext is the result
-	var plain, fresh []byte                                        // fresh: what a.get gave, to give back on failure
+	var plain, fresh []byte // fresh: what a.get gave, to give back on failure
 	var out *[]byte
+	var held []byte // *out as a.pooled gave it: what goes back on failure
+	fail := func(err error) ([]byte, *[]byte, error) {
+		if out != nil {
+			*out = held
+			a.putPooled(out)
+		}
+		a.put(fresh)
+		return nil, nil, err
+	}
 	var err error
 	switch {
 	case !direct:
 		plain, err = openInPlace(r.seal, sealed, ad)
 	case mode == openPooled:
 		out = a.pooled(len(sealed))
-		plain, err = r.seal.open((*out)[:0], sealed, ad)
+		held = *out
+		plain, err = r.seal.open(held[:0], sealed, ad)
 	default:
 		fresh = a.get(max(0, len(sealed)-r.seal.overhead()))
 		plain, err = r.seal.open(fresh, sealed, ad)
 	}
 	if err != nil {
-		a.putPooled(out)
-		a.put(fresh)
-		return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
+		return fail(&CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err})
 	}
 	if loc.Flags&FlagDelta != 0 { // a delta: its base's plaintext with pages replaced (delta.go)
 		return r.openDelta(ctx, plain, space, t, id, loc, mode, stored, a)
@@ -697,26 +705,18 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 	var raw []byte
 	if direct {
 		raw = plain
-		if out != nil {
-			*out = plain
-		}
 	} else {
 		var dst []byte
 		if mode == openPooled {
 			out = a.pooled(int(loc.RawLength))
-			dst = *out
+			held = *out
+			dst = held
 		} else {
 			fresh = a.get(int(loc.RawLength))
 			dst = fresh
 		}
-		raw, err = decompressBlob(dst, plain, t)
-		if out != nil {
-			*out = raw
-		}
-		if err != nil {
-			a.putPooled(out)
-			a.put(fresh)
-			return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
+		if raw, err = decompressBlob(dst, plain, t); err != nil {
+			return fail(&CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err})
 		}
 	}
 	check := checkRaw
@@ -724,15 +724,24 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 		check = checkLength
 	}
 	if err := check(r.ChunkKey(space), raw, t, id, loc); err != nil {
-		a.putPooled(out)
-		a.put(fresh)
-		return nil, nil, err
+		return fail(err)
 	}
-	if cap(fresh) > 0 && (cap(raw) == 0 || &raw[:1][0] != &fresh[:1][0]) {
-		a.put(fresh) // decoded elsewhere (never for a valid blob): the caller gets raw
+	// Decoded elsewhere than into the buffer given (never for a valid
+	// blob): the caller gets raw, the buffer goes back.
+	if cap(fresh) > 0 && !sameStart(raw, fresh) {
+		a.put(fresh)
+	}
+	if out != nil {
+		if !sameStart(raw, held) {
+			a.mem.Put(held) // a chunk pool's is left to the GC, as raw's pool takes raw
+		}
+		*out = raw
 	}
 	return raw, out, nil
 }
+
+// sameStart reports whether a and b start at the same byte.
+func sameStart(a, b []byte) bool { return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0] }
 
 // copyOut copies b into a fresh slice or a pooled buffer, as mode says.
 func copyOut(b []byte, mode openMode) ([]byte, *[]byte) {

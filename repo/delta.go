@@ -52,7 +52,10 @@ func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, 
 		dst = fresh
 	}
 	fail := func(err error) ([]byte, *[]byte, error) {
-		a.putPooled(out)
+		if out != nil {
+			*out = dst // the buffer as given, whatever raw is
+			a.putPooled(out)
+		}
 		a.put(fresh)
 		return nil, nil, err
 	}
@@ -60,11 +63,14 @@ func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, 
 	if err != nil {
 		return fail(&CorruptError{What: what, Detail: "delta on base " + d.Base.Short(), Err: err})
 	}
-	if out != nil {
-		*out = raw
-	}
 	if err := checkRaw(r.ChunkKey(space), raw, t, id, loc); err != nil {
 		return fail(err)
+	}
+	if out != nil {
+		if !sameStart(raw, dst) {
+			a.mem.Put(dst)
+		}
+		*out = raw
 	}
 	if stored {
 		a.put(fresh)
