@@ -670,7 +670,7 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 	what := "pack " + ShortHex(loc.Pack)
 	ad := blobAD(t, id)
 	direct := loc.Flags&(FlagCompressed|FlagDelta) == 0 && !stored // the plaintext is the result
-	var plain, fresh []byte // fresh: what a.get gave, to give back on failure
+	var plain, fresh []byte                                        // fresh: what a.get gave, to give back on failure
 	var out *[]byte
 	var held []byte // *out as a.pooled gave it: what goes back on failure
 	fail := func(err error) ([]byte, *[]byte, error) {
