@@ -25,12 +25,12 @@ import (
 // until it ends (a sync.Pool is emptied by every garbage collection, and
 // the runs, plaintexts and write buffers are taken and given back
 // thousands of times). The restores of one `restore --all` share it
-// through their FileGate, and the L2 passes of one `verify` share one
-// through their Verifier; when the owner ends the slabs are unmapped. L2's
-// runs read ahead and the plaintexts of their chunks faulted in ~45,000
-// pages of fresh heap per data dir the same way (docs/benchmarks.md,
-// session 13). There is no process-wide arena: each owner bounds its own
-// and gives it back.
+// through their FileGate, the L2 streams of a relay of snapshots share one,
+// and an L2 pass outside a relay has its own (repo/verify); when the owner
+// ends the slabs are unmapped. L2's runs read ahead and the plaintexts of
+// their chunks faulted in ~45,000 pages of fresh heap per data dir the
+// same way (docs/benchmarks.md, session 13). There is no process-wide
+// arena: each owner bounds its own and gives it back.
 //
 // The memory is bounded by what its owner holds at once (a restore: the
 // file gate's files, each within restoreAhead and its write buffers; L2:
@@ -206,8 +206,8 @@ func (m *Mem) Out() int {
 }
 
 // Release unmaps every slab. Only once nothing uses its buffers: every
-// user sharing m has ended (a restore's FileGate.memFor, a Verifier's
-// Close). It may be called again; m can be used again afterwards.
+// user sharing m has ended (a restore's FileGate.memFor, an L2 relay or
+// pass). It may be called again; m can be used again afterwards.
 func (m *Mem) Release() {
 	if m == nil {
 		return
