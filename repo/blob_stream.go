@@ -14,6 +14,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/slabmem"
 )
 
 // The one read path of blobs: StreamBlobs groups the blobs asked for into
@@ -37,9 +38,9 @@ const (
 	// decompressed, or copied, into the fresh slice (the FUSE mount's cache
 	// holds it).
 	BufferFresh BufferPolicy = iota
-	// BufferPooled: Data is (*Pooled), a buffer of chunk.Buffer that fn now
-	// owns and gives back with chunk.PutBuffer (L2 holds chunks for files
-	// not there yet).
+	// BufferPooled: Data is (*Pooled), a buffer of chunk.Buffer (or of
+	// StreamOptions.Mem) that fn now owns and gives back with PutPooled
+	// (L2 holds chunks for files not there yet).
 	BufferPooled
 	// BufferBorrowed: Data is valid only during the call to fn; StreamBlobs
 	// reuses its buffer afterwards (restore writes it and is done).
@@ -140,6 +141,17 @@ type StreamOptions struct {
 	// decompressing them.
 	Alloc func(n int) []byte
 	Free  func([]byte)
+	// Mem, if set, is memory of the caller's (huge-page slabs it owns and
+	// unmaps once every stream using it has ended and it holds none of
+	// their buffers: slabmem) that the stream takes its large buffers from
+	// while it has room, instead of the Go heap: with AroundCache the
+	// buffers runs are read into, under BufferFresh without Alloc the
+	// plaintexts (Free is then Mem.Put: fn gives each back with it), and
+	// under BufferPooled the plaintexts fn gets in Pooled (or Consume), to
+	// be given back with PutPooled, never chunk.PutBuffer. A data dir's L2
+	// faulted in ~45,000 fresh 4 KiB pages of heap for them, and a
+	// restore ~50,000 (slabmem's doc).
+	Mem *slabmem.Mem
 	// Consume, under BufferPooled, takes each blob opened without error on
 	// the goroutine that opened it (one of Workers, still holding its turn
 	// of a core), right after it was verified and before the runs ahead of
@@ -191,7 +203,7 @@ type StreamBlob struct {
 	// StreamOptions.Buffer.
 	Data []byte
 	// Pooled holds Data under BufferPooled; fn gives it back with
-	// chunk.PutBuffer.
+	// PutPooled(opts.Mem, Pooled).
 	Pooled *[]byte
 	// Err is why the blob could not be delivered: a *CorruptError naming
 	// the pack and the blob, the run's read error, an index miss, or ctx's
@@ -408,35 +420,78 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 	return out
 }
 
-// alloc is the allocator of fresh plaintexts StreamOptions asked for.
+// alloc is the allocator of the buffers StreamOptions asked for.
 func (s *blobStream) alloc() blobAlloc {
 	if s.opts.Buffer != BufferFresh {
-		return blobAlloc{}
+		return blobAlloc{mem: s.opts.Mem}
 	}
-	return blobAlloc{alloc: s.opts.Alloc, free: s.opts.Free}
+	return blobAlloc{alloc: s.opts.Alloc, free: s.opts.Free, mem: s.opts.Mem}
 }
 
-// blobAlloc gives openSealed the memory of a fresh plaintext: the caller's
-// (StreamOptions.Alloc) or a new slice.
+// blobAlloc gives openSealed the memory of a plaintext and fetch a run's:
+// the caller's (StreamOptions.Alloc, or Mem) or, without it or when it has
+// none, a new slice (fresh plaintexts) or chunk's pools (pooled ones, runs).
 type blobAlloc struct {
 	alloc func(n int) []byte
 	free  func([]byte)
+	mem   *slabmem.Mem
+}
+
+// take returns an empty slice with capacity at least n of the caller's
+// memory (Alloc, else Mem), or nil.
+func (a blobAlloc) take(n int) []byte {
+	var b []byte
+	switch {
+	case a.alloc != nil:
+		b = a.alloc(n)
+	case a.mem != nil:
+		b = a.mem.Get(n)
+	}
+	if cap(b) < n {
+		a.put(b)
+		return nil
+	}
+	return b[:0]
 }
 
 // get returns an empty slice with capacity at least n.
 func (a blobAlloc) get(n int) []byte {
-	if a.alloc != nil {
-		if b := a.alloc(n); cap(b) >= n {
-			return b[:0]
-		}
+	if b := a.take(n); b != nil {
+		return b
 	}
 	return make([]byte, 0, n)
 }
 
-// put gives back a slice from get that will not be delivered.
+// put gives back a slice from get or take that will not be delivered.
 func (a blobAlloc) put(b []byte) {
-	if a.free != nil && cap(b) > 0 {
+	switch {
+	case cap(b) == 0:
+	case a.free != nil:
 		a.free(b)
+	case a.alloc == nil:
+		a.mem.Put(b)
+	}
+}
+
+// pooled returns a pooled plaintext buffer (BufferPooled), of Mem if it has
+// room, else of chunk's pools.
+func (a blobAlloc) pooled(n int) *[]byte {
+	if b := a.mem.Get(n); b != nil {
+		return &b
+	}
+	return chunk.Buffer(n)
+}
+
+// putPooled gives back a buffer from pooled.
+func (a blobAlloc) putPooled(p *[]byte) { PutPooled(a.mem, p) }
+
+// PutPooled gives back a plaintext StreamBlobs delivered under BufferPooled
+// (StreamBlob.Pooled, or Consume's) with mem its StreamOptions.Mem: to mem
+// if it is mem's, else to chunk's pools (chunk.PutBuffer). A nil p is
+// nothing to give back.
+func PutPooled(mem *slabmem.Mem, p *[]byte) {
+	if p != nil && !mem.Put(*p) {
+		chunk.PutBuffer(p)
 	}
 }
 
@@ -480,7 +535,7 @@ func (s *blobStream) deliver(blobs []StreamBlob, fn func(StreamBlob) error) erro
 			}
 		}
 		if sb.Pooled != nil {
-			chunk.PutBuffer(sb.Pooled)
+			s.alloc().putPooled(sb.Pooled)
 		} else {
 			s.alloc().put(sb.Data) // not delivered: back to StreamOptions.Free
 		}
@@ -492,7 +547,7 @@ func (s *blobStream) deliver(blobs []StreamBlob, fn func(StreamBlob) error) erro
 func (s *blobStream) free(blobs []StreamBlob) {
 	for _, sb := range blobs {
 		if sb.Pooled != nil {
-			chunk.PutBuffer(sb.Pooled)
+			s.alloc().putPooled(sb.Pooled)
 		} else {
 			s.alloc().put(sb.Data)
 		}
@@ -617,23 +672,29 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 	direct := loc.Flags&(FlagCompressed|FlagDelta) == 0 && !stored // the plaintext is the result
 	var plain, fresh []byte                                        // fresh: what a.get gave, to give back on failure
 	var out *[]byte
+	var held []byte // *out as a.pooled gave it: what goes back on failure
+	fail := func(err error) ([]byte, *[]byte, error) {
+		if out != nil {
+			*out = held
+			a.putPooled(out)
+		}
+		a.put(fresh)
+		return nil, nil, err
+	}
 	var err error
 	switch {
 	case !direct:
 		plain, err = openInPlace(r.seal, sealed, ad)
 	case mode == openPooled:
-		out = chunk.Buffer(len(sealed))
-		plain, err = r.seal.open((*out)[:0], sealed, ad)
+		out = a.pooled(len(sealed))
+		held = *out
+		plain, err = r.seal.open(held[:0], sealed, ad)
 	default:
 		fresh = a.get(max(0, len(sealed)-r.seal.overhead()))
 		plain, err = r.seal.open(fresh, sealed, ad)
 	}
 	if err != nil {
-		if out != nil {
-			chunk.PutBuffer(out)
-		}
-		a.put(fresh)
-		return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err}
+		return fail(&CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err})
 	}
 	if loc.Flags&FlagDelta != 0 { // a delta: its base's plaintext with pages replaced (delta.go)
 		return r.openDelta(ctx, plain, space, t, id, loc, mode, stored, a)
@@ -644,28 +705,18 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 	var raw []byte
 	if direct {
 		raw = plain
-		if out != nil {
-			*out = plain
-		}
 	} else {
 		var dst []byte
 		if mode == openPooled {
-			out = chunk.Buffer(int(loc.RawLength))
-			dst = *out
+			out = a.pooled(int(loc.RawLength))
+			held = *out
+			dst = held
 		} else {
 			fresh = a.get(int(loc.RawLength))
 			dst = fresh
 		}
-		raw, err = decompressBlob(dst, plain, t)
-		if out != nil {
-			*out = raw
-		}
-		if err != nil {
-			if out != nil {
-				chunk.PutBuffer(out)
-			}
-			a.put(fresh)
-			return nil, nil, &CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err}
+		if raw, err = decompressBlob(dst, plain, t); err != nil {
+			return fail(&CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s: decompress", t, id.Short()), Err: err})
 		}
 	}
 	check := checkRaw
@@ -673,17 +724,24 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 		check = checkLength
 	}
 	if err := check(r.ChunkKey(space), raw, t, id, loc); err != nil {
-		if out != nil {
-			chunk.PutBuffer(out)
-		}
-		a.put(fresh)
-		return nil, nil, err
+		return fail(err)
 	}
-	if cap(fresh) > 0 && (cap(raw) == 0 || &raw[:1][0] != &fresh[:1][0]) {
-		a.put(fresh) // decoded elsewhere (never for a valid blob): the caller gets raw
+	// Decoded elsewhere than into the buffer given (never for a valid
+	// blob): the caller gets raw, the buffer goes back.
+	if cap(fresh) > 0 && !sameStart(raw, fresh) {
+		a.put(fresh)
+	}
+	if out != nil {
+		if !sameStart(raw, held) {
+			a.mem.Put(held) // a chunk pool's is left to the GC, as raw's pool takes raw
+		}
+		*out = raw
 	}
 	return raw, out, nil
 }
+
+// sameStart reports whether a and b start at the same byte.
+func sameStart(a, b []byte) bool { return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0] }
 
 // copyOut copies b into a fresh slice or a pooled buffer, as mode says.
 func copyOut(b []byte, mode openMode) ([]byte, *[]byte) {

@@ -44,8 +44,14 @@ func (s *syncBuffer) String() string {
 
 func newStreamFixture(t *testing.T, n int) *streamFixture {
 	t.Helper()
+	return newStreamFixtureOn(t, n, mem.New("stream"))
+}
+
+// newStreamFixtureOn is newStreamFixture on the backend be (fx.be is set
+// when be is in memory).
+func newStreamFixtureOn(t *testing.T, n int, be Backend) *streamFixture {
+	t.Helper()
 	ctx := context.Background()
-	be := mem.New("stream")
 	if _, err := Init(ctx, be, InitOptions{Password: testPassword, KDF: fastKDF}); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +61,8 @@ func newStreamFixture(t *testing.T, n int) *streamFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &streamFixture{r: r, be: be, data: map[chunk.ID][]byte{}, logs: logs}
+	fx := &streamFixture{r: r, data: map[chunk.ID][]byte{}, logs: logs}
+	fx.be, _ = be.(*mem.Backend)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range n {
 		d := make([]byte, 20<<10+i)

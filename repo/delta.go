@@ -45,7 +45,7 @@ func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, 
 	var out *[]byte
 	var dst, fresh []byte
 	if mode == openPooled && !stored {
-		out = chunk.Buffer(d.RawLength)
+		out = a.pooled(d.RawLength)
 		dst = *out
 	} else {
 		fresh = a.get(d.RawLength)
@@ -53,7 +53,8 @@ func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, 
 	}
 	fail := func(err error) ([]byte, *[]byte, error) {
 		if out != nil {
-			chunk.PutBuffer(out)
+			*out = dst // the buffer as given, whatever raw is
+			a.putPooled(out)
 		}
 		a.put(fresh)
 		return nil, nil, err
@@ -62,11 +63,14 @@ func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, 
 	if err != nil {
 		return fail(&CorruptError{What: what, Detail: "delta on base " + d.Base.Short(), Err: err})
 	}
-	if out != nil {
-		*out = raw
-	}
 	if err := checkRaw(r.ChunkKey(space), raw, t, id, loc); err != nil {
 		return fail(err)
+	}
+	if out != nil {
+		if !sameStart(raw, dst) {
+			a.mem.Put(dst)
+		}
+		*out = raw
 	}
 	if stored {
 		a.put(fresh)

@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/slabmem"
 )
 
 // deltaPages is a 32 KiB chunk of a warm page file and the same chunk with
@@ -54,23 +55,37 @@ func TestDeltaReadPathRefuses(t *testing.T) {
 		t.Fatalf("ReadBlob of a delta: %v", err)
 	}
 	for _, buf := range []BufferPolicy{BufferFresh, BufferPooled, BufferBorrowed} {
-		n := 0
-		err := tr.StreamBlobs(ctx, "", DataBlob, []chunk.ID{id1, baseID, id1}, StreamOptions{Buffer: buf, Ahead: 1 << 20, Workers: 2}, func(b StreamBlob) error {
-			want := v1
-			if b.ID == baseID {
-				want = base
+		for _, m := range []*slabmem.Mem{nil, slabmem.New()} { // the heap's buffers, a Mem's
+			n := 0
+			// wrongID fails after the delta is applied, short before:
+			// their buffers go back to the Mem too.
+			err := tr.StreamBlobs(ctx, "", DataBlob, []chunk.ID{id1, baseID, id1, wrongID, short}, StreamOptions{Buffer: buf, Ahead: 1 << 20, Workers: 2, Mem: m}, func(b StreamBlob) error {
+				want := v1
+				if b.ID == baseID {
+					want = base
+				}
+				if b.ID == wrongID || b.ID == short {
+					if b.Err == nil {
+						t.Errorf("buffer %d: blob %s opened", buf, b.ID.Short())
+					}
+				} else if b.Err != nil || !bytes.Equal(b.Data, want) {
+					t.Errorf("buffer %d: blob %s: %v", buf, b.ID.Short(), b.Err)
+				}
+				if buf == BufferPooled { // BufferBorrowed: StreamBlobs takes it back
+					PutPooled(m, b.Pooled)
+				} else if buf == BufferFresh {
+					m.Put(b.Data)
+				}
+				n++
+				return nil
+			})
+			if err != nil || n != 5 {
+				t.Fatalf("buffer %d: %v, %d blobs", buf, err, n)
 			}
-			if b.Err != nil || !bytes.Equal(b.Data, want) {
-				t.Errorf("buffer %d: blob %s: %v", buf, b.ID.Short(), b.Err)
+			if k := m.Out(); k != 0 {
+				t.Fatalf("buffer %d: %d buffers of the Mem not given back", buf, k)
 			}
-			if buf == BufferPooled && b.Pooled != nil { // BufferBorrowed: StreamBlobs takes it back
-				chunk.PutBuffer(b.Pooled)
-			}
-			n++
-			return nil
-		})
-		if err != nil || n != 3 {
-			t.Fatalf("buffer %d: %v, %d blobs", buf, err, n)
+			m.Release()
 		}
 	}
 	for _, c := range []struct {

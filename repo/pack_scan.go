@@ -141,7 +141,8 @@ func (rb runBuf) free() {
 // device (15 % longer for 5 % less CPU); its read-ahead now keeps a dozen
 // of the data dirs' small runs in flight.
 //
-// With a.alloc (StreamOptions.Alloc) the buffer is the caller's memory.
+// With a.alloc or a.mem (StreamOptions.Alloc, Mem) the buffer is the
+// caller's memory while it has room.
 func (r *blobRun) fetch(ctx context.Context, be Backend, a blobAlloc) (runBuf, error) {
 	rc, err := be.Open(ctx, PackName(r.pack), r.off, r.n)
 	if err != nil {
@@ -156,15 +157,13 @@ func (r *blobRun) fetch(ctx context.Context, be Backend, a blobAlloc) (runBuf, e
 		}
 		return runBuf{mem: buf, b: *buf}, nil
 	}
-	if a.alloc != nil {
-		if own := a.alloc(int(r.n) + ReadSlack); cap(own) >= int(r.n)+ReadSlack {
-			b, err := ir.ReadInto(own[:cap(own)])
-			if err != nil {
-				a.put(own)
-				return runBuf{}, r.readError(ctx, err)
-			}
-			return runBuf{own: own, a: a, b: b}, nil
+	if own := a.take(int(r.n) + ReadSlack); own != nil {
+		b, err := ir.ReadInto(own[:cap(own)])
+		if err != nil {
+			a.put(own)
+			return runBuf{}, r.readError(ctx, err)
 		}
+		return runBuf{own: own, a: a, b: b}, nil
 	}
 	mem := chunk.Buffer(int(r.n) + ReadSlack)
 	b, err := ir.ReadInto((*mem)[:cap(*mem)])

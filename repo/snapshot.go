@@ -437,7 +437,7 @@ func (r *Repository) syncSnapshots(ctx context.Context) error {
 	}
 	present := map[string]bool{}
 	var add []index.SnapshotEntry
-	err = r.be.List(ctx, DirSnapshots, func(name string, size int64) error {
+	err = r.list(ctx, DirSnapshots, func(name string, size int64) error {
 		id := chunk.ID(NameHash(name))
 		present[id.String()] = true
 		if known[id.String()] {

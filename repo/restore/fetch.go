@@ -127,14 +127,14 @@ func (rs *restorer) fetchChunksAhead(ctx context.Context, ids []chunk.ID, locs m
 	}
 	if mem != nil {
 		// The runs and the plaintexts in the restore's own memory
-		// (mem.go), each plaintext given back once fn is done with it.
-		opts.Buffer, opts.Alloc, opts.Free = repo.BufferFresh, mem.get, mem.put
+		// (slabmem), each plaintext given back once fn is done with it.
+		opts.Buffer, opts.Mem = repo.BufferFresh, mem
 	}
 	if endToEnd {
 		opts.EndToEnd = func(chunk.ID) bool { return true }
 	}
 	err := rs.r.StreamBlobs(ctx, rs.sn.Space, repo.DataBlob, read, opts, func(b repo.StreamBlob) error {
-		defer mem.put(b.Data) // on every way out (BufferFresh: the stream does not free it)
+		defer mem.Put(b.Data) // on every way out (BufferFresh: the stream does not free it)
 		// Blobs arrive in the order given: the zeros before b are due.
 		if err := zerosUpTo(at[b.Index]); err != nil {
 			return err

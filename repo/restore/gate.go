@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"sync"
+
+	"memento/repo/slabmem"
 )
 
 // FileGate bounds the files written at once by several restores running
@@ -24,7 +26,7 @@ type FileGate struct {
 	seq     uint64
 	waiting []*gateWaiter
 
-	mem     *restoreMem // the buffers of the restores using the gate (memFor)
+	mem     *slabmem.Mem // the buffers of the restores using the gate (memFor)
 	memRefs int
 }
 
@@ -92,19 +94,19 @@ func (g *FileGate) releaseLocked() {
 	close(w.ch)
 }
 
-// memFor returns the buffers of one restore (mem.go), shared by every
+// memFor returns the buffers of one restore (slabmem), shared by every
 // restore running through g at the time, and its release, to be called
 // once the restore has ended: the last release unmaps them. A nil gate
 // gives a restore buffers of its own.
-func (g *FileGate) memFor() (*restoreMem, func()) {
+func (g *FileGate) memFor() (*slabmem.Mem, func()) {
 	if g == nil {
-		m := newRestoreMem()
-		return m, m.release
+		m := slabmem.New()
+		return m, m.Release
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.mem == nil {
-		g.mem = newRestoreMem()
+		g.mem = slabmem.New()
 	}
 	g.memRefs++
 	m := g.mem
@@ -112,7 +114,7 @@ func (g *FileGate) memFor() (*restoreMem, func()) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.memRefs--; g.memRefs == 0 {
-			m.release()
+			m.Release()
 			g.mem = nil
 		}
 	})

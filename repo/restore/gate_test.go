@@ -94,3 +94,36 @@ func TestFileGateCancel(t *testing.T) {
 		release()
 	}
 }
+
+// TestFileGateSharesMemUntilLastRelease: the restores of one gate share
+// their buffers, and only the last release unmaps them.
+func TestFileGateSharesMemUntilLastRelease(t *testing.T) {
+	g := NewFileGate(4)
+	m1, rel1 := g.memFor()
+	m2, rel2 := g.memFor()
+	if m1 != m2 {
+		t.Fatal("two restores through one gate got separate buffers")
+	}
+	b := m1.Get(64 << 10)
+	rel1()
+	if m2.Bytes() == 0 {
+		t.Fatal("the first release unmapped buffers the second restore still uses")
+	}
+	b = append(b, 1) // still mapped: must not fault
+	m2.Put(b)
+	rel2()
+	if n := m2.Bytes(); n != 0 {
+		t.Fatalf("after the last release %d bytes are still mapped", n)
+	}
+	if m3, rel3 := g.memFor(); m3 == m1 {
+		t.Fatal("a restore after the last release got the released buffers")
+	} else {
+		rel3()
+	}
+	var none *FileGate
+	m4, rel4 := none.memFor()
+	if m4 == nil {
+		t.Fatal("a restore without a gate got no buffers")
+	}
+	rel4()
+}

@@ -19,6 +19,7 @@ import (
 	"memento/repo"
 	"memento/repo/directio"
 	"memento/repo/pitr"
+	"memento/repo/slabmem"
 )
 
 // RestoreOptions tune a restore.
@@ -364,7 +365,7 @@ type restorer struct {
 
 	replays *semaphore.Weighted // PITROptions.Replays
 
-	mem *restoreMem // the buffers of its runs, plaintexts and file writes (nil: the heap's)
+	mem *slabmem.Mem // the buffers of its runs, plaintexts and file writes (nil: the heap's)
 }
 
 // locateBatch is how many chunks restoreDir looks up in one index

@@ -9,6 +9,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo/directio"
+	"memento/repo/slabmem"
 )
 
 // Restored files are written front to back through an aligned buffer in
@@ -36,8 +37,8 @@ type fileWriter struct {
 	path   string
 	direct bool
 	mem    *[]byte // pooled backing of both buffers, or
-	own    []byte  // their backing from a restoreMem
-	from   *restoreMem
+	own    []byte  // their backing from a slabmem.Mem
+	from   *slabmem.Mem
 	buf    []byte     // aligned; holds the file's bytes [base, base+len(buf))
 	spare  []byte     // the other buffer, being written while done != nil
 	base   int64      // file offset of buf[0], a multiple of writeAlign
@@ -48,7 +49,7 @@ type fileWriter struct {
 // createFileWriter creates path (which must not exist), 0600 until the
 // caller sets its mode, for size bytes (a hint for the buffer size). Its
 // buffers come from mem (nil: the heap's pools).
-func createFileWriter(path string, direct bool, size int64, mem *restoreMem) (*fileWriter, error) {
+func createFileWriter(path string, direct bool, size int64, mem *slabmem.Mem) (*fileWriter, error) {
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	w := &fileWriter{path: path}
 	fd, err := unix.Open(path, flags, 0o600)
@@ -60,7 +61,7 @@ func createFileWriter(path string, direct bool, size int64, mem *restoreMem) (*f
 	// Two buffers of up to writeBufSize, no larger than the file: a
 	// restore of many small files must not zero megabytes for each.
 	bs := int(min(writeBufSize, max(writeAlign, alignUp(size))))
-	if b := mem.get(2 * bs); b != nil { // aligned: carved to its size
+	if b := mem.Get(2 * bs); b != nil { // aligned: carved to its size
 		w.own, w.from = b, mem
 		w.buf = b[:0:bs]
 		w.spare = b[bs : bs : 2*bs]
@@ -208,7 +209,7 @@ func (w *fileWriter) close() error {
 		w.mem, w.buf, w.spare = nil, nil, nil
 	}
 	if w.own != nil {
-		w.from.put(w.own)
+		w.from.Put(w.own)
 		w.own, w.buf, w.spare = nil, nil, nil
 	}
 	if w.f == nil {

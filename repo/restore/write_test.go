@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"memento/repo/repotest"
+	"memento/repo/slabmem"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -48,8 +49,8 @@ func TestFileWriter(t *testing.T) {
 	for _, mode := range []struct {
 		name   string
 		direct bool
-		mem    bool // the buffers from a restoreMem
-	}{{"direct", true, false}, {"buffered", false, false}, {"direct-restoreMem", true, true}} {
+		mem    bool // the buffers from a slabmem.Mem
+	}{{"direct", true, false}, {"buffered", false, false}, {"direct-slabmem", true, true}} {
 		for _, tc := range cases {
 			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
 				p := filepath.Join(t.TempDir(), "f")
@@ -60,10 +61,10 @@ func TestFileWriter(t *testing.T) {
 				if tc.name == "many small writes" {
 					size = 1 // a wrong hint costs speed, never bytes
 				}
-				var mem *restoreMem
+				var mem *slabmem.Mem
 				if mode.mem {
-					mem = newRestoreMem()
-					defer mem.release()
+					mem = slabmem.New()
+					defer mem.Release()
 				}
 				w, err := createFileWriter(p, mode.direct, size, mem)
 				if err != nil {
@@ -71,7 +72,7 @@ func TestFileWriter(t *testing.T) {
 				}
 				defer w.close()
 				if mode.mem && w.own == nil {
-					t.Fatal("the writer did not take its buffers from the restoreMem")
+					t.Fatal("the writer did not take its buffers from the slabmem.Mem")
 				}
 				var want []byte
 				for i, op := range tc.ops {
@@ -94,8 +95,8 @@ func TestFileWriter(t *testing.T) {
 				if err := w.close(); err != nil {
 					t.Fatal(err)
 				}
-				if mem != nil && len(mem.out) != 0 {
-					t.Fatalf("close left %d buffers of the restoreMem out", len(mem.out))
+				if mem != nil && mem.Out() != 0 {
+					t.Fatalf("close left %d buffers of the slabmem.Mem out", mem.Out())
 				}
 				got, err := os.ReadFile(p)
 				if err != nil {

@@ -18,6 +18,7 @@ import (
 	"memento/chunk"
 	"memento/index"
 	"memento/repo"
+	"memento/repo/slabmem"
 )
 
 // L2 reads each pack a snapshot references once, front to back in runs of
@@ -68,9 +69,15 @@ type packJob struct {
 // faulted in per GiB verified (0.3-0.5 CPU s). Held bytes bound the heap
 // itself; runs of 4 MiB keep several of them in flight under that bound
 // (with 8 MiB runs, one WAL run's plaintext filled it and one core waited).
+//
+// l2Mem bounds the huge-page slabs (slabmem) L2's streams take those
+// runs and plaintexts from: l2Ahead and what the buddy allocator loses to
+// rounding up to powers of two; past it a buffer is the heap's, as before
+// session 13.
 const (
 	l2RunBytes = 4<<20 - repo.ReadSlack // a run and its read slack fit a 4 MiB pooled buffer
 	l2Ahead    = 64 << 20
+	l2Mem      = 96 << 20
 )
 
 // data is L2 (and the reading half of L3 when tap is set).
@@ -140,8 +147,15 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	// stream keeps both cores busy, rather than at the hand-over with one.
 	if w.relay != nil {
 		// In a relay the next snapshot starts streaming as soon as this
-		// one has started its last runs, under the same bound.
-		opts.Share, opts.Started = w.relay.share, w.relay.streamed
+		// one has started its last runs, under the same bound and in the
+		// same memory.
+		opts.Share, opts.Started, opts.Mem = w.relay.share, w.relay.streamed, w.relay.mem
+	} else {
+		// The runs and the plaintexts in huge-page slabs of this pass's
+		// own (slabmem), unmapped when it ends: every stream of it has
+		// returned, and no buffer of theirs is used after.
+		opts.Mem = slabmem.NewLimit(l2Mem)
+		defer opts.Mem.Release()
 	}
 	mark, dropped := len(vd.Findings), vd.dropped
 	c, sopts := v.newDataCheck(ctx, w, vd, tap, ids, hashable, opts, tap == nil)
@@ -166,6 +180,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 		if !ok {
 			first = c.read + c.checked
 			vd.Findings, vd.dropped = vd.Findings[:mark], dropped
+			c.drop()
 			c, sopts = v.newDataCheck(ctx, w, vd, tap, ids, hashable, opts, false)
 			if err := c.stream(ctx, ids, sopts); err != nil {
 				return err
@@ -213,7 +228,7 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 // confirm checks the IDs of those no file proved. Findings about packs are
 // made as the blobs arrive; those about files are left to report.
 func (v *Verifier) newDataCheck(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFunc, ids []chunk.ID, hashable []WalkFile, opts repo.StreamOptions, endToEnd bool) (*dataCheck, repo.StreamOptions) {
-	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
+	c := &dataCheck{v: v, w: w, vd: vd, ctx: ctx, mem: opts.Mem, uses: map[chunk.ID]int{}, waiting: map[chunk.ID][]*fileHash{},
 		buf: map[chunk.ID]*[]byte{}, hashing: map[chunk.ID]int{}, evicted: map[chunk.ID]bool{}, failed: map[chunk.ID]bool{}}
 	for _, f := range hashable {
 		for _, id := range f.Node.Content {
@@ -258,9 +273,7 @@ func (c *dataCheck) stream(ctx context.Context, ids []chunk.ID, opts repo.Stream
 	var pack [32]byte
 	return c.v.blobs.StreamBlobs(ctx, c.w.sn.Space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		if err := ctx.Err(); err != nil {
-			if b.Pooled != nil {
-				chunk.PutBuffer(b.Pooled)
-			}
+			c.put(b.Pooled)
 			return err
 		}
 		if c.packs == 0 || b.Loc.Pack != pack { // the next job
@@ -316,9 +329,7 @@ func (c *dataCheck) confirm(ctx context.Context) (ok bool, err error) {
 	ok = true
 	err = c.v.blobs.StreamBlobs(ctx, c.w.sn.Space, repo.DataBlob, ids, repo.StreamOptions{RunBytes: l2RunBytes, Sort: true, Buffer: repo.BufferPooled, Locs: locs},
 		func(b repo.StreamBlob) error {
-			if b.Pooled != nil {
-				chunk.PutBuffer(b.Pooled)
-			}
+			c.put(b.Pooled)
 			if b.K == 0 && !b.RunErr {
 				c.checked += b.RunBytes
 			}
@@ -464,6 +475,7 @@ type dataCheck struct {
 	w   *SnapWalk
 	vd  *Verdict
 	ctx context.Context
+	mem *slabmem.Mem // the stream's StreamOptions.Mem: where its plaintexts go back (put)
 
 	mu   sync.Mutex
 	uses map[chunk.ID]int // remaining uses by files still being hashed
@@ -535,7 +547,7 @@ func (c *dataCheck) deliver(id chunk.ID, d *[]byte) {
 		// No file being hashed needs it (subset, or a file already
 		// broken), or the same chunk came twice and is held already.
 		c.mu.Unlock()
-		chunk.PutBuffer(d)
+		c.put(d)
 		return
 	}
 	c.buf[id] = d
@@ -604,7 +616,7 @@ func (c *dataCheck) evict() {
 		}
 		d := c.buf[id]
 		c.bufBytes -= int64(len(*d))
-		chunk.PutBuffer(d)
+		c.put(d)
 		delete(c.buf, id)
 		c.evicted[id] = true
 	}
@@ -668,9 +680,7 @@ func (c *dataCheck) reRead(fh *fileHash, id chunk.ID) *[]byte {
 		err = serr
 	}
 	if err != nil {
-		if d != nil {
-			chunk.PutBuffer(d)
-		}
+		c.put(d)
 		c.vd.fail(L2, "pack "+repo.ShortHex(loc.Pack), "%v", err)
 		c.failed[id] = true
 		c.reReadFailed = true
@@ -684,6 +694,22 @@ func (c *dataCheck) reRead(fh *fileHash, id chunk.ID) *[]byte {
 	return d
 }
 
+// put gives back a plaintext the stream delivered pooled: to the stream's
+// slabs if it is theirs, else to chunk's pools (repo.PutPooled).
+func (c *dataCheck) put(d *[]byte) { repo.PutPooled(c.mem, d) }
+
+// drop gives back every chunk held, once the pass is over (a pass run
+// again starts with its own).
+func (c *dataCheck) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, d := range c.buf {
+		c.put(d)
+		delete(c.buf, id)
+	}
+	c.bufBytes = 0
+}
+
 // release counts one use of id done. c.mu is held.
 func (c *dataCheck) release(id chunk.ID) {
 	c.uses[id]--
@@ -695,7 +721,7 @@ func (c *dataCheck) release(id chunk.ID) {
 	}
 	if d, ok := c.buf[id]; ok {
 		c.bufBytes -= int64(len(*d))
-		chunk.PutBuffer(d)
+		c.put(d)
 		delete(c.buf, id)
 	}
 	delete(c.uses, id)

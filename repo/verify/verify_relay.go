@@ -6,6 +6,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/slabmem"
 )
 
 // L2 of several snapshots (`verify --all --latest --level L2`, one per
@@ -40,6 +41,7 @@ type relay struct {
 	// every stream of the relay: a stream starts when the one before
 	// has started its last runs, and they share one bound.
 	share   *repo.StreamShare
+	mem     *slabmem.Mem    // the huge-page slabs of every stream of the relay (slabmem)
 	stream  <-chan struct{} // closed when this snapshot may stream
 	walked  func()          // lets the snapshot after the next walk its trees
 	handoff func()          // lets the next snapshot stream (and the one after walk)
@@ -95,11 +97,15 @@ func (v *Verifier) verifyRelay(ctx context.Context, r Repository, ids []chunk.ID
 	vds := make([]*Verdict, n)
 	errs := make([]error, n)
 	share := repo.NewStreamShare(l2Ahead, v.opts.Workers)
+	// The streams' runs and plaintexts come from one set of slabs, as they
+	// share one budget, unmapped once every snapshot's pass has ended.
+	mem := slabmem.NewLimit(l2Mem)
+	defer mem.Release()
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		walked := sync.OnceFunc(func() { close(walk[i+2]) })
 		handoff := sync.OnceFunc(func() { walked(); close(stream[i+1]) })
-		rl := &relay{share: share, stream: stream[i], walked: walked, handoff: handoff}
+		rl := &relay{share: share, mem: mem, stream: stream[i], walked: walked, handoff: handoff}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,4 +1,6 @@
-package restore
+// Package slabmem hands out power-of-two buffers carved from huge-page slabs
+// that their owner maps, reuses and unmaps itself (a restore, a verify).
+package slabmem
 
 import (
 	"math/bits"
@@ -10,7 +12,8 @@ import (
 	"memento/repo/hugepage"
 )
 
-// A restore's buffers come from memory of its own, backed by huge pages.
+// A restore's and an L2 verify's large buffers come from memory of their
+// own, backed by huge pages.
 //
 // A data dir's restore touches some 200 MiB of fresh heap (the runs read
 // ahead, the plaintexts of their blobs, the files' write buffers): about
@@ -22,36 +25,48 @@ import (
 // until it ends (a sync.Pool is emptied by every garbage collection, and
 // the runs, plaintexts and write buffers are taken and given back
 // thousands of times). The restores of one `restore --all` share it
-// through their FileGate; when the last of them ends the slabs are unmapped.
+// through their FileGate, the L2 streams of a relay of snapshots share one,
+// and an L2 pass outside a relay has its own (repo/verify); when the owner
+// ends the slabs are unmapped. L2's runs read ahead and the plaintexts of
+// their chunks faulted in ~45,000 pages of fresh heap per data dir the
+// same way (docs/benchmarks.md, session 13). There is no process-wide
+// arena: each owner bounds its own and gives it back.
 //
-// The memory is bounded by what the restore holds at once (the file gate's
-// files, each within restoreAhead and its write buffers) rounded up to
-// slabs, and by memCap: past it a buffer is plain heap memory (a fresh
+// The memory is bounded by what its owner holds at once (a restore: the
+// file gate's files, each within restoreAhead and its write buffers; L2:
+// its read-ahead budget) rounded up to slabs, and by the limit (Cap unless
+// NewLimit says less): past it a buffer is plain heap memory (a fresh
 // allocation, not the pools' reused buffers). The slabs are outside the Go
-// heap's soft limit (cmd/memento's defaultMemoryLimit), so memCap is what
+// heap's soft limit (cmd/memento's defaultMemoryLimit), so Cap is what
 // they may add to it: a data dir's restore maps 96-112 MiB (1 and 10 GiB,
 // docs/benchmarks.md, session 12), and 10 GiB restores peaked at 264-285
-// MiB of RSS with them, under the 300 MiB bound; memCap keeps a data set
+// MiB of RSS with them, under the 300 MiB bound; Cap keeps a data set
 // that wants more from adding more.
 
 const (
 	memMinClass = 12 // 4 KiB: the smallest block, O_DIRECT's alignment
 	memMaxClass = 24 // 16 MiB: a slab; larger buffers are plain heap memory
 	memSlab     = 1 << memMaxClass
-	memCap      = 128 << 20 // most bytes of slabs
+
+	// MinBlock is the smallest buffer Get hands out (and its alignment).
+	MinBlock = 1 << memMinClass
+	// MaxBlock is the largest: a slab. Get returns nil for more.
+	MaxBlock = memSlab
+	// Cap is the most bytes of slabs a Mem maps unless NewLimit says less.
+	Cap = 128 << 20
 )
 
-// restoreMem hands out buffers of power-of-two sizes carved from huge-page
-// slabs, each aligned to its size (so O_DIRECT takes them), and takes them
-// back for reuse. A nil *restoreMem hands out plain heap memory. Safe for
-// concurrent use.
-type restoreMem struct {
+// Mem hands out buffers of power-of-two sizes carved from huge-page slabs,
+// each aligned to its size (so O_DIRECT takes them), and takes them back
+// for reuse. A nil *Mem hands out nothing (the caller uses the heap). Safe
+// for concurrent use.
+type Mem struct {
 	mu    sync.Mutex
 	slabs [][]byte                               // each memSlab long and aligned to it
 	maps  [][]byte                               // the mappings that hold them
 	free  [memMaxClass + 1]map[memBlock]struct{} // the free blocks of each class
 	out   map[*byte]memBlock                     // the blocks handed out, by first byte
-	limit int64                                  // most bytes of slabs (memCap)
+	limit int64                                  // most bytes of slabs (Cap)
 }
 
 // memBlock is a block of 1<<class bytes at off in slabs[slab].
@@ -61,8 +76,13 @@ type memBlock struct {
 	off   int
 }
 
-func newRestoreMem() *restoreMem {
-	m := &restoreMem{out: map[*byte]memBlock{}, limit: memCap}
+// New returns an empty Mem that maps at most Cap bytes of slabs.
+func New() *Mem { return NewLimit(Cap) }
+
+// NewLimit returns an empty Mem that maps at most limit bytes of slabs
+// (rounded down to whole slabs).
+func NewLimit(limit int64) *Mem {
+	m := &Mem{out: map[*byte]memBlock{}, limit: min(limit, Cap)}
 	for c := range m.free {
 		m.free[c] = map[memBlock]struct{}{}
 	}
@@ -76,11 +96,11 @@ func memClass(n int) int {
 	return bits.Len(uint(n - 1))
 }
 
-// get returns an empty slice with capacity at least n, aligned to its
-// power-of-two size (at least writeAlign), or nil: past memCap, for more
-// than memSlab bytes, for n = 0 or when m is nil. The caller then uses the
-// heap.
-func (m *restoreMem) get(n int) []byte {
+// Get returns an empty slice with capacity at least n, aligned to its
+// power-of-two size (at least MinBlock), or nil: past the limit, for more
+// than MaxBlock bytes, for n = 0 or when m is nil. The caller then uses the
+// heap. Give it back with Put, and use it no longer once m is released.
+func (m *Mem) Get(n int) []byte {
 	c := memClass(n)
 	if m == nil || n <= 0 || c > memMaxClass {
 		return nil
@@ -112,8 +132,8 @@ func (m *restoreMem) get(n int) []byte {
 	return b[:0]
 }
 
-// grow maps one more slab, a free block of memMaxClass; false past memCap.
-func (m *restoreMem) grow() bool {
+// grow maps one more slab, a free block of memMaxClass; false past the limit.
+func (m *Mem) grow() bool {
 	if int64(len(m.slabs)+1)*memSlab > m.limit {
 		return false
 	}
@@ -137,19 +157,20 @@ func (m *restoreMem) grow() bool {
 	return true
 }
 
-// put takes back a buffer from get (any length, the same first byte),
-// merging it with its free buddies. A slice get did not hand out, or one
-// already given back, is ignored: the garbage collector has it.
-func (m *restoreMem) put(b []byte) {
+// Put takes back a buffer from Get (any length, the same first byte),
+// merging it with its free buddies, and reports whether it did. A slice
+// Get did not hand out, or one already given back, is ignored (false): the
+// garbage collector has it, or the caller's pool.
+func (m *Mem) Put(b []byte) bool {
 	if m == nil || cap(b) == 0 {
-		return
+		return false
 	}
 	p := unsafe.SliceData(b)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	blk, ok := m.out[p]
 	if !ok {
-		return
+		return false
 	}
 	delete(m.out, p)
 	for c := int(blk.class); c < memMaxClass; c++ {
@@ -161,18 +182,33 @@ func (m *restoreMem) put(b []byte) {
 		blk = memBlock{blk.slab, int8(c + 1), min(blk.off, buddy.off)}
 	}
 	m.free[blk.class][blk] = struct{}{}
+	return true
 }
 
-// bytes is how much memory m has mapped for its slabs.
-func (m *restoreMem) bytes() int64 {
+// Bytes is how much memory m has mapped for its slabs.
+func (m *Mem) Bytes() int64 {
+	if m == nil {
+		return 0
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return int64(len(m.slabs)) * memSlab
 }
 
-// release unmaps every slab. Only once nothing uses its buffers: every
-// restore sharing m has ended (FileGate.memFor). It may be called again.
-func (m *restoreMem) release() {
+// Out is how many buffers Get handed out that Put has not taken back.
+func (m *Mem) Out() int {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.out)
+}
+
+// Release unmaps every slab. Only once nothing uses its buffers: every
+// user sharing m has ended (a restore's FileGate.memFor, an L2 relay or
+// pass). It may be called again; m can be used again afterwards.
+func (m *Mem) Release() {
 	if m == nil {
 		return
 	}
