@@ -189,8 +189,16 @@ func compressKind(dst, src []byte, level Level, kind fileKind, f forms, bufs *bu
 	mode := shuffleAuto
 	if kind == kindWAL {
 		mode = shuffleNever
+	}
+	if kind == kindWAL || kind == kindWarm {
 		if l, err := level.resolve(); f&formsWALRecords != 0 && err == nil && l != LevelNone && len(src) >= minCompressSize {
-			out, ok := compressWALRecords(dst, src, l, bufs)
+			var out []byte
+			var ok bool
+			if kind == kindWAL {
+				out, ok = compressWALRecords(dst, src, l, bufs)
+			} else {
+				out, ok = compressWarmRecords(dst, src, l, f&formsHuff != 0, bufs)
+			}
 			if ok {
 				return out, true
 			}

@@ -323,10 +323,10 @@ func TestPipelineWALRecords(t *testing.T) {
 	}
 }
 
-// FuzzWALRecords: any bytes compressed as a format-4 WAL chunk decode to
-// themselves (the record scan trusts nothing), and any bytes given to the
-// decoder as form 0x04 never panic and fail only with ErrCorrupt or
-// ErrTooLarge.
+// FuzzWALRecords: any bytes compressed as a format-4 WAL chunk or warm
+// page file chunk decode to themselves (the record and page scans trust
+// nothing), and any bytes given to the decoder as form 0x04 never panic
+// and fail only with ErrCorrupt or ErrTooLarge.
 func FuzzWALRecords(f *testing.F) {
 	wal := genEngramWAL(12<<10, 384, "fuzz")
 	f.Add(wal[:4096])
@@ -335,11 +335,20 @@ func FuzzWALRecords(f *testing.F) {
 		f.Add(s[1:])
 	}
 	f.Add(bytes.Repeat([]byte(walMagic), 100))
+	warm := genWarmPages(3, 64, 0, "fuzz", nil)
+	f.Add(warm)
+	f.Add(warm[100 : 100+6000])
+	if s, ok := compressWarmChunk(warm); ok {
+		f.Add(s[1:])
+	}
+	f.Add(bytes.Repeat([]byte(warmMagic+"\x00\x00\x00\x00"), 100))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if stored, ok := compressWALChunk(b); ok {
-			out, err := Decompress(nil, stored)
-			if err != nil || !bytes.Equal(out, b) {
-				t.Fatalf("round trip: %v", err)
+		for kind, compress := range map[string]func([]byte) ([]byte, bool){"wal": compressWALChunk, "warm": compressWarmChunk} {
+			if stored, ok := compress(b); ok {
+				out, err := Decompress(nil, stored)
+				if err != nil || !bytes.Equal(out, b) {
+					t.Fatalf("%s: round trip: %v", kind, err)
+				}
 			}
 		}
 		out, err := Decompress(nil, append([]byte{formatWALRecords}, b...))
