@@ -3,10 +3,7 @@
 package chunk
 
 import (
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -31,35 +28,8 @@ func TestWarmRecChunks(t *testing.T) {
 	var enc, dec [2]time.Duration
 	var dst [2][]byte
 	var plain []byte
-	buf := make([]byte, 16<<20)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		if kindOf(rel) != kindWarm {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		c, err := NewChunker(f, testPol, ParamsFor(rel))
-		if err != nil {
-			return err
-		}
-		defer c.Release()
-		level := FileLevel(rel, LevelDefault)
-		for {
-			raw, err := c.Next(buf)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+	err := studyChunks(root, func(k fileKind) bool { return k == kindWarm }, nil,
+		func(rel string, level Level, kind fileKind, raw []byte) error {
 			in += len(raw)
 			chunks++
 			var size [2]int
@@ -74,6 +44,7 @@ func TestWarmRecChunks(t *testing.T) {
 						forms04++
 					}
 					t0 = threadCPU()
+					var err error
 					plain, err = Decompress(plain[:0], out)
 					dec[i] += threadCPU() - t0
 					if err != nil || string(plain) != string(raw) {
@@ -90,8 +61,8 @@ func TestWarmRecChunks(t *testing.T) {
 			} else if size[1] < size[0] {
 				better++
 			}
-		}
-	})
+			return nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,9 @@ import (
 // WAL parsing: any bytes round-trip, and the writer's record scan (which
 // trusts nothing: a bad header only costs ratio) can change without a new
 // format. Written only into repositories of format 4 and later
-// (Pipeline.UseWALRecords, repo.Config.WALRecords).
+// (Pipeline.UseWALRecords, repo.Config.WALRecords), for WAL chunks and for
+// chunks of the warm page file (warmrec.go: each used page's embedding a
+// run).
 const formatWALRecords byte = 0x04
 
 // WAL v1 entry layout (docs/engram-format.md) as far as the run scan needs it.

@@ -6,12 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/zeebo/blake3"
 )
 
 // genWarmPages returns pages 4 KiB pages of an Engram warm page file
@@ -21,15 +17,7 @@ import (
 // specification like genEngramWAL. emb, when not nil, makes embedding
 // word i of every record: a shape the scan did not expect.
 func genWarmPages(pages, dim, freeEvery int, seed string, emb func(r func(int) []byte, i int) []byte) []byte {
-	d := blake3.New()
-	d.WriteString("memento warmrec test input: " + seed)
-	r := d.Digest()
-	rnd := func(k int) []byte {
-		b := make([]byte, k)
-		_, _ = io.ReadFull(r, b)
-		return b
-	}
-	u := func(m int) int { return int(binary.LittleEndian.Uint32(rnd(4)) % uint32(m)) }
+	rnd, u := testRandom("memento warmrec test input: " + seed)
 	words := []string{"the", "of", "memory", "agent", "note", "recall", "vector", "space", "user", "said", "when", "embedding"}
 	castagnoli := crc32.MakeTable(crc32.Castagnoli)
 	out := make([]byte, pages*warmPageSize)
@@ -196,15 +184,13 @@ func TestWarmRecordsNeverLarger(t *testing.T) {
 		copy(dup[i*warmPageSize+16:(i+1)*warmPageSize], dup[(i-1)*warmPageSize+16:i*warmPageSize])
 	}
 	garbage := genWarmPages(8, 768, 0, "garbage", nil)
-	g := blake3.New()
-	g.WriteString("garbage")
-	gr := g.Digest()
+	rnd, _ := testRandom("garbage")
 	for i := range 8 {
-		_, _ = io.ReadFull(gr, garbage[i*warmPageSize+4:(i+1)*warmPageSize])
+		copy(garbage[i*warmPageSize+4:(i+1)*warmPageSize], rnd(warmPageSize-4))
 	}
 	halfGarbage := genWarmPages(8, 768, 0, "half garbage", nil)
 	for i := 1; i < 8; i += 2 {
-		_, _ = io.ReadFull(gr, halfGarbage[i*warmPageSize+warmPageHeader+40:(i+1)*warmPageSize])
+		copy(halfGarbage[i*warmPageSize+warmPageHeader+40:(i+1)*warmPageSize], rnd(warmPageSize-warmPageHeader-40))
 	}
 	for name, src := range map[string][]byte{
 		"duplicate pages":   dup,
@@ -324,39 +310,10 @@ func warmrecGoldenInput(t *testing.T) []byte {
 // WarmRecordsGolden -update); old files must keep decoding.
 func TestWarmRecordsGolden(t *testing.T) {
 	in := warmrecGoldenInput(t)
-	path := filepath.Join("testdata", "warmrec-0x04.bin")
-	write := func() []byte { s, _ := compressWarmChunk(in); return s }
-	if *update {
-		if err := os.WriteFile(path, write(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stored := mustReadFile(t, path)
-	if stored[0] != formatWALRecords {
-		t.Fatalf("format byte %#x", stored[0])
-	}
-	out, err := Decompress(nil, stored)
-	if err != nil || !bytes.Equal(out, in) {
-		t.Fatalf("decompress: %v (%d bytes, equal %v)", err, len(out), bytes.Equal(out, in))
-	}
-	if !bytes.Equal(write(), stored) {
-		t.Fatal("the writer's stored form changed")
-	}
+	runs, kinds := checkRecordsGolden(t, "warmrec-0x04.bin", in, func() []byte { s, _ := compressWarmChunk(in); return s })
 	// 7 runs (one page is free), a raw layout, a zstd rest, three raw
 	// mantissa planes and a Huffman exponent plane.
-	b := stored[1:]
-	var hdr [2]uint64
-	for i := range hdr {
-		v, n := binary.Uvarint(b)
-		hdr[i], b = v, b[n:]
-	}
-	var kinds []byte
-	for range 6 {
-		l, n := binary.Uvarint(b[1:])
-		kinds = append(kinds, b[0])
-		b = b[1+n+int(l):]
-	}
-	if hdr != [2]uint64{32 << 10, 7} || !bytes.Equal(kinds, []byte{planeRaw, planeZstd, planeRaw, planeRaw, planeRaw, planeHuff}) {
-		t.Errorf("length and runs %v, section kinds %v", hdr, kinds)
+	if want := []byte{planeRaw, planeZstd, planeRaw, planeRaw, planeRaw, planeHuff}; runs != 7 || !bytes.Equal(kinds, want) {
+		t.Errorf("%d runs, section kinds %v; want 7, %v", runs, kinds, want)
 	}
 }
