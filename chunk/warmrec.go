@@ -32,7 +32,7 @@ const (
 // 512 random bytes is about 7.6 bits, above randomPlaneEntropy, so the
 // random mantissa planes are stored raw instead of Huffman-coded for
 // nothing (with WAL's 64 words a run, 8 runs were too few to trust, and
-// coding all four planes doubled the CPU of a chunk of 384-float pages).
+// coding all four planes cost 1.6x the CPU of zstd on 384-float pages).
 //
 // A chunk whose runs hold fewer than warmMinWords words (pages of tiny
 // embeddings, or one or two pages) is not worth the form's fixed cost
