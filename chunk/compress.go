@@ -25,8 +25,9 @@ const (
 	// kind, planeHuff (Huffman-coded blocks, no zstd frame). Written since
 	// issue 18's third round; 0x02 is still read.
 	formatShuffle4Huff byte = 0x03
-	// formatWALRecords (0x04, walrec.go): a WAL chunk's float runs
-	// shuffled at their own phase, the other bytes in a zstd frame.
+	// formatWALRecords (0x04, walrec.go): a WAL (or warm page file,
+	// warmrec.go) chunk's float runs shuffled at their own phase, the
+	// other bytes in a zstd frame.
 )
 
 // minSavingsPercent: a compressed form must be at least this much smaller than
@@ -165,7 +166,8 @@ type forms uint8
 const (
 	// formsHuff allows 0x03 (Pipeline.UseHuffPlanes).
 	formsHuff forms = 1 << iota
-	// formsWALRecords allows 0x04 for WAL chunks (Pipeline.UseWALRecords).
+	// formsWALRecords allows 0x04 for WAL chunks and warm page file
+	// chunks (Pipeline.UseWALRecords).
 	formsWALRecords
 )
 
@@ -182,15 +184,25 @@ const (
 //
 // With formsWALRecords, a WAL chunk is stored in form 0x04 (each record's
 // embedding shuffled at its own phase, walrec.go) when its records cover at
-// least half of it and the form pays, else as above.
+// least half of it and the form pays, else as above; a chunk of the warm
+// page file too (each used page's embedding a run, warmrec.go) when its
+// pages hold real embeddings, else as before.
 //
 // Its temporary buffers come from bufs (nil: the process-wide pools).
 func compressKind(dst, src []byte, level Level, kind fileKind, f forms, bufs *bufList) ([]byte, bool) {
 	mode := shuffleAuto
 	if kind == kindWAL {
 		mode = shuffleNever
+	}
+	if kind == kindWAL || kind == kindWarm {
 		if l, err := level.resolve(); f&formsWALRecords != 0 && err == nil && l != LevelNone && len(src) >= minCompressSize {
-			out, ok := compressWALRecords(dst, src, l, bufs)
+			var out []byte
+			var ok bool
+			if kind == kindWAL {
+				out, ok = compressWALRecords(dst, src, l, bufs)
+			} else {
+				out, ok = compressWarmRecords(dst, src, l, f&formsHuff != 0, bufs)
+			}
 			if ok {
 				return out, true
 			}

@@ -4,10 +4,7 @@ package chunk
 
 import (
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -43,41 +40,15 @@ func TestKindStudy(t *testing.T) {
 	}
 	kinds := map[fileKind]*acc{}
 	names := map[fileKind]string{kindDefault: "other", kindWAL: "wal", kindCold: "cold", kindWarm: "warm"}
-	buf := make([]byte, 16<<20)
 	var dst, plain []byte
 	shapes := map[string]*shapeAcc{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		level, kind := FileLevel(rel, LevelDefault), kindOf(rel)
-		if only := os.Getenv("CHUNK_STUDY_KIND"); only != "" && only != names[kind] {
-			return nil
-		}
-		c, err := NewChunker(f, testPol, ParamsFor(rel))
-		if err != nil {
-			return err
-		}
-		defer c.Release()
-		a := kinds[kind]
-		if a == nil {
-			a = &acc{}
-			kinds[kind] = a
-		}
-		for {
-			raw, err := c.Next(buf)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
+	only := os.Getenv("CHUNK_STUDY_KIND")
+	err := studyChunks(root, func(k fileKind) bool { return only == "" || only == names[k] }, nil,
+		func(rel string, level Level, kind fileKind, raw []byte) error {
+			a := kinds[kind]
+			if a == nil {
+				a = &acc{}
+				kinds[kind] = a
 			}
 			t0 := threadCPU()
 			out, ok := compressKind(dst[:0], raw, level, kind, formsHuff, nil)
@@ -97,14 +68,15 @@ func TestKindStudy(t *testing.T) {
 			if ok {
 				dst = out
 				t0 = threadCPU()
+				var err error
 				plain, err = Decompress(plain[:0], out)
 				a.dec += threadCPU() - t0
 				if err != nil || string(plain) != string(raw) {
 					t.Fatalf("%s: round trip: %v", rel, err)
 				}
 			}
-		}
-	})
+			return nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,50 @@ import (
 	"time"
 )
 
+// studyChunks cuts every regular file under root whose kind want accepts
+// as a backup does (polynomial testPol, the file's parameters) and calls
+// chunk with each chunk, the file's relative path, level and kind;
+// newFile runs before each file's first chunk (nil: nothing).
+func studyChunks(root string, want func(fileKind) bool, newFile func(), chunk func(rel string, level Level, kind fileKind, raw []byte) error) error {
+	buf := make([]byte, 16<<20)
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		level, kind := FileLevel(rel, LevelDefault), kindOf(rel)
+		if !want(kind) {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		c, err := NewChunker(f, testPol, ParamsFor(rel))
+		if err != nil {
+			return err
+		}
+		defer c.Release()
+		if newFile != nil {
+			newFile()
+		}
+		for {
+			raw, err := c.Next(buf)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := chunk(rel, level, kind, raw); err != nil {
+				return err
+			}
+		}
+	})
+}
+
 // TestKindVariants compresses the chunks of one kind ($CHUNK_STUDY_KIND)
 // under $CHUNK_STUDY_DIR with several strategies and reports stored bytes
 // and thread CPU of each. A study tool: skips without the variables.
@@ -130,37 +174,9 @@ func TestKindVariants(t *testing.T) {
 	cpu := make([]time.Duration, len(variants))
 	dcpu := make([]time.Duration, len(variants))
 	var plain []byte
-	buf := make([]byte, 16<<20)
 	var dst []byte
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		level, kind := FileLevel(rel, LevelDefault), kindOf(rel)
-		if names[kind] != only {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		c, err := NewChunker(f, testPol, ParamsFor(rel))
-		if err != nil {
-			return err
-		}
-		defer c.Release()
-		wm = new(walMode)
-		for {
-			raw, err := c.Next(buf)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+	err := studyChunks(root, func(k fileKind) bool { return names[k] == only }, func() { wm = new(walMode) },
+		func(rel string, level Level, kind fileKind, raw []byte) error {
 			in += len(raw)
 			for i, v := range variants {
 				t0 := threadCPU()
@@ -169,6 +185,7 @@ func TestKindVariants(t *testing.T) {
 				stored[i] += len(out)
 				if ok {
 					t0 = threadCPU()
+					var err error
 					plain, err = Decompress(plain[:0], out)
 					dcpu[i] += threadCPU() - t0
 					if err != nil || string(plain) != string(raw) {
@@ -179,8 +196,8 @@ func TestKindVariants(t *testing.T) {
 					dst = out[:0]
 				}
 			}
-		}
-	})
+			return nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,8 +164,9 @@ func NewPipeline(workers int, level Level) *Pipeline {
 func (p *Pipeline) UseHuffPlanes(on bool) { p.huff.Store(on) }
 
 // UseWALRecords says whether Splits started from now on may store WAL
-// chunks in form 0x04 (formatWALRecords: each record's embedding shuffled at
-// its own phase), which binaries before it cannot decode. Only a repository
+// chunks and warm page file chunks in form 0x04 (formatWALRecords: each
+// record's embedding shuffled at its own phase), which binaries before it
+// cannot decode. Only a repository
 // whose format promises that its readers know the form
 // (repo.Config.WALRecords: format 4 and later) may get it; off by default,
 // as UseHuffPlanes.

@@ -31,7 +31,9 @@ import (
 // WAL parsing: any bytes round-trip, and the writer's record scan (which
 // trusts nothing: a bad header only costs ratio) can change without a new
 // format. Written only into repositories of format 4 and later
-// (Pipeline.UseWALRecords, repo.Config.WALRecords).
+// (Pipeline.UseWALRecords, repo.Config.WALRecords), for WAL chunks and for
+// chunks of the warm page file (warmrec.go: each used page's embedding a
+// run).
 const formatWALRecords byte = 0x04
 
 // WAL v1 entry layout (docs/engram-format.md) as far as the run scan needs it.
@@ -44,6 +46,7 @@ const (
 	walRecordFixed   = 2 + 4 + 2 + 4 // id_len, confidence, dim, content_len
 	walMinRunWords   = 16            // shorter embeddings stay in the rest section
 	walMinFloatShare = 2             // runs must cover at least 1/walMinFloatShare of the chunk
+	walSampleWords   = 64            // words of each run the planes' entropy is sampled from
 )
 
 // walRun is one float run of a chunk: gap bytes after the previous run's
@@ -131,6 +134,17 @@ func compressWALRecords(dst, src []byte, l Level, bufs *bufList) (out []byte, ok
 	if words == 0 || 4*words*walMinFloatShare < len(src) {
 		return dst, false
 	}
+	return compressRuns(dst, src, runs, words, runEntropy(src, runs, walSampleWords, smallChunkWindow/4), l, bufs)
+}
+
+// compressRuns stores src in form 0x04 with the given float runs (words
+// in all, at least one) and reports whether the form saves
+// minSavingsPercent; ok false means the caller should store it another
+// way.
+//
+// ent is the planes' sampled entropy (runEntropy): planes from
+// randomPlaneEntropy up are stored raw, the others Huffman-coded.
+func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l Level, bufs *bufList) (out []byte, ok bool) {
 	dst = append(dst[:0], formatWALRecords)
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	dst = binary.AppendUvarint(dst, uint64(len(runs)))
@@ -154,7 +168,6 @@ func compressWALRecords(dst, src []byte, l Level, bufs *bufList) (out []byte, ok
 
 	// The planes: the leading random ones straight into dst, the others
 	// through pl.
-	ent := runEntropy(src, runs)
 	lead := 0
 	for lead < 4 && ent[lead] >= randomPlaneEntropy {
 		lead++
@@ -216,14 +229,15 @@ func appendZstdSection(dst, data []byte, l Level) []byte {
 }
 
 // runEntropy estimates the byte entropy of each plane of the runs' words
-// from up to probeWindow bytes: the first 64 words of each run, in order.
-// Too small a sample reports every plane as not random (all are coded).
-func runEntropy(src []byte, runs []walRun) (e [4]float64) {
+// from up to probeWindow bytes: the first perRun words of each run, in
+// order. A sample under minWords words reports every plane as not random
+// (all are coded).
+func runEntropy(src []byte, runs []walRun, perRun, minWords int) (e [4]float64) {
 	var hist [4][256]uint32
 	n, pos := 0, 0
 	for _, r := range runs {
 		pos += r.gap
-		w := src[pos : pos+4*min(r.words, 64)]
+		w := src[pos : pos+4*min(r.words, perRun)]
 		pos += 4 * r.words
 		for i := 0; i+4 <= len(w); i += 4 {
 			hist[0][w[i]]++
@@ -235,7 +249,7 @@ func runEntropy(src []byte, runs []walRun) (e [4]float64) {
 			break
 		}
 	}
-	if n < smallChunkWindow/4 {
+	if n < minWords {
 		return e
 	}
 	for k := range e {

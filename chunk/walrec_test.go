@@ -23,15 +23,7 @@ import (
 // delete in 8 and a marker in 32. The floats are normal-like: random sign
 // and mantissa, the exponent within 16 values around 2^-3.
 func genEngramWAL(n, dim int, seed string) []byte {
-	d := blake3.New()
-	d.WriteString("memento walrec test input: " + seed)
-	r := d.Digest()
-	rnd := func(k int) []byte {
-		b := make([]byte, k)
-		_, _ = io.ReadFull(r, b)
-		return b
-	}
-	u := func(m int) int { return int(binary.LittleEndian.Uint32(rnd(4)) % uint32(m)) }
+	rnd, u := testRandom("memento walrec test input: " + seed)
 	words := strings.Fields("the of memory agent note recall vector space tenant user said when where which after before embedding")
 	castagnoli := crc32.MakeTable(crc32.Castagnoli)
 	var out []byte
@@ -77,6 +69,21 @@ func genEngramWAL(n, dim int, seed string) []byte {
 		ts += uint64(u(5_000_000))
 	}
 	return out
+}
+
+// testRandom returns a stream of bytes fixed by seed and the BLAKE3
+// specification (rnd(k): the next k bytes) and u(m), the next number below
+// m drawn from it.
+func testRandom(seed string) (rnd func(k int) []byte, u func(m int) int) {
+	d := blake3.New()
+	d.WriteString(seed)
+	r := d.Digest()
+	rnd = func(k int) []byte {
+		b := make([]byte, k)
+		_, _ = io.ReadFull(r, b)
+		return b
+	}
+	return rnd, func(m int) int { return int(binary.LittleEndian.Uint32(rnd(4)) % uint32(m)) }
 }
 
 // compressWALChunk stores src as a backup of a format-4 repository stores a
@@ -241,8 +248,21 @@ func walrecGoldenInput() []byte {
 // must keep decoding forever, so keep a copy of the old one then.
 func TestWALRecordsGolden(t *testing.T) {
 	in := walrecGoldenInput()
-	path := filepath.Join("testdata", "walrec-0x04.bin")
-	write := func() []byte { s, _ := compressWALChunk(in); return s }
+	_, kinds := checkRecordsGolden(t, "walrec-0x04.bin", in, func() []byte { s, _ := compressWALChunk(in); return s })
+	// The file holds a zstd layout and rest, raw mantissa planes and a
+	// Huffman exponent plane.
+	if want := []byte{planeZstd, planeZstd, planeRaw, planeRaw, planeRaw, planeHuff}; !bytes.Equal(kinds, want) {
+		t.Errorf("section kinds %v, want %v", kinds, want)
+	}
+}
+
+// checkRecordsGolden checks the form 0x04 golden file testdata/name (first
+// rewriting it with write's output under -update): it decodes to in and
+// write makes it byte for byte. It returns the file's run count and the
+// kinds of its six sections.
+func checkRecordsGolden(t *testing.T, name string, in []byte, write func() []byte) (runs uint64, kinds []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, write(), 0o644); err != nil {
 			t.Fatal(err)
@@ -250,31 +270,24 @@ func TestWALRecordsGolden(t *testing.T) {
 	}
 	stored := mustReadFile(t, path)
 	if stored[0] != formatWALRecords {
-		t.Fatalf("format byte %#x", stored[0])
+		t.Fatalf("%s: format byte %#x", name, stored[0])
 	}
 	out, err := Decompress(nil, stored)
 	if err != nil || !bytes.Equal(out, in) {
-		t.Fatalf("decompress: %v (%d bytes, equal %v)", err, len(out), bytes.Equal(out, in))
+		t.Fatalf("%s: decompress: %v (%d bytes, equal %v)", name, err, len(out), bytes.Equal(out, in))
 	}
 	if !bytes.Equal(write(), stored) {
-		t.Fatal("the writer's stored form changed")
+		t.Fatalf("%s: the writer's stored form changed", name)
 	}
-	// The file holds a zstd layout and rest, raw mantissa planes and a
-	// Huffman exponent plane.
-	var kinds []byte
-	b := stored[1:]
-	for range 2 {
-		_, n := binary.Uvarint(b)
-		b = b[n:]
-	}
+	_, n := binary.Uvarint(stored[1:]) // the length
+	runs, m := binary.Uvarint(stored[1+n:])
+	b := stored[1+n+m:]
 	for range 6 {
 		l, n := binary.Uvarint(b[1:])
 		kinds = append(kinds, b[0])
 		b = b[1+n+int(l):]
 	}
-	if want := []byte{planeZstd, planeZstd, planeRaw, planeRaw, planeRaw, planeHuff}; !bytes.Equal(kinds, want) {
-		t.Errorf("section kinds %v, want %v", kinds, want)
-	}
+	return runs, kinds
 }
 
 // TestPipelineWALRecords: a pipeline stores WAL chunks as before (form 0x01
@@ -323,10 +336,10 @@ func TestPipelineWALRecords(t *testing.T) {
 	}
 }
 
-// FuzzWALRecords: any bytes compressed as a format-4 WAL chunk decode to
-// themselves (the record scan trusts nothing), and any bytes given to the
-// decoder as form 0x04 never panic and fail only with ErrCorrupt or
-// ErrTooLarge.
+// FuzzWALRecords: any bytes compressed as a format-4 WAL chunk or warm
+// page file chunk decode to themselves (the record and page scans trust
+// nothing), and any bytes given to the decoder as form 0x04 never panic
+// and fail only with ErrCorrupt or ErrTooLarge.
 func FuzzWALRecords(f *testing.F) {
 	wal := genEngramWAL(12<<10, 384, "fuzz")
 	f.Add(wal[:4096])
@@ -335,11 +348,20 @@ func FuzzWALRecords(f *testing.F) {
 		f.Add(s[1:])
 	}
 	f.Add(bytes.Repeat([]byte(walMagic), 100))
+	warm := genWarmPages(3, 64, 0, "fuzz", nil)
+	f.Add(warm)
+	f.Add(warm[100 : 100+6000])
+	if s, ok := compressWarmChunk(warm); ok {
+		f.Add(s[1:])
+	}
+	f.Add(bytes.Repeat([]byte(warmMagic+"\x00\x00\x00\x00"), 100))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if stored, ok := compressWALChunk(b); ok {
-			out, err := Decompress(nil, stored)
-			if err != nil || !bytes.Equal(out, b) {
-				t.Fatalf("round trip: %v", err)
+		for kind, compress := range map[string]func([]byte) ([]byte, bool){"wal": compressWALChunk, "warm": compressWarmChunk} {
+			if stored, ok := compress(b); ok {
+				out, err := Decompress(nil, stored)
+				if err != nil || !bytes.Equal(out, b) {
+					t.Fatalf("%s: round trip: %v", kind, err)
+				}
 			}
 		}
 		out, err := Decompress(nil, append([]byte{formatWALRecords}, b...))
