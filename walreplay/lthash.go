@@ -1,10 +1,12 @@
 package walreplay
 
 import (
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/zeebo/blake3"
 )
@@ -172,12 +174,47 @@ func (s *State) ltRemove(i uint32, id []byte) {
 	lt.acc.sub(lt.x.vector(p))
 }
 
+// ltScratch computes the version-2 accumulator of the live records with one
+// pass over them in the order they lie in the arena and the segments (the
+// sum does not depend on the order): through a memory map that is a
+// sequential read with the kernel's fault-around, not one pread each.
+func (s *State) ltScratch() ltHash {
+	order := make([]uint32, 0, len(s.ids))
+	for _, i := range s.ids {
+		order = append(order, i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int {
+		x, y := &s.slots[a], &s.slots[b]
+		if x.block != y.block {
+			return cmp.Compare(x.block, y.block)
+		}
+		return cmp.Compare(x.off, y.off)
+	})
+	var acc ltHash
+	var x ltExpander
+	var touched int64
+	for _, i := range order {
+		acc.add(x.vector(s.payload(i)))
+		if s.maps != nil && s.blocks[s.slots[i].block].mapped != 0 {
+			if touched += int64(s.slots[i].n); touched >= residentBudget/4 {
+				s.maps.dropAll()
+				touched = 0
+			}
+		}
+	}
+	if s.maps != nil && touched > 0 {
+		s.maps.dropAll()
+	}
+	return acc
+}
+
 // DigestOf returns the state digest of the given kind: "" is the version-1
 // Digest (DigestVerified's checks included), DigestKindLtHash version 2.
 // Version 2 of a State that tracks it (TrackLtHash) is the accumulator's
 // hash and fails with ErrCheckpointStale when a record an update or delete
 // removed was not where a checkpoint said; otherwise it is computed with one
-// pass over the live records. Another kind is an error.
+// pass over the live records in storage order (ltScratch), after which the
+// State tracks it. Another kind is an error.
 func (s *State) DigestOf(kind string) ([32]byte, error) {
 	switch kind {
 	case "":
@@ -189,13 +226,8 @@ func (s *State) DigestOf(kind string) ([32]byte, error) {
 			}
 			return s.lt.acc.sum(), nil
 		}
-		var acc ltHash
-		var x ltExpander
-		for _, i := range s.ids {
-			s.touch(i)
-			acc.add(x.vector(s.payload(i)))
-		}
-		return acc.sum(), nil
+		s.lt = &ltState{acc: s.ltScratch()}
+		return s.lt.acc.sum(), nil
 	}
 	return [32]byte{}, fmt.Errorf("walreplay: unknown state digest kind %q", kind)
 }
@@ -203,3 +235,24 @@ func (s *State) DigestOf(kind string) ([32]byte, error) {
 // KnownDigestKind reports whether kind names a state digest this package
 // computes ("" is version 1).
 func KnownDigestKind(kind string) bool { return kind == "" || kind == DigestKindLtHash }
+
+// DigestKindName names a state digest kind in messages: "v1" for the
+// version-1 digest (no kind), else the kind.
+func DigestKindName(kind string) string {
+	if kind == "" {
+		return "v1"
+	}
+	return kind
+}
+
+// AdoptLtHash gives c, the checkpoint ReplayResume made of s, the version-2
+// accumulator s computed after the replay (DigestOf from scratch), so that
+// the next replay resumes with it. It does nothing when c already has one or
+// s has none (or a stale one).
+func (c *Checkpoint) AdoptLtHash(s *State) {
+	if c == nil || c.lt != nil || s.lt == nil || s.lt.err != nil {
+		return
+	}
+	acc := s.lt.acc
+	c.lt = &acc
+}

@@ -73,7 +73,11 @@ type PITRResult struct {
 	// StateDigest is the walreplay state digest at Seq, computed by
 	// replaying the restored WAL; empty when that WAL does not start at
 	// sequence 1 (the state before it lives only in the tiers).
-	StateDigest      string  `json:"state_digest"`
+	StateDigest string `json:"state_digest"`
+	// StateDigestKind is the kind of StateDigest: the one the snapshot
+	// restored from records (repo.EngramInfo.StateDigestKind), empty for
+	// version 1.
+	StateDigestKind  string  `json:"state_digest_kind,omitempty"`
 	Records          int     `json:"records"`
 	Segments         int     `json:"segments"`          // WAL segments in the restored space
 	ArchivedSegments int     `json:"archived_segments"` // of which fetched from the WAL archive
@@ -322,8 +326,20 @@ func (rs *restorer) recoverInto(ctx context.Context, src *pitr.Source, arch *wal
 	res.Seq, res.TimestampNS, res.Time = pos.Seq, pos.TimestampNS, walreplay.FormatTime(pos.TimestampNS)
 	res.Records, res.Segments, res.Replayed = st.Len(), nsegs, st.Applied()
 	if fromOne {
-		d := st.Digest()
-		res.StateDigest = hex.EncodeToString(d[:])
+		// The digest of the kind the snapshot records; at the snapshot's
+		// own WAL end it must be the one recorded at backup.
+		kind := sn.Engram.StateDigestKind
+		d, err := st.DigestOf(kind)
+		if err != nil {
+			st.Close()
+			return fmt.Errorf("space %s: snapshot %s: %w", sn.Space, sn.ShortID(), err)
+		}
+		res.StateDigest, res.StateDigestKind = hex.EncodeToString(d[:]), kind
+		if rec := sn.Engram.StateDigest; rec != "" && pos.Seq == sn.Engram.WALEnd.Seq && res.StateDigest != rec {
+			st.Close()
+			return repo.Corruptf("snapshot "+sn.ShortID()+" space "+sn.Space, "state digest (%s) at seq %d is %s, the backup recorded %s",
+				walreplay.DigestKindName(kind), pos.Seq, res.StateDigest, rec)
+		}
 	}
 	st.Close()
 	return nil

@@ -329,7 +329,7 @@ func TestRecoveryL4WithoutRepository(t *testing.T) {
 
 	recorded := strings.Repeat("ab", 32)
 	vd = run(recorded, restoreEmpty)
-	want := "L4 space sp: state digest at seq 0 is " + hex.EncodeToString(empty[:]) + ", the backup recorded " + recorded
+	want := "L4 space sp: state digest (v1) at seq 0 is " + hex.EncodeToString(empty[:]) + ", the backup recorded " + recorded
 	if got := findings(vd); !strings.Contains(got, want) {
 		t.Fatalf("other digest: findings\n%s\nwant a line\n%s", got, want)
 	}
