@@ -74,7 +74,7 @@ type EngramRecorder struct {
 	// version 2, which the replay maintains as it applies entries (and
 	// carries in its checkpoint) instead of reading every live record again.
 	DigestKind string
-	cp      *walreplay.Checkpoint // as read from CheckpointDir (loadCheckpoint)
+	cp         *walreplay.Checkpoint // as read from CheckpointDir (loadCheckpoint)
 	// stageDir holds the copies made during the pause (see stage); empty
 	// when nothing was staged.
 	stageDir string
