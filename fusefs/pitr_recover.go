@@ -260,6 +260,9 @@ func (m *Recoverer) RecoverSel(ctx context.Context, sel pitr.Select, t int64) (*
 	if digest == "" {
 		digest = "unknown: the WAL does not start at seq 1"
 	} else {
+		if st.StateDigestKind != "" {
+			digest += ", kind " + st.StateDigestKind
+		}
 		pit.Lazy = []LazyFile{{Name: MemoriesFile, Write: func(ctx context.Context) error {
 			if err := m.enter(); err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/zeebo/blake3"
@@ -192,14 +193,27 @@ func (s *State) ltScratch() ltHash {
 	})
 	var acc ltHash
 	var x ltExpander
+	// The pages resident are those of the segment bytes the pass spans (dead
+	// records between live ones included, and the fault-around of a jump),
+	// not only the live bytes: they are dropped every residentBudget/4.
 	var touched int64
+	prevBlk, prevEnd := uint32(math.MaxUint32), int64(0)
 	for _, i := range order {
+		sl := &s.slots[i]
 		acc.add(x.vector(s.payload(i)))
-		if s.maps != nil && s.blocks[s.slots[i].block].mapped != 0 {
-			if touched += int64(s.slots[i].n); touched >= residentBudget/4 {
-				s.maps.dropAll()
-				touched = 0
-			}
+		if s.maps == nil || s.blocks[sl.block].mapped == 0 {
+			continue
+		}
+		end := int64(sl.off) + int64(sl.n)
+		if sl.block == prevBlk && int64(sl.off) >= prevEnd {
+			touched += end - prevEnd
+		} else {
+			touched += int64(sl.n) + 64<<10
+		}
+		prevBlk, prevEnd = sl.block, end
+		if touched >= residentBudget/4 {
+			s.maps.dropAll()
+			touched = 0
 		}
 	}
 	if s.maps != nil && touched > 0 {
