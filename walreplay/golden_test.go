@@ -99,6 +99,12 @@ func targetKey(t Target) string {
 // expectedFor computes count and digest of a target with the independent
 // model. Compacted entries are applied as plain stores.
 func expectedFor(t *testing.T, gc goldenCase, tg Target) (int, string) {
+	m := modelAt(t, gc, tg)
+	return len(m), m.digest()
+}
+
+// modelAt is the model of gc's entries up to tg.
+func modelAt(t *testing.T, gc goldenCase, tg Target) model {
 	m := model{}
 	for _, e := range gc.entries {
 		if tg.beyond(e) {
@@ -106,7 +112,7 @@ func expectedFor(t *testing.T, gc goldenCase, tg Target) (int, string) {
 		}
 		m.apply(t, e)
 	}
-	return len(m), m.digest()
+	return m
 }
 
 const goldenExpected = "testdata/golden/expected.txt"
@@ -275,13 +281,7 @@ func TestGoldenV2(t *testing.T) {
 		out.WriteString("# Regenerate with: go test ./walreplay -run TestGoldenV2 -update\n")
 		for _, gc := range cases {
 			for _, tg := range gc.targets {
-				m := model{}
-				for _, e := range gc.entries {
-					if tg.beyond(e) {
-						break
-					}
-					m.apply(t, e)
-				}
+				m := modelAt(t, gc, tg)
 				fmt.Fprintf(&out, "%s %s %d %s\n", gc.name, targetKey(tg), len(m), m.digestV2())
 			}
 		}

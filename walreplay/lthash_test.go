@@ -368,3 +368,36 @@ func BenchmarkLtHashElement(b *testing.B) {
 		}
 	})
 }
+
+// The backup's first replay does not track version 2 (it computes it after
+// the replay, over the live records only) and gives the accumulator to its
+// checkpoint (AdoptLtHash): the next, tracking replay resumes from it and
+// gets the digest of the grown log.
+func TestLtHashAdoptedByCheckpoint(t *testing.T) {
+	es := genEntries(17, 3000, 4)
+	dir := t.TempDir()
+	writeLog(t, dir, 64<<10, es[:2000])
+	s := NewZeroCopyState()
+	_, cp, _, err := mustOpenLog(t, dir).ReplayResume(context.Background(), nil, s)
+	if err != nil || cp == nil || cp.lt != nil {
+		t.Fatalf("first replay: %v", err)
+	}
+	if got, want := digestOf(t, s, DigestKindLtHash), modelOf(t, es[:2000]).digestV2(); got != want {
+		t.Fatalf("from scratch: %s, want %s", got, want)
+	}
+	cp.AdoptLtHash(s)
+	s.Close()
+	writeLog(t, dir, 64<<10, es[2000:])
+	s = NewZeroCopyState()
+	defer s.Close()
+	if err := s.TrackLtHash(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), roundTrip(t, cp), s)
+	if err != nil || !resumed {
+		t.Fatalf("resumed %v err %v", resumed, err)
+	}
+	if got, want := digestOf(t, s, DigestKindLtHash), modelOf(t, es).digestV2(); got != want {
+		t.Fatalf("resumed: %s, want %s", got, want)
+	}
+}

@@ -341,3 +341,25 @@ func TestRecoveryL4WithoutRepository(t *testing.T) {
 		t.Fatalf("failed restore: findings\n%s\nwant\n%s", got, want)
 	}
 }
+
+// L1's shape check of the state digest: a kind this binary does not know,
+// or a kind without a digest, is a finding; the known kinds are not.
+func TestManifestStateDigestKind(t *testing.T) {
+	digest := strings.Repeat("ab", 32)
+	for _, c := range []struct {
+		kind, digest, want string
+	}{
+		{"", digest, ""},
+		{walreplay.DigestKindLtHash, digest, ""},
+		{"lthash32", digest, `L1 manifest 04000000: state digest kind "lthash32" is unknown to this binary (it knows v1 and lthash16)`},
+		{walreplay.DigestKindLtHash, "", `L1 manifest 04000000: state digest kind "lthash16" without a state digest`},
+	} {
+		sn := &repo.Snapshot{ID: chunk.ID{4}, Manifest: repo.Manifest{Space: "sp", Root: chunk.ID{1}, Time: time.Now(),
+			Engram: &repo.EngramInfo{StateDigest: c.digest, StateDigestKind: c.kind}}}
+		vd := newVerdict()
+		checkManifestFields(sn, vd)
+		if got := strings.TrimSuffix(findings(vd), "\n"); got != c.want {
+			t.Errorf("kind %q digest %q: findings %q, want %q", c.kind, c.digest, got, c.want)
+		}
+	}
+}

@@ -1,12 +1,10 @@
 package verify_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -298,15 +296,7 @@ func hexOf(t *testing.T, st *walreplay.State, kind string) string {
 // verifies them; a format-5 one records version 2.
 func TestVerifyFormat4KeepsV1Digest(t *testing.T) {
 	tr := repotest.New(t, repo.InitOptions{})
-	p := filepath.Join(tr.Dir, repo.ConfigName)
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	repotest.WriteFile(t, p, bytes.Replace(raw, fmt.Appendf(nil, `"version": %d`, repo.FormatVersion), []byte(`"version": 4`), 1), 0o444)
+	tr.SetFormat(t, 4)
 	r := tr.Reopen(t)
 	if r.Config().Version != 4 || r.Config().StateDigestKind() != "" {
 		t.Fatalf("format %d, digest kind %q", r.Config().Version, r.Config().StateDigestKind())
