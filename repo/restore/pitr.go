@@ -162,6 +162,13 @@ func RestorePointInTime(ctx context.Context, r PITRRepository, opts PITROptions)
 	}
 	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: opts.Progress, Workers: opts.Workers, ForceTarget: opts.ForceTarget}, replays: opts.Replays}
 	res := &PITRResult{Space: opts.Space, Snapshot: sn.ID.String(), Target: dest}
+	// The state digest of the kind the snapshot records; one that records
+	// none (damaged, or its WAL does not start at seq 1) gets the kind its
+	// repository's backups record.
+	res.StateDigestKind = sn.Engram.StateDigestKind
+	if sn.Engram.StateDigest == "" {
+		res.StateDigestKind = r.Config().StateDigestKind()
+	}
 	spec := stageSpec{dest: dest, kind: ".pitr-", dirNode: spaceNode, meta: meta, dataDir: dataDir, noSync: opts.NoSync}
 	var step *timelineStep
 	spec.beforeSwap = func() error {
@@ -325,10 +332,11 @@ func (rs *restorer) recoverInto(ctx context.Context, src *pitr.Source, arch *wal
 	}
 	res.Seq, res.TimestampNS, res.Time = pos.Seq, pos.TimestampNS, walreplay.FormatTime(pos.TimestampNS)
 	res.Records, res.Segments, res.Replayed = st.Len(), nsegs, st.Applied()
+	kind := res.StateDigestKind
+	res.StateDigestKind = ""
 	if fromOne {
-		// The digest of the kind the snapshot records; at the snapshot's
-		// own WAL end it must be the one recorded at backup.
-		kind := sn.Engram.StateDigestKind
+		// At the snapshot's own WAL end the digest must be the one
+		// recorded at backup.
 		d, err := st.DigestOf(kind)
 		if err != nil {
 			st.Close()
