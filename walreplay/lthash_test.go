@@ -302,12 +302,17 @@ func TestLtHashResumeStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeLog(t, dir, 128<<10, es[2000:])
-	cp = roundTrip(t, cp)
-	for i := range cp.recs {
-		if cp.recs[i].off > HeaderSize {
-			cp.recs[i].off -= HeaderSize
+	moved := func() *Checkpoint {
+		c := roundTrip(t, cp)
+		for i := range c.recs {
+			if c.recs[i].off > HeaderSize {
+				c.recs[i].off -= HeaderSize
+			}
 		}
+		return c
 	}
+	stale := moved()
+	cp = moved()
 	s = NewZeroCopyState()
 	defer s.Close()
 	if err := s.TrackLtHash(); err != nil {
@@ -322,6 +327,17 @@ func TestLtHashResumeStale(t *testing.T) {
 	}
 	if next != nil {
 		t.Fatal("a stale replay made a checkpoint")
+	}
+
+	// Computed after the replay instead (a State that did not track it),
+	// the pass over the records sees it too.
+	u := NewZeroCopyState()
+	defer u.Close()
+	if _, _, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), stale, u); err != nil || !resumed {
+		t.Fatalf("untracked: resumed %v err %v", resumed, err)
+	}
+	if _, err := u.DigestOf(DigestKindLtHash); !errors.Is(err, ErrCheckpointStale) {
+		t.Fatalf("untracked DigestOf = %v, want ErrCheckpointStale", err)
 	}
 }
 
@@ -399,5 +415,28 @@ func TestLtHashAdoptedByCheckpoint(t *testing.T) {
 	}
 	if got, want := digestOf(t, s, DigestKindLtHash), modelOf(t, es).digestV2(); got != want {
 		t.Fatalf("resumed: %s, want %s", got, want)
+	}
+}
+
+// A state of more records than ltParallel is summed on two goroutines,
+// reading runs of neighbouring records with pread; a copying State's records
+// (no descriptor) go the other way. Both give the model's digest.
+func TestLtHashScratchParallel(t *testing.T) {
+	es := genEntries(19, 12000, 2)
+	want := modelOf(t, es)
+	if len(want) < ltParallel {
+		t.Fatalf("%d live records, want at least %d", len(want), ltParallel)
+	}
+	dir := t.TempDir()
+	writeLog(t, dir, 256<<10, es)
+	zc, plain := NewZeroCopyState(), NewState()
+	defer zc.Close()
+	for _, s := range []*State{zc, plain} {
+		if _, err := mustOpenLog(t, dir).Replay(context.Background(), Target{}, s); err != nil {
+			t.Fatal(err)
+		}
+		if got := digestOf(t, s, DigestKindLtHash); got != want.digestV2() {
+			t.Fatalf("zero-copy %v: %s, want %s", s.zeroCopy, got, want.digestV2())
+		}
 	}
 }
