@@ -326,9 +326,6 @@ func newWALReplayCommand(a *app) *cobra.Command {
 				return fmt.Errorf("space %s: %w", sp, err)
 			}
 			st := walreplay.NewState()
-			if kind != "" {
-				_ = st.TrackLtHash()
-			}
 			pos, err := l.Replay(cmd.Context(), t, st)
 			if err != nil {
 				return fmt.Errorf("space %s: replay to %s: %w", sp, t, err)

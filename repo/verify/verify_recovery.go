@@ -92,9 +92,6 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 	if e != nil {
 		kind = e.StateDigestKind
 	}
-	if kind == walreplay.DigestKindLtHash {
-		_ = st.TrackLtHash() // maintained by the replay: no pass over the state after it
-	}
 	var t walreplay.Target
 	if e != nil && e.WALEnd.Seq > 0 {
 		end := e.WALEnd.Seq
