@@ -99,7 +99,10 @@ type PITState struct {
 	// --at` prints it; empty when the restored WAL does not start at seq 1
 	// (the state before it lives only in the tiers; memories.jsonl is then
 	// not written).
-	StateDigest      string  `json:"state_digest"`
+	StateDigest string `json:"state_digest"`
+	// StateDigestKind is the kind of StateDigest (empty: version 1), as
+	// the snapshot restored from records it.
+	StateDigestKind  string  `json:"state_digest_kind,omitempty"`
 	Records          int     `json:"records"`
 	Snapshot         string  `json:"snapshot"`
 	ArchivedSegments int     `json:"archived_segments"`
@@ -239,7 +242,7 @@ func (m *Recoverer) RecoverSel(ctx context.Context, sel pitr.Select, t int64) (*
 		return nil, err
 	}
 	st := PITState{Space: space, Identity: base.Identity(), At: walreplay.FormatTime(t), AtNS: t, Seq: res.Seq, TimestampNS: res.TimestampNS,
-		Time: res.Time, StateDigest: res.StateDigest, Records: res.Records, Snapshot: res.Snapshot,
+		Time: res.Time, StateDigest: res.StateDigest, StateDigestKind: res.StateDigestKind, Records: res.Records, Snapshot: res.Snapshot,
 		ArchivedSegments: res.ArchivedSegments, Seconds: time.Since(start).Seconds()}
 	b, err := json.MarshalIndent(&st, "", "  ")
 	if err != nil {
@@ -257,6 +260,9 @@ func (m *Recoverer) RecoverSel(ctx context.Context, sel pitr.Select, t int64) (*
 	if digest == "" {
 		digest = "unknown: the WAL does not start at seq 1"
 	} else {
+		if st.StateDigestKind != "" {
+			digest += ", kind " + st.StateDigestKind
+		}
 		pit.Lazy = []LazyFile{{Name: MemoriesFile, Write: func(ctx context.Context) error {
 			if err := m.enter(); err != nil {
 				return err
@@ -311,7 +317,10 @@ func writeMemories(ctx context.Context, walDir string, res *restore.PITRResult, 
 	if err != nil {
 		return fmt.Errorf("restored WAL: %w", err)
 	}
-	d := state.Digest()
+	d, err := state.DigestOf(res.StateDigestKind)
+	if err != nil {
+		return fmt.Errorf("restored WAL: %w", err)
+	}
 	if got := hex.EncodeToString(d[:]); pos.Seq != res.Seq || got != res.StateDigest {
 		return &repo.CorruptError{What: "restored WAL", Detail: fmt.Sprintf("replays to seq %d with state digest %s, the restore reported seq %d with %s",
 			pos.Seq, got, res.Seq, res.StateDigest)}

@@ -29,7 +29,30 @@ import (
 // chunk stored as its base chunk's ID and the 4 KiB pages that differ from
 // it. Only repositories created at format 4 get them; a repository of
 // format 3 or older keeps its version and is written exactly as before.
-const FormatVersion = 4
+// Format 5 (2026-12) adds the state digest version 2 (EngramInfo's
+// StateDigestKind "lthash16", docs/engram-format.md "State digest"), which a
+// backup maintains as it replays the WAL and carries across backups. Only
+// repositories created at format 5 record it; a repository of format 4 or
+// older keeps recording version-1 digests, exactly as before.
+const FormatVersion = 5
+
+// formatStateDigestV2 is the first format whose snapshots record the state
+// digest version 2.
+const formatStateDigestV2 = 5
+
+// StateDigestKind is the kind of state digest backups of this repository
+// record (EngramInfo.StateDigestKind): "lthash16" from format 5, else ""
+// (version 1), which binaries before format 5 verify.
+func (c Config) StateDigestKind() string {
+	if c.Version >= formatStateDigestV2 {
+		return StateDigestLtHash
+	}
+	return ""
+}
+
+// StateDigestLtHash is the StateDigestKind of the state digest version 2
+// (walreplay.DigestKindLtHash).
+const StateDigestLtHash = "lthash16"
 
 // formatXAES is the first format whose config may name EncryptionXAES.
 const formatXAES = 3

@@ -94,7 +94,12 @@ type EngramInfo struct {
 	WALFirst    WALPosition `json:"wal_first"`
 	WALEnd      WALPosition `json:"wal_end"`
 	StateDigest string      `json:"state_digest,omitempty"`
-	Segments    int         `json:"segments"`
+	// StateDigestKind names the definition StateDigest follows: empty is
+	// version 1 (BLAKE3 over the live records in id order), "lthash16"
+	// version 2 (docs/engram-format.md "State digest"), which only
+	// repositories of format 5 record (Config.StateDigestKind).
+	StateDigestKind string `json:"state_digest_kind,omitempty"`
+	Segments        int    `json:"segments"`
 	// WALFingerprint identifies the segments (names, sizes, inodes, mtimes, ctimes)
 	// the digest was computed over, so the next backup can tell the WAL is
 	// unchanged. omitempty, as every field added after version 1 must be:

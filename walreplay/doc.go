@@ -12,6 +12,8 @@
 //   - validator.go: the cross-entry rules (sequence continuity, timestamps,
 //     segment names, compacted runs) shared by every reader of a whole log.
 //   - log.go, search.go, replay.go: a WAL directory, binary search, replay.
-//   - state.go: the id -> record map and its digest.
+//   - state.go: the id -> record map and its digest (version 1).
+//   - lthash.go: the state digest version 2, a multiset hash the replay
+//     maintains entry by entry; resume.go: checkpoints that carry it.
 //   - writer.go, compact.go: producing segments.
 package walreplay

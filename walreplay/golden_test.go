@@ -99,6 +99,12 @@ func targetKey(t Target) string {
 // expectedFor computes count and digest of a target with the independent
 // model. Compacted entries are applied as plain stores.
 func expectedFor(t *testing.T, gc goldenCase, tg Target) (int, string) {
+	m := modelAt(t, gc, tg)
+	return len(m), m.digest()
+}
+
+// modelAt is the model of gc's entries up to tg.
+func modelAt(t *testing.T, gc goldenCase, tg Target) model {
 	m := model{}
 	for _, e := range gc.entries {
 		if tg.beyond(e) {
@@ -106,7 +112,7 @@ func expectedFor(t *testing.T, gc goldenCase, tg Target) (int, string) {
 		}
 		m.apply(t, e)
 	}
-	return len(m), m.digest()
+	return m
 }
 
 const goldenExpected = "testdata/golden/expected.txt"
@@ -185,8 +191,10 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func readExpected(t *testing.T) map[string]string {
-	f, err := os.Open(goldenExpected)
+func readExpected(t *testing.T) map[string]string { return readExpectedFile(t, goldenExpected) }
+
+func readExpectedFile(t *testing.T, path string) map[string]string {
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,5 +265,63 @@ func TestCompactMatchesGolden(t *testing.T) {
 	}
 	if !bytes.Equal(got, comp.files[SegmentName(1)]) {
 		t.Fatalf("compacted segment differs from the golden one")
+	}
+}
+
+const goldenExpectedV2 = "testdata/golden/expected-v2.txt"
+
+// TestGoldenV2 pins the version-2 state digest (DigestKindLtHash) of the
+// same logs and targets as TestGolden: tracked during the replay, computed
+// from scratch over the state, and by the model straight from the spec.
+func TestGoldenV2(t *testing.T) {
+	cases := goldenCases()
+	if *update {
+		var out bytes.Buffer
+		out.WriteString("# Golden WAL vectors, state digest version 2 (lthash16): case, replay target, live record count, digest.\n")
+		out.WriteString("# Regenerate with: go test ./walreplay -run TestGoldenV2 -update\n")
+		for _, gc := range cases {
+			for _, tg := range gc.targets {
+				m := modelAt(t, gc, tg)
+				fmt.Fprintf(&out, "%s %s %d %s\n", gc.name, targetKey(tg), len(m), m.digestV2())
+			}
+		}
+		if err := os.WriteFile(goldenExpectedV2, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := readExpectedFile(t, goldenExpectedV2)
+	v1 := readExpected(t)
+	for _, gc := range cases {
+		l, err := OpenLog(filepath.Join("testdata/golden", gc.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range gc.targets {
+			key := gc.name + " " + targetKey(tg)
+			exp, ok := want[key]
+			if !ok {
+				t.Fatalf("%s missing from %s", key, goldenExpectedV2)
+			}
+			if exp == v1[key] {
+				t.Fatalf("%s: the v2 golden equals v1's", key)
+			}
+			tracked, plain := NewZeroCopyState(), NewState()
+			if err := tracked.TrackLtHash(); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []*State{tracked, plain} {
+				if _, err := l.Replay(context.Background(), tg, s); err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				d, err := s.DigestOf(DigestKindLtHash)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fmt.Sprintf("%d %s", s.Len(), hexDigest(d)); got != exp {
+					t.Errorf("%s: got %s, golden %s", key, got, exp)
+				}
+			}
+			tracked.Close()
+		}
 	}
 }

@@ -18,7 +18,10 @@ import (
 // replay ended and which record lives where (id, segment, offset, length),
 // so that the next replay of the same log, grown by appends, loads that
 // state and reads only what was appended. The payloads stay in the segment
-// files: a pass over the state (Digest) still reads every live record.
+// files: a pass over the state (Digest) still reads every live record; the
+// version-2 digest (lthash.go) is carried in the checkpoint instead, so a
+// resumed replay that tracks it reads only the records the appended entries
+// update or delete.
 //
 // A checkpoint is only used when the log still starts with the segments it
 // describes, which is checked, not assumed:
@@ -42,8 +45,10 @@ import (
 // private cache directory), never in a repository.
 
 // checkpointMagic starts an encoded Checkpoint; its last byte is the
-// encoding's version.
-var checkpointMagic = [8]byte{'M', 'W', 'A', 'L', 'C', 'K', 'P', 1}
+// encoding's version. Version 2 adds the version-2 digest's accumulator
+// (a flag byte, then 2048 bytes when set) after the applied count; a
+// checkpoint of version 1 is not read (the replay starts from the start).
+var checkpointMagic = [8]byte{'M', 'W', 'A', 'L', 'C', 'K', 'P', 2}
 
 // ckSeg identifies one segment a checkpoint covers.
 type ckSeg struct {
@@ -87,6 +92,9 @@ type Checkpoint struct {
 	lastTS  int64
 	applied int64
 	recs    []ckRec
+	// lt is the version-2 digest's accumulator (nil: the replay did not
+	// track it, TrackLtHash).
+	lt *ltHash
 
 	consumed bool // resumed from: its records were given to a State
 }
@@ -243,6 +251,9 @@ func rangeCRC(path string, crc uint32, from, to int64) (uint32, error) {
 // covered segment is mapped whole as it is now, for the walk to go on
 // reading it.
 func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
+	if s.lt != nil && cp.lt == nil {
+		return errors.New("checkpoint: no version-2 digest")
+	}
 	k := len(cp.segs) - 1
 	blk := make([]int, k+1)
 	need := make([]bool, k+1)
@@ -294,6 +305,9 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 		s.live += int64(r.n)
 	}
 	s.lastSeq, s.lastTS, s.applied, s.resumed = cp.lastSeq, cp.lastTS, cp.applied, true
+	if s.lt != nil {
+		s.lt.acc = *cp.lt
+	}
 	// The records now live in s: drop cp's copy, which is as large, while
 	// the replay goes on (a checkpoint is resumed from once).
 	cp.recs, cp.consumed = nil, true
@@ -317,6 +331,13 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 	cp := &Checkpoint{lastSeg: int32(lastSeg), lastOff: lastOff,
 		nInSeg: v.nInSeg, compacted: v.compacted, marked: v.marked, have: v.have, vSeq: v.lastSeq, vTS: v.lastTS,
 		lastSeq: s.lastSeq, lastTS: s.lastTS, applied: s.applied}
+	if s.lt != nil {
+		if s.lt.err != nil {
+			return nil, s.lt.err
+		}
+		acc := s.lt.acc
+		cp.lt = &acc
+	}
 	for _, seg := range l.segs {
 		ino, mtime, ctime, ok := fileIdentity(seg.Path)
 		if !ok {
@@ -397,7 +418,7 @@ func idMatches(p []byte, id string) bool {
 // MarshalBinary encodes c; the encoding ends with its BLAKE3-256, which
 // ParseCheckpoint checks.
 func (c *Checkpoint) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 256+len(c.recs)*48)
+	b := make([]byte, 0, 256+ltBytes+len(c.recs)*48)
 	b = append(b, checkpointMagic[:]...)
 	b = le.AppendUint32(b, uint32(len(c.segs)))
 	for _, s := range c.segs {
@@ -419,6 +440,10 @@ func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	b = le.AppendUint64(b, c.lastSeq)
 	b = le.AppendUint64(b, uint64(c.lastTS))
 	b = le.AppendUint64(b, uint64(c.applied))
+	b = append(b, boolByte(c.lt != nil))
+	if c.lt != nil {
+		b = append(b, c.lt.bytes()...)
+	}
 	b = le.AppendUint32(b, uint32(len(c.recs)))
 	for _, r := range c.recs {
 		b = appendString(b, r.id)
@@ -475,6 +500,14 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 	c.compacted, c.marked, c.have = d.byte() == 1, d.byte() == 1, d.byte() == 1
 	c.vSeq, c.vTS = d.u64(), int64(d.u64())
 	c.lastSeq, c.lastTS, c.applied = d.u64(), int64(d.u64()), int64(d.u64())
+	switch d.byte() {
+	case 0:
+	case 1:
+		c.lt = new(ltHash)
+		c.lt.setBytes(d.bytes(ltBytes))
+	default:
+		return nil, errCheckpointFormat
+	}
 	nr := d.u32()
 	if int64(nr) > int64(len(d.b))/22 {
 		return nil, errCheckpointFormat

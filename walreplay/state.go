@@ -70,6 +70,8 @@ type State struct {
 	resumeSeg int
 	resumeBlk int
 	resumed   bool
+
+	lt *ltState // the version-2 digest, when tracked (TrackLtHash)
 }
 
 // NewState returns an empty state.
@@ -123,6 +125,12 @@ func (s *State) apply(e *Entry) error {
 func (s *State) set(id []byte, e *Entry, mblk int, moff uint32) {
 	p := e.Payload
 	i, ok := s.ids[string(id)] // no allocation for the lookup
+	if s.lt != nil {
+		if ok {
+			s.ltRemove(i, id)
+		}
+		s.ltAdd(p)
+	}
 	if ok {
 		sl := &s.slots[i]
 		blk := &s.blocks[sl.block]
@@ -163,6 +171,9 @@ func (s *State) del(id []byte) {
 	i, ok := s.ids[string(id)]
 	if !ok {
 		return
+	}
+	if s.lt != nil {
+		s.ltRemove(i, id)
 	}
 	delete(s.ids, string(id))
 	s.release(&s.slots[i])

@@ -32,14 +32,18 @@ func NewZeroCopyState() *State {
 }
 
 // Close releases the State's memory maps; the State is empty afterwards.
-// It is a no-op for a copying State's storage beyond clearing it.
+// It is a no-op for a copying State's storage beyond clearing it. A State
+// that tracked the version-2 digest (TrackLtHash) still does, from empty.
 func (s *State) Close() error {
 	if s.maps != nil {
 		s.maps.unmapAll()
 	}
-	zc, maps := s.zeroCopy, s.maps
+	zc, maps, track := s.zeroCopy, s.maps, s.lt != nil
 	*s = *NewState()
 	s.zeroCopy, s.maps = zc, maps
+	if track {
+		s.lt = &ltState{}
+	}
 	return nil
 }
 

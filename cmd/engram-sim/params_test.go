@@ -172,7 +172,7 @@ func TestTruthCommand(t *testing.T) {
 		t.Errorf("truth --at %s = %q, %v; want %q", at, got, err, want)
 	}
 	got, err := run("truth", "--dir", dir, "--space", "space-a", "--at", "2026-11-01T00:00:00Z")
-	if err != nil || got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","timeline":1}`+"\n" {
+	if err != nil || got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","digest_v2":"d41c436411896a3cdb2c9f596e8a0e31c28905b3d2aa2176b8aaa24500181eb6","timeline":1}`+"\n" {
 		t.Errorf("truth before the first entry = %q, %v", got, err)
 	}
 	if got, err := run("truth", "--dir", dir, "--space", "space-a", "--to-seq", "1", "--human"); err != nil ||

@@ -40,7 +40,7 @@ func TestTruthTimelineTag(t *testing.T) {
 		}
 		return out.String()
 	}
-	if got := truth("space-a", "--to-seq", "0"); got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","timeline":1}`+"\n" {
+	if got := truth("space-a", "--to-seq", "0"); got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","digest_v2":"d41c436411896a3cdb2c9f596e8a0e31c28905b3d2aa2176b8aaa24500181eb6","timeline":1}`+"\n" {
 		t.Errorf("truth without timelines.json = %q", got)
 	}
 
@@ -55,7 +55,7 @@ func TestTruthTimelineTag(t *testing.T) {
 	if err := engram.WriteTimelines(dir, &tl); err != nil {
 		t.Fatal(err)
 	}
-	if got := truth("space-a", "--to-seq", "0"); got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","timeline_pending":true,"fork_timeline":2,"fork_seq":30}`+"\n" {
+	if got := truth("space-a", "--to-seq", "0"); got != `{"space":"space-a","sequence":0,"timestamp_ns":0,"digest":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","digest_v2":"d41c436411896a3cdb2c9f596e8a0e31c28905b3d2aa2176b8aaa24500181eb6","timeline_pending":true,"fork_timeline":2,"fork_seq":30}`+"\n" {
 		t.Errorf("truth on a pending fork = %q", got)
 	}
 	if got := truth("tenant_01", "--to-seq", "0"); !strings.HasSuffix(got, `,"timeline":3}`+"\n") {

@@ -19,6 +19,10 @@ type truthLine struct {
 	Sequence    uint64 `json:"sequence"`
 	TimestampNS int64  `json:"timestamp_ns"`
 	Digest      string `json:"digest"`
+	// DigestV2 is the state digest version 2 (walreplay.DigestKindLtHash),
+	// what format-5 repositories record (serve's digest endpoint leaves it
+	// out).
+	DigestV2 string `json:"digest_v2,omitempty"`
 	timelineTag
 }
 
@@ -51,7 +55,13 @@ func readTimelineTag(dir, space string) (timelineTag, error) {
 
 func stateLine(space string, st *walreplay.State) truthLine {
 	d := st.Digest()
-	return truthLine{Space: space, Sequence: st.LastSeq(), TimestampNS: st.LastTimestamp(), Digest: hex.EncodeToString(d[:])}
+	// Version 2 is maintained by the State from here on (DigestOf computes
+	// it once and then tracks it), so the next lines cost no second pass.
+	d2, err := st.DigestOf(walreplay.DigestKindLtHash)
+	if err != nil { // cannot happen: a plain State is never stale
+		panic(err)
+	}
+	return truthLine{Space: space, Sequence: st.LastSeq(), TimestampNS: st.LastTimestamp(), Digest: hex.EncodeToString(d[:]), DigestV2: hex.EncodeToString(d2[:])}
 }
 
 // truthTracker applies a space's entries to a walreplay.State and emits a

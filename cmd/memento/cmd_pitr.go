@@ -174,6 +174,9 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 		if digest == "" {
 			digest = "unknown: the WAL does not start at seq 1"
 		}
+		if res.StateDigestKind != "" && res.StateDigest != "" {
+			digest += ", kind " + res.StateDigestKind
+		}
 		a.printf("recovered space %s to seq %d at %s (state digest %s)\n", res.Space, res.Seq, res.Time, digest)
 		a.printf("  from snapshot %s + %d archived segments, %d records, into %s in %.1fs\n",
 			res.Snapshot[:8], res.ArchivedSegments, res.Records, res.Target, res.Seconds)

@@ -300,6 +300,7 @@ func newWALReplayCommand(a *app) *cobra.Command {
 		at     string
 		toSeq  uint64
 		export string
+		kind   string
 	)
 	c := &cobra.Command{
 		Use:   "replay --data-dir DIR --space ID [--at T | --to-seq N] [--export FILE]",
@@ -313,6 +314,12 @@ func newWALReplayCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if kind == "v1" {
+				kind = ""
+			}
+			if !walreplay.KnownDigestKind(kind) {
+				return usagef("--digest-kind is v1 or %s, not %q", walreplay.DigestKindLtHash, kind)
+			}
 			sp := sel.spaces[0]
 			l, err := walreplay.OpenLog(engram.WALDir(sel.dataDir, sp))
 			if err != nil {
@@ -323,9 +330,16 @@ func newWALReplayCommand(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("space %s: replay to %s: %w", sp, t, err)
 			}
-			d := st.Digest()
-			a.printf("space %s: replayed %d entries to seq %d (%s): %d records, state digest %x\n",
-				sp, st.Applied(), pos.Seq, walreplay.FormatTime(pos.TimestampNS), st.Len(), d)
+			d, err := st.DigestOf(kind)
+			if err != nil {
+				return fmt.Errorf("space %s: %w", sp, err)
+			}
+			label := ""
+			if kind != "" {
+				label = kind + " "
+			}
+			a.printf("space %s: replayed %d entries to seq %d (%s): %d records, state digest %s%x\n",
+				sp, st.Applied(), pos.Seq, walreplay.FormatTime(pos.TimestampNS), st.Len(), label, d)
 			if export != "" {
 				f, err := os.Create(export)
 				if err != nil {
@@ -340,7 +354,7 @@ func newWALReplayCommand(a *app) *cobra.Command {
 				}
 			}
 			return a.emit(map[string]any{"space": sp, "entries": st.Applied(), "seq": pos.Seq, "timestamp_ns": pos.TimestampNS,
-				"records": st.Len(), "digest": fmt.Sprintf("%x", d)})
+				"records": st.Len(), "digest": fmt.Sprintf("%x", d), "digest_kind": walreplay.DigestKindName(kind)})
 		},
 	}
 	sel.register(c, false)
@@ -348,6 +362,7 @@ func newWALReplayCommand(a *app) *cobra.Command {
 	fl.StringVar(&at, "at", "", "replay entries with timestamp_ns <= T: "+instant.Forms)
 	fl.Uint64Var(&toSeq, "to-seq", 0, "replay entries with sequence <= N")
 	fl.StringVar(&export, "export", "", "write the state as JSON lines to FILE")
+	fl.StringVar(&kind, "digest-kind", "v1", "the state digest to print: v1 (what format-4 and older repositories record) or "+walreplay.DigestKindLtHash+" (format 5)")
 	return c
 }
 

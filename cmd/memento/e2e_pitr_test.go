@@ -26,7 +26,12 @@ type truthRec struct {
 	Space       string `json:"space"`
 	Sequence    uint64 `json:"sequence"`
 	TimestampNS int64  `json:"timestamp_ns"`
-	Digest      string `json:"digest"`
+	// Digest is the state digest version 2 (what this binary's format-5
+	// repositories record and restores print); DigestV1 version 1 (what
+	// `wal replay` prints by default). engram-sim prints them as digest_v2
+	// and digest: fromSim swaps them in.
+	Digest   string `json:"digest_v2"`
+	DigestV1 string `json:"digest"`
 }
 
 func readTruth(t *testing.T, path string) []truthRec {
@@ -92,7 +97,7 @@ func (e *env) simTruth(dir, space string, target ...string) truthRec {
 	return r
 }
 
-var recoveredRe = regexp.MustCompile(`recovered space (\S+) to seq (\d+) at (\S+) \(state digest ([0-9a-f]{64})\)`)
+var recoveredRe = regexp.MustCompile(`recovered space (\S+) to seq (\d+) at (\S+) \(state digest ([0-9a-f]{64})(?:, kind lthash16)?\)`)
 
 // pitr restores space to target into a fresh data dir, checks the printed
 // position and digest against want, and checks the restored data dir

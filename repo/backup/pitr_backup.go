@@ -69,7 +69,12 @@ type EngramRecorder struct {
 	CheckpointDir string
 	// Resumed reports that the replay resumed from a checkpoint.
 	Resumed bool
-	cp      *walreplay.Checkpoint // as read from CheckpointDir (loadCheckpoint)
+	// DigestKind is the kind of state digest to record (the repository's
+	// repo.Config.StateDigestKind): "" is version 1, repo.StateDigestLtHash
+	// version 2, which the replay maintains as it applies entries (and
+	// carries in its checkpoint) instead of reading every live record again.
+	DigestKind string
+	cp         *walreplay.Checkpoint // as read from CheckpointDir (loadCheckpoint)
 	// stageDir holds the copies made during the pause (see stage); empty
 	// when nothing was staged.
 	stageDir string
@@ -228,6 +233,7 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 	if e.parentWALUnchanged(segs) {
 		p := e.Parent
 		e.Info.Segments, e.Info.WALFirst, e.Info.WALEnd, e.Info.StateDigest = p.Segments, p.WALFirst, p.WALEnd, p.StateDigest
+		e.Info.StateDigestKind = p.StateDigestKind
 		e.Reused = true
 		return nil
 	}
@@ -247,10 +253,11 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 // would find again. A parent whose replay met damage has no fingerprint and
 // lends nothing. A parent without a state digest (its WAL does not start at
 // seq 1: compacted away) still lends its positions, and its empty digest is
-// what the replay would give too.
+// what the replay would give too. A parent whose digest is of another kind
+// than this backup records lends nothing either.
 func (e *EngramRecorder) parentWALUnchanged(segs []walreplay.SegmentInfo) bool {
 	p := e.Parent
-	return p != nil && p.WALFingerprint != "" && p.Segments == len(segs) && p.WALFingerprint == walFingerprint(segs)
+	return p != nil && p.WALFingerprint != "" && p.StateDigestKind == e.DigestKind && p.Segments == len(segs) && p.WALFingerprint == walFingerprint(segs)
 }
 
 // walStart returns the WAL's last entry before the tiers are read: the
@@ -350,6 +357,17 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 	// only appends to, renames and unlinks segments, which mappings survive.
 	st := walreplay.NewZeroCopyState()
 	defer st.Close()
+	if e.DigestKind == walreplay.DigestKindLtHash && cp != nil {
+		// Version 2 is maintained as the entries are applied, from the
+		// checkpoint's accumulator when the replay resumes. A replay from
+		// the start (no checkpoint) computes it after the replay instead,
+		// over the live records only (measured: cheaper than maintaining it
+		// through every update of the whole WAL), and gives it to the next
+		// checkpoint.
+		if err := st.TrackLtHash(); err != nil {
+			return err
+		}
+	}
 	pos, next, resumed, err := l.ReplayResume(ctx, cp, st)
 	e.Resumed, e.cp = resumed, nil
 	var damage *walreplay.CorruptError
@@ -380,11 +398,12 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 		}
 	}
 	if len(segs) > 0 && segs[0].FirstSeq == 1 && damage == nil {
-		d, err := st.DigestVerified()
+		d, err := st.DigestOf(e.DigestKind)
 		if err != nil {
 			return err
 		}
-		e.Info.StateDigest = hex.EncodeToString(d[:])
+		e.Info.StateDigest, e.Info.StateDigestKind = hex.EncodeToString(d[:]), e.DigestKind
+		next.AdoptLtHash(st)
 	}
 	e.saveCheckpoint(next)
 	return nil

@@ -28,6 +28,7 @@ func limitedBackup(t *testing.T, r *repo.Repository, dataDir, space, ckDir strin
 	defer rec.Close()
 	rec.CheckpointDir = ckDir
 	rec.Replays = l
+	rec.DigestKind = r.Config().StateDigestKind()
 	opts := BackupOptions{DataDir: dataDir, Space: space, NoParent: true}
 	rec.Attach(&opts)
 	return mustBackup(t, r, opts), rec.Resumed
@@ -57,8 +58,8 @@ func appendDay(t *testing.T, walDir string, from uint64, n int) {
 	}
 }
 
-// replayDigest is the state digest of a replay of the whole WAL.
-func replayDigest(t *testing.T, walDir string) string {
+// replayDigest is the state digest of kind of a replay of the whole WAL.
+func replayDigest(t *testing.T, walDir, kind string) string {
 	t.Helper()
 	l, err := walreplay.OpenLog(walDir)
 	if err != nil {
@@ -68,7 +69,10 @@ func replayDigest(t *testing.T, walDir string) string {
 	if _, err := l.Replay(context.Background(), walreplay.Target{}, s); err != nil {
 		t.Fatal(err)
 	}
-	d := s.Digest()
+	d, err := s.DigestOf(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return hex.EncodeToString(d[:])
 }
 
@@ -76,9 +80,24 @@ func replayDigest(t *testing.T, walDir string) string {
 // resumes the state replay from the previous backup's checkpoint and
 // records the digest and WAL end a replay from the start gives; a damaged
 // checkpoint, or a WAL compacted under it, replays from the start with the
-// same result.
+// same result. In a format-4 repository with the version-1 digest (read
+// again in id order after each replay), in a format-5 one with version 2
+// (carried in the checkpoint).
 func TestBackupResumesReplayAfterAppends(t *testing.T) {
+	for _, format := range []int{4, repo.FormatVersion} {
+		t.Run(fmt.Sprintf("format %d", format), func(t *testing.T) { testBackupResumes(t, format) })
+	}
+}
+
+func testBackupResumes(t *testing.T, format int) {
 	tr := repotest.New(t, repo.InitOptions{})
+	if format != repo.FormatVersion {
+		tr.SetFormat(t, format)
+		tr.Repository = tr.Reopen(t)
+	}
+	if want := map[int]string{4: "", 5: walreplay.DigestKindLtHash}[format]; tr.Config().StateDigestKind() != want {
+		t.Fatalf("format %d: digest kind %q", format, tr.Config().StateDigestKind())
+	}
 	dd := filepath.Join(t.TempDir(), "engram")
 	ck := t.TempDir()
 	const space = "s1"
@@ -86,7 +105,7 @@ func TestBackupResumesReplayAfterAppends(t *testing.T) {
 	walDir := filepath.Join(dd, "spaces", space, "wal")
 
 	first, resumed := recordedBackup(t, tr.Repository, dd, space, ck)
-	if resumed || first.Engram.StateDigest != replayDigest(t, walDir) {
+	if resumed || first.Engram.StateDigest != replayDigest(t, walDir, tr.Config().StateDigestKind()) {
 		t.Fatalf("first backup: resumed %v, digest %s", resumed, first.Engram.StateDigest)
 	}
 	files, _ := filepath.Glob(filepath.Join(ck, "replay", "*.ckpt"))
@@ -100,8 +119,8 @@ func TestBackupResumesReplayAfterAppends(t *testing.T) {
 		appendDay(t, walDir, seq, 150)
 		seq += 150
 		sn, resumed := recordedBackup(t, tr.Repository, dd, space, ck)
-		if e := sn.Engram; resumed != wantResumed || e.StateDigest != replayDigest(t, walDir) || e.WALEnd.Seq != seq || e.WALStart.Seq != seq || len(e.Damage) != 0 {
-			t.Fatalf("%s: resumed %v (want %v), recorded %+v; want digest %s at seq %d", name, resumed, wantResumed, e, replayDigest(t, walDir), seq)
+		if e := sn.Engram; resumed != wantResumed || e.StateDigest != replayDigest(t, walDir, tr.Config().StateDigestKind()) || e.WALEnd.Seq != seq || e.WALStart.Seq != seq || len(e.Damage) != 0 {
+			t.Fatalf("%s: resumed %v (want %v), recorded %+v; want digest %s at seq %d", name, resumed, wantResumed, e, replayDigest(t, walDir, tr.Config().StateDigestKind()), seq)
 		}
 	}
 	check("after a day", true)
@@ -170,7 +189,7 @@ func TestResumedReplayDoesNotWaitForATurn(t *testing.T) {
 	}
 	defer l.release()
 	sn, resumed := limitedBackup(t, tr.Repository, dd, space, ck, l)
-	if !resumed || sn.Engram.WALEnd.Seq != 350 || sn.Engram.StateDigest != replayDigest(t, walDir) {
+	if !resumed || sn.Engram.WALEnd.Seq != 350 || sn.Engram.StateDigest != replayDigest(t, walDir, tr.Config().StateDigestKind()) {
 		t.Fatalf("resumed %v, recorded %+v", resumed, sn.Engram)
 	}
 }

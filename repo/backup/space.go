@@ -86,6 +86,7 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 		}
 	}
 	rec.Pause, rec.Resume = so.Pause, so.Resume
+	rec.DigestKind = r.Config().StateDigestKind()
 	rec.Replays = so.Replays
 	if ix := r.Index(); ix != nil {
 		rec.CheckpointDir = filepath.Dir(ix.Path()) // the repository's private cache directory

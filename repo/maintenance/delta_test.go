@@ -3,6 +3,7 @@ package maintenance
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,7 +145,7 @@ func TestDeltaBlobsFormat3(t *testing.T) {
 	if err := os.Chmod(p, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	repotest.WriteFile(t, p, bytes.Replace(raw, []byte(`"version": 4`), []byte(`"version": 3`), 1), 0o444)
+	repotest.WriteFile(t, p, bytes.Replace(raw, fmt.Appendf(nil, `"version": %d`, repo.FormatVersion), []byte(`"version": 3`), 1), 0o444)
 	r := tr.Reopen(t)
 	if r.Config().Version != 3 || r.Config().DeltaBlobs() {
 		t.Fatalf("format %d, deltas %v", r.Config().Version, r.Config().DeltaBlobs())

@@ -106,7 +106,7 @@ func copyWAL(t *testing.T, src, dst string) {
 // truthAt is the position of entry seq in the uncompacted WAL.
 func truthAt(t *testing.T, dir string, seq uint64) walreplay.Position {
 	t.Helper()
-	pos, _ := truthState(t, dir, walreplay.Target{ToSeq: &seq})
+	pos, _ := truthState(t, dir, walreplay.Target{ToSeq: &seq}, "")
 	if pos.Seq != seq {
 		t.Fatalf("truth WAL stops at %d, short of %d", pos.Seq, seq)
 	}
@@ -114,8 +114,8 @@ func truthAt(t *testing.T, dir string, seq uint64) walreplay.Position {
 }
 
 // truthState replays the uncompacted WAL to t and returns where it stopped
-// and the state digest there.
-func truthState(t *testing.T, dir string, tg walreplay.Target) (walreplay.Position, string) {
+// and the state digest of kind there.
+func truthState(t *testing.T, dir string, tg walreplay.Target, kind string) (walreplay.Position, string) {
 	t.Helper()
 	l, err := walreplay.OpenLog(dir)
 	if err != nil {
@@ -126,7 +126,10 @@ func truthState(t *testing.T, dir string, tg walreplay.Target) (walreplay.Positi
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := st.Digest()
+	d, err := st.DigestOf(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return pos, hex.EncodeToString(d[:])
 }
 
@@ -176,7 +179,10 @@ func TestPITRRangesAfterCompaction(t *testing.T) {
 				if err != nil {
 					t.Fatalf("restore to %s (listed as recoverable): %v", tg, err)
 				}
-				pos, digest := truthState(t, w.truth, tg)
+				pos, digest := truthState(t, w.truth, tg, res.StateDigestKind)
+				if res.StateDigestKind != walreplay.DigestKindLtHash {
+					t.Fatalf("restore from a format-%d repository reported digest kind %q", repo.FormatVersion, res.StateDigestKind)
+				}
 				if res.Seq != pos.Seq || res.TimestampNS != pos.TimestampNS || res.StateDigest != digest {
 					t.Fatalf("restore to %s: seq %d ts %d digest %s, the truth is seq %d ts %d digest %s",
 						tg, res.Seq, res.TimestampNS, res.StateDigest, pos.Seq, pos.TimestampNS, digest)

@@ -119,6 +119,26 @@ func (tr *Repo) NodeAt(t testing.TB, sn *repo.Snapshot, rel string) *repo.Node {
 // it: chunk_params set to set, or absent for 0. Reopen to use it.
 func (tr *Repo) SetConfigParams(t testing.TB, set chunk.ParamSet) {
 	t.Helper()
+	tr.editConfig(t, func(m map[string]any) {
+		if set == 0 {
+			delete(m, "chunk_params")
+		} else {
+			m["chunk_params"] = int(set)
+		}
+	})
+}
+
+// SetFormat rewrites the repository's config as made by a binary of format
+// version v (an older one: what the config holds is otherwise the same).
+// Reopen to use it.
+func (tr *Repo) SetFormat(t testing.TB, v int) {
+	t.Helper()
+	tr.editConfig(t, func(m map[string]any) { m["version"] = v })
+}
+
+// editConfig rewrites the repository's config through edit of its JSON.
+func (tr *Repo) editConfig(t testing.TB, edit func(map[string]any)) {
+	t.Helper()
 	p := filepath.Join(tr.Dir, repo.ConfigName)
 	raw, err := os.ReadFile(p)
 	if err != nil {
@@ -128,11 +148,7 @@ func (tr *Repo) SetConfigParams(t testing.TB, set chunk.ParamSet) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if set == 0 {
-		delete(m, "chunk_params")
-	} else {
-		m["chunk_params"] = int(set)
-	}
+	edit(m)
 	out, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)

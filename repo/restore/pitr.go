@@ -73,7 +73,11 @@ type PITRResult struct {
 	// StateDigest is the walreplay state digest at Seq, computed by
 	// replaying the restored WAL; empty when that WAL does not start at
 	// sequence 1 (the state before it lives only in the tiers).
-	StateDigest      string  `json:"state_digest"`
+	StateDigest string `json:"state_digest"`
+	// StateDigestKind is the kind of StateDigest: the one the snapshot
+	// restored from records (repo.EngramInfo.StateDigestKind), empty for
+	// version 1.
+	StateDigestKind  string  `json:"state_digest_kind,omitempty"`
 	Records          int     `json:"records"`
 	Segments         int     `json:"segments"`          // WAL segments in the restored space
 	ArchivedSegments int     `json:"archived_segments"` // of which fetched from the WAL archive
@@ -158,6 +162,13 @@ func RestorePointInTime(ctx context.Context, r PITRRepository, opts PITROptions)
 	}
 	rs := &restorer{r: r, sn: sn, opts: RestoreOptions{Progress: opts.Progress, Workers: opts.Workers, ForceTarget: opts.ForceTarget}, replays: opts.Replays}
 	res := &PITRResult{Space: opts.Space, Snapshot: sn.ID.String(), Target: dest}
+	// The state digest of the kind the snapshot records; one that records
+	// none (damaged, or its WAL does not start at seq 1) gets the kind its
+	// repository's backups record.
+	res.StateDigestKind = sn.Engram.StateDigestKind
+	if sn.Engram.StateDigest == "" {
+		res.StateDigestKind = r.Config().StateDigestKind()
+	}
 	spec := stageSpec{dest: dest, kind: ".pitr-", dirNode: spaceNode, meta: meta, dataDir: dataDir, noSync: opts.NoSync}
 	var step *timelineStep
 	spec.beforeSwap = func() error {
@@ -321,9 +332,22 @@ func (rs *restorer) recoverInto(ctx context.Context, src *pitr.Source, arch *wal
 	}
 	res.Seq, res.TimestampNS, res.Time = pos.Seq, pos.TimestampNS, walreplay.FormatTime(pos.TimestampNS)
 	res.Records, res.Segments, res.Replayed = st.Len(), nsegs, st.Applied()
+	kind := res.StateDigestKind
+	res.StateDigestKind = ""
 	if fromOne {
-		d := st.Digest()
-		res.StateDigest = hex.EncodeToString(d[:])
+		// At the snapshot's own WAL end the digest must be the one
+		// recorded at backup.
+		d, err := st.DigestOf(kind)
+		if err != nil {
+			st.Close()
+			return fmt.Errorf("space %s: snapshot %s: %w", sn.Space, sn.ShortID(), err)
+		}
+		res.StateDigest, res.StateDigestKind = hex.EncodeToString(d[:]), kind
+		if rec := sn.Engram.StateDigest; rec != "" && pos.Seq == sn.Engram.WALEnd.Seq && res.StateDigest != rec {
+			st.Close()
+			return repo.Corruptf("snapshot "+sn.ShortID()+" space "+sn.Space, "state digest (%s) at seq %d is %s, the backup recorded %s",
+				walreplay.DigestKindName(kind), pos.Seq, res.StateDigest, rec)
+		}
 	}
 	st.Close()
 	return nil

@@ -38,6 +38,8 @@ type PITRRepository interface {
 	Repository
 	pitr.Repository
 	LoadSnapshotFile(ctx context.Context, id chunk.ID) (*repo.Snapshot, error)
+	// Config gives the state digest kind of a snapshot that records none.
+	Config() repo.Config
 }
 
 var _ PITRRepository = (*repo.Repository)(nil)

@@ -329,7 +329,7 @@ func TestRecoveryL4WithoutRepository(t *testing.T) {
 
 	recorded := strings.Repeat("ab", 32)
 	vd = run(recorded, restoreEmpty)
-	want := "L4 space sp: state digest at seq 0 is " + hex.EncodeToString(empty[:]) + ", the backup recorded " + recorded
+	want := "L4 space sp: state digest (v1) at seq 0 is " + hex.EncodeToString(empty[:]) + ", the backup recorded " + recorded
 	if got := findings(vd); !strings.Contains(got, want) {
 		t.Fatalf("other digest: findings\n%s\nwant a line\n%s", got, want)
 	}
@@ -339,5 +339,27 @@ func TestRecoveryL4WithoutRepository(t *testing.T) {
 	})
 	if got, want := findings(vd), "L4 restore: pack 1a2b3c4d: missing\n"; got != want {
 		t.Fatalf("failed restore: findings\n%s\nwant\n%s", got, want)
+	}
+}
+
+// L1's shape check of the state digest: a kind this binary does not know,
+// or a kind without a digest, is a finding; the known kinds are not.
+func TestManifestStateDigestKind(t *testing.T) {
+	digest := strings.Repeat("ab", 32)
+	for _, c := range []struct {
+		kind, digest, want string
+	}{
+		{"", digest, ""},
+		{walreplay.DigestKindLtHash, digest, ""},
+		{"lthash32", digest, `L1 manifest 04000000: state digest kind "lthash32" is unknown to this binary (it knows v1 and lthash16)`},
+		{walreplay.DigestKindLtHash, "", `L1 manifest 04000000: state digest kind "lthash16" without a state digest`},
+	} {
+		sn := &repo.Snapshot{ID: chunk.ID{4}, Manifest: repo.Manifest{Space: "sp", Root: chunk.ID{1}, Time: time.Now(),
+			Engram: &repo.EngramInfo{StateDigest: c.digest, StateDigestKind: c.kind}}}
+		vd := newVerdict()
+		checkManifestFields(sn, vd)
+		if got := strings.TrimSuffix(findings(vd), "\n"); got != c.want {
+			t.Errorf("kind %q digest %q: findings %q, want %q", c.kind, c.digest, got, c.want)
+		}
 	}
 }

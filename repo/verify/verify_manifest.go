@@ -11,6 +11,7 @@ import (
 	"memento/chunk"
 	"memento/index"
 	"memento/repo"
+	"memento/walreplay"
 )
 
 // WalkFile is a file of a snapshot with its path relative to the root.
@@ -184,6 +185,12 @@ func checkManifestFields(sn *repo.Snapshot, vd *Verdict) {
 			if b, err := hex.DecodeString(e.StateDigest); err != nil || len(b) != 32 {
 				vd.fail(L1, what, "state digest %q is not 64 hex digits", e.StateDigest)
 			}
+		}
+		switch {
+		case !walreplay.KnownDigestKind(e.StateDigestKind):
+			vd.fail(L1, what, "state digest kind %q is unknown to this binary (it knows v1 and %s)", e.StateDigestKind, walreplay.DigestKindLtHash)
+		case e.StateDigestKind != "" && e.StateDigest == "":
+			vd.fail(L1, what, "state digest kind %q without a state digest", e.StateDigestKind)
 		}
 	}
 }

@@ -88,6 +88,10 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 		return nil
 	}
 	st := walreplay.NewState()
+	kind := ""
+	if e != nil {
+		kind = e.StateDigestKind
+	}
 	var t walreplay.Target
 	if e != nil && e.WALEnd.Seq > 0 {
 		end := e.WALEnd.Seq
@@ -101,7 +105,11 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 		vd.fail(L4, what, "replay: %v", err)
 		return nil
 	}
-	d := st.Digest()
+	d, err := st.DigestOf(kind)
+	if err != nil {
+		vd.fail(L4, what, "state digest: %v", err)
+		return nil
+	}
 	digest := hex.EncodeToString(d[:])
 	vd.Figures["replayed_entries"] = float64(st.Applied())
 	if e != nil && pos.Seq != e.WALEnd.Seq {
@@ -109,9 +117,9 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 	}
 	if e != nil && e.StateDigest != "" {
 		if digest != e.StateDigest {
-			vd.fail(L4, what, "state digest at seq %d is %s, the backup recorded %s", pos.Seq, digest, e.StateDigest)
+			vd.fail(L4, what, "state digest (%s) at seq %d is %s, the backup recorded %s", walreplay.DigestKindName(kind), pos.Seq, digest, e.StateDigest)
 		} else {
-			vd.note("L4: replayed %d entries to seq %d: state digest %s matches the one recorded at backup", st.Applied(), pos.Seq, digest[:16])
+			vd.note("L4: replayed %d entries to seq %d: state digest (%s) %s matches the one recorded at backup", st.Applied(), pos.Seq, walreplay.DigestKindName(kind), digest[:16])
 		}
 	}
 	q := queryChecks(st, pos.Seq, digest, v.opts.Samples, sn.ID)

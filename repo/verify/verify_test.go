@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,6 +121,12 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	dd := filepath.Join(t.TempDir(), "engram")
 	repotest.WriteEngramSpace(t, dd, "s", 500, 16<<10, 400)
 	good := backuptest.Space(t, tr.Repository, dd, "s")
+	if good.Engram.StateDigestKind != repo.StateDigestLtHash || repo.StateDigestLtHash != walreplay.DigestKindLtHash {
+		t.Fatalf("a format-%d repository recorded state digest kind %q", tr.Config().Version, good.Engram.StateDigestKind)
+	}
+	if want := replayDir(t, filepath.Join(dd, "spaces", "s", "wal")); hexOf(t, want, repo.StateDigestLtHash) != good.Engram.StateDigest {
+		t.Fatalf("recorded v2 digest %s, an independent replay gives %s", good.Engram.StateDigest, hexOf(t, want, repo.StateDigestLtHash))
+	}
 	verifytest.WantPass(t, verifytest.IDs(t, tr.Repository, verify.L4, good.ID)...)
 
 	// The archived entry 123 is altered (CRC fixed), and the snapshot's
@@ -132,7 +139,7 @@ func TestVerifyL4AlteredEntry(t *testing.T) {
 	}
 	verifytest.WantPass(t, verifytest.IDs(t, tr.Repository, verify.L3, forged.ID)...)
 	vd := verifytest.IDs(t, tr.Repository, verify.L4, forged.ID)[0]
-	verifytest.WantFinding(t, vd, verify.L4, "state digest at seq 500", "the backup recorded "+good.Engram.StateDigest)
+	verifytest.WantFinding(t, vd, verify.L4, "state digest (lthash16) at seq 500", "the backup recorded "+good.Engram.StateDigest)
 	if vd.FirstLevel() != verify.L4 {
 		t.Errorf("first failing level %s, want L4", vd.FirstLevel())
 	}
@@ -272,4 +279,34 @@ func TestParseLevelAndSubset(t *testing.T) {
 			t.Errorf("ParseSubsetShare(%q) = %d, %v", c.in, got, err)
 		}
 	}
+}
+
+// hexOf is st's state digest of kind in hex.
+func hexOf(t *testing.T, st *walreplay.State, kind string) string {
+	t.Helper()
+	d, err := st.DigestOf(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(d[:])
+}
+
+// TestVerifyFormat4KeepsV1Digest: a repository of format 4 still records
+// version-1 state digests (no kind) when this binary backs it up, and L4
+// verifies them; a format-5 one records version 2.
+func TestVerifyFormat4KeepsV1Digest(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	tr.SetFormat(t, 4)
+	r := tr.Reopen(t)
+	if r.Config().Version != 4 || r.Config().StateDigestKind() != "" {
+		t.Fatalf("format %d, digest kind %q", r.Config().Version, r.Config().StateDigestKind())
+	}
+	dd := filepath.Join(t.TempDir(), "engram")
+	repotest.WriteEngramSpace(t, dd, "s", 300, 16<<10, 200)
+	sn := backuptest.Space(t, r, dd, "s")
+	st := replayDir(t, filepath.Join(dd, "spaces", "s", "wal"))
+	if d := st.Digest(); sn.Engram.StateDigestKind != "" || sn.Engram.StateDigest != hex.EncodeToString(d[:]) {
+		t.Fatalf("format 4: recorded kind %q digest %s, want v1 %x", sn.Engram.StateDigestKind, sn.Engram.StateDigest, d)
+	}
+	verifytest.WantPass(t, verifytest.IDs(t, r, verify.L4, sn.ID)...)
 }

@@ -26,6 +26,7 @@ func Space(t testing.TB, r *repo.Repository, dataDir, space string) *repo.Snapsh
 	t.Helper()
 	rec := backup.NewEngramRecorder(context.Background(), dataDir, space)
 	defer rec.Close()
+	rec.DigestKind = r.Config().StateDigestKind()
 	opts := backup.BackupOptions{Space: space, DataDir: dataDir}
 	rec.Attach(&opts)
 	sn, err := backup.Backup(context.Background(), r, opts)
