@@ -37,8 +37,8 @@ import (
 // its read-ahead budget) rounded up to slabs, and by the limit (Cap unless
 // NewLimit says less): past it a buffer is plain heap memory (a fresh
 // allocation, not the pools' reused buffers). The slabs are outside the Go
-// heap's soft limit (cmd/memento's defaultMemoryLimit), so Cap is what
-// they may add to it: a data dir's restore maps 96-112 MiB (1 and 10 GiB,
+// heap, so a Mem takes what it maps off the heap's soft limit while it
+// holds it (limit.go); Cap bounds what it maps: a data dir's restore maps 96-112 MiB (1 and 10 GiB,
 // docs/benchmarks.md, session 12), and 10 GiB restores peaked at 264-285
 // MiB of RSS with them, under the 300 MiB bound; Cap keeps a data set
 // that wants more from adding more.
@@ -67,6 +67,7 @@ type Mem struct {
 	free  [memMaxClass + 1]map[memBlock]struct{} // the free blocks of each class
 	out   map[*byte]memBlock                     // the blocks handed out, by first byte
 	limit int64                                  // most bytes of slabs (Cap)
+	lower int64                                  // what it took off the heap's limit (heapLimit)
 }
 
 // memBlock is a block of 1<<class bytes at off in slabs[slab].
@@ -151,6 +152,7 @@ func (m *Mem) grow() bool {
 	off := int((p+memSlab-1)&^(memSlab-1) - p)
 	slab := raw[off : off+memSlab : off+memSlab]
 	hugepage.Advise(slab)
+	m.lower += heapLimit.lower(memSlab)
 	m.maps = append(m.maps, raw)
 	m.slabs = append(m.slabs, slab)
 	m.free[memMaxClass][memBlock{int32(len(m.slabs) - 1), memMaxClass, 0}] = struct{}{}
@@ -217,6 +219,8 @@ func (m *Mem) Release() {
 	for _, r := range m.maps {
 		_ = unix.Munmap(r)
 	}
+	heapLimit.raise(m.lower)
+	m.lower = 0
 	m.maps, m.slabs, m.out = nil, nil, map[*byte]memBlock{}
 	for c := range m.free {
 		m.free[c] = map[memBlock]struct{}{}

@@ -2,6 +2,8 @@ package slabmem
 
 import (
 	"bytes"
+	"math"
+	"runtime/debug"
 	"testing"
 	"unsafe"
 )
@@ -85,5 +87,46 @@ func TestMemCarvesAlignedAndReuses(t *testing.T) {
 	nilMem.Release()
 	if l := NewLimit(1 << 20); l.Get(4096) != nil { // less than a slab: the heap's
 		t.Fatal("a Mem limited to less than a slab mapped one")
+	}
+}
+
+func TestMemLowersTheHeapLimitWhileMapped(t *testing.T) {
+	old := debug.SetMemoryLimit(200 << 20)
+	defer debug.SetMemoryLimit(old)
+	m := New()
+	a, b := m.Get(MaxBlock), m.Get(MaxBlock) // two slabs
+	if a == nil || b == nil {
+		t.Skip("no anonymous mappings here")
+	}
+	if got := debug.SetMemoryLimit(-1); got != 200<<20-2*MaxBlock {
+		t.Fatalf("limit with two slabs mapped: %d, want %d", got, 200<<20-2*MaxBlock)
+	}
+	// A second Mem shifts it further, down to minHeapLimit and no lower.
+	m2 := New()
+	for range 8 {
+		m2.Get(MaxBlock)
+	}
+	if got := debug.SetMemoryLimit(-1); got != minHeapLimit {
+		t.Fatalf("limit with ten slabs mapped: %d, want the floor %d", got, minHeapLimit)
+	}
+	m.Release()
+	if got := debug.SetMemoryLimit(-1); got != minHeapLimit+2*MaxBlock {
+		t.Fatalf("limit after the first Mem's release: %d, want %d", got, minHeapLimit+2*MaxBlock)
+	}
+	m2.Release()
+	m2.Release() // twice: gives back nothing more
+	if got := debug.SetMemoryLimit(-1); got != 200<<20 {
+		t.Fatalf("limit after both releases: %d, want 200 MiB again", got)
+	}
+	// No limit set: left alone.
+	debug.SetMemoryLimit(math.MaxInt64)
+	m3 := New()
+	m3.Get(MaxBlock)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Fatalf("no limit became %d", got)
+	}
+	m3.Release()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Fatalf("no limit became %d after release", got)
 	}
 }

@@ -1,0 +1,53 @@
+package slabmem
+
+import (
+	"math"
+	"runtime/debug"
+	"sync"
+)
+
+// The Go runtime's soft memory limit (runtime/debug.SetMemoryLimit:
+// cmd/memento sets 200 MiB, GOMEMLIMIT another) bounds the heap, and the
+// slabs are not heap: a 10 GiB restore with 112 MiB of slabs beside a heap
+// kept at the limit peaked at 285-309 MiB of RSS (docs/benchmarks.md,
+// sessions 12 and 13), at the 300 MiB bound. So a Mem takes what it maps off
+// the limit and gives it back when it unmaps (Release): the heap and the
+// slabs together stay within what the process set. A process without a
+// limit (math.MaxInt64) is left alone, and the limit is never lowered below
+// minHeapLimit, so a heap that needs it is not made to collect back to back.
+// The shifts of concurrent Mems add up (each remembers what it took).
+var heapLimit limitShifter
+
+// minHeapLimit is the least limit a Mem leaves the heap: a restore's or an
+// L2's heap (file lists, index lookups, small files' buffers) lives in 60-90
+// MiB beside its slabs.
+const minHeapLimit = 72 << 20
+
+// limitShifter serializes the read-modify-write of the runtime's limit.
+type limitShifter struct{ mu sync.Mutex }
+
+// lower takes up to n bytes off the limit, as far as minHeapLimit, and
+// returns how many it took.
+func (l *limitShifter) lower(n int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := debug.SetMemoryLimit(-1)
+	if cur == math.MaxInt64 || cur <= minHeapLimit {
+		return 0
+	}
+	n = min(n, cur-minHeapLimit)
+	debug.SetMemoryLimit(cur - n)
+	return n
+}
+
+// raise gives back n bytes that lower took.
+func (l *limitShifter) raise(n int64) {
+	if n <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 {
+		debug.SetMemoryLimit(cur + n)
+	}
+}
