@@ -135,6 +135,10 @@ type ltState struct {
 // the state. It must be called on an empty State, before any Apply or
 // Replay; a State resumed from a Checkpoint takes the checkpoint's
 // accumulator (ReplayResume resumes only from a checkpoint that has one).
+// When ReplayResume is given a checkpoint it cannot resume from, it replays
+// from the start and stops tracking: DigestOf then computes the digest over
+// the live records, and Checkpoint.AdoptLtHash gives it to the next
+// checkpoint.
 func (s *State) TrackLtHash() error {
 	if s.Len() != 0 || s.applied != 0 {
 		return errors.New("walreplay: TrackLtHash on a State that already holds entries")

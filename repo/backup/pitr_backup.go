@@ -253,11 +253,13 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 // would find again. A parent whose replay met damage has no fingerprint and
 // lends nothing. A parent without a state digest (its WAL does not start at
 // seq 1: compacted away) still lends its positions, and its empty digest is
-// what the replay would give too. A parent whose digest is of another kind
-// than this backup records lends nothing either.
+// what the replay would give too, whatever kind this backup records. A
+// parent whose digest is of another kind than this backup records lends
+// nothing.
 func (e *EngramRecorder) parentWALUnchanged(segs []walreplay.SegmentInfo) bool {
 	p := e.Parent
-	return p != nil && p.WALFingerprint != "" && p.StateDigestKind == e.DigestKind && p.Segments == len(segs) && p.WALFingerprint == walFingerprint(segs)
+	return p != nil && p.WALFingerprint != "" && (p.StateDigest == "" || p.StateDigestKind == e.DigestKind) &&
+		p.Segments == len(segs) && p.WALFingerprint == walFingerprint(segs)
 }
 
 // walStart returns the WAL's last entry before the tiers are read: the
@@ -357,13 +359,15 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 	// only appends to, renames and unlinks segments, which mappings survive.
 	st := walreplay.NewZeroCopyState()
 	defer st.Close()
-	if e.DigestKind == walreplay.DigestKindLtHash && cp != nil {
+	if e.DigestKind == walreplay.DigestKindLtHash && cp != nil && len(segs) > 0 && segs[0].FirstSeq == 1 {
 		// Version 2 is maintained as the entries are applied, from the
 		// checkpoint's accumulator when the replay resumes. A replay from
-		// the start (no checkpoint) computes it after the replay instead,
-		// over the live records only (measured: cheaper than maintaining it
+		// the start (no checkpoint, or one that does not fit: ReplayResume
+		// then stops tracking) computes it after the replay instead, over
+		// the live records only (measured: cheaper than maintaining it
 		// through every update of the whole WAL), and gives it to the next
-		// checkpoint.
+		// checkpoint. A WAL that does not start at seq 1 records no digest:
+		// nothing to track.
 		if err := st.TrackLtHash(); err != nil {
 			return err
 		}

@@ -193,3 +193,45 @@ func TestResumedReplayDoesNotWaitForATurn(t *testing.T) {
 		t.Fatalf("resumed %v, recorded %+v", resumed, sn.Engram)
 	}
 }
+
+// TestBackupResumesWALWithoutItsStart: a WAL whose first segments were removed
+// records no state digest, so there is nothing to carry in the checkpoint,
+// and every backup after a day resumes the replay in either format (format 5
+// once made its checkpoints wait for a version-2 accumulator no backup of
+// such a WAL computes, and replayed the second backup from the start).
+func TestBackupResumesWALWithoutItsStart(t *testing.T) {
+	for _, format := range []int{4, repo.FormatVersion} {
+		t.Run(fmt.Sprintf("format %d", format), func(t *testing.T) {
+			tr := repotest.New(t, repo.InitOptions{})
+			if format != repo.FormatVersion {
+				tr.SetFormat(t, format)
+				tr.Repository = tr.Reopen(t)
+			}
+			dd := filepath.Join(t.TempDir(), "engram")
+			ck := t.TempDir()
+			const space = "s1"
+			repotest.WriteEngramSpace(t, dd, space, 400, 16<<10, 100)
+			walDir := filepath.Join(dd, "spaces", space, "wal")
+			segs, err := walreplay.ListSegments(walDir)
+			if err != nil || len(segs) < 3 {
+				t.Fatalf("%d segments, %v: the test wants 3 or more", len(segs), err)
+			}
+			if err := os.Remove(segs[0].Path); err != nil {
+				t.Fatal(err)
+			}
+			first, resumed := recordedBackup(t, tr.Repository, dd, space, ck)
+			if resumed || first.Engram.StateDigest != "" || first.Engram.WALEnd.Seq != 400 {
+				t.Fatalf("first backup: resumed %v, recorded %+v", resumed, first.Engram)
+			}
+			seq := uint64(400)
+			for day := 1; day <= 3; day++ {
+				appendDay(t, walDir, seq, 150)
+				seq += 150
+				sn, resumed := recordedBackup(t, tr.Repository, dd, space, ck)
+				if e := sn.Engram; !resumed || e.StateDigest != "" || e.StateDigestKind != "" || e.WALEnd.Seq != seq || len(e.Damage) != 0 {
+					t.Fatalf("day %d: resumed %v, recorded %+v; want a resumed replay to seq %d and no digest", day, resumed, e, seq)
+				}
+			}
+		})
+	}
+}

@@ -159,6 +159,10 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	}
 	mark, dropped := len(vd.Findings), vd.dropped
 	c, sopts := v.newDataCheck(ctx, w, vd, tap, ids, hashable, opts, tap == nil)
+	// The chunks still held when the pass ends (files it never completed:
+	// damage) go back to the memory they came from, which a relay's next
+	// snapshots share (before the pass's own Mem is released, deferred above).
+	defer func() { c.drop() }()
 	// In a relay of snapshots, wait for the previous one's stream to have
 	// started its last runs; that wait is not this snapshot's L2 time.
 	waitFrom := time.Now()

@@ -22,14 +22,17 @@ import (
 // would check a recovered database: how many memories, whether sampled ids
 // can be looked up, and how confidence is distributed.
 type QueryReport struct {
-	Seq       uint64   `json:"seq"`
-	Digest    string   `json:"digest"`
-	Memories  int      `json:"memories"`
-	Bytes     int64    `json:"bytes"`
-	Sampled   int      `json:"sampled"`
-	LookupsOK int      `json:"lookups_ok"`
-	Histogram []int    `json:"confidence_histogram"` // 10 buckets over [0, 1]
-	Failures  []string `json:"failures,omitempty"`
+	Seq    uint64 `json:"seq"`
+	Digest string `json:"digest"`
+	// DigestKind names Digest's definition: "v1" or "lthash16"
+	// (docs/engram-format.md, "State digest"), as the snapshot records it.
+	DigestKind string   `json:"digest_kind"`
+	Memories   int      `json:"memories"`
+	Bytes      int64    `json:"bytes"`
+	Sampled    int      `json:"sampled"`
+	LookupsOK  int      `json:"lookups_ok"`
+	Histogram  []int    `json:"confidence_histogram"` // 10 buckets over [0, 1]
+	Failures   []string `json:"failures,omitempty"`
 }
 
 // recovery is L4: restore into a temporary directory (Restore verifies
@@ -123,6 +126,7 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 		}
 	}
 	q := queryChecks(st, pos.Seq, digest, v.opts.Samples, sn.ID)
+	q.DigestKind = walreplay.DigestKindName(kind)
 	vd.Query = q
 	for _, f := range q.Failures {
 		vd.fail(L4, what, "query: %s", f)
