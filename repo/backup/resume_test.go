@@ -90,11 +90,7 @@ func TestBackupResumesReplayAfterAppends(t *testing.T) {
 }
 
 func testBackupResumes(t *testing.T, format int) {
-	tr := repotest.New(t, repo.InitOptions{})
-	if format != repo.FormatVersion {
-		tr.SetFormat(t, format)
-		tr.Repository = tr.Reopen(t)
-	}
+	tr := formatRepo(t, format)
 	if want := map[int]string{4: "", 5: walreplay.DigestKindLtHash}[format]; tr.Config().StateDigestKind() != want {
 		t.Fatalf("format %d: digest kind %q", format, tr.Config().StateDigestKind())
 	}
@@ -202,23 +198,10 @@ func TestResumedReplayDoesNotWaitForATurn(t *testing.T) {
 func TestBackupResumesWALWithoutItsStart(t *testing.T) {
 	for _, format := range []int{4, repo.FormatVersion} {
 		t.Run(fmt.Sprintf("format %d", format), func(t *testing.T) {
-			tr := repotest.New(t, repo.InitOptions{})
-			if format != repo.FormatVersion {
-				tr.SetFormat(t, format)
-				tr.Repository = tr.Reopen(t)
-			}
-			dd := filepath.Join(t.TempDir(), "engram")
+			tr := formatRepo(t, format)
 			ck := t.TempDir()
 			const space = "s1"
-			repotest.WriteEngramSpace(t, dd, space, 400, 16<<10, 100)
-			walDir := filepath.Join(dd, "spaces", space, "wal")
-			segs, err := walreplay.ListSegments(walDir)
-			if err != nil || len(segs) < 3 {
-				t.Fatalf("%d segments, %v: the test wants 3 or more", len(segs), err)
-			}
-			if err := os.Remove(segs[0].Path); err != nil {
-				t.Fatal(err)
-			}
+			dd, walDir, _ := engramWAL(t, true)
 			first, resumed := recordedBackup(t, tr.Repository, dd, space, ck)
 			if resumed || first.Engram.StateDigest != "" || first.Engram.WALEnd.Seq != 400 {
 				t.Fatalf("first backup: resumed %v, recorded %+v", resumed, first.Engram)

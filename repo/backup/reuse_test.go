@@ -48,25 +48,9 @@ func TestUnchangedWALIsNotReadAgain(t *testing.T) {
 		{"whole WAL, format 5", false, 5}, {"WAL without its first segment, format 5", true, 5},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tr := repotest.New(t, repo.InitOptions{})
-			if c.format != repo.FormatVersion {
-				tr.SetFormat(t, c.format)
-				tr.Repository = tr.Reopen(t)
-			}
-			dd := filepath.Join(t.TempDir(), "engram")
+			tr := formatRepo(t, c.format)
 			const space = "s1"
-			repotest.WriteEngramSpace(t, dd, space, 400, 16<<10, 100)
-			walDir := filepath.Join(dd, "spaces", space, "wal")
-			segs, err := walreplay.ListSegments(walDir)
-			if err != nil || len(segs) < 3 {
-				t.Fatalf("%d segments, %v: the test wants 3 or more", len(segs), err)
-			}
-			if c.dropFirst {
-				if err := os.Remove(segs[0].Path); err != nil {
-					t.Fatal(err)
-				}
-				segs = segs[1:]
-			}
+			dd, _, segs := engramWAL(t, c.dropFirst)
 			first, reused := spaceBackup(t, tr.Repository, dd, space, nil)
 			fi := first.Engram
 			if reused || fi.WALEnd.Seq != 400 || fi.WALStart != fi.WALEnd || fi.WALFingerprint == "" || (fi.StateDigest == "") != c.dropFirst {
@@ -104,4 +88,36 @@ func TestUnchangedWALIsNotReadAgain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// formatRepo is a test repository of format (4 or repo.FormatVersion).
+func formatRepo(t *testing.T, format int) *repotest.Repo {
+	t.Helper()
+	tr := repotest.New(t, repo.InitOptions{})
+	if format != repo.FormatVersion {
+		tr.SetFormat(t, format)
+		tr.Repository = tr.Reopen(t)
+	}
+	return tr
+}
+
+// engramWAL writes space s1 of 400 entries into a new data dir and returns
+// the dir, its WAL directory and segments (three or more); with dropFirst
+// the first segment is removed (a WAL that no longer starts at seq 1).
+func engramWAL(t *testing.T, dropFirst bool) (dd, walDir string, segs []walreplay.SegmentInfo) {
+	t.Helper()
+	dd = filepath.Join(t.TempDir(), "engram")
+	repotest.WriteEngramSpace(t, dd, "s1", 400, 16<<10, 100)
+	walDir = filepath.Join(dd, "spaces", "s1", "wal")
+	segs, err := walreplay.ListSegments(walDir)
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("%d segments, %v: the test wants 3 or more", len(segs), err)
+	}
+	if dropFirst {
+		if err := os.Remove(segs[0].Path); err != nil {
+			t.Fatal(err)
+		}
+		segs = segs[1:]
+	}
+	return dd, walDir, segs
 }
