@@ -38,10 +38,11 @@ import (
 // NewLimit says less): past it a buffer is plain heap memory (a fresh
 // allocation, not the pools' reused buffers). The slabs are outside the Go
 // heap, so a Mem takes what it maps off the heap's soft limit while it
-// holds it (limit.go); Cap bounds what it maps: a data dir's restore maps 96-112 MiB (1 and 10 GiB,
-// docs/benchmarks.md, session 12), and 10 GiB restores peaked at 264-285
-// MiB of RSS with them, under the 300 MiB bound; Cap keeps a data set
-// that wants more from adding more.
+// holds it (limit.go): with the heap left at its full limit beside them,
+// 10 GiB restores peaked at 264-309 MiB (docs/benchmarks.md, sessions 12
+// and 13), with the shift at 214 MiB. Cap bounds what it maps: a data dir's
+// restore maps 96-112 MiB (1 and 10 GiB), and Cap keeps a data set that
+// wants more from adding more.
 
 const (
 	memMinClass = 12 // 4 KiB: the smallest block, O_DIRECT's alignment
