@@ -16,18 +16,12 @@ import (
 	"memento/chunk"
 )
 
-// orderBackend records the calls made to a real backend, in order, and
-// holds the read of a key file until both listings Open makes while the
-// key is derived have started (so a version of Open that lists only after
-// the key never gets its key file: the test's guard fails it).
+// orderBackend records the calls made to a real backend, in order.
 type orderBackend struct {
 	Backend
-	guard context.Context
 
-	mu     sync.Mutex
-	calls  []string
-	listed map[string]bool
-	both   chan struct{} // closed once index/ and snapshots/ were listed
+	mu    sync.Mutex
+	calls []string
 }
 
 func (b *orderBackend) record(call string) {
@@ -38,29 +32,11 @@ func (b *orderBackend) record(call string) {
 
 func (b *orderBackend) List(ctx context.Context, dir string, fn func(string, int64) error) error {
 	b.record("list " + dir)
-	b.mu.Lock()
-	if b.listed[dir] = true; b.listed[DirIndex] && b.listed[DirSnapshots] && b.both != nil {
-		close(b.both)
-		b.both = nil
-	}
-	b.mu.Unlock()
 	return b.Backend.List(ctx, dir, fn)
 }
 
 func (b *orderBackend) Open(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
 	b.record("open " + name)
-	if strings.HasPrefix(name, DirKeys+"/") {
-		b.mu.Lock()
-		both := b.both
-		b.mu.Unlock()
-		if both != nil {
-			select {
-			case <-both:
-			case <-b.guard.Done(): // against a hang, not a timing
-				return nil, errors.New("the key file was read before index/ and snapshots/ were listed: Open does not list them while the key is derived")
-			}
-		}
-	}
 	return b.Backend.Open(ctx, name, off, length)
 }
 
@@ -82,14 +58,15 @@ func (c orderKeyCache) Load(string) ([]byte, error) { return nil, nil }
 func (c orderKeyCache) Store(string, []byte) error  { c.b.record("key derived"); return nil }
 func (c orderKeyCache) Forget(string) error         { return nil }
 
-// TestOpenListsWhileTheKeyIsDerived: Open lists index/ and snapshots/
-// while the key is derived (open_ahead.go), yet reads no index file, no
-// snapshot and writes nothing before the key is known; it then loads the
-// snapshot and the index file as before. A wrong password fails with the
-// error it always had (ErrWrongPassword, the same text), having read
-// nothing but the config, the key files and the two listings, and created
-// no cache directory.
-func TestOpenListsWhileTheKeyIsDerived(t *testing.T) {
+// TestOpenReadsNothingBeforeTheKey: while the key is derived Open only
+// prefetches the local index (open_ahead.go): it lists and reads no index
+// file, no snapshot and writes nothing before the key is known (listings
+// made before it were stale by the time Sync read what they named:
+// TestTagConcurrent); it then loads the snapshot and the index file as
+// before. A wrong password fails with the error it always had
+// (ErrWrongPassword, the same text), having read nothing but the config and
+// the key files, and created no cache directory.
+func TestOpenReadsNothingBeforeTheKey(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{})
 	ctx := context.Background()
 	p := tr.NewPacker(ctx, "")
@@ -112,10 +89,8 @@ func TestOpenListsWhileTheKeyIsDerived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
 	open := func(password, cache string) (*orderBackend, *Repository, error) {
-		b := &orderBackend{Backend: tr.be, guard: guard, listed: map[string]bool{}, both: make(chan struct{})}
+		b := &orderBackend{Backend: tr.be}
 		r, err := Open(ctx, b, Options{Password: password, CacheDir: cache, KeyCache: orderKeyCache{b}})
 		return b, r, err
 	}
@@ -128,8 +103,7 @@ func TestOpenListsWhileTheKeyIsDerived(t *testing.T) {
 		t.Fatalf("wrong password: %v, want %q", err, want)
 	}
 	for _, c := range b.calls {
-		if c != "open "+ConfigName && c != "list "+DirKeys && !strings.HasPrefix(c, "open "+DirKeys+"/") &&
-			c != "list "+DirIndex && c != "list "+DirSnapshots {
+		if c != "open "+ConfigName && c != "list "+DirKeys && !strings.HasPrefix(c, "open "+DirKeys+"/") {
 			t.Errorf("wrong password: %q (calls %q)", c, b.calls)
 		}
 	}
@@ -151,7 +125,7 @@ func TestOpenListsWhileTheKeyIsDerived(t *testing.T) {
 		case c == "key derived":
 			key = i
 		case strings.HasPrefix(c, "open "+DirIndex+"/"), strings.HasPrefix(c, "open "+DirSnapshots+"/"),
-			strings.HasPrefix(c, "write "), strings.HasPrefix(c, "delete "):
+			c == "list "+DirIndex, c == "list "+DirSnapshots, strings.HasPrefix(c, "write "), strings.HasPrefix(c, "delete "):
 			if key < 0 {
 				t.Errorf("%q before the key was derived (calls %q)", c, b.calls)
 			}

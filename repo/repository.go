@@ -54,9 +54,6 @@ type Repository struct {
 	// dataCached lists the spaces whose data blob locations were put into
 	// locs in one pass, for the bases of delta blobs (locateWhole).
 	dataCached map[string]bool
-	// listed holds the listings of index/ and snapshots/ Open made while
-	// the key was derived, for its Sync to use once each (list); nil after.
-	listed map[string]*dirListing
 
 	packBufs packBufs // buffers of written packs, for the next ones
 
@@ -169,9 +166,8 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 		dir = DefaultCacheDir()
 	}
 	path := filepath.Join(dir, cfg.ID, "index.db")
-	// While the key is derived: the listings Sync starts with and the local
-	// index's pages (open_ahead.go), nothing that needs the key.
-	ahead := startOpenAhead(ctx, be, path)
+	// While the key is derived: the local index's pages (open_ahead.go).
+	ahead := startOpenAhead(path)
 	defer ahead.wait()
 	ms, keyName, err := unlock(ctx, be, cfg, opts)
 	if err != nil {
@@ -198,13 +194,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	if r.ix, err = openIndex(path, cfg.ID, r.log); err != nil {
 		return nil, err
 	}
-	ahead.wait()
-	r.listed = ahead.dirs // Sync's listings, made while the key was derived
-	err = r.Sync(ctx)
-	r.mu.Lock()
-	r.listed = nil // a later Sync lists again
-	r.mu.Unlock()
-	if err != nil {
+	if err := r.Sync(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -243,7 +233,7 @@ func (r *Repository) Sync(ctx context.Context) error {
 	}
 	var names []string
 	listed := map[string]bool{}
-	err = r.list(ctx, DirIndex, func(name string, size int64) error {
+	err = r.be.List(ctx, DirIndex, func(name string, size int64) error {
 		listed[name] = true
 		if !loaded[name] {
 			names = append(names, name)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"slices"
@@ -442,7 +443,7 @@ func (r *Repository) syncSnapshots(ctx context.Context) error {
 	}
 	present := map[string]bool{}
 	var add []index.SnapshotEntry
-	err = r.list(ctx, DirSnapshots, func(name string, size int64) error {
+	err = r.be.List(ctx, DirSnapshots, func(name string, size int64) error {
 		id := chunk.ID(NameHash(name))
 		present[id.String()] = true
 		if known[id.String()] {
@@ -452,6 +453,11 @@ func (r *Repository) syncSnapshots(ctx context.Context) error {
 		if err != nil {
 			if errors.Is(err, ErrCorrupt) {
 				r.log.Warn("skipping damaged snapshot", "file", name, "err", err)
+				return nil
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				// Listed, then removed before it was read: another
+				// process forgot it or replaced it (tag, rewrite).
 				return nil
 			}
 			return err
