@@ -36,19 +36,30 @@ const kdfHeapMax = 32 << 20
 // hugepage says: the range is the heap's again), the huge pages already
 // faulted in stay until the runtime returns them.
 func kdfHugePages(n int) (undo func()) {
-	undo = func() {}
+	beg, end := kdfAdvise(n)
+	return func() { kdfUnadvise(beg, end) }
+}
+
+// kdfAdvise is kdfHugePages' first half: it returns the range it advised
+// (empty if none).
+func kdfAdvise(n int) (beg, end uintptr) {
 	if n < hugepage.MinSize || liveHeap() > kdfHeapMax {
-		return undo
+		return 0, 0
 	}
 	b := make([]byte, n+2*hugepage.Size)
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	beg := (p + hugepage.Size - 1) &^ (hugepage.Size - 1)
-	end := (p + uintptr(len(b))) &^ (hugepage.Size - 1)
+	beg = (p + hugepage.Size - 1) &^ (hugepage.Size - 1)
+	end = (p + uintptr(len(b))) &^ (hugepage.Size - 1)
 	hugepage.Advise(b)
 	b = nil
 	runtime.GC()
-	return func() {
-		// By address: b is gone, and its range is argon2id's (or free).
+	return beg, end
+}
+
+// kdfUnadvise takes kdfAdvise's advice back, by address: the buffer is
+// gone, and its range is argon2id's (or free).
+func kdfUnadvise(beg, end uintptr) {
+	if beg < end {
 		_, _, _ = unix.Syscall(unix.SYS_MADVISE, beg, end-beg, unix.MADV_NOHUGEPAGE)
 	}
 }

@@ -10,9 +10,10 @@ import (
 )
 
 // TestKDFHugePagesKeepsTheKey: the key derived with the KDF's memory readied
-// for huge pages (kdfHugePages) is argon2id's, byte for byte, and once the
-// key is derived no heap range keeps the advice: the KDF's freed memory
-// (which the next allocation of its size takes) is not advised.
+// for huge pages (kdfHugePages) is argon2id's, byte for byte; the range
+// readied is advised for huge pages until the key is derived and not
+// after (kdfAdvise, kdfUnadvise); a KDF memory below one huge page readies
+// nothing.
 func TestKDFHugePagesKeepsTheKey(t *testing.T) {
 	salt := bytes.Repeat([]byte{7}, 16)
 	for _, p := range []KDFParams{MinKDF, {Time: 1, MemoryKiB: 3 << 10, Threads: 1}, {Time: 1, MemoryKiB: 64, Threads: 1}} {
@@ -20,9 +21,26 @@ func TestKDFHugePagesKeepsTheKey(t *testing.T) {
 		if got := deriveKEK("pw", salt, p); !bytes.Equal(got, want) {
 			t.Fatalf("%+v: derived %x, argon2id gives %x", p, got, want)
 		}
-		b := make([]byte, int(p.MemoryKiB)<<10)
-		if advised, _, err := hugepage.Advised(b); err != nil || advised {
-			t.Fatalf("%+v: memory of the KDF's size still advised for huge pages after the key was derived (err %v)", p, err)
+	}
+	if beg, end := kdfAdvise(64 << 10); beg != end {
+		t.Fatalf("64 KiB of KDF memory: advised %#x-%#x", beg, end)
+	}
+	beg, end := kdfAdvise(int(MinKDF.MemoryKiB) << 10)
+	if beg >= end {
+		t.Skip("the live heap is over kdfHeapMax: nothing advised")
+	}
+	if end-beg < uintptr(MinKDF.MemoryKiB)<<10 {
+		t.Fatalf("advised %d bytes, less than the KDF's %d", end-beg, MinKDF.MemoryKiB<<10)
+	}
+	for _, q := range []uintptr{beg, end - 1} {
+		if ok, err := hugepage.AdvisedAt(q); err != nil || !ok {
+			t.Fatalf("%#x not advised for huge pages while the key is derived (err %v)", q, err)
+		}
+	}
+	kdfUnadvise(beg, end)
+	for _, q := range []uintptr{beg, end - 1} {
+		if ok, err := hugepage.AdvisedAt(q); err != nil || ok {
+			t.Fatalf("%#x still advised for huge pages after the key was derived (err %v)", q, err)
 		}
 	}
 }
