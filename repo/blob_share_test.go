@@ -117,3 +117,68 @@ func TestStreamBlobsShare(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamBlobsConsumedRunsFreeTheBudget: a run whose blobs Consume took
+// holds nothing, so it gives its share of Ahead back as soon as it is
+// opened, not when fn takes it in order: while fn waits on the first run's
+// blob, the runs after it are read (with Ahead for two runs, two more than
+// Ahead alone would let through), as far as the order's window allows
+// (3/2 of Ahead: the three runs after the one fn holds) and no further;
+// every blob is still delivered once, in order.
+func TestStreamBlobsConsumedRunsFreeTheBudget(t *testing.T) {
+	fx := newStreamFixture(t, 20)
+	var ids []chunk.ID // the incompressible blobs: each run weighs ~20 KiB
+	var most int64
+	for i, id := range fx.ids {
+		if i%2 == 1 {
+			ids = append(ids, id)
+			most = max(most, int64(fx.locations(t, id)[0].Length))
+		}
+	}
+	guard, cancelGuard := context.WithTimeout(context.Background(), time.Minute) // against a hang, not a timing
+	defer cancelGuard()
+	var mu sync.Mutex
+	reads := 0
+	fourth := make(chan struct{})
+	opts := StreamOptions{RunBytes: 1, Ahead: 2 * most, Buffer: BufferPooled, // two runs at once, four in the window
+		OnRead: func(int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if reads++; reads == 4 {
+				close(fourth)
+			}
+		},
+		Consume: func(_ chunk.ID, d *[]byte) { chunk.PutBuffer(d) }}
+	var got []int
+	err := fx.r.StreamBlobs(guard, "", DataBlob, ids, opts, func(b StreamBlob) error {
+		if b.Err != nil || !b.Consumed {
+			t.Fatalf("blob %d: err %v, consumed %v", b.Index, b.Err, b.Consumed)
+		}
+		if len(got) == 0 {
+			select {
+			case <-fourth:
+			case <-guard.Done():
+				t.Fatal("the runs after the first were not read while fn held it: consumed runs kept their share of Ahead")
+			}
+			mu.Lock()
+			n := reads
+			mu.Unlock()
+			if n != 4 {
+				t.Fatalf("%d runs read while fn held the first: the order's window lets the first and three more", n)
+			}
+		}
+		got = append(got, b.Index)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range got {
+		if k != i {
+			t.Fatalf("delivered in order %v", got)
+		}
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("%d blobs delivered, want %d", len(got), len(ids))
+	}
+}

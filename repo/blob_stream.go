@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 
@@ -591,15 +592,34 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 	} else if s.opts.Workers > 0 {
 		s.cpu = make(chan struct{}, s.opts.Workers)
 	}
-	// launched runs acquired their weight, and the first taken of them
-	// gave it back when fn took them: on the way out the others give theirs
-	// back, to a Share that outlives this stream.
-	launched, taken := 0, 0
+	// launched runs acquired their weight, and each gives it back once:
+	// when fn takes it, or as soon as it is opened if Consume took all its
+	// blobs (it then holds nothing: its buffer is freed, its plaintexts are
+	// Consume's), or on the way out, to a Share that outlives this stream.
+	// A run waiting in order behind a slower one then no longer keeps the
+	// runs after it from being read.
+	//
+	// Runs given back early still count in the order's window: the
+	// weights of the runs from the first one fn has not taken to the last
+	// one started stay within 3/2 of Ahead (aheadWindowNum), so that the
+	// blobs opened ahead of those fn waits for (L2 holds them for their
+	// files, up to its BufferBytes) stay bounded.
+	launched := 0
+	window := semaphore.NewWeighted(s.opts.Ahead * aheadWindowNum / aheadWindowDen)
+	released := make([]atomic.Bool, len(runs))
+	release := func(i int) {
+		if released[i].CompareAndSwap(false, true) {
+			sem.Release(weight(runs[i]))
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i, run := range runs {
+			if window.Acquire(ctx2, weight(run)) != nil {
+				return
+			}
 			if sem.Acquire(ctx2, weight(run)) != nil {
 				return
 			}
@@ -607,7 +627,11 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] <- s.readRun(ctx2, run, which[i])
+				blobs := s.readRun(ctx2, run, which[i])
+				if holdsNothing(blobs) {
+					release(i)
+				}
+				results[i] <- blobs
 			}()
 		}
 		if s.opts.Started != nil {
@@ -624,8 +648,8 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 			default:
 			}
 		}
-		for i := taken; i < launched; i++ {
-			sem.Release(weight(runs[i]))
+		for i := range launched {
+			release(i)
 		}
 	}()
 	for i := range runs {
@@ -638,13 +662,35 @@ func (s *blobStream) ahead(ctx context.Context, runs []*blobRun, which [][]int, 
 			s.free(blobs)
 			return deliverCancelled(err, runs[i:], which[i:], fn)
 		}
-		sem.Release(weight(runs[i]))
-		taken = i + 1
+		release(i)
+		window.Release(weight(runs[i]))
 		if err := s.deliver(blobs, fn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// aheadWindowNum/aheadWindowDen of StreamOptions.Ahead bounds the runs from
+// the first one not delivered yet to the last one started, when runs that
+// hold nothing give their share of Ahead back before they are delivered
+// (ahead): L2's read-ahead then fills Ahead with runs not yet opened (one
+// read in flight on average before, the rest runs opened and waiting for
+// their turn), while the chunks opened ahead of their files stay within
+// L2's held bytes (without this window, 28 MiB of a wal-heavy data dir's
+// chunks were evicted and read twice: docs/benchmarks.md, issue 18,
+// session 14).
+const aheadWindowNum, aheadWindowDen = 3, 2
+
+// holdsNothing reports whether a run's opened blobs hold no buffer: each
+// was taken by StreamOptions.Consume or failed.
+func holdsNothing(blobs []StreamBlob) bool {
+	for _, sb := range blobs {
+		if sb.Data != nil || sb.Pooled != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // openMode is where openSealed puts the plaintext.

@@ -144,6 +144,7 @@ func wrapKey(ms *masterSecret, password string, params KDFParams, insecure bool)
 }
 
 func deriveKEK(password string, salt []byte, p KDFParams) []byte {
+	defer kdfHugePages(int(p.MemoryKiB) << 10)()
 	return argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize)
 }
 

@@ -34,6 +34,13 @@ func Advised(b []byte) (advised, any bool, err error) {
 	return true, true, nil
 }
 
+// AdvisedAt reports whether the mapping that holds address p is advised for
+// huge pages (VmFlags "hg" in /proc/self/smaps). For tests: it reads smaps.
+func AdvisedAt(p uintptr) (bool, error) {
+	f, err := vmFlags(p)
+	return slices.Contains(f, "hg"), err
+}
+
 // vmFlags returns the VmFlags of the mapping of /proc/self/smaps that holds
 // address p.
 func vmFlags(p uintptr) ([]string, error) {

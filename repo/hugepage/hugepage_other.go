@@ -14,3 +14,7 @@ func Unadvise([]byte) {}
 // Advised reports false: nothing is advised on systems without Linux's
 // MADV_HUGEPAGE.
 func Advised([]byte) (advised, any bool, err error) { return false, false, nil }
+
+// AdvisedAt reports false: nothing is advised on systems without Linux's
+// MADV_HUGEPAGE.
+func AdvisedAt(uintptr) (bool, error) { return false, nil }
