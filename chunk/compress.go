@@ -57,23 +57,42 @@ const (
 	shuffleAlways
 )
 
+// encKey names one of the process-wide encoders: a level, and whether the
+// literals of its blocks are stored raw (rawLitEncoder).
+type encKey struct {
+	l       Level
+	rawLits bool
+}
+
 var (
 	encMu    sync.Mutex
-	encoders = map[Level]*zstd.Encoder{}
+	encoders = map[encKey]*zstd.Encoder{}
 )
 
 // encoder returns the process-wide encoder of a level. A zstd.Encoder with
 // concurrency n keeps n block encoders and lets n EncodeAll calls run at
 // once, so one per level is an encoder pool that never gets collected and
 // re-allocated (re-creating match tables per chunk is costly).
-func encoder(l Level) *zstd.Encoder {
+func encoder(l Level) *zstd.Encoder { return encoderOf(encKey{l: l}) }
+
+// rawLitEncoder returns the process-wide encoder of a level that stores
+// its literals raw: matches and sequences as encoder's, without the
+// Huffman stage (a table built, written and applied per block). Its
+// frames are ordinary zstd frames (raw literals sections), decoded by
+// every reader, and faster to decode. For small inputs whose savings are
+// the matches (the rest section of a warm page file's chunk: zero padding
+// and page headers), where the Huffman stage cost more CPU than it saved
+// bytes (docs/benchmarks.md, "Issue 18, session 14").
+func rawLitEncoder(l Level) *zstd.Encoder { return encoderOf(encKey{l: l, rawLits: true}) }
+
+func encoderOf(k encKey) *zstd.Encoder {
 	encMu.Lock()
 	defer encMu.Unlock()
-	if e, ok := encoders[l]; ok {
+	if e, ok := encoders[k]; ok {
 		return e
 	}
 	e, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(l.zstd()),
+		zstd.WithEncoderLevel(k.l.zstd()),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 		// No content checksum: every stored form is sealed (AEAD or MAC)
 		// and its plaintext checked against its keyed BLAKE3 ID, so the
@@ -89,12 +108,13 @@ func encoder(l Level) *zstd.Encoder {
 		// Entropy-code blocks in which no matches were found: float planes and
 		// WAL records have skewed bytes but few repeats, and the fast levels
 		// otherwise store such blocks raw (measured: +8 % on plain float data).
-		zstd.WithAllLitEntropyCompression(true),
+		zstd.WithAllLitEntropyCompression(!k.rawLits),
+		zstd.WithNoEntropyCompression(k.rawLits),
 	)
 	if err != nil {
 		panic(fmt.Sprintf("chunk: zstd encoder: %v", err)) // options are constant
 	}
-	encoders[l] = e
+	encoders[k] = e
 	return e
 }
 

@@ -82,6 +82,10 @@ func TestKindVariants(t *testing.T) {
 		{"walrec04", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
 			return compressKind(dst, src, l, k, formsHuff|formsWALRecords, nil)
 		}},
+		{"walrec04-again", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
+			return compressKind(dst, src, l, k, formsHuff|formsWALRecords, nil)
+		}},
+		{"warm-hufflits", warmHuffLits},
 		{"plain-noprobe", func(dst, src []byte, l Level, k fileKind) ([]byte, bool) {
 			return compress(dst, src, l, shuffleNever, false, true, nil)
 		}},

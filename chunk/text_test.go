@@ -71,3 +71,41 @@ func TestTextCompressedBetter(t *testing.T) {
 		}
 	}
 }
+
+// TestLooksLikeTextNULs: the NUL count that refuses binary samples early
+// decides as counting every control byte does, at the threshold too (a
+// 4 KiB sample may hold 40 control bytes, NUL or not, and stay text).
+func TestLooksLikeTextNULs(t *testing.T) {
+	byteByByte := func(p []byte) bool { // looksLikeText before the NUL count
+		s := probeSample(p, smallChunkWindow)
+		ctl := 0
+		for _, c := range s {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' || c == 0x7f {
+				ctl++
+			}
+		}
+		return len(s) > 0 && textShare(ctl, len(s))
+	}
+	text := genText(smallChunkWindow, 5)
+	for _, c := range []struct {
+		nul, other int // NULs and other control bytes put in the sample
+		want       bool
+	}{{0, 0, true}, {40, 0, true}, {41, 0, false}, {20, 20, true}, {20, 21, false}, {0, 41, false}, {4096, 0, false}} {
+		p := bytes.Clone(text)
+		for i := range c.nul {
+			p[i*97%len(p)] = 0
+		}
+		for i := range c.other {
+			p[(i*97+13)%len(p)] = 0x7f
+		}
+		if got, ref := looksLikeText(p), byteByByte(p); got != c.want || ref != c.want {
+			t.Errorf("%d NULs, %d other control bytes: looksLikeText %v, byte by byte %v, want %v", c.nul, c.other, got, ref, c.want)
+		}
+	}
+	for seed := range 64 { // binary and mixed samples of every kind
+		p := dataKinds[seed%len(dataKinds)].gen(smallChunkWindow+seed*13, uint64(seed))
+		if got, ref := looksLikeText(p), byteByByte(p); got != ref {
+			t.Errorf("%s (seed %d): looksLikeText %v, byte by byte %v", dataKinds[seed%len(dataKinds)].name, seed, got, ref)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Stored form 0x04 (formatWALRecords) is for chunks of Engram WAL segments
@@ -134,7 +136,7 @@ func compressWALRecords(dst, src []byte, l Level, bufs *bufList) (out []byte, ok
 	if words == 0 || 4*words*walMinFloatShare < len(src) {
 		return dst, false
 	}
-	return compressRuns(dst, src, runs, words, runEntropy(src, runs, walSampleWords, smallChunkWindow/4), l, bufs)
+	return compressRuns(dst, src, runs, words, runEntropy(src, runs, walSampleWords, smallChunkWindow/4), l, false, bufs)
 }
 
 // compressRuns stores src in form 0x04 with the given float runs (words
@@ -144,7 +146,10 @@ func compressWALRecords(dst, src []byte, l Level, bufs *bufList) (out []byte, ok
 //
 // ent is the planes' sampled entropy (runEntropy): planes from
 // randomPlaneEntropy up are stored raw, the others Huffman-coded.
-func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l Level, bufs *bufList) (out []byte, ok bool) {
+// rawRestLits stores the rest section's literals raw at LevelFastest
+// (rawLitEncoder) unless it looks like text: for the warm page file, whose
+// rest is mostly zero padding and page headers that zstd's matches take.
+func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l Level, rawRestLits bool, bufs *bufList) (out []byte, ok bool) {
 	dst = append(dst[:0], formatWALRecords)
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	dst = binary.AppendUvarint(dst, uint64(len(runs)))
@@ -157,14 +162,19 @@ func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l L
 		layout = binary.AppendUvarint(layout, uint64(r.gap))
 		layout = binary.AppendUvarint(layout, uint64(r.words))
 	}
-	dst = appendZstdSection(dst, layout, l)
+	dst = appendZstdSection(dst, layout, encoder(l))
 	rest, pos := layout[len(layout):], 0
 	for _, r := range runs {
 		rest = append(rest, src[pos:pos+r.gap]...)
 		pos += r.gap + 4*r.words
 	}
 	rest = append(rest, src[pos:]...)
-	dst = appendZstdSection(dst, rest, textLevel(l, rest, textUnknown))
+	switch tl := textLevel(l, rest, textUnknown); {
+	case rawRestLits && tl == LevelFastest:
+		dst = appendZstdSection(dst, rest, rawLitEncoder(tl))
+	default:
+		dst = appendZstdSection(dst, rest, encoder(tl))
+	}
 
 	// The planes: the leading random ones straight into dst, the others
 	// through pl.
@@ -213,14 +223,14 @@ func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l L
 	return dst, true
 }
 
-// appendZstdSection appends data as a section: a zstd frame at level l when
-// it saves minSavingsPercent, else raw.
-func appendZstdSection(dst, data []byte, l Level) []byte {
+// appendZstdSection appends data as a section: a zstd frame by enc when it
+// saves minSavingsPercent, else raw.
+func appendZstdSection(dst, data []byte, enc *zstd.Encoder) []byte {
 	if len(data) < minCompressSize {
 		return appendSection(dst, planeRaw, data)
 	}
 	hdr := len(dst)
-	dst = encoder(l).EncodeAll(data, append(dst, planeZstd, 0, 0, 0, 0, 0))
+	dst = enc.EncodeAll(data, append(dst, planeZstd, 0, 0, 0, 0, 0))
 	if n := len(dst) - hdr - 6; pays(len(data), n) {
 		putUvarint5(dst[hdr+1:hdr+6], uint64(n))
 		return dst

@@ -298,8 +298,9 @@ func TestPipelineWarmRecords(t *testing.T) {
 	}
 }
 
-// warmrecGoldenInput is the input of testdata/warmrec-0x04.bin: 32 KiB of
-// engram-sim's warm pages, the free page among them.
+// warmrecGoldenInput is the input of testdata/warmrec-0x04.bin and
+// warmrec-0x04-s13.bin: 32 KiB of engram-sim's warm pages, the free page
+// among them.
 func warmrecGoldenInput(t *testing.T) []byte {
 	return realWarmPages(t)[2*warmPageSize : 10*warmPageSize]
 }
@@ -316,4 +317,71 @@ func TestWarmRecordsGolden(t *testing.T) {
 	if want := []byte{planeRaw, planeZstd, planeRaw, planeRaw, planeRaw, planeHuff}; runs != 7 || !bytes.Equal(kinds, want) {
 		t.Errorf("%d runs, section kinds %v; want 7, %v", runs, kinds, want)
 	}
+	// The rest's frame stores its literals raw (rawLitEncoder).
+	if got := restLiteralTypes(t, mustReadFile(t, filepath.Join("testdata", "warmrec-0x04.bin"))); len(got) == 0 || bytes.ContainsFunc(got, func(r rune) bool { return r != zstdLitRaw }) {
+		t.Errorf("rest frame literal block types %v, want raw (%d) only", got, zstdLitRaw)
+	}
+}
+
+// TestWarmRecordsGoldenS13: what session 13's warm writer stored (the
+// rest's literals Huffman-coded) still decodes to its input.
+func TestWarmRecordsGoldenS13(t *testing.T) {
+	in := warmrecGoldenInput(t)
+	stored := mustReadFile(t, filepath.Join("testdata", "warmrec-0x04-s13.bin"))
+	if out, err := Decompress(nil, stored); err != nil || !bytes.Equal(out, in) {
+		t.Fatalf("decompress: %v (%d bytes, equal %v)", err, len(out), bytes.Equal(out, in))
+	}
+	if got := restLiteralTypes(t, stored); !bytes.Contains(got, []byte{zstdLitCompressed}) {
+		t.Errorf("rest frame literal block types %v, want a Huffman-coded one (%d)", got, zstdLitCompressed)
+	}
+}
+
+// zstd literals section types (RFC 8878, 3.1.1.3.1.1).
+const (
+	zstdLitRaw        = 0
+	zstdLitCompressed = 2
+)
+
+// restLiteralTypes returns the literals section type of each compressed
+// block of the zstd frame in the rest section of a form 0x04 chunk.
+func restLiteralTypes(t *testing.T, stored []byte) []byte {
+	t.Helper()
+	b := stored[1:]
+	for range 2 { // the length, the run count
+		_, n := binary.Uvarint(b)
+		b = b[n:]
+	}
+	for i := range 2 { // the layout, then the rest
+		n, k := binary.Uvarint(b[1:])
+		if i == 0 {
+			b = b[1+k+int(n):]
+			continue
+		}
+		if b[0] != planeZstd {
+			t.Fatalf("rest section of kind %d, want a zstd frame", b[0])
+		}
+		b = b[1+k : 1+k+int(n)]
+	}
+	fhd := b[4]
+	fcs := [4]int{1, 2, 4, 8}[fhd>>6]
+	if fhd&0x20 == 0 || fhd&3 != 0 {
+		t.Fatalf("frame header %#x: not single-segment without dictionary", fhd)
+	}
+	b = b[5+fcs:]
+	var types []byte
+	for len(b) >= 3 {
+		h := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		last, typ, size := h&1 == 1, h>>1&3, h>>3
+		if typ == 1 { // RLE: one byte
+			size = 1
+		}
+		if typ == 2 {
+			types = append(types, b[3]&3)
+		}
+		b = b[3+size:]
+		if last {
+			break
+		}
+	}
+	return types
 }
