@@ -221,6 +221,58 @@ func TestChunkerFixedReadError(t *testing.T) {
 	}
 }
 
+// countingReader counts the Read calls that reach r.
+type countingReader struct {
+	r     io.Reader
+	calls int
+}
+
+func (c *countingReader) Read(b []byte) (int, error) { c.calls++; return c.r.Read(b) }
+
+// TestChunkerSmallFixedReadsBlocks: fixed chunks smaller than fixedBlock
+// (the warm page file's) are cut out of blocks read fixedBlock at a time,
+// not one read per chunk, and are the same chunks whether the reader hands
+// out its last bytes with io.EOF or after them.
+func TestChunkerSmallFixedReadsBlocks(t *testing.T) {
+	data := genMixed(3<<20+5, 11)
+	for _, last := range []bool{false, true} {
+		var r io.Reader = bytes.NewReader(data)
+		if last {
+			r = iotest.DataErrReader(r)
+		}
+		cr := &countingReader{r: r}
+		c, err := NewChunker(cr, testPol, ParamsWarm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, ParamsWarm.Max)
+		var joined []byte
+		chunks := 0
+		for {
+			ch, err := c.Next(buf)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if chunks++; len(ch) != int(ParamsWarm.Max) && len(joined)+len(ch) != len(data) {
+				t.Fatalf("chunk %d of %d bytes before the end", chunks, len(ch))
+			}
+			joined = append(joined, ch...)
+		}
+		c.Release()
+		if !bytes.Equal(joined, data) || chunks != 97 {
+			t.Fatalf("DataErrReader %v: %d chunks, reassembled equal %v; want 97 chunks of the input", last, chunks, bytes.Equal(joined, data))
+		}
+		// 4 blocks of data and the read that finds the end (DataErrReader
+		// reads 1 KiB at a time below us: only the plain reader counts).
+		if !last && cr.calls != 5 {
+			t.Fatalf("%d reads of the stream, want 5", cr.calls)
+		}
+	}
+}
+
 // TestChunkerSmallStreamsMatchRabin: with content-defined params, Chunker
 // reads a stream's first Min bytes itself and starts restic's chunker only
 // when the stream is longer; the chunks must be exactly restic's at every
