@@ -19,14 +19,23 @@ const (
 // boundaries returns the chunk lengths of data.
 func boundaries(t testing.TB, data []byte, pol chunker.Pol, p Params) []int {
 	t.Helper()
-	c, err := NewChunker(iotest.HalfReader(bytes.NewReader(data)), pol, p)
+	lens, joined := cutAll(t, iotest.HalfReader(bytes.NewReader(data)), pol, p)
+	if !bytes.Equal(joined, data) {
+		t.Fatal("chunks do not reassemble to the input")
+	}
+	return lens
+}
+
+// cutAll cuts r to its end and returns the chunk lengths and the chunks
+// joined.
+func cutAll(t testing.TB, r io.Reader, pol chunker.Pol, p Params) (lens []int, joined []byte) {
+	t.Helper()
+	c, err := NewChunker(r, pol, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Release()
 	buf := make([]byte, p.Max)
-	var lens []int
-	var joined []byte
 	for {
 		ch, err := c.Next(buf)
 		if errors.Is(err, io.EOF) {
@@ -41,10 +50,7 @@ func boundaries(t testing.TB, data []byte, pol chunker.Pol, p Params) []int {
 		lens = append(lens, len(ch))
 		joined = append(joined, ch...)
 	}
-	if !bytes.Equal(joined, data) {
-		t.Fatal("chunks do not reassemble to the input")
-	}
-	return lens
+	return lens, joined
 }
 
 func TestChunkerBoundaries(t *testing.T) {
@@ -241,29 +247,14 @@ func TestChunkerSmallFixedReadsBlocks(t *testing.T) {
 			r = iotest.DataErrReader(r)
 		}
 		cr := &countingReader{r: r}
-		c, err := NewChunker(cr, testPol, ParamsWarm)
-		if err != nil {
-			t.Fatal(err)
+		lens, joined := cutAll(t, cr, testPol, ParamsWarm)
+		for i, n := range lens[:len(lens)-1] {
+			if n != int(ParamsWarm.Max) {
+				t.Fatalf("DataErrReader %v: chunk %d of %d bytes before the end", last, i, n)
+			}
 		}
-		buf := make([]byte, ParamsWarm.Max)
-		var joined []byte
-		chunks := 0
-		for {
-			ch, err := c.Next(buf)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if chunks++; len(ch) != int(ParamsWarm.Max) && len(joined)+len(ch) != len(data) {
-				t.Fatalf("chunk %d of %d bytes before the end", chunks, len(ch))
-			}
-			joined = append(joined, ch...)
-		}
-		c.Release()
-		if !bytes.Equal(joined, data) || chunks != 97 {
-			t.Fatalf("DataErrReader %v: %d chunks, reassembled equal %v; want 97 chunks of the input", last, chunks, bytes.Equal(joined, data))
+		if !bytes.Equal(joined, data) || len(lens) != 97 || lens[96] != 5 {
+			t.Fatalf("DataErrReader %v: %d chunks, reassembled equal %v; want 96 of 32 KiB and one of 5 bytes", last, len(lens), bytes.Equal(joined, data))
 		}
 		// 4 blocks of data and the read that finds the end (DataErrReader
 		// reads 1 KiB at a time below us: only the plain reader counts).
