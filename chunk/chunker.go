@@ -23,6 +23,10 @@ import (
 // read into its own buffer and copy every byte out again (a tenth of a first
 // backup's CPU went to that copy). The chunks are the same: restic's chunker
 // cuts at exactly Max when Min == Max (TestChunkerFixedMatchesRabin).
+// Fixed chunks smaller than fixedBlock (the warm page file's 32 KiB) are
+// the exception: one read system call per chunk cost a first backup more
+// system time than copying, so such a Chunker reads the stream in blocks
+// of fixedBlock into a buffer of its own and copies each chunk out of it.
 //
 // With content-defined parameters no cut can fall in a chunk's first Min
 // bytes, so a stream shorter than Min is one chunk whatever its content: the
@@ -41,7 +45,22 @@ type Chunker struct {
 	done     bool
 	started  bool // restic's chunker c runs (content-defined params)
 	released bool
+
+	// blk holds what was read of the stream and not yet cut, blk[pos:],
+	// for fixed chunks smaller than fixedBlock (nil until the first Next);
+	// rerr is the error (io.EOF at the end) of the read that filled it,
+	// returned once blk is used up.
+	blk  *[]byte
+	pos  int
+	rerr error
 }
+
+// fixedBlock is how much a Chunker of small fixed chunks reads at once. The
+// warm page file (32 KiB chunks) read one chunk per read took 4 times the
+// system CPU of the same bytes read in 1 MiB blocks (0.82 vs 0.21 s for
+// a data dir's 577 MB of cold and warm files, page cache dropped); the
+// copy out of the block costs a few hundredths of that.
+const fixedBlock = 1 << 20
 
 // rabinPool recycles restic chunkers: each owns a 512 KiB read buffer.
 var rabinPool sync.Pool
@@ -81,6 +100,9 @@ func (c *Chunker) Next(buf []byte) ([]byte, error) {
 		if c.done {
 			return nil, io.EOF
 		}
+		if c.params.Min == c.params.Max && c.params.Max < fixedBlock {
+			return c.nextBlocked(buf)
+		}
 		// Up to Min bytes straight into buf: all of a fixed-size chunk, or
 		// the start of the first content-defined one.
 		n, err := io.ReadFull(c.r, buf[:c.params.Min])
@@ -118,6 +140,50 @@ func (c *Chunker) Next(buf []byte) ([]byte, error) {
 	return ch.Data, nil
 }
 
+// nextBlocked is Next for fixed chunks smaller than fixedBlock: the next
+// Max bytes of the stream (fewer at its end), copied out of blocks read
+// fixedBlock at a time. What it returns is what io.ReadFull of Max bytes
+// would return: a read error is returned (wrapped with the chunk's offset)
+// once the bytes read before it are cut, as ReadFull returns it.
+func (c *Chunker) nextBlocked(buf []byte) ([]byte, error) {
+	if c.blk == nil {
+		c.blk = getBuf(fixedBlock)
+		*c.blk = (*c.blk)[:0]
+	}
+	want := int(c.params.Max)
+	n := 0
+	for n < want {
+		if c.pos == len(*c.blk) {
+			if c.rerr != nil {
+				break
+			}
+			b := (*c.blk)[:cap(*c.blk)]
+			m, err := c.r.Read(b)
+			*c.blk, c.pos = b[:m], 0
+			if err != nil {
+				c.rerr = err
+			}
+			continue
+		}
+		k := copy(buf[n:want], (*c.blk)[c.pos:])
+		c.pos += k
+		n += k
+	}
+	if n == want {
+		c.off += int64(n)
+		return buf[:n], nil
+	}
+	c.done = true
+	if !errors.Is(c.rerr, io.EOF) {
+		return nil, fmt.Errorf("read at offset %d: %w", c.off, c.rerr)
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	c.off += int64(n)
+	return buf[:n], nil
+}
+
 // start sets restic's chunker to cut r from the start with c's parameters.
 func (c *Chunker) start(r io.Reader) {
 	rc, _ := rabinPool.Get().(*chunker.Chunker)
@@ -137,6 +203,10 @@ func (c *Chunker) Release() {
 		return
 	}
 	c.released, c.r = true, nil
+	if c.blk != nil {
+		putBuf(c.blk)
+		c.blk = nil
+	}
 	if c.c == nil {
 		return
 	}

@@ -19,14 +19,23 @@ const (
 // boundaries returns the chunk lengths of data.
 func boundaries(t testing.TB, data []byte, pol chunker.Pol, p Params) []int {
 	t.Helper()
-	c, err := NewChunker(iotest.HalfReader(bytes.NewReader(data)), pol, p)
+	lens, joined := cutAll(t, iotest.HalfReader(bytes.NewReader(data)), pol, p)
+	if !bytes.Equal(joined, data) {
+		t.Fatal("chunks do not reassemble to the input")
+	}
+	return lens
+}
+
+// cutAll cuts r to its end and returns the chunk lengths and the chunks
+// joined.
+func cutAll(t testing.TB, r io.Reader, pol chunker.Pol, p Params) (lens []int, joined []byte) {
+	t.Helper()
+	c, err := NewChunker(r, pol, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Release()
 	buf := make([]byte, p.Max)
-	var lens []int
-	var joined []byte
 	for {
 		ch, err := c.Next(buf)
 		if errors.Is(err, io.EOF) {
@@ -41,10 +50,7 @@ func boundaries(t testing.TB, data []byte, pol chunker.Pol, p Params) []int {
 		lens = append(lens, len(ch))
 		joined = append(joined, ch...)
 	}
-	if !bytes.Equal(joined, data) {
-		t.Fatal("chunks do not reassemble to the input")
-	}
-	return lens
+	return lens, joined
 }
 
 func TestChunkerBoundaries(t *testing.T) {
@@ -218,6 +224,43 @@ func TestChunkerFixedReadError(t *testing.T) {
 	}
 	if _, err := c.Next(make([]byte, 10)); !errors.Is(err, ErrInvalidParams) {
 		t.Fatalf("small buffer: %v", err)
+	}
+}
+
+// countingReader counts the Read calls that reach r.
+type countingReader struct {
+	r     io.Reader
+	calls int
+}
+
+func (c *countingReader) Read(b []byte) (int, error) { c.calls++; return c.r.Read(b) }
+
+// TestChunkerSmallFixedReadsBlocks: fixed chunks smaller than fixedBlock
+// (the warm page file's) are cut out of blocks read fixedBlock at a time,
+// not one read per chunk, and are the same chunks whether the reader hands
+// out its last bytes with io.EOF or after them.
+func TestChunkerSmallFixedReadsBlocks(t *testing.T) {
+	data := genMixed(3<<20+5, 11)
+	for _, last := range []bool{false, true} {
+		var r io.Reader = bytes.NewReader(data)
+		if last {
+			r = iotest.DataErrReader(r)
+		}
+		cr := &countingReader{r: r}
+		lens, joined := cutAll(t, cr, testPol, ParamsWarm)
+		for i, n := range lens[:len(lens)-1] {
+			if n != int(ParamsWarm.Max) {
+				t.Fatalf("DataErrReader %v: chunk %d of %d bytes before the end", last, i, n)
+			}
+		}
+		if !bytes.Equal(joined, data) || len(lens) != 97 || lens[96] != 5 {
+			t.Fatalf("DataErrReader %v: %d chunks, reassembled equal %v; want 96 of 32 KiB and one of 5 bytes", last, len(lens), bytes.Equal(joined, data))
+		}
+		// 4 blocks of data and the read that finds the end (DataErrReader
+		// reads 1 KiB at a time below us: only the plain reader counts).
+		if !last && cr.calls != 5 {
+			t.Fatalf("%d reads of the stream, want 5", cr.calls)
+		}
 	}
 }
 
