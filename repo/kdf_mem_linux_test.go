@@ -25,6 +25,7 @@ func TestKDFHugePagesKeepsTheKey(t *testing.T) {
 	if beg, end := kdfAdvise(64 << 10); beg != end {
 		t.Fatalf("64 KiB of KDF memory: advised %#x-%#x", beg, end)
 	}
+	requireTHP(t)
 	beg, end := kdfAdvise(int(MinKDF.MemoryKiB) << 10)
 	if beg >= end {
 		t.Skip("the live heap is over kdfHeapMax: nothing advised")
