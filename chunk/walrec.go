@@ -171,7 +171,7 @@ func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l L
 	rest = append(rest, src[pos:]...)
 	switch tl := textLevel(l, rest, textUnknown); {
 	case rawRestLits && tl == LevelFastest:
-		dst = appendZstdSection(dst, rest, rawLitEncoder(tl))
+		dst = appendRawLitSection(dst, rest, tl, bufs)
 	default:
 		dst = appendZstdSection(dst, rest, encoder(tl))
 	}
@@ -222,6 +222,36 @@ func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l L
 	}
 	return dst, true
 }
+
+// appendRawLitSection appends data as a section as appendZstdSection does
+// with rawLitEncoder(l) and, when that section is over 1/rawLitKeep of
+// data (the matches took less than the rest: its literals are more than
+// the padding and headers of Engram's pages: pages that did not parse,
+// ids, text), also with encoder(l),
+// keeping the smaller: raw literals there stored 17 % more than
+// Huffman-coded ones in a 32 KiB chunk of 5 pages and 3 that did not
+// parse (TestWarmRecordsRawLitsFallBack), a third more with more such
+// pages, while no rest frame of the benchmark data sets' warm page files
+// is over a fifth of its rest (the review of issue 18, session 14).
+func appendRawLitSection(dst, data []byte, l Level, bufs *bufList) []byte {
+	hdr := len(dst)
+	dst = appendZstdSection(dst, data, rawLitEncoder(l))
+	if (len(dst)-hdr)*rawLitKeep <= len(data) {
+		return dst
+	}
+	tmp := bufs.get(len(data) + 64)
+	defer bufs.put(tmp)
+	alt := appendZstdSection((*tmp)[:0], data, encoder(l))
+	if len(alt) < len(dst)-hdr {
+		dst = append(dst[:hdr], alt...)
+	}
+	*tmp = alt[:0] // keep the buffer appendZstdSection may have grown
+	return dst
+}
+
+// rawLitKeep: a rest frame with raw literals of at most 1/rawLitKeep of its
+// data is kept without trying Huffman-coded literals (appendRawLitSection).
+const rawLitKeep = 4
 
 // appendZstdSection appends data as a section: a zstd frame by enc when it
 // saves minSavingsPercent, else raw.

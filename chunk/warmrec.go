@@ -117,9 +117,10 @@ func warmRuns(runs []walRun, src []byte) (_ []walRun, words int, offGrid bool) {
 // padding and headers there, which zstd's matches take, and the Huffman
 // stage on the few literals left cost a fifth of compressing the chunk
 // for 0.9-1.4 % of its stored size (docs/benchmarks.md, "Issue 18,
-// session 14"); when the form does not pay that way (pages that did not
-// parse leave their floats in the rest), it is tried with Huffman-coded
-// literals, as are the chunks compared with compress's form.
+// session 14"); a rest whose matches take less than that (pages that did
+// not parse leave their floats there) is also tried with Huffman-coded
+// literals (appendRawLitSection), and the chunks compared with compress's
+// form keep them.
 //
 // Form 0x04 is smaller than zstd of the whole chunk when the runs are
 // what Engram's pages hold: embeddings of full-precision floats (random
@@ -142,12 +143,6 @@ func compressWarmRecords(dst, src []byte, l Level, huff bool, bufs *bufList) (ou
 	ent := runEntropy(src, runs, warmSampleWords, warmMinSample)
 	sure := !offGrid && ent[0] >= randomPlaneEntropy && ent[1] >= randomPlaneEntropy
 	out, ok = compressRuns(dst, src, runs, words, ent, l, sure, bufs)
-	if !ok && sure {
-		// The rest holds more than padding and headers (pages that did
-		// not parse keep their floats there): try it with its literals
-		// Huffman-coded, as before, rather than give up the form.
-		out, ok = compressRuns(out[:0], src, runs, words, ent, l, false, bufs)
-	}
 	if !ok || sure {
 		return out, ok
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 )
@@ -384,4 +385,36 @@ func restLiteralTypes(t *testing.T, stored []byte) []byte {
 		}
 	}
 	return types
+}
+
+// TestWarmRecordsRawLitsFallBack: a warm chunk whose rest holds more than
+// padding and headers (5 pages that parse and 3 of skewed bytes that do
+// not) keeps its rest's literals Huffman-coded where that is smaller: no
+// larger than session 13's writer stored it (raw literals there: +17 %),
+// and it still decodes to itself.
+func TestWarmRecordsRawLitsFallBack(t *testing.T) {
+	in := bytes.Clone(realWarmPages(t)[:5*warmPageSize])
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 3 * warmPageSize {
+		in = append(in, byte(rng.IntN(64)))
+	}
+	runs, words, offGrid := warmRuns(nil, in)
+	ent := runEntropy(in, runs, warmSampleWords, warmMinSample)
+	if len(runs) != 5 || offGrid || ent[0] < randomPlaneEntropy || ent[1] < randomPlaneEntropy {
+		t.Fatalf("%d runs, off the grid %v, planes' entropy %v: not a chunk whose rest gets raw literals", len(runs), offGrid, ent)
+	}
+	huff, ok := compressRuns(nil, in, runs, words, ent, LevelFastest, false, nil)
+	if !ok {
+		t.Fatal("form 0x04 with Huffman-coded rest literals does not pay")
+	}
+	stored, ok := compressWarmChunk(in)
+	if !ok || stored[0] != formatWALRecords || len(stored) != len(huff) {
+		t.Fatalf("stored in form %#x, %d bytes (ok %v); want 0x04 in %d bytes, as with Huffman-coded rest literals", stored[0], len(stored), ok, len(huff))
+	}
+	if got := restLiteralTypes(t, stored); !bytes.Contains(got, []byte{zstdLitCompressed}) {
+		t.Errorf("rest frame literal block types %v, want a Huffman-coded one (%d)", got, zstdLitCompressed)
+	}
+	if out, err := Decompress(nil, stored); err != nil || !bytes.Equal(out, in) {
+		t.Fatalf("decompress: %v (equal %v)", err, bytes.Equal(out, in))
+	}
 }
