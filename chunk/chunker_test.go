@@ -202,29 +202,51 @@ func TestChunkerFixedMatchesRabin(t *testing.T) {
 }
 
 // TestChunkerFixedReadError: a read error in the fixed-size path is returned
-// wrapped with the offset of the chunk it interrupted, and the Chunker then
-// stays at its end.
+// wrapped with the offset of the chunk it interrupted, after the chunks
+// read before it, whether the reader returns it after its bytes or with
+// them (nextBlocked reads ahead), and the Chunker then stays at its end.
 func TestChunkerFixedReadError(t *testing.T) {
 	boom := errors.New("disk on fire")
-	c, err := NewChunker(io.MultiReader(bytes.NewReader(make([]byte, 40<<10)), iotest.ErrReader(boom)), testPol, ParamsWarm)
-	if err != nil {
-		t.Fatal(err)
+	for _, with := range []bool{false, true} {
+		var r io.Reader = io.MultiReader(bytes.NewReader(make([]byte, 40<<10)), iotest.ErrReader(boom))
+		if with {
+			r = &dataErrOnce{data: make([]byte, 40<<10), err: boom}
+		}
+		c, err := NewChunker(r, testPol, ParamsWarm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+		buf := make([]byte, ParamsWarm.Max)
+		if ch, err := c.Next(buf); err != nil || len(ch) != 32<<10 {
+			t.Fatalf("error with the data %v: first chunk: %d bytes, %v", with, len(ch), err)
+		}
+		_, err = c.Next(buf)
+		if !errors.Is(err, boom) || err.Error() != "read at offset 32768: disk on fire" {
+			t.Fatalf("error with the data %v: err = %v, want the reader's at offset 32768", with, err)
+		}
+		if _, err := c.Next(buf); !errors.Is(err, io.EOF) {
+			t.Fatalf("error with the data %v: after the error: %v, want io.EOF", with, err)
+		}
+		if _, err := c.Next(make([]byte, 10)); !errors.Is(err, ErrInvalidParams) {
+			t.Fatalf("small buffer: %v", err)
+		}
 	}
-	defer c.Release()
-	buf := make([]byte, ParamsWarm.Max)
-	if ch, err := c.Next(buf); err != nil || len(ch) != 32<<10 {
-		t.Fatalf("first chunk: %d bytes, %v", len(ch), err)
+}
+
+// dataErrOnce returns all of data and err from its first Read, err after.
+type dataErrOnce struct {
+	data []byte
+	err  error
+}
+
+func (r *dataErrOnce) Read(b []byte) (int, error) {
+	n := copy(b, r.data)
+	r.data = r.data[n:]
+	if len(r.data) > 0 {
+		return n, nil
 	}
-	_, err = c.Next(buf)
-	if !errors.Is(err, boom) || err.Error() != "read at offset 32768: disk on fire" {
-		t.Fatalf("err = %v, want the reader's at offset 32768", err)
-	}
-	if _, err := c.Next(buf); !errors.Is(err, io.EOF) {
-		t.Fatalf("after the error: %v, want io.EOF", err)
-	}
-	if _, err := c.Next(make([]byte, 10)); !errors.Is(err, ErrInvalidParams) {
-		t.Fatalf("small buffer: %v", err)
-	}
+	return n, r.err
 }
 
 // countingReader counts the Read calls that reach r.
