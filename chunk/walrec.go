@@ -236,8 +236,8 @@ func compressRuns(dst, src []byte, runs []walRun, words int, ent [4]float64, l L
 func appendRawLitSection(dst, data []byte, l Level, bufs *bufList) []byte {
 	hdr := len(dst)
 	dst = appendZstdSection(dst, data, rawLitEncoder(l))
-	if (len(dst)-hdr)*rawLitKeep <= len(data) {
-		return dst
+	if len(data) < minCompressSize || (len(dst)-hdr)*rawLitKeep <= len(data) {
+		return dst // stored raw (too small for a frame), or the matches took it
 	}
 	tmp := bufs.get(len(data) + 64)
 	defer bufs.put(tmp)
