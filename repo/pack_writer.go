@@ -45,9 +45,12 @@ type Packer struct {
 const packUploaders = 2
 
 // packBufsKept is how many written packs' buffers a repository keeps for
-// reuse: enough for the packs of two spaces in flight, a bounded 64 MiB
-// when idle.
-const packBufsKept = 4
+// reuse. One: the kept buffers are live heap, and a first backup of three
+// spaces has up to nine packs in flight beside them; with four kept (64 MiB)
+// its live heap sat at cmd/memento's 200 MiB soft limit and the runtime
+// collected 237-594 times per 1 GiB backup instead of 55-76, 1.3-1.4 CPU s
+// more (docs/benchmarks.md, "session 14, end").
+const packBufsKept = 1
 
 // openPack is a pack being filled. buf has its final capacity from the start
 // (see newOpenPack), so reserved ranges never move while they are sealed
