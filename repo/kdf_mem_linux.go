@@ -34,7 +34,10 @@ const kdfHeapMax = 32 << 20
 // lands elsewhere the KDF faults in its pages as before, and the derived
 // key is the same either way. The advice is taken back afterwards (as
 // hugepage says: the range is the heap's again), the huge pages already
-// faulted in stay until the runtime returns them.
+// faulted in stay until the runtime returns them. Only in the kernel's
+// "madvise" mode: with "always" argon2id's memory gets huge pages without
+// the advice, with "never" not at all, and either way the forced collection
+// would be wasted.
 func kdfHugePages(n int) (undo func()) {
 	beg, end := kdfAdvise(n)
 	return func() { kdfUnadvise(beg, end) }
@@ -43,7 +46,7 @@ func kdfHugePages(n int) (undo func()) {
 // kdfAdvise is kdfHugePages' first half: it returns the range it advised
 // (empty if none).
 func kdfAdvise(n int) (beg, end uintptr) {
-	if n < hugepage.MinSize || liveHeap() > kdfHeapMax {
+	if n < hugepage.MinSize || hugepage.Mode() != "madvise" || liveHeap() > kdfHeapMax {
 		return 0, 0
 	}
 	b := make([]byte, n+2*hugepage.Size)

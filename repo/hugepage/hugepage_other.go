@@ -18,3 +18,6 @@ func Advised([]byte) (advised, any bool, err error) { return false, false, nil }
 // AdvisedAt reports false: nothing is advised on systems without Linux's
 // MADV_HUGEPAGE.
 func AdvisedAt(uintptr) (bool, error) { return false, nil }
+
+// Mode returns "": no transparent huge pages outside Linux.
+func Mode() string { return "" }
