@@ -108,15 +108,16 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 		b.putRing(ring)
 		return jobs, nil // cancelled: handing them over fails too
 	}
-	fds := make([]int, 0, len(jobs))
-	bufs := make([][]byte, 0, len(jobs))
+	ops := make([]ringOp, 0, 2*len(jobs))
 	kept := jobs[:0]
 	off := 0
 	for _, j := range jobs {
 		fd, err := openFD(j.path)
 		if err != nil {
 			if err = openFailed(j.path, j.n, err); err != nil {
-				closeFDs(fds)
+				for _, op := range ops {
+					syscall.Close(op.fd)
+				}
 				b.arenas <- arena
 				b.putRing(ring)
 				return nil, err
@@ -124,28 +125,56 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 			continue // vanished: dropped from its tree
 		}
 		n := readLimit(j)
-		fds, bufs = append(fds, fd), append(bufs, arena.buf[off:off+n:off+n])
+		ops = append(ops, ringOp{fd: fd, buf: arena.buf[off : off+n : off+n]})
 		kept = append(kept, j)
 		off += n
 	}
-	res := make([]int32, len(fds))
-	if err := ring.read(fds, bufs, res); err != nil {
+	reads := ops
+	if err := ring.run(reads); err != nil {
 		// Reads the kernel took may still land in the arena: it is
 		// never reused, the ring is closed, and no more batches are
 		// read in this backup.
-		closeFDs(fds)
+		for _, op := range reads {
+			syscall.Close(op.fd)
+		}
 		b.fail(ring)
 		return kept, nil
 	}
-	var refs int32
-	for k := range kept {
-		if n := res[k]; n >= 0 && int(n) < len(bufs[k]) && atEOF(fds[k]) {
-			kept[k].data, kept[k].arena = bufs[k][:n], arena
-			refs++
+	// Then, in one more submission, each file read short of its limit is
+	// read once more at its position, where a read must find its end (a
+	// short read alone is not trusted to be the end), and every file is
+	// closed after it.
+	ends := make([]ringOp, 0, 2*len(reads))
+	for k, op := range reads {
+		if op.res >= 0 && int(op.res) < len(op.buf) {
+			ends = append(ends, ringOp{fd: op.fd, buf: ring.scratch[k : k+1], link: true})
 		}
-		syscall.Close(fds[k])
+		ends = append(ends, ringOp{fd: op.fd, close: true})
+	}
+	if err := ring.run(ends); err != nil {
+		// Which files the ring closed is unknown: their descriptors are
+		// left open rather than risk closing another file's.
+		b.fail(ring)
+		return kept, nil
 	}
 	b.putRing(ring)
+	var refs int32
+	e := 0
+	for k, op := range reads {
+		eof := false
+		if !ends[e].close {
+			eof = ends[e].res == 0
+			e++
+		}
+		if c := ends[e].res; c == -int32(syscall.EINVAL) || c == -int32(syscall.ECANCELED) || c == -int32(syscall.EOPNOTSUPP) {
+			syscall.Close(op.fd) // the ring did not close it (a kernel before IORING_OP_CLOSE)
+		}
+		e++
+		if eof {
+			kept[k].data, kept[k].arena = op.buf[:op.res], arena
+			refs++
+		}
+	}
 	if refs == 0 {
 		b.arenas <- arena
 	} else {
@@ -154,24 +183,15 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	return kept, nil
 }
 
-// atEOF reports whether a read at fd's position finds the end of the file,
-// as the last read of a file read whole does: a short read alone is not
-// trusted to be the end.
-func atEOF(fd int) bool {
-	var one [1]byte
-	for {
-		n, err := syscall.Read(fd, one[:])
-		if err == syscall.EINTR {
-			continue
-		}
-		return err == nil && n == 0
-	}
-}
-
-func closeFDs(fds []int) {
-	for _, fd := range fds {
-		syscall.Close(fd)
-	}
+// ringOp is one operation of a batch (fileRing.run): a read of len(buf)
+// bytes at fd's position, or (close) fd's close. link makes the next op
+// start after this one ends, whatever its result. res is the result: the
+// count read, 0 for a close, or minus the error number.
+type ringOp struct {
+	fd          int
+	buf         []byte
+	close, link bool
+	res         int32
 }
 
 // takeRing returns a free ring, a new one, or nil when this backup reads
@@ -187,7 +207,7 @@ func (b *batchReader) takeRing() *fileRing {
 		b.free = b.free[:n-1]
 		return r
 	}
-	r, err := newFileRing(batchFiles)
+	r, err := newFileRing(2 * batchFiles)
 	if err != nil {
 		b.disabled = true
 		return nil
