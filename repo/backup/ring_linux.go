@@ -16,9 +16,10 @@ import (
 // cold page cache the kernel starts every file's read inside one block
 // plug, so the reads of files that lie side by side on the disk (the
 // files of one directory, as a copy writes them) are merged into one
-// request to the device: a first backup of Go's source tree made 13,000
-// read requests through read(2), one per file, and 3,700 this way, each
-// request a virtio notification and an interrupt on a virtual machine
+// request to the device: a first backup of Go's source tree made
+// 13,000-14,600 read requests through read(2), one per file, and
+// 3,800-4,300 this way, each request a virtio notification and an
+// interrupt on a virtual machine
 // (docs/benchmarks.md, "Issue 18, session 15: many small files"). Reads
 // that fail, or a kernel without io_uring, leave the file to the caller's
 // ordinary read.
