@@ -490,12 +490,15 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 	}
 	flush := func() error {
 		jobs, err := a.batches.read(gctx, &batch, a.openFailed)
+		if err != nil {
+			return err // a file that cannot be opened
+		}
 		for k, j := range jobs {
-			if err != nil || !sendSmall(j) {
+			if !sendSmall(j) {
 				for _, j := range jobs[k+1:] {
 					j.release()
 				}
-				return err
+				return nil // a file failed: reported below
 			}
 		}
 		return nil

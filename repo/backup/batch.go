@@ -36,7 +36,8 @@ type batchReader struct {
 	free     []*fileRing
 	disabled bool // no io_uring here, or a ring failed: workers read
 	arenas   chan *batchArena
-	made     int // arenas made
+	made     int           // arenas made
+	lost     []*batchArena // arenas of failed submissions (fail)
 }
 
 // batchArena is the memory of one batch's files; refs counts the jobs
@@ -137,8 +138,11 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 		for _, op := range reads {
 			syscall.Close(op.fd)
 		}
-		b.fail(ring)
+		b.fail(ring, arena)
 		return kept, nil
+	}
+	if reads[0].res == -int32(syscall.EINVAL) {
+		b.disable() // a kernel without IORING_OP_READ: every read fails so
 	}
 	// Then, in one more submission, each file read short of its limit is
 	// read once more at its position, where a read must find its end (a
@@ -154,7 +158,7 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	if err := ring.run(ends); err != nil {
 		// Which files the ring closed is unknown: their descriptors are
 		// left open rather than risk closing another file's.
-		b.fail(ring)
+		b.fail(ring, nil)
 		return kept, nil
 	}
 	b.putRing(ring)
@@ -222,11 +226,23 @@ func (b *batchReader) putRing(r *fileRing) {
 	b.mu.Unlock()
 }
 
-// fail drops a ring whose read failed and reads no more batches.
-func (b *batchReader) fail(r *fileRing) {
+// disable reads no more batches: the workers read every file.
+func (b *batchReader) disable() {
+	b.mu.Lock()
+	b.disabled = true
+	b.mu.Unlock()
+}
+
+// fail drops a ring whose submission failed and reads no more batches.
+// arena, if not nil, may still receive reads the kernel took: it is kept
+// reachable (never reused) until the backup is done.
+func (b *batchReader) fail(r *fileRing, arena *batchArena) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.disabled = true
+	if arena != nil {
+		b.lost = append(b.lost, arena)
+	}
 	for i, x := range b.rings {
 		if x == r {
 			b.rings = append(b.rings[:i], b.rings[i+1:]...)
