@@ -136,6 +136,9 @@ type archiver struct {
 	// smallJobs feeds the maxConcurrentSmallFiles small-file workers
 	// (smallWorker), which run while Backup does.
 	smallJobs chan smallJob
+	// batches, when set (path backups), reads the small files of a
+	// directory in batches (readBatch) before the workers compress them.
+	batches *batchReader
 
 	exclude pathmatch.Set
 	oneFS   bool
@@ -236,6 +239,8 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
+		a.batches = newBatchReader()
+		defer a.batches.close() // after the workers are done (deferred before it)
 	}
 	if dr, ok := r.(deltaRepo); ok && r.Config().DeltaBlobs() {
 		a.deltas = dr
@@ -469,6 +474,35 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		}
 		small.Done()
 	}
+	// batch holds small files read together (batchReader) once it is
+	// full or the directory's entries are all seen.
+	var batch smallBatch
+	sendSmall := func(j smallJob) bool {
+		small.Add(1)
+		select {
+		case a.smallJobs <- j:
+			return true
+		case <-gctx.Done():
+			j.release()
+			small.Done()
+			return false
+		}
+	}
+	flush := func() error {
+		jobs, err := a.batches.read(gctx, &batch, a.openFailed)
+		if err != nil {
+			return err // a file that cannot be opened
+		}
+		for k, j := range jobs {
+			if !sendSmall(j) {
+				for _, j := range jobs[k+1:] {
+					j.release()
+				}
+				return nil // a file failed: reported below
+			}
+		}
+		return nil
+	}
 	walkErr := func() error {
 		for i, it := range items {
 			if err := ctx.Err(); err != nil {
@@ -536,11 +570,18 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 					continue
 				}
 				if params := a.params.For(relPath); n.Size < uint64(min(params.Min, smallFileMax)) {
-					small.Add(1)
-					select {
-					case a.smallJobs <- smallJob{ctx: gctx, path: it.path, rel: relPath, n: n, params: params, done: smallDone}:
-					case <-gctx.Done():
-						small.Done()
+					j := smallJob{ctx: gctx, path: it.path, rel: relPath, n: n, params: params, done: smallDone}
+					taken, full := a.batches.add(&batch, j)
+					if full {
+						if err := flush(); err != nil {
+							return err
+						}
+						taken, _ = a.batches.add(&batch, j)
+					}
+					if taken {
+						continue
+					}
+					if !sendSmall(j) {
 						return nil // a file failed: reported below
 					}
 					continue
@@ -558,7 +599,10 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				a.special.Add(1)
 			}
 		}
-		return nil
+		if ctx.Err() != nil {
+			return nil
+		}
+		return flush()
 	}()
 	if walkErr != nil {
 		cancel()
@@ -836,6 +880,17 @@ type smallJob struct {
 	n         *repo.Node
 	params    chunk.Params
 	done      func(error)
+	// data, if not nil, is the whole file, read by batchReader into
+	// arena's memory, given back (release) once the job is done.
+	data  []byte
+	arena *batchArena
+}
+
+// release gives back the batch memory the job's data is in.
+func (j smallJob) release() {
+	if j.arena != nil {
+		j.arena.release()
+	}
 }
 
 // smallWorker saves small files until the walk is over. The workers live
@@ -844,7 +899,14 @@ type smallJob struct {
 func (a *archiver) smallWorker() {
 	slot := &smallSlot{}
 	for j := range a.smallJobs {
-		j.done(a.saveSmallFile(j.ctx, j.path, j.rel, j.n, j.params, slot))
+		var err error
+		if j.data != nil {
+			err = a.saveSmallData(j.ctx, j.path, j.rel, j.n, j.params, j.data, slot)
+		} else {
+			err = a.saveSmallFile(j.ctx, j.path, j.rel, j.n, j.params, slot)
+		}
+		j.release()
+		j.done(err)
 	}
 }
 
@@ -902,6 +964,19 @@ func (a *archiver) saveSmallFile(ctx context.Context, fsPath, relPath string, n 
 		return nil
 	}
 	syscall.Close(fd)
+	return a.splitSmall(fsPath, relPath, n, params, data, scratch)
+}
+
+// saveSmallData saves a small file that batchReader read whole: data.
+func (a *archiver) saveSmallData(ctx context.Context, fsPath, relPath string, n *repo.Node, params chunk.Params, data []byte, slot *smallSlot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return a.splitSmall(fsPath, relPath, n, params, data, &slot.stored)
+}
+
+// splitSmall stores a small file's data, read whole, as its one chunk.
+func (a *archiver) splitSmall(fsPath, relPath string, n *repo.Node, params chunk.Params, data []byte, scratch *[]byte) error {
 	a.prog.Bytes.Add(int64(len(data)))
 	ids, sum, err := a.pipe.SplitSmall(data, scratch, relPath, params, a.key, a.isKnown, a.storeChunk)
 	if err != nil {

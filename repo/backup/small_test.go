@@ -146,3 +146,26 @@ func TestSmallFileReadErrorStopsBackup(t *testing.T) {
 		t.Fatalf("backup of %s: %v, want %q", bad, err, want)
 	}
 }
+
+// TestSmallFileOpenErrorStopsBackup: a small file that cannot be opened
+// (/proc/sys/vm/drop_caches lists as an empty regular file but is
+// write-only, even for root) fails the backup with that file's error and
+// no snapshot, whether the walk reads it in a batch or its worker does.
+func TestSmallFileOpenErrorStopsBackup(t *testing.T) {
+	const bad = "/proc/sys/vm/drop_caches"
+	if fi, err := os.Lstat(bad); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+		t.Fatalf("%s: %v (a regular empty file on Linux)", bad, err)
+	}
+	if f, err := os.Open(bad); err == nil {
+		f.Close()
+		t.Skipf("%s opens for reading here", bad)
+	}
+	tr := repotest.New(t, repo.InitOptions{})
+	src := filepath.Join(t.TempDir(), "src")
+	var seed uint64
+	writeDirTree(t, src, 2, 3, &seed)
+	sn, err := Backup(context.Background(), tr.Repository, BackupOptions{Paths: []string{src, bad}})
+	if want := "backup /proc/sys/vm/drop_caches: open /proc/sys/vm/drop_caches: permission denied"; err == nil || err.Error() != want || sn != nil {
+		t.Fatalf("backup of %s: snapshot %v, %v, want %q", bad, sn, err, want)
+	}
+}

@@ -1,0 +1,289 @@
+package backup
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"memento/repo"
+)
+
+// A path backup reads the small files of a directory in batches: the walk
+// collects up to batchFiles of them (at most batchArenaSize bytes in all),
+// opens them, reads them all with one system call (fileRing) into one
+// arena, and hands each file's bytes to the small-file workers, which only
+// compress and store them. Read one by one, each file of a cold page cache
+// was its own request to the disk and its own wait; read together, the
+// files a copy laid side by side on the disk are one request
+// (docs/benchmarks.md, "Issue 18, session 15: many small files").
+const (
+	batchFiles     = 64
+	batchArenaSize = 512 << 10
+	// maxBatchArenas bounds the arenas of a backup (8 MiB): those being
+	// read by the walk's goroutines and those whose files wait for a
+	// worker. A walk that finds none free waits for one.
+	maxBatchArenas = 16
+)
+
+// batchReader reads batches of small files for one backup: it keeps the
+// rings (one per walking goroutine at most) and the arenas, and closes the
+// rings when the backup is done. A nil batchReader reads nothing: every
+// small file is read by its worker.
+type batchReader struct {
+	mu       sync.Mutex
+	rings    []*fileRing // every ring made, for close
+	free     []*fileRing
+	disabled bool // no io_uring here, or a ring failed: workers read
+	arenas   chan *batchArena
+	made     int           // arenas made
+	lost     []*batchArena // arenas of failed submissions (fail)
+}
+
+// batchArena is the memory of one batch's files; refs counts the jobs
+// still holding data in it.
+type batchArena struct {
+	buf  []byte
+	refs atomic.Int32
+	home *batchReader
+}
+
+// release drops one job's hold on the arena; the last gives it back.
+func (b *batchArena) release() {
+	if b.refs.Add(-1) == 0 {
+		b.home.arenas <- b // capacity maxBatchArenas: never blocks
+	}
+}
+
+// smallBatch is the small files a walk collected and has not read yet.
+type smallBatch struct {
+	jobs  []smallJob
+	bytes int
+}
+
+func newBatchReader() *batchReader {
+	return &batchReader{arenas: make(chan *batchArena, maxBatchArenas)}
+}
+
+// readLimit is how much of a small file saveSmallFile reads: its listed
+// size and one byte, to see that it ends there.
+func readLimit(j smallJob) int { return min(int(j.n.Size)+1, int(j.params.Min)) }
+
+// add appends j to batch if j is read in batches; full reports that the
+// batch must be read first (add then takes j once it is empty).
+func (b *batchReader) add(batch *smallBatch, j smallJob) (taken, full bool) {
+	if b == nil || readLimit(j) > slotKept {
+		return false, false
+	}
+	b.mu.Lock()
+	off := b.disabled
+	b.mu.Unlock()
+	if off {
+		return false, false
+	}
+	if len(batch.jobs) == batchFiles || batch.bytes+readLimit(j) > batchArenaSize {
+		return false, true
+	}
+	batch.jobs = append(batch.jobs, j)
+	batch.bytes += readLimit(j)
+	return true, false
+}
+
+// read reads the files of batch and empties it. It returns the jobs to hand
+// to the workers: those read whole carry their data; any other (a file
+// that grew past its listed size, a read that failed, no ring) is read by
+// its worker as before. A file that vanished before its open is dropped
+// (openFailed empties its node); any other open failure is the error.
+func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed func(string, *repo.Node, error) error) ([]smallJob, error) {
+	jobs := batch.jobs
+	batch.jobs, batch.bytes = jobs[:0], 0
+	if len(jobs) == 0 || b == nil {
+		return nil, nil
+	}
+	ring := b.takeRing()
+	if ring == nil {
+		return jobs, nil
+	}
+	arena := b.takeArena(ctx)
+	if arena == nil {
+		b.putRing(ring)
+		return jobs, nil // cancelled: handing them over fails too
+	}
+	ops := make([]ringOp, 0, 2*len(jobs))
+	kept := jobs[:0]
+	off := 0
+	for _, j := range jobs {
+		fd, err := openFD(j.path)
+		if err != nil {
+			if err = openFailed(j.path, j.n, err); err != nil {
+				for _, op := range ops {
+					syscall.Close(op.fd)
+				}
+				b.arenas <- arena
+				b.putRing(ring)
+				return nil, err
+			}
+			continue // vanished: dropped from its tree
+		}
+		n := readLimit(j)
+		ops = append(ops, ringOp{fd: fd, buf: arena.buf[off : off+n : off+n]})
+		kept = append(kept, j)
+		off += n
+	}
+	reads := ops
+	if err := ring.run(reads); err != nil {
+		// Reads the kernel took may still land in the arena: it is
+		// never reused, the ring is closed, and no more batches are
+		// read in this backup.
+		for _, op := range reads {
+			syscall.Close(op.fd)
+		}
+		b.fail(ring, arena)
+		return kept, nil
+	}
+	if reads[0].res == -int32(syscall.EINVAL) {
+		b.disable() // a kernel without IORING_OP_READ: every read fails so
+	}
+	// Then, in one more submission, each file read short of its limit is
+	// read once more at its position, where a read must find its end (a
+	// short read alone is not trusted to be the end), and every file is
+	// closed after it.
+	ends := make([]ringOp, 0, 2*len(reads))
+	for k, op := range reads {
+		if op.res >= 0 && int(op.res) < len(op.buf) {
+			ends = append(ends, ringOp{fd: op.fd, buf: ring.scratch[k : k+1], link: true})
+		}
+		ends = append(ends, ringOp{fd: op.fd, close: true})
+	}
+	if err := ring.run(ends); err != nil {
+		// Which files the ring closed is unknown: their descriptors are
+		// left open rather than risk closing another file's.
+		b.fail(ring, nil)
+		return kept, nil
+	}
+	b.putRing(ring)
+	var refs int32
+	e := 0
+	for k, op := range reads {
+		eof := false
+		if !ends[e].close {
+			eof = ends[e].res == 0
+			e++
+		}
+		if c := ends[e].res; c == -int32(syscall.EINVAL) || c == -int32(syscall.ECANCELED) || c == -int32(syscall.EOPNOTSUPP) {
+			syscall.Close(op.fd) // the ring did not close it (a kernel before IORING_OP_CLOSE)
+		}
+		e++
+		if eof {
+			kept[k].data, kept[k].arena = op.buf[:op.res], arena
+			refs++
+		}
+	}
+	if refs == 0 {
+		b.arenas <- arena
+	} else {
+		arena.refs.Store(refs)
+	}
+	return kept, nil
+}
+
+// ringOp is one operation of a batch (fileRing.run): a read of len(buf)
+// bytes at fd's position, or (close) fd's close. link makes the next op
+// start after this one ends, whatever its result. res is the result: the
+// count read, 0 for a close, or minus the error number.
+type ringOp struct {
+	fd          int
+	buf         []byte
+	close, link bool
+	res         int32
+}
+
+// takeRing returns a free ring, a new one, or nil when this backup reads
+// no batches (io_uring unavailable).
+func (b *batchReader) takeRing() *fileRing {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.disabled {
+		return nil
+	}
+	if n := len(b.free); n > 0 {
+		r := b.free[n-1]
+		b.free = b.free[:n-1]
+		return r
+	}
+	r, err := newFileRing(2 * batchFiles)
+	if err != nil {
+		b.disabled = true
+		return nil
+	}
+	b.rings = append(b.rings, r)
+	return r
+}
+
+func (b *batchReader) putRing(r *fileRing) {
+	b.mu.Lock()
+	b.free = append(b.free, r)
+	b.mu.Unlock()
+}
+
+// disable reads no more batches: the workers read every file.
+func (b *batchReader) disable() {
+	b.mu.Lock()
+	b.disabled = true
+	b.mu.Unlock()
+}
+
+// fail drops a ring whose submission failed and reads no more batches.
+// arena, if not nil, may still receive reads the kernel took: it is kept
+// reachable (never reused) until the backup is done.
+func (b *batchReader) fail(r *fileRing, arena *batchArena) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.disabled = true
+	if arena != nil {
+		b.lost = append(b.lost, arena)
+	}
+	for i, x := range b.rings {
+		if x == r {
+			b.rings = append(b.rings[:i], b.rings[i+1:]...)
+			break
+		}
+	}
+	r.close()
+}
+
+// takeArena returns a free arena, a new one while fewer than
+// maxBatchArenas exist, or waits for one; nil once ctx is done.
+func (b *batchReader) takeArena(ctx context.Context) *batchArena {
+	select {
+	case a := <-b.arenas:
+		return a
+	default:
+	}
+	b.mu.Lock()
+	if b.made < maxBatchArenas {
+		b.made++
+		b.mu.Unlock()
+		return &batchArena{buf: make([]byte, batchArenaSize), home: b}
+	}
+	b.mu.Unlock()
+	select {
+	case a := <-b.arenas:
+		return a
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// close closes the rings; the backup reads no more files.
+func (b *batchReader) close() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.rings {
+		r.close()
+	}
+	b.rings, b.free, b.disabled = nil, nil, true
+}
