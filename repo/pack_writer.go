@@ -13,7 +13,6 @@ import (
 	"memento/index"
 	"memento/repo/directio"
 	"memento/repo/hugepage"
-	"memento/repo/slabmem"
 )
 
 // Packer gathers the blobs of one space into packs of about the target size
@@ -45,26 +44,21 @@ type Packer struct {
 // so a space holds at most three packs in memory (one filling, two writing).
 const packUploaders = 2
 
-// packBufsMapped is how many pack buffers a repository maps outside the Go
-// heap (slabmem.Region) and reuses; more packs in flight at once take
-// their buffers from the heap. A first backup of a data dir has up to
-// three spaces with up to three packs each in flight (one filling, two
-// writing); its heap profile held seven at its highest.
-// The mapped buffers take their size off the heap's soft limit
-// (slabmem), so the process's memory does not grow by them.
-const packBufsMapped = 6
+// packBufsKept is how many written packs' buffers a repository keeps for
+// reuse. One: the kept buffers are live heap, and a first backup of three
+// spaces has up to nine packs in flight beside them; with four kept (64 MiB)
+// its live heap sat at cmd/memento's 200 MiB soft limit and the runtime
+// collected 237-594 times per 1 GiB backup instead of 55-76, 1.3-1.4 CPU s
+// more (docs/benchmarks.md, "session 14, end").
+const packBufsKept = 1
 
 // openPack is a pack being filled. buf has its final capacity from the start
 // (see newOpenPack), so reserved ranges never move while they are sealed
 // into; sealing tells the uploader when every reserved range is written.
-// reg is the mapped buffer under buf, nil for a heap buffer; mem is the
-// whole buffer as allocated (upload may append past it into a new array).
 type openPack struct {
 	buf     []byte
 	blobs   []index.BlobInfo
 	sealing sync.WaitGroup
-	reg     *slabmem.Region
-	mem     []byte
 }
 
 // packHeaderReserve is room kept after the blobs for the sealed header and
@@ -73,136 +67,47 @@ type openPack struct {
 // A header that does not fit only costs a reallocation.
 func packHeaderReserve(target int) int { return 64<<10 + target/256 }
 
-// packBufs hands out the buffers of packs: up to packBufsMapped mapped ones,
-// kept for the next packs (a heap buffer of 16 MiB is zeroed on every
-// allocation and faulted in again after the runtime's scavenger returned
-// it), then heap ones. A Repository owns one. Every openPack from
-// newOpenPack is given back exactly once with done, once nothing seals into
-// it and no backend reads it; when the last packer of the repository ends,
-// the idle mapped buffers are unmapped (a long-lived agent keeps none
-// between backups).
-type packBufs struct {
-	mu      sync.Mutex
-	free    []*slabmem.Region // mapped and idle
-	mapped  int               // regions mapped: free, in packs, retired
-	retired []*slabmem.Region // failed writes' buffers since the packers started: see done
-	old     []*slabmem.Region // failed writes' buffers of the packers before
-	packers int               // packers between NewPacker and Flush or Abort
-}
+// packBufs is a free list of the buffers of written packs, kept for the next
+// ones: a pack buffer is 16 MiB that Go would otherwise zero on every
+// allocation. A Repository owns one, bounded by packBufsKept.
+type packBufs chan []byte
 
 // newOpenPack returns an empty pack with room for at least n bytes of blobs,
-// reusing a mapped buffer of an earlier pack when one is free.
-func (f *packBufs) newOpenPack(target, n int) *openPack {
+// reusing a buffer of an earlier pack when one is free.
+func (f packBufs) newOpenPack(target, n int) *openPack {
 	want := max(target, n) + packHeaderReserve(target)
-	f.mu.Lock()
-	var reg *slabmem.Region
-	if k := len(f.free); k > 0 && len(f.free[k-1].Bytes()) >= want {
-		reg = f.free[k-1]
-		f.free[k-1] = nil
-		f.free = f.free[:k-1]
-	} else if f.mapped < packBufsMapped && n <= target {
-		if reg = slabmem.MapRegion(want); reg != nil {
-			f.mapped++
+	select {
+	case b := <-f:
+		if cap(b) >= want {
+			return &openPack{buf: b[:0]}
 		}
-	}
-	f.mu.Unlock()
-	if reg != nil {
-		b := reg.Bytes()
-		return &openPack{buf: b[:0], reg: reg, mem: b}
+	default:
 	}
 	// Aligned, so that the local backend writes the finished pack with
 	// O_DIRECT straight from this buffer. Backed by transparent huge pages:
 	// filled the first time, a 16 MiB buffer is otherwise 4,096 page faults,
 	// each ~10 us of system time and more of wall time on a virtual machine.
-	// done takes the advice back (hugepage.Unadvise) before the Go heap
-	// reuses the range.
+	// A pack buffer lives until recycle drops it, which takes the advice
+	// back (hugepage.Unadvise) before the Go heap reuses the range.
 	b := directio.Alloc(want)
 	hugepage.Advise(b)
-	return &openPack{buf: b[:0], mem: b}
+	return &openPack{buf: b[:0]}
 }
 
-// done gives back pp's buffer: a mapped one is kept for the next pack,
-// a heap one is left to the garbage collector. Only once nothing seals into
-// pp (its sealing is waited for) and no backend reads it. A buffer whose
-// write failed (failed) may still be read by a backend's transport after
-// Write returned (net/http closes a request's body in its own time), so it
-// is neither reused (the request could still complete with other bytes
-// under the pack's name) nor unmapped (a crash) until the packers that run
-// after the failed ones have all ended, or the repository closes: at most
-// packBufsMapped buffers, and a failed backup is the one that leaves them.
-func (f *packBufs) done(pp *openPack, failed bool) {
-	pp.sealing.Wait()
-	mem, reg := pp.mem, pp.reg
-	pp.buf, pp.mem, pp.reg = nil, nil, nil
-	if reg == nil {
-		if mem != nil {
-			hugepage.Unadvise(mem[:cap(mem)])
-		}
-		return
+// recycle keeps a written pack's buffer for the next pack, up to the free
+// list's capacity, and leaves the others to the garbage collector.
+func (f packBufs) recycle(b []byte) {
+	select {
+	case f <- b[:0]:
+	default:
+		hugepage.Unadvise(b[:cap(b)])
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if failed {
-		f.retired = append(f.retired, reg)
-		return
-	}
-	f.free = append(f.free, reg)
-	if f.packers == 0 { // a pack given back after its packer ended
-		f.unmapFree()
-	}
-}
-
-// start and stop count the packers of the repository; stop unmaps the idle
-// buffers when the last one ends.
-func (f *packBufs) start() {
-	f.mu.Lock()
-	f.packers++
-	f.mu.Unlock()
-}
-
-func (f *packBufs) stop() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.packers--; f.packers == 0 {
-		f.unmapFree()
-		f.unmapOld()
-		f.old, f.retired = f.retired, nil
-	}
-}
-
-func (f *packBufs) unmapFree() {
-	for _, r := range f.free {
-		r.Unmap()
-	}
-	f.mapped -= len(f.free)
-	f.free = nil
-}
-
-func (f *packBufs) unmapOld() {
-	for _, r := range f.old {
-		r.Unmap()
-	}
-	f.mapped -= len(f.old)
-	f.old = nil
-}
-
-// close unmaps the idle and the retired buffers (Repository.Close). A pack
-// still in a packer's hands keeps its buffer mapped: a packer that was never
-// flushed or aborted leaks it rather than have it unmapped under it.
-func (f *packBufs) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.unmapFree()
-	f.unmapOld()
-	f.old, f.retired = f.retired, nil
-	f.unmapOld()
 }
 
 // NewPacker starts a packer whose uploader runs until flush.
 func (r *Repository) NewPacker(ctx context.Context, space string) *Packer {
 	p := &Packer{r: r, space: StorageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{},
 		uploads: make(chan *openPack), done: make(chan struct{})}
-	r.packBufs.start()
 	var wg sync.WaitGroup
 	for range packUploaders {
 		wg.Add(1)
@@ -273,7 +178,6 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	case p.uploads <- full:
 		return nil
 	case <-p.done:
-		p.r.packBufs.done(full, false)
 		return p.firstErr()
 	}
 }
@@ -296,7 +200,6 @@ func (p *Packer) firstErr() error {
 func (p *Packer) uploader(ctx context.Context) {
 	for pp := range p.uploads {
 		if p.firstErr() != nil {
-			p.r.packBufs.done(pp, false)
 			continue // drain so that add never blocks forever
 		}
 		if err := p.upload(ctx, pp); err != nil {
@@ -309,22 +212,18 @@ func (p *Packer) uploader(ctx context.Context) {
 	}
 }
 
-// upload writes pp and gives its buffer back.
 func (p *Packer) upload(ctx context.Context, pp *openPack) error {
 	pp.sealing.Wait()
 	hdr := p.r.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
-	// A header beyond the buffer's reserve makes append copy the pack to
-	// the heap; pp keeps the buffer it was given for done.
 	b := append(pp.buf, hdr...)
 	b = append(b, encodePackTrailer(len(hdr))...)
 	id := blake3.Sum256(b)
 	start := time.Now()
 	if err := p.r.be.Write(ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
-		p.r.packBufs.done(pp, true)
 		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
 	}
 	p.r.notePackRetained(id, start)
-	p.r.packBufs.done(pp, false)
+	p.r.packBufs.recycle(b)
 	p.upMu.Lock()
 	p.packs = append(p.packs, index.PackInfo{ID: id, Size: int64(len(b)), Space: p.space, Blobs: pp.blobs})
 	p.stored += int64(len(b))
@@ -343,29 +242,17 @@ func (p *Packer) Flush() ([]index.PackInfo, int64, error) {
 		select {
 		case p.uploads <- last:
 		case <-p.done:
-			p.r.packBufs.done(last, false)
 		}
-	} else if last != nil {
-		p.r.packBufs.done(last, false)
 	}
 	close(p.uploads)
 	<-p.done
-	p.r.packBufs.stop()
 	return p.packs, p.stored, p.err
 }
 
 // Abort stops the uploaders without writing the partial pack and returns the
 // packs that were written completely.
 func (p *Packer) Abort() []index.PackInfo {
-	p.mu.Lock()
-	last := p.cur
-	p.cur = nil
-	p.mu.Unlock()
-	if last != nil {
-		p.r.packBufs.done(last, false)
-	}
 	close(p.uploads)
 	<-p.done
-	p.r.packBufs.stop()
 	return p.packs
 }

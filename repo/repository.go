@@ -55,7 +55,7 @@ type Repository struct {
 	// locs in one pass, for the bases of delta blobs (locateWhole).
 	dataCached map[string]bool
 
-	packBufs packBufs // pack buffers: mapped ones are reused while packers run
+	packBufs packBufs // buffers of written packs, for the next ones
 
 	// reconcileMu serialises reconcilePacks; reconciled is when it last
 	// listed data/, so the backups of `backup --all` share one listing.
@@ -179,7 +179,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	}
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
 		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
-		ms: ms, keyName: keyName}
+		packBufs: make(packBufs, packBufsKept), ms: ms, keyName: keyName}
 	r.locking.opts = opts.Lock
 	copy(r.idKey[:], ms.IDKey)
 	if r.log == nil {
@@ -220,13 +220,9 @@ func (r *Repository) Backend() Backend { return r.be }
 // Index returns the local index cache.
 func (r *Repository) Index() *index.Index { return r.ix }
 
-// Close releases the repository: it unmaps the pack buffers a failed write
-// left (the others are unmapped when the last packer ends). The bbolt file
-// is never held open between operations, so there is nothing to flush.
-func (r *Repository) Close() error {
-	r.packBufs.close()
-	return nil
-}
+// Close releases the repository. The bbolt file is never held open between
+// operations, so there is nothing to flush.
+func (r *Repository) Close() error { return nil }
 
 // Sync merges index files and snapshots that other processes or hosts wrote
 // since the local index last looked.

@@ -1,6 +1,5 @@
-// Package slabmem hands out buffers outside the Go heap that their owner maps,
-// reuses and unmaps itself: power-of-two blocks of huge-page slabs (a
-// restore, a verify) and single mapped regions (a repository's pack buffers).
+// Package slabmem hands out power-of-two buffers carved from huge-page slabs
+// that their owner maps, reuses and unmaps itself (a restore, a verify).
 package slabmem
 
 import (

@@ -130,37 +130,3 @@ func TestMemLowersTheHeapLimitWhileMapped(t *testing.T) {
 		t.Fatalf("no limit became %d after release", got)
 	}
 }
-
-// TestRegionMapsAlignedAndShiftsTheLimit: a Region is its size rounded up
-// to MinBlock, starts on a huge page, holds what is written into it, takes
-// its size off the heap's limit while mapped and gives it back once, at
-// the first Unmap; a size that is not positive maps nothing.
-func TestRegionMapsAlignedAndShiftsTheLimit(t *testing.T) {
-	old := debug.SetMemoryLimit(200 << 20)
-	defer debug.SetMemoryLimit(old)
-	const n = 16<<20 + 130<<10 + 1 // a pack's target, its reserve, one byte
-	const size = 16<<20 + 132<<10  // rounded up to 4 KiB
-	r := MapRegion(n)
-	if r == nil {
-		t.Skip("no anonymous mappings here")
-	}
-	b := r.Bytes()
-	if len(b) != size || cap(b) != size || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%hugePage != 0 {
-		t.Fatalf("region of %d bytes: len %d cap %d at %p, want %d from a 2 MiB boundary", n, len(b), cap(b), unsafe.SliceData(b), size)
-	}
-	b[0], b[size-1] = 1, 2
-	if b[0] != 1 || b[size-1] != 2 {
-		t.Fatal("the region does not hold what was written")
-	}
-	if got := debug.SetMemoryLimit(-1); got != 200<<20-size {
-		t.Fatalf("limit with a region mapped: %d, want %d", got, 200<<20-size)
-	}
-	r.Unmap()
-	r.Unmap() // twice: gives back nothing more
-	if got := debug.SetMemoryLimit(-1); got != 200<<20 || r.Bytes() != nil {
-		t.Fatalf("after unmap: limit %d, want 200 MiB again; %d bytes left", got, len(r.Bytes()))
-	}
-	if MapRegion(0) != nil || MapRegion(-1) != nil {
-		t.Fatal("a region of no bytes was mapped")
-	}
-}
