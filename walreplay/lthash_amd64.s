@@ -46,33 +46,24 @@ GLOBL ltCtrOne<>(SB), RODATA|NOPTR, $16
 	op X8, X6 \
 	op X8, X7
 
-// LANES8 adds (op PADDW) or subtracts (op PSUBW) the keystream blocks
-// X0..X7 to the 128 bytes of the accumulator at DI, lane-wise mod 2^16.
+// LANE adds (op PADDW) or subtracts (op PSUBW) the keystream block x to
+// the 16 bytes of the accumulator at off(DI), lane-wise mod 2^16.
+#define LANE(off, x, op) \
+	MOVOU off(DI), X8 \
+	op    x, X8       \
+	MOVOU X8, off(DI)
+
+// LANES8 applies the keystream blocks X0..X7 to the accumulator's 128 bytes
+// at DI.
 #define LANES8(op) \
-	MOVOU 0(DI), X8    \
-	op    X0, X8       \
-	MOVOU X8, 0(DI)    \
-	MOVOU 16(DI), X8   \
-	op    X1, X8       \
-	MOVOU X8, 16(DI)   \
-	MOVOU 32(DI), X8   \
-	op    X2, X8       \
-	MOVOU X8, 32(DI)   \
-	MOVOU 48(DI), X8   \
-	op    X3, X8       \
-	MOVOU X8, 48(DI)   \
-	MOVOU 64(DI), X8   \
-	op    X4, X8       \
-	MOVOU X8, 64(DI)   \
-	MOVOU 80(DI), X8   \
-	op    X5, X8       \
-	MOVOU X8, 80(DI)   \
-	MOVOU 96(DI), X8   \
-	op    X6, X8       \
-	MOVOU X8, 96(DI)   \
-	MOVOU 112(DI), X8  \
-	op    X7, X8       \
-	MOVOU X8, 112(DI)
+	LANE(0, X0, op)   \
+	LANE(16, X1, op)  \
+	LANE(32, X2, op)  \
+	LANE(48, X3, op)  \
+	LANE(64, X4, op)  \
+	LANE(80, X5, op)  \
+	LANE(96, X6, op)  \
+	LANE(112, X7, op)
 
 // func ltAccumAES(acc *ltHash, key *[32]byte, sub bool)
 //
