@@ -39,8 +39,9 @@ import (
 // WALEnd is after any state the tiers can hold: restoring the snapshot and
 // replaying from its checkpoint always works. The replay runs in the
 // background while the archiver reads the same segments (one read of the
-// WAL from disk for both), taking turns with other spaces' replays through
-// Replays, and the manifest waits for it (Wait, the AfterFiles hook; Attach
+// WAL from disk for both; the early replay reads it first and leaves it in
+// the page cache for the archiver), taking turns with other spaces'
+// replays through Replays, and the manifest waits for it (Wait, the AfterFiles hook; Attach
 // wires all of this into a backup).
 //
 // Concurrency: the backup calls BeforeDir from its walk, one call at a time
@@ -145,8 +146,9 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 
 // ConcurrentReplays is how many state replays a ReplayLimiter from
 // NewReplayLimiter(0) lets run at once: one. Replays run in the background
-// of the backup (startReplay), so serializing them costs no wall time while
-// files are still being read, and it bounds the page-cache pages a
+// of the backup (startReplay; a first backup's from when the space's backup
+// begins, startEarly), so serializing them costs no wall time while files
+// are still being read, and it bounds the page-cache pages a
 // zero-copy state keeps mapped (it drops them every 64 MiB): two at once
 // took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now drops
 // what it has read every 8 MiB, walreplay's walkDropStep, so that bound is
@@ -292,8 +294,8 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 // once, so without it every space's replay began near the end of the backup
 // and the replays, which take turns (Replays), ran one after another beside
 // the last chunks and after them, on one core (docs/benchmarks.md, "Issue
-// 18, session 15: the first backup's replays"). Begun here, they run while
-// the tiers are chunked. Nothing of the early replay is recorded unless the
+// 18, session 15: the first backup's replays beside the tiers"). Begun
+// here, they run while the tiers are chunked. Nothing of the early replay is recorded unless the
 // WAL is unchanged when the archiver reaches wal/ (adoptEarly); it does not
 // make the snapshot's WAL end any earlier: the end is still the WAL as it is
 // after the tiers were read.
