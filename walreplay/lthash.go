@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/cpu"
 )
 
 // The state digest of kind "lthash16" (docs/engram-format.md, "State
@@ -109,9 +110,39 @@ type ltExpander struct {
 	v       ltHash
 }
 
-// vector returns the element vector of payload p (valid until the next call).
+// add adds the element vector of payload p to h.
+func (x *ltExpander) add(h *ltHash, p []byte) { x.accum(h, p, false) }
+
+// sub subtracts the element vector of payload p from h.
+func (x *ltExpander) sub(h *ltHash, p []byte) { x.accum(h, p, true) }
+
+// accum adds (sub: subtracts) the element vector of p to h: with AES-NI
+// straight into h's lanes (ltAccumAES: no allocation, no buffer), else
+// through crypto/aes (vector).
+func (x *ltExpander) accum(h *ltHash, p []byte, sub bool) {
+	k := blake3.Sum256(p)
+	if cpu.X86.HasAES {
+		ltAccumAES(h, &k, sub)
+		return
+	}
+	v := x.expandKey(&k)
+	if sub {
+		h.sub(v)
+	} else {
+		h.add(v)
+	}
+}
+
+// vector returns the element vector of payload p (valid until the next
+// call), through crypto/aes.
 func (x *ltExpander) vector(p []byte) *ltHash {
 	k := blake3.Sum256(p)
+	return x.expandKey(&k)
+}
+
+// expandKey returns the element vector of BLAKE3-256 digest k (valid until
+// the next call): the AES-256-CTR keystream under k, through crypto/aes.
+func (x *ltExpander) expandKey(k *[32]byte) *ltHash {
 	b, err := aes.NewCipher(k[:])
 	if err != nil { // cannot happen: the key is 32 bytes
 		panic("walreplay: " + err.Error())
@@ -150,7 +181,7 @@ func (s *State) TrackLtHash() error {
 }
 
 // ltAdd adds the record p to the tracked digest.
-func (s *State) ltAdd(p []byte) { s.lt.acc.add(s.lt.x.vector(p)) }
+func (s *State) ltAdd(p []byte) { s.lt.x.add(&s.lt.acc, p) }
 
 // ltRemove subtracts slot i's record, of id, from the tracked digest. Its
 // payload is read again (with pread when its segment is mapped: the pages of
@@ -178,7 +209,7 @@ func (s *State) ltRemove(i uint32, id []byte) {
 		}
 		return
 	}
-	lt.acc.sub(lt.x.vector(p))
+	lt.x.sub(&lt.acc, p)
 }
 
 // ltScratch computes the version-2 accumulator of the live records with one
@@ -238,7 +269,7 @@ func (s *State) ltScratch() (ltHash, error) {
 			if !idMatches(pl, r.id) {
 				return acc, ErrCheckpointStale
 			}
-			acc.add(x.vector(pl))
+			x.add(&acc, pl)
 		}
 	}
 	return acc, nil
@@ -296,7 +327,7 @@ func (s *State) ltRun(order []ltRec) (acc ltHash, left []ltRec, err error) {
 			if !idMatches(p, r.id) {
 				return acc, nil, ErrCheckpointStale
 			}
-			acc.add(x.vector(p))
+			x.add(&acc, p)
 		}
 		k = e
 	}

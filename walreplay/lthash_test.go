@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/cpu"
 )
 
 // The SWAR add and sub agree with lane-by-lane arithmetic mod 2^16,
@@ -348,7 +349,8 @@ func TestLtHashResumeStale(t *testing.T) {
 }
 
 // BenchmarkLtHashElement is the cost of one element vector of a 3.2 KB
-// payload (BLAKE3 + AES-256-CTR expansion) and its addition; the XOF
+// payload (BLAKE3 + AES-256-CTR expansion) and its addition, through
+// crypto/aes (aes-ctr) and as the replay computes it (accum); the XOF
 // variant is the expansion the spec did not choose, for comparison.
 func BenchmarkLtHashElement(b *testing.B) {
 	p := make([]byte, 3200)
@@ -361,6 +363,14 @@ func BenchmarkLtHashElement(b *testing.B) {
 		b.SetBytes(int64(len(p)))
 		for b.Loop() {
 			acc.add(x.vector(p))
+		}
+	})
+	b.Run("accum", func(b *testing.B) { // what the replay runs: AES-NI when the CPU has it
+		var x ltExpander
+		var acc ltHash
+		b.SetBytes(int64(len(p)))
+		for b.Loop() {
+			x.add(&acc, p)
 		}
 	})
 	b.Run("blake3-xof", func(b *testing.B) {
@@ -444,5 +454,65 @@ func TestLtHashScratchParallel(t *testing.T) {
 		if got := digestOf(t, s, DigestKindLtHash); got != want.digestV2() {
 			t.Fatalf("zero-copy %v: %s, want %s", s.zeroCopy, got, want.digestV2())
 		}
+	}
+}
+
+// TestLtHashAccumAESMatchesCTR: the AES-NI expansion (ltAccumAES) adds and
+// subtracts, bit for bit, the vector crypto/aes's CTR gives (expandKey) and
+// the spec's (refVector), for random keys into random accumulators, and the
+// expander's add and sub take the path the CPU has.
+func TestLtHashAccumAESMatchesCTR(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var x ltExpander
+	for round := range 300 {
+		var k [32]byte
+		for i := range k {
+			k[i] = byte(rng.Uint32())
+		}
+		if round == 0 {
+			k = [32]byte{} // the all-zero key too
+		}
+		var acc ltHash
+		for i := range acc {
+			acc[i] = rng.Uint64()
+		}
+		want := acc
+		want.add(x.expandKey(&k))
+		wantSub := acc
+		wantSub.sub(x.expandKey(&k))
+		if cpu.X86.HasAES {
+			got := acc
+			ltAccumAES(&got, &k, false)
+			if got != want {
+				t.Fatalf("round %d: ltAccumAES add differs from crypto/aes CTR", round)
+			}
+			got = acc
+			ltAccumAES(&got, &k, true)
+			if got != wantSub {
+				t.Fatalf("round %d: ltAccumAES sub differs from crypto/aes CTR", round)
+			}
+		}
+	}
+	// The expander's add/sub of payloads against the spec's vector.
+	for n := range 40 {
+		p := make([]byte, n*97)
+		for i := range p {
+			p[i] = byte(rng.Uint32())
+		}
+		ref := refVector(p)
+		var acc ltHash
+		x.add(&acc, p)
+		for l := range ltLanes {
+			if got := lane(&acc, l); got != ref[l] {
+				t.Fatalf("payload of %d bytes: lane %d = %#x, the spec's %#x", len(p), l, got, ref[l])
+			}
+		}
+		x.sub(&acc, p)
+		if acc != (ltHash{}) {
+			t.Fatalf("payload of %d bytes: add then sub is not zero", len(p))
+		}
+	}
+	if !cpu.X86.HasAES {
+		t.Log("no AES-NI here: only the crypto/aes path was checked")
 	}
 }
