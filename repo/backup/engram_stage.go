@@ -64,10 +64,6 @@ func (e *EngramRecorder) Close() error {
 		e.cancel()
 		<-e.replayed
 	}
-	if x := e.early; x != nil {
-		x.cancel()
-		<-x.done
-	}
 	if e.stageDir == "" {
 		return nil
 	}

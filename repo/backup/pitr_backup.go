@@ -24,34 +24,20 @@ import (
 // files first and its wal/ directory last (backup.go), so:
 //
 //   - before anything is read (rel ""), it records the WAL position
-//     (WALStart) and reads checkpoint.json (Checkpoint), begins the early
-//     replay when the replay would start from the WAL's first segment
-//     (startEarly), then calls Pause;
+//     (WALStart) and reads checkpoint.json (Checkpoint), then calls Pause;
 //   - before wal/ is read, every tier has been read: it calls Resume, then
 //     replays the WAL as it is at that moment (each segment up to the size
 //     it has then) and records its first and last entries (WALFirst,
-//     WALEnd) and the state digest at WALEnd; when the early replay
-//     replayed that same WAL (by its fingerprint), its result is recorded
-//     instead (adoptEarly).
+//     WALEnd) and the state digest at WALEnd.
 //
 // The archiver then reads the WAL segments at sizes at least as large
 // (they only grow), so the snapshot holds every entry through WALEnd, and
 // WALEnd is after any state the tiers can hold: restoring the snapshot and
 // replaying from its checkpoint always works. The replay runs in the
 // background while the archiver reads the same segments (one read of the
-// WAL from disk for both; the early replay reads it first and leaves it in
-// the page cache for the archiver), taking turns with other spaces'
-// replays through Replays, and the manifest waits for it (Wait, the AfterFiles hook; Attach
+// WAL from disk for both), taking turns with other spaces' replays through
+// Replays, and the manifest waits for it (Wait, the AfterFiles hook; Attach
 // wires all of this into a backup).
-//
-// Concurrency: the backup calls BeforeDir from its walk, one call at a time
-// (a space's directories are saved in order), then Wait, and Close after
-// Backup returned. The early replay and the replay begun at wal/ run on
-// goroutines of their own: the early one writes only its own recorder
-// (earlyReplay.rec) and closes earlyReplay.done; the replay at wal/ reads
-// that recorder only after done is closed, and writes Info only before it
-// closes replayed, which Wait and Close wait for. Close cancels both and
-// returns once neither runs.
 type EngramRecorder struct {
 	Info    repo.EngramInfo
 	dataDir string
@@ -99,26 +85,6 @@ type EngramRecorder struct {
 	replayed  chan struct{}
 	replayErr error
 	cancel    context.CancelFunc
-	// early is the replay begun when the backup of the space starts
-	// (startEarly), if any.
-	early *earlyReplay
-	// adopted reports that the snapshot records the early replay's result.
-	adopted bool
-}
-
-// earlyReplay is a replay from the start of a space's WAL begun before its
-// tiers are read (EngramRecorder.startEarly). It runs with a recorder of
-// its own, whose Info receives the result: only its goroutine touches that
-// recorder until done is closed. The backup's own replay (startReplay)
-// adopts the result when the WAL's fingerprint did not change in between,
-// else replays as before, resuming from the checkpoint the early replay
-// left when there is one.
-type earlyReplay struct {
-	rec         *EngramRecorder
-	fingerprint string // of the WAL as the early replay listed it
-	done        chan struct{}
-	err         error
-	cancel      context.CancelFunc
 }
 
 // NewEngramRecorder prepares the recorder of one space backup.
@@ -146,9 +112,8 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 
 // ConcurrentReplays is how many state replays a ReplayLimiter from
 // NewReplayLimiter(0) lets run at once: one. Replays run in the background
-// of the backup (startReplay; a first backup's from when the space's backup
-// begins, startEarly), so serializing them costs no wall time while files
-// are still being read, and it bounds the page-cache pages a
+// of the backup (startReplay), so serializing them costs no wall time while
+// files are still being read, and it bounds the page-cache pages a
 // zero-copy state keeps mapped (it drops them every 64 MiB): two at once
 // took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now drops
 // what it has read every 8 MiB, walreplay's walkDropStep, so that bound is
@@ -211,7 +176,6 @@ func (e *EngramRecorder) BeforeDir(rel string) error {
 		if e.Info.Checkpoint, err = readCheckpoint(spaceDir); err != nil {
 			return err
 		}
-		e.startEarly(filepath.Join(spaceDir, "wal"))
 		if e.Pause != nil {
 			if err := e.Pause(); err != nil {
 				return fmt.Errorf("quiesce: %w", err)
@@ -278,76 +242,9 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 	e.replayed = make(chan struct{})
 	go func() {
 		defer close(e.replayed)
-		if e.adoptEarly(ctx) {
-			return
-		}
 		e.replayErr = e.replay(ctx, l, segs)
 	}()
 	return nil
-}
-
-// startEarly begins, in the background, the replay from the start of the
-// space's WAL as it is before its tiers are read, when the backup would
-// otherwise replay it from the start after them (no parent whose WAL end it
-// can reuse, no checkpoint to resume from: a first backup). The archiver
-// reads a space's tiers first and its WAL last, and spaces are backed up at
-// once, so without it every space's replay began near the end of the backup
-// and the replays, which take turns (Replays), ran one after another beside
-// the last chunks and after them, on one core (docs/benchmarks.md, "Issue
-// 18, session 15: the first backup's replays beside the tiers"). Begun
-// here, they run while the tiers are chunked. Nothing of the early replay is recorded unless the
-// WAL is unchanged when the archiver reaches wal/ (adoptEarly); it does not
-// make the snapshot's WAL end any earlier: the end is still the WAL as it is
-// after the tiers were read.
-func (e *EngramRecorder) startEarly(walDir string) {
-	l, err := walreplay.OpenLog(walDir)
-	if err != nil {
-		return // startReplay reports it
-	}
-	segs := l.Segments()
-	if len(segs) == 0 || e.parentWALUnchanged(segs) || e.loadCheckpoint(l) != nil {
-		return
-	}
-	e.cp = nil // (a checkpoint that did not fit; the replay after the tiers reads the file again)
-	ctx, cancel := context.WithCancel(e.ctx)
-	x := &earlyReplay{
-		rec: &EngramRecorder{dataDir: e.dataDir, space: e.space, ctx: ctx, Replays: e.Replays,
-			CheckpointDir: e.CheckpointDir, DigestKind: e.DigestKind},
-		fingerprint: walFingerprint(segs),
-		done:        make(chan struct{}),
-		cancel:      cancel,
-	}
-	e.early = x
-	go func() {
-		defer close(x.done)
-		x.err = x.rec.replay(ctx, l, segs)
-	}()
-}
-
-// adoptEarly waits for the early replay, if there is one, and takes its
-// result when it replayed, without error or damage, the WAL startReplay
-// found (same fingerprint: segment names, sizes, inodes, mtimes, ctimes).
-// Otherwise the caller replays: from the checkpoint the early replay saved
-// when the WAL only grew since, else from the start (a damaged WAL is thus
-// reported by the replay after the tiers, as without the early one).
-func (e *EngramRecorder) adoptEarly(ctx context.Context) bool {
-	x := e.early
-	if x == nil {
-		return false
-	}
-	select {
-	case <-x.done:
-	case <-ctx.Done():
-		return false
-	}
-	r := &x.rec.Info
-	if x.err != nil || len(r.Damage) != 0 || x.fingerprint != e.Info.WALFingerprint {
-		return false
-	}
-	e.Info.Segments, e.Info.WALFirst, e.Info.WALEnd = r.Segments, r.WALFirst, r.WALEnd
-	e.Info.StateDigest, e.Info.StateDigestKind = r.StateDigest, r.StateDigestKind
-	e.Resumed, e.adopted = x.rec.Resumed, true
-	return true
 }
 
 // parentWALUnchanged reports whether the WAL, listed as segs, is by its
