@@ -121,7 +121,7 @@ func (x *ltExpander) sub(h *ltHash, p []byte) { x.accum(h, p, true) }
 // through crypto/aes (vector).
 func (x *ltExpander) accum(h *ltHash, p []byte, sub bool) {
 	k := blake3.Sum256(p)
-	if cpu.X86.HasAES {
+	if haveLtAccumAES && cpu.X86.HasAES {
 		ltAccumAES(h, &k, sub)
 		return
 	}

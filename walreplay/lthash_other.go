@@ -2,6 +2,10 @@
 
 package walreplay
 
-// ltAccumAES is never called here: cpu.X86.HasAES is false, and elements
-// are expanded with crypto/aes (ltExpander.vector).
+// haveLtAccumAES is false: there is no ltAccumAES here, whatever the CPU
+// (cpu.X86.HasAES is set on 386 too), and elements are expanded with
+// crypto/aes (ltExpander.expandKey).
+const haveLtAccumAES = false
+
+// ltAccumAES is never called here (haveLtAccumAES).
 func ltAccumAES(acc *ltHash, key *[32]byte, sub bool) { panic("walreplay: ltAccumAES without AES-NI") }
