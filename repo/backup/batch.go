@@ -2,6 +2,8 @@ package backup
 
 import (
 	"context"
+	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -11,8 +13,8 @@ import (
 
 // A path backup reads the small files of a directory in batches: the walk
 // collects up to batchFiles of them (at most batchArenaSize bytes in all),
-// opens them, reads them all with one system call (fileRing) into one
-// arena, and hands each file's bytes to the small-file workers, which only
+// opens them, reads them all with one io_uring submission (fileRing) into
+// one arena (a second confirms each file's end and closes them all), and hands each file's bytes to the small-file workers, which only
 // compress and store them. Read one by one, each file of a cold page cache
 // was its own request to the disk and its own wait; read together, the
 // files a copy laid side by side on the disk are one request
@@ -36,8 +38,7 @@ type batchReader struct {
 	free     []*fileRing
 	disabled bool // no io_uring here, or a ring failed: workers read
 	arenas   chan *batchArena
-	made     int           // arenas made
-	lost     []*batchArena // arenas of failed submissions (fail)
+	made     int // arenas made
 }
 
 // batchArena is the memory of one batch's files; refs counts the jobs
@@ -112,8 +113,16 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	ops := make([]ringOp, 0, 2*len(jobs))
 	kept := jobs[:0]
 	off := 0
-	for _, j := range jobs {
+	var rest []smallJob // not opened: out of descriptors
+	for i, j := range jobs {
 		fd, err := openFD(j.path)
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			// Out of descriptors (the batch holds up to batchFiles
+			// open): the rest go to their workers, which open one
+			// at a time, as without batches.
+			rest = append([]smallJob(nil), jobs[i:]...)
+			break
+		}
 		if err != nil {
 			if err = openFailed(j.path, j.n, err); err != nil {
 				for _, op := range ops {
@@ -131,6 +140,11 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 		off += n
 	}
 	reads := ops
+	if len(reads) == 0 { // every file vanished (or no descriptor was left)
+		b.arenas <- arena
+		b.putRing(ring)
+		return append(kept, rest...), nil
+	}
 	if err := ring.run(reads); err != nil {
 		// Reads the kernel took may still land in the arena: it is
 		// never reused, the ring is closed, and no more batches are
@@ -139,7 +153,7 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 			syscall.Close(op.fd)
 		}
 		b.fail(ring, arena)
-		return kept, nil
+		return append(kept, rest...), nil
 	}
 	if reads[0].res == -int32(syscall.EINVAL) {
 		b.disable() // a kernel without IORING_OP_READ: every read fails so
@@ -159,7 +173,7 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 		// Which files the ring closed is unknown: their descriptors are
 		// left open rather than risk closing another file's.
 		b.fail(ring, nil)
-		return kept, nil
+		return append(kept, rest...), nil
 	}
 	b.putRing(ring)
 	var refs int32
@@ -184,7 +198,7 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	} else {
 		arena.refs.Store(refs)
 	}
-	return kept, nil
+	return append(kept, rest...), nil
 }
 
 // ringOp is one operation of a batch (fileRing.run): a read of len(buf)
@@ -234,20 +248,29 @@ func (b *batchReader) disable() {
 }
 
 // fail drops a ring whose submission failed and reads no more batches.
-// arena, if not nil, may still receive reads the kernel took: it is kept
-// reachable (never reused) until the backup is done.
+// arena, if not nil, and the ring's scratch may still receive reads the
+// kernel took: fail waits for those (fileRing.drain); the arena is never
+// reused. If even that wait fails, the memory the kernel may still write
+// is pinned for the life of the process (a parked goroutine holds it: at
+// most one arena, 512 KiB, per backup whose io_uring broke twice), so a
+// late read never lands in memory the Go heap has given to something else.
 func (b *batchReader) fail(r *fileRing, arena *batchArena) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.disabled = true
-	if arena != nil {
-		b.lost = append(b.lost, arena)
-	}
 	for i, x := range b.rings {
 		if x == r {
 			b.rings = append(b.rings[:i], b.rings[i+1:]...)
 			break
 		}
+	}
+	if !r.drain() {
+		never := make(chan struct{}) // never closed: the goroutine parks for good
+		go func() {
+			<-never
+			runtime.KeepAlive(arena)
+			runtime.KeepAlive(r.scratch)
+		}()
 	}
 	r.close()
 }

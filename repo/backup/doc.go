@@ -32,8 +32,9 @@
 // The walk of a path backup visits up to maxConcurrentDirs directories at
 // once and reads up to maxConcurrentFiles files at once; the trees it
 // stores do not depend on the order (each directory's nodes are sorted).
-// On Linux it reads a directory's small files in batches, each batch with
-// one io_uring submission (batch.go), so that the reads of files lying side
+// On Linux it reads a directory's small files in batches, each batch's
+// reads in one io_uring submission (batch.go; a second one confirms their
+// ends and closes them), so that the reads of files lying side
 // by side on the disk reach it as one request; where io_uring is missing or
 // refused, and for any file a batch could not read whole, each file is
 // read with read(2) as before.

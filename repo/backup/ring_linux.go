@@ -6,13 +6,14 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// fileRing reads a batch of files with one system call: an io_uring
-// (Linux 5.6 and later) with one read per file, submitted together. On a
+// fileRing reads a batch of files with one system call per submission: an
+// io_uring (IORING_OP_READ: Linux 5.6 and later) with one read per file, submitted together. On a
 // cold page cache the kernel starts every file's read inside one block
 // plug, so the reads of files that lie side by side on the disk (the
 // files of one directory, as a copy writes them) are merged into one
@@ -36,6 +37,9 @@ type fileRing struct {
 	cqes                   unsafe.Pointer
 	entries                uint32
 	rings, sqeMem          []byte
+	// owed counts the operations of a failed submission that the kernel
+	// took (drain waits for their completions).
+	owed uint32
 	// scratch takes the one-byte reads that find the files' ends (batch.go).
 	scratch []byte
 }
@@ -120,6 +124,30 @@ func newFileRing(entries uint32) (*fileRing, error) {
 	return r, nil
 }
 
+// ringStalls bounds the retries of an io_uring_enter that returns EAGAIN or
+// EBUSY (each after 1 ms) before the batch fails.
+const ringStalls = 50
+
+// drain waits for the operations a failed submission left in flight
+// (owed), so that no read lands in their buffers after the ring is
+// dropped; it reports whether they all completed.
+func (r *fileRing) drain() bool {
+	head := atomic.LoadUint32(r.cqHead)
+	for tries := 0; ; tries++ {
+		got := atomic.LoadUint32(r.cqTail) - head
+		if got >= r.owed {
+			return true
+		}
+		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, uintptr(r.owed-got), uringEnterGetEvent, 0, 0)
+		if errno != 0 && errno != syscall.EINTR && tries >= ringStalls {
+			return false
+		}
+		if errno == syscall.EAGAIN || errno == syscall.EBUSY {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
 // close releases the ring.
 func (r *fileRing) close() {
 	_ = unix.Munmap(r.sqeMem)
@@ -169,6 +197,7 @@ func (r *fileRing) runSome(ops []ringOp) error {
 	atomic.StoreUint32(r.sqTail, tail)
 	toSubmit, want := uint32(len(ops)), uint32(len(ops))
 	head := atomic.LoadUint32(r.cqHead)
+	stalls := 0
 	for {
 		got := atomic.LoadUint32(r.cqTail) - head
 		if got >= want && toSubmit == 0 {
@@ -176,9 +205,18 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		}
 		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want-min(got, want)), uringEnterGetEvent, 0, 0)
 		switch {
-		case errno == syscall.EINTR || errno == syscall.EAGAIN || errno == syscall.EBUSY:
+		case errno == syscall.EINTR:
+			continue
+		case (errno == syscall.EAGAIN || errno == syscall.EBUSY) && stalls < ringStalls:
+			// The kernel is short of memory for requests, or of room
+			// for completions: wait a little, a bounded number of
+			// times, then fail the batch (its files are read with
+			// read(2)) rather than spin.
+			stalls++
+			time.Sleep(time.Millisecond)
 			continue
 		case errno != 0:
+			r.owed = want - toSubmit // submitted; their completions are not reaped (drain)
 			return errno
 		}
 		toSubmit -= min(uint32(n), toSubmit)

@@ -16,3 +16,5 @@ func newFileRing(uint32) (*fileRing, error) { return nil, syscall.ENOSYS }
 func (r *fileRing) close() {}
 
 func (r *fileRing) run([]ringOp) error { return syscall.ENOSYS }
+
+func (r *fileRing) drain() bool { return true }
