@@ -14,8 +14,9 @@ import (
 // A path backup reads the small files of a directory in batches: the walk
 // collects up to batchFiles of them (at most batchArenaSize bytes in all),
 // opens them, reads them all with one io_uring submission (fileRing) into
-// one arena (a second confirms each file's end and closes them all), and hands each file's bytes to the small-file workers, which only
-// compress and store them. Read one by one, each file of a cold page cache
+// one arena (a second confirms each file's end and closes them all), and
+// hands each file's bytes to the small-file workers, which only compress
+// and store them. Read one by one, each file of a cold page cache
 // was its own request to the disk and its own wait; read together, the
 // files a copy laid side by side on the disk are one request
 // (docs/benchmarks.md, "Issue 18, session 15: many small files").

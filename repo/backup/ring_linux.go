@@ -13,9 +13,9 @@ import (
 )
 
 // fileRing reads a batch of files with one system call per submission: an
-// io_uring (IORING_OP_READ: Linux 5.6 and later) with one read per file, submitted together. On a
-// cold page cache the kernel starts every file's read inside one block
-// plug, so the reads of files that lie side by side on the disk (the
+// io_uring (IORING_OP_READ: Linux 5.6 and later) with one read per file,
+// submitted together. On a cold page cache the kernel starts every
+// file's read inside one block plug, so the reads of files that lie side by side on the disk (the
 // files of one directory, as a copy writes them) are merged into one
 // request to the device: a first backup of Go's source tree made
 // 13,000-14,600 read requests through read(2), one per file, and
