@@ -29,11 +29,7 @@ func batchJob(path string, size int) smallJob {
 // the file. The arena comes back once every job holding it is released,
 // so more batches than maxBatchArenas run without waiting.
 func TestBatchReaderReadsWholeFiles(t *testing.T) {
-	if r, err := newFileRing(4); err != nil {
-		t.Skipf("no io_uring here (%v): every small file is read by its worker", err)
-	} else {
-		r.close()
-	}
+	requireRing(t)
 	dir := t.TempDir()
 	b := newBatchReader()
 	defer b.close()
