@@ -147,9 +147,9 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 		return append(kept, rest...), nil
 	}
 	if err := ring.run(reads); err != nil {
-		// Reads the kernel took may still land in the arena: it is
-		// never reused, the ring is closed, and no more batches are
-		// read in this backup.
+		// Reads the kernel took are waited for (fail: drain), the
+		// arena is never reused, the ring is closed, and no more
+		// batches are read in this backup.
 		for _, op := range reads {
 			syscall.Close(op.fd)
 		}
@@ -253,11 +253,13 @@ func (b *batchReader) disable() {
 // kernel took: fail waits for those (fileRing.drain); the arena is never
 // reused. If even that wait fails, the memory the kernel may still write
 // is pinned for the life of the process (a parked goroutine holds it: at
-// most one arena, 512 KiB, per backup whose io_uring broke twice), so a
+// most one arena, 512 KiB, per ring in flight when the first failed, so
+// maxConcurrentDirs of them, per backup whose io_uring broke twice), so a
 // late read never lands in memory the Go heap has given to something else.
+// The wait runs without b.mu: the other walkers go on (reading with
+// read(2)) while it waits for the disk.
 func (b *batchReader) fail(r *fileRing, arena *batchArena) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.disabled = true
 	for i, x := range b.rings {
 		if x == r {
@@ -265,6 +267,7 @@ func (b *batchReader) fail(r *fileRing, arena *batchArena) {
 			break
 		}
 	}
+	b.mu.Unlock() // r is out of b.rings: close does not touch it
 	if !r.drain() {
 		never := make(chan struct{}) // never closed: the goroutine parks for good
 		go func() {

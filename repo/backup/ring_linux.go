@@ -138,7 +138,9 @@ func (r *fileRing) drain() bool {
 		if got >= r.owed {
 			return true
 		}
-		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, uintptr(r.owed-got), uringEnterGetEvent, 0, 0)
+		// min_complete counts every completion not yet reaped, and
+		// nothing is reaped here: ask for all of them.
+		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, uintptr(r.owed), uringEnterGetEvent, 0, 0)
 		if errno != 0 && errno != syscall.EINTR && tries >= ringStalls {
 			return false
 		}
@@ -203,7 +205,9 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		if got >= want && toSubmit == 0 {
 			break
 		}
-		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want-min(got, want)), uringEnterGetEvent, 0, 0)
+		// min_complete counts every completion not yet reaped from
+		// head (the kernel waits until tail-head reaches it): want.
+		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want), uringEnterGetEvent, 0, 0)
 		switch {
 		case errno == syscall.EINTR:
 			continue
