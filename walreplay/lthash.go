@@ -118,7 +118,7 @@ func (x *ltExpander) sub(h *ltHash, p []byte) { x.accum(h, p, true) }
 
 // accum adds (sub: subtracts) the element vector of p to h: with AES-NI
 // straight into h's lanes (ltAccumAES: no allocation, no buffer), else
-// through crypto/aes (vector).
+// through crypto/aes (expandKey).
 func (x *ltExpander) accum(h *ltHash, p []byte, sub bool) {
 	k := blake3.Sum256(p)
 	if haveLtAccumAES && cpu.X86.HasAES {
@@ -131,13 +131,6 @@ func (x *ltExpander) accum(h *ltHash, p []byte, sub bool) {
 	} else {
 		h.add(v)
 	}
-}
-
-// vector returns the element vector of payload p (valid until the next
-// call), through crypto/aes.
-func (x *ltExpander) vector(p []byte) *ltHash {
-	k := blake3.Sum256(p)
-	return x.expandKey(&k)
 }
 
 // expandKey returns the element vector of BLAKE3-256 digest k (valid until
