@@ -95,6 +95,33 @@ func checkReadBack(t *testing.T, r *Repository, space string, packs []index.Pack
 	}
 }
 
+// packSpaces adds each space's blobs through a packer of its own, all
+// spaces at once (released together), and flushes them: each space's packs
+// and Flush error. Add must not fail (an upload error is Flush's).
+func packSpaces(t *testing.T, r *Repository, ctx context.Context, blobs []map[chunk.ID][]byte) ([][]index.PackInfo, []error) {
+	t.Helper()
+	results := make([][]index.PackInfo, len(blobs))
+	errs := make([]error, len(blobs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for s := range blobs {
+		p := r.NewPacker(ctx, fmt.Sprintf("space-%d", s))
+		wg.Go(func() {
+			<-start
+			for id, d := range blobs[s] {
+				if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+					t.Errorf("space %d: Add: %v (an upload error is Flush's)", s, err)
+					break
+				}
+			}
+			results[s], _, errs[s] = p.Flush()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return results, errs
+}
+
 // TestPackBudgetHolds: five spaces' packers at once, their packs written
 // through a slow backend, never hold more pack buffers than one filling
 // per packer and the local backend's two writes (seven), allocate no more
@@ -104,30 +131,12 @@ func TestPackBudgetHolds(t *testing.T) {
 	const target = 64 << 10
 	tr := newTestRepo(t, InitOptions{PackSize: target})
 	r := openGated(t, tr, 2*time.Millisecond, nil)
-	ctx := context.Background()
 	const spaces = 5
-	var wg sync.WaitGroup
-	results := make([][]index.PackInfo, spaces)
 	blobs := make([]map[chunk.ID][]byte, spaces)
-	errs := make([]error, spaces)
-	start := make(chan struct{})
 	for s := range spaces {
-		space := fmt.Sprintf("space-%d", s)
-		blobs[s] = spaceBlobs(r, space, 160, 6000, uint64(s))
-		p := r.NewPacker(ctx, space)
-		wg.Go(func() {
-			<-start
-			for id, d := range blobs[s] {
-				if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
-					errs[s] = err
-					return
-				}
-			}
-			results[s], _, errs[s] = p.Flush()
-		})
+		blobs[s] = spaceBlobs(r, fmt.Sprintf("space-%d", s), 160, 6000, uint64(s))
 	}
-	close(start)
-	wg.Wait()
+	results, errs := packSpaces(t, r, context.Background(), blobs)
 	packs := 0
 	for s := range spaces {
 		if errs[s] != nil {
@@ -237,7 +246,7 @@ var packWriteErr = regexp.MustCompile(`^write pack [0-9a-f]+ \(\d+ blobs, \d+ by
 func TestPackUploadErrorSurfaces(t *testing.T) {
 	const target = 64 << 10
 	tr := newTestRepo(t, InitOptions{PackSize: target})
-	var failedBufs atomic.Int64
+	var failedBufs atomic.Int64 // pack writes failed
 	r := openGated(t, tr, 0, func(n int64) error {
 		if n >= 5 {
 			failedBufs.Add(1)
@@ -245,27 +254,12 @@ func TestPackUploadErrorSurfaces(t *testing.T) {
 		}
 		return nil
 	})
-	ctx := context.Background()
-	var wg sync.WaitGroup
 	const spaces = 3
-	errs := make([]error, spaces)
-	results := make([][]index.PackInfo, spaces)
 	blobs := make([]map[chunk.ID][]byte, spaces)
 	for s := range spaces {
-		space := fmt.Sprintf("space-%d", s)
-		blobs[s] = spaceBlobs(r, space, 60, 6000, uint64(s))
-		p := r.NewPacker(ctx, space)
-		wg.Go(func() {
-			for id, d := range blobs[s] {
-				if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
-					t.Errorf("Add: %v (an upload error is Flush's)", err)
-					return
-				}
-			}
-			results[s], _, errs[s] = p.Flush()
-		})
+		blobs[s] = spaceBlobs(r, fmt.Sprintf("space-%d", s), 60, 6000, uint64(s))
 	}
-	wg.Wait()
+	results, errs := packSpaces(t, r, context.Background(), blobs)
 	failed := 0
 	for s := range spaces {
 		if errs[s] == nil {
@@ -280,14 +274,21 @@ func TestPackUploadErrorSurfaces(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no Flush returned the upload error")
 	}
-	out, free, _, allocs, _ := r.packs.state()
+	out, free, _, _, _ := r.packs.state()
 	if out != 0 || free > packBufsIdle {
 		t.Fatalf("%d buffers out, %d kept after every Flush", out, free)
 	}
-	// Each failed write's buffer was dropped, not reused: the packs after it
-	// took new ones (or the free ones of packs that were written).
-	if f := int(failedBufs.Load()); allocs < f {
-		t.Fatalf("%d buffers allocated for %d failed writes: a failed one was reused", allocs, f)
+	// A failed write's buffer is given back as nil (write), and the pool
+	// then hands out a new one, never that one again.
+	f := newPackPool(nil)
+	f.startPacker()
+	a := f.get(target)
+	f.put(nil)
+	if b := f.get(target); &b[:1][0] == &a[:1][0] {
+		t.Fatal("a buffer given back as failed was reused")
+	}
+	if failedBufs.Load() == 0 {
+		t.Fatal("no pack write failed")
 	}
 }
 
@@ -307,25 +308,12 @@ func TestPackCancelSurfaces(t *testing.T) {
 		}
 		return nil
 	})
-	var wg sync.WaitGroup
 	const spaces = 3
-	errs := make([]error, spaces)
-	results := make([][]index.PackInfo, spaces)
+	blobs := make([]map[chunk.ID][]byte, spaces)
 	for s := range spaces {
-		space := fmt.Sprintf("space-%d", s)
-		blobs := spaceBlobs(r, space, 60, 6000, uint64(s))
-		p := r.NewPacker(ctx, space)
-		wg.Go(func() {
-			for id, d := range blobs {
-				if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
-					t.Errorf("Add: %v", err)
-					return
-				}
-			}
-			results[s], _, errs[s] = p.Flush()
-		})
+		blobs[s] = spaceBlobs(r, fmt.Sprintf("space-%d", s), 60, 6000, uint64(s))
 	}
-	wg.Wait()
+	results, errs := packSpaces(t, r, ctx, blobs)
 	var written []index.PackInfo
 	canceled := 0
 	for s := range spaces {
@@ -345,7 +333,7 @@ func TestPackCancelSurfaces(t *testing.T) {
 	}
 	for _, pk := range written {
 		for _, b := range pk.Blobs {
-			if _, err := r.ReadBlob(context.Background(), strings.TrimPrefix(pk.Space, ""), DataBlob, b.ID); err != nil {
+			if _, err := r.ReadBlob(context.Background(), pk.Space, DataBlob, b.ID); err != nil {
 				t.Fatalf("blob %x of a pack written before the cancel: %v", b.ID[:4], err)
 			}
 		}
