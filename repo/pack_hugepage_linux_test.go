@@ -8,13 +8,14 @@ import (
 )
 
 // TestPackBuffersHugePages: a new pack buffer is advised for transparent
-// huge pages before it is filled, a recycled one keeps its advice for the
-// next pack, and one the free list has no room for has the advice taken
-// back before the garbage collector gets it (else small objects later
-// placed in its range would each commit a 2 MiB page).
+// huge pages before it is filled, a reused one keeps its advice for the
+// next pack, and one the pool drops (beyond its budget once a packer
+// ends) has the advice taken back before the garbage collector gets it
+// (else small objects later placed in its range would each commit a 2 MiB
+// page).
 func TestPackBuffersHugePages(t *testing.T) {
 	requireTHP(t)
-	const target = 16 << 20
+	const want = 16 << 20
 	check := func(what string, b []byte, want bool) {
 		t.Helper()
 		ok, any, err := hugepage.Advised(b[:cap(b)])
@@ -25,18 +26,20 @@ func TestPackBuffersHugePages(t *testing.T) {
 			t.Fatalf("%s: advised %v (holds a huge page: %v), want %v", what, ok, any, want)
 		}
 	}
-	f := make(packBufs, 1)
-	a := f.newOpenPack(target, 0).buf
+	f := newPackPool(nil)
+	f.startPacker() // budget: 1 + 2 uploads
+	a := f.get(want)
 	check("new pack buffer", a, true)
-	f.recycle(a)
-	if b := f.newOpenPack(target, 0).buf; &b[:1][0] != &a[:1][0] {
-		t.Fatal("the recycled buffer was not reused")
+	f.put(a)
+	if b := f.get(want); &b[:1][0] != &a[:1][0] {
+		t.Fatal("the given-back buffer was not reused")
 	}
 	check("reused pack buffer", a, true)
-	c := f.newOpenPack(target, 0).buf // a is in use: a new buffer
+	c := f.get(want) // a is in use: a new buffer
 	check("second new pack buffer", c, true)
-	f.recycle(a)
-	f.recycle(c) // the list is full: c is dropped
+	f.put(a)
+	f.put(c)
+	f.endPacker() // the idle budget keeps one: c, the last given back, is dropped
 	check("dropped pack buffer", c, false)
 	check("kept pack buffer", a, true)
 }

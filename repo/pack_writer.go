@@ -11,19 +11,18 @@ import (
 
 	"memento/chunk"
 	"memento/index"
-	"memento/repo/directio"
-	"memento/repo/hugepage"
 )
 
 // Packer gathers the blobs of one space into packs of about the target size
-// and uploads finished packs in the background. Callers (the pipeline's
-// workers, in parallel) hand it stored blobs; it reserves each one's place in
-// the open pack under its lock and seals it straight into that place outside
-// the lock, so encryption runs on every core and no blob is copied after
-// sealing. Packs never mix spaces: reading space A never touches space B's
-// packs.
+// and hands finished packs to the repository's uploaders (packPool). Callers
+// (the pipeline's workers, in parallel) hand it stored blobs; it reserves
+// each one's place in the open pack under its lock and seals it straight
+// into that place outside the lock, so encryption runs on every core and no
+// blob is copied after sealing. Packs never mix spaces: reading space A
+// never touches space B's packs.
 type Packer struct {
 	r      *Repository
+	ctx    context.Context // the uploads'
 	space  string
 	target int
 
@@ -31,31 +30,19 @@ type Packer struct {
 	cur  *openPack
 	seen map[chunk.ID]bool // blobs added by this packer, to drop duplicates
 
-	uploads chan *openPack
-	done    chan struct{} // closed when every uploader has returned
-	upMu    sync.Mutex    // guards err, packs, stored
-	err     error         // first upload error
+	pending sync.WaitGroup // packs handed to the uploaders and not yet done
+	ended   bool           // Flush or Abort ran (guarded by mu)
+	upMu    sync.Mutex     // guards err, packs, stored
+	err     error          // first upload error
 	packs   []index.PackInfo
 	stored  int64
 }
 
-// packUploaders is how many finished packs of one space are written at once.
-// Two hide an object store's per-request latency; the hand-off is unbuffered,
-// so a space holds at most three packs in memory (one filling, two writing).
-const packUploaders = 2
-
-// packBufsKept is how many written packs' buffers a repository keeps for
-// reuse. One: the kept buffers are live heap, and a first backup of three
-// spaces has up to nine packs in flight beside them; with four kept (64 MiB)
-// its live heap sat at cmd/memento's 200 MiB soft limit and the runtime
-// collected 237-594 times per 1 GiB backup instead of 55-76, 1.3-1.4 CPU s
-// more (docs/benchmarks.md, "session 14, end").
-const packBufsKept = 1
-
 // openPack is a pack being filled. buf has its final capacity from the start
-// (see newOpenPack), so reserved ranges never move while they are sealed
+// (see packPool.get), so reserved ranges never move while they are sealed
 // into; sealing tells the uploader when every reserved range is written.
 type openPack struct {
+	p       *Packer
 	buf     []byte
 	blobs   []index.BlobInfo
 	sealing sync.WaitGroup
@@ -67,60 +54,11 @@ type openPack struct {
 // A header that does not fit only costs a reallocation.
 func packHeaderReserve(target int) int { return 64<<10 + target/256 }
 
-// packBufs is a free list of the buffers of written packs, kept for the next
-// ones: a pack buffer is 16 MiB that Go would otherwise zero on every
-// allocation. A Repository owns one, bounded by packBufsKept.
-type packBufs chan []byte
-
-// newOpenPack returns an empty pack with room for at least n bytes of blobs,
-// reusing a buffer of an earlier pack when one is free.
-func (f packBufs) newOpenPack(target, n int) *openPack {
-	want := max(target, n) + packHeaderReserve(target)
-	select {
-	case b := <-f:
-		if cap(b) >= want {
-			return &openPack{buf: b[:0]}
-		}
-	default:
-	}
-	// Aligned, so that the local backend writes the finished pack with
-	// O_DIRECT straight from this buffer. Backed by transparent huge pages:
-	// filled the first time, a 16 MiB buffer is otherwise 4,096 page faults,
-	// each ~10 us of system time and more of wall time on a virtual machine.
-	// A pack buffer lives until recycle drops it, which takes the advice
-	// back (hugepage.Unadvise) before the Go heap reuses the range.
-	b := directio.Alloc(want)
-	hugepage.Advise(b)
-	return &openPack{buf: b[:0]}
-}
-
-// recycle keeps a written pack's buffer for the next pack, up to the free
-// list's capacity, and leaves the others to the garbage collector.
-func (f packBufs) recycle(b []byte) {
-	select {
-	case f <- b[:0]:
-	default:
-		hugepage.Unadvise(b[:cap(b)])
-	}
-}
-
-// NewPacker starts a packer whose uploader runs until flush.
+// NewPacker starts a packer. It must end with Flush or Abort, which give
+// its share of the repository's pack buffers back.
 func (r *Repository) NewPacker(ctx context.Context, space string) *Packer {
-	p := &Packer{r: r, space: StorageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{},
-		uploads: make(chan *openPack), done: make(chan struct{})}
-	var wg sync.WaitGroup
-	for range packUploaders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.uploader(ctx)
-		}()
-	}
-	go func() {
-		wg.Wait()
-		close(p.done)
-	}()
-	return p
+	r.packs.startPacker()
+	return &Packer{r: r, ctx: ctx, space: StorageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{}}
 }
 
 // Claim reports whether the caller should store blob id: it is false when the
@@ -137,22 +75,27 @@ func (p *Packer) Claim(id chunk.ID) bool {
 
 // Add seals stored (a blob's stored form, rawLen bytes of plaintext) into the
 // open pack. A pack is closed before a blob that would take it past the
-// target, so packs stay within their buffer; the closed pack is handed to an
-// uploader, which blocks while both uploaders are busy and so bounds memory
-// to three packs per space.
+// target, so packs stay within their buffer; the closed pack goes to the
+// repository's uploaders, and the next one takes a buffer from the
+// repository's pack buffers (packPool.get), waiting while all of them are
+// filling or being written: that bounds the memory of every space's packs
+// together. An upload error is Flush's to return, as is the first one of
+// a pack handed over here.
 func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []byte) error {
 	n := len(stored) + p.r.seal.overhead()
 	p.mu.Lock()
-	var full *openPack
 	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target ||
-		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+1) > cap(p.cur.buf)) {
-		full, p.cur = p.cur, nil
+		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+1) > cap(p.cur.buf) ||
+		cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target)) {
+		// The last case is a blob larger than the target after small ones.
+		p.r.packs.upload(p.cur)
+		p.cur = nil
 	}
-	if p.cur == nil || cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target) {
-		if p.cur != nil { // a blob larger than the target after small ones
-			full = p.cur
-		}
-		p.cur = p.r.packBufs.newOpenPack(p.target, n)
+	if p.cur == nil {
+		// This packer holds no buffer while it waits (its full pack went
+		// to the uploaders above), so the wait ends when an upload does,
+		// whatever the other packers' workers do: see packPool.
+		p.cur = &openPack{p: p, buf: p.r.packs.get(max(p.target, n) + packHeaderReserve(p.target))}
 	}
 	cur := p.cur
 	off := len(cur.buf)
@@ -171,15 +114,7 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 		// Cannot happen: overhead is exact. Caught here, not by a reader.
 		panic(fmt.Sprintf("memento: sealed blob is %d bytes, reserved %d", len(sealed), n))
 	}
-	if full == nil {
-		return nil
-	}
-	select {
-	case p.uploads <- full:
-		return nil
-	case <-p.done:
-		return p.firstErr()
-	}
+	return nil
 }
 
 // tailSize is what the sealed header and the trailer of a pack of blobs
@@ -197,62 +132,71 @@ func (p *Packer) firstErr() error {
 	return p.err
 }
 
-func (p *Packer) uploader(ctx context.Context) {
-	for pp := range p.uploads {
-		if p.firstErr() != nil {
-			continue // drain so that add never blocks forever
-		}
-		if err := p.upload(ctx, pp); err != nil {
-			p.upMu.Lock()
-			if p.err == nil {
-				p.err = err
-			}
-			p.upMu.Unlock()
-		}
-	}
-}
-
-func (p *Packer) upload(ctx context.Context, pp *openPack) error {
+// write writes a closed pack, on one of the repository's uploaders, once
+// every blob reserved in it is sealed, and records it; after an earlier
+// upload error of the packer it writes nothing (the backup fails at Flush
+// anyway). It returns the buffer to reuse, or nil when the backend may
+// still read the one it was given: a failed request's body can be read by
+// an HTTP transport after Write returned.
+func (p *Packer) write(pp *openPack) []byte {
+	defer p.pending.Done()
 	pp.sealing.Wait()
+	if p.firstErr() != nil {
+		return pp.buf
+	}
 	hdr := p.r.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
 	b := append(pp.buf, hdr...)
 	b = append(b, encodePackTrailer(len(hdr))...)
 	id := blake3.Sum256(b)
 	start := time.Now()
-	if err := p.r.be.Write(ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
-		return fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
+	if err := p.r.be.Write(p.ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
+		p.upMu.Lock()
+		if p.err == nil {
+			p.err = fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
+		}
+		p.upMu.Unlock()
+		return nil
 	}
 	p.r.notePackRetained(id, start)
-	p.r.packBufs.recycle(b)
 	p.upMu.Lock()
 	p.packs = append(p.packs, index.PackInfo{ID: id, Size: int64(len(b)), Space: p.space, Blobs: pp.blobs})
 	p.stored += int64(len(b))
 	p.upMu.Unlock()
-	return nil
+	return b
+}
+
+// end detaches the open pack, once: the packer cannot be used afterwards.
+func (p *Packer) end() *openPack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		panic("memento: Packer used after Flush or Abort")
+	}
+	p.ended = true
+	last := p.cur
+	p.cur = nil
+	return last
 }
 
 // Flush uploads the last partial pack, waits for all uploads and returns every
 // pack written. The packer cannot be used afterwards.
 func (p *Packer) Flush() ([]index.PackInfo, int64, error) {
-	p.mu.Lock()
-	last := p.cur
-	p.cur = nil
-	p.mu.Unlock()
-	if last != nil && len(last.blobs) > 0 {
-		select {
-		case p.uploads <- last:
-		case <-p.done:
-		}
+	if last := p.end(); last != nil {
+		p.r.packs.upload(last) // never empty: a pack is opened for a blob
 	}
-	close(p.uploads)
-	<-p.done
+	p.pending.Wait()
+	p.r.packs.endPacker()
 	return p.packs, p.stored, p.err
 }
 
-// Abort stops the uploaders without writing the partial pack and returns the
-// packs that were written completely.
+// Abort waits for the packs already handed to the uploaders without writing
+// the partial pack and returns the packs that were written completely.
 func (p *Packer) Abort() []index.PackInfo {
-	close(p.uploads)
-	<-p.done
+	if last := p.end(); last != nil {
+		last.sealing.Wait() // a worker may still seal into it
+		p.r.packs.put(last.buf)
+	}
+	p.pending.Wait()
+	p.r.packs.endPacker()
 	return p.packs
 }

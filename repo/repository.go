@@ -55,7 +55,7 @@ type Repository struct {
 	// locs in one pass, for the bases of delta blobs (locateWhole).
 	dataCached map[string]bool
 
-	packBufs packBufs // buffers of written packs, for the next ones
+	packs *packPool // the packers' buffers and uploaders (pack_pool.go)
 
 	// reconcileMu serialises reconcilePacks; reconciled is when it last
 	// listed data/, so the backups of `backup --all` share one listing.
@@ -179,7 +179,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	}
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
 		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
-		packBufs: make(packBufs, packBufsKept), ms: ms, keyName: keyName}
+		packs: newPackPool(be), ms: ms, keyName: keyName}
 	r.locking.opts = opts.Lock
 	copy(r.idKey[:], ms.IDKey)
 	if r.log == nil {

@@ -276,9 +276,11 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 // spacesBackedUpAtOnce is how many spaces `backup --all` backs up at once.
 // They share one chunk pipeline, whose workers bound the CPU spent cutting,
 // hashing and compressing whatever the number of spaces, and one
-// ReplayLimiter for their state replays; each space adds memory of its own
-// (a packer's open packs, read buffers). Four keep the pipeline fed while a
-// space is paused, staging or between files, and bound that memory.
+// ReplayLimiter for their state replays, and the repository's pack writes
+// (repo's packPool: two at once on a local directory); each space adds
+// memory of its own (the pack it fills, read buffers). Four keep the
+// pipeline fed while a space is paused, staging or between files, and
+// bound that memory.
 const spacesBackedUpAtOnce = 4
 
 // estimateSize sums file sizes for the progress bar; cheap next to reading them.

@@ -116,10 +116,10 @@ segment the disk and the archive agree on) and archives it.`,
 
 // spacesArchivedAtOnce is how many spaces `wal archive` archives at once.
 // They share one chunk pipeline, whose workers bound the CPU spent cutting,
-// hashing and compressing whatever the number of spaces; each space adds its
-// own packer (open packs in memory) and reads. Four keep the pipeline busy
-// while a space is listing or between segments, without holding many spaces'
-// packs at once.
+// hashing and compressing whatever the number of spaces, and the
+// repository's pack writes; each space adds its own packer (the pack it
+// fills) and reads. Four keep the pipeline busy while a space is listing or
+// between segments, without holding many spaces' packs at once.
 const spacesArchivedAtOnce = 4
 
 // walArchive archives spaces; bad are the entries of spaces/ that cannot be

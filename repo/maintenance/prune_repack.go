@@ -29,7 +29,8 @@ func repackPacks(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOpti
 		pk := r.NewPacker(ctx, sp)
 		g, gctx := errgroup.WithContext(ctx)
 		// Packs are read whole: two at a time bounds memory to two packs
-		// being read plus the packer's three.
+		// being read plus the packer's (one filling, and the ones being
+		// written: two on a local directory).
 		g.SetLimit(2)
 		for _, p := range pl.repack[sp] {
 			g.Go(func() error { return repackOne(gctx, r, pk, p, opts.Progress) })

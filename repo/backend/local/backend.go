@@ -100,6 +100,13 @@ func (b *Backend) Close() error {
 // Location returns the absolute path of the repository directory.
 func (b *Backend) Location() string { return b.root }
 
+// PackWriters is how many packs a repository writes at once here
+// (repo.PackWriters), for all its spaces together: two, one writing its
+// data while the other fsyncs and renames. More only add buffers: the
+// device is the bound (docs/benchmarks.md, "Issue 18, session 16: the
+// first backup's pack buffers").
+func (b *Backend) PackWriters() int { return 2 }
+
 // Stat returns the size of the file name. The error wraps fs.ErrNotExist when
 // the file is absent.
 func (b *Backend) Stat(ctx context.Context, name string) (int64, error) {

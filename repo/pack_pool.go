@@ -1,0 +1,201 @@
+package repo
+
+import (
+	"sync"
+
+	"memento/repo/directio"
+	"memento/repo/hugepage"
+)
+
+// packPool owns a repository's pack buffers and the uploaders that write
+// them, for all its packers together (every space of `backup --all`).
+//
+// Memory: each packer fills at most one pack, and the uploaders write at
+// most uploadLimit packs; the buffers of all of them together are bounded
+// by budget = packers + uploadLimit. A packer whose pack is full hands it
+// over (upload, which never waits) and takes the next buffer (get); get
+// waits only while every buffer of the budget is out. Written buffers go
+// back to a free list and are reused as they are, neither zeroed nor
+// faulted in again: a first backup allocates its budget once.
+//
+// Deadlock-free by construction: a packer waiting in get holds no buffer
+// (its full pack went to the uploaders first), so while it waits at most
+// packers-1 buffers are filling and at least uploadLimit+1 are queued or
+// being written. The uploaders depend on nothing but the backend (and the
+// sealing of blobs already reserved, which waits for nothing), so an
+// upload ends and get returns, whatever the pipeline's workers, shared
+// by the spaces, are blocked on.
+type packPool struct {
+	// perBackend is the uploaders' limit when the backend names one
+	// (PackWriters), else 0: packUploaders per packer.
+	perBackend int
+
+	mu        sync.Mutex
+	cond      sync.Cond // signalled when a buffer is given back
+	packers   int       // packers started and not ended
+	out       int       // buffers filling, queued or being written
+	free      [][]byte  // written buffers, for the next packs
+	queue     []*openPack
+	uploaders int // goroutines draining queue
+	peak      int // most buffers held at once (out + free), for tests
+	allocs    int // buffers allocated, for tests
+}
+
+// packUploaders is how many packs per packer are written at once on a
+// backend that does not say how many writes keep it busy (PackWriters): an
+// object store, whose per-request latency two writes per space hide.
+const packUploaders = 2
+
+// PackWriters is implemented by backends that say how many pack writes at
+// once keep them busy, whatever the number of packers: a local directory,
+// bound by its device.
+type PackWriters interface {
+	PackWriters() int
+}
+
+// packBufsIdle is how many buffers the pool keeps while no packer runs: one,
+// for the next packer of a long-lived process (the WAL archiver's runs)
+// without holding a first backup's worth of memory between backups.
+const packBufsIdle = 1
+
+func newPackPool(be Backend) *packPool {
+	f := &packPool{}
+	f.cond.L = &f.mu
+	if pw, ok := be.(PackWriters); ok {
+		f.perBackend = max(1, pw.PackWriters())
+	}
+	return f
+}
+
+// uploadLimit is how many packs are written at once. Called with mu held.
+func (f *packPool) uploadLimit() int {
+	if f.perBackend > 0 {
+		return f.perBackend
+	}
+	return max(1, packUploaders*f.packers)
+}
+
+// budget is how many buffers the pool may hold, out and free. Called with
+// mu held.
+func (f *packPool) budget() int {
+	if f.packers == 0 {
+		return packBufsIdle
+	}
+	return f.packers + f.uploadLimit()
+}
+
+func (f *packPool) startPacker() {
+	f.mu.Lock()
+	f.packers++
+	f.mu.Unlock()
+	f.cond.Broadcast() // the budget grew
+}
+
+// endPacker is called once a packer's last pack is written (or dropped):
+// its share of the budget goes, and free buffers beyond the smaller
+// budget are left to the garbage collector.
+func (f *packPool) endPacker() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.packers--
+	f.trim()
+}
+
+// trim drops free buffers beyond the budget. Called with mu held.
+func (f *packPool) trim() {
+	for len(f.free) > 0 && f.out+len(f.free) > f.budget() {
+		n := len(f.free) - 1
+		// Hand the range back to small pages before the heap reuses it.
+		hugepage.Unadvise(f.free[n][:cap(f.free[n])])
+		f.free[n] = nil
+		f.free = f.free[:n]
+	}
+}
+
+// get returns an empty buffer of capacity at least want for a packer's next
+// pack, a free one when there is one, else a new one while the budget
+// allows, else it waits for an upload to give one back. The caller holds
+// no other buffer.
+func (f *packPool) get(want int) []byte {
+	f.mu.Lock()
+	for len(f.free) == 0 && f.out >= f.budget() {
+		f.cond.Wait()
+	}
+	var b []byte
+	if n := len(f.free); n > 0 {
+		b, f.free[n-1] = f.free[n-1], nil
+		f.free = f.free[:n-1]
+	}
+	f.out++
+	f.peak = max(f.peak, f.out+len(f.free))
+	f.mu.Unlock()
+	if cap(b) >= want {
+		return b[:0]
+	}
+	if b != nil { // a blob larger than the target needs a larger one
+		hugepage.Unadvise(b[:cap(b)])
+	}
+	// Aligned, so that the local backend writes the finished pack with
+	// O_DIRECT straight from this buffer. Backed by transparent huge pages:
+	// filled the first time, a 16 MiB buffer is otherwise 4,096 page faults,
+	// each ~10 us of system time and more of wall time on a virtual machine.
+	// A pack buffer lives until trim drops it, which takes the advice back
+	// (hugepage.Unadvise) before the Go heap reuses the range.
+	f.mu.Lock()
+	f.allocs++
+	f.mu.Unlock()
+	b = directio.Alloc(want)
+	hugepage.Advise(b)
+	return b[:0]
+}
+
+// put gives a buffer back: b for the next pack, or nil when it must not be
+// reused (its write failed and the backend may still read it).
+func (f *packPool) put(b []byte) {
+	f.mu.Lock()
+	f.out--
+	if b != nil {
+		f.free = append(f.free, b[:0])
+		f.trim()
+	}
+	f.mu.Unlock()
+	f.cond.Broadcast()
+}
+
+// upload queues a closed pack for the uploaders, starting one if fewer than
+// uploadLimit run. It never waits. The packs are written in the order they
+// were queued, whatever their packer.
+func (f *packPool) upload(pp *openPack) {
+	pp.p.pending.Add(1)
+	f.mu.Lock()
+	f.queue = append(f.queue, pp)
+	start := f.uploaders < f.uploadLimit()
+	if start {
+		f.uploaders++
+	}
+	f.mu.Unlock()
+	if start {
+		go f.uploader()
+	}
+}
+
+// uploader writes queued packs until the queue is empty: uploaders live as
+// long as there is work, so a repository keeps no goroutine between backups.
+func (f *packPool) uploader() {
+	for {
+		f.mu.Lock()
+		if len(f.queue) == 0 || f.uploaders > f.uploadLimit() {
+			f.uploaders--
+			f.mu.Unlock()
+			return
+		}
+		pp := f.queue[0]
+		f.queue[0] = nil
+		f.queue = f.queue[1:]
+		if len(f.queue) == 0 {
+			f.queue = f.queue[:0:0] // let the backing array go
+		}
+		f.mu.Unlock()
+		f.put(pp.p.write(pp))
+	}
+}

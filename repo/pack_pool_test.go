@@ -1,0 +1,344 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"memento/chunk"
+	"memento/index"
+	"memento/repo/backend/local"
+)
+
+// packGateBackend is the local backend with its pack writes held up: each
+// waits delay (a slow device or object store), and hook, if set, runs
+// first and may fail the write (a full disk, a cancelled backup). It
+// embeds *local.Backend, so the repository sees its PackWriters.
+type packGateBackend struct {
+	*local.Backend
+	delay time.Duration
+	packs atomic.Int64 // pack writes begun
+	hook  func(n int64) error
+}
+
+func (b *packGateBackend) Write(ctx context.Context, name string, r io.Reader, size int64) error {
+	if strings.HasPrefix(name, DirData+"/") {
+		n := b.packs.Add(1)
+		if b.hook != nil {
+			if err := b.hook(n); err != nil {
+				return err
+			}
+		}
+		time.Sleep(b.delay)
+	}
+	return b.Backend.Write(ctx, name, r, size)
+}
+
+// openGated reopens tr's repository through a packGateBackend.
+func openGated(t *testing.T, tr *testRepo, delay time.Duration, hook func(int64) error) *Repository {
+	t.Helper()
+	r, err := Open(context.Background(), &packGateBackend{Backend: tr.be, delay: delay, hook: hook},
+		Options{Password: testPassword, CacheDir: tr.cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// spaceBlobs are one space's blobs for a test: n of size bytes, random
+// (so that every pack holds about target/size of them).
+func spaceBlobs(r *Repository, space string, n, size int, seed uint64) map[chunk.ID][]byte {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	m := map[chunk.ID][]byte{}
+	for len(m) < n {
+		d := make([]byte, size)
+		for i := range d {
+			d[i] = byte(rng.Uint32())
+		}
+		m[r.ChunkKey(space).Sum(d)] = d
+	}
+	return m
+}
+
+// poolState is the pool's counters, read under its lock.
+func (f *packPool) state() (out, free, peak, allocs, packers int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.out, len(f.free), f.peak, f.allocs, f.packers
+}
+
+// checkReadBack indexes packs and reads every blob of want back.
+func checkReadBack(t *testing.T, r *Repository, space string, packs []index.PackInfo, want map[chunk.ID][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.SaveIndex(ctx, packs); err != nil {
+		t.Fatal(err)
+	}
+	for id, d := range want {
+		got, err := r.ReadBlob(ctx, space, DataBlob, id)
+		if err != nil {
+			t.Fatalf("space %s: blob %x: %v", space, id[:4], err)
+		}
+		if !bytes.Equal(got, d) {
+			t.Fatalf("space %s: blob %x reads %d bytes, not the %d added", space, id[:4], len(got), len(d))
+		}
+	}
+}
+
+// packSpaces adds each space's blobs through a packer of its own, all
+// spaces at once (released together), and flushes them: each space's packs
+// and Flush error. Add must not fail (an upload error is Flush's).
+func packSpaces(t *testing.T, r *Repository, ctx context.Context, blobs []map[chunk.ID][]byte) ([][]index.PackInfo, []error) {
+	t.Helper()
+	results := make([][]index.PackInfo, len(blobs))
+	errs := make([]error, len(blobs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for s := range blobs {
+		p := r.NewPacker(ctx, fmt.Sprintf("space-%d", s))
+		wg.Go(func() {
+			<-start
+			for id, d := range blobs[s] {
+				if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+					t.Errorf("space %d: Add: %v (an upload error is Flush's)", s, err)
+					break
+				}
+			}
+			results[s], _, errs[s] = p.Flush()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return results, errs
+}
+
+// TestPackBudgetHolds: five spaces' packers at once, their packs written
+// through a slow backend, never hold more pack buffers than one filling
+// per packer and the local backend's two writes (seven), allocate no more
+// than that in all (the written ones are reused), and every blob reads
+// back; once the packers end, the pool keeps one idle buffer.
+func TestPackBudgetHolds(t *testing.T) {
+	const target = 64 << 10
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	r := openGated(t, tr, 2*time.Millisecond, nil)
+	const spaces = 5
+	blobs := make([]map[chunk.ID][]byte, spaces)
+	for s := range spaces {
+		blobs[s] = spaceBlobs(r, fmt.Sprintf("space-%d", s), 160, 6000, uint64(s))
+	}
+	results, errs := packSpaces(t, r, context.Background(), blobs)
+	packs := 0
+	for s := range spaces {
+		if errs[s] != nil {
+			t.Fatal(errs[s])
+		}
+		packs += len(results[s])
+		checkReadBack(t, r, fmt.Sprintf("space-%d", s), results[s], blobs[s])
+	}
+	out, free, peak, allocs, packers := r.packs.state()
+	const budget = spaces + 2
+	t.Logf("%d packs; at most %d buffers at once, %d allocated", packs, peak, allocs)
+	if packs < 4*budget {
+		t.Fatalf("%d packs: too few to test the budget of %d", packs, budget)
+	}
+	if peak > budget || allocs > budget {
+		t.Fatalf("%d buffers at once, %d allocated: the budget is %d (%d packers + 2 writes)", peak, allocs, budget, spaces)
+	}
+	if out != 0 || free != packBufsIdle || packers != 0 {
+		t.Fatalf("after every Flush: %d buffers out, %d kept, %d packers; want 0, %d, 0", out, free, packers, packBufsIdle)
+	}
+}
+
+// TestPackersShareWorkersNoDeadlock: many spaces with tiny packs (a pack
+// per blob or two), their blobs added by two workers shared by all the
+// spaces, as the chunk pipeline's are, through a slow backend. A worker
+// waiting for a buffer in one space's Add must not keep the others'
+// packs from being written. Bounded by a context's deadline, not a sleep.
+func TestPackersShareWorkersNoDeadlock(t *testing.T) {
+	const target = 4 << 10
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	r := openGated(t, tr, 200*time.Microsecond, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const spaces = 12
+	type job struct {
+		p  *Packer
+		id chunk.ID
+		d  []byte
+	}
+	jobs := make(chan job)
+	packers := make([]*Packer, spaces)
+	blobs := make([]map[chunk.ID][]byte, spaces)
+	var feed []job
+	for s := range spaces {
+		space := fmt.Sprintf("s%02d", s)
+		packers[s] = r.NewPacker(context.Background(), space)
+		blobs[s] = spaceBlobs(r, space, 40, 3000, uint64(s))
+		for id, d := range blobs[s] {
+			feed = append(feed, job{packers[s], id, d})
+		}
+	}
+	rand.New(rand.NewPCG(7, 7)).Shuffle(len(feed), func(i, j int) { feed[i], feed[j] = feed[j], feed[i] })
+	done := make(chan error, 1)
+	go func() {
+		var workers sync.WaitGroup
+		var failed atomic.Pointer[error]
+		for range 2 {
+			workers.Go(func() {
+				for j := range jobs {
+					if err := j.p.Add(DataBlob, j.id, 0, len(j.d), j.d); err != nil {
+						failed.Store(&err)
+					}
+				}
+			})
+		}
+		for _, j := range feed {
+			jobs <- j
+		}
+		close(jobs)
+		workers.Wait()
+		if err := failed.Load(); err != nil {
+			done <- *err
+			return
+		}
+		for s, p := range packers {
+			packs, _, err := p.Flush()
+			if err != nil {
+				done <- err
+				return
+			}
+			checkReadBack(t, r, fmt.Sprintf("s%02d", s), packs, blobs[s])
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		out, free, peak, _, n := r.packs.state()
+		t.Fatalf("deadlock: the packers did not finish (%d buffers out, %d free, peak %d, %d packers)", out, free, peak, n)
+	}
+	if _, _, peak, _, _ := r.packs.state(); peak > spaces+2 {
+		t.Fatalf("%d buffers at once, budget %d", peak, spaces+2)
+	}
+}
+
+var packWriteErr = regexp.MustCompile(`^write pack [0-9a-f]+ \(\d+ blobs, \d+ bytes\): .*input/output error$`)
+
+// TestPackUploadErrorSurfaces: pack writes fail from the fifth on (a
+// device error); the three packers sharing the uploaders go on adding,
+// and each Flush returns its first upload error naming the pack, or,
+// for a packer all of whose packs were written, nil with every blob
+// readable. No buffer stays out, and the ones whose writes failed are
+// not reused.
+func TestPackUploadErrorSurfaces(t *testing.T) {
+	const target = 64 << 10
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	var failedBufs atomic.Int64 // pack writes failed
+	r := openGated(t, tr, 0, func(n int64) error {
+		if n >= 5 {
+			failedBufs.Add(1)
+			return fmt.Errorf("injected: %w", syscall.EIO)
+		}
+		return nil
+	})
+	const spaces = 3
+	blobs := make([]map[chunk.ID][]byte, spaces)
+	for s := range spaces {
+		blobs[s] = spaceBlobs(r, fmt.Sprintf("space-%d", s), 60, 6000, uint64(s))
+	}
+	results, errs := packSpaces(t, r, context.Background(), blobs)
+	failed := 0
+	for s := range spaces {
+		if errs[s] == nil {
+			checkReadBack(t, r, fmt.Sprintf("space-%d", s), results[s], blobs[s])
+			continue
+		}
+		failed++
+		if !errors.Is(errs[s], syscall.EIO) || !packWriteErr.MatchString(errs[s].Error()) {
+			t.Fatalf("space %d: Flush: %q, want %s wrapping EIO", s, errs[s], packWriteErr)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no Flush returned the upload error")
+	}
+	out, free, _, _, _ := r.packs.state()
+	if out != 0 || free > packBufsIdle {
+		t.Fatalf("%d buffers out, %d kept after every Flush", out, free)
+	}
+	// A failed write's buffer is given back as nil (write), and the pool
+	// then hands out a new one, never that one again.
+	f := newPackPool(nil)
+	f.startPacker()
+	a := f.get(target)
+	f.put(nil)
+	if b := f.get(target); &b[:1][0] == &a[:1][0] {
+		t.Fatal("a buffer given back as failed was reused")
+	}
+	if failedBufs.Load() == 0 {
+		t.Fatal("no pack write failed")
+	}
+}
+
+// TestPackCancelSurfaces: the backup's context is cancelled while packs
+// are being written (before the third write): every Flush returns an
+// error wrapping context.Canceled, the packs written before it are
+// returned, and recording them under context.WithoutCancel (as a
+// cancelled backup does) makes their blobs readable.
+func TestPackCancelSurfaces(t *testing.T) {
+	const target = 64 << 10
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := openGated(t, tr, 0, func(n int64) error {
+		if n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	const spaces = 3
+	blobs := make([]map[chunk.ID][]byte, spaces)
+	for s := range spaces {
+		blobs[s] = spaceBlobs(r, fmt.Sprintf("space-%d", s), 60, 6000, uint64(s))
+	}
+	results, errs := packSpaces(t, r, ctx, blobs)
+	var written []index.PackInfo
+	canceled := 0
+	for s := range spaces {
+		if errs[s] != nil {
+			if !errors.Is(errs[s], context.Canceled) {
+				t.Fatalf("space %d: Flush: %v, want context.Canceled", s, errs[s])
+			}
+			canceled++
+		}
+		written = append(written, results[s]...)
+	}
+	if canceled == 0 || len(written) == 0 || len(written) > 3 {
+		t.Fatalf("%d Flushes cancelled, %d packs written; want some, and at most the 3 begun before", canceled, len(written))
+	}
+	if err := r.SaveIndex(context.WithoutCancel(ctx), written); err != nil {
+		t.Fatal(err)
+	}
+	for _, pk := range written {
+		for _, b := range pk.Blobs {
+			if _, err := r.ReadBlob(context.Background(), pk.Space, DataBlob, b.ID); err != nil {
+				t.Fatalf("blob %x of a pack written before the cancel: %v", b.ID[:4], err)
+			}
+		}
+	}
+	if out, _, _, _, _ := r.packs.state(); out != 0 {
+		t.Fatalf("%d buffers out after every Flush", out)
+	}
+}
