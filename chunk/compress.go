@@ -278,11 +278,18 @@ func compress(dst, src []byte, level Level, mode shuffleMode, probe bool, huff b
 			*tmp = plain[:0]
 			bufs.put(tmp)
 		}
-	case probe && !samplePays(src, l):
-		return src, false
 	default:
+		text := st.text
+		if probe && probed(src) {
+			if text == textUnknown {
+				text = textOf(src)
+			}
+			if text != textYes && !samplePays(src, l) {
+				return src, false
+			}
+		}
 		out = append(dst[:0], formatZstd)
-		out = encoder(textLevel(l, src, st.text)).EncodeAll(src, out)
+		out = encoder(textLevel(l, src, text)).EncodeAll(src, out)
 	}
 	if !pays(len(src), len(out)) {
 		return src, false

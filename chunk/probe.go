@@ -156,8 +156,17 @@ var cLog2c = func() (t [probeWindow/4 + 1]float64) {
 // polynomials) stored a 1.2 MB chunk raw that zstd halves, 0.5-0.6 MB more
 // than the others. Incompressible chunks pay two more sample compressions
 // (about 3 % of compressing them).
+//
+// A chunk that looks like text (looksLikeText) is not probed (compress):
+// source code, JSON, logs and prose always compress, so the probe's sample
+// compression was all it did for them; Go's src/ has 240 files between 64
+// and 512 KiB, text nearly all, each paid a 16 KiB sample compression
+// before its own (docs/benchmarks.md, "Issue 18, session 16: the first
+// backup of a small-file tree"). A chunk misjudged as text costs a full
+// compression, and is still stored raw unless that saves
+// minSavingsPercent.
 func samplePays(p []byte, l Level) bool {
-	if len(p) < 4*probeWindow {
+	if !probed(p) {
 		return true
 	}
 	out := getBuf(probeWindow + 64)
@@ -172,6 +181,18 @@ func samplePays(p []byte, l Level) bool {
 		}
 	}
 	return false
+}
+
+// probed reports whether samplePays samples a chunk of p's length: small
+// chunks are compressed whole at once.
+func probed(p []byte) bool { return len(p) >= 4*probeWindow }
+
+// textOf is looksLikeText as a sampleStats text value.
+func textOf(p []byte) int8 {
+	if looksLikeText(p) {
+		return textYes
+	}
+	return textNo
 }
 
 // shuffledSamplePays is samplePays for chunks that look like float32: it

@@ -780,13 +780,8 @@ func readDirItems(dir item) ([]item, error) {
 	} else if names == nil {
 		// Names only (sorted below): os.ReadDir would make and sort a
 		// DirEntry per name, and the walk lstats every entry anyway.
-		f, err := os.Open(dir.path)
-		if err != nil {
-			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
-		}
-		names, err = f.Readdirnames(-1)
-		f.Close()
-		if err != nil {
+		var err error
+		if names, err = readDirNames(dir.path); err != nil {
 			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"memento/chunk"
 )
 
 // openFile opens a regular file to back up, not following a final symlink,
@@ -25,8 +27,14 @@ func openFile(path string) (*os.File, error) {
 // whole (readFD) and closed with syscall.Close: os.NewFile costs one more
 // system call (fcntl, to learn whether the descriptor is non-blocking).
 func openFD(path string) (int, error) {
+	return openFlags(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC)
+}
+
+// openFlags is open(2) of path with flags, retried on EINTR; errors are
+// *fs.PathError values as os.OpenFile returns.
+func openFlags(path string, flags int) (int, error) {
 	for {
-		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		fd, err := syscall.Open(path, flags, 0)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -55,4 +63,39 @@ func readFD(fd int, path string, b []byte, limit int) (_ []byte, full bool, _ er
 		b = b[:len(b)+n]
 	}
 	return b, true, nil
+}
+
+// dirBufSize is the getdents buffer of readDirNames, os.File's own size.
+const dirBufSize = 8 << 10
+
+// readDirNames returns the names in directory path (not "." and ".."),
+// unsorted, as os.Open and File.Readdirnames(-1) do, without their four
+// fcntl calls and an epoll_ctl per directory (os.Open makes the descriptor
+// non-blocking to try the poller, which refuses directories, and sets it
+// back): 5,600 of the system calls of a first backup of Go's src/, whose
+// 1,400 directories are listed once each. Errors are the same
+// *fs.PathError values ("open", "readdirent").
+func readDirNames(path string) ([]string, error) {
+	fd, err := openFlags(path, syscall.O_RDONLY|syscall.O_CLOEXEC) // a followed symlink's directory too
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	b := chunk.Buffer(dirBufSize)
+	defer chunk.PutBuffer(b)
+	buf := (*b)[:dirBufSize]
+	var names []string
+	for {
+		n, err := syscall.ReadDirent(fd, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdirent", Path: path, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
+	}
 }

@@ -14,6 +14,9 @@
 # dir (--data-dir DIR --all), any other as a plain path. TOOLS picks the
 # tools (default "old new restic"). MEMENTO_PASSWORD and RESTIC_PASSWORD
 # must be set; W holds the repositories and caches and is emptied per run.
+# WRAP, if set, prefixes every timed command: WRAP="chrt -f 20" runs it
+# ahead of a loaded machine's other work (docs/benchmarks.md, "Issue 18,
+# session 16").
 set -u
 : "${OLD:?} ${NEW:?} ${DATA:?} ${W:?}"
 ROUNDS=${ROUNDS:-3}
@@ -44,7 +47,8 @@ for ((round = 0; round < ROUNDS; round++)); do
       sync
       echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
       load=$(cut -d' ' -f1 /proc/loadavg)
-      /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${cmd[@]}" >/dev/null 2>"$W/err" || echo "FAILED: $tool $name: $(tail -n 2 "$W/err")" >&2
+      read -ra wrap <<<"${WRAP:-}"
+      /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${wrap[@]}" "${cmd[@]}" >/dev/null 2>"$W/err" || echo "FAILED: $tool $name: $(tail -n 2 "$W/err")" >&2
       read -r wall u s rss <"$W/time"
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $((round + 1)) "$name" "$tool" "$wall" \
         "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')" "$u" "$s" "$load" "$(du -sb "$r" | cut -f1)" "$rss"
