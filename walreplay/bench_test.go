@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -27,7 +29,8 @@ func benchLog(b *testing.B, n int) (*Log, int64) {
 // BenchmarkReplay replays a 768-dim log from disk (page cache) into a fresh
 // State per iteration: reading, CRC, validation, payload checks, and either
 // the copy of every record into the state ("copy") or a reference into the
-// memory-mapped segment ("zerocopy"). Reports entries/s and MB/s.
+// memory-mapped segment, read with read() ("zerocopy"). Reports entries/s and
+// MB/s.
 func BenchmarkReplay(b *testing.B) {
 	const n = 50_000
 	l, size := benchLog(b, n)
@@ -153,5 +156,39 @@ func BenchmarkReplayAfterDay(b *testing.B) {
 				b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 			}
 		})
+	}
+}
+
+// BenchmarkFirstBackupReplay does what a first backup does to each space's
+// WAL, on real data dirs: a zero-copy ReplayResume from nothing and the
+// version-2 digest computed over the live records, for every WAL directory
+// in MEMENTO_BENCH_WALDIRS (space-separated, one after the other, as the
+// backup's replays take turns); skipped without it. Reports CPU seconds per
+// pass beside the wall. With -benchtime=1x after dropping the page cache it
+// measures the cold case (docs/benchmarks.md, issue 18 session 16).
+func BenchmarkFirstBackupReplay(b *testing.B) {
+	dirs := strings.Fields(os.Getenv("MEMENTO_BENCH_WALDIRS"))
+	if len(dirs) == 0 {
+		b.Skip("MEMENTO_BENCH_WALDIRS is not set")
+	}
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		for _, d := range dirs {
+			l, err := OpenLog(d)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := NewZeroCopyState()
+			if _, _, _, err := l.ReplayResume(context.Background(), nil, s); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.DigestOf(DigestKindLtHash); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	}
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	}
 }

@@ -127,9 +127,16 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 				if tc.torn && (sum.TornSegment != tc.seg || sum.TornOffset != tc.off) {
 					t.Fatalf("torn tail at %s:%d, want %s:%d", sum.TornSegment, sum.TornOffset, tc.seg, tc.off)
 				}
-				// Replay ends silently at the torn tail too.
-				if _, err := l.Replay(context.Background(), Target{}, NewState()); err != nil {
+				// Replay ends silently at the torn tail too, copying or
+				// zero-copy, at the same entry.
+				pos, err := l.Replay(context.Background(), Target{}, NewState())
+				if err != nil {
 					t.Fatalf("replay: %v", err)
+				}
+				zc := NewZeroCopyState()
+				defer zc.Close()
+				if zpos, err := l.Replay(context.Background(), Target{}, zc); err != nil || zpos != pos {
+					t.Fatalf("zero-copy replay: at %+v, %v; copying replay at %+v", zpos, err, pos)
 				}
 				return
 			}
@@ -146,9 +153,17 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 			if !strings.HasPrefix(ce.Reason, tc.reason) {
 				t.Fatalf("reason %q, want prefix %q", ce.Reason, tc.reason)
 			}
-			// Replay to the end meets the same problem.
-			if _, rerr := l.Replay(context.Background(), Target{}, NewState()); !errors.Is(rerr, tc.want) {
+			// Replay to the end meets the same problem, and a zero-copy
+			// replay (which maps the segments but reads them) reports it in
+			// the same words.
+			_, rerr := l.Replay(context.Background(), Target{}, NewState())
+			if !errors.Is(rerr, tc.want) {
 				t.Fatalf("replay: got %v, want %v", rerr, tc.want)
+			}
+			zc := NewZeroCopyState()
+			defer zc.Close()
+			if _, zerr := l.Replay(context.Background(), Target{}, zc); zerr == nil || zerr.Error() != rerr.Error() {
+				t.Fatalf("zero-copy replay: got %v, want %v", zerr, rerr)
 			}
 		})
 	}

@@ -122,3 +122,41 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzZeroCopyReplay: any bytes, as the only segment of a log, replay to
+// the same position, error text and digests (both versions) into a
+// zero-copy State (segment mapped, read into the walk's buffer, records
+// referred into the map) as into a copying one.
+func FuzzZeroCopyReplay(f *testing.F) {
+	for _, dir := range []string{"testdata/golden/basic", "testdata/golden/compacted"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "wal-*.log"))
+		for _, p := range files {
+			b, _ := os.ReadFile(p)
+			f.Add(b)
+		}
+	}
+	f.Add(encode(genEntries(9, 40, 3)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, SegmentName(1)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l := mustOpenLog(t, dir)
+		ctx := context.Background()
+		cp, zc := NewState(), NewZeroCopyState()
+		defer zc.Close()
+		pos, err := l.Replay(ctx, Target{}, cp)
+		zpos, zerr := l.Replay(ctx, Target{}, zc)
+		if pos != zpos || (err == nil) != (zerr == nil) || err != nil && err.Error() != zerr.Error() {
+			t.Fatalf("zero-copy replay at %+v, %v; copying at %+v, %v", zpos, zerr, pos, err)
+		}
+		if cp.Digest() != zc.Digest() {
+			t.Fatal("zero-copy and copying replays differ in digest v1")
+		}
+		d, err := cp.DigestOf(DigestKindLtHash)
+		zd, zerr := zc.DigestOf(DigestKindLtHash)
+		if d != zd || err != nil || zerr != nil {
+			t.Fatalf("digest v2: zero-copy %x (%v), copying %x (%v)", zd, zerr, d, err)
+		}
+	})
+}

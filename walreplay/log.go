@@ -60,7 +60,8 @@ func (l *Log) openSegment(i int) (*os.File, io.Reader, error) {
 
 // visitFunc is called for each entry the segment reader accepts; returning
 // errStop ends the walk. mblk >= 0 says the segment is memory-mapped as
-// block mblk of the zero-copy State given to walk, so e.Payload lies in it.
+// block mblk of the zero-copy State given to walk, so the bytes of e (read
+// into the walk's buffer, which e.Payload aliases) lie in that map at off.
 type visitFunc func(seg int, off int64, e *Entry, mblk int) error
 
 var errStop = errors.New("stop")
@@ -69,11 +70,20 @@ var errStop = errors.New("stop")
 // hands it to fn (which may stop the walk with errStop). A torn tail of the
 // newest segment ends the walk and is reported as torn (with its location);
 // a torn tail of any other segment is corruption.
-// zc, when a zero-copy State, has segments mapped into it instead of read.
+// zc, when a zero-copy State, has each segment mapped into it for its
+// records to refer to (the walk itself still reads the file).
 //
 // start, when not 0, is the offset in segment from at which reading begins,
 // with v already positioned there (a resumed replay, resume.go).
 func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc *State, fn visitFunc) (torn *CorruptError, err error) {
+	// One buffer for every segment's reader: readChunk, or less when the
+	// segments are all smaller (one byte more than the largest, so that
+	// reading a whole segment leaves room to see its end without growing).
+	size := int64(initialBuf)
+	for _, seg := range l.segs[min(from, len(l.segs)):] {
+		size = max(size, seg.Size+1)
+	}
+	buf := make([]byte, min(size, readChunk))
 	for i := from; i < len(l.segs); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -82,7 +92,7 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 		if i == from {
 			off = start
 		}
-		torn, stop, err := l.walkSegment(ctx, i, off, v, zc, fn)
+		torn, stop, err := l.walkSegment(ctx, i, off, v, zc, buf, fn)
 		if err != nil || stop || torn != nil {
 			return torn, err
 		}
@@ -90,7 +100,16 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 	return nil, nil
 }
 
-func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator, zc *State, fn visitFunc) (torn *CorruptError, stop bool, err error) {
+// walkSegment walks segment i (from offset start) with a reader that reads
+// into buf. For a zero-copy State the segment is also mapped, but only as
+// the place its records will refer to: the walk reads the file with read(),
+// not through the map, and limited to the map's length, so every entry it
+// accepts lies inside the map. Checksumming through a fresh map costs a
+// page fault per page (2.9 GB/s of CRC32C on the reference VM, against 9.7
+// GB/s reading into a reused buffer; docs/benchmarks.md, issue 18 session
+// 16), and the pages faulted in had to be dropped again to keep them out of
+// the resident set.
+func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator, zc *State, buf []byte, fn visitFunc) (torn *CorruptError, stop bool, err error) {
 	seg := l.segs[i]
 	newest := i == len(l.segs)-1
 	f, r, err := l.openSegment(i)
@@ -98,14 +117,8 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 		return nil, false, err
 	}
 	defer f.Close()
-	if start > 0 {
-		if _, err := f.Seek(start, io.SeekStart); err != nil {
-			return nil, false, fmt.Errorf("walreplay: %w", err)
-		}
-		r = io.LimitReader(f, seg.Size-start)
-	}
-	sr, mblk := NewSegmentReader(r, seg.Name), -1
-	var mapped []byte // the map sr walks, if any (dropWalked)
+	size := seg.Size
+	mblk := -1
 	if zc != nil {
 		var data []byte
 		if zc.resumeSeg == i+1 {
@@ -115,11 +128,18 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 			mblk, data = zc.mapSegment(f, seg.Size, i)
 		}
 		if mblk >= 0 {
-			sr, mapped = newMappedSegmentReader(data, seg.Name), data
+			size = int64(len(data))
 			defer zc.doneWithMap(mblk)
 		}
 	}
-	dropped := 0 // mapped[:dropped] is out of the resident set
+	if start > 0 || size != seg.Size {
+		if _, err := f.Seek(start, io.SeekStart); err != nil {
+			return nil, false, fmt.Errorf("walreplay: %w", err)
+		}
+		r = io.LimitReader(f, max(size-start, 0))
+	}
+	sr := NewSegmentReader(r, seg.Name)
+	sr.buf = buf
 	if start > 0 {
 		sr.skip(start, v.lastSeq+1)
 	} else {
@@ -153,30 +173,7 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 			}
 			return nil, false, err
 		}
-		if mapped != nil {
-			dropped = dropWalked(mapped, dropped, sr.Offset())
-		}
 	}
-}
-
-// walkDropStep is how much of a mapped segment a walk reads before it takes
-// the pages it has read out of the process's resident set again.
-const walkDropStep = 8 << 20
-
-// dropWalked drops the pages of mapped from dropped up to the walkDropStep
-// boundary at or below off (the entry just visited) once there are
-// walkDropStep of them, and returns the new dropped. A walk reads each byte
-// once: without it, a replay kept its whole current segment resident (up
-// to 64 MiB) until doneWithMap, and backups ran their replays one at a
-// time to bound that. Records in the dropped range still point into the
-// map; their pages come back from the page cache on use.
-func dropWalked(mapped []byte, dropped int, off int64) int {
-	to := int(off) &^ (walkDropStep - 1)
-	if to-dropped < walkDropStep {
-		return dropped
-	}
-	dropPages(mapped[dropped:to])
-	return to
 }
 
 // Verify reads and validates every entry of every segment (CRCs, headers,

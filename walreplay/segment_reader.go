@@ -44,14 +44,6 @@ func NewSegmentReader(r io.Reader, name string) *SegmentReader {
 	return sr
 }
 
-// newMappedSegmentReader reads a segment held whole in memory (a memory
-// map): entries alias data directly, nothing is copied.
-func newMappedSegmentReader(data []byte, name string) *SegmentReader {
-	r := NewSegmentReader(nil, name)
-	r.buf, r.end, r.rerr = data, len(data), io.EOF
-	return r
-}
-
 // Offset returns the byte offset of the entry Next last returned.
 func (r *SegmentReader) Offset() int64 { return r.off }
 
@@ -210,14 +202,9 @@ func (r *SegmentReader) makeRoom(n int) {
 // isTorn reports whether err is a torn tail.
 func isTorn(err error) bool { return errors.Is(err, ErrTornTail) }
 
-// skip positions a fresh reader at segment offset start, with nextSeq
-// expected there: a mapped reader moves into its data, a streaming one is
-// told that its source begins at start (the caller seeked it there).
+// skip tells a fresh reader that its source begins at segment offset start
+// (the caller seeked it there), with nextSeq expected there.
 func (r *SegmentReader) skip(start int64, nextSeq uint64) {
-	if r.r == nil {
-		r.pos = int(min(start, int64(r.end)))
-	} else {
-		r.base = start
-	}
+	r.base = start
 	r.nextSeq = nextSeq
 }

@@ -10,15 +10,32 @@ import (
 // each payload byte to fresh memory, which on the reference machine (memory
 // copy ~3 GB/s) caps replay of 3.3 KiB records near 500-800k entries/s. A
 // zero-copy State instead maps each segment read-only and keeps records as
-// references into the mapping: replay then only checksums the bytes, and
-// the payloads live in the page cache (which the kernel can reclaim), not
-// on the Go heap. A mapping is released as soon as no live record points
-// into it, on Close, or when the State is garbage collected.
+// references into the mapping, so the payloads live in the page cache
+// (which the kernel can reclaim), not on the Go heap. A mapping is released
+// as soon as no live record points into it, on Close, or when the State is
+// garbage collected.
+//
+// The map is where records refer to, not how the replay reads: the walk
+// reads each segment with read() into one reused buffer (checksumming it
+// there) and only refers its records into the segment's map by offset, and
+// the passes over the live records (Digest, the version-2 digest, ltRemove)
+// read them back with pread from a descriptor kept per mapped segment. No
+// page of a map is touched on those paths: checksumming through a fresh
+// map cost a page fault per page (CRC32C at 2.9 GB/s on the reference VM,
+// against 9.7 GB/s reading into a reused buffer; docs/benchmarks.md, issue
+// 18 session 16), and the faulted pages had to be dropped again to bound
+// the resident set. The map still holds the bytes of the records whose
+// segment has no descriptor kept (at most maxPassFiles are, so a state over
+// thousands of segments does not run out of descriptors) and serves
+// Payload, Get, Each and ConfidenceHistogram.
 //
 // The price: the mapped segment files must not be truncated or rewritten
 // in place while the State lives (reading a page cut off by a truncation
 // raises SIGBUS). Appending, renaming and unlinking are safe, which is all
-// Engram and this package's Writer and Compact do to sealed segments.
+// Engram and this package's Writer and Compact do to sealed segments: the
+// walk reads the descriptor it mapped, limited to the map's length, so the
+// bytes it checked are the bytes its records refer to, whatever happens to
+// the segment's name meanwhile.
 
 // NewZeroCopyState returns an empty State that Log.Replay fills with
 // references into memory-mapped segments instead of copies. Entries given
@@ -134,14 +151,14 @@ func (s *State) mapSegment(f *os.File, size int64, seg int) (int, []byte) {
 		return -1, nil
 	}
 	mi := s.maps.add(b, f)
-	// The reader walking the segment holds one reference until doneWithMap:
-	// an update or delete of a record stored earlier in the same segment must
-	// not unmap the bytes the reader is still reading.
+	// The walk over the segment holds one reference until doneWithMap: an
+	// update or delete of a record stored earlier in the same segment must
+	// not unmap the block the walk goes on referring records into.
 	s.blocks = append(s.blocks, block{b: b, mapped: int32(mi + 1), seg: int32(seg + 1), refs: 1})
 	return len(s.blocks) - 1, b
 }
 
-// doneWithMap drops the reader's reference to a mapped block and releases
+// doneWithMap drops the walk's reference to a mapped block and releases
 // the block if no record references it either.
 func (s *State) doneWithMap(blk int) {
 	b := &s.blocks[blk]
@@ -154,7 +171,10 @@ func (s *State) doneWithMap(blk int) {
 		b.b, b.mapped = nil, 0
 		return
 	}
-	dropPages(b.b) // records still point here; their pages come back on use
+	// Records still point here. The walk touched no page, but a read
+	// through the map (a record whose segment has no descriptor kept) may
+	// have; those pages come back on use.
+	dropPages(b.b)
 }
 
 // residentBudget bounds how many bytes of mapped payloads a pass over the

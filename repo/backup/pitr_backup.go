@@ -115,10 +115,11 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 // of the backup (startReplay), so serializing them costs no wall time while
 // files are still being read, and it bounds the page-cache pages a
 // zero-copy state keeps mapped (it drops them every 64 MiB): two at once
-// took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now drops
-// what it has read every 8 MiB, walreplay's walkDropStep, so that bound is
-// smaller; running the replays of small WALs at once was measured and cost
-// CPU on this VM: docs/benchmarks.md, issue 18 session 10.)
+// took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now reads
+// its segments with read() into one 1 MiB buffer and touches no page of
+// their maps, issue 18 session 16, so that bound is smaller; running the
+// replays of small WALs at once was measured and cost CPU on this VM:
+// docs/benchmarks.md, issue 18 session 10.)
 const ConcurrentReplays = 1
 
 // resumeAloneRecords is the most live records a replay resumed from a
@@ -325,7 +326,7 @@ func (e *EngramRecorder) replay(ctx context.Context, l *walreplay.Log, segs []wa
 			e.Replays.release()
 		}
 	}()
-	// A replay from the start maps and reads the whole WAL: those take turns
+	// A replay from the start reads the whole WAL: those take turns
 	// (ConcurrentReplays). A resumed one reads the appended part and then
 	// the live records with pread, which keeps nothing mapped, so it runs
 	// beside the others, unless the space is large: its state (ids, slots)
