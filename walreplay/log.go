@@ -103,13 +103,14 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 
 // walkSegment walks segment i (from offset start) with a reader that reads
 // into buf. For a zero-copy State the segment is also mapped, but only as
-// the place its records will refer to: the walk reads the mapped file with
-// pread, not through the map, and limited to the map's length, so every
-// entry it accepts lies inside the map and its bytes are the map's. Checksumming through a fresh map costs a
-// page fault per page (2.9 GB/s of CRC32C on the reference VM, against 9.7
-// GB/s reading into a reused buffer; docs/benchmarks.md, issue 18 session
-// 16), and the pages faulted in had to be dropped again to keep them out of
-// the resident set.
+// the place its records will refer to: the walk reads the mapped file (the
+// very descriptor, or a duplicate of it) with pread, not through the map,
+// and limited to the map's length, so every entry it accepts lies inside
+// the map and its bytes are the map's. Checksumming through a fresh map
+// costs a page fault per page (2.9 GB/s of CRC32C on the reference VM,
+// against 9.7 GB/s reading into a reused buffer; docs/benchmarks.md, issue
+// 18 session 16), and the pages faulted in had to be dropped again to keep
+// them out of the resident set.
 func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator, zc *State, buf []byte, fn visitFunc) (torn *CorruptError, stop bool, err error) {
 	seg := l.segs[i]
 	newest := i == len(l.segs)-1
