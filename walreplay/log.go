@@ -1,6 +1,7 @@
 package walreplay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -102,13 +103,14 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 
 // walkSegment walks segment i (from offset start) with a reader that reads
 // into buf. For a zero-copy State the segment is also mapped, but only as
-// the place its records will refer to: the walk reads the file with read(),
-// not through the map, and limited to the map's length, so every entry it
-// accepts lies inside the map. Checksumming through a fresh map costs a
-// page fault per page (2.9 GB/s of CRC32C on the reference VM, against 9.7
-// GB/s reading into a reused buffer; docs/benchmarks.md, issue 18 session
-// 16), and the pages faulted in had to be dropped again to keep them out of
-// the resident set.
+// the place its records will refer to: the walk reads the mapped file (the
+// very descriptor, or a duplicate of it) with pread, not through the map,
+// and limited to the map's length, so every entry it accepts lies inside
+// the map and its bytes are the map's. Checksumming through a fresh map
+// costs a page fault per page (2.9 GB/s of CRC32C on the reference VM,
+// against 9.7 GB/s reading into a reused buffer; docs/benchmarks.md, issue
+// 18 session 16), and the pages faulted in had to be dropped again to keep
+// them out of the resident set.
 func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator, zc *State, buf []byte, fn visitFunc) (torn *CorruptError, stop bool, err error) {
 	seg := l.segs[i]
 	newest := i == len(l.segs)-1
@@ -117,26 +119,35 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 		return nil, false, err
 	}
 	defer f.Close()
-	size := seg.Size
 	mblk := -1
 	if zc != nil {
 		var data []byte
+		src := io.ReaderAt(f)
 		if zc.resumeSeg == i+1 {
+			// Mapped by State.load, from a descriptor since closed: the
+			// file now under the segment's name may be another. Read the
+			// duplicate kept of the mapped one, or the map itself when
+			// none is kept.
 			mblk, data = zc.resumeBlk, zc.blocks[zc.resumeBlk].b
 			zc.resumeSeg = 0
+			if kept := zc.maps.file(int(zc.blocks[mblk].mapped - 1)); kept != nil {
+				src = kept
+			} else {
+				src = bytes.NewReader(data)
+			}
 		} else {
 			mblk, data = zc.mapSegment(f, seg.Size, i)
 		}
 		if mblk >= 0 {
-			size = int64(len(data))
 			defer zc.doneWithMap(mblk)
+			r = io.NewSectionReader(src, start, max(int64(len(data))-start, 0))
 		}
 	}
-	if start > 0 || size != seg.Size {
+	if start > 0 && mblk < 0 {
 		if _, err := f.Seek(start, io.SeekStart); err != nil {
 			return nil, false, fmt.Errorf("walreplay: %w", err)
 		}
-		r = io.LimitReader(f, max(size-start, 0))
+		r = io.LimitReader(f, seg.Size-start)
 	}
 	sr := NewSegmentReader(r, seg.Name)
 	sr.buf = buf

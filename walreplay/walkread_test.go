@@ -1,8 +1,10 @@
 package walreplay
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,3 +163,81 @@ func TestZeroCopyThousandsOfSegments(t *testing.T) {
 }
 
 func r0(id string) *Record { return rec(id, 0.5, "x", 1) }
+
+// TestResumedWalkReadsTheMappedFile: a resumed zero-copy replay maps the
+// newest segment it covers when it loads the checkpoint (State.load), and
+// the walk then goes on in that segment, referring its records into that
+// map. The bytes the walk checks must be the mapped file's, not whatever
+// file has the segment's name when the walk opens it: here the segment is
+// replaced (same covered prefix, other entries after it) between the load
+// and the walk, as ReplayResume does them. The replay must apply the
+// entries of the file it mapped, each record's payload (read through the
+// map and with pread) holding that record.
+func TestResumedWalkReadsTheMappedFile(t *testing.T) {
+	es := genEntries(11, 400, 4)
+	other := genEntries(12, 400, 4) // the same sequences, other records
+	dir := t.TempDir()
+	writeLog(t, dir, 64<<20, es[:200])
+	s0 := NewZeroCopyState()
+	_, cp, _, err := mustOpenLog(t, dir).ReplayResume(context.Background(), nil, s0)
+	s0.Close()
+	if err != nil || cp == nil {
+		t.Fatalf("first replay: %v", err)
+	}
+	writeLog(t, dir, 64<<20, es[200:])
+	l := mustOpenLog(t, dir)
+	if len(l.segs) != 1 {
+		t.Fatalf("%d segments, want 1", len(l.segs))
+	}
+	seg := l.segs[0]
+	old, err := os.ReadFile(seg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := cp.segs[0].size
+	repl := append(old[:covered:covered], encode(other[200:]...)...)
+	if int64(len(repl)) < seg.Size {
+		t.Fatalf("replacement of %d bytes, shorter than the segment's %d", len(repl), seg.Size)
+	}
+
+	// ReplayResume's steps, with the replacement between load and walk.
+	s := NewZeroCopyState()
+	defer s.Close()
+	v := &validator{}
+	if err := cp.Fits(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.checkTail(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.load(l, cp, v); err != nil {
+		t.Fatal(err)
+	}
+	tmp := seg.Path + ".new"
+	if err := os.WriteFile(tmp, repl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, seg.Path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.walk(context.Background(), 0, covered, v, s, func(seg int, off int64, e *Entry, mblk int) error {
+		return l.checkApply(v, s, seg, off, e, mblk)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := modelOf(t, es)
+	if s.Len() != len(m) {
+		t.Fatalf("%d records, want the mapped file's %d", s.Len(), len(m))
+	}
+	for id, want := range m {
+		p, ok := s.Payload(id)
+		if w := AppendRecord(nil, &want); !ok || !bytes.Equal(p, w) {
+			t.Fatalf("record %q: %v, payload %.40x; want the mapped file's %.40x", id, ok, p, w)
+		}
+	}
+	d, err := s.DigestVerified()
+	if err != nil || hexDigest(d) != m.digest() {
+		t.Fatalf("digest %x (%v), want %s", d, err, m.digest())
+	}
+}

@@ -16,7 +16,7 @@ import (
 // garbage collected.
 //
 // The map is where records refer to, not how the replay reads: the walk
-// reads each segment with read() into one reused buffer (checksumming it
+// reads each segment with pread into one reused buffer (checksumming it
 // there) and only refers its records into the segment's map by offset, and
 // the passes over the live records (Digest, the version-2 digest, ltRemove)
 // read them back with pread from a descriptor kept per mapped segment. No
