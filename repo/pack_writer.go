@@ -137,9 +137,10 @@ func (p *Packer) firstErr() error {
 // upload error of the packer it writes nothing (the backup fails at Flush
 // anyway). It returns the buffer to reuse, or nil when the backend may
 // still read the one it was given: a failed request's body can be read by
-// an HTTP transport after Write returned.
+// an HTTP transport after Write returned. The uploader gives the buffer
+// back before it tells the packer the pack is done (pending), so that when
+// Flush or Abort returns none of the packer's buffers is still out.
 func (p *Packer) write(pp *openPack) []byte {
-	defer p.pending.Done()
 	pp.sealing.Wait()
 	if p.firstErr() != nil {
 		return pp.buf
