@@ -387,3 +387,37 @@ func TestFlushReturnsBuffersFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestPackerAddAfterEndPanics: an Add after Flush (or Abort) is a caller's
+// bug that panics, as a second Flush does. It used to take a buffer from
+// the repository's pool that nothing would ever give back, and queue a
+// pack no Flush waits for: each such Add would shrink the budget of a
+// long-lived Repository (the agent's) by one buffer for good, until every
+// packer waited in get forever.
+func TestPackerAddAfterEndPanics(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{PackSize: 64 << 10})
+	blobs := spaceBlobs(tr.Repository, "s", 2, 3000, 1)
+	for _, end := range []string{"Flush", "Abort"} {
+		p := tr.NewPacker(context.Background(), "s")
+		if end == "Flush" {
+			if _, _, err := p.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			p.Abort()
+		}
+		for id, d := range blobs {
+			func() {
+				defer func() {
+					if v := recover(); v != "memento: Packer.Add after Flush or Abort" {
+						t.Errorf("Add after %s: recovered %v, want the panic naming it", end, v)
+					}
+				}()
+				_ = p.Add(DataBlob, id, 0, len(d), d)
+			}()
+		}
+		if out, _, _, _, packers := tr.packs.state(); out != 0 || packers != 0 {
+			t.Fatalf("after Adds to a packer ended by %s: %d buffers out, %d packers; want 0, 0", end, out, packers)
+		}
+	}
+}

@@ -84,6 +84,13 @@ func (p *Packer) Claim(id chunk.ID) bool {
 func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []byte) error {
 	n := len(stored) + p.r.seal.overhead()
 	p.mu.Lock()
+	if p.ended {
+		// The pool's count of buffers out and of packers would drift for
+		// the rest of the Repository's life (the agent's, for days): the
+		// buffer taken here would never go back, nor its pack be written.
+		p.mu.Unlock()
+		panic("memento: Packer.Add after Flush or Abort")
+	}
 	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target ||
 		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+1) > cap(p.cur.buf) ||
 		cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target)) {
