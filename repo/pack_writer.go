@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/hugepage"
 )
 
 // Packer gathers the blobs of one space into packs of about the target size
@@ -163,6 +164,10 @@ func (p *Packer) write(pp *openPack) []byte {
 			p.err = fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
 		}
 		p.upMu.Unlock()
+		// The buffer goes to the garbage collector, not back to the pool:
+		// its range goes back to small pages first, as packPool.trim does
+		// (the advice leaves the bytes alone, so a late read is unharmed).
+		hugepage.Unadvise(pp.buf[:cap(pp.buf)])
 		return nil
 	}
 	p.r.notePackRetained(id, start)
