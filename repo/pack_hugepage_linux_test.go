@@ -1,7 +1,11 @@
 package repo
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
+	"syscall"
 	"testing"
 
 	"memento/repo/hugepage"
@@ -51,5 +55,33 @@ func requireTHP(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil && os.Getenv("CI") != "true" {
 		t.Skip("kernel without transparent huge pages")
+	}
+}
+
+// TestFailedPackBufferUnadvised: a pack buffer whose write failed leaves
+// the pool for the garbage collector (the backend may still read it), so
+// its huge-page advice is taken back first, as trim does for the buffers
+// it drops; it used to keep it, and the heap's later small objects in its
+// range would each commit a 2 MiB page.
+func TestFailedPackBufferUnadvised(t *testing.T) {
+	requireTHP(t)
+	const target = 16 << 20
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	r := openGated(t, tr, 0, func(int64) error { return fmt.Errorf("injected: %w", syscall.EIO) })
+	p := r.NewPacker(context.Background(), "s")
+	for id, d := range spaceBlobs(r, "s", 1, 1<<20, 1) {
+		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := p.cur.buf[:cap(p.cur.buf)]
+	if ok, _, err := hugepage.Advised(buf); err != nil || !ok {
+		t.Fatalf("the open pack's buffer: advised %v, %v; want advised", ok, err)
+	}
+	if _, _, err := p.Flush(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Flush: %v, want the injected EIO", err)
+	}
+	if ok, _, err := hugepage.Advised(buf); err != nil || ok {
+		t.Fatalf("the failed pack's buffer: advised %v, %v; want the advice taken back", ok, err)
 	}
 }

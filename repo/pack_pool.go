@@ -197,5 +197,8 @@ func (f *packPool) uploader() {
 		}
 		f.mu.Unlock()
 		f.put(pp.p.write(pp))
+		// Only now, the buffer back: Flush then ends the packer (endPacker)
+		// with none of its buffers out.
+		pp.p.pending.Done()
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"memento/chunk"
 	"memento/index"
 	"memento/repo/backend/local"
+	"memento/repo/backend/mem"
 )
 
 // packGateBackend is the local backend with its pack writes held up: each
@@ -340,5 +341,83 @@ func TestPackCancelSurfaces(t *testing.T) {
 	}
 	if out, _, _, _, _ := r.packs.state(); out != 0 {
 		t.Fatalf("%d buffers out after every Flush", out)
+	}
+}
+
+// TestFlushReturnsBuffersFirst: when Flush or Abort returns, every buffer
+// of the packer's packs is back in the pool: none is still out, the
+// packer's share of the budget is gone, and no uploader touches the pool
+// for it afterwards. The uploader gave a written buffer back after it had
+// told Flush the pack was done, so Flush could end the packer (and a
+// caller read the pool) with the buffer still out (TestPackUploadErrorSurfaces
+// reads it so, right after the Flushes). The window is a few instructions
+// wide: many short packers on a backend without fsyncs give it a chance
+// each; under -race the old order failed within the first 60 rounds in
+// each of five runs.
+func TestFlushReturnsBuffersFirst(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New("flush-order")
+	if _, err := Init(ctx, be, InitOptions{Password: testPassword, KDF: fastKDF, PackSize: 4 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, be, Options{Password: testPassword, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := spaceBlobs(r, "s", 2, 3000, 1) // a pack per blob
+	const rounds = 300
+	for i := range rounds {
+		p := r.NewPacker(ctx, "s")
+		for id, d := range blobs {
+			if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		how := "Flush"
+		if i%2 == 0 {
+			if _, _, err := p.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			how = "Abort"
+			p.Abort()
+		}
+		if out, free, _, _, packers := r.packs.state(); out != 0 || packers != 0 || free > packBufsIdle {
+			t.Fatalf("round %d: after %s: %d buffers out, %d kept, %d packers; want 0, at most %d, 0", i, how, out, free, packers, packBufsIdle)
+		}
+	}
+}
+
+// TestPackerAddAfterEndPanics: an Add after Flush (or Abort) is a caller's
+// bug that panics, as a second Flush does. It used to take a buffer from
+// the repository's pool that nothing would ever give back, and queue a
+// pack no Flush waits for: each such Add would shrink the budget of a
+// long-lived Repository (the agent's) by one buffer for good, until every
+// packer waited in get forever.
+func TestPackerAddAfterEndPanics(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{PackSize: 64 << 10})
+	blobs := spaceBlobs(tr.Repository, "s", 2, 3000, 1)
+	for _, end := range []string{"Flush", "Abort"} {
+		p := tr.NewPacker(context.Background(), "s")
+		if end == "Flush" {
+			if _, _, err := p.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			p.Abort()
+		}
+		for id, d := range blobs {
+			func() {
+				defer func() {
+					if v := recover(); v != "memento: Packer.Add after Flush or Abort" {
+						t.Errorf("Add after %s: recovered %v, want the panic naming it", end, v)
+					}
+				}()
+				_ = p.Add(DataBlob, id, 0, len(d), d)
+			}()
+		}
+		if out, _, _, _, packers := tr.packs.state(); out != 0 || packers != 0 {
+			t.Fatalf("after Adds to a packer ended by %s: %d buffers out, %d packers; want 0, 0", end, out, packers)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/hugepage"
 )
 
 // Packer gathers the blobs of one space into packs of about the target size
@@ -84,6 +85,13 @@ func (p *Packer) Claim(id chunk.ID) bool {
 func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []byte) error {
 	n := len(stored) + p.r.seal.overhead()
 	p.mu.Lock()
+	if p.ended {
+		// The pool's count of buffers out and of packers would drift for
+		// the rest of the Repository's life (the agent's, for days): the
+		// buffer taken here would never go back, nor its pack be written.
+		p.mu.Unlock()
+		panic("memento: Packer.Add after Flush or Abort")
+	}
 	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target ||
 		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+1) > cap(p.cur.buf) ||
 		cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target)) {
@@ -137,9 +145,10 @@ func (p *Packer) firstErr() error {
 // upload error of the packer it writes nothing (the backup fails at Flush
 // anyway). It returns the buffer to reuse, or nil when the backend may
 // still read the one it was given: a failed request's body can be read by
-// an HTTP transport after Write returned.
+// an HTTP transport after Write returned. The uploader gives the buffer
+// back before it tells the packer the pack is done (pending), so that when
+// Flush or Abort returns none of the packer's buffers is still out.
 func (p *Packer) write(pp *openPack) []byte {
-	defer p.pending.Done()
 	pp.sealing.Wait()
 	if p.firstErr() != nil {
 		return pp.buf
@@ -155,6 +164,10 @@ func (p *Packer) write(pp *openPack) []byte {
 			p.err = fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
 		}
 		p.upMu.Unlock()
+		// The buffer goes to the garbage collector, not back to the pool:
+		// its range goes back to small pages first, as packPool.trim does
+		// (the advice leaves the bytes alone, so a late read is unharmed).
+		hugepage.Unadvise(pp.buf[:cap(pp.buf)])
 		return nil
 	}
 	p.r.notePackRetained(id, start)
