@@ -75,7 +75,7 @@ func TestBackupsSharePipelineTinyPacks(t *testing.T) {
 		}
 	}
 	pipe := chunk.NewPipeline(2, chunk.DefaultLevel) // closed once the backups end: Close waits for its workers
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sns := make([]*repo.Snapshot, backups)
 	errs := make([]error, backups)
