@@ -51,10 +51,8 @@ type fileRing struct {
 	// microseconds to milliseconds later; a first backup of Go's src/ on a
 	// cold cache held its 2 Ps 0.8 P-seconds of 3.1 in system calls while
 	// 10-25 goroutines waited for one, io_uring waits among the longest
-	// (docs/benchmarks.md, "Issue 18, session 16"). The goroutine stays
-	// locked to its thread meanwhile (runSome: the kernel completes
-	// reads on the submitting thread). Nil: the eventfd could not be
-	// made or registered, runSome waits in io_uring_enter.
+	// (docs/benchmarks.md, "Issue 18, session 16"). Nil: the eventfd
+	// could not be made or registered, runSome waits in io_uring_enter.
 	ev    *os.File
 	evBuf [8]byte
 }
@@ -214,20 +212,6 @@ func (r *fileRing) run(ops []ringOp) error {
 }
 
 func (r *fileRing) runSome(ops []ringOp) error {
-	if r.ev != nil {
-		// A read that must wait for the disk completes as task work of
-		// the thread that submitted it: the kernel posts its completion
-		// (and signals the eventfd) only when that thread runs it, which
-		// it does at once when the thread is idle or in user space, but
-		// not while it sits in a wait that task work does not interrupt
-		// (a read(2) of a cold file, an fsync, a page fault). Parked on
-		// the eventfd, this goroutine would leave its thread to other
-		// goroutines, and the batch would wait for their system calls;
-		// locked, the thread sleeps while the goroutine is parked (its P
-		// still goes to others) and runs the task work when it comes.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
 	tail := atomic.LoadUint32(r.sqTail)
 	mask := *r.sqMask
 	for i := range ops {
