@@ -3,7 +3,6 @@
 package backup
 
 import (
-	"os"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -43,18 +42,6 @@ type fileRing struct {
 	owed uint32
 	// scratch takes the one-byte reads that find the files' ends (batch.go).
 	scratch []byte
-	// ev, when not nil, is an eventfd registered with the ring (the kernel
-	// adds one to it per completion), read through the Go runtime's poller:
-	// runSome waits on it, parked, instead of in io_uring_enter. A
-	// goroutine blocked in a system call keeps its P (the right to run Go
-	// code on a core) until the runtime's monitor takes it back, tens of
-	// microseconds to milliseconds later; a first backup of Go's src/ on a
-	// cold cache held its 2 Ps 0.8 P-seconds of 3.1 in system calls while
-	// 10-25 goroutines waited for one, io_uring waits among the longest
-	// (docs/benchmarks.md, "Issue 18, session 16"). Nil: the eventfd
-	// could not be made or registered, runSome waits in io_uring_enter.
-	ev    *os.File
-	evBuf [8]byte
 }
 
 // The io_uring ABI (include/uapi/linux/io_uring.h).
@@ -95,7 +82,6 @@ type uringCQE struct {
 }
 
 const (
-	uringRegEventFD    = 4          // IORING_REGISTER_EVENTFD
 	uringOpRead        = 22         // IORING_OP_READ
 	uringOpClose       = 19         // IORING_OP_CLOSE
 	uringHardLink      = 1 << 3     // IOSQE_IO_HARDLINK
@@ -135,24 +121,7 @@ func newFileRing(entries uint32) (*fileRing, error) {
 	r.sqArray, r.sqes = unsafe.Add(b, p.sqOff.array), unsafe.Pointer(&r.sqeMem[0])
 	r.cqHead, r.cqTail, r.cqMask = (*uint32)(unsafe.Add(b, p.cqOff.head)), (*uint32)(unsafe.Add(b, p.cqOff.tail)), (*uint32)(unsafe.Add(b, p.cqOff.ringMask))
 	r.cqes = unsafe.Add(b, p.cqOff.cqes)
-	r.ev = ringEventFD(r.fd)
 	return r, nil
-}
-
-// ringEventFD makes a non-blocking eventfd, registers it with the ring fd
-// and returns it as a file the runtime's poller waits on; nil if any step
-// fails (the ring then waits in io_uring_enter).
-func ringEventFD(ring int) *os.File {
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil
-	}
-	fd := int32(efd)
-	if _, _, errno := syscall.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(ring), uringRegEventFD, uintptr(unsafe.Pointer(&fd)), 1, 0, 0); errno != 0 {
-		syscall.Close(efd)
-		return nil
-	}
-	return os.NewFile(uintptr(efd), "io_uring eventfd") // non-blocking: the poller's
 }
 
 // ringStalls bounds the retries of an io_uring_enter that returns EAGAIN or
@@ -186,9 +155,6 @@ func (r *fileRing) close() {
 	_ = unix.Munmap(r.sqeMem)
 	_ = unix.Munmap(r.rings)
 	syscall.Close(r.fd)
-	if r.ev != nil {
-		r.ev.Close()
-	}
 }
 
 // run runs ops, up to r.entries at a time (a linked op and the one after
@@ -239,25 +205,9 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		if got >= want && toSubmit == 0 {
 			break
 		}
-		if toSubmit == 0 && r.ev != nil {
-			// Every op is submitted: wait for completions parked. The
-			// kernel signals the eventfd after posting each, so a
-			// completion between the load above and this read leaves
-			// the count above zero and the read returns at once.
-			if _, err := r.ev.Read(r.evBuf[:]); err != nil {
-				r.ev.Close()
-				r.ev = nil // wait in io_uring_enter from now on
-			}
-			continue
-		}
 		// min_complete counts every completion not yet reaped from
 		// head (the kernel waits until tail-head reaches it): want.
-		// With the eventfd, only submit here (wait above).
-		minComplete, flags := want, uintptr(uringEnterGetEvent)
-		if r.ev != nil {
-			minComplete, flags = 0, 0
-		}
-		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), flags, 0, 0)
+		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want), uringEnterGetEvent, 0, 0)
 		switch {
 		case errno == syscall.EINTR:
 			continue
