@@ -116,7 +116,7 @@ func (e *EngramRecorder) Attach(opts *BackupOptions) {
 // files are still being read, and it bounds the page-cache pages a
 // zero-copy state keeps mapped (it drops them every 64 MiB): two at once
 // took a 3-space backup's peak RSS from 267 to 309 MiB. (A walk now reads
-// its segments with read() into one 1 MiB buffer and touches no page of
+// its segments with pread into one 1 MiB buffer and touches no page of
 // their maps, issue 18 session 16, so that bound is smaller; running the
 // replays of small WALs at once was measured and cost CPU on this VM:
 // docs/benchmarks.md, issue 18 session 10.)
