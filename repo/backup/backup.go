@@ -277,6 +277,11 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	switch {
 	case werr != nil || opts.DryRun:
 		packs = a.packer.Abort() // a dry run added nothing to it
+		// A pack write that failed stopped the walk (addChunk): the
+		// backup fails with that error, as Flush returns it.
+		if perr := a.packer.Err(); perr != nil && (errors.Is(werr, perr) || errors.Is(werr, context.Canceled) && ctx.Err() == nil) {
+			werr = perr
+		}
 	default:
 		packs, stored, werr = a.packer.Flush()
 	}
@@ -1040,6 +1045,11 @@ func (a *archiver) addChunk(c *chunk.Chunk) error {
 	a.prog.NewBytes.Add(int64(len(c.Raw)))
 	if a.dryRun {
 		return nil
+	}
+	if err := a.packer.Err(); err != nil {
+		// A pack write failed (a full disk): the backup fails with it;
+		// stop reading and compressing now, not at Flush.
+		return err
 	}
 	return a.packer.Add(repo.DataBlob, c.ID, flags, len(c.Raw), c.Stored)
 }
