@@ -151,21 +151,23 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	if len(jobs) == 0 || b == nil {
 		return nil, nil
 	}
-	ring := b.takeRing()
-	if ring == nil {
-		return jobs, nil
-	}
+	// The arena first: its wait (for workers to save the files of
+	// earlier batches) must hold no descriptor, for a worker may wait
+	// for those (open).
 	arena := b.takeArena(ctx)
 	if arena == nil {
-		b.putRing(ring)
 		return jobs, nil // cancelled: handing them over fails too
 	}
-	if !b.hold(len(jobs)) { // a worker waits for descriptors
+	if !b.hold(len(jobs)) { // a worker waits for descriptors: the workers read these
 		b.arenas <- arena
-		b.putRing(ring)
 		return jobs, nil
 	}
 	defer b.unhold(len(jobs))
+	ring := b.takeRing()
+	if ring == nil {
+		b.arenas <- arena
+		return jobs, nil
+	}
 	ops := make([]ringOp, 0, 2*len(jobs))
 	kept := jobs[:0]
 	off := 0
@@ -287,8 +289,9 @@ type ringOp struct {
 	res         int32
 }
 
-// takeRing returns a free ring, a new one, or nil when this backup reads
-// no batches (io_uring unavailable).
+// takeRing returns a free ring, a new one, or nil: when this backup reads
+// no batches (io_uring unavailable), or for now (no descriptor left for a
+// new ring).
 func (b *batchReader) takeRing() *fileRing {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -301,6 +304,9 @@ func (b *batchReader) takeRing() *fileRing {
 		return r
 	}
 	r, err := newFileRing(2 * batchFiles)
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		return nil // out of descriptors for now: this batch's workers read it
+	}
 	if err != nil {
 		b.disabled = true
 		return nil

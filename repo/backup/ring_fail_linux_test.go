@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
 
@@ -180,5 +183,129 @@ func TestBatchFDs(t *testing.T) {
 		if got := batchFDs(c.limit, c.open); got != c.want {
 			t.Errorf("limit %d, %d open: %d files a batch, want %d", c.limit, c.open, got, c.want)
 		}
+	}
+}
+
+// TestWorkerOpenWaitsForBatchDescriptors: a worker's open that finds no
+// descriptor left while a batch holds its files open (here a batch whose
+// read of a FUSE file is held in the kernel, the process's limit just
+// above what is open) is not reported as "too many open files": it waits
+// until the batch has closed its files, no batch opening more meanwhile,
+// and opens the file then.
+func TestWorkerOpenWaitsForBatchDescriptors(t *testing.T) {
+	requireRing(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a FUSE file system needs root here")
+	}
+	if fd, err := syscall.Open("/dev/fuse", syscall.O_RDWR|syscall.O_CLOEXEC, 0); err != nil {
+		t.Skipf("cannot open /dev/fuse: %v", err)
+	} else {
+		syscall.Close(fd)
+	}
+	mnt := t.TempDir()
+	root := &fs.Inode{}
+	held := &heldFile{}
+	release := held.hold()
+	srv, err := fs.Mount(mnt, root, &fs.Options{
+		MountOptions: fuse.MountOptions{DirectMount: true, DisableSplice: true},
+		OnAdd: func(ctx context.Context) {
+			root.AddChild("held", root.NewPersistentInode(ctx, held, fs.StableAttr{Mode: syscall.S_IFREG}), true)
+		},
+	})
+	if err != nil {
+		t.Skipf("cannot mount FUSE: %v", err)
+	}
+	defer func() {
+		release()
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	}()
+	b := newBatchReader()
+	defer b.close()
+	batch, _ := smallFiles(t, b, 6, 0)
+	if taken, _ := b.add(batch, batchJob(filepath.Join(mnt, "held"), 1)); !taken {
+		t.Fatal("held file not taken")
+	}
+	other, _ := smallFiles(t, b, 1, 0)
+	path := other.jobs[0].path
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = uint64(openFDCount(t) + 64)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	// poll waits for cond, for a minute at most (a defect, not a speed:
+	// each step takes microseconds).
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for i := 0; !cond(); i++ {
+			if i == 60000 {
+				t.Fatalf("no %s after a minute", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	type result struct {
+		jobs []smallJob
+		err  error
+	}
+	batchDone := make(chan result, 1)
+	go func() {
+		jobs, err := b.read(context.Background(), batch, nil)
+		batchDone <- result{jobs, err}
+	}()
+	poll("read of the held file", func() bool { return held.reads.Load() > 0 }) // every file of the batch open
+	var filler []int                                                            // then every descriptor left
+	defer func() {
+		for _, fd := range filler {
+			syscall.Close(fd)
+		}
+	}()
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err == syscall.EMFILE {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		filler = append(filler, fd)
+	}
+	opened := make(chan result, 1)
+	go func() {
+		fd, err := b.open(path)
+		if err == nil {
+			syscall.Close(fd)
+		}
+		opened <- result{err: err}
+	}()
+	poll("worker waiting", func() bool {
+		select {
+		case r := <-opened:
+			t.Fatalf("open while the batch holds its descriptors returned %v, want it to wait", r.err)
+		default:
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.waiting == 1
+	})
+	if jobs, err := b.read(context.Background(), other, nil); err != nil || len(jobs) != 1 || jobs[0].data != nil {
+		t.Fatalf("a batch while a worker waits: %v, %d jobs; want its file handed over unread", err, len(jobs))
+	}
+	release()
+	r := <-batchDone
+	if r.err != nil || len(r.jobs) != 7 {
+		t.Fatalf("batch: %v, %d jobs", r.err, len(r.jobs))
+	}
+	for _, j := range r.jobs {
+		j.release()
+	}
+	if r := <-opened; r.err != nil {
+		t.Fatalf("open once the batch closed its files: %v", r.err)
 	}
 }

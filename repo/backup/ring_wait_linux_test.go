@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ type heldFile struct {
 	fs.Inode
 	mu      sync.Mutex
 	release chan struct{}
+	reads   atomic.Int32 // reads started
 }
 
 // hold makes the reads from now on wait, and returns what releases them.
@@ -48,6 +50,7 @@ func (h *heldFile) Getattr(_ context.Context, _ fs.FileHandle, out *fuse.AttrOut
 }
 
 func (h *heldFile) Read(context.Context, fs.FileHandle, []byte, int64) (fuse.ReadResult, syscall.Errno) {
+	h.reads.Add(1)
 	h.mu.Lock()
 	ch := h.release
 	h.mu.Unlock()
