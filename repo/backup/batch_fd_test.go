@@ -2,7 +2,6 @@ package backup
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -49,5 +48,4 @@ func TestBackupManySmallFilesLowFDLimit(t *testing.T) {
 			t.Fatalf("backup under RLIMIT_NOFILE %d: %d files, want %d", limit, sn.Summary.Files, dirs*per)
 		}
 	}
-	_ = os.Remove
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
 
@@ -194,37 +192,13 @@ func TestBatchFDs(t *testing.T) {
 // and opens the file then.
 func TestWorkerOpenWaitsForBatchDescriptors(t *testing.T) {
 	requireRing(t)
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a FUSE file system needs root here")
-	}
-	if fd, err := syscall.Open("/dev/fuse", syscall.O_RDWR|syscall.O_CLOEXEC, 0); err != nil {
-		t.Skipf("cannot open /dev/fuse: %v", err)
-	} else {
-		syscall.Close(fd)
-	}
-	mnt := t.TempDir()
-	root := &fs.Inode{}
-	held := &heldFile{}
+	heldPath, held := mountHeld(t)
 	release := held.hold()
-	srv, err := fs.Mount(mnt, root, &fs.Options{
-		MountOptions: fuse.MountOptions{DirectMount: true, DisableSplice: true},
-		OnAdd: func(ctx context.Context) {
-			root.AddChild("held", root.NewPersistentInode(ctx, held, fs.StableAttr{Mode: syscall.S_IFREG}), true)
-		},
-	})
-	if err != nil {
-		t.Skipf("cannot mount FUSE: %v", err)
-	}
-	defer func() {
-		release()
-		if err := srv.Unmount(); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	}()
+	defer release()
 	b := newBatchReader()
 	defer b.close()
 	batch, _ := smallFiles(t, b, 6, 0)
-	if taken, _ := b.add(batch, batchJob(filepath.Join(mnt, "held"), 1)); !taken {
+	if taken, _ := b.add(batch, batchJob(heldPath, 1)); !taken {
 		t.Fatal("held file not taken")
 	}
 	other, _ := smallFiles(t, b, 1, 0)
