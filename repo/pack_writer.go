@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -35,6 +36,7 @@ type Packer struct {
 	ended   bool           // Flush or Abort ran (guarded by mu)
 	upMu    sync.Mutex     // guards err, packs, stored
 	err     error          // first upload error
+	failed  atomic.Bool    // err is set (Err)
 	packs   []index.PackInfo
 	stored  int64
 }
@@ -134,6 +136,16 @@ func (p *Packer) tailSize(blobs int) int {
 	return 2 + len(p.space) + 4 + blobs*packEntrySize + p.r.seal.overhead() + packTrailerSize
 }
 
+// Err returns the first pack write's error, once one failed, else nil: a
+// caller that reads and compresses for its blobs stops there rather than
+// at Flush, which returns the same error. It costs one atomic load.
+func (p *Packer) Err() error {
+	if !p.failed.Load() {
+		return nil
+	}
+	return p.firstErr()
+}
+
 func (p *Packer) firstErr() error {
 	p.upMu.Lock()
 	defer p.upMu.Unlock()
@@ -162,6 +174,7 @@ func (p *Packer) write(pp *openPack) []byte {
 		p.upMu.Lock()
 		if p.err == nil {
 			p.err = fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
+			p.failed.Store(true)
 		}
 		p.upMu.Unlock()
 		// The buffer goes to the garbage collector, not back to the pool:

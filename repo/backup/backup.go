@@ -277,6 +277,11 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	switch {
 	case werr != nil || opts.DryRun:
 		packs = a.packer.Abort() // a dry run added nothing to it
+		// A pack write that failed stopped the walk (addChunk): the
+		// backup fails with that error, as Flush returns it.
+		if perr := a.packer.Err(); perr != nil && (errors.Is(werr, perr) || errors.Is(werr, context.Canceled) && ctx.Err() == nil) {
+			werr = perr
+		}
 	default:
 		packs, stored, werr = a.packer.Flush()
 	}
@@ -571,6 +576,9 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				}
 				if params := a.params.For(relPath); n.Size < uint64(min(params.Min, smallFileMax)) {
 					j := smallJob{ctx: gctx, path: it.path, rel: relPath, n: n, params: params, done: smallDone}
+					if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+						j.dev = uint64(st.Dev)
+					}
 					taken, full := a.batches.add(&batch, j)
 					if full {
 						if err := flush(); err != nil {
@@ -639,7 +647,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		if err := a.beforeDir(crel); err != nil {
 			return err
 		}
-		children, err := readDirItems(it)
+		children, err := readDirItems(it, a.batches)
 		if err != nil {
 			return err
 		}
@@ -771,7 +779,8 @@ func parentNode(parent *parentTree, name string) *repo.Node {
 	return parent.Find(name)
 }
 
-func readDirItems(dir item) ([]item, error) {
+// readDirItems lists dir's entries; b, if not nil, opens it (batchReader.openFlags).
+func readDirItems(dir item, b *batchReader) ([]item, error) {
 	names := dir.only
 	if dir.sel != nil {
 		for n := range dir.sel {
@@ -781,7 +790,7 @@ func readDirItems(dir item) ([]item, error) {
 		// Names only (sorted below): os.ReadDir would make and sort a
 		// DirEntry per name, and the walk lstats every entry anyway.
 		var err error
-		if names, err = readDirNames(dir.path); err != nil {
+		if names, err = readDirNamesWith(dir.path, b.openFlags); err != nil {
 			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
 	}
@@ -856,10 +865,11 @@ func (a *archiver) openFailed(fsPath string, n *repo.Node, err error) error {
 
 // saveFile streams one file through the chunk pipeline into the packer.
 func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node, prev []chunk.ID) error {
-	f, err := openFile(fsPath)
+	fd, err := a.batches.open(fsPath)
 	if err != nil {
 		return a.openFailed(fsPath, n, err)
 	}
+	f := os.NewFile(uintptr(fd), fsPath)
 	defer f.Close()
 	if err := a.saveReader(ctx, f, relPath, n, prev); err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
@@ -875,6 +885,7 @@ type smallJob struct {
 	n         *repo.Node
 	params    chunk.Params
 	done      func(error)
+	dev       uint64 // the file's device (batchReader.refused)
 	// data, if not nil, is the whole file, read by batchReader into
 	// arena's memory, given back (release) once the job is done.
 	data  []byte
@@ -931,7 +942,7 @@ func (a *archiver) saveSmallFile(ctx context.Context, fsPath, relPath string, n 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fd, err := openFD(fsPath)
+	fd, err := a.batches.open(fsPath)
 	if err != nil {
 		return a.openFailed(fsPath, n, err)
 	}
@@ -1034,6 +1045,11 @@ func (a *archiver) addChunk(c *chunk.Chunk) error {
 	a.prog.NewBytes.Add(int64(len(c.Raw)))
 	if a.dryRun {
 		return nil
+	}
+	if err := a.packer.Err(); err != nil {
+		// A pack write failed (a full disk): the backup fails with it;
+		// stop reading and compressing now, not at Flush.
+		return err
 	}
 	return a.packer.Add(repo.DataBlob, c.ID, flags, len(c.Raw), c.Stored)
 }

@@ -27,7 +27,32 @@ const (
 	// read by the walk's goroutines and those whose files wait for a
 	// worker. A walk that finds none free waits for one.
 	maxBatchArenas = 16
+	// minBatchFiles is the fewest files a batch may hold at once for
+	// batches to be read at all (batchFDs).
+	minBatchFiles = 4
 )
+
+// batchFDs is how many files one batch may hold open at once in a process
+// whose descriptor limit is limit with open descriptors open already: the
+// walk reads up to maxConcurrentDirs+1 batches at once, and besides them
+// the backup needs descriptors for its small-file workers, its larger
+// files, the directories it lists, the rings and the repository
+// (fdReserve). At the limits of a container (a hard limit of 256 or 512,
+// which Go raises the soft limit to) that leaves a few files per batch, or
+// none (then every file is read by its worker, as without batches): 64
+// files in each of 9 batches made backups that succeed without batches
+// fail with "too many open files" (TestBackupManySmallFilesLowFDLimit).
+func batchFDs(limit, open uint64) int {
+	const fdReserve = maxConcurrentSmallFiles + maxConcurrentFiles + 2*(maxConcurrentDirs+1) + 64
+	if limit < open+fdReserve {
+		return 0
+	}
+	n := int(min((limit-open-fdReserve)/(maxConcurrentDirs+1), batchFiles))
+	if n < minBatchFiles {
+		return 0
+	}
+	return n
+}
 
 // batchReader reads batches of small files for one backup: it keeps the
 // rings (one per walking goroutine at most) and the arenas, and closes the
@@ -40,6 +65,19 @@ type batchReader struct {
 	disabled bool // no io_uring here, or a ring failed: workers read
 	arenas   chan *batchArena
 	made     int // arenas made
+	// files is the most files a batch holds (batchFDs).
+	files int
+	// refused holds the devices (file systems) whose files a whole batch
+	// could not read through io_uring (EINVAL): their files are read by
+	// their workers; batches go on elsewhere.
+	refused map[uint64]bool
+	// held counts the descriptors batches hold open; waiting, the
+	// workers that ran out of descriptors while batches held some
+	// (open): while any waits, batches open no more files.
+	held, waiting int
+	closed        sync.Cond // broadcast when held drops to 0
+	// hook, set only by tests, is given each ring as it is made.
+	hook func(*fileRing)
 }
 
 // batchArena is the memory of one batch's files; refs counts the jobs
@@ -64,7 +102,18 @@ type smallBatch struct {
 }
 
 func newBatchReader() *batchReader {
-	return &batchReader{arenas: make(chan *batchArena, maxBatchArenas)}
+	b := &batchReader{arenas: make(chan *batchArena, maxBatchArenas), files: batchFiles}
+	b.closed.L = &b.mu
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		open := uint64(64) // if /proc cannot tell
+		if names, err := readDirNames("/proc/self/fd"); err == nil {
+			open = uint64(len(names))
+		}
+		b.files = batchFDs(lim.Cur, open)
+		b.disabled = b.files == 0
+	}
+	return b
 }
 
 // readLimit is how much of a small file saveSmallFile reads: its listed
@@ -78,12 +127,12 @@ func (b *batchReader) add(batch *smallBatch, j smallJob) (taken, full bool) {
 		return false, false
 	}
 	b.mu.Lock()
-	off := b.disabled
+	off := b.disabled || b.refused[j.dev]
 	b.mu.Unlock()
 	if off {
 		return false, false
 	}
-	if len(batch.jobs) == batchFiles || batch.bytes+readLimit(j) > batchArenaSize {
+	if len(batch.jobs) == b.files || batch.bytes+readLimit(j) > batchArenaSize {
 		return false, true
 	}
 	batch.jobs = append(batch.jobs, j)
@@ -102,14 +151,22 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	if len(jobs) == 0 || b == nil {
 		return nil, nil
 	}
-	ring := b.takeRing()
-	if ring == nil {
-		return jobs, nil
-	}
+	// The arena first: its wait (for workers to save the files of
+	// earlier batches) must hold no descriptor, for a worker may wait
+	// for those (open).
 	arena := b.takeArena(ctx)
 	if arena == nil {
-		b.putRing(ring)
 		return jobs, nil // cancelled: handing them over fails too
+	}
+	if !b.hold(len(jobs)) { // a worker waits for descriptors: the workers read these
+		b.arenas <- arena
+		return jobs, nil
+	}
+	defer b.unhold(len(jobs))
+	ring := b.takeRing()
+	if ring == nil {
+		b.arenas <- arena
+		return jobs, nil
 	}
 	ops := make([]ringOp, 0, 2*len(jobs))
 	kept := jobs[:0]
@@ -149,16 +206,15 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	if err := ring.run(reads); err != nil {
 		// Reads the kernel took are waited for (fail: drain), the
 		// arena is never reused, the ring is closed, and no more
-		// batches are read in this backup.
+		// batches are read in this backup. Then the files are closed:
+		// reads do not close them.
+		b.fail(ring, arena)
 		for _, op := range reads {
 			syscall.Close(op.fd)
 		}
-		b.fail(ring, arena)
 		return append(kept, rest...), nil
 	}
-	if reads[0].res == -int32(syscall.EINVAL) {
-		b.disable() // a kernel without IORING_OP_READ: every read fails so
-	}
+	b.refuse(kept, reads)
 	// Then, in one more submission, each file read short of its limit is
 	// read once more at its position, where a read must find its end (a
 	// short read alone is not trusted to be the end), and every file is
@@ -171,9 +227,17 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 		ends = append(ends, ringOp{fd: op.fd, close: true})
 	}
 	if err := ring.run(ends); err != nil {
-		// Which files the ring closed is unknown: their descriptors are
-		// left open rather than risk closing another file's.
+		// Once the ops the kernel took are done (fail: drain), each
+		// file the ring did not close is closed here, once: a
+		// descriptor the ring closed may already be another file's.
+		// If drain could not wait, a close the kernel took may still
+		// run: those files are left open.
 		b.fail(ring, nil)
+		for _, op := range ends {
+			if op.close && notClosed(op.res) {
+				syscall.Close(op.fd)
+			}
+		}
 		return append(kept, rest...), nil
 	}
 	b.putRing(ring)
@@ -185,8 +249,8 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 			eof = ends[e].res == 0
 			e++
 		}
-		if c := ends[e].res; c == -int32(syscall.EINVAL) || c == -int32(syscall.ECANCELED) || c == -int32(syscall.EOPNOTSUPP) {
-			syscall.Close(op.fd) // the ring did not close it (a kernel before IORING_OP_CLOSE)
+		if notClosed(ends[e].res) {
+			syscall.Close(op.fd) // the ring did not close it
 		}
 		e++
 		if eof {
@@ -202,6 +266,18 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	return append(kept, rest...), nil
 }
 
+// notClosed reports whether a close op with result res left its
+// descriptor open: it never ran (cancelled, or never submitted) or the
+// kernel does not know the op. Any other result, an error too, means
+// the descriptor is gone, as after close(2).
+func notClosed(res int32) bool {
+	return res == -int32(syscall.EINVAL) || res == -int32(syscall.ECANCELED) || res == -int32(syscall.EOPNOTSUPP)
+}
+
+// ringPending is the result of an op a failed submission gave the kernel
+// whose completion was not seen (fileRing.drain): it may still run.
+const ringPending = -1 << 31
+
 // ringOp is one operation of a batch (fileRing.run): a read of len(buf)
 // bytes at fd's position, or (close) fd's close. link makes the next op
 // start after this one ends, whatever its result. res is the result: the
@@ -213,8 +289,9 @@ type ringOp struct {
 	res         int32
 }
 
-// takeRing returns a free ring, a new one, or nil when this backup reads
-// no batches (io_uring unavailable).
+// takeRing returns a free ring, a new one, or nil: when this backup reads
+// no batches (io_uring unavailable), or for now (no descriptor left for a
+// new ring).
 func (b *batchReader) takeRing() *fileRing {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -227,24 +304,97 @@ func (b *batchReader) takeRing() *fileRing {
 		return r
 	}
 	r, err := newFileRing(2 * batchFiles)
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		return nil // out of descriptors for now: this batch's workers read it
+	}
 	if err != nil {
 		b.disabled = true
 		return nil
+	}
+	if b.hook != nil {
+		b.hook(r)
 	}
 	b.rings = append(b.rings, r)
 	return r
 }
 
-func (b *batchReader) putRing(r *fileRing) {
+// refuse notes the devices whose files refused every read of a batch
+// with EINVAL: a file system (a FUSE or network one, say) that does not
+// take io_uring reads, whose files its workers read from now on. A kernel
+// without io_uring reads is found when the first ring is made
+// (newFileRing), not here; a read refused alone is its file's, read by
+// its worker as any read that failed.
+func (b *batchReader) refuse(jobs []smallJob, reads []ringOp) {
+	for _, op := range reads {
+		if op.res != -int32(syscall.EINVAL) {
+			return
+		}
+	}
 	b.mu.Lock()
-	b.free = append(b.free, r)
+	if b.refused == nil {
+		b.refused = map[uint64]bool{}
+	}
+	for _, j := range jobs {
+		b.refused[j.dev] = true
+	}
 	b.mu.Unlock()
 }
 
-// disable reads no more batches: the workers read every file.
-func (b *batchReader) disable() {
+// hold counts n descriptors a batch is about to open; false (nothing
+// counted) while a worker waits for descriptors to be closed.
+func (b *batchReader) hold(n int) bool {
 	b.mu.Lock()
-	b.disabled = true
+	defer b.mu.Unlock()
+	if b.waiting > 0 {
+		return false
+	}
+	b.held += n
+	return true
+}
+
+// unhold ends a batch's hold: its files are closed (or left to the
+// kernel, which no wait would change).
+func (b *batchReader) unhold(n int) {
+	b.mu.Lock()
+	b.held -= n
+	if b.held == 0 {
+		b.closed.Broadcast()
+	}
+	b.mu.Unlock()
+}
+
+// open opens a file to back up (openFD) for a worker, or with flags
+// (openFlags) a directory to list. Out of descriptors while batches hold
+// some, it waits until they are closed, no batch opening more meanwhile,
+// and tries again: what could be opened once the batches' files are
+// closed is never reported as "too many open files".
+func (b *batchReader) open(path string) (int, error) {
+	return b.openFlags(path, fileFlags)
+}
+
+func (b *batchReader) openFlags(path string, flags int) (int, error) {
+	for {
+		fd, err := openFlags(path, flags)
+		if b == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
+			return fd, err
+		}
+		b.mu.Lock()
+		if b.held == 0 {
+			b.mu.Unlock()
+			return fd, err // no batch holds any: as without batches
+		}
+		b.waiting++
+		for b.held > 0 {
+			b.closed.Wait()
+		}
+		b.waiting--
+		b.mu.Unlock()
+	}
+}
+
+func (b *batchReader) putRing(r *fileRing) {
+	b.mu.Lock()
+	b.free = append(b.free, r)
 	b.mu.Unlock()
 }
 

@@ -36,6 +36,9 @@
 // reads in one io_uring submission (batch.go; a second one confirms their
 // ends and closes them), so that the reads of files lying side
 // by side on the disk reach it as one request; where io_uring is missing or
-// refused, and for any file a batch could not read whole, each file is
-// read with read(2) as before.
+// refused (the kernel, found once; a file system, per device), at low
+// descriptor limits (a batch holds at most a share of them: batchFDs), and
+// for any file a batch could not read whole, each file is read with read(2)
+// as before. A pack write that fails stops the walk: the backup fails with
+// that error without reading the rest.
 package backup

@@ -27,8 +27,14 @@ func openFile(path string) (*os.File, error) {
 // whole (readFD) and closed with syscall.Close: os.NewFile costs one more
 // system call (fcntl, to learn whether the descriptor is non-blocking).
 func openFD(path string) (int, error) {
-	return openFlags(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC)
+	return openFlags(path, fileFlags)
 }
+
+// fileFlags are openFD's, dirFlags readDirNames'.
+const (
+	fileFlags = syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	dirFlags  = syscall.O_RDONLY | syscall.O_CLOEXEC // a followed symlink's directory too
+)
 
 // openFlags is open(2) of path with flags, retried on EINTR; errors are
 // *fs.PathError values as os.OpenFile returns.
@@ -76,7 +82,13 @@ const dirBufSize = 8 << 10
 // 1,400 directories are listed once each. Errors are the same
 // *fs.PathError values ("open", "readdirent").
 func readDirNames(path string) ([]string, error) {
-	fd, err := openFlags(path, syscall.O_RDONLY|syscall.O_CLOEXEC) // a followed symlink's directory too
+	return readDirNamesWith(path, openFlags)
+}
+
+// readDirNamesWith is readDirNames opening path with open (a backup's
+// batchReader.openFlags).
+func readDirNamesWith(path string, open func(string, int) (int, error)) ([]string, error) {
+	fd, err := open(path, dirFlags)
 	if err != nil {
 		return nil, err
 	}

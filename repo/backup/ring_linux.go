@@ -38,8 +38,15 @@ type fileRing struct {
 	entries                uint32
 	rings, sqeMem          []byte
 	// owed counts the operations of a failed submission that the kernel
-	// took (drain waits for their completions).
-	owed uint32
+	// took (drain waits for their completions and sets their results in
+	// failed, the ops of that submission, whose completions start at
+	// failedHead).
+	owed       uint32
+	failed     []ringOp
+	failedHead uint32
+	// hook, set only by tests, stands in for io_uring_enter (enter) and
+	// sees each submission's results (reaped) before run returns them.
+	hook *ringHook
 	// scratch takes the one-byte reads that find the files' ends (batch.go).
 	scratch []byte
 }
@@ -75,6 +82,15 @@ type uringSQE struct {
 	pad      [3]uint64
 }
 
+// ringHook lets a test fail a submission where the kernel would, and
+// change what the kernel returned (fileRing.hook).
+type ringHook struct {
+	// enter, if set, is called instead of io_uring_enter; sys is the
+	// real call.
+	enter  func(r *fileRing, toSubmit, minComplete uint32, sys func(toSubmit, minComplete uint32) (uintptr, syscall.Errno)) (uintptr, syscall.Errno)
+	reaped func(ops []ringOp)
+}
+
 type uringCQE struct {
 	userData uint64
 	res      int32
@@ -88,6 +104,7 @@ const (
 	uringOffSQEs       = 0x10000000 // IORING_OFF_SQES
 	uringEnterGetEvent = 1          // IORING_ENTER_GETEVENTS
 	uringFeatSingleMap = 1          // IORING_FEAT_SINGLE_MMAP
+	uringFeatCurPos    = 1 << 3     // IORING_FEAT_RW_CUR_POS
 	// uringCurrentPos as a read's offset reads at, and advances, the
 	// file position, as read(2) does.
 	uringCurrentPos = ^uint64(0)
@@ -101,7 +118,12 @@ func newFileRing(entries uint32) (*fileRing, error) {
 		return nil, errno
 	}
 	r := &fileRing{fd: int(fd), entries: p.sqEntries, scratch: make([]byte, p.sqEntries)}
-	if p.features&uringFeatSingleMap == 0 { // before Linux 5.4: not worth a second mapping
+	if p.features&uringFeatSingleMap == 0 || p.features&uringFeatCurPos == 0 {
+		// Before Linux 5.4 (no single mapping: not worth a second one),
+		// or before 5.6, which brought IORING_OP_READ, IORING_OP_CLOSE
+		// and reads at the file position (RW_CUR_POS) together: on 5.4
+		// and 5.5 every read of a batch would fail with EINVAL. Found
+		// here once, at the first ring, not by a batch's reads.
 		syscall.Close(r.fd)
 		return nil, syscall.ENOSYS
 	}
@@ -130,17 +152,18 @@ const ringStalls = 50
 
 // drain waits for the operations a failed submission left in flight
 // (owed), so that no read lands in their buffers after the ring is
-// dropped; it reports whether they all completed.
+// dropped, and sets their results in the failed submission's ops (which
+// run left at ringPending); it reports whether they all completed.
 func (r *fileRing) drain() bool {
 	head := atomic.LoadUint32(r.cqHead)
 	for tries := 0; ; tries++ {
 		got := atomic.LoadUint32(r.cqTail) - head
 		if got >= r.owed {
-			return true
+			break
 		}
 		// min_complete counts every completion not yet reaped, and
 		// nothing is reaped here: ask for all of them.
-		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, uintptr(r.owed), uringEnterGetEvent, 0, 0)
+		_, errno := r.enter(0, r.owed)
 		if errno != 0 && errno != syscall.EINTR && tries >= ringStalls {
 			return false
 		}
@@ -148,6 +171,27 @@ func (r *fileRing) drain() bool {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	for end := r.failedHead + r.owed; head != end; head++ {
+		c := (*uringCQE)(unsafe.Add(r.cqes, uintptr(head&*r.cqMask)*unsafe.Sizeof(uringCQE{})))
+		r.failed[c.userData].res = c.res
+	}
+	atomic.StoreUint32(r.cqHead, head)
+	r.failed, r.owed = nil, 0
+	return true
+}
+
+// enter is io_uring_enter(toSubmit, minComplete, GETEVENTS), or the
+// test's stand-in for it (hook).
+func (r *fileRing) enter(toSubmit, minComplete uint32) (uintptr, syscall.Errno) {
+	if r.hook != nil && r.hook.enter != nil {
+		return r.hook.enter(r, toSubmit, minComplete, r.sysEnter)
+	}
+	return r.sysEnter(toSubmit, minComplete)
+}
+
+func (r *fileRing) sysEnter(toSubmit, minComplete uint32) (uintptr, syscall.Errno) {
+	n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uringEnterGetEvent, 0, 0)
+	return n, errno
 }
 
 // close releases the ring.
@@ -161,8 +205,10 @@ func (r *fileRing) close() {
 // it always in the same submission), and sets each op's res to its
 // result: the count read, 0 for a close, or minus the error number. The
 // bufs must stay untouched until it returns. An error is the ring's own
-// (io_uring_enter failed): the results then mean nothing, and reads taken
-// may still land in the bufs, which the caller must then never reuse.
+// (io_uring_enter failed): reads taken may still land in the bufs, which
+// the caller must then never reuse, and the ops the kernel took have
+// ringPending until drain sets their results; those it never took have
+// -ECANCELED (they never ran).
 func (r *fileRing) run(ops []ringOp) error {
 	for len(ops) > 0 {
 		n := min(len(ops), int(r.entries))
@@ -170,6 +216,9 @@ func (r *fileRing) run(ops []ringOp) error {
 			n--
 		}
 		if err := r.runSome(ops[:n]); err != nil {
+			for i := n; i < len(ops); i++ {
+				ops[i].res = -int32(syscall.ECANCELED)
+			}
 			return err
 		}
 		ops = ops[n:]
@@ -179,7 +228,7 @@ func (r *fileRing) run(ops []ringOp) error {
 
 func (r *fileRing) runSome(ops []ringOp) error {
 	tail := atomic.LoadUint32(r.sqTail)
-	mask := *r.sqMask
+	start, mask := tail, *r.sqMask
 	for i := range ops {
 		op := &ops[i]
 		idx := tail & mask
@@ -207,7 +256,7 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		}
 		// min_complete counts every completion not yet reaped from
 		// head (the kernel waits until tail-head reaches it): want.
-		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want), uringEnterGetEvent, 0, 0)
+		n, errno := r.enter(toSubmit, want)
 		switch {
 		case errno == syscall.EINTR:
 			continue
@@ -220,7 +269,17 @@ func (r *fileRing) runSome(ops []ringOp) error {
 			time.Sleep(time.Millisecond)
 			continue
 		case errno != 0:
-			r.owed = want - toSubmit // submitted; their completions are not reaped (drain)
+			// The kernel took the first ops, in order, up to its
+			// head of the submission queue: their completions are not
+			// reaped (drain); the others never ran.
+			taken := min(atomic.LoadUint32(r.sqHead)-start, want)
+			r.owed, r.failed, r.failedHead = taken, ops, head
+			for i := range ops {
+				ops[i].res = ringPending
+				if i >= int(taken) {
+					ops[i].res = -int32(syscall.ECANCELED)
+				}
+			}
 			return errno
 		}
 		toSubmit -= min(uint32(n), toSubmit)
@@ -232,5 +291,8 @@ func (r *fileRing) runSome(ops []ringOp) error {
 	atomic.StoreUint32(r.cqHead, head)
 	// The bufs were written by the kernel; keep them reachable until here.
 	runtime.KeepAlive(ops)
+	if r.hook != nil && r.hook.reaped != nil {
+		r.hook.reaped(ops)
+	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ type heldFile struct {
 	fs.Inode
 	mu      sync.Mutex
 	release chan struct{}
+	reads   atomic.Int32 // reads started
 }
 
 // hold makes the reads from now on wait, and returns what releases them.
@@ -48,11 +50,55 @@ func (h *heldFile) Getattr(_ context.Context, _ fs.FileHandle, out *fuse.AttrOut
 }
 
 func (h *heldFile) Read(context.Context, fs.FileHandle, []byte, int64) (fuse.ReadResult, syscall.Errno) {
+	h.reads.Add(1)
 	h.mu.Lock()
 	ch := h.release
 	h.mu.Unlock()
 	<-ch
 	return fuse.ReadResultData([]byte{'x'}), 0
+}
+
+// mountHeld mounts a FUSE file system holding one heldFile, "held", and
+// returns its path; the test is skipped where FUSE cannot be mounted. When
+// the test ends, the reads held are released and it is unmounted.
+func mountHeld(t *testing.T) (string, *heldFile) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a FUSE file system needs root here")
+	}
+	if fd, err := syscall.Open("/dev/fuse", syscall.O_RDWR|syscall.O_CLOEXEC, 0); err != nil {
+		t.Skipf("cannot open /dev/fuse: %v", err)
+	} else {
+		syscall.Close(fd)
+	}
+	mnt := t.TempDir()
+	root := &fs.Inode{}
+	held := &heldFile{}
+	srv, err := fs.Mount(mnt, root, &fs.Options{
+		MountOptions: fuse.MountOptions{DirectMount: true, DisableSplice: true},
+		OnAdd: func(ctx context.Context) {
+			root.AddChild("held", root.NewPersistentInode(ctx, held, fs.StableAttr{Mode: syscall.S_IFREG}), true)
+		},
+	})
+	if err != nil {
+		t.Skipf("cannot mount FUSE: %v", err)
+	}
+	t.Cleanup(func() {
+		held.mu.Lock()
+		ch := held.release
+		held.mu.Unlock()
+		if ch != nil {
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
+		}
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	return filepath.Join(mnt, "held"), held
 }
 
 // coldFile writes n random bytes to a file under dir (a disk file system,
@@ -113,34 +159,10 @@ func coldFile(t *testing.T, dir string, n int) (string, []byte) {
 // its thread: the batch then never completes until their reads return.
 func TestFileRingCompletesWhileSubmitterBlocked(t *testing.T) {
 	requireRing(t)
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a FUSE file system needs root here")
-	}
-	if fd, err := syscall.Open("/dev/fuse", syscall.O_RDWR|syscall.O_CLOEXEC, 0); err != nil {
-		t.Skipf("cannot open /dev/fuse: %v", err)
-	} else {
-		syscall.Close(fd)
-	}
-	mnt := t.TempDir()
-	root := &fs.Inode{}
-	held := &heldFile{}
+	heldPath, held := mountHeld(t)
 	release := held.hold()
-	srv, err := fs.Mount(mnt, root, &fs.Options{
-		MountOptions: fuse.MountOptions{DirectMount: true, DisableSplice: true},
-		OnAdd: func(ctx context.Context) {
-			root.AddChild("held", root.NewPersistentInode(ctx, held, fs.StableAttr{Mode: syscall.S_IFREG}), true)
-		},
-	})
-	if err != nil {
-		t.Skipf("cannot mount FUSE: %v", err)
-	}
-	defer func() {
-		release()
-		if err := srv.Unmount(); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	}()
-	hfd, err := syscall.Open(filepath.Join(mnt, "held"), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	defer func() { release() }()
+	hfd, err := syscall.Open(heldPath, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

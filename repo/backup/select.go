@@ -89,7 +89,7 @@ func fullPathRoots(sources []string) ([]item, []string, error) {
 	if whole {
 		top.sel = nil
 	}
-	items, err := readDirItems(top)
+	items, err := readDirItems(top, nil)
 	if err != nil {
 		return nil, nil, err
 	}
