@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -30,7 +32,9 @@ one immutable, sealed JSON record to <repo>/logs/ (time, host, command,
 snapshot, result, figures; wal watch records the sum of its runs, see its
 help). log prints them oldest first, times in the --tz zone with its offset,
 integer figures exactly and bytes in IEC units (MiB); --json prints the
-records as stored.`,
+records as stored. A record that cannot be written is a warning, never a
+failure of the command; when the repository's file system is full, the
+command's error line says how many records it could not write.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var from time.Time
@@ -131,6 +135,9 @@ func figureText(k string, f repo.Figure) string {
 
 // audit appends a record to the repository's audit trail. A failure to
 // record is logged, never fatal: the operation itself already happened.
+// A record lost to a full file system is not logged here but counted
+// (auditLost), for the command's last word (run, noteAuditLost): one line,
+// not a warning per space repeating the error of the command itself.
 func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) {
 	if r.ReadOnlyStorage() {
 		if a.log != nil {
@@ -138,9 +145,39 @@ func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecor
 		}
 		return
 	}
-	if _, err := r.AppendAudit(context.WithoutCancel(ctx), rec); err != nil && a.log != nil {
+	_, err := r.AppendAudit(context.WithoutCancel(ctx), rec)
+	switch {
+	case err == nil:
+	case errors.Is(err, syscall.ENOSPC):
+		a.auditMu.Lock()
+		if a.auditLost == 0 {
+			a.auditLostErr = err
+		}
+		a.auditLost++
+		a.auditMu.Unlock()
+	case a.log != nil:
 		a.log.Warn("could not append to the audit trail", "command", rec.Command, "err", err)
 	}
+}
+
+// noteAuditLost tells of the audit records a full file system kept out of
+// the trail (audit), once the command has ended with err: as part of its
+// error line when that already says the file system is full, else as one
+// warning. It returns the error to print.
+func (a *app) noteAuditLost(err error) error {
+	a.auditMu.Lock()
+	n, first := a.auditLost, a.auditLostErr
+	a.auditMu.Unlock()
+	if n == 0 {
+		return err
+	}
+	if err != nil && errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w; %s not written either", err, fmt.Sprintf("%d audit record%s", n, map[bool]string{true: "", false: "s"}[n == 1]))
+	}
+	if a.log != nil {
+		a.log.Warn("could not append to the audit trail: the file system is full", "records", n, "err", first)
+	}
+	return err
 }
 
 // auditAll appends recs to the audit trail, several at once: each record

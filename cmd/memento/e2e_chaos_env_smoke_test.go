@@ -48,6 +48,17 @@ func TestChaosEnvSmoke(t *testing.T) {
 		if tmp := tempFilesIn(t, e.repo); len(tmp) > 0 {
 			t.Errorf("the failed backup left temporary files: %v", tmp)
 		}
+		// No room at all: the lock cannot be written, nor the audit
+		// record of the failure; both said on the one line.
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		filler = fillFileSystem(t, fsDir)
+		r = e.run("backup", src2)
+		r = e.wantFailAgain(r, exitFailure, "no space left on device", "backup", src2)
+		if !strings.HasSuffix(strings.TrimSpace(r.stderr), "is full); 1 audit record not written either") {
+			t.Errorf("with no room: want the lost audit record on the error line, got:\n%s", r.stderr)
+		}
 		if err := os.Remove(filler); err != nil {
 			t.Fatal(err)
 		}

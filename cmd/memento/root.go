@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,6 +50,12 @@ type app struct {
 	loc                *time.Location // --tz loaded; nil: time.Local
 	logFormat          string         // --log-format text|json (logging.go)
 	logLevel           slog.LevelVar  // the level of a.log (logging.go)
+
+	// audit records a full file system kept out of the trail (audit in
+	// cmd_log.go), and the first one's error
+	auditMu      sync.Mutex
+	auditLost    int
+	auditLostErr error
 }
 
 func run(ctx context.Context, args []string) int {
@@ -58,6 +65,7 @@ func run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	a.closeBackends()
+	err = a.noteAuditLost(err)
 	if lost := a.lockLost(); lost != nil {
 		// The command was stopped by its lock's context: say why, not
 		// "interrupted" (or, for wal watch and mount, nothing).
