@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"memento/repo/uring"
 )
 
 // fileRing reads a batch of files with one system call per submission: an
@@ -30,13 +32,8 @@ import (
 // The ring also closes the files, each after a read that finds its end, in
 // a second submission: two system calls fewer per file.
 type fileRing struct {
-	fd                     int
-	sqHead, sqTail, sqMask *uint32
-	sqArray, sqes          unsafe.Pointer
-	cqHead, cqTail, cqMask *uint32
-	cqes                   unsafe.Pointer
-	entries                uint32
-	rings, sqeMem          []byte
+	ring    *uring.Ring
+	entries uint32
 	// owed counts the operations of a failed submission that the kernel
 	// took (drain waits for their completions).
 	owed uint32
@@ -44,84 +41,13 @@ type fileRing struct {
 	scratch []byte
 }
 
-// The io_uring ABI (include/uapi/linux/io_uring.h).
-type uringParams struct {
-	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFd uint32
-	resv                                                                   [3]uint32
-	sqOff                                                                  uringSQOffsets
-	cqOff                                                                  uringCQOffsets
-}
-
-type uringSQOffsets struct {
-	head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
-	resv2                                                           uint64
-}
-
-type uringCQOffsets struct {
-	head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32
-	resv2                                                           uint64
-}
-
-type uringSQE struct {
-	opcode   uint8
-	flags    uint8
-	ioprio   uint16
-	fd       int32
-	off      uint64
-	addr     uint64
-	len      uint32
-	rwFlags  uint32
-	userData uint64
-	pad      [3]uint64
-}
-
-type uringCQE struct {
-	userData uint64
-	res      int32
-	flags    uint32
-}
-
-const (
-	uringOpRead        = 22         // IORING_OP_READ
-	uringOpClose       = 19         // IORING_OP_CLOSE
-	uringHardLink      = 1 << 3     // IOSQE_IO_HARDLINK
-	uringOffSQEs       = 0x10000000 // IORING_OFF_SQES
-	uringEnterGetEvent = 1          // IORING_ENTER_GETEVENTS
-	uringFeatSingleMap = 1          // IORING_FEAT_SINGLE_MMAP
-	// uringCurrentPos as a read's offset reads at, and advances, the
-	// file position, as read(2) does.
-	uringCurrentPos = ^uint64(0)
-)
-
 // newFileRing sets up a ring of entries reads (a power of two).
 func newFileRing(entries uint32) (*fileRing, error) {
-	var p uringParams
-	fd, _, errno := syscall.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
-	if errno != 0 {
-		return nil, errno
-	}
-	r := &fileRing{fd: int(fd), entries: p.sqEntries, scratch: make([]byte, p.sqEntries)}
-	if p.features&uringFeatSingleMap == 0 { // before Linux 5.4: not worth a second mapping
-		syscall.Close(r.fd)
-		return nil, syscall.ENOSYS
-	}
-	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
-	var err error
-	if r.rings, err = unix.Mmap(r.fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		syscall.Close(r.fd)
+	ring, err := uring.Setup(entries)
+	if err != nil {
 		return nil, err
 	}
-	if r.sqeMem, err = unix.Mmap(r.fd, uringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(uringSQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		_ = unix.Munmap(r.rings)
-		syscall.Close(r.fd)
-		return nil, err
-	}
-	b := unsafe.Pointer(&r.rings[0])
-	r.sqHead, r.sqTail, r.sqMask = (*uint32)(unsafe.Add(b, p.sqOff.head)), (*uint32)(unsafe.Add(b, p.sqOff.tail)), (*uint32)(unsafe.Add(b, p.sqOff.ringMask))
-	r.sqArray, r.sqes = unsafe.Add(b, p.sqOff.array), unsafe.Pointer(&r.sqeMem[0])
-	r.cqHead, r.cqTail, r.cqMask = (*uint32)(unsafe.Add(b, p.cqOff.head)), (*uint32)(unsafe.Add(b, p.cqOff.tail)), (*uint32)(unsafe.Add(b, p.cqOff.ringMask))
-	r.cqes = unsafe.Add(b, p.cqOff.cqes)
-	return r, nil
+	return &fileRing{ring: ring, entries: ring.Entries, scratch: make([]byte, ring.Entries)}, nil
 }
 
 // ringStalls bounds the retries of an io_uring_enter that returns EAGAIN or
@@ -132,15 +58,15 @@ const ringStalls = 50
 // (owed), so that no read lands in their buffers after the ring is
 // dropped; it reports whether they all completed.
 func (r *fileRing) drain() bool {
-	head := atomic.LoadUint32(r.cqHead)
+	head := atomic.LoadUint32(r.ring.CQHead)
 	for tries := 0; ; tries++ {
-		got := atomic.LoadUint32(r.cqTail) - head
+		got := atomic.LoadUint32(r.ring.CQTail) - head
 		if got >= r.owed {
 			return true
 		}
 		// min_complete counts every completion not yet reaped, and
 		// nothing is reaped here: ask for all of them.
-		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, uintptr(r.owed), uringEnterGetEvent, 0, 0)
+		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.ring.FD), 0, uintptr(r.owed), uring.EnterGetEvents, 0, 0)
 		if errno != 0 && errno != syscall.EINTR && tries >= ringStalls {
 			return false
 		}
@@ -152,9 +78,7 @@ func (r *fileRing) drain() bool {
 
 // close releases the ring.
 func (r *fileRing) close() {
-	_ = unix.Munmap(r.sqeMem)
-	_ = unix.Munmap(r.rings)
-	syscall.Close(r.fd)
+	r.ring.Close()
 }
 
 // run runs ops, up to r.entries at a time (a linked op and the one after
@@ -178,36 +102,33 @@ func (r *fileRing) run(ops []ringOp) error {
 }
 
 func (r *fileRing) runSome(ops []ringOp) error {
-	tail := atomic.LoadUint32(r.sqTail)
-	mask := *r.sqMask
+	tail := atomic.LoadUint32(r.ring.SQTail)
 	for i := range ops {
 		op := &ops[i]
-		idx := tail & mask
-		s := (*uringSQE)(unsafe.Add(r.sqes, uintptr(idx)*unsafe.Sizeof(uringSQE{})))
-		*s = uringSQE{opcode: uringOpRead, fd: int32(op.fd), off: uringCurrentPos, len: uint32(len(op.buf)), userData: uint64(i)}
+		s := r.ring.SQE(tail)
+		*s = uring.SQE{Opcode: uring.OpRead, FD: int32(op.fd), Off: uring.CurrentPos, Len: uint32(len(op.buf)), UserData: uint64(i)}
 		if op.close {
-			*s = uringSQE{opcode: uringOpClose, fd: int32(op.fd), userData: uint64(i)}
+			*s = uring.SQE{Opcode: uring.OpClose, FD: int32(op.fd), UserData: uint64(i)}
 		} else if len(op.buf) > 0 {
-			s.addr = uint64(uintptr(unsafe.Pointer(&op.buf[0])))
+			s.Addr = uint64(uintptr(unsafe.Pointer(&op.buf[0])))
 		}
 		if op.link && i < len(ops)-1 {
-			s.flags = uringHardLink
+			s.Flags = uring.HardLink
 		}
-		*(*uint32)(unsafe.Add(r.sqArray, uintptr(idx)*4)) = idx
 		tail++
 	}
-	atomic.StoreUint32(r.sqTail, tail)
+	atomic.StoreUint32(r.ring.SQTail, tail)
 	toSubmit, want := uint32(len(ops)), uint32(len(ops))
-	head := atomic.LoadUint32(r.cqHead)
+	head := atomic.LoadUint32(r.ring.CQHead)
 	stalls := 0
 	for {
-		got := atomic.LoadUint32(r.cqTail) - head
+		got := atomic.LoadUint32(r.ring.CQTail) - head
 		if got >= want && toSubmit == 0 {
 			break
 		}
 		// min_complete counts every completion not yet reaped from
 		// head (the kernel waits until tail-head reaches it): want.
-		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want), uringEnterGetEvent, 0, 0)
+		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.ring.FD), uintptr(toSubmit), uintptr(want), uring.EnterGetEvents, 0, 0)
 		switch {
 		case errno == syscall.EINTR:
 			continue
@@ -226,10 +147,10 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		toSubmit -= min(uint32(n), toSubmit)
 	}
 	for end := head + want; head != end; head++ {
-		c := (*uringCQE)(unsafe.Add(r.cqes, uintptr(head&*r.cqMask)*unsafe.Sizeof(uringCQE{})))
-		ops[c.userData].res = c.res
+		c := r.ring.CQE(head)
+		ops[c.UserData].res = c.Res
 	}
-	atomic.StoreUint32(r.cqHead, head)
+	atomic.StoreUint32(r.ring.CQHead, head)
 	// The bufs were written by the kernel; keep them reachable until here.
 	runtime.KeepAlive(ops)
 	return nil
