@@ -3,18 +3,24 @@
 package local
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"memento/repo/uring"
 )
+
+// reapPoll is how long the reaper waits on the eventfd before it looks at
+// the completion queue anyway.
+const reapPoll = time.Millisecond
 
 // syncRingEntries bounds the fsyncs in flight through one Backend's ring;
 // more wait with a plain fsync.
@@ -158,10 +164,11 @@ func (r *syncRing) fsync(fd int) (res int32, ok bool) {
 }
 
 // reap hands completions to their waiters while any fsync is in flight,
-// parked on the eventfd between them. The kernel adds to the eventfd after
-// posting a completion, so one posted after the queue was looked at leaves
-// the count above zero: no wake-up is lost, a stale count costs one more
-// look. If reading the eventfd fails, reap waits in io_uring_enter.
+// parked on the eventfd between them, 1 ms at most (reapPoll). The kernel
+// adds to the eventfd after posting a completion, so one posted after the
+// queue was looked at leaves the count above zero: no wake-up is lost, a
+// stale count costs one more look. If reading the eventfd fails, reap
+// waits in io_uring_enter.
 func (r *syncRing) reap() {
 	var buf [8]byte
 	poll := true
@@ -188,7 +195,13 @@ func (r *syncRing) reap() {
 		ev := r.ev
 		r.mu.Unlock()
 		if poll {
-			if _, err := ev.Read(buf[:]); err == nil {
+			// The deadline's timer, not the poller, wakes a reaper
+			// whose Ps are all busy: the runtime looks at the poller
+			// only when a P has nothing else to run (or sysmon's 10 ms),
+			// at its timers whenever it schedules.
+			_ = ev.SetReadDeadline(time.Now().Add(reapPoll))
+			_, err := ev.Read(buf[:])
+			if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
 			}
 			poll = false
