@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"memento/repo/uring"
 )
 
 // fileRing reads a batch of files with one system call per submission: an
@@ -30,13 +32,8 @@ import (
 // The ring also closes the files, each after a read that finds its end, in
 // a second submission: two system calls fewer per file.
 type fileRing struct {
-	fd                     int
-	sqHead, sqTail, sqMask *uint32
-	sqArray, sqes          unsafe.Pointer
-	cqHead, cqTail, cqMask *uint32
-	cqes                   unsafe.Pointer
-	entries                uint32
-	rings, sqeMem          []byte
+	ring    *uring.Ring
+	entries uint32
 	// owed counts the operations of a failed submission that the kernel
 	// took (drain waits for their completions and sets their results in
 	// failed, the ops of that submission, whose completions start at
@@ -51,37 +48,6 @@ type fileRing struct {
 	scratch []byte
 }
 
-// The io_uring ABI (include/uapi/linux/io_uring.h).
-type uringParams struct {
-	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFd uint32
-	resv                                                                   [3]uint32
-	sqOff                                                                  uringSQOffsets
-	cqOff                                                                  uringCQOffsets
-}
-
-type uringSQOffsets struct {
-	head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
-	resv2                                                           uint64
-}
-
-type uringCQOffsets struct {
-	head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32
-	resv2                                                           uint64
-}
-
-type uringSQE struct {
-	opcode   uint8
-	flags    uint8
-	ioprio   uint16
-	fd       int32
-	off      uint64
-	addr     uint64
-	len      uint32
-	rwFlags  uint32
-	userData uint64
-	pad      [3]uint64
-}
-
 // ringHook lets a test fail a submission where the kernel would, and
 // change what the kernel returned (fileRing.hook).
 type ringHook struct {
@@ -91,59 +57,21 @@ type ringHook struct {
 	reaped func(ops []ringOp)
 }
 
-type uringCQE struct {
-	userData uint64
-	res      int32
-	flags    uint32
-}
-
-const (
-	uringOpRead        = 22         // IORING_OP_READ
-	uringOpClose       = 19         // IORING_OP_CLOSE
-	uringHardLink      = 1 << 3     // IOSQE_IO_HARDLINK
-	uringOffSQEs       = 0x10000000 // IORING_OFF_SQES
-	uringEnterGetEvent = 1          // IORING_ENTER_GETEVENTS
-	uringFeatSingleMap = 1          // IORING_FEAT_SINGLE_MMAP
-	uringFeatCurPos    = 1 << 3     // IORING_FEAT_RW_CUR_POS
-	// uringCurrentPos as a read's offset reads at, and advances, the
-	// file position, as read(2) does.
-	uringCurrentPos = ^uint64(0)
-)
-
 // newFileRing sets up a ring of entries reads (a power of two).
 func newFileRing(entries uint32) (*fileRing, error) {
-	var p uringParams
-	fd, _, errno := syscall.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
-	if errno != 0 {
-		return nil, errno
+	ring, err := uring.Setup(entries)
+	if err != nil {
+		return nil, err
 	}
-	r := &fileRing{fd: int(fd), entries: p.sqEntries, scratch: make([]byte, p.sqEntries)}
-	if p.features&uringFeatSingleMap == 0 || p.features&uringFeatCurPos == 0 {
-		// Before Linux 5.4 (no single mapping: not worth a second one),
-		// or before 5.6, which brought IORING_OP_READ, IORING_OP_CLOSE
+	if ring.Features&uring.FeatCurPos == 0 {
+		// Before 5.6, which brought IORING_OP_READ, IORING_OP_CLOSE
 		// and reads at the file position (RW_CUR_POS) together: on 5.4
 		// and 5.5 every read of a batch would fail with EINVAL. Found
 		// here once, at the first ring, not by a batch's reads.
-		syscall.Close(r.fd)
+		ring.Close()
 		return nil, syscall.ENOSYS
 	}
-	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
-	var err error
-	if r.rings, err = unix.Mmap(r.fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		syscall.Close(r.fd)
-		return nil, err
-	}
-	if r.sqeMem, err = unix.Mmap(r.fd, uringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(uringSQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		_ = unix.Munmap(r.rings)
-		syscall.Close(r.fd)
-		return nil, err
-	}
-	b := unsafe.Pointer(&r.rings[0])
-	r.sqHead, r.sqTail, r.sqMask = (*uint32)(unsafe.Add(b, p.sqOff.head)), (*uint32)(unsafe.Add(b, p.sqOff.tail)), (*uint32)(unsafe.Add(b, p.sqOff.ringMask))
-	r.sqArray, r.sqes = unsafe.Add(b, p.sqOff.array), unsafe.Pointer(&r.sqeMem[0])
-	r.cqHead, r.cqTail, r.cqMask = (*uint32)(unsafe.Add(b, p.cqOff.head)), (*uint32)(unsafe.Add(b, p.cqOff.tail)), (*uint32)(unsafe.Add(b, p.cqOff.ringMask))
-	r.cqes = unsafe.Add(b, p.cqOff.cqes)
-	return r, nil
+	return &fileRing{ring: ring, entries: ring.Entries, scratch: make([]byte, ring.Entries)}, nil
 }
 
 // ringStalls bounds the retries of an io_uring_enter that returns EAGAIN or
@@ -155,9 +83,9 @@ const ringStalls = 50
 // dropped, and sets their results in the failed submission's ops (which
 // run left at ringPending); it reports whether they all completed.
 func (r *fileRing) drain() bool {
-	head := atomic.LoadUint32(r.cqHead)
+	head := atomic.LoadUint32(r.ring.CQHead)
 	for tries := 0; ; tries++ {
-		got := atomic.LoadUint32(r.cqTail) - head
+		got := atomic.LoadUint32(r.ring.CQTail) - head
 		if got >= r.owed {
 			break
 		}
@@ -172,10 +100,10 @@ func (r *fileRing) drain() bool {
 		}
 	}
 	for end := r.failedHead + r.owed; head != end; head++ {
-		c := (*uringCQE)(unsafe.Add(r.cqes, uintptr(head&*r.cqMask)*unsafe.Sizeof(uringCQE{})))
-		r.failed[c.userData].res = c.res
+		c := r.ring.CQE(head)
+		r.failed[c.UserData].res = c.Res
 	}
-	atomic.StoreUint32(r.cqHead, head)
+	atomic.StoreUint32(r.ring.CQHead, head)
 	r.failed, r.owed = nil, 0
 	return true
 }
@@ -190,15 +118,13 @@ func (r *fileRing) enter(toSubmit, minComplete uint32) (uintptr, syscall.Errno) 
 }
 
 func (r *fileRing) sysEnter(toSubmit, minComplete uint32) (uintptr, syscall.Errno) {
-	n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uringEnterGetEvent, 0, 0)
+	n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.ring.FD), uintptr(toSubmit), uintptr(minComplete), uring.EnterGetEvents, 0, 0)
 	return n, errno
 }
 
 // close releases the ring.
 func (r *fileRing) close() {
-	_ = unix.Munmap(r.sqeMem)
-	_ = unix.Munmap(r.rings)
-	syscall.Close(r.fd)
+	r.ring.Close()
 }
 
 // run runs ops, up to r.entries at a time (a linked op and the one after
@@ -227,30 +153,28 @@ func (r *fileRing) run(ops []ringOp) error {
 }
 
 func (r *fileRing) runSome(ops []ringOp) error {
-	tail := atomic.LoadUint32(r.sqTail)
-	start, mask := tail, *r.sqMask
+	tail := atomic.LoadUint32(r.ring.SQTail)
+	start := tail
 	for i := range ops {
 		op := &ops[i]
-		idx := tail & mask
-		s := (*uringSQE)(unsafe.Add(r.sqes, uintptr(idx)*unsafe.Sizeof(uringSQE{})))
-		*s = uringSQE{opcode: uringOpRead, fd: int32(op.fd), off: uringCurrentPos, len: uint32(len(op.buf)), userData: uint64(i)}
+		s := r.ring.SQE(tail)
+		*s = uring.SQE{Opcode: uring.OpRead, FD: int32(op.fd), Off: uring.CurrentPos, Len: uint32(len(op.buf)), UserData: uint64(i)}
 		if op.close {
-			*s = uringSQE{opcode: uringOpClose, fd: int32(op.fd), userData: uint64(i)}
+			*s = uring.SQE{Opcode: uring.OpClose, FD: int32(op.fd), UserData: uint64(i)}
 		} else if len(op.buf) > 0 {
-			s.addr = uint64(uintptr(unsafe.Pointer(&op.buf[0])))
+			s.Addr = uint64(uintptr(unsafe.Pointer(&op.buf[0])))
 		}
 		if op.link && i < len(ops)-1 {
-			s.flags = uringHardLink
+			s.Flags = uring.HardLink
 		}
-		*(*uint32)(unsafe.Add(r.sqArray, uintptr(idx)*4)) = idx
 		tail++
 	}
-	atomic.StoreUint32(r.sqTail, tail)
+	atomic.StoreUint32(r.ring.SQTail, tail)
 	toSubmit, want := uint32(len(ops)), uint32(len(ops))
-	head := atomic.LoadUint32(r.cqHead)
+	head := atomic.LoadUint32(r.ring.CQHead)
 	stalls := 0
 	for {
-		got := atomic.LoadUint32(r.cqTail) - head
+		got := atomic.LoadUint32(r.ring.CQTail) - head
 		if got >= want && toSubmit == 0 {
 			break
 		}
@@ -272,7 +196,7 @@ func (r *fileRing) runSome(ops []ringOp) error {
 			// The kernel took the first ops, in order, up to its
 			// head of the submission queue: their completions are not
 			// reaped (drain); the others never ran.
-			taken := min(atomic.LoadUint32(r.sqHead)-start, want)
+			taken := min(atomic.LoadUint32(r.ring.SQHead)-start, want)
 			r.owed, r.failed, r.failedHead = taken, ops, head
 			for i := range ops {
 				ops[i].res = ringPending
@@ -285,10 +209,10 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		toSubmit -= min(uint32(n), toSubmit)
 	}
 	for end := head + want; head != end; head++ {
-		c := (*uringCQE)(unsafe.Add(r.cqes, uintptr(head&*r.cqMask)*unsafe.Sizeof(uringCQE{})))
-		ops[c.userData].res = c.res
+		c := r.ring.CQE(head)
+		ops[c.UserData].res = c.Res
 	}
-	atomic.StoreUint32(r.cqHead, head)
+	atomic.StoreUint32(r.ring.CQHead, head)
 	// The bufs were written by the kernel; keep them reachable until here.
 	runtime.KeepAlive(ops)
 	if r.hook != nil && r.hook.reaped != nil {

@@ -22,6 +22,7 @@ const (
 type Backend struct {
 	root    string       // absolute, cleaned
 	handles *handleCache // open packs (handles.go); emptied by Close
+	ring    *syncRing    // fsyncs (ring_linux.go); closed by Close
 	// afterDirSync, when set (by tests), is called with each directory
 	// fsynced and the fsync's result.
 	afterDirSync func(dir string, err error)
@@ -29,7 +30,7 @@ type Backend struct {
 
 // syncDir fsyncs dir (syncDir in sync_*.go) and tells afterDirSync.
 func (b *Backend) syncDir(dir string) error {
-	err := syncDir(dir)
+	err := syncDir(b.ring, dir)
 	if b.afterDirSync != nil {
 		b.afterDirSync(dir, err)
 	}
@@ -75,14 +76,14 @@ func Create(dir string) (*Backend, error) {
 	if !empty {
 		return nil, fmt.Errorf("local backend: repository directory %s is not empty: %w", root, fs.ErrExist)
 	}
-	if err := syncDir(filepath.Dir(root)); err != nil {
+	if err := syncDir(nil, filepath.Dir(root)); err != nil {
 		return nil, fmt.Errorf("local backend: create repository directory %s: %w", root, err)
 	}
 	return backendAt(root), nil
 }
 
 func backendAt(root string) *Backend {
-	return &Backend{root: root, handles: newHandleCache(maxHandles)}
+	return &Backend{root: root, handles: newHandleCache(maxHandles), ring: newSyncRing()}
 }
 
 // Close releases the pack files the Backend keeps open between reads (at
@@ -94,6 +95,7 @@ func backendAt(root string) *Backend {
 // idempotent and always returns nil.
 func (b *Backend) Close() error {
 	b.handles.close()
+	b.ring.close()
 	return nil
 }
 

@@ -15,6 +15,7 @@ func newBackend(t *testing.T) *Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() }) // its open packs and its ring (an eventfd the GC would close later)
 	return b
 }
 

@@ -10,7 +10,9 @@
 //
 // A Backend keeps a few pack files open between ranged reads (handles.go).
 // That cache belongs to the Backend, not to the process: Close releases it,
-// and whoever opened the Backend closes it when done.
+// and whoever opened the Backend closes it when done. On Linux its fsyncs go
+// through an io_uring of its own, also released by Close, so that a
+// goroutine waiting for one parks instead of holding a P (ring_linux.go).
 //
 // The POSIX specifics (rename, directory fsync, listing) stay inside this
 // package on purpose: callers must not rely on them, because the object-store

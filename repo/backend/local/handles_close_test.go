@@ -26,10 +26,17 @@ func TestCloseReleasesCachedPacks(t *testing.T) {
 	b, c := backendWithCache(t, 8)
 	const packs = 5
 	contents := make([][]byte, packs)
+	// Written through another Backend, closed (with the ring of its
+	// fsyncs) before the files are counted.
+	w, err := Open(b.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range contents {
 		contents[i] = randBytes(uint64(i+20), 4000)
-		writeFile(t, b, fmt.Sprintf("data/0%d/pack", i), contents[i])
+		writeFile(t, w, fmt.Sprintf("data/0%d/pack", i), contents[i])
 	}
+	w.Close()
 	before := openFDs(t)
 	for i := range packs {
 		readAll(t, b, fmt.Sprintf("data/0%d/pack", i), 0, 100)

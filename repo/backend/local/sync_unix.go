@@ -13,12 +13,12 @@ var notDir = syscall.ENOTDIR
 
 // syncDir makes a rename or create in dir durable. Some filesystems do not
 // support fsync on a directory (EINVAL); there is nothing more to do there.
-func syncDir(dir string) error {
+func syncDir(r *syncRing, dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = r.sync(d)
 	cerr := d.Close()
 	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
 		return err

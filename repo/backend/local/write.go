@@ -118,7 +118,7 @@ func (b *Backend) Stage(ctx context.Context, name string, r io.Reader, size int6
 	if err := tmp.Chmod(fileMode); err != nil {
 		return nil, nil, fmt.Errorf("local backend: write %s: %w", name, unwrapPath(err))
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := b.ring.sync(tmp); err != nil {
 		return nil, nil, fmt.Errorf("local backend: write %s: fsync: %w", name, unwrapPath(err))
 	}
 	if err := tmp.Close(); err != nil {
