@@ -133,19 +133,14 @@ func figureText(k string, f repo.Figure) string {
 	return strconv.FormatFloat(g, 'f', -1, 64)
 }
 
-// audit appends a record to the repository's audit trail. A failure to
-// record is logged, never fatal: the operation itself already happened.
-// A record lost to a full file system is not logged here but counted
-// (auditLost), for the command's last word (run, noteAuditLost): one line,
-// not a warning per space repeating the error of the command itself.
+// audit appends a record to the repository's audit trail, for a command
+// that ends (not wal watch: auditNow). A failure to record is logged,
+// never fatal: the operation itself already happened. A record lost to a
+// full file system is not logged here but counted (auditLost), for the
+// command's last word (run, noteAuditLost): one line, not a warning per
+// space repeating the command's own error.
 func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) {
-	if r.ReadOnlyStorage() {
-		if a.log != nil {
-			a.log.Debug("the repository is read-only; not recorded in the audit trail", "command", rec.Command)
-		}
-		return
-	}
-	_, err := r.AppendAudit(context.WithoutCancel(ctx), rec)
+	err := a.appendAudit(ctx, r, rec)
 	switch {
 	case err == nil:
 	case errors.Is(err, syscall.ENOSPC):
@@ -158,6 +153,26 @@ func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecor
 	case a.log != nil:
 		a.log.Warn("could not append to the audit trail", "command", rec.Command, "err", err)
 	}
+}
+
+// auditNow is audit for a process that runs for hours (wal watch): every
+// record it cannot write is a warning at once.
+func (a *app) auditNow(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) {
+	if err := a.appendAudit(ctx, r, rec); err != nil && a.log != nil {
+		a.log.Warn("could not append to the audit trail", "command", rec.Command, "err", err)
+	}
+}
+
+// appendAudit appends rec unless the repository is read-only.
+func (a *app) appendAudit(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) error {
+	if r.ReadOnlyStorage() {
+		if a.log != nil {
+			a.log.Debug("the repository is read-only; not recorded in the audit trail", "command", rec.Command)
+		}
+		return nil
+	}
+	_, err := r.AppendAudit(context.WithoutCancel(ctx), rec)
+	return err
 }
 
 // noteAuditLost tells of the audit records a full file system kept out of

@@ -86,12 +86,7 @@ func TestChaosEnvSmoke(t *testing.T) {
 		r := runPartitioned(&tight, p, 512<<10, "backup", src2)
 		// One error line; the audit record it could not write either is a
 		// warning.
-		var errLines []string
-		for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
-			if strings.HasPrefix(l, "memento: ") && !strings.HasPrefix(l, "memento: warning: ") {
-				errLines = append(errLines, l)
-			}
-		}
+		errLines := errorLines(r.stderr)
 		if r.code != exitFailure || len(errLines) != 1 || !strings.Contains(errLines[0], "endpoint unreachable") {
 			t.Fatalf("partitioned S3 backup: exit %d, want 1 with one error line naming the unreachable endpoint:\n%s", r.code, r.stderr)
 		}

@@ -94,7 +94,7 @@ func (w *watchAudit) observe(ctx context.Context, space string, res *walarchive.
 	}
 	w.mu.Unlock()
 	if record {
-		w.a.audit(ctx, w.r, rec)
+		w.a.auditNow(ctx, w.r, rec)
 	}
 }
 
@@ -120,6 +120,6 @@ func (w *watchAudit) flush(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	for _, rec := range recs {
-		w.a.audit(ctx, w.r, rec)
+		w.a.auditNow(ctx, w.r, rec)
 	}
 }
