@@ -78,6 +78,9 @@ type batchReader struct {
 	closed        sync.Cond // broadcast when held drops to 0
 	// hook, set only by tests, is given each ring as it is made.
 	hook func(*fileRing)
+	// openHook, set only by tests, runs when an open found no descriptor,
+	// before it looks at what the batches hold.
+	openHook func()
 }
 
 // batchArena is the memory of one batch's files; refs counts the jobs
@@ -377,6 +380,9 @@ func (b *batchReader) openFlags(path string, flags int) (int, error) {
 		fd, err := openFlags(path, flags)
 		if b == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
 			return fd, err
+		}
+		if b.openHook != nil {
+			b.openHook()
 		}
 		b.mu.Lock()
 		if b.held == 0 {
