@@ -32,14 +32,14 @@ func TestPackBuffersHugePages(t *testing.T) {
 	}
 	f := newPackPool(nil)
 	f.startPacker() // budget: 1 + 2 uploads
-	a := f.get(want)
+	a := f.get(want, false)
 	check("new pack buffer", a, true)
 	f.put(a)
-	if b := f.get(want); &b[:1][0] != &a[:1][0] {
+	if b := f.get(want, false); &b[:1][0] != &a[:1][0] {
 		t.Fatal("the given-back buffer was not reused")
 	}
 	check("reused pack buffer", a, true)
-	c := f.get(want) // a is in use: a new buffer
+	c := f.get(want, false) // a is in use: a new buffer
 	check("second new pack buffer", c, true)
 	f.put(a)
 	f.put(c)

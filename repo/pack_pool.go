@@ -36,9 +36,11 @@ type packPool struct {
 	out       int       // buffers filling, queued or being written
 	free      [][]byte  // written buffers, for the next packs
 	queue     []*openPack
-	uploaders int // goroutines draining queue
-	peak      int // most buffers held at once (out + free), for tests
-	allocs    int // buffers allocated, for tests
+	urgent    int    // packs of urgent packers at the queue's front
+	waiting   [2]int // packers waiting in get: others, urgent ones
+	uploaders int    // goroutines draining queue
+	peak      int    // most buffers held at once (out + free), for tests
+	allocs    int    // buffers allocated, for tests
 }
 
 // packUploaders is how many packs per packer are written at once on a
@@ -115,11 +117,26 @@ func (f *packPool) trim() {
 // get returns an empty buffer of capacity at least want for a packer's next
 // pack, a free one when there is one, else a new one while the budget
 // allows, else it waits for an upload to give one back. The caller holds
-// no other buffer.
-func (f *packPool) get(want int) []byte {
+// no other buffer. An urgent packer's get (Packer.Urgent) takes the first
+// buffer given back: the others wait while one waits.
+func (f *packPool) get(want int, urgent bool) []byte {
 	f.mu.Lock()
-	for len(f.free) == 0 && f.out >= f.budget() {
-		f.cond.Wait()
+	if urgent {
+		f.waiting[1]++
+		for len(f.free) == 0 && f.out >= f.budget() {
+			f.cond.Wait()
+		}
+		f.waiting[1]--
+		if f.waiting[0] > 0 {
+			defer f.cond.Broadcast() // the others may take what is left
+		}
+	} else {
+		f.waiting[0]++
+		// An urgent packer waiting goes first.
+		for len(f.free) == 0 && f.out >= f.budget() || f.waiting[1] > 0 {
+			f.cond.Wait()
+		}
+		f.waiting[0]--
 	}
 	var b []byte
 	if n := len(f.free); n > 0 {
@@ -163,12 +180,20 @@ func (f *packPool) put(b []byte) {
 }
 
 // upload queues a closed pack for the uploaders, starting one if fewer than
-// uploadLimit run. It never waits. The packs are written in the order they
-// were queued, whatever their packer.
+// uploadLimit run. It never waits. The packs of urgent packers
+// (Packer.Urgent) are written before every other queued pack, and otherwise
+// packs are written in the order they were queued, whatever their packer.
 func (f *packPool) upload(pp *openPack) {
 	pp.p.pending.Add(1)
 	f.mu.Lock()
-	f.queue = append(f.queue, pp)
+	if pp.p.urgent {
+		f.queue = append(f.queue, nil)
+		copy(f.queue[f.urgent+1:], f.queue[f.urgent:])
+		f.queue[f.urgent] = pp
+		f.urgent++
+	} else {
+		f.queue = append(f.queue, pp)
+	}
 	start := f.uploaders < f.uploadLimit()
 	if start {
 		f.uploaders++
@@ -192,6 +217,9 @@ func (f *packPool) uploader() {
 		pp := f.queue[0]
 		f.queue[0] = nil
 		f.queue = f.queue[1:]
+		if f.urgent > 0 {
+			f.urgent--
+		}
 		if len(f.queue) == 0 {
 			f.queue = f.queue[:0:0] // let the backing array go
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,9 +284,9 @@ func TestPackUploadErrorSurfaces(t *testing.T) {
 	// then hands out a new one, never that one again.
 	f := newPackPool(nil)
 	f.startPacker()
-	a := f.get(target)
+	a := f.get(target, false)
 	f.put(nil)
-	if b := f.get(target); &b[:1][0] == &a[:1][0] {
+	if b := f.get(target, false); &b[:1][0] == &a[:1][0] {
 		t.Fatal("a buffer given back as failed was reused")
 	}
 	if failedBufs.Load() == 0 {
@@ -419,5 +420,144 @@ func TestPackerAddAfterEndPanics(t *testing.T) {
 		if out, _, _, _, packers := tr.packs.state(); out != 0 || packers != 0 {
 			t.Fatalf("after Adds to a packer ended by %s: %d buffers out, %d packers; want 0, 0", end, out, packers)
 		}
+	}
+}
+
+// packOrderBackend is the local backend whose pack writes each wait for a
+// token on release, recording the names in the order they began.
+type packOrderBackend struct {
+	*local.Backend
+	release chan struct{}
+	mu      sync.Mutex
+	names   []string
+}
+
+func (b *packOrderBackend) Write(ctx context.Context, name string, r io.Reader, size int64) error {
+	if strings.HasPrefix(name, DirData+"/") {
+		b.mu.Lock()
+		b.names = append(b.names, name)
+		b.mu.Unlock()
+		<-b.release
+	}
+	return b.Backend.Write(ctx, name, r, size)
+}
+
+// until polls cond under the pool's lock.
+func (f *packPool) until(cond func() bool) {
+	for {
+		f.mu.Lock()
+		ok := cond()
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestUrgentPacksGoFirst: a backup's packer has two packs being written
+// (the local backend's two writes, held), two queued, and waits for a
+// buffer; the WAL archiver's packer (urgent) waits for one too. When the
+// first write ends, the WAL packer takes its buffer and its pack is the
+// next written (or the one after, if an uploader took the backup's next
+// pack first): the time it waits is the recovery point's lag. Without
+// Urgent (the control, and every packer before it existed) the backup's
+// packer may take the buffer, and the WAL pack waits behind both queued
+// packs.
+func TestUrgentPacksGoFirst(t *testing.T) {
+	for _, urgent := range []bool{true, false} {
+		t.Run(fmt.Sprintf("urgent=%v", urgent), func(t *testing.T) {
+			tr := newTestRepo(t, InitOptions{PackSize: 4 << 10})
+			be := &packOrderBackend{Backend: tr.be, release: make(chan struct{})}
+			r, err := Open(context.Background(), be, Options{Password: testPassword, CacheDir: tr.cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			wal := r.NewPacker(ctx, "s")
+			if urgent {
+				wal.Urgent()
+			}
+			backup := r.NewPacker(ctx, "s")
+			bblobs := spaceBlobs(r, "s", 8, 3000, 1) // a pack per blob
+			var wg sync.WaitGroup
+			var bpacks, wpacks []index.PackInfo
+			pack := func(p *Packer, blobs map[chunk.ID][]byte, packs *[]index.PackInfo) {
+				for id, d := range blobs {
+					if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+						t.Error(err)
+					}
+				}
+				var err error
+				if *packs, _, err = p.Flush(); err != nil {
+					t.Error(err)
+				}
+			}
+			wg.Go(func() { pack(backup, bblobs, &bpacks) })
+			// Budget: two packers and two writes, four buffers.
+			r.packs.until(func() bool { return len(r.packs.queue) == 2 && r.packs.waiting[0] == 1 })
+			wg.Go(func() { pack(wal, spaceBlobs(r, "s", 1, 3000, 2), &wpacks) })
+			r.packs.until(func() bool { return r.packs.waiting[0]+r.packs.waiting[1] == 2 })
+			// One write ends. Urgent: once the WAL pack is queued (or was
+			// the next written) the rest may end in any order. Control:
+			// the backup's two queued packs are ahead of it whatever
+			// happens next.
+			be.release <- struct{}{}
+			if urgent {
+				// Three writes began (two held, the third taken when the
+				// first ended) and the WAL pack is queued, or was the third.
+				for {
+					be.mu.Lock()
+					began := len(be.names)
+					be.mu.Unlock()
+					f := r.packs
+					f.mu.Lock()
+					queued := f.urgent == 1 || began == 3 && len(f.queue) == 2
+					f.mu.Unlock()
+					if began == 3 && queued {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			// One write ends at a time, and the next begins before another
+			// ends: the order of begun writes is the order of the queue.
+			total := len(bblobs) + 1
+			for range len(bblobs) {
+				be.mu.Lock()
+				before := len(be.names)
+				be.mu.Unlock()
+				be.release <- struct{}{}
+				for {
+					be.mu.Lock()
+					began := len(be.names)
+					be.mu.Unlock()
+					if began > before || began == total {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			wg.Wait()
+			if len(wpacks) != 1 || len(bpacks) != len(bblobs) {
+				t.Fatalf("%d WAL packs and %d backup packs, want 1 and %d", len(wpacks), len(bpacks), len(bblobs))
+			}
+			pos := slices.Index(be.names, PackName(wpacks[0].ID))
+			var order []string
+			for _, n := range be.names {
+				k := "W"
+				for i, b := range bpacks {
+					if PackName(b.ID) == n {
+						k = fmt.Sprint(i)
+					}
+				}
+				order = append(order, k)
+			}
+			t.Logf("order %v", order)
+			if urgent && pos > 3 || !urgent && pos < 4 {
+				t.Fatalf("urgent=%v: the WAL pack was write %d of %d, want %s", urgent, pos, len(be.names), map[bool]string{true: "2 or 3", false: "4 or later"}[urgent])
+			}
+			t.Logf("the WAL pack was write %d of %d", pos, len(be.names))
+		})
 	}
 }

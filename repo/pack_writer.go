@@ -27,6 +27,7 @@ type Packer struct {
 	ctx    context.Context // the uploads'
 	space  string
 	target int
+	urgent bool // set by Urgent before the first Add
 
 	mu   sync.Mutex
 	cur  *openPack
@@ -62,6 +63,17 @@ func packHeaderReserve(target int) int { return 64<<10 + target/256 }
 func (r *Repository) NewPacker(ctx context.Context, space string) *Packer {
 	r.packs.startPacker()
 	return &Packer{r: r, ctx: ctx, space: StorageSpace(space), target: int(r.cfg.PackSize), seen: map[chunk.ID]bool{}}
+}
+
+// Urgent makes the packer's packs go to the backend before the packs other
+// packers queued earlier: the WAL archiver's, whose wait is the recovery
+// point's lag, while a backup of a whole data dir shares the repository's
+// uploaders (a run's last pack otherwise waited behind every pack queued
+// before it). It must be called before the first Add.
+func (p *Packer) Urgent() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.urgent = true
 }
 
 // Claim reports whether the caller should store blob id: it is false when the
@@ -105,7 +117,7 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 		// This packer holds no buffer while it waits (its full pack went
 		// to the uploaders above), so the wait ends when an upload does,
 		// whatever the other packers' workers do: see packPool.
-		p.cur = &openPack{p: p, buf: p.r.packs.get(max(p.target, n) + packHeaderReserve(p.target))}
+		p.cur = &openPack{p: p, buf: p.r.packs.get(max(p.target, n)+packHeaderReserve(p.target), p.urgent)}
 	}
 	cur := p.cur
 	off := len(cur.buf)

@@ -354,6 +354,9 @@ func (a *WALArchiver) archiveSpace(ctx context.Context, dataDir, space string, d
 	}
 	res := &WALArchiveResult{Space: space, Identity: line.Identity, Timeline: line.Timeline, ReadAt: readAt}
 	run := &walRun{dataDir: dataDir, a: a, sa: sa, space: space, res: res, packer: a.r.NewPacker(ctx, space), key: a.r.ChunkKey(space)}
+	// The run's packs go before those of a backup sharing the repository
+	// (the agent's scheduled backups): the time they wait is RPO lag.
+	run.packer.Urgent()
 	werr := run.shipAll(ctx, segs)
 	lap(&ph.Ship)
 	// The record file is staged (written and fsynced where no reader sees
