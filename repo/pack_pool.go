@@ -14,7 +14,8 @@ import (
 // most uploadLimit packs; the buffers of all of them together are bounded
 // by budget = packers + uploadLimit. A packer whose pack is full hands it
 // over (upload, which never waits) and takes the next buffer (get); get
-// waits only while every buffer of the budget is out. Written buffers go
+// waits while every buffer of the budget is out (and, for a packer that is
+// not urgent, while an urgent one waits: Packer.Urgent). Written buffers go
 // back to a free list and are reused as they are, neither zeroed nor
 // faulted in again: a first backup allocates its budget once.
 //
@@ -24,7 +25,8 @@ import (
 // being written. The uploaders depend on nothing but the backend (and the
 // sealing of blobs already reserved, which waits for nothing), so an
 // upload ends and get returns, whatever the pipeline's workers, shared
-// by the spaces, are blocked on.
+// by the spaces, are blocked on. An urgent packer's wait ends at the first
+// buffer given back, and the others' wait behind it ends when it takes it.
 type packPool struct {
 	// perBackend is the uploaders' limit when the backend names one
 	// (PackWriters), else 0: packUploaders per packer.

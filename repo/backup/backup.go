@@ -865,6 +865,12 @@ func (a *archiver) openFailed(fsPath string, n *repo.Node, err error) error {
 
 // saveFile streams one file through the chunk pipeline into the packer.
 func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node, prev []chunk.ID) error {
+	if err := a.packer.Err(); err != nil {
+		// A pack write failed: read no more. A file that failed frees
+		// its slot (a.sem) before its error cancels the walk, which may
+		// start this one in between.
+		return err
+	}
 	fd, err := a.batches.open(fsPath)
 	if err != nil {
 		return a.openFailed(fsPath, n, err)

@@ -76,8 +76,14 @@ type batchReader struct {
 	// (open): while any waits, batches open no more files.
 	held, waiting int
 	closed        sync.Cond // broadcast when held drops to 0
+	// unholds counts the holds ended (unhold): an open that failed tries
+	// again if one ended since it began, even if none is held now.
+	unholds atomic.Uint64
 	// hook, set only by tests, is given each ring as it is made.
 	hook func(*fileRing)
+	// openHook, set only by tests, runs when an open found no descriptor,
+	// before it looks at what the batches hold.
+	openHook func()
 }
 
 // batchArena is the memory of one batch's files; refs counts the jobs
@@ -357,6 +363,7 @@ func (b *batchReader) hold(n int) bool {
 func (b *batchReader) unhold(n int) {
 	b.mu.Lock()
 	b.held -= n
+	b.unholds.Add(1)
 	if b.held == 0 {
 		b.closed.Broadcast()
 	}
@@ -374,14 +381,25 @@ func (b *batchReader) open(path string) (int, error) {
 
 func (b *batchReader) openFlags(path string, flags int) (int, error) {
 	for {
+		var seen uint64
+		if b != nil {
+			seen = b.unholds.Load()
+		}
 		fd, err := openFlags(path, flags)
 		if b == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
 			return fd, err
 		}
+		if b.openHook != nil {
+			b.openHook()
+		}
 		b.mu.Lock()
 		if b.held == 0 {
+			again := b.unholds.Load() != seen
 			b.mu.Unlock()
-			return fd, err // no batch holds any: as without batches
+			if again {
+				continue // a batch closed its files since this open failed
+			}
+			return fd, err // no batch held any: as without batches
 		}
 		b.waiting++
 		for b.held > 0 {

@@ -51,3 +51,62 @@ func TestBackupManySmallFilesLowFDLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerOpenAfterBatchClosedItsFiles: a worker's open that found no
+// descriptor while a batch held its files, the batch closing them and
+// ending its hold before the worker looks at what batches hold (a
+// goroutine preempted right after its open, on a loaded machine), must try
+// again, not report "too many open files": the descriptor it lacked is free.
+func TestWorkerOpenAfterBatchClosedItsFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	repotest.WriteFile(t, path, []byte("x"), 0o644)
+	b := newBatchReader()
+	defer b.close()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = uint64(openFDCount(t) + 16)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	var filler []int // every descriptor left; the last is the batch's file
+	defer func() {
+		for _, fd := range filler {
+			if fd >= 0 {
+				syscall.Close(fd)
+			}
+		}
+	}()
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err == syscall.EMFILE {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		filler = append(filler, fd)
+	}
+	if !b.hold(1) {
+		t.Fatal("no worker waits, yet the batch may not hold its file")
+	}
+	hooked := 0
+	b.openHook = func() {
+		if hooked++; hooked == 1 { // the batch closes its file and ends its hold
+			syscall.Close(filler[len(filler)-1])
+			filler[len(filler)-1] = -1
+			b.unhold(1)
+		}
+	}
+	fd, err := b.open(path)
+	if err != nil {
+		t.Fatalf("open after the batch closed its file: %v", err)
+	}
+	syscall.Close(fd)
+	if hooked == 0 {
+		t.Fatal("the open found a descriptor: the test filled none")
+	}
+}

@@ -58,6 +58,9 @@ func (a *archiver) storeDelta(ctx context.Context, c *chunk.Chunk, prev []chunk.
 		return nil
 	}
 	if deltaCandidate(prev, c.Index, c.ID) {
+		if err := a.packer.Err(); err != nil {
+			return err // a pack write failed: as addChunk, before the delta's work
+		}
 		if frame := a.makeDelta(ctx, c, prev[c.Index], relPath); frame != nil {
 			a.newChunks.Add(1)
 			a.newBytes.Add(uint64(len(c.Raw)))

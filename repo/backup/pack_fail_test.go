@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,5 +76,45 @@ func TestBackupStopsAtFailedPackWrite(t *testing.T) {
 	}
 	if sns, err := tr.Reopen(t).Snapshots(context.Background()); err != nil || len(sns) != 0 {
 		t.Fatalf("snapshots after the failed backup: %d, %v; want none", len(sns), err)
+	}
+}
+
+// TestBackupStopsAtFailedPackWriteDeltas: the same for a backup whose new
+// chunks are deltas of its parent's (a warm page file with a page changed
+// in each of its 1,024 chunks): once a pack write failed, it stops storing
+// them soon after, not at the end of the file, and fails with that write's
+// error. (Before, the deltas went to the packer without the check: the
+// backup computed a delta of every changed chunk, reading each parent
+// chunk back, and failed only at Flush.)
+func TestBackupStopsAtFailedPackWriteDeltas(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{PackSize: 256 << 10})
+	src := t.TempDir()
+	path := filepath.Join(src, "warm", "warm_tier.dat")
+	const chunks = 1024
+	old := compressiblePages(1, chunks*8, 3000) // 32 MiB, chunks of 8 pages
+	repotest.WriteFile(t, path, old, 0o644)
+	if _, err := backup.Backup(context.Background(), tr.Repository, backup.BackupOptions{Paths: []string{src}, Host: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	cur := bytes.Clone(old)
+	for c := range chunks { // one page of each chunk: each a delta
+		setPage(cur, c*8+3, 1000+uint64(c), 3000)
+	}
+	repotest.WriteFile(t, path, cur, 0o644)
+	be := &fullBackend{Backend: tr.Backend, after: 2}
+	r, err := repo.Open(context.Background(), be, repo.Options{Password: repotest.Password, CacheDir: tr.Cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := &repo.Progress{}
+	sn, err := backup.Backup(context.Background(), r, backup.BackupOptions{Paths: []string{src}, Host: "h", Progress: prog})
+	want := regexp.MustCompile(`^write pack [0-9a-f]+ \(\d+ blobs, \d+ bytes\): write data/\S+: no space left on device$`)
+	if sn != nil || err == nil || !errors.Is(err, syscall.ENOSPC) || !want.MatchString(err.Error()) {
+		t.Fatalf("backup onto a full disk: snapshot %v, %v; want no snapshot and an error matching %s", sn, err, want)
+	}
+	if stored, total := prog.NewBytes.Load(), int64(len(cur)); stored > total/2 {
+		t.Fatalf("%d of %d changed bytes stored before the backup failed: want it to stop soon after the first failed pack write", stored, total)
+	} else {
+		t.Logf("%d of %d changed bytes stored, %d pack writes tried", stored, total, atomic.LoadInt64(&be.packs))
 	}
 }
