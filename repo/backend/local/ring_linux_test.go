@@ -42,6 +42,24 @@ func logSyncs(r *syncRing) *syncLog {
 	return l
 }
 
+// throughRing fails t unless files and directories were fsynced and every
+// fsync went through the ring (where the kernel has io_uring): the
+// power-cut tests are about the ring's fsyncs, not only the plain ones.
+func (l *syncLog) throughRing(t *testing.T) {
+	t.Helper()
+	r, err := uring.Setup(4)
+	if err != nil {
+		t.Logf("no io_uring (%v): the fsyncs were plain ones", err)
+		return
+	}
+	r.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.any["tmp"] == 0 || l.any["dir"] == 0 || l.ring["tmp"] != l.any["tmp"] || l.ring["dir"] != l.any["dir"] {
+		t.Fatalf("fsyncs %v, through the ring %v: want every file's and directory's through the ring", l.any, l.ring)
+	}
+}
+
 // fdIs reports whether descriptor fd is open on an anonymous inode of
 // kind ("io_uring", "eventfd").
 func fdIs(fd int, kind string) bool {
