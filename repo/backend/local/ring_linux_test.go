@@ -7,7 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -227,5 +231,94 @@ func TestSyncRingClose(t *testing.T) {
 	}
 	if b.ring.ring != nil {
 		t.Fatal("a write after Close made a ring")
+	}
+}
+
+const pidsLimitEnv = "MEMENTO_LOCAL_TEST_PIDS_CGROUP"
+
+// pidsCgroupRoot is where a pids cgroup can be made (cgroup v1's pids
+// hierarchy, or v2's root with the pids controller), "" where none.
+func pidsCgroupRoot() string {
+	if st, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err == nil && st.Mode().IsRegular() {
+		return "/sys/fs/cgroup/pids"
+	}
+	if c, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil && bytes.Contains(c, []byte("pids")) {
+		return "/sys/fs/cgroup"
+	}
+	return ""
+}
+
+// TestSyncRingPidsLimitHelper is the child process of
+// TestSyncRingWorkerCannotStart: it moves itself into a pids cgroup
+// allowing no new task, then fsyncs a file through a fresh ring from a
+// thread that has not used io_uring (so the kernel must start an io-wq
+// worker for it, and cannot) and prints what the fsync returned.
+func TestSyncRingPidsLimitHelper(t *testing.T) {
+	cg := os.Getenv(pidsLimitEnv)
+	if cg == "" {
+		t.Skip("helper process only")
+	}
+	f, err := os.CreateTemp(t.TempDir(), ".f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	r := newSyncRing()
+	defer r.close()
+	l := logSyncs(r)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine: its io-wq with it
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(cg, "pids.max"), []byte(strconv.Itoa(len(tasks))), 0)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
+		}
+		if err != nil {
+			done <- fmt.Errorf("setup: %w", err)
+			return
+		}
+		done <- r.sync(f)
+	}()
+	err = <-done
+	fmt.Printf("ring made %v, fsyncs %v, through the ring %v, error: %v\n", r.ring != nil, l.any, l.ring, err)
+}
+
+// Where the kernel cannot start an io-wq worker to run the ring's fsync
+// (a pids cgroup or RLIMIT_NPROC at its limit: the fsync completes with
+// ECANCELED, not run), the fsync is a plain one and succeeds, as fsync(2)
+// does there.
+func TestSyncRingWorkerCannotStart(t *testing.T) {
+	needRing(t)
+	root := pidsCgroupRoot()
+	if os.Geteuid() != 0 || root == "" {
+		t.Skip("needs root and a pids cgroup")
+	}
+	cg := filepath.Join(root, fmt.Sprintf("memento-local-test-%d", os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Skipf("make a pids cgroup: %v", err)
+	}
+	defer os.Remove(cg) // once the child, its only task, has exited
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSyncRingPidsLimitHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), pidsLimitEnv+"="+cg)
+	out, err := cmd.CombinedOutput()
+	if err != nil && (bytes.Contains(out, []byte("newosproc")) || bytes.Contains(out, []byte("failed to create new OS thread"))) {
+		t.Skipf("the helper's runtime needed a thread the limit refused: %s", out)
+	}
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	switch got := string(out); {
+	case strings.Contains(got, "error: setup:"):
+		t.Skipf("could not limit the helper's tasks: %s", got)
+	case strings.Contains(got, "through the ring map[tmp:1], error: <nil>\n"):
+		t.Skipf("the kernel started a worker anyway: %s", got)
+	case !strings.Contains(got, "ring made true, fsyncs map[tmp:1], through the ring map[], error: <nil>\n"):
+		t.Fatalf("an fsync whose io-wq worker could not start: %s; want it done plainly, without error", got)
 	}
 }
