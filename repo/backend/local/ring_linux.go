@@ -39,8 +39,9 @@ const syncRingEntries = 64
 //
 // The ring is made at the first fsync. Where it cannot be made (no
 // io_uring, no eventfd, registering it fails), when a submission fails,
-// the ring is full or the kernel cancels the fsync unrun (ECANCELED), the
-// fsync is a plain fsync(2), as it is after Close.
+// the ring is full or the kernel cancels the fsync unrun (ECANCELED,
+// which also gives the ring up), the fsync is a plain fsync(2), as it is
+// after Close.
 type syncRing struct {
 	mu      sync.Mutex
 	tried   bool // start ran
@@ -120,8 +121,10 @@ func (r *syncRing) sync(f *os.File) error {
 		// Not run: the kernel cancels an fsync queued for an io-wq
 		// worker it cannot start (a pids cgroup or RLIMIT_NPROC at its
 		// limit) or whose submitting thread exited; fsync(2) needs no
-		// worker.
+		// worker. The ring is given up: each fsync through it would
+		// first wait for the kernel's retries of the worker (~50 ms).
 		viaRing = false
+		r.close()
 	}
 	var err error
 	switch {
