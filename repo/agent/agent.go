@@ -41,9 +41,11 @@ const (
 type Options struct {
 	Config Config
 	// Open opens the repository (no lock taken); called at every session.
+	// The agent closes its backend (if an io.Closer) when the session ends.
 	Open func(ctx context.Context) (*repo.Repository, error)
 	// Destination opens a replication destination (replicate.to), creating
-	// it when missing.
+	// it when missing. The agent closes it (if an io.Closer) when the
+	// replication run ends.
 	Destination func(ctx context.Context, to string) (repo.Backend, error)
 	// ListSpaces lists the data dir's spaces (as walarchive.WatchOptions);
 	// nil uses engram.ListSpaces.
@@ -246,6 +248,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		first = false
 		a.log.Debug("repository opened", "seconds", time.Since(opened).Seconds())
 		err = a.session(ctx, r)
+		closeBackend(r.Backend(), a.log)
 		if err != nil && ctx.Err() == nil {
 			backoff = a.nextBackoff(backoff)
 			a.setRepoErr(fmt.Sprintf("%s: %v (retry in %s)", sessionErrKind(err), oneLine(err.Error()), backoff))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"syscall"
@@ -265,6 +267,9 @@ func (a *Agent) replicateAll(ctx context.Context, r *repo.Repository) (jobResult
 	var res jobResult
 	if len(dsts) > 0 {
 		stats, err := replicate.ReplicateAll(ctx, r.Backend(), dsts, replicate.ReplicateOptions{Parallel: 4, BytesPerSecond: a.rate, Logger: a.log})
+		for _, d := range dsts {
+			closeBackend(d, a.log)
+		}
 		var files, bytes int64
 		for i, st := range stats {
 			files += st.Files
@@ -290,6 +295,17 @@ func (a *Agent) replicateAll(ctx context.Context, r *repo.Repository) (jobResult
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// closeBackend closes be if it holds resources (a local backend's open
+// packs, the io_uring of its fsyncs): the agent lives long and opens a
+// backend per session and per replication run.
+func closeBackend(be repo.Backend, log *slog.Logger) {
+	if c, ok := be.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			log.Warn("closing a backend", "location", redact(be.Location()), "err", err)
+		}
+	}
 }
 
 func (a *Agent) replDone(remote string, err error) {

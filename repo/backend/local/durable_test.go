@@ -121,6 +121,8 @@ func TestDeleteSurvivesPowerCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer b.Close()
+	l := logSyncs(b.ring)
 	for _, name := range []string{"locks/stale", "locks/kept"} {
 		if err := b.Write(ctx, name, bytes.NewReader([]byte(name)), int64(len(name))); err != nil {
 			t.Fatal(err)
@@ -131,6 +133,7 @@ func TestDeleteSurvivesPowerCut(t *testing.T) {
 	if err := b.Delete(ctx, "locks/stale"); err != nil {
 		t.Fatal(err)
 	}
+	l.throughRing(t)
 	powerCut(t, mnt)
 	remount()
 	if _, err := os.Stat(filepath.Join(b.root, "locks", "stale")); !errors.Is(err, fs.ErrNotExist) {

@@ -38,8 +38,10 @@ const syncRingEntries = 64
 // fsync(2) (flags 0): the same durability.
 //
 // The ring is made at the first fsync. Where it cannot be made (no
-// io_uring, no eventfd, registering it fails), when a submission fails or
-// the ring is full, the fsync is a plain fsync(2), as it is after Close.
+// io_uring, no eventfd, registering it fails), when a submission fails,
+// the ring is full or the kernel cancels the fsync unrun (ECANCELED,
+// which also gives the ring up), the fsync is a plain fsync(2), as it is
+// after Close.
 type syncRing struct {
 	mu      sync.Mutex
 	tried   bool // start ran
@@ -114,6 +116,15 @@ func (r *syncRing) sync(f *os.File) error {
 	viaRing := false
 	if rc, err := f.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) { res, viaRing = r.fsync(int(fd)) })
+	}
+	if viaRing && res == -int32(syscall.ECANCELED) {
+		// Not run: the kernel cancels an fsync queued for an io-wq
+		// worker it cannot start (a pids cgroup or RLIMIT_NPROC at its
+		// limit) or whose submitting thread exited; fsync(2) needs no
+		// worker. The ring is given up: each fsync through it would
+		// first wait for the kernel's retries of the worker (~50 ms).
+		viaRing = false
+		r.close()
 	}
 	var err error
 	switch {

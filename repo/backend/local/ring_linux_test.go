@@ -7,7 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,6 +44,24 @@ func logSyncs(r *syncRing) *syncLog {
 		}
 	}
 	return l
+}
+
+// throughRing fails t unless files and directories were fsynced and every
+// fsync went through the ring (where the kernel has io_uring): the
+// power-cut tests are about the ring's fsyncs, not only the plain ones.
+func (l *syncLog) throughRing(t *testing.T) {
+	t.Helper()
+	r, err := uring.Setup(4)
+	if err != nil {
+		t.Logf("no io_uring (%v): the fsyncs were plain ones", err)
+		return
+	}
+	r.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.any["tmp"] == 0 || l.any["dir"] == 0 || l.ring["tmp"] != l.any["tmp"] || l.ring["dir"] != l.any["dir"] {
+		t.Fatalf("fsyncs %v, through the ring %v: want every file's and directory's through the ring", l.any, l.ring)
+	}
 }
 
 // fdIs reports whether descriptor fd is open on an anonymous inode of
@@ -209,5 +231,122 @@ func TestSyncRingClose(t *testing.T) {
 	}
 	if b.ring.ring != nil {
 		t.Fatal("a write after Close made a ring")
+	}
+}
+
+const pidsLimitEnv = "MEMENTO_LOCAL_TEST_PIDS_CGROUP"
+
+// pidsCgroupRoot is where a pids cgroup can be made (cgroup v1's pids
+// hierarchy, or v2's root with the pids controller), "" where none.
+func pidsCgroupRoot() string {
+	if st, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err == nil && st.Mode().IsRegular() {
+		return "/sys/fs/cgroup/pids"
+	}
+	if c, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil && bytes.Contains(c, []byte("pids")) {
+		return "/sys/fs/cgroup"
+	}
+	return ""
+}
+
+// TestSyncRingPidsLimitHelper is the child process of
+// TestSyncRingWorkerCannotStart: it moves itself into a pids cgroup
+// allowing no new task, then fsyncs a file twice through a fresh ring
+// from a thread that has not used io_uring (so the kernel must start an
+// io-wq worker for it, and cannot) and prints what the fsyncs returned
+// and whether the ring was kept.
+func TestSyncRingPidsLimitHelper(t *testing.T) {
+	cg := os.Getenv(pidsLimitEnv)
+	if cg == "" {
+		t.Skip("helper process only")
+	}
+	f, err := os.CreateTemp(t.TempDir(), ".f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	// Threads for the runtime to reuse once the limit holds (it keeps
+	// idle ones): 8 goroutines each on a thread of its own at once.
+	var locked, release sync.WaitGroup
+	locked.Add(8)
+	release.Add(1)
+	for range 8 {
+		go func() {
+			runtime.LockOSThread()
+			locked.Done()
+			release.Wait()
+			runtime.UnlockOSThread()
+		}()
+	}
+	locked.Wait()
+	release.Done()
+	r := newSyncRing()
+	defer r.close()
+	l := logSyncs(r)
+	done := make(chan string, 1)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine: its io-wq with it
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(cg, "pids.max"), []byte(strconv.Itoa(len(tasks))), 0)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
+		}
+		if err != nil {
+			done <- fmt.Sprintf("error: setup: %v", err)
+			return
+		}
+		err = r.sync(f)
+		r.mu.Lock()
+		made := r.tried
+		r.mu.Unlock()
+		if err == nil {
+			err = r.sync(f)
+		}
+		r.mu.Lock()
+		kept := r.ring != nil
+		r.mu.Unlock()
+		done <- fmt.Sprintf("ring made %v, kept %v, fsyncs %v, through the ring %v, error: %v", made, kept, l.any, l.ring, err)
+	}()
+	fmt.Println(<-done)
+	os.Exit(0) // now: what is left to do may need threads the limit refuses
+}
+
+// Where the kernel cannot start an io-wq worker to run the ring's fsync
+// (a pids cgroup or RLIMIT_NPROC at its limit: the fsync completes with
+// ECANCELED, not run), the fsync is a plain one and succeeds, as fsync(2)
+// does there, and the ring is given up: each fsync through it would first
+// wait for the kernel's retries of the worker (~50 ms).
+func TestSyncRingWorkerCannotStart(t *testing.T) {
+	needRing(t)
+	root := pidsCgroupRoot()
+	if os.Geteuid() != 0 || root == "" {
+		t.Skip("needs root and a pids cgroup")
+	}
+	cg := filepath.Join(root, fmt.Sprintf("memento-local-test-%d", os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Skipf("make a pids cgroup: %v", err)
+	}
+	defer os.Remove(cg) // once the child, its only task, has exited
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSyncRingPidsLimitHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), pidsLimitEnv+"="+cg)
+	out, err := cmd.CombinedOutput()
+	if err != nil && (bytes.Contains(out, []byte("newosproc")) || bytes.Contains(out, []byte("failed to create new OS thread")) ||
+		bytes.Contains(out, []byte("pthread_create failed"))) {
+		t.Skipf("the helper's runtime needed a thread the limit refused: %s", out)
+	}
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	switch got := string(out); {
+	case strings.Contains(got, "error: setup:"):
+		t.Skipf("could not limit the helper's tasks: %s", got)
+	case strings.Contains(got, "through the ring map[tmp:2], error: <nil>\n"):
+		t.Skipf("the kernel started a worker anyway: %s", got)
+	case !strings.Contains(got, "ring made true, kept false, fsyncs map[tmp:2], through the ring map[], error: <nil>\n"):
+		t.Fatalf("two fsyncs, the first's io-wq worker could not start: %s; want both done plainly, without error, and the ring given up after the first (each fsync through it would wait for the kernel's retries of the worker, ~50 ms)", got)
 	}
 }

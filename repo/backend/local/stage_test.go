@@ -133,6 +133,8 @@ func TestStageSurvivesPowerCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer b.Close()
+	l := logSyncs(b.ring)
 	commitA, _, err := b.Stage(ctx, "wal/a", bytes.NewReader([]byte("record a")), 8)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +145,7 @@ func TestStageSurvivesPowerCut(t *testing.T) {
 	if err := commitA(ctx); err != nil {
 		t.Fatal(err)
 	}
+	l.throughRing(t)
 	powerCut(t, mnt)
 	remount()
 	if got, err := os.ReadFile(filepath.Join(b.root, "wal", "a")); err != nil || string(got) != "record a" {
