@@ -117,6 +117,10 @@ func (r *syncRing) sync(f *os.File) error {
 	if rc, err := f.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) { res, viaRing = r.fsync(int(fd)) })
 	}
+	if viaRing && res == -int32(syscall.EINTR) {
+		// fsync(2) is retried on EINTR (os.File.Sync): so is this one.
+		viaRing = false
+	}
 	if viaRing && res == -int32(syscall.ECANCELED) {
 		// Not run: the kernel cancels an fsync queued for an io-wq
 		// worker it cannot start (a pids cgroup or RLIMIT_NPROC at its
