@@ -48,23 +48,27 @@ chaos: chaos-corruption chaos-kill chaos-agent chaos-delete chaos-env
 
 chaos-corruption:
 	@mkdir -p $(CHAOS_OUT)
+	rm -f $(CHAOS_OUT)/corruption.md
 	MEMENTO_CHAOS_TRIALS=$(CHAOS_TRIALS) MEMENTO_CHAOS_REPORT=$(abspath $(CHAOS_OUT))/corruption.md \
 	  $(GO) test -count=1 -timeout 120m -run '^TestChaosCorruptionIsDetectedNeverRestored$$' ./repo/verify/
 
 chaos-kill:
 	@mkdir -p $(CHAOS_OUT)
+	rm -f $(CHAOS_OUT)/kill.md
 	MEMENTO_CHAOS_KILLS=$(CHAOS_KILLS) MEMENTO_CHAOS_KILL_REPORT=$(abspath $(CHAOS_OUT))/kill.md \
 	  $(GO) test -count=1 -timeout 300m -v -run '^TestChaosKill$$' ./cmd/memento/
 
 # SIGKILL of `memento agent` and `memento wal watch` while engram-sim writes.
 chaos-agent:
 	@mkdir -p $(CHAOS_OUT)
+	rm -f $(CHAOS_OUT)/agent.md
 	MEMENTO_CHAOS_AGENT_KILLS=$(CHAOS_AGENT_KILLS) MEMENTO_CHAOS_AGENT_REPORT=$(abspath $(CHAOS_OUT))/agent.md \
 	  $(GO) test -count=1 -timeout 120m -v -run '^TestChaosAgentKill$$' ./cmd/memento/
 
 # Random deletion of repository objects, healed from a replica.
 chaos-delete:
 	@mkdir -p $(CHAOS_OUT)
+	rm -f $(CHAOS_OUT)/delete.md
 	MEMENTO_CHAOS_DELETES=$(CHAOS_DELETES) MEMENTO_CHAOS_DELETE_REPORT=$(abspath $(CHAOS_OUT))/delete.md \
 	  $(GO) test -count=1 -timeout 120m -v -run '^TestChaosDeleteHealFromReplica$$' ./cmd/memento/
 

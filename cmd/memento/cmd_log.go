@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"memento/repo"
+	"memento/repo/backend/s3"
 	"memento/repo/backup"
 	"memento/repo/restore"
 	"memento/repo/verify"
@@ -33,8 +34,9 @@ snapshot, result, figures; wal watch records the sum of its runs, see its
 help). log prints them oldest first, times in the --tz zone with its offset,
 integer figures exactly and bytes in IEC units (MiB); --json prints the
 records as stored. A record that cannot be written is a warning, never a
-failure of the command; when the repository's file system is full, the
-command's error line says how many records it could not write.`,
+failure of the command; when the repository's file system is full or its
+endpoint cannot be reached and the command failed for that too, its error
+line says how many records it could not write.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var from time.Time
@@ -133,30 +135,42 @@ func figureText(k string, f repo.Figure) string {
 	return strconv.FormatFloat(g, 'f', -1, 64)
 }
 
-// audit appends a record to the repository's audit trail, for a command
-// that ends (not wal watch: auditNow). A failure to record is logged,
-// never fatal: the operation itself already happened. A record lost to a
-// full file system is not logged here but counted (auditLost), for the
-// command's last word (run, noteAuditLost): one line, not a warning per
-// space repeating the command's own error.
+// audit appends a record to the repository's audit trail. A failure to
+// record is logged, never fatal: the operation itself already happened.
+// A record lost to the repository itself (auditLostCause: a full file
+// system, an endpoint that cannot be reached) is not logged here but
+// counted (auditLost), for the command's last word (run, noteAuditLost):
+// one line, not a warning per space repeating the error of the command
+// itself.
+//
+// For a command that ends; wal watch, which runs for hours, uses auditNow.
 func (a *app) audit(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) {
 	err := a.appendAudit(ctx, r, rec)
-	switch {
-	case err == nil:
-	case errors.Is(err, syscall.ENOSPC):
+	if err == nil {
+		return
+	}
+	if cause := auditLostCause(err); cause != nil {
 		a.auditMu.Lock()
+		counted := a.auditLost == 0 || errors.Is(err, a.auditLostCause)
 		if a.auditLost == 0 {
-			a.auditLostErr = err
+			a.auditLostErr, a.auditLostCause = err, cause
 		}
-		a.auditLost++
+		if counted {
+			a.auditLost++
+		}
 		a.auditMu.Unlock()
-	case a.log != nil:
+		if counted {
+			return
+		}
+	}
+	if a.log != nil {
 		a.log.Warn("could not append to the audit trail", "command", rec.Command, "err", err)
 	}
 }
 
 // auditNow is audit for a process that runs for hours (wal watch): every
-// record it cannot write is a warning at once.
+// record it cannot write is a warning at once, not held for an end hours
+// away.
 func (a *app) auditNow(ctx context.Context, r *repo.Repository, rec repo.AuditRecord) {
 	if err := a.appendAudit(ctx, r, rec); err != nil && a.log != nil {
 		a.log.Warn("could not append to the audit trail", "command", rec.Command, "err", err)
@@ -175,22 +189,36 @@ func (a *app) appendAudit(ctx context.Context, r *repo.Repository, rec repo.Audi
 	return err
 }
 
-// noteAuditLost tells of the audit records a full file system kept out of
-// the trail (audit), once the command has ended with err: as part of its
-// error line when that already says the file system is full, else as one
-// warning. It returns the error to print.
+// auditLostCause returns the failure of the repository itself behind err,
+// one the command's own error says too when it ran into it (ENOSPC: the
+// file system is full; s3.ErrUnreachable: the endpoint cannot be reached,
+// a network partition), or nil.
+func auditLostCause(err error) error {
+	for _, c := range []error{syscall.ENOSPC, s3.ErrUnreachable} {
+		if errors.Is(err, c) {
+			return c
+		}
+	}
+	return nil
+}
+
+// noteAuditLost tells of the audit records the repository itself kept out
+// of the trail (audit), once the command has ended with err: as part of
+// its error line when that already names the same cause (the file system
+// is full, the endpoint unreachable), else as one warning. It returns the
+// error to print.
 func (a *app) noteAuditLost(err error) error {
 	a.auditMu.Lock()
-	n, first := a.auditLost, a.auditLostErr
+	n, first, cause := a.auditLost, a.auditLostErr, a.auditLostCause
 	a.auditMu.Unlock()
 	if n == 0 {
 		return err
 	}
-	if err != nil && errors.Is(err, syscall.ENOSPC) {
+	if err != nil && errors.Is(err, cause) {
 		return fmt.Errorf("%w; %s not written either", err, fmt.Sprintf("%d audit record%s", n, map[bool]string{true: "", false: "s"}[n == 1]))
 	}
 	if a.log != nil {
-		a.log.Warn("could not append to the audit trail: the file system is full", "records", n, "err", first)
+		a.log.Warn("could not append to the audit trail", "records", n, "err", first)
 	}
 	return err
 }

@@ -114,13 +114,13 @@ wal_compact_threshold: 2
 		want := e.simTruth(dd, sp)
 		e.pitr(sp, "--at", walreplay.FormatTime(want.TimestampNS), want)
 	}
-	t.Logf("%d agent kill trials (%v), %d failures", trials, kills, failures)
+	t.Logf("%d agent kill trials (kills: %s), %d failures", trials, countsText(kills), failures)
 	if p := os.Getenv("MEMENTO_CHAOS_AGENT_REPORT"); p != "" {
 		head := fmt.Sprintf("## Chaos: SIGKILL of `memento agent` and `memento wal watch`\n\n"+
-			"`make chaos-agent` (TestChaosAgentKill, seeds %d+i): %d trials (kills %v) while engram-sim writes at "+
+			"`make chaos-agent` (TestChaosAgentKill, seeds %d+i): %d trials (kills: %s) while engram-sim writes at "+
 			"200 entries/s, **%d failures**. Each restart ran (never refused by a lock); at the end each space's "+
 			"archive is one gap-free range through the last entry written, `check --read-data` is clean and a PITR "+
-			"restore of each space's last entry equals engram-sim truth.\n\n", chaosAgentSeed, trials, kills, failures)
+			"restore of each space's last entry equals engram-sim truth.\n\n", chaosAgentSeed, trials, countsText(kills), failures)
 		if err := os.WriteFile(p, []byte(head+report.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}

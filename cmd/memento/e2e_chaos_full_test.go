@@ -223,18 +223,6 @@ func chaosBackupID(e *env, path string) string {
 	return outs[0].Snapshot
 }
 
-// errorLines are stderr's lines that start with "memento: ", warnings
-// ("memento: warning: ...") left out.
-func errorLines(stderr string) []string {
-	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
-		if strings.HasPrefix(l, "memento: ") && !strings.HasPrefix(l, "memento: warning: ") {
-			lines = append(lines, l)
-		}
-	}
-	return lines
-}
-
 // wantFailAgain is wantFail on a result already had.
 func (e *env) wantFailAgain(r result, want int, msg string, args ...string) result {
 	e.t.Helper()

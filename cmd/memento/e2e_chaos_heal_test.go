@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -162,7 +163,12 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 		if got := e.snapshotIDs(); !slices.Equal(got, snaps) {
 			fail("snapshots after healing %v, want %v", got, snaps)
 		}
-		fmt.Fprintf(&report, "| %d | %s | %d | %s |\n", i, strings.Join(gone, "<br>"), r.code, strings.TrimSpace(out))
+		// replicate's line without its "replicated to <temporary path>: "
+		healed := strings.TrimSpace(out)
+		if _, rest, ok := strings.Cut(healed, e.repo+": "); ok {
+			healed = rest
+		}
+		fmt.Fprintf(&report, "| %d | %s | %d | %s |\n", i, strings.Join(gone, "<br>"), r.code, healed)
 	}
 
 	// The healed primary restores: the path snapshot byte for byte, each
@@ -174,19 +180,29 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 		want := e.simTruth(dd, sp)
 		e.pitr(sp, "--at", walreplay.FormatTime(want.TimestampNS), want)
 	}
-	t.Logf("%d deletion trials (%v objects deleted by kind), %d failures", trials, deleted, failures)
+	t.Logf("%d deletion trials (objects deleted by kind: %s), %d failures", trials, countsText(deleted), failures)
 	if p := os.Getenv("MEMENTO_CHAOS_DELETE_REPORT"); p != "" {
 		head := fmt.Sprintf("## Chaos: random deletion of repository objects, healed from a replica\n\n"+
-			"`make chaos-delete` (TestChaosDeleteHealFromReplica, seeds %d+i): %d trials, objects deleted by kind %v, "+
+			"`make chaos-delete` (TestChaosDeleteHealFromReplica, seeds %d+i): %d trials, objects deleted by kind: %s, "+
 			"**%d failures**. Each trial: `check` fails (exit 5) and reports every missing object "+
 			"(packs and manifests by ID, index files by the packs left unindexed, WAL run files by number), "+
 			"`memento -r REPLICA replicate --to PRIMARY` copies back exactly the missing files, byte-identical; "+
 			"`check --read-data` clean; same snapshot list. Afterwards the path snapshot restores byte for byte and "+
-			"both spaces' PITR restores equal engram-sim truth.\n\n", chaosHealSeed, trials, deleted, failures)
+			"both spaces' PITR restores equal engram-sim truth.\n\n", chaosHealSeed, trials, countsText(deleted), failures)
 		if err := os.WriteFile(p, []byte(head+report.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// countsText writes counts by name as "a 1, b 2", names sorted, for a
+// chaos report (not Go's map[a:1 b:2]).
+func countsText(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // chaosTrials is the number of trials a chaos test runs: the positive

@@ -678,7 +678,7 @@ func killReport(scs []*killScenario, tallies map[*killScenario]*killTally, failu
 			commands++
 		}
 	}
-	fmt.Fprintf(&b, "kill -9 chaos: %d kills over %d commands (seeds %d-%d), %d snapshot restores byte-exact, %d failures\n",
+	fmt.Fprintf(&b, "kill -9 chaos: %d kills over %d commands (seeds %d-%d), %d snapshot restores byte-exact, %d failures\n\n",
 		sum.kills, commands, first, last, sum.verified, len(failures))
 	b.WriteString("| command | kills | ran to completion first | clean next runs | next run after unlock | snapshots verified | target old / new / moved aside | staging dirs left (after kill / after next run) | failed trials |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
@@ -702,8 +702,12 @@ func killReport(scs []*killScenario, tallies map[*killScenario]*killTally, failu
 		fmt.Fprintf(&b, "| `%s` | %d | %d | %d | %d | %s | %s | %s | %d |\n",
 			sc.name, tl.kills, tl.completed, tl.clean, tl.unlocked, ver, tgt, stg, tl.failures)
 	}
+	// A blank line ends the table: a line right below it would be a row.
+	if len(failures) > 0 {
+		b.WriteString("\n")
+	}
 	for _, f := range failures {
-		fmt.Fprintf(&b, "failure: %s\n", f)
+		fmt.Fprintf(&b, "- failure: %s\n", f)
 	}
 	return b.String()
 }

@@ -51,11 +51,13 @@ type app struct {
 	logFormat          string         // --log-format text|json (logging.go)
 	logLevel           slog.LevelVar  // the level of a.log (logging.go)
 
-	// audit records a full file system kept out of the trail (audit in
-	// cmd_log.go), and the first one's error
-	auditMu      sync.Mutex
-	auditLost    int
-	auditLostErr error
+	// audit records the repository itself kept out of the trail (audit
+	// in cmd_log.go: a full file system, an unreachable endpoint), the
+	// first one's error and its cause (auditLostCause)
+	auditMu        sync.Mutex
+	auditLost      int
+	auditLostErr   error
+	auditLostCause error
 }
 
 func run(ctx context.Context, args []string) int {

@@ -380,7 +380,7 @@ func TestChaosCorruptionIsDetectedNeverRestored(t *testing.T) {
 		os.RemoveAll(base)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "chaos: %d trials (seeds %d-%d), %d detected, %d undetected; %d restores gave exactly the backed-up bytes, %d were refused, 0 gave wrong data\n",
+	fmt.Fprintf(&b, "chaos: %d trials (seeds %d-%d), %d detected, %d undetected; %d restores gave exactly the backed-up bytes, %d were refused, 0 gave wrong data\n\n",
 		sum.trials, first, first+uint64(trials)-1, sum.detected, sum.trials-sum.detected, sum.restoredOK, sum.refused)
 	stages := []string{"open", "L1", "L2", "L3", "L4", "check", "check --read-data", "undetected"}
 	fmt.Fprintf(&b, "| damage | trials | %s |\n|---|---|%s\n", strings.Join(stages, " | "), strings.Repeat("---|", len(stages)))
@@ -398,8 +398,12 @@ func TestChaosCorruptionIsDetectedNeverRestored(t *testing.T) {
 		cells = append(cells, fmt.Sprint(totals[s]))
 	}
 	fmt.Fprintf(&b, "| **all** | %d | %s |\n", sum.trials, strings.Join(cells, " | "))
+	// A blank line ends the table: a line right below it would be a row.
+	if len(undetected) > 0 {
+		b.WriteString("\n")
+	}
 	for _, u := range undetected {
-		fmt.Fprintf(&b, "undetected: %s\n", u)
+		fmt.Fprintf(&b, "- undetected: %s\n", u)
 	}
 	t.Log("\n" + b.String())
 	if p := os.Getenv("MEMENTO_CHAOS_REPORT"); p != "" {
