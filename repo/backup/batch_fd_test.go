@@ -80,16 +80,7 @@ func TestWorkerOpenAfterBatchClosedItsFiles(t *testing.T) {
 			}
 		}
 	}()
-	for {
-		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err == syscall.EMFILE {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		filler = append(filler, fd)
-	}
+	filler = openUntilEMFILE(t, filler)
 	if !b.hold(1) {
 		t.Fatal("no worker waits, yet the batch may not hold its file")
 	}
@@ -108,5 +99,21 @@ func TestWorkerOpenAfterBatchClosedItsFiles(t *testing.T) {
 	syscall.Close(fd)
 	if hooked == 0 {
 		t.Fatal("the open found a descriptor: the test filled none")
+	}
+}
+
+// openUntilEMFILE opens /dev/null until the descriptor table is full and
+// returns fds with the new descriptors appended (the caller closes them).
+func openUntilEMFILE(t *testing.T, fds []int) []int {
+	t.Helper()
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err == syscall.EMFILE {
+			return fds
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
 	}
 }

@@ -240,16 +240,7 @@ func TestWorkerOpenWaitsForBatchDescriptors(t *testing.T) {
 			syscall.Close(fd)
 		}
 	}()
-	for {
-		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err == syscall.EMFILE {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		filler = append(filler, fd)
-	}
+	filler = openUntilEMFILE(t, filler)
 	opened := make(chan result, 1)
 	go func() {
 		fd, err := b.open(path)
