@@ -1,0 +1,3 @@
+module dwalk
+
+go 1.26.0
