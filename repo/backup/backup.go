@@ -871,11 +871,10 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo
 		// start this one in between.
 		return err
 	}
-	fd, err := a.batches.open(fsPath)
+	f, err := openFile(fsPath, a.batches.open)
 	if err != nil {
 		return a.openFailed(fsPath, n, err)
 	}
-	f := os.NewFile(uintptr(fd), fsPath)
 	defer f.Close()
 	if err := a.saveReader(ctx, f, relPath, n, prev); err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)

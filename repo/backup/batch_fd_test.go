@@ -1,3 +1,5 @@
+//go:build linux
+
 package backup
 
 import (
@@ -29,20 +31,10 @@ func TestBackupManySmallFilesLowFDLimit(t *testing.T) {
 				repotest.RandomBytes(uint64(d*per+f), 200+f), 0o644)
 		}
 	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
 	for _, limit := range []uint64{96, 96, 96, 128, 256, 512} {
-		low := lim
-		low.Cur = min(lim.Cur, limit)
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-			t.Fatal(err)
-		}
+		restore := setFDLimit(t, limit)
 		sn, err := Backup(t.Context(), tr.Repository, BackupOptions{Paths: []string{src}, NoParent: true})
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			t.Fatal(err)
-		}
+		restore()
 		if err != nil {
 			t.Fatalf("backup under RLIMIT_NOFILE %d: %v", limit, err)
 		}
@@ -62,16 +54,7 @@ func TestWorkerOpenAfterBatchClosedItsFiles(t *testing.T) {
 	repotest.WriteFile(t, path, []byte("x"), 0o644)
 	b := newBatchReader()
 	defer b.close()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	low := lim
-	low.Cur = uint64(openFDCount(t) + 16)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	defer setFDLimit(t, uint64(openFDCount(t)+16))()
 	var filler []int // every descriptor left; the last is the batch's file
 	defer func() {
 		for _, fd := range filler {

@@ -14,9 +14,10 @@ import (
 // runtime's poller (fcntl to set non-blocking, epoll_ctl, which fails for
 // regular files, fcntl to set it back), which cost a first backup of Go's
 // source tree (11,478 files) a tenth of its system time. Errors are the
-// same *fs.PathError os.OpenFile returns.
-func openFile(path string) (*os.File, error) {
-	fd, err := openFD(path)
+// same *fs.PathError os.OpenFile returns. open is openFD, or a backup's
+// batchReader.open (which waits for the descriptors of batches).
+func openFile(path string, open func(string) (int, error)) (*os.File, error) {
+	fd, err := open(path)
 	if err != nil {
 		return nil, err
 	}

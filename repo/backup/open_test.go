@@ -22,7 +22,7 @@ func TestOpenFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte("memento"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := openFile(p)
+	f, err := openFile(p, openFD)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestOpenFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = openFile(filepath.Join(dir, "missing"))
+	_, err = openFile(filepath.Join(dir, "missing"), openFD)
 	var pe *fs.PathError
 	if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &pe) || pe.Op != "open" || err.Error() != "open "+filepath.Join(dir, "missing")+": no such file or directory" {
 		t.Fatalf("missing file: %v", err)
@@ -44,7 +44,7 @@ func TestOpenFile(t *testing.T) {
 	if err := os.Symlink(p, l); err != nil {
 		t.Fatal(err)
 	}
-	_, err = openFile(l)
+	_, err = openFile(l, openFD)
 	_, want := os.OpenFile(l, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if !errors.Is(err, syscall.ELOOP) || want == nil || err.Error() != want.Error() {
 		t.Fatalf("symlink: %v, os.OpenFile: %v", err, want)

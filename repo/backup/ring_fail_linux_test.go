@@ -25,6 +25,26 @@ func openFDCount(t *testing.T) int {
 	return len(names) - 1 // the listing's own
 }
 
+// setFDLimit sets the soft RLIMIT_NOFILE to cur (no higher than it is) and
+// returns what sets it back.
+func setFDLimit(t *testing.T, cur uint64) (restore func()) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = min(lim.Cur, cur)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // smallFiles writes n files of 100+i bytes under a new directory and
 // returns a batch of them (dev: their jobs' device), added to b.
 func smallFiles(t *testing.T, b *batchReader, n int, dev uint64) (*smallBatch, map[string][]byte) {
@@ -203,16 +223,7 @@ func TestWorkerOpenWaitsForBatchDescriptors(t *testing.T) {
 	}
 	other, _ := smallFiles(t, b, 1, 0)
 	path := other.jobs[0].path
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	low := lim
-	low.Cur = uint64(openFDCount(t) + 64)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	defer setFDLimit(t, uint64(openFDCount(t)+64))()
 	// poll waits for cond, for a minute at most (a defect, not a speed:
 	// each step takes microseconds).
 	poll := func(what string, cond func() bool) {
