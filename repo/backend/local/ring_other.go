@@ -4,12 +4,14 @@ package local
 
 import "os"
 
-// syncRing is Linux's io_uring (ring_linux.go); elsewhere every fsync is
-// a plain one.
-type syncRing struct{}
+// ioRing is Linux's io_uring (ring_linux.go); elsewhere every fsync and
+// write is a plain one.
+type ioRing struct{}
 
-func newSyncRing() *syncRing { return &syncRing{} }
+func newIORing() *ioRing { return &ioRing{} }
 
-func (r *syncRing) close() {}
+func (r *ioRing) close() {}
 
-func (r *syncRing) sync(f *os.File) error { return f.Sync() }
+func (r *ioRing) sync(f *os.File) error { return f.Sync() }
+
+func (r *ioRing) writeAt(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
