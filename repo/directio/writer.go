@@ -67,8 +67,6 @@ type Writer struct {
 	direct bool  // O_DIRECT is set on f
 	closed bool
 	err    error
-	// writeAt writes the direct blocks (NewWriterWith); nil: f.WriteAt.
-	writeAt func(f *os.File, b []byte, off int64) (int, error)
 }
 
 // NewWriter returns a Writer for f, a regular file opened for writing and
@@ -76,16 +74,6 @@ type Writer struct {
 // the file system supports it.
 func NewWriter(f *os.File) *Writer {
 	return &Writer{f: f, direct: setDirect(f, true) == nil}
-}
-
-// NewWriterWith is NewWriter whose direct (O_DIRECT) block writes are made
-// by writeAt, which must do what f.WriteAt(b, off) does, with its errors:
-// the local backend's waits for them without holding a P. The page-cache
-// writes (the tail, a file system that refuses O_DIRECT) are f.WriteAt's.
-func NewWriterWith(f *os.File, writeAt func(f *os.File, b []byte, off int64) (int, error)) *Writer {
-	w := NewWriter(f)
-	w.writeAt = writeAt
-	return w
 }
 
 // grow makes sure buf exists and, when need bytes do not fit one block,
@@ -135,7 +123,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	written := 0
 	if head := len(p) &^ (Align - 1); w.n == 0 && head > 0 && aligned(p) {
-		if err := w.write(p[:head]); err != nil {
+		if err := w.writeAt(p[:head]); err != nil {
 			return 0, err
 		}
 		p, written = p[head:], head
@@ -225,22 +213,17 @@ func (w *Writer) Close() error {
 // multiple of Align; a file system that refuses the direct write (EINVAL)
 // gets the same bytes through the page cache from then on.
 func (w *Writer) flush(n int) error {
-	if err := w.write((*w.buf)[:n]); err != nil {
+	if err := w.writeAt((*w.buf)[:n]); err != nil {
 		return err
 	}
 	w.n = copy(*w.buf, (*w.buf)[n:w.n])
 	return nil
 }
 
-// write writes b, aligned and a multiple of Align long while O_DIRECT is
+// writeAt writes b, aligned and a multiple of Align long while O_DIRECT is
 // on, at w.off and advances w.off.
-func (w *Writer) write(b []byte) error {
-	var err error
-	if w.direct && w.writeAt != nil {
-		_, err = w.writeAt(w.f, b, w.off)
-	} else {
-		_, err = w.f.WriteAt(b, w.off)
-	}
+func (w *Writer) writeAt(b []byte) error {
+	_, err := w.f.WriteAt(b, w.off)
 	if err != nil && w.direct && isInvalid(err) {
 		w.direct = false
 		if err = setDirect(w.f, false); err == nil {

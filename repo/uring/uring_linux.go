@@ -65,7 +65,6 @@ const (
 	OpFsync         = 3          // IORING_OP_FSYNC
 	OpClose         = 19         // IORING_OP_CLOSE
 	OpRead          = 22         // IORING_OP_READ
-	OpWrite         = 23         // IORING_OP_WRITE
 	HardLink        = 1 << 3     // IOSQE_IO_HARDLINK
 	EnterGetEvents  = 1          // IORING_ENTER_GETEVENTS
 	RegisterEventFD = 4          // IORING_REGISTER_EVENTFD

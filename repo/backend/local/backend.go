@@ -22,7 +22,7 @@ const (
 type Backend struct {
 	root    string       // absolute, cleaned
 	handles *handleCache // open packs (handles.go); emptied by Close
-	ring    *ioRing      // fsyncs and pack writes (ring_linux.go); closed by Close
+	ring    *syncRing    // fsyncs (ring_linux.go); closed by Close
 	// afterDirSync, when set (by tests), is called with each directory
 	// fsynced and the fsync's result.
 	afterDirSync func(dir string, err error)
@@ -83,7 +83,7 @@ func Create(dir string) (*Backend, error) {
 }
 
 func backendAt(root string) *Backend {
-	return &Backend{root: root, handles: newHandleCache(maxHandles), ring: newIORing()}
+	return &Backend{root: root, handles: newHandleCache(maxHandles), ring: newSyncRing()}
 }
 
 // Close releases the pack files the Backend keeps open between reads (at

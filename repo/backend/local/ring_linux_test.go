@@ -22,17 +22,20 @@ import (
 	"memento/repo/uring"
 )
 
-// syncLog records the fsyncs and writes of a ring (ioRing.onSync,
-// onWrite).
+// syncLog records the fsyncs of a ring (syncRing.onSync).
 type syncLog struct {
 	mu   sync.Mutex
-	ring map[string]int // fsyncs by base name pattern: "tmp", "dir", and writes ("write"); via the ring
-	any  map[string]int // every fsync and write
+	ring map[string]int // fsyncs by base name pattern: "tmp", "dir"; via the ring
+	any  map[string]int // every fsync
 }
 
-func logSyncs(r *ioRing) *syncLog {
+func logSyncs(r *syncRing) *syncLog {
 	l := &syncLog{ring: map[string]int{}, any: map[string]int{}}
-	count := func(kind string, viaRing bool) {
+	r.onSync = func(name string, viaRing bool) {
+		kind := "dir"
+		if filepath.Base(name)[0] == '.' {
+			kind = "tmp"
+		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.any[kind]++
@@ -40,42 +43,7 @@ func logSyncs(r *ioRing) *syncLog {
 			l.ring[kind]++
 		}
 	}
-	r.onSync = func(name string, viaRing bool) {
-		kind := "dir"
-		if filepath.Base(name)[0] == '.' {
-			kind = "tmp"
-		}
-		count(kind, viaRing)
-	}
-	r.onWrite = func(_ string, viaRing bool) { count("write", viaRing) }
 	return l
-}
-
-// writesThroughRing fails t unless there were direct writes and each went
-// through the ring (where the kernel has io_uring).
-func (l *syncLog) writesThroughRing(t *testing.T) {
-	t.Helper()
-	if !haveRing(t, "writes") {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.any["write"] == 0 || l.ring["write"] != l.any["write"] {
-		t.Fatalf("writes %d, through the ring %d: want every direct write through the ring", l.any["write"], l.ring["write"])
-	}
-}
-
-// haveRing reports whether the kernel has io_uring, logging that the
-// operations (what) were plain ones where it has not.
-func haveRing(t *testing.T, what string) bool {
-	t.Helper()
-	r, err := uring.Setup(4)
-	if err != nil {
-		t.Logf("no io_uring (%v): the %s were plain ones", err, what)
-		return false
-	}
-	r.Close()
-	return true
 }
 
 // throughRing fails t unless files and directories were fsynced and every
@@ -83,9 +51,12 @@ func haveRing(t *testing.T, what string) bool {
 // power-cut tests are about the ring's fsyncs, not only the plain ones.
 func (l *syncLog) throughRing(t *testing.T) {
 	t.Helper()
-	if !haveRing(t, "fsyncs") {
+	r, err := uring.Setup(4)
+	if err != nil {
+		t.Logf("no io_uring (%v): the fsyncs were plain ones", err)
 		return
 	}
+	r.Close()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.any["tmp"] == 0 || l.any["dir"] == 0 || l.ring["tmp"] != l.any["tmp"] || l.ring["dir"] != l.any["dir"] {
@@ -151,23 +122,8 @@ func TestSyncRingSubmitFailsPlainFsync(t *testing.T) {
 	if l.ring["tmp"] != 1 {
 		t.Fatalf("the first write's fsync did not go through the ring: %v", l.ring)
 	}
-	refuseSubmissions(t, b)
-	writeFile(t, b, "data/aa/two", []byte("two"))
-	if got := readAll(t, b, "data/aa/two", 0, -1); string(got) != "two" {
-		t.Fatalf("read %q", got)
-	}
-	if l.any["tmp"] != 2 || l.ring["tmp"] != 1 || l.any["dir"] != l.ring["dir"]+1 {
-		t.Fatalf("fsyncs %v, through the ring %v: want the second write's file and directory fsynced plainly", l.any, l.ring)
-	}
-	queueEmpty(t, b)
-	b.Close()
-}
-
-// refuseSubmissions makes b's ring refuse every submission: its
-// descriptor now names /dev/null, so io_uring_enter fails (EOPNOTSUPP),
-// as it would for any refused submission.
-func refuseSubmissions(t *testing.T, b *Backend) {
-	t.Helper()
+	// The ring's descriptor now names /dev/null: io_uring_enter fails
+	// (EOPNOTSUPP), as it would for any refused submission.
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
@@ -176,22 +132,24 @@ func refuseSubmissions(t *testing.T, b *Backend) {
 	if err := unix.Dup3(int(null.Fd()), b.ring.ring.FD, unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// queueEmpty fails t unless b's submission queue is empty: a refused
-// entry must be withdrawn.
-func queueEmpty(t *testing.T, b *Backend) {
-	t.Helper()
-	if head, tail := *b.ring.ring.SQHead, *b.ring.ring.SQTail; head != tail {
-		t.Fatalf("submission queue head %d, tail %d: a refused entry was left in it", head, tail)
+	writeFile(t, b, "data/aa/two", []byte("two"))
+	if got := readAll(t, b, "data/aa/two", 0, -1); string(got) != "two" {
+		t.Fatalf("read %q", got)
 	}
+	if l.any["tmp"] != 2 || l.ring["tmp"] != 1 || l.any["dir"] != l.ring["dir"]+1 {
+		t.Fatalf("fsyncs %v, through the ring %v: want the second write's file and directory fsynced plainly", l.any, l.ring)
+	}
+	if head, tail := *b.ring.ring.SQHead, *b.ring.ring.SQTail; head != tail {
+		t.Fatalf("submission queue head %d, tail %d: a refused fsync was left in it", head, tail)
+	}
+	b.Close()
 }
 
 // Where the eventfd cannot be registered (a ring that has one already:
-// EBUSY), the ring is closed and every fsync and write is a plain one.
+// EBUSY), the ring is closed and every fsync is a plain one.
 func TestSyncRingNoEventFD(t *testing.T) {
 	needRing(t)
-	ring, err := uring.Setup(ringEntries)
+	ring, err := uring.Setup(syncRingEntries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +162,7 @@ func TestSyncRingNoEventFD(t *testing.T) {
 	if _, _, errno := syscall.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(ring.FD), uring.RegisterEventFD, uintptr(unsafe.Pointer(&e)), 1, 0, 0); errno != 0 {
 		t.Fatal(errno)
 	}
-	r := newIORing()
+	r := newSyncRing()
 	if err := r.attach(ring); !errors.Is(err, syscall.EBUSY) {
 		t.Fatalf("attach: %v, want EBUSY", err)
 	}
@@ -224,14 +182,8 @@ func TestSyncRingNoEventFD(t *testing.T) {
 	if err := r.sync(f); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := r.writeAt(f, []byte("abc"), 1); n != 3 || err != nil {
-		t.Fatalf("write: %d, %v", n, err)
-	}
-	if got, err := os.ReadFile(f.Name()); string(got) != "\x00abc" {
-		t.Fatalf("file holds %q, %v", got, err)
-	}
-	if l.any["tmp"] != 1 || l.ring["tmp"] != 0 || l.any["write"] != 1 || l.ring["write"] != 0 {
-		t.Fatalf("fsyncs and writes %v, through the ring %v: want one plain each", l.any, l.ring)
+	if l.any["tmp"] != 1 || l.ring["tmp"] != 0 {
+		t.Fatalf("fsyncs %v, through the ring %v: want one plain", l.any, l.ring)
 	}
 }
 
@@ -245,7 +197,7 @@ func TestSyncRingErrorAsSync(t *testing.T) {
 	}
 	defer pr.Close()
 	defer pw.Close()
-	r := newIORing()
+	r := newSyncRing()
 	defer r.close()
 	l := logSyncs(r)
 	got := r.sync(pw)
@@ -330,7 +282,7 @@ func TestSyncRingPidsLimitHelper(t *testing.T) {
 	}
 	locked.Wait()
 	release.Done()
-	r := newIORing()
+	r := newSyncRing()
 	defer r.close()
 	l := logSyncs(r)
 	done := make(chan string, 1)

@@ -13,7 +13,7 @@ var notDir = syscall.ENOTDIR
 
 // syncDir makes a rename or create in dir durable. Some filesystems do not
 // support fsync on a directory (EINVAL); there is nothing more to do there.
-func syncDir(r *ioRing, dir string) error {
+func syncDir(r *syncRing, dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

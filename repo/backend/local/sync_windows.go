@@ -8,4 +8,4 @@ var notDir = syscall.ENOTDIR
 
 // syncDir is a no-op: Windows cannot open a directory for fsync, and NTFS
 // journals renames itself.
-func syncDir(*ioRing, string) error { return nil }
+func syncDir(*syncRing, string) error { return nil }

@@ -96,7 +96,7 @@ func (b *Backend) Stage(ctx context.Context, name string, r io.Reader, size int6
 	var w io.Writer = tmp
 	var dw *directio.Writer
 	if size >= directio.MinSize {
-		dw = directio.NewWriterWith(tmp, b.ring.writeAt)
+		dw = directio.NewWriter(tmp)
 		w = dw
 	}
 	if br, ok := r.(*bytes.Reader); ok && int64(br.Len()) == size {

@@ -62,8 +62,6 @@ func TestWriteDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	throughRing := ringWrites(b)
 	data := randBytes(5, 1<<20)
 	err = b.Write(context.Background(), "data/ff/big", bytes.NewReader(data), int64(len(data)))
 	if !errors.Is(err, syscall.ENOSPC) {
@@ -75,7 +73,6 @@ func TestWriteDiskFull(t *testing.T) {
 	if files := allFiles(t, b.Location()); len(files) != 0 {
 		t.Fatalf("files left behind on a full disk: %v", files)
 	}
-	throughRing(t) // tmpfs takes O_DIRECT since Linux 6.6
 	// Space is back: a small write now succeeds.
 	if err := b.Write(context.Background(), "data/ff/small", strings.NewReader("ok"), 2); err != nil {
 		t.Fatal(err)
