@@ -448,58 +448,65 @@ func decodeHuffBlocks(dst, body []byte, want int) ([]byte, error) {
 	for left := want; left > 0; {
 		n := min(left, huffBlockSize)
 		left -= n
-		if len(body) == 0 {
-			return dst, fmt.Errorf("huffman block: truncated: %w", ErrCorrupt)
-		}
-		mode := body[0]
-		body = body[1:]
-		switch mode {
-		case huffBlockRaw:
-			if len(body) < n {
-				return dst, fmt.Errorf("raw huffman block: truncated: %w", ErrCorrupt)
-			}
-			dst = append(dst, body[:n]...)
-			body = body[n:]
-		case huffBlockRLE:
-			if len(body) < 1 {
-				return dst, fmt.Errorf("rle huffman block: truncated: %w", ErrCorrupt)
-			}
-			for range n {
-				dst = append(dst, body[0])
-			}
-			body = body[1:]
-		case huffBlockHuff:
-			m, k := binary.Uvarint(body)
-			if k <= 0 || m > uint64(len(body)-k) {
-				return dst, fmt.Errorf("huffman block: bad length: %w", ErrCorrupt)
-			}
-			data := body[k : k+int(m)]
-			body = body[k+int(m):]
-			if n < minHuffBlock {
-				return dst, fmt.Errorf("huffman block of %d bytes: %w", n, ErrCorrupt)
-			}
-			tab, rest, err := huff0.ReadTable(data, s)
-			if err != nil {
-				return dst, fmt.Errorf("huffman table: %v: %w", err, ErrCorrupt)
-			}
-			start := len(dst)
-			dst = slices.Grow(dst, n)
-			out, err := tab.Decoder().Decompress4X(dst[start:start:start+n], rest)
-			if err != nil {
-				return dst[:start], fmt.Errorf("huffman block: %v: %w", err, ErrCorrupt)
-			}
-			if len(out) != n || &out[0] != &dst[:start+1][start] {
-				return dst[:start], fmt.Errorf("huffman block: %d bytes, want %d: %w", len(out), n, ErrCorrupt)
-			}
-			dst = dst[:start+n]
-		default:
-			return dst, fmt.Errorf("huffman block mode %d: %w", mode, ErrCorrupt)
+		var err error
+		if dst, body, err = decodeHuffBlock(dst, body, n, s); err != nil {
+			return dst, err
 		}
 	}
 	if len(body) != 0 {
 		return dst, fmt.Errorf("huffman plane: %d trailing bytes: %w", len(body), ErrCorrupt)
 	}
 	return dst, nil
+}
+
+// decodeHuffBlock decodes the block of n plaintext bytes at the front of a
+// planeHuff section body, appended to dst, and returns what follows it.
+func decodeHuffBlock(dst, body []byte, n int, s *huff0.Scratch) (_, rest []byte, _ error) {
+	if len(body) == 0 {
+		return dst, body, fmt.Errorf("huffman block: truncated: %w", ErrCorrupt)
+	}
+	mode := body[0]
+	body = body[1:]
+	switch mode {
+	case huffBlockRaw:
+		if len(body) < n {
+			return dst, body, fmt.Errorf("raw huffman block: truncated: %w", ErrCorrupt)
+		}
+		return append(dst, body[:n]...), body[n:], nil
+	case huffBlockRLE:
+		if len(body) < 1 {
+			return dst, body, fmt.Errorf("rle huffman block: truncated: %w", ErrCorrupt)
+		}
+		for range n {
+			dst = append(dst, body[0])
+		}
+		return dst, body[1:], nil
+	case huffBlockHuff:
+		m, k := binary.Uvarint(body)
+		if k <= 0 || m > uint64(len(body)-k) {
+			return dst, body, fmt.Errorf("huffman block: bad length: %w", ErrCorrupt)
+		}
+		data := body[k : k+int(m)]
+		body = body[k+int(m):]
+		if n < minHuffBlock {
+			return dst, body, fmt.Errorf("huffman block of %d bytes: %w", n, ErrCorrupt)
+		}
+		tab, rest, err := huff0.ReadTable(data, s)
+		if err != nil {
+			return dst, body, fmt.Errorf("huffman table: %v: %w", err, ErrCorrupt)
+		}
+		start := len(dst)
+		dst = slices.Grow(dst, n)
+		out, err := tab.Decoder().Decompress4X(dst[start:start:start+n], rest)
+		if err != nil {
+			return dst[:start], body, fmt.Errorf("huffman block: %v: %w", err, ErrCorrupt)
+		}
+		if len(out) != n || &out[0] != &dst[:start+1][start] {
+			return dst[:start], body, fmt.Errorf("huffman block: %d bytes, want %d: %w", len(out), n, ErrCorrupt)
+		}
+		return dst[:start+n], body, nil
+	}
+	return dst, body, fmt.Errorf("huffman block mode %d: %w", mode, ErrCorrupt)
 }
 
 // Section kinds of formatZstdShuffle4 (raw and zstd) and
@@ -654,19 +661,34 @@ func storedLength(src []byte, limit int) (int, []byte, error) {
 }
 
 // decodeShuffled decodes the body of formatZstdShuffle4, or with huff of
-// formatShuffle4Huff (see compressShuffled).
+// formatShuffle4Huff (see compressShuffled): raw and Huffman planes a
+// block at a time (decodeBlockPlanes, what the writer of 0x03 makes of
+// chunks of a block a plane and more), anything else a plane at a time
+// (decodeWholePlanes).
 func decodeShuffled(dst, src []byte, limit int, huff bool) ([]byte, error) {
 	size, src, err := storedLength(src, limit)
 	if err != nil {
 		return dst[:0], err
 	}
-	// Raw planes are read where they lie in src; only coded planes are
-	// decoded, into tmp.
+	q := size / 4
+	want := [4]int{q, q, q, size - 3*q}
+	if huff {
+		if secs, ok := blockPlanes(src, want); ok {
+			return decodeBlockPlanes(dst, size, secs)
+		}
+	}
+	return decodeWholePlanes(dst, src, size, want, huff)
+}
+
+// decodeWholePlanes is decodeShuffled of any plane sections src (of sizes
+// want, size bytes in all): the coded planes are decoded whole into a
+// temporary buffer, the raw ones read where they lie in src, then all
+// four interleaved into dst.
+func decodeWholePlanes(dst, src []byte, size int, want [4]int, huff bool) ([]byte, error) {
 	tmp := getBuf(size)
 	defer putBuf(tmp)
 	decoded := (*tmp)[:0]
-	q := size / 4
-	pl, err := decodePlanes(decoded, src, [4]int{q, q, q, size - 3*q}, huff)
+	pl, err := decodePlanes(decoded, src, want, huff)
 	if err != nil {
 		return dst[:0], err
 	}
@@ -675,6 +697,142 @@ func decodeShuffled(dst, src []byte, limit int, huff bool) ([]byte, error) {
 	}
 	dst = dst[:size]
 	unshufflePlanes(dst, pl)
+	return dst, nil
+}
+
+// blockPlanes splits src, the four plane sections of sizes want that end
+// the body of formatShuffle4Huff, into their kinds and bodies, when every
+// section is a raw one of the right size or a planeHuff one and nothing
+// follows the last: the form decodeBlockPlanes decodes block by block. It
+// reports false for anything else (a planeZstd plane, a malformed
+// header), which decodePlanes decodes or reports as before.
+func blockPlanes(src []byte, want [4]int) (secs [4]planeSection, ok bool) {
+	for k := range secs {
+		if len(src) < 2 {
+			return secs, false
+		}
+		kind := src[0]
+		length, n := binary.Uvarint(src[1:])
+		if n <= 0 || length > uint64(len(src)-1-n) {
+			return secs, false
+		}
+		body := src[1+n : 1+n+int(length)]
+		src = src[1+n+int(length):]
+		if kind != planeRaw && kind != planeHuff || kind == planeRaw && len(body) != want[k] {
+			return secs, false
+		}
+		secs[k] = planeSection{huff: kind == planeHuff, body: body, left: want[k]}
+	}
+	return secs, len(src) == 0
+}
+
+// planeSection is one plane of formatShuffle4Huff as decodeBlockPlanes
+// reads it: a raw plane's bytes, or a planeHuff body decoded a block at a
+// time into buf.
+type planeSection struct {
+	huff bool
+	body []byte // raw: the plane's bytes not yet used; huff: the blocks not yet decoded
+	left int    // huff: plaintext bytes in the blocks of body
+	cur  []byte // huff: the decoded bytes of the current block not yet used
+	buf  []byte // huff: where a block is decoded (cap huffBlockSize)
+}
+
+// next returns the plane's next bytes not yet used, at least one: a raw
+// plane's rest, or the rest of the current Huffman block, decoding the
+// next one when the current one is used up.
+func (p *planeSection) next(s *huff0.Scratch) ([]byte, error) {
+	if !p.huff {
+		return p.body, nil
+	}
+	if len(p.cur) == 0 {
+		if p.left == 0 {
+			return nil, fmt.Errorf("huffman plane: used past its end: %w", ErrCorrupt)
+		}
+		n := min(p.left, huffBlockSize)
+		p.left -= n
+		var err error
+		if p.cur, p.body, err = decodeHuffBlock(p.buf[:0], p.body, n, s); err != nil {
+			return nil, err
+		}
+	}
+	return p.cur, nil
+}
+
+// use marks the first n bytes next returned as used.
+func (p *planeSection) use(n int) {
+	if p.huff {
+		p.cur = p.cur[n:]
+	} else {
+		p.body = p.body[n:]
+	}
+}
+
+// decodeBlockPlanes decodes the plaintext of size bytes whose planes are
+// secs (from blockPlanes) into dst[:0], a block of every plane at a time:
+// the Huffman-coded planes are decoded into buffers of a block (128 KiB)
+// that stay in the CPU's cache and are reused, then interleaved with the
+// raw planes straight into dst. Decoding whole planes first (decodePlanes)
+// needs a buffer of the chunk's size, up to 8 MiB, whose pages a fresh
+// process (a mount) faults in and whose bytes are written to memory and
+// read back: a third of the CPU a new mount spent on a cold segment
+// (docs/benchmarks.md, issue 18, session 18).
+func decodeBlockPlanes(dst []byte, size int, secs [4]planeSection) ([]byte, error) {
+	need := 0 // a block of each Huffman plane: less for a small chunk's
+	for _, p := range secs {
+		if p.huff {
+			need += min(p.left, huffBlockSize)
+		}
+	}
+	if need > 0 {
+		scratch := getBuf(need)
+		defer putBuf(scratch)
+		b := *scratch
+		for k, p := range secs {
+			if p.huff {
+				n := min(p.left, huffBlockSize)
+				secs[k].buf, b = b[:0:n], b[n:]
+			}
+		}
+	}
+	s := huffPool.Get().(*huff0.Scratch)
+	defer huffPool.Put(s)
+	if cap(dst) < size {
+		dst = make([]byte, size)
+	}
+	dst = dst[:size]
+	q := size / 4
+	var cur [4][]byte
+	for pos := 0; pos < q; {
+		m := q - pos
+		for k := range secs {
+			b, err := secs[k].next(s)
+			if err != nil {
+				return dst[:0], fmt.Errorf("plane %d: %w", k, err)
+			}
+			cur[k] = b
+			m = min(m, len(b))
+		}
+		unshufflePlanes(dst[4*pos:4*(pos+m)], [4][]byte{cur[0][:m], cur[1][:m], cur[2][:m], cur[3][:m]})
+		for k := range secs {
+			secs[k].use(m)
+		}
+		pos += m
+	}
+	// The last plane holds the size%4 bytes that end the plaintext.
+	for t := dst[4*q:]; len(t) > 0; {
+		b, err := secs[3].next(s)
+		if err != nil {
+			return dst[:0], fmt.Errorf("plane 3: %w", err)
+		}
+		n := copy(t, b)
+		secs[3].use(n)
+		t = t[n:]
+	}
+	for k, p := range secs {
+		if p.huff && len(p.body) != 0 {
+			return dst[:0], fmt.Errorf("plane %d: huffman plane: %d trailing bytes: %w", k, len(p.body), ErrCorrupt)
+		}
+	}
 	return dst, nil
 }
 
