@@ -18,3 +18,5 @@ func (r *fileRing) close() {}
 func (r *fileRing) run([]ringOp) error { return syscall.ENOSYS }
 
 func (r *fileRing) drain() bool { return true }
+
+func (r *fileRing) parkWaits() error { return syscall.ENOSYS }
