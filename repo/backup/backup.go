@@ -139,9 +139,6 @@ type archiver struct {
 	// batches, when set (path backups), reads the small files of a
 	// directory in batches (readBatch) before the workers compress them.
 	batches *batchReader
-	// bigRings lends saveFile's readers io_uring rings whose waits leave
-	// the P free (bigread.go).
-	bigRings *bigRings
 
 	exclude pathmatch.Set
 	oneFS   bool
@@ -239,8 +236,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, params: r.Config().ParamSet(), known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), smallJobs: make(chan smallJob), before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space),
-		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun, bigRings: &bigRings{}}
-	defer a.bigRings.close() // after the walk and its file readers
+		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
 		a.batches = newBatchReader()
@@ -880,9 +876,7 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo
 		return a.openFailed(fsPath, n, err)
 	}
 	defer f.Close()
-	rr := newRingReader(f, a.bigRings)
-	defer rr.release()
-	if err := a.saveReader(ctx, rr, relPath, n, prev); err != nil {
+	if err := a.saveReader(ctx, f, relPath, n, prev); err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
 	}
 	return nil

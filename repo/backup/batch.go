@@ -285,16 +285,14 @@ func notClosed(res int32) bool {
 const ringPending = -1 << 31
 
 // ringOp is one operation of a batch (fileRing.run): a read of len(buf)
-// bytes at fd's position (at off if at is set), or (close) fd's close.
-// link makes the next op start after this one ends, whatever its result.
-// res is the result: the count read, 0 for a close, or minus the error
-// number.
+// bytes at fd's position, or (close) fd's close. link makes the next op
+// start after this one ends, whatever its result. res is the result: the
+// count read, 0 for a close, or minus the error number.
 type ringOp struct {
-	fd              int
-	buf             []byte
-	close, link, at bool
-	off             int64
-	res             int32
+	fd          int
+	buf         []byte
+	close, link bool
+	res         int32
 }
 
 // takeRing returns a free ring, a new one, or nil: when this backup reads

@@ -3,8 +3,6 @@
 package backup
 
 import (
-	"errors"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -48,53 +46,6 @@ type fileRing struct {
 	hook *ringHook
 	// scratch takes the one-byte reads that find the files' ends (batch.go).
 	scratch []byte
-	// ev, when set (parkWaits: the large-file readers' rings, bigread.go),
-	// is an eventfd registered with the ring, read through the runtime's
-	// poller: runSome submits, then waits parked on it, its goroutine
-	// locked to the submitting thread, instead of in io_uring_enter
-	// holding its P. Nil: runSome waits in io_uring_enter.
-	ev    *os.File
-	evBuf [8]byte
-}
-
-// parkPoll is how long a parked wait (fileRing.ev) sleeps before it looks
-// at the completion queue anyway: the runtime looks at its poller only
-// when a P has nothing else to run (or sysmon's 10 ms), at its timers
-// whenever it schedules.
-const parkPoll = time.Millisecond
-
-// parkWaits makes runSome wait for its completions parked on an eventfd
-// registered with the ring (ev), not in io_uring_enter. On error (no
-// eventfd, registering it fails) the ring waits in io_uring_enter.
-func (r *fileRing) parkWaits() error {
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return err
-	}
-	e := int32(efd)
-	if _, _, errno := syscall.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.ring.FD), uring.RegisterEventFD, uintptr(unsafe.Pointer(&e)), 1, 0, 0); errno != 0 {
-		syscall.Close(efd)
-		return errno
-	}
-	r.ev = os.NewFile(uintptr(efd), "io_uring eventfd") // non-blocking: the poller's
-	return nil
-}
-
-// park waits, parked, until the eventfd counts a completion or parkPoll
-// passes; false if reading it failed (the eventfd is then dropped and
-// the ring waits in io_uring_enter). The kernel adds to the eventfd after
-// posting a completion, so one posted after the queue was looked at
-// leaves the count above zero: no wake-up is lost, a stale count costs
-// one more look.
-func (r *fileRing) park() bool {
-	_ = r.ev.SetReadDeadline(time.Now().Add(parkPoll))
-	_, err := r.ev.Read(r.evBuf[:])
-	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	r.ev.Close()
-	r.ev = nil
-	return false
 }
 
 // ringHook lets a test fail a submission where the kernel would, and
@@ -171,12 +122,9 @@ func (r *fileRing) sysEnter(toSubmit, minComplete uint32) (uintptr, syscall.Errn
 	return n, errno
 }
 
-// close releases the ring (and its eventfd).
+// close releases the ring.
 func (r *fileRing) close() {
 	r.ring.Close()
-	if r.ev != nil {
-		r.ev.Close()
-	}
 }
 
 // run runs ops, up to r.entries at a time (a linked op and the one after
@@ -205,29 +153,12 @@ func (r *fileRing) run(ops []ringOp) error {
 }
 
 func (r *fileRing) runSome(ops []ringOp) error {
-	if r.ev != nil {
-		// A buffered read that must wait for the disk completes as task
-		// work of the thread that submitted it: the kernel posts its
-		// completion (and signals the eventfd) when that thread runs it,
-		// at once when the thread is idle or in user space, but not
-		// while it sits in a wait that task work does not interrupt (a
-		// read(2) of a cold file, an fsync, a page fault). Locked, the
-		// thread sleeps while this goroutine is parked (its P runs other
-		// goroutines) and runs the task work when it comes
-		// (docs/benchmarks.md, "Issue 18, session 16: review of walread
-		// and smalltree's io_uring eventfd").
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
 	tail := atomic.LoadUint32(r.ring.SQTail)
 	start := tail
 	for i := range ops {
 		op := &ops[i]
 		s := r.ring.SQE(tail)
 		*s = uring.SQE{Opcode: uring.OpRead, FD: int32(op.fd), Off: uring.CurrentPos, Len: uint32(len(op.buf)), UserData: uint64(i)}
-		if op.at {
-			s.Off = uint64(op.off)
-		}
 		if op.close {
 			*s = uring.SQE{Opcode: uring.OpClose, FD: int32(op.fd), UserData: uint64(i)}
 		} else if len(op.buf) > 0 {
@@ -247,18 +178,9 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		if got >= want && toSubmit == 0 {
 			break
 		}
-		if toSubmit == 0 && r.ev != nil && r.park() {
-			continue
-		}
 		// min_complete counts every completion not yet reaped from
-		// head (the kernel waits until tail-head reaches it): want. A
-		// parked ring only submits here (and runs its task work: a
-		// read the page cache holds completes inside the call).
-		minComplete := want
-		if r.ev != nil {
-			minComplete = 0
-		}
-		n, errno := r.enter(toSubmit, minComplete)
+		// head (the kernel waits until tail-head reaches it): want.
+		n, errno := r.enter(toSubmit, want)
 		switch {
 		case errno == syscall.EINTR:
 			continue

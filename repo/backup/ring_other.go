@@ -18,5 +18,3 @@ func (r *fileRing) close() {}
 func (r *fileRing) run([]ringOp) error { return syscall.ENOSYS }
 
 func (r *fileRing) drain() bool { return true }
-
-func (r *fileRing) parkWaits() error { return syscall.ENOSYS }
