@@ -66,14 +66,14 @@ type encKey struct {
 
 var (
 	encMu    sync.Mutex
-	encoders = map[encKey]*zstd.Encoder{}
+	encoders = map[encKey]*pooledEncoder{}
 )
 
-// encoder returns the process-wide encoder of a level. A zstd.Encoder with
-// concurrency n keeps n block encoders and lets n EncodeAll calls run at
-// once, so one per level is an encoder pool that never gets collected and
-// re-allocated (re-creating match tables per chunk is costly).
-func encoder(l Level) *zstd.Encoder { return encoderOf(encKey{l: l}) }
+// encoder returns the process-wide encoder of a level, safe for concurrent
+// use: a pool of zstd encoders that lets GOMAXPROCS EncodeAll calls run at
+// once, kept and reused, never collected and re-allocated (re-creating
+// match tables per chunk is costly).
+func encoder(l Level) *pooledEncoder { return encoderOf(encKey{l: l}) }
 
 // rawLitEncoder returns the process-wide encoder of a level that stores
 // its literals raw: matches and sequences as encoder's, without the
@@ -83,17 +83,71 @@ func encoder(l Level) *zstd.Encoder { return encoderOf(encKey{l: l}) }
 // the matches (the rest section of a warm page file's chunk: zero padding
 // and page headers), where the Huffman stage cost more CPU than it saved
 // bytes (docs/benchmarks.md, "Issue 18, session 14").
-func rawLitEncoder(l Level) *zstd.Encoder { return encoderOf(encKey{l: l, rawLits: true}) }
+func rawLitEncoder(l Level) *pooledEncoder { return encoderOf(encKey{l: l, rawLits: true}) }
 
-func encoderOf(k encKey) *zstd.Encoder {
+// pooledEncoder is a set of single-threaded zstd encoders of one setting,
+// one per slot, GOMAXPROCS slots, each encoder made when its slot is first
+// used and kept: at most that many inputs are compressed at once, the
+// others wait. A call takes the slot of the CPU it runs on (currentCPU),
+// or the next free one, so the match tables (1.2 MiB at LevelBalanced) a
+// core uses are the ones it wrote last, still in its caches. One
+// zstd.Encoder of concurrency GOMAXPROCS, as before, handed its block
+// encoders to whichever goroutine asked, first in, first out: about every
+// other input started on tables last written on the other core, and a
+// first backup of Go's src/ (12,650 inputs, most under 16 KiB) spent a
+// third more CPU in EncodeAll than with the slots (1.31 s against 0.98,
+// docs/benchmarks.md, "Issue 18, session 18: zstd's CPU inside a
+// small-file backup"). Every encoder of a setting
+// writes the same frame for the same input: a frame depends on its input
+// and the options only.
+type pooledEncoder struct {
+	k     encKey
+	sem   chan struct{} // one token per input being compressed
+	slots []encoderSlot
+}
+
+type encoderSlot struct {
+	mu sync.Mutex // held while its encoder compresses
+	e  *zstd.Encoder
+}
+
+// EncodeAll is zstd.Encoder.EncodeAll on the encoder of the slot of the
+// CPU it runs on, or of the next free slot.
+func (p *pooledEncoder) EncodeAll(src, dst []byte) []byte {
+	p.sem <- struct{}{}
+	// A call holds its token while it holds a slot, so fewer slots than
+	// len(slots) are held by others: the loop finds a free one.
+	i := currentCPU() % len(p.slots)
+	for !p.slots[i].mu.TryLock() {
+		i = (i + 1) % len(p.slots)
+	}
+	s := &p.slots[i]
+	if s.e == nil {
+		s.e = newEncoder(p.k)
+	}
+	dst = s.e.EncodeAll(src, dst)
+	s.mu.Unlock()
+	<-p.sem
+	return dst
+}
+
+func encoderOf(k encKey) *pooledEncoder {
 	encMu.Lock()
 	defer encMu.Unlock()
 	if e, ok := encoders[k]; ok {
 		return e
 	}
+	n := runtime.GOMAXPROCS(0)
+	p := &pooledEncoder{k: k, sem: make(chan struct{}, n), slots: make([]encoderSlot, n)}
+	encoders[k] = p
+	return p
+}
+
+// newEncoder makes a single-threaded zstd encoder of a setting.
+func newEncoder(k encKey) *zstd.Encoder {
 	e, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(k.l.zstd()),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderConcurrency(1),
 		// No content checksum: every stored form is sealed (AEAD or MAC)
 		// and its plaintext checked against its keyed BLAKE3 ID, so the
 		// frame's xxhash64 proved nothing more and cost four bytes a frame
@@ -114,7 +168,6 @@ func encoderOf(k encKey) *zstd.Encoder {
 	if err != nil {
 		panic(fmt.Sprintf("chunk: zstd encoder: %v", err)) // options are constant
 	}
-	encoders[k] = e
 	return e
 }
 

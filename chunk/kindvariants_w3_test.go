@@ -48,7 +48,7 @@ func shuffleW3(dst, src []byte, l Level, noEnt float64) []byte {
 			h[c]++
 		}
 		e := entropy(&h, float64(len(p[k])))
-		enc := encoder(l)
+		var enc interface{ EncodeAll(src, dst []byte) []byte } = encoder(l)
 		if e >= noEnt {
 			enc = noEntEnc
 		}

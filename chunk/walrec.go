@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Stored form 0x04 (formatWALRecords) is for chunks of Engram WAL segments
@@ -255,7 +253,7 @@ const rawLitKeep = 4
 
 // appendZstdSection appends data as a section: a zstd frame by enc when it
 // saves minSavingsPercent, else raw.
-func appendZstdSection(dst, data []byte, enc *zstd.Encoder) []byte {
+func appendZstdSection(dst, data []byte, enc *pooledEncoder) []byte {
 	if len(data) < minCompressSize {
 		return appendSection(dst, planeRaw, data)
 	}
