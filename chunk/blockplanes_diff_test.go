@@ -132,3 +132,39 @@ func blockPlanesFuzzForm(kind uint8, n int, seed uint64) []byte {
 	}
 	return compressShuffled(nil, data, LevelFastest, ent, true, nil)
 }
+
+// TestBlockPlanesConcurrent: goroutines decoding form 0x03 block by block
+// at once (as the mount's prefetch workers do) share only the pools (huff0
+// Scratch, block buffers): each gets its own chunk's bytes, decoding into
+// buffers that held another chunk's plaintext (run with -race).
+func TestBlockPlanesConcurrent(t *testing.T) {
+	var forms, plains [][]byte
+	for i, n := range []int{3<<20 + 1, 1<<20 + 2, 600_003, 4 * huffBlockSize} {
+		forms = append(forms, blockPlanesFuzzForm(uint8(1+i%3), n, uint64(i)))
+		plains = append(plains, nil)
+		var err error
+		if plains[i], err = decodeWholeRef(forms[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			var dst []byte
+			for r := range 12 {
+				k := (g + r) % len(forms)
+				var err error
+				if dst, err = Decompress(dst, forms[k]); err != nil || !bytes.Equal(dst, plains[k]) {
+					errs <- fmt.Errorf("goroutine %d, round %d, form %d: %d bytes, %v", g, r, k, len(dst), err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
