@@ -2,47 +2,10 @@ package chunk
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 )
-
-// TestBlockPlanesFirstErrorAsWhole: a chunk damaged in two planes reports
-// the error decoding whole planes reports, the first plane's (plane by
-// plane, the lowest plane's first fault), not the fault the block-by-block
-// order meets first (a later plane's earlier block, or any plane's block
-// before an earlier plane's trailing bytes).
-func TestBlockPlanesFirstErrorAsWhole(t *testing.T) {
-	const n = huffBlockSize + 100 // a plane of two blocks
-	raw := func(b []byte) []byte { return appendSection(nil, planeRaw, b) }
-	huff := func(blocks ...[]byte) []byte { return appendSection(nil, planeHuff, bytes.Join(blocks, nil)) }
-	rawBlock := func(m int) []byte { return append([]byte{huffBlockRaw}, make([]byte, m)...) }
-	form := func(size int, secs ...[]byte) []byte {
-		b := binary.AppendUvarint([]byte{formatShuffle4Huff}, uint64(size))
-		return append(b, bytes.Join(secs, nil)...)
-	}
-	zeros := make([]byte, n)
-	for _, c := range []struct {
-		name, want string
-		b          []byte
-	}{
-		{"plane 0's second block and plane 1's first", "plane 0: huffman block mode 7",
-			form(4*n, huff(rawBlock(huffBlockSize), []byte{7}), huff([]byte{9}), raw(zeros), raw(zeros))},
-		{"plane 0's trailing bytes and plane 2's second block", "plane 0: huffman plane: 1 trailing bytes",
-			form(4*n, huff(rawBlock(huffBlockSize), rawBlock(100), []byte{0}), raw(zeros), huff(rawBlock(huffBlockSize)), raw(zeros))},
-		{"plane 1's trailing bytes and plane 3's tail block", "plane 1: huffman plane: 2 trailing bytes",
-			form(4*n+2, raw(zeros), huff(rawBlock(huffBlockSize), rawBlock(100), []byte{0, 0}), raw(zeros), huff(rawBlock(huffBlockSize), rawBlock(100)))},
-	} {
-		_, err := Decompress(nil, c.b)
-		if err == nil || err.Error() != "decompress shuffled: "+c.want+": "+ErrCorrupt.Error() {
-			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
-		}
-		if _, werr := decodeWholeRef(c.b); fmt.Sprint(werr) != c.want+": "+ErrCorrupt.Error() {
-			t.Errorf("%s: decoding whole planes gives %v, want %q", c.name, werr, c.want)
-		}
-	}
-}
 
 // FuzzBlockPlanesAsWhole is a differential fuzz test of the block-by-block
 // decoder of form 0x03: on arbitrary bodies (kind 0) and on valid stored
