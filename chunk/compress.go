@@ -562,7 +562,8 @@ func samplePaysOff(n, m int) bool {
 // and a plaintext larger than MaxChunkSize is refused with ErrTooLarge before
 // any of it is decoded. It does not authenticate: frames carry no checksum,
 // so a changed literal can decode to other bytes; callers open a seal first
-// and check the plaintext against its ID.
+// and check the plaintext against its ID. dst must not overlap src: form
+// 0x03 is written into dst while src is still being read.
 func Decompress(dst, src []byte) ([]byte, error) {
 	return DecompressMax(dst, src, MaxChunkSize)
 }
