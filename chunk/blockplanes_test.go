@@ -89,17 +89,27 @@ func TestBlockPlanesAsWhole(t *testing.T) {
 	}
 }
 
-// TestBlockPlanesErrors: the block-by-block decoder's own failures name
-// the plane and wrap ErrCorrupt.
+// Hand-made pieces of form 0x03 for the decoder's tests: a raw plane
+// section, a planeHuff section of the blocks given, a raw block of m zero
+// bytes, and a stored form of size plaintext bytes of the sections given.
+func sectionRaw(b []byte) []byte { return appendSection(nil, planeRaw, b) }
+
+func sectionHuff(blocks ...[]byte) []byte {
+	return appendSection(nil, planeHuff, bytes.Join(blocks, nil))
+}
+
+func huffRawBlock(m int) []byte { return append([]byte{huffBlockRaw}, make([]byte, m)...) }
+
+func form03(size int, secs ...[]byte) []byte {
+	b := binary.AppendUvarint([]byte{formatShuffle4Huff}, uint64(size))
+	return append(b, bytes.Join(secs, nil)...)
+}
+
+// TestBlockPlanesErrors: form 0x03's damaged planes give the error texts
+// decoding whole planes gives, naming the plane and wrapping ErrCorrupt.
 func TestBlockPlanesErrors(t *testing.T) {
 	const n = huffBlockSize + 100 // a plane of two blocks
-	raw := func(b []byte) []byte { return appendSection(nil, planeRaw, b) }
-	huff := func(blocks ...[]byte) []byte { return appendSection(nil, planeHuff, bytes.Join(blocks, nil)) }
-	rawBlock := func(m int) []byte { return append([]byte{huffBlockRaw}, make([]byte, m)...) }
-	form := func(size int, secs ...[]byte) []byte {
-		b := binary.AppendUvarint([]byte{formatShuffle4Huff}, uint64(size))
-		return append(b, bytes.Join(secs, nil)...)
-	}
+	raw, huff, rawBlock, form := sectionRaw, sectionHuff, huffRawBlock, form03
 	zeros := make([]byte, n)
 	for _, c := range []struct {
 		name, want string
@@ -111,7 +121,17 @@ func TestBlockPlanesErrors(t *testing.T) {
 		{"bad block mode", "plane 1: huffman block mode 7", form(4*n, raw(zeros), huff([]byte{7}), raw(zeros), raw(zeros))},
 		{"trailing block bytes", "plane 2: huffman plane: 1 trailing bytes", form(4*n, raw(zeros), raw(zeros), huff(rawBlock(huffBlockSize), rawBlock(100), []byte{0}), raw(zeros))},
 		{"tail in a block of its own", "plane 3: raw huffman block: truncated", form(4*n+2, raw(zeros), raw(zeros), raw(zeros), huff(rawBlock(huffBlockSize), rawBlock(100)))},
+		// Damaged in two planes: the lowest plane's first fault, as
+		// decoding whole planes reports it, not the one block order meets
+		// first (a later plane's earlier block; any plane's block before
+		// an earlier plane's trailing bytes).
+		{"plane 0's second block and plane 1's first", "plane 0: huffman block mode 7", form(4*n, huff(rawBlock(huffBlockSize), []byte{7}), huff([]byte{9}), raw(zeros), raw(zeros))},
+		{"plane 0's trailing bytes and plane 2's second block", "plane 0: huffman plane: 1 trailing bytes", form(4*n, huff(rawBlock(huffBlockSize), rawBlock(100), []byte{0}), raw(zeros), huff(rawBlock(huffBlockSize)), raw(zeros))},
+		{"plane 1's trailing bytes and plane 3's tail block", "plane 1: huffman plane: 2 trailing bytes", form(4*n+2, raw(zeros), huff(rawBlock(huffBlockSize), rawBlock(100), []byte{0, 0}), raw(zeros), huff(rawBlock(huffBlockSize), rawBlock(100)))},
 	} {
+		if _, werr := decodeWholeRef(c.b); c.want != "" && fmt.Sprint(werr) != c.want+": "+ErrCorrupt.Error() {
+			t.Errorf("%s: decoding whole planes gives %v, want %q", c.name, werr, c.want)
+		}
 		out, err := Decompress(nil, c.b)
 		switch {
 		case c.want == "" && (err != nil || len(out) != 4*n):

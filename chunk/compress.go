@@ -615,7 +615,8 @@ func samplePaysOff(n, m int) bool {
 // and a plaintext larger than MaxChunkSize is refused with ErrTooLarge before
 // any of it is decoded. It does not authenticate: frames carry no checksum,
 // so a changed literal can decode to other bytes; callers open a seal first
-// and check the plaintext against its ID.
+// and check the plaintext against its ID. dst must not overlap src: form
+// 0x03 is written into dst while src is still being read.
 func Decompress(dst, src []byte) ([]byte, error) {
 	return DecompressMax(dst, src, MaxChunkSize)
 }
@@ -716,8 +717,8 @@ func storedLength(src []byte, limit int) (int, []byte, error) {
 // decodeShuffled decodes the body of formatZstdShuffle4, or with huff of
 // formatShuffle4Huff (see compressShuffled): raw and Huffman planes a
 // block at a time (decodeBlockPlanes, what the writer of 0x03 makes of
-// chunks of a block a plane and more), anything else a plane at a time
-// (decodeWholePlanes).
+// chunks of a block a plane and more), anything else, and a damaged
+// chunk's error, a plane at a time (decodeWholePlanes).
 func decodeShuffled(dst, src []byte, limit int, huff bool) ([]byte, error) {
 	size, src, err := storedLength(src, limit)
 	if err != nil {
@@ -727,7 +728,14 @@ func decodeShuffled(dst, src []byte, limit int, huff bool) ([]byte, error) {
 	want := [4]int{q, q, q, size - 3*q}
 	if huff {
 		if secs, ok := blockPlanes(src, want); ok {
-			return decodeBlockPlanes(dst, size, secs)
+			out, err := decodeBlockPlanes(dst, size, secs)
+			if err == nil {
+				return out, nil
+			}
+			// Damaged: decode whole planes for the error they report,
+			// the lowest plane's first fault (block by block, a later
+			// plane's earlier block, or any plane's block before an
+			// earlier plane's trailing bytes, would be met first).
 		}
 	}
 	return decodeWholePlanes(dst, src, size, want, huff)
