@@ -122,12 +122,23 @@ func (p *pooledEncoder) EncodeAll(src, dst []byte) []byte {
 		i = (i + 1) % len(p.slots)
 	}
 	s := &p.slots[i]
+	done := false
+	defer func() {
+		// A panic inside (a fault on src that the caller recovers from)
+		// gives the slot and the token back, as zstd.Encoder.EncodeAll
+		// gives its block encoder back, and drops the encoder it left
+		// in the middle of a frame.
+		if !done {
+			s.e = nil
+		}
+		s.mu.Unlock()
+		<-p.sem
+	}()
 	if s.e == nil {
 		s.e = newEncoder(p.k)
 	}
 	dst = s.e.EncodeAll(src, dst)
-	s.mu.Unlock()
-	<-p.sem
+	done = true
 	return dst
 }
 
