@@ -86,9 +86,11 @@ func encoder(l Level) *pooledEncoder { return encoderOf(encKey{l: l}) }
 func rawLitEncoder(l Level) *pooledEncoder { return encoderOf(encKey{l: l, rawLits: true}) }
 
 // pooledEncoder is a set of single-threaded zstd encoders of one setting,
-// one per slot, GOMAXPROCS slots, each encoder made when its slot is first
-// used and kept: at most that many inputs are compressed at once, the
-// others wait. A call takes the slot of the CPU it runs on (currentCPU),
+// one per slot, GOMAXPROCS slots (GOMAXPROCS when the setting is first
+// used: the count stays when GOMAXPROCS changes later, as the runtime
+// does when the CPU quota changes, as zstd.Encoder's concurrency did),
+// each encoder made when its slot is first used and kept: at most that
+// many inputs are compressed at once, the others wait. A call takes the slot of the CPU it runs on (currentCPU),
 // or the next free one, so the match tables (1.2 MiB at LevelBalanced) a
 // core uses are the ones it wrote last, still in its caches. One
 // zstd.Encoder of concurrency GOMAXPROCS, as before, handed its block
@@ -122,12 +124,23 @@ func (p *pooledEncoder) EncodeAll(src, dst []byte) []byte {
 		i = (i + 1) % len(p.slots)
 	}
 	s := &p.slots[i]
+	done := false
+	defer func() {
+		// A panic inside (a fault on src that the caller recovers from)
+		// gives the slot and the token back, as zstd.Encoder.EncodeAll
+		// gives its block encoder back, and drops the encoder it left
+		// in the middle of a frame.
+		if !done {
+			s.e = nil
+		}
+		s.mu.Unlock()
+		<-p.sem
+	}()
 	if s.e == nil {
 		s.e = newEncoder(p.k)
 	}
 	dst = s.e.EncodeAll(src, dst)
-	s.mu.Unlock()
-	<-p.sem
+	done = true
 	return dst
 }
 
