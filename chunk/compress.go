@@ -90,18 +90,18 @@ func rawLitEncoder(l Level) *pooledEncoder { return encoderOf(encKey{l: l, rawLi
 // used: the count stays when GOMAXPROCS changes later, as the runtime
 // does when the CPU quota changes, as zstd.Encoder's concurrency did),
 // each encoder made when its slot is first used and kept: at most that
-// many inputs are compressed at once, the others wait. A call takes the slot of the CPU it runs on (currentCPU),
-// or the next free one, so the match tables (1.2 MiB at LevelBalanced) a
-// core uses are the ones it wrote last, still in its caches. One
+// many inputs are compressed at once, the others wait. A call takes the
+// slot of the CPU it runs on (currentCPU), or the next free one, so the
+// match tables (1.2 MiB at LevelBalanced) a core uses are the ones it
+// wrote last, still in its caches. One
 // zstd.Encoder of concurrency GOMAXPROCS, as before, handed its block
 // encoders to whichever goroutine asked, first in, first out: about every
 // other input started on tables last written on the other core, and a
 // first backup of Go's src/ (12,650 inputs, most under 16 KiB) spent a
 // third more CPU in EncodeAll than with the slots (1.31 s against 0.98,
 // docs/benchmarks.md, "Issue 18, session 18: zstd's CPU inside a
-// small-file backup"). Every encoder of a setting
-// writes the same frame for the same input: a frame depends on its input
-// and the options only.
+// small-file backup"). Every encoder of a setting writes the same frame
+// for the same input: a frame depends on its input and the options only.
 type pooledEncoder struct {
 	k     encKey
 	sem   chan struct{} // one token per input being compressed
