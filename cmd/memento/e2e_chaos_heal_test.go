@@ -110,6 +110,9 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 		if r.code != exitCorrupt {
 			fail("check of a repository that lost objects: exit %d, want %d\n%s%s", r.code, exitCorrupt, r.stdout, r.stderr)
 		}
+		goneKind := func(kind string) bool {
+			return slices.ContainsFunc(gone, func(o string) bool { return strings.HasPrefix(o, kind+"/") })
+		}
 		for _, obj := range gone {
 			// A pack and a manifest by their ID; a lost index file by
 			// the packs it listed, now in no index file; a lost WAL run
@@ -117,25 +120,42 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 			// index file lost together: by the blobs they held, now in
 			// no pack or not in the index.
 			var says []string
+			untraceable := false
 			switch id := filepath.Base(obj); {
 			case strings.HasPrefix(obj, "data/"):
 				says = []string{"pack " + id[:8]}
-				if slices.ContainsFunc(gone, func(o string) bool { return strings.HasPrefix(o, "index/") }) {
+				if goneKind("index") {
 					says = append(says, "not in the index", "is in no pack")
+					// Unless what used its blobs is gone too: a pack
+					// whose index file and whose only users (a
+					// snapshot's manifest, WAL archive objects) are all
+					// lost leaves nothing that names it, so check
+					// cannot know it existed (the lost manifest and WAL
+					// objects are named by their own cases). The heal
+					// below must still bring it back byte for byte and
+					// `check --read-data` pass.
+					untraceable = goneKind("snapshots") || goneKind("wal")
 				}
 			case strings.HasPrefix(obj, "snapshots/"):
 				says = []string{"snapshot " + id[:8]}
 			case strings.HasPrefix(obj, "index/"):
 				says = []string{"not listed in any index file"}
-				if slices.ContainsFunc(gone, func(o string) bool { return strings.HasPrefix(o, "data/") }) {
+				if goneKind("data") {
 					// the packs it listed are gone too: what they held is
 					// in no pack now
 					says = append(says, "not in the index", "is in no pack")
+					// and when what used those blobs is gone as well,
+					// nothing is left that names them (see data/ above)
+					untraceable = goneKind("snapshots") || goneKind("wal")
 				}
 			case strings.HasPrefix(obj, "wal/"):
 				says = []string{"is missing (deleted or lost)"}
 			}
 			if !slices.ContainsFunc(says, func(s string) bool { return strings.Contains(r.stdout+r.stderr, s) }) {
+				if untraceable {
+					t.Logf("trial %d: %s is named by nothing check can read (its index file and its users are gone too)", i, obj)
+					continue
+				}
 				fail("check does not say %q of the missing %s:\n%s%s", says, obj, r.stdout, r.stderr)
 			}
 		}
