@@ -6,6 +6,7 @@
 # repository's cache directory (CACHE_<name>, or an empty one). Prints one
 # line per run: round, repository, binary, wall s, user s, sys s, max RSS
 # KiB, 1-minute load; then the medians of wall and CPU (user + sys) s.
+# The binaries' order alternates from round to round; use an even ROUNDS.
 #
 #   OLD=/work/wt/profiles/memento-main9 NEW=bin/memento \
 #   REPOS="def=/tmp/r-def wh=/tmp/r-wh" CACHE_def=/tmp/cache-def \
@@ -23,9 +24,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for rp in $REPOS; do
     name=${rp%%=*} repo=${rp#*=}
     cache=CACHE_$name
-    for bin in old new; do
+    # The order alternates per round: the second verify of a round runs
+    # ~0.1 s slower whichever binary it is (docs/benchmarks.md, "Issue 18,
+    # session 18 (2026-12-07)"), so a fixed order biases the medians.
+    order="old new"
+    ((round % 2 == 0)) && order="new old"
+    for bin in $order; do
       b=$OLD
-      [ $bin = new ] && b=$NEW
+      [ "$bin" = new ] && b=$NEW
       rm -rf "$W/cache" && mkdir -p "$W/cache"
       [ -n "${!cache:-}" ] && cp -a "${!cache}/." "$W/cache/"
       sync
