@@ -70,10 +70,10 @@ func bytesRead(t *testing.T) (n int64, ok bool) {
 // walStartBackup backs up space s1 of dd through an EngramRecorder (replay
 // checkpoints in ckDir, parent as given), calling between after the
 // recorder's BeforeDir("") and before the recorder replays the WAL. It
-// returns the snapshot, Backup's error, whether the replay resumed from a
-// checkpoint, and the bytes the recorder's BeforeDir("") read (-1: not
-// known here).
-func walStartBackup(t *testing.T, r *repo.Repository, dd, ckDir string, parent *repo.Snapshot, between func()) (*repo.Snapshot, error, bool, int64) {
+// returns the snapshot, whether the replay resumed from a checkpoint, the
+// bytes the recorder's BeforeDir("") read (-1: not known here) and
+// Backup's error.
+func walStartBackup(t *testing.T, r *repo.Repository, dd, ckDir string, parent *repo.Snapshot, between func()) (*repo.Snapshot, bool, int64, error) {
 	t.Helper()
 	rec := NewEngramRecorder(context.Background(), dd, "s1")
 	defer rec.Close()
@@ -103,7 +103,7 @@ func walStartBackup(t *testing.T, r *repo.Repository, dd, ckDir string, parent *
 		return hook(rel)
 	}
 	sn, err := Backup(context.Background(), r, opts)
-	return sn, err, rec.Resumed, read
+	return sn, rec.Resumed, read, err
 }
 
 // TestWALStartIsTheWALBeforeTheTiers: WALStart is the last complete entry
@@ -155,13 +155,13 @@ func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 	t.Run("fresh", func(t *testing.T) {
 		dd, walDir, _ := newWAL(t)
 		want := readerWALEnd(t, walDir)
-		sn, err, _, read := walStartBackup(t, tr.Repository, dd, "", nil, nil)
+		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, nil)
 		check(t, "fresh", sn, err, read, want, 400, false, walDir)
 	})
 	t.Run("appends before the replay", func(t *testing.T) {
 		dd, walDir, _ := newWAL(t)
 		want := readerWALEnd(t, walDir)
-		sn, err, _, read := walStartBackup(t, tr.Repository, dd, "", nil, func() { appendDay(t, walDir, 400, 150) })
+		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, func() { appendDay(t, walDir, 400, 150) })
 		check(t, "appends before the replay", sn, err, read, want, 550, false, walDir)
 	})
 	t.Run("empty newest segment", func(t *testing.T) {
@@ -170,7 +170,7 @@ func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := readerWALEnd(t, walDir)
-		sn, err, _, read := walStartBackup(t, tr.Repository, dd, "", nil, func() { appendDay(t, walDir, 400, 30) })
+		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, func() { appendDay(t, walDir, 400, 30) })
 		check(t, "empty newest segment", sn, err, read, want, 430, false, walDir)
 	})
 	t.Run("torn last entry", func(t *testing.T) {
@@ -188,7 +188,7 @@ func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 			t.Fatalf("torn: the reader ends at %+v", want)
 		}
 		// The writer completes the entry and goes on.
-		sn, err, _, read := walStartBackup(t, tr.Repository, dd, "", nil, func() {
+		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, func() {
 			f, err := os.OpenFile(last.Path, os.O_WRONLY|os.O_APPEND, 0)
 			if err == nil {
 				_, err = f.Write(b[last.Size-5:])
@@ -223,19 +223,19 @@ func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 		if want.Seq >= 400 || want.Seq < last.FirstSeq {
 			t.Fatalf("damaged: the reader ends at %+v (segment from %d)", want, last.FirstSeq)
 		}
-		sn, err, _, read := walStartBackup(t, tr.Repository, dd, "", nil, nil)
+		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, nil)
 		check(t, "damage in the newest segment", sn, err, read, want, want.Seq, true, walDir)
 	})
 	t.Run("the day after", func(t *testing.T) {
 		dd, walDir, _ := newWAL(t)
 		ck := t.TempDir()
-		first, err, _, _ := walStartBackup(t, tr.Repository, dd, ck, nil, nil)
+		first, _, _, err := walStartBackup(t, tr.Repository, dd, ck, nil, nil)
 		check(t, "first", first, err, 0, readerWALEnd(t, walDir), 400, false, walDir)
 		for day, n := range []int{150, 3} { // into new segments; into the newest only
 			seq := first.Engram.WALEnd.Seq
 			appendDay(t, walDir, seq, n)
 			want := readerWALEnd(t, walDir)
-			sn, err, resumed, read := walStartBackup(t, tr.Repository, dd, ck, first, func() { appendDay(t, walDir, seq+uint64(n), 40) })
+			sn, resumed, read, err := walStartBackup(t, tr.Repository, dd, ck, first, func() { appendDay(t, walDir, seq+uint64(n), 40) })
 			if !resumed {
 				t.Fatalf("day %d: the replay did not resume from the checkpoint", day+1)
 			}
