@@ -65,7 +65,7 @@ func (e *EngramRecorder) Close() error {
 		<-e.replayed
 	}
 	if e.start != nil {
-		e.start.f.Close()
+		e.start.close()
 		e.start = nil
 	}
 	if e.stageDir == "" {

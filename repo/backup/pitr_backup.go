@@ -93,13 +93,24 @@ type EngramRecorder struct {
 }
 
 // walStartMark is the WAL as listed before the tiers were read, through its
-// newest non-empty segment: that segment, held open (so that it is still
-// the same file when read, even renamed or replaced since), and its end
-// then, as a walreplay.Mark for the replay to resolve.
+// newest non-empty segment: that segment and the one before it, held open
+// (so that they are still the same files when read, even renamed, replaced
+// or removed since: the fallback needs the one before when the newest holds
+// no complete entry yet), and the newest one's end then, as a
+// walreplay.Mark for the replay to resolve.
 type walStartMark struct {
 	segs []walreplay.SegmentInfo
-	f    *os.File
+	f    *os.File // segs[len(segs)-1]
+	prev *os.File // segs[len(segs)-2], or nil
 	mark *walreplay.Mark
+}
+
+// close closes the held segments.
+func (s *walStartMark) close() {
+	s.f.Close()
+	if s.prev != nil {
+		s.prev.Close()
+	}
 }
 
 // NewEngramRecorder prepares the recorder of one space backup.
@@ -318,7 +329,13 @@ func (e *EngramRecorder) walStart(walDir string) error {
 		f.Close()
 		return err
 	}
-	e.start = &walStartMark{segs: segs[:i+1], f: f, mark: walreplay.NewMark(segs[i], fi)}
+	s := &walStartMark{segs: segs[:i+1], f: f, mark: walreplay.NewMark(segs[i], fi)}
+	if i > 0 {
+		// Best effort: a segment removed since the listing (compacted
+		// away) is not one the fallback could need a name for either.
+		s.prev, _ = os.Open(segs[i-1].Path)
+	}
+	e.start = s
 	return nil
 }
 
@@ -330,12 +347,12 @@ func (e *EngramRecorder) resolveWALStart() error {
 		return nil
 	}
 	e.start = nil
-	defer s.f.Close()
+	defer s.close()
 	if p, ok := s.mark.Last(); ok {
 		e.Info.WALStart = repo.WALPosition{Seq: p.Seq, TimestampNS: p.TimestampNS}
 		return nil
 	}
-	pos, err := lastWALEntry(s.segs, s.f)
+	pos, err := lastWALEntry(s.segs, s.f, s.prev)
 	if err != nil {
 		return fmt.Errorf("space %s: WAL start: %w", e.space, err)
 	}
@@ -610,12 +627,15 @@ func firstEntry(seg walreplay.SegmentInfo) (repo.WALPosition, bool, error) {
 
 // lastWALEntry returns the last complete entry of a WAL listed as segs,
 // each segment read up to its listed size: its newest segment that has one
-// (the last of segs read from newest, the same file held open). It reads
-// those segments whole; walStart leaves it to where the replay cannot tell.
-func lastWALEntry(segs []walreplay.SegmentInfo, newest *os.File) (repo.WALPosition, error) {
+// (the last of segs read from newest, prev the one before it, both the
+// same files held open; prev may be nil). It reads those segments whole;
+// walStart leaves it to where the replay cannot tell.
+func lastWALEntry(segs []walreplay.SegmentInfo, newest, prev *os.File) (repo.WALPosition, error) {
 	for i := len(segs) - 1; i >= 0; i-- {
 		var src io.ReaderAt = newest
-		if i < len(segs)-1 {
+		if i == len(segs)-2 && prev != nil {
+			src = prev
+		} else if i < len(segs)-1 {
 			f, err := os.Open(segs[i].Path)
 			if err != nil {
 				return repo.WALPosition{}, err

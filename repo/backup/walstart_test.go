@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"memento/repo"
+	"memento/repo/repotest"
 	"memento/walreplay"
 )
 
@@ -225,6 +226,36 @@ func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 		}
 		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, nil)
 		check(t, "damage in the newest segment", sn, err, read, want, want.Seq, true, walDir)
+	})
+	t.Run("half an entry in a new segment, the one before removed", func(t *testing.T) {
+		// The listing catches the first entry of a new segment half
+		// written, and the segment before it is gone before the replay
+		// (compacted away): the mark cannot say, and the fallback reads the
+		// segment before from the file held open since the listing, not by
+		// its name (which failed the backup).
+		dd, walDir, segs := newWAL(t)
+		e := &walreplay.Entry{Seq: 401, TimestampNS: repotest.EngramEpoch + 401*1000, Type: walreplay.MemoryUpdate,
+			Payload: walreplay.AppendRecord(nil, &walreplay.Record{ID: "mem-00401", Confidence: 0.5, Content: "half"})}
+		b := walreplay.AppendEntry(nil, e)
+		if err := os.WriteFile(filepath.Join(walDir, walreplay.SegmentName(401)), b[:10], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := readerWALEnd(t, walDir)
+		if want.Seq != 400 {
+			t.Fatalf("the reader ends at %+v", want)
+		}
+		prev := segs[len(segs)-1].Path
+		sn, _, _, err := walStartBackup(t, tr.Repository, dd, "", nil, func() {
+			if err := os.Remove(prev); err != nil {
+				t.Error(err)
+			}
+		})
+		if sn == nil || err != nil && !errors.Is(err, repo.ErrMarkedDamaged) {
+			t.Fatalf("backup: %v", err)
+		}
+		if sn.Engram.WALStart != want {
+			t.Fatalf("WAL start %+v, want %+v", sn.Engram.WALStart, want)
+		}
 	})
 	t.Run("the day after", func(t *testing.T) {
 		dd, walDir, _ := newWAL(t)
