@@ -49,7 +49,7 @@ func CompactTo(ctx context.Context, w io.Writer, segs []SegmentInfo, prior *Stat
 	var last Position
 	l := &Log{segs: segs}
 	v := &validator{}
-	torn, err := l.walk(ctx, 0, 0, v, nil, func(seg int, off int64, e *Entry, _ int) error {
+	torn, err := l.walk(ctx, 0, 0, v, nil, nil, func(seg int, off int64, e *Entry, _ int) error {
 		if err := v.check(off, e); err != nil {
 			return err
 		}

@@ -14,6 +14,8 @@
 //   - log.go, search.go, replay.go: a WAL directory, binary search, replay.
 //   - state.go: the id -> record map and its digest (version 1).
 //   - lthash.go: the state digest version 2, a multiset hash the replay
-//     maintains entry by entry; resume.go: checkpoints that carry it.
+//     maintains entry by entry; resume.go: checkpoints that carry it;
+//     mark.go: the last entry before a point an earlier listing saw, found
+//     by a replay as it goes (a backup's WAL start).
 //   - writer.go, compact.go: producing segments.
 package walreplay

@@ -76,7 +76,9 @@ var errStop = errors.New("stop")
 //
 // start, when not 0, is the offset in segment from at which reading begins,
 // with v already positioned there (a resumed replay, resume.go).
-func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc *State, fn visitFunc) (torn *CorruptError, err error) {
+//
+// mk, if not nil, is told which file each segment is read from (Mark).
+func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc *State, mk *Mark, fn visitFunc) (torn *CorruptError, err error) {
 	// One buffer for every segment's reader: readChunk, or less when the
 	// segments are all smaller (one byte more than the largest, so that
 	// reading a whole segment leaves room to see its end without growing).
@@ -93,7 +95,7 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 		if i == from {
 			off = start
 		}
-		torn, stop, err := l.walkSegment(ctx, i, off, v, zc, buf, fn)
+		torn, stop, err := l.walkSegment(ctx, i, off, v, zc, mk, buf, fn)
 		if err != nil || stop || torn != nil {
 			return torn, err
 		}
@@ -111,7 +113,7 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 // against 9.7 GB/s reading into a reused buffer; docs/benchmarks.md, issue
 // 18 session 16), and the pages faulted in had to be dropped again to keep
 // them out of the resident set.
-func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator, zc *State, buf []byte, fn visitFunc) (torn *CorruptError, stop bool, err error) {
+func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator, zc *State, mk *Mark, buf []byte, fn visitFunc) (torn *CorruptError, stop bool, err error) {
 	seg := l.segs[i]
 	newest := i == len(l.segs)-1
 	f, r, err := l.openSegment(i)
@@ -120,6 +122,7 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 	}
 	defer f.Close()
 	mblk := -1
+	read := f // the file whose bytes the walk checks (nil: a map's, whose file is not kept)
 	if zc != nil {
 		var data []byte
 		src := io.ReaderAt(f)
@@ -131,9 +134,9 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 			mblk, data = zc.resumeBlk, zc.blocks[zc.resumeBlk].b
 			zc.resumeSeg = 0
 			if kept := zc.maps.file(int(zc.blocks[mblk].mapped - 1)); kept != nil {
-				src = kept
+				src, read = kept, kept
 			} else {
-				src = bytes.NewReader(data)
+				src, read = bytes.NewReader(data), nil
 			}
 		} else {
 			mblk, data = zc.mapSegment(f, seg.Size, i)
@@ -148,6 +151,9 @@ func (l *Log) walkSegment(ctx context.Context, i int, start int64, v *validator,
 			return nil, false, fmt.Errorf("walreplay: %w", err)
 		}
 		r = io.LimitReader(f, seg.Size-start)
+	}
+	if mk != nil {
+		mk.opened(i, read)
 	}
 	sr := NewSegmentReader(r, seg.Name)
 	sr.buf = buf
@@ -197,7 +203,7 @@ func (l *Log) Verify(ctx context.Context) (Summary, error) {
 	sum := Summary{Segments: len(l.segs)}
 	v := &validator{checkPayloads: true}
 	lastSeg := -1
-	torn, err := l.walk(ctx, 0, 0, v, nil, func(seg int, off int64, e *Entry, _ int) error {
+	torn, err := l.walk(ctx, 0, 0, v, nil, nil, func(seg int, off int64, e *Entry, _ int) error {
 		if err := v.check(off, e); err != nil {
 			return err
 		}

@@ -61,7 +61,7 @@ func (l *Log) Replay(ctx context.Context, t Target, s *State) (Position, error) 
 	if !s.zeroCopy {
 		zc = nil
 	}
-	_, err := l.walk(ctx, 0, 0, v, zc, func(seg int, off int64, e *Entry, mblk int) error {
+	_, err := l.walk(ctx, 0, 0, v, zc, nil, func(seg int, off int64, e *Entry, mblk int) error {
 		if t.beyond(e) {
 			if e.Compacted() && !(t.ToSeq != nil && *t.ToSeq < l.segs[seg].FirstSeq) {
 				return fmt.Errorf("segment %s offset %d seq %d: replay to %s: target inside the compacted run starting at seq %d: %w",

@@ -119,6 +119,12 @@ func (c *Checkpoint) Position() Position { return Position{Seq: c.lastSeq, Times
 // copied rather than mapped, or an error). A cp resumed from gives its
 // records to s: it cannot be resumed from again.
 func (l *Log) ReplayResume(ctx context.Context, cp *Checkpoint, s *State) (pos Position, next *Checkpoint, resumed bool, err error) {
+	return l.ReplayResumeMarked(ctx, cp, s, nil)
+}
+
+// ReplayResumeMarked is ReplayResume that also finds the last entry before
+// m, if not nil, as it goes (Mark.Last tells after it).
+func (l *Log) ReplayResumeMarked(ctx context.Context, cp *Checkpoint, s *State, m *Mark) (pos Position, next *Checkpoint, resumed bool, err error) {
 	v := &validator{}
 	from, start := 0, int64(0)
 	if cp != nil && !cp.consumed && s.zeroCopy && s.Len() == 0 && s.applied == 0 && cp.Fits(l) == nil && cp.checkTail(l) == nil {
@@ -141,14 +147,23 @@ func (l *Log) ReplayResume(ctx context.Context, cp *Checkpoint, s *State) (pos P
 		lastSeg, lastOff = int(cp.lastSeg), cp.lastOff
 		pos = cp.Position()
 	}
-	_, err = l.walk(ctx, from, start, v, s, func(seg int, off int64, e *Entry, mblk int) error {
+	if m != nil {
+		m.begin(l, from, start, pos)
+	}
+	_, err = l.walk(ctx, from, start, v, s, m, func(seg int, off int64, e *Entry, mblk int) error {
 		if err := l.checkApply(v, s, seg, off, e, mblk); err != nil {
 			return err
+		}
+		if m != nil {
+			m.visit(seg, off, e)
 		}
 		pos = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}
 		lastSeg, lastOff = seg, off
 		return nil
 	})
+	if m != nil {
+		m.end(l, err)
+	}
 	if err != nil {
 		return pos, nil, resumed, err
 	}
@@ -559,36 +574,3 @@ func (d *ckDecoder) byte() byte  { return d.bytes(1)[0] }
 func (d *ckDecoder) u32() uint32 { return le.Uint32(d.bytes(4)) }
 func (d *ckDecoder) u64() uint64 { return le.Uint64(d.bytes(8)) }
 func (d *ckDecoder) str() string { return string(d.bytes(int(le.Uint16(d.bytes(2))))) }
-
-// LastEntryFrom returns the last complete entry of l when cp fits l and
-// ends in l's newest segment, reading only what was appended to it after
-// cp (cp's own last entry when nothing complete was). ok is false when cp
-// cannot tell: the caller reads the newest segment itself.
-func (l *Log) LastEntryFrom(cp *Checkpoint) (pos Position, ok bool, err error) {
-	if cp == nil || len(cp.segs) != len(l.segs) || cp.Fits(l) != nil {
-		return Position{}, false, nil
-	}
-	k := len(cp.segs) - 1
-	seg := l.segs[k]
-	start := cp.segs[k].size
-	if cp.lastSeg >= 0 {
-		pos, ok = cp.Position(), true
-	}
-	if seg.Size > start {
-		f, err := os.Open(seg.Path)
-		if err != nil {
-			return Position{}, false, err
-		}
-		defer f.Close()
-		sr := NewSegmentReader(io.NewSectionReader(f, start, seg.Size-start), seg.Name)
-		sr.skip(start, cp.lastSeq+1)
-		for {
-			e, err := sr.Next()
-			if err != nil {
-				break
-			}
-			pos, ok = Position{Seq: e.Seq, TimestampNS: e.TimestampNS}, true
-		}
-	}
-	return pos, ok, nil
-}

@@ -58,7 +58,7 @@ func TestZeroCopyWalkReadsNotMaps(t *testing.T) {
 	var mapped []byte
 	checked := false
 	v := &validator{}
-	_, err := l.walk(context.Background(), 0, 0, v, s, func(seg int, off int64, e *Entry, mblk int) error {
+	_, err := l.walk(context.Background(), 0, 0, v, s, nil, func(seg int, off int64, e *Entry, mblk int) error {
 		if mblk < 0 {
 			t.Fatalf("segment %d offset %d: not mapped", seg, off)
 		}

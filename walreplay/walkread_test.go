@@ -220,7 +220,7 @@ func TestResumedWalkReadsTheMappedFile(t *testing.T) {
 	if err := os.Rename(tmp, seg.Path); err != nil {
 		t.Fatal(err)
 	}
-	_, err = l.walk(context.Background(), 0, covered, v, s, func(seg int, off int64, e *Entry, mblk int) error {
+	_, err = l.walk(context.Background(), 0, covered, v, s, nil, func(seg int, off int64, e *Entry, mblk int) error {
 		return l.checkApply(v, s, seg, off, e, mblk)
 	})
 	if err != nil {

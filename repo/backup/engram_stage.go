@@ -64,6 +64,10 @@ func (e *EngramRecorder) Close() error {
 		e.cancel()
 		<-e.replayed
 	}
+	if e.start != nil {
+		e.start.close()
+		e.start = nil
+	}
 	if e.stageDir == "" {
 		return nil
 	}

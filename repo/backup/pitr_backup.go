@@ -23,8 +23,10 @@ import (
 // runs, through BackupOptions.BeforeDir. The archiver reads the space's
 // files first and its wal/ directory last (backup.go), so:
 //
-//   - before anything is read (rel ""), it records the WAL position
-//     (WALStart) and reads checkpoint.json (Checkpoint), then calls Pause;
+//   - before anything is read (rel ""), it lists the WAL and marks its end
+//     (walStart: the newest non-empty segment and its size then, resolved
+//     to WALStart by the replay below) and reads checkpoint.json
+//     (Checkpoint), then calls Pause;
 //   - before wal/ is read, every tier has been read: it calls Resume, then
 //     replays the WAL as it is at that moment (each segment up to the size
 //     it has then) and records its first and last entries (WALFirst,
@@ -85,6 +87,30 @@ type EngramRecorder struct {
 	replayed  chan struct{}
 	replayErr error
 	cancel    context.CancelFunc
+	// start is the WAL's end as listed before the tiers were read, until
+	// Wait resolves it to Info.WALStart (nil: already resolved).
+	start *walStartMark
+}
+
+// walStartMark is the WAL as listed before the tiers were read, through its
+// newest non-empty segment: that segment and the one before it, held open
+// (so that they are still the same files when read, even renamed, replaced
+// or removed since: the fallback needs the one before when the newest holds
+// no complete entry yet), and the newest one's end then, as a
+// walreplay.Mark for the replay to resolve.
+type walStartMark struct {
+	segs []walreplay.SegmentInfo
+	f    *os.File // segs[len(segs)-1]
+	prev *os.File // segs[len(segs)-2], or nil
+	mark *walreplay.Mark
+}
+
+// close closes the held segments.
+func (s *walStartMark) close() {
+	s.f.Close()
+	if s.prev != nil {
+		s.prev.Close()
+	}
 }
 
 // NewEngramRecorder prepares the recorder of one space backup.
@@ -169,11 +195,10 @@ func (e *EngramRecorder) BeforeDir(rel string) error {
 	spaceDir := filepath.Join(e.dataDir, "spaces", e.space)
 	switch rel {
 	case "":
-		pos, err := e.walStart(filepath.Join(spaceDir, "wal"))
-		if err != nil {
+		if err := e.walStart(filepath.Join(spaceDir, "wal")); err != nil {
 			return err
 		}
-		e.Info.WALStart = pos
+		var err error
 		if e.Info.Checkpoint, err = readCheckpoint(spaceDir); err != nil {
 			return err
 		}
@@ -263,28 +288,85 @@ func (e *EngramRecorder) parentWALUnchanged(segs []walreplay.SegmentInfo) bool {
 		p.Segments == len(segs) && p.WALFingerprint == walFingerprint(segs)
 }
 
-// walStart returns the WAL's last entry before the tiers are read: the
-// parent's WAL end when the WAL did not change since (parentWALUnchanged),
-// else what follows the replay checkpoint in the newest segment when there
-// is one that fits (walreplay.Log.LastEntryFrom), else lastWALEntry, which
-// reads the newest segment whole (64 MiB of CRCs, from disk when the cache
-// is cold).
-func (e *EngramRecorder) walStart(walDir string) (repo.WALPosition, error) {
-	if e.Parent != nil {
-		if segs, err := walreplay.ListSegments(walDir); err == nil && e.parentWALUnchanged(segs) {
-			return e.Parent.WALEnd, nil
-		}
+// walStart fixes the WAL's last entry before the tiers are read
+// (WALStart). When the WAL did not change since the parent snapshot
+// (parentWALUnchanged) it is the parent's WAL end. Otherwise only the
+// listing is taken now: the newest non-empty segment is opened and its size
+// noted (walStartMark), and the state replay, which walks every entry
+// anyway, finds the last entry that ended within that size
+// (walreplay.Mark); entries the database appends in between do not count.
+// Where the replay cannot tell (no replay, damage before that point, the
+// segment replaced or shortened, a checkpoint after it), Wait reads the
+// held segment up to that size (lastWALEntry), as was done here before
+// for every backup: up to 64 MiB of CRCs a space, serially and from disk
+// when the cache is cold, before its tiers were read.
+func (e *EngramRecorder) walStart(walDir string) error {
+	e.Info.WALStart = repo.WALPosition{}
+	segs, err := walreplay.ListSegments(walDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no WAL, no entries
 	}
-	// After appends to the WAL the previous replay's checkpoint knows the
-	// newest segment up to where it ended: only the rest is read.
-	if l, err := walreplay.OpenLog(walDir); err == nil {
-		if cp := e.loadCheckpoint(l); cp != nil {
-			if p, ok, err := l.LastEntryFrom(cp); err == nil && ok {
-				return repo.WALPosition{Seq: p.Seq, TimestampNS: p.TimestampNS}, nil
-			}
-		}
+	if err != nil {
+		return err
 	}
-	return lastWALEntry(walDir)
+	if e.Parent != nil && e.parentWALUnchanged(segs) {
+		e.Info.WALStart = e.Parent.WALEnd
+		return nil
+	}
+	i := len(segs) - 1
+	for i >= 0 && segs[i].Size == 0 {
+		i--
+	}
+	if i < 0 {
+		return nil
+	}
+	f, err := os.Open(segs[i].Path)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s := &walStartMark{segs: segs[:i+1], f: f, mark: walreplay.NewMark(segs[i], fi)}
+	if i > 0 {
+		// Best effort: a segment removed since the listing (compacted
+		// away) is not one the fallback could need a name for either.
+		s.prev, _ = os.Open(segs[i-1].Path)
+	}
+	e.start = s
+	return nil
+}
+
+// resolveWALStart sets Info.WALStart from the mark walStart left, once the
+// replay is over (or did not run).
+func (e *EngramRecorder) resolveWALStart() error {
+	s := e.start
+	if s == nil {
+		return nil
+	}
+	e.start = nil
+	defer s.close()
+	if p, ok := s.mark.Last(); ok {
+		e.Info.WALStart = repo.WALPosition{Seq: p.Seq, TimestampNS: p.TimestampNS}
+		return nil
+	}
+	pos, err := lastWALEntry(s.segs, s.f, s.prev)
+	if err != nil {
+		return fmt.Errorf("space %s: WAL start: %w", e.space, err)
+	}
+	e.Info.WALStart = pos
+	return nil
+}
+
+// mark is the WAL end walStart noted, for the replay to resolve (nil:
+// none to resolve).
+func (e *EngramRecorder) mark() *walreplay.Mark {
+	if e.start == nil {
+		return nil
+	}
+	return e.start.mark
 }
 
 // Wait waits for the replay startReplay began, if any, and returns its
@@ -301,6 +383,9 @@ func (e *EngramRecorder) Wait() error {
 		if e.replayErr != nil {
 			return e.replayErr
 		}
+	}
+	if err := e.resolveWALStart(); err != nil {
+		return err
 	}
 	// (After WAL damage the WAL's end is unknown: that mark says it all.)
 	if c, end := e.Info.Checkpoint, e.Info.WALEnd; c.Seq > end.Seq && len(e.Info.Damage) == 0 {
@@ -373,7 +458,7 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 			return err
 		}
 	}
-	pos, next, resumed, err := l.ReplayResume(ctx, cp, st)
+	pos, next, resumed, err := l.ReplayResumeMarked(ctx, cp, st, e.mark())
 	e.Resumed, e.cp = resumed, nil
 	var damage *walreplay.CorruptError
 	if err != nil && (ctx.Err() != nil || !errors.As(err, &damage)) {
@@ -540,22 +625,25 @@ func firstEntry(seg walreplay.SegmentInfo) (repo.WALPosition, bool, error) {
 	return repo.WALPosition{Seq: h.Seq, TimestampNS: h.TimestampNS}, true, nil
 }
 
-// lastWALEntry returns the last complete entry of a WAL directory, reading
-// only its newest non-empty segment. A missing directory has no entries.
-func lastWALEntry(walDir string) (repo.WALPosition, error) {
-	segs, err := walreplay.ListSegments(walDir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return repo.WALPosition{}, nil
-		}
-		return repo.WALPosition{}, err
-	}
+// lastWALEntry returns the last complete entry of a WAL listed as segs,
+// each segment read up to its listed size: its newest segment that has one
+// (the last of segs read from newest, prev the one before it, both the
+// same files held open; prev may be nil). It reads those segments whole;
+// walStart leaves it to where the replay cannot tell.
+func lastWALEntry(segs []walreplay.SegmentInfo, newest, prev *os.File) (repo.WALPosition, error) {
 	for i := len(segs) - 1; i >= 0; i-- {
-		f, err := os.Open(segs[i].Path)
-		if err != nil {
-			return repo.WALPosition{}, err
+		var src io.ReaderAt = newest
+		if i == len(segs)-2 && prev != nil {
+			src = prev
+		} else if i < len(segs)-1 {
+			f, err := os.Open(segs[i].Path)
+			if err != nil {
+				return repo.WALPosition{}, err
+			}
+			defer f.Close()
+			src = f
 		}
-		sr := walreplay.NewSegmentReader(io.LimitReader(f, segs[i].Size), segs[i].Name)
+		sr := walreplay.NewSegmentReader(io.NewSectionReader(src, 0, segs[i].Size), segs[i].Name)
 		var pos repo.WALPosition
 		for {
 			e, err := sr.Next()
@@ -564,7 +652,6 @@ func lastWALEntry(walDir string) (repo.WALPosition, error) {
 			}
 			pos = repo.WALPosition{Seq: e.Seq, TimestampNS: e.TimestampNS}
 		}
-		f.Close()
 		if pos.Seq > 0 {
 			return pos, nil
 		}
