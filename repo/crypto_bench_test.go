@@ -3,8 +3,10 @@ package repo
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
+	"golang.org/x/crypto/chacha20"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,15 +29,23 @@ func threadCPU(b *testing.B, f func()) {
 
 // BenchmarkSealers measures sealing and opening one object of each size
 // with every data sealer: the figures behind choosing XAES-256-GCM for new
-// repositories (docs/repository-format.md, Sealing).
+// repositories (docs/repository-format.md, Sealing). "-batch" seals as a
+// pack's blobs are sealed (one nonce prefix per pack, the XAES key derived
+// once); "open" opens the same object again and again (XAES: its derived
+// key cached, as for the blobs of one pack read in a row), "open-miss" one
+// of 256 objects sealed under different prefixes in turn (the derivation
+// every time, as for blobs written before packs shared a prefix).
 //
 //	go test -run '^$' -bench Sealers ./repo/
 func BenchmarkSealers(b *testing.B) {
 	key := make([]byte, 32)
-	for _, c := range []string{EncryptionXChaCha, EncryptionXAES} {
-		s, err := newDataSealer(c, key)
+	for _, c := range []string{EncryptionXChaCha, EncryptionXAES, EncryptionXAES + "-batch"} {
+		s, err := newDataSealer(strings.TrimSuffix(c, "-batch"), key)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if strings.HasSuffix(c, "-batch") {
+			s = s.batch()
 		}
 		for _, size := range []int{300, 1 << 10, 64 << 10, 1 << 20, 4 << 20} {
 			plain := make([]byte, size)
@@ -46,6 +56,9 @@ func BenchmarkSealers(b *testing.B) {
 				buf := make([]byte, 0, len(sealed))
 				threadCPU(b, func() { buf = s.seal(buf[:0], plain, ad) })
 			})
+			if strings.HasSuffix(c, "-batch") {
+				continue // opens like the sealer itself
+			}
 			b.Run(fmt.Sprintf("%s/open/%d", c, size), func(b *testing.B) {
 				b.SetBytes(int64(size))
 				buf := make([]byte, 0, size)
@@ -55,6 +68,36 @@ func BenchmarkSealers(b *testing.B) {
 					}
 				})
 			})
+			if size > 64<<10 {
+				continue
+			}
+			many := make([][]byte, 256)
+			for i := range many {
+				many[i] = s.seal(nil, plain, ad)
+			}
+			b.Run(fmt.Sprintf("%s/open-miss/%d", c, size), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				buf := make([]byte, 0, size)
+				i := 0
+				threadCPU(b, func() {
+					if _, err := s.open(buf[:0], many[i%len(many)], ad); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				})
+			})
 		}
 	}
+}
+
+// BenchmarkHChaCha20 is XChaCha20-Poly1305's per-message subkey
+// derivation alone, which a shared nonce prefix could save
+// (docs/security.md, "Nonces"): compare with its seal above.
+func BenchmarkHChaCha20(b *testing.B) {
+	key, nonce := make([]byte, 32), make([]byte, 16)
+	threadCPU(b, func() {
+		if _, err := chacha20.HChaCha20(key, nonce); err != nil {
+			b.Fatal(err)
+		}
+	})
 }

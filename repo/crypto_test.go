@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -320,4 +321,122 @@ func FuzzSealerOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBatchSealer: XAES-256-GCM's batch sealer (one pack's) seals every
+// message under its own random nonce prefix with a random suffix each; what
+// it seals opens with the repository's sealer and with a fresh one (a
+// reader's, empty cache), and a nonce whose prefix or suffix is changed is
+// refused. The other encryptions' batch sealer is the sealer itself.
+func TestBatchSealer(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	sealers, readers := testSealers(t, key), testSealers(t, key)
+	for enc, s := range sealers {
+		b := s.batch()
+		if enc != EncryptionXAES {
+			if b != s {
+				t.Errorf("%s: batch sealer %T, want the sealer itself", enc, b)
+			}
+			continue
+		}
+		if b.overhead() != s.overhead() {
+			t.Fatalf("batch overhead %d, want %d", b.overhead(), s.overhead())
+		}
+		plain, ad := []byte("a blob of one pack"), []byte("\x01 blob id")
+		m1, m2 := b.seal(nil, plain, ad), b.seal(nil, plain, ad)
+		other := s.batch().seal(nil, plain, ad)
+		if !bytes.Equal(m1[:12], m2[:12]) {
+			t.Errorf("two messages of one batch: nonce prefixes %x and %x, want one", m1[:12], m2[:12])
+		}
+		if bytes.Equal(m1[12:nonceSize], m2[12:nonceSize]) {
+			t.Errorf("two messages of one batch drew the same suffix %x", m1[12:nonceSize])
+		}
+		if bytes.Equal(other[:12], m1[:12]) {
+			t.Errorf("two batches drew the same nonce prefix %x", m1[:12])
+		}
+		for i, m := range [][]byte{m1, m2, other} {
+			for name, r := range map[string]sealer{"own": s, "fresh": readers[enc]} {
+				if got, err := r.open(nil, m, ad); err != nil || !bytes.Equal(got, plain) {
+					t.Errorf("message %d opened by the %s sealer: %q, %v", i, name, got, err)
+				}
+			}
+		}
+		swapped := append(append(bytes.Clone(m1[:12]), m2[12:nonceSize]...), m1[nonceSize:]...)
+		for what, c := range map[string][]byte{
+			"another message's suffix": swapped,
+			"another batch's prefix":   append(bytes.Clone(other[:12]), m1[12:]...),
+		} {
+			if out, err := s.open(nil, c, ad); !errors.Is(err, errAuth) {
+				t.Errorf("%s: opened (%d bytes, %v), want errAuth", what, len(out), err)
+			}
+		}
+	}
+}
+
+// TestPackBlobsShareNoncePrefix: in an XAES-256-GCM repository the blobs
+// and the header of one pack are sealed under one nonce prefix, so the
+// reader derives the pack's key once; two packs have two prefixes; every
+// blob's suffix differs; and every blob reads back, by a reader that
+// opens the repository afresh too.
+func TestPackBlobsShareNoncePrefix(t *testing.T) {
+	const target = 1 << 20
+	tr := newTestRepo(t, InitOptions{PackSize: target, Cipher: EncryptionXAES})
+	ctx := context.Background()
+	p := tr.NewPacker(ctx, "")
+	data := map[[32]byte][]byte{}
+	for i := range 3000 { // ~2 packs of 500-byte blobs
+		d := bytes.Repeat(fmt.Appendf(nil, "small file %d ", i), 50)[:500]
+		id := tr.ChunkKey("").Sum(d)
+		data[id] = d
+		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packs, _, err := p.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packs) < 2 {
+		t.Fatalf("%d packs, want at least 2", len(packs))
+	}
+	prefixes := map[string]bool{}
+	suffixes := map[string]bool{}
+	for _, pk := range packs {
+		b, err := os.ReadFile(filepath.Join(tr.dir, filepath.FromSlash(PackName(pk.ID))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdrLen := int(binary.LittleEndian.Uint32(b[len(b)-packTrailerSize:]))
+		hdr := b[len(b)-packTrailerSize-hdrLen:]
+		prefix := string(hdr[:12])
+		if prefixes[prefix] {
+			t.Errorf("pack %x: nonce prefix %x of an earlier pack", pk.ID[:4], prefix)
+		}
+		prefixes[prefix] = true
+		for i, bl := range pk.Blobs {
+			nonce := b[bl.Offset : bl.Offset+nonceSize]
+			if string(nonce[:12]) != prefix {
+				t.Fatalf("pack %x blob %d: nonce prefix %x, the header's %x", pk.ID[:4], i, nonce[:12], prefix)
+			}
+			if suffixes[string(nonce[12:])] {
+				t.Fatalf("pack %x blob %d: nonce suffix %x drawn twice", pk.ID[:4], i, nonce[12:])
+			}
+			suffixes[string(nonce[12:])] = true
+		}
+	}
+	if err := tr.SaveIndex(ctx, packs); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Open(ctx, tr.be, Options{Password: testPassword, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Repository{tr.Repository, fresh} {
+		for id, want := range data {
+			got, err := r.ReadBlob(ctx, "", DataBlob, id)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("blob %x reads %q, %v", id[:4], got, err)
+			}
+		}
+	}
 }

@@ -47,6 +47,7 @@ type Packer struct {
 // into; sealing tells the uploader when every reserved range is written.
 type openPack struct {
 	p       *Packer
+	seal    sealer // the repository's batch sealer for this pack's blobs and header
 	buf     []byte
 	blobs   []index.BlobInfo
 	sealing sync.WaitGroup
@@ -106,10 +107,13 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 		p.mu.Unlock()
 		panic("memento: Packer.Add after Flush or Abort")
 	}
-	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target ||
+	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target || len(p.cur.blobs) >= maxPackBlobs ||
 		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+1) > cap(p.cur.buf) ||
 		cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target)) {
-		// The last case is a blob larger than the target after small ones.
+		// The last case is a blob larger than the target after small ones;
+		// maxPackBlobs is what a reader accepts (a pack_size of 1 GiB holds
+		// more of the smallest blobs), and bounds the messages sealed under
+		// one nonce prefix (batch).
 		p.r.packs.upload(p.cur)
 		p.cur = nil
 	}
@@ -117,7 +121,7 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 		// This packer holds no buffer while it waits (its full pack went
 		// to the uploaders above), so the wait ends when an upload does,
 		// whatever the other packers' workers do: see packPool.
-		p.cur = &openPack{p: p, buf: p.r.packs.get(max(p.target, n)+packHeaderReserve(p.target), p.urgent)}
+		p.cur = &openPack{p: p, seal: p.r.seal.batch(), buf: p.r.packs.get(max(p.target, n)+packHeaderReserve(p.target), p.urgent)}
 	}
 	cur := p.cur
 	off := len(cur.buf)
@@ -130,7 +134,7 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	cur.sealing.Add(1)
 	p.mu.Unlock()
 
-	sealed := p.r.seal.seal(dst, stored, blobAD(t, id))
+	sealed := cur.seal.seal(dst, stored, blobAD(t, id))
 	cur.sealing.Done()
 	if len(sealed) != n {
 		// Cannot happen: overhead is exact. Caught here, not by a reader.
@@ -177,7 +181,7 @@ func (p *Packer) write(pp *openPack) []byte {
 	if p.firstErr() != nil {
 		return pp.buf
 	}
-	hdr := p.r.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
+	hdr := pp.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
 	b := append(pp.buf, hdr...)
 	b = append(b, encodePackTrailer(len(hdr))...)
 	id := blake3.Sum256(b)

@@ -2,10 +2,14 @@ package xaes
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/sha3"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -112,4 +116,141 @@ func TestMisuse(t *testing.T) {
 		}
 	}()
 	a.Seal(nil, nonce[:12], nil, nil)
+}
+
+// uncached is XAES-256-GCM's Seal done from scratch, as before the cache:
+// derive Kx, a new AES-256 and GCM, seal under nonce[12:].
+func uncached(t *testing.T, a *AEAD, nonce, plain, ad []byte) []byte {
+	t.Helper()
+	kx := a.deriveKey(nonce)
+	b, err := aes.NewCipher(kx[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := cipher.NewGCM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Seal(nil, nonce[PrefixSize:], plain, ad)
+}
+
+// TestCacheEqualsUncached: sealing through the cache (a hit, a miss in an
+// empty slot, a miss replacing another prefix in the same slot) and through
+// Prefixed gives the bytes of the uncached derivation; a prefix that
+// differs in its last byte only, which lands in the same slot, misses.
+func TestCacheEqualsUncached(t *testing.T) {
+	a, err := New(bytes.Repeat([]byte{0x42}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, ad := []byte("a blob of a pack"), []byte("blob AD")
+	n1 := []byte("prefix-one--suffix-00001")
+	n2 := []byte("prefix-one--suffix-00002") // same prefix
+	n3 := []byte("prefix-onE--suffix-00001") // same slot (first byte), another prefix
+	n4 := []byte("qrefix-one--suffix-00001") // another slot ('q' is 'p'+1)
+	for _, n := range [][]byte{n1, n2, n3, n1, n4, n1, n3} {
+		want := uncached(t, a, n, plain, ad)
+		if got := a.Seal(nil, n, plain, ad); !bytes.Equal(got, want) {
+			t.Fatalf("nonce %q: cached seal %x, uncached %x", n, got, want)
+		}
+		if got := a.Prefix(n[:PrefixSize]).Seal(nil, n, plain, ad); !bytes.Equal(got, want) {
+			t.Fatalf("nonce %q: Prefixed seal %x, uncached %x", n, got, want)
+		}
+		if got, err := a.Open(nil, n, want, ad); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("nonce %q: open of the uncached seal = %q, %v", n, got, err)
+		}
+	}
+	p1 := a.cached(n1)
+	if a.cached(n2) != p1 {
+		t.Error("a nonce with the same prefix missed the cache")
+	}
+	if p3 := a.cached(n3); p3 == p1 || p3.prefix != [PrefixSize]byte(n3) {
+		t.Errorf("a prefix differing in its 12th byte hit the cache (prefix %q)", p3.prefix)
+	}
+	if a.cached(n1) == p1 {
+		t.Error("n1's derivation survived n3's, which took its slot")
+	}
+	p4 := a.cached(n4)
+	a.cached(n1)
+	if a.cached(n4) != p4 {
+		t.Error("a prefix of another slot was evicted")
+	}
+	// The two vectors' nonce once more, through a cache holding other
+	// prefixes: still the spec's ciphertext.
+	want, _ := hex.DecodeString("ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271")
+	v, err := New(bytes.Repeat([]byte{0x01}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range [][]byte{n1, []byte("ABCDEFGHIJKLMNOPQRSTUVWX"), n3, []byte("ABCDEFGHIJKLMNOPQRSTUVWX")} {
+		ct := v.Seal(nil, n, []byte("XAES-256-GCM"), nil)
+		if string(n) == "ABCDEFGHIJKLMNOPQRSTUVWX" && !bytes.Equal(ct, want) {
+			t.Fatalf("c2sp vector after other prefixes: %x, want %x", ct, want)
+		}
+	}
+}
+
+// TestPrefixedWrongNonce: Prefixed refuses to seal under a nonce of
+// another prefix (it would be sealed under the wrong derived key).
+func TestPrefixedWrongNonce(t *testing.T) {
+	a, err := New(make([]byte, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := a.Prefix([]byte("prefix-one--"))
+	if got := p.NoncePrefix(); string(got[:]) != "prefix-one--" {
+		t.Fatalf("NoncePrefix %q", got)
+	}
+	defer func() {
+		if r := recover(); r != "xaes: nonce does not begin with the prefix" {
+			t.Errorf("Seal under another prefix: panic %v", r)
+		}
+	}()
+	p.Seal(nil, []byte("prefix-onE--suffix-00001"), nil, nil)
+}
+
+// TestConcurrentCache: goroutines seal and open under prefixes that share
+// and fight over cache slots at once (run with -race); every ciphertext
+// is the uncached one and every open succeeds.
+func TestConcurrentCache(t *testing.T) {
+	a, err := New(bytes.Repeat([]byte{7}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prefixes, perPrefix = 40, 4
+	type msg struct{ nonce, plain, want []byte }
+	var msgs []msg
+	for i := range prefixes {
+		for j := range perPrefix {
+			// The slot is the first byte modulo 16: prefixes i and
+			// i+16 share one.
+			n := fmt.Appendf(nil, "%c%011dsuffix%06d", 'a'+i%cacheSlots, i, j)
+			plain := fmt.Appendf(nil, "message %d of prefix %d", j, i)
+			msgs = append(msgs, msg{n, plain, uncached(t, a, n, plain, nil)})
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 400 {
+				m := msgs[(k*7+g*13)%len(msgs)]
+				if got := a.Seal(nil, m.nonce, m.plain, nil); !bytes.Equal(got, m.want) {
+					errs <- fmt.Errorf("goroutine %d: seal under %q differs from the uncached one", g, m.nonce)
+					return
+				}
+				if got, err := a.Open(nil, m.nonce, m.want, nil); err != nil || !bytes.Equal(got, m.plain) {
+					errs <- fmt.Errorf("goroutine %d: open under %q = %q, %v", g, m.nonce, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
