@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -238,23 +239,25 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 	for _, res := range results {
 		s := res.Summary
 		if res.DryRun {
-			a.printf("dry run, nothing written: would save %d files, %d dirs, %s (%s new), %d entries excluded\n",
-				s.Files, s.Dirs, human(s.Bytes), human(s.NewBytes), s.Excluded)
+			a.printf("dry run, nothing written: would save %s, %s, %s (%s new), %s excluded\n",
+				plural(int(s.Files), "file"), plural(int(s.Dirs), "dir"), human(s.Bytes), human(s.NewBytes), plural(int(s.Excluded), "entry"))
 			continue
 		}
 		what := "paths"
 		if res.Space != "" {
 			what = "space " + res.Space
 		}
-		a.printf("snapshot %s saved: %s, %d files, %s (%s new, %s stored, %d unchanged files) in %.1fs\n",
-			res.Snapshot[:8], what, s.Files, human(s.Bytes), human(s.NewBytes), human(s.StoredBytes), s.UnchangedFiles, s.Seconds)
+		a.printf("snapshot %s saved: %s, %s, %s (%s new, %s stored, %s) in %.1fs\n",
+			res.Snapshot[:8], what, plural(int(s.Files), "file"), human(s.Bytes), human(s.NewBytes), human(s.StoredBytes),
+			plural(int(s.UnchangedFiles), "unchanged file"), s.Seconds)
 		if len(res.FollowedSymlinks) > 0 {
 			a.printf("snapshot %s: symlinks backed up as the directories they point to: %s\n", res.Snapshot[:8], strings.Join(res.FollowedSymlinks, ", "))
 		}
 	}
 	if err != nil {
 		if len(results) > 0 {
-			a.printf("%d of %d snapshots were saved before the error\n", len(results), len(jobs)+len(badSpaces))
+			a.printf("%d of %s %s saved before the error\n", len(results), plural(len(jobs)+len(badSpaces), "snapshot"),
+				english.PluralWord(len(results), "was", "were"))
 		}
 		return err
 	}
@@ -268,7 +271,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 		for _, d := range damaged {
 			a.log.Error("snapshot marked damaged", "err", d)
 		}
-		return fmt.Errorf("%d snapshots saved but marked damaged (listed above): %w", len(damaged), repo.ErrMarkedDamaged)
+		return fmt.Errorf("%s saved but marked damaged (listed above): %w", plural(len(damaged), "snapshot"), repo.ErrMarkedDamaged)
 	}
 	return a.emit(results)
 }
@@ -305,6 +308,14 @@ func estimateSize(jobs []backup.BackupOptions) int64 {
 		}
 	}
 	return total
+}
+
+// plural is n and noun in agreement with it, for human output: "1 file",
+// "0 files", "2 entries" (go-humanize's english.PluralWord, which knows the
+// irregular ones: "1 match", "2 matches"). The digits are not grouped, so
+// that a summary line stays easy to grep and parse; --json is for machines.
+func plural(n int, noun string) string {
+	return fmt.Sprintf("%d %s", n, english.PluralWord(n, noun, ""))
 }
 
 func human(n uint64) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"memento/repo"
@@ -71,8 +72,9 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 		a.printf("%-7s  %s: %s\n", f.Severity, f.What, oneLine(f.Message))
 	}
 	if rr := rep.Repair; rr != nil {
-		a.printf("repair: index rebuilt from %d packs (%d blobs); %d index files written, %d old ones replaced; %d unreadable packs left in place\n",
-			rr.Packs, rr.Blobs, rr.IndexWritten, rr.IndexRemoved, len(rr.Unreadable))
+		a.printf("repair: index rebuilt from %s (%s); %s written, %d old %s replaced; %s left in place\n",
+			plural(int(rr.Packs), "pack"), plural(int(rr.Blobs), "blob"), plural(int(rr.IndexWritten), "index file"),
+			rr.IndexRemoved, english.PluralWord(int(rr.IndexRemoved), "one", "ones"), plural(len(rr.Unreadable), "unreadable pack"))
 		for _, u := range rr.Unreadable {
 			a.printf("repair: unreadable pack: %s\n", oneLine(u))
 		}
@@ -86,8 +88,8 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 		if d.File != "" {
 			state = "marked damaged in " + d.File
 		}
-		a.printf("snapshot %.8s%s %s: could not be saved: %d of %d files (%s), %d whole directories\n", d.Snapshot, space, state,
-			len(d.LostFiles)-d.LostDirs, d.TotalFiles, human(d.LostBytes), d.LostDirs)
+		a.printf("snapshot %.8s%s %s: could not be saved: %d of %s (%s), %s\n", d.Snapshot, space, state,
+			len(d.LostFiles)-d.LostDirs, plural(int(d.TotalFiles), "file"), human(d.LostBytes), plural(d.LostDirs, "whole directory"))
 		for i, f := range d.LostFiles {
 			if i == 50 && !a.verbose {
 				a.printf("    ... and %d more (--json or --verbose lists them all)\n", len(d.LostFiles)-50)
@@ -96,11 +98,12 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 			a.printf("    lost: %s\n", f)
 		}
 	}
-	a.printf("check: %d errors, %d warnings; %.0f packs, %.0f index files, %.0f snapshots (%.0f intact)\n",
-		rep.Errors(), warnings, rep.Figures["packs"], rep.Figures["index_files"], rep.Figures["snapshots"], rep.Figures["snapshots_intact"])
+	a.printf("check: %s, %s; %s, %s, %s (%.0f intact)\n",
+		plural(rep.Errors(), "error"), plural(warnings, "warning"), plural(int(rep.Figures["packs"]), "pack"),
+		plural(int(rep.Figures["index_files"]), "index file"), plural(int(rep.Figures["snapshots"]), "snapshot"), rep.Figures["snapshots_intact"])
 	var cerr error
 	if rep.Errors() > 0 {
-		cerr = fmt.Errorf("%w: check found %d errors (listed above)", repo.ErrCorrupt, rep.Errors())
+		cerr = fmt.Errorf("%w: check found %s (listed above)", repo.ErrCorrupt, plural(rep.Errors(), "error"))
 	}
 	rec := auditResult(repo.AuditRecord{Command: command, Figures: repo.FiguresOf(rep.Figures)}, cerr)
 	a.audit(ctx, r, rec)

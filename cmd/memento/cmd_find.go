@@ -67,7 +67,7 @@ as 'memento ls' shows it ("/src/net/*"). Patterns use shell glob syntax
 				return a.emit(out)
 			}
 			if !a.quiet {
-				fmt.Fprintf(tw, "%d matches in %d snapshots\n", n, len(sns))
+				fmt.Fprintf(tw, "%s in %s\n", plural(n, "match"), plural(len(sns), "snapshot"))
 			}
 			return tw.Flush()
 		},

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"memento/engram"
@@ -174,11 +175,12 @@ func (a *app) printForget(res *maintenance.ForgetResult) {
 	a.printRetained(res.Retained)
 	switch {
 	case res.DryRun && len(res.Retained) > 0:
-		a.printf("dry run: %d snapshots would be removed, but %d of them are under retention: a real run would refuse and remove nothing; nothing was changed\n", n, len(res.Retained))
+		a.printf("dry run: %s would be removed, but %d of them %s under retention: a real run would refuse and remove nothing; nothing was changed\n",
+			plural(n, "snapshot"), len(res.Retained), english.PluralWord(len(res.Retained), "is", "are"))
 	case res.DryRun:
-		a.printf("dry run: %d snapshots would be removed; nothing was changed\n", n)
+		a.printf("dry run: %s would be removed; nothing was changed\n", plural(n, "snapshot"))
 	case n > 0:
-		a.printf("%d snapshots removed; run 'memento prune' to free their data\n", len(res.Removed))
+		a.printf("%s removed; run 'memento prune' to free their data\n", plural(len(res.Removed), "snapshot"))
 	default:
 		a.printf("nothing to remove\n")
 	}

@@ -60,7 +60,7 @@ func printInfo(a *app, info *inspect.Info) {
 	ri := info.Repository
 	a.printf("repository %s\n", ri.Location)
 	a.printf("  id %s, format version %d, encryption %s, created %s\n", ri.ID, ri.FormatVersion, ri.Encryption, fmtTime(ri.Created))
-	a.printf("  %d snapshots, %d packs, %s stored (%d bytes)\n", ri.Snapshots, ri.Packs, human(uint64(ri.StoredBytes)), ri.StoredBytes)
+	a.printf("  %s, %s, %s stored (%d bytes)\n", plural(int(ri.Snapshots), "snapshot"), plural(int(ri.Packs), "pack"), human(uint64(ri.StoredBytes)), ri.StoredBytes)
 	for _, s := range info.Spaces {
 		a.printf("\nspace %s\n", s.Space)
 		if s.Snapshots > 0 {
@@ -68,7 +68,7 @@ func printInfo(a *app, info *inspect.Info) {
 		} else {
 			a.printf("  snapshots: none\n")
 		}
-		a.printf("  stored: %s in %d packs\n", human(uint64(s.StoredBytes)), s.Packs)
+		a.printf("  stored: %s in %s\n", human(uint64(s.StoredBytes)), plural(int(s.Packs), "pack"))
 		for _, db := range s.Databases {
 			a.printf("  database %s", walarchive.IdentityLabel(db.Identity))
 			if db.Host != "" {
@@ -88,10 +88,10 @@ func printInfo(a *app, info *inspect.Info) {
 					a.printf("    %s: %s; nothing recoverable\n", head, wal)
 					continue
 				}
-				a.printf("    %s: %s; recoverable %s .. %s (%d range(s))\n", head, wal, fmtNS(tl.FirstRecoverable), fmtNS(tl.LastRecoverable), len(tl.Ranges))
+				a.printf("    %s: %s; recoverable %s .. %s (%s)\n", head, wal, fmtNS(tl.FirstRecoverable), fmtNS(tl.LastRecoverable), plural(len(tl.Ranges), "range"))
 			}
 		}
-		v := fmt.Sprintf("%d of %d snapshots verified", s.VerifiedSnapshots, s.Snapshots)
+		v := fmt.Sprintf("%d of %s verified", s.VerifiedSnapshots, plural(int(s.Snapshots), "snapshot"))
 		if lv := s.LastVerification; lv != nil {
 			v += fmt.Sprintf("; last: %s %s at %s (snapshot %.8s)", dash(lv.Level), lv.Result, fmtTime(lv.Time), lv.Snapshot)
 			if lv.Error != "" {
@@ -103,7 +103,7 @@ func printInfo(a *app, info *inspect.Info) {
 		a.printf("  verification: %s\n", v)
 	}
 	if p := info.Paths; p != nil {
-		a.printf("\nplain paths\n  snapshots: %d, oldest %s, newest %s\n  stored: %s in %d packs\n", p.Snapshots, fmtTime(*p.Oldest), fmtTime(*p.Newest), human(uint64(p.StoredBytes)), p.Packs)
+		a.printf("\nplain paths\n  snapshots: %d, oldest %s, newest %s\n  stored: %s in %s\n", p.Snapshots, fmtTime(*p.Oldest), fmtTime(*p.Newest), human(uint64(p.StoredBytes)), plural(int(p.Packs), "pack"))
 	}
 	for _, pr := range info.Problems {
 		a.printf("\nproblem: %s\n", pr)

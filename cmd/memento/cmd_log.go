@@ -80,7 +80,7 @@ line says how many records it could not write.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.when(rec.Time), rec.Host, rec.Command,
 					dash(snap), dash(rec.Space), dash(rec.Level+subsetSuffix(rec.Subset)), rec.Result, auditDetails(rec))
 			}
-			fmt.Fprintf(tw, "%d records\n", len(out))
+			fmt.Fprintf(tw, "%s\n", plural(len(out), "record"))
 			return tw.Flush()
 		},
 	}

@@ -26,7 +26,7 @@ func newIndexCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a.printf("index rebuilt from %d packs: %d blobs, %d snapshots\n", res.Packs, res.Blobs, res.Snapshots)
+			a.printf("index rebuilt from %s: %s, %s\n", plural(int(res.Packs), "pack"), plural(int(res.Blobs), "blob"), plural(int(res.Snapshots), "snapshot"))
 			for _, d := range res.Damaged {
 				a.printf("damaged: %s\n", d)
 			}
@@ -34,7 +34,7 @@ func newIndexCommand(a *app) *cobra.Command {
 				return err
 			}
 			if len(res.Damaged) > 0 {
-				return fmt.Errorf("%w: %d damaged packs skipped (listed above)", repo.ErrCorrupt, len(res.Damaged))
+				return fmt.Errorf("%w: %s skipped (listed above)", repo.ErrCorrupt, plural(len(res.Damaged), "damaged pack"))
 			}
 			return nil
 		},
@@ -120,7 +120,7 @@ you know nothing else runs. One line per lock says what was done and why.`,
 				out.Locks = append(out.Locks, lockJSON{ID: l.ID(), Host: l.Host, PID: l.PID, Command: l.Command, Exclusive: l.Exclusive,
 					AgeSeconds: l.Age.Seconds(), Stale: l.Stale, Removed: l.Removed, Reason: l.Reason})
 			}
-			a.printf("removed %d locks, kept %d\n", out.Removed, out.Kept)
+			a.printf("removed %s, kept %d\n", plural(out.Removed, "lock"), out.Kept)
 			if out.Kept > 0 {
 				a.printf("a kept lock is live; if you know its process is gone, remove it with 'memento unlock --remove ID'\n")
 			}

@@ -92,8 +92,8 @@ A space id that several databases have needs --identity (or --host).`,
 			}
 			if seq > 0 {
 				files, _ := arch.Files()
-				a.answerf("space %s: WAL archived through seq %d (%s), %d segment records in %d wal/ files\n",
-					space, seq, walreplay.FormatTime(ts), len(arch.Segments()), files)
+				a.answerf("space %s: WAL archived through seq %d (%s), %s in %s\n",
+					space, seq, walreplay.FormatTime(ts), plural(len(arch.Segments()), "segment record"), plural(int(files), "wal/ file"))
 			}
 			broken := arch.Broken()
 			for _, d := range broken {
@@ -178,8 +178,8 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 			digest += ", kind " + res.StateDigestKind
 		}
 		a.printf("recovered space %s to seq %d at %s (state digest %s)\n", res.Space, res.Seq, res.Time, digest)
-		a.printf("  from snapshot %s + %d archived segments, %d records, into %s in %.1fs\n",
-			res.Snapshot[:8], res.ArchivedSegments, res.Records, res.Target, res.Seconds)
+		a.printf("  from snapshot %s + %s, %s, into %s in %.1fs\n",
+			res.Snapshot[:8], plural(int(res.ArchivedSegments), "archived segment"), plural(int(res.Records), "record"), res.Target, res.Seconds)
 		if res.SafetyCopy != "" {
 			a.printf("  the previous content is kept at %s\n", res.SafetyCopy)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"memento/repo"
@@ -115,19 +116,20 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 	for _, w := range res.Warnings {
 		a.log.Warn(w)
 	}
-	a.printf("prune: %d snapshots use %d blobs; %d blobs unused\n", res.Snapshots, res.BlobsUsed, res.BlobsUnused)
+	a.printf("prune: %s %s %s; %s unused\n", plural(res.Snapshots, "snapshot"), english.PluralWord(res.Snapshots, "uses", "use"),
+		plural(res.BlobsUsed, "blob"), plural(res.BlobsUnused, "blob"))
 	a.printf("packs: %d: %d %sdeleted (unused), %d %srepacked into %d new (%s copied), %d kept\n",
 		res.Packs, res.PacksDeleted, would, res.PacksRepacked, would, res.PacksWritten, human(uint64(res.BytesRepacked)), res.PacksKept)
 	for _, w := range res.WAL {
 		if w.Dropped == 0 {
 			continue
 		}
-		a.printf("WAL archive of space %s: %d segments (seq %d..%d) %sdropped, before the oldest snapshot's WAL end (seq %d); %d kept\n",
-			w.Space, w.Dropped, w.DroppedFirst, w.DroppedLast, would, w.FloorSeq, w.Kept)
+		a.printf("WAL archive of space %s: %s (seq %d..%d) %sdropped, before the oldest snapshot's WAL end (seq %d); %d kept\n",
+			w.Space, plural(w.Dropped, "segment"), w.DroppedFirst, w.DroppedLast, would, w.FloorSeq, w.Kept)
 	}
 	a.printRetained(res.Retained)
 	if res.DryRun && len(res.Retained) > 0 {
-		a.printf("dry run: %d of the files it would delete are under retention: a real run would refuse and delete nothing; nothing was changed\n", len(res.Retained))
+		a.printf("dry run: %d of the files it would delete %s under retention: a real run would refuse and delete nothing; nothing was changed\n", len(res.Retained), english.PluralWord(len(res.Retained), "is", "are"))
 		return
 	}
 	if res.DryRun {
@@ -135,16 +137,17 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 			human(uint64(max(res.BytesFreed, 0))), human(uint64(res.BytesBefore)), human(uint64(res.BytesAfter)))
 		return
 	}
-	a.printf("freed %s in %.1fs (packs %s -> %s); %s unused left in kept packs; %d index files written, %d deleted\n",
+	a.printf("freed %s in %.1fs (packs %s -> %s); %s unused left in kept packs; %s written, %d deleted\n",
 		human(uint64(max(res.BytesFreed, 0))), res.Seconds, human(uint64(res.BytesBefore)), human(uint64(res.BytesAfter)),
-		human(uint64(res.UnusedLeft)), res.IndexFilesWritten, res.IndexFilesDeleted)
+		human(uint64(res.UnusedLeft)), plural(res.IndexFilesWritten, "index file"), res.IndexFilesDeleted)
 	if ex := res.Exclusive; ex != nil {
 		kept := ""
 		if ex.PacksKeptBack > 0 {
-			kept = fmt.Sprintf("; %d packs planned to go kept, as what was saved meanwhile uses them", ex.PacksKeptBack)
+			kept = fmt.Sprintf("; %s planned to go kept, as what was saved meanwhile uses them", plural(ex.PacksKeptBack, "pack"))
 		}
-		a.printf("exclusive lock held %.3fs (waited %.3fs): caught up with %d snapshots, %d index files and %d WAL archive files saved meanwhile%s\n",
-			ex.Seconds, ex.WaitSeconds, ex.NewSnapshots, ex.NewIndexFiles, ex.NewWALFiles, kept)
+		a.printf("exclusive lock held %.3fs (waited %.3fs): caught up with %s, %s and %s saved meanwhile%s\n",
+			ex.Seconds, ex.WaitSeconds, plural(ex.NewSnapshots, "snapshot"), plural(ex.NewIndexFiles, "index file"),
+			plural(ex.NewWALFiles, "WAL archive file"), kept)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 	"github.com/zeebo/blake3"
 
@@ -55,12 +56,12 @@ See docs/operations/ransomware.md.`,
 			for _, n := range lost {
 				a.printf("lost      %s: no version of it hashes to its name\n", n)
 			}
-			a.printf("%d files recovered, %d without a good version\n", len(rec), len(lost))
+			a.printf("%s recovered, %d without a good version\n", plural(len(rec), "file"), len(lost))
 			if err := a.emit(res); err != nil {
 				return err
 			}
 			if len(lost) > 0 {
-				return fmt.Errorf("%w: %d files of %s have no version that hashes to its name, first %s", repo.ErrCorrupt, len(lost), be.Location(), lost[0])
+				return fmt.Errorf("%w: %s of %s %s no version that hashes to its name, first %s", repo.ErrCorrupt, plural(len(lost), "file"), be.Location(), english.PluralWord(len(lost), "has", "have"), lost[0])
 			}
 			return nil
 		},

@@ -110,8 +110,8 @@ func (a *app) replicate(ctx context.Context, f replicateFlags) error {
 			if st.Seconds > 0 {
 				rateStr = fmt.Sprintf(", %s/s", human(uint64(float64(st.Bytes)/st.Seconds)))
 			}
-			a.printf("replicated to %s: %d files (%s) copied, %d present, %d deleted in %.1fs%s\n",
-				st.Destination, st.Files, human(uint64(st.Bytes)), st.Skipped, st.Deleted, st.Seconds, rateStr)
+			a.printf("replicated to %s: %s (%s) copied, %d present, %d deleted in %.1fs%s\n",
+				st.Destination, plural(int(st.Files), "file"), human(uint64(st.Bytes)), st.Skipped, st.Deleted, st.Seconds, rateStr)
 		}
 	}
 	a.auditReplicate(ctx, sum, err)

@@ -249,8 +249,8 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 	if partial != nil {
 		verified = "every byte written verified; INCOMPLETE, see below"
 	}
-	a.printf("restored %s to %s: %d files, %d dirs, %s in %.1fs, %s\n",
-		what, res.Target, res.Files, res.Dirs, human(res.Bytes), res.Seconds, verified)
+	a.printf("restored %s to %s: %s, %s, %s in %.1fs, %s\n",
+		what, res.Target, plural(int(res.Files), "file"), plural(int(res.Dirs), "dir"), human(res.Bytes), res.Seconds, verified)
 	if partial != nil {
 		// The list goes to stderr even with --json or --quiet: it is
 		// what the operator must act on (the JSON result has it too).

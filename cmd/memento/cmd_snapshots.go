@@ -121,6 +121,6 @@ func (a *app) printSnapshotTable(w io.Writer, out []*repo.Snapshot) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", sn.ShortID(), a.when(sn.Time), sn.Host,
 			what, tl, strings.Join(tags, ","), sn.Summary.Files, human(sn.Summary.Bytes), wal)
 	}
-	fmt.Fprintf(tw, "%d snapshots\n", len(out))
+	fmt.Fprintf(tw, "%s\n", plural(len(out), "snapshot"))
 	return tw.Flush()
 }

@@ -50,12 +50,13 @@ skips the blob sizes.`,
 			}
 			a.printf("Snapshots:          %d\n", st.Snapshots)
 			if mode != "raw-data" {
-				a.printf("Restore size:       %s (%d bytes) in %d files, %d dirs, %d symlinks\n", human(st.Bytes), st.Bytes, st.Files, st.Dirs, st.Symlinks)
+				a.printf("Restore size:       %s (%d bytes) in %s, %s, %s\n", human(st.Bytes), st.Bytes,
+					plural(int(st.Files), "file"), plural(int(st.Dirs), "dir"), plural(int(st.Symlinks), "symlink"))
 			}
 			if mode != "restore-size" {
-				a.printf("Raw data:           %s (%d bytes) uncompressed in %d blobs\n", human(st.DataRawBytes), st.DataRawBytes, st.DataBlobs)
+				a.printf("Raw data:           %s (%d bytes) uncompressed in %s\n", human(st.DataRawBytes), st.DataRawBytes, plural(int(st.DataBlobs), "blob"))
 				a.printf("Stored data:        %s (%d bytes)\n", human(st.DataStoredBytes), st.DataStoredBytes)
-				a.printf("Trees:              %d blobs, %s stored\n", st.TreeBlobs, human(st.TreeStoredBytes))
+				a.printf("Trees:              %s, %s stored\n", plural(int(st.TreeBlobs), "blob"), human(st.TreeStoredBytes))
 				a.printf("Dedup ratio:        %.2fx\n", st.DedupRatio)
 				a.printf("Compression ratio:  %.2fx\n", st.CompressionRatio)
 			}

@@ -256,7 +256,7 @@ func (a *app) printVerdict(vd *verify.Verdict) {
 	if vd.Passed {
 		a.printf("%s  verdict  %s PASSED (%s%s, %.2fs)\n", vd.Short(), vd.Level, what, subsetText(vd.Subset), vd.Seconds)
 	} else {
-		a.printf("%s  verdict  %s FAILED at %s: %d findings (%s%s, %.2fs)\n", vd.Short(), vd.Level, vd.FirstLevel(), len(vd.Findings), what, subsetText(vd.Subset), vd.Seconds)
+		a.printf("%s  verdict  %s FAILED at %s: %s (%s%s, %.2fs)\n", vd.Short(), vd.Level, vd.FirstLevel(), plural(len(vd.Findings), "finding"), what, subsetText(vd.Subset), vd.Seconds)
 	}
 }
 
@@ -278,7 +278,7 @@ func verifyError(vds []*verify.Verdict) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d snapshots failed verification (findings above)", repo.ErrCorrupt, failed, len(vds))
+		return fmt.Errorf("%w: %d of %s failed verification (findings above)", repo.ErrCorrupt, failed, plural(len(vds), "snapshot"))
 	}
 	return nil
 }
@@ -324,7 +324,7 @@ func (a *app) verifySchedule(ctx context.Context, f verifyFlags) error {
 		a.printf("nothing due\n")
 	}
 	for _, t := range tasks {
-		a.printf("due: %s: %s on %d snapshots (%s)\n", t.Slot, t.Level, len(t.Snapshots), t.Reason)
+		a.printf("due: %s: %s on %s (%s)\n", t.Slot, t.Level, plural(len(t.Snapshots), "snapshot"), t.Reason)
 		out.Tasks = append(out.Tasks, fmt.Sprintf("%s %s x%d", t.Slot, t.Level, len(t.Snapshots)))
 		opts := verify.VerifyOptions{Level: t.Level, TempDir: f.tempDir, Samples: f.samples}
 		vds, err := verify.VerifySnapshots(ctx, r, t.Snapshots, opts)

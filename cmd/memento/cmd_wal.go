@@ -192,8 +192,8 @@ func (a *app) printArchive(res *walarchive.WALArchiveResult) {
 	if res.LastSeq > 0 {
 		pos = fmt.Sprintf("archived through seq %d (%s)", res.LastSeq, walreplay.FormatTime(res.LastTS))
 	}
-	a.printf("space %s: %d segments updated, %s of new WAL, %s stored; %s in %.2fs\n",
-		res.Space, res.Segments, human(uint64(res.NewBytes)), human(uint64(res.StoredBytes)), pos, res.Seconds)
+	a.printf("space %s: %s updated, %s of new WAL, %s stored; %s in %.2fs\n",
+		res.Space, plural(res.Segments, "segment"), human(uint64(res.NewBytes)), human(uint64(res.StoredBytes)), pos, res.Seconds)
 	if res.TornTail != "" {
 		a.printf("space %s: the open segment ends in a torn tail at %s; archived up to the last complete entry\n", res.Space, res.TornTail)
 	}
@@ -229,8 +229,8 @@ func newWALVerifyCommand(a *app) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("space %s: %w: %w", sp, repo.ErrCorrupt, err)
 				}
-				a.printf("space %s: %d segments, %d entries, seq %d..%d, %s .. %s, %s",
-					sp, s.Segments, s.Entries, s.FirstSeq, s.LastSeq, walreplay.FormatTime(s.FirstTS), walreplay.FormatTime(s.LastTS), human(uint64(s.Bytes)))
+				a.printf("space %s: %s, %s, seq %d..%d, %s .. %s, %s",
+					sp, plural(s.Segments, "segment"), plural(int(s.Entries), "entry"), s.FirstSeq, s.LastSeq, walreplay.FormatTime(s.FirstTS), walreplay.FormatTime(s.LastTS), human(uint64(s.Bytes)))
 				if s.Compacted > 0 {
 					a.printf(", %d compacted", s.Compacted)
 				}
@@ -265,7 +265,7 @@ func newWALInspectCommand(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w: %w", repo.ErrCorrupt, err)
 			}
-			a.printf("%s: %d entries, seq %d..%d, %s .. %s, %d bytes", name, s.Entries, s.FirstSeq, s.LastSeq,
+			a.printf("%s: %s, seq %d..%d, %s .. %s, %d bytes", name, plural(int(s.Entries), "entry"), s.FirstSeq, s.LastSeq,
 				walreplay.FormatTime(s.FirstTS), walreplay.FormatTime(s.LastTS), s.Bytes)
 			if s.Compacted > 0 {
 				a.printf(", compacted")
@@ -338,8 +338,8 @@ func newWALReplayCommand(a *app) *cobra.Command {
 			if kind != "" {
 				label = kind + " "
 			}
-			a.printf("space %s: replayed %d entries to seq %d (%s): %d records, state digest %s%x\n",
-				sp, st.Applied(), pos.Seq, walreplay.FormatTime(pos.TimestampNS), st.Len(), label, d)
+			a.printf("space %s: replayed %s to seq %d (%s): %s, state digest %s%x\n",
+				sp, plural(int(st.Applied()), "entry"), pos.Seq, walreplay.FormatTime(pos.TimestampNS), plural(int(st.Len()), "record"), label, d)
 			if export != "" {
 				f, err := os.Create(export)
 				if err != nil {

@@ -38,8 +38,8 @@ point-in-time recovery inside the compacted run still works from the repository.
 			if err != nil {
 				return err
 			}
-			a.printf("space %s: compacted %d segments (seq %d..%d, %s) into %s (%s, %d records); originals kept in %s\n",
-				res.Space, res.Segments, res.FirstSeq, res.LastSeq, human(uint64(res.BytesBefore)), res.Name, human(uint64(res.BytesAfter)), res.Records, res.KeptIn)
+			a.printf("space %s: compacted %d segments (seq %d..%d, %s) into %s (%s, %s); originals kept in %s\n",
+				res.Space, res.Segments, res.FirstSeq, res.LastSeq, human(uint64(res.BytesBefore)), res.Name, human(uint64(res.BytesAfter)), plural(int(res.Records), "record"), res.KeptIn)
 			if res.Removed > 0 {
 				a.printf("space %s: removed %d kept-original directories older than %s\n", res.Space, res.Removed, grace)
 			}

@@ -82,16 +82,26 @@ func TestChaosEnvSmoke(t *testing.T) {
 		e.mustRun("backup", src1)
 		before := direct.snapshots()
 		src2 := writeTree(t, 2<<20, 2<<20)
-		start := time.Now()
-		r := runPartitioned(&tight, p, 512<<10, "backup", src2)
-		// One line: the error naming the unreachable endpoint, and on it
-		// the audit record of the failure, which could not reach the
-		// repository either (no warning line beside it).
+		r, took := runPartitionedTimed(&tight, p, 512<<10, "backup", src2)
+		// One line: the error naming the unreachable endpoint, the bucket
+		// and the object, and on it the audit record of the failure, which
+		// could not reach the repository either (no warning line beside it).
 		r = e.wantFailAgain(r, exitFailure, "endpoint unreachable", "backup", src2)
 		if !strings.HasSuffix(strings.TrimSpace(r.stderr), "; 1 audit record not written either") {
 			t.Errorf("partitioned S3 backup: want the lost audit record on the error line, got:\n%s", r.stderr)
 		}
-		t.Logf("partitioned S3 backup failed in %.1fs: %s", time.Since(start).Seconds(), strings.TrimSpace(r.stderr))
+		if line := strings.TrimSpace(r.stderr); !strings.Contains(line, `(bucket "`+bucket+`", key "primary/`) || !strings.Contains(line, p.Addr) {
+			t.Errorf("partitioned S3 backup: want the error to name the bucket %q, the key and the endpoint %s, got:\n%s", bucket, p.Addr, line)
+		}
+		t.Logf("partitioned S3 backup failed %.1fs after the partition: %s", took.Seconds(), strings.TrimSpace(r.stderr))
+		// The settings' budget (docs/replication.md): the failing operation
+		// makes 1+1 attempts of 1 s with at most 1 s of backoff between
+		// them; then the audit record and the lock's removal try once, 1 s
+		// each: 5 s. Twice that for a loaded machine; it took ~24 s when
+		// minio-go's own retries ran inside ours.
+		if limit := 10 * time.Second; took > limit {
+			t.Errorf("partitioned S3 backup (timeout 1s, 1 retry) failed %.1fs after the partition, want within %s", took.Seconds(), limit)
+		}
 		if got := direct.snapshots(); len(got) != len(before) {
 			t.Errorf("a partitioned backup left a snapshot: %v, before %v", got, before)
 		}

@@ -164,7 +164,7 @@ func TestChaosDeleteHealFromReplica(t *testing.T) {
 		// Heal from the replica.
 		heal := &env{t: t, repo: replica, cache: filepath.Join(base, "replica-cache"), password: e.password}
 		out := heal.mustRun("replicate", "--to", e.repo)
-		want := fmt.Sprintf(": %d files (", len(gone))
+		want := ": " + plural(len(gone), "file") + " ("
 		if !strings.Contains(out, want) {
 			fail("replicate back did not copy exactly the %d missing files: %s", len(gone), out)
 		}

@@ -15,28 +15,37 @@ import (
 // network; it heals the network when the command has ended.
 func runPartitioned(e *env, p *miniotest.Proxy, after int64, args ...string) result {
 	e.t.Helper()
+	r, _ := runPartitionedTimed(e, p, after, args...)
+	return r
+}
+
+// runPartitionedTimed is runPartitioned that also returns how long the
+// command ran on after the partition began.
+func runPartitionedTimed(e *env, p *miniotest.Proxy, after int64, args ...string) (result, time.Duration) {
+	e.t.Helper()
 	base := p.Sent()
 	done := make(chan result, 1)
 	go func() { done <- e.run(args...) }()
 	var r result
-	partitioned := false
+	var cut time.Time
 wait:
 	for {
 		select {
 		case r = <-done:
 			break wait
 		case <-time.After(5 * time.Millisecond):
-			if !partitioned && p.Sent()-base >= after {
+			if cut.IsZero() && p.Sent()-base >= after {
 				p.Partition()
-				partitioned = true
+				cut = time.Now()
 			}
 		}
 	}
+	took := time.Since(cut)
 	p.Heal()
-	if !partitioned {
+	if cut.IsZero() {
 		e.t.Fatalf("memento %s ended before %d bytes went through the proxy: no partition happened", strings.Join(args, " "), after)
 	}
-	return r
+	return r, took
 }
 
 // TestChaosNetwork: S3 backups and replication to MinIO over a slow link

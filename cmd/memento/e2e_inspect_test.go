@@ -285,11 +285,11 @@ func TestInspectGoTree(t *testing.T) {
 			}
 		}
 		out := e.mustRun("find", P+"/src/net/url/*.txt", "--snapshot", "latest")
-		if !strings.Contains(out, P+"/"+added) || !strings.Contains(out, "1 matches in 1 snapshots") {
+		if !strings.Contains(out, P+"/"+added) || !strings.Contains(out, "1 match in 1 snapshot\n") {
 			t.Fatalf("find a path pattern:\n%s", out)
 		}
 		out = e.mustRun("find", "url_test.go", "--tag", "nightly")
-		if !strings.Contains(out, a[:8]) || strings.Contains(out, b[:8]) || !strings.Contains(out, "1 matches in 1 snapshots") {
+		if !strings.Contains(out, a[:8]) || strings.Contains(out, b[:8]) || !strings.Contains(out, "1 match in 1 snapshot\n") {
 			t.Fatalf("find in the nightly snapshot:\n%s", out)
 		}
 		e.wantFail(exitUsage, "pattern \"[\"", "find", "[")
@@ -607,7 +607,7 @@ func TestInspectEngramSpaces(t *testing.T) {
 		t.Fatalf("verification state: space-a %+v %+v, space-b %+v", a, a.Last, b)
 	}
 	out := e.mustRun("info")
-	for _, want := range []string{"space space-a", "space space-b", "verification: 1 of 1 snapshots verified; last: L2 ok", "verification: 0 of 1 snapshots verified; never verified", "WAL archived through seq"} {
+	for _, want := range []string{"space space-a", "space space-b", "verification: 1 of 1 snapshot verified; last: L2 ok", "verification: 0 of 1 snapshot verified; never verified", "WAL archived through seq"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("info lacks %q:\n%s", want, out)
 		}

@@ -50,7 +50,7 @@ func TestS3ObjectLockDryRun(t *testing.T) {
 		t.Fatalf("forget --dry-run removes nothing:\n%s", r.stdout)
 	}
 	line := regexp.MustCompile(`(?m)^  retained  snapshots/(` + removed[1] + `[0-9a-f]+)  until (\S+)  \(S3 Object Lock, GOVERNANCE\)$`).FindStringSubmatch(r.stdout)
-	if line == nil || !strings.Contains(r.stdout, "dry run: 1 snapshots would be removed, but 1 of them are under retention: a real run would refuse and remove nothing; nothing was changed") {
+	if line == nil || !strings.Contains(r.stdout, "dry run: 1 snapshot would be removed, but 1 of them is under retention: a real run would refuse and remove nothing; nothing was changed") {
 		t.Fatalf("forget --dry-run does not list the retained manifest of %s:\n%s", removed[1], r.stdout)
 	}
 	until, err := time.Parse(time.RFC3339, line[2])
@@ -67,7 +67,7 @@ func TestS3ObjectLockDryRun(t *testing.T) {
 	priv := *e
 	priv.extra = append(append([]string{}, e.extra...), "MEMENTO_S3_BYPASS_GOVERNANCE=1")
 	out := priv.mustRun("forget", "--all", "--keep-last", "1", "--dry-run")
-	if strings.Contains(out, "retained") || !strings.Contains(out, "dry run: 1 snapshots would be removed; nothing was changed") {
+	if strings.Contains(out, "retained") || !strings.Contains(out, "dry run: 1 snapshot would be removed; nothing was changed") {
 		t.Fatalf("the privileged host's forget --dry-run:\n%s", out)
 	}
 	priv.mustRun("forget", "--all", "--keep-last", "1")
@@ -75,7 +75,7 @@ func TestS3ObjectLockDryRun(t *testing.T) {
 	// The backup host's prune would delete the forgotten snapshot's pack.
 	r = e.wantFail(exitLocked, "prune --dry-run: ", "prune", "--dry-run", "--max-unused", "0")
 	if !regexp.MustCompile(`(?m)^  retained  data/\S+  until \S+  \(S3 Object Lock, GOVERNANCE\)$`).MatchString(r.stdout) ||
-		!strings.Contains(r.stdout, "of the files it would delete are under retention: a real run would refuse and delete nothing; nothing was changed") {
+		!regexp.MustCompile(`dry run: \d+ of the files it would delete (is|are) under retention: a real run would refuse and delete nothing; nothing was changed`).MatchString(r.stdout) {
 		t.Fatalf("prune --dry-run does not list the retained packs:\n%s", r.stdout)
 	}
 	r = e.run("prune", "--dry-run", "--max-unused", "0", "--json")

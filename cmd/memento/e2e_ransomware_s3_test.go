@@ -79,7 +79,7 @@ func TestS3ObjectLockRansomware(t *testing.T) {
 
 	out := e.mustRun("recover-versions")
 	if !strings.Contains(out, "recovered config\n") || !strings.Contains(out, "recovered "+strings.TrimPrefix(manifest, "engram/")+"\n") ||
-		!strings.Contains(out, " files recovered, 0 without a good version") {
+		!strings.Contains(out, " recovered, 0 without a good version") {
 		t.Fatalf("recover-versions:\n%s", out)
 	}
 	if n := len(e.snapshots()); n != 2 {

@@ -91,7 +91,7 @@ func TestE2EKillDuringBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	out = e.mustRun("index", "rebuild")
-	if !strings.Contains(out, "index rebuilt from") || !strings.Contains(out, "1 snapshots") {
+	if !strings.Contains(out, "index rebuilt from") || !strings.Contains(out, ", 1 snapshot\n") {
 		t.Fatalf("index rebuild output %q", out)
 	}
 	dst2 := filepath.Join(t.TempDir(), "dst2")

@@ -25,7 +25,7 @@ func TestWALArchiveFullDisk(t *testing.T) {
 	dd := filepath.Join(t.TempDir(), "dd")
 	e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "0", "--entries", "3000", "--segment-size", "64KiB", "--dim", "16", "--seed", "3")
 	r := e.wantFail(exitFailure, "no space left on device", "wal", "archive", "--data-dir", dd, "--all")
-	if strings.Contains(r.stdout, "segments updated") {
+	if strings.Contains(r.stdout, " updated, ") {
 		t.Fatalf("a run that saved nothing reports progress:\n%s", r.stdout)
 	}
 }

@@ -32,7 +32,7 @@ func timesFixture(t *testing.T, rate string) (e *env, dd string) {
 	return e, dd
 }
 
-var replayedRe = regexp.MustCompile(`space space-a: replayed \d+ entries to seq (\d+) `)
+var replayedRe = regexp.MustCompile(`space space-a: replayed \d+ entr(?:y|ies) to seq (\d+) `)
 
 // replayAt replays dd's WAL of space-a to the given --at (wal replay: the
 // same parser as restore, without the repository) and returns the seq it
@@ -221,7 +221,7 @@ func timesPrintedWithZoneRoundTrip(t *testing.T, e *env, dd string) {
 	}
 	logOut := e.mustRun("log", "--since", when, "--command", "backup", "--tz", "America/New_York")
 	ll := strings.Split(strings.TrimSpace(logOut), "\n")
-	if len(ll) != 3 || !strings.Contains(logOut, "1 records") {
+	if len(ll) != 3 || !strings.Contains(logOut, "\n1 record\n") {
 		t.Fatalf("log --since %s (printed by snapshots):\n%s", when, logOut)
 	}
 	if w := strings.Fields(ll[1])[0]; !rfc3339Zone.MatchString(w) || !(strings.HasSuffix(w, "-05:00") || strings.HasSuffix(w, "-04:00")) {

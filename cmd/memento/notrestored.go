@@ -18,6 +18,6 @@ func notRestoredError(sn *repo.Snapshot, missing []string) error {
 	if len(list) > shown {
 		list, more = list[:shown], fmt.Sprintf("; and %d more", len(missing)-shown)
 	}
-	return fmt.Errorf("snapshot %s restored, but %d entries or attributes could not be recreated at the target: %s%s",
-		sn.ShortID(), len(missing), strings.Join(list, "; "), more)
+	return fmt.Errorf("snapshot %s restored, but %s or attributes could not be recreated at the target: %s%s",
+		sn.ShortID(), plural(len(missing), "entry"), strings.Join(list, "; "), more)
 }

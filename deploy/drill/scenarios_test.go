@@ -349,7 +349,7 @@ func (d *drill) ransomware() {
 	d.vars["SCRATCH"] = filepath.Join(d.work, "replica-restore")
 	start = time.Now()
 	out = d.sh("ransomware/replica")
-	if !strings.Contains(out, "recovered config\n") || !strings.Contains(out, " files recovered, 0 without a good version") {
+	if !strings.Contains(out, "recovered config\n") || !strings.Contains(out, " recovered, 0 without a good version") {
 		d.t.Fatalf("recover-versions on the replica:\n%s", out)
 	}
 	d.checkVersionsKept(bucket, "engram/", replicaBefore)

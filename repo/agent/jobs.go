@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
+
 	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backup"
@@ -125,7 +127,7 @@ func (a *Agent) runPrune(ctx context.Context, r *repo.Repository, pause func(con
 	var jr jobResult
 	if res != nil {
 		rec.Figures = maintenance.PruneFigures(res)
-		jr = jobResult{read: res.BytesRepacked, detail: fmt.Sprintf("%d packs deleted, %d repacked", res.PacksDeleted, res.PacksRepacked)}
+		jr = jobResult{read: res.BytesRepacked, detail: fmt.Sprintf("%d %s deleted, %d repacked", res.PacksDeleted, english.PluralWord(res.PacksDeleted, "pack", ""), res.PacksRepacked)}
 		if ex := res.Exclusive; ex != nil {
 			a.mu.Lock()
 			paused := a.prunePause
@@ -287,7 +289,7 @@ func (a *Agent) replicateAll(ctx context.Context, r *repo.Repository) (jobResult
 				a.replDone(n, err)
 			}
 		}
-		res = jobResult{read: bytes, detail: fmt.Sprintf("%d files (%d bytes) copied", files, bytes)}
+		res = jobResult{read: bytes, detail: fmt.Sprintf("%d %s (%d bytes) copied", files, english.PluralWord(int(files), "file", ""), bytes)}
 		a.audit(ctx, r, repo.AuditRecord{Command: "replicate", Figures: repo.Figures{"files": repo.Int(files), "bytes": repo.Int(bytes),
 			"destinations": repo.Int(len(dsts))}}, err)
 		if err != nil {

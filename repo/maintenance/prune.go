@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"golang.org/x/sync/errgroup"
 
 	"memento/chunk"
@@ -376,15 +377,8 @@ func pruneLockedError(ctx context.Context, r pruneRepo, lockErr error) error {
 	if len(remote) > 0 {
 		hint = strings.Join(remote, "; ") + fmt.Sprintf(" (plain 'memento unlock' removes a lock of another host or PID namespace only once it has not been refreshed for %s)", repo.LockStale)
 	}
-	return fmt.Errorf("%w: prune needs the repository to itself, but %s holds it: %s; wait for it to finish (stop 'wal watch' for the prune). %s",
-		repo.ErrLocked, plural(len(holders), "process", "processes"), strings.Join(holders, "; "), hint)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Errorf("%w: prune needs the repository to itself, but %d %s %s it: %s; wait for it to finish (stop 'wal watch' for the prune). %s",
+		repo.ErrLocked, len(holders), english.PluralWord(len(holders), "process", ""), english.PluralWord(len(holders), "holds", "hold"), strings.Join(holders, "; "), hint)
 }
 
 // prunePlan is everything prune decided before changing anything, and

@@ -11,9 +11,15 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// minioRetries is how often minio-go itself sends one request before giving
-// up to our backoff loop: quick retries for a blip, the loop for an outage.
-const minioRetries = 3
+// minioRetries is how often minio-go itself sends one request: once. Every
+// retry is the backoff loop's (retry.go), so that Config.Retries is the
+// whole truth: with minio-go's own retries (it defaulted to 10, and was 3
+// here) inside ours, one operation in a network partition made
+// Config.Retries+1 times 3 attempts of Config.IOTimeout each, plus minio-go's
+// backoffs; a command failing then also spent that budget again on its
+// audit record and on removing its lock (~24 s for a 1 s timeout and one
+// retry, now ~4 s).
+const minioRetries = 1
 
 // Backend stores repository files as objects in one bucket, below a prefix.
 type Backend struct {
@@ -31,6 +37,11 @@ type Backend struct {
 	// locked says the bucket has Object Lock enabled (objectlock.go):
 	// deletes go by version.
 	locked bool
+	// down is set when an operation ran out of retries because the
+	// endpoint did not answer (ErrUnreachable), and cleared by the next
+	// operation that succeeds. While it is set operations try once, without
+	// retries (retry.go).
+	down atomic.Bool
 }
 
 // New returns a Backend for cfg without contacting the server.

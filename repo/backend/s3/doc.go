@@ -18,10 +18,13 @@
 //   - every connection has an I/O deadline that each successful read or write
 //     pushes forward, so a stalled transfer fails after Config.IOTimeout
 //     instead of hanging, without limiting how long a large transfer may take;
-//   - minio-go retries each request a few times quickly; on top of that Write,
-//     Stat, List and Open retry transient failures with exponential backoff
-//     and full jitter, and a read that breaks mid-stream resumes at the byte
-//     it had reached with a new ranged request;
+//   - Write, Stat, List, Open, Delete and the bucket checks retry transient
+//     failures up to Config.Retries times with exponential backoff and full
+//     jitter, and a read that breaks mid-stream resumes at the byte it had
+//     reached with a new ranged request; minio-go sends each request once,
+//     so an operation that gets no answer fails after at most
+//     (Retries+1)·IOTimeout plus the backoffs (retry.go), and once one has,
+//     the next ones try once until the endpoint answers again;
 //   - the number of connections to the endpoint is bounded (Config.Connections);
 //   - every upload carries a checksum the server verifies (by default a
 //     CRC32C trailer on an unsigned payload, Config.Checksum), so bytes

@@ -122,3 +122,65 @@ func TestBackendFaults(t *testing.T) {
 		}
 	})
 }
+
+// In a partition an operation makes exactly 1+Config.Retries attempts (one
+// connection each: minio-go does not retry inside them), and fails within
+// their budget with one line naming the bucket and key; once it has, the
+// next operation tries once, and after the endpoint answers again the full
+// retries come back. With minio-go's own 3 attempts inside each of ours the
+// first write made 6 connections.
+func TestPartitionRetriesAsConfigured(t *testing.T) {
+	ctx := context.Background()
+	srv := minioServer(t)
+	p := miniotest.NewProxy(t, srv.Endpoint)
+	cfg, _ := testConfig(t, p.Addr)
+	cfg.IOTimeout, cfg.Retries, cfg.RetryBase = 300*time.Millisecond, 2, 20*time.Millisecond
+	// New, not Open: no idle connection from a bucket check, so every
+	// attempt is a new connection through the proxy.
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := backendtest.RandBytes(12, 256<<10)
+	name := "data/bb/" + hex64('b')
+	attempts := func(what string, want int64, op func() error) error {
+		t.Helper()
+		base := p.Connections()
+		start := time.Now()
+		err := op()
+		took := time.Since(start)
+		if got := p.Connections() - base; got != want {
+			t.Errorf("%s: %d attempts (connections), want %d", what, got, want)
+		}
+		// The budget: attempts of IOTimeout and backoffs of at most
+		// RetryBase·(2^Retries−1); four times it for a loaded machine.
+		if limit := 4 * (time.Duration(want)*cfg.IOTimeout + cfg.RetryBase*(1<<cfg.Retries-1)); took > limit {
+			t.Errorf("%s took %s, want within %s", what, took, limit)
+		}
+		return err
+	}
+	write := func() error { return b.Write(ctx, name, bytes.NewReader(data), int64(len(data))) }
+
+	p.Partition()
+	err = attempts("write in a partition", 1+int64(cfg.Retries), write)
+	if !errors.Is(err, ErrUnreachable) || strings.Contains(err.Error(), "\n") ||
+		!strings.Contains(err.Error(), `(bucket "`+cfg.Bucket+`", key "repo/`+name+`" at `+p.Addr+`)`) {
+		t.Fatalf("write in a partition: %v", err)
+	}
+	err = attempts("stat after the endpoint went down", 1, func() error { _, err := b.Stat(ctx, name); return err })
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("stat in a partition: %v", err)
+	}
+	p.Heal()
+	if err := write(); err != nil {
+		t.Fatalf("write after the partition healed: %v", err)
+	}
+	// Its connection is closed once idle for IOTimeout/2 (newTransport),
+	// so that the next attempts are new connections again.
+	time.Sleep(2 * cfg.IOTimeout)
+	p.Partition()
+	defer p.Heal()
+	if err := attempts("write in a second partition", 1+int64(cfg.Retries), write); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("write in a second partition: %v", err)
+	}
+}
