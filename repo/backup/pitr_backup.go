@@ -98,11 +98,51 @@ type EngramRecorder struct {
 // or removed since: the fallback needs the one before when the newest holds
 // no complete entry yet), and the newest one's end then, as a
 // walreplay.Mark for the replay to resolve.
+//
+// tail is the newest segment's last bytes at the listing (up to
+// walTailWindow, ending at its noted size). The database only appends to
+// a segment, except when it starts again after a crash: it then cuts the
+// torn tail of its newest segment and appends after the cut, in the same
+// file, so bytes below the noted size can be entries written during the
+// backup, which neither the mark (same file, not shorter) nor a read of
+// the held file can tell from the listed ones. Where the tail no longer
+// matches, Wait takes the last entry ending before the first byte that
+// differs (the bytes before are the listed ones, and no entry the
+// database rewrote after its cut can end there: its bytes would have been
+// a complete entry already).
 type walStartMark struct {
 	segs []walreplay.SegmentInfo
 	f    *os.File // segs[len(segs)-1]
 	prev *os.File // segs[len(segs)-2], or nil
 	mark *walreplay.Mark
+	tail []byte
+}
+
+// walTailWindow is how much of the newest WAL segment's end walStart keeps
+// to notice a torn tail cut and rewritten during the backup: one read at
+// the head, larger than the WAL's entries but for the rare ones over 64
+// KiB. The cut of a torn entry longer than that is still noticed, but the
+// start is then the last entry before the window, which can be one the
+// database wrote after the cut (below the window).
+const walTailWindow = 64 << 10
+
+// changed returns the offset of the newest segment up to which its bytes
+// are still those of the listing, and whether that is short of its noted
+// size (the tail no longer matches, or the file is shorter now).
+func (s *walStartMark) changed() (int64, bool) {
+	size := s.segs[len(s.segs)-1].Size
+	n := int64(len(s.tail))
+	now := make([]byte, n)
+	k, _ := s.f.ReadAt(now, size-n) // a short read is a change where it stops
+	for j := range k {
+		if now[j] != s.tail[j] {
+			return size - n + int64(j), true
+		}
+	}
+	if int64(k) < n {
+		return size - n + int64(k), true
+	}
+	return size, false
 }
 
 // close closes the held segments.
@@ -295,7 +335,8 @@ func (e *EngramRecorder) parentWALUnchanged(segs []walreplay.SegmentInfo) bool {
 // noted (walStartMark), and the state replay, which walks every entry
 // anyway, finds the last entry that ended within that size
 // (walreplay.Mark); entries the database appends in between do not count.
-// Where the replay cannot tell (no replay, damage before that point, the
+// Its last bytes are kept too, to notice a torn tail cut and rewritten in
+// place meanwhile (walStartMark.tail). Where the replay cannot tell (no replay, damage before that point, the
 // segment replaced or shortened, a checkpoint after it), Wait reads the
 // held segment up to that size (lastWALEntry), as was done here before
 // for every backup: up to 64 MiB of CRCs a space, serially and from disk
@@ -329,7 +370,16 @@ func (e *EngramRecorder) walStart(walDir string) error {
 		f.Close()
 		return err
 	}
-	s := &walStartMark{segs: segs[:i+1], f: f, mark: walreplay.NewMark(segs[i], fi)}
+	n := min(segs[i].Size, walTailWindow)
+	tail := make([]byte, n)
+	k, err := f.ReadAt(tail, segs[i].Size-n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return err
+	}
+	// Shorter already (cut since the listing): the mark is where it ends.
+	segs[i].Size -= n - int64(k)
+	s := &walStartMark{segs: segs[:i+1], f: f, mark: walreplay.NewMark(segs[i], fi), tail: tail[:k]}
 	if i > 0 {
 		// Best effort: a segment removed since the listing (compacted
 		// away) is not one the fallback could need a name for either.
@@ -348,11 +398,15 @@ func (e *EngramRecorder) resolveWALStart() error {
 	}
 	e.start = nil
 	defer s.close()
-	if p, ok := s.mark.Last(); ok {
+	segs := s.segs
+	if at, cut := s.changed(); cut {
+		segs = append([]walreplay.SegmentInfo(nil), segs...)
+		segs[len(segs)-1].Size = at
+	} else if p, ok := s.mark.Last(); ok {
 		e.Info.WALStart = repo.WALPosition{Seq: p.Seq, TimestampNS: p.TimestampNS}
 		return nil
 	}
-	pos, err := lastWALEntry(s.segs, s.f, s.prev)
+	pos, err := lastWALEntry(segs, s.f, s.prev)
 	if err != nil {
 		return fmt.Errorf("space %s: WAL start: %w", e.space, err)
 	}

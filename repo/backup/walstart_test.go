@@ -116,8 +116,9 @@ func walStartBackup(t *testing.T, r *repo.Repository, dd, ckDir string, parent *
 // with a torn last entry (completed afterwards), with damage in the newest
 // segment (the replay stops there; the held segment is read), and the day
 // after (a resumed replay, with more appends in between). The recorder's
-// BeforeDir("") reads less than 1 KiB, where it read the newest segment
-// whole (and the replay checkpoint).
+// BeforeDir("") reads the newest segment's last walTailWindow bytes and
+// less than 1 KiB more, where it read the newest segment whole (and the
+// replay checkpoint).
 func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 	tr := formatRepo(t, repo.FormatVersion)
 	newestSize := func(t *testing.T, walDir string) int64 {
@@ -141,7 +142,7 @@ func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 		if e.WALStart != want || e.WALEnd.Seq != wantEnd || (len(e.Damage) > 0) != damaged {
 			t.Fatalf("%s: WAL start %+v, end %+v, damage %q; want start %+v, end seq %d", name, e.WALStart, e.WALEnd, e.Damage, want, wantEnd)
 		}
-		if read >= 1024 {
+		if read >= walTailWindow+1024 {
 			t.Fatalf("%s: the recorder's BeforeDir(\"\") read %d bytes (newest segment %d)", name, read, newestSize(t, walDir))
 		}
 	}
@@ -203,6 +204,47 @@ func TestWALStartIsTheWALBeforeTheTiers(t *testing.T) {
 			appendDay(t, walDir, 400, 20)
 		})
 		check(t, "torn last entry", sn, err, read, want, 420, false, walDir)
+	})
+	t.Run("a newest segment larger than the tail kept", func(t *testing.T) {
+		dd, walDir, _ := newWAL(t)
+		w, err := walreplay.OpenWriter(walDir, walreplay.WriterOptions{MaxSegmentSize: 4 << 20, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := uint64(401); seq <= 700; seq++ {
+			e := &walreplay.Entry{Seq: seq, TimestampNS: repotest.EngramEpoch + int64(seq)*1000, Type: walreplay.MemoryUpdate,
+				Payload: walreplay.AppendRecord(nil, &walreplay.Record{ID: "mem-big", Confidence: 0.5, Content: strings.Repeat("x", 4000)})}
+			if err := w.Append(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := newestSize(t, walDir); n < 16*walTailWindow {
+			t.Fatalf("newest segment of %d bytes: too small to tell a read of it", n)
+		}
+		want := readerWALEnd(t, walDir)
+		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, func() { appendDay(t, walDir, 700, 20) })
+		check(t, "large newest segment", sn, err, read, want, 720, false, walDir)
+	})
+	t.Run("torn last entry cut and rewritten", func(t *testing.T) {
+		// The listing sees a torn last entry (the database crashed); during
+		// the backup the database starts again, cuts the torn tail
+		// (walreplay.OpenWriter) and appends in the same file, past the
+		// listed size. The entries it appends are after the backup began:
+		// WALStart is still the last entry the listing saw complete.
+		dd, walDir, segs := newWAL(t)
+		last := segs[len(segs)-1]
+		if err := os.Truncate(last.Path, last.Size-5); err != nil {
+			t.Fatal(err)
+		}
+		want := readerWALEnd(t, walDir)
+		if want.Seq != 399 {
+			t.Fatalf("torn: the reader ends at %+v", want)
+		}
+		sn, _, read, err := walStartBackup(t, tr.Repository, dd, "", nil, func() { appendDay(t, walDir, 399, 30) })
+		check(t, "torn last entry cut and rewritten", sn, err, read, want, 429, false, walDir)
 	})
 	t.Run("damage in the newest segment", func(t *testing.T) {
 		dd, walDir, segs := newWAL(t)
