@@ -184,3 +184,64 @@ func TestPartitionRetriesAsConfigured(t *testing.T) {
 		t.Fatalf("write in a second partition: %v", err)
 	}
 }
+
+// An operation that starts while the endpoint is deemed down (b.down) tries
+// once, but once the server answers it again, with an error worth a retry
+// (here a checksum mismatch: a body damaged in transit), the operation gets
+// its retries back: the endpoint is there, and the answer is exactly what
+// retries are for. It used to fail on the server's first answer after an
+// outage, and under ChecksumAuto that failure also passed for a server
+// refusing CRC32C checksums and switched them off for good.
+func TestRetriesComeBackWhenTheEndpointAnswers(t *testing.T) {
+	ctx := context.Background()
+	srv := minioServer(t)
+	p := miniotest.NewProxy(t, srv.Endpoint)
+	cfg, _ := testConfig(t, p.Addr)
+	// One retry is all the damaged body needs; a timeout generous enough
+	// for a loaded machine (the partitioned write spends two of them).
+	cfg.IOTimeout, cfg.Retries, cfg.RetryBase = 2*time.Second, 1, 20*time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := backendtest.RandBytes(13, 256<<10)
+	name := "data/dd/" + hex64('d')
+	write := func() error { return b.Write(ctx, name, bytes.NewReader(data), int64(len(data))) }
+
+	p.Partition()
+	if err := write(); !errors.Is(err, ErrUnreachable) {
+		p.Heal()
+		t.Fatalf("write in a partition: %v", err)
+	}
+	p.Heal()
+	if !b.down.Load() {
+		t.Fatal("a write that got no answer after all its retries did not mark the endpoint down")
+	}
+	// The first connection after the outage damages the body: the server
+	// answers with a checksum mismatch.
+	base := p.Connections()
+	p.SetPlan(func(n int64) miniotest.Fault {
+		if n == base+1 {
+			return miniotest.Fault{CorruptAt: 100 << 10}
+		}
+		return miniotest.Fault{}
+	})
+	defer p.SetPlan(nil)
+	if err := write(); err != nil {
+		t.Fatalf("write after the outage, first attempt damaged in transit: %v", err)
+	}
+	if p.Faulted() != 1 {
+		t.Fatalf("%d connections faulted, want 1", p.Faulted())
+	}
+	if b.down.Load() {
+		t.Error("the endpoint is still deemed down after a write succeeded")
+	}
+	// Without its retry the mismatch looked like a server refusing
+	// CRC32C checksums, and switched the backend off them for good.
+	if b.noTrailers.Load() {
+		t.Error("one body damaged in transit switched the backend off CRC32C checksums for good")
+	}
+	if got := backendtest.ReadAll(t, b, name, 0, -1); !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes differ from the %d written", len(got), len(data))
+	}
+}

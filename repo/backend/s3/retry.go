@@ -26,7 +26,8 @@ const maxBackoff = 30 * time.Second
 // endpoint that does not answer (b.down), the next ones try once until one
 // succeeds: a command that failed for a partition then spends one timeout,
 // not a whole budget, on each of its last steps (its audit record, removing
-// its lock).
+// its lock); an operation that then gets an answer from the server has its
+// retries again.
 func (b *Backend) retry(ctx context.Context, op, name string, fn func() error) error {
 	retries := b.cfg.Retries
 	if b.down.Load() {
@@ -36,7 +37,12 @@ func (b *Backend) retry(ctx context.Context, op, name string, fn func() error) e
 	for attempt := 0; ; attempt++ {
 		err = fn()
 		if err == nil || answered(err) {
-			b.down.Store(false) // the endpoint is there
+			// The endpoint is there: later operations get their retries
+			// back, and so does this one, started while it was deemed
+			// down: an answer worth a retry (a 503 of a server starting
+			// up, a body damaged in transit) is what retries are for.
+			b.down.Store(false)
+			retries = b.cfg.Retries
 		}
 		if err == nil || attempt >= retries || !transient(ctx, err) {
 			if err != nil && attempt >= retries && transient(ctx, err) && !answered(err) {
