@@ -104,6 +104,13 @@ func transient(ctx context.Context, err error) bool {
 	}
 	resp := minio.ToErrorResponse(err)
 	switch resp.Code {
+	case "AuthorizationHeaderMalformed", "InvalidRegion":
+		// Signed for the wrong region, with no region configured (minio-go
+		// guessed one): the answer names the bucket's region, which
+		// minio-go then caches, so the next attempt is signed right. It
+		// used to send that second request inside its own retries, which
+		// it no longer makes (minioRetries).
+		return resp.Region != ""
 	case "NoSuchKey", "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
 		"InvalidToken", "ExpiredToken", "AllAccessDisabled", "InvalidRange", "InvalidBucketName", "InvalidArgument",
 		"NotImplemented":
