@@ -383,19 +383,7 @@ func TestPackBlobsShareNoncePrefix(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{PackSize: target, Cipher: EncryptionXAES})
 	ctx := context.Background()
 	p := tr.NewPacker(ctx, "")
-	data := map[[32]byte][]byte{}
-	for i := range 3000 { // ~2 packs of 500-byte blobs
-		d := bytes.Repeat(fmt.Appendf(nil, "small file %d ", i), 50)[:500]
-		id := tr.ChunkKey("").Sum(d)
-		data[id] = d
-		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	packs, _, err := p.Flush()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, packs := addSmallBlobs(t, tr, p, 3000) // ~2 packs of 500-byte blobs
 	if len(packs) < 2 {
 		t.Fatalf("%d packs, want at least 2", len(packs))
 	}

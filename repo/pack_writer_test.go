@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"memento/index"
 )
 
 // TestPackerManySmallBlobs: a pack of thousands of tiny blobs (a source
@@ -17,22 +19,10 @@ func TestPackerManySmallBlobs(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{PackSize: target})
 	ctx := context.Background()
 	p := tr.NewPacker(ctx, "")
-	data := map[[32]byte][]byte{}
 	// 500-byte blobs fill the 1 MiB target with ~1,900 of them, whose
 	// 42-byte header entries take ~80 KB, beyond the 68 KiB reserve.
 	const n = 6000
-	for i := range n {
-		d := bytes.Repeat(fmt.Appendf(nil, "small file %d ", i), 50)[:500]
-		id := tr.ChunkKey("").Sum(d)
-		data[id] = d
-		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	packs, _, err := p.Flush()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, packs := addSmallBlobs(t, tr, p, n)
 	if len(packs) < 3 {
 		t.Fatalf("%d packs for %d blobs, want several (the header of one would not fit)", len(packs), n)
 	}
@@ -62,4 +52,24 @@ func TestPackerManySmallBlobs(t *testing.T) {
 			t.Fatalf("blob %x reads %q, want %q", id[:4], got, want)
 		}
 	}
+}
+
+// addSmallBlobs adds n distinct 500-byte data blobs (a source tree's small
+// files) to p and flushes it; it returns the blobs by ID and the packs.
+func addSmallBlobs(t *testing.T, tr *testRepo, p *Packer, n int) (map[[32]byte][]byte, []index.PackInfo) {
+	t.Helper()
+	data := map[[32]byte][]byte{}
+	for i := range n {
+		d := bytes.Repeat(fmt.Appendf(nil, "small file %d ", i), 50)[:500]
+		id := tr.ChunkKey("").Sum(d)
+		data[id] = d
+		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packs, _, err := p.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, packs
 }
