@@ -119,7 +119,7 @@ func (h *b3Hasher) sum(msgs [][]byte, out [][32]byte, compress b3Compress16) {
 		compress(&h.l)
 		for i := range h.lanes {
 			if h.lanes[i].msg >= 0 {
-				h.advance(i, msgs, out)
+				h.advance(i, out)
 			}
 		}
 	}
@@ -175,9 +175,9 @@ func (h *b3Hasher) load(i int, msg []byte) {
 // advance takes lane i's compression result: the next block, the chunk's
 // value pushed and merged, or the root's value written to out (and the lane
 // left idle).
-func (h *b3Hasher) advance(i int, msgs [][]byte, out [][32]byte) {
+func (h *b3Hasher) advance(i int, out [][32]byte) {
 	ln, l := &h.lanes[i], &h.l
-	if h.l.flags[i]&b3Root != 0 {
+	if l.flags[i]&b3Root != 0 {
 		d := &out[ln.msg]
 		for j := range 8 {
 			binary.LittleEndian.PutUint32(d[4*j:], l.cv[j][i])
@@ -209,7 +209,6 @@ func (h *b3Hasher) advance(i int, msgs [][]byte, out [][32]byte) {
 		// Chunks done so far: ln.chunk; merge while that count is even.
 		ln.merges = bits.TrailingZeros(uint(ln.chunk))
 	}
-	_ = msgs
 }
 
 // b3Compress16Go is b3Compress16AVX512 in Go, one lane after another: the
