@@ -171,7 +171,14 @@ func newEncoder(k encKey) *zstd.Encoder {
 		// Always write the content size (klauspost omits it for inputs under
 		// 256 bytes otherwise): Decompress needs it to bound its output.
 		zstd.WithSingleSegment(true),
-		zstd.WithLowerEncoderMem(false),
+		// History of one window and a block, not two windows: the same
+		// frames for every input up to MaxChunkSize (a frame's history is
+		// never moved down; TestEncoderLowMemSameFrames), and 8 MiB less
+		// kept per encoder that compressed a large chunk: 24 MiB of a first
+		// backup's 200 MiB heap limit, whose garbage collections it halves
+		// on data dirs of many spaces (docs/benchmarks.md, "Issue 18,
+		// session 20").
+		zstd.WithLowerEncoderMem(true),
 		// Entropy-code blocks in which no matches were found: float planes and
 		// WAL records have skewed bytes but few repeats, and the fast levels
 		// otherwise store such blocks raw (measured: +8 % on plain float data).

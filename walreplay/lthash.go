@@ -121,11 +121,17 @@ func (x *ltExpander) sub(h *ltHash, p []byte) { x.accum(h, p, true) }
 // through crypto/aes (expandKey).
 func (x *ltExpander) accum(h *ltHash, p []byte, sub bool) {
 	k := blake3.Sum256(p)
+	x.accumKey(h, &k, sub)
+}
+
+// accumKey adds (sub: subtracts) the element vector of BLAKE3-256 digest k
+// to h.
+func (x *ltExpander) accumKey(h *ltHash, k *[32]byte, sub bool) {
 	if haveLtAccumAES && cpu.X86.HasAES {
-		ltAccumAES(h, &k, sub)
+		ltAccumAES(h, k, sub)
 		return
 	}
-	v := x.expandKey(&k)
+	v := x.expandKey(k)
 	if sub {
 		h.sub(v)
 	} else {
@@ -285,6 +291,8 @@ const ltParallel = 4096
 func (s *State) ltRun(order []ltRec) (acc ltHash, left []ltRec, err error) {
 	var x ltExpander
 	var buf []byte
+	var pays [][]byte   // the payloads of a run, hashed together (b3Many)
+	var keys [][32]byte // their BLAKE3-256
 	for k := 0; k < len(order); {
 		sl := &s.slots[order[k].i]
 		var f *os.File
@@ -314,13 +322,22 @@ func (s *State) ltRun(order []ltRec) (acc ltHash, left []ltRec, err error) {
 			k = e
 			continue
 		}
+		pays = pays[:0]
 		for _, r := range order[k:e] {
 			q := &s.slots[r.i]
 			p := buf[int64(q.off)-start : int64(q.off)-start+int64(q.n)]
 			if !idMatches(p, r.id) {
 				return acc, nil, ErrCheckpointStale
 			}
-			x.add(&acc, p)
+			pays = append(pays, p)
+		}
+		if cap(keys) < len(pays) {
+			keys = make([][32]byte, len(pays))
+		}
+		keys = keys[:len(pays)]
+		b3Many(pays, keys)
+		for i := range keys {
+			x.accumKey(&acc, &keys[i], false)
 		}
 		k = e
 	}
