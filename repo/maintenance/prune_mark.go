@@ -269,7 +269,7 @@ func (m *pruneMarker) needsBase(space string, id chunk.ID) bool {
 		return false
 	}
 	for _, ref := range m.inv.copies(space, id) {
-		if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+		if _, b := m.inv.blob(ref); repo.StoredWhole(b.Flags) {
 			return false
 		}
 	}
@@ -323,7 +323,7 @@ func (m *pruneMarker) markBases(ctx context.Context, space string, ids []chunk.I
 			locs = append(locs, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags})
 		}
 	}
-	bases, errs := m.r.DeltaBases(ctx, space, of, locs)
+	bases, errs := m.r.RefTargets(ctx, space, of, locs)
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -333,19 +333,19 @@ func (m *pruneMarker) markBases(ctx context.Context, space string, ids []chunk.I
 			if !errors.Is(err, repo.ErrCorrupt) && !errors.Is(err, repo.ErrNotFound) {
 				return 0, err
 			}
-			m.r.Logger().Warn("prune: delta blob cannot be read", "space", space, "blob", of[i].Short(), "err", err)
+			m.r.Logger().Warn("prune: delta or member blob cannot be read", "space", space, "blob", of[i].Short(), "err", err)
 			missing++
 			continue
 		}
 		m.mark(space, bases[i])
 		whole := false
 		for _, ref := range m.inv.copies(space, bases[i]) {
-			if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+			if _, b := m.inv.blob(ref); repo.StoredWhole(b.Flags) {
 				whole = true
 			}
 		}
 		if !whole {
-			m.r.Logger().Warn("prune: the base of a delta blob is in no pack, or only as a delta", "space", space, "blob", of[i].Short(), "base", bases[i].Short())
+			m.r.Logger().Warn("prune: the base of a delta blob or the group of a member is in no pack, or only as a delta or a member", "space", space, "blob", of[i].Short(), "base", bases[i].Short())
 			missing++
 		}
 	}
@@ -412,7 +412,7 @@ func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
 			continue
 		}
 		for j, b := range p.info.Blobs {
-			if b.Flags&repo.FlagDelta == 0 {
+			if repo.StoredWhole(b.Flags) {
 				continue
 			}
 			w := want{p.info.Space, b.ID, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags},
@@ -439,13 +439,13 @@ func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
 		for i, w := range ws {
 			ids[i], locs[i] = w.id, w.loc
 		}
-		bases, errs := m.r.DeltaBases(ctx, sp, ids, locs)
+		bases, errs := m.r.RefTargets(ctx, sp, ids, locs)
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		for i, err := range errs {
 			if err != nil {
-				m.r.Logger().Warn("prune: delta blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
+				m.r.Logger().Warn("prune: delta or member blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
 				m.frames[ws[i].ref] = chunk.ID{} // not read again
 				continue
 			}
