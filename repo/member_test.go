@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/index"
 	"memento/repo/slabmem"
 )
 
@@ -121,6 +122,31 @@ func TestMemberReadPath(t *testing.T) {
 			}
 			m.Release()
 		}
+	}
+	// RefTargets: the frames of one pack, asked for out of order and
+	// twice, read in runs, each answer in its place.
+	locs, err := tr.Locate("", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := []chunk.ID{ids[5], ids[0], ids[3], ids[0], gid}
+	var ls []index.Location
+	for _, id := range ask {
+		ls = append(ls, locs[id])
+	}
+	gl, err := tr.Locate("", []chunk.ID{gid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls[4] = gl[gid]
+	groups, errs := tr.RefTargets(ctx, "", ask, ls)
+	for i := range 4 {
+		if errs[i] != nil || groups[i] != gid {
+			t.Fatalf("RefTargets %d: %s %v, want %s", i, groups[i].Short(), errs[i], gid.Short())
+		}
+	}
+	if want := "data blob " + gid.Short() + ": not a delta or member blob (flags 0x01, pack " + ShortHex(ls[4].Pack) + ")"; errs[4] == nil || errs[4].Error() != want {
+		t.Fatalf("RefTargets of the group: %v, want %q", errs[4], want)
 	}
 	// Stored: each member's frame, once verified.
 	err = tr.StreamBlobs(ctx, "", DataBlob, ids, StreamOptions{Stored: true}, func(b StreamBlob) error {

@@ -17,6 +17,11 @@ import (
 // costs more than a second request on a local disk only past this.
 const refRunGap = 64 << 10
 
+// refRunMax bounds one read of frames: eight reads at once (RefTargets)
+// then hold 8 MiB, where runMaxBytes' 4 MiB runs of delta frames (32 KiB
+// each) would hold 32 MiB in a prune; 1 MiB holds 13,000 member frames.
+const refRunMax = 1 << 20
+
 // RefTargets reads the frames of the delta and member blobs ids of a
 // space, at locs (index by index; an id may come twice, at two copies),
 // and returns each one's target, a delta's base or a member's group, or why
@@ -42,7 +47,7 @@ func (r *Repository) RefTargets(ctx context.Context, space string, ids []chunk.I
 	var runs []*blobRun
 	var which [][]int
 	for _, i := range order {
-		if n := len(runs); n > 0 && runs[n-1].add(ids[i], locs[i], runMaxBytes, refRunGap) {
+		if n := len(runs); n > 0 && runs[n-1].add(ids[i], locs[i], refRunMax, refRunGap) {
 			which[n-1] = append(which[n-1], i)
 			continue
 		}

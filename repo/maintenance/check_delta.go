@@ -81,11 +81,11 @@ func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers
 			case err != nil && !errors.Is(err, repo.ErrCorrupt) && !errors.Is(err, repo.ErrNotFound):
 				return err
 			case err != nil:
-				found = append(found, CheckFinding{SevError, what, kind(locs[i]) + " blob in pack " + repo.ShortHex(locs[i].Pack) + " cannot be read: " + err.Error()})
+				found = append(found, CheckFinding{SevError, what, refKind(locs[i]) + " blob in pack " + repo.ShortHex(locs[i].Pack) + " cannot be read: " + err.Error()})
 			case where[sp][bases[i]] == nil:
-				found = append(found, CheckFinding{SevError, what, target(locs[i]) + " " + bases[i].Short() + " is in no pack: chunk " + ids[i].Short() + " cannot be read"})
+				found = append(found, CheckFinding{SevError, what, refTargetName(locs[i]) + " " + bases[i].Short() + " is in no pack: chunk " + ids[i].Short() + " cannot be read"})
 			case !where[sp][bases[i]].whole:
-				found = append(found, CheckFinding{SevError, what, target(locs[i]) + " " + bases[i].Short() + " is stored only as a delta or a member (it must be stored whole): chunk " + ids[i].Short() + " cannot be read"})
+				found = append(found, CheckFinding{SevError, what, refTargetName(locs[i]) + " " + bases[i].Short() + " is stored only as a delta or a member (it must be stored whole): chunk " + ids[i].Short() + " cannot be read"})
 			}
 		}
 		sort.Slice(found, func(i, j int) bool { return found[i].What+found[i].Message < found[j].What+found[j].Message })
@@ -98,15 +98,16 @@ func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers
 	return nil
 }
 
-// kind names a delta or member blob's kind, target what its frame names.
-func kind(l index.Location) string {
+// refKind names a delta or member blob's kind, refTargetName what its
+// frame names.
+func refKind(l index.Location) string {
 	if l.Flags&repo.FlagMember != 0 {
 		return "member"
 	}
 	return "delta"
 }
 
-func target(l index.Location) string {
+func refTargetName(l index.Location) string {
 	if l.Flags&repo.FlagMember != 0 {
 		return "group"
 	}
