@@ -34,7 +34,21 @@ import (
 // backup maintains as it replays the WAL and carries across backups. Only
 // repositories created at format 5 record it; a repository of format 4 or
 // older keeps recording version-1 digests, exactly as before.
-const FormatVersion = 5
+// Format 6 (2026-12) adds grouped small files (FlagMember,
+// docs/repository-format.md "Grouped small files"): small files of a
+// backup compressed together as one group blob, each file's chunk a member
+// blob naming its slice of the group. Only repositories created at format 6
+// get them; a repository of format 5 or older is written exactly as before.
+const FormatVersion = 6
+
+// formatGroupedFiles is the first format whose small files may be stored
+// as members of a group blob (FlagMember).
+const formatGroupedFiles = 6
+
+// GroupedFiles reports whether small files of this repository may be
+// stored as members of group blobs, which binaries before format 6 cannot
+// read.
+func (c Config) GroupedFiles() bool { return c.Version >= formatGroupedFiles }
 
 // formatStateDigestV2 is the first format whose snapshots record the state
 // digest version 2.

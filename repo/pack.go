@@ -35,6 +35,12 @@ const (
 	// base chunk's ID and the 4 KiB pages that differ from it. Format 4
 	// (Config.DeltaBlobs); never together with FlagCompressed.
 	FlagDelta uint8 = 1 << 1
+	// FlagMember: the stored bytes are a member frame (chunk.ParseMember):
+	// a small file's chunk stored as a slice of a group blob's plaintext
+	// (an ordinary data blob holding several small files). Format 6
+	// (Config.GroupedFiles); never together with FlagCompressed or
+	// FlagDelta. A group is never itself a member or a delta (depth 1).
+	FlagMember uint8 = 1 << 2
 )
 
 // Pack layout, version 1 (docs/repository-format.md):

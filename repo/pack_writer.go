@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,6 +140,101 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 	if len(sealed) != n {
 		// Cannot happen: overhead is exact. Caught here, not by a reader.
 		panic(fmt.Sprintf("memento: sealed blob is %d bytes, reserved %d", len(sealed), n))
+	}
+	return nil
+}
+
+// GroupMember is one small file's chunk inside a group blob (AddGroup):
+// its ID (the keyed hash of its bytes) and where its bytes lie in the
+// group's plaintext.
+type GroupMember struct {
+	ID             chunk.ID
+	Offset, Length uint32
+}
+
+// AddGroup seals a group blob (stored, its stored form of rawLen bytes of
+// plaintext, flags as for Add: 0 or FlagCompressed) and a member blob
+// (FlagMember, chunk.AppendMember) for each of members into one pack, the
+// group first and the members right after it: a pack that lists a member
+// always holds its group, so no index, however a backup ends, names a
+// member whose group is not durable. The group is written even if the
+// packer or the repository has it (a second copy of a rare blob), so that
+// rule holds without looking. The members must be claimed by the caller
+// (Claim) and lie within the group; a member whose ID is the group's (a
+// group of one file) is not written, the group blob being that chunk
+// stored whole. It closes the open pack first when
+// they do not all fit in it, as Add does for one blob.
+func (p *Packer) AddGroup(group chunk.ID, flags uint8, rawLen int, stored []byte, members []GroupMember) error {
+	if flags&^FlagCompressed != 0 {
+		panic(fmt.Sprintf("memento: group blob with flags %#02x", flags))
+	}
+	if slices.ContainsFunc(members, func(m GroupMember) bool { return m.ID == group }) {
+		// A member that is the whole group (a group of one file) is the
+		// group blob itself: a member frame for it would name itself.
+		members = slices.DeleteFunc(slices.Clone(members), func(m GroupMember) bool { return m.ID == group })
+	}
+	if 1+len(members) > maxPackBlobs {
+		panic(fmt.Sprintf("memento: group %s of %d members, more than a pack holds", group.Short(), len(members)))
+	}
+	over := p.r.seal.overhead()
+	frames := make([]byte, 0, len(members)*chunk.MaxMemberFrame)
+	ends := make([]int, len(members))
+	for i, m := range members {
+		if uint64(m.Offset)+uint64(m.Length) > uint64(rawLen) {
+			panic(fmt.Sprintf("memento: member %s at %d+%d of a group of %d bytes", m.ID.Short(), m.Offset, m.Length, rawLen))
+		}
+		frames = chunk.AppendMember(frames, chunk.Member{Group: group, Offset: m.Offset, Length: m.Length})
+		ends[i] = len(frames)
+	}
+	n := len(stored) + over + len(frames) + len(members)*over // every sealed byte of the group and its members
+	count := 1 + len(members)
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		panic("memento: Packer.AddGroup after Flush or Abort")
+	}
+	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target || len(p.cur.blobs)+count > maxPackBlobs ||
+		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+count) > cap(p.cur.buf) ||
+		cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target)) {
+		p.r.packs.upload(p.cur)
+		p.cur = nil
+	}
+	if p.cur == nil {
+		p.cur = &openPack{p: p, seal: p.r.seal.batch(), buf: p.r.packs.get(max(p.target, n+p.tailSize(count))+packHeaderReserve(p.target), p.urgent)}
+	}
+	cur := p.cur
+	off := len(cur.buf)
+	cur.buf = cur.buf[:off+n]
+	dst := cur.buf[off : off+n : off+n]
+	cur.blobs = append(cur.blobs, index.BlobInfo{ID: group, Type: uint8(DataBlob), Flags: flags,
+		Offset: uint32(off), Length: uint32(len(stored) + over), RawLength: uint32(rawLen)})
+	at := off + len(stored) + over
+	start := 0
+	for i, m := range members {
+		l := ends[i] - start + over
+		cur.blobs = append(cur.blobs, index.BlobInfo{ID: m.ID, Type: uint8(DataBlob), Flags: FlagMember,
+			Offset: uint32(at), Length: uint32(l), RawLength: m.Length})
+		at += l
+		start = ends[i]
+	}
+	cur.sealing.Add(1)
+	p.mu.Unlock()
+
+	defer cur.sealing.Done()
+	sealed := cur.seal.seal(dst[:0:len(stored)+over], stored, blobAD(DataBlob, group))
+	if len(sealed) != len(stored)+over {
+		panic(fmt.Sprintf("memento: sealed group is %d bytes, reserved %d", len(sealed), len(stored)+over))
+	}
+	at = len(stored) + over
+	start = 0
+	for i, m := range members {
+		l := ends[i] - start + over
+		s := cur.seal.seal(dst[at:at:at+l], frames[start:ends[i]], blobAD(DataBlob, m.ID))
+		if len(s) != l {
+			panic(fmt.Sprintf("memento: sealed member is %d bytes, reserved %d", len(s), l))
+		}
+		at += l
+		start = ends[i]
 	}
 	return nil
 }
