@@ -148,6 +148,14 @@ type archiver struct {
 	// stored as deltas of the parent's (format 4: delta.go).
 	deltas      deltaRepo
 	deltaChunks atomic.Uint64
+	// grouped is set when small files are stored as members of group
+	// blobs (format 6, path backups: group.go); flushGroups, set once the
+	// walk succeeded, has the small-file workers store their last groups
+	// as they end, and groupErr is the first error of those.
+	grouped     bool
+	flushGroups atomic.Bool
+	groupMu     sync.Mutex
+	groupErr    error
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
@@ -245,12 +253,22 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	if dr, ok := r.(deltaRepo); ok && r.Config().DeltaBlobs() {
 		a.deltas = dr
 	}
+	// An Engram space's small files (its hot tier, checkpoint, metadata:
+	// a few KiB a space, rewritten by every checkpoint) are not grouped:
+	// a group would save nothing and be rewritten by every backup.
+	a.grouped = r.Config().GroupedFiles() && opts.Space == ""
 	var smallWorkers sync.WaitGroup
 	for range maxConcurrentSmallFiles {
 		smallWorkers.Go(a.smallWorker)
 	}
-	defer smallWorkers.Wait()
-	defer close(a.smallJobs) // every job is done once the walk returns
+	// endSmall stops the small-file workers, every job being done once the
+	// walk returns; with flushGroups set they store their open groups
+	// first. It runs before the packer's Flush or Abort.
+	endSmall := sync.OnceFunc(func() {
+		close(a.smallJobs)
+		smallWorkers.Wait()
+	})
+	defer endSmall()
 
 	var parentRoot *parentTree
 	if parent != nil {
@@ -268,6 +286,16 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		} else {
 			root, werr = a.saveItems(ctx, roots, parentRoot, "")
 		}
+	}
+	if werr == nil {
+		// Every file is read: the groups the workers hold go to the packer
+		// now. After a failure they are dropped: their members were claimed
+		// (Packer.Claim) but never added, so no index lists them.
+		a.flushGroups.Store(ctx.Err() == nil)
+	}
+	endSmall()
+	if werr == nil {
+		werr = a.firstGroupErr()
 	}
 	if werr == nil && opts.AfterFiles != nil {
 		werr = opts.AfterFiles()
@@ -919,6 +947,9 @@ func (a *archiver) smallWorker() {
 		j.release()
 		j.done(err)
 	}
+	if a.flushGroups.Load() {
+		a.noteGroupErr(a.storeGroup(&slot.group))
+	}
 }
 
 // smallSlot is what a small-file worker keeps from file to file: the
@@ -928,6 +959,10 @@ func (a *archiver) smallWorker() {
 // for its time.
 type smallSlot struct {
 	data, stored []byte
+	// group is the worker's open group of small files (group.go), add
+	// addToGroup for it.
+	group fileGroup
+	add   func(chunk.ID, []byte) (bool, error)
 }
 
 // slotKept is the largest file whose buffers a smallSlot keeps: most files
@@ -975,7 +1010,7 @@ func (a *archiver) saveSmallFile(ctx context.Context, fsPath, relPath string, n 
 		return nil
 	}
 	syscall.Close(fd)
-	return a.splitSmall(fsPath, relPath, n, params, data, scratch)
+	return a.splitSmall(fsPath, relPath, n, params, data, scratch, slot)
 }
 
 // saveSmallData saves a small file that batchReader read whole: data.
@@ -983,13 +1018,22 @@ func (a *archiver) saveSmallData(ctx context.Context, fsPath, relPath string, n 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return a.splitSmall(fsPath, relPath, n, params, data, &slot.stored)
+	return a.splitSmall(fsPath, relPath, n, params, data, &slot.stored, slot)
 }
 
-// splitSmall stores a small file's data, read whole, as its one chunk.
-func (a *archiver) splitSmall(fsPath, relPath string, n *repo.Node, params chunk.Params, data []byte, scratch *[]byte) error {
+// splitSmall stores a small file's data, read whole, as its one chunk: as
+// a member of the worker's group (slot.group) where the repository groups
+// small files and the file is one to group (groupable), else alone.
+func (a *archiver) splitSmall(fsPath, relPath string, n *repo.Node, params chunk.Params, data []byte, scratch *[]byte, slot *smallSlot) error {
 	a.prog.Bytes.Add(int64(len(data)))
-	ids, sum, err := a.pipe.SplitSmall(data, scratch, relPath, params, a.key, a.isKnown, a.storeChunk)
+	var group func(chunk.ID, []byte) (bool, error)
+	if a.grouped && groupable(len(data)) {
+		if slot.add == nil {
+			slot.add = func(id chunk.ID, data []byte) (bool, error) { return a.addToGroup(&slot.group, id, data) }
+		}
+		group = slot.add
+	}
+	ids, sum, err := a.pipe.SplitSmallGrouped(data, scratch, relPath, params, a.key, a.isKnown, group, a.storeChunk)
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
 	}

@@ -1,0 +1,134 @@
+package backup
+
+import (
+	"memento/chunk"
+	"memento/repo"
+)
+
+// Grouped small files (repository format 6, docs/repository-format.md
+// "Grouped small files"). In a path backup of a repository that has them
+// (repo.Config.GroupedFiles), each small-file worker (smallWorker) keeps an
+// open group: the small files it saves that the repository lacks and this
+// backup claims (Packer.Claim, as storeChunk does) are appended to it
+// instead of being compressed one by one. A group that reaches groupTarget
+// bytes or groupMaxMembers files is compressed as one (Pipeline.CompressGroup),
+// hashed with the space's chunk key (its ID, as any blob's) and handed to
+// the packer with a member blob per file (Packer.AddGroup): group and
+// members in one pack. The files' chunk IDs are the ones a file stored alone
+// gets, so trees, dedup and restore see no difference.
+//
+// When the walk has succeeded the workers store their last groups as they
+// end, before the packer's Flush (Backup). After a failure or a cancel the
+// open groups are dropped: their members were claimed, never added to the
+// packer, so no pack and no index lists them and the next backup stores
+// them again.
+
+// groupTarget is the plaintext size at which a worker's group is stored.
+// Measured on Python's lib, Go's src/ and /usr/lib (docs/benchmarks.md,
+// "Issue 18, session 20: grouped small files, the backup side").
+const groupTarget = 1 << 20
+
+// groupMaxMembers bounds the files of a group: a restore of one of them
+// decodes the whole group.
+const groupMaxMembers = 4096
+
+// groupFileMin and groupFileMax bound the files that are grouped. Shorter
+// ones are stored raw anyway (chunk's minCompressSize) and their member
+// frame would outweigh them; longer ones compress well alone and would make
+// a restore of a small file out of their group decode them.
+const (
+	groupFileMin = 64
+	groupFileMax = 128 << 10
+)
+
+// groupable reports whether a small file of size bytes is grouped.
+func groupable(size int) bool { return size >= groupFileMin && size <= groupFileMax }
+
+// fileGroup is a worker's open group: the plaintext (its files
+// concatenated) and a member entry per file; stored is the buffer its
+// compressed form is written to, kept from group to group.
+type fileGroup struct {
+	buf     []byte
+	members []repo.GroupMember
+	stored  []byte
+}
+
+// addToGroup is SplitSmallGrouped's group hook: it claims chunk id of a
+// small file and appends the file's bytes to g, storing g when it is full.
+// It reports true (the chunk is taken care of) unless the backup does not
+// group; a chunk another worker claimed is that worker's to store.
+func (a *archiver) addToGroup(g *fileGroup, id chunk.ID, data []byte) (bool, error) {
+	if !a.claim(id) {
+		return true, nil
+	}
+	a.newChunks.Add(1)
+	a.newBytes.Add(uint64(len(data)))
+	a.prog.NewBytes.Add(int64(len(data)))
+	if a.dryRun {
+		return true, nil
+	}
+	if err := a.packer.Err(); err != nil {
+		return true, err // a pack write failed: stop now, as addChunk does
+	}
+	if g.buf == nil {
+		g.buf = make([]byte, 0, groupTarget+groupFileMax)
+	}
+	g.members = append(g.members, repo.GroupMember{ID: id, Offset: uint32(len(g.buf)), Length: uint32(len(data))})
+	g.buf = append(g.buf, data...)
+	if len(g.buf) >= groupTarget || len(g.members) >= groupMaxMembers {
+		return true, a.storeGroup(g)
+	}
+	return true, nil
+}
+
+// storeGroup hands g's files to the packer and empties g: as a group blob
+// and its members, or, for a group of one file, as that file's chunk alone
+// (a group of one would be a blob with the file's own ID, and a frame for
+// nothing).
+func (a *archiver) storeGroup(g *fileGroup) error {
+	defer func() {
+		g.buf, g.members = g.buf[:0], g.members[:0]
+	}()
+	switch len(g.members) {
+	case 0:
+		return nil
+	case 1:
+		stored, compressed := a.pipe.CompressGroup(g.stored, g.buf)
+		if compressed {
+			g.stored = stored[:0]
+		}
+		return a.packer.Add(repo.DataBlob, g.members[0].ID, blobFlags(compressed), len(g.buf), stored)
+	}
+	stored, compressed := a.pipe.CompressGroup(g.stored, g.buf)
+	if compressed {
+		g.stored = stored[:0]
+	}
+	return a.packer.AddGroup(a.key.Sum(g.buf), blobFlags(compressed), len(g.buf), stored, g.members)
+}
+
+// blobFlags are the index flags of a data blob stored compressed or not.
+func blobFlags(compressed bool) uint8 {
+	if compressed {
+		return repo.FlagCompressed
+	}
+	return 0
+}
+
+// noteGroupErr records the first error of the workers' last groups.
+func (a *archiver) noteGroupErr(err error) {
+	if err == nil {
+		return
+	}
+	a.groupMu.Lock()
+	defer a.groupMu.Unlock()
+	if a.groupErr == nil {
+		a.groupErr = err
+	}
+}
+
+// firstGroupErr returns the first error of the workers' last groups.
+func (a *archiver) firstGroupErr() error {
+	a.groupMu.Lock()
+	defer a.groupMu.Unlock()
+	return a.groupErr
+}
