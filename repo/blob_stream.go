@@ -711,12 +711,12 @@ const (
 // once that is verified. With endToEnd (StreamOptions.EndToEnd) the
 // plaintext's keyed hash is not compared with id: the caller does. Every
 // error is a *CorruptError naming the pack and the blob, but for a delta's
-// base that ctx cancelled.
+// base or a member's group that ctx cancelled.
 func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string, t BlobType, id chunk.ID, loc index.Location, mode openMode, stored, endToEnd bool, a blobAlloc) ([]byte, *[]byte, error) {
 	what := "pack " + ShortHex(loc.Pack)
 	ad := blobAD(t, id)
-	direct := loc.Flags&(FlagCompressed|FlagDelta) == 0 && !stored // the plaintext is the result
-	var plain, fresh []byte                                        // fresh: what a.get gave, to give back on failure
+	direct := loc.Flags&(FlagCompressed|FlagDelta|FlagMember) == 0 && !stored // the plaintext is the result
+	var plain, fresh []byte                                                   // fresh: what a.get gave, to give back on failure
 	var out *[]byte
 	var held []byte // *out as a.pooled gave it: what goes back on failure
 	fail := func(err error) ([]byte, *[]byte, error) {
@@ -741,6 +741,9 @@ func (r *Repository) openSealed(ctx context.Context, sealed []byte, space string
 	}
 	if err != nil {
 		return fail(&CorruptError{What: what, Detail: fmt.Sprintf("%s blob %s at offset %d", t, id.Short(), loc.Offset), Err: err})
+	}
+	if loc.Flags&FlagMember != 0 { // a member: a slice of its group's plaintext (member.go)
+		return r.openMember(ctx, plain, space, t, id, loc, mode, stored, endToEnd, a)
 	}
 	if loc.Flags&FlagDelta != 0 { // a delta: its base's plaintext with pages replaced (delta.go)
 		return r.openDelta(ctx, plain, space, t, id, loc, mode, stored, a)

@@ -81,59 +81,77 @@ func (r *Repository) openDelta(ctx context.Context, plain []byte, space string, 
 }
 
 // deltaBase reads the verified plaintext of delta id's base from a copy
-// the index knows that is not itself a delta.
+// the index knows that is stored whole (readWhole).
 func (r *Repository) deltaBase(ctx context.Context, space string, id chunk.ID, d chunk.Delta) ([]byte, error) {
 	what := deltaWhat(id)
 	if d.Base == id {
 		return nil, Corruptf(what, "delta on itself")
 	}
-	locs, err := r.locateWhole(space, d.Base)
+	return r.readWhole(ctx, space, what, "delta base", d.Base, func(l index.Location) error {
+		if l.RawLength != uint32(d.RawLength) {
+			return Corruptf(what, "delta of %d bytes on base %s of %d", d.RawLength, d.Base.Short(), l.RawLength)
+		}
+		return nil
+	})
+}
+
+// readWhole reads the verified plaintext of data blob ref, which what (a
+// blob stored as a reference to it: a delta's base, a member's group,
+// named role in errors) needs, from a copy the index knows that is stored
+// whole: not itself a delta nor a member (depth 1). vet refuses a copy
+// that cannot be it (a base's length). When the copy locateWhole gives
+// fails, every other copy the index knows is tried, as StreamBlobs'
+// fallback does for any blob.
+func (r *Repository) readWhole(ctx context.Context, space, what, role string, ref chunk.ID, vet func(index.Location) error) ([]byte, error) {
+	locs, err := r.locateWhole(space, ref)
 	if err != nil {
-		return nil, fmt.Errorf("%s: delta base %s: %w", what, d.Base.Short(), err)
+		return nil, fmt.Errorf("%s: %s %s: %w", what, role, ref.Short(), err)
 	}
 	if len(locs) == 0 {
-		return nil, &CorruptError{What: what, Detail: "delta base " + d.Base.Short() + " is in no pack the index knows", Err: ErrNotFound}
+		return nil, &CorruptError{What: what, Detail: role + " " + ref.Short() + " is in no pack the index knows", Err: ErrNotFound}
 	}
 	var firstErr error
 	tried := map[index.Location]bool{}
 	for pass := 0; pass < 2; pass++ {
 		if pass == 1 {
 			if firstErr == nil {
-				break // no whole copy: itself a delta
+				break // no whole copy: only deltas or members
 			}
-			// The copy locateWhole had cached failed: every other copy the
-			// index knows, as StreamBlobs' fallback does for any blob.
-			alts, err := r.ix.LookupAll(StorageSpace(space), []chunk.ID{d.Base})
+			alts, err := r.ix.LookupAll(StorageSpace(space), []chunk.ID{ref})
 			if err != nil {
 				break
 			}
-			locs = alts[d.Base]
+			locs = alts[ref]
 		}
 		for _, l := range locs {
-			if l.Flags&FlagDelta != 0 || tried[l] {
+			if !storedWhole(l) || tried[l] {
 				continue
 			}
 			tried[l] = true
 			if BlobType(l.Type) != DataBlob {
-				firstErr = cmp.Or(firstErr, Corruptf(what, "delta base %s is a %s blob", d.Base.Short(), BlobType(l.Type)))
+				firstErr = cmp.Or(firstErr, Corruptf(what, "%s %s is a %s blob", role, ref.Short(), BlobType(l.Type)))
 				continue
 			}
-			if l.RawLength != uint32(d.RawLength) {
-				firstErr = cmp.Or(firstErr, Corruptf(what, "delta of %d bytes on base %s of %d", d.RawLength, d.Base.Short(), l.RawLength))
+			if err := vet(l); err != nil {
+				firstErr = cmp.Or(firstErr, err)
 				continue
 			}
-			b, err := r.readBaseAt(ctx, space, d.Base, l)
+			b, err := r.readBaseAt(ctx, space, ref, l)
 			if err == nil {
 				return b, nil
 			}
-			firstErr = cmp.Or(firstErr, fmt.Errorf("%s: delta base %s: %w", what, d.Base.Short(), err))
+			firstErr = cmp.Or(firstErr, fmt.Errorf("%s: %s %s: %w", what, role, ref.Short(), err))
 		}
 	}
 	if firstErr == nil {
-		firstErr = Corruptf(what, "delta base %s is itself a delta (a delta's base must be stored whole)", d.Base.Short())
+		firstErr = Corruptf(what, "%s %s is itself a delta or a member (it must be stored whole)", role, ref.Short())
 	}
 	return nil, firstErr
 }
+
+// storedWhole reports whether the blob at l is stored whole: neither a
+// delta nor a member, which name another blob for their bytes.
+func storedWhole(l index.Location) bool { return l.Flags&(FlagDelta|FlagMember) == 0 }
 
 // DeltaBases reads the frames of the delta blobs ids of a space, at locs
 // (index by index; an id may come twice, at two copies), and returns each
@@ -197,6 +215,8 @@ func (r *Repository) DeltaBase(ctx context.Context, space string, prev chunk.ID,
 			return chunk.ID{}, nil, fmt.Errorf("data blob %s: %d bytes, not %d", prev.Short(), l.RawLength, n)
 		case l.Flags&FlagDelta != 0:
 			delta = append(delta, l)
+		case l.Flags&FlagMember != 0:
+			// a member's bytes are a slice of its group: no base (depth 1)
 		default:
 			if b, err := r.readBaseAt(ctx, space, prev, l); err == nil {
 				return prev, b, nil
@@ -219,7 +239,8 @@ func (r *Repository) DeltaBase(ctx context.Context, space string, prev chunk.ID,
 // the location cache for a space (about 30 MiB, as for trees).
 const maxCachedData = 1 << 18
 
-// locateWhole returns the locations of data blob id to read it as a base:
+// locateWhole returns the locations of data blob id to read it as a base
+// or a group:
 // the cached one when it is stored whole, else every copy the index knows.
 // The first base of a space missing from the cache puts the locations of
 // the space's data blobs into it in one pass over the index, as
@@ -252,7 +273,7 @@ func (r *Repository) locateWhole(space string, id chunk.ID) ([]index.Location, e
 		l, ok = r.locs[space][id]
 		r.mu.Unlock()
 	}
-	if ok && l.Flags&FlagDelta == 0 {
+	if ok && storedWhole(l) {
 		return []index.Location{l}, nil
 	}
 	alts, err := r.ix.LookupAll(space, []chunk.ID{id})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,11 +160,21 @@ type GroupMember struct {
 // member whose group is not durable. The group is written even if the
 // packer or the repository has it (a second copy of a rare blob), so that
 // rule holds without looking. The members must be claimed by the caller
-// (Claim) and lie within the group. It closes the open pack first when
+// (Claim) and lie within the group; a member whose ID is the group's (a
+// group of one file) is not written, the group blob being that chunk
+// stored whole. It closes the open pack first when
 // they do not all fit in it, as Add does for one blob.
 func (p *Packer) AddGroup(group chunk.ID, flags uint8, rawLen int, stored []byte, members []GroupMember) error {
 	if flags&^FlagCompressed != 0 {
 		panic(fmt.Sprintf("memento: group blob with flags %#02x", flags))
+	}
+	if slices.ContainsFunc(members, func(m GroupMember) bool { return m.ID == group }) {
+		// A member that is the whole group (a group of one file) is the
+		// group blob itself: a member frame for it would name itself.
+		members = slices.DeleteFunc(slices.Clone(members), func(m GroupMember) bool { return m.ID == group })
+	}
+	if 1+len(members) > maxPackBlobs {
+		panic(fmt.Sprintf("memento: group %s of %d members, more than a pack holds", group.Short(), len(members)))
 	}
 	over := p.r.seal.overhead()
 	frames := make([]byte, 0, len(members)*chunk.MaxMemberFrame)

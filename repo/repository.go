@@ -57,6 +57,8 @@ type Repository struct {
 
 	packs *packPool // the packers' buffers and uploaders (pack_pool.go)
 
+	groups groupCache // decoded groups of members (member.go)
+
 	// reconcileMu serialises reconcilePacks; reconciled is when it last
 	// listed data/, so the backups of `backup --all` share one listing.
 	reconcileMu sync.Mutex
