@@ -153,6 +153,7 @@ type archiver struct {
 	// walk succeeded, has the small-file workers store their last groups
 	// as they end, and groupErr is the first error of those.
 	grouped     bool
+	groupSize   int // plaintext bytes at which a group is stored (groupSize)
 	flushGroups atomic.Bool
 	groupMu     sync.Mutex
 	groupErr    error
@@ -257,6 +258,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	// a few KiB a space, rewritten by every checkpoint) are not grouped:
 	// a group would save nothing and be rewritten by every backup.
 	a.grouped = r.Config().GroupedFiles() && opts.Space == ""
+	a.groupSize = groupSize(r.Config().PackSize)
 	var smallWorkers sync.WaitGroup
 	for range maxConcurrentSmallFiles {
 		smallWorkers.Go(a.smallWorker)

@@ -25,8 +25,14 @@ import (
 
 // groupTarget is the plaintext size at which a worker's group is stored.
 // Measured on Python's lib, Go's src/ and /usr/lib (docs/benchmarks.md,
-// "Issue 18, session 20: grouped small files, the backup side").
+// "Issue 18, session 20: grouped small files, the backup side"). A
+// repository of small packs gets groups of a quarter of its pack size at
+// most (groupSize), so that a group and its members do not make a pack
+// larger than the others.
 const groupTarget = 1 << 20
+
+// groupSize is the group target of a repository of packs of packSize bytes.
+func groupSize(packSize int64) int { return int(min(groupTarget, max(packSize/4, 4<<10))) }
 
 // groupMaxMembers bounds the files of a group: a restore of one of them
 // decodes the whole group.
@@ -71,11 +77,11 @@ func (a *archiver) addToGroup(g *fileGroup, id chunk.ID, data []byte) (bool, err
 		return true, err // a pack write failed: stop now, as addChunk does
 	}
 	if g.buf == nil {
-		g.buf = make([]byte, 0, groupTarget+groupFileMax)
+		g.buf = make([]byte, 0, a.groupSize+groupFileMax)
 	}
 	g.members = append(g.members, repo.GroupMember{ID: id, Offset: uint32(len(g.buf)), Length: uint32(len(data))})
 	g.buf = append(g.buf, data...)
-	if len(g.buf) >= groupTarget || len(g.members) >= groupMaxMembers {
+	if len(g.buf) >= a.groupSize || len(g.members) >= groupMaxMembers {
 		return true, a.storeGroup(g)
 	}
 	return true, nil
