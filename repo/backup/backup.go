@@ -148,15 +148,14 @@ type archiver struct {
 	// stored as deltas of the parent's (format 4: delta.go).
 	deltas      deltaRepo
 	deltaChunks atomic.Uint64
-	// grouped is set when small files are stored as members of group
-	// blobs (format 6, path backups: group.go); flushGroups, set once the
-	// walk succeeded, has the small-file workers store their last groups
-	// as they end, and groupErr is the first error of those.
-	grouped     bool
-	groupSize   int // plaintext bytes at which a group is stored (groupSize)
-	flushGroups atomic.Bool
-	groupMu     sync.Mutex
-	groupErr    error
+	// groups, when small files are stored as members of group blobs
+	// (format 6, path backups: group.go), holds the open groups the
+	// small-file workers take turns to fill; groupSize is the plaintext
+	// bytes at which a group is stored (groupSize), addGroup
+	// SplitSmallGrouped's hook.
+	groups    chan *fileGroup
+	groupSize int
+	addGroup  func(chunk.ID, []byte) (bool, error)
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
@@ -257,15 +256,15 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	// An Engram space's small files (its hot tier, checkpoint, metadata:
 	// a few KiB a space, rewritten by every checkpoint) are not grouped:
 	// a group would save nothing and be rewritten by every backup.
-	a.grouped = r.Config().GroupedFiles() && opts.Space == ""
-	a.groupSize = groupSize(r.Config().PackSize)
+	if r.Config().GroupedFiles() && opts.Space == "" {
+		a.startGroups(groupSize(r.Config().PackSize), openGroups())
+	}
 	var smallWorkers sync.WaitGroup
 	for range maxConcurrentSmallFiles {
 		smallWorkers.Go(a.smallWorker)
 	}
 	// endSmall stops the small-file workers, every job being done once the
-	// walk returns; with flushGroups set they store their open groups
-	// first. It runs before the packer's Flush or Abort.
+	// walk returns. It runs before the packer's Flush or Abort.
 	endSmall := sync.OnceFunc(func() {
 		close(a.smallJobs)
 		smallWorkers.Wait()
@@ -289,15 +288,12 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 			root, werr = a.saveItems(ctx, roots, parentRoot, "")
 		}
 	}
-	if werr == nil {
-		// Every file is read: the groups the workers hold go to the packer
-		// now. After a failure they are dropped: their members were claimed
-		// (Packer.Claim) but never added, so no index lists them.
-		a.flushGroups.Store(ctx.Err() == nil)
-	}
 	endSmall()
-	if werr == nil {
-		werr = a.firstGroupErr()
+	if werr == nil && ctx.Err() == nil {
+		// Every file is read: the open groups go to the packer now. After
+		// a failure they are dropped: their members were claimed
+		// (Packer.Claim) but never added, so no index lists them.
+		werr = a.storeOpenGroups()
 	}
 	if werr == nil && opts.AfterFiles != nil {
 		werr = opts.AfterFiles()
@@ -949,9 +945,6 @@ func (a *archiver) smallWorker() {
 		j.release()
 		j.done(err)
 	}
-	if a.flushGroups.Load() {
-		a.noteGroupErr(a.storeGroup(&slot.group))
-	}
 }
 
 // smallSlot is what a small-file worker keeps from file to file: the
@@ -961,10 +954,6 @@ func (a *archiver) smallWorker() {
 // for its time.
 type smallSlot struct {
 	data, stored []byte
-	// group is the worker's open group of small files (group.go), add
-	// addToGroup for it.
-	group fileGroup
-	add   func(chunk.ID, []byte) (bool, error)
 }
 
 // slotKept is the largest file whose buffers a smallSlot keeps: most files
@@ -1012,7 +1001,7 @@ func (a *archiver) saveSmallFile(ctx context.Context, fsPath, relPath string, n 
 		return nil
 	}
 	syscall.Close(fd)
-	return a.splitSmall(fsPath, relPath, n, params, data, scratch, slot)
+	return a.splitSmall(fsPath, relPath, n, params, data, scratch)
 }
 
 // saveSmallData saves a small file that batchReader read whole: data.
@@ -1020,20 +1009,17 @@ func (a *archiver) saveSmallData(ctx context.Context, fsPath, relPath string, n 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return a.splitSmall(fsPath, relPath, n, params, data, &slot.stored, slot)
+	return a.splitSmall(fsPath, relPath, n, params, data, &slot.stored)
 }
 
 // splitSmall stores a small file's data, read whole, as its one chunk: as
-// a member of the worker's group (slot.group) where the repository groups
-// small files and the file is one to group (groupable), else alone.
-func (a *archiver) splitSmall(fsPath, relPath string, n *repo.Node, params chunk.Params, data []byte, scratch *[]byte, slot *smallSlot) error {
+// a member of an open group where the repository groups small files and
+// the file is one to group (groupable), else alone.
+func (a *archiver) splitSmall(fsPath, relPath string, n *repo.Node, params chunk.Params, data []byte, scratch *[]byte) error {
 	a.prog.Bytes.Add(int64(len(data)))
 	var group func(chunk.ID, []byte) (bool, error)
-	if a.grouped && groupable(len(data)) {
-		if slot.add == nil {
-			slot.add = func(id chunk.ID, data []byte) (bool, error) { return a.addToGroup(&slot.group, id, data) }
-		}
-		group = slot.add
+	if a.groups != nil && groupable(len(data)) {
+		group = a.addGroup
 	}
 	ids, sum, err := a.pipe.SplitSmallGrouped(data, scratch, relPath, params, a.key, a.isKnown, group, a.storeChunk)
 	if err != nil {
