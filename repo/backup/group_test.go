@@ -119,7 +119,7 @@ func mustCheck(t *testing.T, r *repo.Repository) {
 // --read-data finds nothing. A dry run counts the same new chunks and
 // bytes and writes no pack.
 func TestGroupedSmallFiles(t *testing.T) {
-	tr := repotest.New(t, repo.InitOptions{PackSize: 512 << 10})
+	tr := repotest.New(t, repo.InitOptions{})
 	r := tr.Repository
 	src := filepath.Join(t.TempDir(), "src")
 	grouped, alone := writeGroupTree(t, src, 12)
