@@ -43,9 +43,9 @@
 // that error without reading the rest.
 //
 // In a repository of format 6 a path backup stores the small files it adds
-// (64 B to 128 KiB, not WAL, warm or cold files) as members of group blobs:
-// each small-file worker appends them to its own group and stores it,
-// compressed once, when it reaches 1 MiB, and its last one when the walk
+// (64 B to 256 KiB, not WAL, warm or cold files) as members of group blobs:
+// the small-file workers append them to a few open groups, each stored,
+// compressed once, when it reaches 1 MiB, and the last ones when the walk
 // has succeeded (group.go). An Engram space's few small files are stored
 // alone.
 package backup
