@@ -75,6 +75,18 @@ func TestMemberReadPath(t *testing.T) {
 	for i, id := range ids {
 		want[id] = files[i]
 	}
+	// A stream of a pack's blobs in order (check --read-data) decodes the
+	// group once, before its members, which find it cached.
+	err := tr.StreamBlobs(ctx, "", DataBlob, append([]chunk.ID{gid}, ids...), StreamOptions{Buffer: BufferBorrowed}, func(b StreamBlob) error {
+		if b.Err != nil || !bytes.Equal(b.Data, want[b.ID]) {
+			t.Errorf("blob %s: %v", b.ID.Short(), b.Err)
+		}
+		return nil
+	})
+	if err != nil || tr.groups.loads != 0 {
+		t.Fatalf("stream of a group and its members: %v, the group read again %d times for its members, want 0", err, tr.groups.loads)
+	}
+	tr.groups = groupCache{}
 	for i, id := range ids {
 		got, err := tr.ReadBlob(ctx, "", DataBlob, id)
 		if err != nil || !bytes.Equal(got, files[i]) {
@@ -111,7 +123,7 @@ func TestMemberReadPath(t *testing.T) {
 		}
 	}
 	// Stored: each member's frame, once verified.
-	err := tr.StreamBlobs(ctx, "", DataBlob, ids, StreamOptions{Stored: true}, func(b StreamBlob) error {
+	err = tr.StreamBlobs(ctx, "", DataBlob, ids, StreamOptions{Stored: true}, func(b StreamBlob) error {
 		i := 0
 		for ids[i] != b.ID {
 			i++
