@@ -36,33 +36,41 @@ func AppendMember(dst []byte, m Member) []byte {
 	return binary.AppendUvarint(dst, uint64(m.Length))
 }
 
-// ParseMember parses a member frame. Its errors name what is wrong; the
-// caller names the blob.
+// ParseMember parses a member frame. Its errors wrap ErrCorrupt and name
+// what is wrong; the caller names the blob. A frame has one encoding, the
+// one AppendMember writes: a uvarint in more bytes than it needs is
+// refused, so that every reader (and prune) sees the same member.
 func ParseMember(b []byte) (Member, error) {
 	var m Member
 	if len(b) < 1+32 {
-		return m, fmt.Errorf("member frame of %d bytes, shorter than its header", len(b))
+		return m, fmt.Errorf("member frame of %d bytes, shorter than its header: %w", len(b), ErrCorrupt)
 	}
 	if b[0] != memberVersion {
-		return m, fmt.Errorf("member frame version %d, this binary reads %d", b[0], memberVersion)
+		return m, fmt.Errorf("member frame version %d, this binary reads %d: %w", b[0], memberVersion, ErrCorrupt)
 	}
 	copy(m.Group[:], b[1:33])
 	rest := b[33:]
 	off, n := binary.Uvarint(rest)
-	if n <= 0 || off > 1<<32-1 {
-		return m, fmt.Errorf("member frame: bad offset")
+	if n <= 0 || off > 1<<32-1 || n != uvarintLen(off) {
+		return m, fmt.Errorf("member frame: bad offset: %w", ErrCorrupt)
 	}
 	rest = rest[n:]
 	length, n := binary.Uvarint(rest)
-	if n <= 0 || length > 1<<32-1 {
-		return m, fmt.Errorf("member frame: bad length")
+	if n <= 0 || length > 1<<32-1 || n != uvarintLen(length) {
+		return m, fmt.Errorf("member frame: bad length: %w", ErrCorrupt)
 	}
 	if len(rest) != n {
-		return m, fmt.Errorf("member frame: %d bytes after its length", len(rest)-n)
+		return m, fmt.Errorf("member frame: %d bytes after its length: %w", len(rest)-n, ErrCorrupt)
 	}
 	if off+length > 1<<32-1 {
-		return m, fmt.Errorf("member frame: offset %d + length %d past 4 GiB", off, length)
+		return m, fmt.Errorf("member frame: offset %d + length %d past 4 GiB: %w", off, length, ErrCorrupt)
 	}
 	m.Offset, m.Length = uint32(off), uint32(length)
 	return m, nil
+}
+
+// uvarintLen is the length of v's shortest uvarint encoding.
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
 }

@@ -186,7 +186,7 @@ func TestMemberReadPathRefuses(t *testing.T) {
 	}{
 		{noGroup, "data blob " + noGroup.Short() + ": group " + missing.Short() + " is in no pack the index knows: not found"},
 		{past, fmt.Sprintf("data blob %s: member at %d+10 of group %s of %d bytes (pack %s)", past.Short(), len(plain)-5, gid.Short(), len(plain), pk(past))},
-		{badVersion, "data blob " + badVersion.Short() + ": member frame in pack " + pk(badVersion) + ": member frame version 2, this binary reads 1"},
+		{badVersion, "data blob " + badVersion.Short() + ": member frame in pack " + pk(badVersion) + ": member frame version 2, this binary reads 1: chunk: corrupt stored data"},
 		{short, "data blob " + short.Short() + ": member of 10 bytes, index says 5 (pack " + pk(short) + ")"},
 		{wrongID, "pack " + pk(wrongID) + ": data blob " + wrongID.Short() + ": content does not match its ID"},
 		{ofMember, "data blob " + ofMember.Short() + ": group " + ids[0].Short() + " is itself a delta or a member (it must be stored whole)"},
