@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"memento/chunk"
+	"memento/index"
 	"memento/repo"
 )
 
@@ -131,18 +132,28 @@ func (s *statser) tree(id chunk.ID) (treeSum, error) {
 }
 
 // sizes adds the stored and raw sizes of the space's distinct blobs, from
-// the index (no data is read).
+// the index, and the stored size of the groups their members are slices of
+// (groupSizes: only those frames are read).
 func (s *statser) sizes(st *Stats) error {
 	ids := slices.Collect(maps.Keys(s.data))
 	locs, err := s.r.Locate(s.space, ids)
 	if err != nil {
 		return err
 	}
+	var members []chunk.ID
+	var mlocs []index.Location
 	for _, id := range ids {
 		l := locs[id]
 		st.DataBlobs++
 		st.DataRawBytes += uint64(l.RawLength)
 		st.DataStoredBytes += uint64(l.Length)
+		if l.Flags&repo.FlagMember != 0 {
+			members = append(members, id)
+			mlocs = append(mlocs, l)
+		}
+	}
+	if err := s.groupSizes(st, members, mlocs); err != nil {
+		return err
 	}
 	tids := slices.Collect(maps.Keys(s.trees))
 	tlocs, err := s.r.Locate(s.space, tids)
@@ -152,6 +163,36 @@ func (s *statser) sizes(st *Stats) error {
 	for _, id := range tids {
 		st.TreeBlobs++
 		st.TreeStoredBytes += uint64(tlocs[id].Length)
+	}
+	return nil
+}
+
+// groupSizes adds to the stored bytes those of the groups (format 6) the
+// members ids at locs are slices of, each once and not already counted as
+// a blob of the snapshots: a member's stored form is a frame of a few dozen
+// bytes, its bytes are stored in its group. The frames are read
+// (RefTargets), a few ranged reads per pack.
+func (s *statser) groupSizes(st *Stats, ids []chunk.ID, locs []index.Location) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	groups, errs := s.r.RefTargets(s.ctx, s.space, ids, locs)
+	want := map[chunk.ID]struct{}{}
+	for i, err := range errs {
+		if err != nil {
+			return err
+		}
+		if _, counted := s.data[groups[i]]; !counted {
+			want[groups[i]] = struct{}{}
+		}
+	}
+	gids := slices.Collect(maps.Keys(want))
+	glocs, err := s.r.Locate(s.space, gids)
+	if err != nil {
+		return err
+	}
+	for _, id := range gids {
+		st.DataStoredBytes += uint64(glocs[id].Length)
 	}
 	return nil
 }
