@@ -3,12 +3,17 @@ package maintenance
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
 	"memento/repo/restore/restoretest"
 )
 
@@ -76,5 +81,56 @@ func TestGroupedFilesPruneGroupTwiceMembersApart(t *testing.T) {
 	}
 	if res, err := Prune(ctx, r, PruneOptions{MaxUnused: 0}); err != nil || res.PacksDeleted+res.PacksRepacked != 0 {
 		t.Fatalf("prune after a prune: %v %+v", err, res)
+	}
+}
+
+// TestPruneKeepsGroupsPhase1Dropped: a backup saved between phase 1 and
+// phase 2 deduplicates small files against members whose groups phase 1
+// planned to drop (the pack of a forgotten snapshot's groups, repacked
+// for the one file a kept snapshot still uses). Phase 2 keeps the pack
+// back: the new snapshot restores byte for byte and check --read-data
+// finds nothing, then and after the next prune.
+func TestPruneKeepsGroupsPhase1Dropped(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	var files [][]byte
+	for i := range 60 {
+		b := []byte(strings.Repeat(fmt.Sprintf("def f%d(x):\n    return x + %d\n", i, i), 40+i))
+		files = append(files, b)
+		repotest.WriteFile(t, filepath.Join(src, fmt.Sprintf("m%02d.py", i)), b, 0o644)
+	}
+	old := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	if fl := flags(t, tr.Repository, tr.ChunkKey("").Sum(files[0])); fl != repo.FlagMember {
+		t.Fatalf("m00.py: flags %#x, want a member", fl)
+	}
+	keep := filepath.Join(t.TempDir(), "keep")
+	repotest.WriteFile(t, filepath.Join(keep, "m00.py"), files[0], 0o644)
+	kept := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{keep}})
+	forgetAll(t, tr.Repository, old)
+	again := filepath.Join(t.TempDir(), "again")
+	for i := 10; i < 50; i++ {
+		repotest.WriteFile(t, filepath.Join(again, fmt.Sprintf("c%02d.py", i)), files[i], 0o644)
+	}
+	var sn *repo.Snapshot
+	res, err := Prune(ctx, tr.Repository, PruneOptions{
+		MaxUnused: 0,
+		BetweenPhases: func(ctx context.Context) error {
+			var err error
+			sn, err = backup.Backup(ctx, tr.Repository, backup.BackupOptions{Paths: []string{again}})
+			return err
+		},
+	})
+	if err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	if sn.Summary.NewBytes != 0 || res.Exclusive == nil || res.Exclusive.PacksKeptBack == 0 {
+		t.Fatalf("backup between the phases stored %d new bytes; phase 2 %+v", sn.Summary.NewBytes, res.Exclusive)
+	}
+	for range 2 {
+		mustCheck(t, tr.Repository, true)
+		repotest.CompareTrees(t, repotest.DigestTree(t, again), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "again")))
+		repotest.CompareTrees(t, repotest.DigestTree(t, keep), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, kept), "keep")))
+		prune(t, tr.Repository, PruneOptions{MaxUnused: 0})
 	}
 }
