@@ -34,6 +34,17 @@ import (
 // Close returns ErrClosed.
 func (p *Pipeline) SplitSmall(data []byte, scratch *[]byte, relPath string, params Params, key Key,
 	known func(ID) bool, store func(*Chunk) error) (ids []ID, sum [32]byte, err error) {
+	return p.SplitSmallGrouped(data, scratch, relPath, params, key, known, nil, store)
+}
+
+// SplitSmallGrouped is SplitSmall for a repository that groups small files
+// (format 6): a chunk the repository lacks (known says no) of a Groupable
+// file is offered to group, which takes its bytes (copying them: data is
+// the caller's) into a group blob and reports true, before any compression;
+// when group reports false the chunk is compressed and stored as
+// SplitSmall does. A nil group is SplitSmall.
+func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath string, params Params, key Key,
+	known func(ID) bool, group func(id ID, data []byte) (bool, error), store func(*Chunk) error) (ids []ID, sum [32]byte, err error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
@@ -57,6 +68,15 @@ func (p *Pipeline) SplitSmall(data []byte, scratch *[]byte, relPath string, para
 	id := key.Sum(data)
 	if known != nil && known(id) {
 		return []ID{id}, sum, nil
+	}
+	if group != nil && kind == kindDefault {
+		taken, err := group(id, data)
+		if err != nil {
+			return nil, sum, fmt.Errorf("store chunk 0 (%s) at offset 0: %w", id.Short(), err)
+		}
+		if taken {
+			return []ID{id}, sum, nil
+		}
 	}
 	out := scratch
 	if out == nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"memento/chunk"
+	"memento/index"
 )
 
 // RetentionExtender is implemented by backends that write every file
@@ -93,7 +94,7 @@ func (r *Repository) ExtendChunkRetention(ctx context.Context, space string, ids
 		return nil, nil
 	}
 	start := time.Now()
-	packs, err := r.chunkPacks(space, ids)
+	packs, err := r.chunkPacks(ctx, space, ids)
 	if err != nil {
 		return nil, fmt.Errorf("retention of the WAL records' packs: %w", err)
 	}
@@ -185,7 +186,7 @@ func ExtendPackRetention(ctx context.Context, ex RetentionExtender, packs [][32]
 }
 
 // treePacks is every pack holding a copy of a tree or chunk the tree root
-// of space uses.
+// of space uses, or the base or group one of its chunks needs (chunkPacks).
 func (r *Repository) treePacks(ctx context.Context, space string, root chunk.ID) ([][32]byte, error) {
 	seen := map[chunk.ID]struct{}{}
 	var ids []chunk.ID
@@ -229,18 +230,60 @@ func (r *Repository) treePacks(ctx context.Context, space string, root chunk.ID)
 	if err := walk(root); err != nil {
 		return nil, err
 	}
-	return r.chunkPacks(space, ids)
+	return r.chunkPacks(ctx, space, ids)
 }
 
-// chunkPacks is every pack holding a copy of one of ids in space.
-func (r *Repository) chunkPacks(space string, ids []chunk.ID) ([][32]byte, error) {
+// chunkPacks is every pack holding a copy of one of ids in space, and
+// every pack holding a copy of what a copy stored as a reference needs: a
+// delta's base (format 4), a member's group (format 6). Their frames are
+// read for it (RefTargets): the base or group is often in another pack
+// (a delta of a later backup, a member and its group that prune's repack
+// put into two packs), which would otherwise expire first. A frame that
+// cannot be read only warns: what it names is unreadable already.
+func (r *Repository) chunkPacks(ctx context.Context, space string, ids []chunk.ID) ([][32]byte, error) {
 	locs, err := r.ix.LookupAll(StorageSpace(space), ids)
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	set := map[[32]byte]struct{}{}
 	var packs [][32]byte
-	for _, ls := range locs {
+	var refs []chunk.ID
+	var refLocs []index.Location
+	for id, ls := range locs {
+		for _, l := range ls {
+			if _, ok := set[l.Pack]; !ok {
+				set[l.Pack] = struct{}{}
+				packs = append(packs, l.Pack)
+			}
+			if !storedWhole(l) && BlobType(l.Type) == DataBlob {
+				refs = append(refs, id)
+				refLocs = append(refLocs, l)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return packs, nil
+	}
+	targets, errs := r.RefTargets(ctx, space, refs, refLocs)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var want []chunk.ID
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			want = append(want, targets[i])
+		case errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound):
+			r.log.Warn("retention: a delta or member blob cannot be read; the pack of its base or group is not extended", "space", space, "blob", refs[i].Short(), "err", err)
+		default:
+			return nil, err
+		}
+	}
+	tlocs, err := r.ix.LookupAll(StorageSpace(space), want)
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	for _, ls := range tlocs {
 		for _, l := range ls {
 			if _, ok := set[l.Pack]; !ok {
 				set[l.Pack] = struct{}{}

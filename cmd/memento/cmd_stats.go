@@ -20,12 +20,14 @@ snapshot the filters select (all of them by default):
   restore size   the files of every snapshot, as often as they appear:
                  what restoring them all would write (restic's restore-size)
   raw data       the distinct data blobs they reference, uncompressed and
-                 as stored (compressed, encrypted), and their tree blobs
+                 as stored (compressed, encrypted; a small file stored in
+                 a group counts its group, once), and their tree blobs
                  (restic's raw-data)
   dedup ratio    restore size / distinct uncompressed data
   compression    distinct uncompressed data / its stored size
 
-Every distinct tree is read once; no file data is read. --mode restore-size
+Every distinct tree is read once; no file data is read (but the frames
+naming the groups of small files, format 6). --mode restore-size
 skips the blob sizes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if mode != "all" && mode != "restore-size" && mode != "raw-data" {

@@ -148,6 +148,14 @@ type archiver struct {
 	// stored as deltas of the parent's (format 4: delta.go).
 	deltas      deltaRepo
 	deltaChunks atomic.Uint64
+	// groups, when small files are stored as members of group blobs
+	// (format 6, path backups: group.go), holds the open groups the
+	// small-file workers take turns to fill; groupSize is the plaintext
+	// bytes at which a group is stored (groupSize), addGroup
+	// SplitSmallGrouped's hook.
+	groups    chan *fileGroup
+	groupSize int
+	addGroup  func(chunk.ID, []byte) (bool, error)
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 }
@@ -245,12 +253,23 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	if dr, ok := r.(deltaRepo); ok && r.Config().DeltaBlobs() {
 		a.deltas = dr
 	}
+	// An Engram space's small files (its hot tier, checkpoint, metadata:
+	// a few KiB a space, rewritten by every checkpoint) are not grouped:
+	// a group would save nothing and be rewritten by every backup.
+	if r.Config().GroupedFiles() && opts.Space == "" {
+		a.startGroups(groupSize(r.Config().PackSize), openGroups())
+	}
 	var smallWorkers sync.WaitGroup
 	for range maxConcurrentSmallFiles {
 		smallWorkers.Go(a.smallWorker)
 	}
-	defer smallWorkers.Wait()
-	defer close(a.smallJobs) // every job is done once the walk returns
+	// endSmall stops the small-file workers, every job being done once the
+	// walk returns. It runs before the packer's Flush or Abort.
+	endSmall := sync.OnceFunc(func() {
+		close(a.smallJobs)
+		smallWorkers.Wait()
+	})
+	defer endSmall()
 
 	var parentRoot *parentTree
 	if parent != nil {
@@ -268,6 +287,13 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		} else {
 			root, werr = a.saveItems(ctx, roots, parentRoot, "")
 		}
+	}
+	endSmall()
+	if werr == nil && ctx.Err() == nil {
+		// Every file is read: the open groups go to the packer now. After
+		// a failure they are dropped: their members were claimed
+		// (Packer.Claim) but never added, so no index lists them.
+		werr = a.storeOpenGroups()
 	}
 	if werr == nil && opts.AfterFiles != nil {
 		werr = opts.AfterFiles()
@@ -986,10 +1012,16 @@ func (a *archiver) saveSmallData(ctx context.Context, fsPath, relPath string, n 
 	return a.splitSmall(fsPath, relPath, n, params, data, &slot.stored)
 }
 
-// splitSmall stores a small file's data, read whole, as its one chunk.
+// splitSmall stores a small file's data, read whole, as its one chunk: as
+// a member of an open group where the repository groups small files and
+// the file is one to group (groupable), else alone.
 func (a *archiver) splitSmall(fsPath, relPath string, n *repo.Node, params chunk.Params, data []byte, scratch *[]byte) error {
 	a.prog.Bytes.Add(int64(len(data)))
-	ids, sum, err := a.pipe.SplitSmall(data, scratch, relPath, params, a.key, a.isKnown, a.storeChunk)
+	var group func(chunk.ID, []byte) (bool, error)
+	if a.groups != nil && groupable(len(data)) {
+		group = a.addGroup
+	}
+	ids, sum, err := a.pipe.SplitSmallGrouped(data, scratch, relPath, params, a.key, a.isKnown, group, a.storeChunk)
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
 	}

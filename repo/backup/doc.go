@@ -41,4 +41,11 @@
 // for any file a batch could not read whole, each file is read with read(2)
 // as before. A pack write that fails stops the walk: the backup fails with
 // that error without reading the rest.
+//
+// In a repository of format 6 a path backup stores the small files it adds
+// (64 B to 256 KiB, not WAL, warm or cold files) as members of group blobs:
+// the small-file workers append them to a few open groups, each stored,
+// compressed once, when it reaches 1 MiB, and the last ones when the walk
+// has succeeded (group.go). An Engram space's few small files are stored
+// alone.
 package backup

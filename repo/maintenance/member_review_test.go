@@ -1,0 +1,136 @@
+package maintenance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"memento/chunk"
+	"memento/repo"
+	"memento/repo/backup"
+	"memento/repo/backup/backuptest"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
+)
+
+// TestGroupedFilesPruneGroupTwiceMembersApart: group A exists twice (in
+// the fixture's pack and alone in a second pack) and its members a second
+// time in a third pack without it, as prune's repack and two writers can
+// leave them. Once sn1 is forgotten, prune keeps one copy of group A and
+// of sn2's two members, whichever packs they are in: sn2 restores byte for
+// byte, check --read-data finds nothing, and a second prune has nothing to
+// do.
+func TestGroupedFilesPruneGroupTwiceMembersApart(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx := context.Background()
+	r := f.tr.Repository
+	var plain []byte
+	for _, b := range f.filesA {
+		plain = append(plain, b...)
+	}
+	stored, compressed := chunk.Compress(nil, plain, chunk.LevelFastest)
+	if !compressed {
+		t.Fatal("group A did not compress")
+	}
+	write := func(add func(p *repo.Packer)) {
+		p := r.NewPacker(ctx, "")
+		add(p)
+		packs, _, err := p.Flush()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SaveIndex(ctx, packs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(func(p *repo.Packer) {
+		if err := p.Add(repo.DataBlob, f.gA, repo.FlagCompressed, len(plain), stored); err != nil {
+			t.Fatal(err)
+		}
+	})
+	write(func(p *repo.Packer) {
+		off := 0
+		for i, b := range f.filesA {
+			frame := chunk.AppendMember(nil, chunk.Member{Group: f.gA, Offset: uint32(off), Length: uint32(len(b))})
+			if err := p.Add(repo.DataBlob, f.nodesA[i].Content[0], repo.FlagMember, len(b), frame); err != nil {
+				t.Fatal(err)
+			}
+			off += len(b)
+		}
+	})
+	if _, err := Forget(ctx, r, ForgetOptions{IDs: []string{f.sn1.ID.String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prune(ctx, r, PruneOptions{MaxUnused: 0}); err != nil {
+		t.Fatal(err)
+	}
+	r = f.tr.Reopen(t)
+	rep, err := Check(ctx, r, CheckOptions{ReadData: true})
+	if err != nil || blobErrors(rep) != 0 {
+		t.Fatalf("check --read-data after prune: %v %+v", err, rep.Findings)
+	}
+	dst := restoretest.Restore(t, r, f.sn2)
+	for i, n := range f.nodesA[:2] {
+		if b, err := os.ReadFile(filepath.Join(dst, n.Name)); err != nil || !bytes.Equal(b, f.filesA[i]) {
+			t.Fatalf("restored %s after prune: %v", n.Name, err)
+		}
+	}
+	if res, err := Prune(ctx, r, PruneOptions{MaxUnused: 0}); err != nil || res.PacksDeleted+res.PacksRepacked != 0 {
+		t.Fatalf("prune after a prune: %v %+v", err, res)
+	}
+}
+
+// TestPruneKeepsGroupsPhase1Dropped: a backup saved between phase 1 and
+// phase 2 deduplicates small files against members whose groups phase 1
+// planned to drop (the pack of a forgotten snapshot's groups, repacked
+// for the one file a kept snapshot still uses). Phase 2 keeps the pack
+// back: the new snapshot restores byte for byte and check --read-data
+// finds nothing, then and after the next prune.
+func TestPruneKeepsGroupsPhase1Dropped(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src")
+	var files [][]byte
+	for i := range 60 {
+		b := []byte(strings.Repeat(fmt.Sprintf("def f%d(x):\n    return x + %d\n", i, i), 40+i))
+		files = append(files, b)
+		repotest.WriteFile(t, filepath.Join(src, fmt.Sprintf("m%02d.py", i)), b, 0o644)
+	}
+	old := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	if fl := flags(t, tr.Repository, tr.ChunkKey("").Sum(files[0])); fl != repo.FlagMember {
+		t.Fatalf("m00.py: flags %#x, want a member", fl)
+	}
+	keep := filepath.Join(t.TempDir(), "keep")
+	repotest.WriteFile(t, filepath.Join(keep, "m00.py"), files[0], 0o644)
+	kept := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{keep}})
+	forgetAll(t, tr.Repository, old)
+	again := filepath.Join(t.TempDir(), "again")
+	for i := 10; i < 50; i++ {
+		repotest.WriteFile(t, filepath.Join(again, fmt.Sprintf("c%02d.py", i)), files[i], 0o644)
+	}
+	var sn *repo.Snapshot
+	res, err := Prune(ctx, tr.Repository, PruneOptions{
+		MaxUnused: 0,
+		BetweenPhases: func(ctx context.Context) error {
+			var err error
+			sn, err = backup.Backup(ctx, tr.Repository, backup.BackupOptions{Paths: []string{again}})
+			return err
+		},
+	})
+	if err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	if sn.Summary.NewBytes != 0 || res.Exclusive == nil || res.Exclusive.PacksKeptBack == 0 {
+		t.Fatalf("backup between the phases stored %d new bytes; phase 2 %+v", sn.Summary.NewBytes, res.Exclusive)
+	}
+	for range 2 {
+		mustCheck(t, tr.Repository, true)
+		repotest.CompareTrees(t, repotest.DigestTree(t, again), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "again")))
+		repotest.CompareTrees(t, repotest.DigestTree(t, keep), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, kept), "keep")))
+		prune(t, tr.Repository, PruneOptions{MaxUnused: 0})
+	}
+}
