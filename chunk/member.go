@@ -14,8 +14,8 @@ import (
 //
 //	u8 version (1) | [32] group ID | uvarint offset | uvarint length
 //
-// offset and length place the chunk in the group's plaintext; nothing
-// follows them.
+// offset and length place the chunk in the group's plaintext, each in its
+// shortest uvarint encoding; nothing follows them.
 
 const memberVersion = 1
 
@@ -36,32 +36,42 @@ func AppendMember(dst []byte, m Member) []byte {
 	return binary.AppendUvarint(dst, uint64(m.Length))
 }
 
-// ParseMember parses a member frame. Its errors name what is wrong; the
-// caller names the blob.
+// uvarintLen is the length of the shortest uvarint encoding of v, the one
+// frames use: ParseMember refuses longer ones, so a member has one frame.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// ParseMember parses a member frame. Its errors (wrapping ErrCorrupt) name
+// what is wrong; the caller names the blob.
 func ParseMember(b []byte) (Member, error) {
 	var m Member
 	if len(b) < 1+32 {
-		return m, fmt.Errorf("member frame of %d bytes, shorter than its header", len(b))
+		return m, fmt.Errorf("member frame of %d bytes, shorter than its header: %w", len(b), ErrCorrupt)
 	}
 	if b[0] != memberVersion {
-		return m, fmt.Errorf("member frame version %d, this binary reads %d", b[0], memberVersion)
+		return m, fmt.Errorf("member frame version %d (this binary reads %d): %w", b[0], memberVersion, ErrCorrupt)
 	}
 	copy(m.Group[:], b[1:33])
 	rest := b[33:]
 	off, n := binary.Uvarint(rest)
-	if n <= 0 || off > 1<<32-1 {
-		return m, fmt.Errorf("member frame: bad offset")
+	if n <= 0 || off > 1<<32-1 || n != uvarintLen(off) {
+		return m, fmt.Errorf("member frame: bad offset: %w", ErrCorrupt)
 	}
 	rest = rest[n:]
 	length, n := binary.Uvarint(rest)
-	if n <= 0 || length > 1<<32-1 {
-		return m, fmt.Errorf("member frame: bad length")
+	if n <= 0 || length > 1<<32-1 || n != uvarintLen(length) {
+		return m, fmt.Errorf("member frame: bad length: %w", ErrCorrupt)
 	}
 	if len(rest) != n {
-		return m, fmt.Errorf("member frame: %d bytes after its length", len(rest)-n)
+		return m, fmt.Errorf("member frame: %d bytes after its length: %w", len(rest)-n, ErrCorrupt)
 	}
 	if off+length > 1<<32-1 {
-		return m, fmt.Errorf("member frame: offset %d + length %d past 4 GiB", off, length)
+		return m, fmt.Errorf("member frame: offset %d + length %d past 4 GiB: %w", off, length, ErrCorrupt)
 	}
 	m.Offset, m.Length = uint32(off), uint32(length)
 	return m, nil

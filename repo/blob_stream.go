@@ -409,6 +409,14 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 		} else {
 			e2e := s.t == DataBlob && !s.opts.Stored && s.opts.EndToEnd != nil && s.opts.EndToEnd(sb.ID)
 			sb.Data, sb.Pooled, sb.Err = s.r.openSealed(ctx, run.sealed(rb.b, k), s.space, s.t, sb.ID, sb.Loc, mode, s.opts.Stored, e2e, s.alloc())
+			if sb.Err == nil && !e2e && !s.opts.Stored && s.t == DataBlob && storedWhole(sb.Loc) && k+1 < len(out) && out[k+1].Loc.Flags&FlagMember != 0 {
+				// A whole blob followed by a member: a group and the first
+				// of its members, as AddGroup writes them. Its members,
+				// opened next, find it decoded (check --read-data opens
+				// every blob of a pack: each group was read and decoded
+				// twice).
+				s.r.groups.add(groupKey{StorageSpace(s.space), sb.ID}, sb.Data)
+			}
 		}
 		if sb.Err != nil && s.opts.Fallback && !s.opts.Stored && ctx.Err() == nil {
 			s.otherCopy(ctx, sb)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 
-	"golang.org/x/sync/errgroup"
-
 	"memento/chunk"
 	"memento/index"
 )
@@ -19,7 +17,7 @@ import (
 // base is never itself a delta (depth 1). The link from a delta to its base
 // is recorded in the delta's own (sealed) frame only: the FlagDelta bit of
 // the pack header and the index says which blobs to read for it (prune and
-// check: DeltaBases), so index rebuilds and replication, which copy packs
+// check: RefTargets), so index rebuilds and replication, which copy packs
 // whole, keep it without any change to the index's formats.
 
 // deltaWhat names a delta chunk in errors.
@@ -149,53 +147,24 @@ func (r *Repository) readWhole(ctx context.Context, space, what, role string, re
 	return nil, firstErr
 }
 
-// storedWhole reports whether the blob at l is stored whole: neither a
-// delta nor a member, which name another blob for their bytes.
-func storedWhole(l index.Location) bool { return l.Flags&(FlagDelta|FlagMember) == 0 }
+// storedWhole reports whether the blob at l is stored whole (StoredWhole).
+func storedWhole(l index.Location) bool { return StoredWhole(l.Flags) }
 
-// DeltaBases reads the frames of the delta blobs ids of a space, at locs
-// (index by index; an id may come twice, at two copies), and returns each
-// one's base, or why it could not be read (a *CorruptError naming the
-// delta, the backend's or ctx's error): prune and check keep and look for
-// what a live delta needs. Only the frames are read and authenticated, not
-// the bases.
-func (r *Repository) DeltaBases(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error) {
-	bases := make([]chunk.ID, len(ids))
-	errs := make([]error, len(ids))
-	var g errgroup.Group
-	g.SetLimit(8)
-	for i, id := range ids {
-		g.Go(func() error {
-			bases[i], errs[i] = r.readDeltaFrame(ctx, id, locs[i])
-			return nil
-		})
-	}
-	_ = g.Wait()
-	return bases, errs
-}
+// StoredWhole reports whether a blob of these flags is stored whole:
+// neither a delta nor a member, whose stored forms name another blob (a
+// base, a group) for their bytes.
+func StoredWhole(flags uint8) bool { return flags&(FlagDelta|FlagMember) == 0 }
 
 // readDeltaFrame reads, authenticates and parses one delta's frame.
 func (r *Repository) readDeltaFrame(ctx context.Context, id chunk.ID, loc index.Location) (chunk.ID, error) {
-	what := deltaWhat(id)
 	if loc.Flags&FlagDelta == 0 {
-		return chunk.ID{}, Corruptf(what, "not a delta blob (flags %#02x)", loc.Flags)
+		return chunk.ID{}, Corruptf(deltaWhat(id), "not a delta blob (flags %#02x)", loc.Flags)
 	}
 	sealed, err := r.readSealed(ctx, DataBlob, id, loc)
 	if err != nil {
 		return chunk.ID{}, err
 	}
-	plain, err := openInPlace(r.seal, sealed, blobAD(DataBlob, id))
-	if err != nil {
-		return chunk.ID{}, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("data blob %s at offset %d", id.Short(), loc.Offset), Err: err}
-	}
-	d, err := chunk.ParseDelta(plain)
-	if err != nil {
-		return chunk.ID{}, &CorruptError{What: what, Detail: "delta frame in pack " + ShortHex(loc.Pack), Err: err}
-	}
-	if d.Base == id {
-		return chunk.ID{}, Corruptf(what, "delta on itself")
-	}
-	return d.Base, nil
+	return r.refTarget(id, loc, sealed)
 }
 
 // DeltaBase returns the base a new delta of the chunk at the place of prev

@@ -109,9 +109,9 @@ func TestDeltaReadPathRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []chunk.ID{id1, id2}
-	bases, errs := tr.DeltaBases(ctx, "", ids, []index.Location{locs[id1], locs[id2]})
+	bases, errs := tr.RefTargets(ctx, "", ids, []index.Location{locs[id1], locs[id2]})
 	if errs[0] != nil || errs[1] != nil || bases[0] != baseID || bases[1] != id1 {
-		t.Fatalf("DeltaBases: %v %v", bases, errs)
+		t.Fatalf("RefTargets: %v %v", bases, errs)
 	}
 }
 

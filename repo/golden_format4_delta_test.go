@@ -66,7 +66,7 @@ func TestGoldenRepositoryFormat4Delta(t *testing.T) {
 		if err != nil || locs[d].Flags != repo.FlagDelta || contents[1][0] != contents[0][0] {
 			t.Fatalf("rebuild %v: second snapshot's chunk 1: flags %#x (%v), want a delta", rebuild, locs[d].Flags, err)
 		}
-		bases, errs := r.DeltaBases(ctx, "", []chunk.ID{d}, []index.Location{locs[d]})
+		bases, errs := r.RefTargets(ctx, "", []chunk.ID{d}, []index.Location{locs[d]})
 		if errs[0] != nil || bases[0] != contents[0][1] {
 			t.Fatalf("rebuild %v: delta's base %s (%v), want %s", rebuild, bases[0].Short(), errs[0], contents[0][1].Short())
 		}

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"sync"
@@ -150,6 +151,40 @@ func (c *groupCache) get(ctx context.Context, k groupKey, load func() ([]byte, e
 	}
 }
 
+// add caches a copy of group k's verified plaintext data, read by a
+// caller that had it at hand (StreamBlobs), unless it is cached already.
+func (c *groupCache) add(k groupKey, data []byte) {
+	if len(data) > groupCacheBytes/2 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; ok {
+		return
+	}
+	if c.m == nil {
+		c.m = map[groupKey]*groupEntry{}
+	}
+	e := &groupEntry{done: make(chan struct{}), data: bytes.Clone(data)}
+	close(e.done)
+	c.m[k] = e
+	c.insert(k, e)
+}
+
+// insert puts loaded entry e of k first in the LRU list and evicts the
+// least recently used groups past the bound. c.mu is held.
+func (c *groupCache) insert(k groupKey, e *groupEntry) {
+	e.elem = c.lru.PushFront(k)
+	c.bytes += int64(len(e.data))
+	for c.bytes > groupCacheBytes {
+		old := c.lru.Remove(c.lru.Back()).(groupKey)
+		oe := c.m[old]
+		delete(c.m, old)
+		oe.elem = nil
+		c.bytes -= int64(len(oe.data))
+	}
+}
+
 // fill loads entry e of k, caches it if it fits, and wakes its waiters.
 func (c *groupCache) fill(k groupKey, e *groupEntry, load func() ([]byte, error)) ([]byte, error) {
 	defer close(e.done)
@@ -161,14 +196,6 @@ func (c *groupCache) fill(k groupKey, e *groupEntry, load func() ([]byte, error)
 		delete(c.m, k)
 		return data, err
 	}
-	e.elem = c.lru.PushFront(k)
-	c.bytes += int64(len(data))
-	for c.bytes > groupCacheBytes {
-		old := c.lru.Remove(c.lru.Back()).(groupKey)
-		oe := c.m[old]
-		delete(c.m, old)
-		oe.elem = nil
-		c.bytes -= int64(len(oe.data))
-	}
+	c.insert(k, e)
 	return data, nil
 }

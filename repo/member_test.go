@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"memento/chunk"
+	"memento/index"
 	"memento/repo/slabmem"
 )
 
@@ -75,6 +76,18 @@ func TestMemberReadPath(t *testing.T) {
 	for i, id := range ids {
 		want[id] = files[i]
 	}
+	// A stream of a pack's blobs in order (check --read-data) decodes the
+	// group once, before its members, which find it cached.
+	err := tr.StreamBlobs(ctx, "", DataBlob, append([]chunk.ID{gid}, ids...), StreamOptions{Buffer: BufferBorrowed}, func(b StreamBlob) error {
+		if b.Err != nil || !bytes.Equal(b.Data, want[b.ID]) {
+			t.Errorf("blob %s: %v", b.ID.Short(), b.Err)
+		}
+		return nil
+	})
+	if err != nil || tr.groups.loads != 0 {
+		t.Fatalf("stream of a group and its members: %v, the group read again %d times for its members, want 0", err, tr.groups.loads)
+	}
+	tr.groups = groupCache{}
 	for i, id := range ids {
 		got, err := tr.ReadBlob(ctx, "", DataBlob, id)
 		if err != nil || !bytes.Equal(got, files[i]) {
@@ -110,8 +123,33 @@ func TestMemberReadPath(t *testing.T) {
 			m.Release()
 		}
 	}
+	// RefTargets: the frames of one pack, asked for out of order and
+	// twice, read in runs, each answer in its place.
+	locs, err := tr.Locate("", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := []chunk.ID{ids[5], ids[0], ids[3], ids[0], gid}
+	var ls []index.Location
+	for _, id := range ask {
+		ls = append(ls, locs[id])
+	}
+	gl, err := tr.Locate("", []chunk.ID{gid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls[4] = gl[gid]
+	groups, errs := tr.RefTargets(ctx, "", ask, ls)
+	for i := range 4 {
+		if errs[i] != nil || groups[i] != gid {
+			t.Fatalf("RefTargets %d: %s %v, want %s", i, groups[i].Short(), errs[i], gid.Short())
+		}
+	}
+	if want := "data blob " + gid.Short() + ": not a delta or member blob (flags 0x01, pack " + ShortHex(ls[4].Pack) + ")"; errs[4] == nil || errs[4].Error() != want {
+		t.Fatalf("RefTargets of the group: %v, want %q", errs[4], want)
+	}
 	// Stored: each member's frame, once verified.
-	err := tr.StreamBlobs(ctx, "", DataBlob, ids, StreamOptions{Stored: true}, func(b StreamBlob) error {
+	err = tr.StreamBlobs(ctx, "", DataBlob, ids, StreamOptions{Stored: true}, func(b StreamBlob) error {
 		i := 0
 		for ids[i] != b.ID {
 			i++
@@ -174,7 +212,7 @@ func TestMemberReadPathRefuses(t *testing.T) {
 	}{
 		{noGroup, "data blob " + noGroup.Short() + ": group " + missing.Short() + " is in no pack the index knows: not found"},
 		{past, fmt.Sprintf("data blob %s: member at %d+10 of group %s of %d bytes (pack %s)", past.Short(), len(plain)-5, gid.Short(), len(plain), pk(past))},
-		{badVersion, "data blob " + badVersion.Short() + ": member frame in pack " + pk(badVersion) + ": member frame version 2, this binary reads 1"},
+		{badVersion, "data blob " + badVersion.Short() + ": member frame in pack " + pk(badVersion) + ": member frame version 2 (this binary reads 1): chunk: corrupt stored data"},
 		{short, "data blob " + short.Short() + ": member of 10 bytes, index says 5 (pack " + pk(short) + ")"},
 		{wrongID, "pack " + pk(wrongID) + ": data blob " + wrongID.Short() + ": content does not match its ID"},
 		{ofMember, "data blob " + ofMember.Short() + ": group " + ids[0].Short() + " is itself a delta or a member (it must be stored whole)"},

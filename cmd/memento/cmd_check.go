@@ -19,9 +19,10 @@ func newCheckCommand(a *app) *cobra.Command {
 		Long: `check verifies the repository as a whole: every file is where its name says and
 key and archive files hash to their names; the index files agree with the packs'
 own headers (no pack missing, truncated or unindexed); every snapshot's manifest
-verifies and its trees and chunks resolve (a delta blob a snapshot uses must
-name a base some pack holds whole: format 4); the audit trail verifies and no
-snapshot vanished without a prune; stale locks are reported.
+verifies and its trees and chunks resolve (a delta or member blob a snapshot
+uses must name a base or group some pack holds whole: formats 4 and 6); the
+audit trail verifies and no snapshot vanished without a prune; stale locks are
+reported.
 
 --read-data also reads every pack whole: its BLAKE3 against its name, and every
 blob in it decrypted and checked, whether a snapshot uses it or not.

@@ -15,6 +15,7 @@ type Repository interface {
 	LoadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tree, error)
 	Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error)
 	StreamBlobs(ctx context.Context, space string, t repo.BlobType, ids []chunk.ID, opts repo.StreamOptions, fn func(repo.StreamBlob) error) error
+	RefTargets(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error)
 }
 
 var _ Repository = (*repo.Repository)(nil)

@@ -10,9 +10,10 @@ import (
 	"memento/repo"
 )
 
-// checkDeltaBases checks that every delta blob (format 4) a snapshot or a
-// WAL archive uses and no pack holds whole names a base that some pack holds
-// whole: a delta without its base cannot be read. headers are the packs'
+// checkDeltaBases checks that every delta blob (format 4) and member blob
+// (format 6) a snapshot or a WAL archive uses and no pack holds whole names
+// a base or a group that some pack holds whole: a delta without its base,
+// a member without its group, cannot be read. headers are the packs'
 // headers, used the data blobs the snapshots' files and the archived WAL
 // segments list, per storage space.
 func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers map[[32]byte]index.PackInfo, used map[string]map[chunk.ID]struct{}) error {
@@ -34,7 +35,7 @@ func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers
 				c = &copies{}
 				m[b.ID] = c
 			}
-			if b.Flags&repo.FlagDelta == 0 {
+			if repo.StoredWhole(b.Flags) {
 				c.whole = true
 				continue
 			}
@@ -50,7 +51,7 @@ func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers
 		spaces = append(spaces, sp)
 	}
 	sort.Strings(spaces)
-	deltas := 0
+	deltas, members := 0, 0
 	for _, sp := range spaces {
 		var ids []chunk.ID
 		var locs []index.Location
@@ -62,8 +63,14 @@ func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers
 				}
 			}
 		}
-		deltas += len(ids)
-		bases, errs := r.DeltaBases(ctx, sp, ids, locs)
+		for _, l := range locs {
+			if l.Flags&repo.FlagMember != 0 {
+				members++
+			} else {
+				deltas++
+			}
+		}
+		bases, errs := r.RefTargets(ctx, sp, ids, locs)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -74,11 +81,11 @@ func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers
 			case err != nil && !errors.Is(err, repo.ErrCorrupt) && !errors.Is(err, repo.ErrNotFound):
 				return err
 			case err != nil:
-				found = append(found, CheckFinding{SevError, what, "delta blob in pack " + repo.ShortHex(locs[i].Pack) + " cannot be read: " + err.Error()})
+				found = append(found, CheckFinding{SevError, what, refKind(locs[i]) + " blob in pack " + repo.ShortHex(locs[i].Pack) + " cannot be read: " + err.Error()})
 			case where[sp][bases[i]] == nil:
-				found = append(found, CheckFinding{SevError, what, "delta base " + bases[i].Short() + " is in no pack: chunk " + ids[i].Short() + " cannot be read"})
+				found = append(found, CheckFinding{SevError, what, refTargetName(locs[i]) + " " + bases[i].Short() + " is in no pack: chunk " + ids[i].Short() + " cannot be read"})
 			case !where[sp][bases[i]].whole:
-				found = append(found, CheckFinding{SevError, what, "delta base " + bases[i].Short() + " is stored only as a delta (a base must be stored whole): chunk " + ids[i].Short() + " cannot be read"})
+				found = append(found, CheckFinding{SevError, what, refTargetName(locs[i]) + " " + bases[i].Short() + " is stored only as a delta or a member (it must be stored whole): chunk " + ids[i].Short() + " cannot be read"})
 			}
 		}
 		sort.Slice(found, func(i, j int) bool { return found[i].What+found[i].Message < found[j].What+found[j].Message })
@@ -87,5 +94,22 @@ func checkDeltaBases(ctx context.Context, r checkRepo, rep *CheckReport, headers
 		}
 	}
 	rep.Figures["delta_blobs_used"] = float64(deltas)
+	rep.Figures["member_blobs_used"] = float64(members)
 	return nil
+}
+
+// refKind names a delta or member blob's kind, refTargetName what its
+// frame names.
+func refKind(l index.Location) string {
+	if l.Flags&repo.FlagMember != 0 {
+		return "member"
+	}
+	return "delta"
+}
+
+func refTargetName(l index.Location) string {
+	if l.Flags&repo.FlagMember != 0 {
+		return "group"
+	}
+	return "delta base"
 }

@@ -82,7 +82,7 @@ func baseOf(t *testing.T, r *repo.Repository, id chunk.ID) chunk.ID {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bases, errs := r.DeltaBases(context.Background(), "", []chunk.ID{id}, []index.Location{l[id]})
+	bases, errs := r.RefTargets(context.Background(), "", []chunk.ID{id}, []index.Location{l[id]})
 	if errs[0] != nil {
 		t.Fatal(errs[0])
 	}

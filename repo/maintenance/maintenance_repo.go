@@ -46,7 +46,7 @@ type (
 	}
 	// deltaReader reads the bases of delta blobs (format 4) from their frames.
 	deltaReader interface {
-		DeltaBases(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error)
+		RefTargets(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error)
 	}
 	blobStreamer interface {
 		StreamBlobs(ctx context.Context, space string, t repo.BlobType, ids []chunk.ID, opts repo.StreamOptions, fn func(repo.StreamBlob) error) error

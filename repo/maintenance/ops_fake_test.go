@@ -292,8 +292,8 @@ func (s *streamer) StreamBlobs(ctx context.Context, space string, t repo.BlobTyp
 	return nil
 }
 
-// DeltaBases: the fake holds no delta blob.
-func (s *streamer) DeltaBases(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error) {
+// RefTargets: the fake holds no delta or member blob.
+func (s *streamer) RefTargets(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error) {
 	errs := make([]error, len(ids))
 	for i, id := range ids {
 		errs[i] = &repo.CorruptError{What: "blob " + id.Short(), Detail: "not a delta in the fake"}

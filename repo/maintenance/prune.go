@@ -613,10 +613,10 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 			}
 			best := refs[0]
 			for _, ref := range refs[1:] {
-				// A whole copy first: a delta needs its base (format 4).
+				// A whole copy first: a delta needs its base (format 4), a member its group (format 6).
 				_, rb := inv.blob(ref)
 				_, bb := inv.blob(best)
-				if rd, bd := rb.Flags&repo.FlagDelta != 0, bb.Flags&repo.FlagDelta != 0; rd != bd {
+				if rd, bd := !repo.StoredWhole(rb.Flags), !repo.StoredWhole(bb.Flags); rd != bd {
 					if !rd {
 						best = ref
 					}

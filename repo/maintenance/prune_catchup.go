@@ -273,11 +273,12 @@ func keepFresh(inv *pruneInventory, m *pruneMarker, keepBack func(*prunePack)) {
 	}
 }
 
-// wholeCopies returns the copies of refs stored whole (not as a delta).
+// wholeCopies returns the copies of refs stored whole (not as a delta or a
+// member).
 func wholeCopies(inv *pruneInventory, refs []pruneBlobRef) []pruneBlobRef {
 	var whole []pruneBlobRef
 	for _, ref := range refs {
-		if _, b := inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+		if _, b := inv.blob(ref); repo.StoredWhole(b.Flags) {
 			whole = append(whole, ref)
 		}
 	}

@@ -11,14 +11,14 @@ import (
 	"memento/repo"
 )
 
-// deltaFrames is a pruneRepo whose DeltaBases answers from a table of the
+// deltaFrames is a pruneRepo whose RefTargets answers from a table of the
 // base each delta copy (by pack) names; nothing else of it is called.
 type deltaFrames struct {
 	pruneRepo
 	base map[[32]byte]chunk.ID // pack -> the base its delta names
 }
 
-func (d deltaFrames) DeltaBases(_ context.Context, _ string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error) {
+func (d deltaFrames) RefTargets(_ context.Context, _ string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error) {
 	out := make([]chunk.ID, len(ids))
 	for i, l := range locs {
 		out[i] = d.base[l.Pack]

@@ -172,10 +172,17 @@ type pruneMarker struct {
 	trees map[string]map[chunk.ID]bool
 	// based: the delta blobs whose bases are marked (needsBase)
 	based map[string]map[chunk.ID]bool
-	// frames: the bases named by the delta copies markKeptDeltaBases read
-	// (zero: unreadable), by copy: two copies of one delta may name two
-	// bases (two backups with other parents each stored it)
+	// frames: the bases and groups named by the delta and member copies
+	// markBases and markKeptDeltaBases read (zero: unreadable), by copy:
+	// two copies of one delta may name two bases (two backups with other
+	// parents each stored it); each frame is read once per prune
 	frames map[pruneBlobRef]chunk.ID
+	// refs: the used delta and member blobs markTree found whose bases
+	// and groups are not marked yet, per space: markSnapshot reads their
+	// frames once the snapshot's trees are walked, in one RefTargets call
+	// (per directory, a tree of small files read its members' frames one
+	// by one: its directories' files are spread over groups)
+	refs map[string][]chunk.ID
 	// catching is set in phase 2 (catchUp): every blob marked then that
 	// was not marked before is also appended to fresh.
 	catching bool
@@ -203,10 +210,19 @@ func (m *pruneMarker) mark(space string, id chunk.ID) {
 	s[id] = struct{}{}
 }
 
-// markSnapshot marks a snapshot's trees and chunks and reports how many of
-// them no pack holds (or could not be read, for trees).
+// markSnapshot marks a snapshot's trees and chunks, and the bases and
+// groups of its deltas and members, and reports how many of them no pack
+// holds (or could not be read, for trees and frames).
 func (m *pruneMarker) markSnapshot(ctx context.Context, sn *repo.Snapshot) (missing int, err error) {
-	return m.markTree(ctx, repo.StorageSpace(sn.Space), sn.Root)
+	space := repo.StorageSpace(sn.Space)
+	missing, err = m.markTree(ctx, space, sn.Root)
+	refs := m.refs[space]
+	delete(m.refs, space)
+	if err != nil {
+		return 0, err
+	}
+	k, err := m.markBases(ctx, space, refs)
+	return missing + k, err
 }
 
 func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (int, error) {
@@ -233,14 +249,16 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 		return 0, err
 	}
 	missing := 0
-	var deltas []chunk.ID
 	for _, n := range t.Nodes {
 		for _, c := range n.Content {
 			m.mark(space, c)
 			if _, ok := m.inv.where[space][c]; !ok {
 				missing++
 			} else if m.needsBase(space, c) {
-				deltas = append(deltas, c)
+				if m.refs == nil {
+					m.refs = map[string][]chunk.ID{}
+				}
+				m.refs[space] = append(m.refs[space], c)
 			}
 		}
 		if n.Subtree != nil {
@@ -251,11 +269,9 @@ func (m *pruneMarker) markTree(ctx context.Context, space string, id chunk.ID) (
 			missing += k
 		}
 	}
-	k, err := m.markBases(ctx, space, deltas)
-	if err != nil {
-		return 0, err
-	}
-	missing += k
+	// A delta or member whose base or group is missing counts for the
+	// snapshot (markSnapshot), not for this tree: as with needsBase, the
+	// first snapshot that reaches it counts it.
 	m.trees[space][id] = missing == 0
 	return missing, nil
 }
@@ -269,7 +285,7 @@ func (m *pruneMarker) needsBase(space string, id chunk.ID) bool {
 		return false
 	}
 	for _, ref := range m.inv.copies(space, id) {
-		if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+		if _, b := m.inv.blob(ref); repo.StoredWhole(b.Flags) {
 			return false
 		}
 	}
@@ -316,16 +332,24 @@ func (m *pruneMarker) markBases(ctx context.Context, space string, ids []chunk.I
 	}
 	var of []chunk.ID
 	var locs []index.Location
+	var refs []pruneBlobRef
 	for _, id := range ids {
 		for _, ref := range m.inv.copies(space, id) {
 			p, b := m.inv.blob(ref)
 			of = append(of, id)
 			locs = append(locs, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags})
+			refs = append(refs, ref)
 		}
 	}
-	bases, errs := m.r.DeltaBases(ctx, space, of, locs)
+	bases, errs := m.r.RefTargets(ctx, space, of, locs)
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	if m.frames == nil {
+		m.frames = map[pruneBlobRef]chunk.ID{}
+	}
+	for i, ref := range refs {
+		m.frames[ref] = bases[i] // zero when unreadable: markKeptDeltaBases reads it no more
 	}
 	missing := 0
 	for i, err := range errs {
@@ -333,19 +357,19 @@ func (m *pruneMarker) markBases(ctx context.Context, space string, ids []chunk.I
 			if !errors.Is(err, repo.ErrCorrupt) && !errors.Is(err, repo.ErrNotFound) {
 				return 0, err
 			}
-			m.r.Logger().Warn("prune: delta blob cannot be read", "space", space, "blob", of[i].Short(), "err", err)
+			m.r.Logger().Warn("prune: delta or member blob cannot be read", "space", space, "blob", of[i].Short(), "err", err)
 			missing++
 			continue
 		}
 		m.mark(space, bases[i])
 		whole := false
 		for _, ref := range m.inv.copies(space, bases[i]) {
-			if _, b := m.inv.blob(ref); b.Flags&repo.FlagDelta == 0 {
+			if _, b := m.inv.blob(ref); repo.StoredWhole(b.Flags) {
 				whole = true
 			}
 		}
 		if !whole {
-			m.r.Logger().Warn("prune: the base of a delta blob is in no pack, or only as a delta", "space", space, "blob", of[i].Short(), "base", bases[i].Short())
+			m.r.Logger().Warn("prune: the base of a delta blob or the group of a member is in no pack, or only as a delta or a member", "space", space, "blob", of[i].Short(), "base", bases[i].Short())
 			missing++
 		}
 	}
@@ -412,7 +436,7 @@ func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
 			continue
 		}
 		for j, b := range p.info.Blobs {
-			if b.Flags&repo.FlagDelta == 0 {
+			if repo.StoredWhole(b.Flags) {
 				continue
 			}
 			w := want{p.info.Space, b.ID, index.Location{Pack: p.info.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Type: b.Type, Flags: b.Flags},
@@ -439,13 +463,13 @@ func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
 		for i, w := range ws {
 			ids[i], locs[i] = w.id, w.loc
 		}
-		bases, errs := m.r.DeltaBases(ctx, sp, ids, locs)
+		bases, errs := m.r.RefTargets(ctx, sp, ids, locs)
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		for i, err := range errs {
 			if err != nil {
-				m.r.Logger().Warn("prune: delta blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
+				m.r.Logger().Warn("prune: delta or member blob cannot be read", "space", sp, "blob", ids[i].Short(), "err", err)
 				m.frames[ws[i].ref] = chunk.ID{} // not read again
 				continue
 			}

@@ -45,6 +45,37 @@ func (c *Crafter) File(name string, data []byte) *repo.Node {
 	return n
 }
 
+// Group returns file nodes holding files, stored as one compressed group
+// blob and a member blob per file (Packer.AddGroup, format 6), in the
+// pack being filled; names[i] names files[i]. It returns the group's ID.
+func (c *Crafter) Group(names []string, files [][]byte) ([]*repo.Node, chunk.ID) {
+	c.t.Helper()
+	var plain []byte
+	var members []repo.GroupMember
+	var nodes []*repo.Node
+	for i, f := range files {
+		h := repo.Hash(blake3.Sum256(f))
+		id := c.key.Sum(f)
+		nodes = append(nodes, &repo.Node{Name: names[i], Type: repo.NodeFile, Mode: 0o644, Size: uint64(len(f)), BLAKE3: &h, MTimeNS: 1, Content: []chunk.ID{id}})
+		if c.packer.Claim(id) {
+			members = append(members, repo.GroupMember{ID: id, Offset: uint32(len(plain)), Length: uint32(len(f))})
+			plain = append(plain, f...)
+		}
+	}
+	gid := c.key.Sum(plain)
+	stored, compressed := chunk.Compress(nil, plain, chunk.LevelFastest)
+	var flags uint8
+	if compressed {
+		flags = repo.FlagCompressed
+	} else {
+		stored = plain
+	}
+	if err := c.packer.AddGroup(gid, flags, len(plain), stored, members); err != nil {
+		c.t.Fatal(err)
+	}
+	return nodes, gid
+}
+
 // Dir stores a tree of nodes (in the order given: the test decides whether
 // it is sorted) and returns a directory node pointing to it.
 func (c *Crafter) Dir(name string, nodes ...*repo.Node) *repo.Node {

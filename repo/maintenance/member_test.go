@@ -1,0 +1,209 @@
+package maintenance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zeebo/blake3"
+
+	"memento/chunk"
+	"memento/repo"
+	"memento/repo/repotest"
+	"memento/repo/restore/restoretest"
+)
+
+// groupFixture is a format-6 repository holding sn1, whose files are the
+// members of two groups A and B written into one pack, and sn2, which
+// lists only the first two files of group A.
+type groupFixture struct {
+	tr             *repotest.Repo
+	sn1, sn2       *repo.Snapshot
+	filesA, filesB [][]byte
+	nodesA, nodesB []*repo.Node
+	gA, gB         chunk.ID
+}
+
+func smallFileSet(prefix string, n int) (names []string, files [][]byte) {
+	for i := range n {
+		names = append(names, fmt.Sprintf("%s%d.py", prefix, i))
+		files = append(files, []byte(strings.Repeat(fmt.Sprintf("def %s%d(x):\n    return x * %d\n", prefix, i, i), 20+i)))
+	}
+	return names, files
+}
+
+// blobErrors counts check's errors but those of crafted manifests, which
+// record no sizes.
+func blobErrors(rep *CheckReport) int {
+	n := 0
+	for _, fd := range rep.Findings {
+		if fd.Severity == SevError && !strings.Contains(fd.Message, "sizes do not match the trees") {
+			n++
+		}
+	}
+	return n
+}
+
+func newGroupFixture(t *testing.T) *groupFixture {
+	t.Helper()
+	f := &groupFixture{tr: repotest.New(t, repo.InitOptions{})}
+	if !f.tr.Config().GroupedFiles() {
+		t.Fatalf("a new repository of format %d has no grouped files", f.tr.Config().Version)
+	}
+	namesA, filesA := smallFileSet("a", 6)
+	namesB, filesB := smallFileSet("b", 6)
+	f.filesA, f.filesB = filesA, filesB
+	c := repotest.NewCrafter(t, f.tr.Repository, "")
+	f.nodesA, f.gA = c.Group(namesA, filesA)
+	f.nodesB, f.gB = c.Group(namesB, filesB)
+	f.sn1 = c.Snapshot(c.Tree(append(append([]*repo.Node{}, f.nodesA...), f.nodesB...)...))
+	c2 := repotest.NewCrafter(t, f.tr.Repository, "")
+	f.sn2 = c2.Snapshot(c2.Tree(f.nodesA[0], f.nodesA[1]))
+	return f
+}
+
+// TestGroupedFilesPruneKeepsGroup: once sn1 is forgotten, prune repacks
+// the pack of both groups keeping group A (only sn2's two members name
+// it) and those two members, drops group B and the other members; check
+// --read-data finds nothing and sn2 restores byte for byte. Without the
+// members' groups marked, prune dropped group A and sn2 could not be read.
+func TestGroupedFilesPruneKeepsGroup(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx := context.Background()
+	if _, err := Forget(ctx, f.tr.Repository, ForgetOptions{IDs: []string{f.sn1.ID.String()}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Prune(ctx, f.tr.Repository, PruneOptions{MaxUnused: 0})
+	if err != nil || res.PacksRepacked != 1 {
+		t.Fatalf("prune: %v, %d packs repacked, want 1", err, res.PacksRepacked)
+	}
+	r := f.tr.Reopen(t)
+	if fl := flags(t, r, f.gA); fl != repo.FlagCompressed {
+		t.Fatalf("group A after prune: flags %#x, want a compressed blob", fl)
+	}
+	for i, n := range f.nodesA[:2] {
+		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != f.gA {
+			t.Fatalf("member a%d after prune: flags %#x, want a member of group A", i, fl)
+		}
+	}
+	for _, id := range []chunk.ID{f.gB, f.nodesB[0].Content[0], f.nodesA[2].Content[0]} {
+		if _, err := r.Locate("", []chunk.ID{id}); err == nil {
+			t.Fatalf("blob %s, used by sn1 only, survived the prune", id.Short())
+		}
+	}
+	rep, err := Check(ctx, r, CheckOptions{ReadData: true})
+	if err != nil || blobErrors(rep) != 0 || rep.Figures["member_blobs_used"] != 2 {
+		t.Fatalf("check --read-data after prune: %v %v %+v", err, rep.Figures["member_blobs_used"], rep.Findings)
+	}
+	dst := restoretest.Restore(t, r, f.sn2)
+	for i, n := range f.nodesA[:2] {
+		b, err := os.ReadFile(filepath.Join(dst, n.Name))
+		if err != nil || !bytes.Equal(b, f.filesA[i]) {
+			t.Fatalf("restored %s after prune: %v", n.Name, err)
+		}
+	}
+	if res, err := Prune(ctx, r, PruneOptions{MaxUnused: 0}); err != nil || res.PacksDeleted+res.PacksRepacked != 0 {
+		t.Fatalf("prune after a prune: %v %+v", err, res)
+	}
+}
+
+// TestGroupedFilesCheckMissingGroup: check names a used member whose group
+// is in no pack, and one whose group is only a member, with the chunk that
+// cannot be read; the read path refuses them naming member and group.
+func TestGroupedFilesCheckMissingGroup(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx := context.Background()
+	r := f.tr.Repository
+	key := r.ChunkKey("")
+	lost, onMember := []byte("its group is lost\n"), []byte("its group is a member\n")
+	lostID, onMemberID := key.Sum(lost), key.Sum(onMember)
+	missing := key.Sum([]byte("a group no pack holds"))
+	member := f.nodesA[3].Content[0]
+	p := r.NewPacker(ctx, "")
+	for _, b := range []struct {
+		id    chunk.ID
+		group chunk.ID
+		n     int
+	}{{lostID, missing, len(lost)}, {onMemberID, member, len(onMember)}} {
+		frame := chunk.AppendMember(nil, chunk.Member{Group: b.group, Length: uint32(b.n)})
+		if err := p.Add(repo.DataBlob, b.id, repo.FlagMember, b.n, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packs, _, err := p.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SaveIndex(ctx, packs); err != nil {
+		t.Fatal(err)
+	}
+	c := repotest.NewCrafter(t, r, "")
+	file := func(name string, id chunk.ID, b []byte) *repo.Node {
+		h := repo.Hash(blake3.Sum256(b))
+		return &repo.Node{Name: name, Type: repo.NodeFile, Mode: 0o644, Size: uint64(len(b)), BLAKE3: &h, MTimeNS: 1, Content: []chunk.ID{id}}
+	}
+	c.Snapshot(c.Tree(file("lost", lostID, lost), file("onmember", onMemberID, onMember)))
+	rep, err := Check(ctx, f.tr.Reopen(t), CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []struct {
+		id   chunk.ID
+		want string
+	}{
+		{lostID, "group " + missing.Short() + " is in no pack: chunk " + lostID.Short() + " cannot be read"},
+		{onMemberID, "group " + member.Short() + " is stored only as a delta or a member (it must be stored whole): chunk " + onMemberID.Short() + " cannot be read"},
+	} {
+		found := false
+		for _, fd := range rep.Findings {
+			if fd.What == "data blob "+w.id.Short() && fd.Message == w.want && fd.Severity == SevError {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("check findings lack %q:\n%+v", w.want, rep.Findings)
+		}
+	}
+	_, err = f.tr.Reopen(t).ReadBlob(ctx, "", repo.DataBlob, lostID)
+	if want := "data blob " + lostID.Short() + ": group " + missing.Short() + " is in no pack the index knows: not found"; err == nil || err.Error() != want {
+		t.Fatalf("reading a member without its group: %v, want %q", err, want)
+	}
+}
+
+// TestGroupedFilesRebuildIndex: an index rebuilt from the pack headers
+// knows the members (their flag) and their groups (their frames), and sn1
+// restores.
+func TestGroupedFilesRebuildIndex(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx := context.Background()
+	if err := os.RemoveAll(filepath.Join(f.tr.Dir, repo.DirIndex)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(f.tr.Cache); err != nil {
+		t.Fatal(err)
+	}
+	r := f.tr.Reopen(t)
+	if _, err := r.RebuildIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r = f.tr.Reopen(t)
+	for _, n := range append(append([]*repo.Node{}, f.nodesA...), f.nodesB...) {
+		want := f.gA
+		if strings.HasPrefix(n.Name, "b") {
+			want = f.gB
+		}
+		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != want {
+			t.Fatalf("%s after rebuild: flags %#x, want a member of group %s", n.Name, fl, want.Short())
+		}
+	}
+	dst := restoretest.Restore(t, r, f.sn1)
+	for i, n := range f.nodesB {
+		if b, err := os.ReadFile(filepath.Join(dst, n.Name)); err != nil || !bytes.Equal(b, f.filesB[i]) {
+			t.Fatalf("restored %s after an index rebuild: %v", n.Name, err)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Dead bytes of grouped small files (format 6): edit/prune cycles on a copy
+# of a tree of small files. Each cycle appends a line to every 20th file of
+# at most 128 KiB (sorted paths), backs up, keeps the last snapshot and
+# prunes (default --max-unused 10 %); the repository's size is printed after
+# each cycle, then a fresh backup's of the last state, for comparison.
+#
+#   MEMENTO_PASSWORD=benchpw scripts/bench/group-cycles.sh BINARY WORKDIR [TREE] [CYCLES]
+#
+# docs/benchmarks.md, "Issue 18, session 20: grouped small files, the
+# repository side".
+set -e
+M=$1; W=$2; SRC=${3:-/work/wt/data/pystd}; N=${4:-4}
+[ -n "$M" ] && [ -n "$W" ] || { echo "usage: $0 BINARY WORKDIR [TREE] [CYCLES]" >&2; exit 2; }
+export MEMENTO_CACHE_DIR=$W/cache
+rm -rf "$W"; mkdir -p "$W"; cp -a "$SRC" "$W/tree"
+"$M" init --repo "$W/repo" -q
+"$M" backup --repo "$W/repo" --no-progress -q "$W/tree"
+echo "cycle 0: $(du -sb "$W/repo" | cut -f1)"
+for c in $(seq 1 "$N"); do
+	find "$W/tree" -type f -size -129k | sort | awk -v c="$c" 'NR % 20 == c' | while read -r f; do echo "# edit $c" >>"$f"; done
+	"$M" backup --repo "$W/repo" --no-progress -q "$W/tree"
+	"$M" forget --repo "$W/repo" --all --keep-last 1 -q >/dev/null
+	"$M" prune --repo "$W/repo" --no-progress -q
+	echo "cycle $c: $(du -sb "$W/repo" | cut -f1)"
+done
+"$M" init --repo "$W/fresh" -q
+MEMENTO_CACHE_DIR=$W/cache2 "$M" backup --repo "$W/fresh" --no-progress -q "$W/tree"
+echo "fresh backup of the last state: $(du -sb "$W/fresh" | cut -f1)"
+rm -rf "$W/tree"
