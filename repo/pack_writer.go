@@ -152,6 +152,22 @@ type GroupMember struct {
 	Offset, Length uint32
 }
 
+// GroupTarget is the plaintext size at which a group of small files is
+// stored (a backup's, repo/backup/group.go; a prune's regrouping,
+// repo/maintenance/prune_regroup.go). Measured on Python's lib, Go's src/
+// and /usr/lib (docs/benchmarks.md, "Issue 18, session 20: grouped small
+// files, the backup side"). A repository of small packs gets groups of a
+// quarter of its pack size at most (GroupSize), so that a group and its
+// members do not make a pack larger than the others.
+const GroupTarget = 1 << 20
+
+// GroupSize is the group target of a repository of packs of packSize bytes.
+func GroupSize(packSize int64) int { return int(min(GroupTarget, max(packSize/4, 4<<10))) }
+
+// GroupMaxMembers bounds the files of a group: a restore of one of them
+// decodes the whole group.
+const GroupMaxMembers = 4096
+
 // AddGroup seals a group blob (stored, its stored form of rawLen bytes of
 // plaintext, flags as for Add: 0 or FlagCompressed) and a member blob
 // (FlagMember, chunk.AppendMember) for each of members into one pack, the

@@ -33,7 +33,8 @@ that lets backups and WAL archiving start meanwhile: it marks every blob the
 remaining snapshots use and every archived WAL chunk point-in-time recovery
 still needs, plans to delete packs with no used blob and to repack packs
 whose unused share exceeds --max-unused, and repacks (used blobs verified and
-copied into new packs). Phase 2, under the exclusive lock (waited for up to
+copied into new packs; the live files of a group of small files whose unused
+share exceeds --max-unused are written into new groups). Phase 2, under the exclusive lock (waited for up to
 2 minutes while backups started meanwhile finish), is short: it marks what
 was saved meanwhile (a pack planned to go that it uses is kept), then
 rewrites the index and deletes. It prints how long it held the exclusive
@@ -120,6 +121,10 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 		plural(res.BlobsUsed, "blob"), plural(res.BlobsUnused, "blob"))
 	a.printf("packs: %d: %d %sdeleted (unused), %d %srepacked into %d new (%s copied), %d kept\n",
 		res.Packs, res.PacksDeleted, would, res.PacksRepacked, would, res.PacksWritten, human(uint64(res.BytesRepacked)), res.PacksKept)
+	if res.GroupsRegrouped > 0 {
+		a.printf("groups of small files mostly unused: %d %sregrouped, %s of live files %smoved into new groups\n",
+			res.GroupsRegrouped, would, human(uint64(res.BytesRegrouped)), would)
+	}
 	for _, w := range res.WAL {
 		if w.Dropped == 0 {
 			continue

@@ -151,7 +151,7 @@ type archiver struct {
 	// groups, when small files are stored as members of group blobs
 	// (format 6, path backups: group.go), holds the open groups the
 	// small-file workers take turns to fill; groupSize is the plaintext
-	// bytes at which a group is stored (groupSize), addGroup
+	// bytes at which a group is stored (repo.GroupSize), addGroup
 	// SplitSmallGrouped's hook.
 	groups    chan *fileGroup
 	groupSize int
@@ -257,7 +257,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	// a few KiB a space, rewritten by every checkpoint) are not grouped:
 	// a group would save nothing and be rewritten by every backup.
 	if r.Config().GroupedFiles() && opts.Space == "" {
-		a.startGroups(groupSize(r.Config().PackSize), openGroups())
+		a.startGroups(repo.GroupSize(r.Config().PackSize), openGroups())
 	}
 	var smallWorkers sync.WaitGroup
 	for range maxConcurrentSmallFiles {

@@ -14,7 +14,7 @@ import (
 // (Packer.Claim, as storeChunk does) are appended to one of a few open
 // groups (openGroups of them, taken in turn by the small-file workers
 // through a channel) instead of being compressed one by one. A group that
-// reaches its size (groupSize) or groupMaxMembers files is compressed as
+// reaches its size (repo.GroupSize) or groupMaxMembers files is compressed as
 // one (Pipeline.CompressGroup), hashed with the space's chunk key (its ID,
 // as any blob's) and handed to the packer with a member blob per file
 // (Packer.AddGroup): group and members in one pack. The files' chunk IDs
@@ -31,20 +31,12 @@ import (
 // time, and the first backup of /usr/lib cost 40 % more CPU; openGroups
 // groups cost a few MiB.
 
-// groupTarget is the plaintext size at which a worker's group is stored.
-// Measured on Python's lib, Go's src/ and /usr/lib (docs/benchmarks.md,
-// "Issue 18, session 20: grouped small files, the backup side"). A
-// repository of small packs gets groups of a quarter of its pack size at
-// most (groupSize), so that a group and its members do not make a pack
-// larger than the others.
-const groupTarget = 1 << 20
+// groupTarget is the plaintext size at which a worker's group is stored
+// (repo.GroupTarget).
+const groupTarget = repo.GroupTarget
 
-// groupSize is the group target of a repository of packs of packSize bytes.
-func groupSize(packSize int64) int { return int(min(groupTarget, max(packSize/4, 4<<10))) }
-
-// groupMaxMembers bounds the files of a group: a restore of one of them
-// decodes the whole group.
-const groupMaxMembers = 4096
+// groupMaxMembers bounds the files of a group (repo.GroupMaxMembers).
+const groupMaxMembers = repo.GroupMaxMembers
 
 // groupFileMin and groupFileMax bound the files that are grouped. Shorter
 // ones are stored raw anyway (chunk's minCompressSize) and their member

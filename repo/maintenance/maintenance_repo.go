@@ -82,6 +82,7 @@ type (
 		LockExclusiveOver(ctx context.Context, command string, held ...*repo.Lock) (*repo.Lock, error)
 		Locks(ctx context.Context) ([]repo.LockStatus, error)
 		Config() repo.Config
+		ChunkKey(space string) chunk.Key
 		ListSnapshotIDs(ctx context.Context) ([]chunk.ID, error)
 		LoadSnapshotFile(ctx context.Context, id chunk.ID) (*repo.Snapshot, error)
 		LoadIndexFiles(ctx context.Context, names []string, tolerant bool) (files []index.File, damaged []string, err error)

@@ -66,33 +66,45 @@ func newGroupFixture(t *testing.T) *groupFixture {
 	return f
 }
 
-// TestGroupedFilesPruneKeepsGroup: once sn1 is forgotten, prune repacks
-// the pack of both groups keeping group A (only sn2's two members name
-// it) and those two members, drops group B and the other members; check
-// --read-data finds nothing and sn2 restores byte for byte. Without the
-// members' groups marked, prune dropped group A and sn2 could not be read.
-func TestGroupedFilesPruneKeepsGroup(t *testing.T) {
+// TestGroupedFilesPruneRegroups: once sn1 is forgotten, group A's live
+// files (sn2's two, a third of its plaintext) are below prune's share:
+// a dry run says it would regroup them and changes nothing; prune writes
+// them into a new group, and group A, group B and the other members are
+// gone; check --read-data finds nothing and sn2 restores byte for byte;
+// the next prune has nothing to do. Before regrouping, group A stayed
+// whole for its two files.
+func TestGroupedFilesPruneRegroups(t *testing.T) {
 	f := newGroupFixture(t)
 	ctx := context.Background()
 	if _, err := Forget(ctx, f.tr.Repository, ForgetOptions{IDs: []string{f.sn1.ID.String()}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Prune(ctx, f.tr.Repository, PruneOptions{MaxUnused: 0})
-	if err != nil || res.PacksRepacked != 1 {
-		t.Fatalf("prune: %v, %d packs repacked, want 1", err, res.PacksRepacked)
+	live := int64(len(f.filesA[0]) + len(f.filesA[1]))
+	before := repoFiles(t, f.tr.Repository)
+	res, err := Prune(ctx, f.tr.Repository, PruneOptions{DryRun: true, MaxUnused: DefaultMaxUnused})
+	if err != nil || res.GroupsRegrouped != 1 || res.BytesRegrouped != live {
+		t.Fatalf("dry run: %v, %d groups regrouped (%d bytes), want 1 (%d)", err, res.GroupsRegrouped, res.BytesRegrouped, live)
+	}
+	if after := repoFiles(t, f.tr.Repository); after != before {
+		t.Fatalf("the dry run changed the repository:\n%s\nafter:\n%s", before, after)
+	}
+	res, err = Prune(ctx, f.tr.Repository, PruneOptions{MaxUnused: DefaultMaxUnused})
+	if err != nil || res.PacksRepacked != 1 || res.GroupsRegrouped != 1 || res.BytesRegrouped != live {
+		t.Fatalf("prune: %v, %d packs repacked, %d groups regrouped (%d bytes), want 1, 1 (%d)", err, res.PacksRepacked, res.GroupsRegrouped, res.BytesRegrouped, live)
 	}
 	r := f.tr.Reopen(t)
-	if fl := flags(t, r, f.gA); fl != repo.FlagCompressed {
-		t.Fatalf("group A after prune: flags %#x, want a compressed blob", fl)
+	g := baseOf(t, r, f.nodesA[0].Content[0])
+	if g == f.gA || flags(t, r, g)&(repo.FlagMember|repo.FlagDelta) != 0 {
+		t.Fatalf("member a0 after prune: in group %s (flags %#x), want a new group stored whole", g.Short(), flags(t, r, g))
 	}
 	for i, n := range f.nodesA[:2] {
-		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != f.gA {
-			t.Fatalf("member a%d after prune: flags %#x, want a member of group A", i, fl)
+		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != g {
+			t.Fatalf("member a%d after prune: flags %#x, want a member of the new group", i, fl)
 		}
 	}
-	for _, id := range []chunk.ID{f.gB, f.nodesB[0].Content[0], f.nodesA[2].Content[0]} {
+	for _, id := range []chunk.ID{f.gA, f.gB, f.nodesB[0].Content[0], f.nodesA[2].Content[0]} {
 		if _, err := r.Locate("", []chunk.ID{id}); err == nil {
-			t.Fatalf("blob %s, used by sn1 only, survived the prune", id.Short())
+			t.Fatalf("blob %s, used by sn1 only or regrouped, survived the prune", id.Short())
 		}
 	}
 	rep, err := Check(ctx, r, CheckOptions{ReadData: true})
@@ -106,9 +118,64 @@ func TestGroupedFilesPruneKeepsGroup(t *testing.T) {
 			t.Fatalf("restored %s after prune: %v", n.Name, err)
 		}
 	}
-	if res, err := Prune(ctx, r, PruneOptions{MaxUnused: 0}); err != nil || res.PacksDeleted+res.PacksRepacked != 0 {
+	if res, err := Prune(ctx, r, PruneOptions{MaxUnused: DefaultMaxUnused}); err != nil || res.PacksDeleted+res.PacksRepacked+res.GroupsRegrouped != 0 {
 		t.Fatalf("prune after a prune: %v %+v", err, res)
 	}
+}
+
+// TestGroupedFilesPruneKeepsMostlyLiveGroup: a snapshot uses five of
+// group A's six files (a0, 15 % of its plaintext, is dead): prune with
+// max unused 20 % repacks the pack (group B is dead) but copies group A
+// as it is, its members still naming it; with 10 % it regroups them.
+func TestGroupedFilesPruneKeepsMostlyLiveGroup(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx := context.Background()
+	c := repotest.NewCrafter(t, f.tr.Repository, "")
+	sn := c.Snapshot(c.Tree(f.nodesA[1:]...))
+	forgetAll(t, f.tr.Repository, f.sn1, f.sn2)
+	res, err := Prune(ctx, f.tr.Repository, PruneOptions{MaxUnused: 0.2})
+	if err != nil || res.PacksRepacked != 1 || res.GroupsRegrouped != 0 {
+		t.Fatalf("prune at 20 %%: %v, %d packs repacked, %d groups regrouped, want 1, 0", err, res.PacksRepacked, res.GroupsRegrouped)
+	}
+	r := f.tr.Reopen(t)
+	for i, n := range f.nodesA[1:] {
+		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != f.gA {
+			t.Fatalf("member a%d after prune at 20 %%: flags %#x, want a member of group A", i+1, fl)
+		}
+	}
+	res, err = Prune(ctx, r, PruneOptions{MaxUnused: 0.1})
+	if err != nil || res.GroupsRegrouped != 1 {
+		t.Fatalf("prune at 10 %%: %v, %d groups regrouped, want 1", err, res.GroupsRegrouped)
+	}
+	r = f.tr.Reopen(t)
+	if _, err := r.Locate("", []chunk.ID{f.gA}); err == nil {
+		t.Fatal("group A survived its regrouping")
+	}
+	if rep, err := Check(ctx, r, CheckOptions{ReadData: true}); err != nil || blobErrors(rep) != 0 {
+		t.Fatalf("check --read-data after regrouping: %v %+v", err, rep.Findings)
+	}
+	dst := restoretest.Restore(t, r, sn)
+	for i, n := range f.nodesA[1:] {
+		b, err := os.ReadFile(filepath.Join(dst, n.Name))
+		if err != nil || !bytes.Equal(b, f.filesA[i+1]) {
+			t.Fatalf("restored %s after regrouping: %v", n.Name, err)
+		}
+	}
+}
+
+// repoFiles lists data/ and index/ with sizes.
+func repoFiles(t *testing.T, r *repo.Repository) string {
+	t.Helper()
+	var sb strings.Builder
+	for _, dir := range []string{repo.DirData, repo.DirIndex} {
+		if err := r.Backend().List(context.Background(), dir, func(name string, size int64) error {
+			fmt.Fprintf(&sb, "%s %d\n", name, size)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sb.String()
 }
 
 // TestGroupedFilesCheckMissingGroup: check names a used member whose group

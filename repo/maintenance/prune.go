@@ -25,8 +25,10 @@ import (
 type PruneOptions struct {
 	DryRun bool
 	// MaxUnused is the share (0..1) of a pack's blob bytes that may be
-	// unused before the pack is repacked; 1 never repacks (only packs with
-	// no used blob at all are deleted).
+	// unused before the pack is repacked, and of a group's plaintext
+	// (grouped small files) before its live members are regrouped
+	// (prune_regroup.go); 1 never repacks (only packs with no used blob at
+	// all are deleted).
 	MaxUnused float64
 	Workers   int
 	Progress  *repo.Progress
@@ -71,11 +73,13 @@ type PruneResult struct {
 	UnreadablePacks   []string         `json:"unreadable_packs,omitempty"` // unindexed packs whose header cannot be read: left alone
 	BlobsUsed         int              `json:"blobs_used"`
 	BlobsUnused       int              `json:"blobs_unused"`
-	BytesBefore       int64            `json:"bytes_before"`   // all packs
-	BytesAfter        int64            `json:"bytes_after"`    // all packs afterwards
-	BytesFreed        int64            `json:"bytes_freed"`    // BytesBefore - BytesAfter
-	BytesRepacked     int64            `json:"bytes_repacked"` // sealed blob bytes copied into new packs
-	UnusedLeft        int64            `json:"unused_left"`    // unused blob bytes left in kept packs
+	BytesBefore       int64            `json:"bytes_before"`     // all packs
+	BytesAfter        int64            `json:"bytes_after"`      // all packs afterwards
+	BytesFreed        int64            `json:"bytes_freed"`      // BytesBefore - BytesAfter
+	BytesRepacked     int64            `json:"bytes_repacked"`   // sealed blob bytes copied into new packs
+	GroupsRegrouped   int              `json:"groups_regrouped"` // groups of small files mostly dead: their live members written into new groups
+	BytesRegrouped    int64            `json:"bytes_regrouped"`  // live member bytes (plaintext) moved into new groups
+	UnusedLeft        int64            `json:"unused_left"`      // unused blob bytes left in kept packs
 	IndexFilesWritten int              `json:"index_files_written"`
 	IndexFilesDeleted int              `json:"index_files_deleted"`
 	WAL               []WALPruneReport `json:"wal,omitempty"`
@@ -114,8 +118,10 @@ type PruneExclusive struct {
 // snapshots reference and every chunk of the WAL archive that
 // point-in-time recovery still needs (prune_wal.go), decide which packs
 // go (no used blob) and which are repacked (their unused share exceeds
-// MaxUnused), and repack: the used blobs are copied into new packs, which
-// nothing describes yet. Phase 1 only adds files.
+// MaxUnused, or they hold a group of small files regrouped: planRegroup),
+// and repack: the used blobs are copied into new packs, which nothing
+// describes yet (the live members of regrouped groups as new groups).
+// Phase 1 only adds files.
 //
 // Phase 2, under the exclusive lock (repo.LockExclusiveOver), is short:
 // it catches up with what the writers of phase 1 saved (prune_catchup.go:
@@ -223,6 +229,10 @@ func Prune(ctx context.Context, r pruneRepo, opts PruneOptions) (*PruneResult, e
 func PruneFigures(res *PruneResult) repo.Figures {
 	f := repo.Figures{"packs_deleted": repo.Int(res.PacksDeleted), "packs_repacked": repo.Int(res.PacksRepacked),
 		"packs_written": repo.Int(res.PacksWritten), "bytes_freed": repo.Int(res.BytesFreed), "seconds": repo.Float(res.Seconds)}
+	if res.GroupsRegrouped > 0 {
+		f["groups_regrouped"] = repo.Int(res.GroupsRegrouped)
+		f["bytes_regrouped"] = repo.Int(res.BytesRegrouped)
+	}
 	if ex := res.Exclusive; ex != nil {
 		f["exclusive_seconds"] = repo.Float(ex.Seconds)
 		f["packs_kept_back"] = repo.Int(ex.PacksKeptBack)
@@ -401,6 +411,11 @@ type prunePlan struct {
 	// 1 listed there; lines are the planned lines by directory.
 	walSeen map[string]map[string]bool
 	lines   map[string]*walPrunePlan
+	// regroup: the groups whose live members repack writes into new
+	// groups (prune_regroup.go), per space; unmarked: the groups taken
+	// out of m.used for it; cancelled: those marked again since, which
+	// stay
+	regroup, unmarked, cancelled map[string]map[chunk.ID]bool
 }
 
 func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan, error) {
@@ -579,7 +594,7 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 	res.PacksDeleted, res.PacksRepacked, res.BytesRepacked, res.PacksKept, res.UnusedLeft, res.PacksWritten = 0, 0, 0, 0, 0, 0
 	pl.deleteList, pl.repack = nil, map[string][]*prunePack{}
 	for _, p := range inv.packs {
-		p.usedB, p.owned, p.ownedB = 0, nil, 0
+		p.usedB, p.owned, p.ownedB, p.force = 0, nil, 0, false
 	}
 	for _, p := range inv.packs {
 		for _, b := range p.info.Blobs {
@@ -632,6 +647,7 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 			res.BlobsUsed++
 		}
 	}
+	pl.planRegroup(maxUnused)
 	goes := map[int32]bool{}
 	for k, p := range inv.packs {
 		p.phase1 = true
@@ -642,7 +658,7 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 		switch {
 		case len(p.owned) == 0:
 			p.action = pruneDelete
-		case p.blobB > 0 && float64(unused) > maxUnused*float64(p.blobB):
+		case p.force || p.blobB > 0 && float64(unused) > maxUnused*float64(p.blobB):
 			p.action = pruneRepack
 		default:
 			p.action = pruneKeep

@@ -34,6 +34,7 @@ type prunePack struct {
 	usedB  int64          // sealed bytes of used blobs, duplicates included (ownership score)
 	action pruneAction
 	phase1 bool // in phase 1's inventory (not a pack written since)
+	force  bool // repacked whatever its unused share: it holds a group regrouped or live members of one
 }
 
 type pruneAction int
@@ -187,6 +188,10 @@ type pruneMarker struct {
 	// was not marked before is also appended to fresh.
 	catching bool
 	fresh    []freshBlob
+	// targets: the blobs marked only as the group a member's frame names,
+	// never directly (by a tree or a WAL archive record) nor as a delta's
+	// base: only those may be regrouped (prune_regroup.go)
+	targets map[string]map[chunk.ID]bool
 }
 
 // freshBlob is a blob first marked used in phase 2.
@@ -196,6 +201,29 @@ type freshBlob struct {
 }
 
 func (m *pruneMarker) mark(space string, id chunk.ID) {
+	if t := m.targets[space]; t != nil {
+		delete(t, id) // used directly too
+	}
+	m.markUsed(space, id)
+}
+
+// markTarget marks the group id a member's frame names: as mark, and, if
+// nothing marked it before, it is a target.
+func (m *pruneMarker) markTarget(space string, id chunk.ID) {
+	if _, ok := m.used[space][id]; ok {
+		return
+	}
+	m.markUsed(space, id)
+	if m.targets == nil {
+		m.targets = map[string]map[chunk.ID]bool{}
+	}
+	if m.targets[space] == nil {
+		m.targets[space] = map[chunk.ID]bool{}
+	}
+	m.targets[space][id] = true
+}
+
+func (m *pruneMarker) markUsed(space string, id chunk.ID) {
 	s := m.used[space]
 	if s == nil {
 		s = map[chunk.ID]struct{}{}
@@ -361,7 +389,11 @@ func (m *pruneMarker) markBases(ctx context.Context, space string, ids []chunk.I
 			missing++
 			continue
 		}
-		m.mark(space, bases[i])
+		if locs[i].Flags&repo.FlagMember != 0 {
+			m.markTarget(space, bases[i])
+		} else {
+			m.mark(space, bases[i]) // a delta's base: not a group prune may regroup
+		}
 		whole := false
 		for _, ref := range m.inv.copies(space, bases[i]) {
 			if _, b := m.inv.blob(ref); repo.StoredWhole(b.Flags) {
@@ -482,9 +514,16 @@ func (m *pruneMarker) markKeptDeltaBases(ctx context.Context) (int, error) {
 		if base.IsZero() {
 			continue
 		}
+		member := w.loc.Flags&repo.FlagMember != 0
 		if _, ok := m.used[w.space][base]; !ok {
-			m.mark(w.space, base)
+			if member {
+				m.markTarget(w.space, base)
+			} else {
+				m.mark(w.space, base)
+			}
 			n++
+		} else if !member {
+			m.mark(w.space, base) // a delta's base: not a group prune may regroup
 		}
 	}
 	return n, nil

@@ -1,8 +1,10 @@
 package maintenance
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"golang.org/x/sync/errgroup"
@@ -25,17 +27,30 @@ func repackPacks(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOpti
 	}
 	sort.Strings(spaces)
 	var written []index.PackInfo
+	var pipe *chunk.Pipeline // compresses new groups (prune_regroup.go)
+	if len(pl.regroup) > 0 {
+		pipe = chunk.NewPipeline(1, chunk.DefaultLevel)
+		defer pipe.Close()
+	}
 	for _, sp := range spaces {
 		pk := r.NewPacker(ctx, sp)
+		var rg *regrouper
+		if len(pl.regroup[sp]) > 0 {
+			rg = newRegrouper(r, pk, sp, pipe)
+		}
 		g, gctx := errgroup.WithContext(ctx)
 		// Packs are read whole: two at a time bounds memory to two packs
 		// being read plus the packer's (one filling, and the ones being
-		// written: two on a local directory).
+		// written: two on a local directory), and a copy of a pack holding
+		// members to regroup (repackOne) with the groups' cache.
 		g.SetLimit(2)
 		for _, p := range pl.repack[sp] {
-			g.Go(func() error { return repackOne(gctx, r, pk, p, opts.Progress) })
+			g.Go(func() error { return repackOne(gctx, r, pk, rg, pl, p, opts.Progress) })
 		}
 		err := g.Wait()
+		if err == nil && rg != nil {
+			err = rg.flush()
+		}
 		if err != nil {
 			// The packs already written are unindexed garbage for the next prune.
 			for range pk.Abort() {
@@ -55,8 +70,10 @@ func repackPacks(ctx context.Context, r pruneRepo, pl *prunePlan, opts PruneOpti
 	return written, nil
 }
 
-// repackOne reads one pack and hands its owned blobs to the packer.
-func repackOne(ctx context.Context, r pruneRepo, pk *repo.Packer, p *prunePack, prog *repo.Progress) error {
+// repackOne reads one pack and hands its owned blobs to the packer: their
+// stored form, or, for the members of a group regrouped, their plaintext
+// to rg.
+func repackOne(ctx context.Context, r pruneRepo, pk *repo.Packer, rg *regrouper, pl *prunePlan, p *prunePack, prog *repo.Progress) error {
 	b, err := repo.ReadRange(ctx, r.Backend(), repo.PackName(p.info.ID), 0, p.size)
 	if err != nil {
 		return fmt.Errorf("repack pack %s: %w", repo.ShortHex(p.info.ID), err)
@@ -64,15 +81,29 @@ func repackOne(ctx context.Context, r pruneRepo, pk *repo.Packer, p *prunePack, 
 	prog.Bytes.Add(p.size)
 	owned := append([]int32(nil), p.owned...)
 	sort.Slice(owned, func(i, j int) bool { return p.info.Blobs[owned[i]].Offset < p.info.Blobs[owned[j]].Offset })
-	ids := make([]chunk.ID, len(owned))
-	locs := make([]index.Location, len(owned))
-	for k, o := range owned {
+	ids := make([]chunk.ID, 0, len(owned))
+	locs := make([]index.Location, 0, len(owned))
+	var rids []chunk.ID
+	var rlocs []index.Location
+	regroup := pl.regroup[p.info.Space]
+	k := int32(slices.Index(pl.inv.packs, p))
+	for _, o := range owned {
 		bl := p.info.Blobs[o]
 		if end := int64(bl.Offset) + int64(bl.Length); end > int64(len(b)) {
 			return repo.Corruptf("pack "+repo.ShortHex(p.info.ID), "blob %s at %d+%d lies beyond the pack's %d bytes", bl.ID.Short(), bl.Offset, bl.Length, len(b))
 		}
-		ids[k] = bl.ID
-		locs[k] = index.Location{Pack: p.info.ID, Offset: bl.Offset, Length: bl.Length, RawLength: bl.RawLength, Type: bl.Type, Flags: bl.Flags}
+		loc := index.Location{Pack: p.info.ID, Offset: bl.Offset, Length: bl.Length, RawLength: bl.RawLength, Type: bl.Type, Flags: bl.Flags}
+		if bl.Flags&repo.FlagMember != 0 && rg != nil && regroup[pl.m.frames[pruneBlobRef{k, o}]] {
+			rids, rlocs = append(rids, bl.ID), append(rlocs, loc)
+			continue
+		}
+		ids, locs = append(ids, bl.ID), append(locs, loc)
+	}
+	if len(rids) > 0 {
+		// On a copy: streamPacked leaves its buffer scratch.
+		if err := regroupMembers(ctx, r, pk, rg, p, bytes.Clone(b), rids, rlocs); err != nil {
+			return err
+		}
 	}
 	// Every blob is opened and verified as any reader does, from the pack
 	// in memory, and its stored form sealed again unchanged, in pack order.

@@ -1,0 +1,218 @@
+package maintenance
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"memento/chunk"
+	"memento/index"
+	"memento/repo"
+)
+
+// planRegroup decides, in pruneDecide once every used blob has its owned
+// copy, which groups are regrouped: those whose plaintext no live member
+// uses exceeds maxUnused (the rule of packs, applied to a group's
+// plaintext). A group stays whole while any one of its files is used:
+// without regrouping, the dead files of groups accumulate over edit
+// cycles (docs/benchmarks.md, "Issue 18, session 20: prune regroups the
+// live members of mostly dead groups"). Regrouping reads the live members
+// (their plaintext, through the group) and writes them as members of new
+// groups, as a backup writes them, in the repack of phase 1; the old group
+// is no longer used and goes with the packs that hold it. planRegroup
+// forces their packs and those of
+// their live members to be repacked. A group regrouped is taken out of
+// m.used (unmarked) and owned by no pack: whatever marks it again (a
+// member in a pack that stays names it: markKeptDeltaBases; in phase 2, a
+// snapshot saved meanwhile uses a dead member of it, or the group itself)
+// marks it as new, and then it stays: in phase 1 the next pruneDecide
+// cancels its regrouping; in phase 2 keepFresh keeps back its pack (the
+// members' new copies are then only duplicates). Only a group nothing
+// marked but frames (m.targets) is regrouped, and only one held by an
+// indexed pack (its members' plaintext is read through the index), and
+// not when prune repacks nothing (maxUnused 1: a full repository).
+func (pl *prunePlan) planRegroup(maxUnused float64) {
+	inv, m, res := pl.inv, pl.m, pl.res
+	pl.regroup = map[string]map[chunk.ID]bool{}
+	res.GroupsRegrouped, res.BytesRegrouped = 0, 0
+	if maxUnused >= 1 {
+		return
+	}
+	if pl.unmarked == nil {
+		pl.unmarked, pl.cancelled = map[string]map[chunk.ID]bool{}, map[string]map[chunk.ID]bool{}
+	}
+	type group struct {
+		live    int64 // plaintext bytes of its owned members
+		members []pruneBlobRef
+	}
+	groups := map[string]map[chunk.ID]*group{}
+	var order []freshBlob // deterministic decisions
+	for k, p := range inv.packs {
+		for _, j := range p.owned {
+			b := p.info.Blobs[j]
+			if b.Flags&repo.FlagMember == 0 {
+				continue
+			}
+			ref := pruneBlobRef{int32(k), j}
+			g := m.frames[ref]
+			if g.IsZero() {
+				continue
+			}
+			sp := p.info.Space
+			if groups[sp] == nil {
+				groups[sp] = map[chunk.ID]*group{}
+			}
+			e := groups[sp][g]
+			if e == nil {
+				e = &group{}
+				groups[sp][g] = e
+				order = append(order, freshBlob{sp, g})
+			}
+			e.live += int64(b.RawLength)
+			e.members = append(e.members, ref)
+		}
+	}
+	for _, o := range order {
+		sp, g, e := o.space, o.id, groups[o.space][o.id]
+		if pl.cancelled[sp][g] {
+			continue
+		}
+		_, used := m.used[sp][g]
+		if pl.unmarked[sp][g] {
+			if used { // marked again since: it stays
+				delete(pl.unmarked[sp], g)
+				setID(pl.cancelled, sp, g)
+				continue
+			}
+		} else {
+			if !used || !m.targets[sp][g] {
+				continue
+			}
+			owner, ok := ownedCopy(inv, sp, g)
+			if !ok {
+				continue
+			}
+			p, b := inv.blob(owner)
+			if len(p.files) == 0 || float64(int64(b.RawLength)-e.live) <= maxUnused*float64(b.RawLength) {
+				continue
+			}
+			delete(m.used[sp], g)
+			setID(pl.unmarked, sp, g)
+			p.owned = slices.DeleteFunc(p.owned, func(j int32) bool { return j == owner.blob })
+			p.ownedB -= int64(b.Length)
+			res.BlobsUsed--
+		}
+		setID(pl.regroup, sp, g)
+		res.GroupsRegrouped++
+		res.BytesRegrouped += e.live
+		for _, ref := range e.members {
+			inv.packs[ref.pack].force = true
+		}
+		for _, ref := range inv.copies(sp, g) {
+			inv.packs[ref.pack].force = true
+		}
+	}
+}
+
+func setID(s map[string]map[chunk.ID]bool, space string, id chunk.ID) {
+	if s[space] == nil {
+		s[space] = map[chunk.ID]bool{}
+	}
+	s[space][id] = true
+}
+
+// ownedCopy returns the copy of id stored whole that a pack owns.
+func ownedCopy(inv *pruneInventory, space string, id chunk.ID) (pruneBlobRef, bool) {
+	for _, ref := range inv.copies(space, id) {
+		p, b := inv.blob(ref)
+		if repo.StoredWhole(b.Flags) && slices.Contains(p.owned, ref.blob) {
+			return ref, true
+		}
+	}
+	return pruneBlobRef{}, false
+}
+
+// regrouper collects the plaintext of the live members of regrouped
+// groups of one space, from the packs being repacked, and stores them as
+// a backup stores small files (repo/backup/group.go): a group of about
+// repo.GroupSize bytes compressed once, its members in the same pack
+// (Packer.AddGroup); a group of one file is that file's blob alone.
+type regrouper struct {
+	pk   *repo.Packer
+	key  chunk.Key
+	pipe *chunk.Pipeline
+	size int
+
+	mu      sync.Mutex
+	buf     []byte
+	members []repo.GroupMember
+	stored  []byte
+}
+
+func newRegrouper(r pruneRepo, pk *repo.Packer, space string, pipe *chunk.Pipeline) *regrouper {
+	size := repo.GroupSize(r.Config().PackSize)
+	return &regrouper{pk: pk, key: r.ChunkKey(space), pipe: pipe, size: size, buf: make([]byte, 0, size+64<<10)}
+}
+
+// add appends member id's plaintext data (valid during the call only).
+func (g *regrouper) add(id chunk.ID, data []byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.buf) > 0 && len(g.buf)+len(data) > g.size+g.size/4 {
+		if err := g.store(); err != nil {
+			return err
+		}
+	}
+	g.members = append(g.members, repo.GroupMember{ID: id, Offset: uint32(len(g.buf)), Length: uint32(len(data))})
+	g.buf = append(g.buf, data...)
+	if len(g.buf) >= g.size || len(g.members) >= repo.GroupMaxMembers {
+		return g.store()
+	}
+	return nil
+}
+
+// flush stores what add collected.
+func (g *regrouper) flush() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.store()
+}
+
+func (g *regrouper) store() error {
+	defer func() { g.buf, g.members = g.buf[:0], g.members[:0] }()
+	if len(g.members) == 0 {
+		return nil
+	}
+	stored, compressed := g.pipe.CompressGroup(g.stored, g.buf)
+	if compressed {
+		g.stored = stored[:0]
+	}
+	var flags uint8
+	if compressed {
+		flags = repo.FlagCompressed
+	}
+	if len(g.members) == 1 {
+		return g.pk.Add(repo.DataBlob, g.members[0].ID, flags, len(g.buf), stored)
+	}
+	return g.pk.AddGroup(g.key.Sum(g.buf), flags, len(g.buf), stored, g.members)
+}
+
+// regroupMembers reads the plaintext of the owned members of pack p (read
+// whole: b) that are to be regrouped (locs, in pack order) through the
+// ordinary read path (the member is opened and checked against its ID)
+// and hands them to rg.
+func regroupMembers(ctx context.Context, r pruneRepo, pk *repo.Packer, rg *regrouper, p *prunePack, b []byte, ids []chunk.ID, locs []index.Location) error {
+	return streamPacked(ctx, r, p.info.Space, b, ids, locs, false, func(sb repo.StreamBlob) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if sb.Err != nil {
+			return fmt.Errorf("regroup: %w (run 'memento check --read-data'; nothing was deleted)", sb.Err)
+		}
+		if !pk.Claim(sb.ID) {
+			return nil
+		}
+		return rg.add(sb.ID, sb.Data)
+	})
+}
