@@ -101,11 +101,22 @@ func TestPruneKeepsGroupsPhase1Dropped(t *testing.T) {
 		repotest.WriteFile(t, filepath.Join(src, fmt.Sprintf("m%02d.py", i)), b, 0o644)
 	}
 	old := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
-	if fl := flags(t, tr.Repository, tr.ChunkKey("").Sum(files[0])); fl != repo.FlagMember {
-		t.Fatalf("m00.py: flags %#x, want a member", fl)
+	// The kept file is a member: the backup spreads the files over a few
+	// open groups in the order its workers take them, and under load one
+	// of them may get a single file, stored whole (m00.py once in seven
+	// runs on a busy machine).
+	k := -1
+	for _, i := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59} {
+		if flags(t, tr.Repository, tr.ChunkKey("").Sum(files[i])) == repo.FlagMember {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		t.Fatal("none of m00..m09, m50..m59 is a member")
 	}
 	keep := filepath.Join(t.TempDir(), "keep")
-	repotest.WriteFile(t, filepath.Join(keep, "m00.py"), files[0], 0o644)
+	repotest.WriteFile(t, filepath.Join(keep, fmt.Sprintf("m%02d.py", k)), files[k], 0o644)
 	kept := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{keep}})
 	forgetAll(t, tr.Repository, old)
 	again := filepath.Join(t.TempDir(), "again")
@@ -124,7 +135,7 @@ func TestPruneKeepsGroupsPhase1Dropped(t *testing.T) {
 	if err != nil {
 		t.Fatalf("prune: %v", err)
 	}
-	// Phase 1 regrouped m00.py, the one live file of its group; the
+	// Phase 1 regrouped the kept file, the one live file of its group; the
 	// backup between the phases used dead members of that group.
 	if sn.Summary.NewBytes != 0 || res.Exclusive == nil || res.Exclusive.PacksKeptBack == 0 || res.GroupsRegrouped != 1 {
 		t.Fatalf("backup between the phases stored %d new bytes; %d groups regrouped; phase 2 %+v", sn.Summary.NewBytes, res.GroupsRegrouped, res.Exclusive)

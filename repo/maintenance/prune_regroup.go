@@ -184,6 +184,30 @@ func (g *regrouper) store() error {
 	if len(g.members) == 0 {
 		return nil
 	}
+	gid := g.key.Sum(g.buf)
+	if len(g.members) > 1 && !g.pk.Claim(gid) {
+		// This packer stores a blob of the group's ID already: the repack
+		// copies it (the same group, written by an interrupted prune in a
+		// pack it left unindexed), or a file equal to these files together.
+		// A second copy in one pack makes its header and index disagree
+		// (check: an error), and the blob claimed may be no whole copy
+		// (a member, a delta) that members could name: each file is
+		// stored whole instead (rare).
+		for _, m := range g.members {
+			data := g.buf[m.Offset : m.Offset+m.Length]
+			stored, compressed := chunk.Compress(nil, data, chunk.DefaultLevel)
+			var flags uint8
+			if compressed {
+				flags = repo.FlagCompressed
+			} else {
+				stored = data
+			}
+			if err := g.pk.Add(repo.DataBlob, m.ID, flags, len(data), stored); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	stored, compressed := g.pipe.CompressGroup(g.stored, g.buf)
 	if compressed {
 		g.stored = stored[:0]
@@ -195,7 +219,7 @@ func (g *regrouper) store() error {
 	if len(g.members) == 1 {
 		return g.pk.Add(repo.DataBlob, g.members[0].ID, flags, len(g.buf), stored)
 	}
-	return g.pk.AddGroup(g.key.Sum(g.buf), flags, len(g.buf), stored, g.members)
+	return g.pk.AddGroup(gid, flags, len(g.buf), stored, g.members)
 }
 
 // regroupMembers reads the plaintext of the owned members of pack p (read
