@@ -128,7 +128,8 @@ func (a *archiver) storeOpenGroups() error {
 // storeGroup hands g's files to the packer and empties g: as a group blob
 // and its members, or, for a group of one file, as that file's chunk alone
 // (a group of one would be a blob with the file's own ID, and a frame for
-// nothing).
+// nothing), or, when this backup stored a blob of the group's ID already,
+// as its files' chunks alone.
 func (a *archiver) storeGroup(g *fileGroup) error {
 	defer func() {
 		g.buf, g.members = g.buf[:0], g.members[:0]
@@ -143,11 +144,29 @@ func (a *archiver) storeGroup(g *fileGroup) error {
 		}
 		return a.packer.Add(repo.DataBlob, g.members[0].ID, blobFlags(compressed), len(g.buf), stored)
 	}
+	id := a.key.Sum(g.buf)
+	if !a.packer.Claim(id) {
+		// This backup stored a blob of the group's ID already (a file
+		// whose bytes are these files together): a second copy in one
+		// pack would make its header and index disagree, and that copy
+		// may be a member, which no member may name. The files go whole.
+		for _, m := range g.members {
+			data := g.buf[m.Offset : m.Offset+m.Length]
+			stored, compressed := a.pipe.CompressGroup(g.stored, data)
+			if compressed {
+				g.stored = stored[:0]
+			}
+			if err := a.packer.Add(repo.DataBlob, m.ID, blobFlags(compressed), len(data), stored); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	stored, compressed := a.pipe.CompressGroup(g.stored, g.buf)
 	if compressed {
 		g.stored = stored[:0]
 	}
-	return a.packer.AddGroup(a.key.Sum(g.buf), blobFlags(compressed), len(g.buf), stored, g.members)
+	return a.packer.AddGroup(id, blobFlags(compressed), len(g.buf), stored, g.members)
 }
 
 // blobFlags are the index flags of a data blob stored compressed or not.

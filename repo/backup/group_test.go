@@ -320,3 +320,67 @@ func TestGroupedSmallFileSizeChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupEqualToAFileOfTheBackup: a group whose bytes equal a file this
+// backup stored already (its ID is that file's) is not written: its files
+// go whole. Written, the pack held the ID twice and check found its header
+// and index disagreeing.
+func TestGroupEqualToAFileOfTheBackup(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	ctx := context.Background()
+	pipe := chunk.NewPipeline(2, chunk.DefaultLevel)
+	defer pipe.Close()
+	r := tr.Repository
+	a := &archiver{r: r, key: r.ChunkKey(""), pipe: pipe, params: r.Config().ParamSet(), known: map[chunk.ID]struct{}{},
+		prog: &repo.Progress{}, packer: r.NewPacker(ctx, ""), sem: make(chan struct{}, 1)}
+	a.startGroups(groupTarget, 1)
+	x := bytes.Repeat([]byte("the first small file\n"), 20)
+	y := bytes.Repeat([]byte("and the second one\n"), 30)
+	xy := append(append([]byte{}, x...), y...)
+	whole := a.key.Sum(xy)
+	if !a.packer.Claim(whole) {
+		t.Fatal("claim")
+	}
+	if err := a.packer.Add(repo.DataBlob, whole, 0, len(xy), xy); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	slot := &smallSlot{}
+	var ids []chunk.ID
+	for i, data := range [][]byte{x, y} {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		repotest.WriteFile(t, p, data, 0o644)
+		n := &repo.Node{Type: repo.NodeFile, Size: uint64(len(data))}
+		if err := a.saveSmallFile(ctx, p, fmt.Sprint(i), n, chunk.ParamsDefault, slot); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, n.Content...)
+	}
+	if err := a.storeOpenGroups(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _, err := a.packer.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SaveIndex(ctx, packs); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range append(ids, whole) {
+		b, err := r.ReadBlob(ctx, "", repo.DataBlob, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := [][]byte{x, y, xy}[i]; !bytes.Equal(b, want) {
+			t.Fatalf("blob %d: %d bytes, want %d", i, len(b), len(want))
+		}
+		l, err := r.Locate("", []chunk.ID{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l[id].Flags&repo.FlagMember != 0 {
+			t.Errorf("blob %d stored as a member", i)
+		}
+	}
+	mustCheck(t, r)
+}
