@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backup"
 	"memento/repo/backup/backuptest"
@@ -28,40 +27,7 @@ func TestGroupedFilesPruneGroupTwiceMembersApart(t *testing.T) {
 	f := newGroupFixture(t)
 	ctx := context.Background()
 	r := f.tr.Repository
-	var plain []byte
-	for _, b := range f.filesA {
-		plain = append(plain, b...)
-	}
-	stored, compressed := chunk.Compress(nil, plain, chunk.LevelFastest)
-	if !compressed {
-		t.Fatal("group A did not compress")
-	}
-	write := func(add func(p *repo.Packer)) {
-		p := r.NewPacker(ctx, "")
-		add(p)
-		packs, _, err := p.Flush()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.SaveIndex(ctx, packs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(func(p *repo.Packer) {
-		if err := p.Add(repo.DataBlob, f.gA, repo.FlagCompressed, len(plain), stored); err != nil {
-			t.Fatal(err)
-		}
-	})
-	write(func(p *repo.Packer) {
-		off := 0
-		for i, b := range f.filesA {
-			frame := chunk.AppendMember(nil, chunk.Member{Group: f.gA, Offset: uint32(off), Length: uint32(len(b))})
-			if err := p.Add(repo.DataBlob, f.nodesA[i].Content[0], repo.FlagMember, len(b), frame); err != nil {
-				t.Fatal(err)
-			}
-			off += len(b)
-		}
-	})
+	f.storeGroupAApart(t)
 	if _, err := Forget(ctx, r, ForgetOptions{IDs: []string{f.sn1.ID.String()}}); err != nil {
 		t.Fatal(err)
 	}

@@ -144,40 +144,7 @@ func TestPruneRegroupPhase1SnapshotUsesDeadMemberApart(t *testing.T) {
 	f := newGroupFixture(t)
 	ctx := context.Background()
 	r := f.tr.Repository
-	var plain []byte
-	for _, b := range f.filesA {
-		plain = append(plain, b...)
-	}
-	stored, compressed := chunk.Compress(nil, plain, chunk.LevelFastest)
-	if !compressed {
-		t.Fatal("group A did not compress")
-	}
-	write := func(add func(p *repo.Packer)) {
-		p := r.NewPacker(ctx, "")
-		add(p)
-		packs, _, err := p.Flush()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.SaveIndex(ctx, packs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(func(p *repo.Packer) {
-		if err := p.Add(repo.DataBlob, f.gA, repo.FlagCompressed, len(plain), stored); err != nil {
-			t.Fatal(err)
-		}
-	})
-	write(func(p *repo.Packer) {
-		off := 0
-		for i, b := range f.filesA {
-			frame := chunk.AppendMember(nil, chunk.Member{Group: f.gA, Offset: uint32(off), Length: uint32(len(b))})
-			if err := p.Add(repo.DataBlob, f.nodesA[i].Content[0], repo.FlagMember, len(b), frame); err != nil {
-				t.Fatal(err)
-			}
-			off += len(b)
-		}
-	})
+	f.storeGroupAApart(t)
 	forgetIDs(t, r, f.sn1)
 	var sn *repo.Snapshot
 	res, err := Prune(ctx, r, PruneOptions{MaxUnused: DefaultMaxUnused, BetweenPhases: func(context.Context) error {
