@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/dustin/go-humanize/english"
+
 	"memento/chunk"
 	"memento/index"
 )
@@ -101,7 +103,7 @@ func decodePackHeader(b []byte, dataLen int64) (space string, blobs []index.Blob
 	n := binary.LittleEndian.Uint32(b[sl:])
 	b = b[sl+4:]
 	if n > maxPackBlobs || int(n)*packEntrySize != len(b) {
-		return "", nil, fmt.Errorf("%w: header claims %d blobs in %d bytes", errPackFormat, n, len(b))
+		return "", nil, fmt.Errorf("%w: header claims %s in %d bytes", errPackFormat, english.Plural(int(n), "blob", ""), len(b))
 	}
 	blobs = make([]index.BlobInfo, n)
 	var off int64

@@ -58,7 +58,7 @@ func TestDecodePackHeaderRefuses(t *testing.T) {
 		{"empty", nil, 0, "malformed pack: header of 0 bytes"},
 		{"version", []byte{2, 0, 0, 0, 0, 0}, 0, "unsupported format: pack header version 2"},
 		{"space truncated", []byte{1, 9, 'a'}, 0, "header truncated in space name"},
-		{"count mismatch", append(one(1, 10, 10), 0), 10, "header claims 1 blobs in 43 bytes"},
+		{"count mismatch", append(one(1, 10, 10), 0), 10, "header claims 1 blob in 43 bytes"},
 		{"type", one(3, 10, 10), 10, "blob 0 has type 3"},
 		{"zero length", one(1, 0, 10), 0, "blob 0 has length 0"},
 		{"too long", one(1, MaxBlobSize+1, 10), MaxBlobSize + 1, "blob 0 has length " + strconv.Itoa(MaxBlobSize+1)},

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
@@ -301,7 +302,7 @@ func (p *Packer) write(pp *openPack) []byte {
 	if err := p.r.be.Write(p.ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
 		p.upMu.Lock()
 		if p.err == nil {
-			p.err = fmt.Errorf("write pack %s (%d blobs, %d bytes): %w", ShortHex(id), len(pp.blobs), len(b), err)
+			p.err = fmt.Errorf("write pack %s (%s, %d bytes): %w", ShortHex(id), english.Plural(len(pp.blobs), "blob", ""), len(b), err)
 			p.failed.Store(true)
 		}
 		p.upMu.Unlock()

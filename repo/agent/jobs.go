@@ -243,7 +243,7 @@ func (a *Agent) verifyScheduled(ctx context.Context, r *repo.Repository) (jobRes
 			return res, err
 		}
 	}
-	res.detail = fmt.Sprintf("%d verifications", total)
+	res.detail = english.Plural(total, "verification", "")
 	if failed > 0 {
 		return res, fmt.Errorf("%w: %d of %d verifications failed (see 'memento log')", repo.ErrCorrupt, failed, total)
 	}

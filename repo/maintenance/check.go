@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 
@@ -222,7 +223,7 @@ func checkIndexFiles(ctx context.Context, r checkRepo, rep *CheckReport, packs m
 			switch {
 			case reported[p.ID]:
 			case !ok:
-				rep.add(SevError, what, "listed by index file %s but missing from the repository (%d blobs)", path.Base(name)[:8], len(p.Blobs))
+				rep.add(SevError, what, "listed by index file %s but missing from the repository (%s)", path.Base(name)[:8], english.Plural(len(p.Blobs), "blob", ""))
 				reported[p.ID] = true
 			case size != p.Size:
 				rep.add(SevError, what, "%d bytes, index file %s says %d (truncated or replaced)", size, path.Base(name)[:8], p.Size)
@@ -333,7 +334,7 @@ func checkCache(r checkRepo, rep *CheckReport, packs map[[32]byte]int64) error {
 		}
 	}
 	if stale > 0 {
-		rep.add(SevWarning, "local index "+r.Index().Path(), "lists %d packs that do not exist (check --repair rebuilds it)", stale)
+		rep.add(SevWarning, "local index "+r.Index().Path(), "lists %s that %s not exist (check --repair rebuilds it)", english.Plural(stale, "pack", ""), english.PluralWord(stale, "does", "do"))
 	}
 	return nil
 }
@@ -403,7 +404,7 @@ func checkSnapshots(ctx context.Context, r checkRepo, rep *CheckReport, badBlobs
 			}
 		}
 		if badChunks > 0 {
-			reasons = append(reasons, fmt.Sprintf("%d chunks fail verification", badChunks))
+			reasons = append(reasons, fmt.Sprintf("%s %s verification", english.Plural(badChunks, "chunk", ""), english.PluralWord(badChunks, "fails", "fail")))
 		}
 		d.Reason = strings.Join(reasons, "; ")
 		for _, f := range w.Files {
@@ -456,13 +457,13 @@ func slicesContains(s []string, v string) bool {
 
 func reportDamage(ctx context.Context, r checkRepo, rep *CheckReport, what string, d DamageRecord, marked map[string]DamageRecord, repair bool) {
 	if m, ok := marked[d.Snapshot]; ok {
-		rep.add(SevWarning, what, "damaged, marked so on %s by %s: %d files lost (forget it once you no longer need what is left)",
-			m.Time.Format(time.RFC3339), m.Host, len(m.LostFiles))
+		rep.add(SevWarning, what, "damaged, marked so on %s by %s: %s lost (forget it once you no longer need what is left)",
+			m.Time.Format(time.RFC3339), m.Host, english.Plural(len(m.LostFiles), "file", ""))
 		d.File, d.Time, d.Host = m.File, m.Time, m.Host
 		rep.Damaged = append(rep.Damaged, d)
 		return
 	}
-	rep.add(SevError, what, "damaged: %s; %d of %d files and %d whole directories cannot be restored", d.Reason, len(d.LostFiles)-d.LostDirs, d.TotalFiles, d.LostDirs)
+	rep.add(SevError, what, "damaged: %s; %d of %s and %s cannot be restored", d.Reason, len(d.LostFiles)-d.LostDirs, english.Plural(d.TotalFiles, "file", ""), english.Plural(d.LostDirs, "whole directory", "whole directories"))
 	if repair {
 		name, err := markDamaged(ctx, r, &d)
 		if err != nil {

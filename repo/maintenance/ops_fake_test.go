@@ -516,8 +516,8 @@ func TestCheckWithoutRepository(t *testing.T) {
 	}
 
 	rep, f := run(p, false)
-	want := "error " + pack + ": listed by index file " + file + " but missing from the repository (1 blobs)\n" +
-		"warning local index " + f.ix.Path() + ": lists 1 packs that do not exist (check --repair rebuilds it)\n"
+	want := "error " + pack + ": listed by index file " + file + " but missing from the repository (1 blob)\n" +
+		"warning local index " + f.ix.Path() + ": lists 1 pack that does not exist (check --repair rebuilds it)\n"
 	if got := lines(rep); got != want || rep.Errors() != 1 {
 		t.Fatalf("pack gone: findings\n%s\nwant\n%s", got, want)
 	}

@@ -460,8 +460,8 @@ func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan,
 		}
 		if missing > 0 {
 			if _, ok := damaged[id.String()]; !ok {
-				return nil, fmt.Errorf("%w: snapshot %s references %d blobs that no pack holds or that cannot be read; run 'memento check --repair', which marks it damaged (prune then keeps what is left of it)",
-					ErrPruneUnsafe, id.Short(), missing)
+				return nil, fmt.Errorf("%w: snapshot %s references %s that no pack holds or that cannot be read; run 'memento check --repair', which marks it damaged (prune then keeps what is left of it)",
+					ErrPruneUnsafe, id.Short(), english.Plural(missing, "blob", ""))
 			}
 		}
 		if sn.Space != "" {
@@ -580,7 +580,7 @@ func (pl *prunePlan) walWarnings() {
 	for _, d := range dirs {
 		wp := pl.lines[d]
 		if n := wp.missingChunks(pl.inv); n > 0 {
-			pl.res.Warnings = append(pl.res.Warnings, fmt.Sprintf("space %s: %d chunks of the WAL archive are in no pack (already lost; 'memento pitr ranges' may promise more than restores)", wp.space, n))
+			pl.res.Warnings = append(pl.res.Warnings, fmt.Sprintf("space %s: %s of the WAL archive %s in no pack (already lost; 'memento pitr ranges' may promise more than restores)", wp.space, english.Plural(n, "chunk", ""), english.PluralWord(n, "is", "are")))
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dustin/go-humanize/english"
+
 	"memento/chunk"
 	"memento/repo"
 	"memento/repo/walarchive"
@@ -150,8 +152,8 @@ func catchUp(ctx context.Context, r pruneRepo, pl *prunePlan, ex *PruneExclusive
 			return err
 		}
 		if _, ok := pl.damaged[id.String()]; missing > 0 && !ok {
-			return fmt.Errorf("%w: snapshot %s, saved while prune planned, references %d blobs that no pack holds or that cannot be read; nothing was deleted",
-				ErrPruneUnsafe, id.Short(), missing)
+			return fmt.Errorf("%w: snapshot %s, saved while prune planned, references %s that no pack holds or that cannot be read; nothing was deleted",
+				ErrPruneUnsafe, id.Short(), english.Plural(missing, "blob", ""))
 		}
 		if sn.Space != "" {
 			pl.bySpace[sn.Space] = append(pl.bySpace[sn.Space], sn)

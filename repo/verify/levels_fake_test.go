@@ -179,8 +179,8 @@ func TestManifestL1WithoutRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, vd = walk()
-	want := "L1 pack " + repo.ShortHex(o.pack) + ": 30 bytes, the index says 100 (truncated or replaced) (holds 1 chunks of this snapshot)\n" +
-		"L1 file a: 1 of its 1 chunks are missing or in a damaged pack\n"
+	want := "L1 pack " + repo.ShortHex(o.pack) + ": 30 bytes, the index says 100 (truncated or replaced) (holds 1 chunk of this snapshot)\n" +
+		"L1 file a: 1 of its 1 chunk is missing or in a damaged pack\n"
 	if got := findings(vd); got != want || !w.Broken["a"] {
 		t.Fatalf("truncated pack: findings\n%s\nwant\n%s(broken %v)", got, want, w.Broken)
 	}
@@ -191,8 +191,8 @@ func TestManifestL1WithoutRepository(t *testing.T) {
 	}
 	putFile(t, f.be, repo.PackName(o.pack), make([]byte, 100))
 	w, vd = walk()
-	want = "L1 manifest " + o.sn.ShortID() + ": 1 chunks are not in the index\n" +
-		"L1 file a: 1 of its 1 chunks are missing or in a damaged pack\n"
+	want = "L1 manifest " + o.sn.ShortID() + ": 1 chunk is not in the index\n" +
+		"L1 file a: 1 of its 1 chunk is missing or in a damaged pack\n"
 	if got := findings(vd); got != want || !w.Missing[o.cid] {
 		t.Fatalf("chunk not indexed: findings\n%s\nwant\n%s", got, want)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/dustin/go-humanize/english"
 	"github.com/zeebo/blake3"
 
 	"memento/chunk"
@@ -207,10 +208,11 @@ func (v *Verifier) data(ctx context.Context, w *SnapWalk, vd *Verdict, tap tapFu
 	if skipped > 0 {
 		vd.Figures["files_skipped"] = float64(skipped)
 	}
-	vd.note("L2: read %d packs (%s) in %.2fs (%s/s), verified %d chunks (%s of data) and %d files",
-		c.packs, humanize.IBytes(uint64(c.read)), secs, humanize.IBytes(uint64(float64(c.read)/max(secs, 1e-9))), c.chunks, humanize.IBytes(uint64(c.raw)), c.hashed)
+	vd.note("L2: read %s (%s) in %.2fs (%s/s), verified %s (%s of data) and %s",
+		english.Plural(c.packs, "pack", ""), humanize.IBytes(uint64(c.read)), secs, humanize.IBytes(uint64(float64(c.read)/max(secs, 1e-9))),
+		english.Plural(c.chunks, "chunk", ""), humanize.IBytes(uint64(c.raw)), english.Plural(c.hashed, "file", ""))
 	if skipped > 0 {
-		vd.note("L2: subset %s: %d files have chunks outside this part and were not hashed whole", sub, skipped)
+		vd.note("L2: subset %s: %s %s chunks outside this part and %s not hashed whole", sub, english.Plural(skipped, "file", ""), english.PluralWord(skipped, "has", "have"), english.PluralWord(skipped, "was", "were"))
 	}
 	if c.reread > 0 {
 		vd.note("L2: %s read twice (chunks arrived far ahead of their files)", humanize.IBytes(uint64(c.reread)))
@@ -524,7 +526,7 @@ func (c *dataCheck) deliverBlob(b repo.StreamBlob) {
 		case !b.RunErr:
 			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v", b.Err)
 		case b.K == 0:
-			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v (%d chunks of this snapshot)", b.Err, b.RunBlobs)
+			c.vd.fail(L2, "pack "+repo.ShortHex(b.Loc.Pack), "%v (%s of this snapshot)", b.Err, english.Plural(b.RunBlobs, "chunk", ""))
 		}
 		c.mu.Unlock()
 		c.failChunk(b.ID, b.Err)

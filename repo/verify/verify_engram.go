@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dustin/go-humanize/english"
+
 	"memento/engram"
 	"memento/repo"
 	"memento/walreplay"
@@ -250,8 +252,8 @@ func checkEngram(vd *Verdict, lvl Level, sn *repo.Snapshot, types map[string]str
 				vd.fail(lvl, "WAL", "starts at seq %d, the manifest recorded %d", firstEntry, e.WALFirst.Seq)
 			}
 		}
-		vd.note("%s: WAL of %d segments, seq %d..%d, %d entries, magic and CRC32C of every entry and the chain verified; checkpoint at seq %d",
-			lvl, len(segs), firstEntry, last, entries, cpSeq)
+		vd.note("%s: WAL of %s, seq %d..%d, %s, magic and CRC32C of every entry and the chain verified; checkpoint at seq %d",
+			lvl, english.Plural(len(segs), "segment", ""), firstEntry, last, english.Plural(int(entries), "entry", "entries"), cpSeq)
 	}
 	if e == nil {
 		vd.note("%s: the manifest records no WAL range for this space", lvl)

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
+
 	"memento/chunk"
 	"memento/index"
 	"memento/repo"
@@ -123,10 +125,10 @@ func (v *Verifier) Manifest(ctx context.Context, sn *repo.Snapshot, vd *Verdict)
 	}
 	sort.Slice(badIDs, func(i, j int) bool { return repo.ShortHex(badIDs[i]) < repo.ShortHex(badIDs[j]) })
 	for _, p := range badIDs {
-		vd.fail(L1, "pack "+repo.ShortHex(p), "%s (holds %d chunks of this snapshot)", w.bad[p], perPack[p])
+		vd.fail(L1, "pack "+repo.ShortHex(p), "%s (holds %s of this snapshot)", w.bad[p], english.Plural(perPack[p], "chunk", ""))
 	}
 	if len(w.Missing) > 0 {
-		vd.fail(L1, what, "%d chunks are not in the index", len(w.Missing))
+		vd.fail(L1, what, "%s %s not in the index", english.Plural(len(w.Missing), "chunk", ""), english.PluralWord(len(w.Missing), "is", "are"))
 	}
 	n := 0
 	for _, f := range w.Files {
@@ -141,18 +143,19 @@ func (v *Verifier) Manifest(ctx context.Context, sn *repo.Snapshot, vd *Verdict)
 		}
 		w.Broken[f.Rel] = true
 		if n++; n <= maxFileFindings {
-			vd.fail(L1, "file "+f.Rel, "%d of its %d chunks are missing or in a damaged pack", lost, len(f.Node.Content))
+			vd.fail(L1, "file "+f.Rel, "%d of its %s %s missing or in a damaged pack", lost, english.Plural(len(f.Node.Content), "chunk", ""), english.PluralWord(lost, "is", "are"))
 		}
 	}
 	if n > maxFileFindings {
-		vd.fail(L1, what, "%d more files with missing chunks", n-maxFileFindings)
+		vd.fail(L1, what, "%s more with missing chunks", english.Plural(n-maxFileFindings, "file", ""))
 	}
 	vd.Figures["trees"] = float64(w.trees)
 	vd.Figures["files"] = float64(c.files)
 	vd.Figures["chunks"] = float64(len(ids))
 	vd.Figures["bytes"] = float64(c.bytes)
 	vd.Figures["packs"] = float64(len(perPack))
-	vd.note("L1: %d trees, %d files, %d distinct chunks in %d packs", w.trees, c.files, len(ids), len(perPack))
+	vd.note("L1: %s, %s, %s in %s", english.Plural(w.trees, "tree", ""), english.Plural(int(c.files), "file", ""),
+		english.Plural(len(ids), "distinct chunk", ""), english.Plural(len(perPack), "pack", ""))
 	return w, nil
 }
 

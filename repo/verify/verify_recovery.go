@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/dustin/go-humanize"
+	"github.com/dustin/go-humanize/english"
 
 	"memento/repo/restore"
 	"memento/walreplay"
@@ -58,8 +59,8 @@ func (v *Verifier) recovery(ctx context.Context, w *SnapWalk, vd *Verdict) error
 	}
 	vd.Figures["restore_seconds"] = res.Seconds
 	vd.Figures["restored_bytes"] = float64(res.Bytes)
-	vd.note("L4: restored %d files (%s) into a temporary directory in %.2fs, every chunk and file BLAKE3 verified",
-		res.Files, humanize.IBytes(res.Bytes), res.Seconds)
+	vd.note("L4: restored %s (%s) into a temporary directory in %.2fs, every chunk and file BLAKE3 verified",
+		english.Plural(int(res.Files), "file", ""), humanize.IBytes(res.Bytes), res.Seconds)
 	if sn.Space == "" {
 		vd.note("L4: a snapshot of plain paths: the verified restore is the recovery test")
 		return nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
+
 	"memento/engram"
 	"memento/repo/directio"
 	"memento/walreplay"
@@ -62,7 +64,7 @@ func CompactWAL(ctx context.Context, r Repository, dataDir, space string, opts C
 		return nil, fmt.Errorf("space %s: %w", space, err)
 	}
 	if len(segs) < 3 {
-		return nil, fmt.Errorf("space %s: nothing to compact: %d segments (the newest is open; compacting needs at least two sealed ones)", space, len(segs))
+		return nil, fmt.Errorf("space %s: nothing to compact: %s (the newest is open; compacting needs at least two sealed ones)", space, english.Plural(len(segs), "segment", ""))
 	}
 	arch, err := loadDataDirTimeline(ctx, r, dataDir, space)
 	if err != nil {

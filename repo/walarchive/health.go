@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dustin/go-humanize/english"
+
 	"memento/chunk"
 	"memento/engram"
 	"memento/repo"
@@ -84,7 +86,7 @@ func FindDamage(r Reader, space string, arch *WALArchive, packExists func([32]by
 		}
 		out = append(out, WALDamage{Segment: rec.Name, Compacted: rec.Compacted, FirstSeq: rec.FirstSeq, LastSeq: rec.LastSeq,
 			FirstTS: rec.FirstTS, LastTS: rec.LastTS, Missing: missing, Chunks: len(rec.Chunks),
-			Reason: fmt.Sprintf("%d of its %d chunks cannot be read: %s", missing, len(rec.Chunks), reason)})
+			Reason: fmt.Sprintf("%d of its %s cannot be read: %s", missing, english.Plural(len(rec.Chunks), "chunk", ""), reason)})
 	}
 	return out, nil
 }
