@@ -9,7 +9,7 @@
 # them repacked were read whole first: packs_repacked), groups_regrouped, bytes_regrouped (the live member plaintext moved into
 # new groups), and its wall and CPU seconds.
 #
-#   MEMENTO_PASSWORD=benchpw scripts/bench/group-cycles.sh BINARY WORKDIR [TREE] [CYCLES]
+#   MEMENTO_PASSWORD=benchpw [PRUNE_ARGS="--max-unused 5%"] scripts/bench/group-cycles.sh BINARY WORKDIR [TREE] [CYCLES]
 #
 # docs/benchmarks.md, "Issue 18, session 20: grouped small files, the
 # repository side".
@@ -26,7 +26,7 @@ for c in $(seq 1 "$N"); do
 	"$M" backup --repo "$W/repo" --no-progress -q "$W/tree"
 	"$M" forget --repo "$W/repo" --all --keep-last 1 -q >/dev/null
 	find "$W/repo/data" -type f -printf '%f %s\n' | sort >"$W/packs.before"
-	/usr/bin/time -f "%e %U %S" -o "$W/time" "$M" prune --repo "$W/repo" --no-progress --json >"$W/prune.json"
+	/usr/bin/time -f "%e %U %S" -o "$W/time" "$M" prune --repo "$W/repo" --no-progress --json ${PRUNE_ARGS:-} >"$W/prune.json"
 	find "$W/repo/data" -type f -printf '%f %s\n' | sort >"$W/packs.after"
 	read -r wall usr sys <"$W/time"
 	wrote=$(comm -13 "$W/packs.before" "$W/packs.after" | awk '{s += $2} END {print s + 0}')
