@@ -41,6 +41,30 @@ import (
 // get them; a repository of format 5 or older is written exactly as before.
 const FormatVersion = 6
 
+// OldestInitFormat is the oldest format Init creates (InitOptions.Format):
+// a repository older binaries open, for a fleet that still runs them (a
+// replica or restore host, an off-site copy read during a drill). A
+// repository of format N made by this binary holds only what a binary of
+// format N reads: every feature added since is gated by the config's
+// version (Config.GroupedFiles, StateDigestKind, DeltaBlobs, WALRecords,
+// HuffPlanes, the XAES-256-GCM cipher, compressed index files), and the
+// structures versioned apart from the repository that this binary still
+// writes into any format (tree format 2, manifest version 2, chunk
+// parameter set 3) all came before format 2, so every binary of format 2
+// or later reads them. Format 1 is not offered: its binaries span those
+// changes (one made before parameter set 3 refuses a config naming it),
+// so "format 1" names no set of binaries a new repository would suit.
+const OldestInitFormat = 2
+
+// CipherFormat is the oldest repository format whose config may name the
+// encryption c (one of Ciphers, or EncryptionNone).
+func CipherFormat(c string) int {
+	if c == EncryptionXAES {
+		return formatXAES
+	}
+	return 1
+}
+
 // formatGroupedFiles is the first format whose small files may be stored
 // as members of a group blob (FlagMember).
 const formatGroupedFiles = 6
@@ -104,8 +128,19 @@ const (
 
 // DefaultEncryption is what init picks: XAES-256-GCM, about twice as fast
 // as XChaCha20-Poly1305 on CPUs with AES and carry-less multiplication
-// instructions (docs/repository-format.md, section 5).
+// instructions (docs/repository-format.md, section 5). A repository of
+// format 2 (InitOptions.Format) gets XChaCha20-Poly1305, the cipher of
+// its binaries (DefaultEncryptionOf).
 const DefaultEncryption = EncryptionXAES
+
+// DefaultEncryptionOf is the encryption init picks for a new encrypted
+// repository of the given format.
+func DefaultEncryptionOf(format int) string {
+	if format < CipherFormat(DefaultEncryption) {
+		return EncryptionXChaCha
+	}
+	return DefaultEncryption
+}
 
 // Ciphers are the encryptions init accepts for an encrypted repository,
 // the default first.

@@ -90,11 +90,26 @@ type InitOptions struct {
 	Cipher   string
 	KDF      KDFParams
 	PackSize int64
+	// Format is the repository format to create, OldestInitFormat to
+	// FormatVersion (0: FormatVersion), for older binaries to open: the
+	// repository keeps it for life, and this binary writes into it only
+	// what binaries of that format read.
+	Format int
 }
 
 // Init creates a new repository on be and returns its config. It refuses to
 // touch a location that already holds a config.
 func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
+	if opts.Format == 0 {
+		opts.Format = FormatVersion
+	}
+	if opts.Format < OldestInitFormat || opts.Format > FormatVersion {
+		return Config{}, fmt.Errorf("%w: repository format %d (this binary creates formats %d to %d)", ErrInvalidArgument, opts.Format, OldestInitFormat, FormatVersion)
+	}
+	enc, err := initEncryption(opts)
+	if err != nil {
+		return Config{}, err
+	}
 	if _, err := be.Stat(ctx, ConfigName); err == nil {
 		return Config{}, fmt.Errorf("a repository already exists at %s", be.Location())
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -105,10 +120,6 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 	}
 	if opts.PackSize == 0 {
 		opts.PackSize = DefaultPackSize
-	}
-	enc, err := initEncryption(opts)
-	if err != nil {
-		return Config{}, err
 	}
 	ms, err := newMasterSecret()
 	if err != nil {
@@ -127,7 +138,7 @@ func Init(ctx context.Context, be Backend, opts InitOptions) (Config, error) {
 		return Config{}, err
 	}
 	cfg := Config{
-		Version: FormatVersion, ID: hex.EncodeToString(idb), Created: time.Now().UTC(),
+		Version: opts.Format, ID: hex.EncodeToString(idb), Created: time.Now().UTC(),
 		Encryption: enc, PackSize: opts.PackSize, ChunkParams: chunk.CurrentParamSet,
 		SignPublicKey: ed25519.NewKeyFromSeed(ms.SignSeed).Public().(ed25519.PublicKey),
 	}
@@ -149,7 +160,9 @@ func initEncryption(opts InitOptions) (string, error) {
 	case opts.Insecure:
 		return EncryptionNone, nil
 	case opts.Cipher == "":
-		return DefaultEncryption, nil
+		return DefaultEncryptionOf(opts.Format), nil
+	case slices.Contains(Ciphers(), opts.Cipher) && opts.Format < CipherFormat(opts.Cipher):
+		return "", fmt.Errorf("%w: cipher %s in a repository of format %d (it needs format %d or later)", ErrInvalidArgument, opts.Cipher, opts.Format, CipherFormat(opts.Cipher))
 	case slices.Contains(Ciphers(), opts.Cipher):
 		return opts.Cipher, nil
 	}

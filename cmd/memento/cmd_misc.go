@@ -48,7 +48,7 @@ var version = "dev"
 func newVersionCommand(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version and the formats this binary reads and writes",
+		Short: "Print the version and the formats this binary reads, writes and creates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := version
@@ -56,11 +56,22 @@ func newVersionCommand(a *app) *cobra.Command {
 				v = bi.Main.Version
 			}
 			info := map[string]any{"version": v, "go": runtime.Version(), "repository_format": repo.FormatVersion,
+				"repository_formats_read": formats(1), "repository_formats_created": formats(repo.OldestInitFormat),
 				"manifest_format": repo.ManifestVersion, "wal_format": 1}
-			a.answerf("memento %s (%s), repository format %d, manifest format %d, Engram WAL v1\n", v, runtime.Version(), repo.FormatVersion, repo.ManifestVersion)
+			a.answerf("memento %s (%s), repository format %d (reads 1 to %d, init --format %d to %d), manifest format %d, Engram WAL v1\n",
+				v, runtime.Version(), repo.FormatVersion, repo.FormatVersion, repo.OldestInitFormat, repo.FormatVersion, repo.ManifestVersion)
 			return a.emit(info)
 		},
 	}
+}
+
+// formats lists the repository formats from oldest to the current one.
+func formats(oldest int) []int {
+	var fs []int
+	for v := oldest; v <= repo.FormatVersion; v++ {
+		fs = append(fs, v)
+	}
+	return fs
 }
 
 func newUnlockCommand(a *app) *cobra.Command {

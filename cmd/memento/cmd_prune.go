@@ -32,9 +32,10 @@ watch' or mount; it names the holder). Phase 1, under a shared prune lock
 that lets backups and WAL archiving start meanwhile: it marks every blob the
 remaining snapshots use and every archived WAL chunk point-in-time recovery
 still needs, plans to delete packs with no used blob and to repack packs
-whose unused share exceeds --max-unused, and repacks (used blobs verified and
-copied into new packs; the live files of a group of small files whose unused
-share exceeds --max-unused are written into new groups). Phase 2, under the exclusive lock (waited for up to
+whose unused share exceeds --max-unused (the dead files of a group of small
+files counted as unused), and repacks (used blobs verified and copied into
+new packs; the live files of each group with a dead file are written into
+new groups). Phase 2, under the exclusive lock (waited for up to
 2 minutes while backups started meanwhile finish), is short: it marks what
 was saved meanwhile (a pack planned to go that it uses is kept), then
 rewrites the index and deletes. It prints how long it held the exclusive

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,33 +124,41 @@ func TestGroupedFilesPruneRegroups(t *testing.T) {
 	}
 }
 
-// TestGroupedFilesPruneKeepsMostlyLiveGroup: a snapshot uses five of
-// group A's six files (a0, 15 % of its plaintext, is dead): prune with
-// max unused 20 % repacks the pack (group B is dead) but copies group A
-// as it is, its members still naming it; with 10 % it regroups them.
-func TestGroupedFilesPruneKeepsMostlyLiveGroup(t *testing.T) {
+// TestGroupedFilesPruneRegroupsInRepackedPack: a snapshot uses five of
+// group A's six files (a0, 15 % of its plaintext, is dead) and group B is
+// dead: prune with max unused 20 % repacks the pack (B) and, the pack
+// being copied anyway, regroups A's five live files into a new group (until
+// session 21, A was copied whole with its dead file: only a group whose
+// own dead share exceeded max unused was regrouped); check --read-data
+// clean, the snapshot restores byte for byte, the next prune does nothing.
+func TestGroupedFilesPruneRegroupsInRepackedPack(t *testing.T) {
 	f := newGroupFixture(t)
 	ctx := context.Background()
 	c := repotest.NewCrafter(t, f.tr.Repository, "")
 	sn := c.Snapshot(c.Tree(f.nodesA[1:]...))
 	forgetAll(t, f.tr.Repository, f.sn1, f.sn2)
+	var live int64
+	for _, b := range f.filesA[1:] {
+		live += int64(len(b))
+	}
 	res, err := Prune(ctx, f.tr.Repository, PruneOptions{MaxUnused: 0.2})
-	if err != nil || res.PacksRepacked != 1 || res.GroupsRegrouped != 0 {
-		t.Fatalf("prune at 20 %%: %v, %d packs repacked, %d groups regrouped, want 1, 0", err, res.PacksRepacked, res.GroupsRegrouped)
+	if err != nil || res.PacksRepacked != 1 || res.GroupsRegrouped != 1 || res.BytesRegrouped != live {
+		t.Fatalf("prune at 20 %%: %v, %d packs repacked, %d groups regrouped (%d bytes), want 1, 1 (%d)", err, res.PacksRepacked, res.GroupsRegrouped, res.BytesRegrouped, live)
 	}
 	r := f.tr.Reopen(t)
+	g := baseOf(t, r, f.nodesA[1].Content[0])
+	if g == f.gA {
+		t.Fatal("group A survived its pack's repack: its dead file was copied with it")
+	}
 	for i, n := range f.nodesA[1:] {
-		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != f.gA {
-			t.Fatalf("member a%d after prune at 20 %%: flags %#x, want a member of group A", i+1, fl)
+		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != g {
+			t.Fatalf("member a%d after prune: flags %#x, want a member of the new group %s", i+1, fl, g.Short())
 		}
 	}
-	res, err = Prune(ctx, r, PruneOptions{MaxUnused: 0.1})
-	if err != nil || res.GroupsRegrouped != 1 {
-		t.Fatalf("prune at 10 %%: %v, %d groups regrouped, want 1", err, res.GroupsRegrouped)
-	}
-	r = f.tr.Reopen(t)
-	if _, err := r.Locate("", []chunk.ID{f.gA}); err == nil {
-		t.Fatal("group A survived its regrouping")
+	for _, id := range []chunk.ID{f.gA, f.gB, f.nodesA[0].Content[0]} {
+		if _, err := r.Locate("", []chunk.ID{id}); err == nil {
+			t.Fatalf("blob %s, dead or regrouped, survived the prune", id.Short())
+		}
 	}
 	if rep, err := Check(ctx, r, CheckOptions{ReadData: true}); err != nil || blobErrors(rep) != 0 {
 		t.Fatalf("check --read-data after regrouping: %v %+v", err, rep.Findings)
@@ -158,6 +167,79 @@ func TestGroupedFilesPruneKeepsMostlyLiveGroup(t *testing.T) {
 	for i, n := range f.nodesA[1:] {
 		b, err := os.ReadFile(filepath.Join(dst, n.Name))
 		if err != nil || !bytes.Equal(b, f.filesA[i+1]) {
+			t.Fatalf("restored %s after regrouping: %v", n.Name, err)
+		}
+	}
+	if res, err := Prune(ctx, r, PruneOptions{MaxUnused: 0}); err != nil || res.PacksDeleted+res.PacksRepacked+res.GroupsRegrouped != 0 {
+		t.Fatalf("prune after a prune: %v %+v", err, res)
+	}
+}
+
+// TestGroupedFilesPruneLeavesGroupOfLivePack: group A (six files) shares
+// its pack with a live 64 KiB file; a snapshot keeps a2..a5 and the file.
+// A third of A's plaintext is dead, far above max unused 10 %, but A's
+// dead bytes are a small share of its pack: prune copies nothing and A
+// stays whole, its members naming it (until session 21, A was regrouped
+// and its whole pack copied for it). Once the large file is dead too, the
+// pack is repacked and A regrouped; check --read-data clean, restores byte
+// for byte.
+func TestGroupedFilesPruneLeavesGroupOfLivePack(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	ctx := context.Background()
+	names, files := smallFileSet("a", 6)
+	big := make([]byte, 64<<10)
+	rand.NewChaCha8([32]byte{3}).Read(big) // incompressible
+	c := repotest.NewCrafter(t, tr.Repository, "")
+	nodes, gA := c.Group(names, files)
+	bigNode := c.File("big.bin", big)
+	sn1 := c.Snapshot(c.Tree(append(append([]*repo.Node{}, nodes...), bigNode)...))
+	c2 := repotest.NewCrafter(t, tr.Repository, "")
+	sn2 := c2.Snapshot(c2.Tree(append(append([]*repo.Node{}, nodes[2:]...), bigNode)...))
+	forgetAll(t, tr.Repository, sn1)
+	before := repoFiles(t, tr.Repository)
+	res, err := Prune(ctx, tr.Repository, PruneOptions{MaxUnused: DefaultMaxUnused})
+	if err != nil || res.PacksRepacked+res.PacksDeleted+res.GroupsRegrouped != 0 || res.BytesRepacked != 0 {
+		t.Fatalf("prune of a mostly live pack: %v, %d packs repacked, %d deleted, %d groups regrouped, %d bytes copied; want nothing done",
+			err, res.PacksRepacked, res.PacksDeleted, res.GroupsRegrouped, res.BytesRepacked)
+	}
+	var packsBefore, packsAfter []string
+	for _, l := range strings.Split(before, "\n") {
+		if len(l) > 0 && !strings.Contains(l, "index") {
+			packsBefore = append(packsBefore, l)
+		}
+	}
+	r := tr.Reopen(t)
+	for _, l := range strings.Split(repoFiles(t, r), "\n") {
+		if len(l) > 0 && !strings.Contains(l, "index") {
+			packsAfter = append(packsAfter, l)
+		}
+	}
+	if strings.Join(packsBefore, "\n") != strings.Join(packsAfter, "\n") {
+		t.Fatalf("prune changed data/:\n%s\nafter:\n%s", strings.Join(packsBefore, "\n"), strings.Join(packsAfter, "\n"))
+	}
+	for i, n := range nodes[2:] {
+		if fl := flags(t, r, n.Content[0]); fl != repo.FlagMember || baseOf(t, r, n.Content[0]) != gA {
+			t.Fatalf("member a%d after prune: flags %#x, want a member of group A", i+2, fl)
+		}
+	}
+	c3 := repotest.NewCrafter(t, r, "")
+	sn3 := c3.Snapshot(c3.Tree(nodes[2:]...))
+	forgetAll(t, r, sn2)
+	res, err = Prune(ctx, r, PruneOptions{MaxUnused: DefaultMaxUnused})
+	if err != nil || res.PacksRepacked != 1 || res.GroupsRegrouped != 1 {
+		t.Fatalf("prune once the large file is dead: %v, %d packs repacked, %d groups regrouped; want 1, 1", err, res.PacksRepacked, res.GroupsRegrouped)
+	}
+	r = tr.Reopen(t)
+	if _, err := r.Locate("", []chunk.ID{gA}); err == nil {
+		t.Fatal("group A survived the repack of its pack")
+	}
+	if rep, err := Check(ctx, r, CheckOptions{ReadData: true}); err != nil || blobErrors(rep) != 0 {
+		t.Fatalf("check --read-data after regrouping: %v %+v", err, rep.Findings)
+	}
+	dst := restoretest.Restore(t, r, sn3)
+	for i, n := range nodes[2:] {
+		b, err := os.ReadFile(filepath.Join(dst, n.Name))
+		if err != nil || !bytes.Equal(b, files[i+2]) {
 			t.Fatalf("restored %s after regrouping: %v", n.Name, err)
 		}
 	}

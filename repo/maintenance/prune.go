@@ -25,8 +25,9 @@ import (
 type PruneOptions struct {
 	DryRun bool
 	// MaxUnused is the share (0..1) of a pack's blob bytes that may be
-	// unused before the pack is repacked, and of a group's plaintext
-	// (grouped small files) before its live members are regrouped
+	// unused before the pack is repacked, the dead files of a group of
+	// small files counted as unused bytes of its pack; a pack repacked
+	// regroups the live members of its groups that have a dead file
 	// (prune_regroup.go); 1 never repacks (only packs with no used blob at
 	// all are deleted).
 	MaxUnused float64
@@ -77,7 +78,7 @@ type PruneResult struct {
 	BytesAfter        int64            `json:"bytes_after"`      // all packs afterwards
 	BytesFreed        int64            `json:"bytes_freed"`      // BytesBefore - BytesAfter
 	BytesRepacked     int64            `json:"bytes_repacked"`   // sealed blob bytes copied into new packs
-	GroupsRegrouped   int              `json:"groups_regrouped"` // groups of small files mostly dead: their live members written into new groups
+	GroupsRegrouped   int              `json:"groups_regrouped"` // groups of small files with a dead file in packs repacked: their live members written into new groups
 	BytesRegrouped    int64            `json:"bytes_regrouped"`  // live member bytes (plaintext) moved into new groups
 	UnusedLeft        int64            `json:"unused_left"`      // unused blob bytes left in kept packs
 	IndexFilesWritten int              `json:"index_files_written"`
@@ -117,8 +118,9 @@ type PruneExclusive struct {
 // lock): inventory of packs and index files, mark every blob the remaining
 // snapshots reference and every chunk of the WAL archive that
 // point-in-time recovery still needs (prune_wal.go), decide which packs
-// go (no used blob) and which are repacked (their unused share exceeds
-// MaxUnused, or they hold a group of small files regrouped: planRegroup),
+// go (no used blob) and which are repacked (their unused share, the dead
+// files of their groups of small files counted, exceeds MaxUnused, or they
+// hold a live member of a group regrouped: planRegroup),
 // and repack: the used blobs are copied into new packs, which nothing
 // describes yet (the live members of regrouped groups as new groups).
 // Phase 1 only adds files.

@@ -12,25 +12,37 @@ import (
 )
 
 // planRegroup decides, in pruneDecide once every used blob has its owned
-// copy, which groups are regrouped: those whose plaintext no live member
-// uses exceeds maxUnused (the rule of packs, applied to a group's
-// plaintext). A group stays whole while any one of its files is used:
+// copy, which groups are regrouped, and forces the packs that hold them
+// to be repacked. A group stays whole while any one of its files is used:
 // without regrouping, the dead files of groups accumulate over edit
 // cycles (docs/benchmarks.md, "Issue 18, session 20: prune regroups the
-// live members of mostly dead groups"). Regrouping reads the live members
-// (their plaintext, through the group) and writes them as members of new
-// groups, as a backup writes them, in the repack of phase 1; the old group
-// is no longer used and goes with the packs that hold it. planRegroup
-// forces their packs and those of
-// their live members to be repacked. A group regrouped is taken out of
-// m.used (unmarked) and owned by no pack: whatever marks it again (a
-// member in a pack that stays names it: markKeptDeltaBases; in phase 2, a
-// snapshot saved meanwhile uses a dead member of it, or the group itself)
-// marks it as new, and then it stays: in phase 1 the next pruneDecide
-// cancels its regrouping; in phase 2 keepFresh keeps back its pack (the
-// members' new copies are then only duplicates). Only a group nothing
-// marked but frames (m.targets) is regrouped, and only one held by an
-// indexed pack (its members' plaintext is read through the index), and
+// live members of mostly dead groups"). The rule is the pack rule, with a
+// group's dead files counted as unused bytes of its pack: the share of a
+// group's plaintext no live member uses, times the group's stored length.
+// A pack whose unused bytes so counted exceed maxUnused of its blob bytes
+// is repacked, and every group it owns that has a dead file is regrouped
+// then, as is every group of a pack repacked for any other reason (its
+// live members are copied anyway). So the dead bytes of groups are bounded
+// as those of packs are (maxUnused of each pack), and a prune copies a
+// pack only when it has that much to free: regrouping each group on its own
+// share forced the repack of the whole pack holding it (group and members
+// are in one pack), and with edits spread over the groups that was every
+// pack at nearly every prune (docs/benchmarks.md, "Issue 18, session 21:
+// init --format, and a cheaper regroup rule").
+//
+// Regrouping reads the live members (their plaintext, through the group)
+// and writes them as members of new groups, as a backup writes them, in
+// the repack of phase 1; the old group is no longer used and goes with the
+// packs that hold it. A group regrouped is taken out of m.used (unmarked)
+// and owned by no pack, and the packs holding its live members are
+// repacked too (their copies name the old group). Whatever marks it again
+// (a member in a pack that stays names it: markKeptDeltaBases; in phase 2,
+// a snapshot saved meanwhile uses a dead member of it, or the group
+// itself) marks it as new, and then it stays: in phase 1 the next
+// pruneDecide cancels its regrouping; in phase 2 keepFresh keeps back its
+// pack (the members' new copies are then only duplicates). Only a group
+// nothing marked but frames (m.targets) is regrouped, and only one held by
+// an indexed pack (its members' plaintext is read through the index), and
 // not when prune repacks nothing (maxUnused 1: a full repository).
 func (pl *prunePlan) planRegroup(maxUnused float64) {
 	inv, m, res := pl.inv, pl.m, pl.res
@@ -43,11 +55,15 @@ func (pl *prunePlan) planRegroup(maxUnused float64) {
 		pl.unmarked, pl.cancelled = map[string]map[chunk.ID]bool{}, map[string]map[chunk.ID]bool{}
 	}
 	type group struct {
+		space   string
+		id      chunk.ID
 		live    int64 // plaintext bytes of its owned members
 		members []pruneBlobRef
+		owner   pruneBlobRef // its owned copy, when it may be regrouped (candidate)
+		dead    int64        // its stored bytes times its dead share, when a candidate
 	}
 	groups := map[string]map[chunk.ID]*group{}
-	var order []freshBlob // deterministic decisions
+	var order []*group // deterministic decisions
 	for k, p := range inv.packs {
 		for _, j := range p.owned {
 			b := p.info.Blobs[j]
@@ -65,16 +81,32 @@ func (pl *prunePlan) planRegroup(maxUnused float64) {
 			}
 			e := groups[sp][g]
 			if e == nil {
-				e = &group{}
+				e = &group{space: sp, id: g, owner: pruneBlobRef{pack: -1}}
 				groups[sp][g] = e
-				order = append(order, freshBlob{sp, g})
+				order = append(order, e)
 			}
 			e.live += int64(b.RawLength)
 			e.members = append(e.members, ref)
 		}
 	}
-	for _, o := range order {
-		sp, g, e := o.space, o.id, groups[o.space][o.id]
+	regroup := func(e *group) {
+		setID(pl.regroup, e.space, e.id)
+		res.GroupsRegrouped++
+		res.BytesRegrouped += e.live
+		for _, ref := range e.members {
+			inv.packs[ref.pack].force = true
+		}
+		for _, ref := range inv.copies(e.space, e.id) {
+			inv.packs[ref.pack].force = true
+		}
+	}
+	// Candidates: the groups with a dead file that may be regrouped, and
+	// their dead bytes per owning pack. Groups unmarked by an earlier
+	// decision of this prune are regrouped still, unless marked again.
+	groupDead := map[int32]int64{}
+	var candidates []*group
+	for _, e := range order {
+		sp, g := e.space, e.id
 		if pl.cancelled[sp][g] {
 			continue
 		}
@@ -85,32 +117,48 @@ func (pl *prunePlan) planRegroup(maxUnused float64) {
 				setID(pl.cancelled, sp, g)
 				continue
 			}
-		} else {
-			if !used || !m.targets[sp][g] {
+			regroup(e)
+			continue
+		}
+		if !used || !m.targets[sp][g] {
+			continue
+		}
+		owner, ok := ownedCopy(inv, sp, g)
+		if !ok {
+			continue
+		}
+		p, b := inv.blob(owner)
+		if len(p.files) == 0 || b.RawLength == 0 || e.live >= int64(b.RawLength) {
+			continue
+		}
+		e.owner = owner
+		e.dead = int64(float64(b.Length) * float64(int64(b.RawLength)-e.live) / float64(b.RawLength))
+		groupDead[owner.pack] += e.dead
+		candidates = append(candidates, e)
+	}
+	// The packs repacked, until regrouping forces no further one: every
+	// candidate of a repacked pack is regrouped.
+	repacked := func(k int32) bool {
+		p := inv.packs[k]
+		return len(p.owned) > 0 && (p.force || p.blobB > 0 && float64(p.blobB-p.ownedB+groupDead[k]) > maxUnused*float64(p.blobB))
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, e := range candidates {
+			if e.owner.pack < 0 || !repacked(e.owner.pack) {
 				continue
 			}
-			owner, ok := ownedCopy(inv, sp, g)
-			if !ok {
-				continue
-			}
-			p, b := inv.blob(owner)
-			if len(p.files) == 0 || float64(int64(b.RawLength)-e.live) <= maxUnused*float64(b.RawLength) {
-				continue
-			}
-			delete(m.used[sp], g)
-			setID(pl.unmarked, sp, g)
-			p.owned = slices.DeleteFunc(p.owned, func(j int32) bool { return j == owner.blob })
+			p, b := inv.blob(e.owner)
+			p.force = true
+			delete(m.used[e.space], e.id)
+			setID(pl.unmarked, e.space, e.id)
+			p.owned = slices.DeleteFunc(p.owned, func(j int32) bool { return j == e.owner.blob })
 			p.ownedB -= int64(b.Length)
+			groupDead[e.owner.pack] -= e.dead
 			res.BlobsUsed--
-		}
-		setID(pl.regroup, sp, g)
-		res.GroupsRegrouped++
-		res.BytesRegrouped += e.live
-		for _, ref := range e.members {
-			inv.packs[ref.pack].force = true
-		}
-		for _, ref := range inv.copies(sp, g) {
-			inv.packs[ref.pack].force = true
+			e.owner.pack = -1
+			regroup(e)
+			changed = true
 		}
 	}
 }
