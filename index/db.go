@@ -153,11 +153,7 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 	if err := checkFile(ix.path, ix.lockTimeout); err != nil {
 		return err
 	}
-	db, err := bolt.Open(ix.path, 0o600, &bolt.Options{
-		Timeout:      ix.lockTimeout,
-		ReadOnly:     readOnly,
-		FreelistType: bolt.FreelistMapType,
-	})
+	db, err := bolt.Open(ix.path, 0o600, boltOptions(readOnly, ix.lockTimeout))
 	if err != nil {
 		return ix.openError(err)
 	}
@@ -176,6 +172,28 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 		return db.View(txFn)
 	}
 	return db.Update(txFn)
+}
+
+// writeMmapSize is the least a read-write open maps of the file. bbolt
+// maps the file's size, and a transaction that allocates past the mapping
+// maps it again, twice as large, after copying every node the transaction
+// touched out of the old mapping (Bucket.dereference): seven times for the
+// first backup of Go's src/ (12,600 blobs into a new cache, the file growing
+// from 32 KiB to 4 MiB), which took half of the merge's 65 ms
+// (docs/benchmarks.md, "Issue 18, session 21: the first backup of
+// small-file trees"). Mapping 64 MiB from the start costs address space
+// only: the file still grows page by page as written. Read-only opens
+// allocate nothing and map the file's size. Not on Windows, where bbolt
+// extends the file to the mapping.
+const writeMmapSize = 64 << 20
+
+// boltOptions are the options of every open of a cache file.
+func boltOptions(readOnly bool, timeout time.Duration) *bolt.Options {
+	o := &bolt.Options{Timeout: timeout, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType}
+	if !readOnly && runtime.GOOS != "windows" {
+		o.InitialMmapSize = writeMmapSize
+	}
+	return o
 }
 
 func (ix *Index) openError(err error) error {
