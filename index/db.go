@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -80,7 +81,22 @@ type Index struct {
 // Open returns a handle on the cache file at path, creating the file and its
 // buckets when missing. A damaged or foreign file fails with ErrCorrupt, one
 // from another format version with ErrVersion; both errors name the file.
-func Open(path string) (*Index, error) {
+func Open(path string) (*Index, error) { return open(path, "") }
+
+// OpenBound is Open followed by Bind(repoID), in one write transaction when
+// the file is new: a new cache (every first backup, and the benchmark's
+// every run) cost two commits before, each two fdatasyncs and an open of
+// the file, on the way to the first file read (docs/benchmarks.md, "Issue
+// 18, session 21: the first backup of small-file trees").
+func OpenBound(path, repoID string) (*Index, error) {
+	if repoID == "" {
+		return nil, fmt.Errorf("index %s: bind: empty repository id", path)
+	}
+	return open(path, repoID)
+}
+
+// open is Open, and with a repoID Bind too.
+func open(path, repoID string) (*Index, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", path, err)
@@ -94,11 +110,21 @@ func Open(path string) (*Index, error) {
 	// exclusive lock, on every command). Anything else, or a failed check,
 	// takes the read-write path, which creates the layout or reports the error.
 	if fi, err := os.Stat(abs); err == nil && fi.Size() > 0 {
-		if ix.view(func(*bolt.Tx) error { return nil }) == nil {
+		var cur []byte
+		if ix.view(func(tx *bolt.Tx) error {
+			cur = bytes.Clone(tx.Bucket(bucketMeta).Get(keyRepo))
+			return nil
+		}) == nil {
+			if repoID == "" || string(cur) == repoID {
+				return ix, nil
+			}
+			if err := ix.update(func(tx *bolt.Tx) error { return bind(ix.path, tx, repoID) }); err != nil {
+				return nil, err
+			}
 			return ix, nil
 		}
 	}
-	if err := ix.update(func(*bolt.Tx) error { return nil }); err != nil {
+	if err := ix.update(func(tx *bolt.Tx) error { return bind(ix.path, tx, repoID) }); err != nil {
 		return nil, err
 	}
 	return ix, nil
@@ -282,17 +308,24 @@ func (ix *Index) Bind(repoID string) error {
 	if cur, err := ix.RepoID(); err == nil && cur == repoID {
 		return nil
 	}
-	return ix.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		switch cur := meta.Get(keyRepo); {
-		case cur == nil:
-			return meta.Put(keyRepo, []byte(repoID))
-		case string(cur) != repoID:
-			return fmt.Errorf("index %s: %w: it caches repository %s, not %s (use another cache file or %s)",
-				ix.path, ErrForeign, cur, repoID, rebuildHint)
-		}
+	return ix.update(func(tx *bolt.Tx) error { return bind(ix.path, tx, repoID) })
+}
+
+// bind records repoID in tx's file, or checks that it is the one recorded;
+// an empty repoID does nothing.
+func bind(path string, tx *bolt.Tx, repoID string) error {
+	if repoID == "" {
 		return nil
-	})
+	}
+	meta := tx.Bucket(bucketMeta)
+	switch cur := meta.Get(keyRepo); {
+	case cur == nil:
+		return meta.Put(keyRepo, []byte(repoID))
+	case string(cur) != repoID:
+		return fmt.Errorf("index %s: %w: it caches repository %s, not %s (use another cache file or %s)",
+			path, ErrForeign, cur, repoID, rebuildHint)
+	}
+	return nil
 }
 
 // RepoID returns the repository id recorded by Bind, or "" if unbound.
