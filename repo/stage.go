@@ -85,7 +85,7 @@ func (r *Repository) encodeFile(kind string, v any) ([]byte, error) {
 	}
 	version := byte(fileVersion)
 	if r.compressFile(kind) {
-		if c, ok := chunk.Compress(nil, plain, chunk.LevelFastest); ok {
+		if c, ok := chunk.CompressFastest(nil, plain); ok {
 			plain, version = c, fileVersionZstd
 		}
 	}
