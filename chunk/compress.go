@@ -232,10 +232,10 @@ func Compress(dst, src []byte, level Level) (stored []byte, compressed bool) {
 
 // CompressFastest is Compress at LevelFastest whatever src holds: without
 // the text rule (textLevel), which compresses text at LevelBalanced. For
-// JSON that is mostly hex IDs and numbers, a repository index file, where
-// that level is both slower and larger: 5.3 MB of an index of 46,000
-// blobs, 2.09 MB in 32 ms at the fastest level against 2.16 MB in 54 ms
-// (docs/benchmarks.md, "Issue 18, session 21: the first backup of
+// JSON that is mostly hex IDs and numbers, repository index files and
+// trees, where that level is slower and no smaller: 5.3 MB of an index of
+// 46,000 blobs, 2.09 MB in 32 ms at the fastest level against 2.16 MB in
+// 54 ms (docs/benchmarks.md, "Issue 18, session 21: the first backup of
 // small-file trees").
 func CompressFastest(dst, src []byte) (stored []byte, compressed bool) {
 	if len(src) < minCompressSize {
