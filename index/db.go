@@ -179,7 +179,7 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 	if err := checkFile(ix.path, ix.lockTimeout); err != nil {
 		return err
 	}
-	db, err := bolt.Open(ix.path, 0o600, boltOptions(readOnly, ix.lockTimeout))
+	db, err := openBolt(ix.path, readOnly, ix.lockTimeout)
 	if err != nil {
 		return ix.openError(err)
 	}
@@ -212,6 +212,32 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 // allocate nothing and map the file's size. Not on Windows, where bbolt
 // extends the file to the mapping.
 const writeMmapSize = 64 << 20
+
+// growStep is what a read-write open grows its file by when a transaction
+// needs more: the file's size, from 1 MiB to bbolt's 16 MiB. bbolt grows a
+// file mapped beyond 16 MiB (writeMmapSize) by 16 MiB past what it needs,
+// which left a 2 MiB cache 16 MiB long (sparse, but read whole by the next
+// command's prefetch, open_ahead.go); mapped smaller, it had grown the
+// file to the mapping, doubling it.
+func growStep(db *bolt.DB) int {
+	size := 0
+	if fi, err := os.Stat(db.Path()); err == nil {
+		size = int(fi.Size())
+	}
+	return min(max(size, 1<<20), 16<<20) // bbolt's DefaultAllocSize
+}
+
+// openBolt opens the cache file at path as every transaction does.
+func openBolt(path string, readOnly bool, timeout time.Duration) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, boltOptions(readOnly, timeout))
+	if err != nil {
+		return nil, err
+	}
+	if !readOnly {
+		db.AllocSize = growStep(db)
+	}
+	return db, nil
+}
 
 // boltOptions are the options of every open of a cache file.
 func boltOptions(readOnly bool, timeout time.Duration) *bolt.Options {
