@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -80,7 +81,22 @@ type Index struct {
 // Open returns a handle on the cache file at path, creating the file and its
 // buckets when missing. A damaged or foreign file fails with ErrCorrupt, one
 // from another format version with ErrVersion; both errors name the file.
-func Open(path string) (*Index, error) {
+func Open(path string) (*Index, error) { return open(path, "") }
+
+// OpenBound is Open followed by Bind(repoID), in one write transaction when
+// the file is new: a new cache (every first backup, and the benchmark's
+// every run) cost two commits before, each two fdatasyncs and an open of
+// the file, on the way to the first file read (docs/benchmarks.md, "Issue
+// 18, session 21: the first backup of small-file trees").
+func OpenBound(path, repoID string) (*Index, error) {
+	if repoID == "" {
+		return nil, fmt.Errorf("index %s: bind: empty repository id", path)
+	}
+	return open(path, repoID)
+}
+
+// open is Open, and with a repoID Bind too.
+func open(path, repoID string) (*Index, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", path, err)
@@ -94,11 +110,21 @@ func Open(path string) (*Index, error) {
 	// exclusive lock, on every command). Anything else, or a failed check,
 	// takes the read-write path, which creates the layout or reports the error.
 	if fi, err := os.Stat(abs); err == nil && fi.Size() > 0 {
-		if ix.view(func(*bolt.Tx) error { return nil }) == nil {
+		var cur []byte
+		if ix.view(func(tx *bolt.Tx) error {
+			cur = bytes.Clone(tx.Bucket(bucketMeta).Get(keyRepo))
+			return nil
+		}) == nil {
+			if repoID == "" || string(cur) == repoID {
+				return ix, nil
+			}
+			if err := ix.update(func(tx *bolt.Tx) error { return bind(ix.path, tx, repoID) }); err != nil {
+				return nil, err
+			}
 			return ix, nil
 		}
 	}
-	if err := ix.update(func(*bolt.Tx) error { return nil }); err != nil {
+	if err := ix.update(func(tx *bolt.Tx) error { return bind(ix.path, tx, repoID) }); err != nil {
 		return nil, err
 	}
 	return ix, nil
@@ -153,11 +179,7 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 	if err := checkFile(ix.path, ix.lockTimeout); err != nil {
 		return err
 	}
-	db, err := bolt.Open(ix.path, 0o600, &bolt.Options{
-		Timeout:      ix.lockTimeout,
-		ReadOnly:     readOnly,
-		FreelistType: bolt.FreelistMapType,
-	})
+	db, err := openBolt(ix.path, readOnly, ix.lockTimeout)
 	if err != nil {
 		return ix.openError(err)
 	}
@@ -176,6 +198,54 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 		return db.View(txFn)
 	}
 	return db.Update(txFn)
+}
+
+// writeMmapSize is the least a read-write open maps of the file. bbolt
+// maps the file's size, and a transaction that allocates past the mapping
+// maps it again, twice as large, after copying every node the transaction
+// touched out of the old mapping (Bucket.dereference): seven times for the
+// first backup of Go's src/ (12,600 blobs into a new cache, the file growing
+// from 32 KiB to 4 MiB), which took half of the merge's 65 ms
+// (docs/benchmarks.md, "Issue 18, session 21: the first backup of
+// small-file trees"). Mapping 64 MiB from the start costs address space
+// only: the file still grows page by page as written. Read-only opens
+// allocate nothing and map the file's size. Not on Windows, where bbolt
+// extends the file to the mapping.
+const writeMmapSize = 64 << 20
+
+// growStep is what a read-write open grows its file by when a transaction
+// needs more: the file's size, from 1 MiB to bbolt's 16 MiB. bbolt grows a
+// file mapped beyond 16 MiB (writeMmapSize) by 16 MiB past what it needs,
+// which left a 2 MiB cache 16 MiB long (sparse, but read whole by the next
+// command's prefetch, open_ahead.go); mapped smaller, it had grown the
+// file to the mapping, doubling it.
+func growStep(db *bolt.DB) int {
+	size := 0
+	if fi, err := os.Stat(db.Path()); err == nil {
+		size = int(fi.Size())
+	}
+	return min(max(size, 1<<20), 16<<20) // bbolt's DefaultAllocSize
+}
+
+// openBolt opens the cache file at path as every transaction does.
+func openBolt(path string, readOnly bool, timeout time.Duration) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, boltOptions(readOnly, timeout))
+	if err != nil {
+		return nil, err
+	}
+	if !readOnly {
+		db.AllocSize = growStep(db)
+	}
+	return db, nil
+}
+
+// boltOptions are the options of every open of a cache file.
+func boltOptions(readOnly bool, timeout time.Duration) *bolt.Options {
+	o := &bolt.Options{Timeout: timeout, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType}
+	if !readOnly && runtime.GOOS != "windows" {
+		o.InitialMmapSize = writeMmapSize
+	}
+	return o
 }
 
 func (ix *Index) openError(err error) error {
@@ -264,17 +334,24 @@ func (ix *Index) Bind(repoID string) error {
 	if cur, err := ix.RepoID(); err == nil && cur == repoID {
 		return nil
 	}
-	return ix.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		switch cur := meta.Get(keyRepo); {
-		case cur == nil:
-			return meta.Put(keyRepo, []byte(repoID))
-		case string(cur) != repoID:
-			return fmt.Errorf("index %s: %w: it caches repository %s, not %s (use another cache file or %s)",
-				ix.path, ErrForeign, cur, repoID, rebuildHint)
-		}
+	return ix.update(func(tx *bolt.Tx) error { return bind(ix.path, tx, repoID) })
+}
+
+// bind records repoID in tx's file, or checks that it is the one recorded;
+// an empty repoID does nothing.
+func bind(path string, tx *bolt.Tx, repoID string) error {
+	if repoID == "" {
 		return nil
-	})
+	}
+	meta := tx.Bucket(bucketMeta)
+	switch cur := meta.Get(keyRepo); {
+	case cur == nil:
+		return meta.Put(keyRepo, []byte(repoID))
+	case string(cur) != repoID:
+		return fmt.Errorf("index %s: %w: it caches repository %s, not %s (use another cache file or %s)",
+			path, ErrForeign, cur, repoID, rebuildHint)
+	}
+	return nil
 }
 
 // RepoID returns the repository id recorded by Bind, or "" if unbound.

@@ -377,10 +377,7 @@ func (r *Repository) LoadIndexFiles(ctx context.Context, names []string, toleran
 // in the repository, so a damaged, outdated or foreign file is replaced (and
 // refilled by Sync) instead of stopping the operator.
 func openIndex(path, repoID string, log *slog.Logger) (*index.Index, error) {
-	ix, err := index.Open(path)
-	if err == nil {
-		err = ix.Bind(repoID)
-	}
+	ix, err := index.OpenBound(path, repoID)
 	if err == nil {
 		return ix, nil
 	}

@@ -74,13 +74,18 @@ func (r *Repository) StageFile(ctx context.Context, dir, kind string, v any) (*S
 // encodeFile is a metadata file's bytes: magic, version, sealed JSON
 // (compressed for the kinds compressFile names).
 func (r *Repository) encodeFile(kind string, v any) ([]byte, error) {
-	plain, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", kind, err)
+	var plain []byte
+	if f, ok := v.(IndexFile); ok {
+		plain = f.appendJSON(make([]byte, 0, 64+len(f.Packs)*128+indexFileBlobs(f)*150))
+	} else {
+		var err error
+		if plain, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("encode %s: %w", kind, err)
+		}
 	}
 	version := byte(fileVersion)
 	if r.compressFile(kind) {
-		if c, ok := chunk.Compress(nil, plain, chunk.LevelFastest); ok {
+		if c, ok := chunk.CompressFastest(nil, plain); ok {
 			plain, version = c, fileVersionZstd
 		}
 	}

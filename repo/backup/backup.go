@@ -1120,7 +1120,11 @@ func (a *archiver) saveTree(t *repo.Tree) (chunk.ID, error) {
 	if _, ok := a.known[id]; ok || !a.claim(id) || a.dryRun {
 		return id, nil
 	}
-	stored, compressed := chunk.Compress(nil, b, chunk.DefaultLevel)
+	// At zstd's fastest level, past the text rule: a tree's JSON is mostly
+	// hex IDs and numbers, on which the balanced level saved nothing (the
+	// trees of Go's src/: 1.30 MB balanced, 1.29 fastest; of Python's lib
+	// 5.796 and 5.803 MB, in 196 ms of CPU against 126).
+	stored, compressed := chunk.CompressFastest(nil, b)
 	var flags uint8
 	if compressed {
 		flags |= repo.FlagCompressed
