@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +347,42 @@ func TestAddGroupOfOneFile(t *testing.T) {
 	}
 	if got, err := tr.ReadBlob(ctx, "", DataBlob, id); err != nil || !bytes.Equal(got, files[3]) {
 		t.Fatalf("ReadBlob: %v", err)
+	}
+}
+
+// TestMemberFrames: the frames of a group's members name the group and
+// their slices of it, in order; a blob that is not a member and a member
+// whose length is not the index's are refused, naming the blob.
+func TestMemberFrames(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	files, _ := smallFiles(5)
+	gid, ids := addGroup(t, tr, files)
+	all := append(slices.Clone(ids), gid, ids[1])
+	m, err := tr.Locate("", all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := make([]index.Location, len(all))
+	for i, id := range all {
+		locs[i] = m[id]
+	}
+	locs[len(all)-1].RawLength++ // ids[1], as the index would have it wrong
+	frames, errs := tr.MemberFrames(ctx, "", all, locs)
+	off := uint32(0)
+	for i := range ids {
+		if errs[i] != nil || frames[i] != (chunk.Member{Group: gid, Offset: off, Length: uint32(len(files[i]))}) {
+			t.Fatalf("member %d: %+v %v, want group %s at %d+%d", i, frames[i], errs[i], gid.Short(), off, len(files[i]))
+		}
+		off += uint32(len(files[i]))
+	}
+	for i, want := range map[int]string{
+		len(ids):     "data blob " + gid.Short() + ": not a member blob (flags 0x01, pack " + ShortHex(locs[len(ids)].Pack) + ")",
+		len(ids) + 1: fmt.Sprintf("data blob %s: member of %d bytes, index says %d (pack %s)", ids[1].Short(), len(files[1]), len(files[1])+1, ShortHex(locs[1].Pack)),
+	} {
+		var ce *CorruptError
+		if !errors.As(errs[i], &ce) || errs[i].Error() != want {
+			t.Errorf("blob %d: %v, want a CorruptError %q", i, errs[i], want)
+		}
 	}
 }
