@@ -56,11 +56,15 @@ func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath strin
 	if uint(len(data)) >= params.Min {
 		return nil, sum, fmt.Errorf("split: %d bytes in memory, not below Min %d: %w", len(data), params.Min, ErrInvalidParams)
 	}
-	h := hasherPool.Get().(*blake3.Hasher) // blake3.Sum256 keeps its hasher on the stack: 8 KiB to grow
-	h.Reset()
-	_, _ = h.Write(data)
-	h.Sum(sum[:0])
-	hasherPool.Put(h)
+	if haveB3Hash16 && len(data) >= b3WideMin {
+		sum = Sum256(data)
+	} else {
+		h := hasherPool.Get().(*blake3.Hasher) // blake3.Sum256 keeps its hasher on the stack: 8 KiB to grow
+		h.Reset()
+		_, _ = h.Write(data)
+		h.Sum(sum[:0])
+		hasherPool.Put(h)
+	}
 	if len(data) == 0 {
 		return nil, sum, nil
 	}

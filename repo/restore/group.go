@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime/trace"
 
-	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
 	"memento/chunk"
@@ -211,11 +210,7 @@ func (rs *restorer) writeMember(ctx context.Context, f memberFile, group []byte)
 		return false, nil
 	}
 	data := group[m.Offset:end:end]
-	var sum repo.Hash
-	h := blake3.New()
-	h.Write(data)
-	h.Sum(sum[:0])
-	if sum != *n.BLAKE3 {
+	if repo.Hash(chunk.Sum256(data)) != *n.BLAKE3 {
 		return false, nil
 	}
 	region := trace.StartRegion(ctx, "restore file")
