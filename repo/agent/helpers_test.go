@@ -102,7 +102,12 @@ func testConfig(dd, repoDir string) Config {
 	c.Schedules.Replicate = ""
 	c.Retention.Daily, c.Retention.Weekly, c.Retention.Monthly, c.Retention.Min = 1, 0, 0, 2
 	c.WALCompactThreshold = 2
-	c.WAL.RPOBudget = Duration(5 * time.Second)
+	// Readiness, not the RPO, is what these tests judge through /readyz:
+	// a budget of a few seconds turns the agent unready whenever a loaded
+	// machine stretches one archive run past it (TestAgentRunsEverything
+	// failed so at load 30: "RPO lag 5.329s above the budget 5s"). The lag
+	// itself is measured by BenchmarkAgentRPO (`make bench-rpo`).
+	c.WAL.RPOBudget = Duration(60 * time.Second)
 	return c
 }
 
