@@ -117,8 +117,7 @@ func (rs *restorer) writeLargeFile(ctx context.Context, n *repo.Node, p, rel str
 	if uint64(off) != n.Size {
 		return what("chunks hold %d bytes, the tree says %d", off, n.Size)
 	}
-	var sum repo.Hash
-	sum = h.Sum256()
+	sum := repo.Hash(h.Sum256())
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
 		if endToEnd {
 			rs.opts.Progress.Bytes.Add(-off) // counted again on the slow path

@@ -69,8 +69,7 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 	if uint64(len(buf)) != n.Size {
 		return what("chunks hold %d bytes, the tree says %d", len(buf), n.Size)
 	}
-	var sum repo.Hash
-	sum = h.Sum256()
+	sum := repo.Hash(h.Sum256())
 	if n.BLAKE3 == nil || sum != *n.BLAKE3 {
 		if endToEnd {
 			rs.opts.Progress.Bytes.Add(-int64(len(buf))) // counted again on the slow path
