@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -31,6 +32,7 @@ const keyContext = "memento 2026-11 chunk id v1"
 type Key struct {
 	k       [KeySize]byte
 	hashers *sync.Pool // *blake3.Hasher keyed with k; nil for the zero Key
+	wide    *sync.Pool // *b3Wide keyed with k (inputs of b3WideMin bytes and more); nil for the zero Key
 }
 
 // DeriveKey derives the chunk-ID key of one space from the repository master
@@ -43,7 +45,7 @@ func DeriveKey(master [32]byte, space string) Key {
 	material = append(material, space...)
 	var k Key
 	blake3.DeriveKey(keyContext, material, k.k[:])
-	k.hashers = newHasherPool(k.k)
+	k.hashers, k.wide = newHasherPool(k.k), newWidePool(k.k)
 	return k
 }
 
@@ -55,7 +57,7 @@ func KeyFromBytes(b []byte) (Key, error) {
 		return k, fmt.Errorf("chunk key: %d bytes, want %d: %w", len(b), KeySize, ErrInvalidParams)
 	}
 	copy(k.k[:], b)
-	k.hashers = newHasherPool(k.k)
+	k.hashers, k.wide = newHasherPool(k.k), newWidePool(k.k)
 	return k, nil
 }
 
@@ -73,6 +75,19 @@ func newHasherPool(key [KeySize]byte) *sync.Pool {
 	return &sync.Pool{New: func() any { return newHasher(key) }}
 }
 
+// newWidePool returns a pool of wide hashers keyed with key, or nil
+// without AVX-512.
+func newWidePool(key [KeySize]byte) *sync.Pool {
+	if !haveB3Hash16 {
+		return nil
+	}
+	var w [8]uint32
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint32(key[4*i:])
+	}
+	return &sync.Pool{New: func() any { return newB3Wide(b3Hash16AVX512, w, b3KeyedHash) }}
+}
+
 func newHasher(key [KeySize]byte) *blake3.Hasher {
 	h, err := blake3.NewKeyed(key[:])
 	if err != nil {
@@ -82,8 +97,16 @@ func newHasher(key [KeySize]byte) *blake3.Hasher {
 }
 
 // Sum returns the ID of data: its keyed BLAKE3-256 under k. Safe for
-// concurrent use.
+// concurrent use. Inputs of two chunks (2 KiB) and more go sixteen BLAKE3
+// chunks at a time with AVX-512 where it runs (blake3wide.go), the same
+// digest as github.com/zeebo/blake3's.
 func (k Key) Sum(data []byte) ID {
+	if k.wide != nil && len(data) >= b3WideMin {
+		h := k.wide.Get().(*b3Wide)
+		id := ID(h.sum(data))
+		k.wide.Put(h)
+		return id
+	}
 	p := k.hashers
 	var h *blake3.Hasher
 	if p != nil {

@@ -307,9 +307,8 @@ func (p *Pipeline) SplitFileLazy(ctx context.Context, r io.Reader, relPath strin
 	defer cancel()
 	s := &split{ctx: sctx, cancel: cancel, key: key, known: known, lazy: lazy, store: store, forms: p.forms()}
 	s.level, s.kind = p.strategy(relPath)
-	h := hasherPool.Get().(*blake3.Hasher)
-	h.Reset()
-	defer hasherPool.Put(h)
+	var h Hasher
+	defer h.Reset() // the state back to its pool when the split fails
 
 	bufSize := int(params.Max)
 	weight := bufWeight(bufSize, splitBudget(p.workers))
@@ -353,11 +352,11 @@ func (p *Pipeline) SplitFileLazy(ctx context.Context, r io.Reader, relPath strin
 	if err := ctx.Err(); err != nil {
 		return nil, sum, n, fmt.Errorf("split at offset %d: %w", n, err)
 	}
-	h.Sum(sum[:0])
-	return s.ids, sum, n, nil
+	return s.ids, h.Sum256(), n, nil
 }
 
-// hasherPool recycles unkeyed BLAKE3 hashers for whole-stream digests.
+// hasherPool recycles unkeyed BLAKE3 hashers for the digests of small files
+// (SplitSmallGrouped).
 var hasherPool = sync.Pool{New: func() any { return blake3.New() }}
 
 func (p *Pipeline) work() {

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zeebo/blake3"
-
 	"memento/chunk"
 	"memento/index"
 	"memento/repo/hugepage"
@@ -296,7 +294,7 @@ func (p *Packer) write(pp *openPack) []byte {
 	hdr := pp.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
 	b := append(pp.buf, hdr...)
 	b = append(b, encodePackTrailer(len(hdr))...)
-	id := blake3.Sum256(b)
+	id := chunk.Sum256(b) // blake3.Sum256, with AVX-512 sixteen chunks at a time
 	start := time.Now()
 	if err := p.r.be.Write(p.ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
 		p.upMu.Lock()

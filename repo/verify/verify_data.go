@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/zeebo/blake3"
 
 	"memento/chunk"
 	"memento/index"
@@ -252,7 +251,7 @@ func (v *Verifier) newDataCheck(ctx context.Context, w *SnapWalk, vd *Verdict, t
 	}
 	c.planUses(ids, hashable)
 	for _, f := range hashable {
-		fh := &fileHash{f: f, h: blake3.New()}
+		fh := &fileHash{f: f}
 		if tap != nil {
 			fh.tap = tap(f)
 		}
@@ -456,8 +455,8 @@ func (h *frontHeap) Pop() any {
 // list, so only that goroutine advances it.
 type fileHash struct {
 	f    WalkFile
-	next int // index of the next chunk it needs
-	h    *blake3.Hasher
+	next int          // index of the next chunk it needs
+	h    chunk.Hasher // its state from a pool while the file is hashed
 	n    uint64
 	tap  fileTap
 	// done: complete or given up; then broken says why it could not be
@@ -752,6 +751,7 @@ func (c *dataCheck) breakFile(fh *fileHash, err error) {
 		c.release(fh.f.Node.Content[i])
 	}
 	fh.next = len(fh.f.Node.Content)
+	fh.h.Reset() // not hashing: breakFile runs where fh waits for a chunk
 	fh.done, fh.broken = true, err
 	if fh.tap != nil {
 		fh.tap.finish(fmt.Errorf("damaged data: %w", err))
@@ -762,8 +762,7 @@ func (c *dataCheck) breakFile(fh *fileHash, err error) {
 // through. c.mu is held.
 func (c *dataCheck) finish(fh *fileHash) {
 	n := fh.f.Node
-	var sum repo.Hash
-	fh.h.Sum(sum[:0])
+	sum := repo.Hash(fh.h.Sum256())
 	var err error
 	switch {
 	case fh.n != n.Size:

@@ -1,0 +1,337 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// b3Hash16AVX512: sixteen BLAKE3 chunks (or parent nodes) side by side with
+// AVX-512, one per 32-bit lane of a ZMM register (see b3Job in
+// blake3wide.go). Per block: the sixteen lanes' 64-byte blocks are loaded,
+// one lane a register, and transposed in registers (a 16x16 transpose of
+// 32-bit words: dword and qword unpacks, then two rounds of 128-bit
+// shuffles) so that message word j of every lane is one register; the
+// state v0..v15 is Z0..Z15, the message words Z16..Z31 (the transpose
+// leaves word j in register MSGj below, not Z16+j); the chaining values
+// stay in Z0..Z7 from block to block. At the end the chaining values are
+// transposed back and stored, 32 bytes a lane.
+
+// Where the transpose leaves message word j.
+#define MSG0 Z17
+#define MSG1 Z19
+#define MSG2 Z16
+#define MSG3 Z18
+#define MSG4 Z21
+#define MSG5 Z23
+#define MSG6 Z20
+#define MSG7 Z22
+#define MSG8 Z25
+#define MSG9 Z27
+#define MSG10 Z24
+#define MSG11 Z26
+#define MSG12 Z29
+#define MSG13 Z31
+#define MSG14 Z28
+#define MSG15 Z30
+
+// HALF is half a round of BLAKE3 (the spec's G on four columns or on four
+// diagonals), the four G interleaved step by step: G(a, b, c, d, x, y) is
+// a += b + x; d = (d ^ a) >>> 16; c += d; b = (b ^ c) >>> 12;
+// a += b + y; d = (d ^ a) >>> 8; c += d; b = (b ^ c) >>> 7.
+#define HALF(a0, b0, c0, d0, a1, b1, c1, d1, a2, b2, c2, d2, a3, b3, c3, d3, x0, x1, x2, x3, y0, y1, y2, y3) \
+	VPADDD b0, a0, a0 \
+	VPADDD b1, a1, a1 \
+	VPADDD b2, a2, a2 \
+	VPADDD b3, a3, a3 \
+	VPADDD x0, a0, a0 \
+	VPADDD x1, a1, a1 \
+	VPADDD x2, a2, a2 \
+	VPADDD x3, a3, a3 \
+	VPXORD a0, d0, d0 \
+	VPXORD a1, d1, d1 \
+	VPXORD a2, d2, d2 \
+	VPXORD a3, d3, d3 \
+	VPRORD $16, d0, d0 \
+	VPRORD $16, d1, d1 \
+	VPRORD $16, d2, d2 \
+	VPRORD $16, d3, d3 \
+	VPADDD d0, c0, c0 \
+	VPADDD d1, c1, c1 \
+	VPADDD d2, c2, c2 \
+	VPADDD d3, c3, c3 \
+	VPXORD c0, b0, b0 \
+	VPXORD c1, b1, b1 \
+	VPXORD c2, b2, b2 \
+	VPXORD c3, b3, b3 \
+	VPRORD $12, b0, b0 \
+	VPRORD $12, b1, b1 \
+	VPRORD $12, b2, b2 \
+	VPRORD $12, b3, b3 \
+	VPADDD b0, a0, a0 \
+	VPADDD b1, a1, a1 \
+	VPADDD b2, a2, a2 \
+	VPADDD b3, a3, a3 \
+	VPADDD y0, a0, a0 \
+	VPADDD y1, a1, a1 \
+	VPADDD y2, a2, a2 \
+	VPADDD y3, a3, a3 \
+	VPXORD a0, d0, d0 \
+	VPXORD a1, d1, d1 \
+	VPXORD a2, d2, d2 \
+	VPXORD a3, d3, d3 \
+	VPRORD $8, d0, d0 \
+	VPRORD $8, d1, d1 \
+	VPRORD $8, d2, d2 \
+	VPRORD $8, d3, d3 \
+	VPADDD d0, c0, c0 \
+	VPADDD d1, c1, c1 \
+	VPADDD d2, c2, c2 \
+	VPADDD d3, c3, c3 \
+	VPXORD c0, b0, b0 \
+	VPXORD c1, b1, b1 \
+	VPXORD c2, b2, b2 \
+	VPXORD c3, b3, b3 \
+	VPRORD $7, b0, b0 \
+	VPRORD $7, b1, b1 \
+	VPRORD $7, b2, b2 \
+	VPRORD $7, b3, b3
+
+// The b3Job fields (blake3wide.go; TestB3JobLayout checks the offsets).
+#define JOB_CTRLO 128
+#define JOB_CTRHI 192
+#define JOB_KEY 256
+#define JOB_BLOCKS 288
+#define JOB_FLAGS 296
+#define JOB_FIRST 300
+#define JOB_LAST 304
+
+// func b3Hash16AVX512(j *b3Job, out *[16][8]uint32)
+TEXT ·b3Hash16AVX512(SB), NOSPLIT, $0-16
+	MOVQ j+0(FP), AX
+	MOVQ out+8(FP), DI
+	MOVQ JOB_BLOCKS(AX), CX
+	XORQ DX, DX // offset of the block in each lane
+	VPBROADCASTD JOB_KEY+0(AX), Z0
+	VPBROADCASTD JOB_KEY+4(AX), Z1
+	VPBROADCASTD JOB_KEY+8(AX), Z2
+	VPBROADCASTD JOB_KEY+12(AX), Z3
+	VPBROADCASTD JOB_KEY+16(AX), Z4
+	VPBROADCASTD JOB_KEY+20(AX), Z5
+	VPBROADCASTD JOB_KEY+24(AX), Z6
+	VPBROADCASTD JOB_KEY+28(AX), Z7
+
+block:
+	// Lane L's block into Z16+L.
+	MOVQ 0(AX), R8
+	VMOVDQU32 (R8)(DX*1), Z16
+	MOVQ 8(AX), R9
+	VMOVDQU32 (R9)(DX*1), Z17
+	MOVQ 16(AX), R10
+	VMOVDQU32 (R10)(DX*1), Z18
+	MOVQ 24(AX), R11
+	VMOVDQU32 (R11)(DX*1), Z19
+	MOVQ 32(AX), R12
+	VMOVDQU32 (R12)(DX*1), Z20
+	MOVQ 40(AX), R13
+	VMOVDQU32 (R13)(DX*1), Z21
+	MOVQ 48(AX), BX
+	VMOVDQU32 (BX)(DX*1), Z22
+	MOVQ 56(AX), SI
+	VMOVDQU32 (SI)(DX*1), Z23
+	MOVQ 64(AX), R8
+	VMOVDQU32 (R8)(DX*1), Z24
+	MOVQ 72(AX), R9
+	VMOVDQU32 (R9)(DX*1), Z25
+	MOVQ 80(AX), R10
+	VMOVDQU32 (R10)(DX*1), Z26
+	MOVQ 88(AX), R11
+	VMOVDQU32 (R11)(DX*1), Z27
+	MOVQ 96(AX), R12
+	VMOVDQU32 (R12)(DX*1), Z28
+	MOVQ 104(AX), R13
+	VMOVDQU32 (R13)(DX*1), Z29
+	MOVQ 112(AX), BX
+	VMOVDQU32 (BX)(DX*1), Z30
+	MOVQ 120(AX), SI
+	VMOVDQU32 (SI)(DX*1), Z31
+	// Transpose, step 1: dwords of lane pairs (rows 2q, 2q+1: low halves
+	// in Z16+2q, high halves in Z8+q).
+	VPUNPCKHDQ Z17, Z16, Z8
+	VPUNPCKLDQ Z17, Z16, Z16
+	VPUNPCKHDQ Z19, Z18, Z9
+	VPUNPCKLDQ Z19, Z18, Z18
+	VPUNPCKHDQ Z21, Z20, Z10
+	VPUNPCKLDQ Z21, Z20, Z20
+	VPUNPCKHDQ Z23, Z22, Z11
+	VPUNPCKLDQ Z23, Z22, Z22
+	VPUNPCKHDQ Z25, Z24, Z12
+	VPUNPCKLDQ Z25, Z24, Z24
+	VPUNPCKHDQ Z27, Z26, Z13
+	VPUNPCKLDQ Z27, Z26, Z26
+	VPUNPCKHDQ Z29, Z28, Z14
+	VPUNPCKLDQ Z29, Z28, Z28
+	VPUNPCKHDQ Z31, Z30, Z15
+	VPUNPCKLDQ Z31, Z30, Z30
+	// Step 2: qwords of lane quads; Z16+4g+(1, 3, 0, 2)[w] holds, in its
+	// 128-bit block k, word 4k+w of lanes 4g..4g+3.
+	VPUNPCKLQDQ Z18, Z16, Z17
+	VPUNPCKHQDQ Z18, Z16, Z19
+	VPUNPCKLQDQ Z9, Z8, Z16
+	VPUNPCKHQDQ Z9, Z8, Z18
+	VPUNPCKLQDQ Z22, Z20, Z21
+	VPUNPCKHQDQ Z22, Z20, Z23
+	VPUNPCKLQDQ Z11, Z10, Z20
+	VPUNPCKHQDQ Z11, Z10, Z22
+	VPUNPCKLQDQ Z26, Z24, Z25
+	VPUNPCKHQDQ Z26, Z24, Z27
+	VPUNPCKLQDQ Z13, Z12, Z24
+	VPUNPCKHQDQ Z13, Z12, Z26
+	VPUNPCKLQDQ Z30, Z28, Z29
+	VPUNPCKHQDQ Z30, Z28, Z31
+	VPUNPCKLQDQ Z15, Z14, Z28
+	VPUNPCKHQDQ Z15, Z14, Z30
+	// Steps 3 and 4: the 4x4 transpose of 128-bit blocks, per w.
+	VSHUFI32X4 $0x88, Z21, Z17, Z8
+	VSHUFI32X4 $0xDD, Z21, Z17, Z9
+	VSHUFI32X4 $0x88, Z29, Z25, Z10
+	VSHUFI32X4 $0xDD, Z29, Z25, Z11
+	VSHUFI32X4 $0x88, Z10, Z8, Z17 // word 0
+	VSHUFI32X4 $0x88, Z11, Z9, Z21 // word 4
+	VSHUFI32X4 $0xDD, Z10, Z8, Z25 // word 8
+	VSHUFI32X4 $0xDD, Z11, Z9, Z29 // word 12
+	VSHUFI32X4 $0x88, Z23, Z19, Z12
+	VSHUFI32X4 $0xDD, Z23, Z19, Z13
+	VSHUFI32X4 $0x88, Z31, Z27, Z14
+	VSHUFI32X4 $0xDD, Z31, Z27, Z15
+	VSHUFI32X4 $0x88, Z14, Z12, Z19 // word 1
+	VSHUFI32X4 $0x88, Z15, Z13, Z23 // word 5
+	VSHUFI32X4 $0xDD, Z14, Z12, Z27 // word 9
+	VSHUFI32X4 $0xDD, Z15, Z13, Z31 // word 13
+	VSHUFI32X4 $0x88, Z20, Z16, Z8
+	VSHUFI32X4 $0xDD, Z20, Z16, Z9
+	VSHUFI32X4 $0x88, Z28, Z24, Z10
+	VSHUFI32X4 $0xDD, Z28, Z24, Z11
+	VSHUFI32X4 $0x88, Z10, Z8, Z16 // word 2
+	VSHUFI32X4 $0x88, Z11, Z9, Z20 // word 6
+	VSHUFI32X4 $0xDD, Z10, Z8, Z24 // word 10
+	VSHUFI32X4 $0xDD, Z11, Z9, Z28 // word 14
+	VSHUFI32X4 $0x88, Z22, Z18, Z12
+	VSHUFI32X4 $0xDD, Z22, Z18, Z13
+	VSHUFI32X4 $0x88, Z30, Z26, Z14
+	VSHUFI32X4 $0xDD, Z30, Z26, Z15
+	VSHUFI32X4 $0x88, Z14, Z12, Z18 // word 3
+	VSHUFI32X4 $0x88, Z15, Z13, Z22 // word 7
+	VSHUFI32X4 $0xDD, Z14, Z12, Z26 // word 11
+	VSHUFI32X4 $0xDD, Z15, Z13, Z30 // word 15
+	// The rest of the state: IV, counters, block length, flags.
+	VPBROADCASTD b3iv<>+0(SB), Z8
+	VPBROADCASTD b3iv<>+4(SB), Z9
+	VPBROADCASTD b3iv<>+8(SB), Z10
+	VPBROADCASTD b3iv<>+12(SB), Z11
+	VMOVDQU32 JOB_CTRLO(AX), Z12
+	VMOVDQU32 JOB_CTRHI(AX), Z13
+	MOVL $64, R8
+	VPBROADCASTD R8, Z14
+	MOVL JOB_FLAGS(AX), R8
+	TESTQ DX, DX
+	JNZ notfirst
+	ORL JOB_FIRST(AX), R8
+notfirst:
+	CMPQ CX, $1
+	JNE notlast
+	ORL JOB_LAST(AX), R8
+notlast:
+	VPBROADCASTD R8, Z15
+	// round 1: message words 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
+	HALF(Z0, Z4, Z8, Z12, Z1, Z5, Z9, Z13, Z2, Z6, Z10, Z14, Z3, Z7, Z11, Z15, MSG0, MSG2, MSG4, MSG6, MSG1, MSG3, MSG5, MSG7)
+	HALF(Z0, Z5, Z10, Z15, Z1, Z6, Z11, Z12, Z2, Z7, Z8, Z13, Z3, Z4, Z9, Z14, MSG8, MSG10, MSG12, MSG14, MSG9, MSG11, MSG13, MSG15)
+	// round 2: message words 2 6 3 10 7 0 4 13 1 11 12 5 9 14 15 8
+	HALF(Z0, Z4, Z8, Z12, Z1, Z5, Z9, Z13, Z2, Z6, Z10, Z14, Z3, Z7, Z11, Z15, MSG2, MSG3, MSG7, MSG4, MSG6, MSG10, MSG0, MSG13)
+	HALF(Z0, Z5, Z10, Z15, Z1, Z6, Z11, Z12, Z2, Z7, Z8, Z13, Z3, Z4, Z9, Z14, MSG1, MSG12, MSG9, MSG15, MSG11, MSG5, MSG14, MSG8)
+	// round 3: message words 3 4 10 12 13 2 7 14 6 5 9 0 11 15 8 1
+	HALF(Z0, Z4, Z8, Z12, Z1, Z5, Z9, Z13, Z2, Z6, Z10, Z14, Z3, Z7, Z11, Z15, MSG3, MSG10, MSG13, MSG7, MSG4, MSG12, MSG2, MSG14)
+	HALF(Z0, Z5, Z10, Z15, Z1, Z6, Z11, Z12, Z2, Z7, Z8, Z13, Z3, Z4, Z9, Z14, MSG6, MSG9, MSG11, MSG8, MSG5, MSG0, MSG15, MSG1)
+	// round 4: message words 10 7 12 9 14 3 13 15 4 0 11 2 5 8 1 6
+	HALF(Z0, Z4, Z8, Z12, Z1, Z5, Z9, Z13, Z2, Z6, Z10, Z14, Z3, Z7, Z11, Z15, MSG10, MSG12, MSG14, MSG13, MSG7, MSG9, MSG3, MSG15)
+	HALF(Z0, Z5, Z10, Z15, Z1, Z6, Z11, Z12, Z2, Z7, Z8, Z13, Z3, Z4, Z9, Z14, MSG4, MSG11, MSG5, MSG1, MSG0, MSG2, MSG8, MSG6)
+	// round 5: message words 12 13 9 11 15 10 14 8 7 2 5 3 0 1 6 4
+	HALF(Z0, Z4, Z8, Z12, Z1, Z5, Z9, Z13, Z2, Z6, Z10, Z14, Z3, Z7, Z11, Z15, MSG12, MSG9, MSG15, MSG14, MSG13, MSG11, MSG10, MSG8)
+	HALF(Z0, Z5, Z10, Z15, Z1, Z6, Z11, Z12, Z2, Z7, Z8, Z13, Z3, Z4, Z9, Z14, MSG7, MSG5, MSG0, MSG6, MSG2, MSG3, MSG1, MSG4)
+	// round 6: message words 9 14 11 5 8 12 15 1 13 3 0 10 2 6 4 7
+	HALF(Z0, Z4, Z8, Z12, Z1, Z5, Z9, Z13, Z2, Z6, Z10, Z14, Z3, Z7, Z11, Z15, MSG9, MSG11, MSG8, MSG15, MSG14, MSG5, MSG12, MSG1)
+	HALF(Z0, Z5, Z10, Z15, Z1, Z6, Z11, Z12, Z2, Z7, Z8, Z13, Z3, Z4, Z9, Z14, MSG13, MSG0, MSG2, MSG4, MSG3, MSG10, MSG6, MSG7)
+	// round 7: message words 11 15 5 0 1 9 8 6 14 10 2 12 3 4 7 13
+	HALF(Z0, Z4, Z8, Z12, Z1, Z5, Z9, Z13, Z2, Z6, Z10, Z14, Z3, Z7, Z11, Z15, MSG11, MSG5, MSG1, MSG8, MSG15, MSG0, MSG9, MSG6)
+	HALF(Z0, Z5, Z10, Z15, Z1, Z6, Z11, Z12, Z2, Z7, Z8, Z13, Z3, Z4, Z9, Z14, MSG14, MSG2, MSG3, MSG7, MSG10, MSG12, MSG4, MSG13)
+
+	// The chaining values: v[i] ^ v[i+8].
+	VPXORD Z8, Z0, Z0
+	VPXORD Z9, Z1, Z1
+	VPXORD Z10, Z2, Z2
+	VPXORD Z11, Z3, Z3
+	VPXORD Z12, Z4, Z4
+	VPXORD Z13, Z5, Z5
+	VPXORD Z14, Z6, Z6
+	VPXORD Z15, Z7, Z7
+	ADDQ $64, DX
+	DECQ CX
+	JNZ block
+
+	// Out: Z0..Z7 (word j of every lane) to 32 bytes a lane. Dwords of
+	// word pairs, then qwords: Z16+4h+u holds, in its 128-bit block k,
+	// words 4h..4h+3 of lane 4k+u.
+	VPUNPCKLDQ Z1, Z0, Z8
+	VPUNPCKHDQ Z1, Z0, Z9
+	VPUNPCKLDQ Z3, Z2, Z10
+	VPUNPCKHDQ Z3, Z2, Z11
+	VPUNPCKLDQ Z5, Z4, Z12
+	VPUNPCKHDQ Z5, Z4, Z13
+	VPUNPCKLDQ Z7, Z6, Z14
+	VPUNPCKHDQ Z7, Z6, Z15
+	VPUNPCKLQDQ Z10, Z8, Z16
+	VPUNPCKHQDQ Z10, Z8, Z17
+	VPUNPCKLQDQ Z11, Z9, Z18
+	VPUNPCKHQDQ Z11, Z9, Z19
+	VPUNPCKLQDQ Z14, Z12, Z20
+	VPUNPCKHQDQ Z14, Z12, Z21
+	VPUNPCKLQDQ Z15, Z13, Z22
+	VPUNPCKHQDQ Z15, Z13, Z23
+	VEXTRACTI32X4 $0, Z16, 0(DI)
+	VEXTRACTI32X4 $0, Z20, 16(DI)
+	VEXTRACTI32X4 $0, Z17, 32(DI)
+	VEXTRACTI32X4 $0, Z21, 48(DI)
+	VEXTRACTI32X4 $0, Z18, 64(DI)
+	VEXTRACTI32X4 $0, Z22, 80(DI)
+	VEXTRACTI32X4 $0, Z19, 96(DI)
+	VEXTRACTI32X4 $0, Z23, 112(DI)
+	VEXTRACTI32X4 $1, Z16, 128(DI)
+	VEXTRACTI32X4 $1, Z20, 144(DI)
+	VEXTRACTI32X4 $1, Z17, 160(DI)
+	VEXTRACTI32X4 $1, Z21, 176(DI)
+	VEXTRACTI32X4 $1, Z18, 192(DI)
+	VEXTRACTI32X4 $1, Z22, 208(DI)
+	VEXTRACTI32X4 $1, Z19, 224(DI)
+	VEXTRACTI32X4 $1, Z23, 240(DI)
+	VEXTRACTI32X4 $2, Z16, 256(DI)
+	VEXTRACTI32X4 $2, Z20, 272(DI)
+	VEXTRACTI32X4 $2, Z17, 288(DI)
+	VEXTRACTI32X4 $2, Z21, 304(DI)
+	VEXTRACTI32X4 $2, Z18, 320(DI)
+	VEXTRACTI32X4 $2, Z22, 336(DI)
+	VEXTRACTI32X4 $2, Z19, 352(DI)
+	VEXTRACTI32X4 $2, Z23, 368(DI)
+	VEXTRACTI32X4 $3, Z16, 384(DI)
+	VEXTRACTI32X4 $3, Z20, 400(DI)
+	VEXTRACTI32X4 $3, Z17, 416(DI)
+	VEXTRACTI32X4 $3, Z21, 432(DI)
+	VEXTRACTI32X4 $3, Z18, 448(DI)
+	VEXTRACTI32X4 $3, Z22, 464(DI)
+	VEXTRACTI32X4 $3, Z19, 480(DI)
+	VEXTRACTI32X4 $3, Z23, 496(DI)
+	VZEROUPPER
+	RET
+
+// BLAKE3's IV (the spec, section 2.2): the first four words are the
+// third quarter of every compression's state.
+DATA b3iv<>+0(SB)/4, $0x6A09E667
+DATA b3iv<>+4(SB)/4, $0xBB67AE85
+DATA b3iv<>+8(SB)/4, $0x3C6EF372
+DATA b3iv<>+12(SB)/4, $0xA54FF53A
+GLOBL b3iv<>(SB), RODATA|NOPTR, $16
