@@ -21,7 +21,7 @@ import (
 // it; what does not fit (a cache filled by many readers, a chunk larger
 // than the largest free block) is a fresh slice from the Go heap as
 // before. Blocks come back through free when a run is opened and when the
-// cache drops a chunk no reader has pinned (lru.release). The slab is the
+// cache drops a chunk no reader has pinned (lru.Cache.Release). The slab is the
 // mount's (FS) and lives as long as it: its size is the bound.
 type chunkMem struct {
 	mu    sync.Mutex

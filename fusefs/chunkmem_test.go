@@ -2,7 +2,6 @@ package fusefs
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"memento/chunk"
 	"memento/repo"
 	"memento/repo/backup"
 	"memento/repo/backup/backuptest"
@@ -120,91 +118,6 @@ func TestChunkMemSize(t *testing.T) {
 	} {
 		if got := chunkMemSize(Options{CacheSize: tt.cache}); got != tt.want {
 			t.Errorf("CacheSize %d: slab %d, want %d", tt.cache, got, tt.want)
-		}
-	}
-}
-
-// A released value is never one a reader still has pinned, every value is
-// released exactly once after the cache dropped it, and the ones the cache
-// still holds are not released.
-func TestLRUReleaseWaitsForPins(t *testing.T) {
-	released := map[string]int{}
-	c := newLRU[string](3, func(v string) int64 { return 1 })
-	c.release = func(v string) { released[v]++ }
-	load := func(k string) {
-		var own *lruEntry[string, string]
-		c.claimAll([]string{k}, false, func(_ int, e *lruEntry[string, string], st claimState) {
-			if st == claimOwn {
-				own = e
-			}
-		})
-		if own != nil {
-			c.fill(own, "v"+k, nil)
-		}
-	}
-	pin := func(k string) *lruEntry[string, string] {
-		var got *lruEntry[string, string]
-		c.claimAll([]string{k}, true, func(_ int, e *lruEntry[string, string], st claimState) {
-			if st != claimHit {
-				t.Fatalf("%s: state %d, want a hit", k, st)
-			}
-			got = e
-		})
-		return got
-	}
-	load("a")
-	load("b")
-	pa := pin("a")
-	c.forget([]string{"a"}) // pinned: not released yet
-	if released["va"] != 0 || pa.val != "va" {
-		t.Fatalf("a value was released while pinned: %v", released)
-	}
-	c.unpin([]*lruEntry[string, string]{pa})
-	if released["va"] != 1 {
-		t.Fatalf("forgotten and unpinned: released %d times, want 1", released["va"])
-	}
-	pb := pin("b")
-	load("c")
-	load("d")
-	load("e") // evicts b, pinned
-	if released["vb"] != 0 {
-		t.Fatalf("after eviction: %v, want b (pinned) not released", released)
-	}
-	c.unpin([]*lruEntry[string, string]{pb})
-	if released["vb"] != 1 {
-		t.Fatalf("evicted and unpinned: b released %d times, want 1", released["vb"])
-	}
-	load("g") // evicts c, not pinned: released at once
-	if released["vc"] != 1 {
-		t.Fatalf("evicted: c released %d times, want 1", released["vc"])
-	}
-	// A value forgotten while it loads is released when it is filled, and
-	// only after its pinned waiter is done.
-	var own, waiter *lruEntry[string, string]
-	c.claimAll([]string{"f"}, false, func(_ int, e *lruEntry[string, string], _ claimState) { own = e })
-	c.claimAll([]string{"f"}, true, func(_ int, e *lruEntry[string, string], st claimState) {
-		if st != claimWait {
-			t.Fatalf("f: state %d, want wait", st)
-		}
-		waiter = e
-	})
-	c.forget([]string{"f"})
-	c.fill(own, "vf", nil)
-	if v, err := waiter.wait(context.Background()); v != "vf" || err != nil || released["vf"] != 0 {
-		t.Fatalf("waiter got %q, %v; released %d", v, err, released["vf"])
-	}
-	c.unpin([]*lruEntry[string, string]{waiter})
-	if released["vf"] != 1 {
-		t.Fatalf("forgotten while loading: released %d times, want 1", released["vf"])
-	}
-	for _, k := range []string{"d", "e", "g"} {
-		if released["v"+k] != 0 {
-			t.Errorf("%s is cached but was released", k)
-		}
-	}
-	for v, n := range released {
-		if n != 1 {
-			t.Errorf("%s released %d times", v, n)
 		}
 	}
 }
@@ -317,14 +230,7 @@ func TestConcurrentReadsRecycleChunkMemory(t *testing.T) {
 	if _, err := s.Unmount(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c := s.FS.chunks
-	c.mu.Lock()
-	keys := make([]chunk.ID, 0, len(c.m))
-	for k := range c.m {
-		keys = append(keys, k)
-	}
-	c.mu.Unlock()
-	c.forget(keys)
+	s.FS.chunks.Purge()
 	m := s.FS.mem
 	free, used := m.freeBytes()
 	t.Logf("chunk memory: %d allocations from the slab, %d from the Go heap", m.stats.hits, m.stats.misses)

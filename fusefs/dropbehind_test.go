@@ -13,6 +13,7 @@ import (
 	"memento/repo"
 	"memento/repo/backup"
 	"memento/repo/backup/backuptest"
+	"memento/repo/lru"
 	"memento/repo/repotest"
 )
 
@@ -20,36 +21,36 @@ import (
 // loading once its loader fills it: its waiters get the value, the cache
 // does not keep it.
 func TestLRUForget(t *testing.T) {
-	c := newLRU[int](100, func(b []byte) int64 { return int64(len(b)) })
+	c := lru.New[int](100, func(b []byte) int64 { return int64(len(b)) })
 	ctx := context.Background()
 	for k := 1; k <= 3; k++ {
-		if _, err := c.get(ctx, k, func() ([]byte, error) { return make([]byte, 10), nil }); err != nil {
+		if _, err := c.Get(ctx, k, func() ([]byte, error) { return make([]byte, 10), nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	loading, st := c.claim(4)
-	if st != claimOwn {
-		t.Fatalf("claim 4: state %d, want claimOwn", st)
+	loading, st := c.Claim(4)
+	if st != lru.Own {
+		t.Fatalf("claim 4: state %d, want lru.Own", st)
 	}
-	c.forget([]int{1, 3, 4, 9})
-	if used, _, _, _ := c.stats(); used != 10 {
+	c.Forget([]int{1, 3, 4, 9})
+	if used, _, _, _ := c.Stats(); used != 10 {
 		t.Errorf("used %d after forgetting two of three 10-byte entries, want 10", used)
 	}
 	for k, want := range map[int]bool{1: false, 2: true, 3: false, 4: true, 9: false} {
-		if got := c.contains(k); got != want {
+		if got := c.Contains(k); got != want {
 			t.Errorf("contains(%d) = %v, want %v", k, got, want)
 		}
 	}
-	waiter, st := c.claim(4)
-	if st != claimWait || waiter != loading {
-		t.Fatalf("claim 4 while loading: state %d, want claimWait on the loading entry", st)
+	waiter, st := c.Claim(4)
+	if st != lru.Wait || waiter != loading {
+		t.Fatalf("claim 4 while loading: state %d, want lru.Wait on the loading entry", st)
 	}
-	c.fill(loading, []byte("fresh"), nil)
-	if v, err := waiter.wait(ctx); err != nil || string(v) != "fresh" {
+	c.Fill(loading, []byte("fresh"), nil)
+	if v, err := waiter.Wait(ctx); err != nil || string(v) != "fresh" {
 		t.Errorf("waiter of the forgotten entry got %q, %v; want the loaded value", v, err)
 	}
-	if used, _, _, _ := c.stats(); used != 10 || c.contains(4) {
-		t.Errorf("used %d, contains(4) %v after filling the forgotten entry; want 10, false", used, c.contains(4))
+	if used, _, _, _ := c.Stats(); used != 10 || c.Contains(4) {
+		t.Errorf("used %d, contains(4) %v after filling the forgotten entry; want 10, false", used, c.Contains(4))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/lru"
 )
 
 // fileNode is a regular file inside a snapshot.
@@ -135,7 +136,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	// once the kernel has the bytes.
 	data, pinned, errno := h.chunks(ctx, i, j, make([][]byte, 0, j-i+1), make([]*chunkEntry, 0, j-i+1))
 	if errno != 0 {
-		h.n.f.chunks.unpin(pinned)
+		h.n.f.chunks.Unpin(pinned)
 		return nil, errno
 	}
 	return newReply(h.n.f.chunks, pinned, data, int(off-h.offs[i]), int(end-off), dest), 0
@@ -145,7 +146,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 // of the chunks data (pinned by pins, in c): the chunks themselves
 // (chunkReply, unpinned once written), or a copy into dest when they are
 // too many for one writev (then unpinned at once).
-func newReply(c *lru[chunk.ID, []byte], pins []*chunkEntry, data [][]byte, skip, size int, dest []byte) fuse.ReadResult {
+func newReply(c *lru.Cache[chunk.ID, []byte], pins []*chunkEntry, data [][]byte, skip, size int, dest []byte) fuse.ReadResult {
 	data[0] = data[0][skip:]
 	left := size
 	for k, d := range data {
@@ -159,7 +160,7 @@ func newReply(c *lru[chunk.ID, []byte], pins []*chunkEntry, data [][]byte, skip,
 		for _, d := range data {
 			n += copy(dest[n:], d)
 		}
-		c.unpin(pins)
+		c.Unpin(pins)
 		return fuse.ReadResultData(dest[:n])
 	}
 	return &chunkReply{c: c, pins: pins, vecs: data, size: size}
@@ -174,7 +175,7 @@ const maxReplyVecs = 512
 // of concatenating them into the request's buffer; Bytes is the fallback
 // of a server that cannot (go-fuse's debug output, other transports).
 type chunkReply struct {
-	c    *lru[chunk.ID, []byte]
+	c    *lru.Cache[chunk.ID, []byte]
 	pins []*chunkEntry
 	vecs [][]byte
 	size int
@@ -201,7 +202,7 @@ func (r *chunkReply) Size() int { return r.size }
 // be called more than once: only the first call unpins.
 func (r *chunkReply) Done() {
 	if r.pins != nil {
-		r.c.unpin(r.pins)
+		r.c.Unpin(r.pins)
 		r.pins, r.vecs = nil, nil
 	}
 }
@@ -212,7 +213,7 @@ func (r *chunkReply) Done() {
 // (Repository.StreamBlobs). A chunk that cannot be read gives EIO with a
 // log line naming the snapshot, the file and the chunk. Every entry it
 // claimed is pinned and appended to pinned, also on failure: the caller
-// unpins them (lru.unpin) once it is done with the bytes.
+// unpins them (lru.Cache.Unpin) once it is done with the bytes.
 func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte, pinned []*chunkEntry) ([][]byte, []*chunkEntry, syscall.Errno) {
 	f, ids := h.n.f, h.n.node.Content
 	type pending struct {
@@ -220,15 +221,15 @@ func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte, pinned 
 		e *chunkEntry
 	}
 	var waits, mine []pending
-	f.chunks.claimAll(ids[i:j+1], true, func(k int, e *chunkEntry, st claimState) {
+	f.chunks.ClaimAll(ids[i:j+1], true, func(k int, e *chunkEntry, st lru.State) {
 		pinned = append(pinned, e)
 		var v []byte
 		switch st {
-		case claimHit:
-			v = e.val
-		case claimWait:
+		case lru.Hit:
+			v = e.Value()
+		case lru.Wait:
 			waits = append(waits, pending{k, e})
-		case claimOwn:
+		case lru.Own:
 			mine = append(mine, pending{k, e})
 		}
 		out = append(out, v)
@@ -247,14 +248,15 @@ func (h *fileHandle) chunks(ctx context.Context, i, j int, out [][]byte, pinned 
 		}
 		f.loadChunks(h.n.snap.space, entries)
 		for _, p := range mine {
-			if p.e.err != nil {
-				fail(p.k, p.e.err)
+			v, err := p.e.Result()
+			if err != nil {
+				fail(p.k, err)
 			}
-			out[p.k] = p.e.val
+			out[p.k] = v
 		}
 	}
 	for _, p := range waits {
-		v, err := p.e.wait(ctx)
+		v, err := p.e.Wait(ctx)
 		if err != nil {
 			fail(p.k, err)
 		}

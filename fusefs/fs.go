@@ -16,6 +16,7 @@ import (
 
 	"memento/chunk"
 	"memento/repo"
+	"memento/repo/lru"
 	"memento/repo/pitr"
 	"memento/repo/restore"
 )
@@ -30,9 +31,9 @@ type FS struct {
 	cancel  context.CancelFunc
 	started time.Time
 
-	chunks *lru[chunk.ID, []byte]
+	chunks *lru.Cache[chunk.ID, []byte]
 	mem    *chunkMem // where chunks are decoded (nil: fresh slices)
-	trees  *lru[chunk.ID, *repo.Tree]
+	trees  *lru.Cache[chunk.ID, *repo.Tree]
 	pits   *pitViews // recovered points in time, by space and instant
 
 	cat       atomic.Pointer[catalog]
@@ -56,8 +57,8 @@ func New(r *repo.Repository, opts Options) *FS {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &FS{r: r, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, started: time.Now(),
-		chunks:    newLRU[chunk.ID](opts.CacheSize, func(b []byte) int64 { return int64(cap(b)) + 64 }),
-		trees:     newLRU[chunk.ID](opts.TreeCacheSize, treeCost),
+		chunks:    lru.New[chunk.ID](opts.CacheSize, func(b []byte) int64 { return int64(cap(b)) + 64 }),
+		trees:     lru.New[chunk.ID](opts.TreeCacheSize, treeCost),
 		pits:      newPITViews(opts.PointInTimeViews, opts.Logger),
 		verified:  map[chunk.ID]*repo.Snapshot{},
 		prefetchQ: make(chan prefetchJob, 64),
@@ -70,7 +71,7 @@ func New(r *repo.Repository, opts Options) *FS {
 		}
 	}
 	if f.mem = newChunkMem(chunkMemSize(opts)); f.mem != nil {
-		f.chunks.release = f.mem.free
+		f.chunks.Release = f.mem.free
 		f.workers.Add(1)
 		go func() {
 			defer f.workers.Done()
@@ -99,7 +100,7 @@ func (f *FS) Close() {
 }
 
 // CacheStats reports the chunk cache: bytes held, hits, misses, evictions.
-func (f *FS) CacheStats() (used, hits, misses, evictions int64) { return f.chunks.stats() }
+func (f *FS) CacheStats() (used, hits, misses, evictions int64) { return f.chunks.Stats() }
 
 // treeCost estimates the memory a decoded tree holds.
 func treeCost(t *repo.Tree) int64 {
@@ -112,21 +113,21 @@ func treeCost(t *repo.Tree) int64 {
 
 // loadTree returns a verified tree of a space through the tree cache.
 func (f *FS) loadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tree, error) {
-	return f.trees.get(ctx, id, func() (*repo.Tree, error) { return f.r.LoadTree(f.ctx, space, id) })
+	return f.trees.Get(ctx, id, func() (*repo.Tree, error) { return f.r.LoadTree(f.ctx, space, id) })
 }
 
 // chunkEntry is a chunk in the cache, or being loaded into it.
-type chunkEntry = lruEntry[chunk.ID, []byte]
+type chunkEntry = lru.Entry[chunk.ID, []byte]
 
 // loadChunks fetches the chunks of entries, claimed by the caller
-// (claimOwn), with one batched read, and fills every entry: with its
+// (lru.Own), with one batched read, and fills every entry: with its
 // verified plaintext, or with the error that kept it from being read (not
 // cached; the next read tries again). It uses the mount's context, not a
 // request's: other readers may be waiting for these entries.
 func (f *FS) loadChunks(space string, entries []*chunkEntry) {
 	ids := make([]chunk.ID, len(entries))
 	for k, e := range entries {
-		ids[k] = e.key
+		ids[k] = e.Key()
 	}
 	filled := make([]bool, len(ids))
 	// Runs of pack neighbours in pack order, around the page cache of a
@@ -141,14 +142,14 @@ func (f *FS) loadChunks(space string, entries []*chunkEntry) {
 	err := f.r.StreamBlobs(f.ctx, space, repo.DataBlob, ids, opts, func(b repo.StreamBlob) error {
 		if !filled[b.Index] {
 			filled[b.Index] = true
-			f.chunks.fill(entries[b.Index], b.Data, b.Err)
+			f.chunks.Fill(entries[b.Index], b.Data, b.Err)
 		}
 		return nil
 	})
 	// StreamBlobs answers every id; should it ever not, no waiter may hang.
 	for k, done := range filled {
 		if !done {
-			f.chunks.fill(entries[k], nil, fmt.Errorf("chunk %s: not read: %w", ids[k].Short(), cmp.Or(err, errNotRead)))
+			f.chunks.Fill(entries[k], nil, fmt.Errorf("chunk %s: not read: %w", ids[k].Short(), cmp.Or(err, errNotRead)))
 		}
 	}
 }

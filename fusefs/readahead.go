@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"memento/chunk"
+	"memento/repo/lru"
 )
 
 const (
@@ -95,7 +96,7 @@ func (h *fileHandle) readahead(i, j int) {
 
 	f, ids := h.n.f, h.n.node.Content
 	if behind > from0 {
-		f.chunks.forget(ids[from0:behind])
+		f.chunks.Forget(ids[from0:behind])
 	}
 	for from <= to {
 		// A job is up to batchBytes of consecutive chunks.
@@ -127,8 +128,8 @@ func (f *FS) prefetchWorker() {
 			return
 		case j := <-f.prefetchQ:
 			entries = entries[:0]
-			f.chunks.claimAll(j.ids[j.stale():], false, func(_ int, e *chunkEntry, st claimState) {
-				if st == claimOwn {
+			f.chunks.ClaimAll(j.ids[j.stale():], false, func(_ int, e *chunkEntry, st lru.State) {
+				if st == lru.Own {
 					entries = append(entries, e)
 				}
 			})

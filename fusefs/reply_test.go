@@ -8,31 +8,32 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"memento/chunk"
+	"memento/repo/lru"
 )
 
 // pinnedChunks caches n chunks of size bytes each (filled with their
 // index) in a cache whose release records what it was handed, claims them
 // pinned as a read does, and returns the cache, the pins and the values.
-func pinnedChunks(t *testing.T, n, size int) (*lru[chunk.ID, []byte], []*chunkEntry, [][]byte, *int) {
+func pinnedChunks(t *testing.T, n, size int) (*lru.Cache[chunk.ID, []byte], []*chunkEntry, [][]byte, *int) {
 	t.Helper()
-	c := newLRU[chunk.ID](1<<30, func(b []byte) int64 { return int64(len(b)) })
+	c := lru.New[chunk.ID](1<<30, func(b []byte) int64 { return int64(len(b)) })
 	released := 0
-	c.release = func([]byte) { released++ }
+	c.Release = func([]byte) { released++ }
 	ids := make([]chunk.ID, n)
 	for k := range ids {
 		ids[k][0], ids[k][1] = byte(k), byte(k>>8)
 	}
 	var pins []*chunkEntry
 	var data [][]byte
-	c.claimAll(ids, true, func(k int, e *chunkEntry, st claimState) {
-		if st != claimOwn {
-			t.Fatalf("chunk %d: claim state %v, want claimOwn", k, st)
+	c.ClaimAll(ids, true, func(k int, e *chunkEntry, st lru.State) {
+		if st != lru.Own {
+			t.Fatalf("chunk %d: claim state %v, want lru.Own", k, st)
 		}
 		pins = append(pins, e)
 	})
 	for k, e := range pins {
-		c.fill(e, bytes.Repeat([]byte{byte(k)}, size), nil)
-		data = append(data, e.val)
+		c.Fill(e, bytes.Repeat([]byte{byte(k)}, size), nil)
+		data = append(data, e.Value())
 	}
 	return c, pins, data, &released
 }
@@ -60,7 +61,7 @@ func TestReadReply(t *testing.T) {
 			}
 			want := all[tt.skip : tt.skip+tt.want]
 			for _, e := range pins { // the cache drops them meanwhile: only the pins hold them
-				c.forget([]chunk.ID{e.key})
+				c.Forget([]chunk.ID{e.Key()})
 			}
 			first := &data[0][tt.skip]
 			dest := make([]byte, 1<<20)

@@ -415,7 +415,7 @@ func (s *blobStream) readRun(ctx context.Context, run *blobRun, which []int) []S
 				// opened next, find it decoded (check --read-data opens
 				// every blob of a pack: each group was read and decoded
 				// twice).
-				s.r.groups.add(groupKey{StorageSpace(s.space), sb.ID}, sb.Data)
+				s.r.addGroup(groupKey{StorageSpace(s.space), sb.ID}, sb.Data)
 			}
 		}
 		if sb.Err != nil && s.opts.Fallback && !s.opts.Stored && ctx.Err() == nil {

@@ -164,7 +164,8 @@ func (r *Repository) readDeltaFrame(ctx context.Context, id chunk.ID, loc index.
 	if err != nil {
 		return chunk.ID{}, err
 	}
-	return r.refTarget(id, loc, sealed)
+	base, _, err := r.refTarget(id, loc, sealed)
+	return base, err
 }
 
 // DeltaBase returns the base a new delta of the chunk at the place of prev

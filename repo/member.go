@@ -2,12 +2,13 @@ package repo
 
 import (
 	"bytes"
-	"container/list"
 	"context"
-	"sync"
+	"sync/atomic"
+	"time"
 
 	"memento/chunk"
 	"memento/index"
+	"memento/repo/lru"
 )
 
 // Grouped small files (format 6, FlagMember): a small file's chunk stored
@@ -18,8 +19,8 @@ import (
 // the index from a copy stored whole (a group is never a member or a
 // delta: depth 1), slices it and checks the slice against the chunk's ID,
 // as for any blob. Decoded groups are kept in a bounded cache of the
-// Repository (groupCache): restore, mount and verify read the members of
-// a group one after the other. As for deltas, the link from a member to
+// Repository (groups, a repo/lru cache): mount and verify read the members
+// of a group one after the other. As for deltas, the link from a member to
 // its group is in the member's sealed frame only; the FlagMember bit of
 // the pack header and the index says which frames prune and check read
 // (RefTargets).
@@ -69,9 +70,10 @@ func (r *Repository) memberBytes(ctx context.Context, space string, id chunk.ID,
 	if m.Group == id {
 		return nil, Corruptf(what, "member of itself (pack %s)", ShortHex(loc.Pack))
 	}
-	group, err := r.groups.get(ctx, groupKey{StorageSpace(space), m.Group}, func() ([]byte, error) {
+	group, err := r.groups.Get(ctx, groupKey{StorageSpace(space), m.Group}, func() ([]byte, error) {
 		return r.readWhole(ctx, space, what, "group", m.Group, func(index.Location) error { return nil })
 	})
+	r.groups.touch()
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +84,8 @@ func (r *Repository) memberBytes(ctx context.Context, space string, id chunk.ID,
 }
 
 // groupCacheBytes bounds the plaintext of the decoded groups a Repository
-// keeps (groupCache): a few dozen groups of up to 1 MiB, more than the
-// groups a restore or a mount reads members of at once.
+// keeps (groups): a few dozen groups of up to 1 MiB, more than the groups a
+// mount or a verification reads members of at once.
 const groupCacheBytes = 24 << 20
 
 // groupKey names a group: its storage space and ID.
@@ -92,110 +94,62 @@ type groupKey struct {
 	id    chunk.ID
 }
 
-// groupEntry is a group read or being read: done closes when data or err
-// is set.
-type groupEntry struct {
-	done chan struct{}
-	data []byte
-	err  error
-	elem *list.Element // in the LRU list; nil while being read, or once evicted
-}
+// groupCacheIdle is how long a Repository keeps its decoded groups once
+// nothing reads a member: a long-lived process (the agent between its
+// verifications, an idle mount) then holds none of its groupCacheBytes.
+const groupCacheIdle = 30 * time.Second
 
-// groupCache keeps the verified plaintext of the groups read last, up to
-// groupCacheBytes, least recently used out first. Concurrent readers of
-// members of one group that is not cached read it once: the first reads,
-// the others wait for it. Its zero value is ready; the data it hands out
-// is shared and never modified.
+// groupCache is a Repository's cache of decoded groups: the verified
+// plaintext of the groups read last, up to groupCacheBytes, least recently
+// used out first (repo/lru). Concurrent readers of members of one group
+// that is not cached read it once: the first reads, the others wait for it
+// (and read it themselves if that read fails). The data it hands out is
+// shared and never modified. It empties itself once no member was read for
+// idle (touch arms the timer), as the pack pool drops its buffers when its
+// last packer ends and a chunk.Pipeline its free list when its last Split
+// returns, and when the Repository is closed.
 type groupCache struct {
-	mu    sync.Mutex
-	m     map[groupKey]*groupEntry
-	lru   list.List // of groupKey, most recent first
-	bytes int64
-	loads int // groups read, for tests
+	*lru.Cache[groupKey, []byte]
+	idle  time.Duration
+	used  atomic.Int64 // time.Now().UnixNano() of the last touch
+	armed atomic.Bool  // a timer will look at used
 }
 
-// get returns group k's plaintext, calling load to read it unless it is
-// cached or being read. A load's error is not kept: the next get tries
-// again, and a waiter of a load that failed loads it itself.
-func (c *groupCache) get(ctx context.Context, k groupKey, load func() ([]byte, error)) ([]byte, error) {
-	for {
-		c.mu.Lock()
-		if c.m == nil {
-			c.m = map[groupKey]*groupEntry{}
-		}
-		e, ok := c.m[k]
-		if !ok {
-			e = &groupEntry{done: make(chan struct{})}
-			c.m[k] = e
-			c.loads++
-			c.mu.Unlock()
-			return c.fill(k, e, load)
-		}
-		if e.elem != nil {
-			c.lru.MoveToFront(e.elem)
-		}
-		c.mu.Unlock()
-		select {
-		case <-e.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if e.err == nil {
-			return e.data, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		// The read failed (its entry is gone): this reader reads it again,
-		// for an error naming its own member, or for another copy.
+func newGroupCache(idle time.Duration) *groupCache {
+	return &groupCache{Cache: lru.New[groupKey](groupCacheBytes, func(b []byte) int64 { return int64(len(b)) }), idle: idle}
+}
+
+// touch records a use of the cache, which holds a group now, and makes
+// sure a timer will empty it once it has not been used for c.idle.
+func (c *groupCache) touch() {
+	c.used.Store(time.Now().UnixNano())
+	if !c.armed.Load() && c.armed.CompareAndSwap(false, true) {
+		time.AfterFunc(c.idle, c.expire)
 	}
 }
 
-// add caches a copy of group k's verified plaintext data, read by a
-// caller that had it at hand (StreamBlobs), unless it is cached already.
-func (c *groupCache) add(k groupKey, data []byte) {
-	if len(data) > groupCacheBytes/2 {
+// expire is the idle timer: it empties the cache if it was not used for
+// c.idle, else looks again when it could be.
+func (c *groupCache) expire() {
+	if since := time.Duration(time.Now().UnixNano() - c.used.Load()); since < c.idle {
+		time.AfterFunc(c.idle-since, c.expire)
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[k]; ok {
-		return
-	}
-	if c.m == nil {
-		c.m = map[groupKey]*groupEntry{}
-	}
-	e := &groupEntry{done: make(chan struct{}), data: bytes.Clone(data)}
-	close(e.done)
-	c.m[k] = e
-	c.insert(k, e)
-}
-
-// insert puts loaded entry e of k first in the LRU list and evicts the
-// least recently used groups past the bound. c.mu is held.
-func (c *groupCache) insert(k groupKey, e *groupEntry) {
-	e.elem = c.lru.PushFront(k)
-	c.bytes += int64(len(e.data))
-	for c.bytes > groupCacheBytes {
-		old := c.lru.Remove(c.lru.Back()).(groupKey)
-		oe := c.m[old]
-		delete(c.m, old)
-		oe.elem = nil
-		c.bytes -= int64(len(oe.data))
+	c.Purge()
+	c.armed.Store(false)
+	// A group cached between the purge and the line above found the
+	// timer armed.
+	if used, _, _, _ := c.Stats(); used > 0 {
+		c.touch()
 	}
 }
 
-// fill loads entry e of k, caches it if it fits, and wakes its waiters.
-func (c *groupCache) fill(k groupKey, e *groupEntry, load func() ([]byte, error)) ([]byte, error) {
-	defer close(e.done)
-	data, err := load()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e.data, e.err = data, err
-	if err != nil || len(data) > groupCacheBytes/2 {
-		delete(c.m, k)
-		return data, err
+// addGroup caches a copy of group k's verified plaintext data, read by a
+// caller that had it at hand (StreamBlobs), unless it is cached or being
+// read already.
+func (r *Repository) addGroup(k groupKey, data []byte) {
+	if e, st := r.groups.Claim(k); st == lru.Own {
+		r.groups.Fill(e, bytes.Clone(data), nil)
 	}
-	c.insert(k, e)
-	return data, nil
+	r.groups.touch()
 }

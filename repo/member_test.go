@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"memento/chunk"
 	"memento/index"
@@ -84,17 +85,17 @@ func TestMemberReadPath(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || tr.groups.loads != 0 {
-		t.Fatalf("stream of a group and its members: %v, the group read again %d times for its members, want 0", err, tr.groups.loads)
+	if _, hits, misses, _ := tr.groups.Stats(); err != nil || misses != 1 || hits != int64(len(ids)) {
+		t.Fatalf("stream of a group and its members: %v, the group cached %d times and found %d times for %d members, want once and every time", err, misses, hits, len(ids))
 	}
-	tr.groups = groupCache{}
+	tr.groups = newGroupCache(groupCacheIdle)
 	for i, id := range ids {
 		got, err := tr.ReadBlob(ctx, "", DataBlob, id)
 		if err != nil || !bytes.Equal(got, files[i]) {
 			t.Fatalf("ReadBlob of member %d: %v", i, err)
 		}
 	}
-	if n := tr.groups.loads; n != 1 {
+	if n := groupLoads(tr); n != 1 {
 		t.Fatalf("the group was read %d times for %d members, want once", n, len(ids))
 	}
 	all := append([]chunk.ID{gid}, ids...)
@@ -227,73 +228,35 @@ func TestMemberReadPathRefuses(t *testing.T) {
 	}
 	// A failed group read is not cached: once the group is there, its
 	// member reads.
-	before := tr.groups.loads
-	if _, err := tr.ReadBlob(ctx, "", DataBlob, noGroup); err == nil || tr.groups.loads != before+1 {
-		t.Fatalf("a missing group again: %v, %d loads, want an error and one more load", err, tr.groups.loads-before)
+	before := groupLoads(tr)
+	if _, err := tr.ReadBlob(ctx, "", DataBlob, noGroup); err == nil || groupLoads(tr) != before+1 {
+		t.Fatalf("a missing group again: %v, %d loads, want an error and one more load", err, groupLoads(tr)-before)
 	}
 }
 
-// TestGroupCacheBoundAndShared: concurrent readers of one group that is not
-// cached read it once; the cache holds at most groupCacheBytes, least
-// recently used out first; a failed load is read again by its waiters.
-func TestGroupCacheBoundAndShared(t *testing.T) {
+// TestGroupCacheBound: a Repository's group cache holds at most
+// groupCacheBytes, least recently used out first, and keeps no failed
+// load (its merging of concurrent loads is repo/lru's, tested there).
+func TestGroupCacheBound(t *testing.T) {
 	ctx := context.Background()
-	var c groupCache
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	loads := 0
-	var mu sync.Mutex
-	k := groupKey{"s", chunk.ID{1}}
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b, err := c.get(ctx, k, func() ([]byte, error) {
-				mu.Lock()
-				loads++
-				mu.Unlock()
-				<-release
-				return []byte("group"), nil
-			})
-			if err != nil || string(b) != "group" {
-				t.Errorf("get: %q %v", b, err)
-			}
-		}()
-	}
-	for {
-		c.mu.Lock()
-		e := c.m[k]
-		c.mu.Unlock()
-		if e != nil {
-			break
-		}
-	}
-	close(release)
-	wg.Wait()
-	if loads != 1 {
-		t.Fatalf("%d loads of one group by 8 concurrent readers, want 1", loads)
-	}
+	c := newGroupCache(groupCacheIdle)
 	big := groupCacheBytes / 4
 	for i := range 6 {
-		if _, err := c.get(ctx, groupKey{"s", chunk.ID{byte(10 + i)}}, func() ([]byte, error) { return make([]byte, big), nil }); err != nil {
+		if _, err := c.Get(ctx, groupKey{"s", chunk.ID{byte(10 + i)}}, func() ([]byte, error) { return make([]byte, big), nil }); err != nil {
 			t.Fatal(err)
 		}
 		if i == 2 { // touch the first: the second is then the oldest
-			c.get(ctx, groupKey{"s", chunk.ID{10}}, nil)
+			c.Get(ctx, groupKey{"s", chunk.ID{10}}, nil)
 		}
 	}
-	c.mu.Lock()
-	_, first := c.m[groupKey{"s", chunk.ID{10}}]
-	_, second := c.m[groupKey{"s", chunk.ID{11}}]
-	bytes := c.bytes
-	c.mu.Unlock()
-	if bytes > groupCacheBytes || !first || second {
-		t.Fatalf("cache holds %d bytes (bound %d), first group kept %v, second %v: want within the bound, the recently used one kept", bytes, groupCacheBytes, first, second)
+	first, second := c.Contains(groupKey{"s", chunk.ID{10}}), c.Contains(groupKey{"s", chunk.ID{11}})
+	if used, _, _, _ := c.Stats(); used > groupCacheBytes || !first || second {
+		t.Fatalf("cache holds %d bytes (bound %d), first group kept %v, second %v: want within the bound, the recently used one kept", used, groupCacheBytes, first, second)
 	}
 	n := 0
 	fail := errors.New("read failed")
 	for range 2 {
-		_, err := c.get(ctx, groupKey{"s", chunk.ID{2}}, func() ([]byte, error) { n++; return nil, fail })
+		_, err := c.Get(ctx, groupKey{"s", chunk.ID{2}}, func() ([]byte, error) { n++; return nil, fail })
 		if err != fail {
 			t.Fatalf("get of a failing group: %v", err)
 		}
@@ -301,6 +264,62 @@ func TestGroupCacheBoundAndShared(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("a failed load was kept: %d loads for 2 gets", n)
 	}
+}
+
+// TestGroupCacheReleasedWhenIdle: a Repository keeps no decoded group once
+// no member was read for its idle time (a long-lived agent between its
+// verifications), nor once closed; a member read afterwards reads its group
+// again.
+func TestGroupCacheReleasedWhenIdle(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	files, _ := smallFiles(4)
+	_, ids := addGroup(t, tr, files)
+	read := func() {
+		t.Helper()
+		for i, id := range ids {
+			if got, err := tr.ReadBlob(ctx, "", DataBlob, id); err != nil || !bytes.Equal(got, files[i]) {
+				t.Fatalf("ReadBlob of member %d: %v", i, err)
+			}
+		}
+	}
+	tr.groups = newGroupCache(20 * time.Millisecond)
+	read()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		used, _, _, _ := tr.groups.Stats()
+		if used == 0 && !tr.groups.armed.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group cache still holds %d bytes 30 s after its last use (idle time 20 ms)", used)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before := groupLoads(tr)
+	read()
+	if n := groupLoads(tr) - before; n < 1 {
+		t.Fatalf("members read after the cache emptied: %d group loads, want the group read again", n)
+	}
+
+	tr.groups = newGroupCache(time.Hour)
+	read()
+	if used, _, _, _ := tr.groups.Stats(); used == 0 {
+		t.Fatal("nothing cached after reading members")
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if used, _, _, _ := tr.groups.Stats(); used != 0 {
+		t.Fatalf("a closed Repository keeps %d bytes of groups", used)
+	}
+}
+
+// groupLoads is how many group reads tr's cache started (and groups that
+// StreamBlobs added).
+func groupLoads(tr *testRepo) int64 {
+	_, _, misses, _ := tr.groups.Stats()
+	return misses
 }
 
 // TestAddGroupOfOneFile: a group holding one file whole has the file's ID:
@@ -328,5 +347,42 @@ func TestAddGroupOfOneFile(t *testing.T) {
 	}
 	if got, err := tr.ReadBlob(ctx, "", DataBlob, id); err != nil || !bytes.Equal(got, files[3]) {
 		t.Fatalf("ReadBlob: %v", err)
+	}
+}
+
+// TestMemberFrames: the frames of a group's members name the group and
+// their slices of it, in order; a blob that is not a member and a member
+// whose length is not the index's are refused, naming the blob.
+func TestMemberFrames(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	files, _ := smallFiles(5)
+	gid, ids := addGroup(t, tr, files)
+	all := append(slices.Clone(ids), gid, ids[1])
+	m, err := tr.Locate("", all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := make([]index.Location, len(all))
+	for i, id := range all {
+		locs[i] = m[id]
+	}
+	locs[len(all)-1].RawLength++ // ids[1], as the index would have it wrong
+	frames, errs := tr.MemberFrames(ctx, "", all, locs)
+	off := uint32(0)
+	for i := range ids {
+		if errs[i] != nil || frames[i] != (chunk.Member{Group: gid, Offset: off, Length: uint32(len(files[i]))}) {
+			t.Fatalf("member %d: %+v %v, want group %s at %d+%d", i, frames[i], errs[i], gid.Short(), off, len(files[i]))
+		}
+		off += uint32(len(files[i]))
+	}
+	for i, want := range map[int]string{
+		len(ids):     "data blob " + gid.Short() + ": not a member blob (flags 0x01, pack " + ShortHex(locs[len(ids)].Pack) + ")",
+		len(ids) + 1: fmt.Sprintf("data blob %s: member of %d bytes, index says %d (pack %s)", ids[1].Short(), len(files[1]), len(files[1])+1, ShortHex(locs[1].Pack)),
+	} {
+		var ce *CorruptError
+		if !errors.As(errs[i], &ce) || errs[i].Error() != want {
+			t.Errorf("blob %d: %v, want a CorruptError %q", i, errs[i], want)
+		}
 	}
 }

@@ -33,6 +33,39 @@ const refRunMax = 1 << 20
 // frames were as many reads, each a request on S3).
 func (r *Repository) RefTargets(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.ID, []error) {
 	targets := make([]chunk.ID, len(ids))
+	errs := r.readFrames(ctx, ids, locs, func(i int, sealed []byte) (err error) {
+		targets[i], _, err = r.refTarget(ids[i], locs[i], sealed)
+		return err
+	})
+	return targets, errs
+}
+
+// MemberFrames reads the frames of the member blobs ids of a space, at locs
+// (index by index), as RefTargets does, and returns each one's frame (its
+// group and its slice of it, whose length is checked against the index),
+// or why it could not be read: a restore of grouped small files reads each
+// group once for all the members it restores (repo/restore, group.go).
+func (r *Repository) MemberFrames(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.Member, []error) {
+	frames := make([]chunk.Member, len(ids))
+	errs := r.readFrames(ctx, ids, locs, func(i int, sealed []byte) error {
+		if locs[i].Flags&FlagMember == 0 {
+			return Corruptf(memberWhat(ids[i]), "not a member blob (flags %#02x, pack %s)", locs[i].Flags, ShortHex(locs[i].Pack))
+		}
+		_, m, err := r.refTarget(ids[i], locs[i], sealed)
+		if err == nil && m.Length != locs[i].RawLength {
+			err = Corruptf(memberWhat(ids[i]), "member of %d bytes, index says %d (pack %s)", m.Length, locs[i].RawLength, ShortHex(locs[i].Pack))
+		}
+		frames[i] = m
+		return err
+	})
+	return frames, errs
+}
+
+// readFrames reads the sealed frames of blobs ids at locs in runs of pack
+// neighbours, eight runs at once, and calls open with each (scratch: it is
+// opened in place), on the runs' goroutines; it returns each blob's error,
+// open's or its run's.
+func (r *Repository) readFrames(ctx context.Context, ids []chunk.ID, locs []index.Location, open func(i int, sealed []byte) error) []error {
 	errs := make([]error, len(ids))
 	order := make([]int, len(ids))
 	for i := range order {
@@ -67,46 +100,47 @@ func (r *Repository) RefTargets(ctx context.Context, space string, ids []chunk.I
 			}
 			defer chunk.PutBuffer(buf)
 			for j, i := range which[k] {
-				targets[i], errs[i] = r.refTarget(ids[i], locs[i], run.sealed(*buf, j))
+				errs[i] = open(i, run.sealed(*buf, j))
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
-	return targets, errs
+	return errs
 }
 
 // refTarget authenticates and parses the frame of delta or member id at
-// loc, sealed in place (scratch), and returns the blob it names.
-func (r *Repository) refTarget(id chunk.ID, loc index.Location, sealed []byte) (chunk.ID, error) {
+// loc, sealed in place (scratch), and returns the blob it names (and a
+// member's frame).
+func (r *Repository) refTarget(id chunk.ID, loc index.Location, sealed []byte) (chunk.ID, chunk.Member, error) {
 	what := deltaWhat(id)
 	delta, member := loc.Flags&FlagDelta != 0, loc.Flags&FlagMember != 0
 	switch {
 	case !delta && !member:
-		return chunk.ID{}, Corruptf(what, "not a delta or member blob (flags %#02x, pack %s)", loc.Flags, ShortHex(loc.Pack))
+		return chunk.ID{}, chunk.Member{}, Corruptf(what, "not a delta or member blob (flags %#02x, pack %s)", loc.Flags, ShortHex(loc.Pack))
 	case BlobType(loc.Type) != DataBlob || loc.Flags&FlagCompressed != 0 || delta && member:
-		return chunk.ID{}, Corruptf(what, "a %s blob with flags %#02x (pack %s)", BlobType(loc.Type), loc.Flags, ShortHex(loc.Pack))
+		return chunk.ID{}, chunk.Member{}, Corruptf(what, "a %s blob with flags %#02x (pack %s)", BlobType(loc.Type), loc.Flags, ShortHex(loc.Pack))
 	}
 	plain, err := openInPlace(r.seal, sealed, blobAD(DataBlob, id))
 	if err != nil {
-		return chunk.ID{}, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("data blob %s at offset %d", id.Short(), loc.Offset), Err: err}
+		return chunk.ID{}, chunk.Member{}, &CorruptError{What: "pack " + ShortHex(loc.Pack), Detail: fmt.Sprintf("data blob %s at offset %d", id.Short(), loc.Offset), Err: err}
 	}
 	if member {
 		m, err := chunk.ParseMember(plain)
 		if err != nil {
-			return chunk.ID{}, &CorruptError{What: what, Detail: "member frame in pack " + ShortHex(loc.Pack), Err: err}
+			return chunk.ID{}, chunk.Member{}, &CorruptError{What: what, Detail: "member frame in pack " + ShortHex(loc.Pack), Err: err}
 		}
 		if m.Group == id {
-			return chunk.ID{}, Corruptf(what, "member of itself (pack %s)", ShortHex(loc.Pack))
+			return chunk.ID{}, chunk.Member{}, Corruptf(what, "member of itself (pack %s)", ShortHex(loc.Pack))
 		}
-		return m.Group, nil
+		return m.Group, m, nil
 	}
 	d, err := chunk.ParseDelta(plain)
 	if err != nil {
-		return chunk.ID{}, &CorruptError{What: what, Detail: "delta frame in pack " + ShortHex(loc.Pack), Err: err}
+		return chunk.ID{}, chunk.Member{}, &CorruptError{What: what, Detail: "delta frame in pack " + ShortHex(loc.Pack), Err: err}
 	}
 	if d.Base == id {
-		return chunk.ID{}, Corruptf(what, "delta on itself")
+		return chunk.ID{}, chunk.Member{}, Corruptf(what, "delta on itself")
 	}
-	return d.Base, nil
+	return d.Base, chunk.Member{}, nil
 }

@@ -57,7 +57,7 @@ type Repository struct {
 
 	packs *packPool // the packers' buffers and uploaders (pack_pool.go)
 
-	groups groupCache // decoded groups of members (member.go)
+	groups *groupCache // decoded groups of members (member.go)
 
 	// reconcileMu serialises reconcilePacks; reconciled is when it last
 	// listed data/, so the backups of `backup --all` share one listing.
@@ -181,7 +181,7 @@ func Open(ctx context.Context, be Backend, opts Options) (*Repository, error) {
 	}
 	r := &Repository{be: be, cfg: cfg, pol: ms.Polynomial, signKey: signKey, log: opts.Logger,
 		keys: map[string]chunk.Key{}, locs: map[string]map[chunk.ID]index.Location{},
-		packs: newPackPool(be), ms: ms, keyName: keyName}
+		packs: newPackPool(be), groups: newGroupCache(groupCacheIdle), ms: ms, keyName: keyName}
 	r.locking.opts = opts.Lock
 	copy(r.idKey[:], ms.IDKey)
 	if r.log == nil {
@@ -222,9 +222,12 @@ func (r *Repository) Backend() Backend { return r.be }
 // Index returns the local index cache.
 func (r *Repository) Index() *index.Index { return r.ix }
 
-// Close releases the repository. The bbolt file is never held open between
-// operations, so there is nothing to flush.
-func (r *Repository) Close() error { return nil }
+// Close releases the repository: the groups it decoded (the bbolt file is
+// never held open between operations, so there is nothing to flush).
+func (r *Repository) Close() error {
+	r.groups.Purge()
+	return nil
+}
 
 // Sync merges index files and snapshots that other processes or hosts wrote
 // since the local index last looked.

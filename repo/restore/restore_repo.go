@@ -15,7 +15,7 @@ import (
 // *repo.Repository satisfies it): the shared lock it runs under, the
 // snapshot's trees (and the snapshots, through pitr.SpaceTree, for a space
 // snapshot), where the file chunks live and the one blob read path that
-// fetches them, the space's chunk key (to recognise runs of zeros) and the
+// fetches them (and the frames of grouped small files, group.go), the space's chunk key (to recognise runs of zeros) and the
 // logger. Fetcher binds a pitr.FetchFunc to one; RestorePointInTime takes
 // the wider PITRRepository.
 type Repository interface {
@@ -24,6 +24,7 @@ type Repository interface {
 	Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
 	Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error)
 	StreamBlobs(ctx context.Context, space string, t repo.BlobType, ids []chunk.ID, opts repo.StreamOptions, fn func(repo.StreamBlob) error) error
+	MemberFrames(ctx context.Context, space string, ids []chunk.ID, locs []index.Location) ([]chunk.Member, []error)
 	ChunkKey(space string) chunk.Key
 	Logger() *slog.Logger
 }
