@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"memento/chunk"
 	"memento/repo"
@@ -157,5 +159,51 @@ func TestRestoreCorruptGroup(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(dst2, "sub", n)); err == nil {
 			t.Errorf("%s written although its group is damaged", n)
 		}
+	}
+}
+
+// cancelOnGroup is a Repository that cancels the restore once a group has
+// been read: the cancellation lands while a worker writes a group's files.
+type cancelOnGroup struct {
+	*repo.Repository
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (c *cancelOnGroup) StreamBlobs(ctx context.Context, space string, t repo.BlobType, ids []chunk.ID, opts repo.StreamOptions, fn func(repo.StreamBlob) error) error {
+	return c.Repository.StreamBlobs(ctx, space, t, ids, opts, func(b repo.StreamBlob) error {
+		err := fn(b)
+		if b.Err == nil && b.Loc.Flags&repo.FlagMember == 0 && len(ids) == 1 {
+			c.once.Do(c.cancel)
+		}
+		return err
+	})
+}
+
+// TestRestoreGroupCancelled: a restore of grouped files cancelled while a
+// group is being written returns context.Canceled and leaves no goroutine
+// behind.
+func TestRestoreGroupCancelled(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 300 {
+		repotest.WriteFile(t, filepath.Join(src, "f"+strconv.Itoa(i)), repotest.RandomBytes(uint64(i+1), 200+(i*977)%(8<<10)), 0o644)
+	}
+	sn := backuptest.Backup(t, tr.Repository, backup.BackupOptions{Paths: []string{src}})
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cr := &cancelOnGroup{Repository: tr.Repository, cancel: cancel}
+	_, err := restore.Restore(ctx, cr, sn, filepath.Join(t.TempDir(), "dst"), restore.RestoreOptions{Workers: 3})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("restore cancelled mid-group: %v, want context.Canceled", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines 10 s after the cancelled restore, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
