@@ -77,7 +77,10 @@ func (e *Entry[K, V]) Result() (V, error) { return e.val, e.err }
 // the next Get tries again, and a Get that waited on a load that failed
 // loads the value itself (a transient backend failure does not stick, and
 // each caller gets an error of its own load). ctx only bounds the wait for
-// another goroutine's load.
+// another goroutine's load. Get pins nothing: it is for caches without a
+// Release (a value it returns may be released, evicted at once or
+// forgotten while loading, as it is handed out); readers of a cache with a
+// Release use ClaimAll with pin.
 func (c *Cache[K, V]) Get(ctx context.Context, key K, load func() (V, error)) (V, error) {
 	for {
 		e, st := c.Claim(key)
