@@ -157,9 +157,9 @@ func TestB3WideConcurrent(t *testing.T) {
 	}
 }
 
-// FuzzB3Wide: any input, keyed or not, in one piece or in pieces cut at
+// FuzzB3WideExported: the exported Sum256, Key.Sum and Hasher; any input, keyed or not, in one piece or in pieces cut at
 // the fuzzer's sizes, hashes as zeebo/blake3 does.
-func FuzzB3Wide(f *testing.F) {
+func FuzzB3WideExported(f *testing.F) {
 	f.Add(make([]byte, 2048), uint16(1000), true)
 	f.Add(make([]byte, 16<<10+1), uint16(17), false)
 	f.Add(b3TestData(33<<10), uint16(1024), true)
