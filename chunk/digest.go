@@ -16,12 +16,20 @@ const b3WideMin = 2 * b3ChunkLen
 // b3WidePool recycles unkeyed wide hashers (27 KiB each).
 var b3WidePool = sync.Pool{New: func() any { return newB3Wide(b3Hash16AVX512, b3IV, 0) }}
 
-// Sum256 returns the BLAKE3-256 (hash mode) of data: blake3.Sum256, with
-// AVX-512 sixteen chunks at a time for inputs of two chunks or more where
-// it runs. The repository names packs and files with it.
+// Sum256 returns the BLAKE3-256 (hash mode) of data: with AVX-512 sixteen
+// chunks at a time for inputs of two chunks or more where it runs, else
+// through a pooled blake3.Hasher (blake3.Sum256 keeps its 8 KiB hasher on
+// the stack, which a small file's goroutine had to grow). The repository
+// names packs and files with it.
 func Sum256(data []byte) [32]byte {
 	if !haveB3Hash16 || len(data) < b3WideMin {
-		return blake3.Sum256(data)
+		z := zeeboPool.Get().(*blake3.Hasher)
+		z.Reset()
+		_, _ = z.Write(data)
+		var sum [32]byte
+		z.Sum(sum[:0])
+		zeeboPool.Put(z)
+		return sum
 	}
 	h := b3WidePool.Get().(*b3Wide)
 	sum := h.sum(data)
@@ -40,8 +48,8 @@ type Hasher struct {
 	z *blake3.Hasher
 }
 
-// zeeboPool recycles the unkeyed blake3.Hashers of Hasher without
-// AVX-512.
+// zeeboPool recycles the unkeyed blake3.Hashers of Sum256's short inputs
+// and of Hasher without AVX-512.
 var zeeboPool = sync.Pool{New: func() any { return blake3.New() }}
 
 // Write adds p to the stream. It never fails.

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/restic/chunker"
-	"github.com/zeebo/blake3"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -354,10 +353,6 @@ func (p *Pipeline) SplitFileLazy(ctx context.Context, r io.Reader, relPath strin
 	}
 	return s.ids, h.Sum256(), n, nil
 }
-
-// hasherPool recycles unkeyed BLAKE3 hashers for the digests of small files
-// (SplitSmallGrouped).
-var hasherPool = sync.Pool{New: func() any { return blake3.New() }}
 
 func (p *Pipeline) work() {
 	defer p.wg.Done()

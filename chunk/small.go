@@ -2,8 +2,6 @@ package chunk
 
 import (
 	"fmt"
-
-	"github.com/zeebo/blake3"
 )
 
 // SplitSmall is SplitFile for a whole file already in memory and shorter
@@ -56,15 +54,7 @@ func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath strin
 	if uint(len(data)) >= params.Min {
 		return nil, sum, fmt.Errorf("split: %d bytes in memory, not below Min %d: %w", len(data), params.Min, ErrInvalidParams)
 	}
-	if haveB3Hash16 && len(data) >= b3WideMin {
-		sum = Sum256(data)
-	} else {
-		h := hasherPool.Get().(*blake3.Hasher) // blake3.Sum256 keeps its hasher on the stack: 8 KiB to grow
-		h.Reset()
-		_, _ = h.Write(data)
-		h.Sum(sum[:0])
-		hasherPool.Put(h)
-	}
+	sum = Sum256(data)
 	if len(data) == 0 {
 		return nil, sum, nil
 	}
