@@ -180,7 +180,7 @@ func (a *app) printForget(res *maintenance.ForgetResult) {
 	case res.DryRun:
 		a.printf("dry run: %s would be removed; nothing was changed\n", plural(n, "snapshot"))
 	case n > 0:
-		a.printf("%s removed; run 'memento prune' to free their data\n", plural(len(res.Removed), "snapshot"))
+		a.printf("%s removed; run 'memento prune' to free %s data\n", plural(len(res.Removed), "snapshot"), english.PluralWord(len(res.Removed), "its", "their"))
 	default:
 		a.printf("nothing to remove\n")
 	}

@@ -123,7 +123,7 @@ func (a *app) printPrune(res *maintenance.PruneResult) {
 	a.printf("packs: %d: %d %sdeleted (unused), %d %srepacked into %d new (%s copied), %d kept\n",
 		res.Packs, res.PacksDeleted, would, res.PacksRepacked, would, res.PacksWritten, human(uint64(res.BytesRepacked)), res.PacksKept)
 	if res.GroupsRegrouped > 0 {
-		a.printf("groups of small files mostly unused: %d %sregrouped, %s of live files %smoved into new groups\n",
+		a.printf("groups of small files with dead files in packs repacked: %d %sregrouped, %s of live files %smoved into new groups\n",
 			res.GroupsRegrouped, would, human(uint64(res.BytesRegrouped)), would)
 	}
 	for _, w := range res.WAL {
