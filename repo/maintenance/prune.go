@@ -418,6 +418,9 @@ type prunePlan struct {
 	// out of m.used for it; cancelled: those marked again since, which
 	// stay
 	regroup, unmarked, cancelled map[string]map[chunk.ID]bool
+	// regroupStored: per space, the bytes the new groups of the regrouped
+	// groups are estimated to store (the dry run's bytes_after)
+	regroupStored map[string]int64
 }
 
 func planPrune(ctx context.Context, r pruneRepo, opts PruneOptions) (*prunePlan, error) {
@@ -688,8 +691,8 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 		res.BytesAfter -= p.size
 	}
 	if target := r.Config().PackSize; target > 0 {
-		for _, ps := range pl.repack {
-			var b int64
+		for sp, ps := range pl.repack {
+			b := pl.regroupStored[sp] // the live members' plaintext, in new groups
 			for _, p := range ps {
 				b += p.ownedB
 			}

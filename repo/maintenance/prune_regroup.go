@@ -46,7 +46,7 @@ import (
 // not when prune repacks nothing (maxUnused 1: a full repository).
 func (pl *prunePlan) planRegroup(maxUnused float64) {
 	inv, m, res := pl.inv, pl.m, pl.res
-	pl.regroup = map[string]map[chunk.ID]bool{}
+	pl.regroup, pl.regroupStored = map[string]map[chunk.ID]bool{}, map[string]int64{}
 	res.GroupsRegrouped, res.BytesRegrouped = 0, 0
 	if maxUnused >= 1 {
 		return
@@ -93,6 +93,7 @@ func (pl *prunePlan) planRegroup(maxUnused float64) {
 		setID(pl.regroup, e.space, e.id)
 		res.GroupsRegrouped++
 		res.BytesRegrouped += e.live
+		pl.regroupStored[e.space] += regroupedStored(inv, e.space, e.id, e.live)
 		for _, ref := range e.members {
 			inv.packs[ref.pack].force = true
 		}
@@ -161,6 +162,21 @@ func (pl *prunePlan) planRegroup(maxUnused float64) {
 			changed = true
 		}
 	}
+}
+
+// regroupedStored estimates what the new groups of a regrouped group's live
+// members (live plaintext bytes) store: the old group's stored length times
+// its live share, or the plaintext when no pack holds it whole. The dry
+// run's bytes_after counts it (pruneDecide): without it, a prune that
+// regroups promised to free what the new groups take back (on Go's src/,
+// 22 MB said, 1.8 MB freed).
+func regroupedStored(inv *pruneInventory, space string, id chunk.ID, live int64) int64 {
+	for _, ref := range inv.copies(space, id) {
+		if _, b := inv.blob(ref); repo.StoredWhole(b.Flags) && b.RawLength > 0 {
+			return int64(float64(b.Length) * min(1, float64(live)/float64(b.RawLength)))
+		}
+	}
+	return live
 }
 
 func setID(s map[string]map[chunk.ID]bool, space string, id chunk.ID) {
