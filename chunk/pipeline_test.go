@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,6 +89,9 @@ func TestSplitRoundTrip(t *testing.T) {
 		{"floats warm pages", genFloats(3<<20+123, 3), ParamsWarm},
 		{"wal", genWAL(10<<20, 4), ParamsWAL},
 		{"text cold", genText(9<<20, 5), ParamsCold},
+		// Holes of a sparse image: chunks of zeros of several lengths, whose
+		// IDs a Split takes from the last one of the same length (split.sum).
+		{"zeros around data", slices.Concat(make([]byte, 5<<20), genMixed(300<<10, 6), make([]byte, 7<<20+5), []byte{1}, make([]byte, 200<<10), genText(70<<10, 7), make([]byte, 3<<20)), ParamsDefault},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

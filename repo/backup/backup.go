@@ -625,9 +625,13 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				case <-gctx.Done():
 					return nil // a file failed: g.Wait reports it
 				}
+				var blocks int64 = -1 // unknown: not read as sparse
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					blocks = st.Blocks
+				}
 				g.Go(func() error {
 					defer func() { <-a.sem }()
-					return a.saveFile(gctx, it.path, relPath, n, a.deltaPrev(relPath, pn))
+					return a.saveFile(gctx, it.path, relPath, n, blocks, a.deltaPrev(relPath, pn))
 				})
 			default: // a FIFO, socket or device node: its node says it all
 				a.special.Add(1)
@@ -890,7 +894,9 @@ func (a *archiver) openFailed(fsPath string, n *repo.Node, err error) error {
 }
 
 // saveFile streams one file through the chunk pipeline into the packer.
-func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node, prev []chunk.ID) error {
+// blocks is its allocated 512-byte blocks as listed (-1: unknown): a file
+// with holes is read around them (sparseAware).
+func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node, blocks int64, prev []chunk.ID) error {
 	if err := a.packer.Err(); err != nil {
 		// A pack write failed: read no more. A file that failed frees
 		// its slot (a.sem) before its error cancels the walk, which may
@@ -902,7 +908,11 @@ func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo
 		return a.openFailed(fsPath, n, err)
 	}
 	defer f.Close()
-	if err := a.saveReader(ctx, f, relPath, n, prev); err != nil {
+	var rd io.Reader = f
+	if blocks >= 0 {
+		rd = sparseAware(f, int64(n.Size), blocks)
+	}
+	if err := a.saveReader(ctx, rd, relPath, n, prev); err != nil {
 		return fmt.Errorf("backup %s: %w", fsPath, err)
 	}
 	return nil

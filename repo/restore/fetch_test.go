@@ -158,3 +158,19 @@ func WantRestoreRefused(t *testing.T, r *repo.Repository, sn *repo.Snapshot, wan
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestZerosAllocateNothing: the chunks of zeros a restore writes without
+// reading them (a sparse image's holes, thousands of 512 KiB chunks) come
+// from one never-written array, not a new buffer each: allocating and
+// clearing 3.5 GiB for a 4 GiB image was a fifth of its restore's CPU.
+func TestZerosAllocateNothing(t *testing.T) {
+	for _, n := range []int{1, 64 << 10, 512 << 10, chunk.MaxChunkSize} {
+		z := zeros(n)
+		if len(z) != n || !isZero(z) {
+			t.Fatalf("zeros(%d): %d bytes, all zero %v", n, len(z), isZero(z))
+		}
+		if a := testing.AllocsPerRun(10, func() { _ = zeros(n) }); a != 0 {
+			t.Errorf("zeros(%d) allocates %.0f times per call, want 0", n, a)
+		}
+	}
+}

@@ -17,8 +17,9 @@ import (
 // writerOp is one call on a fileWriter: n bytes of data (seeded), or a skip
 // of n zero bytes.
 type writerOp struct {
-	skip bool
-	n    int
+	skip  bool
+	n     int
+	zeros [][2]int // data: these ranges [from, to) of it are zeros
 }
 
 // TestFileWriter writes sequences of data and zero runs that cross block and
@@ -45,6 +46,13 @@ func TestFileWriter(t *testing.T) {
 		{"zero run within one block", []writerOp{{n: blk - 10}, {skip: true, n: 20}, {n: 30}}, 0},
 		{"holes across buffer flushes", []writerOp{{n: writeBufSize - 7}, {skip: true, n: 3*blk + 5}, {n: writeBufSize + 9}, {skip: true, n: blk}, {n: 1}}, blk},
 		{"16 KiB pages, every other zero", alternate(16<<10, 40), 19 * (16 << 10)},
+		// Zeros inside the data written (a chunk of a sparse image holding
+		// the end of an extent and the start of a hole): runs of holeMin and
+		// more stay holes, shorter ones are written.
+		{"zero run inside data", []writerOp{{n: 3<<20 + 100, zeros: [][2]int{{blk + 10, 2<<20 + blk + 10}}}}, 2<<20 - 2*blk},
+		{"lone block amid zeros", []writerOp{{n: 8 << 20, zeros: [][2]int{{0, 3 << 20}, {3<<20 + blk, 8 << 20}}}}, 8<<20 - blk},
+		{"zeros inside data across flushes", []writerOp{{n: writeBufSize - 5}, {n: 2 * writeBufSize, zeros: [][2]int{{0, writeBufSize + 3*blk}}}, {n: 7}}, writeBufSize - blk},
+		{"short zero run inside data is written", []writerOp{{n: 1 << 20, zeros: [][2]int{{100 << 10, 100<<10 + holeMin - blk}}}}, -1},
 	}
 	for _, mode := range []struct {
 		name   string
@@ -82,6 +90,9 @@ func TestFileWriter(t *testing.T) {
 					} else {
 						d := repotest.RandomBytes(uint64(i+1), op.n)
 						d[0] |= 1 // never all zero
+						for _, z := range op.zeros {
+							clear(d[z[0]:z[1]])
+						}
 						err = w.write(d)
 						want = append(want, d...)
 					}
@@ -107,6 +118,11 @@ func TestFileWriter(t *testing.T) {
 				}
 				if tc.hole > 0 {
 					wantSparse(t, p, tc.hole)
+				}
+				if tc.hole < 0 { // every whole block allocated: no hole
+					if alloc := repotest.Lstat(t, p).Sys().(*syscall.Stat_t).Blocks * 512; alloc < int64(len(want))&^(blk-1) {
+						t.Errorf("%d of %d bytes allocated; want no hole", alloc, len(want))
+					}
 				}
 			})
 		}
