@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/restic/chunker"
+
+	"memento/repo/slabmem"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -144,7 +146,7 @@ func NewPipeline(workers int, level Level) *Pipeline {
 		// the next one; more would only hold more memory.
 		jobs:   make(chan job, workers),
 		budget: semaphore.NewWeighted(splitBudget(workers)),
-		bufs:   newBufList(int64(workers) * MaxChunkSize),
+		bufs:   newBufList(int64(workers)*MaxChunkSize, slabmem.NewLimit(splitBudget(workers)+int64(workers)*MaxChunkSize)),
 	}
 	p.wg.Add(workers)
 	for range workers {
