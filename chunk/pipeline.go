@@ -11,8 +11,8 @@ import (
 
 	"github.com/restic/chunker"
 
-	"memento/repo/slabmem"
 	"golang.org/x/sync/semaphore"
+	"memento/repo/slabmem"
 )
 
 // Chunk is one chunk handed to the store callback of Split.
