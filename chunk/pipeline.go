@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/restic/chunker"
-
 	"golang.org/x/sync/semaphore"
+
 	"memento/repo/slabmem"
 )
 
