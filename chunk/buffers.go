@@ -3,8 +3,6 @@ package chunk
 import (
 	"math/bits"
 	"sync"
-
-	"memento/repo/slabmem"
 )
 
 // Buffers are pooled by power-of-two size class so a pipeline that cuts
@@ -79,29 +77,14 @@ const bigClass = 20
 // keeps lives while the pipeline has Splits running, never beyond. Smaller buffers
 // and buffers beyond the list's bound go to the sync.Pools (getBuf, putBuf).
 // A nil *bufList is those pools alone.
-//
-// With a slabmem.Mem (mem), a big buffer the list does not have is carved
-// from the Mem's slabs before the heap is asked: memory outside the Go heap
-// that the runtime neither zeroes again nor counts toward the next garbage
-// collection, advised for huge pages, and taken off the heap's soft limit
-// while mapped (slabmem). A first backup held its chunk buffers beside pack
-// buffers at that limit, collected every few hundred milliseconds, and each
-// collection emptied the sync.Pools of the buffers beyond the list's bound,
-// which were then allocated, zeroed and faulted in again (docs/benchmarks.md,
-// "Issue 18, session 22"). Slab buffers go back to the list or to the Mem,
-// never to a sync.Pool; the Mem is unmapped when the list is released with
-// none of them out.
 type bufList struct {
 	mu    sync.Mutex
 	free  [maxClass + 1][]*[]byte
-	bytes int64        // capacity of the buffers in free
-	limit int64        // most bytes free holds
-	mem   *slabmem.Mem // nil: heap buffers only
+	bytes int64 // capacity of the buffers in free
+	limit int64 // most bytes free holds
 }
 
-func newBufList(limit int64, mem *slabmem.Mem) *bufList {
-	return &bufList{limit: limit, mem: mem}
-}
+func newBufList(limit int64) *bufList { return &bufList{limit: limit} }
 
 // get returns a buffer with len n and cap at least n.
 func (l *bufList) get(n int) *[]byte {
@@ -119,12 +102,6 @@ func (l *bufList) get(n int) *[]byte {
 		*b = (*b)[:n]
 		return b
 	}
-	// Under l.mu, so that release cannot unmap the slabs meanwhile.
-	if s := l.mem.Get(n); s != nil {
-		l.mu.Unlock()
-		s = s[:n]
-		return &s
-	}
 	l.mu.Unlock()
 	return getBuf(n)
 }
@@ -138,11 +115,8 @@ func (l *bufList) put(b *[]byte) {
 	}
 	l.mu.Lock()
 	if l.bytes+int64(cap(*b)) > l.limit {
-		ours := l.mem.Put(*b)
 		l.mu.Unlock()
-		if !ours {
-			putBuf(b)
-		}
+		putBuf(b)
 		return
 	}
 	*b = (*b)[:0]
@@ -152,31 +126,20 @@ func (l *bufList) put(b *[]byte) {
 }
 
 // release empties the list into the sync.Pools, where the next garbage
-// collection frees what nobody takes, and its slab buffers into the Mem,
-// which it unmaps when no slab buffer is out any more: a pipeline does that
-// when it goes idle, so a long-lived one (the agent's) keeps no memory
-// between backups. (A buffer still out, taken outside a Split, keeps the
-// slabs mapped until the next release.)
+// collection frees what nobody takes: a pipeline does that when it goes
+// idle, so a long-lived one (the agent's) keeps no memory between backups.
 func (l *bufList) release() {
 	if l == nil {
 		return
 	}
-	var heap []*[]byte
 	l.mu.Lock()
-	for c, bs := range l.free {
-		for _, b := range bs {
-			if !l.mem.Put(*b) {
-				heap = append(heap, b)
-			}
-		}
-		l.free[c] = nil
-	}
+	free := l.free
+	l.free = [maxClass + 1][]*[]byte{}
 	l.bytes = 0
-	if l.mem.Out() == 0 {
-		l.mem.Release()
-	}
 	l.mu.Unlock()
-	for _, b := range heap {
-		putBuf(b)
+	for _, bs := range free {
+		for _, b := range bs {
+			putBuf(b)
+		}
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"runtime"
 	"testing"
-
-	"memento/repo/slabmem"
 )
 
 // TestBufListReusesBigBuffersAcrossGC pins what the pipeline's free list is
@@ -13,7 +11,7 @@ import (
 // collection (a sync.Pool would have dropped it, and the runtime zeroed a
 // fresh 8 MiB), and what it keeps stays within its bound.
 func TestBufListReusesBigBuffersAcrossGC(t *testing.T) {
-	l := newBufList(2*MaxChunkSize, nil)
+	l := newBufList(2 * MaxChunkSize)
 	a, b, c := l.get(MaxChunkSize), l.get(MaxChunkSize-1), l.get(MaxChunkSize)
 	if len(*a) != MaxChunkSize || len(*b) != MaxChunkSize-1 || cap(*b) != MaxChunkSize {
 		t.Fatalf("get: len %d, len %d cap %d", len(*a), len(*b), cap(*b))
@@ -67,66 +65,4 @@ func TestPipelineReleasesBuffersWhenIdle(t *testing.T) {
 	if p.bufs.bytes != 0 {
 		t.Fatalf("idle pipeline keeps %d bytes of buffers", p.bufs.bytes)
 	}
-	if m := p.bufs.mem; m == nil || m.Bytes() != 0 || m.Out() != 0 {
-		t.Fatalf("idle pipeline keeps slabs mapped (mem %v)", m)
-	}
-}
-
-// TestBufListTakesBigBuffersFromSlabs: the pipeline's big buffers come from
-// its slabmem.Mem (outside the Go heap, never zeroed again by the runtime),
-// go back to the list or the Mem, never to a sync.Pool, and release unmaps
-// the slabs only once none of them is out.
-func TestBufListTakesBigBuffersFromSlabs(t *testing.T) {
-	mem := slabmem.NewLimit(2 * slabmem.MaxBlock)
-	l := newBufList(MaxChunkSize, mem)
-	a, b := l.get(MaxChunkSize), l.get(3<<20)
-	if len(*a) != MaxChunkSize || cap(*a) != MaxChunkSize || len(*b) != 3<<20 || cap(*b) != 4<<20 {
-		t.Fatalf("get: len %d cap %d, len %d cap %d", len(*a), cap(*a), len(*b), cap(*b))
-	}
-	if mem.Out() != 2 || mem.Bytes() != slabmem.MaxBlock {
-		t.Fatalf("%d buffers out of %d bytes of slabs, want 2 of %d", mem.Out(), mem.Bytes(), slabmem.MaxBlock)
-	}
-	// Small buffers are the sync.Pools'.
-	small := l.get(64 << 10)
-	if mem.Out() != 2 {
-		t.Fatal("a small buffer came from the slabs")
-	}
-	l.put(small)
-	// Past the list's bound a slab buffer goes back to the Mem.
-	l.put(a)
-	l.put(b)
-	if l.bytes != MaxChunkSize || mem.Out() != 1 {
-		t.Fatalf("list holds %d bytes, %d slab buffers out of it", l.bytes, mem.Out())
-	}
-	// Beyond the Mem's limit: heap buffers.
-	x, y, z := l.get(MaxChunkSize), l.get(MaxChunkSize), l.get(MaxChunkSize)
-	w := l.get(MaxChunkSize) // two slabs of two 8 MiB blocks each, one more
-	if mem.Out() != 4 || mem.Bytes() != 2*slabmem.MaxBlock {
-		t.Fatalf("%d buffers out of %d bytes of slabs", mem.Out(), mem.Bytes())
-	}
-	heap := l.get(MaxChunkSize)
-	if mem.Out() != 4 || len(*heap) != MaxChunkSize {
-		t.Fatalf("past the limit: %d slab buffers out, len %d", mem.Out(), len(*heap))
-	}
-	l.put(heap)
-	l.put(x)
-	l.put(y)
-	l.put(z)
-	// One still out (taken outside a Split): the slabs stay mapped.
-	l.release()
-	if l.bytes != 0 || mem.Out() != 1 || mem.Bytes() != 2*slabmem.MaxBlock {
-		t.Fatalf("release with one out: list %d bytes, %d out, %d mapped", l.bytes, mem.Out(), mem.Bytes())
-	}
-	(*w)[0] = 1 // still mapped
-	l.put(w)
-	l.release()
-	if mem.Out() != 0 || mem.Bytes() != 0 {
-		t.Fatalf("release with none out: %d out, %d bytes mapped", mem.Out(), mem.Bytes())
-	}
-	// Used again after a release: mapped again.
-	l.put(l.get(MaxChunkSize))
-	if mem.Bytes() != slabmem.MaxBlock {
-		t.Fatalf("after reuse %d bytes mapped", mem.Bytes())
-	}
-	l.release()
 }

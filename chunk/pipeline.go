@@ -11,8 +11,6 @@ import (
 
 	"github.com/restic/chunker"
 	"golang.org/x/sync/semaphore"
-
-	"memento/repo/slabmem"
 )
 
 // Chunk is one chunk handed to the store callback of Split.
@@ -146,7 +144,7 @@ func NewPipeline(workers int, level Level) *Pipeline {
 		// the next one; more would only hold more memory.
 		jobs:   make(chan job, workers),
 		budget: semaphore.NewWeighted(splitBudget(workers)),
-		bufs:   newBufList(int64(workers)*MaxChunkSize, slabmem.NewLimit(splitBudget(workers)+int64(workers)*MaxChunkSize)),
+		bufs:   newBufList(int64(workers) * MaxChunkSize),
 	}
 	p.wg.Add(workers)
 	for range workers {
