@@ -87,6 +87,11 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 		size = max(size, seg.Size+1)
 	}
 	buf := make([]byte, min(size, readChunk))
+	// A zero-copy replay from the start reserves room for the records of
+	// the whole WAL once it has walked reserveAfter bytes of it, by the
+	// records per byte so far (State.reserve).
+	reserve := zc != nil && from == 0 && start == 0 && len(zc.slots) == 0
+	var walked int64
 	for i := from; i < len(l.segs); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -99,9 +104,22 @@ func (l *Log) walk(ctx context.Context, from int, start int64, v *validator, zc 
 		if err != nil || stop || torn != nil {
 			return torn, err
 		}
+		if walked += l.segs[i].Size; reserve && walked >= reserveAfter && i+1 < len(l.segs) {
+			reserve = false
+			var rest int64
+			for _, seg := range l.segs[i+1:] {
+				rest += seg.Size
+			}
+			zc.reserve(int(float64(len(zc.slots)) * float64(rest) / float64(walked)))
+		}
 	}
 	return nil, nil
 }
+
+// reserveAfter is how much of a WAL a replay from the start walks before it
+// reserves room for the rest's records (walk): enough records to tell their
+// size from.
+const reserveAfter = 1 << 20
 
 // walkSegment walks segment i (from offset start) with a reader that reads
 // into buf. For a zero-copy State the segment is also mapped, but only as

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -186,5 +188,80 @@ func TestParseFormatTime(t *testing.T) {
 		if back, err := ParseTime(FormatTime(ns)); err != nil || back != ns {
 			t.Errorf("round trip %d: %d %v", ns, back, err)
 		}
+	}
+}
+
+// TestZeroCopyReplayReservesSlots: a zero-copy replay from the start makes
+// room for the whole WAL's records once it has walked its first MiB (walk,
+// State.reserve), so the slots are not grown again and again by append
+// (each growth a copy into fresh memory): replaying three segments grows
+// them at most once more than replaying the first alone, and the state is
+// the one a copying replay builds.
+func TestZeroCopyReplayReservesSlots(t *testing.T) {
+	es := genEntries(22, 12000, 128)
+	dir := t.TempDir()
+	writeLog(t, dir, 2<<20, es)
+	l := mustOpenLog(t, dir)
+	segs := l.Segments()
+	if len(segs) < 3 || segs[0].Size < reserveAfter {
+		t.Fatalf("%d segments, the first %d bytes: want 3 or more, the first at least %d", len(segs), segs[0].Size, reserveAfter)
+	}
+	first := t.TempDir()
+	b, err := os.ReadFile(segs[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(first, filepath.Base(segs[0].Path)), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(dir string) *State {
+		zc := NewZeroCopyState()
+		t.Cleanup(func() { zc.Close() })
+		if _, err := mustOpenLog(t, dir).Replay(t.Context(), Target{}, zc); err != nil {
+			t.Fatal(err)
+		}
+		return zc
+	}
+	one, all := replay(first), replay(dir)
+	if all.slotGrowths > one.slotGrowths+1 {
+		t.Fatalf("slots grown %d times for %d records (%d for the first segment's %d)", all.slotGrowths, len(all.slots), one.slotGrowths, len(one.slots))
+	}
+	if len(all.slots) < 2*len(one.slots) {
+		t.Fatalf("%d slots for the whole WAL, %d for its first segment", len(all.slots), len(one.slots))
+	}
+	cp := NewState()
+	if _, err := l.Replay(t.Context(), Target{}, cp); err != nil {
+		t.Fatal(err)
+	}
+	want, got := cp.Digest(), all.Digest()
+	if got != want || all.Len() != cp.Len() || all.Len() != len(modelOf(t, es)) {
+		t.Fatalf("zero-copy state %x (%d records), copying %x (%d)", got, all.Len(), want, cp.Len())
+	}
+}
+
+// TestStateReserve: reserve keeps every record and makes room for n more
+// slots without another growth.
+func TestStateReserve(t *testing.T) {
+	s := NewState()
+	es := genEntries(23, 200, 4)
+	for _, e := range es[:100] {
+		if err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := s.Len()
+	d0 := s.Digest()
+	s.reserve(1000)
+	if d := s.Digest(); d != d0 || s.Len() != before || cap(s.slots)-len(s.slots) < 1000 {
+		t.Fatalf("after reserve: digest %x (was %x), %d records (was %d), room for %d slots", d, d0, s.Len(), before, cap(s.slots)-len(s.slots))
+	}
+	g := s.slotGrowths
+	for _, e := range es[100:] {
+		if err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.slotGrowths != g {
+		t.Fatalf("slots grown %d times after reserving room", s.slotGrowths-g)
 	}
 }
