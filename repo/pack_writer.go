@@ -296,7 +296,8 @@ func (p *Packer) write(pp *openPack) []byte {
 	hdr := pp.seal.seal(nil, encodePackHeader(p.space, pp.blobs), []byte(packHeaderAD))
 	b := append(pp.buf, hdr...)
 	b = append(b, encodePackTrailer(len(hdr))...)
-	id := chunk.Sum256(b) // blake3.Sum256, with AVX-512 sixteen chunks at a time
+	id := chunk.Sum256(b)     // blake3.Sum256, with AVX-512 sixteen chunks at a time
+	p.r.locking.waitReserve() // the full disk's reserve first, as before the lock returned
 	start := time.Now()
 	if err := p.r.be.Write(p.ctx, PackName(id), bytes.NewReader(b), int64(len(b))); err != nil {
 		p.upMu.Lock()

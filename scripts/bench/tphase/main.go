@@ -1,6 +1,7 @@
 // tphase: the phases of a Go execution trace (MEMENTO_TRACE=FILE): per bucket of BUCKET ms, the goroutines
 // running, in a system call and runnable (in goroutine-seconds per second); what ran in the first HEAD ms and the
-// last TAIL ms (each running interval attributed to its goroutine's stack when it ended); and, for each
+// last TAIL ms, and in the window WIN=LO-HI (ms) if that variable is set (each running interval attributed to its
+// goroutine's stack when it ended, each system call to the stack that entered it); and, for each
 // comma-separated function name part in MARKS, when a stack holding it was first and last seen
 // (docs/benchmarks.md, "Issue 18, session 21: the first backup of small-file trees").
 //
@@ -61,6 +62,7 @@ func main() {
 	gState := map[trace.GoID]trace.GoState{}
 	gSince := map[trace.GoID]int64{}
 	gStartFn := map[trace.GoID]string{}
+	gEnter := map[trace.GoID]string{}
 	var ivs []iv
 	var t0, last int64
 	var marks []string
@@ -114,10 +116,16 @@ func main() {
 			if fn == "" {
 				fn = "[" + gStartFn[id] + "]"
 			}
+			if prev == trace.GoSyscall && gEnter[id] != "" {
+				fn = gEnter[id]
+			}
 			k := map[trace.GoState]string{trace.GoRunning: "run", trace.GoSyscall: "sys", trace.GoRunnable: "rdy"}[prev]
 			ivs = append(ivs, iv{id, gSince[id], ts, fn, k})
 		}
 		gState[id], gSince[id] = to, ts
+		if to == trace.GoSyscall {
+			gEnter[id] = pick(frames(ev.Stack()))
+		}
 		_ = from
 	}
 	b := int64(bucket * 1e6)
@@ -173,6 +181,11 @@ func main() {
 		if t, ok := first[m]; ok {
 			fmt.Printf("mark %-40s first %8.1fms last %8.1fms\n", m, float64(t)/1e6, float64(lastSeen[m])/1e6)
 		}
+	}
+	if w := os.Getenv("WIN"); w != "" {
+		var lo, hi float64
+		fmt.Sscanf(w, "%f-%f", &lo, &hi)
+		win("win", int64(lo*1e6), int64(hi*1e6))
 	}
 	win("head", 0, int64(head*1e6))
 	win("tail", last-int64(tail*1e6), last)
