@@ -500,3 +500,49 @@ func TestBlobCountFollowsChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestAddFilesCommitsInBatches: AddFiles merges its files in transactions
+// of at most MaxTxBlobs blob locations, each file whole: a file that fails
+// inside its transaction (its pack already known with another size) leaves
+// the files of the transactions before it merged and none of its own.
+func TestAddFilesCommitsInBatches(t *testing.T) {
+	ix := openTemp(t)
+	clash := makePacks("s", 7, 1, 3)
+	if err := ix.AddFile("index/known", clash); err != nil {
+		t.Fatal(err)
+	}
+	bad := makePacks("s", 7, 1, 3)
+	bad[0].Size++ // the same pack, listed with another size: fails in putPacks
+	files := []File{
+		{Name: "index/a", Packs: makePacks("s", 1, 2, 10)}, // 20 blobs
+		{Name: "index/b", Packs: makePacks("s", 2, 1, 25)}, // 25: a second transaction
+		{Name: "index/c", Packs: makePacks("t", 3, 1, 5)},  // 5: with b
+		{Name: "index/d", Packs: makePacks("s", 4, 1, 40)}, // 40, over the bound: alone
+		{Name: "index/e", Packs: makePacks("s", 5, 1, 2)},  // 2: with f, which fails
+		{Name: "index/f", Packs: bad},
+	}
+	err := ix.addFiles(files, 30)
+	if err == nil || !strings.Contains(err.Error(), "already known as 3000 bytes") {
+		t.Fatalf("addFiles = %v, want the clash of index/f", err)
+	}
+	got, _ := ix.LoadedFiles()
+	want := map[string]bool{"index/known": true, "index/a": true, "index/b": true, "index/c": true, "index/d": true}
+	if !maps.Equal(got, want) {
+		t.Fatalf("LoadedFiles = %v, want %v", got, want)
+	}
+	for space, n := range map[string]int{"s": 3 + 20 + 25 + 40, "t": 5} {
+		if c, err := ix.BlobCount(space); err != nil || c != n {
+			t.Errorf("BlobCount(%s) = %d, %v; want %d", space, c, err, n)
+		}
+	}
+	if l, _ := ix.Lookup("s", idsOf(files[4].Packs)); len(l) != 0 {
+		t.Fatal("index/e, in the failed transaction, was merged")
+	}
+	// Merged again with the clash gone, the rest comes in and nothing twice.
+	if err := ix.addFiles(append(files[:5:5], File{Name: "index/f", Packs: clash}), 30); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := ix.BlobCount("s"); c != 3+20+25+40+2 {
+		t.Fatalf("BlobCount(s) = %d after the second merge, want %d", c, 3+20+25+40+2)
+	}
+}

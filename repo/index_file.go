@@ -125,12 +125,34 @@ func (f *IndexFile) PackInfos() []index.PackInfo {
 }
 
 // SaveIndex records packs in a new index file and merges it into the local cache.
+// Packs listing more than indexBatchBlobs blobs in all go to several index
+// files, each merged once written: one file for a whole backup held its
+// JSON, and its merge into the cache, in memory at once, and past 256 MiB
+// of JSON (~1.7 million blobs) no reader would open it (MaxMetadataFile).
 func (r *Repository) SaveIndex(ctx context.Context, packs []index.PackInfo) error {
-	merge, err := r.SaveIndexFile(ctx, packs)
-	if err != nil {
-		return err
+	for len(packs) > 0 {
+		n := indexBatch(packs)
+		merge, err := r.SaveIndexFile(ctx, packs[:n])
+		if err != nil {
+			return err
+		}
+		if err := merge(); err != nil {
+			return err
+		}
+		packs = packs[n:]
 	}
-	return merge()
+	return nil
+}
+
+// indexBatch returns how many of packs, from the first, one index file
+// lists: as many as indexBatchBlobs allows, and at least one.
+func indexBatch(packs []index.PackInfo) int {
+	n, blobs := 0, 0
+	for n < len(packs) && (n == 0 || blobs+len(packs[n].Blobs) <= indexBatchBlobs) {
+		blobs += len(packs[n].Blobs)
+		n++
+	}
+	return n
 }
 
 // SaveIndexFile is SaveIndex in two steps: it records packs in a new index
@@ -158,8 +180,10 @@ func (r *Repository) SaveIndexFile(ctx context.Context, packs []index.PackInfo) 
 }
 
 // indexBatchBlobs bounds one repository index file (about 150 bytes of JSON
-// per blob, well under maxMetadataFile).
-const indexBatchBlobs = 200000
+// per blob, well under MaxMetadataFile), and with it the memory of its
+// encoding, of its reading and of its merge into the local cache (one
+// transaction of index.MaxTxBlobs).
+const indexBatchBlobs = index.MaxTxBlobs
 
 // WriteIndexFiles describes packs in as few index files as indexBatchBlobs
 // allows, in pack ID order so that the same packs always give the same
@@ -168,11 +192,7 @@ const indexBatchBlobs = 200000
 func (r *Repository) WriteIndexFiles(ctx context.Context, infos []index.PackInfo, done func(name string) error) error {
 	sort.Slice(infos, func(i, j int) bool { return ShortHex(infos[i].ID) < ShortHex(infos[j].ID) })
 	for len(infos) > 0 {
-		n, blobs := 0, 0
-		for n < len(infos) && (n == 0 || blobs+len(infos[n].Blobs) <= indexBatchBlobs) {
-			blobs += len(infos[n].Blobs)
-			n++
-		}
+		n := indexBatch(infos)
 		id, err := r.SaveFile(ctx, DirIndex, KindIndex, toIndexFile(infos[:n]))
 		if err != nil {
 			return fmt.Errorf("write index file: %w", err)
