@@ -44,30 +44,10 @@ func (ix *Index) AddFile(name string, packs []PackInfo) error {
 	return ix.AddFiles([]File{{Name: name, Packs: packs}})
 }
 
-// MaxTxBlobs is the most blob locations AddFiles merges in one
-// transaction. bbolt holds every node and page a write transaction touches
-// in memory until it commits: the merge of one backup of 460,000 small
-// files (490,000 blobs) held 162 MB of heap in one transaction; in
-// transactions of 100,000, a new cache's load of the same held 41 MB
-// (docs/benchmarks.md, "Issue 18, session 22: large index files"). A file
-// is never split: one that lists more blobs is merged alone, in its own
-// transaction; repository index files hold at most 100,000
-// (repo.indexBatchBlobs).
-const MaxTxBlobs = 100_000
-
-// AddFiles is AddFile for many index files, for a rebuild or a first load:
-// one commit (and fsync) for as many files as MaxTxBlobs allows instead of
-// one per file. Each file is merged whole or not at all; an error leaves
-// the files of the transactions committed before it merged (a cache that
-// misses a file merges it at the next Sync) and none of the failed one's.
-// Files that fail validation fail the call before anything is merged.
+// AddFiles is AddFile for many index files in one transaction, for a
+// rebuild or a first load: one commit (and fsync) instead of one per file.
+// Either all of them are merged or, on error, none.
 func (ix *Index) AddFiles(files []File) error {
-	return ix.addFiles(files, MaxTxBlobs)
-}
-
-// addFiles is AddFiles with transactions of at most maxBlobs blob
-// locations (a file with more alone in one).
-func (ix *Index) addFiles(files []File, maxBlobs int) error {
 	for _, f := range files {
 		if f.Name == "" || len(f.Name) > bolt.MaxKeySize {
 			return fmt.Errorf("index %s: add file: invalid name %q", ix.path, f.Name)
@@ -78,31 +58,6 @@ func (ix *Index) addFiles(files []File, maxBlobs int) error {
 			}
 		}
 	}
-	for len(files) > 0 {
-		n, blobs := 0, 0
-		for n < len(files) && (n == 0 || blobs+fileBlobs(files[n]) <= maxBlobs) {
-			blobs += fileBlobs(files[n])
-			n++
-		}
-		if err := ix.addFilesTx(files[:n]); err != nil {
-			return err
-		}
-		files = files[n:]
-	}
-	return nil
-}
-
-// fileBlobs counts the blob locations f lists.
-func fileBlobs(f File) int {
-	n := 0
-	for _, p := range f.Packs {
-		n += len(p.Blobs)
-	}
-	return n
-}
-
-// addFilesTx merges files (validated) in one transaction.
-func (ix *Index) addFilesTx(files []File) error {
 	return ix.update(func(tx *bolt.Tx) error {
 		filesB := tx.Bucket(bucketFiles)
 		packsB := tx.Bucket(bucketPacks)

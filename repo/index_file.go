@@ -124,23 +124,29 @@ func (f *IndexFile) PackInfos() []index.PackInfo {
 	return out
 }
 
-// SaveIndex records packs in a new index file and merges it into the local cache.
-// Packs listing more than indexBatchBlobs blobs in all go to several index
-// files, each merged once written: one file for a whole backup held its
-// JSON, and its merge into the cache, in memory at once, and past 256 MiB
-// of JSON (~1.7 million blobs) no reader would open it (MaxMetadataFile).
+// SaveIndex records packs in new index files and merges them into the
+// local cache. Packs listing more than indexBatchBlobs blobs in all go to
+// several files, written one after the other and merged together: one
+// file for a whole backup was built in memory at once, and past 256 MiB of
+// JSON (~1.7 million blobs) no reader would open it (MaxMetadataFile).
 func (r *Repository) SaveIndex(ctx context.Context, packs []index.PackInfo) error {
+	var files []index.File
 	for len(packs) > 0 {
 		n := indexBatch(packs)
-		merge, err := r.SaveIndexFile(ctx, packs[:n])
+		id, err := r.SaveFile(ctx, DirIndex, KindIndex, toIndexFile(packs[:n]))
 		if err != nil {
 			return err
 		}
-		if err := merge(); err != nil {
-			return err
-		}
+		files = append(files, index.File{Name: FileName(DirIndex, id), Packs: packs[:n]})
 		packs = packs[n:]
 	}
+	if len(files) == 0 {
+		return nil
+	}
+	if err := r.ix.AddFiles(files); err != nil {
+		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	r.ForgetLocations()
 	return nil
 }
 
@@ -181,9 +187,8 @@ func (r *Repository) SaveIndexFile(ctx context.Context, packs []index.PackInfo) 
 
 // indexBatchBlobs bounds one repository index file (about 150 bytes of JSON
 // per blob, well under MaxMetadataFile), and with it the memory of its
-// encoding, of its reading and of its merge into the local cache (one
-// transaction of index.MaxTxBlobs).
-const indexBatchBlobs = index.MaxTxBlobs
+// encoding and of its reading.
+const indexBatchBlobs = 100_000
 
 // WriteIndexFiles describes packs in as few index files as indexBatchBlobs
 // allows, in pack ID order so that the same packs always give the same

@@ -12,9 +12,9 @@ import (
 // TestSaveIndexSplitsLargeBackups: the packs of one backup that list more
 // than indexBatchBlobs blobs go to several index files, each at most
 // indexBatchBlobs blobs (packs whole, in order), all merged into the local
-// cache, and a new cache loads them all again (Sync, a batch at a time).
-// One file for the whole backup was held in memory at once, merged in one
-// transaction, and past MaxMetadataFile no reader would open it.
+// cache, and a new cache loads them all again. One file for the whole
+// backup was built in memory at once, and past MaxMetadataFile no reader
+// would open it.
 func TestSaveIndexSplitsLargeBackups(t *testing.T) {
 	ctx := context.Background()
 	tr := newTestRepo(t, InitOptions{})

@@ -250,9 +250,9 @@ func (r *Repository) Sync(ctx context.Context) error {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
 	var names []string
-	listed := map[string]int64{}
+	listed := map[string]bool{}
 	err = r.be.List(ctx, DirIndex, func(name string, size int64) error {
-		listed[name] = size
+		listed[name] = true
 		if !loaded[name] {
 			names = append(names, name)
 		}
@@ -274,49 +274,22 @@ func (r *Repository) Sync(ctx context.Context) error {
 			names = append(names, name)
 		}
 	}
-	// A first load (a new host, a disaster recovery) reads every index
-	// file: a batch at a time, so that what is held at once is a batch's
-	// files and one transaction's merge (index.MaxTxBlobs), not the
-	// repository's whole index.
-	slices.Sort(names)
-	for len(names) > 0 {
-		n := syncBatch(names, listed)
-		// A damaged index file must not stop backups or restores of
-		// everything else: its packs are merely unknown until `check
-		// --repair` rewrites it.
-		files, damaged, err := r.LoadIndexFiles(ctx, names[:n], true)
-		if err != nil {
+	// A damaged index file must not stop backups or restores of everything
+	// else: its packs are merely unknown until `check --repair` rewrites it.
+	files, damaged, err := r.LoadIndexFiles(ctx, names, true)
+	if err != nil {
+		return err
+	}
+	for _, d := range damaged {
+		r.log.Warn("index file skipped; run 'memento check --repair'", "err", d)
+	}
+	if len(files) > 0 {
+		if err := r.ix.AddFiles(files); err != nil {
 			return err
 		}
-		for _, d := range damaged {
-			r.log.Warn("index file skipped; run 'memento check --repair'", "err", d)
-		}
-		if len(files) > 0 {
-			err := r.ix.AddFiles(files)
-			r.ForgetLocations()
-			if err != nil {
-				return err
-			}
-		}
-		names = names[n:]
+		r.ForgetLocations()
 	}
 	return r.syncSnapshots(ctx)
-}
-
-// syncBatchBytes bounds the stored bytes of the index files Sync loads at
-// once: index files store ~43 bytes a blob (zstd JSON), so ~4 MiB is about
-// index.MaxTxBlobs blobs, decoded to ~100 bytes a blob.
-const syncBatchBytes = 4 << 20
-
-// syncBatch returns how many of names, from the first, Sync loads at once:
-// as many as syncBatchBytes of their listed sizes allows, and at least one.
-func syncBatch(names []string, size map[string]int64) int {
-	n, sum := 0, int64(0)
-	for n < len(names) && (n == 0 || sum+size[names[n]] <= syncBatchBytes) {
-		sum += size[names[n]]
-		n++
-	}
-	return n
 }
 
 // resyncIfPruned reloads the local cache when an index file it merged is
@@ -344,9 +317,9 @@ func (r *Repository) resyncIfPruned(ctx context.Context) error {
 // vanished reports whether an index file the cache merged is gone from the
 // repository. Entries not named index/... are the cache's own (index
 // rebuild's record of packs read from their headers).
-func vanished[V any](loaded map[string]bool, listed map[string]V) bool {
+func vanished(loaded, listed map[string]bool) bool {
 	for name := range loaded {
-		if _, ok := listed[name]; strings.HasPrefix(name, DirIndex+"/") && !ok {
+		if strings.HasPrefix(name, DirIndex+"/") && !listed[name] {
 			return true
 		}
 	}
