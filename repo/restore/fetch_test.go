@@ -166,8 +166,8 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func TestZerosAllocateNothing(t *testing.T) {
 	for _, n := range []int{1, 64 << 10, 512 << 10, chunk.MaxChunkSize} {
 		z := zeros(n)
-		if len(z) != n || !isZero(z) {
-			t.Fatalf("zeros(%d): %d bytes, all zero %v", n, len(z), isZero(z))
+		if len(z) != n || !chunk.IsZero(z) {
+			t.Fatalf("zeros(%d): %d bytes, all zero %v", n, len(z), chunk.IsZero(z))
 		}
 		if a := testing.AllocsPerRun(10, func() { _ = zeros(n) }); a != 0 {
 			t.Errorf("zeros(%d) allocates %.0f times per call, want 0", n, a)

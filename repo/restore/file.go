@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,7 +102,7 @@ func (rs *restorer) writeLargeFile(ctx context.Context, n *repo.Node, p, rel str
 		h.Write(data)
 		off += int64(len(data))
 		rs.opts.Progress.Bytes.Add(int64(len(data)))
-		if zero || isZero(data) {
+		if zero || chunk.IsZero(data) {
 			return w.skip(int64(len(data)))
 		}
 		return w.write(data)
@@ -157,16 +156,4 @@ func Fetcher(r Repository) pitr.FetchFunc {
 // order (the data is only valid during the call).
 func (rs *restorer) fetchOrdered(ctx context.Context, ids []chunk.ID, locs map[chunk.ID]index.Location, fn func([]byte) error) error {
 	return rs.fetchChunksAhead(ctx, ids, locs, restoreAhead, false, func(data []byte, _ bool) error { return fn(data) })
-}
-
-// isZero reports whether b holds only zero bytes.
-func isZero(b []byte) bool {
-	for len(b) > 0 {
-		n := min(len(b), len(zeroPage))
-		if !bytes.Equal(b[:n], zeroPage[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }

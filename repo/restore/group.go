@@ -220,7 +220,7 @@ func (rs *restorer) writeMember(ctx context.Context, f memberFile, group []byte)
 	}
 	rs.opts.Progress.Bytes.Add(int64(len(data)))
 	var holes []bool
-	if isZero(data) {
+	if chunk.IsZero(data) {
 		holes = holeBlocks([][2]int64{{0, int64(len(data))}}, int64(len(data)))
 	}
 	p := f.job.path

@@ -51,7 +51,7 @@ func (rs *restorer) writeSmallFile(ctx context.Context, n *repo.Node, p, rel str
 			return what("chunks hold more than the %d bytes the tree says", n.Size)
 		}
 		buf = append(buf, data...)
-		if zero || isZero(data) {
+		if zero || chunk.IsZero(data) {
 			if k := len(zeroRuns); k > 0 && zeroRuns[k-1][1] == off {
 				zeroRuns[k-1][1] = int64(len(buf))
 			} else {

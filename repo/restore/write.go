@@ -184,7 +184,7 @@ func (w *fileWriter) writeData(b []byte, off int64) error {
 	start := 0 // b[start:i] is data to write
 	for i := 0; i < len(b); {
 		j := i
-		for j < len(b) && isZero(b[j:j+writeAlign]) {
+		for j < len(b) && chunk.IsZero(b[j:j+writeAlign]) {
 			j += writeAlign
 		}
 		if j-i < holeMin {
