@@ -146,15 +146,6 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 	}
 	runStart := time.Now()
 	defer func() { err = run.finish(ctx, a, backupSpaces(jobs), runStart, err) }()
-	// While the repository opens and locks (the key's derivation, the
-	// local cache, the lock: one core), the other core reads the first
-	// files of a path backup ahead (backup.Prefetch); stopped once the
-	// walk is about to start.
-	stopPrefetch := func() {}
-	if len(jobs) == 1 && jobs[0].Space == "" {
-		stopPrefetch = backup.Prefetch(jobs[0])
-	}
-	defer stopPrefetch()
 	r, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -185,7 +176,6 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 		defer lock.Unlock()
 		lctx = lock.Context() // cancelled if the lock is lost
 	}
-	stopPrefetch()
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
 	prog := &repo.Progress{}
