@@ -40,10 +40,7 @@
 // descriptor limits (a batch holds at most a share of them: batchFDs), and
 // for any file a batch could not read whole, each file is read with read(2)
 // as before. A pack write that fails stops the walk: the backup fails with
-// that error without reading the rest. While the command derives the key,
-// opens and locks the repository (one core), Prefetch reads the first
-// directories, inodes and small files of a path backup ahead (prefetch.go);
-// it stops when the walk starts and creates nothing.
+// that error without reading the rest.
 //
 // In a repository of format 6 a path backup stores the small files it adds
 // (64 B to 256 KiB, not WAL, warm or cold files) as members of group blobs:
