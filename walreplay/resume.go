@@ -322,11 +322,6 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 		s.resumeSeg, s.resumeBlk = k+1, blk[k]
 	}
 	s.slots = make([]slot, 0, len(cp.recs))
-	if len(s.ids) == 0 {
-		// Sized once: growing the map record by record rehashes it ~16
-		// times on the way to a space's tens of thousands of records.
-		s.ids = make(map[string]uint32, len(cp.recs))
-	}
 	for _, r := range cp.recs {
 		if _, dup := s.ids[r.id]; dup || blk[r.seg] < 0 {
 			return errors.New("checkpoint: bad record")
@@ -451,7 +446,7 @@ func idMatches(p []byte, id string) bool {
 // MarshalBinary encodes c; the encoding ends with its BLAKE3-256, which
 // ParseCheckpoint checks.
 func (c *Checkpoint) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, c.encodedSize())
+	b := make([]byte, 0, 256+ltBytes+len(c.recs)*48)
 	b = append(b, checkpointMagic[:]...)
 	b = le.AppendUint32(b, uint32(len(c.segs)))
 	for _, s := range c.segs {
@@ -488,24 +483,6 @@ func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	}
 	sum := blake3.Sum256(b)
 	return append(b, sum[:]...), nil
-}
-
-// encodedSize is the length of MarshalBinary's encoding of c, so that it
-// is built in one allocation, never regrown and copied.
-func (c *Checkpoint) encodedSize() int {
-	n := len(checkpointMagic) + 4
-	for _, s := range c.segs {
-		n += 2 + len(s.name) + 5*8
-	}
-	n += 4 + 8 + HeaderSize + 4 + 8 + 3 + 8 + 8 + 3*8 + 1
-	if c.lt != nil {
-		n += ltBytes
-	}
-	n += 4
-	for _, r := range c.recs {
-		n += 2 + len(r.id) + 3*4 + 2*8
-	}
-	return n + 32
 }
 
 func boolByte(v bool) byte {
@@ -564,11 +541,8 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, errCheckpointFormat
 	}
 	c.recs = make([]ckRec, 0, nr)
-	// The records' ids are substrings of one copy of the records' bytes:
-	// one allocation instead of one per record.
-	d.s = string(d.b)
 	for i := uint32(0); i < nr && d.err == nil; i++ {
-		c.recs = append(c.recs, ckRec{id: d.sub(), seg: d.u32(), off: d.u32(), n: d.u32(), seq: d.u64(), ts: int64(d.u64())})
+		c.recs = append(c.recs, ckRec{id: d.str(), seg: d.u32(), off: d.u32(), n: d.u32(), seq: d.u64(), ts: int64(d.u64())})
 	}
 	if d.err != nil || len(d.b) != 0 || len(c.segs) == 0 || c.lastSeg >= int32(len(c.segs)) || c.lastSeg < -1 || c.lastOff < 0 {
 		return nil, errCheckpointFormat
@@ -584,8 +558,6 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 type ckDecoder struct {
 	b   []byte
 	err error
-	// s, once set, is a copy of b as it was then: sub returns substrings of it.
-	s string
 }
 
 func (d *ckDecoder) bytes(n int) []byte {
@@ -602,13 +574,3 @@ func (d *ckDecoder) byte() byte  { return d.bytes(1)[0] }
 func (d *ckDecoder) u32() uint32 { return le.Uint32(d.bytes(4)) }
 func (d *ckDecoder) u64() uint64 { return le.Uint64(d.bytes(8)) }
 func (d *ckDecoder) str() string { return string(d.bytes(int(le.Uint16(d.bytes(2))))) }
-
-// sub is str for the bytes after d.s was set: a substring of d.s, no copy.
-func (d *ckDecoder) sub() string {
-	n := int(le.Uint16(d.bytes(2)))
-	off := len(d.s) - len(d.b)
-	if d.bytes(n); d.err != nil {
-		return ""
-	}
-	return d.s[off : off+n]
-}
