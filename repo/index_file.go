@@ -143,6 +143,12 @@ func (r *Repository) SaveIndex(ctx context.Context, packs []index.PackInfo) erro
 	if len(files) == 0 {
 		return nil
 	}
+	return r.mergeIndexFiles(files)
+}
+
+// mergeIndexFiles merges index files this process wrote into the local
+// cache, in one transaction, and drops the locations it had looked up.
+func (r *Repository) mergeIndexFiles(files []index.File) error {
 	if err := r.ix.AddFiles(files); err != nil {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
@@ -161,8 +167,8 @@ func indexBatch(packs []index.PackInfo) int {
 	return n
 }
 
-// SaveIndexFile is SaveIndex in two steps: it records packs in a new index
-// file, in the repository (durably, where the backend can) when it returns,
+// SaveIndexFile is SaveIndex in two steps, for packs that fit one index
+// file (the WAL archiver's few): it records packs in a new index file, in the repository (durably, where the backend can) when it returns,
 // and returns the merge of that file into the local cache, which the caller
 // must call. The caller may write files that name the packs' blobs (a WAL
 // archive record) while the merge runs: the local index is a cache of the
@@ -177,11 +183,7 @@ func (r *Repository) SaveIndexFile(ctx context.Context, packs []index.PackInfo) 
 		return nil, err
 	}
 	return func() error {
-		if err := r.ix.AddFile(FileName(DirIndex, id), packs); err != nil {
-			return fmt.Errorf("local index %s: %w", r.ix.Path(), err)
-		}
-		r.ForgetLocations()
-		return nil
+		return r.mergeIndexFiles([]index.File{{Name: FileName(DirIndex, id), Packs: packs}})
 	}, nil
 }
 
