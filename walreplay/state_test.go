@@ -3,6 +3,7 @@ package walreplay
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -263,5 +264,50 @@ func TestStateReserve(t *testing.T) {
 	}
 	if s.slotGrowths != g {
 		t.Fatalf("slots grown %d times after reserving room", s.slotGrowths-g)
+	}
+}
+
+// TestZeroCopyReplayReserveIsBounded: a WAL whose first segment stores
+// every id and whose rest only updates them (an import, then updates) has
+// many more records per byte at its start than later: the replay's
+// reserve, estimated from the start, must not make room for every record
+// of the WAL (100,000 here, for 5,000 live
+// records), only for a few times the slots it has.
+func TestZeroCopyReplayReserveIsBounded(t *testing.T) {
+	const ids, n = 5000, 100000
+	emb := make([]float32, 128)
+	ts := int64(1_700_000_000_000_000_000)
+	es := make([]*Entry, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("mem-%06d", i%ids)
+		if i < ids {
+			es = append(es, store(uint64(i+1), ts+int64(i), rec(id, 0.5, "content", emb...)))
+		} else {
+			es = append(es, upd(uint64(i+1), ts+int64(i), rec(id, 0.5, "content", emb...)))
+		}
+	}
+	dir := t.TempDir()
+	writeLog(t, dir, 4<<20, es)
+	l := mustOpenLog(t, dir)
+	if segs := l.Segments(); len(segs) < 10 || segs[0].Size < reserveAfter {
+		t.Fatalf("%d segments, the first %d bytes: want 10 or more, the first at least %d", len(segs), segs[0].Size, reserveAfter)
+	}
+	zc := NewZeroCopyState()
+	defer zc.Close()
+	if _, err := l.Replay(t.Context(), Target{}, zc); err != nil {
+		t.Fatal(err)
+	}
+	if zc.Len() != ids || len(zc.slots) != ids {
+		t.Fatalf("%d records in %d slots, want %d", zc.Len(), len(zc.slots), ids)
+	}
+	if c := cap(zc.slots); c > 5*ids { // reserveGrowth+1 times, and the allocator's rounding up
+		t.Fatalf("room for %d slots for %d records: the reserve took the start's records per byte for the whole WAL's", c, ids)
+	}
+	cp := NewState()
+	if _, err := l.Replay(t.Context(), Target{}, cp); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := zc.Digest(), cp.Digest(); got != want {
+		t.Fatalf("zero-copy state %x, copying %x", got, want)
 	}
 }

@@ -86,8 +86,13 @@ func (r *sparseReader) Read(p []byte) (int, error) {
 func (r *sparseReader) locate() error {
 	fd := r.fd
 	data, err := unix.Seek(fd, r.off, unix.SEEK_DATA)
-	switch {
-	case errors.Is(err, unix.ENXIO): // no data from r.off on: a hole to the end, or the end
+	if errors.Is(err, unix.ENXIO) {
+		// No data from r.off on: a hole to the end, or the end. The size
+		// is taken after, so the file may have grown meanwhile (an
+		// append): only a second SEEK_DATA, after the size, that finds
+		// no data either says [r.off, size) is a hole; else the appended
+		// bytes would be given as zeros where read(2) gives them or the
+		// end of the file.
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			return &fs.PathError{Op: "fstat", Path: r.f.Name(), Err: err}
@@ -95,8 +100,13 @@ func (r *sparseReader) locate() error {
 		if r.off >= st.Size {
 			return io.EOF
 		}
-		r.end, r.hole = st.Size, true
-		return nil
+		data, err = unix.Seek(fd, r.off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			r.end, r.hole = st.Size, true
+			return nil
+		}
+	}
+	switch {
 	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
 		r.fallback = true
 		return err

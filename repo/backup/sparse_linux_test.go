@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -90,5 +91,65 @@ func TestSparseReader(t *testing.T) {
 				t.Errorf("read %d bytes of the file with read(2) for %d of data in %d: the holes were read", read, data, size)
 			}
 		})
+	}
+}
+
+// TestSparseReaderCatchesUpWithAnAppend: a reader at the end of a file that
+// another process appends to must not take the appended bytes for a hole.
+// locate found no data from the end on (ENXIO) and then took the file's
+// size, grown by an append meanwhile, as the end of a hole: the backup
+// recorded zeros where read(2) would have read the appended data, or the
+// end of the file.
+func TestSparseReaderCatchesUpWithAnAppend(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "log")
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	block := bytes.Repeat([]byte{0xa5}, 512)
+	if _, err := w.Write(block); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { // appends data, never a zero byte, until told to stop
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := w.Write(block); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := &sparseReader{f: f, fd: int(f.Fd())}
+	var holes int
+	for i := 0; i < 20000 && holes == 0; i++ {
+		st, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.off, r.end = st.Size(), st.Size() // at the end as it was a moment ago
+		if err := r.locate(); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err)
+		}
+		if err == nil && r.hole && r.end > r.off {
+			holes++
+			t.Errorf("the %d bytes appended at %d were taken for a hole (try %d)", r.end-r.off, r.off, i)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -418,6 +418,10 @@ type prunePlan struct {
 	// out of m.used for it; cancelled: those marked again since, which
 	// stay
 	regroup, unmarked, cancelled map[string]map[chunk.ID]bool
+	// dropped: the groups only unowned member copies named, owned in an
+	// unindexed pack (a stopped prune's), taken out of m.used
+	// (dropOrphanGroups); cancelled holds those marked again too
+	dropped map[string]map[chunk.ID]bool
 	// regroupStored: per space, the bytes the new groups of the regrouped
 	// groups are estimated to store (the dry run's bytes_after)
 	regroupStored map[string]int64
@@ -608,48 +612,9 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 			}
 		}
 	}
-	// A used blob stored twice (two backups wrote it at once, or an
-	// interrupted prune copied it) is kept in one pack: an indexed one
-	// first, then the one with the larger used share (the copy a crashed
-	// repack wrote is all used), then more used bytes, then the smaller ID.
-	better := func(a, b *prunePack) bool {
-		if (len(a.files) > 0) != (len(b.files) > 0) {
-			return len(a.files) > 0
-		}
-		sa, sb := share(a.usedB, a.blobB), share(b.usedB, b.blobB)
-		if sa != sb {
-			return sa > sb
-		}
-		if a.usedB != b.usedB {
-			return a.usedB > b.usedB
-		}
-		return repo.ShortHex(a.info.ID) < repo.ShortHex(b.info.ID)
-	}
 	for space, used := range m.used {
 		for id := range used {
-			refs := inv.copies(space, id)
-			if len(refs) == 0 {
-				continue // missing: a damaged snapshot or archive (checked above)
-			}
-			best := refs[0]
-			for _, ref := range refs[1:] {
-				// A whole copy first: a delta needs its base (format 4), a member its group (format 6).
-				_, rb := inv.blob(ref)
-				_, bb := inv.blob(best)
-				if rd, bd := !repo.StoredWhole(rb.Flags), !repo.StoredWhole(bb.Flags); rd != bd {
-					if !rd {
-						best = ref
-					}
-					continue
-				}
-				if better(inv.packs[ref.pack], inv.packs[best.pack]) {
-					best = ref
-				}
-			}
-			p, b := inv.blob(best)
-			p.owned = append(p.owned, best.blob)
-			p.ownedB += int64(b.Length)
-			res.BlobsUsed++
+			pl.own(space, id)
 		}
 	}
 	pl.planRegroup(maxUnused)
@@ -702,6 +667,55 @@ func pruneDecide(r pruneRepo, pl *prunePlan, m *pruneMarker, maxUnused float64) 
 	}
 	res.BytesFreed = res.BytesBefore - res.BytesAfter
 	res.DamageMarkers = len(pl.markers)
+}
+
+// own gives the used blob id an owned copy: a whole copy first (a delta
+// needs its base, format 4; a member its group, format 6), then the copy
+// in the better pack (betterPack). A blob no pack holds is left (a damaged
+// snapshot or archive, checked in planPrune).
+func (pl *prunePlan) own(space string, id chunk.ID) {
+	inv := pl.inv
+	refs := inv.copies(space, id)
+	if len(refs) == 0 {
+		return
+	}
+	best := refs[0]
+	for _, ref := range refs[1:] {
+		_, rb := inv.blob(ref)
+		_, bb := inv.blob(best)
+		if rd, bd := !repo.StoredWhole(rb.Flags), !repo.StoredWhole(bb.Flags); rd != bd {
+			if !rd {
+				best = ref
+			}
+			continue
+		}
+		if betterPack(inv.packs[ref.pack], inv.packs[best.pack]) {
+			best = ref
+		}
+	}
+	p, b := inv.blob(best)
+	p.owned = append(p.owned, best.blob)
+	p.ownedB += int64(b.Length)
+	pl.res.BlobsUsed++
+}
+
+// betterPack reports whether a used blob stored in packs a and b (two
+// backups wrote it at once, or an interrupted prune copied it) is kept in
+// a: an indexed one first, then the one with the larger used share (the
+// copy a crashed repack wrote is all used), then more used bytes, then the
+// smaller ID.
+func betterPack(a, b *prunePack) bool {
+	if (len(a.files) > 0) != (len(b.files) > 0) {
+		return len(a.files) > 0
+	}
+	sa, sb := share(a.usedB, a.blobB), share(b.usedB, b.blobB)
+	if sa != sb {
+		return sa > sb
+	}
+	if a.usedB != b.usedB {
+		return a.usedB > b.usedB
+	}
+	return repo.ShortHex(a.info.ID) < repo.ShortHex(b.info.ID)
 }
 
 // planIndex decides which index files are obsolete (they list a pack that

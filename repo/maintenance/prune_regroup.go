@@ -89,6 +89,7 @@ func (pl *prunePlan) planRegroup(maxUnused float64) {
 			e.members = append(e.members, ref)
 		}
 	}
+	pl.dropOrphanGroups(func(sp string, g chunk.ID) bool { return groups[sp][g] != nil })
 	regroup := func(e *group) {
 		setID(pl.regroup, e.space, e.id)
 		res.GroupsRegrouped++
@@ -160,6 +161,67 @@ func (pl *prunePlan) planRegroup(maxUnused float64) {
 			e.owner.pack = -1
 			regroup(e)
 			changed = true
+		}
+	}
+}
+
+// dropOrphanGroups takes out of m.used (and of their packs' owned blobs)
+// the groups that only member copies marked (m.targets), none of them
+// owned (named: whether an owned member copy names the group), whose
+// owned copy is in a pack no index lists: a stopped prune's new groups.
+// The stopped run wrote each with its members in a pack it left unindexed;
+// the rerun owns the members' indexed copies (betterPack), which name the
+// old groups, but marked the new groups too, through the members' copies
+// in that pack (markBases marks the frames of every copy), and owned them
+// (their only copy). It copied them, so its packer had their IDs claimed
+// when it regrouped the same old groups again into groups of the same IDs
+// (same members in the same order), and regrouper.store stored those files
+// whole, never to be regrouped again (gosrc's net/: +12 % of packs after
+// one stopped prune; TestPruneRegroupAfterAStoppedPrune). Dropped, such a
+// group goes with its pack, and the regrouping writes it again, whole,
+// with its members. What needs it after all marks it again, as for the
+// groups regrouped: an owned member copy that names it in a later
+// decision (it is owned again, here), a member copy in a pack that stays
+// (markKeptDeltaBases; then it stays), or in phase 2 what was saved
+// meanwhile (keepFresh keeps back its pack).
+func (pl *prunePlan) dropOrphanGroups(named func(space string, g chunk.ID) bool) {
+	inv, m := pl.inv, pl.m
+	if pl.dropped == nil {
+		pl.dropped = map[string]map[chunk.ID]bool{}
+	}
+	for sp, ids := range pl.dropped {
+		for g := range ids {
+			_, used := m.used[sp][g]
+			switch {
+			case used: // marked again since: it stays
+				delete(ids, g)
+				setID(pl.cancelled, sp, g)
+			case named(sp, g): // an owned member copy names it now
+				delete(ids, g)
+				setID(pl.cancelled, sp, g)
+				m.markUsed(sp, g)
+				pl.own(sp, g)
+			}
+		}
+	}
+	for sp, ts := range m.targets {
+		for g := range ts {
+			if _, used := m.used[sp][g]; !used || pl.cancelled[sp][g] || named(sp, g) {
+				continue
+			}
+			owner, ok := ownedCopy(inv, sp, g)
+			if !ok {
+				continue
+			}
+			p, b := inv.blob(owner)
+			if len(p.files) > 0 {
+				continue // indexed: not a stopped prune's
+			}
+			delete(m.used[sp], g)
+			setID(pl.dropped, sp, g)
+			p.owned = slices.DeleteFunc(p.owned, func(j int32) bool { return j == owner.blob })
+			p.ownedB -= int64(b.Length)
+			pl.res.BlobsUsed--
 		}
 	}
 }
@@ -250,9 +312,11 @@ func (g *regrouper) store() error {
 	}
 	gid := g.key.Sum(g.buf)
 	if len(g.members) > 1 && !g.pk.Claim(gid) {
-		// This packer stores a blob of the group's ID already: the repack
-		// copies it (the same group, written by an interrupted prune in a
-		// pack it left unindexed), or a file equal to these files together.
+		// This packer stores a blob of the group's ID already: a file
+		// equal to these files together, or the same group, written by an
+		// interrupted prune in a pack it left unindexed, that a member
+		// copy in a pack that stays keeps (dropOrphanGroups drops the
+		// others).
 		// A second copy in one pack makes its header and index disagree
 		// (check: an error), and the blob claimed may be no whole copy
 		// (a member, a delta) that members could name: each file is

@@ -211,3 +211,70 @@ func TestPruneRegroupSharedFiles(t *testing.T) {
 		t.Fatal("no prune regrouped a group: the test exercises nothing")
 	}
 }
+
+// TestPruneRegroupAfterAStoppedPrune: a prune stopped (cancelled) after its
+// first pack, which regrouped, leaves in that pack, unindexed, the new
+// groups and their members. The rerun regroups the same old groups into
+// groups of the same IDs; it copied the stopped run's groups (marked
+// through their members' copies there, and owned: their only copies) and
+// then stored the files whole, for good, as the packer had their IDs
+// claimed: 1.3x the packs of a clean prune here. Now those groups, which
+// no member copy that stays names, are not kept, and the rerun leaves what
+// a clean prune leaves.
+func TestPruneRegroupAfterAStoppedPrune(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	rng := rand.New(rand.NewPCG(3, 4))
+	files := make([][]byte, 400)
+	write := func(i int) {
+		repotest.WriteFile(t, filepath.Join(src, fmt.Sprintf("d%d/m%03d.py", i%4, i)), files[i], 0o644)
+	}
+	for i := range files {
+		for len(files[i]) < 2000+rng.IntN(3000) {
+			files[i] = fmt.Appendf(files[i], "value_%d = index(%d)\n", rng.IntN(1000000), rng.IntN(1000000))
+		}
+		write(i)
+	}
+	clean, stopped := repotest.New(t, repo.InitOptions{}), repotest.New(t, repo.InitOptions{})
+	backupBoth := func() (a, b *repo.Snapshot) {
+		return backuptest.Backup(t, clean.Repository, backup.BackupOptions{Paths: []string{src}}),
+			backuptest.Backup(t, stopped.Repository, backup.BackupOptions{Paths: []string{src}})
+	}
+	a1, b1 := backupBoth()
+	for i := 0; i < len(files); i += 3 {
+		files[i] = fmt.Appendf(files[i], "# edit %d\n", rng.IntN(100000))
+		write(i)
+	}
+	_, b2 := backupBoth()
+	forgetAll(t, clean.Repository, a1)
+	forgetAll(t, stopped.Repository, b1)
+	opts := PruneOptions{MaxUnused: 0.05}
+	if res := prune(t, clean.Repository, opts); res.GroupsRegrouped == 0 {
+		t.Fatalf("the clean prune regrouped nothing")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	sopts := opts
+	steps := 0
+	sopts.AfterStep = func(step string) {
+		if steps++; steps == 1 {
+			cancel() // stopped after its first change: a pack written
+		}
+	}
+	if _, err := Prune(ctx, stopped.Repository, sopts); err == nil {
+		t.Fatalf("the prune stopped after step %d did not fail", steps)
+	}
+	if steps != 1 {
+		t.Fatalf("the stopped prune made %d changes, want 1", steps)
+	}
+	prune(t, stopped.Repository, opts)
+	got, want := packBytes(t, stopped.Repository), packBytes(t, clean.Repository)
+	t.Logf("packs after a stopped prune and its rerun: %d bytes; after a clean prune: %d", got, want)
+	if float64(got) > 1.03*float64(want) {
+		t.Errorf("packs after a stopped prune and its rerun: %d bytes, a clean prune's %d (+%.0f %%)", got, want, 100*float64(got-want)/float64(want))
+	}
+	if res := prune(t, stopped.Repository, PruneOptions{MaxUnused: 0, DryRun: true}); res.BytesFreed > want/50 {
+		t.Errorf("after the rerun a prune at 0 %% would still free %d bytes", res.BytesFreed)
+	}
+	mustCheck(t, stopped.Repository, true)
+	repotest.CompareTrees(t, repotest.DigestTree(t, src), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, stopped.Repository, b2), "src")))
+}

@@ -84,10 +84,11 @@ var zeroPage [64 << 10]byte
 // "Issue 18, session 22").
 var zeroChunk [chunk.MaxChunkSize]byte
 
-// zeros returns n zero bytes, not to be written to.
+// zeros returns n zero bytes, not to be written to. Their capacity is n: an
+// append to them copies, it cannot write into zeroChunk.
 func zeros(n int) []byte {
 	if n <= len(zeroChunk) {
-		return zeroChunk[:n]
+		return zeroChunk[:n:n]
 	}
 	return make([]byte, n)
 }

@@ -174,3 +174,20 @@ func TestZerosAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestZerosCannotBeWrittenInto: the chunks of zeros given to the restore's
+// callbacks have no room past their length, so an append to one (a caller
+// gathering a small file's chunks) copies them and every later chunk of
+// zeros stays zeros.
+func TestZerosCannotBeWrittenInto(t *testing.T) {
+	for _, n := range []int{0, 1, 4096, 512 << 10} {
+		z := zeros(n)
+		if cap(z) != n {
+			t.Errorf("zeros(%d) has capacity %d, want %d", n, cap(z), n)
+		}
+		_ = append(z, 0xff)
+		if !chunk.IsZero(zeroChunk[:]) {
+			t.Fatalf("an append to zeros(%d) wrote into zeroChunk", n)
+		}
+	}
+}
