@@ -617,3 +617,40 @@ func TestPackBufferGrowsWithPack(t *testing.T) {
 	}
 	checkReadBack(t, r, "big", packs, big)
 }
+
+// TestPackAbortGivesBackGrownBuffer: Abort gives the pool the buffer the
+// open pack grew into (not the one it started with, left to the garbage
+// collector), and the next packer reuses it without allocating.
+func TestPackAbortGivesBackGrownBuffer(t *testing.T) {
+	const target = 16 << 20
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	r := openGated(t, tr, 0, nil)
+	ctx := context.Background()
+	p := r.NewPacker(ctx, "s")
+	for id, d := range spaceBlobs(r, "s", 100, 20000, 3) { // 2 MB: 1 MiB grown to 4 MiB
+		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := p.cur.buf[:1]
+	if packs := p.Abort(); len(packs) != 0 {
+		t.Fatalf("Abort wrote %d packs", len(packs))
+	}
+	r.packs.mu.Lock()
+	out, free, allocs := r.packs.out, slices.Clone(r.packs.free), r.packs.allocs
+	r.packs.mu.Unlock()
+	if out != 0 || len(free) != 1 || cap(free[0]) != packBufGrowth*packBufStart || &free[0][:1][0] != &grown[0] {
+		t.Fatalf("after Abort: %d buffers out, %d free (first of capacity %d); want none out and the grown one of %d free",
+			out, len(free), cap(free[0]), packBufGrowth*packBufStart)
+	}
+	q := r.NewPacker(ctx, "s")
+	for id, d := range spaceBlobs(r, "s", 1, 20000, 4) {
+		if err := q.Add(DataBlob, id, 0, len(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.Abort()
+	if _, _, _, a, _ := r.packs.state(); a != allocs {
+		t.Fatalf("the next packer allocated %d buffers, want it to reuse the given-back one", a-allocs)
+	}
+}
