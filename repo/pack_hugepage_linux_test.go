@@ -69,7 +69,9 @@ func TestFailedPackBufferUnadvised(t *testing.T) {
 	tr := newTestRepo(t, InitOptions{PackSize: target})
 	r := openGated(t, tr, 0, func(int64) error { return fmt.Errorf("injected: %w", syscall.EIO) })
 	p := r.NewPacker(context.Background(), "s")
-	for id, d := range spaceBlobs(r, "s", 1, 1<<20, 1) {
+	// 4 MiB: the buffer holds whole huge pages (one of a 1 MiB blob,
+	// packBufStart, may hold none).
+	for id, d := range spaceBlobs(r, "s", 1, 4<<20, 1) {
 		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,9 @@ import (
 // waits while every buffer of the budget is out (and, for a packer that is
 // not urgent, while an urgent one waits: Packer.Urgent). Written buffers go
 // back to a free list and are reused as they are, neither zeroed nor
-// faulted in again: a first backup allocates its budget once.
+// faulted in again. A new buffer starts small and grows with its pack
+// (Packer.grow, packBufStart): a backup that stores little touches little,
+// and a first backup grows its budget's buffers once, to the full size.
 //
 // Deadlock-free by construction: a packer waiting in get holds no buffer
 // (its full pack went to the uploaders first), so while it waits at most
@@ -32,17 +34,18 @@ type packPool struct {
 	// (PackWriters), else 0: packUploaders per packer.
 	perBackend int
 
-	mu        sync.Mutex
-	cond      sync.Cond // signalled when a buffer is given back
-	packers   int       // packers started and not ended
-	out       int       // buffers filling, queued or being written
-	free      [][]byte  // written buffers, for the next packs
-	queue     []*openPack
-	urgent    int    // packs of urgent packers at the queue's front
-	waiting   [2]int // packers waiting in get: others, urgent ones
-	uploaders int    // goroutines draining queue
-	peak      int    // most buffers held at once (out + free), for tests
-	allocs    int    // buffers allocated, for tests
+	mu         sync.Mutex
+	cond       sync.Cond // signalled when a buffer is given back
+	packers    int       // packers started and not ended
+	out        int       // buffers filling, queued or being written
+	free       [][]byte  // written buffers, for the next packs
+	queue      []*openPack
+	urgent     int    // packs of urgent packers at the queue's front
+	waiting    [2]int // packers waiting in get: others, urgent ones
+	uploaders  int    // goroutines draining queue
+	peak       int    // most buffers held at once (out + free), for tests
+	allocs     int    // buffers allocated (new and grown), for tests
+	allocBytes int64  // their capacities, for tests
 }
 
 // packUploaders is how many packs per packer are written at once on a
@@ -117,7 +120,7 @@ func (f *packPool) trim() {
 }
 
 // get returns an empty buffer of capacity at least want for a packer's next
-// pack, a free one when there is one, else a new one while the budget
+// pack (its first blob; the pack grows it as it fills, Packer.grow), a free one when there is one, else a new one while the budget
 // allows, else it waits for an upload to give one back. The caller holds
 // no other buffer. An urgent packer's get (Packer.Urgent) takes the first
 // buffer given back: the others wait while one waits.
@@ -151,9 +154,15 @@ func (f *packPool) get(want int, urgent bool) []byte {
 	if cap(b) >= want {
 		return b[:0]
 	}
-	if b != nil { // a blob larger than the target needs a larger one
+	if b != nil { // a free buffer too small for the first blob
 		hugepage.Unadvise(b[:cap(b)])
 	}
+	return f.alloc(want)
+}
+
+// alloc returns a new empty pack buffer of capacity n: get's, or a pack's
+// buffer that grows (Packer.grow), which replaces the one it had.
+func (f *packPool) alloc(n int) []byte {
 	// Aligned, so that the local backend writes the finished pack with
 	// O_DIRECT straight from this buffer. Backed by transparent huge pages:
 	// filled the first time, a 16 MiB buffer is otherwise 4,096 page faults,
@@ -162,8 +171,9 @@ func (f *packPool) get(want int, urgent bool) []byte {
 	// (hugepage.Unadvise) before the Go heap reuses the range.
 	f.mu.Lock()
 	f.allocs++
+	f.allocBytes += int64(n)
 	f.mu.Unlock()
-	b = directio.Alloc(want)
+	b := directio.Alloc(n)
 	hugepage.Advise(b)
 	return b[:0]
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -559,5 +560,97 @@ func TestUrgentPacksGoFirst(t *testing.T) {
 			}
 			t.Logf("the WAL pack was write %d of %d", pos, len(be.names))
 		})
+	}
+}
+
+// TestPackBufferGrowsWithPack: a space that stores little (a backup after
+// a day: ~1.6 MiB a space) has its pack buffer allocated at packBufStart
+// and grown as its pack fills, not at the full target (16 MiB and the
+// header's reserve, zeroed and faulted in whole for every space backed up
+// at once); a pack filled by many workers at once through every doubling
+// holds every blob it was given, the bytes each sealed before its buffer
+// moved included, in one pack within target + reserve.
+func TestPackBufferGrowsWithPack(t *testing.T) {
+	const target = 16 << 20
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	r := openGated(t, tr, 0, nil)
+	ctx := context.Background()
+
+	small := spaceBlobs(r, "space-0", 60, 20000, 1) // 1.2 MB (packSpaces names it space-0)
+	res, errs := packSpaces(t, r, ctx, []map[chunk.ID][]byte{small})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	r.packs.mu.Lock()
+	allocs, bytes := r.packs.allocs, r.packs.allocBytes
+	r.packs.mu.Unlock()
+	// 1 MiB, then 4 MiB for the second MB.
+	if allocs != 2 || bytes != packBufStart+packBufGrowth*packBufStart {
+		t.Fatalf("1.2 MB of blobs: %d pack buffers allocated, %d bytes; want 2 (1 MiB, grown to 4 MiB)", allocs, bytes)
+	}
+	checkReadBack(t, r, "space-0", res[0], small)
+
+	// 12 MB from 8 workers at once: 1 -> 4 -> 16 MiB + reserve, each
+	// move while others seal into the pack.
+	big := spaceBlobs(r, "big", 600, 20000, 2)
+	p := r.NewPacker(ctx, "big")
+	ids := slices.Collect(maps.Keys(big))
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < len(ids); i += 8 {
+				if err := p.Add(DataBlob, ids[i], 0, len(big[ids[i]]), big[ids[i]]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	packs, _, err := p.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packs) != 1 || len(packs[0].Blobs) != len(big) || packs[0].Size > int64(target+packHeaderReserve(target)) {
+		t.Fatalf("%d packs (first: %d blobs, %d bytes); want one of %d blobs within %d bytes",
+			len(packs), len(packs[0].Blobs), packs[0].Size, len(big), target+packHeaderReserve(target))
+	}
+	checkReadBack(t, r, "big", packs, big)
+}
+
+// TestPackAbortGivesBackGrownBuffer: Abort gives the pool the buffer the
+// open pack grew into (not the one it started with, left to the garbage
+// collector), and the next packer reuses it without allocating.
+func TestPackAbortGivesBackGrownBuffer(t *testing.T) {
+	const target = 16 << 20
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	r := openGated(t, tr, 0, nil)
+	ctx := context.Background()
+	p := r.NewPacker(ctx, "s")
+	for id, d := range spaceBlobs(r, "s", 100, 20000, 3) { // 2 MB: 1 MiB grown to 4 MiB
+		if err := p.Add(DataBlob, id, 0, len(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := p.cur.buf[:1]
+	if packs := p.Abort(); len(packs) != 0 {
+		t.Fatalf("Abort wrote %d packs", len(packs))
+	}
+	r.packs.mu.Lock()
+	out, free, allocs := r.packs.out, slices.Clone(r.packs.free), r.packs.allocs
+	r.packs.mu.Unlock()
+	if out != 0 || len(free) != 1 || cap(free[0]) != packBufGrowth*packBufStart || &free[0][:1][0] != &grown[0] {
+		t.Fatalf("after Abort: %d buffers out, %d free (first of capacity %d); want none out and the grown one of %d free",
+			out, len(free), cap(free[0]), packBufGrowth*packBufStart)
+	}
+	q := r.NewPacker(ctx, "s")
+	for id, d := range spaceBlobs(r, "s", 1, 20000, 4) {
+		if err := q.Add(DataBlob, id, 0, len(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.Abort()
+	if _, _, _, a, _ := r.packs.state(); a != allocs {
+		t.Fatalf("the next packer allocated %d buffers, want it to reuse the given-back one", a-allocs)
 	}
 }

@@ -43,9 +43,10 @@ type Packer struct {
 	stored  int64
 }
 
-// openPack is a pack being filled. buf has its final capacity from the start
-// (see packPool.get), so reserved ranges never move while they are sealed
-// into; sealing tells the uploader when every reserved range is written.
+// openPack is a pack being filled. buf grows with the pack (Packer.grow),
+// only while no reserved range is being sealed into, so reserved ranges
+// never move under a sealer; sealing tells the uploader (and grow) when
+// every reserved range is written.
 type openPack struct {
 	p       *Packer
 	seal    sealer // the repository's batch sealer for this pack's blobs and header
@@ -108,6 +109,9 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 		p.mu.Unlock()
 		panic("memento: Packer.Add after Flush or Abort")
 	}
+	if p.cur != nil && len(p.cur.blobs) > 0 && len(p.cur.buf)+n <= p.target && len(p.cur.blobs) < maxPackBlobs {
+		p.grow(n + max(p.tailSize(len(p.cur.blobs)+1), packHeaderReserve(p.target)))
+	}
 	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target || len(p.cur.blobs) >= maxPackBlobs ||
 		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+1) > cap(p.cur.buf) ||
 		cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target)) {
@@ -122,13 +126,14 @@ func (p *Packer) Add(t BlobType, id chunk.ID, flags uint8, rawLen int, stored []
 		// This packer holds no buffer while it waits (its full pack went
 		// to the uploaders above), so the wait ends when an upload does,
 		// whatever the other packers' workers do: see packPool.
-		p.cur = &openPack{p: p, seal: p.r.seal.batch(), buf: p.r.packs.get(max(p.target, n)+packHeaderReserve(p.target), p.urgent)}
+		p.cur = &openPack{p: p, seal: p.r.seal.batch(), buf: p.r.packs.get(p.firstBuf(n, n+packHeaderReserve(p.target)), p.urgent)}
 	}
 	cur := p.cur
 	off := len(cur.buf)
 	cur.buf = cur.buf[:off+n]
 	// dst is taken under the lock: cur.buf's header changes with every add,
-	// the array under it never does (its capacity was reserved up front).
+	// the array under it only when grow moves it, under this lock and once
+	// every range reserved in it is sealed.
 	dst := cur.buf[off : off : off+n]
 	cur.blobs = append(cur.blobs, index.BlobInfo{ID: id, Type: uint8(t), Flags: flags,
 		Offset: uint32(off), Length: uint32(n), RawLength: uint32(rawLen)})
@@ -209,6 +214,9 @@ func (p *Packer) AddGroup(group chunk.ID, flags uint8, rawLen int, stored []byte
 		p.mu.Unlock()
 		panic("memento: Packer.AddGroup after Flush or Abort")
 	}
+	if p.cur != nil && len(p.cur.blobs) > 0 && len(p.cur.buf)+n <= p.target && len(p.cur.blobs)+count <= maxPackBlobs {
+		p.grow(n + max(p.tailSize(len(p.cur.blobs)+count), packHeaderReserve(p.target)))
+	}
 	if p.cur != nil && len(p.cur.blobs) > 0 && (len(p.cur.buf)+n > p.target || len(p.cur.blobs)+count > maxPackBlobs ||
 		len(p.cur.buf)+n+p.tailSize(len(p.cur.blobs)+count) > cap(p.cur.buf) ||
 		cap(p.cur.buf)-len(p.cur.buf) < n+packHeaderReserve(p.target)) {
@@ -216,7 +224,7 @@ func (p *Packer) AddGroup(group chunk.ID, flags uint8, rawLen int, stored []byte
 		p.cur = nil
 	}
 	if p.cur == nil {
-		p.cur = &openPack{p: p, seal: p.r.seal.batch(), buf: p.r.packs.get(max(p.target, n+p.tailSize(count))+packHeaderReserve(p.target), p.urgent)}
+		p.cur = &openPack{p: p, seal: p.r.seal.batch(), buf: p.r.packs.get(p.firstBuf(n+p.tailSize(count), n+max(p.tailSize(count), packHeaderReserve(p.target))), p.urgent)}
 	}
 	cur := p.cur
 	off := len(cur.buf)
@@ -253,6 +261,57 @@ func (p *Packer) AddGroup(group chunk.ID, flags uint8, rawLen int, stored []byte
 		start = ends[i]
 	}
 	return nil
+}
+
+// packBufStart is the capacity a new pack buffer starts with (for a first
+// blob that fits), grown as its pack fills (Packer.grow, packBufGrowth). A
+// space's backup after a day stores ~1.6 MiB (s16x, docs/benchmarks.md,
+// session 23): a buffer of the full target (16 MiB and the header's
+// reserve) was zeroed and faulted in whole for it, with every space
+// backed up at once holding one and the uploads more: ~110 MiB of first
+// touches for a few MiB of packs. A buffer given back keeps its grown
+// capacity, so a first backup grows only its first few.
+const packBufStart = 1 << 20
+
+// full is the capacity of a pack buffer that holds a whole pack of the
+// target size whose blobs are at most maxBlob bytes (with its header).
+func (p *Packer) full(maxBlob int) int { return max(p.target, maxBlob) + packHeaderReserve(p.target) }
+
+// firstBuf is the capacity of a new pack's buffer for a first blob (or
+// group) of n bytes that needs room bytes with the header after it: the
+// full size for a blob as large as the target, else at least packBufStart.
+func (p *Packer) firstBuf(n, room int) int {
+	return min(p.full(n), max(packBufStart, room))
+}
+
+// packBufGrowth is the factor a pack buffer grows by: 1, 4, 16 MiB (and
+// the reserve) for a full pack, whose buffers left behind (5 MiB) are
+// garbage until the next collection. Doubling left 15 MiB a buffer, and
+// the day's backup of def (3 spaces, full packs) peaked 10 MiB higher.
+const packBufGrowth = 4
+
+// grow makes the open pack's buffer hold room more bytes, when it does
+// not and its full size would: its capacity grows packBufGrowth times, up to the
+// full size (the pack closes when even that does not hold them). The
+// reserved ranges may still be sealed into, so it waits for them first,
+// then moves the pack to the new buffer; the old one goes to the garbage
+// collector (nobody else holds it: the pack is not queued yet). Called
+// with mu held, which stops new reservations while it waits (sealing
+// takes no lock).
+func (p *Packer) grow(room int) {
+	cur := p.cur
+	if cap(cur.buf)-len(cur.buf) >= room {
+		return
+	}
+	c := min(max(packBufGrowth*cap(cur.buf), len(cur.buf)+room), p.full(0))
+	if c < len(cur.buf)+room {
+		return // a full pack: the caller closes it
+	}
+	cur.sealing.Wait()
+	b := p.r.packs.alloc(c)[:len(cur.buf)]
+	copy(b, cur.buf)
+	hugepage.Unadvise(cur.buf[:cap(cur.buf)])
+	cur.buf = b
 }
 
 // tailSize is what the sealed header and the trailer of a pack of blobs

@@ -166,3 +166,16 @@ func writeLog(t testing.TB, dir string, maxSeg int64, es []*Entry) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// moveRecordsBack moves every record of c that lies past HeaderSize in its
+// segment HeaderSize bytes back: where an unseen rewrite of a segment
+// would leave the checkpoint pointing.
+func moveRecordsBack(c *Checkpoint) {
+	for i, b := 0, c.recs; i < c.nrecs; i++ {
+		f := b[2+int(le.Uint16(b)):]
+		if off := le.Uint32(f[4:]); off > HeaderSize {
+			le.PutUint32(f[4:], off-HeaderSize)
+		}
+		b = f[ckRecFixed:]
+	}
+}

@@ -311,11 +311,7 @@ func TestLtHashResumeStale(t *testing.T) {
 	writeLog(t, dir, 128<<10, es[2000:])
 	moved := func() *Checkpoint {
 		c := roundTrip(t, cp)
-		for i := range c.recs {
-			if c.recs[i].off > HeaderSize {
-				c.recs[i].off -= HeaderSize
-			}
-		}
+		moveRecordsBack(c)
 		return c
 	}
 	stale := moved()

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"unsafe"
 
 	"github.com/zeebo/blake3"
 )
@@ -65,13 +66,29 @@ type ckSeg struct {
 	mtime, ctime int64
 }
 
-// ckRec is one live record: its payload lies in segment seg at off.
-type ckRec struct {
-	id       string
-	seg, off uint32
-	n        uint32
-	seq      uint64
-	ts       int64
+// A checkpoint's live records are kept encoded, as the file holds them
+// (ckRecFixed bytes after each id): one per live record, its payload in
+// segment seg at offset off, n bytes long, last written by entry seq at
+// ts. Log.checkpoint encodes them straight from the State's id map and
+// State.load decodes them straight into it: a space of 31,000 records
+// (s16x) used to build them as a slice of ckRec (one more copy of every
+// record, ~1.5 MB, and their ids re-allocated by ParseCheckpoint) on both
+// sides, then encode that into a buffer regrown by append
+// (docs/benchmarks.md, issue 18, session 23).
+//
+//	u16 len(id), id, u32 seg, u32 off, u32 n, u64 seq, i64 ts
+const ckRecFixed = 4 + 4 + 4 + 8 + 8
+
+// ckRecSize is the encoded size of a record of id.
+func ckRecSize(id string) int { return 2 + len(id) + ckRecFixed }
+
+// ckRecAt decodes the record at the start of b (well-formed: checked by
+// ParseCheckpoint or written by Log.checkpoint) and returns its id's bytes,
+// its fields and the rest of b.
+func ckRecAt(b []byte) (id []byte, seg, off, n uint32, seq uint64, ts int64, rest []byte) {
+	l := int(le.Uint16(b))
+	id, b = b[2:2+l], b[2+l:]
+	return id, le.Uint32(b), le.Uint32(b[4:]), le.Uint32(b[8:]), le.Uint64(b[12:]), int64(le.Uint64(b[20:])), b[ckRecFixed:]
 }
 
 // Checkpoint is a replay of a log prefix, as ReplayResume makes and
@@ -97,7 +114,16 @@ type Checkpoint struct {
 	lastSeq uint64
 	lastTS  int64
 	applied int64
-	recs    []ckRec
+	// recs are the live records, nrecs of them, encoded (ckRecFixed). A
+	// parsed Checkpoint's are a part of the bytes it was parsed from,
+	// held until a State loads them.
+	recs  []byte
+	nrecs int
+	// enc, for a checkpoint Log.checkpoint made, is the buffer its records
+	// were encoded into, with room for the header before them (and the
+	// version-2 digest's accumulator, which AdoptLtHash may add) and for
+	// the sum after them: MarshalBinary encodes in place.
+	enc []byte
 	// lt is the version-2 digest's accumulator (nil: the replay did not
 	// track it, TrackLtHash).
 	lt *ltHash
@@ -106,7 +132,7 @@ type Checkpoint struct {
 }
 
 // Records returns how many live records the checkpoint holds.
-func (c *Checkpoint) Records() int { return len(c.recs) }
+func (c *Checkpoint) Records() int { return c.nrecs }
 
 // Position returns the last entry the checkpoint's replay applied.
 func (c *Checkpoint) Position() Position { return Position{Seq: c.lastSeq, TimestampNS: c.lastTS} }
@@ -286,11 +312,13 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 	blk := make([]int, k+1)
 	need := make([]bool, k+1)
 	need[k] = true
-	for _, r := range cp.recs {
-		if int(r.seg) > k || int64(r.off)+int64(r.n) > cp.segs[r.seg].size || r.n == 0 {
+	for i, b := 0, cp.recs; i < cp.nrecs; i++ {
+		var seg, off, n uint32
+		_, seg, off, n, _, _, b = ckRecAt(b)
+		if int(seg) > k || int64(off)+int64(n) > cp.segs[seg].size || n == 0 {
 			return errors.New("checkpoint: record out of its segment")
 		}
-		need[r.seg] = true
+		need[seg] = true
 	}
 	for j := 0; j <= k; j++ {
 		blk[j] = -1
@@ -321,16 +349,22 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 	if blk[k] >= 0 {
 		s.resumeSeg, s.resumeBlk = k+1, blk[k]
 	}
-	s.slots = make([]slot, 0, len(cp.recs))
-	for _, r := range cp.recs {
-		if _, dup := s.ids[r.id]; dup || blk[r.seg] < 0 {
+	// Sized once for the records and the day's new ones after them (it was
+	// grown from empty: ~15 rehashes of every id).
+	s.slots = make([]slot, 0, cp.nrecs+cp.nrecs/8)
+	s.ids = make(map[string]uint32, cp.nrecs+cp.nrecs/8)
+	for i, rb := 0, cp.recs; i < cp.nrecs; i++ {
+		id, seg, off, n, seq, ts, rest := ckRecAt(rb)
+		rb = rest
+		b := blk[seg]
+		// The id copied (rb is the checkpoint file's bytes); one lookup,
+		// a duplicate seen by the map's size.
+		if s.ids[string(id)] = uint32(len(s.slots)); len(s.ids) != len(s.slots)+1 || b < 0 {
 			return errors.New("checkpoint: bad record")
 		}
-		b := blk[r.seg]
-		s.ids[r.id] = uint32(len(s.slots))
-		s.slots = append(s.slots, slot{block: uint32(b), off: r.off, n: r.n, seq: r.seq, ts: r.ts})
+		s.slots = append(s.slots, slot{block: uint32(b), off: off, n: n, seq: seq, ts: ts})
 		s.blocks[b].refs++
-		s.live += int64(r.n)
+		s.live += int64(n)
 	}
 	s.lastSeq, s.lastTS, s.applied, s.resumed = cp.lastSeq, cp.lastTS, cp.applied, true
 	if s.lt != nil {
@@ -338,7 +372,7 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 	}
 	// The records now live in s: drop cp's copy, which is as large, while
 	// the replay goes on (a checkpoint is resumed from once).
-	cp.recs, cp.consumed = nil, true
+	cp.recs, cp.nrecs, cp.consumed = nil, 0, true
 	last := cp.segs[k]
 	v.startSegment(last.name, last.firstSeq)
 	v.nInSeg, v.compacted, v.marked = cp.nInSeg, cp.compacted, cp.marked
@@ -409,15 +443,37 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 		return nil, err
 	}
 	cp.tailCRC = crc
-	cp.recs = make([]ckRec, 0, len(s.ids))
+	// Encoded straight from the id map, into a buffer of the exact size.
+	size := 0
+	for id := range s.ids {
+		size += ckRecSize(id)
+	}
+	// Room before the records for the header, with the accumulator
+	// AdoptLtHash may add, and for the sum after them (MarshalBinary).
+	hdr := cp.headerSize()
+	if cp.lt == nil {
+		hdr += ltBytes
+	}
+	enc := make([]byte, hdr+size+32)
+	recs := enc[hdr : hdr+size : hdr+size]
+	at := 0
 	for id, i := range s.ids {
 		sl := &s.slots[i]
 		b := &s.blocks[sl.block]
 		if b.mapped == 0 || b.seg == 0 {
 			return nil, errors.New("a record was copied, not mapped")
 		}
-		cp.recs = append(cp.recs, ckRec{id: id, seg: uint32(b.seg - 1), off: sl.off, n: sl.n, seq: sl.seq, ts: sl.ts})
+		r := recs[at : at+ckRecSize(id)]
+		le.PutUint16(r, uint16(len(id)))
+		f := r[2+copy(r[2:], id):]
+		le.PutUint32(f, uint32(b.seg-1))
+		le.PutUint32(f[4:], sl.off)
+		le.PutUint32(f[8:], sl.n)
+		le.PutUint64(f[12:], sl.seq)
+		le.PutUint64(f[20:], uint64(sl.ts))
+		at += len(r)
 	}
+	cp.recs, cp.nrecs, cp.enc = recs, len(s.ids), enc
 	return cp, nil
 }
 
@@ -445,8 +501,26 @@ func idMatches(p []byte, id string) bool {
 
 // MarshalBinary encodes c; the encoding ends with its BLAKE3-256, which
 // ParseCheckpoint checks.
+//
+// The encoding of a checkpoint Log.checkpoint made is written in place
+// around its records, in the buffer they were encoded into (room for the
+// header was kept before them and for the sum after them): it shares
+// memory with c, and is not copied.
 func (c *Checkpoint) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, 256+ltBytes+len(c.recs)*48)
+	if h, e := c.headerSize(), len(c.enc)-32-len(c.recs); c.enc != nil && h <= e && &c.enc[e] == unsafe.SliceData(c.recs) {
+		b := c.appendHeader(c.enc[e-h : e-h : len(c.enc)])[:h+len(c.recs)]
+		sum := blake3.Sum256(b)
+		return append(b, sum[:]...), nil
+	}
+	b := c.appendHeader(make([]byte, 0, c.size()))
+	b = append(b, c.recs...)
+	sum := blake3.Sum256(b)
+	return append(b, sum[:]...), nil
+}
+
+// appendHeader appends c's encoding up to its records (their count
+// included), headerSize bytes.
+func (c *Checkpoint) appendHeader(b []byte) []byte {
 	b = append(b, checkpointMagic[:]...)
 	b = le.AppendUint32(b, uint32(len(c.segs)))
 	for _, s := range c.segs {
@@ -472,17 +546,24 @@ func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	if c.lt != nil {
 		b = append(b, c.lt.bytes()...)
 	}
-	b = le.AppendUint32(b, uint32(len(c.recs)))
-	for _, r := range c.recs {
-		b = appendString(b, r.id)
-		b = le.AppendUint32(b, r.seg)
-		b = le.AppendUint32(b, r.off)
-		b = le.AppendUint32(b, r.n)
-		b = le.AppendUint64(b, r.seq)
-		b = le.AppendUint64(b, uint64(r.ts))
+	return le.AppendUint32(b, uint32(c.nrecs))
+}
+
+// size is the length of c's encoding (MarshalBinary).
+func (c *Checkpoint) size() int { return c.headerSize() + len(c.recs) + 32 }
+
+// headerSize is the length of c's encoding before its records
+// (appendHeader).
+func (c *Checkpoint) headerSize() int {
+	n := len(checkpointMagic) + 4
+	for _, s := range c.segs {
+		n += 2 + len(s.name) + 5*8
 	}
-	sum := blake3.Sum256(b)
-	return append(b, sum[:]...), nil
+	n += 4 + 8 + HeaderSize + 4 + 8 + 3 + 2*8 + 3*8 + 1
+	if c.lt != nil {
+		n += ltBytes
+	}
+	return n + 4
 }
 
 func boolByte(v bool) byte {
@@ -503,6 +584,8 @@ var errCheckpointFormat = errors.New("walreplay: not a replay checkpoint (or a d
 
 // ParseCheckpoint decodes what MarshalBinary made. Anything else, damaged
 // or of another version, is an error: the caller replays from the start.
+// The Checkpoint keeps its records as a part of b (checked, not decoded)
+// until a State loads them: b must not change meanwhile.
 func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 	if len(b) < len(checkpointMagic)+32 || !bytes.Equal(b[:len(checkpointMagic)], checkpointMagic[:]) {
 		return nil, errCheckpointFormat
@@ -517,6 +600,7 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 	if ns > 1<<20 {
 		return nil, errCheckpointFormat
 	}
+	c.segs = make([]ckSeg, 0, min(ns, uint32(len(d.b)/42)))
 	for i := uint32(0); i < ns && d.err == nil; i++ {
 		c.segs = append(c.segs, ckSeg{name: d.str(), firstSeq: d.u64(), size: int64(d.u64()), ino: d.u64(), mtime: int64(d.u64()), ctime: int64(d.u64())})
 	}
@@ -540,10 +624,11 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 	if int64(nr) > int64(len(d.b))/22 {
 		return nil, errCheckpointFormat
 	}
-	c.recs = make([]ckRec, 0, nr)
+	recs := d.b
 	for i := uint32(0); i < nr && d.err == nil; i++ {
-		c.recs = append(c.recs, ckRec{id: d.str(), seg: d.u32(), off: d.u32(), n: d.u32(), seq: d.u64(), ts: int64(d.u64())})
+		d.bytes(int(le.Uint16(d.bytes(2))) + ckRecFixed)
 	}
+	c.recs, c.nrecs = recs[:len(recs)-len(d.b)], int(nr)
 	if d.err != nil || len(d.b) != 0 || len(c.segs) == 0 || c.lastSeg >= int32(len(c.segs)) || c.lastSeg < -1 || c.lastOff < 0 {
 		return nil, errCheckpointFormat
 	}

@@ -191,11 +191,7 @@ func TestReplayResumeRefusesChangedLog(t *testing.T) {
 		// A record that is not where the checkpoint says (what an unseen
 		// rewrite of a sealed segment would look like to the digest).
 		// (Every record: the day's entries overwrite some of them.)
-		for i := range cp.recs {
-			if cp.recs[i].off > HeaderSize {
-				cp.recs[i].off -= HeaderSize
-			}
-		}
+		moveRecordsBack(cp)
 		s := NewZeroCopyState()
 		defer s.Close()
 		_, _, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), cp, s)
@@ -294,5 +290,68 @@ func TestParseCheckpointRefusesVersion1(t *testing.T) {
 	sum := blake3.Sum256(body)
 	if _, err := ParseCheckpoint(append(body, sum[:]...)); err == nil {
 		t.Fatal("a version-1 checkpoint parsed")
+	}
+}
+
+// TestCheckpointCodecCopies: the checkpoint's records go from the State's
+// id map to an encoding of the exact size, and from the bytes of the
+// cache file into the next State, without a decoded copy of every record
+// in between: ParseCheckpoint allocates a segment's name and a few objects
+// whatever the records (it allocated one id per record and a slice of them all), the
+// encoding is allocated once at its size (it was an estimate, regrown by
+// append for longer ids), and the resumed State has room for a day's new
+// records (its slots were sized to the checkpoint's exactly: the first
+// new record copied them all). The bytes re-encode identically.
+func TestCheckpointCodecCopies(t *testing.T) {
+	dir := t.TempDir()
+	es := genEntries(11, 6000, 4)
+	writeLog(t, dir, 64<<10, es[:5900])
+	s := NewZeroCopyState()
+	if err := s.TrackLtHash(); err != nil {
+		t.Fatal(err)
+	}
+	_, cp, _, err := mustOpenLog(t, dir).ReplayResume(context.Background(), nil, s)
+	s.Close()
+	if err != nil || cp == nil {
+		t.Fatal(err)
+	}
+	enc, err := cp.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc) != cap(enc) {
+		t.Fatalf("encoding of %d bytes in a buffer of %d", len(enc), cap(enc))
+	}
+	if a := testing.AllocsPerRun(5, func() { enc, _ = cp.MarshalBinary() }); a != 0 {
+		t.Fatalf("MarshalBinary of the replay's checkpoint: %.0f allocations, want none (encoded in place)", a)
+	}
+	if a := testing.AllocsPerRun(20, func() {
+		if _, err := ParseCheckpoint(enc); err != nil {
+			t.Fatal(err)
+		}
+	}); a > float64(len(cp.segs)+4) {
+		t.Fatalf("ParseCheckpoint of %d records in %d segments: %.0f allocations, want at most one a segment and 4", cp.Records(), len(cp.segs), a)
+	}
+	back := roundTrip(t, cp)
+	if again, _ := back.MarshalBinary(); !bytes.Equal(again, enc) {
+		t.Fatal("a parsed checkpoint encodes to other bytes")
+	}
+
+	writeLog(t, dir, 64<<10, es[5900:]) // a day: ~60 new records
+	s = NewZeroCopyState()
+	defer s.Close()
+	_, next, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), back, s)
+	if err != nil || !resumed || next == nil {
+		t.Fatalf("resumed %v, next %v, err %v", resumed, next != nil, err)
+	}
+	if s.slotGrowths != 0 {
+		t.Fatalf("the resumed State's slots were grown %d times by a day of %d entries", s.slotGrowths, len(es)-5900)
+	}
+	if len(next.recs) != cap(next.recs) || next.Records() != s.Len() {
+		t.Fatalf("next checkpoint: %d records in %d bytes (capacity %d), the State holds %d", next.Records(), len(next.recs), cap(next.recs), s.Len())
+	}
+	want, _ := fullDigest(t, dir)
+	if got, err := s.DigestVerified(); err != nil || hexDigest(got) != want {
+		t.Fatalf("resumed digest %x, %v; want %s", got, err, want)
 	}
 }
