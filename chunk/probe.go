@@ -158,6 +158,11 @@ var cLog2c = func() (t [probeWindow/4 + 1]float64) {
 // than the others. Incompressible chunks pay two more sample compressions
 // (about 3 % of compressing them).
 //
+// A chunk none of whose samples pays is still compressed when it holds
+// copies of its sampled content at a distance no sample sees
+// (longRepeats): a 64 KiB random block repeated with shifts was stored
+// raw where zstd saves 85 %.
+//
 // A chunk that looks like text (looksLikeText) is not probed (compress):
 // source code, JSON, logs and prose always compress, so the probe's sample
 // compression was all it did for them; Go's src/ has 240 files between 64
