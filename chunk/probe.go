@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 )
 
@@ -157,6 +158,11 @@ var cLog2c = func() (t [probeWindow/4 + 1]float64) {
 // than the others. Incompressible chunks pay two more sample compressions
 // (about 3 % of compressing them).
 //
+// A chunk none of whose samples pays is still compressed when it holds
+// copies of its sampled content at a distance no sample sees
+// (longRepeats): a 64 KiB random block repeated with shifts was stored
+// raw where zstd saves 85 %.
+//
 // A chunk that looks like text (looksLikeText) is not probed (compress):
 // source code, JSON, logs and prose always compress, so the probe's sample
 // compression was all it did for them; Go's src/ has 240 files between 64
@@ -180,7 +186,79 @@ func samplePays(p []byte, l Level) bool {
 			return true
 		}
 	}
+	return longRepeats(p)
+}
+
+// Parameters of longRepeats: repeatSite bytes around the middle of each of
+// samplePays' three samples are indexed (every position's 8 bytes),
+// the chunk is probed every repeatStride bytes, and a probe whose 8
+// bytes are indexed counts when the repeatVerify bytes from there equal
+// those at the indexed position; repeatMinHits such probes mean the chunk
+// repeats its own content at a distance its samples cannot see.
+// repeatMinHits is the hits of one copy of a whole site (2048/256): a
+// 32-byte string a random sample happens to share with the rest of its
+// chunk (a key, a hash, a magic number) does not make it.
+const (
+	repeatSite    = 2 << 10
+	repeatStride  = 256
+	repeatVerify  = 32
+	repeatMinHits = repeatSite / repeatStride
+	repeatBits    = 14
+)
+
+// longRepeats reports whether p, whose probe samples do not compress,
+// holds copies of its sampled content elsewhere in it: the repeats zstd
+// finds at any distance within its window (the whole chunk: frames are
+// single-segment) but a 16 KiB sample, which holds no repeat, cannot show.
+// A file of a 64 KiB random block repeated with 1-61 byte shifts (u-dup's
+// repeated.bin) was stored raw where zstd saves 85 %; so would a tar of
+// duplicated media or archives, a VM image of repeated blocks, records
+// embedding the same blob (docs/benchmarks.md, "Issue 18, session 23:
+// repeats beyond the probe's sample"). It reads 6 KiB densely and
+// len(p)/256 probes, a few microseconds per MiB, against a full
+// compression (about a millisecond per MiB at restic's level) for every
+// incompressible chunk; it finds no copy shorter than about
+// repeatStride+repeatVerify bytes, which zstd could not make pay either
+// unless there were many of them (and then a sample sees them).
+func longRepeats(p []byte) bool {
+	if len(p) < 4*probeWindow {
+		return false
+	}
+	var sites [3]int
+	for k, q := range [...]int{1, 2, 3} {
+		sites[k] = ((len(p)-probeWindow)*q/4 + (probeWindow-repeatSite)/2) &^ 3
+	}
+	// tab holds 1 + the index of an indexed position (site k's i-th byte:
+	// k*repeatSite+i), by a hash of its 8 bytes; 0 is empty. Later
+	// positions overwrite earlier ones of the same hash.
+	var tab [1 << repeatBits]uint16
+	for k, s := range sites {
+		w := p[s : s+repeatSite]
+		for i := 0; i+8 <= len(w); i++ {
+			tab[repeatHash(w[i:])] = uint16(k*repeatSite + i + 1)
+		}
+	}
+	hits := 0
+	for pos := 0; pos+repeatVerify <= len(p); pos += repeatStride {
+		e := int(tab[repeatHash(p[pos:])])
+		if e == 0 {
+			continue
+		}
+		e--
+		at := sites[e/repeatSite] + e%repeatSite
+		if at == pos || at+repeatVerify > len(p) || !bytes.Equal(p[at:at+repeatVerify], p[pos:pos+repeatVerify]) {
+			continue
+		}
+		if hits++; hits >= repeatMinHits {
+			return true
+		}
+	}
 	return false
+}
+
+// repeatHash is longRepeats' table slot of the 8 bytes at b's start.
+func repeatHash(b []byte) uint32 {
+	return uint32((binary.LittleEndian.Uint64(b) * 0x9e3779b97f4a7c15) >> (64 - repeatBits))
 }
 
 // probed reports whether samplePays samples a chunk of p's length: small
