@@ -139,3 +139,28 @@ func BenchmarkAddFile(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*benchPerFile)/b.Elapsed().Seconds(), "blobs/s")
 }
+
+// BenchmarkAddFilesNewCache merges index files of n blobs in all (files of
+// 100,000, as a backup writes them) into a new cache: a first backup, or a
+// new host's first command (docs/benchmarks.md, "Issue 18, session 23").
+func BenchmarkAddFilesNewCache(b *testing.B) {
+	for _, n := range []int{12_600, 60_000, 490_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var files []File
+			for f := 0; f*100_000 < n; f++ {
+				k := min(100_000, n-f*100_000)
+				files = append(files, File{Name: fmt.Sprintf("index/%04d", f), Packs: makePacks(benchSpace, uint64(f), k/100, 100)})
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				ix, err := Open(filepath.Join(b.TempDir(), fmt.Sprint(i), "index.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := ix.AddFiles(files); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -76,6 +76,14 @@ type Index struct {
 	path        string
 	mu          *sync.RWMutex
 	lockTimeout time.Duration
+
+	// mergeBatch bounds the blob locations one transaction of AddFiles puts
+	// (0: mergeBatchDefault); tests set it smaller.
+	mergeBatch int
+	// mergeStop, when set (by tests only), is called after each committed
+	// transaction of a batched merge; an error from it ends the merge there,
+	// leaving the file as a process killed at that point would.
+	mergeStop func(committed int) error
 }
 
 // Open returns a handle on the cache file at path, creating the file and its
@@ -166,7 +174,41 @@ func (ix *Index) update(fn func(*bolt.Tx) error) error {
 	return ix.run(false, fn)
 }
 
-func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
+func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) error {
+	return ix.runDB(readOnly, func(do func(func(*bolt.Tx) error) error) error { return do(fn) })
+}
+
+// updates runs fn in successive read-write transactions on one open of the
+// file, each committed before the next, until fn reports it is done. An
+// error rolls back only the transaction it happened in: the ones before it
+// are committed (AddFiles's batches, which leave the file consistent).
+// committed, when not nil, is called after each commit; its error ends the
+// run there.
+func (ix *Index) updates(fn func(*bolt.Tx) (done bool, err error), committed func() error) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.runDB(false, func(do func(func(*bolt.Tx) error) error) error {
+		for done := false; !done; {
+			if err := do(func(tx *bolt.Tx) (err error) {
+				done, err = fn(tx)
+				return err
+			}); err != nil {
+				return err
+			}
+			if committed != nil {
+				if err := committed(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// runDB opens the file and calls txs with a function that runs one
+// transaction on it (read-only or read-write as the open), checking the
+// layout first.
+func (ix *Index) runDB(readOnly bool, txs func(do func(func(*bolt.Tx) error) error) error) (err error) {
 	// bbolt panics on some kinds of page corruption; a cache must report
 	// that as a damaged file, not crash the backup. A fault on the mapped
 	// file (a page cut off after checkFile looked) becomes such a panic too.
@@ -188,16 +230,18 @@ func (ix *Index) run(readOnly bool, fn func(*bolt.Tx) error) (err error) {
 			err = fmt.Errorf("index %s: close: %w", ix.path, cerr)
 		}
 	}()
-	txFn := func(tx *bolt.Tx) error {
-		if err := ix.checkLayout(tx, readOnly); err != nil {
-			return err
+	return txs(func(fn func(*bolt.Tx) error) error {
+		txFn := func(tx *bolt.Tx) error {
+			if err := ix.checkLayout(tx, readOnly); err != nil {
+				return err
+			}
+			return fn(tx)
 		}
-		return fn(tx)
-	}
-	if readOnly {
-		return db.View(txFn)
-	}
-	return db.Update(txFn)
+		if readOnly {
+			return db.View(txFn)
+		}
+		return db.Update(txFn)
+	})
 }
 
 // writeMmapSize is the least a read-write open maps of the file. bbolt

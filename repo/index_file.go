@@ -147,7 +147,8 @@ func (r *Repository) SaveIndex(ctx context.Context, packs []index.PackInfo) erro
 }
 
 // mergeIndexFiles merges index files this process wrote into the local
-// cache, in one transaction, and drops the locations it had looked up.
+// cache (index.AddFiles: one transaction, or batches of them for a large
+// merge) and drops the locations it had looked up.
 func (r *Repository) mergeIndexFiles(files []index.File) error {
 	if err := r.ix.AddFiles(files); err != nil {
 		return fmt.Errorf("local index %s: %w", r.ix.Path(), err)

@@ -314,9 +314,12 @@ func (r *Repository) resyncIfPruned(ctx context.Context) error {
 	return r.Sync(ctx)
 }
 
-// vanished reports whether an index file the cache merged is gone from the
-// repository. Entries not named index/... are the cache's own (index
-// rebuild's record of packs read from their headers).
+// vanished reports whether an index file the cache merged, or began to
+// merge (LoadedFiles reports a batched merge cut off by a crash as false),
+// is gone from the repository: a prune may have deleted its packs, which the
+// cache must not place blobs in. A file still listed but not loaded is
+// merged again by Sync. Entries not named index/... are the cache's own
+// (index rebuild's record of packs read from their headers).
 func vanished(loaded, listed map[string]bool) bool {
 	for name := range loaded {
 		if strings.HasPrefix(name, DirIndex+"/") && !listed[name] {
