@@ -27,7 +27,9 @@ func (ix *Index) LoadedFiles() (map[string]bool, error) {
 	err := ix.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFiles).ForEach(func(k, _ []byte) error {
 			if name, ok := strings.CutSuffix(string(k), mergingSuffix); ok {
-				out[name] = out[name] || false
+				if _, seen := out[name]; !seen { // a merged entry of the name (true) wins
+					out[name] = false
+				}
 				return nil
 			}
 			out[string(k)] = true
