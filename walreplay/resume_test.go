@@ -380,6 +380,11 @@ func FuzzResumeFromResummedCheckpoint(f *testing.F) {
 	b, _ := cp.MarshalBinary()
 	seed := append([]byte(nil), b[:len(b)-32]...)
 	f.Add(seed)
+	// The first record in a segment past the checkpoint's last: refused.
+	bad := append([]byte(nil), seed...)
+	rec := bad[cp.headerSize():]
+	le.PutUint32(rec[2+int(le.Uint16(rec)):], uint32(len(cp.segs)))
+	f.Add(bad)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sum := blake3.Sum256(body)
 		c, err := ParseCheckpoint(append(append([]byte(nil), body...), sum[:]...))
@@ -389,6 +394,9 @@ func FuzzResumeFromResummedCheckpoint(f *testing.F) {
 		s := NewZeroCopyState()
 		defer s.Close()
 		_, _, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), c, s)
+		if bytes.Equal(body, bad) && (resumed || err != nil) {
+			t.Fatalf("a record out of the checkpoint's segments: resumed %v, err %v", resumed, err)
+		}
 		if bytes.Equal(body, seed) {
 			got, derr := s.DigestVerified()
 			if err != nil || !resumed || derr != nil || got != want {
