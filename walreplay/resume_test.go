@@ -355,3 +355,53 @@ func TestCheckpointCodecCopies(t *testing.T) {
 		t.Fatalf("resumed digest %x, %v; want %s", got, err, want)
 	}
 }
+
+// FuzzResumeFromResummedCheckpoint: a checkpoint whose body is changed and
+// whose sum is made again (what FuzzParseCheckpoint's inputs rarely get
+// past: the sum) parses or fails, and a replay resumed from it on the log
+// it was made of never panics: the records ParseCheckpoint checks only for
+// their lengths are decoded in place (ckRecAt) by State.load, which must
+// refuse those out of their segments. The unchanged body resumes to the
+// digest of a replay from the start.
+func FuzzResumeFromResummedCheckpoint(f *testing.F) {
+	dir := f.TempDir()
+	writeLog(f, dir, 4<<10, genEntries(5, 60, 2))
+	l, err := OpenLog(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := NewZeroCopyState()
+	_, cp, _, err := l.ReplayResume(context.Background(), nil, s)
+	want, derr := s.DigestVerified()
+	s.Close()
+	if err != nil || cp == nil || derr != nil {
+		f.Fatal("no checkpoint", err, derr)
+	}
+	b, _ := cp.MarshalBinary()
+	seed := append([]byte(nil), b[:len(b)-32]...)
+	f.Add(seed)
+	// The first record in a segment past the checkpoint's last: refused.
+	bad := append([]byte(nil), seed...)
+	rec := bad[cp.headerSize():]
+	le.PutUint32(rec[2+int(le.Uint16(rec)):], uint32(len(cp.segs)))
+	f.Add(bad)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sum := blake3.Sum256(body)
+		c, err := ParseCheckpoint(append(append([]byte(nil), body...), sum[:]...))
+		if err != nil {
+			return
+		}
+		s := NewZeroCopyState()
+		defer s.Close()
+		_, _, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), c, s)
+		if bytes.Equal(body, bad) && (resumed || err != nil) {
+			t.Fatalf("a record out of the checkpoint's segments: resumed %v, err %v", resumed, err)
+		}
+		if bytes.Equal(body, seed) {
+			got, derr := s.DigestVerified()
+			if err != nil || !resumed || derr != nil || got != want {
+				t.Fatalf("the checkpoint as made: resumed %v, err %v, %v, digest %x want %x", resumed, err, derr, got, want)
+			}
+		}
+	})
+}

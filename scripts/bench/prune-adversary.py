@@ -152,6 +152,10 @@ def main():
                     print("CHECK AFTER KILL FAILED", c.stdout[-2000:], c.stderr[-2000:])
                     sys.exit(1)
                 dry = None
+            else:
+                # it finished before the kill: the dry run planned that
+                # prune, not the one below (which finds its result)
+                dry = None
         if dry is not None:
             shutil.rmtree(W + "/repo.pre", ignore_errors=True)
             shutil.copytree(R, W + "/repo.pre")
