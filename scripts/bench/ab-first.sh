@@ -12,13 +12,16 @@
 #
 # DATA lists NAME=DIR pairs; a DIR holding spaces/ is backed up as a data
 # dir (--data-dir DIR --all), any other as a plain path. TOOLS picks the
-# tools (default "old new restic"). MEMENTO_PASSWORD and RESTIC_PASSWORD
+# tools (default "old new restic"); an entry NAME=BINARY adds any memento
+# binary under its own name, e.g. TOOLS="main=/tmp/m0 rev23=/tmp/m1 new=bin/memento"
+# (OLD and NEW are then needed only if "old" or "new" is listed).
+# MEMENTO_PASSWORD and RESTIC_PASSWORD
 # must be set; W holds the repositories and caches and is emptied per run.
 # WRAP, if set, prefixes every timed command: WRAP="chrt -f 20" runs it
 # ahead of a loaded machine's other work (docs/benchmarks.md, "Issue 18,
 # session 16").
 set -u
-: "${OLD:?} ${NEW:?} ${DATA:?} ${W:?}"
+: "${DATA:?} ${W:?}"
 ROUNDS=${ROUNDS:-3}
 read -ra tools <<<"${TOOLS:-old new restic}"
 mkdir -p "$W"
@@ -26,7 +29,12 @@ for ((round = 0; round < ROUNDS; round++)); do
   for pair in $DATA; do
     name=${pair%%=*} dir=${pair#*=}
     for ((k = 0; k < ${#tools[@]}; k++)); do
-      tool=${tools[(k + round) % ${#tools[@]}]}
+      tool=${tools[(k + round) % ${#tools[@]}]} bin=
+      case $tool in
+        old) bin=${OLD:?OLD is needed for the tool old} ;;
+        new) bin=${NEW:?NEW is needed for the tool new} ;;
+        *=*) bin=${tool#*=} tool=${tool%%=*} ;;
+      esac
       r=$W/repo-$tool
       rm -rf "$r" "$W/cache-$tool"
       export MEMENTO_CACHE_DIR=$W/cache-$tool RESTIC_CACHE_DIR=$W/cache-$tool
@@ -35,8 +43,6 @@ for ((round = 0; round < ROUNDS; round++)); do
           restic -r "$r" init --repository-version 2 >/dev/null 2>&1
           cmd=(restic -r "$r" backup --compression auto -q "$dir") ;;
         *)
-          bin=$OLD
-          [ "$tool" = new ] && bin=$NEW
           "$bin" init --repo "$r" >/dev/null
           if [ -d "$dir/spaces" ]; then
             cmd=("$bin" backup --repo "$r" --data-dir "$dir" --all --no-progress)
