@@ -204,7 +204,9 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 	flushCatalog := func() error { return nil }
 	if !jobs[0].DryRun {
 		flushCatalog = r.DeferCatalog()
-		defer flushCatalog() //nolint:errcheck // reported below; this one is for the early returns
+		// For the early returns; after the jobs its error is reported
+		// below (a second call does nothing).
+		defer func() { _ = flushCatalog() }()
 	}
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
