@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // The tiers' file formats begin (and, for cold segments, end) with a magic
@@ -44,6 +45,9 @@ const (
 	// bytes measure about 7.95.
 	randomEntropy    = 7.9
 	minEntropySample = 4096
+	// tierChecksAtOnce is how many of a space's files CheckTiers reads at
+	// once.
+	tierChecksAtOnce = 8
 )
 
 // CheckTiers makes quick structural checks of a space's tier files, the
@@ -67,6 +71,13 @@ func CheckTiers(dataDir, space string) ([]TierProblem, error) {
 		}
 		out = append(out, TierProblem{File: filepath.ToSlash(rel), Reason: fmt.Sprintf(format, args...)})
 	}
+	type task struct {
+		path string
+		fn   func(string) (string, error)
+		why  string
+		err  error
+	}
+	var tasks []*task
 	for _, tier := range []string{HotName, WarmName, ColdName} {
 		dir := filepath.Join(sd, tier)
 		ents, err := os.ReadDir(dir)
@@ -81,29 +92,45 @@ func CheckTiers(dataDir, space string) ([]TierProblem, error) {
 			if !e.Type().IsRegular() || strings.HasSuffix(name, ".tmp") || strings.HasPrefix(name, ".") {
 				continue
 			}
-			p := filepath.Join(dir, name)
-			var why string
+			t := &task{path: filepath.Join(dir, name)}
 			switch {
 			case tier == HotName && name == HotMemtable:
-				why, err = checkMagicAt(p, 0, HotMagic)
+				t.fn = func(p string) (string, error) { return checkMagicAt(p, 0, HotMagic) }
 			case tier == HotName && (name == HotRecent || name == HotStats):
-				why, err = checkJSON(p)
+				t.fn = checkJSON
 			case tier == WarmName && name == WarmFileName:
-				why, err = checkWarm(p)
+				t.fn = checkWarm
 			case tier == ColdName && strings.HasSuffix(name, ColdSuffix):
-				why, err = checkCold(p)
+				t.fn = checkCold
 			default:
-				why, err = checkNotRandom(p)
+				t.fn = checkNotRandom
 			}
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // replaced or removed meanwhile
-			}
-			if err != nil {
-				return nil, fmt.Errorf("space %s: %w", space, err)
-			}
-			if why != "" {
-				add(p, "%s", why)
-			}
+			tasks = append(tasks, t)
+		}
+	}
+	// The files are checked tierChecksAtOnce at a time: each is a few
+	// small reads, and on a cold page cache one after the other they were
+	// as many waits for the disk in turn (docs/benchmarks.md, "Issue 18,
+	// session 24: the unchanged re-backup of 16 spaces").
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, tierChecksAtOnce)
+	for _, t := range tasks {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t.why, t.err = t.fn(t.path)
+		})
+	}
+	wg.Wait()
+	for _, t := range tasks {
+		if errors.Is(t.err, fs.ErrNotExist) {
+			continue // replaced or removed meanwhile
+		}
+		if t.err != nil {
+			return nil, fmt.Errorf("space %s: %w", space, t.err)
+		}
+		if t.why != "" {
+			add(t.path, "%s", t.why)
 		}
 	}
 	slices.SortFunc(out, func(a, b TierProblem) int { return strings.Compare(a.File, b.File) })
@@ -180,6 +207,17 @@ func checkWarm(p string) (string, error) {
 		return "", nil
 	}
 	step := max(pages/warmPagesSampled, 1)
+	// The sample's pages are asked of the disk all at once before the
+	// first is read: read one by one, a cold file cost 64 waits for the
+	// disk in turn, the largest wait of an unchanged backup of 16 spaces
+	// (docs/benchmarks.md, "Issue 18, session 24: the unchanged re-backup
+	// of 16 spaces").
+	var sample []int64
+	for i := int64(0); i < pages; i += step {
+		sample = append(sample, i*PageSize)
+	}
+	sample = append(sample, (pages-1)*PageSize)
+	prefetchPages(f, sample, PageSize)
 	page := make([]byte, PageSize)
 	check := func(i int64) (string, error) {
 		if _, err := f.ReadAt(page, i*PageSize); err != nil {

@@ -94,6 +94,16 @@ func TestLatestSnapshot(t *testing.T) {
 	if _, ok, err := ix.LatestSnapshot("s3"); ok || err != nil {
 		t.Fatalf("space without snapshots: %v, %v", ok, err)
 	}
+	// LatestSnapshots answers for several spaces from one pass, as
+	// LatestSnapshot does for each; a space without snapshots is absent.
+	latest, err := ix.LatestSnapshots([]string{"s1", "s2", "s3", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]SnapshotEntry{"s1": entries[1], "s2": entries[3], "": entries[4]}
+	if !reflect.DeepEqual(latest, want) {
+		t.Fatalf("LatestSnapshots = %+v, want %+v", latest, want)
+	}
 }
 
 func TestSnapshotIDs(t *testing.T) {

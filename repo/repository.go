@@ -64,6 +64,8 @@ type Repository struct {
 	reconcileMu sync.Mutex
 	reconciled  time.Time
 	dropGen     uint64 // reconciliations that dropped packs
+
+	catalog catalogBatch // catalog entries waiting for one commit (DeferCatalog)
 }
 
 // Options open a repository.
@@ -235,11 +237,12 @@ func (r *Repository) Backend() Backend { return r.be }
 // Index returns the local index cache.
 func (r *Repository) Index() *index.Index { return r.ix }
 
-// Close releases the repository: the groups it decoded (the bbolt file is
-// never held open between operations, so there is nothing to flush).
+// Close releases the repository: the groups it decoded, and the catalog
+// entries a DeferCatalog left unflushed go to the local index (the bbolt
+// file is never held open between operations).
 func (r *Repository) Close() error {
 	r.groups.Purge()
-	return nil
+	return r.flushAllCatalog()
 }
 
 // Sync merges index files and snapshots that other processes or hosts wrote

@@ -175,6 +175,38 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 		}
 		defer lock.Unlock()
 		lctx = lock.Context() // cancelled if the lock is lost
+		// The listing of data/ every space's dedup set is checked against
+		// (Repository.ReconcilePacks, one for all the spaces of the
+		// command) starts now, under the lock, while the first spaces
+		// check their tiers and load their parents, instead of holding up
+		// the first of them that needs it. Its error, if any, is the one
+		// that space's backup gets when it reconciles again.
+		reconciled := make(chan struct{})
+		go func() {
+			defer close(reconciled)
+			_, _ = r.ReconcilePacks(lctx)
+		}()
+		defer func() { <-reconciled }()
+	}
+	// The parents of the spaces: the newest snapshot of each, found in one
+	// pass over the catalog for all of them. Failing that, each space
+	// looks its own up.
+	var latest map[string]chunk.ID
+	if len(jobs) > 1 && parent == nil && !f.noParent && jobs[0].Space != "" {
+		spaces := make([]string, len(jobs))
+		for i, job := range jobs {
+			spaces[i] = job.Space
+		}
+		latest, _ = r.LatestSnapshotIDs(spaces)
+	}
+	// The snapshots' entries in the local catalog are put together once
+	// every space is done (Repository.DeferCatalog); a dry run saves none.
+	flushCatalog := func() error { return nil }
+	if !jobs[0].DryRun {
+		flushCatalog = r.DeferCatalog()
+		// For the early returns; after the jobs its error is reported
+		// below (a second call does nothing).
+		defer func() { _ = flushCatalog() }()
 	}
 	pipe := chunk.NewPipeline(0, chunk.DefaultLevel)
 	defer pipe.Close()
@@ -199,7 +231,7 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 		job.Locked = !job.DryRun
 		g.Go(func() error {
 			jobStart := time.Now()
-			sn, err := a.backupOne(gctx, r, job, replays, f.allowTierRewrite)
+			sn, err := a.backupOne(gctx, r, job, replays, f.allowTierRewrite, latest)
 			if !job.DryRun {
 				run.observeSnapshot(job.Space, jobStart, sn, err)
 				a.auditBackup(gctx, r, job, sn, err)
@@ -228,10 +260,14 @@ func (a *app) backup(ctx context.Context, f backupFlags, paths []string) (err er
 		})
 	}
 	_ = g.Wait()
+	ferr := flushCatalog()
 	if cerr := ctx.Err(); cerr != nil {
 		errs = []error{cerr} // interrupted: that is what to report
 	} else {
 		errs = append(errs, badSpaces...)
+		if ferr != nil {
+			errs = append(errs, ferr)
+		}
 	}
 	err = errors.Join(errs...)
 	stop()

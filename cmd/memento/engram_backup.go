@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"memento/chunk"
 	"memento/engram"
 	"memento/repo"
 	"memento/repo/backup"
@@ -77,7 +78,11 @@ func (a *app) currentQuiescer() (*engram.Quiescer, error) {
 // ctx rather than killing the process). Plain paths go to backup.Backup.
 // The space backups of one command share replays, so that their state
 // replays take turns (backup.ConcurrentReplays).
-func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions, replays *backup.ReplayLimiter, allowTierRewrite bool) (*repo.Snapshot, error) {
+//
+// latest, when not nil, holds the newest snapshot of every space of the
+// command (Repository.LatestSnapshotIDs, one pass over the catalog): a
+// space without an entry has none.
+func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.BackupOptions, replays *backup.ReplayLimiter, allowTierRewrite bool, latest map[string]chunk.ID) (*repo.Snapshot, error) {
 	if opts.Space == "" {
 		return backup.Backup(ctx, r, opts)
 	}
@@ -91,6 +96,15 @@ func (a *app) backupOne(ctx context.Context, r *repo.Repository, opts backup.Bac
 		return nil, err
 	}
 	so := backup.SpaceOptions{Replays: replays, AllowTierRewrite: allowTierRewrite}
+	if latest != nil {
+		so.Latest = func(ctx context.Context) (*repo.Snapshot, error) {
+			id, ok := latest[opts.Space]
+			if !ok {
+				return nil, nil
+			}
+			return r.LoadSnapshotFile(ctx, id)
+		}
+	}
 	if q != nil {
 		so.Pause, so.Resume = q.Acquire, q.Release
 	}

@@ -25,6 +25,11 @@ type SpaceOptions struct {
 	// look like Engram's (engram.CheckTiers): after a deliberate rewrite in
 	// another format. Without it such a backup is refused (ErrTiersGarbled).
 	AllowTierRewrite bool
+	// Latest, if set, loads the space's newest snapshot (nil when there is
+	// none) in place of Repository.LatestSnapshot: `backup --all` finds
+	// the newest snapshot of every space in one pass over the catalog
+	// (Repository.LatestSnapshotIDs) and loads each here.
+	Latest func(ctx context.Context) (*repo.Snapshot, error)
 }
 
 // ErrTiersGarbled is returned by BackupSpace, before it reads or stores
@@ -75,7 +80,11 @@ func BackupSpace(ctx context.Context, r *repo.Repository, opts BackupOptions, so
 	if !opts.NoParent {
 		parent := opts.Parent
 		if parent == nil {
-			parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
+			if so.Latest != nil {
+				parent, _ = so.Latest(ctx) // none: nothing to reuse
+			} else {
+				parent, _ = r.LatestSnapshot(ctx, opts.Space) // none yet: nothing to reuse
+			}
 			opts.latest = parent
 			if parent != nil && !sameLine(parent, opts.DataDir, opts.Space) {
 				parent = nil // another database's or timeline's: its WAL end says nothing of this one

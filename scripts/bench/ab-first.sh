@@ -19,12 +19,28 @@
 # must be set; W holds the repositories and caches and is emptied per run.
 # WRAP, if set, prefixes every timed command: WRAP="chrt -f 20" runs it
 # ahead of a loaded machine's other work (docs/benchmarks.md, "Issue 18,
-# session 16").
+# session 16"). UNCHANGED=1 times, after each first backup, a second one of
+# the same data into the same repository (nothing changed: each tool finds
+# its parent itself), the page cache dropped before it too, printed as a
+# line of its own whose data column is NAME:unchanged (docs/benchmarks.md,
+# "Issue 18, session 24: the unchanged re-backup of 16 spaces").
 set -u
 : "${DATA:?} ${W:?}"
 ROUNDS=${ROUNDS:-3}
 read -ra tools <<<"${TOOLS:-old new restic}"
 mkdir -p "$W"
+# timed: one run of cmd after sync and a dropped page cache, printed as a
+# line for data $label.
+timed() {
+  sync
+  echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  read -ra wrap <<<"${WRAP:-}"
+  /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${wrap[@]}" "${cmd[@]}" >/dev/null 2>"$W/err" || echo "FAILED: $tool $label: $(tail -n 2 "$W/err")" >&2
+  read -r wall u s rss <"$W/time"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $((round + 1)) "$label" "$tool" "$wall" \
+    "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')" "$u" "$s" "$load" "$(du -sb "$r" | cut -f1)" "$rss"
+}
 for ((round = 0; round < ROUNDS; round++)); do
   for pair in $DATA; do
     name=${pair%%=*} dir=${pair#*=}
@@ -50,14 +66,12 @@ for ((round = 0; round < ROUNDS; round++)); do
             cmd=("$bin" backup --repo "$r" --no-progress "$dir")
           fi ;;
       esac
-      sync
-      echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-      load=$(cut -d' ' -f1 /proc/loadavg)
-      read -ra wrap <<<"${WRAP:-}"
-      /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${wrap[@]}" "${cmd[@]}" >/dev/null 2>"$W/err" || echo "FAILED: $tool $name: $(tail -n 2 "$W/err")" >&2
-      read -r wall u s rss <"$W/time"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $((round + 1)) "$name" "$tool" "$wall" \
-        "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')" "$u" "$s" "$load" "$(du -sb "$r" | cut -f1)" "$rss"
+      label=$name
+      timed
+      if [ "${UNCHANGED:-0}" = 1 ]; then
+        label=$name:unchanged
+        timed
+      fi
     done
   done
 done
