@@ -224,6 +224,7 @@ func (s *State) ltRemove(i uint32, id []byte) {
 // stream could not be), which halves the pass's wall time at the end of a
 // backup's replay.
 func (s *State) ltScratch() (ltHash, error) {
+	s.materialize()
 	order := make([]ltRec, 0, len(s.ids))
 	for id, i := range s.ids {
 		order = append(order, ltRec{id, i})
