@@ -520,7 +520,7 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 		nInSeg: v.nInSeg, compacted: v.compacted, marked: v.marked, have: v.have, vSeq: v.lastSeq, vTS: v.lastTS,
 		lastSeq: s.lastSeq, lastTS: s.lastTS, applied: s.applied}
 	if s.lt != nil {
-		if s.lt.err != nil {
+		if s.ltFlush(); s.lt.err != nil {
 			return nil, s.lt.err
 		}
 		acc := s.lt.acc

@@ -241,6 +241,7 @@ func (s *State) release(sl *slot) {
 	switch {
 	case blk.mapped != 0:
 		if blk.refs == 0 {
+			s.ltFlush() // pending old payloads may lie in it
 			s.maps.unmap(int(blk.mapped - 1))
 			blk.b, blk.mapped = nil, 0
 		}
