@@ -163,6 +163,7 @@ type ltState struct {
 	// together, and pids their records' ids, one after the other.
 	pending []ltPending
 	pids    []byte
+	pbytes  int // the pending payloads' bytes
 }
 
 // ltPending is an old payload to subtract: n bytes at off in mapped block
@@ -173,9 +174,13 @@ type ltPending struct {
 	id0, id1    uint32
 }
 
-// ltBatch is how many old payloads ltRemove leaves pending before they are
-// read (ltFlush): a day of 1,000 entries in a space reads them at once.
-const ltBatch = 4096
+// ltBatch and ltBatchBytes bound the old payloads ltRemove leaves pending
+// before they are read (ltFlush), in number and in bytes (the buffer they
+// are read into): a day of 1,000 entries in a space reads them at once.
+const (
+	ltBatch      = 4096
+	ltBatchBytes = 8 << 20
+)
 
 // TrackLtHash makes s maintain the version-2 digest (DigestKindLtHash) as
 // entries are applied, so that DigestOf(DigestKindLtHash) costs no pass over
@@ -214,7 +219,7 @@ func (s *State) ltRemove(i uint32, id []byte) {
 		id0 := uint32(len(lt.pids))
 		lt.pids = append(lt.pids, id...)
 		lt.pending = append(lt.pending, ltPending{blk: sl.block, off: sl.off, n: sl.n, id0: id0, id1: uint32(len(lt.pids))})
-		if len(lt.pending) >= ltBatch {
+		if lt.pbytes += int(sl.n); len(lt.pending) >= ltBatch || lt.pbytes >= ltBatchBytes {
 			s.ltFlush()
 		}
 		return
@@ -277,10 +282,7 @@ func (s *State) ltFlush() {
 		}
 		s.ltSub(data, lt.pids[p.id0:p.id1])
 	}
-	lt.pending, lt.pids = ps[:0], lt.pids[:0]
-	if cap(lt.buf) > 1<<20 {
-		lt.buf = nil // a large day's: not kept for the State's life
-	}
+	lt.pending, lt.pids, lt.pbytes = ps[:0], lt.pids[:0], 0
 }
 
 // ltScratch computes the version-2 accumulator of the live records with one

@@ -104,12 +104,12 @@ func resumeLt(t *testing.T, dir string, cp *Checkpoint) (*State, *Checkpoint, bo
 // digests (version 2 tracked, version 1 over the whole state) and every
 // read of the State are a full replay's, day after day.
 func TestResumeFromSortedCheckpoint(t *testing.T) {
-	es := dayEntries(3, 6000)
+	es := dayEntries(3, 20000)
 	dir := t.TempDir()
 	writeLog(t, dir, 64<<10, es[:2500])
 	s, cp, _ := resumeLt(t, dir, nil)
 	s.Close()
-	for _, end := range []int{2501, 2600, 3400, 3401, 6000} {
+	for _, end := range []int{2501, 2600, 3400, 3401, 6000, 20000} {
 		day := es[cpEnd(cp):end]
 		writeLog(t, dir, 64<<10, day)
 		back := roundTrip(t, cp)
