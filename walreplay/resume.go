@@ -14,7 +14,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/zeebo/blake3"
+	"memento/chunk"
 )
 
 // Resumable replay. A replay of a whole log reads and checksums every
@@ -73,12 +73,12 @@ type ckSeg struct {
 // A checkpoint's live records are kept encoded, as the file holds them
 // (ckRecFixed bytes after each id): one per live record, its payload in
 // segment seg at offset off, n bytes long, last written by entry seq at
-// ts. Log.checkpoint encodes them straight from the State's id map and
-// State.load decodes them straight into it: a space of 31,000 records
-// (s16x) used to build them as a slice of ckRec (one more copy of every
-// record, ~1.5 MB, and their ids re-allocated by ParseCheckpoint) on both
-// sides, then encode that into a buffer regrown by append
-// (docs/benchmarks.md, issue 18, session 23).
+// ts, in strictly ascending bytewise order of id (since session 24 of issue
+// 18; earlier checkpoints are in the id map's order, which ParseCheckpoint
+// tells). A State resumed from sorted records keeps them encoded as its
+// base and takes out only those the appended entries touch (ckBase);
+// Log.checkpoint merges the rest, as they are, with the State's id map's,
+// sorted (docs/benchmarks.md, issue 18, sessions 23 and 24).
 //
 //	u16 len(id), id, u32 seg, u32 off, u32 n, u64 seq, i64 ts
 const ckRecFixed = 4 + 4 + 4 + 8 + 8
@@ -655,10 +655,16 @@ func (a ckKey) compare(b ckKey) int {
 	return strings.Compare(a.id, b.id)
 }
 
+// radixMax is the most keys sortKeys sorts by radix, whose second array of
+// keys (32 bytes a key) would add ~13 MB to a replay from the start of a
+// space of 400,000 records (wal-heavy at 10 GiB), where the peak RSS is
+// bounded; more are sorted in place.
+const radixMax = 1 << 16
+
 // sortKeys sorts x in ascending id order and returns it (in x's memory or
 // in a slice of its size).
 func sortKeys(x []ckKey) []ckKey {
-	if len(x) < 256 {
+	if len(x) < 256 || len(x) > radixMax {
 		slices.SortFunc(x, ckKey.compare)
 		return x
 	}
@@ -728,7 +734,8 @@ func idMatches(p []byte, id string) bool {
 }
 
 // MarshalBinary encodes c; the encoding ends with its BLAKE3-256, which
-// ParseCheckpoint checks.
+// ParseCheckpoint checks (chunk.Sum256: sixteen chunks at a time with
+// AVX-512, ~2x github.com/zeebo/blake3 on a checkpoint's megabytes).
 //
 // The encoding of a checkpoint Log.checkpoint made is written in place
 // around its records, in the buffer they were encoded into (room for the
@@ -737,12 +744,12 @@ func idMatches(p []byte, id string) bool {
 func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	if h, e := c.headerSize(), len(c.enc)-32-len(c.recs); c.enc != nil && h <= e && &c.enc[e] == unsafe.SliceData(c.recs) {
 		b := c.appendHeader(c.enc[e-h : e-h : len(c.enc)])[:h+len(c.recs)]
-		sum := blake3.Sum256(b)
+		sum := chunk.Sum256(b)
 		return append(b, sum[:]...), nil
 	}
 	b := c.appendHeader(make([]byte, 0, c.size()))
 	b = append(b, c.recs...)
-	sum := blake3.Sum256(b)
+	sum := chunk.Sum256(b)
 	return append(b, sum[:]...), nil
 }
 
@@ -819,7 +826,7 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, errCheckpointFormat
 	}
 	body, sum := b[:len(b)-32], b[len(b)-32:]
-	if s := blake3.Sum256(body); !bytes.Equal(s[:], sum) {
+	if s := chunk.Sum256(body); !bytes.Equal(s[:], sum) {
 		return nil, errCheckpointFormat
 	}
 	d := &ckDecoder{b: body[len(checkpointMagic):]}

@@ -233,7 +233,7 @@ func TestParseCheckpointSortedDuplicate(t *testing.T) {
 // sharing one.
 func TestSortKeys(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 255, 256, 3000} {
+	for _, n := range []int{0, 1, 255, 256, 3000, radixMax + 1} {
 		ids := make([]string, 0, n)
 		seen := map[string]bool{}
 		for len(ids) < n {
