@@ -19,10 +19,7 @@ import (
 // first 8 bytes. Deleted ids are stored again later.
 func dayEntries(seed uint64, n int) []*Entry {
 	rng := rand.New(rand.NewPCG(seed, 0xda7))
-	var pool []string
-	for _, p := range []string{"a", "ab", "ab\x00", "ab\x00\x00", "abcdefg", "abcdefgh", "abcdefgh\x00", "\x00", "\x00\x00\x00\x00\x00\x00\x00\x00\x01", "zzzzzzzz"} {
-		pool = append(pool, p)
-	}
+	pool := []string{"a", "ab", "ab\x00", "ab\x00\x00", "abcdefg", "abcdefgh", "abcdefgh\x00", "\x00", "\x00\x00\x00\x00\x00\x00\x00\x00\x01", "zzzzzzzz"}
 	for i := 0; i < 40; i++ {
 		pool = append(pool, fmt.Sprintf("shared-p%d", i)) // one prefix, "shared-p"
 	}
