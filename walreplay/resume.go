@@ -14,7 +14,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"memento/chunk"
+	"github.com/zeebo/blake3"
 )
 
 // Resumable replay. A replay of a whole log reads and checksums every
@@ -734,8 +734,7 @@ func idMatches(p []byte, id string) bool {
 }
 
 // MarshalBinary encodes c; the encoding ends with its BLAKE3-256, which
-// ParseCheckpoint checks (chunk.Sum256: sixteen chunks at a time with
-// AVX-512, ~2x github.com/zeebo/blake3 on a checkpoint's megabytes).
+// ParseCheckpoint checks.
 //
 // The encoding of a checkpoint Log.checkpoint made is written in place
 // around its records, in the buffer they were encoded into (room for the
@@ -744,12 +743,12 @@ func idMatches(p []byte, id string) bool {
 func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	if h, e := c.headerSize(), len(c.enc)-32-len(c.recs); c.enc != nil && h <= e && &c.enc[e] == unsafe.SliceData(c.recs) {
 		b := c.appendHeader(c.enc[e-h : e-h : len(c.enc)])[:h+len(c.recs)]
-		sum := chunk.Sum256(b)
+		sum := blake3.Sum256(b)
 		return append(b, sum[:]...), nil
 	}
 	b := c.appendHeader(make([]byte, 0, c.size()))
 	b = append(b, c.recs...)
-	sum := chunk.Sum256(b)
+	sum := blake3.Sum256(b)
 	return append(b, sum[:]...), nil
 }
 
@@ -826,7 +825,7 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, errCheckpointFormat
 	}
 	body, sum := b[:len(b)-32], b[len(b)-32:]
-	if s := chunk.Sum256(body); !bytes.Equal(s[:], sum) {
+	if s := blake3.Sum256(body); !bytes.Equal(s[:], sum) {
 		return nil, errCheckpointFormat
 	}
 	d := &ckDecoder{b: body[len(checkpointMagic):]}
