@@ -240,8 +240,8 @@ func (s *State) ltSub(p, id []byte) {
 	lt.x.sub(&lt.acc, p)
 }
 
-// ltFlush reads the old payloads ltRemove left pending, together
-// (readBatch), in the order they lie in the segments, and subtracts them.
+// ltFlush reads the old payloads ltRemove left pending, together (the
+// State's BatchReader, or a pread each), in the order they lie in the segments, and subtracts them.
 // A payload that cannot be read so is read through its block's map.
 func (s *State) ltFlush() {
 	lt := s.lt
@@ -263,21 +263,25 @@ func (s *State) ltFlush() {
 		lt.buf = make([]byte, total)
 	}
 	buf := lt.buf[:total]
-	rs := make([]readReq, len(ps))
+	rs := make([]ReadAt, len(ps))
 	at := 0
 	for k, p := range ps {
-		rs[k] = readReq{f: s.maps.file(int(s.blocks[p.blk].mapped - 1)), off: int64(p.off), buf: buf[at : at+int(p.n) : at+int(p.n)]}
+		rs[k] = ReadAt{File: s.maps.file(int(s.blocks[p.blk].mapped - 1)), Off: int64(p.off), Buf: buf[at : at+int(p.n) : at+int(p.n)]}
 		at += int(p.n)
 	}
-	if !readBatch(rs) {
-		lt.buf = nil // the kernel may still write into it: readBatch keeps it
+	read := s.readBatch
+	if read == nil {
+		read = preadAll
+	}
+	if !read(rs) {
+		lt.buf = nil // the kernel may still write into it: the reader keeps it
 		for k := range rs {
-			rs[k].ok = false
+			rs[k].OK = false
 		}
 	}
 	for k, p := range ps {
-		data := rs[k].buf
-		if !rs[k].ok {
+		data := rs[k].Buf
+		if !rs[k].OK {
 			data = s.blocks[p.blk].b[p.off : p.off+p.n]
 		}
 		s.ltSub(data, lt.pids[p.id0:p.id1])

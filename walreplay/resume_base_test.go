@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -257,49 +255,50 @@ func TestSortKeys(t *testing.T) {
 	}
 }
 
-// readBatch fills every buffer with its file's bytes at its offset, in
-// submissions of the ring's size and more (300 reads over two files), and
-// reports a read past the end as not whole.
-func TestReadBatch(t *testing.T) {
+// A resumed replay reads the old payloads it subtracts through the
+// State's BatchReader; when the reader says it failed (false: its Bufs
+// may still be written into), the payloads are read through the segments'
+// maps instead, and the digest is right either way.
+func TestResumeBatchReader(t *testing.T) {
+	es := dayEntries(7, 6000)
 	dir := t.TempDir()
-	var files []*os.File
-	var data [][]byte
-	for i := range 2 {
-		b := make([]byte, 1<<20)
-		rng := rand.New(rand.NewPCG(uint64(i), 9))
-		for j := range b {
-			b[j] = byte(rng.Uint32())
-		}
-		path := filepath.Join(dir, fmt.Sprint(i))
-		if err := os.WriteFile(path, b, 0o600); err != nil {
+	writeLog(t, dir, 64<<10, es[:2500])
+	s, cp, _ := resumeLt(t, dir, nil)
+	s.Close()
+	writeLog(t, dir, 64<<10, es[2500:])
+	f, _, _ := resumeLt(t, dir, nil)
+	want, err := f.DigestOf(DigestKindLtHash)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, failing := range []bool{false, true} {
+		reads := 0
+		s := NewZeroCopyState()
+		if err := s.TrackLtHash(); err != nil {
 			t.Fatal(err)
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		files, data = append(files, f), append(data, b)
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	rs := make([]readReq, 300)
-	for k := range rs {
-		n := 1 + rng.IntN(5000)
-		rs[k] = readReq{f: files[k%2], off: int64(rng.IntN(1<<20 - n)), buf: make([]byte, n)}
-	}
-	rs[7].off = 1<<20 - 10 // 10 bytes left, more asked
-	if !readBatch(rs) {
-		t.Fatal("readBatch: the ring failed")
-	}
-	for k, q := range rs {
-		if k == 7 {
-			if q.ok {
-				t.Fatal("a read past the end of the file reported whole")
+		s.SetBatchReader(func(rs []ReadAt) bool {
+			reads += len(rs)
+			if failing {
+				for _, q := range rs {
+					for i := range q.Buf {
+						q.Buf[i] = 0xee // what a late read could leave
+					}
+				}
+				return false
 			}
-			continue
+			return preadAll(rs)
+		})
+		if _, _, resumed, err := mustOpenLog(t, dir).ReplayResume(context.Background(), roundTrip(t, cp), s); err != nil || !resumed {
+			t.Fatalf("failing %v: resumed %v, %v", failing, resumed, err)
 		}
-		if !q.ok || !bytes.Equal(q.buf, data[k%2][q.off:q.off+int64(len(q.buf))]) {
-			t.Fatalf("read %d (%d bytes at %d): ok %v, bytes equal %v", k, len(q.buf), q.off, q.ok, bytes.Equal(q.buf, data[k%2][q.off:q.off+int64(len(q.buf))]))
+		if reads == 0 {
+			t.Fatalf("failing %v: the BatchReader read nothing", failing)
 		}
+		if d, err := s.DigestOf(DigestKindLtHash); err != nil || d != want {
+			t.Fatalf("failing %v: version-2 digest %x, %v; want %x", failing, d, err, want)
+		}
+		s.Close()
 	}
 }

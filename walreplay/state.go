@@ -72,6 +72,9 @@ type State struct {
 	resumed   bool
 
 	lt *ltState // the version-2 digest, when tracked (TrackLtHash)
+	// readBatch reads the old payloads ltFlush subtracts (SetBatchReader);
+	// nil: one pread each.
+	readBatch BatchReader
 
 	// base, in a State resumed from a sorted Checkpoint, holds the
 	// checkpoint's records the replay has not touched (resume.go): a record

@@ -1,6 +1,6 @@
 //go:build linux
 
-package walreplay
+package backup
 
 import (
 	"runtime"
@@ -12,17 +12,24 @@ import (
 	"golang.org/x/sys/unix"
 
 	"memento/repo/uring"
+	"memento/walreplay"
 )
 
-// batchRing is the io_uring size of readBatch: reads submitted at once.
-const batchRing = 256
+// walBatchRing is the io_uring size of readWALBatch: reads submitted at
+// once.
+const walBatchRing = 256
 
-// ringStalls bounds the retries of an io_uring_enter that returns EAGAIN or
-// EBUSY (each after 1 ms) before the batch is read with pread instead.
-const ringStalls = 50
+// walBatchMin is the fewest reads readWALBatch gives to an io_uring: fewer
+// go with pread (a ring costs a setup and two maps).
+const walBatchMin = 16
 
-// readBatch fills each request's buf from its file at its offset and sets
-// its ok when the read was whole. The reads go to the kernel together
+// walBatchReader is the walreplay.BatchReader of a backup's replays:
+// readWALBatch.
+func walBatchReader() walreplay.BatchReader { return readWALBatch }
+
+// readWALBatch fills each request's Buf from its File at its Off and sets
+// its OK when the read was whole (a walreplay.BatchReader: the old payloads
+// of the records a resumed replay's appended entries update or delete). The reads go to the kernel together
 // through an io_uring (IORING_OP_READ: Linux 5.6 and later), so that on a
 // cold page cache the kernel starts them inside one block plug: a backup
 // after a day read the old payloads of 16 spaces' updated records with
@@ -31,11 +38,13 @@ const ringStalls = 50
 // (docs/benchmarks.md, issue 18, session 24). Reads the ring could not do,
 // or a kernel without it, are done with pread; ok stays false only for a
 // read that failed both ways. It returns false when a failed ring may
-// still write into the bufs: the caller must not reuse them (readBatch
-// keeps them from the garbage collector for good).
-func readBatch(rs []readReq) bool {
-	if len(rs) >= batchMin {
-		if ring, err := uring.Setup(batchRing); err == nil {
+// still write into the Bufs: the caller must not reuse them (readWALBatch
+// keeps them from the garbage collector for good). The ring's submit and
+// reap loop is ringRead's own: fileRing's reads at the file position
+// (RW_CUR_POS) and its linked closes do not fit reads at given offsets.
+func readWALBatch(rs []walreplay.ReadAt) bool {
+	if len(rs) >= walBatchMin {
+		if ring, err := uring.Setup(walBatchRing); err == nil {
 			if ring.Features&uring.FeatCurPos != 0 { // IORING_OP_READ came with it (5.6)
 				if !ringRead(ring, rs) {
 					never := make(chan struct{}) // never closed: parks for good
@@ -50,23 +59,28 @@ func readBatch(rs []readReq) bool {
 			ring.Close()
 		}
 	}
-	preadAll(rs)
+	for i := range rs {
+		if q := &rs[i]; !q.OK {
+			n, err := q.File.ReadAt(q.Buf, q.Off)
+			q.OK = err == nil && n == len(q.Buf)
+		}
+	}
 	return true
 }
 
 // ringRead runs rs's reads on r, up to its size at a time, and sets ok for
 // the whole ones. It returns false when io_uring_enter failed with reads
 // taken and not waited for.
-func ringRead(r *uring.Ring, rs []readReq) bool {
+func ringRead(r *uring.Ring, rs []walreplay.ReadAt) bool {
 	for start := 0; start < len(rs); {
 		n := min(len(rs)-start, int(r.Entries))
 		tail := atomic.LoadUint32(r.SQTail)
 		for k := start; k < start+n; k++ {
 			q := &rs[k]
 			s := r.SQE(tail)
-			*s = uring.SQE{Opcode: uring.OpRead, FD: int32(q.f.Fd()), Off: uint64(q.off), Len: uint32(len(q.buf)), UserData: uint64(k)}
-			if len(q.buf) > 0 {
-				s.Addr = uint64(uintptr(unsafe.Pointer(&q.buf[0])))
+			*s = uring.SQE{Opcode: uring.OpRead, FD: int32(q.File.Fd()), Off: uint64(q.Off), Len: uint32(len(q.Buf)), UserData: uint64(k)}
+			if len(q.Buf) > 0 {
+				s.Addr = uint64(uintptr(unsafe.Pointer(&q.Buf[0])))
 			}
 			tail++
 		}
@@ -94,7 +108,7 @@ func ringRead(r *uring.Ring, rs []readReq) bool {
 		for end := head + want; head != end; head++ {
 			c := r.CQE(head)
 			q := &rs[c.UserData]
-			q.ok = int(c.Res) == len(q.buf)
+			q.OK = int(c.Res) == len(q.Buf)
 		}
 		atomic.StoreUint32(r.CQHead, head)
 		start += n
