@@ -156,9 +156,31 @@ func (x *ltExpander) expandKey(k *[32]byte) *ltHash {
 type ltState struct {
 	acc ltHash
 	x   ltExpander
-	buf []byte // an old payload read with pread
+	buf []byte // old payloads read back (ltFlush)
 	err error  // the first old payload that was not its record's
+
+	// pending are the old payloads ltRemove left for ltFlush to read
+	// together, and pids their records' ids, one after the other.
+	pending []ltPending
+	pids    []byte
+	pbytes  int // the pending payloads' bytes
 }
+
+// ltPending is an old payload to subtract: n bytes at off in mapped block
+// blk (a segment file, which is only appended to: the bytes stay), of the
+// record whose id is pids[id0:id1].
+type ltPending struct {
+	blk, off, n uint32
+	id0, id1    uint32
+}
+
+// ltBatch and ltBatchBytes bound the old payloads ltRemove leaves pending
+// before they are read (ltFlush), in number and in bytes (the buffer they
+// are read into): a day of 1,000 entries in a space reads them at once.
+const (
+	ltBatch      = 4096
+	ltBatchBytes = 8 << 20
+)
 
 // TrackLtHash makes s maintain the version-2 digest (DigestKindLtHash) as
 // entries are applied, so that DigestOf(DigestKindLtHash) costs no pass over
@@ -183,25 +205,32 @@ func (s *State) TrackLtHash() error {
 func (s *State) ltAdd(p []byte) { s.lt.x.add(&s.lt.acc, p) }
 
 // ltRemove subtracts slot i's record, of id, from the tracked digest. Its
-// payload is read again (with pread when its segment is mapped: the pages of
-// a segment the walk is done with were dropped) and checked to be a record of
-// id: in a State resumed from a Checkpoint the payload lies where the
-// checkpoint said, which DigestOf then reports stale when it is not.
+// payload is read again, with pread when its segment is mapped (the pages
+// of a segment the walk is done with were dropped), and checked to be a
+// record of id: in a State resumed from a Checkpoint the payload lies where
+// the checkpoint said, which DigestOf then reports stale when it is not.
+// The reads of mapped payloads are left pending and done together
+// (ltFlush), before anything reads the accumulator and before their block
+// is unmapped: the sum does not depend on the order.
 func (s *State) ltRemove(i uint32, id []byte) {
 	lt := s.lt
-	n := int(s.slots[i].n)
-	var p []byte
-	if n <= 1<<20 {
-		if cap(lt.buf) < n {
-			lt.buf = make([]byte, n, max(n, 16<<10))
+	sl := &s.slots[i]
+	if b := &s.blocks[sl.block]; b.mapped != 0 && sl.n <= 1<<20 && s.maps.file(int(b.mapped-1)) != nil {
+		id0 := uint32(len(lt.pids))
+		lt.pids = append(lt.pids, id...)
+		lt.pending = append(lt.pending, ltPending{blk: sl.block, off: sl.off, n: sl.n, id0: id0, id1: uint32(len(lt.pids))})
+		if lt.pbytes += int(sl.n); len(lt.pending) >= ltBatch || lt.pbytes >= ltBatchBytes {
+			s.ltFlush()
 		}
-		if s.readPayload(i, lt.buf[:n]) {
-			p = lt.buf[:n]
-		}
+		return
 	}
-	if p == nil {
-		p = s.payload(i)
-	}
+	s.ltSub(s.payload(i), id)
+}
+
+// ltSub subtracts the old payload p of the record id from the tracked
+// digest, or notes that p is not a record of id.
+func (s *State) ltSub(p, id []byte) {
+	lt := s.lt
 	if !idMatches(p, string(id)) {
 		if lt.err == nil {
 			lt.err = ErrCheckpointStale
@@ -209,6 +238,55 @@ func (s *State) ltRemove(i uint32, id []byte) {
 		return
 	}
 	lt.x.sub(&lt.acc, p)
+}
+
+// ltFlush reads the old payloads ltRemove left pending, together (the
+// State's BatchReader, or a pread each), in the order they lie in the segments, and subtracts them.
+// A payload that cannot be read so is read through its block's map.
+func (s *State) ltFlush() {
+	lt := s.lt
+	if lt == nil || len(lt.pending) == 0 {
+		return
+	}
+	ps := lt.pending
+	slices.SortFunc(ps, func(a, b ltPending) int {
+		if a.blk != b.blk {
+			return cmp.Compare(a.blk, b.blk)
+		}
+		return cmp.Compare(a.off, b.off)
+	})
+	total := 0
+	for _, p := range ps {
+		total += int(p.n)
+	}
+	if cap(lt.buf) < total {
+		lt.buf = make([]byte, total)
+	}
+	buf := lt.buf[:total]
+	rs := make([]ReadAt, len(ps))
+	at := 0
+	for k, p := range ps {
+		rs[k] = ReadAt{File: s.maps.file(int(s.blocks[p.blk].mapped - 1)), Off: int64(p.off), Buf: buf[at : at+int(p.n) : at+int(p.n)]}
+		at += int(p.n)
+	}
+	read := s.readBatch
+	if read == nil {
+		read = preadAll
+	}
+	if !read(rs) {
+		lt.buf = nil // the kernel may still write into it: the reader keeps it
+		for k := range rs {
+			rs[k].OK = false
+		}
+	}
+	for k, p := range ps {
+		data := rs[k].Buf
+		if !rs[k].OK {
+			data = s.blocks[p.blk].b[p.off : p.off+p.n]
+		}
+		s.ltSub(data, lt.pids[p.id0:p.id1])
+	}
+	lt.pending, lt.pids, lt.pbytes = ps[:0], lt.pids[:0], 0
 }
 
 // ltScratch computes the version-2 accumulator of the live records with one
@@ -224,6 +302,7 @@ func (s *State) ltRemove(i uint32, id []byte) {
 // stream could not be), which halves the pass's wall time at the end of a
 // backup's replay.
 func (s *State) ltScratch() (ltHash, error) {
+	s.materialize()
 	order := make([]ltRec, 0, len(s.ids))
 	for id, i := range s.ids {
 		order = append(order, ltRec{id, i})
@@ -361,6 +440,7 @@ func (s *State) DigestOf(kind string) ([32]byte, error) {
 		return s.DigestVerified()
 	case DigestKindLtHash:
 		if s.lt != nil {
+			s.ltFlush()
 			if s.lt.err != nil {
 				return [32]byte{}, s.lt.err
 			}
@@ -394,7 +474,10 @@ func DigestKindName(kind string) string {
 // the next replay resumes with it. It does nothing when c already has one or
 // s has none (or a stale one).
 func (c *Checkpoint) AdoptLtHash(s *State) {
-	if c == nil || c.lt != nil || s.lt == nil || s.lt.err != nil {
+	if c == nil || c.lt != nil || s.lt == nil {
+		return
+	}
+	if s.ltFlush(); s.lt.err != nil {
 		return
 	}
 	acc := s.lt.acc

@@ -2,12 +2,16 @@ package walreplay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"unsafe"
 
 	"github.com/zeebo/blake3"
@@ -69,12 +73,12 @@ type ckSeg struct {
 // A checkpoint's live records are kept encoded, as the file holds them
 // (ckRecFixed bytes after each id): one per live record, its payload in
 // segment seg at offset off, n bytes long, last written by entry seq at
-// ts. Log.checkpoint encodes them straight from the State's id map and
-// State.load decodes them straight into it: a space of 31,000 records
-// (s16x) used to build them as a slice of ckRec (one more copy of every
-// record, ~1.5 MB, and their ids re-allocated by ParseCheckpoint) on both
-// sides, then encode that into a buffer regrown by append
-// (docs/benchmarks.md, issue 18, session 23).
+// ts, in strictly ascending bytewise order of id (since session 24 of issue
+// 18; earlier checkpoints are in the id map's order, which ParseCheckpoint
+// tells). A State resumed from sorted records keeps them encoded as its
+// base and takes out only those the appended entries touch (ckBase);
+// Log.checkpoint merges the rest, as they are, with the State's id map's,
+// sorted (docs/benchmarks.md, issue 18, sessions 23 and 24).
 //
 //	u16 len(id), id, u32 seg, u32 off, u32 n, u64 seq, i64 ts
 const ckRecFixed = 4 + 4 + 4 + 8 + 8
@@ -119,6 +123,10 @@ type Checkpoint struct {
 	// held until a State loads them.
 	recs  []byte
 	nrecs int
+	// sorted: the records are in strictly ascending id order (every
+	// checkpoint Log.checkpoint makes; ParseCheckpoint checks it, as older
+	// binaries wrote them in the id map's order, which loads the slow way).
+	sorted bool
 	// enc, for a checkpoint Log.checkpoint made, is the buffer its records
 	// were encoded into, with room for the header before them (and the
 	// version-2 digest's accumulator, which AdoptLtHash may add) and for
@@ -304,25 +312,42 @@ func rangeCRC(path string, crc uint32, from, to int64) (uint32, error) {
 // segments they lie in, and positions v where cp's replay stopped. The last
 // covered segment is mapped whole as it is now, for the walk to go on
 // reading it.
+//
+// The records of a sorted checkpoint stay encoded, as the State's base
+// (ckBase): the replay moves into the id map only those the day's entries
+// update or delete, and Log.checkpoint merges the rest into the next
+// checkpoint as they are. A space of 31,000 records (s16x) whose day
+// touches ~1,000 used to insert all of them into the map (an id string
+// each) and walk the map again for the next checkpoint (docs/benchmarks.md,
+// issue 18, session 24). An unsorted checkpoint (written by an older
+// binary) is loaded into the map whole.
 func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 	if s.lt != nil && cp.lt == nil {
 		return errors.New("checkpoint: no version-2 digest")
 	}
 	k := len(cp.segs) - 1
-	blk := make([]int, k+1)
-	need := make([]bool, k+1)
-	need[k] = true
+	blk := make([]int32, k+1)
+	refs := make([]int32, k+1) // records in each segment
+	var at []uint32
+	if cp.sorted {
+		at = make([]uint32, 0, cp.nrecs+1)
+	}
+	var live int64
 	for i, b := 0, cp.recs; i < cp.nrecs; i++ {
+		if at != nil {
+			at = append(at, uint32(len(cp.recs)-len(b)))
+		}
 		var seg, off, n uint32
 		_, seg, off, n, _, _, b = ckRecAt(b)
 		if int(seg) > k || int64(off)+int64(n) > cp.segs[seg].size || n == 0 {
 			return errors.New("checkpoint: record out of its segment")
 		}
-		need[seg] = true
+		refs[seg]++
+		live += int64(n)
 	}
 	for j := 0; j <= k; j++ {
 		blk[j] = -1
-		if !need[j] {
+		if refs[j] == 0 && j != k {
 			continue
 		}
 		size := cp.segs[j].size
@@ -344,40 +369,141 @@ func (s *State) load(l *Log, cp *Checkpoint, v *validator) error {
 		if j < k {
 			s.blocks[b].refs-- // mapSegment's reference is the walk's
 		}
-		blk[j] = b
+		blk[j] = int32(b)
 	}
 	if blk[k] >= 0 {
-		s.resumeSeg, s.resumeBlk = k+1, blk[k]
+		s.resumeSeg, s.resumeBlk = k+1, int(blk[k])
 	}
-	// Sized once for the records and the day's new ones after them (it was
-	// grown from empty: ~15 rehashes of every id).
-	s.slots = make([]slot, 0, cp.nrecs+cp.nrecs/8)
-	s.ids = make(map[string]uint32, cp.nrecs+cp.nrecs/8)
-	for i, rb := 0, cp.recs; i < cp.nrecs; i++ {
-		id, seg, off, n, seq, ts, rest := ckRecAt(rb)
-		rb = rest
-		b := blk[seg]
-		// The id copied (rb is the checkpoint file's bytes); one lookup,
-		// a duplicate seen by the map's size.
-		if s.ids[string(id)] = uint32(len(s.slots)); len(s.ids) != len(s.slots)+1 || b < 0 {
-			return errors.New("checkpoint: bad record")
+	if cp.sorted {
+		for j, n := range refs {
+			if n > 0 {
+				if blk[j] < 0 {
+					return errors.New("checkpoint: bad record")
+				}
+				s.blocks[blk[j]].refs += n
+			}
 		}
-		s.slots = append(s.slots, slot{block: uint32(b), off: off, n: n, seq: seq, ts: ts})
-		s.blocks[b].refs++
-		s.live += int64(n)
+		s.base = &ckBase{recs: cp.recs, at: append(at, uint32(len(cp.recs))), blk: blk,
+			gone: make([]uint64, (cp.nrecs+63)/64), n: cp.nrecs, bytes: len(cp.recs)}
+		// Room for what a day's entries take out of the base and add.
+		hint := cp.nrecs/16 + 64
+		s.slots = make([]slot, 0, hint)
+		s.ids = make(map[string]uint32, hint)
+		s.live += live
+	} else {
+		// Sized once for the records and the day's new ones after them (it
+		// was grown from empty: ~15 rehashes of every id).
+		s.slots = make([]slot, 0, cp.nrecs+cp.nrecs/8)
+		s.ids = make(map[string]uint32, cp.nrecs+cp.nrecs/8)
+		for i, rb := 0, cp.recs; i < cp.nrecs; i++ {
+			id, seg, off, n, seq, ts, rest := ckRecAt(rb)
+			rb = rest
+			b := blk[seg]
+			// The id copied (rb is the checkpoint file's bytes); one lookup,
+			// a duplicate seen by the map's size.
+			if s.ids[string(id)] = uint32(len(s.slots)); len(s.ids) != len(s.slots)+1 || b < 0 {
+				return errors.New("checkpoint: bad record")
+			}
+			s.slots = append(s.slots, slot{block: uint32(b), off: off, n: n, seq: seq, ts: ts})
+			s.blocks[b].refs++
+			s.live += int64(n)
+		}
 	}
 	s.lastSeq, s.lastTS, s.applied, s.resumed = cp.lastSeq, cp.lastTS, cp.applied, true
 	if s.lt != nil {
 		s.lt.acc = *cp.lt
 	}
-	// The records now live in s: drop cp's copy, which is as large, while
-	// the replay goes on (a checkpoint is resumed from once).
+	// The records now live in s (or are its base): a checkpoint is resumed
+	// from once.
 	cp.recs, cp.nrecs, cp.consumed = nil, 0, true
 	last := cp.segs[k]
 	v.startSegment(last.name, last.firstSeq)
 	v.nInSeg, v.compacted, v.marked = cp.nInSeg, cp.compacted, cp.marked
 	v.have, v.lastSeq, v.lastTS = cp.have, cp.vSeq, cp.vTS
 	return nil
+}
+
+// ckBase is a resumed State's records that no entry has updated or
+// deleted since the checkpoint, as the checkpoint encodes them, in strictly
+// ascending id order (ParseCheckpoint checked it). A record leaves the base
+// for the State's id map (promote) when an entry names it: the ids in the
+// map and the records in the base are disjoint, and together the state.
+type ckBase struct {
+	recs  []byte   // the checkpoint's encoded records
+	at    []uint32 // where record j starts in recs (one more: len(recs))
+	blk   []int32  // the block each checkpoint segment is mapped as
+	gone  []uint64 // a bit per record: promoted (or deleted since)
+	n     int      // records still in the base
+	bytes int      // their encoded size
+}
+
+// id returns record j's id.
+func (b *ckBase) id(j int) []byte {
+	r := b.recs[b.at[j]:]
+	return r[2 : 2+int(le.Uint16(r))]
+}
+
+func (b *ckBase) has(j int) bool { return b.gone[j>>6]&(1<<(j&63)) == 0 }
+
+// search returns the index of id's record, if the base has it (gone or
+// not).
+func (b *ckBase) search(id []byte) (int, bool) {
+	lo, hi := 0, len(b.at)-1
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch c := bytes.Compare(b.id(m), id); {
+		case c == 0:
+			return m, true
+		case c < 0:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return lo, false
+}
+
+// promote moves id's record from the base into the id map and returns its
+// slot (false: the base does not hold it). The block's reference the base
+// counted for it is the slot's now.
+func (s *State) promote(id []byte) (uint32, bool) {
+	b := s.base
+	j, ok := b.search(id)
+	if !ok || !b.has(j) {
+		return 0, false
+	}
+	b.gone[j>>6] |= 1 << (j & 63)
+	b.n--
+	b.bytes -= int(b.at[j+1] - b.at[j])
+	_, seg, off, n, seq, ts, _ := ckRecAt(b.recs[b.at[j]:])
+	i := s.newSlot()
+	s.slots[i] = slot{block: uint32(b.blk[seg]), off: off, n: n, seq: seq, ts: ts}
+	s.ids[string(id)] = i
+	return i, true
+}
+
+// materialize moves every record left in the base into the id map, for
+// the methods that read the whole map (Each, Digest, Payload, ...).
+func (s *State) materialize() {
+	b := s.base
+	if b == nil {
+		return
+	}
+	s.base = nil
+	ids := make(map[string]uint32, len(s.ids)+b.n+b.n/8)
+	for id, i := range s.ids {
+		ids[id] = i
+	}
+	s.ids = ids
+	s.slots = slices.Grow(s.slots, b.n)
+	for j := 0; j+1 < len(b.at); j++ {
+		if !b.has(j) {
+			continue
+		}
+		id, seg, off, n, seq, ts, _ := ckRecAt(b.recs[b.at[j]:])
+		s.slots = append(s.slots, slot{block: uint32(b.blk[seg]), off: off, n: n, seq: seq, ts: ts})
+		s.ids[string(id)] = uint32(len(s.slots) - 1)
+	}
 }
 
 // checkpoint describes s, a zero-copy State that replayed all of l, for a
@@ -394,7 +520,7 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 		nInSeg: v.nInSeg, compacted: v.compacted, marked: v.marked, have: v.have, vSeq: v.lastSeq, vTS: v.lastTS,
 		lastSeq: s.lastSeq, lastTS: s.lastTS, applied: s.applied}
 	if s.lt != nil {
-		if s.lt.err != nil {
+		if s.ltFlush(); s.lt.err != nil {
 			return nil, s.lt.err
 		}
 		acc := s.lt.acc
@@ -443,10 +569,20 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 		return nil, err
 	}
 	cp.tailCRC = crc
-	// Encoded straight from the id map, into a buffer of the exact size.
+	// Encoded in ascending id order, into a buffer of the exact size: the
+	// id map's records, sorted, merged with the base's (records no entry
+	// touched since the last checkpoint), which are copied as they are
+	// (their segments are the same: Fits checked).
+	ids := make([]ckKey, 0, len(s.ids))
 	size := 0
-	for id := range s.ids {
+	for id, i := range s.ids {
+		ids = append(ids, ckKey{idPrefix(id), id, i})
 		size += ckRecSize(id)
+	}
+	ids = sortKeys(ids)
+	base := s.base
+	if base != nil {
+		size += base.bytes
 	}
 	// Room before the records for the header, with the accumulator
 	// AdoptLtHash may add, and for the sum after them (MarshalBinary).
@@ -456,9 +592,29 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 	}
 	enc := make([]byte, hdr+size+32)
 	recs := enc[hdr : hdr+size : hdr+size]
-	at := 0
-	for id, i := range s.ids {
-		sl := &s.slots[i]
+	at, j := 0, 0
+	// copyBase copies the base's records before id (all of them: "") in
+	// runs.
+	copyBase := func(id string) {
+		if base == nil {
+			return
+		}
+		last := len(base.at) - 1
+		for j < last && (id == "" || string(base.id(j)) < id) {
+			from := j
+			for j < last && base.has(j) && (id == "" || string(base.id(j)) < id) {
+				j++
+			}
+			at += copy(recs[at:], base.recs[base.at[from]:base.at[j]])
+			for j < last && !base.has(j) {
+				j++
+			}
+		}
+	}
+	for _, k := range ids {
+		id := k.id
+		copyBase(id)
+		sl := &s.slots[k.slot]
 		b := &s.blocks[sl.block]
 		if b.mapped == 0 || b.seg == 0 {
 			return nil, errors.New("a record was copied, not mapped")
@@ -473,8 +629,86 @@ func (l *Log) checkpoint(s *State, v *validator, lastSeg int, lastOff int64, kno
 		le.PutUint64(f[20:], uint64(sl.ts))
 		at += len(r)
 	}
-	cp.recs, cp.nrecs, cp.enc = recs, len(s.ids), enc
+	copyBase("")
+	if at != size {
+		return nil, errors.New("checkpoint: records and base disagree")
+	}
+	cp.recs, cp.nrecs, cp.enc, cp.sorted = recs, s.Len(), enc, true
 	return cp, nil
+}
+
+// ckKey is a State's id as Log.checkpoint sorts them: by their first 8
+// bytes as a number (a radix sort), then ids of the same prefix by
+// comparing them. A replay from the start sorts every id: 31,000 random
+// ids took 9-18 ms with slices.Sort, ~4 ms so (docs/benchmarks.md, issue
+// 18, session 24).
+type ckKey struct {
+	prefix uint64
+	id     string
+	slot   uint32
+}
+
+func (a ckKey) compare(b ckKey) int {
+	if a.prefix != b.prefix {
+		return cmp.Compare(a.prefix, b.prefix)
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// radixMax is the most keys sortKeys sorts by radix, whose second array of
+// keys (32 bytes a key) would add ~13 MB to a replay from the start of a
+// space of 400,000 records (wal-heavy at 10 GiB), where the peak RSS is
+// bounded; more are sorted in place.
+const radixMax = 1 << 16
+
+// sortKeys sorts x in ascending id order and returns it (in x's memory or
+// in a slice of its size).
+func sortKeys(x []ckKey) []ckKey {
+	if len(x) < 256 || len(x) > radixMax {
+		slices.SortFunc(x, ckKey.compare)
+		return x
+	}
+	// Least significant byte first, stable: a pass per byte of the prefix
+	// that differs between the keys.
+	tmp := make([]ckKey, len(x))
+	for shift := uint(0); shift < 64; shift += 8 {
+		var at [257]int
+		for i := range x {
+			at[int(byte(x[i].prefix>>shift))+1]++
+		}
+		if at[int(byte(x[0].prefix>>shift))+1] == len(x) {
+			continue
+		}
+		for d := 1; d < len(at); d++ {
+			at[d] += at[d-1]
+		}
+		for i := range x {
+			d := byte(x[i].prefix >> shift)
+			tmp[at[d]] = x[i]
+			at[d]++
+		}
+		x, tmp = tmp, x
+	}
+	// Runs of one prefix, by the whole id.
+	for i := 0; i < len(x); {
+		j := i + 1
+		for j < len(x) && x[j].prefix == x[i].prefix {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(x[i:j], ckKey.compare)
+		}
+		i = j
+	}
+	return x
+}
+
+// idPrefix is the first 8 bytes of id (zeros after a shorter one), big
+// endian: the order of prefixes is the ids' bytewise order, or equal.
+func idPrefix(id string) uint64 {
+	var b [8]byte
+	copy(b[:], id)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // DigestVerified is Digest for a State that may have been resumed from a
@@ -625,10 +859,17 @@ func ParseCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, errCheckpointFormat
 	}
 	recs := d.b
+	var prev []byte
+	sorted := true
 	for i := uint32(0); i < nr && d.err == nil; i++ {
-		d.bytes(int(le.Uint16(d.bytes(2))) + ckRecFixed)
+		r := d.bytes(int(le.Uint16(d.bytes(2))) + ckRecFixed)
+		id := r[:len(r)-ckRecFixed]
+		if sorted && i > 0 && string(prev) >= string(id) {
+			sorted = false
+		}
+		prev = id
 	}
-	c.recs, c.nrecs = recs[:len(recs)-len(d.b)], int(nr)
+	c.recs, c.nrecs, c.sorted = recs[:len(recs)-len(d.b)], int(nr), sorted
 	if d.err != nil || len(d.b) != 0 || len(c.segs) == 0 || c.lastSeg >= int32(len(c.segs)) || c.lastSeg < -1 || c.lastOff < 0 {
 		return nil, errCheckpointFormat
 	}

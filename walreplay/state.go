@@ -72,6 +72,16 @@ type State struct {
 	resumed   bool
 
 	lt *ltState // the version-2 digest, when tracked (TrackLtHash)
+	// readBatch reads the old payloads ltFlush subtracts (SetBatchReader);
+	// nil: one pread each.
+	readBatch BatchReader
+
+	// base, in a State resumed from a sorted Checkpoint, holds the
+	// checkpoint's records the replay has not touched (resume.go): a record
+	// moves into ids and slots when an entry updates or deletes it
+	// (lookup), or all of them at once when a method needs the whole map
+	// (materialize).
+	base *ckBase
 
 	slotGrowths int // times slots was grown by append (tests: reserve)
 }
@@ -90,6 +100,7 @@ func (s *State) reserve(n int) {
 	if n <= 0 {
 		return
 	}
+	s.materialize()
 	s.slots = slices.Grow(s.slots, n)
 	ids := make(map[string]uint32, len(s.ids)+n)
 	for id, i := range s.ids {
@@ -99,7 +110,12 @@ func (s *State) reserve(n int) {
 }
 
 // Len returns the number of live records.
-func (s *State) Len() int { return len(s.ids) }
+func (s *State) Len() int {
+	if s.base != nil {
+		return len(s.ids) + s.base.n
+	}
+	return len(s.ids)
+}
 
 // Bytes returns the total size of the live records' payloads.
 func (s *State) Bytes() int64 { return s.live }
@@ -145,7 +161,7 @@ func (s *State) apply(e *Entry) error {
 // where it lies, in mapped block mblk at offset moff, instead of copied.
 func (s *State) set(id []byte, e *Entry, mblk int, moff uint32) {
 	p := e.Payload
-	i, ok := s.ids[string(id)] // no allocation for the lookup
+	i, ok := s.lookup(id)
 	if s.lt != nil {
 		if ok {
 			s.ltRemove(i, id)
@@ -167,16 +183,7 @@ func (s *State) set(id []byte, e *Entry, mblk int, moff uint32) {
 		}
 		s.release(sl)
 	} else {
-		if n := len(s.free); n > 0 {
-			i = s.free[n-1]
-			s.free = s.free[:n-1]
-		} else {
-			if len(s.slots) == cap(s.slots) {
-				s.slotGrowths++
-			}
-			s.slots = append(s.slots, slot{})
-			i = uint32(len(s.slots) - 1)
-		}
+		i = s.newSlot()
 		s.ids[string(id)] = i
 	}
 	var blk, off uint32
@@ -191,8 +198,31 @@ func (s *State) set(id []byte, e *Entry, mblk int, moff uint32) {
 	s.maybeRepack()
 }
 
+// newSlot returns the index of a free slot.
+func (s *State) newSlot() uint32 {
+	if n := len(s.free); n > 0 {
+		i := s.free[n-1]
+		s.free = s.free[:n-1]
+		return i
+	}
+	if len(s.slots) == cap(s.slots) {
+		s.slotGrowths++
+	}
+	s.slots = append(s.slots, slot{})
+	return uint32(len(s.slots) - 1)
+}
+
+// lookup returns the slot of id, moving its record out of the base first
+// when it is there (no allocation for a lookup in the map).
+func (s *State) lookup(id []byte) (uint32, bool) {
+	if i, ok := s.ids[string(id)]; ok || s.base == nil {
+		return i, ok
+	}
+	return s.promote(id)
+}
+
 func (s *State) del(id []byte) {
-	i, ok := s.ids[string(id)]
+	i, ok := s.lookup(id)
 	if !ok {
 		return
 	}
@@ -214,6 +244,7 @@ func (s *State) release(sl *slot) {
 	switch {
 	case blk.mapped != 0:
 		if blk.refs == 0 {
+			s.ltFlush() // pending old payloads may lie in it
 			s.maps.unmap(int(blk.mapped - 1))
 			blk.b, blk.mapped = nil, 0
 		}
@@ -282,6 +313,7 @@ func (s *State) payload(i uint32) []byte {
 // Payload returns the encoded record of id (the type-1 payload bytes). The
 // slice aliases the state and is valid until the next Apply.
 func (s *State) Payload(id string) ([]byte, bool) {
+	s.materialize()
 	i, ok := s.ids[id]
 	if !ok {
 		return nil, false
@@ -304,6 +336,7 @@ func (s *State) Get(id string) (Record, bool) {
 
 // Written returns the sequence and timestamp of the entry that last wrote id.
 func (s *State) Written(id string) (seq uint64, ts int64, ok bool) {
+	s.materialize()
 	i, ok := s.ids[id]
 	if !ok {
 		return 0, 0, false
@@ -314,6 +347,7 @@ func (s *State) Written(id string) (seq uint64, ts int64, ok bool) {
 // sortedIDs returns the live ids in ascending bytewise order (Go compares
 // strings bytewise, which is the order the digest is defined in).
 func (s *State) sortedIDs() []string {
+	s.materialize()
 	ids := make([]string, 0, len(s.ids))
 	for id := range s.ids {
 		ids = append(ids, id)
@@ -347,6 +381,7 @@ func (s *State) Digest() [32]byte {
 // digest is Digest; with check it also verifies that each payload starts
 // with its id (DigestVerified).
 func (s *State) digest(check bool) ([32]byte, error) {
+	s.materialize()
 	// Records are a few KiB; BLAKE3 hashes 16 KiB and more in parallel SIMD
 	// lanes, so gather them into large blocks instead of feeding each alone.
 	h := blake3.New()
@@ -390,6 +425,7 @@ func (s *State) ConfidenceHistogram(buckets int) []int {
 	if buckets <= 0 {
 		return nil
 	}
+	s.materialize()
 	h := make([]int, buckets)
 	for _, i := range s.ids {
 		s.touch(i)

@@ -167,6 +167,7 @@ func (s *State) doneWithMap(blk int) {
 	}
 	b.refs--
 	if b.refs == 0 {
+		s.ltFlush() // pending old payloads may lie in it
 		s.maps.unmap(int(b.mapped - 1))
 		b.b, b.mapped = nil, 0
 		return

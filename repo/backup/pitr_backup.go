@@ -499,6 +499,7 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 	// only appends to, renames and unlinks segments, which mappings survive.
 	st := walreplay.NewZeroCopyState()
 	defer st.Close()
+	st.SetBatchReader(walBatchReader()) // the day's old payloads together (an io_uring on Linux)
 	if e.DigestKind == walreplay.DigestKindLtHash && cp != nil && len(segs) > 0 && segs[0].FirstSeq == 1 {
 		// Version 2 is maintained as the entries are applied, from the
 		// checkpoint's accumulator when the replay resumes. A replay from

@@ -19,6 +19,12 @@
 #
 # MEMENTO_PASSWORD and RESTIC_PASSWORD must be set. ROUNDS (default 3) and
 # SEED (default 100) pick the rounds and the first mutate seed.
+#
+# SELF=1: NEW re-backs up its own copy of the repository and cache too (the
+# copy's new inodes make both replay every WAL from the start), so that each
+# binary's day resumes from the replay checkpoints it wrote itself, as it
+# would day after day; without it NEW resumes from OLD's (the first day
+# after an upgrade).
 set -u
 : "${OLD:?} ${NEW:?} ${SIM:?} ${PROFILE:?} ${BASE:?} ${W:?}"
 ROUNDS=${ROUNDS:-3}
@@ -44,14 +50,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
   rm -rf "$d"
   cp -a "$BASE" "$d"
   export MEMENTO_CACHE_DIR=$d/cache-old
+  if [ "${SELF:-0}" = 1 ]; then
+    cp -a "$d/repo" "$d/repo-new"
+    cp -a "$d/cache-old" "$d/cache-new"
+    MEMENTO_CACHE_DIR=$d/cache-new "$NEW" backup --repo "$d/repo-new" --data-dir "$d/data" --all --no-progress >/dev/null 2>"$W/err" || { echo "FAILED: re-backup of the copy by NEW: $(tail -n 2 "$W/err")" >&2; exit 1; }
+  fi
   "$OLD" backup --repo "$d/repo" --data-dir "$d/data" --all --no-progress >/dev/null 2>"$W/err" || { echo "FAILED: re-backup of the copy: $(tail -n 2 "$W/err")" >&2; exit 1; }
   restic=0
   if [ "$round" = 1 ] && [ -d "$d/restic" ]; then
     restic -r "$d/restic" backup --compression auto -q "$d/data" >/dev/null && restic=1
   fi
   "$SIM" mutate --profile "$PROFILE" --dir "$d/data" --seed $((SEED + round)) >/dev/null || exit 1
-  cp -a "$d/repo" "$d/repo-new"
-  cp -a "$d/cache-old" "$d/cache-new" # each binary its own local index, both as the copy left it
+  if [ "${SELF:-0}" != 1 ]; then
+    cp -a "$d/repo" "$d/repo-new"
+    cp -a "$d/cache-old" "$d/cache-new" # each binary its own local index, both as the copy left it
+  fi
   old=(env MEMENTO_CACHE_DIR="$d/cache-old" "$OLD" backup --repo "$d/repo" --data-dir "$d/data" --all --no-progress)
   new=(env MEMENTO_CACHE_DIR="$d/cache-new" "$NEW" backup --repo "$d/repo-new" --data-dir "$d/data" --all --no-progress)
   if ((round % 2)); then
