@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // Stored form 0x04 (formatWALRecords) is for chunks of Engram WAL segments
@@ -130,11 +131,27 @@ func walRuns(runs []walRun, src []byte) ([]walRun, int) {
 // whose sampled entropy says they are random are shuffled straight into
 // dst, as compressShuffled does.
 func compressWALRecords(dst, src []byte, l Level, bufs *bufList) (out []byte, ok bool) {
-	runs, words := walRuns(make([]walRun, 0, 64), src)
+	rp := getRuns()
+	defer putRuns(rp)
+	runs, words := walRuns((*rp)[:0], src)
+	*rp = runs
 	if words == 0 || 4*words*walMinFloatShare < len(src) {
 		return dst, false
 	}
 	return compressRuns(dst, src, runs, words, runEntropy(src, runs, walSampleWords, smallChunkWindow/4), l, false, bufs)
+}
+
+// runLists keeps walRuns' run lists between chunks: a 1 MiB WAL chunk of
+// 700-byte records has ~1,500 runs, and a list grown by append from a few
+// dozen each time was ~0.1 s of a first backup of 16 spaces of such records
+// (docs/benchmarks.md, "Issue 18, session 24").
+var runLists = sync.Pool{New: func() any { return new([]walRun) }}
+
+func getRuns() *[]walRun { return runLists.Get().(*[]walRun) }
+
+func putRuns(p *[]walRun) {
+	*p = (*p)[:0]
+	runLists.Put(p)
 }
 
 // compressRuns stores src in form 0x04 with the given float runs (words

@@ -618,6 +618,41 @@ func TestPackBufferGrowsWithPack(t *testing.T) {
 	checkReadBack(t, r, "big", packs, big)
 }
 
+// TestPackBufferGrowsToFullOnce: a packer that fills several packs grows its
+// first buffer 1 MiB -> 4 MiB -> the full size with the header's reserve in
+// one step (it grew to 16 MiB, then again to the full size: a 16 MiB copy
+// and 16 MiB of garbage per buffer), and once a pack grew full, the next
+// packs' buffers are full at once, not grown from 1 MiB again. Every
+// buffer allocated after the first two is of the full size.
+func TestPackBufferGrowsToFullOnce(t *testing.T) {
+	const target = 16 << 20
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	r := openGated(t, tr, 0, nil)
+	ctx := context.Background()
+	blobs := spaceBlobs(r, "s", 2000, 20000, 4) // 40 MB: three packs
+	p := r.NewPacker(ctx, "s")
+	for id := range blobs {
+		if err := p.Add(DataBlob, id, 0, len(blobs[id]), blobs[id]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := p.full(0)
+	packs, _, err := p.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packs) != 3 {
+		t.Fatalf("%d packs; want 3", len(packs))
+	}
+	r.packs.mu.Lock()
+	allocs, bytes := r.packs.allocs, r.packs.allocBytes
+	r.packs.mu.Unlock()
+	if first := int64(packBufStart + packBufGrowth*packBufStart); allocs < 3 || bytes-first != int64(allocs-2)*int64(full) {
+		t.Fatalf("%d pack buffers allocated, %d bytes; want 1 MiB, 4 MiB and then only full ones of %d bytes", allocs, bytes, full)
+	}
+	checkReadBack(t, r, "s", packs, blobs)
+}
+
 // TestPackAbortGivesBackGrownBuffer: Abort gives the pool the buffer the
 // open pack grew into (not the one it started with, left to the garbage
 // collector), and the next packer reuses it without allocating.

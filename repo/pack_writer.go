@@ -33,6 +33,9 @@ type Packer struct {
 	mu   sync.Mutex
 	cur  *openPack
 	seen map[chunk.ID]bool // blobs added by this packer, to drop duplicates
+	// grewFull: a pack of this packer grew to the full size (grow), so its
+	// next packs take a full buffer at once (firstBuf).
+	grewFull bool
 
 	pending sync.WaitGroup // packs handed to the uploaders and not yet done
 	ended   bool           // Flush or Abort ran (guarded by mu)
@@ -280,13 +283,24 @@ func (p *Packer) full(maxBlob int) int { return max(p.target, maxBlob) + packHea
 // firstBuf is the capacity of a new pack's buffer for a first blob (or
 // group) of n bytes that needs room bytes with the header after it: the
 // full size for a blob as large as the target, else at least packBufStart.
+//
+// Once a pack of the packer has grown to the full size, its next packs
+// start there: a packer that filled one pack likely fills the next, and
+// growing each of them through 1 and 4 MiB allocated, zeroed and faulted
+// in those sizes again and left them as garbage (a first backup of def:
+// 18 buffers, 178 MB allocated for a peak of 5 held; docs/benchmarks.md,
+// "Issue 18, session 24").
 func (p *Packer) firstBuf(n, room int) int {
+	if p.grewFull {
+		return p.full(n)
+	}
 	return min(p.full(n), max(packBufStart, room))
 }
 
-// packBufGrowth is the factor a pack buffer grows by: 1, 4, 16 MiB (and
-// the reserve) for a full pack, whose buffers left behind (5 MiB) are
-// garbage until the next collection. Doubling left 15 MiB a buffer, and
+// packBufGrowth is the factor a pack buffer grows by: 1, 4, then the full
+// size (16 MiB and the header's reserve, in one step: grow) for a full
+// pack, whose buffers left behind (5 MiB) are garbage until the next
+// collection. Doubling left 15 MiB a buffer, and
 // the day's backup of def (3 spaces, full packs) peaked 10 MiB higher.
 const packBufGrowth = 4
 
@@ -303,10 +317,17 @@ func (p *Packer) grow(room int) {
 	if cap(cur.buf)-len(cur.buf) >= room {
 		return
 	}
-	c := min(max(packBufGrowth*cap(cur.buf), len(cur.buf)+room), p.full(0))
-	if c < len(cur.buf)+room {
+	c := max(packBufGrowth*cap(cur.buf), len(cur.buf)+room)
+	if c >= p.target {
+		// The full size with the header's reserve at once: a growth to the
+		// target alone (16 MiB from 4) was followed by one more to the
+		// full size, a 16 MiB copy and 16 MiB of garbage per buffer.
+		c = p.full(0)
+	}
+	if c = min(c, p.full(0)); c < len(cur.buf)+room {
 		return // a full pack: the caller closes it
 	}
+	p.grewFull = p.grewFull || c == p.full(0)
 	cur.sealing.Wait()
 	b := p.r.packs.alloc(c)[:len(cur.buf)]
 	copy(b, cur.buf)

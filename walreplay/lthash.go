@@ -305,15 +305,10 @@ func (s *State) ltScratch() (ltHash, error) {
 	s.materialize()
 	order := make([]ltRec, 0, len(s.ids))
 	for id, i := range s.ids {
-		order = append(order, ltRec{id, i})
+		sl := &s.slots[i]
+		order = append(order, ltRec{id: id, at: uint64(sl.block)<<32 | uint64(sl.off), i: i})
 	}
-	slices.SortFunc(order, func(a, b ltRec) int {
-		x, y := &s.slots[a.i], &s.slots[b.i]
-		if x.block != y.block {
-			return cmp.Compare(x.block, y.block)
-		}
-		return cmp.Compare(x.off, y.off)
-	})
+	slices.SortFunc(order, func(a, b ltRec) int { return cmp.Compare(a.at, b.at) })
 	parts := 1
 	if len(order) >= ltParallel && runtime.GOMAXPROCS(0) >= 2 {
 		parts = 2
@@ -353,9 +348,14 @@ func (s *State) ltScratch() (ltHash, error) {
 	return acc, nil
 }
 
-// ltRec is a live record for ltScratch: its id and slot.
+// ltRec is a live record for ltScratch: its id, where it lies (its slot's
+// block and offset, block first: the sort's key, kept beside the id so the
+// sort compares integers instead of reading two slots of the whole slot
+// array per comparison: 0.13 s of a first backup of 16 spaces of 700-byte
+// records, docs/benchmarks.md, "Issue 18, session 24") and its slot.
 type ltRec struct {
 	id string
+	at uint64
 	i  uint32
 }
 
