@@ -299,15 +299,8 @@ func TestLtHashResumeStale(t *testing.T) {
 	es := genEntries(9, 3000, 8)
 	dir := t.TempDir()
 	writeLog(t, dir, 128<<10, es[:2000])
-	s := NewZeroCopyState()
-	if err := s.TrackLtHash(); err != nil {
-		t.Fatal(err)
-	}
-	_, cp, _, err := mustOpenLog(t, dir).ReplayResume(context.Background(), nil, s)
+	s, cp, _ := resumeLt(t, dir, nil)
 	s.Close()
-	if err != nil || cp == nil {
-		t.Fatal(err)
-	}
 	writeLog(t, dir, 128<<10, es[2000:])
 	moved := func() *Checkpoint {
 		c := roundTrip(t, cp)

@@ -306,15 +306,8 @@ func TestCheckpointCodecCopies(t *testing.T) {
 	dir := t.TempDir()
 	es := genEntries(11, 6000, 4)
 	writeLog(t, dir, 64<<10, es[:5900])
-	s := NewZeroCopyState()
-	if err := s.TrackLtHash(); err != nil {
-		t.Fatal(err)
-	}
-	_, cp, _, err := mustOpenLog(t, dir).ReplayResume(context.Background(), nil, s)
+	s, cp, _ := resumeLt(t, dir, nil)
 	s.Close()
-	if err != nil || cp == nil {
-		t.Fatal(err)
-	}
 	enc, err := cp.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)

@@ -285,12 +285,15 @@ func notClosed(res int32) bool {
 const ringPending = -1 << 31
 
 // ringOp is one operation of a batch (fileRing.run): a read of len(buf)
-// bytes at fd's position, or (close) fd's close. link makes the next op
-// start after this one ends, whatever its result. res is the result: the
-// count read, 0 for a close, or minus the error number.
+// bytes at fd's position (at offset off instead when atOff: walread.go),
+// or (close) fd's close. link makes the next op start after this one ends,
+// whatever its result. res is the result: the count read, 0 for a close,
+// or minus the error number.
 type ringOp struct {
 	fd          int
 	buf         []byte
+	off         int64
+	atOff       bool
 	close, link bool
 	res         int32
 }

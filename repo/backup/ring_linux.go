@@ -159,6 +159,9 @@ func (r *fileRing) runSome(ops []ringOp) error {
 		op := &ops[i]
 		s := r.ring.SQE(tail)
 		*s = uring.SQE{Opcode: uring.OpRead, FD: int32(op.fd), Off: uring.CurrentPos, Len: uint32(len(op.buf)), UserData: uint64(i)}
+		if op.atOff {
+			s.Off = uint64(op.off)
+		}
 		if op.close {
 			*s = uring.SQE{Opcode: uring.OpClose, FD: int32(op.fd), UserData: uint64(i)}
 		} else if len(op.buf) > 0 {
