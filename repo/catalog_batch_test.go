@@ -94,3 +94,60 @@ func TestDeferCatalog(t *testing.T) {
 		t.Fatal("a snapshot saved after the flush is not in the catalog")
 	}
 }
+
+// TestDeferCatalogForgottenMeanwhile: a snapshot another process forgets
+// while this one still holds its catalog entry (a `forget` beside a
+// `backup --all`, whose LockManifests' Sync saw the snapshot in
+// snapshots/) is put into the shared catalog again by the late flush; the
+// next Open's Sync drops it, so no later command lists it, picks it as a
+// parent or restores it, and the snapshot before it is the latest again
+// (session 25's review of DeferCatalog).
+func TestDeferCatalogForgottenMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t, InitOptions{})
+	t0 := time.Now()
+	save := func(at time.Time) *Snapshot {
+		t.Helper()
+		sn, err := tr.SaveSnapshot(ctx, &Manifest{Time: at.UTC(), Host: "h", Space: "sa",
+			Paths: []string{"/d/spaces/sa"}, Root: chunk.ID{1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sn
+	}
+	old := save(t0)
+	flush := tr.DeferCatalog()
+	cur := save(t0.Add(time.Second))
+	other, err := Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.LatestSnapshot(ctx, "sa"); err != nil || got.ID != cur.ID {
+		t.Fatalf("the other process's LatestSnapshot = %v, %v, want %s (its Open's Sync)", got, err, cur.ShortID())
+	}
+	// The other process forgets cur, as maintenance.Forget does.
+	if err := other.Backend().Delete(ctx, FileName(DirSnapshots, cur.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Index().DeleteSnapshot(cur.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := flush(); err != nil {
+		t.Fatal(err)
+	}
+	next, err := Open(ctx, tr.be, Options{Password: testPassword, CacheDir: tr.cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := next.LatestSnapshot(ctx, "sa"); err != nil || got.ID != old.ID {
+		t.Fatalf("after the late flush, the next process's LatestSnapshot = %v, %v, want %s", got, err, old.ShortID())
+	}
+	all, err := next.Snapshots(ctx)
+	if err != nil || len(all) != 1 || all[0].ID != old.ID {
+		t.Fatalf("the next process lists %d snapshots (%v), want only %s", len(all), err, old.ShortID())
+	}
+	latest, err := next.LatestSnapshotIDs([]string{"sa"})
+	if err != nil || latest["sa"] != old.ID {
+		t.Fatalf("LatestSnapshotIDs = %v, %v, want sa: %s", latest, err, old.ShortID())
+	}
+}
