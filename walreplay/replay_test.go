@@ -129,6 +129,36 @@ func TestReplaySharedTimestamps(t *testing.T) {
 	}
 }
 
+// TestLogHolds: Holds finds an entry by sequence and timestamp, in the
+// first segment, past a segment boundary and at the last entry; the same
+// sequence written at another time (a history rewritten after a restore),
+// a sequence the log skips and one past its end are not held.
+func TestLogHolds(t *testing.T) {
+	r := func(id string) *Record { return rec(id, 0.5, id) }
+	es := []*Entry{store(1, 10, r("a")), store(2, 20, r("b")), store(4, 20, r("d")), store(5, 30, r("e"))}
+	dir := writeSegments(t, map[string][]byte{
+		SegmentName(1): encode(es[:2]...),
+		SegmentName(4): encode(es[2:]...),
+	})
+	l, err := OpenLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		seq  uint64
+		ts   int64
+		want bool
+	}{
+		{1, 10, true}, {2, 20, true}, {4, 20, true}, {5, 30, true},
+		{1, 11, false}, {5, 31, false}, {3, 20, false}, {6, 30, false},
+	} {
+		if got, err := l.Holds(ctx, tc.seq, tc.ts); err != nil || got != tc.want {
+			t.Errorf("Holds(%d, %d) = %v, %v; want %v", tc.seq, tc.ts, got, err, tc.want)
+		}
+	}
+}
+
 // TestSeekTimeReadsFewSegments checks the binary search: SeekTime over many
 // segments must agree with a linear answer.
 func TestSeekMatchesLinearScan(t *testing.T) {

@@ -12,8 +12,14 @@ import (
 // firstHeader reads the header of segment i's first entry. ok is false when
 // the segment holds no complete header (only legitimate for the newest).
 func (l *Log) firstHeader(i int) (h Header, ok bool, err error) {
+	return l.headerAt(i, 0)
+}
+
+// headerAt reads the header of the entry at offset off of segment i. ok is
+// false when the segment holds no complete header there.
+func (l *Log) headerAt(i int, off int64) (h Header, ok bool, err error) {
 	seg := l.segs[i]
-	if seg.Size < HeaderSize {
+	if seg.Size < off+HeaderSize {
 		return h, false, nil
 	}
 	f, err := os.Open(seg.Path)
@@ -22,14 +28,33 @@ func (l *Log) firstHeader(i int) (h Header, ok bool, err error) {
 	}
 	defer f.Close()
 	var b [HeaderSize]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
+	if _, err := f.ReadAt(b[:], off); err != nil {
 		return h, false, fmt.Errorf("walreplay: segment %s: %w", seg.Name, err)
 	}
 	h, reason := DecodeHeader(b[:])
 	if reason != "" {
-		return h, false, &CorruptError{Segment: seg.Name, Offset: 0, Seq: seg.FirstSeq, Reason: reason, Err: ErrCorrupt}
+		return h, false, &CorruptError{Segment: seg.Name, Offset: off, Seq: seg.FirstSeq, Reason: reason, Err: ErrCorrupt}
 	}
 	return h, true, nil
+}
+
+// Holds reports whether the log has an entry of sequence seq written at
+// ts: the same point of the same history (after a restore to an earlier
+// point, the entry of that sequence the database writes again has another
+// timestamp). A log that ends before seq does not hold it.
+func (l *Log) Holds(ctx context.Context, seq uint64, ts int64) (bool, error) {
+	i, off, err := l.SeekSeq(ctx, seq)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	h, ok, err := l.headerAt(i, off)
+	if err != nil || !ok {
+		return false, err
+	}
+	return h.Seq == seq && h.TimestampNS == ts, nil
 }
 
 // SeekSeq finds the first entry with sequence >= seq: its segment index and

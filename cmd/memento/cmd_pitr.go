@@ -183,13 +183,7 @@ func restorePointInTime(ctx context.Context, a *app, r *repo.Repository, f resto
 		if res.SafetyCopy != "" {
 			a.printf("  the previous content is kept at %s\n", res.SafetyCopy)
 		}
-		switch {
-		case res.NewTimeline:
-			a.printf("  recovered from timeline %d of identity %s, before its end: the next 'wal archive', 'wal watch' or 'backup' of %s records a new timeline forked at seq %d\n",
-				res.Parent, walarchive.IdentityLabel(res.Identity), f.target, res.Seq)
-		case res.Timeline > 0:
-			a.printf("  on timeline %d of identity %s\n", res.Timeline, walarchive.IdentityLabel(res.Identity))
-		}
+		a.printTimeline(res, f.target)
 	}
 	if len(results) > 0 || len(errs) == 0 {
 		// A failure prints its JSON error on stderr, not an empty result.
@@ -245,4 +239,17 @@ func spaceKnown(ctx context.Context, r *repo.Repository, space string) error {
 		return fmt.Errorf("space %s: %w: the repository has no snapshot and no archived WAL of this space", space, repo.ErrNotFound)
 	}
 	return nil
+}
+
+// printTimeline says what a Continue restore into target did to the
+// space's timeline: a new one forked at the restored point, or the one it
+// stays on.
+func (a *app) printTimeline(res *restore.PITRResult, target string) {
+	switch {
+	case res.NewTimeline:
+		a.printf("  recovered from timeline %d of identity %s, before its end: the next 'wal archive', 'wal watch' or 'backup' of %s records a new timeline forked at seq %d\n",
+			res.Parent, walarchive.IdentityLabel(res.Identity), target, res.Seq)
+	case res.Timeline > 0:
+		a.printf("  on timeline %d of identity %s\n", res.Timeline, walarchive.IdentityLabel(res.Identity))
+	}
 }

@@ -265,6 +265,9 @@ func (a *app) restoreOne(ctx context.Context, r *repo.Repository, sn *repo.Snaps
 	if res.SafetyCopy != "" {
 		a.printf("the previous content is kept at %s\n", res.SafetyCopy)
 	}
+	if res.Timeline != nil {
+		a.printTimeline(res.Timeline, res.Target)
+	}
 	for _, d := range sn.Damage() {
 		a.log.Warn("the snapshot was marked damaged at backup: its bytes are restored as they were stored", "snapshot", sn.ShortID(), "damage", d)
 	}

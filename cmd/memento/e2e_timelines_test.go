@@ -481,3 +481,107 @@ func TestTimelinesRestoreKilled(t *testing.T) {
 	}
 	t.Logf("%d restores killed before the swap left the space untouched, %d were swapped in; no half-recorded timeline", untouched, swapped)
 }
+
+// TestTimelinesBackupsOnlyForkAtOlderSnapshot: a repository without a WAL
+// archive holds its history in its snapshots alone. Restoring the older of
+// two snapshots over the data dir (plain, then point-in-time to a point
+// before the newest snapshot's end) must start a new timeline, as it does
+// when the archive holds the later entries: otherwise the restored copy's
+// next backups land on timeline 1 beside the original history, and a
+// --to-seq past the restored point reads one history or the other (found
+// by session 25's review, docs/benchmarks.md, rev25).
+func TestTimelinesBackupsOnlyForkAtOlderSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end timelines test")
+	}
+	e := newEnv(t)
+	work := t.TempDir()
+	dd := filepath.Join(work, "dd")
+	const sp = "space-a"
+	simRun := func(dir string, n int, seed string) {
+		e.sim("run", "--dir", dir, "--spaces", "1", "--rate", "20000", "--entries", strconv.Itoa(n), "--segment-size", "48KiB",
+			"--dim", "8", "--same-ts", "0.3", "--checkpoint-every", "100ms", "--seed", seed)
+	}
+	simRun(dd, 1200, "1")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	first := e.snapshotsJSON()
+	if len(first) != 1 {
+		t.Fatalf("after the first backup: %d snapshots", len(first))
+	}
+	end1 := e.simTruth(dd, sp)
+	simRun(dd, 1500, "2")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	tl1 := filepath.Join(work, "timeline1")
+	cpA(t, dd, tl1)
+	end2 := e.simTruth(tl1, sp)
+	if end2.Sequence <= end1.Sequence {
+		t.Fatalf("the second day wrote nothing: %d then %d", end1.Sequence, end2.Sequence)
+	}
+
+	// A restore killed after it recorded its pending fork and before the
+	// swap leaves the space as it was: the next backup finds the WAL still
+	// holds the newest snapshot's last entry and stays on timeline 1.
+	tl, err := engram.ReadTimelines(dd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.SetFork(sp, 1, &engram.PendingFork{Seq: end1.Sequence, TS: end1.TimestampNS, Snapshot: first[0].ID, Target: "killed"})
+	if err := engram.WriteTimelines(dd, tl); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	if tl, err := engram.ReadTimelines(dd); err != nil || tl.Of(sp) != 1 || tl.Fork(sp) != nil {
+		t.Fatalf("after a backup of the untouched space under a pending fork: %+v, %v", tl, err)
+	}
+	if rg := e.timelines(sp); len(rg.Timelines) != 1 {
+		t.Fatalf("the untouched space forked: %+v", rg)
+	}
+
+	// The older snapshot over the live dir: its end lies before the
+	// newest snapshot's, so a fork is recorded (the repository has no
+	// archive: the history past it is only in the newer snapshot).
+	out := e.mustRun("restore", first[0].ID, "--target", dd)
+	want := "records a new timeline forked at seq " + strconv.FormatUint(end1.Sequence, 10)
+	if !strings.Contains(out, want) {
+		t.Fatalf("restore of the older snapshot did not announce the new timeline (%q):\n%s", want, out)
+	}
+	simRun(dd, 900, "3")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	end3 := e.simTruth(dd, sp)
+	rg := e.timelines(sp)
+	if len(rg.Timelines) != 2 || rg.Timeline != 2 || rg.Timelines[1].Parent != 1 || rg.Timelines[1].ForkSeq != end1.Sequence {
+		t.Fatalf("after the restored copy's backup: %+v", rg)
+	}
+	// Each timeline restores to its own history past the fork (without an
+	// archive, the snapshots' ends are what can be recovered), and the
+	// other timeline's end is refused, naming the timeline that has it.
+	e.pitrOn(sp, []string{"--timeline", "1"}, "--to-seq", strconv.FormatUint(end2.Sequence, 10), end2)
+	e.pitrOn(sp, nil, "--to-seq", strconv.FormatUint(end3.Sequence, 10), end3)
+	e.pitrOn(sp, []string{"--timeline", "1"}, "--to-seq", strconv.FormatUint(end1.Sequence, 10), end1)
+	if end3.Sequence != end2.Sequence {
+		e.wantFail(exitUnrecoverable, "choose it with --timeline 1", "restore", "--space", sp, "--to-seq", strconv.FormatUint(end2.Sequence, 10), "--target", filepath.Join(work, "never"))
+	}
+
+	// A point-in-time restore on timeline 2 to a point before its newest
+	// snapshot's end forks again (timeline 3, parent 2).
+	tl2 := filepath.Join(work, "timeline2")
+	cpA(t, dd, tl2)
+	out = e.mustRun("restore", "--space", sp, "--to-seq", strconv.FormatUint(end1.Sequence, 10), "--target", dd)
+	if want := "records a new timeline forked at seq " + strconv.FormatUint(end1.Sequence, 10); !strings.Contains(out, want) {
+		t.Fatalf("point-in-time restore before timeline 2's newest snapshot did not announce a new timeline (%q):\n%s", want, out)
+	}
+	simRun(dd, 700, "4")
+	e.mustRun("backup", "--data-dir", dd, "--all")
+	rg = e.timelines(sp)
+	if len(rg.Timelines) != 3 || rg.Timeline != 3 || rg.Timelines[2].Parent != 2 || rg.Timelines[2].ForkSeq != end1.Sequence {
+		t.Fatalf("after the second fork: %+v", rg)
+	}
+	e.pitrOn(sp, []string{"--timeline", "2"}, "--to-seq", strconv.FormatUint(end3.Sequence, 10), e.simTruth(tl2, sp))
+	e.pitrOn(sp, nil, "--to-seq", strconv.FormatUint(e.simTruth(dd, sp).Sequence, 10), e.simTruth(dd, sp))
+
+	// The newest snapshot restored over the dir loses nothing: no fork.
+	out = e.mustRun("restore", "--space", sp, "--to-seq", strconv.FormatUint(e.simTruth(dd, sp).Sequence, 10), "--target", dd)
+	if strings.Contains(out, "records a new timeline") || !strings.Contains(out, "on timeline 3") {
+		t.Fatalf("restore to the newest snapshot's end:\n%s", out)
+	}
+}

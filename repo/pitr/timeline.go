@@ -3,7 +3,6 @@ package pitr
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"memento/repo"
 	"memento/repo/walarchive"
@@ -23,23 +22,34 @@ type Select struct {
 
 // View is one timeline of a space as a recovery reads it: its history
 // records, its archive composed with its ancestors' (walarchive.LoadTimeline)
-// and, per timeline of its path, the highest WAL end of a snapshot of that
-// timeline that is a valid base (a snapshot of an ancestor taken before the
-// fork point).
+// and the snapshots that are valid bases (walarchive.Bases: of the timeline,
+// or of an ancestor taken before the fork point).
 type View struct {
 	Line    walarchive.Line
 	History *walarchive.History
 	Arch    *walarchive.WALArchive
-	caps    map[uint32]uint64
+	bases   *walarchive.Bases
 }
 
 // base reports whether sn is a snapshot this timeline may start from.
-func (v *View) base(sn *repo.Snapshot) bool {
-	if sn.Space != v.Line.Space || sn.Identity() != v.Line.Identity {
-		return false
+func (v *View) base(sn *repo.Snapshot) bool { return v.bases.Of(sn) }
+
+// HistoryEnd is the last entry of the timeline's history that the
+// repository holds: the end of its archive or the WAL end of a snapshot
+// that is a base of it (View.base), whichever is later. A restore to a
+// point before it starts a new timeline: the entries after that point,
+// archived or only in snapshots, are not the restored database's history
+// any more (a repository without a WAL archive has its history in its
+// snapshots alone).
+func (v *View) HistoryEnd(ctx context.Context, r interface {
+	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+}) (uint64, error) {
+	end, _ := v.Arch.End()
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return 0, err
 	}
-	c, ok := v.caps[sn.Timeline()]
-	return ok && sn.Engram != nil && sn.Engram.WALEnd.Seq <= c
+	return max(end, v.bases.End(all).Seq), nil
 }
 
 // Resolve picks the database and timeline sel names and loads that
@@ -62,7 +72,7 @@ func Resolve(ctx context.Context, r walarchive.Repository, sel Select) (*View, e
 }
 
 func loadView(ctx context.Context, r walarchive.Repository, h *walarchive.History, n uint32) (*View, error) {
-	path, err := h.Path(n)
+	bases, err := h.Bases(n)
 	if err != nil {
 		return nil, err
 	}
@@ -70,15 +80,7 @@ func loadView(ctx context.Context, r walarchive.Repository, h *walarchive.Histor
 	if err != nil {
 		return nil, err
 	}
-	v := &View{Line: walarchive.Line{Identity: h.Identity, Space: h.Space, Timeline: n}, History: h, Arch: arch, caps: map[uint32]uint64{}}
-	limit := uint64(math.MaxUint64)
-	for i, t := range path {
-		v.caps[t] = limit
-		if i < len(path)-1 {
-			limit = min(limit, h.Records[t].ForkSeq)
-		}
-	}
-	return v, nil
+	return &View{Line: walarchive.Line{Identity: h.Identity, Space: h.Space, Timeline: n}, History: h, Arch: arch, bases: bases}, nil
 }
 
 // TimelineRanges is what `pitr ranges` shows of one timeline.

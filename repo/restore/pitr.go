@@ -89,7 +89,8 @@ type PITRResult struct {
 	ReplaySeconds float64 `json:"replay_seconds"`
 	// Identity and Timeline are the database and the timeline the
 	// restored space was recovered from; NewTimeline says the point lies
-	// before the end of that timeline's archive, so the next archive or
+	// before the end of that timeline's history (its archive or its
+	// snapshots: pitr.View.HistoryEnd), so the next archive or
 	// backup of the data dir records a new timeline forked from it at Seq
 	// (Parent = Timeline).
 	Identity    string `json:"identity"`
@@ -152,6 +153,10 @@ func RestorePointInTime(ctx context.Context, r PITRRepository, opts PITROptions)
 	if err := checkTargetIdentity(dataDir, view.Line.Identity, opts.Mode); err != nil {
 		return nil, err
 	}
+	end, err := view.HistoryEnd(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	// The snapshot's tree is checked before anything is written.
 	tree, spaceNode, meta, err := pitr.SpaceTree(ctx, r, sn)
 	if err != nil {
@@ -172,7 +177,7 @@ func RestorePointInTime(ctx context.Context, r PITRRepository, opts PITROptions)
 	spec := stageSpec{dest: dest, kind: ".pitr-", dirNode: spaceNode, meta: meta, dataDir: dataDir, noSync: opts.NoSync}
 	var step *timelineStep
 	spec.beforeSwap = func() error {
-		step, err = rs.recordTimeline(view, opts.Mode, dataDir, t.String(), res)
+		step, err = rs.recordTimeline(view, end, opts.Mode, dataDir, t.String(), res)
 		return err
 	}
 	spec.undo = func() { step.undo() }

@@ -30,8 +30,9 @@ const (
 	Scratch IdentityMode = iota
 	// Continue: the target keeps (or gets) the snapshot's identity; a
 	// target of another identity is refused (ErrIdentityMismatch); a
-	// restore to a point before the end of the timeline's archive starts a
-	// new timeline.
+	// restore to a point before the end of the timeline's history (its
+	// archive or its snapshots: pitr.View.HistoryEnd) starts a new
+	// timeline.
 	Continue
 	// ForceIdentity is Continue where a target of another identity takes
 	// the snapshot's.
@@ -85,8 +86,10 @@ func (st *timelineStep) release() {
 // recordTimeline runs just before the staged space is swapped in: it puts
 // the snapshot's identity into the data dir (when it has none, or
 // ForceIdentity) and the space's timeline into timelines.json. When the
-// point reached lies before the end of the timeline's archive (the entries
-// after it are not the restored database's history any more), the entry
+// point reached lies before end, the end of the timeline's history in the
+// repository (pitr.View.HistoryEnd: its archive or its snapshots; the
+// entries after the point are not the restored database's history any
+// more), the entry
 // carries a pending fork (engram.PendingFork): the first `wal archive`,
 // `wal watch` or `backup` of the data dir records the new timeline in the
 // repository (walarchive.DataDirTimeline) before it archives anything. So
@@ -95,7 +98,7 @@ func (st *timelineStep) release() {
 // The file is on disk before the swap: a crash between the two leaves the
 // old space under a pending fork, whose archive then holds the parent's
 // entries again (still the database's true history).
-func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, target string, res *PITRResult) (*timelineStep, error) {
+func (rs *restorer) recordTimeline(v *pitr.View, end uint64, mode IdentityMode, dataDir, target string, res *PITRResult) (*timelineStep, error) {
 	if mode == Scratch || mode != AsNew && v.Line.Identity == "" {
 		// Scratch, or a legacy snapshot: .memento/ is left as it is (a
 		// legacy space restored over a live one is then refused by the
@@ -158,7 +161,7 @@ func (rs *restorer) recordTimeline(v *pitr.View, mode IdentityMode, dataDir, tar
 	}
 	n := v.Line.Timeline
 	res.Identity, res.Timeline = v.Line.Identity, n
-	if end, _ := v.Arch.End(); res.Seq < end {
+	if res.Seq < end {
 		tl.SetFork(space, n, &engram.PendingFork{Seq: res.Seq, TS: res.TimestampNS, Snapshot: res.Snapshot, Target: target,
 			Time: time.Now().UTC().Format(time.RFC3339Nano)})
 		res.Parent, res.NewTimeline = n, true
@@ -205,7 +208,7 @@ func (st *timelineStep) undo() {
 
 // plainTimeline prepares a Continue restore of a space snapshot: the target's
 // identity is checked now, and the snapshot's timeline (with a pending fork
-// when the snapshot ends before that timeline's archive) is recorded right
+// when the snapshot ends before that timeline's history) is recorded right
 // before the swap, as a point-in-time restore does.
 func (rs *restorer) plainTimeline(ctx context.Context, spec *stageSpec, dataDir string, res *RestoreResult) error {
 	sn := rs.sn
@@ -220,11 +223,15 @@ func (rs *restorer) plainTimeline(ctx context.Context, spec *stageSpec, dataDir 
 	if err := checkTargetIdentity(dataDir, v.Line.Identity, rs.opts.Mode); err != nil {
 		return err
 	}
+	end, err := v.HistoryEnd(ctx, rs.r)
+	if err != nil {
+		return err
+	}
 	pr := &PITRResult{Space: sn.Space, Snapshot: sn.ID.String(), Seq: sn.Engram.WALEnd.Seq, TimestampNS: sn.Engram.WALEnd.TimestampNS}
 	res.Timeline = pr
 	var step *timelineStep
 	spec.beforeSwap = func() error {
-		step, err = rs.recordTimeline(v, rs.opts.Mode, dataDir, "snapshot "+sn.ShortID(), pr)
+		step, err = rs.recordTimeline(v, end, rs.opts.Mode, dataDir, "snapshot "+sn.ShortID(), pr)
 		return err
 	}
 	spec.undo = func() { step.undo() }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"memento/engram"
 	"memento/repo"
+	"memento/walreplay"
 )
 
 // DirHistory holds the history records of the timelines:
@@ -176,6 +178,54 @@ func (h *History) Path(n uint32) ([]uint32, error) {
 		}
 		t = rec.Parent
 	}
+}
+
+// Bases says which snapshots are of one timeline's history: a snapshot of
+// the timeline itself, or of an ancestor on its path taken at or before
+// the fork that leads to it (its WAL end at most the fork sequence).
+// A recovery on the timeline starts from one of them, and the newest of
+// them ends the history snapshots hold (End).
+type Bases struct {
+	line Line
+	caps map[uint32]uint64 // per timeline of the path: the highest WAL end
+}
+
+// Bases returns the bases of timeline n (Path's errors).
+func (h *History) Bases(n uint32) (*Bases, error) {
+	path, err := h.Path(n)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bases{line: Line{Identity: h.Identity, Space: h.Space, Timeline: n}, caps: map[uint32]uint64{}}
+	limit := uint64(math.MaxUint64)
+	for i, t := range path {
+		b.caps[t] = limit
+		if i < len(path)-1 {
+			limit = min(limit, h.Records[t].ForkSeq)
+		}
+	}
+	return b, nil
+}
+
+// Of reports whether sn is a snapshot of the timeline's history.
+func (b *Bases) Of(sn *repo.Snapshot) bool {
+	if sn.Space != b.line.Space || sn.Identity() != b.line.Identity {
+		return false
+	}
+	c, ok := b.caps[sn.Timeline()]
+	return ok && sn.Engram != nil && sn.Engram.WALEnd.Seq <= c
+}
+
+// End is the newest entry of the timeline's history that a snapshot among
+// snaps holds: the highest WAL end of a base (zero when none).
+func (b *Bases) End(snaps []*repo.Snapshot) repo.WALPosition {
+	var end repo.WALPosition
+	for _, sn := range snaps {
+		if b.Of(sn) && sn.Engram.WALEnd.Seq > end.Seq {
+			end = sn.Engram.WALEnd
+		}
+	}
+	return end
 }
 
 // LoadHistories reads every history record of the space and groups them by
@@ -501,15 +551,15 @@ func DataDirTimeline(ctx context.Context, r Repository, dataDir, space, host str
 	if _, err := h.Path(l.Timeline); err != nil {
 		return l, err
 	}
-	// A data dir whose WAL still holds the whole archive of its timeline
-	// lost nothing: the restore that left the fork never swapped its
+	// A data dir whose WAL still holds the whole history of its timeline
+	// (its archive, and the newest entry its snapshots hold) lost nothing: the restore that left the fork never swapped its
 	// result in (killed between writing timelines.json and the swap), or
 	// put the space back where it was. It stays on its timeline.
 	arch, err := LoadTimeline(ctx, r, h, l.Timeline)
 	if err != nil {
 		return l, err
 	}
-	if ok, err := holdsArchive(dataDir, space, arch); err != nil {
+	if ok, err := holdsHistory(ctx, r, dataDir, space, h, l.Timeline, arch, f); err != nil {
 		return l, err
 	} else if ok {
 		tl.Set(space, l.Timeline)
@@ -593,6 +643,34 @@ func LoadSnapshotTimeline(ctx context.Context, r Records, sn *repo.Snapshot) (*W
 		return nil, err
 	}
 	return LoadTimeline(ctx, r, h, sn.Timeline())
+}
+
+// holdsHistory reports whether the data dir's WAL still holds the whole
+// history of timeline n up to now: the archive (holdsArchive) and, when a
+// snapshot of the timeline (Bases.End) ends after the pending fork's point,
+// that snapshot's last entry, same sequence and timestamp (a backups-only
+// repository has its history in its snapshots alone).
+func holdsHistory(ctx context.Context, r Repository, dataDir, space string, h *History, n uint32, arch *WALArchive, f *engram.PendingFork) (bool, error) {
+	if ok, err := holdsArchive(dataDir, space, arch); err != nil || !ok {
+		return false, err
+	}
+	bases, err := h.Bases(n)
+	if err != nil {
+		return false, err
+	}
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return false, err
+	}
+	end := bases.End(snaps)
+	if end.Seq <= f.Seq {
+		return true, nil // no snapshot holds entries after the restored point
+	}
+	l, err := walreplay.OpenLog(engram.WALDir(dataDir, space))
+	if err != nil {
+		return false, fmt.Errorf("space %s: %w", space, err)
+	}
+	return l.Holds(ctx, end.Seq, end.TimestampNS)
 }
 
 // holdsArchive reports whether the data dir's WAL holds the archive's last
