@@ -40,18 +40,6 @@ import (
 // WAL from disk for both), taking turns with other spaces' replays through
 // Replays, and the manifest waits for it (Wait, the AfterFiles hook; Attach
 // wires all of this into a backup).
-//
-// A replay that will resume from a checkpoint (a checkpoint file exists)
-// and whose database is not paused starts earlier, at rel "", over the WAL
-// as listed then, so that it runs while the tiers are read instead of
-// after them (startEarly). Before wal/ is read the WAL is listed again:
-// when its fingerprint (walFingerprint: every segment's name, size, inode,
-// mtime and ctime, the evidence change detection and the parent's reuse
-// trust) is the early listing's, the early replay is the replay of the WAL
-// as it is then and is what Wait collects; otherwise its results are
-// dropped and the replay goes on from its checkpoint over the WAL as it is
-// now (the day's backup of 16 small spaces: docs/benchmarks.md, issue 18,
-// session 25).
 type EngramRecorder struct {
 	Info    repo.EngramInfo
 	dataDir string
@@ -102,21 +90,6 @@ type EngramRecorder struct {
 	// start is the WAL's end as listed before the tiers were read, until
 	// Wait resolves it to Info.WALStart (nil: already resolved).
 	start *walStartMark
-	// early is the replay startEarly began over the WAL as listed before
-	// the tiers were read, until startReplay adopts it or goes on from it
-	// (nil: none, or no longer pending). Its goroutine is the background
-	// replay above (replayed, replayErr, cancel).
-	early *earlyReplay
-	// next is the checkpoint the last replay made (replayFrom), for a
-	// replay that goes on from it.
-	next *walreplay.Checkpoint
-}
-
-// earlyReplay is a replay startEarly began.
-type earlyReplay struct {
-	fp      string          // walFingerprint of the WAL it replays
-	nDamage int             // len(Info.Damage) before it
-	ctx     context.Context // the replays' (Close cancels it)
 }
 
 // walStartMark is the WAL as listed before the tiers were read, through its
@@ -269,9 +242,6 @@ func (e *EngramRecorder) BeforeDir(rel string) error {
 		if e.Info.Checkpoint, err = readCheckpoint(spaceDir); err != nil {
 			return err
 		}
-		if e.Pause == nil {
-			e.startEarly(filepath.Join(spaceDir, "wal"))
-		}
 		if e.Pause != nil {
 			if err := e.Pause(); err != nil {
 				return fmt.Errorf("quiesce: %w", err)
@@ -318,44 +288,19 @@ func (e *EngramRecorder) Done() error {
 // segments and the sizes replay stops at, taken before the archiver lists
 // wal/) and replays it in the background, so that the replay's CPU and the
 // backup's overlap and both read the WAL through the page cache once. Wait
-// collects the result. A replay startEarly began is that replay when the
-// WAL's fingerprint is the same; otherwise the replay goes on from it.
+// collects the result.
 func (e *EngramRecorder) startReplay(walDir string) error {
 	l, err := walreplay.OpenLog(walDir)
 	if err != nil {
 		return fmt.Errorf("space %s: %w", e.space, err)
 	}
 	segs := l.Segments()
-	fp := walFingerprint(segs)
-	if ea := e.early; ea != nil {
-		e.early = nil
-		if ea.fp == fp {
-			return nil // the WAL the early replay replays: Wait collects it
-		}
-		// The WAL grew (or changed) since the early listing: once the early
-		// replay is done, its results are dropped and the WAL as it is now
-		// is replayed from the early one's checkpoint (which Fits and
-		// checkTail check is of a prefix of this WAL; else from the
-		// checkpoint file, or from the start).
-		done := e.replayed
-		e.replayed = make(chan struct{})
-		go func() {
-			defer close(e.replayed)
-			<-done
-			e.dropReplay(ea.nDamage)
-			e.Info.WALFingerprint = fp
-			if e.parentWALUnchanged(segs) {
-				e.reuseParent()
-				return
-			}
-			e.cp, e.next = e.next, nil
-			e.replayErr = e.replay(ea.ctx, l, segs)
-		}()
-		return nil
-	}
-	e.Info.WALFingerprint = fp
+	e.Info.WALFingerprint = walFingerprint(segs)
 	if e.parentWALUnchanged(segs) {
-		e.reuseParent()
+		p := e.Parent
+		e.Info.Segments, e.Info.WALFirst, e.Info.WALEnd, e.Info.StateDigest = p.Segments, p.WALFirst, p.WALEnd, p.StateDigest
+		e.Info.StateDigestKind = p.StateDigestKind
+		e.Reused = true
 		return nil
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -366,59 +311,6 @@ func (e *EngramRecorder) startReplay(walDir string) error {
 		e.replayErr = e.replay(ctx, l, segs)
 	}()
 	return nil
-}
-
-// reuseParent records the parent's WAL positions and digest
-// (parentWALUnchanged).
-func (e *EngramRecorder) reuseParent() {
-	p := e.Parent
-	e.Info.Segments, e.Info.WALFirst, e.Info.WALEnd, e.Info.StateDigest = p.Segments, p.WALFirst, p.WALEnd, p.StateDigest
-	e.Info.StateDigestKind = p.StateDigestKind
-	e.Reused = true
-}
-
-// startEarly begins the replay of the WAL in walDir as it is listed now,
-// before the tiers are read, when it is a replay that resumes: a
-// checkpoint file exists and the WAL is not the parent's (which replays
-// nothing). startReplay adopts it or goes on from it. Anything that keeps
-// it from starting leaves the replay to startReplay.
-func (e *EngramRecorder) startEarly(walDir string) {
-	if p := e.checkpointPath(walDir); p == "" || !regularFile(p) {
-		return
-	}
-	l, err := walreplay.OpenLog(walDir)
-	if err != nil {
-		return
-	}
-	segs := l.Segments()
-	if len(segs) == 0 || e.parentWALUnchanged(segs) {
-		return
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	ea := &earlyReplay{fp: walFingerprint(segs), nDamage: len(e.Info.Damage), ctx: ctx}
-	e.early, e.cancel = ea, cancel
-	e.replayed = make(chan struct{})
-	go func() {
-		defer close(e.replayed)
-		e.Info.WALFingerprint = ea.fp
-		e.replayErr = e.replay(ctx, l, segs)
-	}()
-}
-
-// regularFile reports whether path names a regular file.
-func regularFile(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular()
-}
-
-// dropReplay forgets what a replay recorded (its Info fields, Resumed, its
-// error), Info.Damage back to its first nDamage entries: the early
-// replay's, once the WAL it replayed turned out not to be the snapshot's.
-func (e *EngramRecorder) dropReplay(nDamage int) {
-	e.Info.Damage = e.Info.Damage[:nDamage]
-	e.Info.Segments, e.Info.WALFirst, e.Info.WALEnd = 0, repo.WALPosition{}, repo.WALPosition{}
-	e.Info.StateDigest, e.Info.StateDigestKind, e.Info.WALFingerprint = "", "", ""
-	e.Resumed, e.replayErr = false, nil
 }
 
 // parentWALUnchanged reports whether the WAL, listed as segs, is by its
@@ -540,17 +432,8 @@ func (e *EngramRecorder) mark() *walreplay.Mark {
 // end is recorded in Info.Damage; the backup saves every file as it is and
 // marks the snapshot, whose WALEnd is the last entry before the damage.
 func (e *EngramRecorder) Wait() error {
-	if ea := e.early; ea != nil {
-		// Begun before the tiers, but wal/ was never listed since: not the
-		// snapshot's WAL.
-		e.early = nil
-		e.cancel()
-		<-e.replayed
-		e.dropReplay(ea.nDamage)
-	}
 	if e.replayed != nil {
 		<-e.replayed
-		e.next = nil
 		if e.replayErr != nil {
 			return e.replayErr
 		}
@@ -668,7 +551,6 @@ func (e *EngramRecorder) replayFrom(ctx context.Context, l *walreplay.Log, segs 
 		next.AdoptLtHash(st)
 	}
 	e.saveCheckpoint(next)
-	e.next = next // (MarshalBinary leaves it resumable)
 	return nil
 }
 

@@ -72,8 +72,7 @@ func bytesRead(t *testing.T) (n int64, ok bool) {
 // checkpoints in ckDir, parent as given), calling between after the
 // recorder's BeforeDir("") and before the recorder replays the WAL. It
 // returns the snapshot, whether the replay resumed from a checkpoint, the
-// bytes the recorder's BeforeDir("") read (-1: not known here, or ckDir
-// given: a replay that resumes begins there, startEarly) and
+// bytes the recorder's BeforeDir("") read (-1: not known here) and
 // Backup's error.
 func walStartBackup(t *testing.T, r *repo.Repository, dd, ckDir string, parent *repo.Snapshot, between func()) (*repo.Snapshot, bool, int64, error) {
 	t.Helper()
@@ -93,9 +92,7 @@ func walStartBackup(t *testing.T, r *repo.Repository, dd, ckDir string, parent *
 		case "":
 			r0, ok := bytesRead(t)
 			err := hook(rel)
-			// (With a checkpoint the replay begins here, in the background
-			// (startEarly): its reads are not the listing's.)
-			if r1, _ := bytesRead(t); ok && ckDir == "" {
+			if r1, _ := bytesRead(t); ok {
 				read = r1 - r0
 			}
 			return err
