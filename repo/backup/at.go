@@ -52,19 +52,18 @@ func (e entry) readlink() (string, error) {
 	if e.dir < 0 {
 		return os.Readlink(e.path)
 	}
-	for n := 128; ; n *= 2 {
-		b := make([]byte, n)
+	b := make([]byte, 128)
+	for {
 		k, err := unix.Readlinkat(e.dir, e.name, b)
-		if err == syscall.EINTR {
-			n /= 2
+		switch {
+		case err == syscall.EINTR:
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			return "", &fs.PathError{Op: "readlink", Path: e.path, Err: err}
-		}
-		if k < n {
+		case k < len(b):
 			return string(b[:k]), nil
 		}
+		b = make([]byte, 2*len(b)) // the target may be longer: read again
 	}
 }
 

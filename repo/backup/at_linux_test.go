@@ -187,17 +187,10 @@ func TestBackupClosesListedDirectories(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	var seed uint64
 	writeDirTree(t, src, 4, 3, &seed)
-	openFDs := func() int {
-		names, err := readDirNames("/proc/self/fd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(names)
-	}
 	mustBackup(t, tr.Repository, BackupOptions{Paths: []string{src}, NoParent: true}) // the repository's own files opened once
-	before := openFDs()
+	before := openFDCount(t)
 	mustBackup(t, tr.Repository, BackupOptions{Paths: []string{src}, NoParent: true})
-	if after := openFDs(); after != before {
+	if after := openFDCount(t); after != before {
 		t.Fatalf("%d descriptors open after the backup, %d before", after, before)
 	}
 }
