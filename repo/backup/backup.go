@@ -288,7 +288,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		if opts.Stdin != nil {
 			root, werr = a.saveStdin(ctx, opts.Stdin, opts.StdinName)
 		} else {
-			root, werr = a.saveItems(ctx, roots, parentRoot, "")
+			root, werr = a.saveItems(ctx, roots, parentRoot, "", -1)
 		}
 	}
 	endSmall()
@@ -483,7 +483,11 @@ type parentTree struct {
 	id chunk.ID
 }
 
-func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTree, rel string) (chunk.ID, error) {
+// saveItems saves items, the entries of directory rel, and returns the ID
+// of its tree. dir, if not -1, is the directory's descriptor, from which
+// items' names are looked up (entry); saveItems closes it once the
+// entries are walked, before the subdirectories.
+func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTree, rel string, dir int) (chunk.ID, error) {
 	nodes := make([]*repo.Node, len(items))
 	var dirs []int
 	// Files are saved by goroutines; an error found while walking items must
@@ -546,7 +550,11 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				a.excluded.Add(1)
 				continue
 			}
-			fi, err := os.Lstat(it.path)
+			e := entry{dir: -1, name: it.name, path: it.path}
+			if !it.redirected {
+				e.dir = dir
+			}
+			fi, err := e.lstat()
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && rel != "" {
 					a.r.Logger().Warn("file vanished during backup, skipped", "path", it.path)
@@ -570,7 +578,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 			}
 			if pn != nil && pn.Type == n.Type && pn.CTimeNS == n.CTimeNS && pn.Inode == n.Inode && n.CTimeNS != 0 {
 				n.Xattrs = pn.Xattrs // setting an attribute changes the ctime
-			} else if n.Xattrs, err = readXattrs(it.path); err != nil {
+			} else if n.Xattrs, err = readXattrs(e); err != nil {
 				return err
 			}
 			nodes[i] = n
@@ -588,7 +596,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				}
 			case fi.Mode()&fs.ModeSymlink != 0:
 				a.links.Add(1)
-				if n.LinkTarget, err = os.Readlink(it.path); err != nil {
+				if n.LinkTarget, err = e.readlink(); err != nil {
 					return fmt.Errorf("backup %s: %w", it.path, err)
 				}
 			case fi.Mode().IsRegular():
@@ -605,6 +613,9 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				}
 				if params := a.params.For(relPath); n.Size < uint64(min(params.Min, smallFileMax)) {
 					j := smallJob{ctx: gctx, path: it.path, rel: relPath, n: n, params: params, done: smallDone}
+					if e.dir >= 0 {
+						j.dir, j.name = e.dir, e.name
+					}
 					if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 						j.dev = uint64(st.Dev)
 					}
@@ -645,6 +656,9 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		}
 		return flush()
 	}()
+	if dir >= 0 {
+		syscall.Close(dir) // no batch of this directory is left to open
+	}
 	if walkErr != nil {
 		cancel()
 	}
@@ -696,7 +710,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		if err := a.beforeDir(crel); err != nil {
 			return err
 		}
-		children, err := readDirItems(it, a.batches)
+		children, fd, err := readDirItems(it, a.batches)
 		if err != nil {
 			return err
 		}
@@ -707,7 +721,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				}
 			}
 		}
-		id, err := a.saveItems(ctx, children, sub, crel)
+		id, err := a.saveItems(ctx, children, sub, crel, fd)
 		if err != nil {
 			return err
 		}
@@ -845,7 +859,10 @@ func parentNode(parent *parentTree, name string) *repo.Node {
 }
 
 // readDirItems lists dir's entries; b, if not nil, opens it (batchReader.openFlags).
-func readDirItems(dir item, b *batchReader) ([]item, error) {
+// A directory listed is left open: fd is its descriptor (-1 if none was
+// listed: a selection), for the caller to close (saveItems).
+func readDirItems(dir item, b *batchReader) (_ []item, fd int, _ error) {
+	fd = -1
 	names := dir.only
 	if dir.sel != nil {
 		for n := range dir.sel {
@@ -855,8 +872,8 @@ func readDirItems(dir item, b *batchReader) ([]item, error) {
 		// Names only (sorted below): os.ReadDir would make and sort a
 		// DirEntry per name, and the walk lstats every entry anyway.
 		var err error
-		if names, err = readDirNamesWith(dir.path, b.openFlags); err != nil {
-			return nil, fmt.Errorf("backup %s: %w", dir.path, err)
+		if names, fd, err = readDirNamesOpen(dir.path, b.openFlags); err != nil {
+			return nil, -1, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
 	}
 	out := make([]item, 0, len(names))
@@ -869,7 +886,7 @@ func readDirItems(dir item, b *batchReader) ([]item, error) {
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, nil
+	return out, fd, nil
 }
 
 // unchanged reports whether a file can keep the parent snapshot's content
@@ -965,6 +982,11 @@ type smallJob struct {
 	params    chunk.Params
 	done      func(error)
 	dev       uint64 // the file's device (batchReader.refused)
+	// name, if not "", is the file's name in the directory open as dir
+	// while the walk reads its batch (batchReader.read opens it there);
+	// a worker opens path.
+	dir  int
+	name string
 	// data, if not nil, is the whole file, read by batchReader into
 	// arena's memory, given back (release) once the job is done.
 	data  []byte

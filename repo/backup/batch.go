@@ -122,6 +122,15 @@ func newBatchReader() *batchReader {
 	return b
 }
 
+// open opens j's file for a batch: relative to its directory if the walk
+// gave it (the directory is open while the walk reads its batches).
+func (j smallJob) open() (int, error) {
+	if j.name == "" {
+		return openFD(j.path)
+	}
+	return entry{dir: j.dir, name: j.name, path: j.path}.openFD()
+}
+
 // readLimit is how much of a small file saveSmallFile reads: its listed
 // size and one byte, to see that it ends there.
 func readLimit(j smallJob) int { return min(int(j.n.Size)+1, int(j.params.Min)) }
@@ -179,7 +188,7 @@ func (b *batchReader) read(ctx context.Context, batch *smallBatch, openFailed fu
 	off := 0
 	var rest []smallJob // not opened: out of descriptors
 	for i, j := range jobs {
-		fd, err := openFD(j.path)
+		fd, err := j.open()
 		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 			// Out of descriptors (the batch holds up to batchFiles
 			// open): the rest go to their workers, which open one

@@ -32,7 +32,10 @@
 // The walk of a path backup visits up to maxConcurrentDirs directories at
 // once and reads up to maxConcurrentFiles files at once; the trees it
 // stores do not depend on the order (each directory's nodes are sorted).
-// On Linux it reads a directory's small files in batches, each batch's
+// A listed directory stays open while its entries are walked: each entry is
+// looked up relative to it (fstatat, listxattrat, readlinkat, and openat for
+// a batch's files: at.go), not by its full path; files read by workers are
+// opened by path. On Linux it reads a directory's small files in batches, each batch's
 // reads in one io_uring submission (batch.go; a second one confirms their
 // ends and closes them), so that the reads of files lying side
 // by side on the disk reach it as one request; where io_uring is missing or

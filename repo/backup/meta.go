@@ -45,13 +45,14 @@ func setLinkFields(n *repo.Node, fi fs.FileInfo) {
 	}
 }
 
-// readXattrs returns the extended attributes of path (not following a
-// symlink), sorted by name: every one the process can list and read, as
+// readXattrs returns the extended attributes of e (not following a
+// symlink; listed relative to its directory if open: entry.listxattr), sorted by name: every one the process can list and read, as
 // restic does (user.* always; security.* and trusted.* as root). A file
 // system without extended attributes gives none; any other failure is an
 // error, since the snapshot would silently lack them.
-func readXattrs(path string) ([]repo.Xattr, error) {
-	names, err := listXattrs(path)
+func readXattrs(e entry) ([]repo.Xattr, error) {
+	path := e.path
+	names, err := listXattrs(e)
 	if err != nil || len(names) == 0 {
 		return nil, err
 	}
@@ -77,15 +78,16 @@ func xattrUnsupported(err error) bool {
 	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
-func listXattrs(path string) ([]string, error) {
+func listXattrs(e entry) ([]string, error) {
+	path := e.path
 	buf := make([]byte, 1024)
 	for {
-		n, err := unix.Llistxattr(path, buf)
+		n, err := e.listxattr(buf)
 		switch {
 		case xattrUnsupported(err):
 			return nil, nil
 		case errors.Is(err, unix.ERANGE):
-			sz, err := unix.Llistxattr(path, nil)
+			sz, err := e.listxattr(nil)
 			if err != nil {
 				return nil, fmt.Errorf("backup %s: list extended attributes: %w", path, err)
 			}

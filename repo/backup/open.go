@@ -89,11 +89,21 @@ func readDirNames(path string) ([]string, error) {
 // readDirNamesWith is readDirNames opening path with open (a backup's
 // batchReader.openFlags).
 func readDirNamesWith(path string, open func(string, int) (int, error)) ([]string, error) {
+	names, fd, err := readDirNamesOpen(path, open)
+	if err == nil {
+		syscall.Close(fd)
+	}
+	return names, err
+}
+
+// readDirNamesOpen is readDirNamesWith leaving the directory open: it
+// returns its descriptor too, for the caller to close (on error, none is
+// open).
+func readDirNamesOpen(path string, open func(string, int) (int, error)) ([]string, int, error) {
 	fd, err := open(path, dirFlags)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
-	defer syscall.Close(fd)
 	b := chunk.Buffer(dirBufSize)
 	defer chunk.PutBuffer(b)
 	buf := (*b)[:dirBufSize]
@@ -104,10 +114,11 @@ func readDirNamesWith(path string, open func(string, int) (int, error)) ([]strin
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "readdirent", Path: path, Err: err}
+			syscall.Close(fd)
+			return nil, -1, &fs.PathError{Op: "readdirent", Path: path, Err: err}
 		}
 		if n <= 0 {
-			return names, nil
+			return names, fd, nil
 		}
 		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
 	}

@@ -89,9 +89,12 @@ func fullPathRoots(sources []string) ([]item, []string, error) {
 	if whole {
 		top.sel = nil
 	}
-	items, err := readDirItems(top, nil)
+	items, fd, err := readDirItems(top, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	if fd >= 0 {
+		syscall.Close(fd) // the roots are looked up by path
 	}
 	var rootDev uint64 // with "/" a source, --one-file-system stays on the root's file system
 	if fi, err := os.Lstat("/"); err == nil && whole {
