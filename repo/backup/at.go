@@ -27,6 +27,10 @@ import (
 type entry struct {
 	dir        int
 	name, path string
+	// noAt, if not nil, is set once listxattrat(2) failed with ENOSYS or
+	// EPERM (Linux before 6.13, a seccomp filter): llistxattr by path
+	// from then on. The archiver owns it (one backup's walk).
+	noAt *atomic.Bool
 }
 
 // lstat is os.Lstat(e.path), relative to e.dir if it is open.
@@ -91,16 +95,12 @@ const (
 	_ = uint(unsafe.Sizeof(syscall.Stat_t{}) - unsafe.Sizeof(unix.Stat_t{}))
 )
 
-// noListxattrat is set once listxattrat(2) (Linux 6.13) failed with
-// ENOSYS or EPERM (a seccomp filter): llistxattr by path from then on.
-var noListxattrat atomic.Bool
-
 // listxattr is llistxattr(e.path, buf): the names of e's extended
 // attributes, not following a symlink, by listxattrat relative to e.dir
 // if it is open. Any error but ERANGE is left to llistxattr by path, whose
 // result and error then are today's.
 func (e entry) listxattr(buf []byte) (int, error) {
-	if e.dir >= 0 && !noListxattrat.Load() {
+	if e.dir >= 0 && (e.noAt == nil || !e.noAt.Load()) {
 		if name, err := unix.BytePtrFromString(e.name); err == nil {
 			var p unsafe.Pointer
 			if len(buf) > 0 {
@@ -114,7 +114,9 @@ func (e entry) listxattr(buf []byte) (int, error) {
 			case unix.ERANGE:
 				return 0, errno
 			case unix.ENOSYS, unix.EPERM:
-				noListxattrat.Store(true)
+				if e.noAt != nil {
+					e.noAt.Store(true)
+				}
 			}
 		}
 	}

@@ -159,6 +159,9 @@ type archiver struct {
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 
+	// noListxattrat: listxattrat(2) is not available (entry.noAt).
+	noListxattrat atomic.Bool
+
 	// saveHook, set only by tests, runs as saveFile begins a file.
 	saveHook func(rel string)
 }
@@ -550,7 +553,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				a.excluded.Add(1)
 				continue
 			}
-			e := entry{dir: -1, name: it.name, path: it.path}
+			e := entry{dir: -1, name: it.name, path: it.path, noAt: &a.noListxattrat}
 			if !it.redirected {
 				e.dir = dir
 			}

@@ -61,7 +61,7 @@ func TestSubdirWalkedBesideLargeFile(t *testing.T) {
 		}
 	}
 	items := []item{{name: "big", path: filepath.Join(src, "big")}, {name: "sub", path: filepath.Join(src, "sub")}}
-	root, err := a.saveItems(ctx, items, nil, "")
+	root, err := a.saveItems(ctx, items, nil, "", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestSubdirWalkedBesideLargeFile(t *testing.T) {
 	b := &archiver{r: r, key: r.ChunkKey(""), pipe: pipe, params: r.Config().ParamSet(), known: map[chunk.ID]struct{}{},
 		prog: &repo.Progress{}, packer: r.NewPacker(ctx, ""), sem: make(chan struct{}, maxConcurrentFiles)}
 	defer b.packer.Abort()
-	want, err := b.saveItems(ctx, items, nil, "")
+	want, err := b.saveItems(ctx, items, nil, "", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestSubdirWalkedBesideFailedFile(t *testing.T) {
 		}
 	}
 	items := []item{{name: "big", path: bigPath}, {name: "sub", path: filepath.Join(src, "sub")}}
-	_, err := a.saveItems(ctx, items, nil, "")
+	_, err := a.saveItems(ctx, items, nil, "", -1)
 	if err == nil || errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "backup "+bigPath+": ") || !errors.Is(err, syscall.EISDIR) {
 		t.Fatalf("saveItems: %v, want big's read error (is a directory)", err)
 	}
