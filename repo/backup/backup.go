@@ -161,9 +161,6 @@ type archiver struct {
 
 	// noListxattrat: listxattrat(2) is not available (entry.noAt).
 	noListxattrat atomic.Bool
-
-	// saveHook, set only by tests, runs as saveFile begins a file.
-	saveHook func(rel string)
 }
 
 // item is one directory entry to save: its name in the tree and its path on
@@ -665,35 +662,19 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 	if walkErr != nil {
 		cancel()
 	}
-	// waitFiles waits for this directory's files and returns the first
-	// error: the walk's, else a file's (a small file's failure is the cause
-	// of the others' cancellation).
-	waitFiles := func() error {
-		small.Wait() // before g.Wait, which cancels gctx, the small jobs' context
-		gerr := g.Wait()
-		err := walkErr
-		if err == nil && gerr != nil && (smallErr == nil || !errors.Is(gerr, context.Canceled)) {
-			err = gerr
-		}
-		if err == nil && smallErr != nil {
-			err = smallErr
-		}
-		return err
+	small.Wait() // before g.Wait, which cancels gctx, the small jobs' context
+	gerr := g.Wait()
+	if walkErr == nil && gerr != nil && (smallErr == nil || !errors.Is(gerr, context.Canceled)) {
+		walkErr = gerr
 	}
-	// A path backup walks the subdirectories while this directory's files
-	// are still being saved: a large file beside them (u-dup's 160 MiB one
-	// beside five source trees) was read and chunked mostly on one core
-	// while the whole walk below it waited. A space backup waits for the
-	// files first: its hooks depend on the order (wal/ is read after every
-	// tier, EngramRecorder).
-	overlap := a.dirSem != nil && walkErr == nil && len(dirs) > 0
-	if !overlap {
-		if err := waitFiles(); err != nil {
-			return chunk.ID{}, err
-		}
-		if err := ctx.Err(); err != nil {
-			return chunk.ID{}, err
-		}
+	if walkErr == nil && smallErr != nil {
+		walkErr = smallErr
+	}
+	if walkErr != nil {
+		return chunk.ID{}, walkErr
+	}
+	if err := ctx.Err(); err != nil {
+		return chunk.ID{}, err
 	}
 	sort.SliceStable(dirs, func(x, y int) bool { return items[dirs[x]].name != "wal" && items[dirs[y]].name == "wal" })
 	subtrees := a.parentSubtrees(ctx, parent, items, dirs)
@@ -731,23 +712,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		n.Subtree = &id
 		return nil
 	}
-	if overlap {
-		// gctx: a file's failure stops the subdirectories too.
-		derr := a.saveDirs(gctx, dirs, saveDir)
-		if derr != nil {
-			cancel() // and a subdirectory's the files
-		}
-		ferr := waitFiles()
-		switch {
-		case derr != nil && (ferr == nil || !errors.Is(derr, context.Canceled)):
-			return chunk.ID{}, derr
-		case ferr != nil:
-			return chunk.ID{}, ferr
-		}
-		if err := ctx.Err(); err != nil {
-			return chunk.ID{}, err
-		}
-	} else if err := a.saveDirs(ctx, dirs, saveDir); err != nil {
+	if err := a.saveDirs(ctx, dirs, saveDir); err != nil {
 		return chunk.ID{}, err
 	}
 	t := &repo.Tree{Nodes: make([]*repo.Node, 0, len(nodes))}
@@ -952,9 +917,6 @@ func (a *archiver) openFailed(fsPath string, n *repo.Node, err error) error {
 // blocks is its allocated 512-byte blocks as listed (-1: unknown): a file
 // with holes is read around them (sparseAware).
 func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node, blocks int64, prev []chunk.ID) error {
-	if a.saveHook != nil {
-		a.saveHook(relPath)
-	}
 	if err := a.packer.Err(); err != nil {
 		// A pack write failed: read no more. A file that failed frees
 		// its slot (a.sem) before its error cancels the walk, which may
