@@ -35,8 +35,7 @@ func TestMountDatabases(t *testing.T) {
 	dirs := []string{filepath.Join(work, "db1"), filepath.Join(work, "db2")}
 	hosts := []string{"host-one", "host-two"}
 	simRun := func(dd, seed string, n int) {
-		e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "20000", "--entries", strconv.Itoa(n), "--segment-size", "48KiB",
-			"--dim", "8", "--same-ts", "0.3", "--checkpoint-every", "100ms", "--seed", seed)
+		e.simTimelineRun(dd, n, seed)
 	}
 	// Interleaved, so that an instant during db1's second run is in both
 	// databases' recoverable ranges: db2 is then at its backup.

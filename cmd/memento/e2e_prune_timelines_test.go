@@ -20,8 +20,7 @@ func TestPruneLeanTimelines(t *testing.T) {
 	dd := filepath.Join(t.TempDir(), "dd")
 	const sp = "space-a"
 	simRun := func(n int, seed string) {
-		e.sim("run", "--dir", dd, "--spaces", "1", "--rate", "20000", "--entries", strconv.Itoa(n), "--segment-size", "48KiB",
-			"--dim", "8", "--same-ts", "0.3", "--checkpoint-every", "100ms", "--seed", seed)
+		e.simTimelineRun(dd, n, seed)
 	}
 	simRun(600, "1")
 	e.mustRun("backup", "--data-dir", dd, "--all")

@@ -62,6 +62,15 @@ func (e *env) pitrOn(space string, extra []string, flag, value string, want trut
 	}
 }
 
+// simTimelineRun has engram-sim write n entries to one space of dir at
+// 20,000 a second in 48 KiB segments, 8-dimensional, a third sharing a
+// timestamp (the timelines tests' small histories).
+func (e *env) simTimelineRun(dir string, n int, seed string) {
+	e.t.Helper()
+	e.sim("run", "--dir", dir, "--spaces", "1", "--rate", "20000", "--entries", strconv.Itoa(n), "--segment-size", "48KiB",
+		"--dim", "8", "--same-ts", "0.3", "--checkpoint-every", "100ms", "--seed", seed)
+}
+
 // cpA copies a data dir (cp -a), to keep a timeline's ground truth.
 func cpA(t *testing.T, src, dst string) {
 	t.Helper()
@@ -156,8 +165,7 @@ func TestTimelinesPITRAndContinue(t *testing.T) {
 	dd := filepath.Join(work, "dd")
 	const sp = "space-a"
 	simRun := func(dir string, n int, seed string) {
-		e.sim("run", "--dir", dir, "--spaces", "1", "--rate", "20000", "--entries", strconv.Itoa(n), "--segment-size", "48KiB",
-			"--dim", "8", "--same-ts", "0.3", "--checkpoint-every", "100ms", "--seed", seed)
+		e.simTimelineRun(dir, n, seed)
 	}
 	simRun(dd, 1200, "1")
 	e.mustRun("backup", "--data-dir", dd, "--all")
@@ -499,8 +507,7 @@ func TestTimelinesBackupsOnlyForkAtOlderSnapshot(t *testing.T) {
 	dd := filepath.Join(work, "dd")
 	const sp = "space-a"
 	simRun := func(dir string, n int, seed string) {
-		e.sim("run", "--dir", dir, "--spaces", "1", "--rate", "20000", "--entries", strconv.Itoa(n), "--segment-size", "48KiB",
-			"--dim", "8", "--same-ts", "0.3", "--checkpoint-every", "100ms", "--seed", seed)
+		e.simTimelineRun(dir, n, seed)
 	}
 	simRun(dd, 1200, "1")
 	e.mustRun("backup", "--data-dir", dd, "--all")
