@@ -174,7 +174,7 @@ func TestSyncRingNoEventFD(t *testing.T) {
 	}
 	r.tried = true // as fsync after a failed start
 	l := logSyncs(r)
-	f, err := os.CreateTemp(t.TempDir(), ".f")
+	f, err := os.CreateTemp(os.Getenv(pidsDirEnv), ".f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +236,11 @@ func TestSyncRingClose(t *testing.T) {
 
 const pidsLimitEnv = "MEMENTO_LOCAL_TEST_PIDS_CGROUP"
 
+// pidsDirEnv names the directory the helper writes its file in: the
+// parent's t.TempDir, removed by the parent (the helper ends with os.Exit,
+// which runs no cleanup of its own).
+const pidsDirEnv = "MEMENTO_LOCAL_TEST_PIDS_DIR"
+
 // pidsCgroupRoot is where a pids cgroup can be made (cgroup v1's pids
 // hierarchy, or v2's root with the pids controller), "" where none.
 func pidsCgroupRoot() string {
@@ -259,7 +264,7 @@ func TestSyncRingPidsLimitHelper(t *testing.T) {
 	if cg == "" {
 		t.Skip("helper process only")
 	}
-	f, err := os.CreateTemp(t.TempDir(), ".f")
+	f, err := os.CreateTemp(os.Getenv(pidsDirEnv), ".f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +337,7 @@ func TestSyncRingWorkerCannotStart(t *testing.T) {
 	}
 	defer os.Remove(cg) // once the child, its only task, has exited
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSyncRingPidsLimitHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), pidsLimitEnv+"="+cg)
+	cmd.Env = append(os.Environ(), pidsLimitEnv+"="+cg, pidsDirEnv+"="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil && (bytes.Contains(out, []byte("newosproc")) || bytes.Contains(out, []byte("failed to create new OS thread")) ||
 		bytes.Contains(out, []byte("pthread_create failed"))) {
