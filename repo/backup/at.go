@@ -76,16 +76,7 @@ func (e entry) openFD() (int, error) {
 	if e.dir < 0 {
 		return openFD(e.path)
 	}
-	for {
-		fd, err := syscall.Openat(e.dir, e.name, fileFlags, 0)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err != nil:
-			return -1, &fs.PathError{Op: "open", Path: e.path, Err: err}
-		}
-		return fd, nil
-	}
+	return openAt(e.dir, e.name, e.path, fileFlags)
 }
 
 // unix.Stat_t and syscall.Stat_t are the same struct (lstat fills one

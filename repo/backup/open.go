@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"memento/chunk"
 )
 
@@ -40,8 +42,14 @@ const (
 // openFlags is open(2) of path with flags, retried on EINTR; errors are
 // *fs.PathError values as os.OpenFile returns.
 func openFlags(path string, flags int) (int, error) {
+	return openAt(unix.AT_FDCWD, path, path, flags)
+}
+
+// openAt is openat(2) of name in the directory open as dir, with flags,
+// retried on EINTR; errors are *fs.PathError values naming path.
+func openAt(dir int, name, path string, flags int) (int, error) {
 	for {
-		fd, err := syscall.Open(path, flags, 0)
+		fd, err := syscall.Openat(dir, name, flags, 0)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -83,22 +91,16 @@ const dirBufSize = 8 << 10
 // 1,400 directories are listed once each. Errors are the same
 // *fs.PathError values ("open", "readdirent").
 func readDirNames(path string) ([]string, error) {
-	return readDirNamesWith(path, openFlags)
-}
-
-// readDirNamesWith is readDirNames opening path with open (a backup's
-// batchReader.openFlags).
-func readDirNamesWith(path string, open func(string, int) (int, error)) ([]string, error) {
-	names, fd, err := readDirNamesOpen(path, open)
+	names, fd, err := readDirNamesOpen(path, openFlags)
 	if err == nil {
 		syscall.Close(fd)
 	}
 	return names, err
 }
 
-// readDirNamesOpen is readDirNamesWith leaving the directory open: it
-// returns its descriptor too, for the caller to close (on error, none is
-// open).
+// readDirNamesOpen is readDirNames opening path with open (a backup's
+// batchReader.openFlags) and leaving the directory open: it returns its
+// descriptor too, for the caller to close (on error, none is open).
 func readDirNamesOpen(path string, open func(string, int) (int, error)) ([]string, int, error) {
 	fd, err := open(path, dirFlags)
 	if err != nil {
