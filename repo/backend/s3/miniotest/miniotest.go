@@ -140,7 +140,10 @@ func (s *Server) waitReady(exited <-chan error, limit time.Duration) error {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// Only MinIO's answer counts: the port was free when it was
+			// picked, and another test's server may have taken it since
+			// (a deploy test's fake Pushgateway once answered this probe).
+			if resp.StatusCode == http.StatusOK && resp.Header.Get("Server") == "MinIO" {
 				return nil
 			}
 		}
