@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -153,4 +155,64 @@ func (fi *statInfo) Mode() fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
+}
+
+// dirID is a directory's device and inode.
+type dirID struct{ dev, ino uint64 }
+
+// statID is fi's device and inode (zero without a Stat_t).
+func statID(fi fs.FileInfo) dirID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return dirID{dev: uint64(st.Dev), ino: st.Ino}
+	}
+	return dirID{}
+}
+
+// listDir lists it, a subdirectory of a walked directory (crel in the
+// snapshot), by its full path (readDirItems), and makes sure that what it
+// lists is in the tree. The walk closed the parent's descriptor before
+// its subdirectories, so the subdirectory, or a directory above it, may
+// have been replaced by a symlink since the walk looked it up, and an open
+// by path would follow it out of the tree (session 26's review: the
+// snapshot stored the outside directory's files under the tree's name).
+// So a directory not read through a symlink on purpose (a.follow) is
+// opened with O_NOFOLLOW, and the directory opened must have the device
+// and inode its lookup found (it.id), or else its parent must still be
+// the directory the walk listed (it.parent, looked up by path again): the
+// entry is then the tree's, with a file system mounted on it by the open
+// (an automount point) or another directory renamed into its place.
+// Otherwise the backup fails naming it, and the next run reads it.
+func (a *archiver) listDir(it item, crel string) ([]item, int, error) {
+	flags := dirFlags
+	if !it.redirected && !a.follow[crel] {
+		flags |= syscall.O_NOFOLLOW
+	}
+	children, fd, err := readDirItems(it, a.batches, flags)
+	if errors.Is(err, syscall.ELOOP) && flags&syscall.O_NOFOLLOW != 0 {
+		return nil, -1, fmt.Errorf("backup %s: the directory was replaced during the backup by a symlink, which is not followed out of the tree; run the backup again: %w", it.path, syscall.ELOOP)
+	}
+	if err != nil || fd < 0 || it.redirected || it.id == (dirID{}) {
+		return children, fd, err
+	}
+	var st syscall.Stat_t
+	for {
+		err = syscall.Fstat(fd, &st)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, -1, fmt.Errorf("backup %s: %w", it.path, &fs.PathError{Op: "fstat", Path: it.path, Err: err})
+	}
+	got := dirID{dev: uint64(st.Dev), ino: st.Ino}
+	if got == it.id || it.parent == (dirID{}) {
+		return children, fd, nil // the directory looked up, or a source: what its path names
+	}
+	if fi, err := os.Stat(filepath.Dir(it.path)); err == nil && statID(fi) == it.parent {
+		return children, fd, nil
+	}
+	syscall.Close(fd)
+	return nil, -1, fmt.Errorf("backup %s: the directory was replaced during the backup, or a directory above it was (by a symlink out of the tree?): it is not the directory listed (device %d inode %d, now device %d inode %d); run the backup again",
+		it.path, it.id.dev, it.id.ino, got.dev, got.ino)
 }

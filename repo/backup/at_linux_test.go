@@ -231,3 +231,116 @@ func TestBackupXattrsLookedUpInDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkDoesNotListASymlinkSwappedForADirectory: a subdirectory is listed
+// by its full path after its parent's entries were walked (its parent's
+// descriptor is closed by then). If the subdirectory, or the directory
+// above it, was replaced by a symlink to a directory outside the tree in
+// between, the open by path followed the symlink and the snapshot stored
+// the outside directory's files under the tree's name (found by session
+// 26's review). The walk checks that the directory it opened is the one
+// it listed (device and inode) and fails naming it; the repository gets
+// no snapshot. A directory that is still where it was listed (the same
+// inode at the path, another behind it: a mount triggered by the open)
+// is read.
+func TestWalkDoesNotListASymlinkSwappedForADirectory(t *testing.T) {
+	for _, swapped := range []string{"src/d", "src/d/e"} {
+		t.Run(strings.ReplaceAll(swapped, "/", "_"), func(t *testing.T) {
+			tr := repotest.New(t, repo.InitOptions{})
+			root := t.TempDir()
+			src, outside := filepath.Join(root, "src"), filepath.Join(root, "outside")
+			repotest.WriteFile(t, filepath.Join(src, "d", "e", "mine"), []byte("in the tree"), 0o644)
+			// outside mirrors the names, so that a path through the
+			// symlink finds a directory: outside/e for src/d/e.
+			repotest.WriteFile(t, filepath.Join(outside, "e", "secret"), []byte("outside the tree"), 0o600)
+			repotest.WriteFile(t, filepath.Join(outside, "secret"), []byte("outside the tree"), 0o600)
+			done := false
+			before := func(rel string) error {
+				if rel != swapped || done {
+					return nil
+				}
+				done = true
+				// the directory above the one about to be listed, or
+				// that one itself, becomes a symlink out of the tree
+				d := filepath.Join(src, "d")
+				target := outside
+				if rel == "src/d" {
+					target = filepath.Join(outside, "e")
+				}
+				if err := os.Rename(d, filepath.Join(src, "moved")); err != nil {
+					return err
+				}
+				return os.Symlink(target, d)
+			}
+			sn, err := Backup(t.Context(), tr.Repository, BackupOptions{Paths: []string{src}, NoParent: true, BeforeDir: before})
+			if !done {
+				t.Fatal("the hook never ran")
+			}
+			if err == nil {
+				var stored []string
+				for _, rel := range []string{"src/d/secret", "src/d/e/secret"} {
+					if n := nodeAtOrNil(t, tr, sn, rel); n != nil {
+						stored = append(stored, rel)
+					}
+				}
+				t.Fatalf("backup through a swapped-in symlink saved snapshot %s (outside files stored: %q)", sn.ID.Short(), stored)
+			}
+			want := filepath.Join(src, filepath.FromSlash(strings.TrimPrefix(swapped, "src/")))
+			if !strings.Contains(err.Error(), "backup "+want+": ") || !strings.Contains(err.Error(), "replaced during the backup") {
+				t.Fatalf("error %q does not name %s as replaced", err, want)
+			}
+			if all, err := tr.Repository.Snapshots(t.Context()); err != nil || len(all) != 0 {
+				t.Fatalf("snapshots after the refused backup: %d, %v", len(all), err)
+			}
+			t.Log(err)
+		})
+	}
+	// A directory renamed into the listed one's place (no symlink, its
+	// parent the one listed) is the tree's entry now: it is read.
+	t.Run("renamed_in", func(t *testing.T) {
+		tr := repotest.New(t, repo.InitOptions{})
+		root := t.TempDir()
+		src := filepath.Join(root, "src")
+		repotest.WriteFile(t, filepath.Join(src, "d", "old"), []byte("listed"), 0o644)
+		repotest.WriteFile(t, filepath.Join(root, "fresh", "new"), []byte("renamed in"), 0o644)
+		before := func(rel string) error {
+			if rel != "src/d" {
+				return nil
+			}
+			if err := os.Rename(filepath.Join(src, "d"), filepath.Join(root, "gone")); err != nil {
+				return err
+			}
+			return os.Rename(filepath.Join(root, "fresh"), filepath.Join(src, "d"))
+		}
+		sn := mustBackup(t, tr.Repository, BackupOptions{Paths: []string{src}, NoParent: true, BeforeDir: before})
+		if n := nodeAtOrNil(t, tr, sn, "src/d/new"); n == nil || nodeAtOrNil(t, tr, sn, "src/d/old") != nil {
+			t.Fatalf("src/d after a directory was renamed into its place: new %v, old %v", n, nodeAtOrNil(t, tr, sn, "src/d/old"))
+		}
+	})
+}
+
+// nodeAtOrNil is repotest's NodeAt for a path that may be missing.
+func nodeAtOrNil(t *testing.T, tr *repotest.Repo, sn *repo.Snapshot, rel string) *repo.Node {
+	t.Helper()
+	tree, err := tr.Repository.LoadTree(t.Context(), sn.Space, sn.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(rel, "/")
+	for i, name := range parts {
+		n := tree.Find(name)
+		if n == nil {
+			return nil
+		}
+		if i == len(parts)-1 {
+			return n
+		}
+		if n.Subtree == nil {
+			return nil
+		}
+		if tree, err = tr.Repository.LoadTree(t.Context(), sn.Space, *n.Subtree); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nil
+}

@@ -176,6 +176,11 @@ type item struct {
 	// is in (0 until its top is read), for OneFileSystem.
 	source bool
 	dev    uint64
+	// id is the directory's device and inode as the walk's lstat found
+	// them (zero: not a directory the walk looked up); parent is its
+	// directory's (zero: a source, or below a selection). The listing
+	// checks them (checkListed).
+	id, parent dirID
 }
 
 // Backup saves a snapshot. On any error nothing is referenced by a new
@@ -586,6 +591,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 			case fi.IsDir():
 				a.dirs.Add(1)
 				dirs = append(dirs, i)
+				items[i].id = statID(fi)
 				if st, ok := fi.Sys().(*syscall.Stat_t); ok && it.source && a.oneFS {
 					if items[i].dev == 0 {
 						items[i].dev = st.Dev
@@ -694,7 +700,7 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		if err := a.beforeDir(crel); err != nil {
 			return err
 		}
-		children, fd, err := readDirItems(it, a.batches)
+		children, fd, err := a.listDir(it, crel)
 		if err != nil {
 			return err
 		}
@@ -826,10 +832,12 @@ func parentNode(parent *parentTree, name string) *repo.Node {
 	return parent.Find(name)
 }
 
-// readDirItems lists dir's entries; b, if not nil, opens it (batchReader.openFlags).
-// A directory listed is left open: fd is its descriptor (-1 if none was
-// listed: a selection), for the caller to close (saveItems).
-func readDirItems(dir item, b *batchReader) (_ []item, fd int, _ error) {
+// readDirItems lists dir's entries, opening it with flags (dirFlags, with
+// O_NOFOLLOW for a directory not read through a symlink: listDir); b, if
+// not nil, opens it (batchReader.openFlags). A directory listed is left
+// open: fd is its descriptor (-1 if none was listed: a selection), for the
+// caller to close (saveItems).
+func readDirItems(dir item, b *batchReader, flags int) (_ []item, fd int, _ error) {
 	fd = -1
 	names := dir.only
 	if dir.sel != nil {
@@ -840,13 +848,13 @@ func readDirItems(dir item, b *batchReader) (_ []item, fd int, _ error) {
 		// Names only (sorted below): os.ReadDir would make and sort a
 		// DirEntry per name, and the walk lstats every entry anyway.
 		var err error
-		if names, fd, err = readDirNamesOpen(dir.path, b.openFlags); err != nil {
+		if names, fd, err = readDirNamesOpen(dir.path, flags, b.openFlags); err != nil {
 			return nil, -1, fmt.Errorf("backup %s: %w", dir.path, err)
 		}
 	}
 	out := make([]item, 0, len(names))
 	for _, n := range names {
-		c := item{name: n, path: filepath.Join(dir.path, n), source: dir.source, dev: dir.dev}
+		c := item{name: n, path: filepath.Join(dir.path, n), source: dir.source, dev: dir.dev, parent: dir.id}
 		if dir.sel != nil {
 			c.sel = dir.sel[n]
 			c.source = c.sel == nil

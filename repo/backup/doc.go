@@ -35,7 +35,13 @@
 // A listed directory stays open while its entries are walked: each entry is
 // looked up relative to it (fstatat, listxattrat, readlinkat, and openat for
 // a batch's files: at.go), not by its full path; files read by workers are
-// opened by path. On Linux it reads a directory's small files in batches, each batch's
+// opened by path. A subdirectory is listed by its full path after its
+// parent's descriptor is closed: it is opened with O_NOFOLLOW (unless it is
+// a symlink followed on purpose) and must be the directory the walk looked
+// up (device and inode), or sit in its parent as listed (a mount an open
+// triggered, a directory renamed into place); a directory replaced by a
+// symlink, or below one swapped in above it, fails the backup naming it
+// instead of being read out of the tree (listDir). On Linux it reads a directory's small files in batches, each batch's
 // reads in one io_uring submission (batch.go; a second one confirms their
 // ends and closes them), so that the reads of files lying side
 // by side on the disk reach it as one request; where io_uring is missing or

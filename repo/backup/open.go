@@ -91,7 +91,7 @@ const dirBufSize = 8 << 10
 // 1,400 directories are listed once each. Errors are the same
 // *fs.PathError values ("open", "readdirent").
 func readDirNames(path string) ([]string, error) {
-	names, fd, err := readDirNamesOpen(path, openFlags)
+	names, fd, err := readDirNamesOpen(path, dirFlags, openFlags)
 	if err == nil {
 		syscall.Close(fd)
 	}
@@ -99,10 +99,10 @@ func readDirNames(path string) ([]string, error) {
 }
 
 // readDirNamesOpen is readDirNames opening path with open (a backup's
-// batchReader.openFlags) and leaving the directory open: it returns its
+// batchReader.openFlags) and flags (dirFlags, or with O_NOFOLLOW) and leaving the directory open: it returns its
 // descriptor too, for the caller to close (on error, none is open).
-func readDirNamesOpen(path string, open func(string, int) (int, error)) ([]string, int, error) {
-	fd, err := open(path, dirFlags)
+func readDirNamesOpen(path string, flags int, open func(string, int) (int, error)) ([]string, int, error) {
+	fd, err := open(path, flags)
 	if err != nil {
 		return nil, -1, err
 	}

@@ -89,7 +89,7 @@ func fullPathRoots(sources []string) ([]item, []string, error) {
 	if whole {
 		top.sel = nil
 	}
-	items, fd, err := readDirItems(top, nil)
+	items, fd, err := readDirItems(top, nil, dirFlags)
 	if err != nil {
 		return nil, nil, err
 	}
