@@ -5,6 +5,7 @@ import (
 
 	"memento/repo/directio"
 	"memento/repo/hugepage"
+	"memento/repo/slabmem"
 )
 
 // packPool owns a repository's pack buffers and the uploaders that write
@@ -29,6 +30,13 @@ import (
 // upload ends and get returns, whatever the pipeline's workers, shared
 // by the spaces, are blocked on. An urgent packer's wait ends at the first
 // buffer given back, and the others' wait behind it ends when it takes it.
+//
+// The heap's soft limit (cmd/memento: 200 MiB) does not squeeze the pack
+// buffers, which the budget bounds: while packers run, the limit is raised
+// by the bytes of the buffers the pool holds, at most packLimitRaise
+// (shiftLimit). Under the bare limit a first backup of 16 spaces collected
+// 33 times against 12 and faulted in twice the pages (docs/benchmarks.md,
+// session 26).
 type packPool struct {
 	// perBackend is the uploaders' limit when the backend names one
 	// (PackWriters), else 0: packUploaders per packer.
@@ -46,7 +54,16 @@ type packPool struct {
 	peak       int    // most buffers held at once (out + free), for tests
 	allocs     int    // buffers allocated (new and grown), for tests
 	allocBytes int64  // their capacities, for tests
+	held       int64  // capacities of the buffers allocated and not dropped
+	raised     int64  // what shiftLimit raised the soft memory limit by
 }
+
+// packLimitRaise is the most the pack buffers raise the soft memory limit
+// by: three full buffers, one packer's budget with two uploads. More
+// buffers than that (backup --all's four packers) stay under the limit.
+// Peak RSS at 10 GiB stays below 300 MiB with it (docs/benchmarks.md,
+// session 26).
+const packLimitRaise = 48 << 20
 
 // packUploaders is how many packs per packer are written at once on a
 // backend that does not say how many writes keep it busy (PackWriters): an
@@ -106,6 +123,30 @@ func (f *packPool) endPacker() {
 	defer f.mu.Unlock()
 	f.packers--
 	f.trim()
+	f.shiftLimit()
+}
+
+// shiftLimit moves the soft memory limit by what the held buffers now ask:
+// min(held, packLimitRaise) while packers run, nothing once none runs (a
+// repository dropped between backups leaves no raise behind). Called with
+// mu held, after every change of held or packers.
+func (f *packPool) shiftLimit() {
+	want := int64(0)
+	if f.packers > 0 {
+		want = min(f.held, packLimitRaise)
+	}
+	if want != f.raised {
+		f.raised += slabmem.ShiftLimit(want - f.raised)
+	}
+}
+
+// drop lets a buffer the pool allocated go to the garbage collector: its
+// range back to small pages first (hugepage.Unadvise: the advice leaves the
+// bytes alone, so a late read is unharmed), and out of held. Called with mu
+// held.
+func (f *packPool) drop(b []byte) {
+	hugepage.Unadvise(b[:cap(b)])
+	f.held -= int64(cap(b))
 }
 
 // trim drops free buffers beyond the budget. Called with mu held.
@@ -113,7 +154,7 @@ func (f *packPool) trim() {
 	for len(f.free) > 0 && f.out+len(f.free) > f.budget() {
 		n := len(f.free) - 1
 		// Hand the range back to small pages before the heap reuses it.
-		hugepage.Unadvise(f.free[n][:cap(f.free[n])])
+		f.drop(f.free[n])
 		f.free[n] = nil
 		f.free = f.free[:n]
 	}
@@ -150,13 +191,14 @@ func (f *packPool) get(want int, urgent bool) []byte {
 	}
 	f.out++
 	f.peak = max(f.peak, f.out+len(f.free))
-	f.mu.Unlock()
 	if cap(b) >= want {
+		f.mu.Unlock()
 		return b[:0]
 	}
 	if b != nil { // a free buffer too small for the first blob
-		hugepage.Unadvise(b[:cap(b)])
+		f.drop(b)
 	}
+	f.mu.Unlock()
 	return f.alloc(want)
 }
 
@@ -169,13 +211,45 @@ func (f *packPool) alloc(n int) []byte {
 	// each ~10 us of system time and more of wall time on a virtual machine.
 	// A pack buffer lives until trim drops it, which takes the advice back
 	// (hugepage.Unadvise) before the Go heap reuses the range.
+	b := directio.Alloc(n)
+	hugepage.Advise(b)
 	f.mu.Lock()
 	f.allocs++
 	f.allocBytes += int64(n)
+	f.held += int64(cap(b))
+	f.shiftLimit()
 	f.mu.Unlock()
-	b := directio.Alloc(n)
-	hugepage.Advise(b)
 	return b[:0]
+}
+
+// replace is a pack's buffer grown (Packer.grow): old, which alloc gave,
+// is dropped for its larger copy.
+func (f *packPool) replace(old []byte) {
+	f.mu.Lock()
+	f.drop(old)
+	f.shiftLimit()
+	f.mu.Unlock()
+}
+
+// lose is a buffer that leaves the pool without being dropped by it: the
+// garbage collector takes it once nothing refers to it (a failed write's
+// buffer, which the backend may still read), or it was swapped for a larger
+// copy the pool did not allocate (adopt).
+func (f *packPool) lose(b []byte) {
+	f.mu.Lock()
+	f.drop(b)
+	f.shiftLimit()
+	f.mu.Unlock()
+}
+
+// adopt counts a buffer the pool did not allocate (a pack whose header
+// outgrew its buffer's reserve, copied by append) as held: put keeps it
+// for the next packs like its own.
+func (f *packPool) adopt(b []byte) {
+	f.mu.Lock()
+	f.held += int64(cap(b))
+	f.shiftLimit()
+	f.mu.Unlock()
 }
 
 // put gives a buffer back: b for the next pack, or nil when it must not be
@@ -186,6 +260,7 @@ func (f *packPool) put(b []byte) {
 	if b != nil {
 		f.free = append(f.free, b[:0])
 		f.trim()
+		f.shiftLimit()
 	}
 	f.mu.Unlock()
 	f.cond.Broadcast()

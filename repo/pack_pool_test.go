@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -687,5 +688,93 @@ func TestPackAbortGivesBackGrownBuffer(t *testing.T) {
 	q.Abort()
 	if _, _, _, a, _ := r.packs.state(); a != allocs {
 		t.Fatalf("the next packer allocated %d buffers, want it to reuse the given-back one", a-allocs)
+	}
+}
+
+// TestPackBuffersRaiseMemoryLimit: while a packer runs, the soft memory
+// limit is raised by the bytes of the pack buffers the pool holds, at most
+// packLimitRaise, and set back exactly once the packer ends; a failed
+// write's buffer leaves the pool's count (packPool.lose).
+func TestPackBuffersRaiseMemoryLimit(t *testing.T) {
+	const limit = 200 << 20
+	prev := debug.SetMemoryLimit(limit)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	const target = 16 << 20
+	tr := newTestRepo(t, InitOptions{PackSize: target})
+	release := make(chan struct{})
+	fail := atomic.Bool{}
+	r := openGated(t, tr, 0, func(int64) error {
+		<-release
+		if fail.Load() {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	ctx := context.Background()
+	// 70 MB of random blobs: more than the budget's three full packs.
+	blobs := map[chunk.ID][]byte{}
+	rng := rand.NewChaCha8([32]byte{26})
+	for len(blobs) < 3500 {
+		d := make([]byte, 20000)
+		_, _ = rng.Read(d)
+		blobs[r.ChunkKey("s").Sum(d)] = d
+	}
+	ids := slices.SortedFunc(maps.Keys(blobs), func(a, b chunk.ID) int { return bytes.Compare(a[:], b[:]) })
+	p := r.NewPacker(ctx, "s")
+	if err := p.Add(DataBlob, ids[0], 0, len(blobs[ids[0]]), blobs[ids[0]]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := debug.SetMemoryLimit(-1), int64(limit+cap(p.cur.buf)); got != want || cap(p.cur.buf) != packBufStart {
+		t.Fatalf("limit %d with one buffer of %d bytes out; want %d", got, cap(p.cur.buf), want)
+	}
+	// The uploads wait: the packer fills its budget's three buffers, two
+	// packs written and one filling, and then waits for a buffer.
+	added := make(chan error, 1)
+	go func() {
+		for _, id := range ids[1:] {
+			if err := p.Add(DataBlob, id, 0, len(blobs[id]), blobs[id]); err != nil {
+				added <- err
+				return
+			}
+		}
+		added <- nil
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.packs.mu.Lock()
+		out, waiting, held := r.packs.out, r.packs.waiting[0], r.packs.held
+		r.packs.mu.Unlock()
+		if out == 3 && waiting == 1 {
+			if full := int64(p.full(0)); held != 3*full {
+				t.Fatalf("pool holds %d bytes with three buffers out; want three full ones, %d", held, 3*full)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the packer did not wait with its budget out: %d buffers out, %d waiting", out, waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got, want := debug.SetMemoryLimit(-1), int64(limit+packLimitRaise); got != want {
+		t.Fatalf("limit %d with three full buffers out; want %d (raised by packLimitRaise)", got, want)
+	}
+	fail.Store(true)
+	close(release)
+	if err := <-added; err != nil && !strings.Contains(err.Error(), "disk full") {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Flush(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Flush: %v; want the failed write's error", err)
+	}
+	r.packs.mu.Lock()
+	out, held, raised := r.packs.out, r.packs.held, r.packs.raised
+	var free int64
+	for _, b := range r.packs.free {
+		free += int64(cap(b))
+	}
+	r.packs.mu.Unlock()
+	if got := debug.SetMemoryLimit(-1); got != limit || raised != 0 || out != 0 || held != free {
+		t.Fatalf("after Flush: limit %d (raised by %d), %d buffers out, %d bytes held, %d free; want %d, none out, held = free",
+			got, raised, out, held, free, limit)
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"memento/chunk"
 	"memento/index"
-	"memento/repo/hugepage"
 )
 
 // Packer gathers the blobs of one space into packs of about the target size
@@ -331,7 +330,7 @@ func (p *Packer) grow(room int) {
 	cur.sealing.Wait()
 	b := p.r.packs.alloc(c)[:len(cur.buf)]
 	copy(b, cur.buf)
-	hugepage.Unadvise(cur.buf[:cap(cur.buf)])
+	p.r.packs.replace(cur.buf)
 	cur.buf = b
 }
 
@@ -386,11 +385,15 @@ func (p *Packer) write(pp *openPack) []byte {
 			p.failed.Store(true)
 		}
 		p.upMu.Unlock()
-		// The buffer goes to the garbage collector, not back to the pool:
-		// its range goes back to small pages first, as packPool.trim does
-		// (the advice leaves the bytes alone, so a late read is unharmed).
-		hugepage.Unadvise(pp.buf[:cap(pp.buf)])
+		// The buffer goes to the garbage collector, not back to the pool
+		// (packPool.lose): the backend may still read it.
+		p.r.packs.lose(pp.buf)
 		return nil
+	}
+	if cap(b) != cap(pp.buf) {
+		// The header outgrew the buffer's reserve: append copied the pack.
+		p.r.packs.lose(pp.buf)
+		p.r.packs.adopt(b)
 	}
 	p.r.notePackRetained(id, start)
 	p.upMu.Lock()

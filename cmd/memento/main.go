@@ -17,7 +17,9 @@ import (
 
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is set:
 // backups stream, so a tight limit costs a little GC time and keeps memento a
-// polite neighbour of the database it protects.
+// polite neighbour of the database it protects. Memory bounded by its owner
+// moves it (slabmem.ShiftLimit): a restore's slabs take theirs off, a
+// backup's pack buffers add theirs while it writes packs (at most 48 MiB).
 const defaultMemoryLimit = 200 << 20
 
 func main() {

@@ -51,3 +51,27 @@ func (l *limitShifter) raise(n int64) {
 		debug.SetMemoryLimit(cur + n)
 	}
 }
+
+// ShiftLimit moves the runtime's soft memory limit by n bytes and returns
+// how far it moved it: up by all of n (n > 0), or down by at most -n, as far
+// as minHeapLimit (n < 0). For memory a caller bounds by its own budget and
+// that the heap's limit should therefore not squeeze: repo's pack buffers,
+// which raise the limit by what they hold while packers run and take it
+// back (packPool.shiftLimit). A process without a limit is left alone (0).
+// The caller keeps the sum of what it was given and gives back that sum.
+func ShiftLimit(n int64) int64 {
+	switch {
+	case n > 0:
+		heapLimit.mu.Lock()
+		defer heapLimit.mu.Unlock()
+		cur := debug.SetMemoryLimit(-1)
+		if cur > math.MaxInt64-n {
+			return 0 // no limit (math.MaxInt64), or one too large to move
+		}
+		debug.SetMemoryLimit(cur + n)
+		return n
+	case n < 0:
+		return -heapLimit.lower(-n)
+	}
+	return 0
+}
