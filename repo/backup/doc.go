@@ -35,7 +35,9 @@
 // A listed directory stays open while its entries are walked: each entry is
 // looked up relative to it (fstatat, listxattrat, readlinkat, and openat for
 // a batch's files: at.go), not by its full path; files read by workers are
-// opened by path. On Linux it reads a directory's small files in batches, each batch's
+// opened by path. A directory's subdirectories are walked while its files
+// are still being saved (a space backup, whose hooks follow the walk's
+// order, saves them first); its tree is stored once both are done. On Linux it reads a directory's small files in batches, each batch's
 // reads in one io_uring submission (batch.go; a second one confirms their
 // ends and closes them), so that the reads of files lying side
 // by side on the disk reach it as one request; where io_uring is missing or
