@@ -90,6 +90,9 @@ type BackupOptions struct {
 	// snapshot. An Engram backup waits there for the WAL replay it started
 	// in BeforeDir, so that the replay runs while the files are read.
 	AfterFiles func() error
+	// smallSave, set only by tests, is called by a small-file worker with
+	// each file's relative path before it saves the file.
+	smallSave func(rel string)
 }
 
 // maxConcurrentFiles bounds how many files a backup reads at once: enough to
@@ -136,6 +139,7 @@ type archiver struct {
 	// smallJobs feeds the maxConcurrentSmallFiles small-file workers
 	// (smallWorker), which run while Backup does.
 	smallJobs chan smallJob
+	smallSave func(rel string) // BackupOptions.smallSave
 	// batches, when set (path backups), reads the small files of a
 	// directory in batches (readBatch) before the workers compress them.
 	batches *batchReader
@@ -250,7 +254,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 		prog = &repo.Progress{}
 	}
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, params: r.Config().ParamSet(), known: known,
-		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), smallJobs: make(chan smallJob), before: opts.BeforeDir, redirect: opts.Redirect,
+		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), smallJobs: make(chan smallJob), smallSave: opts.smallSave, before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space),
 		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
@@ -665,21 +669,25 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 	if dir >= 0 {
 		syscall.Close(dir) // no batch of this directory is left to open
 	}
+	// waitFiles waits for the files of this directory that are being
+	// read and saved (their nodes are complete after it) and returns the
+	// first failure among them.
+	waitFiles := func() error {
+		small.Wait() // before g.Wait, which cancels gctx, the small jobs' context
+		gerr := g.Wait()
+		if gerr != nil && (smallErr == nil || !errors.Is(gerr, context.Canceled)) {
+			return gerr
+		}
+		return smallErr
+	}
 	if walkErr != nil {
 		cancel()
-	}
-	small.Wait() // before g.Wait, which cancels gctx, the small jobs' context
-	gerr := g.Wait()
-	if walkErr == nil && gerr != nil && (smallErr == nil || !errors.Is(gerr, context.Canceled)) {
-		walkErr = gerr
-	}
-	if walkErr == nil && smallErr != nil {
-		walkErr = smallErr
-	}
-	if walkErr != nil {
+		waitFiles()
 		return chunk.ID{}, walkErr
 	}
 	if err := ctx.Err(); err != nil {
+		cancel()
+		waitFiles()
 		return chunk.ID{}, err
 	}
 	sort.SliceStable(dirs, func(x, y int) bool { return items[dirs[x]].name != "wal" && items[dirs[y]].name == "wal" })
@@ -718,7 +726,31 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		n.Subtree = &id
 		return nil
 	}
-	if err := a.saveDirs(ctx, dirs, saveDir); err != nil {
+	// A path backup walks the subdirectories while this directory's
+	// files are still being saved: a walker that waited for them first
+	// (a compression each, queued behind the other walkers' files) left
+	// its next directories' disk reads unstarted meanwhile. gctx stops
+	// the walk below at the first file that fails. A space backup, whose
+	// hooks follow the walk's order, saves a directory's files first.
+	dctx := gctx
+	if a.dirSem == nil {
+		if err := waitFiles(); err != nil {
+			return chunk.ID{}, err
+		}
+		dctx = ctx // gctx ends with g.Wait
+	}
+	dirErr := a.saveDirs(dctx, dirs, saveDir)
+	if dirErr != nil {
+		cancel()
+	}
+	fileErr := waitFiles()
+	if dirErr != nil && (fileErr == nil || !errors.Is(dirErr, context.Canceled)) {
+		return chunk.ID{}, dirErr
+	}
+	if fileErr != nil {
+		return chunk.ID{}, fileErr
+	}
+	if err := ctx.Err(); err != nil {
 		return chunk.ID{}, err
 	}
 	t := &repo.Tree{Nodes: make([]*repo.Node, 0, len(nodes))}
@@ -979,6 +1011,9 @@ func (j smallJob) release() {
 func (a *archiver) smallWorker() {
 	slot := &smallSlot{}
 	for j := range a.smallJobs {
+		if a.smallSave != nil {
+			a.smallSave(j.rel)
+		}
 		var err error
 		if j.data != nil {
 			err = a.saveSmallData(j.ctx, j.path, j.rel, j.n, j.params, j.data, slot)

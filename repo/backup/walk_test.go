@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"memento/repo"
 	"memento/repo/repotest"
@@ -69,4 +71,39 @@ func TestPathBackupWalksDirectoriesConcurrently(t *testing.T) {
 		t.Errorf("unchanged re-backup: root %s (want %s), %+v", sn3.Root.Short(), sn1.Root.Short(), s)
 	}
 	repotest.CompareTrees(t, repotest.DigestTree(t, src), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn3), "src")))
+}
+
+// TestPathBackupWalksSubdirectoriesWhileFilesAreSaved: a path backup walks
+// a directory's subdirectories while the directory's small files are still
+// being saved. Here the save of src/a.txt waits until src/sub/b.txt's has
+// begun: a walk that waited for a.txt before walking src/sub would wait for
+// it (for 10 s, then the test fails). The snapshot restores byte for byte.
+func TestPathBackupWalksSubdirectoriesWhileFilesAreSaved(t *testing.T) {
+	tr := repotest.New(t, repo.InitOptions{})
+	src := filepath.Join(t.TempDir(), "src")
+	repotest.WriteFile(t, filepath.Join(src, "a.txt"), repotest.RandomBytes(1, 150), 0o644)
+	repotest.WriteFile(t, filepath.Join(src, "sub", "b.txt"), repotest.RandomBytes(2, 150), 0o644)
+	subSaved := make(chan struct{})
+	var once sync.Once
+	var waited atomic.Bool
+	save := func(rel string) {
+		switch rel {
+		case "src/sub/b.txt":
+			once.Do(func() { close(subSaved) })
+		case "src/a.txt":
+			select {
+			case <-subSaved:
+			case <-time.After(10 * time.Second):
+				waited.Store(true)
+			}
+		}
+	}
+	sn := mustBackup(t, tr.Repository, BackupOptions{Paths: []string{src}, smallSave: save})
+	if waited.Load() {
+		t.Error("src/sub was not walked while src/a.txt was being saved: the walk waited for the directory's files first")
+	}
+	if s := sn.Summary; s.Files != 2 || s.Dirs != 2 {
+		t.Errorf("summary: %+v", s)
+	}
+	repotest.CompareTrees(t, repotest.DigestTree(t, src), repotest.DigestTree(t, filepath.Join(restoretest.Restore(t, tr.Repository, sn), "src")))
 }
