@@ -170,11 +170,12 @@ func EncodeTree(t *Tree) ([]byte, error) {
 // so every field is untrusted: names that could escape a restore target,
 // duplicates, and inconsistent node types are rejected here, once.
 func DecodeTree(b []byte) (*Tree, error) {
-	var t Tree
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		return nil, fmt.Errorf("tree: %w", err)
+	t, ok := decodeTreeFast(b)
+	if !ok {
+		var err error
+		if t, err = decodeTreeJSON(b); err != nil {
+			return nil, err
+		}
 	}
 	if t.Version != treeVersion1 && t.Version != treeVersion2 {
 		return nil, fmt.Errorf("tree: %w: version %d", ErrFormat, t.Version)
@@ -224,6 +225,19 @@ func DecodeTree(b []byte) (*Tree, error) {
 		if len(n.Xattrs) == 0 {
 			n.Xattrs = nil // "xattrs":[] is none, as EncodeTree writes it
 		}
+	}
+	return t, nil
+}
+
+// decodeTreeJSON is the tree's decoding by encoding/json, which defines
+// what a stored tree may be (decodeTreeFast is a shortcut for the trees
+// EncodeTree writes).
+func decodeTreeJSON(b []byte) (*Tree, error) {
+	var t Tree
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("tree: %w", err)
 	}
 	return &t, nil
 }

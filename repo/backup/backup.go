@@ -163,6 +163,9 @@ type archiver struct {
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 
+	// ahead holds parent trees read ahead of the walk (ahead.go).
+	ahead treeAhead
+
 	// noListxattrat: listxattrat(2) is not available (entry.noAt).
 	noListxattrat atomic.Bool
 }
@@ -805,7 +808,23 @@ func (a *archiver) parentSubtrees(ctx context.Context, parent *parentTree, items
 			ids = append(ids, *pn.Subtree)
 		}
 	}
-	trees := a.r.LoadTrees(ctx, a.space, ids)
+	trees := make(map[chunk.ID]*repo.Tree, len(ids))
+	a.ahead.take(ids, trees)
+	var missing []chunk.ID
+	for _, id := range ids {
+		if _, ok := trees[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		loaded := a.r.LoadTrees(ctx, a.space, missing)
+		below := make([]*repo.Tree, 0, len(loaded))
+		for id, t := range loaded {
+			trees[id] = t
+			below = append(below, t)
+		}
+		a.readAhead(ctx, below) // treeAhead (ahead.go)
+	}
 	for _, id := range ids {
 		if _, ok := trees[id]; !ok {
 			trees[id] = nil // unreadable: not read again

@@ -51,7 +51,10 @@
 // refused (the kernel, found once; a file system, per device), at low
 // descriptor limits (a batch holds at most a share of them: batchFDs), and
 // for any file a batch could not read whole, each file is read with read(2)
-// as before. A pack write that fails stops the walk: the backup fails with
+// as before. The parent snapshot's trees are read per directory level, and
+// the trees below a level that was not read yet are read ahead, a level at
+// a time, into a bounded set (ahead.go) that the directories take theirs
+// from as they are walked. A pack write that fails stops the walk: the backup fails with
 // that error without reading the rest.
 //
 // In a repository of format 6 a path backup stores the small files it adds
