@@ -186,7 +186,7 @@ type item struct {
 	// id is the directory's device and inode as the walk's lstat found
 	// them (zero: not a directory the walk looked up); parent is its
 	// directory's (zero: a source, or below a selection). The listing
-	// checks them (checkListed).
+	// checks them (listDir).
 	id, parent dirID
 }
 

@@ -42,10 +42,11 @@
 // triggered, a directory renamed into place); a directory replaced by a
 // symlink, or below one swapped in above it, fails the backup naming it
 // instead of being read out of the tree (listDir).
-// A directory's subdirectories are walked while its files
-// are still being saved (a space backup, whose hooks follow the walk's
-// order, saves them first); its tree is stored once both are done. On Linux it reads a directory's small files in batches, each batch's
-// reads in one io_uring submission (batch.go; a second one confirms their
+// A directory's subdirectories are walked while its files are still being
+// saved (a space backup, whose hooks follow the walk's order, saves them
+// first); its tree is stored once both are done. On Linux it reads a
+// directory's small files in batches, each batch's reads in one io_uring
+// submission (batch.go; a second one confirms their
 // ends and closes them), so that the reads of files lying side
 // by side on the disk reach it as one request; where io_uring is missing or
 // refused (the kernel, found once; a file system, per device), at low

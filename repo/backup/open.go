@@ -99,8 +99,9 @@ func readDirNames(path string) ([]string, error) {
 }
 
 // readDirNamesOpen is readDirNames opening path with open (a backup's
-// batchReader.openFlags) and flags (dirFlags, or with O_NOFOLLOW) and leaving the directory open: it returns its
-// descriptor too, for the caller to close (on error, none is open).
+// batchReader.openFlags) and flags (dirFlags, or with O_NOFOLLOW), and
+// leaving the directory open: it returns its descriptor too, for the
+// caller to close (on error, none is open).
 func readDirNamesOpen(path string, flags int, open func(string, int) (int, error)) ([]string, int, error) {
 	fd, err := open(path, flags)
 	if err != nil {
