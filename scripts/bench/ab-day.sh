@@ -20,6 +20,12 @@
 # MEMENTO_PASSWORD and RESTIC_PASSWORD must be set. ROUNDS (default 3) and
 # SEED (default 100) pick the rounds and the first mutate seed.
 #
+# SETTLE (default 5) is how many seconds each run waits after its sync: without
+# it the second memento run of a round was slower than the first whatever the
+# binary (0.92-1.07 s against 1.36-1.46 s in 20 runs of s16x's day; with 8 s
+# the order no longer decided; docs/benchmarks.md, "Issue 18, session 26"),
+# the first run's writes still reaching the disk after sync returned.
+#
 # SELF=1: NEW re-backs up its own copy of the repository and cache too (the
 # copy's new inodes make both replay every WAL from the start), so that each
 # binary's day resumes from the replay checkpoints it wrote itself, as it
@@ -37,6 +43,7 @@ run() { # ROUND TOOL CMD...
   local round=$1 tool=$2 load d0 wall u s rss in
   shift 2
   sync
+  sleep "${SETTLE:-5}"
   echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
   d0=$(drops)
   load=$(cut -d' ' -f1 /proc/loadavg)
