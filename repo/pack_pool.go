@@ -222,19 +222,11 @@ func (f *packPool) alloc(n int) []byte {
 	return b[:0]
 }
 
-// replace is a pack's buffer grown (Packer.grow): old, which alloc gave,
-// is dropped for its larger copy.
-func (f *packPool) replace(old []byte) {
-	f.mu.Lock()
-	f.drop(old)
-	f.shiftLimit()
-	f.mu.Unlock()
-}
-
-// lose is a buffer that leaves the pool without being dropped by it: the
-// garbage collector takes it once nothing refers to it (a failed write's
-// buffer, which the backend may still read), or it was swapped for a larger
-// copy the pool did not allocate (adopt).
+// lose is a buffer that leaves the pool without going back to it: the
+// garbage collector takes it once nothing refers to it. It is a failed
+// write's buffer (the backend may still read it), or one swapped for a
+// larger copy: alloc's (Packer.grow) or one the pool did not allocate
+// (adopt).
 func (f *packPool) lose(b []byte) {
 	f.mu.Lock()
 	f.drop(b)

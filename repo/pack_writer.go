@@ -330,7 +330,7 @@ func (p *Packer) grow(room int) {
 	cur.sealing.Wait()
 	b := p.r.packs.alloc(c)[:len(cur.buf)]
 	copy(b, cur.buf)
-	p.r.packs.replace(cur.buf)
+	p.r.packs.lose(cur.buf)
 	cur.buf = b
 }
 

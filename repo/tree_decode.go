@@ -259,11 +259,9 @@ func (d *treeScanner) node(n *Node) bool {
 			n.Type = nodeType(s)
 		case "mode":
 			f = fMode
-			v, ok := d.uint(math.MaxUint32)
-			if !ok {
+			if !d.uint32(&n.Mode) {
 				return false
 			}
-			n.Mode = uint32(v)
 		case "mtime_ns":
 			f = fMTime
 			if n.MTimeNS, ok = d.int(math.MinInt64, math.MaxInt64); !ok {
@@ -271,18 +269,14 @@ func (d *treeScanner) node(n *Node) bool {
 			}
 		case "uid":
 			f = fUID
-			v, ok := d.uint(math.MaxUint32)
-			if !ok {
+			if !d.uint32(&n.UID) {
 				return false
 			}
-			n.UID = uint32(v)
 		case "gid":
 			f = fGID
-			v, ok := d.uint(math.MaxUint32)
-			if !ok {
+			if !d.uint32(&n.GID) {
 				return false
 			}
-			n.GID = uint32(v)
 		case "size":
 			f = fSize
 			if n.Size, ok = d.uint(math.MaxUint64); !ok {
@@ -351,6 +345,13 @@ func (d *treeScanner) node(n *Node) bool {
 			return false
 		}
 	}
+}
+
+// uint32 reads a plain integer in uint32's range into v.
+func (d *treeScanner) uint32(v *uint32) bool {
+	u, ok := d.uint(math.MaxUint32)
+	*v = uint32(u)
+	return ok
 }
 
 // content reads a non-empty array of chunk IDs.

@@ -40,16 +40,21 @@ func (l *limitShifter) lower(n int64) int64 {
 	return n
 }
 
-// raise gives back n bytes that lower took.
-func (l *limitShifter) raise(n int64) {
+// raise puts n bytes on the limit (those lower took, or ShiftLimit's) and
+// returns how many it put: none without a limit (math.MaxInt64) or for one
+// too large to move.
+func (l *limitShifter) raise(n int64) int64 {
 	if n <= 0 {
-		return
+		return 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 {
-		debug.SetMemoryLimit(cur + n)
+	cur := debug.SetMemoryLimit(-1)
+	if cur > math.MaxInt64-n {
+		return 0
 	}
+	debug.SetMemoryLimit(cur + n)
+	return n
 }
 
 // ShiftLimit moves the runtime's soft memory limit by n bytes and returns
@@ -60,18 +65,8 @@ func (l *limitShifter) raise(n int64) {
 // back (packPool.shiftLimit). A process without a limit is left alone (0).
 // The caller keeps the sum of what it was given and gives back that sum.
 func ShiftLimit(n int64) int64 {
-	switch {
-	case n > 0:
-		heapLimit.mu.Lock()
-		defer heapLimit.mu.Unlock()
-		cur := debug.SetMemoryLimit(-1)
-		if cur > math.MaxInt64-n {
-			return 0 // no limit (math.MaxInt64), or one too large to move
-		}
-		debug.SetMemoryLimit(cur + n)
-		return n
-	case n < 0:
+	if n < 0 {
 		return -heapLimit.lower(-n)
 	}
-	return 0
+	return heapLimit.raise(n)
 }
