@@ -64,7 +64,68 @@ func (ix *Index) Snapshots() ([]SnapshotEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	sortEntries(out)
+	return out, nil
+}
+
+// sortEntries orders catalog entries by time, then ID.
+func sortEntries(out []SnapshotEntry) {
 	slices.SortFunc(out, func(a, b SnapshotEntry) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+// SpaceSnapshots is Snapshots restricted to the entries of one space ("":
+// the path backups). Only those entries are decoded whole; the others are
+// told apart by their head (entryHead). A restore, a PITR plan or a check
+// of one space reads its own snapshots, and a repository of many spaces
+// holds many times more of the others (docs/benchmarks.md, "Issue 18,
+// session 27: one space's snapshots").
+func (ix *Index) SpaceSnapshots(space string) ([]SnapshotEntry, error) {
+	var out []SnapshotEntry
+	err := ix.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
+			h, err := entryHead(v)
+			if err != nil {
+				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
+			}
+			if h.Space != space {
+				return nil
+			}
+			var e SnapshotEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortEntries(out)
+	return out, nil
+}
+
+// SnapshotHeads returns the ID, time and space of every catalog entry,
+// ordered as Snapshots orders them, without decoding the manifests: what
+// resolving a snapshot reference or listing the spaces takes.
+func (ix *Index) SnapshotHeads() ([]SnapshotHead, error) {
+	var out []SnapshotHead
+	err := ix.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
+			h, err := entryHead(v)
+			if err != nil {
+				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
+			}
+			out = append(out, h)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b SnapshotHead) int {
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
@@ -144,8 +205,8 @@ func (ix *Index) LatestSnapshots(spaces []string) (map[string]SnapshotEntry, err
 	return out, nil
 }
 
-// snapshotHead is the part of a catalog entry that orders it.
-type snapshotHead struct {
+// SnapshotHead is the part of a catalog entry that orders it.
+type SnapshotHead struct {
 	ID    string
 	Time  time.Time
 	Space string
@@ -156,7 +217,7 @@ type snapshotHead struct {
 // it is, and the manifest after it (the bulk of the entry) is not even
 // scanned. Any other layout (an escape in a string, another field order)
 // is decoded as JSON, so the fast path only ever skips work.
-func entryHead(v []byte) (snapshotHead, error) {
+func entryHead(v []byte) (SnapshotHead, error) {
 	if h, ok := canonicalHead(v); ok {
 		return h, nil
 	}
@@ -166,18 +227,18 @@ func entryHead(v []byte) (snapshotHead, error) {
 		Space *string    `json:"space"`
 	}
 	if err := json.Unmarshal(v, &e); err != nil {
-		return snapshotHead{}, err
+		return SnapshotHead{}, err
 	}
 	if e.ID == nil || e.Time == nil || e.Space == nil {
-		return snapshotHead{}, errors.New("entry lacks id, time or space")
+		return SnapshotHead{}, errors.New("entry lacks id, time or space")
 	}
-	return snapshotHead{ID: *e.ID, Time: *e.Time, Space: *e.Space}, nil
+	return SnapshotHead{ID: *e.ID, Time: *e.Time, Space: *e.Space}, nil
 }
 
 // canonicalHead is entryHead's fast path: the three fields as
 // json.Marshal writes them, strings without escapes.
-func canonicalHead(v []byte) (snapshotHead, bool) {
-	var h snapshotHead
+func canonicalHead(v []byte) (SnapshotHead, bool) {
+	var h SnapshotHead
 	field := func(prefix string) (string, bool) {
 		if !bytes.HasPrefix(v, []byte(prefix)) {
 			return "", false

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
+
 	"slices"
-	"sort"
+
 	"strconv"
 	"strings"
 	"sync"
@@ -360,34 +360,42 @@ func (r *Repository) checkManifest(id chunk.ID, m *Manifest) error {
 // Snapshots lists all snapshots, oldest first, from the local catalog (kept in
 // step with the repository at Open).
 func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
-	return r.snapshotsWhere(func(index.SnapshotEntry) bool { return true })
-}
-
-// SnapshotsOf is Snapshots restricted to the snapshots of one space ("":
-// the path backups). Only their manifests are decoded from the catalog: a
-// backup picks its parent among them, and decoding every manifest of a
-// repository that holds many spaces would cost it more than the rest of an
-// unchanged backup.
-func (r *Repository) SnapshotsOf(ctx context.Context, space string) ([]*Snapshot, error) {
-	return r.snapshotsWhere(func(e index.SnapshotEntry) bool { return e.Space == space })
-}
-
-func (r *Repository) snapshotsWhere(keep func(index.SnapshotEntry) bool) ([]*Snapshot, error) {
-	if err := r.flushCatalog(keep); err != nil {
+	if err := r.flushAllCatalog(); err != nil {
 		return nil, err
 	}
 	entries, err := r.ix.Snapshots()
 	if err != nil {
 		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
+	return r.decodeEntries(entries)
+}
+
+// SnapshotsOf is Snapshots restricted to the snapshots of one space ("":
+// the path backups). Only their manifests are decoded from the catalog: a
+// backup picks its parent among them, a restore, a PITR plan or a check of
+// one space reads them, and decoding every manifest of a repository that
+// holds many spaces would cost more than the rest of the work (once per
+// space in `restore --all`: docs/benchmarks.md, "Issue 18, session 27: one
+// space's snapshots").
+func (r *Repository) SnapshotsOf(ctx context.Context, space string) ([]*Snapshot, error) {
+	if err := r.flushCatalog(func(e index.SnapshotEntry) bool { return e.Space == space }); err != nil {
+		return nil, err
+	}
+	entries, err := r.ix.SpaceSnapshots(space)
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	return r.decodeEntries(entries)
+}
+
+// decodeEntries decodes catalog entries (ordered by time, then ID) into
+// snapshots in the same order.
+func (r *Repository) decodeEntries(entries []index.SnapshotEntry) ([]*Snapshot, error) {
 	out := make([]*Snapshot, 0, len(entries))
 	for _, e := range entries {
-		if !keep(e) {
-			continue
-		}
-		id, err := chunk.ParseID(e.ID)
+		id, err := r.catalogID(e.ID)
 		if err != nil {
-			return nil, fmt.Errorf("local index %s: snapshot %q: %w", r.ix.Path(), e.ID, err)
+			return nil, err
 		}
 		sn := &Snapshot{ID: id}
 		if err := json.Unmarshal(e.Summary, &sn.Manifest); err != nil {
@@ -395,32 +403,51 @@ func (r *Repository) snapshotsWhere(keep func(index.SnapshotEntry) bool) ([]*Sna
 		}
 		out = append(out, sn)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.Before(out[j].Time)
-		}
-		return out[i].ID.String() < out[j].ID.String()
-	})
 	return out, nil
 }
 
+func (r *Repository) catalogID(s string) (chunk.ID, error) {
+	id, err := chunk.ParseID(s)
+	if err != nil {
+		return chunk.ID{}, fmt.Errorf("local index %s: snapshot %q: %w", r.ix.Path(), s, err)
+	}
+	return id, nil
+}
+
+// SnapshotHeads is the catalog's entries without their manifests (IDs,
+// times and spaces, ordered as Snapshots orders them): what counting the
+// snapshots or resolving a reference takes.
+func (r *Repository) SnapshotHeads(ctx context.Context) ([]index.SnapshotHead, error) {
+	if err := r.flushAllCatalog(); err != nil {
+		return nil, err
+	}
+	heads, err := r.ix.SnapshotHeads()
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
+	}
+	return heads, nil
+}
+
 // FindSnapshot resolves an ID or unique prefix (at least 4 hex digits), or
-// "latest", to a verified snapshot read from the repository itself.
+// "latest", to a verified snapshot read from the repository itself. Only
+// the catalog's IDs and times are read to resolve it, no manifest.
 func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, error) {
-	all, err := r.Snapshots(ctx)
+	heads, err := r.SnapshotHeads(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]chunk.ID, len(all))
-	for i, sn := range all {
-		ids[i] = sn.ID
+	ids := make([]chunk.ID, len(heads))
+	for i, h := range heads {
+		if ids[i], err = r.catalogID(h.ID); err != nil {
+			return nil, err
+		}
 	}
 	var id chunk.ID
 	if IsLatestRef(ref) {
-		if len(all) == 0 {
+		if len(ids) == 0 {
 			return nil, errNoSnapshots
 		}
-		id = all[len(all)-1].ID
+		id = ids[len(ids)-1]
 	} else if id, err = MatchSnapshotPrefix(ref, ids); err != nil {
 		return nil, err
 	}
@@ -480,9 +507,9 @@ func (r *Repository) LatestSnapshot(ctx context.Context, space string) (*Snapsho
 	if !ok {
 		return nil, fmt.Errorf("space %s: %w: no snapshot of this space", space, ErrNotFound)
 	}
-	id, err := chunk.ParseID(e.ID)
+	id, err := r.catalogID(e.ID)
 	if err != nil {
-		return nil, fmt.Errorf("local index %s: snapshot %q: %w", r.ix.Path(), e.ID, err)
+		return nil, err
 	}
 	return r.LoadSnapshotFile(ctx, id)
 }
@@ -502,9 +529,9 @@ func (r *Repository) LatestSnapshotIDs(spaces []string) (map[string]chunk.ID, er
 	}
 	out := make(map[string]chunk.ID, len(latest))
 	for sp, e := range latest {
-		id, err := chunk.ParseID(e.ID)
+		id, err := r.catalogID(e.ID)
 		if err != nil {
-			return nil, fmt.Errorf("local index %s: snapshot %q: %w", r.ix.Path(), e.ID, err)
+			return nil, err
 		}
 		out[sp] = id
 	}
@@ -516,21 +543,29 @@ func (r *Repository) LatestSnapshotIDs(spaces []string) (map[string]chunk.ID, er
 // FindSnapshot, which verifies the manifest). Snapshots of plain paths,
 // which belong to no space, are not included.
 func (r *Repository) LatestPerSpace(ctx context.Context) ([]*Snapshot, error) {
-	all, err := r.Snapshots(ctx)
+	heads, err := r.SnapshotHeads(ctx)
 	if err != nil {
 		return nil, err
 	}
-	latest := map[string]*Snapshot{}
-	for _, sn := range all { // oldest first, so the last one wins
-		if sn.Space != "" {
-			latest[sn.Space] = sn
+	var spaces []string
+	for _, h := range heads {
+		if h.Space != "" {
+			spaces = append(spaces, h.Space)
 		}
 	}
-	out := make([]*Snapshot, 0, len(latest))
-	for _, sp := range slices.Sorted(maps.Keys(latest)) {
-		out = append(out, latest[sp])
+	slices.Sort(spaces)
+	spaces = slices.Compact(spaces)
+	latest, err := r.ix.LatestSnapshots(spaces)
+	if err != nil {
+		return nil, fmt.Errorf("local index %s: %w", r.ix.Path(), err)
 	}
-	return out, nil
+	entries := make([]index.SnapshotEntry, 0, len(spaces))
+	for _, sp := range spaces {
+		if e, ok := latest[sp]; ok {
+			entries = append(entries, e)
+		}
+	}
+	return r.decodeEntries(entries)
 }
 
 // syncSnapshots brings the local catalog in step with snapshots/.

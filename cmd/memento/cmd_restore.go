@@ -201,7 +201,7 @@ func latestOfDatabase(ctx context.Context, r *repo.Repository, f restoreFlags) (
 	if err != nil {
 		return nil, err
 	}
-	all, err := r.Snapshots(ctx)
+	all, err := r.SnapshotsOf(ctx, f.space)
 	if err != nil {
 		return nil, err
 	}

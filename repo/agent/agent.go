@@ -458,7 +458,14 @@ func (a *Agent) replicationLags(now time.Time) map[string]time.Duration {
 // each space, and the repository's size when force or not listed for a
 // minute.
 func (a *Agent) refreshRepoState(ctx context.Context, r *repo.Repository, force bool) {
-	sns, err := r.Snapshots(ctx)
+	// The catalog's heads count the snapshots and only the newest of each
+	// space is decoded: this runs after every job, and the catalog grows
+	// by a snapshot per space and backup.
+	heads, err := r.SnapshotHeads(ctx)
+	var newest []*repo.Snapshot
+	if err == nil {
+		newest, err = r.LatestPerSpace(ctx)
+	}
 	if err == nil {
 		// A local repository whose directory went away lists no
 		// snapshots and no error: without its config the listing says
@@ -471,15 +478,14 @@ func (a *Agent) refreshRepoState(ctx context.Context, r *repo.Repository, force 
 		return
 	}
 	count := map[string]int{}
+	for _, h := range heads {
+		if h.Space != "" {
+			count[h.Space]++
+		}
+	}
 	latest := map[string]*repo.Snapshot{}
-	for _, sn := range sns {
-		if sn.Space == "" {
-			continue
-		}
-		count[sn.Space]++
-		if l := latest[sn.Space]; l == nil || sn.Time.After(l.Time) {
-			latest[sn.Space] = sn
-		}
+	for _, sn := range newest {
+		latest[sn.Space] = sn
 	}
 	a.ranges.invalidate()
 	size := int64(-1)

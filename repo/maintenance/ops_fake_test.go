@@ -441,6 +441,9 @@ func (f *checkFake) Locks(ctx context.Context) ([]repo.LockStatus, error) {
 	return nil, nil
 }
 func (f *checkFake) Snapshots(ctx context.Context) ([]*repo.Snapshot, error) { return nil, nil }
+func (f *checkFake) SnapshotsOf(ctx context.Context, space string) ([]*repo.Snapshot, error) {
+	return nil, nil
+}
 func (f *checkFake) ListSnapshotIDs(ctx context.Context) ([]chunk.ID, error) { return nil, nil }
 func (f *checkFake) LoadSnapshotFile(ctx context.Context, id chunk.ID) (*repo.Snapshot, error) {
 	return nil, repo.ErrNotFound

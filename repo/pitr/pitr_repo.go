@@ -10,11 +10,11 @@ import (
 )
 
 // Trees is the slice of the storage core pitr's tree walks need (a
-// *repo.Repository satisfies it): the snapshots, to tell whether a space has
+// *repo.Repository satisfies it): a space's snapshots, to tell whether it has
 // an Engram snapshot, and the trees, to find a space snapshot's space
 // directory and its wal/ (SpaceTree).
 type Trees interface {
-	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+	SnapshotsOf(ctx context.Context, space string) ([]*repo.Snapshot, error)
 	LoadTree(ctx context.Context, space string, id chunk.ID) (*repo.Tree, error)
 }
 

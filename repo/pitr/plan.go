@@ -108,7 +108,7 @@ func Continuation(arch *walarchive.WALArchive, end repo.WALPosition, t walreplay
 }
 
 func hasEngramSnapshot(ctx context.Context, r Trees, space string) bool {
-	all, err := r.Snapshots(ctx)
+	all, err := r.SnapshotsOf(ctx, space)
 	if err != nil {
 		return false
 	}

@@ -62,7 +62,7 @@ func (p *Planner) pitrSources(ctx context.Context, r Repository, v *View) ([]Sou
 		return nil, err
 	}
 	arch.DropDamaged(dmg)
-	all, err := r.Snapshots(ctx)
+	all, err := r.SnapshotsOf(ctx, space)
 	if err != nil {
 		return nil, err
 	}

@@ -42,10 +42,10 @@ func (v *View) base(sn *repo.Snapshot) bool { return v.bases.Of(sn) }
 // any more (a repository without a WAL archive has its history in its
 // snapshots alone).
 func (v *View) HistoryEnd(ctx context.Context, r interface {
-	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+	SnapshotsOf(ctx context.Context, space string) ([]*repo.Snapshot, error)
 }) (uint64, error) {
 	end, _ := v.Arch.End()
-	all, err := r.Snapshots(ctx)
+	all, err := r.SnapshotsOf(ctx, v.Line.Space)
 	if err != nil {
 		return 0, err
 	}

@@ -19,7 +19,7 @@ import (
 // logger. Fetcher binds a pitr.FetchFunc to one; RestorePointInTime takes
 // the wider PITRRepository.
 type Repository interface {
-	pitr.Trees            // Snapshots, LoadTree
+	pitr.Trees            // SnapshotsOf, LoadTree
 	walarchive.Repository // the lines of history a restore continues (timelines)
 	Lock(ctx context.Context, exclusive bool, command string) (*repo.Lock, error)
 	Locate(space string, ids []chunk.ID) (map[chunk.ID]index.Location, error)

@@ -158,7 +158,7 @@ func ArchiveSpaces(ctx context.Context, r Reader) ([]string, error) {
 // SnapshotWALEnd returns the highest WAL end sequence any snapshot of the
 // space records (0 when none does).
 func SnapshotWALEnd(ctx context.Context, r Reader, space string) (uint64, error) {
-	all, err := r.Snapshots(ctx)
+	all, err := r.SnapshotsOf(ctx, space)
 	if err != nil {
 		return 0, err
 	}

@@ -392,7 +392,7 @@ func Databases(ctx context.Context, r Repository, space string) ([]Database, err
 			see(id, rec.Host, rec.DataDir, rec.Time)
 		}
 	}
-	sns, err := r.Snapshots(ctx)
+	sns, err := r.SnapshotsOf(ctx, space)
 	if err != nil {
 		return nil, err
 	}
@@ -658,7 +658,7 @@ func holdsHistory(ctx context.Context, r Repository, dataDir, space string, h *H
 	if err != nil {
 		return false, err
 	}
-	snaps, err := r.Snapshots(ctx)
+	snaps, err := r.SnapshotsOf(ctx, space)
 	if err != nil {
 		return false, err
 	}

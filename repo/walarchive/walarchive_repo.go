@@ -17,7 +17,8 @@ import (
 // stored, a packer and index files for new chunks (and pack reconciliation
 // after an interrupted run), the wal/ record files it saves and loads, the
 // backend and index to list and locate them, and the snapshots whose WAL
-// position bounds the archive. Tests may pass a small fake.
+// position bounds the archive (all of them, or one space's: SnapshotsOf
+// decodes only those). Tests may pass a small fake.
 type Repository interface {
 	Backend() repo.Backend
 	Index() *index.Index
@@ -32,6 +33,7 @@ type Repository interface {
 	StageFile(ctx context.Context, dir string, kind string, v any) (*repo.StagedFile, error)
 	LoadFile(ctx context.Context, name string, kind string, v any) error
 	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+	SnapshotsOf(ctx context.Context, space string) ([]*repo.Snapshot, error)
 	Logger() *slog.Logger
 }
 
@@ -49,10 +51,11 @@ type Records interface {
 
 // Reader is what surveying the archive without writing takes: its records,
 // the local index that locates segment chunks (FindDamage, ArchiveSpaces)
-// and the snapshots whose WAL position bounds it (SnapshotWALEnd). A
-// Repository is one.
+// and the snapshots whose WAL position bounds it (ArchiveSpaces reads all of
+// them, SnapshotWALEnd one space's). A Repository is one.
 type Reader interface {
 	Records
 	Index() *index.Index
 	Snapshots(ctx context.Context) ([]*repo.Snapshot, error)
+	SnapshotsOf(ctx context.Context, space string) ([]*repo.Snapshot, error)
 }

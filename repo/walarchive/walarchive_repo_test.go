@@ -16,6 +16,16 @@ type snapshotLister struct {
 
 func (f *snapshotLister) Snapshots(ctx context.Context) ([]*repo.Snapshot, error) { return f.sns, nil }
 
+func (f *snapshotLister) SnapshotsOf(ctx context.Context, space string) ([]*repo.Snapshot, error) {
+	var out []*repo.Snapshot
+	for _, sn := range f.sns {
+		if sn.Space == space {
+			out = append(out, sn)
+		}
+	}
+	return out, nil
+}
+
 // TestSnapshotWALEndWithoutRepository computes a space's WAL end over the
 // snapshots of a fake Repository: the highest end of the space's Engram
 // snapshots, other spaces and plain file snapshots ignored.
