@@ -163,6 +163,10 @@ type archiver struct {
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
 
+	// roots are the backup's top items, from which listDir may look a
+	// directory up again (reachedFromRoot).
+	roots []item
+
 	// ahead holds parent trees read ahead of the walk (ahead.go).
 	ahead treeAhead
 
@@ -259,7 +263,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, params: r.Config().ParamSet(), known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), smallJobs: make(chan smallJob), smallSave: opts.smallSave, before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space),
-		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
+		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun, roots: roots}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
 		a.batches = newBatchReader()
