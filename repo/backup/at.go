@@ -203,18 +203,11 @@ func (a *archiver) listDir(it item, crel string) ([]item, int, error) {
 	if err != nil || fd < 0 || it.redirected || it.id == (dirID{}) {
 		return children, fd, err
 	}
-	var st syscall.Stat_t
-	for {
-		err = syscall.Fstat(fd, &st)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	got, err := fstatID(fd)
 	if err != nil {
 		syscall.Close(fd)
 		return nil, -1, fmt.Errorf("backup %s: %w", it.path, &fs.PathError{Op: "fstat", Path: it.path, Err: err})
 	}
-	got := dirID{dev: uint64(st.Dev), ino: st.Ino}
 	if got == it.id || it.parent == (dirID{}) {
 		return children, fd, nil // the directory looked up, or a source: what its path names
 	}
@@ -262,16 +255,27 @@ func (a *archiver) reachedFromRoot(it item, want dirID) bool {
 		if fd < 0 {
 			continue
 		}
-		var st syscall.Stat_t
-		for {
-			if err = syscall.Fstat(fd, &st); err != syscall.EINTR {
-				break
-			}
-		}
+		got, err := fstatID(fd)
 		syscall.Close(fd)
-		if err == nil && (dirID{dev: uint64(st.Dev), ino: st.Ino}) == want {
+		if err == nil && got == want {
 			return true
 		}
 	}
 	return false
+}
+
+// fstatID is the device and inode of the file open as fd (fstat, retried
+// on EINTR).
+func fstatID(fd int) (dirID, error) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Fstat(fd, &st)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return dirID{}, err
+		}
+		return dirID{dev: uint64(st.Dev), ino: st.Ino}, nil
+	}
 }
