@@ -6,12 +6,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"memento/repo"
 )
 
 // The walk looks up each entry of a directory it listed relative to the
@@ -181,7 +184,13 @@ func statID(fi fs.FileInfo) dirID {
 // the directory the walk listed (it.parent, looked up by path again): the
 // entry is then the tree's, with a file system mounted on it by the open
 // (an automount point) or another directory renamed into its place.
-// Otherwise the backup fails naming it, and the next run reads it.
+// Else the directory opened must be the one reached from the backup's root
+// through directories only (reachedFromRoot): a file system that numbers
+// its directories anew when they leave the cache (an overlay whose layers
+// are different file systems, a FAT or FUSE one) renumbers it and its
+// parent under memory pressure, and a directory above it may have been
+// replaced by another real one. Otherwise the backup fails naming it, and
+// the next run reads it.
 func (a *archiver) listDir(it item, crel string) ([]item, int, error) {
 	flags := dirFlags
 	if !it.redirected && !a.follow[crel] {
@@ -194,25 +203,79 @@ func (a *archiver) listDir(it item, crel string) ([]item, int, error) {
 	if err != nil || fd < 0 || it.redirected || it.id == (dirID{}) {
 		return children, fd, err
 	}
-	var st syscall.Stat_t
-	for {
-		err = syscall.Fstat(fd, &st)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	got, err := fstatID(fd)
 	if err != nil {
 		syscall.Close(fd)
 		return nil, -1, fmt.Errorf("backup %s: %w", it.path, &fs.PathError{Op: "fstat", Path: it.path, Err: err})
 	}
-	got := dirID{dev: uint64(st.Dev), ino: st.Ino}
 	if got == it.id || it.parent == (dirID{}) {
 		return children, fd, nil // the directory looked up, or a source: what its path names
 	}
 	if fi, err := os.Stat(filepath.Dir(it.path)); err == nil && statID(fi) == it.parent {
 		return children, fd, nil
 	}
+	if a.reachedFromRoot(it, got) {
+		return children, fd, nil
+	}
 	syscall.Close(fd)
 	return nil, -1, fmt.Errorf("backup %s: the directory was replaced during the backup, or a directory above it was (by a symlink out of the tree?): it is not the directory listed (device %d inode %d, now device %d inode %d); run the backup again",
 		it.path, it.id.dev, it.id.ino, got.dev, got.ino)
+}
+
+// reachedFromRoot reports whether the directory open with identity want is
+// the one found at it.path by opening its path's components one by one from
+// the root of the backup it is below (a.roots), none through a symlink
+// except one followed on purpose (a.follow): it is then in the tree, whatever
+// its device and inode were when its parent was walked. Both are open while
+// compared, so neither can be renumbered in between. A directory below no
+// root (a redirected one) is not.
+func (a *archiver) reachedFromRoot(it item, want dirID) bool {
+	for _, r := range a.roots {
+		rest, ok := strings.CutPrefix(it.path, r.path+"/")
+		if !ok || rest == "" {
+			continue
+		}
+		fd, err := openFlags(r.path, dirFlags|syscall.O_DIRECTORY)
+		if err != nil {
+			continue
+		}
+		rel := r.name
+		for _, c := range strings.Split(rest, "/") {
+			rel = repo.JoinRel(rel, c)
+			flags := dirFlags | syscall.O_DIRECTORY | syscall.O_NOFOLLOW
+			if a.follow[rel] {
+				flags &^= syscall.O_NOFOLLOW
+			}
+			next, err := openAt(fd, c, it.path, flags)
+			syscall.Close(fd)
+			if fd = next; err != nil {
+				break
+			}
+		}
+		if fd < 0 {
+			continue
+		}
+		got, err := fstatID(fd)
+		syscall.Close(fd)
+		if err == nil && got == want {
+			return true
+		}
+	}
+	return false
+}
+
+// fstatID is the device and inode of the file open as fd (fstat, retried
+// on EINTR).
+func fstatID(fd int) (dirID, error) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Fstat(fd, &st)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return dirID{}, err
+		}
+		return dirID{dev: uint64(st.Dev), ino: st.Ino}, nil
+	}
 }

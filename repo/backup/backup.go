@@ -90,8 +90,9 @@ type BackupOptions struct {
 	// snapshot. An Engram backup waits there for the WAL replay it started
 	// in BeforeDir, so that the replay runs while the files are read.
 	AfterFiles func() error
-	// smallSave, set only by tests, is called by a small-file worker with
-	// each file's relative path before it saves the file.
+	// smallSave, set only by tests, is called by a worker (a small-file
+	// worker, or saveFile's) with each file's relative path before it
+	// opens the file.
 	smallSave func(rel string)
 }
 
@@ -162,6 +163,10 @@ type archiver struct {
 	addGroup  func(chunk.ID, []byte) (bool, error)
 
 	files, dirs, links, special, excluded, bytes, unchanged, chunks, newChunks, newBytes atomic.Uint64
+
+	// roots are the backup's top items, from which listDir may look a
+	// directory up again (reachedFromRoot).
+	roots []item
 
 	// ahead holds parent trees read ahead of the walk (ahead.go).
 	ahead treeAhead
@@ -259,7 +264,7 @@ func Backup(ctx context.Context, r Repository, opts BackupOptions) (*repo.Snapsh
 	a := &archiver{r: r, space: opts.Space, key: r.ChunkKey(opts.Space), pipe: pipe, params: r.Config().ParamSet(), known: known,
 		prog: prog, sem: make(chan struct{}, maxConcurrentFiles), smallJobs: make(chan smallJob), smallSave: opts.smallSave, before: opts.BeforeDir, redirect: opts.Redirect,
 		packer: r.NewPacker(ctx, opts.Space), follow: symlinkedDirs(opts.Space),
-		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun}
+		exclude: opts.Exclude, oneFS: opts.OneFileSystem, dryRun: opts.DryRun, roots: roots}
 	if opts.Space == "" && opts.BeforeDir == nil && opts.Redirect == nil {
 		a.dirSem = make(chan struct{}, maxConcurrentDirs)
 		a.batches = newBatchReader()
@@ -527,8 +532,17 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 	// batch holds small files read together (batchReader) once it is
 	// full or the directory's entries are all seen.
 	var batch smallBatch
+	// dh keeps the directory open for the workers that open its files
+	// after the walk (dirHandle); the walk's own hold ends with it.
+	var dh *dirHandle
+	if dir >= 0 {
+		dh = newDirHandle(dir)
+	}
 	sendSmall := func(j smallJob) bool {
 		small.Add(1)
+		if j.name != "" && j.data == nil {
+			j.dirh = dh.hold()
+		}
 		select {
 		case a.smallJobs <- j:
 			return true
@@ -656,9 +670,14 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 					blocks = st.Blocks
 				}
+				in := fileIn{dir: -1}
+				if e.dir >= 0 {
+					in = fileIn{dir: e.dir, name: e.name, h: dh.hold()}
+				}
 				g.Go(func() error {
 					defer func() { <-a.sem }()
-					return a.saveFile(gctx, it.path, relPath, n, blocks, a.deltaPrev(relPath, pn))
+					defer in.h.release()
+					return a.saveFile(gctx, it.path, relPath, in, n, blocks, a.deltaPrev(relPath, pn))
 				})
 			default: // a FIFO, socket or device node: its node says it all
 				a.special.Add(1)
@@ -669,9 +688,8 @@ func (a *archiver) saveItems(ctx context.Context, items []item, parent *parentTr
 		}
 		return flush()
 	}()
-	if dir >= 0 {
-		syscall.Close(dir) // no batch of this directory is left to open
-	}
+	dh.release() // no batch of this directory is left to open: the workers' files hold it
+
 	// waitFiles waits for the files of this directory that are being
 	// read and saved (their nodes are complete after it) and returns the
 	// first failure among them.
@@ -975,14 +993,17 @@ func (a *archiver) openFailed(fsPath string, n *repo.Node, err error) error {
 // saveFile streams one file through the chunk pipeline into the packer.
 // blocks is its allocated 512-byte blocks as listed (-1: unknown): a file
 // with holes is read around them (sparseAware).
-func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, n *repo.Node, blocks int64, prev []chunk.ID) error {
+func (a *archiver) saveFile(ctx context.Context, fsPath, relPath string, in fileIn, n *repo.Node, blocks int64, prev []chunk.ID) error {
 	if err := a.packer.Err(); err != nil {
 		// A pack write failed: read no more. A file that failed frees
 		// its slot (a.sem) before its error cancels the walk, which may
 		// start this one in between.
 		return err
 	}
-	f, err := openFile(fsPath, a.batches.open)
+	if a.smallSave != nil {
+		a.smallSave(relPath)
+	}
+	f, err := openFile(fsPath, func(string) (int, error) { return a.openIn(in, fsPath) })
 	if err != nil {
 		return a.openFailed(fsPath, n, err)
 	}
@@ -1007,10 +1028,11 @@ type smallJob struct {
 	done      func(error)
 	dev       uint64 // the file's device (batchReader.refused)
 	// name, if not "", is the file's name in the directory open as dir
-	// while the walk reads its batch (batchReader.read opens it there);
-	// a worker opens path.
+	// while the walk reads its batch (batchReader.read opens it there); a
+	// worker opens it there too, dirh holding the directory open for it.
 	dir  int
 	name string
+	dirh *dirHandle
 	// data, if not nil, is the whole file, read by batchReader into
 	// arena's memory, given back (release) once the job is done.
 	data  []byte
@@ -1022,6 +1044,7 @@ func (j smallJob) release() {
 	if j.arena != nil {
 		j.arena.release()
 	}
+	j.dirh.release()
 }
 
 // smallWorker saves small files until the walk is over. The workers live
@@ -1037,7 +1060,11 @@ func (a *archiver) smallWorker() {
 		if j.data != nil {
 			err = a.saveSmallData(j.ctx, j.path, j.rel, j.n, j.params, j.data, slot)
 		} else {
-			err = a.saveSmallFile(j.ctx, j.path, j.rel, j.n, j.params, slot)
+			in := fileIn{dir: -1}
+			if j.dirh != nil {
+				in = fileIn{dir: j.dir, name: j.name}
+			}
+			err = a.saveSmallFileIn(j.ctx, j.path, j.rel, in, j.n, j.params, slot)
 		}
 		j.release()
 		j.done(err)
@@ -1067,10 +1094,16 @@ const slotKept = 64 << 10
 // the buffer is streamed on from there (saveReader), as any other file:
 // what is stored is always the file as read to its end.
 func (a *archiver) saveSmallFile(ctx context.Context, fsPath, relPath string, n *repo.Node, params chunk.Params, slot *smallSlot) error {
+	return a.saveSmallFileIn(ctx, fsPath, relPath, fileIn{dir: -1}, n, params, slot)
+}
+
+// saveSmallFileIn is saveSmallFile opening the file in, if it names one,
+// the directory the walk listed it in (openIn).
+func (a *archiver) saveSmallFileIn(ctx context.Context, fsPath, relPath string, in fileIn, n *repo.Node, params chunk.Params, slot *smallSlot) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fd, err := a.batches.open(fsPath)
+	fd, err := a.openIn(in, fsPath)
 	if err != nil {
 		return a.openFailed(fsPath, n, err)
 	}
@@ -1266,4 +1299,60 @@ func lineTags(opts BackupOptions) ([]string, error) {
 		}
 	}
 	return append(out, repo.IdentityTagPrefix+id.Identity, fmt.Sprintf("%s%d", repo.TimelineTagPrefix, tl.Of(opts.Space))), nil
+}
+
+// A worker opens its file after the walk handed it over, while the walk goes
+// on (a path backup walks a directory's subdirectories while its files are
+// saved). By its full path, the open followed a directory above the file
+// that was replaced by a symlink in between, and the snapshot stored a file
+// from outside the tree under the tree's name (session 27's review). So a
+// file the walk found in a directory it listed is opened there, by name,
+// not following a symlink (openat with O_NOFOLLOW, as a batch's files are),
+// and the directory's descriptor stays open until the last such file is
+// open and read: a dirHandle counts who holds it.
+
+// dirHandle is a listed directory's descriptor, closed when its last
+// holder lets it go.
+type dirHandle struct {
+	fd   int
+	refs atomic.Int32
+}
+
+// newDirHandle holds fd once, for the walk that listed it.
+func newDirHandle(fd int) *dirHandle {
+	h := &dirHandle{fd: fd}
+	h.refs.Store(1)
+	return h
+}
+
+// hold holds h once more (a worker's file) and returns it; nil holds nothing.
+func (h *dirHandle) hold() *dirHandle {
+	if h != nil {
+		h.refs.Add(1)
+	}
+	return h
+}
+
+// release lets go of one hold, closing the descriptor at the last one.
+func (h *dirHandle) release() {
+	if h != nil && h.refs.Add(-1) == 0 {
+		syscall.Close(h.fd)
+	}
+}
+
+// fileIn is where a worker opens its file: name in the directory open as
+// dir (held by h), or (dir < 0) its full path.
+type fileIn struct {
+	dir  int
+	name string
+	h    *dirHandle
+}
+
+// openIn opens a worker's file (openFD: not following a final symlink),
+// where in says, waiting for descriptors as batchReader.open does.
+func (a *archiver) openIn(in fileIn, fsPath string) (int, error) {
+	if in.dir < 0 {
+		return a.batches.open(fsPath)
+	}
+	return a.batches.openAt(in.dir, in.name, fsPath, fileFlags)
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"memento/repo"
 )
 
@@ -43,7 +45,8 @@ const (
 // files in each of 9 batches made backups that succeed without batches
 // fail with "too many open files" (TestBackupManySmallFilesLowFDLimit).
 func batchFDs(limit, open uint64) int {
-	const fdReserve = maxConcurrentSmallFiles + maxConcurrentFiles + 2*(maxConcurrentDirs+1) + 64
+	// A worker's file and the directory it is opened in (dirHandle).
+	const fdReserve = 2*(maxConcurrentSmallFiles+maxConcurrentFiles) + 2*(maxConcurrentDirs+1) + 64
 	if limit < open+fdReserve {
 		return 0
 	}
@@ -392,12 +395,18 @@ func (b *batchReader) open(path string) (int, error) {
 }
 
 func (b *batchReader) openFlags(path string, flags int) (int, error) {
+	return b.openAt(unix.AT_FDCWD, path, path, flags)
+}
+
+// openAt is openFlags of name in the directory open as dir (a worker's
+// file in the directory the walk listed: fileHandle); errors name path.
+func (b *batchReader) openAt(dir int, name, path string, flags int) (int, error) {
 	for {
 		var seen uint64
 		if b != nil {
 			seen = b.unholds.Load()
 		}
-		fd, err := openFlags(path, flags)
+		fd, err := openAt(dir, name, path, flags)
 		if b == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
 			return fd, err
 		}

@@ -35,13 +35,17 @@
 // A listed directory stays open while its entries are walked: each entry is
 // looked up relative to it (fstatat, listxattrat, readlinkat, and openat for
 // a batch's files: at.go), not by its full path; files read by workers are
-// opened by path. A subdirectory is listed by its full path after its
-// parent's descriptor is closed: it is opened with O_NOFOLLOW (unless it is
-// a symlink followed on purpose) and must be the directory the walk looked
+// opened there too (openat, O_NOFOLLOW), the descriptor held open until the
+// last of them is (dirHandle). A subdirectory is listed by its full path
+// after its parent's walk: it is opened with O_NOFOLLOW (unless it is a
+// symlink followed on purpose) and must be the directory the walk looked
 // up (device and inode), or sit in its parent as listed (a mount an open
-// triggered, a directory renamed into place); a directory replaced by a
-// symlink, or below one swapped in above it, fails the backup naming it
-// instead of being read out of the tree (listDir).
+// triggered, a directory renamed into place), or be the directory reached
+// from the backup's root through directories only (a file system that
+// renumbers directories whose inodes left the cache: an overlay of two
+// file systems); a directory replaced by a symlink, or below one swapped
+// in above it, fails the backup naming it instead of being read out of the
+// tree (listDir).
 // A directory's subdirectories are walked while its files are still being
 // saved (a space backup, whose hooks follow the walk's order, saves them
 // first); its tree is stored once both are done. On Linux it reads a

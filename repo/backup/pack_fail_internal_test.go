@@ -52,7 +52,7 @@ func TestSaveFileAfterFailedPackWrite(t *testing.T) {
 	perr := a.packer.Err()
 	path := filepath.Join(t.TempDir(), "large")
 	repotest.WriteFile(t, path, repotest.RandomBytes(1, 8<<20), 0o644)
-	err = a.saveFile(ctx, path, "large", &repo.Node{Type: repo.NodeFile, Size: 8 << 20}, -1, nil)
+	err = a.saveFile(ctx, path, "large", fileIn{dir: -1}, &repo.Node{Type: repo.NodeFile, Size: 8 << 20}, -1, nil)
 	if !errors.Is(err, perr) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("saveFile after a failed pack write: %v, want the write's error %v", err, perr)
 	}

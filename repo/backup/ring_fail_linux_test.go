@@ -197,7 +197,7 @@ func TestBatchFDs(t *testing.T) {
 	for _, c := range []struct {
 		limit, open uint64
 		want        int
-	}{{1 << 20, 10, batchFiles}, {20000, 100, batchFiles}, {1024, 10, batchFiles}, {512, 10, 42}, {256, 10, 14}, {256, 120, 0}, {128, 10, 0}, {64, 10, 0}} {
+	}{{1 << 20, 10, batchFiles}, {20000, 100, batchFiles}, {1024, 10, batchFiles}, {512, 10, 38}, {256, 10, 10}, {256, 120, 0}, {128, 10, 0}, {64, 10, 0}} {
 		if got := batchFDs(c.limit, c.open); got != c.want {
 			t.Errorf("limit %d, %d open: %d files a batch, want %d", c.limit, c.open, got, c.want)
 		}

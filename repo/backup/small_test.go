@@ -75,7 +75,7 @@ func TestSaveSmallFileSizeChanged(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		streamed := &repo.Node{Type: repo.NodeFile}
-		if err := a.saveFile(ctx, p, "x/"+filepath.Base(p), streamed, -1, nil); err != nil {
+		if err := a.saveFile(ctx, p, "x/"+filepath.Base(p), fileIn{dir: -1}, streamed, -1, nil); err != nil {
 			t.Fatalf("%s: streamed: %v", name, err)
 		}
 		if small.Size != uint64(tt.actual) || !small.Equal(streamed) {

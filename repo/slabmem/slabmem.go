@@ -220,7 +220,7 @@ func (m *Mem) Release() {
 	for _, r := range m.maps {
 		_ = unix.Munmap(r)
 	}
-	heapLimit.raise(m.lower)
+	heapLimit.release(m.lower)
 	m.lower = 0
 	m.maps, m.slabs, m.out = nil, nil, map[*byte]memBlock{}
 	for c := range m.free {
