@@ -106,18 +106,23 @@ func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath strin
 	return []ID{id}, sum, nil
 }
 
-// smallRandomMax is the largest file looksRandomSmall judges: past it a
-// member frame is under 4 % of the file, and every byte value is likely
-// to occur in text-like binaries too, so the count of distinct bytes no
-// longer separates random bytes from the rest.
-const smallRandomMax = 1024
+// smallRandomMax is the largest file looksRandomSmall judges. Random-looking
+// files a little larger are often near copies of each other (Go's
+// compress/flate/testdata/huffman-rand-1k.*, botocore's endpoint rule sets
+// .json.gz), whose group finds the matches between them: stored alone,
+// gosrc's 387 such files of 64 B-1 KiB cost 79 KB more (they compress from
+// 348 to 212 KB grouped; their frames are 14 KB). Up to 256 bytes the
+// frame is at least a seventh of the file, and gosrc and pystd have 20 and
+// 26 such files (4 KB; a KB either way).
+const smallRandomMax = 256
 
 // randomDistinct[n] is 4/5 of the expected count of distinct values among
 // n uniformly random bytes, 256 * (1 - (255/256)^n), rounded up: a file
 // with at least that many distinct bytes looks random. Random files reach
-// it (at 64 bytes: 46 of 56.7 expected, 4.7 standard deviations
-// below); text, which uses about a hundred byte values, never does past
-// 100 bytes, and short texts would need 45 distinct characters in 64.
+// it (at 64 bytes: 46 of 56.7 expected, 4.7 standard deviations below;
+// at 256 bytes 130 of 162, 7 below); text would need 46 distinct
+// characters in 64 bytes, 82 in 130, and past 170 bytes more than the
+// 98 of printable ASCII, tab, CR and LF.
 var randomDistinct = func() (t [smallRandomMax + 1]uint16) {
 	for n := range t {
 		t[n] = uint16(math.Ceil(0.8 * 256 * (1 - math.Pow(255.0/256, float64(n)))))
@@ -127,7 +132,8 @@ var randomDistinct = func() (t [smallRandomMax + 1]uint16) {
 
 // looksRandomSmall reports whether p, of minCompressSize to smallRandomMax
 // bytes, looks like random bytes: as many distinct byte values as
-// randomDistinct asks. Such data does not compress, alone or grouped.
+// randomDistinct asks. Such data does not compress alone, and in a group
+// only where a near copy of it is there too.
 func looksRandomSmall(p []byte) bool {
 	if len(p) < minCompressSize || len(p) > smallRandomMax {
 		return false
