@@ -45,11 +45,13 @@ func (p *Pipeline) SplitSmall(data []byte, scratch *[]byte, relPath string, para
 //
 // A file of at most smallRandomMax bytes whose bytes look random
 // (looksRandomSmall) is not offered to group: it is stored alone and raw.
-// In a group it would compress no better than alone, and its member frame
+// In a group it would compress no better than alone (but for a near copy
+// of it in the same group, rare at this size), and its member frame
 // (37 bytes: version, the group's ID, offset and length) would make it
 // cost more than its own bytes stored whole: 22,707 of u-tiny's 100,000
 // files are random bytes of 64-200 bytes, 0.84 MB of frames
-// (docs/benchmarks.md, "Issue 18, session 27: ... (branch tiny27)").
+// (docs/benchmarks.md, "Issue 18, session 27: the repository of 100,000
+// tiny files").
 // Which files are grouped is the writer's choice: readers see members and
 // whole blobs alike.
 func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath string, params Params, key Key,
@@ -109,9 +111,9 @@ func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath strin
 // smallRandomMax is the largest file looksRandomSmall judges. Random-looking
 // files a little larger are often near copies of each other (Go's
 // compress/flate/testdata/huffman-rand-1k.*, botocore's endpoint rule sets
-// .json.gz), whose group finds the matches between them: stored alone,
-// gosrc's 387 such files of 64 B-1 KiB cost 79 KB more (they compress from
-// 348 to 212 KB grouped; their frames are 14 KB). Up to 256 bytes the
+// .json.gz), whose group finds the matches between them: gosrc's 387
+// such files of 64 B-1 KiB compress from 348 to 212 KB grouped, and their
+// frames are 14 KB, so stored alone they would cost ~120 KB more. Up to 256 bytes the
 // frame is at least a seventh of the file, and gosrc and pystd have 20 and
 // 26 such files (4 KB; a KB either way).
 const smallRandomMax = 256
