@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"fmt"
+	"math"
 )
 
 // SplitSmall is SplitFile for a whole file already in memory and shorter
@@ -41,6 +42,18 @@ func (p *Pipeline) SplitSmall(data []byte, scratch *[]byte, relPath string, para
 // the caller's) into a group blob and reports true, before any compression;
 // when group reports false the chunk is compressed and stored as
 // SplitSmall does. A nil group is SplitSmall.
+//
+// A file of at most smallRandomMax bytes whose bytes look random
+// (looksRandomSmall) is not offered to group: it is stored alone and raw.
+// In a group it would compress no better than alone (but for a near copy
+// of it in the same group, rare at this size), and its member frame
+// (37 bytes: version, the group's ID, offset and length) would make it
+// cost more than its own bytes stored whole: 22,707 of u-tiny's 100,000
+// files are random bytes of 64-200 bytes, 0.84 MB of frames
+// (docs/benchmarks.md, "Issue 18, session 27: the repository of 100,000
+// tiny files").
+// Which files are grouped is the writer's choice: readers see members and
+// whole blobs alike.
 func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath string, params Params, key Key,
 	known func(ID) bool, group func(id ID, data []byte) (bool, error), store func(*Chunk) error) (ids []ID, sum [32]byte, err error) {
 	p.mu.RLock()
@@ -63,7 +76,11 @@ func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath strin
 	if known != nil && known(id) {
 		return []ID{id}, sum, nil
 	}
+	random := false
 	if group != nil && kind == kindDefault {
+		random = looksRandomSmall(data)
+	}
+	if group != nil && kind == kindDefault && !random {
 		taken, err := group(id, data)
 		if err != nil {
 			return nil, sum, fmt.Errorf("store chunk 0 (%s) at offset 0: %w", id.Short(), err)
@@ -77,7 +94,10 @@ func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath strin
 		out = getBuf(len(data))
 		defer putBuf(out)
 	}
-	stored, compressed := compressKind((*out)[:0], data, level, kind, p.forms(), nil) // small: the pools, not the Pipeline's free list of big buffers
+	stored, compressed := data, false
+	if !random {
+		stored, compressed = compressKind((*out)[:0], data, level, kind, p.forms(), nil) // small: the pools, not the Pipeline's free list of big buffers
+	}
 	if compressed {
 		*out = stored[:0]
 	}
@@ -86,4 +106,47 @@ func (p *Pipeline) SplitSmallGrouped(data []byte, scratch *[]byte, relPath strin
 		return nil, sum, fmt.Errorf("store chunk 0 (%s) at offset 0: %w", id.Short(), err)
 	}
 	return []ID{id}, sum, nil
+}
+
+// smallRandomMax is the largest file looksRandomSmall judges. Random-looking
+// files a little larger are often near copies of each other (Go's
+// compress/flate/testdata/huffman-rand-1k.*, botocore's endpoint rule sets
+// .json.gz), whose group finds the matches between them: gosrc's 387
+// such files of 64 B-1 KiB compress from 348 to 212 KB grouped, and their
+// frames are 14 KB, so stored alone they would cost ~120 KB more. Up to 256 bytes the
+// frame is at least a seventh of the file, and gosrc and pystd have 20 and
+// 26 such files (4 KB; a KB either way).
+const smallRandomMax = 256
+
+// randomDistinct[n] is 4/5 of the expected count of distinct values among
+// n uniformly random bytes, 256 * (1 - (255/256)^n), rounded up: a file
+// with at least that many distinct bytes looks random. Random files reach
+// it (at 64 bytes: 46 of 56.7 expected, 4.7 standard deviations below;
+// at 256 bytes 130 of 162, 7 below); text would need 46 distinct
+// characters in 64 bytes, 82 in 130, and past 170 bytes more than the
+// 98 of printable ASCII, tab, CR and LF.
+var randomDistinct = func() (t [smallRandomMax + 1]uint16) {
+	for n := range t {
+		t[n] = uint16(math.Ceil(0.8 * 256 * (1 - math.Pow(255.0/256, float64(n)))))
+	}
+	return t
+}()
+
+// looksRandomSmall reports whether p, of minCompressSize to smallRandomMax
+// bytes, looks like random bytes: as many distinct byte values as
+// randomDistinct asks. Such data does not compress alone, and in a group
+// only where a near copy of it is there too.
+func looksRandomSmall(p []byte) bool {
+	if len(p) < minCompressSize || len(p) > smallRandomMax {
+		return false
+	}
+	var seen [256]bool
+	d := 0
+	for _, c := range p {
+		if !seen[c] {
+			seen[c] = true
+			d++
+		}
+	}
+	return d >= int(randomDistinct[len(p)])
 }

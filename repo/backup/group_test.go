@@ -18,7 +18,8 @@ import (
 
 // writeGroupTree writes a tree of small files for the grouped-files tests:
 // dirs directories of text and random files at and around the grouping
-// limits (groupFileMin, groupFileMax, slotKept), two identical files in
+// limits (groupFileMin, groupFileMax, slotKept; the random ones of at most
+// 256 bytes are stored alone), two identical files in
 // each directory and one identical file across all of them. It returns the
 // relative paths of the files to group and of those stored alone.
 func writeGroupTree(t *testing.T, src string, dirs int) (grouped, alone []string) {
@@ -33,6 +34,13 @@ func writeGroupTree(t *testing.T, src string, dirs int) (grouped, alone []string
 				data []byte
 			}{{fmt.Sprintf("t%d.go", i), text}, {fmt.Sprintf("r%d.bin", i), repotest.RandomBytes(uint64(d*100+i+1), n)}} {
 				repotest.WriteFile(t, filepath.Join(src, dir, f.name), f.data, 0o644)
+				if f.name[0] == 'r' && n <= 256 {
+					// Random bytes this short are stored alone
+					// (chunk.SplitSmallGrouped: their member frame
+					// would cost more than grouping saves).
+					alone = append(alone, dir+"/"+f.name)
+					continue
+				}
 				grouped = append(grouped, dir+"/"+f.name)
 			}
 		}
