@@ -24,6 +24,10 @@
 # its parent itself), the page cache dropped before it too, printed as a
 # line of its own whose data column is NAME:unchanged (docs/benchmarks.md,
 # "Issue 18, session 24: the unchanged re-backup of 16 spaces").
+# SETTLE (default 5) is how many seconds each run waits after its sync, as
+# in ab-day.sh: the previous run's writes (a repository written, one
+# removed) still reach the VM's disk after sync returns (docs/benchmarks.md,
+# "Issue 18, session 26" and "session 27: the merge").
 set -u
 : "${DATA:?} ${W:?}"
 ROUNDS=${ROUNDS:-3}
@@ -33,6 +37,7 @@ mkdir -p "$W"
 # line for data $label.
 timed() {
   sync
+  sleep "${SETTLE:-5}"
   echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
   load=$(cut -d' ' -f1 /proc/loadavg)
   read -ra wrap <<<"${WRAP:-}"
