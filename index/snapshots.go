@@ -49,31 +49,7 @@ func (ix *Index) PutSnapshots(entries []SnapshotEntry) error {
 }
 
 // Snapshots returns the whole catalog ordered by time, then ID.
-func (ix *Index) Snapshots() ([]SnapshotEntry, error) {
-	var out []SnapshotEntry
-	err := ix.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
-			var e SnapshotEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
-			}
-			out = append(out, e)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	sortEntries(out)
-	return out, nil
-}
-
-// sortEntries orders catalog entries by time, then ID.
-func sortEntries(out []SnapshotEntry) {
-	slices.SortFunc(out, func(a, b SnapshotEntry) int {
-		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
-	})
-}
+func (ix *Index) Snapshots() ([]SnapshotEntry, error) { return ix.entriesWhere(nil) }
 
 // SpaceSnapshots is Snapshots restricted to the entries of one space ("":
 // the path backups). Only those entries are decoded whole; the others are
@@ -82,15 +58,23 @@ func sortEntries(out []SnapshotEntry) {
 // holds many times more of the others (docs/benchmarks.md, "Issue 18,
 // session 27: one space's snapshots").
 func (ix *Index) SpaceSnapshots(space string) ([]SnapshotEntry, error) {
+	return ix.entriesWhere(func(h SnapshotHead) bool { return h.Space == space })
+}
+
+// entriesWhere decodes the catalog's entries whose head keep accepts (nil:
+// every entry, no head read), ordered by time, then ID.
+func (ix *Index) entriesWhere(keep func(SnapshotHead) bool) ([]SnapshotEntry, error) {
 	var out []SnapshotEntry
 	err := ix.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
-			h, err := entryHead(v)
-			if err != nil {
-				return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
-			}
-			if h.Space != space {
-				return nil
+			if keep != nil {
+				h, err := entryHead(v)
+				if err != nil {
+					return fmt.Errorf("index %s: snapshot %s: %w: %w (%s)", ix.path, k, ErrCorrupt, err, rebuildHint)
+				}
+				if !keep(h) {
+					return nil
+				}
 			}
 			var e SnapshotEntry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -103,7 +87,9 @@ func (ix *Index) SpaceSnapshots(space string) ([]SnapshotEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	sortEntries(out)
+	slices.SortFunc(out, func(a, b SnapshotEntry) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 
