@@ -231,7 +231,7 @@ func (a *archiver) listDir(it item, crel string) ([]item, int, error) {
 // root (a redirected one) is not.
 func (a *archiver) reachedFromRoot(it item, want dirID) bool {
 	for _, r := range a.roots {
-		rest, ok := strings.CutPrefix(it.path, r.path+"/")
+		rest, ok := strings.CutPrefix(it.path, strings.TrimSuffix(r.path, "/")+"/") // "/": a backup of the root
 		if !ok || rest == "" {
 			continue
 		}
